@@ -1,0 +1,32 @@
+// npm run archive:ls [-- prefix]        lists objects in the local archive (R2) of a running `npm start`
+export {};
+// npm run archive:cat -- <key|prefix>   prints the OCSF NDJSON in one object, or in every object under a prefix
+const [cmd, arg] = process.argv.slice(2);
+const url = (process.env.TRIBUTARY_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
+
+async function list(prefix: string): Promise<{ key: string; size: number; events?: string }[]> {
+  const res = await fetch(`${url}/v1/archive/list?prefix=${encodeURIComponent(prefix)}`);
+  if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
+  return ((await res.json()) as { objects: { key: string; size: number; events?: string }[] }).objects;
+}
+
+try {
+  if (cmd === "ls") {
+    const objs = await list(arg ?? "");
+    for (const o of objs) console.log(`${o.key}\t${o.size} B\t${o.events ?? "?"} events`);
+    console.log(`${objs.length} objects`);
+  } else if (cmd === "cat") {
+    const keys = arg && /\.(gz|json|ndjson)$/.test(arg) ? [arg] : (await list(arg ?? "ocsf/")).map((o) => o.key);
+    for (const k of keys) {
+      const res = await fetch(`${url}/v1/archive/object/${encodeURIComponent(k)}`);
+      if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
+      process.stdout.write(await res.text());
+    }
+  } else {
+    console.error("usage: npm run archive:ls [-- prefix] | npm run archive:cat -- <key or prefix>");
+    process.exit(2);
+  }
+} catch (e) {
+  console.error(`archive: ${(e as Error).message} (is \`npm start\` running at ${url}?)`);
+  process.exit(1);
+}

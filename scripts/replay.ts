@@ -1,0 +1,67 @@
+// npm run replay -- [--url http://127.0.0.1:8787] [--token T | --basic user:pass] [--source falco] <files or folders>
+// Posts fixture files to a running Tributary and prints what was accepted and rejected.
+// .ndjson files go as one NDJSON body (Vector newline_delimited); .json files as one JSON body.
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import { join, extname } from "node:path";
+
+const args = process.argv.slice(2);
+let url = process.env.TRIBUTARY_URL ?? "http://127.0.0.1:8787";
+let token: string | undefined;
+let basic: string | undefined;
+let source: string | undefined;
+const paths: string[] = [];
+for (let i = 0; i < args.length; i++) {
+  const a = args[i]!;
+  if (a === "--url") url = args[++i]!;
+  else if (a === "--token") token = args[++i];
+  else if (a === "--basic") basic = args[++i];
+  else if (a === "--source") source = args[++i];
+  else if (a === "-h" || a === "--help") {
+    console.log("usage: npm run replay -- [--url URL] [--token T | --basic user:pass] [--source falco|tetragon|k8s-audit|cloudtrail] <files or folders>");
+    process.exit(0);
+  } else paths.push(a);
+}
+if (paths.length === 0) {
+  console.error("replay: name at least one file or folder (e.g. test/fixtures/falco)");
+  process.exit(2);
+}
+
+function walk(p: string): string[] {
+  const st = statSync(p);
+  if (st.isDirectory()) return readdirSync(p).sort().flatMap((n) => walk(join(p, n)));
+  return [".json", ".ndjson", ".jsonl", ".log", ".txt"].includes(extname(p)) ? [p] : [];
+}
+
+const files = paths.flatMap(walk);
+let accepted = 0;
+let rejected = 0;
+let failed = 0;
+const endpoint = `${url.replace(/\/$/, "")}/v1/events${source ? `/${source}` : ""}`;
+for (const file of files) {
+  const body = readFileSync(file);
+  const ext = extname(file);
+  const contentType = ext === ".ndjson" || ext === ".jsonl" ? "application/x-ndjson" : ext === ".json" ? "application/json" : "text/plain";
+  const headers: Record<string, string> = { "content-type": contentType };
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (basic) headers.authorization = `Basic ${Buffer.from(basic).toString("base64")}`;
+  try {
+    const res = await fetch(endpoint, { method: "POST", headers, body });
+    const text = await res.text();
+    let parsed: { accepted?: number; rejected?: number; errors?: { path?: string; reason: string }[] } = {};
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = { errors: [{ reason: text.slice(0, 200) }] };
+    }
+    accepted += parsed.accepted ?? 0;
+    rejected += parsed.rejected ?? 0;
+    const errs = (parsed.errors ?? []).map((e) => `\n    ${e.path ?? ""} ${e.reason}`).join("");
+    console.log(`${res.status} ${file}: accepted ${parsed.accepted ?? 0}, rejected ${parsed.rejected ?? 0}${errs}`);
+    if (res.status >= 300 && !parsed.accepted) failed++;
+  } catch (e) {
+    failed++;
+    console.log(`ERR ${file}: ${(e as Error).message} (is \`npm start\` running at ${url}?)`);
+  }
+}
+console.log(`\n${files.length} files: ${accepted} accepted, ${rejected} rejected, ${failed} requests failed`);
+process.exit(failed > 0 && accepted === 0 ? 1 : 0);

@@ -1,0 +1,67 @@
+// The one Tributary config, validated with zod. Every section has defaults, so `{}` is valid.
+// Secrets are never written in the file: a secret value is `{ "env": "NAME" }`, read from the
+// Worker's secrets/vars at start-up.
+import { z } from "zod";
+
+export const secretRef = z.union([z.string().min(1), z.object({ env: z.string().min(1) }).strict()]);
+export type SecretRef = z.infer<typeof secretRef>;
+
+export const limitsSchema = z
+  .object({
+    /** Largest request body accepted as sent (bytes). */
+    maxBodyBytes: z.number().int().positive().default(10_000_000),
+    /** Largest body after gzip/deflate decompression (bytes). */
+    maxDecompressedBytes: z.number().int().positive().default(50_000_000),
+    /** Most records accepted in one request (after unwrapping containers). */
+    maxRecords: z.number().int().positive().default(100_000),
+    /** Largest single record (bytes of its JSON text). */
+    maxRecordBytes: z.number().int().positive().default(1_000_000),
+    /** Deepest JSON nesting accepted in a record. */
+    maxDepth: z.number().int().positive().default(64),
+  })
+  .strict();
+
+export const tokenSchema = z
+  .object({
+    /** Tenant/source name recorded in metadata.tenant_uid. */
+    tenant: z.string().min(1),
+    /** Bearer token (Authorization: Bearer ...). */
+    token: secretRef.optional(),
+    /** HTTP Basic credentials (Falco http_output: https://user:pass@host/...). */
+    basic: z.object({ username: z.string().min(1), password: secretRef }).strict().optional(),
+    /** Restrict the token to some sources (default: all). */
+    sources: z.array(z.enum(["falco", "tetragon", "k8s_audit", "cloudtrail"])).optional(),
+    /** Kubernetes cluster name for events sent with this token. */
+    cluster: z.string().optional(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    ocsf: z
+      .object({
+        version: z.string().regex(/^\d+\.\d+\.\d+$/).default("1.3.0"),
+        /** Keep the original record text in raw_data. */
+        rawData: z.boolean().default(false),
+      })
+      .strict()
+      .default({ version: "1.3.0", rawData: false }),
+    auth: z
+      .object({
+        /** Require authentication (default true; `npm start` runs with TRIBUTARY_DEV=true). */
+        required: z.boolean().default(true),
+        tokens: z.array(tokenSchema).default([]),
+        /** Optional shared-secret HMAC-SHA256 signature of the body in this header. */
+        hmac: z
+          .object({ header: z.string().default("x-tributary-signature"), secret: secretRef, tenant: z.string().default("hmac") })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({ required: true, tokens: [] }),
+    limits: limitsSchema.default(limitsSchema.parse({})),
+  })
+  .passthrough();
+
+export type Config = z.infer<typeof configSchema>;
+export type Limits = z.infer<typeof limitsSchema>;

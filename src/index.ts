@@ -1,0 +1,33 @@
+// Worker entry: HTTP (Hono) and queue handlers.
+import { Hono } from "hono";
+import { ingestRoutes, type AppEnv } from "./routes/ingest";
+import { healthRoutes } from "./routes/health";
+import { archiveRoutes } from "./routes/archive";
+import { consumeEvents } from "./deliver/consumer";
+import type { EventsMessage } from "./deliver/enqueue";
+import { ConfigError } from "./config/load";
+
+export const app = new Hono<AppEnv>();
+
+app.use("*", async (c, next) => {
+  c.set("requestId", c.req.header("cf-ray") ?? crypto.randomUUID());
+  await next();
+  c.header("x-request-id", c.get("requestId"));
+});
+app.route("/", healthRoutes);
+app.route("/", ingestRoutes);
+app.route("/", archiveRoutes);
+
+app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
+app.onError((err, c) => {
+  if (err instanceof ConfigError) return c.json({ error: err.message }, 500);
+  console.error(JSON.stringify({ level: "error", msg: "unhandled", requestId: c.get("requestId"), error: err.message }));
+  return c.json({ error: "internal error", requestId: c.get("requestId") }, 500);
+});
+
+export default {
+  fetch: app.fetch,
+  async queue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+    await consumeEvents(batch as MessageBatch<EventsMessage>, env);
+  },
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,76 @@
+// Source detection and container unwrapping. Pure: JSON value in, classified records out.
+import { type Json, type JsonObject, isObject } from "./json";
+import type { SourceKind } from "./ocsf";
+
+export const TETRAGON_KEYS = [
+  "process_exec",
+  "process_exit",
+  "process_kprobe",
+  "process_tracepoint",
+  "process_uprobe",
+  "process_lsm",
+  "process_usdt",
+  "process_loader",
+  "process_throttle",
+  "process_connect",
+  "process_close",
+  "process_listen",
+] as const;
+const TETRAGON = new Set<string>(TETRAGON_KEYS);
+
+/** Which source a single record comes from, or undefined when it is not recognised. */
+export function detectKind(rec: Json): SourceKind | undefined {
+  if (!isObject(rec)) return undefined;
+  if (typeof rec.rule === "string" && (typeof rec.output === "string" || typeof rec.priority === "string")) return "falco";
+  for (const k in rec) if (TETRAGON.has(k) && isObject(rec[k])) return "tetragon";
+  if (typeof rec.auditID === "string" && typeof rec.verb === "string") return "k8s_audit";
+  if (rec.kind === "Event" && typeof rec.apiVersion === "string" && rec.apiVersion.startsWith("audit.k8s.io/")) return "k8s_audit";
+  if (typeof rec.eventVersion === "string" && (typeof rec.eventName === "string" || typeof rec.eventType === "string")) return "cloudtrail";
+  if (typeof rec.eventID === "string" && typeof rec.eventTime === "string" && typeof rec.eventSource === "string") return "cloudtrail";
+  return undefined;
+}
+
+export interface Unwrapped {
+  record: Json;
+  /** Index of the record within the request, counting after unwrapping (what errors report). */
+  index: number;
+  /** Path of the record inside the request body, e.g. "[3].Records[2]" or "items[0]". */
+  path: string;
+  /** Set for records that arrived inside an EventBridge envelope (kept in unmapped). */
+  envelope?: JsonObject;
+}
+
+/**
+ * Expands container shapes into their records:
+ * - Kubernetes audit EventList (`{"kind":"EventList","items":[...]}`); items may lack kind/apiVersion;
+ * - CloudTrail log files (`{"Records":[...]}`);
+ * - EventBridge events (`{"detail-type":..., "detail": {CloudTrail record}}`);
+ * - JSON arrays (Vector codec json, bare CloudTrail arrays), recursively one level.
+ */
+export function unwrap(values: Json[], out: Unwrapped[] = [], prefix = ""): Unwrapped[] {
+  values.forEach((v, i) => unwrapOne(v, `${prefix}[${i}]`, out, 0));
+  return out;
+}
+
+function unwrapOne(v: Json, path: string, out: Unwrapped[], depth: number): void {
+  if (Array.isArray(v) && depth < 2) {
+    v.forEach((x, i) => unwrapOne(x, `${path}[${i}]`, out, depth + 1));
+    return;
+  }
+  if (isObject(v)) {
+    if (v.kind === "EventList" && Array.isArray(v.items)) {
+      v.items.forEach((x, i) => out.push({ record: x, index: out.length, path: `${path}.items[${i}]` }));
+      return;
+    }
+    if (Array.isArray(v.Records) && Object.keys(v).length <= 2) {
+      v.Records.forEach((x, i) => out.push({ record: x, index: out.length, path: `${path}.Records[${i}]` }));
+      return;
+    }
+    if (typeof v["detail-type"] === "string" && isObject(v.detail)) {
+      const { detail, ...envelope } = v;
+      out.push({ record: detail, index: out.length, path: `${path}.detail`, envelope });
+      return;
+    }
+  }
+  out.push({ record: v, index: out.length, path });
+}

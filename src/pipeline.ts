@@ -1,0 +1,94 @@
+// The pure core: framed JSON values -> unwrap -> detect -> normalize -> enrich -> route.
+// No I/O: runs the same in the Worker, in Node (CLI, benchmarks) and in unit tests.
+import type { Json } from "./normalize/json";
+import { isObject } from "./normalize/json";
+import { unwrap, detectKind, type Unwrapped } from "./normalize/detect";
+import { normalize } from "./normalize/index";
+import { normalizeFalcoText } from "./normalize/falco";
+import type { NormalizeContext, OcsfEvent, SourceKind } from "./normalize/ocsf";
+
+export interface RecordError {
+  /** Position of the record in the request (after containers are unwrapped). */
+  index: number;
+  /** Where it sits in the body, e.g. "line 3" or "[0].Records[2]". */
+  path: string;
+  reason: string;
+  /** The record's kind when it was detected. */
+  source?: SourceKind;
+}
+
+export interface RoutedEvent {
+  event: OcsfEvent;
+  /** Sink names this event goes to. */
+  sinks: string[];
+}
+
+export interface PipelineOptions {
+  ctx: NormalizeContext;
+  /** Skip detection: the route said which source this is. */
+  kind?: SourceKind;
+  /** Enrichment step (identity when absent). */
+  enrich?: (e: OcsfEvent) => OcsfEvent;
+  /** Routing step: event -> sink names. */
+  route?: (e: OcsfEvent) => string[];
+  /** Largest accepted record (bytes of JSON text); larger ones are rejected. */
+  maxRecordBytes?: number;
+}
+
+export interface PipelineResult {
+  events: RoutedEvent[];
+  errors: RecordError[];
+  /** Records seen after unwrapping (accepted + rejected). */
+  total: number;
+}
+
+const DEFAULT_ROUTE = (): string[] => ["archive"];
+
+export function runPipeline(values: Json[], paths: string[], textLines: string[], opts: PipelineOptions): PipelineResult {
+  const enrich = opts.enrich ?? ((e: OcsfEvent) => e);
+  const route = opts.route ?? DEFAULT_ROUTE;
+  const events: RoutedEvent[] = [];
+  const errors: RecordError[] = [];
+  const records: Unwrapped[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const base = paths[i] ?? `[${i}]`;
+    const before = records.length;
+    unwrap([values[i]!], records);
+    // rewrite paths so they name the body position ("line 3", "line 3.Records[1]")
+    for (let j = before; j < records.length; j++) {
+      const r = records[j]!;
+      r.index = j;
+      r.path = base + r.path.replace(/^\[0\]/, "");
+      if (r.path === "") r.path = "(body)";
+    }
+  }
+  for (const r of records) {
+    const kind = opts.kind ?? detectKind(r.record);
+    if (!kind) {
+      errors.push({ index: r.index, path: r.path, reason: describeUnknown(r.record) });
+      continue;
+    }
+    try {
+      const ev = normalize(r.record, kind, opts.ctx);
+      if (r.envelope) ev.unmapped = { ...(ev.unmapped ?? {}), eventbridge: r.envelope };
+      const enriched = enrich(ev);
+      events.push({ event: enriched, sinks: route(enriched) });
+    } catch (e) {
+      errors.push({ index: r.index, path: r.path, reason: (e as Error).message, source: kind });
+    }
+  }
+  let index = records.length;
+  for (const line of textLines) {
+    const ev = normalizeFalcoText(line, opts.ctx);
+    const enriched = enrich(ev);
+    events.push({ event: enriched, sinks: route(enriched) });
+    index++;
+  }
+  return { events, errors, total: index };
+}
+
+function describeUnknown(v: Json): string {
+  if (!isObject(v)) return `unrecognised record: expected a JSON object, got ${Array.isArray(v) ? "an array" : v === null ? "null" : typeof v}`;
+  const keys = Object.keys(v).slice(0, 5).join(", ");
+  return `unrecognised record: not a Falco alert, Tetragon event, Kubernetes audit event or CloudTrail record (keys: ${keys || "none"})`;
+}

@@ -1,0 +1,39 @@
+import { defineConfig } from "vitest/config";
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+
+// Two projects:
+// - "unit": the pure core (normalize, enrich, route, sink encoders) and protocol tests in Node;
+// - "workers": *.worker.test.ts run inside workerd (HTTP -> queue -> R2 round trips).
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "unit",
+          environment: "node",
+          include: ["test/**/*.test.ts"],
+          exclude: ["test/**/*.worker.test.ts", "node_modules/**"],
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
+        },
+      },
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            main: "./src/index.ts",
+            miniflare: {
+              bindings: { TRIBUTARY_DEV: "true" },
+            },
+          }),
+        ],
+        test: {
+          name: "workers",
+          include: ["test/**/*.worker.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});
