@@ -5,6 +5,9 @@ import { frame } from "./decode";
 import { runPipeline, type RecordError } from "../pipeline";
 import { pack, sendAll } from "../deliver/enqueue";
 import { configFor } from "../config/load";
+import { makeEnricher, type Enricher } from "../enrich/index";
+import { makeRouter, type Router } from "../route/index";
+import type { Config } from "../config/schema";
 import type { SourceKind } from "../normalize/ocsf";
 
 export type AppEnv = { Bindings: Env; Variables: { tenant?: string; requestId: string } };
@@ -26,8 +29,17 @@ function jsonError(c: Context<AppEnv>, status: 400 | 413 | 415 | 429 | 503, reas
   return c.json({ accepted: 0, rejected: 0, errors: [{ index: -1, path: "(body)", reason }], ...extra }, status);
 }
 
+// Enricher and router are built once per config (i.e. once per isolate).
+const built = new WeakMap<Config, { enrich: Enricher; route: Router }>();
+function stepsFor(cfg: Config): { enrich: Enricher; route: Router } {
+  let s = built.get(cfg);
+  if (!s) built.set(cfg, (s = { enrich: makeEnricher(cfg), route: makeRouter(cfg) }));
+  return s;
+}
+
 async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   const cfg = configFor(c.env);
+  const steps = stepsFor(cfg);
   const text = await c.req.text();
   const framed = frame(text, c.req.header("content-type") ?? "");
   if (framed.values.length === 0 && framed.textLines.length === 0) {
@@ -36,6 +48,8 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   }
   const result = runPipeline(framed.values, framed.paths, framed.textLines, {
     kind,
+    enrich: steps.enrich,
+    route: steps.route,
     ctx: { ocsfVersion: cfg.ocsf.version, rawData: cfg.ocsf.rawData, tenant: c.get("tenant"), receivedAt: Date.now() },
   });
   const errors = [...framed.errors, ...result.errors];

@@ -1,0 +1,72 @@
+// The one small interface every sink implements (Vector's sinks are the model):
+//   a zod config schema, encode(events) -> requests (pure), send (I/O, default fetch),
+//   classify(response) -> delivered | retry(after) | reject, optionally per event.
+// The delivery layer (../deliver) owns batching, retries, backoff and dead letters.
+import type { z } from "zod";
+import type { OcsfEvent } from "../normalize/ocsf";
+
+export interface SinkRequest {
+  /** Indices (into the events passed to encode) of the events this request carries. */
+  events: number[];
+  /** Full URL for HTTP sinks; the object key for storage sinks. */
+  url: string;
+  method: "POST" | "PUT";
+  headers: Record<string, string>;
+  body: string | Uint8Array;
+}
+
+export interface SinkResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export type Outcome =
+  | { kind: "delivered" }
+  | { kind: "retry"; reason: string; /** from Retry-After or the API's own hint */ afterMs?: number }
+  | { kind: "reject"; reason: string };
+
+export interface Classification {
+  /** Outcome for every event of the request, unless overridden below. */
+  outcome: Outcome;
+  /** Per-event outcomes for partial failures (e.g. Elasticsearch bulk items), keyed by event index. */
+  perEvent?: Map<number, Outcome>;
+}
+
+export interface SinkContext {
+  /** Worker env (secrets are read from here by name). */
+  env: Record<string, unknown>;
+  /** Wall clock, ms (injected so encoders stay deterministic in tests). */
+  now: number;
+}
+
+export interface SinkDriver<C = unknown> {
+  /** The `type` value in config, e.g. "splunk_hec". */
+  type: string;
+  /** zod schema of this sink's config (without the common `type`/`batch` keys). */
+  schema: z.ZodType<C>;
+  /** Turns events into requests. Pure apart from WebCrypto signing (hence the Promise). */
+  encode(events: OcsfEvent[], cfg: C, ctx: SinkContext): SinkRequest[] | Promise<SinkRequest[]>;
+  /** Performs one request. Default: fetch(req.url). Storage sinks (S3, R2) provide their own. */
+  send?(req: SinkRequest, cfg: C, ctx: SinkContext): Promise<SinkResponse>;
+  /** Decides what happened. Network errors never reach here: the delivery layer retries them. */
+  classify(res: SinkResponse, req: SinkRequest, cfg: C): Classification;
+}
+
+/** Parses Retry-After (delta seconds or HTTP date) into ms, relative to `now`. */
+export function retryAfterMs(value: string | undefined, now: number): number | undefined {
+  if (!value) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? undefined : Math.max(0, t - now);
+}
+
+/** Vector's default HTTP retry rule: 408, 429 and 5xx except 501 are retried; other 4xx rejected. */
+export function classifyHttpStatus(res: SinkResponse, now = Date.now()): Outcome {
+  const s = res.status;
+  if (s >= 200 && s < 300) return { kind: "delivered" };
+  const reason = `HTTP ${s}: ${res.body.slice(0, 300)}`;
+  if (s === 408 || s === 429 || (s >= 500 && s !== 501)) return { kind: "retry", reason, afterMs: retryAfterMs(res.headers["retry-after"], now) };
+  return { kind: "reject", reason };
+}
