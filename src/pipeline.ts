@@ -50,18 +50,7 @@ export function runPipeline(values: Json[], paths: string[], textLines: string[]
   const events: RoutedEvent[] = [];
   const errors: RecordError[] = [];
   const records: Unwrapped[] = [];
-  for (let i = 0; i < values.length; i++) {
-    const base = paths[i] ?? `[${i}]`;
-    const before = records.length;
-    unwrap([values[i]!], records);
-    // rewrite paths so they name the body position ("line 3", "line 3.Records[1]")
-    for (let j = before; j < records.length; j++) {
-      const r = records[j]!;
-      r.index = j;
-      r.path = base + r.path.replace(/^\[0\]/, "");
-      if (r.path === "") r.path = "(body)";
-    }
-  }
+  for (let i = 0; i < values.length; i++) unwrap(values[i]!, paths[i] ?? `[${i}]`, records);
   for (const r of records) {
     const kind = opts.kind ?? detectKind(r.record);
     if (!kind) {

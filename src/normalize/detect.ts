@@ -41,36 +41,35 @@ export interface Unwrapped {
 }
 
 /**
- * Expands container shapes into their records:
+ * Expands container shapes into their records, appending to `out`:
  * - Kubernetes audit EventList (`{"kind":"EventList","items":[...]}`); items may lack kind/apiVersion;
  * - CloudTrail log files (`{"Records":[...]}`);
  * - EventBridge events (`{"detail-type":..., "detail": {CloudTrail record}}`);
- * - JSON arrays (Vector codec json, bare CloudTrail arrays), recursively one level.
+ * - JSON arrays (Vector codec json, bare CloudTrail arrays), nested at most two levels.
+ * `path` names the value's place in the body ("" for the whole body, "line 3" for NDJSON).
  */
-export function unwrap(values: Json[], out: Unwrapped[] = [], prefix = ""): Unwrapped[] {
-  values.forEach((v, i) => unwrapOne(v, `${prefix}[${i}]`, out, 0));
-  return out;
-}
-
-function unwrapOne(v: Json, path: string, out: Unwrapped[], depth: number): void {
+export function unwrap(v: Json, path: string, out: Unwrapped[], depth = 0): Unwrapped[] {
   if (Array.isArray(v) && depth < 2) {
-    v.forEach((x, i) => unwrapOne(x, `${path}[${i}]`, out, depth + 1));
-    return;
+    for (let i = 0; i < v.length; i++) unwrap(v[i]!, `${path}[${i}]`, out, depth + 1);
+    return out;
   }
   if (isObject(v)) {
     if (v.kind === "EventList" && Array.isArray(v.items)) {
-      v.items.forEach((x, i) => out.push({ record: x, index: out.length, path: `${path}.items[${i}]` }));
-      return;
+      const items = v.items;
+      for (let i = 0; i < items.length; i++) out.push({ record: items[i]!, index: out.length, path: `${path}.items[${i}]` });
+      return out;
     }
-    if (Array.isArray(v.Records) && Object.keys(v).length <= 2) {
-      v.Records.forEach((x, i) => out.push({ record: x, index: out.length, path: `${path}.Records[${i}]` }));
-      return;
+    const recs = v.Records;
+    if (Array.isArray(recs) && Object.keys(v).length <= 2) {
+      for (let i = 0; i < recs.length; i++) out.push({ record: recs[i]!, index: out.length, path: `${path}.Records[${i}]` });
+      return out;
     }
     if (typeof v["detail-type"] === "string" && isObject(v.detail)) {
       const { detail, ...envelope } = v;
       out.push({ record: detail, index: out.length, path: `${path}.detail`, envelope });
-      return;
+      return out;
     }
   }
-  out.push({ record: v, index: out.length, path });
+  out.push({ record: v, index: out.length, path: path === "" ? "(body)" : path });
+  return out;
 }
