@@ -51,6 +51,28 @@ export interface SinkDriver<C = unknown> {
   send?(req: SinkRequest, cfg: C, ctx: SinkContext): Promise<SinkResponse>;
   /** Decides what happened. Network errors never reach here: the delivery layer retries them. */
   classify(res: SinkResponse, req: SinkRequest, cfg: C): Classification;
+  /**
+   * Verdict for an event that encode() put in no request: `delivered` when the sink does not want it
+   * (e.g. Slack below its severity threshold), `reject` when it cannot be sent (e.g. larger than the
+   * API's per-event limit). Called only for such events (see unsentOutcomes).
+   */
+  unsentOutcome?(event: OcsfEvent, cfg: C, ctx: SinkContext): Outcome;
+}
+
+/**
+ * Outcomes of the events that `requests` (the result of encode) do not carry, keyed by event index:
+ * the driver's unsentOutcome, or a reject when it has none. The delivery layer settles these events
+ * without sending anything.
+ */
+export function unsentOutcomes<C>(driver: SinkDriver<C>, events: OcsfEvent[], requests: SinkRequest[], cfg: C, ctx: SinkContext): Map<number, Outcome> {
+  const carried = new Uint8Array(events.length);
+  for (const r of requests) for (const i of r.events) carried[i] = 1;
+  const out = new Map<number, Outcome>();
+  for (let i = 0; i < events.length; i++) {
+    if (carried[i]) continue;
+    out.set(i, driver.unsentOutcome?.(events[i]!, cfg, ctx) ?? { kind: "reject", reason: `sink ${driver.type} did not encode this event` });
+  }
+  return out;
 }
 
 /** Parses Retry-After (delta seconds or HTTP date) into ms, relative to `now`. */
