@@ -1,0 +1,179 @@
+// Shared request building for the HTTP sinks: packing serialized events into requests under a
+// count and byte limit, UTF-8 sizes, gzip, header merging, base64, event field lookup, name
+// templates and the default fetch-based send. Pure apart from `fetchSend`.
+import { gzipSync, strToU8 } from "fflate";
+import { z } from "zod";
+import type { SecretRef } from "../config/secret";
+import type { OcsfEvent } from "../normalize/ocsf";
+import type { SinkRequest, SinkResponse } from "./types";
+
+export const compressionSchema = z.enum(["none", "gzip"]);
+export type Compression = z.infer<typeof compressionSchema>;
+
+/** Extra request headers from config (names are case-insensitive; config values win). */
+export const headersSchema = z.record(z.string().min(1), z.string()).optional();
+
+/** A base URL without trailing slashes, e.g. "https://splunk.example.com:8088". */
+export const baseUrlSchema = z.url().transform((u) => u.replace(/\/+$/, ""));
+
+/** UTF-8 byte length of a string, without encoding it. */
+export function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2; // a surrogate pair: 2 UTF-16 units, 4 bytes
+      i++;
+    } else n += 2;
+  }
+  return n;
+}
+
+export interface PackLimits {
+  /** Largest request body (bytes, uncompressed). */
+  maxBytes: number;
+  /** Most items per request. */
+  maxEvents: number;
+  /** Bytes every request adds around its items (wrapper object, brackets). */
+  overhead?: number;
+  /** Bytes between two items (",", "\n"). */
+  separator?: number;
+}
+
+/**
+ * Splits items, in order, into runs that fit the limits: at most maxEvents items and
+ * overhead + sizes + separators <= maxBytes. An item that alone exceeds maxBytes gets a run of its
+ * own (the caller decides whether to send it or leave it out).
+ */
+export function pack<T>(items: T[], size: (item: T) => number, limits: PackLimits): T[][] {
+  const overhead = limits.overhead ?? 0;
+  const sep = limits.separator ?? 0;
+  const runs: T[][] = [];
+  let run: T[] = [];
+  let bytes = overhead;
+  for (const item of items) {
+    const s = size(item);
+    const add = run.length === 0 ? s : s + sep;
+    if (run.length > 0 && (run.length >= limits.maxEvents || bytes + add > limits.maxBytes)) {
+      runs.push(run);
+      run = [];
+      bytes = overhead;
+      bytes += s;
+    } else bytes += add;
+    run.push(item);
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
+}
+
+/** Request body from text: gzip-compressed (and the content-encoding header set) when asked. */
+export function encodeBody(text: string, compression: Compression, headers: Record<string, string>): string | Uint8Array {
+  if (compression !== "gzip") return text;
+  headers["content-encoding"] = "gzip";
+  return gzipSync(strToU8(text));
+}
+
+/** Lower-cases header names and lets the configured headers override the computed ones. */
+export function mergeHeaders(computed: Record<string, string>, configured: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(computed)) out[k.toLowerCase()] = v;
+  if (configured) for (const [k, v] of Object.entries(configured)) out[k.toLowerCase()] = v;
+  return out;
+}
+
+/** Standard base64 of bytes (btoa exists in Node and workerd). */
+export function base64(bytes: Uint8Array): string {
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
+/** Bytes of a standard base64 string; throws on invalid input. */
+export function fromBase64(s: string): Uint8Array {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** `Basic base64(user:password)`, UTF-8 safe. */
+export function basicAuth(username: string, password: string): string {
+  return `Basic ${base64(strToU8(`${username}:${password}`))}`;
+}
+
+/** The value at a dotted path in an event ("metadata.log_name", "evidences.0.process.name"). */
+export function fieldAt(e: OcsfEvent, path: string): unknown {
+  let v: unknown = e;
+  for (const key of path.split(".")) {
+    if (typeof v !== "object" || v === null) return undefined;
+    v = (v as Record<string, unknown>)[key];
+  }
+  return v;
+}
+
+/** A field as text: strings as they are, numbers and booleans printed, anything else undefined. */
+export function textAt(e: OcsfEvent, path: string): string | undefined {
+  const v = fieldAt(e, path);
+  if (typeof v === "string") return v === "" ? undefined : v;
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  return undefined;
+}
+
+/** The event's uid (metadata.uid) when it has one. */
+export function eventUid(e: OcsfEvent): string | undefined {
+  return typeof e.metadata.uid === "string" && e.metadata.uid !== "" ? e.metadata.uid : undefined;
+}
+
+const pad2 = (n: number): string => String(n).padStart(2, "0");
+
+/** Placeholders allowed in name templates (index names, sourcetypes, ddsource, ...). */
+const TEMPLATE_VARS: Record<string, (e: OcsfEvent) => string> = {
+  class_uid: (e) => String(e.class_uid),
+  category_uid: (e) => String(e.category_uid),
+  log_name: (e) => e.metadata.log_name ?? "unknown",
+  log_provider: (e) => e.metadata.log_provider ?? "unknown",
+  product: (e) => e.metadata.product.name.toLowerCase().replace(/\s+/g, "_"),
+  yyyy: (e) => String(new Date(e.time).getUTCFullYear()),
+  mm: (e) => pad2(new Date(e.time).getUTCMonth() + 1),
+  dd: (e) => pad2(new Date(e.time).getUTCDate()),
+};
+
+const PLACEHOLDER = /\{([a-z_]+)\}/g;
+
+/** A name template: text with {class_uid}, {category_uid}, {log_name}, {log_provider}, {product}, {yyyy}, {mm}, {dd}. */
+export const templateSchema = z
+  .string()
+  .min(1)
+  .refine((t) => [...t.matchAll(PLACEHOLDER)].every((m) => m[1]! in TEMPLATE_VARS), {
+    message: `unknown placeholder; use ${Object.keys(TEMPLATE_VARS).map((k) => `{${k}}`).join(", ")}`,
+  });
+
+/** Expands a name template for one event. */
+export function expand(template: string, e: OcsfEvent): string {
+  if (!template.includes("{")) return template;
+  return template.replace(PLACEHOLDER, (m, name: string) => TEMPLATE_VARS[name]?.(e) ?? m);
+}
+
+/**
+ * A secret's value: a literal string, or the env binding `{ env: NAME }` names. Throws a clear error
+ * when it is missing. (Same rule as resolveSecret in ../config/load, which drivers cannot import:
+ * load -> schema -> sink registry -> driver would be an import cycle.)
+ */
+export function secretValue(ref: SecretRef, env: Record<string, unknown>, sink: string, what: string): string {
+  if (typeof ref === "string") return ref;
+  const v = env[ref.env];
+  if (typeof v !== "string" || v === "") throw new Error(`${sink}: ${what} is not set (env binding ${ref.env} is missing or empty)`);
+  return v;
+}
+
+/** Sends one request with fetch and reads the whole response. */
+export async function fetchSend(req: SinkRequest, redirect: "follow" | "manual" = "follow"): Promise<SinkResponse> {
+  const res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body, redirect });
+  const headers: Record<string, string> = {};
+  res.headers.forEach((v, k) => {
+    headers[k] = v;
+  });
+  return { status: res.status, headers, body: await res.text() };
+}

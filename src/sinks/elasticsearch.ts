@@ -1,0 +1,124 @@
+// Elasticsearch / OpenSearch `_bulk`: NDJSON `create` action + source line per event, `_id` =
+// metadata.uid so a resent event is refused as a duplicate (409) instead of indexed twice.
+// Retries: HTTP 408, 429 and 5xx (not 501) for the whole request; other 4xx rejected; a 200 with
+// "errors": true is settled per item (409 = already indexed = delivered, 429/5xx = retry,
+// anything else = reject with the item's error type and reason).
+import { z } from "zod";
+import { secretRef } from "../config/secret";
+import { classifyHttpStatus, type Classification, type Outcome, type SinkDriver, type SinkRequest } from "./types";
+import { baseUrlSchema, basicAuth, compressionSchema, encodeBody, eventUid, expand, headersSchema, mergeHeaders, pack, secretValue, templateSchema, utf8Length } from "./batch";
+
+const authSchema = z.union([
+  /** `Authorization: ApiKey <encoded>` (the base64 "id:api_key" value Elasticsearch prints as `encoded`). */
+  z.object({ apiKey: secretRef }).strict(),
+  z.object({ username: z.string().min(1), password: secretRef }).strict(),
+]);
+
+export const elasticsearchConfig = z
+  .object({
+    /** Base URL of the cluster, e.g. "https://es.example.com:9200". */
+    url: baseUrlSchema,
+    /** Index or data stream name template (lower-cased after expansion). */
+    index: templateSchema.default("ocsf-{class_uid}"),
+    auth: authSchema.optional(),
+    /** Ingest pipeline (query parameter `pipeline`). */
+    pipeline: z.string().min(1).optional(),
+    compression: compressionSchema.default("none"),
+    headers: headersSchema,
+    maxBytes: z.number().int().positive().default(5_000_000),
+    maxEvents: z.number().int().positive().default(10_000),
+  })
+  .strict();
+
+export type ElasticsearchConfig = z.infer<typeof elasticsearchConfig>;
+
+interface BulkItem {
+  status?: number;
+  error?: { type?: string; reason?: string };
+}
+
+/** The items of a bulk response, or undefined when the body is not one. */
+function bulkItems(body: string): { errors: boolean; items: BulkItem[] } | undefined {
+  try {
+    const v: unknown = JSON.parse(body);
+    if (typeof v !== "object" || v === null || !Array.isArray((v as { items?: unknown }).items)) return undefined;
+    const o = v as { errors?: unknown; items: unknown[] };
+    // each item is {"create": {...}} (or index/update/delete): take the one value
+    const items = o.items.map((it): BulkItem => {
+      if (typeof it !== "object" || it === null) return {};
+      const inner = Object.values(it)[0];
+      return typeof inner === "object" && inner !== null ? (inner as BulkItem) : {};
+    });
+    return { errors: o.errors === true, items };
+  } catch {
+    return undefined;
+  }
+}
+
+function errorText(body: string): string {
+  try {
+    const v = JSON.parse(body) as { error?: { type?: string; reason?: string } | string };
+    if (typeof v.error === "string") return v.error;
+    if (v.error?.type) return `${v.error.type}: ${v.error.reason ?? ""}`;
+  } catch {
+    // not JSON: use the text
+  }
+  return body.slice(0, 300);
+}
+
+function itemOutcome(item: BulkItem | undefined): Outcome {
+  if (!item || typeof item.status !== "number") return { kind: "retry", reason: "bulk response has no item for this event" };
+  const s = item.status;
+  if ((s >= 200 && s < 300) || s === 409) return { kind: "delivered" }; // 409 on create: already indexed
+  const reason = `item ${s}: ${item.error?.type ?? "error"}: ${item.error?.reason ?? ""}`;
+  if (s === 408 || s === 429 || (s >= 500 && s !== 501)) return { kind: "retry", reason };
+  return { kind: "reject", reason };
+}
+
+function make(type: string): SinkDriver<ElasticsearchConfig> {
+  const name = type === "opensearch" ? "OpenSearch" : "Elasticsearch";
+  return {
+    type,
+    schema: elasticsearchConfig,
+
+    encode(events, cfg, ctx) {
+      const headers: Record<string, string> = { "content-type": "application/x-ndjson" };
+      if (cfg.auth && "apiKey" in cfg.auth) headers.authorization = `ApiKey ${secretValue(cfg.auth.apiKey, ctx.env, type, "auth.apiKey")}`;
+      else if (cfg.auth) headers.authorization = basicAuth(cfg.auth.username, secretValue(cfg.auth.password, ctx.env, type, "auth.password"));
+      const url = `${cfg.url}/_bulk${cfg.pipeline ? `?pipeline=${encodeURIComponent(cfg.pipeline)}` : ""}`;
+      const items = events.map((e, i) => {
+        const uid = eventUid(e);
+        const _index = expand(cfg.index, e).toLowerCase();
+        const action = { create: uid === undefined ? { _index } : { _index, _id: uid } };
+        return { i, text: `${JSON.stringify(action)}\n${JSON.stringify(e)}\n` };
+      });
+      return pack(items, (x) => utf8Length(x.text), cfg).map((run): SinkRequest => {
+        const h = { ...headers };
+        const body = encodeBody(run.map((x) => x.text).join(""), cfg.compression, h);
+        return { events: run.map((x) => x.i), url, method: "POST", headers: mergeHeaders(h, cfg.headers), body };
+      });
+    },
+
+    classify(res, req): Classification {
+      const base = classifyHttpStatus(res);
+      if (base.kind !== "delivered") {
+        const reason = `${name} ${res.status}: ${errorText(res.body)}`;
+        return { outcome: base.kind === "retry" ? { kind: "retry", reason, afterMs: base.afterMs } : { kind: "reject", reason } };
+      }
+      const bulk = bulkItems(res.body);
+      // Resending is safe (create + _id), so an unreadable answer is retried.
+      if (!bulk) return { outcome: { kind: "retry", reason: `${name} ${res.status}: response is not a bulk result: ${res.body.slice(0, 200)}` } };
+      if (!bulk.errors && bulk.items.length === req.events.length) return { outcome: { kind: "delivered" } };
+      const perEvent = new Map<number, Outcome>();
+      req.events.forEach((ev, k) => {
+        const o = itemOutcome(bulk.items[k]);
+        if (o.kind !== "delivered") perEvent.set(ev, o);
+      });
+      return { outcome: { kind: "delivered" }, perEvent };
+    },
+  };
+}
+
+export const elasticsearch = make("elasticsearch");
+/** OpenSearch speaks the same `_bulk` API (Basic auth; SigV4 for AWS-managed domains is not supported). */
+export const opensearch = make("opensearch");

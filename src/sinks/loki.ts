@@ -1,0 +1,108 @@
+// Grafana Loki push API (JSON): POST {url}/loki/api/v1/push
+// {"streams":[{"stream":{labels},"values":[["<unix ns>","<line>"],...]}]}; the line is the OCSF event
+// as JSON. Labels stay low-cardinality: a configured map label -> event field (default class_uid,
+// source = metadata.log_name, severity) plus static labels. Values are sorted by time within a
+// stream. A line over max_line_size (256000 bytes by default, as Loki) is not sent but rejected.
+// Retries: 408, 429 and 5xx (not 501); other 4xx (out of order, too old, bad labels) rejected.
+import { z } from "zod";
+import { secretRef } from "../config/secret";
+import type { OcsfEvent } from "../normalize/ocsf";
+import { classifyHttpStatus, type SinkDriver, type SinkRequest } from "./types";
+import { baseUrlSchema, basicAuth, compressionSchema, encodeBody, headersSchema, mergeHeaders, pack, secretValue, textAt, utf8Length } from "./batch";
+
+const labelName = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "a Loki label name: letters, digits and _, not starting with a digit");
+
+export const lokiConfig = z
+  .object({
+    /** Base URL, e.g. "http://loki:3100" or "https://logs-prod-012.grafana.net". */
+    url: baseUrlSchema,
+    /** Label name -> dotted event field path. Keep these few and low-cardinality. */
+    labels: z.record(labelName, z.string().min(1)).default({ class_uid: "class_uid", source: "metadata.log_name", severity: "severity" }),
+    /** Labels with fixed values added to every stream. */
+    staticLabels: z.record(labelName, z.string().min(1)).default({ job: "tributary" }),
+    /** Tenant (X-Scope-OrgID) for multi-tenant Loki. */
+    tenant: z.string().min(1).optional(),
+    /** Basic auth (Grafana Cloud: the instance id and an access token). */
+    auth: z.object({ username: z.string().min(1), password: secretRef }).strict().optional(),
+    compression: compressionSchema.default("gzip"),
+    headers: headersSchema,
+    maxBytes: z.number().int().positive().default(1_000_000),
+    maxEvents: z.number().int().positive().default(10_000),
+    /** Loki's max_line_size (bytes); longer lines are rejected rather than sent. */
+    maxLineBytes: z.number().int().positive().default(256_000),
+  })
+  .strict();
+
+export type LokiConfig = z.infer<typeof lokiConfig>;
+
+/** The stream's labels as a JSON object with sorted keys (also its grouping key). */
+function streamOf(e: OcsfEvent, cfg: LokiConfig): string {
+  const labels: Record<string, string> = { ...cfg.staticLabels };
+  for (const [name, path] of Object.entries(cfg.labels)) {
+    const v = textAt(e, path);
+    if (v !== undefined) labels[name] = v;
+  }
+  const sorted: Record<string, string> = {};
+  for (const k of Object.keys(labels).sort()) sorted[k] = labels[k]!;
+  return JSON.stringify(sorted);
+}
+
+/** Epoch ms -> Loki's unix-nanoseconds string (exact: no float past 2^53). */
+function nanos(ms: number): string {
+  const t = Math.max(0, Math.trunc(ms));
+  return t === 0 ? "0" : `${t}000000`;
+}
+
+interface Item {
+  i: number;
+  time: number;
+  stream: string;
+  value: string;
+  bytes: number;
+}
+
+export const loki: SinkDriver<LokiConfig> = {
+  type: "loki",
+  schema: lokiConfig,
+
+  encode(events, cfg, ctx) {
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (cfg.tenant) headers["x-scope-orgid"] = cfg.tenant;
+    if (cfg.auth) headers.authorization = basicAuth(cfg.auth.username, secretValue(cfg.auth.password, ctx.env, "loki", "auth.password"));
+    const items: Item[] = [];
+    events.forEach((e, i) => {
+      const line = JSON.stringify(e);
+      if (utf8Length(line) > cfg.maxLineBytes) return; // see unsentOutcome
+      const stream = streamOf(e, cfg);
+      const value = `[${JSON.stringify(nanos(e.time))},${JSON.stringify(line)}]`;
+      // as if every event had its own stream: {"stream":...,"values":[...]}, = 24 bytes around
+      items.push({ i, time: e.time, stream, value, bytes: utf8Length(value) + utf8Length(stream) + 24 });
+    });
+    return pack(items, (x) => x.bytes, { ...cfg, overhead: 14 }).map((run): SinkRequest => {
+      const streams = new Map<string, Item[]>();
+      for (const x of run) {
+        const s = streams.get(x.stream);
+        if (s) s.push(x);
+        else streams.set(x.stream, [x]);
+      }
+      const parts: string[] = [];
+      for (const [stream, xs] of streams) {
+        xs.sort((a, b) => a.time - b.time); // stable: equal times keep their order
+        parts.push(`{"stream":${stream},"values":[${xs.map((x) => x.value).join(",")}]}`);
+      }
+      const h = { ...headers };
+      const body = encodeBody(`{"streams":[${parts.join(",")}]}`, cfg.compression, h);
+      return { events: run.map((x) => x.i), url: `${cfg.url}/loki/api/v1/push`, method: "POST", headers: mergeHeaders(h, cfg.headers), body };
+    });
+  },
+
+  unsentOutcome(e, cfg) {
+    return { kind: "reject", reason: `log line is ${utf8Length(JSON.stringify(e))} bytes, over Loki's max_line_size of ${cfg.maxLineBytes}` };
+  },
+
+  classify(res) {
+    const o = classifyHttpStatus(res);
+    if (o.kind === "delivered") return { outcome: o };
+    return { outcome: { ...o, reason: `Loki ${o.reason}` } };
+  },
+};

@@ -1,0 +1,121 @@
+// Slack incoming webhook: one readable message per high-severity event (text + Block Kit blocks:
+// title, severity, host, container, pod, process, user, time, uid). Events below minSeverityId
+// (default 4 = High; 99 "Other" counts as below) are not sent: encode leaves them out and
+// unsentOutcome settles them as delivered. Pacing (~1 message/s per webhook) is the delivery
+// layer's job. Responses: 2xx ("ok") delivered; 408, 429 (Retry-After) and 5xx (not 501) retried;
+// other statuses rejected with Slack's error string (invalid_payload, channel_not_found, ...).
+import { z } from "zod";
+import { secretRef } from "../config/secret";
+import type { OcsfEvent } from "../normalize/ocsf";
+import { classifyHttpStatus, type SinkDriver, type SinkRequest } from "./types";
+import { eventUid, fetchSend, fieldAt, headersSchema, mergeHeaders, secretValue, textAt } from "./batch";
+
+export const slackConfig = z
+  .object({
+    /** The incoming webhook URL (it holds the credential: keep it in a secret). */
+    url: secretRef,
+    /** Lowest OCSF severity_id sent (1 Informational .. 6 Fatal); default 4 (High). */
+    minSeverityId: z.number().int().min(0).max(6).default(4),
+    headers: headersSchema,
+  })
+  .strict();
+
+export type SlackConfig = z.infer<typeof slackConfig>;
+
+/** Whether this sink sends the event (severity at or above the threshold; 99 "Other" never). */
+export function slackAccepts(e: OcsfEvent, cfg: SlackConfig): boolean {
+  return e.severity_id !== 99 && e.severity_id >= cfg.minSeverityId;
+}
+
+const mrkdwn = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+const cut = (s: string, n: number): string => (s.length <= n ? s : `${s.slice(0, n - 1)}…`);
+
+function first(e: OcsfEvent, paths: string[]): string | undefined {
+  for (const p of paths) {
+    const v = textAt(e, p);
+    if (v !== undefined) return v;
+  }
+  return undefined;
+}
+
+function pod(e: OcsfEvent): string | undefined {
+  const resources = fieldAt(e, "resources");
+  if (!Array.isArray(resources)) return undefined;
+  for (const r of resources as unknown[]) {
+    if (typeof r !== "object" || r === null) continue;
+    const o = r as Record<string, unknown>;
+    if (o.type === "Pod" && typeof o.name === "string") return typeof o.namespace === "string" ? `${o.namespace}/${o.name}` : o.name;
+  }
+  return undefined;
+}
+
+const SEVERITY_EMOJI: Record<number, string> = { 4: ":large_orange_circle:", 5: ":red_circle:", 6: ":red_circle:" };
+
+/** The Slack message (text + blocks) for one event. */
+export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[] } {
+  const title = first(e, ["finding_info.title", "type_name"]) ?? `OCSF class ${e.class_uid}`;
+  const severity = e.severity ?? `severity ${e.severity_id}`;
+  const host = first(e, ["device.hostname", "device.name", "device.ip"]);
+  const image = first(e, ["evidences.0.container.image.name", "container.image.name"]);
+  const containerName = first(e, ["evidences.0.container.name", "container.name"]);
+  const container = containerName && image ? `${containerName} (${image})` : (containerName ?? image);
+  const cmd = first(e, ["evidences.0.process.cmd_line", "process.cmd_line", "actor.process.cmd_line"]);
+  const user = first(e, ["evidences.0.process.user.name", "actor.user.name", "process.user.name", "user.name"]);
+  const srcIp = textAt(e, "src_endpoint.ip");
+  const uid = eventUid(e);
+  const when = new Date(e.time).toISOString();
+  const fields: [string, string | undefined, boolean][] = [
+    ["Severity", severity, false],
+    ["Host", host, false],
+    ["Container", container, false],
+    ["Pod", pod(e), false],
+    ["Process", cmd, true],
+    ["User", user, false],
+    ["Source IP", srcIp, false],
+    ["Time", when, false],
+  ];
+  const blocks: unknown[] = [{ type: "header", text: { type: "plain_text", text: cut(`${severity}: ${title}`, 150), emoji: true } }];
+  const desc = first(e, ["finding_info.desc", "message"]);
+  if (desc) blocks.push({ type: "section", text: { type: "mrkdwn", text: cut(mrkdwn(desc), 3000) } });
+  blocks.push({
+    type: "section",
+    fields: fields
+      .filter((f): f is [string, string, boolean] => f[1] !== undefined)
+      .map(([k, v, code]) => ({ type: "mrkdwn", text: cut(`*${k}*\n${code ? `\`${mrkdwn(v.replace(/`/g, "'"))}\`` : mrkdwn(v)}`, 2000) })),
+  });
+  const product = e.metadata.product.name;
+  blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: cut(mrkdwn(`${product} · ${e.class_name ?? "OCSF"} (${e.class_uid})${uid ? ` · uid ${uid}` : ""}`), 3000) }] });
+  const text = `${SEVERITY_EMOJI[e.severity_id] ?? ""} ${severity}: ${title}${host ? ` on ${host}` : ""}`.trim();
+  return { text: cut(mrkdwn(text), 3000), blocks };
+}
+
+export const slack: SinkDriver<SlackConfig> = {
+  type: "slack",
+  schema: slackConfig,
+
+  encode(events, cfg, ctx) {
+    const url = secretValue(cfg.url, ctx.env, "slack", "url");
+    const out: SinkRequest[] = [];
+    events.forEach((e, i) => {
+      if (!slackAccepts(e, cfg)) return; // see unsentOutcome
+      out.push({ events: [i], url, method: "POST", headers: mergeHeaders({ "content-type": "application/json" }, cfg.headers), body: JSON.stringify(slackMessage(e)) });
+    });
+    return out;
+  },
+
+  unsentOutcome(e, cfg) {
+    if (!slackAccepts(e, cfg)) return { kind: "delivered" }; // not for this sink: nothing to send
+    return { kind: "reject", reason: "slack: event was not encoded" };
+  },
+
+  /** fetch without following redirects (a redirect means a wrong webhook URL). */
+  send(req) {
+    return fetchSend(req, "manual");
+  },
+
+  classify(res) {
+    const o = classifyHttpStatus(res);
+    if (o.kind === "delivered") return { outcome: o };
+    return { outcome: { ...o, reason: `Slack ${res.status}: ${res.body.trim().slice(0, 200) || "(no body)"}` } };
+  },
+};

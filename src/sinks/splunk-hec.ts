@@ -1,0 +1,108 @@
+// Splunk HTTP Event Collector: POST {url}/services/collector/event with JSON envelopes
+// ({time, host, source, sourcetype, index, fields, event}) concatenated back to back.
+// Retries: 408, 429, 5xx (503 = busy); 4xx rejected with Splunk's text and code; a 400 with
+// code 6 and invalid-event-number N means events before N were indexed, N is bad, the rest retry.
+import { z } from "zod";
+import { secretRef } from "../config/secret";
+import { stableUid } from "../normalize/uid";
+import type { OcsfEvent } from "../normalize/ocsf";
+import { classifyHttpStatus, type Classification, type Outcome, type SinkDriver, type SinkRequest, type SinkResponse } from "./types";
+import { baseUrlSchema, compressionSchema, encodeBody, expand, headersSchema, mergeHeaders, pack, secretValue, templateSchema, textAt, utf8Length } from "./batch";
+
+export const splunkHecConfig = z
+  .object({
+    /** Base URL of the collector, e.g. "https://splunk.example.com:8088". */
+    url: baseUrlSchema,
+    /** HEC token, sent as `Authorization: Splunk <token>`. */
+    token: secretRef,
+    /** Endpoint path (the JSON event endpoint). */
+    path: z.string().startsWith("/").default("/services/collector/event"),
+    index: z.string().min(1).optional(),
+    /** Template; default: the event's metadata.log_provider (e.g. "falco", "kube-apiserver"). */
+    source: templateSchema.optional(),
+    sourcetype: templateSchema.default("ocsf:{class_uid}"),
+    /** Indexed fields added to every event. */
+    fields: z.record(z.string().min(1), z.string()).optional(),
+    /** X-Splunk-Request-Channel GUID; default: derived from url, path and index (stable). */
+    channel: z.uuid().optional(),
+    compression: compressionSchema.default("none"),
+    headers: headersSchema,
+    /** Largest request body (uncompressed); Splunk Cloud commonly allows 1 MB. */
+    maxBytes: z.number().int().positive().default(1_000_000),
+    maxEvents: z.number().int().positive().default(1000),
+  })
+  .strict();
+
+export type SplunkHecConfig = z.infer<typeof splunkHecConfig>;
+
+function envelope(e: OcsfEvent, cfg: SplunkHecConfig): string {
+  const env: Record<string, unknown> = { time: Math.round(e.time) / 1000 };
+  const host = textAt(e, "device.hostname");
+  if (host !== undefined) env.host = host;
+  const source = cfg.source !== undefined ? expand(cfg.source, e) : e.metadata.log_provider;
+  if (source !== undefined) env.source = source;
+  env.sourcetype = expand(cfg.sourcetype, e);
+  if (cfg.index !== undefined) env.index = cfg.index;
+  if (cfg.fields !== undefined) env.fields = cfg.fields;
+  env.event = e;
+  return JSON.stringify(env);
+}
+
+interface HecReply {
+  text?: string;
+  code?: number;
+  invalidEvent?: number;
+}
+
+function parseReply(body: string): HecReply {
+  try {
+    const v: unknown = JSON.parse(body);
+    if (typeof v !== "object" || v === null) return {};
+    const o = v as Record<string, unknown>;
+    const n = o["invalid-event-number"];
+    return {
+      text: typeof o.text === "string" ? o.text : undefined,
+      code: typeof o.code === "number" ? o.code : undefined,
+      invalidEvent: typeof n === "number" ? n : typeof n === "string" && /^\d+$/.test(n) ? Number(n) : undefined,
+    };
+  } catch {
+    return {};
+  }
+}
+
+export const splunkHec: SinkDriver<SplunkHecConfig> = {
+  type: "splunk_hec",
+  schema: splunkHecConfig,
+
+  encode(events, cfg, ctx) {
+    const token = secretValue(cfg.token, ctx.env, "splunk_hec", "token");
+    const url = cfg.url + cfg.path;
+    const channel = cfg.channel ?? stableUid(`splunk_hec:${url}:${cfg.index ?? ""}`);
+    const items = events.map((e, i) => ({ i, text: envelope(e, cfg) }));
+    return pack(items, (x) => utf8Length(x.text), cfg).map((run): SinkRequest => {
+      const headers: Record<string, string> = {
+        "content-type": "application/json",
+        authorization: `Splunk ${token}`,
+        "x-splunk-request-channel": channel,
+      };
+      const body = encodeBody(run.map((x) => x.text).join(""), cfg.compression, headers);
+      return { events: run.map((x) => x.i), url, method: "POST", headers: mergeHeaders(headers, cfg.headers), body };
+    });
+  },
+
+  classify(res: SinkResponse, req: SinkRequest): Classification {
+    const reply = parseReply(res.body);
+    const base = classifyHttpStatus(res);
+    if (base.kind === "delivered") return { outcome: base };
+    const what = `Splunk HEC ${res.status}${reply.code !== undefined ? ` (code ${reply.code})` : ""}: ${reply.text ?? res.body.slice(0, 300)}`;
+    const n = reply.invalidEvent;
+    if (res.status === 400 && reply.code === 6 && n !== undefined && n < req.events.length) {
+      // Splunk indexed the events before the bad one and stopped there: resend only the tail.
+      const perEvent = new Map<number, Outcome>();
+      for (let k = 0; k < n; k++) perEvent.set(req.events[k]!, { kind: "delivered" });
+      perEvent.set(req.events[n]!, { kind: "reject", reason: `${what} (event ${n} of the request)` });
+      return { outcome: { kind: "retry", reason: `after invalid event ${n} of the request: ${what}` }, perEvent };
+    }
+    return { outcome: base.kind === "retry" ? { kind: "retry", reason: what, afterMs: base.afterMs } : { kind: "reject", reason: what } };
+  },
+};

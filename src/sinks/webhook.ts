@@ -1,0 +1,102 @@
+// Generic webhook signed per Standard Webhooks 1.0: POST {url} with
+// {"type":"ocsf.events","timestamp":<ISO time of the newest event>,"data":{"events":[...]}} and the
+// headers webhook-id (msg_ + a digest of the events' uids: stable across retries of the same
+// events), webhook-timestamp (unix seconds of the attempt, ctx.now) and webhook-signature
+// "v1,<base64 HMAC-SHA256 of `${id}.${timestamp}.${body}`>" keyed by the whsec_ secret.
+// mode "batch" (default) packs events up to maxBytes/maxEvents; "single" sends one event per request.
+// Responses: 2xx delivered; 410 rejected (endpoint gone); 3xx rejected (redirects are not followed:
+// fix the URL); 408, 429 and 5xx (not 501) retried honouring Retry-After; other 4xx rejected.
+import { z } from "zod";
+import { strToU8 } from "fflate";
+import { secretRef } from "../config/secret";
+import { stableHex } from "../normalize/uid";
+import type { OcsfEvent } from "../normalize/ocsf";
+import { classifyHttpStatus, type SinkDriver, type SinkRequest } from "./types";
+import { base64, eventUid, fetchSend, fromBase64, headersSchema, mergeHeaders, pack, secretValue, utf8Length } from "./batch";
+
+export const webhookConfig = z
+  .object({
+    url: z.url(),
+    /** Signing secret, "whsec_" + base64 of 24-64 random bytes. */
+    secret: secretRef,
+    mode: z.enum(["batch", "single"]).default("batch"),
+    /** The payload's `type`. */
+    eventType: z.string().min(1).default("ocsf.events"),
+    headers: headersSchema,
+    maxBytes: z.number().int().positive().default(1_000_000),
+    maxEvents: z.number().int().positive().default(1000),
+  })
+  .strict();
+
+export type WebhookConfig = z.infer<typeof webhookConfig>;
+
+/** The HMAC key of a Standard Webhooks secret ("whsec_" prefix optional). */
+export function webhookKey(secret: string): Uint8Array {
+  const b64 = secret.startsWith("whsec_") ? secret.slice(6) : secret;
+  try {
+    return fromBase64(b64);
+  } catch {
+    throw new Error("webhook: secret is not whsec_ followed by base64");
+  }
+}
+
+/** "v1,<base64 HMAC-SHA256 of `${id}.${timestamp}.${body}`>" */
+export async function signWebhook(key: CryptoKey, id: string, timestamp: number, body: string): Promise<string> {
+  const mac = await crypto.subtle.sign("HMAC", key, strToU8(`${id}.${timestamp}.${body}`));
+  return `v1,${base64(new Uint8Array(mac))}`;
+}
+
+export function importWebhookKey(secret: string): Promise<CryptoKey> {
+  return crypto.subtle.importKey("raw", webhookKey(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+}
+
+function uidOf(e: OcsfEvent): string {
+  return eventUid(e) ?? stableHex(JSON.stringify(e));
+}
+
+export const webhook: SinkDriver<WebhookConfig> = {
+  type: "webhook",
+  schema: webhookConfig,
+
+  async encode(events, cfg, ctx) {
+    const key = await importWebhookKey(secretValue(cfg.secret, ctx.env, "webhook", "secret"));
+    const timestamp = Math.floor(ctx.now / 1000);
+    const items = events.map((e, i) => {
+      const text = JSON.stringify(e);
+      return { i, e, text, bytes: utf8Length(text) };
+    });
+    // {"type":"...","timestamp":"2026-01-01T00:00:00.000Z","data":{"events":[]}}
+    const overhead = 60 + utf8Length(JSON.stringify(cfg.eventType));
+    const limits = cfg.mode === "single" ? { maxBytes: cfg.maxBytes, maxEvents: 1 } : { ...cfg, overhead, separator: 1 };
+    const out: SinkRequest[] = [];
+    for (const run of pack(items, (x) => x.bytes, limits)) {
+      const newest = run.reduce((t, x) => Math.max(t, x.e.time), 0);
+      const body = `{"type":${JSON.stringify(cfg.eventType)},"timestamp":${JSON.stringify(new Date(newest).toISOString())},"data":{"events":[${run.map((x) => x.text).join(",")}]}}`;
+      const id = `msg_${stableHex(run.map((x) => uidOf(x.e)).join(","))}`;
+      const headers = {
+        "content-type": "application/json",
+        "webhook-id": id,
+        "webhook-timestamp": String(timestamp),
+        "webhook-signature": await signWebhook(key, id, timestamp, body),
+      };
+      out.push({ events: run.map((x) => x.i), url: cfg.url, method: "POST", headers: mergeHeaders(headers, cfg.headers), body });
+    }
+    return out;
+  },
+
+  /** fetch without following redirects (Standard Webhooks: a 3xx is a failed delivery). */
+  send(req) {
+    return fetchSend(req, "manual");
+  },
+
+  classify(res) {
+    const s = res.status;
+    if (s >= 300 && s < 400) {
+      return { outcome: { kind: "reject", reason: `webhook ${s}: redirect to ${res.headers.location ?? "(no location)"} not followed; update the URL` } };
+    }
+    if (s === 410) return { outcome: { kind: "reject", reason: `webhook 410: endpoint gone (disable this sink): ${res.body.slice(0, 200)}` } };
+    const o = classifyHttpStatus(res);
+    if (o.kind === "delivered") return { outcome: o };
+    return { outcome: { ...o, reason: `webhook ${o.reason}` } };
+  },
+};
