@@ -1,10 +1,23 @@
-// Falco alert (any source: syscall, k8s_audit, aws_cloudtrail, internal, plugins) -> OCSF
-// Detection Finding (class 2004, activity 1 Create). Field table: docs/mapping-falco.md.
-import { type Json, type JsonObject, isObject, str, int, isoToMs, compact } from "./json";
-import { type NormalizeContext, type OcsfEvent, type Observable, OBS, withCaptions } from "./ocsf";
+// Falco alert (any source: syscall, k8s_audit, aws_cloudtrail, internal, plugins) -> OCSF Detection Finding
+// (class 2004, activity 1 Create). Field-by-field table and severity table: docs/mapping-falco.md.
+//
+// Every output field is either mapped (and removed from a working copy) or left in unmapped.output_fields
+// untouched (nulls included), so no input information disappears. Falco's evt.time (nanoseconds, beyond 2^53)
+// arrives as an exact decimal string from parseJson and is never turned into a JS number except by BigInt.
+import { type Json, type JsonObject, isObject, str, int, isoToMs, compact, obj } from "./json";
+import {
+  type NormalizeContext,
+  type OcsfEvent,
+  OBS,
+  Observables,
+  withCaptions,
+  isIpAddress,
+  isHostname,
+  isUuid,
+} from "./ocsf";
 import { stableUid } from "./uid";
 
-/** Falco priority -> OCSF severity_id (documented in docs/mapping-falco.md). */
+/** Falco priority (case-insensitive) -> OCSF severity_id. Documented in docs/mapping-falco.md. */
 export const FALCO_SEVERITY: Record<string, number> = {
   emergency: 6, // Fatal
   alert: 5, // Critical
@@ -13,37 +26,55 @@ export const FALCO_SEVERITY: Record<string, number> = {
   warning: 3, // Medium
   notice: 2, // Low
   informational: 1, // Informational
-  info: 1,
-  debug: 1,
+  info: 1, // Informational (Falcosidekick accepts "info")
+  debug: 1, // Informational
 };
 
+/** Top-level keys of a Falco JSON alert that the mapping consumes; any other key goes to unmapped. */
 const TOP_LEVEL = new Set(["uuid", "output", "priority", "rule", "time", "output_fields", "source", "tags", "hostname"]);
 
-/** Takes (and removes) fields from a working copy of output_fields, so the rest is "unmapped". */
+/** MITRE ATT&CK tactics by the suffix of Falco's `mitre_*` tags. */
+const MITRE_TACTICS: Record<string, [uid: string, name: string]> = {
+  reconnaissance: ["TA0043", "Reconnaissance"],
+  resource_development: ["TA0042", "Resource Development"],
+  initial_access: ["TA0001", "Initial Access"],
+  execution: ["TA0002", "Execution"],
+  persistence: ["TA0003", "Persistence"],
+  privilege_escalation: ["TA0004", "Privilege Escalation"],
+  defense_evasion: ["TA0005", "Defense Evasion"],
+  credential_access: ["TA0006", "Credential Access"],
+  discovery: ["TA0007", "Discovery"],
+  lateral_movement: ["TA0008", "Lateral Movement"],
+  collection: ["TA0009", "Collection"],
+  command_and_control: ["TA0011", "Command and Control"],
+  exfiltration: ["TA0010", "Exfiltration"],
+  impact: ["TA0040", "Impact"],
+};
+
+/** A working copy of output_fields: mapped keys are taken out, the rest is `unmapped.output_fields`. */
 class Fields {
   readonly rest: JsonObject;
   constructor(of: JsonObject) {
     this.rest = { ...of };
   }
-  take(key: string): Json | undefined {
-    const v = this.rest[key];
-    if (v === undefined) return undefined;
-    if (v === null) return undefined; // keep nulls in unmapped: the key is information too
-    delete this.rest[key];
-    return v;
-  }
+  /** A string (numbers and booleans as their text); null and absent give undefined and stay in rest. */
   s(key: string): string | undefined {
-    const v = this.rest[key];
-    if (v === null || v === undefined) return undefined;
-    const r = str(v);
+    const r = str(this.rest[key] ?? undefined);
     if (r !== undefined) delete this.rest[key];
     return r;
   }
+  /** An exact integer (safe range); anything else stays in rest. */
   i(key: string): number | undefined {
-    const v = this.rest[key];
-    const r = int(v ?? undefined);
+    const r = int(this.rest[key] ?? undefined);
     if (r !== undefined) delete this.rest[key];
     return r;
+  }
+  /** The value, without taking it. */
+  peek(key: string): Json | undefined {
+    return this.rest[key];
+  }
+  take(key: string): void {
+    delete this.rest[key];
   }
   has(prefix: string): boolean {
     for (const k in this.rest) if (k.startsWith(prefix)) return true;
@@ -53,256 +84,441 @@ class Fields {
 
 function basename(p: string): string {
   const i = p.lastIndexOf("/");
-  return i >= 0 ? p.slice(i + 1) : p;
+  return i >= 0 && i < p.length - 1 ? p.slice(i + 1) : p;
 }
 
-/** Epoch ms of a Falco alert: the RFC 3339 `time`, else output_fields evt.time (ns, possibly a string). */
-function alertTime(rec: JsonObject, of: JsonObject): number | undefined {
-  const ms = isoToMs(rec.time);
-  if (ms !== undefined) return ms;
-  const ns = of["evt.time"];
-  if (typeof ns === "string" && /^\d+$/.test(ns)) return Number(BigInt(ns) / 1000000n);
-  if (typeof ns === "number") return Math.floor(ns / 1e6);
+function dirname(p: string): string | undefined {
+  const i = p.lastIndexOf("/");
+  return i > 0 ? p.slice(0, i) : i === 0 ? "/" : undefined;
+}
+
+/** Nanoseconds since the epoch, as a decimal string, to epoch ms (exact: BigInt, never a double). */
+function nsToMs(ns: Json | undefined): number | undefined {
+  if (typeof ns === "string" && /^\d{1,20}$/.test(ns)) return Number(BigInt(ns) / 1000000n);
+  if (typeof ns === "number" && Number.isFinite(ns) && ns >= 0) return Math.floor(ns / 1e6);
   return undefined;
 }
 
-/** Parses Falco's fd.name connection tuple "1.2.3.4:5678->10.0.0.1:443" (IPv6 in brackets or bare). */
+/** Parses Falco's fd.name connection tuple "1.2.3.4:5678->10.0.0.1:443" (IPv6 bare or in brackets). */
 export function parseTuple(t: string): { src: { ip: string; port: number }; dst: { ip: string; port: number } } | undefined {
   const m = /^\[?([0-9a-fA-F:.]+?)\]?:(\d+)->\[?([0-9a-fA-F:.]+?)\]?:(\d+)$/.exec(t);
-  if (!m) return undefined;
-  return { src: { ip: m[1]!, port: Number(m[2]) }, dst: { ip: m[3]!, port: Number(m[4]) } };
+  if (!m || !isIpAddress(m[1]!) || !isIpAddress(m[3]!)) return undefined;
+  const sp = Number(m[2]);
+  const dp = Number(m[4]);
+  if (sp > 65535 || dp > 65535) return undefined;
+  return { src: { ip: m[1]!, port: sp }, dst: { ip: m[3]!, port: dp } };
+}
+
+/** A network endpoint for an address that may be an IP, a host name or something else (CloudTrail). */
+function endpoint(addr: string, port?: number): JsonObject {
+  const e: JsonObject = isIpAddress(addr) ? { ip: addr } : isHostname(addr) ? { hostname: addr } : { name: addr };
+  if (port !== undefined && port >= 0 && port <= 65535) e.port = port;
+  return e;
+}
+
+/** finding_info.attacks from Falco's MITRE tags ("T1555", "T1059.004", "mitre_credential_access"). */
+export function attacksFromTags(tags: string[]): JsonObject[] {
+  const tactics: JsonObject[] = [];
+  const techniques: JsonObject[] = [];
+  for (const t of tags) {
+    const tac = /^mitre_(.+)$/i.exec(t);
+    const known = tac ? MITRE_TACTICS[tac[1]!.toLowerCase()] : undefined;
+    if (known) tactics.push({ uid: known[0], name: known[1] });
+    const tech = /^(T\d{4})(\.\d{3})?$/.exec(t);
+    if (tech) techniques.push(tech[2] ? { technique: { uid: tech[1]! }, sub_technique: { uid: t } } : { technique: { uid: t } });
+  }
+  // one tactic: it is the tactic of every technique; several: techniques and tactics are listed separately
+  if (tactics.length === 1 && techniques.length > 0) return techniques.map((a) => ({ ...a, tactic: tactics[0]! }));
+  return [...techniques, ...tactics.map((tactic) => ({ tactic }))];
+}
+
+function fileObject(path: string, typeId: number, parentFolder?: string): JsonObject {
+  const types: Record<number, string> = { 0: "Unknown", 1: "Regular File", 2: "Folder" };
+  return obj({ name: basename(path), path, type_id: typeId, type: types[typeId] ?? "Unknown", parent_folder: parentFolder ?? dirname(path) });
+}
+
+interface Built {
+  evidence: JsonObject;
+  resources: JsonObject[];
+  cloud?: JsonObject;
+}
+
+/** proc.* / user.* -> evidences[0].process (with parent_process and the proc.aname[N] ancestors). */
+function mapProcess(f: Fields, b: Built, obs: Observables, findingUid: string): void {
+  // ancestors: level 0 = the process, 1 = parent, N = proc.aname[N] / proc.apid[N]
+  let top = 1;
+  for (const k of Object.keys(f.rest)) {
+    const m = /^proc\.a(?:name|pid)\[(\d+)\]$/.exec(k);
+    if (m) top = Math.max(top, Number(m[1]));
+  }
+  const level = (n: number): JsonObject | undefined => {
+    const name = (n === 0 ? f.s("proc.name") : n === 1 ? f.s("proc.pname") : undefined) ?? f.s(`proc.aname[${n}]`);
+    const pid = (n === 0 ? f.i("proc.pid") : n === 1 ? f.i("proc.ppid") : undefined) ?? f.i(`proc.apid[${n}]`);
+    const cmd = n === 0 ? f.s("proc.cmdline") : n === 1 ? f.s("proc.pcmdline") : undefined;
+    const exePath = n === 0 ? (f.s("proc.exepath") ?? exeIfPath(f, "proc.exe")) : n === 1 ? (f.s("proc.pexepath") ?? exeIfPath(f, "proc.pexe")) : undefined;
+    if (name === undefined && pid === undefined && cmd === undefined && exePath === undefined) return undefined;
+    return obj({
+      pid,
+      // OCSF 1.3.0 requires pid or uid: without Falco's pid, a uid unique to this alert and ancestry level
+      uid: pid === undefined ? stableUid(`${findingUid}/process/${n}`) : undefined,
+      name,
+      cmd_line: cmd,
+      file: exePath !== undefined ? fileObject(exePath, 1) : undefined,
+    });
+  };
+  let chain: JsonObject | undefined;
+  for (let n = top; n >= 1; n--) {
+    const p = level(n);
+    if (p) chain = chain ? { ...p, parent_process: chain } : p;
+    // a missing level breaks nothing: the next known ancestor becomes the parent's parent
+  }
+  const proc = level(0) ?? (chain ? { uid: stableUid(`${findingUid}/process/0`) } : undefined);
+
+  const userName = f.s("user.name");
+  const userUid = f.s("user.uid");
+  const user = userName !== undefined || userUid !== undefined ? obj({ name: userName, uid: userUid }) : undefined;
+  if (!proc) {
+    if (user) {
+      b.evidence.actor = { user };
+      obs.add("evidences[0].actor.user.name", OBS.user_name, userName);
+    }
+    return;
+  }
+  if (chain) proc.parent_process = chain;
+  if (user) proc.user = user;
+  const tid = f.i("proc.tid") ?? f.i("thread.tid");
+  if (tid !== undefined) proc.tid = tid;
+  const vpid = f.i("proc.vpid");
+  if (vpid !== undefined) proc.namespace_pid = vpid;
+  const tty = int(f.peek("proc.tty") ?? undefined);
+  if (tty !== undefined && tty !== 0) {
+    f.take("proc.tty");
+    proc.session = { terminal: String(tty) };
+  }
+  b.evidence.process = proc;
+  obs.add("evidences[0].process.name", OBS.process_name, str(proc.name));
+  obs.add("evidences[0].process.cmd_line", OBS.cmd_line, str(proc.cmd_line));
+  obs.add("evidences[0].process.pid", OBS.pid, str(proc.pid));
+  obs.add("evidences[0].process.user.name", OBS.user_name, userName);
+  if (isObject(chain)) obs.add("evidences[0].process.parent_process.name", OBS.process_name, str(chain.name));
+  if (isObject(proc.file)) obs.add("evidences[0].process.file.name", OBS.file_name, str(proc.file.name));
+}
+
+/** proc.exe is argv[0]: only a file path when it is absolute. */
+function exeIfPath(f: Fields, key: string): string | undefined {
+  const v = f.peek(key);
+  return typeof v === "string" && v.startsWith("/") ? f.s(key) : undefined;
+}
+
+/** container.* and k8s.* -> evidences[0].container and resources[] (OCSF has no pod object). */
+function mapContainer(f: Fields, b: Built, obs: Observables): void {
+  const cid = f.peek("container.id");
+  const cnameRaw = f.peek("container.name");
+  // Falco reports container.id "host" for processes outside containers: a fact kept in unmapped, not a container
+  const inContainer = (typeof cid === "string" && cid !== "" && cid !== "host") || (typeof cnameRaw === "string" && cnameRaw !== "host" && cid !== "host");
+  const podName = f.s("k8s.pod.name");
+  const podUid = f.s("k8s.pod.uid") ?? f.s("k8s.pod.id") ?? f.s("k8smeta.pod.uid");
+  const ns = f.s("k8s.ns.name");
+  if (inContainer) {
+    const uid = f.s("container.id");
+    const name = f.s("container.name");
+    const repo = f.s("container.image.repository");
+    const tag = f.s("container.image.tag");
+    const imageId = f.s("container.image.id");
+    const image = repo === undefined ? f.s("container.image") : undefined;
+    const imgName = repo ?? image;
+    b.evidence.container = obj({
+      uid,
+      name,
+      // image.uid is required in 1.3.0: the image id when Falco has it, else the image reference
+      image:
+        imgName !== undefined || imageId !== undefined
+          ? obj({ uid: imageId ?? (imgName !== undefined && tag !== undefined ? `${imgName}:${tag}` : imgName), name: imgName, tag })
+          : undefined,
+      runtime: f.s("container.type"),
+      orchestrator: podName !== undefined || ns !== undefined ? "Kubernetes" : undefined,
+      pod_uuid: podUid !== undefined && isUuid(podUid) ? podUid : undefined,
+    });
+    obs.add("evidences[0].container.uid", OBS.container, uid);
+  }
+  if (podName !== undefined) {
+    b.resources.push(obj({ type: "Pod", name: podName, uid: podUid, namespace: ns }));
+    obs.add(`resources[${b.resources.length - 1}].uid`, OBS.resource_uid, podUid !== undefined && podUid.length <= 64 ? podUid : undefined);
+  } else if (ns !== undefined) {
+    b.resources.push({ type: "Namespace", name: ns });
+  } else if (podUid !== undefined) {
+    b.resources.push({ type: "Pod", uid: podUid });
+  }
+}
+
+/** fd.* -> evidences[0].file, or the connection (src/dst endpoints + connection_info). */
+function mapFd(f: Fields, b: Built, obs: Observables): void {
+  const fdName = f.peek("fd.name");
+  const tuple = typeof fdName === "string" ? parseTuple(fdName) : undefined;
+  const evtType = str(f.peek("evt.type") ?? undefined);
+  if (tuple) {
+    f.take("fd.name");
+    b.evidence.src_endpoint = { ip: tuple.src.ip, port: tuple.src.port };
+    b.evidence.dst_endpoint = { ip: tuple.dst.ip, port: tuple.dst.port };
+  } else if (typeof fdName === "string" && fdName.startsWith("/")) {
+    f.take("fd.name");
+    const fdType = str(f.peek("fd.type") ?? undefined);
+    const typeId = fdType === "file" ? 1 : fdType === "directory" ? 2 : 0;
+    if (typeId !== 0) f.take("fd.type");
+    const dir = f.peek("fd.directory");
+    const parent = typeof dir === "string" && dir === dirname(fdName) ? f.s("fd.directory") : undefined;
+    if (f.peek("fd.filename") === basename(fdName)) f.take("fd.filename");
+    b.evidence.file = fileObject(fdName, typeId, parent);
+    obs.add("evidences[0].file.name", OBS.file_name, basename(fdName));
+    return;
+  } else {
+    const cip = f.peek("fd.cip") !== undefined ? f.s("fd.cip") : f.s("fd.lip");
+    const sip = f.peek("fd.sip") !== undefined ? f.s("fd.sip") : f.s("fd.rip");
+    if (cip === undefined && sip === undefined) return;
+    if (cip !== undefined) b.evidence.src_endpoint = endpoint(cip, f.i("fd.cport") ?? f.i("fd.lport"));
+    if (sip !== undefined) b.evidence.dst_endpoint = endpoint(sip, f.i("fd.sport") ?? f.i("fd.rport"));
+  }
+  const proto = f.s("fd.l4proto");
+  const protoNum: Record<string, number> = { tcp: 6, udp: 17, icmp: 1 };
+  // Falco writes tuples client->server; whether the host is the client depends on the syscall
+  const direction: [number, string] =
+    evtType === "connect" || evtType === "sendto" || evtType === "sendmsg"
+      ? [2, "Outbound"]
+      : evtType === "accept" || evtType === "accept4" || evtType === "listen"
+        ? [1, "Inbound"]
+        : [0, "Unknown"];
+  b.evidence.connection_info = obj({
+    direction_id: direction[0],
+    direction: direction[1],
+    protocol_name: proto,
+    protocol_num: proto !== undefined ? protoNum[proto.toLowerCase()] : undefined,
+  });
+  for (const side of ["src_endpoint", "dst_endpoint"] as const) {
+    const e = b.evidence[side];
+    if (isObject(e)) obs.add(`evidences[0].${side}.ip`, OBS.ip, str(e.ip));
+  }
+}
+
+/** k8s_audit plugin fields (ka.*): the API call is the evidence (actor.user, api, resources). */
+function mapK8sAudit(f: Fields, b: Built, obs: Observables): void {
+  const verb = f.s("ka.verb");
+  const userName = f.s("ka.user.name");
+  const groupsRaw = f.peek("ka.user.groups");
+  let groups: string[] | undefined;
+  if (Array.isArray(groupsRaw)) {
+    groups = groupsRaw.filter((g): g is string => typeof g === "string");
+    if (groups.length === groupsRaw.length) f.take("ka.user.groups");
+  } else if (typeof groupsRaw === "string") {
+    // Falco renders lists as "(a,b)": mapped to groups, the original text stays in unmapped
+    groups = groupsRaw.replace(/^\(|\)$/g, "").split(",").map((g) => g.trim()).filter(Boolean);
+  }
+  const targetRes = f.s("ka.target.resource");
+  const targetSub = f.s("ka.target.subresource");
+  const targetName = f.s("ka.target.name");
+  const targetNs = f.s("ka.target.namespace");
+  const codeRaw = f.peek("ka.response.code");
+  const code = int(codeRaw ?? undefined);
+  if (code !== undefined) f.take("ka.response.code");
+  const uri = f.s("ka.uri");
+  const auditId = f.s("ka.auditid");
+  const srcRaw = f.peek("ka.sourceips");
+  let srcIp: string | undefined;
+  if (typeof srcRaw === "string" && isIpAddress(srcRaw)) srcIp = f.s("ka.sourceips");
+  else if (typeof srcRaw === "string" || Array.isArray(srcRaw)) {
+    const first = (Array.isArray(srcRaw) ? srcRaw.map(String) : srcRaw.replace(/^[[(]|[\])]$/g, "").split(/[ ,]+/)).find(isIpAddress);
+    srcIp = first; // the list itself stays in unmapped
+  }
+
+  if (userName !== undefined || groups?.length) {
+    b.evidence.actor = { user: obj({ name: userName, groups: groups?.length ? groups.map((name) => ({ name })) : undefined }) };
+    obs.add("evidences[0].actor.user.name", OBS.user_name, userName);
+  }
+  // without ka.verb, the subresource (exec, attach, log...) is the best name Falco gives for the operation
+  const operation = verb ?? targetSub;
+  if (operation !== undefined) {
+    b.evidence.api = obj({
+      operation,
+      request: auditId !== undefined ? { uid: auditId } : undefined,
+      response: code !== undefined ? { code } : undefined,
+    });
+  } else if (auditId !== undefined || code !== undefined) {
+    // no operation to name: keep what was taken in unmapped
+    if (auditId !== undefined) f.rest["ka.auditid"] = auditId;
+    if (code !== undefined) f.rest["ka.response.code"] = codeRaw ?? code;
+  }
+  if (uri !== undefined) {
+    const q = uri.indexOf("?");
+    b.evidence.url = obj({ url_string: uri, path: q >= 0 ? uri.slice(0, q) : uri, query_string: q >= 0 ? uri.slice(q + 1) : undefined });
+  }
+  if (srcIp !== undefined) {
+    b.evidence.src_endpoint = { ip: srcIp };
+    obs.add("evidences[0].src_endpoint.ip", OBS.ip, srcIp);
+  }
+  if (targetRes !== undefined || targetName !== undefined) {
+    b.resources.push(
+      obj({ type: targetRes, name: targetName, namespace: targetNs, data: targetSub !== undefined ? { subresource: targetSub } : undefined }),
+    );
+  } else if (targetNs !== undefined) {
+    b.resources.push({ type: "namespaces", name: targetNs });
+  }
+}
+
+/** aws_cloudtrail plugin fields (ct.*): the AWS call is the evidence (actor, api); cloud account/region. */
+function mapCloudTrail(f: Fields, b: Built, obs: Observables): void {
+  const name = f.s("ct.name");
+  const src = f.s("ct.src");
+  const userName = f.s("ct.user");
+  const arn = f.s("ct.user.arn");
+  const account = f.s("ct.user.accountid");
+  const region = f.s("ct.region");
+  const srcIp = f.s("ct.srcip");
+  const id = f.s("ct.id");
+  const err = f.s("ct.error");
+  const errMsg = f.s("ct.errormessage");
+  const acct = account !== undefined ? { uid: account, type_id: 10, type: "AWS Account" } : undefined;
+  if (userName !== undefined || arn !== undefined || acct !== undefined) {
+    b.evidence.actor = { user: obj({ name: userName, uid: arn, account: acct }) };
+    obs.add("evidences[0].actor.user.name", OBS.user_name, userName);
+  }
+  if (name !== undefined) {
+    b.evidence.api = obj({
+      operation: name,
+      service: src !== undefined ? { name: src } : undefined,
+      request: id !== undefined ? { uid: id } : undefined,
+      response: err !== undefined || errMsg !== undefined ? obj({ error: err, error_message: errMsg }) : undefined,
+    });
+  } else {
+    for (const [k, v] of [["ct.src", src], ["ct.id", id], ["ct.error", err], ["ct.errormessage", errMsg]] as const) if (v !== undefined) f.rest[k] = v;
+  }
+  if (srcIp !== undefined) {
+    b.evidence.src_endpoint = endpoint(srcIp);
+    if (isIpAddress(srcIp)) obs.add("evidences[0].src_endpoint.ip", OBS.ip, srcIp);
+  }
+  b.cloud = obj({ provider: "AWS", region, account: acct });
 }
 
 export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEvent {
   const of: JsonObject = isObject(rec.output_fields) ? rec.output_fields : {};
   const f = new Fields(of);
-  const source = str(rec.source) ?? (str(rec.rule) === "Test rule" ? "internal" : "syscall");
   const rule = str(rec.rule) ?? "Falco alert";
   const output = str(rec.output);
   const priority = str(rec.priority);
   const tags = Array.isArray(rec.tags) ? rec.tags.filter((t): t is string => typeof t === "string") : [];
-  const hostname = str(rec.hostname);
-  const time = alertTime(rec, of) ?? ctx.receivedAt;
-  const severity_id = priority ? (FALCO_SEVERITY[priority.toLowerCase()] ?? 99) : 0;
+  const givenSource = str(rec.source);
+  // Falco before ~0.26 sent no "source": infer it from the fields (marked in unmapped.source_inferred)
+  const source =
+    givenSource ??
+    (rule.startsWith("Falco internal") ? "internal" : f.has("ka.") ? "k8s_audit" : f.has("ct.") ? "aws_cloudtrail" : "syscall");
   const internal = source === "internal" || rule.startsWith("Falco internal");
   const uid = str(rec.uuid) ?? stableUid(ctx.rawText ?? JSON.stringify(rec));
 
-  const observables: Observable[] = [];
-  const obs = (name: string, type_id: number, value: string | number | undefined) => {
-    if (value !== undefined && value !== "") observables.push({ name, type_id, value: String(value) });
-  };
-
-  const evidence: Record<string, unknown> = {};
-  const resources: Record<string, unknown>[] = [];
-  let cloud: Record<string, unknown> | undefined;
-
-  // --- process (syscall source and plugins that expose proc.* fields) ---
-  const pid = f.i("proc.pid");
-  const pname = f.s("proc.name");
-  const cmd = f.s("proc.cmdline");
-  const exe = f.s("proc.exepath") ?? f.s("proc.exe");
-  const ppid = f.i("proc.ppid");
-  const parentName = f.s("proc.pname");
-  const parentCmd = f.s("proc.pcmdline");
-  const cwd = f.s("proc.cwd");
-  const userName = f.s("user.name");
-  const userUid = f.s("user.uid");
-  const user = userName !== undefined || userUid !== undefined ? compact({ name: userName, uid: userUid }) : undefined;
-  if (pid !== undefined || pname !== undefined || cmd !== undefined || exe !== undefined) {
-    const parent =
-      ppid !== undefined || parentName !== undefined || parentCmd !== undefined
-        ? compact({ pid: ppid, name: parentName, cmd_line: parentCmd })
-        : undefined;
-    evidence.process = compact({
-      pid,
-      name: pname,
-      cmd_line: cmd,
-      file: exe ? { path: exe, name: basename(exe), type_id: 1, type: "Regular File" } : undefined,
-      parent_process: parent,
-      user,
-      working_directory: cwd,
-    });
-    obs("evidences[0].process.name", OBS.process_name, pname);
-    obs("evidences[0].process.cmd_line", OBS.cmd_line, cmd);
-    obs("evidences[0].process.pid", OBS.pid, pid);
-  } else if (user) {
-    evidence.actor = { user };
-  }
-  obs("user.name", OBS.user_name, userName);
-
-  // --- container and Kubernetes pod ---
-  const cid = f.s("container.id");
-  const cname = f.s("container.name");
-  const repo = f.s("container.image.repository");
-  const tag = f.s("container.image.tag");
-  const imageId = f.s("container.image.id");
-  const image = f.s("container.image");
-  const podName = f.s("k8s.pod.name");
-  const podUid = f.s("k8s.pod.uid") ?? f.s("k8smeta.pod.uid");
-  const ns = f.s("k8s.ns.name");
-  if ((cid !== undefined && cid !== "host") || cname !== undefined) {
-    const imgName = repo ?? image;
-    evidence.container = compact({
-      uid: cid,
-      name: cname ?? cid,
-      image: imgName ? compact({ uid: imageId ?? (tag ? `${imgName}:${tag}` : imgName), name: imgName, tag }) : undefined,
-      orchestrator: podName !== undefined || ns !== undefined ? "Kubernetes" : undefined,
-      pod_uuid: podUid,
-    });
-    if (cid) obs("evidences[0].container.uid", OBS.container, cid);
-  } else if (cid === "host") {
-    // Falco reports "host" for processes outside containers: keep it as a fact, not a container.
-    f.rest["container.id"] = cid;
-    if (cname !== undefined) f.rest["container.name"] = cname;
-  }
-  if (podName !== undefined || ns !== undefined) {
-    resources.push(compact({ type: "Pod", name: podName, namespace: ns, uid: podUid }));
-    if (podName) obs("resources[0].name", OBS.resource_uid, ns ? `${ns}/${podName}` : podName);
+  // time: the RFC 3339 `time` (ns precision kept as text in metadata.original_time), else evt.time (ns)
+  let time = isoToMs(rec.time);
+  let originalTime = time !== undefined ? str(rec.time) : undefined;
+  if (time === undefined) {
+    const ns = f.peek("evt.time");
+    time = nsToMs(ns ?? undefined);
+    if (time !== undefined) originalTime = f.s("evt.time");
   }
 
-  // --- file / connection from fd.* ---
-  const fdName = f.rest["fd.name"];
-  const tuple = typeof fdName === "string" ? parseTuple(fdName) : undefined;
-  const sip = f.s("fd.sip") ?? f.s("fd.rip");
-  const cip = f.s("fd.cip") ?? f.s("fd.lip");
-  if (tuple) {
-    f.take("fd.name");
-    evidence.src_endpoint = { ip: tuple.src.ip, port: tuple.src.port };
-    evidence.dst_endpoint = { ip: tuple.dst.ip, port: tuple.dst.port };
-    evidence.connection_info = compact({ protocol_name: str(f.take("fd.l4proto") ?? null), direction_id: 0 });
-    obs("evidences[0].src_endpoint.ip", OBS.ip, tuple.src.ip);
-    obs("evidences[0].dst_endpoint.ip", OBS.ip, tuple.dst.ip);
-  } else if (typeof fdName === "string" && fdName.startsWith("/")) {
-    f.take("fd.name");
-    evidence.file = { path: fdName, name: basename(fdName), type_id: 1, type: "Regular File" };
-    obs("evidences[0].file.name", OBS.file_name, basename(fdName));
-  } else if (sip !== undefined || cip !== undefined) {
-    if (cip) evidence.src_endpoint = compact({ ip: cip, port: f.i("fd.cport") ?? f.i("fd.lport") });
-    if (sip) evidence.dst_endpoint = compact({ ip: sip, port: f.i("fd.sport") ?? f.i("fd.rport") });
-    obs("evidences[0].src_endpoint.ip", OBS.ip, cip);
-    obs("evidences[0].dst_endpoint.ip", OBS.ip, sip);
-  }
+  let hostname = str(rec.hostname);
+  if (hostname === undefined || f.peek("evt.hostname") === hostname) hostname = f.s("evt.hostname") ?? hostname;
 
-  // --- k8s_audit plugin fields: the API call is the evidence ---
-  if (f.has("ka.")) {
-    const verb = f.s("ka.verb");
-    const kuser = f.s("ka.user.name");
-    const groups = f.take("ka.user.groups");
-    const targetRes = f.s("ka.target.resource");
-    const targetSub = f.s("ka.target.subresource");
-    const targetName = f.s("ka.target.name");
-    const targetNs = f.s("ka.target.namespace");
-    const code = f.s("ka.response.code");
-    const uri = f.s("ka.uri");
-    const ua = f.s("ka.useragent");
-    const srcIp = f.s("ka.sourceips");
-    const auditId = f.s("ka.auditid");
-    evidence.actor = {
-      user: compact({
-        name: kuser,
-        groups: Array.isArray(groups) ? groups.filter((g): g is string => typeof g === "string").map((name) => ({ name })) : undefined,
-      }),
-    };
-    evidence.api = compact({
-      operation: verb ?? (targetSub ?? "unknown"),
-      request: auditId ? { uid: auditId } : undefined,
-      response: code ? { code: int(code) } : undefined,
-    });
-    if (uri) evidence.http_request = { url: { path: uri, url_string: uri } };
-    if (ua) evidence.http_request = { ...((evidence.http_request as object) ?? {}), user_agent: ua };
-    if (srcIp) evidence.src_endpoint = { ip: srcIp.replace(/^\[|\]$/g, "").split(/[ ,]/)[0] };
-    if (targetRes || targetName) {
-      resources.push(compact({ type: targetSub ? `${targetRes}/${targetSub}` : targetRes, name: targetName, namespace: targetNs }));
-    }
-    obs("evidences[0].actor.user.name", OBS.user_name, kuser);
-  }
+  const obs = new Observables();
+  const b: Built = { evidence: {}, resources: [] };
+  mapProcess(f, b, obs, uid);
+  mapContainer(f, b, obs);
+  mapFd(f, b, obs);
+  if (f.has("ka.")) mapK8sAudit(f, b, obs);
+  if (f.has("ct.")) mapCloudTrail(f, b, obs);
+  const productVersion = internal ? f.s("falco.version") : undefined;
 
-  // --- aws_cloudtrail plugin fields: the AWS call is the evidence ---
-  if (f.has("ct.")) {
-    const ctName = f.s("ct.name");
-    const ctSrc = f.s("ct.src");
-    const ctUser = f.s("ct.user");
-    const ctArn = f.s("ct.user.arn");
-    const account = f.s("ct.user.accountid");
-    const region = f.s("ct.region");
-    const srcIp = f.s("ct.srcip");
-    const ctId = f.s("ct.id");
-    const err = f.s("ct.error");
-    evidence.actor = { user: compact({ name: ctUser, uid: ctArn, account: account ? { uid: account } : undefined }) };
-    evidence.api = compact({
-      operation: ctName ?? "unknown",
-      service: ctSrc ? { name: ctSrc } : undefined,
-      request: ctId ? { uid: ctId } : undefined,
-      response: err ? { error: err } : undefined,
-    });
-    if (srcIp) evidence.src_endpoint = { ip: srcIp };
-    cloud = compact({ provider: "AWS", region, account: account ? { uid: account } : undefined });
-    obs("evidences[0].actor.user.name", OBS.user_name, ctUser);
-    obs("evidences[0].src_endpoint.ip", OBS.ip, srcIp);
-  }
+  const device: JsonObject | undefined =
+    hostname === undefined ? undefined : isHostname(hostname) ? { hostname, type_id: 0, type: "Unknown" } : { name: hostname, type_id: 0, type: "Unknown" };
+  if (device?.hostname !== undefined) obs.add("device.hostname", OBS.hostname, hostname);
 
-  // --- unmapped: every output field not used above, plus unknown top-level keys ---
+  // unmapped: every output field not used above, the priority text, unknown top-level keys
   const unmapped: JsonObject = {};
-  if (Object.keys(f.rest).length > 0) unmapped.output_fields = f.rest;
+  if (Object.keys(f.rest).length > 0 || (isObject(rec.output_fields) && Object.keys(rec.output_fields).length === 0)) unmapped.output_fields = f.rest;
+  if (rec.output_fields !== undefined && !isObject(rec.output_fields)) unmapped.output_fields = rec.output_fields;
   if (priority !== undefined) unmapped.priority = priority;
-  if (str(rec.source) === undefined) unmapped.source_defaulted = true;
+  if (givenSource === undefined) unmapped.source_inferred = true;
+  if (rec.time !== undefined && originalTime !== rec.time) unmapped.time = rec.time;
+  if (rec.tags !== undefined && (!Array.isArray(rec.tags) || tags.length !== rec.tags.length)) unmapped.tags = rec.tags;
   for (const k of Object.keys(rec)) if (!TOP_LEVEL.has(k)) unmapped[k] = rec[k]!;
-  if (rec.time !== undefined && isoToMs(rec.time) === undefined) unmapped.time = rec.time;
+  for (const k of ["rule", "output", "uuid", "source", "hostname"] as const) {
+    if (rec[k] !== undefined && str(rec[k]) === undefined) unmapped[k] = rec[k]!;
+  }
+  if (internal) unmapped.falco_internal = true;
 
-  if (hostname) obs("device.hostname", OBS.hostname, hostname);
-
-  const labels = internal ? ["falco_internal"] : undefined;
+  const attacks = attacksFromTags(tags);
+  const profiles = [device ? "host" : undefined, b.cloud ? "cloud" : undefined].filter((p): p is string => p !== undefined);
+  const sev = priority !== undefined ? FALCO_SEVERITY[priority.toLowerCase()] : undefined;
   const ev: OcsfEvent = {
     activity_id: 1,
     category_uid: 2,
     class_uid: 2004,
     type_uid: 200401,
-    severity_id,
-    time,
+    severity_id: priority === undefined ? 0 : (sev ?? 99),
+    time: time ?? ctx.receivedAt,
     message: output ?? rule,
     status_id: 1,
     status: "New",
     metadata: compact({
       version: ctx.ocsfVersion,
-      product: { name: "Falco", vendor_name: "Falcosecurity", feature: { name: source } },
+      product: compact({ name: "Falco", vendor_name: "Falcosecurity", version: productVersion, feature: { name: source } }),
       uid,
       log_name: source,
-      log_provider: "falco",
-      original_time: typeof rec.time === "string" ? rec.time : undefined,
+      original_time: originalTime,
       tenant_uid: ctx.tenant,
       logged_time: ctx.receivedAt,
-      labels,
-      profiles: cloud ? ["cloud"] : undefined,
+      labels: internal ? ["falco_internal"] : undefined,
+      profiles: profiles.length ? profiles : undefined,
     }),
-    finding_info: compact({
+    finding_info: obj({
       uid,
       title: rule,
       desc: output,
       types: tags.length ? tags : undefined,
       created_time: time,
-      analytic: { type_id: 1, type: "Rule", name: rule, uid: stableUid(`falco:${rule}`) },
+      attacks: attacks.length ? attacks : undefined,
+      analytic: internal
+        ? { type_id: 99, type: "Falco internal", name: rule, uid: stableUid(`falco:${rule}`) }
+        : { type_id: 1, type: "Rule", name: rule, uid: stableUid(`falco:${rule}`) },
     }),
-    device: hostname ? { hostname, type_id: 0, type: "Unknown" } : undefined,
-    evidences: Object.keys(evidence).length ? [evidence] : undefined,
-    resources: resources.length ? resources : undefined,
-    cloud,
-    observables: observables.length ? observables : undefined,
+    device,
+    evidences: Object.keys(b.evidence).length ? [b.evidence] : undefined,
+    resources: b.resources.length ? b.resources : undefined,
+    cloud: b.cloud,
+    observables: obs.list.length ? obs.list : undefined,
     unmapped: Object.keys(unmapped).length ? unmapped : undefined,
     raw_data: ctx.rawData ? (ctx.rawText ?? JSON.stringify(rec)) : undefined,
   };
-  if (internal) ev.unmapped = { ...(ev.unmapped ?? {}), falco_internal: true };
-  return withCaptions(compact(ev), "Detection Finding", "Create");
+  const out = withCaptions(compact(ev), "Detection Finding", "Create");
+  // severity 99 Other: the caption is the source's own value
+  if (out.severity_id === 99 && priority !== undefined) out.severity = priority;
+  return out;
 }
+
+const TEXT_LINE = /^(\S+):\s+(Emergency|Alert|Critical|Error|Warning|Notice|Informational|Info|Debug)\s+(.*)$/i;
 
 /** Falco with json_output: false posts plain text lines: "<time>: <Priority> <message>". */
 export function normalizeFalcoText(line: string, ctx: NormalizeContext): OcsfEvent {
-  const m = /^(\S+):\s+(Emergency|Alert|Critical|Error|Warning|Notice|Informational|Info|Debug)\s+(.*)$/i.exec(line.trim());
-  const priority = m?.[2];
-  const msg = m?.[3] ?? line.trim();
-  const rec: JsonObject = { output: line.trim(), rule: "Falco alert (text output)", source: "syscall" };
-  if (priority) rec.priority = priority;
+  const text = line.trim();
+  const m = TEXT_LINE.exec(text);
+  const rec: JsonObject = { output: text, rule: "Falco alert (text output)", source: "syscall" };
+  if (m) rec.priority = m[2]!;
+  // a full date ("2016-08-04T16:17:57.881781397+0000", time_format_iso_8601) is the event time;
+  // a bare time of day ("13:44:05.478445995") is not enough and stays as text in unmapped
+  const stamp = m?.[1];
+  const iso = stamp?.replace(/([+-]\d{2})(\d{2})$/, "$1:$2");
+  const dated = iso !== undefined && /^\d{4}-\d{2}-\d{2}T/.test(iso) && isoToMs(iso) !== undefined;
+  if (dated) rec.time = iso;
   const ev = normalizeFalco(rec, { ...ctx, rawText: line });
-  ev.finding_info = { ...(ev.finding_info as object), desc: msg };
-  ev.unmapped = { ...(ev.unmapped ?? {}), text_output: true, ...(m?.[1] ? { text_time: m[1] } : {}) };
+  ev.finding_info = { ...(ev.finding_info as JsonObject), desc: m?.[3] ?? text };
+  if (dated) ev.metadata.original_time = stamp;
+  const unmapped: JsonObject = { ...(ev.unmapped ?? {}), text_output: true, source_inferred: true };
+  if (stamp !== undefined && !dated) unmapped.text_time = stamp;
+  ev.unmapped = unmapped;
   return ev;
 }

@@ -110,6 +110,16 @@ export function isoToMs(v: Json | undefined): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
+/** An object literal with optional members -> a JsonObject without the undefined ones. */
+export function obj(o: { [k: string]: Json | undefined }): JsonObject {
+  const out: JsonObject = {};
+  for (const k in o) {
+    const v = o[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
 /** Drops keys whose value is undefined (so JSON output and schema checks stay clean). */
 export function compact<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) {

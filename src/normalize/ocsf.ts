@@ -140,6 +140,82 @@ export const OBS = {
   other: 99,
 } as const;
 
+/** Captions of the observable type ids (observables[].type), as the 1.3.0 schema names them. */
+export const OBS_CAPTIONS: Record<number, string> = {
+  0: "Unknown",
+  1: "Hostname",
+  2: "IP Address",
+  3: "MAC Address",
+  4: "User Name",
+  5: "Email Address",
+  6: "URL String",
+  7: "File Name",
+  8: "Hash",
+  9: "Process Name",
+  10: "Resource UID",
+  11: "Port",
+  12: "Subnet",
+  13: "Command Line",
+  14: "Country",
+  15: "Process ID",
+  16: "HTTP User-Agent",
+  17: "CWE Object: uid",
+  18: "CVE Object: uid",
+  19: "User Credential ID",
+  20: "Endpoint",
+  21: "User",
+  22: "Email",
+  23: "Uniform Resource Locator",
+  24: "File",
+  25: "Process",
+  26: "Geo Location",
+  27: "Container",
+  30: "Fingerprint",
+  99: "Other",
+};
+
+/** Collects observables; empty values are skipped so callers can pass optional fields directly. */
+export class Observables {
+  readonly list: Observable[] = [];
+  add(name: string, type_id: number, value: string | number | undefined): void {
+    if (value === undefined || value === "") return;
+    const caption = OBS_CAPTIONS[type_id];
+    this.list.push(caption ? { name, type_id, type: caption, value: String(value) } : { name, type_id, value: String(value) });
+  }
+}
+
+// Value shapes the 1.3.0 schema constrains with a regex (dictionary.json types). Mappers use these to
+// decide where a source value may go (e.g. a CloudTrail sourceIPAddress can be a service name, not an ip_t).
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const HOSTNAME =
+  /^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])\.)*([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])$/;
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+/** True for an IPv4 or IPv6 address (ip_t). */
+export function isIpAddress(s: string): boolean {
+  if (IPV4.test(s)) return true;
+  if (!s.includes(":") || !/^[0-9a-fA-F:.]+(%.+)?$/.test(s)) return false;
+  const [addr = ""] = s.split("%");
+  const parts = addr.split("::");
+  if (parts.length > 2) return false;
+  const groups = parts.flatMap((p) => (p === "" ? [] : p.split(":")));
+  const v4Tail = groups.length > 0 && IPV4.test(groups[groups.length - 1]!);
+  const hexGroups = v4Tail ? groups.slice(0, -1) : groups;
+  if (!hexGroups.every((g) => /^[0-9a-fA-F]{1,4}$/.test(g))) return false;
+  const width = hexGroups.length + (v4Tail ? 2 : 0);
+  return parts.length === 2 ? width < 8 : width === 8;
+}
+
+/** True for a DNS-style host name (hostname_t). */
+export function isHostname(s: string): boolean {
+  return s.length > 0 && s.length <= 253 && HOSTNAME.test(s);
+}
+
+/** True for a UUID (uuid_t). */
+export function isUuid(s: string): boolean {
+  return UUID.test(s);
+}
+
 /** Sets the type_uid formula (class_uid * 100 + activity_id) and the caption siblings. */
 export function withCaptions(out: OcsfEvent, className: string, activityName: string): OcsfEvent {
   out.type_uid = out.class_uid * 100 + out.activity_id;

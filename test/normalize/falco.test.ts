@@ -1,0 +1,404 @@
+// Falco alerts (syscall, k8s_audit, aws_cloudtrail, internal, text output) -> OCSF 1.3.0 Detection Finding.
+import { describe, it, expect } from "vitest";
+import { fixture, fixtures } from "../support/fixtures";
+import { validateOcsf } from "../support/ocsf-validator";
+import { missingFields } from "../support/lossless";
+import { normalizeFalco, normalizeFalcoText, parseTuple, attacksFromTags, FALCO_SEVERITY } from "../../src/normalize/falco";
+import { type Json, type JsonObject, parseJson, isObject } from "../../src/normalize/json";
+import type { NormalizeContext, OcsfEvent } from "../../src/normalize/ocsf";
+
+const CTX: NormalizeContext = { ocsfVersion: "1.3.0", receivedAt: Date.UTC(2026, 0, 2, 3, 4, 5, 678), tenant: "acme" };
+const FALCO_DIRS = new Set(["falco", "falco-k8saudit", "falco-cloudtrail"]);
+
+function records(text: string, name: string): JsonObject[] {
+  const values: Json[] = name.endsWith(".ndjson") ? text.split("\n").filter((l) => l.trim() !== "").map(parseJson) : [parseJson(text)];
+  return values.filter(isObject);
+}
+
+function one(name: string): JsonObject {
+  const r = records(fixture(name), name)[0];
+  if (!r) throw new Error(`no record in ${name}`);
+  return r;
+}
+
+/** Normalizes, then round-trips through JSON (what the queue and the sinks see). */
+function ocsf(rec: JsonObject, ctx: NormalizeContext = CTX): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(normalizeFalco(rec, ctx))) as Record<string, unknown>;
+}
+
+function at(ev: unknown, path: string): unknown {
+  let cur: unknown = ev;
+  for (const k of path.split(".")) {
+    if (typeof cur !== "object" || cur === null) return undefined;
+    cur = (cur as Record<string, unknown>)[k];
+  }
+  return cur;
+}
+
+/** A Falco aws_cloudtrail alert built by hand from the CloudTrail plugin's field names (ct.*), to exercise
+ *  the fields the one real fixture does not have (arn, service, event id, error, service-name source). */
+const CONSTRUCTED_CLOUDTRAIL: JsonObject = {
+  hostname: "falco-cloudtrail-0",
+  output: "12:00:00.000000000: Critical CloudTrail logging stopped (user=admin-bob region=eu-west-1 arn=arn:aws:iam::123456789012:user/admin-bob)",
+  output_fields: {
+    "ct.error": "AccessDenied",
+    "ct.id": "2f6b1e0a-1b2c-4d5e-8f90-0a1b2c3d4e5f",
+    "ct.name": "StopLogging",
+    "ct.region": "eu-west-1",
+    "ct.src": "cloudtrail.amazonaws.com",
+    "ct.srcip": "cloudformation.amazonaws.com",
+    "ct.user": "admin-bob",
+    "ct.user.accountid": "123456789012",
+    "ct.user.arn": "arn:aws:iam::123456789012:user/admin-bob",
+    "ct.useragent": "aws-cli/2.15.0",
+    "evt.time": "1767355200000000001",
+  },
+  priority: "Critical",
+  rule: "CloudTrail Logging Disabled",
+  source: "aws_cloudtrail",
+  tags: ["cloud", "aws", "aws_cloudtrail", "mitre_defense_evasion", "T1562.008"],
+  time: "2026-01-02T12:00:00.000000001Z",
+  uuid: "0f0e0d0c-0b0a-4908-8706-050403020100",
+};
+
+describe("every Falco fixture", () => {
+  const all = fixtures.filter((f) => FALCO_DIRS.has(f.dir));
+  it("covers the three Falco fixture directories", () => {
+    expect(new Set(all.map((f) => f.dir))).toEqual(FALCO_DIRS);
+  });
+  for (const f of all) {
+    it(`${f.name}: valid OCSF 1.3.0 Detection Finding, nothing lost`, () => {
+      const recs = records(f.text, f.name);
+      expect(recs.length).toBeGreaterThan(0);
+      for (const rec of recs) {
+        const ev = ocsf(rec);
+        expect(validateOcsf(ev)).toEqual([]);
+        expect(missingFields(rec, ev)).toEqual([]);
+        expect(ev.class_uid).toBe(2004);
+        expect(at(ev, "finding_info.title")).toBe(rec.rule);
+        expect(at(ev, "metadata.tenant_uid")).toBe("acme");
+      }
+    });
+  }
+});
+
+describe("golden files (reviewed by hand)", () => {
+  const goldens: [string, string][] = [
+    ["syscall-terminal-shell", "falco/terminal-shell-in-container__falco-docs.json"],
+    ["syscall-read-sensitive-file", "falco/read-sensitive-file-untrusted__plugins-collector-readme.json"],
+    ["syscall-k8s-api-connection", "falco/contact-k8s-api-server-from-container__openfaas-blog.json"],
+    ["k8s_audit-attach-exec", "falco-k8saudit/attach-exec-pod__eks-blog.json"],
+    ["k8s_audit-disallowed-user-403", "falco-k8saudit/disallowed-k8s-user__ovh-blog-2-403.json"],
+    ["aws_cloudtrail-terraform-drift", "falco-cloudtrail/terraform-managed-resource-modified__authorize-sg-ingress.json"],
+    ["internal-metrics-snapshot", "falco/falco-internal-metrics-snapshot__falco-docs-1.json"],
+    ["internal-syscall-event-drop", "falco/falco-internal-syscall-event-drop__falcosidekick-test.json"],
+  ];
+  for (const [golden, name] of goldens) {
+    it(`${golden} (${name})`, async () => {
+      const ev = ocsf(one(name));
+      expect(validateOcsf(ev)).toEqual([]);
+      await expect(JSON.stringify(ev, null, 2) + "\n").toMatchFileSnapshot(`../golden/falco/${golden}.ocsf.json`);
+    });
+  }
+  it("aws_cloudtrail-constructed-stop-logging (all ct.* fields)", async () => {
+    const ev = ocsf(CONSTRUCTED_CLOUDTRAIL);
+    expect(validateOcsf(ev)).toEqual([]);
+    expect(missingFields(CONSTRUCTED_CLOUDTRAIL, ev)).toEqual([]);
+    await expect(JSON.stringify(ev, null, 2) + "\n").toMatchFileSnapshot("../golden/falco/aws_cloudtrail-constructed-stop-logging.ocsf.json");
+  });
+  it("text-output (json_output: false)", async () => {
+    const ev = normalizeFalcoText("2016-08-04T16:17:57.881781397+0000: Warning An open was seen (command=cat /dev/null)", CTX);
+    expect(validateOcsf(JSON.parse(JSON.stringify(ev)))).toEqual([]);
+    await expect(JSON.stringify(ev, null, 2) + "\n").toMatchFileSnapshot("../golden/falco/text-output.ocsf.json");
+  });
+});
+
+describe("severity from priority", () => {
+  const table: [string, number, string][] = [
+    ["Emergency", 6, "Fatal"],
+    ["Alert", 5, "Critical"],
+    ["Critical", 5, "Critical"],
+    ["Error", 4, "High"],
+    ["Warning", 3, "Medium"],
+    ["Notice", 2, "Low"],
+    ["Informational", 1, "Informational"],
+    ["info", 1, "Informational"],
+    ["Debug", 1, "Informational"],
+  ];
+  for (const [priority, id, caption] of table) {
+    it(`${priority} -> ${id} ${caption}`, () => {
+      const ev = ocsf({ rule: "r", output: "o", priority, time: "2024-01-01T00:00:00Z" });
+      expect([ev.severity_id, ev.severity]).toEqual([id, caption]);
+      expect(at(ev, "unmapped.priority")).toBe(priority);
+      expect(validateOcsf(ev)).toEqual([]);
+    });
+  }
+  it("the table covers every Falco priority name (case-insensitive)", () => {
+    expect(Object.keys(FALCO_SEVERITY).sort()).toEqual(["alert", "critical", "debug", "emergency", "error", "info", "informational", "notice", "warning"]);
+    expect(ocsf({ rule: "r", output: "o", priority: "WARNING" }).severity_id).toBe(3);
+  });
+  it("an unknown priority is 99 Other with the source's text; a missing one is 0 Unknown", () => {
+    const other = ocsf({ rule: "r", output: "o", priority: "Severe" });
+    expect([other.severity_id, other.severity]).toEqual([99, "Severe"]);
+    expect(validateOcsf(other)).toEqual([]);
+    const none = ocsf({ rule: "r", output: "o" });
+    expect([none.severity_id, none.severity]).toEqual([0, "Unknown"]);
+    expect(validateOcsf(none)).toEqual([]);
+  });
+});
+
+describe("time", () => {
+  it("keeps the RFC 3339 time with its nanoseconds in metadata.original_time, time in epoch ms", () => {
+    const ev = ocsf(one("falco/terminal-shell-in-container__falco-docs.json"));
+    expect(ev.time).toBe(Date.UTC(2023, 4, 25, 13, 44, 5, 478));
+    expect(at(ev, "metadata.original_time")).toBe("2023-05-25T13:44:05.478445995Z");
+    // evt.time is not rounded on the way: it stays the exact decimal string
+    expect(at(ev, "unmapped.output_fields")).toMatchObject({ "evt.time": "1685022245478445995" });
+  });
+  it("without `time`, uses evt.time (ns) exactly, never through a double", () => {
+    const rec = parseJson('{"rule":"r","output":"o","priority":"Notice","output_fields":{"evt.time":1618082841038853452,"proc.name":"x"}}');
+    if (!isObject(rec)) throw new Error("not an object");
+    const ev = ocsf(rec);
+    expect(ev.time).toBe(1618082841038);
+    expect(at(ev, "metadata.original_time")).toBe("1618082841038853452");
+    // a double would have rounded it: the original digits survive only as text
+    expect(Number("1618082841038853452").toString()).not.toBe("1618082841038853452");
+    expect(missingFields(rec, ev)).toEqual([]);
+    expect(validateOcsf(ev)).toEqual([]);
+  });
+  it("an unparseable `time` is kept in unmapped and the received time is used", () => {
+    const ev = ocsf({ rule: "r", output: "o", priority: "Notice", time: "yesterday" });
+    expect(ev.time).toBe(CTX.receivedAt);
+    expect(at(ev, "unmapped.time")).toBe("yesterday");
+    expect(validateOcsf(ev)).toEqual([]);
+  });
+});
+
+describe("identifiers and metadata", () => {
+  it("uses Falco's uuid for finding_info.uid and metadata.uid when present", () => {
+    const ev = ocsf(CONSTRUCTED_CLOUDTRAIL);
+    expect(at(ev, "finding_info.uid")).toBe("0f0e0d0c-0b0a-4908-8706-050403020100");
+    expect(at(ev, "metadata.uid")).toBe("0f0e0d0c-0b0a-4908-8706-050403020100");
+  });
+  it("else a deterministic hash of the record: same alert, same uid; another alert, another uid", () => {
+    const a = one("falco/write-below-binary-dir__falcosidekick-readme.json");
+    const u1 = at(ocsf(a), "finding_info.uid");
+    expect(u1).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(at(ocsf(structuredClone(a)), "finding_info.uid")).toBe(u1);
+    expect(at(ocsf({ ...a, time: "2019-05-17T15:31:56.746609047Z" }), "finding_info.uid")).not.toBe(u1);
+  });
+  it("stamps the configured OCSF version and the tenant; raw_data only when asked", () => {
+    const rec = one("falco/write-below-binary-dir__falcosidekick-readme.json");
+    const ev = ocsf(rec, { ...CTX, ocsfVersion: "1.4.0" });
+    expect(at(ev, "metadata.version")).toBe("1.4.0");
+    expect(ev.raw_data).toBeUndefined();
+    const raw = ocsf(rec, { ...CTX, rawData: true });
+    expect(JSON.parse(String(raw.raw_data))).toEqual(rec);
+    expect(validateOcsf(raw)).toEqual([]);
+  });
+  it("product, log_name = source, and analytic = the rule", () => {
+    const ev = ocsf(one("falco-k8saudit/attach-exec-pod__eks-blog.json"));
+    expect(at(ev, "metadata.product")).toEqual({ name: "Falco", vendor_name: "Falcosecurity", feature: { name: "k8s_audit" } });
+    expect(at(ev, "metadata.log_name")).toBe("k8s_audit");
+    expect(at(ev, "finding_info.analytic")).toMatchObject({ type_id: 1, type: "Rule", name: "Attach/Exec Pod" });
+    expect(at(ev, "finding_info.types")).toEqual(["k8s"]);
+  });
+  it("infers a missing source from the fields and says so", () => {
+    const ev = ocsf(one("falco/write-below-binary-dir__falcosidekick-readme.json"));
+    expect(at(ev, "metadata.log_name")).toBe("syscall");
+    expect(at(ev, "unmapped.source_inferred")).toBe(true);
+    const k8s = ocsf({ rule: "r", output: "o", priority: "Notice", output_fields: { "ka.verb": "get", "ka.user.name": "u" } });
+    expect(at(k8s, "metadata.log_name")).toBe("k8s_audit");
+  });
+});
+
+describe("syscall evidence", () => {
+  it("process with parent, ancestors, executable, user and terminal", () => {
+    const ev = ocsf(one("falco/read-sensitive-file-untrusted__plugins-collector-readme.json"));
+    const proc = at(ev, "evidences.0.process") as Record<string, unknown>;
+    expect(proc).toMatchObject({
+      name: "cat",
+      cmd_line: "cat /etc/shadow",
+      file: { path: "/usr/bin/cat", name: "cat", type_id: 1 },
+      user: { name: "root", uid: "0" },
+      session: { terminal: "34820" },
+      parent_process: { name: "sudo", parent_process: { name: "sudo", parent_process: { name: "zsh", parent_process: { name: "kitty" } } } },
+    });
+    expect(at(ev, "evidences.0.file")).toMatchObject({ path: "/etc/shadow", name: "shadow", parent_folder: "/etc" });
+    // container.id "host" is not a container
+    expect(at(ev, "evidences.0.container")).toBeUndefined();
+    expect(at(ev, "unmapped.output_fields")).toMatchObject({ "container.id": "host", "container.name": "host", "user.loginuid": 1000 });
+  });
+  it("pid when Falco gives it (no synthetic uid then)", () => {
+    const ev = ocsf({ rule: "r", output: "o", priority: "Notice", output_fields: { "proc.pid": 4242, "proc.ppid": 1, "proc.name": "nc", "proc.pname": "bash", "proc.vpid": 7, "proc.exe": "nc" } });
+    expect(at(ev, "evidences.0.process")).toEqual({ pid: 4242, name: "nc", parent_process: { pid: 1, name: "bash" }, namespace_pid: 7 });
+    expect(at(ev, "unmapped.output_fields")).toEqual({ "proc.exe": "nc" });
+    expect(validateOcsf(ev)).toEqual([]);
+  });
+  it("container with image and Kubernetes pod as a resource", () => {
+    const ev = ocsf(one("falco/contact-k8s-api-server-from-container__openfaas-blog.json"));
+    expect(at(ev, "evidences.0.container")).toEqual({
+      uid: "12fc4de5ccc3",
+      image: { uid: "devopps/falco-pod-delete:latest", name: "devopps/falco-pod-delete", tag: "latest" },
+      orchestrator: "Kubernetes",
+    });
+    expect(at(ev, "resources")).toEqual([{ type: "Pod", name: "falco-pod-delete-7dc9f5fbb8-gbfk7", namespace: "openfaas-fn" }]);
+  });
+  it("connection tuple -> endpoints and connection_info", () => {
+    const ev = ocsf(one("falco/contact-k8s-api-server-from-container__openfaas-blog.json"));
+    expect(at(ev, "evidences.0.src_endpoint")).toEqual({ ip: "172.17.0.9", port: 43812 });
+    expect(at(ev, "evidences.0.dst_endpoint")).toEqual({ ip: "10.96.0.1", port: 443 });
+    expect(at(ev, "evidences.0.connection_info")).toEqual({ direction_id: 0, direction: "Unknown" });
+    const out = ocsf({ rule: "r", output: "o", priority: "Notice", output_fields: { "proc.pid": 1, "evt.type": "connect", "fd.name": "[::1]:5000->[2001:db8::1]:443", "fd.l4proto": "tcp" } });
+    expect(at(out, "evidences.0.connection_info")).toEqual({ direction_id: 2, direction: "Outbound", protocol_name: "tcp", protocol_num: 6 });
+    expect(at(out, "evidences.0.dst_endpoint")).toEqual({ ip: "2001:db8::1", port: 443 });
+    expect(validateOcsf(out)).toEqual([]);
+  });
+  it("keeps null output fields in unmapped", () => {
+    const rec = one("falco/terminal-shell-in-container__null-fields__kubeless-blog.json");
+    const ev = ocsf(rec);
+    expect(at(ev, "unmapped.output_fields")).toMatchObject({ "container.image.repository": null, "proc.pname": null });
+    expect(at(ev, "evidences.0.process.parent_process")).toBeUndefined();
+  });
+  it("observables carry the 1.3.0 type ids of what they point at", () => {
+    const ev = ocsf(one("falco/read-sensitive-file-untrusted__plugins-collector-readme.json"));
+    const obs = (ev.observables as { name: string; type_id: number; value?: string }[]).map((o) => [o.name, o.type_id, o.value]);
+    expect(obs).toEqual([
+      ["evidences[0].process.name", 9, "cat"],
+      ["evidences[0].process.cmd_line", 13, "cat /etc/shadow"],
+      ["evidences[0].process.user.name", 4, "root"],
+      ["evidences[0].process.parent_process.name", 9, "sudo"],
+      ["evidences[0].process.file.name", 7, "cat"],
+      ["evidences[0].file.name", 7, "shadow"],
+      ["device.hostname", 1, "x86"],
+    ]);
+  });
+  it("MITRE tags become finding_info.attacks", () => {
+    expect(attacksFromTags(["T1555", "container", "mitre_credential_access"])).toEqual([
+      { technique: { uid: "T1555" }, tactic: { uid: "TA0006", name: "Credential Access" } },
+    ]);
+    expect(attacksFromTags(["T1059.004", "mitre_execution", "mitre_persistence"])).toEqual([
+      { technique: { uid: "T1059" }, sub_technique: { uid: "T1059.004" } },
+      { tactic: { uid: "TA0002", name: "Execution" } },
+      { tactic: { uid: "TA0003", name: "Persistence" } },
+    ]);
+    expect(attacksFromTags(["mitre_unknown", "shell"])).toEqual([]);
+  });
+  it("parses connection tuples (IPv4, IPv6 with or without brackets) and refuses non-tuples", () => {
+    expect(parseTuple("1.2.3.4:5678->10.0.0.1:443")).toEqual({ src: { ip: "1.2.3.4", port: 5678 }, dst: { ip: "10.0.0.1", port: 443 } });
+    expect(parseTuple("[fe80::1]:1->[::1]:2")).toEqual({ src: { ip: "fe80::1", port: 1 }, dst: { ip: "::1", port: 2 } });
+    expect(parseTuple("/etc/passwd")).toBeUndefined();
+    expect(parseTuple("1.2.3.4:99999->1.2.3.5:1")).toBeUndefined();
+  });
+  it("a hostname that is not a DNS name goes to device.name", () => {
+    const ev = ocsf({ rule: "r", output: "o", priority: "Notice", hostname: "my_host" });
+    expect(at(ev, "device")).toEqual({ name: "my_host", type_id: 0, type: "Unknown" });
+    expect(validateOcsf(ev)).toEqual([]);
+  });
+});
+
+describe("k8s_audit evidence: the API call", () => {
+  it("actor.user, api.operation and response code, url, target resource", () => {
+    const ev = ocsf(one("falco-k8saudit/disallowed-k8s-user__ovh-blog-2-403.json"));
+    expect(at(ev, "evidences.0")).toEqual({
+      actor: { user: { name: "yacht" } },
+      api: { operation: "patch", response: { code: 403 } },
+      url: { url_string: "/api/v1/namespaces/default/events/my-pool-1.18051c0a88716868", path: "/api/v1/namespaces/default/events/my-pool-1.18051c0a88716868" },
+    });
+    expect(at(ev, "resources")).toEqual([{ type: "events", name: "my-pool-1.18051c0a88716868" }]);
+  });
+  it("exec: the subresource names the operation, the pod is the resource", () => {
+    const ev = ocsf(one("falco-k8saudit/attach-exec-pod__ovh-blog.json"));
+    expect(at(ev, "evidences.0.api")).toEqual({ operation: "exec" });
+    expect(at(ev, "resources")).toEqual([{ type: "pods", name: "nginx-676b6c5bbc-4xc6t", namespace: "hello-app", data: { subresource: "exec" } }]);
+    expect(at(ev, "unmapped.output_fields")).toMatchObject({ "ka.uri.param[command]": "cat" });
+  });
+  it("groups, audit id and source IPs", () => {
+    const rec: JsonObject = {
+      rule: "r",
+      output: "o",
+      priority: "Warning",
+      source: "k8s_audit",
+      output_fields: { "ka.verb": "create", "ka.user.name": "alice", "ka.user.groups": "(system:masters,system:authenticated)", "ka.auditid": "a-1", "ka.sourceips": "[172.18.0.1]", "ka.uri": "/api/v1/pods?dryRun=All" },
+    };
+    const ev = ocsf(rec);
+    expect(at(ev, "evidences.0")).toEqual({
+      actor: { user: { name: "alice", groups: [{ name: "system:masters" }, { name: "system:authenticated" }] } },
+      api: { operation: "create", request: { uid: "a-1" } },
+      url: { url_string: "/api/v1/pods?dryRun=All", path: "/api/v1/pods", query_string: "dryRun=All" },
+      src_endpoint: { ip: "172.18.0.1" },
+    });
+    expect(validateOcsf(ev)).toEqual([]);
+    expect(missingFields(rec, ev)).toEqual([]);
+  });
+});
+
+describe("aws_cloudtrail evidence: the AWS call", () => {
+  it("actor, api (operation, service, request uid, error), cloud account and region", () => {
+    const ev = ocsf(CONSTRUCTED_CLOUDTRAIL);
+    expect(at(ev, "evidences.0")).toEqual({
+      actor: { user: { name: "admin-bob", uid: "arn:aws:iam::123456789012:user/admin-bob", account: { uid: "123456789012", type_id: 10, type: "AWS Account" } } },
+      api: { operation: "StopLogging", service: { name: "cloudtrail.amazonaws.com" }, request: { uid: "2f6b1e0a-1b2c-4d5e-8f90-0a1b2c3d4e5f" }, response: { error: "AccessDenied" } },
+      src_endpoint: { hostname: "cloudformation.amazonaws.com" },
+    });
+    expect(ev.cloud).toEqual({ provider: "AWS", region: "eu-west-1", account: { uid: "123456789012", type_id: 10, type: "AWS Account" } });
+    expect(at(ev, "metadata.profiles")).toEqual(["host", "cloud"]);
+    expect(at(ev, "finding_info.attacks")).toEqual([{ technique: { uid: "T1562" }, sub_technique: { uid: "T1562.008" }, tactic: { uid: "TA0005", name: "Defense Evasion" } }]);
+  });
+});
+
+describe("internal alerts are kept and marked", () => {
+  for (const name of [
+    "falco/falco-internal-metrics-snapshot__falco-docs-2.json",
+    "falco/falco-internal-syscall-event-drop__falcosidekick-test.json",
+  ]) {
+    it(name, () => {
+      const ev = ocsf(one(name));
+      expect(at(ev, "metadata.labels")).toEqual(["falco_internal"]);
+      expect(at(ev, "metadata.log_name")).toBe("internal");
+      expect(at(ev, "unmapped.falco_internal")).toBe(true);
+      expect(at(ev, "finding_info.analytic")).toMatchObject({ type_id: 99, type: "Falco internal" });
+      expect(validateOcsf(ev)).toEqual([]);
+    });
+  }
+  it("the metrics snapshot's Falco version is the product version", () => {
+    const ev = ocsf(one("falco/falco-internal-metrics-snapshot__falco-docs-1.json"));
+    expect(at(ev, "metadata.product.version")).toBe("0.41.0");
+    expect(at(ev, "unmapped.output_fields")).toMatchObject({ "falco.start_ts": "1748557118881742916", "scap.n_drops_perc": 0 });
+  });
+  it("ordinary alerts are not marked", () => {
+    const ev = ocsf(one("falco/terminal-shell-in-container__falco-docs.json"));
+    expect(at(ev, "metadata.labels")).toBeUndefined();
+    expect(at(ev, "unmapped.falco_internal")).toBeUndefined();
+  });
+});
+
+describe("text output (json_output: false)", () => {
+  it("parses the priority and a full timestamp", () => {
+    const ev = normalizeFalcoText("2016-08-04T16:17:57.881781397+0000: Warning An open was seen (command=cat /dev/null)", CTX) as OcsfEvent;
+    expect([ev.severity_id, ev.time]).toEqual([3, Date.UTC(2016, 7, 4, 16, 17, 57, 881)]);
+    expect(at(ev, "finding_info.desc")).toBe("An open was seen (command=cat /dev/null)");
+    expect(at(ev, "metadata.original_time")).toBe("2016-08-04T16:17:57.881781397+0000");
+    expect(at(ev, "unmapped")).toEqual({ priority: "Warning", text_output: true, source_inferred: true });
+  });
+  it("a time of day alone is kept as text; the received time is used", () => {
+    const line = "13:44:05.478445995: Critical A shell was spawned in a container with an attached terminal (user=root)";
+    const ev = JSON.parse(JSON.stringify(normalizeFalcoText(line, CTX))) as Record<string, unknown>;
+    expect([ev.severity_id, ev.time]).toEqual([5, CTX.receivedAt]);
+    expect(at(ev, "unmapped.text_time")).toBe("13:44:05.478445995");
+    expect(at(ev, "message")).toBe(line);
+    expect(validateOcsf(ev)).toEqual([]);
+  });
+  it("a line that does not look like Falco output is kept whole, severity unknown", () => {
+    const ev = JSON.parse(JSON.stringify(normalizeFalcoText("something happened", CTX))) as Record<string, unknown>;
+    expect([ev.severity_id, ev.message, at(ev, "finding_info.desc")]).toEqual([0, "something happened", "something happened"]);
+    expect(validateOcsf(ev)).toEqual([]);
+  });
+  it("the same line gives the same uid", () => {
+    const a = normalizeFalcoText("x: Notice y", CTX);
+    const b = normalizeFalcoText("x: Notice y", CTX);
+    const c = normalizeFalcoText("x: Notice z", CTX);
+    expect(at(a, "finding_info.uid")).toBe(at(b, "finding_info.uid"));
+    expect(at(a, "finding_info.uid")).not.toBe(at(c, "finding_info.uid"));
+  });
+});
