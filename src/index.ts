@@ -3,8 +3,7 @@ import { Hono } from "hono";
 import { ingestRoutes, type AppEnv } from "./routes/ingest";
 import { healthRoutes } from "./routes/health";
 import { archiveRoutes } from "./routes/archive";
-import { consumeEvents } from "./deliver/consumer";
-import type { EventsMessage } from "./deliver/enqueue";
+import { consumeQueue } from "./deliver/consumer";
 import { ConfigError } from "./config/load";
 
 export const app = new Hono<AppEnv>();
@@ -27,7 +26,8 @@ app.onError((err, c) => {
 
 export default {
   fetch: app.fetch,
+  // both queues (EVENTS from ingest, DELIVERIES for per-sink retries); messages are told apart by shape
   async queue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-    await consumeEvents(batch as MessageBatch<EventsMessage>, env);
+    await consumeQueue(batch, env);
   },
 } satisfies ExportedHandler<Env>;

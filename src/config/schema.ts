@@ -2,9 +2,11 @@
 // Secrets are never written in the file: a secret value is `{ "env": "NAME" }`, read from the
 // Worker's secrets/vars at start-up.
 import { z } from "zod";
+import { secretRef, type SecretRef } from "./secret";
+import { sinksSchema, deliverySchema } from "./sinks";
+import { routesSchema, defaultSinksSchema, archiveAllSchema, checkRouting } from "./routing";
 
-export const secretRef = z.union([z.string().min(1), z.object({ env: z.string().min(1) }).strict()]);
-export type SecretRef = z.infer<typeof secretRef>;
+export { secretRef, type SecretRef };
 
 export const limitsSchema = z
   .object({
@@ -60,8 +62,15 @@ export const configSchema = z
       .strict()
       .default({ required: true, tokens: [] }),
     limits: limitsSchema.default(limitsSchema.parse({})),
+    /** Sinks by name, routing rules and delivery settings (src/config/{sinks,routing}.ts, docs/routing.md). */
+    sinks: sinksSchema,
+    routes: routesSchema,
+    default_sinks: defaultSinksSchema,
+    archive_all: archiveAllSchema,
+    delivery: deliverySchema.default(deliverySchema.parse({})),
   })
-  .passthrough();
+  .passthrough()
+  .superRefine(checkRouting);
 
 export type Config = z.infer<typeof configSchema>;
 export type Limits = z.infer<typeof limitsSchema>;

@@ -1,8 +1,10 @@
 // The local archive: each consumer batch becomes gzip NDJSON objects in R2, one per OCSF class and
 // event day: ocsf/class_uid=2004/event_day=20261122/<batch id>.ndjson.gz. The batch id is derived
 // from the queue message ids, so a retried batch overwrites its object instead of duplicating it.
-import { gzipSync, strToU8 } from "fflate";
 import { stableHex } from "../normalize/uid";
+import { groupByClassDay, gzipNdjson, hivePath } from "../sinks/objects";
+
+export { eventDay } from "../sinks/objects";
 
 export interface ArchiveLine {
   classUid: number;
@@ -10,15 +12,7 @@ export interface ArchiveLine {
   line: string;
 }
 
-export function eventDay(ms: number): string {
-  const d = new Date(ms);
-  const y = d.getUTCFullYear();
-  const m = String(d.getUTCMonth() + 1).padStart(2, "0");
-  const day = String(d.getUTCDate()).padStart(2, "0");
-  return `${y}${m}${day}`;
-}
-
-/** Reads class_uid and time from an NDJSON line without a full parse when possible. */
+/** Reads class_uid and time from an NDJSON line. */
 export function archiveLine(line: string): ArchiveLine {
   const e = JSON.parse(line) as { class_uid?: number; time?: number };
   return { classUid: e.class_uid ?? 0, time: e.time ?? 0, line };
@@ -32,19 +26,11 @@ export interface ArchiveObject {
 
 /** Groups lines by class and day; pure, so it is tested without a runtime. */
 export function buildArchiveObjects(lines: ArchiveLine[], batchKey: string, prefix = "ocsf"): ArchiveObject[] {
-  const groups = new Map<string, string[]>();
-  for (const l of lines) {
-    const k = `${prefix}/class_uid=${l.classUid}/event_day=${eventDay(l.time)}`;
-    let g = groups.get(k);
-    if (!g) groups.set(k, (g = []));
-    g.push(l.line);
-  }
-  const out: ArchiveObject[] = [];
-  for (const [k, ls] of groups) {
-    const id = stableHex(`${batchKey}|${k}`);
-    out.push({ key: `${k}/${id}.ndjson.gz`, body: gzipSync(strToU8(ls.join("\n") + "\n"), { level: 6, mtime: 0 }), count: ls.length });
-  }
-  return out;
+  return groupByClassDay(lines).map((g) => {
+    const dir = hivePath(prefix, g.classUid, g.day);
+    const id = stableHex(`${batchKey}|${dir}`);
+    return { key: `${dir}/${id}.ndjson.gz`, body: gzipNdjson(g.indices.map((i) => lines[i]!.line)), count: g.indices.length };
+  });
 }
 
 export async function writeArchive(bucket: R2Bucket, objects: ArchiveObject[]): Promise<void> {

@@ -1,33 +1,164 @@
-// Queue consumer: turns a batch of EventsMessages into deliveries. The archive (R2) keeps every
-// event; other sinks are delivered per sink (see ../sinks).
+// Queue consumer for both queues (docs/delivery.md). Messages are told apart by their shape:
+//   EVENTS ("tributary-events", EventsMessage {v, sinks, count, ndjson}, from ingest):
+//     1. the archive (R2) gets every event whose sinks include "archive"; if that write fails the
+//        whole batch is retried before anything else is sent;
+//     2. every other sink gets its events in one delivery per sink, all sinks concurrently, so a slow
+//        or dead sink never holds the others; its failed events go to DELIVERIES or the DLQ.
+//   DELIVERIES ("tributary-deliveries", DeliveryMessage {v, kind: "delivery", sink, attempt, ...}):
+//     retries, one sink per message; sinks concurrently, a sink's messages in order, and once a
+//     sink fails in this batch its remaining messages are rescheduled without being sent.
+// A message is acked once all its events are settled (delivered, rescheduled or dead-lettered).
 import type { EventsMessage } from "./enqueue";
-import { archiveLine, buildArchiveObjects, writeArchive, type ArchiveLine } from "./archive";
+import { buildArchiveObjects, writeArchive, type ArchiveLine } from "./archive";
 import { stableHex } from "../normalize/uid";
+import type { OcsfEvent } from "../normalize/ocsf";
+import { configFor } from "../config/load";
+import { ARCHIVE_SINK } from "../config/routing";
+import type { Item } from "./attempt";
+import { deliverToSink, type DeliverDeps, type DeliverResult } from "./deliver";
+import { isDeliveryMessage, loadDelivery, type DeliveriesQueue, type DeliveryMessage } from "./retry";
 
 export interface ConsumerEnv {
   ARCHIVE: R2Bucket;
+  /** Producer binding of the retry queue. */
+  DELIVERIES?: DeliveriesQueue;
+  TRIBUTARY_CONFIG?: unknown;
 }
 
-export async function consumeEvents(batch: MessageBatch<EventsMessage>, env: ConsumerEnv): Promise<void> {
-  const lines: ArchiveLine[] = [];
-  const ids: string[] = [];
-  for (const msg of batch.messages) {
-    const body = msg.body;
-    ids.push(msg.id);
-    if (!body || body.v !== 1 || typeof body.ndjson !== "string") {
-      // not ours: keep it for inspection rather than retrying forever
-      await env.ARCHIVE.put(`quarantine/queue/${msg.id}.json`, JSON.stringify({ reason: "unknown message format", body: body ?? null }));
-      continue;
-    }
-    if (!body.sinks.includes("archive")) continue;
-    for (const line of body.ndjson.split("\n")) if (line) lines.push(archiveLine(line));
-  }
+/** Delay before the queue redelivers a message whose events could not be settled at all. */
+const REDELIVER_SECONDS = 30;
+
+function isEventsMessage(b: unknown): b is EventsMessage {
+  if (typeof b !== "object" || b === null) return false;
+  const m = b as Partial<EventsMessage>;
+  return m.v === 1 && Array.isArray(m.sinks) && typeof m.ndjson === "string";
+}
+
+export function parseItems(ndjson: string): Item[] {
+  const out: Item[] = [];
+  for (const line of ndjson.split("\n")) if (line) out.push({ line, event: JSON.parse(line) as OcsfEvent });
+  return out;
+}
+
+function log(level: "info" | "warn" | "error", msg: string, fields: Record<string, unknown>): void {
+  const line = JSON.stringify({ level, msg, ...fields });
+  if (level === "error") console.error(line);
+  else if (level === "warn") console.warn(line);
+  else console.log(line);
+}
+
+function logResult(r: DeliverResult, queue: "events" | "deliveries"): void {
+  const { parked: _parked, ...fields } = r;
+  log(r.retried > 0 || r.dead > 0 ? "warn" : "info", "delivery", { queue, ...fields });
+}
+
+/** Keeps a message that cannot be processed for inspection (quarantine/queue/) instead of retrying it forever. */
+async function quarantine(archive: R2Bucket, msg: Message<unknown>, queue: string, reason: string): Promise<void> {
   try {
-    const batchKey = stableHex(ids.sort().join(","));
-    await writeArchive(env.ARCHIVE, buildArchiveObjects(lines, batchKey));
-    batch.ackAll();
-  } catch (e) {
-    console.error(JSON.stringify({ level: "error", msg: "archive write failed", error: (e as Error).message }));
-    batch.retryAll({ delaySeconds: 5 });
+    await archive.put(`quarantine/queue/${msg.id}.json`, JSON.stringify({ reason, queue, body: msg.body ?? null }));
+    msg.ack();
+  } catch {
+    msg.retry({ delaySeconds: REDELIVER_SECONDS });
   }
+}
+
+export async function consumeQueue(batch: MessageBatch<unknown>, env: ConsumerEnv, now: () => number = Date.now): Promise<void> {
+  const events: { msg: Message<EventsMessage>; items: Item[] }[] = [];
+  const deliveries: Message<DeliveryMessage>[] = [];
+  for (const msg of batch.messages) {
+    if (isDeliveryMessage(msg.body)) deliveries.push(msg as Message<DeliveryMessage>);
+    else if (!isEventsMessage(msg.body)) await quarantine(env.ARCHIVE, msg, batch.queue, "unknown message format");
+    else {
+      try {
+        events.push({ msg: msg as Message<EventsMessage>, items: parseItems(msg.body.ndjson) });
+      } catch (e) {
+        await quarantine(env.ARCHIVE, msg, batch.queue, `unreadable NDJSON: ${(e as Error).message}`);
+      }
+    }
+  }
+  if (events.length === 0 && deliveries.length === 0) return;
+  // secrets and bindings are looked up by name (sink configs say `{ "env": "NAME" }`)
+  const bindings = env as unknown as Record<string, unknown>;
+  const deps: DeliverDeps = { cfg: configFor(env), env: bindings, archive: env.ARCHIVE, deliveries: env.DELIVERIES, now };
+  await Promise.all([consumeEvents(events, deps), consumeDeliveries(deliveries, deps)]);
+}
+
+export async function consumeEvents(parsed: { msg: Message<EventsMessage>; items: Item[] }[], deps: DeliverDeps): Promise<void> {
+  if (parsed.length === 0) return;
+  const msgs = parsed.map((p) => p.msg);
+  const archived: ArchiveLine[] = [];
+  const perSink = new Map<string, { items: Item[]; msgs: Message<EventsMessage>[] }>();
+  for (const { msg, items } of parsed) {
+    for (const sink of msg.body.sinks) {
+      if (sink === ARCHIVE_SINK) {
+        for (const it of items) archived.push({ classUid: it.event.class_uid ?? 0, time: it.event.time ?? 0, line: it.line });
+        continue;
+      }
+      let s = perSink.get(sink);
+      if (!s) perSink.set(sink, (s = { items: [], msgs: [] }));
+      s.items.push(...items);
+      s.msgs.push(msg);
+    }
+  }
+  if (archived.length > 0) {
+    try {
+      const batchKey = stableHex(msgs.map((m) => m.id).sort().join(","));
+      await writeArchive(deps.archive, buildArchiveObjects(archived, batchKey));
+    } catch (e) {
+      // nothing else was sent yet: the whole batch comes back, the archive objects get the same keys
+      log("error", "archive write failed", { error: (e as Error).message });
+      for (const m of msgs) m.retry({ delaySeconds: 5 });
+      return;
+    }
+  }
+  const started = deps.now();
+  const sinks = [...perSink];
+  const results = await Promise.allSettled(sinks.map(([sink, s]) => deliverToSink({ sink, items: s.items, attempt: 1, firstAttemptAt: started }, deps)));
+  const unsettled = new Set<Message<EventsMessage>>();
+  results.forEach((r, i) => {
+    const [sink, s] = sinks[i]!;
+    if (r.status === "fulfilled") logResult(r.value, "events");
+    else {
+      log("error", "delivery could not be settled; redelivering its messages", { sink, error: (r.reason as Error)?.message });
+      for (const m of s.msgs) unsettled.add(m);
+    }
+  });
+  for (const m of msgs) {
+    if (unsettled.has(m)) m.retry({ delaySeconds: REDELIVER_SECONDS });
+    else m.ack();
+  }
+}
+
+export async function consumeDeliveries(msgs: Message<DeliveryMessage>[], deps: DeliverDeps): Promise<void> {
+  if (msgs.length === 0) return;
+  const bySink = new Map<string, Message<DeliveryMessage>[]>();
+  for (const m of msgs) {
+    let l = bySink.get(m.body.sink);
+    if (!l) bySink.set(m.body.sink, (l = []));
+    l.push(m);
+  }
+  await Promise.all(
+    [...bySink.values()].map(async (list) => {
+      let down: string | undefined;
+      for (const msg of list) {
+        const body = msg.body;
+        try {
+          const text = await loadDelivery(deps.archive, body);
+          if (text === undefined) {
+            log("warn", "delivery already settled (parked events gone)", { sink: body.sink, ref: body.ref });
+            msg.ack();
+            continue;
+          }
+          const r = await deliverToSink({ sink: body.sink, items: parseItems(text), attempt: body.attempt, firstAttemptAt: body.first_attempt_at, ...(down ? { skip: down } : {}) }, deps);
+          logResult(r, "deliveries");
+          down ??= r.down;
+          if (body.ref && !r.parked.includes(body.ref)) await deps.archive.delete(body.ref);
+          msg.ack();
+        } catch (e) {
+          log("error", "delivery could not be settled; redelivering", { sink: body.sink, attempt: body.attempt, error: (e as Error).message });
+          msg.retry({ delaySeconds: REDELIVER_SECONDS });
+        }
+      }
+    }),
+  );
 }

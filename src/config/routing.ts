@@ -1,0 +1,101 @@
+// Routing config: declarative rules that send events to sinks (see docs/routing.md).
+//   routes:        [{ name?, match: {...}, sinks: [...], continue?: false }]   evaluated in order
+//   default_sinks: sinks for an event no route matched (default ["archive"])
+//   archive_all:   the built-in "archive" sink gets every event, whatever the routes say (default true)
+// Cross-field checks (every named sink exists) run in checkRouting, called from the config schema.
+import { z } from "zod";
+import { SEVERITY_NAMES } from "../normalize/ocsf";
+
+/** The built-in R2 archive sink (always defined). */
+export const ARCHIVE_SINK = "archive";
+
+export const SOURCES = ["falco", "tetragon", "k8s_audit", "cloudtrail"] as const;
+
+export const sinkNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "a sink name is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit");
+
+/** One value or a non-empty list of values. */
+function oneOrMany<T extends z.ZodType>(t: T) {
+  return z.union([t, z.array(t).min(1)]);
+}
+
+const SEVERITY_IDS: Record<string, number> = Object.fromEntries(
+  Object.entries(SEVERITY_NAMES)
+    .filter(([id]) => id !== "99")
+    .map(([id, name]) => [name.toLowerCase(), Number(id)]),
+);
+
+/** A severity as an OCSF severity_id (0-6) or its caption ("High", case-insensitive). */
+export const severitySchema = z.union([
+  z.number().int().min(0).max(6),
+  z.string().transform((s, ctx) => {
+    const id = SEVERITY_IDS[s.trim().toLowerCase()];
+    if (id === undefined) {
+      ctx.issues.push({ code: "custom", input: s, message: `unknown severity "${s}": use 0-6 or one of ${Object.keys(SEVERITY_IDS).join(", ")}` });
+      return z.NEVER;
+    }
+    return id;
+  }),
+]);
+
+export const matchSchema = z
+  .object({
+    /** The event's source: falco, tetragon, k8s_audit, cloudtrail. */
+    source: oneOrMany(z.enum(SOURCES)).optional(),
+    /** OCSF class_uid, e.g. 2004 (Detection Finding). */
+    class_uid: oneOrMany(z.number().int().positive()).optional(),
+    /** OCSF category_uid, e.g. 2 (Findings). */
+    category_uid: oneOrMany(z.number().int().positive()).optional(),
+    /** severity_id at least this (99 "Other" never matches). */
+    severity_at_least: severitySchema.optional(),
+    /** At least one of these tags (metadata.labels, metadata.tags, finding_info.types). */
+    tags_any: z.array(z.string().min(1)).min(1).optional(),
+    /** metadata.tenant_uid (the ingest token's tenant). */
+    tenant: oneOrMany(z.string().min(1)).optional(),
+    /** Every label key must be present on the host with one of the given values ("*" = any value). */
+    host_labels: z.record(z.string().min(1), oneOrMany(z.string())).optional(),
+    /** true: the event carries a threat-intel hit; false: it carries none. */
+    intel_hit: z.boolean().optional(),
+  })
+  .strict();
+
+export const routeSchema = z
+  .object({
+    /** Shown in errors and docs; defaults to routes[i]. */
+    name: z.string().min(1).optional(),
+    /** All given keys must match (AND); an empty match matches every event. */
+    match: matchSchema.default({}),
+    sinks: z.array(sinkNameSchema).min(1),
+    /** Keep evaluating the routes after this one matched (default false: the first match wins). */
+    continue: z.boolean().default(false),
+  })
+  .strict();
+
+export const routesSchema = z.array(routeSchema).default([]);
+export const defaultSinksSchema = z.array(sinkNameSchema).default([ARCHIVE_SINK]);
+export const archiveAllSchema = z.boolean().default(true);
+
+export type Match = z.infer<typeof matchSchema>;
+export type Route = z.infer<typeof routeSchema>;
+
+interface RoutingShape {
+  routes: Route[];
+  default_sinks: string[];
+  sinks: Record<string, unknown>;
+}
+
+/** Every sink a route or default_sinks names must exist; the error names the exact field. */
+export function checkRouting(cfg: RoutingShape, ctx: { addIssue(issue: { code: "custom"; path: (string | number)[]; message: string; input?: unknown }): void }): void {
+  const known = new Set([ARCHIVE_SINK, ...Object.keys(cfg.sinks)]);
+  const hint = `defined sinks: ${[...known].join(", ")}`;
+  cfg.routes.forEach((r, i) =>
+    r.sinks.forEach((s, j) => {
+      if (!known.has(s)) ctx.addIssue({ code: "custom", path: ["routes", i, "sinks", j], message: `unknown sink "${s}" (${hint})`, input: s });
+    }),
+  );
+  cfg.default_sinks.forEach((s, j) => {
+    if (!known.has(s)) ctx.addIssue({ code: "custom", path: ["default_sinks", j], message: `unknown sink "${s}" (${hint})`, input: s });
+  });
+  if (ARCHIVE_SINK in cfg.sinks) ctx.addIssue({ code: "custom", path: ["sinks", ARCHIVE_SINK], message: `"${ARCHIVE_SINK}" is the built-in R2 archive; name this sink differently` });
+}

@@ -1,0 +1,89 @@
+// Sink and delivery config (see docs/delivery.md).
+//   sinks: { <name>: { type, ...driver config, batch?: {maxEvents, maxBytes}, retry?: {...}, timeoutMs? } }
+//   delivery: defaults for every sink (retry schedule, request timeout) and the DLQ admin token.
+// Each sink's own keys are validated with its driver's zod schema, so an error names the exact
+// field, e.g. `sinks.siem.url: Invalid URL`.
+import { z } from "zod";
+import { secretRef } from "./secret";
+import { sinkNameSchema } from "./routing";
+import { driverFor, driverTypes } from "../sinks/index";
+
+/** Cloudflare Queues accept delaySeconds up to 12 hours. */
+export const MAX_DELAY_SECONDS = 43_200;
+
+export const batchSchema = z
+  .object({
+    /** Most events in one request (one object for storage sinks). */
+    maxEvents: z.number().int().positive().max(1_000_000).optional(),
+    /** Most bytes of event JSON in one request, before compression. */
+    maxBytes: z.number().int().positive().optional(),
+  })
+  .strict();
+
+export const retrySchema = z
+  .object({
+    /** Attempts before events go to the dead-letter store (the first delivery counts as 1). */
+    maxAttempts: z.number().int().min(1).max(100).optional(),
+    /** Delay before attempt 2; doubles per attempt (before jitter). */
+    baseSeconds: z.number().int().min(1).max(MAX_DELAY_SECONDS).optional(),
+    /** Longest delay between two attempts (Retry-After is honoured up to the queue's 12 h). */
+    maxSeconds: z.number().int().min(1).max(MAX_DELAY_SECONDS).optional(),
+  })
+  .strict();
+
+export const deliverySchema = z
+  .object({
+    maxAttempts: z.number().int().min(1).max(100).default(10),
+    baseSeconds: z.number().int().min(1).max(MAX_DELAY_SECONDS).default(5),
+    maxSeconds: z.number().int().min(1).max(MAX_DELAY_SECONDS).default(3600),
+    /** Per-request timeout; a request that takes longer counts as a network error (retried). */
+    timeoutMs: z.number().int().min(100).max(300_000).default(10_000),
+    /** Bearer token for GET /v1/dlq and POST /v1/dlq/replay outside local development. */
+    adminToken: secretRef.optional(),
+  })
+  .strict();
+
+export type DeliveryConfig = z.infer<typeof deliverySchema>;
+
+const COMMON_KEYS = ["type", "batch", "retry", "timeoutMs"] as const;
+
+/** A sink entry after validation: the common keys plus the driver's parsed config. */
+export interface SinkEntry {
+  type: string;
+  batch: z.infer<typeof batchSchema>;
+  retry: z.infer<typeof retrySchema>;
+  timeoutMs?: number;
+  /** The driver's config, parsed with its schema (defaults applied). */
+  config: unknown;
+}
+
+const sinkEntrySchema = z
+  .object({
+    type: z.string().min(1),
+    batch: batchSchema.default({}),
+    retry: retrySchema.default({}),
+    timeoutMs: z.number().int().min(100).max(300_000).optional(),
+  })
+  .passthrough()
+  .transform((v, ctx): SinkEntry => {
+    const driver = driverFor(v.type);
+    if (!driver) {
+      ctx.issues.push({ code: "custom", path: ["type"], input: v.type, message: `unknown sink type "${v.type}": use one of ${driverTypes().join(", ")}` });
+      return z.NEVER;
+    }
+    const own: Record<string, unknown> = {};
+    for (const [k, val] of Object.entries(v)) if (!(COMMON_KEYS as readonly string[]).includes(k)) own[k] = val;
+    const r = driver.schema.safeParse(own);
+    if (!r.success) {
+      for (const issue of r.error.issues) {
+        if (issue.code === "unrecognized_keys") {
+          // name each unknown field instead of its parent
+          for (const key of issue.keys) ctx.issues.push({ code: "custom", path: [...issue.path, key], input: undefined, message: `unknown field for a ${v.type} sink` });
+        } else ctx.issues.push({ ...issue, input: undefined });
+      }
+      return z.NEVER;
+    }
+    return { type: v.type, batch: v.batch, retry: v.retry, timeoutMs: v.timeoutMs, config: r.data };
+  });
+
+export const sinksSchema = z.record(sinkNameSchema, sinkEntrySchema).default({});

@@ -1,0 +1,152 @@
+// One delivery attempt of some events to one sink: split into batches (maxEvents / maxBytes), encode,
+// send each request with a timeout, classify, and sort every event into delivered / retry / reject.
+//   - a network error or timeout (send throws) is a retry;
+//   - encode throwing is a reject (the same events would fail the same way again);
+//   - after a request ends in retry (sink down, throttling), the remaining requests of this attempt
+//     are not sent but retried with it, so a dead sink costs one timeout per attempt, not one per request.
+// Retry groups keep the events of one request together, so a retried object gets the same key.
+import type { OcsfEvent } from "../normalize/ocsf";
+import { unsentOutcomes, type Outcome, type SinkRequest, type SinkResponse } from "../sinks/types";
+import type { TimedContext } from "../sinks/s3";
+import { pack, utf8Length } from "../sinks/batch";
+import type { ResolvedSink } from "./sinks";
+
+export interface Item {
+  event: OcsfEvent;
+  /** The event's NDJSON line (what the queues and the DLQ carry). */
+  line: string;
+}
+
+/** What a sink answered, kept with dead letters (body truncated). */
+export interface ResponseSummary {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface OutcomeGroup {
+  /** Indices into the items of the attempt. */
+  indices: number[];
+  reason: string;
+  /** For retries: the sink's Retry-After (or API hint), ms. */
+  afterMs?: number;
+  response?: ResponseSummary;
+}
+
+export interface AttemptReport {
+  delivered: number[];
+  retry: OutcomeGroup[];
+  rejected: OutcomeGroup[];
+  /** Requests actually sent (for logs and tests). */
+  requests: number;
+}
+
+const KEEP_HEADERS = /^(retry-after|x-request-id|x-amz-request-id|content-type|x-splunk-request-channel|dd-request-id)$/i;
+
+function summarize(res: SinkResponse): ResponseSummary {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(res.headers)) if (KEEP_HEADERS.test(k)) headers[k.toLowerCase()] = v;
+  return { status: res.status, headers, body: res.body.length > 4096 ? res.body.slice(0, 4096) + "…" : res.body };
+}
+
+class TimeoutError extends Error {
+  override name = "TimeoutError";
+}
+
+/** Sends one request: the driver's send, or fetch; either way bounded by the sink's timeout. */
+async function sendOne(sink: ResolvedSink, req: SinkRequest, ctx: TimedContext): Promise<SinkResponse> {
+  const ms = sink.timeoutMs;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    const work = sink.driver.send ? sink.driver.send(req, sink.config, ctx) : fetchWithTimeout(req, ms);
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function fetchWithTimeout(req: SinkRequest, ms: number): Promise<SinkResponse> {
+  const res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body, redirect: "manual", signal: AbortSignal.timeout(ms) });
+  const headers: Record<string, string> = {};
+  res.headers.forEach((v, k) => {
+    headers[k] = v;
+  });
+  return { status: res.status, headers, body: await res.text() };
+}
+
+export interface AttemptOptions {
+  env: Record<string, unknown>;
+  now: number;
+}
+
+export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[], opts: AttemptOptions): Promise<AttemptReport> {
+  const report: AttemptReport = { delivered: [], retry: [], rejected: [], requests: 0 };
+  const ctx: TimedContext = { env: opts.env, now: opts.now, timeoutMs: sink.timeoutMs };
+  const indices = items.map((_, i) => i);
+  const chunks = pack(indices, (i) => utf8Length(items[i]!.line), { maxEvents: sink.batch.maxEvents, maxBytes: sink.batch.maxBytes, separator: 1 });
+  let down: string | undefined; // set once a request ended in retry: later requests are not sent
+
+  // per-event outcomes of one request or chunk, grouped by kind and reason
+  const settle = (global: number[], outcomeOf: (k: number) => Outcome, response?: ResponseSummary): void => {
+    const groups = new Map<string, OutcomeGroup & { kind: "retry" | "reject" }>();
+    global.forEach((g, k) => {
+      const o = outcomeOf(k);
+      if (o.kind === "delivered") {
+        report.delivered.push(g);
+        return;
+      }
+      const key = `${o.kind}\u0000${o.reason}`;
+      let grp = groups.get(key);
+      if (!grp) groups.set(key, (grp = { kind: o.kind, indices: [], reason: o.reason, ...(response ? { response } : {}) }));
+      grp.indices.push(g);
+      if (o.kind === "retry" && o.afterMs !== undefined) grp.afterMs = Math.max(grp.afterMs ?? 0, o.afterMs);
+    });
+    for (const { kind, ...grp } of groups.values()) (kind === "retry" ? report.retry : report.rejected).push(grp);
+  };
+
+  for (const chunk of chunks) {
+    const events = chunk.map((i) => items[i]!.event);
+    let requests: SinkRequest[];
+    try {
+      requests = await sink.driver.encode(events, sink.config, ctx);
+    } catch (e) {
+      settle(chunk, () => ({ kind: "reject", reason: `${sink.type} could not encode these events: ${(e as Error).message}` }));
+      continue;
+    }
+    const unsent = unsentOutcomes(sink.driver, events, requests, sink.config, ctx);
+    if (unsent.size > 0) {
+      const local = [...unsent.keys()];
+      settle(
+        local.map((k) => chunk[k]!),
+        (j) => unsent.get(local[j]!)!,
+      );
+    }
+    for (const req of requests) {
+      const global = req.events.map((k) => chunk[k]!);
+      if (down !== undefined) {
+        const reason = down;
+        settle(global, () => ({ kind: "retry", reason: `not sent: ${reason}` }));
+        continue;
+      }
+      let res: SinkResponse;
+      try {
+        report.requests++;
+        res = await sendOne(sink, req, ctx);
+      } catch (e) {
+        const err = e as Error;
+        const reason = `${err.name === "TimeoutError" ? "timeout" : "network error"}: ${err.message}`;
+        down = reason;
+        settle(global, () => ({ kind: "retry", reason }));
+        continue;
+      }
+      const c = sink.driver.classify(res, req, sink.config);
+      const summary = summarize(res);
+      settle(global, (j) => c.perEvent?.get(req.events[j]!) ?? c.outcome, summary);
+      if (c.outcome.kind === "retry") down = c.outcome.reason;
+    }
+  }
+  return report;
+}

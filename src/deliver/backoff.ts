@@ -1,0 +1,25 @@
+// Retry delays: exponential backoff with jitter, honouring the sink's Retry-After.
+//   delay(n) = max(jitter(min(maxSeconds, baseSeconds * 2^(n-1))), Retry-After), capped at 12 h
+// where n is the attempt that just failed (1 = the first delivery) and jitter picks uniformly in
+// [d/2, d] ("equal jitter": spreads retries of many consumers, never collapses to zero).
+import { MAX_DELAY_SECONDS } from "../config/sinks";
+
+export interface RetryPolicy {
+  maxAttempts: number;
+  baseSeconds: number;
+  maxSeconds: number;
+}
+
+/** The exponential part before jitter, in seconds. */
+export function backoffCeiling(failedAttempt: number, p: RetryPolicy): number {
+  const n = Math.max(1, Math.min(failedAttempt, 40));
+  return Math.min(p.maxSeconds, p.baseSeconds * 2 ** (n - 1));
+}
+
+/** Seconds to wait before the next attempt. `rand` returns [0, 1) (injected in tests). */
+export function backoffSeconds(failedAttempt: number, p: RetryPolicy, retryAfterMs?: number, rand: () => number = Math.random): number {
+  const ceiling = backoffCeiling(failedAttempt, p);
+  const jittered = Math.round(ceiling / 2 + rand() * (ceiling / 2));
+  const after = retryAfterMs !== undefined && Number.isFinite(retryAfterMs) ? Math.ceil(retryAfterMs / 1000) : 0;
+  return Math.min(MAX_DELAY_SECONDS, Math.max(1, jittered, after));
+}

@@ -1,0 +1,87 @@
+// Delivers events to one sink and settles every event: delivered; retried later through the
+// DELIVERIES queue (exponential backoff with jitter, Retry-After honoured); or dead-lettered
+// (rejected by the sink, out of attempts, or the sink is not configured). Throws only when neither a
+// retry nor a dead letter could be recorded (queue and R2 both failing): the caller then lets the
+// queue redeliver its message.
+import type { Config } from "../config/schema";
+import { attemptDelivery, type AttemptReport, type Item } from "./attempt";
+import { backoffSeconds } from "./backoff";
+import { writeDeadLetter } from "./dlq";
+import { scheduleDelivery, type DeliveriesQueue } from "./retry";
+import { resolveSinks } from "./sinks";
+
+export interface DeliverDeps {
+  cfg: Config;
+  env: Record<string, unknown>;
+  archive: R2Bucket;
+  deliveries: DeliveriesQueue | undefined;
+  now: () => number;
+  rand?: () => number;
+}
+
+export interface DeliverResult {
+  sink: string;
+  delivered: number;
+  retried: number;
+  dead: number;
+  requests: number;
+  /** Set when the sink looked unavailable (a retry outcome): later work for it can wait. */
+  down?: string;
+  /** R2 keys the retried events were parked under (large sets, see ./retry). */
+  parked: string[];
+}
+
+export interface DeliverJob {
+  sink: string;
+  items: Item[];
+  /** The attempt being made (1 = first delivery). */
+  attempt: number;
+  firstAttemptAt: number;
+  /** Do not send: retry straight away with this reason (the sink just failed for an earlier message). */
+  skip?: string;
+}
+
+export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise<DeliverResult> {
+  const { sink: name, items, attempt } = job;
+  const result: DeliverResult = { sink: name, delivered: 0, retried: 0, dead: 0, requests: 0, parked: [] };
+  const now = deps.now();
+  const base = { sink: name, attempts: attempt, first_attempt_at: new Date(job.firstAttemptAt).toISOString() };
+  const sink = resolveSinks(deps.cfg).get(name);
+  if (!sink) {
+    await writeDeadLetter(deps.archive, { ...base, type: "unknown", reason: `sink "${name}" is not configured`, events: items.map((i) => i.event) }, now);
+    result.dead = items.length;
+    return result;
+  }
+  const report: AttemptReport = job.skip
+    ? { delivered: [], rejected: [], requests: 0, retry: [{ indices: items.map((_, i) => i), reason: `not sent: ${job.skip}` }] }
+    : await attemptDelivery(sink, items, { env: deps.env, now });
+  result.delivered = report.delivered.length;
+  result.requests = report.requests;
+
+  for (const g of report.rejected) {
+    await writeDeadLetter(deps.archive, { ...base, type: sink.type, reason: g.reason, ...(g.response ? { response: g.response } : {}), events: g.indices.map((i) => items[i]!.event) }, now);
+    result.dead += g.indices.length;
+  }
+  for (const g of report.retry) {
+    result.down ??= g.reason;
+    const groupItems = g.indices.map((i) => items[i]!);
+    const dead = (reason: string) =>
+      writeDeadLetter(deps.archive, { ...base, type: sink.type, reason, ...(g.response ? { response: g.response } : {}), events: groupItems.map((i) => i.event) }, now);
+    if (attempt >= sink.retry.maxAttempts) {
+      await dead(`gave up after ${attempt} attempt${attempt === 1 ? "" : "s"}: ${g.reason}`);
+      result.dead += groupItems.length;
+      continue;
+    }
+    const delay = backoffSeconds(attempt, sink.retry, g.afterMs, deps.rand);
+    try {
+      const ref = await scheduleDelivery(deps, { sink: name, attempt: attempt + 1, first_attempt_at: job.firstAttemptAt, reason: g.reason }, groupItems, delay);
+      if (ref) result.parked.push(ref);
+      result.retried += groupItems.length;
+    } catch (e) {
+      // the retry queue refused: keep the events where they can be replayed from
+      await dead(`could not schedule a retry (${(e as Error).message}); last failure: ${g.reason}`);
+      result.dead += groupItems.length;
+    }
+  }
+  return result;
+}

@@ -1,0 +1,89 @@
+// The dead-letter store: events a sink rejected (permanent failure) or that ran out of attempts,
+// as JSON objects in the ARCHIVE R2 bucket:
+//   dlq/<sink>/<yyyyMMdd>/<id>.json   {v, sink, type, reason, attempts, response?, count, events[]}
+// The id is a digest of the sink and the events' uids, so the same events dead-lettered twice (a
+// redelivered queue message) overwrite one record. `npm run dlq -- list|replay` reads and replays them.
+import { stableHex } from "../normalize/uid";
+import { eventDay, uidOf } from "../sinks/objects";
+import type { OcsfEvent } from "../normalize/ocsf";
+import type { ResponseSummary } from "./attempt";
+
+export const DLQ_PREFIX = "dlq/";
+
+export interface DeadLetter {
+  v: 1;
+  sink: string;
+  /** The sink's type when it was dead-lettered ("unknown" when the sink is not configured). */
+  type: string;
+  reason: string;
+  /** Attempts made (1 = rejected on the first delivery). */
+  attempts: number;
+  first_attempt_at: string;
+  dead_at: string;
+  /** The sink's last answer, when there was one (none for network errors and timeouts). */
+  response?: ResponseSummary;
+  count: number;
+  events: OcsfEvent[];
+}
+
+export function dlqKey(sink: string, events: readonly OcsfEvent[], now: number): string {
+  return `${DLQ_PREFIX}${sink}/${eventDay(now)}/${stableHex(`${sink}|${events.map(uidOf).sort().join(",")}`)}.json`;
+}
+
+export async function writeDeadLetter(bucket: R2Bucket, d: Omit<DeadLetter, "v" | "count" | "dead_at">, now: number): Promise<string> {
+  const rec: DeadLetter = { v: 1, ...d, dead_at: new Date(now).toISOString(), count: d.events.length };
+  const key = dlqKey(d.sink, d.events, now);
+  await bucket.put(key, JSON.stringify(rec), {
+    httpMetadata: { contentType: "application/json" },
+    customMetadata: {
+      sink: d.sink,
+      count: String(rec.count),
+      attempts: String(d.attempts),
+      status: d.response ? String(d.response.status) : "",
+      reason: d.reason.slice(0, 500),
+    },
+  });
+  return key;
+}
+
+export interface DeadLetterInfo {
+  key: string;
+  sink: string;
+  count: number;
+  attempts: number;
+  status?: number;
+  reason: string;
+  size: number;
+  uploaded: string;
+}
+
+/** Lists dead letters (optionally of one sink), at most `limit` (bounded R2 list pages). */
+export async function listDeadLetters(bucket: R2Bucket, sink?: string, limit = 10_000): Promise<DeadLetterInfo[]> {
+  const out: DeadLetterInfo[] = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < 100 && out.length < limit; page++) {
+    const list = await bucket.list({ prefix: sink ? `${DLQ_PREFIX}${sink}/` : DLQ_PREFIX, cursor, include: ["customMetadata"] });
+    for (const o of list.objects) {
+      const m = o.customMetadata ?? {};
+      out.push({
+        key: o.key,
+        sink: m.sink ?? o.key.split("/")[1] ?? "",
+        count: Number(m.count ?? 0),
+        attempts: Number(m.attempts ?? 0),
+        ...(m.status ? { status: Number(m.status) } : {}),
+        reason: m.reason ?? "",
+        size: o.size,
+        uploaded: o.uploaded.toISOString(),
+      });
+    }
+    if (!list.truncated) break;
+    cursor = list.cursor;
+  }
+  return out.slice(0, limit);
+}
+
+export async function readDeadLetter(bucket: R2Bucket, key: string): Promise<DeadLetter | undefined> {
+  if (!key.startsWith(DLQ_PREFIX)) return undefined;
+  const obj = await bucket.get(key);
+  return obj ? ((await obj.json()) as DeadLetter) : undefined;
+}

@@ -1,0 +1,76 @@
+// Retries go through a second queue (DELIVERIES, "tributary-deliveries"): one message per sink and
+// failed request, sent with delaySeconds = the backoff. Events travel inline as NDJSON up to
+// INLINE_BYTES; a larger set (a big storage batch) is parked in R2 under deliveries/ and the
+// message carries its key, so a retried object keeps all its events (and its deterministic key).
+import { stableHex } from "../normalize/uid";
+import { uidOf } from "../sinks/objects";
+import { utf8Length } from "../sinks/batch";
+import type { Item } from "./attempt";
+
+/** Largest NDJSON carried inside a queue message (the limit is 128 KB with metadata). */
+export const INLINE_BYTES = 100_000;
+export const SPILL_PREFIX = "deliveries/";
+
+/** The body of a DELIVERIES message: events for one sink, to be tried again. */
+export interface DeliveryMessage {
+  v: 1;
+  kind: "delivery";
+  sink: string;
+  /** The attempt this message is for (2 = the first retry; a DLQ replay starts again at 1). */
+  attempt: number;
+  /** When the first attempt was made (ms since the epoch). */
+  first_attempt_at: number;
+  /** Why the previous attempt failed (or "replay"). */
+  reason: string;
+  count: number;
+  /** The events as NDJSON, or: */
+  ndjson?: string;
+  /** the key of an R2 object (ARCHIVE bucket) holding them. */
+  ref?: string;
+}
+
+export function isDeliveryMessage(b: unknown): b is DeliveryMessage {
+  if (typeof b !== "object" || b === null) return false;
+  const m = b as Partial<DeliveryMessage>;
+  return m.v === 1 && m.kind === "delivery" && typeof m.sink === "string" && typeof m.attempt === "number" && (typeof m.ndjson === "string" || typeof m.ref === "string");
+}
+
+/** The DELIVERIES producer (a Queue binding, or a stub in tests). */
+export interface DeliveriesQueue {
+  send(body: DeliveryMessage, options?: { contentType?: "json"; delaySeconds?: number }): Promise<unknown>;
+}
+
+export interface ScheduleDeps {
+  deliveries: DeliveriesQueue | undefined;
+  archive: R2Bucket;
+}
+
+/**
+ * Sends one set of events back through DELIVERIES after `delaySeconds`; returns the R2 key the events
+ * were parked under, if any. Throws what the queue or R2 throws.
+ */
+export async function scheduleDelivery(
+  deps: ScheduleDeps,
+  m: Omit<DeliveryMessage, "v" | "kind" | "count" | "ndjson" | "ref">,
+  items: readonly Item[],
+  delaySeconds: number,
+): Promise<string | undefined> {
+  if (!deps.deliveries) throw new Error("no DELIVERIES queue binding");
+  const ndjson = items.map((i) => i.line).join("\n");
+  const msg: DeliveryMessage = { v: 1, kind: "delivery", ...m, count: items.length };
+  if (utf8Length(ndjson) + utf8Length(m.reason) + 300 <= INLINE_BYTES) msg.ndjson = ndjson;
+  else {
+    msg.ref = `${SPILL_PREFIX}${m.sink}/${stableHex(`${m.sink}|${items.map((i) => uidOf(i.event)).sort().join(",")}`)}.ndjson`;
+    await deps.archive.put(msg.ref, ndjson, { httpMetadata: { contentType: "application/x-ndjson" }, customMetadata: { sink: m.sink, count: String(items.length) } });
+  }
+  if (msg.reason.length > 1000) msg.reason = msg.reason.slice(0, 1000) + "…";
+  await deps.deliveries.send(msg, { contentType: "json", delaySeconds });
+  return msg.ref;
+}
+
+/** The NDJSON a delivery message carries (undefined when its R2 object is gone: already delivered). */
+export async function loadDelivery(archive: R2Bucket, m: DeliveryMessage): Promise<string | undefined> {
+  if (m.ndjson !== undefined) return m.ndjson;
+  const obj = m.ref ? await archive.get(m.ref) : null;
+  return obj ? await obj.text() : undefined;
+}

@@ -1,0 +1,56 @@
+// The sink registry: config `type` -> driver. Every driver lives in its own file behind ./types.
+// Drivers must not import ../config/schema or ../config/load (the config schema imports this file
+// to validate each sink with its driver's schema); secrets come from ../config/secret.
+import type { SinkDriver } from "./types";
+import { s3Driver } from "./s3";
+import { securityLakeDriver } from "./security-lake";
+import { r2Driver } from "./r2";
+import { splunkHec } from "./splunk-hec";
+import { elasticsearch, opensearch } from "./elasticsearch";
+import { datadog } from "./datadog";
+import { loki } from "./loki";
+import { webhook } from "./webhook";
+import { slack } from "./slack";
+
+/** Batch limits used when a sink's config gives none (`batch: { maxEvents, maxBytes }`). */
+export interface BatchLimits {
+  maxEvents: number;
+  maxBytes: number;
+}
+
+const STORAGE_BATCH: BatchLimits = { maxEvents: 100_000, maxBytes: 50_000_000 };
+const HTTP_BATCH: BatchLimits = { maxEvents: 500, maxBytes: 1_000_000 };
+
+interface Registered {
+  driver: SinkDriver<unknown>;
+  batch: BatchLimits;
+}
+
+const REGISTRY = new Map<string, Registered>();
+function register(driver: SinkDriver<unknown>, batch: BatchLimits, ...aliases: string[]): void {
+  for (const name of [driver.type, ...aliases]) REGISTRY.set(name, { driver, batch });
+}
+
+register(s3Driver, STORAGE_BATCH);
+register(securityLakeDriver, STORAGE_BATCH);
+register(r2Driver, STORAGE_BATCH);
+register(splunkHec, HTTP_BATCH);
+register(elasticsearch, HTTP_BATCH);
+register(opensearch, HTTP_BATCH);
+register(datadog, { maxEvents: 1000, maxBytes: 5_000_000 }, "datadog");
+register(loki, HTTP_BATCH);
+register(webhook, HTTP_BATCH);
+register(slack, { maxEvents: 50, maxBytes: 1_000_000 });
+
+export function driverFor(type: string): SinkDriver<unknown> | undefined {
+  return REGISTRY.get(type)?.driver;
+}
+
+export function defaultBatch(type: string): BatchLimits {
+  return REGISTRY.get(type)?.batch ?? HTTP_BATCH;
+}
+
+/** Every accepted `type` value (driver types and aliases), sorted. */
+export function driverTypes(): string[] {
+  return [...REGISTRY.keys()].sort();
+}
