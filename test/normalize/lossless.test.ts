@@ -1,6 +1,8 @@
 // "No input field disappears": the missingFields helper, then every fixture record against its OCSF event.
 import { describe, it, expect } from "vitest";
 import { missingFields } from "../support/lossless";
+import { fixtures } from "../support/fixtures";
+import { runFixture, recordInput, NEGATIVE_FIXTURES } from "../support/fixture-pipeline";
 import { parseJson } from "../../src/normalize/json";
 
 describe("missingFields", () => {
@@ -39,4 +41,17 @@ describe("missingFields", () => {
   it("reports a root scalar by name", () => {
     expect(missingFields("lonely", {})).toEqual(["(root)"]);
   });
+});
+
+describe("no input field disappears (every fixture record)", () => {
+  for (const f of fixtures.filter((x) => !NEGATIVE_FIXTURES.has(x.name))) {
+    it(f.name, () => {
+      const { result, records } = runFixture(f);
+      expect(result.errors.map((e) => `${e.path}: ${e.reason}`)).toEqual([]);
+      // with no errors, events come in record order
+      expect(result.events).toHaveLength(records.length);
+      const lost = records.flatMap((r, i) => missingFields(recordInput(r), result.events[i]!.event).map((p) => `${r.path}: ${p}`));
+      expect(lost).toEqual([]);
+    });
+  }
 });
