@@ -1,9 +1,434 @@
 // Kubernetes audit Event (audit.k8s.io v1 / v1beta1) -> OCSF API Activity 6003.
-// Placeholder until the mapping lands.
-import type { JsonObject } from "./json";
-import type { NormalizeContext, OcsfEvent } from "./ocsf";
+// Field, verb and severity tables: docs/mapping-k8s-audit.md.
+import { type Json, type JsonObject, isObject, str, isoToMs } from "./json";
+import { type NormalizeContext, type OcsfEvent, type Observable, OBS, withCaptions } from "./ocsf";
 import { NormalizeError } from "./errors";
+import { stableUid } from "./uid";
 
-export function normalizeK8sAudit(_rec: JsonObject, _ctx: NormalizeContext): OcsfEvent {
-  throw new NormalizeError("Kubernetes audit mapping not implemented yet");
+/** verb -> [activity_id, caption]; any other verb is 99 Other with the verb as activity_name. */
+export const K8S_VERB_ACTIVITY: ReadonlyMap<string, readonly [number, string]> = new Map([
+  ["create", [1, "Create"]],
+  ["get", [2, "Read"]],
+  ["list", [2, "Read"]],
+  ["watch", [2, "Read"]],
+  ["update", [3, "Update"]],
+  ["patch", [3, "Update"]],
+  ["delete", [4, "Delete"]],
+  ["deletecollection", [4, "Delete"]],
+] as const);
+
+/** Verbs that grant or borrow privileges: always severity 3 Medium. */
+const PRIVILEGE_VERBS = new Set(["impersonate", "escalate", "bind"]);
+/** Resources whose every access is sensitive (severity 3 Medium). */
+const SENSITIVE_RESOURCES = new Set(["secrets"]);
+/** Subresources that open a shell, a stream, a proxy or mint a credential (severity 3 Medium). */
+const SENSITIVE_SUBRESOURCES = new Set(["exec", "attach", "portforward", "proxy", "token"]);
+/** RBAC objects: writes to them change who may do what (severity 3 Medium). */
+const RBAC_RESOURCES = new Set(["roles", "rolebindings", "clusterroles", "clusterrolebindings"]);
+
+const DECISION = "authorization.k8s.io/decision";
+const REASON = "authorization.k8s.io/reason";
+
+/** Top-level Event keys that are mapped below (everything else is copied to unmapped). */
+const MAPPED = new Set([
+  "apiVersion",
+  "level",
+  "auditID",
+  "verb",
+  "user",
+  "impersonatedUser",
+  "sourceIPs",
+  "userAgent",
+  "objectRef",
+  "responseStatus",
+  "requestReceivedTimestamp",
+  "stageTimestamp",
+  "annotations",
+  "requestURI",
+  "requestObject",
+  "responseObject",
+]);
+
+/** o[k] = v, also for a "__proto__" key (JSON.parse makes it an own property; plain assignment would not). */
+function put(o: JsonObject, k: string, v: Json): void {
+  if (k === "__proto__") Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
+}
+
+/** Copies the keys of `o` that `mapped` consumes not; undefined when nothing is left (an empty `o` is kept as is). */
+function restOf(o: JsonObject, mapped: (k: string, v: Json) => boolean): JsonObject | undefined {
+  let rest: JsonObject | undefined;
+  if (isEmpty(o)) return o;
+  for (const k in o) {
+    const v = o[k]!;
+    if (!mapped(k, v)) put((rest ??= {}), k, v);
+  }
+  return rest;
+}
+
+/** A copy of `o` without undefined values. Builds a new object instead of deleting keys (delete turns
+ * V8 objects into slow dictionaries, which also slows down the JSON.stringify of every event). */
+function defined<T extends object>(o: T): T {
+  const out = {} as T;
+  for (const k in o) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}
+
+/** null, {} or []: nothing to map, but the key itself is kept (in unmapped). */
+function isEmpty(v: Json): boolean {
+  if (v === null) return true;
+  if (Array.isArray(v)) return v.length === 0;
+  if (typeof v !== "object") return false;
+  for (const _ in v) return false;
+  return true;
+}
+
+function nonEmpty(v: Json | undefined): string | undefined {
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+const IPV4 = /^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
+/** An address OCSF's ip_t accepts (IPv4 dotted quad or an IPv6 literal of at most 40 characters). */
+export function isIp(s: string): boolean {
+  if (IPV4.test(s)) return true;
+  if (s.length > 40 || s.indexOf(":") < 0 || !/^[0-9A-Fa-f:.]+$/.test(s)) return false;
+  try {
+    new URL(`http://[${s}]/`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function stringArray(v: Json | undefined): string[] | undefined {
+  if (!Array.isArray(v)) return undefined;
+  for (const x of v) if (typeof x !== "string") return undefined;
+  return v as string[];
+}
+
+interface MappedUser {
+  user?: Record<string, unknown>;
+  rest?: JsonObject;
+}
+
+/** authentication.k8s.io UserInfo -> OCSF user (name, uid, groups, type); `extra` and odd values stay unmapped. */
+function mapUser(u: Json | undefined): MappedUser {
+  if (u === undefined) return {};
+  if (!isObject(u)) return { rest: { value: u } };
+  const name = nonEmpty(u.username);
+  const uid = nonEmpty(u.uid);
+  const groups = stringArray(u.groups);
+  const rest = restOf(
+    u,
+    (k) => (k === "username" && name !== undefined) || (k === "uid" && uid !== undefined) || (k === "groups" && groups !== undefined && groups.length > 0),
+  );
+  if (name === undefined && uid === undefined) return { rest: u };
+  const system = name !== undefined && name.startsWith("system:") && name !== "system:anonymous";
+  return {
+    user: defined({
+      name,
+      uid,
+      groups: groups && groups.length ? groups.map((g) => ({ name: g })) : undefined,
+      type_id: system ? 3 : undefined,
+      type: system ? "System" : undefined,
+    }),
+    rest,
+  };
+}
+
+/** Severity table (docs/mapping-k8s-audit.md): 3 Medium for sensitive calls, 2 Low for writes/denials/other, 1 for reads. */
+export function k8sSeverity(verb: string, resource: string | undefined, subresource: string | undefined, denied: boolean, anonymousAllowed: boolean): number {
+  if (PRIVILEGE_VERBS.has(verb)) return 3;
+  if (resource !== undefined) {
+    if (SENSITIVE_RESOURCES.has(resource)) return 3;
+    if (subresource !== undefined && SENSITIVE_SUBRESOURCES.has(subresource)) return 3;
+    const act = K8S_VERB_ACTIVITY.get(verb)?.[0];
+    if (RBAC_RESOURCES.has(resource) && act !== undefined && act !== 2) return 3;
+    if (anonymousAllowed) return 3;
+  }
+  if (denied) return 2;
+  return K8S_VERB_ACTIVITY.get(verb)?.[0] === 2 ? 1 : 2;
+}
+
+function reject(rec: JsonObject, why: string): never {
+  const keys = Object.keys(rec).slice(0, 6).join(", ");
+  throw new NormalizeError(`not a Kubernetes audit Event: ${why} (keys: ${keys || "none"})`);
+}
+
+export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfEvent {
+  // --- shape checks: an audit Event always carries verb and auditID (kind/apiVersion may be absent) ---
+  if (rec.kind !== undefined && rec.kind !== "Event") reject(rec, `kind is ${JSON.stringify(rec.kind)}, expected "Event"`);
+  if (rec.apiVersion !== undefined && !(typeof rec.apiVersion === "string" && rec.apiVersion.startsWith("audit.k8s.io/")))
+    reject(rec, `apiVersion is ${JSON.stringify(rec.apiVersion)}, expected "audit.k8s.io/v1" or "audit.k8s.io/v1beta1"`);
+  const verb = rec.verb;
+  const auditID = rec.auditID;
+  if (typeof verb !== "string" || verb === "") reject(rec, "missing string field verb");
+  if (typeof auditID !== "string" || auditID === "") reject(rec, "missing string field auditID");
+
+  const unmapped: JsonObject = {};
+  for (const k in rec) if (!MAPPED.has(k)) put(unmapped, k, rec[k]!);
+
+  const observables: Observable[] = [];
+  const obs = (name: string, type_id: number, value: string | undefined) => {
+    if (value !== undefined && value !== "") observables.push({ name, type_id, value });
+  };
+
+  // --- time: stageTimestamp, else requestReceivedTimestamp, else v1beta1 timestamp ---
+  const stageTs = typeof rec.stageTimestamp === "string" ? rec.stageTimestamp : undefined;
+  const recvTs = typeof rec.requestReceivedTimestamp === "string" ? rec.requestReceivedTimestamp : undefined;
+  const stageMs = isoToMs(stageTs);
+  const start_time = isoToMs(recvTs);
+  let time = stageMs;
+  let original_time = stageMs !== undefined ? stageTs : undefined;
+  if (time === undefined && start_time !== undefined) {
+    time = start_time;
+    original_time = recvTs;
+  }
+  if (time === undefined) {
+    const legacy = isoToMs(rec.timestamp);
+    if (legacy !== undefined) {
+      time = legacy;
+      original_time = rec.timestamp as string;
+    }
+  }
+  if (rec.stageTimestamp !== undefined && stageMs === undefined) unmapped.stageTimestamp = rec.stageTimestamp;
+  // start_time keeps milliseconds; the microsecond string stays next to it so nothing is lost
+  if (rec.requestReceivedTimestamp !== undefined && original_time !== recvTs) unmapped.requestReceivedTimestamp = rec.requestReceivedTimestamp;
+
+  // --- actor: the impersonated user acts; the authenticated user's name is actor.invoked_by ---
+  const actor: Record<string, unknown> = {};
+  const imp = mapUser(rec.impersonatedUser);
+  if (imp.rest) unmapped.impersonatedUser = imp.rest;
+  const realUser = rec.user;
+  let actingUser: Record<string, unknown> | undefined;
+  if (imp.user) {
+    actingUser = imp.user;
+    const realName = isObject(realUser) ? nonEmpty(realUser.username) : undefined;
+    if (realName !== undefined) {
+      // invoked_by is a string in 1.3.0: it takes the real user's name; uid/groups/extra stay in unmapped.user
+      actor.invoked_by = realName;
+      const rest = restOf(realUser as JsonObject, (k) => k === "username");
+      if (rest) unmapped.user = rest;
+      obs("actor.invoked_by", OBS.user_name, realName);
+    } else if (realUser !== undefined) unmapped.user = realUser;
+  } else {
+    const real = mapUser(realUser);
+    if (real.rest) unmapped.user = real.rest;
+    actingUser = real.user;
+  }
+  const actorName = actingUser?.name as string | undefined;
+  actor.user = actingUser ?? { name: "unknown", type_id: 0, type: "Unknown" };
+  obs("actor.user.name", OBS.user_name, actorName);
+
+  // --- authorization annotations -> actor.authorizations ---
+  let decision: string | undefined;
+  if (isObject(rec.annotations)) {
+    const ann = rec.annotations;
+    const d = nonEmpty(ann[DECISION]);
+    const r = nonEmpty(ann[REASON]);
+    decision = d;
+    if (d !== undefined || r !== undefined) actor.authorizations = [defined({ decision: d, policy: r !== undefined ? { name: r } : undefined })];
+    const rest = restOf(ann, (k) => (k === DECISION && d !== undefined) || (k === REASON && r !== undefined));
+    if (rest) unmapped.annotations = rest;
+  } else if (rec.annotations !== undefined) unmapped.annotations = rec.annotations;
+
+  // --- source endpoint: first source IP, the rest are intermediate hops ---
+  let src_endpoint: Record<string, unknown> = { name: "unknown" };
+  const ips = stringArray(rec.sourceIPs);
+  if (ips && ips.length > 0 && ips.every(isIp)) {
+    src_endpoint = ips.length > 1 ? { ip: ips[0], intermediate_ips: ips.slice(1) } : { ip: ips[0] };
+    for (const ip of ips) obs(ip === ips[0] ? "src_endpoint.ip" : "src_endpoint.intermediate_ips", OBS.ip, ip);
+  } else if (rec.sourceIPs !== undefined) unmapped.sourceIPs = rec.sourceIPs;
+
+  // --- http request ---
+  const ua = nonEmpty(rec.userAgent);
+  const uri = nonEmpty(rec.requestURI);
+  if (rec.userAgent !== undefined && ua === undefined) unmapped.userAgent = rec.userAgent;
+  if (rec.requestURI !== undefined && uri === undefined) unmapped.requestURI = rec.requestURI;
+  let http_request: Record<string, unknown> | undefined;
+  if (uri !== undefined || ua !== undefined) {
+    let url: Record<string, unknown> | undefined;
+    if (uri !== undefined) {
+      const q = uri.indexOf("?");
+      url = q >= 0 ? { url_string: uri, path: uri.slice(0, q), query_string: uri.slice(q + 1) } : { url_string: uri, path: uri };
+    }
+    http_request = defined({ url, user_agent: ua });
+    obs("http_request.user_agent", OBS.user_agent, ua);
+  }
+
+  // --- objectRef -> resources[0], api.version, api.group ---
+  let resource: string | undefined;
+  let subresource: string | undefined;
+  let resources: Record<string, unknown>[] | undefined;
+  let apiVersion: string | undefined;
+  let apiGroup: string | undefined;
+  let collection = false;
+  if (isObject(rec.objectRef)) {
+    const o = rec.objectRef;
+    resource = nonEmpty(o.resource);
+    subresource = nonEmpty(o.subresource);
+    const refName = nonEmpty(o.name);
+    const refUid = nonEmpty(o.uid);
+    const namespace = nonEmpty(o.namespace);
+    const version = nonEmpty(o.resourceVersion);
+    apiVersion = nonEmpty(o.apiVersion);
+    apiGroup = nonEmpty(o.apiGroup);
+    let name = refName;
+    let uid = refUid;
+    if (name === undefined && subresource === undefined && isObject(rec.responseObject)) {
+      // create with generateName: the object the server answered with names the resource
+      const meta = rec.responseObject.metadata;
+      if (isObject(meta)) {
+        name = nonEmpty(meta.name);
+        if (name !== undefined) uid ??= nonEmpty(meta.uid);
+      }
+    }
+    // a collection (list, watch, deletecollection, create without a name) is named by its resource type
+    if (name === undefined && uid === undefined) {
+      name = resource;
+      collection = true;
+    }
+    if (name !== undefined || uid !== undefined) {
+      const type = resource !== undefined && subresource !== undefined ? `${resource}/${subresource}` : resource;
+      resources = [defined({ type, name, namespace, uid, version, group: apiGroup !== undefined ? { name: apiGroup } : undefined })];
+      obs("resources[0].uid", OBS.resource_uid, uid);
+    }
+    const inRes = resources !== undefined;
+    const rest = restOf(o, (k) => {
+      switch (k) {
+        case "resource":
+          // with a subresource, resources[0].type is "resource/subresource": both parts also stay in unmapped.objectRef
+          return inRes && resource !== undefined && subresource === undefined;
+        case "name":
+          return inRes && refName !== undefined;
+        case "namespace":
+          return inRes && namespace !== undefined;
+        case "uid":
+          return inRes && refUid !== undefined;
+        case "resourceVersion":
+          return inRes && version !== undefined;
+        case "apiVersion":
+          return apiVersion !== undefined;
+        case "apiGroup":
+          return apiGroup !== undefined;
+        default:
+          return false;
+      }
+    });
+    if (rest) unmapped.objectRef = rest;
+  } else if (rec.objectRef !== undefined) unmapped.objectRef = rec.objectRef;
+
+  // --- responseStatus -> status, api.response ---
+  let status_id = 0;
+  let code: number | undefined;
+  let respMessage: string | undefined;
+  let respReason: string | undefined;
+  if (isObject(rec.responseStatus)) {
+    const rs = rec.responseStatus;
+    // an HTTP status code; anything else (string, fraction, out of range) stays in unmapped.responseStatus
+    code = typeof rs.code === "number" && Number.isInteger(rs.code) && rs.code > 0 && rs.code < 1000 ? rs.code : undefined;
+    respMessage = nonEmpty(rs.message);
+    respReason = nonEmpty(rs.reason);
+    if (code !== undefined) status_id = code >= 100 && code < 400 ? 1 : 2;
+    else if (rs.status === "Success") status_id = 1;
+    else if (rs.status === "Failure") status_id = 2;
+    const statusWord = status_id === 1 ? "Success" : status_id === 2 ? "Failure" : undefined;
+    const rest = restOf(
+      rs,
+      (k, v) =>
+        (k === "code" && code !== undefined) ||
+        (k === "message" && respMessage !== undefined) ||
+        (k === "reason" && respReason !== undefined) ||
+        (k === "status" && v === statusWord),
+    );
+    if (rest) unmapped.responseStatus = rest;
+  } else if (rec.responseStatus !== undefined) unmapped.responseStatus = rec.responseStatus;
+
+  const denied = code === 401 || code === 403 || decision === "forbid";
+  const actorUserName = (actor.user as { name?: string } | undefined)?.name;
+  const anonymousAllowed = actorUserName === "system:anonymous" && status_id === 1;
+  const severity_id = k8sSeverity(verb, resource, subresource, denied, anonymousAllowed);
+
+  // --- api ---
+  // request/response objects (json_t in 1.3.0) are kept as objects; null, {} and [] stay in unmapped
+  const request: Record<string, unknown> = { uid: auditID };
+  const reqData = rec.requestObject;
+  const respData = rec.responseObject !== undefined && !isEmpty(rec.responseObject) ? rec.responseObject : undefined;
+  if (reqData !== undefined) {
+    if (isEmpty(reqData)) unmapped.requestObject = reqData;
+    else request.data = reqData;
+  }
+  if (rec.responseObject !== undefined && respData === undefined) unmapped.responseObject = rec.responseObject;
+  const response =
+    code !== undefined || respMessage !== undefined || respReason !== undefined || respData !== undefined
+      ? defined({ code, message: respMessage, error: respReason, data: respData })
+      : undefined;
+  const api = defined({
+    operation: verb,
+    request,
+    response,
+    version: apiVersion,
+    group: apiGroup !== undefined ? { name: apiGroup } : undefined,
+  });
+
+  // --- activity ---
+  const activity = K8S_VERB_ACTIVITY.get(verb);
+  const activity_id = activity ? activity[0] : 99;
+
+  const level = typeof rec.level === "string" ? rec.level : undefined;
+  if (rec.level !== undefined && level === undefined) unmapped.level = rec.level;
+  const logVersion = typeof rec.apiVersion === "string" ? rec.apiVersion : undefined;
+  const stage = str(rec.stage);
+
+  // message: "<who> <verb> <what> (<code>)", e.g. "alice create configmaps default/my-config (201)"
+  let target = "";
+  if (resources) {
+    const r = resources[0] as { type?: string; name?: string; namespace?: string };
+    target = r.type ?? "";
+    if (!collection && r.name !== undefined) target += ` ${r.namespace !== undefined ? `${r.namespace}/${r.name}` : r.name}`;
+    else if (r.namespace !== undefined) target += ` in ${r.namespace}`;
+  } else if (uri !== undefined) target = (http_request!.url as { path: string }).path;
+  const who = actorName ?? "unknown user";
+  const asWho = actor.invoked_by !== undefined ? `${actor.invoked_by as string} as ${who}` : who;
+  const message = `${asWho} ${verb}${target ? " " + target.trim() : ""}${code !== undefined ? ` (${code})` : stage ? ` (${stage})` : ""}`;
+
+  const ev: OcsfEvent = {
+    activity_id,
+    category_uid: 6,
+    class_uid: 6003,
+    type_uid: 600300 + activity_id,
+    severity_id,
+    time: time ?? ctx.receivedAt,
+    start_time,
+    message,
+    status_id,
+    status: status_id === 1 ? "Success" : status_id === 2 ? "Failure" : "Unknown",
+    status_code: code !== undefined ? String(code) : undefined,
+    status_detail: respMessage ?? respReason,
+    metadata: defined({
+      version: ctx.ocsfVersion,
+      product: { name: "Kubernetes", vendor_name: "Kubernetes", feature: { name: "Audit" } },
+      uid: stableUid(`k8s_audit:${auditID}:${stage ?? ""}`),
+      correlation_uid: auditID,
+      log_name: "k8s_audit",
+      log_provider: "kube-apiserver",
+      log_level: level,
+      log_version: logVersion,
+      original_time,
+      tenant_uid: ctx.tenant,
+      logged_time: ctx.receivedAt,
+    }),
+    actor,
+    api,
+    src_endpoint,
+    http_request,
+    resources,
+    observables: observables.length ? observables : undefined,
+    unmapped: Object.keys(unmapped).length ? unmapped : undefined,
+    raw_data: ctx.rawData ? (ctx.rawText ?? JSON.stringify(rec)) : undefined,
+  };
+  const out = withCaptions(defined(ev), "API Activity", activity ? activity[1] : verb);
+  if (!activity) out.type_name = "API Activity: Other";
+  return out;
 }
