@@ -1,11 +1,10 @@
 // Shared request building for the HTTP sinks: packing serialized events into requests under a
 // count and byte limit, UTF-8 sizes, gzip, header merging, base64, event field lookup, name
-// templates and the default fetch-based send. Pure apart from `fetchSend`.
+// templates. Pure.
 import { gzipSync, strToU8 } from "fflate";
 import { z } from "zod";
 import type { SecretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
-import type { SinkRequest, SinkResponse } from "./types";
 
 export const compressionSchema = z.enum(["none", "gzip"]);
 export type Compression = z.infer<typeof compressionSchema>;
@@ -166,14 +165,4 @@ export function secretValue(ref: SecretRef, env: Record<string, unknown>, sink: 
   const v = env[ref.env];
   if (typeof v !== "string" || v === "") throw new Error(`${sink}: ${what} is not set (env binding ${ref.env} is missing or empty)`);
   return v;
-}
-
-/** Sends one request with fetch and reads the whole response. */
-export async function fetchSend(req: SinkRequest, redirect: "follow" | "manual" = "follow"): Promise<SinkResponse> {
-  const res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body, redirect });
-  const headers: Record<string, string> = {};
-  res.headers.forEach((v, k) => {
-    headers[k] = v;
-  });
-  return { status: res.status, headers, body: await res.text() };
 }

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type SinkDriver, type SinkRequest } from "./types";
-import { eventUid, fetchSend, fieldAt, headersSchema, mergeHeaders, secretValue, textAt } from "./batch";
+import { eventUid, fieldAt, headersSchema, mergeHeaders, secretValue, textAt } from "./batch";
 
 export const slackConfig = z
   .object({
@@ -57,7 +57,7 @@ export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[] } 
   const severity = e.severity ?? `severity ${e.severity_id}`;
   const host = first(e, ["device.hostname", "device.name", "device.ip"]);
   const image = first(e, ["evidences.0.container.image.name", "container.image.name"]);
-  const containerName = first(e, ["evidences.0.container.name", "container.name"]);
+  const containerName = first(e, ["evidences.0.container.name", "evidences.0.container.uid", "container.name", "container.uid"]);
   const container = containerName && image ? `${containerName} (${image})` : (containerName ?? image);
   const cmd = first(e, ["evidences.0.process.cmd_line", "process.cmd_line", "actor.process.cmd_line"]);
   const user = first(e, ["evidences.0.process.user.name", "actor.user.name", "process.user.name", "user.name"]);
@@ -106,11 +106,6 @@ export const slack: SinkDriver<SlackConfig> = {
   unsentOutcome(e, cfg) {
     if (!slackAccepts(e, cfg)) return { kind: "delivered" }; // not for this sink: nothing to send
     return { kind: "reject", reason: "slack: event was not encoded" };
-  },
-
-  /** fetch without following redirects (a redirect means a wrong webhook URL). */
-  send(req) {
-    return fetchSend(req, "manual");
   },
 
   classify(res) {

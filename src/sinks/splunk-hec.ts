@@ -18,8 +18,8 @@ export const splunkHecConfig = z
     /** Endpoint path (the JSON event endpoint). */
     path: z.string().startsWith("/").default("/services/collector/event"),
     index: z.string().min(1).optional(),
-    /** Template; default: the event's metadata.log_provider (e.g. "falco", "kube-apiserver"). */
-    source: templateSchema.optional(),
+    /** Template; default "{product}": the product name in lower case ("falco", "kubernetes"). */
+    source: templateSchema.default("{product}"),
     sourcetype: templateSchema.default("ocsf:{class_uid}"),
     /** Indexed fields added to every event. */
     fields: z.record(z.string().min(1), z.string()).optional(),
@@ -39,8 +39,7 @@ function envelope(e: OcsfEvent, cfg: SplunkHecConfig): string {
   const env: Record<string, unknown> = { time: Math.round(e.time) / 1000 };
   const host = textAt(e, "device.hostname");
   if (host !== undefined) env.host = host;
-  const source = cfg.source !== undefined ? expand(cfg.source, e) : e.metadata.log_provider;
-  if (source !== undefined) env.source = source;
+  env.source = expand(cfg.source, e);
   env.sourcetype = expand(cfg.sourcetype, e);
   if (cfg.index !== undefined) env.index = cfg.index;
   if (cfg.fields !== undefined) env.fields = cfg.fields;

@@ -4,15 +4,15 @@
 // events), webhook-timestamp (unix seconds of the attempt, ctx.now) and webhook-signature
 // "v1,<base64 HMAC-SHA256 of `${id}.${timestamp}.${body}`>" keyed by the whsec_ secret.
 // mode "batch" (default) packs events up to maxBytes/maxEvents; "single" sends one event per request.
-// Responses: 2xx delivered; 410 rejected (endpoint gone); 3xx rejected (redirects are not followed:
-// fix the URL); 408, 429 and 5xx (not 501) retried honouring Retry-After; other 4xx rejected.
+// Responses: 2xx delivered; 410 rejected (endpoint gone); 3xx rejected (the delivery layer's fetch
+// does not follow redirects; fix the URL); 408, 429 and 5xx (not 501) retried honouring Retry-After; other 4xx rejected.
 import { z } from "zod";
 import { strToU8 } from "fflate";
 import { secretRef } from "../config/secret";
 import { stableHex } from "../normalize/uid";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type SinkDriver, type SinkRequest } from "./types";
-import { base64, eventUid, fetchSend, fromBase64, headersSchema, mergeHeaders, pack, secretValue, utf8Length } from "./batch";
+import { base64, eventUid, fromBase64, headersSchema, mergeHeaders, pack, secretValue, utf8Length } from "./batch";
 
 export const webhookConfig = z
   .object({
@@ -82,11 +82,6 @@ export const webhook: SinkDriver<WebhookConfig> = {
       out.push({ events: run.map((x) => x.i), url: cfg.url, method: "POST", headers: mergeHeaders(headers, cfg.headers), body });
     }
     return out;
-  },
-
-  /** fetch without following redirects (Standard Webhooks: a 3xx is a failed delivery). */
-  send(req) {
-    return fetchSend(req, "manual");
   },
 
   classify(res) {

@@ -37,7 +37,7 @@ describe("splunk_hec sink", () => {
       const env = hec.indexed[k]!.envelope;
       expect(env.time).toBe(e.time / 1000);
       expect(env.sourcetype).toBe(`ocsf:${e.class_uid}`);
-      expect(env.source).toBe(e.metadata.log_provider);
+      expect(env.source).toBe(e.metadata.product.name.toLowerCase());
       expect(env.index).toBe("security");
       expect(env.fields).toEqual({ cluster: "prod" });
       const host = (e.device as { hostname?: string } | undefined)?.hostname;

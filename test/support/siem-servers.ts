@@ -11,8 +11,7 @@ import { gunzipSync, strFromU8 } from "fflate";
 import { frame } from "../../src/routes/decode";
 import { runPipeline } from "../../src/pipeline";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
-import { unsentOutcomes, type Outcome, type SinkContext, type SinkDriver, type SinkResponse } from "../../src/sinks/types";
-import { fetchSend } from "../../src/sinks/batch";
+import { unsentOutcomes, type Outcome, type SinkContext, type SinkDriver, type SinkRequest, type SinkResponse } from "../../src/sinks/types";
 import { fixtures } from "./fixtures";
 
 // ---------------------------------------------------------------------------------------------
@@ -189,7 +188,7 @@ export async function startSplunkHec(opts: SplunkOptions): Promise<SplunkServer>
     const channel = header(r, "x-splunk-request-channel");
     // Splunk indexes events in order and stops at the first bad one.
     for (let k = 0; k < values.length; k++) {
-      const v = values[k] as Partial<SplunkEnvelope>;
+      const v = values[k] as { event?: unknown };
       if (typeof v !== "object" || v === null || !("event" in v)) return json(400, { text: "Event field is required", code: 12, "invalid-event-number": k });
       if (v.event === "" || v.event === null) return json(400, { text: "Event field cannot be blank", code: 13, "invalid-event-number": k });
       if (opts.invalid?.(v as SplunkEnvelope)) return json(400, { text: "Invalid data format", code: 6, "invalid-event-number": k });
@@ -464,12 +463,8 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookServer>
     deliveries.push({ id, timestamp: Number(ts), payload });
     return { status: 204 };
   });
-  return Object.assign(s, {
-    deliveries,
-    get duplicates() {
-      return state.duplicates;
-    },
-  });
+  Object.defineProperty(s, "duplicates", { get: () => state.duplicates });
+  return Object.assign(s as FakeServer & { duplicates: number }, { deliveries });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -564,8 +559,18 @@ export interface DeliveryLog {
   requests: number;
 }
 
+/** The default send, as the delivery layer does it: fetch without following redirects. */
+export async function fetchSend(req: SinkRequest): Promise<SinkResponse> {
+  const res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body, redirect: "manual" });
+  const headers: Record<string, string> = {};
+  res.headers.forEach((v, k) => {
+    headers[k] = v;
+  });
+  return { status: res.status, headers, body: await res.text() };
+}
+
 /** Sends with the driver's send, or fetch (the default). */
-export function send<C>(driver: SinkDriver<C>, req: Parameters<SinkDriver<C>["classify"]>[1], cfg: C, ctx: SinkContext): Promise<SinkResponse> {
+export function send<C>(driver: SinkDriver<C>, req: SinkRequest, cfg: C, ctx: SinkContext): Promise<SinkResponse> {
   return driver.send ? driver.send(req, cfg, ctx) : fetchSend(req);
 }
 

@@ -1,0 +1,161 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { gunzipSync, strFromU8 } from "fflate";
+import { elasticsearch, opensearch, type ElasticsearchConfig } from "../../src/sinks/elasticsearch";
+import type { SinkContext, SinkRequest } from "../../src/sinks/types";
+import { NOW, deliverAll, fixtureEvents, manyEvents, plain, send, startElasticsearch, uids, type EsOptions, type EsServer } from "../support/siem-servers";
+
+const API_KEY = "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==";
+const ctx: SinkContext = { env: { ES_API_KEY: API_KEY, ES_PASSWORD: "s3cret:pässword" }, now: NOW };
+const events = fixtureEvents();
+
+let es: EsServer | undefined;
+afterEach(async () => {
+  await es?.close();
+  es = undefined;
+});
+
+async function server(opts: EsOptions = { apiKey: API_KEY }): Promise<EsServer> {
+  es = await startElasticsearch(opts);
+  return es;
+}
+const config = (url: string, extra: Record<string, unknown> = {}): ElasticsearchConfig =>
+  elasticsearch.schema.parse({ url, auth: { apiKey: { env: "ES_API_KEY" } }, ...extra });
+
+async function sendOne(req: SinkRequest, cfg: ElasticsearchConfig) {
+  return elasticsearch.classify(await send(elasticsearch, req, cfg, ctx), req, cfg);
+}
+
+describe("elasticsearch sink", () => {
+  it("bulk-creates every fixture event with _id = metadata.uid in ocsf-{class_uid}", async () => {
+    const s = await server();
+    const cfg = config(s.url);
+    const reqs = await elasticsearch.encode(events, cfg, ctx);
+    expect(reqs).toHaveLength(1);
+    const req = reqs[0]!;
+    expect(req.url).toBe(`${s.url}/_bulk`);
+    expect(req.headers["content-type"]).toBe("application/x-ndjson");
+    expect((req.body as string).endsWith("\n")).toBe(true);
+    expect((req.body as string).split("\n")).toHaveLength(events.length * 2 + 1);
+    expect((await sendOne(req, cfg)).outcome).toEqual({ kind: "delivered" });
+    const docs = s.docs();
+    expect(docs.map((d) => d.id).sort()).toEqual(uids(events).sort());
+    for (const e of events) {
+      const doc = docs.find((d) => d.id === e.metadata.uid)!;
+      expect(doc.index).toBe(`ocsf-${e.class_uid}`);
+      expect(doc.source).toEqual(plain(e));
+    }
+  });
+
+  it("supports Basic auth, gzip, an ingest pipeline and dated index templates (OpenSearch too)", async () => {
+    const s = await server({ basic: { username: "tributary", password: "s3cret:pässword" } });
+    const cfg = opensearch.schema.parse({
+      url: `${s.url}/`,
+      auth: { username: "tributary", password: { env: "ES_PASSWORD" } },
+      index: "OCSF-{class_uid}-{yyyy}.{mm}.{dd}",
+      compression: "gzip",
+      pipeline: "ocsf enrich",
+    });
+    const [req] = await opensearch.encode(events.slice(0, 5), cfg, ctx);
+    expect(req!.url).toBe(`${s.url}/_bulk?pipeline=ocsf%20enrich`);
+    expect(strFromU8(gunzipSync(req!.body as Uint8Array)).endsWith("\n")).toBe(true);
+    expect(opensearch.classify(await send(opensearch, req!, cfg, ctx), req!, cfg).outcome.kind).toBe("delivered");
+    const d = new Date(events[0]!.time);
+    const day = `${d.getUTCFullYear()}.${String(d.getUTCMonth() + 1).padStart(2, "0")}.${String(d.getUTCDate()).padStart(2, "0")}`;
+    expect(s.docs().find((x) => x.id === events[0]!.metadata.uid)!.index).toBe(`ocsf-${events[0]!.class_uid}-${day}`);
+    expect(s.docs()).toHaveLength(5);
+    expect(() => elasticsearch.schema.parse({ url: s.url, index: "ocsf-{nope}" })).toThrow(/unknown placeholder/);
+  });
+
+  it("treats 409 on create as already indexed, so a resent batch is not duplicated", async () => {
+    const s = await server();
+    const cfg = config(s.url);
+    const [first] = await elasticsearch.encode(events.slice(0, 6), cfg, ctx);
+    await sendOne(first!, cfg);
+    const [again] = await elasticsearch.encode(events.slice(0, 10), cfg, ctx);
+    const res = await send(elasticsearch, again!, cfg, ctx);
+    const statuses = (JSON.parse(res.body) as { items: { create: { status: number } }[] }).items.map((i) => i.create.status);
+    expect(statuses).toEqual([409, 409, 409, 409, 409, 409, 201, 201, 201, 201]);
+    const c = elasticsearch.classify(res, again!, cfg);
+    expect(c.outcome).toEqual({ kind: "delivered" });
+    expect(c.perEvent?.size ?? 0).toBe(0);
+    expect(s.docs()).toHaveLength(10);
+  });
+
+  it("settles partial failures per item: 429/5xx items retry, mapping errors reject", async () => {
+    const throttled = events[2]!.metadata.uid;
+    const unmappable = events[4]!.metadata.uid;
+    const s = await server({
+      apiKey: API_KEY,
+      itemFailure: (_src, _index, id) =>
+        id === throttled
+          ? { status: 429, type: "es_rejected_execution_exception", reason: "rejected execution of coordinating operation" }
+          : id === unmappable
+            ? { status: 400, type: "document_parsing_exception", reason: "[1:2] failed to parse field [time] of type [date]" }
+            : undefined,
+    });
+    const cfg = config(s.url);
+    const batch = events.slice(0, 8);
+    const [req] = await elasticsearch.encode(batch, cfg, ctx);
+    const c = await sendOne(req!, cfg);
+    expect(c.outcome).toEqual({ kind: "delivered" });
+    expect(c.perEvent?.get(2)).toMatchObject({ kind: "retry", reason: expect.stringContaining("es_rejected_execution_exception") });
+    expect(c.perEvent?.get(4)).toEqual({ kind: "reject", reason: "item 400: document_parsing_exception: [1:2] failed to parse field [time] of type [date]" });
+    expect(c.perEvent?.size).toBe(2);
+    expect(s.docs()).toHaveLength(6);
+  });
+
+  it("retries HTTP 429 (Retry-After) and 5xx, rejects 501, 401 and other 4xx", async () => {
+    const s = await server();
+    const cfg = config(s.url);
+    const [req] = await elasticsearch.encode(events.slice(0, 2), cfg, ctx);
+    s.script.push(
+      { status: 429, headers: { "retry-after": "3" }, body: '{"error":{"type":"circuit_breaking_exception","reason":"[parent] Data too large"},"status":429}' },
+      { status: 503, body: '{"error":{"type":"unavailable_shards_exception","reason":"primary shard is not active"},"status":503}' },
+      { status: 501, body: "" },
+      { status: 400, body: '{"error":{"type":"illegal_argument_exception","reason":"bad"},"status":400}' },
+    );
+    expect((await sendOne(req!, cfg)).outcome).toEqual({ kind: "retry", afterMs: 3000, reason: "Elasticsearch 429: circuit_breaking_exception: [parent] Data too large" });
+    expect((await sendOne(req!, cfg)).outcome).toMatchObject({ kind: "retry", reason: expect.stringContaining("unavailable_shards_exception") });
+    expect((await sendOne(req!, cfg)).outcome.kind).toBe("reject");
+    expect((await sendOne(req!, cfg)).outcome).toEqual({ kind: "reject", reason: "Elasticsearch 400: illegal_argument_exception: bad" });
+    const wrong = config(s.url, { auth: { apiKey: "wrong" } });
+    const [bad] = await elasticsearch.encode(events.slice(0, 2), wrong, ctx);
+    expect((await sendOne(bad!, wrong)).outcome).toMatchObject({ kind: "reject", reason: expect.stringContaining("401: security_exception") });
+    expect(s.docs()).toHaveLength(0);
+  });
+
+  it("splits into requests under maxBytes, each accepted by a server with that http.max_content_length", async () => {
+    const s = await server({ apiKey: API_KEY, maxContentLength: 200_000 });
+    const many = manyEvents(500);
+    const cfg = config(s.url, { maxBytes: 200_000 });
+    const reqs = await elasticsearch.encode(many, cfg, ctx);
+    expect(reqs.length).toBeGreaterThan(2);
+    for (const r of reqs) expect(Buffer.byteLength(r.body as string)).toBeLessThanOrEqual(200_000);
+    const log = await deliverAll(elasticsearch, many, cfg, ctx, 1);
+    expect(log.delivered.size).toBe(500);
+    expect(s.docs().map((d) => d.id).sort()).toEqual(uids(many).sort());
+    // over the limit: the server's 413 is a reject
+    const [big] = await elasticsearch.encode(many, config(s.url, { maxBytes: 5_000_000 }), ctx);
+    expect((await sendOne(big!, cfg)).outcome).toMatchObject({ kind: "reject", reason: expect.stringContaining("413") });
+  });
+
+  it("outage and recovery: 503s then 200; items throttled once; every event stored exactly once", async () => {
+    const throttledOnce = new Set([events[1]!.metadata.uid, events[7]!.metadata.uid]);
+    const s = await server({
+      apiKey: API_KEY,
+      itemFailure: (_src, _index, id) => {
+        if (!throttledOnce.has(id)) return undefined;
+        throttledOnce.delete(id);
+        return { status: 503, type: "unavailable_shards_exception", reason: "primary shard is not active" };
+      },
+    });
+    for (let k = 0; k < 4; k++) s.script.push({ status: 503, body: '{"error":{"type":"cluster_block_exception","reason":"blocked"},"status":503}' });
+    const cfg = config(s.url, { maxEvents: 20 });
+    const log = await deliverAll(elasticsearch, events, cfg, ctx, 10);
+    expect(log.pending).toEqual([]);
+    expect(log.rejected.size).toBe(0);
+    expect(log.delivered.size).toBe(events.length);
+    expect(throttledOnce.size).toBe(0);
+    expect(s.docs().map((d) => d.id).sort()).toEqual(uids(events).sort());
+  });
+});

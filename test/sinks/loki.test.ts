@@ -1,0 +1,144 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { gunzipSync, strFromU8 } from "fflate";
+import { loki, type LokiConfig } from "../../src/sinks/loki";
+import { unsentOutcomes, type SinkContext, type SinkRequest } from "../../src/sinks/types";
+import type { OcsfEvent } from "../../src/normalize/ocsf";
+import { NOW, deliverAll, fixtureEvents, manyEvents, plain, send, startLoki, uids, type LokiOptions, type LokiServer } from "../support/siem-servers";
+
+const ctx: SinkContext = { env: { LOKI_TOKEN: "glc_token" }, now: NOW };
+const events = fixtureEvents();
+
+let server: LokiServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+async function start(opts: LokiOptions = {}): Promise<LokiServer> {
+  server = await startLoki(opts);
+  return server;
+}
+const config = (url: string, extra: Record<string, unknown> = {}): LokiConfig => loki.schema.parse({ url, ...extra });
+
+async function sendOne(req: SinkRequest, cfg: LokiConfig) {
+  return loki.classify(await send(loki, req, cfg, ctx), req, cfg);
+}
+
+interface PushBody {
+  streams: { stream: Record<string, string>; values: [string, string][] }[];
+}
+
+describe("loki sink", () => {
+  it("pushes every fixture event as a JSON line in low-cardinality streams (gzip, tenant, basic auth)", async () => {
+    const s = await start({ requireTenant: true, basic: { username: "123456", password: "glc_token" } });
+    const cfg = config(s.url, { tenant: "team-a", auth: { username: "123456", password: { env: "LOKI_TOKEN" } } });
+    const reqs = await loki.encode(events, cfg, ctx);
+    expect(reqs).toHaveLength(1);
+    const req = reqs[0]!;
+    expect(req.url).toBe(`${s.url}/loki/api/v1/push`);
+    expect(req.headers["x-scope-orgid"]).toBe("team-a");
+    expect(req.headers["content-encoding"]).toBe("gzip");
+    const body = JSON.parse(strFromU8(gunzipSync(req.body as Uint8Array))) as PushBody;
+    for (const st of body.streams) {
+      expect(Object.keys(st.stream).sort()).toEqual(["class_uid", "job", "severity", "source"]);
+      const ts = st.values.map((v) => BigInt(v[0]));
+      expect(ts).toEqual([...ts].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+    }
+    expect(new Set(body.streams.map((st) => JSON.stringify(st.stream))).size).toBe(body.streams.length);
+    expect((await sendOne(req, cfg)).outcome).toEqual({ kind: "delivered" });
+
+    expect(s.entries).toHaveLength(events.length);
+    for (const e of events) {
+      const entry = s.entries.find((x) => (JSON.parse(x.line) as OcsfEvent).metadata.uid === e.metadata.uid)!;
+      expect(JSON.parse(entry.line)).toEqual(plain(e));
+      expect(entry.ts).toBe(`${e.time}000000`);
+      expect(entry.tenant).toBe("team-a");
+      expect(entry.labels).toEqual({ class_uid: String(e.class_uid), job: "tributary", severity: e.severity, source: e.metadata.log_name });
+    }
+  });
+
+  it("uses configured labels and omits labels whose field is missing", async () => {
+    const s = await start();
+    const cfg = config(s.url, { labels: { product: "metadata.product.name", host: "device.hostname" }, staticLabels: { env: "test" }, compression: "none" });
+    await sendOne((await loki.encode(events, cfg, ctx))[0]!, cfg);
+    for (const e of events) {
+      const entry = s.entries.find((x) => (JSON.parse(x.line) as OcsfEvent).metadata.uid === e.metadata.uid)!;
+      const host = (e.device as { hostname?: string } | undefined)?.hostname;
+      expect(entry.labels).toEqual({ env: "test", product: e.metadata.product.name, ...(host ? { host } : {}) });
+    }
+    expect(() => loki.schema.parse({ url: s.url, labels: { "bad-name": "class_uid" } })).toThrow(/Loki label name/);
+  });
+
+  it("sorts values by time within a stream, so a Loki that refuses out-of-order entries takes them", async () => {
+    const s = await start({ orderedWrites: true });
+    const cfg = config(s.url, { labels: {}, staticLabels: { job: "tributary" } });
+    const shuffled = [...events].reverse();
+    const [req] = await loki.encode(shuffled, cfg, ctx);
+    expect((await sendOne(req!, cfg)).outcome.kind).toBe("delivered");
+    expect(s.entries).toHaveLength(events.length);
+    // an older entry pushed later is refused by that Loki: a 400, rejected (not retried)
+    const older: OcsfEvent = { ...events[0]!, time: 1000, metadata: { ...events[0]!.metadata, uid: "older" } };
+    const [late] = await loki.encode([older], cfg, ctx);
+    expect((await sendOne(late!, cfg)).outcome).toMatchObject({ kind: "reject", reason: expect.stringContaining("entry out of order") });
+  });
+
+  it("rejects a line over max_line_size without sending it; sends the others", async () => {
+    const s = await start({ maxLineSize: 256_000 });
+    const big: OcsfEvent = { ...events[0]!, metadata: { ...events[0]!.metadata, uid: "big" }, raw_data: "y".repeat(300_000) };
+    const batch = [events[1]!, big, events[2]!];
+    const cfg = config(s.url);
+    const reqs = await loki.encode(batch, cfg, ctx);
+    expect(reqs.flatMap((r) => r.events).sort()).toEqual([0, 2]);
+    expect(unsentOutcomes(loki, batch, reqs, cfg, ctx).get(1)).toMatchObject({ kind: "reject", reason: expect.stringContaining("over Loki's max_line_size of 256000") });
+    const log = await deliverAll(loki, batch, cfg, ctx, 1);
+    expect([...log.rejected.keys()]).toEqual([1]);
+    expect(s.entries.map((x) => (JSON.parse(x.line) as OcsfEvent).metadata.uid).sort()).toEqual(uids([events[1]!, events[2]!]).sort());
+    // the fake enforces the same limit: a too-long line sent anyway is a 400 naming it
+    const [forced] = await loki.encode([big], config(s.url, { maxLineBytes: 1_000_000 }), ctx);
+    expect((await sendOne(forced!, cfg)).outcome).toMatchObject({ kind: "reject", reason: expect.stringContaining("Max entry size '256000' bytes exceeded") });
+  });
+
+  it("splits into requests under maxBytes", async () => {
+    const s = await start();
+    const many = manyEvents(400);
+    const cfg = config(s.url, { maxBytes: 150_000, compression: "none" });
+    const reqs = await loki.encode(many, cfg, ctx);
+    expect(reqs.length).toBeGreaterThan(3);
+    for (const r of reqs) expect(Buffer.byteLength(r.body as string)).toBeLessThanOrEqual(150_000);
+    const log = await deliverAll(loki, many, cfg, ctx, 1);
+    expect(log.delivered.size).toBe(400);
+    expect(s.entries.map((x) => (JSON.parse(x.line) as OcsfEvent).metadata.uid).sort()).toEqual(uids(many).sort());
+  });
+
+  it("retries 429 (Retry-After) and 5xx, rejects 501, 400 and 401", async () => {
+    const s = await start({ requireTenant: true });
+    const cfg = config(s.url, { tenant: "t" });
+    const [req] = await loki.encode(events.slice(0, 2), cfg, ctx);
+    s.script.push(
+      { status: 429, headers: { "retry-after": "5" }, body: "Ingestion rate limit exceeded for user t" },
+      { status: 500, body: "rpc error" },
+      { status: 503, body: "" },
+      { status: 501, body: "" },
+    );
+    expect((await sendOne(req!, cfg)).outcome).toMatchObject({ kind: "retry", afterMs: 5000, reason: expect.stringContaining("Ingestion rate limit") });
+    expect((await sendOne(req!, cfg)).outcome.kind).toBe("retry");
+    expect((await sendOne(req!, cfg)).outcome.kind).toBe("retry");
+    expect((await sendOne(req!, cfg)).outcome.kind).toBe("reject");
+    const noTenant = config(s.url);
+    const [anon] = await loki.encode(events.slice(0, 2), noTenant, ctx);
+    expect((await sendOne(anon!, noTenant)).outcome).toMatchObject({ kind: "reject", reason: expect.stringContaining("no org id") });
+    expect((await sendOne({ ...req!, headers: { ...req!.headers, "content-type": "application/x-protobuf" } }, cfg)).outcome.kind).toBe("reject");
+    expect(s.entries).toHaveLength(0);
+  });
+
+  it("outage and recovery: 503s then 204; every event stored exactly once", async () => {
+    const s = await start();
+    for (let k = 0; k < 3; k++) s.script.push({ status: 503, body: "" });
+    const cfg = config(s.url, { maxEvents: 20 });
+    const log = await deliverAll(loki, events, cfg, ctx, 10);
+    expect(log.pending).toEqual([]);
+    expect(log.retries.length).toBeGreaterThan(0);
+    const stored = s.entries.map((x) => (JSON.parse(x.line) as OcsfEvent).metadata.uid!);
+    expect([...stored].sort()).toEqual(uids(events).sort());
+    expect(new Set(stored).size).toBe(stored.length);
+  });
+});
