@@ -15,6 +15,8 @@ export interface RecordError {
   reason: string;
   /** The record's kind when it was detected. */
   source?: SourceKind;
+  /** The rejected record itself (for the quarantine; the ingest layer leaves it out of responses). */
+  record?: Json;
 }
 
 export interface RoutedEvent {
@@ -33,6 +35,8 @@ export interface PipelineOptions {
   route?: (e: OcsfEvent) => string[];
   /** Largest accepted record (bytes of JSON text); larger ones are rejected. */
   maxRecordBytes?: number;
+  /** Admission check before normalizing a detected record (limits, token scope): a reason rejects it. */
+  admit?: (record: Json, kind: SourceKind) => string | undefined;
 }
 
 export interface PipelineResult {
@@ -54,7 +58,12 @@ export function runPipeline(values: Json[], paths: string[], textLines: string[]
   for (const r of records) {
     const kind = opts.kind ?? detectKind(r.record);
     if (!kind) {
-      errors.push({ index: r.index, path: r.path, reason: describeUnknown(r.record) });
+      errors.push({ index: r.index, path: r.path, reason: describeUnknown(r.record), record: r.record });
+      continue;
+    }
+    const refused = opts.admit?.(r.record, kind);
+    if (refused !== undefined) {
+      errors.push({ index: r.index, path: r.path, reason: refused, source: kind, record: r.record });
       continue;
     }
     try {
@@ -63,7 +72,7 @@ export function runPipeline(values: Json[], paths: string[], textLines: string[]
       const enriched = enrich(ev);
       events.push({ event: enriched, sinks: route(enriched) });
     } catch (e) {
-      errors.push({ index: r.index, path: r.path, reason: (e as Error).message, source: kind });
+      errors.push({ index: r.index, path: r.path, reason: (e as Error).message, source: kind, record: r.record });
     }
   }
   let index = records.length;

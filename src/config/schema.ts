@@ -10,16 +10,18 @@ export { secretRef, type SecretRef };
 
 export const limitsSchema = z
   .object({
-    /** Largest request body accepted as sent (bytes). */
-    maxBodyBytes: z.number().int().positive().default(10_000_000),
-    /** Largest body after gzip/deflate decompression (bytes). */
-    maxDecompressedBytes: z.number().int().positive().default(50_000_000),
+    /** Largest request body accepted as sent, before decompression (bytes). Vector's default batch is 10 MB. */
+    maxBodyBytes: z.number().int().positive().default(16_000_000),
+    /** Largest body after gzip/deflate decompression (bytes); decompression stops as soon as it is exceeded. */
+    maxDecompressedBytes: z.number().int().positive().default(24_000_000),
     /** Most records accepted in one request (after unwrapping containers). */
     maxRecords: z.number().int().positive().default(100_000),
-    /** Largest single record (bytes of its JSON text). */
+    /** Largest single record (bytes of its JSON text); k8s RequestResponse audit events can be several hundred KB. */
     maxRecordBytes: z.number().int().positive().default(1_000_000),
-    /** Deepest JSON nesting accepted in a record. */
+    /** Deepest JSON nesting accepted in a record (a flat object is depth 1). */
     maxDepth: z.number().int().positive().default(64),
+    /** Most per-record errors listed in a response body (all of them are counted, and all go to the quarantine). */
+    maxReportedErrors: z.number().int().nonnegative().default(1_000),
   })
   .strict();
 
@@ -36,7 +38,8 @@ export const tokenSchema = z
     /** Kubernetes cluster name for events sent with this token. */
     cluster: z.string().optional(),
   })
-  .strict();
+  .strict()
+  .refine((t) => t.token !== undefined || t.basic !== undefined, { message: "a token entry needs `token` (bearer) or `basic` credentials" });
 
 export const configSchema = z
   .object({

@@ -1,6 +1,201 @@
-// Body framing: one JSON value, a JSON array, NDJSON (with or without a trailing newline), or
-// Falco's plain-text output. Pure (string in, values out) so benchmarks can run it too.
+// Body framing: one JSON value, a JSON array, NDJSON / JSON lines / JSON text sequences (with or
+// without a trailing newline), or Falco's plain-text output. Pure (string in, items out), so the
+// CLI and the benchmarks run it too.
+//
+// `items` yields the body's parts in order, one at a time, so the ingest loop can hand records to
+// the queue in windows instead of holding every parsed record of a 100k-line body at once.
 import { type Json, parseJson } from "../normalize/json";
+
+/** How the Content-Type says the body is framed; "sniff" when it does not say. */
+export type Framing = "json" | "ndjson" | "text" | "sniff";
+
+export type Item =
+  /** A parsed JSON value; `raw` is its text when the value is a whole line or the whole body. */
+  | { type: "value"; value: Json; path: string; raw?: string }
+  /** A plain-text line (Falco json_output: false). */
+  | { type: "text"; line: string; path: string }
+  /** A part of the body that is not a record (invalid JSON, too large). */
+  | { type: "error"; path: string; reason: string; raw: string };
+
+export interface FrameOptions {
+  /** Lines longer than this (bytes of UTF-8) are reported instead of parsed. */
+  maxRecordBytes?: number;
+}
+
+function isSpace(c: number): boolean {
+  return c === 32 || c === 10 || c === 13 || c === 9 || c === 0xfeff;
+}
+
+function firstNonSpace(text: string, from = 0, to = text.length): number {
+  for (let i = from; i < to; i++) if (!isSpace(text.charCodeAt(i))) return i;
+  return -1;
+}
+
+/** UTF-8 byte length of a string. */
+export function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 2; // a surrogate pair: 4 bytes for 2 UTF-16 units
+      i++;
+    } else n += 2;
+  }
+  return n;
+}
+
+/** Byte size of a text when it is over `max`, else undefined (cheap: exact bytes only when it matters). */
+export function oversize(line: string, max: number | undefined): number | undefined {
+  if (max === undefined || line.length * 3 <= max) return undefined;
+  if (line.length > max) return utf8Length(line);
+  const bytes = utf8Length(line);
+  return bytes > max ? bytes : undefined;
+}
+
+function tooLargeReason(bytes: number, max: number): string {
+  return `record is ${bytes} bytes, more than limits.maxRecordBytes (${max})`;
+}
+
+/** Number of lines holding something other than whitespace (for the records-per-request check). */
+export function countLines(text: string): number {
+  let n = 0;
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = text.length;
+    if (firstNonSpace(text, start, end) >= 0) n++;
+    start = end + 1;
+  }
+  return n;
+}
+
+function* jsonLines(text: string, opts: FrameOptions): Generator<Item> {
+  let start = 0;
+  let line = 0;
+  const n = text.length;
+  while (start < n) {
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = n;
+    line++;
+    let from = firstNonSpace(text, start, end);
+    if (from >= 0) {
+      if (text.charCodeAt(from) === 0x1e) from++; // JSON text sequences (RFC 7464) start records with RS
+      const raw = text.slice(from, end).trimEnd();
+      const path = `line ${line}`;
+      const big = oversize(raw, opts.maxRecordBytes);
+      if (big !== undefined) yield { type: "error", path, reason: tooLargeReason(big, opts.maxRecordBytes!), raw };
+      else if (raw !== "") {
+        let value: Json | undefined;
+        let reason = "";
+        try {
+          value = parseJson(raw);
+        } catch (e) {
+          reason = `invalid JSON: ${(e as Error).message}`;
+        }
+        if (value !== undefined) yield { type: "value", value, path, raw };
+        else yield { type: "error", path, reason, raw };
+      }
+    }
+    start = end + 1;
+  }
+}
+
+function* textLines(text: string): Generator<Item> {
+  let start = 0;
+  let line = 0;
+  while (start < text.length) {
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = text.length;
+    line++;
+    const t = text.slice(start, end).trim();
+    if (t) yield { type: "text", line: t, path: `line ${line}` };
+    start = end + 1;
+  }
+}
+
+/** How a body is laid out, decided once before iterating its items. */
+export type Layout =
+  | { kind: "empty" }
+  /** One JSON value per line. */
+  | { kind: "lines" }
+  /** Falco plain-text lines. */
+  | { kind: "text" }
+  /** One JSON value (a top-level array yields its elements). */
+  | { kind: "value"; value: Json }
+  /** One value that does not parse (e.g. pretty-printed and cut): one error for the body. */
+  | { kind: "broken"; reason: string };
+
+/**
+ * Decides the layout:
+ * - "ndjson" framing: one JSON value per line;
+ * - otherwise, a body starting with `{` or `[` is one JSON value, unless its first line is a
+ *   complete value and more follows: then it is NDJSON sent as application/json (Vector
+ *   `newline_delimited`, Tetragon export lines); a body whose first line is broken but whose second
+ *   line parses is NDJSON too (the first line is reported, the others kept);
+ * - a body that is not JSON is Falco text output under text/plain or no Content-Type, and
+ *   invalid JSON lines under a JSON Content-Type.
+ */
+export function layout(text: string, framing: Framing, opts: FrameOptions = {}): Layout {
+  const first = firstNonSpace(text);
+  if (first < 0) return { kind: "empty" };
+  if (framing === "ndjson") return { kind: "lines" };
+  const c = text.charCodeAt(first);
+  if (c !== 0x7b /* { */ && c !== 0x5b /* [ */) return framing === "text" || framing === "sniff" ? { kind: "text" } : { kind: "lines" };
+  let nl = text.indexOf("\n", first);
+  if (nl >= 0 && firstNonSpace(text, nl) < 0) nl = -1; // only whitespace after the first line
+  if (nl >= 0) {
+    // Several lines: NDJSON when the first line parses on its own (then the whole cannot be one value).
+    const head = text.slice(first, nl).trim();
+    if (oversize(head, opts.maxRecordBytes) === undefined && parsesAlone(head)) return { kind: "lines" };
+  }
+  try {
+    return { kind: "value", value: parseJson(text) };
+  } catch (e) {
+    if (nl < 0) return { kind: "lines" }; // one line: reported as line 1
+    const second = firstNonSpace(text, nl);
+    let end = text.indexOf("\n", second);
+    if (end < 0) end = text.length;
+    if (parsesAlone(text.slice(second, end).trim())) return { kind: "lines" };
+    return { kind: "broken", reason: `invalid JSON: ${(e as Error).message}` };
+  }
+}
+
+/** The body's items in order, for a layout from `layout`. */
+export function* itemsOf(text: string, l: Layout, opts: FrameOptions = {}): Generator<Item> {
+  switch (l.kind) {
+    case "empty":
+      return;
+    case "lines":
+      return yield* jsonLines(text, opts);
+    case "text":
+      return yield* textLines(text);
+    case "broken":
+      yield { type: "error", path: "(body)", reason: l.reason, raw: text };
+      return;
+    case "value":
+      if (Array.isArray(l.value)) {
+        for (let i = 0; i < l.value.length; i++) yield { type: "value", value: l.value[i]!, path: `[${i}]` };
+      } else yield { type: "value", value: l.value, path: "", raw: text.trim() };
+  }
+}
+
+/** Splits a body into values, text lines and errors, in body order (see `layout`). */
+export function items(text: string, framing: Framing, opts: FrameOptions = {}): Generator<Item> {
+  return itemsOf(text, layout(text, framing, opts), opts);
+}
+
+function parsesAlone(line: string): boolean {
+  const last = line.charCodeAt(line.length - 1);
+  if (last !== 0x7d /* } */ && last !== 0x5d /* ] */) return false;
+  try {
+    parseJson(line);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export interface FrameError {
   index: number;
@@ -9,66 +204,71 @@ export interface FrameError {
 }
 
 export interface Framed {
-  /** JSON values in body order (arrays are kept whole; ../normalize/detect unwraps them). */
+  /** JSON values in body order (a top-level array's elements are separate values). */
   values: Json[];
-  /** Paths of the values, parallel to `values` ("" for a single body value, "line N" for NDJSON). */
+  /** Paths of the values, parallel to `values` ("" for a single body value, "line N" for NDJSON, "[i]" for array elements). */
   paths: string[];
   /** Plain-text lines (Falco json_output: false). */
   textLines: string[];
   errors: FrameError[];
 }
 
-function firstChar(text: string): string {
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (c !== " " && c !== "\n" && c !== "\r" && c !== "\t" && c !== "\uFEFF") return c;
-  }
-  return "";
-}
-
-export function frame(text: string, contentType: string): Framed {
+/** Everything at once (CLI, benchmarks); the Worker uses `items` to stream. */
+export function frame(text: string, contentType: string, opts: FrameOptions = {}): Framed {
+  const ct = contentType.split(";")[0]!.trim().toLowerCase();
+  const framing: Framing = /ndjson|jsonl|jsonlines|json-seq|json-stream/.test(ct) ? "ndjson" : ct.startsWith("text/plain") ? "text" : ct === "" ? "sniff" : "json";
   const out: Framed = { values: [], paths: [], textLines: [], errors: [] };
-  const first = firstChar(text);
-  if (first === "") return out;
-  const ct = contentType.toLowerCase();
-  if (first !== "{" && first !== "[") {
-    if (ct.startsWith("text/plain") || ct === "") {
-      for (const line of text.split("\n")) {
-        const t = line.trim();
-        if (t) out.textLines.push(t);
-      }
-      return out;
-    }
-    out.errors.push({ index: 0, path: "", reason: "body is not JSON: expected an object, an array or NDJSON lines" });
-    return out;
-  }
-  const ndjson = ct.includes("ndjson") || ct.includes("jsonlines") || ct.includes("json-seq");
-  if (!ndjson) {
-    try {
-      out.values.push(parseJson(text));
-      out.paths.push("");
-      return out;
-    } catch {
-      // not one JSON value: fall through to NDJSON (Vector newline_delimited often says application/json)
-    }
-  }
-  let start = 0;
-  let line = 0;
-  const n = text.length;
-  while (start <= n) {
-    let end = text.indexOf("\n", start);
-    if (end < 0) end = n;
-    const raw = text.slice(start, end).trim();
-    if (raw !== "") {
-      try {
-        out.values.push(parseJson(raw));
-        out.paths.push(`line ${line + 1}`);
-      } catch (e) {
-        out.errors.push({ index: line, path: `line ${line + 1}`, reason: `invalid JSON: ${(e as Error).message}` });
-      }
-    }
-    line++;
-    start = end + 1;
+  let index = 0;
+  for (const it of items(text, framing, opts)) {
+    if (it.type === "value") {
+      out.values.push(it.value);
+      out.paths.push(it.path);
+    } else if (it.type === "text") out.textLines.push(it.line);
+    else out.errors.push({ index, path: it.path, reason: it.reason });
+    index++;
   }
   return out;
+}
+
+/**
+ * Checks a parsed record against the depth limit and, when `maxBytes` is given, an estimate of its
+ * JSON size (for records inside a larger body, whose own text is not at hand). Iterative, so a
+ * deeply nested record cannot overflow the stack; stops at the first limit crossed.
+ * Returns the reason to reject, or undefined.
+ */
+export function checkRecord(v: Json, maxDepth: number, maxBytes?: number): string | undefined {
+  if (typeof v !== "object" || v === null) {
+    if (maxBytes !== undefined && typeof v === "string" && v.length + 2 > maxBytes) return tooLargeReason(utf8Length(v) + 2, maxBytes);
+    return undefined;
+  }
+  const stack: (Json[] | { [k: string]: Json })[] = [v];
+  const depths: number[] = [1];
+  let bytes = 0;
+  while (stack.length > 0) {
+    const x = stack.pop()!;
+    const d = depths.pop()!;
+    if (d > maxDepth) return `record is nested more than limits.maxDepth (${maxDepth}) levels deep`;
+    if (Array.isArray(x)) {
+      bytes += 1 + x.length;
+      for (let i = 0; i < x.length; i++) {
+        const y = x[i]!;
+        if (typeof y === "object" && y !== null) {
+          stack.push(y);
+          depths.push(d + 1);
+        } else if (maxBytes !== undefined) bytes += typeof y === "string" ? y.length + 2 : 6;
+      }
+    } else {
+      bytes += 2;
+      for (const k in x) {
+        const y = x[k]!;
+        bytes += k.length + 4;
+        if (typeof y === "object" && y !== null) {
+          stack.push(y);
+          depths.push(d + 1);
+        } else if (maxBytes !== undefined) bytes += typeof y === "string" ? y.length + 2 : 6;
+      }
+    }
+    if (maxBytes !== undefined && bytes > maxBytes) return `record is more than ${maxBytes} bytes of JSON, more than limits.maxRecordBytes`;
+  }
+  return undefined;
 }

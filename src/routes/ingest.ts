@@ -1,21 +1,41 @@
 // HTTP ingest: auth, body decoding, status codes. Mapping lives in ../pipeline (pure).
-// Answers 202 only after every accepted record is on the queue.
+// Answers 2xx only after every accepted record is on the queue; each rejected record is reported
+// by index with a reason and written to the quarantine (R2). See docs/ingest.md.
 import { Hono, type Context } from "hono";
-import { frame } from "./decode";
-import { runPipeline, type RecordError } from "../pipeline";
-import { pack, sendAll } from "../deliver/enqueue";
+import { layout, itemsOf, countLines, checkRecord, oversize } from "./decode";
+import { bodyFormat, readBytes, readText, streamOf, BodyError, type BodyFormat } from "./body";
+import { authenticate, allows, CHALLENGE, type AuthResult, type Principal } from "./auth";
+import { runPipeline, type PipelineOptions, type RoutedEvent } from "../pipeline";
+import { Enqueuer } from "../deliver/enqueue";
+import { writeQuarantine, type Rejected } from "../deliver/quarantine";
 import { configFor } from "../config/load";
 import { makeEnricher, type Enricher } from "../enrich/index";
 import { makeRouter, type Router } from "../route/index";
 import type { Config } from "../config/schema";
+import type { Json } from "../normalize/json";
 import type { SourceKind } from "../normalize/ocsf";
 
 export type AppEnv = { Bindings: Env; Variables: { tenant?: string; requestId: string } };
 
+export interface ResponseError {
+  /** Position of the record in the request, in body order, after containers are unwrapped (-1: the request). */
+  index: number;
+  /** Where it sits in the body, e.g. "line 3", "[2]", "(body).Records[1]". */
+  path: string;
+  reason: string;
+  source?: SourceKind | string;
+}
+
 export interface IngestResponse {
   accepted: number;
   rejected: number;
-  errors: RecordError[];
+  errors: ResponseError[];
+  /** Errors counted in `rejected` but not listed (over limits.maxReportedErrors; all are quarantined). */
+  errors_omitted?: number;
+  /** Events of this request already on the queue when the queue refused the rest (429/503/413). */
+  queued_before_failure?: number;
+  /** Set when the quarantine write failed (the accepted records are still accepted). */
+  quarantine_error?: string;
 }
 
 const KINDS: Record<string, SourceKind> = {
@@ -25,8 +45,31 @@ const KINDS: Record<string, SourceKind> = {
   cloudtrail: "cloudtrail",
 };
 
-function jsonError(c: Context<AppEnv>, status: 400 | 413 | 415 | 429 | 503, reason: string, extra: Record<string, unknown> = {}) {
-  return c.json({ accepted: 0, rejected: 0, errors: [{ index: -1, path: "(body)", reason }], ...extra }, status);
+/** Routed events are handed to the queue in windows of this many (bounded memory for big bodies). */
+const WINDOW = 200;
+
+type ErrorStatus = 400 | 401 | 403 | 413 | 415 | 429 | 503;
+
+function requestError(c: Context<AppEnv>, status: ErrorStatus, reason: string, extra: Partial<IngestResponse> = {}) {
+  const body: IngestResponse = { accepted: 0, rejected: 0, errors: [{ index: -1, path: "(body)", reason }], ...extra };
+  return c.json(body, status);
+}
+
+function denied(c: Context<AppEnv>, a: Extract<AuthResult, { ok: false }>) {
+  if (a.status === 401) c.header("WWW-Authenticate", CHALLENGE);
+  return requestError(c, a.status, a.reason);
+}
+
+class QueueRefused extends Error {}
+
+function queueRefused(c: Context<AppEnv>, e: unknown, queued: number) {
+  const msg = e instanceof Error ? e.message : String(e);
+  const tooMany = /too many/i.test(msg);
+  c.header("Retry-After", tooMany ? "5" : "10");
+  let reason = `queue refused the records (${msg}): nothing was accepted, send the request again`;
+  if (queued > 0) reason += `; ${queued} of its events were queued before the failure and will be queued again when the request is re-sent (same metadata.uid, deduplicated downstream)`;
+  console.error(JSON.stringify({ level: "error", msg: "queue refused", requestId: c.get("requestId"), error: msg, queued }));
+  return requestError(c, tooMany ? 429 : 503, reason, queued > 0 ? { queued_before_failure: queued } : {});
 }
 
 // Enricher and router are built once per config (i.e. once per isolate).
@@ -37,35 +80,153 @@ function stepsFor(cfg: Config): { enrich: Enricher; route: Router } {
   return s;
 }
 
+/** Authenticates (HMAC needs the raw body first), then decodes the body to text. */
+async function authenticatedText(c: Context<AppEnv>, cfg: Config, format: BodyFormat, auth: AuthResult): Promise<{ principal: Principal; text: string } | Response> {
+  const req = c.req.raw;
+  if (auth.ok === "body") {
+    const raw = await readBytes(req.body, cfg.limits);
+    auth = await auth.verify(raw);
+    if (auth.ok !== true) return auth.ok === false ? denied(c, auth) : requestError(c, 401, "unexpected authentication state");
+    return { principal: auth.principal, text: await readText(streamOf(raw), format, cfg.limits) };
+  }
+  if (auth.ok !== true) return denied(c, auth as Extract<AuthResult, { ok: false }>);
+  return { principal: auth.principal, text: await readText(req.body, format, cfg.limits) };
+}
+
 async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   const cfg = configFor(c.env);
-  const steps = stepsFor(cfg);
-  const text = await c.req.text();
-  const framed = frame(text, c.req.header("content-type") ?? "");
-  if (framed.values.length === 0 && framed.textLines.length === 0) {
-    const reason = framed.errors[0]?.reason ?? "empty body: expected at least one record";
-    return jsonError(c, 400, reason);
+  const limits = cfg.limits;
+  const receivedAt = Date.now();
+  const req = c.req.raw;
+
+  // 1. Request-level checks, before reading a byte: credentials, Content-Length, types.
+  const auth = await authenticate(req.headers, cfg, c.env);
+  if (auth.ok === false) return denied(c, auth);
+  let principal: Principal;
+  let text: string;
+  let format: BodyFormat;
+  try {
+    format = bodyFormat(req.headers, limits);
+    const r = await authenticatedText(c, cfg, format, auth);
+    if (r instanceof Response) return r;
+    ({ principal, text } = r);
+  } catch (e) {
+    if (e instanceof BodyError) return requestError(c, e.status, e.message);
+    throw e;
   }
-  const result = runPipeline(framed.values, framed.paths, framed.textLines, {
+  if (kind !== undefined && !allows(principal, kind)) {
+    return requestError(c, 403, `credentials of tenant "${principal.tenant}" may not send ${kind} records (allowed: ${principal.sources?.join(", ")})`);
+  }
+  c.set("tenant", principal.tenant);
+
+  // 2. Framing, and the records-per-request limit where it is known before any work.
+  const frameOpts = { maxRecordBytes: limits.maxRecordBytes };
+  const lay = layout(text, format.framing, frameOpts);
+  const declared = lay.kind === "lines" || lay.kind === "text" ? countLines(text) : lay.kind === "value" && Array.isArray(lay.value) ? lay.value.length : 1;
+  if (declared > limits.maxRecords) return requestError(c, 413, tooManyReason(limits.maxRecords));
+
+  // 3. Records -> pipeline -> queue, in windows.
+  const steps = stepsFor(cfg);
+  const bodyIsBig = oversize(text, limits.maxRecordBytes) !== undefined;
+  let measure = false; // estimate record sizes: only for records inside a body larger than the limit
+  const admit = (record: Json, k: SourceKind): string | undefined => {
+    if (!allows(principal, k)) return `credentials of tenant "${principal.tenant}" may not send ${k} records`;
+    return checkRecord(record, limits.maxDepth, measure ? limits.maxRecordBytes : undefined);
+  };
+  const opts: PipelineOptions = {
     kind,
     enrich: steps.enrich,
     route: steps.route,
-    ctx: { ocsfVersion: cfg.ocsf.version, rawData: cfg.ocsf.rawData, tenant: c.get("tenant"), receivedAt: Date.now() },
-  });
-  const errors = [...framed.errors, ...result.errors];
-  if (result.events.length > 0) {
+    admit,
+    ctx: { ocsfVersion: cfg.ocsf.version, rawData: cfg.ocsf.rawData, tenant: principal.tenant, receivedAt },
+  };
+  const textOk = kind === undefined || kind === "falco";
+  const rejected: Rejected[] = [];
+  const queue = new Enqueuer(c.env.EVENTS, c.env.ARCHIVE);
+  let pending: RoutedEvent[] = [];
+  let accepted = 0;
+  let index = 0;
+  const flush = async () => {
     try {
-      await sendAll(c.env.EVENTS, pack(result.events));
+      await queue.add(pending);
     } catch (e) {
-      const msg = (e as Error).message;
-      const tooMany = /too many/i.test(msg);
-      c.header("Retry-After", tooMany ? "5" : "10");
-      return jsonError(c, tooMany ? 429 : 503, `queue refused the records, nothing was accepted: ${msg}`);
+      throw new QueueRefused(e instanceof Error ? e.message : String(e));
     }
+    accepted += pending.length;
+    pending = [];
+  };
+
+  try {
+    for (const item of itemsOf(text, lay, frameOpts)) {
+      if (item.type === "error") {
+        rejected.push({ index, path: item.path, reason: item.reason, raw: item.raw });
+        index++;
+      } else if (item.type === "text") {
+        const big = oversize(item.line, limits.maxRecordBytes);
+        const reason = !textOk
+          ? `plain-text lines are only accepted as Falco output (json_output: false); ${kind} records must be JSON`
+          : !allows(principal, "falco")
+            ? `credentials of tenant "${principal.tenant}" may not send falco records`
+            : big !== undefined
+              ? `record is ${big} bytes, more than limits.maxRecordBytes (${limits.maxRecordBytes})`
+              : undefined;
+        if (reason !== undefined) rejected.push({ index, path: item.path, reason, source: "falco", raw: item.line });
+        else for (const ev of runPipeline([], [], [item.line], opts).events) pending.push(ev);
+        index++;
+      } else {
+        measure = bodyIsBig && (item.raw === undefined || item.path === "");
+        const res = runPipeline([item.value], [item.path], [], opts);
+        const whole = item.path === "" ? "(body)" : item.path;
+        for (const e of res.errors) {
+          const r: Rejected = { index: index + e.index, path: e.path, reason: e.reason, source: e.source };
+          if (e.path === whole && item.raw !== undefined) r.raw = item.raw;
+          else r.record = e.record;
+          rejected.push(r);
+        }
+        index += res.total;
+        for (const ev of res.events) pending.push(ev);
+      }
+      if (index > limits.maxRecords) {
+        const queued = queue.sent;
+        return requestError(c, 413, tooManyReason(limits.maxRecords), queued > 0 ? { queued_before_failure: queued } : {});
+      }
+      if (pending.length >= WINDOW) await flush();
+    }
+    await flush();
+    try {
+      await queue.finish();
+    } catch (e) {
+      throw new QueueRefused(e instanceof Error ? e.message : String(e));
+    }
+  } catch (e) {
+    if (e instanceof QueueRefused) return queueRefused(c, e, queue.sent);
+    throw e;
   }
-  const body: IngestResponse = { accepted: result.events.length, rejected: errors.length, errors };
-  if (result.events.length === 0) return c.json(body, 400);
-  return c.json(body, 202);
+
+  // 4. Answer: quarantine the rejected records first, so the answer never outruns them.
+  if (index === 0) return requestError(c, 400, "empty body: expected at least one record");
+  const body: IngestResponse = { accepted, rejected: rejected.length, errors: [] };
+  const listed = Math.min(rejected.length, limits.maxReportedErrors);
+  for (let i = 0; i < listed; i++) {
+    const r = rejected[i]!;
+    body.errors.push(r.source ? { index: r.index, path: r.path, reason: r.reason, source: r.source } : { index: r.index, path: r.path, reason: r.reason });
+  }
+  if (listed < rejected.length) body.errors_omitted = rejected.length - listed;
+  if (rejected.length > 0) {
+    const meta = { requestId: c.get("requestId"), tenant: principal.tenant, receivedAt, route: new URL(req.url).pathname };
+    try {
+      await writeQuarantine(c.env.ARCHIVE, rejected, meta);
+    } catch (e) {
+      body.quarantine_error = "the rejected records could not be written to the quarantine";
+      console.error(JSON.stringify({ level: "error", msg: "quarantine write failed", requestId: meta.requestId, error: (e as Error).message, rejected: rejected.length }));
+    }
+    console.warn(JSON.stringify({ level: "warn", msg: "records rejected", requestId: meta.requestId, tenant: principal.tenant, accepted, rejected: rejected.length, first: rejected[0]!.reason }));
+  }
+  return c.json(body, accepted > 0 ? 202 : 400);
+}
+
+function tooManyReason(max: number): string {
+  return `more than limits.maxRecords (${max}) records in one request: send smaller batches`;
 }
 
 export const ingestRoutes = new Hono<AppEnv>();

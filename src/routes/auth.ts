@@ -1,0 +1,195 @@
+// Ingest authentication: per-source bearer tokens (several at once, for rotation), HTTP Basic
+// (Falco's http_output only takes user:pass in the URL), and an optional HMAC-SHA256 signature of
+// the body. Each credential maps to a tenant (metadata.tenant_uid) and optionally to the sources
+// it may send.
+//
+// Secrets are compared as SHA-256 digests in constant time, and never logged: logs name the env
+// variable a missing secret should come from, never a value.
+import type { Config } from "../config/schema";
+import { resolveSecret } from "../config/load";
+import type { SourceKind } from "../normalize/ocsf";
+
+export interface Principal {
+  /** Tenant recorded in metadata.tenant_uid (undefined when auth is switched off). */
+  tenant?: string;
+  /** Sources this credential may send (undefined: all). */
+  sources?: SourceKind[];
+  method: "bearer" | "basic" | "hmac" | "dev" | "none";
+}
+
+export type AuthResult =
+  | { ok: true; principal: Principal }
+  | { ok: false; status: 401 | 403; reason: string }
+  /** The request carries an HMAC signature: call `verify` with the raw body bytes. */
+  | { ok: "body"; verify: (body: Uint8Array) => Promise<AuthResult> };
+
+interface Entry {
+  tenant: string;
+  sources?: SourceKind[];
+}
+
+interface Credentials {
+  bearer: { digest: Uint8Array; entry: Entry }[];
+  /** Digest of "username:password". */
+  basic: { digest: Uint8Array; entry: Entry }[];
+  hmac?: { key: CryptoKey; header: string; tenant: string };
+  /** Something is configured (even if a secret is missing): then auth is enforced, dev or not. */
+  configured: boolean;
+}
+
+const enc = new TextEncoder();
+
+async function sha256(s: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", enc.encode(s)));
+}
+
+/** Constant-time equality of two digests of the same length. */
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
+  return d === 0;
+}
+
+function secretName(ref: unknown): string {
+  return typeof ref === "object" && ref !== null && "env" in ref ? `env ${String((ref as { env: string }).env)}` : "a literal value";
+}
+
+async function build(cfg: Config, env: Record<string, unknown>): Promise<Credentials> {
+  const creds: Credentials = { bearer: [], basic: [], configured: cfg.auth.tokens.length > 0 || cfg.auth.hmac !== undefined };
+  const missing: string[] = [];
+  for (const t of cfg.auth.tokens) {
+    const entry: Entry = { tenant: t.tenant, sources: t.sources };
+    if (t.token !== undefined) {
+      const v = resolveSecret(t.token, env);
+      if (v === undefined) missing.push(`token of tenant ${t.tenant} (${secretName(t.token)})`);
+      else creds.bearer.push({ digest: await sha256(v), entry });
+    }
+    if (t.basic !== undefined) {
+      const v = resolveSecret(t.basic.password, env);
+      if (v === undefined) missing.push(`basic password of tenant ${t.tenant} (${secretName(t.basic.password)})`);
+      else creds.basic.push({ digest: await sha256(`${t.basic.username}:${v}`), entry });
+    }
+  }
+  const h = cfg.auth.hmac;
+  if (h) {
+    const v = resolveSecret(h.secret, env);
+    if (v === undefined) missing.push(`hmac secret (${secretName(h.secret)})`);
+    else creds.hmac = { key: await crypto.subtle.importKey("raw", enc.encode(v), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]), header: h.header.toLowerCase(), tenant: h.tenant };
+  }
+  if (missing.length) console.error(JSON.stringify({ level: "error", msg: "auth secrets not set; those credentials cannot match", missing }));
+  return creds;
+}
+
+// Built once per env object (i.e. per isolate in production), like the config.
+const cache = new WeakMap<object, { cfg: Config; creds: Promise<Credentials> }>();
+function credentialsFor(cfg: Config, env: object): Promise<Credentials> {
+  let c = cache.get(env);
+  if (!c || c.cfg !== cfg) {
+    c = { cfg, creds: build(cfg, env as Record<string, unknown>) };
+    cache.set(env, c);
+  }
+  return c.creds;
+}
+
+/** Finds the entry whose digest matches, comparing against every entry (no early exit). */
+function match(list: { digest: Uint8Array; entry: Entry }[], digest: Uint8Array): Entry | undefined {
+  let found: Entry | undefined;
+  for (const x of list) if (same(x.digest, digest) && found === undefined) found = x.entry;
+  return found;
+}
+
+function ok(entry: Entry, method: Principal["method"]): AuthResult {
+  return { ok: true, principal: { tenant: entry.tenant, sources: entry.sources, method } };
+}
+
+const FORBIDDEN: AuthResult = { ok: false, status: 403, reason: "invalid credentials" };
+
+function decodeBasic(b64: string): { user: string; pass: string } | undefined {
+  try {
+    const bin = atob(b64);
+    const bytes = Uint8Array.from(bin, (ch) => ch.charCodeAt(0));
+    const s = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+    const i = s.indexOf(":");
+    return i < 0 ? undefined : { user: s.slice(0, i), pass: s.slice(i + 1) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Hex ("sha256=<hex>" as GitHub sends it, or bare) or base64 signature -> bytes. */
+function signatureBytes(v: string): Uint8Array | undefined {
+  const s = v.trim().replace(/^sha256=/i, "");
+  if (/^[0-9a-f]{64}$/i.test(s)) return Uint8Array.from(s.match(/../g)!, (h) => parseInt(h, 16));
+  try {
+    const bin = atob(s);
+    return bin.length === 32 ? Uint8Array.from(bin, (ch) => ch.charCodeAt(0)) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Authenticates a request from its headers. Rules:
+ * - `Authorization: Bearer <token>`: a configured token -> its tenant, else 403;
+ * - `Authorization: Basic ...`: configured username/password, or any username with a bearer token as
+ *   the password (handy for Falco's URL credentials), else 403;
+ * - no Authorization but the HMAC header: verified against the body (`ok: "body"`);
+ * - nothing: accepted when auth.required is false, or in local dev (TRIBUTARY_DEV=true) with no
+ *   credentials configured (tenant "dev"); otherwise 401.
+ */
+export async function authenticate(headers: Headers, cfg: Config, env: { TRIBUTARY_DEV?: string }): Promise<AuthResult> {
+  const creds = await credentialsFor(cfg, env);
+  const authz = headers.get("authorization");
+  if (authz !== null && authz.trim() !== "") {
+    const m = /^\s*(\S+)\s+(.+?)\s*$/.exec(authz);
+    const scheme = m?.[1]?.toLowerCase();
+    if (scheme === "bearer") {
+      const e = match(creds.bearer, await sha256(m![2]!));
+      return e ? ok(e, "bearer") : FORBIDDEN;
+    }
+    if (scheme === "basic") {
+      const up = decodeBasic(m![2]!);
+      if (!up) return { ok: false, status: 401, reason: "malformed Basic credentials: expected base64 of user:password" };
+      const [pair, pass] = await Promise.all([sha256(`${up.user}:${up.pass}`), sha256(up.pass)]);
+      const e = match(creds.basic, pair);
+      const t = match(creds.bearer, pass);
+      if (e) return ok(e, "basic");
+      return t ? ok(t, "basic") : FORBIDDEN;
+    }
+    return { ok: false, status: 401, reason: `unsupported Authorization scheme "${scheme ?? authz.trim()}": use Bearer or Basic` };
+  }
+  const hmac = creds.hmac;
+  const sig = cfg.auth.hmac ? headers.get(cfg.auth.hmac.header) : null;
+  if (sig !== null) {
+    if (!hmac) return { ok: false, status: 403, reason: "HMAC signatures are not accepted: the shared secret is not set on the server" };
+    const bytes = signatureBytes(sig);
+    if (!bytes) return { ok: false, status: 401, reason: `malformed ${hmac.header} header: expected sha256=<64 hex digits>` };
+    return {
+      ok: "body",
+      verify: async (body) => {
+        const good = await crypto.subtle.verify("HMAC", hmac.key, bytes, body);
+        return good ? { ok: true, principal: { tenant: hmac.tenant, method: "hmac" } } : { ok: false, status: 403, reason: "HMAC signature does not match the body" };
+      },
+    };
+  }
+  if (!cfg.auth.required) return { ok: true, principal: { method: "none" } };
+  if (env.TRIBUTARY_DEV === "true" && !creds.configured) return { ok: true, principal: { tenant: "dev", method: "dev" } };
+  if (!creds.configured) {
+    return {
+      ok: false,
+      status: 401,
+      reason:
+        "authentication is required and no credentials are configured on this server: add auth.tokens (bearer or basic, secrets as {\"env\": \"NAME\"}) or auth.hmac to TRIBUTARY_CONFIG, or set auth.required to false (see docs/ingest.md)",
+    };
+  }
+  const hmacHint = cfg.auth.hmac ? `, or sign the body in ${cfg.auth.hmac.header}` : "";
+  return { ok: false, status: 401, reason: `missing credentials: send Authorization: Bearer <token> or HTTP Basic${hmacHint}` };
+}
+
+/** Whether a principal may send records of this source. */
+export function allows(p: Principal, kind: SourceKind): boolean {
+  return p.sources === undefined || p.sources.includes(kind);
+}
+
+export const CHALLENGE = 'Bearer realm="tributary", Basic realm="tributary", charset="UTF-8"';

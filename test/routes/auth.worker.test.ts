@@ -1,0 +1,189 @@
+// Authentication: bearer tokens (rotation), HTTP Basic as Falco sends it, HMAC signatures,
+// dev mode, tenants in metadata.tenant_uid, per-token source scopes, and no secret in logs.
+import { env } from "cloudflare:test";
+import { describe, it, expect, vi, afterEach } from "vitest";
+import { fixture } from "../support/fixtures";
+import { readArchive, waitFor } from "../support/archive";
+import { CaptureQueue, call, post, linesOf, gzip } from "./helpers";
+
+const alert = fixture("falco/terminal-shell-in-container__falco-docs.json");
+const tetragon = linesOf("tetragon");
+const TOKEN_A = "tok-a-2f9c1e7d4b8a";
+const TOKEN_A2 = "tok-a-rotated-91d3c55e";
+const TOKEN_B = "tok-b-6e0b7f12aa43";
+const FALCO_PASS = "p@ss:w0rd/é";
+
+const config = {
+  auth: {
+    tokens: [
+      { tenant: "team-a", token: { env: "TOK_A" } },
+      { tenant: "team-a", token: { env: "TOK_A2" } },
+      { tenant: "falco-only", token: { env: "TOK_B" }, sources: ["falco"] },
+      { tenant: "edge-falco", basic: { username: "falco", password: { env: "FALCO_PASS" } } },
+      { tenant: "unset", token: { env: "NOT_SET" } },
+    ],
+  },
+};
+const vars = { TOK_A: TOKEN_A, TOK_A2: TOKEN_A2, TOK_B: TOKEN_B, FALCO_PASS };
+
+/** What libcurl sends for http://user:pass@host/ (userinfo percent-decoded, then base64 of user:pass as UTF-8). */
+function falcoUrlAuth(url: string): string {
+  const u = new URL(url);
+  const pair = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
+  return "Basic " + btoa(String.fromCharCode(...new TextEncoder().encode(pair)));
+}
+
+async function send(headers: Record<string, string>, o: { path?: string; body?: BodyInit; dev?: boolean; cfg?: Record<string, unknown> } = {}) {
+  const queue = new CaptureQueue();
+  const r = await call(post(o.path ?? "/v1/events", o.body ?? alert, { "content-type": "application/json", ...headers }), { config: o.cfg ?? config, dev: o.dev ?? false, queue, vars });
+  return { ...r, queue, tenants: queue.events().map((e) => (e.metadata as { tenant_uid?: string }).tenant_uid) };
+}
+
+async function hmacHex(secret: string, body: Uint8Array): Promise<string> {
+  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return [...new Uint8Array(await crypto.subtle.sign("HMAC", key, body))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe("bearer tokens", () => {
+  it("accepts each configured token and records its tenant; two tokens of one tenant are valid at once (rotation)", async () => {
+    for (const t of [TOKEN_A, TOKEN_A2]) {
+      const r = await send({ authorization: `Bearer ${t}` });
+      expect(r.status).toBe(202);
+      expect(r.tenants).toEqual(["team-a"]);
+    }
+  });
+
+  it("answers 403 for a wrong token, 401 without credentials (with a challenge), 401 for an unknown scheme", async () => {
+    const bad = await send({ authorization: `Bearer ${TOKEN_A}x` });
+    expect(bad.status).toBe(403);
+    expect(bad.body).toMatchObject({ accepted: 0, errors: [{ index: -1, reason: "invalid credentials" }] });
+    expect(bad.queue.count()).toBe(0);
+    const none = await send({});
+    expect(none.status).toBe(401);
+    expect(none.headers.get("www-authenticate")).toMatch(/Bearer.*Basic/);
+    expect(none.body.errors[0]!.reason).toMatch(/missing credentials/);
+    const odd = await send({ authorization: `Token ${TOKEN_A}` });
+    expect(odd.status).toBe(401);
+    expect(odd.body.errors[0]!.reason).toMatch(/unsupported Authorization scheme "token"/);
+  });
+
+  it("a token whose secret is not set matches nothing", async () => {
+    const r = await send({ authorization: "Bearer undefined" });
+    expect(r.status).toBe(403);
+  });
+
+  it("a token limited to some sources: 403 on another source's route, per-record rejection when detected", async () => {
+    const route = await send({ authorization: `Bearer ${TOKEN_B}` }, { path: "/v1/events/tetragon", body: tetragon.join("\n") });
+    expect(route.status).toBe(403);
+    expect(route.body.errors[0]!.reason).toMatch(/falco-only.*may not send tetragon/);
+    const mixed = await send({ authorization: `Bearer ${TOKEN_B}`, "content-type": "application/x-ndjson" }, { body: `${alert.replace(/\n/g, " ")}\n${tetragon[0]}` });
+    expect(mixed.status).toBe(202);
+    expect(mixed.body.accepted).toBe(1);
+    expect(mixed.body.errors).toEqual([{ index: 1, path: "line 2", source: "tetragon", reason: 'credentials of tenant "falco-only" may not send tetragon records' }]);
+    expect(mixed.tenants).toEqual(["falco-only"]);
+  });
+
+  it("never logs a token", async () => {
+    const logged: string[] = [];
+    for (const m of ["log", "warn", "error", "info", "debug"] as const) vi.spyOn(console, m).mockImplementation((...a: unknown[]) => void logged.push(a.map(String).join(" ")));
+    await send({ authorization: `Bearer ${TOKEN_A}` }, { body: "{not json" });
+    await send({ authorization: `Bearer ${TOKEN_A}zz` });
+    await send({ authorization: falcoUrlAuth(`http://falco:${encodeURIComponent(FALCO_PASS)}@h/`) }, { body: '{"hello":1}' });
+    expect(logged.length).toBeGreaterThan(0); // the rejections and the unset secret were logged...
+    const all = logged.join("\n");
+    for (const secret of [TOKEN_A, TOKEN_A2, TOKEN_B, FALCO_PASS]) expect(all).not.toContain(secret); // ...without any secret
+    expect(all).toContain("NOT_SET"); // the missing secret is named by its env variable
+  });
+});
+
+describe("HTTP Basic (Falco http_output: http://user:pass@host/)", () => {
+  it("accepts the credentials Falco's libcurl derives from the URL", async () => {
+    const url = `http://falco:${encodeURIComponent(FALCO_PASS)}@tributary.example/`;
+    const r = await send({ authorization: falcoUrlAuth(url) }, { path: "/" });
+    expect(r.status).toBe(202);
+    expect(r.tenants).toEqual(["edge-falco"]);
+  });
+
+  it("accepts a bearer token as the Basic password (any username)", async () => {
+    const r = await send({ authorization: falcoUrlAuth(`http://x:${TOKEN_A}@h/`) });
+    expect(r.status).toBe(202);
+    expect(r.tenants).toEqual(["team-a"]);
+  });
+
+  it("answers 403 for a wrong password or user, 401 for malformed Basic", async () => {
+    expect((await send({ authorization: falcoUrlAuth("http://falco:nope@h/") })).status).toBe(403);
+    expect((await send({ authorization: falcoUrlAuth(`http://other:${encodeURIComponent(FALCO_PASS)}@h/`) })).status).toBe(403);
+    expect((await send({ authorization: "Basic !!!" })).status).toBe(401);
+  });
+});
+
+describe("HMAC signatures", () => {
+  const cfg = { auth: { tokens: [], hmac: { secret: { env: "HMAC_SECRET" }, tenant: "signed-sender" } } };
+  const secret = "hmac-secret-0c8d1f";
+  async function signed(headers: Record<string, string>, body: Uint8Array) {
+    const queue = new CaptureQueue();
+    const r = await call(post("/v1/events", body, { "content-type": "application/json", ...headers }), { config: cfg, dev: false, queue, vars: { HMAC_SECRET: secret } });
+    return { ...r, queue };
+  }
+
+  it("accepts a valid signature (sha256=<hex> and bare hex) over the body as sent, also when gzip", async () => {
+    const plain = new TextEncoder().encode(alert);
+    const ok = await signed({ "x-tributary-signature": `sha256=${await hmacHex(secret, plain)}` }, plain);
+    expect(ok.status).toBe(202);
+    expect((ok.queue.events()[0]!.metadata as { tenant_uid: string }).tenant_uid).toBe("signed-sender");
+    const gz = await gzip(alert);
+    const okGz = await signed({ "x-tributary-signature": await hmacHex(secret, gz), "content-encoding": "gzip" }, gz);
+    expect(okGz.status).toBe(202);
+  });
+
+  it("answers 403 for a signature that does not match, 401 for a malformed one or none", async () => {
+    const plain = new TextEncoder().encode(alert);
+    const sig = await hmacHex(secret, plain);
+    const tampered = await signed({ "x-tributary-signature": `sha256=${sig}` }, new TextEncoder().encode(alert + " "));
+    expect(tampered.status).toBe(403);
+    expect(tampered.body.errors[0]!.reason).toMatch(/does not match/);
+    expect(tampered.queue.count()).toBe(0);
+    expect((await signed({ "x-tributary-signature": "sha256=zz" }, plain)).status).toBe(401);
+    expect((await signed({}, plain)).status).toBe(401);
+  });
+});
+
+describe("dev mode and defaults", () => {
+  it("outside dev with nothing configured: 401 explaining how to configure tokens (never silently open)", async () => {
+    const r = await send({}, { cfg: {} });
+    expect(r.status).toBe(401);
+    expect(r.body.errors[0]!.reason).toMatch(/no credentials are configured.*auth\.tokens/);
+  });
+
+  it("in dev (TRIBUTARY_DEV=true) with no tokens: accepted as tenant dev; with tokens: still enforced", async () => {
+    const open = await send({}, { cfg: {}, dev: true });
+    expect(open.status).toBe(202);
+    expect(open.tenants).toEqual(["dev"]);
+    const enforced = await send({}, { dev: true });
+    expect(enforced.status).toBe(401);
+    const withToken = await send({ authorization: `Bearer ${TOKEN_A}` }, { dev: true });
+    expect(withToken.tenants).toEqual(["team-a"]);
+  });
+
+  it("auth.required=false accepts requests without credentials but still refuses wrong ones", async () => {
+    const cfg = { auth: { required: false, tokens: config.auth.tokens } };
+    expect((await send({}, { cfg })).status).toBe(202);
+    expect((await send({ authorization: "Bearer wrong" }, { cfg })).status).toBe(403);
+  });
+
+  it("the token's tenant reaches metadata.tenant_uid in the archive (real queue and consumer)", async () => {
+    const marker = "tenant-roundtrip-check";
+    const body = alert.replace("Terminal shell in container", marker);
+    const r = await call(post("/v1/events", body, { "content-type": "application/json", authorization: `Bearer ${TOKEN_A}` }), { config, dev: false, vars });
+    expect(r.status).toBe(202);
+    const ev = await waitFor(async () => {
+      const objs = await readArchive(env.ARCHIVE, "ocsf/class_uid=2004/");
+      return objs.flatMap((o) => o.events).find((e) => JSON.stringify(e).includes(marker));
+    });
+    expect((ev.metadata as { tenant_uid: string }).tenant_uid).toBe("team-a");
+  });
+});

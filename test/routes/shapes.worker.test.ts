@@ -1,0 +1,225 @@
+// Every body shape the issue lists, on the real fixtures: framings, encodings, containers,
+// detection, explicit routes, Falcosidekick's POST /, Falco text output.
+import { env } from "cloudflare:test";
+import { describe, it, expect } from "vitest";
+import { fixture, fixturesIn } from "../support/fixtures";
+import { readArchive, waitFor } from "../support/archive";
+import { CaptureQueue, call, post, linesOf, productOf, gzip } from "./helpers";
+
+const falcoLines = linesOf("falco");
+const tetragonLines = linesOf("tetragon");
+const k8sLines = linesOf("k8s-audit", (n) => !n.includes("negative__"));
+const ctRecords: Record<string, unknown>[] = fixturesIn("cloudtrail")
+  .filter((f) => f.name.includes("/record__"))
+  .map((f) => JSON.parse(f.text) as Record<string, unknown>);
+
+async function ingest(path: string, body: BodyInit, headers?: Record<string, string>) {
+  const queue = new CaptureQueue();
+  const r = await call(post(path, body, headers), { queue });
+  return { ...r, queue };
+}
+
+describe("framings", () => {
+  it("takes one JSON object per request (Falco http_output)", async () => {
+    const r = await ingest("/v1/events", fixture("falco/terminal-shell-in-container__falco-docs.json"));
+    expect(r.status).toBe(202);
+    expect(r.body).toEqual({ accepted: 1, rejected: 0, errors: [] });
+    expect(r.queue.events().map(productOf)).toEqual(["Falco"]);
+  });
+
+  it("takes a JSON array (Vector codec: json), one record per element", async () => {
+    const r = await ingest("/v1/events", `[${falcoLines.join(",")}]`);
+    expect(r.status).toBe(202);
+    expect(r.body).toEqual({ accepted: falcoLines.length, rejected: 0, errors: [] });
+    expect(r.queue.count()).toBe(falcoLines.length);
+  });
+
+  it("takes NDJSON with and without a trailing newline, with LF or CRLF", async () => {
+    for (const [sep, tail] of [["\n", "\n"], ["\n", ""], ["\r\n", "\r\n"]] as const) {
+      const r = await ingest("/v1/events", tetragonLines.join(sep) + tail, { "content-type": "application/x-ndjson" });
+      expect(r.status, JSON.stringify(r.body.errors.slice(0, 3))).toBe(202);
+      expect(r.body).toEqual({ accepted: tetragonLines.length, rejected: 0, errors: [] });
+      expect(new Set(r.queue.events().map(productOf))).toEqual(new Set(["Tetragon"]));
+    }
+  });
+
+  it("takes NDJSON sent as application/json (Vector newline_delimited with a json content type), and JSON text sequences", async () => {
+    const r = await ingest("/v1/events", k8sLines.join("\n"), { "content-type": "application/json" });
+    expect(r.body).toEqual({ accepted: k8sLines.length, rejected: 0, errors: [] });
+    const seq = await ingest("/v1/events", k8sLines.map((l) => `\u001e${l}\n`).join(""), { "content-type": "application/json-seq" });
+    expect(seq.body).toEqual({ accepted: k8sLines.length, rejected: 0, errors: [] });
+  });
+
+  it("takes a pretty-printed single record (CloudTrail docs examples)", async () => {
+    for (const f of fixturesIn("cloudtrail").filter((x) => x.name.includes("/record__"))) {
+      const r = await ingest("/v1/events", f.text);
+      expect(r.body, f.name).toEqual({ accepted: 1, rejected: 0, errors: [] });
+      expect(r.queue.events().map(productOf)).toEqual(["CloudTrail"]);
+    }
+  });
+
+  it("keeps Falco text output (json_output: false, text/plain) as Detection Findings with the message", async () => {
+    const lines = [
+      "17:40:31.160465000: Warning Shell spawned in a container (user=root container_id=2bd8b7a2a0e5 shell=bash parent=runc)",
+      "17:40:32.000000000: Notice Unexpected connection to K8s API Server from container (command=curl connection=10.0.0.2:5432->10.96.0.1:443)",
+    ];
+    const r = await ingest("/", lines.join("\n") + "\n", { "content-type": "text/plain" });
+    expect(r.status).toBe(202);
+    expect(r.body).toEqual({ accepted: 2, rejected: 0, errors: [] });
+    const evs = r.queue.events();
+    expect(evs.map((e) => e.class_uid)).toEqual([2004, 2004]);
+    expect(JSON.stringify(evs[0])).toContain("Shell spawned in a container");
+    expect(evs.map((e) => e.severity_id)).toEqual([3, 2]);
+  });
+});
+
+describe("content encodings", () => {
+  const body = tetragonLines.join("\n");
+  for (const [coding, format] of [["gzip", "gzip"], ["x-gzip", "gzip"], ["deflate", "deflate"], ["deflate", "deflate-raw"]] as const) {
+    it(`decompresses Content-Encoding: ${coding} (${format} stream)`, async () => {
+      const r = await ingest("/v1/events", await gzip(body, format), { "content-type": "application/x-ndjson", "content-encoding": coding });
+      expect(r.status).toBe(202);
+      expect(r.body).toEqual({ accepted: tetragonLines.length, rejected: 0, errors: [] });
+    });
+  }
+
+  it("takes identity, and a gzip file posted as application/gzip (a relayed CloudTrail .json.gz)", async () => {
+    const id = await ingest("/v1/events", body, { "content-type": "application/x-ndjson", "content-encoding": "identity" });
+    expect(id.body.accepted).toBe(tetragonLines.length);
+    const file = fixture("cloudtrail/records__iam-create-user__aws-docs.json");
+    const n = (JSON.parse(file) as { Records: unknown[] }).Records.length;
+    const gz = await ingest("/v1/events/cloudtrail", await gzip(file), { "content-type": "application/gzip" });
+    expect(gz.body).toEqual({ accepted: n, rejected: 0, errors: [] });
+  });
+
+  it("answers 415 naming the coding for anything else (br, zstd, snappy)", async () => {
+    for (const coding of ["br", "zstd", "snappy", "gzip, br"]) {
+      const r = await ingest("/v1/events", body, { "content-type": "application/x-ndjson", "content-encoding": coding });
+      expect(r.status, coding).toBe(415);
+      expect(r.body.accepted).toBe(0);
+      expect(r.body.errors[0]!.reason).toMatch(/Content-Encoding "(br|zstd|snappy)" is not supported/);
+    }
+  });
+
+  it("answers 415 for content types it cannot read, with a hint for curl's default", async () => {
+    const xml = await ingest("/v1/events", "<event/>", { "content-type": "application/xml" });
+    expect(xml.status).toBe(415);
+    expect(xml.body.errors[0]!.reason).toMatch(/Content-Type "application\/xml" is not supported/);
+    const form = await ingest("/v1/events", falcoLines[0]!, { "content-type": "application/x-www-form-urlencoded" });
+    expect(form.status).toBe(415);
+    expect(form.body.errors[0]!.reason).toMatch(/curl/);
+  });
+});
+
+describe("containers", () => {
+  it("unwraps a Kubernetes audit EventList whose items lack kind/apiVersion (the audit webhook's batch)", async () => {
+    const items = k8sLines.map((l) => {
+      const { kind: _k, apiVersion: _a, ...rest } = JSON.parse(l) as Record<string, unknown>;
+      return rest;
+    });
+    const list = { kind: "EventList", apiVersion: "audit.k8s.io/v1", metadata: {}, items };
+    for (const path of ["/v1/events", "/v1/events/k8s-audit"]) {
+      const r = await ingest(path, JSON.stringify(list));
+      expect(r.status, JSON.stringify(r.body.errors.slice(0, 2))).toBe(202);
+      expect(r.body).toEqual({ accepted: items.length, rejected: 0, errors: [] });
+      expect(new Set(r.queue.events().map(productOf))).toEqual(new Set(["Kubernetes"]));
+    }
+  });
+
+  it("unwraps CloudTrail log files ({\"Records\": [...]}) and bare arrays of records", async () => {
+    for (const f of fixturesIn("cloudtrail").filter((x) => x.name.includes("/records__") || x.name.includes("/stratus__"))) {
+      const v = JSON.parse(f.text) as { Records: unknown[] } | unknown[];
+      const n = Array.isArray(v) ? v.length : v.Records.length;
+      const r = await ingest("/v1/events", f.text);
+      expect(r.body, f.name).toEqual({ accepted: n, rejected: 0, errors: [] });
+      expect(new Set(r.queue.events().map(productOf))).toEqual(new Set(["CloudTrail"]));
+    }
+  });
+
+  it("unwraps EventBridge envelopes (detail holds the CloudTrail record) and keeps the envelope", async () => {
+    for (const f of fixturesIn("cloudtrail").filter((x) => x.name.includes("/eventbridge__"))) {
+      const r = await ingest("/v1/events", f.text);
+      expect(r.body, f.name).toEqual({ accepted: 1, rejected: 0, errors: [] });
+      const ev = r.queue.events()[0]!;
+      expect(productOf(ev)).toBe("CloudTrail");
+      expect((ev.unmapped as { eventbridge?: Record<string, unknown> }).eventbridge?.["detail-type"]).toBe((JSON.parse(f.text) as Record<string, unknown>)["detail-type"]);
+    }
+  });
+});
+
+describe("detection and routes", () => {
+  it("classifies each record of a mixed batch (Falco of every source, Tetragon, k8s audit, CloudTrail)", async () => {
+    const falcoPlugins = [...linesOf("falco-k8saudit"), ...linesOf("falco-cloudtrail")];
+    const lines = [falcoLines[0]!, ...falcoPlugins, tetragonLines[0]!, k8sLines[0]!, JSON.stringify(ctRecords[0])];
+    const r = await ingest("/v1/events", lines.join("\n"), { "content-type": "application/x-ndjson" });
+    expect(r.body).toEqual({ accepted: lines.length, rejected: 0, errors: [] });
+    const products = r.queue.events().map(productOf);
+    expect(products.filter((p) => p === "Falco")).toHaveLength(1 + falcoPlugins.length);
+    expect(products.filter((p) => p !== "Falco").sort()).toEqual(["CloudTrail", "Kubernetes", "Tetragon"]);
+    const features = r.queue.events().filter((e) => productOf(e) === "Falco").map((e) => (e.metadata as { product: { feature: { name: string } } }).product.feature.name);
+    expect(new Set(features)).toEqual(new Set(["syscall", "k8s_audit", "aws_cloudtrail"]));
+  });
+
+  it("classifies Falco internal alerts (source: internal)", async () => {
+    const r = await ingest("/v1/events", fixture("falco/falco-internal-syscall-event-drop__falcosidekick-test.json"));
+    expect(r.body).toEqual({ accepted: 1, rejected: 0, errors: [] });
+    expect((r.queue.events()[0]!.metadata as { product: { feature: { name: string } } }).product.feature.name).toBe("internal");
+  });
+
+  it("explicit routes skip detection: each takes its own source", async () => {
+    const cases: [string, string, string, number][] = [
+      ["/v1/events/falco", falcoLines.join("\n"), "Falco", falcoLines.length],
+      ["/v1/events/tetragon", tetragonLines.join("\n"), "Tetragon", tetragonLines.length],
+      ["/v1/events/k8s-audit", k8sLines.join("\n"), "Kubernetes", k8sLines.length],
+      ["/v1/events/cloudtrail", ctRecords.map((x) => JSON.stringify(x)).join("\n"), "CloudTrail", ctRecords.length],
+    ];
+    for (const [path, body, product, n] of cases) {
+      const r = await ingest(path, body, { "content-type": "application/x-ndjson" });
+      expect(r.body, path).toEqual({ accepted: n, rejected: 0, errors: [] });
+      expect(new Set(r.queue.events().map(productOf))).toEqual(new Set([product]));
+    }
+  });
+
+  it("an explicit route does not detect: a record of another source is rejected with the normalizer's reason", async () => {
+    const r = await ingest("/v1/events/tetragon", `${tetragonLines[0]}\n${JSON.stringify(ctRecords[0])}\n`, { "content-type": "application/x-ndjson" });
+    expect(r.status).toBe(202);
+    expect(r.body.accepted).toBe(1);
+    expect(r.body.errors).toHaveLength(1);
+    expect(r.body.errors[0]).toMatchObject({ index: 1, path: "line 2", source: "tetragon" });
+    const txt = await ingest("/v1/events/tetragon", "12:00:00.000: Warning something\n", { "content-type": "text/plain" });
+    expect(txt.status).toBe(400);
+    expect(txt.body.errors[0]!.reason).toMatch(/only accepted as Falco output/);
+  });
+
+  it("answers 404 for an unknown source route", async () => {
+    const r = await ingest("/v1/events/syslog", falcoLines[0]!);
+    expect(r.status).toBe(404);
+    expect(String(r.body.error)).toMatch(/unknown source "syslog"/);
+  });
+
+  it("takes Falcosidekick's endpoint shape: POST / with a Falco alert", async () => {
+    const r = await ingest("/", fixture("falco/falcosidekick-test-event__falcosidekick-test.json"));
+    expect(r.status).toBe(202);
+    expect(r.body).toEqual({ accepted: 1, rejected: 0, errors: [] });
+  });
+});
+
+describe("round trip through the real queue", () => {
+  it("gzip NDJSON of Tetragon events reaches the archive with the dev tenant", async () => {
+    const { SELF } = await import("cloudflare:test");
+    const res = await SELF.fetch("http://tributary/v1/events", {
+      method: "POST",
+      headers: { "content-type": "application/x-ndjson", "content-encoding": "gzip" },
+      body: await gzip(tetragonLines.join("\n") + "\n"),
+    });
+    expect(res.status).toBe(202);
+    expect(await res.json()).toEqual({ accepted: tetragonLines.length, rejected: 0, errors: [] });
+    const events = await waitFor(async () => {
+      const objs = await readArchive(env.ARCHIVE, "ocsf/");
+      const evs = objs.flatMap((o) => o.events).filter((e) => productOf(e) === "Tetragon");
+      return evs.length >= tetragonLines.length ? evs : undefined;
+    });
+    expect(events).toHaveLength(tetragonLines.length);
+    for (const e of events) expect((e.metadata as { tenant_uid?: string }).tenant_uid).toBe("dev");
+  });
+});
