@@ -1,9 +1,672 @@
 // AWS CloudTrail record -> OCSF API Activity 6003 / Authentication 3002 / Account Change 3001.
-// Placeholder until the mapping lands.
-import type { JsonObject } from "./json";
-import type { NormalizeContext, OcsfEvent } from "./ocsf";
+// Class, field, activity and severity tables: docs/mapping-cloudtrail.md.
+// Every input field that is not mapped stays in `unmapped` under its original path.
+import { type Json, type JsonObject, isObject, str, isoToMs, compact } from "./json";
+import { type NormalizeContext, type OcsfEvent, type Observable, OBS, withCaptions } from "./ocsf";
 import { NormalizeError } from "./errors";
+import { stableUid } from "./uid";
 
-export function normalizeCloudTrail(_rec: JsonObject, _ctx: NormalizeContext): OcsfEvent {
-  throw new NormalizeError("CloudTrail mapping not implemented yet");
+type Obj = Record<string, unknown>;
+
+export const API_ACTIVITY = 6003;
+export const AUTHENTICATION = 3002;
+export const ACCOUNT_CHANGE = 3001;
+
+const API_CAPTIONS: Record<number, string> = { 1: "Create", 2: "Read", 3: "Update", 4: "Delete", 99: "Other" };
+const AUTH_CAPTIONS: Record<number, string> = { 1: "Logon", 2: "Logoff", 99: "Other" };
+const ACCOUNT_CAPTIONS: Record<number, string> = {
+  1: "Create",
+  2: "Enable",
+  3: "Password Change",
+  4: "Password Reset",
+  5: "Disable",
+  6: "Delete",
+  7: "Attach Policy",
+  8: "Detach Policy",
+  9: "Lock",
+  10: "MFA Factor Enable",
+  11: "MFA Factor Disable",
+  99: "Other",
+};
+const CLASS_NAMES: Record<number, string> = {
+  [API_ACTIVITY]: "API Activity",
+  [AUTHENTICATION]: "Authentication",
+  [ACCOUNT_CHANGE]: "Account Change",
+};
+
+function verbs(activity: number, list: string): [string, number][] {
+  return list.split(" ").map((v) => [v, activity]);
+}
+
+/** API Activity: first camel-case word of eventName -> activity_id (any other verb: 99 Other). */
+export const API_VERBS: ReadonlyMap<string, number> = new Map([
+  ...verbs(1, "Create Run Generate Issue Import"),
+  ...verbs(2, "Get List Describe Search Lookup Head"),
+  ...verbs(
+    3,
+    "Update Put Modify Add Remove Start Stop Attach Detach Associate Disassociate Tag Untag Enable Disable " +
+      "Register Deregister Set Reset Authorize Revoke Rotate Share",
+  ),
+  ...verbs(4, "Delete Terminate"),
+]);
+
+/** Authentication 3002: eventName -> activity_id (1 Logon; 99 Other for the sign-in steps). */
+export const AUTHENTICATION_EVENTS: ReadonlyMap<string, number> = new Map([
+  ...verbs(
+    1,
+    "ConsoleLogin ExternalIdPDirectoryLogin UserAuthentication AssumeRole AssumeRoleWithSAML AssumeRoleWithWebIdentity " +
+      "AssumeRoot GetFederationToken GetSessionToken",
+  ),
+  ...verbs(99, "CheckMfa CredentialChallenge CredentialVerification"),
+]);
+
+/**
+ * Account Change 3001: eventName -> activity_id, for records whose eventSource is in ACCOUNT_SOURCES
+ * (the same names in other services, e.g. resource-groups DeleteGroup, stay API Activity).
+ * UpdateAccessKey/UpdateSSHPublicKey/UpdateSigningCertificate/UpdateServiceSpecificCredential are
+ * 2 Enable or 5 Disable by requestParameters.status (see STATUS_SWITCH).
+ */
+export const ACCOUNT_CHANGE_EVENTS: ReadonlyMap<string, number> = new Map([
+  ...verbs(
+    1,
+    "CreateUser CreateRole CreateServiceLinkedRole CreateGroup CreateAccessKey CreateInstanceProfile " +
+      "CreateVirtualMFADevice CreateServiceSpecificCredential UploadSSHPublicKey UploadSigningCertificate",
+  ),
+  ...verbs(3, "ChangePassword PasswordUpdated"),
+  ...verbs(4, "CreateLoginProfile UpdateLoginProfile ResetServiceSpecificCredential"),
+  ...verbs(5, "DeleteLoginProfile"),
+  ...verbs(
+    6,
+    "DeleteUser DeleteRole DeleteServiceLinkedRole DeleteGroup DeleteAccessKey DeleteInstanceProfile " +
+      "DeleteSSHPublicKey DeleteSigningCertificate DeleteServiceSpecificCredential",
+  ),
+  ...verbs(
+    7,
+    "AttachUserPolicy AttachRolePolicy AttachGroupPolicy PutUserPolicy PutRolePolicy PutGroupPolicy " +
+      "PutUserPermissionsBoundary PutRolePermissionsBoundary AddUserToGroup",
+  ),
+  ...verbs(
+    8,
+    "DetachUserPolicy DetachRolePolicy DetachGroupPolicy DeleteUserPolicy DeleteRolePolicy DeleteGroupPolicy " +
+      "DeleteUserPermissionsBoundary DeleteRolePermissionsBoundary RemoveUserFromGroup",
+  ),
+  ...verbs(10, "EnableMFADevice"),
+  ...verbs(11, "DeactivateMFADevice DeleteVirtualMFADevice"),
+  ...verbs(
+    99,
+    "UpdateUser UpdateRole UpdateRoleDescription UpdateAssumeRolePolicy UpdateGroup TagUser UntagUser TagRole " +
+      "UntagRole TagInstanceProfile UntagInstanceProfile AddRoleToInstanceProfile RemoveRoleFromInstanceProfile " +
+      "ResyncMFADevice UpdateAccountPasswordPolicy DeleteAccountPasswordPolicy CreateAccountAlias DeleteAccountAlias " +
+      "EmailUpdated AccountNameUpdated UpdateAccountName UpdateAccountEmailAddress",
+  ),
+  ...verbs(-1, "UpdateAccessKey UpdateSSHPublicKey UpdateSigningCertificate UpdateServiceSpecificCredential"),
+]);
+/** eventSource values whose eventNames are looked up in ACCOUNT_CHANGE_EVENTS. */
+export const ACCOUNT_SOURCES: ReadonlySet<string> = new Set([
+  "iam.amazonaws.com",
+  "signin.amazonaws.com",
+  "account.amazonaws.com",
+  "identitystore.amazonaws.com",
+]);
+/** requestParameters.status of the credential Update* calls (-1 in the table) -> activity. */
+const STATUS_SWITCH: Record<string, number> = { Active: 2, Inactive: 5 };
+
+/** Successful or not, these turn off or delete audit logging / threat detection, or share data out: Medium. */
+export const SENSITIVE_EVENTS: ReadonlySet<string> = new Set(
+  (
+    "StopLogging DeleteTrail UpdateTrail PutEventSelectors DeleteEventDataStore StopEventDataStoreIngestion " +
+    "DeleteFlowLogs DeleteDetector DisassociateFromMasterAccount DisassociateFromAdministratorAccount " +
+    "DisableSecurityHub StopConfigurationRecorder DeleteConfigurationRecorder DeleteDeliveryChannel " +
+    "DeleteResolverQueryLogConfig DisassociateResolverQueryLogConfig DeleteLogGroup DeleteLogStream " +
+    "DisableEbsEncryptionByDefault ScheduleKeyDeletion DisableKey " +
+    "ModifySnapshotAttribute ModifyImageAttribute ModifyDBSnapshotAttribute ModifyDBClusterSnapshotAttribute"
+  ).split(" "),
+);
+
+/** errorCode values that mean "not allowed" (severity Medium). */
+export const ACCESS_DENIED_CODES: ReadonlySet<string> = new Set([
+  "AccessDenied",
+  "AccessDeniedException",
+  "Client.UnauthorizedOperation",
+  "UnauthorizedOperation",
+  "UnauthorizedAccess",
+  "Unauthorized",
+  "UnauthorizedException",
+  "Client.AuthFailure",
+  "AuthFailure",
+  "InvalidClientTokenId",
+  "SignatureDoesNotMatch",
+  "NotAuthorized",
+  "Forbidden",
+]);
+
+/** userIdentity.type -> user.type_id and its 1.3.0 caption; other types are 99 Other with the AWS name. */
+const USER_TYPES: Record<string, readonly [number, string]> = {
+  IAMUser: [1, "User"],
+  IdentityCenterUser: [1, "User"],
+  Root: [2, "Admin"],
+  AWSService: [3, "System"],
+  Unknown: [0, "Unknown"],
+};
+const AWS_ACCOUNT = { type_id: 10, type: "AWS Account" } as const;
+/** Authentication protocol of the federated STS calls. */
+const AUTH_PROTOCOLS: Record<string, Obj> = {
+  AssumeRoleWithSAML: { auth_protocol_id: 5, auth_protocol: "SAML" },
+  AssumeRoleWithWebIdentity: { auth_protocol_id: 4, auth_protocol: "OpenID" },
+};
+
+/** OCSF severity_id values used below. */
+const INFO = 1;
+const LOW = 2;
+const MEDIUM = 3;
+const HIGH = 4;
+
+const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const PADDED_IPV4 = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
+const HEX_GROUP = /^[0-9A-Fa-f]{1,4}$/;
+/** OCSF 1.3.0 hostname_t. */
+const HOSTNAME = /^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])\.)*([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])$/;
+
+function isIPv6(s: string): boolean {
+  const dbl = s.indexOf("::");
+  if (dbl !== s.lastIndexOf("::")) return false;
+  const parts = dbl >= 0 ? [s.slice(0, dbl), s.slice(dbl + 2)] : [s];
+  let groups = 0;
+  for (let p = 0; p < parts.length; p++) {
+    const part = parts[p]!;
+    if (part === "") continue;
+    const segs = part.split(":");
+    for (let i = 0; i < segs.length; i++) {
+      const g = segs[i]!;
+      if (p === parts.length - 1 && i === segs.length - 1 && g.includes(".")) {
+        if (!IPV4.test(g)) return false;
+        groups += 2;
+      } else if (HEX_GROUP.test(g)) groups++;
+      else return false;
+    }
+  }
+  return dbl >= 0 ? groups <= 7 : groups === 8;
+}
+
+/** A valid OCSF ip_t (at most 40 characters), else undefined. Zero-padded IPv4 octets are read as decimal. */
+export function canonicalIp(s: string): string | undefined {
+  if (s.length > 40) return undefined;
+  if (IPV4.test(s)) return s;
+  if (s.includes(":")) return isIPv6(s) ? s : undefined;
+  if (!PADDED_IPV4.test(s)) return undefined;
+  const octets = s.split(".").map(Number);
+  return octets.every((o) => o <= 255) ? octets.join(".") : undefined;
+}
+
+/** activity_id of an API Activity from the eventName's leading verb (a leading "Batch" is skipped). */
+export function apiActivityId(eventName: string): number {
+  let word = firstWord(eventName, 0);
+  if (word === "Batch") word = firstWord(eventName, 5);
+  return API_VERBS.get(word) ?? 99;
+}
+
+function firstWord(s: string, from: number): string {
+  let i = from + 1;
+  while (i < s.length) {
+    const c = s.charCodeAt(i);
+    if (c >= 65 && c <= 90) break;
+    i++;
+  }
+  return s.slice(from, i);
+}
+
+/** OCSF class and activity of a CloudTrail API record (Insight events are handled separately). */
+export function classify(eventSource: string | undefined, eventName: string, requestParameters?: Json): { classUid: number; activityId: number } {
+  const auth = AUTHENTICATION_EVENTS.get(eventName);
+  if (auth !== undefined) return { classUid: AUTHENTICATION, activityId: auth };
+  if (eventSource !== undefined && ACCOUNT_SOURCES.has(eventSource)) {
+    const acct = ACCOUNT_CHANGE_EVENTS.get(eventName);
+    if (acct === -1) return { classUid: ACCOUNT_CHANGE, activityId: STATUS_SWITCH[str(get1(requestParameters, "status")) ?? ""] ?? 99 };
+    if (acct !== undefined) return { classUid: ACCOUNT_CHANGE, activityId: acct };
+  }
+  return { classUid: API_ACTIVITY, activityId: apiActivityId(eventName) };
+}
+
+function get1(o: Json | undefined, k: string): Json | undefined {
+  return isObject(o) ? o[k] : undefined;
+}
+
+function text(v: unknown): string | undefined {
+  return typeof v === "string" ? v : undefined;
+}
+
+function nonEmpty(v: Json | undefined): string | undefined {
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+function isEmpty(v: Json): boolean {
+  if (Array.isArray(v)) return v.length === 0;
+  if (!isObject(v)) return false;
+  for (const _ in v) return false;
+  return true;
+}
+
+/**
+ * A working copy of (part of) the record: mapped keys are taken out, what remains is `unmapped`.
+ * Nested objects are copied on demand; objects emptied by mapping are dropped, objects empty in the
+ * input are kept (an empty `sessionIssuer: {}` is information too).
+ */
+class Rest {
+  private children?: [string, Rest][];
+  constructor(readonly o: JsonObject) {}
+  /** A non-empty string value, taken out of the rest. Nulls, empty strings and other types stay. */
+  s(k: string): string | undefined {
+    const v = this.o[k];
+    if (typeof v !== "string" || v === "") return undefined;
+    delete this.o[k];
+    return v;
+  }
+  /** A non-empty object value, taken out (null, {}, arrays and scalars stay in the rest under their key). */
+  take(k: string): JsonObject | undefined {
+    const v = this.o[k];
+    if (!isObject(v) || isEmpty(v)) return undefined;
+    delete this.o[k];
+    return v;
+  }
+  /** A string value, left in place (taken later with drop() when it is used). */
+  peek(k: string): string | undefined {
+    return nonEmpty(this.o[k]);
+  }
+  drop(k: string): void {
+    delete this.o[k];
+  }
+  /** A nested non-empty object as its own Rest (copied), or undefined. */
+  obj(k: string): Rest | undefined {
+    const v = this.o[k];
+    if (!isObject(v) || isEmpty(v)) return undefined;
+    const child = new Rest({ ...v });
+    this.o[k] = child.o;
+    (this.children ??= []).push([k, child]);
+    return child;
+  }
+  /** Drops the nested objects that mapping emptied; true when nothing is left. */
+  prune(): boolean {
+    if (this.children) {
+      for (const [k, c] of this.children) if (c.prune()) delete this.o[k];
+    }
+    for (const _ in this.o) return false;
+    return true;
+  }
+}
+
+function lastSegment(arn: string): string {
+  const i = arn.lastIndexOf("/");
+  return i >= 0 ? arn.slice(i + 1) : arn;
+}
+
+/** The account id of an ARN ("arn:aws:iam::123456789012:user/Bob" -> "123456789012"), if any. */
+export function arnAccount(arn: string): string | undefined {
+  if (!arn.startsWith("arn:")) return undefined;
+  let at = 0;
+  for (let n = 0; n < 4; n++) {
+    at = arn.indexOf(":", at) + 1;
+    if (at === 0) return undefined;
+  }
+  const end = arn.indexOf(":", at);
+  return end > at ? arn.slice(at, end) : undefined;
+}
+
+/** Adds user.account from the user's ARN when it has none. */
+function withArnAccount(u: Obj): Obj {
+  if (u.account === undefined && typeof u.uid === "string") {
+    const acct = arnAccount(u.uid);
+    if (acct) u.account = { uid: acct, ...AWS_ACCOUNT };
+  }
+  return u;
+}
+
+function hasIdentity(u: Obj | undefined): u is Obj {
+  return u !== undefined && (u.name !== undefined || u.uid !== undefined || u.account !== undefined);
+}
+
+/** userIdentity -> actor {user, session, invoked_by, idp}; takes what it maps out of `ui`. */
+function mapActor(ui: Rest | undefined): { user?: Obj; session?: Obj; invoked_by?: string; idp?: Obj; root: boolean } {
+  if (!ui) return { root: false };
+  const awsType = ui.peek("type");
+  const accountId = ui.peek("accountId");
+  const name = ui.peek("userName");
+  const arn = ui.peek("arn");
+  let user: Obj | undefined;
+  // a user needs a name, an ARN or an account (AWSService callers have none: they are actor.invoked_by)
+  if (name !== undefined || arn !== undefined || accountId !== undefined) {
+    const typed = awsType !== undefined ? (USER_TYPES[awsType] ?? ([99, awsType] as const)) : undefined;
+    user = compact({
+      name: ui.s("userName"),
+      uid: ui.s("arn"),
+      uid_alt: ui.s("principalId"),
+      credential_uid: ui.s("accessKeyId"),
+      account: ui.s("accountId") ? { uid: accountId, ...AWS_ACCOUNT } : undefined,
+      type_id: typed?.[0],
+      type: typed?.[1],
+    } as Obj);
+    // the AWS type stays in unmapped unless it is the caption itself (99 Other, Unknown)
+    if (typed && typed[1] === awsType) ui.drop("type");
+  }
+
+  let session: Obj | undefined;
+  let idp: Obj | undefined;
+  const sc = ui.obj("sessionContext");
+  if (sc) {
+    const attrs = sc.obj("attributes");
+    // creationDate also stays in unmapped: created_time (ms) does not keep its text
+    const createdMs = isoToMs(attrs?.peek("creationDate"));
+    const mfa = attrs?.peek("mfaAuthenticated");
+    const isMfa = mfa === "true" ? true : mfa === "false" ? false : undefined;
+    if (isMfa !== undefined) attrs!.drop("mfaAuthenticated");
+    const issuer = sc.obj("sessionIssuer")?.s("arn");
+    if (createdMs !== undefined || isMfa !== undefined || issuer !== undefined) {
+      session = compact({ created_time: createdMs, is_mfa: isMfa, issuer } as Obj);
+    }
+    const provider = sc.obj("webIdFederationData")?.s("federatedProvider");
+    if (provider) idp = { name: provider };
+  }
+  if (!idp) {
+    const identityProvider = ui.s("identityProvider");
+    if (identityProvider) idp = { name: identityProvider };
+  }
+  return { user, session, invoked_by: ui.s("invokedBy"), idp, root: awsType === "Root" };
+}
+
+/** The subject of an Authentication: the session obtained when the response names it, else the caller. */
+function authSubject(eventName: string, req: Json | undefined, resp: Json | undefined, actorUser: Obj | undefined, fallback: Obj): Obj {
+  const assumed = get1(resp, "assumedRoleUser");
+  const federated = get1(resp, "federatedUser");
+  const credential = nonEmpty(get1(get1(resp, "credentials"), "accessKeyId"));
+  if (isObject(assumed) || isObject(federated)) {
+    const uid = nonEmpty(get1(assumed, "arn")) ?? nonEmpty(get1(federated, "arn"));
+    const u = compact({
+      name: nonEmpty(get1(req, "roleSessionName")) ?? nonEmpty(get1(req, "name")) ?? (uid ? lastSegment(uid) : undefined),
+      uid,
+      uid_alt: nonEmpty(get1(assumed, "assumedRoleId")) ?? nonEmpty(get1(federated, "federatedUserId")),
+      credential_uid: credential,
+      type_id: 99,
+      type: isObject(assumed) ? "AssumedRole" : "FederatedUser",
+    } as Obj);
+    if (hasIdentity(u)) return u;
+  }
+  const roleArn = nonEmpty(get1(req, "roleArn"));
+  if (roleArn && eventName !== "AssumeRoot") {
+    return compact({ name: nonEmpty(get1(req, "roleSessionName")) ?? lastSegment(roleArn), uid: roleArn, type_id: 99, type: "Role" } as Obj);
+  }
+  if (actorUser) return credential ? { ...actorUser, credential_uid: credential } : { ...actorUser };
+  return fallback;
+}
+
+/** The user/role/group an Account Change acts on, from the response or the request; else the caller. */
+function accountTarget(req: Json | undefined, resp: Json | undefined, actorUser: Obj | undefined, fallback: Obj): Obj {
+  const ru = get1(resp, "user");
+  const rr = get1(resp, "role");
+  const rk = get1(resp, "accessKey");
+  const userName = nonEmpty(get1(req, "userName")) ?? nonEmpty(get1(ru, "userName")) ?? nonEmpty(get1(rk, "userName"));
+  const roleName = nonEmpty(get1(req, "roleName")) ?? nonEmpty(get1(rr, "roleName"));
+  const groupName = nonEmpty(get1(req, "groupName"));
+  const credential = nonEmpty(get1(req, "accessKeyId")) ?? nonEmpty(get1(rk, "accessKeyId"));
+  const groups = groupName ? [{ name: groupName }] : undefined;
+  if (userName || isObject(ru)) {
+    return compact({
+      name: userName,
+      uid: nonEmpty(get1(ru, "arn")),
+      uid_alt: nonEmpty(get1(ru, "userId")),
+      credential_uid: credential,
+      groups,
+      type_id: 1,
+      type: "User",
+    } as Obj);
+  }
+  if (roleName || isObject(rr)) {
+    return compact({ name: roleName, uid: nonEmpty(get1(rr, "arn")), uid_alt: nonEmpty(get1(rr, "roleId")), type_id: 99, type: "Role" } as Obj);
+  }
+  const base = actorUser ? { ...actorUser } : { ...fallback };
+  if (credential) base.credential_uid = credential;
+  if (groups) base.groups = groups;
+  return base;
+}
+
+function policyOf(req: Json | undefined): Obj | undefined {
+  const arn = nonEmpty(get1(req, "policyArn")) ?? nonEmpty(get1(req, "permissionsBoundary"));
+  const name = nonEmpty(get1(req, "policyName"));
+  if (!arn && !name) return undefined;
+  return compact({ uid: arn, name: name ?? (arn ? lastSegment(arn) : undefined) } as Obj);
+}
+
+/** sourceIPAddress -> src_endpoint: an IP, else an AWS service name ("cloudtrail.amazonaws.com", "AWS Internal"). */
+function sourceEndpoint(src: string): { ep: Obj; exact: boolean } {
+  const ip = canonicalIp(src);
+  if (ip !== undefined) return { ep: { ip }, exact: ip === src };
+  if (src.includes(".") && HOSTNAME.test(src)) return { ep: { svc_name: src, domain: src }, exact: true };
+  return { ep: { svc_name: src }, exact: true };
+}
+
+function severityOf(classUid: number, activityId: number, opts: { failed: boolean; denied: boolean; sensitive: boolean; root: boolean; service: boolean; insight: boolean }): number {
+  let s: number;
+  if (opts.insight) s = MEDIUM;
+  else if (opts.service) s = INFO;
+  else if (classUid === ACCOUNT_CHANGE) s = MEDIUM;
+  else if (classUid === AUTHENTICATION) s = opts.failed ? MEDIUM : INFO;
+  else s = activityId === 2 ? INFO : LOW;
+  if (opts.failed && s < LOW) s = LOW;
+  if ((opts.denied || opts.sensitive) && s < MEDIUM) s = MEDIUM;
+  if (opts.root) s = HIGH;
+  return s;
+}
+
+function insightMessage(details: Json | undefined, operation: string, eventSource: string | undefined): string {
+  const parts = ["CloudTrail Insight"];
+  const type = str(get1(details, "insightType"));
+  const state = str(get1(details, "state"));
+  if (type) parts.push(type);
+  if (state) parts.push(state);
+  return `${parts.join(" ")}: ${operation}${eventSource ? ` (${eventSource})` : ""}`;
+}
+
+export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): OcsfEvent {
+  if (typeof rec.eventName !== "string" && typeof rec.eventSource !== "string" && typeof rec.eventType !== "string") {
+    throw new NormalizeError("not a CloudTrail record: it has no eventName, eventSource or eventType string");
+  }
+  const rest = new Rest({ ...rec });
+  const insight = rec.eventType === "AwsCloudTrailInsight";
+  const serviceEvent = rec.eventType === "AwsServiceEvent";
+
+  // --- what was called ---
+  const details = insight ? rest.obj("insightDetails") : undefined;
+  const eventSource = rest.s("eventSource") ?? details?.s("eventSource");
+  const eventName = rest.s("eventName") ?? details?.s("eventName");
+  const operation = eventName ?? nonEmpty(rec.eventType) ?? "Unknown";
+  const req = rec.requestParameters;
+  const resp = rec.responseElements;
+  const { classUid, activityId } = insight
+    ? { classUid: API_ACTIVITY, activityId: 99 }
+    : classify(eventSource, operation, req);
+
+  // --- status ---
+  const errorCode = rest.s("errorCode");
+  const errorMessage = rest.s("errorMessage");
+  // sign-in events answer {"<eventName>": "Success" | "Failure"}
+  const outcome = eventName !== undefined ? str(get1(resp, eventName)) : undefined;
+  const failed = errorCode !== undefined || outcome === "Failure" || (outcome === undefined && errorMessage !== undefined);
+  const statusId = insight ? undefined : failed ? 2 : 1;
+
+  // --- who ---
+  const actorParts = mapActor(rest.obj("userIdentity"));
+  const recipient = rest.s("recipientAccountId");
+  const region = rest.s("awsRegion");
+  const cloudAccount = recipient ? { uid: recipient, ...AWS_ACCOUNT } : undefined;
+  const actor: Obj = compact({
+    user: actorParts.user,
+    session: actorParts.session,
+    invoked_by: actorParts.invoked_by,
+    idp: actorParts.idp,
+  } as Obj);
+  if (!actor.user && !actor.session && !actor.invoked_by) {
+    actor.app_name = insight ? "CloudTrail Insights" : (eventSource ?? "AWS CloudTrail");
+  }
+
+  // --- from where / to where ---
+  const srcIp = rest.peek("sourceIPAddress");
+  let src_endpoint: Obj;
+  if (srcIp !== undefined) {
+    const { ep, exact } = sourceEndpoint(srcIp);
+    src_endpoint = ep;
+    if (exact) rest.drop("sourceIPAddress");
+  } else {
+    // Insight events carry no caller: CloudTrail itself reports them
+    src_endpoint = { svc_name: insight ? "cloudtrail.amazonaws.com" : (eventSource ?? "unknown") };
+  }
+  const vpce = rest.s("vpcEndpointId");
+  if (vpce) src_endpoint.uid = vpce;
+  const tls = rest.obj("tlsDetails");
+  const hostHeader = tls?.peek("clientProvidedHostHeader");
+  let dst_endpoint: Obj | undefined;
+  // Account Change has no dst_endpoint: the host header then stays in unmapped
+  if (hostHeader !== undefined && classUid !== ACCOUNT_CHANGE && HOSTNAME.test(hostHeader)) {
+    tls!.drop("clientProvidedHostHeader");
+    dst_endpoint = { hostname: hostHeader };
+  }
+  const userAgent = rest.s("userAgent");
+
+  // --- the API call ---
+  const requestId = rest.s("requestID");
+  const request = requestId !== undefined ? compact({ uid: requestId, data: rest.take("requestParameters") } as Obj) : undefined;
+  const response = compact({ data: rest.take("responseElements"), error: errorCode, error_message: errorMessage } as Obj);
+  const api = compact({
+    operation,
+    service: eventSource ? { name: eventSource } : undefined,
+    version: rest.s("apiVersion"),
+    request,
+    response: Object.keys(response).length ? response : undefined,
+  } as Obj);
+
+  // --- resources ---
+  let resources: Obj[] | undefined;
+  const rawResources = rec.resources;
+  // only API Activity has resources; Authentication and Account Change keep them in unmapped
+  if (Array.isArray(rawResources) && rawResources.length > 0 && classUid === API_ACTIVITY) {
+    const kept: Json[] = [];
+    resources = [];
+    for (const r of rawResources) {
+      const arn = isObject(r) ? (nonEmpty(r.ARN) ?? nonEmpty(r.ARNPrefix)) : undefined;
+      if (!isObject(r) || arn === undefined) {
+        kept.push(r);
+        continue;
+      }
+      const rr = new Rest({ ...r });
+      rr.drop(r.ARN === arn ? "ARN" : "ARNPrefix");
+      const acct = rr.s("accountId");
+      resources.push(compact({ uid: arn, type: rr.s("type"), owner: acct ? { account: { uid: acct, ...AWS_ACCOUNT } } : undefined } as Obj));
+      if (!rr.prune()) kept.push(rr.o);
+    }
+    if (kept.length) rest.o.resources = kept;
+    else rest.drop("resources");
+    if (!resources.length) resources = undefined;
+  }
+
+  // --- metadata ---
+  const eventTime = rest.peek("eventTime");
+  const timeMs = isoToMs(eventTime);
+  if (timeMs !== undefined) rest.drop("eventTime");
+  const eventId = rest.s("eventID");
+  const eventType = rest.s("eventType");
+  const eventCategory = rest.s("eventCategory");
+  const eventVersion = rest.s("eventVersion");
+  const metadata = compact({
+    version: ctx.ocsfVersion,
+    product: compact({ name: "CloudTrail", vendor_name: "AWS", version: eventVersion, feature: eventCategory ? { name: eventCategory } : undefined }),
+    uid: eventId ?? stableUid(ctx.rawText ?? JSON.stringify(rec)),
+    correlation_uid: rest.s("sharedEventID"),
+    event_code: eventType,
+    log_name: "cloudtrail",
+    log_provider: "CloudTrail",
+    original_time: eventTime,
+    tenant_uid: ctx.tenant,
+    logged_time: ctx.receivedAt,
+    profiles: ["cloud"],
+  });
+
+  // --- class specifics ---
+  const fallbackUser: Obj = cloudAccount ? { account: cloudAccount } : { name: "unknown" };
+  let user: Obj | undefined;
+  let auth: Obj | undefined;
+  let policy: Obj | undefined;
+  if (classUid === AUTHENTICATION) {
+    user = withArnAccount(authSubject(operation, req, resp, actorParts.user, fallbackUser));
+    const mfaUsed = rest.obj("additionalEventData")?.peek("MFAUsed");
+    // MFAUsed ("Yes"/"No") also stays in unmapped: is_mfa does not keep its text
+    auth = compact({
+      service: { name: eventSource ?? "AWS" },
+      is_mfa: mfaUsed === "Yes" ? true : mfaUsed === "No" ? false : undefined,
+      is_remote: true,
+      ...AUTH_PROTOCOLS[operation],
+    } as Obj);
+  } else if (classUid === ACCOUNT_CHANGE) {
+    user = withArnAccount(accountTarget(req, resp, actorParts.user, fallbackUser));
+    policy = policyOf(req);
+  }
+
+  const severity_id = severityOf(classUid, activityId, {
+    failed,
+    denied: errorCode !== undefined && ACCESS_DENIED_CODES.has(errorCode),
+    sensitive: eventName !== undefined && SENSITIVE_EVENTS.has(eventName),
+    root: actorParts.root,
+    service: serviceEvent,
+    insight,
+  });
+  const who = text(actorParts.user?.name) ?? text(actorParts.user?.uid) ?? actorParts.invoked_by ?? text(actor.app_name);
+  const message = insight
+    ? insightMessage(rec.insightDetails, operation, eventSource)
+    : `${operation}${eventSource ? ` (${eventSource})` : ""} by ${who ?? "unknown"}${failed ? `: ${errorCode ?? "Failure"}` : ""}`;
+
+  // --- observables ---
+  const observables: Observable[] = [];
+  const obs = (name: string, type_id: number, value: unknown) => {
+    if (typeof value === "string" && value !== "") observables.push({ name, type_id, value });
+  };
+  obs("src_endpoint.ip", OBS.ip, src_endpoint.ip);
+  obs("src_endpoint.domain", OBS.hostname, src_endpoint.domain);
+  obs("actor.user.name", OBS.user_name, actorParts.user?.name);
+  obs("actor.user.uid", OBS.resource_uid, actorParts.user?.uid);
+  obs("actor.user.credential_uid", OBS.user_credential_id, actorParts.user?.credential_uid);
+  obs("http_request.user_agent", OBS.user_agent, userAgent);
+  if (user) {
+    // the target user's values, where they are not the actor's own
+    const a: Obj = actorParts.user ?? {};
+    if (user.name !== a.name) obs("user.name", OBS.user_name, user.name);
+    if (user.uid !== a.uid) obs("user.uid", OBS.resource_uid, user.uid);
+    if (user.credential_uid !== a.credential_uid) obs("user.credential_uid", OBS.user_credential_id, user.credential_uid);
+  }
+  if (resources) resources.forEach((r, i) => obs(`resources[${i}].uid`, OBS.resource_uid, r.uid));
+
+  const ev: OcsfEvent = compact({
+    activity_id: activityId,
+    category_uid: Math.floor(classUid / 1000),
+    class_uid: classUid,
+    type_uid: classUid * 100 + activityId,
+    severity_id,
+    status_id: statusId,
+    status: statusId === undefined ? undefined : statusId === 2 ? "Failure" : "Success",
+    status_code: errorCode,
+    status_detail: errorMessage,
+    message,
+    time: timeMs ?? ctx.receivedAt,
+    metadata,
+    actor,
+    user,
+    ...auth,
+    policy,
+    api,
+    src_endpoint,
+    dst_endpoint,
+    http_request: userAgent ? { user_agent: userAgent } : undefined,
+    resources,
+    cloud: compact({ provider: "AWS", region, account: cloudAccount }),
+    observables: observables.length ? observables : undefined,
+    unmapped: rest.prune() ? undefined : rest.o,
+    raw_data: ctx.rawData ? (ctx.rawText ?? JSON.stringify(rec)) : undefined,
+  });
+  const captions = classUid === AUTHENTICATION ? AUTH_CAPTIONS : classUid === ACCOUNT_CHANGE ? ACCOUNT_CAPTIONS : API_CAPTIONS;
+  return withCaptions(ev, CLASS_NAMES[classUid]!, captions[activityId] ?? "Other");
 }

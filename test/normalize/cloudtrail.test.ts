@@ -1,0 +1,519 @@
+// CloudTrail -> OCSF 1.3.0: every fixture record valid and lossless (directly and through frame + runPipeline),
+// class/activity choice per eventName, field-level checks on the documented fixtures, golden events, and a
+// property test over mutated records. Mapping tables: docs/mapping-cloudtrail.md.
+import { describe, it, expect } from "vitest";
+import fc from "fast-check";
+import { fixturesIn } from "../support/fixtures";
+import { validateOcsf } from "../support/ocsf-validator";
+import { missingFields } from "../support/lossless";
+import { type Json, type JsonObject, isObject, parseJson } from "../../src/normalize/json";
+import { unwrap, detectKind, type Unwrapped } from "../../src/normalize/detect";
+import {
+  normalizeCloudTrail,
+  classify,
+  apiActivityId,
+  canonicalIp,
+  arnAccount,
+  API_ACTIVITY,
+  AUTHENTICATION,
+  ACCOUNT_CHANGE,
+} from "../../src/normalize/cloudtrail";
+import { NormalizeError } from "../../src/normalize/errors";
+import type { NormalizeContext, OcsfEvent } from "../../src/normalize/ocsf";
+import { frame } from "../../src/routes/decode";
+import { runPipeline } from "../../src/pipeline";
+
+const CTX: NormalizeContext = { ocsfVersion: "1.3.0", receivedAt: 1700000000000, tenant: "test" };
+const FILES = fixturesIn("cloudtrail");
+
+/** The CloudTrail records of a fixture file, unwrapped the way the pipeline does it. */
+function recordsOf(text: string): Unwrapped[] {
+  return unwrap(parseJson(text), "", []);
+}
+
+function recordIn(file: string, eventName?: string, index = 0): JsonObject {
+  const f = FILES.find((x) => x.name === `cloudtrail/${file}`);
+  if (!f) throw new Error(`no fixture cloudtrail/${file}`);
+  const recs = recordsOf(f.text)
+    .map((u) => u.record)
+    .filter((r): r is JsonObject => isObject(r) && (eventName === undefined || r.eventName === eventName));
+  const r = recs[index];
+  if (!r) throw new Error(`no record ${eventName ?? ""}#${index} in ${file}`);
+  return r;
+}
+
+function ct(file: string, eventName?: string, index = 0, ctx: NormalizeContext = CTX): OcsfEvent {
+  return normalizeCloudTrail(recordIn(file, eventName, index), ctx);
+}
+
+type O = Record<string, unknown>;
+const at = (o: unknown, path: string): unknown =>
+  path.split(".").reduce<unknown>((cur, k) => (cur !== null && typeof cur === "object" ? (cur as O)[k] : undefined), o);
+
+describe("CloudTrail fixtures: every record is a valid, lossless OCSF 1.3.0 event", () => {
+  it("has the 27 fixture files and 40 records of test/fixtures/SOURCES.md", () => {
+    expect(FILES.length).toBe(27);
+    expect(FILES.reduce((n, f) => n + recordsOf(f.text).length, 0)).toBe(40);
+  });
+
+  for (const f of FILES) {
+    it(`${f.name}: detected, normalized, valid and lossless`, () => {
+      const recs = recordsOf(f.text);
+      expect(recs.length).toBeGreaterThan(0);
+      for (const { record, path } of recs) {
+        expect(detectKind(record), path).toBe("cloudtrail");
+        const input = structuredClone(record);
+        const ev = normalizeCloudTrail(record as JsonObject, CTX);
+        expect(record, `${path}: input not mutated`).toEqual(input);
+        expect(validateOcsf(ev), `${f.name} ${path}`).toEqual([]);
+        expect(missingFields(record, ev), `${f.name} ${path}`).toEqual([]);
+        expect([API_ACTIVITY, AUTHENTICATION, ACCOUNT_CHANGE]).toContain(ev.class_uid);
+        expect(ev.metadata.product).toMatchObject({ name: "CloudTrail", vendor_name: "AWS" });
+        expect(ev.metadata).toMatchObject({ log_name: "cloudtrail", tenant_uid: "test", logged_time: CTX.receivedAt, profiles: ["cloud"] });
+        expect(ev.cloud).toMatchObject({ provider: "AWS" });
+        // metadata.uid is the eventID, or a stable hash of the record when there is none
+        const eventId = (record as JsonObject).eventID;
+        if (typeof eventId === "string") expect(ev.metadata.uid).toBe(eventId);
+        else expect(normalizeCloudTrail(structuredClone(record) as JsonObject, CTX).metadata.uid).toBe(ev.metadata.uid);
+      }
+    });
+  }
+
+  it("through frame() + runPipeline with detection: Records files, bare arrays and EventBridge envelopes, zero errors", () => {
+    let total = 0;
+    for (const f of FILES) {
+      const framed = frame(f.text, "application/json");
+      expect(framed.errors, f.name).toEqual([]);
+      const res = runPipeline(framed.values, framed.paths, framed.textLines, { ctx: CTX });
+      expect(res.errors, f.name).toEqual([]);
+      const recs = recordsOf(f.text);
+      expect(res.events.length, f.name).toBe(recs.length);
+      res.events.forEach(({ event }, i) => {
+        const { record, envelope } = recs[i]!;
+        expect(validateOcsf(event), `${f.name} #${i}`).toEqual([]);
+        expect(missingFields(record, event), `${f.name} #${i}`).toEqual([]);
+        if (envelope) {
+          expect(missingFields(envelope, event.unmapped?.eventbridge)).toEqual([]);
+          expect(event.unmapped?.eventbridge).toMatchObject({ "detail-type": "AWS API Call via CloudTrail" });
+        }
+      });
+      total += res.events.length;
+    }
+    expect(total).toBe(40);
+  });
+
+  it("a body mixing a Records file, a bare array and an EventBridge event in one JSON array unwraps all of them", () => {
+    const pick = (n: string) => FILES.find((x) => x.name === `cloudtrail/${n}`)!.text;
+    const body = `[${pick("records__iam-create-user__aws-docs.json")},${pick("stratus__persistence.iam-create-admin-user.json")},${pick("eventbridge__s3-createbucket__aws-cwe-docs.json")}]`;
+    const framed = frame(body, "application/json");
+    const res = runPipeline(framed.values, framed.paths, framed.textLines, { ctx: CTX });
+    expect(res.errors).toEqual([]);
+    expect(res.events.map((e) => (e.event.api as O).operation)).toEqual(["CreateUser", "AttachUserPolicy", "CreateAccessKey", "CreateUser", "CreateBucket"]);
+  });
+
+  it("the explicit source route (kind cloudtrail) gives the same events as detection", () => {
+    for (const f of FILES) {
+      const framed = frame(f.text, "application/json");
+      const a = runPipeline(framed.values, framed.paths, [], { ctx: CTX });
+      const b = runPipeline(framed.values, framed.paths, [], { ctx: CTX, kind: "cloudtrail" });
+      expect(b.errors).toEqual([]);
+      expect(b.events).toEqual(a.events);
+    }
+  });
+
+  it("NDJSON of CloudTrail records (one per line) normalizes line by line", () => {
+    const lines = FILES.flatMap((f) => recordsOf(f.text).map((u) => JSON.stringify(u.record)));
+    const framed = frame(lines.join("\n"), "application/x-ndjson");
+    const res = runPipeline(framed.values, framed.paths, [], { ctx: CTX });
+    expect(res.errors).toEqual([]);
+    expect(res.events.length).toBe(40);
+  });
+});
+
+describe("class and activity per eventName", () => {
+  const table: [source: string, eventName: string, classUid: number, activityId: number][] = [
+    // Authentication 3002
+    ["signin.amazonaws.com", "ConsoleLogin", AUTHENTICATION, 1],
+    ["signin.amazonaws.com", "ExternalIdPDirectoryLogin", AUTHENTICATION, 1],
+    ["signin.amazonaws.com", "UserAuthentication", AUTHENTICATION, 1],
+    ["signin.amazonaws.com", "CheckMfa", AUTHENTICATION, 99],
+    ["signin.amazonaws.com", "CredentialChallenge", AUTHENTICATION, 99],
+    ["signin.amazonaws.com", "CredentialVerification", AUTHENTICATION, 99],
+    ["sts.amazonaws.com", "AssumeRole", AUTHENTICATION, 1],
+    ["sts.amazonaws.com", "AssumeRoleWithSAML", AUTHENTICATION, 1],
+    ["sts.amazonaws.com", "AssumeRoleWithWebIdentity", AUTHENTICATION, 1],
+    ["sts.amazonaws.com", "AssumeRoot", AUTHENTICATION, 1],
+    ["sts.amazonaws.com", "GetFederationToken", AUTHENTICATION, 1],
+    ["sts.amazonaws.com", "GetSessionToken", AUTHENTICATION, 1],
+    // Account Change 3001
+    ["iam.amazonaws.com", "CreateUser", ACCOUNT_CHANGE, 1],
+    ["iam.amazonaws.com", "CreateRole", ACCOUNT_CHANGE, 1],
+    ["iam.amazonaws.com", "CreateAccessKey", ACCOUNT_CHANGE, 1],
+    ["iam.amazonaws.com", "ChangePassword", ACCOUNT_CHANGE, 3],
+    ["signin.amazonaws.com", "PasswordUpdated", ACCOUNT_CHANGE, 3],
+    ["iam.amazonaws.com", "CreateLoginProfile", ACCOUNT_CHANGE, 4],
+    ["iam.amazonaws.com", "UpdateLoginProfile", ACCOUNT_CHANGE, 4],
+    ["iam.amazonaws.com", "DeleteLoginProfile", ACCOUNT_CHANGE, 5],
+    ["iam.amazonaws.com", "DeleteUser", ACCOUNT_CHANGE, 6],
+    ["iam.amazonaws.com", "DeleteAccessKey", ACCOUNT_CHANGE, 6],
+    ["iam.amazonaws.com", "AttachUserPolicy", ACCOUNT_CHANGE, 7],
+    ["iam.amazonaws.com", "PutUserPolicy", ACCOUNT_CHANGE, 7],
+    ["iam.amazonaws.com", "AddUserToGroup", ACCOUNT_CHANGE, 7],
+    ["iam.amazonaws.com", "DetachUserPolicy", ACCOUNT_CHANGE, 8],
+    ["iam.amazonaws.com", "DeleteRolePolicy", ACCOUNT_CHANGE, 8],
+    ["iam.amazonaws.com", "RemoveUserFromGroup", ACCOUNT_CHANGE, 8],
+    ["iam.amazonaws.com", "EnableMFADevice", ACCOUNT_CHANGE, 10],
+    ["iam.amazonaws.com", "DeactivateMFADevice", ACCOUNT_CHANGE, 11],
+    ["iam.amazonaws.com", "DeleteVirtualMFADevice", ACCOUNT_CHANGE, 11],
+    ["iam.amazonaws.com", "UpdateAssumeRolePolicy", ACCOUNT_CHANGE, 99],
+    ["iam.amazonaws.com", "TagUser", ACCOUNT_CHANGE, 99],
+    ["identitystore.amazonaws.com", "CreateUser", ACCOUNT_CHANGE, 1],
+    // API Activity 6003, by verb prefix (not substring)
+    ["ec2.amazonaws.com", "DeleteTags", API_ACTIVITY, 4],
+    ["ec2.amazonaws.com", "CreateTags", API_ACTIVITY, 1],
+    ["ec2.amazonaws.com", "RunInstances", API_ACTIVITY, 1],
+    ["kms.amazonaws.com", "GenerateDataKey", API_ACTIVITY, 1],
+    ["acm.amazonaws.com", "IssueCertificate", API_ACTIVITY, 1],
+    ["ec2.amazonaws.com", "ImportKeyPair", API_ACTIVITY, 1],
+    ["sts.amazonaws.com", "GetCallerIdentity", API_ACTIVITY, 2],
+    ["s3.amazonaws.com", "ListBuckets", API_ACTIVITY, 2],
+    ["ec2.amazonaws.com", "DescribeInstances", API_ACTIVITY, 2],
+    ["cloudtrail.amazonaws.com", "LookupEvents", API_ACTIVITY, 2],
+    ["resource-explorer-2.amazonaws.com", "Search", API_ACTIVITY, 2],
+    ["s3.amazonaws.com", "HeadObject", API_ACTIVITY, 2],
+    ["secretsmanager.amazonaws.com", "BatchGetSecretValue", API_ACTIVITY, 2],
+    ["dynamodb.amazonaws.com", "BatchWriteItem", API_ACTIVITY, 99],
+    ["s3.amazonaws.com", "PutObject", API_ACTIVITY, 3],
+    ["cloudtrail.amazonaws.com", "StopLogging", API_ACTIVITY, 3],
+    ["ec2.amazonaws.com", "AuthorizeSecurityGroupIngress", API_ACTIVITY, 3],
+    ["ec2.amazonaws.com", "ModifySnapshotAttribute", API_ACTIVITY, 3],
+    ["kms.amazonaws.com", "RotateKey", API_ACTIVITY, 3],
+    ["ram.amazonaws.com", "ShareResource", API_ACTIVITY, 3],
+    ["tagging.amazonaws.com", "UntagResources", API_ACTIVITY, 3],
+    ["ec2.amazonaws.com", "DisassociateAddress", API_ACTIVITY, 3],
+    ["ec2.amazonaws.com", "TerminateInstances", API_ACTIVITY, 4],
+    ["ssm.amazonaws.com", "TerminateSession", API_ACTIVITY, 4],
+    ["kms.amazonaws.com", "Decrypt", API_ACTIVITY, 99],
+    ["autoscaling.amazonaws.com", "CompleteLifecycleAction", API_ACTIVITY, 99],
+    ["s3.amazonaws.com", "Getaway", API_ACTIVITY, 99],
+    // the same names outside IAM are not account changes
+    ["resource-groups.amazonaws.com", "DeleteGroup", API_ACTIVITY, 4],
+    ["elasticache.amazonaws.com", "CreateUser", API_ACTIVITY, 1],
+    ["iam.amazonaws.com", "CreatePolicy", API_ACTIVITY, 1],
+  ];
+  for (const [source, name, classUid, activityId] of table) {
+    it(`${source} ${name} -> ${classUid} / ${activityId}`, () => {
+      expect(classify(source, name)).toEqual({ classUid, activityId });
+      // and the full normalizer agrees, with a valid event
+      const ev = normalizeCloudTrail(
+        { eventVersion: "1.09", eventSource: source, eventName: name, eventTime: "2024-08-01T13:33:28Z", eventID: "e", awsRegion: "us-east-1", sourceIPAddress: "203.0.113.9", userIdentity: { type: "IAMUser", arn: "arn:aws:iam::111122223333:user/a", accountId: "111122223333", userName: "a" } },
+        CTX,
+      );
+      expect([ev.class_uid, ev.activity_id]).toEqual([classUid, activityId]);
+      expect(ev.type_uid).toBe(classUid * 100 + activityId);
+      expect(validateOcsf(ev)).toEqual([]);
+    });
+  }
+
+  it("UpdateAccessKey is Enable or Disable by requestParameters.status", () => {
+    expect(classify("iam.amazonaws.com", "UpdateAccessKey", { status: "Inactive" })).toEqual({ classUid: ACCOUNT_CHANGE, activityId: 5 });
+    expect(classify("iam.amazonaws.com", "UpdateAccessKey", { status: "Active" })).toEqual({ classUid: ACCOUNT_CHANGE, activityId: 2 });
+    expect(classify("iam.amazonaws.com", "UpdateAccessKey", null)).toEqual({ classUid: ACCOUNT_CHANGE, activityId: 99 });
+  });
+
+  it("apiActivityId reads the leading camel-case word only", () => {
+    expect(apiActivityId("DeleteTags")).toBe(4);
+    expect(apiActivityId("Get")).toBe(2);
+    expect(apiActivityId("Batch")).toBe(99);
+    expect(apiActivityId("BatchDeleteImage")).toBe(4);
+    expect(apiActivityId("UpdateFunctionCode20150331v2")).toBe(3);
+    expect(apiActivityId("")).toBe(99);
+    expect(apiActivityId("getObject")).toBe(99);
+  });
+});
+
+describe("field mapping on the documented fixtures", () => {
+  it("ConsoleLogin success with MFA (IAMUser): Logon, is_mfa, Informational", () => {
+    const ev = ct("record__console-login-iamuser-mfa__aws-docs.json");
+    expect(ev).toMatchObject({ class_uid: 3002, activity_id: 1, status_id: 1, status: "Success", severity_id: 1, is_mfa: true });
+    expect(ev.user).toMatchObject({ name: "anaya", uid: "arn:aws:iam::111122223333:user/anaya", type_id: 1, type: "User" });
+    expect(ev.service).toEqual({ name: "signin.amazonaws.com" });
+    expect(ev.src_endpoint).toEqual({ ip: "192.0.2.0" });
+    expect(at(ev, "unmapped.userIdentity.type")).toBe("IAMUser");
+  });
+
+  it("ConsoleLogin failure by Root: Failure from responseElements, status_detail from errorMessage, High", () => {
+    const ev = ct("record__console-login-root-failure__aws-docs.json");
+    expect(ev).toMatchObject({ class_uid: 3002, status_id: 2, status: "Failure", status_detail: "Failed authentication", is_mfa: false, severity_id: 4 });
+    expect(ev.status_code).toBeUndefined();
+    expect(ev.user).toMatchObject({ uid: "arn:aws:iam::111122223333:root", type_id: 2, type: "Admin" });
+    // the empty accessKeyId is not a credential: it stays in unmapped as it came
+    expect(at(ev, "actor.user.credential_uid")).toBeUndefined();
+    expect(at(ev, "unmapped.userIdentity.accessKeyId")).toBe("");
+  });
+
+  it("ConsoleLogin without MFA (Stratus): zero-padded source IP read as decimal, original kept in unmapped", () => {
+    const ev = ct("stratus__initial-access.console-login-without-mfa.json");
+    expect(ev).toMatchObject({ is_mfa: false, severity_id: 1, dst_endpoint: { hostname: "signin.aws.amazon.com" } });
+    expect(ev.src_endpoint).toEqual({ ip: "225.1.0.16" });
+    expect(at(ev, "unmapped.sourceIPAddress")).toBe("225.01.00.16");
+    expect(ev.observables).toContainEqual({ name: "src_endpoint.ip", type_id: 2, value: "225.1.0.16" });
+  });
+
+  it("AssumeRole success: user is the role session obtained, actor the caller", () => {
+    const ev = ct("stratus__credential-access.ec2-get-password-data.subset.json", "AssumeRole", 0);
+    expect(ev).toMatchObject({ class_uid: 3002, activity_id: 1, status_id: 1, severity_id: 1 });
+    expect(ev.user).toEqual({
+      name: "aws-go-sdk-1722375070115152000",
+      uid: "arn:aws:sts::457448411975:assumed-role/stratus-red-team-ec2-get-password-data-role/aws-go-sdk-1722375070115152000",
+      uid_alt: "AROAMLQ9F6KHQ07JKA0WY:aws-go-sdk-1722375070115152000",
+      credential_uid: "ASIA7RQR64ZW9JXKWPUO",
+      type_id: 99,
+      type: "AssumedRole",
+      account: { uid: "457448411975", type_id: 10, type: "AWS Account" },
+    });
+    expect(at(ev, "actor.user.name")).toBe("christophe");
+    expect(ev.observables).toContainEqual({ name: "user.credential_uid", type_id: 19, value: "ASIA7RQR64ZW9JXKWPUO" });
+    // Authentication has no resources attribute: the role ARN entry stays in unmapped
+    expect(ev.resources).toBeUndefined();
+    expect(at(ev, "unmapped.resources")).toEqual(recordIn("stratus__credential-access.ec2-get-password-data.subset.json", "AssumeRole", 0).resources);
+  });
+
+  it("AssumeRole AccessDenied: Failure, status_code, Medium; subject falls back to the caller", () => {
+    const ev = ct("stratus__credential-access.ec2-get-password-data.subset.json", "AssumeRole", 1);
+    expect(ev).toMatchObject({ class_uid: 3002, status_id: 2, status_code: "AccessDenied", severity_id: 3 });
+    expect((ev.status_detail as string).startsWith("User: arn:aws:iam::457448411975:user/christophe is not authorized")).toBe(true);
+    expect(at(ev, "api.response.error")).toBe("AccessDenied");
+    expect(at(ev, "user.name")).toBe("christophe");
+  });
+
+  it("GetPasswordData as an assumed role, Client.UnauthorizedOperation: API Read, Failure, Medium, session", () => {
+    const ev = ct("stratus__credential-access.ec2-get-password-data.subset.json", "GetPasswordData");
+    expect(ev).toMatchObject({ class_uid: 6003, activity_id: 2, status_id: 2, status_code: "Client.UnauthorizedOperation", severity_id: 3 });
+    expect(ev.actor).toMatchObject({
+      user: { uid_alt: "AROAMLQ9F6KHQ07JKA0WY:aws-go-sdk-1722375070115152000", credential_uid: "ASIANQQHHS551LWULIWD", type_id: 99, type: "AssumedRole" },
+      session: { created_time: Date.parse("2024-07-30T21:31:15Z"), is_mfa: false, issuer: "arn:aws:iam::457448411975:role/stratus-red-team-ec2-get-password-data-role" },
+    });
+    expect(at(ev, "api.request")).toEqual({ uid: "b20c2df5-71d5-441e-84c8-b424f1c78ffb", data: { instanceId: "i-i2jnm5swa59p4fxg" } });
+    expect(at(ev, "unmapped.userIdentity.sessionContext.sessionIssuer")).toMatchObject({ type: "Role", userName: "stratus-red-team-ec2-get-password-data-role" });
+  });
+
+  it("GetFederationToken is an Authentication whose user is the federated user", () => {
+    const ev = ct("stratus__persistence.sts-federation-token.json", "GetFederationToken");
+    expect(ev).toMatchObject({ class_uid: 3002, activity_id: 1 });
+    expect(ev.user).toMatchObject({ name: "stratus_red_team", uid: "arn:aws:sts::742491224508:federated-user/stratus_red_team", type: "FederatedUser", credential_uid: "ASIASTJKC5GCM7ZE6LUP" });
+    const next = ct("stratus__persistence.sts-federation-token.json", "GetCallerIdentity");
+    expect(next).toMatchObject({ class_uid: 6003, activity_id: 2, actor: { user: { type: "FederatedUser", credential_uid: "ASIASTJKC5GCM7ZE6LUP" } } });
+  });
+
+  it("IAM CreateUser / AttachUserPolicy / CreateAccessKey: Account Change with the target user and policy", () => {
+    const create = ct("stratus__persistence.iam-create-admin-user.json", "CreateUser");
+    expect(create).toMatchObject({ class_uid: 3001, activity_id: 1, severity_id: 3 });
+    expect(create.user).toEqual({
+      name: "malicious-iam-user",
+      uid: "arn:aws:iam::229654561268:user/malicious-iam-user",
+      uid_alt: "AIDAL1XMLVWIUOK8KAF0",
+      type_id: 1,
+      type: "User",
+      account: { uid: "229654561268", type_id: 10, type: "AWS Account" },
+    });
+    const attach = ct("stratus__persistence.iam-create-admin-user.json", "AttachUserPolicy");
+    expect(attach).toMatchObject({ activity_id: 7, activity_name: "Attach Policy", user: { name: "malicious-iam-user" } });
+    expect(attach.policy).toEqual({ uid: "arn:aws:iam::aws:policy/AdministratorAccess", name: "AdministratorAccess" });
+    const key = ct("stratus__persistence.iam-create-admin-user.json", "CreateAccessKey");
+    expect(key.user).toMatchObject({ name: "malicious-iam-user", credential_uid: "AKIAXAFZN8JEPF6L682H" });
+    expect(key.observables).toContainEqual({ name: "user.credential_uid", type_id: 19, value: "AKIAXAFZN8JEPF6L682H" });
+  });
+
+  it("AddUserToGroup: the user with the group; old records without eventID/requestID keep requestParameters in unmapped", () => {
+    const ev = ct("records__iam-add-user-to-group__aws-docs.json");
+    expect(ev).toMatchObject({ class_uid: 3001, activity_id: 7, user: { name: "Bob", groups: [{ name: "admin" }] } });
+    expect(at(ev, "api.request")).toBeUndefined();
+    expect(at(ev, "unmapped.requestParameters")).toEqual({ userName: "Bob", groupName: "admin" });
+    expect(ev.metadata.uid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+
+  it("EnableMFADevice and PasswordUpdated by Root: Account Change, High", () => {
+    const mfa = ct("record__enable-mfa-device-root__aws-docs.json");
+    expect(mfa).toMatchObject({ class_uid: 3001, activity_id: 10, activity_name: "MFA Factor Enable", severity_id: 4, user: { name: "AWS ROOT USER" } });
+    expect(at(mfa, "unmapped.userIdentity.sessionContext")).toMatchObject({ sessionIssuer: {}, webIdFederationData: {} });
+    const pw = ct("record__password-updated__aws-docs.json");
+    expect(pw).toMatchObject({ class_uid: 3001, activity_id: 3, status_id: 1, severity_id: 4, user: { uid: "arn:aws:iam::111122223333:root" } });
+  });
+
+  it("UpdateAssumeRolePolicy: Account Change Other on the role; no dst_endpoint in 3001 (host header stays unmapped)", () => {
+    const ev = ct("stratus__persistence.iam-backdoor-role.json");
+    expect(ev).toMatchObject({ class_uid: 3001, activity_id: 99, activity_name: "Other", user: { name: "stratus-red-team-backdoor-r-role", type_id: 99, type: "Role" } });
+    expect(ev.dst_endpoint).toBeUndefined();
+    expect(at(ev, "unmapped.tlsDetails.clientProvidedHostHeader")).toBe("iam.amazonaws.com");
+  });
+
+  it("StopLogging and DeleteResolverQueryLogConfig are sensitive (Medium); plain writes Low; reads Informational", () => {
+    expect(ct("stratus__defense-evasion.cloudtrail-stop.json")).toMatchObject({ activity_id: 3, severity_id: 3 });
+    expect(ct("stratus__defense-evasion.dns-delete-logs.json")).toMatchObject({ activity_id: 4, severity_id: 3 });
+    expect(ct("stratus__exfiltration.ec2-share-ebs-snapshot.json")).toMatchObject({ severity_id: 3 });
+    expect(ct("stratus__execution.ssm-start-session.subset.json", "StartSession")).toMatchObject({ activity_id: 3, severity_id: 2 });
+    expect(ct("stratus__execution.ssm-start-session.subset.json", "DescribeInstanceInformation")).toMatchObject({ activity_id: 2, severity_id: 1 });
+  });
+
+  it("a failed non-denied call (TrailNotFoundException) is a Failure; UpdateTrail is sensitive", () => {
+    const ev = ct("records__update-trail__aws-docs.json");
+    expect(ev).toMatchObject({ status_id: 2, status_code: "TrailNotFoundException", status_detail: "Unknown trail: myTrail2 for the user: 123456789012", severity_id: 3 });
+    expect(ev.message).toBe("UpdateTrail (cloudtrail.amazonaws.com) by Alice: TrailNotFoundException");
+  });
+
+  it("resources[]: ARN -> uid, type, owner account; observables", () => {
+    const ev = ct("eventbridge__s3-putobject__aws-stepfunctions-docs.json");
+    expect(ev.resources).toEqual([
+      { uid: "arn:aws:s3:::username-sfn-tutorial-2/test.png", type: "AWS::S3::Object" },
+      { uid: "arn:aws:s3:::username-sfn-tutorial", type: "AWS::S3::Bucket", owner: { account: { uid: "123456789012", type_id: 10, type: "AWS Account" } } },
+    ]);
+    expect(ev.observables).toContainEqual({ name: "resources[1].uid", type_id: 10, value: "arn:aws:s3:::username-sfn-tutorial" });
+    expect(ev.actor).toMatchObject({ invoked_by: "signin.amazonaws.com", session: { is_mfa: true } });
+    expect(ev.unmapped?.resources).toBeUndefined();
+  });
+
+  it("Root API call through EventBridge (CreateBucket): High", () => {
+    expect(ct("eventbridge__s3-createbucket__aws-cwe-docs.json")).toMatchObject({ class_uid: 6003, activity_id: 1, severity_id: 4 });
+  });
+
+  it("AwsServiceEvent (no userIdentity.arn, no requestID): actor is the account invoked by AWS Internal, Informational", () => {
+    const ev = ct("record__kms-rotate-key-service-event__aws-docs.json");
+    expect(ev).toMatchObject({ class_uid: 6003, activity_id: 3, severity_id: 1, status_id: 1 });
+    expect(ev.actor).toEqual({ user: { account: { uid: "123456789012", type_id: 10, type: "AWS Account" } }, invoked_by: "AWS Internal" });
+    expect(ev.src_endpoint).toEqual({ svc_name: "AWS Internal" });
+    expect(ev.api).toEqual({ operation: "RotateKey", service: { name: "kms.amazonaws.com" } });
+    expect(ev.unmapped).toMatchObject({ serviceEventDetails: { keyId: "7944f0ec-EXAMPLE" }, requestParameters: null, responseElements: null, readOnly: false });
+  });
+
+  it("AwsCloudTrailInsight (no eventSource/eventName/userIdentity): a valid API Activity Other, Medium, no status", () => {
+    const ev = ct("record__insight-event__aws-docs.json");
+    expect(ev).toMatchObject({ class_uid: 6003, activity_id: 99, severity_id: 3 });
+    expect(ev.status_id).toBeUndefined();
+    expect(ev.actor).toEqual({ app_name: "CloudTrail Insights" });
+    expect(ev.src_endpoint).toEqual({ svc_name: "cloudtrail.amazonaws.com" });
+    expect(ev.api).toEqual({ operation: "CompleteLifecycleAction", service: { name: "autoscaling.amazonaws.com" } });
+    expect(ev.metadata).toMatchObject({ correlation_uid: "7bb000gg-22b3-4c03-94af-c74tj0c8m7c0", event_code: "AwsCloudTrailInsight", product: { feature: { name: "Insight" } } });
+    expect(ev.message).toBe("CloudTrail Insight ApiCallRateInsight Start: CompleteLifecycleAction (autoscaling.amazonaws.com)");
+    expect(at(ev, "unmapped.insightDetails.insightType")).toBe("ApiCallRateInsight");
+  });
+
+  it("AWS service principal as source: svc_name and domain", () => {
+    const rec = { ...recordIn("record__start-logging__aws-docs.json"), sourceIPAddress: "cloudtrail.amazonaws.com" };
+    const ev = normalizeCloudTrail(rec, CTX);
+    expect(ev.src_endpoint).toEqual({ svc_name: "cloudtrail.amazonaws.com", domain: "cloudtrail.amazonaws.com" });
+    expect(validateOcsf(ev)).toEqual([]);
+  });
+
+  it("raw_data only when ctx.rawData, preferring the original text", () => {
+    expect(ct("record__start-logging__aws-docs.json").raw_data).toBeUndefined();
+    const rec = recordIn("record__start-logging__aws-docs.json");
+    expect(normalizeCloudTrail(rec, { ...CTX, rawData: true }).raw_data).toBe(JSON.stringify(rec));
+    expect(normalizeCloudTrail(rec, { ...CTX, rawData: true, rawText: "{ original }" }).raw_data).toBe("{ original }");
+  });
+
+  it("rejects a JSON object that is no CloudTrail record with a clear reason", () => {
+    expect(() => normalizeCloudTrail({ hello: "world" }, CTX)).toThrow(NormalizeError);
+    expect(() => normalizeCloudTrail({ hello: "world" }, CTX)).toThrow(/no eventName, eventSource or eventType/);
+    const framed = frame('[{"hello":"world"}]', "application/json");
+    const res = runPipeline(framed.values, framed.paths, [], { ctx: CTX, kind: "cloudtrail" });
+    expect(res.errors).toMatchObject([{ index: 0, path: "[0]", source: "cloudtrail" }]);
+  });
+});
+
+describe("helpers", () => {
+  it("canonicalIp accepts IPv4/IPv6, reads zero-padded octets as decimal, rejects the rest", () => {
+    expect(canonicalIp("192.0.2.1")).toBe("192.0.2.1");
+    expect(canonicalIp("075.050.255.67")).toBe("75.50.255.67");
+    expect(canonicalIp("256.1.1.1")).toBeUndefined();
+    expect(canonicalIp("2001:db8::1")).toBe("2001:db8::1");
+    expect(canonicalIp("::")).toBe("::");
+    expect(canonicalIp("::ffff:192.0.2.1")).toBe("::ffff:192.0.2.1");
+    expect(canonicalIp("1:2:3:4:5:6:7:8")).toBe("1:2:3:4:5:6:7:8");
+    expect(canonicalIp("1:2:3:4:5:6:7")).toBeUndefined();
+    expect(canonicalIp("1::2::3")).toBeUndefined();
+    expect(canonicalIp("AWS Internal")).toBeUndefined();
+    expect(canonicalIp("cloudtrail.amazonaws.com")).toBeUndefined();
+  });
+
+  it("arnAccount reads the account field of an ARN", () => {
+    expect(arnAccount("arn:aws:iam::123456789012:user/Bob")).toBe("123456789012");
+    expect(arnAccount("arn:aws:s3:::bucket")).toBeUndefined();
+    expect(arnAccount("arn:aws:iam::aws:policy/AdministratorAccess")).toBe("aws");
+    expect(arnAccount("not-an-arn")).toBeUndefined();
+  });
+});
+
+describe("golden events (hand-reviewed)", () => {
+  const golden: [name: string, file: string, eventName?: string][] = [
+    ["console-login-root-failure", "record__console-login-root-failure__aws-docs.json"],
+    ["iam-create-user", "stratus__persistence.iam-create-admin-user.json", "CreateUser"],
+    ["kms-rotate-key-service-event", "record__kms-rotate-key-service-event__aws-docs.json"],
+    ["insight-event", "record__insight-event__aws-docs.json"],
+  ];
+  for (const [name, file, eventName] of golden) {
+    it(name, async () => {
+      const ev = ct(file, eventName);
+      expect(validateOcsf(ev)).toEqual([]);
+      await expect(JSON.stringify(ev, null, 2)).toMatchFileSnapshot(`../golden/cloudtrail/${name}.ocsf.json`);
+    });
+  }
+});
+
+describe("property: mutated records never break the mapping", () => {
+  const all = FILES.flatMap((f) => recordsOf(f.text).map((u) => u.record)).filter(isObject);
+  const json: fc.Arbitrary<Json> = fc.oneof(
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer(),
+    fc.constantFrom("", "x", "AccessDenied", "Yes", "true", "Failure", "1.2.3.4", "AWS Internal", "arn:aws:iam::1:user/u", "2024-01-01T00:00:00Z", "not a time"),
+    fc.constant<Json>({}),
+    fc.constant<Json>([]),
+    fc.dictionary(fc.constantFrom("arn", "userName", "type", "accountId", "ARN", "status"), fc.string(), { maxKeys: 3 }),
+    fc.jsonValue({ maxDepth: 3 }) as unknown as fc.Arbitrary<Json>,
+  );
+  const paths = [
+    "eventName", "eventSource", "eventType", "eventTime", "eventID", "errorCode", "errorMessage", "sourceIPAddress",
+    "userAgent", "requestID", "requestParameters", "responseElements", "resources", "userIdentity", "userIdentity.type",
+    "userIdentity.arn", "userIdentity.accountId", "userIdentity.userName", "userIdentity.sessionContext",
+    "userIdentity.sessionContext.attributes", "userIdentity.sessionContext.attributes.creationDate",
+    "additionalEventData", "additionalEventData.MFAUsed", "tlsDetails", "insightDetails", "recipientAccountId", "awsRegion",
+  ];
+
+  function setPath(o: JsonObject, path: string, v: Json | undefined): void {
+    const keys = path.split(".");
+    let cur: JsonObject = o;
+    for (const k of keys.slice(0, -1)) {
+      const next = cur[k];
+      if (!isObject(next)) return;
+      cur[k] = { ...next };
+      cur = cur[k] as JsonObject;
+    }
+    const last = keys[keys.length - 1]!;
+    if (v === undefined) delete cur[last];
+    else cur[last] = v;
+  }
+
+  it("valid and lossless, or a NormalizeError", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...all),
+        fc.array(fc.tuple(fc.constantFrom(...paths), fc.option(json, { nil: undefined })), { minLength: 1, maxLength: 4 }),
+        (base, edits) => {
+          const rec = structuredClone(base);
+          for (const [p, v] of edits) setPath(rec, p, v);
+          let ev: OcsfEvent;
+          try {
+            ev = normalizeCloudTrail(rec, CTX);
+          } catch (e) {
+            expect(e).toBeInstanceOf(NormalizeError);
+            return;
+          }
+          expect(validateOcsf(ev)).toEqual([]);
+          expect(missingFields(rec, ev)).toEqual([]);
+        },
+      ),
+      { numRuns: 1000, seed: 4242 },
+    );
+  });
+});
