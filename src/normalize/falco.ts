@@ -33,24 +33,6 @@ export const FALCO_SEVERITY: Record<string, number> = {
 /** Top-level keys of a Falco JSON alert that the mapping consumes; any other key goes to unmapped. */
 const TOP_LEVEL = new Set(["uuid", "output", "priority", "rule", "time", "output_fields", "source", "tags", "hostname"]);
 
-/** MITRE ATT&CK tactics by the suffix of Falco's `mitre_*` tags. */
-const MITRE_TACTICS: Record<string, [uid: string, name: string]> = {
-  reconnaissance: ["TA0043", "Reconnaissance"],
-  resource_development: ["TA0042", "Resource Development"],
-  initial_access: ["TA0001", "Initial Access"],
-  execution: ["TA0002", "Execution"],
-  persistence: ["TA0003", "Persistence"],
-  privilege_escalation: ["TA0004", "Privilege Escalation"],
-  defense_evasion: ["TA0005", "Defense Evasion"],
-  credential_access: ["TA0006", "Credential Access"],
-  discovery: ["TA0007", "Discovery"],
-  lateral_movement: ["TA0008", "Lateral Movement"],
-  collection: ["TA0009", "Collection"],
-  command_and_control: ["TA0011", "Command and Control"],
-  exfiltration: ["TA0010", "Exfiltration"],
-  impact: ["TA0040", "Impact"],
-};
-
 /** A working copy of output_fields: mapped keys are taken out, the rest is `unmapped.output_fields`. */
 class Fields {
   readonly rest: JsonObject;
@@ -114,22 +96,6 @@ function endpoint(addr: string, port?: number): JsonObject {
   const e: JsonObject = isIpAddress(addr) ? { ip: addr } : isHostname(addr) ? { hostname: addr } : { name: addr };
   if (port !== undefined && port >= 0 && port <= 65535) e.port = port;
   return e;
-}
-
-/** finding_info.attacks from Falco's MITRE tags ("T1555", "T1059.004", "mitre_credential_access"). */
-export function attacksFromTags(tags: string[]): JsonObject[] {
-  const tactics: JsonObject[] = [];
-  const techniques: JsonObject[] = [];
-  for (const t of tags) {
-    const tac = /^mitre_(.+)$/i.exec(t);
-    const known = tac ? MITRE_TACTICS[tac[1]!.toLowerCase()] : undefined;
-    if (known) tactics.push({ uid: known[0], name: known[1] });
-    const tech = /^(T\d{4})(\.\d{3})?$/.exec(t);
-    if (tech) techniques.push(tech[2] ? { technique: { uid: tech[1]! }, sub_technique: { uid: t } } : { technique: { uid: t } });
-  }
-  // one tactic: it is the tactic of every technique; several: techniques and tactics are listed separately
-  if (tactics.length === 1 && techniques.length > 0) return techniques.map((a) => ({ ...a, tactic: tactics[0]! }));
-  return [...techniques, ...tactics.map((tactic) => ({ tactic }))];
 }
 
 function fileObject(path: string, typeId: number, parentFolder?: string): JsonObject {
@@ -451,7 +417,6 @@ export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEven
   }
   if (internal) unmapped.falco_internal = true;
 
-  const attacks = attacksFromTags(tags);
   const profiles = [device ? "host" : undefined, b.cloud ? "cloud" : undefined].filter((p): p is string => p !== undefined);
   const sev = priority !== undefined ? FALCO_SEVERITY[priority.toLowerCase()] : undefined;
   const ev: OcsfEvent = {
@@ -479,9 +444,9 @@ export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEven
       uid,
       title: rule,
       desc: output,
+      // MITRE tags (T1234, mitre_*) become finding_info.attacks in the ATT&CK enricher (src/enrich/attack.ts)
       types: tags.length ? tags : undefined,
       created_time: time,
-      attacks: attacks.length ? attacks : undefined,
       analytic: internal
         ? { type_id: 99, type: "Falco internal", name: rule, uid: stableUid(`falco:${rule}`) }
         : { type_id: 1, type: "Rule", name: rule, uid: stableUid(`falco:${rule}`) },

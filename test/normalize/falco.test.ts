@@ -3,7 +3,7 @@ import { describe, it, expect } from "vitest";
 import { fixture, fixtures } from "../support/fixtures";
 import { validateOcsf } from "../support/ocsf-validator";
 import { missingFields } from "../support/lossless";
-import { normalizeFalco, normalizeFalcoText, parseTuple, attacksFromTags, FALCO_SEVERITY } from "../../src/normalize/falco";
+import { normalizeFalco, normalizeFalcoText, parseTuple, FALCO_SEVERITY } from "../../src/normalize/falco";
 import { type Json, type JsonObject, parseJson, isObject } from "../../src/normalize/json";
 import type { NormalizeContext, OcsfEvent } from "../../src/normalize/ocsf";
 
@@ -273,17 +273,6 @@ describe("syscall evidence", () => {
       ["device.hostname", 1, "x86"],
     ]);
   });
-  it("MITRE tags become finding_info.attacks", () => {
-    expect(attacksFromTags(["T1555", "container", "mitre_credential_access"])).toEqual([
-      { technique: { uid: "T1555" }, tactic: { uid: "TA0006", name: "Credential Access" } },
-    ]);
-    expect(attacksFromTags(["T1059.004", "mitre_execution", "mitre_persistence"])).toEqual([
-      { technique: { uid: "T1059" }, sub_technique: { uid: "T1059.004" } },
-      { tactic: { uid: "TA0002", name: "Execution" } },
-      { tactic: { uid: "TA0003", name: "Persistence" } },
-    ]);
-    expect(attacksFromTags(["mitre_unknown", "shell"])).toEqual([]);
-  });
   it("parses connection tuples (IPv4, IPv6 with or without brackets) and refuses non-tuples", () => {
     expect(parseTuple("1.2.3.4:5678->10.0.0.1:443")).toEqual({ src: { ip: "1.2.3.4", port: 5678 }, dst: { ip: "10.0.0.1", port: 443 } });
     expect(parseTuple("[fe80::1]:1->[::1]:2")).toEqual({ src: { ip: "fe80::1", port: 1 }, dst: { ip: "::1", port: 2 } });
@@ -343,7 +332,7 @@ describe("aws_cloudtrail evidence: the AWS call", () => {
     });
     expect(ev.cloud).toEqual({ provider: "AWS", region: "eu-west-1", account: { uid: "123456789012", type_id: 10, type: "AWS Account" } });
     expect(at(ev, "metadata.profiles")).toEqual(["host", "cloud"]);
-    expect(at(ev, "finding_info.attacks")).toEqual([{ technique: { uid: "T1562" }, sub_technique: { uid: "T1562.008" }, tactic: { uid: "TA0005", name: "Defense Evasion" } }]);
+    expect(at(ev, "finding_info.types")).toEqual(["cloud", "aws", "aws_cloudtrail", "mitre_defense_evasion", "T1562.008"]);
   });
 });
 
