@@ -13,6 +13,8 @@ export default defineConfig({
           environment: "node",
           include: ["test/**/*.test.ts"],
           exclude: ["test/**/*.worker.test.ts", "node_modules/**"],
+          // s3rver + fault-injecting gates on 127.0.0.1 (endpoints via inject())
+          globalSetup: ["./test/support/s3rver.ts"],
           testTimeout: 30_000,
           hookTimeout: 30_000,
         },
@@ -30,6 +32,7 @@ export default defineConfig({
         test: {
           name: "workers",
           include: ["test/**/*.worker.test.ts"],
+          globalSetup: ["./test/support/s3rver.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },
