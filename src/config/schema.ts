@@ -3,6 +3,7 @@
 // Worker's secrets/vars at start-up.
 import { z } from "zod";
 import { secretRef, type SecretRef } from "./secret";
+import { enrichSchema } from "./enrich";
 import { sinksSchema, deliverySchema } from "./sinks";
 import { routesSchema, defaultSinksSchema, archiveAllSchema, checkRouting } from "./routing";
 
@@ -65,6 +66,8 @@ export const configSchema = z
       .strict()
       .default({ required: true, tokens: [] }),
     limits: limitsSchema.default(limitsSchema.parse({})),
+    /** Enrichment: host inventory, threat intel, ATT&CK, Kubernetes/cloud context (src/config/enrich.ts). */
+    enrich: enrichSchema.default(enrichSchema.parse({})),
     /** Sinks by name, routing rules and delivery settings (src/config/{sinks,routing}.ts, docs/routing.md). */
     sinks: sinksSchema,
     routes: routesSchema,

@@ -1,0 +1,126 @@
+// The stored form of a refreshed feed (R2 `intel/<feed>.txt`): a header line, then one normalized
+// indicator per line, `<kind> <value>[ <confidence>]`. Written by the Cron refresh after a feed parsed
+// cleanly; read by every isolate straight into an IntelSet, line by line, without re-parsing the
+// feed's own format and without building a string per indicator.
+//
+//   #tributary-intel 1 {"feed":"abuse-ips","source":"https://...","fetched_at":"...","format":"plain","count":2}
+//   ipv4 203.0.113.7
+//   cidr4 198.51.100.0/24 90
+//   domain evil.example
+import type { FeedConfig } from "../config/enrich";
+import type { Classified } from "./indicator";
+import { parseIPv4, parseCidr, canonicalIPv6 } from "./ip";
+import { IntelSetBuilder, type IndicatorKind, type IntelSet, type HashedKind } from "./intel-set";
+import { parseFeed, rejectReason, type ParseStats } from "./feeds";
+
+export const COMPILED_MAGIC = "#tributary-intel 1 ";
+
+export interface CompiledHeader {
+  feed: string;
+  source?: string;
+  fetched_at: string;
+  format: string;
+  count: number;
+}
+
+/** Accumulates compiled lines in chunks (no array of a million strings). */
+export class CompiledWriter {
+  private readonly chunks: string[] = [];
+  private cur: string[] = [];
+  count = 0;
+
+  add(c: Classified, confidence?: number): void {
+    this.cur.push(confidence === undefined ? `${c.kind} ${c.value}` : `${c.kind} ${c.value} ${confidence}`);
+    this.count++;
+    if (this.cur.length === 8192) {
+      this.chunks.push(this.cur.join("\n"));
+      this.cur = [];
+    }
+  }
+
+  finish(header: Omit<CompiledHeader, "count">): string {
+    if (this.cur.length) this.chunks.push(this.cur.join("\n"));
+    this.cur = [];
+    const h: CompiledHeader = { ...header, count: this.count };
+    return `${COMPILED_MAGIC}${JSON.stringify(h)}\n${this.chunks.join("\n")}\n`;
+  }
+}
+
+/** Parses a downloaded feed and compiles it; throws with the reason when it must not replace the last good set. */
+export function compileFeed(
+  text: string,
+  feed: FeedConfig,
+  meta: { source?: string; fetchedAt: string },
+  now = Date.now(),
+): { text: string; stats: ParseStats } {
+  const w = new CompiledWriter();
+  const stats = parseFeed(text, feed, (c, conf) => w.add(c, conf), now);
+  const reason = rejectReason(stats, feed.maxInvalidRatio);
+  if (reason) throw new Error(reason);
+  return { text: w.finish({ feed: feed.name, source: meta.source, fetched_at: meta.fetchedAt, format: feed.format }), stats };
+}
+
+export function readCompiledHeader(text: string): CompiledHeader {
+  if (!text.startsWith(COMPILED_MAGIC)) throw new Error("not a compiled intel file (missing #tributary-intel header)");
+  const nl = text.indexOf("\n");
+  return JSON.parse(text.slice(COMPILED_MAGIC.length, nl < 0 ? text.length : nl)) as CompiledHeader;
+}
+
+const HASHED = new Set<string>(["domain", "url", "md5", "sha1", "sha256"]);
+
+/** Adds the indicators of a compiled file to a builder. Returns the header. */
+export function loadCompiled(text: string, b: IntelSetBuilder): CompiledHeader {
+  const header = readCompiledHeader(text);
+  let pos = text.indexOf("\n") + 1;
+  const n = text.length;
+  while (pos > 0 && pos < n) {
+    let end = text.indexOf("\n", pos);
+    if (end < 0) end = n;
+    const sp = text.indexOf(" ", pos);
+    if (sp > pos && sp < end) {
+      const kind = text.slice(pos, sp) as IndicatorKind;
+      let vEnd = text.indexOf(" ", sp + 1);
+      let conf: number | undefined;
+      if (vEnd < 0 || vEnd > end) vEnd = end;
+      else conf = Number(text.slice(vEnd + 1, end));
+      addCompiled(b, kind, text, sp + 1, vEnd, conf);
+    }
+    pos = end + 1;
+  }
+  return header;
+}
+
+function addCompiled(b: IntelSetBuilder, kind: IndicatorKind, text: string, a: number, z: number, conf: number | undefined): void {
+  if (kind === "ipv4") {
+    const ip = parseIPv4(text, a, z);
+    if (ip >= 0) b.addIPv4(ip, conf);
+  } else if (HASHED.has(kind)) {
+    b.addHashed(kind as HashedKind, text, conf, a, z);
+  } else if (kind === "ipv6") {
+    const c = canonicalIPv6(text.slice(a, z));
+    if (c) b.addHashed("ipv6", c, conf);
+  } else if (kind === "cidr4" || kind === "cidr6") {
+    const c = parseCidr(text.slice(a, z));
+    if (c?.v === 4) b.addCidr4(c.start, c.prefix, conf);
+    else if (c?.v === 6) b.addCidr6(c.start, c.prefix, conf);
+  }
+}
+
+/** Adds one normalized indicator (from a feed parser) to a builder. */
+export function addClassified(b: IntelSetBuilder, c: Classified, conf?: number): void {
+  addCompiled(b, c.kind, c.value, 0, c.value.length, conf);
+}
+
+/** Builds a set straight from a feed's own text (inline indicators, raw R2 files). */
+export function buildFromFeedText(text: string, feed: FeedConfig, now = Date.now()): { set: IntelSet; stats: ParseStats } {
+  const b = new IntelSetBuilder(feed.confidence);
+  const stats = parseFeed(text, feed, (c, conf) => addClassified(b, c, conf), now);
+  return { set: b.build(), stats };
+}
+
+/** Builds a set from a compiled file. */
+export function buildFromCompiled(text: string, defaultConfidence: number): { set: IntelSet; header: CompiledHeader } {
+  const b = new IntelSetBuilder(defaultConfidence);
+  const header = loadCompiled(text, b);
+  return { set: b.build(), header };
+}

@@ -1,0 +1,161 @@
+// Kubernetes and cloud context enricher (pure). OCSF 1.3.0 has no Kubernetes cluster, namespace or
+// workload object, so (docs/enrichment.md):
+//   - cluster name -> metadata.labels "k8s.cluster:<name>" (every class has metadata.labels); from the
+//     tenant's configured cluster (enrich.context.clusters, or the auth token's `cluster`), else from
+//     what the sensor sent (Tetragon's cluster_name, kept by the normalizer in unmapped);
+//   - namespace / pod / workload -> metadata.labels "k8s.namespace:<ns>", "k8s.pod:<name>",
+//     "k8s.workload:<kind>/<name>", read from resources[] (type Pod) and from the sensor's pod
+//     fields kept in unmapped; pod labels -> resources[] (Pod).labels ["app=nginx", ...] on findings,
+//     and metadata.labels "k8s.label.app:nginx" everywhere;
+//   - AWS account aliases -> the `name` of every account object whose uid is a configured account id
+//     (cloud.account, actor.user.account, evidences[].actor.user.account, resources[].account ...).
+import type { Config } from "../config/schema";
+import type { OcsfEvent } from "../normalize/ocsf";
+import { isObject, type Json, type JsonObject } from "../normalize/json";
+
+export interface ContextData {
+  /** tenant -> cluster name. */
+  clusters: Map<string, string>;
+  /** AWS account id -> alias. */
+  aliases: Map<string, string>;
+}
+
+export function contextData(cfg: Config): ContextData {
+  const clusters = new Map<string, string>();
+  for (const t of cfg.auth.tokens) if (t.cluster) clusters.set(t.tenant, t.cluster);
+  for (const [tenant, cluster] of Object.entries(cfg.enrich.context.clusters)) clusters.set(tenant, cluster);
+  return { clusters, aliases: new Map(Object.entries(cfg.enrich.context.awsAccountAliases)) };
+}
+
+function o(v: Json | undefined): JsonObject | undefined {
+  return v !== undefined && isObject(v) ? v : undefined;
+}
+
+function s(v: Json | undefined): string | undefined {
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+function addLabel(e: OcsfEvent, label: string): void {
+  const labels = (e.metadata.labels ??= []);
+  if (!labels.includes(label)) labels.push(label);
+}
+
+interface PodInfo {
+  cluster?: string;
+  namespace?: string;
+  pod?: string;
+  workload?: string;
+  workloadKind?: string;
+  labels?: Record<string, string>;
+}
+
+/** Pod labels as Tetragon ({k: v}), Falco output fields ("[app:nginx, tier:web]" or k8s.pod.label.<k>) give them. */
+function labelsOf(v: Json | undefined): Record<string, string> | undefined {
+  if (v === undefined || v === null) return undefined;
+  const out: Record<string, string> = {};
+  if (isObject(v)) {
+    for (const [k, x] of Object.entries(v)) if (typeof x === "string") out[k] = x;
+  } else if (typeof v === "string") {
+    for (const part of v.replace(/^\[|\]$/g, "").split(/,\s*/)) {
+      const i = part.indexOf(":");
+      const j = part.indexOf("=");
+      const cut = i > 0 && (j < 0 || i < j) ? i : j;
+      if (cut > 0) out[part.slice(0, cut).trim()] = part.slice(cut + 1).trim();
+    }
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+/** Kubernetes context the sensor sent, from OCSF places and the source fields normalizers keep in unmapped. */
+function podInfo(e: OcsfEvent): PodInfo {
+  const info: PodInfo = {};
+  const um = e.unmapped;
+  // Tetragon: cluster_name at the top; the pod {namespace, name, workload, workload_kind, pod_labels}
+  // under <event type>.process (the normalizer keeps unmapped fields at their original paths)
+  info.cluster ??= s(um?.cluster_name);
+  for (const [k, v] of Object.entries(um ?? {})) {
+    if (!k.startsWith("process_")) continue;
+    const pod = o(o(o(v)?.process)?.pod);
+    if (!pod) continue;
+    info.namespace ??= s(pod.namespace);
+    info.pod ??= s(pod.name);
+    info.workload ??= s(pod.workload);
+    info.workloadKind ??= s(pod.workload_kind);
+    info.labels ??= labelsOf(pod.pod_labels);
+  }
+  // Falco output fields left unmapped
+  const of = o(um?.output_fields);
+  if (of) {
+    info.labels ??= labelsOf(of["k8s.pod.labels"]);
+    for (const [k, v] of Object.entries(of)) {
+      if (k.startsWith("k8s.pod.label.") && typeof v === "string") (info.labels ??= {})[k.slice("k8s.pod.label.".length)] = v;
+    }
+    info.cluster ??= s(of["k8smeta.cluster.name"]) ?? s(of["k8s.cluster.name"]);
+  }
+  // OCSF places
+  if (Array.isArray(e.resources)) {
+    for (const r of e.resources) {
+      const res = o(r);
+      if (!res || String(res.type ?? "").toLowerCase() !== "pod") continue;
+      info.pod ??= s(res.name);
+      info.namespace ??= s(res.namespace);
+    }
+  }
+  return info;
+}
+
+function setAccountName(acc: JsonObject | undefined, aliases: Map<string, string>): void {
+  if (!acc || acc.name !== undefined) return;
+  const uid = s(acc.uid);
+  const alias = uid ? aliases.get(uid) : undefined;
+  if (alias) acc.name = alias;
+}
+
+/** Account objects in the places OCSF 1.3.0 has them. */
+function accounts(e: OcsfEvent): (JsonObject | undefined)[] {
+  const out: (JsonObject | undefined)[] = [];
+  const user = (x: Json | undefined) => out.push(o(o(x)?.account));
+  const actor = (x: Json | undefined) => {
+    const a = o(x);
+    if (!a) return;
+    user(a.user);
+  };
+  out.push(o(o(e.cloud as Json)?.account));
+  actor(e.actor as Json);
+  user(e.user as Json);
+  if (Array.isArray(e.evidences)) {
+    for (const ev of e.evidences) {
+      const x = o(ev);
+      if (!x) continue;
+      actor(x.actor);
+      user(x.user);
+    }
+  }
+  if (Array.isArray(e.resources)) for (const r of e.resources) out.push(o(o(r)?.account));
+  return out;
+}
+
+export function enrichContext(e: OcsfEvent, ctx: ContextData): OcsfEvent {
+  const info = podInfo(e);
+  const tenant = e.metadata.tenant_uid;
+  const cluster = (tenant ? ctx.clusters.get(tenant) : undefined) ?? info.cluster;
+  if (cluster) addLabel(e, `k8s.cluster:${cluster}`);
+  if (info.namespace) addLabel(e, `k8s.namespace:${info.namespace}`);
+  if (info.pod) addLabel(e, `k8s.pod:${info.pod}`);
+  if (info.workload) addLabel(e, `k8s.workload:${info.workloadKind ? `${info.workloadKind}/` : ""}${info.workload}`);
+  if (info.labels) {
+    const kv = Object.entries(info.labels);
+    for (const [k, v] of kv) addLabel(e, `k8s.label.${k}:${v}`);
+    if (Array.isArray(e.resources)) {
+      for (const r of e.resources) {
+        const res = o(r);
+        if (!res || String(res.type ?? "").toLowerCase() !== "pod") continue;
+        const labels = Array.isArray(res.labels) ? (res.labels as Json[]) : [];
+        for (const [k, v] of kv) if (!labels.includes(`${k}=${v}`)) labels.push(`${k}=${v}`);
+        res.labels = labels;
+      }
+    }
+  }
+  if (ctx.aliases.size > 0) for (const acc of accounts(e)) setAccountName(acc, ctx.aliases);
+  return e;
+}

@@ -1,0 +1,489 @@
+// Compact threat-intel indicator set for one feed: O(log n) lookups over sorted typed arrays, so a
+// million indicators take a few tens of MB instead of the hundreds a Set<string> of them would.
+//
+//   IPv4 addresses      sorted Uint32Array, binary search
+//   IPv4/IPv6 CIDRs     disjoint intervals built from the (nested or disjoint) blocks, each interval
+//                       pointing at the most specific block covering it; binary search
+//   domains, URLs,      64-bit seeded hashes of the normalized text (kind mixed into the seed), sorted
+//   hashes, IPv6 addrs  as (hi, lo) Uint32 pairs; binary search. The seed is random per isolate, so
+//                       nobody can craft a value that collides with an indicator; a chance collision
+//                       needs ~2^64 / n tries.
+// Per-indicator confidence lives in a parallel Uint8Array, only when some indicator has its own.
+import { formatIPv4, formatIPv6 } from "./ip";
+
+export type IndicatorKind = "ipv4" | "ipv6" | "cidr4" | "cidr6" | "domain" | "url" | "md5" | "sha1" | "sha256";
+export type HashedKind = "ipv6" | "domain" | "url" | "md5" | "sha1" | "sha256";
+
+export const HASHED_KIND_CODE: Record<HashedKind, number> = { ipv6: 1, domain: 2, url: 3, md5: 4, sha1: 5, sha256: 6 };
+
+// ---------------------------------------------------------------------------------------------
+// 64-bit string hash (two 32-bit lanes, cyrb53-style mixing), seeded per isolate.
+
+// Drawn on first use: Workers refuse random values in the global scope.
+let SEED = 0;
+let seeded = false;
+function seed(): number {
+  if (!seeded) {
+    const w = new Uint32Array(1);
+    crypto.getRandomValues(w);
+    SEED = w[0]!;
+    seeded = true;
+  }
+  return SEED;
+}
+
+/** Results of the last hash64 call (avoids allocating a pair per lookup). */
+export let hashHi = 0;
+export let hashLo = 0;
+
+/** Hashes s[start, end) with the kind mixed in; sets hashHi/hashLo. */
+export function hash64(kind: number, s: string, start = 0, end = s.length): void {
+  const sd = seeded ? SEED : seed();
+  let h1 = (0xdeadbeef ^ sd ^ Math.imul(kind, 0x9e3779b1)) | 0;
+  let h2 = (0x41c6ce57 ^ sd ^ Math.imul(kind, 0x85ebca77)) | 0;
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
+  h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
+  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  hashHi = h2 >>> 0;
+  hashLo = h1 >>> 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Growable typed arrays for the builder.
+
+class GrowU32 {
+  a = new Uint32Array(1024);
+  n = 0;
+  push(v: number): void {
+    if (this.n === this.a.length) {
+      const b = new Uint32Array(this.a.length * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[this.n++] = v;
+  }
+}
+
+class GrowU8 {
+  a = new Uint8Array(1024);
+  n = 0;
+  push(v: number): void {
+    if (this.n === this.a.length) {
+      const b = new Uint8Array(this.a.length * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[this.n++] = v;
+  }
+}
+
+const PACK = 2 ** 21;
+
+/**
+ * Order of indexes 0..n-1 by key[i] ascending (ties in index order). Sorts packed doubles
+ * (key * 2^21 + index) natively when n < 2^21; a comparator sort beyond that.
+ */
+function orderBy(key: Uint32Array, n: number): Uint32Array {
+  const order = new Uint32Array(n);
+  if (n < PACK) {
+    const packed = new Float64Array(n);
+    for (let i = 0; i < n; i++) packed[i] = key[i]! * PACK + i;
+    packed.sort();
+    for (let i = 0; i < n; i++) {
+      const p = packed[i]!;
+      order[i] = p - Math.floor(p / PACK) * PACK;
+    }
+    return order;
+  }
+  for (let i = 0; i < n; i++) order[i] = i;
+  order.sort((x, y) => key[x]! - key[y]! || x - y);
+  return order;
+}
+
+/** Lower bound: first index i in [0, n) with a[i] >= v. */
+function lowerBound(a: Uint32Array, n: number, v: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Last index i with a[i] <= v, or -1. */
+function floorIndex(a: Uint32Array, n: number, v: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! <= v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface IntelHit {
+  kind: IndicatorKind;
+  /** The indicator as the feed listed it (normalized): the address, the block, the domain suffix... */
+  indicator: string;
+  confidence: number;
+}
+
+/** Counts per kind (for logs, docs and the bench). */
+export type IntelCounts = Record<IndicatorKind, number>;
+
+interface Cidr6Set {
+  /** Interval starts/ends, ascending, as BigInt. */
+  ivStart: bigint[];
+  ivEnd: bigint[];
+  /** Index of the block (in starts/prefixes) covering the interval. */
+  ivRef: Int32Array;
+  starts: bigint[];
+  prefixes: Uint8Array;
+  conf: Uint8Array;
+}
+
+export class IntelSet {
+  constructor(
+    readonly defaultConfidence: number,
+    private readonly ip4: Uint32Array,
+    private readonly ip4Conf: Uint8Array | undefined,
+    // CIDR4: sorted blocks and the disjoint intervals over them
+    private readonly c4Start: Uint32Array,
+    private readonly c4Prefix: Uint8Array,
+    private readonly c4Conf: Uint8Array | undefined,
+    private readonly iv4Start: Uint32Array,
+    private readonly iv4End: Uint32Array,
+    private readonly iv4Ref: Uint32Array,
+    private readonly c6: Cidr6Set | undefined,
+    // hashed strings
+    private readonly hHi: Uint32Array,
+    private readonly hLo: Uint32Array,
+    private readonly hConf: Uint8Array | undefined,
+    readonly counts: IntelCounts,
+  ) {}
+
+  get size(): number {
+    let n = 0;
+    for (const v of Object.values(this.counts)) n += v;
+    return n;
+  }
+
+  /** Exact IPv4 address, then the most specific IPv4 block. */
+  lookupIPv4(ip: number): IntelHit | undefined {
+    const n = this.ip4.length;
+    if (n > 0) {
+      const i = lowerBound(this.ip4, n, ip);
+      if (i < n && this.ip4[i] === ip) {
+        return { kind: "ipv4", indicator: formatIPv4(ip), confidence: this.ip4Conf ? this.ip4Conf[i]! : this.defaultConfidence };
+      }
+    }
+    const m = this.iv4Start.length;
+    if (m === 0) return undefined;
+    const j = floorIndex(this.iv4Start, m, ip);
+    if (j < 0 || ip > this.iv4End[j]!) return undefined;
+    const ref = this.iv4Ref[j]!;
+    return {
+      kind: "cidr4",
+      indicator: `${formatIPv4(this.c4Start[ref]!)}/${this.c4Prefix[ref]!}`,
+      confidence: this.c4Conf ? this.c4Conf[ref]! : this.defaultConfidence,
+    };
+  }
+
+  /** Most specific IPv6 block covering ip (exact IPv6 addresses are hashed: use lookupHashed("ipv6", canonical)). */
+  lookupIPv6Cidr(ip: bigint): IntelHit | undefined {
+    const c = this.c6;
+    if (!c || c.ivStart.length === 0) return undefined;
+    let lo = 0;
+    let hi = c.ivStart.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (c.ivStart[mid]! <= ip) lo = mid + 1;
+      else hi = mid;
+    }
+    const j = lo - 1;
+    if (j < 0 || ip > c.ivEnd[j]!) return undefined;
+    const ref = c.ivRef[j]!;
+    return { kind: "cidr6", indicator: `${formatIPv6(c.starts[ref]!)}/${c.prefixes[ref]!}`, confidence: c.conf[ref]! };
+  }
+
+  /** Looks up the hash set by the (hi, lo) of the last hash64() call. Returns the confidence or -1. */
+  lookupHash(hi: number, lo: number): number {
+    const n = this.hHi.length;
+    if (n === 0) return -1;
+    let i = lowerBound(this.hHi, n, hi);
+    for (; i < n && this.hHi[i] === hi; i++) {
+      if (this.hLo[i] === lo) return this.hConf ? this.hConf[i]! : this.defaultConfidence;
+    }
+    return -1;
+  }
+
+  /** Hashes value as kind and looks it up. */
+  lookupHashed(kind: HashedKind, value: string): number {
+    hash64(HASHED_KIND_CODE[kind], value);
+    return this.lookupHash(hashHi, hashLo);
+  }
+
+  /** Bytes held by the typed arrays (the bench's estimate; the heap measurement is the real number). */
+  get byteSize(): number {
+    let b = this.ip4.byteLength + this.c4Start.byteLength + this.c4Prefix.byteLength + this.iv4Start.byteLength * 3;
+    b += this.hHi.byteLength * 2;
+    b += (this.ip4Conf?.byteLength ?? 0) + (this.c4Conf?.byteLength ?? 0) + (this.hConf?.byteLength ?? 0);
+    return b;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Collects a feed's indicators (already parsed and normalized), then builds the IntelSet. */
+export class IntelSetBuilder {
+  private readonly ip4 = new GrowU32();
+  private readonly ip4Conf = new GrowU8();
+  private readonly c4Start = new GrowU32();
+  private readonly c4Prefix = new GrowU8();
+  private readonly c4Conf = new GrowU8();
+  private readonly c6: { start: bigint; prefix: number; conf: number }[] = [];
+  private readonly hHi = new GrowU32();
+  private readonly hLo = new GrowU32();
+  private readonly hConf = new GrowU8();
+  private ownConf = false;
+  readonly counts: IntelCounts = { ipv4: 0, ipv6: 0, cidr4: 0, cidr6: 0, domain: 0, url: 0, md5: 0, sha1: 0, sha256: 0 };
+
+  constructor(readonly defaultConfidence: number) {}
+
+  private conf(c: number | undefined): number {
+    if (c === undefined) return this.defaultConfidence;
+    if (c !== this.defaultConfidence) this.ownConf = true;
+    return c;
+  }
+
+  addIPv4(ip: number, confidence?: number): void {
+    this.ip4.push(ip);
+    this.ip4Conf.push(this.conf(confidence));
+  }
+
+  addCidr4(start: number, prefix: number, confidence?: number): void {
+    if (prefix === 32) return this.addIPv4(start, confidence);
+    this.c4Start.push(start);
+    this.c4Prefix.push(prefix);
+    this.c4Conf.push(this.conf(confidence));
+  }
+
+  addCidr6(start: bigint, prefix: number, confidence?: number): void {
+    this.c6.push({ start, prefix, conf: this.conf(confidence) });
+  }
+
+  /** A hashed indicator: value must already be normalized (see normalize.ts). */
+  addHashed(kind: HashedKind, value: string, confidence?: number, start = 0, end = value.length): void {
+    hash64(HASHED_KIND_CODE[kind], value, start, end);
+    this.hHi.push(hashHi);
+    this.hLo.push(hashLo);
+    this.hConf.push(this.conf(confidence));
+    this.counts[kind]++;
+  }
+
+  build(): IntelSet {
+    const own = this.ownConf;
+    // --- IPv4 exact: sort, dedupe (max confidence) ---
+    const o4 = orderBy(this.ip4.a, this.ip4.n);
+    const ip4 = new Uint32Array(this.ip4.n);
+    const ip4c = new Uint8Array(this.ip4.n);
+    let k = 0;
+    for (let i = 0; i < o4.length; i++) {
+      const v = this.ip4.a[o4[i]!]!;
+      const c = this.ip4Conf.a[o4[i]!]!;
+      if (k > 0 && ip4[k - 1] === v) {
+        if (c > ip4c[k - 1]!) ip4c[k - 1] = c;
+        continue;
+      }
+      ip4[k] = v;
+      ip4c[k++] = c;
+    }
+    this.counts.ipv4 = k;
+    const ip4Final = ip4.slice(0, k);
+    const ip4ConfFinal = own ? ip4c.slice(0, k) : undefined;
+
+    // --- IPv4 CIDR: sort by (start, prefix), dedupe, build intervals ---
+    const n4 = this.c4Start.n;
+    const oc = orderBy(this.c4Start.a, n4);
+    // fix ties on start: outer (shorter prefix) first
+    for (let i = 0; i < n4; ) {
+      let j = i + 1;
+      while (j < n4 && this.c4Start.a[oc[j]!] === this.c4Start.a[oc[i]!]) j++;
+      if (j - i > 1) {
+        const run = Array.from(oc.subarray(i, j)).sort((x, y) => this.c4Prefix.a[x]! - this.c4Prefix.a[y]!);
+        oc.set(run, i);
+      }
+      i = j;
+    }
+    const cs = new Uint32Array(n4);
+    const cp = new Uint8Array(n4);
+    const cc = new Uint8Array(n4);
+    let m = 0;
+    for (let i = 0; i < n4; i++) {
+      const s = this.c4Start.a[oc[i]!]!;
+      const p = this.c4Prefix.a[oc[i]!]!;
+      const c = this.c4Conf.a[oc[i]!]!;
+      if (m > 0 && cs[m - 1] === s && cp[m - 1] === p) {
+        if (c > cc[m - 1]!) cc[m - 1] = c;
+        continue;
+      }
+      cs[m] = s;
+      cp[m] = p;
+      cc[m++] = c;
+    }
+    this.counts.cidr4 = m;
+    const iv = buildIntervals(
+      m,
+      (i) => cs[i]!,
+      (i) => cs[i]! + 2 ** (32 - cp[i]!) - 1,
+    );
+
+    // --- IPv6 CIDR ---
+    let c6: Cidr6Set | undefined;
+    if (this.c6.length > 0) {
+      const sorted = [...this.c6].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.prefix - b.prefix));
+      const uniq: typeof sorted = [];
+      for (const b of sorted) {
+        const last = uniq[uniq.length - 1];
+        if (last && last.start === b.start && last.prefix === b.prefix) {
+          if (b.conf > last.conf) last.conf = b.conf;
+        } else uniq.push({ ...b });
+      }
+      const iv6 = buildIntervals6(uniq);
+      c6 = {
+        ...iv6,
+        starts: uniq.map((b) => b.start),
+        prefixes: Uint8Array.from(uniq.map((b) => b.prefix)),
+        conf: Uint8Array.from(uniq.map((b) => b.conf)),
+      };
+      this.counts.cidr6 = uniq.length;
+    }
+
+    // --- hashed strings: sort by (hi, lo), dedupe ---
+    const nh = this.hHi.n;
+    const oh = orderBy(this.hHi.a, nh);
+    for (let i = 0; i < nh; ) {
+      let j = i + 1;
+      while (j < nh && this.hHi.a[oh[j]!] === this.hHi.a[oh[i]!]) j++;
+      if (j - i > 1) {
+        const run = Array.from(oh.subarray(i, j)).sort((x, y) => this.hLo.a[x]! - this.hLo.a[y]!);
+        oh.set(run, i);
+      }
+      i = j;
+    }
+    const hh = new Uint32Array(nh);
+    const hl = new Uint32Array(nh);
+    const hc = new Uint8Array(nh);
+    let q = 0;
+    for (let i = 0; i < nh; i++) {
+      const a = this.hHi.a[oh[i]!]!;
+      const b = this.hLo.a[oh[i]!]!;
+      const c = this.hConf.a[oh[i]!]!;
+      if (q > 0 && hh[q - 1] === a && hl[q - 1] === b) {
+        if (c > hc[q - 1]!) hc[q - 1] = c;
+        continue;
+      }
+      hh[q] = a;
+      hl[q] = b;
+      hc[q++] = c;
+    }
+
+    return new IntelSet(
+      this.defaultConfidence,
+      ip4Final,
+      ip4ConfFinal,
+      cs.slice(0, m),
+      cp.slice(0, m),
+      own ? cc.slice(0, m) : undefined,
+      iv.start,
+      iv.end,
+      iv.ref,
+      c6,
+      hh.slice(0, q),
+      hl.slice(0, q),
+      own ? hc.slice(0, q) : undefined,
+      { ...this.counts },
+    );
+  }
+}
+
+/**
+ * CIDR blocks are either nested or disjoint. Given blocks sorted by (start asc, prefix asc), produce
+ * disjoint intervals [start, end] each pointing at the innermost block that covers it.
+ */
+function buildIntervals(
+  m: number,
+  startOf: (i: number) => number,
+  endOf: (i: number) => number,
+): { start: Uint32Array; end: Uint32Array; ref: Uint32Array } {
+  const start = new GrowU32();
+  const end = new GrowU32();
+  const ref = new GrowU32();
+  const stack: number[] = [];
+  let pos = 0; // next uncovered position (may reach 2^32)
+  const emit = (a: number, b: number, r: number) => {
+    if (a > b) return;
+    start.push(a);
+    end.push(b);
+    ref.push(r);
+  };
+  for (let i = 0; i < m; i++) {
+    const s = startOf(i);
+    while (stack.length > 0 && endOf(stack[stack.length - 1]!) < s) {
+      const top = stack.pop()!;
+      emit(pos, endOf(top), top);
+      pos = endOf(top) + 1;
+    }
+    if (stack.length > 0) emit(pos, s - 1, stack[stack.length - 1]!);
+    pos = s;
+    stack.push(i);
+  }
+  while (stack.length > 0) {
+    const top = stack.pop()!;
+    emit(pos, endOf(top), top);
+    pos = endOf(top) + 1;
+  }
+  return { start: start.a.slice(0, start.n), end: end.a.slice(0, end.n), ref: ref.a.slice(0, ref.n) };
+}
+
+function buildIntervals6(blocks: { start: bigint; prefix: number }[]): { ivStart: bigint[]; ivEnd: bigint[]; ivRef: Int32Array } {
+  const ivStart: bigint[] = [];
+  const ivEnd: bigint[] = [];
+  const ref: number[] = [];
+  const endOf = (i: number) => blocks[i]!.start + (1n << BigInt(128 - blocks[i]!.prefix)) - 1n;
+  const emit = (a: bigint, b: bigint, r: number) => {
+    if (a > b) return;
+    ivStart.push(a);
+    ivEnd.push(b);
+    ref.push(r);
+  };
+  const stack: number[] = [];
+  let pos = 0n;
+  blocks.forEach((b, i) => {
+    while (stack.length > 0 && endOf(stack[stack.length - 1]!) < b.start) {
+      const top = stack.pop()!;
+      emit(pos, endOf(top), top);
+      pos = endOf(top) + 1n;
+    }
+    if (stack.length > 0) emit(pos, b.start - 1n, stack[stack.length - 1]!);
+    pos = b.start;
+    stack.push(i);
+  });
+  while (stack.length > 0) {
+    const top = stack.pop()!;
+    emit(pos, endOf(top), top);
+    pos = endOf(top) + 1n;
+  }
+  return { ivStart, ivEnd, ivRef: Int32Array.from(ref) };
+}

@@ -1,0 +1,271 @@
+// Threat-intel enricher (pure): looks up every IP, hostname/domain, URL and file hash an event carries
+// in the loaded feeds. A hit sets the observable's reputation (adding the observable when the sensor
+// did not list it), adds an enrichments[] entry naming the feed, the indicator and its confidence,
+// and may raise the event's severity (rule in docs/enrichment.md, function raiseSeverity).
+import type { OcsfEvent, Observable, Enrichment } from "../normalize/ocsf";
+import { OBS, SEVERITY_NAMES } from "../normalize/ocsf";
+import { isObject, type JsonObject } from "../normalize/json";
+import { parseIp } from "./ip";
+import { normalizeDomain, normalizeHash, urlKey, stripQuery } from "./indicator";
+import { hash64, hashHi, hashLo, HASHED_KIND_CODE, type IntelSet, type IndicatorKind } from "./intel-set";
+
+export interface LoadedFeed {
+  name: string;
+  set: IntelSet;
+  /** Severity levels a confident hit raises the event by (0 = never). */
+  severityRaise: number;
+}
+
+export interface IntelData {
+  feeds: LoadedFeed[];
+  /** Hits at or above this confidence raise severity. */
+  minConfidence: number;
+}
+
+type CandidateKind = "ip" | "host" | "url" | "hash";
+
+interface Candidate {
+  /** OCSF attribute path, e.g. "evidences[0].dst_endpoint.ip" (also the observable name). */
+  path: string;
+  kind: CandidateKind;
+  value: string;
+}
+
+export interface Hit {
+  feed: LoadedFeed;
+  kind: IndicatorKind;
+  indicator: string;
+  confidence: number;
+}
+
+const OBS_TYPE: Record<CandidateKind, number> = { ip: OBS.ip, host: OBS.hostname, url: OBS.url, hash: OBS.hash };
+const KIND_OF_OBS = new Map<number, CandidateKind>([
+  [OBS.ip, "ip"],
+  [OBS.hostname, "host"],
+  [OBS.url, "url"],
+  [OBS.hash, "hash"],
+]);
+
+function obj(v: unknown): JsonObject | undefined {
+  return isObject(v as never) ? (v as JsonObject) : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where indicators live in an OCSF event.
+
+class Collector {
+  readonly out: Candidate[] = [];
+  private readonly seen = new Set<string>();
+  add(path: string, kind: CandidateKind, v: unknown): void {
+    if (typeof v !== "string" || v === "") return;
+    const key = `${path}\u0000${v}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    this.out.push({ path, kind, value: v });
+  }
+  endpoint(path: string, ep: unknown): void {
+    const o = obj(ep);
+    if (!o) return;
+    this.add(`${path}.ip`, "ip", o.ip);
+    this.add(`${path}.hostname`, "host", o.hostname);
+    this.add(`${path}.domain`, "host", o.domain);
+  }
+  hashes(path: string, file: unknown): void {
+    const f = obj(file);
+    if (!f || !Array.isArray(f.hashes)) return;
+    f.hashes.forEach((h, i) => this.add(`${path}.hashes[${i}].value`, "hash", obj(h)?.value));
+  }
+  process(path: string, p: unknown): void {
+    const o = obj(p);
+    if (!o) return;
+    this.hashes(`${path}.file`, o.file);
+    const parent = obj(o.parent_process);
+    if (parent) this.hashes(`${path}.parent_process.file`, parent.file);
+  }
+  url(path: string, u: unknown): void {
+    const o = obj(u);
+    if (o) this.add(`${path}.url_string`, "url", o.url_string);
+  }
+  /** The attributes shared by events and evidences. */
+  common(prefix: string, o: JsonObject): void {
+    this.endpoint(`${prefix}src_endpoint`, o.src_endpoint);
+    this.endpoint(`${prefix}dst_endpoint`, o.dst_endpoint);
+    this.hashes(`${prefix}file`, o.file);
+    this.process(`${prefix}process`, o.process);
+    const actor = obj(o.actor);
+    if (actor) this.process(`${prefix}actor.process`, actor.process);
+    this.url(`${prefix}url`, o.url);
+    const req = obj(o.http_request);
+    if (req) this.url(`${prefix}http_request.url`, req.url);
+    const q = obj(o.query);
+    if (q) this.add(`${prefix}query.hostname`, "host", q.hostname);
+  }
+}
+
+export function candidates(e: OcsfEvent): Candidate[] {
+  const c = new Collector();
+  for (const o of e.observables ?? []) {
+    const kind = KIND_OF_OBS.get(o.type_id);
+    if (kind && o.name) c.add(o.name, kind, o.value);
+  }
+  c.common("", e as unknown as JsonObject);
+  if (Array.isArray(e.evidences)) {
+    e.evidences.forEach((ev, i) => {
+      const o = obj(ev);
+      if (o) c.common(`evidences[${i}].`, o);
+    });
+  }
+  return c.out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lookups (each candidate is parsed and hashed once, then asked of every feed).
+
+function lookupHashed(feeds: LoadedFeed[], kind: IndicatorKind, code: number, key: string, hits: Hit[]): void {
+  hash64(code, key);
+  const hi = hashHi;
+  const lo = hashLo;
+  for (const f of feeds) {
+    const conf = f.set.lookupHash(hi, lo);
+    if (conf >= 0) hits.push({ feed: f, kind, indicator: key, confidence: conf });
+  }
+}
+
+export function lookup(feeds: LoadedFeed[], c: Candidate): Hit[] {
+  const hits: Hit[] = [];
+  switch (c.kind) {
+    case "ip": {
+      const ip = parseIp(c.value);
+      if (!ip) break;
+      if (ip.v === 4) {
+        for (const f of feeds) {
+          const h = f.set.lookupIPv4(ip.ip);
+          if (h) hits.push({ feed: f, ...h });
+        }
+      } else {
+        lookupHashed(feeds, "ipv6", HASHED_KIND_CODE.ipv6, ip.canonical, hits);
+        for (const f of feeds) {
+          if (hits.some((h) => h.feed === f)) continue;
+          const h = f.set.lookupIPv6Cidr(ip.ip);
+          if (h) hits.push({ feed: f, ...h });
+        }
+        // report the address, not its canonical hex key
+        for (const h of hits) if (h.kind === "ipv6") h.indicator = c.value;
+      }
+      break;
+    }
+    case "host": {
+      const d = normalizeDomain(c.value);
+      if (!d) break;
+      // a.b.evil.com: a.b.evil.com, b.evil.com, evil.com (never the bare top-level label)
+      let start = 0;
+      while (start >= 0) {
+        const suffix = start === 0 ? d : d.slice(start);
+        if (suffix.indexOf(".") < 0) break;
+        const before = hits.length;
+        lookupHashed(feeds, "domain", HASHED_KIND_CODE.domain, suffix, hits);
+        if (hits.length > before) break; // the most specific listed name wins
+        const dot = d.indexOf(".", start);
+        start = dot < 0 ? -1 : dot + 1;
+      }
+      break;
+    }
+    case "url": {
+      const k = urlKey(c.value);
+      if (!k) break;
+      lookupHashed(feeds, "url", HASHED_KIND_CODE.url, k, hits);
+      const bare = hits.length === 0 ? stripQuery(k) : undefined;
+      if (bare) lookupHashed(feeds, "url", HASHED_KIND_CODE.url, bare, hits);
+      break;
+    }
+    case "hash": {
+      const h = normalizeHash(c.value.trim());
+      if (h) lookupHashed(feeds, h.kind, HASHED_KIND_CODE[h.kind as "md5" | "sha1" | "sha256"], h.value, hits);
+      break;
+    }
+  }
+  return hits;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a hit writes.
+
+/** Confidence (0-100) -> OCSF reputation score_id (objects/reputation.json, dictionary score_id). */
+export function reputationFor(confidence: number, provider: string): NonNullable<Observable["reputation"]> {
+  const score_id = confidence >= 90 ? 10 : confidence >= 75 ? 9 : confidence >= 50 ? 8 : confidence >= 25 ? 7 : 6;
+  return { base_score: confidence, score_id, score: REPUTATION_CAPTIONS[score_id]!, provider };
+}
+
+const REPUTATION_CAPTIONS: Record<number, string> = {
+  6: "Exercise Caution",
+  7: "Suspicious/Risky",
+  8: "Possibly Malicious",
+  9: "Probably Malicious",
+  10: "Malicious",
+};
+
+/**
+ * The severity rule: raise by `levels`, capped at Critical (5); never lower; Fatal (6) stays;
+ * Unknown (0) and Other (99) count as Informational (1) before raising.
+ */
+export function raiseSeverity(severityId: number, levels: number): number {
+  if (levels <= 0 || severityId === 6) return severityId;
+  const known = severityId >= 1 && severityId <= 5;
+  const base = known ? severityId : 1;
+  const raised = Math.min(5, base + levels);
+  return known ? Math.max(severityId, raised) : raised;
+}
+
+export function enrichIntel(e: OcsfEvent, data: IntelData): OcsfEvent {
+  if (data.feeds.length === 0) return e;
+  const cands = candidates(e);
+  if (cands.length === 0) return e;
+  let raiseBy = 0;
+  let raiseEntry: Enrichment | undefined;
+  for (const c of cands) {
+    const hits = lookup(data.feeds, c);
+    if (hits.length === 0) continue;
+    let best = hits[0]!;
+    for (const h of hits) if (h.confidence > best.confidence) best = h;
+    setReputation(e, c, reputationFor(best.confidence, best.feed.name));
+    for (const h of hits) {
+      const rep = reputationFor(h.confidence, h.feed.name);
+      const entry: Enrichment & { reputation: typeof rep } = {
+        name: c.path,
+        value: c.value,
+        type: "threat_intel",
+        provider: h.feed.name,
+        short_desc: `${h.kind} ${h.indicator} listed by ${h.feed.name} (confidence ${h.confidence})`,
+        data: { feed: h.feed.name, indicator: h.indicator, indicator_type: h.kind, confidence: h.confidence },
+        reputation: rep,
+      };
+      (e.enrichments ??= []).push(entry);
+      if (h.confidence >= data.minConfidence && h.feed.severityRaise > raiseBy) {
+        raiseBy = h.feed.severityRaise;
+        raiseEntry = entry;
+      }
+    }
+  }
+  if (raiseBy > 0 && raiseEntry) {
+    const to = raiseSeverity(e.severity_id, raiseBy);
+    if (to !== e.severity_id) {
+      raiseEntry.data.severity_raised_from = { severity_id: e.severity_id, ...(e.severity ? { severity: e.severity } : {}) };
+      raiseEntry.data.severity_raised_to = to;
+      e.severity_id = to;
+      e.severity = SEVERITY_NAMES[to];
+    }
+  }
+  return e;
+}
+
+function setReputation(e: OcsfEvent, c: Candidate, rep: NonNullable<Observable["reputation"]>): void {
+  const list = (e.observables ??= []);
+  let found = false;
+  for (const o of list) {
+    if (o.name === c.path && o.value === c.value) {
+      if (!o.reputation || o.reputation.base_score < rep.base_score) o.reputation = rep;
+      found = true;
+    }
+  }
+  if (!found) list.push({ name: c.path, type_id: OBS_TYPE[c.kind], value: c.value, reputation: rep });
+}

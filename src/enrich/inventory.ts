@@ -1,0 +1,181 @@
+// Host inventory enricher (pure): finds the event's host in an inventory table keyed by hostname,
+// Tetragon node name, cloud instance id or Kubernetes node (exact names or globs such as `web-*`) and
+// writes owner, team, environment, criticality, region and labels into OCSF places (docs/enrichment.md):
+//   device.owner {name | email_addr}, device.groups [{name: team, type: "team"},
+//   {name: environment, type: "environment"}], device.region, metadata.labels ("environment:prod",
+//   "criticality:high", "<label>:<value>") and an enrichments[] entry with the whole row.
+// It fills what the sensor left empty and never overwrites what the sensor sent.
+import type { InventoryRow } from "../config/enrich";
+import { inventoryRowSchema } from "../config/enrich";
+import type { OcsfEvent } from "../normalize/ocsf";
+import { isObject, type JsonObject } from "../normalize/json";
+import { splitCsvLine } from "./feeds";
+
+interface Entry {
+  row: InventoryRow;
+  pattern: string;
+}
+
+export class Inventory {
+  private readonly exact = new Map<string, Entry>();
+  private readonly globs: { re: RegExp; entry: Entry }[] = [];
+  private readonly memo = new Map<string, Entry | null>();
+
+  constructor(rows: InventoryRow[]) {
+    for (const row of rows) {
+      for (const p of Array.isArray(row.match) ? row.match : [row.match]) {
+        const key = p.toLowerCase();
+        const entry = { row, pattern: p };
+        if (/[*?[]/.test(key)) this.globs.push({ re: globToRegExp(key), entry });
+        else if (!this.exact.has(key)) this.exact.set(key, entry);
+      }
+    }
+  }
+
+  get size(): number {
+    return this.exact.size + this.globs.length;
+  }
+
+  /** Exact names first, then globs in table order; results are memoized per name. */
+  find(name: string): Entry | undefined {
+    const key = name.toLowerCase();
+    const hit = this.exact.get(key);
+    if (hit) return hit;
+    const m = this.memo.get(key);
+    if (m !== undefined) return m ?? undefined;
+    let found: Entry | null = null;
+    for (const g of this.globs) {
+      if (g.re.test(key)) {
+        found = g.entry;
+        break;
+      }
+    }
+    if (this.memo.size >= 10_000) this.memo.clear();
+    this.memo.set(key, found);
+    return found ?? undefined;
+  }
+}
+
+/** Shell-style glob: `*` any run, `?` one character, `[abc]`/`[a-z]` a class; whole-name match. */
+export function globToRegExp(glob: string): RegExp {
+  let re = "^";
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === "*") re += ".*";
+    else if (c === "?") re += ".";
+    else if (c === "[") {
+      const close = glob.indexOf("]", i + 1);
+      if (close < 0) re += "\\[";
+      else {
+        const body = glob.slice(i + 1, close).replace(/\\/g, "\\\\");
+        re += `[${body.startsWith("!") ? `^${body.slice(1)}` : body}]`;
+        i = close;
+      }
+    } else re += c.replace(/[.+^${}()|\\/]/g, "\\$&");
+  }
+  return new RegExp(`${re}$`);
+}
+
+/**
+ * Rows from a JSON array (of inventory rows) or a CSV with a header:
+ * match (or hostname/host/node/instance_id), owner, team, environment, criticality, region, labels
+ * ("k=v;k2=v2"). Throws with the row number of the first bad row.
+ */
+export function parseInventory(text: string, format: "json" | "csv"): InventoryRow[] {
+  if (format === "json") {
+    const v = JSON.parse(text) as unknown;
+    if (!Array.isArray(v)) throw new Error("inventory JSON must be an array of rows");
+    return v.map((r, i) => {
+      const p = inventoryRowSchema.safeParse(r);
+      if (!p.success) throw new Error(`inventory row ${i}: ${p.error.issues.map((x) => `${x.path.join(".") || "(row)"}: ${x.message}`).join("; ")}`);
+      return p.data;
+    });
+  }
+  const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/).filter((l) => l.trim() !== "" && !l.startsWith("#"));
+  const header = splitCsvLine(lines[0] ?? "", ",").map((h) => h.toLowerCase());
+  const col = (...names: string[]) => header.findIndex((h) => names.includes(h));
+  const matchCol = col("match", "hostname", "host", "node", "node_name", "instance_id", "name");
+  if (matchCol < 0) throw new Error("inventory CSV needs a header with a match (or hostname) column");
+  const cols = {
+    owner: col("owner"),
+    team: col("team"),
+    environment: col("environment", "env"),
+    criticality: col("criticality"),
+    region: col("region"),
+    labels: col("labels"),
+  };
+  return lines.slice(1).map((line, i) => {
+    const f = splitCsvLine(line, ",");
+    const get = (c: number) => (c >= 0 && f[c] ? f[c] : undefined);
+    const match = get(matchCol);
+    if (!match) throw new Error(`inventory CSV line ${i + 2}: empty match column`);
+    const labels: Record<string, string> = {};
+    for (const kv of (get(cols.labels) ?? "").split(";")) {
+      const eq = kv.indexOf("=");
+      if (eq > 0) labels[kv.slice(0, eq).trim()] = kv.slice(eq + 1).trim();
+    }
+    const row: InventoryRow = { match: match.includes("|") ? match.split("|").map((s) => s.trim()) : match };
+    for (const k of ["owner", "team", "environment", "criticality", "region"] as const) {
+      const v = get(cols[k]);
+      if (v) row[k] = v;
+    }
+    if (Object.keys(labels).length) row.labels = labels;
+    return row;
+  });
+}
+
+/** The names of the event's host, in the order they are tried. */
+function hostNames(e: OcsfEvent): { path: string; value: string }[] {
+  const d = isObject(e.device as never) ? (e.device as JsonObject) : undefined;
+  if (!d) return [];
+  const out: { path: string; value: string }[] = [];
+  for (const k of ["hostname", "name", "instance_uid", "uid"]) {
+    const v = d[k];
+    if (typeof v === "string" && v !== "") out.push({ path: `device.${k}`, value: v });
+  }
+  return out;
+}
+
+function addLabel(e: OcsfEvent, label: string): void {
+  const labels = (e.metadata.labels ??= []);
+  if (!labels.includes(label)) labels.push(label);
+}
+
+export function enrichInventory(e: OcsfEvent, inv: Inventory): OcsfEvent {
+  if (inv.size === 0) return e;
+  let hit: { path: string; value: string; entry: Entry } | undefined;
+  for (const n of hostNames(e)) {
+    const entry = inv.find(n.value);
+    if (entry) {
+      hit = { ...n, entry };
+      break;
+    }
+  }
+  if (!hit) return e;
+  const { row, pattern } = hit.entry;
+  const device = e.device as JsonObject;
+  if (row.owner && device.owner === undefined) device.owner = row.owner.includes("@") ? { name: row.owner, email_addr: row.owner } : { name: row.owner };
+  if (row.region && device.region === undefined) device.region = row.region;
+  const groups: JsonObject[] = Array.isArray(device.groups) ? (device.groups as JsonObject[]) : [];
+  const addGroup = (name: string, type: string) => {
+    if (!groups.some((g) => g.name === name && g.type === type)) groups.push({ name, type });
+  };
+  if (row.team) addGroup(row.team, "team");
+  if (row.environment) addGroup(row.environment, "environment");
+  if (groups.length) device.groups = groups;
+  if (row.environment) addLabel(e, `environment:${row.environment}`);
+  if (row.criticality) addLabel(e, `criticality:${row.criticality}`);
+  for (const [k, v] of Object.entries(row.labels ?? {})) addLabel(e, `${k}:${v}`);
+  const data: JsonObject = { matched: pattern };
+  for (const k of ["owner", "team", "environment", "criticality", "region"] as const) if (row[k]) data[k] = row[k]!;
+  if (row.labels) data.labels = { ...row.labels };
+  (e.enrichments ??= []).push({
+    name: hit.path,
+    value: hit.value,
+    type: "asset_inventory",
+    provider: "tributary",
+    short_desc: `inventory row ${pattern}${row.owner ? `, owner ${row.owner}` : ""}${row.criticality ? `, criticality ${row.criticality}` : ""}`,
+    data,
+  });
+  return e;
+}

@@ -1,0 +1,204 @@
+// Loads the enrichment data that lives in R2 (the ARCHIVE bucket): the inventory file and the feeds
+// (refreshed feeds at intel/<feed>.txt, raw feed files at their r2Key), once per isolate; checks R2 for
+// newer objects every intel.reloadSeconds and swaps in the rebuilt data. The only I/O of src/enrich
+// besides ./refresh.ts. A source that fails to load keeps its last good data (or none, at first load):
+// enrichment never blocks ingest.
+import type { Config } from "../config/schema";
+import type { FeedConfig } from "../config/enrich";
+import { makeEnricher, inlineData, type Enricher, type EnrichData } from "./index";
+import { Inventory, parseInventory } from "./inventory";
+import { IntelSetBuilder, type IntelSet } from "./intel-set";
+import { loadCompiled, addClassified } from "./compiled";
+import { parseFeed } from "./feeds";
+import type { LoadedFeed } from "./intel";
+
+/** The part of an R2 bucket the loader and the refresh use (R2Bucket satisfies it). */
+export interface EnrichBucket {
+  head(key: string): Promise<{ etag: string; customMetadata?: Record<string, string> } | null>;
+  get(key: string): Promise<{ etag: string; text(): Promise<string> } | null>;
+  put(key: string, value: string, options?: { customMetadata?: Record<string, string>; httpMetadata?: { contentType?: string } }): Promise<unknown>;
+}
+
+export interface EnrichEnv {
+  ARCHIVE?: EnrichBucket;
+}
+
+/** R2 key of a refreshed (compiled) feed. */
+export function feedKey(name: string): string {
+  return `intel/${name}.txt`;
+}
+
+interface Source {
+  key: string;
+  etag?: string;
+}
+
+interface FeedState {
+  compiled?: Source;
+  raw?: Source;
+  loaded?: LoadedFeed;
+}
+
+interface State {
+  enrich: Enricher;
+  data: EnrichData;
+  inventory?: Source & { value?: Inventory };
+  feeds: Map<string, FeedState>;
+  checkedAt: number;
+  pending?: Promise<void>;
+  /** Problems of the last (re)load, for logs and tests. */
+  errors: string[];
+}
+
+const states = new WeakMap<Config, State>();
+
+function log(msg: string, fields: Record<string, unknown>): void {
+  console.error(JSON.stringify({ level: "warn", msg, ...fields }));
+}
+
+function inventoryFormat(cfg: Config): "json" | "csv" {
+  const inv = cfg.enrich.inventory;
+  return inv?.format ?? (inv?.r2Key?.toLowerCase().endsWith(".csv") ? "csv" : "json");
+}
+
+/** Builds one feed's set from its compiled object, raw object and inline indicators (any of them). */
+function buildFeed(f: FeedConfig, compiled: string | undefined, raw: string | undefined): IntelSet {
+  const b = new IntelSetBuilder(f.confidence);
+  if (compiled !== undefined) loadCompiled(compiled, b);
+  if (raw !== undefined) parseFeed(raw, f, (c, conf) => addClassified(b, c, conf));
+  if (f.indicators) parseFeed(f.indicators.join("\n"), { ...f, format: "plain" }, (c, conf) => addClassified(b, c, conf));
+  return b.build();
+}
+
+/** Reads key when its etag differs from the known one; undefined = unchanged or absent. */
+async function readIfChanged(bucket: EnrichBucket, src: Source): Promise<{ text: string; etag: string } | null | undefined> {
+  const head = await bucket.head(src.key);
+  if (!head) return src.etag === undefined ? undefined : null; // null: it was there and is gone
+  if (head.etag === src.etag) return undefined;
+  const obj = await bucket.get(src.key);
+  if (!obj) return null;
+  return { text: await obj.text(), etag: obj.etag };
+}
+
+/** The text of src now: just read (r), gone (null), or unchanged (undefined: read it again if it exists). */
+async function currentText(bucket: EnrichBucket, src: Source, r: { text: string } | null | undefined): Promise<string | undefined> {
+  if (r) return r.text;
+  if (r === null || src.etag === undefined) return undefined;
+  return (await bucket.get(src.key))?.text();
+}
+
+async function reload(env: EnrichEnv, cfg: Config, st: State, now: number): Promise<void> {
+  const errors: string[] = [];
+  const bucket = env.ARCHIVE;
+  let changed = false;
+  const inv = cfg.enrich.inventory;
+  if (bucket && inv?.r2Key && st.inventory) {
+    try {
+      const r = await readIfChanged(bucket, st.inventory);
+      if (r) {
+        const rows = [...inv.inline, ...parseInventory(r.text, inventoryFormat(cfg))];
+        st.inventory.value = new Inventory(rows);
+        st.inventory.etag = r.etag;
+        changed = true;
+      }
+    } catch (e) {
+      errors.push(`inventory ${inv.r2Key}: ${(e as Error).message}`);
+    }
+  }
+  for (const f of cfg.enrich.intel?.feeds ?? []) {
+    const fs = st.feeds.get(f.name);
+    if (!fs || !bucket || (!fs.compiled && !fs.raw)) continue;
+    try {
+      const c = fs.compiled ? await readIfChanged(bucket, fs.compiled) : undefined;
+      const r = fs.raw ? await readIfChanged(bucket, fs.raw) : undefined;
+      if (c === undefined && r === undefined && fs.loaded) continue;
+      // something changed (or first load): rebuild from the current objects
+      const compiledText = fs.compiled ? await currentText(bucket, fs.compiled, c) : undefined;
+      const rawText = fs.raw ? await currentText(bucket, fs.raw, r) : undefined;
+      const set = buildFeed(f, compiledText, rawText);
+      fs.loaded = { name: f.name, set, severityRaise: f.severityRaise };
+      if (c) fs.compiled!.etag = c.etag;
+      if (c === null) fs.compiled!.etag = undefined;
+      if (r) fs.raw!.etag = r.etag;
+      if (r === null) fs.raw!.etag = undefined;
+      changed = true;
+    } catch (e) {
+      errors.push(`feed ${f.name}: ${(e as Error).message}`);
+    }
+  }
+  st.checkedAt = now;
+  st.errors = errors;
+  for (const msg of errors) log("enrichment data not loaded; keeping the last good data", { error: msg });
+  if (changed) {
+    st.data = dataOf(cfg, st);
+    st.enrich = makeEnricher(cfg, st.data);
+  }
+}
+
+function dataOf(cfg: Config, st: State): EnrichData {
+  const inline = inlineData(cfg);
+  const data: EnrichData = { inventory: st.inventory?.value ?? inline.inventory };
+  const intel = cfg.enrich.intel;
+  if (intel) {
+    const inlineFeeds = new Map((inline.intel?.feeds ?? []).map((f) => [f.name, f]));
+    const feeds: LoadedFeed[] = [];
+    for (const f of intel.feeds) {
+      const loaded = st.feeds.get(f.name)?.loaded ?? inlineFeeds.get(f.name);
+      if (loaded) feeds.push(loaded);
+    }
+    data.intel = { feeds, minConfidence: intel.minConfidence };
+  }
+  return data;
+}
+
+function newState(cfg: Config): State {
+  const feeds = new Map<string, FeedState>();
+  for (const f of cfg.enrich.intel?.feeds ?? []) {
+    feeds.set(f.name, {
+      compiled: f.url ? { key: feedKey(f.name) } : undefined,
+      raw: f.r2Key ? { key: f.r2Key } : undefined,
+    });
+  }
+  const inv = cfg.enrich.inventory;
+  const data = inlineData(cfg);
+  return {
+    enrich: makeEnricher(cfg, data),
+    data,
+    inventory: inv?.r2Key ? { key: inv.r2Key } : undefined,
+    feeds,
+    checkedAt: -Infinity,
+    errors: [],
+  };
+}
+
+function needsR2(cfg: Config): boolean {
+  return cfg.enrich.inventory?.r2Key !== undefined || (cfg.enrich.intel?.feeds ?? []).some((f) => f.url !== undefined || f.r2Key !== undefined);
+}
+
+/**
+ * The enricher for this config, with its R2 data loaded (first call) and re-checked when older than
+ * intel.reloadSeconds. Never throws: a failed load keeps the last good data.
+ */
+export async function enricherFor(env: EnrichEnv, cfg: Config, now = Date.now()): Promise<Enricher> {
+  let st = states.get(cfg);
+  if (!st) {
+    st = newState(cfg);
+    states.set(cfg, st);
+  }
+  if (!needsR2(cfg)) return st.enrich;
+  const every = (cfg.enrich.intel?.reloadSeconds ?? 300) * 1000;
+  if (now - st.checkedAt >= every) {
+    const s = st;
+    s.pending ??= reload(env, cfg, s, now)
+      .catch((e: Error) => log("enrichment reload failed", { error: e.message }))
+      .finally(() => (s.pending = undefined));
+    await s.pending;
+  }
+  return st.enrich;
+}
+
+/** The data and last load errors behind enricherFor (tests, diagnostics). */
+export function loadedState(cfg: Config): { data: EnrichData; errors: string[] } | undefined {
+  const st = states.get(cfg);
+  return st ? { data: st.data, errors: st.errors } : undefined;
+}

@@ -1,0 +1,144 @@
+// Feed refresh, run by the Cron Trigger (src/index.ts `scheduled`): downloads every feed that has a
+// `url`, parses it in its format, and only when it parsed cleanly and holds indicators stores the
+// compiled set in R2 (intel/<feed>.txt), replacing the previous one. Anything else (HTTP error, time-out,
+// oversize, garbage, an empty list) leaves the last good set in place. Isolates pick the new object up
+// within intel.reloadSeconds (./load.ts). I/O lives here and in ./load.ts only.
+import type { Config } from "../config/schema";
+import type { FeedConfig } from "../config/enrich";
+import { resolveSecret } from "../config/load";
+import { compileFeed } from "./compiled";
+import { feedKey, type EnrichBucket } from "./load";
+
+export interface FeedRefresh {
+  feed: string;
+  ok: boolean;
+  /** "updated", "not modified" or the reason the last good set was kept. */
+  status: string;
+  indicators?: number;
+  invalid?: number;
+}
+
+export interface RefreshOptions {
+  fetch?: typeof fetch;
+  now?: number;
+  /** Per-feed download time limit (ms). */
+  timeoutMs?: number;
+}
+
+/** The feed URL without credentials or query string (it may hold an API key): what we record. */
+export function publicSource(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return "(invalid url)";
+  }
+}
+
+async function readCapped(res: Response, max: number, gunzip: boolean): Promise<string> {
+  const len = Number(res.headers.get("content-length") ?? "NaN");
+  if (Number.isFinite(len) && len > max) throw new Error(`feed is ${len} bytes, more than maxFeedBytes ${max}`);
+  if (!res.body) return "";
+  let stream: ReadableStream<Uint8Array> = res.body;
+  if (gunzip) stream = stream.pipeThrough(new DecompressionStream("gzip") as unknown as ReadableWritablePair<Uint8Array, Uint8Array>);
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  const parts: string[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) {
+      await reader.cancel();
+      throw new Error(`feed is more than maxFeedBytes ${max}`);
+    }
+    parts.push(decoder.decode(value, { stream: true }));
+  }
+  parts.push(decoder.decode());
+  return parts.join("");
+}
+
+async function refreshOne(
+  bucket: EnrichBucket,
+  f: FeedConfig & { url: string },
+  env: Record<string, unknown>,
+  maxBytes: number,
+  opts: Required<RefreshOptions>,
+): Promise<FeedRefresh> {
+  const key = feedKey(f.name);
+  const headers: Record<string, string> = { accept: "*/*", "user-agent": "tributary-feed-refresh" };
+  for (const [k, ref] of Object.entries(f.headers ?? {})) {
+    const v = resolveSecret(ref, env);
+    if (v === undefined) return { feed: f.name, ok: false, status: `header ${k}: secret not set` };
+    headers[k] = v;
+  }
+  const prev = await bucket.head(key);
+  const prevEtag = prev?.customMetadata?.source_etag;
+  if (prevEtag) headers["if-none-match"] = prevEtag;
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), opts.timeoutMs);
+  let text: string;
+  let sourceEtag: string | null;
+  try {
+    const res = await opts.fetch(f.url, { headers, signal: ctl.signal });
+    if (res.status === 304 && prev) {
+      await res.body?.cancel();
+      return { feed: f.name, ok: true, status: "not modified" };
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      return { feed: f.name, ok: false, status: `HTTP ${res.status} from ${publicSource(f.url)}` };
+    }
+    sourceEtag = res.headers.get("etag");
+    const gz = /\.gz$/i.test(new URL(f.url).pathname) && !res.headers.get("content-encoding");
+    text = await readCapped(res, maxBytes, gz);
+  } catch (e) {
+    const err = e as Error;
+    return { feed: f.name, ok: false, status: `download failed: ${err.name === "AbortError" ? `timed out after ${opts.timeoutMs} ms` : err.message}` };
+  } finally {
+    clearTimeout(timer);
+  }
+  const fetchedAt = new Date(opts.now).toISOString();
+  let compiled: ReturnType<typeof compileFeed>;
+  try {
+    compiled = compileFeed(text, f, { source: publicSource(f.url), fetchedAt }, opts.now);
+  } catch (e) {
+    return { feed: f.name, ok: false, status: `not a usable ${f.format} feed: ${(e as Error).message}` };
+  }
+  const meta: Record<string, string> = {
+    feed: f.name,
+    format: f.format,
+    fetched_at: fetchedAt,
+    indicators: String(compiled.stats.indicators),
+    source: publicSource(f.url),
+  };
+  if (sourceEtag) meta.source_etag = sourceEtag;
+  await bucket.put(key, compiled.text, { customMetadata: meta, httpMetadata: { contentType: "text/plain; charset=utf-8" } });
+  return { feed: f.name, ok: true, status: "updated", indicators: compiled.stats.indicators, invalid: compiled.stats.invalid };
+}
+
+/** Refreshes every feed with a url; one feed's failure never stops the others. */
+export async function refreshFeeds(env: { ARCHIVE?: EnrichBucket }, cfg: Config, options: RefreshOptions = {}): Promise<FeedRefresh[]> {
+  const intel = cfg.enrich.intel;
+  const feeds = (intel?.feeds ?? []).filter((f): f is FeedConfig & { url: string } => f.url !== undefined);
+  if (feeds.length === 0) return [];
+  const bucket = env.ARCHIVE;
+  if (!bucket) return feeds.map((f) => ({ feed: f.name, ok: false, status: "no ARCHIVE bucket bound" }));
+  const opts: Required<RefreshOptions> = { fetch: options.fetch ?? ((input, init) => fetch(input, init)), now: options.now ?? Date.now(), timeoutMs: options.timeoutMs ?? 30_000 };
+  const out: FeedRefresh[] = [];
+  for (const f of feeds) {
+    let r: FeedRefresh;
+    try {
+      r = await refreshOne(bucket, f, env as Record<string, unknown>, intel!.maxFeedBytes, opts);
+    } catch (e) {
+      r = { feed: f.name, ok: false, status: `refresh failed: ${(e as Error).message}` };
+    }
+    console.log(JSON.stringify({ level: r.ok ? "info" : "warn", msg: r.ok ? "intel feed refreshed" : "intel feed refresh failed; last good set kept", ...r }));
+    out.push(r);
+  }
+  await bucket.put("intel/_refresh.json", JSON.stringify({ at: new Date(opts.now).toISOString(), feeds: out }, null, 1), {
+    httpMetadata: { contentType: "application/json" },
+  });
+  return out;
+}

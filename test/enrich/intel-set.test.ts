@@ -1,0 +1,196 @@
+import { describe, it, expect } from "vitest";
+import fc from "fast-check";
+import { IntelSetBuilder } from "../../src/enrich/intel-set";
+import { parseIPv4, parseIPv6, parseCidr, canonicalIPv6, formatIPv6, parseIp, mappedIPv4 } from "../../src/enrich/ip";
+import { addClassified } from "../../src/enrich/compiled";
+import { classify, urlKey, normalizeDomain } from "../../src/enrich/indicator";
+import { lookup, type LoadedFeed } from "../../src/enrich/intel";
+
+function feedOf(values: string[], confidence = 80): LoadedFeed {
+  const b = new IntelSetBuilder(confidence);
+  for (const v of values) {
+    const c = classify(v, "auto");
+    if (!c) throw new Error(`not an indicator: ${v}`);
+    addClassified(b, c);
+  }
+  return { name: "t", set: b.build(), severityRaise: 1 };
+}
+
+const ask = (f: LoadedFeed, kind: "ip" | "host" | "url" | "hash", value: string) => lookup([f], { path: "x", kind, value });
+
+describe("ip parsing", () => {
+  it("parses IPv4 strictly", () => {
+    expect(parseIPv4("1.2.3.4")).toBe(0x01020304);
+    expect(parseIPv4("255.255.255.255")).toBe(0xffffffff);
+    for (const bad of ["1.2.3", "1.2.3.4.5", "256.1.1.1", "1..2.3", "a.b.c.d", "", "1.2.3.4 ", "1234.1.1.1"]) expect(parseIPv4(bad), bad).toBe(-1);
+  });
+  it("parses IPv6 forms to the same value", () => {
+    const a = parseIPv6("2001:db8::1");
+    expect(a).toBe(0x20010db8000000000000000000000001n);
+    expect(parseIPv6("2001:0db8:0000:0000:0000:0000:0000:0001")).toBe(a);
+    expect(parseIPv6("[2001:DB8::1]")).toBe(a);
+    expect(parseIPv6("2001:db8::1%eth0")).toBe(a);
+    expect(parseIPv6("::")).toBe(0n);
+    expect(parseIPv6("::ffff:1.2.3.4")).toBe(0xffff01020304n);
+    expect(mappedIPv4("::ffff:1.2.3.4")).toBe(0x01020304);
+    for (const bad of ["1::2::3", "2001:db8:::1", "12345::", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7", ":1", "1:", "g::1"]) expect(parseIPv6(bad), bad).toBeUndefined();
+    expect(formatIPv6(a!)).toBe("2001:db8::1");
+    expect(canonicalIPv6("2001:db8::1")).toBe("20010db8000000000000000000000001");
+  });
+  it("clears host bits of CIDRs", () => {
+    expect(parseCidr("10.1.2.3/8")).toEqual({ v: 4, start: 0x0a000000, prefix: 8 });
+    expect(parseCidr("2001:db8::1/32")).toEqual({ v: 6, start: 0x20010db8n << 96n, prefix: 32 });
+    expect(parseCidr("10.0.0.0/33")).toBeUndefined();
+    expect(parseIp("::ffff:10.0.0.1")).toEqual({ v: 4, ip: 0x0a000001 });
+  });
+  it("round-trips random IPv6 addresses through format and parse", () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: (1n << 128n) - 1n }), (v) => parseIPv6(formatIPv6(v)) === v),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe("IntelSet lookups", () => {
+  const f = feedOf([
+    "203.0.113.66",
+    "198.51.100.0/24",
+    "198.51.100.128/25",
+    "10.0.0.0/8",
+    "10.1.0.0/16",
+    "10.1.2.0/24",
+    "2001:db8:dead::/48",
+    "2001:db8:beef::1",
+    "evil.example",
+    "login.phish.example",
+    "http://files.evil.example:8080/x86_64",
+    "https://dl.badcorp.example/payload.sh?id=7",
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "a9993e364706816aba3e25717850c26c9cd0d89d",
+    "5d41402abc4b2a76b9719d911017c592",
+  ]);
+
+  it("matches exact IPv4 and misses its neighbours", () => {
+    expect(ask(f, "ip", "203.0.113.66")[0]).toMatchObject({ kind: "ipv4", indicator: "203.0.113.66", confidence: 80 });
+    expect(ask(f, "ip", "203.0.113.65")).toEqual([]);
+    expect(ask(f, "ip", "203.0.113.67")).toEqual([]);
+  });
+
+  it("answers the most specific CIDR for nested blocks", () => {
+    expect(ask(f, "ip", "198.51.100.5")[0]?.indicator).toBe("198.51.100.0/24");
+    expect(ask(f, "ip", "198.51.100.200")[0]?.indicator).toBe("198.51.100.128/25");
+    expect(ask(f, "ip", "198.51.101.0")).toEqual([]);
+    expect(ask(f, "ip", "10.1.2.3")[0]?.indicator).toBe("10.1.2.0/24");
+    expect(ask(f, "ip", "10.1.3.3")[0]?.indicator).toBe("10.1.0.0/16");
+    expect(ask(f, "ip", "10.200.0.1")[0]?.indicator).toBe("10.0.0.0/8");
+    expect(ask(f, "ip", "11.0.0.0")).toEqual([]);
+    expect(ask(f, "ip", "9.255.255.255")).toEqual([]);
+  });
+
+  it("matches IPv6 exactly (any spelling) and by block; IPv4-mapped addresses as IPv4", () => {
+    expect(ask(f, "ip", "2001:0db8:beef:0:0:0:0:1")[0]).toMatchObject({ kind: "ipv6" });
+    expect(ask(f, "ip", "2001:db8:beef::2")).toEqual([]);
+    expect(ask(f, "ip", "2001:db8:dead:1::42")[0]?.indicator).toBe("2001:db8:dead::/48");
+    expect(ask(f, "ip", "2001:db8:deae::1")).toEqual([]);
+    expect(ask(f, "ip", "::ffff:203.0.113.66")[0]?.kind).toBe("ipv4");
+  });
+
+  it("matches domains and their subdomains, not siblings or parents", () => {
+    expect(ask(f, "host", "evil.example")[0]?.indicator).toBe("evil.example");
+    expect(ask(f, "host", "a.b.EVIL.example.")[0]?.indicator).toBe("evil.example");
+    expect(ask(f, "host", "notevil.example")).toEqual([]);
+    expect(ask(f, "host", "phish.example")).toEqual([]);
+    expect(ask(f, "host", "x.login.phish.example")[0]?.indicator).toBe("login.phish.example");
+    expect(ask(f, "host", "example")).toEqual([]);
+  });
+
+  it("matches URLs regardless of scheme, default port and fragment; with or without the query", () => {
+    expect(ask(f, "url", "https://files.evil.example:8080/x86_64#frag")[0]?.indicator).toBe("files.evil.example:8080/x86_64");
+    expect(ask(f, "url", "http://files.evil.example/x86_64")).toEqual([]);
+    expect(ask(f, "url", "http://DL.badcorp.example:443/payload.sh?id=7")[0]?.kind).toBe("url");
+    expect(ask(f, "url", "https://dl.badcorp.example/payload.sh?id=8")).toEqual([]);
+    expect(ask(f, "url", "http://files.evil.example:8080/x86_64?cache=1")[0]?.indicator).toBe("files.evil.example:8080/x86_64");
+  });
+
+  it("matches SHA-256, SHA-1 and MD5 in any case", () => {
+    expect(ask(f, "hash", "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855")[0]?.kind).toBe("sha256");
+    expect(ask(f, "hash", "a9993e364706816aba3e25717850c26c9cd0d89d")[0]?.kind).toBe("sha1");
+    expect(ask(f, "hash", "5d41402abc4b2a76b9719d911017c592")[0]?.kind).toBe("md5");
+    expect(ask(f, "hash", "5d41402abc4b2a76b9719d911017c593")).toEqual([]);
+    // the same hex as a different algorithm length is a different indicator
+    expect(ask(f, "hash", "e3b0c44298fc1c149afbf4c8996fb924")).toEqual([]);
+  });
+
+  it("counts what it holds and keeps the highest confidence of duplicates", () => {
+    expect(f.set.counts).toMatchObject({ ipv4: 1, cidr4: 5, cidr6: 1, domain: 2, url: 2, sha256: 1, sha1: 1, md5: 1 });
+    const b = new IntelSetBuilder(50);
+    b.addIPv4(parseIPv4("1.1.1.1"), 30);
+    b.addIPv4(parseIPv4("1.1.1.1"), 90);
+    b.addIPv4(parseIPv4("1.1.1.2"));
+    const s = b.build();
+    expect(s.lookupIPv4(parseIPv4("1.1.1.1"))?.confidence).toBe(90);
+    expect(s.lookupIPv4(parseIPv4("1.1.1.2"))?.confidence).toBe(50);
+    expect(s.counts.ipv4).toBe(2);
+  });
+
+  it("agrees with a naive scan on random IPv4 addresses and CIDRs (nested, overlapping, duplicated)", () => {
+    const cidr = fc.tuple(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0, max: 32 }));
+    fc.assert(
+      fc.property(fc.array(cidr, { maxLength: 60 }), fc.array(fc.integer({ min: 0, max: 0xffffffff }), { maxLength: 40 }), (blocks, probes) => {
+        const b = new IntelSetBuilder(80);
+        const norm = blocks.map(([ip, p]) => {
+          const mask = p === 0 ? 0 : (0xffffffff << (32 - p)) >>> 0;
+          return { start: (ip & mask) >>> 0, prefix: p };
+        });
+        for (const n of norm) b.addCidr4(n.start, n.prefix);
+        const s = b.build();
+        // probe the block edges and random addresses
+        const pts = [...probes, ...norm.flatMap((n) => [n.start, n.start + 2 ** (32 - n.prefix) - 1, n.start - 1, n.start + 2 ** (32 - n.prefix)])].filter(
+          (x) => x >= 0 && x <= 0xffffffff,
+        );
+        for (const ip of pts) {
+          let best: { start: number; prefix: number } | undefined;
+          for (const n of norm) {
+            const end = n.start + 2 ** (32 - n.prefix) - 1;
+            if (ip >= n.start && ip <= end && (!best || n.prefix > best.prefix)) best = n;
+          }
+          const got = s.lookupIPv4(ip);
+          if (!best) {
+            if (got !== undefined) return false;
+          } else {
+            const want = best.prefix === 32 ? undefined : best;
+            if (!got) return false;
+            if (want && got.indicator !== `${[24, 16, 8, 0].map((sh) => (want.start >>> sh) & 255).join(".")}/${want.prefix}`) return false;
+          }
+        }
+        return true;
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("never misses a hashed indicator it was given (random domains)", () => {
+    const label = fc.stringMatching(/^[a-z0-9]{1,12}$/);
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.tuple(label, label), { minLength: 1, maxLength: 200 }), (pairs) => {
+        const names = pairs.map(([a, b]) => `${a}.${b}.test`);
+        const f2 = feedOf(names);
+        return names.every((n) => ask(f2, "host", `www.${n}`).length === 1);
+      }),
+      { numRuns: 50 },
+    );
+  });
+});
+
+describe("indicator normalization", () => {
+  it("classifies and normalizes", () => {
+    expect(classify("hxxp://evil[.]example/a", "auto")).toEqual({ kind: "url", value: "evil.example/a" });
+    expect(classify("EVIL.Example.", "auto")).toEqual({ kind: "domain", value: "evil.example" });
+    expect(classify("1.2.3.4/32", "auto")).toEqual({ kind: "ipv4", value: "1.2.3.4" });
+    expect(classify("1.2.3.4", "domain")).toBeUndefined();
+    expect(classify("evil.example", "ip")).toBeUndefined();
+    expect(normalizeDomain("bücher.example")).toBe("xn--bcher-kva.example");
+    expect(normalizeDomain("localhost")).toBeUndefined();
+    expect(urlKey("HTTP://User:pw@Example.COM:80/a/b?x=1#top")).toBe("example.com/a/b?x=1");
+  });
+});
