@@ -1,7 +1,7 @@
 // Kubernetes audit Event (audit.k8s.io v1 / v1beta1) -> OCSF API Activity 6003.
 // Field, verb and severity tables: docs/mapping-k8s-audit.md.
 import { type Json, type JsonObject, isObject, str, isoToMs } from "./json";
-import { type NormalizeContext, type OcsfEvent, type Observable, OBS, withCaptions } from "./ocsf";
+import { type NormalizeContext, type OcsfEvent, Observables, OBS, isIpAddress, withCaptions } from "./ocsf";
 import { NormalizeError } from "./errors";
 import { stableUid } from "./uid";
 
@@ -87,18 +87,9 @@ function nonEmpty(v: Json | undefined): string | undefined {
   return typeof v === "string" && v !== "" ? v : undefined;
 }
 
-const IPV4 = /^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
-
-/** An address OCSF's ip_t accepts (IPv4 dotted quad or an IPv6 literal of at most 40 characters). */
-export function isIp(s: string): boolean {
-  if (IPV4.test(s)) return true;
-  if (s.length > 40 || s.indexOf(":") < 0 || !/^[0-9A-Fa-f:.]+$/.test(s)) return false;
-  try {
-    new URL(`http://[${s}]/`);
-    return true;
-  } catch {
-    return false;
-  }
+/** An address OCSF's ip_t accepts (max_len 40). */
+function isIp(s: string): boolean {
+  return s.length <= 40 && isIpAddress(s);
 }
 
 function stringArray(v: Json | undefined): string[] | undefined {
@@ -169,10 +160,8 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
   const unmapped: JsonObject = {};
   for (const k in rec) if (!MAPPED.has(k)) put(unmapped, k, rec[k]!);
 
-  const observables: Observable[] = [];
-  const obs = (name: string, type_id: number, value: string | undefined) => {
-    if (value !== undefined && value !== "") observables.push({ name, type_id, value });
-  };
+  const observables = new Observables();
+  const obs = (name: string, type_id: number, value: string | undefined) => observables.add(name, type_id, value);
 
   // --- time: stageTimestamp, else requestReceivedTimestamp, else v1beta1 timestamp ---
   const stageTs = typeof rec.stageTimestamp === "string" ? rec.stageTimestamp : undefined;
@@ -424,7 +413,7 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
     src_endpoint,
     http_request,
     resources,
-    observables: observables.length ? observables : undefined,
+    observables: observables.list.length ? observables.list : undefined,
     unmapped: Object.keys(unmapped).length ? unmapped : undefined,
     raw_data: ctx.rawData ? (ctx.rawText ?? JSON.stringify(rec)) : undefined,
   };
