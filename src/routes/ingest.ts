@@ -9,7 +9,8 @@ import { runPipeline, type PipelineOptions, type RoutedEvent } from "../pipeline
 import { Enqueuer } from "../deliver/enqueue";
 import { writeQuarantine, type Rejected } from "../deliver/quarantine";
 import { configFor } from "../config/load";
-import { makeEnricher, type Enricher } from "../enrich/index";
+import type { Enricher } from "../enrich/index";
+import { enricherFor } from "../enrich/load";
 import { makeRouter, type Router } from "../route/index";
 import type { Config } from "../config/schema";
 import type { Json } from "../normalize/json";
@@ -72,12 +73,13 @@ function queueRefused(c: Context<AppEnv>, e: unknown, queued: number) {
   return requestError(c, tooMany ? 429 : 503, reason, queued > 0 ? { queued_before_failure: queued } : {});
 }
 
-// Enricher and router are built once per config (i.e. once per isolate).
-const built = new WeakMap<Config, { enrich: Enricher; route: Router }>();
-function stepsFor(cfg: Config): { enrich: Enricher; route: Router } {
+// Enricher and router are built once per config (i.e. once per isolate); the enricher's R2 data
+// (inventory file, refreshed feeds) is loaded on first use and re-checked every intel.reloadSeconds.
+const built = new WeakMap<Config, { route: Router }>();
+async function stepsFor(env: Env, cfg: Config): Promise<{ enrich: Enricher; route: Router }> {
   let s = built.get(cfg);
-  if (!s) built.set(cfg, (s = { enrich: makeEnricher(cfg), route: makeRouter(cfg) }));
-  return s;
+  if (!s) built.set(cfg, (s = { route: makeRouter(cfg) }));
+  return { enrich: await enricherFor(env, cfg), route: s.route };
 }
 
 /** Authenticates (HMAC needs the raw body first), then decodes the body to text. */
@@ -126,7 +128,7 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   if (declared > limits.maxRecords) return requestError(c, 413, tooManyReason(limits.maxRecords));
 
   // 3. Records -> pipeline -> queue, in windows.
-  const steps = stepsFor(cfg);
+  const steps = await stepsFor(c.env, cfg);
   const bodyIsBig = oversize(text, limits.maxRecordBytes) !== undefined;
   let measure = false; // estimate record sizes: only for records inside a body larger than the limit
   const admit = (record: Json, k: SourceKind): string | undefined => {
