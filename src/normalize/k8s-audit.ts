@@ -100,13 +100,14 @@ function stringArray(v: Json | undefined): string[] | undefined {
 
 interface MappedUser {
   user?: Record<string, unknown>;
-  rest?: JsonObject;
+  /** What stays in unmapped.user / unmapped.impersonatedUser. */
+  rest?: Json;
 }
 
 /** authentication.k8s.io UserInfo -> OCSF user (name, uid, groups, type); `extra` and odd values stay unmapped. */
 function mapUser(u: Json | undefined): MappedUser {
   if (u === undefined) return {};
-  if (!isObject(u)) return { rest: { value: u } };
+  if (!isObject(u)) return { rest: u };
   const name = nonEmpty(u.username);
   const uid = nonEmpty(u.uid);
   const groups = stringArray(u.groups);
@@ -143,7 +144,10 @@ export function k8sSeverity(verb: string, resource: string | undefined, subresou
 }
 
 function reject(rec: JsonObject, why: string): never {
-  const keys = Object.keys(rec).slice(0, 6).join(", ");
+  const keys = Object.keys(rec)
+    .slice(0, 6)
+    .map((k) => (k.length > 40 ? `${k.slice(0, 40)}...` : k))
+    .join(", ");
   throw new NormalizeError(`not a Kubernetes audit Event: ${why} (keys: ${keys || "none"})`);
 }
 
@@ -188,7 +192,7 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
   // --- actor: the impersonated user acts; the authenticated user's name is actor.invoked_by ---
   const actor: Record<string, unknown> = {};
   const imp = mapUser(rec.impersonatedUser);
-  if (imp.rest) unmapped.impersonatedUser = imp.rest;
+  if (imp.rest !== undefined) unmapped.impersonatedUser = imp.rest;
   const realUser = rec.user;
   let actingUser: Record<string, unknown> | undefined;
   if (imp.user) {
@@ -203,7 +207,7 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
     } else if (realUser !== undefined) unmapped.user = realUser;
   } else {
     const real = mapUser(realUser);
-    if (real.rest) unmapped.user = real.rest;
+    if (real.rest !== undefined) unmapped.user = real.rest;
     actingUser = real.user;
   }
   const actorName = actingUser?.name as string | undefined;

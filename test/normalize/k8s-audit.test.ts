@@ -303,6 +303,7 @@ describe("verbs, identity and edge cases", () => {
       expectValidAndLossless(rec, ev);
       expect(o(ev.actor).user).toEqual({ name: "unknown", type_id: 0, type: "Unknown" });
       expect(ev.observables?.some((x) => x.name === "actor.user.name")).toBe(false);
+      if (user !== undefined) expect(o(ev.unmapped).user).toEqual(user);
     }
     // extra (e.g. EKS IAM identity) is kept next to the mapped user
     const withExtra = variant(base, { user: { username: "kubernetes-admin", uid: "aws-iam-authenticator:1", groups: [], extra: { accessKeyId: ["AKIAEXAMPLE"] } } });
