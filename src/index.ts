@@ -4,7 +4,8 @@ import { ingestRoutes, type AppEnv } from "./routes/ingest";
 import { healthRoutes } from "./routes/health";
 import { archiveRoutes } from "./routes/archive";
 import { consumeQueue } from "./deliver/consumer";
-import { ConfigError } from "./config/load";
+import { ConfigError, configFor } from "./config/load";
+import { refreshFeeds } from "./enrich/refresh";
 
 export const app = new Hono<AppEnv>();
 
@@ -29,5 +30,9 @@ export default {
   // both queues (EVENTS from ingest, DELIVERIES for per-sink retries); messages are told apart by shape
   async queue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
     await consumeQueue(batch, env);
+  },
+  // Cron Trigger (wrangler.toml [triggers]): refresh the threat-intel feeds into R2 (docs/enrichment.md)
+  async scheduled(_controller: ScheduledController, env: Env): Promise<void> {
+    await refreshFeeds(env, configFor(env));
   },
 } satisfies ExportedHandler<Env>;
