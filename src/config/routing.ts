@@ -27,17 +27,14 @@ const SEVERITY_IDS: Record<string, number> = Object.fromEntries(
 );
 
 /** A severity as an OCSF severity_id (0-6) or its caption ("High", case-insensitive). */
-export const severitySchema = z.union([
-  z.number().int().min(0).max(6),
-  z.string().transform((s, ctx) => {
-    const id = SEVERITY_IDS[s.trim().toLowerCase()];
-    if (id === undefined) {
-      ctx.issues.push({ code: "custom", input: s, message: `unknown severity "${s}": use 0-6 or one of ${Object.keys(SEVERITY_IDS).join(", ")}` });
-      return z.NEVER;
-    }
-    return id;
-  }),
-]);
+export const severitySchema = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const id = typeof v === "number" ? v : SEVERITY_IDS[v.trim().toLowerCase()];
+  if (id === undefined || !Number.isInteger(id) || id < 0 || id > 6) {
+    ctx.issues.push({ code: "custom", input: v, message: `unknown severity ${JSON.stringify(v)}: use 0-6 or one of ${Object.keys(SEVERITY_IDS).join(", ")}` });
+    return z.NEVER;
+  }
+  return id;
+});
 
 export const matchSchema = z
   .object({

@@ -48,30 +48,33 @@ function addLabels(into: Map<string, string>, v: unknown): void {
   if (isRecord(v)) {
     for (const [k, val] of Object.entries(v)) if (typeof val === "string" || typeof val === "number" || typeof val === "boolean") into.set(k, String(val));
   } else if (Array.isArray(v)) {
-    // OCSF key_value_pair objects ({name, value}) or "key=value" strings
-    for (const item of v) {
-      if (isRecord(item) && typeof item.name === "string" && item.value !== undefined) into.set(item.name, String(item.value));
-      else if (typeof item === "string" && item.includes("=")) into.set(item.slice(0, item.indexOf("=")), item.slice(item.indexOf("=") + 1));
-    }
+    // OCSF key_value_pair objects ({name, value})
+    for (const item of v) if (isRecord(item) && typeof item.name === "string" && item.value !== undefined) into.set(item.name, String(item.value));
   }
 }
 
+/** Inventory row fields that also count as host labels (besides the row's own labels). */
+const INVENTORY_KEYS = ["environment", "criticality", "team", "owner", "region"];
+
 /**
- * Labels of the host the event happened on, as key -> value: the inventory enricher's labels
- * (device.labels / unmapped.host_labels), Tetragon's node_labels (unmapped.node_labels) and
- * "key=value" entries of metadata.labels.
+ * Labels of the host the event happened on, as key -> value: the host inventory enricher's row
+ * (the enrichments[] entry of type "asset_inventory": its labels, and environment, criticality,
+ * team, owner, region), Tetragon's node_labels and any unmapped.host_labels.
  */
 export function hostLabelsOf(e: OcsfEvent): Map<string, string> {
   const out = new Map<string, string>();
-  const md = e.metadata as Record<string, unknown> | undefined;
-  if (Array.isArray(md?.labels)) addLabels(out, md.labels.filter((l) => typeof l === "string" && l.includes("=")));
   const u = e.unmapped;
   if (isRecord(u)) {
     addLabels(out, u.node_labels);
     addLabels(out, u.host_labels);
   }
-  const device = e.device;
-  if (isRecord(device)) addLabels(out, device.labels);
+  if (Array.isArray(e.enrichments)) {
+    for (const en of e.enrichments) {
+      if (en.type !== "asset_inventory" || !isRecord(en.data)) continue;
+      for (const k of INVENTORY_KEYS) if (typeof en.data[k] === "string") out.set(k, en.data[k]);
+      addLabels(out, en.data.labels);
+    }
+  }
   return out;
 }
 
