@@ -67,7 +67,10 @@ export function urlKey(input: string): string | undefined {
   let s = input.trim();
   if (s === "") return undefined;
   const schemeEnd = s.indexOf("://");
-  if (schemeEnd < 0) s = `http://${s}`;
+  if (schemeEnd < 0) {
+    if (s.startsWith("/")) return undefined; // a path (an API request URI) names no host
+    s = `http://${s}`;
+  }
   else if (!/^[a-z][a-z0-9+.-]*$/i.test(s.slice(0, schemeEnd))) return undefined;
   let u: URL;
   try {

@@ -106,7 +106,8 @@ export function candidates(e: OcsfEvent): Candidate[] {
   const c = new Collector();
   for (const o of e.observables ?? []) {
     const kind = KIND_OF_OBS.get(o.type_id);
-    if (kind && o.name) c.add(o.name, kind, o.value);
+    // the reporting device is our own host: its names are inventory's business, not intel's
+    if (kind && o.name && !o.name.startsWith("device.")) c.add(o.name, kind, o.value);
   }
   c.common("", e as unknown as JsonObject);
   if (Array.isArray(e.evidences)) {

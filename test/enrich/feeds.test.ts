@@ -1,0 +1,159 @@
+import { describe, it, expect } from "vitest";
+import plainIps from "./samples/plain-ips.txt?raw";
+import plainDomains from "./samples/plain-domains.txt?raw";
+import urlhausCsv from "./samples/urlhaus.csv?raw";
+import hashesCsv from "./samples/hashes-scored.csv?raw";
+import mispEvent from "./samples/misp-event.json?raw";
+import stixBundle from "./samples/stix-bundle.json?raw";
+import { parseFeed, rejectReason, simpleStixPattern, FeedParseError, type ParseStats } from "../../src/enrich/feeds";
+import { compileFeed, buildFromCompiled, readCompiledHeader } from "../../src/enrich/compiled";
+import { feedSchema, type FeedConfig } from "../../src/config/enrich";
+import type { Classified } from "../../src/enrich/indicator";
+
+function feed(over: Partial<FeedConfig> & { name?: string }): FeedConfig {
+  return feedSchema.parse({ name: "t", indicators: ["x"], ...over }) as FeedConfig;
+}
+
+function parse(text: string, f: FeedConfig, now = Date.parse("2025-06-02T00:00:00Z")): { out: [string, string, number | undefined][]; st: ParseStats } {
+  const out: [string, string, number | undefined][] = [];
+  const st = parseFeed(text, f, (c: Classified, conf) => out.push([c.kind, c.value, conf]), now);
+  return { out, st };
+}
+
+describe("plain lists", () => {
+  it("reads IPs, CIDRs (with trailing comments), IPv6 and hosts-file lines; skips comments", () => {
+    const { out, st } = parse(plainIps, feed({ format: "plain" }));
+    expect(out.map(([k, v]) => `${k} ${v}`)).toEqual([
+      "ipv4 203.0.113.66",
+      "cidr4 198.51.100.0/24",
+      "cidr4 198.51.100.128/25",
+      "cidr4 192.0.2.0/28",
+      "cidr6 2001:db8:dead::/48",
+      "ipv6 2001:db8:beef::1",
+      "domain malware.example.net",
+    ]);
+    expect(st).toMatchObject({ indicators: 7, invalid: 0 });
+  });
+
+  it("normalizes domains (wildcards, trailing dots, punycode) and honours the feed type", () => {
+    const { out } = parse(plainDomains, feed({ format: "plain", type: "domain" }));
+    expect(out.map(([, v]) => v)).toEqual(["evil.example", "phish.example.org", "c2.badcorp.example", "xn--80ak6aa92e.example"]);
+    const { st } = parse(plainIps, feed({ format: "plain", type: "domain" }));
+    expect(st.indicators).toBe(1); // only the hosts-file line
+    expect(st.invalid).toBe(6);
+  });
+
+  it("refuses garbage (an HTML error page served with 200)", () => {
+    const html = "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n<body><h1>Bad Gateway</h1>\n</body></html>\n";
+    const { st } = parse(html, feed({ format: "plain" }));
+    expect(st.indicators).toBe(0);
+    expect(rejectReason(st, 0.1)).toMatch(/no indicators found/);
+  });
+
+  it("refuses a list where too many lines are not indicators", () => {
+    const { st } = parse("1.2.3.4\n5.6.7.8\nnot an ip at all\n%%%\n", feed({ format: "plain" }));
+    expect(st.indicators).toBe(2);
+    expect(rejectReason(st, 0.1)).toMatch(/2 of 4 entries are not indicators/);
+    expect(rejectReason(st, 0.6)).toBeUndefined();
+  });
+});
+
+describe("CSV", () => {
+  it("finds the URL column from an abuse.ch-style commented header", () => {
+    const { out, st } = parse(urlhausCsv, feed({ format: "csv" }));
+    expect(out.map(([k, v]) => `${k} ${v}`)).toEqual([
+      "url 203.0.113.9/bins/mips",
+      "url dl.badcorp.example/payload.sh?id=7",
+      "url files.evil.example:8080/x86_64",
+    ]);
+    expect(st.invalid).toBe(0);
+  });
+
+  it("reads a named column and per-row confidence; counts the bad row", () => {
+    const { out, st } = parse(hashesCsv, feed({ format: "csv" }));
+    expect(out).toEqual([
+      ["sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", 95],
+      ["sha256", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", 60],
+    ]);
+    expect(st.invalid).toBe(1);
+    expect(st.samples[0]).toBe("not-a-hash");
+  });
+
+  it("takes an explicit column by index without a header, and quoted fields with delimiters inside", () => {
+    const text = '"x, y",203.0.113.1\n"a ""quoted"" b",198.51.100.0/30\n';
+    const { out } = parse(text, feed({ format: "csv", csv: { column: 1, header: false, delimiter: "," } }));
+    expect(out.map(([, v]) => v)).toEqual(["203.0.113.1", "198.51.100.0/30"]);
+    expect(() => parse("ip\n1.2.3.4\n", feed({ format: "csv", csv: { column: "indicator", delimiter: "," } }))).toThrow(/column "indicator" is not in the header/);
+  });
+});
+
+describe("MISP", () => {
+  it("reads IDS attributes of the event and its objects, composite types split", () => {
+    const { out, st } = parse(mispEvent, feed({ format: "misp" }));
+    expect(out.map(([k, v]) => `${k} ${v}`)).toEqual([
+      "ipv4 203.0.113.200",
+      "ipv4 198.51.100.77",
+      "domain pool.miner.example",
+      "url pool.miner.example/xmrig.tar.gz",
+      "sha256 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+      "md5 5d41402abc4b2a76b9719d911017c592",
+      "sha1 a9993e364706816aba3e25717850c26c9cd0d89d",
+    ]);
+    expect(st.skipped).toBe(2); // the comment and the non-IDS ip-src
+  });
+
+  it("also reads REST search output and can keep non-IDS attributes", () => {
+    const rest = JSON.stringify({ response: { Attribute: [{ type: "ip-src", value: "192.0.2.55", to_ids: false }] } });
+    expect(parse(rest, feed({ format: "misp" })).out).toEqual([]);
+    expect(parse(rest, feed({ format: "misp", mispToIdsOnly: false })).out).toEqual([["ipv4", "192.0.2.55", undefined]]);
+    expect(() => parse('{"hello": 1}', feed({ format: "misp" }))).toThrow(FeedParseError);
+    expect(() => parse("<html>", feed({ format: "misp" }))).toThrow(/not MISP JSON/);
+  });
+});
+
+describe("STIX 2.1", () => {
+  it("reads simple patterns, per-indicator confidence; skips AND patterns, expired, revoked and non-STIX patterns", () => {
+    const { out, st } = parse(stixBundle, feed({ format: "stix" }));
+    expect(out).toEqual([
+      ["ipv4", "203.0.113.5", 90],
+      ["domain", "login.phish.example", 70],
+      ["domain", "secure-update.example", 70],
+      ["sha256", "fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9", undefined],
+      ["cidr4", "192.0.2.128/25", 85],
+      ["url", "cdn.badcorp.example/stage2.bin", 80],
+    ]);
+    expect(st.skipped).toBe(4);
+  });
+
+  it("understands the comparison forms it claims to, and nothing more", () => {
+    expect(simpleStixPattern("[file:hashes.MD5 = '5d41402abc4b2a76b9719d911017c592']")).toEqual([{ kind: "hash", value: "5d41402abc4b2a76b9719d911017c592" }]);
+    expect(simpleStixPattern("[ipv6-addr:value = '2001:db8::1' OR ipv4-addr:value = '192.0.2.1']")).toHaveLength(2);
+    expect(simpleStixPattern("[url:value = 'http://x.example/it\\'s']")).toEqual([{ kind: "url", value: "http://x.example/it's" }]);
+    expect(simpleStixPattern("[ipv4-addr:value = '1.2.3.4'] FOLLOWEDBY [ipv4-addr:value = '5.6.7.8']")).toBeUndefined();
+    expect(simpleStixPattern("[domain-name:value LIKE '%.evil.example']")).toBeUndefined();
+    expect(simpleStixPattern("[ipv4-addr:value = '1.2.3.4'] WITHIN 5 SECONDS")).toBeUndefined();
+    expect(() => parse('{"type":"x"}', feed({ format: "stix" }))).toThrow(/not a STIX 2.1 bundle/);
+  });
+});
+
+describe("compiled form", () => {
+  it("round-trips every format through the stored text into a set", () => {
+    for (const [text, format] of [
+      [plainIps, "plain"],
+      [urlhausCsv, "csv"],
+      [mispEvent, "misp"],
+      [stixBundle, "stix"],
+    ] as const) {
+      const f = feed({ name: `f-${format}`, format, url: "https://feeds.example/x?key=secret" });
+      const c = compileFeed(text, f, { source: "https://feeds.example/x", fetchedAt: "2025-06-02T00:00:00.000Z" }, Date.parse("2025-06-02T00:00:00Z"));
+      const h = readCompiledHeader(c.text);
+      expect(h).toMatchObject({ feed: `f-${format}`, format, count: c.stats.indicators });
+      const { set } = buildFromCompiled(c.text, f.confidence);
+      expect(set.size).toBe(c.stats.indicators);
+    }
+  });
+
+  it("refuses to compile an empty feed", () => {
+    expect(() => compileFeed("# nothing today\n", feed({ format: "plain" }), { fetchedAt: "x" })).toThrow(/no indicators/);
+  });
+});

@@ -1,0 +1,135 @@
+import { describe, it, expect } from "vitest";
+import { validateOcsf } from "../support/ocsf-validator";
+import { config, enrichedFixture, plainFixture } from "./helpers";
+import { raiseSeverity, reputationFor } from "../../src/enrich/intel";
+import { makeEnricher } from "../../src/enrich/index";
+import type { OcsfEvent, Enrichment } from "../../src/normalize/ocsf";
+
+const intelHits = (e: OcsfEvent): Enrichment[] => (e.enrichments ?? []).filter((x) => x.type === "threat_intel");
+
+function cfgWith(feeds: unknown[], extra: Record<string, unknown> = {}) {
+  return config({ enrich: { intel: { feeds, ...extra } } });
+}
+
+describe("threat intel on real events", () => {
+  it("Tetragon connect to a listed IP: reputation on the observable, an enrichment naming the feed, severity raised", () => {
+    const cfg = cfgWith([{ name: "c2-ips", indicators: ["64.225.45.153", "203.0.113.9"], confidence: 90, severityRaise: 2 }]);
+    const [e] = enrichedFixture("tetragon/process_connect.ndjson", cfg);
+    const [plain] = plainFixture("tetragon/process_connect.ndjson");
+    expect(validateOcsf(e)).toEqual([]);
+    const obs = e!.observables!.find((o) => o.name === "dst_endpoint.ip")!;
+    expect(obs.reputation).toEqual({ base_score: 90, score_id: 10, score: "Malicious", provider: "c2-ips" });
+    expect(e!.observables!.find((o) => o.name === "src_endpoint.ip")!.reputation).toBeUndefined();
+    const [hit] = intelHits(e!);
+    expect(hit).toMatchObject({
+      name: "dst_endpoint.ip",
+      value: "64.225.45.153",
+      provider: "c2-ips",
+      data: { feed: "c2-ips", indicator: "64.225.45.153", indicator_type: "ipv4", confidence: 90 },
+    });
+    // Informational (1) + 2 = Medium (3); the original is kept in the enrichment
+    expect(plain!.severity_id).toBe(1);
+    expect(e!.severity_id).toBe(3);
+    expect(e!.severity).toBe("Medium");
+    expect(hit!.data.severity_raised_from).toEqual({ severity_id: 1, severity: "Informational" });
+  });
+
+  it("CIDR hit on a CloudTrail source IP adds the observable when the normalizer did not list one", () => {
+    const cfg = cfgWith([{ name: "bad-nets", indicators: ["72.21.192.0/19"], confidence: 60 }]);
+    const events = enrichedFixture("cloudtrail/records__create-key-pair__aws-docs.json", cfg);
+    const e = events[0]!;
+    expect(validateOcsf(e)).toEqual([]);
+    const [hit] = intelHits(e);
+    expect(hit).toMatchObject({ name: "src_endpoint.ip", value: "72.21.198.64", data: { indicator: "72.21.192.0/19", indicator_type: "cidr4", confidence: 60 } });
+    const obs = e.observables!.filter((o) => o.name === "src_endpoint.ip");
+    expect(obs).toHaveLength(1);
+    expect(obs[0]!.reputation).toMatchObject({ score_id: 8, score: "Possibly Malicious" });
+    // confidence 60 < minConfidence 80: no severity change
+    expect(e.severity_id).toBe(plainFixture("cloudtrail/records__create-key-pair__aws-docs.json")[0]!.severity_id);
+    expect(hit!.data.severity_raised_from).toBeUndefined();
+  });
+
+  it("domain suffix hit on the service endpoint of a CloudTrail event (Stratus Red Team fixture)", () => {
+    const cfg = cfgWith([{ name: "doms", indicators: ["apiso-northsouth-3r.amazonaws.com"], type: "domain" }]);
+    const events = enrichedFixture("cloudtrail/stratus__credential-access.ec2-get-password-data.subset.json", cfg);
+    for (const e of events) expect(validateOcsf(e)).toEqual([]);
+    const hits = events.flatMap(intelHits);
+    expect(hits.length).toBe(events.length);
+    expect(hits[0]).toMatchObject({ name: "dst_endpoint.hostname", data: { indicator: "apiso-northsouth-3r.amazonaws.com", indicator_type: "domain" } });
+    expect(hits.map((h) => h.value)).toContain("ec2.apiso-northsouth-3r.amazonaws.com");
+  });
+
+  it("IPv6 hit on a Kubernetes audit source address; Falco connection tuples in evidences", () => {
+    const cfg = cfgWith([{ name: "v6", indicators: ["0:0:0:0:0:0:0:1", "10.96.0.0/12"] }]);
+    const audit = enrichedFixture("k8s-audit/audit2rbac-demo.ndjson", cfg);
+    expect(intelHits(audit[0]!)[0]).toMatchObject({ name: "src_endpoint.ip", value: "::1", data: { indicator_type: "ipv6" } });
+    for (const e of audit) expect(validateOcsf(e)).toEqual([]);
+    const [falco] = enrichedFixture("falco/contact-k8s-api-server-from-container__openfaas-blog.json", cfg);
+    expect(validateOcsf(falco)).toEqual([]);
+    expect(intelHits(falco!)).toEqual([
+      expect.objectContaining({ name: "evidences[0].dst_endpoint.ip", value: "10.96.0.1", data: expect.objectContaining({ indicator: "10.96.0.0/12" }) }),
+    ]);
+    // Falco Notice (2) raised by one level to Medium (3)
+    expect(falco!.severity_id).toBe(3);
+  });
+
+  it("file hash and URL hits on hand-made OCSF events (shaped like the normalizers' output)", () => {
+    const sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    const cfg = cfgWith([
+      { name: "hashes", indicators: [sha.toUpperCase()], confidence: 95, severityRaise: 3 },
+      { name: "urls", indicators: ["http://dl.badcorp.example/payload.sh"], confidence: 70 },
+    ]);
+    const [base] = plainFixture("falco/write-below-binary-dir__falcosidekick-readme.json");
+    const e = structuredClone(base!) as OcsfEvent & { evidences: Record<string, unknown>[] };
+    e.evidences[0]!.file = { name: "sh", path: "/bin/sh", type_id: 1, type: "Regular File", hashes: [{ algorithm_id: 3, algorithm: "SHA-256", value: sha }] };
+    e.evidences[0]!.url = { url_string: "https://dl.badcorp.example/payload.sh?x=1" };
+    const out = makeEnricher(cfg)(e);
+    expect(validateOcsf(out)).toEqual([]);
+    const hits = intelHits(out);
+    expect(hits.map((h) => [h.name, h.provider, h.data.indicator_type])).toEqual([
+      ["evidences[0].file.hashes[0].value", "hashes", "sha256"],
+      ["evidences[0].url.url_string", "urls", "url"],
+    ]);
+    // Error (4) + 3, capped at Critical (5)
+    expect(base!.severity_id).toBe(4);
+    expect(out.severity_id).toBe(5);
+    expect(out.observables!.find((o) => o.name === "evidences[0].file.hashes[0].value")).toMatchObject({ type_id: 8, reputation: { score_id: 10 } });
+  });
+
+  it("several feeds listing the same address each get an enrichment; the observable takes the most confident", () => {
+    const cfg = cfgWith([
+      { name: "low", indicators: ["64.225.45.0/24"], confidence: 40 },
+      { name: "high", indicators: ["64.225.45.153"], confidence: 85 },
+    ]);
+    const [e] = enrichedFixture("tetragon/process_connect.ndjson", cfg);
+    expect(intelHits(e!).map((h) => h.provider)).toEqual(["low", "high"]);
+    expect(e!.observables!.find((o) => o.name === "dst_endpoint.ip")!.reputation!.provider).toBe("high");
+  });
+
+  it("misses leave the event exactly as normalized", () => {
+    const cfg = cfgWith([{ name: "x", indicators: ["198.51.100.1", "nothing.example"] }], {});
+    for (const name of ["tetragon/process_connect.ndjson", "cloudtrail/records__create-key-pair__aws-docs.json"]) {
+      const [e] = enrichedFixture(name, config({ enrich: { intel: { feeds: [{ name: "x", indicators: ["198.51.100.1", "nothing.example"] }] }, attack: { enabled: false } } }));
+      const [p] = plainFixture(name);
+      // only the (always-on) context enricher may add labels
+      expect({ ...e, metadata: { ...e!.metadata, labels: undefined } }).toEqual({ ...p, metadata: { ...p!.metadata, labels: undefined } });
+      expect(intelHits(e!)).toEqual([]);
+    }
+    expect(cfg.enrich.intel!.feeds).toHaveLength(1);
+  });
+});
+
+describe("severity rule", () => {
+  it("raises by levels, caps at Critical, never lowers, leaves Fatal", () => {
+    expect(raiseSeverity(1, 1)).toBe(2);
+    expect(raiseSeverity(4, 1)).toBe(5);
+    expect(raiseSeverity(5, 2)).toBe(5);
+    expect(raiseSeverity(6, 1)).toBe(6);
+    expect(raiseSeverity(0, 1)).toBe(2);
+    expect(raiseSeverity(99, 2)).toBe(3);
+    expect(raiseSeverity(3, 0)).toBe(3);
+  });
+  it("maps confidence to reputation scores", () => {
+    expect([95, 80, 60, 30, 10].map((c) => reputationFor(c, "p").score_id)).toEqual([10, 9, 8, 7, 6]);
+  });
+});
