@@ -1,8 +1,8 @@
 // AWS CloudTrail record -> OCSF API Activity 6003 / Authentication 3002 / Account Change 3001.
 // Class, field, activity and severity tables: docs/mapping-cloudtrail.md.
 // Every input field that is not mapped stays in `unmapped` under its original path.
-import { type Json, type JsonObject, isObject, str, isoToMs, compact } from "./json";
-import { type NormalizeContext, type OcsfEvent, type Observable, OBS, withCaptions } from "./ocsf";
+import { type Json, type JsonObject, isObject, str, isoToMs } from "./json";
+import { type NormalizeContext, type OcsfEvent, type Metadata, type Observable, OBS, withCaptions } from "./ocsf";
 import { NormalizeError } from "./errors";
 import { stableUid } from "./uid";
 
@@ -247,51 +247,70 @@ function isEmpty(v: Json): boolean {
 }
 
 /**
- * A working copy of (part of) the record: mapped keys are taken out, what remains is `unmapped`.
- * Nested objects are copied on demand; objects emptied by mapping are dropped, objects empty in the
- * input are kept (an empty `sessionIssuer: {}` is information too).
+ * Reads a (part of the) record and remembers which keys were mapped; build() returns the rest, which is
+ * `unmapped`. Nested objects are tracked on demand: one emptied by mapping is dropped, one empty in the input
+ * is kept (an empty `sessionIssuer: {}` is information too). Nothing is deleted or copied until build().
  */
 class Rest {
-  private children?: [string, Rest][];
-  constructor(readonly o: JsonObject) {}
-  /** A non-empty string value, taken out of the rest. Nulls, empty strings and other types stay. */
+  private used?: Set<string>;
+  private children?: Map<string, Rest>;
+  private replaced?: Map<string, Json>;
+  constructor(readonly src: JsonObject) {}
+  /** A non-empty string value, marked mapped. Nulls, empty strings and other types stay. */
   s(k: string): string | undefined {
-    const v = this.o[k];
+    const v = this.src[k];
     if (typeof v !== "string" || v === "") return undefined;
-    delete this.o[k];
+    (this.used ??= new Set()).add(k);
     return v;
   }
-  /** A non-empty object value, taken out (null, {}, arrays and scalars stay in the rest under their key). */
+  /** A non-empty object value, marked mapped (null, {}, arrays and scalars stay under their key). */
   take(k: string): JsonObject | undefined {
-    const v = this.o[k];
+    const v = this.src[k];
     if (!isObject(v) || isEmpty(v)) return undefined;
-    delete this.o[k];
+    (this.used ??= new Set()).add(k);
     return v;
   }
-  /** A string value, left in place (taken later with drop() when it is used). */
+  /** A non-empty string value, not marked (drop() marks it once it is used). */
   peek(k: string): string | undefined {
-    return nonEmpty(this.o[k]);
+    return nonEmpty(this.src[k]);
   }
   drop(k: string): void {
-    delete this.o[k];
+    (this.used ??= new Set()).add(k);
   }
-  /** A nested non-empty object as its own Rest (copied), or undefined. */
+  /** Keeps `v` in the rest instead of the input's value. */
+  replace(k: string, v: Json): void {
+    (this.replaced ??= new Map()).set(k, v);
+  }
+  /** A nested non-empty object as its own Rest, or undefined. */
   obj(k: string): Rest | undefined {
-    const v = this.o[k];
+    const v = this.src[k];
     if (!isObject(v) || isEmpty(v)) return undefined;
-    const child = new Rest({ ...v });
-    this.o[k] = child.o;
-    (this.children ??= []).push([k, child]);
-    return child;
-  }
-  /** Drops the nested objects that mapping emptied; true when nothing is left. */
-  prune(): boolean {
-    if (this.children) {
-      for (const [k, c] of this.children) if (c.prune()) delete this.o[k];
+    let c = this.children?.get(k);
+    if (!c) {
+      c = new Rest(v);
+      (this.children ??= new Map()).set(k, c);
     }
-    for (const _ in this.o) return false;
-    return true;
+    return c;
   }
+  /** What was not mapped, or undefined when everything was. */
+  build(): JsonObject | undefined {
+    if (!this.used && !this.children && !this.replaced) return isEmpty(this.src) ? undefined : this.src;
+    let out: JsonObject | undefined;
+    for (const k in this.src) {
+      if (this.used?.has(k)) continue;
+      const child = this.children?.get(k);
+      const v = child ? child.build() : (this.replaced?.get(k) ?? this.src[k]);
+      if (v !== undefined) (out ??= {})[k] = v;
+    }
+    return out;
+  }
+}
+
+/** A new object with the keys whose value is not undefined (no `delete`: objects stay fast). */
+function defined<T extends object>(o: T): T {
+  const out: Partial<T> = {};
+  for (const k in o) if (o[k] !== undefined) out[k] = o[k];
+  return out as T;
 }
 
 function lastSegment(arn: string): string {
@@ -335,7 +354,7 @@ function mapActor(ui: Rest | undefined): { user?: Obj; session?: Obj; invoked_by
   // a user needs a name, an ARN or an account (AWSService callers have none: they are actor.invoked_by)
   if (name !== undefined || arn !== undefined || accountId !== undefined) {
     const typed = awsType !== undefined ? (USER_TYPES[awsType] ?? ([99, awsType] as const)) : undefined;
-    user = compact({
+    user = defined({
       name: ui.s("userName"),
       uid: ui.s("arn"),
       uid_alt: ui.s("principalId"),
@@ -343,7 +362,7 @@ function mapActor(ui: Rest | undefined): { user?: Obj; session?: Obj; invoked_by
       account: ui.s("accountId") ? { uid: accountId, ...AWS_ACCOUNT } : undefined,
       type_id: typed?.[0],
       type: typed?.[1],
-    } as Obj);
+    });
     // the AWS type stays in unmapped unless it is the caption itself (99 Other, Unknown)
     if (typed && typed[1] === awsType) ui.drop("type");
   }
@@ -360,7 +379,7 @@ function mapActor(ui: Rest | undefined): { user?: Obj; session?: Obj; invoked_by
     if (isMfa !== undefined) attrs!.drop("mfaAuthenticated");
     const issuer = sc.obj("sessionIssuer")?.s("arn");
     if (createdMs !== undefined || isMfa !== undefined || issuer !== undefined) {
-      session = compact({ created_time: createdMs, is_mfa: isMfa, issuer } as Obj);
+      session = defined({ created_time: createdMs, is_mfa: isMfa, issuer });
     }
     const provider = sc.obj("webIdFederationData")?.s("federatedProvider");
     if (provider) idp = { name: provider };
@@ -379,19 +398,19 @@ function authSubject(eventName: string, req: Json | undefined, resp: Json | unde
   const credential = nonEmpty(get1(get1(resp, "credentials"), "accessKeyId"));
   if (isObject(assumed) || isObject(federated)) {
     const uid = nonEmpty(get1(assumed, "arn")) ?? nonEmpty(get1(federated, "arn"));
-    const u = compact({
+    const u = defined({
       name: nonEmpty(get1(req, "roleSessionName")) ?? nonEmpty(get1(req, "name")) ?? (uid ? lastSegment(uid) : undefined),
       uid,
       uid_alt: nonEmpty(get1(assumed, "assumedRoleId")) ?? nonEmpty(get1(federated, "federatedUserId")),
       credential_uid: credential,
       type_id: 99,
       type: isObject(assumed) ? "AssumedRole" : "FederatedUser",
-    } as Obj);
+    });
     if (hasIdentity(u)) return u;
   }
   const roleArn = nonEmpty(get1(req, "roleArn"));
   if (roleArn && eventName !== "AssumeRoot") {
-    return compact({ name: nonEmpty(get1(req, "roleSessionName")) ?? lastSegment(roleArn), uid: roleArn, type_id: 99, type: "Role" } as Obj);
+    return defined({ name: nonEmpty(get1(req, "roleSessionName")) ?? lastSegment(roleArn), uid: roleArn, type_id: 99, type: "Role" });
   }
   if (actorUser) return credential ? { ...actorUser, credential_uid: credential } : { ...actorUser };
   return fallback;
@@ -408,7 +427,7 @@ function accountTarget(req: Json | undefined, resp: Json | undefined, actorUser:
   const credential = nonEmpty(get1(req, "accessKeyId")) ?? nonEmpty(get1(rk, "accessKeyId"));
   const groups = groupName ? [{ name: groupName }] : undefined;
   if (userName || isObject(ru)) {
-    return compact({
+    return defined({
       name: userName,
       uid: nonEmpty(get1(ru, "arn")),
       uid_alt: nonEmpty(get1(ru, "userId")),
@@ -416,10 +435,10 @@ function accountTarget(req: Json | undefined, resp: Json | undefined, actorUser:
       groups,
       type_id: 1,
       type: "User",
-    } as Obj);
+    });
   }
   if (roleName || isObject(rr)) {
-    return compact({ name: roleName, uid: nonEmpty(get1(rr, "arn")), uid_alt: nonEmpty(get1(rr, "roleId")), type_id: 99, type: "Role" } as Obj);
+    return defined({ name: roleName, uid: nonEmpty(get1(rr, "arn")), uid_alt: nonEmpty(get1(rr, "roleId")), type_id: 99, type: "Role" });
   }
   const base = actorUser ? { ...actorUser } : { ...fallback };
   if (credential) base.credential_uid = credential;
@@ -431,7 +450,7 @@ function policyOf(req: Json | undefined): Obj | undefined {
   const arn = nonEmpty(get1(req, "policyArn")) ?? nonEmpty(get1(req, "permissionsBoundary"));
   const name = nonEmpty(get1(req, "policyName"));
   if (!arn && !name) return undefined;
-  return compact({ uid: arn, name: name ?? (arn ? lastSegment(arn) : undefined) } as Obj);
+  return defined({ uid: arn, name: name ?? (arn ? lastSegment(arn) : undefined) });
 }
 
 /** sourceIPAddress -> src_endpoint: an IP, else an AWS service name ("cloudtrail.amazonaws.com", "AWS Internal"). */
@@ -468,7 +487,7 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
   if (typeof rec.eventName !== "string" && typeof rec.eventSource !== "string" && typeof rec.eventType !== "string") {
     throw new NormalizeError("not a CloudTrail record: it has no eventName, eventSource or eventType string");
   }
-  const rest = new Rest({ ...rec });
+  const rest = new Rest(rec);
   const insight = rec.eventType === "AwsCloudTrailInsight";
   const serviceEvent = rec.eventType === "AwsServiceEvent";
 
@@ -496,12 +515,12 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
   const recipient = rest.s("recipientAccountId");
   const region = rest.s("awsRegion");
   const cloudAccount = recipient ? { uid: recipient, ...AWS_ACCOUNT } : undefined;
-  const actor: Obj = compact({
+  const actor: Obj = defined({
     user: actorParts.user,
     session: actorParts.session,
     invoked_by: actorParts.invoked_by,
     idp: actorParts.idp,
-  } as Obj);
+  });
   if (!actor.user && !actor.session && !actor.invoked_by) {
     actor.app_name = insight ? "CloudTrail Insights" : (eventSource ?? "AWS CloudTrail");
   }
@@ -531,15 +550,15 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
 
   // --- the API call ---
   const requestId = rest.s("requestID");
-  const request = requestId !== undefined ? compact({ uid: requestId, data: rest.take("requestParameters") } as Obj) : undefined;
-  const response = compact({ data: rest.take("responseElements"), error: errorCode, error_message: errorMessage } as Obj);
-  const api = compact({
+  const request = requestId !== undefined ? defined({ uid: requestId, data: rest.take("requestParameters") }) : undefined;
+  const response = defined({ data: rest.take("responseElements"), error: errorCode, error_message: errorMessage });
+  const api = defined({
     operation,
     service: eventSource ? { name: eventSource } : undefined,
     version: rest.s("apiVersion"),
     request,
     response: Object.keys(response).length ? response : undefined,
-  } as Obj);
+  });
 
   // --- resources ---
   let resources: Obj[] | undefined;
@@ -554,13 +573,14 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
         kept.push(r);
         continue;
       }
-      const rr = new Rest({ ...r });
+      const rr = new Rest(r);
       rr.drop(r.ARN === arn ? "ARN" : "ARNPrefix");
       const acct = rr.s("accountId");
-      resources.push(compact({ uid: arn, type: rr.s("type"), owner: acct ? { account: { uid: acct, ...AWS_ACCOUNT } } : undefined } as Obj));
-      if (!rr.prune()) kept.push(rr.o);
+      resources.push(defined({ uid: arn, type: rr.s("type"), owner: acct ? { account: { uid: acct, ...AWS_ACCOUNT } } : undefined }));
+      const left = rr.build();
+      if (left) kept.push(left);
     }
-    if (kept.length) rest.o.resources = kept;
+    if (kept.length) rest.replace("resources", kept);
     else rest.drop("resources");
     if (!resources.length) resources = undefined;
   }
@@ -573,19 +593,19 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
   const eventType = rest.s("eventType");
   const eventCategory = rest.s("eventCategory");
   const eventVersion = rest.s("eventVersion");
-  const metadata = compact({
-    version: ctx.ocsfVersion,
-    product: compact({ name: "CloudTrail", vendor_name: "AWS", version: eventVersion, feature: eventCategory ? { name: eventCategory } : undefined }),
-    uid: eventId ?? stableUid(ctx.rawText ?? JSON.stringify(rec)),
-    correlation_uid: rest.s("sharedEventID"),
-    event_code: eventType,
-    log_name: "cloudtrail",
-    log_provider: "CloudTrail",
-    original_time: eventTime,
-    tenant_uid: ctx.tenant,
-    logged_time: ctx.receivedAt,
-    profiles: ["cloud"],
-  });
+  const product: Metadata["product"] = { name: "CloudTrail", vendor_name: "AWS" };
+  if (eventVersion) product.version = eventVersion;
+  if (eventCategory) product.feature = { name: eventCategory };
+  const metadata: Metadata = { version: ctx.ocsfVersion, product, uid: eventId ?? stableUid(ctx.rawText ?? JSON.stringify(rec)) };
+  const sharedEventId = rest.s("sharedEventID");
+  if (sharedEventId) metadata.correlation_uid = sharedEventId;
+  if (eventType) metadata.event_code = eventType;
+  metadata.log_name = "cloudtrail";
+  metadata.log_provider = "CloudTrail";
+  if (eventTime) metadata.original_time = eventTime;
+  if (ctx.tenant !== undefined) metadata.tenant_uid = ctx.tenant;
+  metadata.logged_time = ctx.receivedAt;
+  metadata.profiles = ["cloud"];
 
   // --- class specifics ---
   const fallbackUser: Obj = cloudAccount ? { account: cloudAccount } : { name: "unknown" };
@@ -596,12 +616,12 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
     user = withArnAccount(authSubject(operation, req, resp, actorParts.user, fallbackUser));
     const mfaUsed = rest.obj("additionalEventData")?.peek("MFAUsed");
     // MFAUsed ("Yes"/"No") also stays in unmapped: is_mfa does not keep its text
-    auth = compact({
+    auth = defined({
       service: { name: eventSource ?? "AWS" },
       is_mfa: mfaUsed === "Yes" ? true : mfaUsed === "No" ? false : undefined,
       is_remote: true,
       ...AUTH_PROTOCOLS[operation],
-    } as Obj);
+    });
   } else if (classUid === ACCOUNT_CHANGE) {
     user = withArnAccount(accountTarget(req, resp, actorParts.user, fallbackUser));
     policy = policyOf(req);
@@ -640,33 +660,37 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
   }
   if (resources) resources.forEach((r, i) => obs(`resources[${i}].uid`, OBS.resource_uid, r.uid));
 
-  const ev: OcsfEvent = compact({
+  // built key by key: no undefined values, no delete (objects stay in fast mode)
+  const ev: OcsfEvent = {
     activity_id: activityId,
     category_uid: Math.floor(classUid / 1000),
     class_uid: classUid,
     type_uid: classUid * 100 + activityId,
     severity_id,
-    status_id: statusId,
-    status: statusId === undefined ? undefined : statusId === 2 ? "Failure" : "Success",
-    status_code: errorCode,
-    status_detail: errorMessage,
-    message,
     time: timeMs ?? ctx.receivedAt,
     metadata,
-    actor,
-    user,
-    ...auth,
-    policy,
-    api,
-    src_endpoint,
-    dst_endpoint,
-    http_request: userAgent ? { user_agent: userAgent } : undefined,
-    resources,
-    cloud: compact({ provider: "AWS", region, account: cloudAccount }),
-    observables: observables.length ? observables : undefined,
-    unmapped: rest.prune() ? undefined : rest.o,
-    raw_data: ctx.rawData ? (ctx.rawText ?? JSON.stringify(rec)) : undefined,
-  });
+  };
+  if (statusId !== undefined) {
+    ev.status_id = statusId;
+    ev.status = statusId === 2 ? "Failure" : "Success";
+  }
+  if (errorCode !== undefined) ev.status_code = errorCode;
+  if (errorMessage !== undefined) ev.status_detail = errorMessage;
+  ev.message = message;
+  ev.actor = actor;
+  if (user) ev.user = user;
+  if (auth) Object.assign(ev, auth);
+  if (policy) ev.policy = policy;
+  ev.api = api;
+  ev.src_endpoint = src_endpoint;
+  if (dst_endpoint) ev.dst_endpoint = dst_endpoint;
+  if (userAgent) ev.http_request = { user_agent: userAgent };
+  if (resources) ev.resources = resources;
+  ev.cloud = region !== undefined || cloudAccount ? defined({ provider: "AWS", region, account: cloudAccount }) : { provider: "AWS" };
+  if (observables.length) ev.observables = observables;
+  const unmapped = rest.build();
+  if (unmapped) ev.unmapped = unmapped;
+  if (ctx.rawData) ev.raw_data = ctx.rawText ?? JSON.stringify(rec);
   const captions = classUid === AUTHENTICATION ? AUTH_CAPTIONS : classUid === ACCOUNT_CHANGE ? ACCOUNT_CAPTIONS : API_CAPTIONS;
   return withCaptions(ev, CLASS_NAMES[classUid]!, captions[activityId] ?? "Other");
 }
