@@ -14,7 +14,7 @@
 // `unmapped`, at its original path. Mapped leaves are recorded in a tree of marks while mapping; `unmapped`
 // is the record minus the marked leaves (untouched subtrees are shared, not copied).
 import { type Json, type JsonObject, isObject, int, isoToMs, compact } from "./json";
-import { type NormalizeContext, type OcsfEvent, type Observable, OBS, withCaptions } from "./ocsf";
+import { type NormalizeContext, type OcsfEvent, OBS, Observables, isHostname, isIpAddress, isUuid, withCaptions } from "./ocsf";
 import { NormalizeError } from "./errors";
 import { TETRAGON_KEYS } from "./detect";
 import { stableUid } from "./uid";
@@ -31,11 +31,16 @@ interface Mark {
   [k: string]: Mark | true;
 }
 
+/** A mark node without a prototype, so input keys such as "__proto__" or "constructor" never hit Object's members. */
+function newMark(): Mark {
+  return Object.create(null) as Mark;
+}
+
 function sub(m: Mark, k: string | number): Mark {
   const c = m[k];
-  if (c === true) return {}; // already consumed whole: further marks are moot
+  if (c === true) return newMark(); // already consumed whole: further marks are moot
   if (c !== undefined) return c;
-  const n: Mark = {};
+  const n = newMark();
   m[k] = n;
   return n;
 }
@@ -66,7 +71,11 @@ function rest(v: Json, m: Mark | undefined): Json | undefined {
       const mk = m[k];
       if (mk === true) continue;
       const r = rest(v[k]!, mk);
-      if (r !== undefined) (out ??= {})[k] = r;
+      if (r === undefined) continue;
+      out ??= {};
+      // an own "__proto__" key (JSON.parse makes one) must stay data, not become the prototype
+      if (k === "__proto__") Object.defineProperty(out, k, { value: r, enumerable: true, writable: true, configurable: true });
+      else out[k] = r;
     }
     return n === 0 ? v : out;
   }
@@ -76,20 +85,33 @@ function rest(v: Json, m: Mark | undefined): Json | undefined {
 // ---------------------------------------------------------------------------------------------------------
 // Small helpers (no per-event regex compilation: every pattern is compiled once here).
 
-const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
-const HOSTNAME = /^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])\.)*([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])$/;
 /** Kernel symbol prefixes in front of the operation name: arch syscall wrappers, sys_, security_ (LSM), bpf_lsm_. */
 const HOOK_PREFIX = /^(?:__(?:x64|arm64|ia32|ia32_compat|s390x|riscv|se|do)_)?(?:__)?(?:ksys_|sys_|security_|bpf_lsm_)?/;
 const SYSCALL_PREFIX = /^(?:__(?:x64|arm64|ia32|ia32_compat|s390x|riscv|se|do)_)?(?:__)?(?:ksys|sys)_/;
 const TRACEPOINT_SYSCALL = /^sys_(?:enter|exit)_/;
 
-/** Loose address check (the schema's ip_t): dotted IPv4 or hex/colon IPv6, optionally with a %zone. */
-const IP = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(?:%.+)?)$/;
-
-/** An integer that fits OCSF integer_t (32-bit), else undefined (the value then stays in unmapped). */
-function i32(v: Json | undefined): number | undefined {
+/**
+ * An exact integer: a safe integer number, or a decimal string that reads back the same (protojson writes
+ * uint64 as strings). Anything else (1.5, "007", 2^60) is not carried over and so stays in unmapped.
+ */
+function whole(v: Json | undefined): number | undefined {
+  if (typeof v === "number") return Number.isSafeInteger(v) ? v : undefined;
+  if (typeof v !== "string") return undefined;
   const n = int(v);
+  return n !== undefined && String(n) === v ? n : undefined;
+}
+
+/** An exact integer that fits OCSF integer_t (32-bit), else undefined. */
+function i32(v: Json | undefined): number | undefined {
+  const n = whole(v);
   return n !== undefined && n >= -2147483648 && n <= 2147483647 ? n : undefined;
+}
+
+/** RFC 3339 (the schema's datetime_t): only such strings become *_time (ms) + *_time_dt. */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/;
+
+function rfc3339Ms(v: string | undefined): number | undefined {
+  return v !== undefined && RFC3339.test(v) ? isoToMs(v) : undefined;
 }
 
 function text(v: Json | undefined): string | undefined {
@@ -144,13 +166,13 @@ function nodeOfExecId(execId: string | undefined): string | undefined {
 // Per-event state.
 
 class State {
-  readonly marks: Mark = {};
-  readonly observables: Observable[] = [];
+  readonly marks: Mark = newMark();
+  readonly observables = new Observables();
   usesDatetime = false;
   usesContainer = false;
 
   obs(name: string, type_id: number, value: string | number | undefined): void {
-    if (value !== undefined && value !== "") this.observables.push({ name, type_id, value: String(value) });
+    this.observables.add(name, type_id, value);
   }
 }
 
@@ -186,7 +208,7 @@ function mapProcess(p: JsonObject, m: Mark, st: State): Obj {
     m.tid = true;
   }
   const start = text(p.start_time);
-  const startMs = isoToMs(start);
+  const startMs = rfc3339Ms(start);
   if (start !== undefined && startMs !== undefined) {
     out.created_time = startMs;
     out.created_time_dt = start;
@@ -194,7 +216,7 @@ function mapProcess(p: JsonObject, m: Mark, st: State): Obj {
     st.usesDatetime = true;
   }
   const user: Obj = {};
-  const uid = int(p.uid);
+  const uid = whole(p.uid);
   if (uid !== undefined) {
     user.uid = String(uid);
     m.uid = true;
@@ -247,7 +269,7 @@ function mapProcess(p: JsonObject, m: Mark, st: State): Obj {
         }
         container.orchestrator = "Kubernetes";
         const podUid = text(pod.uid);
-        if (podUid !== undefined && UUID.test(podUid)) {
+        if (podUid !== undefined && isUuid(podUid)) {
           container.pod_uuid = podUid;
           pm.uid = true;
         }
@@ -277,6 +299,11 @@ function ref(proc: Obj): Obj {
   return compact({ uid: proc.uid, pid: proc.pid, name: proc.name, user: proc.user });
 }
 
+/** A Tetragon Process that can become an OCSF process (which needs a uid or a pid), else undefined. */
+function identifiable(v: Json | undefined): JsonObject | undefined {
+  return isObject(v) && (text(v.exec_id) !== undefined || i32(v.pid) !== undefined) ? v : undefined;
+}
+
 interface Procs {
   /** The process that triggered the event (full). */
   proc?: Obj;
@@ -289,14 +316,14 @@ interface Procs {
  * becomes parent_process.parent_process {uid}; without a parent object, parent_exec_id gives parent_process {uid}.
  */
 function mapProcs(body: JsonObject, bm: Mark, st: State): Procs {
-  const p = isObject(body.process) ? body.process : undefined;
+  const p = identifiable(body.process);
   if (!p) return {};
   const pm = sub(bm, "process");
   const proc = mapProcess(p, pm, st);
   const parentExecId = text(p.parent_exec_id);
-  const par = isObject(body.parent) ? body.parent : undefined;
+  const par = identifiable(body.parent);
   let parent: Obj | undefined;
-  if (par && Object.keys(par).length > 0) {
+  if (par) {
     const parm = sub(bm, "parent");
     parent = mapProcess(par, parm, st);
     const grand = text(par.parent_exec_id);
@@ -304,10 +331,8 @@ function mapProcs(body: JsonObject, bm: Mark, st: State): Procs {
       parent.parent_process = { uid: grand };
       parm.parent_exec_id = true;
     }
-    if (parent.uid !== undefined || parent.pid !== undefined) {
-      proc.parent_process = parent;
-      if (parentExecId !== undefined && parentExecId === parent.uid) pm.parent_exec_id = true;
-    } else parent = undefined;
+    proc.parent_process = parent;
+    if (parentExecId !== undefined && parentExecId === parent.uid) pm.parent_exec_id = true;
   }
   if (proc.parent_process === undefined && parentExecId !== undefined) {
     proc.parent_process = { uid: parentExecId };
@@ -499,7 +524,7 @@ function intArg(args: Json[], i: number | undefined): { v: number; key: string }
   const a = args[i];
   if (!isObject(a)) return undefined;
   for (const key of INT_KEYS) {
-    const v = int(a[key]);
+    const v = whole(a[key]);
     if (v !== undefined) return { v, key };
   }
   return undefined;
@@ -522,7 +547,15 @@ interface Net {
   traffic?: Obj;
 }
 
-const PROTO_NUM: Record<string, number> = { tcp: 6, udp: 17, icmp: 1, icmpv6: 58, sctp: 132, udplite: 136, raw: 255 };
+const PROTO_NUM = new Map<string, number>([
+  ["tcp", 6],
+  ["udp", 17],
+  ["icmp", 1],
+  ["icmpv6", 58],
+  ["sctp", 132],
+  ["udplite", 136],
+  ["raw", 255],
+]);
 const PROTO_NAME: Record<number, string> = { 6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 132: "sctp", 136: "udplite" };
 const DIRECTION: Record<number, string> = { 0: "Unknown", 1: "Inbound", 2: "Outbound", 3: "Lateral" };
 
@@ -532,16 +565,27 @@ function protoName(p: string): string {
   return s.toLowerCase();
 }
 
-/** An endpoint from an address and a port, marking both in `m` (keys ipKey/portKey). */
-function endpoint(o: JsonObject, m: Mark, ipKey: string, portKey: string): Obj | undefined {
+/** Marks to apply once a mapping is committed (a hook may fall back to another class after a partial match). */
+type Pending = [Mark, string][];
+
+function commit(p: Pending): void {
+  for (const [m, k] of p) m[k] = true;
+}
+
+/**
+ * An endpoint from an address and a port; the keys used go to `p`. An unspecified address (0.0.0.0, ::) names
+ * no peer and is skipped unless `unspecifiedOk` (a socket listening on all addresses).
+ */
+function endpoint(o: JsonObject, m: Mark, p: Pending, ipKey: string, portKey: string, unspecifiedOk = true): Obj | undefined {
   const ip = text(o[ipKey]);
-  if (ip === undefined || !IP.test(ip)) return undefined;
+  if (ip === undefined || !isIpAddress(ip)) return undefined;
+  if (!unspecifiedOk && (ip === "0.0.0.0" || ip === "::")) return undefined;
   const ep: Obj = { ip };
-  m[ipKey] = true;
-  const port = int(o[portKey]);
+  p.push([m, ipKey]);
+  const port = whole(o[portKey]);
   if (port !== undefined && port >= 0 && port <= 65535) {
     ep.port = port;
-    m[portKey] = true;
+    p.push([m, portKey]);
   }
   return ep;
 }
@@ -550,7 +594,7 @@ function setProtocol(info: Obj, proto: string | undefined, family: string | unde
   if (proto !== undefined) {
     const name = protoName(proto);
     info.protocol_name = name;
-    const num = PROTO_NUM[name];
+    const num = PROTO_NUM.get(name);
     if (num !== undefined) info.protocol_num = num;
   }
   if (family === "AF_INET" || family === "AF_INET6") info.protocol_ver_id = family === "AF_INET" ? 4 : 6;
@@ -566,6 +610,7 @@ function direction(info: Obj, dir: number): void {
 /** Network facts from sock / skb / sockaddr arguments; undefined when no destination can be named. */
 function hookNet(args: Json[], ix: ArgIndex, am: Mark, rule: Rule | undefined): Net | undefined {
   const server = rule?.server === true;
+  const p: Pending = [];
   const info: Obj = {};
   direction(info, rule?.dir ?? 0);
   let local: Obj | undefined;
@@ -574,39 +619,39 @@ function hookNet(args: Json[], ix: ArgIndex, am: Mark, rule: Rule | undefined): 
   const sock = argObj(args, ix.sock, "sock_arg");
   if (sock) {
     const sm = sub(sub(am, ix.sock!), "sock_arg");
-    local = endpoint(sock, sm, "saddr", "sport");
-    // an unconnected socket has no peer (0.0.0.0 / ::): leave it in unmapped
-    if (sock.daddr !== "0.0.0.0" && sock.daddr !== "::") remote = endpoint(sock, sm, "daddr", "dport");
+    // an unbound / unconnected side (0.0.0.0, ::) stays in unmapped, except the address a server listens on
+    local = endpoint(sock, sm, p, "saddr", "sport", server);
+    remote = endpoint(sock, sm, p, "daddr", "dport", false);
     const proto = text(sock.protocol);
     setProtocol(info, proto, text(sock.family), text(sock.saddr));
     const cookie = sock.cookie;
     if ((typeof cookie === "number" || typeof cookie === "string") && cookie !== "" && cookie !== 0) {
       info.uid = String(cookie);
-      sm.cookie = true;
+      p.push([sm, "cookie"]);
     }
   }
   const skb = argObj(args, ix.skb, "skb_arg");
   if (skb && !sock) {
     const km = sub(sub(am, ix.skb!), "skb_arg");
-    local = endpoint(skb, km, "saddr", "sport");
-    remote = endpoint(skb, km, "daddr", "dport");
-    const pnum = int(skb.proto);
+    local = endpoint(skb, km, p, "saddr", "sport", false);
+    remote = endpoint(skb, km, p, "daddr", "dport", false);
+    const pnum = whole(skb.proto);
     if (pnum !== undefined && PROTO_NAME[pnum] !== undefined) {
       info.protocol_num = pnum;
       info.protocol_name = PROTO_NAME[pnum];
-      km.proto = true;
+      p.push([km, "proto"]);
     } else setProtocol(info, text(skb.protocol), text(skb.family), text(skb.saddr));
     if (info.protocol_ver_id === undefined) setProtocol(info, undefined, text(skb.family), text(skb.saddr));
-    const len = int(skb.len);
+    const len = whole(skb.len);
     if (len !== undefined) {
       traffic = { bytes: len };
-      km.len = true;
+      p.push([km, "len"]);
     }
   }
   const sa = argObj(args, ix.sockaddr, "sockaddr_arg");
   if (sa) {
     const am2 = sub(sub(am, ix.sockaddr!), "sockaddr_arg");
-    const ep = endpoint(sa, am2, "addr", "port");
+    const ep = endpoint(sa, am2, p, "addr", "port", server);
     if (ep) {
       if (server) local = ep;
       else remote = ep;
@@ -618,13 +663,14 @@ function hookNet(args: Json[], ix: ArgIndex, am: Mark, rule: Rule | undefined): 
     const n = intArg(args, ix.ints[0]);
     if (n && n.v >= 0) {
       traffic = rule.bytes === "out" ? { bytes_out: n.v, bytes: n.v } : { bytes_in: n.v, bytes: n.v };
-      sub(am, ix.ints[0]!)[n.key] = true;
+      p.push([sub(am, ix.ints[0]!), n.key]);
     }
   }
   // OCSF: dst_endpoint is the responder. A listening/accepting/binding socket is the server side.
   const src = server ? remote : local;
   const dst = server ? local : remote;
   if (dst === undefined) return undefined;
+  commit(p);
   return { src, dst, info, traffic };
 }
 
@@ -650,12 +696,12 @@ const ACTION_NAMES: Record<number, string> = {
 };
 
 /** Enforcing actions -> [action_id, disposition_id]. Every other action observes only (Allowed / Logged). */
-export const TETRAGON_ENFORCEMENT: Record<string, [number, number]> = {
-  KPROBE_ACTION_SIGKILL: [2, 2], // Denied / Blocked: the process is killed synchronously
-  KPROBE_ACTION_OVERRIDE: [2, 2], // Denied / Blocked: the call returns the policy's error
-  KPROBE_ACTION_NOTIFYENFORCER: [2, 2], // Denied / Blocked: the enforcer kills or overrides
-  KPROBE_ACTION_SIGNAL: [0, 7], // Unknown / Custom Action: a chosen signal is sent
-};
+export const TETRAGON_ENFORCEMENT: ReadonlyMap<string, readonly [number, number]> = new Map([
+  ["KPROBE_ACTION_SIGKILL", [2, 2]], // Denied / Blocked: the process is killed synchronously
+  ["KPROBE_ACTION_OVERRIDE", [2, 2]], // Denied / Blocked: the call returns the policy's error
+  ["KPROBE_ACTION_NOTIFYENFORCER", [2, 2]], // Denied / Blocked: the enforcer kills or overrides
+  ["KPROBE_ACTION_SIGNAL", [0, 7]], // Unknown / Custom Action: a chosen signal is sent
+] as const);
 const ACTION_CAPTION: Record<number, string> = { 0: "Unknown", 1: "Allowed", 2: "Denied" };
 const DISPOSITION_CAPTION: Record<number, string> = { 2: "Blocked", 7: "Custom Action", 17: "Logged" };
 
@@ -847,7 +893,7 @@ function mapHook(h: HookInput): Built {
     let newUid: number | undefined;
     const creds = argObj(args, ix.creds, "process_credentials_arg");
     if (creds) {
-      newUid = int(creds.euid);
+      newUid = whole(creds.euid);
       if (newUid !== undefined) sub(sub(am, ix.creds!), "process_credentials_arg").euid = true;
     } else {
       const c = hook!.canon;
@@ -865,7 +911,8 @@ function mapHook(h: HookInput): Built {
   }
 
   // --- exec checks (LSM bprm_*, execve kprobes): Launch of the binary being executed ---
-  if (rule?.k === "exec" && proc) {
+  if (rule?.k === "exec" && proc?.pid !== undefined) {
+    // the task keeps its pid across exec: the launched image is the same pid
     const file = hookFile(args, ix, am, false);
     if (file) {
       const target = compact({ pid: proc.pid, name: file.name, file: { ...file, type_id: 1, type: "Regular File" } });
@@ -925,7 +972,7 @@ function endpointText(ep: Obj | undefined): string {
 /** process_exec: the parent launched the process. */
 function mapExec(body: JsonObject, bm: Mark, st: State): Built {
   const { proc, parent } = mapProcs(body, bm, st);
-  if (!proc) throw new NormalizeError("process_exec has no process object");
+  if (!proc) throw new NormalizeError("process_exec has no process object with an exec_id or a pid");
   const fields: Obj = { process: proc };
   if (parent) {
     // the parent is the actor, in full; the launched process points at it
@@ -938,7 +985,7 @@ function mapExec(body: JsonObject, bm: Mark, st: State): Built {
 /** process_exit: the process terminated (exit status, signal). */
 function mapExit(body: JsonObject, bm: Mark, st: State): Built {
   const { proc } = mapProcs(body, bm, st);
-  if (!proc) throw new NormalizeError("process_exit has no process object");
+  if (!proc) throw new NormalizeError("process_exit has no process object with an exec_id or a pid");
   const fields: Obj = { actor: { process: ref(proc) }, process: proc };
   const status = i32(body.status);
   if (status !== undefined) {
@@ -946,7 +993,7 @@ function mapExit(body: JsonObject, bm: Mark, st: State): Built {
     bm.status = true;
   }
   const exitTime = text(body.time);
-  const exitMs = isoToMs(exitTime);
+  const exitMs = rfc3339Ms(exitTime);
   if (exitTime !== undefined && exitMs !== undefined) {
     proc.terminated_time = exitMs;
     proc.terminated_time_dt = exitTime;
@@ -966,16 +1013,18 @@ function mapLegacyNet(type: string, body: JsonObject, bm: Mark, st: State): Buil
   let src: Obj | undefined;
   let dst: Obj | undefined;
   let a: number;
+  const p: Pending = [];
   if (type === "process_listen") {
     a = 7;
     direction(info, 0);
-    dst = endpoint(body, bm, "ip", "port");
+    dst = endpoint(body, bm, p, "ip", "port");
   } else {
     a = type === "process_connect" ? 1 : 2;
     direction(info, type === "process_connect" ? 2 : 0);
-    src = endpoint(body, bm, "source_ip", "source_port");
-    dst = endpoint(body, bm, "destination_ip", "destination_port");
+    src = endpoint(body, bm, p, "source_ip", "source_port");
+    dst = endpoint(body, bm, p, "destination_ip", "destination_port");
   }
+  commit(p);
   if (!dst) throw new NormalizeError(`${type} has no destination address (${type === "process_listen" ? "ip" : "destination_ip"})`);
   setProtocol(info, text(body.protocol), undefined, String(dst.ip));
   let traffic: Obj | undefined;
@@ -984,7 +1033,7 @@ function mapLegacyNet(type: string, body: JsonObject, bm: Mark, st: State): Buil
     const sm = sub(bm, "stats");
     const t: Obj = {};
     const put = (from: string, to: string) => {
-      const v = int(s[from]);
+      const v = whole(s[from]);
       if (v !== undefined) {
         t[to] = v;
         sm[from] = true;
@@ -1069,13 +1118,18 @@ function mapLoader(body: JsonObject, bm: Mark, st: State): Built {
 /** process_uprobe / process_usdt: a user-space function of the process ran (no closer 1.3.0 class). */
 function mapUserProbe(type: string, body: JsonObject, bm: Mark, st: State): Built {
   const { proc } = mapProcs(body, bm, st);
-  if (!proc) throw new NormalizeError(`${type} has no process object`);
+  if (!proc) throw new NormalizeError(`${type} has no process object with an exec_id or a pid`);
   const path = text(body.path) ?? "?";
   const what = type === "process_uprobe" ? (text(body.symbol) ?? String(body.offset ?? "?")) : `${text(body.provider) ?? "?"}:${text(body.name) ?? "?"}`;
   return procActivity(99, { actor: { process: ref(proc) }, process: proc }, `${type} ${path}:${what}`);
 }
 
-const HASH_ALGORITHM: Record<string, [number, string]> = { md5: [1, "MD5"], sha1: [2, "SHA-1"], sha256: [3, "SHA-256"], sha512: [4, "SHA-512"] };
+const HASH_ALGORITHM = new Map<string, [number, string]>([
+  ["md5", [1, "MD5"]],
+  ["sha1", [2, "SHA-1"]],
+  ["sha256", [3, "SHA-256"]],
+  ["sha512", [4, "SHA-512"]],
+]);
 
 const HOOK_TYPES = new Set(["process_kprobe", "process_tracepoint", "process_lsm", "process_uprobe", "process_usdt"]);
 
@@ -1142,7 +1196,7 @@ export function normalizeTetragon(rec: JsonObject, ctx: NormalizeContext): OcsfE
     const policy = text(body.policy_name);
     const action = actionName(body.action);
     const retAction = actionName(body.return_action);
-    const enforce = (action !== undefined ? TETRAGON_ENFORCEMENT[action] : undefined) ?? (retAction !== undefined ? TETRAGON_ENFORCEMENT[retAction] : undefined);
+    const enforce = (action !== undefined ? TETRAGON_ENFORCEMENT.get(action) : undefined) ?? (retAction !== undefined ? TETRAGON_ENFORCEMENT.get(retAction) : undefined);
     severity_id = enforce ? TETRAGON_SEVERITY.enforcement : policy !== undefined ? TETRAGON_SEVERITY.policyMatch : TETRAGON_SEVERITY.hook;
     const [action_id, disposition_id] = enforce ?? [1, 17];
     fields.action_id = action_id;
@@ -1178,7 +1232,7 @@ export function normalizeTetragon(rec: JsonObject, ctx: NormalizeContext): OcsfE
     const ret = isObject(body.return) ? body.return : undefined;
     if (ret) {
       for (const key of ["int_arg", "long_arg"]) {
-        const v = int(ret[key]);
+        const v = whole(ret[key]);
         if (v !== undefined) {
           fields.status_code = String(v);
           fields.status_id = v < 0 ? 2 : 1;
@@ -1187,6 +1241,11 @@ export function normalizeTetragon(rec: JsonObject, ctx: NormalizeContext): OcsfE
           break;
         }
       }
+    }
+    if (action_id === 2) {
+      // the policy denied the operation (killed the process or forced an error): it did not succeed
+      fields.status_id = 2;
+      fields.status = "Failure";
     }
   }
 
@@ -1198,14 +1257,14 @@ export function normalizeTetragon(rec: JsonObject, ctx: NormalizeContext): OcsfE
       // "sha256:<hex>": the original stays in unmapped (the hex alone is not the same string)
       const colon = ima.indexOf(":");
       const alg = colon > 0 ? ima.slice(0, colon).toLowerCase() : "";
-      const id = HASH_ALGORITHM[alg];
+      const id = HASH_ALGORITHM.get(alg);
       target.hashes = [id !== undefined ? { algorithm_id: id[0], algorithm: id[1], value: ima.slice(colon + 1) } : { algorithm_id: 99, algorithm: alg || "unknown", value: ima.slice(colon + 1) }];
     }
   }
 
   // --- time ---
   const timeStr = typeof rec.time === "string" ? rec.time : undefined;
-  let time = isoToMs(timeStr);
+  let time = rfc3339Ms(timeStr);
   if (timeStr !== undefined) m.time = true; // kept verbatim in metadata.original_time
   if (time === undefined) {
     const proc = (fields.process ?? (fields.actor as Obj | undefined)?.process) as Obj | undefined;
@@ -1221,7 +1280,7 @@ export function normalizeTetragon(rec: JsonObject, ctx: NormalizeContext): OcsfE
   let device: Obj;
   const devName = node ?? nodeOfExecId(execId);
   if (node !== undefined) m.node_name = true;
-  if (devName !== undefined && HOSTNAME.test(devName)) device = { hostname: devName, type_id: 0, type: "Unknown" };
+  if (devName !== undefined && isHostname(devName)) device = { hostname: devName, type_id: 0, type: "Unknown" };
   else device = { name: devName ?? "unknown", type_id: 0, type: "Unknown" };
   profiles.push("host");
 
@@ -1293,7 +1352,7 @@ export function normalizeTetragon(rec: JsonObject, ctx: NormalizeContext): OcsfE
       profiles,
     }),
     count,
-    observables: st.observables.length ? st.observables : undefined,
+    observables: st.observables.list.length ? st.observables.list : undefined,
     unmapped: isObject(unmapped) ? unmapped : undefined,
     raw_data: ctx.rawData ? (ctx.rawText ?? JSON.stringify(rec)) : undefined,
   };
