@@ -3,6 +3,7 @@
 //
 // Caps are enforced while streaming, so a gzip bomb stops after `maxDecompressedBytes` of output
 // and a lying or missing Content-Length stops after `maxBodyBytes` of input.
+import { Gunzip, Inflate, Unzlib } from "fflate";
 import type { Limits } from "../config/schema";
 import type { Framing } from "./decode";
 
@@ -85,30 +86,43 @@ function isZlibHeader(b: Uint8Array): boolean {
   return b.length >= 2 && (b[0]! & 0x0f) === 8 && ((b[0]! << 8) | b[1]!) % 31 === 0;
 }
 
+/** Input is fed to the inflater this many bytes at a time: one step yields at most ~1032x as much output. */
+const STEP = 32 * 1024;
+
+interface Stage {
+  push(chunk: Uint8Array, final: boolean): void;
+}
+
 /**
- * Undoes one deflate coding. HTTP's "deflate" is zlib (RFC 1950; what Vector's `compression: zlib`
- * sends), but some clients send raw deflate under that name: the first two bytes tell them apart.
+ * One decoding stage. HTTP's "deflate" is zlib (RFC 1950; Vector's `compression: zlib`), but some
+ * clients send raw deflate under that name: the first two bytes tell them apart.
  */
-async function inflate(stream: ReadableStream<Uint8Array>): Promise<ReadableStream<Uint8Array>> {
-  const reader = stream.getReader();
-  let first = await reader.read();
-  while (!first.done && first.value.byteLength === 0) first = await reader.read();
-  const head = first.done ? new Uint8Array(0) : first.value;
-  const replay = new ReadableStream<Uint8Array>({
-    start(c) {
-      if (head.byteLength > 0) c.enqueue(head);
-      if (first.done) c.close();
+function stage(enc: Encoding, next: Stage): Stage {
+  const emit = (d: Uint8Array, final: boolean) => {
+    // re-slice, so a stage never hands the next one more than STEP bytes at once
+    if (d.byteLength <= STEP) return next.push(d, final);
+    for (let i = 0; i < d.byteLength; i += STEP) next.push(d.subarray(i, i + STEP), final && i + STEP >= d.byteLength);
+  };
+  if (enc === "gzip") {
+    const g = new Gunzip(emit);
+    return { push: (c, f) => g.push(c, f) };
+  }
+  let inner: Inflate | Unzlib | undefined;
+  let held: Uint8Array = new Uint8Array(0); // bytes seen before the two that decide the format
+  return {
+    push(c, f) {
+      if (!inner) {
+        const all = held.byteLength ? new Uint8Array([...held, ...c]) : c;
+        if (all.byteLength < 2 && !f) {
+          held = all;
+          return;
+        }
+        inner = isZlibHeader(all) ? new Unzlib(emit) : new Inflate(emit);
+        c = all;
+      }
+      inner.push(c, f);
     },
-    async pull(c) {
-      const r = await reader.read();
-      if (r.done) c.close();
-      else c.enqueue(r.value);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  });
-  return replay.pipeThrough(new DecompressionStream(isZlibHeader(head) ? "deflate" : "deflate-raw"));
+  };
 }
 
 /** A stream of one chunk (for a body that had to be buffered first, e.g. to check its HMAC). */
@@ -119,20 +133,6 @@ export function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
       c.close();
     },
   });
-}
-
-/** Counts bytes going through; errors the stream once more than `max` have passed. */
-function capped(stream: ReadableStream<Uint8Array>, max: number, onExceeded: () => BodyError): ReadableStream<Uint8Array> {
-  let n = 0;
-  return stream.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, c) {
-        n += chunk.byteLength;
-        if (n > max) c.error(onExceeded());
-        else c.enqueue(chunk);
-      },
-    }),
-  );
 }
 
 function tooLarge(limits: Limits): BodyError {
@@ -164,45 +164,72 @@ export async function readBytes(stream: ReadableStream<Uint8Array> | null, limit
   return out;
 }
 
+class Stop extends Error {}
+
 /**
  * Decompresses (streaming) and decodes the body as strict UTF-8 (a leading BOM is dropped).
  * Throws BodyError: 413 past maxBodyBytes (raw) or maxDecompressedBytes (decoded), 400 for a
  * corrupt gzip/deflate stream or bytes that are not UTF-8. A body cut in the middle of a UTF-8
  * sequence ends with U+FFFD, so the cut record is reported like any other cut record.
+ *
+ * Inflating is done here in small steps (fflate), not with DecompressionStream: workerd's
+ * DecompressionStream inflates everything written to it into an unbounded buffer, whether or not
+ * the output is read, so a 1.5 MB gzip bomb grows the isolate past 1 GB before any cap can act.
  */
 export async function readText(stream: ReadableStream<Uint8Array> | null, format: BodyFormat, limits: Limits): Promise<string> {
   if (!stream) return "";
-  let failure: BodyError | undefined;
-  let s = capped(stream, limits.maxBodyBytes, () => (failure = tooLarge(limits)));
-  for (const enc of format.encodings) s = enc === "gzip" ? s.pipeThrough(new DecompressionStream("gzip")) : await inflate(s);
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
   const parts: string[] = [];
   let out = 0;
-  const reader = s.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      out += value.byteLength;
+  let failure: BodyError | undefined;
+  const sink: Stage = {
+    push(chunk) {
+      out += chunk.byteLength;
       if (out > limits.maxDecompressedBytes) {
         failure = new BodyError(413, `body is larger than limits.maxDecompressedBytes (${limits.maxDecompressedBytes} bytes) once decompressed: send smaller batches`);
-        break;
+        throw new Stop();
       }
       try {
-        parts.push(decoder.decode(value, { stream: true }));
+        parts.push(decoder.decode(chunk, { stream: true }));
       } catch {
-        failure = new BodyError(400, `body is not valid UTF-8 (invalid byte sequence within bytes ${out - value.byteLength}-${out} of the decoded body)`);
+        failure = new BodyError(400, `body is not valid UTF-8 (invalid byte sequence within bytes ${out - chunk.byteLength}-${out} of the decoded body)`);
+        throw new Stop();
+      }
+    },
+  };
+  let head = sink;
+  for (let i = format.encodings.length - 1; i >= 0; i--) head = stage(format.encodings[i]!, head);
+  const feed = (chunk: Uint8Array, final: boolean) => {
+    if (chunk.byteLength <= STEP) return head.push(chunk, final);
+    for (let i = 0; i < chunk.byteLength; i += STEP) head.push(chunk.subarray(i, i + STEP), final && i + STEP >= chunk.byteLength);
+  };
+  const what = format.encodings.length ? `${format.encodings.join(" + ")} body could not be decompressed` : "body could not be read";
+  const reader = stream.getReader();
+  let raw = 0;
+  try {
+    for (;;) {
+      let r: ReadableStreamReadResult<Uint8Array>;
+      try {
+        r = await reader.read();
+      } catch (e) {
+        throw new BodyError(400, `body could not be read: ${(e as Error).message || String(e)}`);
+      }
+      if (r.done) {
+        feed(new Uint8Array(0), true);
         break;
       }
+      raw += r.value.byteLength;
+      if (raw > limits.maxBodyBytes) {
+        failure = tooLarge(limits);
+        throw new Stop();
+      }
+      feed(r.value, false);
     }
   } catch (e) {
-    if (failure) throw failure;
-    const what = format.encodings.length ? `${format.encodings.join(" + ")} body could not be decompressed` : "body could not be read";
-    throw new BodyError(400, `${what}: ${(e as Error).message || String(e)}`);
-  }
-  if (failure) {
     await reader.cancel().catch(() => undefined);
-    throw failure;
+    if (failure) throw failure;
+    if (e instanceof BodyError) throw e;
+    throw new BodyError(400, `${what}: ${(e as Error).message || String(e)}`);
   }
   try {
     parts.push(decoder.decode());

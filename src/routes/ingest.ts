@@ -180,7 +180,8 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
         const res = runPipeline([item.value], [item.path], [], opts);
         const whole = item.path === "" ? "(body)" : item.path;
         for (const e of res.errors) {
-          const r: Rejected = { index: index + e.index, path: e.path, reason: e.reason, source: e.source };
+          // records of a whole-body container: "items[3]", "Records[1]", "detail" (not ".items[3]")
+          const r: Rejected = { index: index + e.index, path: e.path.charCodeAt(0) === 46 ? e.path.slice(1) : e.path, reason: e.reason, source: e.source };
           if (e.path === whole && item.raw !== undefined) r.raw = item.raw;
           else r.record = e.record;
           rejected.push(r);

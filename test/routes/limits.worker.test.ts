@@ -1,0 +1,264 @@
+// Error paths and limits: gzip bombs, body/record/depth/count limits, garbage, invalid UTF-8,
+// bodies cut mid-record, and the quarantine every rejected record goes to.
+import { env } from "cloudflare:test";
+import { describe, it, expect } from "vitest";
+import { fixture } from "../support/fixtures";
+import { CaptureQueue, call, post, linesOf, keys, gzip } from "./helpers";
+
+const falco = linesOf("falco");
+const tetragon = linesOf("tetragon");
+
+/** A request body stream that counts how many of its chunks were pulled. */
+function countingStream(bytes: Uint8Array, chunk = 4096): { stream: ReadableStream<Uint8Array>; pulled: () => number; chunks: number } {
+  let at = 0;
+  let pulls = 0;
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      pull(c) {
+        if (at >= bytes.length) return c.close();
+        pulls++;
+        c.enqueue(bytes.slice(at, at + chunk));
+        at += chunk;
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return { stream, pulled: () => pulls, chunks: Math.ceil(bytes.length / chunk) };
+}
+
+/** Compresses `total` bytes of spaces without ever holding them: the source is generated chunk by chunk. */
+async function bomb(total: number, format: "gzip" | "deflate"): Promise<Uint8Array> {
+  const block = new Uint8Array(1 << 20).fill(0x20);
+  let sent = 0;
+  const src = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (sent >= total) return c.close();
+      c.enqueue(block);
+      sent += block.length;
+    },
+  });
+  return new Uint8Array(await new Response(src.pipeThrough(new CompressionStream(format))).arrayBuffer());
+}
+
+async function ingest(body: BodyInit, headers: Record<string, string> = { "content-type": "application/json" }, config?: Record<string, unknown>, path = "/v1/events") {
+  const queue = new CaptureQueue();
+  const r = await call(post(path, body, headers), { queue, config });
+  return { ...r, queue };
+}
+
+describe("gzip bombs and body size", () => {
+  for (const format of ["gzip", "deflate"] as const) {
+    it(`stops a ${format} bomb (200 MB of spaces in ~200 KB) at maxDecompressedBytes with 413, without reading the whole body`, async () => {
+      const packed = await bomb(200 * (1 << 20), format);
+      expect(packed.length).toBeLessThan(1_000_000);
+      const body = countingStream(packed);
+      const r = await ingest(body.stream, { "content-type": "application/json", "content-encoding": format });
+      expect(r.status).toBe(413);
+      expect(r.body.errors[0]!.reason).toMatch(/maxDecompressedBytes \(24000000 bytes\) once decompressed/);
+      expect(body.pulled()).toBeLessThan(body.chunks / 2); // 24 MB of output needs a fraction of the input
+      expect(r.queue.count()).toBe(0);
+    });
+  }
+
+  it("answers 413 from Content-Length alone, before reading the body", async () => {
+    const text = falco.join("\n");
+    const body = countingStream(new TextEncoder().encode(text));
+    const req = new Request("http://tributary/v1/events", {
+      method: "POST",
+      body: body.stream,
+      headers: { "content-type": "application/x-ndjson", "content-length": String(text.length) },
+      duplex: "half",
+    } as RequestInit);
+    const r = await call(req, { config: { limits: { maxBodyBytes: 1000 } }, queue: new CaptureQueue() });
+    expect(r.status).toBe(413);
+    expect(r.body.errors[0]!.reason).toMatch(new RegExp(`body is ${text.length} bytes, more than limits.maxBodyBytes \\(1000\\)`));
+    expect(body.pulled()).toBe(0);
+  });
+
+  it("answers 413 while streaming when a body without Content-Length passes maxBodyBytes (raw and compressed)", async () => {
+    const text = falco.join("\n");
+    const plain = await ingest(countingStream(new TextEncoder().encode(text), 512).stream, { "content-type": "application/x-ndjson" }, { limits: { maxBodyBytes: 2000 } });
+    expect(plain.status).toBe(413);
+    expect(plain.body.errors[0]!.reason).toMatch(/limits.maxBodyBytes \(2000 bytes\)/);
+    const gz = await gzip(text.repeat(20));
+    const comp = await ingest(countingStream(gz, 256).stream, { "content-type": "application/x-ndjson", "content-encoding": "gzip" }, { limits: { maxBodyBytes: 1024 } });
+    expect(comp.status).toBe(413);
+  });
+});
+
+describe("records per request, record size, nesting depth", () => {
+  it("answers 413 when a body has more records than maxRecords (NDJSON lines, array elements, container items)", async () => {
+    const cfg = { limits: { maxRecords: 5 } };
+    const lines = await ingest(tetragon.slice(0, 6).join("\n"), { "content-type": "application/x-ndjson" }, cfg);
+    expect(lines.status).toBe(413);
+    expect(lines.body.errors[0]!.reason).toMatch(/more than limits.maxRecords \(5\)/);
+    expect(lines.queue.count()).toBe(0);
+    const arr = await ingest(`[${falco.slice(0, 6).join(",")}]`, undefined, cfg);
+    expect(arr.status).toBe(413);
+    const record = (JSON.parse(fixture("cloudtrail/stratus__persistence.iam-backdoor-role.json")) as unknown[])[0];
+    const trail = await ingest(JSON.stringify({ Records: Array.from({ length: 6 }, () => record) }), undefined, cfg);
+    expect(trail.status).toBe(413);
+    expect(trail.queue.count()).toBe(0);
+    const exact = await ingest(tetragon.slice(0, 5).join("\n"), { "content-type": "application/x-ndjson" }, cfg);
+    expect(exact.body).toEqual({ accepted: 5, rejected: 0, errors: [] });
+  });
+
+  it("rejects a record larger than maxRecordBytes and keeps the others (NDJSON line, array element, Falco text line)", async () => {
+    const big = JSON.parse(falco[0]!) as { output: string };
+    big.output = "x".repeat(5000);
+    const cfg = { limits: { maxRecordBytes: 4000 } };
+    const nd = await ingest([falco[1], JSON.stringify(big), falco[2]].join("\n"), { "content-type": "application/x-ndjson" }, cfg);
+    expect(nd.status).toBe(202);
+    expect(nd.body.accepted).toBe(2);
+    expect(nd.body.errors).toEqual([{ index: 1, path: "line 2", reason: expect.stringMatching(/^record is \d+ bytes, more than limits.maxRecordBytes \(4000\)$/) as unknown as string }]);
+    const arr = await ingest(`[${falco[1]},${JSON.stringify(big)}]`, undefined, cfg);
+    expect(arr.body.accepted).toBe(1);
+    expect(arr.body.errors[0]).toMatchObject({ index: 1, path: "[1]", source: "falco" });
+    expect(arr.body.errors[0]!.reason).toMatch(/maxRecordBytes/);
+    const txt = await ingest(`12:00:00.0: Warning ok\n12:00:00.0: Warning ${"y".repeat(5000)}\n`, { "content-type": "text/plain" }, cfg);
+    expect(txt.body.accepted).toBe(1);
+    expect(txt.body.errors[0]).toMatchObject({ index: 1, path: "line 2" });
+  });
+
+  it("rejects a record nested deeper than maxDepth (no stack overflow even 100k levels deep) and keeps the others", async () => {
+    const deep = JSON.parse(falco[0]!) as { output_fields: Record<string, unknown> };
+    let v: unknown = "leaf";
+    for (let i = 0; i < 70; i++) v = { n: v };
+    deep.output_fields["x.deep"] = v as string;
+    const r = await ingest([falco[1], JSON.stringify(deep)].join("\n"), { "content-type": "application/x-ndjson" });
+    expect(r.status).toBe(202);
+    expect(r.body.errors).toEqual([{ index: 1, path: "line 2", source: "falco", reason: "record is nested more than limits.maxDepth (64) levels deep" }]);
+    const abyss = "[".repeat(100_000) + "]".repeat(100_000);
+    const a = await ingest(abyss);
+    expect(a.status).toBe(400);
+    const obj = '{"a":'.repeat(100_000) + "1" + "}".repeat(100_000);
+    const o = await ingest(obj, undefined, { limits: { maxRecordBytes: 10_000_000 } });
+    expect(o.status).toBe(400);
+    expect(o.body.errors[0]!.reason).toMatch(/unrecognised record|maxDepth/);
+  });
+
+  it("lists at most maxReportedErrors errors but counts (and quarantines) them all", async () => {
+    const body = Array.from({ length: 30 }, (_, i) => `{"bad":${i}}`).join("\n") + "\n" + falco[0];
+    const r = await ingest(body, { "content-type": "application/x-ndjson" }, { limits: { maxReportedErrors: 10 } });
+    expect(r.status).toBe(202);
+    expect(r.body).toMatchObject({ accepted: 1, rejected: 30, errors_omitted: 20 });
+    expect(r.body.errors).toHaveLength(10);
+  });
+});
+
+describe("malformed bodies", () => {
+  it("answers 400 for an empty body", async () => {
+    for (const body of ["", "  \n\r\n "]) {
+      const r = await ingest(body);
+      expect(r.status).toBe(400);
+      expect(r.body.errors[0]!.reason).toMatch(/empty body/);
+    }
+  });
+
+  it("answers 400 for invalid UTF-8, naming it", async () => {
+    const bytes = new TextEncoder().encode(falco[0]!);
+    const bad = new Uint8Array([...bytes.slice(0, 40), 0xff, 0xfe, ...bytes.slice(40)]);
+    const r = await ingest(bad);
+    expect(r.status).toBe(400);
+    expect(r.body.errors[0]!.reason).toMatch(/not valid UTF-8/);
+    const overlong = await ingest(new Uint8Array([0x7b, 0xc0, 0xaf, 0x7d]));
+    expect(overlong.status).toBe(400);
+  });
+
+  it("answers 400 for garbage bytes, whatever the content type, and for a corrupt gzip stream", async () => {
+    const garbage = new Uint8Array(4096);
+    for (let i = 0; i < garbage.length; i++) garbage[i] = (i * 7919 + 13) % 251;
+    for (const ct of ["application/json", "application/x-ndjson", "text/plain", ""]) {
+      const r = await ingest(garbage, ct ? { "content-type": ct } : {});
+      expect(r.status, ct).toBe(400);
+    }
+    const ascii = await ingest("this is not json at all\n{nor this}\n");
+    expect(ascii.status).toBe(400);
+    expect(ascii.body.rejected).toBe(2);
+    const gz = await gzip(falco.join("\n"));
+    gz[20] = gz[20]! ^ 0xff;
+    gz[21] = gz[21]! ^ 0xff;
+    const corrupt = await ingest(gz, { "content-type": "application/x-ndjson", "content-encoding": "gzip" });
+    expect(corrupt.status).toBe(400);
+    expect(corrupt.body.errors[0]!.reason).toMatch(/gzip body could not be decompressed|not valid UTF-8|invalid JSON/);
+    const notGzip = await ingest(falco[0]!, { "content-type": "application/json", "content-encoding": "gzip" });
+    expect(notGzip.status).toBe(400);
+    expect(notGzip.body.errors[0]!.reason).toMatch(/gzip body could not be decompressed/);
+  });
+
+  it("a body that ends mid-record: the complete lines are accepted, the cut one reported", async () => {
+    const full = tetragon.slice(0, 4).join("\n");
+    const cut = full.slice(0, full.length - 40);
+    const r = await ingest(cut, { "content-type": "application/x-ndjson" });
+    expect(r.status).toBe(202);
+    expect(r.body.accepted).toBe(3);
+    expect(r.body.errors).toEqual([{ index: 3, path: "line 4", reason: expect.stringMatching(/^invalid JSON/) as unknown as string }]);
+    // cut inside a multi-byte character, and a gzip stream cut short
+    const withUtf8 = `${falco[0]}\n{"rule":"r","output":"café`;
+    const bytes = new TextEncoder().encode(withUtf8);
+    const mid = await ingest(bytes.slice(0, bytes.length - 1), { "content-type": "application/x-ndjson" });
+    expect(mid.status).toBe(202);
+    expect(mid.body).toMatchObject({ accepted: 1, rejected: 1 });
+    const gz = await gzip(full);
+    const short = await ingest(gz.slice(0, Math.floor(gz.length * 0.7)), { "content-type": "application/x-ndjson", "content-encoding": "gzip" });
+    expect([202, 400]).toContain(short.status);
+    if (short.status === 202) expect(short.body.rejected).toBeGreaterThanOrEqual(1);
+  });
+
+  it("a pretty-printed record cut short is one error for the body", async () => {
+    const text = fixture("cloudtrail/record__start-logging__aws-docs.json");
+    const r = await ingest(text.slice(0, text.length / 2));
+    expect(r.status).toBe(400);
+    expect(r.body.errors).toEqual([{ index: 0, path: "(body)", reason: expect.stringMatching(/^invalid JSON/) as unknown as string }]);
+  });
+});
+
+describe("quarantine", () => {
+  it("writes each rejected record to R2 with its reason before answering; 400 when nothing was accepted", async () => {
+    const id = `q-test-${crypto.randomUUID()}`;
+    const lines = ['{"hello":"world"}', "not json", falco[0]!, '{"rule":"r","output":"o","priority":"Warning","time":"nope","output_fields":7}'];
+    const req = post("/v1/events", lines.join("\n"), { "content-type": "application/x-ndjson", "cf-ray": id });
+    const res = await call(req, { queue: new CaptureQueue() });
+    expect(res.status).toBe(202);
+    const day = new Date().toISOString().slice(0, 10).replace(/-/g, "");
+    const found = (await keys(env.ARCHIVE, `quarantine/${day}/${id}-`)).sort();
+    const rejectedIdx = res.body.errors.map((e) => e.index);
+    expect(found).toEqual(rejectedIdx.map((i) => `quarantine/${day}/${id}-${i}.json`).sort());
+    const first = JSON.parse(await (await env.ARCHIVE.get(`quarantine/${day}/${id}-0.json`))!.text()) as Record<string, unknown>;
+    expect(first).toMatchObject({ index: 0, path: "line 1", tenant: "dev", request_id: id, route: "/v1/events", raw: '{"hello":"world"}' });
+    expect(first.reason).toMatch(/unrecognised record/);
+    const second = JSON.parse(await (await env.ARCHIVE.get(`quarantine/${day}/${id}-1.json`))!.text()) as Record<string, unknown>;
+    expect(second).toMatchObject({ raw: "not json" });
+    expect(second.reason).toMatch(/invalid JSON/);
+
+    const allBad = await call(post("/v1/events", '{"a":1}\n{"b":2}', { "content-type": "application/x-ndjson", "cf-ray": `${id}-all` }), { queue: new CaptureQueue() });
+    expect(allBad.status).toBe(400);
+    expect(allBad.body).toMatchObject({ accepted: 0, rejected: 2 });
+    expect(await keys(env.ARCHIVE, `quarantine/${day}/${id}-all-`)).toHaveLength(2);
+  });
+
+  it("records inside containers are quarantined as parsed JSON; past 25 a request's rejects share one NDJSON object", async () => {
+    const id = `q-many-${crypto.randomUUID()}`;
+    const items = Array.from({ length: 40 }, (_, i) => ({ notAnAuditEvent: i }));
+    const res = await call(post("/v1/events", JSON.stringify({ kind: "EventList", items }), { "content-type": "application/json", "cf-ray": id }), { queue: new CaptureQueue() });
+    expect(res.status).toBe(400);
+    expect(res.body.rejected).toBe(40);
+    expect(res.body.errors[3]).toMatchObject({ index: 3, path: "items[3]" });
+    const day = new Date().toISOString().slice(0, 10).replace(/-/g, "");
+    const found = await keys(env.ARCHIVE, `quarantine/${day}/${id}-`);
+    expect(found).toHaveLength(26);
+    expect(found).toContain(`quarantine/${day}/${id}-rest.ndjson`);
+    const one = JSON.parse(await (await env.ARCHIVE.get(`quarantine/${day}/${id}-3.json`))!.text()) as Record<string, unknown>;
+    expect(one.record).toEqual({ notAnAuditEvent: 3 });
+    const rest = (await (await env.ARCHIVE.get(`quarantine/${day}/${id}-rest.ndjson`))!.text()).trim().split("\n");
+    expect(rest).toHaveLength(15);
+    expect((JSON.parse(rest[0]!) as { index: number }).index).toBe(25);
+  });
+
+  it("a quarantine write failure does not turn a 202 into a 5xx", async () => {
+    const broken = { put: () => Promise.reject(new Error("R2 is down")), get: () => Promise.resolve(null) } as unknown as R2Bucket;
+    const r = await call(post("/v1/events", `${falco[0]}\n{"x":1}`, { "content-type": "application/x-ndjson" }), { queue: new CaptureQueue(), archive: broken });
+    expect(r.status).toBe(202);
+    expect(r.body).toMatchObject({ accepted: 1, rejected: 1, quarantine_error: expect.stringMatching(/could not be written/) as unknown as string });
+  });
+});
