@@ -100,7 +100,14 @@ export const enrichSchema = z
         /** Kubernetes cluster name per tenant (the token's tenant); a token's own `cluster` also counts. */
         clusters: z.record(z.string(), z.string().min(1)).default({}),
         /** AWS account id -> alias, written to cloud.account.name and every account object with that uid. */
-        awsAccountAliases: z.record(z.string().regex(/^\d{12}$/, "a 12-digit AWS account id"), z.string().min(1)).default({}),
+        awsAccountAliases: z
+          .record(z.string(), z.string().min(1))
+          .superRefine((v, ctx) => {
+            for (const k of Object.keys(v)) {
+              if (!/^\d{12}$/.test(k)) ctx.addIssue({ code: "custom", path: [k], message: `"${k}" is not a 12-digit AWS account id` });
+            }
+          })
+          .default({}),
       })
       .strict()
       .default({ clusters: {}, awsAccountAliases: {} }),

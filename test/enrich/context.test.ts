@@ -1,0 +1,74 @@
+import { describe, it, expect } from "vitest";
+import { validateOcsf } from "../support/ocsf-validator";
+import { config, enrichedFixture, plainFixture } from "./helpers";
+import { enrichContext, contextData } from "../../src/enrich/context";
+import type { OcsfEvent } from "../../src/normalize/ocsf";
+
+const labels = (e: OcsfEvent) => e.metadata.labels ?? [];
+
+describe("Kubernetes context", () => {
+  it("cluster name from the tenant's auth token; namespace and pod from the Falco pod resource", () => {
+    const cfg = config({ auth: { tokens: [{ tenant: "acme", token: "s3cret", cluster: "prod-eu-1" }] } });
+    const [e] = enrichedFixture("falco/terminal-shell-in-container__falco-docs.json", cfg);
+    expect(validateOcsf(e)).toEqual([]);
+    expect(labels(e!)).toEqual(expect.arrayContaining(["k8s.cluster:prod-eu-1", "k8s.namespace:default", "k8s.pod:kubecon"]));
+    // another tenant's events do not get this cluster
+    const [other] = enrichedFixture("falco/terminal-shell-in-container__falco-docs.json", cfg, undefined, "globex");
+    expect(labels(other!).some((l) => l.startsWith("k8s.cluster:"))).toBe(false);
+  });
+
+  it("enrich.context.clusters overrides the token's cluster", () => {
+    const cfg = config({ auth: { tokens: [{ tenant: "acme", token: "t", cluster: "old" }] }, enrich: { context: { clusters: { acme: "new" } } } });
+    const [e] = enrichedFixture("falco/terminal-shell-in-container__falco-docs.json", cfg);
+    expect(labels(e!)).toContain("k8s.cluster:new");
+    expect(labels(e!)).not.toContain("k8s.cluster:old");
+  });
+
+  it("Tetragon: namespace, pod, workload and pod labels from the record; cluster_name from the record when no tenant cluster", () => {
+    const cfg = config({});
+    const [kprobe] = enrichedFixture("tetragon/process_kprobe.ndjson", cfg);
+    expect(validateOcsf(kprobe)).toEqual([]);
+    expect(labels(kprobe!)).toEqual(expect.arrayContaining(["k8s.namespace:default", "k8s.pod:file-access", "k8s.workload:Pod/file-access", "k8s.label.run:file-access"]));
+    // cluster_name as Tetragon sends it (helm tetragon.clusterName): the fixtures predate it, so add it to a real record
+    const e = structuredClone(plainFixture("tetragon/process_exec.ndjson")[0]!);
+    e.unmapped = { ...(e.unmapped ?? {}), cluster_name: "edge-7" };
+    enrichContext(e, contextData(cfg));
+    expect(labels(e)).toContain("k8s.cluster:edge-7");
+    expect(validateOcsf(e)).toEqual([]);
+  });
+
+  it("pod labels go onto the Pod resource of findings too (Falco k8s.pod.labels output field)", () => {
+    const e = structuredClone(plainFixture("falco/terminal-shell-in-container__falco-docs.json")[0]!);
+    e.unmapped = { ...(e.unmapped ?? {}), output_fields: { "k8s.pod.labels": "[app:kubecon, tier:demo]" } };
+    enrichContext(e, contextData(config({})));
+    expect(validateOcsf(e)).toEqual([]);
+    expect(e.resources).toEqual([{ type: "Pod", name: "kubecon", namespace: "default", labels: ["app=kubecon", "tier=demo"] }]);
+    expect(labels(e)).toEqual(expect.arrayContaining(["k8s.label.app:kubecon", "k8s.label.tier:demo"]));
+  });
+});
+
+describe("AWS account aliases", () => {
+  const cfg = config({ enrich: { context: { awsAccountAliases: { "229654561268": "sandbox", "230446364776": "prod-payments" } } } });
+
+  it("name every account object with a configured id (CloudTrail records)", () => {
+    const events = enrichedFixture("cloudtrail/stratus__persistence.iam-create-admin-user.json", cfg);
+    for (const e of events) {
+      expect(validateOcsf(e)).toEqual([]);
+      expect((e.cloud as { account: { name?: string } }).account.name).toBe("sandbox");
+      expect((e.actor as { user: { account: { name?: string } } }).user.account.name).toBe("sandbox");
+    }
+  });
+
+  it("and in Falco's CloudTrail plugin alerts (cloud and evidence actor)", () => {
+    const [e] = enrichedFixture("falco-cloudtrail/terraform-managed-resource-modified__authorize-sg-ingress.json", cfg);
+    expect(validateOcsf(e)).toEqual([]);
+    expect((e!.cloud as { account: { name?: string } }).account.name).toBe("prod-payments");
+    expect((e!.evidences as { actor: { user: { account: { name?: string } } } }[])[0]!.actor.user.account.name).toBe("prod-payments");
+  });
+
+  it("leave unknown accounts and names the sensor sent alone", () => {
+    const [e] = enrichedFixture("cloudtrail/records__create-key-pair__aws-docs.json", cfg);
+    expect((e!.cloud as { account?: { name?: string } }).account?.name).toBeUndefined();
+    expect(() => config({ enrich: { context: { awsAccountAliases: { "12": "x" } } } })).toThrow(/12-digit AWS account id/);
+  });
+});
