@@ -1,0 +1,178 @@
+// Feed refresh and the R2 loader in Node: a real feed server on 127.0.0.1 (node:http), an in-memory
+// stand-in for the R2 bucket (the workerd test runs the same path against real R2).
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import stixBundle from "./samples/stix-bundle.json?raw";
+import inventoryCsv from "./samples/inventory.csv?raw";
+import { refreshFeeds, publicSource } from "../../src/enrich/refresh";
+import { enricherFor, loadedState, feedKey, type EnrichBucket } from "../../src/enrich/load";
+import { readCompiledHeader } from "../../src/enrich/compiled";
+import { config, plainFixture } from "./helpers";
+import type { OcsfEvent } from "../../src/normalize/ocsf";
+
+class MemoryBucket implements EnrichBucket {
+  readonly objects = new Map<string, { text: string; etag: string; customMetadata?: Record<string, string> }>();
+  private n = 0;
+  async head(key: string) {
+    const o = this.objects.get(key);
+    return o ? { etag: o.etag, customMetadata: o.customMetadata } : null;
+  }
+  async get(key: string) {
+    const o = this.objects.get(key);
+    return o ? { etag: o.etag, text: async () => o.text } : null;
+  }
+  async put(key: string, value: string, options?: { customMetadata?: Record<string, string> }) {
+    this.objects.set(key, { text: value, etag: `e${++this.n}`, customMetadata: options?.customMetadata });
+  }
+}
+
+interface Answer {
+  status: number;
+  body?: string;
+  headers?: Record<string, string>;
+  hang?: boolean;
+}
+
+let server: Server;
+let base = "";
+const script: Answer[] = [];
+const seen: { path: string; ifNoneMatch?: string; auth?: string }[] = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    seen.push({ path: req.url ?? "", ifNoneMatch: req.headers["if-none-match"] as string | undefined, auth: req.headers.authorization });
+    const a = script.shift() ?? { status: 404, body: "no script" };
+    if (a.hang) return; // never answers; the client's time limit ends it
+    res.writeHead(a.status, a.headers ?? {}).end(a.body ?? "");
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+const connectEvent = (): OcsfEvent => structuredClone(plainFixture("tetragon/process_connect.ndjson")[0]!);
+const hits = (e: OcsfEvent) => (e.enrichments ?? []).filter((x) => x.type === "threat_intel").map((x) => `${x.provider}:${String(x.data.indicator)}`);
+
+describe("feed refresh (Cron) and reload", () => {
+  it("stores a good feed, keeps it through 500s, garbage, empty lists and time-outs, then takes the next good one", async () => {
+    const bucket = new MemoryBucket();
+    const env = { ARCHIVE: bucket, FEED_TOKEN: "tok-123" };
+    const cfg = config({
+      enrich: {
+        intel: {
+          reloadSeconds: 1,
+          feeds: [{ name: "c2", url: `${base}/feeds/c2.txt?apikey=SECRET`, headers: { authorization: { env: "FEED_TOKEN" } }, format: "plain", confidence: 90 }],
+        },
+      },
+    });
+    const opts = { timeoutMs: 300 };
+    let now = 1_000_000;
+
+    // 1. good data
+    script.push({ status: 200, body: "# c2 list\n64.225.45.153\n203.0.113.0/24\n", headers: { etag: '"v1"' } });
+    expect(await refreshFeeds(env, cfg, { ...opts, now })).toEqual([{ feed: "c2", ok: true, status: "updated", indicators: 2, invalid: 0 }]);
+    expect(seen.at(-1)).toMatchObject({ path: "/feeds/c2.txt?apikey=SECRET", auth: "tok-123" });
+    const stored = bucket.objects.get(feedKey("c2"))!;
+    expect(readCompiledHeader(stored.text)).toMatchObject({ feed: "c2", source: `${base}/feeds/c2.txt`, count: 2 });
+    expect(stored.text).not.toContain("SECRET");
+    let enrich = await enricherFor(env, cfg, now);
+    expect(hits(enrich(connectEvent()))).toEqual(["c2:64.225.45.153"]);
+
+    // 2. the source answers 500, then garbage with 200, then an empty list, then never answers
+    const failures: Answer[] = [
+      { status: 500, body: "internal error" },
+      { status: 200, body: "<!DOCTYPE html><html><body><h1>Maintenance</h1>\n<p>back soon</p></body></html>\n" },
+      { status: 200, body: "# no entries today\n" },
+      { status: 200, hang: true },
+    ];
+    const reasons: string[] = [];
+    for (const f of failures) {
+      script.push(f);
+      now += 2000;
+      const [r] = await refreshFeeds(env, cfg, { ...opts, now });
+      expect(r!.ok).toBe(false);
+      reasons.push(r!.status);
+      expect(bucket.objects.get(feedKey("c2"))!.etag).toBe(stored.etag); // the last good set stays
+      enrich = await enricherFor(env, cfg, now);
+      expect(hits(enrich(connectEvent()))).toEqual(["c2:64.225.45.153"]);
+    }
+    expect(reasons[0]).toBe(`HTTP 500 from ${base}/feeds/c2.txt`);
+    expect(reasons[1]).toMatch(/^not a usable plain feed: no indicators found|^not a usable plain feed: .* not indicators/);
+    expect(reasons[2]).toMatch(/no indicators found/);
+    expect(reasons[3]).toMatch(/timed out after 300 ms/);
+    // conditional request with the source's ETag
+    expect(seen.at(-1)!.ifNoneMatch).toBe('"v1"');
+
+    // 3. not modified
+    script.push({ status: 304 });
+    expect((await refreshFeeds(env, cfg, { ...opts, now }))[0]!.status).toBe("not modified");
+
+    // 4. the next good list replaces it; isolates pick it up after reloadSeconds
+    script.push({ status: 200, body: "198.51.100.7\n", headers: { etag: '"v2"' } });
+    now += 500;
+    expect((await refreshFeeds(env, cfg, { ...opts, now }))[0]!.status).toBe("updated");
+    enrich = await enricherFor(env, cfg, now); // checked 500 ms ago: not yet
+    expect(hits(enrich(connectEvent()))).toEqual(["c2:64.225.45.153"]);
+    now += 1000;
+    enrich = await enricherFor(env, cfg, now);
+    expect(hits(enrich(connectEvent()))).toEqual([]);
+    expect(bucket.objects.get("intel/_refresh.json")!.text).toContain('"status": "updated"');
+  });
+
+  it("refuses oversize downloads and unset secrets", async () => {
+    const bucket = new MemoryBucket();
+    const cfg = config({
+      enrich: {
+        intel: {
+          maxFeedBytes: 64,
+          feeds: [
+            { name: "big", url: `${base}/big.txt`, format: "plain" },
+            { name: "secret", url: `${base}/s.txt`, headers: { "x-api-key": { env: "MISSING" } } },
+          ],
+        },
+      },
+    });
+    script.push({ status: 200, body: "203.0.113.1\n".repeat(20) });
+    const r = await refreshFeeds({ ARCHIVE: bucket }, cfg, { timeoutMs: 2000 });
+    expect(r[0]).toMatchObject({ feed: "big", ok: false });
+    expect(r[0]!.status).toMatch(/more than maxFeedBytes 64/);
+    expect(r[1]).toEqual({ feed: "secret", ok: false, status: "header x-api-key: secret not set" });
+    expect(bucket.objects.has(feedKey("big"))).toBe(false);
+  });
+
+  it("keeps serving the last good set when the stored object itself is damaged", async () => {
+    const bucket = new MemoryBucket();
+    const cfg = config({ enrich: { intel: { reloadSeconds: 1, feeds: [{ name: "c2", url: `${base}/c2`, format: "plain" }] } } });
+    script.push({ status: 200, body: "64.225.45.153\n" });
+    await refreshFeeds({ ARCHIVE: bucket }, cfg, { now: 0 });
+    expect(hits((await enricherFor({ ARCHIVE: bucket }, cfg, 0))(connectEvent()))).toHaveLength(1);
+    await bucket.put(feedKey("c2"), "this is not a compiled feed");
+    const enrich = await enricherFor({ ARCHIVE: bucket }, cfg, 5000);
+    expect(hits(enrich(connectEvent()))).toHaveLength(1);
+    expect(loadedState(cfg)!.errors[0]).toMatch(/feed c2: not a compiled intel file/);
+  });
+
+  it("loads raw feed files and the inventory from R2 keys, with inline indicators on top", async () => {
+    const bucket = new MemoryBucket();
+    await bucket.put("feeds/cti.json", stixBundle);
+    await bucket.put("inventory/hosts.csv", inventoryCsv);
+    const cfg = config({
+      enrich: {
+        inventory: { r2Key: "inventory/hosts.csv", inline: [{ match: "minikube", owner: "inline-owner" }] },
+        intel: { feeds: [{ name: "cti", r2Key: "feeds/cti.json", format: "stix", indicators: ["64.225.45.153"] }] },
+      },
+    });
+    const enrich = await enricherFor({ ARCHIVE: bucket }, cfg, 0);
+    const e = enrich(connectEvent());
+    expect(hits(e)).toEqual(["cti:64.225.45.153"]);
+    expect(e.device).toMatchObject({ owner: { name: "inline-owner" } });
+    const st = loadedState(cfg)!;
+    expect(st.errors).toEqual([]);
+    expect(st.data.intel!.feeds[0]!.set.counts).toMatchObject({ ipv4: 2, cidr4: 1, domain: 2, sha256: 1, url: 1 });
+    expect(publicSource("https://u:p@feeds.example/a/b.csv?key=1#x")).toBe("https://feeds.example/a/b.csv");
+  });
+});
