@@ -6,6 +6,7 @@ import { secretRef, type SecretRef } from "./secret";
 import { enrichSchema } from "./enrich";
 import { sinksSchema, deliverySchema } from "./sinks";
 import { routesSchema, defaultSinksSchema, archiveAllSchema, checkRouting } from "./routing";
+import { metricsSchema } from "./metrics";
 
 export { secretRef, type SecretRef };
 
@@ -74,6 +75,8 @@ export const configSchema = z
     default_sinks: defaultSinksSchema,
     archive_all: archiveAllSchema,
     delivery: deliverySchema.default(deliverySchema.parse({})),
+    /** GET /metrics access and counter flushing (src/config/metrics.ts, docs/operate.md). */
+    metrics: metricsSchema.default(metricsSchema.parse({})),
   })
   .passthrough()
   .superRefine(checkRouting);
