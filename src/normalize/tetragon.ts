@@ -13,7 +13,7 @@
 // "Nothing disappears": every input leaf whose value is not carried verbatim by a mapped attribute is kept in
 // `unmapped`, at its original path. Mapped leaves are recorded in a tree of marks while mapping; `unmapped`
 // is the record minus the marked leaves (untouched subtrees are shared, not copied).
-import { type Json, type JsonObject, isObject, int, isoToMs, compact } from "./json";
+import { type Json, type JsonObject, isObject, int, isoToMs } from "./json";
 import { type NormalizeContext, type OcsfEvent, OBS, Observables, isHostname, isIpAddress, isUuid, withCaptions } from "./ocsf";
 import { NormalizeError } from "./errors";
 import { TETRAGON_KEYS } from "./detect";
@@ -112,6 +112,13 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d
 
 function rfc3339Ms(v: string | undefined): number | undefined {
   return v !== undefined && RFC3339.test(v) ? isoToMs(v) : undefined;
+}
+
+/** A copy of `o` without its undefined members (built by assignment: no `delete`, objects stay fast). */
+function defined<T extends object>(o: T): T {
+  const out = {} as T;
+  for (const k in o) if (o[k] !== undefined) out[k] = o[k];
+  return out;
 }
 
 function text(v: Json | undefined): string | undefined {
@@ -296,7 +303,7 @@ function mapProcess(p: JsonObject, m: Mark, st: State): Obj {
 
 /** A short reference to a mapped process (for actor.process when the full process is elsewhere). */
 function ref(proc: Obj): Obj {
-  return compact({ uid: proc.uid, pid: proc.pid, name: proc.name, user: proc.user });
+  return defined({ uid: proc.uid, pid: proc.pid, name: proc.name, user: proc.user });
 }
 
 /** A Tetragon Process that can become an OCSF process (which needs a uid or a pid), else undefined. */
@@ -859,7 +866,7 @@ function mapHook(h: HookInput): Built {
         activity_id: a,
         activityName: NET_ACTIVITY[a] ?? "Other",
         severity_id: 0,
-        fields: compact({ actor, src_endpoint: net.src, dst_endpoint: net.dst, connection_info: net.info, traffic: net.traffic }),
+        fields: defined({ actor, src_endpoint: net.src, dst_endpoint: net.dst, connection_info: net.info, traffic: net.traffic }),
         message: `${hookName} ${endpointText(net.src)} -> ${endpointText(net.dst)}${where}`,
       };
     }
@@ -915,7 +922,7 @@ function mapHook(h: HookInput): Built {
     // the task keeps its pid across exec: the launched image is the same pid
     const file = hookFile(args, ix, am, false);
     if (file) {
-      const target = compact({ pid: proc.pid, name: file.name, file: { ...file, type_id: 1, type: "Regular File" } });
+      const target = defined({ pid: proc.pid, name: file.name, file: { ...file, type_id: 1, type: "Regular File" } });
       return procActivity(1, { actor: { process: proc }, process: target }, `${hookName} ${String(file.path)}${where}`);
     }
   }
@@ -1055,7 +1062,7 @@ function mapLegacyNet(type: string, body: JsonObject, bm: Mark, st: State): Buil
     activity_id: a,
     activityName: NET_ACTIVITY[a]!,
     severity_id: TETRAGON_SEVERITY.lifecycle,
-    fields: compact({ actor, src_endpoint: src, dst_endpoint: dst, connection_info: info, traffic }),
+    fields: defined({ actor, src_endpoint: src, dst_endpoint: dst, connection_info: info, traffic }),
     message: `${type} ${src ? `${endpointText(src)} -> ` : ""}${endpointText(dst)}${who}`,
   };
 }
@@ -1122,6 +1129,32 @@ function mapUserProbe(type: string, body: JsonObject, bm: Mark, st: State): Buil
   const path = text(body.path) ?? "?";
   const what = type === "process_uprobe" ? (text(body.symbol) ?? String(body.offset ?? "?")) : `${text(body.provider) ?? "?"}:${text(body.name) ?? "?"}`;
   return procActivity(99, { actor: { process: ref(proc) }, process: proc }, `${type} ${path}:${what}`);
+}
+
+/**
+ * metadata.uid from what identifies the event, not from the whole record text (hashing kilobytes per event is
+ * the costliest step otherwise): an exec_id has one exec and one exit; any other event of a process is told
+ * apart by its nanosecond time and hook, and with a coarser (older agents: millisecond) time also by its
+ * arguments / addresses. Events without a process (throttle, rate limit) are small: their whole text is hashed.
+ */
+function eventUid(
+  rec: JsonObject,
+  type: string,
+  body: JsonObject,
+  execId: string | undefined,
+  time: string | undefined,
+  hookFn: string | undefined,
+  ctx: NormalizeContext,
+): string {
+  if (execId === undefined) return stableUid(ctx.rawText ?? JSON.stringify(rec));
+  if (type === "process_exec" || type === "process_exit") return stableUid(`tetragon\n${type}\n${execId}`);
+  let key = `tetragon\n${type}\n${execId}\n${time ?? ""}\n${hookFn ?? ""}`;
+  if (time === undefined || fractionDigits(time) <= 3) {
+    key += HOOK_TYPES.has(type)
+      ? `\n${JSON.stringify(body.args ?? null)}\n${JSON.stringify(body.return ?? null)}`
+      : `\n${String(body.source_ip)}:${String(body.source_port)}>${String(body.destination_ip)}:${String(body.destination_port)}|${String(body.ip)}:${String(body.port)}|${String(body.path)}`;
+  }
+  return stableUid(key);
 }
 
 const HASH_ALGORITHM = new Map<string, [number, string]>([
@@ -1320,11 +1353,7 @@ export function normalizeTetragon(rec: JsonObject, ctx: NormalizeContext): OcsfE
   if (st.usesDatetime) profiles.push("datetime");
 
   // --- uid: deterministic, so re-deliveries deduplicate ---
-  let uid: string;
-  if (execId !== undefined && (type === "process_exec" || type === "process_exit")) uid = stableUid(`tetragon\n${type}\n${execId}`);
-  else if (execId !== undefined && timeStr !== undefined && fractionDigits(timeStr) > 3) {
-    uid = stableUid(`tetragon\n${type}\n${execId}\n${timeStr}\n${hookFn ?? ""}`);
-  } else uid = stableUid(ctx.rawText ?? JSON.stringify(rec));
+  const uid = eventUid(rec, type, body, execId, timeStr, hookFn, ctx);
 
   const unmapped = rest(rec, m);
 
@@ -1338,7 +1367,7 @@ export function normalizeTetragon(rec: JsonObject, ctx: NormalizeContext): OcsfE
     message,
     ...fields,
     device,
-    metadata: compact({
+    metadata: defined({
       version: ctx.ocsfVersion,
       product: { name: "Tetragon", vendor_name: "Cilium" },
       uid,
@@ -1356,5 +1385,5 @@ export function normalizeTetragon(rec: JsonObject, ctx: NormalizeContext): OcsfE
     unmapped: isObject(unmapped) ? unmapped : undefined,
     raw_data: ctx.rawData ? (ctx.rawText ?? JSON.stringify(rec)) : undefined,
   };
-  return withCaptions(compact(ev), b.className, b.activityName);
+  return withCaptions(defined(ev), b.className, b.activityName);
 }
