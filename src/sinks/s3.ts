@@ -77,7 +77,20 @@ interface SdkError {
   message?: string;
   Code?: string;
   $metadata?: { httpStatusCode?: number };
-  $response?: { headers?: Record<string, string> };
+  $response?: { statusCode?: number; headers?: Record<string, string>; body?: unknown };
+}
+
+/**
+ * "Code: Message" of an S3 error answer. Read from the XML text itself when the SDK could not parse
+ * it: its browser build (the one bundled for Workers) parses XML with DOMParser, which workerd lacks.
+ */
+function errorText(err: SdkError): string {
+  const xml = typeof err.$response?.body === "string" ? err.$response.body : "";
+  const tag = (t: string) => new RegExp(`<${t}>([^<]*)</${t}>`).exec(xml)?.[1];
+  const parsed = err.name !== "ReferenceError" && err.name !== "TypeError";
+  const code = tag("Code") ?? err.Code ?? (parsed ? err.name : undefined) ?? "Error";
+  const message = tag("Message") ?? (parsed ? err.message : undefined) ?? "";
+  return `${code}: ${message}`;
 }
 
 /**
@@ -111,12 +124,12 @@ export async function putObject(req: SinkRequest, cfg: S3Connection, ctx: TimedC
     return { status: out.$metadata.httpStatusCode ?? 200, headers: out.ETag ? { etag: out.ETag } : {}, body: "" };
   } catch (e) {
     const err = e as SdkError;
-    const status = err.$metadata?.httpStatusCode;
+    const status = err.$metadata?.httpStatusCode ?? err.$response?.statusCode;
     if (status === undefined) throw e; // no answer: network error, timeout
     const headers: Record<string, string> = {};
     const h = err.$response?.headers ?? {};
     for (const [k, v] of Object.entries(h)) if (/^(retry-after|x-amz-retry-after|x-amz-request-id)$/i.test(k)) headers[k.toLowerCase()] = v;
-    return { status, headers, body: `${err.Code ?? err.name ?? "Error"}: ${err.message ?? ""}` };
+    return { status, headers, body: errorText(err) };
   }
 }
 

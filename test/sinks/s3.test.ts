@@ -1,24 +1,22 @@
 // S3 sink against s3rver on 127.0.0.1 (real S3 REST API with SigV4 checks), through the gate for
 // failures: every object is read back and its events compared with what was sent.
 import { describe, it, expect, inject, beforeAll } from "vitest";
-import { s3Driver, s3Schema, type S3Config } from "../../src/sinks/s3";
+import { s3Driver, s3Schema, type S3Config, type TimedContext } from "../../src/sinks/s3";
 import { eventDay } from "../../src/sinks/objects";
-import type { SinkContext } from "../../src/sinks/types";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { fixtureEvents, plain, NOW } from "../support/siem-servers";
-import { s3Client, freshBucket, readBucket, ndjsonEvents, uidOfPlain } from "../support/s3-read";
+import { freshBucket, readBucket, ndjsonEvents, uidOfPlain } from "../support/s3-read";
 import { gateControl } from "../support/gate-client";
 
 const endpoint = inject("s3Endpoint");
 const gate = inject("s3Gate");
-const client = s3Client(endpoint);
-const ctx: SinkContext & { timeoutMs: number } = { env: { S3_SECRET: "S3RVER" }, now: NOW, timeoutMs: 10_000 };
+const ctx: TimedContext = { env: { S3_SECRET: "S3RVER" }, now: NOW, timeoutMs: 10_000 };
 
 function config(bucket: string, over: Record<string, unknown> = {}): S3Config {
   return s3Schema.parse({ bucket, endpoint, forcePathStyle: true, accessKeyId: "S3RVER", secretAccessKey: { env: "S3_SECRET" }, ...over });
 }
 
-async function deliver(events: OcsfEvent[], cfg: S3Config, c = ctx) {
+async function deliver(events: OcsfEvent[], cfg: S3Config, c: TimedContext = ctx) {
   const reqs = await s3Driver.encode(events, cfg, c);
   const out = [];
   for (const req of reqs) {
@@ -72,11 +70,11 @@ describe("s3 sink: encoding", () => {
 
 describe("s3 sink: PutObject against s3rver", () => {
   it("stores every event; each object reads back with exactly its events", async () => {
-    const bucket = await freshBucket(client, "all");
+    const bucket = await freshBucket(endpoint, "all");
     const cfg = config(bucket);
     const sent = await deliver(events, cfg);
     for (const s of sent) expect(s.outcome, s.res.body).toEqual({ kind: "delivered" });
-    const objects = await readBucket(client, bucket);
+    const objects = await readBucket(endpoint, bucket);
     expect(objects.map((o) => o.key)).toEqual(sent.map((s) => s.req.url).sort());
     const stored = objects.flatMap((o) => ndjsonEvents(o.bytes));
     expect(stored).toHaveLength(events.length);
@@ -94,18 +92,18 @@ describe("s3 sink: PutObject against s3rver", () => {
   });
 
   it("a batch delivered twice overwrites its objects instead of duplicating them", async () => {
-    const bucket = await freshBucket(client, "twice");
+    const bucket = await freshBucket(endpoint, "twice");
     const cfg = config(bucket);
     await deliver(events, cfg);
-    const first = await readBucket(client, bucket);
+    const first = await readBucket(endpoint, bucket);
     await deliver([...events].reverse(), cfg);
-    const second = await readBucket(client, bucket);
+    const second = await readBucket(endpoint, bucket);
     expect(second.map((o) => o.key)).toEqual(first.map((o) => o.key));
     expect(second.flatMap((o) => ndjsonEvents(o.bytes))).toHaveLength(events.length);
   });
 
   it("classifies the store's answers: unknown key, missing bucket and missing secret are rejected", async () => {
-    const bucket = await freshBucket(client, "errors");
+    const bucket = await freshBucket(endpoint, "errors");
     // s3rver checks the access key id (it does not recompute SigV4 signatures)
     const [badKey] = await deliver(events.slice(0, 1), config(bucket, { accessKeyId: "NOT-A-KEY" }));
     expect(badKey!.res.status).toBe(403);
@@ -117,11 +115,11 @@ describe("s3 sink: PutObject against s3rver", () => {
     expect(noBucket!.outcome.kind).toBe("reject");
     const [noSecret] = await deliver(events.slice(0, 1), config(bucket), { ...ctx, env: {} });
     expect(noSecret!.outcome).toMatchObject({ kind: "reject", reason: expect.stringMatching(/S3_SECRET/) });
-    expect(await readBucket(client, bucket)).toEqual([]);
+    expect(await readBucket(endpoint, bucket)).toEqual([]);
   });
 
   it("retries 503 SlowDown honouring Retry-After, and RequestTimeout even as a 400", async () => {
-    const bucket = await freshBucket(client, "slow");
+    const bucket = await freshBucket(endpoint, "slow");
     const cfg = config(bucket, { endpoint: gate });
     const xml = (code: string) => `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code}</Message></Error>`;
     await gateControl.script(gate, bucket, [
@@ -137,18 +135,19 @@ describe("s3 sink: PutObject against s3rver", () => {
     // the gate's script is used up: the next attempt reaches s3rver
     const [c] = await deliver(events.slice(0, 1), cfg);
     expect(c!.outcome).toEqual({ kind: "delivered" });
-    expect((await readBucket(client, bucket)).length).toBe(1);
+    expect((await readBucket(endpoint, bucket)).length).toBe(1);
   });
 
   it("a dropped connection or a hung store throws (a network error: the delivery layer retries)", async () => {
-    const bucket = await freshBucket(client, "down");
+    const bucket = await freshBucket(endpoint, "down");
     const cfg = config(bucket, { endpoint: gate });
     await gateControl.script(gate, bucket, [{ drop: true }, { hang: true }]);
     const [req] = await s3Driver.encode(events.slice(0, 1), cfg, ctx);
     await expect(s3Driver.send!(req!, cfg, ctx)).rejects.toThrow();
-    await expect(s3Driver.send!(req!, cfg, { ...ctx, timeoutMs: 300 })).rejects.toThrow();
+    const short: TimedContext = { ...ctx, timeoutMs: 300 };
+    await expect(s3Driver.send!(req!, cfg, short)).rejects.toThrow();
     const state = await gateControl.state(gate, bucket);
     expect(state.log.map((l) => l.action)).toEqual(["dropped", "hung"]);
-    expect(await readBucket(client, bucket)).toEqual([]);
+    expect(await readBucket(endpoint, bucket)).toEqual([]);
   });
 });

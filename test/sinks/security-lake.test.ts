@@ -8,11 +8,10 @@ import { eventDay } from "../../src/sinks/objects";
 import { unsentOutcomes, type SinkContext } from "../../src/sinks/types";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { fixtureEvents, plain, NOW } from "../support/siem-servers";
-import { s3Client, freshBucket, readBucket } from "../support/s3-read";
+import { freshBucket, readBucket } from "../support/s3-read";
 import { validateOcsf } from "../support/ocsf-validator";
 
 const endpoint = inject("s3Endpoint");
-const client = s3Client(endpoint);
 const ctx: SinkContext = { env: { LAKE_SECRET: "S3RVER" }, now: NOW };
 const ACCOUNT = "123456789012";
 
@@ -104,7 +103,7 @@ describe("security lake: column sets", () => {
 
 describe("security lake: objects in s3rver", () => {
   it("one Parquet file per class and event day, under ext/{source}/region/accountId/eventDay, every row checked", async () => {
-    const bucket = await freshBucket(client, "lake");
+    const bucket = await freshBucket(endpoint, "lake");
     const sources = Object.fromEntries(classes.map((c) => [String(c), `tributary-${c}`]));
     const cfg = config(bucket, sources);
     const reqs = await securityLakeDriver.encode(events, cfg, ctx);
@@ -113,7 +112,7 @@ describe("security lake: objects in s3rver", () => {
       const res = await securityLakeDriver.send!(req, cfg, ctx);
       expect(securityLakeDriver.classify(res, req, cfg).outcome, res.body).toEqual({ kind: "delivered" });
     }
-    const objects = await readBucket(client, bucket);
+    const objects = await readBucket(endpoint, bucket);
     expect(objects.map((o) => o.key)).toEqual(reqs.map((r) => r.url).sort());
     let rows = 0;
     for (const o of objects) {
