@@ -186,6 +186,28 @@ class State {
 // ---------------------------------------------------------------------------------------------------------
 // Process objects.
 
+/** out[attr] = src[key] when it is a 32-bit integer; marks it. */
+function takeInt(out: Obj, attr: string, src: JsonObject, key: string, m: Mark): number | undefined {
+  const v = i32(src[key]);
+  if (v !== undefined) {
+    out[attr] = v;
+    m[key] = true;
+  }
+  return v;
+}
+
+/** out[attr] (epoch ms) and out[attr_dt] (the text as sent) from an RFC 3339 src[key]; marks it. */
+function takeTime(out: Obj, attr: string, src: JsonObject, key: string, m: Mark, st: State): void {
+  const t = text(src[key]);
+  const ms = rfc3339Ms(t);
+  if (t === undefined || ms === undefined) return;
+  out[attr] = ms;
+  out[`${attr}_dt`] = t;
+  m[key] = true;
+  st.usesDatetime = true;
+}
+
+
 /** Tetragon Process -> OCSF process (without parent_process). Marks what it carries. */
 function mapProcess(p: JsonObject, m: Mark, st: State): Obj {
   const out: Obj = {};
@@ -194,11 +216,7 @@ function mapProcess(p: JsonObject, m: Mark, st: State): Obj {
     out.uid = execId;
     m.exec_id = true;
   }
-  const pid = i32(p.pid);
-  if (pid !== undefined) {
-    out.pid = pid;
-    m.pid = true;
-  }
+  takeInt(out, "pid", p, "pid", m);
   const bin = text(p.binary);
   if (bin !== undefined) {
     const name = basename(bin);
@@ -209,19 +227,8 @@ function mapProcess(p: JsonObject, m: Mark, st: State): Obj {
     if (bin.charCodeAt(0) !== 60 /* < as in "<kernel>" */) out.file = { name, path: bin, type_id: 1, type: "Regular File" };
     m.binary = true;
   }
-  const tid = i32(p.tid);
-  if (tid !== undefined) {
-    out.tid = tid;
-    m.tid = true;
-  }
-  const start = text(p.start_time);
-  const startMs = rfc3339Ms(start);
-  if (start !== undefined && startMs !== undefined) {
-    out.created_time = startMs;
-    out.created_time_dt = start;
-    m.start_time = true;
-    st.usesDatetime = true;
-  }
+  takeInt(out, "tid", p, "tid", m);
+  takeTime(out, "created_time", p, "start_time", m, st);
   const user: Obj = {};
   const uid = whole(p.uid);
   if (uid !== undefined) {
@@ -280,11 +287,7 @@ function mapProcess(p: JsonObject, m: Mark, st: State): Obj {
           container.pod_uuid = podUid;
           pm.uid = true;
         }
-        const nsPid = i32(c.pid);
-        if (nsPid !== undefined) {
-          out.namespace_pid = nsPid;
-          cm.pid = true;
-        }
+        takeInt(out, "namespace_pid", c, "pid", cm);
       }
     }
   }
@@ -482,6 +485,14 @@ interface ArgIndex {
 }
 
 const INT_KEYS = ["int_arg", "long_arg", "uint_arg", "size_arg"];
+/** Object-valued argument kinds -> their slot in ArgIndex. */
+const OBJECT_ARGS = new Map<string, "sock" | "skb" | "sockaddr" | "module" | "creds">([
+  ["sock_arg", "sock"],
+  ["skb_arg", "skb"],
+  ["sockaddr_arg", "sockaddr"],
+  ["module_arg", "module"],
+  ["process_credentials_arg", "creds"],
+]);
 
 function indexArgs(args: Json[]): ArgIndex {
   const ix: ArgIndex = { ints: [] };
@@ -499,26 +510,15 @@ function indexArgs(args: Json[]): ArgIndex {
             ix.fileKey = k;
           }
           break;
-        case "sock_arg":
-          if (ix.sock === undefined && isObject(v)) ix.sock = i;
-          break;
-        case "skb_arg":
-          if (ix.skb === undefined && isObject(v)) ix.skb = i;
-          break;
-        case "sockaddr_arg":
-          if (ix.sockaddr === undefined && isObject(v)) ix.sockaddr = i;
-          break;
-        case "module_arg":
-          if (ix.module === undefined && isObject(v)) ix.module = i;
-          break;
-        case "process_credentials_arg":
-          if (ix.creds === undefined && isObject(v)) ix.creds = i;
-          break;
         case "string_arg":
           if (ix.str === undefined && typeof v === "string") ix.str = i;
           break;
-        default:
-          if (INT_KEYS.includes(k)) ix.ints.push(i);
+        default: {
+          const slot = OBJECT_ARGS.get(k);
+          if (slot !== undefined) {
+            if (ix[slot] === undefined && isObject(v)) ix[slot] = i;
+          } else if (INT_KEYS.includes(k)) ix.ints.push(i);
+        }
       }
     }
   }
@@ -994,19 +994,8 @@ function mapExit(body: JsonObject, bm: Mark, st: State): Built {
   const { proc } = mapProcs(body, bm, st);
   if (!proc) throw new NormalizeError("process_exit has no process object with an exec_id or a pid");
   const fields: Obj = { actor: { process: ref(proc) }, process: proc };
-  const status = i32(body.status);
-  if (status !== undefined) {
-    fields.exit_code = status;
-    bm.status = true;
-  }
-  const exitTime = text(body.time);
-  const exitMs = rfc3339Ms(exitTime);
-  if (exitTime !== undefined && exitMs !== undefined) {
-    proc.terminated_time = exitMs;
-    proc.terminated_time_dt = exitTime;
-    bm.time = true;
-    st.usesDatetime = true;
-  }
+  const status = takeInt(fields, "exit_code", body, "status", bm);
+  takeTime(proc, "terminated_time", body, "time", bm, st);
   const signal = text(body.signal);
   const how = signal !== undefined ? ` (${signal})` : status !== undefined ? ` (status ${status})` : "";
   return { ...procActivity(2, fields, `process_exit ${String(proc.cmd_line ?? proc.name ?? proc.pid)}${how}`), severity_id: TETRAGON_SEVERITY.lifecycle };
