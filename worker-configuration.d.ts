@@ -4,6 +4,7 @@
 declare namespace Cloudflare {
 	interface GlobalProps {
 		mainModule: typeof import("./src/index");
+		durableNamespaces: "MetricsStore";
 	}
 	interface Env {
 		ARCHIVE: R2Bucket;
@@ -11,6 +12,7 @@ declare namespace Cloudflare {
 		DELIVERIES: Queue;
 		TRIBUTARY_CONFIG: string;
 		TRIBUTARY_DEV: string;
+		METRICS: DurableObjectNamespace<import("./src/index").MetricsStore>;
 	}
 }
 interface Env extends Cloudflare.Env {}

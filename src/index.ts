@@ -6,6 +6,13 @@ import { archiveRoutes } from "./routes/archive";
 import { consumeQueue } from "./deliver/consumer";
 import { ConfigError, configFor } from "./config/load";
 import { refreshFeeds } from "./enrich/refresh";
+import { metricsRoutes, observeRequests } from "./routes/metrics";
+import { testRoutes } from "./routes/test-event";
+import { countConsumed, flushMetrics } from "./ops/record";
+import { log } from "./ops/log";
+
+// The Metrics Durable Object class (wrangler.toml binding METRICS).
+export { MetricsStore } from "./ops/metrics-do";
 
 export const app = new Hono<AppEnv>();
 
@@ -14,14 +21,17 @@ app.use("*", async (c, next) => {
   await next();
   c.header("x-request-id", c.get("requestId"));
 });
+app.use("*", observeRequests);
 app.route("/", healthRoutes);
 app.route("/", ingestRoutes);
 app.route("/", archiveRoutes);
+app.route("/", metricsRoutes);
+app.route("/", testRoutes);
 
 app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
 app.onError((err, c) => {
   if (err instanceof ConfigError) return c.json({ error: err.message }, 500);
-  console.error(JSON.stringify({ level: "error", msg: "unhandled", requestId: c.get("requestId"), error: err.message }));
+  log("error", "unhandled", { requestId: c.get("requestId"), error: err });
   return c.json({ error: "internal error", requestId: c.get("requestId") }, 500);
 });
 
@@ -29,7 +39,9 @@ export default {
   fetch: app.fetch,
   // both queues (EVENTS from ingest, DELIVERIES for per-sink retries); messages are told apart by shape
   async queue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+    countConsumed(batch.messages);
     await consumeQueue(batch, env);
+    await flushMetrics(env); // after every batch (never throws: a failed flush keeps the counters)
   },
   // Cron Trigger (wrangler.toml [triggers]): refresh the threat-intel feeds into R2 (docs/enrichment.md)
   async scheduled(_controller: ScheduledController, env: Env): Promise<void> {

@@ -9,6 +9,7 @@ import { backoffSeconds } from "./backoff";
 import { writeDeadLetter } from "./dlq";
 import { scheduleDelivery, type DeliveriesQueue } from "./retry";
 import { resolveSinks } from "./sinks";
+import { countDelivery, countQueued } from "../ops/record";
 
 export interface DeliverDeps {
   cfg: Config;
@@ -50,6 +51,7 @@ export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise
   if (!sink) {
     await writeDeadLetter(deps.archive, { ...base, type: "unknown", reason: `sink "${name}" is not configured`, events: items.map((i) => i.event) }, now);
     result.dead = items.length;
+    countDelivery(name, result);
     return result;
   }
   const report: AttemptReport = job.skip
@@ -77,11 +79,13 @@ export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise
       const ref = await scheduleDelivery(deps, { sink: name, attempt: attempt + 1, first_attempt_at: job.firstAttemptAt, reason: g.reason }, groupItems, delay);
       if (ref) result.parked.push(ref);
       result.retried += groupItems.length;
+      countQueued("deliveries", 1);
     } catch (e) {
       // the retry queue refused: keep the events where they can be replayed from
       await dead(`could not schedule a retry (${(e as Error).message}); last failure: ${g.reason}`);
       result.dead += groupItems.length;
     }
   }
+  countDelivery(name, result, report.rejected.reduce((n, g) => n + g.indices.length, 0));
   return result;
 }

@@ -15,6 +15,8 @@ import { makeRouter, type Router } from "../route/index";
 import type { Config } from "../config/schema";
 import type { Json } from "../normalize/json";
 import type { SourceKind } from "../normalize/ocsf";
+import { log } from "../ops/log";
+import { countAccepted, countRejected, countingProducer } from "../ops/record";
 
 export type AppEnv = { Bindings: Env; Variables: { tenant?: string; requestId: string } };
 
@@ -69,7 +71,7 @@ function queueRefused(c: Context<AppEnv>, e: unknown, queued: number) {
   c.header("Retry-After", tooMany ? "5" : "10");
   let reason = `queue refused the records (${msg}): nothing was accepted, send the request again`;
   if (queued > 0) reason += `; ${queued} of its events were queued before the failure and will be queued again when the request is re-sent (same metadata.uid, deduplicated downstream)`;
-  console.error(JSON.stringify({ level: "error", msg: "queue refused", requestId: c.get("requestId"), error: msg, queued }));
+  log("error", "queue refused", { requestId: c.get("requestId"), error: msg, queued });
   return requestError(c, tooMany ? 429 : 503, reason, queued > 0 ? { queued_before_failure: queued } : {});
 }
 
@@ -144,7 +146,7 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   };
   const textOk = kind === undefined || kind === "falco";
   const rejected: Rejected[] = [];
-  const queue = new Enqueuer(c.env.EVENTS, c.env.ARCHIVE);
+  const queue = new Enqueuer(countingProducer(c.env.EVENTS), c.env.ARCHIVE);
   let pending: RoutedEvent[] = [];
   let accepted = 0;
   let index = 0;
@@ -154,6 +156,7 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
     } catch (e) {
       throw new QueueRefused(e instanceof Error ? e.message : String(e));
     }
+    countAccepted(pending, principal.tenant, cfg);
     accepted += pending.length;
     pending = [];
   };
@@ -208,6 +211,7 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
 
   // 4. Answer: quarantine the rejected records first, so the answer never outruns them.
   if (index === 0) return requestError(c, 400, "empty body: expected at least one record");
+  countRejected(rejected, principal.tenant, cfg);
   const body: IngestResponse = { accepted, rejected: rejected.length, errors: [] };
   const listed = Math.min(rejected.length, limits.maxReportedErrors);
   for (let i = 0; i < listed; i++) {
@@ -221,9 +225,9 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
       await writeQuarantine(c.env.ARCHIVE, rejected, meta);
     } catch (e) {
       body.quarantine_error = "the rejected records could not be written to the quarantine";
-      console.error(JSON.stringify({ level: "error", msg: "quarantine write failed", requestId: meta.requestId, error: (e as Error).message, rejected: rejected.length }));
+      log("error", "quarantine write failed", { requestId: meta.requestId, error: e, rejected: rejected.length });
     }
-    console.warn(JSON.stringify({ level: "warn", msg: "records rejected", requestId: meta.requestId, tenant: principal.tenant, accepted, rejected: rejected.length, first: rejected[0]!.reason }));
+    log("warn", "records rejected", { requestId: meta.requestId, tenant: principal.tenant, accepted, rejected: rejected.length, first: rejected[0]!.reason });
   }
   return c.json(body, accepted > 0 ? 202 : 400);
 }

@@ -1,0 +1,387 @@
+// The metrics model (pure): metric definitions with bounded labels, a buffer of counter deltas
+// (histograms are stored as their cumulative `_bucket`/`_sum`/`_count` counters, so every value
+// merges by addition), last-write-wins gauges, and the Prometheus text exposition format 0.0.4.
+//
+// Every series is keyed by its canonical Prometheus name, e.g.
+//   tributary_records_rejected_total{source="falco",reason="invalid_json"}
+//   tributary_ingest_duration_seconds_bucket{le="0.25"}
+// with labels in the definition's order (`le` last). The key is what the isolates send to the
+// Metrics Durable Object (./metrics-do.ts) and what it stores.
+//
+// Label cardinality is bounded by construction: `source`, `reason`, `outcome`, `queue` and `code`
+// take values from small fixed sets (anything else becomes "unknown"/"other"); `sink`, `tenant`
+// and `feed` must look like config names and at most MAX_NAMED_VALUES distinct values per label are
+// kept per isolate (further ones become "other"). No rule, host, pod or namespace labels exist.
+import { SOURCES } from "../config/routing";
+
+export type MetricType = "counter" | "gauge" | "histogram";
+
+export interface MetricDef<L extends string = string> {
+  /** Family name; counters end in _total. */
+  name: string;
+  help: string;
+  type: MetricType;
+  /** Label names in output order. A label whose value is undefined is left out of the series. */
+  labels: readonly L[];
+  /** Histogram upper bounds (ascending, +Inf implied). */
+  buckets?: readonly number[];
+}
+
+export type Labels<L extends string> = Partial<Record<L, string | undefined>>;
+
+/** Why a record was rejected (see reasonOf in ./record.ts). */
+export const REASONS = [
+  "invalid_json",
+  "unrecognised",
+  "invalid_record",
+  "too_large",
+  "too_deep",
+  "source_not_allowed",
+  "text_not_allowed",
+  "other",
+] as const;
+export type Reason = (typeof REASONS)[number];
+
+/** What happened to events handed to a sink (disjoint: they add up to the events attempted). */
+export const OUTCOMES = ["delivered", "retry", "reject", "dead_letter"] as const;
+export type DeliveryOutcome = (typeof OUTCOMES)[number];
+
+export const QUEUES = ["events", "deliveries"] as const;
+
+/** Request latency, seconds. */
+export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
+/** Time a message waited on a queue, seconds (retries wait up to the queue's 12 h delay). */
+export const AGE_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 43200] as const;
+
+function def<L extends string>(d: MetricDef<L>): MetricDef<L> {
+  return d;
+}
+
+export const M = {
+  ingestRequests: def({
+    name: "tributary_ingest_requests_total",
+    help: "Ingest requests answered, by HTTP status code (401/403 auth, 413 too large, 415 unsupported encoding, 429/503 queue refused, 400 no record accepted).",
+    type: "counter",
+    labels: ["code"],
+  }),
+  ingestDuration: def({
+    name: "tributary_ingest_duration_seconds",
+    help: "Time from receiving an ingest request to answering it (records queued), seconds.",
+    type: "histogram",
+    labels: [],
+    buckets: LATENCY_BUCKETS,
+  }),
+  recordsReceived: def({
+    name: "tributary_records_received_total",
+    help: "Records received in ingest requests that were read (accepted + rejected), by detected source.",
+    type: "counter",
+    labels: ["source", "tenant"],
+  }),
+  recordsAccepted: def({
+    name: "tributary_records_accepted_total",
+    help: "Records normalized to OCSF and put on the events queue, by source.",
+    type: "counter",
+    labels: ["source", "tenant"],
+  }),
+  recordsRejected: def({
+    name: "tributary_records_rejected_total",
+    help: "Records rejected (reported in the response and written to the quarantine), by source and reason.",
+    type: "counter",
+    labels: ["source", "reason", "tenant"],
+  }),
+  intelHits: def({
+    name: "tributary_intel_hits_total",
+    help: "Accepted events carrying at least one threat-intel hit, by source.",
+    type: "counter",
+    labels: ["source"],
+  }),
+  queueSent: def({
+    name: "tributary_queue_messages_sent_total",
+    help: "Messages sent to a queue (events: from ingest; deliveries: per-sink retries).",
+    type: "counter",
+    labels: ["queue"],
+  }),
+  queueReceived: def({
+    name: "tributary_queue_messages_received_total",
+    help: "Messages handed to the consumer, redeliveries included.",
+    type: "counter",
+    labels: ["queue"],
+  }),
+  queueRedelivered: def({
+    name: "tributary_queue_messages_redelivered_total",
+    help: "Messages handed to the consumer again (attempts > 1).",
+    type: "counter",
+    labels: ["queue"],
+  }),
+  queueAge: def({
+    name: "tributary_queue_message_age_seconds",
+    help: "Time a message spent on the queue before the consumer got it (from message.timestamp), seconds.",
+    type: "histogram",
+    labels: ["queue"],
+    buckets: AGE_BUCKETS,
+  }),
+  queueOldest: def({
+    name: "tributary_queue_oldest_message_age_seconds",
+    help: "Age of the oldest message in the most recent consumer batch, seconds.",
+    type: "gauge",
+    labels: ["queue"],
+  }),
+  queueLastConsumed: def({
+    name: "tributary_queue_last_consumed_timestamp_seconds",
+    help: "When the consumer last got a batch (unix seconds).",
+    type: "gauge",
+    labels: ["queue"],
+  }),
+  sinkEvents: def({
+    name: "tributary_sink_events_total",
+    help: "Events handed to a sink, by outcome: delivered; retry (scheduled again); reject (refused by the sink, dead-lettered); dead_letter (out of attempts, or no retry possible).",
+    type: "counter",
+    labels: ["sink", "outcome"],
+  }),
+  sinkRequests: def({
+    name: "tributary_sink_requests_total",
+    help: "Requests sent to a sink.",
+    type: "counter",
+    labels: ["sink"],
+  }),
+  metricsDropped: def({
+    name: "tributary_metrics_series_dropped_total",
+    help: "Samples dropped because the metrics store reached its series limit.",
+    type: "counter",
+    labels: [],
+  }),
+  metricsFlushErrors: def({
+    name: "tributary_metrics_flush_errors_total",
+    help: "Failed flushes of an isolate's counters to the metrics store (the counters are kept and sent with the next flush).",
+    type: "counter",
+    labels: [],
+  }),
+} as const;
+
+/** Every family, in output order. */
+export const ALL_METRICS: readonly MetricDef[] = Object.values(M);
+
+/** Distinct values kept per free-form label (sink, tenant, feed) per isolate. */
+export const MAX_NAMED_VALUES = 256;
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+const FIXED: Record<string, { values: readonly string[]; fallback: string }> = {
+  source: { values: SOURCES, fallback: "unknown" },
+  reason: { values: REASONS, fallback: "other" },
+  outcome: { values: OUTCOMES, fallback: "other" },
+  queue: { values: QUEUES, fallback: "other" },
+};
+
+/** Escapes a label value (text format: backslash, double quote, line feed). */
+export function escapeLabel(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+/** Formats a sample value: integers as such, +Inf/-Inf/NaN spelled as Prometheus does. */
+export function formatValue(v: number): string {
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  return String(v);
+}
+
+/** Counter deltas and gauge values, as sent by an isolate and as returned by the store. */
+export interface MetricsDelta {
+  /** series -> increment (or, in a snapshot, the total) */
+  counters: Record<string, number>;
+  /** series -> value and when it was set (ms): the value with the latest `at` wins. */
+  gauges: Record<string, Gauge>;
+}
+
+export interface Gauge {
+  value: number;
+  at: number;
+}
+
+export type MetricsSnapshot = MetricsDelta;
+
+/** Accumulates deltas in one isolate; drained by a flush. Label values are bounded here. */
+export class MetricsBuffer {
+  private counters = new Map<string, number>();
+  private gauges = new Map<string, Gauge>();
+  private named = new Map<string, Set<string>>();
+
+  private value(label: string, v: string): string {
+    const fixed = FIXED[label];
+    if (fixed) return fixed.values.includes(v) ? v : fixed.fallback;
+    if (label === "code") return /^[1-5]\d\d$/.test(v) ? v : "other";
+    if (!NAME_RE.test(v)) return "other";
+    let seen = this.named.get(label);
+    if (!seen) this.named.set(label, (seen = new Set()));
+    if (seen.has(v)) return v;
+    if (seen.size >= MAX_NAMED_VALUES) return "other";
+    seen.add(v);
+    return v;
+  }
+
+  /** The canonical series key (labels in definition order, then `extra`, e.g. le). */
+  key<L extends string>(d: MetricDef<L>, labels: Labels<L>, suffix = "", extra?: [string, string]): string {
+    const parts: string[] = [];
+    for (const l of d.labels) {
+      const v = labels[l];
+      if (v !== undefined) parts.push(`${l}="${escapeLabel(this.value(l, v))}"`);
+    }
+    if (extra) parts.push(`${extra[0]}="${escapeLabel(extra[1])}"`);
+    return parts.length ? `${d.name}${suffix}{${parts.join(",")}}` : `${d.name}${suffix}`;
+  }
+
+  private add(key: string, n: number): void {
+    this.counters.set(key, (this.counters.get(key) ?? 0) + n);
+  }
+
+  inc<L extends string>(d: MetricDef<L>, labels: Labels<L>, n = 1): void {
+    if (n === 0 || !Number.isFinite(n)) return;
+    this.add(this.key(d, labels), n);
+  }
+
+  observe<L extends string>(d: MetricDef<L>, labels: Labels<L>, v: number): void {
+    if (!Number.isFinite(v)) return;
+    for (const b of d.buckets ?? []) if (v <= b) this.add(this.key(d, labels, "_bucket", ["le", formatValue(b)]), 1);
+    this.add(this.key(d, labels, "_bucket", ["le", "+Inf"]), 1);
+    this.add(this.key(d, labels, "_sum"), v);
+    this.add(this.key(d, labels, "_count"), 1);
+  }
+
+  set<L extends string>(d: MetricDef<L>, labels: Labels<L>, v: number, at: number): void {
+    const key = this.key(d, labels);
+    const old = this.gauges.get(key);
+    if (!old || at >= old.at) this.gauges.set(key, { value: v, at });
+  }
+
+  /** Series held (not yet flushed). */
+  get size(): number {
+    return this.counters.size + this.gauges.size;
+  }
+
+  /** Takes everything held, leaving the buffer empty. */
+  drain(): MetricsDelta {
+    const out: MetricsDelta = { counters: Object.fromEntries(this.counters), gauges: Object.fromEntries(this.gauges) };
+    this.counters.clear();
+    this.gauges.clear();
+    return out;
+  }
+
+  /** Puts a drained delta back (after a failed flush), adding to what arrived meanwhile. */
+  restore(d: MetricsDelta): void {
+    mergeDelta(this.counters, this.gauges, d);
+  }
+}
+
+/** Adds a delta into a snapshot held as maps (what the store does, in memory). */
+export function mergeDelta(counters: Map<string, number>, gauges: Map<string, Gauge>, d: MetricsDelta): void {
+  for (const [k, n] of Object.entries(d.counters)) counters.set(k, (counters.get(k) ?? 0) + n);
+  for (const [k, g] of Object.entries(d.gauges)) {
+    const old = gauges.get(k);
+    if (!old || g.at >= old.at) gauges.set(k, { value: g.value, at: g.at });
+  }
+}
+
+const HIST_SUFFIX = /_(bucket|sum|count)$/;
+
+interface Parsed {
+  /** Series name before `{`. */
+  name: string;
+  /** The label part without `le` (e.g. `source="falco"`), "" when none. */
+  base: string;
+  le?: string;
+}
+
+/** Splits a canonical key into name, labels (without le) and le. */
+function parseKey(key: string): Parsed {
+  const i = key.indexOf("{");
+  if (i < 0) return { name: key, base: "" };
+  const name = key.slice(0, i);
+  let inner = key.slice(i + 1, -1);
+  let le: string | undefined;
+  const m = /(?:^|,)le="([^"]*)"$/.exec(inner);
+  if (m) {
+    le = m[1];
+    inner = inner.slice(0, m.index);
+  }
+  return { name, base: inner, le };
+}
+
+function leValue(le: string | undefined): number {
+  if (le === undefined) return Infinity;
+  return le === "+Inf" ? Infinity : Number(le);
+}
+
+/** Extra lines appended by the caller (e.g. info gauges computed at render time). */
+export interface ExtraFamily {
+  name: string;
+  help: string;
+  type: MetricType;
+  samples: { labels?: Record<string, string>; value: number }[];
+}
+
+function labelText(labels: Record<string, string> | undefined): string {
+  const parts = Object.entries(labels ?? {}).map(([k, v]) => `${k}="${escapeLabel(v)}"`);
+  return parts.length ? `{${parts.join(",")}}` : "";
+}
+
+/**
+ * Renders a snapshot in the Prometheus text format: `# HELP`/`# TYPE` for every known family, its
+ * samples grouped per label set (histogram buckets in ascending `le`, then `_sum`, `_count`).
+ * Series of families this version does not define (left in the store by an older version) are skipped.
+ */
+export function renderPrometheus(snap: MetricsSnapshot, extra: ExtraFamily[] = [], defs: readonly MetricDef[] = ALL_METRICS): string {
+  const byName = new Map(defs.map((d) => [d.name, d]));
+  const families = new Map<string, { counters: [Parsed, string, number][]; gauges: [string, number][] }>();
+  const family = (name: string) => {
+    let f = families.get(name);
+    if (!f) families.set(name, (f = { counters: [], gauges: [] }));
+    return f;
+  };
+  for (const [key, value] of Object.entries(snap.counters)) {
+    const p = parseKey(key);
+    const d = byName.get(p.name) ?? byName.get(p.name.replace(HIST_SUFFIX, ""));
+    if (!d || d.type === "gauge") continue;
+    family(d.name).counters.push([p, key, value]);
+  }
+  for (const [key, { value }] of Object.entries(snap.gauges)) {
+    const d = byName.get(parseKey(key).name);
+    if (d?.type === "gauge") family(d.name).gauges.push([key, value]);
+  }
+  const out: string[] = [];
+  for (const d of defs) {
+    out.push(`# HELP ${d.name} ${d.help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`);
+    out.push(`# TYPE ${d.name} ${d.type}`);
+    const f = families.get(d.name);
+    if (!f) continue;
+    if (d.type === "histogram") {
+      const groups = new Map<string, { buckets: [number, string, number][]; sum?: [string, number]; count?: [string, number] }>();
+      for (const [p, key, value] of f.counters) {
+        let g = groups.get(p.base);
+        if (!g) groups.set(p.base, (g = { buckets: [] }));
+        if (p.name.endsWith("_bucket")) g.buckets.push([leValue(p.le), key, value]);
+        else if (p.name.endsWith("_sum")) g.sum = [key, value];
+        else if (p.name.endsWith("_count")) g.count = [key, value];
+      }
+      for (const base of [...groups.keys()].sort()) {
+        const g = groups.get(base)!;
+        g.buckets.sort((a, b) => a[0] - b[0]);
+        for (const [, key, value] of g.buckets) out.push(`${key} ${formatValue(value)}`);
+        if (g.sum) out.push(`${g.sum[0]} ${formatValue(g.sum[1])}`);
+        if (g.count) out.push(`${g.count[0]} ${formatValue(g.count[1])}`);
+      }
+    } else if (d.type === "gauge") {
+      for (const [key, value] of f.gauges.sort((a, b) => (a[0] < b[0] ? -1 : 1))) out.push(`${key} ${formatValue(value)}`);
+    } else {
+      for (const [, key, value] of f.counters.sort((a, b) => (a[1] < b[1] ? -1 : 1))) out.push(`${key} ${formatValue(value)}`);
+    }
+  }
+  for (const e of extra) {
+    out.push(`# HELP ${e.name} ${e.help}`);
+    out.push(`# TYPE ${e.name} ${e.type}`);
+    for (const s of e.samples) out.push(`${e.name}${labelText(s.labels)} ${formatValue(s.value)}`);
+  }
+  return out.join("\n") + "\n";
+}
+
+/** Content-Type of the text exposition format. */
+export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";

@@ -1,0 +1,175 @@
+// What the rest of the Worker calls to count things (one line at each place), and the flush of this
+// isolate's counters to the Metrics Durable Object (./metrics-do.ts).
+//
+// Flush policy: counters accumulate in this isolate's buffer and are sent to the store at most once
+// per `metrics.flushSeconds` (default 10), piggybacked on a request (ctx.waitUntil, after the
+// answer) or at the end of a queue consumer batch (always). GET /metrics flushes its own isolate
+// first. So what /metrics shows lags by at most flushSeconds per isolate that keeps serving; the
+// counts of an isolate that goes idle are sent with its next request, and are lost if the runtime
+// evicts it first (flushSeconds: 0 sends on every request and loses nothing but costs one Durable
+// Object call per request).
+import type { RoutedEvent } from "../pipeline";
+import type { Producer } from "../deliver/enqueue";
+import type { Config } from "../config/schema";
+import { hasIntelHit, sourceOf } from "../route/fields";
+import { M, MetricsBuffer, type Reason } from "./metrics";
+import type { MetricsStore } from "./metrics-do";
+import { log } from "./log";
+
+/** This isolate's counters, not yet flushed. */
+export const buffer = new MetricsBuffer();
+
+export const DEFAULT_FLUSH_SECONDS = 10;
+/** The one Metrics Durable Object every isolate adds to. */
+export const METRICS_OBJECT_NAME = "metrics";
+
+function tenantLabel(cfg: Config | undefined, tenant: string | undefined): string | undefined {
+  return cfg?.metrics?.tenantLabels ? (tenant ?? "none") : undefined;
+}
+
+/** Maps a rejection reason (free text) to one of the fixed REASONS. */
+export function reasonOf(reason: string): Reason {
+  if (/^invalid JSON/i.test(reason)) return "invalid_json";
+  if (/^unrecognised record/i.test(reason)) return "unrecognised";
+  if (/limits\.maxRecordBytes/.test(reason)) return "too_large";
+  if (/limits\.maxDepth/.test(reason)) return "too_deep";
+  if (/may not send/.test(reason)) return "source_not_allowed";
+  if (/^plain-text lines/.test(reason)) return "text_not_allowed";
+  if (reason === "") return "other";
+  return "invalid_record";
+}
+
+/** Events put on the queue by ingest (counted received + accepted, and intel hits). */
+export function countAccepted(events: readonly RoutedEvent[], tenant: string | undefined, cfg?: Config): void {
+  const t = tenantLabel(cfg, tenant);
+  const bySource = new Map<string, { n: number; hits: number }>();
+  for (const { event } of events) {
+    const s = sourceOf(event) ?? "unknown";
+    let c = bySource.get(s);
+    if (!c) bySource.set(s, (c = { n: 0, hits: 0 }));
+    c.n++;
+    if (hasIntelHit(event)) c.hits++;
+  }
+  for (const [source, c] of bySource) {
+    buffer.inc(M.recordsReceived, { source, tenant: t }, c.n);
+    buffer.inc(M.recordsAccepted, { source, tenant: t }, c.n);
+    buffer.inc(M.intelHits, { source }, c.hits);
+  }
+}
+
+/** Records rejected by ingest (counted received + rejected by reason). */
+export function countRejected(rejected: readonly { reason: string; source?: string }[], tenant: string | undefined, cfg?: Config): void {
+  const t = tenantLabel(cfg, tenant);
+  for (const r of rejected) {
+    const source = r.source ?? "unknown";
+    buffer.inc(M.recordsReceived, { source, tenant: t });
+    buffer.inc(M.recordsRejected, { source, reason: reasonOf(r.reason), tenant: t });
+  }
+}
+
+/** One ingest request answered. */
+export function countIngestRequest(status: number, seconds: number): void {
+  buffer.inc(M.ingestRequests, { code: String(status) });
+  buffer.observe(M.ingestDuration, {}, seconds);
+}
+
+/** Messages sent to a queue. */
+export function countQueued(queue: "events" | "deliveries", messages: number): void {
+  buffer.inc(M.queueSent, { queue }, messages);
+}
+
+interface QueueMessageLike {
+  timestamp: Date;
+  attempts: number;
+  body: unknown;
+}
+
+function queueOf(body: unknown): "events" | "deliveries" {
+  return typeof body === "object" && body !== null && (body as { kind?: unknown }).kind === "delivery" ? "deliveries" : "events";
+}
+
+/** A consumer batch: messages received, redeliveries, and how long they waited. */
+export function countConsumed(messages: readonly QueueMessageLike[], now: number = Date.now()): void {
+  const oldest = new Map<string, number>();
+  for (const m of messages) {
+    const queue = queueOf(m.body);
+    const age = Math.max(0, (now - m.timestamp.getTime()) / 1000);
+    buffer.inc(M.queueReceived, { queue });
+    if (m.attempts > 1) buffer.inc(M.queueRedelivered, { queue });
+    buffer.observe(M.queueAge, { queue }, age);
+    oldest.set(queue, Math.max(oldest.get(queue) ?? 0, age));
+  }
+  for (const [queue, age] of oldest) {
+    buffer.set(M.queueOldest, { queue }, age, now);
+    buffer.set(M.queueLastConsumed, { queue }, Math.floor(now / 1000), now);
+  }
+}
+
+/** The settled outcome of one delivery to one sink (reject = refused by the sink, dead-lettered at once). */
+export function countDelivery(sink: string, r: { delivered: number; retried: number; dead: number; requests: number }, rejected = 0): void {
+  buffer.inc(M.sinkEvents, { sink, outcome: "delivered" }, r.delivered);
+  buffer.inc(M.sinkEvents, { sink, outcome: "retry" }, r.retried);
+  buffer.inc(M.sinkEvents, { sink, outcome: "reject" }, rejected);
+  buffer.inc(M.sinkEvents, { sink, outcome: "dead_letter" }, r.dead - rejected);
+  buffer.inc(M.sinkRequests, { sink }, r.requests);
+}
+
+// ---------------------------------------------------------------------------------------------
+// flush
+
+export interface MetricsEnv {
+  METRICS?: DurableObjectNamespace<MetricsStore>;
+}
+
+let lastFlush = 0;
+let inflight: Promise<void> | undefined;
+
+export function metricsStore(env: MetricsEnv): DurableObjectStub<MetricsStore> | undefined {
+  const ns = env.METRICS;
+  return ns ? ns.get(ns.idFromName(METRICS_OBJECT_NAME)) : undefined;
+}
+
+/** Sends this isolate's counters to the store now (waits for a flush already running first). */
+export async function flushMetrics(env: MetricsEnv): Promise<void> {
+  while (inflight) await inflight;
+  const stub = metricsStore(env);
+  if (!stub || buffer.size === 0) return;
+  const delta = buffer.drain();
+  lastFlush = Date.now();
+  inflight = (async () => {
+    try {
+      await stub.add(delta);
+    } catch (e) {
+      buffer.restore(delta);
+      buffer.inc(M.metricsFlushErrors, {});
+      log("warn", "metrics flush failed; counters kept for the next flush", { error: e });
+    } finally {
+      inflight = undefined;
+    }
+  })();
+  await inflight;
+}
+
+/** Whether a flush is due (flushSeconds since the last one, and something to send). */
+export function flushDue(cfg: Config | undefined, now: number = Date.now()): boolean {
+  const every = (cfg?.metrics?.flushSeconds ?? DEFAULT_FLUSH_SECONDS) * 1000;
+  return buffer.size > 0 && inflight === undefined && now - lastFlush >= every;
+}
+
+/** Flushes in the background when due (call after answering a request). */
+export function maybeFlush(env: MetricsEnv, cfg: Config | undefined, waitUntil: (p: Promise<unknown>) => void): void {
+  if (!env.METRICS || !flushDue(cfg)) return;
+  waitUntil(flushMetrics(env));
+}
+
+/** Wraps the events queue producer so every message sent is counted (after the queue took it). */
+export function countingProducer(queue: Producer): Producer {
+  return {
+    async sendBatch(messages) {
+      const list = [...messages];
+      const r = await queue.sendBatch(list);
+      countQueued("events", list.length);
+      return r;
+    },
+  };
+}

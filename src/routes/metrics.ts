@@ -1,0 +1,111 @@
+// GET /metrics (Prometheus text format) and the middleware that counts ingest requests.
+// Access: with `metrics.token` set, a Bearer token (or HTTP Basic with it as the password); else
+// open when `metrics.public` is true or in local development (TRIBUTARY_DEV=true); else 403.
+import { Hono, type Context, type MiddlewareHandler } from "hono";
+import type { AppEnv } from "./ingest";
+import { configFor, resolveSecret } from "../config/load";
+import type { Config } from "../config/schema";
+import { renderPrometheus, PROMETHEUS_CONTENT_TYPE, type ExtraFamily } from "../ops/metrics";
+import { countIngestRequest, flushMetrics, maybeFlush, metricsStore } from "../ops/record";
+
+const enc = new TextEncoder();
+
+async function digest(s: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", enc.encode(s)));
+}
+
+/** Compares two strings through their SHA-256 digests, without an early exit. */
+async function sameSecret(given: string, want: string): Promise<boolean> {
+  const [a, b] = await Promise.all([digest(given), digest(want)]);
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
+  return d === 0;
+}
+
+/** The credential in Authorization: the Bearer token, or the password of HTTP Basic. */
+function presented(authz: string | undefined): string | undefined {
+  const m = /^\s*(\S+)\s+(\S+)\s*$/.exec(authz ?? "");
+  if (!m) return undefined;
+  const scheme = m[1]!.toLowerCase();
+  if (scheme === "bearer") return m[2];
+  if (scheme !== "basic") return undefined;
+  try {
+    const text = atob(m[2]!);
+    const i = text.indexOf(":");
+    return i < 0 ? undefined : text.slice(i + 1);
+  } catch {
+    return undefined;
+  }
+}
+
+type Denied = { status: 401 | 403 | 503; error: string };
+
+async function checkAccess(cfg: Config, env: Env, authz: string | undefined): Promise<Denied | undefined> {
+  const m = cfg.metrics;
+  if (m.token === undefined) {
+    if (m.public || env.TRIBUTARY_DEV === "true") return undefined;
+    return { status: 403, error: "GET /metrics is closed: set metrics.token (a Bearer token for Prometheus, {\"env\": \"NAME\"}) or metrics.public: true in TRIBUTARY_CONFIG (see docs/operate.md)" };
+  }
+  const want = resolveSecret(m.token, env as unknown as Record<string, unknown>);
+  if (want === undefined) {
+    const name = typeof m.token === "object" ? `the Worker secret ${m.token.env}` : "its value";
+    return { status: 503, error: `metrics.token is configured but ${name} is not set` };
+  }
+  const given = presented(authz);
+  if (given === undefined) return { status: 401, error: "missing credentials: send Authorization: Bearer <metrics token>" };
+  return (await sameSecret(given, want)) ? undefined : { status: 403, error: "invalid credentials" };
+}
+
+/** Gauges known from the config alone (not stored). */
+function configFamilies(cfg: Config): ExtraFamily[] {
+  return [
+    { name: "tributary_build_info", help: "Constant 1, labelled with the OCSF version events are written in.", type: "gauge", samples: [{ labels: { ocsf_version: cfg.ocsf.version }, value: 1 }] },
+    { name: "tributary_sinks_configured", help: "Sinks defined in the config, the built-in archive included.", type: "gauge", samples: [{ value: Object.keys(cfg.sinks).length + 1 }] },
+    { name: "tributary_routes_configured", help: "Routing rules in the config.", type: "gauge", samples: [{ value: cfg.routes.length }] },
+  ];
+}
+
+export const metricsRoutes = new Hono<AppEnv>();
+
+metricsRoutes.get("/metrics", async (c) => {
+  const cfg = configFor(c.env);
+  const denied = await checkAccess(cfg, c.env, c.req.header("authorization"));
+  if (denied) {
+    if (denied.status === 401) c.header("WWW-Authenticate", 'Bearer realm="tributary-metrics"');
+    return c.json({ error: denied.error }, denied.status);
+  }
+  const stub = metricsStore(c.env);
+  if (!stub) return c.json({ error: "the METRICS Durable Object binding is missing (see docs/deploy.md)" }, 503);
+  await flushMetrics(c.env);
+  const snap = await stub.snapshot();
+  return c.body(renderPrometheus(snap, configFamilies(cfg)), 200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
+});
+
+const INGEST_PATH = /^\/(v1\/events(\/[^/]+)?\/?)?$/;
+
+function waitUntilOf(c: Context<AppEnv>): ((p: Promise<unknown>) => void) | undefined {
+  try {
+    const ctx = c.executionCtx;
+    return (p) => ctx.waitUntil(p);
+  } catch {
+    return undefined; // called without an ExecutionContext (app.request in a test)
+  }
+}
+
+/** Counts ingest requests (status, latency) and flushes this isolate's counters when due. */
+export const observeRequests: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const started = performance.now();
+  await next();
+  if (c.req.method === "POST" && INGEST_PATH.test(new URL(c.req.url).pathname)) {
+    countIngestRequest(c.res.status, (performance.now() - started) / 1000);
+  }
+  const wait = waitUntilOf(c);
+  if (!wait) return;
+  let cfg: Config | undefined;
+  try {
+    cfg = configFor(c.env);
+  } catch {
+    cfg = undefined; // an invalid config is reported by the route; flush with the defaults
+  }
+  maybeFlush(c.env, cfg, wait);
+};

@@ -1,0 +1,175 @@
+// POST /v1/test: like Falcosidekick's /test, builds a synthetic Falco "Test rule" alert, runs it
+// through the pipeline (normalize -> enrich -> route) and sends it to EVERY configured sink — and to
+// the built-in archive, under test/ instead of ocsf/ — whatever the routes say, then answers with
+// the result per sink:
+//   200 {ok: true, event, routed, results: {<sink>: {outcome, status?, reason?, requests, ms}}}
+//   502 the same body when a sink did not take it.
+// outcome: delivered | filtered (the sink's own filter, e.g. Slack minSeverityId, left it out: try
+// ?priority=Critical) | retry (the sink is unavailable: network error, timeout, 429, 5xx) | reject.
+// Nothing is queued, retried or dead-lettered. Query: ?priority=<Falco priority> (default Debug, as
+// Falcosidekick), ?sinks=a,b to test some sinks only. Authentication is the ingest's.
+import { Hono, type Context } from "hono";
+import type { AppEnv } from "./ingest";
+import { authenticate, allows, CHALLENGE, type AuthResult } from "./auth";
+import { readBytes, BodyError } from "./body";
+import { configFor } from "../config/load";
+import type { Config } from "../config/schema";
+import { ARCHIVE_SINK } from "../config/routing";
+import { runPipeline } from "../pipeline";
+import { enricherFor } from "../enrich/load";
+import { makeRouter } from "../route/index";
+import { resolveSinks, type ResolvedSink } from "../deliver/sinks";
+import { attemptDelivery, type AttemptReport, type Item } from "../deliver/attempt";
+import { archiveLine, buildArchiveObjects, writeArchive } from "../deliver/archive";
+import { stableHex } from "../normalize/uid";
+import type { OcsfEvent } from "../normalize/ocsf";
+import type { Json } from "../normalize/json";
+import { log } from "../ops/log";
+
+export const PRIORITIES = ["Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug"] as const;
+
+/** Where the archive test object goes (never among the real events under ocsf/). */
+export const TEST_PREFIX = "test";
+
+export interface SinkTestResult {
+  outcome: "delivered" | "filtered" | "retry" | "reject";
+  /** HTTP status (or the storage sink's equivalent) of the last answer. */
+  status?: number;
+  reason?: string;
+  /** Requests sent. */
+  requests: number;
+  ms: number;
+}
+
+export interface TestResponse {
+  ok: boolean;
+  event: { uid: string; class_uid: number; severity_id: number; severity?: string };
+  /** The sinks the routes would send this event to. */
+  routed: string[];
+  results: Record<string, SinkTestResult>;
+}
+
+/** The alert Falcosidekick's /test sends, with Tributary's name and the current time. */
+export function testAlert(priority: string, now: number): { [key: string]: Json } {
+  return {
+    output: `${new Date(now).toISOString()}: ${priority} This is a test from Tributary`,
+    priority,
+    rule: "Test rule",
+    time: new Date(now).toISOString(),
+    source: "internal",
+    hostname: "tributary",
+    output_fields: { "proc.name": "tributary", "user.name": "tributary" },
+    tags: ["test", "example"],
+  };
+}
+
+/** Sorts one attempt's report into a result (the first failure wins over deliveries). */
+export function resultOf(report: AttemptReport, statuses: number[], ms: number): SinkTestResult {
+  const failed = report.rejected[0] ?? report.retry[0];
+  const status = failed?.response?.status ?? statuses[statuses.length - 1];
+  const base = { requests: report.requests, ms, ...(status !== undefined ? { status } : {}) };
+  if (report.rejected[0]) return { outcome: "reject", reason: report.rejected[0].reason, ...base };
+  if (report.retry[0]) return { outcome: "retry", reason: report.retry[0].reason, ...base };
+  if (report.requests === 0) return { outcome: "filtered", reason: "the sink's own settings left the test event out (e.g. a minimum severity): try ?priority=Critical", ...base };
+  return { outcome: "delivered", ...base };
+}
+
+async function testSink(sink: ResolvedSink, item: Item, env: Record<string, unknown>, now: number): Promise<SinkTestResult> {
+  const statuses: number[] = [];
+  // the real delivery path, with classify wrapped to see the status of answers that were delivered
+  const watched: ResolvedSink = {
+    ...sink,
+    driver: {
+      ...sink.driver,
+      classify: (res, req, cfg) => {
+        statuses.push(res.status);
+        return sink.driver.classify(res, req, cfg);
+      },
+    },
+  };
+  const started = Date.now();
+  const report = await attemptDelivery(watched, [item], { env, now });
+  return resultOf(report, statuses, Date.now() - started);
+}
+
+async function testArchive(bucket: R2Bucket, item: Item): Promise<SinkTestResult> {
+  const started = Date.now();
+  try {
+    await writeArchive(bucket, buildArchiveObjects([archiveLine(item.line)], stableHex(item.line), TEST_PREFIX));
+    return { outcome: "delivered", requests: 1, ms: Date.now() - started };
+  } catch (e) {
+    return { outcome: "retry", reason: `R2 write failed: ${(e as Error).message}`, requests: 1, ms: Date.now() - started };
+  }
+}
+
+function fail(c: Context<AppEnv>, status: 400 | 401 | 403 | 413 | 415, error: string) {
+  if (status === 401) c.header("WWW-Authenticate", CHALLENGE);
+  return c.json({ error }, status);
+}
+
+/** Ingest authentication (HMAC signatures are checked against the body, which is otherwise ignored). */
+async function principalOf(c: Context<AppEnv>, cfg: Config): Promise<AuthResult> {
+  const auth = await authenticate(c.req.raw.headers, cfg, c.env);
+  if (auth.ok !== "body") return auth;
+  return auth.verify(await readBytes(c.req.raw.body, cfg.limits));
+}
+
+export const testRoutes = new Hono<AppEnv>();
+
+testRoutes.post("/v1/test", async (c) => {
+  const cfg = configFor(c.env);
+  let auth: AuthResult;
+  try {
+    auth = await principalOf(c, cfg);
+  } catch (e) {
+    if (e instanceof BodyError) return fail(c, e.status === 413 ? 413 : 400, e.message);
+    throw e;
+  }
+  if (auth.ok === false) return fail(c, auth.status, auth.reason);
+  if (auth.ok !== true) return fail(c, 401, "unexpected authentication state");
+  const principal = auth.principal;
+  if (!allows(principal, "falco")) return fail(c, 403, `credentials of tenant "${principal.tenant}" may not send falco records, and the test event is a Falco alert`);
+
+  const priority = c.req.query("priority") ?? "Debug";
+  const known = PRIORITIES.find((p) => p.toLowerCase() === priority.toLowerCase());
+  if (!known) return fail(c, 400, `unknown priority "${priority}": use one of ${PRIORITIES.join(", ")}`);
+  const sinks = resolveSinks(cfg);
+  const all = [ARCHIVE_SINK, ...sinks.keys()];
+  const only = c.req.query("sinks");
+  const wanted = only === undefined ? all : only.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const unknown = wanted.filter((s) => !all.includes(s));
+  if (unknown.length) return fail(c, 400, `unknown sink${unknown.length > 1 ? "s" : ""} ${unknown.map((s) => `"${s}"`).join(", ")}: configured sinks are ${all.join(", ")}`);
+
+  const now = Date.now();
+  const res = runPipeline([testAlert(known, now)], ["(test)"], [], {
+    kind: "falco",
+    enrich: await enricherFor(c.env, cfg),
+    route: makeRouter(cfg),
+    ctx: { ocsfVersion: cfg.ocsf.version, rawData: cfg.ocsf.rawData, tenant: principal.tenant, receivedAt: now },
+  });
+  const routed = res.events[0];
+  if (!routed) return c.json({ error: `the test event did not normalize: ${res.errors[0]?.reason ?? "no event"}` }, 500);
+  const event: OcsfEvent = routed.event;
+  const item: Item = { event, line: JSON.stringify(event) };
+  const env = c.env as unknown as Record<string, unknown>;
+
+  const results: Record<string, SinkTestResult> = {};
+  await Promise.all(
+    wanted.map(async (name) => {
+      const sink = sinks.get(name);
+      results[name] = name === ARCHIVE_SINK ? await testArchive(c.env.ARCHIVE, item) : await testSink(sink!, item, env, now);
+    }),
+  );
+  const ordered: Record<string, SinkTestResult> = {};
+  for (const name of wanted) ordered[name] = results[name]!;
+  const ok = Object.values(ordered).every((r) => r.outcome === "delivered" || r.outcome === "filtered");
+  const body: TestResponse = {
+    ok,
+    event: { uid: event.metadata.uid ?? "", class_uid: event.class_uid, severity_id: event.severity_id, ...(event.severity ? { severity: event.severity } : {}) },
+    routed: routed.sinks,
+    results: ordered,
+  };
+  const summary = Object.fromEntries(Object.entries(ordered).map(([k, r]) => [k, r.outcome]));
+  log(ok ? "info" : "warn", "test event sent", { requestId: c.get("requestId"), tenant: principal.tenant, results: summary });
+  return c.json(body, ok ? 200 : 502);
+});
