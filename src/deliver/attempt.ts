@@ -2,11 +2,12 @@
 // send each request with a timeout, classify, and sort every event into delivered / retry / reject.
 //   - a network error or timeout (send throws) is a retry;
 //   - encode throwing is a reject (the same events would fail the same way again);
-//   - after a request ends in retry (sink down, throttling), the remaining requests of this attempt
-//     are not sent but retried with it, so a dead sink costs one timeout per attempt, not one per request.
+//   - after a request finds the sink unavailable (network error, timeout, 408/429/5xx), the remaining
+//     requests of this attempt are not sent but retried with it, so a dead sink costs one timeout per
+//     attempt, not one per request.
 // Retry groups keep the events of one request together, so a retried object gets the same key.
 import type { OcsfEvent } from "../normalize/ocsf";
-import { unsentOutcomes, type Outcome, type SinkRequest, type SinkResponse } from "../sinks/types";
+import { classifyHttpStatus, unsentOutcomes, type Outcome, type SinkRequest, type SinkResponse } from "../sinks/types";
 import type { TimedContext } from "../sinks/s3";
 import { pack, utf8Length } from "../sinks/batch";
 import type { ResolvedSink } from "./sinks";
@@ -39,6 +40,8 @@ export interface AttemptReport {
   rejected: OutcomeGroup[];
   /** Requests actually sent (for logs and tests). */
   requests: number;
+  /** Set when the sink was found unavailable (the reason): later work for it can wait. */
+  down?: string;
 }
 
 const KEEP_HEADERS = /^(retry-after|x-request-id|x-amz-request-id|content-type|x-splunk-request-channel|dd-request-id)$/i;
@@ -145,8 +148,10 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
       const c = sink.driver.classify(res, req, sink.config);
       const summary = summarize(res);
       settle(global, (j) => c.perEvent?.get(req.events[j]!) ?? c.outcome, summary);
-      if (c.outcome.kind === "retry") down = c.outcome.reason;
+      // the sink is unavailable (throttling, 5xx), not merely unhappy with some events: stop for now
+      if (c.outcome.kind === "retry" && classifyHttpStatus(res).kind === "retry") down = c.outcome.reason;
     }
   }
+  if (down !== undefined) report.down = down;
   return report;
 }

@@ -55,17 +55,17 @@ export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise
     return result;
   }
   const report: AttemptReport = job.skip
-    ? { delivered: [], rejected: [], requests: 0, retry: [{ indices: items.map((_, i) => i), reason: `not sent: ${job.skip}` }] }
+    ? { delivered: [], rejected: [], requests: 0, retry: [{ indices: items.map((_, i) => i), reason: `not sent: ${job.skip}` }], down: job.skip }
     : await attemptDelivery(sink, items, { env: deps.env, now });
   result.delivered = report.delivered.length;
   result.requests = report.requests;
+  if (report.down !== undefined) result.down = report.down;
 
   for (const g of report.rejected) {
     await writeDeadLetter(deps.archive, { ...base, type: sink.type, reason: g.reason, ...(g.response ? { response: g.response } : {}), events: g.indices.map((i) => items[i]!.event) }, now);
     result.dead += g.indices.length;
   }
   for (const g of report.retry) {
-    result.down ??= g.reason;
     const groupItems = g.indices.map((i) => items[i]!);
     const dead = (reason: string) =>
       writeDeadLetter(deps.archive, { ...base, type: sink.type, reason, ...(g.response ? { response: g.response } : {}), events: groupItems.map((i) => i.event) }, now);

@@ -1,0 +1,107 @@
+// One delivery attempt against protocol-faithful fake SIEMs on 127.0.0.1: batching, per-event
+// outcomes (Splunk's partial success), events a driver leaves out, encode errors, network errors,
+// timeouts of the default fetch send, and "once a request failed, the rest wait".
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { attemptDelivery, type Item } from "../../src/deliver/attempt";
+import { resolveSinks, type ResolvedSink } from "../../src/deliver/sinks";
+import { parseConfig } from "../../src/config/load";
+import { fixtureEvents, startSplunkHec, startSlack, NOW, type SplunkServer, type SlackServer } from "../support/siem-servers";
+
+const TOKEN = "11111111-2222-4333-8444-555555555555";
+
+function sink(cfg: Record<string, unknown>): ResolvedSink {
+  return resolveSinks(parseConfig({ sinks: { s: cfg } })).get("s")!;
+}
+
+let items: Item[];
+let hec: SplunkServer;
+let slack: SlackServer;
+let hung: Server;
+let hungUrl: string;
+beforeAll(async () => {
+  items = fixtureEvents().map((event) => ({ event, line: JSON.stringify(event) }));
+  hec = await startSplunkHec({ token: TOKEN, invalid: (e) => e.event.metadata !== undefined && (e.event.metadata as { uid?: string }).uid === items[7]!.event.metadata.uid });
+  slack = await startSlack();
+  // a server that reads the request and never answers
+  hung = createServer((req) => req.resume());
+  await new Promise<void>((r) => hung.listen(0, "127.0.0.1", r));
+  hungUrl = `http://127.0.0.1:${(hung.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  await hec.close();
+  await slack.close();
+  hung.closeAllConnections();
+  await new Promise((r) => hung.close(r));
+});
+
+const opts = { env: { TOKEN, HOOK: "" }, now: NOW };
+
+describe("attemptDelivery", () => {
+  it("batches by maxEvents and settles every event; Splunk's invalid event is rejected, the events after it retried", async () => {
+    const s = sink({ type: "splunk_hec", url: hec.url, token: { env: "TOKEN" }, batch: { maxEvents: 5 } });
+    const before = hec.requests.length;
+    const r = await attemptDelivery(s, items, opts);
+    const settled = [...r.delivered, ...r.retry.flatMap((g) => g.indices), ...r.rejected.flatMap((g) => g.indices)].sort((a, b) => a - b);
+    expect(settled).toEqual(items.map((_, i) => i));
+    // items 5..9 went in the second request: 5, 6 indexed, 7 rejected, 8, 9 retried (Splunk stops at the bad event)
+    expect(r.rejected).toHaveLength(1);
+    expect(r.rejected[0]!.indices).toEqual([7]);
+    expect(r.rejected[0]!.response).toMatchObject({ status: 400 });
+    expect(r.rejected[0]!.reason).toMatch(/code 6/);
+    expect(r.retry).toHaveLength(1);
+    expect(r.retry[0]!.indices).toEqual([8, 9]);
+    expect(r.requests).toBe(Math.ceil(items.length / 5));
+    expect(hec.requests.length - before).toBe(r.requests);
+    const indexed = hec.indexed.map((x) => (x.envelope.event.metadata as { uid: string }).uid);
+    for (const i of r.delivered) expect(indexed).toContain(items[i]!.event.metadata.uid);
+  });
+
+  it("settles events the driver leaves out without sending them (Slack below its threshold)", async () => {
+    const s = sink({ type: "slack", url: slack.hookUrl, minSeverityId: 5 });
+    const before = slack.messages.length;
+    const r = await attemptDelivery(s, items, opts);
+    const critical = items.filter((i) => i.event.severity_id >= 5).length;
+    expect(critical).toBeGreaterThan(0);
+    expect(r.delivered).toHaveLength(items.length);
+    expect(r.requests).toBe(critical);
+    expect(slack.messages.length - before).toBe(critical);
+  });
+
+  it("rejects the events when encode fails (a missing secret), naming the cause", async () => {
+    const s = sink({ type: "splunk_hec", url: hec.url, token: { env: "NOT_SET" } });
+    const r = await attemptDelivery(s, items.slice(0, 3), opts);
+    expect(r.requests).toBe(0);
+    expect(r.rejected).toEqual([{ indices: [0, 1, 2], reason: expect.stringMatching(/NOT_SET/) }]);
+  });
+
+  it("a network error is retried, and the rest of the attempt is not sent", async () => {
+    // nothing listens on the hung server's port once it is closed: use a fresh closed port
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+    await new Promise((r) => closed.close(r));
+    const s = sink({ type: "splunk_hec", url, token: { env: "TOKEN" }, batch: { maxEvents: 4 } });
+    const r = await attemptDelivery(s, items.slice(0, 12), opts);
+    expect(r.requests).toBe(1);
+    expect(r.delivered).toEqual([]);
+    expect(r.retry.map((g) => g.indices)).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]);
+    expect(r.retry[0]!.reason).toMatch(/^network error/);
+    expect(r.retry[1]!.reason).toMatch(/^not sent: network error/);
+  });
+
+  it("the default fetch send gives up after timeoutMs: a hung sink is a retry", async () => {
+    const s = sink({ type: "splunk_hec", url: hungUrl, token: { env: "TOKEN" }, timeoutMs: 300 });
+    const r = await attemptDelivery(s, items.slice(0, 2), opts);
+    expect(r.retry).toEqual([{ indices: [0, 1], reason: expect.stringMatching(/^timeout/) }]);
+  });
+
+  it("a 503 with Retry-After becomes a retry carrying the delay", async () => {
+    hec.script.push({ status: 503, headers: { "retry-after": "42", "content-type": "application/json" }, body: '{"text":"Server is busy","code":9}' });
+    const s = sink({ type: "splunk_hec", url: hec.url, token: { env: "TOKEN" } });
+    const r = await attemptDelivery(s, items.slice(0, 2), opts);
+    expect(r.retry).toHaveLength(1);
+    expect(r.retry[0]).toMatchObject({ indices: [0, 1], afterMs: 42_000, response: { status: 503, headers: { "retry-after": "42" } } });
+  });
+});

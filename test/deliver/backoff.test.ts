@@ -1,0 +1,46 @@
+// Retry delays: exponential with equal jitter, capped, never below Retry-After, never above 12 h.
+import { describe, it, expect } from "vitest";
+import fc from "fast-check";
+import { backoffCeiling, backoffSeconds, type RetryPolicy } from "../../src/deliver/backoff";
+
+const P: RetryPolicy = { maxAttempts: 10, baseSeconds: 5, maxSeconds: 3600 };
+
+describe("backoff", () => {
+  it("doubles per failed attempt from baseSeconds up to maxSeconds", () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 50].map((n) => backoffCeiling(n, P))).toEqual([5, 10, 20, 40, 80, 160, 320, 640, 1280, 2560, 3600, 3600]);
+  });
+
+  it("jitters within [ceiling/2, ceiling]", () => {
+    expect(backoffSeconds(3, P, undefined, () => 0)).toBe(10);
+    expect(backoffSeconds(3, P, undefined, () => 0.999999)).toBe(20);
+    expect(backoffSeconds(1, { ...P, baseSeconds: 1 }, undefined, () => 0)).toBe(1);
+  });
+
+  it("waits at least as long as Retry-After asks, up to the queue's 12 hours", () => {
+    expect(backoffSeconds(1, P, 120_000, () => 0.5)).toBe(120);
+    expect(backoffSeconds(1, P, 1_500, () => 0)).toBe(3);
+    expect(backoffSeconds(1, P, 86_400_000, () => 0)).toBe(43_200);
+  });
+
+  it("always lies between the jitter floor and max(ceiling, Retry-After), capped at 12 h", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 200 }),
+        fc.integer({ min: 1, max: 600 }),
+        fc.integer({ min: 1, max: 43_200 }),
+        fc.option(fc.integer({ min: 0, max: 100_000_000 }), { nil: undefined }),
+        fc.double({ min: 0, max: 0.9999999, noNaN: true }),
+        (attempt, base, max, after, r) => {
+          const p = { maxAttempts: 10, baseSeconds: base, maxSeconds: max };
+          const d = backoffSeconds(attempt, p, after, () => r);
+          const ceiling = backoffCeiling(attempt, p);
+          const floor = Math.max(1, Math.floor(ceiling / 2), after === undefined ? 0 : Math.ceil(after / 1000));
+          expect(d).toBeGreaterThanOrEqual(Math.min(floor, 43_200));
+          expect(d).toBeLessThanOrEqual(Math.min(43_200, Math.max(ceiling, floor)));
+          expect(Number.isInteger(d)).toBe(true);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
