@@ -53,7 +53,7 @@ export function lineBytes(line: string): number {
     const c = line.charCodeAt(i);
     if (c < 0x80) continue;
     if (c < 0x800) extra += 1;
-    else if (c >= 0xd800 && c <= 0xdbff) {
+    else if (c >= 0xd800 && c <= 0xdbff && (line.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
       extra += 2; // surrogate pair: 2 units, 4 bytes
       i++;
     } else extra += 2;

@@ -1,0 +1,110 @@
+// Queue packing (Node): sizes as the queue counts them, spill of large events, streaming sends.
+import { describe, it, expect } from "vitest";
+import fc from "fast-check";
+import { Enqueuer, Packer, lineBytes, messageBytes, messageLines, pack, MAX_MESSAGE_BYTES, MAX_BATCH_BYTES, type EventsMessage, type Producer } from "../../src/deliver/enqueue";
+import type { RoutedEvent } from "../../src/pipeline";
+import type { OcsfEvent } from "../../src/normalize/ocsf";
+
+const utf8 = (s: string) => new TextEncoder().encode(s).length;
+function ev(i: number, payload = "", sinks = ["archive"]): RoutedEvent {
+  const event = { class_uid: 2004, activity_id: 1, category_uid: 2, type_uid: 200401, severity_id: 1, time: i, metadata: { version: "1.3.0", product: { name: "Falco", vendor_name: "x" }, uid: `uid-${i}` }, message: payload } as OcsfEvent;
+  return { event, sinks };
+}
+
+class Recorder implements Producer {
+  batches: EventsMessage[][] = [];
+  failOn?: number;
+  async sendBatch(b: Iterable<{ body: EventsMessage }>) {
+    if (this.failOn !== undefined && this.batches.length + 1 >= this.failOn) throw new Error("Too Many Requests");
+    this.batches.push([...b].map((x) => x.body));
+  }
+}
+const store = () => {
+  const m = new Map<string, string>();
+  return { m, put: async (k: string, v: string) => void m.set(k, v), get: async (k: string) => (m.has(k) ? { text: async () => m.get(k)! } : null) };
+};
+
+describe("sizes", () => {
+  it("lineBytes is at least what a line adds to the JSON-encoded message", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 120 }), fc.string({ unit: "binary", maxLength: 120 }), (a, b) => {
+        const one = utf8(JSON.stringify(a));
+        const two = utf8(JSON.stringify(`${a}\n${b}`));
+        expect(lineBytes(b)).toBeGreaterThanOrEqual(two - one);
+      }),
+    );
+  });
+
+  it("every packed message is under the message limit once JSON-encoded, and the batch under 256 KB", () => {
+    const events = Array.from({ length: 3000 }, (_, i) => ev(i, i % 3 === 0 ? "é\"\\".repeat(i % 200) : "x".repeat(i % 500), i % 2 ? ["archive"] : ["archive", "splunk"]));
+    const msgs = pack(events);
+    expect(msgs.reduce((a, m) => a + m.count, 0)).toBe(3000);
+    for (const m of msgs) {
+      expect(utf8(JSON.stringify(m))).toBeLessThanOrEqual(MAX_MESSAGE_BYTES);
+      expect(messageBytes(m)).toBeGreaterThanOrEqual(utf8(JSON.stringify(m)) - 64);
+    }
+    expect(new Set(msgs.map((m) => m.sinks.join("+")))).toEqual(new Set(["archive", "archive+splunk"]));
+  });
+
+  it("events without sinks are not packed", () => {
+    expect(pack([ev(1, "", [])])).toEqual([]);
+  });
+});
+
+describe("spill", () => {
+  it("an event larger than a message is handed back to be stored, the message keeps its key", () => {
+    const p = new Packer();
+    const out: EventsMessage[] = [];
+    const spill = p.add(ev(7, "y".repeat(150_000)), out);
+    expect(spill?.key).toBe("spill/uid-7.json");
+    expect(p.add(ev(8), out)).toBeUndefined();
+    p.flush(out);
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ count: 2, spill: ["spill/uid-7.json"] });
+    expect(out[0]!.ndjson.split("\n")).toHaveLength(1);
+  });
+
+  it("Enqueuer writes spilled events before sending, and messageLines reads them back", async () => {
+    const q = new Recorder();
+    const s = store();
+    const e = new Enqueuer(q, s);
+    await e.add([ev(1, "z".repeat(200_000)), ev(2)]);
+    await e.finish();
+    const m = q.batches.flat()[0]!;
+    expect(s.m.has("spill/uid-1.json")).toBe(true);
+    const lines = await messageLines(m, s);
+    expect(lines.map((l) => (JSON.parse(l) as OcsfEvent).time).sort()).toEqual([1, 2]);
+    await expect(messageLines({ ...m, spill: ["spill/missing.json"] }, s)).rejects.toThrow(/missing/);
+  });
+});
+
+describe("Enqueuer", () => {
+  it("sends as batches fill, within the limits, and counts what the queue took", async () => {
+    const q = new Recorder();
+    const e = new Enqueuer(q, store());
+    for (let w = 0; w < 10; w++) await e.add(Array.from({ length: 300 }, (_, i) => ev(w * 300 + i, "p".repeat(300))));
+    expect(q.batches.length).toBeGreaterThan(0); // sent before the end
+    await e.finish();
+    const all = q.batches.flat();
+    expect(all.reduce((a, m) => a + m.count, 0)).toBe(3000);
+    expect(e.sent).toBe(3000);
+    for (const b of q.batches) {
+      expect(b.length).toBeLessThanOrEqual(100);
+      expect(b.reduce((a, m) => a + utf8(JSON.stringify(m)), 0)).toBeLessThanOrEqual(MAX_BATCH_BYTES + 100 * 100);
+    }
+  });
+
+  it("on a queue error, `sent` is what was taken before it", async () => {
+    const q = new Recorder();
+    q.failOn = 3;
+    const e = new Enqueuer(q, store());
+    await expect(
+      (async () => {
+        for (let w = 0; w < 10; w++) await e.add(Array.from({ length: 300 }, (_, i) => ev(w * 300 + i, "p".repeat(300))));
+        await e.finish();
+      })(),
+    ).rejects.toThrow(/Too Many Requests/);
+    expect(e.sent).toBe(q.batches.flat().reduce((a, m) => a + m.count, 0));
+    expect(e.sent).toBeGreaterThan(0);
+  });
+});
