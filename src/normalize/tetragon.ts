@@ -985,7 +985,10 @@ function mapExec(body: JsonObject, bm: Mark, st: State): Built {
     // the parent is the actor, in full; the launched process points at it
     proc.parent_process = ref(parent);
     fields.actor = { process: parent };
-  } else fields.actor = { process: ref(proc) };
+  } else {
+    // no parent object: the parent known by its exec_id, else (nothing known) the process itself
+    fields.actor = { process: (proc.parent_process as Obj | undefined) ?? ref(proc) };
+  }
   return { ...procActivity(1, fields, `process_exec ${String(proc.cmd_line ?? proc.name ?? proc.pid)}`), severity_id: TETRAGON_SEVERITY.lifecycle };
 }
 

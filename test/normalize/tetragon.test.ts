@@ -173,6 +173,15 @@ describe("process_exec", () => {
     expect(ev.metadata.profiles).toEqual(["host", "datetime"]);
   });
 
+  it("without a parent object, the actor is the parent known by parent_exec_id", () => {
+    const r = rec("process_exec.ndjson:5");
+    delete (r.process_exec as JsonObject).parent;
+    const ev = norm(r);
+    expectGood(r, ev);
+    expect(at(ev, "actor.process")).toEqual({ uid: "a2luZC1jb250cm9sLXBsYW5lOjkwNzkyMjU2MjMyNjk6NDM4NzI=" });
+    expect(at(ev, "process.parent_process")).toEqual({ uid: "a2luZC1jb250cm9sLXBsYW5lOjkwNzkyMjU2MjMyNjk6NDM4NzI=" });
+  });
+
   it("without pod metadata, the `docker` id prefix is the container uid", () => {
     const ev = norm(rec("process_exec.ndjson:8"));
     expect(at(ev, "process.container")).toEqual({ uid: "a51959123c3ba99a9f50a700" });
