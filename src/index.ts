@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { ingestRoutes, type AppEnv } from "./routes/ingest";
 import { healthRoutes } from "./routes/health";
 import { archiveRoutes } from "./routes/archive";
+import { dlqRoutes } from "./routes/dlq";
 import { consumeQueue } from "./deliver/consumer";
 import { ConfigError, configFor } from "./config/load";
 import { refreshFeeds } from "./enrich/refresh";
@@ -25,6 +26,7 @@ app.use("*", observeRequests);
 app.route("/", healthRoutes);
 app.route("/", ingestRoutes);
 app.route("/", archiveRoutes);
+app.route("/", dlqRoutes);
 app.route("/", metricsRoutes);
 app.route("/", testRoutes);
 

@@ -1,0 +1,67 @@
+// The dead-letter store of a running Tributary (`npm start`, or a deployment with TRIBUTARY_URL and
+// TRIBUTARY_ADMIN_TOKEN = the config's delivery.adminToken):
+//   npm run dlq -- list [--sink name]              dead letters: key, sink, events, attempts, status, reason
+//   npm run dlq -- show <key>                      one dead letter: reason, the sink's response, its events
+//   npm run dlq -- replay [--sink name] [key ...]  send the events back to their sink, then remove them
+export {};
+
+const url = (process.env.TRIBUTARY_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
+const headers: Record<string, string> = { "content-type": "application/json" };
+if (process.env.TRIBUTARY_ADMIN_TOKEN) headers.authorization = `Bearer ${process.env.TRIBUTARY_ADMIN_TOKEN}`;
+
+interface Info {
+  key: string;
+  sink: string;
+  count: number;
+  attempts: number;
+  status?: number;
+  reason: string;
+}
+
+function parseArgs(argv: string[]): { cmd: string | undefined; sink?: string; rest: string[] } {
+  const rest: string[] = [];
+  let sink: string | undefined;
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--sink") sink = argv[++i];
+    else if (a.startsWith("--sink=")) sink = a.slice("--sink=".length);
+    else rest.push(a);
+  }
+  return { cmd: argv[0], sink, rest };
+}
+
+async function call<T>(path: string, init?: RequestInit): Promise<T> {
+  const res = await fetch(`${url}${path}`, { ...init, headers });
+  const text = await res.text();
+  if (!res.ok && res.status !== 502) throw new Error(`${res.status} ${text}`);
+  return JSON.parse(text) as T;
+}
+
+const { cmd, sink, rest } = parseArgs(process.argv.slice(2));
+try {
+  if (cmd === "list") {
+    const q = sink ? `?sink=${encodeURIComponent(sink)}` : "";
+    const r = await call<{ dead: Info[]; records: number; events: number }>(`/v1/dlq${q}`);
+    for (const d of r.dead) console.log(`${d.key}\t${d.sink}\t${d.count} events\t${d.attempts} attempts\t${d.status ?? "-"}\t${d.reason}`);
+    console.log(`${r.records} dead letters, ${r.events} events`);
+  } else if (cmd === "show" && rest[0]) {
+    const r = await call<Record<string, unknown>>(`/v1/dlq/object/${encodeURIComponent(rest[0])}`);
+    console.log(JSON.stringify(r, null, 2));
+  } else if (cmd === "replay") {
+    const body = { ...(sink ? { sink } : {}), ...(rest.length ? { keys: rest } : {}) };
+    const r = await call<{ replayed: { key: string; sink: string; count: number }[]; failed: { key: string; error: string }[]; events: number }>("/v1/dlq/replay", {
+      method: "POST",
+      body: JSON.stringify(body),
+    });
+    for (const x of r.replayed) console.log(`replayed ${x.key}\t${x.sink}\t${x.count} events`);
+    for (const x of r.failed) console.error(`failed   ${x.key}\t${x.error}`);
+    console.log(`${r.replayed.length} dead letters (${r.events} events) sent back to their sinks, ${r.failed.length} failed`);
+    if (r.failed.length) process.exitCode = 1;
+  } else {
+    console.error("usage: npm run dlq -- list [--sink name] | show <key> | replay [--sink name] [key ...]");
+    process.exit(2);
+  }
+} catch (e) {
+  console.error(`dlq: ${(e as Error).message} (is Tributary running at ${url}?${headers.authorization ? "" : " outside development set TRIBUTARY_ADMIN_TOKEN"})`);
+  process.exit(1);
+}

@@ -1,0 +1,103 @@
+// The dead-letter store over HTTP, for `npm run dlq -- list|show|replay` (docs/delivery.md):
+//   GET  /v1/dlq[?sink=name&limit=n]        list dead letters (key, sink, events, attempts, status, reason)
+//   GET  /v1/dlq/object/<key>               one dead letter (events, reason, the sink's last response)
+//   POST /v1/dlq/replay {sink?, keys?, limit?}  send the events back to their sink through DELIVERIES
+//                                           (a fresh retry budget), then remove them from the DLQ
+// Served in local development (TRIBUTARY_DEV=true) or with `Authorization: Bearer <delivery.adminToken>`.
+import { Hono, type MiddlewareHandler } from "hono";
+import { z } from "zod";
+import type { AppEnv } from "./ingest";
+import { configFor, resolveSecret } from "../config/load";
+import { listDeadLetters, readDeadLetter } from "../deliver/dlq";
+import { scheduleDelivery } from "../deliver/retry";
+import { resolveSinks } from "../deliver/sinks";
+
+export const dlqRoutes = new Hono<AppEnv>();
+
+/** Compares two secrets without stopping at the first difference. */
+function sameSecret(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  if (x.length !== y.length) return false;
+  let diff = 0;
+  for (let i = 0; i < x.length; i++) diff |= x[i]! ^ y[i]!;
+  return diff === 0;
+}
+
+const guard: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (c.env.TRIBUTARY_DEV === "true") return next();
+  const token = resolveSecret(configFor(c.env).delivery.adminToken, c.env as unknown as Record<string, unknown>);
+  if (!token) return c.json({ error: "the DLQ endpoints need delivery.adminToken in the config (or local development, TRIBUTARY_DEV=true)" }, 403);
+  const m = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "");
+  if (!m) return c.json({ error: "send Authorization: Bearer <delivery.adminToken>" }, 401, { "www-authenticate": 'Bearer realm="tributary-admin"' });
+  if (!sameSecret(m[1]!.trim(), token)) return c.json({ error: "invalid admin token" }, 403);
+  return next();
+};
+dlqRoutes.use("/v1/dlq", guard);
+dlqRoutes.use("/v1/dlq/*", guard);
+
+dlqRoutes.get("/v1/dlq", async (c) => {
+  const sink = c.req.query("sink") || undefined;
+  const limit = Math.min(10_000, Math.max(1, Number(c.req.query("limit") ?? 1000) || 1000));
+  const dead = await listDeadLetters(c.env.ARCHIVE, sink, limit);
+  return c.json({ dead, records: dead.length, events: dead.reduce((a, d) => a + d.count, 0) });
+});
+
+dlqRoutes.get("/v1/dlq/object/*", async (c) => {
+  const key = decodeURIComponent(new URL(c.req.url).pathname.slice("/v1/dlq/object/".length));
+  const rec = await readDeadLetter(c.env.ARCHIVE, key);
+  if (!rec) return c.json({ error: `no dead letter ${key}` }, 404);
+  return c.json(rec);
+});
+
+const replaySchema = z
+  .object({
+    sink: z.string().min(1).optional(),
+    keys: z.array(z.string().startsWith("dlq/")).min(1).optional(),
+    /** Most dead letters replayed by one call (call again for more). */
+    limit: z.number().int().min(1).max(1000).default(100),
+  })
+  .strict();
+
+dlqRoutes.post("/v1/dlq/replay", async (c) => {
+  let body: unknown = {};
+  const text = await c.req.text();
+  try {
+    body = text.trim() ? JSON.parse(text) : {};
+  } catch {
+    return c.json({ error: "the body is not JSON" }, 400);
+  }
+  const parsed = replaySchema.safeParse(body);
+  if (!parsed.success) return c.json({ error: parsed.error.issues.map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`).join("; ") }, 400);
+  const { sink, keys, limit } = parsed.data;
+  const cfg = configFor(c.env);
+  const sinks = resolveSinks(cfg);
+  const targets = (keys ?? (await listDeadLetters(c.env.ARCHIVE, sink, limit)).map((d) => d.key)).slice(0, limit);
+  const replayed: { key: string; sink: string; count: number }[] = [];
+  const failed: { key: string; error: string }[] = [];
+  const now = Date.now();
+  for (const key of targets) {
+    const rec = await readDeadLetter(c.env.ARCHIVE, key);
+    if (!rec) {
+      failed.push({ key, error: "no such dead letter" });
+      continue;
+    }
+    if (sink && rec.sink !== sink) {
+      failed.push({ key, error: `belongs to sink ${rec.sink}` });
+      continue;
+    }
+    if (!sinks.has(rec.sink)) {
+      failed.push({ key, error: `sink "${rec.sink}" is not configured: add it back before replaying` });
+      continue;
+    }
+    try {
+      const items = rec.events.map((event) => ({ event, line: JSON.stringify(event) }));
+      await scheduleDelivery({ deliveries: c.env.DELIVERIES, archive: c.env.ARCHIVE }, { sink: rec.sink, attempt: 1, first_attempt_at: now, reason: `replay of ${key}` }, items, 0);
+      await c.env.ARCHIVE.delete(key);
+      replayed.push({ key, sink: rec.sink, count: rec.events.length });
+    } catch (e) {
+      failed.push({ key, error: (e as Error).message });
+    }
+  }
+  return c.json({ replayed, failed, events: replayed.reduce((a, r) => a + r.count, 0) }, failed.length && !replayed.length ? 502 : 200);
+});
