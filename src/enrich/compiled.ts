@@ -9,7 +9,7 @@
 //   domain evil.example
 import type { FeedConfig } from "../config/enrich";
 import type { Classified } from "./indicator";
-import { parseIPv4, parseCidr, canonicalIPv6 } from "./ip";
+import { parseIPv4, parseCidr, parseIPv6Groups } from "./ip";
 import { IntelSetBuilder, type IndicatorKind, type IntelSet, type HashedKind } from "./intel-set";
 import { parseFeed, rejectReason, type ParseStats } from "./feeds";
 
@@ -67,6 +67,7 @@ export function readCompiledHeader(text: string): CompiledHeader {
 }
 
 const HASHED = new Set<string>(["domain", "url", "md5", "sha1", "sha256"]);
+const groups = new Uint16Array(8);
 
 /** Adds the indicators of a compiled file to a builder. Returns the header. */
 export function loadCompiled(text: string, b: IntelSetBuilder): CompiledHeader {
@@ -95,10 +96,9 @@ function addCompiled(b: IntelSetBuilder, kind: IndicatorKind, text: string, a: n
     const ip = parseIPv4(text, a, z);
     if (ip >= 0) b.addIPv4(ip, conf);
   } else if (HASHED.has(kind)) {
-    b.addHashed(kind as HashedKind, text, conf, a, z);
+    b.addHashed(kind as Exclude<HashedKind, "ipv6">, text, conf, a, z);
   } else if (kind === "ipv6") {
-    const c = canonicalIPv6(text.slice(a, z));
-    if (c) b.addHashed("ipv6", c, conf);
+    if (parseIPv6Groups(text.slice(a, z), groups)) b.addIPv6(groups, conf);
   } else if (kind === "cidr4" || kind === "cidr6") {
     const c = parseCidr(text.slice(a, z));
     if (c?.v === 4) b.addCidr4(c.start, c.prefix, conf);

@@ -1,6 +1,6 @@
 // Indicator normalization and classification, shared by the feed parsers (what a feed lists) and
 // the intel enricher (what an event carries), so both sides produce the same lookup keys.
-import { parseIPv4, parseCidr, formatIPv4, formatIPv6, parseIp } from "./ip";
+import { parseIPv4, parseCidr, formatIPv4, formatIPv6, parseIp, groupsToBigInt } from "./ip";
 import type { IndicatorKind } from "./intel-set";
 
 export type WantedType = "ip" | "domain" | "hash" | "url" | "auto";
@@ -101,7 +101,7 @@ export function normalizeIpOrCidr(s: string): Classified | undefined {
   if (v4 >= 0) return { kind: "ipv4", value: formatIPv4(v4) };
   const ip = parseIp(s);
   if (!ip) return undefined;
-  return ip.v === 4 ? { kind: "ipv4", value: formatIPv4(ip.ip) } : { kind: "ipv6", value: formatIPv6(ip.ip) };
+  return ip.v === 4 ? { kind: "ipv4", value: formatIPv4(ip.ip) } : { kind: "ipv6", value: formatIPv6(groupsToBigInt(ip.groups)) };
 }
 
 /** Undoes the usual "defanging" of indicators in threat reports: hxxp://, [.], (.), [:]. */

@@ -54,6 +54,24 @@ export function hash64(kind: number, s: string, start = 0, end = s.length): void
   hashLo = h1 >>> 0;
 }
 
+/** hash64 over the 8 groups of an IPv6 address (same mixing, the groups as the characters). */
+export function hash64Groups(kind: number, g: Uint16Array): void {
+  const sd = seeded ? SEED : seed();
+  let h1 = (0xdeadbeef ^ sd ^ Math.imul(kind, 0x9e3779b1)) | 0;
+  let h2 = (0x41c6ce57 ^ sd ^ Math.imul(kind, 0x85ebca77)) | 0;
+  for (let i = 0; i < 8; i++) {
+    const c = g[i]!;
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
+  h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
+  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  hashHi = h2 >>> 0;
+  hashLo = h1 >>> 0;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Growable typed arrays for the builder.
 
@@ -130,6 +148,55 @@ function floorIndex(a: Uint32Array, n: number, v: number): number {
   return lo - 1;
 }
 
+/**
+ * First-level index over a sorted Uint32Array: start[b] = first position whose key >> 16 >= b, so a
+ * search touches one 65,537-entry table and then a range of ~n/65536 keys instead of log2(n) cache
+ * misses over the whole array. 256 KB per indexed array; only built for large arrays.
+ */
+const INDEX_MIN = 1 << 13;
+
+function buildIndex(a: Uint32Array): Uint32Array | undefined {
+  const n = a.length;
+  if (n < INDEX_MIN) return undefined;
+  const idx = new Uint32Array(65537);
+  let pos = 0;
+  for (let b = 0; b < 65536; b++) {
+    const floor = b * 65536;
+    while (pos < n && a[pos]! < floor) pos++;
+    idx[b] = pos;
+  }
+  idx[65536] = n;
+  return idx;
+}
+
+/** lowerBound through the index (same result). */
+function lowerBoundIx(a: Uint32Array, idx: Uint32Array | undefined, v: number): number {
+  if (!idx) return lowerBound(a, a.length, v);
+  const b = v >>> 16;
+  let lo = idx[b]!;
+  let hi = idx[b + 1]!;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** floorIndex through the index (same result). */
+function floorIndexIx(a: Uint32Array, idx: Uint32Array | undefined, v: number): number {
+  if (!idx) return floorIndex(a, a.length, v);
+  const b = v >>> 16;
+  let lo = idx[b]!;
+  let hi = idx[b + 1]!;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! <= v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 export interface IntelHit {
@@ -171,7 +238,15 @@ export class IntelSet {
     private readonly hLo: Uint32Array,
     private readonly hConf: Uint8Array | undefined,
     readonly counts: IntelCounts,
-  ) {}
+  ) {
+    this.ip4Ix = buildIndex(ip4);
+    this.iv4Ix = buildIndex(iv4Start);
+    this.hIx = buildIndex(hHi);
+  }
+
+  private readonly ip4Ix: Uint32Array | undefined;
+  private readonly iv4Ix: Uint32Array | undefined;
+  private readonly hIx: Uint32Array | undefined;
 
   get size(): number {
     let n = 0;
@@ -183,14 +258,14 @@ export class IntelSet {
   lookupIPv4(ip: number): IntelHit | undefined {
     const n = this.ip4.length;
     if (n > 0) {
-      const i = lowerBound(this.ip4, n, ip);
+      const i = lowerBoundIx(this.ip4, this.ip4Ix, ip);
       if (i < n && this.ip4[i] === ip) {
         return { kind: "ipv4", indicator: formatIPv4(ip), confidence: this.ip4Conf ? this.ip4Conf[i]! : this.defaultConfidence };
       }
     }
     const m = this.iv4Start.length;
     if (m === 0) return undefined;
-    const j = floorIndex(this.iv4Start, m, ip);
+    const j = floorIndexIx(this.iv4Start, this.iv4Ix, ip);
     if (j < 0 || ip > this.iv4End[j]!) return undefined;
     const ref = this.iv4Ref[j]!;
     return {
@@ -200,7 +275,11 @@ export class IntelSet {
     };
   }
 
-  /** Most specific IPv6 block covering ip (exact IPv6 addresses are hashed: use lookupHashed("ipv6", canonical)). */
+  get hasCidr6(): boolean {
+    return this.c6 !== undefined && this.c6.ivStart.length > 0;
+  }
+
+  /** Most specific IPv6 block covering ip (exact IPv6 addresses are hashed: hash64Groups + lookupHash). */
   lookupIPv6Cidr(ip: bigint): IntelHit | undefined {
     const c = this.c6;
     if (!c || c.ivStart.length === 0) return undefined;
@@ -221,7 +300,7 @@ export class IntelSet {
   lookupHash(hi: number, lo: number): number {
     const n = this.hHi.length;
     if (n === 0) return -1;
-    let i = lowerBound(this.hHi, n, hi);
+    let i = lowerBoundIx(this.hHi, this.hIx, hi);
     for (; i < n && this.hHi[i] === hi; i++) {
       if (this.hLo[i] === lo) return this.hConf ? this.hConf[i]! : this.defaultConfidence;
     }
@@ -229,7 +308,7 @@ export class IntelSet {
   }
 
   /** Hashes value as kind and looks it up. */
-  lookupHashed(kind: HashedKind, value: string): number {
+  lookupHashed(kind: Exclude<HashedKind, "ipv6">, value: string): number {
     hash64(HASHED_KIND_CODE[kind], value);
     return this.lookupHash(hashHi, hashLo);
   }
@@ -239,6 +318,7 @@ export class IntelSet {
     let b = this.ip4.byteLength + this.c4Start.byteLength + this.c4Prefix.byteLength + this.iv4Start.byteLength * 3;
     b += this.hHi.byteLength * 2;
     b += (this.ip4Conf?.byteLength ?? 0) + (this.c4Conf?.byteLength ?? 0) + (this.hConf?.byteLength ?? 0);
+    for (const ix of [this.ip4Ix, this.iv4Ix, this.hIx]) b += ix?.byteLength ?? 0;
     return b;
   }
 }
@@ -283,12 +363,23 @@ export class IntelSetBuilder {
     this.c6.push({ start, prefix, conf: this.conf(confidence) });
   }
 
-  /** A hashed indicator: value must already be normalized (see normalize.ts). */
-  addHashed(kind: HashedKind, value: string, confidence?: number, start = 0, end = value.length): void {
-    hash64(HASHED_KIND_CODE[kind], value, start, end);
+  /** An exact IPv6 address, by its 8 groups. */
+  addIPv6(groups: Uint16Array, confidence?: number): void {
+    hash64Groups(HASHED_KIND_CODE.ipv6, groups);
+    this.pushHash(confidence);
+    this.counts.ipv6++;
+  }
+
+  private pushHash(confidence: number | undefined): void {
     this.hHi.push(hashHi);
     this.hLo.push(hashLo);
     this.hConf.push(this.conf(confidence));
+  }
+
+  /** A hashed indicator: value must already be normalized (see indicator.ts). */
+  addHashed(kind: Exclude<HashedKind, "ipv6">, value: string, confidence?: number, start = 0, end = value.length): void {
+    hash64(HASHED_KIND_CODE[kind], value, start, end);
+    this.pushHash(confidence);
     this.counts[kind]++;
   }
 

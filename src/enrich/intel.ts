@@ -5,9 +5,9 @@
 import type { OcsfEvent, Observable, Enrichment } from "../normalize/ocsf";
 import { OBS, SEVERITY_NAMES } from "../normalize/ocsf";
 import { isObject, type JsonObject } from "../normalize/json";
-import { parseIp } from "./ip";
+import { parseIp, groupsToBigInt } from "./ip";
 import { normalizeDomain, normalizeHash, urlKey, stripQuery } from "./indicator";
-import { hash64, hashHi, hashLo, HASHED_KIND_CODE, type IntelSet, type IndicatorKind } from "./intel-set";
+import { hash64, hash64Groups, hashHi, hashLo, HASHED_KIND_CODE, type IntelSet, type IndicatorKind } from "./intel-set";
 
 export interface LoadedFeed {
   name: string;
@@ -124,6 +124,11 @@ export function candidates(e: OcsfEvent): Candidate[] {
 
 function lookupHashed(feeds: LoadedFeed[], kind: IndicatorKind, code: number, key: string, hits: Hit[]): void {
   hash64(code, key);
+  lookupLastHash(feeds, kind, key, hits);
+}
+
+/** Asks every feed for the (hi, lo) of the last hash64/hash64Groups call. */
+function lookupLastHash(feeds: LoadedFeed[], kind: IndicatorKind, key: string, hits: Hit[]): void {
   const hi = hashHi;
   const lo = hashLo;
   for (const f of feeds) {
@@ -144,14 +149,14 @@ export function lookup(feeds: LoadedFeed[], c: Candidate): Hit[] {
           if (h) hits.push({ feed: f, ...h });
         }
       } else {
-        lookupHashed(feeds, "ipv6", HASHED_KIND_CODE.ipv6, ip.canonical, hits);
+        hash64Groups(HASHED_KIND_CODE.ipv6, ip.groups);
+        lookupLastHash(feeds, "ipv6", c.value, hits);
+        let big: bigint | undefined;
         for (const f of feeds) {
-          if (hits.some((h) => h.feed === f)) continue;
-          const h = f.set.lookupIPv6Cidr(ip.ip);
+          if (!f.set.hasCidr6 || hits.some((h) => h.feed === f)) continue;
+          const h = f.set.lookupIPv6Cidr((big ??= groupsToBigInt(ip.groups)));
           if (h) hits.push({ feed: f, ...h });
         }
-        // report the address, not its canonical hex key
-        for (const h of hits) if (h.kind === "ipv6") h.indicator = c.value;
       }
       break;
     }

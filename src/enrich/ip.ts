@@ -37,70 +37,69 @@ function hexVal(c: number): number {
   return -1;
 }
 
+const tailScratch = new Uint16Array(8);
+
 /**
  * Parses an IPv6 address (with `::`, an embedded IPv4 tail, optional brackets and zone id) into its
- * 8 16-bit groups; returns false when it is not one.
+ * 8 16-bit groups; returns false when it is not one. No allocation unless brackets or a zone id.
  */
 export function parseIPv6Groups(input: string, groups: Uint16Array): boolean {
   let s = input;
   if (s.charCodeAt(0) === 91 /* [ */ && s.charCodeAt(s.length - 1) === 93) s = s.slice(1, -1);
   const zone = s.indexOf("%");
   if (zone >= 0) s = s.slice(0, zone);
-  if (s.length < 2 || s.length > 45) return false;
-  const head: number[] = [];
-  const tail: number[] = [];
-  let cur = head;
-  let seenDouble = false;
-  let i = 0;
   const n = s.length;
+  if (n < 2 || n > 45) return false;
+  let nHead = 0;
+  let nTail = 0;
+  let inTail = false;
+  let i = 0;
   if (s.charCodeAt(0) === 58) {
     if (s.charCodeAt(1) !== 58) return false;
-    seenDouble = true;
-    cur = tail;
+    inTail = true;
     i = 2;
-    if (i === n) {
-      groups.fill(0);
-      return true;
-    }
   }
   while (i < n) {
-    // one group, or an IPv4 tail
     let j = i;
     let v = 0;
-    let len = 0;
-    while (j < n) {
+    while (j < n && j - i < 5) {
       const h = hexVal(s.charCodeAt(j));
       if (h < 0) break;
       v = v * 16 + h;
-      len++;
       j++;
     }
     if (j < n && s.charCodeAt(j) === 46 /* . */) {
+      // IPv4 tail: two groups
       const v4 = parseIPv4(s, i, n);
-      if (v4 < 0) return false;
-      cur.push(v4 >>> 16, v4 & 0xffff);
+      if (v4 < 0 || nHead + nTail > 6) return false;
+      if (inTail) {
+        tailScratch[nTail++] = v4 >>> 16;
+        tailScratch[nTail++] = v4 & 0xffff;
+      } else {
+        groups[nHead++] = v4 >>> 16;
+        groups[nHead++] = v4 & 0xffff;
+      }
       i = n;
       break;
     }
-    if (len === 0 || len > 4) return false;
-    cur.push(v);
+    const len = j - i;
+    if (len === 0 || len > 4 || nHead + nTail >= 8) return false;
+    if (inTail) tailScratch[nTail++] = v;
+    else groups[nHead++] = v;
     i = j;
     if (i === n) break;
     if (s.charCodeAt(i) !== 58) return false;
     i++;
     if (i < n && s.charCodeAt(i) === 58) {
-      if (seenDouble) return false;
-      seenDouble = true;
-      cur = tail;
+      if (inTail) return false;
+      inTail = true;
       i++;
-      if (i === n) break;
     } else if (i === n) return false;
   }
-  const total = head.length + tail.length;
-  if (seenDouble ? total > 7 : total !== 8) return false;
-  groups.fill(0);
-  for (let k = 0; k < head.length; k++) groups[k] = head[k]!;
-  for (let k = 0; k < tail.length; k++) groups[8 - tail.length + k] = tail[k]!;
+  const total = nHead + nTail;
+  if (inTail ? total > 7 : total !== 8) return false;
+  for (let k = nHead; k < 8; k++) groups[k] = 0;
+  for (let k = 0; k < nTail; k++) groups[8 - nTail + k] = tailScratch[k]!;
   return true;
 }
 
@@ -108,13 +107,10 @@ const scratch = new Uint16Array(8);
 
 /** IPv6 -> BigInt (128 bits), or undefined. */
 export function parseIPv6(s: string): bigint | undefined {
-  if (!parseIPv6Groups(s, scratch)) return undefined;
-  let v = 0n;
-  for (let k = 0; k < 8; k++) v = (v << 16n) | BigInt(scratch[k]!);
-  return v;
+  return parseIPv6Groups(s, scratch) ? groupsToBigInt(scratch) : undefined;
 }
 
-/** Canonical form used as the exact-match key: 32 lowercase hex digits. */
+/** Canonical form: 32 lowercase hex digits (for display and tests; lookups hash the groups). */
 export function canonicalIPv6(s: string): string | undefined {
   if (!parseIPv6Groups(s, scratch)) return undefined;
   let out = "";
@@ -155,18 +151,24 @@ export function formatIPv6(v: bigint): string {
 
 export type ParsedIp =
   | { v: 4; ip: number }
-  | { v: 6; ip: bigint; canonical: string };
+  | { v: 6; groups: Uint16Array };
 
-/** An IP address in either family; IPv4-mapped IPv6 counts as IPv4. */
+/** An IP address in either family (IPv4-mapped IPv6 counts as IPv4); IPv6 as its 8 groups. */
 export function parseIp(s: string): ParsedIp | undefined {
   const v4 = parseIPv4(s);
   if (v4 >= 0) return { v: 4, ip: v4 };
-  if (s.indexOf(":") < 0) return undefined;
-  const m = mappedIPv4(s);
-  if (m >= 0) return { v: 4, ip: m };
-  const big = parseIPv6(s);
-  if (big === undefined) return undefined;
-  return { v: 6, ip: big, canonical: canonicalIPv6(s)! };
+  if (s.indexOf(":") < 0 || !parseIPv6Groups(s, scratch)) return undefined;
+  if (scratch[0] === 0 && scratch[1] === 0 && scratch[2] === 0 && scratch[3] === 0 && scratch[4] === 0 && scratch[5] === 0xffff) {
+    return { v: 4, ip: (scratch[6]! * 65536 + scratch[7]!) >>> 0 };
+  }
+  return { v: 6, groups: scratch.slice() };
+}
+
+/** The 128-bit value of 8 IPv6 groups. */
+export function groupsToBigInt(g: Uint16Array): bigint {
+  let v = 0n;
+  for (let k = 0; k < 8; k += 2) v = (v << 32n) | BigInt(g[k]! * 65536 + g[k + 1]!);
+  return v;
 }
 
 export type ParsedCidr =

@@ -169,6 +169,39 @@ describe("IntelSet lookups", () => {
     );
   });
 
+  it("large sets (first-level index) answer like a plain Set and a naive block scan", () => {
+    let x = 12345;
+    const rnd = () => ((x = Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0);
+    const b = new IntelSetBuilder(80);
+    const exact = new Set<number>();
+    const blocks24 = new Set<number>();
+    const blocks16 = new Set<number>();
+    for (let i = 0; i < 20_000; i++) {
+      const ip = rnd();
+      exact.add(ip);
+      b.addIPv4(ip);
+    }
+    for (let i = 0; i < 10_000; i++) {
+      const net = (rnd() & 0xffffff00) >>> 0;
+      blocks24.add(net);
+      b.addCidr4(net, 24);
+      if (i % 10 === 0) {
+        const n16 = (net & 0xffff0000) >>> 0;
+        blocks16.add(n16);
+        b.addCidr4(n16, 16);
+      }
+    }
+    const s = b.build();
+    const probes = [...[...exact].slice(0, 500), ...[...blocks24].slice(0, 500).map((n) => n + 7), ...Array.from({ length: 3000 }, rnd)];
+    for (const ip of probes) {
+      const got = s.lookupIPv4(ip);
+      if (exact.has(ip)) expect(got?.kind).toBe("ipv4");
+      else if (blocks24.has((ip & 0xffffff00) >>> 0)) expect(got?.indicator.endsWith("/24")).toBe(true);
+      else if (blocks16.has((ip & 0xffff0000) >>> 0)) expect(got?.indicator.endsWith("/16")).toBe(true);
+      else expect(got).toBeUndefined();
+    }
+  });
+
   it("never misses a hashed indicator it was given (random domains)", () => {
     const label = fc.stringMatching(/^[a-z0-9]{1,12}$/);
     fc.assert(

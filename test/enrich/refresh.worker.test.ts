@@ -38,9 +38,7 @@ describe("Cron feed refresh in workerd", () => {
     const events = capture();
     const testEnv = { ...env, TRIBUTARY_CONFIG: JSON.stringify(cfg), EVENTS: events } as unknown as Env;
     const cron = async () => {
-      const ctx = createExecutionContext();
-      await worker.scheduled(createScheduledController({ cron: "17 * * * *", scheduledTime: Date.now() }), testEnv, ctx);
-      await waitOnExecutionContext(ctx);
+      await worker.scheduled(createScheduledController({ cron: "17 * * * *", scheduledTime: Date.now() }), testEnv);
       const status = await env.ARCHIVE.get("intel/_refresh.json");
       return (JSON.parse(await status!.text()) as { feeds: { ok: boolean; status: string }[] }).feeds[0]!;
     };

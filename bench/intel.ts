@@ -1,0 +1,196 @@
+// Threat-intel set benchmark (numbers, not pass/fail): for 1,000,000 indicators of each kind, and a
+// mixed million, measures
+//   - load: compiled feed text (the R2 object) -> IntelSet, the work an isolate does once;
+//   - memory: heap + ArrayBuffer bytes held by the set (after GC), and the peak while loading
+//     (the text, the builder and the set at once) — the Worker limit is 128 MB per isolate;
+//   - lookups: ns per lookup, hits and misses, through the enricher's own path (parse or hash the
+//     event value, then search), and the bare search.
+// Usage: npm run bench:intel [-- --n 1000000 --json out.json]
+import { writeFileSync } from "node:fs";
+import { IntelSetBuilder, hash64, hashHi, hashLo, HASHED_KIND_CODE, type IntelSet } from "../src/enrich/intel-set";
+import { loadCompiled, COMPILED_MAGIC } from "../src/enrich/compiled";
+import { lookup, type LoadedFeed } from "../src/enrich/intel";
+import { formatIPv4, formatIPv6 } from "../src/enrich/ip";
+
+const args = process.argv.slice(2);
+const N = Number(args[args.indexOf("--n") + 1] || 0) || 1_000_000;
+const jsonOut = args.includes("--json") ? args[args.indexOf("--json") + 1] : undefined;
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) console.warn("run with --expose-gc (npm run bench:intel does) for memory numbers");
+
+// deterministic pseudo-random numbers (xorshift32)
+let seed = 0x9e3779b9;
+function rnd(): number {
+  seed ^= seed << 13;
+  seed ^= seed >>> 17;
+  seed ^= seed << 5;
+  return seed >>> 0;
+}
+const hex = (n: number) => Array.from({ length: n }, () => (rnd() & 15).toString(16)).join("");
+const word = () => rnd().toString(36).slice(0, 4 + (rnd() % 6));
+
+type Kind = "ipv4" | "cidr4" | "ipv6" | "domain" | "sha256" | "url";
+type CandidateKind = "ip" | "host" | "hash" | "url";
+
+interface Gen {
+  line: () => string; // compiled line: "<kind> <value>"
+  probeOfLine: (value: string) => string; // an event value that hits this indicator
+  miss: () => string; // an event value that (almost surely) misses
+  candidate: CandidateKind;
+}
+
+const GEN: Record<Kind, Gen> = {
+  ipv4: { line: () => `ipv4 ${formatIPv4(rnd())}`, probeOfLine: (v) => v, miss: () => formatIPv4(rnd()), candidate: "ip" },
+  cidr4: {
+    line: () => `cidr4 ${formatIPv4((rnd() & 0xffffff00) >>> 0)}/24`,
+    probeOfLine: (v) => v.replace(/\.0\/24$/, `.${1 + (rnd() % 254)}`),
+    miss: () => formatIPv4(rnd()),
+    candidate: "ip",
+  },
+  ipv6: {
+    line: () => `ipv6 ${formatIPv6((0x2001n << 112n) | (BigInt(rnd()) << 64n) | (BigInt(rnd()) << 32n) | BigInt(rnd()))}`,
+    probeOfLine: (v) => v,
+    miss: () => formatIPv6((0x2001n << 112n) | (BigInt(rnd()) << 32n) | BigInt(rnd())),
+    candidate: "ip",
+  },
+  domain: { line: () => `domain ${word()}${word()}.${word()}.example`, probeOfLine: (v) => `www.cdn.${v}`, miss: () => `www.${word()}${word()}.${word()}.example`, candidate: "host" },
+  sha256: { line: () => `sha256 ${hex(64)}`, probeOfLine: (v) => v, miss: () => hex(64), candidate: "hash" },
+  url: { line: () => `url ${word()}${word()}.example/${word()}/${word()}.sh`, probeOfLine: (v) => `https://${v}`, miss: () => `https://${word()}.example/${word()}`, candidate: "url" },
+};
+
+function mem(): number {
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}
+const MB = (b: number) => Math.round((b / 1048576) * 10) / 10;
+
+function compiledText(kinds: Kind[], n: number): { text: string; samples: { kind: Kind; value: string }[] } {
+  const chunks: string[] = [`${COMPILED_MAGIC}{"feed":"bench","fetched_at":"now","format":"plain","count":${n}}`];
+  const samples: { kind: Kind; value: string }[] = [];
+  let cur: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const kind = kinds[i % kinds.length]!;
+    const line = GEN[kind].line();
+    cur.push(line);
+    if (i % Math.max(1, Math.floor(n / 2000)) === 0) samples.push({ kind, value: line.slice(line.indexOf(" ") + 1) });
+    if (cur.length === 8192) {
+      chunks.push(cur.join("\n"));
+      cur = [];
+    }
+  }
+  chunks.push(cur.join("\n"));
+  return { text: chunks.join("\n") + "\n", samples };
+}
+
+function nsPer(fn: (i: number) => unknown, minMs = 300): number {
+  for (let i = 0; i < 2000; i++) fn(i); // warm-up
+  let runs = 0;
+  const start = performance.now();
+  let el = 0;
+  while ((el = performance.now() - start) < minMs) {
+    for (let i = 0; i < 1000; i++) fn(runs + i);
+    runs += 1000;
+  }
+  return Math.round((el * 1e6) / runs);
+}
+
+interface Row {
+  set: string;
+  indicators: number;
+  loadMs: number;
+  heldMB: number;
+  peakMB: number;
+  textMB: number;
+  hitNs: number;
+  missNs: number;
+  bareHitNs?: number;
+}
+
+function bench(name: string, kinds: Kind[]): Row {
+  gc?.();
+  const base = mem();
+  const { text, samples } = compiledText(kinds, N);
+  gc?.();
+  const withText = mem();
+  const t0 = performance.now();
+  let peak = 0;
+  const set: IntelSet = (() => {
+    const b = new IntelSetBuilder(80);
+    loadCompiled(text, b);
+    const built = b.build();
+    peak = mem(); // text + builder + set + sort scratch, before any collection
+    return built;
+  })();
+  const loadMs = Math.round(performance.now() - t0);
+  gc?.();
+  gc?.();
+  const held = mem() - withText; // the set alone (the text is still referenced below)
+  const feed: LoadedFeed = { name: "bench", set, severityRaise: 1 };
+  const hits = samples.map((s) => ({ path: "p", kind: GEN[s.kind].candidate, value: GEN[s.kind].probeOfLine(s.value) }));
+  const misses = samples.map((s) => ({ path: "p", kind: GEN[s.kind].candidate, value: GEN[s.kind].miss() }));
+  let found = 0;
+  for (const h of hits) if (lookup([feed], h).length) found++;
+  if (found !== hits.length) throw new Error(`${name}: ${hits.length - found} of ${hits.length} hits missed`);
+  const hitNs = nsPer((i) => lookup([feed], hits[i % hits.length]!));
+  const missNs = nsPer((i) => lookup([feed], misses[i % misses.length]!));
+  let bareHitNs: number | undefined;
+  if (kinds.length === 1 && kinds[0] === "sha256") {
+    const keys = samples.map((s) => {
+      hash64(HASHED_KIND_CODE.sha256, s.value);
+      return [hashHi, hashLo] as const;
+    });
+    bareHitNs = nsPer((i) => set.lookupHash(keys[i % keys.length]![0], keys[i % keys.length]![1]));
+  }
+  if (kinds.length === 1 && kinds[0] === "ipv4") {
+    const ips = samples.map((s) => s.value.split(".").reduce((a, x) => a * 256 + Number(x), 0));
+    bareHitNs = nsPer((i) => set.lookupIPv4(ips[i % ips.length]!));
+  }
+  const row: Row = {
+    set: name,
+    indicators: set.size,
+    loadMs,
+    heldMB: MB(held),
+    peakMB: MB(peak - base),
+    textMB: MB(text.length),
+    hitNs,
+    missNs,
+    ...(bareHitNs !== undefined ? { bareHitNs } : {}),
+  };
+  void text.length; // keep the text alive until here so `held` excludes it
+  return row;
+}
+
+/** The naive structure for comparison: a Set of the indicator strings. */
+function naiveSet(kind: Kind): { set: string; heldMB: number; hitNs: number } {
+  gc?.();
+  const base = mem();
+  const values: string[] = [];
+  for (let i = 0; i < N; i++) {
+    const l = GEN[kind].line();
+    values.push(l.slice(l.indexOf(" ") + 1));
+  }
+  const set = new Set(values);
+  const probes = values.filter((_, i) => i % 500 === 0);
+  values.length = 0;
+  gc?.();
+  gc?.();
+  const heldMB = MB(mem() - base);
+  const hitNs = nsPer((i) => set.has(probes[i % probes.length]!));
+  return { set: `${N} ${kind} as Set<string>`, heldMB, hitNs };
+}
+
+const rows: Row[] = [];
+for (const k of ["ipv4", "cidr4", "ipv6", "domain", "sha256", "url"] as Kind[]) rows.push(bench(`${N} ${k}`, [k]));
+rows.push(bench(`${N} mixed`, ["ipv4", "cidr4", "ipv6", "domain", "sha256", "url"]));
+
+console.log(`node ${process.version}, ${N.toLocaleString("en")} indicators per set`);
+console.log("set                    | indicators | load ms | held MB | peak MB (load) | text MB | ns/hit | ns/miss | bare search ns/hit");
+for (const r of rows) {
+  console.log(
+    `${r.set.padEnd(22)} | ${String(r.indicators).padStart(10)} | ${String(r.loadMs).padStart(7)} | ${String(r.heldMB).padStart(7)} | ${String(r.peakMB).padStart(14)} | ${String(r.textMB).padStart(7)} | ${String(r.hitNs).padStart(6)} | ${String(r.missNs).padStart(7)} | ${r.bareHitNs ?? ""}`,
+  );
+}
+const naive = (["ipv4", "sha256"] as Kind[]).map(naiveSet);
+console.log("\nfor comparison, a plain Set<string> of the same values:");
+for (const r of naive) console.log(`${r.set.padEnd(30)} | held MB ${r.heldMB} | ns/hit ${r.hitNs}`);
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ node: process.version, n: N, rows, naive }, null, 1));
