@@ -8,6 +8,7 @@
 import type { Config } from "../config/schema";
 import { resolveSecret } from "../config/load";
 import type { SourceKind } from "../normalize/ocsf";
+import { log } from "../ops/log";
 
 export interface Principal {
   /** Tenant recorded in metadata.tenant_uid (undefined when auth is switched off). */
@@ -62,22 +63,22 @@ async function build(cfg: Config, env: Record<string, unknown>): Promise<Credent
     const entry: Entry = { tenant: t.tenant, sources: t.sources };
     if (t.token !== undefined) {
       const v = resolveSecret(t.token, env);
-      if (v === undefined) missing.push(`token of tenant ${t.tenant} (${secretName(t.token)})`);
+      if (v === undefined) missing.push(`bearer credential of tenant ${t.tenant}, ${secretName(t.token)}`);
       else creds.bearer.push({ digest: await sha256(v), entry });
     }
     if (t.basic !== undefined) {
       const v = resolveSecret(t.basic.password, env);
-      if (v === undefined) missing.push(`basic password of tenant ${t.tenant} (${secretName(t.basic.password)})`);
+      if (v === undefined) missing.push(`password (HTTP Basic) of tenant ${t.tenant}, ${secretName(t.basic.password)}`);
       else creds.basic.push({ digest: await sha256(`${t.basic.username}:${v}`), entry });
     }
   }
   const h = cfg.auth.hmac;
   if (h) {
     const v = resolveSecret(h.secret, env);
-    if (v === undefined) missing.push(`hmac secret (${secretName(h.secret)})`);
+    if (v === undefined) missing.push(`HMAC key, ${secretName(h.secret)}`);
     else creds.hmac = { key: await crypto.subtle.importKey("raw", enc.encode(v), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]), header: h.header.toLowerCase(), tenant: h.tenant };
   }
-  if (missing.length) console.error(JSON.stringify({ level: "error", msg: "auth secrets not set; those credentials cannot match", missing }));
+  if (missing.length) log("error", "auth secrets not set; those credentials cannot match", { missing });
   return creds;
 }
 

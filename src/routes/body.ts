@@ -65,7 +65,12 @@ export function bodyFormat(headers: Headers, limits: Limits): BodyFormat {
     }
     encodings.reverse(); // the last coding applied is the first to undo (RFC 9110 8.4)
   }
-  const ct = (headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  const ctHeader = headers.get("content-type") ?? "";
+  const ct = ctHeader.split(";")[0]!.trim().toLowerCase();
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(ctHeader)?.[1]?.toLowerCase();
+  if (charset !== undefined && charset !== "utf-8" && charset !== "utf8" && charset !== "us-ascii") {
+    throw new BodyError(415, `charset "${charset}" is not supported: send UTF-8`);
+  }
   let framing = FRAMINGS[ct];
   if (framing === undefined) {
     if (GZIP_TYPES.has(ct)) {

@@ -59,6 +59,8 @@ describe("bodyFormat", () => {
     expect(failsSync(() => bodyFormat(h({ "content-encoding": "br" }), limits()))).toMatchObject({ status: 415 });
     expect(failsSync(() => bodyFormat(h({ "content-encoding": "gzip, gzip, gzip, gzip" }), limits()))).toMatchObject({ status: 415 });
     expect(failsSync(() => bodyFormat(h({ "content-type": "image/png" }), limits()))).toMatchObject({ status: 415 });
+    expect(failsSync(() => bodyFormat(h({ "content-type": "text/plain; charset=ISO-8859-1" }), limits())).message).toMatch(/charset "iso-8859-1" is not supported: send UTF-8/);
+    expect(bodyFormat(h({ "content-type": 'application/json; charset="UTF-8"' }), limits()).framing).toBe("json");
     const e = failsSync(() => bodyFormat(h({ "content-length": "5000" }), limits({ maxBodyBytes: 4999 })));
     expect(e.status).toBe(413);
     expect(e.message).toMatch(/5000 bytes, more than limits.maxBodyBytes \(4999\)/);
