@@ -1,0 +1,143 @@
+// The metrics model: bounded labels, histogram buckets, drain/restore/merge, and the text format.
+import { describe, expect, it } from "vitest";
+import { M, MAX_NAMED_VALUES, MetricsBuffer, mergeDelta, renderPrometheus, escapeLabel, formatValue, type Gauge, type MetricsDelta } from "../../src/ops/metrics";
+import { parsePrometheus, sampleValue } from "./prom";
+
+function snapshotOf(...deltas: MetricsDelta[]): MetricsDelta {
+  const counters = new Map<string, number>();
+  const gauges = new Map<string, Gauge>();
+  for (const d of deltas) mergeDelta(counters, gauges, d);
+  return { counters: Object.fromEntries(counters), gauges: Object.fromEntries(gauges) };
+}
+
+describe("MetricsBuffer", () => {
+  it("keys series canonically, labels in definition order, undefined labels left out", () => {
+    const b = new MetricsBuffer();
+    b.inc(M.recordsRejected, { reason: "invalid_json", source: "falco" }, 2);
+    b.inc(M.recordsRejected, { source: "falco", reason: "invalid_json" });
+    b.inc(M.recordsAccepted, { source: "tetragon", tenant: undefined }, 5);
+    expect(b.drain().counters).toEqual({
+      'tributary_records_rejected_total{source="falco",reason="invalid_json"}': 3,
+      'tributary_records_accepted_total{source="tetragon"}': 5,
+    });
+    expect(b.size).toBe(0);
+  });
+
+  it("bounds label values: fixed sets fall back to unknown/other, names must look like config names", () => {
+    const b = new MetricsBuffer();
+    b.inc(M.recordsRejected, { source: "syslog", reason: "because I said so" });
+    b.inc(M.sinkEvents, { sink: 'evil"} 1\nx', outcome: "exploded" });
+    b.inc(M.ingestRequests, { code: "2000" });
+    expect(Object.keys(b.drain().counters).sort()).toEqual([
+      'tributary_ingest_requests_total{code="other"}',
+      'tributary_records_rejected_total{source="unknown",reason="other"}',
+      'tributary_sink_events_total{sink="other",outcome="other"}',
+    ]);
+  });
+
+  it(`keeps at most ${MAX_NAMED_VALUES} distinct sink names per isolate; further ones count as "other"`, () => {
+    const b = new MetricsBuffer();
+    for (let i = 0; i < MAX_NAMED_VALUES + 50; i++) b.inc(M.sinkRequests, { sink: `sink-${i}` });
+    const keys = Object.keys(b.drain().counters);
+    expect(keys).toHaveLength(MAX_NAMED_VALUES + 1);
+    expect(keys).toContain('tributary_sink_requests_total{sink="other"}');
+    // names seen before the cap keep their own series
+    b.inc(M.sinkRequests, { sink: "sink-3" });
+    expect(Object.keys(b.drain().counters)).toEqual(['tributary_sink_requests_total{sink="sink-3"}']);
+  });
+
+  it("observes a histogram as cumulative buckets, +Inf, _sum and _count", () => {
+    const b = new MetricsBuffer();
+    b.observe(M.ingestDuration, {}, 0.03);
+    b.observe(M.ingestDuration, {}, 0.2);
+    b.observe(M.ingestDuration, {}, 99);
+    const c = b.drain().counters;
+    expect(c['tributary_ingest_duration_seconds_bucket{le="0.025"}']).toBeUndefined();
+    expect(c['tributary_ingest_duration_seconds_bucket{le="0.05"}']).toBe(1);
+    expect(c['tributary_ingest_duration_seconds_bucket{le="0.25"}']).toBe(2);
+    expect(c['tributary_ingest_duration_seconds_bucket{le="30"}']).toBe(2);
+    expect(c['tributary_ingest_duration_seconds_bucket{le="+Inf"}']).toBe(3);
+    expect(c["tributary_ingest_duration_seconds_count"]).toBe(3);
+    expect(c["tributary_ingest_duration_seconds_sum"]).toBeCloseTo(99.23, 10);
+  });
+
+  it("ignores zero and non-finite increments", () => {
+    const b = new MetricsBuffer();
+    b.inc(M.sinkRequests, { sink: "a" }, 0);
+    b.inc(M.sinkRequests, { sink: "a" }, NaN);
+    b.observe(M.ingestDuration, {}, Infinity);
+    expect(b.size).toBe(0);
+  });
+
+  it("gauges keep the latest value by time; restore() adds a failed flush back", () => {
+    const b = new MetricsBuffer();
+    b.set(M.queueOldest, { queue: "events" }, 30, 2000);
+    b.set(M.queueOldest, { queue: "events" }, 99, 1000); // older: ignored
+    b.inc(M.sinkRequests, { sink: "a" }, 2);
+    const d = b.drain();
+    expect(d.gauges).toEqual({ 'tributary_queue_oldest_message_age_seconds{queue="events"}': { value: 30, at: 2000 } });
+    b.inc(M.sinkRequests, { sink: "a" }, 1);
+    b.restore(d);
+    expect(b.drain().counters).toEqual({ 'tributary_sink_requests_total{sink="a"}': 3 });
+  });
+
+  it("mergeDelta adds counters and keeps the newest gauge", () => {
+    const s = snapshotOf(
+      { counters: { a_total: 1 }, gauges: { g: { value: 1, at: 5 } } },
+      { counters: { a_total: 2, b_total: 1 }, gauges: { g: { value: 7, at: 4 } } },
+      { counters: {}, gauges: { g: { value: 9, at: 6 } } },
+    );
+    expect(s).toEqual({ counters: { a_total: 3, b_total: 1 }, gauges: { g: { value: 9, at: 6 } } });
+  });
+});
+
+describe("renderPrometheus", () => {
+  it("writes valid text format: HELP/TYPE for every family, grouped samples, ordered histogram buckets", () => {
+    const a = new MetricsBuffer();
+    const b = new MetricsBuffer(); // a second isolate
+    a.inc(M.recordsAccepted, { source: "falco" }, 3);
+    b.inc(M.recordsAccepted, { source: "falco" }, 4);
+    b.inc(M.recordsRejected, { source: "unknown", reason: "unrecognised" });
+    for (const v of [0.002, 0.3, 4]) a.observe(M.ingestDuration, {}, v);
+    b.observe(M.ingestDuration, {}, 0.3);
+    a.observe(M.queueAge, { queue: "events" }, 12);
+    b.observe(M.queueAge, { queue: "deliveries" }, 7200);
+    a.set(M.queueOldest, { queue: "events" }, 12, 1000);
+    b.inc(M.sinkEvents, { sink: "splunk", outcome: "delivered" }, 10);
+    // histogram series arrive in any order in a snapshot: the renderer sorts them
+    const snap = snapshotOf(b.drain(), a.drain());
+    const shuffled: MetricsDelta = { counters: Object.fromEntries(Object.entries(snap.counters).reverse()), gauges: snap.gauges };
+    const text = renderPrometheus(shuffled, [{ name: "tributary_build_info", help: "info", type: "gauge", samples: [{ labels: { ocsf_version: "1.3.0" }, value: 1 }] }]);
+    const fams = parsePrometheus(text);
+    for (const d of Object.values(M)) expect(fams.get(d.name)?.type).toBe(d.type);
+    expect(sampleValue(fams, "tributary_records_accepted_total", { source: "falco" })).toBe(7);
+    expect(sampleValue(fams, "tributary_records_rejected_total", { source: "unknown", reason: "unrecognised" })).toBe(1);
+    expect(sampleValue(fams, "tributary_ingest_duration_seconds_count")).toBe(4);
+    expect(sampleValue(fams, "tributary_ingest_duration_seconds_bucket", { le: "0.005" })).toBe(1);
+    expect(sampleValue(fams, "tributary_ingest_duration_seconds_bucket", { le: "0.5" })).toBe(3);
+    expect(sampleValue(fams, "tributary_queue_message_age_seconds_bucket", { queue: "deliveries", le: "3600" })).toBe(0);
+    expect(sampleValue(fams, "tributary_queue_message_age_seconds_bucket", { queue: "deliveries", le: "7200" })).toBe(1);
+    expect(sampleValue(fams, "tributary_queue_oldest_message_age_seconds", { queue: "events" })).toBe(12);
+    expect(sampleValue(fams, "tributary_sink_events_total", { sink: "splunk", outcome: "delivered" })).toBe(10);
+    expect(sampleValue(fams, "tributary_build_info", { ocsf_version: "1.3.0" })).toBe(1);
+    expect(text).toContain("# TYPE tributary_ingest_duration_seconds histogram\n");
+  });
+
+  it("skips series of families it does not define (left by an older version)", () => {
+    const text = renderPrometheus({ counters: { 'tributary_gone_total{x="1"}': 5, "tributary_sink_requests_total": 1 }, gauges: { tributary_gone_gauge: { value: 1, at: 1 } } });
+    expect(text).not.toContain("tributary_gone");
+    expect(() => parsePrometheus(text)).not.toThrow();
+  });
+
+  it("escapes label values and spells special values", () => {
+    expect(escapeLabel('a"b\\c\nd')).toBe('a\\"b\\\\c\\nd');
+    expect([formatValue(Infinity), formatValue(-Infinity), formatValue(NaN), formatValue(2.5), formatValue(3)]).toEqual(["+Inf", "-Inf", "NaN", "2.5", "3"]);
+  });
+
+  it("the reader used by these tests refuses broken exposition", () => {
+    expect(() => parsePrometheus("x_total 1\n")).toThrow(/before its # TYPE/);
+    expect(() => parsePrometheus("# TYPE x_total counter\nx_total{a=1} 1\n")).toThrow(/bad labels/);
+    expect(() => parsePrometheus("# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n")).toThrow(/cumulative/);
+    expect(() => parsePrometheus("# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 1\n")).toThrow(/_count/);
+  });
+});
