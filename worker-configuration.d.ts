@@ -4,7 +4,7 @@
 declare namespace Cloudflare {
 	interface GlobalProps {
 		mainModule: typeof import("./src/index");
-		durableNamespaces: "MetricsStore";
+		durableNamespaces: "MetricsStore" | "NoiseWindow";
 	}
 	interface Env {
 		ARCHIVE: R2Bucket;
@@ -13,6 +13,7 @@ declare namespace Cloudflare {
 		TRIBUTARY_CONFIG: string;
 		TRIBUTARY_DEV: string;
 		METRICS: DurableObjectNamespace<import("./src/index").MetricsStore>;
+		NOISE: DurableObjectNamespace<import("./src/index").NoiseWindow>;
 	}
 }
 interface Env extends Cloudflare.Env {}

@@ -14,6 +14,8 @@ import { log } from "./ops/log";
 
 // The Metrics Durable Object class (wrangler.toml binding METRICS).
 export { MetricsStore } from "./ops/metrics-do";
+// The noise dedup/throttle window Durable Object class (wrangler.toml binding NOISE).
+export { NoiseWindow } from "./noise/durable";
 
 export const app = new Hono<AppEnv>();
 

@@ -7,6 +7,7 @@ import { enrichSchema } from "./enrich";
 import { sinksSchema, deliverySchema } from "./sinks";
 import { routesSchema, defaultSinksSchema, archiveAllSchema, checkRouting } from "./routing";
 import { metricsSchema } from "./metrics";
+import { noiseSchema, checkNoise } from "./noise";
 
 export { secretRef, type SecretRef };
 
@@ -77,9 +78,12 @@ export const configSchema = z
     delivery: deliverySchema.default(deliverySchema.parse({})),
     /** GET /metrics access and counter flushing (src/config/metrics.ts, docs/operate.md). */
     metrics: metricsSchema.default(metricsSchema.parse({})),
+    /** Suppression, sampling, deduplication and throttling per sink (src/config/noise.ts, docs/noise.md). */
+    noise: noiseSchema.default(noiseSchema.parse({})),
   })
   .passthrough()
-  .superRefine(checkRouting);
+  .superRefine(checkRouting)
+  .superRefine(checkNoise);
 
 export type Config = z.infer<typeof configSchema>;
 export type Limits = z.infer<typeof limitsSchema>;

@@ -17,6 +17,7 @@ import { ARCHIVE_SINK } from "../config/routing";
 import type { Item } from "./attempt";
 import { deliverToSink, type DeliverDeps, type DeliverResult } from "./deliver";
 import { isDeliveryMessage, loadDelivery, type DeliveriesQueue, type DeliveryMessage } from "./retry";
+import { tameNoise } from "../noise/gate";
 
 export interface ConsumerEnv {
   ARCHIVE: R2Bucket;
@@ -111,9 +112,11 @@ export async function consumeEvents(parsed: { msg: Message<EventsMessage>; items
       return;
     }
   }
+  // noise policies (docs/noise.md) decide what each sink gets now; the archive above kept every event
+  const tamed = await tameNoise(parsed.map(({ msg, items }) => ({ id: msg.id, sinks: msg.body.sinks, items })), deps);
   const started = deps.now();
-  const sinks = [...perSink];
-  const results = await Promise.allSettled(sinks.map(([sink, s]) => deliverToSink({ sink, items: s.items, attempt: 1, firstAttemptAt: started }, deps)));
+  const sinks = [...perSink].filter(([sink]) => (tamed?.get(sink)?.length ?? 1) > 0);
+  const results = await Promise.allSettled(sinks.map(([sink, s]) => deliverToSink({ sink, items: tamed?.get(sink) ?? s.items, attempt: 1, firstAttemptAt: started }, deps)));
   const unsettled = new Set<Message<EventsMessage>>();
   results.forEach((r, i) => {
     const [sink, s] = sinks[i]!;

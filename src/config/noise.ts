@@ -1,0 +1,146 @@
+// Noise config (docs/noise.md): per-sink suppression, sampling, deduplication and throttling.
+//   noise: {
+//     suppress: [{ name?, match, reason, expires, sinks? }]                         allow-lists, with an expiry
+//     sample:   [{ name?, match?, rate, sinks? }]                                    keep a deterministic fraction
+//     dedup:    [{ name?, match?, fields?, window_seconds, mode?, sinks? }]          fold bursts per fingerprint
+//     throttle: [{ name?, sink, match?, per, fields?, max, per_seconds }]            at most `max` per key and window
+//   }
+// `match` takes the routing keys (src/config/routing.ts) plus `rule` and `fields`. `sinks` absent =
+// every sink the event is routed to. The archive is never named here: it always keeps every event.
+// Cross-field checks (sinks exist, names unique) run in checkNoise, called from the config schema.
+import { z } from "zod";
+import { ARCHIVE_SINK, matchSchema, sinkNameSchema } from "./routing";
+
+/** Longest dedup/throttle window: one day (a Durable Object alarm closes it). */
+export const MAX_WINDOW_SECONDS = 86_400;
+
+/** One value or a non-empty list of values. */
+function oneOrMany<T extends z.ZodType>(t: T) {
+  return z.union([t, z.array(t).min(1)]);
+}
+
+/** An OCSF attribute path: dots between names, [n] or .n for array items ("evidences[0].process.cmd_line"). */
+export const ocsfPathSchema = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*(\[\d+\]|\.\d+|\.[A-Za-z_][A-Za-z0-9_]*)*$/, "an OCSF path is names separated by dots, with [n] for list items, e.g. evidences[0].process.cmd_line");
+
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+
+/** The routing match keys, plus the rule name and exact values at OCSF paths. */
+export const noiseMatchSchema = matchSchema.extend({
+  /** The rule: Falco rule (finding_info.title), Tetragon policy name, API operation, hook... (see docs/noise.md). */
+  rule: oneOrMany(z.string().min(1)).optional(),
+  /** Every path must hold one of the given values (compared as text), e.g. {"device.hostname": "web-1"}. */
+  fields: z.record(ocsfPathSchema, oneOrMany(scalar)).optional(),
+});
+
+const policyName = z.string().min(1).max(128);
+const sinkList = z.array(sinkNameSchema).min(1);
+const windowSeconds = z.number().int().min(1).max(MAX_WINDOW_SECONDS);
+
+export const DEDUP_MODES = ["fold", "first_then_summary"] as const;
+
+export const dedupSchema = z
+  .object({
+    name: policyName.optional(),
+    match: noiseMatchSchema.default({}),
+    /** OCSF paths whose values make the fingerprint (default: per source, see src/noise/fingerprint.ts). */
+    fields: z.array(ocsfPathSchema).min(1).max(32).optional(),
+    window_seconds: windowSeconds.default(60),
+    /** fold: one event per burst when the window closes; first_then_summary: the first at once, a summary at close. Default per sink type. */
+    mode: z.enum(DEDUP_MODES).optional(),
+    sinks: sinkList.optional(),
+  })
+  .strict();
+
+export const THROTTLE_KEYS = ["rule", "fingerprint", "sink"] as const;
+
+export const throttleSchema = z
+  .object({
+    name: policyName.optional(),
+    sink: sinkNameSchema,
+    match: noiseMatchSchema.default({}),
+    /** What is counted separately: per rule (default), per fingerprint, or the sink as a whole. */
+    per: z.enum(THROTTLE_KEYS).default("rule"),
+    /** Fingerprint fields when per is "fingerprint" (default: per source). */
+    fields: z.array(ocsfPathSchema).min(1).max(32).optional(),
+    /** Events let through per key and window; the rest are summarized in one event when the window closes. */
+    max: z.number().int().min(0).max(1_000_000),
+    per_seconds: windowSeconds,
+  })
+  .strict();
+
+export const sampleSchema = z
+  .object({
+    name: policyName.optional(),
+    match: noiseMatchSchema.default({}),
+    /** Fraction kept, 0-1 (decided by the event's metadata.uid, so a re-delivery decides the same way). */
+    rate: z.number().min(0).max(1),
+    sinks: sinkList.optional(),
+  })
+  .strict();
+
+/** An ISO 8601 date-time with an offset ("2027-01-01T00:00:00Z") or a date ("2027-01-01", midnight UTC). */
+const expirySchema = z.union([z.iso.datetime({ offset: true }), z.iso.date()]);
+
+export const suppressSchema = z
+  .object({
+    name: policyName.optional(),
+    /** Required: an allow-list entry that matched everything would silence a sink. Use {} deliberately. */
+    match: noiseMatchSchema,
+    /** Why these events are not sent (shown in /metrics and the logs). */
+    reason: z.string().min(1).max(500),
+    /** After this instant the entry is ignored (and reported as expired). */
+    expires: expirySchema,
+    sinks: sinkList.optional(),
+  })
+  .strict();
+
+export const noiseSchema = z
+  .object({
+    suppress: z.array(suppressSchema).max(1000).default([]),
+    sample: z.array(sampleSchema).max(100).default([]),
+    dedup: z.array(dedupSchema).max(100).default([]),
+    throttle: z.array(throttleSchema).max(100).default([]),
+  })
+  .strict();
+
+export type NoiseConfig = z.infer<typeof noiseSchema>;
+export type NoiseMatch = z.infer<typeof noiseMatchSchema>;
+export type DedupPolicy = z.infer<typeof dedupSchema>;
+export type ThrottlePolicy = z.infer<typeof throttleSchema>;
+export type SamplePolicy = z.infer<typeof sampleSchema>;
+export type SuppressPolicy = z.infer<typeof suppressSchema>;
+export type DedupMode = (typeof DEDUP_MODES)[number];
+
+/** The name a policy is reported under: its own, or "<section>[i]". */
+export function policyLabel(section: keyof NoiseConfig, i: number, p: { name?: string | undefined }): string {
+  return p.name ?? `${section}[${i}]`;
+}
+
+interface NoiseShape {
+  noise: NoiseConfig;
+  sinks: Record<string, unknown>;
+}
+
+type IssueSink = { addIssue(issue: { code: "custom"; path: (string | number)[]; message: string; input?: unknown }): void };
+
+/** Every sink a policy names exists and is not the archive; policy labels are unique per section. */
+export function checkNoise(cfg: NoiseShape, ctx: IssueSink): void {
+  const known = new Set(Object.keys(cfg.sinks));
+  const check = (path: (string | number)[], s: string) => {
+    if (s === ARCHIVE_SINK) ctx.addIssue({ code: "custom", path, message: `the archive always keeps every event: noise policies cannot name "${ARCHIVE_SINK}"`, input: s });
+    else if (!known.has(s)) ctx.addIssue({ code: "custom", path, message: `unknown sink "${s}" (defined sinks: ${[...known].join(", ") || "none"})`, input: s });
+  };
+  const sections = ["suppress", "sample", "dedup", "throttle"] as const;
+  for (const section of sections) {
+    const seen = new Set<string>();
+    cfg.noise[section].forEach((p, i) => {
+      const label = policyLabel(section, i, p);
+      if (seen.has(label)) ctx.addIssue({ code: "custom", path: ["noise", section, i, "name"], message: `duplicate ${section} policy name "${label}"` });
+      seen.add(label);
+      if ("sink" in p) check(["noise", section, i, "sink"], p.sink);
+      if ("sinks" in p && p.sinks) p.sinks.forEach((s, j) => check(["noise", section, i, "sinks", j], s));
+    });
+  }
+}

@@ -1,0 +1,331 @@
+// The NoiseWindow Durable Object (binding NOISE): the state of dedup and throttle windows
+// (docs/noise.md). One object per dedup fingerprint ("dedup:<policy>:<fingerprint>") or per throttle
+// key ("throttle:<policy>:<sink>:<digest of key>"), holding one window per sink. The consumer calls it
+// once per batch with every event of that fingerprint grouped by queue message (dedup() / throttle());
+// the object answers how many leading events of each message go out now, and counts the rest.
+// An alarm at the end of the window builds what the window sends (./summary) and delivers it through
+// the normal delivery path (deliverToSink: retries via DELIVERIES, then dead letters), then forgets it.
+//
+// Everything lives in storage (SQLite-backed), so a restart loses nothing. Bounded: at most
+// MAX_WINDOWS windows per object, MAX_DECIDED message ids per window, one stored event per window;
+// a window lasts at most a day and an object with no open window keeps no state.
+// Idempotent per queue message: a redelivered message is answered as the first time and not counted again.
+import { DurableObject } from "cloudflare:workers";
+import type { DedupMode } from "../config/noise";
+import { parseConfig } from "../config/load";
+import type { Config } from "../config/schema";
+import type { OcsfEvent } from "../normalize/ocsf";
+import { deliverToSink } from "../deliver/deliver";
+import { windowOutput, type WindowSummary } from "./summary";
+
+/** Windows one object holds (one per sink). */
+export const MAX_WINDOWS = 64;
+/** Queue message ids a window remembers (for redeliveries). */
+export const MAX_DECIDED = 512;
+/** Largest event an object keeps (queue messages carry at most ~100 KB per event). */
+export const MAX_LINE_CHARS = 1_000_000;
+/** After a failed send of a closed window, the alarm tries again this much later. */
+export const RETRY_MS = 60_000;
+
+/** The events of one queue message in a call: their times (ms), in order. */
+export interface Part {
+  msg: string;
+  times: number[];
+}
+
+export interface DedupSinkInput {
+  sink: string;
+  mode: DedupMode;
+  parts: Part[];
+  /** The first event of the call for this sink (kept when it opens the window). */
+  line: string;
+}
+
+export interface DedupRequest {
+  policy: string;
+  fingerprint: string;
+  windowSeconds: number;
+  /** The consumer's config text: the closing window is delivered with the config it was opened under. */
+  config: string;
+  sinks: DedupSinkInput[];
+}
+
+export interface ThrottleRequest {
+  policy: string;
+  sink: string;
+  key: string;
+  max: number;
+  perSeconds: number;
+  config: string;
+  parts: Part[];
+  /** The last event of the call (held back if any is: the template of the summary). */
+  line: string;
+}
+
+/** Per queue message id: how many of its leading events go out now (the rest are counted). */
+export type PassMap = Record<string, number>;
+
+interface StoredWindow {
+  kind: "dedup" | "throttle";
+  mode: DedupMode | "throttle";
+  policy: string;
+  sink: string;
+  key: string;
+  openedAt: number;
+  closesAt: number;
+  /** dedup: events in the window; throttle: events held back. */
+  count: number;
+  /** Events let through (throttle), or 1 once first_then_summary sent its first. */
+  passed: number;
+  max: number;
+  start?: number;
+  end?: number;
+  /** first_then_summary: the message whose first event went out. */
+  firstMsg?: string;
+  /** [message id, events passed], oldest first. */
+  decided: [string, number][];
+  /** Whether the template event is stored (l:<sink>). */
+  template: boolean;
+}
+
+interface Pending {
+  sink: string;
+  line: string;
+}
+
+const configs = new Map<string, Config>();
+
+/** The config a window is delivered with (parsed once per isolate per text). */
+function configOf(text: string): Config {
+  let c = configs.get(text);
+  if (!c) {
+    c = parseConfig(text);
+    if (configs.size >= 4) configs.clear();
+    configs.set(text, c);
+  }
+  return c;
+}
+
+function log(level: "info" | "warn" | "error", msg: string, fields: Record<string, unknown>): void {
+  const line = JSON.stringify({ level, msg, ...fields });
+  if (level === "error") console.error(line);
+  else if (level === "warn") console.warn(line);
+  else console.log(line);
+}
+
+function span(w: StoredWindow, times: readonly number[]): void {
+  for (const t of times) {
+    if (!Number.isFinite(t)) continue;
+    if (w.start === undefined || t < w.start) w.start = t;
+    if (w.end === undefined || t > w.end) w.end = t;
+  }
+}
+
+function remember(w: StoredWindow, msg: string, passed: number): void {
+  w.decided.push([msg, passed]);
+  if (w.decided.length > MAX_DECIDED) w.decided.splice(0, w.decided.length - MAX_DECIDED);
+}
+
+export class NoiseWindow extends DurableObject<Env> {
+  /** Counts a dedup fingerprint's events per sink; answers how many go out now (first_then_summary: the window's first). */
+  async dedup(req: DedupRequest): Promise<Record<string, PassMap>> {
+    const now = Date.now();
+    await this.keepConfig(req.config);
+    const out: Record<string, PassMap> = {};
+    for (const s of req.sinks) {
+      const pass: PassMap = (out[s.sink] = {});
+      const w = await this.windowFor(s.sink, s.line, () => ({
+        kind: "dedup",
+        mode: s.mode,
+        policy: req.policy,
+        sink: s.sink,
+        key: req.fingerprint,
+        openedAt: now,
+        closesAt: now + req.windowSeconds * 1000,
+        count: 0,
+        passed: 0,
+        max: 0,
+        decided: [],
+        template: true,
+      }));
+      if (!w) {
+        // over the bounds: these events go out as they are
+        for (const p of s.parts) pass[p.msg] = p.times.length;
+        continue;
+      }
+      for (const p of s.parts) {
+        const prev = w.decided.find(([m]) => m === p.msg);
+        if (prev) {
+          pass[p.msg] = prev[1];
+          continue;
+        }
+        let n = 0;
+        if (w.mode === "first_then_summary" && w.firstMsg === undefined && p.times.length > 0) {
+          n = 1;
+          w.firstMsg = p.msg;
+          w.passed = 1;
+        }
+        w.count += p.times.length;
+        span(w, p.times);
+        remember(w, p.msg, n);
+        pass[p.msg] = n;
+      }
+      await this.ctx.storage.put(`w:${s.sink}`, w);
+    }
+    await this.scheduleAlarm();
+    return out;
+  }
+
+  /** Lets at most `max` events per window through for one sink and key; counts the rest for the summary. */
+  async throttle(req: ThrottleRequest): Promise<PassMap> {
+    const now = Date.now();
+    await this.keepConfig(req.config);
+    const pass: PassMap = {};
+    const w = await this.windowFor(req.sink, undefined, () => ({
+      kind: "throttle",
+      mode: "throttle",
+      policy: req.policy,
+      sink: req.sink,
+      key: req.key,
+      openedAt: now,
+      closesAt: now + req.perSeconds * 1000,
+      count: 0,
+      passed: 0,
+      max: req.max,
+      decided: [],
+      template: false,
+    }));
+    if (!w) {
+      for (const p of req.parts) pass[p.msg] = p.times.length;
+      return pass;
+    }
+    for (const p of req.parts) {
+      const prev = w.decided.find(([m]) => m === p.msg);
+      if (prev) {
+        pass[p.msg] = prev[1];
+        continue;
+      }
+      const n = Math.min(p.times.length, Math.max(0, w.max - w.passed));
+      w.passed += n;
+      w.count += p.times.length - n;
+      span(w, p.times.slice(n));
+      remember(w, p.msg, n);
+      pass[p.msg] = n;
+    }
+    if (w.count > 0 && !w.template && req.line.length <= MAX_LINE_CHARS) {
+      w.template = true;
+      await this.ctx.storage.put(`l:${req.sink}`, req.line);
+    }
+    await this.ctx.storage.put(`w:${req.sink}`, w);
+    await this.scheduleAlarm();
+    return pass;
+  }
+
+  /** Closes the windows that are due, sends what they produce, and sets the next alarm. */
+  override async alarm(): Promise<void> {
+    const storage = this.ctx.storage;
+    const now = Date.now();
+    // the alarm is the end of the windows it was set for, even when it runs early (tests run it at will)
+    const horizon = Math.max(now, (await storage.get<number>("alarm_at")) ?? now);
+    const windows = await storage.list<StoredWindow>({ prefix: "w:" });
+    const due = [...windows.values()].filter((w) => w.closesAt <= horizon);
+    const templates = due.length ? await storage.get<string>(due.map((w) => `l:${w.sink}`)) : new Map<string, string>();
+    const outputs: Record<string, Pending> = {};
+    const gone = ["alarm_at"];
+    for (const w of due) {
+      const line = templates.get(`l:${w.sink}`);
+      const sent = line !== undefined ? this.output(w, line) : undefined;
+      if (sent !== undefined) outputs[`out:${w.sink}:${w.openedAt}`] = { sink: w.sink, line: sent };
+      gone.push(`w:${w.sink}`, `l:${w.sink}`);
+    }
+    // one write batch (no await between them): each closed window is gone and its output pending, or neither
+    await Promise.all([Object.keys(outputs).length ? storage.put(outputs) : undefined, storage.delete(gone)]);
+    const sent = await this.sendPending();
+    await this.scheduleAlarm(sent ? undefined : now + RETRY_MS);
+  }
+
+  /** The NDJSON line a closing window sends (undefined: nothing to send). */
+  private output(w: StoredWindow, line: string): string | undefined {
+    const summary: WindowSummary = {
+      kind: w.kind,
+      mode: w.mode,
+      policy: w.policy,
+      sink: w.sink,
+      key: w.key,
+      count: w.count,
+      start: w.start ?? 0,
+      end: w.end ?? w.start ?? 0,
+      openedAt: w.openedAt,
+      closesAt: w.closesAt,
+    };
+    const template = JSON.parse(line) as OcsfEvent;
+    const ev = windowOutput(template, summary);
+    if (ev === undefined) return undefined;
+    return ev === template ? line : JSON.stringify(ev);
+  }
+
+  /** Delivers the outputs of closed windows; false when one could not be settled (tried again later). */
+  private async sendPending(): Promise<boolean> {
+    const storage = this.ctx.storage;
+    const pending = await storage.list<Pending>({ prefix: "out:" });
+    if (pending.size === 0) return true;
+    const text = (await storage.get<string>("config")) ?? "";
+    const bySink = new Map<string, { keys: string[]; lines: string[] }>();
+    for (const [key, p] of pending) {
+      let g = bySink.get(p.sink);
+      if (!g) bySink.set(p.sink, (g = { keys: [], lines: [] }));
+      g.keys.push(key);
+      g.lines.push(p.line);
+    }
+    let ok = true;
+    for (const [sink, g] of bySink) {
+      try {
+        const cfg = configOf(text);
+        const env = this.env as unknown as Record<string, unknown>;
+        const items = g.lines.map((line) => ({ line, event: JSON.parse(line) as OcsfEvent }));
+        const now = Date.now();
+        const r = await deliverToSink({ sink, items, attempt: 1, firstAttemptAt: now }, { cfg, env, archive: this.env.ARCHIVE, deliveries: this.env.DELIVERIES, now: Date.now });
+        const { parked: _parked, ...fields } = r;
+        log(r.retried > 0 || r.dead > 0 ? "warn" : "info", "noise window delivered", fields);
+        await storage.delete(g.keys);
+      } catch (e) {
+        ok = false;
+        log("error", "noise window could not be delivered; trying again", { sink, error: (e as Error).message });
+      }
+    }
+    return ok;
+  }
+
+  /** The open window of a sink, or a new one (undefined when the object is full or the event too large). */
+  private async windowFor(sink: string, line: string | undefined, make: () => StoredWindow): Promise<StoredWindow | undefined> {
+    const storage = this.ctx.storage;
+    const w = await storage.get<StoredWindow>(`w:${sink}`);
+    if (w) return w;
+    if (line !== undefined && line.length > MAX_LINE_CHARS) return undefined;
+    const open = await storage.list({ prefix: "w:", limit: MAX_WINDOWS });
+    if (open.size >= MAX_WINDOWS) return undefined;
+    if (line !== undefined) await storage.put(`l:${sink}`, line);
+    return make();
+  }
+
+  private async keepConfig(text: string): Promise<void> {
+    if ((await this.ctx.storage.get<string>("config")) !== text) await this.ctx.storage.put("config", text);
+  }
+
+  /** Sets the alarm to the earliest window end or retry (unless one is already set earlier); forgets an idle object. */
+  private async scheduleAlarm(retryAt?: number): Promise<void> {
+    const storage = this.ctx.storage;
+    const windows = await storage.list<StoredWindow>({ prefix: "w:" });
+    let earliest = retryAt ?? Infinity;
+    for (const w of windows.values()) earliest = Math.min(earliest, w.closesAt);
+    const current = await storage.getAlarm();
+    if (earliest === Infinity) {
+      // nothing open and nothing to send: an idle object keeps no state
+      if (current === null && (await storage.list({ prefix: "out:", limit: 1 })).size === 0) await storage.deleteAll();
+      return;
+    }
+    if (current !== null && current <= earliest) return;
+    await storage.put("alarm_at", earliest);
+    await storage.setAlarm(earliest);
+  }
+}

@@ -1,0 +1,73 @@
+// The events a closing noise window sends (docs/noise.md), built from the window's first event. Pure.
+//   fold                 the burst as one event: count = N, start_time/end_time = first/last event time
+//   first_then_summary   the first event went out at once; the summary is an Update of the same finding
+//                        (same finding_info.uid; activity Update for findings) with count = N
+//   throttle             the events held back, as one event: count = how many, their first/last time
+// The event gets a metadata.uid of its own, stable for the window (a re-sent summary has the same uid),
+// and unmapped.tributary_noise says which policy made it and from which original uid.
+import type { DedupMode } from "../config/noise";
+import type { OcsfEvent } from "../normalize/ocsf";
+import { stableUid } from "../normalize/uid";
+
+export interface WindowSummary {
+  kind: "dedup" | "throttle";
+  mode: DedupMode | "throttle";
+  policy: string;
+  sink: string;
+  /** The fingerprint (dedup) or the throttle key. */
+  key: string;
+  /** Events the window counted (dedup: all of them; throttle: the ones held back). */
+  count: number;
+  /** Earliest and latest event time (ms) among them. */
+  start: number;
+  end: number;
+  /** When the window opened and closed (ms, the object's clock). */
+  openedAt: number;
+  closesAt: number;
+}
+
+/** Finding classes (category 2) report a summary as activity 2, Update. */
+const FINDINGS = 2;
+const UPDATE = 2;
+
+/** A uid for what a window sends: the same window always gives the same uid. */
+export function windowUid(w: Pick<WindowSummary, "kind" | "policy" | "sink" | "key" | "openedAt">): string {
+  return stableUid(`noise|${w.kind}|${w.policy}|${w.sink}|${w.key}|${w.openedAt}`);
+}
+
+/**
+ * What a closing window sends, or undefined when it sends nothing: a fold of one event is that event
+ * unchanged; a first_then_summary window of one event and an empty throttle window send nothing.
+ */
+export function windowOutput(template: OcsfEvent, w: WindowSummary): OcsfEvent | undefined {
+  if (w.count === 0) return undefined;
+  if (w.mode === "fold" && w.count === 1) return template;
+  if (w.mode === "first_then_summary" && w.count === 1) return undefined;
+  const out: OcsfEvent = {
+    ...template,
+    metadata: { ...template.metadata, uid: windowUid(w) },
+    count: w.count,
+    start_time: w.start,
+    end_time: w.end,
+    unmapped: {
+      ...(template.unmapped ?? {}),
+      tributary_noise: {
+        kind: w.kind,
+        mode: w.mode,
+        policy: w.policy,
+        [w.kind === "dedup" ? "fingerprint" : "key"]: w.key,
+        count: w.count,
+        window_start: new Date(w.openedAt).toISOString(),
+        window_end: new Date(w.closesAt).toISOString(),
+        ...(typeof template.metadata.uid === "string" ? { first_uid: template.metadata.uid } : {}),
+      },
+    },
+  };
+  if (w.mode === "first_then_summary" && template.category_uid === FINDINGS) {
+    out.activity_id = UPDATE;
+    out.activity_name = "Update";
+    out.type_uid = template.class_uid * 100 + UPDATE;
+    if (typeof template.class_name === "string") out.type_name = `${template.class_name}: Update`;
+  }
+  return out;
+}

@@ -1,0 +1,205 @@
+// Noise policies end to end inside workerd: Falco alerts POSTed to the Worker, the EVENTS messages it
+// enqueues fed to the real consumer, NoiseWindow Durable Objects holding the windows, their alarms run
+// with runDurableObjectAlarm, and a Standard Webhooks receiver on 127.0.0.1 (signatures verified)
+// recording what the webhook sink sent. Windows are an hour long so only the test closes them.
+import { abortAllDurableObjects, env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { EventsMessage } from "../../src/deliver/enqueue";
+import type { OcsfEvent } from "../../src/normalize/ocsf";
+import { fingerprint, ruleOf } from "../../src/noise/fingerprint";
+import { dedupObjectName, throttleObjectName } from "../../src/noise/gate";
+import { noiseCounters } from "../../src/noise/stats";
+import { readArchive } from "../support/archive";
+import { FALCO_MS, consume, falcoCopies, hookRequests, ingest, noiseConfig } from "./helpers";
+
+const RULE = "Terminal shell in container";
+
+function firstEvent(msgs: EventsMessage[]): OcsfEvent {
+  return JSON.parse(msgs[0]!.ndjson.split("\n")[0]!) as OcsfEvent;
+}
+
+function dedupStub(policy: string, e: OcsfEvent) {
+  return env.NOISE.getByName(dedupObjectName(policy, fingerprint(e)));
+}
+
+async function storedKeys(stub: DurableObjectStub): Promise<string[]> {
+  return runInDurableObject(stub, async (_o: unknown, state) => [...(await state.storage.list()).keys()]);
+}
+
+const meta = (e: Record<string, unknown>) => e.metadata as { uid: string };
+const host = (e: Record<string, unknown>) => (e.device as { hostname: string }).hostname;
+const noiseInfo = (e: Record<string, unknown>) => (e.unmapped as { tributary_noise: Record<string, unknown> }).tributary_noise;
+
+describe("dedup, fold mode (the default for a webhook sink)", () => {
+  it("a burst of 10,000 copies reaches the webhook as one event with count 10000 after the window closes; the archive keeps all 10,000", async () => {
+    const key = "burst-10k";
+    const cfg = noiseConfig(key, { dedup: [{ name: "shell-burst", match: { rule: RULE }, window_seconds: 3600, sinks: ["hook"] }] });
+    const { ndjson, uids } = falcoCopies(10_000, "node-burst", key);
+    const msgs = await ingest(cfg, ndjson);
+    expect(msgs.reduce((a, m) => a + m.count, 0)).toBe(10_000);
+    const before = noiseCounters();
+    const res = await consume(cfg, msgs, key);
+    expect(res.retried).toEqual([]);
+    expect(res.acked).toHaveLength(msgs.length);
+
+    // one object call per batch (not per event), every event folded
+    const after = noiseCounters();
+    expect(after.object_calls - before.object_calls).toBe(Math.ceil(msgs.length / 100));
+    expect(after.folded - before.folded).toBe(10_000);
+
+    // the archive has every original event
+    const wanted = new Set(uids);
+    const archived = (await readArchive(env.ARCHIVE, "ocsf/class_uid=2004/")).flatMap((o) => o.events).filter((e) => wanted.has(meta(e).uid));
+    expect(archived).toHaveLength(10_000);
+    expect(new Set(archived.map((e) => meta(e).uid)).size).toBe(10_000);
+
+    // the window is open: the webhook has received nothing yet
+    expect(await hookRequests(key)).toEqual([]);
+
+    const stub = dedupStub("shell-burst", firstEvent(msgs));
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const reqs = await hookRequests(key);
+    expect(reqs).toHaveLength(1);
+    expect(reqs[0]!.status).toBe(204); // the receiver verified the Standard Webhooks signature
+    expect(reqs[0]!.events).toHaveLength(1);
+    const ev = reqs[0]!.events[0]!;
+    expect(ev.count).toBe(10_000);
+    expect(ev.start_time).toBe(FALCO_MS);
+    expect(ev.end_time).toBe(FALCO_MS + 9_999);
+    expect(ev.class_uid).toBe(2004);
+    expect(ev.activity_id).toBe(1);
+    expect((ev.finding_info as { title: string }).title).toBe(RULE);
+    expect(host(ev)).toBe("node-burst");
+    expect(wanted.has(meta(ev).uid)).toBe(false); // the burst has a uid of its own
+    expect(noiseInfo(ev)).toMatchObject({ kind: "dedup", mode: "fold", policy: "shell-burst", count: 10_000, first_uid: uids[0] });
+
+    // closed and forgotten: no alarm left, nothing stored, nothing more sent
+    expect(await runDurableObjectAlarm(stub)).toBe(false);
+    expect(await storedKeys(stub)).toEqual([]);
+    expect(await hookRequests(key)).toHaveLength(1);
+  });
+
+  it("never folds two different hosts together", async () => {
+    const key = "two-hosts";
+    const cfg = noiseConfig(key, { dedup: [{ name: "shell", match: { rule: RULE }, window_seconds: 3600 }] });
+    const a = falcoCopies(40, "node-a", key);
+    const b = falcoCopies(60, "node-b", key);
+    // interleaved in one request
+    const lines = [...a.ndjson.split("\n"), ...b.ndjson.split("\n")].sort((x, y) => x.localeCompare(y));
+    const msgs = await ingest(cfg, lines.join("\n"));
+    expect((await consume(cfg, msgs, key)).retried).toEqual([]);
+    expect(await hookRequests(key)).toEqual([]);
+
+    const events = msgs.flatMap((m) => m.ndjson.split("\n").map((l) => JSON.parse(l) as OcsfEvent));
+    const ofA = events.find((e) => e.device && (e.device as { hostname: string }).hostname === "node-a")!;
+    const ofB = events.find((e) => e.device && (e.device as { hostname: string }).hostname === "node-b")!;
+    expect(fingerprint(ofA)).not.toBe(fingerprint(ofB));
+    expect(await runDurableObjectAlarm(dedupStub("shell", ofA))).toBe(true);
+    expect(await runDurableObjectAlarm(dedupStub("shell", ofB))).toBe(true);
+    const sent = (await hookRequests(key)).flatMap((r) => r.events);
+    expect(sent.map((e) => [host(e), e.count]).sort()).toEqual([
+      ["node-a", 40],
+      ["node-b", 60],
+    ]);
+  });
+
+  it("keeps its window through an isolate restart (abortAllDurableObjects) and counts a redelivered message once", async () => {
+    const key = "restart";
+    const cfg = noiseConfig(key, { dedup: [{ name: "shell", match: { rule: RULE }, window_seconds: 3600 }] });
+    const first = await ingest(cfg, falcoCopies(30, "node-restart", `${key}-1`).ndjson);
+    expect((await consume(cfg, first, `${key}-1`)).retried).toEqual([]);
+    await abortAllDurableObjects();
+    // the same messages again (a queue redelivery), then 20 new copies
+    expect((await consume(cfg, first, `${key}-1`)).retried).toEqual([]);
+    const second = await ingest(cfg, falcoCopies(20, "node-restart", `${key}-2`, FALCO_MS + 1000).ndjson);
+    expect((await consume(cfg, second, `${key}-2`)).retried).toEqual([]);
+    expect(await hookRequests(key)).toEqual([]);
+
+    expect(await runDurableObjectAlarm(dedupStub("shell", firstEvent(first)))).toBe(true);
+    const sent = (await hookRequests(key)).flatMap((r) => r.events);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.count).toBe(50);
+    expect(sent[0]!.start_time).toBe(FALCO_MS);
+    expect(sent[0]!.end_time).toBe(FALCO_MS + 1000 + 19);
+  });
+});
+
+describe("dedup, first_then_summary mode", () => {
+  it("sends the first event at once and a summary (a finding Update, count N) only when the window closes", async () => {
+    const key = "first-then-summary";
+    const cfg = noiseConfig(key, { dedup: [{ name: "shell", match: { rule: RULE }, window_seconds: 3600, mode: "first_then_summary" }] });
+    const { ndjson, uids } = falcoCopies(25, "node-fts", key);
+    const msgs = await ingest(cfg, ndjson);
+    expect((await consume(cfg, msgs, key)).retried).toEqual([]);
+
+    const before = (await hookRequests(key)).flatMap((r) => r.events);
+    expect(before).toHaveLength(1);
+    expect(meta(before[0]!).uid).toBe(uids[0]); // the original first event, unchanged
+    expect(before[0]!.count).toBeUndefined();
+
+    expect(await runDurableObjectAlarm(dedupStub("shell", firstEvent(msgs)))).toBe(true);
+    const reqs = await hookRequests(key);
+    expect(reqs).toHaveLength(2);
+    const summary = reqs[1]!.events[0]!;
+    expect(summary).toMatchObject({ count: 25, start_time: FALCO_MS, end_time: FALCO_MS + 24, activity_id: 2, activity_name: "Update", type_uid: 200402 });
+    // the same finding, updated
+    expect((summary.finding_info as { uid: string }).uid).toBe((before[0]!.finding_info as { uid: string }).uid);
+    expect(meta(summary).uid).not.toBe(uids[0]);
+  });
+});
+
+describe("throttle", () => {
+  it("lets `max` events per rule through, and summarizes the rest when the window closes", async () => {
+    const key = "throttle";
+    const cfg = noiseConfig(key, { throttle: [{ name: "chat", sink: "hook", per: "rule", max: 3, per_seconds: 3600 }] });
+    // three hosts: not duplicates, but the same rule
+    const lines = ["node-t1", "node-t2", "node-t3"].flatMap((h) => falcoCopies(4, h, key).ndjson.split("\n"));
+    const msgs = await ingest(cfg, lines.join("\n"));
+    expect((await consume(cfg, msgs, key)).retried).toEqual([]);
+    const now = (await hookRequests(key)).flatMap((r) => r.events);
+    expect(now).toHaveLength(3);
+
+    const stub = env.NOISE.getByName(throttleObjectName("chat", "hook", ruleOf(firstEvent(msgs))));
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const all = (await hookRequests(key)).flatMap((r) => r.events);
+    expect(all).toHaveLength(4);
+    expect(all[3]).toMatchObject({ count: 9, class_uid: 2004 });
+    expect(noiseInfo(all[3]!)).toMatchObject({ kind: "throttle", policy: "chat", key: RULE, count: 9 });
+  });
+});
+
+describe("suppression and sampling in the consumer", () => {
+  it("drops what an unexpired allow-list entry matches (counted per entry), ignores expired ones, and samples by uid", async () => {
+    const key = "suppress-sample";
+    const cfg = noiseConfig(key, {
+      suppress: [
+        { name: "ci-runner", match: { rule: RULE, fields: { "device.hostname": "ci-runner" } }, reason: "CI opens shells", expires: "2999-01-01T00:00:00Z" },
+        { name: "old", match: { rule: RULE, fields: { "device.hostname": "node-old" } }, reason: "was noisy", expires: "2020-01-01" },
+      ],
+      sample: [{ name: "tenth", match: { fields: { "device.hostname": "node-sampled" } }, rate: 0.1 }],
+    });
+    const ci = falcoCopies(5, "ci-runner", key);
+    const old = falcoCopies(2, "node-old", key);
+    const sampled = falcoCopies(200, "node-sampled", key);
+    const msgs = await ingest(cfg, [ci.ndjson, old.ndjson, sampled.ndjson].join("\n"));
+    const before = noiseCounters();
+    expect((await consume(cfg, msgs, key)).retried).toEqual([]);
+    const after = noiseCounters();
+
+    const sent = (await hookRequests(key)).flatMap((r) => r.events);
+    const hosts = sent.map(host);
+    expect(hosts.filter((h) => h === "ci-runner")).toHaveLength(0);
+    expect(hosts.filter((h) => h === "node-old")).toHaveLength(2);
+    const kept = sent.filter((e) => host(e) === "node-sampled").length;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(60);
+    expect((after.suppressed_by_rule["ci-runner"] ?? 0) - (before.suppressed_by_rule["ci-runner"] ?? 0)).toBe(5);
+    expect(after.suppressed_by_rule.old ?? 0).toBe(before.suppressed_by_rule.old ?? 0);
+    expect(after.sampled_out - before.sampled_out).toBe(200 - kept);
+
+    // a redelivery decides the same way
+    expect((await consume(cfg, msgs, `${key}-again`)).retried).toEqual([]);
+    const again = (await hookRequests(key)).flatMap((r) => r.events).slice(sent.length);
+    expect(again.filter((e) => host(e) === "node-sampled").map((e) => meta(e).uid)).toEqual(sent.filter((e) => host(e) === "node-sampled").map((e) => meta(e).uid));
+  });
+});
