@@ -10,6 +10,7 @@
 // key in `spill` instead (`messageLines` reads them back for the consumer).
 import type { RoutedEvent } from "../pipeline";
 import { stableHex } from "../normalize/uid";
+import { utf8Length } from "../sinks/batch";
 
 export const MAX_MESSAGE_BYTES = 100_000;
 export const MAX_BATCH_BYTES = 230_000;
@@ -47,18 +48,8 @@ const NON_ASCII = /[^\x00-\x7f]/;
 /** Bytes a line adds to a message once the message is JSON-encoded (separator included). */
 export function lineBytes(line: string): number {
   const escaped = JSON.stringify(line).length - 2 + 2; // minus the quotes, plus the escaped "\n" separator
-  if (!NON_ASCII.test(line)) return escaped;
-  let extra = 0;
-  for (let i = 0; i < line.length; i++) {
-    const c = line.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) extra += 1;
-    else if (c >= 0xd800 && c <= 0xdbff && (line.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      extra += 2; // surrogate pair: 2 units, 4 bytes
-      i++;
-    } else extra += 2;
-  }
-  return escaped + extra;
+  // JSON.stringify leaves non-ASCII characters as they are: they cost their UTF-8 bytes
+  return NON_ASCII.test(line) ? escaped + utf8Length(line) - line.length : escaped;
 }
 
 function messageOverhead(sinks: string[]): number {

@@ -5,6 +5,9 @@
 // `items` yields the body's parts in order, one at a time, so the ingest loop can hand records to
 // the queue in windows instead of holding every parsed record of a 100k-line body at once.
 import { type Json, parseJson } from "../normalize/json";
+import { utf8Length } from "../sinks/batch";
+
+export { utf8Length };
 
 /** How the Content-Type says the body is framed; "sniff" when it does not say. */
 export type Framing = "json" | "ndjson" | "text" | "sniff";
@@ -29,21 +32,6 @@ function isSpace(c: number): boolean {
 function firstNonSpace(text: string, from = 0, to = text.length): number {
   for (let i = from; i < to; i++) if (!isSpace(text.charCodeAt(i))) return i;
   return -1;
-}
-
-/** UTF-8 byte length of a string. */
-export function utf8Length(s: string): number {
-  let n = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) n += 1;
-    else if (c >= 0xd800 && c <= 0xdbff && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      n += 2; // a surrogate pair: 4 bytes for 2 UTF-16 units
-      i++;
-    } else n += 2; // rest of the BMP, and lone surrogates (encoded as U+FFFD)
-  }
-  return n;
 }
 
 /** Byte size of a text when it is over `max`, else undefined (cheap: exact bytes only when it matters). */
