@@ -202,6 +202,15 @@ describe("routing config errors name the exact field", () => {
   });
 });
 
+describe("docs/delivery.md examples", () => {
+  it("every json example is a valid config", () => {
+    const doc = readFileSync(join(import.meta.dirname, "..", "..", "docs", "delivery.md"), "utf8");
+    const blocks = [...doc.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1]!) as unknown);
+    expect(blocks.length).toBeGreaterThanOrEqual(1);
+    for (const b of blocks) expect(() => parseConfig(b)).not.toThrow();
+  });
+});
+
 describe("docs/routing.md examples", () => {
   const doc = readFileSync(join(import.meta.dirname, "..", "..", "docs", "routing.md"), "utf8");
   const blocks = [...doc.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1]!) as Record<string, unknown>);
