@@ -301,3 +301,69 @@ describe("Security Lake through the consumer", () => {
     expect(seen.sort()).toEqual(uids);
   });
 });
+
+describe("R2 sink and failure paths", () => {
+  it("an r2 sink writes the routed events under its prefix on its binding; a missing binding dead-letters them", async () => {
+    const [mine, broken] = [label("r2"), label("nobind")];
+    const prefix = `subset-${mine}`;
+    const cfg = {
+      sinks: { [mine]: { type: "r2", binding: "ARCHIVE", prefix }, [broken]: { type: "r2", binding: "NO_SUCH_BUCKET" } },
+      routes: [{ match: { source: "tetragon" }, sinks: [mine, broken] }],
+    };
+    const { env: e, deliveries } = testEnv(cfg);
+    await runBatch(EVENTS_QUEUE, eventsMessages(cfg, events), e);
+    const tetragon = events.filter((x) => x.metadata.product.name === "Tetragon").map((x) => x.metadata.uid!).sort();
+    const objects = await readArchive(env.ARCHIVE, `${prefix}/`);
+    for (const o of objects) expect(o.key).toMatch(new RegExp(`^${prefix}/class_uid=\\d+/event_day=\\d{8}/[0-9a-f]{28}\\.ndjson\\.gz$`));
+    expect(objects.flatMap((o) => o.events).map(uidOfPlain).sort()).toEqual(tetragon);
+    expect(deliveries.sent).toEqual([]);
+    const dead = await deadLetters(broken);
+    expect(dead.reduce((a, d) => a + d.rec.count, 0)).toBe(tetragon.length);
+    expect(dead[0]!.rec.response).toMatchObject({ status: 404, body: expect.stringMatching(/NO_SUCH_BUCKET/) });
+  });
+
+  it("when the retry queue refuses, the events are dead-lettered (replayable), not lost", async () => {
+    const bucket = await freshBucket(s3Endpoint, "noqueue");
+    const sink = label("noqueue");
+    const cfg = { sinks: { [sink]: s3Sink(bucket) }, routes: [{ match: { class_uid: 2004 }, sinks: [sink] }] };
+    await gateControl.script(s3Gate, bucket, Array.from({ length: 20 }, () => slowDown));
+    const { env: e, deliveries } = testEnv(cfg);
+    deliveries.fail = true;
+    const res = await runBatch(EVENTS_QUEUE, eventsMessages(cfg, events), e);
+    expect(res.retried).toEqual([]);
+    const dead = await deadLetters(sink);
+    expect(dead.reduce((a, d) => a + d.rec.count, 0)).toBe(events.filter((x) => x.class_uid === 2004).length);
+    for (const d of dead) expect(d.rec.reason).toMatch(/^could not schedule a retry \(Queue send failed: Too Many Requests\); last failure: /);
+  });
+
+  it("if the archive write fails, the whole batch is retried and no sink is sent anything yet", async () => {
+    const bucket = await freshBucket(s3Endpoint, "noarchive");
+    const sink = label("noarchive");
+    const cfg = { sinks: { [sink]: s3Sink(bucket) }, routes: [{ sinks: [sink] }] };
+    const failing = new Proxy(env.ARCHIVE, {
+      get(target, prop, recv) {
+        if (prop === "put") return () => Promise.reject(new Error("R2 unavailable"));
+        const v = Reflect.get(target, prop, recv) as unknown;
+        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const { env: base } = testEnv(cfg);
+    const e = { ...base, ARCHIVE: failing } as unknown as Env;
+    const msgs = eventsMessages(cfg, events);
+    const res = await runBatch(EVENTS_QUEUE, msgs, e);
+    expect(res.acked).toEqual([]);
+    expect(res.retried).toHaveLength(msgs.length);
+    expect((await gateControl.state(s3Gate, bucket)).log).toEqual([]);
+  });
+
+  it("a message that is not ours is quarantined in R2 and acknowledged", async () => {
+    const { env: e } = testEnv({});
+    const res = await runBatch(EVENTS_QUEUE, [{ hello: "world" }, { v: 1, sinks: ["archive"], count: 1, ndjson: "{not json" }], e, ["q-odd-1", "q-odd-2"]);
+    expect(res.acked).toEqual(["q-odd-1", "q-odd-2"]);
+    const a = (await (await env.ARCHIVE.get("quarantine/queue/q-odd-1.json"))!.json()) as { reason: string };
+    expect(a.reason).toBe("unknown message format");
+    const b = (await (await env.ARCHIVE.get("quarantine/queue/q-odd-2.json"))!.json()) as { reason: string };
+    expect(b.reason).toMatch(/^unreadable NDJSON/);
+  });
+});
+
