@@ -1,0 +1,95 @@
+// The `correlate` section of the Tributary config (docs/correlation.md). `{}` means: correlation keys on
+// every event, the three chains on, a 10-minute window, at most 500 event summaries per correlation key.
+import { z } from "zod";
+
+/** A case-insensitive regular expression given as text (checked when the config is loaded). */
+const regexText = z.string().min(1).refine(
+  (s) => {
+    try {
+      new RegExp(s, "i");
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: "not a valid regular expression" },
+);
+
+const windowSeconds = z.number().int().min(1).max(86_400);
+
+export const k8sExecChainSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** How long after the `kubectl exec`/`attach` its shell, processes and connections are joined (default: `windowSeconds`). */
+    windowSeconds: windowSeconds.optional(),
+    /** A Falco alert is a "shell" alert when its rule title matches this (case-insensitive) or it has the tag `shell`. */
+    shellPattern: regexText.default("shell"),
+  })
+  .strict();
+
+export const awsCredentialChainSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** How long after the credential action a use from a new IP is joined (default: `windowSeconds`). */
+    windowSeconds: windowSeconds.optional(),
+    /** CloudTrail eventNames that hand out a credential (its access key id in the response, or a console password). */
+    actions: z
+      .array(z.string().min(1))
+      .min(1)
+      .default(["CreateAccessKey", "GetFederationToken", "GetSessionToken", "AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity", "CreateLoginProfile", "UpdateLoginProfile"]),
+  })
+  .strict();
+
+export const enforcementChainSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Largest time between the Tetragon enforcement and the Falco alert for the same process (default 60 s). */
+    windowSeconds: windowSeconds.default(60),
+    /** Tetragon actions that count as enforcement. */
+    actions: z.array(z.string().min(1)).min(1).default(["KPROBE_ACTION_SIGKILL", "KPROBE_ACTION_OVERRIDE", "KPROBE_ACTION_NOTIFYENFORCER"]),
+  })
+  .strict();
+
+export const correlateSchema = z
+  .object({
+    /** Write correlation keys (metadata.correlation_uid, unmapped.tributary.correlation) on every event. */
+    keys: z.boolean().default(true),
+    /** Feed event summaries to the correlation Durable Objects and emit incidents (needs the CORRELATOR binding). */
+    enabled: z.boolean().default(true),
+    /** Default chain window (seconds); each summary is kept this long (plus skewSeconds) after it arrives. */
+    windowSeconds: windowSeconds.default(600),
+    /** Clock difference tolerated between sensors: evidence up to this much before its anchor still joins. */
+    skewSeconds: z.number().int().min(0).max(600).default(30),
+    /** Most event summaries one correlation key (one Durable Object) keeps; the oldest go first. */
+    maxEventsPerKey: z.number().int().min(10).max(10_000).default(500),
+    /** Most bytes of event summaries one correlation key keeps. */
+    maxBytesPerKey: z.number().int().min(10_000).max(50_000_000).default(1_000_000),
+    /** Most related events one incident lists (the earliest are kept). */
+    maxRelated: z.number().int().min(2).max(500).default(50),
+    /** Most Update emissions of one incident after its Create (an incident grows as evidence arrives). */
+    maxUpdates: z.number().int().min(0).max(100).default(10),
+    /** Most correlation keys fed per consumer batch (the rest of the batch's summaries are dropped and logged). */
+    maxKeysPerBatch: z.number().int().min(1).max(5_000).default(1_000),
+    /** OCSF 1.3.0 requires an assignee or assignee group on an Incident Finding: the group name set on every incident. */
+    assigneeGroup: z.string().min(1).default("unassigned"),
+    chains: z
+      .object({
+        k8s_exec: k8sExecChainSchema.default(k8sExecChainSchema.parse({})),
+        aws_credential_new_ip: awsCredentialChainSchema.default(awsCredentialChainSchema.parse({})),
+        enforcement_alert: enforcementChainSchema.default(enforcementChainSchema.parse({})),
+      })
+      .strict()
+      .default({
+        k8s_exec: k8sExecChainSchema.parse({}),
+        aws_credential_new_ip: awsCredentialChainSchema.parse({}),
+        enforcement_alert: enforcementChainSchema.parse({}),
+      }),
+  })
+  .strict();
+
+export type CorrelateConfig = z.infer<typeof correlateSchema>;
+export type ChainName = keyof CorrelateConfig["chains"];
+export const CHAIN_NAMES: readonly ChainName[] = ["k8s_exec", "aws_credential_new_ip", "enforcement_alert"];
+
+/** The defaults (what `{}` gives). */
+export const DEFAULT_CORRELATE: CorrelateConfig = correlateSchema.parse({});

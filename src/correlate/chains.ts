@@ -1,0 +1,366 @@
+// Chain matching (pure). An event becomes a compact summary (the facts the chains read, ~300-600 bytes);
+// the summaries of one correlation key are kept by that key's Durable Object, which runs matchChains
+// over its window each time summaries arrive. See docs/correlation.md.
+//
+//   k8s_exec               a `kubectl exec`/`attach` (k8s audit create|get pods/exec|attach, or Falco's k8s_audit
+//                          alert on it) for pod P, then within the window a Falco shell alert for P and/or
+//                          Tetragon process_exec in P (and their outbound connects)
+//   aws_credential_new_ip  a CloudTrail credential action handing out credential K (an access key id, or a console
+//                          password), then a call made with K from an IP the action did not come from
+//   enforcement_alert      a Tetragon enforcement (Sigkill, Override...) and a Falco alert for the same process
+//                          (same container and pid, or same binary) close in time
+import type { OcsfEvent } from "../normalize/ocsf";
+import { isObject, type Json, type JsonObject } from "../normalize/json";
+import { stableUid } from "../normalize/uid";
+import type { ChainName, CorrelateConfig } from "../config/correlate";
+import { extract, podKey, type Extracted } from "./keys";
+
+export type Role = "k8s_exec" | "shell_alert" | "alert" | "exec" | "connect" | "enforcement" | "cred_create" | "cred_use";
+
+/** What a Durable Object keeps of an event (JSON; crosses the RPC boundary and is stored in SQLite). */
+export interface Summary {
+  /** metadata.uid of the event. */
+  uid: string;
+  /** Event time (ms). */
+  time: number;
+  class_uid: number;
+  type_uid: number;
+  type_name?: string;
+  /** metadata.product.name. */
+  product: string;
+  severity_id: number;
+  tenant?: string;
+  /** The correlation key whose Durable Object keeps this summary. */
+  scope: string;
+  roles: Role[];
+  /** Rule / finding title, API operation or event message. */
+  title?: string;
+  /** finding_info.uid when the event is a finding. */
+  finding_uid?: string;
+  /** Kubernetes user or AWS principal. */
+  user?: string;
+  /** "<cluster>/<namespace>/<pod>". */
+  pod?: string;
+  container?: string;
+  pid?: number;
+  /** Executable path (or process name when no path is known). */
+  binary?: string;
+  exec_id?: string;
+  parent_exec_id?: string;
+  /** Tetragon action (KPROBE_ACTION_SIGKILL...). */
+  action?: string;
+  /** Credential reference: "aws.key:<id>" or "aws.login:<account>/<user>". */
+  credential?: string;
+  /** Source IP (CloudTrail, k8s audit). */
+  ip?: string;
+  /** Destination "ip:port" of a connection. */
+  dst?: string;
+  /** k8s auditID (several stages of one request are one anchor). */
+  request_uid?: string;
+}
+
+export interface ChainMatch {
+  chain: ChainName;
+  /** finding_info uid of the incident: the chain and its anchor event (stable while the incident grows). */
+  finding_uid: string;
+  scope: string;
+  /** Related events, in time order; the anchor is among them. */
+  members: Summary[];
+}
+
+const MAX_TEXT = 256;
+const SHELLS = new Set(["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox"]);
+
+function o(v: Json | undefined | unknown): JsonObject | undefined {
+  return isObject(v) ? v : undefined;
+}
+function s(v: Json | undefined | unknown): string | undefined {
+  return typeof v === "string" && v !== "" ? (v.length > MAX_TEXT ? v.slice(0, MAX_TEXT) : v) : undefined;
+}
+function decodeParam(v: string): string {
+  try {
+    return decodeURIComponent(v.replace(/\+/g, " "));
+  } catch {
+    return v;
+  }
+}
+function basename(p: string): string {
+  const i = p.lastIndexOf("/");
+  return i >= 0 ? p.slice(i + 1) : p;
+}
+
+/** Compact summary fields: undefined members are left out so the JSON stays small. */
+function defined<T extends object>(x: T): T {
+  for (const k of Object.keys(x) as (keyof T)[]) if (x[k] === undefined) delete x[k];
+  return x;
+}
+
+const shellRes = new WeakMap<CorrelateConfig, RegExp>();
+function shellRe(cfg: CorrelateConfig): RegExp {
+  let re = shellRes.get(cfg);
+  if (!re) shellRes.set(cfg, (re = new RegExp(cfg.chains.k8s_exec.shellPattern, "i")));
+  return re;
+}
+
+function scopeOf(x: Extracted): string | undefined {
+  if (x.pod) return podKey(x.cluster, x.pod);
+  return x.container ? `container:${x.container}` : undefined;
+}
+
+function processFacts(x: Extracted): Partial<Summary> {
+  const p = x.process;
+  const file = o(p?.file);
+  return {
+    pod: x.pod ? `${x.cluster}/${x.pod.namespace}/${x.pod.name}` : undefined,
+    container: x.container,
+    pid: x.pid,
+    binary: s(file?.path) ?? s(p?.name),
+    exec_id: x.execId,
+    parent_exec_id: x.parentExecId,
+  };
+}
+
+/** The Tetragon action of a hook event (unmapped.<event type>.action). */
+function tetragonAction(e: OcsfEvent, x: Extracted): string | undefined {
+  return s(o(e.unmapped?.[x.logName])?.action);
+}
+
+function isK8sExec(e: OcsfEvent, x: Extracted): boolean {
+  if (!x.pod) return false;
+  const res = Array.isArray(e.resources) ? (e.resources as Json[]).map(o) : [];
+  if (x.product === "Kubernetes") {
+    const op = s(o(e.api)?.operation);
+    if (e.status_id === 2 || (op !== "create" && op !== "get")) return false;
+    return res.some((r) => r?.type === "pods/exec" || r?.type === "pods/attach");
+  }
+  // Falco's k8s_audit rules (Attach/Exec Pod): resources [{type: pods, data.subresource}] / evidences[0].api.operation
+  const sub = res.map((r) => s(o(r?.data)?.subresource)).find((v) => v !== undefined);
+  const op = s(o(o(Array.isArray(e.evidences) ? (e.evidences as Json[])[0] : undefined)?.api)?.operation);
+  return sub === "exec" || sub === "attach" || op === "exec" || op === "attach";
+}
+
+/**
+ * The summaries an event contributes (usually none or one; a CloudTrail call that both uses a key and hands
+ * out another gives two, for two credentials). Events no enabled chain can use give none and are not sent.
+ */
+export function summarize(e: OcsfEvent, cfg: CorrelateConfig, x: Extracted = extract(e)): Summary[] {
+  const uid = e.metadata?.uid;
+  if (typeof uid !== "string" || x.product === "Tributary" || typeof e.time !== "number") return [];
+  const chains = cfg.chains;
+  const base: Summary = defined({
+    uid,
+    time: e.time,
+    class_uid: e.class_uid,
+    type_uid: e.type_uid,
+    type_name: s(e.type_name),
+    product: x.product,
+    severity_id: e.severity_id,
+    tenant: s(e.metadata.tenant_uid),
+    scope: "",
+    roles: [],
+  });
+  const finding = o(e.finding_info);
+
+  if (x.product === "Kubernetes" || (x.product === "Falco" && x.logName === "k8s_audit")) {
+    if (!chains.k8s_exec.enabled || !isK8sExec(e, x) || !x.pod) return [];
+    const query = s(o(o(e.http_request)?.url)?.query_string) ?? "";
+    const command = query.split("&").filter((p) => p.startsWith("command=")).map((p) => decodeParam(p.slice(8))).join(" ");
+    return [
+      defined({
+        ...base,
+        scope: podKey(x.cluster, x.pod),
+        roles: ["k8s_exec"],
+        title: s(finding?.title) ?? (command ? `exec ${command}` : s(e.message)),
+        finding_uid: s(finding?.uid),
+        user: x.k8sUser,
+        pod: `${x.cluster}/${x.pod.namespace}/${x.pod.name}`,
+        ip: x.ips[0],
+        request_uid: x.product === "Kubernetes" ? s(o(o(e.api)?.request)?.uid) : undefined,
+      }),
+    ];
+  }
+
+  if (x.product === "Falco") {
+    if (x.logName === "internal") return [];
+    const scope = scopeOf(x);
+    if (!scope || !finding) return [];
+    const roles: Role[] = [];
+    const title = s(finding.title);
+    const types = Array.isArray(finding.types) ? finding.types : [];
+    if (chains.k8s_exec.enabled && ((title !== undefined && shellRe(cfg).test(title)) || types.includes("shell"))) roles.push("shell_alert");
+    if (chains.enforcement_alert.enabled && x.process) roles.push("alert");
+    if (roles.length === 0) return [];
+    return [defined({ ...base, scope, roles, title, finding_uid: s(finding.uid), ...processFacts(x) })];
+  }
+
+  if (x.product === "Tetragon") {
+    const scope = scopeOf(x);
+    if (!scope) return [];
+    const roles: Role[] = [];
+    const conn = o(e.connection_info);
+    if (chains.k8s_exec.enabled && x.logName === "process_exec") roles.push("exec");
+    if (chains.k8s_exec.enabled && e.class_uid === 4001 && conn?.direction_id === 2) roles.push("connect");
+    const action = tetragonAction(e, x);
+    if (chains.enforcement_alert.enabled && action !== undefined && chains.enforcement_alert.actions.includes(action)) roles.push("enforcement");
+    if (roles.length === 0) return [];
+    const dst = o(e.dst_endpoint);
+    const dstIp = s(dst?.ip);
+    return [
+      defined({
+        ...base,
+        scope,
+        roles,
+        title: s(e.message),
+        action: roles.includes("enforcement") ? action : undefined,
+        dst: dstIp !== undefined && roles.includes("connect") ? (typeof dst?.port === "number" ? `${dstIp}:${dst.port}` : dstIp) : undefined,
+        ...processFacts(x),
+      }),
+    ];
+  }
+
+  if (x.product === "CloudTrail") {
+    const chain = chains.aws_credential_new_ip;
+    const ip = s(o(e.src_endpoint)?.ip);
+    if (!chain.enabled || ip === undefined) return [];
+    const out: Summary[] = [];
+    const op = s(o(e.api)?.operation);
+    const actor = o(e.actor);
+    const actorUser = o(actor?.user);
+    const who = s(actorUser?.uid) ?? s(actorUser?.name);
+    const ok = e.status_id === 1;
+    if (ok && op !== undefined && chain.actions.includes(op) && actor?.invoked_by === undefined) {
+      const target = o(e.user);
+      const key = s(target?.credential_uid);
+      const account = s(o(target?.account)?.uid) ?? s(o(actorUser?.account)?.uid) ?? s(o(o(e.cloud)?.account)?.uid);
+      const login = /LoginProfile$/.test(op) && s(target?.name) !== undefined && account !== undefined ? `aws.login:${account}/${s(target?.name)}` : undefined;
+      const credential = login ?? (key !== undefined ? `aws.key:${key}` : undefined);
+      if (credential) out.push(defined({ ...base, scope: credential, roles: ["cred_create"], title: op, user: who, credential, ip }));
+    }
+    const used = s(actorUser?.credential_uid);
+    const account = s(o(actorUser?.account)?.uid);
+    const name = s(actorUser?.name);
+    const credential =
+      used !== undefined ? `aws.key:${used}` : ok && op === "ConsoleLogin" && name !== undefined && account !== undefined ? `aws.login:${account}/${name}` : undefined;
+    if (credential && !out.some((x) => x.scope === credential)) out.push(defined({ ...base, scope: credential, roles: ["cred_use"], title: op, user: who, credential, ip }));
+    return out;
+  }
+  return [];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Matching over one key's window.
+
+function byTime(a: Summary, b: Summary): number {
+  return a.time - b.time || (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0);
+}
+
+function has(x: Summary, r: Role): boolean {
+  return x.roles.includes(r);
+}
+
+/** Members in time order, at most `max` (the anchors always stay; the latest others go first). */
+function finish(chain: ChainName, head: Summary, anchors: Summary[], others: Summary[], max: number): ChainMatch {
+  const seen = new Set<string>();
+  const keep: Summary[] = [];
+  for (const x of [...anchors, ...others.sort(byTime)]) {
+    if (seen.has(x.uid) || keep.length >= max) continue;
+    seen.add(x.uid);
+    keep.push(x);
+  }
+  return { chain, finding_uid: stableUid(`tributary/${chain}/${head.uid}`), scope: head.scope, members: keep.sort(byTime) };
+}
+
+function k8sExec(win: Summary[], cfg: CorrelateConfig): ChainMatch[] {
+  const W = (cfg.chains.k8s_exec.windowSeconds ?? cfg.windowSeconds) * 1000;
+  const skew = cfg.skewSeconds * 1000;
+  // anchors of one `kubectl exec` (audit stages, Falco's alert on it) within the skew are one story
+  const groups: Summary[][] = [];
+  for (const a of win) {
+    if (!has(a, "k8s_exec")) continue;
+    const g = groups[groups.length - 1];
+    const head = g?.[0];
+    const sameRequest = head !== undefined && a.request_uid !== undefined && a.request_uid === head.request_uid;
+    const sameUser = head !== undefined && (a.user === undefined || head.user === undefined || a.user === head.user);
+    const same = sameRequest || (head !== undefined && sameUser && a.time - head.time <= skew);
+    if (g && same) g.push(a);
+    else groups.push([a]);
+  }
+  const out: ChainMatch[] = [];
+  for (const anchors of groups) {
+    const head = anchors[0]!;
+    const from = head.time - skew;
+    const to = head.time + W;
+    const inWin = (x: Summary) => x.time >= from && x.time <= to;
+    const alerts = win.filter((x) => has(x, "shell_alert") && inWin(x));
+    let procs = win.filter((x) => (has(x, "exec") || has(x, "connect")) && inWin(x));
+    // when Tetragon saw a shell start, keep the processes of its tree (exec_id / parent_exec_id chains)
+    const tree = new Set(procs.filter((x) => has(x, "exec") && x.binary !== undefined && SHELLS.has(basename(x.binary)) && x.exec_id).map((x) => x.exec_id!));
+    if (tree.size > 0) {
+      procs = procs.filter((x) => {
+        const inTree = (x.exec_id !== undefined && tree.has(x.exec_id)) || (x.parent_exec_id !== undefined && tree.has(x.parent_exec_id));
+        if (inTree && has(x, "exec") && x.exec_id) tree.add(x.exec_id);
+        return inTree;
+      });
+    }
+    if (alerts.length === 0 && !procs.some((x) => has(x, "exec"))) continue;
+    out.push(finish("k8s_exec", head, anchors, [...alerts, ...procs], cfg.maxRelated));
+  }
+  return out;
+}
+
+function sameProcess(t: Summary, f: Summary): boolean {
+  if (t.container !== undefined && f.container !== undefined && t.container !== f.container) return false;
+  if (t.pid !== undefined && f.pid !== undefined && t.container !== undefined && t.container === f.container) return t.pid === f.pid;
+  if (t.binary === undefined || f.binary === undefined) return false;
+  return t.binary === f.binary || basename(t.binary) === basename(f.binary);
+}
+
+function enforcementAlert(win: Summary[], cfg: CorrelateConfig): ChainMatch[] {
+  const W = cfg.chains.enforcement_alert.windowSeconds * 1000;
+  const heads = new Map<string, Summary[]>(); // one incident per enforced process (exec_id), else per event
+  for (const x of win) {
+    if (!has(x, "enforcement")) continue;
+    const k = x.exec_id ?? x.uid;
+    const l = heads.get(k);
+    if (l) l.push(x);
+    else heads.set(k, [x]);
+  }
+  const out: ChainMatch[] = [];
+  for (const enforced of heads.values()) {
+    const head = enforced[0]!;
+    const alerts = win.filter((f) => has(f, "alert") && enforced.some((t) => Math.abs(f.time - t.time) <= W && sameProcess(t, f)));
+    if (alerts.length === 0) continue;
+    const exec = head.exec_id !== undefined ? win.filter((x) => has(x, "exec") && x.exec_id === head.exec_id) : [];
+    out.push(finish("enforcement_alert", head, enforced, [...alerts, ...exec], cfg.maxRelated));
+  }
+  return out;
+}
+
+function awsCredentialNewIp(win: Summary[], cfg: CorrelateConfig): ChainMatch[] {
+  const W = (cfg.chains.aws_credential_new_ip.windowSeconds ?? cfg.windowSeconds) * 1000;
+  const skew = cfg.skewSeconds * 1000;
+  const heads = new Map<string, Summary>(); // the first credential action per credential
+  for (const x of win) if (has(x, "cred_create") && x.credential && !heads.has(x.credential)) heads.set(x.credential, x);
+  const out: ChainMatch[] = [];
+  for (const head of heads.values()) {
+    const known = new Set<string>(head.ip !== undefined ? [head.ip] : []);
+    const fresh: Summary[] = [];
+    for (const u of win) {
+      if (!has(u, "cred_use") || u.credential !== head.credential || u.time < head.time - skew || u.time > head.time + W || u.ip === undefined) continue;
+      if (!known.has(u.ip)) fresh.push(u);
+      known.add(u.ip);
+    }
+    if (fresh.length) out.push(finish("aws_credential_new_ip", head, [head], fresh, cfg.maxRelated));
+  }
+  return out;
+}
+
+/** Every chain that matches in one key's window (summaries of that key, any order). */
+export function matchChains(window: Summary[], cfg: CorrelateConfig): ChainMatch[] {
+  const win = [...window].sort(byTime);
+  const out: ChainMatch[] = [];
+  if (cfg.chains.k8s_exec.enabled) out.push(...k8sExec(win, cfg));
+  if (cfg.chains.aws_credential_new_ip.enabled) out.push(...awsCredentialNewIp(win, cfg));
+  if (cfg.chains.enforcement_alert.enabled) out.push(...enforcementAlert(win, cfg));
+  return out;
+}

@@ -1,0 +1,225 @@
+// Correlation keys of one OCSF event (pure; on the hot path: every event passes here once, at ingest,
+// as the last enrichment step). See docs/correlation.md for the key formats.
+//
+//   pod:<cluster>/<namespace>/<pod>     k8s audit objectRef (pods, pods/exec...), Falco k8s.ns.name/k8s.pod.name
+//                                       and ka.target.*, Tetragon process.pod
+//   container:<12 hex>                  Falco container.id, Tetragon process.docker / container uid (runtime prefix cut)
+//   exec:<exec_id>, parent_exec:<id>    Tetragon exec_id / parent_exec_id (process.uid / parent_process.uid)
+//   proc:<container>/<pid>              host pid inside a container (Falco proc.pid, Tetragon process.pid)
+//   k8s.user:<cluster>/<user>           Kubernetes user (audit user.username, Falco ka.user.name)
+//   aws.principal:<arn>                 CloudTrail userIdentity.arn, and the principal an event creates or targets
+//   aws.key:<access key id>             the access key used (userIdentity.accessKeyId) or handed out (responseElements)
+//   aws.issuer:<arn>                    the role behind an assumed-role session (sessionIssuer.arn)
+//   ip:<address>                        source IP
+//   host:<hostname>                     device.hostname
+//
+// The cluster is the tenant's configured cluster (the context enricher's `k8s.cluster:` label), else the one
+// the sensor sent (Tetragon cluster_name, Falco k8smeta.cluster.name), else "default".
+import type { OcsfEvent } from "../normalize/ocsf";
+import { isObject, type Json, type JsonObject } from "../normalize/json";
+import { stableUid } from "../normalize/uid";
+
+export const DEFAULT_CLUSTER = "default";
+
+/** Key kinds, in the order they are listed; PRIMARY_ORDER picks metadata.correlation_uid. */
+export const KEY_KINDS = ["pod", "container", "exec", "parent_exec", "proc", "k8s.user", "aws.principal", "aws.key", "aws.issuer", "ip", "host"] as const;
+export type KeyKind = (typeof KEY_KINDS)[number];
+export const PRIMARY_ORDER: readonly KeyKind[] = ["pod", "container", "aws.principal", "aws.key", "k8s.user", "ip", "host"];
+
+/** What an event says about where it happened and who did it (the parts keys and chains use). */
+export interface Extracted {
+  product: string;
+  logName: string;
+  cluster: string;
+  pod?: { namespace: string; name: string };
+  /** Short (12 hex digit) container id. */
+  container?: string;
+  /** The process the event is about: Tetragon process (exec) or actor.process, Falco evidences[0].process. */
+  process?: JsonObject;
+  pid?: number;
+  execId?: string;
+  parentExecId?: string;
+  k8sUser?: string;
+  awsPrincipals: string[];
+  awsKeys: string[];
+  awsIssuer?: string;
+  ips: string[];
+  host?: string;
+}
+
+export interface Correlation {
+  /** The primary key (metadata.correlation_uid is its stable hash). */
+  key: string;
+  keys: string[];
+}
+
+function o(v: Json | undefined | unknown): JsonObject | undefined {
+  return isObject(v) ? v : undefined;
+}
+function s(v: Json | undefined | unknown): string | undefined {
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+/** Container id -> its 12-digit short form ("containerd://551e16...", "docker://e6af...", "ee97d9c4186f"). */
+export function shortContainerId(id: string | undefined): string | undefined {
+  if (id === undefined) return undefined;
+  const bare = id.replace(/^[\w.-]+:\/\//, "").toLowerCase();
+  return /^[0-9a-f]{12,}$/.test(bare) ? bare.slice(0, 12) : undefined;
+}
+
+function labelValue(labels: string[] | undefined, prefix: string): string | undefined {
+  if (!labels) return undefined;
+  for (const l of labels) if (typeof l === "string" && l.startsWith(prefix) && l.length > prefix.length) return l.slice(prefix.length);
+  return undefined;
+}
+
+function isPodResource(type: string): boolean {
+  const t = type.toLowerCase();
+  return t === "pod" || t === "pods" || t.startsWith("pods/");
+}
+
+function podOf(e: OcsfEvent, labels: string[] | undefined): { namespace: string; name: string } | undefined {
+  if (Array.isArray(e.resources)) {
+    for (const r of e.resources as Json[]) {
+      const res = o(r);
+      if (!res || !isPodResource(String(res.type ?? ""))) continue;
+      const name = s(res.name);
+      const namespace = s(res.namespace);
+      if (name && namespace) return { namespace, name };
+    }
+  }
+  const um = e.unmapped;
+  if (um) {
+    // Tetragon keeps the pod under <event type>.process.pod (the normalizer keeps unmapped fields at their paths)
+    for (const k in um) {
+      if (!k.startsWith("process_")) continue;
+      const pod = o(o(o(um[k])?.process)?.pod);
+      const name = s(pod?.name);
+      const namespace = s(pod?.namespace);
+      if (name && namespace) return { namespace, name };
+    }
+  }
+  const name = labelValue(labels, "k8s.pod:");
+  const namespace = labelValue(labels, "k8s.namespace:");
+  return name && namespace ? { namespace, name } : undefined;
+}
+
+function clusterOf(e: OcsfEvent, labels: string[] | undefined): string {
+  const um = e.unmapped;
+  const of = o(um?.output_fields);
+  return labelValue(labels, "k8s.cluster:") ?? s(um?.cluster_name) ?? s(of?.["k8smeta.cluster.name"]) ?? s(of?.["k8s.cluster.name"]) ?? DEFAULT_CLUSTER;
+}
+
+function pushUnique(list: string[], v: string | undefined): void {
+  if (v !== undefined && !list.includes(v)) list.push(v);
+}
+
+function addAwsUser(x: Extracted, user: JsonObject | undefined): void {
+  if (!user) return;
+  const uid = s(user.uid);
+  if (uid?.startsWith("arn:")) pushUnique(x.awsPrincipals, uid);
+  pushUnique(x.awsKeys, s(user.credential_uid));
+}
+
+/** Reads the correlation facts of an event (pure; a few property reads per event). */
+export function extract(e: OcsfEvent): Extracted {
+  const md = e.metadata;
+  const product = s(md?.product?.name) ?? "";
+  const logName = s(md?.log_name) ?? "";
+  const labels = Array.isArray(md?.labels) ? md.labels : undefined;
+  const evidence = Array.isArray(e.evidences) ? o((e.evidences as Json[])[0]) : undefined;
+  const actor = o(e.actor);
+  const x: Extracted = { product, logName, cluster: clusterOf(e, labels), awsPrincipals: [], awsKeys: [], ips: [] };
+  const pod = podOf(e, labels);
+  if (pod) x.pod = pod;
+
+  const proc = product === "Falco" ? o(evidence?.process) : (o(e.process) ?? o(actor?.process));
+  if (proc) {
+    x.process = proc;
+    if (typeof proc.pid === "number") x.pid = proc.pid;
+  }
+  const container = product === "Falco" ? o(evidence?.container) : o(proc?.container);
+  x.container = shortContainerId(s(container?.uid));
+  if (product === "Tetragon" && proc) {
+    x.execId = s(proc.uid);
+    x.parentExecId = s(o(proc.parent_process)?.uid);
+  }
+
+  if (product === "Kubernetes") x.k8sUser = s(o(actor?.user)?.name);
+  else if (product === "Falco" && logName === "k8s_audit") x.k8sUser = s(o(o(evidence?.actor)?.user)?.name);
+
+  if (product === "CloudTrail" || (product === "Falco" && logName === "aws_cloudtrail")) {
+    addAwsUser(x, o(actor?.user));
+    addAwsUser(x, o(e.user));
+    addAwsUser(x, o(o(evidence?.actor)?.user));
+    const issuer = o(actor?.session)?.issuer;
+    x.awsIssuer = typeof issuer === "string" && issuer.startsWith("arn:") ? issuer : undefined;
+  }
+
+  pushUnique(x.ips, s(o(e.src_endpoint)?.ip));
+  if (product === "Falco" && logName !== "syscall") pushUnique(x.ips, s(o(evidence?.src_endpoint)?.ip));
+  x.host = s(o(e.device)?.hostname);
+  return x;
+}
+
+export function podKey(cluster: string, pod: { namespace: string; name: string }): string {
+  return `pod:${cluster}/${pod.namespace}/${pod.name}`;
+}
+
+/** Every correlation key of an extracted event, primary first. */
+export function keysOf(x: Extracted): Correlation | undefined {
+  const keys: string[] = [];
+  const byKind = new Map<KeyKind, string>();
+  const add = (kind: KeyKind, v: string | undefined) => {
+    if (v === undefined) return;
+    const k = `${kind}:${v}`;
+    if (!byKind.has(kind)) byKind.set(kind, k);
+    if (!keys.includes(k)) keys.push(k);
+  };
+  if (x.pod) add("pod", `${x.cluster}/${x.pod.namespace}/${x.pod.name}`);
+  add("container", x.container);
+  add("exec", x.execId);
+  add("parent_exec", x.parentExecId);
+  if (x.container && x.pid !== undefined) add("proc", `${x.container}/${x.pid}`);
+  if (x.k8sUser) add("k8s.user", `${x.cluster}/${x.k8sUser}`);
+  for (const p of x.awsPrincipals) add("aws.principal", p);
+  for (const k of x.awsKeys) add("aws.key", k);
+  add("aws.issuer", x.awsIssuer);
+  for (const ip of x.ips) add("ip", ip);
+  add("host", x.host);
+  for (const kind of PRIMARY_ORDER) {
+    const key = byKind.get(kind);
+    if (!key) continue;
+    const i = keys.indexOf(key);
+    if (i > 0) {
+      keys.splice(i, 1);
+      keys.unshift(key);
+    }
+    return { key, keys };
+  }
+  return keys.length ? { key: keys[0]!, keys } : undefined;
+}
+
+export function correlationKeys(e: OcsfEvent): Correlation | undefined {
+  return keysOf(extract(e));
+}
+
+/**
+ * Writes the keys on the event: metadata.correlation_uid = stableUid(primary key), and
+ * unmapped.tributary.correlation = {key, keys[, source_correlation_uid]} (the normalizer's own
+ * correlation_uid, e.g. a k8s auditID or a CloudTrail sharedEventID, is kept there when replaced).
+ */
+export function applyCorrelationKeys(e: OcsfEvent): OcsfEvent {
+  const c = correlationKeys(e);
+  if (!c) return e;
+  const uid = stableUid(c.key);
+  const corr: JsonObject = { key: c.key, keys: c.keys };
+  const prev = e.metadata.correlation_uid;
+  if (typeof prev === "string" && prev !== uid) corr.source_correlation_uid = prev;
+  e.metadata.correlation_uid = uid;
+  const um = (e.unmapped ??= {});
+  const t = o(um.tributary);
+  if (t) t.correlation = corr;
+  else um.tributary = { correlation: corr };
+  return e;
+}

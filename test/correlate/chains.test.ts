@@ -1,0 +1,255 @@
+// Chain matching on the real fixtures (lined up by time and pod name, see ./story.ts): each chain is found,
+// and unrelated events (other pods, other credentials, other processes, outside the window) are not joined.
+// Summaries are grouped by correlation key as the consumer does, and each key's window is matched alone,
+// as its Durable Object does.
+import { describe, it, expect } from "vitest";
+import { parseConfig } from "../../src/config/load";
+import { matchChains, summarize, type ChainMatch, type Summary } from "../../src/correlate/chains";
+import { groupByKey } from "../../src/correlate/feed";
+import type { CorrelateConfig } from "../../src/config/correlate";
+import type { OcsfEvent } from "../../src/normalize/ocsf";
+import {
+  CFG,
+  STORY_AT,
+  STORY_POD,
+  execStory,
+  normalizeRecord,
+  k8sExecRecord,
+  falcoShellRecord,
+  falcoShellKubeconRecord,
+  falcoAttachExecRecord,
+  falcoReadSensitiveRecord,
+  tetragonCatExecRecord,
+  tetragonCurlExecRecord,
+  tetragonCatSigkillRecord,
+  federationRecords,
+  tetragonRecord,
+  records,
+} from "./story";
+
+const C = CFG.correlate;
+
+/** What the Durable Objects would find: every key's window matched on its own. */
+function correlate(events: OcsfEvent[], cfg: CorrelateConfig = C): ChainMatch[] {
+  const out: ChainMatch[] = [];
+  for (const list of groupByKey(events, cfg).values()) out.push(...matchChains(list, cfg));
+  return out;
+}
+
+const uids = (m: ChainMatch) => m.members.map((x) => x.uid);
+const uid = (e: OcsfEvent) => e.metadata.uid!;
+
+describe("summaries", () => {
+  it("only events a chain can use are summarized; each carries its key and role", () => {
+    const s = execStory();
+    const one = (e: OcsfEvent) => {
+      const l = summarize(e, C);
+      expect(l).toHaveLength(1);
+      return l[0]!;
+    };
+    expect(one(s.audit)).toMatchObject({ roles: ["k8s_exec"], scope: s.scope, user: "minikube-user", request_uid: "ca1ed9f4-7bf4-4c85-81a8-1b11253d1ba6", title: "exec bash" });
+    expect(one(s.shell)).toMatchObject({ roles: ["shell_alert", "alert"], scope: s.scope, title: "Terminal shell in container", container: "ee97d9c4186f" });
+    expect(one(s.exec)).toMatchObject({ roles: ["exec"], scope: s.scope, binary: "/usr/bin/cat", pid: 38313 });
+    expect(one(s.connect)).toMatchObject({ roles: ["connect"], scope: s.scope, dst: "64.225.45.153:443" });
+    // the process_exit of the same pod plays no part: not summarized, not sent
+    expect(summarize(normalizeRecord(tetragonRecord("process_exit.ndjson", 1)), C)).toEqual([]);
+    expect(summarize(normalizeRecord(tetragonCatSigkillRecord({}, "KPROBE_ACTION_POST")), C)).toEqual([]);
+    for (const x of [s.audit, s.shell, s.exec, s.connect].flatMap((e) => summarize(e, C))) expect(JSON.stringify(x).length).toBeLessThan(1_000);
+  });
+
+  it("a failed exec (403) is no anchor; an incident (Tributary) is never summarized", () => {
+    const rec = k8sExecRecord({ at: STORY_AT });
+    rec.responseStatus = { code: 403, status: "Failure", reason: "Forbidden", metadata: {} };
+    (rec.annotations as Record<string, string>)["authorization.k8s.io/decision"] = "forbid";
+    expect(summarize(normalizeRecord(rec), C)).toEqual([]);
+    const incident = { ...execStory().shell, metadata: { ...execStory().shell.metadata, product: { name: "Tributary", vendor_name: "Tributary" } } };
+    expect(summarize(incident, C)).toEqual([]);
+  });
+});
+
+describe("chain k8s_exec: kubectl exec -> Falco shell alert -> Tetragon exec and connect", () => {
+  it("joins the four events of one pod into one incident, in time order", () => {
+    const s = execStory();
+    const found = correlate([s.connect, s.exec, s.shell, s.audit]);
+    expect(found).toHaveLength(1);
+    const m = found[0]!;
+    expect(m.chain).toBe("k8s_exec");
+    expect(m.scope).toBe(s.scope);
+    expect(uids(m)).toEqual([uid(s.audit), uid(s.shell), uid(s.exec), uid(s.connect)]);
+    expect(m.members.map((x) => x.time)).toEqual([STORY_AT - 1410, STORY_AT - 410, STORY_AT, STORY_AT + 9]);
+  });
+
+  it("the exec and a Falco shell alert alone, or the exec and a Tetragon exec alone, are a story; the exec alone is not", () => {
+    const s = execStory();
+    expect(correlate([s.audit, s.shell]).map(uids)).toEqual([[uid(s.audit), uid(s.shell)]]);
+    expect(correlate([s.audit, s.exec]).map(uids)).toEqual([[uid(s.audit), uid(s.exec)]]);
+    expect(correlate([s.audit])).toEqual([]);
+    expect(correlate([s.audit, s.connect])).toEqual([]); // a connection without a process start or alert is not enough
+    expect(correlate([s.shell, s.exec, s.connect])).toEqual([]); // no kubectl exec: no story
+  });
+
+  it("does not join events of other pods (same namespace, same time)", () => {
+    const s = execStory();
+    const otherShell = normalizeRecord(falcoShellRecord({ pod: "elasticsearch-56f8fc6988-sh8rm", at: STORY_AT - 300 }));
+    const curl = normalizeRecord(tetragonCurlExecRecord({ at: STORY_AT + 100 })); // default/xwing
+    const kubecon = normalizeRecord(falcoShellKubeconRecord(STORY_AT - 200)); // default/kubecon
+    const found = correlate([s.audit, s.shell, otherShell, curl, kubecon, s.exec]);
+    expect(found.map(uids)).toEqual([[uid(s.audit), uid(s.shell), uid(s.exec)]]);
+    // and with the anchor moved to another pod, nothing of this pod joins it
+    const elsewhere = normalizeRecord(k8sExecRecord({ pod: "somewhere-else", at: STORY_AT - 1410 }));
+    expect(correlate([elsewhere, s.shell, s.exec, s.connect])).toEqual([]);
+  });
+
+  it("does not join events outside the window: 20 minutes later, or before the exec (beyond the skew)", () => {
+    const s = execStory();
+    const late = normalizeRecord(falcoShellRecord({ at: STORY_AT - 1410 + 20 * 60_000 }));
+    expect(correlate([s.audit, late])).toEqual([]);
+    const early = normalizeRecord(k8sExecRecord({ at: STORY_AT + 5 * 60_000 })); // the exec after the shell and processes
+    expect(correlate([early, s.shell, s.exec, s.connect])).toEqual([]);
+    // a window set to 30 s leaves a shell alert 40 s after the exec out
+    const cfg = parseConfig({ correlate: { chains: { k8s_exec: { windowSeconds: 30 } } } }).correlate;
+    const at40 = normalizeRecord(falcoShellRecord({ at: STORY_AT - 1410 + 40_000 }));
+    expect(correlate([s.audit, at40], cfg)).toEqual([]);
+    expect(correlate([s.audit, at40]).map(uids)).toEqual([[uid(s.audit), uid(at40)]]);
+  });
+
+  it("Falco's own Attach/Exec Pod alert anchors the chain too (real pod names: default/kubecon), and merges with the audit event of the same exec", () => {
+    const t = Date.parse("2023-05-25T13:44:04.000Z"); // one second before the shell alert's own time
+    const attach = normalizeRecord(falcoAttachExecRecord(t));
+    const shell = normalizeRecord(falcoShellKubeconRecord(Date.parse("2023-05-25T13:44:05.478Z")));
+    expect(correlate([attach, shell]).map(uids)).toEqual([[uid(attach), uid(shell)]]);
+    // the audit event of the same exec (a few ms apart, same pod; different user names: audit says minikube-user)
+    const audit = normalizeRecord(k8sExecRecord({ ns: "default", pod: "kubecon", at: t + 5 }));
+    const both = correlate([attach, audit, shell]);
+    expect(both).toHaveLength(2); // two users: two stories
+    const sameUser = summarize(audit, C).map((x) => ({ ...x, user: "kubernetes-admin" }));
+    const merged = matchChains([...summarize(attach, C), ...sameUser, ...summarize(shell, C)], C);
+    expect(merged.map(uids)).toEqual([[uid(attach), uid(audit), uid(shell)]]);
+  });
+
+  it("when Tetragon saw the shell start, only that shell's process tree joins (exec_id / parent_exec_id)", () => {
+    const s = execStory();
+    const [exec] = summarize(s.exec, C);
+    const [connect] = summarize(s.connect, C);
+    const [audit] = summarize(s.audit, C);
+    // the parent of cat and nc, `sh lifecycle.sh`, as Tetragon reports it in their parent fields
+    const parent = (s.exec.actor as { process: { uid: string; pid: number; file: { path: string } } }).process;
+    const sh: Summary = { ...exec!, uid: "sh-exec", time: STORY_AT - 6, binary: parent.file.path, exec_id: parent.uid, parent_exec_id: "runc", pid: parent.pid };
+    const [curl] = summarize(normalizeRecord(tetragonCurlExecRecord({ ns: "tenant-jobs", pod: STORY_POD, at: STORY_AT + 50 })), C);
+    expect(curl!.scope).toBe(s.scope);
+    const m = matchChains([audit!, sh, exec!, connect!, curl!], C);
+    expect(m.map(uids)).toEqual([[uid(s.audit), "sh-exec", uid(s.exec), uid(s.connect)]]);
+    // without the shell's exec, every process start of the pod in the window joins
+    expect(matchChains([audit!, exec!, connect!, curl!], C).map(uids)).toEqual([[uid(s.audit), uid(s.exec), uid(s.connect), curl!.uid]]);
+  });
+
+  it("is off when the chain is disabled, and lists at most maxRelated events (the earliest)", () => {
+    const s = execStory();
+    const off = parseConfig({ correlate: { chains: { k8s_exec: { enabled: false } } } }).correlate;
+    expect(correlate([s.audit, s.shell, s.exec], off)).toEqual([]);
+    const few = parseConfig({ correlate: { maxRelated: 2 } }).correlate;
+    expect(correlate([s.audit, s.shell, s.exec, s.connect], few).map(uids)).toEqual([[uid(s.audit), uid(s.shell)]]);
+  });
+
+  it("the finding uid stays while the story grows; members are the same whatever the arrival order", () => {
+    const s = execStory();
+    const a = correlate([s.audit, s.shell])[0]!;
+    const b = correlate([s.connect, s.shell, s.exec, s.audit])[0]!;
+    const c = correlate([s.exec, s.audit, s.connect, s.shell])[0]!;
+    expect(b.finding_uid).toBe(a.finding_uid);
+    expect(uids(b)).toEqual(uids(c));
+  });
+});
+
+describe("chain aws_credential_new_ip: a credential action, then the credential used from a new IP", () => {
+  it("GetFederationToken, then GetCallerIdentity with its token from another IP: one incident", () => {
+    const [create, use] = federationRecords("200.249.253.51").map((r) => normalizeRecord(r));
+    const found = correlate([use!, create!]);
+    expect(found).toHaveLength(1);
+    expect(found[0]!.chain).toBe("aws_credential_new_ip");
+    expect(found[0]!.scope).toBe("aws.key:ASIASTJKC5GCM7ZE6LUP");
+    expect(uids(found[0]!)).toEqual([uid(create!), uid(use!)]);
+  });
+
+  it("the capture as it is (the token used from the IP that asked for it) is no incident", () => {
+    const [create, use] = federationRecords().map((r) => normalizeRecord(r));
+    expect(correlate([create!, use!])).toEqual([]);
+  });
+
+  it("does not join calls made with other keys, or outside the window", () => {
+    const [create] = federationRecords().map((r) => normalizeRecord(r));
+    // calls of the Stratus get-password-data capture: another account's session key, from another IP
+    const others = [
+      ...normalizedFile("cloudtrail/stratus__credential-access.ec2-get-password-data.subset.json"),
+      ...normalizedFile("cloudtrail/stratus__persistence.iam-create-admin-user.json"),
+    ];
+    expect(correlate([create!, ...others])).toEqual([]);
+    const [, use] = federationRecords("200.249.253.51");
+    use.eventTime = new Date(Date.parse(String(use.eventTime)) + 11 * 60_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+    expect(correlate([create!, normalizeRecord(use)])).toEqual([]);
+  });
+
+  it("each new IP joins once; a repeated IP adds nothing", () => {
+    const [create, a] = federationRecords("200.249.253.51").map((r) => normalizeRecord(r));
+    const [, bRec] = federationRecords("200.249.253.51");
+    bRec.eventID = "00000000-0000-4000-8000-000000000001";
+    bRec.eventTime = "2024-11-30T08:43:40Z";
+    const b = normalizeRecord(bRec);
+    const found = correlate([create!, a!, b]);
+    expect(found.map(uids)).toEqual([[uid(create!), uid(a!)]]);
+  });
+});
+
+function normalizedFile(name: string): OcsfEvent[] {
+  return records(name).map((r) => normalizeRecord(r));
+}
+
+describe("chain enforcement_alert: a Tetragon Sigkill and the Falco alert for the same process", () => {
+  const sigkill = () => normalizeRecord(tetragonCatSigkillRecord());
+  const catAlert = (at = STORY_AT + 40) => normalizeRecord(falcoReadSensitiveRecord({ at }));
+
+  it("joins the kill, the Falco alert on the same binary in the same pod, and the process's exec", () => {
+    const kill = sigkill();
+    const alert = catAlert();
+    const exec = normalizeRecord(tetragonCatExecRecord());
+    const found = correlate([alert, kill, exec]).filter((m) => m.chain === "enforcement_alert");
+    expect(found).toHaveLength(1);
+    expect(found[0]!.scope).toBe(`pod:default/tenant-jobs/${STORY_POD}`);
+    expect(new Set(uids(found[0]!))).toEqual(new Set([uid(kill), uid(alert), uid(exec)]));
+    expect(found[0]!.members.map((x) => x.time)).toEqual([...found[0]!.members.map((x) => x.time)].sort((a, b) => a - b));
+  });
+
+  it("does not join another binary's alert, an alert a minute away, or a hook that enforced nothing", () => {
+    const kill = sigkill();
+    const shell = normalizeRecord(falcoShellRecord({ at: STORY_AT + 10 })); // sh in the same pod
+    expect(correlate([kill, shell]).filter((m) => m.chain === "enforcement_alert")).toEqual([]);
+    expect(correlate([kill, catAlert(STORY_AT + 61_000)])).toEqual([]);
+    const observed = normalizeRecord(tetragonCatSigkillRecord({}, "KPROBE_ACTION_POST"));
+    expect(correlate([observed, catAlert()])).toEqual([]);
+  });
+
+  it("KPROBE_ACTION_OVERRIDE counts; the action list is configurable", () => {
+    const override = normalizeRecord(tetragonCatSigkillRecord({}, "KPROBE_ACTION_OVERRIDE"));
+    expect(correlate([override, catAlert()])).toHaveLength(1);
+    const onlyKill = parseConfig({ correlate: { chains: { enforcement_alert: { actions: ["KPROBE_ACTION_SIGKILL"] } } } }).correlate;
+    expect(correlate([override, catAlert()], onlyKill)).toEqual([]);
+  });
+
+  it("a pid known on both sides decides: same container and pid joins, another pid does not", () => {
+    const [kill] = summarize(sigkill(), C);
+    const [alert] = summarize(catAlert(), C);
+    const withPid = (pid: number): Summary => ({ ...alert!, container: kill!.container, pid, binary: "/usr/bin/other" });
+    expect(matchChains([kill!, withPid(38313)], C)).toHaveLength(1);
+    expect(matchChains([kill!, withPid(4242)], C)).toEqual([]);
+  });
+});
+
+describe("config", () => {
+  it("defaults, and a bad shell pattern is refused with the field named", () => {
+    expect(C).toMatchObject({ keys: true, enabled: true, windowSeconds: 600, maxEventsPerKey: 500, assigneeGroup: "unassigned" });
+    expect(C.chains.enforcement_alert.windowSeconds).toBe(60);
+    expect(() => parseConfig({ correlate: { chains: { k8s_exec: { shellPattern: "(" } } } })).toThrow(/correlate\.chains\.k8s_exec\.shellPattern: not a valid regular expression/);
+    expect(() => parseConfig({ correlate: { windowSeconds: 0 } })).toThrow(/correlate\.windowSeconds/);
+    expect(() => parseConfig({ correlate: { chain: {} } })).toThrow(/correlate/);
+  });
+});

@@ -1,0 +1,167 @@
+// Correlation keys on every event (the key step at the end of the enricher): formats, primary key and
+// metadata.correlation_uid, on the real fixtures.
+import { describe, it, expect } from "vitest";
+import { fixtures } from "../support/fixtures";
+import { contentTypeOf } from "../support/fixture-pipeline";
+import { NEGATIVE_FIXTURES } from "../support/fixture-pipeline";
+import { frame } from "../../src/routes/decode";
+import { runPipeline } from "../../src/pipeline";
+import { parseConfig } from "../../src/config/load";
+import { makeEnricher } from "../../src/enrich/index";
+import { applyCorrelationKeys, correlationKeys, shortContainerId, KEY_KINDS } from "../../src/correlate/keys";
+import { stableUid } from "../../src/normalize/uid";
+import type { OcsfEvent } from "../../src/normalize/ocsf";
+import { CFG, execStory, normalizeRecord, federationRecords, tetragonCurlExecRecord, falcoShellKubeconRecord, STORY_AT, records } from "./story";
+
+type Corr = { key: string; keys: string[]; source_correlation_uid?: string };
+const corr = (e: OcsfEvent) => (e.unmapped?.tributary as { correlation?: Corr } | undefined)?.correlation;
+
+function allFixtureEvents(): { name: string; event: OcsfEvent }[] {
+  const enrich = makeEnricher(CFG);
+  const out: { name: string; event: OcsfEvent }[] = [];
+  for (const f of fixtures) {
+    if (NEGATIVE_FIXTURES.has(f.name)) continue;
+    const fr = frame(f.text, contentTypeOf(f.name));
+    const res = runPipeline(fr.values, fr.paths, fr.textLines, { ctx: { ocsfVersion: "1.3.0", receivedAt: 0, tenant: "acme" }, enrich });
+    for (const r of res.events) out.push({ name: f.name, event: r.event });
+  }
+  return out;
+}
+
+describe("correlation keys on every fixture event", () => {
+  const events = allFixtureEvents();
+
+  it("every event but a few without any identifying field gets keys; correlation_uid is the primary key's stable hash", () => {
+    expect(events.length).toBeGreaterThan(100);
+    const without: string[] = [];
+    const kinds = new Set<string>(KEY_KINDS);
+    for (const { name, event } of events) {
+      const c = corr(event);
+      if (!c) {
+        without.push(name);
+        continue;
+      }
+      expect(c.keys[0], name).toBe(c.key);
+      expect(new Set(c.keys).size, name).toBe(c.keys.length);
+      expect(event.metadata.correlation_uid, name).toBe(stableUid(c.key));
+      for (const k of c.keys) {
+        const kind = k.slice(0, k.indexOf(":"));
+        expect(kinds.has(kind), `${name}: ${k}`).toBe(true);
+        expect(k.length).toBeGreaterThan(kind.length + 1);
+      }
+    }
+    // only records that name no pod, container, process, principal, IP or host are left without keys: AWS
+    // acting on its own (service events) and a CloudTrail Insight
+    expect(without.sort()).toEqual([
+      "cloudtrail/record__create-service-linked-channel__aws-docs.json",
+      "cloudtrail/record__insight-event__aws-docs.json",
+      "cloudtrail/record__kms-rotate-key-service-event__aws-docs.json",
+    ]);
+  });
+
+  it("the normalizer's own correlation_uid (k8s auditID, CloudTrail sharedEventID) is kept in unmapped", () => {
+    const audit = events.find((x) => x.name === "k8s-audit/falco-trace__exec_pod.json")!.event;
+    expect(corr(audit)!.source_correlation_uid).toBe("ca1ed9f4-7bf4-4c85-81a8-1b11253d1ba6");
+    expect((audit.api as { request: { uid: string } }).request.uid).toBe("ca1ed9f4-7bf4-4c85-81a8-1b11253d1ba6");
+  });
+});
+
+describe("key formats per source", () => {
+  it("k8s audit pods/exec: the target pod first, then the user and the source IP", () => {
+    const { audit } = execStory();
+    expect(corr(audit)).toMatchObject({
+      key: "pod:default/tenant-jobs/elasticsearch-56f8fc6988-65smb",
+      keys: ["pod:default/tenant-jobs/elasticsearch-56f8fc6988-65smb", "k8s.user:default/minikube-user", "ip:192.168.99.1"],
+    });
+  });
+
+  it("Falco and Tetragon events of one pod share the pod key (correlation_uid); container, exec and pid keys are added", () => {
+    const { audit, shell, exec, connect } = execStory();
+    for (const e of [shell, exec, connect]) expect(e.metadata.correlation_uid).toBe(audit.metadata.correlation_uid);
+    expect(corr(shell)!.keys).toEqual(["pod:default/tenant-jobs/elasticsearch-56f8fc6988-65smb", "container:ee97d9c4186f", "host:falco-xczjd"]);
+    expect(corr(exec)!.keys).toEqual([
+      "pod:default/tenant-jobs/elasticsearch-56f8fc6988-65smb",
+      "container:e6af4dff4ea3",
+      "exec:bWluaWt1YmU6MzM0OTc2NjQ2MjgyMjozODMxMw==",
+      "parent_exec:bWluaWt1YmU6MzM0OTc2MDUxNjExMTozODMxMg==",
+      "proc:e6af4dff4ea3/38313",
+      "host:minikube",
+    ]);
+    // cat and nc are both children of the same `sh lifecycle.sh`: the parent_exec key joins them
+    expect(corr(connect)!.keys).toContain("parent_exec:bWluaWt1YmU6MzM0OTc2MDUxNjExMTozODMxMg==");
+    expect(corr(connect)!.keys).toContain("exec:bWluaWt1YmU6MzM0OTc2NzgxOTUzNTozODMxNA==");
+  });
+
+  it("events of other pods get other keys", () => {
+    const curl = normalizeRecord(tetragonCurlExecRecord());
+    const kubecon = normalizeRecord(falcoShellKubeconRecord(STORY_AT));
+    const { audit } = execStory();
+    expect(corr(curl)!.key).toBe("pod:default/default/xwing");
+    expect(corr(kubecon)!.key).toBe("pod:default/default/kubecon");
+    expect(new Set([curl, kubecon, audit].map((e) => e.metadata.correlation_uid)).size).toBe(3);
+  });
+
+  it("the cluster comes from the token's configured cluster (context enricher), so two clusters never share a key", () => {
+    const cfg = parseConfig({ auth: { tokens: [{ tenant: "prod-sensors", token: "t1", cluster: "prod" }] } });
+    const e = normalizeRecord(tetragonCurlExecRecord(), cfg, "prod-sensors");
+    expect(corr(e)!.key).toBe("pod:prod/default/xwing");
+    const other = normalizeRecord(tetragonCurlExecRecord(), cfg, "someone-else");
+    expect(corr(other)!.key).toBe("pod:default/default/xwing");
+  });
+
+  it("CloudTrail: principal first, then the keys used and handed out, the session issuer and the source IP", () => {
+    const [create, use] = federationRecords().map((r) => normalizeRecord(r));
+    expect(corr(create!)!.keys).toEqual([
+      "aws.principal:arn:aws:iam::742491224508:user/stratus-red-team-user-federation-user",
+      "aws.principal:arn:aws:sts::742491224508:federated-user/stratus_red_team",
+      "aws.key:AKIA6V1GNZTT65XQH36M",
+      "aws.key:ASIASTJKC5GCM7ZE6LUP",
+      "ip:255.90.254.5",
+    ]);
+    expect(corr(use!)!.keys).toEqual([
+      "aws.principal:arn:aws:sts::742491224508:federated-user/stratus_red_team",
+      "aws.key:ASIASTJKC5GCM7ZE6LUP",
+      "aws.issuer:arn:aws:iam::742491224508:user/stratus-red-team-user-federation-user",
+      "ip:255.90.254.5",
+    ]);
+  });
+
+  it("CreateAccessKey lists the new access key beside the caller's", () => {
+    const rec = records("cloudtrail/stratus__persistence.iam-create-admin-user.json").find((r) => r.eventName === "CreateAccessKey")!;
+    expect(corr(normalizeRecord(rec))!.keys).toEqual([
+      "aws.principal:arn:aws:iam::229654561268:user/christophe",
+      "aws.key:AKIAOZUDECYXYM4ONAN4",
+      "aws.key:AKIAXAFZN8JEPF6L682H",
+      "ip:75.50.255.67",
+    ]);
+  });
+});
+
+describe("the key step", () => {
+  it("short container ids: runtime prefixes cut, 12 hex digits, 'host' and names are not containers", () => {
+    expect(shortContainerId("containerd://551e161c47d8ff0eb665438a7bcd5b4e3ef5a297282b40a92b7c77d6bd168eb3")).toBe("551e161c47d8");
+    expect(shortContainerId("docker://E6AF4DFF4EA3B8D5")).toBe("e6af4dff4ea3");
+    expect(shortContainerId("cri-o://0123456789abcdef")).toBe("0123456789ab");
+    expect(shortContainerId("ee97d9c4186f")).toBe("ee97d9c4186f");
+    expect(shortContainerId("host")).toBeUndefined();
+    expect(shortContainerId("abc")).toBeUndefined();
+    expect(shortContainerId(undefined)).toBeUndefined();
+  });
+
+  it("is applied once per event by the enricher, and can be turned off (correlate.keys: false)", () => {
+    const off = parseConfig({ correlate: { keys: false } });
+    const e = normalizeRecord(tetragonCurlExecRecord(), off);
+    expect(e.unmapped?.tributary).toBeUndefined();
+    expect(e.metadata.correlation_uid).toBeUndefined();
+    const again = applyCorrelationKeys(applyCorrelationKeys(e));
+    expect(corr(again)!.key).toBe("pod:default/default/xwing");
+    expect(corr(again)!.source_correlation_uid).toBeUndefined();
+  });
+
+  it("an event without any identifying field is left as it is", () => {
+    const e: OcsfEvent = { activity_id: 0, category_uid: 2, class_uid: 2004, type_uid: 200400, severity_id: 1, time: 0, metadata: { version: "1.3.0", product: { name: "Falco", vendor_name: "Falcosecurity" } } };
+    expect(correlationKeys(e)).toBeUndefined();
+    expect(applyCorrelationKeys(e)).toEqual({ ...e });
+    expect(e.unmapped).toBeUndefined();
+  });
+});
