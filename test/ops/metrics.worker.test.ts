@@ -1,0 +1,163 @@
+// GET /metrics inside workerd: ingest requests (good and bad records, a refused request), a consumer
+// batch delivering to fake Splunk HEC sinks (one delivers, one rejects, one is down), then /metrics
+// read through the Metrics Durable Object, parsed strictly line by line. Also: access control,
+// the series cap of the store, and counters surviving in its SQLite storage.
+import { describe, expect, it, inject } from "vitest";
+import { env, createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
+import worker from "../../src/index";
+import { MAX_SERIES, type MetricsStore } from "../../src/ops/metrics-do";
+import { REASONS, OUTCOMES, QUEUES } from "../../src/ops/metrics";
+import { SOURCES } from "../../src/config/routing";
+import { call, post, CaptureQueue, linesOf } from "../routes/helpers";
+import { gateControl } from "../support/gate-client";
+import { parsePrometheus, sampleValue, type Family } from "./prom";
+
+/** The fake HEC's token (test/support/s3rver.ts). */
+const HEC_TOKEN = "00000000-0000-4000-8000-00000000cafe";
+const run = Math.random().toString(36).slice(2, 8);
+const tenant = `mt-${run}`;
+const TOKEN = `metrics-test-token-${run}`;
+
+function config(gate: string) {
+  return {
+    auth: { tokens: [{ tenant, token: { env: "INGEST_TOKEN" } }] },
+    metrics: { tenantLabels: true, token: { env: "METRICS_TOKEN" } },
+    sinks: {
+      [`ok-${run}`]: { type: "splunk_hec", url: `${gate}/ok-${run}`, token: { env: "HEC_TOKEN" } },
+      [`bad-${run}`]: { type: "splunk_hec", url: `${gate}/bad-${run}`, token: "not-the-token" },
+      [`down-${run}`]: { type: "splunk_hec", url: `${gate}/down-${run}`, token: { env: "HEC_TOKEN" } },
+    },
+    routes: [{ match: { source: "falco" }, sinks: [`ok-${run}`, `bad-${run}`, `down-${run}`] }],
+  };
+}
+
+const vars = { INGEST_TOKEN: TOKEN, METRICS_TOKEN: "prom-secret", HEC_TOKEN };
+
+async function scrape(cfg: unknown, auth: string | null = "Bearer prom-secret", dev = false): Promise<{ status: number; text: string; type: string | null }> {
+  const e = { ...env, TRIBUTARY_CONFIG: JSON.stringify(cfg), TRIBUTARY_DEV: dev ? "true" : "false", ...vars } as unknown as Env;
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(new Request("http://tributary/metrics", { headers: auth ? { authorization: auth } : {} }), e, ctx);
+  return { status: res.status, text: await res.text(), type: res.headers.get("content-type") };
+}
+
+const ALLOWED_LABELS = new Set(["source", "reason", "tenant", "code", "queue", "sink", "outcome", "le", "ocsf_version"]);
+
+function checkBounded(fams: Map<string, Family>): void {
+  for (const f of fams.values()) {
+    for (const s of f.samples) {
+      for (const [k, v] of Object.entries(s.labels)) {
+        expect(ALLOWED_LABELS.has(k), `${s.name} label ${k}`).toBe(true);
+        if (k === "source") expect([...SOURCES, "unknown"]).toContain(v);
+        if (k === "reason") expect(REASONS).toContain(v);
+        if (k === "outcome") expect([...OUTCOMES, "other"]).toContain(v);
+        if (k === "queue") expect([...QUEUES, "other"]).toContain(v);
+      }
+    }
+  }
+}
+
+describe("GET /metrics", () => {
+  it("counts ingest, queue and delivery across the Worker and renders valid Prometheus text with bounded labels", async () => {
+    const gate = inject("hecGate");
+    const cfg = config(gate);
+    const before = parsePrometheus((await scrape(cfg)).text);
+    const base = (name: string, labels: Record<string, string> = {}) => sampleValue(before, name, labels);
+
+    // 1. ingest: 2 Falco alerts + 1 broken line + 1 unknown record; then a request without credentials
+    const falco = linesOf("falco", (n) => n.includes("terminal-shell-in-container__falco-docs") || n.includes("write-below-binary-dir"));
+    expect(falco).toHaveLength(2);
+    const body = [...falco, '{"rule": broken', '{"hello":"world"}'].join("\n");
+    const queue = new CaptureQueue();
+    const auth = { "content-type": "application/x-ndjson", authorization: `Bearer ${TOKEN}` };
+    const r = await call(post("/v1/events", body, auth), { config: cfg, dev: false, queue, vars });
+    expect(r.status).toBe(202);
+    expect(r.body).toMatchObject({ accepted: 2, rejected: 2 });
+    const denied = await call(post("/v1/events", body, { "content-type": "application/x-ndjson" }), { config: cfg, dev: false, queue, vars });
+    expect(denied.status).toBe(401);
+
+    // 2. the consumer gets what ingest queued (enqueued 90 s ago) and delivers to the three sinks
+    await gateControl.script(gate, `down-${run}`, [{ status: 503, body: '{"text":"Server is busy","code":9}' }]);
+    const retries: unknown[] = [];
+    const consumerEnv = { ...env, TRIBUTARY_CONFIG: JSON.stringify(cfg), ...vars, DELIVERIES: { send: async (m: unknown) => void retries.push(m) } } as unknown as Env;
+    const enqueued = Date.now() - 90_000;
+    const batch = createMessageBatch("tributary-events", queue.messages.map((body, i) => ({ id: `mt-${run}-${i}`, timestamp: new Date(enqueued), attempts: 1, body })));
+    const ctx = createExecutionContext();
+    await worker.queue(batch, consumerEnv, ctx);
+    const qr = await getQueueResult(batch, ctx);
+    expect(qr.explicitAcks).toHaveLength(queue.messages.length);
+    expect(retries).toHaveLength(1); // the down sink's events were rescheduled
+
+    // 3. scrape
+    const res = await scrape(cfg);
+    expect(res.status).toBe(200);
+    expect(res.type).toMatch(/^text\/plain; version=0\.0\.4/);
+    const fams = parsePrometheus(res.text);
+    checkBounded(fams);
+    const delta = (name: string, labels: Record<string, string> = {}) => sampleValue(fams, name, labels) - base(name, labels);
+
+    expect(delta("tributary_records_received_total", { source: "falco", tenant })).toBe(2);
+    expect(delta("tributary_records_accepted_total", { source: "falco", tenant })).toBe(2);
+    expect(delta("tributary_records_received_total", { source: "unknown", tenant })).toBe(2);
+    expect(delta("tributary_records_rejected_total", { source: "unknown", reason: "invalid_json", tenant })).toBe(1);
+    expect(delta("tributary_records_rejected_total", { source: "unknown", reason: "unrecognised", tenant })).toBe(1);
+    expect(delta("tributary_ingest_requests_total", { code: "202" })).toBeGreaterThanOrEqual(1);
+    expect(delta("tributary_ingest_requests_total", { code: "401" })).toBeGreaterThanOrEqual(1);
+    expect(delta("tributary_ingest_duration_seconds_count")).toBeGreaterThanOrEqual(2);
+    expect(delta("tributary_queue_messages_sent_total", { queue: "events" })).toBeGreaterThanOrEqual(queue.messages.length);
+    expect(delta("tributary_queue_messages_received_total", { queue: "events" })).toBeGreaterThanOrEqual(queue.messages.length);
+    expect(delta("tributary_queue_message_age_seconds_bucket", { queue: "events", le: "120" })).toBeGreaterThanOrEqual(queue.messages.length);
+    expect(sampleValue(fams, "tributary_queue_oldest_message_age_seconds", { queue: "events" })).toBeGreaterThanOrEqual(0);
+    expect(sampleValue(fams, "tributary_queue_last_consumed_timestamp_seconds", { queue: "events" })).toBeGreaterThan(1_700_000_000);
+
+    expect(delta("tributary_sink_events_total", { sink: `ok-${run}`, outcome: "delivered" })).toBe(2);
+    expect(delta("tributary_sink_events_total", { sink: `bad-${run}`, outcome: "reject" })).toBe(2);
+    expect(delta("tributary_sink_events_total", { sink: `down-${run}`, outcome: "retry" })).toBe(2);
+    expect(delta("tributary_sink_requests_total", { sink: `ok-${run}` })).toBe(1);
+    expect(delta("tributary_queue_messages_sent_total", { queue: "deliveries" })).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(fams, "tributary_sinks_configured")).toBe(4);
+    expect(sampleValue(fams, "tributary_build_info", { ocsf_version: "1.3.0" })).toBe(1);
+    // no label carries a rule, host, pod or record value
+    expect(res.text).not.toMatch(/Terminal shell|hostname|k8s_pod|rule=/);
+  });
+
+  it("needs the metrics token unless metrics.public or local development", async () => {
+    const cfg = config(inject("hecGate"));
+    expect((await scrape(cfg, null)).status).toBe(401);
+    expect((await scrape(cfg, "Bearer wrong")).status).toBe(403);
+    expect((await scrape(cfg, `Basic ${btoa("prometheus:prom-secret")}`)).status).toBe(200);
+    const closed = await scrape({}, null);
+    expect(closed.status).toBe(403);
+    expect(closed.text).toContain("metrics.token");
+    expect((await scrape({ metrics: { public: true } }, null)).status).toBe(200);
+    expect((await scrape({}, null, true)).status).toBe(200);
+    const unset = await scrape({ metrics: { token: { env: "NOT_SET_ANYWHERE" } } }, "Bearer x");
+    expect(unset.status).toBe(503);
+    expect(unset.text).toContain("NOT_SET_ANYWHERE");
+  });
+});
+
+describe("MetricsStore (Durable Object)", () => {
+  it("adds deltas in SQLite, keeps the newest gauge, and caps the number of series", async () => {
+    const ns = env.METRICS as DurableObjectNamespace<MetricsStore>;
+    const stub = ns.get(ns.idFromName(`cap-test-${run}`));
+    await stub.add({ counters: { a_total: 2 }, gauges: { g: { value: 5, at: 10 } } });
+    await stub.add({ counters: { a_total: 3 }, gauges: { g: { value: 1, at: 9 } } });
+    expect(await stub.snapshot()).toEqual({ counters: { a_total: 5 }, gauges: { g: { value: 5, at: 10 } } });
+    // stored in the object's SQLite database
+    const rows = await runInDurableObject(stub, (_o: MetricsStore, state) => state.storage.sql.exec("SELECT series, value FROM counters").toArray());
+    expect(rows).toEqual([{ series: "a_total", value: 5 }]);
+
+    const many: Record<string, number> = {};
+    for (let i = 0; i < MAX_SERIES + 10; i++) many[`s_total{i="${i}"}`] = 1;
+    const r = await stub.add({ counters: many, gauges: {} });
+    expect(r.dropped).toBe(12); // 2 series existed already
+    const snap = await stub.snapshot();
+    expect(snap.counters["tributary_metrics_series_dropped_total"]).toBe(12);
+    expect(Object.keys(snap.counters).length + Object.keys(snap.gauges).length).toBe(MAX_SERIES + 1);
+    // existing series still count after the cap
+    await stub.add({ counters: { a_total: 1, 'never_total{x="1"}': 1 }, gauges: {} });
+    const after = await stub.snapshot();
+    expect(after.counters.a_total).toBe(6);
+    expect(after.counters['never_total{x="1"}']).toBeUndefined();
+  });
+});
