@@ -82,7 +82,7 @@ describe("GET /metrics", () => {
     const enqueued = Date.now() - 90_000;
     const batch = createMessageBatch("tributary-events", queue.messages.map((body, i) => ({ id: `mt-${run}-${i}`, timestamp: new Date(enqueued), attempts: 1, body })));
     const ctx = createExecutionContext();
-    await worker.queue(batch, consumerEnv, ctx);
+    await worker.queue(batch, consumerEnv);
     const qr = await getQueueResult(batch, ctx);
     expect(qr.explicitAcks).toHaveLength(queue.messages.length);
     expect(retries).toHaveLength(1); // the down sink's events were rescheduled
