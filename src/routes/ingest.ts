@@ -244,5 +244,11 @@ ingestRoutes.post("/v1/events/:source", (c) => {
   if (!kind) return c.json({ error: `unknown source "${c.req.param("source")}": use one of ${Object.keys(KINDS).join(", ")}` }, 404);
   return ingest(c, kind);
 });
+// Vector's healthcheck is `HEAD <uri>` (Hono answers HEAD with the GET handler): the per-source URLs answer it too.
+ingestRoutes.get("/v1/events/:source", (c) => {
+  const kind = KINDS[c.req.param("source")];
+  if (!kind) return c.json({ error: `unknown source "${c.req.param("source")}": use one of ${Object.keys(KINDS).join(", ")}` }, 404);
+  return c.json({ status: "ok", accepts: "POST", source: kind });
+});
 // Falcosidekick's endpoint shape: Falco/Falcosidekick users only change the URL.
 ingestRoutes.post("/", (c) => ingest(c, undefined));

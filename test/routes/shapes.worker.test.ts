@@ -191,6 +191,14 @@ describe("detection and routes", () => {
     expect(txt.body.errors[0]!.reason).toMatch(/only accepted as Falco output/);
   });
 
+  it("answers Vector's healthcheck (HEAD <uri>) on every ingest URL", async () => {
+    for (const path of ["/", "/v1/events", "/v1/events/falco", "/v1/events/tetragon", "/v1/events/k8s-audit", "/v1/events/cloudtrail"]) {
+      const r = await call(new Request(`http://tributary${path}`, { method: "HEAD" }));
+      expect(r.status, path).toBe(200);
+    }
+    expect((await call(new Request("http://tributary/v1/events/nope", { method: "HEAD" }))).status).toBe(404);
+  });
+
   it("answers 404 for an unknown source route", async () => {
     const r = await ingest("/v1/events/syslog", falcoLines[0]!);
     expect(r.status).toBe(404);
