@@ -60,6 +60,7 @@ export function compileFeed(
   return { text: w.finish({ feed: feed.name, source: meta.source, fetched_at: meta.fetchedAt, format: feed.format }), stats };
 }
 
+/** The header of a compiled file (its first line, or the whole text's first line). */
 export function readCompiledHeader(text: string): CompiledHeader {
   if (!text.startsWith(COMPILED_MAGIC)) throw new Error("not a compiled intel file (missing #tributary-intel header)");
   const nl = text.indexOf("\n");
@@ -69,26 +70,81 @@ export function readCompiledHeader(text: string): CompiledHeader {
 const HASHED = new Set<string>(["domain", "url", "md5", "sha1", "sha256"]);
 const groups = new Uint16Array(8);
 
-/** Adds the indicators of a compiled file to a builder. Returns the header. */
-export function loadCompiled(text: string, b: IntelSetBuilder): CompiledHeader {
-  const header = readCompiledHeader(text);
-  let pos = text.indexOf("\n") + 1;
-  const n = text.length;
-  while (pos > 0 && pos < n) {
-    let end = text.indexOf("\n", pos);
-    if (end < 0) end = n;
-    const sp = text.indexOf(" ", pos);
-    if (sp > pos && sp < end) {
-      const kind = text.slice(pos, sp) as IndicatorKind;
-      let vEnd = text.indexOf(" ", sp + 1);
-      let conf: number | undefined;
-      if (vEnd < 0 || vEnd > end) vEnd = end;
-      else conf = Number(text.slice(vEnd + 1, end));
-      addCompiled(b, kind, text, sp + 1, vEnd, conf);
+/**
+ * Reads a compiled file pushed in pieces of any size (a decoded R2 stream), adding each complete line
+ * to the builder: the whole file is never held in memory at once.
+ */
+export class CompiledReader {
+  private carry = "";
+  private header: CompiledHeader | undefined;
+
+  constructor(private readonly b: IntelSetBuilder) {}
+
+  push(chunk: string): void {
+    const text = this.carry === "" ? chunk : this.carry + chunk;
+    const last = text.lastIndexOf("\n");
+    if (last < 0) {
+      this.carry = text;
+      return;
     }
-    pos = end + 1;
+    this.carry = text.slice(last + 1);
+    this.lines(text, last);
   }
-  return header;
+
+  end(): CompiledHeader {
+    if (this.carry !== "") {
+      const rest = this.carry;
+      this.carry = "";
+      this.lines(rest, rest.length);
+    }
+    if (!this.header) throw new Error("not a compiled intel file (empty)");
+    return this.header;
+  }
+
+  /** Lines of text[0, end). */
+  private lines(text: string, end: number): void {
+    let pos = 0;
+    if (!this.header) {
+      const nl = text.indexOf("\n");
+      this.header = readCompiledHeader(nl < 0 || nl > end ? text.slice(0, end) : text.slice(0, nl));
+      pos = nl < 0 || nl > end ? end : nl + 1;
+    }
+    while (pos < end) {
+      let e = text.indexOf("\n", pos);
+      if (e < 0 || e > end) e = end;
+      const sp = text.indexOf(" ", pos);
+      if (sp > pos && sp < e) {
+        const kind = text.slice(pos, sp) as IndicatorKind;
+        let vEnd = text.indexOf(" ", sp + 1);
+        let conf: number | undefined;
+        if (vEnd < 0 || vEnd > e) vEnd = e;
+        else conf = Number(text.slice(vEnd + 1, e));
+        addCompiled(this.b, kind, text, sp + 1, vEnd, conf);
+      }
+      pos = e + 1;
+    }
+  }
+}
+
+/** Adds the indicators of a compiled file (whole text) to a builder. Returns the header. */
+export function loadCompiled(text: string, b: IntelSetBuilder): CompiledHeader {
+  const r = new CompiledReader(b);
+  r.push(text);
+  return r.end();
+}
+
+/** Same, from a byte stream (an R2 object body), decoded and read piece by piece. */
+export async function loadCompiledStream(body: ReadableStream<Uint8Array>, b: IntelSetBuilder): Promise<CompiledHeader> {
+  const r = new CompiledReader(b);
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    r.push(decoder.decode(value, { stream: true }));
+  }
+  r.push(decoder.decode());
+  return r.end();
 }
 
 function addCompiled(b: IntelSetBuilder, kind: IndicatorKind, text: string, a: number, z: number, conf: number | undefined): void {

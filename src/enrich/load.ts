@@ -8,15 +8,21 @@ import type { FeedConfig } from "../config/enrich";
 import { makeEnricher, inlineData, type Enricher, type EnrichData } from "./index";
 import { Inventory, parseInventory } from "./inventory";
 import { IntelSetBuilder, type IntelSet } from "./intel-set";
-import { loadCompiled, addClassified } from "./compiled";
+import { loadCompiledStream, addClassified } from "./compiled";
 import { parseFeed } from "./feeds";
 import type { LoadedFeed } from "./intel";
 
 /** The part of an R2 bucket the loader and the refresh use (R2Bucket satisfies it). */
 export interface EnrichBucket {
   head(key: string): Promise<{ etag: string; customMetadata?: Record<string, string> } | null>;
-  get(key: string): Promise<{ etag: string; text(): Promise<string> } | null>;
+  get(key: string): Promise<StoredObject | null>;
   put(key: string, value: string, options?: { customMetadata?: Record<string, string>; httpMetadata?: { contentType?: string } }): Promise<unknown>;
+}
+
+export interface StoredObject {
+  etag: string;
+  body: ReadableStream<Uint8Array>;
+  text(): Promise<string>;
 }
 
 export interface EnrichEnv {
@@ -61,30 +67,31 @@ function inventoryFormat(cfg: Config): "json" | "csv" {
   return inv?.format ?? (inv?.r2Key?.toLowerCase().endsWith(".csv") ? "csv" : "json");
 }
 
-/** Builds one feed's set from its compiled object, raw object and inline indicators (any of them). */
-function buildFeed(f: FeedConfig, compiled: string | undefined, raw: string | undefined): IntelSet {
+/**
+ * Builds one feed's set from its compiled object (streamed: never held whole), its raw object and its
+ * inline indicators (any of them).
+ */
+async function buildFeed(f: FeedConfig, compiled: StoredObject | undefined, raw: StoredObject | undefined): Promise<IntelSet> {
   const b = new IntelSetBuilder(f.confidence);
-  if (compiled !== undefined) loadCompiled(compiled, b);
-  if (raw !== undefined) parseFeed(raw, f, (c, conf) => addClassified(b, c, conf));
+  if (compiled !== undefined) await loadCompiledStream(compiled.body, b);
+  if (raw !== undefined) parseFeed(await raw.text(), f, (c, conf) => addClassified(b, c, conf));
   if (f.indicators) parseFeed(f.indicators.join("\n"), { ...f, format: "plain" }, (c, conf) => addClassified(b, c, conf));
   return b.build();
 }
 
-/** Reads key when its etag differs from the known one; undefined = unchanged or absent. */
-async function readIfChanged(bucket: EnrichBucket, src: Source): Promise<{ text: string; etag: string } | null | undefined> {
+/** The object at key when its etag differs from the known one; undefined = unchanged or absent, null = gone. */
+async function readIfChanged(bucket: EnrichBucket, src: Source): Promise<StoredObject | null | undefined> {
   const head = await bucket.head(src.key);
-  if (!head) return src.etag === undefined ? undefined : null; // null: it was there and is gone
+  if (!head) return src.etag === undefined ? undefined : null;
   if (head.etag === src.etag) return undefined;
-  const obj = await bucket.get(src.key);
-  if (!obj) return null;
-  return { text: await obj.text(), etag: obj.etag };
+  return bucket.get(src.key);
 }
 
-/** The text of src now: just read (r), gone (null), or unchanged (undefined: read it again if it exists). */
-async function currentText(bucket: EnrichBucket, src: Source, r: { text: string } | null | undefined): Promise<string | undefined> {
-  if (r) return r.text;
+/** The object of src now: just read (r), gone (null), or unchanged (undefined: read it again if it exists). */
+async function currentObject(bucket: EnrichBucket, src: Source, r: StoredObject | null | undefined): Promise<StoredObject | undefined> {
+  if (r) return r;
   if (r === null || src.etag === undefined) return undefined;
-  return (await bucket.get(src.key))?.text();
+  return (await bucket.get(src.key)) ?? undefined;
 }
 
 async function reload(env: EnrichEnv, cfg: Config, st: State, now: number): Promise<void> {
@@ -96,7 +103,7 @@ async function reload(env: EnrichEnv, cfg: Config, st: State, now: number): Prom
     try {
       const r = await readIfChanged(bucket, st.inventory);
       if (r) {
-        const rows = [...inv.inline, ...parseInventory(r.text, inventoryFormat(cfg))];
+        const rows = [...inv.inline, ...parseInventory(await r.text(), inventoryFormat(cfg))];
         st.inventory.value = new Inventory(rows);
         st.inventory.etag = r.etag;
         changed = true;
@@ -113,9 +120,9 @@ async function reload(env: EnrichEnv, cfg: Config, st: State, now: number): Prom
       const r = fs.raw ? await readIfChanged(bucket, fs.raw) : undefined;
       if (c === undefined && r === undefined && fs.loaded) continue;
       // something changed (or first load): rebuild from the current objects
-      const compiledText = fs.compiled ? await currentText(bucket, fs.compiled, c) : undefined;
-      const rawText = fs.raw ? await currentText(bucket, fs.raw, r) : undefined;
-      const set = buildFeed(f, compiledText, rawText);
+      const compiledObj = fs.compiled ? await currentObject(bucket, fs.compiled, c) : undefined;
+      const rawObj = fs.raw ? await currentObject(bucket, fs.raw, r) : undefined;
+      const set = await buildFeed(f, compiledObj, rawObj);
       fs.loaded = { name: f.name, set, severityRaise: f.severityRaise };
       if (c) fs.compiled!.etag = c.etag;
       if (c === null) fs.compiled!.etag = undefined;

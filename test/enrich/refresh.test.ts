@@ -20,7 +20,7 @@ class MemoryBucket implements EnrichBucket {
   }
   async get(key: string) {
     const o = this.objects.get(key);
-    return o ? { etag: o.etag, text: async () => o.text } : null;
+    return o ? { etag: o.etag, text: async () => o.text, body: new Blob([o.text]).stream() } : null;
   }
   async put(key: string, value: string, options?: { customMetadata?: Record<string, string> }) {
     this.objects.set(key, { text: value, etag: `e${++this.n}`, customMetadata: options?.customMetadata });
