@@ -33,34 +33,58 @@ export const FALCO_SEVERITY: Record<string, number> = {
 /** Top-level keys of a Falco JSON alert that the mapping consumes; any other key goes to unmapped. */
 const TOP_LEVEL = new Set(["uuid", "output", "priority", "rule", "time", "output_fields", "source", "tags", "hostname"]);
 
-/** A working copy of output_fields: mapped keys are taken out, the rest is `unmapped.output_fields`. */
+/**
+ * A working copy of output_fields: mapped keys are taken out, the rest is `unmapped.output_fields`.
+ * Taken keys are blanked (undefined) rather than deleted, so the copy keeps its fast shape; `put`
+ * re-adds a key at the end, as assigning a deleted key of an object does.
+ */
 class Fields {
-  readonly rest: JsonObject;
+  private readonly w: { [k: string]: Json | undefined };
   constructor(of: JsonObject) {
-    this.rest = { ...of };
+    this.w = { ...of };
   }
   /** A string (numbers and booleans as their text); null and absent give undefined and stay in rest. */
   s(key: string): string | undefined {
-    const r = str(this.rest[key] ?? undefined);
-    if (r !== undefined) delete this.rest[key];
+    const r = str(this.w[key] ?? undefined);
+    if (r !== undefined) this.w[key] = undefined;
     return r;
   }
   /** An exact integer (safe range); anything else stays in rest. */
   i(key: string): number | undefined {
-    const r = int(this.rest[key] ?? undefined);
-    if (r !== undefined) delete this.rest[key];
+    const r = int(this.w[key] ?? undefined);
+    if (r !== undefined) this.w[key] = undefined;
     return r;
   }
   /** The value, without taking it. */
   peek(key: string): Json | undefined {
-    return this.rest[key];
+    return this.w[key];
   }
   take(key: string): void {
-    delete this.rest[key];
+    if (this.w[key] !== undefined) this.w[key] = undefined;
+  }
+  /** Puts a value (back) in rest, at the end. */
+  put(key: string, v: Json): void {
+    if (this.w[key] === undefined) delete this.w[key];
+    this.w[key] = v;
   }
   has(prefix: string): boolean {
-    for (const k in this.rest) if (k.startsWith(prefix)) return true;
+    for (const k in this.w) if (this.w[k] !== undefined && k.startsWith(prefix)) return true;
     return false;
+  }
+  /** Keys still in rest, in order. */
+  keys(): string[] {
+    const out: string[] = [];
+    for (const k in this.w) if (this.w[k] !== undefined) out.push(k);
+    return out;
+  }
+  /** What was not taken. */
+  rest(): JsonObject {
+    const out: JsonObject = {};
+    for (const k in this.w) {
+      const v = this.w[k];
+      if (v !== undefined) out[k] = v;
+    }
+    return out;
   }
 }
 
@@ -113,7 +137,7 @@ interface Built {
 function mapProcess(f: Fields, b: Built, obs: Observables, findingUid: string): void {
   // ancestors: level 0 = the process, 1 = parent, N = proc.aname[N] / proc.apid[N]
   let top = 1;
-  for (const k of Object.keys(f.rest)) {
+  for (const k of f.keys()) {
     const m = /^proc\.a(?:name|pid)\[(\d+)\]$/.exec(k);
     if (m) top = Math.max(top, Number(m[1]));
   }
@@ -309,8 +333,8 @@ function mapK8sAudit(f: Fields, b: Built, obs: Observables): void {
     });
   } else if (auditId !== undefined || code !== undefined) {
     // no operation to name: keep what was taken in unmapped
-    if (auditId !== undefined) f.rest["ka.auditid"] = auditId;
-    if (code !== undefined) f.rest["ka.response.code"] = codeRaw ?? code;
+    if (auditId !== undefined) f.put("ka.auditid", auditId);
+    if (code !== undefined) f.put("ka.response.code", codeRaw ?? code);
   }
   if (uri !== undefined) {
     const q = uri.indexOf("?");
@@ -354,13 +378,24 @@ function mapCloudTrail(f: Fields, b: Built, obs: Observables): void {
       response: err !== undefined || errMsg !== undefined ? obj({ error: err, error_message: errMsg }) : undefined,
     });
   } else {
-    for (const [k, v] of [["ct.src", src], ["ct.id", id], ["ct.error", err], ["ct.errormessage", errMsg]] as const) if (v !== undefined) f.rest[k] = v;
+    for (const [k, v] of [["ct.src", src], ["ct.id", id], ["ct.error", err], ["ct.errormessage", errMsg]] as const) if (v !== undefined) f.put(k, v);
   }
   if (srcIp !== undefined) {
     b.evidence.src_endpoint = endpoint(srcIp);
     if (isIpAddress(srcIp)) obs.add("evidences[0].src_endpoint.ip", OBS.ip, srcIp);
   }
   b.cloud = obj({ provider: "AWS", region, account: acct });
+}
+
+/** stableUid(`falco:<rule>`), cached: a deployment has a few hundred rules at most. */
+const ruleUids = new Map<string, string>();
+function ruleUid(rule: string): string {
+  let u = ruleUids.get(rule);
+  if (u === undefined) {
+    u = stableUid(`falco:${rule}`);
+    if (ruleUids.size < 4096) ruleUids.set(rule, u);
+  }
+  return u;
 }
 
 export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEvent {
@@ -405,7 +440,8 @@ export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEven
 
   // unmapped: every output field not used above, the priority text, unknown top-level keys
   const unmapped: JsonObject = {};
-  if (Object.keys(f.rest).length > 0 || (isObject(rec.output_fields) && Object.keys(rec.output_fields).length === 0)) unmapped.output_fields = f.rest;
+  const rest = f.rest();
+  if (Object.keys(rest).length > 0 || (isObject(rec.output_fields) && Object.keys(rec.output_fields).length === 0)) unmapped.output_fields = rest;
   if (rec.output_fields !== undefined && !isObject(rec.output_fields)) unmapped.output_fields = rec.output_fields;
   if (priority !== undefined) unmapped.priority = priority;
   if (givenSource === undefined) unmapped.source_inferred = true;
@@ -448,8 +484,8 @@ export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEven
       types: tags.length ? tags : undefined,
       created_time: time,
       analytic: internal
-        ? { type_id: 99, type: "Falco internal", name: rule, uid: stableUid(`falco:${rule}`) }
-        : { type_id: 1, type: "Rule", name: rule, uid: stableUid(`falco:${rule}`) },
+        ? { type_id: 99, type: "Falco internal", name: rule, uid: ruleUid(rule) }
+        : { type_id: 1, type: "Rule", name: rule, uid: ruleUid(rule) },
     }),
     device,
     evidences: Object.keys(b.evidence).length ? [b.evidence] : undefined,

@@ -10,7 +10,8 @@ export interface JsonObject {
   [key: string]: Json;
 }
 
-const LONG_DIGITS = /\d{16}/;
+/** A run of 16 or more digits (with its sign): the only candidates for quoting. */
+const LONG_DIGITS = /-?\d{16,}/g;
 
 export function isObject(v: unknown): v is JsonObject {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -18,15 +19,61 @@ export function isObject(v: unknown): v is JsonObject {
 
 /** JSON.parse that keeps integers outside the safe range as exact decimal strings. */
 export function parseJson(text: string): Json {
+  LONG_DIGITS.lastIndex = 0;
   if (!LONG_DIGITS.test(text)) return JSON.parse(text) as Json;
   return JSON.parse(quoteLongIntegers(text)) as Json;
+}
+
+/** True when the quote at `at` is escaped (an odd run of backslashes before it). */
+function escapedQuote(text: string, at: number): boolean {
+  let n = 0;
+  while (at - n - 1 >= 0 && text.charCodeAt(at - n - 1) === 92 /* \ */) n++;
+  return (n & 1) === 1;
+}
+
+function isNumberChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || c === 46 /* . */ || c === 101 /* e */ || c === 69 /* E */ || c === 43 /* + */ || c === 45 /* - */;
 }
 
 /**
  * Rewrites integer literals (outside strings) that cannot be held exactly by a double into
  * string literals. Literals with a fraction or exponent are left alone (they are floats anyway).
+ *
+ * The native regex engine finds the runs of 16+ digits; only the quotes before each run are
+ * visited (indexOf), to know whether the run sits inside a string. Text without such a run is
+ * returned as is without a character loop.
  */
 export function quoteLongIntegers(text: string): string {
+  let out = "";
+  let last = 0;
+  let scanned = 0; // quotes before this index have been counted
+  let inString = false;
+  LONG_DIGITS.lastIndex = 0;
+  for (let m = LONG_DIGITS.exec(text); m !== null; m = LONG_DIGITS.exec(text)) {
+    const start = m.index;
+    const end = start + m[0].length;
+    for (let q = text.indexOf('"', scanned); q >= 0 && q < start; q = text.indexOf('"', scanned)) {
+      if (!inString || !escapedQuote(text, q)) inString = !inString;
+      scanned = q + 1;
+    }
+    if (inString) continue;
+    // a run touching other number characters (a float, or malformed text): the full tokenizer decides
+    if ((start > 0 && isNumberChar(text.charCodeAt(start - 1))) || (end < text.length && isNumberChar(text.charCodeAt(end)))) {
+      return quoteLongIntegersByChar(text);
+    }
+    const lit = m[0];
+    if (Number.isSafeInteger(Number(lit))) continue;
+    out += text.slice(last, start) + '"' + lit + '"';
+    last = end;
+  }
+  return last === 0 ? text : out + text.slice(last);
+}
+
+/**
+ * The character-by-character tokenizer: the reference behaviour, used when a digit run touches
+ * other number characters (a float's long fraction or exponent, or malformed text).
+ */
+export function quoteLongIntegersByChar(text: string): string {
   let out = "";
   let last = 0;
   let i = 0;
@@ -120,10 +167,15 @@ export function obj(o: { [k: string]: Json | undefined }): JsonObject {
   return out;
 }
 
-/** Drops keys whose value is undefined (so JSON output and schema checks stay clean). */
+/**
+ * The object without its undefined members (so JSON output and schema checks stay clean): a new
+ * object with the same key order. Not `delete`, which turns objects into slow dictionaries.
+ */
 export function compact<T extends object>(o: T): T {
-  for (const k of Object.keys(o) as (keyof T)[]) {
-    if (o[k] === undefined) delete o[k];
+  const out = {} as T;
+  for (const k in o) {
+    const v = o[k];
+    if (v !== undefined) out[k] = v;
   }
-  return o;
+  return out;
 }

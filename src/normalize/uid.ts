@@ -21,16 +21,46 @@ function hex(n: number, width: number): string {
   return n.toString(16).padStart(width, "0").slice(-width);
 }
 
-/** A stable UUID-shaped id for any string. */
+/** Low 32 bits of cyrb53 (its h1 after mixing), from the two running states. */
+function low32(h1: number, h2: number): number {
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
+  h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  return h1 >>> 0;
+}
+
+const HEX2: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const hex8 = (n: number) => HEX2[n >>> 24]! + HEX2[(n >>> 16) & 255]! + HEX2[(n >>> 8) & 255]! + HEX2[n & 255]!;
+const hex3 = (n: number) => (n >>> 8).toString(16) + HEX2[n & 255]!;
+
+// the four seeds' initial states (0xdeadbeef ^ seed, 0x41c6ce57 ^ seed)
+const SEEDS = [0x9e3779b9, 0x85ebca6b, 0xc2b2ae35, 0x27d4eb2f];
+const [A1, B1, C1, D1] = SEEDS.map((s) => 0xdeadbeef ^ s) as [number, number, number, number];
+const [A2, B2, C2, D2] = SEEDS.map((s) => 0x41c6ce57 ^ s) as [number, number, number, number];
+
+/**
+ * A stable UUID-shaped id for any string: the low 32 bits of cyrb53 under four seeds, as 32 hex digits
+ * with the version (8) and variant bits set. The four hashes are computed in one pass over the string.
+ */
 export function stableUid(s: string): string {
-  // four 32-bit slices of two 53-bit hashes with different seeds -> 32 hex digits
-  const a = cyrb53(s, 0x9e3779b9);
-  const b = cyrb53(s, 0x85ebca6b);
-  const c = cyrb53(s, 0xc2b2ae35);
-  const d = cyrb53(s, 0x27d4eb2f);
-  const h = hex(a % 4294967296, 8) + hex(b % 4294967296, 8) + hex(c % 4294967296, 8) + hex(d % 4294967296, 8);
-  const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+  let a1 = A1, a2 = A2, b1 = B1, b2 = B2, c1 = C1, c2 = C2, d1 = D1, d2 = D2;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    a1 = Math.imul(a1 ^ ch, 2654435761);
+    a2 = Math.imul(a2 ^ ch, 1597334677);
+    b1 = Math.imul(b1 ^ ch, 2654435761);
+    b2 = Math.imul(b2 ^ ch, 1597334677);
+    c1 = Math.imul(c1 ^ ch, 2654435761);
+    c2 = Math.imul(c2 ^ ch, 1597334677);
+    d1 = Math.imul(d1 ^ ch, 2654435761);
+    d2 = Math.imul(d2 ^ ch, 1597334677);
+  }
+  const a = low32(a1, a2);
+  const b = low32(b1, b2);
+  const c = low32(c1, c2);
+  const d = low32(d1, d2);
+  // hex digits 0-7: a; 8-15: b (digit 12 becomes the version 8); 16-23: c (digit 16 becomes the variant); 24-31: d
+  const variant = (((c >>> 28) & 0x3) | 0x8).toString(16);
+  return `${hex8(a)}-${HEX2[b >>> 24]}${HEX2[(b >>> 16) & 255]}-8${hex3(b & 0xfff)}-${variant}${hex3((c >>> 16) & 0xfff)}-${HEX2[(c >>> 8) & 255]}${HEX2[c & 255]}${hex8(d)}`;
 }
 
 /** Short stable hex digest (for object keys and fingerprints). */

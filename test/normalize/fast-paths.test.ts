@@ -1,0 +1,70 @@
+// The hot-path rewrites keep their outputs: stableUid (one pass for the four hashes, table hex) equals
+// the four separate cyrb53 hashes it replaced, and the regex-driven quoteLongIntegers equals the
+// character-by-character tokenizer, on generated strings and JSON-like texts.
+import { describe, it, expect } from "vitest";
+import fc from "fast-check";
+import { stableUid } from "../../src/normalize/uid";
+import { quoteLongIntegers, quoteLongIntegersByChar, parseJson } from "../../src/normalize/json";
+
+// the previous implementation, kept here as the reference
+function cyrb53(s: string, seed: number): number {
+  let h1 = 0xdeadbeef ^ seed;
+  let h2 = 0x41c6ce57 ^ seed;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
+  h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
+  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+}
+const hex = (n: number, w: number) => n.toString(16).padStart(w, "0").slice(-w);
+function referenceUid(s: string): string {
+  const h = [0x9e3779b9, 0x85ebca6b, 0xc2b2ae35, 0x27d4eb2f].map((seed) => hex(cyrb53(s, seed) % 4294967296, 8)).join("");
+  const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+describe("stableUid", () => {
+  it("equals the four-hash reference", () => {
+    for (const s of ["", "a", "falco:Terminal shell in container", "x".repeat(5000)]) expect(stableUid(s)).toBe(referenceUid(s));
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 400 }), (s) => stableUid(s) === referenceUid(s)),
+      { numRuns: 5000 },
+    );
+  });
+});
+
+const numTok = fc.oneof(
+  fc.bigInt({ min: -(10n ** 22n), max: 10n ** 22n }).map(String),
+  fc.double({ noNaN: true, noDefaultInfinity: true }).map(String),
+  fc.constantFrom("12345678901234567890.5", "1.2345678901234567890", "12345678901234567890e3", "1e-12345678901234567", "-1E+25", "0.000000000000000001", "-12345678901234567890"),
+);
+const strTok = fc
+  .array(fc.constantFrom("a", "\\\\", '\\"', "1", "2", "3", "4", "5", "6", "7", "8", "9", "0", " "), { maxLength: 30 })
+  .map((a) => `"${a.join("")}"`);
+const tok = fc.oneof(numTok, strTok, fc.constantFrom("[", "]", "{", "}", ",", ":", '"', "\\", "-", ".", "e", "true"));
+
+describe("quoteLongIntegers", () => {
+  it("equals the character-by-character tokenizer on JSON and on malformed text", () => {
+    fc.assert(
+      fc.property(fc.array(tok, { maxLength: 30 }), fc.array(fc.oneof(numTok, strTok), { maxLength: 8 }), (toks, values) => {
+        for (const text of [toks.join(""), `[${values.join(",")}]`, `{${values.map((v, i) => `"k${i}":${v}`).join(",")}}`]) {
+          expect(quoteLongIntegers(text)).toBe(quoteLongIntegersByChar(text));
+        }
+      }),
+      { numRuns: 5000 },
+    );
+  });
+  it("parseJson keeps a Falco evt.time exact and strings untouched", () => {
+    expect(parseJson('{"s":"1618082841038853452","t":1618082841038853452,"q":"\\"","u":12345678901234567890.5}')).toEqual({
+      s: "1618082841038853452",
+      t: "1618082841038853452",
+      q: '"',
+      u: 12345678901234567890.5,
+    });
+  });
+});
