@@ -16,6 +16,7 @@ import { parseConfig } from "../config/load";
 import type { Config } from "../config/schema";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { deliverToSink } from "../deliver/deliver";
+import { log } from "../ops/log";
 import { windowOutput, type WindowSummary } from "./summary";
 
 /** Windows one object holds (one per sink). */
@@ -104,13 +105,6 @@ function configOf(text: string): Config {
     configs.set(text, c);
   }
   return c;
-}
-
-function log(level: "info" | "warn" | "error", msg: string, fields: Record<string, unknown>): void {
-  const line = JSON.stringify({ level, msg, ...fields });
-  if (level === "error") console.error(line);
-  else if (level === "warn") console.warn(line);
-  else console.log(line);
 }
 
 function span(w: StoredWindow, times: readonly number[]): void {

@@ -14,6 +14,7 @@ import { stableHex } from "../normalize/uid";
 import { fingerprint } from "./fingerprint";
 import { dedupMode, EventView, noiseFor, throttleKey, verdict, type DedupRule, type ThrottleRule } from "./policy";
 import { countNoise } from "./stats";
+import { log } from "../ops/log";
 import type { DedupRequest, NoiseWindow, Part, PassMap, ThrottleRequest } from "./durable";
 
 /** Durable Object calls per consumer batch (subrequests are limited per invocation). */
@@ -112,10 +113,6 @@ async function runLimited(calls: (() => Promise<void>)[], limit: number): Promis
   await Promise.all(Array.from({ length: Math.min(limit, calls.length) }, worker));
 }
 
-function logError(msg: string, fields: Record<string, unknown>): void {
-  console.error(JSON.stringify({ level: "error", msg, ...fields }));
-}
-
 /**
  * The events each sink gets now, for the events of a consumer batch; undefined when no noise policy
  * is configured (every sink gets everything). The archive is left out: it always gets every event.
@@ -153,7 +150,7 @@ async function stateful(perSink: Map<string, Entry[]>, deps: NoiseDeps): Promise
   const budget = { calls: MAX_OBJECT_CALLS };
   const failOpen = (entries: readonly Entry[], reason: string, fields: Record<string, unknown>) => {
     countNoise.add("failed_open", entries.length);
-    logError(`noise: ${reason}; delivering unfiltered`, { events: entries.length, ...fields });
+    log("error", `noise: ${reason}; delivering unfiltered`, { events: entries.length, ...fields });
   };
 
   // dedup: one group per policy and fingerprint, all sinks together

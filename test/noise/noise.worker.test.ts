@@ -10,7 +10,8 @@ import { fingerprint, ruleOf } from "../../src/noise/fingerprint";
 import { dedupObjectName, throttleObjectName } from "../../src/noise/gate";
 import { noiseCounters } from "../../src/noise/stats";
 import { readArchive } from "../support/archive";
-import { FALCO_MS, consume, falcoCopies, hookRequests, ingest, noiseConfig } from "./helpers";
+import { EVENTS_QUEUE, runBatch } from "../support/delivery";
+import { FALCO_MS, consume, envWith, falcoCopies, hookRequests, ingest, noiseConfig } from "./helpers";
 
 const RULE = "Terminal shell in container";
 
@@ -121,6 +122,38 @@ describe("dedup, fold mode (the default for a webhook sink)", () => {
     expect(sent[0]!.count).toBe(50);
     expect(sent[0]!.start_time).toBe(FALCO_MS);
     expect(sent[0]!.end_time).toBe(FALCO_MS + 1000 + 19);
+  });
+});
+
+describe("dedup windows over time", () => {
+  it("opens a new window for copies that arrive after one closed", async () => {
+    const key = "reopen";
+    const cfg = noiseConfig(key, { dedup: [{ name: "shell", match: { rule: RULE }, window_seconds: 3600 }] });
+    const first = await ingest(cfg, falcoCopies(5, "node-reopen", `${key}-1`).ndjson);
+    await consume(cfg, first, `${key}-1`);
+    const stub = dedupStub("shell", firstEvent(first));
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const second = await ingest(cfg, falcoCopies(3, "node-reopen", `${key}-2`, FALCO_MS + 60_000).ndjson);
+    await consume(cfg, second, `${key}-2`);
+    expect((await hookRequests(key)).flatMap((r) => r.events).map((e) => e.count)).toEqual([5]);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const sent = (await hookRequests(key)).flatMap((r) => r.events);
+    expect(sent.map((e) => [e.count, e.start_time])).toEqual([
+      [5, FALCO_MS],
+      [3, FALCO_MS + 60_000],
+    ]);
+    expect(meta(sent[0]!).uid).not.toBe(meta(sent[1]!).uid);
+  });
+
+  it("delivers unfiltered (fail open, counted) when the NOISE binding is missing", async () => {
+    const key = "no-binding";
+    const cfg = noiseConfig(key, { dedup: [{ name: "shell", match: { rule: RULE }, window_seconds: 3600 }] });
+    const msgs = await ingest(cfg, falcoCopies(4, "node-nobinding", key).ndjson);
+    const before = noiseCounters();
+    const { NOISE: _gone, ...rest } = envWith(cfg);
+    expect((await runBatch(EVENTS_QUEUE, msgs, rest as Env, msgs.map((_, i) => `${key}-${i}`))).retried).toEqual([]);
+    expect((await hookRequests(key)).flatMap((r) => r.events)).toHaveLength(4);
+    expect(noiseCounters().failed_open - before.failed_open).toBe(4);
   });
 });
 

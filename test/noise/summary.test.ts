@@ -1,0 +1,60 @@
+// What a closing window sends, built from real fixture events and checked against the OCSF 1.3.0
+// schema files (count, start_time and end_time are optional attributes of every class).
+import { describe, expect, it } from "vitest";
+import type { OcsfEvent } from "../../src/normalize/ocsf";
+import { windowOutput, windowUid, type WindowSummary } from "../../src/noise/summary";
+import { fixtures } from "../support/fixtures";
+import { runFixture } from "../support/fixture-pipeline";
+import { validateOcsf } from "../support/ocsf-validator";
+
+const all = fixtures.flatMap((f) => runFixture(f).result.events.map((r) => r.event));
+const shell = all.find((e) => e.device && (e.device as { hostname?: string }).hostname === "falco-xczjd")!;
+
+function win(over: Partial<WindowSummary> = {}): WindowSummary {
+  return { kind: "dedup", mode: "fold", policy: "p", sink: "hook", key: "f".repeat(28), count: 10_000, start: shell.time, end: shell.time + 9_999, openedAt: 1_800_000_000_000, closesAt: 1_800_000_060_000, ...over };
+}
+
+describe("windowOutput", () => {
+  it("folds a burst into one valid OCSF event of every class: count, start_time, end_time, a uid of its own", () => {
+    for (const e of all) {
+      const out = windowOutput(e, win({ start: e.time, end: e.time + 5 }))!;
+      expect(validateOcsf(out), `${e.class_uid} ${e.metadata.uid}`).toEqual([]);
+      expect(out).toMatchObject({ count: 10_000, start_time: e.time, end_time: e.time + 5, class_uid: e.class_uid, activity_id: e.activity_id, time: e.time });
+      expect(out.metadata.uid).not.toBe(e.metadata.uid);
+      expect((out.unmapped as { tributary_noise: { first_uid?: string } }).tributary_noise.first_uid).toBe(e.metadata.uid);
+    }
+  });
+
+  it("sends a one-event fold unchanged, and nothing for a one-event first_then_summary or an empty throttle window", () => {
+    expect(windowOutput(shell, win({ count: 1 }))).toBe(shell);
+    expect(windowOutput(shell, win({ count: 1, mode: "first_then_summary" }))).toBeUndefined();
+    expect(windowOutput(shell, win({ kind: "throttle", mode: "throttle", count: 0 }))).toBeUndefined();
+  });
+
+  it("makes a first_then_summary summary an Update of the same finding; other classes keep their activity", () => {
+    const out = windowOutput(shell, win({ mode: "first_then_summary", count: 7 }))!;
+    expect(validateOcsf(out)).toEqual([]);
+    expect(out).toMatchObject({ activity_id: 2, activity_name: "Update", type_uid: 200402, type_name: "Detection Finding: Update", count: 7 });
+    expect((out.finding_info as { uid: string }).uid).toBe((shell.finding_info as { uid: string }).uid);
+    const exec = all.find((e) => e.class_uid === 1007)!;
+    const s = windowOutput(exec, win({ mode: "first_then_summary", count: 3 }))!;
+    expect(validateOcsf(s)).toEqual([]);
+    expect(s.activity_id).toBe(exec.activity_id);
+    expect(s.type_uid).toBe(exec.type_uid);
+  });
+
+  it("describes a throttle summary as the events held back", () => {
+    const out = windowOutput(shell, win({ kind: "throttle", mode: "throttle", key: "Terminal shell in container", count: 9 }))!;
+    expect(validateOcsf(out)).toEqual([]);
+    expect(out.activity_id).toBe(1);
+    expect((out.unmapped as { tributary_noise: Record<string, unknown> }).tributary_noise).toMatchObject({ kind: "throttle", key: "Terminal shell in container", count: 9 });
+  });
+
+  it("gives a window one stable uid, different from every other window's", () => {
+    const w = win();
+    expect(windowOutput(shell, w)!.metadata.uid).toBe(windowOutput(structuredClone(shell) as OcsfEvent, w)!.metadata.uid);
+    expect(windowUid(w)).not.toBe(windowUid({ ...w, openedAt: w.openedAt + 1 }));
+    expect(windowUid(w)).not.toBe(windowUid({ ...w, sink: "other" }));
+    expect(windowUid(w)).not.toBe(windowUid({ ...w, kind: "throttle" }));
+  });
+});
