@@ -239,16 +239,15 @@ function tooManyReason(max: number): string {
 export const ingestRoutes = new Hono<AppEnv>();
 
 ingestRoutes.post("/v1/events", (c) => ingest(c, undefined));
+const unknownSource = (c: Context<AppEnv>) => c.json({ error: `unknown source "${c.req.param("source")}": use one of ${Object.keys(KINDS).join(", ")}` }, 404);
 ingestRoutes.post("/v1/events/:source", (c) => {
   const kind = KINDS[c.req.param("source")];
-  if (!kind) return c.json({ error: `unknown source "${c.req.param("source")}": use one of ${Object.keys(KINDS).join(", ")}` }, 404);
-  return ingest(c, kind);
+  return kind ? ingest(c, kind) : unknownSource(c);
 });
 // Vector's healthcheck is `HEAD <uri>` (Hono answers HEAD with the GET handler): the per-source URLs answer it too.
 ingestRoutes.get("/v1/events/:source", (c) => {
   const kind = KINDS[c.req.param("source")];
-  if (!kind) return c.json({ error: `unknown source "${c.req.param("source")}": use one of ${Object.keys(KINDS).join(", ")}` }, 404);
-  return c.json({ status: "ok", accepts: "POST", source: kind });
+  return kind ? c.json({ status: "ok", accepts: "POST", source: kind }) : unknownSource(c);
 });
 // Falcosidekick's endpoint shape: Falco/Falcosidekick users only change the URL.
 ingestRoutes.post("/", (c) => ingest(c, undefined));
