@@ -1,0 +1,157 @@
+// Offline config check behind `npm run check-config -- <file>` (scripts/check-config.ts): the same
+// zod schema the Worker uses (src/config/schema.ts), every error naming its field, plus what the
+// schema cannot say: the Worker secrets the config refers to ({"env": "NAME"}), secrets written
+// in clear, unknown top-level keys (the schema lets them through), sinks nothing routes to, and
+// settings that lock every client out. Pure: the script does the file and process I/O.
+import { configSchema, type Config } from "../config/schema";
+import { ARCHIVE_SINK } from "../config/routing";
+import { isSecretKey } from "./log";
+
+export interface SecretUse {
+  /** The Worker secret / variable name. */
+  name: string;
+  /** Where the config refers to it, e.g. "auth.tokens.0.token". */
+  path: string;
+  /** Set in the environment given to the check (undefined when no environment was given). */
+  set?: boolean;
+}
+
+export interface CheckResult {
+  ok: boolean;
+  /** "path: message" lines (the runtime's own wording). */
+  errors: string[];
+  warnings: string[];
+  secrets: SecretUse[];
+  config?: Config;
+}
+
+/** "line L, column C" of a character offset. */
+function position(text: string, offset: number): string {
+  const before = text.slice(0, offset);
+  const line = before.split("\n").length;
+  const col = offset - before.lastIndexOf("\n");
+  return `line ${line}, column ${col}`;
+}
+
+function jsonError(text: string, e: Error): string {
+  const m = /position (\d+)/.exec(e.message);
+  const where = m ? ` (${position(text, Number(m[1]))})` : "";
+  return `(file): not valid JSON${where}: ${e.message}`;
+}
+
+function pathText(path: readonly PropertyKey[]): string {
+  return path.length ? path.map(String).join(".") : "(root)";
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Walks the raw JSON: secret references, and secrets written as literal strings. */
+function scan(v: unknown, path: string[], secrets: SecretUse[], literals: string[]): void {
+  if (Array.isArray(v)) {
+    v.forEach((x, i) => scan(x, [...path, String(i)], secrets, literals));
+    return;
+  }
+  if (!isRecord(v)) return;
+  const keys = Object.keys(v);
+  if (keys.length === 1 && keys[0] === "env" && typeof v.env === "string") {
+    secrets.push({ name: v.env, path: path.join(".") });
+    return;
+  }
+  for (const [k, x] of Object.entries(v)) {
+    const p = [...path, k];
+    if (typeof x === "string" && x !== "" && isSecretKey(k)) literals.push(p.join("."));
+    else scan(x, p, secrets, literals);
+  }
+}
+
+/** Semantic checks on a valid config (warnings: the Worker would run, but probably not as meant). */
+function advise(cfg: Config, raw: Record<string, unknown>, warnings: string[]): void {
+  const known = new Set(Object.keys(configSchema.shape));
+  for (const k of Object.keys(raw)) if (!known.has(k)) warnings.push(`${k}: unknown top-level key (ignored by the Worker; known keys: ${[...known].join(", ")})`);
+  if (cfg.auth.required && cfg.auth.tokens.length === 0 && !cfg.auth.hmac) {
+    warnings.push("auth: no tokens and no hmac: outside local development every ingest request gets 401 (add auth.tokens, or set auth.required to false)");
+  }
+  const routed = new Set([...cfg.default_sinks, ...cfg.routes.flatMap((r) => r.sinks)]);
+  for (const name of Object.keys(cfg.sinks)) if (!routed.has(name)) warnings.push(`sinks.${name}: no route and not in default_sinks: it receives no events (POST /v1/test still reaches it)`);
+  if (!cfg.archive_all && !routed.has(ARCHIVE_SINK)) warnings.push("archive_all: false and no route sends to \"archive\": the R2 archive gets nothing");
+  if (cfg.metrics.token === undefined && !cfg.metrics.public) warnings.push("metrics: no token and not public: GET /metrics answers 403 outside local development");
+}
+
+/**
+ * Checks a config file's text. `env` (optional) is the environment the Worker would have (e.g. the
+ * lines of .dev.vars): then each secret reference is also checked to be set.
+ */
+export function checkConfigText(text: string, env?: Record<string, string | undefined>): CheckResult {
+  const res: CheckResult = { ok: false, errors: [], warnings: [], secrets: [] };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    res.errors.push(jsonError(text, e as Error));
+    return res;
+  }
+  if (typeof raw === "string") {
+    // the value of a wrangler [vars] TRIBUTARY_CONFIG string, JSON inside JSON
+    return checkConfigText(raw, env);
+  }
+  if (!isRecord(raw)) {
+    res.errors.push(`(root): expected a JSON object, got ${Array.isArray(raw) ? "an array" : raw === null ? "null" : typeof raw}`);
+    return res;
+  }
+  const literals: string[] = [];
+  scan(raw, [], res.secrets, literals);
+  for (const p of literals) res.warnings.push(`${p}: a secret written in the config: use {"env": "NAME"} and \`wrangler secret put NAME\``);
+  if (env) {
+    for (const s of res.secrets) {
+      s.set = typeof env[s.name] === "string" && env[s.name] !== "";
+      if (!s.set) res.warnings.push(`${s.path}: the secret ${s.name} is not set in the given environment`);
+    }
+  }
+  const r = configSchema.safeParse(raw);
+  if (!r.success) {
+    for (const i of r.error.issues) res.errors.push(`${pathText(i.path)}: ${i.message}`);
+    return res;
+  }
+  res.config = r.data;
+  advise(r.data, raw, res.warnings);
+  res.ok = true;
+  return res;
+}
+
+/** Parses dotenv-style lines (NAME=value, # comments, optional quotes), as in .dev.vars. */
+export function parseEnvFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!m || line.trimStart().startsWith("#")) continue;
+    let v = m[2]!;
+    if (v.length >= 2 && ((v.startsWith('"') && v.endsWith('"')) || (v.startsWith("'") && v.endsWith("'")))) v = v.slice(1, -1);
+    out[m[1]!] = v;
+  }
+  return out;
+}
+
+/** The report printed by the script. */
+export function formatReport(file: string, r: CheckResult): string {
+  const out: string[] = [];
+  if (!r.ok) {
+    out.push(`${file}: invalid config (${r.errors.length} error${r.errors.length === 1 ? "" : "s"})`);
+    for (const e of r.errors) out.push(`  error: ${e}`);
+  } else {
+    const c = r.config!;
+    out.push(`OK: ${file} is a valid Tributary config (${Object.keys(c.sinks).length} sink(s) besides the archive, ${c.routes.length} route(s), ${c.auth.tokens.length} ingest credential(s))`);
+  }
+  if (r.secrets.length) {
+    out.push("Worker secrets it refers to (set each with `wrangler secret put NAME`; locally in .dev.vars):");
+    const byName = new Map<string, SecretUse[]>();
+    for (const s of r.secrets) byName.set(s.name, [...(byName.get(s.name) ?? []), s]);
+    for (const [name, uses] of byName) {
+      const state = uses[0]!.set === undefined ? "" : uses[0]!.set ? " [set]" : " [NOT SET]";
+      out.push(`  ${name}${state}  (${uses.map((u) => u.path).join(", ")})`);
+    }
+  }
+  for (const w of r.warnings) out.push(`  warning: ${w}`);
+  return out.join("\n") + "\n";
+}

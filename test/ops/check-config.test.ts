@@ -1,0 +1,88 @@
+// `npm run check-config`: the core check (errors name the field, secrets listed, warnings) and the
+// script itself (exit codes and output) run as the npm script runs it, through tsx.
+import { describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { checkConfigText, formatReport, parseEnvFile } from "../../src/ops/check-config";
+
+const broken = {
+  auth: { tokens: [{ tenant: "a", token: { env: "TOKEN_A" } }] },
+  limits: { maxRecords: 0 },
+  sinks: { siem: { type: "splunk_hec", url: "not a url", token: { env: "HEC" }, indexx: "main" } },
+  routes: [{ sinks: ["siem"] }],
+};
+
+describe("checkConfigText", () => {
+  it("names every invalid field", () => {
+    const r = checkConfigText(JSON.stringify(broken));
+    expect(r.ok).toBe(false);
+    expect(r.errors).toEqual(["limits.maxRecords: Too small: expected number to be >0", "sinks.siem.url: Invalid URL", "sinks.siem.indexx: unknown field for a splunk_hec sink"]);
+  });
+
+  it("names a route's unknown sink by its index", () => {
+    const r = checkConfigText(JSON.stringify({ routes: [{ match: { source: "falco" }, sinks: ["archive", "nowhere"] }] }));
+    expect(r.errors).toEqual(['routes.0.sinks.1: unknown sink "nowhere" (defined sinks: archive)']);
+  });
+
+  it("reports JSON syntax errors and non-object configs", () => {
+    expect(checkConfigText('{"auth": }').errors[0]).toMatch(/^\(file\): not valid JSON/);
+    expect(checkConfigText("[1]").errors).toEqual(["(root): expected a JSON object, got an array"]);
+  });
+
+  it("accepts the JSON string form of wrangler [vars] TRIBUTARY_CONFIG", () => {
+    expect(checkConfigText(JSON.stringify(JSON.stringify({ ocsf: { rawData: true } }))).ok).toBe(true);
+  });
+
+  it("lists secret references, checks them against an env file, and warns about literal secrets, unknown keys, unrouted sinks", () => {
+    const cfg = {
+      auth: { tokens: [{ tenant: "a", token: "plain-text-token" }, { tenant: "b", token: { env: "TOKEN_B" } }] },
+      sinks: { siem: { type: "splunk_hec", url: "https://splunk.example:8088", token: { env: "HEC" } } },
+      metrics: { public: true },
+      rouets: [],
+    };
+    const r = checkConfigText(JSON.stringify(cfg), parseEnvFile('# local\nTOKEN_B="b-secret"\nexport OTHER=1\n'));
+    expect(r.ok).toBe(true);
+    expect(r.secrets).toEqual([
+      { name: "TOKEN_B", path: "auth.tokens.1.token", set: true },
+      { name: "HEC", path: "sinks.siem.token", set: false },
+    ]);
+    expect(r.warnings.join("\n")).toContain("auth.tokens.0.token: a secret written in the config");
+    expect(r.warnings.join("\n")).toContain("sinks.siem.token: the secret HEC is not set");
+    expect(r.warnings.join("\n")).toContain("rouets: unknown top-level key");
+    expect(r.warnings.join("\n")).toContain("sinks.siem: no route and not in default_sinks");
+    const text = formatReport("x.json", r);
+    expect(text).toContain("HEC [NOT SET]  (sinks.siem.token)");
+    expect(text).not.toContain("plain-text-token");
+  });
+
+  it("warns when nobody could send or scrape", () => {
+    const r = checkConfigText("{}");
+    expect(r.ok).toBe(true);
+    expect(r.warnings.some((w) => w.startsWith("auth: no tokens"))).toBe(true);
+    expect(r.warnings.some((w) => w.startsWith("metrics: no token"))).toBe(true);
+  });
+});
+
+describe("npm run check-config", () => {
+  const run = (...args: string[]) => spawnSync(process.execPath, ["node_modules/tsx/dist/cli.mjs", "scripts/check-config.ts", ...args], { encoding: "utf8", timeout: 60_000 });
+
+  it("prints OK for examples/routing.json and the named fields of a broken file; exits 0 valid, 1 invalid, 2 without a file", () => {
+    const dir = mkdtempSync(join(tmpdir(), "check-config-"));
+    try {
+      const bad = join(dir, "bad.json");
+      writeFileSync(bad, JSON.stringify(broken));
+      const both = run("examples/routing.json", bad);
+      expect(both.status).toBe(1); // one of the two is invalid
+      expect(both.stdout).toMatch(/^OK: examples\/routing\.json is a valid Tributary config/);
+      expect(both.stdout).toContain("SPLUNK_HEC_TOKEN  (sinks.splunk.token)");
+      expect(both.stderr).toContain("invalid config (3 errors)");
+      expect(both.stderr).toContain("error: sinks.siem.url: Invalid URL");
+      expect(run("examples/routing.json").status).toBe(0);
+      expect(run().status).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
