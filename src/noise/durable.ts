@@ -228,8 +228,8 @@ export class NoiseWindow extends DurableObject<Env> {
     const gone = ["alarm_at"];
     for (const w of due) {
       const line = templates.get(`l:${w.sink}`);
-      const sent = line !== undefined ? this.output(w, line) : undefined;
-      if (sent !== undefined) outputs[`out:${w.sink}:${w.openedAt}`] = { sink: w.sink, line: sent };
+      const out = line !== undefined ? this.output(w, line) : undefined;
+      if (out !== undefined) outputs[`out:${w.sink}:${w.openedAt}`] = { sink: w.sink, line: out };
       gone.push(`w:${w.sink}`, `l:${w.sink}`);
     }
     // one write batch (no await between them): each closed window is gone and its output pending, or neither
