@@ -115,7 +115,10 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
     if (r instanceof Response) return r;
     ({ principal, text } = r);
   } catch (e) {
-    if (e instanceof BodyError) return requestError(c, e.status, e.message);
+    if (e instanceof BodyError) {
+      log("warn", "body refused", { requestId: c.get("requestId"), status: e.status, reason: e.message });
+      return requestError(c, e.status, e.message);
+    }
     throw e;
   }
   if (kind !== undefined && !allows(principal, kind)) {
