@@ -39,10 +39,18 @@ export class CompiledWriter {
   }
 
   finish(header: Omit<CompiledHeader, "count">): string {
+    return this.finishParts(header).join("");
+  }
+
+  /** The file as pieces (header line first), each ending with a line break: for a streamed upload. */
+  finishParts(header: Omit<CompiledHeader, "count">): string[] {
     if (this.cur.length) this.chunks.push(this.cur.join("\n"));
     this.cur = [];
     const h: CompiledHeader = { ...header, count: this.count };
-    return `${COMPILED_MAGIC}${JSON.stringify(h)}\n${this.chunks.join("\n")}\n`;
+    const parts = [`${COMPILED_MAGIC}${JSON.stringify(h)}\n`];
+    for (const c of this.chunks) parts.push(`${c}\n`);
+    this.chunks.length = 0;
+    return parts;
   }
 }
 

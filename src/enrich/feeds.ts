@@ -32,6 +32,13 @@ function invalid(st: ParseStats, what: string): void {
   if (st.samples.length < 5) st.samples.push(what.length > 120 ? `${what.slice(0, 120)}...` : what);
 }
 
+/** A line parser for the formats that can be read as they stream in (plain, CSV); undefined for JSON ones. */
+export function lineParser(feed: FeedOptions, emit: Emit): LineParser | undefined {
+  if (feed.format === "plain") return plainParser(feed.type, emit);
+  if (feed.format === "csv") return csvParser(feed, emit);
+  return undefined;
+}
+
 /** Parses a feed in its configured format. Throws FeedParseError when the text is not that format at all. */
 export function parseFeed(text: string, feed: FeedOptions, emit: Emit, now = Date.now()): ParseStats {
   switch (feed.format) {
@@ -46,15 +53,15 @@ export function parseFeed(text: string, feed: FeedOptions, emit: Emit, now = Dat
   }
 }
 
-/** Calls fn(start, end) for every line of text (without the line break), no array of lines. */
-function eachLine(text: string, fn: (start: number, end: number) => void): void {
+/** Calls fn(text, start, end) for every line of text (without the line break), no array of lines. */
+export function eachLine(text: string, fn: (text: string, start: number, end: number) => void): void {
   let start = 0;
   const n = text.length;
   while (start < n) {
     let end = text.indexOf("\n", start);
     if (end < 0) end = n;
     const e = end > start && text.charCodeAt(end - 1) === 13 ? end - 1 : end;
-    fn(start, e);
+    fn(text, start, e);
     start = end + 1;
   }
 }
@@ -65,27 +72,38 @@ const HOSTS_SINKS = new Set(["0.0.0.0", "127.0.0.1", "::", "::1"]);
 // plain: one indicator per line; `#`, `;` and `//` comments; hosts-file lines ("0.0.0.0 evil.com");
 // trailing comments ("1.2.3.0/24 ; SBL123", "evil.com # phishing").
 
-export function parsePlain(text: string, type: WantedType, emit: Emit): ParseStats {
+/** A line-oriented parser: fed one line at a time (text[a, b)), so a feed can be parsed as it streams in. */
+export interface LineParser {
+  line(text: string, a: number, b: number): void;
+  readonly stats: ParseStats;
+}
+
+export function plainParser(type: WantedType, emit: Emit): LineParser {
   const st = newStats();
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  eachLine(text, (a, b) => {
-    let line = text.slice(a, b).trim();
-    if (line === "" || line.startsWith("#") || line.startsWith(";") || line.startsWith("//")) return;
-    const cut = line.search(/\s[#;]|\s\/\/|;/);
-    if (cut >= 0) line = line.slice(0, cut).trim();
-    const tokens = line.split(/\s+/);
-    let token = tokens[0]!;
-    if (tokens.length >= 2 && HOSTS_SINKS.has(token)) token = tokens[1]!;
-    else if (tokens.length > 1) {
-      invalid(st, line);
-      return;
-    }
-    const c = classify(token, type);
-    if (!c) return invalid(st, token);
-    st.indicators++;
-    emit(c);
-  });
-  return st;
+  return {
+    stats: st,
+    line(text, a, b) {
+      let line = text.slice(a, b).trim();
+      if (line.charCodeAt(0) === 0xfeff) line = line.slice(1);
+      if (line === "" || line.startsWith("#") || line.startsWith(";") || line.startsWith("//")) return;
+      const cut = line.search(/\s[#;]|\s\/\/|;/);
+      if (cut >= 0) line = line.slice(0, cut).trim();
+      const tokens = line.split(/\s+/);
+      let token = tokens[0]!;
+      if (tokens.length >= 2 && HOSTS_SINKS.has(token)) token = tokens[1]!;
+      else if (tokens.length > 1) return invalid(st, line);
+      const c = classify(token, type);
+      if (!c) return invalid(st, token);
+      st.indicators++;
+      emit(c);
+    },
+  };
+}
+
+export function parsePlain(text: string, type: WantedType, emit: Emit): ParseStats {
+  const p = plainParser(type, emit);
+  eachLine(text, p.line);
+  return p.stats;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -136,10 +154,9 @@ function columnIndex(header: string[] | undefined, col: string | number | undefi
   return i;
 }
 
-export function parseCsv(text: string, feed: Pick<FeedConfig, "type" | "csv">, emit: Emit): ParseStats {
+export function csvParser(feed: Pick<FeedConfig, "type" | "csv">, emit: Emit): LineParser {
   const st = newStats();
   const delim = feed.csv?.delimiter ?? ",";
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let header: string[] | undefined;
   let lastComment: string | undefined;
   let col: number | undefined;
@@ -173,8 +190,9 @@ export function parseCsv(text: string, feed: Pick<FeedConfig, "type" | "csv">, e
     return firstIsHeader;
   };
 
-  eachLine(text, (a, b) => {
-    const line = text.slice(a, b);
+  const line = (text: string, a: number, b: number) => {
+    let line = text.slice(a, b);
+    if (line.charCodeAt(0) === 0xfeff) line = line.slice(1);
     if (line.trim() === "") return;
     if (line.startsWith("#")) {
       lastComment = line;
@@ -193,8 +211,14 @@ export function parseCsv(text: string, feed: Pick<FeedConfig, "type" | "csv">, e
     }
     st.indicators++;
     emit(c, conf);
-  });
-  return st;
+  };
+  return { stats: st, line };
+}
+
+export function parseCsv(text: string, feed: Pick<FeedConfig, "type" | "csv">, emit: Emit): ParseStats {
+  const p = csvParser(feed, emit);
+  eachLine(text, p.line);
+  return p.stats;
 }
 
 function clampConfidence(n: number): number {

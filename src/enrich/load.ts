@@ -16,7 +16,7 @@ import type { LoadedFeed } from "./intel";
 export interface EnrichBucket {
   head(key: string): Promise<{ etag: string; customMetadata?: Record<string, string> } | null>;
   get(key: string): Promise<StoredObject | null>;
-  put(key: string, value: string, options?: { customMetadata?: Record<string, string>; httpMetadata?: { contentType?: string } }): Promise<unknown>;
+  put(key: string, value: string | ReadableStream<Uint8Array>, options?: { customMetadata?: Record<string, string>; httpMetadata?: { contentType?: string } }): Promise<unknown>;
 }
 
 export interface StoredObject {

@@ -6,7 +6,8 @@
 import type { Config } from "../config/schema";
 import type { FeedConfig } from "../config/enrich";
 import { resolveSecret } from "../config/load";
-import { compileFeed } from "./compiled";
+import { CompiledWriter } from "./compiled";
+import { lineParser, eachLine, parseFeed, rejectReason, type ParseStats } from "./feeds";
 import { feedKey, type EnrichBucket } from "./load";
 
 export interface FeedRefresh {
@@ -35,15 +36,19 @@ export function publicSource(url: string): string {
   }
 }
 
-async function readCapped(res: Response, max: number, gunzip: boolean): Promise<string> {
+function bodyStream(res: Response, gunzip: boolean): ReadableStream<Uint8Array> | undefined {
+  if (!res.body) return undefined;
+  return gunzip ? res.body.pipeThrough(new DecompressionStream("gzip") as unknown as ReadableWritablePair<Uint8Array, Uint8Array>) : res.body;
+}
+
+/** Decoded text pieces of a body, at most max bytes in all (throws beyond). */
+async function* pieces(res: Response, max: number, gunzip: boolean): AsyncGenerator<string> {
   const len = Number(res.headers.get("content-length") ?? "NaN");
   if (Number.isFinite(len) && len > max) throw new Error(`feed is ${len} bytes, more than maxFeedBytes ${max}`);
-  if (!res.body) return "";
-  let stream: ReadableStream<Uint8Array> = res.body;
-  if (gunzip) stream = stream.pipeThrough(new DecompressionStream("gzip") as unknown as ReadableWritablePair<Uint8Array, Uint8Array>);
+  const stream = bodyStream(res, gunzip);
+  if (!stream) return;
   const reader = stream.getReader();
   const decoder = new TextDecoder();
-  const parts: string[] = [];
   let total = 0;
   for (;;) {
     const { done, value } = await reader.read();
@@ -53,10 +58,70 @@ async function readCapped(res: Response, max: number, gunzip: boolean): Promise<
       await reader.cancel();
       throw new Error(`feed is more than maxFeedBytes ${max}`);
     }
-    parts.push(decoder.decode(value, { stream: true }));
+    yield decoder.decode(value, { stream: true });
   }
-  parts.push(decoder.decode());
-  return parts.join("");
+  yield decoder.decode();
+}
+
+/**
+ * Parses the download into compiled lines. Plain and CSV feeds are parsed line by line as they arrive
+ * (the feed text is never whole in memory); MISP and STIX JSON are read whole, then parsed.
+ */
+async function compileDownload(res: Response, f: FeedConfig, max: number, gunzip: boolean, now: number): Promise<{ w: CompiledWriter; stats: ParseStats }> {
+  const w = new CompiledWriter();
+  const emit = (c: Parameters<CompiledWriter["add"]>[0], conf?: number) => w.add(c, conf);
+  const lp = lineParser(f, emit);
+  let stats: ParseStats;
+  if (lp) {
+    let carry = "";
+    for await (const piece of pieces(res, max, gunzip)) {
+      const text = carry + piece;
+      const last = text.lastIndexOf("\n");
+      if (last < 0) {
+        carry = text;
+        continue;
+      }
+      eachLine(text.slice(0, last), lp.line);
+      carry = text.slice(last + 1);
+    }
+    if (carry !== "") eachLine(carry, lp.line);
+    stats = lp.stats;
+  } else {
+    const parts: string[] = [];
+    for await (const piece of pieces(res, max, gunzip)) parts.push(piece);
+    stats = parseFeed(parts.join(""), f, emit, now);
+  }
+  const reason = rejectReason(stats, f.maxInvalidRatio);
+  if (reason) throw new FeedRejected(reason);
+  return { w, stats };
+}
+
+class FeedRejected extends Error {}
+
+interface FixedLengthStreamCtor {
+  new (length: number): { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> };
+}
+
+/** Uploads the pieces; in workerd as a FixedLengthStream (one piece encoded at a time), else as one string. */
+async function putParts(bucket: EnrichBucket, key: string, parts: string[], options: Parameters<EnrichBucket["put"]>[2]): Promise<void> {
+  const FLS = (globalThis as { FixedLengthStream?: FixedLengthStreamCtor }).FixedLengthStream;
+  if (!FLS) {
+    await bucket.put(key, parts.join(""), options);
+    return;
+  }
+  const enc = new TextEncoder();
+  let bytes = 0;
+  // eslint-disable-next-line no-control-regex
+  for (const p of parts) bytes += /[^\x00-\x7f]/.test(p) ? enc.encode(p).byteLength : p.length;
+  const { readable, writable } = new FLS(bytes);
+  const done = bucket.put(key, readable, options);
+  const writer = writable.getWriter();
+  for (let i = 0; i < parts.length; i++) {
+    await writer.write(enc.encode(parts[i]!));
+    parts[i] = ""; // let the piece go as soon as it is sent
+  }
+  await writer.close();
+  await done;
 }
 
 async function refreshOne(
@@ -78,7 +143,7 @@ async function refreshOne(
   if (prevEtag) headers["if-none-match"] = prevEtag;
   const ctl = new AbortController();
   const timer = setTimeout(() => ctl.abort(), opts.timeoutMs);
-  let text: string;
+  let compiled: { w: CompiledWriter; stats: ParseStats };
   let sourceEtag: string | null;
   try {
     const res = await opts.fetch(f.url, { headers, signal: ctl.signal });
@@ -92,20 +157,15 @@ async function refreshOne(
     }
     sourceEtag = res.headers.get("etag");
     const gz = /\.gz$/i.test(new URL(f.url).pathname) && !res.headers.get("content-encoding");
-    text = await readCapped(res, maxBytes, gz);
+    compiled = await compileDownload(res, f, maxBytes, gz, opts.now);
   } catch (e) {
     const err = e as Error;
+    if (err instanceof FeedRejected || err.name === "FeedParseError") return { feed: f.name, ok: false, status: `not a usable ${f.format} feed: ${err.message}` };
     return { feed: f.name, ok: false, status: `download failed: ${err.name === "AbortError" ? `timed out after ${opts.timeoutMs} ms` : err.message}` };
   } finally {
     clearTimeout(timer);
   }
   const fetchedAt = new Date(opts.now).toISOString();
-  let compiled: ReturnType<typeof compileFeed>;
-  try {
-    compiled = compileFeed(text, f, { source: publicSource(f.url), fetchedAt }, opts.now);
-  } catch (e) {
-    return { feed: f.name, ok: false, status: `not a usable ${f.format} feed: ${(e as Error).message}` };
-  }
   const meta: Record<string, string> = {
     feed: f.name,
     format: f.format,
@@ -114,7 +174,8 @@ async function refreshOne(
     source: publicSource(f.url),
   };
   if (sourceEtag) meta.source_etag = sourceEtag;
-  await bucket.put(key, compiled.text, { customMetadata: meta, httpMetadata: { contentType: "text/plain; charset=utf-8" } });
+  const parts = compiled.w.finishParts({ feed: f.name, source: publicSource(f.url), fetched_at: fetchedAt, format: f.format });
+  await putParts(bucket, key, parts, { customMetadata: meta, httpMetadata: { contentType: "text/plain; charset=utf-8" } });
   return { feed: f.name, ok: true, status: "updated", indicators: compiled.stats.indicators, invalid: compiled.stats.invalid };
 }
 
