@@ -9,7 +9,7 @@ import { parquetReadObjects } from "hyparquet";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { eventDay } from "../../src/sinks/objects";
 import type { DeadLetter } from "../../src/deliver/dlq";
-import { freshBucket, readBucket, ndjsonEvents, uidOfPlain } from "../support/s3-read";
+import { freshBucket, readBucket, readEvents, ndjsonEvents, uidOfPlain } from "../support/s3-read";
 import { gateControl, type GateStep } from "../support/gate-client";
 import { readArchive } from "../support/archive";
 import { uniqueFixtureEvents, eventsMessages, stubDeliveries, runBatch, drainDeliveries, EVENTS_QUEUE, DELIVERIES_QUEUE } from "../support/delivery";
@@ -39,8 +39,9 @@ function testEnv(cfg: unknown, deliveries = stubDeliveries()) {
   return { env: e, deliveries };
 }
 
-async function storedEvents(bucket: string): Promise<Record<string, unknown>[]> {
-  return (await readBucket(s3Endpoint, bucket)).flatMap((o) => ndjsonEvents(o.bytes));
+/** The events stored in a bucket (waiting, bounded, until `expect` of them are readable). */
+async function storedEvents(bucket: string, expect = 0): Promise<Record<string, unknown>[]> {
+  return (await readEvents(s3Endpoint, bucket, expect)).events;
 }
 
 async function deadLetters(sink: string): Promise<{ key: string; rec: DeadLetter }[]> {
@@ -66,7 +67,7 @@ describe("EVENTS consumer: per-sink isolation", () => {
     expect(res.retried).toEqual([]);
     expect(res.acked).toHaveLength(msgs.length);
 
-    expect((await storedEvents(good)).map(uidOfPlain).sort()).toEqual(uids);
+    expect((await storedEvents(good, uids.length)).map(uidOfPlain).sort()).toEqual(uids);
     expect(await storedEvents(bad)).toEqual([]);
     // one request reached the bad sink; the rest of the attempt was not sent
     const state = await gateControl.state(s3Gate, bad);
@@ -95,7 +96,7 @@ describe("EVENTS consumer: per-sink isolation", () => {
     const { env: e, deliveries } = testEnv(cfg);
     const res = await runBatch(EVENTS_QUEUE, eventsMessages(cfg, events), e);
     expect(res.retried).toEqual([]);
-    expect((await storedEvents(good)).map(uidOfPlain).sort()).toEqual(uids);
+    expect((await storedEvents(good, uids.length)).map(uidOfPlain).sort()).toEqual(uids);
     expect(deliveries.sent.every((c) => c.body.sink === s && /timeout|abort/i.test(c.body.reason))).toBe(true);
     expect(deliveries.sent.reduce((a, c) => a + c.body.count, 0)).toBe(events.length);
     expect((await gateControl.state(s3Gate, slow)).log.map((l) => l.action)).toEqual(["hung"]);
@@ -197,7 +198,7 @@ describe("outage and recovery", () => {
     expect(delays[2]).toBeGreaterThanOrEqual(30); // Retry-After honoured on the third failure
     expect(rounds[0]!.every((c) => c.body.attempt === 2)).toBe(true);
 
-    const stored = await storedEvents(bucket);
+    const stored = await storedEvents(bucket, uids.length);
     expect(stored.map(uidOfPlain).sort()).toEqual(uids);
     expect(await deadLetters(sink)).toEqual([]);
     const actions = (await gateControl.state(s3Gate, bucket)).log.map((l) => l.action);
@@ -227,7 +228,7 @@ describe("outage and recovery", () => {
       expect(await env.ARCHIVE.head(c.body.ref!)).not.toBeNull();
     }
     await drainDeliveries(deliveries, e);
-    expect((await storedEvents(bucket)).map(uidOfPlain).sort()).toEqual(many.map((x) => x.metadata.uid!).sort());
+    expect((await storedEvents(bucket, many.length)).map(uidOfPlain).sort()).toEqual(many.map((x) => x.metadata.uid!).sort());
     for (const c of parked) expect(await env.ARCHIVE.head(c.body.ref!)).toBeNull();
   });
 
@@ -247,7 +248,7 @@ describe("outage and recovery", () => {
     expect(deliveries.sent.reduce((a, c) => a + c.body.count, 0)).toBe(events.length);
     expect(deliveries.sent.every((c) => c.body.attempt === 3)).toBe(true);
     await drainDeliveries(deliveries, e);
-    expect((await storedEvents(bucket)).map(uidOfPlain).sort()).toEqual(uids);
+    expect((await storedEvents(bucket, uids.length)).map(uidOfPlain).sort()).toEqual(uids);
   });
 });
 
@@ -260,10 +261,10 @@ describe("idempotent storage", () => {
     const msgs = eventsMessages(cfg, events);
     const ids = msgs.map((_, i) => `dedupe-${n}-${i}`);
     await runBatch(EVENTS_QUEUE, msgs, e, ids);
-    const first = await readBucket(s3Endpoint, bucket);
+    const first = (await readEvents(s3Endpoint, bucket, uids.length)).objects;
     const archiveFirst = (await env.ARCHIVE.list({ prefix: "ocsf/" })).objects.map((o) => o.key);
     await runBatch(EVENTS_QUEUE, msgs, e, ids);
-    const second = await readBucket(s3Endpoint, bucket);
+    const second = await readBucket(s3Endpoint, bucket, "", first.length);
     expect(second.map((o) => o.key)).toEqual(first.map((o) => o.key));
     expect(second.flatMap((o) => ndjsonEvents(o.bytes)).map(uidOfPlain).sort()).toEqual(uids);
     expect((await env.ARCHIVE.list({ prefix: "ocsf/" })).objects.map((o) => o.key)).toEqual(archiveFirst);
@@ -284,7 +285,9 @@ describe("Security Lake through the consumer", () => {
     await runBatch(EVENTS_QUEUE, eventsMessages(cfg, events), e);
     expect(deliveries.sent).toEqual([]);
     expect(await deadLetters(sink)).toEqual([]);
-    const objects = await readBucket(s3Endpoint, bucket);
+    const files = new Set(events.map((x) => `${x.class_uid}/${eventDay(x.time)}`)).size;
+    const objects = await readBucket(s3Endpoint, bucket, "", files);
+    expect(objects).toHaveLength(files);
     const seen: string[] = [];
     for (const o of objects) {
       const m = /^ext\/tributary-(\d+)\/region=us-east-2\/accountId=external\/eventDay=(\d{8})\/[0-9a-f]{28}\.parquet$/.exec(o.key);

@@ -5,7 +5,7 @@ import { env, createExecutionContext, waitOnExecutionContext } from "cloudflare:
 import { describe, it, expect, inject } from "vitest";
 import worker from "../../src/index";
 import type { DeadLetter, DeadLetterInfo } from "../../src/deliver/dlq";
-import { freshBucket, readBucket, ndjsonEvents, uidOfPlain } from "../support/s3-read";
+import { freshBucket, readEvents, uidOfPlain } from "../support/s3-read";
 import { gateControl } from "../support/gate-client";
 import { uniqueFixtureEvents, eventsMessages, stubDeliveries, runBatch, drainDeliveries, EVENTS_QUEUE } from "../support/delivery";
 
@@ -54,7 +54,7 @@ describe("npm run dlq: list, show, replay", () => {
     expect(((await (await call(e, `/v1/dlq?sink=${sink}`)).json()) as { dead: unknown[] }).dead).toEqual([]);
 
     await drainDeliveries(deliveries, e);
-    const stored = (await readBucket(s3Endpoint, bucket)).flatMap((o) => ndjsonEvents(o.bytes)).map(uidOfPlain).sort();
+    const stored = (await readEvents(s3Endpoint, bucket, events.length)).events.map(uidOfPlain).sort();
     expect(stored).toEqual(events.map((x) => x.metadata.uid!).sort());
   });
 

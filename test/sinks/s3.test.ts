@@ -74,7 +74,7 @@ describe("s3 sink: PutObject against s3rver", () => {
     const cfg = config(bucket);
     const sent = await deliver(events, cfg);
     for (const s of sent) expect(s.outcome, s.res.body).toEqual({ kind: "delivered" });
-    const objects = await readBucket(endpoint, bucket);
+    const objects = await readBucket(endpoint, bucket, "", sent.length);
     expect(objects.map((o) => o.key)).toEqual(sent.map((s) => s.req.url).sort());
     const stored = objects.flatMap((o) => ndjsonEvents(o.bytes));
     expect(stored).toHaveLength(events.length);
@@ -94,10 +94,10 @@ describe("s3 sink: PutObject against s3rver", () => {
   it("a batch delivered twice overwrites its objects instead of duplicating them", async () => {
     const bucket = await freshBucket(endpoint, "twice");
     const cfg = config(bucket);
-    await deliver(events, cfg);
-    const first = await readBucket(endpoint, bucket);
+    const sent = await deliver(events, cfg);
+    const first = await readBucket(endpoint, bucket, "", sent.length);
     await deliver([...events].reverse(), cfg);
-    const second = await readBucket(endpoint, bucket);
+    const second = await readBucket(endpoint, bucket, "", sent.length);
     expect(second.map((o) => o.key)).toEqual(first.map((o) => o.key));
     expect(second.flatMap((o) => ndjsonEvents(o.bytes))).toHaveLength(events.length);
   });
@@ -135,7 +135,7 @@ describe("s3 sink: PutObject against s3rver", () => {
     // the gate's script is used up: the next attempt reaches s3rver
     const [c] = await deliver(events.slice(0, 1), cfg);
     expect(c!.outcome).toEqual({ kind: "delivered" });
-    expect((await readBucket(endpoint, bucket)).length).toBe(1);
+    expect((await readBucket(endpoint, bucket, "", 1)).length).toBe(1);
   });
 
   it("a dropped connection or a hung store throws (a network error: the delivery layer retries)", async () => {

@@ -112,7 +112,7 @@ describe("security lake: objects in s3rver", () => {
       const res = await securityLakeDriver.send!(req, cfg, ctx);
       expect(securityLakeDriver.classify(res, req, cfg).outcome, res.body).toEqual({ kind: "delivered" });
     }
-    const objects = await readBucket(endpoint, bucket);
+    const objects = await readBucket(endpoint, bucket, "", reqs.length);
     expect(objects.map((o) => o.key)).toEqual(reqs.map((r) => r.url).sort());
     let rows = 0;
     for (const o of objects) {
