@@ -29,6 +29,8 @@ export function normalizeHash(s: string): Classified | undefined {
  * '-' and '_'; internationalized names converted to punycode.
  */
 export function normalizeDomain(input: string): string | undefined {
+  const fast = checkDomain(input);
+  if (fast !== undefined) return fast ? input : undefined;
   let s = input.trim().toLowerCase();
   if (s.startsWith("*.")) s = s.slice(2);
   if (s.endsWith(".")) s = s.slice(0, -1);
@@ -57,6 +59,34 @@ export function normalizeDomain(input: string): string | undefined {
   // all-numeric last label: an IP address or garbage, not a domain
   if (/\.\d+$/.test(s)) return undefined;
   return s;
+}
+
+/**
+ * Fast path for names already in normal form (lowercase ASCII, no wildcard or trailing dot): true =
+ * valid, false = invalid, undefined = needs normalizing first.
+ */
+function checkDomain(s: string): boolean | undefined {
+  const n = s.length;
+  if (n < 3 || n > 253) return undefined;
+  let labelLen = 0;
+  let dots = 0;
+  let digitsOnly = true;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (labelLen === 0) return undefined;
+      dots++;
+      labelLen = 0;
+      digitsOnly = true;
+    } else if ((c >= 97 && c <= 122) || c === 45 || c === 95) {
+      if (++labelLen > 63) return false;
+      digitsOnly = false;
+    } else if (c >= 48 && c <= 57) {
+      if (++labelLen > 63) return false;
+    } else return undefined;
+  }
+  if (labelLen === 0) return undefined;
+  return dots > 0 && !digitsOnly;
 }
 
 /**

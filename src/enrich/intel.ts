@@ -163,16 +163,19 @@ export function lookup(feeds: LoadedFeed[], c: Candidate): Hit[] {
     case "host": {
       const d = normalizeDomain(c.value);
       if (!d) break;
-      // a.b.evil.com: a.b.evil.com, b.evil.com, evil.com (never the bare top-level label)
+      // a.b.evil.com: a.b.evil.com, b.evil.com, evil.com (never the bare top-level label); hashed in
+      // place, a suffix string is only made for a hit
       let start = 0;
-      while (start >= 0) {
-        const suffix = start === 0 ? d : d.slice(start);
-        if (suffix.indexOf(".") < 0) break;
+      for (let dot = d.indexOf("."); dot >= 0; dot = d.indexOf(".", start)) {
+        hash64(HASHED_KIND_CODE.domain, d, start, d.length);
         const before = hits.length;
-        lookupHashed(feeds, "domain", HASHED_KIND_CODE.domain, suffix, hits);
-        if (hits.length > before) break; // the most specific listed name wins
-        const dot = d.indexOf(".", start);
-        start = dot < 0 ? -1 : dot + 1;
+        lookupLastHash(feeds, "domain", "", hits);
+        if (hits.length > before) {
+          const suffix = start === 0 ? d : d.slice(start);
+          for (let k = before; k < hits.length; k++) hits[k]!.indicator = suffix;
+          break; // the most specific listed name wins
+        }
+        start = dot + 1;
       }
       break;
     }
