@@ -9,9 +9,10 @@
 // Metrics Durable Object (./metrics-do.ts) and what it stores.
 //
 // Label cardinality is bounded by construction: `source`, `reason`, `outcome`, `queue` and `code`
-// take values from small fixed sets (anything else becomes "unknown"/"other"); `sink`, `tenant`
-// and `feed` must look like config names and at most MAX_NAMED_VALUES distinct values per label are
-// kept per isolate (further ones become "other"). No rule, host, pod or namespace labels exist.
+// take values from small fixed sets (anything else becomes "unknown"/"other"); `sink` and `tenant`
+// must look like config names, `policy` (a noise policy's config name) is text of at most 128
+// characters, and at most MAX_NAMED_VALUES distinct values per label are kept per isolate (further
+// ones become "other"). No rule, host, pod or namespace labels exist.
 import { SOURCES } from "../config/routing";
 
 export type MetricType = "counter" | "gauge" | "histogram";
@@ -47,6 +48,8 @@ export const OUTCOMES = ["delivered", "retry", "reject", "dead_letter"] as const
 export type DeliveryOutcome = (typeof OUTCOMES)[number];
 
 export const QUEUES = ["events", "deliveries"] as const;
+
+export const NOISE_ACTIONS = ["folded", "throttled", "failed_open"] as const;
 
 /** Request latency, seconds. */
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
@@ -144,6 +147,30 @@ export const M = {
     type: "counter",
     labels: ["sink"],
   }),
+  noiseSuppressed: def({
+    name: "tributary_noise_suppressed_total",
+    help: "Events kept from a sink by a noise allow-list entry (noise.suppress), by entry.",
+    type: "counter",
+    labels: ["policy"],
+  }),
+  noiseSampledOut: def({
+    name: "tributary_noise_sampled_out_total",
+    help: "Events left out of a sink by a sampling policy (noise.sample), by policy.",
+    type: "counter",
+    labels: ["policy"],
+  }),
+  noiseEvents: def({
+    name: "tributary_noise_events_total",
+    help: "Events held back by noise control: folded into a dedup window, throttled (both summarized when the window closes), or failed_open (sent unfiltered: the window object was unreachable).",
+    type: "counter",
+    labels: ["action"],
+  }),
+  noiseObjectCalls: def({
+    name: "tributary_noise_object_calls_total",
+    help: "Calls to the noise window Durable Objects.",
+    type: "counter",
+    labels: [],
+  }),
   metricsDropped: def({
     name: "tributary_metrics_series_dropped_total",
     help: "Samples dropped because the metrics store reached its series limit.",
@@ -170,7 +197,11 @@ const FIXED: Record<string, { values: readonly string[]; fallback: string }> = {
   reason: { values: REASONS, fallback: "other" },
   outcome: { values: OUTCOMES, fallback: "other" },
   queue: { values: QUEUES, fallback: "other" },
+  action: { values: NOISE_ACTIONS, fallback: "other" },
 };
+
+/** Labels whose values are config-given free text (noise policy names): any text up to this length. */
+const FREE_TEXT: Record<string, number> = { policy: 128 };
 
 /** Escapes a label value (text format: backslash, double quote, line feed). */
 export function escapeLabel(v: string): string {
@@ -210,7 +241,8 @@ export class MetricsBuffer {
     const fixed = FIXED[label];
     if (fixed) return fixed.values.includes(v) ? v : fixed.fallback;
     if (label === "code") return /^[1-5]\d\d$/.test(v) ? v : "other";
-    if (!NAME_RE.test(v)) return "other";
+    const free = FREE_TEXT[label];
+    if (free !== undefined ? v.length === 0 || v.length > free : !NAME_RE.test(v)) return "other";
     let seen = this.named.get(label);
     if (!seen) this.named.set(label, (seen = new Set()));
     if (seen.has(v)) return v;

@@ -15,6 +15,7 @@ import { hasIntelHit, sourceOf } from "../route/fields";
 import { M, MetricsBuffer, type Reason } from "./metrics";
 import type { MetricsStore } from "./metrics-do";
 import { log } from "./log";
+import { noiseCounters, type NoiseCounters } from "../noise/stats";
 
 /** This isolate's counters, not yet flushed. */
 export const buffer = new MetricsBuffer();
@@ -129,9 +130,25 @@ export function metricsStore(env: MetricsEnv): DurableObjectStub<MetricsStore> |
   return ns ? ns.get(ns.idFromName(METRICS_OBJECT_NAME)) : undefined;
 }
 
+let noiseSeen: NoiseCounters | undefined;
+
+/** Adds what the noise stage counted (cumulative per isolate, src/noise/stats.ts) since the last call. */
+export function collectNoise(): void {
+  const now = noiseCounters();
+  const before = noiseSeen;
+  noiseSeen = now;
+  // counters only grow; smaller means they were reset (tests): count from zero
+  const d = (a: number, b: number | undefined) => (b !== undefined && a >= b ? a - b : a);
+  for (const [policy, n] of Object.entries(now.suppressed_by_rule)) buffer.inc(M.noiseSuppressed, { policy }, d(n, before?.suppressed_by_rule[policy]));
+  for (const [policy, n] of Object.entries(now.sampled_out_by_rule)) buffer.inc(M.noiseSampledOut, { policy }, d(n, before?.sampled_out_by_rule[policy]));
+  for (const action of ["folded", "throttled", "failed_open"] as const) buffer.inc(M.noiseEvents, { action }, d(now[action], before?.[action]));
+  buffer.inc(M.noiseObjectCalls, {}, d(now.object_calls, before?.object_calls));
+}
+
 /** Sends this isolate's counters to the store now (waits for a flush already running first). */
 export async function flushMetrics(env: MetricsEnv): Promise<void> {
   while (inflight) await inflight;
+  collectNoise();
   const stub = metricsStore(env);
   if (!stub || buffer.size === 0) return;
   const delta = buffer.drain();

@@ -7,6 +7,7 @@ import { configFor, resolveSecret } from "../config/load";
 import type { Config } from "../config/schema";
 import { renderPrometheus, PROMETHEUS_CONTENT_TYPE, type ExtraFamily } from "../ops/metrics";
 import { countIngestRequest, flushMetrics, maybeFlush, metricsStore } from "../ops/record";
+import { suppressionReport } from "../noise/stats";
 
 const enc = new TextEncoder();
 
@@ -58,7 +59,9 @@ async function checkAccess(cfg: Config, env: Env, authz: string | undefined): Pr
 
 /** Gauges known from the config alone (not stored). */
 function configFamilies(cfg: Config): ExtraFamily[] {
+  const suppress = suppressionReport(cfg).map((s) => ({ labels: { policy: s.rule, expires: s.expires, reason: s.reason }, value: s.active ? 1 : 0 }));
   return [
+    { name: "tributary_noise_suppression_active", help: "Each noise allow-list entry (noise.suppress) with its reason and expiry: 1 while in force, 0 once expired.", type: "gauge", samples: suppress },
     { name: "tributary_build_info", help: "Constant 1, labelled with the OCSF version events are written in.", type: "gauge", samples: [{ labels: { ocsf_version: cfg.ocsf.version }, value: 1 }] },
     { name: "tributary_sinks_configured", help: "Sinks defined in the config, the built-in archive included.", type: "gauge", samples: [{ value: Object.keys(cfg.sinks).length + 1 }] },
     { name: "tributary_routes_configured", help: "Routing rules in the config.", type: "gauge", samples: [{ value: cfg.routes.length }] },

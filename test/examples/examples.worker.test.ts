@@ -86,7 +86,7 @@ interface VectorHttpSink {
 }
 
 describe("examples/vector.toml", () => {
-  const cfg = parseToml(vectorToml) as { sources: Record<string, { type: string; include: string[] }>; transforms: Record<string, { type: string; source: string; inputs: string[] }>; sinks: Record<string, VectorHttpSink> };
+  const cfg = parseToml(vectorToml) as unknown as { sources: Record<string, { type: string; include: string[] }>; transforms: Record<string, { type: string; source: string; inputs: string[] }>; sinks: Record<string, VectorHttpSink> };
   const token = "vector-token";
 
   it("parses: file sources -> remap parse_json -> http sinks with gzip and bearer auth, batches under the body limit", () => {

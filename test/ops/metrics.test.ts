@@ -35,6 +35,18 @@ describe("MetricsBuffer", () => {
     ]);
   });
 
+  it("takes a noise policy's config name as text (escaped), up to 128 characters", () => {
+    const b = new MetricsBuffer();
+    b.inc(M.noiseSuppressed, { policy: 'scanner "nessus" [1]' });
+    b.inc(M.noiseSuppressed, { policy: "x".repeat(129) });
+    b.inc(M.noiseEvents, { action: "vanished" });
+    expect(Object.keys(b.drain().counters).sort()).toEqual([
+      'tributary_noise_events_total{action="other"}',
+      'tributary_noise_suppressed_total{policy="other"}',
+      'tributary_noise_suppressed_total{policy="scanner \\"nessus\\" [1]"}',
+    ]);
+  });
+
   it(`keeps at most ${MAX_NAMED_VALUES} distinct sink names per isolate; further ones count as "other"`, () => {
     const b = new MetricsBuffer();
     for (let i = 0; i < MAX_NAMED_VALUES + 50; i++) b.inc(M.sinkRequests, { sink: `sink-${i}` });

@@ -40,7 +40,7 @@ async function scrape(cfg: unknown, auth: string | null = "Bearer prom-secret", 
   return { status: res.status, text: await res.text(), type: res.headers.get("content-type") };
 }
 
-const ALLOWED_LABELS = new Set(["source", "reason", "tenant", "code", "queue", "sink", "outcome", "le", "ocsf_version"]);
+const ALLOWED_LABELS = new Set(["source", "reason", "tenant", "code", "queue", "sink", "outcome", "le", "ocsf_version", "policy", "action", "expires"]);
 
 function checkBounded(fams: Map<string, Family>): void {
   for (const f of fams.values()) {
@@ -128,7 +128,23 @@ describe("GET /metrics", () => {
     const closed = await scrape({}, null);
     expect(closed.status).toBe(403);
     expect(closed.text).toContain("metrics.token");
-    expect((await scrape({ metrics: { public: true } }, null)).status).toBe(200);
+    const open = await scrape(
+      {
+        metrics: { public: true },
+        sinks: { hook: { type: "splunk_hec", url: "https://splunk.example:8088", token: "t" } },
+        noise: {
+          suppress: [
+            { name: "weekly scanner", match: { source: "falco" }, reason: 'pentest "red team", ticket SEC-1', expires: "2099-01-01", sinks: ["hook"] },
+            { match: { source: "tetragon" }, reason: "old", expires: "2001-01-01", sinks: ["hook"] },
+          ],
+        },
+      },
+      null,
+    );
+    expect(open.status).toBe(200);
+    const fams = parsePrometheus(open.text);
+    expect(sampleValue(fams, "tributary_noise_suppression_active", { policy: "weekly scanner", expires: "2099-01-01", reason: 'pentest "red team", ticket SEC-1' })).toBe(1);
+    expect(sampleValue(fams, "tributary_noise_suppression_active", { policy: "suppress[1]", expires: "2001-01-01", reason: "old" })).toBe(0);
     expect((await scrape({}, null, true)).status).toBe(200);
     const unset = await scrape({ metrics: { token: { env: "NOT_SET_ANYWHERE" } } }, "Bearer x");
     expect(unset.status).toBe(503);

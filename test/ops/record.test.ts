@@ -142,3 +142,31 @@ describe("counters", () => {
     expect(buffer.drain().counters).toEqual({ 'tributary_queue_messages_sent_total{queue="events"}': 2 });
   });
 });
+
+describe("noise counters", () => {
+  it("adds what the noise stage counted since the last collection, per policy", async () => {
+    const { countNoise, resetNoiseCounters } = await import("../../src/noise/stats");
+    const { collectNoise } = await import("../../src/ops/record");
+    resetNoiseCounters();
+    collectNoise();
+    buffer.drain();
+    countNoise.suppressed("known scanner", 3);
+    countNoise.sampledOut("sample[0]", 2);
+    countNoise.add("folded", 10);
+    countNoise.add("object_calls", 4);
+    collectNoise();
+    countNoise.suppressed("known scanner", 1);
+    collectNoise();
+    expect(buffer.drain().counters).toEqual({
+      'tributary_noise_suppressed_total{policy="known scanner"}': 4,
+      'tributary_noise_sampled_out_total{policy="sample[0]"}': 2,
+      'tributary_noise_events_total{action="folded"}': 10,
+      "tributary_noise_object_calls_total": 4,
+    });
+    // a reset counts again from zero, never negative
+    resetNoiseCounters();
+    countNoise.add("throttled", 2);
+    collectNoise();
+    expect(buffer.drain().counters).toEqual({ 'tributary_noise_events_total{action="throttled"}': 2 });
+  });
+});
