@@ -1,7 +1,7 @@
 // Routing: event -> sink names, from the declarative rules in config (docs/routing.md). Pure.
 // Built once per config: every route's match is compiled to a predicate, and the sink lists the
-// router returns are interned, so events with the same destinations share one array (and pack
-// into the same queue messages).
+// router returns are shared per combination of matched routes (sorted, without duplicates), so
+// events with the same destinations pack into the same queue messages.
 import type { OcsfEvent } from "../normalize/ocsf";
 import type { Config } from "../config/schema";
 import { ARCHIVE_SINK } from "../config/routing";
@@ -17,26 +17,37 @@ interface CompiledRoute {
 
 export function makeRouter(cfg: Config): Router {
   const routes: CompiledRoute[] = cfg.routes.map((r) => ({ test: compileMatch(r.match), sinks: r.sinks, continue: r.continue }));
-  const archiveAll = cfg.archive_all;
-  const interned = new Map<string, string[]>();
-  const intern = (names: Iterable<string>): string[] => {
-    const arr = [...new Set(names)].sort();
-    const key = arr.join("\u0000");
-    let hit = interned.get(key);
-    if (!hit && interned.size < 4096) interned.set(key, (hit = arr));
-    return hit ?? arr;
-  };
-  const defaults = intern(archiveAll ? [ARCHIVE_SINK, ...cfg.default_sinks] : cfg.default_sinks);
+  const base = cfg.archive_all ? [ARCHIVE_SINK] : [];
+  const sinkSet = (names: string[]): string[] => [...new Set(names)].sort();
+  const defaults = sinkSet([...base, ...cfg.default_sinks]);
   if (routes.length === 0) return () => defaults;
 
+  // The result depends only on which routes matched: one shared array per combination, keyed by a
+  // bit mask of the matched routes (a string of their indices beyond 30 routes).
+  const wide = routes.length > 30;
+  const cache = new Map<number | string, string[]>();
+  const build = (matched: number[]): string[] => sinkSet([...base, ...matched.flatMap((i) => routes[i]!.sinks)]);
   return (e) => {
     const view = new EventView(e);
-    let out: string[] | undefined;
-    for (const r of routes) {
+    let mask = 0;
+    let key = "";
+    let any = false;
+    for (let i = 0; i < routes.length; i++) {
+      const r = routes[i]!;
       if (!r.test(view)) continue;
-      (out ??= archiveAll ? [ARCHIVE_SINK] : []).push(...r.sinks);
+      any = true;
+      if (wide) key += `${i},`;
+      else mask |= 1 << i;
       if (!r.continue) break;
     }
-    return out ? intern(out) : defaults;
+    if (!any) return defaults;
+    const k = wide ? key : mask;
+    let hit = cache.get(k);
+    if (!hit) {
+      const matched = wide ? key.split(",").filter(Boolean).map(Number) : routes.map((_, i) => i).filter((i) => mask & (1 << i));
+      hit = build(matched);
+      if (cache.size < 4096) cache.set(k, hit);
+    }
+    return hit;
   };
 }
