@@ -17,6 +17,7 @@ import { ARCHIVE_SINK } from "../config/routing";
 import type { Item } from "./attempt";
 import { deliverToSink, type DeliverDeps, type DeliverResult } from "./deliver";
 import { isDeliveryMessage, loadDelivery, type DeliveriesQueue, type DeliveryMessage } from "./retry";
+import { log } from "../ops/log";
 import { tameNoise } from "../noise/gate";
 
 export interface ConsumerEnv {
@@ -39,13 +40,6 @@ export function parseItems(ndjson: string): Item[] {
   const out: Item[] = [];
   for (const line of ndjson.split("\n")) if (line) out.push({ line, event: JSON.parse(line) as OcsfEvent });
   return out;
-}
-
-function log(level: "info" | "warn" | "error", msg: string, fields: Record<string, unknown>): void {
-  const line = JSON.stringify({ level, msg, ...fields });
-  if (level === "error") console.error(line);
-  else if (level === "warn") console.warn(line);
-  else console.log(line);
 }
 
 function logResult(r: DeliverResult, queue: "events" | "deliveries"): void {
