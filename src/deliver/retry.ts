@@ -1,14 +1,18 @@
 // Retries go through a second queue (DELIVERIES, "tributary-deliveries"): one message per sink and
-// failed request, sent with delaySeconds = the backoff. Events travel inline as NDJSON up to
-// INLINE_BYTES; a larger set (a big storage batch) is parked in R2 under deliveries/ and the
-// message carries its key, so a retried object keeps all its events (and its deterministic key).
+// failed request, sent with delaySeconds = the backoff. Events travel inline as NDJSON when the
+// message stays under INLINE_BYTES; a larger set (a big storage batch) is parked in R2 under
+// deliveries/ and the message carries its key, so a retried object keeps all its events (and its
+// deterministic key).
 import { stableHex } from "../normalize/uid";
 import { uidOf } from "../sinks/objects";
 import { utf8Length } from "../sinks/batch";
 import type { Item } from "./attempt";
 
-/** Largest NDJSON carried inside a queue message (the limit is 128 KB with metadata). */
-export const INLINE_BYTES = 100_000;
+/**
+ * Largest serialized DELIVERIES message (JSON, where every quote of the NDJSON is escaped): the
+ * queue limit is 128 KB including ~100 bytes of metadata.
+ */
+export const INLINE_BYTES = 120_000;
 export const SPILL_PREFIX = "deliveries/";
 
 /** The body of a DELIVERIES message: events for one sink, to be tried again. */
@@ -57,13 +61,15 @@ export async function scheduleDelivery(
 ): Promise<string | undefined> {
   if (!deps.deliveries) throw new Error("no DELIVERIES queue binding");
   const ndjson = items.map((i) => i.line).join("\n");
-  const msg: DeliveryMessage = { v: 1, kind: "delivery", ...m, count: items.length };
-  if (utf8Length(ndjson) + utf8Length(m.reason) + 300 <= INLINE_BYTES) msg.ndjson = ndjson;
+  const reason = m.reason.length > 1000 ? m.reason.slice(0, 1000) + "…" : m.reason;
+  const msg: DeliveryMessage = { v: 1, kind: "delivery", ...m, reason, count: items.length };
+  // cheap bound first (escaping at most doubles the text), exact size when it could be close
+  const bytes = utf8Length(ndjson);
+  if (bytes * 2 + 2000 <= INLINE_BYTES || (bytes <= INLINE_BYTES && utf8Length(JSON.stringify({ ...msg, ndjson })) <= INLINE_BYTES)) msg.ndjson = ndjson;
   else {
     msg.ref = `${SPILL_PREFIX}${m.sink}/${stableHex(`${m.sink}|${items.map((i) => uidOf(i.event)).sort().join(",")}`)}.ndjson`;
     await deps.archive.put(msg.ref, ndjson, { httpMetadata: { contentType: "application/x-ndjson" }, customMetadata: { sink: m.sink, count: String(items.length) } });
   }
-  if (msg.reason.length > 1000) msg.reason = msg.reason.slice(0, 1000) + "…";
   await deps.deliveries.send(msg, { contentType: "json", delaySeconds });
   return msg.ref;
 }
