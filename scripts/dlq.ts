@@ -3,20 +3,11 @@
 //   npm run dlq -- list [--sink name]              dead letters: key, sink, events, attempts, status, reason
 //   npm run dlq -- show <key>                      one dead letter: reason, the sink's response, its events
 //   npm run dlq -- replay [--sink name] [key ...]  send the events back to their sink, then remove them
-export {};
+import type { DeadLetterInfo } from "../src/deliver/dlq";
 
 const url = (process.env.TRIBUTARY_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
 const headers: Record<string, string> = { "content-type": "application/json" };
 if (process.env.TRIBUTARY_ADMIN_TOKEN) headers.authorization = `Bearer ${process.env.TRIBUTARY_ADMIN_TOKEN}`;
-
-interface Info {
-  key: string;
-  sink: string;
-  count: number;
-  attempts: number;
-  status?: number;
-  reason: string;
-}
 
 function parseArgs(argv: string[]): { cmd: string | undefined; sink?: string; rest: string[] } {
   const rest: string[] = [];
@@ -41,7 +32,7 @@ const { cmd, sink, rest } = parseArgs(process.argv.slice(2));
 try {
   if (cmd === "list") {
     const q = sink ? `?sink=${encodeURIComponent(sink)}` : "";
-    const r = await call<{ dead: Info[]; records: number; events: number }>(`/v1/dlq${q}`);
+    const r = await call<{ dead: DeadLetterInfo[]; records: number; events: number }>(`/v1/dlq${q}`);
     for (const d of r.dead) console.log(`${d.key}\t${d.sink}\t${d.count} events\t${d.attempts} attempts\t${d.status ?? "-"}\t${d.reason}`);
     console.log(`${r.records} dead letters, ${r.events} events`);
   } else if (cmd === "show" && rest[0]) {
