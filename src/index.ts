@@ -16,6 +16,8 @@ import { log } from "./ops/log";
 export { MetricsStore } from "./ops/metrics-do";
 // The noise dedup/throttle window Durable Object class (wrangler.toml binding NOISE).
 export { NoiseWindow } from "./noise/durable";
+// The correlation Durable Object class (wrangler.toml binding CORRELATOR, docs/correlation.md).
+export { Correlator } from "./correlate/durable";
 
 export const app = new Hono<AppEnv>();
 

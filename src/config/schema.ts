@@ -7,6 +7,7 @@ import { enrichSchema } from "./enrich";
 import { sinksSchema, deliverySchema } from "./sinks";
 import { routesSchema, defaultSinksSchema, archiveAllSchema, checkRouting } from "./routing";
 import { metricsSchema } from "./metrics";
+import { correlateSchema } from "./correlate";
 import { noiseSchema, checkNoise } from "./noise";
 
 export { secretRef, type SecretRef };
@@ -80,6 +81,8 @@ export const configSchema = z
     metrics: metricsSchema.default(metricsSchema.parse({})),
     /** Suppression, sampling, deduplication and throttling per sink (src/config/noise.ts, docs/noise.md). */
     noise: noiseSchema.default(noiseSchema.parse({})),
+    /** Correlation keys, chains and incidents (src/config/correlate.ts, docs/correlation.md). */
+    correlate: correlateSchema.default(correlateSchema.parse({})),
   })
   .passthrough()
   .superRefine(checkRouting)

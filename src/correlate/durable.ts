@@ -35,8 +35,8 @@ export interface AddResult {
   invalid: number;
   /** Summaries removed to stay within maxEventsPerKey / maxBytesPerKey. */
   evicted: number;
-  /** Incidents emitted by this call (Create or Update). */
-  incidents: OcsfEvent[];
+  /** Incidents emitted by this call (Create or Update), as JSON text (what went to the queue). */
+  incidents: string[];
   /** Incidents still waiting for the queue (after this call's send). */
   pending: number;
 }
@@ -175,13 +175,13 @@ export class Correlator extends DurableObject<Env> {
     return drop.length;
   }
 
-  /** Runs the chains over the window; records and queues (outbox) every new or grown incident. */
-  private evaluate(s: CorrelateConfig, now: number): OcsfEvent[] {
+  /** Runs the chains over the window; records and queues (outbox) every new or grown incident (JSON texts). */
+  private evaluate(s: CorrelateConfig, now: number): string[] {
     const window = this.sql
       .exec<{ body: string }>("SELECT body FROM events ORDER BY time, uid")
       .toArray()
       .map((r) => JSON.parse(r.body) as Summary);
-    const out: OcsfEvent[] = [];
+    const out: string[] = [];
     for (const m of matchChains(window, s)) {
       const ev = this.emission(m, s, now);
       if (ev) out.push(ev);
@@ -189,7 +189,7 @@ export class Correlator extends DurableObject<Env> {
     return out;
   }
 
-  private emission(m: ChainMatch, s: CorrelateConfig, now: number): OcsfEvent | undefined {
+  private emission(m: ChainMatch, s: CorrelateConfig, now: number): string | undefined {
     const row = this.sql.exec<Row>("SELECT members, emissions FROM incidents WHERE finding_uid = ?", m.finding_uid).toArray()[0];
     let members = m.members;
     let activity: IncidentActivity = 1;
@@ -213,10 +213,11 @@ export class Correlator extends DurableObject<Env> {
       emissions + 1,
       now + keepMs(s),
     );
-    this.sql.exec("INSERT OR REPLACE INTO outbox (uid, body, attempts, created_at) VALUES (?, ?, 0, ?)", uid, JSON.stringify(ev), now);
+    const body = JSON.stringify(ev);
+    this.sql.exec("INSERT OR REPLACE INTO outbox (uid, body, attempts, created_at) VALUES (?, ?, 0, ?)", uid, body, now);
     this.trim();
     log("info", "incident", { chain: m.chain, finding_uid: m.finding_uid, uid, activity, related: members.length, key: m.scope });
-    return ev;
+    return body;
   }
 
   private trim(): void {

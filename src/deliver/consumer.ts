@@ -19,6 +19,7 @@ import { deliverToSink, type DeliverDeps, type DeliverResult } from "./deliver";
 import { isDeliveryMessage, loadDelivery, type DeliveriesQueue, type DeliveryMessage } from "./retry";
 import { log } from "../ops/log";
 import { tameNoise } from "../noise/gate";
+import { feedCorrelation } from "../correlate/feed";
 
 export interface ConsumerEnv {
   ARCHIVE: R2Bucket;
@@ -106,6 +107,9 @@ export async function consumeEvents(parsed: { msg: Message<EventsMessage>; items
       return;
     }
   }
+  // correlation (docs/correlation.md): the batch feeds the correlation Durable Objects beside the sink
+  // deliveries; feedCorrelation never throws, so it can neither block nor fail them
+  const correlating = feedCorrelation(parsed.flatMap((p) => p.items.map((i) => i.event)), deps.env.CORRELATOR, deps.cfg.correlate);
   // noise policies (docs/noise.md) decide what each sink gets now; the archive above kept every event
   const tamed = await tameNoise(parsed.map(({ msg, items }) => ({ id: msg.id, sinks: msg.body.sinks, items })), deps);
   const started = deps.now();
@@ -124,6 +128,7 @@ export async function consumeEvents(parsed: { msg: Message<EventsMessage>; items
     if (unsettled.has(m)) m.retry({ delaySeconds: REDELIVER_SECONDS });
     else m.ack();
   }
+  await correlating;
 }
 
 export async function consumeDeliveries(msgs: Message<DeliveryMessage>[], deps: DeliverDeps): Promise<void> {

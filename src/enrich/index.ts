@@ -13,6 +13,7 @@ import { enrichInventory, Inventory } from "./inventory";
 import { enrichAttack } from "./attack";
 import { enrichIntel, type IntelData, type LoadedFeed } from "./intel";
 import { buildFromFeedText } from "./compiled";
+import { applyCorrelationKeys } from "../correlate/keys";
 
 export type Enricher = (e: OcsfEvent) => OcsfEvent;
 
@@ -67,6 +68,8 @@ export function makeEnricher(cfg: Config, data: EnrichData = inlineData(cfg)): E
   if (cfg.enrich.attack.enabled) steps.push(guard("attack", enrichAttack));
   const intel = data.intel;
   if (intel && intel.feeds.length > 0) steps.push(guard("intel", (e) => enrichIntel(e, intel)));
+  // last: correlation keys read the cluster/pod context above (docs/correlation.md)
+  if (cfg.correlate?.keys !== false) steps.push(guard("correlate", applyCorrelationKeys));
   return (e) => {
     let out = e;
     for (const s of steps) out = s(out);

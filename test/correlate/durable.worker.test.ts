@@ -1,0 +1,160 @@
+// The correlation Durable Object inside workerd: incidents emitted once and grown by Update, window expiry
+// by alarm, per-key caps, state surviving an isolate restart, and the outbox retried when the queue refuses.
+// Every test uses its own pod name, so its object (and its events' uids) are its own.
+import { env, runInDurableObject, runDurableObjectAlarm, abortAllDurableObjects } from "cloudflare:test";
+import { describe, it, expect } from "vitest";
+import type { Correlator } from "../../src/correlate/durable";
+import { summarize, type Summary } from "../../src/correlate/chains";
+import { parseConfig } from "../../src/config/load";
+import type { EventsMessage, Producer } from "../../src/deliver/enqueue";
+import type { OcsfEvent } from "../../src/normalize/ocsf";
+import { CFG, execStory, type ExecStory } from "./story";
+
+type FindingInfo = { uid: string; related_events: { uid: string }[] };
+
+function summaries(...events: OcsfEvent[]): Summary[] {
+  return events.flatMap((e) => summarize(e, CFG.correlate));
+}
+
+function story(pod: string): { s: ExecStory; stub: DurableObjectStub<Correlator> } {
+  const s = execStory(pod);
+  return { s, stub: env.CORRELATOR.getByName(s.scope) };
+}
+
+const incidents = (r: { incidents: string[] }) => r.incidents.map((t) => JSON.parse(t) as OcsfEvent);
+const relatedOf = (e: OcsfEvent) => (e.finding_info_list as FindingInfo[])[0]!.related_events.map((r) => r.uid);
+const findingOf = (e: OcsfEvent) => (e.finding_info_list as FindingInfo[])[0]!.uid;
+
+class Capture implements Producer {
+  events: OcsfEvent[] = [];
+  constructor(private fail = false) {}
+  async sendBatch(batch: Iterable<{ body: EventsMessage }>): Promise<void> {
+    if (this.fail) throw new Error("Queue sendBatch failed: Too Many Requests");
+    for (const { body } of batch) for (const l of body.ndjson.split("\n")) if (l) this.events.push(JSON.parse(l) as OcsfEvent);
+  }
+}
+
+describe("Correlator Durable Object", () => {
+  it("emits an incident once when the chain matches, an Update when it grows, nothing for a duplicate add", async () => {
+    const { s, stub } = story("do-once-7d9f");
+    const capture = new Capture();
+    await runInDurableObject(stub, (o: Correlator) => {
+      o.producer = capture;
+    });
+    const r1 = await stub.add(summaries(s.audit));
+    expect(r1).toMatchObject({ stored: 1, duplicates: 0, incidents: [] });
+
+    const r2 = await stub.add(summaries(s.shell));
+    expect(r2.incidents).toHaveLength(1);
+    const created = incidents(r2)[0]!;
+    expect(created).toMatchObject({ class_uid: 2005, activity_id: 1, activity_name: "Create" });
+    expect(relatedOf(created)).toEqual([s.audit.metadata.uid, s.shell.metadata.uid]);
+
+    // the same events again (a re-delivered batch): stored once, nothing emitted
+    const r3 = await stub.add(summaries(s.audit, s.shell));
+    expect(r3).toMatchObject({ stored: 0, duplicates: 2, incidents: [] });
+
+    // Tetragon's exec and connect arrive: the incident grows (Update, same finding uid, new metadata.uid)
+    const r4 = await stub.add(summaries(s.exec, s.connect));
+    expect(r4.incidents).toHaveLength(1);
+    const updated = incidents(r4)[0]!;
+    expect(updated).toMatchObject({ activity_id: 2, activity_name: "Update" });
+    expect(findingOf(updated)).toBe(findingOf(created));
+    expect(updated.metadata.uid).not.toBe(created.metadata.uid);
+    expect(relatedOf(updated)).toEqual([s.audit, s.shell, s.exec, s.connect].map((e) => e.metadata.uid));
+
+    expect((await stub.add(summaries(s.exec, s.connect, s.shell))).incidents).toEqual([]);
+    // what went to the queue: exactly the two emissions, in order, routed like any other event
+    expect(capture.events.map((e) => e.metadata.uid)).toEqual([created.metadata.uid, updated.metadata.uid]);
+    expect(await stub.stats()).toMatchObject({ events: 4, incidents: 1, outbox: 0 });
+  });
+
+  it("expires the window with its alarm: an anchor gone by the time the alert arrives makes no incident", async () => {
+    const { s, stub } = story("do-expiry-51c2");
+    await runInDurableObject(stub, (o: Correlator) => {
+      o.producer = new Capture();
+    });
+    await stub.add(summaries(s.audit));
+    const before = await stub.stats();
+    expect(before.events).toBe(1);
+    expect(before.alarm).not.toBeNull();
+    // 10 minutes + skew later
+    await runInDurableObject(stub, (o: Correlator) => {
+      o.clock = () => Date.now() + 11 * 60_000;
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await stub.stats()).toMatchObject({ events: 0, incidents: 0, alarm: null });
+    const r = await stub.add(summaries(s.shell, s.exec));
+    expect(r).toMatchObject({ stored: 2, incidents: [] });
+    expect(await runDurableObjectAlarm(stub)).toBe(true); // the new summaries have their own expiry
+  });
+
+  it("keeps at most maxEventsPerKey summaries and at most maxBytesPerKey bytes; the oldest go first", async () => {
+    const { s, stub } = story("do-cap-0b3a");
+    const [exec] = summaries(s.exec);
+    const many = Array.from({ length: 15 }, (_, i) => ({ ...exec!, uid: `${exec!.uid}-${String(i).padStart(2, "0")}`, time: exec!.time + i }));
+    await runInDurableObject(stub, (o: Correlator) => {
+      o.producer = new Capture();
+      o.settings = parseConfig({ correlate: { maxEventsPerKey: 10 } }).correlate;
+    });
+    const r = await stub.add(many);
+    expect(r).toMatchObject({ stored: 15, evicted: 5 });
+    const win = await stub.window();
+    expect(win.map((x) => x.uid)).toEqual(many.slice(5).map((x) => x.uid));
+
+    const bytes = JSON.stringify(many[0]).length;
+    await runInDurableObject(stub, (o: Correlator) => {
+      o.settings = parseConfig({ correlate: { maxBytesPerKey: 10_000 } }).correlate;
+    });
+    const more = Array.from({ length: 40 }, (_, i) => ({ ...exec!, uid: `${exec!.uid}-b${String(i).padStart(2, "0")}`, time: exec!.time + 100 + i }));
+    await stub.add(more);
+    const st = await stub.stats();
+    expect(st.bytes).toBeLessThanOrEqual(10_000);
+    expect(st.events).toBe(Math.floor(10_000 / bytes));
+    expect((await stub.window()).at(-1)!.uid).toBe(more.at(-1)!.uid);
+  });
+
+  it("keeps its window and its incidents across an isolate restart", async () => {
+    const { s } = story("do-restart-9e41");
+    let stub = env.CORRELATOR.getByName(s.scope);
+    await stub.add(summaries(s.audit));
+    await abortAllDurableObjects();
+    stub = env.CORRELATOR.getByName(s.scope);
+    expect(await stub.stats()).toMatchObject({ events: 1, incidents: 0 });
+    // the alert after the restart still finds the exec stored before it
+    const r = await stub.add(summaries(s.shell));
+    expect(incidents(r).map(relatedOf)).toEqual([[s.audit.metadata.uid, s.shell.metadata.uid]]);
+    await abortAllDurableObjects();
+    stub = env.CORRELATOR.getByName(s.scope);
+    // and it remembers it emitted that incident
+    expect((await stub.add(summaries(s.shell, s.audit))).incidents).toEqual([]);
+    expect(await stub.stats()).toMatchObject({ events: 2, incidents: 1 });
+  });
+
+  it("keeps an incident the queue refused in its outbox and sends it from the alarm", async () => {
+    const { s, stub } = story("do-outbox-3f70");
+    await runInDurableObject(stub, (o: Correlator) => {
+      o.producer = new Capture(true);
+    });
+    const r = await stub.add(summaries(s.audit, s.shell));
+    expect(r.incidents).toHaveLength(1);
+    expect(r.pending).toBe(1);
+    const st = await stub.stats();
+    expect(st.outbox).toBe(1);
+    expect(st.alarm).not.toBeNull();
+    expect(st.alarm!).toBeLessThanOrEqual(Date.now() + 30_000);
+    const capture = new Capture();
+    await runInDurableObject(stub, (o: Correlator) => {
+      o.producer = capture;
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(capture.events.map((e) => e.metadata.uid)).toEqual([incidents(r)[0]!.metadata.uid]);
+    expect(await stub.stats()).toMatchObject({ outbox: 0, events: 2, incidents: 1 });
+  });
+
+  it("refuses malformed summaries without storing them", async () => {
+    const { stub } = story("do-invalid-aa01");
+    const r = await stub.add([{ uid: 1, time: "x" }, null, { uid: "u", time: 1, scope: "k", roles: [], class_uid: 1, type_uid: 1 }] as unknown as Summary[]);
+    expect(r).toMatchObject({ stored: 1, invalid: 2 });
+  });
+});
