@@ -62,14 +62,17 @@ export function parseTags(tags: readonly string[]): ParsedTags {
       out.source.set(t.uid, tag);
     }
   };
+  const addTech = (m: RegExpExecArray, tag: string) => {
+    const id = m[1]!.toUpperCase();
+    if (!out.techniques.includes(id)) {
+      out.techniques.push(id);
+      out.source.set(id, tag);
+    }
+  };
   for (const tag of tags) {
     const tech = TECH_RE.exec(tag);
     if (tech) {
-      const id = tech[1]!.toUpperCase();
-      if (!out.techniques.includes(id)) {
-        out.techniques.push(id);
-        out.source.set(id, tag);
-      }
+      addTech(tech, tag);
       continue;
     }
     const ta = TACTIC_ID_RE.exec(tag);
@@ -81,13 +84,8 @@ export function parseTags(tags: readonly string[]): ParsedTags {
     if (m) {
       const rest = m[1]!;
       const asTech = TECH_RE.exec(rest);
-      if (asTech) {
-        const id = asTech[1]!.toUpperCase();
-        if (!out.techniques.includes(id)) {
-          out.techniques.push(id);
-          out.source.set(id, tag);
-        }
-      } else addTactic(TACTIC_BY_NAME.get(rest.toLowerCase().replace(/[^a-z]/g, "")), tag);
+      if (asTech) addTech(asTech, tag);
+      else addTactic(TACTIC_BY_NAME.get(rest.toLowerCase().replace(/[^a-z]/g, "")), tag);
     }
   }
   return out;

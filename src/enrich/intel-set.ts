@@ -36,6 +36,15 @@ function seed(): number {
 export let hashHi = 0;
 export let hashLo = 0;
 
+function finish(a: number, b: number): void {
+  let h1 = Math.imul(a ^ (a >>> 16), 2246822507);
+  h1 ^= Math.imul(b ^ (b >>> 13), 3266489909);
+  let h2 = Math.imul(b ^ (b >>> 16), 2246822507);
+  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  hashHi = h2 >>> 0;
+  hashLo = h1 >>> 0;
+}
+
 /** Hashes s[start, end) with the kind mixed in; sets hashHi/hashLo. */
 export function hash64(kind: number, s: string, start = 0, end = s.length): void {
   const sd = seeded ? SEED : seed();
@@ -46,12 +55,7 @@ export function hash64(kind: number, s: string, start = 0, end = s.length): void
     h1 = Math.imul(h1 ^ c, 2654435761);
     h2 = Math.imul(h2 ^ c, 1597334677);
   }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
-  h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
-  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  hashHi = h2 >>> 0;
-  hashLo = h1 >>> 0;
+  finish(h1, h2);
 }
 
 /** hash64 over the 8 groups of an IPv6 address (same mixing, the groups as the characters). */
@@ -64,12 +68,7 @@ export function hash64Groups(kind: number, g: Uint16Array): void {
     h1 = Math.imul(h1 ^ c, 2654435761);
     h2 = Math.imul(h2 ^ c, 1597334677);
   }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
-  h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
-  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  hashHi = h2 >>> 0;
-  hashLo = h1 >>> 0;
+  finish(h1, h2);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -386,53 +385,14 @@ export class IntelSetBuilder {
   build(): IntelSet {
     const own = this.ownConf;
     // --- IPv4 exact: sort, dedupe (max confidence) ---
-    const o4 = orderBy(this.ip4.a, this.ip4.n);
-    const ip4 = new Uint32Array(this.ip4.n);
-    const ip4c = new Uint8Array(this.ip4.n);
-    let k = 0;
-    for (let i = 0; i < o4.length; i++) {
-      const v = this.ip4.a[o4[i]!]!;
-      const c = this.ip4Conf.a[o4[i]!]!;
-      if (k > 0 && ip4[k - 1] === v) {
-        if (c > ip4c[k - 1]!) ip4c[k - 1] = c;
-        continue;
-      }
-      ip4[k] = v;
-      ip4c[k++] = c;
-    }
-    this.counts.ipv4 = k;
-    const ip4Final = ip4.slice(0, k);
-    const ip4ConfFinal = own ? ip4c.slice(0, k) : undefined;
+    const e4 = sortDedupe(this.ip4.a, undefined, this.ip4Conf.a, this.ip4.n);
+    this.counts.ipv4 = e4.p.length;
 
-    // --- IPv4 CIDR: sort by (start, prefix), dedupe, build intervals ---
-    const n4 = this.c4Start.n;
-    const oc = orderBy(this.c4Start.a, n4);
-    // fix ties on start: outer (shorter prefix) first
-    for (let i = 0; i < n4; ) {
-      let j = i + 1;
-      while (j < n4 && this.c4Start.a[oc[j]!] === this.c4Start.a[oc[i]!]) j++;
-      if (j - i > 1) {
-        const run = Array.from(oc.subarray(i, j)).sort((x, y) => this.c4Prefix.a[x]! - this.c4Prefix.a[y]!);
-        oc.set(run, i);
-      }
-      i = j;
-    }
-    const cs = new Uint32Array(n4);
-    const cp = new Uint8Array(n4);
-    const cc = new Uint8Array(n4);
-    let m = 0;
-    for (let i = 0; i < n4; i++) {
-      const s = this.c4Start.a[oc[i]!]!;
-      const p = this.c4Prefix.a[oc[i]!]!;
-      const c = this.c4Conf.a[oc[i]!]!;
-      if (m > 0 && cs[m - 1] === s && cp[m - 1] === p) {
-        if (c > cc[m - 1]!) cc[m - 1] = c;
-        continue;
-      }
-      cs[m] = s;
-      cp[m] = p;
-      cc[m++] = c;
-    }
+    // --- IPv4 CIDR: sort by (start, prefix: outer first), dedupe, build intervals ---
+    const b4 = sortDedupe(this.c4Start.a, this.c4Prefix.a, this.c4Conf.a, this.c4Start.n);
+    const cs = b4.p;
+    const cp = Uint8Array.from(b4.s);
+    const m = cs.length;
     this.counts.cidr4 = m;
     const iv = buildIntervals(
       m,
@@ -462,51 +422,64 @@ export class IntelSetBuilder {
     }
 
     // --- hashed strings: sort by (hi, lo), dedupe ---
-    const nh = this.hHi.n;
-    const oh = orderBy(this.hHi.a, nh);
-    for (let i = 0; i < nh; ) {
-      let j = i + 1;
-      while (j < nh && this.hHi.a[oh[j]!] === this.hHi.a[oh[i]!]) j++;
-      if (j - i > 1) {
-        const run = Array.from(oh.subarray(i, j)).sort((x, y) => this.hLo.a[x]! - this.hLo.a[y]!);
-        oh.set(run, i);
-      }
-      i = j;
-    }
-    const hh = new Uint32Array(nh);
-    const hl = new Uint32Array(nh);
-    const hc = new Uint8Array(nh);
-    let q = 0;
-    for (let i = 0; i < nh; i++) {
-      const a = this.hHi.a[oh[i]!]!;
-      const b = this.hLo.a[oh[i]!]!;
-      const c = this.hConf.a[oh[i]!]!;
-      if (q > 0 && hh[q - 1] === a && hl[q - 1] === b) {
-        if (c > hc[q - 1]!) hc[q - 1] = c;
-        continue;
-      }
-      hh[q] = a;
-      hl[q] = b;
-      hc[q++] = c;
-    }
+    const hs = sortDedupe(this.hHi.a, this.hLo.a, this.hConf.a, this.hHi.n);
 
     return new IntelSet(
       this.defaultConfidence,
-      ip4Final,
-      ip4ConfFinal,
-      cs.slice(0, m),
-      cp.slice(0, m),
-      own ? cc.slice(0, m) : undefined,
+      e4.p,
+      own ? e4.c : undefined,
+      cs,
+      cp,
+      own ? b4.c : undefined,
       iv.start,
       iv.end,
       iv.ref,
       c6,
-      hh.slice(0, q),
-      hl.slice(0, q),
-      own ? hc.slice(0, q) : undefined,
+      hs.p,
+      hs.s,
+      own ? hs.c : undefined,
       { ...this.counts },
     );
   }
+}
+
+/**
+ * Sorts entries by (primary, secondary) and merges duplicates (keeping the highest confidence).
+ * Ties on primary are rare for hashes and small for CIDR starts, so they are fixed with a comparator.
+ */
+function sortDedupe(
+  primary: Uint32Array,
+  secondary: Uint32Array | Uint8Array | undefined,
+  conf: Uint8Array,
+  n: number,
+): { p: Uint32Array; s: Uint32Array; c: Uint8Array } {
+  const order = orderBy(primary, n);
+  if (secondary) {
+    for (let i = 0; i < n; ) {
+      let j = i + 1;
+      while (j < n && primary[order[j]!] === primary[order[i]!]) j++;
+      if (j - i > 1) order.set(Array.from(order.subarray(i, j)).sort((x, y) => secondary[x]! - secondary[y]!), i);
+      i = j;
+    }
+  }
+  const p = new Uint32Array(n);
+  const s = new Uint32Array(secondary ? n : 0);
+  const c = new Uint8Array(n);
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const o = order[i]!;
+    const a = primary[o]!;
+    const b = secondary ? secondary[o]! : 0;
+    const cf = conf[o]!;
+    if (m > 0 && p[m - 1] === a && (!secondary || s[m - 1] === b)) {
+      if (cf > c[m - 1]!) c[m - 1] = cf;
+      continue;
+    }
+    p[m] = a;
+    if (secondary) s[m] = b;
+    c[m++] = cf;
+  }
+  return { p: p.slice(0, m), s: s.slice(0, secondary ? m : 0), c: c.slice(0, m) };
 }
 
 /**
