@@ -38,6 +38,11 @@ export const deliverySchema = z
     maxSeconds: z.number().int().min(1).max(MAX_DELAY_SECONDS).default(3600),
     /** Per-request timeout; a request that takes longer counts as a network error (retried). */
     timeoutMs: z.number().int().min(100).max(300_000).default(10_000),
+    /**
+     * Time one sink may spend on one queue batch; requests not sent by then are rescheduled on
+     * DELIVERIES, so a slow (not dead) sink cannot hold a batch the other sinks are done with.
+     */
+    budgetMs: z.number().int().min(1_000).max(600_000).default(30_000),
     /** Bearer token for GET /v1/dlq and POST /v1/dlq/replay outside local development. */
     adminToken: secretRef.optional(),
   })

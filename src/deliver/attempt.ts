@@ -2,6 +2,8 @@
 // send each request with a timeout, classify, and sort every event into delivered / retry / reject.
 //   - a network error or timeout (send throws) is a retry;
 //   - encode throwing is a reject (the same events would fail the same way again);
+//   - once the sink has used up its time for the batch (delivery.budgetMs), the remaining requests are
+//     retried later, so a slow sink cannot hold a batch the other sinks are done with;
 //   - after a request finds the sink unavailable (network error, timeout, 408/429/5xx), the remaining
 //     requests of this attempt are not sent but retried with it, so a dead sink costs one timeout per
 //     attempt, not one per request.
@@ -83,6 +85,10 @@ async function fetchWithTimeout(req: SinkRequest, ms: number): Promise<SinkRespo
 export interface AttemptOptions {
   env: Record<string, unknown>;
   now: number;
+  /** Wall-clock ms after which no further request is sent in this attempt (the rest is retried). */
+  deadline?: number;
+  /** Clock for the deadline (injected in tests). */
+  clock?: () => number;
 }
 
 export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[], opts: AttemptOptions): Promise<AttemptReport> {
@@ -132,6 +138,10 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
       if (down !== undefined) {
         const reason = down;
         settle(global, () => ({ kind: "retry", reason: `not sent: ${reason}` }));
+        continue;
+      }
+      if (opts.deadline !== undefined && (opts.clock ?? Date.now)() >= opts.deadline) {
+        settle(global, () => ({ kind: "retry", reason: "not sent: the sink used up its time for this batch (delivery.budgetMs)" }));
         continue;
       }
       let res: SinkResponse;

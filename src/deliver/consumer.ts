@@ -114,7 +114,7 @@ export async function consumeEvents(parsed: { msg: Message<EventsMessage>; items
   const tamed = await tameNoise(parsed.map(({ msg, items }) => ({ id: msg.id, sinks: msg.body.sinks, items })), deps);
   const started = deps.now();
   const sinks = [...perSink].filter(([sink]) => (tamed?.get(sink)?.length ?? 1) > 0);
-  const results = await Promise.allSettled(sinks.map(([sink, s]) => deliverToSink({ sink, items: tamed?.get(sink) ?? s.items, attempt: 1, firstAttemptAt: started }, deps)));
+  const results = await Promise.allSettled(sinks.map(([sink, s]) => deliverToSink({ sink, items: tamed?.get(sink) ?? s.items, attempt: 1, firstAttemptAt: started, startedAt: started }, deps)));
   const unsettled = new Set<Message<EventsMessage>>();
   results.forEach((r, i) => {
     const [sink, s] = sinks[i]!;
@@ -142,6 +142,7 @@ export async function consumeDeliveries(msgs: Message<DeliveryMessage>[], deps: 
   await Promise.all(
     [...bySink.values()].map(async (list) => {
       let down: string | undefined;
+      const startedAt = deps.now();
       for (const msg of list) {
         const body = msg.body;
         try {
@@ -151,7 +152,7 @@ export async function consumeDeliveries(msgs: Message<DeliveryMessage>[], deps: 
             msg.ack();
             continue;
           }
-          const r = await deliverToSink({ sink: body.sink, items: parseItems(text), attempt: body.attempt, firstAttemptAt: body.first_attempt_at, ...(down ? { skip: down } : {}) }, deps);
+          const r = await deliverToSink({ sink: body.sink, items: parseItems(text), attempt: body.attempt, firstAttemptAt: body.first_attempt_at, startedAt, ...(down ? { skip: down } : {}) }, deps);
           logResult(r, "deliveries");
           down ??= r.down;
           if (body.ref && !r.parked.includes(body.ref)) await deps.archive.delete(body.ref);

@@ -40,6 +40,8 @@ export interface DeliverJob {
   firstAttemptAt: number;
   /** Do not send: retry straight away with this reason (the sink just failed for an earlier message). */
   skip?: string;
+  /** When this sink's work on the current queue batch began (its time budget counts from here). */
+  startedAt?: number;
 }
 
 export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise<DeliverResult> {
@@ -56,7 +58,7 @@ export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise
   }
   const report: AttemptReport = job.skip
     ? { delivered: [], rejected: [], requests: 0, retry: [{ indices: items.map((_, i) => i), reason: `not sent: ${job.skip}` }], down: job.skip }
-    : await attemptDelivery(sink, items, { env: deps.env, now });
+    : await attemptDelivery(sink, items, { env: deps.env, now, deadline: (job.startedAt ?? now) + sink.budgetMs, clock: deps.now });
   result.delivered = report.delivered.length;
   result.requests = report.requests;
   if (report.down !== undefined) result.down = report.down;

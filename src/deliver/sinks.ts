@@ -13,6 +13,8 @@ export interface ResolvedSink {
   batch: BatchLimits;
   retry: RetryPolicy;
   timeoutMs: number;
+  /** Time this sink may spend on one queue batch (delivery.budgetMs). */
+  budgetMs: number;
 }
 
 const cache = new WeakMap<Config, Map<string, ResolvedSink>>();
@@ -38,6 +40,7 @@ export function resolveSinks(cfg: Config): Map<string, ResolvedSink> {
         maxSeconds: s.retry.maxSeconds ?? d.maxSeconds,
       },
       timeoutMs: s.timeoutMs ?? d.timeoutMs,
+      budgetMs: d.budgetMs,
     });
   }
   cache.set(cfg, out);

@@ -102,6 +102,30 @@ describe("EVENTS consumer: per-sink isolation", () => {
     expect((await gateControl.state(s3Gate, slow)).log.map((l) => l.action)).toEqual(["hung"]);
   });
 
+  it("a slow sink gets a time budget per batch: what it could not take in time is rescheduled, then arrives", async () => {
+    const good = await freshBucket(s3Endpoint, "good");
+    const slow = await freshBucket(s3Endpoint, "sluggish");
+    const [g, s] = [label("good"), label("sluggish")];
+    const cfg = {
+      sinks: { [g]: s3Sink(good), [s]: s3Sink(slow, { batch: { maxEvents: 5 } }) },
+      routes: [{ sinks: [g, s] }],
+      delivery: { budgetMs: 1000 },
+    };
+    // every answer of the slow sink takes 400 ms (it works, slowly) for the first batch
+    await gateControl.script(s3Gate, slow, Array.from({ length: 8 }, () => ({ delayMs: 400 })));
+    const { env: e, deliveries } = testEnv(cfg);
+    const res = await runBatch(EVENTS_QUEUE, eventsMessages(cfg, events), e);
+    expect(res.retried).toEqual([]);
+    expect((await storedEvents(good, uids.length)).map(uidOfPlain).sort()).toEqual(uids);
+    const sent = (await gateControl.state(s3Gate, slow)).log.length;
+    expect(sent).toBeGreaterThan(0);
+    expect(sent).toBeLessThan(Math.ceil(events.length / 5));
+    expect(deliveries.sent.length).toBeGreaterThan(0);
+    expect(deliveries.sent.every((c) => /delivery\.budgetMs/.test(c.body.reason))).toBe(true);
+    await drainDeliveries(deliveries, e);
+    expect((await storedEvents(slow, uids.length)).map(uidOfPlain).sort()).toEqual(uids);
+  });
+
   it("honours Retry-After (HTTP sink, 429): the retry waits at least as long as asked, then delivers", async () => {
     const key = label("hec");
     const sink = label("splunk");

@@ -19,12 +19,14 @@ export interface GateStep {
   hang?: boolean;
   /** Close the connection without an answer: a network error. */
   drop?: boolean;
+  /** Wait this long, then forward the request: a slow but working sink. */
+  delayMs?: number;
 }
 
 export interface GateLogEntry {
   method: string;
   path: string;
-  /** "forwarded", "scripted", "hung" or "dropped". */
+  /** "forwarded" (also after a delay), "scripted", "hung" or "dropped". */
   action: string;
   status?: number;
   /** Request body text (gunzipped) for forwarded requests when the gate records bodies. */
@@ -100,7 +102,8 @@ export async function startGate(upstream: string, opts: { strip: boolean; record
         req.socket.on("close", () => clearTimeout(t));
         return;
       }
-      if (step) {
+      if (step?.delayMs !== undefined) await new Promise((r) => setTimeout(r, step.delayMs));
+      if (step && step.delayMs === undefined) {
         s.log.push({ method: req.method ?? "", path, action: "scripted", status: step.status ?? 500 });
         res.writeHead(step.status ?? 500, step.headers ?? {}).end(step.body ?? "");
         return;
