@@ -250,7 +250,8 @@ export function summarize(e: OcsfEvent, cfg: CorrelateConfig, x: Extracted = ext
 // ---------------------------------------------------------------------------------------------------------
 // Matching over one key's window.
 
-function byTime(a: Summary, b: Summary): number {
+/** Time order, ties by uid (so every window and incident lists events the same way). */
+export function byTime(a: Summary, b: Summary): number {
   return a.time - b.time || (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0);
 }
 

@@ -15,13 +15,16 @@ import { configFor } from "../config/load";
 import { makeRouter, type Router } from "../route/index";
 import { Enqueuer, type Producer } from "../deliver/enqueue";
 import type { OcsfEvent } from "../normalize/ocsf";
-import { matchChains, type ChainMatch, type Summary } from "./chains";
+import { log } from "../ops/log";
+import { byTime, matchChains, type ChainMatch, type Summary } from "./chains";
 import { buildIncident, type IncidentActivity } from "./incident";
 
 /** Retry delay for incidents the queue refused. */
 const OUTBOX_RETRY_MS = 30_000;
 /** Most incidents remembered per key (the oldest are forgotten first). */
-const MAX_INCIDENTS = 200;
+const MAX_INCIDENTS = 100;
+/** Expiry alarms are at least this far apart (a steady stream of events does not wake the object for each one). */
+const EXPIRY_GRANULARITY_MS = 60_000;
 /** Most incidents waiting for the queue per key (the oldest are dropped, and logged). */
 const MAX_OUTBOX = 500;
 const MAX_UID = 200;
@@ -77,10 +80,6 @@ function isSummary(x: unknown): x is Summary {
   );
 }
 
-function byTime(a: Summary, b: Summary): number {
-  return a.time - b.time || (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0);
-}
-
 /** The previous members plus the new ones, in time order, at most `max` (earlier emitted members stay). */
 function grow(prev: Summary[], next: Summary[], max: number): Summary[] {
   const have = new Set(prev.map((x) => x.uid));
@@ -95,12 +94,6 @@ function routerFor(cfg: Config): Router {
   return r;
 }
 
-function log(level: "info" | "warn" | "error", msg: string, fields: Record<string, unknown>): void {
-  const line = JSON.stringify({ level, msg, ...fields });
-  if (level === "error") console.error(line);
-  else if (level === "warn") console.warn(line);
-  else console.log(line);
-}
 
 type Row = Record<string, SqlStorageValue>;
 
@@ -266,7 +259,7 @@ export class Correlator extends DurableObject<Env> {
       .exec<{ t: number | null }>("SELECT MIN(t) AS t FROM (SELECT MIN(expires_at) AS t FROM events UNION ALL SELECT MIN(expires_at) FROM incidents)")
       .one().t;
     const waiting = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox").one().n > 0;
-    let at = next ?? Infinity;
+    let at = next === null ? Infinity : Math.max(next, now + EXPIRY_GRANULARITY_MS);
     if (waiting) at = Math.min(at, now + OUTBOX_RETRY_MS);
     const current = await this.ctx.storage.getAlarm();
     if (at === Infinity) {

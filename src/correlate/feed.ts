@@ -4,6 +4,7 @@
 import type { OcsfEvent } from "../normalize/ocsf";
 import type { CorrelateConfig } from "../config/correlate";
 import { summarize, type Summary } from "./chains";
+import { log } from "../ops/log";
 
 /** The part of the CORRELATOR namespace the feed uses (structural, so Node tests can stand in for it). */
 export interface CorrelatorNamespace {
@@ -54,11 +55,6 @@ export function groupByKey(events: Iterable<OcsfEvent>, cfg: CorrelateConfig): M
   return out;
 }
 
-function log(level: "warn" | "error", msg: string, fields: Record<string, unknown>): void {
-  const line = JSON.stringify({ level, msg, ...fields });
-  if (level === "error") console.error(line);
-  else console.warn(line);
-}
 
 export async function feedCorrelation(events: Iterable<OcsfEvent>, namespace: unknown, cfg: CorrelateConfig | undefined, timeoutMs = FEED_TIMEOUT_MS): Promise<FeedResult> {
   const res: FeedResult = { summaries: 0, keys: 0, failed: 0, dropped: 0 };
