@@ -11,6 +11,7 @@ import { IntelSetBuilder, type IntelSet } from "./intel-set";
 import { loadCompiledStream, addClassified } from "./compiled";
 import { parseFeed } from "./feeds";
 import type { LoadedFeed } from "./intel";
+import { log as writeLog } from "../ops/log";
 
 /** The part of an R2 bucket the loader and the refresh use (R2Bucket satisfies it). */
 export interface EnrichBucket {
@@ -59,7 +60,7 @@ interface State {
 const states = new WeakMap<Config, State>();
 
 function log(msg: string, fields: Record<string, unknown>): void {
-  console.error(JSON.stringify({ level: "warn", msg, ...fields }));
+  writeLog("warn", msg, fields);
 }
 
 function inventoryFormat(cfg: Config): "json" | "csv" {

@@ -9,6 +9,7 @@ import { resolveSecret } from "../config/load";
 import { CompiledWriter } from "./compiled";
 import { lineParser, eachLine, parseFeed, rejectReason, type ParseStats } from "./feeds";
 import { feedKey, type EnrichBucket } from "./load";
+import { log } from "../ops/log";
 
 export interface FeedRefresh {
   feed: string;
@@ -195,7 +196,7 @@ export async function refreshFeeds(env: { ARCHIVE?: EnrichBucket }, cfg: Config,
     } catch (e) {
       r = { feed: f.name, ok: false, status: `refresh failed: ${(e as Error).message}` };
     }
-    console.log(JSON.stringify({ level: r.ok ? "info" : "warn", msg: r.ok ? "intel feed refreshed" : "intel feed refresh failed; last good set kept", ...r }));
+    log(r.ok ? "info" : "warn", r.ok ? "intel feed refreshed" : "intel feed refresh failed; last good set kept", { ...r });
     out.push(r);
   }
   await bucket.put("intel/_refresh.json", JSON.stringify({ at: new Date(opts.now).toISOString(), feeds: out }, null, 1), {
