@@ -91,8 +91,9 @@ function basename(p: string): string {
 
 /** Compact summary fields: undefined members are left out so the JSON stays small. */
 function defined<T extends object>(x: T): T {
-  for (const k of Object.keys(x) as (keyof T)[]) if (x[k] === undefined) delete x[k];
-  return x;
+  const out = {} as T;
+  for (const k in x) if (x[k] !== undefined) out[k] = x[k];
+  return out;
 }
 
 const shellRes = new WeakMap<CorrelateConfig, RegExp>();
@@ -147,18 +148,21 @@ export function summarize(e: OcsfEvent, cfg: CorrelateConfig, x: Extracted = ext
   const uid = e.metadata?.uid;
   if (typeof uid !== "string" || x.product === "Tributary" || typeof e.time !== "number") return [];
   const chains = cfg.chains;
-  const base: Summary = defined({
-    uid,
-    time: e.time,
-    class_uid: e.class_uid,
-    type_uid: e.type_uid,
-    type_name: s(e.type_name),
-    product: x.product,
-    severity_id: e.severity_id,
-    tenant: s(e.metadata.tenant_uid),
-    scope: "",
-    roles: [],
-  });
+  const time = e.time;
+  const make = (scope: string, roles: Role[], facts: Partial<Summary>): Summary =>
+    defined({
+      uid,
+      time,
+      class_uid: e.class_uid,
+      type_uid: e.type_uid,
+      type_name: s(e.type_name),
+      product: x.product,
+      severity_id: e.severity_id,
+      tenant: s(e.metadata.tenant_uid),
+      scope,
+      roles,
+      ...facts,
+    });
   const finding = o(e.finding_info);
 
   if (x.product === "Kubernetes" || (x.product === "Falco" && x.logName === "k8s_audit")) {
@@ -166,10 +170,7 @@ export function summarize(e: OcsfEvent, cfg: CorrelateConfig, x: Extracted = ext
     const query = s(o(o(e.http_request)?.url)?.query_string) ?? "";
     const command = query.split("&").filter((p) => p.startsWith("command=")).map((p) => decodeParam(p.slice(8))).join(" ");
     return [
-      defined({
-        ...base,
-        scope: podKey(x.cluster, x.pod),
-        roles: ["k8s_exec"],
+      make(podKey(x.cluster, x.pod), ["k8s_exec"], {
         title: s(finding?.title) ?? (command ? `exec ${command}` : s(e.message)),
         finding_uid: s(finding?.uid),
         user: x.k8sUser,
@@ -190,7 +191,7 @@ export function summarize(e: OcsfEvent, cfg: CorrelateConfig, x: Extracted = ext
     if (chains.k8s_exec.enabled && ((title !== undefined && shellRe(cfg).test(title)) || types.includes("shell"))) roles.push("shell_alert");
     if (chains.enforcement_alert.enabled && x.process) roles.push("alert");
     if (roles.length === 0) return [];
-    return [defined({ ...base, scope, roles, title, finding_uid: s(finding.uid), ...processFacts(x) })];
+    return [make(scope, roles, { title, finding_uid: s(finding.uid), ...processFacts(x) })];
   }
 
   if (x.product === "Tetragon") {
@@ -206,10 +207,7 @@ export function summarize(e: OcsfEvent, cfg: CorrelateConfig, x: Extracted = ext
     const dst = o(e.dst_endpoint);
     const dstIp = s(dst?.ip);
     return [
-      defined({
-        ...base,
-        scope,
-        roles,
+      make(scope, roles, {
         title: s(e.message),
         action: roles.includes("enforcement") ? action : undefined,
         dst: dstIp !== undefined && roles.includes("connect") ? (typeof dst?.port === "number" ? `${dstIp}:${dst.port}` : dstIp) : undefined,
@@ -234,14 +232,14 @@ export function summarize(e: OcsfEvent, cfg: CorrelateConfig, x: Extracted = ext
       const account = s(o(target?.account)?.uid) ?? s(o(actorUser?.account)?.uid) ?? s(o(o(e.cloud)?.account)?.uid);
       const login = /LoginProfile$/.test(op) && s(target?.name) !== undefined && account !== undefined ? `aws.login:${account}/${s(target?.name)}` : undefined;
       const credential = login ?? (key !== undefined ? `aws.key:${key}` : undefined);
-      if (credential) out.push(defined({ ...base, scope: credential, roles: ["cred_create"], title: op, user: who, credential, ip }));
+      if (credential) out.push(make(credential, ["cred_create"], { title: op, user: who, credential, ip }));
     }
     const used = s(actorUser?.credential_uid);
     const account = s(o(actorUser?.account)?.uid);
     const name = s(actorUser?.name);
     const credential =
       used !== undefined ? `aws.key:${used}` : ok && op === "ConsoleLogin" && name !== undefined && account !== undefined ? `aws.login:${account}/${name}` : undefined;
-    if (credential && !out.some((x) => x.scope === credential)) out.push(defined({ ...base, scope: credential, roles: ["cred_use"], title: op, user: who, credential, ip }));
+    if (credential && !out.some((x) => x.scope === credential)) out.push(make(credential, ["cred_use"], { title: op, user: who, credential, ip }));
     return out;
   }
   return [];

@@ -166,38 +166,29 @@ export function podKey(cluster: string, pod: { namespace: string; name: string }
   return `pod:${cluster}/${pod.namespace}/${pod.name}`;
 }
 
-/** Every correlation key of an extracted event, primary first. */
+/** Every correlation key of an extracted event, primary first (each value is unique within its kind). */
 export function keysOf(x: Extracted): Correlation | undefined {
   const keys: string[] = [];
-  const byKind = new Map<KeyKind, string>();
-  const add = (kind: KeyKind, v: string | undefined) => {
-    if (v === undefined) return;
-    const k = `${kind}:${v}`;
-    if (!byKind.has(kind)) byKind.set(kind, k);
-    if (!keys.includes(k)) keys.push(k);
-  };
-  if (x.pod) add("pod", `${x.cluster}/${x.pod.namespace}/${x.pod.name}`);
-  add("container", x.container);
-  add("exec", x.execId);
-  add("parent_exec", x.parentExecId);
-  if (x.container && x.pid !== undefined) add("proc", `${x.container}/${x.pid}`);
-  if (x.k8sUser) add("k8s.user", `${x.cluster}/${x.k8sUser}`);
-  for (const p of x.awsPrincipals) add("aws.principal", p);
-  for (const k of x.awsKeys) add("aws.key", k);
-  add("aws.issuer", x.awsIssuer);
-  for (const ip of x.ips) add("ip", ip);
-  add("host", x.host);
-  for (const kind of PRIMARY_ORDER) {
-    const key = byKind.get(kind);
-    if (!key) continue;
-    const i = keys.indexOf(key);
-    if (i > 0) {
-      keys.splice(i, 1);
-      keys.unshift(key);
-    }
-    return { key, keys };
-  }
-  return keys.length ? { key: keys[0]!, keys } : undefined;
+  if (x.pod) keys.push(`pod:${x.cluster}/${x.pod.namespace}/${x.pod.name}`);
+  if (x.container !== undefined) keys.push(`container:${x.container}`);
+  if (x.execId !== undefined) keys.push(`exec:${x.execId}`);
+  if (x.parentExecId !== undefined) keys.push(`parent_exec:${x.parentExecId}`);
+  if (x.container !== undefined && x.pid !== undefined) keys.push(`proc:${x.container}/${x.pid}`);
+  const user = x.k8sUser !== undefined ? keys.push(`k8s.user:${x.cluster}/${x.k8sUser}`) - 1 : -1;
+  const principal = keys.length;
+  for (const p of x.awsPrincipals) keys.push(`aws.principal:${p}`);
+  const key = keys.length;
+  for (const k of x.awsKeys) keys.push(`aws.key:${k}`);
+  if (x.awsIssuer !== undefined) keys.push(`aws.issuer:${x.awsIssuer}`);
+  const ip = keys.length;
+  for (const a of x.ips) keys.push(`ip:${a}`);
+  const host = x.host !== undefined ? keys.push(`host:${x.host}`) - 1 : -1;
+  if (keys.length === 0) return undefined;
+  // PRIMARY_ORDER: pod, container (both already first when present), aws.principal, aws.key, k8s.user, ip, host
+  const first =
+    x.pod || x.container !== undefined ? 0 : x.awsPrincipals.length ? principal : x.awsKeys.length ? key : user >= 0 ? user : x.ips.length ? ip : host >= 0 ? host : 0;
+  if (first > 0) keys.unshift(keys.splice(first, 1)[0]!);
+  return { key: keys[0]!, keys };
 }
 
 export function correlationKeys(e: OcsfEvent): Correlation | undefined {

@@ -8,7 +8,7 @@ import { frame } from "../../src/routes/decode";
 import { runPipeline } from "../../src/pipeline";
 import { parseConfig } from "../../src/config/load";
 import { makeEnricher } from "../../src/enrich/index";
-import { applyCorrelationKeys, correlationKeys, shortContainerId, KEY_KINDS } from "../../src/correlate/keys";
+import { applyCorrelationKeys, correlationKeys, shortContainerId, keysOf, KEY_KINDS, PRIMARY_ORDER, type Extracted } from "../../src/correlate/keys";
 import { stableUid } from "../../src/normalize/uid";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { CFG, execStory, normalizeRecord, federationRecords, tetragonCurlExecRecord, falcoShellKubeconRecord, STORY_AT, records } from "./story";
@@ -156,6 +156,49 @@ describe("the key step", () => {
     const again = applyCorrelationKeys(applyCorrelationKeys(e));
     expect(corr(again)!.key).toBe("pod:default/default/xwing");
     expect(corr(again)!.source_correlation_uid).toBeUndefined();
+  });
+
+  it("the primary key follows PRIMARY_ORDER; the other keys keep the KEY_KINDS order", () => {
+    const full: Extracted = {
+      product: "x",
+      logName: "x",
+      cluster: "c",
+      pod: { namespace: "n", name: "p" },
+      container: "0123456789ab",
+      pid: 7,
+      execId: "E",
+      parentExecId: "P",
+      k8sUser: "u",
+      awsPrincipals: ["arn:a"],
+      awsKeys: ["K1", "K2"],
+      awsIssuer: "arn:i",
+      ips: ["10.0.0.1"],
+      host: "h",
+    };
+    const all = ["pod:c/n/p", "container:0123456789ab", "exec:E", "parent_exec:P", "proc:0123456789ab/7", "k8s.user:c/u", "aws.principal:arn:a", "aws.key:K1", "aws.key:K2", "aws.issuer:arn:i", "ip:10.0.0.1", "host:h"];
+    expect(keysOf(full)).toEqual({ key: "pod:c/n/p", keys: all });
+    // drop the kinds one by one in PRIMARY_ORDER: the next one becomes primary, moved to the front
+    const x: Extracted = { ...full, awsPrincipals: [...full.awsPrincipals], awsKeys: [...full.awsKeys], ips: [...full.ips] };
+    const expected: string[] = [];
+    for (const kind of PRIMARY_ORDER) {
+      const c = keysOf(x);
+      const primary = all.find((k) => k.startsWith(`${kind}:`) && c!.keys.includes(k))!;
+      expected.push(primary);
+      expect(c!.key).toBe(primary);
+      expect(c!.keys).toEqual([primary, ...c!.keys.slice(1).filter((k) => k !== primary)]);
+      expect(new Set(c!.keys).size).toBe(c!.keys.length);
+      if (kind === "pod") delete x.pod;
+      if (kind === "container") delete x.container;
+      if (kind === "aws.principal") x.awsPrincipals = [];
+      if (kind === "aws.key") x.awsKeys = [];
+      if (kind === "k8s.user") delete x.k8sUser;
+      if (kind === "ip") x.ips = [];
+      if (kind === "host") delete x.host;
+    }
+    expect(expected).toEqual(["pod:c/n/p", "container:0123456789ab", "aws.principal:arn:a", "aws.key:K1", "k8s.user:c/u", "ip:10.0.0.1", "host:h"]);
+    // nothing of PRIMARY_ORDER left: the first remaining key (exec ids, the issuer)
+    expect(keysOf(x)!.key).toBe("exec:E");
+    expect(keysOf({ product: "", logName: "", cluster: "c", awsPrincipals: [], awsKeys: [], ips: [] })).toBeUndefined();
   });
 
   it("an event without any identifying field is left as it is", () => {
