@@ -1,5 +1,5 @@
 // Sink and delivery config (see docs/delivery.md).
-//   sinks: { <name>: { type, ...driver config, batch?: {maxEvents, maxBytes}, retry?: {...}, timeoutMs? } }
+//   sinks: { <name>: { type, ...driver config, batch?: {maxEvents, maxBytes}, retry?: {...}, timeoutMs?, budgetMs? } }
 //   delivery: defaults for every sink (retry schedule, request timeout) and the DLQ admin token.
 // Each sink's own keys are validated with its driver's zod schema, so an error names the exact
 // field, e.g. `sinks.siem.url: Invalid URL`.
@@ -50,7 +50,7 @@ export const deliverySchema = z
 
 export type DeliveryConfig = z.infer<typeof deliverySchema>;
 
-const COMMON_KEYS = ["type", "batch", "retry", "timeoutMs"] as const;
+const COMMON_KEYS = ["type", "batch", "retry", "timeoutMs", "budgetMs"] as const;
 
 /** A sink entry after validation: the common keys plus the driver's parsed config. */
 export interface SinkEntry {
@@ -58,6 +58,7 @@ export interface SinkEntry {
   batch: z.infer<typeof batchSchema>;
   retry: z.infer<typeof retrySchema>;
   timeoutMs?: number;
+  budgetMs?: number;
   /** The driver's config, parsed with its schema (defaults applied). */
   config: unknown;
 }
@@ -68,6 +69,7 @@ const sinkEntrySchema = z
     batch: batchSchema.default({}),
     retry: retrySchema.default({}),
     timeoutMs: z.number().int().min(100).max(300_000).optional(),
+    budgetMs: z.number().int().min(1_000).max(600_000).optional(),
   })
   .passthrough()
   .transform((v, ctx): SinkEntry => {
@@ -88,7 +90,7 @@ const sinkEntrySchema = z
       }
       return z.NEVER;
     }
-    return { type: v.type, batch: v.batch, retry: v.retry, timeoutMs: v.timeoutMs, config: r.data };
+    return { type: v.type, batch: v.batch, retry: v.retry, timeoutMs: v.timeoutMs, budgetMs: v.budgetMs, config: r.data };
   });
 
 export const sinksSchema = z.record(sinkNameSchema, sinkEntrySchema).default({});

@@ -2,7 +2,7 @@
 // send each request with a timeout, classify, and sort every event into delivered / retry / reject.
 //   - a network error or timeout (send throws) is a retry;
 //   - encode throwing is a reject (the same events would fail the same way again);
-//   - once the sink has used up its time for the batch (delivery.budgetMs), the remaining requests are
+//   - once the sink has used up its time for the batch (budgetMs), the remaining requests are
 //     retried later, so a slow sink cannot hold a batch the other sinks are done with;
 //   - after a request finds the sink unavailable (network error, timeout, 408/429/5xx), the remaining
 //     requests of this attempt are not sent but retried with it, so a dead sink costs one timeout per
@@ -141,7 +141,7 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
         continue;
       }
       if (opts.deadline !== undefined && (opts.clock ?? Date.now)() >= opts.deadline) {
-        settle(global, () => ({ kind: "retry", reason: "not sent: the sink used up its time for this batch (delivery.budgetMs)" }));
+        settle(global, () => ({ kind: "retry", reason: "not sent: the sink used up its time for this batch (budgetMs)" }));
         continue;
       }
       let res: SinkResponse;

@@ -13,7 +13,7 @@ export interface ResolvedSink {
   batch: BatchLimits;
   retry: RetryPolicy;
   timeoutMs: number;
-  /** Time this sink may spend on one queue batch (delivery.budgetMs). */
+  /** Time this sink may spend on one queue batch (its budgetMs, else delivery.budgetMs). */
   budgetMs: number;
 }
 
@@ -40,7 +40,7 @@ export function resolveSinks(cfg: Config): Map<string, ResolvedSink> {
         maxSeconds: s.retry.maxSeconds ?? d.maxSeconds,
       },
       timeoutMs: s.timeoutMs ?? d.timeoutMs,
-      budgetMs: d.budgetMs,
+      budgetMs: s.budgetMs ?? d.budgetMs,
     });
   }
   cache.set(cfg, out);
