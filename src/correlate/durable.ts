@@ -94,7 +94,6 @@ function routerFor(cfg: Config): Router {
   return r;
 }
 
-
 type Row = Record<string, SqlStorageValue>;
 
 export class Correlator extends DurableObject<Env> {

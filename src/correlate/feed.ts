@@ -55,7 +55,6 @@ export function groupByKey(events: Iterable<OcsfEvent>, cfg: CorrelateConfig): M
   return out;
 }
 
-
 export async function feedCorrelation(events: Iterable<OcsfEvent>, namespace: unknown, cfg: CorrelateConfig | undefined, timeoutMs = FEED_TIMEOUT_MS): Promise<FeedResult> {
   const res: FeedResult = { summaries: 0, keys: 0, failed: 0, dropped: 0 };
   if (!cfg?.enabled || !isNamespace(namespace)) return res;
