@@ -96,7 +96,9 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
   const ctx: TimedContext = { env: opts.env, now: opts.now, timeoutMs: sink.timeoutMs };
   const indices = items.map((_, i) => i);
   const chunks = pack(indices, (i) => utf8Length(items[i]!.line), { maxEvents: sink.batch.maxEvents, maxBytes: sink.batch.maxBytes, separator: 1 });
-  let down: string | undefined; // set once a request ended in retry: later requests are not sent
+  let down: string | undefined; // set once the sink looked unavailable: later requests are not sent
+  const BUDGET = "not sent: the sink used up its time for this batch (budgetMs)";
+  const overBudget = () => opts.deadline !== undefined && (opts.clock ?? Date.now)() >= opts.deadline;
 
   // per-event outcomes of one request or chunk, grouped by kind and reason
   const settle = (global: number[], outcomeOf: (k: number) => Outcome, response?: ResponseSummary): void => {
@@ -117,6 +119,12 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
   };
 
   for (const chunk of chunks) {
+    if (down !== undefined || overBudget()) {
+      // nothing more goes out in this attempt: retry the whole batch without encoding it
+      const reason = down !== undefined ? `not sent: ${down}` : BUDGET;
+      settle(chunk, () => ({ kind: "retry", reason }));
+      continue;
+    }
     const events = chunk.map((i) => items[i]!.event);
     let requests: SinkRequest[];
     try {
@@ -140,8 +148,8 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
         settle(global, () => ({ kind: "retry", reason: `not sent: ${reason}` }));
         continue;
       }
-      if (opts.deadline !== undefined && (opts.clock ?? Date.now)() >= opts.deadline) {
-        settle(global, () => ({ kind: "retry", reason: "not sent: the sink used up its time for this batch (budgetMs)" }));
+      if (overBudget()) {
+        settle(global, () => ({ kind: "retry", reason: BUDGET }));
         continue;
       }
       let res: SinkResponse;
