@@ -8,7 +8,7 @@
 //     retries, one sink per message; sinks concurrently, a sink's messages in order, and once a
 //     sink fails in this batch its remaining messages are rescheduled without being sent.
 // A message is acked once all its events are settled (delivered, rescheduled or dead-lettered).
-import type { EventsMessage } from "./enqueue";
+import { messageLines, type EventsMessage } from "./enqueue";
 import { buildArchiveObjects, writeArchive, type ArchiveLine } from "./archive";
 import { stableHex } from "../normalize/uid";
 import type { OcsfEvent } from "../normalize/ocsf";
@@ -38,8 +38,12 @@ function isEventsMessage(b: unknown): b is EventsMessage {
 }
 
 export function parseItems(ndjson: string): Item[] {
+  return linesToItems(ndjson.split("\n"));
+}
+
+function linesToItems(lines: string[]): Item[] {
   const out: Item[] = [];
-  for (const line of ndjson.split("\n")) if (line) out.push({ line, event: JSON.parse(line) as OcsfEvent });
+  for (const line of lines) if (line) out.push({ line, event: JSON.parse(line) as OcsfEvent });
   return out;
 }
 
@@ -65,8 +69,17 @@ export async function consumeQueue(batch: MessageBatch<unknown>, env: ConsumerEn
     if (isDeliveryMessage(msg.body)) deliveries.push(msg as Message<DeliveryMessage>);
     else if (!isEventsMessage(msg.body)) await quarantine(env.ARCHIVE, msg, batch.queue, "unknown message format");
     else {
+      let lines: string[];
       try {
-        events.push({ msg: msg as Message<EventsMessage>, items: parseItems(msg.body.ndjson) });
+        // events too large for a message were spilled to R2 at ingest (src/deliver/enqueue.ts)
+        lines = msg.body.spill?.length ? await messageLines(msg.body, env.ARCHIVE) : msg.body.ndjson.split("\n");
+      } catch (e) {
+        log("error", "spilled events unreadable, message retried", { error: (e as Error).message, id: msg.id });
+        msg.retry({ delaySeconds: REDELIVER_SECONDS });
+        continue;
+      }
+      try {
+        events.push({ msg: msg as Message<EventsMessage>, items: linesToItems(lines) });
       } catch (e) {
         await quarantine(env.ARCHIVE, msg, batch.queue, `unreadable NDJSON: ${(e as Error).message}`);
       }
