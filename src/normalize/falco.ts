@@ -16,6 +16,7 @@ import {
   isUuid,
 } from "./ocsf";
 import { stableUid } from "./uid";
+import { NormalizeError } from "./errors";
 
 /** Falco priority (case-insensitive) -> OCSF severity_id. Documented in docs/mapping-falco.md. */
 export const FALCO_SEVERITY: Record<string, number> = {
@@ -399,6 +400,10 @@ function ruleUid(rule: string): string {
 }
 
 export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEvent {
+  // the explicit /v1/events/falco route skips detection: still refuse what is not a Falco alert
+  if (typeof rec.rule !== "string" && typeof rec.output !== "string") {
+    throw new NormalizeError("not a Falco alert: neither a \"rule\" nor an \"output\" string");
+  }
   const of: JsonObject = isObject(rec.output_fields) ? rec.output_fields : {};
   const f = new Fields(of);
   const rule = str(rec.rule) ?? "Falco alert";

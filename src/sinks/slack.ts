@@ -1,5 +1,5 @@
 // Slack incoming webhook: one readable message per high-severity event (text + Block Kit blocks:
-// title, severity, host, container, pod, process, user, time, uid). Events below minSeverityId
+// title, severity, host, container, pod, process, user, time, uid; a folded burst shows its count and span). Events below minSeverityId
 // (default 4 = High; 99 "Other" counts as below) are not sent: encode leaves them out and
 // unsentOutcome settles them as delivered. Pacing (~1 message/s per webhook) is the delivery
 // layer's job. Responses: 2xx ("ok") delivered; 408, 429 (Retry-After) and 5xx (not 501) retried;
@@ -63,7 +63,12 @@ export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[] } 
   const user = first(e, ["evidences.0.process.user.name", "actor.user.name", "process.user.name", "user.name"]);
   const srcIp = textAt(e, "src_endpoint.ip");
   const uid = eventUid(e);
-  const when = new Date(e.time).toISOString();
+  // a folded burst (noise control: count, start_time, end_time) says how many and over what span
+  const burst = typeof e.count === "number" && e.count > 1 ? e.count : undefined;
+  const when =
+    burst && typeof e.start_time === "number" && typeof e.end_time === "number"
+      ? `${new Date(e.start_time).toISOString()} – ${new Date(e.end_time).toISOString()}`
+      : new Date(e.time).toISOString();
   const fields: [string, string | undefined, boolean][] = [
     ["Severity", severity, false],
     ["Host", host, false],
@@ -73,6 +78,7 @@ export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[] } 
     ["User", user, false],
     ["Source IP", srcIp, false],
     ["Time", when, false],
+    ["Occurrences", burst?.toLocaleString("en-US"), false],
   ];
   const blocks: unknown[] = [{ type: "header", text: { type: "plain_text", text: cut(`${severity}: ${title}`, 150), emoji: true } }];
   const desc = first(e, ["finding_info.desc", "message"]);
@@ -85,7 +91,7 @@ export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[] } 
   });
   const product = e.metadata.product.name;
   blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: cut(mrkdwn(`${product} · ${e.class_name ?? "OCSF"} (${e.class_uid})${uid ? ` · uid ${uid}` : ""}`), 3000) }] });
-  const text = `${SEVERITY_EMOJI[e.severity_id] ?? ""} ${severity}: ${title}${host ? ` on ${host}` : ""}`.trim();
+  const text = `${SEVERITY_EMOJI[e.severity_id] ?? ""} ${severity}: ${title}${host ? ` on ${host}` : ""}${burst ? ` (×${burst.toLocaleString("en-US")})` : ""}`.trim();
   return { text: cut(mrkdwn(text), 3000), blocks };
 }
 

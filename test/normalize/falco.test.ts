@@ -391,3 +391,10 @@ describe("text output (json_output: false)", () => {
     expect(at(a, "finding_info.uid")).not.toBe(at(c, "finding_info.uid"));
   });
 });
+
+describe("records that are not Falco alerts", () => {
+  it("are refused with a reason on the explicit Falco route (no rule, no output)", () => {
+    const tetragon = { process_exec: { process: { binary: "/bin/sh" } }, node_name: "n1", time: "2024-01-01T00:00:00Z" };
+    expect(() => normalizeFalco(tetragon, { ocsfVersion: "1.3.0", receivedAt: 0 })).toThrow(/not a Falco alert/);
+  });
+});

@@ -68,6 +68,18 @@ describe("slack sink", () => {
     expect(m.text).toBe(":red_circle: Critical: Terminal shell in container on falco-xczjd");
   });
 
+  it("a folded burst (noise control) shows its count and time span", () => {
+    const shell = events.find((e) => (e.finding_info as { title?: string } | undefined)?.title === "Terminal shell in container");
+    expect(shell).toBeDefined();
+    const folded: OcsfEvent = { ...shell!, count: 10000, start_time: shell!.time, end_time: shell!.time + 60_000 };
+    const m = slackMessage(folded);
+    expect(m.text).toMatch(/\(×10,000\)$/);
+    const fields = (m.blocks[2] as { fields: { text: string }[] }).fields.map((f) => f.text);
+    expect(fields).toContain("*Occurrences*\n10,000");
+    expect(fields).toContain(`*Time*\n${new Date(shell!.time).toISOString()} – ${new Date(shell!.time + 60_000).toISOString()}`);
+    expect(slackMessage(shell!).text).not.toContain("×");
+  });
+
   it("minSeverityId lowers the threshold; every message passes Slack's Block Kit limits", async () => {
     const cfg = config({ minSeverityId: 1 });
     const log = await deliverAll(slack, events, cfg, ctx, 1);
