@@ -1,0 +1,25 @@
+// messageBytes of a message the Packer built is the sum kept while packing (no second escape of the
+// whole text): it must equal the size computed from the message itself, for ASCII and non-ASCII lines,
+// one or several sink sets, and spilled events.
+import { it, expect } from "vitest";
+import fc from "fast-check";
+import { pack, messageBytes, MAX_INLINE_EVENT_BYTES, type EventsMessage } from "../../src/deliver/enqueue";
+import type { OcsfEvent } from "../../src/normalize/ocsf";
+
+const text = fc.string({ unit: fc.constantFrom("a", '"', "\\", "\n", "é", "中", "😀", "\u2028", "\u0001"), maxLength: 200 });
+
+it("the packed size equals the size computed from the message", () => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(text, fc.nat(2), fc.boolean()), { minLength: 1, maxLength: 60 }), (specs) => {
+      const events = specs.map(([message, route, big], i) => ({
+        event: { class_uid: 2004, time: i, metadata: { version: "1.3.0", product: { name: "t", vendor_name: "t" }, uid: `u-${i}` }, message: big ? message + "x".repeat(MAX_INLINE_EVENT_BYTES) : message } as unknown as OcsfEvent,
+        sinks: [["archive"], ["archive", "splunk"], ["webhook"]][route]!,
+      }));
+      for (const m of pack(events)) {
+        const copy = JSON.parse(JSON.stringify(m)) as EventsMessage; // not built by the Packer: computed
+        expect(messageBytes(m)).toBe(messageBytes(copy));
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
