@@ -1,137 +1,157 @@
 // Pipeline cost per event, per source, on the real fixtures (numbers, not pass/fail).
-// For each source: decode (frame) -> unwrap/detect -> normalize -> enrich -> route -> serialize,
-// compared with the floor: JSON.parse + JSON.stringify of the same bytes, in the same run.
-// Usage: npm run bench:pipeline [-- --events 20000 --json out.json]
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { join, extname, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { frame } from "../src/routes/decode";
-import { runPipeline } from "../src/pipeline";
+// Each body goes the way ingest takes it (src/routes/ingest.ts), minus HTTP and the queue call:
+//   decode (frame the NDJSON, parse each line) -> admit (depth check) -> detect -> normalize -> enrich
+//   -> route -> serialize (the queue packer: JSON line + its size as the queue counts it),
+// compared with the floor: JSON.parse + JSON.stringify of the same lines, in the same run.
+// Every figure is process CPU time, the fastest of several samples (see bench/common.ts); the code runs on
+// one thread (V8's GC and compiler threads are counted in the CPU time).
+// Usage: npm run bench:pipeline [-- --events 5000 --json out.json]
+import { writeFileSync } from "node:fs";
+import { layout, itemsOf, checkRecord } from "../src/routes/decode";
+import { runPipeline, type PipelineOptions } from "../src/pipeline";
 import { parseConfig } from "../src/config/load";
 import { makeEnricher } from "../src/enrich/index";
 import { makeRouter } from "../src/route/index";
-
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const args = process.argv.slice(2);
-const target = Number(args[args.indexOf("--events") + 1] || 0) || 20_000;
-const jsonOut = args.includes("--json") ? args[args.indexOf("--json") + 1] : undefined;
-
-/** All records of a fixture folder, one compact JSON line each (containers unwrapped by the pipeline later). */
-function linesOf(dir: string): string[] {
-  const out: string[] = [];
-  for (const f of readdirSync(join(root, "test/fixtures", dir)).sort()) {
-    const text = readFileSync(join(root, "test/fixtures", dir, f), "utf8");
-    if (extname(f) === ".ndjson") out.push(...text.split("\n").filter((l) => l.trim()));
-    else out.push(JSON.stringify(JSON.parse(text)));
-  }
-  return out;
-}
-
-function body(lines: string[], n: number): { text: string; count: number } {
-  const parts: string[] = [];
-  for (let i = 0; parts.length < n; i++) parts.push(lines[i % lines.length]!);
-  return { text: parts.join("\n"), count: parts.length };
-}
-
-function time(fn: () => void, minMs = 400): number {
-  fn(); // warm-up
-  let runs = 0;
-  const start = performance.now();
-  let el = 0;
-  while (el < minMs && runs < 200) {
-    fn();
-    runs++;
-    el = performance.now() - start;
-  }
-  return el / runs;
-}
+import { Packer, type EventsMessage } from "../src/deliver/enqueue";
+import type { OcsfEvent } from "../src/normalize/ocsf";
+import { SOURCES, fixtureLines, ndjson, time, table, fmt, isMain, arg } from "./common";
 
 export interface PipelineRow {
   source: string;
   events: number;
-  bytes: number;
+  /** Mean input bytes per event, and mean serialized OCSF bytes per event. */
+  inBytes: number;
+  outBytes: number;
+  /** CPU µs per event (fastest sample). */
   usPerEvent: number;
+  /** Wall-clock µs per event (fastest sample; inflated on a busy machine). */
+  wallUsPerEvent: number;
   eventsPerSec: number;
   floorUsPerEvent: number;
+  /** JSON.stringify of the OCSF events alone (the least any pipeline writing this output pays). */
+  outputStringifyUsPerEvent: number;
   ratio: number;
-  heapMB: number;
+  /** Cumulative stages, µs/event: decode, +normalize, +enrich, +route, +serialize (= usPerEvent). */
+  stages: { decode: number; normalize: number; enrich: number; route: number; serialize: number };
+  /** Peak heap above the starting point while one body goes through (sampled every 200 events). */
+  peakHeapMB: number;
 }
 
-export function benchPipeline(events = target): PipelineRow[] {
+type Steps = { enrich?: (e: OcsfEvent) => OcsfEvent; route?: (e: OcsfEvent) => string[]; serialize: boolean; normalize: boolean };
+
+/** One body through the ingest steps; returns the number of events produced. */
+function run(text: string, steps: Steps, onWindow?: () => void): number {
+  const opts: PipelineOptions = {
+    ctx: { ocsfVersion: "1.3.0", receivedAt: 1_700_000_000_000 },
+    enrich: steps.enrich,
+    route: steps.route,
+    admit: (record) => checkRecord(record, 64),
+  };
+  const packer = new Packer();
+  const out: EventsMessage[] = [];
+  let events = 0;
+  let window = 0;
+  for (const item of itemsOf(text, layout(text, "ndjson"))) {
+    if (item.type !== "value" || !steps.normalize) continue;
+    const r = runPipeline([item.value], [item.path], [], opts);
+    for (const e of r.events) {
+      events++;
+      if (steps.serialize) packer.add(e, out);
+    }
+    if (++window === 200) {
+      window = 0;
+      out.length = 0; // the Enqueuer would have sent these
+      onWindow?.();
+    }
+  }
+  packer.flush(out);
+  return events;
+}
+
+export function benchPipeline(eventsPerBody = 5000, budgetMs = 1500): PipelineRow[] {
   const cfg = parseConfig({});
   const enrich = makeEnricher(cfg);
   const route = makeRouter(cfg);
   const rows: PipelineRow[] = [];
-  const sources: [string, string[]][] = [
-    ["falco", ["falco", "falco-k8saudit", "falco-cloudtrail"]],
-    ["tetragon", ["tetragon"]],
-    ["k8s_audit", ["k8s-audit"]],
-    ["cloudtrail", ["cloudtrail"]],
-  ];
-  for (const [name, dirs] of sources) {
-    let lines = dirs.flatMap(linesOf);
-    if (name === "k8s_audit") lines = lines.filter((l) => !l.startsWith('{"kind":0'));
-    const { text } = body(lines, Math.ceil(events / Math.max(1, avgRecords(lines))));
-    let produced = 0;
-    const heapBefore = process.memoryUsage().heapUsed;
-    let heapPeak = heapBefore;
-    const pipelineMs = time(() => {
-      const f = frame(text, "application/x-ndjson");
-      const r = runPipeline(f.values, f.paths, f.textLines, { ctx: { ocsfVersion: "1.3.0", receivedAt: 1_700_000_000_000 }, enrich, route });
-      let bytes = 0;
-      for (const e of r.events) bytes += JSON.stringify(e.event).length;
-      produced = r.events.length;
-      heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
-      if (bytes === 0 && produced > 0) throw new Error("nothing serialized");
-    });
-    const floorMs = time(() => {
-      let start = 0;
-      let bytes = 0;
-      while (start < text.length) {
-        let end = text.indexOf("\n", start);
-        if (end < 0) end = text.length;
-        bytes += JSON.stringify(JSON.parse(text.slice(start, end))).length;
-        start = end + 1;
-      }
-      if (bytes === 0) throw new Error("floor did nothing");
-    });
-    const usPerEvent = (pipelineMs * 1000) / Math.max(1, produced);
-    const floorUsPerEvent = (floorMs * 1000) / Math.max(1, produced);
+  for (const [name, dirs] of SOURCES) {
+    const lines = fixtureLines(...dirs);
+    // records per line (a CloudTrail file holds several): size the body to about eventsPerBody events
+    const perLine = run(lines.join("\n"), { normalize: true, serialize: false }) / lines.length;
+    const text = ndjson(lines, Math.ceil(eventsPerBody / perLine));
+    const full: Steps = { enrich, route, normalize: true, serialize: true };
+    const events = run(text, full);
+    const produced: OcsfEvent[] = [];
+    for (const item of itemsOf(text, layout(text, "ndjson"))) {
+      if (item.type !== "value") continue;
+      for (const e of runPipeline([item.value], [item.path], [], { ctx: { ocsfVersion: "1.3.0", receivedAt: 0 }, enrich, route }).events) produced.push(e.event);
+    }
+    let outBytes = 0;
+    for (const e of produced) outBytes += JSON.stringify(e).length;
+    const opts = { budgetMs };
+    const decode = time(() => run(text, { normalize: false, serialize: false }), opts);
+    const normalize = time(() => run(text, { normalize: true, serialize: false }), opts);
+    const enriched = time(() => run(text, { enrich, normalize: true, serialize: false }), opts);
+    const routed = time(() => run(text, { enrich, route, normalize: true, serialize: false }), opts);
+    const all = time(() => run(text, full), opts);
+    const bodyLines = text.split("\n").filter((l) => l !== "");
+    const floor = time(() => {
+      let n = 0;
+      for (const l of bodyLines) n += JSON.stringify(JSON.parse(l)).length;
+      if (n === 0) throw new Error("floor did nothing");
+    }, opts);
+    const outFloor = time(() => {
+      for (const e of produced) JSON.stringify(e);
+    }, opts);
+    produced.length = 0;
+    // peak heap while one body goes through (after a collection when --expose-gc is on)
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    const base = process.memoryUsage().heapUsed;
+    let peak = base;
+    run(text, full, () => (peak = Math.max(peak, process.memoryUsage().heapUsed)));
+    const us = (ms: number) => (ms * 1000) / events;
     rows.push({
       source: name,
-      events: produced,
-      bytes: text.length,
-      usPerEvent,
-      eventsPerSec: produced / (pipelineMs / 1000),
-      floorUsPerEvent,
-      ratio: usPerEvent / floorUsPerEvent,
-      heapMB: (heapPeak - heapBefore) / 1e6,
+      events,
+      inBytes: Math.round(text.length / events),
+      outBytes: Math.round(outBytes / events),
+      usPerEvent: us(all.cpuMs),
+      wallUsPerEvent: us(all.wallMs),
+      eventsPerSec: events / (all.cpuMs / 1000),
+      floorUsPerEvent: us(floor.cpuMs),
+      outputStringifyUsPerEvent: us(outFloor.cpuMs),
+      ratio: all.cpuMs / floor.cpuMs,
+      stages: {
+        decode: us(decode.cpuMs),
+        normalize: us(normalize.cpuMs),
+        enrich: us(enriched.cpuMs),
+        route: us(routed.cpuMs),
+        serialize: us(all.cpuMs),
+      },
+      peakHeapMB: (peak - base) / 1048576,
     });
   }
   return rows;
 }
 
-/** Records per line (CloudTrail files and arrays hold several records in one line). */
-function avgRecords(lines: string[]): number {
-  let n = 0;
-  for (const l of lines) {
-    const f = frame(l, "application/json");
-    const r = runPipeline(f.values, f.paths, f.textLines, { ctx: { ocsfVersion: "1.3.0", receivedAt: 0 } });
-    n += r.total;
-  }
-  return n / lines.length;
-}
-
 export function formatPipeline(rows: PipelineRow[]): string {
-  const head = "| source | events | µs/event | events/s (1 core) | floor µs/event (JSON.parse+stringify) | ratio to floor | heap growth MB |\n|---|---|---|---|---|---|---|";
-  const body = rows
-    .map((r) => `| ${r.source} | ${r.events} | ${r.usPerEvent.toFixed(2)} | ${Math.round(r.eventsPerSec).toLocaleString("en-US")} | ${r.floorUsPerEvent.toFixed(2)} | ${r.ratio.toFixed(2)}× | ${r.heapMB.toFixed(1)} |`)
-    .join("\n");
-  return `${head}\n${body}`;
+  const main = table(
+    ["source", "events", "bytes in → out per event", "µs/event (CPU)", "events/s (1 core)", "floor µs/event (JSON.parse+stringify)", "ratio to floor", "JSON.stringify of the OCSF output alone µs/event", "wall µs/event", "peak heap MB"],
+    rows.map((r) => [r.source, r.events, `${r.inBytes} → ${r.outBytes}`, fmt.f2(r.usPerEvent), fmt.int(r.eventsPerSec), fmt.f2(r.floorUsPerEvent), `${fmt.f2(r.ratio)}×`, fmt.f2(r.outputStringifyUsPerEvent), fmt.f2(r.wallUsPerEvent), fmt.f1(r.peakHeapMB)]),
+  );
+  const stages = table(
+    ["source", "decode (frame + parse)", "+ admit, detect, normalize", "+ enrich", "+ route", "+ serialize (queue packer)"],
+    rows.map((r) => {
+      const s = r.stages;
+      return [r.source, fmt.f2(s.decode), `+${fmt.f2(s.normalize - s.decode)}`, `+${fmt.f2(s.enrich - s.normalize)}`, `+${fmt.f2(s.route - s.enrich)}`, `+${fmt.f2(s.serialize - s.route)}`];
+    }),
+  );
+  return `${main}\n\nWhere the time goes (µs/event, CPU time, fastest sample of each cumulative run; small negative steps are noise):\n\n${stages}`;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const rows = benchPipeline();
+if (isMain(import.meta.url)) {
+  const rows = benchPipeline(Number(arg("events") ?? 0) || 5000, Number(arg("budget") ?? 0) || 1500);
   console.log(formatPipeline(rows));
-  if (jsonOut) writeFileSync(jsonOut, JSON.stringify(rows, null, 2));
+  const out = arg("json");
+  if (out) writeFileSync(out, JSON.stringify(rows, null, 2));
 }

@@ -1,0 +1,123 @@
+// Shared by the benchmarks: fixture records, timing that resists a busy machine, markdown tables,
+// the machine description. Numbers, not pass/fail.
+import { readFileSync, readdirSync } from "node:fs";
+import { cpus } from "node:os";
+import { join, extname, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** All records of fixture folders, one compact JSON line each (JSON files as one line, NDJSON line by line). */
+export function fixtureLines(...dirs: string[]): string[] {
+  const out: string[] = [];
+  for (const dir of dirs) {
+    for (const f of readdirSync(join(root, "test/fixtures", dir)).sort()) {
+      if (f.includes("negative__")) continue; // records made to be rejected
+      const text = readFileSync(join(root, "test/fixtures", dir, f), "utf8");
+      if (extname(f) === ".ndjson") out.push(...text.split("\n").filter((l) => l.trim()));
+      else out.push(JSON.stringify(JSON.parse(text)));
+    }
+  }
+  return out;
+}
+
+/** The fixture folders of each source (Falco alerts from the syscall, k8s_audit and cloudtrail plugins). */
+export const SOURCES: [name: string, dirs: string[]][] = [
+  ["falco", ["falco", "falco-k8saudit", "falco-cloudtrail"]],
+  ["tetragon", ["tetragon"]],
+  ["k8s_audit", ["k8s-audit"]],
+  ["cloudtrail", ["cloudtrail"]],
+];
+
+/** n lines cycled from `lines`, joined as NDJSON. */
+export function ndjson(lines: string[], n: number): string {
+  const parts: string[] = [];
+  for (let i = 0; i < n; i++) parts.push(lines[i % lines.length]!);
+  return parts.join("\n") + "\n";
+}
+
+export interface Timing {
+  /** Fastest sample in process CPU time (user + system, all threads: GC and JIT threads included), ms per call. */
+  cpuMs: number;
+  /** Median sample in process CPU time, ms per call. */
+  cpuMedianMs: number;
+  /** Fastest sample in wall-clock time, ms per call (inflated when other processes share the cores). */
+  wallMs: number;
+  samples: number;
+}
+
+/**
+ * Times `fn`: a warm-up call, then samples until `budgetMs` of wall time or `maxSamples` calls
+ * (at least `minSamples`). CPU time is the figure to quote on a machine shared with other work:
+ * wall time counts the time the scheduler gives to other processes.
+ */
+export function time(fn: () => void, opts: { budgetMs?: number; minSamples?: number; maxSamples?: number } = {}): Timing {
+  const budget = opts.budgetMs ?? 1500;
+  const minSamples = opts.minSamples ?? 5;
+  const maxSamples = opts.maxSamples ?? 200;
+  fn();
+  const cpu: number[] = [];
+  const wall: number[] = [];
+  const start = performance.now();
+  while (cpu.length < maxSamples && (cpu.length < minSamples || performance.now() - start < budget)) {
+    const c0 = process.cpuUsage();
+    const t = performance.now();
+    fn();
+    wall.push(performance.now() - t);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
+  }
+  cpu.sort((a, b) => a - b);
+  wall.sort((a, b) => a - b);
+  return { cpuMs: cpu[0]!, cpuMedianMs: cpu[cpu.length >> 1]!, wallMs: wall[0]!, samples: cpu.length };
+}
+
+/** A markdown table. */
+export function table(head: string[], rows: (string | number)[][]): string {
+  const line = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
+  return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+export const fmt = {
+  int: (n: number) => Math.round(n).toLocaleString("en-US"),
+  f1: (n: number) => n.toFixed(1),
+  f2: (n: number) => n.toFixed(2),
+  mb: (bytes: number) => (bytes / 1048576).toFixed(1),
+  kb: (bytes: number) => (bytes / 1024).toFixed(1),
+};
+
+export interface Machine {
+  cpus: number;
+  model: string;
+  node: string;
+  loadavg: string;
+  date: string;
+}
+
+export function machine(): Machine {
+  let model = cpus()[0]?.model ?? "unknown";
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"));
+    if (m) model = m[1]!.trim();
+  } catch {
+    // not Linux
+  }
+  let loadavg = "";
+  try {
+    loadavg = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+  } catch {
+    // not Linux
+  }
+  return { cpus: cpus().length, model, node: process.version, loadavg, date: new Date().toISOString() };
+}
+
+/** True when this module is the script node was started with. */
+export function isMain(url: string): boolean {
+  return url === `file://${process.argv[1]}` || fileURLToPath(url) === process.argv[1];
+}
+
+/** `--name value` from argv. */
+export function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}

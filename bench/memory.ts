@@ -1,0 +1,313 @@
+// Peak memory for a 10 MB batch (numbers, not pass/fail; the Workers limit is 128 MB per isolate).
+//
+// 1. The ingest path in Node (what the Worker runs per request, minus Hono): body stream ->
+//    gunzip/UTF-8 decode (src/routes/body.ts) -> framing -> pipeline -> queue packer/Enqueuer with
+//    a queue that serializes each message as the runtime would and drops it. Measured in a child
+//    process started with --expose-gc:
+//    - the peak of heap used and of heap + external memory (ArrayBuffers) above the starting
+//      point, sampled at every queue call and after decoding (a lower bound of the true peak);
+//    - the smallest V8 heap limit (--max-heap-size, bisected) with which the request completes:
+//      the number that compares with a 128 MB isolate.
+// 2. Through wrangler dev (workerd, local queue and R2):
+//    - the Worker isolate's V8 heap (used and allocated), polled through workerd's inspector
+//      (Runtime.getHeapUsage, every ~20 ms) while it takes the batch and then while the consumer
+//      archives it: a sampled peak (workerd reports no per-isolate peak);
+//    - the workerd process's peak resident set (VmHWM, reset before the request): it also holds the
+//      runtime, the local queue and R2, so it is an upper bound for the isolate.
+// Usage: npm run bench:memory [-- --mb 10 --json out.json]
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "fflate";
+import { parseConfig } from "../src/config/load";
+import { bodyFormat, readText } from "../src/routes/body";
+import { layout, itemsOf, checkRecord } from "../src/routes/decode";
+import { runPipeline, type PipelineOptions, type RoutedEvent } from "../src/pipeline";
+import { makeEnricher } from "../src/enrich/index";
+import { makeRouter } from "../src/route/index";
+import { Enqueuer, type EventsMessage } from "../src/deliver/enqueue";
+import { SOURCES, fixtureLines, table, fmt, isMain, arg } from "./common";
+import { startDev, residentOf, resetPeak } from "./wrangler";
+import { findInspector, openInspector, type Inspector } from "./inspector";
+
+const MB = 1048576;
+
+/** About `bytes` of NDJSON cycling through every source's fixture lines. */
+export function batchOf(bytes: number): { text: string; lines: number } {
+  const lines = SOURCES.flatMap(([, dirs]) => fixtureLines(...dirs));
+  const parts: string[] = [];
+  let n = 0;
+  for (let i = 0; n < bytes; i++) {
+    const l = lines[i % lines.length]!;
+    if (n + l.length + 1 > bytes) break;
+    parts.push(l);
+    n += l.length + 1;
+  }
+  return { text: parts.join("\n") + "\n", lines: parts.length };
+}
+
+interface PureResult {
+  accepted: number;
+  rejected: number;
+  peakHeap: number;
+  peakTotal: number;
+  decodedChars: number;
+}
+
+/** The ingest path on one body, sampling memory (run in a child process). */
+async function ingestPure(body: Uint8Array, gzip: boolean): Promise<PureResult> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const cfg = parseConfig({});
+  const limits = { ...cfg.limits };
+  const enrich = makeEnricher(cfg);
+  const route = makeRouter(cfg);
+  const headers = new Headers({ "content-type": "application/x-ndjson" });
+  if (gzip) headers.set("content-encoding", "gzip");
+  gc?.();
+  const m0 = process.memoryUsage();
+  let peakHeap = 0;
+  let peakTotal = 0;
+  const sample = () => {
+    const m = process.memoryUsage();
+    peakHeap = Math.max(peakHeap, m.heapUsed - m0.heapUsed);
+    peakTotal = Math.max(peakTotal, m.heapUsed + m.external - (m0.heapUsed + m0.external));
+  };
+  // the body arrives in 64 KB chunks that are not kept (as a request stream)
+  let at = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (at >= body.byteLength) return c.close();
+      c.enqueue(body.slice(at, at + 65536));
+      at += 65536;
+    },
+  });
+  const format = bodyFormat(headers, limits);
+  const text = await readText(stream, format, limits);
+  sample();
+  const queue = new Enqueuer(
+    {
+      async sendBatch(batch: Iterable<{ body: EventsMessage }>) {
+        for (const m of batch) JSON.stringify(m.body); // the runtime serializes each message
+        sample();
+      },
+    },
+    { put: async () => undefined },
+  );
+  const opts: PipelineOptions = {
+    ctx: { ocsfVersion: cfg.ocsf.version, receivedAt: Date.now() },
+    enrich,
+    route,
+    admit: (record) => checkRecord(record, limits.maxDepth),
+  };
+  let pending: RoutedEvent[] = [];
+  let accepted = 0;
+  let rejected = 0;
+  for (const item of itemsOf(text, layout(text, format.framing, { maxRecordBytes: limits.maxRecordBytes }), { maxRecordBytes: limits.maxRecordBytes })) {
+    if (item.type !== "value") {
+      rejected++;
+      continue;
+    }
+    const r = runPipeline([item.value], [item.path], [], opts);
+    rejected += r.errors.length;
+    for (const e of r.events) pending.push(e);
+    if (pending.length >= 200) {
+      await queue.add(pending);
+      accepted += pending.length;
+      pending = [];
+    }
+  }
+  await queue.add(pending);
+  accepted += pending.length;
+  await queue.finish();
+  sample();
+  return { accepted, rejected, peakHeap, peakTotal, decodedChars: text.length };
+}
+
+const self = fileURLToPath(import.meta.url);
+
+/** Runs this file as a child (`--child`), with extra node flags; returns its JSON answer or undefined when it died. */
+function child(mb: number, gzip: boolean, nodeFlags: string[]): PureResult | undefined {
+  const r = spawnSync(process.execPath, [...nodeFlags, "--expose-gc", "--import", "tsx", self, "--child", "--mb", String(mb), ...(gzip ? ["--gzip"] : [])], {
+    encoding: "utf8",
+    timeout: 120_000,
+    maxBuffer: 1 << 20,
+  });
+  if (r.status !== 0) return undefined;
+  const line = r.stdout.trim().split("\n").pop() ?? "";
+  try {
+    return JSON.parse(line) as PureResult;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface MemoryRow {
+  where: string;
+  body: string;
+  events: number;
+  /** Bytes. */
+  peakHeap?: number;
+  peakTotal?: number;
+  /** Smallest --max-heap-size (MB) that completes. */
+  minHeapLimitMB?: number;
+  /** workerd: VmHWM growth during the request, and until the consumer archived the batch. */
+  rssIngest?: number;
+  rssConsumer?: number;
+  /** workerd: the isolate's V8 heap before, and its sampled peaks during ingest and the consumer (used / allocated). */
+  isolateBefore?: number;
+  isolateIngest?: { used: number; total: number };
+  isolateConsumer?: { used: number; total: number };
+  status?: number;
+  note?: string;
+}
+
+/** Smallest heap limit in [lo, hi] MB with which the child completes (bisection, at most 7 runs). */
+function minHeapLimit(mb: number, gzip: boolean): number | undefined {
+  let lo = 8;
+  let hi = 256;
+  if (!child(mb, gzip, [`--max-heap-size=${hi}`])) return undefined;
+  for (let i = 0; i < 7 && hi - lo > 2; i++) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (child(mb, gzip, [`--max-heap-size=${mid}`])) hi = mid;
+    else lo = mid;
+  }
+  return hi;
+}
+
+/** Polls the isolate's heap until stopped; keeps the peaks. */
+function pollHeap(insp: Inspector | undefined) {
+  const peak = { used: 0, total: 0 };
+  let on = insp !== undefined;
+  const done = (async () => {
+    while (on && insp) {
+      try {
+        const h = await insp.heapUsage();
+        peak.used = Math.max(peak.used, h.usedSize);
+        peak.total = Math.max(peak.total, h.totalSize);
+      } catch {
+        on = false;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  return {
+    peak,
+    stop: async () => {
+      on = false;
+      await done;
+      return peak;
+    },
+  };
+}
+
+async function throughWrangler(text: string): Promise<MemoryRow[]> {
+  const rows: MemoryRow[] = [];
+  const dev = await startDev();
+  let insp: Inspector | undefined;
+  try {
+    const pid = dev.workerdPid();
+    if (pid === undefined) throw new Error("workerd process not found");
+    const wsUrl = await findInspector(pid, "tributary");
+    insp = wsUrl ? await openInspector(wsUrl).catch(() => undefined) : undefined;
+    const post = async (body: Uint8Array, gzip: boolean) => {
+      const headers: Record<string, string> = { "content-type": "application/x-ndjson" };
+      if (gzip) headers["content-encoding"] = "gzip";
+      const r = await fetch(`${dev.url}/v1/events`, { method: "POST", body, headers, signal: AbortSignal.timeout(120_000) });
+      const answer = (await r.json()) as { accepted?: number };
+      return { status: r.status, accepted: answer.accepted ?? 0 };
+    };
+    // warm-up: one small request, so the isolate, the config and the queue are up before measuring
+    await post(new TextEncoder().encode(text.slice(0, text.indexOf("\n") + 1)), false);
+    await new Promise((r) => setTimeout(r, 3000));
+    const raw = new TextEncoder().encode(text);
+    for (const gzip of [false, true]) {
+      const body = gzip ? gzipSync(raw) : raw;
+      const before = residentOf(pid);
+      const reset = resetPeak(pid);
+      const base = reset ? residentOf(pid).peak : before.peak;
+      const isolateBefore = insp ? (await insp.heapUsage()).usedSize : undefined;
+      let poll = pollHeap(insp);
+      const r = await post(body, gzip);
+      const isolateIngest = { ...(await poll.stop()) };
+      const afterIngest = residentOf(pid).peak;
+      // the consumer takes the messages in batches (max_batch_timeout 2 s): wait for it, bounded
+      poll = pollHeap(insp);
+      await new Promise((res) => setTimeout(res, 8000));
+      const isolateConsumer = { ...(await poll.stop()) };
+      const afterConsumer = residentOf(pid).peak;
+      rows.push({
+        where: "wrangler dev (workerd)",
+        body: `${fmt.mb(body.byteLength)} MB ${gzip ? "gzip" : "identity"}`,
+        events: r.accepted,
+        rssIngest: afterIngest - base,
+        rssConsumer: afterConsumer - base,
+        ...(insp ? { isolateBefore, isolateIngest, isolateConsumer } : {}),
+        status: r.status,
+        note: `${reset ? "" : "VmHWM could not be reset (growth over the previous peak); "}${insp ? "" : "inspector not reachable (no isolate heap)"}`,
+      });
+    }
+  } finally {
+    insp?.close();
+    await dev.stop();
+  }
+  return rows;
+}
+
+export async function benchMemory(mb = 10, opts: { wrangler?: boolean } = {}): Promise<MemoryRow[]> {
+  const rows: MemoryRow[] = [];
+  for (const gzip of [false, true]) {
+    const r = child(mb, gzip, []);
+    if (!r) throw new Error("memory child failed");
+    rows.push({
+      where: "ingest path in Node (V8)",
+      body: `${mb} MB ${gzip ? "gzip" : "identity"}`,
+      events: r.accepted,
+      peakHeap: r.peakHeap,
+      peakTotal: r.peakTotal,
+      minHeapLimitMB: minHeapLimit(mb, gzip),
+      note: `${r.rejected} rejected; decoded text ${fmt.mb(r.decodedChars)} M chars`,
+    });
+  }
+  if (opts.wrangler !== false) rows.push(...(await throughWrangler(batchOf(mb * 1_000_000).text)));
+  return rows;
+}
+
+export function formatMemory(rows: MemoryRow[]): string {
+  const v = (n: number | undefined) => (n === undefined ? "—" : fmt.mb(n));
+  const pure = rows.filter((r) => r.rssIngest === undefined);
+  const dev = rows.filter((r) => r.rssIngest !== undefined);
+  const a = table(
+    ["ingest path in Node (V8)", "events", "peak heap used above start, MB (sampled)", "peak heap + external above start, MB (sampled)", "smallest V8 heap limit that completes, MB", "note"],
+    pure.map((r) => [r.body, r.events, v(r.peakHeap), v(r.peakTotal), r.minHeapLimitMB === undefined ? "—" : String(r.minHeapLimitMB), r.note ?? ""]),
+  );
+  const b = table(
+    ["wrangler dev (workerd)", "events", "HTTP", "isolate heap used before, MB", "isolate heap peak during ingest, MB used / allocated", "isolate heap peak while the consumer archives, MB used / allocated", "workerd process peak RSS growth, MB: ingest / + consumer", "note"],
+    dev.map((r) => [
+      r.body,
+      r.events,
+      r.status ?? "—",
+      v(r.isolateBefore),
+      r.isolateIngest ? `${v(r.isolateIngest.used)} / ${v(r.isolateIngest.total)}` : "—",
+      r.isolateConsumer ? `${v(r.isolateConsumer.used)} / ${v(r.isolateConsumer.total)}` : "—",
+      `${v(r.rssIngest)} / ${v(r.rssConsumer)}`,
+      r.note ?? "",
+    ]),
+  );
+  return dev.length ? `${a}\n\n${b}` : a;
+}
+
+if (isMain(import.meta.url)) {
+  const mb = Number(arg("mb") ?? 0) || 10;
+  if (process.argv.includes("--child")) {
+    const gzip = process.argv.includes("--gzip");
+    // only the encoded body is kept (the text it was built from is garbage before the baseline)
+    const body = ((raw: Uint8Array) => (gzip ? gzipSync(raw) : raw))(new TextEncoder().encode(batchOf(mb * 1_000_000).text));
+    const r = await ingestPure(body, gzip);
+    console.log(JSON.stringify(r));
+  } else {
+    const rows = await benchMemory(mb, { wrangler: !process.argv.includes("--no-wrangler") });
+    console.log(formatMemory(rows));
+    const out = arg("json");
+    if (out) writeFileSync(out, JSON.stringify(rows, null, 2));
+  }
+}

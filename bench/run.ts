@@ -1,0 +1,266 @@
+// `npm run bench`: runs every benchmark, each in its own child process (a fresh V8, and a failure
+// or a hang stays contained), prints one markdown table per benchmark and rewrites BENCHMARKS.md
+// with the tables, the machine, the date and a reading of each number against its target.
+// Every child has a time limit; children and the servers they start are stopped even on failure.
+// Usage: npm run bench [-- --only pipeline,intel,memory,bundle,http --duration 10 --no-write]
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { root, machine, table, fmt, arg, type Machine } from "./common";
+import { formatPipeline, type PipelineRow } from "./pipeline";
+import { formatMemory, type MemoryRow } from "./memory";
+import { formatBundle, type BundleResult } from "./bundle";
+import { formatHttp, type HttpRow } from "./http";
+
+const ALL = ["pipeline", "intel", "memory", "bundle", "http"] as const;
+type Name = (typeof ALL)[number];
+
+const only = new Set((arg("only") ?? ALL.join(",")).split(",") as Name[]);
+const duration = Number(arg("duration") ?? 0) || 10;
+const write = !process.argv.includes("--no-write");
+
+const LIMITS_MS: Record<Name, number> = { pipeline: 15 * 60_000, intel: 15 * 60_000, memory: 15 * 60_000, bundle: 5 * 60_000, http: 20 * 60_000 };
+
+const running = new Set<ChildProcess>();
+const stopAll = (sig: NodeJS.Signals) => {
+  for (const c of running) {
+    try {
+      process.kill(-c.pid!, sig);
+    } catch {
+      // gone
+    }
+  }
+};
+process.once("exit", () => stopAll("SIGKILL"));
+for (const s of ["SIGINT", "SIGTERM"] as const) {
+  process.once(s, () => {
+    stopAll("SIGTERM"); // each child stops its own wrangler dev on SIGTERM
+    setTimeout(() => {
+      stopAll("SIGKILL");
+      process.exit(130);
+    }, 3000);
+  });
+}
+
+/** Runs a bench script in a child (node --expose-gc via tsx), streaming its output; resolves with its exit code. */
+function runChild(script: string, args: string[], limitMs: number): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--expose-gc", "--import", "tsx", join(root, "bench", script), ...args], {
+      cwd: root,
+      stdio: ["ignore", "inherit", "inherit"],
+      detached: true, // its own process group, so a timeout can stop it and what it started
+    });
+    running.add(child);
+    const timer = setTimeout(() => {
+      console.error(`bench/${script}: over ${limitMs / 1000} s, stopping it`);
+      try {
+        process.kill(-child.pid!, "SIGTERM");
+      } catch {
+        // gone
+      }
+      setTimeout(() => {
+        try {
+          process.kill(-child.pid!, "SIGKILL");
+        } catch {
+          // gone
+        }
+      }, 10_000).unref();
+    }, limitMs);
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      running.delete(child);
+      resolve(code ?? (signal ? 128 : 1));
+    });
+  });
+}
+
+function readJson<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+interface IntelRow {
+  set: string;
+  indicators: number;
+  loadMs: number;
+  heldMB: number;
+  peakMB: number;
+  textMB: number;
+  hitNs: number;
+  missNs: number;
+  bareHitNs?: number;
+}
+interface IntelResult {
+  n: number;
+  rows: IntelRow[];
+  naive?: { set: string; heldMB: number; hitNs: number }[];
+}
+
+function formatIntel(r: IntelResult): string {
+  const t = table(
+    ["set", "indicators", "load ms", "held MB", "peak MB while loading", "feed text MB", "ns/lookup (hit)", "ns/lookup (miss)", "bare search ns (hit)"],
+    r.rows.map((x) => [x.set, fmt.int(x.indicators), x.loadMs, x.heldMB, x.peakMB, x.textMB, x.hitNs, x.missNs, x.bareHitNs ?? "—"]),
+  );
+  const naive = r.naive?.length ? `\n\nFor comparison, a plain \`Set<string>\` of the same values: ${r.naive.map((x) => `${x.set}: ${x.heldMB} MB held, ${x.hitNs} ns/hit`).join("; ")}.` : "";
+  return t + naive;
+}
+
+// ---- readings (what each number means against its target) ----
+
+function readPipeline(rows: PipelineRow[]): string {
+  const worst = rows.reduce((a, b) => (b.ratio > a.ratio ? b : a));
+  const best = rows.reduce((a, b) => (b.ratio < a.ratio ? b : a));
+  const met = rows.filter((r) => r.ratio <= 2).map((r) => r.source);
+  const verdict = met.length === rows.length ? "**Target met** for every source" : met.length ? `**Target met** for ${met.join(", ")} only; **missed** for the others` : "**Target missed** for every source";
+  const serialize = rows.map((r) => `${r.source} ${fmt.f1(r.stages.serialize - r.stages.route)}`).join(", ");
+  const outRatio = rows.map((r) => `${r.source} ${fmt.f1(r.outBytes / r.inBytes)}×`).join(", ");
+  return [
+    `Target: at most 2× the floor. ${verdict}: from ${fmt.f2(best.ratio)}× (${best.source}) to ${fmt.f2(worst.ratio)}× (${worst.source}).`,
+    `Why: the floor parses and writes the *input* once; the pipeline parses it, builds a new OCSF object and writes that, and the OCSF output is larger than the input (${outRatio}: the Detection Finding repeats Falco's output in \`message\` and \`finding_info.desc\`, adds observables, captions, metadata). \`JSON.stringify\` of the OCSF output alone costs ${rows.map((r) => `${r.source} ${fmt.f2(r.outputStringifyUsPerEvent)}`).join(", ")} µs/event, already ${rows.map((r) => `${fmt.f1(r.outputStringifyUsPerEvent / r.floorUsPerEvent)}×`).join(" / ")} the floor. The serialize step (the queue packer: the JSON line plus its escaped size, as the queue counts bytes) costs ${serialize} µs/event. The mapping is kept as specified, so a 2× bound cannot be reached without changing the output; what remains above it is listed in "Where the time goes".`,
+  ].join("\n\n");
+}
+
+function pct(p: Record<string, number>, prefix: string): string {
+  const k = Object.keys(p).find((x) => x.startsWith(prefix));
+  return k ? `${p[k]!.toFixed(0)}%` : "?";
+}
+
+function readHttp(rows: HttpRow[]): string {
+  const prof = rows.find((r) => r.profile)?.profile;
+  const big = rows.filter((r) => r.batch === 1000 && r.label === "falco");
+  const best = big.reduce((a, b) => (b.eventsPerSec > a.eventsPerSec ? b : a), big[0]!);
+  const failures = rows.reduce((a, r) => a + r.non2xx + r.errors, 0);
+  const verdict = best && best.eventsPerSec >= 20_000 ? `**Target met**: ${fmt.int(best.eventsPerSec)} events/s` : `**Target missed**: at best ${fmt.int(best?.eventsPerSec ?? 0)} events/s (gzip ${best?.gzip ? "on" : "off"})`;
+  return [
+    `Target: at least 20,000 events/s for 1000-event batches on this 2-core machine. ${verdict}. ${failures === 0 ? "No request failed (no non-2xx, no errors, no timeouts)." : `${failures} requests failed (non-2xx or socket errors): see the table.`}`,
+    "What is measured: everything `npm start` runs, on the same two cores as the load generator — wrangler's proxy Worker in front, the Worker isolate (one thread) answering 202 only after the events are on the local queue, the local queue itself, and the queue consumer archiving every event to local R2 (gzip NDJSON) in the same isolate while the load runs, plus the correlation and metrics Durable Objects." +
+      (prof
+        ? ` The CPU profile of the isolate (table above) shows how the single thread is shared: ingest ${pct(prof, "ingest")} (of which the pipeline ${pct(prof, "pipeline")} and the hand-off to the queue ${pct(prof, "hand-off")}, most of it the runtime serializing the ~100 KB message bodies), the consumer ${pct(prof, "queue consumer")} (gzip of the archive objects alone ${pct(prof, "gzip")}), garbage collection ${pct(prof, "garbage")}.`
+        : "") +
+      " In production the consumer and the Durable Objects run in other invocations and wrangler's proxy is not there, so an ingest isolate keeps the whole thread for requests.",
+    "Small batches are bound by the per-request cost (routing, auth, config, one queue send per request, and one consumer batch per few requests), not by the events: batch.",
+  ].join("\n\n");
+}
+
+function readMemory(rows: MemoryRow[]): string {
+  const pure = rows.filter((r) => r.minHeapLimitMB !== undefined);
+  const dev = rows.filter((r) => r.isolateIngest !== undefined);
+  const maxLimit = Math.max(...pure.map((r) => r.minHeapLimitMB!));
+  const maxIsolate = Math.max(0, ...dev.map((r) => Math.max(r.isolateIngest!.used, r.isolateConsumer?.used ?? 0)));
+  const maxAlloc = Math.max(0, ...dev.map((r) => Math.max(r.isolateIngest!.total, r.isolateConsumer?.total ?? 0)));
+  const parts = [
+    `Target: well under 128 MB per isolate for a 10 MB batch. In Node, the request completes with a V8 heap limit of ${maxLimit} MB (${maxLimit <= 64 ? "**met**: half the limit or less" : maxLimit < 128 ? "under the limit, but not by much" : "**missed**"}); that limit includes Node's own baseline heap (a few MB). The sampled peaks above the starting point (heap used, garbage not yet collected included) are higher than that limit because V8 collects lazily when it has room.`,
+  ];
+  if (dev.length) {
+    parts.push(
+      `Through wrangler dev, the Worker isolate's V8 heap (inspector \`Runtime.getHeapUsage\`, sampled every ~20 ms, so a lower bound of the true peak) reached ${fmt.mb(maxIsolate)} MB used and ${fmt.mb(maxAlloc)} MB allocated while taking the batch and archiving it (${maxIsolate < 96 * 1048576 ? "under 128 MB" : "close to or over 128 MB"}). ArrayBuffers (the raw body chunks) are outside that heap figure. The workerd process's resident set grows much more (last column): it holds the runtime, the local queue's messages, R2 and allocator slack, so it is an upper bound, not the isolate's usage; workerd reports no per-isolate peak.`,
+    );
+  } else parts.push("The wrangler dev measurement did not run (see the log).");
+  return parts.join("\n\n");
+}
+
+function readBundle(b: BundleResult): string {
+  const gz = b.total.gzip;
+  return `Limit: 3 MB compressed (Workers Free), 10 MB (Paid). The Worker is ${fmt.kb(gz)} KiB gzipped (${((gz / (3 * 1048576)) * 100).toFixed(0)}% of the Free limit): ${gz < 3 * 1048576 ? "**within both limits**" : gz < 10 * 1048576 ? "over the Free limit, within Paid" : "**over both limits**"}. The AWS S3 client is the largest dependency (~85 KB gzipped, see docs).`;
+}
+
+const RELIABILITY = `## Reliability suite (tests, bounded in count and time)
+
+Run with \`npm test\` (or the files below). Every loop is bounded; no test asserts on wall-clock time.
+
+| issue 9 item | where |
+|---|---|
+| sink down for N batches, then back: all delivered, counted by uid | \`test/reliability/outage.worker.test.ts\` (several EVENTS batches while an S3 sink is down, redelivered through DELIVERIES until it is back); also \`test/deliver/consumer.worker.test.ts\` "outage and recovery" (one batch, 503s and a dropped connection) and \`test/sinks/elasticsearch.test.ts\` "outage and recovery" |
+| sink answering 429 with Retry-After | \`test/deliver/consumer.worker.test.ts\` "honours Retry-After (HTTP sink, 429)"; \`test/sinks/elasticsearch.test.ts\` "retries HTTP 429 (Retry-After)"; \`test/reliability/outage.worker.test.ts\` (429 + Retry-After among the outage answers, delays checked) |
+| bulk partial failures | \`test/sinks/elasticsearch.test.ts\` "settles partial failures per item" and "items throttled once; every event stored exactly once"; \`test/reliability/outage.worker.test.ts\` (Elasticsearch bulk with per-item 429/500 through the consumer, every uid indexed once) |
+| queue refusing → 503/429 with Retry-After at ingest | \`test/routes/queue.worker.test.ts\` "queue refusal" (429 and 503, Retry-After, nothing accepted, partial sends reported) |
+| 10,000 generated bodies → no 5xx, no crash | \`test/reliability/fuzz-10k.worker.test.ts\` (fast-check, 10,000 runs through \`worker.fetch\` in workerd); the 400-run variant with more shapes is \`test/routes/fuzz.worker.test.ts\` |
+| soak: 200,000 events through ingest → queue → archive, every uid once | \`test/reliability/soak.worker.test.ts\` (200 requests × 1000 Falco alerts with distinct uuids through \`worker.fetch\`, the real local queue, the consumer, R2; the archive read back and every uid counted) |
+`;
+
+function markdown(m: Machine, end: Machine, sections: { title: string; body: string }[]): string {
+  const load = `load average ${m.loadavg} at the start, ${end.loadavg} at the end`;
+  return `# Benchmarks
+
+Numbers, not pass/fail. Produced by \`npm run bench\` (\`bench/run.ts\`), which runs every script in \`bench/\` and rewrites this file;
+each script also runs alone (\`npm run bench:pipeline\`, \`bench:intel\`, \`bench:memory\`, \`bench:bundle\`, \`bench:http\`).
+
+Machine: ${m.cpus} × ${m.model}, Node ${m.node}, ${m.date.slice(0, 16).replace("T", " ")} UTC; ${load}.
+${Number(m.loadavg.split(" ")[0]) > m.cpus * 0.5 || Number(end.loadavg.split(" ")[0]) > m.cpus * 0.5 ? `**The machine was shared with other work while these numbers were taken** (other test suites were running: a load average above ${m.cpus} means more runnable threads than cores). CPU-time figures (the pipeline) are affected little; wall-clock figures (HTTP throughput and latency) are pessimistic.\n` : ""}
+${sections.map((s) => `## ${s.title}\n\n${s.body}`).join("\n\n")}
+
+${RELIABILITY}`;
+}
+
+async function main(): Promise<void> {
+  const tmp = mkdtempSync(join(tmpdir(), "tributary-bench-run-"));
+  const start = machine();
+  const sections: { title: string; body: string }[] = [];
+  const failed: string[] = [];
+  const step = async <T>(name: Name, script: string, args: string[], title: string, render: (r: T) => string): Promise<void> => {
+    if (!only.has(name)) return;
+    if (!existsSync(join(root, "bench", script))) {
+      sections.push({ title, body: `Not run: bench/${script} does not exist.` });
+      return;
+    }
+    const out = join(tmp, `${name}.json`);
+    console.log(`\n### ${title} (bench/${script})\n`);
+    const code = await runChild(script, [...args, "--json", out], LIMITS_MS[name]);
+    const r = readJson<T>(out);
+    if (code !== 0 || r === undefined) {
+      failed.push(name);
+      sections.push({ title, body: `**Failed** (exit code ${code}); no numbers. Run \`npm run bench:${name}\` to see why.` });
+      return;
+    }
+    sections.push({ title, body: render(r) });
+  };
+  try {
+    await step<PipelineRow[]>("pipeline", "pipeline.ts", [], "Pipeline cost per event (one core)", (rows) =>
+      [
+        "Each source's fixtures, cycled into an NDJSON body of about 5,000 events, go the way ingest takes them: frame and parse each line (`parseJson`: exact integers beyond 2^53), admit (depth check), detect, normalize to OCSF 1.3.0, enrich, route (default config), serialize (the queue packer). The floor is `JSON.parse` + `JSON.stringify` of the same lines in the same run. Times are process CPU time (fastest of several samples; V8's GC and compiler threads included), so other processes on the machine inflate them little; the wall-clock column is the fastest sample's elapsed time.",
+        formatPipeline(rows),
+        readPipeline(rows),
+      ].join("\n\n"),
+    );
+    await step<IntelResult>("intel", "intel.ts", [], "Threat-intel lookup with 1,000,000 indicators", (r) =>
+      [
+        `From \`bench/intel.ts\` (enrichment): for ${fmt.int(r.n)} indicators of each kind, the time to load the compiled feed text into the set (once per isolate), the memory the set holds after GC and the peak while loading, and ns per lookup through the enricher's own path (hits and misses).`,
+        formatIntel(r),
+        `No numeric target in the issue; against the 128 MB isolate limit, a million indicators hold ${Math.min(...r.rows.map((x) => x.heldMB))}–${Math.max(...r.rows.map((x) => x.heldMB))} MB and peak at ${Math.max(...r.rows.map((x) => x.peakMB))} MB while loading; a lookup costs ${Math.min(...r.rows.map((x) => x.missNs))}–${Math.max(...r.rows.map((x) => x.hitNs))} ns.`,
+      ].join("\n\n"),
+    );
+    await step<MemoryRow[]>("memory", "memory.ts", [], "Peak memory for a 10 MB batch", (rows) =>
+      [
+        "A 10 MB NDJSON body cycling through every source's fixtures, identity and gzip. In Node: the ingest path (body stream → decode → framing → pipeline → queue packer, the queue serializing and dropping each message), with the heap sampled and the smallest V8 heap limit that completes found by bisection (`--max-heap-size`). Through wrangler dev: one POST, the isolate's heap polled through workerd's inspector, and the workerd process's peak RSS (VmHWM reset before the request).",
+        formatMemory(rows),
+        readMemory(rows),
+      ].join("\n\n"),
+    );
+    await step<BundleResult>("bundle", "bundle.ts", [], "Bundle size", (b) => ["`wrangler deploy --dry-run --outdir <tmp>` (offline), every output file gzipped with zlib.", formatBundle(b), readBundle(b)].join("\n\n"));
+    await step<HttpRow[]>("http", "http.ts", ["--duration", String(duration)], "HTTP ingest throughput (wrangler dev, autocannon)", (rows) =>
+      [
+        `\`wrangler dev\` as \`npm start\` runs it (local queue and R2 in a temporary directory, \`--log-level warn\` so that wrangler does not print a line per request), autocannon on 127.0.0.1 posting the same body for ${duration} s per row, after one request that checks the answer and counts the events it holds. events/s = 2xx responses/s × events per request. Latencies are per request.`,
+        formatHttp(rows),
+        readHttp(rows),
+      ].join("\n\n"),
+    );
+  } finally {
+    stopAll("SIGTERM");
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  const text = markdown(start, machine(), sections);
+  console.log(`\n${"=".repeat(72)}\n`);
+  console.log(text);
+  if (write && only.size === ALL.length) writeFileSync(join(root, "BENCHMARKS.md"), text);
+  else if (write) console.log("\n(only some benchmarks ran: BENCHMARKS.md left as it is)");
+  if (failed.length) {
+    console.error(`failed: ${failed.join(", ")}`);
+    process.exitCode = 1;
+  }
+}
+
+await main();
