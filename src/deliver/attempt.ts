@@ -97,6 +97,8 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
   const indices = items.map((_, i) => i);
   const chunks = pack(indices, (i) => utf8Length(items[i]!.line), { maxEvents: sink.batch.maxEvents, maxBytes: sink.batch.maxBytes, separator: 1 });
   let down: string | undefined; // set once the sink looked unavailable: later requests are not sent
+  let downAfterMs: number | undefined; // its Retry-After then: the requests not sent wait as long
+  const notSent = (reason: string): Outcome => ({ kind: "retry", reason: `not sent: ${reason}`, ...(downAfterMs !== undefined ? { afterMs: downAfterMs } : {}) });
   const BUDGET = "not sent: the sink used up its time for this batch (budgetMs)";
   const overBudget = () => opts.deadline !== undefined && (opts.clock ?? Date.now)() >= opts.deadline;
 
@@ -121,8 +123,8 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
   for (const chunk of chunks) {
     if (down !== undefined || overBudget()) {
       // nothing more goes out in this attempt: retry the whole batch without encoding it
-      const reason = down !== undefined ? `not sent: ${down}` : BUDGET;
-      settle(chunk, () => ({ kind: "retry", reason }));
+      const outcome: Outcome = down !== undefined ? notSent(down) : { kind: "retry", reason: BUDGET };
+      settle(chunk, () => outcome);
       continue;
     }
     const events = chunk.map((i) => items[i]!.event);
@@ -144,8 +146,8 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
     for (const req of requests) {
       const global = req.events.map((k) => chunk[k]!);
       if (down !== undefined) {
-        const reason = down;
-        settle(global, () => ({ kind: "retry", reason: `not sent: ${reason}` }));
+        const outcome = notSent(down);
+        settle(global, () => outcome);
         continue;
       }
       if (overBudget()) {
@@ -167,7 +169,10 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
       const summary = summarize(res);
       settle(global, (j) => c.perEvent?.get(req.events[j]!) ?? c.outcome, summary);
       // the sink is unavailable (throttling, 5xx), not merely unhappy with some events: stop for now
-      if (c.outcome.kind === "retry" && classifyHttpStatus(res).kind === "retry") down = c.outcome.reason;
+      if (c.outcome.kind === "retry" && classifyHttpStatus(res).kind === "retry") {
+        down = c.outcome.reason;
+        downAfterMs = c.outcome.afterMs;
+      }
     }
   }
   if (down !== undefined) report.down = down;
