@@ -19,9 +19,27 @@ export function isObject(v: unknown): v is JsonObject {
 
 /** JSON.parse that keeps integers outside the safe range as exact decimal strings. */
 export function parseJson(text: string): Json {
-  LONG_DIGITS.lastIndex = 0;
-  if (!LONG_DIGITS.test(text)) return JSON.parse(text) as Json;
+  if (!hasLongDigitRun(text)) return JSON.parse(text) as Json;
   return JSON.parse(quoteLongIntegers(text)) as Json;
+}
+
+const isDigit = (c: number) => c >= 48 && c <= 57;
+
+/**
+ * True when the text holds 16 or more consecutive digits. Any such run covers a position p with
+ * p % 16 === 15, so only every 16th character is read, plus the neighbours of the digits found there.
+ */
+export function hasLongDigitRun(text: string): boolean {
+  const n = text.length;
+  for (let p = 15; p < n; p += 16) {
+    if (!isDigit(text.charCodeAt(p))) continue;
+    let a = p;
+    while (a > 0 && p - a < 15 && isDigit(text.charCodeAt(a - 1))) a--;
+    let b = p;
+    while (b - a < 15 && b + 1 < n && isDigit(text.charCodeAt(b + 1))) b++;
+    if (b - a >= 15) return true;
+  }
+  return false;
 }
 
 /** True when the quote at `at` is escaped (an odd run of backslashes before it). */

@@ -4,7 +4,7 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { stableUid } from "../../src/normalize/uid";
-import { quoteLongIntegers, quoteLongIntegersByChar, parseJson } from "../../src/normalize/json";
+import { quoteLongIntegers, quoteLongIntegersByChar, parseJson, hasLongDigitRun } from "../../src/normalize/json";
 
 // the previous implementation, kept here as the reference
 function cyrb53(s: string, seed: number): number {
@@ -66,5 +66,18 @@ describe("quoteLongIntegers", () => {
       q: '"',
       u: 12345678901234567890.5,
     });
+  });
+});
+
+describe("hasLongDigitRun", () => {
+  it("is true exactly when 16 consecutive digits appear", () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom("1", "9", "0", "a", '"', " ", "-"), { maxLength: 120 }), fc.nat(40), fc.nat(120), (chars, run, at) => {
+        const base = chars.join("");
+        const text = base.slice(0, at) + "7".repeat(run) + base.slice(at);
+        expect(hasLongDigitRun(text)).toBe(/\d{16}/.test(text));
+      }),
+      { numRuns: 5000 },
+    );
   });
 });
