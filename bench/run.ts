@@ -83,27 +83,30 @@ function readJson<T>(file: string): T | undefined {
   }
 }
 
-interface IntelRow {
-  set: string;
-  indicators: number;
-  loadMs: number;
-  heldMB: number;
-  peakMB: number;
-  textMB: number;
-  hitNs: number;
-  missNs: number;
-  bareHitNs?: number;
-}
+/** bench/intel.ts's JSON: its rows are read by column name. */
 interface IntelResult {
   n: number;
-  rows: IntelRow[];
+  rows: Record<string, number | string | undefined>[];
   naive?: { set: string; heldMB: number; hitNs: number }[];
 }
 
+const INTEL_COLUMNS: [key: string, head: string][] = [
+  ["set", "set"],
+  ["indicators", "indicators"],
+  ["loadMs", "load ms"],
+  ["heldMB", "held MB"],
+  ["peakMB", "peak MB while loading"],
+  ["textMB", "feed text MB"],
+  ["hitNs", "ns/lookup (hit)"],
+  ["missNs", "ns/lookup (miss)"],
+  ["bareHitNs", "bare search ns (hit)"],
+];
+const col = (r: IntelResult, key: string) => r.rows.map((x) => Number(x[key])).filter((v) => Number.isFinite(v));
+
 function formatIntel(r: IntelResult): string {
   const t = table(
-    ["set", "indicators", "load ms", "held MB", "peak MB while loading", "feed text MB", "ns/lookup (hit)", "ns/lookup (miss)", "bare search ns (hit)"],
-    r.rows.map((x) => [x.set, fmt.int(x.indicators), x.loadMs, x.heldMB, x.peakMB, x.textMB, x.hitNs, x.missNs, x.bareHitNs ?? "—"]),
+    INTEL_COLUMNS.map(([, head]) => head),
+    r.rows.map((x) => INTEL_COLUMNS.map(([key]) => (key === "indicators" ? fmt.int(Number(x[key])) : (x[key] ?? "—")))),
   );
   const naive = r.naive?.length ? `\n\nFor comparison, a plain \`Set<string>\` of the same values: ${r.naive.map((x) => `${x.set}: ${x.heldMB} MB held, ${x.hitNs} ns/hit`).join("; ")}.` : "";
   return t + naive;
@@ -170,16 +173,17 @@ function readBundle(b: BundleResult): string {
 
 const RELIABILITY = `## Reliability suite (tests, bounded in count and time)
 
-Run with \`npm test\` (or the files below). Every loop is bounded; no test asserts on wall-clock time.
+Run with \`npm test\` (or the files below; \`test/reliability/\` holds the long ones, each in its own file so they run in
+parallel with the rest). Every loop is bounded; no test asserts on wall-clock time.
 
 | issue 9 item | where |
 |---|---|
-| sink down for N batches, then back: all delivered, counted by uid | \`test/reliability/outage.worker.test.ts\` (several EVENTS batches while an S3 sink is down, redelivered through DELIVERIES until it is back); also \`test/deliver/consumer.worker.test.ts\` "outage and recovery" (one batch, 503s and a dropped connection) and \`test/sinks/elasticsearch.test.ts\` "outage and recovery" |
-| sink answering 429 with Retry-After | \`test/deliver/consumer.worker.test.ts\` "honours Retry-After (HTTP sink, 429)"; \`test/sinks/elasticsearch.test.ts\` "retries HTTP 429 (Retry-After)"; \`test/reliability/outage.worker.test.ts\` (429 + Retry-After among the outage answers, delays checked) |
-| bulk partial failures | \`test/sinks/elasticsearch.test.ts\` "settles partial failures per item" and "items throttled once; every event stored exactly once"; \`test/reliability/outage.worker.test.ts\` (Elasticsearch bulk with per-item 429/500 through the consumer, every uid indexed once) |
-| queue refusing → 503/429 with Retry-After at ingest | \`test/routes/queue.worker.test.ts\` "queue refusal" (429 and 503, Retry-After, nothing accepted, partial sends reported) |
-| 10,000 generated bodies → no 5xx, no crash | \`test/reliability/fuzz-10k.worker.test.ts\` (fast-check, 10,000 runs through \`worker.fetch\` in workerd); the 400-run variant with more shapes is \`test/routes/fuzz.worker.test.ts\` |
-| soak: 200,000 events through ingest → queue → archive, every uid once | \`test/reliability/soak.worker.test.ts\` (200 requests × 1000 Falco alerts with distinct uuids through \`worker.fetch\`, the real local queue, the consumer, R2; the archive read back and every uid counted) |
+| sink down for N batches, then back: all delivered, counted by uid | \`test/reliability/outage.worker.test.ts\`: an S3 sink (s3rver behind the fault-injecting gate) down for 6 consecutive EVENTS batches and the first 2 DELIVERIES rounds (503 SlowDown, 429 + Retry-After, dropped connections, 500), then back: every uid stored exactly once, nothing dead-lettered, the archive complete. Also \`test/deliver/consumer.worker.test.ts\` "outage and recovery" (one batch) and \`test/sinks/elasticsearch.test.ts\` "outage and recovery" |
+| sink answering 429 with Retry-After | \`test/reliability/outage.worker.test.ts\` (every retry scheduled after a 429/503 with Retry-After waits at least that long, including the requests of the same attempt that were not sent once the sink said it was unavailable: that case was retried after the plain backoff before, fixed in \`src/deliver/attempt.ts\`); \`test/deliver/consumer.worker.test.ts\` "honours Retry-After (HTTP sink, 429)"; \`test/sinks/elasticsearch.test.ts\` "retries HTTP 429 (Retry-After)" |
+| bulk partial failures | \`test/reliability/bulk-partial.test.ts\`: Elasticsearch bulk through the delivery layer (\`deliverToSink\`, DELIVERIES rounds, DLQ) against a fake Elasticsearch on 127.0.0.1: per-item 429 (twice) and 503 (once) are resent alone, a permanent 400 is dead-lettered with the reason, a whole-request 429 + Retry-After delays everything; each event indexed exactly once, a taken item never resent. Also \`test/sinks/elasticsearch.test.ts\` "settles partial failures per item" |
+| queue refusing → 503/429 with Retry-After at ingest | \`test/routes/queue.worker.test.ts\` "queue refusal" (429 and 503 with Retry-After, nothing accepted, events already queued by a partial send reported) |
+| 10,000 generated bodies → no 5xx, no crash | \`test/reliability/fuzz-10k.worker.test.ts\`: 10,000 fast-check bodies of mutated real records of every source (fields removed, nulled, retyped, wrapped, integers beyond 2^53, long and odd Unicode strings; one value, array or NDJSON; gzip; every route) through \`worker.fetch\` in workerd (about 15 s here). Raw bytes, broken encodings and headers: \`test/routes/fuzz.worker.test.ts\` (400 runs) |
+| soak: 200,000 events through ingest → queue → archive, every uid once | \`test/reliability/soak.worker.test.ts\`: 200 requests × 1000 Falco alerts with distinct uuids through \`worker.fetch\` with the real local queue; the queue's own consumer (the Worker's queue handler) writes the local R2 archive, which is read back and every uid counted (about 50 s here) |
 `;
 
 function markdown(m: Machine, end: Machine, sections: { title: string; body: string }[]): string {
@@ -230,7 +234,7 @@ async function main(): Promise<void> {
       [
         `From \`bench/intel.ts\` (enrichment): for ${fmt.int(r.n)} indicators of each kind, the time to load the compiled feed text into the set (once per isolate), the memory the set holds after GC and the peak while loading, and ns per lookup through the enricher's own path (hits and misses).`,
         formatIntel(r),
-        `No numeric target in the issue; against the 128 MB isolate limit, a million indicators hold ${Math.min(...r.rows.map((x) => x.heldMB))}–${Math.max(...r.rows.map((x) => x.heldMB))} MB and peak at ${Math.max(...r.rows.map((x) => x.peakMB))} MB while loading; a lookup costs ${Math.min(...r.rows.map((x) => x.missNs))}–${Math.max(...r.rows.map((x) => x.hitNs))} ns.`,
+        `No numeric target in the issue; against the 128 MB isolate limit, a million indicators hold ${Math.min(...col(r, "heldMB"))}–${Math.max(...col(r, "heldMB"))} MB and peak at ${Math.max(...col(r, "peakMB"))} MB while loading; a lookup costs ${Math.min(...col(r, "missNs"))}–${Math.max(...col(r, "hitNs"))} ns.`,
       ].join("\n\n"),
     );
     await step<MemoryRow[]>("memory", "memory.ts", [], "Peak memory for a 10 MB batch", (rows) =>

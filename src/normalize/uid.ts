@@ -2,7 +2,8 @@
 // Four independently seeded cyrb53 hashes give 128 bits (122 after version/variant), formatted as a UUID (version 8, RFC 9562
 // "custom"), so the same input always yields the same uid and SIEMs can deduplicate re-deliveries.
 
-function cyrb53(s: string, seed: number): number {
+/** cyrb53 (a fast 53-bit string hash) under a seed. */
+export function cyrb53(s: string, seed: number): number {
   let h1 = 0xdeadbeef ^ seed;
   let h2 = 0x41c6ce57 ^ seed;
   for (let i = 0; i < s.length; i++) {

@@ -3,24 +3,10 @@
 // character-by-character tokenizer, on generated strings and JSON-like texts.
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { stableUid } from "../../src/normalize/uid";
+import { stableUid, cyrb53 } from "../../src/normalize/uid";
 import { quoteLongIntegers, quoteLongIntegersByChar, parseJson, hasLongDigitRun } from "../../src/normalize/json";
 
-// the previous implementation, kept here as the reference
-function cyrb53(s: string, seed: number): number {
-  let h1 = 0xdeadbeef ^ seed;
-  let h2 = 0x41c6ce57 ^ seed;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s.charCodeAt(i);
-    h1 = Math.imul(h1 ^ ch, 2654435761);
-    h2 = Math.imul(h2 ^ ch, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
-  h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
-  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
-}
+// the previous implementation (four separate cyrb53 hashes), kept here as the reference
 const hex = (n: number, w: number) => n.toString(16).padStart(w, "0").slice(-w);
 function referenceUid(s: string): string {
   const h = [0x9e3779b9, 0x85ebca6b, 0xc2b2ae35, 0x27d4eb2f].map((seed) => hex(cyrb53(s, seed) % 4294967296, 8)).join("");
