@@ -149,3 +149,26 @@ export function resetPeak(pid: number): boolean {
     return false;
   }
 }
+
+/** CPU time (user + system) a process has used, in clock ticks (Linux /proc). */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+}
+
+/**
+ * Waits until a process is quiet (under 10% of one core over a second), at most `maxMs`: the queue
+ * consumer has caught up with what the previous load left. Returns whether it got quiet.
+ */
+export async function waitQuiet(pid: number, maxMs = 60_000): Promise<boolean> {
+  const end = Date.now() + maxMs;
+  let before = cpuTicks(pid);
+  while (Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = cpuTicks(pid);
+    if (now - before < 10) return true; // 100 ticks per second
+    before = now;
+  }
+  return false;
+}
