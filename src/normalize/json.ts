@@ -19,27 +19,33 @@ export function isObject(v: unknown): v is JsonObject {
 
 /** JSON.parse that keeps integers outside the safe range as exact decimal strings. */
 export function parseJson(text: string): Json {
-  if (!hasLongDigitRun(text)) return JSON.parse(text) as Json;
-  return JSON.parse(quoteLongIntegers(text)) as Json;
+  const at = longDigitRunAt(text);
+  if (at < 0) return JSON.parse(text) as Json;
+  return JSON.parse(quoteLongIntegers(text, at)) as Json;
 }
 
 const isDigit = (c: number) => c >= 48 && c <= 57;
 
 /**
- * True when the text holds 16 or more consecutive digits. Any such run covers a position p with
- * p % 16 === 15, so only every 16th character is read, plus the neighbours of the digits found there.
+ * Where the first run of 16 or more consecutive digits starts, or -1. Any such run covers a position p
+ * with p % 16 === 15, so only every 16th character is read, plus the neighbours of the digits found there.
  */
-export function hasLongDigitRun(text: string): boolean {
+export function longDigitRunAt(text: string): number {
   const n = text.length;
   for (let p = 15; p < n; p += 16) {
     if (!isDigit(text.charCodeAt(p))) continue;
     let a = p;
-    while (a > 0 && p - a < 15 && isDigit(text.charCodeAt(a - 1))) a--;
+    while (a > 0 && isDigit(text.charCodeAt(a - 1))) a--;
     let b = p;
     while (b - a < 15 && b + 1 < n && isDigit(text.charCodeAt(b + 1))) b++;
-    if (b - a >= 15) return true;
+    if (b - a >= 15) return a;
   }
-  return false;
+  return -1;
+}
+
+/** True when the text holds 16 or more consecutive digits. */
+export function hasLongDigitRun(text: string): boolean {
+  return longDigitRunAt(text) >= 0;
 }
 
 /** True when the quote at `at` is escaped (an odd run of backslashes before it). */
@@ -61,12 +67,13 @@ function isNumberChar(c: number): boolean {
  * visited (indexOf), to know whether the run sits inside a string. Text without such a run is
  * returned as is without a character loop.
  */
-export function quoteLongIntegers(text: string): string {
+export function quoteLongIntegers(text: string, from = 0): string {
   let out = "";
   let last = 0;
   let scanned = 0; // quotes before this index have been counted
   let inString = false;
-  LONG_DIGITS.lastIndex = 0;
+  // `from`: where the first run of 16+ digits starts (longDigitRunAt), one back for its sign
+  LONG_DIGITS.lastIndex = from > 0 ? from - 1 : 0;
   for (let m = LONG_DIGITS.exec(text); m !== null; m = LONG_DIGITS.exec(text)) {
     const start = m.index;
     const end = start + m[0].length;

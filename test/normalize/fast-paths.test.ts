@@ -4,7 +4,7 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { stableUid, cyrb53 } from "../../src/normalize/uid";
-import { quoteLongIntegers, quoteLongIntegersByChar, parseJson, hasLongDigitRun } from "../../src/normalize/json";
+import { quoteLongIntegers, quoteLongIntegersByChar, parseJson, hasLongDigitRun, longDigitRunAt } from "../../src/normalize/json";
 
 // the previous implementation (four separate cyrb53 hashes), kept here as the reference
 const hex = (n: number, w: number) => n.toString(16).padStart(w, "0").slice(-w);
@@ -39,7 +39,10 @@ describe("quoteLongIntegers", () => {
     fc.assert(
       fc.property(fc.array(tok, { maxLength: 30 }), fc.array(fc.oneof(numTok, strTok), { maxLength: 8 }), (toks, values) => {
         for (const text of [toks.join(""), `[${values.join(",")}]`, `{${values.map((v, i) => `"k${i}":${v}`).join(",")}}`]) {
-          expect(quoteLongIntegers(text)).toBe(quoteLongIntegersByChar(text));
+          const ref = quoteLongIntegersByChar(text);
+          expect(quoteLongIntegers(text)).toBe(ref);
+          const at = longDigitRunAt(text);
+          if (at >= 0) expect(quoteLongIntegers(text, at)).toBe(ref);
         }
       }),
       { numRuns: 5000 },
@@ -62,6 +65,7 @@ describe("hasLongDigitRun", () => {
         const base = chars.join("");
         const text = base.slice(0, at) + "7".repeat(run) + base.slice(at);
         expect(hasLongDigitRun(text)).toBe(/\d{16}/.test(text));
+        expect(longDigitRunAt(text)).toBe(/\d{16}/.test(text) ? /\d{16}/.exec(text)!.index : -1);
       }),
       { numRuns: 5000 },
     );
