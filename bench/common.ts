@@ -47,29 +47,38 @@ export interface Timing {
 }
 
 /**
- * Times `fn`: a warm-up call, then samples until `budgetMs` of wall time or `maxSamples` calls
- * (at least `minSamples`). CPU time is the figure to quote on a machine shared with other work:
- * wall time counts the time the scheduler gives to other processes.
+ * Times several functions in interleaved rounds (each function once per round, in order) after a
+ * warm-up call of each, until `budgetMs` of wall time has passed and at least `minRounds` rounds ran
+ * (at most `maxRounds`). Interleaving spreads a busy spell of the machine over every function
+ * instead of one; the fastest sample of each is kept. CPU time is the figure to quote on a machine
+ * shared with other work: wall time also counts the time the scheduler gives to other processes.
  */
-export function time(fn: () => void, opts: { budgetMs?: number; minSamples?: number; maxSamples?: number } = {}): Timing {
-  const budget = opts.budgetMs ?? 1500;
-  const minSamples = opts.minSamples ?? 5;
-  const maxSamples = opts.maxSamples ?? 200;
-  fn();
-  const cpu: number[] = [];
-  const wall: number[] = [];
+export function timeRounds<K extends string>(fns: Record<K, () => void>, opts: { budgetMs?: number; minRounds?: number; maxRounds?: number } = {}): Record<K, Timing> {
+  const budget = opts.budgetMs ?? 6000;
+  const minRounds = opts.minRounds ?? 8;
+  const maxRounds = opts.maxRounds ?? 100;
+  const keys = Object.keys(fns) as K[];
+  for (const k of keys) fns[k]();
+  const cpu = new Map<K, number[]>(keys.map((k) => [k, []]));
+  const wall = new Map<K, number[]>(keys.map((k) => [k, []]));
   const start = performance.now();
-  while (cpu.length < maxSamples && (cpu.length < minSamples || performance.now() - start < budget)) {
-    const c0 = process.cpuUsage();
-    const t = performance.now();
-    fn();
-    wall.push(performance.now() - t);
-    const c = process.cpuUsage(c0);
-    cpu.push((c.user + c.system) / 1000);
+  for (let round = 0; round < maxRounds && (round < minRounds || performance.now() - start < budget); round++) {
+    for (const k of keys) {
+      const c0 = process.cpuUsage();
+      const t = performance.now();
+      fns[k]();
+      wall.get(k)!.push(performance.now() - t);
+      const c = process.cpuUsage(c0);
+      cpu.get(k)!.push((c.user + c.system) / 1000);
+    }
   }
-  cpu.sort((a, b) => a - b);
-  wall.sort((a, b) => a - b);
-  return { cpuMs: cpu[0]!, cpuMedianMs: cpu[cpu.length >> 1]!, wallMs: wall[0]!, samples: cpu.length };
+  const out = {} as Record<K, Timing>;
+  for (const k of keys) {
+    const c = cpu.get(k)!.sort((x, y) => x - y);
+    const w = wall.get(k)!.sort((x, y) => x - y);
+    out[k] = { cpuMs: c[0]!, cpuMedianMs: c[c.length >> 1]!, wallMs: w[0]!, samples: c.length };
+  }
+  return out;
 }
 
 /** A markdown table. */

@@ -8,7 +8,7 @@
 //      point, sampled at every queue call and after decoding (a lower bound of the true peak);
 //    - the smallest V8 heap limit (--max-heap-size, bisected) with which the request completes:
 //      the number that compares with a 128 MB isolate.
-// 2. Through wrangler dev (workerd, local queue and R2):
+// 2. Through wrangler dev (workerd, local queue and R2), a fresh one per body:
 //    - the Worker isolate's V8 heap (used and allocated), polled through workerd's inspector
 //      (Runtime.getHeapUsage, every ~20 ms) while it takes the batch and then while the consumer
 //      archives it: a sampled peak (workerd reports no per-isolate peak);
@@ -200,7 +200,8 @@ function pollHeap(insp: Inspector | undefined) {
   };
 }
 
-async function throughWrangler(text: string): Promise<MemoryRow[]> {
+/** One POST of the batch to a fresh wrangler dev (its own workerd: the baselines are not shared). */
+async function throughWrangler(text: string, gzip: boolean): Promise<MemoryRow[]> {
   const rows: MemoryRow[] = [];
   const dev = await startDev();
   let insp: Inspector | undefined;
@@ -220,7 +221,7 @@ async function throughWrangler(text: string): Promise<MemoryRow[]> {
     await post(new TextEncoder().encode(text.slice(0, text.indexOf("\n") + 1)), false);
     await new Promise((r) => setTimeout(r, 3000));
     const raw = new TextEncoder().encode(text);
-    for (const gzip of [false, true]) {
+    {
       const body = gzip ? gzipSync(raw) : raw;
       const before = residentOf(pid);
       const reset = resetPeak(pid);
@@ -268,7 +269,10 @@ export async function benchMemory(mb = 10, opts: { wrangler?: boolean } = {}): P
       note: `${r.rejected} rejected; decoded text ${fmt.mb(r.decodedChars)} M chars`,
     });
   }
-  if (opts.wrangler !== false) rows.push(...(await throughWrangler(batchOf(mb * 1_000_000).text)));
+  if (opts.wrangler !== false) {
+    const { text } = batchOf(mb * 1_000_000);
+    for (const gzip of [false, true]) rows.push(...(await throughWrangler(text, gzip)));
+  }
   return rows;
 }
 

@@ -3,7 +3,7 @@
 //   decode (frame the NDJSON, parse each line) -> admit (depth check) -> detect -> normalize -> enrich
 //   -> route -> serialize (the queue packer: JSON line + its size as the queue counts it),
 // compared with the floor: JSON.parse + JSON.stringify of the same lines, in the same run.
-// Every figure is process CPU time, the fastest of several samples (see bench/common.ts); the code runs on
+// Every figure is process CPU time, the fastest of interleaved samples (see bench/common.ts); the code runs on
 // one thread (V8's GC and compiler threads are counted in the CPU time).
 // Usage: npm run bench:pipeline [-- --events 5000 --json out.json]
 import { writeFileSync } from "node:fs";
@@ -14,7 +14,7 @@ import { makeEnricher } from "../src/enrich/index";
 import { makeRouter } from "../src/route/index";
 import { Packer, type EventsMessage } from "../src/deliver/enqueue";
 import type { OcsfEvent } from "../src/normalize/ocsf";
-import { SOURCES, fixtureLines, ndjson, time, table, fmt, isMain, arg } from "./common";
+import { SOURCES, fixtureLines, ndjson, timeRounds, table, fmt, isMain, arg } from "./common";
 
 export interface PipelineRow {
   source: string;
@@ -68,7 +68,7 @@ function run(text: string, steps: Steps, onWindow?: () => void): number {
   return events;
 }
 
-export function benchPipeline(eventsPerBody = 5000, budgetMs = 1500): PipelineRow[] {
+export function benchPipeline(eventsPerBody = 5000, budgetMs = 6000): PipelineRow[] {
   const cfg = parseConfig({});
   const enrich = makeEnricher(cfg);
   const route = makeRouter(cfg);
@@ -87,21 +87,26 @@ export function benchPipeline(eventsPerBody = 5000, budgetMs = 1500): PipelineRo
     }
     let outBytes = 0;
     for (const e of produced) outBytes += JSON.stringify(e).length;
-    const opts = { budgetMs };
-    const decode = time(() => run(text, { normalize: false, serialize: false }), opts);
-    const normalize = time(() => run(text, { normalize: true, serialize: false }), opts);
-    const enriched = time(() => run(text, { enrich, normalize: true, serialize: false }), opts);
-    const routed = time(() => run(text, { enrich, route, normalize: true, serialize: false }), opts);
-    const all = time(() => run(text, full), opts);
     const bodyLines = text.split("\n").filter((l) => l !== "");
-    const floor = time(() => {
-      let n = 0;
-      for (const l of bodyLines) n += JSON.stringify(JSON.parse(l)).length;
-      if (n === 0) throw new Error("floor did nothing");
-    }, opts);
-    const outFloor = time(() => {
-      for (const e of produced) JSON.stringify(e);
-    }, opts);
+    const t = timeRounds(
+      {
+        decode: () => run(text, { normalize: false, serialize: false }),
+        normalize: () => run(text, { normalize: true, serialize: false }),
+        enriched: () => run(text, { enrich, normalize: true, serialize: false }),
+        routed: () => run(text, { enrich, route, normalize: true, serialize: false }),
+        all: () => run(text, full),
+        floor: () => {
+          let n = 0;
+          for (const l of bodyLines) n += JSON.stringify(JSON.parse(l)).length;
+          if (n === 0) throw new Error("floor did nothing");
+        },
+        outFloor: () => {
+          for (const e of produced) JSON.stringify(e);
+        },
+      },
+      { budgetMs },
+    );
+    const { decode, normalize, enriched, routed, all, floor, outFloor } = t;
     produced.length = 0;
     // peak heap while one body goes through (after a collection when --expose-gc is on)
     const gc = (globalThis as { gc?: () => void }).gc;
@@ -150,7 +155,7 @@ export function formatPipeline(rows: PipelineRow[]): string {
 }
 
 if (isMain(import.meta.url)) {
-  const rows = benchPipeline(Number(arg("events") ?? 0) || 5000, Number(arg("budget") ?? 0) || 1500);
+  const rows = benchPipeline(Number(arg("events") ?? 0) || 5000, Number(arg("budget") ?? 0) || 6000);
   console.log(formatPipeline(rows));
   const out = arg("json");
   if (out) writeFileSync(out, JSON.stringify(rows, null, 2));

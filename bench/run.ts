@@ -128,7 +128,7 @@ function readPipeline(rows: PipelineRow[]): string {
 }
 
 function pct(p: Record<string, number>, prefix: string): string {
-  const k = Object.keys(p).find((x) => x.trim().startsWith(prefix) || x.includes(prefix));
+  const k = Object.keys(p).find((x) => x.trim().startsWith(prefix));
   return k ? `${p[k]!.toFixed(0)}%` : "?";
 }
 
@@ -143,12 +143,13 @@ function readHttp(rows: HttpRow[]): string {
     `Target: at least 20,000 events/s for 1000-event batches on this 2-core machine. ${verdict}. ${failures === 0 ? "No request failed (no non-2xx, no errors, no timeouts)." : `${failures} requests failed (non-2xx or socket errors): see the table.`}`,
     "What is measured: everything `npm start` runs, on the same two cores as the load generator — wrangler's proxy Worker in front, the Worker isolate (one thread) answering 202 only after the events are on the local queue, the local queue itself, and the queue consumer archiving every event to local R2 (gzip NDJSON) in the same isolate while the load runs, plus the correlation and metrics Durable Objects." +
       (prof
-        ? ` The CPU profile of the isolate (table above) shows the single thread ${Number(pct(prof, "idle").replace("%", "")) < 15 ? "saturated" : "not saturated"} (idle ${pct(prof, "idle")}) and how it is shared: ingest ${pct(prof, "ingest")} (of which the pipeline ${pct(prof, "pipeline")} and handing the packed ~100 KB messages to the queue ${pct(prof, "handing")}), the consumer ${pct(prof, "queue consumer")} (gzip of the archive objects alone ${pct(prof, "gzip")}), garbage collection ${pct(prof, "garbage")}, the rest ${pct(prof, "everything else")}.`
+        ? ` The CPU profile of the isolate (table above) shows the single thread ${Number(pct(prof, "idle").replace("%", "")) < 15 ? "saturated" : "not saturated"} (idle ${pct(prof, "idle")}) and how it is shared: ingest ${pct(prof, "ingest")} (of which the pipeline ${pct(prof, "of which the pipeline")} and handing the packed ~100 KB messages to the queue ${pct(prof, "of which handing")}), the consumer ${pct(prof, "queue consumer")} (gzip of the archive objects alone ${pct(prof, "of which gzip")}), garbage collection ${pct(prof, "garbage")}, the rest ${pct(prof, "everything else")}.`
         : "") +
       " In production the consumer and the Durable Objects run in other invocations and wrangler's proxy is not there, so an ingest isolate keeps the whole thread for requests." +
       (prof && profiled
         ? ` An extrapolation, not a measurement: at the same cost per event, a thread doing only ingest would take about ${fmt.int(profiled.eventsPerSec / (prof[Object.keys(prof).find((k) => k.startsWith("ingest"))!]! / 100))} events/s (${fmt.int(profiled.eventsPerSec)} events/s ÷ the ingest share).`
         : ""),
+    "Rows vary from run to run on this shared VM (the falco ×1000 identity row gave between 7,200 and 9,800 events/s over three runs on 2026-11-23): compare orders of magnitude, not single percents.",
     "Cheap ways up that are not taken here (they change designs owned elsewhere): the EVENTS messages go to the queue as `contentType: \"json\"`, so the runtime JSON-escapes every ~100 KB `ndjson` string again (in Node, ~200 µs per 100 KB message against ~25–45 µs for `v8` structured clone; `v8` would rule out HTTP pull consumers); the consumer gzips archive objects with fflate in JavaScript where workerd's native `CompressionStream` is available (async).",
     "Small batches are bound by the per-request cost (routing, auth, config, one queue send per request, and one consumer batch per few requests), not by the events: batch.",
   ].join("\n\n");
@@ -230,7 +231,7 @@ async function main(): Promise<void> {
   try {
     await step<PipelineRow[]>("pipeline", "pipeline.ts", [], "Pipeline cost per event (one core)", (rows) =>
       [
-        "Each source's fixtures, cycled into an NDJSON body of about 5,000 events, go the way ingest takes them: frame and parse each line (`parseJson`: exact integers beyond 2^53), admit (depth check), detect, normalize to OCSF 1.3.0, enrich, route (default config), serialize (the queue packer). The floor is `JSON.parse` + `JSON.stringify` of the same lines in the same run. Times are process CPU time (fastest of several samples; V8's GC and compiler threads included), so other processes on the machine inflate them little; the wall-clock column is the fastest sample's elapsed time.",
+        "Each source's fixtures, cycled into an NDJSON body of about 5,000 events, go the way ingest takes them: frame and parse each line (`parseJson`: exact integers beyond 2^53), admit (depth check), detect, normalize to OCSF 1.3.0, enrich, route (default config), serialize (the queue packer). The floor is `JSON.parse` + `JSON.stringify` of the same lines in the same run. Times are process CPU time (fastest of several interleaved samples; V8's GC and compiler threads included), so other processes on the machine inflate them little; the wall-clock column is the fastest sample's elapsed time.",
         formatPipeline(rows),
         readPipeline(rows),
       ].join("\n\n"),
@@ -244,7 +245,7 @@ async function main(): Promise<void> {
     );
     await step<MemoryRow[]>("memory", "memory.ts", [], "Peak memory for a 10 MB batch", (rows) =>
       [
-        "A 10 MB NDJSON body cycling through every source's fixtures, identity and gzip. In Node: the ingest path (body stream → decode → framing → pipeline → queue packer, the queue serializing and dropping each message), with the heap sampled and the smallest V8 heap limit that completes found by bisection (`--max-heap-size`). Through wrangler dev: one POST, the isolate's heap polled through workerd's inspector, and the workerd process's peak RSS (VmHWM reset before the request).",
+        "A 10 MB NDJSON body cycling through every source's fixtures, identity and gzip. In Node: the ingest path (body stream → decode → framing → pipeline → queue packer, the queue serializing and dropping each message), with the heap sampled and the smallest V8 heap limit that completes found by bisection (`--max-heap-size`). Through wrangler dev (a fresh one per body): one POST, the isolate's heap polled through workerd's inspector, and the workerd process's peak RSS (VmHWM reset before the request).",
         formatMemory(rows),
         readMemory(rows),
       ].join("\n\n"),
