@@ -6,10 +6,19 @@
 //     throttle: [{ name?, sink, match?, per, fields?, max, per_seconds }]            at most `max` per key and window
 //   }
 // `match` takes the routing keys (src/config/routing.ts) plus `rule` and `fields`. `sinks` absent =
-// every sink the event is routed to. The archive is never named here: it always keeps every event.
+// every sink the event is routed to, except object stores. The archive and object-store sinks (s3,
+// security_lake, r2) are never named here: they always keep every original event.
 // Cross-field checks (sinks exist, names unique) run in checkNoise, called from the config schema.
 import { z } from "zod";
 import { ARCHIVE_SINK, matchSchema, sinkNameSchema } from "./routing";
+
+/** Sink types that store events as objects (archives): exempt from every noise policy, never named by one. */
+export const OBJECT_STORE_SINK_TYPES: ReadonlySet<string> = new Set(["s3", "security_lake", "r2"]);
+
+/** True when a sink of this type keeps every original event whatever the noise policies say. */
+export function exemptFromNoise(sinkType: string | undefined): boolean {
+  return sinkType !== undefined && OBJECT_STORE_SINK_TYPES.has(sinkType);
+}
 
 /** Longest dedup/throttle window: one day (a Durable Object alarm closes it). */
 export const MAX_WINDOW_SECONDS = 86_400;
@@ -125,12 +134,24 @@ interface NoiseShape {
 
 type IssueSink = { addIssue(issue: { code: "custom"; path: (string | number)[]; message: string; input?: unknown }): void };
 
-/** Every sink a policy names exists and is not the archive; policy labels are unique per section. */
+/** The `type` of a configured sink (undefined when the entry has none). */
+function typeOf(entry: unknown): string | undefined {
+  const t = typeof entry === "object" && entry !== null ? (entry as { type?: unknown }).type : undefined;
+  return typeof t === "string" ? t : undefined;
+}
+
+/**
+ * Every sink a policy names exists and is neither the archive nor an object-store sink (s3,
+ * security_lake, r2: archives keep every original event); policy labels are unique per section.
+ */
 export function checkNoise(cfg: NoiseShape, ctx: IssueSink): void {
   const known = new Set(Object.keys(cfg.sinks));
   const check = (path: (string | number)[], s: string) => {
+    const type = typeOf(cfg.sinks[s]);
     if (s === ARCHIVE_SINK) ctx.addIssue({ code: "custom", path, message: `the archive always keeps every event: noise policies cannot name "${ARCHIVE_SINK}"`, input: s });
     else if (!known.has(s)) ctx.addIssue({ code: "custom", path, message: `unknown sink "${s}" (defined sinks: ${[...known].join(", ") || "none"})`, input: s });
+    else if (exemptFromNoise(type))
+      ctx.addIssue({ code: "custom", path, message: `"${s}" is an object-store sink (type ${type}): it keeps every original event, noise policies cannot name it`, input: s });
   };
   const sections = ["suppress", "sample", "dedup", "throttle"] as const;
   for (const section of sections) {

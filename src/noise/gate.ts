@@ -9,6 +9,7 @@
 // better than a lost alert), and counted in failed_open.
 import type { Config } from "../config/schema";
 import { ARCHIVE_SINK } from "../config/routing";
+import { exemptFromNoise } from "../config/noise";
 import type { Item } from "../deliver/attempt";
 import { stableHex } from "../normalize/uid";
 import { fingerprint } from "./fingerprint";
@@ -115,7 +116,8 @@ async function runLimited(calls: (() => Promise<void>)[], limit: number): Promis
 
 /**
  * The events each sink gets now, for the events of a consumer batch; undefined when no noise policy
- * is configured (every sink gets everything). The archive is left out: it always gets every event.
+ * is configured (every sink gets everything). The archive and object-store sinks (s3, security_lake,
+ * r2) are left out of the map: they always get every event.
  */
 export async function tameNoise(inputs: readonly NoiseInput[], deps: NoiseDeps): Promise<Map<string, Item[]> | undefined> {
   const noise = noiseFor(deps.cfg);
@@ -125,7 +127,7 @@ export async function tameNoise(inputs: readonly NoiseInput[], deps: NoiseDeps):
   const views = new Map<Item, EventView>();
   for (const m of inputs) {
     for (const sink of m.sinks) {
-      if (sink === ARCHIVE_SINK) continue;
+      if (sink === ARCHIVE_SINK || exemptFromNoise(deps.cfg.sinks[sink]?.type)) continue;
       let list = perSink.get(sink);
       if (!list) perSink.set(sink, (list = []));
       for (const item of m.items) {

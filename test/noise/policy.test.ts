@@ -9,6 +9,7 @@ import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { stableUid } from "../../src/normalize/uid";
 import { compileNoiseMatch, dedupMode, noiseFor, sampleKeeps, samplePoint, suppressedBy, throttleKey, verdict } from "../../src/noise/policy";
 import { countNoise, noiseCounters, resetNoiseCounters, suppressionReport } from "../../src/noise/stats";
+import { tameNoise } from "../../src/noise/gate";
 import { fixtures } from "../support/fixtures";
 import { runFixture } from "../support/fixture-pipeline";
 
@@ -57,6 +58,44 @@ describe("noise config", () => {
       [{ dedup: [{ match: { colour: "red" } }] }, /noise\.dedup\.0\.match/],
     ];
     for (const [noise, re] of bad) expect(() => cfgWith(noise), JSON.stringify(noise)).toThrow(re);
+  });
+});
+
+describe("object-store sinks (s3, security_lake, r2) keep every original event", () => {
+  const stores = {
+    ...sinks,
+    lake: { type: "s3", bucket: "tributary-lake", accessKeyId: "AKIAEXAMPLE", secretAccessKey: "secret" },
+    seclake: { type: "security_lake", bucket: "aws-security-data-lake-x", accessKeyId: "AKIAEXAMPLE", secretAccessKey: "secret", accountId: "external", sources: { "2004": "falco" } },
+    bucket: { type: "r2", binding: "ARCHIVE", prefix: "copy" },
+  };
+  const withStores = (noise: unknown) => parseConfig({ sinks: stores, noise });
+
+  it("a policy that names one is refused, the error naming the field and the type", () => {
+    const bad: [unknown, RegExp][] = [
+      [{ dedup: [{ sinks: ["slack", "lake"] }] }, /noise\.dedup\.0\.sinks\.1: "lake" is an object-store sink \(type s3\): it keeps every original event/],
+      [{ sample: [{ rate: 0.1, sinks: ["seclake"] }] }, /noise\.sample\.0\.sinks\.0: "seclake" is an object-store sink \(type security_lake\)/],
+      [{ suppress: [{ match: {}, reason: "x", expires: "2999-01-01", sinks: ["bucket"] }] }, /noise\.suppress\.0\.sinks\.0: "bucket" is an object-store sink \(type r2\)/],
+      [{ throttle: [{ sink: "lake", max: 1, per_seconds: 60 }] }, /noise\.throttle\.0\.sink: "lake" is an object-store sink \(type s3\)/],
+    ];
+    for (const [noise, re] of bad) expect(() => withStores(noise), JSON.stringify(noise)).toThrow(re);
+    expect(() => withStores({ dedup: [{ sinks: ["slack", "siem", "hook"] }] })).not.toThrow();
+  });
+
+  it("a policy without `sinks` leaves them out: they get every event, the other sinks are filtered", async () => {
+    const cfg = withStores({
+      suppress: [{ name: "all", match: {}, reason: "silence everything", expires: "2999-01-01" }],
+      sample: [{ name: "none", match: {}, rate: 0 }],
+    });
+    const items = [0, 1, 2].map((i) => {
+      const event = withUid(shell, `uid-${i}`);
+      return { event, line: JSON.stringify(event) };
+    });
+    const out = await tameNoise([{ id: "m1", sinks: ["archive", "slack", "siem", "lake", "seclake", "bucket"], items }], { cfg, env: {}, now: () => Date.parse("2026-01-01T00:00:00Z") });
+    expect(out).toBeDefined();
+    // the consumer sends a sink missing from the map all of its events
+    expect([...out!.keys()].sort()).toEqual(["siem", "slack"]);
+    expect(out!.get("slack")).toEqual([]);
+    expect(out!.get("siem")).toEqual([]);
   });
 });
 
