@@ -7,9 +7,30 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-/** Formats zod issues as "path.to.field: message" lines, so an error names the exact field. */
+function pathText(path: readonly PropertyKey[]): string {
+  return path.length ? path.map(String).join(".") : "(root)";
+}
+
+/**
+ * Zod issues as "path.to.field: message" lines, so an error names the exact field. An unknown key
+ * (a typo such as `routng`, or `limits.maxRecrods`) is named itself rather than its parent.
+ */
+export function issueLines(err: z.ZodError): string[] {
+  const out: string[] = [];
+  for (const i of err.issues) {
+    if (i.code !== "unrecognized_keys") {
+      out.push(`${pathText(i.path)}: ${i.message}`);
+      continue;
+    }
+    const what = i.path.length === 0 ? `unknown top-level key (known keys: ${Object.keys(configSchema.shape).join(", ")})` : "unknown field";
+    for (const k of i.keys) out.push(`${pathText([...i.path, k])}: ${what}`);
+  }
+  return out;
+}
+
+/** The issue lines joined with "; " (one line for a thrown ConfigError). */
 export function formatIssues(err: z.ZodError): string {
-  return err.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`).join("; ");
+  return issueLines(err).join("; ");
 }
 
 export function parseConfig(input: unknown): Config {

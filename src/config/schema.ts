@@ -84,7 +84,8 @@ export const configSchema = z
     /** Correlation keys, chains and incidents (src/config/correlate.ts, docs/correlation.md). */
     correlate: correlateSchema.default(correlateSchema.parse({})),
   })
-  .passthrough()
+  // unknown top-level keys are errors: a typo such as `routng:` must not be silently ignored
+  .strict()
   .superRefine(checkRouting)
   .superRefine(checkNoise);
 

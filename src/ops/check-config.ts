@@ -1,10 +1,11 @@
 // Offline config check behind `npm run check-config -- <file>` (scripts/check-config.ts): the same
 // zod schema the Worker uses (src/config/schema.ts), every error naming its field, plus what the
 // schema cannot say: the Worker secrets the config refers to ({"env": "NAME"}), secrets written
-// in clear, unknown top-level keys (the schema lets them through), sinks nothing routes to, and
-// settings that lock every client out. Pure: the script does the file and process I/O.
+// in clear, sinks nothing routes to, and settings that lock every client out. Pure: the script
+// does the file and process I/O.
 import { configSchema, type Config } from "../config/schema";
 import { ARCHIVE_SINK } from "../config/routing";
+import { issueLines } from "../config/load";
 import { isSecretKey } from "./log";
 
 export interface SecretUse {
@@ -39,10 +40,6 @@ function jsonError(text: string, e: Error): string {
   return `(file): not valid JSON${where}: ${e.message}`;
 }
 
-function pathText(path: readonly PropertyKey[]): string {
-  return path.length ? path.map(String).join(".") : "(root)";
-}
-
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
@@ -67,9 +64,7 @@ function scan(v: unknown, path: string[], secrets: SecretUse[], literals: string
 }
 
 /** Semantic checks on a valid config (warnings: the Worker would run, but probably not as meant). */
-function advise(cfg: Config, raw: Record<string, unknown>, warnings: string[]): void {
-  const known = new Set(Object.keys(configSchema.shape));
-  for (const k of Object.keys(raw)) if (!known.has(k)) warnings.push(`${k}: unknown top-level key (ignored by the Worker; known keys: ${[...known].join(", ")})`);
+function advise(cfg: Config, warnings: string[]): void {
   if (cfg.auth.required && cfg.auth.tokens.length === 0 && !cfg.auth.hmac) {
     warnings.push("auth: no tokens and no hmac: outside local development every ingest request gets 401 (add auth.tokens, or set auth.required to false)");
   }
@@ -111,11 +106,11 @@ export function checkConfigText(text: string, env?: Record<string, string | unde
   }
   const r = configSchema.safeParse(raw);
   if (!r.success) {
-    for (const i of r.error.issues) res.errors.push(`${pathText(i.path)}: ${i.message}`);
+    res.errors.push(...issueLines(r.error));
     return res;
   }
   res.config = r.data;
-  advise(r.data, raw, res.warnings);
+  advise(r.data, res.warnings);
   res.ok = true;
   return res;
 }

@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkConfigText, formatReport, parseEnvFile } from "../../src/ops/check-config";
+import { parseConfig } from "../../src/config/load";
 
 const broken = {
   auth: { tokens: [{ tenant: "a", token: { env: "TOKEN_A" } }] },
@@ -35,12 +36,23 @@ describe("checkConfigText", () => {
     expect(checkConfigText(JSON.stringify(JSON.stringify({ ocsf: { rawData: true } }))).ok).toBe(true);
   });
 
-  it("lists secret references, checks them against an env file, and warns about literal secrets, unknown keys, unrouted sinks", () => {
+  it("names unknown keys as errors: a top-level typo with the known keys, and one inside a section", () => {
+    const r = checkConfigText(JSON.stringify({ routng: [{ sinks: ["archive"] }], limits: { maxRecrods: 5 }, ocsf: { rawData: true } }));
+    expect(r.ok).toBe(false);
+    expect(r.errors).toEqual([
+      "limits.maxRecrods: unknown field",
+      "routng: unknown top-level key (known keys: ocsf, auth, limits, enrich, sinks, routes, default_sinks, archive_all, delivery, metrics, noise, correlate)",
+    ]);
+    // the Worker refuses the same config, naming the same field
+    expect(() => parseConfig({ routng: [] })).toThrow(/^invalid config: routng: unknown top-level key/);
+    expect(() => parseConfig({ delivery: { adminTokn: "x" } })).toThrow(/delivery\.adminTokn: unknown field/);
+  });
+
+  it("lists secret references, checks them against an env file, and warns about literal secrets and unrouted sinks", () => {
     const cfg = {
       auth: { tokens: [{ tenant: "a", token: "plain-text-token" }, { tenant: "b", token: { env: "TOKEN_B" } }] },
       sinks: { siem: { type: "splunk_hec", url: "https://splunk.example:8088", token: { env: "HEC" } } },
       metrics: { public: true },
-      rouets: [],
     };
     const r = checkConfigText(JSON.stringify(cfg), parseEnvFile('# local\nTOKEN_B="b-secret"\nexport OTHER=1\n'));
     expect(r.ok).toBe(true);
@@ -50,7 +62,6 @@ describe("checkConfigText", () => {
     ]);
     expect(r.warnings.join("\n")).toContain("auth.tokens.0.token: a secret written in the config");
     expect(r.warnings.join("\n")).toContain("sinks.siem.token: the secret HEC is not set");
-    expect(r.warnings.join("\n")).toContain("rouets: unknown top-level key");
     expect(r.warnings.join("\n")).toContain("sinks.siem: no route and not in default_sinks");
     const text = formatReport("x.json", r);
     expect(text).toContain("HEC [NOT SET]  (sinks.siem.token)");

@@ -190,7 +190,7 @@ describe("routing config errors name the exact field", () => {
   it("bad match values and unknown match keys", () => {
     expect(configError({ routes: [{ match: { severity_at_least: "urgent" }, sinks: ["archive"] }] })).toMatch(/routes\.0\.match\.severity_at_least: unknown severity "urgent"/);
     expect(configError({ routes: [{ match: { source: "syslog" }, sinks: ["archive"] }] })).toMatch(/routes\.0\.match\.source/);
-    expect(configError({ routes: [{ match: { priority: "high" }, sinks: ["archive"] }] })).toMatch(/routes\.0\.match: Unrecognized key: "priority"/);
+    expect(configError({ routes: [{ match: { priority: "high" }, sinks: ["archive"] }] })).toMatch(/routes\.0\.match\.priority: unknown field/);
     expect(configError({ routes: [{ sinks: [] }] })).toMatch(/routes\.0\.sinks:/);
   });
 
