@@ -1,6 +1,7 @@
 // Source detection and container unwrapping. Pure: JSON value in, classified records out.
 import { type Json, type JsonObject, isObject } from "./json";
 import type { SourceKind } from "./ocsf";
+import { NormalizeError } from "./errors";
 
 export const TETRAGON_KEYS = [
   "process_exec",
@@ -17,6 +18,28 @@ export const TETRAGON_KEYS = [
   "process_listen",
 ] as const;
 const TETRAGON = new Set<string>(TETRAGON_KEYS);
+
+/**
+ * The event keys of a Tetragon record: every `process_*` key (known or not) and `rate_limit_info`, with a
+ * non-null value. A Tetragon export line (protojson of GetEventsResponse, a oneof) carries exactly one.
+ */
+export function tetragonEventKeys(rec: JsonObject): string[] {
+  const keys: string[] = [];
+  for (const k in rec) if ((k.startsWith("process_") || k === "rate_limit_info") && rec[k] !== null && rec[k] !== undefined) keys.push(k);
+  return keys;
+}
+
+/**
+ * Refuses a Tetragon record with two or more event keys: which one is the event would be a guess, and the
+ * others would be mapped as if they were details of it. Returns the keys (one or none).
+ */
+export function singleTetragonKey(rec: JsonObject): string[] {
+  const keys = tetragonEventKeys(rec);
+  if (keys.length > 1) {
+    throw new NormalizeError(`ambiguous Tetragon record: ${keys.length} event keys (${keys.join(", ")}); a Tetragon export line carries exactly one process_* event`);
+  }
+  return keys;
+}
 
 /** Which source a single record comes from, or undefined when it is not recognised. */
 export function detectKind(rec: Json): SourceKind | undefined {

@@ -16,7 +16,7 @@
 import { type Json, type JsonObject, isObject, int, isoToMs } from "./json";
 import { type NormalizeContext, type OcsfEvent, OBS, Observables, isHostname, isIpAddress, isUuid, withCaptions } from "./ocsf";
 import { NormalizeError } from "./errors";
-import { TETRAGON_KEYS } from "./detect";
+import { TETRAGON_KEYS, singleTetragonKey } from "./detect";
 import { stableUid } from "./uid";
 
 type Obj = Record<string, unknown>;
@@ -1161,13 +1161,10 @@ const HOOK_TYPES = new Set(["process_kprobe", "process_tracepoint", "process_lsm
 export function normalizeTetragon(rec: JsonObject, ctx: NormalizeContext): OcsfEvent {
   let type: string | undefined;
   let body: JsonObject | undefined;
-  for (const k in rec) {
-    const v = rec[k];
-    if (isObject(v) && EVENT_TYPES.has(k)) {
-      type = k;
-      body = v;
-      break;
-    }
+  const [k] = singleTetragonKey(rec);
+  if (k !== undefined && EVENT_TYPES.has(k) && isObject(rec[k])) {
+    type = k;
+    body = rec[k];
   }
   if (type === undefined || body === undefined) {
     const keys = Object.keys(rec).slice(0, 5).join(", ");

@@ -8,6 +8,7 @@ import { missingFields } from "../support/lossless";
 import { parseJson, isObject, type Json, type JsonObject } from "../../src/normalize/json";
 import { normalizeTetragon, TETRAGON_SEVERITY } from "../../src/normalize/tetragon";
 import { NormalizeError } from "../../src/normalize/errors";
+import { tetragonEventKeys } from "../../src/normalize/detect";
 import type { NormalizeContext, OcsfEvent } from "../../src/normalize/ocsf";
 import { frame } from "../../src/routes/decode";
 import { runPipeline } from "../../src/pipeline";
@@ -735,6 +736,19 @@ describe("bad input", () => {
     expect(() => norm({ process_dns: { process: {} } })).toThrow(NormalizeError);
   });
 
+  it("rejects a record with two or more process_* event keys, naming them (a Tetragon line carries exactly one)", () => {
+    const exec = rec("process_exec.ndjson:1");
+    const kprobe = rec("process_kprobe.ndjson:1");
+    const two = { ...exec, process_kprobe: kprobe.process_kprobe! };
+    expect(() => norm(two)).toThrow(NormalizeError);
+    expect(() => norm(two)).toThrow("ambiguous Tetragon record: 2 event keys (process_exec, process_kprobe); a Tetragon export line carries exactly one process_* event");
+    // unknown process_* keys and rate_limit_info count too; null members do not
+    expect(() => norm({ ...exec, process_future: {}, rate_limit_info: {} })).toThrow(/3 event keys \(process_exec, process_future, rate_limit_info\)/);
+    expect(norm({ ...exec, process_exit: null }).activity_id).toBe(norm(exec).activity_id);
+    expect(tetragonEventKeys(two)).toEqual(["process_exec", "process_kprobe"]);
+    expect(tetragonEventKeys(exec)).toEqual(["process_exec"]);
+  });
+
   it("rejects events that lack what their class requires", () => {
     expect(() => norm({ process_exec: {} })).toThrow(/process_exec has no process object/);
     expect(() => norm({ process_exit: { process: "x" } })).toThrow(/process_exit has no process object/);
@@ -830,6 +844,19 @@ describe("pipeline", () => {
     expect(res.errors).toHaveLength(1);
     expect(res.errors[0]!.index).toBe(3);
     expect(res.errors[0]!.reason).toMatch(/unrecognised record/);
+  });
+
+  it("a record with two process_* keys is rejected (detected or by kind), the good records beside it kept", () => {
+    const two = { ...rec("process_exec.ndjson:1"), process_exit: rec("process_exit.ndjson:1").process_exit! };
+    const body = [lines.get("process_exec.ndjson:1")!, JSON.stringify(two), lines.get("process_exit.ndjson:1")!].join("\n");
+    for (const kind of [undefined, "tetragon" as const]) {
+      const fr = frame(body, "application/x-ndjson");
+      const res = runPipeline(fr.values, fr.paths, fr.textLines, { ctx: CTX, kind });
+      expect(res.events.map((e) => e.event.activity_id)).toEqual([1, 2]);
+      expect(res.errors).toEqual([
+        { index: 1, path: "line 2", source: "tetragon", record: two, reason: "ambiguous Tetragon record: 2 event keys (process_exec, process_exit); a Tetragon export line carries exactly one process_* event" },
+      ]);
+    }
   });
 
   it("with kind tetragon, a record of another source is rejected with the normalizer's reason", () => {

@@ -191,6 +191,25 @@ describe("detection and routes", () => {
     expect(txt.body.errors[0]!.reason).toMatch(/only accepted as Falco output/);
   });
 
+  it("a Tetragon record with two process_* keys is rejected and quarantined on /v1/events and /v1/events/tetragon; the good ones are kept", async () => {
+    const exec = JSON.parse(tetragonLines.find((l) => l.startsWith('{"process_exec"'))!) as Record<string, unknown>;
+    const kprobeLine = tetragonLines.find((l) => l.startsWith('{"process_kprobe"'))!;
+    const two = JSON.stringify({ ...exec, process_kprobe: (JSON.parse(kprobeLine) as Record<string, unknown>).process_kprobe });
+    const reason = "ambiguous Tetragon record: 2 event keys (process_exec, process_kprobe); a Tetragon export line carries exactly one process_* event";
+    const day = new Date().toISOString().slice(0, 10).replace(/-/g, "");
+    for (const path of ["/v1/events", "/v1/events/tetragon"]) {
+      const id = `two-keys-${crypto.randomUUID()}`;
+      const r = await ingest(path, [JSON.stringify(exec), two, kprobeLine].join("\n"), { "content-type": "application/x-ndjson", "cf-ray": id });
+      expect(r.status, path).toBe(202);
+      expect(r.body, path).toEqual({ accepted: 2, rejected: 1, errors: [{ index: 1, path: "line 2", source: "tetragon", reason }] });
+      expect(r.queue.events().map(productOf), path).toEqual(["Tetragon", "Tetragon"]);
+      expect(r.queue.events()[0]!.class_uid, path).toBe(1007);
+      const q = await env.ARCHIVE.get(`quarantine/${day}/${id}-1.json`);
+      expect(q, path).not.toBeNull();
+      expect(JSON.parse(await q!.text())).toMatchObject({ index: 1, path: "line 2", reason, raw: two });
+    }
+  });
+
   it("answers Vector's healthcheck (HEAD <uri>) on every ingest URL", async () => {
     for (const path of ["/", "/v1/events", "/v1/events/falco", "/v1/events/tetragon", "/v1/events/k8s-audit", "/v1/events/cloudtrail"]) {
       const r = await call(new Request(`http://tributary${path}`, { method: "HEAD" }));
