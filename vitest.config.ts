@@ -26,6 +26,8 @@ export default defineConfig({
             main: "./src/index.ts",
             miniflare: {
               bindings: { TRIBUTARY_DEV: "true" },
+              // optional binding (not in wrangler.toml): inventory.kvKey reads it (src/enrich/load.ts)
+              kvNamespaces: ["ENRICH_KV"],
             },
           }),
         ],

@@ -23,7 +23,9 @@ export const inventorySchema = z
     inline: z.array(inventoryRowSchema).default([]),
     /** An object in the ARCHIVE R2 bucket holding more rows: JSON (an array of rows) or CSV (header row). */
     r2Key: z.string().min(1).optional(),
-    /** Format of the R2 object; by default from its extension (.csv -> csv, else json). */
+    /** A key in the optional ENRICH_KV namespace binding holding more rows (JSON or CSV, as for r2Key). */
+    kvKey: z.string().min(1).optional(),
+    /** Format of the R2 object / KV value; by default from the key's extension (.csv -> csv, else json). */
     format: z.enum(["json", "csv"]).optional(),
   })
   .strict();

@@ -1,10 +1,11 @@
-// Loads the enrichment data that lives in R2 (the ARCHIVE bucket): the inventory file and the feeds
-// (refreshed feeds at intel/<feed>.txt, raw feed files at their r2Key), once per isolate; checks R2 for
-// newer objects every intel.reloadSeconds and swaps in the rebuilt data. The only I/O of src/enrich
+// Loads the enrichment data that lives in R2 (the ARCHIVE bucket) or KV (the optional ENRICH_KV
+// binding): the inventory file (R2 and/or KV) and the feeds (refreshed feeds at intel/<feed>.txt, raw
+// feed files at their r2Key), once per isolate; checks for newer objects every intel.reloadSeconds
+// and swaps in the rebuilt data. The only I/O of src/enrich
 // besides ./refresh.ts. A source that fails to load keeps its last good data (or none, at first load):
 // enrichment never blocks ingest.
 import type { Config } from "../config/schema";
-import type { FeedConfig } from "../config/enrich";
+import type { FeedConfig, InventoryRow } from "../config/enrich";
 import { makeEnricher, inlineData, type Enricher, type EnrichData } from "./index";
 import { Inventory, parseInventory } from "./inventory";
 import { IntelSetBuilder, type IntelSet } from "./intel-set";
@@ -26,8 +27,15 @@ export interface StoredObject {
   text(): Promise<string>;
 }
 
+/** The part of a KV namespace the loader uses (KVNamespace satisfies it). */
+export interface EnrichKv {
+  get(key: string, type: "text"): Promise<string | null>;
+}
+
 export interface EnrichEnv {
   ARCHIVE?: EnrichBucket;
+  /** Optional KV namespace for inventory.kvKey (bind it in wrangler.toml as ENRICH_KV). */
+  ENRICH_KV?: EnrichKv;
 }
 
 /** R2 key of a refreshed (compiled) feed. */
@@ -46,10 +54,17 @@ interface FeedState {
   loaded?: LoadedFeed;
 }
 
+interface InventoryState {
+  r2?: Source & { rows?: InventoryRow[] };
+  /** text = the last KV value parsed (KV has no ETag: the value itself is compared). */
+  kv?: { key: string; text?: string; rows?: InventoryRow[] };
+  value?: Inventory;
+}
+
 interface State {
   enrich: Enricher;
   data: EnrichData;
-  inventory?: Source & { value?: Inventory };
+  inventory?: InventoryState;
   feeds: Map<string, FeedState>;
   checkedAt: number;
   pending?: Promise<void>;
@@ -63,9 +78,40 @@ function log(msg: string, fields: Record<string, unknown>): void {
   writeLog("warn", msg, fields);
 }
 
-function inventoryFormat(cfg: Config): "json" | "csv" {
-  const inv = cfg.enrich.inventory;
-  return inv?.format ?? (inv?.r2Key?.toLowerCase().endsWith(".csv") ? "csv" : "json");
+function inventoryFormat(cfg: Config, key: string): "json" | "csv" {
+  return cfg.enrich.inventory?.format ?? (key.toLowerCase().endsWith(".csv") ? "csv" : "json");
+}
+
+/** Re-reads the inventory's R2 object and KV value; true when the rows changed. Errors are collected per source. */
+async function reloadInventory(env: EnrichEnv, cfg: Config, s: InventoryState, errors: string[]): Promise<boolean> {
+  let changed = false;
+  if (s.r2) {
+    try {
+      const r = env.ARCHIVE ? await readIfChanged(env.ARCHIVE, s.r2) : undefined;
+      if (r) {
+        s.r2.rows = parseInventory(await r.text(), inventoryFormat(cfg, s.r2.key));
+        s.r2.etag = r.etag;
+        changed = true;
+      }
+    } catch (e) {
+      errors.push(`inventory ${s.r2.key}: ${(e as Error).message}`);
+    }
+  }
+  if (s.kv) {
+    try {
+      if (!env.ENRICH_KV) throw new Error("inventory.kvKey is set but the Worker has no ENRICH_KV binding");
+      const text = await env.ENRICH_KV.get(s.kv.key, "text");
+      if (text !== null && text !== s.kv.text) {
+        s.kv.rows = parseInventory(text, inventoryFormat(cfg, s.kv.key));
+        s.kv.text = text;
+        changed = true;
+      }
+    } catch (e) {
+      errors.push(`inventory kv:${s.kv.key}: ${(e as Error).message}`);
+    }
+  }
+  if (changed) s.value = new Inventory([...(cfg.enrich.inventory?.inline ?? []), ...(s.r2?.rows ?? []), ...(s.kv?.rows ?? [])]);
+  return changed;
 }
 
 /**
@@ -99,20 +145,7 @@ async function reload(env: EnrichEnv, cfg: Config, st: State, now: number): Prom
   const errors: string[] = [];
   const bucket = env.ARCHIVE;
   let changed = false;
-  const inv = cfg.enrich.inventory;
-  if (bucket && inv?.r2Key && st.inventory) {
-    try {
-      const r = await readIfChanged(bucket, st.inventory);
-      if (r) {
-        const rows = [...inv.inline, ...parseInventory(await r.text(), inventoryFormat(cfg))];
-        st.inventory.value = new Inventory(rows);
-        st.inventory.etag = r.etag;
-        changed = true;
-      }
-    } catch (e) {
-      errors.push(`inventory ${inv.r2Key}: ${(e as Error).message}`);
-    }
-  }
+  if (st.inventory && (await reloadInventory(env, cfg, st.inventory, errors))) changed = true;
   for (const f of cfg.enrich.intel?.feeds ?? []) {
     const fs = st.feeds.get(f.name);
     if (!fs || !bucket || (!fs.compiled && !fs.raw)) continue;
@@ -172,19 +205,20 @@ function newState(cfg: Config): State {
   return {
     enrich: makeEnricher(cfg, data),
     data,
-    inventory: inv?.r2Key ? { key: inv.r2Key } : undefined,
+    inventory: inv?.r2Key || inv?.kvKey ? { r2: inv.r2Key ? { key: inv.r2Key } : undefined, kv: inv.kvKey ? { key: inv.kvKey } : undefined } : undefined,
     feeds,
     checkedAt: -Infinity,
     errors: [],
   };
 }
 
-function needsR2(cfg: Config): boolean {
-  return cfg.enrich.inventory?.r2Key !== undefined || (cfg.enrich.intel?.feeds ?? []).some((f) => f.url !== undefined || f.r2Key !== undefined);
+function needsLoad(cfg: Config): boolean {
+  const inv = cfg.enrich.inventory;
+  return inv?.r2Key !== undefined || inv?.kvKey !== undefined || (cfg.enrich.intel?.feeds ?? []).some((f) => f.url !== undefined || f.r2Key !== undefined);
 }
 
 /**
- * The enricher for this config, with its R2 data loaded (first call) and re-checked when older than
+ * The enricher for this config, with its R2/KV data loaded (first call) and re-checked when older than
  * intel.reloadSeconds. Never throws: a failed load keeps the last good data.
  */
 export async function enricherFor(env: EnrichEnv, cfg: Config, now = Date.now()): Promise<Enricher> {
@@ -193,7 +227,7 @@ export async function enricherFor(env: EnrichEnv, cfg: Config, now = Date.now())
     st = newState(cfg);
     states.set(cfg, st);
   }
-  if (!needsR2(cfg)) return st.enrich;
+  if (!needsLoad(cfg)) return st.enrich;
   const every = (cfg.enrich.intel?.reloadSeconds ?? 300) * 1000;
   if (now - st.checkedAt >= every) {
     const s = st;

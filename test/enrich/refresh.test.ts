@@ -175,4 +175,31 @@ describe("feed refresh (Cron) and reload", () => {
     expect(st.data.intel!.feeds[0]!.set.counts).toMatchObject({ ipv4: 2, cidr4: 1, domain: 2, sha256: 1, url: 1 });
     expect(publicSource("https://u:p@feeds.example/a/b.csv?key=1#x")).toBe("https://feeds.example/a/b.csv");
   });
+
+  it("loads inventory rows from KV, rebuilds when the value changes, keeps the last good rows on a bad value", async () => {
+    const values = new Map<string, string>();
+    let reads = 0;
+    const kv = {
+      async get(key: string) {
+        reads++;
+        return values.get(key) ?? null;
+      },
+    };
+    const cfg = config({ enrich: { inventory: { kvKey: "hosts", format: "csv" }, intel: { reloadSeconds: 1, feeds: [] } } });
+    const owner = (e: OcsfEvent) => (e.device as { owner?: { name: string } }).owner?.name;
+    expect(owner((await enricherFor({ ENRICH_KV: kv }, cfg, 0))(connectEvent()))).toBeUndefined(); // no value yet
+    values.set("hosts", "match,owner\nminikube,kv-one\n");
+    expect(owner((await enricherFor({ ENRICH_KV: kv }, cfg, 1000))(connectEvent()))).toBe("kv-one");
+    values.set("hosts", "match,owner\nminikube,kv-two\n");
+    expect(owner((await enricherFor({ ENRICH_KV: kv }, cfg, 1500))(connectEvent()))).toBe("kv-one"); // not re-checked yet
+    expect(owner((await enricherFor({ ENRICH_KV: kv }, cfg, 2000))(connectEvent()))).toBe("kv-two");
+    values.set("hosts", "owner\nnobody\n"); // no match column
+    expect(owner((await enricherFor({ ENRICH_KV: kv }, cfg, 3000))(connectEvent()))).toBe("kv-two");
+    expect(loadedState(cfg)!.errors).toEqual(["inventory kv:hosts: inventory CSV needs a header with a match (or hostname) column"]);
+    expect(reads).toBe(4);
+    // configured without the binding: an error, ingest goes on without those rows
+    const cfg2 = config({ enrich: { inventory: { kvKey: "hosts" } } });
+    expect(owner((await enricherFor({}, cfg2, 0))(connectEvent()))).toBeUndefined();
+    expect(loadedState(cfg2)!.errors).toEqual(["inventory kv:hosts: inventory.kvKey is set but the Worker has no ENRICH_KV binding"]);
+  });
 });

@@ -6,24 +6,11 @@ import { describe, it, expect, inject } from "vitest";
 import worker from "../../src/index";
 import { fixture } from "../support/fixtures";
 import { gateControl } from "../support/gate-client";
-import type { EventsMessage } from "../../src/deliver/enqueue";
+import { captureQueue } from "../support/queue-capture";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 
 const gate = inject("s3Gate");
 const key = `intel-feed-${Date.now().toString(36)}`;
-
-function capture() {
-  const sent: EventsMessage[] = [];
-  return {
-    sent,
-    async sendBatch(msgs: Iterable<{ body: EventsMessage }>) {
-      for (const m of msgs) sent.push(structuredClone(m.body));
-    },
-    async send(body: EventsMessage) {
-      sent.push(structuredClone(body));
-    },
-  };
-}
 
 describe("Cron feed refresh in workerd", () => {
   it("refreshes into R2, enriches ingest with it, and keeps the last good set through 500 and garbage", async () => {
@@ -35,7 +22,7 @@ describe("Cron feed refresh in workerd", () => {
         },
       },
     };
-    const events = capture();
+    const events = captureQueue();
     const testEnv = { ...env, TRIBUTARY_CONFIG: JSON.stringify(cfg), EVENTS: events } as unknown as Env;
     const cron = async () => {
       await worker.scheduled(createScheduledController({ cron: "17 * * * *", scheduledTime: Date.now() }), testEnv);
