@@ -99,6 +99,8 @@ type Row = Record<string, SqlStorageValue>;
 export class Correlator extends DurableObject<Env> {
   /** Clock used for expiry (tests move it forward). */
   clock: () => number = () => Date.now();
+  /** The config incidents are routed with; default: this Worker's TRIBUTARY_CONFIG (tests may override). */
+  configOverride?: Config;
   /** Settings; default: the `correlate` section of this Worker's config (tests may override). */
   settings?: CorrelateConfig;
   /** Where incidents are sent; default: the EVENTS queue (tests may replace it). */
@@ -118,7 +120,7 @@ export class Correlator extends DurableObject<Env> {
   }
 
   private config(): Config {
-    return configFor(this.env);
+    return this.configOverride ?? configFor(this.env);
   }
 
   private opts(): CorrelateConfig {

@@ -37,10 +37,15 @@ export function falcoCopies(n: number, host: string, tag: string, firstMs = FALC
   return { ndjson: lines.join("\n"), uids };
 }
 
+/** A Standard Webhooks sink on the 127.0.0.1 receiver; `key` separates its requests on the recording gate. */
+export function webhookSink(key: string): Record<string, unknown> {
+  return { type: "webhook", url: `${inject("noiseWebhookGate")}/${key}/hook`, secret: NOISE_WEBHOOK_SECRET, maxEvents: 1000 };
+}
+
 /** A config: Falco events to a Standard Webhooks sink (per-test key on the recording gate), plus noise. */
 export function noiseConfig(key: string, noise: unknown): Record<string, unknown> {
   return {
-    sinks: { hook: { type: "webhook", url: `${inject("noiseWebhookGate")}/${key}/hook`, secret: NOISE_WEBHOOK_SECRET, maxEvents: 1000 } },
+    sinks: { hook: webhookSink(key) },
     routes: [{ match: { source: "falco" }, sinks: ["hook"] }],
     noise,
   };
@@ -50,8 +55,8 @@ export function envWith(cfg: unknown): Env {
   return { ...env, TRIBUTARY_CONFIG: JSON.stringify(cfg) };
 }
 
-/** POSTs NDJSON to /v1/events/falco with this config; returns the EVENTS messages ingest sent. */
-export async function ingest(cfg: unknown, ndjson: string): Promise<EventsMessage[]> {
+/** POSTs a body (default: NDJSON to /v1/events/falco) with this config; returns the EVENTS messages ingest sent. */
+export async function ingest(cfg: unknown, ndjson: string, path = "/v1/events/falco", contentType = "application/x-ndjson"): Promise<EventsMessage[]> {
   const sent: EventsMessage[] = [];
   const events = {
     async sendBatch(msgs: Iterable<{ body: EventsMessage }>): Promise<void> {
@@ -60,7 +65,7 @@ export async function ingest(cfg: unknown, ndjson: string): Promise<EventsMessag
   };
   const e = { ...envWith(cfg), EVENTS: events as unknown as Queue };
   const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request("http://tributary/v1/events/falco", { method: "POST", headers: { "content-type": "application/x-ndjson" }, body: ndjson }), e, ctx);
+  const res = await worker.fetch(new Request(`http://tributary${path}`, { method: "POST", headers: { "content-type": contentType }, body: ndjson }), e, ctx);
   await waitOnExecutionContext(ctx);
   const body = (await res.json()) as { accepted: number; rejected: number };
   if (res.status !== 202 || body.rejected !== 0) throw new Error(`ingest answered ${res.status}: ${JSON.stringify(body)}`);
