@@ -52,6 +52,22 @@ export function lineBytes(line: string): number {
   return NON_ASCII.test(line) ? escaped + utf8Length(line) - line.length : escaped;
 }
 
+function countOf(s: string, ch: string): number {
+  let n = 0;
+  for (let i = s.indexOf(ch); i >= 0; i = s.indexOf(ch, i + 1)) n++;
+  return n;
+}
+
+/**
+ * lineBytes of a line that JSON.stringify wrote: such text holds no control character and no lone
+ * surrogate (both come out escaped), so escaping it again only adds a backslash before each quote and
+ * backslash. Counting those with indexOf costs about a fifth less than escaping the whole line again.
+ */
+export function jsonLineBytes(line: string): number {
+  const escaped = line.length + countOf(line, '"') + countOf(line, "\\") + 2; // plus the escaped "\n" separator
+  return NON_ASCII.test(line) ? escaped + utf8Length(line) - line.length : escaped;
+}
+
 function messageOverhead(sinks: string[]): number {
   return 64 + sinks.reduce((a, s) => a + s.length + 3, 0);
 }
@@ -75,7 +91,7 @@ export class Packer {
     if (ev.sinks.length === 0) return undefined;
     const key = ev.sinks.length === 1 ? ev.sinks[0]! : ev.sinks.join("\u0000");
     const line = JSON.stringify(ev.event);
-    const bytes = lineBytes(line);
+    const bytes = jsonLineBytes(line);
     let spill: { key: string; line: string } | undefined;
     let cost = bytes;
     if (bytes > MAX_INLINE_EVENT_BYTES) {

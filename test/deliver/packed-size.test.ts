@@ -3,7 +3,7 @@
 // one or several sink sets, and spilled events.
 import { it, expect } from "vitest";
 import fc from "fast-check";
-import { pack, messageBytes, MAX_INLINE_EVENT_BYTES, type EventsMessage } from "../../src/deliver/enqueue";
+import { pack, messageBytes, lineBytes, jsonLineBytes, MAX_INLINE_EVENT_BYTES, type EventsMessage } from "../../src/deliver/enqueue";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 
 const text = fc.string({ unit: fc.constantFrom("a", '"', "\\", "\n", "é", "中", "😀", "\u2028", "\u0001"), maxLength: 200 });
@@ -21,5 +21,19 @@ it("the packed size equals the size computed from the message", () => {
       }
     }),
     { numRuns: 300 },
+  );
+});
+
+it("jsonLineBytes of JSON.stringify output equals lineBytes (control characters, lone surrogates, non-ASCII)", () => {
+  const unit = fc.constantFrom("a", '"', "\\", "\n", "\u0000", "\u001f", "\u007f", "é", "中", "😀", "\ud800", "\udc00", "\u2028");
+  const value = fc.letrec((tie) => ({
+    v: fc.oneof({ depthSize: "small" }, fc.string({ unit, maxLength: 40 }), fc.integer(), fc.array(tie("v"), { maxLength: 4 }), fc.dictionary(fc.string({ unit, maxLength: 8 }), tie("v"), { maxKeys: 4 })),
+  })).v;
+  fc.assert(
+    fc.property(value, (v) => {
+      const line = JSON.stringify(v);
+      expect(jsonLineBytes(line)).toBe(lineBytes(line));
+    }),
+    { numRuns: 1000 },
   );
 });
