@@ -44,6 +44,8 @@ export interface AttemptReport {
   requests: number;
   /** Set when the sink was found unavailable (the reason): later work for it can wait. */
   down?: string;
+  /** The Retry-After (ms) the sink gave when it was found unavailable, if any. */
+  downAfterMs?: number;
 }
 
 const KEEP_HEADERS = /^(retry-after|x-request-id|x-amz-request-id|content-type|x-splunk-request-channel|dd-request-id)$/i;
@@ -176,5 +178,6 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
     }
   }
   if (down !== undefined) report.down = down;
+  if (downAfterMs !== undefined) report.downAfterMs = downAfterMs;
   return report;
 }

@@ -154,7 +154,8 @@ export async function consumeDeliveries(msgs: Message<DeliveryMessage>[], deps: 
   }
   await Promise.all(
     [...bySink.values()].map(async (list) => {
-      let down: string | undefined;
+      // once the sink fails, its later messages are not sent; they wait as long as it asked (Retry-After)
+      let down: { reason: string; afterMs?: number } | undefined;
       const startedAt = deps.now();
       for (const msg of list) {
         const body = msg.body;
@@ -167,7 +168,7 @@ export async function consumeDeliveries(msgs: Message<DeliveryMessage>[], deps: 
           }
           const r = await deliverToSink({ sink: body.sink, items: parseItems(text), attempt: body.attempt, firstAttemptAt: body.first_attempt_at, startedAt, ...(down ? { skip: down } : {}) }, deps);
           logResult(r, "deliveries");
-          down ??= r.down;
+          if (!down && r.down !== undefined) down = { reason: r.down, ...(r.downAfterMs !== undefined ? { afterMs: r.downAfterMs } : {}) };
           if (body.ref && !r.parked.includes(body.ref)) await deps.archive.delete(body.ref);
           msg.ack();
         } catch (e) {

@@ -28,6 +28,8 @@ export interface DeliverResult {
   requests: number;
   /** Set when the sink looked unavailable (a retry outcome): later work for it can wait. */
   down?: string;
+  /** ...and how long it asked to be left alone (its Retry-After, ms), if it said. */
+  downAfterMs?: number;
   /** R2 keys the retried events were parked under (large sets, see ./retry). */
   parked: string[];
 }
@@ -38,8 +40,11 @@ export interface DeliverJob {
   /** The attempt being made (1 = first delivery). */
   attempt: number;
   firstAttemptAt: number;
-  /** Do not send: retry straight away with this reason (the sink just failed for an earlier message). */
-  skip?: string;
+  /**
+   * Do not send: reschedule straight away (the sink just failed for an earlier message), waiting at
+   * least `afterMs` when the sink gave a Retry-After then.
+   */
+  skip?: { reason: string; afterMs?: number };
   /** When this sink's work on the current queue batch began (its time budget counts from here). */
   startedAt?: number;
 }
@@ -57,11 +62,13 @@ export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise
     return result;
   }
   const report: AttemptReport = job.skip
-    ? { delivered: [], rejected: [], requests: 0, retry: [{ indices: items.map((_, i) => i), reason: `not sent: ${job.skip}` }], down: job.skip }
+    ? { delivered: [], rejected: [], requests: 0, retry: [{ indices: items.map((_, i) => i), reason: `not sent: ${job.skip.reason}`, ...(job.skip.afterMs !== undefined ? { afterMs: job.skip.afterMs } : {}) }], down: job.skip.reason }
     : await attemptDelivery(sink, items, { env: deps.env, now, deadline: (job.startedAt ?? now) + sink.budgetMs, clock: deps.now });
   result.delivered = report.delivered.length;
   result.requests = report.requests;
   if (report.down !== undefined) result.down = report.down;
+  const downAfterMs = report.downAfterMs ?? job.skip?.afterMs;
+  if (downAfterMs !== undefined) result.downAfterMs = downAfterMs;
 
   for (const g of report.rejected) {
     await writeDeadLetter(deps.archive, { ...base, type: sink.type, reason: g.reason, ...(g.response ? { response: g.response } : {}), events: g.indices.map((i) => items[i]!.event) }, now);

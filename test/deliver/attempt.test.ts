@@ -104,4 +104,18 @@ describe("attemptDelivery", () => {
     expect(r.retry).toHaveLength(1);
     expect(r.retry[0]).toMatchObject({ indices: [0, 1], afterMs: 42_000, response: { status: 503, headers: { "retry-after": "42" } } });
   });
+
+  it("after a 429 with Retry-After, the requests not sent carry the same delay, and the report says so", async () => {
+    hec.script.push({ status: 429, headers: { "retry-after": "90", "content-type": "application/json" }, body: '{"text":"Server is busy","code":9}' });
+    const s = sink({ type: "splunk_hec", url: hec.url, token: { env: "TOKEN" }, batch: { maxEvents: 2 } });
+    const r = await attemptDelivery(s, items.slice(0, 6), opts);
+    expect(r.requests).toBe(1);
+    expect(r.downAfterMs).toBe(90_000);
+    expect(r.retry.map((g) => [g.indices, g.afterMs])).toEqual([
+      [[0, 1], 90_000],
+      [[2, 3], 90_000],
+      [[4, 5], 90_000],
+    ]);
+    expect(r.retry[1]!.reason).toMatch(/^not sent: /);
+  });
 });

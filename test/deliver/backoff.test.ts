@@ -2,6 +2,7 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { backoffCeiling, backoffSeconds, type RetryPolicy } from "../../src/deliver/backoff";
+import { retryAfterMs } from "../../src/sinks/types";
 
 const P: RetryPolicy = { maxAttempts: 10, baseSeconds: 5, maxSeconds: 3600 };
 
@@ -20,6 +21,19 @@ describe("backoff", () => {
     expect(backoffSeconds(1, P, 120_000, () => 0.5)).toBe(120);
     expect(backoffSeconds(1, P, 1_500, () => 0)).toBe(3);
     expect(backoffSeconds(1, P, 86_400_000, () => 0)).toBe(43_200);
+  });
+
+  it("Retry-After as the sink sends it (seconds or an HTTP date) becomes the delay, over maxSeconds, up to 12 h", () => {
+    const now = Date.UTC(2026, 10, 22, 7, 26, 0);
+    const at = (header: string, attempt = 1, p = P) => backoffSeconds(attempt, p, retryAfterMs(header, now), () => 0);
+    expect(at("90")).toBe(90);
+    expect(at("Sun, 22 Nov 2026 07:28:00 GMT")).toBe(120); // an HTTP date two minutes ahead
+    expect(at("Sun, 22 Nov 2026 07:00:00 GMT")).toBe(3); // in the past: the plain backoff
+    expect(at("soon")).toBe(3); // unreadable: ignored
+    expect(at("7200", 1, { ...P, maxSeconds: 600 })).toBe(7200); // the sink's wish beats maxSeconds
+    expect(at("43201")).toBe(43_200);
+    expect(at("Tue, 24 Nov 2026 07:26:00 GMT")).toBe(43_200); // two days ahead
+    expect(at("5", 6)).toBe(80); // shorter than the backoff: the backoff
   });
 
   it("always lies between the jitter floor and max(ceiling, Retry-After), capped at 12 h", () => {
