@@ -1,11 +1,13 @@
 // npm run normalize -- [--source falco|tetragon|k8s-audit|cloudtrail] [--raw] <file...>
 // Prints the OCSF NDJSON for input files, without a server (like `falco --validate` for mappings).
-// Rejected records are reported on stderr with their reason; the exit code is 1 if any was rejected.
+// Rejected records are reported on stderr with their reason, and so is a file that cannot be read
+// (the other files are still printed); the exit code is 1 if any record was rejected or any file unreadable.
 import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 import { frame } from "../src/routes/decode";
 import { runPipeline } from "../src/pipeline";
 import type { SourceKind } from "../src/normalize/ocsf";
+import { errorText } from "./cli";
 
 const KINDS: Record<string, SourceKind> = { falco: "falco", tetragon: "tetragon", "k8s-audit": "k8s_audit", cloudtrail: "cloudtrail" };
 const args = process.argv.slice(2);
@@ -29,7 +31,14 @@ if (files.length === 0) {
 }
 let bad = 0;
 for (const file of files) {
-  const text = readFileSync(file, "utf8");
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    bad++;
+    console.error(`normalize: cannot read ${file}: ${errorText(e)}`);
+    continue;
+  }
   const ct = extname(file) === ".ndjson" ? "application/x-ndjson" : extname(file) === ".json" ? "application/json" : "text/plain";
   const framed = frame(text, ct);
   const res = runPipeline(framed.values, framed.paths, framed.textLines, { kind, ctx: { ocsfVersion: "1.3.0", receivedAt: Date.now(), rawData: raw } });
