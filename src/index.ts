@@ -10,7 +10,7 @@ import { refreshFeeds } from "./enrich/refresh";
 import { metricsRoutes, observeRequests } from "./routes/metrics";
 import { testRoutes } from "./routes/test-event";
 import { countConsumed, flushMetrics } from "./ops/record";
-import { log } from "./ops/log";
+import { log, requestIdFrom } from "./ops/log";
 
 // The Metrics Durable Object class (wrangler.toml binding METRICS).
 export { MetricsStore } from "./ops/metrics-do";
@@ -22,7 +22,7 @@ export { Correlator } from "./correlate/durable";
 export const app = new Hono<AppEnv>();
 
 app.use("*", async (c, next) => {
-  c.set("requestId", c.req.header("cf-ray") ?? crypto.randomUUID());
+  c.set("requestId", requestIdFrom(c.req.raw.headers));
   await next();
   c.header("x-request-id", c.get("requestId"));
 });

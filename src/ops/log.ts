@@ -73,3 +73,16 @@ export function log(level: Level, msg: string, fields: Fields = {}): void {
 export function logger(bound: Fields): (level: Level, msg: string, fields?: Fields) => void {
   return (level, msg, fields = {}) => log(level, msg, { ...bound, ...fields });
 }
+
+/** A sender's own `x-request-id` is kept when it looks like an id (no spaces, quotes or control characters). */
+const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+/**
+ * The id of an HTTP request, carried in its log lines and answered in `x-request-id`: the sender's
+ * own `x-request-id` when it is a plausible id, else Cloudflare's `cf-ray`, else a random UUID.
+ */
+export function requestIdFrom(headers: Headers): string {
+  const own = headers.get("x-request-id");
+  if (own !== null && CLIENT_REQUEST_ID.test(own)) return own;
+  return headers.get("cf-ray") ?? crypto.randomUUID();
+}

@@ -59,6 +59,7 @@ function requestError(c: Context<AppEnv>, status: ErrorStatus, reason: string, e
 }
 
 function denied(c: Context<AppEnv>, a: Extract<AuthResult, { ok: false }>) {
+  log("warn", "auth refused", { requestId: c.get("requestId"), status: a.status, reason: a.reason });
   if (a.status === 401) c.header("WWW-Authenticate", CHALLENGE);
   return requestError(c, a.status, a.reason);
 }
