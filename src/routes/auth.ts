@@ -44,8 +44,12 @@ async function sha256(s: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", enc.encode(s)));
 }
 
-/** Constant-time equality of two digests of the same length. */
-function same(a: Uint8Array, b: Uint8Array): boolean {
+/**
+ * Constant-time equality of two byte strings: every byte of both is read and XOR-ed into one accumulator,
+ * with no early exit, so the time does not depend on where they differ. Different lengths are unequal at
+ * once (the length is not secret here: callers compare SHA-256 digests, always 32 bytes).
+ */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let d = 0;
   for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
@@ -96,13 +100,16 @@ function credentialsFor(cfg: Config, env: object): Promise<Credentials> {
 /** Finds the entry whose digest matches, comparing against every entry (no early exit). */
 function match(list: { digest: Uint8Array; entry: Entry }[], digest: Uint8Array): Entry | undefined {
   let found: Entry | undefined;
-  for (const x of list) if (same(x.digest, digest) && found === undefined) found = x.entry;
+  for (const x of list) if (constantTimeEqual(x.digest, digest) && found === undefined) found = x.entry;
   return found;
 }
 
 function ok(entry: Entry, method: Principal["method"]): AuthResult {
   return { ok: true, principal: { tenant: entry.tenant, sources: entry.sources, method } };
 }
+
+/** Authorization schemes other than Bearer/Basic that a sender may try (IANA registry and common ones). */
+const KNOWN_SCHEMES = new Set(["digest", "negotiate", "ntlm", "hoba", "mutual", "oauth", "scram-sha-1", "scram-sha-256", "vapid", "token", "apikey", "aws4-hmac-sha256"]);
 
 const FORBIDDEN: AuthResult = { ok: false, status: 403, reason: "invalid credentials" };
 
@@ -158,7 +165,9 @@ export async function authenticate(headers: Headers, cfg: Config, env: { TRIBUTA
       if (e) return ok(e, "basic");
       return t ? ok(t, "basic") : FORBIDDEN;
     }
-    return { ok: false, status: 401, reason: `unsupported Authorization scheme "${scheme ?? authz.trim()}": use Bearer or Basic` };
+    // the scheme is echoed only when it is a known one: a bare token (no scheme) must never reach the answer
+    const named = scheme !== undefined && KNOWN_SCHEMES.has(scheme) ? ` "${scheme}"` : "";
+    return { ok: false, status: 401, reason: `unsupported Authorization scheme${named}: use Bearer or Basic` };
   }
   const hmac = creds.hmac;
   const sig = cfg.auth.hmac ? headers.get(cfg.auth.hmac.header) : null;

@@ -1,6 +1,6 @@
 // Authentication (Node, pure apart from WebCrypto): credential matching rules.
 import { describe, it, expect } from "vitest";
-import { authenticate, allows, type AuthResult } from "../../src/routes/auth";
+import { authenticate, allows, constantTimeEqual, type AuthResult } from "../../src/routes/auth";
 import { parseConfig } from "../../src/config/load";
 
 const basic = (user: string, pass: string) => "Basic " + Buffer.from(`${user}:${pass}`, "utf8").toString("base64");
@@ -62,5 +62,105 @@ describe("authenticate", () => {
 
   it("rejects a token entry without credentials at config load", () => {
     expect(() => parseConfig({ auth: { tokens: [{ tenant: "x" }] } })).toThrow(/needs `token` \(bearer\) or `basic`/);
+  });
+});
+
+describe("constantTimeEqual", () => {
+  const bytes = (s: string) => new TextEncoder().encode(s);
+
+  it("equal byte strings are equal; a difference at the first or last byte, or another length, is not", () => {
+    expect(constantTimeEqual(bytes("tok-a-2f9c1e7d4b8a"), bytes("tok-a-2f9c1e7d4b8a"))).toBe(true);
+    expect(constantTimeEqual(bytes("Xok-a-2f9c1e7d4b8a"), bytes("tok-a-2f9c1e7d4b8a"))).toBe(false);
+    expect(constantTimeEqual(bytes("tok-a-2f9c1e7d4b8X"), bytes("tok-a-2f9c1e7d4b8a"))).toBe(false);
+    expect(constantTimeEqual(bytes("tok-a-2f9c1e7d4b8"), bytes("tok-a-2f9c1e7d4b8a"))).toBe(false);
+    expect(constantTimeEqual(bytes("tok-a-2f9c1e7d4b8a"), bytes("tok-a-2f9c1e7d4b8a!"))).toBe(false);
+    // one bit apart
+    expect(constantTimeEqual(Uint8Array.of(0, 0, 1), Uint8Array.of(0, 0, 0))).toBe(false);
+  });
+
+  it("empty strings: equal to each other, not to anything else", () => {
+    expect(constantTimeEqual(new Uint8Array(0), new Uint8Array(0))).toBe(true);
+    expect(constantTimeEqual(new Uint8Array(0), Uint8Array.of(0))).toBe(false);
+  });
+
+  it("non-ASCII (UTF-8) strings compare by their bytes", () => {
+    expect(constantTimeEqual(bytes("tök€n-ünïcode"), bytes("tök€n-ünïcode"))).toBe(true);
+    // "é" precomposed vs "e" + combining accent: the same on screen, not the same bytes
+    expect(constantTimeEqual(bytes("caf\u00e9"), bytes("cafe\u0301"))).toBe(false);
+    expect(constantTimeEqual(bytes("tök€n"), bytes("tök€m"))).toBe(false);
+  });
+
+  it("reads every byte of both inputs whatever differs (no early exit)", () => {
+    // a counting proxy around each input: the number of byte reads must be the same for a match, a
+    // difference at the first byte and one at the last
+    const reads = (a: Uint8Array, b: Uint8Array) => {
+      let n = 0;
+      const counting = (t: Uint8Array) =>
+        new Proxy(t, {
+          get(target, k) {
+            if (typeof k === "string" && /^\d+$/.test(k)) n++;
+            const v = (target as unknown as Record<string | symbol, unknown>)[k];
+            return typeof v === "function" ? (v as (...x: unknown[]) => unknown).bind(target) : v;
+          },
+        });
+      const equal = constantTimeEqual(counting(a), counting(b));
+      return { equal, n };
+    };
+    const digest = Uint8Array.from({ length: 32 }, (_, i) => i * 7);
+    const first = digest.slice();
+    first[0] = 255;
+    const last = digest.slice();
+    last[31] = 255;
+    const all = digest.map((x) => 255 - x);
+    expect(reads(digest, digest.slice())).toEqual({ equal: true, n: 64 });
+    expect(reads(first, digest)).toEqual({ equal: false, n: 64 });
+    expect(reads(last, digest)).toEqual({ equal: false, n: 64 });
+    expect(reads(all, digest)).toEqual({ equal: false, n: 64 });
+  });
+});
+
+describe("bearer tokens through authenticate (compared as SHA-256 digests)", () => {
+  const TOKEN = "tok-5e1f0c9a77d2";
+  const cfg = parseConfig({ auth: { tokens: [{ tenant: "t", token: TOKEN }, { tenant: "latin1", token: "tök-ñ" }] } });
+  const auth = (authorization: string) => authenticate(new Headers({ authorization }), cfg, {});
+  const flip = (s: string, i: number) => s.slice(0, i) + (s[i] === "x" ? "y" : "x") + s.slice(i + 1);
+
+  it("the same token matches; one differing at the first or last character, shorter or longer does not", async () => {
+    expect(tenant(await auth(`Bearer ${TOKEN}`))).toBe("t");
+    expect(tenant(await auth(`Bearer ${flip(TOKEN, 0)}`))).toBe("403");
+    expect(tenant(await auth(`Bearer ${flip(TOKEN, TOKEN.length - 1)}`))).toBe("403");
+    expect(tenant(await auth(`Bearer ${TOKEN.slice(0, -1)}`))).toBe("403");
+    expect(tenant(await auth(`Bearer ${TOKEN}0`))).toBe("403");
+  });
+
+  it("empty: a token cannot be configured empty, and an empty bearer value is refused", async () => {
+    expect(() => parseConfig({ auth: { tokens: [{ tenant: "x", token: "" }] } })).toThrow();
+    const empty = parseConfig({ auth: { tokens: [{ tenant: "x", token: { env: "EMPTY" } }] } });
+    const emptyEnv = { TRIBUTARY_DEV: "false", EMPTY: "" };
+    expect(tenant(await authenticate(new Headers({ authorization: "Bearer x" }), empty, emptyEnv))).toBe("403");
+    expect(tenant(await auth("Bearer "))).toBe("401");
+  });
+
+  it("non-ASCII: a Latin-1 header value matches the same configured token and nothing close to it", async () => {
+    expect(tenant(await auth("Bearer tök-ñ"))).toBe("latin1");
+    expect(tenant(await auth("Bearer tok-n"))).toBe("403");
+    expect(tenant(await auth("Bearer tök-ñ\u00ff"))).toBe("403");
+  });
+
+  it("no answer reason ever contains the token sent or a configured one", async () => {
+    const sent = [`Bearer ${flip(TOKEN, 3)}`, TOKEN, `${TOKEN} ${TOKEN}`, `Token ${TOKEN}`, `Basic ${TOKEN}`, basic("u", TOKEN + "x"), `Bearer`];
+    for (const h of sent) {
+      const r = await auth(h);
+      expect(r.ok, h).toBe(false);
+      const reason = r.ok === false ? r.reason : "";
+      expect(reason, h).not.toContain(TOKEN);
+      expect(reason, h).not.toContain(TOKEN.slice(4));
+      expect(reason, h).not.toContain("tök-ñ");
+    }
+    // a bare token (no scheme) is not echoed as a scheme; a known scheme is named
+    const bare = await auth(TOKEN);
+    expect(bare.ok === false && bare.reason).toBe("unsupported Authorization scheme: use Bearer or Basic");
+    const odd = await auth(`Digest ${TOKEN}`);
+    expect(odd.ok === false && odd.reason).toBe('unsupported Authorization scheme "digest": use Bearer or Basic');
   });
 });

@@ -98,6 +98,21 @@ describe("bearer tokens", () => {
     for (const secret of [TOKEN_A, TOKEN_A2, TOKEN_B, FALCO_PASS]) expect(all).not.toContain(secret); // ...without any secret
     expect(all).toContain("NOT_SET"); // the missing secret is named by its env variable
   });
+
+  it("never puts a token in an answer body or header, whatever the Authorization header looks like", async () => {
+    const wrong = `${TOKEN_A}0`;
+    const headers = [`Bearer ${wrong}`, wrong, `${wrong} ${TOKEN_B}`, `Token ${TOKEN_A}`, `Basic ${TOKEN_A}`, falcoUrlAuth(`http://falco:${encodeURIComponent(FALCO_PASS)}x@h/`)];
+    for (const h of headers) {
+      const r = await send({ authorization: h });
+      expect([401, 403], h).toContain(r.status);
+      const answer = JSON.stringify(r.body) + [...r.headers].join("\n");
+      for (const secret of [TOKEN_A, TOKEN_A2, TOKEN_B, FALCO_PASS, encodeURIComponent(FALCO_PASS)]) expect(answer, h).not.toContain(secret);
+    }
+    // a valid token with a bad body: the 400's reasons name the records, not the credential
+    const bad = await send({ authorization: `Bearer ${TOKEN_A}` }, { body: `{"x": "${TOKEN_B}"` });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).not.toContain(TOKEN_A);
+  });
 });
 
 describe("HTTP Basic (Falco http_output: http://user:pass@host/)", () => {
