@@ -4,6 +4,9 @@
 //   device.owner {name | email_addr}, device.groups [{name: team, type: "team"},
 //   {name: environment, type: "environment"}], device.region, metadata.labels ("environment:prod",
 //   "criticality:high", "<label>:<value>") and an enrichments[] entry with the whole row.
+// Events without a matching device (CloudTrail API calls) are looked up by the EC2 instance that made the
+// call (src_endpoint.instance_uid); a hit there writes src_endpoint.owner, metadata.labels and
+// enrichments[] (an endpoint has no groups or region in OCSF 1.3.0: those stay in the enrichment's data).
 // It fills what the sensor left empty and never overwrites what the sensor sent.
 import type { InventoryRow } from "../config/enrich";
 import { inventoryRowSchema } from "../config/enrich";
@@ -124,15 +127,19 @@ export function parseInventory(text: string, format: "json" | "csv"): InventoryR
   });
 }
 
-/** The names of the event's host, in the order they are tried. */
+/** The names of the event's host, in the order they are tried: the device's, then the calling instance. */
 function hostNames(e: OcsfEvent): { path: string; value: string }[] {
-  const d = isObject(e.device as never) ? (e.device as JsonObject) : undefined;
-  if (!d) return [];
   const out: { path: string; value: string }[] = [];
-  for (const k of ["hostname", "name", "instance_uid", "uid"]) {
-    const v = d[k];
-    if (typeof v === "string" && v !== "") out.push({ path: `device.${k}`, value: v });
+  const d = isObject(e.device as never) ? (e.device as JsonObject) : undefined;
+  if (d) {
+    for (const k of ["hostname", "name", "instance_uid", "uid"]) {
+      const v = d[k];
+      if (typeof v === "string" && v !== "") out.push({ path: `device.${k}`, value: v });
+    }
   }
+  const src = isObject(e.src_endpoint as never) ? (e.src_endpoint as JsonObject) : undefined;
+  const instance = src?.instance_uid;
+  if (typeof instance === "string" && instance !== "") out.push({ path: "src_endpoint.instance_uid", value: instance });
   return out;
 }
 
@@ -153,16 +160,19 @@ export function enrichInventory(e: OcsfEvent, inv: Inventory): OcsfEvent {
   }
   if (!hit) return e;
   const { row, pattern } = hit.entry;
-  const device = e.device as JsonObject;
-  if (row.owner && device.owner === undefined) device.owner = row.owner.includes("@") ? { name: row.owner, email_addr: row.owner } : { name: row.owner };
-  if (row.region && device.region === undefined) device.region = row.region;
-  const groups: JsonObject[] = Array.isArray(device.groups) ? (device.groups as JsonObject[]) : [];
-  const addGroup = (name: string, type: string) => {
-    if (!groups.some((g) => g.name === name && g.type === type)) groups.push({ name, type });
-  };
-  if (row.team) addGroup(row.team, "team");
-  if (row.environment) addGroup(row.environment, "environment");
-  if (groups.length) device.groups = groups;
+  const onDevice = hit.path.startsWith("device.");
+  const host = (onDevice ? e.device : e.src_endpoint) as JsonObject;
+  if (row.owner && host.owner === undefined) host.owner = row.owner.includes("@") ? { name: row.owner, email_addr: row.owner } : { name: row.owner };
+  if (onDevice) {
+    if (row.region && host.region === undefined) host.region = row.region;
+    const groups: JsonObject[] = Array.isArray(host.groups) ? (host.groups as JsonObject[]) : [];
+    const addGroup = (name: string, type: string) => {
+      if (!groups.some((g) => g.name === name && g.type === type)) groups.push({ name, type });
+    };
+    if (row.team) addGroup(row.team, "team");
+    if (row.environment) addGroup(row.environment, "environment");
+    if (groups.length) host.groups = groups;
+  }
   if (row.environment) addLabel(e, `environment:${row.environment}`);
   if (row.criticality) addLabel(e, `criticality:${row.criticality}`);
   for (const [k, v] of Object.entries(row.labels ?? {})) addLabel(e, `${k}:${v}`);

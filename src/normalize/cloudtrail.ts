@@ -453,6 +453,24 @@ function policyOf(req: Json | undefined): Obj | undefined {
   return defined({ uid: arn, name: name ?? (arn ? lastSegment(arn) : undefined) });
 }
 
+/** EC2 instance id: i- and 8 or 17 hex digits. */
+const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+
+/**
+ * The EC2 instance that made the call, when the caller used its instance profile credentials: EC2 names
+ * those role sessions after the instance (`arn:aws:sts::<account>:assumed-role/<role>/i-0abc...`) and
+ * CloudTrail marks credentials delivered by the instance metadata service with
+ * `sessionContext.ec2RoleDelivery` ("1.0" IMDSv1, "2.0" IMDSv2). Both are required: any AssumeRole caller
+ * can choose a session name that looks like an instance id. Reads only (the values keep their places).
+ */
+function callerInstanceId(ui: Json | undefined): string | undefined {
+  if (!isObject(ui) || ui.type !== "AssumedRole" || typeof ui.arn !== "string") return undefined;
+  const sc = ui.sessionContext;
+  if (!isObject(sc) || typeof sc.ec2RoleDelivery !== "string" || sc.ec2RoleDelivery === "") return undefined;
+  const m = /^arn:aws[a-z-]*:sts::\d{12}:assumed-role\/[^/]+\/([^/]+)$/.exec(ui.arn);
+  return m && INSTANCE_ID.test(m[1]!) ? m[1] : undefined;
+}
+
 /** sourceIPAddress -> src_endpoint: an IP, else an AWS service name ("cloudtrail.amazonaws.com", "AWS Internal"). */
 function sourceEndpoint(src: string): { ep: Obj; exact: boolean } {
   const ip = canonicalIp(src);
@@ -538,6 +556,8 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
   }
   const vpce = rest.s("vpcEndpointId");
   if (vpce) src_endpoint.uid = vpce;
+  const instanceUid = callerInstanceId(rec.userIdentity);
+  if (instanceUid) src_endpoint.instance_uid = instanceUid;
   const tls = rest.obj("tlsDetails");
   const hostHeader = tls?.peek("clientProvidedHostHeader");
   let dst_endpoint: Obj | undefined;

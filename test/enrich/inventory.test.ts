@@ -2,6 +2,10 @@ import { describe, it, expect } from "vitest";
 import inventoryCsv from "./samples/inventory.csv?raw";
 import { validateOcsf } from "../support/ocsf-validator";
 import { config, enrichedFixture } from "./helpers";
+import { fixture } from "../support/fixtures";
+import { makeEnricher } from "../../src/enrich/index";
+import { normalizeCloudTrail } from "../../src/normalize/cloudtrail";
+import { parseJson, type JsonObject } from "../../src/normalize/json";
 import { Inventory, parseInventory, globToRegExp } from "../../src/enrich/inventory";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 
@@ -85,6 +89,30 @@ describe("host inventory", () => {
     expect(globToRegExp("ip-10-0-?-[0-9]*").test("ip-10-0-3-7.ec2.internal")).toBe(true);
     expect(globToRegExp("node-[!a]").test("node-a")).toBe(false);
     expect(globToRegExp("a.b").test("axb")).toBe(false);
+  });
+
+  it("matches the EC2 instance that made a CloudTrail call (src_endpoint.instance_uid): owner, labels, enrichment (valid 1.3.0)", () => {
+    // a real Stratus record, as it reads when the call is made with instance profile credentials
+    const rec = structuredClone(parseJson(fixture("cloudtrail/stratus__credential-access.ec2-get-password-data.subset.json")) as JsonObject[])[0]!;
+    const ui = rec.userIdentity as JsonObject;
+    ui.arn = "arn:aws:sts::457448411975:assumed-role/stratus-red-team-ec2-get-password-data-role/i-0abc123def4567890";
+    (ui.sessionContext as JsonObject).ec2RoleDelivery = "2.0";
+    const cfg = config({ enrich: { inventory: { inline: parseInventory(inventoryCsv, "csv") } } });
+    const e = makeEnricher(cfg)(normalizeCloudTrail(rec, { ocsfVersion: "1.3.0", receivedAt: 0, tenant: "t" }));
+    expect(validateOcsf(e)).toEqual([]);
+    expect(e.device).toBeUndefined();
+    expect(e.src_endpoint).toEqual({ ip: "200.249.253.51", instance_uid: "i-0abc123def4567890", owner: { name: "bob" } });
+    expect(e.metadata.labels).toEqual(expect.arrayContaining(["environment:dev", "criticality:low", "role:control-plane"]));
+    expect(inv(e)).toEqual([
+      expect.objectContaining({
+        name: "src_endpoint.instance_uid",
+        value: "i-0abc123def4567890",
+        data: { matched: "i-0abc123def4567890", owner: "bob", team: "infra", environment: "dev", criticality: "low", labels: { role: "control-plane" } },
+      }),
+    ]);
+    // the same call with the SDK's own session name: no instance, no inventory hit
+    const plain = makeEnricher(cfg)(normalizeCloudTrail((parseJson(fixture("cloudtrail/stratus__credential-access.ec2-get-password-data.subset.json")) as JsonObject[])[0]!, { ocsfVersion: "1.3.0", receivedAt: 0, tenant: "t" }));
+    expect(inv(plain)).toEqual([]);
   });
 
   it("parses JSON rows and names the bad row", () => {

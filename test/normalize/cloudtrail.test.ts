@@ -298,6 +298,29 @@ describe("field mapping on the documented fixtures", () => {
     expect(at(ev, "unmapped.userIdentity.sessionContext.sessionIssuer")).toMatchObject({ type: "Role", userName: "stratus-red-team-ec2-get-password-data-role" });
   });
 
+  it("an EC2 instance profile session (session name i-..., sessionContext.ec2RoleDelivery) sets src_endpoint.instance_uid", () => {
+    // the Stratus record above, as the same call would read when made with the instance's own role credentials
+    const rec = structuredClone(recordIn("stratus__credential-access.ec2-get-password-data.subset.json", "GetPasswordData"));
+    const ui = rec.userIdentity as JsonObject;
+    ui.arn = "arn:aws:sts::457448411975:assumed-role/stratus-red-team-ec2-get-password-data-role/i-0abc123def4567890";
+    ui.principalId = "AROAMLQ9F6KHQ07JKA0WY:i-0abc123def4567890";
+    (ui.sessionContext as JsonObject).ec2RoleDelivery = "2.0";
+    const ev = normalizeCloudTrail(rec, CTX);
+    expect(ev.src_endpoint).toEqual({ ip: "200.249.253.51", instance_uid: "i-0abc123def4567890" });
+    expect(validateOcsf(ev)).toEqual([]);
+    expect(missingFields(rec, ev)).toEqual([]);
+    expect(at(ev, "unmapped.userIdentity.sessionContext.ec2RoleDelivery")).toBe("2.0");
+    // not an instance: a session merely named like one (no ec2RoleDelivery), the real SDK session name, an 8-digit id is fine
+    delete (ui.sessionContext as JsonObject).ec2RoleDelivery;
+    expect(at(normalizeCloudTrail(rec, CTX), "src_endpoint.instance_uid")).toBeUndefined();
+    expect(at(ct("stratus__credential-access.ec2-get-password-data.subset.json", "GetPasswordData"), "src_endpoint.instance_uid")).toBeUndefined();
+    (ui.sessionContext as JsonObject).ec2RoleDelivery = "1.0";
+    ui.arn = "arn:aws:sts::457448411975:assumed-role/r/i-ebeaf9e2";
+    expect(at(normalizeCloudTrail(rec, CTX), "src_endpoint.instance_uid")).toBe("i-ebeaf9e2");
+    ui.arn = "arn:aws:sts::457448411975:assumed-role/r/i-ebeaf9e2x";
+    expect(at(normalizeCloudTrail(rec, CTX), "src_endpoint.instance_uid")).toBeUndefined();
+  });
+
   it("GetFederationToken is an Authentication whose user is the federated user", () => {
     const ev = ct("stratus__persistence.sts-federation-token.json", "GetFederationToken");
     expect(ev).toMatchObject({ class_uid: 3002, activity_id: 1 });
