@@ -30,5 +30,5 @@ archiveRoutes.get("/v1/archive/object/*", async (c) => {
   if (!obj) return c.json({ error: `no object ${key}` }, 404);
   const bytes = new Uint8Array(await obj.arrayBuffer());
   const text = key.endsWith(".gz") ? strFromU8(gunzipSync(bytes)) : strFromU8(bytes);
-  return c.text(text, 200, { "content-type": "application/x-ndjson" });
+  return c.text(text, 200, { "content-type": "application/x-ndjson; charset=utf-8" });
 });
