@@ -58,14 +58,37 @@ function countOf(s: string, ch: string): number {
   return n;
 }
 
+/** Scratch space for jsonLineBytes: the line's UTF-8 bytes, read 4 at a time. */
+const scratch = new Uint8Array(96 * 1024);
+const scratchWords = new Uint32Array(scratch.buffer);
+const utf8 = new TextEncoder();
+
 /**
  * lineBytes of a line that JSON.stringify wrote: such text holds no control character and no lone
  * surrogate (both come out escaped), so escaping it again only adds a backslash before each quote and
- * backslash. Counting those with indexOf costs about a fifth less than escaping the whole line again.
+ * backslash. The line is encoded to UTF-8 natively (its length is the byte count) and the quotes and
+ * backslashes are counted four bytes at a time: about a quarter of the cost of escaping it again.
  */
 export function jsonLineBytes(line: string): number {
-  const escaped = line.length + countOf(line, '"') + countOf(line, "\\") + 2; // plus the escaped "\n" separator
-  return NON_ASCII.test(line) ? escaped + utf8Length(line) - line.length : escaped;
+  const r = utf8.encodeInto(line, scratch);
+  const n = r.written;
+  if (r.read !== line.length || n + 4 > scratch.length) {
+    // too long for the scratch space (a line to be spilled, or a large one): count with indexOf
+    const escaped = line.length + countOf(line, '"') + countOf(line, "\\") + 2;
+    return NON_ASCII.test(line) ? escaped + utf8Length(line) - line.length : escaped;
+  }
+  scratch.fill(0, n, n + 4); // the last word's bytes past the end
+  let q = 0;
+  for (let i = 0, words = (n + 3) >>> 2; i < words; i++) {
+    const x = scratchWords[i]!;
+    // per byte: 0x80 where it equals '"' (0x22) or '\\' (0x5c), by the exact zero-byte test on x ^ c
+    const a = x ^ 0x22222222;
+    const b = x ^ 0x5c5c5c5c;
+    const za = ~((((a & 0x7f7f7f7f) + 0x7f7f7f7f) | a) & 0x80808080) & 0x80808080;
+    const zb = ~((((b & 0x7f7f7f7f) + 0x7f7f7f7f) | b) & 0x80808080) & 0x80808080;
+    q += Math.imul((za >>> 7) + (zb >>> 7), 0x01010101) >>> 24; // sum of the per-byte counts (at most 8)
+  }
+  return n + q + 2; // plus the escaped "\n" separator
 }
 
 function messageOverhead(sinks: string[]): number {

@@ -37,3 +37,12 @@ it("jsonLineBytes of JSON.stringify output equals lineBytes (control characters,
     { numRuns: 1000 },
   );
 });
+
+it("jsonLineBytes equals lineBytes for lines near and beyond its scratch space (96 KiB)", () => {
+  for (const len of [32_000, 32_770, 98_000, 98_300, 200_000]) {
+    for (const unit of ["a", '"', "\\", "é", "中", "😀", 'a"\\\n']) {
+      const line = JSON.stringify({ m: unit.repeat(Math.ceil(len / unit.length)).slice(0, len) });
+      expect(jsonLineBytes(line)).toBe(lineBytes(line));
+    }
+  }
+});
