@@ -15,7 +15,7 @@ export const batchSchema = z
   .object({
     /** Most events in one request (one object for storage sinks). */
     maxEvents: z.number().int().positive().max(1_000_000).optional(),
-    /** Most bytes of event JSON in one request, before compression. */
+    /** Most bytes of NDJSON (each event's line and newline) in one request, before compression. */
     maxBytes: z.number().int().positive().optional(),
   })
   .strict();

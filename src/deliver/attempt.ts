@@ -1,5 +1,6 @@
-// One delivery attempt of some events to one sink: split into batches (maxEvents / maxBytes), encode,
-// send each request with a timeout, classify, and sort every event into delivered / retry / reject.
+// One delivery attempt of some events to one sink: split into batches (maxEvents / maxBytes; storage
+// sinks per object, see splitBatch), encode, send each request with a timeout, classify, and sort
+// every event into delivered / retry / reject.
 //   - a network error or timeout (send throws) is a retry;
 //   - encode throwing is a reject (the same events would fail the same way again);
 //   - once the sink has used up its time for the batch (budgetMs), the remaining requests are
@@ -12,6 +13,7 @@ import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, unsentOutcomes, type Outcome, type SinkRequest, type SinkResponse } from "../sinks/types";
 import type { TimedContext } from "../sinks/s3";
 import { pack, utf8Length } from "../sinks/batch";
+import { uidOf } from "../sinks/objects";
 import type { ResolvedSink } from "./sinks";
 
 export interface Item {
@@ -93,11 +95,40 @@ export interface AttemptOptions {
   clock?: () => number;
 }
 
+/**
+ * The delivery's requests-to-be, as lists of item indices within the sink's maxEvents / maxBytes. The
+ * bytes of an event are its NDJSON line and newline, so a storage object's body stays within maxBytes
+ * (an event larger than that alone gets a batch of its own). Storage sinks (SinkDriver.partition)
+ * split each object's events on their own, in uid order: objects fill up to the limits, and the same
+ * events give the same objects (and keys) whatever order they arrived in.
+ */
+export function splitBatch(sink: ResolvedSink, items: readonly Item[]): number[][] {
+  const size = (i: number) => utf8Length(items[i]!.line) + 1;
+  const limits = { maxEvents: sink.batch.maxEvents, maxBytes: sink.batch.maxBytes };
+  const partition = sink.driver.partition;
+  if (!partition) return pack(items.map((_, i) => i), size, limits);
+  const parts = new Map<string, { i: number; uid: string }[]>();
+  items.forEach((it, i) => {
+    const k = partition(it.event, sink.config);
+    let p = parts.get(k);
+    if (!p) parts.set(k, (p = []));
+    p.push({ i, uid: uidOf(it.event) });
+  });
+  const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return [...parts.keys()].sort(byText).flatMap((k) => {
+    const members = parts.get(k)!.sort((a, b) => byText(a.uid, b.uid) || a.i - b.i);
+    return pack(
+      members.map((m) => m.i),
+      size,
+      limits,
+    );
+  });
+}
+
 export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[], opts: AttemptOptions): Promise<AttemptReport> {
   const report: AttemptReport = { delivered: [], retry: [], rejected: [], requests: 0 };
   const ctx: TimedContext = { env: opts.env, now: opts.now, timeoutMs: sink.timeoutMs };
-  const indices = items.map((_, i) => i);
-  const chunks = pack(indices, (i) => utf8Length(items[i]!.line), { maxEvents: sink.batch.maxEvents, maxBytes: sink.batch.maxBytes, separator: 1 });
+  const chunks = splitBatch(sink, items);
   let down: string | undefined; // set once the sink looked unavailable: later requests are not sent
   let downAfterMs: number | undefined; // its Retry-After then: the requests not sent wait as long
   const notSent = (reason: string): Outcome => ({ kind: "retry", reason: `not sent: ${reason}`, ...(downAfterMs !== undefined ? { afterMs: downAfterMs } : {}) });

@@ -43,6 +43,11 @@ export function groupByClassDay(items: readonly Placed[]): Group[] {
   return [...groups.values()];
 }
 
+/** The partition of a storage object an event belongs in: "<class_uid>/<yyyyMMdd>". */
+export function classDayOf(e: OcsfEvent): string {
+  return `${e.class_uid}/${eventDay(e.time)}`;
+}
+
 /** The event's deterministic uid (set by the normalizers), or a digest of its content. */
 export function uidOf(e: OcsfEvent): string {
   const uid = e.metadata?.uid;

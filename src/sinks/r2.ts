@@ -5,7 +5,7 @@
 import { z } from "zod";
 import type { SinkDriver, SinkResponse } from "./types";
 import { classifyHttpStatus } from "./types";
-import { encodeNdjsonObjects, normalizePrefix } from "./objects";
+import { classDayOf, encodeNdjsonObjects, normalizePrefix } from "./objects";
 
 export const r2Schema = z
   .object({
@@ -25,6 +25,7 @@ export const r2Driver: SinkDriver<R2Config> = {
   type: "r2",
   schema: r2Schema,
   encode: (events, cfg) => encodeNdjsonObjects(events, cfg.prefix),
+  partition: classDayOf,
   async send(req, cfg, ctx): Promise<SinkResponse> {
     const bucket = ctx.env[cfg.binding];
     // a missing binding is a deployment error: answer 404 so the events are rejected, not retried forever

@@ -7,7 +7,7 @@ import { S3Client, PutObjectCommand, type ObjectCannedACL } from "@aws-sdk/clien
 import { secretRef } from "../config/secret";
 import { secretValue } from "./batch";
 import { classifyHttpStatus, type Classification, type SinkContext, type SinkDriver, type SinkRequest, type SinkResponse } from "./types";
-import { encodeNdjsonObjects, normalizePrefix } from "./objects";
+import { classDayOf, encodeNdjsonObjects, normalizePrefix } from "./objects";
 
 /** The delivery layer passes the per-request timeout along with the context. */
 export interface TimedContext extends SinkContext {
@@ -146,6 +146,7 @@ export const s3Driver: SinkDriver<S3Config> = {
   type: "s3",
   schema: s3Schema,
   encode: (events, cfg) => encodeNdjsonObjects(events, cfg.prefix),
+  partition: classDayOf,
   send: (req, cfg, ctx) => putObject(req, cfg, ctx, "application/gzip"),
   classify: (res) => classifyS3(res),
 };

@@ -9,7 +9,7 @@ import { parquetWriteBuffer } from "hyparquet-writer";
 import type { OcsfEvent } from "../normalize/ocsf";
 import type { SinkDriver, SinkRequest } from "./types";
 import { s3ConnectionShape, putObject, classifyS3 } from "./s3";
-import { batchId, groupByClassDay } from "./objects";
+import { batchId, classDayOf, groupByClassDay } from "./objects";
 import { OCSF_COLUMNS, type ColumnKind } from "./ocsf-columns";
 
 const SOURCE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -122,6 +122,7 @@ export const securityLakeDriver: SinkDriver<SecurityLakeConfig> = {
   type: "security_lake",
   schema: securityLakeSchema,
   encode: (events, cfg) => encodeSecurityLake(events, cfg),
+  partition: classDayOf,
   send: (req, cfg, ctx) => putObject(req, cfg, ctx, "application/vnd.apache.parquet"),
   classify: (res) => classifyS3(res),
   unsentOutcome: (e, cfg) => {

@@ -49,6 +49,13 @@ export interface SinkDriver<C = unknown> {
   encode(events: OcsfEvent[], cfg: C, ctx: SinkContext): SinkRequest[] | Promise<SinkRequest[]>;
   /** Performs one request. Default: fetch(req.url). Storage sinks (S3, R2) provide their own. */
   send?(req: SinkRequest, cfg: C, ctx: SinkContext): Promise<SinkResponse>;
+  /**
+   * Storage sinks: the object an event belongs in (its class and event day). The delivery layer then
+   * splits each partition's events on their own, in uid order, by maxEvents / maxBytes, so objects
+   * fill up to the limits and a batch splits the same way (same object keys) whatever order its
+   * events arrived in.
+   */
+  partition?(event: OcsfEvent, cfg: C): string;
   /** Decides what happened. Network errors never reach here: the delivery layer retries them. */
   classify(res: SinkResponse, req: SinkRequest, cfg: C): Classification;
   /**

@@ -6,38 +6,15 @@
 // round, bounded. Every event ends up indexed exactly once or dead-lettered with the sink's reason;
 // an item the sink took is never sent again.
 import { afterEach, describe, expect, it } from "vitest";
-import { deliverToSink, type DeliverDeps } from "../../src/deliver/deliver";
-import { loadDelivery, type DeliveryMessage } from "../../src/deliver/retry";
+import { deliverToSink } from "../../src/deliver/deliver";
 import { DLQ_PREFIX, type DeadLetter } from "../../src/deliver/dlq";
 import type { Item } from "../../src/deliver/attempt";
 import { parseConfig } from "../../src/config/load";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { manyEvents, startElasticsearch, type EsServer } from "../support/siem-servers";
+import { memoryDeps, drainScheduled } from "../support/memory-delivery";
 
 const API_KEY = "cmVsaWFiaWxpdHk6dGVzdA==";
-
-/** The R2 calls the delivery layer makes (put, get, delete, list), in memory. */
-function memoryBucket() {
-  const m = new Map<string, { body: string; customMetadata?: Record<string, string> }>();
-  const bucket = {
-    async put(key: string, value: string | Uint8Array, opts?: { customMetadata?: Record<string, string> }) {
-      m.set(key, { body: typeof value === "string" ? value : new TextDecoder().decode(value), ...(opts?.customMetadata ? { customMetadata: opts.customMetadata } : {}) });
-      return {};
-    },
-    async get(key: string) {
-      const o = m.get(key);
-      return o ? { text: async () => o.body, json: async () => JSON.parse(o.body) as unknown } : null;
-    },
-    async delete(key: string) {
-      m.delete(key);
-    },
-    async list(opts: { prefix?: string } = {}) {
-      const objects = [...m.entries()].filter(([k]) => k.startsWith(opts.prefix ?? "")).map(([key, o]) => ({ key, customMetadata: o.customMetadata }));
-      return { objects, truncated: false };
-    },
-  };
-  return { bucket: bucket as unknown as R2Bucket, map: m };
-}
 
 let es: EsServer | undefined;
 afterEach(async () => {
@@ -71,21 +48,8 @@ describe("Elasticsearch bulk partial failures through the delivery layer", () =>
       sinks: { es: { type: "elasticsearch", url: es.url, auth: { apiKey: { env: "ES_API_KEY" } }, batch: { maxEvents: 50 } } },
       routes: [{ sinks: ["es"] }],
     });
-    const { bucket, map } = memoryBucket();
-    const sent: { body: DeliveryMessage; delaySeconds?: number }[] = [];
     const t0 = Date.UTC(2027, 0, 15);
-    const deps: DeliverDeps = {
-      cfg,
-      env: { ES_API_KEY: API_KEY },
-      archive: bucket,
-      deliveries: {
-        async send(body: DeliveryMessage, opts?: { delaySeconds?: number }) {
-          sent.push({ body: structuredClone(body), ...(opts?.delaySeconds !== undefined ? { delaySeconds: opts.delaySeconds } : {}) });
-        },
-      },
-      now: () => t0,
-      rand: () => 0.5,
-    };
+    const { deps, map, sent } = memoryDeps(cfg, { ES_API_KEY: API_KEY }, t0);
     const items: Item[] = events.map((event) => ({ event, line: JSON.stringify(event) }));
 
     // first delivery (what the EVENTS consumer does), then the DELIVERIES rounds (what consumeDeliveries does)
@@ -93,16 +57,7 @@ describe("Elasticsearch bulk partial failures through the delivery layer", () =>
     expect(first.delivered).toBe(0); // the whole first request was refused, the sink is down: nothing else went out
     expect(first.retried).toBe(300);
     expect(Math.min(...sent.map((s) => s.delaySeconds ?? 0))).toBeGreaterThanOrEqual(30); // Retry-After for all of them
-    let rounds = 0;
-    for (; rounds < 10 && sent.length > 0; rounds++) {
-      for (const { body } of sent.splice(0)) {
-        const text = await loadDelivery(bucket, body);
-        expect(text).toBeDefined();
-        const again = text!.split("\n").filter(Boolean).map((line) => ({ line, event: JSON.parse(line) as OcsfEvent }));
-        const r = await deliverToSink({ sink: "es", items: again, attempt: body.attempt, firstAttemptAt: body.first_attempt_at }, deps);
-        if (body.ref && !r.parked.includes(body.ref)) await bucket.delete(body.ref);
-      }
-    }
+    const rounds = await drainScheduled(deps, sent);
     expect(sent).toEqual([]); // settled within the bound
     expect(rounds).toBe(3); // throttled items need two retries after the first full attempt
 
