@@ -25,6 +25,8 @@ export const MAX_WINDOWS = 64;
 export const MAX_DECIDED = 512;
 /** Largest event an object keeps (queue messages carry at most ~100 KB per event). */
 export const MAX_LINE_CHARS = 1_000_000;
+/** Distinct hosts a throttle window remembers for its summary (more are reported as truncated). */
+export const MAX_HOSTS = 32;
 /** After a failed send of a closed window, the alarm tries again this much later. */
 export const RETRY_MS = 60_000;
 
@@ -32,6 +34,11 @@ export const RETRY_MS = 60_000;
 export interface Part {
   msg: string;
   times: number[];
+  /**
+   * Throttle calls: each distinct device.hostname ("" for none) of the message's events, with the index
+   * of its last event, so the object knows which hosts the events it holds back came from.
+   */
+  hosts?: [string, number][];
 }
 
 export interface DedupSinkInput {
@@ -87,6 +94,10 @@ interface StoredWindow {
   decided: [string, number][];
   /** Whether the template event is stored (l:<sink>). */
   template: boolean;
+  /** throttle: the distinct hosts of the events held back (at most MAX_HOSTS). */
+  hosts?: string[];
+  /** throttle: more than MAX_HOSTS hosts were held back. */
+  hostsTruncated?: boolean;
 }
 
 interface Pending {
@@ -112,6 +123,17 @@ function span(w: StoredWindow, times: readonly number[]): void {
     if (!Number.isFinite(t)) continue;
     if (w.start === undefined || t < w.start) w.start = t;
     if (w.end === undefined || t > w.end) w.end = t;
+  }
+}
+
+/** Adds the hosts of a message's held-back events (those at index >= passed) to the window. */
+function holdHosts(w: StoredWindow, p: Part, passed: number): void {
+  for (const [host, last] of p.hosts ?? []) {
+    if (last < passed) continue;
+    const hosts = (w.hosts ??= []);
+    if (hosts.includes(host)) continue;
+    if (hosts.length >= MAX_HOSTS) w.hostsTruncated = true;
+    else hosts.push(host);
   }
 }
 
@@ -203,6 +225,7 @@ export class NoiseWindow extends DurableObject<Env> {
       w.passed += n;
       w.count += p.times.length - n;
       span(w, p.times.slice(n));
+      holdHosts(w, p, n);
       remember(w, p.msg, n);
       pass[p.msg] = n;
     }
@@ -251,6 +274,8 @@ export class NoiseWindow extends DurableObject<Env> {
       end: w.end ?? w.start ?? 0,
       openedAt: w.openedAt,
       closesAt: w.closesAt,
+      ...(w.hosts ? { hosts: w.hosts } : {}),
+      ...(w.hostsTruncated ? { hostsTruncated: true } : {}),
     };
     const template = JSON.parse(line) as OcsfEvent;
     const ev = windowOutput(template, summary);

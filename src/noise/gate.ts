@@ -80,13 +80,27 @@ class Group {
   }
 }
 
-function partsOf(entries: readonly Entry[]): Part[] {
+/** The host an event is from ("" for none): what a throttle summary reports. */
+function hostOf(e: Entry): string {
+  const h = (e.item.event.device as { hostname?: unknown } | undefined)?.hostname;
+  return typeof h === "string" ? h : "";
+}
+
+/** Per message: the event times, in order; with `hosts`, each distinct host and the index of its last event. */
+function partsOf(entries: readonly Entry[], hosts = false): Part[] {
   const parts = new Map<string, Part>();
+  const last = new Map<Part, Map<string, number>>();
   for (const e of entries) {
     let p = parts.get(e.msg);
     if (!p) parts.set(e.msg, (p = { msg: e.msg, times: [] }));
+    if (hosts) {
+      let m = last.get(p);
+      if (!m) last.set(p, (m = new Map()));
+      m.set(hostOf(e), p.times.length);
+    }
     p.times.push(e.item.event.time);
   }
+  for (const [p, m] of last) p.hosts = [...m];
   return [...parts.values()];
 }
 
@@ -204,7 +218,7 @@ async function stateful(perSink: Map<string, Entry[]>, deps: NoiseDeps): Promise
   const throttleCalls = [...tgroups.values()].map(({ rule, sink, key, entries }) => async () => {
     if (!ns || budget.calls <= 0) return failOpen(entries, ns ? "too many throttle keys in one batch" : "no NOISE Durable Object binding", { policy: rule.label });
     budget.calls--;
-    const req: ThrottleRequest = { policy: rule.label, sink, key, max: rule.max, perSeconds: rule.perSeconds, config: text, parts: partsOf(entries), line: entries[entries.length - 1]!.item.line };
+    const req: ThrottleRequest = { policy: rule.label, sink, key, max: rule.max, perSeconds: rule.perSeconds, config: text, parts: partsOf(entries, true), line: entries[entries.length - 1]!.item.line };
     try {
       countNoise.add("object_calls", 1);
       const pass = await ns.getByName(throttleObjectName(rule.label, sink, key)).throttle(req);

@@ -49,13 +49,20 @@ function pod(e: OcsfEvent): string | undefined {
   return undefined;
 }
 
+/** The hosts a noise summary covers ("a, b, c"), when it names more than one. */
+function noiseHosts(e: OcsfEvent): string | undefined {
+  const hosts: unknown = fieldAt(e, "unmapped.tributary_noise.hosts");
+  return Array.isArray(hosts) && hosts.length > 1 ? hosts.filter((h): h is string => typeof h === "string").join(", ") : undefined;
+}
+
 const SEVERITY_EMOJI: Record<number, string> = { 4: ":large_orange_circle:", 5: ":red_circle:", 6: ":red_circle:" };
 
 /** The Slack message (text + blocks) for one event. */
 export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[] } {
   const title = first(e, ["finding_info.title", "type_name"]) ?? `OCSF class ${e.class_uid}`;
   const severity = e.severity ?? `severity ${e.severity_id}`;
-  const host = first(e, ["device.hostname", "device.name", "device.ip"]);
+  // a throttle summary of events from several hosts has no device: it lists them in tributary_noise.hosts
+  const host = textAt(e, "device.hostname") ?? noiseHosts(e) ?? first(e, ["device.name", "device.ip"]);
   const image = first(e, ["evidences.0.container.image.name", "container.image.name"]);
   const containerName = first(e, ["evidences.0.container.name", "evidences.0.container.uid", "container.name", "container.uid"]);
   const container = containerName && image ? `${containerName} (${image})` : (containerName ?? image);

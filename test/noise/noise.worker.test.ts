@@ -198,6 +198,39 @@ describe("throttle", () => {
     expect(all).toHaveLength(4);
     expect(all[3]).toMatchObject({ count: 9, class_uid: 2004 });
     expect(noiseInfo(all[3]!)).toMatchObject({ kind: "throttle", policy: "chat", key: RULE, count: 9 });
+    // held back: 1 of node-t1, 4 of node-t2, 4 of node-t3; the summary names all three and none as its host
+    expect(noiseInfo(all[3]!).hosts).toEqual(["node-t1", "node-t2", "node-t3"]);
+    expect(all[3]!.device).toBeUndefined();
+  });
+
+  it("reports the hosts held back over several batches, and a single host as the summary's device", async () => {
+    const key = "throttle-hosts";
+    const cfg = noiseConfig(key, { throttle: [{ name: "chat-hosts", sink: "hook", per: "rule", max: 3, per_seconds: 3600 }] });
+    // batch 1: node-h1 x4 (3 go out, 1 held back: the summary's template); batch 2: node-h2 x5 (all held back)
+    const first = await ingest(cfg, falcoCopies(4, "node-h1", `${key}-1`).ndjson);
+    expect((await consume(cfg, first, `${key}-1`)).retried).toEqual([]);
+    const second = await ingest(cfg, falcoCopies(5, "node-h2", `${key}-2`, FALCO_MS + 1000).ndjson);
+    expect((await consume(cfg, second, `${key}-2`)).retried).toEqual([]);
+    const stub = env.NOISE.getByName(throttleObjectName("chat-hosts", "hook", RULE));
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const sent = (await hookRequests(key)).flatMap((r) => r.events);
+    expect(sent.slice(0, 3).map(host)).toEqual(["node-h1", "node-h1", "node-h1"]);
+    expect(sent).toHaveLength(4);
+    expect(sent[3]).toMatchObject({ count: 6, start_time: FALCO_MS + 3, end_time: FALCO_MS + 1004 });
+    expect(noiseInfo(sent[3]!).hosts).toEqual(["node-h1", "node-h2"]);
+    expect(sent[3]!.device).toBeUndefined();
+
+    // a window whose held-back events are all of one host names that host
+    const key2 = "throttle-one-host";
+    const cfg2 = noiseConfig(key2, { throttle: [{ name: "chat1", sink: "hook", per: "rule", max: 2, per_seconds: 3600 }] });
+    const one = await ingest(cfg2, falcoCopies(5, "node-h3", key2).ndjson);
+    expect((await consume(cfg2, one, key2)).retried).toEqual([]);
+    expect(await runDurableObjectAlarm(env.NOISE.getByName(throttleObjectName("chat1", "hook", RULE)))).toBe(true);
+    const sent2 = (await hookRequests(key2)).flatMap((r) => r.events);
+    expect(sent2).toHaveLength(3);
+    expect(sent2[2]).toMatchObject({ count: 3 });
+    expect(host(sent2[2]!)).toBe("node-h3");
+    expect(noiseInfo(sent2[2]!).hosts).toEqual(["node-h3"]);
   });
 });
 

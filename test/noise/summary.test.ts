@@ -50,6 +50,32 @@ describe("windowOutput", () => {
     expect((out.unmapped as { tributary_noise: Record<string, unknown> }).tributary_noise).toMatchObject({ kind: "throttle", key: "Terminal shell in container", count: 9 });
   });
 
+  it("reports the hosts of the events a throttle window held back; with several, no single host is named", () => {
+    const t = (hosts: string[], over: Partial<WindowSummary> = {}) => win({ kind: "throttle", mode: "throttle", key: "Terminal shell in container", count: 9, hosts, ...over });
+    const noise = (e: OcsfEvent) => (e.unmapped as { tributary_noise: Record<string, unknown> }).tributary_noise;
+    const hostname = (e: OcsfEvent) => (e.device as { hostname?: string } | undefined)?.hostname;
+    // one host: the template's own device (the template is one of the held-back events)
+    const one = windowOutput(shell, t(["falco-xczjd"]))!;
+    expect(hostname(one)).toBe("falco-xczjd");
+    expect(noise(one).hosts).toEqual(["falco-xczjd"]);
+    expect(validateOcsf(one)).toEqual([]);
+    // several hosts: a finding drops its device and its device observables, and lists the hosts
+    const several = windowOutput(shell, t(["node-b", "falco-xczjd", "node-a"]))!;
+    expect(several.device).toBeUndefined();
+    expect((several.observables ?? []).map((o) => o.name).filter((n) => n.startsWith("device."))).toEqual([]);
+    expect(noise(several)).toMatchObject({ hosts: ["falco-xczjd", "node-a", "node-b"], count: 9 });
+    expect(JSON.stringify(several)).not.toContain('"hostname":"falco-xczjd"');
+    expect(validateOcsf(several)).toEqual([]);
+    // a class that requires a device (System Activity: Tetragon process exec) gets one that names no host
+    const exec = all.find((e) => e.class_uid === 1007 && e.device)!;
+    const sys = windowOutput(exec, t(["node-a", "node-b"], { hostsTruncated: true }))!;
+    expect(sys.device).toEqual({ type_id: 0, type: "Unknown", name: "2+ hosts" });
+    expect(noise(sys)).toMatchObject({ hosts: ["node-a", "node-b"], hosts_truncated: true });
+    expect(validateOcsf(sys)).toEqual([]);
+    // dedup windows are one host by construction (the fingerprint covers device.hostname): untouched
+    expect(windowOutput(shell, win())!.device).toEqual(shell.device);
+  });
+
   it("gives a window one stable uid, different from every other window's", () => {
     const w = win();
     expect(windowOutput(shell, w)!.metadata.uid).toBe(windowOutput(structuredClone(shell) as OcsfEvent, w)!.metadata.uid);

@@ -80,6 +80,15 @@ describe("slack sink", () => {
     expect(slackMessage(shell!).text).not.toContain("×");
   });
 
+  it("a throttle summary of several hosts lists them as its host", () => {
+    const shell = events.find((e) => (e.finding_info as { title?: string } | undefined)?.title === "Terminal shell in container");
+    const { device: _one, ...rest } = shell!;
+    const summary: OcsfEvent = { ...rest, count: 9, unmapped: { tributary_noise: { kind: "throttle", hosts: ["node-a", "node-b"] } } };
+    const m = slackMessage(summary);
+    expect((m.blocks[2] as { fields: { text: string }[] }).fields.map((f) => f.text)).toContain("*Host*\nnode-a, node-b");
+    expect(m.text).toContain("on node-a, node-b (×9)");
+  });
+
   it("minSeverityId lowers the threshold; every message passes Slack's Block Kit limits", async () => {
     const cfg = config({ minSeverityId: 1 });
     const log = await deliverAll(slack, events, cfg, ctx, 1);
