@@ -28,6 +28,17 @@ async function storedKeys(stub: DurableObjectStub): Promise<string[]> {
 }
 
 const meta = (e: Record<string, unknown>) => e.metadata as { uid: string };
+
+/** The uids among `wanted` stored under an R2 prefix (the archive: "ocsf/class_uid=2004/"), one per stored copy. */
+async function storedUids(prefix: string, wanted: ReadonlySet<string>): Promise<string[]> {
+  return (await readArchive(env.ARCHIVE, prefix)).flatMap((o) => o.events).map((e) => meta(e).uid).filter((u) => wanted.has(u));
+}
+
+/** noiseConfig plus an `r2` sink "copy" (object store, exempt from noise) that the Falco route also feeds. */
+function withCopy(key: string, noise: unknown): Record<string, unknown> {
+  const cfg = noiseConfig(key, noise);
+  return { ...cfg, sinks: { ...(cfg.sinks as object), copy: { type: "r2", binding: "ARCHIVE", prefix: `copy-${key}` } }, routes: [{ match: { source: "falco" }, sinks: ["hook", "copy"] }] };
+}
 const host = (e: Record<string, unknown>) => (e.device as { hostname: string }).hostname;
 const noiseInfo = (e: Record<string, unknown>) => (e.unmapped as { tributary_noise: Record<string, unknown> }).tributary_noise;
 
@@ -50,9 +61,9 @@ describe("dedup, fold mode (the default for a webhook sink)", () => {
 
     // the archive has every original event
     const wanted = new Set(uids);
-    const archived = (await readArchive(env.ARCHIVE, "ocsf/class_uid=2004/")).flatMap((o) => o.events).filter((e) => wanted.has(meta(e).uid));
+    const archived = await storedUids("ocsf/class_uid=2004/", wanted);
     expect(archived).toHaveLength(10_000);
-    expect(new Set(archived.map((e) => meta(e).uid)).size).toBe(10_000);
+    expect(new Set(archived).size).toBe(10_000);
 
     // the window is open: the webhook has received nothing yet
     expect(await hookRequests(key)).toEqual([]);
@@ -267,5 +278,43 @@ describe("suppression and sampling in the consumer", () => {
     expect((await consume(cfg, msgs, `${key}-again`)).retried).toEqual([]);
     const again = (await hookRequests(key)).flatMap((r) => r.events).slice(sent.length);
     expect(again.filter((e) => host(e) === "node-sampled").map((e) => meta(e).uid)).toEqual(sent.filter((e) => host(e) === "node-sampled").map((e) => meta(e).uid));
+  });
+});
+
+describe("the archive and object-store sinks keep every original event under throttling and sampling", () => {
+  it("throttle: the webhook gets `max` now and one summary; the archive and an r2 sink get every event, once each", async () => {
+    const key = "archive-throttle";
+    // no `sinks` on the policy would reach "copy" too if object stores were not exempt; a throttle names its sink
+    const cfg = withCopy(key, { throttle: [{ name: "chat-archive", sink: "hook", per: "rule", max: 5, per_seconds: 3600 }] });
+    const { ndjson, uids } = falcoCopies(60, "node-archive-t", key);
+    const wanted = new Set(uids);
+    expect((await consume(cfg, await ingest(cfg, ndjson), key)).retried).toEqual([]);
+    expect(await runDurableObjectAlarm(env.NOISE.getByName(throttleObjectName("chat-archive", "hook", RULE)))).toBe(true);
+
+    const hook = (await hookRequests(key)).flatMap((r) => r.events);
+    expect(hook.filter((e) => wanted.has(meta(e).uid))).toHaveLength(5);
+    expect(hook).toHaveLength(6);
+    expect(hook[5]!.count).toBe(55);
+    for (const prefix of ["ocsf/class_uid=2004/", `copy-${key}/`]) {
+      const stored = await storedUids(prefix, wanted);
+      expect(stored.sort(), prefix).toEqual([...uids].sort());
+    }
+  });
+
+  it("sampling (a policy on every sink): the webhook gets a fraction; the archive and an r2 sink get every event, once each", async () => {
+    const key = "archive-sample";
+    const cfg = withCopy(key, { sample: [{ name: "tenth-all", match: { rule: RULE }, rate: 0.1 }] });
+    const { ndjson, uids } = falcoCopies(300, "node-archive-s", key);
+    const wanted = new Set(uids);
+    expect((await consume(cfg, await ingest(cfg, ndjson), key)).retried).toEqual([]);
+
+    const kept = (await hookRequests(key)).flatMap((r) => r.events).map((e) => meta(e).uid);
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept.length).toBeLessThan(100);
+    expect(kept.every((u) => wanted.has(u))).toBe(true);
+    for (const prefix of ["ocsf/class_uid=2004/", `copy-${key}/`]) {
+      const stored = await storedUids(prefix, wanted);
+      expect(stored.sort(), prefix).toEqual([...uids].sort());
+    }
   });
 });
