@@ -73,22 +73,26 @@ function podInfo(e: OcsfEvent): PodInfo {
   // Tetragon: cluster_name at the top; the pod {namespace, name, workload, workload_kind, pod_labels}
   // under <event type>.process (the normalizer keeps unmapped fields at their original paths)
   info.cluster ??= s(um?.cluster_name);
-  for (const [k, v] of Object.entries(um ?? {})) {
-    if (!k.startsWith("process_")) continue;
-    const pod = o(o(o(v)?.process)?.pod);
-    if (!pod) continue;
-    info.namespace ??= s(pod.namespace);
-    info.pod ??= s(pod.name);
-    info.workload ??= s(pod.workload);
-    info.workloadKind ??= s(pod.workload_kind);
-    info.labels ??= labelsOf(pod.pod_labels);
+  // for-in over own keys (JSON objects): the order of Object.entries, without an array per entry
+  if (um) {
+    for (const k in um) {
+      if (!k.startsWith("process_")) continue;
+      const pod = o(o(o(um[k])?.process)?.pod);
+      if (!pod) continue;
+      info.namespace ??= s(pod.namespace);
+      info.pod ??= s(pod.name);
+      info.workload ??= s(pod.workload);
+      info.workloadKind ??= s(pod.workload_kind);
+      info.labels ??= labelsOf(pod.pod_labels);
+    }
   }
   // Falco output fields left unmapped
   const of = o(um?.output_fields);
   if (of) {
     info.labels ??= labelsOf(of["k8s.pod.labels"]);
-    for (const [k, v] of Object.entries(of)) {
-      if (k.startsWith("k8s.pod.label.") && typeof v === "string") (info.labels ??= {})[k.slice("k8s.pod.label.".length)] = v;
+    for (const k in of) {
+      const v = of[k];
+      if (typeof v === "string" && k.startsWith("k8s.pod.label.")) (info.labels ??= {})[k.slice("k8s.pod.label.".length)] = v;
     }
     info.cluster ??= s(of["k8smeta.cluster.name"]) ?? s(of["k8s.cluster.name"]);
   }
