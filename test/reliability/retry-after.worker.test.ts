@@ -8,15 +8,14 @@ import { describe, it, expect, beforeAll, inject } from "vitest";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { MAX_DELAY_SECONDS } from "../../src/config/sinks";
 import { freshBucket, readEvents, uidOfPlain } from "../support/s3-read";
-import { gateControl, type GateStep } from "../support/gate-client";
+import { gateControl, s3Error, type GateStep } from "../support/gate-client";
 import { uniqueFixtureEvents, eventsMessages, stubDeliveries, runBatch, drainDeliveries, EVENTS_QUEUE, DELIVERIES_QUEUE } from "../support/delivery";
 
 const s3Endpoint = inject("s3Endpoint");
 const s3Gate = inject("s3Gate");
 
-const xml = (code: string) => `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code}</Message></Error>`;
-const slowDown: GateStep = { status: 503, headers: { "content-type": "application/xml" }, body: xml("SlowDown") };
-const tooMany = (retryAfter: string): GateStep => ({ status: 429, headers: { "content-type": "application/xml", "retry-after": retryAfter }, body: xml("TooManyRequests") });
+const slowDown = s3Error(503, "SlowDown");
+const tooMany = (retryAfter: string) => s3Error(429, "TooManyRequests", retryAfter);
 
 let events: OcsfEvent[];
 beforeAll(() => {

@@ -11,14 +11,12 @@ import { classDayOf, eventDay } from "../../src/sinks/objects";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { manyEvents, NOW } from "../support/siem-servers";
 import { freshBucket, readBucket, uidOfPlain, type StoredObject } from "../support/s3-read";
-import { gateControl } from "../support/gate-client";
+import { gateControl, s3Error } from "../support/gate-client";
 import { memoryDeps, drainScheduled } from "../support/memory-delivery";
 
 const endpoint = inject("s3Endpoint");
 const gate = inject("s3Gate");
 const MAX_BYTES = 10_000;
-
-const xml = (code: string) => `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code}</Message></Error>`;
 
 function setup(bucket: string, batch: Record<string, number> = { maxBytes: MAX_BYTES }) {
   const cfg = parseConfig({
@@ -97,8 +95,7 @@ describe("s3 sink: batch.maxBytes", () => {
     const bucket = await freshBucket(endpoint, "maxbytes-retry");
     // two objects go through, the third gets 503 (the rest of the attempt waits); in the first retry
     // round the connection drops once
-    const slowDown = { status: 503, headers: { "content-type": "application/xml" }, body: xml("SlowDown") };
-    await gateControl.script(gate, bucket, [{ delayMs: 0 }, { delayMs: 0 }, slowDown, { drop: true }]);
+    await gateControl.script(gate, bucket, [{ delayMs: 0 }, { delayMs: 0 }, s3Error(503, "SlowDown"), { drop: true }]);
     const { deps, sent, map } = setup(bucket);
     const first = await deliverToSink({ sink: "s3", items: itemsOf(events), attempt: 1, firstAttemptAt: NOW }, deps);
     expect(first.requests).toBe(3);

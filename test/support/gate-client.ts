@@ -14,3 +14,11 @@ export const gateControl = {
     return (await res.json()) as GateState;
   },
 };
+
+/** An S3 error answer (the XML body S3 sends), optionally with a Retry-After header. */
+export function s3Error(status: number, code: string, retryAfter?: number | string): GateStep {
+  const headers: Record<string, string> = { "content-type": "application/xml" };
+  if (retryAfter !== undefined) headers["retry-after"] = String(retryAfter);
+  return { status, headers, body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code}</Message></Error>` };
+}
+
