@@ -5,7 +5,7 @@ import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { fixturesIn } from "../support/fixtures";
 import { validateOcsf } from "../support/ocsf-validator";
-import { missingFields } from "../support/lossless";
+import { lossOf, envelopeLossOf } from "../support/field-maps";
 import { type Json, type JsonObject, isObject, parseJson } from "../../src/normalize/json";
 import { unwrap, detectKind, type Unwrapped } from "../../src/normalize/detect";
 import {
@@ -66,7 +66,7 @@ describe("CloudTrail fixtures: every record is a valid, lossless OCSF 1.3.0 even
         const ev = normalizeCloudTrail(record as JsonObject, CTX);
         expect(record, `${path}: input not mutated`).toEqual(input);
         expect(validateOcsf(ev), `${f.name} ${path}`).toEqual([]);
-        expect(missingFields(record, ev), `${f.name} ${path}`).toEqual([]);
+        expect(lossOf("cloudtrail", record, ev), `${f.name} ${path}`).toEqual([]);
         expect([API_ACTIVITY, AUTHENTICATION, ACCOUNT_CHANGE]).toContain(ev.class_uid);
         expect(ev.metadata.product).toMatchObject({ name: "CloudTrail", vendor_name: "AWS" });
         expect(ev.metadata).toMatchObject({ log_name: "cloudtrail", tenant_uid: "test", logged_time: CTX.receivedAt, profiles: ["cloud"] });
@@ -91,9 +91,9 @@ describe("CloudTrail fixtures: every record is a valid, lossless OCSF 1.3.0 even
       res.events.forEach(({ event }, i) => {
         const { record, envelope } = recs[i]!;
         expect(validateOcsf(event), `${f.name} #${i}`).toEqual([]);
-        expect(missingFields(record, event), `${f.name} #${i}`).toEqual([]);
+        expect(lossOf("cloudtrail", record, event), `${f.name} #${i}`).toEqual([]);
         if (envelope) {
-          expect(missingFields(envelope, event.unmapped?.eventbridge)).toEqual([]);
+          expect(envelopeLossOf(envelope, event)).toEqual([]);
           expect(event.unmapped?.eventbridge).toMatchObject({ "detail-type": "AWS API Call via CloudTrail" });
         }
       });
@@ -308,7 +308,7 @@ describe("field mapping on the documented fixtures", () => {
     const ev = normalizeCloudTrail(rec, CTX);
     expect(ev.src_endpoint).toEqual({ ip: "200.249.253.51", instance_uid: "i-0abc123def4567890" });
     expect(validateOcsf(ev)).toEqual([]);
-    expect(missingFields(rec, ev)).toEqual([]);
+    expect(lossOf("cloudtrail", rec, ev)).toEqual([]);
     expect(at(ev, "unmapped.userIdentity.sessionContext.ec2RoleDelivery")).toBe("2.0");
     // not an instance: a session merely named like one (no ec2RoleDelivery), the real SDK session name, an 8-digit id is fine
     delete (ui.sessionContext as JsonObject).ec2RoleDelivery;
@@ -533,7 +533,7 @@ describe("property: mutated records never break the mapping", () => {
             return;
           }
           expect(validateOcsf(ev)).toEqual([]);
-          expect(missingFields(rec, ev)).toEqual([]);
+          expect(lossOf("cloudtrail", rec, ev)).toEqual([]);
         },
       ),
       { numRuns: 1000, seed: 4242 },

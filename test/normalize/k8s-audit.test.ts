@@ -3,7 +3,7 @@ import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { fixturesIn, fixture, type Fixture } from "../support/fixtures";
 import { validateOcsf } from "../support/ocsf-validator";
-import { missingFields } from "../support/lossless";
+import { lossOf } from "../support/field-maps";
 import { frame } from "../../src/routes/decode";
 import { runPipeline } from "../../src/pipeline";
 import { normalizeK8sAudit, k8sSeverity } from "../../src/normalize/k8s-audit";
@@ -47,7 +47,7 @@ function variant(rec: JsonObject, patch: Record<string, Json | undefined>): Json
 
 function expectValidAndLossless(rec: JsonObject, ev: OcsfEvent): void {
   expect(validateOcsf(ev)).toEqual([]);
-  expect(missingFields(rec, ev)).toEqual([]);
+  expect(lossOf("k8s_audit", rec, ev)).toEqual([]);
 }
 
 type Obj = Record<string, unknown>;
@@ -381,7 +381,7 @@ describe("audit webhook EventList through frame() + runPipeline()", () => {
       expect(event.class_uid).toBe(6003);
       expect(o(o(event.api).request).uid).toBe(list[i]!.auditID);
       expect(validateOcsf(event)).toEqual([]);
-      expect(missingFields(list[i], event)).toEqual([]);
+      expect(lossOf("k8s_audit", list[i]!, event)).toEqual([]);
     });
     // the same body on the source-specific route (no detection)
     const routed = post(body, "k8s_audit");
@@ -475,7 +475,7 @@ describe("property: any Event-shaped record is mapped losslessly to valid OCSF o
         }
         mapped++;
         expect(validateOcsf(ev)).toEqual([]);
-        expect(missingFields(input, ev)).toEqual([]);
+        expect(lossOf("k8s_audit", input, ev)).toEqual([]);
       }),
       { numRuns: 400, seed: 4242 },
     );
