@@ -139,6 +139,7 @@ function mapProcess(f: Fields, b: Built, obs: Observables, findingUid: string): 
   // ancestors: level 0 = the process, 1 = parent, N = proc.aname[N] / proc.apid[N]
   let top = 1;
   for (const k of f.keys()) {
+    if (!k.startsWith("proc.a")) continue;
     const m = /^proc\.a(?:name|pid)\[(\d+)\]$/.exec(k);
     if (m) top = Math.max(top, Number(m[1]));
   }
@@ -412,11 +413,15 @@ export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEven
   const tags = Array.isArray(rec.tags) ? rec.tags.filter((t): t is string => typeof t === "string") : [];
   const givenSource = str(rec.source);
   // Falco before ~0.26 sent no "source": infer it from the fields (marked in unmapped.source_inferred)
-  const source =
-    givenSource ??
-    (rule.startsWith("Falco internal") ? "internal" : f.has("ka.") ? "k8s_audit" : f.has("ct.") ? "aws_cloudtrail" : "syscall");
+  // ka.* / ct.* fields: only the k8s_audit / aws_cloudtrail mappers take them, so the answer holds throughout
+  const hasKa = f.has("ka.");
+  const hasCt = f.has("ct.");
+  const source = givenSource ?? (rule.startsWith("Falco internal") ? "internal" : hasKa ? "k8s_audit" : hasCt ? "aws_cloudtrail" : "syscall");
   const internal = source === "internal" || rule.startsWith("Falco internal");
-  const uid = str(rec.uuid) ?? stableUid(ctx.rawText ?? JSON.stringify(rec));
+  // the record's text: hashed for the uid when there is no uuid, and raw_data; written at most once
+  let recText = ctx.rawText;
+  const text = () => (recText ??= JSON.stringify(rec));
+  const uid = str(rec.uuid) ?? stableUid(text());
 
   // time: the RFC 3339 `time` (ns precision kept as text in metadata.original_time), else evt.time (ns)
   let time = isoToMs(rec.time);
@@ -435,8 +440,8 @@ export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEven
   mapProcess(f, b, obs, uid);
   mapContainer(f, b, obs);
   mapFd(f, b, obs);
-  if (f.has("ka.")) mapK8sAudit(f, b, obs);
-  if (f.has("ct.")) mapCloudTrail(f, b, obs);
+  if (hasKa) mapK8sAudit(f, b, obs);
+  if (hasCt) mapCloudTrail(f, b, obs);
   const productVersion = internal ? f.s("falco.version") : undefined;
 
   const device: JsonObject | undefined =
@@ -498,7 +503,7 @@ export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEven
     cloud: b.cloud,
     observables: obs.list.length ? obs.list : undefined,
     unmapped: Object.keys(unmapped).length ? unmapped : undefined,
-    raw_data: ctx.rawData ? (ctx.rawText ?? JSON.stringify(rec)) : undefined,
+    raw_data: ctx.rawData ? text() : undefined,
   };
   const out = withCaptions(compact(ev), "Detection Finding", "Create");
   // severity 99 Other: the caption is the source's own value
