@@ -6,9 +6,10 @@
 // An alarm at the end of the window builds what the window sends (./summary) and delivers it through
 // the normal delivery path (deliverToSink: retries via DELIVERIES, then dead letters), then forgets it.
 //
-// Everything lives in storage (SQLite-backed), so a restart loses nothing. Bounded: at most
-// MAX_WINDOWS windows per object, MAX_DECIDED message ids per window, one stored event per window;
-// a window lasts at most a day and an object with no open window keeps no state.
+// Everything lives in storage (SQLite-backed), so a restart loses nothing. Bounded: one fingerprint
+// (or throttle key) per object by its name, at most MAX_WINDOWS windows per object (the oldest is
+// closed early, its summary sent, to open another), MAX_DECIDED message ids and MAX_HOSTS hosts per
+// window, one stored event per window; a window lasts at most a day and an idle object keeps no state.
 // Idempotent per queue message: a redelivered message is answered as the first time and not counted again.
 import { DurableObject } from "cloudflare:workers";
 import type { DedupMode } from "../config/noise";
@@ -19,7 +20,7 @@ import { deliverToSink } from "../deliver/deliver";
 import { log } from "../ops/log";
 import { windowOutput, type WindowSummary } from "./summary";
 
-/** Windows one object holds (one per sink). */
+/** Windows one object holds (one per sink); opening one more closes the oldest early (summary sent). */
 export const MAX_WINDOWS = 64;
 /** Queue message ids a window remembers (for redeliveries). */
 export const MAX_DECIDED = 512;
@@ -148,6 +149,7 @@ export class NoiseWindow extends DurableObject<Env> {
     const now = Date.now();
     await this.keepConfig(req.config);
     const out: Record<string, PassMap> = {};
+    const flush = { evicted: 0 };
     for (const s of req.sinks) {
       const pass: PassMap = (out[s.sink] = {});
       const w = await this.windowFor(s.sink, s.line, () => ({
@@ -163,9 +165,9 @@ export class NoiseWindow extends DurableObject<Env> {
         max: 0,
         decided: [],
         template: true,
-      }));
+      }), flush);
       if (!w) {
-        // over the bounds: these events go out as they are
+        // too large to keep: these events go out as they are
         for (const p of s.parts) pass[p.msg] = p.times.length;
         continue;
       }
@@ -189,7 +191,7 @@ export class NoiseWindow extends DurableObject<Env> {
       }
       await this.ctx.storage.put(`w:${s.sink}`, w);
     }
-    await this.scheduleAlarm();
+    await this.scheduleAlarm(flush.evicted > 0 ? now : undefined);
     return out;
   }
 
@@ -198,6 +200,7 @@ export class NoiseWindow extends DurableObject<Env> {
     const now = Date.now();
     await this.keepConfig(req.config);
     const pass: PassMap = {};
+    const flush = { evicted: 0 };
     const w = await this.windowFor(req.sink, undefined, () => ({
       kind: "throttle",
       mode: "throttle",
@@ -211,7 +214,7 @@ export class NoiseWindow extends DurableObject<Env> {
       max: req.max,
       decided: [],
       template: false,
-    }));
+    }), flush);
     if (!w) {
       for (const p of req.parts) pass[p.msg] = p.times.length;
       return pass;
@@ -235,7 +238,7 @@ export class NoiseWindow extends DurableObject<Env> {
       await this.ctx.storage.put(`l:${req.sink}`, req.line);
     }
     await this.ctx.storage.put(`w:${req.sink}`, w);
-    await this.scheduleAlarm();
+    await this.scheduleAlarm(flush.evicted > 0 ? now : undefined);
     return pass;
   }
 
@@ -246,20 +249,25 @@ export class NoiseWindow extends DurableObject<Env> {
     // the alarm is the end of the windows it was set for, even when it runs early (tests run it at will)
     const horizon = Math.max(now, (await storage.get<number>("alarm_at")) ?? now);
     const windows = await storage.list<StoredWindow>({ prefix: "w:" });
-    const due = [...windows.values()].filter((w) => w.closesAt <= horizon);
-    const templates = due.length ? await storage.get<string>(due.map((w) => `l:${w.sink}`)) : new Map<string, string>();
+    await this.close([...windows.values()].filter((w) => w.closesAt <= horizon), ["alarm_at"]);
+    const sent = await this.sendPending();
+    await this.scheduleAlarm(sent ? undefined : now + RETRY_MS);
+  }
+
+  /** Closes windows: each one's output becomes pending (sendPending delivers it) and the window is deleted. */
+  private async close(windows: readonly StoredWindow[], alsoDelete: string[] = []): Promise<void> {
+    const storage = this.ctx.storage;
+    const templates = windows.length ? await storage.get<string>(windows.map((w) => `l:${w.sink}`)) : new Map<string, string>();
     const outputs: Record<string, Pending> = {};
-    const gone = ["alarm_at"];
-    for (const w of due) {
+    const gone = [...alsoDelete];
+    for (const w of windows) {
       const line = templates.get(`l:${w.sink}`);
       const out = line !== undefined ? this.output(w, line) : undefined;
       if (out !== undefined) outputs[`out:${w.sink}:${w.openedAt}`] = { sink: w.sink, line: out };
       gone.push(`w:${w.sink}`, `l:${w.sink}`);
     }
     // one write batch (no await between them): each closed window is gone and its output pending, or neither
-    await Promise.all([Object.keys(outputs).length ? storage.put(outputs) : undefined, storage.delete(gone)]);
-    const sent = await this.sendPending();
-    await this.scheduleAlarm(sent ? undefined : now + RETRY_MS);
+    await Promise.all([Object.keys(outputs).length ? storage.put(outputs) : undefined, gone.length ? storage.delete(gone) : undefined]);
   }
 
   /** The NDJSON line a closing window sends (undefined: nothing to send). */
@@ -315,14 +323,24 @@ export class NoiseWindow extends DurableObject<Env> {
     return ok;
   }
 
-  /** The open window of a sink, or a new one (undefined when the object is full or the event too large). */
-  private async windowFor(sink: string, line: string | undefined, make: () => StoredWindow): Promise<StoredWindow | undefined> {
+  /**
+   * The open window of a sink, or a new one (undefined when the event is too large to keep). When the
+   * object already holds MAX_WINDOWS windows, the oldest is closed early to make room: its output is
+   * pending at once and `flush.evicted` tells the caller to set the alarm for now, so its summary goes
+   * out and nothing it counted is lost.
+   */
+  private async windowFor(sink: string, line: string | undefined, make: () => StoredWindow, flush: { evicted: number }): Promise<StoredWindow | undefined> {
     const storage = this.ctx.storage;
     const w = await storage.get<StoredWindow>(`w:${sink}`);
     if (w) return w;
     if (line !== undefined && line.length > MAX_LINE_CHARS) return undefined;
-    const open = await storage.list({ prefix: "w:", limit: MAX_WINDOWS });
-    if (open.size >= MAX_WINDOWS) return undefined;
+    const open = await storage.list<StoredWindow>({ prefix: "w:" });
+    if (open.size >= MAX_WINDOWS) {
+      const oldest = [...open.values()].sort((a, b) => a.openedAt - b.openedAt || (a.sink < b.sink ? -1 : 1)).slice(0, open.size - MAX_WINDOWS + 1);
+      await this.close(oldest);
+      flush.evicted += oldest.length;
+      log("warn", "noise: window limit of one object reached; oldest window closed early", { evicted: oldest.map((x) => x.sink), limit: MAX_WINDOWS });
+    }
     if (line !== undefined) await storage.put(`l:${sink}`, line);
     return make();
   }

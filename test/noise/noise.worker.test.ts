@@ -8,10 +8,11 @@ import type { EventsMessage } from "../../src/deliver/enqueue";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { fingerprint, ruleOf } from "../../src/noise/fingerprint";
 import { dedupObjectName, throttleObjectName } from "../../src/noise/gate";
+import { MAX_WINDOWS } from "../../src/noise/durable";
 import { noiseCounters } from "../../src/noise/stats";
-import { readArchive } from "../support/archive";
+import { readArchive, waitFor } from "../support/archive";
 import { EVENTS_QUEUE, runBatch } from "../support/delivery";
-import { FALCO_MS, consume, envWith, falcoCopies, hookRequests, ingest, noiseConfig } from "./helpers";
+import { FALCO_MS, consume, envWith, falcoCopies, hookRequests, ingest, noiseConfig, webhookSink } from "./helpers";
 
 const RULE = "Terminal shell in container";
 
@@ -338,5 +339,45 @@ describe("the archive and object-store sinks keep every original event under thr
       const stored = await storedUids(prefix, wanted);
       expect(stored.sort(), prefix).toEqual([...uids].sort());
     }
+  });
+});
+
+describe("NoiseWindow memory bounds", () => {
+  it(`holds at most ${MAX_WINDOWS} windows per object: opening one more closes the oldest early, its summary sent with every count`, async () => {
+    const key = "window-cap";
+    // one fingerprint routed to MAX_WINDOWS + 1 webhook sinks: one object, one window per sink
+    const names = Array.from({ length: MAX_WINDOWS + 1 }, (_, i) => `s${String(i).padStart(2, "0")}`);
+    const cfg = {
+      sinks: Object.fromEntries(names.map((n) => [n, webhookSink(`${key}-${n}`)])),
+      routes: [{ match: { source: "falco" }, sinks: names }],
+      noise: { dedup: [{ name: "cap", match: { rule: RULE }, window_seconds: 3600 }] },
+    };
+    const { ndjson, uids } = falcoCopies(3, "node-cap", key);
+    const msgs = await ingest(cfg, ndjson);
+    expect((await consume(cfg, msgs, key)).retried).toEqual([]);
+    const stub = dedupStub("cap", firstEvent(msgs));
+
+    // every other sink got the first copy at once and nothing more; the object keeps MAX_WINDOWS windows,
+    // the oldest (s00) closed early
+    for (const n of names.slice(1)) expect((await hookRequests(`${key}-${n}`)).flatMap((r) => r.events).map((e) => meta(e).uid), n).toEqual([uids[0]]);
+    const windows = (await storedKeys(stub)).filter((k) => k.startsWith("w:"));
+    expect(windows).toHaveLength(MAX_WINDOWS);
+    expect(windows).not.toContain("w:s00");
+
+    // the object set its alarm for now (workerd runs it; running it by hand would close every window, as at
+    // their end): the closed window's first copy and then its summary, with all three events counted
+    const s00 = await waitFor(async () => {
+      const ev = (await hookRequests(`${key}-s00`)).flatMap((r) => r.events);
+      return ev.length >= 2 ? ev : undefined;
+    }, 50);
+    // (the consumer's delivery of the first copy and the object's alarm run side by side: either may land first)
+    expect(s00).toHaveLength(2);
+    expect(s00.filter((e) => meta(e).uid === uids[0])).toHaveLength(1);
+    const summary = s00.find((e) => e.count !== undefined)!;
+    expect(summary).toMatchObject({ count: 3, start_time: FALCO_MS, end_time: FALCO_MS + 2 });
+    expect(noiseInfo(summary)).toMatchObject({ kind: "dedup", policy: "cap", count: 3, first_uid: uids[0] });
+    // the other windows stay open until their end: nothing more sent to them
+    expect((await hookRequests(`${key}-s01`)).flatMap((r) => r.events)).toHaveLength(1);
+    expect((await storedKeys(stub)).filter((k) => k.startsWith("w:"))).toHaveLength(MAX_WINDOWS);
   });
 });
