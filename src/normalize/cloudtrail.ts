@@ -501,6 +501,16 @@ function insightMessage(details: Json | undefined, operation: string, eventSourc
   return `${parts.join(" ")}: ${operation}${eventSource ? ` (${eventSource})` : ""}`;
 }
 
+/**
+ * metadata.uid of a record with an eventID: a UUID-shaped hash of eventID, recipientAccountId, eventTime and
+ * eventName. Deterministic (the same record from a trail's S3 log file and from EventBridge gets the same uid,
+ * so SIEMs can drop the copy), and two records that merely share an eventID (AWS documentation examples use
+ * placeholders; a sender can copy a real one) still get different uids, so one can never suppress the other.
+ */
+export function cloudTrailUid(eventId: string, account: string | undefined, time: string | undefined, name: string | undefined): string {
+  return stableUid(`cloudtrail\n${eventId}\n${account ?? ""}\n${time ?? ""}\n${name ?? ""}`);
+}
+
 export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): OcsfEvent {
   if (typeof rec.eventName !== "string" && typeof rec.eventSource !== "string" && typeof rec.eventType !== "string") {
     throw new NormalizeError("not a CloudTrail record: it has no eventName, eventSource or eventType string");
@@ -609,14 +619,16 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
   const eventTime = rest.peek("eventTime");
   const timeMs = isoToMs(eventTime);
   if (timeMs !== undefined) rest.drop("eventTime");
-  const eventId = rest.s("eventID");
+  // eventID stays in unmapped: metadata.uid hashes it with the account, time and name (see cloudTrailUid)
+  const eventId = rest.peek("eventID");
   const eventType = rest.s("eventType");
   const eventCategory = rest.s("eventCategory");
   const eventVersion = rest.s("eventVersion");
   const product: Metadata["product"] = { name: "CloudTrail", vendor_name: "AWS" };
   if (eventVersion) product.version = eventVersion;
   if (eventCategory) product.feature = { name: eventCategory };
-  const metadata: Metadata = { version: ctx.ocsfVersion, product, uid: eventId ?? stableUid(ctx.rawText ?? JSON.stringify(rec)) };
+  const uid = eventId !== undefined ? cloudTrailUid(eventId, recipient, eventTime, str(rec.eventName)) : stableUid(ctx.rawText ?? JSON.stringify(rec));
+  const metadata: Metadata = { version: ctx.ocsfVersion, product, uid };
   const sharedEventId = rest.s("sharedEventID");
   if (sharedEventId) metadata.correlation_uid = sharedEventId;
   if (eventType) metadata.event_code = eventType;

@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { fixturesIn } from "../support/fixtures";
 import { validateOcsf } from "../support/ocsf-validator";
 import { lossOf, envelopeLossOf } from "../support/field-maps";
-import { type Json, type JsonObject, isObject, parseJson } from "../../src/normalize/json";
+import { type Json, type JsonObject, isObject, parseJson, str } from "../../src/normalize/json";
 import { unwrap, detectKind, type Unwrapped } from "../../src/normalize/detect";
 import {
   normalizeCloudTrail,
@@ -17,6 +17,7 @@ import {
   API_ACTIVITY,
   AUTHENTICATION,
   ACCOUNT_CHANGE,
+  cloudTrailUid,
 } from "../../src/normalize/cloudtrail";
 import { NormalizeError } from "../../src/normalize/errors";
 import type { NormalizeContext, OcsfEvent } from "../../src/normalize/ocsf";
@@ -71,10 +72,14 @@ describe("CloudTrail fixtures: every record is a valid, lossless OCSF 1.3.0 even
         expect(ev.metadata.product).toMatchObject({ name: "CloudTrail", vendor_name: "AWS" });
         expect(ev.metadata).toMatchObject({ log_name: "cloudtrail", tenant_uid: "test", logged_time: CTX.receivedAt, profiles: ["cloud"] });
         expect(ev.cloud).toMatchObject({ provider: "AWS" });
-        // metadata.uid is the eventID, or a stable hash of the record when there is none
-        const eventId = (record as JsonObject).eventID;
-        if (typeof eventId === "string") expect(ev.metadata.uid).toBe(eventId);
-        else expect(normalizeCloudTrail(structuredClone(record) as JsonObject, CTX).metadata.uid).toBe(ev.metadata.uid);
+        // metadata.uid: a hash of eventID, account, time and name (the eventID itself stays in unmapped), or of
+        // the record when it has no eventID; the same record always gets the same uid
+        const r = record as JsonObject;
+        if (typeof r.eventID === "string") {
+          expect(ev.metadata.uid).toBe(cloudTrailUid(r.eventID, str(r.recipientAccountId), str(r.eventTime), str(r.eventName)));
+          expect(ev.unmapped?.eventID).toBe(r.eventID);
+        }
+        expect(normalizeCloudTrail(structuredClone(record) as JsonObject, CTX).metadata.uid).toBe(ev.metadata.uid);
       }
     });
   }
@@ -100,6 +105,40 @@ describe("CloudTrail fixtures: every record is a valid, lossless OCSF 1.3.0 even
       total += res.events.length;
     }
     expect(total).toBe(40);
+  });
+
+  it("metadata.uid: distinct for every fixture record (placeholder eventIDs shared), the same for the same record twice", () => {
+    const uids: string[] = [];
+    const eventIds = new Map<string, number>();
+    for (const f of FILES) {
+      for (const { record } of recordsOf(f.text)) {
+        const r = record as JsonObject;
+        const a = normalizeCloudTrail(structuredClone(r), CTX).metadata.uid!;
+        // the same record again (another delivery, another receive time and tenant): the same uid
+        expect(normalizeCloudTrail(structuredClone(r), { ...CTX, receivedAt: CTX.receivedAt + 60_000, tenant: "other" }).metadata.uid).toBe(a);
+        uids.push(a);
+        if (typeof r.eventID === "string") eventIds.set(r.eventID, (eventIds.get(r.eventID) ?? 0) + 1);
+      }
+    }
+    expect(uids).toHaveLength(40);
+    expect(new Set(uids).size).toBe(uids.length);
+    // the fixtures do share eventIDs (AWS documentation placeholders), so the eventID alone would collide
+    expect([...eventIds.values()].some((n) => n > 1)).toBe(true);
+  });
+
+  it("metadata.uid: a trail's copy and the EventBridge copy of one record agree; a shared eventID alone never collides", () => {
+    const eb = JSON.parse(FILES.find((x) => x.name === "cloudtrail/eventbridge__s3-createbucket__aws-cwe-docs.json")!.text) as JsonObject;
+    const detail = eb.detail as JsonObject;
+    const viaEventBridge = runPipeline([eb], [""], [], { ctx: CTX }).events[0]!.event;
+    const viaTrail = runPipeline([{ Records: [structuredClone(detail)] }], [""], [], { ctx: CTX }).events[0]!.event;
+    expect(viaEventBridge.metadata.uid).toBe(viaTrail.metadata.uid);
+    const base = normalizeCloudTrail(structuredClone(detail), CTX).metadata.uid;
+    for (const [k, v] of [["recipientAccountId", "999999999999"], ["eventTime", "2030-01-01T00:00:00Z"], ["eventName", "DeleteBucket"]] as const) {
+      expect(normalizeCloudTrail({ ...structuredClone(detail), [k]: v }, CTX).metadata.uid, k).not.toBe(base);
+    }
+    // the uid is UUID-shaped (1.3.0 metadata.uid is a string; SIEMs key on it) and the eventID is kept
+    expect(base).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(normalizeCloudTrail(structuredClone(detail), CTX).unmapped?.eventID).toBe(detail.eventID);
   });
 
   it("a body mixing a Records file, a bare array and an EventBridge event in one JSON array unwraps all of them", () => {

@@ -14,7 +14,7 @@ import { runFixture } from "./fixture-pipeline";
 export const EVENTS_QUEUE = "tributary-events";
 export const DELIVERIES_QUEUE = "tributary-deliveries";
 
-/** Every fixture event once per uid (some AWS examples share a placeholder eventID). */
+/** Every fixture event once per uid (the tests count deliveries by uid). */
 export function uniqueFixtureEvents(dirs?: string[]): OcsfEvent[] {
   const out: OcsfEvent[] = [];
   const seen = new Set<string>();

@@ -144,7 +144,7 @@ const cloudtrail: FieldRule[] = [
   { from: "eventVersion", to: ["metadata.product.version"] },
   { from: "eventCategory", to: ["metadata.product.feature.name"] },
   { from: "eventType", to: ["metadata.event_code"] },
-  { from: "eventID", to: ["metadata.uid"] },
+  // eventID stays in unmapped (metadata.uid hashes it with recipientAccountId, eventTime and eventName)
   { from: "sharedEventID", to: ["metadata.correlation_uid"] },
   { from: "eventTime", to: ["metadata.original_time"] },
   { from: "eventSource", to: ["api.service.name"] },

@@ -529,8 +529,7 @@ export const NOW = Date.UTC(2027, 0, 15, 12, 0, 0);
 
 /**
  * Every fixture event that normalizes, as OCSF events (same fixed ctx every time), one per uid:
- * the tests count deliveries by uid, and some AWS documentation examples share a placeholder
- * eventID ("...-EXAMPLE"), hence the same uid.
+ * the tests count deliveries by uid (fixture records that repeat one, if any, are delivered once).
  */
 export function fixtureEvents(): OcsfEvent[] {
   const out: OcsfEvent[] = [];
