@@ -29,9 +29,10 @@ function low32(h1: number, h2: number): number {
   return h1 >>> 0;
 }
 
-const HEX2: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-const hex8 = (n: number) => HEX2[n >>> 24]! + HEX2[(n >>> 16) & 255]! + HEX2[(n >>> 8) & 255]! + HEX2[n & 255]!;
-const hex3 = (n: number) => (n >>> 8).toString(16) + HEX2[n & 255]!;
+/** Character codes of the hex digits. */
+const HEX = Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
+/** The hex digit of n's 4 bits at `shift`, as a character code. */
+const hd = (n: number, shift: number) => HEX[(n >>> shift) & 15]!;
 
 // the four seeds' initial states (0xdeadbeef ^ seed, 0x41c6ce57 ^ seed)
 const SEEDS = [0x9e3779b9, 0x85ebca6b, 0xc2b2ae35, 0x27d4eb2f];
@@ -59,9 +60,15 @@ export function stableUid(s: string): string {
   const b = low32(b1, b2);
   const c = low32(c1, c2);
   const d = low32(d1, d2);
-  // hex digits 0-7: a; 8-15: b (digit 12 becomes the version 8); 16-23: c (digit 16 becomes the variant); 24-31: d
-  const variant = (((c >>> 28) & 0x3) | 0x8).toString(16);
-  return `${hex8(a)}-${HEX2[b >>> 24]}${HEX2[(b >>> 16) & 255]}-8${hex3(b & 0xfff)}-${variant}${hex3((c >>> 16) & 0xfff)}-${HEX2[(c >>> 8) & 255]}${HEX2[c & 255]}${hex8(d)}`;
+  // hex digits 0-7: a; 8-15: b (digit 12 becomes the version 8); 16-23: c (digit 16 becomes the variant); 24-31: d.
+  // One flat string from character codes: a template of table lookups made ~20 intermediate strings.
+  return String.fromCharCode(
+    hd(a, 28), hd(a, 24), hd(a, 20), hd(a, 16), hd(a, 12), hd(a, 8), hd(a, 4), hd(a, 0), 45,
+    hd(b, 28), hd(b, 24), hd(b, 20), hd(b, 16), 45,
+    56, hd(b, 8), hd(b, 4), hd(b, 0), 45,
+    HEX[((c >>> 28) & 0x3) | 0x8]!, hd(c, 24), hd(c, 20), hd(c, 16), 45,
+    hd(c, 12), hd(c, 8), hd(c, 4), hd(c, 0), hd(d, 28), hd(d, 24), hd(d, 20), hd(d, 16), hd(d, 12), hd(d, 8), hd(d, 4), hd(d, 0),
+  );
 }
 
 /** Short stable hex digest (for object keys and fingerprints). */
