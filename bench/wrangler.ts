@@ -83,6 +83,9 @@ function findWorkerd(ancestor: number): number | undefined {
   return undefined;
 }
 
+/** What `npm start` sets besides its flags: no usage metrics, no cf-object download, no update check. */
+export const OFFLINE_ENV = { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_HIDE_BANNER: "true" };
+
 /** Starts wrangler dev and waits (bounded) until GET /healthz answers. */
 export async function startDev(opts: { startupMs?: number } = {}): Promise<Dev> {
   const port = await freePort();
@@ -92,7 +95,7 @@ export async function startDev(opts: { startupMs?: number } = {}): Promise<Dev> 
     cwd: root,
     detached: true, // own process group: stop() kills wrangler, its proxy and workerd together
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" },
+    env: { ...process.env, ...OFFLINE_ENV, NO_COLOR: "1" },
   });
   live.add(child);
   let out = "";
@@ -114,6 +117,11 @@ export async function startDev(opts: { startupMs?: number } = {}): Promise<Dev> 
     if (child.exitCode !== null) {
       await stop();
       throw new Error(`wrangler dev exited (${child.exitCode}):\n${out}`);
+    }
+    if (/Build failed/.test(out)) {
+      // wrangler keeps watching after a failed build: it would never answer
+      await stop();
+      throw new Error(`wrangler dev could not build the Worker:\n${out}`);
     }
     try {
       const r = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) });

@@ -1,6 +1,6 @@
 // npm run archive:ls [-- prefix]        lists objects in the local archive (R2) of a running `npm start`
-export {};
 // npm run archive:cat -- <key|prefix>   prints the OCSF NDJSON in one object, or in every object under a prefix
+import { errorText } from "./cli";
 const [cmd, arg] = process.argv.slice(2);
 const url = (process.env.TRIBUTARY_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
 
@@ -27,6 +27,6 @@ try {
     process.exit(2);
   }
 } catch (e) {
-  console.error(`archive: ${(e as Error).message} (is \`npm start\` running at ${url}?)`);
+  console.error(`archive: ${errorText(e)} (is \`npm start\` running at ${url}?)`);
   process.exit(1);
 }

@@ -4,6 +4,7 @@
 //   npm run dlq -- show <key>                      one dead letter: reason, the sink's response, its events
 //   npm run dlq -- replay [--sink name] [key ...]  send the events back to their sink, then remove them
 import type { DeadLetterInfo } from "../src/deliver/dlq";
+import { errorText } from "./cli";
 
 const url = (process.env.TRIBUTARY_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
 const headers: Record<string, string> = { "content-type": "application/json" };
@@ -53,6 +54,6 @@ try {
     process.exit(2);
   }
 } catch (e) {
-  console.error(`dlq: ${(e as Error).message} (is Tributary running at ${url}?${headers.authorization ? "" : " outside development set TRIBUTARY_ADMIN_TOKEN"})`);
+  console.error(`dlq: ${errorText(e)} (is Tributary running at ${url}?${headers.authorization ? "" : " outside development set TRIBUTARY_ADMIN_TOKEN"})`);
   process.exit(1);
 }

@@ -3,6 +3,7 @@
 // .ndjson files go as one NDJSON body (Vector newline_delimited); .json files as one JSON body.
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join, extname } from "node:path";
+import { errorText } from "./cli";
 
 const args = process.argv.slice(2);
 let url = process.env.TRIBUTARY_URL ?? "http://127.0.0.1:8787";
@@ -32,13 +33,33 @@ function walk(p: string): string[] {
   return [".json", ".ndjson", ".jsonl", ".log", ".txt"].includes(extname(p)) ? [p] : [];
 }
 
-const files = paths.flatMap(walk);
+// every path is checked before anything is sent: a typo is reported, not half a replay
+const files: string[] = [];
+for (const p of paths) {
+  try {
+    files.push(...walk(p));
+  } catch (e) {
+    console.error(`replay: cannot read ${p}: ${errorText(e)}`);
+    process.exit(2);
+  }
+}
+if (files.length === 0) {
+  console.error(`replay: no .json, .ndjson, .jsonl, .log or .txt files in ${paths.join(", ")}`);
+  process.exit(2);
+}
 let accepted = 0;
 let rejected = 0;
 let failed = 0;
 const endpoint = `${url.replace(/\/$/, "")}/v1/events${source ? `/${source}` : ""}`;
 for (const file of files) {
-  const body = readFileSync(file);
+  let body: Buffer;
+  try {
+    body = readFileSync(file);
+  } catch (e) {
+    failed++;
+    console.log(`ERR ${file}: cannot read it: ${errorText(e)}`);
+    continue;
+  }
   const ext = extname(file);
   const contentType = ext === ".ndjson" || ext === ".jsonl" ? "application/x-ndjson" : ext === ".json" ? "application/json" : "text/plain";
   const headers: Record<string, string> = { "content-type": contentType };
@@ -59,8 +80,9 @@ for (const file of files) {
     console.log(`${res.status} ${file}: accepted ${parsed.accepted ?? 0}, rejected ${parsed.rejected ?? 0}${errs}`);
     if (res.status >= 300 && !parsed.accepted) failed++;
   } catch (e) {
-    failed++;
-    console.log(`ERR ${file}: ${(e as Error).message} (is \`npm start\` running at ${url}?)`);
+    // the server is not there (or the URL is wrong): the other files would fail the same way
+    console.error(`replay: cannot reach ${endpoint}: ${errorText(e)} (is \`npm start\` running at ${url}?)`);
+    process.exit(1);
   }
 }
 console.log(`\n${files.length} files: ${accepted} accepted, ${rejected} rejected, ${failed} requests failed`);
