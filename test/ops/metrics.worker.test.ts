@@ -120,6 +120,58 @@ describe("GET /metrics", () => {
     expect(res.text).not.toMatch(/Terminal shell|hostname|k8s_pod|rule=/);
   });
 
+  it("counts an intel hit at ingest and dead letters (a permanent 400, and out of attempts) from the consumer", async () => {
+    const gate = inject("hecGate");
+    const rej = `rej400-${run}`;
+    const spent = `spent-${run}`;
+    const cfg = {
+      ...config(gate),
+      // an inline indicator: the destination of the Tetragon process_connect fixture
+      enrich: { intel: { feeds: [{ name: `c2-${run}`, indicators: ["64.225.45.153"], confidence: 90 }] } },
+      sinks: {
+        [rej]: { type: "splunk_hec", url: `${gate}/${rej}`, token: { env: "HEC_TOKEN" } },
+        [spent]: { type: "splunk_hec", url: `${gate}/${spent}`, token: { env: "HEC_TOKEN" }, retry: { maxAttempts: 1 } },
+      },
+      routes: [{ match: { source: "tetragon" }, sinks: [rej, spent] }],
+    };
+    const before = parsePrometheus((await scrape(cfg)).text);
+
+    // ingest: the connect event (a hit) and an exec event (no hit)
+    const connect = linesOf("tetragon", (n) => n.endsWith("process_connect.ndjson"));
+    const exec = linesOf("tetragon", (n) => n.endsWith("process_exec.ndjson")).slice(0, 1);
+    const queue = new CaptureQueue();
+    const r = await call(post("/v1/events", [...connect, ...exec].join("\n"), { "content-type": "application/x-ndjson", authorization: `Bearer ${TOKEN}` }), { config: cfg, dev: false, queue, vars });
+    expect(r.status).toBe(202);
+    expect(r.body).toMatchObject({ accepted: 2, rejected: 0 });
+    const hits = queue.events().filter((e) => (e.enrichments as { type: string }[] | undefined)?.some((x) => x.type === "threat_intel"));
+    expect(hits).toHaveLength(1);
+
+    // the consumer: one sink answers a permanent 400, the other 503 on its only attempt
+    await gateControl.script(gate, rej, [{ status: 400, body: '{"text":"Incorrect index","code":7}' }]);
+    await gateControl.script(gate, spent, [{ status: 503, body: '{"text":"Server is busy","code":9}' }]);
+    const consumerEnv = { ...env, TRIBUTARY_CONFIG: JSON.stringify(cfg), ...vars, DELIVERIES: { send: async () => expect.unreachable("nothing is retried") } } as unknown as Env;
+    const batch = createMessageBatch("tributary-events", queue.messages.map((body, i) => ({ id: `dl-${run}-${i}`, timestamp: new Date(), attempts: 1, body })));
+    const ctx = createExecutionContext();
+    await worker.queue(batch, consumerEnv);
+    expect((await getQueueResult(batch, ctx)).explicitAcks).toHaveLength(queue.messages.length);
+    // both sinks' events are in the dead-letter store
+    for (const sink of [rej, spent]) {
+      const listed = await env.ARCHIVE.list({ prefix: `dlq/${sink}/`, include: ["customMetadata"] });
+      expect(listed.objects.map((o) => Number(o.customMetadata?.count)), sink).toEqual([2]);
+    }
+
+    const fams = parsePrometheus((await scrape(cfg)).text);
+    const delta = (name: string, labels: Record<string, string>) => sampleValue(fams, name, labels) - sampleValue(before, name, labels);
+    expect(delta("tributary_intel_hits_total", { source: "tetragon" })).toBe(1);
+    expect(delta("tributary_records_accepted_total", { source: "tetragon", tenant })).toBe(2);
+    expect(delta("tributary_sink_events_total", { sink: rej, outcome: "reject" })).toBe(2);
+    expect(delta("tributary_sink_events_total", { sink: rej, outcome: "dead_letter" })).toBe(0);
+    expect(delta("tributary_sink_events_total", { sink: spent, outcome: "dead_letter" })).toBe(2);
+    expect(delta("tributary_sink_events_total", { sink: spent, outcome: "retry" })).toBe(0);
+    expect(delta("tributary_sink_requests_total", { sink: rej })).toBe(1);
+    expect(delta("tributary_sink_requests_total", { sink: spent })).toBe(1);
+  });
+
   it("needs the metrics token unless metrics.public or local development", async () => {
     const cfg = config(inject("hecGate"));
     expect((await scrape(cfg, null)).status).toBe(401);
