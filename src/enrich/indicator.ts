@@ -113,6 +113,84 @@ export function urlKey(input: string): string | undefined {
   return `${u.hostname}${port}${u.pathname}${u.search}`;
 }
 
+/** Characters fastUrlKey lets through unchanged in a path (WHATWG URL leaves them as they are). */
+const PATH_OK = new Uint8Array(128);
+/** ... and in a query (of an http/https URL). */
+const QUERY_OK = new Uint8Array(128);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/!$&()*+,;=:@") {
+  PATH_OK[c.charCodeAt(0)] = 1;
+  QUERY_OK[c.charCodeAt(0)] = 1;
+}
+PATH_OK["'".charCodeAt(0)] = 1; // percent-encoded in the query of special URLs, not in their path
+QUERY_OK["%".charCodeAt(0)] = 1; // a path with % may hold an encoded dot segment: urlKey decides
+QUERY_OK["?".charCodeAt(0)] = 1;
+
+/** Host name characters: 1 a letter, '-' or '_'; 2 a digit; 3 '.'; 4 '/' (the host's end); else 0. */
+const HOST_CHAR = new Uint8Array(128);
+for (const c of "abcdefghijklmnopqrstuvwxyz-_") HOST_CHAR[c.charCodeAt(0)] = 1;
+for (const c of "0123456789") HOST_CHAR[c.charCodeAt(0)] = 2;
+HOST_CHAR[46] = 3;
+HOST_CHAR[47] = 4;
+
+/** The span of the last fastUrlKey success: the key is s.slice([0], [1]); [2] = its '?' or -1. */
+export const urlSpan = new Int32Array(3);
+
+/**
+ * urlKey without parsing, for the common plain URL: http/https (or no scheme), a lowercase ASCII host
+ * name (no IP address, punycode, port or credentials) and a path free of dot segments, escapes and
+ * characters URL would encode. Then the key is a span of the input itself (urlSpan), the same text
+ * urlKey returns (property test); false = not that simple, ask urlKey.
+ */
+export function fastUrlKey(s: string): boolean {
+  const n = s.length;
+  const schemeEnd = s.indexOf("://");
+  let hs = 0;
+  if (schemeEnd >= 0) {
+    if (schemeEnd !== 4 && schemeEnd !== 5) return false;
+    if ((s.charCodeAt(0) | 0x20) !== 104 || (s.charCodeAt(1) | 0x20) !== 116 || (s.charCodeAt(2) | 0x20) !== 116 || (s.charCodeAt(3) | 0x20) !== 112) return false;
+    if (schemeEnd === 5 && (s.charCodeAt(4) | 0x20) !== 115) return false;
+    hs = schemeEnd + 3;
+  }
+  // host: labels of a-z 0-9 - _, the last one not all digits; ends at the first '/'
+  // (table reads, not range tests: letters and digits come in no order the CPU can predict)
+  let i = hs;
+  let labelStart = hs;
+  let nonDigit = 0;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    const t = c < 128 ? HOST_CHAR[c]! : 0;
+    if (t === 0) return false;
+    if (t === 4) break;
+    if (t === 3) {
+      if (i === labelStart) return false;
+      labelStart = i + 1;
+      nonDigit = 0;
+    } else nonDigit |= t & 1;
+  }
+  if (i === n || i === labelStart || nonDigit === 0) return false;
+  const xn = s.indexOf("xn--", hs);
+  if (xn >= 0 && xn < i) return false;
+  // path, then query; a fragment ends the key
+  let q = -1;
+  let end = n;
+  for (let j = i; j < n; j++) {
+    const c = s.charCodeAt(j);
+    if (c === 35) {
+      end = j;
+      break;
+    }
+    if (q < 0) {
+      if (c === 63) q = j;
+      else if (c >= 128 || PATH_OK[c] === 0 || (c === 46 && s.charCodeAt(j - 1) === 47)) return false;
+    } else if (c >= 128 || QUERY_OK[c] === 0) return false;
+  }
+  if (q === end - 1) return false; // an empty query: URL drops the '?'
+  urlSpan[0] = hs;
+  urlSpan[1] = end;
+  urlSpan[2] = q;
+  return true;
+}
+
 /** The URL key without its query string (a second lookup for URLs with parameters). */
 export function stripQuery(key: string): string | undefined {
   const q = key.indexOf("?");

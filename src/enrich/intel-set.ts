@@ -32,25 +32,41 @@ function seed(): number {
   return SEED;
 }
 
-/** Results of the last hash64 call (avoids allocating a pair per lookup). */
-export let hashHi = 0;
-export let hashLo = 0;
+/**
+ * Result of the last hash64-family call, [hi, lo] (avoids allocating a pair per lookup). A typed array,
+ * not two exported variables: writing module bindings in the hot loops cost several times the hashing.
+ */
+export const hashOut = new Uint32Array(2);
+
+/** The final mix of (a, b) into out[i] (hi) and out2[i] (lo). */
+function finishInto(a: number, b: number, out: Uint32Array, out2: Uint32Array, i: number): void {
+  let h1 = Math.imul(a ^ (a >>> 16), 2246822507);
+  h1 ^= Math.imul(b ^ (b >>> 13), 3266489909);
+  let h2 = Math.imul(b ^ (b >>> 16), 2246822507);
+  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  out[i] = h2 >>> 0;
+  out2[i] = h1 >>> 0;
+}
 
 function finish(a: number, b: number): void {
   let h1 = Math.imul(a ^ (a >>> 16), 2246822507);
   h1 ^= Math.imul(b ^ (b >>> 13), 3266489909);
   let h2 = Math.imul(b ^ (b >>> 16), 2246822507);
   h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  hashHi = h2 >>> 0;
-  hashLo = h1 >>> 0;
+  hashOut[0] = h2 >>> 0;
+  hashOut[1] = h1 >>> 0;
 }
 
-/** Hashes s[start, end) with the kind mixed in; sets hashHi/hashLo. */
+/**
+ * Hashes s[start, end) with the kind mixed in; sets hashOut. The characters are mixed from the
+ * last to the first, so one right-to-left pass over a domain yields the hash of every suffix
+ * (hashDomainSuffixes) with the same result as hashing each suffix on its own.
+ */
 export function hash64(kind: number, s: string, start = 0, end = s.length): void {
   const sd = seeded ? SEED : seed();
   let h1 = (0xdeadbeef ^ sd ^ Math.imul(kind, 0x9e3779b1)) | 0;
   let h2 = (0x41c6ce57 ^ sd ^ Math.imul(kind, 0x85ebca77)) | 0;
-  for (let i = start; i < end; i++) {
+  for (let i = end - 1; i >= start; i--) {
     const c = s.charCodeAt(i);
     h1 = Math.imul(h1 ^ c, 2654435761);
     h2 = Math.imul(h2 ^ c, 1597334677);
@@ -69,6 +85,95 @@ export function hash64Groups(kind: number, g: Uint16Array): void {
     h2 = Math.imul(h2 ^ c, 1597334677);
   }
   finish(h1, h2);
+}
+
+// Character tables for the lookups' one-pass scans: a table read instead of range tests keeps the
+// loops free of branches the CPU cannot predict (hex digits and letters come in random order).
+/** Hex digits (either case) -> 1. */
+const HEX = new Uint8Array(128);
+for (const ch of "0123456789abcdefABCDEF") HEX[ch.charCodeAt(0)] = 1;
+/** Domain characters -> the character lowercased, | 0x100 when it is not a digit; '.' -> 46; else 0. */
+const DOMAIN_CHAR = new Uint16Array(128);
+for (const ch of "abcdefghijklmnopqrstuvwxyz-_") DOMAIN_CHAR[ch.charCodeAt(0)] = ch.charCodeAt(0) | 0x100;
+for (const ch of "ABCDEFGHIJKLMNOPQRSTUVWXYZ") DOMAIN_CHAR[ch.charCodeAt(0)] = (ch.charCodeAt(0) | 0x20) | 0x100;
+for (const ch of "0123456789") DOMAIN_CHAR[ch.charCodeAt(0)] = ch.charCodeAt(0);
+DOMAIN_CHAR[46] = 46;
+
+/**
+ * Validates s as a hex digest and hashes it as hash64 hashes its lowercase form (A-F folded on the fly:
+ * no lowercase copy). false = not hex (hashOut then undefined).
+ */
+export function hashHexDigest(kind: number, s: string): boolean {
+  const sd = seeded ? SEED : seed();
+  let h1 = (0xdeadbeef ^ sd ^ Math.imul(kind, 0x9e3779b1)) | 0;
+  let h2 = (0x41c6ce57 ^ sd ^ Math.imul(kind, 0x85ebca77)) | 0;
+  for (let i = s.length - 1; i >= 0; i--) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || HEX[c] === 0) return false;
+    const f = c | 0x20; // digits keep their 0x20 bit; A-F become a-f
+    h1 = Math.imul(h1 ^ f, 2654435761);
+    h2 = Math.imul(h2 ^ f, 1597334677);
+  }
+  finish(h1, h2);
+  return true;
+}
+
+/** Hashes of a domain's suffixes from the last hashDomainSuffixes call: [0] is the least specific. */
+export const suffixHi = new Uint32Array(128);
+export const suffixLo = new Uint32Array(128);
+/** Where each suffix starts in the string. */
+export const suffixStart = new Uint16Array(128);
+/** Whether the last hashDomainSuffixes call folded upper-case letters (the name is then not lowercase). */
+export let suffixFolded = false;
+
+/**
+ * One right-to-left pass over a domain name already in normal form but for ASCII case (A-Z are folded
+ * as hashed, as normalizeDomain would lowercase them): records the hash64 of every suffix that has at
+ * least two labels (evil.com, b.evil.com, a.b.evil.com; never the bare top-level label) in the
+ * suffix* arrays and returns their count. 0 = not a domain (no dot, a numeric last label, a label
+ * over 63 characters); -1 = not in normal form (a wildcard, a trailing or doubled dot, other
+ * characters, non-ASCII, too short or long): normalizeDomain it first.
+ */
+export function hashDomainSuffixes(s: string): number {
+  const n = s.length;
+  if (n < 3 || n > 253) return -1;
+  const sd = seeded ? SEED : seed();
+  const kind = HASHED_KIND_CODE.domain;
+  let h1 = (0xdeadbeef ^ sd ^ Math.imul(kind, 0x9e3779b1)) | 0;
+  let h2 = (0x41c6ce57 ^ sd ^ Math.imul(kind, 0x85ebca77)) | 0;
+  let count = 0;
+  let labelEnd = n; // the current label is s[i + 1, labelEnd)
+  let dots = 0;
+  let topNonDigit = 0; // the last (top-level) label has a character that is not a digit
+  let folded = 0;
+  for (let i = n - 1; i >= 0; i--) {
+    const c = s.charCodeAt(i);
+    const t = c < 128 ? DOMAIN_CHAR[c]! : 0;
+    if (t === 0) return -1;
+    const f = t & 0xff;
+    if (f === 46) {
+      const len = labelEnd - i - 1;
+      if (len === 0) return -1;
+      if (len > 63) return 0;
+      if (dots === 0 && topNonDigit === 0) return 0; // an IPv4 address or garbage
+      if (dots > 0) {
+        finishInto(h1, h2, suffixHi, suffixLo, count);
+        suffixStart[count++] = i + 1;
+      }
+      dots++;
+      labelEnd = i;
+    } else if (dots === 0) topNonDigit |= t & 0x100;
+    folded |= f ^ c;
+    h1 = Math.imul(h1 ^ f, 2654435761);
+    h2 = Math.imul(h2 ^ f, 1597334677);
+  }
+  if (labelEnd === 0) return -1;
+  if (labelEnd > 63) return 0;
+  if (dots === 0) return 0;
+  finishInto(h1, h2, suffixHi, suffixLo, count);
+  suffixStart[count++] = 0;
+  suffixFolded = folded !== 0;
+  return count;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -309,7 +414,7 @@ export class IntelSet {
   /** Hashes value as kind and looks it up. */
   lookupHashed(kind: Exclude<HashedKind, "ipv6">, value: string): number {
     hash64(HASHED_KIND_CODE[kind], value);
-    return this.lookupHash(hashHi, hashLo);
+    return this.lookupHash(hashOut[0]!, hashOut[1]!);
   }
 
   /** Bytes held by the typed arrays (the bench's estimate; the heap measurement is the real number). */
@@ -370,8 +475,8 @@ export class IntelSetBuilder {
   }
 
   private pushHash(confidence: number | undefined): void {
-    this.hHi.push(hashHi);
-    this.hLo.push(hashLo);
+    this.hHi.push(hashOut[0]!);
+    this.hLo.push(hashOut[1]!);
     this.hConf.push(this.conf(confidence));
   }
 

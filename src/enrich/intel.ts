@@ -6,8 +6,21 @@ import type { OcsfEvent, Observable, Enrichment } from "../normalize/ocsf";
 import { OBS, SEVERITY_NAMES } from "../normalize/ocsf";
 import { isObject, type JsonObject } from "../normalize/json";
 import { parseIp, groupsToBigInt } from "./ip";
-import { normalizeDomain, normalizeHash, urlKey, stripQuery } from "./indicator";
-import { hash64, hash64Groups, hashHi, hashLo, HASHED_KIND_CODE, type IntelSet, type IndicatorKind } from "./intel-set";
+import { normalizeDomain, urlKey, fastUrlKey, urlSpan } from "./indicator";
+import {
+  hash64,
+  hash64Groups,
+  hashHexDigest,
+  hashDomainSuffixes,
+  suffixHi,
+  suffixLo,
+  suffixStart,
+  suffixFolded,
+  hashOut,
+  HASHED_KIND_CODE,
+  type IntelSet,
+  type IndicatorKind,
+} from "./intel-set";
 
 export interface LoadedFeed {
   name: string;
@@ -120,21 +133,80 @@ export function candidates(e: OcsfEvent): Candidate[] {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Lookups (each candidate is parsed and hashed once, then asked of every feed).
+// Lookups (each candidate is parsed and hashed once, then asked of every feed). Values already in
+// normal form (the usual case) are hashed where they stand: no trimmed, lowercased or sliced copy is
+// made unless there is a hit to name.
 
-function lookupHashed(feeds: LoadedFeed[], kind: IndicatorKind, code: number, key: string, hits: Hit[]): void {
-  hash64(code, key);
-  lookupLastHash(feeds, kind, key, hits);
-}
-
-/** Asks every feed for the (hi, lo) of the last hash64/hash64Groups call. */
-function lookupLastHash(feeds: LoadedFeed[], kind: IndicatorKind, key: string, hits: Hit[]): void {
-  const hi = hashHi;
-  const lo = hashLo;
+/** Asks every feed for (hi, lo); a hit's indicator is left "" for the caller to name. */
+function lookupPair(feeds: LoadedFeed[], kind: IndicatorKind, hi: number, lo: number, hits: Hit[]): void {
   for (const f of feeds) {
     const conf = f.set.lookupHash(hi, lo);
-    if (conf >= 0) hits.push({ feed: f, kind, indicator: key, confidence: conf });
+    if (conf >= 0) hits.push({ feed: f, kind, indicator: "", confidence: conf });
   }
+}
+
+function nameHits(hits: Hit[], from: number, indicator: string): void {
+  for (let k = from; k < hits.length; k++) hits[k]!.indicator = indicator;
+}
+
+
+function isSpace(c: number): boolean {
+  return c <= 32 || c === 0xa0 || c === 0xfeff || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x1680 || c === 0x202f || c === 0x205f || c === 0x3000;
+}
+
+/** a.b.evil.com: a.b.evil.com, b.evil.com, evil.com (never the bare top-level label); most specific first. */
+function lookupDomain(feeds: LoadedFeed[], value: string, hits: Hit[]): void {
+  let d = value;
+  let count = hashDomainSuffixes(d);
+  if (count < 0) {
+    const norm = normalizeDomain(value);
+    if (!norm) return;
+    d = norm;
+    count = hashDomainSuffixes(d);
+  }
+  for (let k = count - 1; k >= 0; k--) {
+    lookupPair(feeds, "domain", suffixHi[k]!, suffixLo[k]!, hits);
+    if (hits.length > 0) {
+      // the most specific listed name wins
+      const name = d.slice(suffixStart[k]!);
+      nameHits(hits, 0, suffixFolded ? name.toLowerCase() : name);
+      return;
+    }
+  }
+}
+
+function lookupUrl(feeds: LoadedFeed[], value: string, hits: Hit[]): void {
+  let key = value;
+  let start = 0;
+  let end: number;
+  let q: number;
+  if (fastUrlKey(value)) {
+    start = urlSpan[0]!;
+    end = urlSpan[1]!;
+    q = urlSpan[2]!;
+  } else {
+    const k = urlKey(value);
+    if (!k) return;
+    key = k;
+    end = k.length;
+    q = k.indexOf("?");
+  }
+  hash64(HASHED_KIND_CODE.url, key, start, end);
+  lookupPair(feeds, "url", hashOut[0]!, hashOut[1]!, hits);
+  if (hits.length > 0) return nameHits(hits, 0, key.slice(start, end));
+  if (q < 0) return;
+  // with parameters: the URL without them
+  hash64(HASHED_KIND_CODE.url, key, start, q);
+  lookupPair(feeds, "url", hashOut[0]!, hashOut[1]!, hits);
+  if (hits.length > 0) nameHits(hits, 0, key.slice(start, q));
+}
+
+function lookupFileHash(feeds: LoadedFeed[], value: string, hits: Hit[]): void {
+  const h = value.length > 0 && (isSpace(value.charCodeAt(0)) || isSpace(value.charCodeAt(value.length - 1))) ? value.trim() : value;
+  const kind = h.length === 64 ? "sha256" : h.length === 40 ? "sha1" : h.length === 32 ? "md5" : undefined;
+  if (kind === undefined || !hashHexDigest(HASHED_KIND_CODE[kind], h)) return;
+  lookupPair(feeds, kind, hashOut[0]!, hashOut[1]!, hits);
+  if (hits.length > 0) nameHits(hits, 0, h.toLowerCase());
 }
 
 export function lookup(feeds: LoadedFeed[], c: Candidate): Hit[] {
@@ -150,7 +222,8 @@ export function lookup(feeds: LoadedFeed[], c: Candidate): Hit[] {
         }
       } else {
         hash64Groups(HASHED_KIND_CODE.ipv6, ip.groups);
-        lookupLastHash(feeds, "ipv6", c.value, hits);
+        lookupPair(feeds, "ipv6", hashOut[0]!, hashOut[1]!, hits);
+        nameHits(hits, 0, c.value);
         let big: bigint | undefined;
         for (const f of feeds) {
           if (!f.set.hasCidr6 || hits.some((h) => h.feed === f)) continue;
@@ -160,38 +233,15 @@ export function lookup(feeds: LoadedFeed[], c: Candidate): Hit[] {
       }
       break;
     }
-    case "host": {
-      const d = normalizeDomain(c.value);
-      if (!d) break;
-      // a.b.evil.com: a.b.evil.com, b.evil.com, evil.com (never the bare top-level label); hashed in
-      // place, a suffix string is only made for a hit
-      let start = 0;
-      for (let dot = d.indexOf("."); dot >= 0; dot = d.indexOf(".", start)) {
-        hash64(HASHED_KIND_CODE.domain, d, start, d.length);
-        const before = hits.length;
-        lookupLastHash(feeds, "domain", "", hits);
-        if (hits.length > before) {
-          const suffix = start === 0 ? d : d.slice(start);
-          for (let k = before; k < hits.length; k++) hits[k]!.indicator = suffix;
-          break; // the most specific listed name wins
-        }
-        start = dot + 1;
-      }
+    case "host":
+      lookupDomain(feeds, c.value, hits);
       break;
-    }
-    case "url": {
-      const k = urlKey(c.value);
-      if (!k) break;
-      lookupHashed(feeds, "url", HASHED_KIND_CODE.url, k, hits);
-      const bare = hits.length === 0 ? stripQuery(k) : undefined;
-      if (bare) lookupHashed(feeds, "url", HASHED_KIND_CODE.url, bare, hits);
+    case "url":
+      lookupUrl(feeds, c.value, hits);
       break;
-    }
-    case "hash": {
-      const h = normalizeHash(c.value.trim());
-      if (h) lookupHashed(feeds, h.kind, HASHED_KIND_CODE[h.kind as "md5" | "sha1" | "sha256"], h.value, hits);
+    case "hash":
+      lookupFileHash(feeds, c.value, hits);
       break;
-    }
   }
   return hits;
 }

@@ -1,9 +1,9 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { IntelSetBuilder } from "../../src/enrich/intel-set";
+import { IntelSetBuilder, hash64, hashOut, hashDomainSuffixes, hashHexDigest, suffixHi, suffixLo, suffixStart, suffixFolded, HASHED_KIND_CODE } from "../../src/enrich/intel-set";
 import { parseIPv4, parseIPv6, parseCidr, canonicalIPv6, formatIPv6, parseIp, mappedIPv4 } from "../../src/enrich/ip";
 import { addClassified } from "../../src/enrich/compiled";
-import { classify, urlKey, normalizeDomain } from "../../src/enrich/indicator";
+import { classify, urlKey, normalizeDomain, fastUrlKey, urlSpan } from "../../src/enrich/indicator";
 import { lookup, type LoadedFeed } from "../../src/enrich/intel";
 
 function feedOf(values: string[], confidence = 80): LoadedFeed {
@@ -225,5 +225,90 @@ describe("indicator normalization", () => {
     expect(normalizeDomain("bücher.example")).toBe("xn--bcher-kva.example");
     expect(normalizeDomain("localhost")).toBeUndefined();
     expect(urlKey("HTTP://User:pw@Example.COM:80/a/b?x=1#top")).toBe("example.com/a/b?x=1");
+  });
+});
+
+describe("fast lookup paths give the general paths' keys", () => {
+  // characters that matter to URL parsing and domain rules, mixed with ordinary ones
+  const tricky = [..."abcXYZ019-_.:/?#@%'\"\\ <>^|`{}[]~!$&()*+,;=\t", "xn--", "/./", "/../", "%2e", "é", "\u3002"];
+  const piece = fc.oneof(fc.constantFrom(...tricky), fc.stringMatching(/^[a-z0-9]{1,6}$/));
+  const text = fc.array(piece, { maxLength: 14 }).map((a) => a.join(""));
+  const scheme = fc.constantFrom("", "http://", "https://", "HTTP://", "Https://", "ftp://", "hxxp://", "//", "http:///");
+  // mostly plain URLs (host labels, path, query, fragment), each part sometimes holding a tricky piece
+  const part = (re: RegExp) => fc.oneof({ arbitrary: fc.stringMatching(re), weight: 6 }, { arbitrary: text, weight: 1 });
+  const plain = fc
+    .tuple(scheme, fc.array(part(/^[a-z0-9_-]{1,8}$/), { minLength: 1, maxLength: 4 }), fc.array(part(/^[A-Za-z0-9._~!$&'()*+,;=:@-]{0,8}$/), { maxLength: 4 }), fc.option(part(/^[A-Za-z0-9=&%/?._-]{0,10}$/)), fc.option(text))
+    .map(([sc, host, path, q, frag]) => `${sc}${host.join(".")}/${path.join("/")}${q === null ? "" : `?${q}`}${frag === null ? "" : `#${frag}`}`);
+  const url = fc.oneof(plain, fc.tuple(scheme, text).map(([a, b]) => a + b));
+
+  it("fastUrlKey: whenever it answers, its span is urlKey's key; it answers the plain URLs", () => {
+    fc.assert(
+      fc.property(url, (s) => {
+        if (!fastUrlKey(s)) return true;
+        const [start, end, q] = [urlSpan[0]!, urlSpan[1]!, urlSpan[2]!];
+        const key = urlKey(s);
+        return s.slice(start, end) === key && (q < 0 ? !key.includes("?") : q - start === key.indexOf("?"));
+      }),
+      { numRuns: 20_000 },
+    );
+    for (const [s, key] of [
+      ["https://evil.example/a/b.sh?x=1&y=%20#frag", "evil.example/a/b.sh?x=1&y=%20"],
+      ["http://cdn-7.evil_host.example/payload", "cdn-7.evil_host.example/payload"],
+      ["evil.example/x", "evil.example/x"],
+    ] as const) {
+      expect(fastUrlKey(s), s).toBe(true);
+      expect(s.slice(urlSpan[0], urlSpan[1])).toBe(key);
+      expect(urlKey(s)).toBe(key);
+    }
+    // left to urlKey: upper-case host, port, credentials, dot segments, escapes in the path, IP hosts, punycode, empty query
+    for (const s of ["http://Evil.example/a", "http://e.example:8080/a", "http://u@e.example/a", "http://e.example/a/../b", "http://e.example/%2e", "http://10.0.0.1/a", "http://xn--bcher-kva.example/", "http://e.example/a?", "http://e.example"]) {
+      expect(fastUrlKey(s), s).toBe(false);
+    }
+  });
+
+  it("hashDomainSuffixes: the hash64 of every suffix of normalizeDomain's name, or 0 exactly when it is no domain", () => {
+    const name = fc.oneof(text, fc.array(fc.stringMatching(/^[a-zA-Z0-9_-]{0,8}$/), { minLength: 1, maxLength: 6 }).map((l) => l.join(".")));
+    fc.assert(
+      fc.property(name, (s) => {
+        const count = hashDomainSuffixes(s);
+        const norm = normalizeDomain(s);
+        if (count < 0) return true; // not in normal form: the caller normalizes first
+        if (count === 0) return norm === undefined;
+        if (norm === undefined || count !== norm.split(".").length - 1) return false;
+        for (let k = 0; k < count; k++) {
+          hash64(HASHED_KIND_CODE.domain, norm, suffixStart[k]!);
+          if (hashOut[0] !== suffixHi[k] || hashOut[1] !== suffixLo[k]) return false;
+        }
+        return suffixStart[count - 1] === 0 && suffixFolded === (norm !== s);
+      }),
+      { numRuns: 20_000 },
+    );
+    expect(hashDomainSuffixes("a.b.Evil.example")).toBe(3);
+    expect(hashDomainSuffixes("evil.example.")).toBe(-1);
+    expect(hashDomainSuffixes("10.0.0.1")).toBe(0);
+  });
+
+  it("hashHexDigest: hash64 of the lowercase digest, refusing anything not hex", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.stringMatching(/^[0-9a-fA-F]{32,64}$/), fc.string({ maxLength: 64 })), (s) => {
+        const ok = hashHexDigest(HASHED_KIND_CODE.sha256, s);
+        if (ok !== /^[0-9a-f]*$/i.test(s)) return false;
+        if (!ok) return true;
+        const [hi, lo] = [hashOut[0], hashOut[1]];
+        hash64(HASHED_KIND_CODE.sha256, s.toLowerCase());
+        return hashOut[0] === hi && hashOut[1] === lo;
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
+  it("lookups name the listed indicator in normal form whatever the event's case or spacing", () => {
+    const f = feedOf(["evil.example", "44d88612fea8a8f36de82e1278abb02f", "bad.example/drop.sh"]);
+    expect(ask(f, "host", "WWW.Evil.Example").map((h) => h.indicator)).toEqual(["evil.example"]);
+    expect(ask(f, "host", "*.evil.example.").map((h) => h.indicator)).toEqual(["evil.example"]);
+    expect(ask(f, "hash", " 44D88612FEA8A8F36DE82E1278ABB02F\n").map((h) => h.indicator)).toEqual(["44d88612fea8a8f36de82e1278abb02f"]);
+    expect(ask(f, "url", "https://bad.example/drop.sh?id=7#x").map((h) => h.indicator)).toEqual(["bad.example/drop.sh"]);
+    expect(ask(f, "url", "HTTPS://BAD.example/drop.sh").map((h) => h.indicator)).toEqual(["bad.example/drop.sh"]);
+    expect(ask(f, "host", "example")).toEqual([]);
   });
 });
