@@ -16,6 +16,7 @@ import { makeRouter, type Router } from "../route/index";
 import { Enqueuer, type Producer } from "../deliver/enqueue";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { log } from "../ops/log";
+import { countIncident, flushDue, flushMetrics } from "../ops/record";
 import { byTime, matchChains, type ChainMatch, type Summary } from "./chains";
 import { buildIncident, type IncidentActivity } from "./incident";
 
@@ -87,6 +88,12 @@ function grow(prev: Summary[], next: Summary[], max: number): Summary[] {
   return [...prev, ...fresh.slice(0, Math.max(0, max - prev.length))].sort(byTime);
 }
 
+/** The chain an incident reports (unmapped.tributary.correlation.chain). */
+function chainOf(e: OcsfEvent): string {
+  const c = (e.unmapped?.tributary as { correlation?: { chain?: unknown } } | undefined)?.correlation?.chain;
+  return typeof c === "string" ? c : "other";
+}
+
 const routers = new WeakMap<Config, Router>();
 function routerFor(cfg: Config): Router {
   let r = routers.get(cfg);
@@ -149,6 +156,8 @@ export class Correlator extends DurableObject<Env> {
     }
     res.pending = await this.flush();
     await this.schedule(now);
+    // incidents counted in this object's isolate reach the metrics store when a flush is due (and from the alarm)
+    if (flushDue(this.config())) this.ctx.waitUntil(flushMetrics(this.env));
     return res;
   }
 
@@ -247,6 +256,7 @@ export class Correlator extends DurableObject<Env> {
       await q.add(events);
       await q.finish();
       for (const r of rows) this.sql.exec("DELETE FROM outbox WHERE uid = ?", r.uid);
+      for (const { event } of events) countIncident(chainOf(event), event.activity_id === 1 ? "create" : "update");
     } catch (e) {
       for (const r of rows) this.sql.exec("UPDATE outbox SET attempts = attempts + 1 WHERE uid = ?", r.uid);
       log("warn", "incident enqueue failed; retrying from the alarm", { error: (e as Error).message, incidents: rows.length });
@@ -277,6 +287,8 @@ export class Correlator extends DurableObject<Env> {
     this.sql.exec("DELETE FROM incidents WHERE expires_at <= ?", now);
     await this.flush();
     await this.schedule(now);
+    // this object's counts (incidents) reach GET /metrics from here too (never throws)
+    await flushMetrics(this.env);
   }
 
   /** Counts (tests, diagnostics). */

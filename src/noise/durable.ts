@@ -18,6 +18,7 @@ import type { Config } from "../config/schema";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { deliverToSink } from "../deliver/deliver";
 import { log } from "../ops/log";
+import { countNoiseSummaries, countWindowsEvicted, flushMetrics } from "../ops/record";
 import { windowOutput, type WindowSummary } from "./summary";
 
 /** Windows one object holds (one per sink); opening one more closes the oldest early (summary sent). */
@@ -104,6 +105,8 @@ interface StoredWindow {
 interface Pending {
   sink: string;
   line: string;
+  /** What the window was (counted in tributary_noise_summaries_total once delivered). */
+  kind?: StoredWindow["kind"];
 }
 
 const configs = new Map<string, Config>();
@@ -252,6 +255,9 @@ export class NoiseWindow extends DurableObject<Env> {
     await this.close([...windows.values()].filter((w) => w.closesAt <= horizon), ["alarm_at"]);
     const sent = await this.sendPending();
     await this.scheduleAlarm(sent ? undefined : now + RETRY_MS);
+    // this object's counts (summaries, their deliveries, evictions) reach GET /metrics from here: an
+    // object's isolate serves no request that would flush them (never throws)
+    await flushMetrics(this.env);
   }
 
   /** Closes windows: each one's output becomes pending (sendPending delivers it) and the window is deleted. */
@@ -263,7 +269,7 @@ export class NoiseWindow extends DurableObject<Env> {
     for (const w of windows) {
       const line = templates.get(`l:${w.sink}`);
       const out = line !== undefined ? this.output(w, line) : undefined;
-      if (out !== undefined) outputs[`out:${w.sink}:${w.openedAt}`] = { sink: w.sink, line: out };
+      if (out !== undefined) outputs[`out:${w.sink}:${w.openedAt}`] = { sink: w.sink, line: out, kind: w.kind };
       gone.push(`w:${w.sink}`, `l:${w.sink}`);
     }
     // one write batch (no await between them): each closed window is gone and its output pending, or neither
@@ -297,12 +303,13 @@ export class NoiseWindow extends DurableObject<Env> {
     const pending = await storage.list<Pending>({ prefix: "out:" });
     if (pending.size === 0) return true;
     const text = (await storage.get<string>("config")) ?? "";
-    const bySink = new Map<string, { keys: string[]; lines: string[] }>();
+    const bySink = new Map<string, { keys: string[]; lines: string[]; kinds: Pending["kind"][] }>();
     for (const [key, p] of pending) {
       let g = bySink.get(p.sink);
-      if (!g) bySink.set(p.sink, (g = { keys: [], lines: [] }));
+      if (!g) bySink.set(p.sink, (g = { keys: [], lines: [], kinds: [] }));
       g.keys.push(key);
       g.lines.push(p.line);
+      g.kinds.push(p.kind);
     }
     let ok = true;
     for (const [sink, g] of bySink) {
@@ -315,6 +322,7 @@ export class NoiseWindow extends DurableObject<Env> {
         const { parked: _parked, ...fields } = r;
         log(r.retried > 0 || r.dead > 0 ? "warn" : "info", "noise window delivered", fields);
         await storage.delete(g.keys);
+        for (const kind of ["dedup", "throttle"] as const) countNoiseSummaries(kind, g.kinds.filter((k) => k === kind).length);
       } catch (e) {
         ok = false;
         log("error", "noise window could not be delivered; trying again", { sink, error: (e as Error).message });
@@ -339,6 +347,7 @@ export class NoiseWindow extends DurableObject<Env> {
       const oldest = [...open.values()].sort((a, b) => a.openedAt - b.openedAt || (a.sink < b.sink ? -1 : 1)).slice(0, open.size - MAX_WINDOWS + 1);
       await this.close(oldest);
       flush.evicted += oldest.length;
+      countWindowsEvicted(oldest.length);
       log("warn", "noise: window limit of one object reached; oldest window closed early", { evicted: oldest.map((x) => x.sink), limit: MAX_WINDOWS });
     }
     if (line !== undefined) await storage.put(`l:${sink}`, line);

@@ -8,12 +8,13 @@
 // with labels in the definition's order (`le` last). The key is what the isolates send to the
 // Metrics Durable Object (./metrics-do.ts) and what it stores.
 //
-// Label cardinality is bounded by construction: `source`, `reason`, `outcome`, `queue` and `code`
-// take values from small fixed sets (anything else becomes "unknown"/"other"); `sink` and `tenant`
+// Label cardinality is bounded by construction: `source`, `reason`, `outcome`, `queue`, `code`,
+// `action`, `kind`, `chain` and `activity` take values from small fixed sets (anything else becomes "unknown"/"other"); `sink` and `tenant`
 // must look like config names, `policy` (a noise policy's config name) is text of at most 128
 // characters, and at most MAX_NAMED_VALUES distinct values per label are kept per isolate (further
 // ones become "other"). No rule, host, pod or namespace labels exist.
 import { SOURCES } from "../config/routing";
+import { CHAIN_NAMES } from "../config/correlate";
 
 export type MetricType = "counter" | "gauge" | "histogram";
 
@@ -50,6 +51,12 @@ export type DeliveryOutcome = (typeof OUTCOMES)[number];
 export const QUEUES = ["events", "deliveries"] as const;
 
 export const NOISE_ACTIONS = ["folded", "throttled", "failed_open"] as const;
+
+/** What a closing noise window summarized: a dedup burst or a throttle remainder. */
+export const NOISE_KINDS = ["dedup", "throttle"] as const;
+
+/** An incident's first emission, or a later one that grew the story. */
+export const INCIDENT_ACTIVITIES = ["create", "update"] as const;
 
 /** Request latency, seconds. */
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
@@ -171,6 +178,24 @@ export const M = {
     type: "counter",
     labels: [],
   }),
+  noiseSummaries: def({
+    name: "tributary_noise_summaries_total",
+    help: "Summaries delivered by closing noise windows (sent by the NoiseWindow Durable Object's alarm), by kind: a dedup burst or a throttle remainder.",
+    type: "counter",
+    labels: ["kind"],
+  }),
+  noiseWindowsEvicted: def({
+    name: "tributary_noise_windows_evicted_total",
+    help: "Noise windows closed early because their Durable Object held its maximum of windows (their summaries are sent at once).",
+    type: "counter",
+    labels: [],
+  }),
+  incidents: def({
+    name: "tributary_correlate_incidents_total",
+    help: "Incidents (OCSF Incident Finding) the correlation Durable Objects handed to the queue, by chain and activity (create, or update when a story grew).",
+    type: "counter",
+    labels: ["chain", "activity"],
+  }),
   metricsDropped: def({
     name: "tributary_metrics_series_dropped_total",
     help: "Samples dropped because the metrics store reached its series limit.",
@@ -198,6 +223,9 @@ const FIXED: Record<string, { values: readonly string[]; fallback: string }> = {
   outcome: { values: OUTCOMES, fallback: "other" },
   queue: { values: QUEUES, fallback: "other" },
   action: { values: NOISE_ACTIONS, fallback: "other" },
+  kind: { values: NOISE_KINDS, fallback: "other" },
+  chain: { values: CHAIN_NAMES, fallback: "other" },
+  activity: { values: INCIDENT_ACTIVITIES, fallback: "other" },
 };
 
 /** Labels whose values are config-given free text (noise policy names): any text up to this length. */

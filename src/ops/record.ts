@@ -115,6 +115,21 @@ export function countDelivery(sink: string, r: { delivered: number; retried: num
   buffer.inc(M.sinkRequests, { sink }, r.requests);
 }
 
+/** Summaries a closing noise window delivered (NoiseWindow alarm). */
+export function countNoiseSummaries(kind: "dedup" | "throttle", n: number): void {
+  buffer.inc(M.noiseSummaries, { kind }, n);
+}
+
+/** Noise windows closed early to stay within an object's window limit. */
+export function countWindowsEvicted(n: number): void {
+  buffer.inc(M.noiseWindowsEvicted, {}, n);
+}
+
+/** An incident the queue accepted (correlation Durable Object). */
+export function countIncident(chain: string, activity: "create" | "update"): void {
+  buffer.inc(M.incidents, { chain, activity });
+}
+
 // ---------------------------------------------------------------------------------------------
 // flush
 
