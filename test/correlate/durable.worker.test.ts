@@ -114,6 +114,60 @@ describe("Correlator Durable Object", () => {
     expect((await stub.window()).at(-1)!.uid).toBe(more.at(-1)!.uid);
   });
 
+  it("the default cap (500 per key) holds over many adds: size bounded after each, the oldest by event time dropped", async () => {
+    const { s, stub } = story("do-cap-default-61e0");
+    const [exec] = summaries(s.exec);
+    await runInDurableObject(stub, (o: Correlator) => {
+      o.producer = new Capture();
+    });
+    const cap = CFG.correlate.maxEventsPerKey;
+    expect(cap).toBe(500);
+    const all: Summary[] = [];
+    let evicted = 0;
+    // 6 adds of 200, event times increasing (the third add arrives with times older than the second's)
+    for (let round = 0; round < 6; round++) {
+      const base = round === 2 ? -10_000 : round * 1_000;
+      const batch = Array.from({ length: 200 }, (_, i) => ({ ...exec!, uid: `${exec!.uid}-r${round}-${String(i).padStart(3, "0")}`, time: exec!.time + base + i }));
+      all.push(...batch);
+      const r = await stub.add(batch);
+      expect(r.stored).toBe(200);
+      evicted += r.evicted;
+      const st = await stub.stats();
+      expect(st.events).toBe(Math.min(cap, all.length));
+      expect(st.bytes).toBeLessThanOrEqual(CFG.correlate.maxBytesPerKey);
+    }
+    expect(evicted).toBe(all.length - cap);
+    // what is left: the 500 latest by event time (the late-arriving old ones went first)
+    const latest = [...all].sort((a, b) => a.time - b.time || (a.uid < b.uid ? -1 : 1)).slice(-cap);
+    expect((await stub.window()).map((x) => x.uid)).toEqual(latest.map((x) => x.uid));
+    expect(latest.some((x) => x.uid.includes("-r2-"))).toBe(false);
+  });
+
+  it("its alarm expires the whole state: window and remembered incidents; the object is left with no rows and no alarm", async () => {
+    const { s, stub } = story("do-expire-all-2d84");
+    const capture = new Capture();
+    await runInDurableObject(stub, (o: Correlator) => {
+      o.producer = capture;
+    });
+    expect((await stub.add(summaries(s.audit, s.shell, s.exec))).incidents).toHaveLength(1);
+    expect(await stub.stats()).toMatchObject({ events: 3, incidents: 1, outbox: 0 });
+    // not yet expired: an alarm run early deletes nothing
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await stub.stats()).toMatchObject({ events: 3, incidents: 1 });
+    // past window + skew (600 + 30 s)
+    await runInDurableObject(stub, (o: Correlator) => {
+      o.clock = () => Date.now() + 631_000;
+    });
+    const at = (await stub.stats()).alarm;
+    expect(at).not.toBeNull();
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await stub.stats()).toMatchObject({ events: 0, bytes: 0, incidents: 0, outbox: 0, alarm: null });
+    expect(await stub.window()).toEqual([]);
+    // the story seen again is a new incident (a Create): nothing of the old one was kept
+    const again = await stub.add(summaries(s.audit, s.shell));
+    expect(incidents(again).map((e) => e.activity_id)).toEqual([1]);
+  });
+
   it("keeps its window and its incidents across an isolate restart", async () => {
     const { s } = story("do-restart-9e41");
     let stub = env.CORRELATOR.getByName(s.scope);
