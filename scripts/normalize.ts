@@ -40,8 +40,8 @@ for (const file of files) {
     continue;
   }
   const ct = extname(file) === ".ndjson" ? "application/x-ndjson" : extname(file) === ".json" ? "application/json" : "text/plain";
-  const framed = frame(text, ct);
-  const res = runPipeline(framed.values, framed.paths, framed.textLines, { kind, ctx: { ocsfVersion: "1.3.0", receivedAt: Date.now(), rawData: raw } });
+  const framed = frame(text, ct, { texts: raw });
+  const res = runPipeline(framed.values, framed.paths, framed.textLines, { kind, ctx: { ocsfVersion: "1.3.0", receivedAt: Date.now(), rawData: raw } }, framed.texts);
   for (const e of res.events) process.stdout.write(JSON.stringify(e.event) + "\n");
   for (const e of [...framed.errors, ...res.errors]) {
     bad++;

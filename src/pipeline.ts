@@ -48,13 +48,21 @@ export interface PipelineResult {
 
 const DEFAULT_ROUTE = (): string[] => ["archive"];
 
-export function runPipeline(values: Json[], paths: string[], textLines: string[], opts: PipelineOptions): PipelineResult {
+/**
+ * `texts` (optional, parallel to `values`): each value's exact text in the body. With ocsf.rawData on,
+ * raw_data is then each record's own slice of it (byte for byte as received); without a text the
+ * normalizer writes the parsed record out instead (JSON.stringify: long integers come out quoted).
+ */
+export function runPipeline(values: Json[], paths: string[], textLines: string[], opts: PipelineOptions, texts?: (string | undefined)[]): PipelineResult {
   const enrich = opts.enrich ?? ((e: OcsfEvent) => e);
   const route = opts.route ?? DEFAULT_ROUTE;
   const events: RoutedEvent[] = [];
   const errors: RecordError[] = [];
   const records: Unwrapped[] = [];
-  for (let i = 0; i < values.length; i++) unwrap(values[i]!, paths[i] ?? `[${i}]`, records);
+  const withTexts = opts.ctx.rawData === true && texts !== undefined;
+  for (let i = 0; i < values.length; i++) unwrap(values[i]!, paths[i] ?? `[${i}]`, records, 0, withTexts ? texts[i] : undefined);
+  // a record with its own text: the normalizer need not write one out for raw_data (uids never use raw_data)
+  const ctxOwnText = withTexts ? { ...opts.ctx, rawData: false } : opts.ctx;
   for (const r of records) {
     const kind = opts.kind ?? detectKind(r.record);
     if (!kind) {
@@ -67,7 +75,8 @@ export function runPipeline(values: Json[], paths: string[], textLines: string[]
       continue;
     }
     try {
-      const ev = normalize(r.record, kind, opts.ctx);
+      const ev = r.raw === undefined ? normalize(r.record, kind, opts.ctx) : normalize(r.record, kind, ctxOwnText);
+      if (r.raw !== undefined) ev.raw_data = r.raw;
       if (r.envelope) ev.unmapped = { ...(ev.unmapped ?? {}), eventbridge: r.envelope };
       const enriched = enrich(ev);
       events.push({ event: enriched, sinks: route(enriched) });

@@ -2,6 +2,7 @@
 import { type Json, type JsonObject, isObject } from "./json";
 import type { SourceKind } from "./ocsf";
 import { NormalizeError } from "./errors";
+import { elementTexts, memberText } from "./json-spans";
 
 export const TETRAGON_KEYS = [
   "process_exec",
@@ -61,6 +62,8 @@ export interface Unwrapped {
   path: string;
   /** Set for records that arrived inside an EventBridge envelope (kept in unmapped). */
   envelope?: JsonObject;
+  /** The record's exact text in the body, when `unwrap` was given the value's text (ocsf.rawData). */
+  raw?: string;
 }
 
 /**
@@ -70,29 +73,50 @@ export interface Unwrapped {
  * - EventBridge events (`{"detail-type":..., "detail": {CloudTrail record}}`);
  * - JSON arrays (Vector codec json, bare CloudTrail arrays), nested at most two levels.
  * `path` names the value's place in the body ("" for the whole body, "line 3" for NDJSON).
+ * `text`, when given, is the value's exact text: each record then carries its own slice of it in `raw`
+ * (found by a scan of the text, json-spans.ts; an element whose text cannot be found has none).
  */
-export function unwrap(v: Json, path: string, out: Unwrapped[], depth = 0): Unwrapped[] {
+export function unwrap(v: Json, path: string, out: Unwrapped[], depth = 0, text?: string): Unwrapped[] {
   if (Array.isArray(v) && depth < 2) {
-    for (let i = 0; i < v.length; i++) unwrap(v[i]!, `${path}[${i}]`, out, depth + 1);
+    const texts = text === undefined ? undefined : partTexts(elementTexts(text), v.length);
+    for (let i = 0; i < v.length; i++) unwrap(v[i]!, `${path}[${i}]`, out, depth + 1, texts?.[i]);
     return out;
   }
   if (isObject(v)) {
     if (v.kind === "EventList" && Array.isArray(v.items)) {
       const items = v.items;
-      for (let i = 0; i < items.length; i++) out.push({ record: items[i]!, index: out.length, path: `${path}.items[${i}]` });
+      const texts = text === undefined ? undefined : partTexts(memberElements(text, "items"), items.length);
+      for (let i = 0; i < items.length; i++) out.push(withRaw({ record: items[i]!, index: out.length, path: `${path}.items[${i}]` }, texts?.[i]));
       return out;
     }
     const recs = v.Records;
     if (Array.isArray(recs) && Object.keys(v).length <= 2) {
-      for (let i = 0; i < recs.length; i++) out.push({ record: recs[i]!, index: out.length, path: `${path}.Records[${i}]` });
+      const texts = text === undefined ? undefined : partTexts(memberElements(text, "Records"), recs.length);
+      for (let i = 0; i < recs.length; i++) out.push(withRaw({ record: recs[i]!, index: out.length, path: `${path}.Records[${i}]` }, texts?.[i]));
       return out;
     }
     if (typeof v["detail-type"] === "string" && isObject(v.detail)) {
       const { detail, ...envelope } = v;
-      out.push({ record: detail, index: out.length, path: `${path}.detail`, envelope });
+      out.push(withRaw({ record: detail, index: out.length, path: `${path}.detail`, envelope }, text === undefined ? undefined : memberText(text, "detail")));
       return out;
     }
   }
-  out.push({ record: v, index: out.length, path: path === "" ? "(body)" : path });
+  out.push(withRaw({ record: v, index: out.length, path: path === "" ? "(body)" : path }, text));
   return out;
+}
+
+function withRaw(u: Unwrapped, raw: string | undefined): Unwrapped {
+  if (raw !== undefined) u.raw = raw;
+  return u;
+}
+
+/** The element texts of member `key`'s array. */
+function memberElements(text: string, key: string): string[] | undefined {
+  const m = memberText(text, key);
+  return m === undefined ? undefined : elementTexts(m);
+}
+
+/** The texts when there is one per parsed element (else none: the scan and the parse disagree). */
+function partTexts(texts: string[] | undefined, count: number): string[] | undefined {
+  return texts !== undefined && texts.length === count ? texts : undefined;
 }

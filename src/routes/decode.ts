@@ -6,6 +6,7 @@
 // the queue in windows instead of holding every parsed record of a 100k-line body at once.
 import { type Json, parseJson } from "../normalize/json";
 import { utf8Length } from "../sinks/batch";
+import { arraySpans } from "../normalize/json-spans";
 
 export { utf8Length };
 
@@ -13,8 +14,11 @@ export { utf8Length };
 export type Framing = "json" | "ndjson" | "text" | "sniff";
 
 export type Item =
-  /** A parsed JSON value; `raw` is its text when the value is a whole line or the whole body. */
-  | { type: "value"; value: Json; path: string; raw?: string }
+  /**
+   * A parsed JSON value; `raw` is its text when the value is a whole line or the whole body; `text` is an
+   * array element's exact slice of the body (only with FrameOptions.texts).
+   */
+  | { type: "value"; value: Json; path: string; raw?: string; text?: string }
   /** A plain-text line (Falco json_output: false). */
   | { type: "text"; line: string; path: string }
   /** A part of the body that is not a record (invalid JSON, too large). */
@@ -23,6 +27,8 @@ export type Item =
 export interface FrameOptions {
   /** Lines longer than this (bytes of UTF-8) are reported instead of parsed. */
   maxRecordBytes?: number;
+  /** Give array elements their exact text (`text`), for raw_data (ocsf.rawData): a scan of the body. */
+  texts?: boolean;
 }
 
 function isSpace(c: number): boolean {
@@ -164,7 +170,12 @@ export function* itemsOf(text: string, l: Layout, opts: FrameOptions = {}): Gene
       return;
     case "value":
       if (Array.isArray(l.value)) {
-        for (let i = 0; i < l.value.length; i++) yield { type: "value", value: l.value[i]!, path: `[${i}]` };
+        const spans = opts.texts ? arraySpans(text, firstNonSpace(text)) : undefined;
+        const sliced = spans !== undefined && spans.length === 2 * l.value.length;
+        for (let i = 0; i < l.value.length; i++) {
+          if (sliced) yield { type: "value", value: l.value[i]!, path: `[${i}]`, text: text.slice(spans[2 * i], spans[2 * i + 1]) };
+          else yield { type: "value", value: l.value[i]!, path: `[${i}]` };
+        }
       } else yield { type: "value", value: l.value, path: "", raw: text.trim() };
   }
 }
@@ -199,6 +210,8 @@ export interface Framed {
   /** Plain-text lines (Falco json_output: false). */
   textLines: string[];
   errors: FrameError[];
+  /** With FrameOptions.texts: each value's exact text, parallel to `values` (runPipeline's `texts`). */
+  texts?: (string | undefined)[];
 }
 
 /** Everything at once (CLI, benchmarks); the Worker uses `items` to stream. */
@@ -206,11 +219,13 @@ export function frame(text: string, contentType: string, opts: FrameOptions = {}
   const ct = contentType.split(";")[0]!.trim().toLowerCase();
   const framing: Framing = /ndjson|jsonl|jsonlines|json-seq|json-stream/.test(ct) ? "ndjson" : ct.startsWith("text/plain") ? "text" : ct === "" ? "sniff" : "json";
   const out: Framed = { values: [], paths: [], textLines: [], errors: [] };
+  if (opts.texts) out.texts = [];
   let index = 0;
   for (const it of items(text, framing, opts)) {
     if (it.type === "value") {
       out.values.push(it.value);
       out.paths.push(it.path);
+      out.texts?.push(it.raw ?? it.text);
     } else if (it.type === "text") out.textLines.push(it.line);
     else out.errors.push({ index, path: it.path, reason: it.reason });
     index++;
