@@ -10,7 +10,8 @@
 // Usage: npm run bench:intel [-- --n 1000000 --json out.json]
 import { writeFileSync } from "node:fs";
 import { IntelSetBuilder, hash64, hashOut, HASHED_KIND_CODE, type IntelSet } from "../src/enrich/intel-set";
-import { CompiledReader, COMPILED_MAGIC } from "../src/enrich/compiled";
+import { CompiledReader, COMPILED_MAGIC, addClassified } from "../src/enrich/compiled";
+import { parseFeed } from "../src/enrich/feeds";
 import { lookup, type LoadedFeed } from "../src/enrich/intel";
 import { formatIPv4, formatIPv6 } from "../src/enrich/ip";
 
@@ -217,6 +218,81 @@ for (const r of rows) {
   );
 }
 const naive = (["ipv4", "sha256"] as Kind[]).map(naiveSet);
+
+/**
+ * MISP JSON and STIX 2.1 bundles are parsed as one JSON document (src/enrich/feeds.ts): the loader
+ * holds the text, JSON.parse's object tree and the builder at once. Measured at a few sizes (a
+ * million STIX indicators is ~350 MB of text, beyond the isolate on its own): heap + ArrayBuffers above
+ * the start, sampled while the parser walks the tree (everything alive), then MB per 1,000 indicators.
+ */
+interface JsonFeedRow {
+  format: "misp" | "stix";
+  indicators: number;
+  textMB: number;
+  peakMB: number;
+  treeMB: number;
+  mbPer1000: number;
+  parseMs: number;
+}
+
+function jsonFeedText(format: "misp" | "stix", n: number): string {
+  const kinds: Kind[] = ["ipv4", "domain", "sha256", "url"];
+  const parts: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const kind = kinds[i % kinds.length]!;
+    const l = GEN[kind].line();
+    const v = l.slice(l.indexOf(" ") + 1);
+    const id = `${hex(8)}-${hex(4)}-4${hex(3)}-8${hex(3)}-${hex(12)}`;
+    if (format === "misp") {
+      const t = kind === "ipv4" ? "ip-dst" : kind === "url" ? "url" : kind;
+      parts.push(`{"id":"${i}","type":"${t}","category":"Network activity","to_ids":true,"uuid":"${id}","event_id":"1","distribution":"5","timestamp":"1717000000","comment":"","deleted":false,"value":"${kind === "url" ? `http://${v}` : v}"}`);
+    } else {
+      const p = kind === "ipv4" ? `[ipv4-addr:value = '${v}']` : kind === "domain" ? `[domain-name:value = '${v}']` : kind === "url" ? `[url:value = 'http://${v}']` : `[file:hashes.'SHA-256' = '${v}']`;
+      parts.push(`{"type":"indicator","spec_version":"2.1","id":"indicator--${id}","created":"2025-05-01T00:00:00.000Z","modified":"2025-05-01T00:00:00.000Z","name":"bench ${i}","indicator_types":["malicious-activity"],"pattern":"${p}","pattern_type":"stix","valid_from":"2025-05-01T00:00:00Z","confidence":80}`);
+    }
+  }
+  return format === "misp"
+    ? `{"Event":{"uuid":"5c4f2a3e-1b2c-4d5e-8f90-a1b2c3d4e5f6","info":"bench","Attribute":[${parts.join(",")}]}}`
+    : `{"type":"bundle","id":"bundle--5d0092c5-5f74-4287-9642-33f4c354e56d","objects":[${parts.join(",")}]}`;
+}
+
+function jsonFeedPeak(format: "misp" | "stix", n: number): JsonFeedRow {
+  gc?.();
+  gc?.();
+  const base = mem();
+  let text: string | undefined = jsonFeedText(format, n);
+  gc?.();
+  const textMB = MB(mem() - base);
+  // the parsed tree alone (text still held), then the real parse with the builder
+  let tree: unknown = JSON.parse(text);
+  const treeMB = MB(mem() - base) - textMB;
+  tree = undefined;
+  void tree;
+  gc?.();
+  let peak = mem();
+  const b = new IntelSetBuilder(80);
+  let k = 0;
+  const t = performance.now();
+  const st = parseFeed(text, { format, type: "auto", mispToIdsOnly: true }, (c, conf) => {
+    addClassified(b, c, conf);
+    if (++k % 5000 === 0) peak = Math.max(peak, mem());
+  });
+  b.build();
+  const parseMs = Math.round(performance.now() - t);
+  peak = Math.max(peak, mem());
+  text = undefined;
+  if (st.indicators !== n) throw new Error(`${format}: ${st.indicators} of ${n} indicators`);
+  const peakMB = MB(peak - base);
+  return { format, indicators: n, textMB, peakMB, treeMB: Math.round(treeMB * 10) / 10, mbPer1000: Math.round((peakMB / n) * 1000 * 100) / 100, parseMs };
+}
+
+const jsonFeeds: JsonFeedRow[] = [];
+for (const format of ["misp", "stix"] as const) for (const n of [50_000, 200_000]) jsonFeeds.push(jsonFeedPeak(format, n));
+console.log("\nMISP / STIX JSON feeds parsed whole (text + JSON tree + builder alive at once):");
+console.log("format | indicators | text MB | JSON tree MB | peak MB | MB per 1,000 | parse ms | ~indicators within 60 MB");
+for (const r of jsonFeeds) {
+  console.log(`${r.format.padEnd(6)} | ${String(r.indicators).padStart(10)} | ${String(r.textMB).padStart(7)} | ${String(r.treeMB).padStart(12)} | ${String(r.peakMB).padStart(7)} | ${String(r.mbPer1000).padStart(12)} | ${String(r.parseMs).padStart(8)} | ${Math.round(60 / (r.peakMB / r.indicators))}`);
+}
 console.log("\nfor comparison, a plain Set<string> of the same values:");
 for (const r of naive) console.log(`${r.set.padEnd(30)} | held MB ${r.heldMB} | ns/hit ${r.hitNs}`);
-if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ node: process.version, n: N, rows, naive }, null, 1));
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ node: process.version, n: N, rows, naive, jsonFeeds }, null, 1));

@@ -88,6 +88,23 @@ interface IntelResult {
   n: number;
   rows: Record<string, number | string | undefined>[];
   naive?: { set: string; heldMB: number; hitNs: number }[];
+  jsonFeeds?: { format: string; indicators: number; textMB: number; treeMB: number; peakMB: number; mbPer1000: number; parseMs: number }[];
+}
+
+/** MISP/STIX rows: peak memory of a feed parsed as one JSON document. */
+function formatJsonFeeds(r: IntelResult): string {
+  const rows = r.jsonFeeds ?? [];
+  if (!rows.length) return "";
+  const t = table(
+    ["format", "indicators", "feed text MB", "JSON tree MB", "peak MB while parsing", "MB per 1,000 indicators", "parse ms", "indicators within 60 MB (extrapolated)"],
+    rows.map((x) => [x.format, fmt.int(x.indicators), x.textMB, x.treeMB, x.peakMB, x.mbPer1000, x.parseMs, fmt.int(Math.round(60 / (x.peakMB / x.indicators)))]),
+  );
+  const worst = Math.max(...rows.map((x) => x.mbPer1000));
+  return [
+    "MISP JSON and STIX 2.1 bundles are parsed as one JSON document (`src/enrich/feeds.ts`): the feed text, `JSON.parse`'s object tree and the builder are alive at once (heap + ArrayBuffers above the start, sampled while the parser walks the tree; mixed IPv4/domain/SHA-256/URL indicators as MISP exports and STIX producers write them).",
+    t,
+    `At ${worst} MB per 1,000 indicators, a million would need several hundred MB: far over the 128 MB isolate, so these formats are not parsed incrementally but capped: a MISP/STIX feed over 20,000,000 characters (\`JSON_FEED_MAX_CHARS\`, about 60 MB at peak) is refused with that reason and the last good set keeps serving. Feeds of a million indicators must be plain or CSV (streamed: see the table above).`,
+  ].join("\n\n");
 }
 
 const INTEL_COLUMNS: [key: string, head: string][] = [
@@ -251,6 +268,7 @@ async function main(): Promise<void> {
         `From \`bench/intel.ts\` (enrichment): for ${fmt.int(r.n)} indicators of each kind, the time to load the compiled feed text into the set (once per isolate), the memory the set holds after GC and the peak while loading, and ns per lookup through the enricher's own path (hits and misses): process CPU time, the fastest of 5 rounds, so that other processes on a shared machine inflate it little.`,
         formatIntel(r),
         INTEL_NOTES,
+        formatJsonFeeds(r),
         `No numeric target in the issue; against the 128 MB isolate limit, a million indicators hold ${Math.min(...col(r, "heldMB"))}–${Math.max(...col(r, "heldMB"))} MB and peak at ${Math.max(...col(r, "peakMB"))} MB while loading; a lookup costs ${Math.min(...col(r, "missNs"))}–${Math.max(...col(r, "hitNs"))} ns.`,
       ].join("\n\n"),
     );

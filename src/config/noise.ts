@@ -56,10 +56,7 @@ export const dedupSchema = z
     /** OCSF paths whose values make the fingerprint (default: per source, see src/noise/fingerprint.ts). */
     fields: z.array(ocsfPathSchema).min(1).max(32).optional(),
     window_seconds: windowSeconds.default(60),
-    /**
-     * Both modes send the window's first event at once. fold: the burst (N > 1) as one event with count N when
-     * the window closes; first_then_summary: at close, an Update of the first finding with count N. Default per sink type.
-     */
+    /** fold: one event per burst when the window closes; first_then_summary: the first at once, a summary at close. Default per sink type. */
     mode: z.enum(DEDUP_MODES).optional(),
     sinks: sinkList.optional(),
   })

@@ -252,7 +252,19 @@ const MISP_TYPES: Record<string, (WantedType | null)[]> = {
   "filename|sha256": [null, "hash"],
 };
 
+/**
+ * Largest MISP / STIX JSON feed parsed (characters). These are parsed as one document: the text, its
+ * JSON tree (2-2.3x the text) and the set are alive at once, about 0.6-1.2 MB per 1,000 indicators
+ * (BENCHMARKS.md). 20 MB keeps that near 60 MB of the isolate's 128 MB; a bigger feed is refused (the
+ * last good set stays) rather than running the isolate out of memory. Use plain or CSV feeds, which
+ * stream, for larger lists.
+ */
+export const JSON_FEED_MAX_CHARS = 20_000_000;
+
 function parseJsonFeed(text: string, what: string): unknown {
+  if (text.length > JSON_FEED_MAX_CHARS) {
+    throw new FeedParseError(`${what} JSON of ${text.length} characters is over the ${JSON_FEED_MAX_CHARS} parsed whole (memory); split the feed or use a plain/CSV export`);
+  }
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -264,17 +276,21 @@ export function parseMisp(text: string, type: WantedType, toIdsOnly: boolean, em
   const st = newStats();
   const root = parseJsonFeed(text, "MISP");
   const attributes: unknown[] = [];
+  // a loop, not push(...list): spreading an event's 100,000+ attributes overflows the call stack
+  const add = (list: unknown[]) => {
+    for (const a of list) attributes.push(a);
+  };
   let shaped = false;
   const fromEvent = (ev: unknown) => {
     if (!isObj(ev)) return;
     const e = isObj(ev.Event) ? ev.Event : ev;
     if (Array.isArray(e.Attribute)) {
       shaped = true;
-      attributes.push(...e.Attribute);
+      add(e.Attribute);
     }
     if (Array.isArray(e.Object)) {
       shaped = true;
-      for (const o of e.Object) if (isObj(o) && Array.isArray(o.Attribute)) attributes.push(...o.Attribute);
+      for (const o of e.Object) if (isObj(o) && Array.isArray(o.Attribute)) add(o.Attribute);
     }
   };
   if (Array.isArray(root)) root.forEach(fromEvent);

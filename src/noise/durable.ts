@@ -85,12 +85,12 @@ interface StoredWindow {
   closesAt: number;
   /** dedup: events in the window; throttle: events held back. */
   count: number;
-  /** Events let through (throttle), or 1 once a dedup window sent its first. */
+  /** Events let through (throttle), or 1 once first_then_summary sent its first. */
   passed: number;
   max: number;
   start?: number;
   end?: number;
-  /** dedup: the message whose first event went out at once. */
+  /** first_then_summary: the message whose first event went out. */
   firstMsg?: string;
   /** [message id, events passed], oldest first. */
   decided: [string, number][];
@@ -147,7 +147,7 @@ function remember(w: StoredWindow, msg: string, passed: number): void {
 }
 
 export class NoiseWindow extends DurableObject<Env> {
-  /** Counts a dedup fingerprint's events per sink; answers how many go out now: the window's first event, in both modes. */
+  /** Counts a dedup fingerprint's events per sink; answers how many go out now (first_then_summary: the window's first). */
   async dedup(req: DedupRequest): Promise<Record<string, PassMap>> {
     const now = Date.now();
     await this.keepConfig(req.config);
@@ -181,8 +181,7 @@ export class NoiseWindow extends DurableObject<Env> {
           continue;
         }
         let n = 0;
-        // the window's first event goes out at once (a lone alert never waits for the window to close)
-        if (w.firstMsg === undefined && w.count === 0 && p.times.length > 0) {
+        if (w.mode === "first_then_summary" && w.firstMsg === undefined && p.times.length > 0) {
           n = 1;
           w.firstMsg = p.msg;
           w.passed = 1;
@@ -294,7 +293,8 @@ export class NoiseWindow extends DurableObject<Env> {
     };
     const template = JSON.parse(line) as OcsfEvent;
     const ev = windowOutput(template, summary);
-    return ev === undefined ? undefined : JSON.stringify(ev);
+    if (ev === undefined) return undefined;
+    return ev === template ? line : JSON.stringify(ev);
   }
 
   /** Delivers the outputs of closed windows; false when one could not be settled (tried again later). */

@@ -1,6 +1,5 @@
 // The events a closing noise window sends (docs/noise.md), built from the window's first event. Pure.
-//   fold                 the first event went out at once; the burst as one event: count = N (the first
-//                        included), start_time/end_time = first/last event time
+//   fold                 the burst as one event: count = N, start_time/end_time = first/last event time
 //   first_then_summary   the first event went out at once; the summary is an Update of the same finding
 //                        (same finding_info.uid; activity Update for findings) with count = N
 //   throttle             the events held back, as one event: count = how many, their first/last time, and
@@ -59,12 +58,13 @@ export function windowUid(w: Pick<WindowSummary, "kind" | "policy" | "sink" | "k
 }
 
 /**
- * What a closing window sends, or undefined when it sends nothing: a dedup window of one event (that
- * event went out when it arrived) and an empty throttle window send nothing.
+ * What a closing window sends, or undefined when it sends nothing: a fold of one event is that event
+ * unchanged; a first_then_summary window of one event and an empty throttle window send nothing.
  */
 export function windowOutput(template: OcsfEvent, w: WindowSummary): OcsfEvent | undefined {
   if (w.count === 0) return undefined;
-  if (w.kind === "dedup" && w.count === 1) return undefined;
+  if (w.mode === "fold" && w.count === 1) return template;
+  if (w.mode === "first_then_summary" && w.count === 1) return undefined;
   const host = w.kind === "throttle" && w.hosts !== undefined ? hostFields(template, w) : undefined;
   const out: OcsfEvent = {
     ...template,

@@ -5,7 +5,7 @@ import urlhausCsv from "./samples/urlhaus.csv?raw";
 import hashesCsv from "./samples/hashes-scored.csv?raw";
 import mispEvent from "./samples/misp-event.json?raw";
 import stixBundle from "./samples/stix-bundle.json?raw";
-import { parseFeed, rejectReason, simpleStixPattern, FeedParseError, type ParseStats } from "../../src/enrich/feeds";
+import { parseFeed, rejectReason, simpleStixPattern, FeedParseError, JSON_FEED_MAX_CHARS, type ParseStats } from "../../src/enrich/feeds";
 import { compileFeed, buildFromCompiled, readCompiledHeader } from "../../src/enrich/compiled";
 import { feedSchema, type FeedConfig } from "../../src/config/enrich";
 import type { Classified } from "../../src/enrich/indicator";
@@ -108,6 +108,30 @@ describe("MISP", () => {
     expect(parse(rest, feed({ format: "misp", mispToIdsOnly: false })).out).toEqual([["ipv4", "192.0.2.55", undefined]]);
     expect(() => parse('{"hello": 1}', feed({ format: "misp" }))).toThrow(FeedParseError);
     expect(() => parse("<html>", feed({ format: "misp" }))).toThrow(/not MISP JSON/);
+  });
+
+  it("reads an event with 300,000 attributes (more than a spread call's arguments fit on the stack)", () => {
+    const n = 300_000;
+    const attrs = Array.from({ length: n }, (_, i) => `{"type":"ip-dst","value":"10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}"}`);
+    const text = `{"Event":{"Attribute":[${attrs.join(",")}],"Object":[{"Attribute":[${attrs.slice(0, n / 2).join(",")}]}]}}`;
+    let count = 0;
+    let last = "";
+    expect(text.length).toBeLessThan(JSON_FEED_MAX_CHARS);
+    const st = parseFeed(text, feed({ format: "misp", mispToIdsOnly: false }), (c) => {
+      count++;
+      last = c.value;
+    });
+    expect(st.indicators).toBe(n + n / 2);
+    expect(count).toBe(n + n / 2);
+    expect(last).toBe("10.2.73.239"); // the 150,000th object attribute: index 149,999
+  });
+
+  it("refuses MISP and STIX JSON over JSON_FEED_MAX_CHARS (parsed whole) with the reason, before parsing", () => {
+    const pad = " ".repeat(JSON_FEED_MAX_CHARS);
+    const misp = `{"Event":{"Attribute":[{"type":"ip-dst","to_ids":true,"value":"203.0.113.9"}]}}`;
+    expect(() => parse(misp + pad, feed({ format: "misp" }))).toThrow(`MISP JSON of ${misp.length + pad.length} characters is over the 20000000 parsed whole`);
+    expect(() => parse(`${stixBundle}${pad}`, feed({ format: "stix" }))).toThrow(FeedParseError);
+    expect(parse(misp + pad.slice(misp.length), feed({ format: "misp" })).out).toEqual([["ipv4", "203.0.113.9", undefined]]);
   });
 });
 

@@ -25,8 +25,8 @@ describe("windowOutput", () => {
     }
   });
 
-  it("sends nothing for a dedup window of one event (it went out when it arrived) or an empty throttle window", () => {
-    expect(windowOutput(shell, win({ count: 1 }))).toBeUndefined();
+  it("sends a one-event fold unchanged, and nothing for a one-event first_then_summary or an empty throttle window", () => {
+    expect(windowOutput(shell, win({ count: 1 }))).toBe(shell);
     expect(windowOutput(shell, win({ count: 1, mode: "first_then_summary" }))).toBeUndefined();
     expect(windowOutput(shell, win({ kind: "throttle", mode: "throttle", count: 0 }))).toBeUndefined();
   });
