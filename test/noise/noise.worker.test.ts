@@ -328,7 +328,7 @@ describe("NoiseWindow memory bounds", () => {
     const cfg = {
       sinks: Object.fromEntries(names.map((n) => [n, webhookSink(`${key}-${n}`)])),
       routes: [{ match: { source: "falco" }, sinks: names }],
-      noise: { dedup: [{ name: "cap", match: { rule: RULE }, window_seconds: 3600 }] },
+      noise: { dedup: [{ name: "cap", match: { rule: RULE }, window_seconds: 3600, mode: "first_then_summary" }] },
     };
     const { ndjson, uids } = falcoCopies(3, "node-cap", key);
     const msgs = await ingest(cfg, ndjson);
