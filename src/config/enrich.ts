@@ -79,8 +79,15 @@ export const intelSchema = z
     minConfidence: z.number().int().min(0).max(100).default(80),
     /** How often an isolate checks R2 for refreshed feeds (seconds). */
     reloadSeconds: z.number().int().min(1).default(300),
-    /** Largest feed download accepted by the refresh (bytes). */
+    /** Largest plain/CSV feed download accepted by the refresh (bytes). */
     maxFeedBytes: z.number().int().positive().default(64_000_000),
+    /**
+     * Largest MISP/STIX JSON feed read (bytes, after gunzip), downloaded or from r2Key. These are read
+     * as a stream, one element at a time, so memory does not grow with this; time does.
+     */
+    maxJsonFeedBytes: z.number().int().positive().default(512_000_000),
+    /** Longest single element of a MISP/STIX feed (a MISP attribute or object, a STIX object), in characters. */
+    maxJsonElementChars: z.number().int().positive().default(1_000_000),
   })
   .strict()
   .superRefine((v, ctx) => {

@@ -1,8 +1,9 @@
 // Threat-intel feed parsers: plain lists, CSV, MISP JSON (feed export / REST search output) and STIX
-// 2.1 bundles of indicators with simple patterns. Pure: text in, normalized indicators out through a
-// callback (a million-line feed never becomes a million objects).
-import type { FeedConfig } from "../config/enrich";
+// 2.1 bundles of indicators with simple patterns. Pure: text in (whole, or in pieces as it streams),
+// normalized indicators out through a callback (a million-line feed never becomes a million objects).
+import type { FeedConfig, IntelConfig } from "../config/enrich";
 import { classify, type Classified, type WantedType } from "./indicator";
+import { JsonScanner, JsonScanError, type JsonContainer } from "./json-stream";
 
 export type Emit = (c: Classified, confidence?: number) => void;
 
@@ -39,18 +40,11 @@ export function lineParser(feed: FeedOptions, emit: Emit): LineParser | undefine
   return undefined;
 }
 
-/** Parses a feed in its configured format. Throws FeedParseError when the text is not that format at all. */
-export function parseFeed(text: string, feed: FeedOptions, emit: Emit, now = Date.now()): ParseStats {
-  switch (feed.format) {
-    case "plain":
-      return parsePlain(text, feed.type, emit);
-    case "csv":
-      return parseCsv(text, feed, emit);
-    case "misp":
-      return parseMisp(text, feed.type, feed.mispToIdsOnly, emit);
-    case "stix":
-      return parseStix(text, feed.type, emit, now);
-  }
+/** Parses a feed's whole text in its configured format. Throws FeedParseError when the text is not that format at all. */
+export function parseFeed(text: string, feed: FeedOptions, emit: Emit, now = Date.now(), maxElementChars = JSON_ELEMENT_MAX_CHARS): ParseStats {
+  const p = feedTextParser(feed, emit, now, maxElementChars);
+  p.push(text);
+  return p.end();
 }
 
 /** Calls fn(text, start, end) for every line of text (without the line break), no array of lines. */
@@ -98,12 +92,6 @@ export function plainParser(type: WantedType, emit: Emit): LineParser {
       emit(c);
     },
   };
-}
-
-export function parsePlain(text: string, type: WantedType, emit: Emit): ParseStats {
-  const p = plainParser(type, emit);
-  eachLine(text, p.line);
-  return p.stats;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -215,12 +203,6 @@ export function csvParser(feed: Pick<FeedConfig, "type" | "csv">, emit: Emit): L
   return { stats: st, line };
 }
 
-export function parseCsv(text: string, feed: Pick<FeedConfig, "type" | "csv">, emit: Emit): ParseStats {
-  const p = csvParser(feed, emit);
-  eachLine(text, p.line);
-  return p.stats;
-}
-
 function clampConfidence(n: number): number {
   return Math.max(0, Math.min(100, Math.round(n)));
 }
@@ -232,6 +214,8 @@ function clampConfidence(n: number): number {
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
+const LBRACKET = 91;
+const LBRACE = 123;
 
 /** MISP attribute type -> the kinds of its value parts ("a|b" composite types split on '|'). */
 const MISP_TYPES: Record<string, (WantedType | null)[]> = {
@@ -252,83 +236,76 @@ const MISP_TYPES: Record<string, (WantedType | null)[]> = {
   "filename|sha256": [null, "hash"],
 };
 
-/**
- * Largest MISP / STIX JSON feed parsed (characters). These are parsed as one document: the text, its
- * JSON tree (2-2.3x the text) and the set are alive at once, about 0.6-1.2 MB per 1,000 indicators
- * (BENCHMARKS.md). 20 MB keeps that near 60 MB of the isolate's 128 MB; a bigger feed is refused (the
- * last good set stays) rather than running the isolate out of memory. Use plain or CSV feeds, which
- * stream, for larger lists.
- */
-export const JSON_FEED_MAX_CHARS = 20_000_000;
+/** The longest single element (MISP attribute or object, STIX object) read from a JSON feed, by default. */
+export const JSON_ELEMENT_MAX_CHARS = 1_000_000;
 
-function parseJsonFeed(text: string, what: string): unknown {
-  if (text.length > JSON_FEED_MAX_CHARS) {
-    throw new FeedParseError(`${what} JSON of ${text.length} characters is over the ${JSON_FEED_MAX_CHARS} parsed whole (memory); split the feed or use a plain/CSV export`);
+/** The MISP attribute `a` (one parsed array element): counted, skipped or emitted. */
+export function mispAttribute(a: unknown, st: ParseStats, type: WantedType, toIdsOnly: boolean, emit: Emit): void {
+  if (!isObj(a) || typeof a.type !== "string" || typeof a.value !== "string") {
+    invalid(st, "attribute without a type and a string value");
+    return;
   }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new FeedParseError(`not ${what} JSON: ${(e as Error).message}`);
+  if (a.deleted === true || (toIdsOnly && a.to_ids !== true && a.to_ids !== "1")) {
+    st.skipped++;
+    return;
   }
+  const kinds = MISP_TYPES[a.type];
+  if (!kinds) {
+    st.skipped++;
+    return;
+  }
+  const parts = kinds.length > 1 ? a.value.split("|") : [a.value];
+  let any = false;
+  kinds.forEach((k, i) => {
+    if (k === null || parts[i] === undefined) return;
+    if (type !== "auto" && type !== k) return;
+    const c = classify(parts[i]!, k);
+    if (!c) return invalid(st, `${a.type} ${a.value as string}`);
+    any = true;
+    st.indicators++;
+    emit(c);
+  });
+  if (!any && type !== "auto") st.skipped++;
 }
 
-export function parseMisp(text: string, type: WantedType, toIdsOnly: boolean, emit: Emit): ParseStats {
-  const st = newStats();
-  const root = parseJsonFeed(text, "MISP");
-  const attributes: unknown[] = [];
-  // a loop, not push(...list): spreading an event's 100,000+ attributes overflows the call stack
-  const add = (list: unknown[]) => {
-    for (const a of list) attributes.push(a);
-  };
+/**
+ * The MISP document walk for the incremental scanner: the event and its objects are entered, never
+ * held; each element of the event's `Attribute` array and of each `Object[].Attribute` is read alone. Shapes: {"Event": {...}}, {"response": [{"Event"}...]}, {"response": {"Attribute": [...]}},
+ * a list of events, {"Attribute": [...]}.
+ */
+function mispWalk(type: WantedType, toIdsOnly: boolean, emit: Emit, st: ParseStats): { root: JsonContainer; finish(): void } {
   let shaped = false;
-  const fromEvent = (ev: unknown) => {
-    if (!isObj(ev)) return;
-    const e = isObj(ev.Event) ? ev.Event : ev;
-    if (Array.isArray(e.Attribute)) {
-      shaped = true;
-      add(e.Attribute);
-    }
-    if (Array.isArray(e.Object)) {
-      shaped = true;
-      for (const o of e.Object) if (isObj(o) && Array.isArray(o.Attribute)) add(o.Attribute);
-    }
+  const attribute = (text: string) => mispAttribute(JSON.parse(text), st, type, toIdsOnly, emit);
+  const attributes: JsonContainer = { enter: () => "capture", value: (_k, text) => attribute(text) };
+  const object: JsonContainer = { enter: (key, first) => (key === "Attribute" && first === LBRACKET ? attributes : "skip") };
+  const objects: JsonContainer = { enter: (_k, first) => (first === LBRACE ? object : "skip") };
+  const event: JsonContainer = {
+    enter(key, first) {
+      if (key === "Attribute" && first === LBRACKET) {
+        shaped = true;
+        return attributes;
+      }
+      if (key === "Object" && first === LBRACKET) {
+        shaped = true;
+        return objects;
+      }
+      return key === "Event" && first === LBRACE ? event : "skip";
+    },
   };
-  if (Array.isArray(root)) root.forEach(fromEvent);
-  else if (isObj(root)) {
-    const r = root.response;
-    if (Array.isArray(r)) r.forEach(fromEvent);
-    else if (isObj(r)) fromEvent(r);
-    else fromEvent(root);
-  }
-  if (!shaped) throw new FeedParseError("not a MISP feed: no Event.Attribute, Event.Object or response found");
-  for (const a of attributes) {
-    if (!isObj(a) || typeof a.type !== "string" || typeof a.value !== "string") {
-      invalid(st, "attribute without a type and a string value");
-      continue;
-    }
-    if (a.deleted === true || (toIdsOnly && a.to_ids !== true && a.to_ids !== "1")) {
-      st.skipped++;
-      continue;
-    }
-    const kinds = MISP_TYPES[a.type];
-    if (!kinds) {
-      st.skipped++;
-      continue;
-    }
-    const parts = kinds.length > 1 ? a.value.split("|") : [a.value];
-    let any = false;
-    kinds.forEach((k, i) => {
-      if (k === null || parts[i] === undefined) return;
-      if (type !== "auto" && type !== k) return;
-      const c = classify(parts[i]!, k);
-      if (!c) return invalid(st, `${a.type} ${a.value as string}`);
-      any = true;
-      st.indicators++;
-      emit(c);
-    });
-    if (!any && type !== "auto") st.skipped++;
-  }
-  return st;
+  const events: JsonContainer = { enter: (_k, first) => (first === LBRACE ? event : "skip") };
+  const top: JsonContainer = {
+    enter(key, first) {
+      if (key === "response") return first === LBRACKET ? events : first === LBRACE ? event : "skip";
+      return event.enter(key, first);
+    },
+  };
+  const root: JsonContainer = { enter: (_k, first) => (first === LBRACKET ? events : first === LBRACE ? top : "skip") };
+  return {
+    root,
+    finish() {
+      if (!shaped) throw new FeedParseError("not a MISP feed: no Event.Attribute, Event.Object or response found");
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -362,49 +339,183 @@ export function simpleStixPattern(pattern: string): { kind: WantedType; value: s
   return out;
 }
 
-export function parseStix(text: string, type: WantedType, emit: Emit, now = Date.now()): ParseStats {
-  const st = newStats();
-  const root = parseJsonFeed(text, "STIX");
-  let objects: unknown[];
-  if (isObj(root) && root.type === "bundle" && Array.isArray(root.objects)) objects = root.objects;
-  else if (Array.isArray(root)) objects = root;
-  else if (isObj(root) && root.type === "indicator") objects = [root];
-  else throw new FeedParseError("not a STIX 2.1 bundle: expected {\"type\": \"bundle\", \"objects\": [...]}");
-  for (const o of objects) {
-    if (!isObj(o) || o.type !== "indicator") continue; // identities, relationships, malware...
-    if (o.revoked === true || (o.pattern_type !== undefined && o.pattern_type !== "stix")) {
+/** The STIX object `o` (one parsed element of a bundle's `objects`): counted, skipped or emitted. */
+export function stixObject(o: unknown, st: ParseStats, type: WantedType, emit: Emit, now: number): void {
+  if (!isObj(o) || o.type !== "indicator") return; // identities, relationships, malware...
+  if (o.revoked === true || (o.pattern_type !== undefined && o.pattern_type !== "stix")) {
+    st.skipped++;
+    return;
+  }
+  if (typeof o.valid_until === "string") {
+    const until = Date.parse(o.valid_until);
+    if (Number.isFinite(until) && until < now) {
       st.skipped++;
-      continue;
-    }
-    if (typeof o.valid_until === "string") {
-      const until = Date.parse(o.valid_until);
-      if (Number.isFinite(until) && until < now) {
-        st.skipped++;
-        continue;
-      }
-    }
-    if (typeof o.pattern !== "string") {
-      invalid(st, `indicator ${String(o.id)} has no pattern`);
-      continue;
-    }
-    const parts = simpleStixPattern(o.pattern);
-    if (!parts) {
-      st.skipped++;
-      continue;
-    }
-    const conf = typeof o.confidence === "number" ? clampConfidence(o.confidence) : undefined;
-    for (const p of parts) {
-      if (type !== "auto" && type !== p.kind) continue;
-      const c = classify(p.value, p.kind);
-      if (!c) {
-        invalid(st, `${String(o.id)}: ${p.value}`);
-        continue;
-      }
-      st.indicators++;
-      emit(c, conf);
+      return;
     }
   }
-  return st;
+  if (typeof o.pattern !== "string") {
+    invalid(st, `indicator ${String(o.id)} has no pattern`);
+    return;
+  }
+  const parts = simpleStixPattern(o.pattern);
+  if (!parts) {
+    st.skipped++;
+    return;
+  }
+  const conf = typeof o.confidence === "number" ? clampConfidence(o.confidence) : undefined;
+  for (const p of parts) {
+    if (type !== "auto" && type !== p.kind) continue;
+    const c = classify(p.value, p.kind);
+    if (!c) {
+      invalid(st, `${String(o.id)}: ${p.value}`);
+      continue;
+    }
+    st.indicators++;
+    emit(c, conf);
+  }
+}
+
+/**
+ * The STIX document walk for the incremental scanner: each element of a bundle's `objects` (or of a
+ * bare list) is read alone; the bundle's other members (type, id, spec_version) are kept, together at
+ * most maxChars, to check that it is a bundle, or to read a lone indicator object. An `objects` array
+ * is read as it comes, so a document with one that turns out not to be a bundle is refused at the end.
+ */
+function stixWalk(type: WantedType, emit: Emit, st: ParseStats, now: number, maxChars: number): { root: JsonContainer; finish(): void } {
+  const objects: JsonContainer = { enter: () => "capture", value: (_k, text) => stixObject(JSON.parse(text), st, type, emit, now) };
+  let shape: "list" | "object" | "other" = "other";
+  let sawObjects = false;
+  const kept = new Map<string, unknown>();
+  let keptChars = 0;
+  const top: JsonContainer = {
+    enter(key, first) {
+      if (key === "objects" && first === LBRACKET) {
+        sawObjects = true;
+        return objects;
+      }
+      return "capture";
+    },
+    value(key, text) {
+      keptChars += text.length;
+      if (keptChars > maxChars) throw new JsonScanError(`the bundle's members besides "objects" are over the ${maxChars} characters allowed for one element`, "limit");
+      kept.set(key!, JSON.parse(text));
+    },
+  };
+  const root: JsonContainer = {
+    enter(_k, first) {
+      if (first === LBRACKET) {
+        shape = "list";
+        return objects;
+      }
+      if (first === LBRACE) {
+        shape = "object";
+        return top;
+      }
+      return "skip";
+    },
+  };
+  return {
+    root,
+    finish() {
+      if (shape === "list" || (shape === "object" && kept.get("type") === "bundle" && sawObjects)) return;
+      if (shape === "object" && kept.get("type") === "indicator" && !sawObjects) {
+        stixObject(Object.fromEntries(kept), st, type, emit, now);
+        return;
+      }
+      throw new FeedParseError('not a STIX 2.1 bundle: expected {"type": "bundle", "objects": [...]}');
+    },
+  };
+}
+
+/** A feed parser fed the text in pieces of any size (a decoded download or R2 body). */
+export interface FeedTextParser {
+  push(text: string): void;
+  /** The text ended: the totals. Throws FeedParseError when it was not the format at all. */
+  end(): ParseStats;
+}
+
+/**
+ * A parser for the feed's format that reads its text as it streams in: plain and CSV line by line,
+ * MISP and STIX with the incremental JSON scanner (./json-stream.ts), one element at a time, each at
+ * most maxElementChars. Neither the text nor a JSON tree of it is ever whole in memory.
+ */
+export function feedTextParser(feed: FeedOptions, emit: Emit, now = Date.now(), maxElementChars = JSON_ELEMENT_MAX_CHARS): FeedTextParser {
+  const lp = lineParser(feed, emit);
+  if (lp) {
+    let carry = "";
+    return {
+      push(piece) {
+        const text = carry + piece;
+        const last = text.lastIndexOf("\n");
+        if (last < 0) {
+          carry = text;
+          return;
+        }
+        eachLine(text.slice(0, last), lp.line);
+        carry = text.slice(last + 1);
+      },
+      end() {
+        if (carry !== "") eachLine(carry, lp.line);
+        carry = "";
+        return lp.stats;
+      },
+    };
+  }
+  const st = newStats();
+  const what = feed.format === "misp" ? "MISP" : "STIX";
+  const walk = feed.format === "misp" ? mispWalk(feed.type, feed.mispToIdsOnly, emit, st) : stixWalk(feed.type, emit, st, now, maxElementChars);
+  const scanner = new JsonScanner(walk.root, maxElementChars);
+  const guard = (fn: () => void) => {
+    try {
+      fn();
+    } catch (e) {
+      if (e instanceof JsonScanError && e.kind === "limit") throw new FeedParseError(`${what} JSON: ${e.message}`);
+      if (e instanceof JsonScanError || e instanceof SyntaxError) throw new FeedParseError(`not ${what} JSON: ${e.message}`);
+      throw e;
+    }
+  };
+  return {
+    push: (text) => guard(() => scanner.push(text)),
+    end() {
+      guard(() => scanner.end());
+      walk.finish();
+      return st;
+    },
+  };
+}
+
+/** How much of a feed is read: the byte cap of its format (and the config key that sets it), the longest JSON element. */
+export interface FeedCaps {
+  maxBytes: number;
+  capName: "maxFeedBytes" | "maxJsonFeedBytes";
+  maxElementChars: number;
+}
+
+export function feedCaps(feed: Pick<FeedConfig, "format">, intel: Pick<IntelConfig, "maxFeedBytes" | "maxJsonFeedBytes" | "maxJsonElementChars">): FeedCaps {
+  const json = feed.format === "misp" || feed.format === "stix";
+  return {
+    maxBytes: json ? intel.maxJsonFeedBytes : intel.maxFeedBytes,
+    capName: json ? "maxJsonFeedBytes" : "maxFeedBytes",
+    maxElementChars: intel.maxJsonElementChars,
+  };
+}
+
+/** The decoded text of a byte stream, piece by piece (UTF-8 split across pieces is kept whole); throws past maxBytes. */
+export async function* textPieces(stream: ReadableStream<Uint8Array>, maxBytes: number, capName: string): AsyncGenerator<string> {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel();
+      throw new Error(`feed is more than ${capName} ${maxBytes}`);
+    }
+    yield decoder.decode(value, { stream: true });
+  }
+  yield decoder.decode();
 }
 
 /** Why a parse result must not replace the last good set, or undefined when it is acceptable. */

@@ -5,12 +5,12 @@
 // besides ./refresh.ts. A source that fails to load keeps its last good data (or none, at first load):
 // enrichment never blocks ingest.
 import type { Config } from "../config/schema";
-import type { FeedConfig, InventoryRow } from "../config/enrich";
+import type { FeedConfig, IntelConfig, InventoryRow } from "../config/enrich";
 import { makeEnricher, inlineData, type Enricher, type EnrichData } from "./index";
 import { Inventory, parseInventory } from "./inventory";
 import { IntelSetBuilder, type IntelSet } from "./intel-set";
 import { loadCompiledStream, addClassified } from "./compiled";
-import { parseFeed } from "./feeds";
+import { parseFeed, feedTextParser, feedCaps, textPieces } from "./feeds";
 import type { LoadedFeed } from "./intel";
 import { log as writeLog } from "../ops/log";
 
@@ -115,13 +115,21 @@ async function reloadInventory(env: EnrichEnv, cfg: Config, s: InventoryState, e
 }
 
 /**
- * Builds one feed's set from its compiled object (streamed: never held whole), its raw object and its
- * inline indicators (any of them).
+ * Builds one feed's set from its compiled object and its raw object (both streamed: never held whole;
+ * a raw MISP/STIX file is read one JSON element at a time, up to intel.maxJsonFeedBytes) and its inline
+ * indicators (any of them).
  */
-async function buildFeed(f: FeedConfig, compiled: StoredObject | undefined, raw: StoredObject | undefined): Promise<IntelSet> {
+async function buildFeed(f: FeedConfig, intel: IntelConfig, compiled: StoredObject | undefined, raw: StoredObject | undefined): Promise<IntelSet> {
   const b = new IntelSetBuilder(f.confidence);
   if (compiled !== undefined) await loadCompiledStream(compiled.body, b);
-  if (raw !== undefined) parseFeed(await raw.text(), f, (c, conf) => addClassified(b, c, conf));
+  if (raw !== undefined) {
+    const caps = feedCaps(f, intel);
+    // a raw plain/CSV file is your own: no byte cap (its memory is the set's); JSON ones keep theirs
+    const maxBytes = caps.capName === "maxJsonFeedBytes" ? caps.maxBytes : Infinity;
+    const p = feedTextParser(f, (c, conf) => addClassified(b, c, conf), Date.now(), caps.maxElementChars);
+    for await (const piece of textPieces(raw.body, maxBytes, caps.capName)) p.push(piece);
+    p.end();
+  }
   if (f.indicators) parseFeed(f.indicators.join("\n"), { ...f, format: "plain" }, (c, conf) => addClassified(b, c, conf));
   return b.build();
 }
@@ -156,7 +164,7 @@ async function reload(env: EnrichEnv, cfg: Config, st: State, now: number): Prom
       // something changed (or first load): rebuild from the current objects
       const compiledObj = fs.compiled ? await currentObject(bucket, fs.compiled, c) : undefined;
       const rawObj = fs.raw ? await currentObject(bucket, fs.raw, r) : undefined;
-      const set = await buildFeed(f, compiledObj, rawObj);
+      const set = await buildFeed(f, cfg.enrich.intel!, compiledObj, rawObj);
       fs.loaded = { name: f.name, set, severityRaise: f.severityRaise };
       if (c) fs.compiled!.etag = c.etag;
       if (c === null) fs.compiled!.etag = undefined;

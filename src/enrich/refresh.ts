@@ -4,10 +4,10 @@
 // oversize, garbage, an empty list) leaves the last good set in place. Isolates pick the new object up
 // within intel.reloadSeconds (./load.ts). I/O lives here and in ./load.ts only.
 import type { Config } from "../config/schema";
-import type { FeedConfig } from "../config/enrich";
+import type { FeedConfig, IntelConfig } from "../config/enrich";
 import { resolveSecret } from "../config/load";
 import { CompiledWriter } from "./compiled";
-import { lineParser, eachLine, parseFeed, rejectReason, type ParseStats } from "./feeds";
+import { feedTextParser, feedCaps, textPieces, rejectReason, type FeedCaps, type ParseStats } from "./feeds";
 import { feedKey, type EnrichBucket } from "./load";
 import { log } from "../ops/log";
 
@@ -42,56 +42,19 @@ function bodyStream(res: Response, gunzip: boolean): ReadableStream<Uint8Array> 
   return gunzip ? res.body.pipeThrough(new DecompressionStream("gzip") as unknown as ReadableWritablePair<Uint8Array, Uint8Array>) : res.body;
 }
 
-/** Decoded text pieces of a body, at most max bytes in all (throws beyond). */
-async function* pieces(res: Response, max: number, gunzip: boolean): AsyncGenerator<string> {
-  const len = Number(res.headers.get("content-length") ?? "NaN");
-  if (Number.isFinite(len) && len > max) throw new Error(`feed is ${len} bytes, more than maxFeedBytes ${max}`);
-  const stream = bodyStream(res, gunzip);
-  if (!stream) return;
-  const reader = stream.getReader();
-  const decoder = new TextDecoder();
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel();
-      throw new Error(`feed is more than maxFeedBytes ${max}`);
-    }
-    yield decoder.decode(value, { stream: true });
-  }
-  yield decoder.decode();
-}
-
 /**
- * Parses the download into compiled lines. Plain and CSV feeds are parsed line by line as they arrive
- * (the feed text is never whole in memory); MISP and STIX JSON are read whole, then parsed.
+ * Parses the download into compiled lines as it arrives, in every format: plain and CSV line by line,
+ * MISP and STIX one JSON element at a time (./json-stream.ts): the feed text is never whole in memory,
+ * only the compiled lines are kept. maxBytes caps the (gunzipped) body.
  */
-async function compileDownload(res: Response, f: FeedConfig, max: number, gunzip: boolean, now: number): Promise<{ w: CompiledWriter; stats: ParseStats }> {
+async function compileDownload(res: Response, f: FeedConfig, caps: FeedCaps, gunzip: boolean, now: number): Promise<{ w: CompiledWriter; stats: ParseStats }> {
   const w = new CompiledWriter();
-  const emit = (c: Parameters<CompiledWriter["add"]>[0], conf?: number) => w.add(c, conf);
-  const lp = lineParser(f, emit);
-  let stats: ParseStats;
-  if (lp) {
-    let carry = "";
-    for await (const piece of pieces(res, max, gunzip)) {
-      const text = carry + piece;
-      const last = text.lastIndexOf("\n");
-      if (last < 0) {
-        carry = text;
-        continue;
-      }
-      eachLine(text.slice(0, last), lp.line);
-      carry = text.slice(last + 1);
-    }
-    if (carry !== "") eachLine(carry, lp.line);
-    stats = lp.stats;
-  } else {
-    const parts: string[] = [];
-    for await (const piece of pieces(res, max, gunzip)) parts.push(piece);
-    stats = parseFeed(parts.join(""), f, emit, now);
-  }
+  const p = feedTextParser(f, (c, conf) => w.add(c, conf), now, caps.maxElementChars);
+  const len = Number(res.headers.get("content-length") ?? "NaN");
+  if (Number.isFinite(len) && len > caps.maxBytes) throw new Error(`feed is ${len} bytes, more than ${caps.capName} ${caps.maxBytes}`);
+  const stream = bodyStream(res, gunzip);
+  if (stream) for await (const piece of textPieces(stream, caps.maxBytes, caps.capName)) p.push(piece);
+  const stats = p.end();
   const reason = rejectReason(stats, f.maxInvalidRatio);
   if (reason) throw new FeedRejected(reason);
   return { w, stats };
@@ -129,7 +92,7 @@ async function refreshOne(
   bucket: EnrichBucket,
   f: FeedConfig & { url: string },
   env: Record<string, unknown>,
-  maxBytes: number,
+  intel: IntelConfig,
   opts: Required<RefreshOptions>,
 ): Promise<FeedRefresh> {
   const key = feedKey(f.name);
@@ -158,7 +121,7 @@ async function refreshOne(
     }
     sourceEtag = res.headers.get("etag");
     const gz = /\.gz$/i.test(new URL(f.url).pathname) && !res.headers.get("content-encoding");
-    compiled = await compileDownload(res, f, maxBytes, gz, opts.now);
+    compiled = await compileDownload(res, f, feedCaps(f, intel), gz, opts.now);
   } catch (e) {
     const err = e as Error;
     if (err instanceof FeedRejected || err.name === "FeedParseError") return { feed: f.name, ok: false, status: `not a usable ${f.format} feed: ${err.message}` };
@@ -192,7 +155,7 @@ export async function refreshFeeds(env: { ARCHIVE?: EnrichBucket }, cfg: Config,
   for (const f of feeds) {
     let r: FeedRefresh;
     try {
-      r = await refreshOne(bucket, f, env as Record<string, unknown>, intel!.maxFeedBytes, opts);
+      r = await refreshOne(bucket, f, env as Record<string, unknown>, intel!, opts);
     } catch (e) {
       r = { feed: f.name, ok: false, status: `refresh failed: ${(e as Error).message}` };
     }

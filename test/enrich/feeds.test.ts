@@ -5,7 +5,7 @@ import urlhausCsv from "./samples/urlhaus.csv?raw";
 import hashesCsv from "./samples/hashes-scored.csv?raw";
 import mispEvent from "./samples/misp-event.json?raw";
 import stixBundle from "./samples/stix-bundle.json?raw";
-import { parseFeed, rejectReason, simpleStixPattern, FeedParseError, JSON_FEED_MAX_CHARS, type ParseStats } from "../../src/enrich/feeds";
+import { parseFeed, rejectReason, simpleStixPattern, FeedParseError, type ParseStats } from "../../src/enrich/feeds";
 import { compileFeed, buildFromCompiled, readCompiledHeader } from "../../src/enrich/compiled";
 import { feedSchema, type FeedConfig } from "../../src/config/enrich";
 import type { Classified } from "../../src/enrich/indicator";
@@ -116,7 +116,6 @@ describe("MISP", () => {
     const text = `{"Event":{"Attribute":[${attrs.join(",")}],"Object":[{"Attribute":[${attrs.slice(0, n / 2).join(",")}]}]}}`;
     let count = 0;
     let last = "";
-    expect(text.length).toBeLessThan(JSON_FEED_MAX_CHARS);
     const st = parseFeed(text, feed({ format: "misp", mispToIdsOnly: false }), (c) => {
       count++;
       last = c.value;
@@ -126,12 +125,27 @@ describe("MISP", () => {
     expect(last).toBe("10.2.73.239"); // the 150,000th object attribute: index 149,999
   });
 
-  it("refuses MISP and STIX JSON over JSON_FEED_MAX_CHARS (parsed whole) with the reason, before parsing", () => {
-    const pad = " ".repeat(JSON_FEED_MAX_CHARS);
-    const misp = `{"Event":{"Attribute":[{"type":"ip-dst","to_ids":true,"value":"203.0.113.9"}]}}`;
-    expect(() => parse(misp + pad, feed({ format: "misp" }))).toThrow(`MISP JSON of ${misp.length + pad.length} characters is over the 20000000 parsed whole`);
-    expect(() => parse(`${stixBundle}${pad}`, feed({ format: "stix" }))).toThrow(FeedParseError);
-    expect(parse(misp + pad.slice(misp.length), feed({ format: "misp" })).out).toEqual([["ipv4", "203.0.113.9", undefined]]);
+  it("reads MISP and STIX JSON past the old 20,000,000-character whole-document cap (streamed), refuses an element over maxElementChars", () => {
+    const pad = " ".repeat(20_000_001);
+    const misp = `{"Event":{"Attribute":[{"type":"ip-dst","to_ids":true,"value":"203.0.113.9"},${pad}{"type":"domain","to_ids":true,"value":"evil.example"}]}}`;
+    expect(parse(misp, feed({ format: "misp" })).out).toEqual([
+      ["ipv4", "203.0.113.9", undefined],
+      ["domain", "evil.example", undefined],
+    ]);
+    expect(parse(`${stixBundle}${pad}`, feed({ format: "stix" })).st.indicators).toBe(6);
+    const big = `{"type":"indicator","pattern":"[ipv4-addr:value = '203.0.113.1']","pad":"${"x".repeat(2000)}"}`;
+    const bundle = `{"type":"bundle","objects":[${big}]}`;
+    expect(parseFeed(bundle, feed({ format: "stix" }), () => {}, 0, 2100).indicators).toBe(1);
+    expect(() => parseFeed(bundle, feed({ format: "stix" }), () => {}, 0, 1000)).toThrow(/^STIX JSON: a value of more than \d+ characters is over the 1000 allowed for one element$/);
+    expect(() => parseFeed(misp.replace("evil.example", "x".repeat(1001)), feed({ format: "misp" }), () => {}, 0, 1000)).toThrow(FeedParseError);
+  });
+
+  it("refuses truncated and malformed MISP JSON with the position", () => {
+    expect(() => parse(mispEvent.slice(0, mispEvent.length - 10), feed({ format: "misp" }))).toThrow(/^not MISP JSON: the JSON text ends early/);
+    expect(() => parse('{"Event":{"Attribute":[{"type":"ip-dst","value":"1.2.3.4"} {"type":"x"}]}}', feed({ format: "misp" }))).toThrow('not MISP JSON: expected "," or "]", found "{" at character 59');
+    expect(() => parse('{"Event":{"Attribute":[{"type":"ip-dst",value:"1.2.3.4"}]}}', feed({ format: "misp" }))).toThrow(/^not MISP JSON: .*JSON/);
+    expect(() => parse(`${mispEvent} trailing`, feed({ format: "misp" }))).toThrow(/after the JSON value/);
+    expect(() => parse("", feed({ format: "misp" }))).toThrow(/no JSON value/);
   });
 });
 
@@ -157,6 +171,12 @@ describe("STIX 2.1", () => {
     expect(simpleStixPattern("[domain-name:value LIKE '%.evil.example']")).toBeUndefined();
     expect(simpleStixPattern("[ipv4-addr:value = '1.2.3.4'] WITHIN 5 SECONDS")).toBeUndefined();
     expect(() => parse('{"type":"x"}', feed({ format: "stix" }))).toThrow(/not a STIX 2.1 bundle/);
+    // "type" after "objects" (key order is free): still a bundle; an "objects" list in a non-bundle is refused
+    expect(parse(`{"objects":[{"type":"indicator","pattern":"[ipv4-addr:value = '192.0.2.9']"}],"type":"bundle"}`, feed({ format: "stix" })).out).toEqual([["ipv4", "192.0.2.9", undefined]]);
+    expect(() => parse(`{"objects":[],"type":"x"}`, feed({ format: "stix" }))).toThrow(/not a STIX 2.1 bundle/);
+    // a lone indicator object and a bare list
+    expect(parse(`{"type":"indicator","confidence":60,"pattern":"[domain-name:value = 'a.example']"}`, feed({ format: "stix" })).out).toEqual([["domain", "a.example", 60]]);
+    expect(parse(`[{"type":"indicator","pattern":"[domain-name:value = 'b.example']"}]`, feed({ format: "stix" })).out).toEqual([["domain", "b.example", undefined]]);
   });
 });
 

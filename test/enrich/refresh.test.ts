@@ -32,6 +32,8 @@ interface Answer {
   body?: string;
   headers?: Record<string, string>;
   hang?: boolean;
+  /** A body written piece by piece as it is generated (chunked transfer): never whole in the test. */
+  pieces?: () => Generator<string>;
 }
 
 let server: Server;
@@ -44,7 +46,15 @@ beforeAll(async () => {
     seen.push({ path: req.url ?? "", ifNoneMatch: req.headers["if-none-match"] as string | undefined, auth: req.headers.authorization });
     const a = script.shift() ?? { status: 404, body: "no script" };
     if (a.hang) return; // never answers; the client's time limit ends it
-    res.writeHead(a.status, a.headers ?? {}).end(a.body ?? "");
+    if (!a.pieces) return void res.writeHead(a.status, a.headers ?? {}).end(a.body ?? "");
+    res.writeHead(a.status, a.headers ?? {});
+    const it = a.pieces();
+    const pump = () => {
+      for (let r = it.next(); !r.done; r = it.next()) if (!res.write(r.value)) return void res.once("drain", pump);
+      res.end();
+    };
+    res.on("error", () => {}); // the client may stop reading (a refused feed)
+    pump();
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -201,5 +211,63 @@ describe("feed refresh (Cron) and reload", () => {
     const cfg2 = config({ enrich: { inventory: { kvKey: "hosts" } } });
     expect(owner((await enricherFor({}, cfg2, 0))(connectEvent()))).toBeUndefined();
     expect(loadedState(cfg2)!.errors).toEqual(["inventory kv:hosts: inventory.kvKey is set but the Worker has no ENRICH_KV binding"]);
+  });
+
+  it("refreshes a large STIX bundle streamed from the server (past the old 20,000,000-character cap), one object at a time; refuses an oversize object or bundle and keeps the set", async () => {
+    const n = 100_000;
+    const ipOf = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    /** A bundle of n indicators, in ~64 KB pieces; `big` puts one object of that many characters in the middle. */
+    function* bundle(big = 0): Generator<string> {
+      yield '{"type": "bundle", "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d", "objects": [\n';
+      let cur = "";
+      for (let i = 0; i < n; i++) {
+        const pad = big && i === n / 2 ? `, "description": "${"x".repeat(big)}"` : "";
+        cur += `${i ? "," : ""}{"type":"indicator","spec_version":"2.1","id":"indicator--${String(i).padStart(12, "0")}","created":"2025-05-01T00:00:00.000Z","modified":"2025-05-01T00:00:00.000Z","name":"scanner [${i}] \\"quoted\\" }{","indicator_types":["malicious-activity"],"pattern":"[ipv4-addr:value = '${ipOf(i)}']","pattern_type":"stix","valid_from":"2025-05-01T00:00:00Z","confidence":85${pad}}\n`;
+        if (cur.length >= 65536) {
+          yield cur;
+          cur = "";
+        }
+      }
+      yield `${cur}]}\n`;
+    }
+    let chars = 0;
+    for (const p of bundle()) chars += p.length;
+    expect(chars).toBeGreaterThan(20_000_000);
+
+    const bucket = new MemoryBucket();
+    const cfg = config({ enrich: { intel: { reloadSeconds: 1, feeds: [{ name: "cti", url: `${base}/cti/bundle.json`, format: "stix" }] } } });
+    script.push({ status: 200, pieces: () => bundle() });
+    const [r] = await refreshFeeds({ ARCHIVE: bucket }, cfg, { timeoutMs: 60_000, now: 0 });
+    expect(r).toEqual({ feed: "cti", ok: true, status: "updated", indicators: n, invalid: 0 });
+    const stored = bucket.objects.get(feedKey("cti"))!;
+    expect(readCompiledHeader(stored.text)).toMatchObject({ feed: "cti", format: "stix", count: n });
+    expect(stored.text).toContain(`\nipv4 ${ipOf(n - 1)} 85\n`);
+    const set = async (now: number) => {
+      await enricherFor({ ARCHIVE: bucket }, cfg, now);
+      return loadedState(cfg)!.data.intel!.feeds[0]!.set;
+    };
+    expect((await set(0)).counts).toMatchObject({ ipv4: n });
+    expect((await set(0)).lookupIPv4(10 * 2 ** 24 + 12345)).toBeDefined();
+    expect((await set(0)).lookupIPv4(10 * 2 ** 24 + n)).toBeUndefined();
+
+    // one object over maxJsonElementChars (1,000,000), then a bundle over maxJsonFeedBytes: refused, the set stays
+    script.push({ status: 200, pieces: () => bundle(1_000_001) });
+    const [big] = await refreshFeeds({ ARCHIVE: bucket }, cfg, { timeoutMs: 60_000, now: 2000 });
+    expect(big!.ok).toBe(false);
+    expect(big!.status).toMatch(/^not a usable stix feed: STIX JSON: a value of more than \d+ characters is over the 1000000 allowed for one element$/);
+    const small = config({ enrich: { intel: { maxJsonFeedBytes: 10_000_000, feeds: [{ name: "cti", url: `${base}/cti/bundle.json`, format: "stix" }] } } });
+    script.push({ status: 200, pieces: () => bundle() });
+    const [over] = await refreshFeeds({ ARCHIVE: bucket }, small, { timeoutMs: 60_000, now: 3000 });
+    expect(over).toMatchObject({ ok: false, status: "download failed: feed is more than maxJsonFeedBytes 10000000" });
+    expect(bucket.objects.get(feedKey("cti"))!.etag).toBe(stored.etag);
+    expect((await set(5000)).counts).toMatchObject({ ipv4: n });
+
+    // the same bundle as a raw R2 file (r2Key) is read as a stream too
+    const raw = new MemoryBucket();
+    await raw.put("feeds/cti.json", [...bundle()].join(""));
+    const rawCfg = config({ enrich: { intel: { feeds: [{ name: "cti", r2Key: "feeds/cti.json", format: "stix" }] } } });
+    await enricherFor({ ARCHIVE: raw }, rawCfg, 0);
+    expect(loadedState(rawCfg)!.errors).toEqual([]);
+    expect(loadedState(rawCfg)!.data.intel!.feeds[0]!.set.counts).toMatchObject({ ipv4: n });
   });
 });
