@@ -1,5 +1,6 @@
 // Queue consumer for both queues (docs/delivery.md). Messages are told apart by their shape:
-//   EVENTS ("tributary-events", EventsMessage {v, sinks, count, ndjson}, from ingest):
+//   EVENTS ("tributary-events", from ingest: text, a header line {"v":2,sinks,count} then NDJSON, or
+//   the older object {v: 1, sinks, count, ndjson}; both read by decodeMessage, src/deliver/enqueue.ts):
 //     1. the archive (R2) gets every event whose sinks include "archive"; if that write fails the
 //        whole batch is retried before anything else is sent;
 //     2. every other sink gets its events in one delivery per sink, all sinks concurrently, so a slow
@@ -8,7 +9,7 @@
 //     retries, one sink per message; sinks concurrently, a sink's messages in order, and once a
 //     sink fails in this batch its remaining messages are rescheduled without being sent.
 // A message is acked once all its events are settled (delivered, rescheduled or dead-lettered).
-import { messageLines, type EventsMessage } from "./enqueue";
+import { decodeMessage, messageLines, type EventsMessage } from "./enqueue";
 import { buildArchiveObjects, writeArchive, type ArchiveLine } from "./archive";
 import { stableHex } from "../normalize/uid";
 import type { OcsfEvent } from "../normalize/ocsf";
@@ -31,10 +32,11 @@ export interface ConsumerEnv {
 /** Delay before the queue redelivers a message whose events could not be settled at all. */
 const REDELIVER_SECONDS = 30;
 
-function isEventsMessage(b: unknown): b is EventsMessage {
-  if (typeof b !== "object" || b === null) return false;
-  const m = b as Partial<EventsMessage>;
-  return m.v === 1 && Array.isArray(m.sinks) && typeof m.ndjson === "string";
+/** An EVENTS message with its events read: `sinks` from its header (the body may be text). */
+export interface ReadMessage {
+  msg: Message<unknown>;
+  sinks: string[];
+  items: Item[];
 }
 
 export function parseItems(ndjson: string): Item[] {
@@ -63,23 +65,27 @@ async function quarantine(archive: R2Bucket, msg: Message<unknown>, queue: strin
 }
 
 export async function consumeQueue(batch: MessageBatch<unknown>, env: ConsumerEnv, now: () => number = Date.now): Promise<void> {
-  const events: { msg: Message<EventsMessage>; items: Item[] }[] = [];
+  const events: ReadMessage[] = [];
   const deliveries: Message<DeliveryMessage>[] = [];
   for (const msg of batch.messages) {
-    if (isDeliveryMessage(msg.body)) deliveries.push(msg as Message<DeliveryMessage>);
-    else if (!isEventsMessage(msg.body)) await quarantine(env.ARCHIVE, msg, batch.queue, "unknown message format");
+    if (isDeliveryMessage(msg.body)) {
+      deliveries.push(msg as Message<DeliveryMessage>);
+      continue;
+    }
+    const body: EventsMessage | undefined = decodeMessage(msg.body);
+    if (!body) await quarantine(env.ARCHIVE, msg, batch.queue, "unknown message format");
     else {
       let lines: string[];
       try {
         // events too large for a message were spilled to R2 at ingest (src/deliver/enqueue.ts)
-        lines = msg.body.spill?.length ? await messageLines(msg.body, env.ARCHIVE) : msg.body.ndjson.split("\n");
+        lines = body.spill?.length ? await messageLines(body, env.ARCHIVE) : body.ndjson.split("\n");
       } catch (e) {
         log("error", "spilled events unreadable, message retried", { error: (e as Error).message, id: msg.id });
         msg.retry({ delaySeconds: REDELIVER_SECONDS });
         continue;
       }
       try {
-        events.push({ msg: msg as Message<EventsMessage>, items: linesToItems(lines) });
+        events.push({ msg, sinks: body.sinks, items: linesToItems(lines) });
       } catch (e) {
         await quarantine(env.ARCHIVE, msg, batch.queue, `unreadable NDJSON: ${(e as Error).message}`);
       }
@@ -92,13 +98,13 @@ export async function consumeQueue(batch: MessageBatch<unknown>, env: ConsumerEn
   await Promise.all([consumeEvents(events, deps), consumeDeliveries(deliveries, deps)]);
 }
 
-export async function consumeEvents(parsed: { msg: Message<EventsMessage>; items: Item[] }[], deps: DeliverDeps): Promise<void> {
+export async function consumeEvents(parsed: ReadMessage[], deps: DeliverDeps): Promise<void> {
   if (parsed.length === 0) return;
   const msgs = parsed.map((p) => p.msg);
   const archived: ArchiveLine[] = [];
-  const perSink = new Map<string, { items: Item[]; msgs: Message<EventsMessage>[] }>();
-  for (const { msg, items } of parsed) {
-    for (const sink of msg.body.sinks) {
+  const perSink = new Map<string, { items: Item[]; msgs: Message<unknown>[] }>();
+  for (const { msg, sinks, items } of parsed) {
+    for (const sink of sinks) {
       if (sink === ARCHIVE_SINK) {
         for (const it of items) archived.push({ classUid: it.event.class_uid ?? 0, time: it.event.time ?? 0, line: it.line });
         continue;
@@ -124,11 +130,11 @@ export async function consumeEvents(parsed: { msg: Message<EventsMessage>; items
   // deliveries; feedCorrelation never throws, so it can neither block nor fail them
   const correlating = feedCorrelation(parsed.flatMap((p) => p.items.map((i) => i.event)), deps.env.CORRELATOR, deps.cfg.correlate);
   // noise policies (docs/noise.md) decide what each sink gets now; the archive above kept every event
-  const tamed = await tameNoise(parsed.map(({ msg, items }) => ({ id: msg.id, sinks: msg.body.sinks, items })), deps);
+  const tamed = await tameNoise(parsed.map(({ msg, sinks, items }) => ({ id: msg.id, sinks, items })), deps);
   const started = deps.now();
   const sinks = [...perSink].filter(([sink]) => (tamed?.get(sink)?.length ?? 1) > 0);
   const results = await Promise.allSettled(sinks.map(([sink, s]) => deliverToSink({ sink, items: tamed?.get(sink) ?? s.items, attempt: 1, firstAttemptAt: started, startedAt: started }, deps)));
-  const unsettled = new Set<Message<EventsMessage>>();
+  const unsettled = new Set<Message<unknown>>();
   results.forEach((r, i) => {
     const [sink, s] = sinks[i]!;
     if (r.status === "fulfilled") logResult(r.value, "events");

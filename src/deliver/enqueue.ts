@@ -2,8 +2,12 @@
 // a message holds at most ~100 KB (limit 128 KB incl. metadata), one sendBatch call at most 100
 // messages and ~230 KB (limit 256 KB). Events with the same sink set share messages.
 //
-// Sizes are counted as the queue counts them: messages go as `contentType: "json"`, so a line's
-// quotes and backslashes are escaped (one more byte each) and non-ASCII text costs its UTF-8 bytes.
+// On the queue a message is text (`contentType: "text"`): a JSON header line
+// `{"v":2,"sinks":[...],"count":N[,"spill":[...]]}`, then the events' NDJSON lines. The queue takes
+// text as its UTF-8 bytes, so that is what the Packer counts (exactly, per line, as it adds them);
+// the runtime does not walk or escape the ~100 KB of events again, as it did with `contentType:
+// "json"` (the object {v: 1, sinks, count, ndjson}, still read by the consumer: messages sent before
+// the change may be in flight).
 //
 // An event too large to ride in a message (e.g. a Kubernetes RequestResponse audit event of several
 // hundred KB) is written to R2 first, at `spill/<metadata.uid>.json`, and the message carries its
@@ -19,7 +23,7 @@ export const MAX_BATCH_MESSAGES = 100;
 export const MAX_INLINE_EVENT_BYTES = MAX_MESSAGE_BYTES - 2_000;
 export const SPILL_PREFIX = "spill/";
 
-/** The body of one queue message: events for one set of sinks. */
+/** One queue message's content: events for one set of sinks (on the queue as text: see encodeMessage). */
 export interface EventsMessage {
   v: 1;
   sinks: string[];
@@ -31,8 +35,9 @@ export interface EventsMessage {
   spill?: string[];
 }
 
+/** What goes to the queue: the message as text (encodeMessage); tests may hand in other bodies. */
 export interface Producer {
-  sendBatch(messages: Iterable<{ body: EventsMessage; contentType?: "json" | "v8" | "text" | "bytes" }>): Promise<unknown>;
+  sendBatch(messages: Iterable<{ body: string | EventsMessage; contentType?: "json" | "v8" | "text" | "bytes" }>): Promise<unknown>;
 }
 
 /** Where spilled events go (the ARCHIVE bucket). */
@@ -43,57 +48,62 @@ export interface SpillSource {
   get(key: string): Promise<{ text(): Promise<string> } | null>;
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
-
-/** Bytes a line adds to a message once the message is JSON-encoded (separator included). */
-export function lineBytes(line: string): number {
-  const escaped = JSON.stringify(line).length - 2 + 2; // minus the quotes, plus the escaped "\n" separator
-  // JSON.stringify leaves non-ASCII characters as they are: they cost their UTF-8 bytes
-  return NON_ASCII.test(line) ? escaped + utf8Length(line) - line.length : escaped;
+/** The message as the queue carries it (`contentType: "text"`): a header line, then the NDJSON lines. */
+export function encodeMessage(m: EventsMessage): string {
+  const head = m.spill?.length ? { v: 2, sinks: m.sinks, count: m.count, spill: m.spill } : { v: 2, sinks: m.sinks, count: m.count };
+  return `${JSON.stringify(head)}\n${m.ndjson}`;
 }
 
-function countOf(s: string, ch: string): number {
-  let n = 0;
-  for (let i = s.indexOf(ch); i >= 0; i = s.indexOf(ch, i + 1)) n++;
-  return n;
+const isStrings = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === "string");
+
+/**
+ * A queue message body as an EventsMessage: the text of encodeMessage, or the object that ingest sent
+ * with `contentType: "json"` before (messages in flight during a deploy). undefined for anything else.
+ */
+export function decodeMessage(body: unknown): EventsMessage | undefined {
+  if (typeof body === "string") {
+    const nl = body.indexOf("\n");
+    if (nl < 0 || body.charCodeAt(0) !== 0x7b) return undefined;
+    let head: { v?: unknown; sinks?: unknown; count?: unknown; spill?: unknown };
+    try {
+      head = JSON.parse(body.slice(0, nl)) as typeof head;
+    } catch {
+      return undefined;
+    }
+    if (typeof head !== "object" || head === null || head.v !== 2 || !isStrings(head.sinks) || typeof head.count !== "number") return undefined;
+    if (head.spill !== undefined && !isStrings(head.spill)) return undefined;
+    const m: EventsMessage = { v: 1, sinks: head.sinks, count: head.count, ndjson: body.slice(nl + 1) };
+    if (head.spill?.length) m.spill = head.spill;
+    return m;
+  }
+  if (typeof body !== "object" || body === null) return undefined;
+  const m = body as Partial<EventsMessage>;
+  return m.v === 1 && isStrings(m.sinks) && typeof m.ndjson === "string" ? (m as EventsMessage) : undefined;
 }
 
-/** Scratch space for jsonLineBytes: the line's UTF-8 bytes, read 4 at a time. */
+/** Scratch space for lineBytes: lines are encoded into it to learn their UTF-8 size. */
 const scratch = new Uint8Array(96 * 1024);
-const scratchWords = new Uint32Array(scratch.buffer);
 const utf8 = new TextEncoder();
 
 /**
- * lineBytes of a line that JSON.stringify wrote: such text holds no control character and no lone
- * surrogate (both come out escaped), so escaping it again only adds a backslash before each quote and
- * backslash. The line is encoded to UTF-8 natively (its length is the byte count) and the quotes and
- * backslashes are counted four bytes at a time: about a quarter of the cost of escaping it again.
+ * Bytes a line adds to a message on the queue: its UTF-8 size and the newline before it. The line is
+ * encoded natively into scratch space (`written` is the size); what does not fit is counted in JavaScript.
+ * Lone surrogates count 3 bytes, as the runtime writes them (U+FFFD).
  */
-export function jsonLineBytes(line: string): number {
+export function lineBytes(line: string): number {
   const r = utf8.encodeInto(line, scratch);
-  const n = r.written;
-  if (r.read !== line.length || n + 4 > scratch.length) {
-    // too long for the scratch space (a line to be spilled, or a large one): count with indexOf
-    const escaped = line.length + countOf(line, '"') + countOf(line, "\\") + 2;
-    return NON_ASCII.test(line) ? escaped + utf8Length(line) - line.length : escaped;
-  }
-  scratch.fill(0, n, n + 4); // the last word's bytes past the end
-  let q = 0;
-  for (let i = 0, words = (n + 3) >>> 2; i < words; i++) {
-    const x = scratchWords[i]!;
-    // per byte: 0x80 where it equals '"' (0x22) or '\\' (0x5c), by the exact zero-byte test on x ^ c
-    const a = x ^ 0x22222222;
-    const b = x ^ 0x5c5c5c5c;
-    const za = ~((((a & 0x7f7f7f7f) + 0x7f7f7f7f) | a) & 0x80808080) & 0x80808080;
-    const zb = ~((((b & 0x7f7f7f7f) + 0x7f7f7f7f) | b) & 0x80808080) & 0x80808080;
-    q += Math.imul((za >>> 7) + (zb >>> 7), 0x01010101) >>> 24; // sum of the per-byte counts (at most 8)
-  }
-  return n + q + 2; // plus the escaped "\n" separator
+  return r.read === line.length ? r.written + 1 : r.written + utf8Length(line.slice(r.read)) + 1;
 }
 
+/** An upper bound of the header line's bytes (count up to 10 digits, the spill keys counted apart). */
 function messageOverhead(sinks: string[]): number {
-  return 64 + sinks.reduce((a, s) => a + s.length + 3, 0);
+  let n = 64;
+  for (const s of sinks) n += utf8Length(JSON.stringify(s)) + 1;
+  return n;
 }
+
+/** Bytes a spilled event's key adds to the header ("key",). Keys are ASCII (see Packer.add). */
+const spillKeyBytes = (key: string) => key.length + 3;
 
 interface Group {
   sinks: string[];
@@ -114,13 +124,13 @@ export class Packer {
     if (ev.sinks.length === 0) return undefined;
     const key = ev.sinks.length === 1 ? ev.sinks[0]! : ev.sinks.join("\u0000");
     const line = JSON.stringify(ev.event);
-    const bytes = jsonLineBytes(line);
+    const bytes = lineBytes(line);
     let spill: { key: string; line: string } | undefined;
     let cost = bytes;
     if (bytes > MAX_INLINE_EVENT_BYTES) {
       const uid = ev.event.metadata.uid;
       spill = { key: `${SPILL_PREFIX}${typeof uid === "string" && /^[\w-]+$/.test(uid) ? uid : stableHex(line)}.json`, line };
-      cost = spill.key.length + 3;
+      cost = spillKeyBytes(spill.key);
     }
     let g = this.groups.get(key);
     if (g && g.bytes + cost > MAX_MESSAGE_BYTES) {
@@ -164,14 +174,16 @@ export function pack(events: RoutedEvent[]): EventsMessage[] {
 }
 
 /**
- * Serialized size of a message as the queue counts it. For a message the Packer built, the sum it
- * kept while adding the lines (the same number: lineBytes of the joined lines is the sum of their
- * lineBytes), so the whole ~100 KB text is not escaped a second time.
+ * Bytes of a message on the queue (encodeMessage), counted from above: the header's bound plus each
+ * line's exact size. For a message the Packer built, the sum it kept while adding the lines (the same
+ * number), so the ~100 KB text is not measured a second time.
  */
 export function messageBytes(m: EventsMessage): number {
   const packed = packedBytes.get(m);
   if (packed !== undefined) return packed;
-  let n = messageOverhead(m.sinks) + (m.spill ? m.spill.reduce((a, k) => a + k.length + 3, 0) : 0);
+  let n = messageOverhead(m.sinks);
+  for (const k of m.spill ?? []) n += spillKeyBytes(k);
+  // the lines' sizes and separators: the text's UTF-8 size, plus the newline after the header
   if (m.ndjson) n += lineBytes(m.ndjson);
   return n;
 }
@@ -228,7 +240,7 @@ export class Enqueuer {
     const batch = this.batch;
     this.batch = [];
     this.batchBytes = 0;
-    await this.queue.sendBatch(batch.map((body) => ({ body, contentType: "json" as const })));
+    await this.queue.sendBatch(batch.map((m) => ({ body: encodeMessage(m), contentType: "text" as const })));
     for (const m of batch) this.sent += m.count;
   }
 }

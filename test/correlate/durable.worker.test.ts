@@ -6,7 +6,8 @@ import { describe, it, expect } from "vitest";
 import type { Correlator } from "../../src/correlate/durable";
 import { summarize, type Summary } from "../../src/correlate/chains";
 import { parseConfig } from "../../src/config/load";
-import type { EventsMessage, Producer } from "../../src/deliver/enqueue";
+import type { Producer } from "../../src/deliver/enqueue";
+import { queued } from "../support/queue-capture";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { CFG, execStory, type ExecStory } from "./story";
 
@@ -28,9 +29,9 @@ const findingOf = (e: OcsfEvent) => (e.finding_info_list as FindingInfo[])[0]!.u
 class Capture implements Producer {
   events: OcsfEvent[] = [];
   constructor(private fail = false) {}
-  async sendBatch(batch: Iterable<{ body: EventsMessage }>): Promise<void> {
+  async sendBatch(batch: Iterable<{ body: unknown }>): Promise<void> {
     if (this.fail) throw new Error("Queue sendBatch failed: Too Many Requests");
-    for (const { body } of batch) for (const l of body.ndjson.split("\n")) if (l) this.events.push(JSON.parse(l) as OcsfEvent);
+    for (const { body } of batch) for (const l of queued(body).ndjson.split("\n")) if (l) this.events.push(JSON.parse(l) as OcsfEvent);
   }
 }
 

@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import type { Correlator } from "../../src/correlate/durable";
 import { parseConfig } from "../../src/config/load";
 import type { EventsMessage, Producer } from "../../src/deliver/enqueue";
+import { queued } from "../support/queue-capture";
 import { consume, hookRequests, ingest, webhookSink } from "../noise/helpers";
 import { k8sExecRecord, falcoShellRecord, tetragonCatExecRecord, tetragonNcConnectRecord, STORY_AT, STORY_NS } from "./story";
 
@@ -22,8 +23,8 @@ const relatedOf = (e: Ev) => (e.finding_info_list as { related_events: { uid: st
 /** Captures what the Correlator enqueues (the EVENTS messages, as the queue would carry them). */
 class Capture implements Producer {
   msgs: EventsMessage[] = [];
-  async sendBatch(batch: Iterable<{ body: EventsMessage }>): Promise<void> {
-    for (const { body } of batch) this.msgs.push(structuredClone(body));
+  async sendBatch(batch: Iterable<{ body: unknown }>): Promise<void> {
+    for (const { body } of batch) this.msgs.push(queued(body));
   }
 }
 

@@ -13,6 +13,7 @@ import { freshBucket, readBucket, readEvents, ndjsonEvents, uidOfPlain } from ".
 import { gateControl, type GateStep } from "../support/gate-client";
 import { readArchive } from "../support/archive";
 import { uniqueFixtureEvents, eventsMessages, stubDeliveries, runBatch, drainDeliveries, EVENTS_QUEUE, DELIVERIES_QUEUE } from "../support/delivery";
+import { encodeMessage } from "../../src/deliver/enqueue";
 
 const s3Endpoint = inject("s3Endpoint");
 const s3Gate = inject("s3Gate");
@@ -291,6 +292,31 @@ describe("idempotent storage", () => {
     expect(second.map((o) => o.key)).toEqual(first.map((o) => o.key));
     expect(second.flatMap((o) => ndjsonEvents(o.bytes)).map(uidOfPlain).sort()).toEqual(uids);
     expect((await env.ARCHIVE.list({ prefix: "ocsf/" })).objects.map((o) => o.key)).toEqual(archiveFirst);
+  });
+});
+
+describe("message formats", () => {
+  it("queue text (as ingest sends it) and the older JSON object (in flight during a deploy) in one batch: every event delivered once", async () => {
+    const bucket = await freshBucket(s3Endpoint, "formats");
+    const sink = label("formats");
+    const cfg = { sinks: { [sink]: s3Sink(bucket) }, routes: [{ sinks: [sink] }] };
+    const { env: e } = testEnv(cfg);
+    const msgs = eventsMessages(cfg, events);
+    expect(msgs.length).toBeGreaterThan(1);
+    // every other message as text, the rest as the object ingest sent with contentType "json"
+    const bodies = msgs.map((m, i) => (i % 2 ? JSON.parse(JSON.stringify(m)) : encodeMessage(m)) as unknown);
+    expect(bodies.some((b) => typeof b === "string")).toBe(true);
+    const res = await runBatch(EVENTS_QUEUE, bodies, e, msgs.map((_, i) => `formats-${n}-${i}`));
+    expect(res.retried).toEqual([]);
+    expect(res.acked).toHaveLength(msgs.length);
+    expect((await storedEvents(bucket, uids.length)).map(uidOfPlain).sort()).toEqual(uids);
+  });
+
+  it("a text message whose header is not ours is quarantined, not retried", async () => {
+    const { env: e } = testEnv({});
+    const res = await runBatch(EVENTS_QUEUE, ['{"v":9,"sinks":["archive"],"count":1}\n{}', "plain text"], e, ["q-text-1", "q-text-2"]);
+    expect(res.acked).toEqual(["q-text-1", "q-text-2"]);
+    for (const id of ["q-text-1", "q-text-2"]) expect(((await (await env.ARCHIVE.get(`quarantine/queue/${id}.json`))!.json()) as { reason: string }).reason).toBe("unknown message format");
   });
 });
 

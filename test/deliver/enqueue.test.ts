@@ -1,7 +1,7 @@
 // Queue packing (Node): sizes as the queue counts them, spill of large events, streaming sends.
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { Enqueuer, Packer, lineBytes, messageBytes, messageLines, pack, MAX_MESSAGE_BYTES, MAX_BATCH_BYTES, type EventsMessage, type Producer } from "../../src/deliver/enqueue";
+import { Enqueuer, Packer, decodeMessage, encodeMessage, lineBytes, messageBytes, messageLines, pack, MAX_MESSAGE_BYTES, MAX_BATCH_BYTES, type EventsMessage, type Producer } from "../../src/deliver/enqueue";
 import type { RoutedEvent } from "../../src/pipeline";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 
@@ -13,10 +13,18 @@ function ev(i: number, payload = "", sinks = ["archive"]): RoutedEvent {
 
 class Recorder implements Producer {
   batches: EventsMessage[][] = [];
+  /** Queue bytes of each sendBatch call (the UTF-8 text of its messages). */
+  bytes: number[] = [];
   failOn?: number;
-  async sendBatch(b: Iterable<{ body: EventsMessage }>) {
+  async sendBatch(b: Iterable<{ body: string | EventsMessage; contentType?: string }>) {
     if (this.failOn !== undefined && this.batches.length + 1 >= this.failOn) throw new Error("Too Many Requests");
-    this.batches.push([...b].map((x) => x.body));
+    const list = [...b];
+    for (const x of list) {
+      expect(x.contentType).toBe("text");
+      expect(typeof x.body).toBe("string");
+    }
+    this.batches.push(list.map((x) => decodeMessage(x.body)!));
+    this.bytes.push(list.reduce((a, x) => a + utf8(x.body as string), 0));
   }
 }
 const store = () => {
@@ -25,23 +33,23 @@ const store = () => {
 };
 
 describe("sizes", () => {
-  it("lineBytes is at least what a line adds to the JSON-encoded message", () => {
+  it("lineBytes is exactly what a line adds to the queue text", () => {
     fc.assert(
       fc.property(fc.string({ unit: "binary", maxLength: 120 }), fc.string({ unit: "binary", maxLength: 120 }), (a, b) => {
-        const one = utf8(JSON.stringify(a));
-        const two = utf8(JSON.stringify(`${a}\n${b}`));
-        expect(lineBytes(b)).toBeGreaterThanOrEqual(two - one);
+        expect(utf8(`${a}\n${b}`) - utf8(a)).toBe(lineBytes(b));
       }),
     );
   });
 
-  it("every packed message is under the message limit once JSON-encoded, and the batch under 256 KB", () => {
+  it("every packed message is under the message limit as queue text, and its size bounded from above", () => {
     const events = Array.from({ length: 3000 }, (_, i) => ev(i, i % 3 === 0 ? "é\"\\".repeat(i % 200) : "x".repeat(i % 500), i % 2 ? ["archive"] : ["archive", "splunk"]));
     const msgs = pack(events);
     expect(msgs.reduce((a, m) => a + m.count, 0)).toBe(3000);
     for (const m of msgs) {
-      expect(utf8(JSON.stringify(m))).toBeLessThanOrEqual(MAX_MESSAGE_BYTES);
-      expect(messageBytes(m)).toBeGreaterThanOrEqual(utf8(JSON.stringify(m)) - 64);
+      const bytes = utf8(encodeMessage(m));
+      expect(bytes).toBeLessThanOrEqual(MAX_MESSAGE_BYTES);
+      expect(messageBytes(m)).toBeGreaterThanOrEqual(bytes);
+      expect(messageBytes(m)).toBeLessThanOrEqual(bytes + 64);
     }
     expect(new Set(msgs.map((m) => m.sinks.join("+")))).toEqual(new Set(["archive", "archive+splunk"]));
   });
@@ -88,10 +96,8 @@ describe("Enqueuer", () => {
     const all = q.batches.flat();
     expect(all.reduce((a, m) => a + m.count, 0)).toBe(3000);
     expect(e.sent).toBe(3000);
-    for (const b of q.batches) {
-      expect(b.length).toBeLessThanOrEqual(100);
-      expect(b.reduce((a, m) => a + utf8(JSON.stringify(m)), 0)).toBeLessThanOrEqual(MAX_BATCH_BYTES + 100 * 100);
-    }
+    for (const b of q.batches) expect(b.length).toBeLessThanOrEqual(100);
+    for (const n of q.bytes) expect(n).toBeLessThanOrEqual(MAX_BATCH_BYTES);
   });
 
   it("on a queue error, `sent` is what was taken before it", async () => {
@@ -106,5 +112,28 @@ describe("Enqueuer", () => {
     ).rejects.toThrow(/Too Many Requests/);
     expect(e.sent).toBe(q.batches.flat().reduce((a, m) => a + m.count, 0));
     expect(e.sent).toBeGreaterThan(0);
+  });
+});
+
+describe("queue text", () => {
+  it("encodeMessage and decodeMessage round trip (with and without spilled keys, no lines)", () => {
+    const msgs: EventsMessage[] = [
+      { v: 1, sinks: ["archive", "splunk"], count: 2, ndjson: '{"a":1}\n{"b":"é\\n"}' },
+      { v: 1, sinks: ["archive"], count: 3, ndjson: '{"a":1}', spill: ["spill/x.json", "spill/y.json"] },
+      { v: 1, sinks: ["webhook"], count: 1, ndjson: "", spill: ["spill/z.json"] },
+    ];
+    for (const m of msgs) {
+      const text = encodeMessage(m);
+      expect(text.split("\n")[0]).toBe(JSON.stringify(m.spill ? { v: 2, sinks: m.sinks, count: m.count, spill: m.spill } : { v: 2, sinks: m.sinks, count: m.count }));
+      expect(decodeMessage(text)).toEqual(m);
+    }
+  });
+
+  it("decodeMessage reads the older JSON object messages and refuses anything else", () => {
+    const old: EventsMessage = { v: 1, sinks: ["archive"], count: 1, ndjson: '{"a":1}' };
+    expect(decodeMessage(JSON.parse(JSON.stringify(old)))).toEqual(old);
+    for (const bad of [undefined, null, 7, "", "no header", '{"v":3,"sinks":[],"count":0}\n', '{"v":2,"sinks":"archive","count":1}\n{}', '{"v":2,"sinks":["a"],"count":"1"}\n', '{"v":2,"sinks":["a"],"count":1,"spill":[1]}\n', "{not json\n{}", { v: 1, sinks: ["a"] }, { v: 2, sinks: ["a"], ndjson: "" }]) {
+      expect(decodeMessage(bad)).toBeUndefined();
+    }
   });
 });

@@ -4,6 +4,7 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { inject } from "vitest";
 import worker from "../../src/index";
 import type { EventsMessage } from "../../src/deliver/enqueue";
+import { queued } from "../support/queue-capture";
 import { stableUid } from "../../src/normalize/uid";
 import { EVENTS_QUEUE, runBatch, type BatchResult } from "../support/delivery";
 import { gateControl } from "../support/gate-client";
@@ -59,8 +60,8 @@ export function envWith(cfg: unknown): Env {
 export async function ingest(cfg: unknown, ndjson: string, path = "/v1/events/falco", contentType = "application/x-ndjson"): Promise<EventsMessage[]> {
   const sent: EventsMessage[] = [];
   const events = {
-    async sendBatch(msgs: Iterable<{ body: EventsMessage }>): Promise<void> {
-      for (const m of msgs) sent.push(structuredClone(m.body));
+    async sendBatch(msgs: Iterable<{ body: unknown }>): Promise<void> {
+      for (const m of msgs) sent.push(queued(m.body));
     },
   };
   const e = { ...envWith(cfg), EVENTS: events as unknown as Queue };

@@ -8,6 +8,7 @@ import worker from "../../src/index";
 import type { Correlator } from "../../src/correlate/durable";
 import { summarize } from "../../src/correlate/chains";
 import type { EventsMessage, Producer } from "../../src/deliver/enqueue";
+import { queued } from "../support/queue-capture";
 import { fingerprint, ruleOf } from "../../src/noise/fingerprint";
 import { dedupObjectName, throttleObjectName } from "../../src/noise/gate";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
@@ -83,7 +84,7 @@ describe("Durable Object counts in GET /metrics", () => {
     const sent: EventsMessage[] = [];
     const producer: Producer = {
       async sendBatch(batch) {
-        for (const { body } of batch) sent.push(body);
+        for (const { body } of batch) sent.push(queued(body));
       },
     };
     await runInDurableObject(stub, (o: Correlator) => {

@@ -3,6 +3,7 @@
 import worker from "../../src/index";
 import { env, createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import type { EventsMessage, Producer } from "../../src/deliver/enqueue";
+import { queued } from "../support/queue-capture";
 import type { IngestResponse } from "../../src/routes/ingest";
 import { fixturesIn } from "../support/fixtures";
 
@@ -15,15 +16,16 @@ export class CaptureQueue implements Producer {
   constructor(
     private opts: { forward?: Queue; failOnCall?: number; error?: string } = {},
   ) {}
-  async sendBatch(batch: Iterable<{ body: EventsMessage; contentType?: "json" | "v8" | "text" | "bytes" }>): Promise<void> {
+  async sendBatch(batch: Iterable<{ body: string | EventsMessage; contentType?: "json" | "v8" | "text" | "bytes" }>): Promise<void> {
     this.calls++;
     if (this.opts.failOnCall !== undefined && this.calls >= this.opts.failOnCall) throw new Error(this.opts.error ?? "Queue sendBatch failed: Too Many Requests");
     const list = [...batch];
     for (const m of list) {
-      // what the real queue does with contentType "json": a JSON round trip, within 128 KB
-      const text = JSON.stringify(m.body);
-      if (new TextEncoder().encode(text).byteLength > 128_000) throw new Error(`message too large: ${text.length}`);
-      this.messages.push(JSON.parse(text) as EventsMessage);
+      // what the real queue takes with contentType "text": the UTF-8 bytes of a string, within 128 KB
+      if (m.contentType !== "text" || typeof m.body !== "string") throw new Error(`not a text message: ${m.contentType}`);
+      const bytes = new TextEncoder().encode(m.body).byteLength;
+      if (bytes > 128_000) throw new Error(`message too large: ${bytes} bytes`);
+      this.messages.push(queued(m.body));
     }
     if (this.opts.forward) await this.opts.forward.sendBatch(list);
   }

@@ -3,6 +3,7 @@ import { env } from "cloudflare:test";
 import { it, expect } from "vitest";
 import { fixture } from "../support/fixtures";
 import type { EventsMessage, Producer } from "../../src/deliver/enqueue";
+import { queued } from "../support/queue-capture";
 import { call, post } from "./helpers";
 
 const LINES = 100_000;
@@ -13,14 +14,14 @@ class CountingQueue implements Producer {
   messages = 0;
   calls = 0;
   maxMessageBytes = 0;
-  async sendBatch(batch: Iterable<{ body: EventsMessage; contentType?: "json" | "v8" | "text" | "bytes" }>): Promise<void> {
+  async sendBatch(batch: Iterable<{ body: string | EventsMessage; contentType?: "json" | "v8" | "text" | "bytes" }>): Promise<void> {
     const list = [...batch];
     this.calls++;
     await env.EVENTS.sendBatch(list);
     for (const m of list) {
-      this.events += m.body.count;
+      this.events += queued(m.body).count;
       this.messages++;
-      this.maxMessageBytes = Math.max(this.maxMessageBytes, new TextEncoder().encode(JSON.stringify(m.body)).byteLength);
+      this.maxMessageBytes = Math.max(this.maxMessageBytes, new TextEncoder().encode(typeof m.body === "string" ? m.body : JSON.stringify(m.body)).byteLength);
     }
   }
 }
