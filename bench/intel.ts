@@ -7,11 +7,17 @@
 //     enricher's own path (parse or hash the event value, then search), and the bare search.
 // The feed text is pushed in 64 KB pieces as the loader reads the R2 body stream, so "peak" is what an
 // isolate needs while loading (the Worker limit is 128 MB).
-// Usage: npm run bench:intel [-- --n 1000000 --json out.json]
+// MISP and STIX feeds of as many indicators are streamed through their parsers (peak memory, time).
+// --heap-check also finds, per MISP/STIX case, the smallest V8 old space in which a fresh process
+// completes it.
+// Usage: npm run bench:intel [-- --n 1000000 --json out.json] [--json-feeds-only] [--heap-check]
 import { writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { IntelSetBuilder, hash64, hashOut, HASHED_KIND_CODE, type IntelSet } from "../src/enrich/intel-set";
-import { CompiledReader, COMPILED_MAGIC, addClassified } from "../src/enrich/compiled";
-import { parseFeed } from "../src/enrich/feeds";
+import { CompiledReader, CompiledWriter, COMPILED_MAGIC, addClassified } from "../src/enrich/compiled";
+import { feedTextParser, textPieces, JSON_ELEMENT_MAX_CHARS } from "../src/enrich/feeds";
+import type { Classified } from "../src/enrich/indicator";
 import { lookup, type LoadedFeed } from "../src/enrich/intel";
 import { formatIPv4, formatIPv6 } from "../src/enrich/ip";
 
@@ -206,9 +212,12 @@ function naiveSet(kind: Kind): { set: string; heldMB: number; hitNs: number } {
   return { set: `${N} ${kind} as Set<string>`, heldMB, hitNs };
 }
 
+const jsonOnly = args.includes("--json-feeds-only");
 const rows: Row[] = [];
-for (const k of ["ipv4", "cidr4", "ipv6", "domain", "sha256", "url"] as Kind[]) rows.push(bench(`${N} ${k}`, [k]));
-rows.push(bench(`${N} mixed`, ["ipv4", "cidr4", "ipv6", "domain", "sha256", "url"]));
+if (!jsonOnly) {
+  for (const k of ["ipv4", "cidr4", "ipv6", "domain", "sha256", "url"] as Kind[]) rows.push(bench(`${N} ${k}`, [k]));
+  rows.push(bench(`${N} mixed`, ["ipv4", "cidr4", "ipv6", "domain", "sha256", "url"]));
+}
 
 console.log(`node ${process.version}, ${N.toLocaleString("en")} indicators per set`);
 console.log("set                    | indicators | load ms | held MB | peak MB (load) | text MB | ns/hit | ns/miss | bare search ns/hit");
@@ -217,81 +226,128 @@ for (const r of rows) {
     `${r.set.padEnd(22)} | ${String(r.indicators).padStart(10)} | ${String(r.loadMs).padStart(7)} | ${String(r.heldMB).padStart(7)} | ${String(r.peakMB).padStart(14)} | ${String(r.textMB).padStart(7)} | ${String(r.hitNs).padStart(6)} | ${String(r.missNs).padStart(7)} | ${r.bareHitNs ?? ""}`,
   );
 }
-const naive = (["ipv4", "sha256"] as Kind[]).map(naiveSet);
+const naive = jsonOnly ? [] : (["ipv4", "sha256"] as Kind[]).map(naiveSet);
 
 /**
- * MISP JSON and STIX 2.1 bundles are parsed as one JSON document (src/enrich/feeds.ts): the loader
- * holds the text, JSON.parse's object tree and the builder at once. Measured at a few sizes (a
- * million STIX indicators is ~350 MB of text, beyond the isolate on its own): heap + ArrayBuffers above
- * the start, sampled while the parser walks the tree (everything alive), then MB per 1,000 indicators.
+ * MISP JSON and STIX 2.1 bundles are read as a stream (src/enrich/feeds.ts feedTextParser on the
+ * incremental scanner of src/enrich/json-stream.ts): one attribute / object is JSON.parsed at a time.
+ * The feed is generated as a byte stream (64 KB pieces, UTF-8 encoded, decoded by the same textPieces
+ * the loader and the refresh use), so neither the generator nor the parser holds it whole. Two
+ * consumers: the isolate loading a raw r2Key file into the set, and the Cron refresh compiling the
+ * download (compiled lines kept for the upload). Peak: heap + ArrayBuffers above the start, sampled
+ * every 16 pieces (1 MB) and at the end, without forcing GC (garbage waiting for a collection counts).
  */
 interface JsonFeedRow {
   format: "misp" | "stix";
+  into: "set (isolate load)" | "compiled (refresh)";
   indicators: number;
   textMB: number;
   peakMB: number;
-  treeMB: number;
-  mbPer1000: number;
+  heldMB: number;
   parseMs: number;
 }
 
-function jsonFeedText(format: "misp" | "stix", n: number): string {
+/** A MISP event or STIX bundle of n mixed IPv4/domain/SHA-256/URL indicators, in ~64 KB pieces. */
+function* jsonFeedPieces(format: "misp" | "stix", n: number): Generator<string> {
   const kinds: Kind[] = ["ipv4", "domain", "sha256", "url"];
-  const parts: string[] = [];
+  yield format === "misp" ? `{"Event":{"uuid":"5c4f2a3e-1b2c-4d5e-8f90-a1b2c3d4e5f6","info":"bench","Attribute":[` : `{"type":"bundle","id":"bundle--5d0092c5-5f74-4287-9642-33f4c354e56d","objects":[`;
+  let cur = "";
   for (let i = 0; i < n; i++) {
     const kind = kinds[i % kinds.length]!;
     const l = GEN[kind].line();
     const v = l.slice(l.indexOf(" ") + 1);
     const id = `${hex(8)}-${hex(4)}-4${hex(3)}-8${hex(3)}-${hex(12)}`;
+    if (i) cur += ",";
     if (format === "misp") {
       const t = kind === "ipv4" ? "ip-dst" : kind === "url" ? "url" : kind;
-      parts.push(`{"id":"${i}","type":"${t}","category":"Network activity","to_ids":true,"uuid":"${id}","event_id":"1","distribution":"5","timestamp":"1717000000","comment":"","deleted":false,"value":"${kind === "url" ? `http://${v}` : v}"}`);
+      cur += `{"id":"${i}","type":"${t}","category":"Network activity","to_ids":true,"uuid":"${id}","event_id":"1","distribution":"5","timestamp":"1717000000","comment":"","deleted":false,"value":"${kind === "url" ? `http://${v}` : v}"}`;
     } else {
       const p = kind === "ipv4" ? `[ipv4-addr:value = '${v}']` : kind === "domain" ? `[domain-name:value = '${v}']` : kind === "url" ? `[url:value = 'http://${v}']` : `[file:hashes.'SHA-256' = '${v}']`;
-      parts.push(`{"type":"indicator","spec_version":"2.1","id":"indicator--${id}","created":"2025-05-01T00:00:00.000Z","modified":"2025-05-01T00:00:00.000Z","name":"bench ${i}","indicator_types":["malicious-activity"],"pattern":"${p}","pattern_type":"stix","valid_from":"2025-05-01T00:00:00Z","confidence":80}`);
+      cur += `{"type":"indicator","spec_version":"2.1","id":"indicator--${id}","created":"2025-05-01T00:00:00.000Z","modified":"2025-05-01T00:00:00.000Z","name":"bench ${i}","indicator_types":["malicious-activity"],"pattern":"${p}","pattern_type":"stix","valid_from":"2025-05-01T00:00:00Z","confidence":80}`;
+    }
+    if (cur.length >= 65536) {
+      yield cur;
+      cur = "";
     }
   }
-  return format === "misp"
-    ? `{"Event":{"uuid":"5c4f2a3e-1b2c-4d5e-8f90-a1b2c3d4e5f6","info":"bench","Attribute":[${parts.join(",")}]}}`
-    : `{"type":"bundle","id":"bundle--5d0092c5-5f74-4287-9642-33f4c354e56d","objects":[${parts.join(",")}]}`;
+  yield `${cur}]}${format === "misp" ? "}" : ""}`;
 }
 
-function jsonFeedPeak(format: "misp" | "stix", n: number): JsonFeedRow {
+/** The pieces as a UTF-8 byte stream, generated as it is read (like a fetch or R2 body). */
+function byteStream(pieces: Generator<string>): ReadableStream<Uint8Array> {
+  const enc = new TextEncoder();
+  return new ReadableStream<Uint8Array>({
+    pull(ctl) {
+      const r = pieces.next();
+      if (r.done) ctl.close();
+      else ctl.enqueue(enc.encode(r.value));
+    },
+  });
+}
+
+async function jsonFeedStreamed(format: "misp" | "stix", n: number, into: JsonFeedRow["into"]): Promise<JsonFeedRow> {
   gc?.();
   gc?.();
   const base = mem();
-  let text: string | undefined = jsonFeedText(format, n);
-  gc?.();
-  const textMB = MB(mem() - base);
-  // the parsed tree alone (text still held), then the real parse with the builder
-  let tree: unknown = JSON.parse(text);
-  const treeMB = MB(mem() - base) - textMB;
-  tree = undefined;
-  void tree;
-  gc?.();
-  let peak = mem();
-  const b = new IntelSetBuilder(80);
+  let peak = base;
+  const b = into === "set (isolate load)" ? new IntelSetBuilder(80) : undefined;
+  const w = b ? undefined : new CompiledWriter();
+  const emit = b ? (c: Classified, conf?: number) => addClassified(b, c, conf) : (c: Classified, conf?: number) => w!.add(c, conf);
+  const p = feedTextParser({ format, type: "auto", mispToIdsOnly: true }, emit, Date.now(), JSON_ELEMENT_MAX_CHARS);
+  let bytes = 0;
   let k = 0;
+  let parsing = 0;
+  for await (const piece of textPieces(byteStream(jsonFeedPieces(format, n)), 512_000_000, "maxJsonFeedBytes")) {
+    bytes += piece.length; // ASCII: characters = bytes
+    const t = performance.now();
+    p.push(piece);
+    parsing += performance.now() - t;
+    if (++k % 16 === 0) peak = Math.max(peak, mem());
+  }
   const t = performance.now();
-  const st = parseFeed(text, { format, type: "auto", mispToIdsOnly: true }, (c, conf) => {
-    addClassified(b, c, conf);
-    if (++k % 5000 === 0) peak = Math.max(peak, mem());
-  });
-  b.build();
-  const parseMs = Math.round(performance.now() - t);
+  const st = p.end();
   peak = Math.max(peak, mem());
-  text = undefined;
+  let keep: unknown;
+  if (b) keep = b.build();
+  else keep = w!.finishParts({ feed: "bench", fetched_at: "now", format });
+  parsing += performance.now() - t;
+  peak = Math.max(peak, mem());
   if (st.indicators !== n) throw new Error(`${format}: ${st.indicators} of ${n} indicators`);
-  const peakMB = MB(peak - base);
-  return { format, indicators: n, textMB, peakMB, treeMB: Math.round(treeMB * 10) / 10, mbPer1000: Math.round((peakMB / n) * 1000 * 100) / 100, parseMs };
+  gc?.();
+  gc?.();
+  const held = mem() - base;
+  void keep;
+  return { format, into, indicators: n, textMB: MB(bytes), peakMB: MB(peak - base), heldMB: MB(held), parseMs: Math.round(parsing) };
 }
 
-const jsonFeeds: JsonFeedRow[] = [];
-for (const format of ["misp", "stix"] as const) for (const n of [50_000, 200_000]) jsonFeeds.push(jsonFeedPeak(format, n));
-console.log("\nMISP / STIX JSON feeds parsed whole (text + JSON tree + builder alive at once):");
-console.log("format | indicators | text MB | JSON tree MB | peak MB | MB per 1,000 | parse ms | ~indicators within 60 MB");
+/**
+ * The smallest V8 old space (MB, of HEAP_CAPS, with 8 MB semi-spaces) in which a fresh process (this
+ * script, one scenario) still streams the feed to the end: the sampled peak above counts garbage not
+ * yet collected, this is what the heap must really have room for (the process's own modules included).
+ */
+const HEAP_CAPS = [32, 48, 64, 96, 128];
+function smallestHeap(format: string, into: string): number | undefined {
+  for (const cap of HEAP_CAPS) {
+    const r = spawnSync(process.execPath, [`--max-old-space-size=${cap}`, "--max-semi-space-size=8", "--expose-gc", "--import", "tsx", fileURLToPath(import.meta.url), "--json-feeds-only", "--n", String(N), "--scenario", `${format}:${into}`], { encoding: "utf8", timeout: 600_000 });
+    if (r.status === 0) return cap;
+  }
+  return undefined;
+}
+
+const scenario = args.includes("--scenario") ? args[args.indexOf("--scenario") + 1] : undefined;
+const jsonFeeds: (JsonFeedRow & { heapMB?: number })[] = [];
+for (const format of ["misp", "stix"] as const) {
+  for (const into of ["set (isolate load)", "compiled (refresh)"] as const) {
+    if (scenario && scenario !== `${format}:${into}`) continue;
+    const row: JsonFeedRow & { heapMB?: number } = await jsonFeedStreamed(format, N, into);
+    if (args.includes("--heap-check")) row.heapMB = smallestHeap(format, into);
+    jsonFeeds.push(row);
+  }
+}
+console.log("\nMISP / STIX JSON feeds streamed (one element parsed at a time):");
+console.log("format | into               | indicators | text MB | peak MB | held MB after | parse ms | smallest old space that completes (MB)");
 for (const r of jsonFeeds) {
-  console.log(`${r.format.padEnd(6)} | ${String(r.indicators).padStart(10)} | ${String(r.textMB).padStart(7)} | ${String(r.treeMB).padStart(12)} | ${String(r.peakMB).padStart(7)} | ${String(r.mbPer1000).padStart(12)} | ${String(r.parseMs).padStart(8)} | ${Math.round(60 / (r.peakMB / r.indicators))}`);
+  console.log(`${r.format.padEnd(6)} | ${r.into.padEnd(18)} | ${String(r.indicators).padStart(10)} | ${String(r.textMB).padStart(7)} | ${String(r.peakMB).padStart(7)} | ${String(r.heldMB).padStart(13)} | ${String(r.parseMs).padStart(8)} | ${r.heapMB ?? (args.includes("--heap-check") ? `> ${HEAP_CAPS.at(-1)}` : "")}`);
 }
 console.log("\nfor comparison, a plain Set<string> of the same values:");
 for (const r of naive) console.log(`${r.set.padEnd(30)} | held MB ${r.heldMB} | ns/hit ${r.hitNs}`);
