@@ -46,8 +46,8 @@ const PARTS: [part: string, names: string[]][] = [
   ["ingest (request handler, body, pipeline, queue hand-off)", ["ingest", "authenticatedText", "readText", "runPipeline", "drain", "countAccepted", "writeQuarantine"]],
   ["  of which the pipeline (detect, normalize, enrich, route; JSON.parse excluded)", ["runPipeline"]],
   ["  of which handing the packed messages to the queue (sendBatch)", ["drain"]],
-  ["queue consumer (archive, sinks, noise, correlation feed)", ["consumeQueue", "consumeEvents", "consumeDeliveries", "feedCorrelation", "tameNoise", "gzipNdjson", "writeArchive", "countConsumed", "flushMetrics"]],
-  ["  of which gzip of the archive objects", ["gzipNdjson"]],
+  ["queue consumer (archive, sinks, noise, correlation feed)", ["consumeQueue", "consumeEvents", "consumeDeliveries", "feedCorrelation", "tameNoise", "gzipText", "writeArchive", "countConsumed", "flushMetrics"]],
+  ["  of which gzip of the archive objects (the JavaScript side: the native CompressionStream runs outside any JavaScript stack)", ["gzipText"]],
   ["garbage collection", ["(garbage collector)"]],
   ["idle", ["(idle)"]],
 ];
