@@ -132,6 +132,14 @@ for (const c of "0123456789") HOST_CHAR[c.charCodeAt(0)] = 2;
 HOST_CHAR[46] = 3;
 HOST_CHAR[47] = 4;
 
+function isHexRun(s: string, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) {
+    const c = s.charCodeAt(k);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
+
 /** The span of the last fastUrlKey success: the key is s.slice([0], [1]); [2] = its '?' or -1. */
 export const urlSpan = new Int32Array(3);
 
@@ -168,6 +176,8 @@ export function fastUrlKey(s: string): boolean {
     } else nonDigit |= t & 1;
   }
   if (i === n || i === labelStart || nonDigit === 0) return false;
+  // a last label "0x" + hex digits is a number to the WHATWG host parser ("0x0" → IPv4 0.0.0.0): urlKey decides
+  if (i - labelStart >= 2 && s.charCodeAt(labelStart) === 48 && s.charCodeAt(labelStart + 1) === 120 && isHexRun(s, labelStart + 2, i)) return false;
   const xn = s.indexOf("xn--", hs);
   if (xn >= 0 && xn < i) return false;
   // path, then query; a fragment ends the key
