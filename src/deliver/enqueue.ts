@@ -50,8 +50,11 @@ export interface SpillSource {
 
 /** The message as the queue carries it (`contentType: "text"`): a header line, then the NDJSON lines. */
 export function encodeMessage(m: EventsMessage): string {
-  const head = m.spill?.length ? { v: 2, sinks: m.sinks, count: m.count, spill: m.spill } : { v: 2, sinks: m.sinks, count: m.count };
-  return `${JSON.stringify(head)}\n${m.ndjson}`;
+  return packedText.get(m) ?? `${headerLine(m.sinks, m.count, m.spill)}\n${m.ndjson}`;
+}
+
+function headerLine(sinks: string[], count: number, spill: string[] | undefined): string {
+  return JSON.stringify(spill?.length ? { v: 2, sinks, count, spill } : { v: 2, sinks, count });
 }
 
 const isStrings = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === "string");
@@ -156,11 +159,19 @@ export class Packer {
 
 /** Sizes of the messages the Packer built, counted line by line as they were added (see messageBytes). */
 const packedBytes = new WeakMap<EventsMessage, number>();
+/** Queue texts of the messages the Packer built: written once, `ndjson` is a slice of it (no copy). */
+const packedText = new WeakMap<EventsMessage, string>();
 
 function toMessage(g: Group): EventsMessage {
-  const m: EventsMessage = { v: 1, sinks: g.sinks, count: g.lines.length + g.spill.length, ndjson: g.lines.join("\n") };
+  const count = g.lines.length + g.spill.length;
+  const head = headerLine(g.sinks, count, g.spill);
+  // one flat string for the header and the lines: the runtime would otherwise flatten head + ndjson
+  g.lines.unshift(head);
+  const text = g.lines.length > 1 ? g.lines.join("\n") : `${head}\n`;
+  const m: EventsMessage = { v: 1, sinks: g.sinks, count, ndjson: text.slice(head.length + 1) };
   if (g.spill.length) m.spill = g.spill;
   packedBytes.set(m, g.bytes);
+  packedText.set(m, text);
   return m;
 }
 

@@ -129,6 +129,21 @@ describe("queue text", () => {
     }
   });
 
+  it("the Packer's messages are their encodeMessage text, also when every event was spilled", async () => {
+    const q = new Recorder();
+    const e = new Enqueuer(q, store());
+    await e.add([ev(1, "z".repeat(200_000), ["webhook"]), ev(2, "", ["archive"]), ev(3, "é\"", ["archive"])]);
+    await e.finish();
+    const got = q.batches.flat();
+    expect(got.find((m) => m.sinks[0] === "webhook")).toEqual({ v: 1, sinks: ["webhook"], count: 1, ndjson: "", spill: ["spill/uid-1.json"] });
+    const archive = got.find((m) => m.sinks[0] === "archive")!;
+    expect(archive.ndjson.split("\n").map((l) => (JSON.parse(l) as OcsfEvent).time)).toEqual([2, 3]);
+    for (const m of pack([ev(4, "é", ["a", "b"]), ev(5, "y".repeat(150_000), ["c"])])) {
+      expect(decodeMessage(encodeMessage(m))).toEqual({ ...m });
+      expect(encodeMessage(m)).toBe(encodeMessage({ ...m })); // the text kept by the Packer = the text written from the fields
+    }
+  });
+
   it("decodeMessage reads the older JSON object messages and refuses anything else", () => {
     const old: EventsMessage = { v: 1, sinks: ["archive"], count: 1, ndjson: '{"a":1}' };
     expect(decodeMessage(JSON.parse(JSON.stringify(old)))).toEqual(old);
