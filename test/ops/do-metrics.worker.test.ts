@@ -48,7 +48,7 @@ describe("Durable Object counts in GET /metrics", () => {
 
     const key = "do-metrics-noise";
     const cfg = noiseConfig(key, {
-      dedup: [{ name: "m-dedup", match: { fields: { "device.hostname": "node-m1" } }, window_seconds: 3600 }],
+      dedup: [{ name: "m-dedup", match: { fields: { "device.hostname": "node-m1" } }, window_seconds: 3600, mode: "first_then_summary" }],
       throttle: [{ name: "m-throttle", sink: "hook", match: { fields: { "device.hostname": "node-m2" } }, per: "rule", max: 1, per_seconds: 3600 }],
     });
     const burst = await ingest(cfg, falcoCopies(5, "node-m1", key).ndjson);
