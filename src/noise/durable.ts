@@ -105,7 +105,10 @@ interface StoredWindow {
 interface Pending {
   sink: string;
   line: string;
-  /** What the window was (counted in tributary_noise_summaries_total once delivered). */
+  /**
+   * What the window summarized (counted in tributary_noise_summaries_total once delivered); absent
+   * when the window sends its one event unchanged (a lone fold alert): that is no summary.
+   */
   kind?: StoredWindow["kind"];
 }
 
@@ -268,15 +271,18 @@ export class NoiseWindow extends DurableObject<Env> {
     for (const w of windows) {
       const line = templates.get(`l:${w.sink}`);
       const out = line !== undefined ? this.output(w, line) : undefined;
-      if (out !== undefined) outputs[`out:${w.sink}:${w.openedAt}`] = { sink: w.sink, line: out, kind: w.kind };
+      if (out !== undefined) outputs[`out:${w.sink}:${w.openedAt}`] = { sink: w.sink, line: out.line, ...(out.summary ? { kind: w.kind } : {}) };
       gone.push(`w:${w.sink}`, `l:${w.sink}`);
     }
     // one write batch (no await between them): each closed window is gone and its output pending, or neither
     await Promise.all([Object.keys(outputs).length ? storage.put(outputs) : undefined, gone.length ? storage.delete(gone) : undefined]);
   }
 
-  /** The NDJSON line a closing window sends (undefined: nothing to send). */
-  private output(w: StoredWindow, line: string): string | undefined {
+  /**
+   * The NDJSON line a closing window sends (undefined: nothing to send), and whether it is a summary
+   * (false: the window's one event, unchanged).
+   */
+  private output(w: StoredWindow, line: string): { line: string; summary: boolean } | undefined {
     const summary: WindowSummary = {
       kind: w.kind,
       mode: w.mode,
@@ -294,7 +300,7 @@ export class NoiseWindow extends DurableObject<Env> {
     const template = JSON.parse(line) as OcsfEvent;
     const ev = windowOutput(template, summary);
     if (ev === undefined) return undefined;
-    return ev === template ? line : JSON.stringify(ev);
+    return ev === template ? { line, summary: false } : { line: JSON.stringify(ev), summary: true };
   }
 
   /** Delivers the outputs of closed windows; false when one could not be settled (tried again later). */

@@ -40,7 +40,7 @@ function unflushed(name: string): string[] {
 const firstEvent = (msgs: EventsMessage[]) => JSON.parse(msgs[0]!.ndjson.split("\n")[0]!) as OcsfEvent;
 
 describe("Durable Object counts in GET /metrics", () => {
-  it("the NoiseWindow alarm flushes the summaries it delivered (dedup and throttle) and their deliveries", async () => {
+  it("the NoiseWindow alarm flushes the summaries it delivered (dedup and throttle) and their deliveries; a lone fold alert is no summary", async () => {
     const DEDUP = 'tributary_noise_summaries_total{kind="dedup"}';
     const THROTTLE = 'tributary_noise_summaries_total{kind="throttle"}';
     const before = { dedup: await stored(DEDUP), throttle: await stored(THROTTLE) };
@@ -48,7 +48,10 @@ describe("Durable Object counts in GET /metrics", () => {
 
     const key = "do-metrics-noise";
     const cfg = noiseConfig(key, {
-      dedup: [{ name: "m-dedup", match: { fields: { "device.hostname": "node-m1" } }, window_seconds: 3600, mode: "first_then_summary" }],
+      dedup: [
+        { name: "m-dedup", match: { fields: { "device.hostname": "node-m1" } }, window_seconds: 3600, mode: "first_then_summary" },
+        { name: "m-lone", match: { fields: { "device.hostname": "node-m3" } }, window_seconds: 3600, mode: "fold" },
+      ],
       throttle: [{ name: "m-throttle", sink: "hook", match: { fields: { "device.hostname": "node-m2" } }, per: "rule", max: 1, per_seconds: 3600 }],
     });
     const burst = await ingest(cfg, falcoCopies(5, "node-m1", key).ndjson);
@@ -64,13 +67,22 @@ describe("Durable Object counts in GET /metrics", () => {
     expect(unflushed("tributary_noise_summaries_total")).toEqual([]);
     expect((await hookRequests(key)).flatMap((r) => r.events).map((e) => e.count)).toEqual([undefined, undefined, 5, 3]);
 
+    // a fold window of one alert sends it unchanged when it closes: delivered, but not a summary
+    const lone = await ingest(cfg, falcoCopies(1, "node-m3", key).ndjson);
+    expect((await consume(cfg, lone, `${key}-lone`)).retried).toEqual([]);
+    expect(await runDurableObjectAlarm(env.NOISE.getByName(dedupObjectName("m-lone", fingerprint(firstEvent(lone)))))).toBe(true);
+    const sent = (await hookRequests(key)).flatMap((r) => r.events);
+    expect(sent).toHaveLength(5);
+    expect(sent[4]).toEqual(firstEvent(lone));
+    expect(await stored(DEDUP)).toBe(before.dedup + 1);
+
     const after = parsePrometheus(await scrape());
     const delta = (labels: Record<string, string>) => sampleValue(after, "tributary_noise_summaries_total", labels) - sampleValue(prom, "tributary_noise_summaries_total", labels);
     expect(delta({ kind: "dedup" })).toBe(1);
     expect(delta({ kind: "throttle" })).toBe(1);
     // the summaries' own deliveries (made by the objects) are counted like any delivery
     const delivered = (f: Map<string, unknown>) => sampleValue(f as ReturnType<typeof parsePrometheus>, "tributary_sink_events_total", { sink: "hook", outcome: "delivered" });
-    expect(delivered(after) - delivered(prom)).toBe(4);
+    expect(delivered(after) - delivered(prom)).toBe(5);
   });
 
   it("the Correlator flushes the incidents it emitted (from its alarm at the latest), by chain and activity", async () => {
