@@ -92,6 +92,32 @@ describe("dedup, fold mode (the default for a webhook sink)", () => {
     expect(await hookRequests(key)).toHaveLength(1);
   });
 
+  it("holds a lone alert until its window closes, then sends it unchanged (no count); the archive has it at once", async () => {
+    const key = "lone-fold";
+    const cfg = noiseConfig(key, { dedup: [{ name: "shell-lone", match: { rule: RULE }, window_seconds: 3600 }] });
+    const { ndjson, uids } = falcoCopies(1, "node-lone", key);
+    const msgs = await ingest(cfg, ndjson);
+    expect(msgs.reduce((a, m) => a + m.count, 0)).toBe(1);
+    const original = firstEvent(msgs);
+    expect((await consume(cfg, msgs, key)).retried).toEqual([]);
+
+    // archived when consumed; the webhook gets nothing while the window is open
+    expect(await storedUids("ocsf/class_uid=2004/", new Set(uids))).toEqual(uids);
+    expect(await hookRequests(key)).toEqual([]);
+
+    const stub = dedupStub("shell-lone", original);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const reqs = await hookRequests(key);
+    expect(reqs).toHaveLength(1);
+    expect(reqs[0]!.status).toBe(204);
+    expect(reqs[0]!.events).toEqual([original]); // the event itself: same uid, no count/start_time/end_time, no tributary_noise
+    expect(reqs[0]!.events[0]!.count).toBeUndefined();
+
+    expect(await runDurableObjectAlarm(stub)).toBe(false);
+    expect(await storedKeys(stub)).toEqual([]);
+    expect(await hookRequests(key)).toHaveLength(1);
+  });
+
   it("never folds two different hosts together", async () => {
     const key = "two-hosts";
     const cfg = noiseConfig(key, { dedup: [{ name: "shell", match: { rule: RULE }, window_seconds: 3600 }] });
