@@ -11,6 +11,7 @@ import { SOURCES } from "../../src/config/routing";
 import { call, post, CaptureQueue, linesOf } from "../routes/helpers";
 import { gateControl } from "../support/gate-client";
 import { parsePrometheus, sampleValue, type Family } from "./prom";
+import { consume, falcoCopies, hookRequests, ingest, noiseConfig } from "../noise/helpers";
 
 /** The fake HEC's token (test/support/s3rver.ts). */
 const HEC_TOKEN = "00000000-0000-4000-8000-00000000cafe";
@@ -201,6 +202,30 @@ describe("GET /metrics", () => {
     const unset = await scrape({ metrics: { token: { env: "NOT_SET_ANYWHERE" } } }, "Bearer x");
     expect(unset.status).toBe(503);
     expect(unset.text).toContain("NOT_SET_ANYWHERE");
+  });
+});
+
+describe("noise suppression in GET /metrics", () => {
+  it("counts the events a noise.suppress entry kept from a sink in the consumer, by entry, next to the entry's gauge", async () => {
+    const key = `metrics-suppress-${run}`;
+    const policy = `ci shells ${run}`;
+    const cfg = {
+      ...noiseConfig(key, {
+        suppress: [{ name: policy, match: { fields: { "device.hostname": `ci-${run}` } }, reason: "CI opens shells", expires: "2999-01-01T00:00:00Z", sinks: ["hook"] }],
+      }),
+      metrics: { public: true },
+    };
+    const before = parsePrometheus((await scrape(cfg, null)).text);
+    const msgs = await ingest(cfg, [falcoCopies(3, `ci-${run}`, key).ndjson, falcoCopies(2, `node-${run}`, key).ndjson].join("\n"));
+    expect((await consume(cfg, msgs, key)).retried).toEqual([]);
+    // the two events of the other host reached the webhook, the three suppressed ones did not
+    expect((await hookRequests(key)).flatMap((r) => r.events).map((e) => (e.device as { hostname: string }).hostname)).toEqual([`node-${run}`, `node-${run}`]);
+
+    const res = await scrape(cfg, null);
+    expect(res.status).toBe(200);
+    const fams = parsePrometheus(res.text);
+    expect(sampleValue(fams, "tributary_noise_suppressed_total", { policy }) - sampleValue(before, "tributary_noise_suppressed_total", { policy })).toBe(3);
+    expect(sampleValue(fams, "tributary_noise_suppression_active", { policy, expires: "2999-01-01T00:00:00Z", reason: "CI opens shells" })).toBe(1);
   });
 });
 
