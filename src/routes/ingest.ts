@@ -7,7 +7,7 @@ import { bodyFormat, readBytes, readText, streamOf, BodyError, type BodyFormat }
 import { authenticate, allows, CHALLENGE, type AuthResult, type Principal } from "./auth";
 import { runPipeline, type PipelineOptions, type RoutedEvent } from "../pipeline";
 import { Enqueuer } from "../deliver/enqueue";
-import { writeQuarantine, type Rejected } from "../deliver/quarantine";
+import { writeQuarantine, quarantineUniq, type Rejected } from "../deliver/quarantine";
 import { configFor } from "../config/load";
 import type { Enricher } from "../enrich/index";
 import { enricherFor } from "../enrich/load";
@@ -227,7 +227,7 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   }
   if (listed < rejected.length) body.errors_omitted = rejected.length - listed;
   if (rejected.length > 0) {
-    const meta = { requestId: c.get("requestId"), tenant: principal.tenant, receivedAt, route: new URL(req.url).pathname };
+    const meta = { requestId: c.get("requestId"), uniq: quarantineUniq(), tenant: principal.tenant, receivedAt, route: new URL(req.url).pathname };
     try {
       await writeQuarantine(c.env.ARCHIVE, rejected, meta);
     } catch (e) {

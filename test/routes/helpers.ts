@@ -111,3 +111,18 @@ export async function keys(bucket: R2Bucket, prefix: string): Promise<string[]> 
   }
   return out;
 }
+
+/**
+ * The quarantine objects of the requests with id `requestId` received today:
+ * `quarantine/<day>/<requestId>-<uniq>-<index|rest>.(nd)json`, as [uniq, index or "rest", key], sorted by key.
+ */
+export async function quarantined(bucket: R2Bucket, requestId: string): Promise<{ uniq: string; part: string; key: string }[]> {
+  const day = new Date().toISOString().slice(0, 10).replace(/-/g, "");
+  const prefix = `quarantine/${day}/${requestId}-`;
+  const out: { uniq: string; part: string; key: string }[] = [];
+  for (const key of (await keys(bucket, prefix)).sort()) {
+    const m = /^([0-9a-f]{12})-(\d+|rest)\.(?:nd)?json$/.exec(key.slice(prefix.length));
+    if (m) out.push({ uniq: m[1]!, part: m[2]!, key });
+  }
+  return out;
+}

@@ -3,7 +3,7 @@
 import { env } from "cloudflare:test";
 import { describe, it, expect } from "vitest";
 import { fixture } from "../support/fixtures";
-import { CaptureQueue, call, post, linesOf, keys, gzip } from "./helpers";
+import { CaptureQueue, call, post, linesOf, gzip, quarantined } from "./helpers";
 
 const falco = linesOf("falco");
 const tetragon = linesOf("tetragon");
@@ -220,21 +220,22 @@ describe("quarantine", () => {
     const req = post("/v1/events", lines.join("\n"), { "content-type": "application/x-ndjson", "cf-ray": id });
     const res = await call(req, { queue: new CaptureQueue() });
     expect(res.status).toBe(202);
-    const day = new Date().toISOString().slice(0, 10).replace(/-/g, "");
-    const found = (await keys(env.ARCHIVE, `quarantine/${day}/${id}-`)).sort();
+    const found = await quarantined(env.ARCHIVE, id);
     const rejectedIdx = res.body.errors.map((e) => e.index);
-    expect(found).toEqual(rejectedIdx.map((i) => `quarantine/${day}/${id}-${i}.json`).sort());
-    const first = JSON.parse(await (await env.ARCHIVE.get(`quarantine/${day}/${id}-0.json`))!.text()) as Record<string, unknown>;
+    expect(found.map((f) => f.part).sort()).toEqual(rejectedIdx.map(String).sort());
+    expect(new Set(found.map((f) => f.uniq)).size).toBe(1);
+    const at = (part: string) => found.find((f) => f.part === part)!.key;
+    const first = JSON.parse(await (await env.ARCHIVE.get(at("0")))!.text()) as Record<string, unknown>;
     expect(first).toMatchObject({ index: 0, path: "line 1", tenant: "dev", request_id: id, route: "/v1/events", raw: '{"hello":"world"}' });
     expect(first.reason).toMatch(/unrecognised record/);
-    const second = JSON.parse(await (await env.ARCHIVE.get(`quarantine/${day}/${id}-1.json`))!.text()) as Record<string, unknown>;
+    const second = JSON.parse(await (await env.ARCHIVE.get(at("1")))!.text()) as Record<string, unknown>;
     expect(second).toMatchObject({ raw: "not json" });
     expect(second.reason).toMatch(/invalid JSON/);
 
     const allBad = await call(post("/v1/events", '{"a":1}\n{"b":2}', { "content-type": "application/x-ndjson", "cf-ray": `${id}-all` }), { queue: new CaptureQueue() });
     expect(allBad.status).toBe(400);
     expect(allBad.body).toMatchObject({ accepted: 0, rejected: 2 });
-    expect(await keys(env.ARCHIVE, `quarantine/${day}/${id}-all-`)).toHaveLength(2);
+    expect(await quarantined(env.ARCHIVE, `${id}-all`)).toHaveLength(2);
   });
 
   it("records inside containers are quarantined as parsed JSON; past 25 a request's rejects share one NDJSON object", async () => {
@@ -244,15 +245,31 @@ describe("quarantine", () => {
     expect(res.status).toBe(400);
     expect(res.body.rejected).toBe(40);
     expect(res.body.errors[3]).toMatchObject({ index: 3, path: "items[3]" });
-    const day = new Date().toISOString().slice(0, 10).replace(/-/g, "");
-    const found = await keys(env.ARCHIVE, `quarantine/${day}/${id}-`);
+    const found = await quarantined(env.ARCHIVE, id);
     expect(found).toHaveLength(26);
-    expect(found).toContain(`quarantine/${day}/${id}-rest.ndjson`);
-    const one = JSON.parse(await (await env.ARCHIVE.get(`quarantine/${day}/${id}-3.json`))!.text()) as Record<string, unknown>;
+    expect(found.at(-1)!.part).toBe("rest");
+    const at = (part: string) => found.find((f) => f.part === part)!.key;
+    const one = JSON.parse(await (await env.ARCHIVE.get(at("3")))!.text()) as Record<string, unknown>;
     expect(one.record).toEqual({ notAnAuditEvent: 3 });
-    const rest = (await (await env.ARCHIVE.get(`quarantine/${day}/${id}-rest.ndjson`))!.text()).trim().split("\n");
+    const rest = (await (await env.ARCHIVE.get(at("rest")))!.text()).trim().split("\n");
     expect(rest).toHaveLength(15);
     expect((JSON.parse(rest[0]!) as { index: number }).index).toBe(25);
+  });
+
+  it("two requests with the same x-request-id both keep their quarantined records (keys carry a server-made part)", async () => {
+    const id = `same-${crypto.randomUUID()}`;
+    const send = (line: string) => call(post("/v1/events", `${falco[0]}\n${line}`, { "content-type": "application/x-ndjson", "x-request-id": id }), { queue: new CaptureQueue() });
+    const a = await send('{"first":1}');
+    const b = await send('{"second":2}');
+    expect([a.status, b.status]).toEqual([202, 202]);
+    expect(a.headers.get("x-request-id")).toBe(id);
+    const found = await quarantined(env.ARCHIVE, id);
+    expect(found).toHaveLength(2);
+    expect(found.map((f) => f.part)).toEqual(["1", "1"]);
+    expect(found[0]!.uniq).not.toBe(found[1]!.uniq);
+    const raws = await Promise.all(found.map(async (f) => (JSON.parse(await (await env.ARCHIVE.get(f.key))!.text()) as { raw: string; request_id: string })));
+    expect(raws.map((r) => r.raw).sort()).toEqual(['{"first":1}', '{"second":2}']);
+    expect(raws.map((r) => r.request_id)).toEqual([id, id]);
   });
 
   it("a quarantine write failure does not turn a 202 into a 5xx", async () => {

@@ -4,7 +4,7 @@ import { env } from "cloudflare:test";
 import { describe, it, expect } from "vitest";
 import { fixture, fixturesIn } from "../support/fixtures";
 import { readArchive, waitFor } from "../support/archive";
-import { CaptureQueue, call, post, linesOf, productOf, gzip } from "./helpers";
+import { CaptureQueue, call, post, linesOf, productOf, gzip, quarantined } from "./helpers";
 
 const falcoLines = linesOf("falco");
 const tetragonLines = linesOf("tetragon");
@@ -196,7 +196,6 @@ describe("detection and routes", () => {
     const kprobeLine = tetragonLines.find((l) => l.startsWith('{"process_kprobe"'))!;
     const two = JSON.stringify({ ...exec, process_kprobe: (JSON.parse(kprobeLine) as Record<string, unknown>).process_kprobe });
     const reason = "ambiguous Tetragon record: 2 event keys (process_exec, process_kprobe); a Tetragon export line carries exactly one process_* event";
-    const day = new Date().toISOString().slice(0, 10).replace(/-/g, "");
     for (const path of ["/v1/events", "/v1/events/tetragon"]) {
       const id = `two-keys-${crypto.randomUUID()}`;
       const r = await ingest(path, [JSON.stringify(exec), two, kprobeLine].join("\n"), { "content-type": "application/x-ndjson", "cf-ray": id });
@@ -204,7 +203,9 @@ describe("detection and routes", () => {
       expect(r.body, path).toEqual({ accepted: 2, rejected: 1, errors: [{ index: 1, path: "line 2", source: "tetragon", reason }] });
       expect(r.queue.events().map(productOf), path).toEqual(["Tetragon", "Tetragon"]);
       expect(r.queue.events()[0]!.class_uid, path).toBe(1007);
-      const q = await env.ARCHIVE.get(`quarantine/${day}/${id}-1.json`);
+      const found = await quarantined(env.ARCHIVE, id);
+      expect(found.map((f) => f.part), path).toEqual(["1"]);
+      const q = await env.ARCHIVE.get(found[0]!.key);
       expect(q, path).not.toBeNull();
       expect(JSON.parse(await q!.text())).toMatchObject({ index: 1, path: "line 2", reason, raw: two });
     }
