@@ -37,7 +37,7 @@ export interface IngestResponse {
   errors_omitted?: number;
   /** Events of this request already on the queue when the queue refused the rest (429/503/413). */
   queued_before_failure?: number;
-  /** Set when the quarantine write failed (the accepted records are still accepted). */
+  /** Set when the quarantine write failed (the accepted records are still accepted; with none accepted the answer is 503). */
   quarantine_error?: string;
 }
 
@@ -231,8 +231,15 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
     try {
       await writeQuarantine(c.env.ARCHIVE, rejected, meta);
     } catch (e) {
+      log("error", "quarantine write failed", { requestId: meta.requestId, error: e, rejected: rejected.length, accepted });
+      if (accepted === 0) {
+        // Every record was rejected and none of them could be kept: a 400 would lose them (the sender drops
+        // the batch). 503 makes Vector and the audit webhook send it again; nothing was queued.
+        body.quarantine_error = "the rejected records could not be written to the quarantine: nothing was kept, send the request again";
+        c.header("Retry-After", "30");
+        return c.json(body, 503);
+      }
       body.quarantine_error = "the rejected records could not be written to the quarantine";
-      log("error", "quarantine write failed", { requestId: meta.requestId, error: e, rejected: rejected.length });
     }
     log("warn", "records rejected", { requestId: meta.requestId, tenant: principal.tenant, accepted, rejected: rejected.length, first: rejected[0]!.reason });
   }

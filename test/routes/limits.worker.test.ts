@@ -278,4 +278,28 @@ describe("quarantine", () => {
     expect(r.status).toBe(202);
     expect(r.body).toMatchObject({ accepted: 1, rejected: 1, quarantine_error: expect.stringMatching(/could not be written/) as unknown as string });
   });
+
+  it("every record rejected and the quarantine write fails: 503 with Retry-After (the sender retries), nothing queued", async () => {
+    let puts = 0;
+    // the real R2 binding, with put failing
+    const failing = new Proxy(env.ARCHIVE, {
+      get(target, prop) {
+        if (prop === "put") return () => { puts++; return Promise.reject(new Error("R2 put failed: internal error")); };
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const queue = new CaptureQueue();
+    const r = await call(post("/v1/events", '{"x":1}\nnot json', { "content-type": "application/x-ndjson" }), { queue, archive: failing });
+    expect(r.status).toBe(503);
+    expect(r.headers.get("retry-after")).toBe("30");
+    expect(r.body).toMatchObject({ accepted: 0, rejected: 2, quarantine_error: expect.stringMatching(/nothing was kept, send the request again/) as unknown as string });
+    expect(r.body.errors.map((e) => e.index)).toEqual([0, 1]);
+    expect(puts).toBe(2);
+    expect(queue.count()).toBe(0);
+    // the same request once R2 works again: 400, both quarantined
+    const ok = await call(post("/v1/events", '{"x":1}\nnot json', { "content-type": "application/x-ndjson" }), { queue });
+    expect(ok.status).toBe(400);
+    expect(ok.body.quarantine_error).toBeUndefined();
+  });
 });
