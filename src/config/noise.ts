@@ -105,12 +105,17 @@ export const suppressSchema = z
   })
   .strict();
 
+/** Most `noise.suppress` entries a config may have. */
+export const MAX_SUPPRESS_ENTRIES = 1000;
+/** Most policies in each of `noise.sample`, `noise.dedup` and `noise.throttle`. */
+export const MAX_NOISE_POLICIES = 100;
+
 export const noiseSchema = z
   .object({
-    suppress: z.array(suppressSchema).max(1000).default([]),
-    sample: z.array(sampleSchema).max(100).default([]),
-    dedup: z.array(dedupSchema).max(100).default([]),
-    throttle: z.array(throttleSchema).max(100).default([]),
+    suppress: z.array(suppressSchema).max(MAX_SUPPRESS_ENTRIES).default([]),
+    sample: z.array(sampleSchema).max(MAX_NOISE_POLICIES).default([]),
+    dedup: z.array(dedupSchema).max(MAX_NOISE_POLICIES).default([]),
+    throttle: z.array(throttleSchema).max(MAX_NOISE_POLICIES).default([]),
   })
   .strict();
 

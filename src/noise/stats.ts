@@ -1,8 +1,11 @@
 // Noise counters of this isolate (docs/noise.md), for /metrics and the logs. Workers isolates share
-// no memory: each counts what its own consumer invocations decided, since the isolate started (a
-// metrics exporter sums them over isolates). Suppression entries are reported with their reason and
-// expiry, whether they are still in force, and how many events each kept from a sink.
+// no memory: each counts what its own consumer invocations decided, since the isolate started;
+// src/ops/record.ts (collectNoise) adds what grew since its last flush to the isolate's metrics
+// buffer, and the MetricsStore Durable Object sums the isolates for GET /metrics. Suppression entries
+// are reported with their reason and expiry, whether they are still in force, and how many events
+// each kept from a sink.
 import type { Config } from "../config/schema";
+import { MAX_NOISE_POLICIES, MAX_SUPPRESS_ENTRIES } from "../config/noise";
 import { noiseFor, suppressActive } from "./policy";
 
 export interface NoiseCounters {
@@ -21,7 +24,6 @@ export interface NoiseCounters {
   failed_open: number;
 }
 
-const MAX_LABELS = 1000;
 
 const state: NoiseCounters = fresh();
 
@@ -29,18 +31,22 @@ function fresh(): NoiseCounters {
   return { suppressed_by_rule: {}, sampled_out_by_rule: {}, sampled_out: 0, folded: 0, throttled: 0, object_calls: 0, failed_open: 0 };
 }
 
-function bump(into: Record<string, number>, label: string, n: number): void {
-  if (!(label in into) && Object.keys(into).length >= MAX_LABELS) label = "other";
+/**
+ * Adds to a per-policy count. Labels come from the config, so one config never has more than `cap`
+ * (its section's maximum); past that (only after config changes within one isolate) they count as "other".
+ */
+function bump(into: Record<string, number>, label: string, n: number, cap: number): void {
+  if (!(label in into) && Object.keys(into).length >= cap) label = "other";
   into[label] = (into[label] ?? 0) + n;
 }
 
 /** Adds to the counters (called by the consumer stage). */
 export const countNoise = {
   suppressed(label: string, n = 1): void {
-    bump(state.suppressed_by_rule, label, n);
+    bump(state.suppressed_by_rule, label, n, MAX_SUPPRESS_ENTRIES);
   },
   sampledOut(label: string, n = 1): void {
-    bump(state.sampled_out_by_rule, label, n);
+    bump(state.sampled_out_by_rule, label, n, MAX_NOISE_POLICIES);
     state.sampled_out += n;
   },
   add(key: "folded" | "throttled" | "object_calls" | "failed_open", n: number): void {

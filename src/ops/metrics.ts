@@ -12,9 +12,12 @@
 // `action`, `kind`, `chain` and `activity` take values from small fixed sets (anything else becomes "unknown"/"other"); `sink` and `tenant`
 // must look like config names, `policy` (a noise policy's config name) is text of at most 128
 // characters, and at most MAX_NAMED_VALUES distinct values per label are kept per isolate (further
-// ones become "other"). No rule, host, pod or namespace labels exist.
+// ones become "other"); `policy` keeps MAX_POLICY_VALUES, as many as one config can name (every
+// suppress entry and sample policy), so a valid config never overflows it. No rule, host, pod or
+// namespace labels exist.
 import { SOURCES } from "../config/routing";
 import { CHAIN_NAMES } from "../config/correlate";
+import { MAX_NOISE_POLICIES, MAX_SUPPRESS_ENTRIES } from "../config/noise";
 
 export type MetricType = "counter" | "gauge" | "histogram";
 
@@ -215,6 +218,12 @@ export const ALL_METRICS: readonly MetricDef[] = Object.values(M);
 
 /** Distinct values kept per free-form label (sink, tenant, feed) per isolate. */
 export const MAX_NAMED_VALUES = 256;
+/**
+ * Distinct `policy` values kept per isolate: every name one config can give the policies counted by
+ * policy (noise.suppress entries and noise.sample policies), so each is reported under its own name;
+ * further ones (only after config changes within one isolate) count as "other".
+ */
+export const MAX_POLICY_VALUES = MAX_SUPPRESS_ENTRIES + MAX_NOISE_POLICIES;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 const FIXED: Record<string, { values: readonly string[]; fallback: string }> = {
@@ -230,6 +239,8 @@ const FIXED: Record<string, { values: readonly string[]; fallback: string }> = {
 
 /** Labels whose values are config-given free text (noise policy names): any text up to this length. */
 const FREE_TEXT: Record<string, number> = { policy: 128 };
+/** Distinct values kept per isolate, for labels whose bound is not MAX_NAMED_VALUES. */
+const NAMED_CAP: Record<string, number> = { policy: MAX_POLICY_VALUES };
 
 /** Escapes a label value (text format: backslash, double quote, line feed). */
 export function escapeLabel(v: string): string {
@@ -274,7 +285,7 @@ export class MetricsBuffer {
     let seen = this.named.get(label);
     if (!seen) this.named.set(label, (seen = new Set()));
     if (seen.has(v)) return v;
-    if (seen.size >= MAX_NAMED_VALUES) return "other";
+    if (seen.size >= (NAMED_CAP[label] ?? MAX_NAMED_VALUES)) return "other";
     seen.add(v);
     return v;
   }

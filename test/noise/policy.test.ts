@@ -9,6 +9,7 @@ import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { stableUid } from "../../src/normalize/uid";
 import { compileNoiseMatch, dedupMode, noiseFor, sampleKeeps, samplePoint, suppressedBy, throttleKey, verdict } from "../../src/noise/policy";
 import { countNoise, noiseCounters, resetNoiseCounters, suppressionReport } from "../../src/noise/stats";
+import { MAX_NOISE_POLICIES, MAX_SUPPRESS_ENTRIES } from "../../src/config/noise";
 import { tameNoise } from "../../src/noise/gate";
 import { fixtures } from "../support/fixtures";
 import { runFixture } from "../support/fixture-pipeline";
@@ -161,6 +162,19 @@ describe("suppression", () => {
       { rule: "day", reason: "until the fix ships", expires: "2026-06-01", active: false, suppressed: 0 },
     ]);
     expect(noiseCounters().suppressed_by_rule).toEqual({ ci: 3 });
+  });
+
+  it(`counts each of the ${MAX_SUPPRESS_ENTRIES} entries (and ${MAX_NOISE_POLICIES} sample policies) a config can have by its name; further names as "other"`, () => {
+    resetNoiseCounters();
+    for (let i = 0; i <= MAX_SUPPRESS_ENTRIES; i++) countNoise.suppressed(`s${i}`);
+    for (let i = 0; i <= MAX_NOISE_POLICIES; i++) countNoise.sampledOut(`p${i}`, 2);
+    const c = noiseCounters();
+    expect(Object.keys(c.suppressed_by_rule)).toHaveLength(MAX_SUPPRESS_ENTRIES + 1);
+    expect(c.suppressed_by_rule[`s${MAX_SUPPRESS_ENTRIES - 1}`]).toBe(1);
+    expect(c.suppressed_by_rule.other).toBe(1);
+    expect(c.sampled_out_by_rule[`p${MAX_NOISE_POLICIES - 1}`]).toBe(2);
+    expect(c.sampled_out_by_rule.other).toBe(2);
+    resetNoiseCounters();
   });
 });
 

@@ -1,6 +1,7 @@
 // The metrics model: bounded labels, histogram buckets, drain/restore/merge, and the text format.
 import { describe, expect, it } from "vitest";
-import { M, MAX_NAMED_VALUES, MetricsBuffer, mergeDelta, renderPrometheus, escapeLabel, formatValue, type Gauge, type MetricsDelta } from "../../src/ops/metrics";
+import { MAX_NOISE_POLICIES, MAX_SUPPRESS_ENTRIES, policyLabel } from "../../src/config/noise";
+import { M, MAX_NAMED_VALUES, MAX_POLICY_VALUES, MetricsBuffer, mergeDelta, renderPrometheus, escapeLabel, formatValue, type Gauge, type MetricsDelta } from "../../src/ops/metrics";
 import { parsePrometheus, sampleValue } from "./prom";
 
 function snapshotOf(...deltas: MetricsDelta[]): MetricsDelta {
@@ -45,6 +46,21 @@ describe("MetricsBuffer", () => {
       'tributary_noise_suppressed_total{policy="other"}',
       'tributary_noise_suppressed_total{policy="scanner \\"nessus\\" [1]"}',
     ]);
+  });
+
+  it(`reports every policy name one config can have (${MAX_SUPPRESS_ENTRIES} suppress entries + ${MAX_NOISE_POLICIES} sample policies) under its own name; more count as "other"`, () => {
+    expect(MAX_POLICY_VALUES).toBe(MAX_SUPPRESS_ENTRIES + MAX_NOISE_POLICIES);
+    const b = new MetricsBuffer();
+    for (let i = 0; i < MAX_SUPPRESS_ENTRIES; i++) b.inc(M.noiseSuppressed, { policy: policyLabel("suppress", i, {}) });
+    for (let i = 0; i < MAX_NOISE_POLICIES; i++) b.inc(M.noiseSampledOut, { policy: policyLabel("sample", i, {}) });
+    const keys = Object.keys(b.drain().counters);
+    expect(keys).toHaveLength(MAX_POLICY_VALUES);
+    expect(keys).toContain(`tributary_noise_suppressed_total{policy="suppress[${MAX_SUPPRESS_ENTRIES - 1}]"}`);
+    expect(keys).toContain(`tributary_noise_sampled_out_total{policy="sample[${MAX_NOISE_POLICIES - 1}]"}`);
+    expect(keys.some((k) => k.includes('policy="other"'))).toBe(false);
+    // a name past that (only after config changes within one isolate)
+    b.inc(M.noiseSuppressed, { policy: "renamed later" });
+    expect(Object.keys(b.drain().counters)).toEqual(['tributary_noise_suppressed_total{policy="other"}']);
   });
 
   it(`keeps at most ${MAX_NAMED_VALUES} distinct sink names per isolate; further ones count as "other"`, () => {
