@@ -48,6 +48,11 @@ export function oversize(line: string, max: number | undefined): number | undefi
   return bytes > max ? bytes : undefined;
 }
 
+/** Whether a rejection reason is a per-record size or depth limit (maxRecordBytes, maxDepth): a 413 when all are. */
+export function isLimitReason(reason: string): boolean {
+  return reason.startsWith("record is ") && /limits\.max(RecordBytes|Depth)\b/.test(reason);
+}
+
 function tooLargeReason(bytes: number, max: number): string {
   return `record is ${bytes} bytes, more than limits.maxRecordBytes (${max})`;
 }

@@ -2,7 +2,7 @@
 // Answers 2xx only after every accepted record is on the queue; each rejected record is reported
 // by index with a reason and written to the quarantine (R2). See docs/ingest.md.
 import { Hono, type Context } from "hono";
-import { layout, itemsOf, countLines, checkRecord, oversize } from "./decode";
+import { layout, itemsOf, countLines, checkRecord, oversize, isLimitReason } from "./decode";
 import { bodyFormat, readBytes, readText, streamOf, BodyError, type BodyFormat } from "./body";
 import { authenticate, allows, CHALLENGE, type AuthResult, type Principal } from "./auth";
 import { runPipeline, type PipelineOptions, type RoutedEvent } from "../pipeline";
@@ -243,7 +243,9 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
     }
     log("warn", "records rejected", { requestId: meta.requestId, tenant: principal.tenant, accepted, rejected: rejected.length, first: rejected[0]!.reason });
   }
-  return c.json(body, accepted > 0 ? 202 : 400);
+  // nothing accepted: 413 when every record was refused for its size or depth (the sender must split or
+  // trim them), else 400 (the rejected records are in the quarantine either way)
+  return c.json(body, accepted > 0 ? 202 : rejected.every((r) => isLimitReason(r.reason)) ? 413 : 400);
 }
 
 function tooManyReason(max: number): string {

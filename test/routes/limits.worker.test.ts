@@ -137,6 +137,36 @@ describe("records per request, record size, nesting depth", () => {
     expect(o.body.errors[0]!.reason).toMatch(/unrecognised record|maxDepth/);
   });
 
+  it("answers 413 when nothing was accepted and every record was refused for its size or depth; 400 when another reason is among them", async () => {
+    const big = JSON.parse(falco[0]!) as { output: string };
+    big.output = "x".repeat(5000);
+    const cfg = { limits: { maxRecordBytes: 4000 } };
+    const sizeReason = expect.stringMatching(/^record is \d+ bytes, more than limits.maxRecordBytes \(4000\)$/) as unknown as string;
+    // a single record, as the whole body (Falco http_output) and as an NDJSON line
+    const one = await ingest(JSON.stringify(big), undefined, cfg);
+    expect(one.status).toBe(413);
+    expect(one.body).toMatchObject({ accepted: 0, rejected: 1 });
+    expect(one.body.errors[0]!.reason).toMatch(/maxRecordBytes/);
+    const line = await ingest(JSON.stringify(big), { "content-type": "application/x-ndjson" }, cfg);
+    expect(line.status).toBe(413);
+    expect(line.body.errors).toEqual([{ index: 0, path: "line 1", reason: sizeReason }]);
+    // too large and too deep together
+    const deep = JSON.parse(falco[1]!) as { output_fields: Record<string, unknown> };
+    let v: unknown = "leaf";
+    for (let i = 0; i < 70; i++) v = { n: v };
+    deep.output_fields["x.deep"] = v as string;
+    const both = await ingest([JSON.stringify(big), JSON.stringify(deep)].join("\n"), { "content-type": "application/x-ndjson" }, cfg);
+    expect(both.status).toBe(413);
+    expect(both.body.errors.map((e) => e.reason)).toEqual([sizeReason, "record is nested more than limits.maxDepth (64) levels deep"]);
+    expect(both.queue.count()).toBe(0);
+    // one of them is bad for another reason: 400; one good record: 202
+    const mixed = await ingest([JSON.stringify(big), "not json"].join("\n"), { "content-type": "application/x-ndjson" }, cfg);
+    expect(mixed.status).toBe(400);
+    const kept = await ingest([JSON.stringify(big), falco[2]].join("\n"), { "content-type": "application/x-ndjson" }, cfg);
+    expect(kept.status).toBe(202);
+    expect(kept.body).toMatchObject({ accepted: 1, rejected: 1 });
+  });
+
   it("lists at most maxReportedErrors errors but counts (and quarantines) them all", async () => {
     const body = Array.from({ length: 30 }, (_, i) => `{"bad":${i}}`).join("\n") + "\n" + falco[0];
     const r = await ingest(body, { "content-type": "application/x-ndjson" }, { limits: { maxReportedErrors: 10 } });
