@@ -89,8 +89,17 @@ export const sampleSchema = z
   })
   .strict();
 
+const EXPIRY_FORMAT = "an ISO 8601 date (2027-01-01, midnight UTC) or date-time with an offset (2027-01-01T00:00:00Z, 2027-01-01T09:00:00+02:00)";
+
 /** An ISO 8601 date-time with an offset ("2027-01-01T00:00:00Z") or a date ("2027-01-01", midnight UTC). */
-const expirySchema = z.union([z.iso.datetime({ offset: true }), z.iso.date()]);
+const expirySchema = z.union([z.iso.datetime({ offset: true }), z.iso.date()], {
+  error: (iss) =>
+    iss.input === undefined
+      ? `required: when the entry stops applying, ${EXPIRY_FORMAT}`
+      : typeof iss.input === "string" && /^\d{4}-\d{2}-\d{2}T[^Zz+-]*$/.test(iss.input)
+        ? `${JSON.stringify(iss.input)} has no offset: expected ${EXPIRY_FORMAT}`
+        : `expected ${EXPIRY_FORMAT}, got ${JSON.stringify(iss.input)}`,
+});
 
 export const suppressSchema = z
   .object({

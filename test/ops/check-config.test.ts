@@ -36,6 +36,19 @@ describe("checkConfigText", () => {
     expect(checkConfigText(JSON.stringify(JSON.stringify({ ocsf: { rawData: true } }))).ok).toBe(true);
   });
 
+  it("explains an invalid noise.suppress expiry: no offset, not a date, missing", () => {
+    const expiry = (expires: unknown) => checkConfigText(JSON.stringify({ noise: { suppress: [{ match: { source: "falco" }, reason: "CI", expires }] } })).errors;
+    const FORMAT = "an ISO 8601 date (2027-01-01, midnight UTC) or date-time with an offset (2027-01-01T00:00:00Z, 2027-01-01T09:00:00+02:00)";
+    expect(expiry("2027-01-01T00:00:00")).toEqual([`noise.suppress.0.expires: "2027-01-01T00:00:00" has no offset: expected ${FORMAT}`]);
+    expect(expiry("2027-13-01")).toEqual([`noise.suppress.0.expires: expected ${FORMAT}, got "2027-13-01"`]);
+    expect(expiry(20270101)).toEqual([`noise.suppress.0.expires: expected ${FORMAT}, got 20270101`]);
+    expect(expiry(undefined)).toEqual([`noise.suppress.0.expires: required: when the entry stops applying, ${FORMAT}`]);
+    expect(expiry("2027-01-01")).toEqual([]);
+    expect(expiry("2027-01-01T09:00:00+02:00")).toEqual([]);
+    // the Worker says the same
+    expect(() => parseConfig({ noise: { suppress: [{ match: {}, reason: "CI", expires: "2027-13-01" }] } })).toThrow(/noise\.suppress\.0\.expires: expected an ISO 8601 date/);
+  });
+
   it("names unknown keys as errors: a top-level typo with the known keys, and one inside a section", () => {
     const r = checkConfigText(JSON.stringify({ routng: [{ sinks: ["archive"] }], limits: { maxRecrods: 5 }, ocsf: { rawData: true } }));
     expect(r.ok).toBe(false);
