@@ -2,7 +2,7 @@
 // Class, field, activity and severity tables: docs/mapping-cloudtrail.md.
 // Every input field that is not mapped stays in `unmapped` under its original path.
 import { type Json, type JsonObject, isObject, str, isoToMs } from "./json";
-import { type NormalizeContext, type OcsfEvent, type Metadata, type Observable, OBS, withCaptions } from "./ocsf";
+import { type NormalizeContext, type OcsfEvent, type Metadata, Observables, OBS, withCaptions } from "./ocsf";
 import { NormalizeError } from "./errors";
 import { stableUid } from "./uid";
 
@@ -673,21 +673,22 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
     : `${operation}${eventSource ? ` (${eventSource})` : ""} by ${who ?? "unknown"}${failed ? `: ${errorCode ?? "Failure"}` : ""}`;
 
   // --- observables ---
-  const observables: Observable[] = [];
+  const observables = new Observables();
   const obs = (name: string, type_id: number, value: unknown) => {
-    if (typeof value === "string" && value !== "") observables.push({ name, type_id, value });
+    if (typeof value === "string") observables.add(name, type_id, value);
   };
   obs("src_endpoint.ip", OBS.ip, src_endpoint.ip);
   obs("src_endpoint.domain", OBS.hostname, src_endpoint.domain);
   obs("actor.user.name", OBS.user_name, actorParts.user?.name);
-  obs("actor.user.uid", OBS.resource_uid, actorParts.user?.uid);
+  // user.uid (the ARN) is a plain string in 1.3.0, with no observable type: the User observable (21) names the object
+  if (typeof actorParts.user?.uid === "string") observables.addObject("actor.user", OBS.user);
   obs("actor.user.credential_uid", OBS.user_credential_id, actorParts.user?.credential_uid);
   obs("http_request.user_agent", OBS.user_agent, userAgent);
   if (user) {
     // the target user's values, where they are not the actor's own
     const a: Obj = actorParts.user ?? {};
     if (user.name !== a.name) obs("user.name", OBS.user_name, user.name);
-    if (user.uid !== a.uid) obs("user.uid", OBS.resource_uid, user.uid);
+    if (typeof user.uid === "string" && user.uid !== a.uid) observables.addObject("user", OBS.user);
     if (user.credential_uid !== a.credential_uid) obs("user.credential_uid", OBS.user_credential_id, user.credential_uid);
   }
   if (resources) resources.forEach((r, i) => obs(`resources[${i}].uid`, OBS.resource_uid, r.uid));
@@ -719,7 +720,7 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
   if (userAgent) ev.http_request = { user_agent: userAgent };
   if (resources) ev.resources = resources;
   ev.cloud = region !== undefined || cloudAccount ? defined({ provider: "AWS", region, account: cloudAccount }) : { provider: "AWS" };
-  if (observables.length) ev.observables = observables;
+  if (observables.list.length) ev.observables = observables.list;
   const unmapped = rest.build();
   if (unmapped) ev.unmapped = unmapped;
   if (ctx.rawData) ev.raw_data = ctx.rawText ?? JSON.stringify(rec);

@@ -231,7 +231,8 @@ function mapContainer(f: Fields, b: Built, obs: Observables): void {
       orchestrator: podName !== undefined || ns !== undefined ? "Kubernetes" : undefined,
       pod_uuid: podUid !== undefined && isUuid(podUid) ? podUid : undefined,
     });
-    obs.add("evidences[0].container.uid", OBS.container, uid);
+    // container.uid is a plain string in 1.3.0: the Container observable (27) names the object, without a value
+    if (uid !== undefined) obs.addObject("evidences[0].container", OBS.container);
   }
   if (podName !== undefined) {
     b.resources.push(obj({ type: "Pod", name: podName, uid: podUid, namespace: ns }));

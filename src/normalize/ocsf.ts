@@ -182,6 +182,14 @@ export class Observables {
     const caption = OBS_CAPTIONS[type_id];
     this.list.push(caption ? { name, type_id, type: caption, value: String(value) } : { name, type_id, value: String(value) });
   }
+  /**
+   * An observable that names an object (user 21, container 27, process 25, ...): the 1.3.0 observable says
+   * its `value` is not populated then, so a consumer pivots on the object at `name`.
+   */
+  addObject(name: string, type_id: number): void {
+    const caption = OBS_CAPTIONS[type_id];
+    this.list.push(caption ? { name, type_id, type: caption } : { name, type_id });
+  }
 }
 
 // Value shapes the 1.3.0 schema constrains with a regex (dictionary.json types). Mappers use these to

@@ -1324,7 +1324,8 @@ export function normalizeTetragon(rec: JsonObject, ctx: NormalizeContext): OcsfE
     const u = main.user as Obj | undefined;
     if (u?.name !== undefined) st.obs(`${procPath}.user.name`, OBS.user_name, u.name as string);
     const c = main.container as Obj | undefined;
-    if (c?.uid !== undefined) st.obs(`${procPath}.container`, OBS.container, c.uid as string);
+    // an observable naming an object has no value (1.3.0): the container uid stays in the object
+    if (c?.uid !== undefined) st.observables.addObject(`${procPath}.container`, OBS.container);
   }
   if (type === "process_exec") {
     // the launching parent (actor.process) is a process of interest too

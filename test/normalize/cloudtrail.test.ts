@@ -296,7 +296,7 @@ describe("field mapping on the documented fixtures", () => {
     expect(ev).toMatchObject({ is_mfa: false, severity_id: 1, dst_endpoint: { hostname: "signin.aws.amazon.com" } });
     expect(ev.src_endpoint).toEqual({ ip: "225.1.0.16" });
     expect(at(ev, "unmapped.sourceIPAddress")).toBe("225.01.00.16");
-    expect(ev.observables).toContainEqual({ name: "src_endpoint.ip", type_id: 2, value: "225.1.0.16" });
+    expect(ev.observables).toContainEqual({ name: "src_endpoint.ip", type_id: 2, type: "IP Address", value: "225.1.0.16" });
   });
 
   it("AssumeRole success: user is the role session obtained, actor the caller", () => {
@@ -312,7 +312,11 @@ describe("field mapping on the documented fixtures", () => {
       account: { uid: "457448411975", type_id: 10, type: "AWS Account" },
     });
     expect(at(ev, "actor.user.name")).toBe("christophe");
-    expect(ev.observables).toContainEqual({ name: "user.credential_uid", type_id: 19, value: "ASIA7RQR64ZW9JXKWPUO" });
+    expect(ev.observables).toContainEqual({ name: "user.credential_uid", type_id: 19, type: "User Credential ID", value: "ASIA7RQR64ZW9JXKWPUO" });
+    // user.uid (an ARN) is a plain string in 1.3.0: the users are pointed at as User objects, without a value
+    expect(ev.observables).toContainEqual({ name: "actor.user", type_id: 21, type: "User" });
+    expect(ev.observables).toContainEqual({ name: "user", type_id: 21, type: "User" });
+    expect(ev.observables?.some((o) => o.name.endsWith(".uid") && o.name.includes("user"))).toBe(false);
     // Authentication has no resources attribute: the role ARN entry stays in unmapped
     expect(ev.resources).toBeUndefined();
     expect(at(ev, "unmapped.resources")).toEqual(recordIn("stratus__credential-access.ec2-get-password-data.subset.json", "AssumeRole", 0).resources);
@@ -384,7 +388,7 @@ describe("field mapping on the documented fixtures", () => {
     expect(attach.policy).toEqual({ uid: "arn:aws:iam::aws:policy/AdministratorAccess", name: "AdministratorAccess" });
     const key = ct("stratus__persistence.iam-create-admin-user.json", "CreateAccessKey");
     expect(key.user).toMatchObject({ name: "malicious-iam-user", credential_uid: "AKIAXAFZN8JEPF6L682H" });
-    expect(key.observables).toContainEqual({ name: "user.credential_uid", type_id: 19, value: "AKIAXAFZN8JEPF6L682H" });
+    expect(key.observables).toContainEqual({ name: "user.credential_uid", type_id: 19, type: "User Credential ID", value: "AKIAXAFZN8JEPF6L682H" });
   });
 
   it("AddUserToGroup: the user with the group; old records without eventID/requestID keep requestParameters in unmapped", () => {
@@ -430,7 +434,7 @@ describe("field mapping on the documented fixtures", () => {
       { uid: "arn:aws:s3:::username-sfn-tutorial-2/test.png", type: "AWS::S3::Object" },
       { uid: "arn:aws:s3:::username-sfn-tutorial", type: "AWS::S3::Bucket", owner: { account: { uid: "123456789012", type_id: 10, type: "AWS Account" } } },
     ]);
-    expect(ev.observables).toContainEqual({ name: "resources[1].uid", type_id: 10, value: "arn:aws:s3:::username-sfn-tutorial" });
+    expect(ev.observables).toContainEqual({ name: "resources[1].uid", type_id: 10, type: "Resource UID", value: "arn:aws:s3:::username-sfn-tutorial" });
     expect(ev.actor).toMatchObject({ invoked_by: "signin.amazonaws.com", session: { is_mfa: true } });
     expect(ev.unmapped?.resources).toBeUndefined();
   });

@@ -8,7 +8,7 @@ import { lossOf } from "../support/field-maps";
 import { parseJson, isObject, type Json, type JsonObject } from "../../src/normalize/json";
 import { normalizeTetragon, TETRAGON_SEVERITY } from "../../src/normalize/tetragon";
 import { NormalizeError } from "../../src/normalize/errors";
-import { tetragonEventKeys } from "../../src/normalize/detect";
+import { tetragonEventKeys, detectKind } from "../../src/normalize/detect";
 import type { NormalizeContext, OcsfEvent } from "../../src/normalize/ocsf";
 import { frame } from "../../src/routes/decode";
 import { runPipeline } from "../../src/pipeline";
@@ -150,12 +150,8 @@ describe("process_exec", () => {
       { name: "process.name", type_id: 9, type: "Process Name", value: "curl" },
       { name: "process.pid", type_id: 15, type: "Process ID", value: "52699" },
       { name: "process.cmd_line", type_id: 13, type: "Command Line", value: "/usr/bin/curl https://ebpf.io/applications/#tetragon" },
-      {
-        name: "process.container",
-        type_id: 27,
-        type: "Container",
-        value: "containerd://551e161c47d8ff0eb665438a7bcd5b4e3ef5a297282b40a92b7c77d6bd168eb3",
-      },
+      // an observable naming an object carries no value (1.3.0)
+      { name: "process.container", type_id: 27, type: "Container" },
       { name: "actor.process.name", type_id: 9, type: "Process Name", value: "bash" },
     ]);
   });
@@ -747,6 +743,16 @@ describe("bad input", () => {
     expect(norm({ ...exec, process_exit: null }).activity_id).toBe(norm(exec).activity_id);
     expect(tetragonEventKeys(two)).toEqual(["process_exec", "process_kprobe"]);
     expect(tetragonEventKeys(exec)).toEqual(["process_exec"]);
+  });
+
+  it("detects rate_limit_info lines as Tetragon (no route needed); two event keys stay ambiguous", () => {
+    const notice = { rate_limit_info: { number_of_dropped_process_events: "1234" }, node_name: "n1", time: "2024-07-26T13:07:48.178407128Z" };
+    expect(detectKind(notice)).toBe("tetragon");
+    expect(detectKind({ rate_limit_info: null })).toBeUndefined();
+    expect(detectKind({ rate_limit_info: 5 })).toBeUndefined();
+    const res = runPipeline([notice, { ...rec("process_exec.ndjson:1"), rate_limit_info: {} }], ["line 1", "line 2"], [], { ctx: CTX });
+    expect(res.events.map((e) => [e.event.class_uid, e.event.activity_id])).toEqual([[1008, 99]]);
+    expect(res.errors).toMatchObject([{ index: 1, source: "tetragon", reason: expect.stringMatching(/^ambiguous Tetragon record: 2 event keys \(process_exec, rate_limit_info\)/) as unknown as string }]);
   });
 
   it("rejects events that lack what their class requires", () => {
