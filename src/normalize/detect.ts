@@ -47,6 +47,8 @@ export function detectKind(rec: Json): SourceKind | undefined {
   if (!isObject(rec)) return undefined;
   if (typeof rec.rule === "string" && (typeof rec.output === "string" || typeof rec.priority === "string")) return "falco";
   for (const k in rec) if (TETRAGON.has(k) && isObject(rec[k])) return "tetragon";
+  // Tetragon's export-loss notice (GetEventsResponse.rate_limit_info): a line of the same export stream
+  if (isObject(rec.rate_limit_info)) return "tetragon";
   if (typeof rec.auditID === "string" && typeof rec.verb === "string") return "k8s_audit";
   if (rec.kind === "Event" && typeof rec.apiVersion === "string" && rec.apiVersion.startsWith("audit.k8s.io/")) return "k8s_audit";
   if (typeof rec.eventVersion === "string" && (typeof rec.eventName === "string" || typeof rec.eventType === "string")) return "cloudtrail";

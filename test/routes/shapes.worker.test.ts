@@ -191,6 +191,21 @@ describe("detection and routes", () => {
     expect(txt.body.errors[0]!.reason).toMatch(/only accepted as Falco output/);
   });
 
+  it("a Tetragon rate_limit_info line is detected on /v1/events (Event Log Activity), as on /v1/events/tetragon; with a process_* key too it is ambiguous", async () => {
+    const execLine = tetragonLines.find((l) => l.startsWith('{"process_exec"'))!;
+    const notice = JSON.stringify({ rate_limit_info: { number_of_dropped_process_events: "1234" }, node_name: "node-a", time: "2024-07-26T13:07:48.178407128Z" });
+    const both = JSON.stringify({ ...(JSON.parse(execLine) as Record<string, unknown>), rate_limit_info: { number_of_dropped_process_events: "1" } });
+    for (const path of ["/v1/events", "/v1/events/tetragon"]) {
+      const r = await ingest(path, [execLine, notice, both].join("\n"), { "content-type": "application/x-ndjson" });
+      expect(r.status, path).toBe(202);
+      expect(r.body, path).toMatchObject({ accepted: 2, rejected: 1, errors: [{ index: 2, path: "line 3", source: "tetragon" }] });
+      expect(r.body.errors[0]!.reason, path).toMatch(/^ambiguous Tetragon record: 2 event keys \(process_exec, rate_limit_info\)/);
+      const evs = r.queue.events();
+      expect(evs.map(productOf), path).toEqual(["Tetragon", "Tetragon"]);
+      expect(evs[1], path).toMatchObject({ class_uid: 1008, activity_id: 99, message: "Tetragon export rate limit: 1234 events dropped" });
+    }
+  });
+
   it("a Tetragon record with two process_* keys is rejected and quarantined on /v1/events and /v1/events/tetragon; the good ones are kept", async () => {
     const exec = JSON.parse(tetragonLines.find((l) => l.startsWith('{"process_exec"'))!) as Record<string, unknown>;
     const kprobeLine = tetragonLines.find((l) => l.startsWith('{"process_kprobe"'))!;
