@@ -5,6 +5,7 @@ import { healthRoutes } from "./routes/health";
 import { archiveRoutes } from "./routes/archive";
 import { dlqRoutes } from "./routes/dlq";
 import { consumeQueue } from "./deliver/consumer";
+import { consumeDeadLetterQueue, isDeadLetterQueue } from "./deliver/queue-dlq";
 import { ConfigError, configFor } from "./config/load";
 import { refreshFeeds } from "./enrich/refresh";
 import { metricsRoutes, observeRequests } from "./routes/metrics";
@@ -45,6 +46,8 @@ export default {
   fetch: app.fetch,
   // both queues (EVENTS from ingest, DELIVERIES for per-sink retries); messages are told apart by shape
   async queue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+    // the dead-letter queue of both (wrangler.toml dead_letter_queue): kept in R2, no config needed
+    if (isDeadLetterQueue(batch.queue)) return consumeDeadLetterQueue(batch, env.ARCHIVE);
     countConsumed(batch.messages);
     await consumeQueue(batch, env);
     await flushMetrics(env); // after every batch (never throws: a failed flush keeps the counters)

@@ -23,3 +23,17 @@ export function backoffSeconds(failedAttempt: number, p: RetryPolicy, retryAfter
   const after = retryAfterMs !== undefined && Number.isFinite(retryAfterMs) ? Math.ceil(retryAfterMs / 1000) : 0;
   return Math.min(MAX_DELAY_SECONDS, Math.max(1, jittered, after));
 }
+
+/**
+ * Queue-level redelivery (`msg.retry`) of a message the consumer could not settle at all (the archive
+ * write failed, spilled events unreadable, a bad config, neither DELIVERIES nor the DLQ accepted a
+ * delivery): 5 s doubling per delivery of the message, capped at 1 h, no jitter (the queue spreads
+ * them). `attempts` is the message's `msg.attempts` (1 = its first delivery). With the consumers'
+ * max_retries (wrangler.toml, 60) this keeps a message about 51 h before the queue hands it to the
+ * dead-letter queue, inside the queue's 4-day default retention (docs/delivery.md).
+ */
+export const REDELIVER_POLICY: RetryPolicy = { maxAttempts: 61, baseSeconds: 5, maxSeconds: 3600 };
+
+export function redeliverSeconds(attempts: number): number {
+  return backoffCeiling(Number.isFinite(attempts) ? attempts : 1, REDELIVER_POLICY);
+}

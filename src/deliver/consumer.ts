@@ -21,6 +21,7 @@ import { isDeliveryMessage, loadDelivery, type DeliveriesQueue, type DeliveryMes
 import { log } from "../ops/log";
 import { tameNoise } from "../noise/gate";
 import { feedCorrelation } from "../correlate/feed";
+import { redeliverSeconds } from "./backoff";
 
 export interface ConsumerEnv {
   ARCHIVE: R2Bucket;
@@ -29,8 +30,14 @@ export interface ConsumerEnv {
   TRIBUTARY_CONFIG?: unknown;
 }
 
-/** Delay before the queue redelivers a message whose events could not be settled at all. */
-const REDELIVER_SECONDS = 30;
+/**
+ * Hands a message whose events could not be settled at all back to the queue, later each time
+ * (redeliverSeconds: 5 s doubling per attempt, capped at 1 h). After max_retries the queue moves it to
+ * the dead-letter queue (wrangler.toml), whose consumer keeps it in R2 (src/deliver/queue-dlq.ts).
+ */
+function redeliver(msg: Message<unknown>): void {
+  msg.retry({ delaySeconds: redeliverSeconds(msg.attempts) });
+}
 
 /** An EVENTS message with its events read: `sinks` from its header (the body may be text). */
 export interface ReadMessage {
@@ -60,7 +67,7 @@ async function quarantine(archive: R2Bucket, msg: Message<unknown>, queue: strin
     await archive.put(`quarantine/queue/${msg.id}.json`, JSON.stringify({ reason, queue, body: msg.body ?? null }));
     msg.ack();
   } catch {
-    msg.retry({ delaySeconds: REDELIVER_SECONDS });
+    redeliver(msg);
   }
 }
 
@@ -81,7 +88,7 @@ export async function consumeQueue(batch: MessageBatch<unknown>, env: ConsumerEn
         lines = body.spill?.length ? await messageLines(body, env.ARCHIVE) : body.ndjson.split("\n");
       } catch (e) {
         log("error", "spilled events unreadable, message retried", { error: (e as Error).message, id: msg.id });
-        msg.retry({ delaySeconds: REDELIVER_SECONDS });
+        redeliver(msg);
         continue;
       }
       try {
@@ -94,7 +101,16 @@ export async function consumeQueue(batch: MessageBatch<unknown>, env: ConsumerEn
   if (events.length === 0 && deliveries.length === 0) return;
   // secrets and bindings are looked up by name (sink configs say `{ "env": "NAME" }`)
   const bindings = env as unknown as Record<string, unknown>;
-  const deps: DeliverDeps = { cfg: configFor(env), env: bindings, archive: env.ARCHIVE, deliveries: env.DELIVERIES, now };
+  let cfg: ReturnType<typeof configFor>;
+  try {
+    cfg = configFor(env);
+  } catch (e) {
+    // a bad config deploy: nothing can be routed or sent; the messages wait (backing off) for a fix
+    log("error", "config unusable, messages redelivered", { error: (e as Error).message });
+    for (const m of [...events.map((p) => p.msg), ...deliveries]) redeliver(m);
+    return;
+  }
+  const deps: DeliverDeps = { cfg, env: bindings, archive: env.ARCHIVE, deliveries: env.DELIVERIES, now };
   await Promise.all([consumeEvents(events, deps), consumeDeliveries(deliveries, deps)]);
 }
 
@@ -122,7 +138,7 @@ export async function consumeEvents(parsed: ReadMessage[], deps: DeliverDeps): P
     } catch (e) {
       // nothing else was sent yet: the whole batch comes back, the archive objects get the same keys
       log("error", "archive write failed", { error: (e as Error).message });
-      for (const m of msgs) m.retry({ delaySeconds: 5 });
+      for (const m of msgs) redeliver(m);
       return;
     }
   }
@@ -144,7 +160,7 @@ export async function consumeEvents(parsed: ReadMessage[], deps: DeliverDeps): P
     }
   });
   for (const m of msgs) {
-    if (unsettled.has(m)) m.retry({ delaySeconds: REDELIVER_SECONDS });
+    if (unsettled.has(m)) redeliver(m);
     else m.ack();
   }
   await correlating;
@@ -179,7 +195,7 @@ export async function consumeDeliveries(msgs: Message<DeliveryMessage>[], deps: 
           msg.ack();
         } catch (e) {
           log("error", "delivery could not be settled; redelivering", { sink: body.sink, attempt: body.attempt, error: (e as Error).message });
-          msg.retry({ delaySeconds: REDELIVER_SECONDS });
+          redeliver(msg);
         }
       }
     }),

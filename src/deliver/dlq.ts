@@ -58,16 +58,21 @@ export interface DeadLetterInfo {
 }
 
 /** Lists dead letters (optionally of one sink), at most `limit` (bounded R2 list pages). */
-export async function listDeadLetters(bucket: R2Bucket, sink?: string, limit = 10_000): Promise<DeadLetterInfo[]> {
+export function listDeadLetters(bucket: R2Bucket, sink?: string, limit = 10_000): Promise<DeadLetterInfo[]> {
+  return listDeadLetterObjects(bucket, sink ? `${DLQ_PREFIX}${sink}/` : DLQ_PREFIX, limit, (key) => key.split("/")[1] ?? "");
+}
+
+/** The dead-letter records under `prefix` from their R2 metadata; `sinkOf(key)` when it has no `sink`. */
+export async function listDeadLetterObjects(bucket: R2Bucket, prefix: string, limit: number, sinkOf: (key: string) => string): Promise<DeadLetterInfo[]> {
   const out: DeadLetterInfo[] = [];
   let cursor: string | undefined;
   for (let page = 0; page < 100 && out.length < limit; page++) {
-    const list = await bucket.list({ prefix: sink ? `${DLQ_PREFIX}${sink}/` : DLQ_PREFIX, cursor, include: ["customMetadata"] });
+    const list = await bucket.list({ prefix, cursor, include: ["customMetadata"] });
     for (const o of list.objects) {
       const m = o.customMetadata ?? {};
       out.push({
         key: o.key,
-        sink: m.sink ?? o.key.split("/")[1] ?? "",
+        sink: m.sink ?? sinkOf(o.key),
         count: Number(m.count ?? 0),
         attempts: Number(m.attempts ?? 0),
         ...(m.status ? { status: Number(m.status) } : {}),

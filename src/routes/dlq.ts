@@ -3,12 +3,16 @@
 //   GET  /v1/dlq/object/<key>               one dead letter (events, reason, the sink's last response)
 //   POST /v1/dlq/replay {sink?, keys?, limit?}  send the events back to their sink through DELIVERIES
 //                                           (a fresh retry budget), then remove them from the DLQ
+// Queue messages the consumer could not settle at all (src/deliver/queue-dlq.ts, dlq-queue/...) are
+// listed beside them as sink "queue:events" / "queue:deliveries"; replay sends each body back to its
+// queue unchanged.
 // Served in local development (TRIBUTARY_DEV=true) or with `Authorization: Bearer <delivery.adminToken>`.
 import { Hono, type MiddlewareHandler } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "./ingest";
 import { configFor, resolveSecret } from "../config/load";
-import { listDeadLetters, readDeadLetter } from "../deliver/dlq";
+import { listDeadLetters, readDeadLetter, DLQ_PREFIX } from "../deliver/dlq";
+import { listQueueDeadLetters, readQueueDeadLetter, resendQueueDeadLetter, QUEUE_DLQ_PREFIX, QUEUE_SINK_PREFIX, type QueueOrigin } from "../deliver/queue-dlq";
 import { scheduleDelivery } from "../deliver/retry";
 import { resolveSinks } from "../deliver/sinks";
 
@@ -36,16 +40,31 @@ const guard: MiddlewareHandler<AppEnv> = async (c, next) => {
 dlqRoutes.use("/v1/dlq", guard);
 dlqRoutes.use("/v1/dlq/*", guard);
 
+/** "queue:events" -> "events" (a queue dead-letter filter), anything else undefined. */
+function queueOrigin(sink: string): QueueOrigin | undefined {
+  const o = sink.startsWith(QUEUE_SINK_PREFIX) ? sink.slice(QUEUE_SINK_PREFIX.length) : undefined;
+  return o === "events" || o === "deliveries" ? o : undefined;
+}
+
+/** Sink dead letters, then queue dead letters; `sink` "queue:<origin>" selects only the latter. */
+async function listAll(bucket: R2Bucket, sink: string | undefined, limit: number) {
+  const origin = sink ? queueOrigin(sink) : undefined;
+  if (origin) return listQueueDeadLetters(bucket, origin, limit);
+  const dead = await listDeadLetters(bucket, sink, limit);
+  if (sink || dead.length >= limit) return dead;
+  return dead.concat(await listQueueDeadLetters(bucket, undefined, limit - dead.length));
+}
+
 dlqRoutes.get("/v1/dlq", async (c) => {
   const sink = c.req.query("sink") || undefined;
   const limit = Math.min(10_000, Math.max(1, Number(c.req.query("limit") ?? 1000) || 1000));
-  const dead = await listDeadLetters(c.env.ARCHIVE, sink, limit);
+  const dead = await listAll(c.env.ARCHIVE, sink, limit);
   return c.json({ dead, records: dead.length, events: dead.reduce((a, d) => a + d.count, 0) });
 });
 
 dlqRoutes.get("/v1/dlq/object/*", async (c) => {
   const key = decodeURIComponent(new URL(c.req.url).pathname.slice("/v1/dlq/object/".length));
-  const rec = await readDeadLetter(c.env.ARCHIVE, key);
+  const rec = (await readDeadLetter(c.env.ARCHIVE, key)) ?? (await readQueueDeadLetter(c.env.ARCHIVE, key));
   if (!rec) return c.json({ error: `no dead letter ${key}` }, 404);
   return c.json(rec);
 });
@@ -53,7 +72,7 @@ dlqRoutes.get("/v1/dlq/object/*", async (c) => {
 const replaySchema = z
   .object({
     sink: z.string().min(1).optional(),
-    keys: z.array(z.string().startsWith("dlq/")).min(1).optional(),
+    keys: z.array(z.string().refine((k) => k.startsWith(DLQ_PREFIX) || k.startsWith(QUEUE_DLQ_PREFIX), `a key under ${DLQ_PREFIX} or ${QUEUE_DLQ_PREFIX}`)).min(1).optional(),
     /** Most dead letters replayed by one call (call again for more). */
     limit: z.number().int().min(1).max(1000).default(100),
   })
@@ -72,11 +91,27 @@ dlqRoutes.post("/v1/dlq/replay", async (c) => {
   const { sink, keys, limit } = parsed.data;
   const cfg = configFor(c.env);
   const sinks = resolveSinks(cfg);
-  const targets = (keys ?? (await listDeadLetters(c.env.ARCHIVE, sink, limit)).map((d) => d.key)).slice(0, limit);
+  const targets = (keys ?? (await listAll(c.env.ARCHIVE, sink, limit)).map((d) => d.key)).slice(0, limit);
   const replayed: { key: string; sink: string; count: number }[] = [];
   const failed: { key: string; error: string }[] = [];
   const now = Date.now();
   for (const key of targets) {
+    if (key.startsWith(QUEUE_DLQ_PREFIX)) {
+      const q = await readQueueDeadLetter(c.env.ARCHIVE, key);
+      const qsink = q ? `${QUEUE_SINK_PREFIX}${q.origin}` : "";
+      if (!q) failed.push({ key, error: "no such dead letter" });
+      else if (sink && qsink !== sink) failed.push({ key, error: `belongs to ${qsink}` });
+      else {
+        try {
+          await resendQueueDeadLetter(q, c.env);
+          await c.env.ARCHIVE.delete(key);
+          replayed.push({ key, sink: qsink, count: q.count });
+        } catch (e) {
+          failed.push({ key, error: (e as Error).message });
+        }
+      }
+      continue;
+    }
     const rec = await readDeadLetter(c.env.ARCHIVE, key);
     if (!rec) {
       failed.push({ key, error: "no such dead letter" });

@@ -1,7 +1,7 @@
 // Retry delays: exponential with equal jitter, capped, never below Retry-After, never above 12 h.
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { backoffCeiling, backoffSeconds, type RetryPolicy } from "../../src/deliver/backoff";
+import { backoffCeiling, backoffSeconds, redeliverSeconds, type RetryPolicy } from "../../src/deliver/backoff";
 import { retryAfterMs } from "../../src/sinks/types";
 
 const P: RetryPolicy = { maxAttempts: 10, baseSeconds: 5, maxSeconds: 3600 };
@@ -56,5 +56,21 @@ describe("backoff", () => {
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe("redeliverSeconds (queue-level msg.retry of a message the consumer could not settle)", () => {
+  it("5 s doubling per msg.attempts, capped at 1 h, never below 5 s", () => {
+    expect([1, 2, 3, 4, 5, 10, 11, 12, 60, 100].map(redeliverSeconds)).toEqual([5, 10, 20, 40, 80, 2560, 3600, 3600, 3600, 3600]);
+    expect([0, -1, Number.NaN].map(redeliverSeconds)).toEqual([5, 5, 5]);
+  });
+
+  it("with wrangler.toml's max_retries a message survives an outage of more than a day before the DLQ, inside the 4-day retention", () => {
+    // the message is delivered 1 + max_retries times; the delays between them sum to its time in the queue
+    const maxRetries = 60;
+    let total = 0;
+    for (let a = 1; a <= maxRetries; a++) total += redeliverSeconds(a);
+    expect(total).toBeGreaterThan(24 * 3600);
+    expect(total).toBeLessThan(4 * 24 * 3600);
   });
 });

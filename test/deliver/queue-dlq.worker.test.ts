@@ -1,0 +1,131 @@
+// The queue dead-letter layer inside workerd: a batch from "tributary-events-dlq" (what Cloudflare
+// Queues moves there after max_retries) goes through the Worker's queue handler; every message is
+// kept verbatim in R2 under dlq-queue/ and acked only after the put; an R2 failure retries it with the
+// backoff. GET /v1/dlq lists them, /v1/dlq/object shows one, replay sends each body back to its queue.
+// And the main consumer: a config that does not load hands its messages back with the backoff.
+import { env, createExecutionContext, createMessageBatch, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
+import { describe, it, expect } from "vitest";
+import worker from "../../src/index";
+import { encodeMessage } from "../../src/deliver/enqueue";
+import type { DeliveryMessage } from "../../src/deliver/retry";
+import type { QueueDeadLetter } from "../../src/deliver/queue-dlq";
+import type { DeadLetterInfo } from "../../src/deliver/dlq";
+import { eventDay } from "../../src/sinks/objects";
+import { uniqueFixtureEvents, eventsMessages, EVENTS_QUEUE } from "../support/delivery";
+
+const DLQ = "tributary-events-dlq";
+
+interface QueueResult {
+  explicitAcks: string[];
+  retryMessages: { msgId: string }[];
+  /** The delaySeconds each retried message asked for (the runtime's result does not carry it). */
+  delays: Record<string, number | undefined>;
+}
+
+async function runQueue(queue: string, msgs: { id: string; body: unknown; attempts?: number }[], e: Env): Promise<QueueResult> {
+  const batch = createMessageBatch(
+    queue,
+    msgs.map((m) => ({ id: m.id, timestamp: new Date(Date.UTC(2026, 10, 1, 12)), attempts: m.attempts ?? 1, body: m.body })),
+  );
+  const delays: Record<string, number | undefined> = {};
+  // the real messages, with retry() observed on the way
+  const observed = batch.messages.map((m) => ({
+    id: m.id,
+    timestamp: m.timestamp,
+    attempts: m.attempts,
+    body: m.body,
+    ack: () => m.ack(),
+    retry: (o?: QueueRetryOptions) => {
+      delays[m.id] = o?.delaySeconds;
+      m.retry(o);
+    },
+  }));
+  const ctx = createExecutionContext();
+  await worker.queue({ queue: batch.queue, messages: observed, ackAll: () => batch.ackAll(), retryAll: (o?: QueueRetryOptions) => batch.retryAll(o) } as unknown as MessageBatch<unknown>, e);
+  const r = (await getQueueResult(batch, ctx)) as unknown as Omit<QueueResult, "delays">;
+  return { ...r, delays };
+}
+
+async function call(e: Env, path: string, init?: RequestInit): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(new Request(`http://tributary${path}`, init), e, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+/** A queue producer that records what is sent. */
+function captureQueue() {
+  const sent: { body: unknown; contentType?: string }[] = [];
+  return {
+    sent,
+    async send(body: unknown, opts?: { contentType?: string }) {
+      sent.push({ body: structuredClone(body), ...(opts?.contentType ? { contentType: opts.contentType } : {}) });
+    },
+  };
+}
+
+const uniq = () => Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
+
+describe("queue dead-letter consumer", () => {
+  it("keeps EVENTS and DELIVERIES messages verbatim in R2, acks them, and replay sends them back to their queue", async () => {
+    const events = uniqueFixtureEvents(["falco"]).slice(0, 3);
+    const text = encodeMessage(eventsMessages({}, events)[0]!);
+    expect(typeof text).toBe("string");
+    const delivery: DeliveryMessage = { v: 1, kind: "delivery", sink: "siem", attempt: 4, first_attempt_at: 1, reason: "503", count: 1, ndjson: JSON.stringify(events[0]) };
+    const idE = `ev-${uniq()}`;
+    const idD = `de-${uniq()}`;
+    const res = await runQueue(DLQ, [{ id: idE, body: text, attempts: 61 }, { id: idD, body: delivery, attempts: 61 }], env);
+    expect(res.explicitAcks.sort()).toEqual([idD, idE].sort());
+    expect(res.retryMessages).toEqual([]);
+
+    const day = eventDay(Date.now());
+    const objE = await env.ARCHIVE.get(`dlq-queue/events/${day}/${idE}.json`);
+    const objD = await env.ARCHIVE.get(`dlq-queue/deliveries/${day}/${idD}.json`);
+    const recE = (await objE!.json()) as QueueDeadLetter;
+    const recD = (await objD!.json()) as QueueDeadLetter;
+    expect(recE).toMatchObject({ v: 1, origin: "events", dlq: DLQ, id: idE, attempts: 61, timestamp: "2026-11-01T12:00:00.000Z", count: 3 });
+    expect(recE.body).toBe(text);
+    expect(recD).toMatchObject({ origin: "deliveries", attempts: 61, count: 1, body: delivery });
+
+    // visible through GET /v1/dlq (the npm run dlq CLI) and /v1/dlq/object
+    const list = (await (await call(env, "/v1/dlq?sink=queue:events")).json()) as { dead: DeadLetterInfo[] };
+    expect(list.dead.find((d) => d.key.endsWith(`/${idE}.json`))).toMatchObject({ sink: "queue:events", count: 3, attempts: 61 });
+    const all = (await (await call(env, "/v1/dlq")).json()) as { dead: DeadLetterInfo[] };
+    expect(all.dead.map((d) => d.key)).toEqual(expect.arrayContaining([`dlq-queue/events/${day}/${idE}.json`, `dlq-queue/deliveries/${day}/${idD}.json`]));
+    const shown = (await (await call(env, `/v1/dlq/object/${encodeURIComponent(`dlq-queue/deliveries/${day}/${idD}.json`)}`)).json()) as QueueDeadLetter;
+    expect(shown.body).toEqual(delivery);
+
+    // replay: each body back to its own queue, unchanged (EVENTS text stays text), then removed
+    const EVENTS = captureQueue();
+    const DELIVERIES = captureQueue();
+    const e = { ...env, EVENTS, DELIVERIES } as unknown as Env;
+    const keys = [`dlq-queue/events/${day}/${idE}.json`, `dlq-queue/deliveries/${day}/${idD}.json`];
+    const rep = await call(e, "/v1/dlq/replay", { method: "POST", body: JSON.stringify({ keys }) });
+    expect(rep.status).toBe(200);
+    expect(await rep.json()).toMatchObject({ failed: [], events: 4 });
+    expect(EVENTS.sent).toEqual([{ body: text, contentType: "text" }]);
+    expect(DELIVERIES.sent).toEqual([{ body: delivery, contentType: "json" }]);
+    for (const k of keys) expect(await env.ARCHIVE.head(k)).toBeNull();
+  });
+
+  it("does not ack a message whose R2 write failed: it comes back with the backoff", async () => {
+    const failing = { put: async () => { throw new Error("R2 unavailable"); } };
+    const e = { ...env, ARCHIVE: failing } as unknown as Env;
+    const res = await runQueue(DLQ, [{ id: `x-${uniq()}`, body: "{}", attempts: 3 }], e);
+    expect(res.explicitAcks).toEqual([]);
+    expect(res.retryMessages).toHaveLength(1);
+    expect(Object.values(res.delays)).toEqual([20]);
+  });
+});
+
+describe("main consumer with a config that does not load", () => {
+  it("hands every message back with the backoff of its attempt (5 s doubling, 1 h cap), nothing acked", async () => {
+    const events = uniqueFixtureEvents(["falco"]).slice(0, 2);
+    const text = encodeMessage(eventsMessages({}, events)[0]!);
+    const e = { ...env, TRIBUTARY_CONFIG: "{ not json" } as unknown as Env;
+    const res = await runQueue(EVENTS_QUEUE, [{ id: "a1", body: text, attempts: 1 }, { id: "a4", body: text, attempts: 4 }, { id: "a30", body: text, attempts: 30 }], e);
+    expect(res.explicitAcks).toEqual([]);
+    expect(res.retryMessages.map((r) => r.msgId).sort()).toEqual(["a1", "a30", "a4"]);
+    expect(res.delays).toEqual({ a1: 5, a4: 40, a30: 3600 });
+  });
+});
