@@ -1,7 +1,9 @@
 // Splunk HTTP Event Collector: POST {url}/services/collector/event with JSON envelopes
 // ({time, host, source, sourcetype, index, fields, event}) concatenated back to back.
 // Retries: 408, 429, 5xx (503 = busy); 4xx rejected with Splunk's text and code; a 400 with
-// code 6 and invalid-event-number N means events before N were indexed, N is bad, the rest retry.
+// invalid-event-number N and code 6 (invalid data format), 12 (event field is required) or 13 (event
+// field cannot be blank) -- the per-event data errors of HEC -- means Splunk indexed the events before
+// N and stopped at N: those are delivered, N alone is rejected, the rest retry.
 import { z } from "zod";
 import { secretRef } from "../config/secret";
 import { stableUid } from "../normalize/uid";
@@ -46,6 +48,9 @@ function envelope(e: OcsfEvent, cfg: SplunkHecConfig): string {
   env.event = e;
   return JSON.stringify(env);
 }
+
+/** HEC codes about one event's data; with invalid-event-number they settle the request per event. */
+const PER_EVENT_CODES: ReadonlySet<number> = new Set([6, 12, 13]);
 
 interface HecReply {
   text?: string;
@@ -95,7 +100,7 @@ export const splunkHec: SinkDriver<SplunkHecConfig> = {
     if (base.kind === "delivered") return { outcome: base };
     const what = `Splunk HEC ${res.status}${reply.code !== undefined ? ` (code ${reply.code})` : ""}: ${reply.text ?? res.body.slice(0, 300)}`;
     const n = reply.invalidEvent;
-    if (res.status === 400 && reply.code === 6 && n !== undefined && n < req.events.length) {
+    if (res.status === 400 && reply.code !== undefined && PER_EVENT_CODES.has(reply.code) && n !== undefined && n < req.events.length) {
       // Splunk indexed the events before the bad one and stopped there: resend only the tail.
       const perEvent = new Map<number, Outcome>();
       for (let k = 0; k < n; k++) perEvent.set(req.events[k]!, { kind: "delivered" });

@@ -135,6 +135,27 @@ describe("splunk_hec sink", () => {
     expect(uids(hec.indexed.map((x) => x.envelope.event)).sort()).toEqual(uids(batch.filter((_, i) => i !== 3)).sort());
   });
 
+  for (const [code, text, blank] of [
+    [12, "Event field is required", (env: Record<string, unknown>) => ({ time: env.time })],
+    [13, "Event field cannot be blank", (env: Record<string, unknown>) => ({ ...env, event: "" })],
+  ] as const) {
+    it(`settles HEC code ${code} (${text}) with invalid-event-number per event, like code 6`, async () => {
+      const cfg = config();
+      const batch = events.slice(0, 6);
+      const [req] = await splunkHec.encode(batch, cfg, ctx);
+      // the envelope of event 2 reaches the (faithful) fake HEC without its event / with a blank one
+      const envs = splitConcatenated(req!.body as string).values as Record<string, unknown>[];
+      envs[2] = blank(envs[2]!);
+      const c = await sendOne({ ...req!, body: envs.map((e) => JSON.stringify(e)).join("") }, cfg);
+      expect(c.outcome.kind).toBe("retry");
+      expect([0, 1].map((i) => c.perEvent?.get(i)?.kind)).toEqual(["delivered", "delivered"]);
+      expect(c.perEvent?.get(2)).toMatchObject({ kind: "reject", reason: expect.stringContaining(`code ${code}`) });
+      expect([3, 4, 5].some((i) => c.perEvent?.has(i))).toBe(false);
+      // Splunk indexed the two before it: they are not sent again, the tail is
+      expect(uids(hec.indexed.map((x) => x.envelope.event))).toEqual(uids(batch.slice(0, 2)));
+    });
+  }
+
   it("outage and recovery: 503 for a while, then every event indexed exactly once", async () => {
     const cfg = config({ maxEvents: 10 });
     for (let k = 0; k < 5; k++) hec.script.push({ status: 503, body: JSON.stringify({ text: "Server is busy", code: 9 }) });
