@@ -154,6 +154,28 @@ function typeOf(entry: unknown): string | undefined {
   return typeof t === "string" ? t : undefined;
 }
 
+const namedSinks = z.object({ name: policyName.optional(), sinks: sinkList.optional() });
+
+/** The parts of a config checkNoise reads: sink names, and each policy's name and sinks. */
+const noiseRefsSchema = z.object({
+  sinks: z.record(z.string(), z.unknown()),
+  noise: z.object({
+    suppress: z.array(namedSinks),
+    sample: z.array(namedSinks),
+    dedup: z.array(namedSinks),
+    throttle: z.array(z.object({ name: policyName.optional(), sink: sinkNameSchema })),
+  }),
+});
+
+/**
+ * Whether checkNoise can run on a config being parsed (its `when`): the parts it reads are well
+ * formed, whatever errors other fields have, so a cross-field error (a policy naming "archive") is
+ * reported together with them instead of only once they are fixed.
+ */
+export function noiseRefsParsed(payload: { value: unknown }): boolean {
+  return noiseRefsSchema.safeParse(payload.value).success;
+}
+
 /**
  * Every sink a policy names exists and is neither the archive nor an object-store sink (s3,
  * security_lake, r2: archives keep every original event); policy labels are unique per section.

@@ -83,6 +83,18 @@ interface RoutingShape {
 }
 
 /** Every sink a route or default_sinks names must exist; the error names the exact field. */
+/** The parts of a config checkRouting reads: sink names, the sinks of each route, default_sinks. */
+const routingRefsSchema = z.object({
+  sinks: z.record(z.string(), z.unknown()),
+  routes: z.array(z.object({ sinks: z.array(z.string()) })),
+  default_sinks: z.array(z.string()),
+});
+
+/** Whether checkRouting can run on a config being parsed (its `when`), whatever errors other fields have. */
+export function routingRefsParsed(payload: { value: unknown }): boolean {
+  return routingRefsSchema.safeParse(payload.value).success;
+}
+
 export function checkRouting(cfg: RoutingShape, ctx: { addIssue(issue: { code: "custom"; path: (string | number)[]; message: string; input?: unknown }): void }): void {
   const known = new Set([ARCHIVE_SINK, ...Object.keys(cfg.sinks)]);
   const hint = `defined sinks: ${[...known].join(", ")}`;

@@ -5,10 +5,10 @@ import { z } from "zod";
 import { secretRef, type SecretRef } from "./secret";
 import { enrichSchema } from "./enrich";
 import { sinksSchema, deliverySchema } from "./sinks";
-import { routesSchema, defaultSinksSchema, archiveAllSchema, checkRouting } from "./routing";
+import { routesSchema, defaultSinksSchema, archiveAllSchema, checkRouting, routingRefsParsed } from "./routing";
 import { metricsSchema } from "./metrics";
 import { correlateSchema } from "./correlate";
-import { noiseSchema, checkNoise } from "./noise";
+import { noiseSchema, checkNoise, noiseRefsParsed } from "./noise";
 
 export { secretRef, type SecretRef };
 
@@ -86,8 +86,10 @@ export const configSchema = z
   })
   // unknown top-level keys are errors: a typo such as `routng:` must not be silently ignored
   .strict()
-  .superRefine(checkRouting)
-  .superRefine(checkNoise);
+  // cross-field checks run whenever the parts they read are well formed, so they are reported
+  // together with errors elsewhere in the file (zod skips them after any error by default)
+  .superRefine(checkRouting, { when: routingRefsParsed })
+  .superRefine(checkNoise, { when: noiseRefsParsed });
 
 export type Config = z.infer<typeof configSchema>;
 export type Limits = z.infer<typeof limitsSchema>;

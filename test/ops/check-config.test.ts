@@ -49,6 +49,24 @@ describe("checkConfigText", () => {
     expect(() => parseConfig({ noise: { suppress: [{ match: {}, reason: "CI", expires: "2027-13-01" }] } })).toThrow(/noise\.suppress\.0\.expires: expected an ISO 8601 date/);
   });
 
+  it("reports a cross-field error (a policy naming the archive, a route's unknown sink) together with field errors elsewhere", () => {
+    const r = checkConfigText(
+      JSON.stringify({
+        limits: { maxRecords: 0 },
+        routes: [{ sinks: ["nowhere"] }],
+        noise: { suppress: [{ match: { source: "falco" }, reason: "CI", expires: "2027-01-01T00:00:00" }], dedup: [{ name: "shells", sinks: ["archive"] }] },
+      }),
+    );
+    expect(r.errors).toEqual([
+      "limits.maxRecords: Too small: expected number to be >0",
+      expect.stringMatching(/^noise\.suppress\.0\.expires: "2027-01-01T00:00:00" has no offset/),
+      'routes.0.sinks.0: unknown sink "nowhere" (defined sinks: archive)',
+      'noise.dedup.0.sinks.0: the archive always keeps every event: noise policies cannot name "archive"',
+    ]);
+    // a part the check reads is itself malformed: its field error alone, no guess at the rest
+    expect(checkConfigText(JSON.stringify({ noise: { dedup: [{ sinks: "archive" }] } })).errors).toEqual(["noise.dedup.0.sinks: Invalid input: expected array, received string"]);
+  });
+
   it("names unknown keys as errors: a top-level typo with the known keys, and one inside a section", () => {
     const r = checkConfigText(JSON.stringify({ routng: [{ sinks: ["archive"] }], limits: { maxRecrods: 5 }, ocsf: { rawData: true } }));
     expect(r.ok).toBe(false);
