@@ -343,15 +343,15 @@ function hasIdentity(u: Obj | undefined): u is Obj {
   return u !== undefined && (u.name !== undefined || u.uid !== undefined || u.account !== undefined);
 }
 
-/** userIdentity -> actor {user, session, invoked_by, idp}; takes what it maps out of `ui`. */
-function mapActor(ui: Rest | undefined): { user?: Obj; session?: Obj; invoked_by?: string; idp?: Obj; root: boolean } {
+/** userIdentity -> actor {user, session, app_name (invokedBy), idp}; takes what it maps out of `ui`. */
+function mapActor(ui: Rest | undefined): { user?: Obj; session?: Obj; app_name?: string; idp?: Obj; root: boolean } {
   if (!ui) return { root: false };
   const awsType = ui.peek("type");
   const accountId = ui.peek("accountId");
   const name = ui.peek("userName");
   const arn = ui.peek("arn");
   let user: Obj | undefined;
-  // a user needs a name, an ARN or an account (AWSService callers have none: they are actor.invoked_by)
+  // a user needs a name, an ARN or an account (AWSService callers have none: the service is actor.app_name)
   if (name !== undefined || arn !== undefined || accountId !== undefined) {
     const typed = awsType !== undefined ? (USER_TYPES[awsType] ?? ([99, awsType] as const)) : undefined;
     user = defined({
@@ -388,7 +388,8 @@ function mapActor(ui: Rest | undefined): { user?: Obj; session?: Obj; invoked_by
     const identityProvider = ui.s("identityProvider");
     if (identityProvider) idp = { name: identityProvider };
   }
-  return { user, session, invoked_by: ui.s("invokedBy"), idp, root: awsType === "Root" };
+  // invokedBy (the AWS service that called on the user's behalf) -> actor.app_name: invoked_by is deprecated since 1.2.0
+  return { user, session, app_name: ui.s("invokedBy"), idp, root: awsType === "Root" };
 }
 
 /** The subject of an Authentication: the session obtained when the response names it, else the caller. */
@@ -546,10 +547,10 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
   const actor: Obj = defined({
     user: actorParts.user,
     session: actorParts.session,
-    invoked_by: actorParts.invoked_by,
+    app_name: actorParts.app_name,
     idp: actorParts.idp,
   });
-  if (!actor.user && !actor.session && !actor.invoked_by) {
+  if (!actor.user && !actor.session && !actor.app_name) {
     actor.app_name = insight ? "CloudTrail Insights" : (eventSource ?? "AWS CloudTrail");
   }
 
@@ -667,7 +668,7 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
     service: serviceEvent,
     insight,
   });
-  const who = text(actorParts.user?.name) ?? text(actorParts.user?.uid) ?? actorParts.invoked_by ?? text(actor.app_name);
+  const who = text(actorParts.user?.name) ?? text(actorParts.user?.uid) ?? text(actor.app_name);
   const message = insight
     ? insightMessage(rec.insightDetails, operation, eventSource)
     : `${operation}${eventSource ? ` (${eventSource})` : ""} by ${who ?? "unknown"}${failed ? `: ${errorCode ?? "Failure"}` : ""}`;

@@ -189,22 +189,21 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
   // start_time keeps milliseconds; the microsecond string stays next to it so nothing is lost
   if (rec.requestReceivedTimestamp !== undefined && original_time !== recvTs) unmapped.requestReceivedTimestamp = rec.requestReceivedTimestamp;
 
-  // --- actor: the impersonated user acts; the authenticated user's name is actor.invoked_by ---
+  // --- actor: the impersonated user acts; the authenticated (real) user stays whole in unmapped.user ---
   const actor: Record<string, unknown> = {};
   const imp = mapUser(rec.impersonatedUser);
   if (imp.rest !== undefined) unmapped.impersonatedUser = imp.rest;
   const realUser = rec.user;
   let actingUser: Record<string, unknown> | undefined;
+  let realName: string | undefined;
   if (imp.user) {
     actingUser = imp.user;
-    const realName = isObject(realUser) ? nonEmpty(realUser.username) : undefined;
-    if (realName !== undefined) {
-      // invoked_by is a string in 1.3.0: it takes the real user's name; uid/groups/extra stay in unmapped.user
-      actor.invoked_by = realName;
-      const rest = restOf(realUser as JsonObject, (k) => k === "username");
-      if (rest) unmapped.user = rest;
-      obs("actor.invoked_by", OBS.user_name, realName);
-    } else if (realUser !== undefined) unmapped.user = realUser;
+    realName = isObject(realUser) ? nonEmpty(realUser.username) : undefined;
+    // 1.3.0 has no attribute for the user behind an impersonation (actor.invoked_by is deprecated since 1.2.0
+    // for app_name/app_uid, which name applications): the real user stays as sent in unmapped.user, and its
+    // name is a User Name observable pointing there
+    if (realUser !== undefined) unmapped.user = realUser;
+    obs("unmapped.user.username", OBS.user_name, realName);
   } else {
     const real = mapUser(realUser);
     if (real.rest !== undefined) unmapped.user = real.rest;
@@ -383,7 +382,7 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
     else if (r.namespace !== undefined) target += ` in ${r.namespace}`;
   } else if (uri !== undefined) target = (http_request!.url as { path: string }).path;
   const who = actorName ?? "unknown user";
-  const asWho = actor.invoked_by !== undefined ? `${actor.invoked_by as string} as ${who}` : who;
+  const asWho = realName !== undefined ? `${realName} as ${who}` : who;
   const message = `${asWho} ${verb}${target ? " " + target.trim() : ""}${code !== undefined ? ` (${code})` : stage ? ` (${stage})` : ""}`;
 
   const ev: OcsfEvent = {

@@ -435,7 +435,9 @@ describe("field mapping on the documented fixtures", () => {
       { uid: "arn:aws:s3:::username-sfn-tutorial", type: "AWS::S3::Bucket", owner: { account: { uid: "123456789012", type_id: 10, type: "AWS Account" } } },
     ]);
     expect(ev.observables).toContainEqual({ name: "resources[1].uid", type_id: 10, type: "Resource UID", value: "arn:aws:s3:::username-sfn-tutorial" });
-    expect(ev.actor).toMatchObject({ invoked_by: "signin.amazonaws.com", session: { is_mfa: true } });
+    // userIdentity.invokedBy -> actor.app_name (actor.invoked_by is deprecated since 1.2.0)
+    expect(ev.actor).toMatchObject({ app_name: "signin.amazonaws.com", session: { is_mfa: true } });
+    expect(ev.actor).not.toHaveProperty("invoked_by");
     expect(ev.unmapped?.resources).toBeUndefined();
   });
 
@@ -443,10 +445,10 @@ describe("field mapping on the documented fixtures", () => {
     expect(ct("eventbridge__s3-createbucket__aws-cwe-docs.json")).toMatchObject({ class_uid: 6003, activity_id: 1, severity_id: 4 });
   });
 
-  it("AwsServiceEvent (no userIdentity.arn, no requestID): actor is the account invoked by AWS Internal, Informational", () => {
+  it("AwsServiceEvent (no userIdentity.arn, no requestID): actor is the account, AWS Internal its app_name, Informational", () => {
     const ev = ct("record__kms-rotate-key-service-event__aws-docs.json");
     expect(ev).toMatchObject({ class_uid: 6003, activity_id: 3, severity_id: 1, status_id: 1 });
-    expect(ev.actor).toEqual({ user: { account: { uid: "123456789012", type_id: 10, type: "AWS Account" } }, invoked_by: "AWS Internal" });
+    expect(ev.actor).toEqual({ user: { account: { uid: "123456789012", type_id: 10, type: "AWS Account" } }, app_name: "AWS Internal" });
     expect(ev.src_endpoint).toEqual({ svc_name: "AWS Internal" });
     expect(ev.api).toEqual({ operation: "RotateKey", service: { name: "kms.amazonaws.com" } });
     expect(ev.unmapped).toMatchObject({ serviceEventDetails: { keyId: "7944f0ec-EXAMPLE" }, requestParameters: null, responseElements: null, readOnly: false });

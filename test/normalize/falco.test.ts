@@ -276,7 +276,7 @@ describe("syscall evidence", () => {
   it("the container observable names the object, without a value (container.uid is a plain string in 1.3.0)", () => {
     const ev = ocsf(one("falco/terminal-shell-in-container__falco-docs.json"));
     expect(ev.observables).toContainEqual({ name: "evidences[0].container", type_id: 27, type: "Container" });
-    expect(ev.observables?.some((o) => o.name.startsWith("evidences[0].container."))).toBe(false);
+    expect((ev.observables as { name: string }[]).some((o) => o.name.startsWith("evidences[0].container."))).toBe(false);
   });
   it("parses connection tuples (IPv4, IPv6 with or without brackets) and refuses non-tuples", () => {
     expect(parseTuple("1.2.3.4:5678->10.0.0.1:443")).toEqual({ src: { ip: "1.2.3.4", port: 5678 }, dst: { ip: "10.0.0.1", port: 443 } });

@@ -153,7 +153,7 @@ describe("k8s audit fixtures -> OCSF API Activity", () => {
     ]);
   });
 
-  it("impersonation: the impersonated user is actor.user, the real user actor.invoked_by", () => {
+  it("impersonation: the impersonated user is actor.user, the real user stays whole in unmapped.user (no actor.invoked_by)", () => {
     const rec = one("audit2rbac-demo.ndjson", 1);
     const ev = normalizeK8sAudit(rec, CTX);
     const actor = o(ev.actor);
@@ -163,9 +163,10 @@ describe("k8s audit fixtures -> OCSF API Activity", () => {
       type_id: 3,
       type: "System",
     });
-    expect(actor.invoked_by).toBe("system:admin");
-    expect(o(ev.unmapped).user).toEqual({ groups: ["system:masters", "system:authenticated"] });
-    expect(ev.observables).toContainEqual({ name: "actor.invoked_by", type_id: 4, type: "User Name", value: "system:admin" });
+    expect(actor).not.toHaveProperty("invoked_by");
+    expect(o(ev.unmapped).user).toEqual({ username: "system:admin", groups: ["system:masters", "system:authenticated"] });
+    expect(ev.observables).toContainEqual({ name: "unmapped.user.username", type_id: 4, type: "User Name", value: "system:admin" });
+    expect(ev.message).toMatch(/^system:admin as system:serviceaccount:ns1:sa1 list/);
     expect(ev.status_detail).toBe('nodes is forbidden: User "system:serviceaccount:ns1:sa1" cannot list nodes at the cluster scope');
     expect(o(o(ev.api).response).error).toBe("Forbidden");
     expect(o(ev.unmapped).responseStatus).toEqual({ metadata: {}, details: { kind: "nodes" } });

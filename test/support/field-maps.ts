@@ -110,8 +110,8 @@ const k8sAudit: FieldRule[] = [
   { from: "level", to: ["metadata.log_level"] },
   { from: "auditID", to: ["api.request.uid", "metadata.correlation_uid"] },
   { from: "verb", to: ["api.operation"] },
-  // the impersonated user acts; the authenticated user's name is then actor.invoked_by
-  ...alt("user.username", ["actor.user.name"], ["actor.invoked_by"]),
+  // the impersonated user acts; the authenticated user then stays whole in unmapped.user (its own path)
+  { from: "user.username", to: ["actor.user.name"] },
   { from: "user.uid", to: ["actor.user.uid"] },
   { from: "user.groups[]", to: ["actor.user.groups[].name"] },
   { from: "impersonatedUser.username", to: ["actor.user.name"] },
@@ -162,7 +162,7 @@ const cloudtrail: FieldRule[] = [
   { from: "userIdentity.accessKeyId", to: ["actor.user.credential_uid"] },
   { from: "userIdentity.accountId", to: ["actor.user.account.uid"] },
   { from: "userIdentity.type", to: ["actor.user.type"] },
-  { from: "userIdentity.invokedBy", to: ["actor.invoked_by"] },
+  { from: "userIdentity.invokedBy", to: ["actor.app_name"] },
   { from: "userIdentity.identityProvider", to: ["actor.idp.name"] },
   { from: "userIdentity.sessionContext.attributes.mfaAuthenticated", to: ["actor.session.is_mfa"] },
   { from: "userIdentity.sessionContext.sessionIssuer.arn", to: ["actor.session.issuer"] },
