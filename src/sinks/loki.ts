@@ -4,6 +4,10 @@
 // source = metadata.log_name, severity) plus static labels. Values are sorted by time within a
 // stream. A line over max_line_size (256000 bytes by default, as Loki) is not sent but rejected.
 // Retries: 408, 429 and 5xx (not 501); other 4xx (out of order, too old, bad labels) rejected.
+// Loki stores the valid entries of a push and answers 400 naming (some of) the ignored ones, by
+// timestamp and stream only (several events can share both; the list may be cut short), so the
+// rejected ones cannot be told apart reliably: the whole request is rejected (dead-lettered) and its
+// reason says that Loki kept the others, so a replay may duplicate them (docs/sinks.md).
 import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
@@ -61,6 +65,10 @@ interface Item {
   bytes: number;
 }
 
+/** Per-entry rejections of a push whose other entries Loki stored (out of order, too old, line too long). */
+const PARTIAL_REJECT = /ignored, reason:|entry out of order|entry too far behind|timestamp too old|Max entry size .* exceeded/i;
+export const PARTIAL_NOTE = "Loki stored the push's other entries, so replaying this dead letter may duplicate them in Loki (deduplicate by metadata.uid)";
+
 export const loki: SinkDriver<LokiConfig> = {
   type: "loki",
   schema: lokiConfig,
@@ -103,6 +111,7 @@ export const loki: SinkDriver<LokiConfig> = {
   classify(res) {
     const o = classifyHttpStatus(res);
     if (o.kind === "delivered") return { outcome: o };
-    return { outcome: { ...o, reason: `Loki ${o.reason}` } };
+    const partial = res.status === 400 && PARTIAL_REJECT.test(res.body) ? `; ${PARTIAL_NOTE}` : "";
+    return { outcome: { ...o, reason: `Loki ${o.reason}${partial}` } };
   },
 };

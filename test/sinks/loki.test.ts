@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { gunzipSync, strFromU8 } from "fflate";
-import { loki, type LokiConfig } from "../../src/sinks/loki";
+import { loki, PARTIAL_NOTE, type LokiConfig } from "../../src/sinks/loki";
 import { unsentOutcomes, type SinkContext, type SinkRequest } from "../../src/sinks/types";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { NOW, deliverAll, fixtureEvents, manyEvents, plain, send, startLoki, uids, type LokiOptions, type LokiServer } from "../support/siem-servers";
@@ -128,6 +128,25 @@ describe("loki sink", () => {
     expect((await sendOne(anon!, noTenant)).outcome).toMatchObject({ kind: "reject", reason: expect.stringContaining("no org id") });
     expect((await sendOne({ ...req!, headers: { ...req!.headers, "content-type": "application/x-protobuf" } }, cfg)).outcome.kind).toBe("reject");
     expect(s.entries).toHaveLength(0);
+  });
+
+  it("a 400 for out-of-order entries rejects the whole request and says Loki kept the others (replay may duplicate)", async () => {
+    const s = await start({ orderedWrites: true });
+    const cfg = config(s.url, { labels: {}, staticLabels: { job: "t" }, compression: "none" });
+    const batch = events.slice(0, 4).map((e, k) => ({ ...e, time: 1_700_000_000_000 + k * 1000 }));
+    // the stream already holds a newer entry than events 0 and 1
+    const [first] = await loki.encode([{ ...batch[0]!, time: 1_700_000_001_500 }], cfg, ctx);
+    expect((await sendOne(first!, cfg)).outcome.kind).toBe("delivered");
+    const [req] = await loki.encode(batch, cfg, ctx);
+    const c = await sendOne(req!, cfg);
+    expect(c.outcome).toMatchObject({ kind: "reject", reason: expect.stringContaining("entry out of order") });
+    expect(c.outcome.kind === "reject" && c.outcome.reason).toContain(PARTIAL_NOTE);
+    expect(c.perEvent).toBeUndefined();
+    // as the note says: Loki kept the valid entries of the rejected push (events 2 and 3)
+    expect(s.entries.slice(1).map((x) => (JSON.parse(x.line) as { time: number }).time)).toEqual([batch[2]!.time, batch[3]!.time]);
+    // other 400s (bad labels, protobuf parse errors) carry no such note
+    const bad = await sendOne({ ...req!, headers: { ...req!.headers, "content-type": "application/x-protobuf" } }, cfg);
+    expect(bad.outcome.kind === "reject" && bad.outcome.reason).not.toContain(PARTIAL_NOTE);
   });
 
   it("outage and recovery: 503s then 204; every event stored exactly once", async () => {
