@@ -3,8 +3,9 @@
 // over its window each time summaries arrive. See docs/correlation.md.
 //
 //   k8s_exec               a `kubectl exec`/`attach` (k8s audit create|get pods/exec|attach, or Falco's k8s_audit
-//                          alert on it) for pod P, then within the window a Falco shell alert for P and/or
-//                          Tetragon process_exec in P (and their outbound connects)
+//                          alert on it) for pod P; Falco shell alerts for P close to it in time; the Tetragon exec
+//                          of the exec'd shell (same command and container, close in time, or the process Falco's
+//                          alert names) and, within the window, only that shell's descendants (exec_id ancestry)
 //   aws_credential_new_ip  a CloudTrail credential action handing out credential K (an access key id, or a console
 //                          password), then a call made with K from an IP the action did not come from
 //   enforcement_alert      a Tetragon enforcement (Sigkill, Override...) and a Falco alert for the same process
@@ -47,6 +48,12 @@ export interface Summary {
   binary?: string;
   exec_id?: string;
   parent_exec_id?: string;
+  /** Tetragon: the parent's parent_exec_id (every Tetragon event carries its parent in full). */
+  grandparent_exec_id?: string;
+  /** Container name (Tetragon pod.container.name; the `container=` of a `kubectl exec`). */
+  container_name?: string;
+  /** k8s exec anchors: the first word of the command run (`command=` parameters of the request). */
+  command?: string;
   /** Tetragon action (KPROBE_ACTION_SIGKILL...). */
   action?: string;
   /** Credential reference: "aws.key:<id>" or "aws.login:<account>/<user>". */
@@ -69,7 +76,6 @@ export interface ChainMatch {
 }
 
 const MAX_TEXT = 256;
-const SHELLS = new Set(["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox"]);
 
 function o(v: Json | undefined | unknown): JsonObject | undefined {
   return isObject(v) ? v : undefined;
@@ -108,17 +114,43 @@ function scopeOf(x: Extracted): string | undefined {
   return x.container ? `container:${x.container}` : undefined;
 }
 
-function processFacts(x: Extracted): Partial<Summary> {
+/**
+ * Tetragon: the exec_id of the process's grandparent. The parent comes in full either as the process's
+ * parent_process (connects, hooks) or, for a process_exec, as actor.process (the launcher).
+ */
+function grandparentExecId(e: OcsfEvent, x: Extracted): string | undefined {
+  if (x.product !== "Tetragon" || x.parentExecId === undefined) return undefined;
+  const viaProcess = o(x.process?.parent_process);
+  const actor = o(o(e.actor)?.process);
+  const parent = viaProcess?.parent_process !== undefined ? viaProcess : s(actor?.uid) === x.parentExecId ? actor : undefined;
+  return s(o(parent?.parent_process)?.uid);
+}
+
+function processFacts(e: OcsfEvent, x: Extracted): Partial<Summary> {
   const p = x.process;
   const file = o(p?.file);
   return {
     pod: x.pod ? `${x.cluster}/${x.pod.namespace}/${x.pod.name}` : undefined,
     container: x.container,
+    container_name: s(o(p?.container)?.name),
     pid: x.pid,
     binary: s(file?.path) ?? s(p?.name),
     exec_id: x.execId,
     parent_exec_id: x.parentExecId,
+    grandparent_exec_id: grandparentExecId(e, x),
   };
+}
+
+/** The command (argv) and target container of a `kubectl exec`: the request's query, or Falco's ka.uri.param fields. */
+function execRequest(e: OcsfEvent, x: Extracted): { argv: string[]; container?: string } {
+  if (x.product === "Falco") {
+    const of = o(e.unmapped?.output_fields);
+    const cmd = s(of?.["ka.uri.param[command]"]);
+    return { argv: cmd !== undefined ? [cmd] : [], container: s(of?.["ka.uri.param[container]"]) };
+  }
+  const params = (s(o(o(e.http_request)?.url)?.query_string) ?? "").split("&");
+  const values = (name: string) => params.filter((p) => p.startsWith(`${name}=`)).map((p) => decodeParam(p.slice(name.length + 1)));
+  return { argv: values("command"), container: s(values("container")[0]) };
 }
 
 /** The Tetragon action of a hook event (unmapped.<event type>.action). */
@@ -167,14 +199,16 @@ export function summarize(e: OcsfEvent, cfg: CorrelateConfig, x: Extracted = ext
 
   if (x.product === "Kubernetes" || (x.product === "Falco" && x.logName === "k8s_audit")) {
     if (!chains.k8s_exec.enabled || !isK8sExec(e, x) || !x.pod) return [];
-    const query = s(o(o(e.http_request)?.url)?.query_string) ?? "";
-    const command = query.split("&").filter((p) => p.startsWith("command=")).map((p) => decodeParam(p.slice(8))).join(" ");
+    const req = execRequest(e, x);
+    const command = req.argv.join(" ");
     return [
       make(podKey(x.cluster, x.pod), ["k8s_exec"], {
         title: s(finding?.title) ?? (command ? `exec ${command}` : s(e.message)),
         finding_uid: s(finding?.uid),
         user: x.k8sUser,
         pod: `${x.cluster}/${x.pod.namespace}/${x.pod.name}`,
+        command: s(req.argv[0]),
+        container_name: req.container,
         ip: x.ips[0],
         request_uid: x.product === "Kubernetes" ? s(o(o(e.api)?.request)?.uid) : undefined,
       }),
@@ -191,7 +225,7 @@ export function summarize(e: OcsfEvent, cfg: CorrelateConfig, x: Extracted = ext
     if (chains.k8s_exec.enabled && ((title !== undefined && shellRe(cfg).test(title)) || types.includes("shell"))) roles.push("shell_alert");
     if (chains.enforcement_alert.enabled && x.process) roles.push("alert");
     if (roles.length === 0) return [];
-    return [make(scope, roles, { title, finding_uid: s(finding.uid), ...processFacts(x) })];
+    return [make(scope, roles, { title, finding_uid: s(finding.uid), ...processFacts(e, x) })];
   }
 
   if (x.product === "Tetragon") {
@@ -211,7 +245,7 @@ export function summarize(e: OcsfEvent, cfg: CorrelateConfig, x: Extracted = ext
         title: s(e.message),
         action: roles.includes("enforcement") ? action : undefined,
         dst: dstIp !== undefined && roles.includes("connect") ? (typeof dst?.port === "number" ? `${dstIp}:${dst.port}` : dstIp) : undefined,
-        ...processFacts(x),
+        ...processFacts(e, x),
       }),
     ];
   }
@@ -269,6 +303,57 @@ function finish(chain: ChainName, head: Summary, anchors: Summary[], others: Sum
   return { chain, finding_uid: stableUid(`tributary/${chain}/${head.uid}`), scope: head.scope, members: keep.sort(byTime) };
 }
 
+/** Same container (12 hex), and the same pid when both sides know it, else the same binary name. */
+function sameContainerProcess(a: Summary, b: Summary): boolean {
+  if (a.container === undefined || a.container !== b.container) return false;
+  if (a.pid !== undefined && b.pid !== undefined) return a.pid === b.pid;
+  return a.binary !== undefined && b.binary !== undefined && basename(a.binary) === basename(b.binary);
+}
+
+/**
+ * The Tetragon exec of the shell a `kubectl exec` started, within the skew of the anchor: the process a joined
+ * Falco shell alert names (same container and pid; same container and name when Falco gives no pid), else the
+ * exec whose binary is the request's command (`command=bash` -> `/bin/bash`) in the requested container (when
+ * both name one). Several candidates: the one closest in time to the anchor. None: no Tetragon event joins.
+ */
+function shellStart(anchors: Summary[], alerts: Summary[], execs: Summary[], skew: number): Summary | undefined {
+  const head = anchors[0]!;
+  const near = execs.filter((x) => Math.abs(x.time - head.time) <= skew && x.exec_id !== undefined);
+  const closest = (l: Summary[]) => l.sort((a, b) => Math.abs(a.time - head.time) - Math.abs(b.time - head.time) || byTime(a, b))[0];
+  const byAlert = near.filter((x) => alerts.some((f) => Math.abs(f.time - x.time) <= skew && sameContainerProcess(f, x)));
+  if (byAlert.length) return closest(byAlert);
+  const command = anchors.find((a) => a.command !== undefined)?.command;
+  const container = anchors.find((a) => a.container_name !== undefined)?.container_name;
+  if (command === undefined) return undefined;
+  const cmd = basename(command);
+  return closest(near.filter((x) => x.binary !== undefined && basename(x.binary) === cmd && (container === undefined || x.container_name === undefined || x.container_name === container)));
+}
+
+/**
+ * The shell's process tree: the Tetragon execs and connects in the window whose own exec_id, parent_exec_id or
+ * grandparent exec_id is in the set, which starts as {shell exec_id} and takes the exec_id of every member
+ * (a fixed point: at most one pass per candidate, so bounded by the window).
+ */
+function descendants(shell: Summary, procs: Summary[]): Summary[] {
+  const tree = new Set<string>([shell.exec_id!]);
+  const inTree = (id: string | undefined) => id !== undefined && tree.has(id);
+  const out: Summary[] = [];
+  let rest = procs.filter((x) => x.uid !== shell.uid);
+  for (let grew = true, pass = 0; grew && pass <= procs.length; pass++) {
+    grew = false;
+    const left: Summary[] = [];
+    for (const x of rest) {
+      if (inTree(x.exec_id) || inTree(x.parent_exec_id) || inTree(x.grandparent_exec_id)) {
+        out.push(x);
+        if (x.exec_id !== undefined) tree.add(x.exec_id);
+        grew = true;
+      } else left.push(x);
+    }
+    rest = left;
+  }
+  return out;
+}
+
 function k8sExec(win: Summary[], cfg: CorrelateConfig): ChainMatch[] {
   const W = (cfg.chains.k8s_exec.windowSeconds ?? cfg.windowSeconds) * 1000;
   const skew = cfg.skewSeconds * 1000;
@@ -287,22 +372,22 @@ function k8sExec(win: Summary[], cfg: CorrelateConfig): ChainMatch[] {
   const out: ChainMatch[] = [];
   for (const anchors of groups) {
     const head = anchors[0]!;
-    const from = head.time - skew;
-    const to = head.time + W;
-    const inWin = (x: Summary) => x.time >= from && x.time <= to;
-    const alerts = win.filter((x) => has(x, "shell_alert") && inWin(x));
-    let procs = win.filter((x) => (has(x, "exec") || has(x, "connect")) && inWin(x));
-    // when Tetragon saw a shell start, keep the processes of its tree (exec_id / parent_exec_id chains)
-    const tree = new Set(procs.filter((x) => has(x, "exec") && x.binary !== undefined && SHELLS.has(basename(x.binary)) && x.exec_id).map((x) => x.exec_id!));
-    if (tree.size > 0) {
-      procs = procs.filter((x) => {
-        const inTree = (x.exec_id !== undefined && tree.has(x.exec_id)) || (x.parent_exec_id !== undefined && tree.has(x.parent_exec_id));
-        if (inTree && has(x, "exec") && x.exec_id) tree.add(x.exec_id);
-        return inTree;
-      });
-    }
-    if (alerts.length === 0 && !procs.some((x) => has(x, "exec"))) continue;
-    out.push(finish("k8s_exec", head, anchors, [...alerts, ...procs], cfg.maxRelated));
+    const inWin = (x: Summary) => x.time >= head.time - skew && x.time <= head.time + W;
+    const shellAlerts = win.filter((x) => has(x, "shell_alert") && inWin(x));
+    const procs = win.filter((x) => (has(x, "exec") || has(x, "connect")) && inWin(x));
+    // Falco alerts on the shell's start: within the skew of the exec
+    const near = shellAlerts.filter((x) => Math.abs(x.time - head.time) <= skew);
+    const shell = shellStart(anchors, near, procs.filter((x) => has(x, "exec")), skew);
+    const tree = shell ? [shell, ...descendants(shell, procs)] : [];
+    // a Falco shell alert joins when close to the exec (and in the shell's container, when both are known),
+    // or when it names a process of the shell's tree (container and pid)
+    const alerts = shellAlerts.filter(
+      (f) =>
+        (near.includes(f) && (shell?.container === undefined || f.container === undefined || f.container === shell.container)) ||
+        tree.some((p) => f.pid !== undefined && p.pid !== undefined && sameContainerProcess(f, p)),
+    );
+    if (alerts.length === 0 && !shell) continue;
+    out.push(finish("k8s_exec", head, anchors, [...alerts, ...tree], cfg.maxRelated));
   }
   return out;
 }

@@ -21,9 +21,19 @@ import {
   falcoReadSensitiveRecord,
   tetragonCatExecRecord,
   tetragonCurlExecRecord,
+  tetragonCurlChildRecord,
+  reparent,
+  tetragonAppExecRecord,
+  tetragonShellExecRecord,
+  AUDIT_AT,
+  ALERT_AT,
+  SHELL_AT,
+  SHELL_EXEC_ID,
+  STORY_NS,
   tetragonCatSigkillRecord,
   federationRecords,
   tetragonRecord,
+  tetragonNcConnectRecord,
   records,
 } from "./story";
 
@@ -47,14 +57,25 @@ describe("summaries", () => {
       expect(l).toHaveLength(1);
       return l[0]!;
     };
-    expect(one(s.audit)).toMatchObject({ roles: ["k8s_exec"], scope: s.scope, user: "minikube-user", request_uid: "ca1ed9f4-7bf4-4c85-81a8-1b11253d1ba6", title: "exec bash" });
-    expect(one(s.shell)).toMatchObject({ roles: ["shell_alert", "alert"], scope: s.scope, title: "Terminal shell in container", container: "ee97d9c4186f" });
-    expect(one(s.exec)).toMatchObject({ roles: ["exec"], scope: s.scope, binary: "/usr/bin/cat", pid: 38313 });
-    expect(one(s.connect)).toMatchObject({ roles: ["connect"], scope: s.scope, dst: "64.225.45.153:443" });
+    expect(one(s.audit)).toMatchObject({
+      roles: ["k8s_exec"],
+      scope: s.scope,
+      user: "minikube-user",
+      request_uid: "ca1ed9f4-7bf4-4c85-81a8-1b11253d1ba6",
+      title: "exec bash",
+      command: "bash",
+      container_name: "elasticsearch",
+    });
+    expect(one(s.shell)).toMatchObject({ roles: ["shell_alert", "alert"], scope: s.scope, title: "Terminal shell in container", container: "e6af4dff4ea3", binary: "sh" });
+    expect(one(s.exec)).toMatchObject({ roles: ["exec"], scope: s.scope, binary: "/bin/bash", pid: 24200, exec_id: SHELL_EXEC_ID, container: "e6af4dff4ea3", container_name: "elasticsearch" });
+    // cat and nc: children of `sh lifecycle.sh`, grandchildren of the bash (Tetragon's parent object names it)
+    const sh = "bWluaWt1YmU6MzM0OTc2MDUxNjExMTozODMxMg==";
+    expect(one(s.child)).toMatchObject({ roles: ["exec"], scope: s.scope, binary: "/usr/bin/cat", pid: 38313, parent_exec_id: sh, grandparent_exec_id: SHELL_EXEC_ID });
+    expect(one(s.connect)).toMatchObject({ roles: ["connect"], scope: s.scope, dst: "64.225.45.153:443", parent_exec_id: sh, grandparent_exec_id: SHELL_EXEC_ID });
     // the process_exit of the same pod plays no part: not summarized, not sent
     expect(summarize(normalizeRecord(tetragonRecord("process_exit.ndjson", 1)), C)).toEqual([]);
     expect(summarize(normalizeRecord(tetragonCatSigkillRecord({}, "KPROBE_ACTION_POST")), C)).toEqual([]);
-    for (const x of [s.audit, s.shell, s.exec, s.connect].flatMap((e) => summarize(e, C))) expect(JSON.stringify(x).length).toBeLessThan(1_000);
+    for (const x of [s.audit, s.shell, s.exec, s.child, s.connect].flatMap((e) => summarize(e, C))) expect(JSON.stringify(x).length).toBeLessThan(1_000);
   });
 
   it("a failed exec (403) is no anchor; an incident (Tributary) is never summarized", () => {
@@ -67,55 +88,121 @@ describe("summaries", () => {
   });
 });
 
-describe("chain k8s_exec: kubectl exec -> Falco shell alert -> Tetragon exec and connect", () => {
-  it("joins the four events of one pod into one incident, in time order", () => {
+describe("chain k8s_exec: kubectl exec -> Falco shell alert -> the shell's Tetragon exec and its descendants", () => {
+  const inPod = (at: number) => ({ ns: STORY_NS, pod: STORY_POD, at });
+
+  it("joins the five events of one pod into one incident, in time order", () => {
     const s = execStory();
-    const found = correlate([s.connect, s.exec, s.shell, s.audit]);
+    const found = correlate([s.connect, s.child, s.exec, s.shell, s.audit]);
     expect(found).toHaveLength(1);
     const m = found[0]!;
     expect(m.chain).toBe("k8s_exec");
     expect(m.scope).toBe(s.scope);
-    expect(uids(m)).toEqual([uid(s.audit), uid(s.shell), uid(s.exec), uid(s.connect)]);
-    expect(m.members.map((x) => x.time)).toEqual([STORY_AT - 1410, STORY_AT - 410, STORY_AT, STORY_AT + 9]);
+    expect(uids(m)).toEqual([uid(s.audit), uid(s.shell), uid(s.exec), uid(s.child), uid(s.connect)]);
+    expect(m.members.map((x) => x.time)).toEqual([AUDIT_AT, ALERT_AT, SHELL_AT, STORY_AT, STORY_AT + 9]);
   });
 
-  it("the exec and a Falco shell alert alone, or the exec and a Tetragon exec alone, are a story; the exec alone is not", () => {
+  it("the exec and a Falco shell alert alone, or the exec and its shell's Tetragon exec alone, are a story; the exec alone is not", () => {
     const s = execStory();
     expect(correlate([s.audit, s.shell]).map(uids)).toEqual([[uid(s.audit), uid(s.shell)]]);
     expect(correlate([s.audit, s.exec]).map(uids)).toEqual([[uid(s.audit), uid(s.exec)]]);
     expect(correlate([s.audit])).toEqual([]);
-    expect(correlate([s.audit, s.connect])).toEqual([]); // a connection without a process start or alert is not enough
-    expect(correlate([s.shell, s.exec, s.connect])).toEqual([]); // no kubectl exec: no story
+    expect(correlate([s.audit, s.connect])).toEqual([]); // a connection without its shell's exec is not enough
+    expect(correlate([s.audit, s.child])).toEqual([]); // nor a process start without it
+    expect(correlate([s.shell, s.exec, s.child, s.connect])).toEqual([]); // no kubectl exec: no story
+  });
+
+  it("only the shell's descendants join: an unrelated curl and an app process in the same pod at the same time do not; the shell's own curl does", () => {
+    const s = execStory();
+    const unrelated = normalizeRecord(tetragonCurlExecRecord(inPod(STORY_AT + 50))); // curl from xwing's bash, renamed into the pod
+    const app = normalizeRecord(tetragonAppExecRecord(inPod(STORY_AT + 1))); // started by containerd-shim
+    const child = normalizeRecord(tetragonCurlChildRecord(inPod(STORY_AT + 60))); // parent_exec_id = the bash's exec_id
+    for (const e of [unrelated, app, child]) expect(summarize(e, C)[0]!.scope).toBe(s.scope);
+    const found = correlate([s.audit, s.shell, s.exec, s.child, s.connect, unrelated, app, child]);
+    expect(found.map(uids)).toEqual([[uid(s.audit), uid(s.shell), uid(s.exec), uid(s.child), uid(s.connect), uid(child)]]);
+    // descent is followed through every joined process: a process whose parent is the shell's curl joins too,
+    // and the same process without that curl in the window does not
+    const curlExecId = summarize(child, C)[0]!.exec_id!;
+    const grandchild = normalizeRecord(reparent(tetragonAppExecRecord(inPod(STORY_AT + 70)), curlExecId));
+    expect(uids(correlate([s.audit, s.exec, child, grandchild])[0]!)).toEqual([uid(s.audit), uid(s.exec), uid(child), uid(grandchild)]);
+    expect(uids(correlate([s.audit, s.exec, grandchild])[0]!)).toEqual([uid(s.audit), uid(s.exec)]);
+  });
+
+  it("without the shell's exec no Tetragon event joins: the story is the kubectl exec and Falco's alert", () => {
+    const s = execStory();
+    const unrelated = normalizeRecord(tetragonCurlExecRecord(inPod(STORY_AT + 50)));
+    const app = normalizeRecord(tetragonAppExecRecord(inPod(STORY_AT + 1)));
+    expect(correlate([s.audit, s.shell, s.child, s.connect, unrelated, app]).map(uids)).toEqual([[uid(s.audit), uid(s.shell)]]);
+    expect(correlate([s.audit, s.child, s.connect, unrelated, app])).toEqual([]);
+  });
+
+  it("a bash that is not the exec's shell starts no tree: another container named, another command, or beyond the skew", () => {
+    const s = execStory();
+    const sidecar = normalizeRecord(k8sExecRecord({ at: AUDIT_AT, container: "sidecar" }));
+    expect(correlate([sidecar, s.exec, s.child, s.connect])).toEqual([]);
+    const [audit] = summarize(s.audit, C);
+    const tetragon = [s.exec, s.child, s.connect].flatMap((e) => summarize(e, C));
+    expect(matchChains([{ ...audit!, command: "sh" }, ...tetragon], C)).toEqual([]);
+    // the same bash started 40 s after the exec (skew 30 s): an app's shell, not the exec's
+    const late = normalizeRecord(tetragonShellExecRecord({ at: AUDIT_AT + 40_000 }));
+    expect(correlate([s.audit, s.shell, late, s.child, s.connect]).map(uids)).toEqual([[uid(s.audit), uid(s.shell)]]);
+  });
+
+  it("Falco's alert can name the shell (container and pid) when the request's command does not match", () => {
+    const s = execStory();
+    const [audit] = summarize(s.audit, C);
+    const [alert] = summarize(s.shell, C);
+    const tetragon = [s.exec, s.child, s.connect].flatMap((e) => summarize(e, C));
+    const noCommand = { ...audit!, command: undefined };
+    expect(matchChains([noCommand, { ...alert!, pid: 24200 }, ...tetragon], C).map(uids)).toEqual([[uid(s.audit), uid(s.shell), uid(s.exec), uid(s.child), uid(s.connect)]]);
+    // the alert names `sh` (no pid): not the bash; another pid: not the bash either
+    expect(matchChains([noCommand, alert!, ...tetragon], C).map(uids)).toEqual([[uid(s.audit), uid(s.shell)]]);
+    expect(matchChains([noCommand, { ...alert!, pid: 4242 }, ...tetragon], C).map(uids)).toEqual([[uid(s.audit), uid(s.shell)]]);
+  });
+
+  it("a Falco shell alert joins near the exec and in the shell's container, or later when it names a process of the shell's tree", () => {
+    const s = execStory();
+    const otherContainer = normalizeRecord(falcoShellRecord({ at: ALERT_AT + 2, container: "0123456789ab" }));
+    expect(correlate([s.audit, s.shell, s.exec, otherContainer]).map(uids)).toEqual([[uid(s.audit), uid(s.shell), uid(s.exec)]]);
+    // no shell exec known: the container cannot be checked, the alert near the exec joins
+    expect(correlate([s.audit, otherContainer]).map(uids)).toEqual([[uid(s.audit), uid(otherContainer)]]);
+    // 40 s later (beyond the skew): only when it is about a process of the tree (cat: same container and pid)
+    const [later] = summarize(normalizeRecord(falcoShellRecord({ at: AUDIT_AT + 40_000 })), C);
+    const story = [s.audit, s.exec, s.child].flatMap((e) => summarize(e, C));
+    expect(matchChains([...story, later!], C).map(uids)).toEqual([[uid(s.audit), uid(s.exec), uid(s.child)]]);
+    expect(matchChains([...story, { ...later!, pid: 38313 }], C).map(uids)).toEqual([[uid(s.audit), uid(s.exec), uid(s.child), later!.uid]]);
+    expect(matchChains([...summarize(s.audit, C), later!], C)).toEqual([]);
   });
 
   it("does not join events of other pods (same namespace, same time)", () => {
     const s = execStory();
-    const otherShell = normalizeRecord(falcoShellRecord({ pod: "elasticsearch-56f8fc6988-sh8rm", at: STORY_AT - 300 }));
+    const otherShell = normalizeRecord(falcoShellRecord({ pod: "elasticsearch-56f8fc6988-sh8rm", at: ALERT_AT + 100 }));
     const curl = normalizeRecord(tetragonCurlExecRecord({ at: STORY_AT + 100 })); // default/xwing
-    const kubecon = normalizeRecord(falcoShellKubeconRecord(STORY_AT - 200)); // default/kubecon
+    const kubecon = normalizeRecord(falcoShellKubeconRecord(ALERT_AT + 200)); // default/kubecon
     const found = correlate([s.audit, s.shell, otherShell, curl, kubecon, s.exec]);
     expect(found.map(uids)).toEqual([[uid(s.audit), uid(s.shell), uid(s.exec)]]);
     // and with the anchor moved to another pod, nothing of this pod joins it
-    const elsewhere = normalizeRecord(k8sExecRecord({ pod: "somewhere-else", at: STORY_AT - 1410 }));
+    const elsewhere = normalizeRecord(k8sExecRecord({ pod: "somewhere-else", at: AUDIT_AT }));
     expect(correlate([elsewhere, s.shell, s.exec, s.connect])).toEqual([]);
   });
 
   it("does not join events outside the window: 20 minutes later, or before the exec (beyond the skew)", () => {
     const s = execStory();
-    const late = normalizeRecord(falcoShellRecord({ at: STORY_AT - 1410 + 20 * 60_000 }));
+    const late = normalizeRecord(falcoShellRecord({ at: AUDIT_AT + 20 * 60_000 }));
     expect(correlate([s.audit, late])).toEqual([]);
     const early = normalizeRecord(k8sExecRecord({ at: STORY_AT + 5 * 60_000 })); // the exec after the shell and processes
-    expect(correlate([early, s.shell, s.exec, s.connect])).toEqual([]);
-    // a window set to 30 s leaves a shell alert 40 s after the exec out
+    expect(correlate([early, s.shell, s.exec, s.child, s.connect])).toEqual([]);
+    // a window set to 30 s leaves the shell's connect 40 s after the exec out
     const cfg = parseConfig({ correlate: { chains: { k8s_exec: { windowSeconds: 30 } } } }).correlate;
-    const at40 = normalizeRecord(falcoShellRecord({ at: STORY_AT - 1410 + 40_000 }));
-    expect(correlate([s.audit, at40], cfg)).toEqual([]);
-    expect(correlate([s.audit, at40]).map(uids)).toEqual([[uid(s.audit), uid(at40)]]);
+    const at40 = normalizeRecord(tetragonNcConnectRecord({ at: AUDIT_AT + 40_000 }));
+    expect(correlate([s.audit, s.exec, at40], cfg).map(uids)).toEqual([[uid(s.audit), uid(s.exec)]]);
+    expect(correlate([s.audit, s.exec, at40]).map(uids)).toEqual([[uid(s.audit), uid(s.exec), uid(at40)]]);
   });
 
   it("Falco's own Attach/Exec Pod alert anchors the chain too (real pod names: default/kubecon), and merges with the audit event of the same exec", () => {
     const t = Date.parse("2023-05-25T13:44:04.000Z"); // one second before the shell alert's own time
     const attach = normalizeRecord(falcoAttachExecRecord(t));
+    expect(summarize(attach, C)[0]).toMatchObject({ command: "sh" });
     const shell = normalizeRecord(falcoShellKubeconRecord(Date.parse("2023-05-25T13:44:05.478Z")));
     expect(correlate([attach, shell]).map(uids)).toEqual([[uid(attach), uid(shell)]]);
     // the audit event of the same exec (a few ms apart, same pod; different user names: audit says minikube-user)
@@ -125,22 +212,6 @@ describe("chain k8s_exec: kubectl exec -> Falco shell alert -> Tetragon exec and
     const sameUser = summarize(audit, C).map((x) => ({ ...x, user: "kubernetes-admin" }));
     const merged = matchChains([...summarize(attach, C), ...sameUser, ...summarize(shell, C)], C);
     expect(merged.map(uids)).toEqual([[uid(attach), uid(audit), uid(shell)]]);
-  });
-
-  it("when Tetragon saw the shell start, only that shell's process tree joins (exec_id / parent_exec_id)", () => {
-    const s = execStory();
-    const [exec] = summarize(s.exec, C);
-    const [connect] = summarize(s.connect, C);
-    const [audit] = summarize(s.audit, C);
-    // the parent of cat and nc, `sh lifecycle.sh`, as Tetragon reports it in their parent fields
-    const parent = (s.exec.actor as { process: { uid: string; pid: number; file: { path: string } } }).process;
-    const sh: Summary = { ...exec!, uid: "sh-exec", time: STORY_AT - 6, binary: parent.file.path, exec_id: parent.uid, parent_exec_id: "runc", pid: parent.pid };
-    const [curl] = summarize(normalizeRecord(tetragonCurlExecRecord({ ns: "tenant-jobs", pod: STORY_POD, at: STORY_AT + 50 })), C);
-    expect(curl!.scope).toBe(s.scope);
-    const m = matchChains([audit!, sh, exec!, connect!, curl!], C);
-    expect(m.map(uids)).toEqual([[uid(s.audit), "sh-exec", uid(s.exec), uid(s.connect)]]);
-    // without the shell's exec, every process start of the pod in the window joins
-    expect(matchChains([audit!, exec!, connect!, curl!], C).map(uids)).toEqual([[uid(s.audit), uid(s.exec), uid(s.connect), curl!.uid]]);
   });
 
   it("is off when the chain is disabled, and lists at most maxRelated events (the earliest)", () => {
@@ -154,10 +225,11 @@ describe("chain k8s_exec: kubectl exec -> Falco shell alert -> Tetragon exec and
   it("the finding uid stays while the story grows; members are the same whatever the arrival order", () => {
     const s = execStory();
     const a = correlate([s.audit, s.shell])[0]!;
-    const b = correlate([s.connect, s.shell, s.exec, s.audit])[0]!;
-    const c = correlate([s.exec, s.audit, s.connect, s.shell])[0]!;
+    const b = correlate([s.connect, s.shell, s.child, s.exec, s.audit])[0]!;
+    const c = correlate([s.exec, s.audit, s.connect, s.child, s.shell])[0]!;
     expect(b.finding_uid).toBe(a.finding_uid);
     expect(uids(b)).toEqual(uids(c));
+    expect(uids(b)).toHaveLength(5);
   });
 });
 

@@ -1,11 +1,13 @@
-// End to end inside workerd: the kubectl exec (k8s audit), Falco's shell alert and Tetragon's exec are POSTed
-// to /v1/events one by one, as their senders would; the real local queue runs the consumer, which archives
-// them and feeds the correlation Durable Object of their pod; the incident it emits goes through the same
-// queue and lands in the archive. A shell alert of another pod, sent at the same time, joins nothing.
+// End to end inside workerd: the kubectl exec (k8s audit), Falco's shell alert, Tetragon's exec of the shell and
+// of a process the shell started are POSTed to /v1/events one by one, as their senders would; the real local queue
+// runs the consumer, which archives them and feeds the correlation Durable Object of their pod; the incident it
+// emits goes through the same queue and lands in the archive. A shell alert of another pod, sent at the same time,
+// joins nothing; nor do two processes of the same pod at the same time that do not descend from the shell (an
+// unrelated curl, an app process started by containerd-shim).
 // The other two chains take the same path: a CloudTrail credential handed out and then used from a new IP, and
 // a Tetragon Sigkill with Falco's alert for the same process; each with a negative case first (another
 // principal's call, another process's alert: no incident), then the event that completes the story.
-import { SELF, env } from "cloudflare:test";
+import { SELF, env, runInDurableObject } from "cloudflare:test";
 import { describe, it, expect } from "vitest";
 import { readArchive, waitFor } from "../support/archive";
 import type { Correlator } from "../../src/correlate/durable";
@@ -17,8 +19,14 @@ import {
   records,
   tetragonCatExecRecord,
   tetragonCatSigkillRecord,
+  tetragonShellExecRecord,
+  tetragonCurlExecRecord,
+  tetragonAppExecRecord,
   STORY_AT,
   STORY_NS,
+  AUDIT_AT,
+  ALERT_AT,
+  SHELL_AT,
 } from "./story";
 
 const POD = "e2e-shell-4c1d";
@@ -50,34 +58,52 @@ async function post(record: unknown): Promise<void> {
 }
 
 describe("k8s exec story through the Worker", () => {
-  it("POST -> queue -> archive + correlation -> incident in the archive, related uids in time order", async () => {
-    await post(k8sExecRecord({ pod: POD, at: STORY_AT - 1410 }));
-    await post(falcoShellRecord({ pod: OTHER, at: STORY_AT - 300 })); // unrelated: another pod
-    await post(falcoShellRecord({ pod: POD, at: STORY_AT - 410 }));
-    await post(tetragonCatExecRecord({ ns: STORY_NS, pod: POD }));
+  it("POST -> queue -> archive + correlation -> incident in the archive, related uids in time order; processes not from the shell join nothing", async () => {
+    await post(k8sExecRecord({ pod: POD, at: AUDIT_AT }));
+    await post(falcoShellRecord({ pod: OTHER, at: ALERT_AT + 100 })); // unrelated: another pod
+    await post(falcoShellRecord({ pod: POD, at: ALERT_AT }));
+    await post(tetragonShellExecRecord({ ns: STORY_NS, pod: POD, at: SHELL_AT })); // bash, the exec's shell
+    await post(tetragonCurlExecRecord({ ns: STORY_NS, pod: POD, at: STORY_AT - 5 })); // unrelated: not from the shell
+    await post(tetragonAppExecRecord({ ns: STORY_NS, pod: POD, at: STORY_AT + 1 })); // unrelated: an app process
+    await post(tetragonCatExecRecord({ ns: STORY_NS, pod: POD })); // the shell's grandchild
 
     const incident = await waitFor(
-      async () => (await all()).find((e) => e.class_uid === 2005 && keyOf(e) === SCOPE && relatedOf(e).length === 3),
+      async () => (await all()).find((e) => e.class_uid === 2005 && keyOf(e) === SCOPE && relatedOf(e).length === 4),
       300,
       100,
     );
-    // the three events of the pod, as archived (they carry the pod key the ingest's key step wrote)
-    const events = (await all()).filter((e) => e.metadata.product.name !== "Tributary" && keyOf(e) === SCOPE).sort((a, b) => a.time - b.time);
-    expect(events.map((e) => e.metadata.product.name)).toEqual(["Kubernetes", "Falco", "Tetragon"]);
-    expect(relatedOf(incident)).toEqual(events.map((e) => e.metadata.uid));
+    // the pod's events, as archived (they carry the pod key the ingest's key step wrote)
+    const events = (await all()).filter((e) => e.metadata.product.name !== "Tributary" && keyOf(e) === SCOPE).sort(byTime);
+    expect(events).toHaveLength(6);
+    const binary = (e: Ev) => (e.process as { file?: { path?: string } } | undefined)?.file?.path;
+    const unrelated = events.filter((e) => binary(e) === "/usr/bin/curl" || binary(e) === "/starwars-docker");
+    expect(unrelated).toHaveLength(2);
+    const story = events.filter((e) => !unrelated.includes(e));
+    expect(story.map((e) => e.metadata.product.name)).toEqual(["Kubernetes", "Falco", "Tetragon", "Tetragon"]);
+    expect(story.slice(2).map(binary)).toEqual(["/bin/bash", "/usr/bin/cat"]);
+    expect(relatedOf(incident)).toEqual(story.map((e) => e.metadata.uid));
     expect(incident).toMatchObject({ class_uid: 2005, type_uid: incident.activity_id === 1 ? 200501 : 200502, status_id: 1, time: STORY_AT });
     expect((incident.metadata as { correlation_uid?: string }).correlation_uid).toBe((events[0]!.metadata as { correlation_uid?: string }).correlation_uid);
     // the incident's archive object is partitioned by its class and event day, like any event
     const objects = await readArchive(env.ARCHIVE, "ocsf/class_uid=2005/");
     expect(objects.some((o) => o.key.startsWith("ocsf/class_uid=2005/event_day=20220201/") && (o.events as Ev[]).some((e) => e.metadata.uid === incident.metadata.uid))).toBe(true);
 
+    // the pod's object holds all six summaries; the story it remembers (every emission's members) has none of
+    // the two unrelated processes
+    const stub = env.CORRELATOR.getByName(SCOPE);
+    expect(await settled(stub, 6)).toMatchObject({ events: 6, incidents: 1 });
+    const remembered = await runInDurableObject(stub, (_o: Correlator, state) =>
+      state.storage.sql
+        .exec<{ members: string }>("SELECT members FROM incidents")
+        .toArray()
+        .map((r) => (JSON.parse(r.members) as { uid: string }[]).map((m) => m.uid)),
+    );
+    expect(remembered).toEqual([story.map((e) => e.metadata.uid)]);
+    for (const e of (await all()).filter((x) => x.class_uid === 2005)) for (const u of unrelated) expect(relatedOf(e)).not.toContain(u.metadata.uid);
+
     // the other pod's alert reached its own object, which found no story
     const other = env.CORRELATOR.getByName(OTHER_SCOPE);
-    const st = await waitFor(async () => {
-      const s = await other.stats();
-      return s.events >= 1 ? s : undefined;
-    });
-    expect(st).toMatchObject({ events: 1, incidents: 0 });
+    expect(await settled(other, 1)).toMatchObject({ events: 1, incidents: 0 });
     const otherUid = (await all()).find((e) => keyOf(e) === OTHER_SCOPE)!.metadata.uid;
     for (const e of (await all()).filter((x) => x.class_uid === 2005)) expect(relatedOf(e)).not.toContain(otherUid);
   });

@@ -77,15 +77,14 @@ describe("incident events", () => {
           pods: ["default/tenant-jobs/elasticsearch-56f8fc6988-65smb"],
           users: ["minikube-user"],
           ips: ["192.168.99.1"],
-          containers: ["ee97d9c4186f", "e6af4dff4ea3"],
+          containers: ["e6af4dff4ea3"],
         },
       },
     });
     expect(ev.observables?.map((o) => [o.name, o.type_id, o.value])).toEqual([
       ["unmapped.tributary.correlation.users[0]", 4, "minikube-user"],
       ["unmapped.tributary.correlation.ips[0]", 2, "192.168.99.1"],
-      ["unmapped.tributary.correlation.containers[0]", 27, "ee97d9c4186f"],
-      ["unmapped.tributary.correlation.containers[1]", 27, "e6af4dff4ea3"],
+      ["unmapped.tributary.correlation.containers[0]", 27, "e6af4dff4ea3"],
     ]);
   });
 

@@ -76,9 +76,10 @@ describe("key formats per source", () => {
   });
 
   it("Falco and Tetragon events of one pod share the pod key (correlation_uid); container, exec and pid keys are added", () => {
-    const { audit, shell, exec, connect } = execStory();
-    for (const e of [shell, exec, connect]) expect(e.metadata.correlation_uid).toBe(audit.metadata.correlation_uid);
-    expect(corr(shell)!.keys).toEqual(["pod:default/tenant-jobs/elasticsearch-56f8fc6988-65smb", "container:ee97d9c4186f", "host:falco-xczjd"]);
+    const { audit, shell, exec: bash, child: exec, connect } = execStory();
+    for (const e of [shell, bash, exec, connect]) expect(e.metadata.correlation_uid).toBe(audit.metadata.correlation_uid);
+    expect(corr(shell)!.keys).toEqual(["pod:default/tenant-jobs/elasticsearch-56f8fc6988-65smb", "container:e6af4dff4ea3", "host:falco-xczjd"]);
+    expect(corr(bash)!.keys).toContain("exec:bWluaWt1YmU6MTkyNTA0Njg1Nzc1MjoyNDIwMA==");
     expect(corr(exec)!.keys).toEqual([
       "pod:default/tenant-jobs/elasticsearch-56f8fc6988-65smb",
       "container:e6af4dff4ea3",

@@ -1,7 +1,8 @@
 // Incidents route like any other event, by the routing rules (issue 7). Inside workerd: a config whose
 // first route sends class_uid 2005 (Incident Finding) to the webhook sink "incidents" and whose second
 // sends everything else to the webhook sink "siem" (both Standard Webhooks receivers on 127.0.0.1 behind the
-// recording gate, signatures verified). The exec story's four real records (renamed into their own pod,
+// recording gate, signatures verified). The exec story's four records (kubectl exec, Falco's alert, the shell's exec
+// and nc's connect from the shell's tree; renamed into their own pod,
 // see ./story.ts) are POSTed to /v1/events, the EVENTS messages ingest sent are fed to the real consumer,
 // which archives them, delivers them to "siem" and feeds the pod's Correlator Durable Object; the incident
 // that object enqueues (routed there with this config) is fed to the consumer in turn.
@@ -12,7 +13,7 @@ import { parseConfig } from "../../src/config/load";
 import type { EventsMessage, Producer } from "../../src/deliver/enqueue";
 import { queued } from "../support/queue-capture";
 import { consume, hookRequests, ingest, webhookSink } from "../noise/helpers";
-import { k8sExecRecord, falcoShellRecord, tetragonCatExecRecord, tetragonNcConnectRecord, STORY_AT, STORY_NS } from "./story";
+import { k8sExecRecord, falcoShellRecord, tetragonShellExecRecord, tetragonNcConnectRecord, AUDIT_AT, ALERT_AT, SHELL_AT, STORY_NS } from "./story";
 
 const POD = "route-incident-5e2a";
 const SCOPE = `pod:default/${STORY_NS}/${POD}`;
@@ -45,9 +46,9 @@ describe("incident routing", () => {
     });
 
     const records = [
-      k8sExecRecord({ pod: POD, at: STORY_AT - 1410 }),
-      falcoShellRecord({ pod: POD, at: STORY_AT - 410 }),
-      tetragonCatExecRecord({ ns: STORY_NS, pod: POD }),
+      k8sExecRecord({ pod: POD, at: AUDIT_AT }),
+      falcoShellRecord({ pod: POD, at: ALERT_AT }),
+      tetragonShellExecRecord({ ns: STORY_NS, pod: POD, at: SHELL_AT }),
       tetragonNcConnectRecord({ ns: STORY_NS, pod: POD }),
     ];
     const msgs: EventsMessage[] = [];

@@ -2,12 +2,25 @@
 // timestamps and pod names so that events from different captures line up; every adjustment is made here
 // on the parsed source record, before it is normalized, and is listed in docs/correlation.md ("Tests"):
 //
-//   k8s-audit/falco-trace__exec_pod.json                 kubectl exec (minikube-user): pod renamed, timestamps set
-//   falco/terminal-shell-in-container__falco-docs.json    Terminal shell in container: k8s.ns.name/k8s.pod.name, time
+//   k8s-audit/falco-trace__exec_pod.json                 kubectl exec bash (minikube-user): pod renamed, timestamps
+//                                                         set, `container=` set to the Tetragon container's name
+//                                                         (elasticsearch) so that request and shell line up
+//   falco/terminal-shell-in-container__falco-docs.json    Terminal shell in container: k8s.ns.name/k8s.pod.name, time,
+//                                                         container.id (and the same text in `output`) set to the
+//                                                         Tetragon container e6af4dff4ea3
 //   falco-k8saudit/attach-exec-pod__eks-blog.json         Falco Attach/Exec Pod (pod kubecon): time
-//   tetragon/process_exec.ndjson [6], process_connect.ndjson [0]   cat exec and nc connect in
-//                                                         tenant-jobs/elasticsearch-56f8fc6988-65smb (taken as they are;
-//                                                         the story is lined up on their time)
+//   tetragon/process_exit.ndjson [2], its `parent`        the exec'd shell: /bin/bash (pid 24200) in
+//                                                         tenant-jobs/elasticsearch-56f8fc6988-65smb, the grandparent of
+//                                                         cat and nc (bash -> sh lifecycle.sh -> cat, nc). No fixture has
+//                                                         its own process_exec, so its process object, as Tetragon reports
+//                                                         it as `parent` of `sh lifecycle.sh`, is put in a process_exec
+//                                                         envelope; time and start_time set next to the kubectl exec
+//   tetragon/process_exec.ndjson [6], process_connect.ndjson [0]   cat exec and nc connect, taken as they are (the
+//                                                         story is lined up on their time); they descend from the bash
+//   tetragon/process_exec.ndjson [3] (curl), [1] (starwars-docker)  unrelated processes, renamed into the story's pod
+//                                                         and moved in time; for "the shell's child", the curl's
+//                                                         parent_exec_id (and parent.exec_id) set to the bash's exec_id,
+//                                                         and for its grandchild the starwars-docker's set to the curl's
 //   tetragon/process_kprobe.ndjson [9]                    the same cat's read hook; action set to KPROBE_ACTION_SIGKILL
 //                                                         (no fixture has an enforcement: the one non-time, non-pod edit)
 //   falco/read-sensitive-file-untrusted__plugins-collector-readme.json   cat /etc/shadow: given the pod, time
@@ -30,6 +43,11 @@ export const CFG: Config = parseConfig({});
 export const STORY_AT = Date.parse("2022-02-01T18:01:56.410Z");
 export const STORY_NS = "tenant-jobs";
 export const STORY_POD = "elasticsearch-56f8fc6988-65smb";
+/** The Tetragon container of the story (its 12-digit id, and its name in the pod spec). */
+export const STORY_CONTAINER = "e6af4dff4ea3";
+export const STORY_CONTAINER_NAME = "elasticsearch";
+/** exec_id of the story's shell (/bin/bash, pid 24200): the parent of `sh lifecycle.sh`, grandparent of cat and nc. */
+export const SHELL_EXEC_ID = "bWluaWt1YmU6MTkyNTA0Njg1Nzc1MjoyNDIwMA==";
 
 type Rec = JsonObject;
 
@@ -73,14 +91,19 @@ export interface PodAt {
   at: number;
 }
 
-/** kubectl exec (k8s audit, ResponseStarted, 101): pod renamed, timestamps set to `at`. */
-export function k8sExecRecord(o: PodAt): Rec {
+/**
+ * kubectl exec bash (k8s audit, ResponseStarted, 101): pod renamed, timestamps set to `at`, the `container=`
+ * parameters set to `container` (default: the story's container name; the capture says nginx1).
+ */
+export function k8sExecRecord(o: PodAt & { container?: string }): Rec {
   const r = one("k8s-audit/falco-trace__exec_pod.json");
   const ref = r.objectRef as JsonObject;
   const oldPath = `/namespaces/${String(ref.namespace)}/pods/${String(ref.name)}/`;
   ref.namespace = o.ns ?? STORY_NS;
   ref.name = o.pod ?? STORY_POD;
-  r.requestURI = String(r.requestURI).replace(oldPath, `/namespaces/${String(ref.namespace)}/pods/${String(ref.name)}/`);
+  r.requestURI = String(r.requestURI)
+    .replace(oldPath, `/namespaces/${String(ref.namespace)}/pods/${String(ref.name)}/`)
+    .replace(/([?&])container=[^&]*/g, `$1container=${encodeURIComponent(o.container ?? STORY_CONTAINER_NAME)}`);
   r.requestReceivedTimestamp = iso(o.at - 35);
   r.stageTimestamp = iso(o.at);
   r.timestamp = iso(o.at);
@@ -105,9 +128,14 @@ function falcoPod(r: Rec, ns: string, pod: string): Rec {
   return r;
 }
 
-/** Falco "Terminal shell in container" (sh, container ee97d9c4186f): pod renamed, time set. */
-export function falcoShellRecord(o: PodAt): Rec {
-  return falcoAt(falcoPod(one("falco/terminal-shell-in-container__falco-docs.json"), o.ns ?? STORY_NS, o.pod ?? STORY_POD), o.at);
+/** Falco "Terminal shell in container" (sh): pod renamed, time set, container ee97d9c4186f -> `container` (the story's). */
+export function falcoShellRecord(o: PodAt & { container?: string }): Rec {
+  const r = falcoPod(one("falco/terminal-shell-in-container__falco-docs.json"), o.ns ?? STORY_NS, o.pod ?? STORY_POD);
+  const of = r.output_fields as JsonObject;
+  const old = String(of["container.id"]);
+  of["container.id"] = o.container ?? STORY_CONTAINER;
+  r.output = String(r.output).replaceAll(`container=${old}`, `container=${String(of["container.id"])}`).replaceAll(`container_id=${old}`, `container_id=${String(of["container.id"])}`);
+  return falcoAt(r, o.at);
 }
 
 /** Falco "Terminal shell in container" for its own pod (default/kubecon): time set only. */
@@ -153,6 +181,34 @@ export const tetragonCatExecRecord = (o: Partial<PodAt> = {}) => tetragonRecord(
 export const tetragonNcConnectRecord = (o: Partial<PodAt> = {}) => tetragonRecord("process_connect.ndjson", 0, o);
 /** The `curl` exec in default/xwing (process_exec.ndjson line 4): an unrelated pod. */
 export const tetragonCurlExecRecord = (o: Partial<PodAt> = {}) => tetragonRecord("process_exec.ndjson", 3, o);
+/** `starwars-docker` started by containerd-shim (process_exec.ndjson line 2): an app process, not a shell's child. */
+export const tetragonAppExecRecord = (o: Partial<PodAt> = {}) => tetragonRecord("process_exec.ndjson", 1, o);
+
+/** A process_exec record made a child of `parentExecId`: process.parent_exec_id and parent.exec_id set. */
+export function reparent(r: Rec, parentExecId: string): Rec {
+  const body = r.process_exec as JsonObject;
+  (body.process as JsonObject).parent_exec_id = parentExecId;
+  (body.parent as JsonObject).exec_id = parentExecId;
+  return r;
+}
+
+/** The curl exec made a child of the story's shell (its bash -c parent replaced by the bash's exec_id). */
+export const tetragonCurlChildRecord = (o: Partial<PodAt> = {}) => reparent(tetragonCurlExecRecord(o), SHELL_EXEC_ID);
+
+/**
+ * The story's shell: /bin/bash (pid 24200, container elasticsearch) as Tetragon reports it in the `parent` of
+ * process_exit.ndjson line 3 (`sh lifecycle.sh`), put in a process_exec envelope (no fixture holds its own exec);
+ * event time and start_time set to `at`; optionally renamed into another pod.
+ */
+export function tetragonShellExecRecord(o: PodAt): Rec {
+  const exit = tetragonRecord("process_exit.ndjson", 2);
+  const shell = clone((exit.process_exit as JsonObject).parent as JsonObject);
+  delete shell.refcnt;
+  shell.start_time = iso(o.at);
+  let r: Rec = { process_exec: { process: shell }, node_name: exit.node_name as string, time: iso(o.at) };
+  if (o.pod !== undefined) r = tetragonPod(r, o.ns ?? STORY_NS, o.pod);
+  return r;
+}
 
 /** The `cat` read hook (process_kprobe.ndjson line 10) with action KPROBE_ACTION_SIGKILL. */
 export function tetragonCatSigkillRecord(o: Partial<PodAt> = {}, action = "KPROBE_ACTION_SIGKILL"): Rec {
@@ -174,23 +230,35 @@ export function federationRecords(useIp?: string): [Rec, Rec] {
 
 export interface ExecStory {
   audit: OcsfEvent;
+  /** Falco "Terminal shell in container". */
   shell: OcsfEvent;
+  /** Tetragon: the exec of the shell kubectl started (bash, the request's command, in the request's container). */
   exec: OcsfEvent;
+  /** Tetragon: cat, the shell's grandchild (bash -> sh lifecycle.sh -> cat). */
+  child: OcsfEvent;
+  /** Tetragon: nc's outbound connect, the shell's grandchild. */
   connect: OcsfEvent;
   /** Its correlation key (the pod). */
   scope: string;
 }
 
+/** Times of the story, relative to STORY_AT (cat's exec): kubectl exec, Falco's alert, the shell's exec. */
+export const AUDIT_AT = STORY_AT - 1410;
+export const ALERT_AT = STORY_AT - 1405;
+export const SHELL_AT = STORY_AT - 1400;
+
 /**
- * kubectl exec at STORY_AT - 1.41 s, Falco shell alert at STORY_AT - 0.41 s, Tetragon cat exec at STORY_AT and
- * nc connect 9 ms later, all in one pod (by default the Tetragon events' own pod; another name renames all four).
+ * kubectl exec bash at STORY_AT - 1.41 s, Falco's shell alert 5 ms and Tetragon's exec of the bash 10 ms later,
+ * cat's exec at STORY_AT and nc's connect 9 ms later (both started from the bash through `sh lifecycle.sh`), all
+ * in one pod (by default the Tetragon events' own pod; another name renames all five).
  */
 export function execStory(pod: string = STORY_POD, cfg: Config = CFG): ExecStory {
   const rename = pod === STORY_POD ? {} : { pod, ns: STORY_NS };
   return {
-    audit: normalizeRecord(k8sExecRecord({ pod, at: STORY_AT - 1410 }), cfg),
-    shell: normalizeRecord(falcoShellRecord({ pod, at: STORY_AT - 410 }), cfg),
-    exec: normalizeRecord(tetragonCatExecRecord(rename), cfg),
+    audit: normalizeRecord(k8sExecRecord({ pod, at: AUDIT_AT }), cfg),
+    shell: normalizeRecord(falcoShellRecord({ pod, at: ALERT_AT }), cfg),
+    exec: normalizeRecord(tetragonShellExecRecord({ ...rename, at: SHELL_AT }), cfg),
+    child: normalizeRecord(tetragonCatExecRecord(rename), cfg),
     connect: normalizeRecord(tetragonNcConnectRecord(rename), cfg),
     scope: `pod:default/${STORY_NS}/${pod}`,
   };
