@@ -154,7 +154,11 @@ function isSpace(c: number): boolean {
   return c <= 32 || c === 0xa0 || c === 0xfeff || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x1680 || c === 0x202f || c === 0x205f || c === 0x3000;
 }
 
-/** a.b.evil.com: a.b.evil.com, b.evil.com, evil.com (never the bare top-level label); most specific first. */
+/**
+ * a.b.evil.com: a.b.evil.com, b.evil.com, evil.com (never the bare top-level label). Each feed is
+ * asked from the most specific name down and reports the first name it lists, so feed A listing
+ * a.evil.com and feed B listing evil.com both hit (one hit per feed, in feed order).
+ */
 function lookupDomain(feeds: LoadedFeed[], value: string, hits: Hit[]): void {
   let d = value;
   let count = hashDomainSuffixes(d);
@@ -164,17 +168,18 @@ function lookupDomain(feeds: LoadedFeed[], value: string, hits: Hit[]): void {
     d = norm;
     count = hashDomainSuffixes(d);
   }
-  for (let k = count - 1; k >= 0; k--) {
-    lookupPair(feeds, "domain", suffixHi[k]!, suffixLo[k]!, hits);
-    if (hits.length > 0) {
-      // the most specific listed name wins
+  for (const f of feeds) {
+    for (let k = count - 1; k >= 0; k--) {
+      const conf = f.set.lookupHash(suffixHi[k]!, suffixLo[k]!);
+      if (conf < 0) continue;
       const name = d.slice(suffixStart[k]!);
-      nameHits(hits, 0, suffixFolded ? name.toLowerCase() : name);
-      return;
+      hits.push({ feed: f, kind: "domain", indicator: suffixFolded ? name.toLowerCase() : name, confidence: conf });
+      break;
     }
   }
 }
 
+/** The URL as sent, else (with parameters) without them; asked of each feed, one hit per feed. */
 function lookupUrl(feeds: LoadedFeed[], value: string, hits: Hit[]): void {
   let key = value;
   let start = 0;
@@ -192,13 +197,27 @@ function lookupUrl(feeds: LoadedFeed[], value: string, hits: Hit[]): void {
     q = k.indexOf("?");
   }
   hash64(HASHED_KIND_CODE.url, key, start, end);
-  lookupPair(feeds, "url", hashOut[0]!, hashOut[1]!, hits);
-  if (hits.length > 0) return nameHits(hits, 0, key.slice(start, end));
-  if (q < 0) return;
-  // with parameters: the URL without them
-  hash64(HASHED_KIND_CODE.url, key, start, q);
-  lookupPair(feeds, "url", hashOut[0]!, hashOut[1]!, hits);
-  if (hits.length > 0) nameHits(hits, 0, key.slice(start, q));
+  const hi = hashOut[0]!;
+  const lo = hashOut[1]!;
+  let bareHi = 0;
+  let bareLo = 0;
+  let bareHashed = false;
+  for (const f of feeds) {
+    let conf = f.set.lookupHash(hi, lo);
+    if (conf >= 0) {
+      hits.push({ feed: f, kind: "url", indicator: key.slice(start, end), confidence: conf });
+      continue;
+    }
+    if (q < 0) continue;
+    if (!bareHashed) {
+      hash64(HASHED_KIND_CODE.url, key, start, q);
+      bareHi = hashOut[0]!;
+      bareLo = hashOut[1]!;
+      bareHashed = true;
+    }
+    conf = f.set.lookupHash(bareHi, bareLo);
+    if (conf >= 0) hits.push({ feed: f, kind: "url", indicator: key.slice(start, q), confidence: conf });
+  }
 }
 
 function lookupFileHash(feeds: LoadedFeed[], value: string, hits: Hit[]): void {

@@ -11,6 +11,17 @@ function cfgWith(feeds: unknown[], extra: Record<string, unknown> = {}) {
   return config({ enrich: { intel: { feeds, ...extra } } });
 }
 
+/** A Falco finding (real fixture) whose evidence gets a file with a SHA-256 and a URL, enriched with cfg. */
+function enrichFalcoWithFileAndUrl(cfg: ReturnType<typeof cfgWith>, sha: string, url: string) {
+  const [base] = plainFixture("falco/write-below-binary-dir__falcosidekick-readme.json");
+  const e = structuredClone(base!) as OcsfEvent & { evidences: Record<string, unknown>[] };
+  e.evidences[0]!.file = { name: "sh", path: "/bin/sh", type_id: 1, type: "Regular File", hashes: [{ algorithm_id: 3, algorithm: "SHA-256", value: sha }] };
+  e.evidences[0]!.url = { url_string: url };
+  const out = makeEnricher(cfg)(e);
+  expect(validateOcsf(out)).toEqual([]);
+  return { base: base!, out };
+}
+
 describe("threat intel on real events", () => {
   it("Tetragon connect to a listed IP: reputation on the observable, an enrichment naming the feed, severity raised", () => {
     const cfg = cfgWith([{ name: "c2-ips", indicators: ["64.225.45.153", "203.0.113.9"], confidence: 90, severityRaise: 2 }]);
@@ -79,19 +90,14 @@ describe("threat intel on real events", () => {
       { name: "hashes", indicators: [sha.toUpperCase()], confidence: 95, severityRaise: 3 },
       { name: "urls", indicators: ["http://dl.badcorp.example/payload.sh"], confidence: 70 },
     ]);
-    const [base] = plainFixture("falco/write-below-binary-dir__falcosidekick-readme.json");
-    const e = structuredClone(base!) as OcsfEvent & { evidences: Record<string, unknown>[] };
-    e.evidences[0]!.file = { name: "sh", path: "/bin/sh", type_id: 1, type: "Regular File", hashes: [{ algorithm_id: 3, algorithm: "SHA-256", value: sha }] };
-    e.evidences[0]!.url = { url_string: "https://dl.badcorp.example/payload.sh?x=1" };
-    const out = makeEnricher(cfg)(e);
-    expect(validateOcsf(out)).toEqual([]);
+    const { base, out } = enrichFalcoWithFileAndUrl(cfg, sha, "https://dl.badcorp.example/payload.sh?x=1");
     const hits = intelHits(out);
     expect(hits.map((h) => [h.name, h.provider, h.data.indicator_type])).toEqual([
       ["evidences[0].file.hashes[0].value", "hashes", "sha256"],
       ["evidences[0].url.url_string", "urls", "url"],
     ]);
     // Error (4) + 3, capped at Critical (5)
-    expect(base!.severity_id).toBe(4);
+    expect(base.severity_id).toBe(4);
     expect(out.severity_id).toBe(5);
     expect(out.observables!.find((o) => o.name === "evidences[0].file.hashes[0].value")).toMatchObject({ type_id: 8, reputation: { score_id: 10 } });
   });
@@ -104,6 +110,63 @@ describe("threat intel on real events", () => {
     const [e] = enrichedFixture("tetragon/process_connect.ndjson", cfg);
     expect(intelHits(e!).map((h) => h.provider)).toEqual(["low", "high"]);
     expect(e!.observables!.find((o) => o.name === "dst_endpoint.ip")!.reputation!.provider).toBe("high");
+  });
+
+  it("several feeds listing a name and its parent domain each get an entry naming their own indicator", () => {
+    const fx = "cloudtrail/stratus__credential-access.ec2-get-password-data.subset.json";
+    const ec2 = "ec2.apiso-northsouth-3r.amazonaws.com";
+    const parent = "apiso-northsouth-3r.amazonaws.com";
+    const feeds = [
+      // the most specific name, weakly; the parent, strongly; a feed listing both reports only the more specific
+      { name: "exact-low", indicators: [ec2], type: "domain", confidence: 30, severityRaise: 0 },
+      { name: "parent-high", indicators: [parent], type: "domain", confidence: 95, severityRaise: 2 },
+      { name: "both", indicators: ["amazonaws.com", parent], type: "domain", confidence: 50 },
+    ];
+    const cfg = cfgWith(feeds);
+    const events = enrichedFixture(fx, cfg);
+    const plain = plainFixture(fx);
+    const hosts = new Set<string>();
+    events.forEach((e, i) => {
+      expect(validateOcsf(e)).toEqual([]);
+      const host = String((plain[i] as unknown as { dst_endpoint: { hostname: string } }).dst_endpoint.hostname);
+      hosts.add(host);
+      const hits = intelHits(e).filter((h) => h.name === "dst_endpoint.hostname");
+      expect(hits.map((h) => [h.provider, h.value, h.data.indicator, h.data.confidence])).toEqual([
+        ...(host === ec2 ? [["exact-low", host, ec2, 30]] : []),
+        ["parent-high", host, parent, 95],
+        ["both", host, parent, 50],
+      ]);
+      expect(e.observables!.find((o) => o.name === "dst_endpoint.hostname")!.reputation).toMatchObject({ provider: "parent-high", score_id: 10 });
+      // the parent feed's confident hit raises by its 2 levels and records it
+      expect(e.severity_id).toBe(raiseSeverity(plain[i]!.severity_id, 2));
+      expect(hits.find((h) => h.provider === "parent-high")!.data.severity_raised_to).toBe(e.severity_id);
+    });
+    expect([...hosts].sort()).toEqual([ec2, "sts.apiso-northsouth-3r.amazonaws.com"]);
+    // the same feeds in the other order: the same hits, in feed order
+    const reversed = enrichedFixture(fx, cfgWith([...feeds].reverse()));
+    const ec2At = plain.findIndex((p) => (p as unknown as { dst_endpoint: { hostname: string } }).dst_endpoint.hostname === ec2);
+    expect(intelHits(reversed[ec2At]!).filter((h) => h.name === "dst_endpoint.hostname").map((h) => h.provider)).toEqual(["both", "parent-high", "exact-low"]);
+  });
+
+  it("several feeds listing a URL with and without its query, and the same hash, each get an entry", () => {
+    const sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    const cfg = cfgWith([
+      { name: "with-query", indicators: ["http://dl.badcorp.example/payload.sh?x=1", sha], confidence: 40, severityRaise: 0 },
+      { name: "bare", indicators: ["http://dl.badcorp.example/payload.sh", sha.toUpperCase()], confidence: 90, severityRaise: 1 },
+      { name: "both-urls", indicators: ["https://dl.badcorp.example/payload.sh", "https://dl.badcorp.example/payload.sh?x=1"], confidence: 60 },
+    ]);
+    const { out } = enrichFalcoWithFileAndUrl(cfg, sha, "https://dl.badcorp.example/payload.sh?x=1");
+    const hits = intelHits(out);
+    expect(hits.filter((h) => h.name === "evidences[0].url.url_string").map((h) => [h.provider, h.data.indicator, h.data.confidence])).toEqual([
+      ["with-query", "dl.badcorp.example/payload.sh?x=1", 40],
+      ["bare", "dl.badcorp.example/payload.sh", 90],
+      ["both-urls", "dl.badcorp.example/payload.sh?x=1", 60],
+    ]);
+    expect(out.observables!.find((o) => o.name === "evidences[0].url.url_string")!.reputation).toMatchObject({ provider: "bare", base_score: 90 });
+    expect(hits.filter((h) => h.name === "evidences[0].file.hashes[0].value").map((h) => [h.provider, h.data.indicator])).toEqual([
+      ["with-query", sha],
+      ["bare", sha],
+    ]);
   });
 
   it("misses leave the event exactly as the other enrichers made it", () => {
