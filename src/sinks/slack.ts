@@ -1,8 +1,10 @@
 // Slack incoming webhook: one readable message per high-severity event (text + Block Kit blocks:
 // title, severity, host, container, pod, process, user, time, uid; a folded burst shows its count and span). Events below minSeverityId
 // (default 4 = High; 99 "Other" counts as below) are not sent: encode leaves them out and
-// unsentOutcome settles them as delivered. Pacing (~1 message/s per webhook) is the delivery
-// layer's job. Responses: 2xx ("ok") delivered; 408, 429 (Retry-After) and 5xx (not 501) retried;
+// unsentOutcome settles them as delivered. Nothing paces the requests (one per event, sent one after
+// another): Slack allows ~1 message/s per webhook and answers 429 with Retry-After beyond it; the
+// delivery layer then holds the rest of the delivery and retries it after Retry-After. Keep the volume
+// down with the minimum severity and a noise throttle on this sink (docs/noise.md). Responses: 2xx ("ok") delivered; 408, 429 (Retry-After) and 5xx (not 501) retried;
 // other statuses rejected with Slack's error string (invalid_payload, channel_not_found, ...).
 import { z } from "zod";
 import { secretRef } from "../config/secret";
@@ -10,10 +12,29 @@ import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type SinkDriver, type SinkRequest } from "./types";
 import { eventUid, fieldAt, headersSchema, mergeHeaders, secretValue, textAt } from "./batch";
 
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
+/** A literal webhook URL Tributary will post to: https, or http to this machine (local receivers in development and tests). */
+export function slackUrlOk(text: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    return false;
+  }
+  return u.protocol === "https:" || (u.protocol === "http:" && LOOPBACK.has(u.hostname));
+}
+
 export const slackConfig = z
   .object({
-    /** The incoming webhook URL (it holds the credential: keep it in a secret). */
-    url: secretRef,
+    /**
+     * The incoming webhook URL (it holds the credential: keep it in a secret). Written literally it
+     * must be an https URL (http only to 127.0.0.1/localhost); the value is never echoed in errors.
+     */
+    url: secretRef.superRefine((v, ctx) => {
+      if (typeof v === "string" && !slackUrlOk(v))
+        ctx.addIssue({ code: "custom", message: 'expected the incoming webhook\'s https URL (https://hooks.slack.com/services/...) or {"env": "NAME"}; http only to 127.0.0.1 or localhost' });
+    }),
     /** Lowest OCSF severity_id sent (1 Informational .. 6 Fatal); default 4 (High). */
     minSeverityId: z.number().int().min(0).max(6).default(4),
     headers: headersSchema,

@@ -69,6 +69,21 @@ describe("attemptDelivery", () => {
     expect(slack.messages.length - before).toBe(critical);
   });
 
+  it("Slack is paced only by its 429: after a 429 the rest of the delivery is not sent but retried after Retry-After", async () => {
+    const s = sink({ type: "slack", url: slack.hookUrl, minSeverityId: 1 });
+    const batch = items.filter((i) => i.event.severity_id >= 1 && i.event.severity_id !== 99).slice(0, 6);
+    expect(batch.length).toBe(6);
+    const before = slack.messages.length;
+    // Slack takes two messages, then rate-limits this webhook
+    slack.script.push({ status: 200, body: "ok" }, { status: 200, body: "ok" }, { status: 429, headers: { "retry-after": "7" }, body: "rate_limited" });
+    const r = await attemptDelivery(s, batch, opts);
+    expect(r.requests).toBe(3); // one request per event, one after another, stopped by the 429
+    expect(r.delivered).toEqual([0, 1]);
+    expect(r.retry.flatMap((g) => g.indices).sort()).toEqual([2, 3, 4, 5]);
+    expect(r.retry.every((g) => g.afterMs === 7000)).toBe(true);
+    expect(slack.messages.length - before).toBe(0); // the scripted answers stood in for Slack
+  });
+
   it("rejects the events when encode fails (a missing secret), naming the cause", async () => {
     const s = sink({ type: "splunk_hec", url: hec.url, token: { env: "NOT_SET" } });
     const r = await attemptDelivery(s, items.slice(0, 3), opts);
