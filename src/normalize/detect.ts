@@ -107,6 +107,20 @@ export function unwrap(v: Json, path: string, out: Unwrapped[], depth = 0, text?
   return out;
 }
 
+/** How many records `unwrap` makes of a value (the same container rules, without building them). */
+export function recordCount(v: Json, depth = 0): number {
+  if (Array.isArray(v) && depth < 2) {
+    let n = 0;
+    for (const x of v) n += recordCount(x, depth + 1);
+    return n;
+  }
+  if (isObject(v)) {
+    if (v.kind === "EventList" && Array.isArray(v.items)) return v.items.length;
+    if (Array.isArray(v.Records) && Object.keys(v).length <= 2) return v.Records.length;
+  }
+  return 1;
+}
+
 function withRaw(u: Unwrapped, raw: string | undefined): Unwrapped {
   if (raw !== undefined) u.raw = raw;
   return u;

@@ -7,6 +7,7 @@
 import { type Json, parseJson } from "../normalize/json";
 import { utf8Length } from "../sinks/batch";
 import { arraySpans } from "../normalize/json-spans";
+import { recordCount } from "../normalize/detect";
 
 export { utf8Length };
 
@@ -68,6 +69,54 @@ export function countLines(text: string): number {
     start = end + 1;
   }
   return n;
+}
+
+/** A line that may be a container of several records (an array, an EventList, a CloudTrail file). */
+const CONTAINER_HINT = /"(items|Records)"\s*:/;
+
+/**
+ * How many records the body holds after containers are unwrapped: exactly the number of records the
+ * ingest loop will count, known before anything is queued (so a maxRecords 413 never follows a partial
+ * send). Only lines that look like containers (`[...]`, `"items":`, `"Records":`) are parsed here.
+ */
+export function countRecords(text: string, l: Layout, opts: FrameOptions = {}): number {
+  switch (l.kind) {
+    case "empty":
+      return 0;
+    case "broken":
+      return 1;
+    case "text":
+      return countLines(text);
+    case "value":
+      // a top-level array's elements are unwrapped one by one, each from depth 0 (as `itemsOf` yields them)
+      return Array.isArray(l.value) ? l.value.reduce<number>((n, v) => n + recordCount(v), 0) : recordCount(l.value);
+    case "lines": {
+      let n = 0;
+      let start = 0;
+      while (start < text.length) {
+        let end = text.indexOf("\n", start);
+        if (end < 0) end = text.length;
+        let from = firstNonSpace(text, start, end);
+        if (from >= 0) {
+          if (text.charCodeAt(from) === 0x1e) from++;
+          const raw = text.slice(from, end).trimEnd();
+          if (raw !== "") {
+            let count = 1;
+            if (oversize(raw, opts.maxRecordBytes) === undefined && (raw.charCodeAt(0) === 0x5b || CONTAINER_HINT.test(raw))) {
+              try {
+                count = recordCount(parseJson(raw));
+              } catch {
+                // an invalid line is one record (one error)
+              }
+            }
+            n += count;
+          }
+        }
+        start = end + 1;
+      }
+      return n;
+    }
+  }
 }
 
 function* jsonLines(text: string, opts: FrameOptions): Generator<Item> {

@@ -2,7 +2,7 @@
 // Answers 2xx only after every accepted record is on the queue; each rejected record is reported
 // by index with a reason and written to the quarantine (R2). See docs/ingest.md.
 import { Hono, type Context } from "hono";
-import { layout, itemsOf, countLines, checkRecord, oversize, isLimitReason } from "./decode";
+import { layout, itemsOf, countRecords, checkRecord, oversize, isLimitReason } from "./decode";
 import { bodyFormat, readBytes, readText, streamOf, BodyError, type BodyFormat } from "./body";
 import { authenticate, allows, CHALLENGE, type AuthResult, type Principal } from "./auth";
 import { runPipeline, type PipelineOptions, type RoutedEvent } from "../pipeline";
@@ -35,7 +35,7 @@ export interface IngestResponse {
   errors: ResponseError[];
   /** Errors counted in `rejected` but not listed (over limits.maxReportedErrors; all are quarantined). */
   errors_omitted?: number;
-  /** Events of this request already on the queue when the queue refused the rest (429/503/413). */
+  /** Events of this request already on the queue when the queue refused the rest (429/503). */
   queued_before_failure?: number;
   /** Set when the quarantine write failed (the accepted records are still accepted; with none accepted the answer is 503). */
   quarantine_error?: string;
@@ -127,12 +127,13 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   }
   c.set("tenant", principal.tenant);
 
-  // 2. Framing, and the records-per-request limit where it is known before any work.
+  // 2. Framing, and the records-per-request limit, counted after unwrapping containers and before anything
+  // is queued: a 413 always means nothing of the request was queued.
   // ocsf.rawData: array elements get their exact text from the body too (raw_data is each record's own text)
   const frameOpts = { maxRecordBytes: limits.maxRecordBytes, texts: cfg.ocsf.rawData };
   const lay = layout(text, format.framing, frameOpts);
-  const declared = lay.kind === "lines" || lay.kind === "text" ? countLines(text) : lay.kind === "value" && Array.isArray(lay.value) ? lay.value.length : 1;
-  if (declared > limits.maxRecords) return requestError(c, 413, tooManyReason(limits.maxRecords));
+  const declared = countRecords(text, lay, frameOpts);
+  if (declared > limits.maxRecords) return requestError(c, 413, tooManyReason(limits.maxRecords, declared));
 
   // 3. Records -> pipeline -> queue, in windows.
   const steps = await stepsFor(c.env, cfg);
@@ -199,10 +200,6 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
         index += res.total;
         for (const ev of res.events) pending.push(ev);
       }
-      if (index > limits.maxRecords) {
-        const queued = queue.sent;
-        return requestError(c, 413, tooManyReason(limits.maxRecords), queued > 0 ? { queued_before_failure: queued } : {});
-      }
       if (pending.length >= WINDOW) await flush();
     }
     await flush();
@@ -248,8 +245,8 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   return c.json(body, accepted > 0 ? 202 : rejected.every((r) => isLimitReason(r.reason)) ? 413 : 400);
 }
 
-function tooManyReason(max: number): string {
-  return `more than limits.maxRecords (${max}) records in one request: send smaller batches`;
+function tooManyReason(max: number, count: number): string {
+  return `${count} records, more than limits.maxRecords (${max}) in one request (nothing was queued): send smaller batches`;
 }
 
 export const ingestRoutes = new Hono<AppEnv>();

@@ -1,7 +1,8 @@
 // Framing (pure): layouts, items in body order, record checks.
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { layout, items, frame, countLines, checkRecord, utf8Length, oversize, type Item } from "../../src/routes/decode";
+import { layout, items, itemsOf, frame, countLines, countRecords, checkRecord, utf8Length, oversize, type Item, type Framing } from "../../src/routes/decode";
+import { unwrap } from "../../src/normalize/detect";
 import { fixture } from "../support/fixtures";
 
 const all = (text: string, framing: Parameters<typeof items>[1], max?: number): Item[] => [...items(text, framing, { maxRecordBytes: max })];
@@ -109,6 +110,38 @@ describe("byte counting", () => {
     expect(oversize("é".repeat(6), 10)).toBe(12);
     expect(oversize("x".repeat(11), 10)).toBe(11);
     expect(oversize("x".repeat(11), undefined)).toBeUndefined();
+  });
+
+  it("countRecords is the number of records the ingest loop counts (containers unwrapped), for any body", () => {
+    /** What the ingest loop counts: one per error or text line, the unwrapped records of each value. */
+    const counted = (text: string, framing: Framing, max?: number) => {
+      let n = 0;
+      for (const it of itemsOf(text, layout(text, framing, { maxRecordBytes: max }), { maxRecordBytes: max })) n += it.type === "value" ? unwrap(it.value, it.path, []).length : 1;
+      return n;
+    };
+    const rec = fc.oneof(fc.constant('{"rule":"r","output":"o"}'), fc.constant('{"note":"has \\"items\\": inside a string"}'), fc.json({ maxDepth: 2 }));
+    const part = fc.oneof(
+      rec,
+      fc.array(rec, { maxLength: 4 }).map((a) => `[${a.join(",")}]`),
+      fc.array(fc.array(rec, { maxLength: 3 }).map((a) => `[${a.join(",")}]`), { maxLength: 3 }).map((a) => `[${a.join(",")}]`),
+      fc.array(rec, { maxLength: 4 }).map((a) => `{"kind":"EventList","items":[${a.join(",")}]}`),
+      fc.array(rec, { maxLength: 4 }).map((a) => `{"Records":[${a.join(",")}]}`),
+      fc.array(rec, { maxLength: 4 }).map((a) => `{"Records":[${a.join(",")}],"a":1,"b":2}`),
+      fc.constantFrom("", "   ", "\u001e{\"a\":1}", "\u001e", "not json", '{"items": [1,2', "[1,2"),
+    );
+    fc.assert(
+      fc.property(fc.array(part, { maxLength: 8 }), fc.constantFrom<Framing>("json", "ndjson", "sniff", "text"), fc.option(fc.integer({ min: 5, max: 60 }), { nil: undefined }), fc.boolean(), (parts, framing, max, crlf) => {
+        const text = parts.join(crlf ? "\r\n" : "\n");
+        const opts = { maxRecordBytes: max };
+        expect(countRecords(text, layout(text, framing, opts), opts)).toBe(counted(text, framing, max));
+      }),
+      { numRuns: 500 },
+    );
+    // one value: a whole-body EventList, nested arrays (two levels unwrapped), a CloudTrail file
+    const one = (t: string) => countRecords(t, layout(t, "json"));
+    expect(one('{"kind":"EventList","items":[{},{},{}]}')).toBe(3);
+    expect(one("[[{},{}],[{}],{}]")).toBe(4);
+    expect(one('{"Records":[{},{}]}\n{"Records":[{}]}')).toBe(3);
   });
 
   it("countLines counts lines with content", () => {

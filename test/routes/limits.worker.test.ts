@@ -103,6 +103,23 @@ describe("records per request, record size, nesting depth", () => {
     expect(exact.body).toEqual({ accepted: 5, rejected: 0, errors: [] });
   });
 
+  it("counts records inside NDJSON container lines before queueing anything: a maxRecords 413 means nothing was queued", async () => {
+    // 210 Falco lines (more than one queue window of 200 events) then an EventList line of 50 items: 260 records
+    const audit = linesOf("k8s-audit").slice(0, 1).map((l) => JSON.parse(l) as Record<string, unknown>)[0]!;
+    const list = JSON.stringify({ kind: "EventList", apiVersion: "audit.k8s.io/v1", items: Array.from({ length: 50 }, () => audit) });
+    const lines = [...Array.from({ length: 210 }, (_, i) => falco[i % falco.length]!), list];
+    const r = await ingest(lines.join("\n"), { "content-type": "application/x-ndjson" }, { limits: { maxRecords: 250 } });
+    expect(r.status).toBe(413);
+    expect(r.body).toEqual({ accepted: 0, rejected: 0, errors: [{ index: -1, path: "(body)", reason: "260 records, more than limits.maxRecords (250) in one request (nothing was queued): send smaller batches" }] });
+    expect(r.queue.count()).toBe(0);
+    expect(r.queue.calls).toBe(0);
+    // at the limit exactly: all accepted
+    const ok = await ingest(lines.join("\n"), { "content-type": "application/x-ndjson" }, { limits: { maxRecords: 260 } });
+    expect(ok.status).toBe(202);
+    expect(ok.body.accepted + ok.body.rejected).toBe(260);
+    expect(ok.queue.count()).toBe(ok.body.accepted);
+  });
+
   it("rejects a record larger than maxRecordBytes and keeps the others (NDJSON line, array element, Falco text line)", async () => {
     const big = JSON.parse(falco[0]!) as { output: string };
     big.output = "x".repeat(5000);
