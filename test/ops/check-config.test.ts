@@ -67,6 +67,16 @@ describe("checkConfigText", () => {
     expect(checkConfigText(JSON.stringify({ noise: { dedup: [{ sinks: "archive" }] } })).errors).toEqual(["noise.dedup.0.sinks: Invalid input: expected array, received string"]);
   });
 
+  it("checks a Slack sink's literal url (https, or http to this machine) and names the field without echoing the value", () => {
+    const slackUrl = (url: unknown) => checkConfigText(JSON.stringify({ sinks: { chat: { type: "slack", url } }, routes: [{ sinks: ["chat"] }] })).errors;
+    const msg = 'sinks.chat.url: expected the incoming webhook\'s https URL (https://hooks.slack.com/services/...) or {"env": "NAME"}; http only to 127.0.0.1 or localhost';
+    expect(slackUrl("not a url")).toEqual([msg]);
+    expect(slackUrl("http://hooks.slack.com/services/T0/B0/secretpart")).toEqual([msg]);
+    expect(slackUrl("ftp://hooks.slack.com/services/T0/B0/x")).toEqual([msg]);
+    expect(slackUrl("http://hooks.slack.com/services/T0/B0/secretpart").join("")).not.toContain("secretpart");
+    for (const ok of ["https://hooks.slack.com/services/T0/B0/x", "https://chat.example.com/hooks/abc", "http://127.0.0.1:8089/services/T/B/X", "http://localhost:3000/x", { env: "SLACK_URL" }]) expect(slackUrl(ok), JSON.stringify(ok)).toEqual([]);
+  });
+
   it("names unknown keys as errors: a top-level typo with the known keys, and one inside a section", () => {
     const r = checkConfigText(JSON.stringify({ routng: [{ sinks: ["archive"] }], limits: { maxRecrods: 5 }, ocsf: { rawData: true } }));
     expect(r.ok).toBe(false);
