@@ -73,7 +73,10 @@ export const ACCOUNT_CHANGE_EVENTS: ReadonlyMap<string, number> = new Map([
       "CreateVirtualMFADevice CreateServiceSpecificCredential UploadSSHPublicKey UploadSigningCertificate",
   ),
   ...verbs(3, "ChangePassword PasswordUpdated"),
-  ...verbs(4, "CreateLoginProfile UpdateLoginProfile ResetServiceSpecificCredential"),
+  // CreateLoginProfile gives a user console sign-in (2 Enable), as DeleteLoginProfile takes it away (5 Disable);
+  // UpdateLoginProfile is an administrator setting a new password (4 Password Reset)
+  ...verbs(2, "CreateLoginProfile"),
+  ...verbs(4, "UpdateLoginProfile ResetServiceSpecificCredential"),
   ...verbs(5, "DeleteLoginProfile"),
   ...verbs(
     6,
@@ -83,18 +86,20 @@ export const ACCOUNT_CHANGE_EVENTS: ReadonlyMap<string, number> = new Map([
   ...verbs(
     7,
     "AttachUserPolicy AttachRolePolicy AttachGroupPolicy PutUserPolicy PutRolePolicy PutGroupPolicy " +
-      "PutUserPermissionsBoundary PutRolePermissionsBoundary AddUserToGroup",
+      "PutUserPermissionsBoundary PutRolePermissionsBoundary",
   ),
   ...verbs(
     8,
     "DetachUserPolicy DetachRolePolicy DetachGroupPolicy DeleteUserPolicy DeleteRolePolicy DeleteGroupPolicy " +
-      "DeleteUserPermissionsBoundary DeleteRolePermissionsBoundary RemoveUserFromGroup",
+      "DeleteUserPermissionsBoundary DeleteRolePermissionsBoundary",
   ),
   ...verbs(10, "EnableMFADevice"),
   ...verbs(11, "DeactivateMFADevice DeleteVirtualMFADevice"),
+  // group membership is no policy attachment (7/8 name an IAM policy attached to the user/role itself):
+  // AddUserToGroup / RemoveUserFromGroup are 99 Other, activity_name the eventName, user.groups the group
   ...verbs(
     99,
-    "UpdateUser UpdateRole UpdateRoleDescription UpdateAssumeRolePolicy UpdateGroup TagUser UntagUser TagRole " +
+    "AddUserToGroup RemoveUserFromGroup UpdateUser UpdateRole UpdateRoleDescription UpdateAssumeRolePolicy UpdateGroup TagUser UntagUser TagRole " +
       "UntagRole TagInstanceProfile UntagInstanceProfile AddRoleToInstanceProfile RemoveRoleFromInstanceProfile " +
       "ResyncMFADevice UpdateAccountPasswordPolicy DeleteAccountPasswordPolicy CreateAccountAlias DeleteAccountAlias " +
       "EmailUpdated AccountNameUpdated UpdateAccountName UpdateAccountEmailAddress",
@@ -726,5 +731,7 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
   if (unmapped) ev.unmapped = unmapped;
   if (ctx.rawData) ev.raw_data = ctx.rawText ?? JSON.stringify(rec);
   const captions = classUid === AUTHENTICATION ? AUTH_CAPTIONS : classUid === ACCOUNT_CHANGE ? ACCOUNT_CAPTIONS : API_CAPTIONS;
-  return withCaptions(ev, CLASS_NAMES[classUid]!, captions[activityId] ?? "Other");
+  // an Account Change that is none of the 1.3.0 activities (99 Other) is named by its eventName, as k8s-audit does with the verb
+  const activityName = classUid === ACCOUNT_CHANGE && activityId === 99 ? operation : (captions[activityId] ?? "Other");
+  return withCaptions(ev, CLASS_NAMES[classUid]!, activityName);
 }

@@ -190,17 +190,17 @@ describe("class and activity per eventName", () => {
     ["iam.amazonaws.com", "CreateAccessKey", ACCOUNT_CHANGE, 1],
     ["iam.amazonaws.com", "ChangePassword", ACCOUNT_CHANGE, 3],
     ["signin.amazonaws.com", "PasswordUpdated", ACCOUNT_CHANGE, 3],
-    ["iam.amazonaws.com", "CreateLoginProfile", ACCOUNT_CHANGE, 4],
+    ["iam.amazonaws.com", "CreateLoginProfile", ACCOUNT_CHANGE, 2],
     ["iam.amazonaws.com", "UpdateLoginProfile", ACCOUNT_CHANGE, 4],
     ["iam.amazonaws.com", "DeleteLoginProfile", ACCOUNT_CHANGE, 5],
     ["iam.amazonaws.com", "DeleteUser", ACCOUNT_CHANGE, 6],
     ["iam.amazonaws.com", "DeleteAccessKey", ACCOUNT_CHANGE, 6],
     ["iam.amazonaws.com", "AttachUserPolicy", ACCOUNT_CHANGE, 7],
     ["iam.amazonaws.com", "PutUserPolicy", ACCOUNT_CHANGE, 7],
-    ["iam.amazonaws.com", "AddUserToGroup", ACCOUNT_CHANGE, 7],
+    ["iam.amazonaws.com", "AddUserToGroup", ACCOUNT_CHANGE, 99],
     ["iam.amazonaws.com", "DetachUserPolicy", ACCOUNT_CHANGE, 8],
     ["iam.amazonaws.com", "DeleteRolePolicy", ACCOUNT_CHANGE, 8],
-    ["iam.amazonaws.com", "RemoveUserFromGroup", ACCOUNT_CHANGE, 8],
+    ["iam.amazonaws.com", "RemoveUserFromGroup", ACCOUNT_CHANGE, 99],
     ["iam.amazonaws.com", "EnableMFADevice", ACCOUNT_CHANGE, 10],
     ["iam.amazonaws.com", "DeactivateMFADevice", ACCOUNT_CHANGE, 11],
     ["iam.amazonaws.com", "DeleteVirtualMFADevice", ACCOUNT_CHANGE, 11],
@@ -393,7 +393,9 @@ describe("field mapping on the documented fixtures", () => {
 
   it("AddUserToGroup: the user with the group; old records without eventID/requestID keep requestParameters in unmapped", () => {
     const ev = ct("records__iam-add-user-to-group__aws-docs.json");
-    expect(ev).toMatchObject({ class_uid: 3001, activity_id: 7, user: { name: "Bob", groups: [{ name: "admin" }] } });
+    // group membership is no policy attachment: 99 Other, named by the eventName
+    expect(ev).toMatchObject({ class_uid: 3001, activity_id: 99, activity_name: "AddUserToGroup", type_uid: 300199, user: { name: "Bob", groups: [{ name: "admin" }] } });
+    expect(ev.type_name).toBe("Account Change: AddUserToGroup");
     expect(at(ev, "api.request")).toBeUndefined();
     expect(at(ev, "unmapped.requestParameters")).toEqual({ userName: "Bob", groupName: "admin" });
     expect(ev.metadata.uid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -409,7 +411,7 @@ describe("field mapping on the documented fixtures", () => {
 
   it("UpdateAssumeRolePolicy: Account Change Other on the role; no dst_endpoint in 3001 (host header stays unmapped)", () => {
     const ev = ct("stratus__persistence.iam-backdoor-role.json");
-    expect(ev).toMatchObject({ class_uid: 3001, activity_id: 99, activity_name: "Other", user: { name: "stratus-red-team-backdoor-r-role", type_id: 99, type: "Role" } });
+    expect(ev).toMatchObject({ class_uid: 3001, activity_id: 99, activity_name: "UpdateAssumeRolePolicy", user: { name: "stratus-red-team-backdoor-r-role", type_id: 99, type: "Role" } });
     expect(ev.dst_endpoint).toBeUndefined();
     expect(at(ev, "unmapped.tlsDetails.clientProvidedHostHeader")).toBe("iam.amazonaws.com");
   });
