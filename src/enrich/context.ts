@@ -1,8 +1,9 @@
 // Kubernetes and cloud context enricher (pure). OCSF 1.3.0 has no Kubernetes cluster, namespace or
 // workload object, so (docs/enrichment.md):
 //   - cluster name -> metadata.labels "k8s.cluster:<name>" (every class has metadata.labels); from the
-//     tenant's configured cluster (enrich.context.clusters, or the auth token's `cluster`), else from
-//     what the sensor sent (Tetragon's cluster_name, kept by the normalizer in unmapped);
+//     tenant's configured cluster (enrich.context.clusters, or the auth token's `cluster`) on events of
+//     Kubernetes-side sources only (kubernetesSide), else from what the sensor sent (Tetragon's
+//     cluster_name, kept by the normalizer in unmapped);
 //   - namespace / pod / workload -> metadata.labels "k8s.namespace:<ns>", "k8s.pod:<name>",
 //     "k8s.workload:<kind>/<name>", read from resources[] (type Pod) and from the sensor's pod
 //     fields kept in unmapped; pod labels -> resources[] (Pod).labels ["app=nginx", ...] on findings,
@@ -139,10 +140,31 @@ function accounts(e: OcsfEvent): (JsonObject | undefined)[] {
   return out;
 }
 
+/** Falco sources that watch the cluster (its nodes' syscalls, its API server's audit log). */
+const FALCO_K8S_SOURCES = new Set(["syscall", "k8s_audit"]);
+
+/**
+ * Whether the event comes from the Kubernetes side of a tenant, where the tenant's configured cluster
+ * applies: Tetragon, Kubernetes audit, Falco syscall / k8s_audit alerts. Not CloudTrail records, Falco
+ * aws_cloudtrail (or other plugin, or internal) alerts: an AWS account is no cluster.
+ */
+function kubernetesSide(e: OcsfEvent): boolean {
+  switch (e.metadata.product.name) {
+    case "Tetragon":
+    case "Kubernetes":
+      return true;
+    case "Falco":
+      return e.metadata.log_name !== undefined && FALCO_K8S_SOURCES.has(e.metadata.log_name);
+    default:
+      return false;
+  }
+}
+
 export function enrichContext(e: OcsfEvent, ctx: ContextData): OcsfEvent {
   const info = podInfo(e);
   const tenant = e.metadata.tenant_uid;
-  const cluster = (tenant ? ctx.clusters.get(tenant) : undefined) ?? info.cluster;
+  const configured = tenant && ctx.clusters.size > 0 && kubernetesSide(e) ? ctx.clusters.get(tenant) : undefined;
+  const cluster = configured ?? info.cluster;
   if (cluster) addLabel(e, `k8s.cluster:${cluster}`);
   if (info.namespace) addLabel(e, `k8s.namespace:${info.namespace}`);
   if (info.pod) addLabel(e, `k8s.pod:${info.pod}`);

@@ -17,6 +17,39 @@ describe("Kubernetes context", () => {
     expect(labels(other!).some((l) => l.startsWith("k8s.cluster:"))).toBe(false);
   });
 
+  it("the tenant's cluster goes only on Kubernetes-side events (Tetragon, k8s audit, Falco syscall/k8s_audit), not on CloudTrail", () => {
+    const cfg = config({ auth: { tokens: [{ tenant: "acme", token: "s3cret", cluster: "prod-eu-1" }] } });
+    const clusterLabels = (name: string) => enrichedFixture(name, cfg).map((e) => {
+      expect(validateOcsf(e)).toEqual([]);
+      return labels(e).filter((l) => l.startsWith("k8s.cluster:"));
+    });
+    for (const k8s of [
+      "tetragon/process_exec.ndjson",
+      "k8s-audit/falco-trace__exec_pod.json",
+      "falco-k8saudit/attach-exec-pod__eks-blog.json",
+      "falco/terminal-shell-in-container__falco-docs.json",
+    ]) {
+      const got = clusterLabels(k8s);
+      expect(got.length).toBeGreaterThan(0);
+      for (const l of got) expect(l, k8s).toEqual(["k8s.cluster:prod-eu-1"]);
+    }
+    for (const aws of [
+      "cloudtrail/records__create-key-pair__aws-docs.json",
+      "cloudtrail/stratus__persistence.iam-create-admin-user.json",
+      "falco-cloudtrail/terraform-managed-resource-modified__authorize-sg-ingress.json",
+    ]) {
+      const got = clusterLabels(aws);
+      expect(got.length).toBeGreaterThan(0);
+      for (const l of got) expect(l, aws).toEqual([]);
+    }
+    // the same through enrich.context.clusters
+    const viaContext = config({ enrich: { context: { clusters: { acme: "prod-eu-2" } } } });
+    const [ct] = enrichedFixture("cloudtrail/records__create-key-pair__aws-docs.json", viaContext);
+    expect(labels(ct!).some((l) => l.startsWith("k8s.cluster:"))).toBe(false);
+    const [audit] = enrichedFixture("k8s-audit/falco-trace__exec_pod.json", viaContext);
+    expect(labels(audit!)).toContain("k8s.cluster:prod-eu-2");
+  });
+
   it("enrich.context.clusters overrides the token's cluster", () => {
     const cfg = config({ auth: { tokens: [{ tenant: "acme", token: "t", cluster: "old" }] }, enrich: { context: { clusters: { acme: "new" } } } });
     const [e] = enrichedFixture("falco/terminal-shell-in-container__falco-docs.json", cfg);
