@@ -17,8 +17,13 @@ import { base64, eventUid, fromBase64, headersSchema, mergeHeaders, pack, secret
 export const webhookConfig = z
   .object({
     url: z.url(),
-    /** Signing secret, "whsec_" + base64 of 24-64 random bytes. */
-    secret: secretRef,
+    /**
+     * Signing secret, "whsec_" + base64 of 24-64 random bytes. Written literally it is checked here
+     * (a bad one would otherwise fail every encode and dead-letter every event); never echoed.
+     */
+    secret: secretRef.superRefine((v, ctx) => {
+      if (typeof v === "string" && !webhookSecretOk(v)) ctx.addIssue({ code: "custom", message: 'expected a Standard Webhooks secret: "whsec_" (optional) followed by base64, or {"env": "NAME"}' });
+    }),
     mode: z.enum(["batch", "single"]).default("batch"),
     /** The payload's `type`. */
     eventType: z.string().min(1).default("ocsf.events"),
@@ -29,6 +34,15 @@ export const webhookConfig = z
   .strict();
 
 export type WebhookConfig = z.infer<typeof webhookConfig>;
+
+/** True when the secret is "whsec_" (optional) + base64 of at least one byte. */
+export function webhookSecretOk(secret: string): boolean {
+  try {
+    return webhookKey(secret).length > 0;
+  } catch {
+    return false;
+  }
+}
 
 /** The HMAC key of a Standard Webhooks secret ("whsec_" prefix optional). */
 export function webhookKey(secret: string): Uint8Array {

@@ -77,6 +77,16 @@ describe("checkConfigText", () => {
     for (const ok of ["https://hooks.slack.com/services/T0/B0/x", "https://chat.example.com/hooks/abc", "http://127.0.0.1:8089/services/T/B/X", "http://localhost:3000/x", { env: "SLACK_URL" }]) expect(slackUrl(ok), JSON.stringify(ok)).toEqual([]);
   });
 
+  it("checks a webhook sink's literal Standard Webhooks secret (whsec_ + base64) and names the field without echoing it", () => {
+    const secretErrors = (secret: unknown) => checkConfigText(JSON.stringify({ sinks: { hook: { type: "webhook", url: "https://example.com/hook", secret } }, routes: [{ sinks: ["hook"] }] })).errors;
+    const msg = 'sinks.hook.secret: expected a Standard Webhooks secret: "whsec_" (optional) followed by base64, or {"env": "NAME"}';
+    for (const bad of ["whsec_???", "whsec_", "whsec_not base64!", "whsec_a", "%%%%"]) expect(secretErrors(bad), bad).toEqual([msg]);
+    expect(secretErrors("whsec_???").join("")).not.toContain("???");
+    for (const ok of ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", { env: "HOOK_SECRET" }]) expect(secretErrors(ok), JSON.stringify(ok)).toEqual([]);
+    // the same check at start-up: the Worker refuses the config naming the field
+    expect(() => parseConfig({ sinks: { hook: { type: "webhook", url: "https://example.com/hook", secret: "whsec_???" } }, routes: [{ sinks: ["hook"] }] })).toThrow(/sinks\.hook\.secret/);
+  });
+
   it("names unknown keys as errors: a top-level typo with the known keys, and one inside a section", () => {
     const r = checkConfigText(JSON.stringify({ routng: [{ sinks: ["archive"] }], limits: { maxRecrods: 5 }, ocsf: { rawData: true } }));
     expect(r.ok).toBe(false);

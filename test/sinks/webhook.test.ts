@@ -68,7 +68,9 @@ describe("webhook sink (Standard Webhooks)", () => {
     const [stale] = await webhook.encode(events.slice(0, 2), cfg, { ...ctx, now: NOW - 3_600_000 });
     expect((await sendOne(stale!, cfg)).outcome).toMatchObject({ kind: "reject", reason: expect.stringContaining("tolerance") });
     expect(hook.deliveries).toHaveLength(0);
-    await expect(webhook.encode(events, config({ secret: "whsec_***not base64***" }), ctx)).rejects.toThrow(/not whsec_ followed by base64/);
+    // a literal bad secret is refused with the config; one from the environment fails at encode
+    expect(() => config({ secret: "whsec_***not base64***" })).toThrow(/Standard Webhooks secret/);
+    await expect(webhook.encode(events, config({ secret: { env: "BAD_SECRET" } }), { ...ctx, env: { BAD_SECRET: "whsec_***not base64***" } })).rejects.toThrow(/not whsec_ followed by base64/);
   });
 
   it("mode single sends one signed request per event", async () => {
