@@ -140,13 +140,13 @@ function accounts(e: OcsfEvent): (JsonObject | undefined)[] {
   return out;
 }
 
-/** Falco sources that watch the cluster (its nodes' syscalls, its API server's audit log). */
-const FALCO_K8S_SOURCES = new Set(["syscall", "k8s_audit"]);
+/** Falco sources that watch the cluster (its nodes' syscalls, its API server's audit log, Falco's own alerts on a node). */
+const FALCO_K8S_SOURCES = new Set(["syscall", "k8s_audit", "internal"]);
 
 /**
  * Whether the event comes from the Kubernetes side of a tenant, where the tenant's configured cluster
- * applies: Tetragon, Kubernetes audit, Falco syscall / k8s_audit alerts. Not CloudTrail records, Falco
- * aws_cloudtrail (or other plugin, or internal) alerts: an AWS account is no cluster.
+ * applies: Tetragon, Kubernetes audit, Falco syscall / k8s_audit / internal (drops, metrics of the Falco on a
+ * node) alerts. Not CloudTrail records nor Falco aws_cloudtrail (or other plugin) alerts: an AWS account is no cluster.
  */
 function kubernetesSide(e: OcsfEvent): boolean {
   switch (e.metadata.product.name) {

@@ -17,7 +17,7 @@ describe("Kubernetes context", () => {
     expect(labels(other!).some((l) => l.startsWith("k8s.cluster:"))).toBe(false);
   });
 
-  it("the tenant's cluster goes only on Kubernetes-side events (Tetragon, k8s audit, Falco syscall/k8s_audit), not on CloudTrail", () => {
+  it("the tenant's cluster goes only on Kubernetes-side events (Tetragon, k8s audit, Falco syscall/k8s_audit/internal), not on CloudTrail", () => {
     const cfg = config({ auth: { tokens: [{ tenant: "acme", token: "s3cret", cluster: "prod-eu-1" }] } });
     const clusterLabels = (name: string) => enrichedFixture(name, cfg).map((e) => {
       expect(validateOcsf(e)).toEqual([]);
@@ -28,6 +28,7 @@ describe("Kubernetes context", () => {
       "k8s-audit/falco-trace__exec_pod.json",
       "falco-k8saudit/attach-exec-pod__eks-blog.json",
       "falco/terminal-shell-in-container__falco-docs.json",
+      "falco/falco-internal-syscall-event-drop__falcosidekick-test.json",
     ]) {
       const got = clusterLabels(k8s);
       expect(got.length).toBeGreaterThan(0);
