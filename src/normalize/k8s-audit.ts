@@ -268,13 +268,16 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
     apiGroup = nonEmpty(o.apiGroup);
     let name = refName;
     let uid = refUid;
-    if (name === undefined && subresource === undefined && isObject(rec.responseObject)) {
-      // create with generateName: the object the server answered with names the resource
-      const meta = rec.responseObject.metadata;
-      if (isObject(meta)) {
-        name = nonEmpty(meta.name);
-        if (name !== undefined) uid ??= nonEmpty(meta.uid);
-      }
+    const resp = rec.responseObject;
+    const meta = subresource === undefined && isObject(resp) && resp.kind !== "Status" && isObject(resp.metadata) ? resp.metadata : undefined;
+    if (meta) {
+      // the object the server answered with: it names a create with generateName, and its uid is the one the
+      // server assigned (objectRef.uid on a create can be the client's, copied from the request object); an
+      // objectRef.uid that differs then stays in unmapped.objectRef.uid
+      const respName = nonEmpty(meta.name);
+      if (name === undefined) name = respName;
+      const respUid = nonEmpty(meta.uid);
+      if (respUid !== undefined && respName !== undefined && respName === name) uid = respUid;
     }
     // a collection (list, watch, deletecollection, create without a name) is named by its resource type
     if (name === undefined && uid === undefined) {
@@ -297,7 +300,7 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
         case "namespace":
           return inRes && namespace !== undefined;
         case "uid":
-          return inRes && refUid !== undefined;
+          return inRes && refUid !== undefined && refUid === uid;
         case "resourceVersion":
           return inRes && version !== undefined;
         case "apiVersion":

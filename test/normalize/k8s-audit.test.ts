@@ -140,17 +140,35 @@ describe("k8s audit fixtures -> OCSF API Activity", () => {
     expect(api.version).toBe("v1");
     expect(o(api.request).data).toEqual(rec.requestObject);
     expect(o(api.response).data).toEqual(rec.responseObject);
+    // the uid the server assigned (responseObject.metadata.uid), not the one in objectRef copied from the
+    // client's request object; that one stays in unmapped.objectRef.uid
     expect(ev.resources).toEqual([
-      { type: "configmaps", name: "my-config", namespace: "default", uid: "b4952dc3-d670-11e5-8cd0-68f728db1985" },
+      { type: "configmaps", name: "my-config", namespace: "default", uid: "ab04e510-d3fd-11e8-8645-080027728ac4" },
     ]);
+    expect(o(ev.unmapped).objectRef).toEqual({ uid: "b4952dc3-d670-11e5-8cd0-68f728db1985" });
     expect(o(ev.actor).authorizations).toEqual([{ decision: "allow" }]);
     // the empty authorization reason is not invented into a policy: it stays in unmapped
     expect(o(ev.unmapped).annotations).toEqual({ "authorization.k8s.io/reason": "" });
     expect(ev.observables).toEqual([
       { name: "actor.user.name", type_id: 4, type: "User Name", value: "minikube-user" },
       { name: "src_endpoint.ip", type_id: 2, type: "IP Address", value: "192.168.99.1" },
-      { name: "resources[0].uid", type_id: 10, type: "Resource UID", value: "b4952dc3-d670-11e5-8cd0-68f728db1985" },
+      { name: "resources[0].uid", type_id: 10, type: "Resource UID", value: "ab04e510-d3fd-11e8-8645-080027728ac4" },
     ]);
+  });
+
+  it("resources[0].uid: the response's uid only when the response is the same object (not a Status, not a subresource)", () => {
+    const rec = one("falco-docs__configmap-create-v1beta1.json");
+    const refUid = "b4952dc3-d670-11e5-8cd0-68f728db1985";
+    const status = normalizeK8sAudit(variant(rec, { responseObject: { kind: "Status", metadata: { name: "my-config", uid: "x" } } }), CTX);
+    expect(o((status.resources as unknown[])[0]).uid).toBe(refUid);
+    const other = normalizeK8sAudit(variant(rec, { responseObject: { metadata: { name: "another", uid: "y" } } }), CTX);
+    expect(o((other.resources as unknown[])[0]).uid).toBe(refUid);
+    expect(o(other.unmapped).objectRef).toBeUndefined();
+    expectValidAndLossless(variant(rec, { responseObject: { metadata: { name: "another", uid: "y" } } }), other);
+    const { uid: _ignored, ...refWithoutUid } = rec.objectRef as JsonObject;
+    const same = normalizeK8sAudit(variant(rec, { objectRef: refWithoutUid }), CTX);
+    expectValidAndLossless(variant(rec, { objectRef: refWithoutUid }), same);
+    expect(o((same.resources as unknown[])[0]).uid).toBe("ab04e510-d3fd-11e8-8645-080027728ac4");
   });
 
   it("impersonation: the impersonated user is actor.user, the real user stays whole in unmapped.user (no actor.invoked_by)", () => {
