@@ -1,7 +1,9 @@
 // npx tsx scripts/gen-ocsf-columns.ts   regenerates src/sinks/ocsf-columns.ts from the vendored OCSF schema:
-// the top-level attributes of every event class (with `extends`, `$include`d
-// profiles and includes resolved) and the Parquet column kind of each, so Security Lake files
-// have one stable schema per class. Objects and arrays become JSON text columns.
+// the attributes of every event class and of every object (with `extends`, `$include`d profiles and
+// includes resolved, and the datetime profile's `<timestamp>_dt` strings), each with its type: a scalar code or a reference to an object, and a list flag.
+// Objects are written once and referenced by name; src/sinks/parquet-schema.ts builds the nested
+// Parquet schema of a class from them at run time (bounded depth), so Security Lake files have one
+// stable nested schema per class.
 import { readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -23,17 +25,23 @@ const dict = read(join(root, "dictionary.json"));
 const dictAttrs = dict.attributes as Obj;
 const types = (dict.types as Obj).attributes as Obj;
 const categories = read(join(root, "categories.json")).attributes as Obj;
-const classes = new Map<string, Obj>();
-for (const p of files(join(root, "events"))) {
-  const d = read(p);
-  classes.set(String(d.name), d);
-}
 
-/** Attribute names of a class: its parents', its includes', its own. */
-function attrsOf(name: string): Map<string, Obj> {
-  const file = classes.get(name);
-  if (!file) throw new Error(`no class ${name}`);
-  const out = typeof file.extends === "string" ? attrsOf(file.extends) : new Map<string, Obj>();
+function byName(dir: string): Map<string, Obj> {
+  const out = new Map<string, Obj>();
+  for (const p of files(join(root, dir))) {
+    const d = read(p);
+    out.set(String(d.name), d);
+  }
+  return out;
+}
+const classes = byName("events");
+const objects = byName("objects");
+
+/** Attributes of a class or object: its parents', its includes', its own (later ones override). */
+function attrsOf(defs: Map<string, Obj>, name: string): Map<string, Obj> {
+  const file = defs.get(name);
+  if (!file) throw new Error(`no definition ${name}`);
+  const out = typeof file.extends === "string" && file.extends !== name ? attrsOf(defs, file.extends) : new Map<string, Obj>();
   const own = isObj(file.attributes) ? file.attributes : {};
   for (const inc of Array.isArray(own.$include) ? own.$include : []) {
     const d = read(join(root, String(inc)));
@@ -56,38 +64,67 @@ function baseType(t: string): string {
   return isObj(d) && typeof d.type === "string" ? baseType(d.type) : t;
 }
 
-const KIND: Record<string, string> = { integer_t: "i32", long_t: "i64", timestamp_t: "i64", float_t: "f64", boolean_t: "bool", string_t: "str" };
+// i INT32, l INT64, t INT64 TIMESTAMP_MILLIS, f DOUBLE, b BOOLEAN, s UTF8, j JSON text (free-form).
+const CODE: Record<string, string> = { integer_t: "i", long_t: "l", float_t: "f", boolean_t: "b", string_t: "s", json_t: "j" };
 
-function kindOf(attr: string, override: Obj): string {
+/** "name:code" with code a scalar letter or @object, and "[]" for a list. */
+function attrCode(attr: string, override: Obj): string {
   const d = { ...(dictAttrs[attr] as Obj), ...override };
   const type = typeof d.type === "string" ? d.type : "string_t";
-  if (d.is_array === true) return "json";
-  if (!types[type]) return "json"; // an object type
-  if (type === "timestamp_t") return "i64";
-  return KIND[baseType(type)] ?? "json";
+  let code: string;
+  if (type === "timestamp_t") code = "t";
+  else if (types[type]) code = CODE[baseType(type)] ?? "j";
+  else if (type === "object" || !objects.has(type)) code = "j"; // the generic object: arbitrary keys
+  else code = `@${type}`;
+  return `${attr}:${code}${d.is_array === true ? "[]" : ""}`;
 }
 
-const byUid = new Map<number, [string, string][]>();
+/** The attributes as codes; the datetime profile adds an RFC 3339 `<name>_dt` string beside each timestamp. */
+function line(attrs: Map<string, Obj>): string {
+  const codes = [...attrs].map(([k, v]) => attrCode(k, v));
+  for (const c of [...codes]) {
+    const m = /^([a-z0-9_]+):t(\[\])?$/.exec(c);
+    if (m && !attrs.has(`${m[1]}_dt`)) codes.push(`${m[1]}_dt:s${m[2] ?? ""}`);
+  }
+  return codes.sort().join(" ");
+}
+
+const byUid = new Map<number, string>();
 for (const [name, file] of classes) {
   if (typeof file.uid !== "number") continue;
-  const uid = categoryUid(name) * 1000 + file.uid;
-  const cols = [...attrsOf(name)].map(([k, v]): [string, string] => [k, kindOf(k, v)]).sort((a, b) => a[0].localeCompare(b[0]));
-  byUid.set(uid, cols);
+  byUid.set(categoryUid(name) * 1000 + file.uid, line(attrsOf(classes, name)));
+}
+
+// only the objects reachable from a class
+const used = new Map<string, string>();
+const todo = [...byUid.values()];
+while (todo.length) {
+  for (const m of todo.pop()!.matchAll(/:@([a-z0-9_]+)/g)) {
+    const o = m[1]!;
+    if (used.has(o)) continue;
+    const l = line(attrsOf(objects, o));
+    used.set(o, l);
+    todo.push(l);
+  }
 }
 
 const lines = [
   `// Generated by scripts/gen-ocsf-columns.ts from schema/ocsf-${VERSION}; do not edit.`,
-  "// Top-level attributes of each OCSF class and their Parquet column kind:",
-  "// i32 INT32, i64 INT64, f64 DOUBLE, bool BOOLEAN, str UTF8 string, json JSON text (objects and arrays).",
-  "export type ColumnKind = \"i32\" | \"i64\" | \"f64\" | \"bool\" | \"str\" | \"json\";",
-  "",
+  "// The attributes of every OCSF event class and of the objects they use, as \"name:type\" separated by",
+  "// spaces; type: i INT32, l INT64, t INT64 TIMESTAMP_MILLIS, f DOUBLE, b BOOLEAN, s UTF8 string,",
+  "// j JSON text (free-form objects, json_t), @name an OCSF object; a trailing [] marks a list.",
+  "// src/sinks/parquet-schema.ts turns them into nested Parquet schemas.",
   `export const OCSF_COLUMNS_VERSION = "${VERSION}";`,
   "",
-  "export const OCSF_COLUMNS: Record<number, [string, ColumnKind][]> = {",
-  ...[...byUid].sort((a, b) => a[0] - b[0]).map(([uid, cols]) => `  ${uid}: [${cols.map(([k, t]) => `["${k}", "${t}"]`).join(", ")}],`),
+  "export const OCSF_OBJECTS: Record<string, string> = {",
+  ...[...used].sort((a, b) => a[0].localeCompare(b[0])).map(([o, l]) => `  ${o}: "${l}",`),
+  "};",
+  "",
+  "export const OCSF_CLASSES: Record<number, string> = {",
+  ...[...byUid].sort((a, b) => a[0] - b[0]).map(([uid, l]) => `  ${uid}: "${l}",`),
   "};",
   "",
 ];
 const out = join(root, "..", "..", "src", "sinks", "ocsf-columns.ts");
 writeFileSync(out, lines.join("\n"));
-console.log(`wrote ${out}: ${byUid.size} classes`);
+console.log(`wrote ${out}: ${byUid.size} classes, ${used.size} objects`);

@@ -1,16 +1,17 @@
 // Amazon Security Lake custom sources: Parquet files (hyparquet-writer, snappy), one OCSF class per
 // custom source, rows sorted by time, written with PutObject under
 //   ext/{source}/region={region}/accountId={account}/eventDay={yyyyMMdd}/{deterministic id}.parquet
-// where eventDay is the UTC day of the events (not of the upload). Each class has one stable column
-// set, generated from the OCSF 1.3.0 schema (./ocsf-columns): top-level scalars are typed columns,
-// objects and arrays are JSON text, so Glue sees the same schema in every file.
+// where eventDay is the UTC day of the events (not of the upload). Each class has one stable nested
+// schema built from the OCSF 1.3.0 schema (./parquet-schema, ./ocsf-columns): objects are Parquet
+// groups, arrays LISTs, scalars typed leaves (time fields TIMESTAMP_MILLIS), free-form objects and
+// objects past the depth bound JSON text, so Glue sees the same schema in every file.
 import { z } from "zod";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import type { OcsfEvent } from "../normalize/ocsf";
 import type { SinkDriver, SinkRequest } from "./types";
 import { s3ConnectionShape, putObject, classifyS3 } from "./s3";
 import { batchId, classDayOf, groupByClassDay } from "./objects";
-import { OCSF_COLUMNS, type ColumnKind } from "./ocsf-columns";
+import { cellOf, classFields, classSchema, hasParquetSchema, supportedClasses, type Misfits } from "./parquet-schema";
 
 const SOURCE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -38,61 +39,40 @@ export const securityLakeSchema = z
 
 export type SecurityLakeConfig = z.infer<typeof securityLakeSchema>;
 
-type Cell = string | number | bigint | boolean | null;
-
-/** A value for a typed column, or undefined when it does not fit (the value then goes to `unmapped`). */
-function cell(kind: ColumnKind, v: unknown): Cell | undefined {
-  if (v === undefined || v === null) return null;
-  switch (kind) {
-    case "i32":
-      return typeof v === "number" && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647 ? v : undefined;
-    case "i64":
-      return typeof v === "number" && Number.isSafeInteger(v) ? BigInt(v) : undefined;
-    case "f64":
-      return typeof v === "number" && Number.isFinite(v) ? v : undefined;
-    case "bool":
-      return typeof v === "boolean" ? v : undefined;
-    case "str":
-      return typeof v === "string" ? v : undefined;
-    case "json":
-      return JSON.stringify(v);
-  }
-}
-
-const PARQUET_TYPE: Record<ColumnKind, "INT32" | "INT64" | "DOUBLE" | "BOOLEAN" | "STRING"> = {
-  i32: "INT32",
-  i64: "INT64",
-  f64: "DOUBLE",
-  bool: "BOOLEAN",
-  str: "STRING",
-  json: "STRING",
-};
-
 /** Attributes an event carries that its class's columns cannot hold are kept here, inside `unmapped`. */
 export const EXTRA_KEY = "tributary_extra";
 
-/** One Parquet file of events of one class, rows sorted by time. Throws for a class without columns. */
+/**
+ * One Parquet file of events of one class, rows sorted by time, with the class's nested schema
+ * (./parquet-schema). A value that does not fit its column (wrong type, an attribute or member the
+ * class does not define) is kept in `unmapped.tributary_extra` under its path ("a.b", "a[2].c").
+ * Throws for a class without a schema.
+ */
 export function encodeParquet(events: readonly OcsfEvent[], classUid: number): Uint8Array {
-  const cols = OCSF_COLUMNS[classUid];
-  if (!cols) throw new Error(`no Parquet column set for class_uid ${classUid} (supported: ${Object.keys(OCSF_COLUMNS).join(", ")})`);
+  const fields = classFields(classUid);
+  const schema = classSchema(classUid);
+  if (!fields || !schema) throw new Error(`no Parquet schema for class_uid ${classUid} (supported: ${supportedClasses()})`);
   const sorted = [...events].sort((a, b) => a.time - b.time);
-  const known = new Set(cols.map(([n]) => n));
-  const data: Cell[][] = cols.map(() => new Array<Cell>(sorted.length));
-  const unmappedAt = cols.findIndex(([n]) => n === "unmapped");
+  const data: unknown[][] = fields.map(() => new Array<unknown>(sorted.length));
+  const unmappedAt = fields.findIndex((f) => f.name === "unmapped");
+  const known = new Set(fields.map((f) => f.name));
   sorted.forEach((e, row) => {
-    let extra: Record<string, unknown> | undefined;
-    cols.forEach(([name, kind], c) => {
-      if (c === unmappedAt) return;
-      const v = cell(kind, e[name]);
-      if (v === undefined) (extra ??= {})[name] = e[name];
-      data[c]![row] = v ?? null;
+    const misfits: Misfits = {};
+    fields.forEach((f, c) => {
+      if (c !== unmappedAt) data[c]![row] = cellOf(f, e[f.name], f.name, misfits);
     });
-    for (const k of Object.keys(e)) if (!known.has(k) && e[k] !== undefined) (extra ??= {})[k] = e[k];
-    const unmapped = extra ? { ...(e.unmapped ?? {}), [EXTRA_KEY]: extra } : e.unmapped;
+    for (const k of Object.keys(e)) if (!known.has(k) && e[k] !== undefined) misfits[k] = e[k];
+    let unmapped: unknown = e.unmapped;
+    if (Object.keys(misfits).length > 0) {
+      const own = e.unmapped as unknown;
+      if (own === undefined || (typeof own === "object" && own !== null && !Array.isArray(own))) unmapped = { ...(own ?? {}), [EXTRA_KEY]: misfits };
+      else unmapped = { [EXTRA_KEY]: { ...misfits, unmapped: own } }; // an `unmapped` that is not an object
+    }
     data[unmappedAt]![row] = unmapped === undefined ? null : JSON.stringify(unmapped);
   });
   const buf = parquetWriteBuffer({
-    columnData: cols.map(([name, kind], c) => ({ name, data: data[c]!, type: PARQUET_TYPE[kind], nullable: true })),
+    columnData: fields.map((f, c) => ({ name: f.name, data: data[c]! })),
+    schema,
     codec: "SNAPPY",
     createdBy: "tributary",
     kvMetadata: [{ key: "ocsf.class_uid", value: String(classUid) }],
@@ -104,7 +84,7 @@ export function encodeSecurityLake(events: readonly OcsfEvent[], cfg: SecurityLa
   const out: SinkRequest[] = [];
   for (const g of groupByClassDay(events.map((e) => ({ classUid: e.class_uid, time: e.time })))) {
     const source = cfg.sources[String(g.classUid)];
-    if (!source || !OCSF_COLUMNS[g.classUid]) continue; // left out: settled by unsentOutcome
+    if (!source || !hasParquetSchema(g.classUid)) continue; // left out: settled by unsentOutcome
     const members = g.indices.map((i) => events[i]!);
     const dir = `ext/${source}/region=${cfg.region}/accountId=${cfg.accountId}/eventDay=${g.day}`;
     out.push({
@@ -127,6 +107,6 @@ export const securityLakeDriver: SinkDriver<SecurityLakeConfig> = {
   classify: (res) => classifyS3(res),
   unsentOutcome: (e, cfg) => {
     if (!cfg.sources[String(e.class_uid)]) return { kind: "reject", reason: `no Security Lake custom source for class_uid ${e.class_uid}: add it to this sink's "sources"` };
-    return { kind: "reject", reason: `class_uid ${e.class_uid} has no Parquet column set (supported: ${Object.keys(OCSF_COLUMNS).join(", ")})` };
+    return { kind: "reject", reason: `class_uid ${e.class_uid} has no Parquet schema (supported: ${supportedClasses()})` };
   },
 };

@@ -345,9 +345,11 @@ describe("Security Lake through the consumer", () => {
       for (let i = 0; i < rows.length; i++) {
         const r = rows[i]!;
         expect(r.class_uid).toBe(Number(m![1]));
-        expect(eventDay(Number(r.time as bigint))).toBe(m![2]);
-        if (i > 0) expect((r.time as bigint) >= (rows[i - 1]!.time as bigint)).toBe(true);
-        seen.push((JSON.parse(r.metadata as string) as { uid: string }).uid);
+        // time is TIMESTAMP_MILLIS (read as a Date), metadata a nested group
+        const time = (r.time as Date).getTime();
+        expect(eventDay(time)).toBe(m![2]);
+        if (i > 0) expect(time >= (rows[i - 1]!.time as Date).getTime()).toBe(true);
+        seen.push((r.metadata as { uid: string }).uid);
       }
     }
     expect(seen.sort()).toEqual(uids);

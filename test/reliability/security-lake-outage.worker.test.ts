@@ -70,9 +70,11 @@ describe("Security Lake: the store down for several batches, then back", () => {
       expect(rows.length).toBeLessThanOrEqual(10);
       rows.forEach((r, i) => {
         expect(r.class_uid).toBe(Number(m![1]));
-        expect(eventDay(Number(r.time as bigint))).toBe(m![2]);
-        if (i > 0) expect((r.time as bigint) >= (rows[i - 1]!.time as bigint)).toBe(true);
-        const uid = (JSON.parse(r.metadata as string) as { uid: string }).uid;
+        // time is TIMESTAMP_MILLIS (read as a Date), metadata a nested group
+        const time = (r.time as Date).getTime();
+        expect(eventDay(time)).toBe(m![2]);
+        if (i > 0) expect(time >= (rows[i - 1]!.time as Date).getTime()).toBe(true);
+        const uid = (r.metadata as { uid: string }).uid;
         seen.set(uid, (seen.get(uid) ?? 0) + 1);
       });
     }

@@ -1,15 +1,17 @@
 // Security Lake sink: Parquet files written to s3rver on 127.0.0.1, read back with hyparquet and
 // checked row by row and column by column; the column sets checked against the OCSF 1.3.0 schema.
 import { describe, it, expect, inject, beforeAll } from "vitest";
-import { parquetMetadata, parquetReadObjects } from "hyparquet";
+import { parquetMetadata } from "hyparquet";
 import { securityLakeDriver, securityLakeSchema, encodeParquet, EXTRA_KEY, type SecurityLakeConfig } from "../../src/sinks/security-lake";
-import { OCSF_COLUMNS, type ColumnKind } from "../../src/sinks/ocsf-columns";
+import { OCSF_CLASSES } from "../../src/sinks/ocsf-columns";
+import { classFields, classSchema, MAX_OBJECT_DEPTH, type Field, type Scalar } from "../../src/sinks/parquet-schema";
 import { eventDay } from "../../src/sinks/objects";
 import { unsentOutcomes, type SinkContext } from "../../src/sinks/types";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { fixtureEvents, plain, NOW } from "../support/siem-servers";
 import { freshBucket, readBucket } from "../support/s3-read";
 import { validateOcsf } from "../support/ocsf-validator";
+import { arrayBufferOf, readParquet, restoreEvent, type Row } from "../support/lake-read";
 
 const endpoint = inject("s3Endpoint");
 const ctx: SinkContext = { env: { LAKE_SECRET: "S3RVER" }, now: NOW };
@@ -19,38 +21,46 @@ function config(bucket: string, sources: Record<string, string>): SecurityLakeCo
   return securityLakeSchema.parse({ bucket, region: "eu-west-1", endpoint, forcePathStyle: true, accessKeyId: "S3RVER", secretAccessKey: { env: "LAKE_SECRET" }, accountId: ACCOUNT, sources });
 }
 
-type Row = Record<string, unknown>;
-
-async function readParquet(bytes: Uint8Array): Promise<Row[]> {
-  const buf = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  return (await parquetReadObjects({ file: buf })) as Row[];
-}
-
-/** What the column of `kind` holds for an event value (hyparquet reads INT64 as bigint). */
-function expectedCell(kind: ColumnKind, v: unknown): unknown {
-  if (v === undefined) return null;
-  if (kind === "json") return JSON.stringify(v);
-  if (kind === "i64") return BigInt(v as number);
-  return v;
-}
+const schemaOf = (bytes: Uint8Array) => parquetMetadata(arrayBufferOf(bytes)).schema;
 
 /** Compares every row of a file with the events it should hold (sorted by time). */
 function checkRows(rows: Row[], events: OcsfEvent[], classUid: number): void {
-  const cols = OCSF_COLUMNS[classUid]!;
   const sorted = [...events].map(plain).sort((a, b) => (a.time as number) - (b.time as number));
   expect(rows).toHaveLength(sorted.length);
+  const top = classFields(classUid)!.map((f) => f.name);
   rows.forEach((row, r) => {
     const e = sorted[r]!;
-    expect(Object.keys(row)).toEqual(cols.map(([n]) => n));
-    for (const [name, kind] of cols) {
-      if (name === "unmapped") continue;
-      expect(row[name], `row ${r} column ${name}`).toEqual(expectedCell(kind, e[name]));
-    }
-    expect(row.unmapped === null ? undefined : JSON.parse(row.unmapped as string)).toEqual(e.unmapped);
-    // nothing lost: every attribute of the event is a column of its class
-    for (const k of Object.keys(e)) expect(cols.some(([n]) => n === k), `${k} has a column`).toBe(true);
+    expect(Object.keys(row)).toEqual(top);
+    // nested values equal the event's (JSON-text leaves parsed back)
+    expect(restoreEvent(row, classUid), `row ${r} (${String((e.metadata as Row).uid)})`).toEqual(e);
+    // fixture values all fit their typed columns: nothing went to unmapped.tributary_extra
+    expect(row.unmapped === null || row.unmapped === undefined ? undefined : (JSON.parse(row.unmapped as string) as Row)[EXTRA_KEY]).toBeUndefined();
+    // metadata.product.name is a nested column, not JSON text
+    const product = (e.metadata as { product?: { name?: string } }).product;
+    expect(((row.metadata as Row).product as Row | null)?.name ?? undefined).toBe(product?.name);
   });
-  for (let r = 1; r < rows.length; r++) expect((rows[r]!.time as bigint) >= (rows[r - 1]!.time as bigint)).toBe(true);
+  for (let r = 1; r < rows.length; r++) expect((rows[r]!.time as Date).getTime() >= (rows[r - 1]!.time as Date).getTime()).toBe(true);
+}
+
+/** A value of every leaf (one element per list): what the validator should accept for each path. */
+function sampleOf(fields: Field[]): Row {
+  const sample: Record<Scalar, unknown> = { i: 1, l: 1, t: 1, f: 1.5, b: true, s: "x", j: {} };
+  const one = (f: Field): unknown => (f.fields ? sampleOf(f.fields) : sample[f.scalar!]);
+  return Object.fromEntries(fields.map((f) => [f.name, f.list ? [one(f)] : one(f)]));
+}
+
+/** Leaf paths of a Parquet schema (list wrappers left out), with their element. */
+function leafPaths(schema: ReturnType<typeof schemaOf>): Map<string, (typeof schema)[number]> {
+  const out = new Map<string, (typeof schema)[number]>();
+  let i = 1;
+  const walk = (prefix: string[]): void => {
+    const el = schema[i++]!;
+    const path = el.name === "list" || el.name === "element" ? prefix : [...prefix, el.name];
+    if (el.num_children) for (let c = 0; c < el.num_children; c++) walk(path);
+    else out.set(path.join("."), el);
+  };
+  while (i < schema.length) walk([]);
+  return out;
 }
 
 let events: OcsfEvent[];
@@ -60,44 +70,108 @@ beforeAll(() => {
   classes = [...new Set(events.map((e) => e.class_uid))].sort();
 });
 
-describe("security lake: column sets", () => {
-  it("every column is an attribute of its OCSF 1.3.0 class, with the matching type", () => {
-    const sample: Record<ColumnKind, unknown> = { i32: 1, i64: 1, f64: 1.5, bool: true, str: "x", json: {} };
-    for (const [cls, cols] of Object.entries(OCSF_COLUMNS)) {
-      for (const [name, kind] of cols) {
-        const problems = validateOcsf({ class_uid: Number(cls), [name]: sample[kind] });
-        expect(problems.filter((p) => p.includes(`unknown attribute '${name}'`)), `${cls}.${name}`).toEqual([]);
-        if (kind !== "json") expect(problems.filter((p) => p.startsWith(`${name}:`) && /expected/.test(p)), `${cls}.${name} is ${kind}`).toEqual([]);
-      }
+describe("security lake: nested schemas", () => {
+  it("every group and leaf is an attribute of its OCSF 1.3.0 class or object, with the matching type", () => {
+    for (const cls of Object.keys(OCSF_CLASSES).map(Number)) {
+      const problems = validateOcsf({ ...sampleOf(classFields(cls)!), class_uid: cls });
+      expect(problems.filter((p) => /unknown attribute|expected|schema type/.test(p)), `class ${cls}`).toEqual([]);
     }
   });
 
   it("covers every class the normalizers produce from the fixtures", () => {
-    for (const c of classes) expect(OCSF_COLUMNS[c], `class ${c}`).toBeDefined();
+    for (const c of classes) expect(classSchema(c), `class ${c}`).toBeDefined();
   });
 
-  it("writes typed Parquet columns: INT32 ids, INT64 time and type_uid, UTF8 strings and JSON text", () => {
+  it("writes objects as groups, arrays as LISTs, typed leaves, free-form objects and the depth bound as JSON text", () => {
     const e = events.find((x) => x.class_uid === 2004)!;
     const buf = encodeParquet([e], 2004);
-    const meta = parquetMetadata(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer);
+    const meta = parquetMetadata(arrayBufferOf(buf));
+    const leaves = leafPaths(meta.schema);
     const byName = new Map(meta.schema.map((s) => [s.name, s]));
     expect(byName.get("class_uid")).toMatchObject({ type: "INT32" });
-    expect(byName.get("severity_id")).toMatchObject({ type: "INT32" });
-    expect(byName.get("time")).toMatchObject({ type: "INT64" });
     expect(byName.get("type_uid")).toMatchObject({ type: "INT64" });
+    expect(byName.get("time")).toMatchObject({ type: "INT64", converted_type: "TIMESTAMP_MILLIS" });
     expect(byName.get("message")).toMatchObject({ type: "BYTE_ARRAY", converted_type: "UTF8" });
-    expect(byName.get("metadata")).toMatchObject({ type: "BYTE_ARRAY", converted_type: "UTF8" });
     expect(byName.get("unmapped")).toMatchObject({ type: "BYTE_ARRAY", converted_type: "UTF8" });
+    expect(byName.get("metadata")!.num_children).toBeGreaterThan(5);
+    expect(byName.get("observables")).toMatchObject({ converted_type: "LIST", num_children: 1 });
+    expect(leaves.get("metadata.product.name")).toMatchObject({ type: "BYTE_ARRAY", converted_type: "UTF8" });
+    expect(leaves.get("metadata.logged_time")).toMatchObject({ type: "INT64", converted_type: "TIMESTAMP_MILLIS" });
+    expect(leaves.get("observables.type_id")).toMatchObject({ type: "INT32" });
+    expect(leaves.get("finding_info.types")).toMatchObject({ type: "BYTE_ARRAY", converted_type: "UTF8" });
+    expect(leaves.get("evidences.data")).toMatchObject({ converted_type: "UTF8" }); // json_t
+    // MAX_OBJECT_DEPTH object levels: actor.process.parent_process is the third, its file is text
+    expect(MAX_OBJECT_DEPTH).toBe(3);
+    expect(leaves.get("actor.process.parent_process.pid")).toMatchObject({ type: "INT32" });
+    expect(leaves.get("actor.process.parent_process.file")).toMatchObject({ converted_type: "UTF8" });
+    expect(leaves.get("actor.process.file.name")).toMatchObject({ converted_type: "UTF8" });
+    // one level of recursion: process.parent_process is a group, its parent_process is text
+    const proc = leafPaths(schemaOf(encodeParquet(events.filter((x) => x.class_uid === 1007), 1007)));
+    expect(proc.get("process.parent_process.file.name")).toMatchObject({ converted_type: "UTF8" });
+    expect(proc.get("process.parent_process.created_time")).toMatchObject({ type: "INT64", converted_type: "TIMESTAMP_MILLIS" });
+    expect(proc.get("process.parent_process.parent_process")).toMatchObject({ converted_type: "UTF8" });
     expect(meta.row_groups[0]!.columns[0]!.meta_data!.codec).toBe("SNAPPY");
     expect(meta.num_rows).toBe(1n);
   });
 
-  it("keeps attributes that fit no column in unmapped.tributary_extra", async () => {
-    const base = events.find((x) => x.class_uid === 2004)!;
-    const odd: OcsfEvent = { ...base, not_ocsf: { a: 1 }, severity_id: "high" as unknown as number };
+  it("the schema of a class is the same in every file, whatever its events hold", () => {
+    for (const cls of classes) {
+      const of = events.filter((e) => e.class_uid === cls);
+      const first = schemaOf(encodeParquet(of.slice(0, 1), cls));
+      expect(schemaOf(encodeParquet(of, cls)), `class ${cls}`).toEqual(first);
+      expect(schemaOf(encodeParquet([{ ...of[0]!, metadata: { version: "1.3.0" } } as OcsfEvent], cls))).toEqual(first);
+      expect(first.map((s) => s.name)).toEqual(classSchema(cls)!.map((s) => s.name));
+    }
+  });
+
+  it("keeps values past the depth bound as JSON text, and values that fit no column in unmapped.tributary_extra", async () => {
+    const base = plain(events.find((x) => x.class_uid === 2004)!) as OcsfEvent;
+    const deep = { pid: 3, file: { name: "bash", hashes: [{ algorithm_id: 1, value: "ab" }] }, parent_process: { pid: 2, parent_process: { pid: 1 } } };
+    const odd = {
+      ...base,
+      not_ocsf: { a: 1 },
+      severity_id: "high",
+      metadata: { ...base.metadata, product: { ...base.metadata.product, name: 42 }, not_a_member: ["x"] },
+      observables: [...(base.observables ?? []), { name: "x", type_id: "eleven", value: "v" }],
+      finding_info: { ...(base.finding_info as Row), types: "not-a-list" },
+      device: "not-an-object",
+      evidences: [{ process: { pid: 4, parent_process: deep } }],
+      actor: { process: { pid: 5, parent_process: deep } },
+    } as unknown as OcsfEvent;
     const [row] = await readParquet(encodeParquet([odd], 2004));
     expect(row!.severity_id).toBeNull();
-    expect(JSON.parse(row!.unmapped as string)).toEqual({ ...(base.unmapped ?? {}), [EXTRA_KEY]: { not_ocsf: { a: 1 }, severity_id: "high" } });
+    expect(row!.device ?? null).toBeNull(); // an absent group reads back as undefined
+    expect(((row!.metadata as Row).product as Row).name).toBeNull();
+    const extra = (JSON.parse(row!.unmapped as string) as Row)[EXTRA_KEY];
+    const obs = base.observables?.length ?? 0;
+    expect(extra).toEqual({
+      not_ocsf: { a: 1 },
+      severity_id: "high",
+      "metadata.product.name": 42,
+      "metadata.not_a_member": ["x"],
+      [`observables[${obs}].type_id`]: "eleven",
+      "finding_info.types": "not-a-list",
+      device: "not-an-object",
+    });
+    // past the depth bound: JSON text leaves
+    const acProc = ((row!.actor as Row).process as Row).parent_process as Row;
+    expect(acProc.pid).toBe(3);
+    expect(JSON.parse(acProc.file as string)).toEqual(deep.file);
+    expect(JSON.parse(acProc.parent_process as string)).toEqual(deep.parent_process);
+    const evProc = ((row!.evidences as Row[])[0]!.process as Row).parent_process as Row;
+    expect(JSON.parse(evProc.parent_process as string)).toEqual(deep.parent_process);
+    // nothing lost
+    expect(restoreEvent(row!, 2004)).toEqual(plain(odd));
+  });
+
+  it("keeps misfits when `unmapped` itself is not an object, and numbers that do not fit INT32 / INT64", async () => {
+    const base = plain(events.find((x) => x.class_uid === 2004)!) as OcsfEvent;
+    const odd = { ...base, unmapped: ["free", "text"], count: 1.5, risk_score: 2 ** 40, type_uid: 2 ** 60 } as unknown as OcsfEvent;
+    const [row] = await readParquet(encodeParquet([odd, base], 2004));
+    expect([row!.count, row!.risk_score, row!.type_uid]).toEqual([null, null, null]);
+    expect(JSON.parse(row!.unmapped as string)).toEqual({ [EXTRA_KEY]: { count: 1.5, risk_score: 2 ** 40, type_uid: 2 ** 60, unmapped: ["free", "text"] } });
+    const back = restoreEvent(row!, 2004);
+    expect(back).toEqual(plain(odd));
   });
 });
 
