@@ -11,7 +11,7 @@ import { OCSF_CLASSES, OCSF_OBJECTS } from "./ocsf-columns";
 
 export type SchemaElement = NonNullable<Parameters<typeof parquetWriteBuffer>[0]["schema"]>[number];
 
-/** i INT32, l INT64, t INT64 TIMESTAMP_MILLIS, f DOUBLE, b BOOLEAN, s UTF8, j JSON text. */
+/** i INT32, l INT64, t INT64 (epoch ms, no logical type: as AWS's own Security Lake tables), f DOUBLE, b BOOLEAN, s UTF8, j JSON text. */
 export type Scalar = "i" | "l" | "t" | "f" | "b" | "s" | "j";
 
 export interface Field {
@@ -78,7 +78,7 @@ function leaf(name: string, s: Scalar): SchemaElement {
     case "l":
       return { name, type: "INT64", repetition_type: "OPTIONAL" };
     case "t":
-      return { name, type: "INT64", converted_type: "TIMESTAMP_MILLIS", repetition_type: "OPTIONAL" };
+      return { name, type: "INT64", repetition_type: "OPTIONAL" };
     case "f":
       return { name, type: "DOUBLE", repetition_type: "OPTIONAL" };
     case "b":
@@ -126,9 +126,8 @@ function scalarCell(s: Scalar, v: unknown): unknown {
     case "i":
       return typeof v === "number" && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647 ? v : undefined;
     case "l":
-      return typeof v === "number" && Number.isSafeInteger(v) ? BigInt(v) : undefined;
     case "t":
-      return typeof v === "number" && Number.isSafeInteger(v) ? v : undefined;
+      return typeof v === "number" && Number.isSafeInteger(v) ? BigInt(v) : undefined;
     case "f":
       return typeof v === "number" && Number.isFinite(v) ? v : undefined;
     case "b":

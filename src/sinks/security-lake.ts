@@ -3,7 +3,7 @@
 //   ext/{source}/region={region}/accountId={account}/eventDay={yyyyMMdd}/{deterministic id}.parquet
 // where eventDay is the UTC day of the events (not of the upload). Each class has one stable nested
 // schema built from the OCSF 1.3.0 schema (./parquet-schema, ./ocsf-columns): objects are Parquet
-// groups, arrays LISTs, scalars typed leaves (time fields TIMESTAMP_MILLIS), free-form objects and
+// groups, arrays LISTs, scalars typed leaves (time fields INT64 epoch ms), free-form objects and
 // objects past the depth bound JSON text, so Glue sees the same schema in every file.
 import { z } from "zod";
 import { parquetWriteBuffer } from "hyparquet-writer";

@@ -345,10 +345,10 @@ describe("Security Lake through the consumer", () => {
       for (let i = 0; i < rows.length; i++) {
         const r = rows[i]!;
         expect(r.class_uid).toBe(Number(m![1]));
-        // time is TIMESTAMP_MILLIS (read as a Date), metadata a nested group
-        const time = (r.time as Date).getTime();
+        // time is INT64 epoch ms (read as a bigint), metadata a nested group
+        const time = Number(r.time);
         expect(eventDay(time)).toBe(m![2]);
-        if (i > 0) expect(time >= (rows[i - 1]!.time as Date).getTime()).toBe(true);
+        if (i > 0) expect(time >= Number(rows[i - 1]!.time)).toBe(true);
         seen.push((r.metadata as { uid: string }).uid);
       }
     }

@@ -1,5 +1,5 @@
 // Reads Security Lake Parquet back into OCSF events: hyparquet rows, then each column restored by the
-// class's nested schema (JSON-text leaves parsed, INT64 bigint and TIMESTAMP_MILLIS Date back to
+// class's nested schema (JSON-text leaves parsed, INT64 bigint (and any Date) back to
 // numbers, absent members dropped) and the misfits kept in unmapped.tributary_extra put back at their
 // paths, so a row can be compared with the event it was written from.
 import { parquetReadObjects } from "hyparquet";
