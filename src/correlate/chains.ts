@@ -260,7 +260,10 @@ export function summarize(e: OcsfEvent, cfg: CorrelateConfig, x: Extracted = ext
     const actorUser = o(actor?.user);
     const who = s(actorUser?.uid) ?? s(actorUser?.name);
     const ok = e.status_id === 1;
-    if (ok && op !== undefined && chain.actions.includes(op) && actor?.invoked_by === undefined) {
+    // a credential an AWS service asked for on the user's behalf (userIdentity.invokedBy -> actor.app_name next to
+    // the user or session; app_name alone is the normalizer's stand-in for a caller without one) is not the user's
+    const viaService = actor?.app_name !== undefined && (actorUser !== undefined || actor.session !== undefined);
+    if (ok && op !== undefined && chain.actions.includes(op) && !viaService) {
       const target = o(e.user);
       const key = s(target?.credential_uid);
       const account = s(o(target?.account)?.uid) ?? s(o(actorUser?.account)?.uid) ?? s(o(o(e.cloud)?.account)?.uid);

@@ -261,6 +261,14 @@ describe("chain aws_credential_new_ip: a credential action, then the credential 
     expect(correlate([create!, normalizeRecord(use)])).toEqual([]);
   });
 
+  it("a credential an AWS service asked for on the user's behalf (invokedBy) starts no chain", () => {
+    const [createRec, useRec] = federationRecords("200.249.253.51");
+    (createRec.userIdentity as Record<string, unknown>).invokedBy = "cloudformation.amazonaws.com";
+    const create = normalizeRecord(createRec);
+    expect((create.actor as { app_name?: string }).app_name).toBe("cloudformation.amazonaws.com");
+    expect(correlate([create, normalizeRecord(useRec)])).toEqual([]);
+  });
+
   it("each new IP joins once; a repeated IP adds nothing", () => {
     const [create, a] = federationRecords("200.249.253.51").map((r) => normalizeRecord(r));
     const [, bRec] = federationRecords("200.249.253.51");
