@@ -135,7 +135,8 @@ export function buildIncident(m: ChainMatch, opts: IncidentOptions): OcsfEvent {
   const obs = new Observables();
   users.forEach((u, i) => obs.add(`unmapped.tributary.correlation.users[${i}]`, OBS.user_name, u));
   ips.forEach((ip, i) => obs.add(`unmapped.tributary.correlation.ips[${i}]`, OBS.ip, ip));
-  containers.forEach((c, i) => obs.add(`unmapped.tributary.correlation.containers[${i}]`, OBS.container, c));
+  // a container id is a string here, not the Container object type 27 names: Resource UID
+  containers.forEach((c, i) => obs.add(`unmapped.tributary.correlation.containers[${i}]`, OBS.resource_uid, c));
   credentials.forEach((c, i) => {
     if (c.startsWith("aws.key:")) obs.add(`unmapped.tributary.correlation.credentials[${i}]`, OBS.user_credential_id, c.slice("aws.key:".length));
   });

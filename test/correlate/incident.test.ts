@@ -84,7 +84,7 @@ describe("incident events", () => {
     expect(ev.observables?.map((o) => [o.name, o.type_id, o.value])).toEqual([
       ["unmapped.tributary.correlation.users[0]", 4, "minikube-user"],
       ["unmapped.tributary.correlation.ips[0]", 2, "192.168.99.1"],
-      ["unmapped.tributary.correlation.containers[0]", 27, "e6af4dff4ea3"],
+      ["unmapped.tributary.correlation.containers[0]", 10, "e6af4dff4ea3"],
     ]);
   });
 
