@@ -24,6 +24,8 @@ export interface Rejected {
   record?: Json;
   /** The record's text as received (a line, or the whole body). Preferred over `record`. */
   raw?: string;
+  /** The record's bytes, base64, when they are not UTF-8 text (preferred over `raw`). */
+  rawBase64?: string;
 }
 
 export interface QuarantineMeta {
@@ -55,6 +57,7 @@ function entry(r: Rejected, meta: QuarantineMeta): string {
     route: meta.route,
     received_at: new Date(meta.receivedAt).toISOString(),
   };
+  if (r.rawBase64 !== undefined) return JSON.stringify({ ...head, raw_base64: r.rawBase64 });
   if (r.raw !== undefined) return JSON.stringify({ ...head, raw: r.raw });
   try {
     return JSON.stringify({ ...head, record: r.record ?? null });

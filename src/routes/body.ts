@@ -5,7 +5,8 @@
 // and a lying or missing Content-Length stops after `maxBodyBytes` of input.
 import { Gunzip, Inflate, Unzlib } from "fflate";
 import type { Limits } from "../config/schema";
-import type { Framing } from "./decode";
+import type { Framing, BadLine } from "./decode";
+import { base64 } from "../sinks/batch";
 
 export class BodyError extends Error {
   override name = "BodyError";
@@ -160,7 +161,20 @@ export async function readBytes(stream: ReadableStream<Uint8Array> | null, limit
     }
     parts.push(value);
   }
-  const out = new Uint8Array(n);
+  return concat(parts, n);
+}
+
+class Stop extends Error {}
+
+/** A decoded body; `bad` (NDJSON and text framings only) maps 1-based line numbers to lines that are not text. */
+export interface BodyText {
+  text: string;
+  bad?: Map<number, BadLine>;
+}
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(total);
   let at = 0;
   for (const p of parts) {
     out.set(p, at);
@@ -169,22 +183,150 @@ export async function readBytes(stream: ReadableStream<Uint8Array> | null, limit
   return out;
 }
 
-class Stop extends Error {}
+function newlines(s: string): number {
+  let n = 0;
+  for (let i = s.indexOf("\n"); i >= 0; i = s.indexOf("\n", i + 1)) n++;
+  return n;
+}
+
+/** Shown in the text in place of a line that is kept aside (never blank, so framing still counts the line). */
+function placeholder(lossy: string): string {
+  return lossy.trim() === "" ? "\uFFFD" : lossy;
+}
+
+/**
+ * Line-aligned UTF-8 decoding for NDJSON and Falco text bodies: bytes are decoded up to the last newline
+ * of what has arrived (one TextDecoder call per chunk, as for other bodies); only a block that is not valid
+ * UTF-8 is decoded again line by line, so one bad line is kept aside (its bytes in base64) and the others
+ * decode. A newline byte never occurs inside a UTF-8 sequence, so the blocks split no character.
+ */
+class LineDecoder {
+  private readonly strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  private readonly lossy = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
+  readonly parts: string[] = [];
+  readonly bad = new Map<number, BadLine>();
+  private carry: Uint8Array[] = [];
+  private carryBytes = 0;
+  /** Newlines decoded so far; counted only once a line has been set aside. */
+  private lines: number | undefined;
+  private started = false;
+
+  push(chunk: Uint8Array): void {
+    const nl = chunk.lastIndexOf(10);
+    if (nl < 0) {
+      this.hold(chunk);
+      return;
+    }
+    const head = chunk.subarray(0, nl + 1);
+    if (this.carryBytes === 0) this.block(head);
+    else {
+      this.carry.push(head);
+      const all = concat(this.carry, this.carryBytes + head.byteLength);
+      this.carry = [];
+      this.carryBytes = 0;
+      this.block(all);
+    }
+    if (nl + 1 < chunk.byteLength) this.hold(chunk.subarray(nl + 1));
+  }
+
+  /** The end of the body: the last line, if it has no newline. */
+  end(): void {
+    if (this.carryBytes > 0) this.block(this.takeCarry());
+  }
+
+  /** The stream broke off (a truncated gzip/deflate body): the incomplete last line is reported, with `reason`. */
+  cut(reason: string): void {
+    const tail = this.takeCarry();
+    const line = this.lineCount() + 1;
+    let raw: string | undefined;
+    try {
+      raw = this.strict.decode(tail);
+    } catch {
+      raw = undefined;
+    }
+    this.bad.set(line, raw !== undefined ? { reason, raw } : { reason, rawBase64: base64(tail) });
+    this.parts.push(placeholder(this.lossy.decode(tail)));
+  }
+
+  private hold(b: Uint8Array): void {
+    this.carry.push(b);
+    this.carryBytes += b.byteLength;
+  }
+
+  private takeCarry(): Uint8Array {
+    const all = concat(this.carry, this.carryBytes);
+    this.carry = [];
+    this.carryBytes = 0;
+    return all;
+  }
+
+  private lineCount(): number {
+    return (this.lines ??= this.parts.reduce((n, p) => n + newlines(p), 0));
+  }
+
+  private block(bytes: Uint8Array): void {
+    if (!this.started) {
+      this.started = true;
+      if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3); // a leading BOM is dropped
+    }
+    try {
+      const s = this.strict.decode(bytes);
+      this.parts.push(s);
+      if (this.lines !== undefined) this.lines += newlines(s);
+      return;
+    } catch {
+      // some line of this block is not UTF-8: decode it line by line
+    }
+    let line = this.lineCount();
+    for (let start = 0; start < bytes.byteLength; ) {
+      const nl = bytes.indexOf(10, start);
+      const stop = nl < 0 ? bytes.byteLength : nl + 1;
+      const body = bytes.subarray(start, nl < 0 ? stop : nl);
+      line++;
+      try {
+        this.parts.push(this.strict.decode(bytes.subarray(start, stop)));
+      } catch {
+        this.bad.set(line, { reason: `line is not valid UTF-8 (${body.byteLength} bytes; kept in the quarantine as base64)`, rawBase64: base64(body) });
+        this.parts.push(placeholder(this.lossy.decode(body)) + (nl < 0 ? "" : "\n"));
+      }
+      start = stop;
+    }
+    this.lines = endsWithNewline(bytes) ? line : line - 1;
+  }
+}
+
+/** Whether a block ends with a newline (else its last line has none, and is not counted as a newline). */
+function endsWithNewline(bytes: Uint8Array): boolean {
+  return bytes.byteLength > 0 && bytes[bytes.byteLength - 1] === 10;
+}
+
+/**
+ * fflate's messages for compressed data that ends before the stream does, at the final push: "unexpected
+ * EOF" (gzip, raw deflate), "invalid zlib data" (zlib: the last 4 bytes read as the Adler-32 trailer do not
+ * match). Either way what was inflated before the end has been handed out.
+ */
+const TRUNCATED = /unexpected EOF|invalid zlib data/;
 
 /**
  * Decompresses (streaming) and decodes the body as strict UTF-8 (a leading BOM is dropped).
  * Throws BodyError: 413 past maxBodyBytes (raw) or maxDecompressedBytes (decoded), 400 for a
- * corrupt gzip/deflate stream or bytes that are not UTF-8. A body cut in the middle of a UTF-8
- * sequence ends with U+FFFD, so the cut record is reported like any other cut record.
+ * corrupt gzip/deflate stream or bytes that are not UTF-8.
+ *
+ * NDJSON and text framings (by Content-Type) are decoded line by line: a line that is not UTF-8 is
+ * set aside in `bad` (its bytes in base64) and the others are kept; a gzip/deflate stream that ends
+ * early keeps the complete lines decompressed before the cut and sets the incomplete last one aside
+ * with a reason naming the truncation. Other bodies (one JSON document or array) stay all or nothing:
+ * a body cut in the middle of a UTF-8 sequence ends with U+FFFD (reported like any cut record).
  *
  * Inflating is done here in small steps (fflate), not with DecompressionStream: workerd's
  * DecompressionStream inflates everything written to it into an unbounded buffer, whether or not
  * the output is read, so a 1.5 MB gzip bomb grows the isolate past 1 GB before any cap can act.
  */
-export async function readText(stream: ReadableStream<Uint8Array> | null, format: BodyFormat, limits: Limits): Promise<string> {
-  if (!stream) return "";
+export async function readBody(stream: ReadableStream<Uint8Array> | null, format: BodyFormat, limits: Limits): Promise<BodyText> {
+  if (!stream) return { text: "" };
+  const lines = format.framing === "ndjson" || format.framing === "text" ? new LineDecoder() : undefined;
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
-  const parts: string[] = [];
+  const parts: string[] = lines ? lines.parts : [];
   let out = 0;
   let failure: BodyError | undefined;
   const sink: Stage = {
@@ -194,6 +336,7 @@ export async function readText(stream: ReadableStream<Uint8Array> | null, format
         failure = new BodyError(413, `body is larger than limits.maxDecompressedBytes (${limits.maxDecompressedBytes} bytes) once decompressed: send smaller batches`);
         throw new Stop();
       }
+      if (lines) return lines.push(chunk);
       try {
         parts.push(decoder.decode(chunk, { stream: true }));
       } catch {
@@ -211,6 +354,8 @@ export async function readText(stream: ReadableStream<Uint8Array> | null, format
   const what = format.encodings.length ? `${format.encodings.join(" + ")} body could not be decompressed` : "body could not be read";
   const reader = stream.getReader();
   let raw = 0;
+  let truncated: string | undefined;
+  let ending = false; // the input has ended: a decompression error now means the stream was cut short
   try {
     for (;;) {
       let r: ReadableStreamReadResult<Uint8Array>;
@@ -220,6 +365,7 @@ export async function readText(stream: ReadableStream<Uint8Array> | null, format
         throw new BodyError(400, `body could not be read: ${(e as Error).message || String(e)}`);
       }
       if (r.done) {
+        ending = true;
         feed(new Uint8Array(0), true);
         break;
       }
@@ -234,12 +380,31 @@ export async function readText(stream: ReadableStream<Uint8Array> | null, format
     await reader.cancel().catch(() => undefined);
     if (failure) throw failure;
     if (e instanceof BodyError) throw e;
-    throw new BodyError(400, `${what}: ${(e as Error).message || String(e)}`);
+    const msg = (e as Error).message || String(e);
+    // a compressed NDJSON/text body cut short: keep the complete lines (fflate hands out what it inflated)
+    if (lines && ending && format.encodings.length > 0 && TRUNCATED.test(msg)) truncated = `body ends mid-record: the ${format.encodings.join(" + ")} stream is truncated (${msg}) after ${out} decompressed bytes; this line is incomplete and anything after it is missing`;
+    else throw new BodyError(400, `${what}: ${msg}`);
+  }
+  if (lines) {
+    if (truncated !== undefined) lines.cut(truncated);
+    else lines.end();
+    const text = parts.length === 1 ? parts[0]! : parts.join("");
+    return lines.bad.size > 0 ? { text, bad: lines.bad } : { text };
   }
   try {
     parts.push(decoder.decode());
   } catch {
     parts.push("\uFFFD"); // the body ends inside a multi-byte character
   }
-  return parts.length === 1 ? parts[0]! : parts.join("");
+  return { text: parts.length === 1 ? parts[0]! : parts.join("") };
+}
+
+/** The body as strict UTF-8 text (see readBody); any line set aside is a 400 for the whole body. */
+export async function readText(stream: ReadableStream<Uint8Array> | null, format: BodyFormat, limits: Limits): Promise<string> {
+  const b = await readBody(stream, format, limits);
+  if (b.bad) {
+    const [line, first] = b.bad.entries().next().value!;
+    throw new BodyError(400, `line ${line}: ${first.reason}`);
+  }
+  return b.text;
 }

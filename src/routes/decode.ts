@@ -22,14 +22,27 @@ export type Item =
   | { type: "value"; value: Json; path: string; raw?: string; text?: string }
   /** A plain-text line (Falco json_output: false). */
   | { type: "text"; line: string; path: string }
-  /** A part of the body that is not a record (invalid JSON, too large). */
-  | { type: "error"; path: string; reason: string; raw: string };
+  /** A part of the body that is not a record (invalid JSON, too large, not UTF-8: then its bytes in `rawBase64`). */
+  | { type: "error"; path: string; reason: string; raw: string; rawBase64?: string };
+
+/** A line the body decoder set aside (not UTF-8, or cut by a truncated stream): its text or its bytes. */
+export interface BadLine {
+  reason: string;
+  raw?: string;
+  rawBase64?: string;
+}
 
 export interface FrameOptions {
   /** Lines longer than this (bytes of UTF-8) are reported instead of parsed. */
   maxRecordBytes?: number;
   /** Give array elements their exact text (`text`), for raw_data (ocsf.rawData): a scan of the body. */
   texts?: boolean;
+  /** Lines set aside by the body decoder (1-based line number): reported as errors, never parsed. */
+  bad?: ReadonlyMap<number, BadLine>;
+}
+
+function badItem(b: BadLine, path: string): Item {
+  return b.rawBase64 !== undefined ? { type: "error", path, reason: b.reason, raw: "", rawBase64: b.rawBase64 } : { type: "error", path, reason: b.reason, raw: b.raw ?? "" };
 }
 
 function isSpace(c: number): boolean {
@@ -93,11 +106,14 @@ export function countRecords(text: string, l: Layout, opts: FrameOptions = {}): 
     case "lines": {
       let n = 0;
       let start = 0;
+      let line = 0;
       while (start < text.length) {
         let end = text.indexOf("\n", start);
         if (end < 0) end = text.length;
+        line++;
         let from = firstNonSpace(text, start, end);
-        if (from >= 0) {
+        if (from >= 0 && opts.bad?.has(line)) n++;
+        else if (from >= 0) {
           if (text.charCodeAt(from) === 0x1e) from++;
           const raw = text.slice(from, end).trimEnd();
           if (raw !== "") {
@@ -128,7 +144,9 @@ function* jsonLines(text: string, opts: FrameOptions): Generator<Item> {
     if (end < 0) end = n;
     line++;
     let from = firstNonSpace(text, start, end);
-    if (from >= 0) {
+    const bad = from >= 0 ? opts.bad?.get(line) : undefined;
+    if (bad !== undefined) yield badItem(bad, `line ${line}`);
+    else if (from >= 0) {
       if (text.charCodeAt(from) === 0x1e) from++; // JSON text sequences (RFC 7464) start records with RS
       const raw = text.slice(from, end).trimEnd();
       const path = `line ${line}`;
@@ -150,7 +168,7 @@ function* jsonLines(text: string, opts: FrameOptions): Generator<Item> {
   }
 }
 
-function* textLines(text: string): Generator<Item> {
+function* textLines(text: string, bad?: ReadonlyMap<number, BadLine>): Generator<Item> {
   let start = 0;
   let line = 0;
   while (start < text.length) {
@@ -158,7 +176,9 @@ function* textLines(text: string): Generator<Item> {
     if (end < 0) end = text.length;
     line++;
     const t = text.slice(start, end).trim();
-    if (t) yield { type: "text", line: t, path: `line ${line}` };
+    const b = t ? bad?.get(line) : undefined;
+    if (b !== undefined) yield badItem(b, `line ${line}`);
+    else if (t) yield { type: "text", line: t, path: `line ${line}` };
     start = end + 1;
   }
 }
@@ -218,7 +238,7 @@ export function* itemsOf(text: string, l: Layout, opts: FrameOptions = {}): Gene
     case "lines":
       return yield* jsonLines(text, opts);
     case "text":
-      return yield* textLines(text);
+      return yield* textLines(text, opts.bad);
     case "broken":
       yield { type: "error", path: "(body)", reason: l.reason, raw: text };
       return;

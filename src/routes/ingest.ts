@@ -3,7 +3,7 @@
 // by index with a reason and written to the quarantine (R2). See docs/ingest.md.
 import { Hono, type Context } from "hono";
 import { layout, itemsOf, countRecords, checkRecord, oversize, isLimitReason } from "./decode";
-import { bodyFormat, readBytes, readText, streamOf, BodyError, type BodyFormat } from "./body";
+import { bodyFormat, readBytes, readBody, streamOf, BodyError, type BodyFormat, type BodyText } from "./body";
 import { authenticate, allows, CHALLENGE, type AuthResult, type Principal } from "./auth";
 import { runPipeline, type PipelineOptions, type RoutedEvent } from "../pipeline";
 import { Enqueuer } from "../deliver/enqueue";
@@ -86,16 +86,16 @@ async function stepsFor(env: Env, cfg: Config): Promise<{ enrich: Enricher; rout
 }
 
 /** Authenticates (HMAC needs the raw body first), then decodes the body to text. */
-async function authenticatedText(c: Context<AppEnv>, cfg: Config, format: BodyFormat, auth: AuthResult): Promise<{ principal: Principal; text: string } | Response> {
+async function authenticatedText(c: Context<AppEnv>, cfg: Config, format: BodyFormat, auth: AuthResult): Promise<{ principal: Principal; body: BodyText } | Response> {
   const req = c.req.raw;
   if (auth.ok === "body") {
     const raw = await readBytes(req.body, cfg.limits);
     auth = await auth.verify(raw);
     if (auth.ok !== true) return auth.ok === false ? denied(c, auth) : requestError(c, 401, "unexpected authentication state");
-    return { principal: auth.principal, text: await readText(streamOf(raw), format, cfg.limits) };
+    return { principal: auth.principal, body: await readBody(streamOf(raw), format, cfg.limits) };
   }
   if (auth.ok !== true) return denied(c, auth as Extract<AuthResult, { ok: false }>);
-  return { principal: auth.principal, text: await readText(req.body, format, cfg.limits) };
+  return { principal: auth.principal, body: await readBody(req.body, format, cfg.limits) };
 }
 
 async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
@@ -109,12 +109,14 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   if (auth.ok === false) return denied(c, auth);
   let principal: Principal;
   let text: string;
+  let bad: BodyText["bad"];
   let format: BodyFormat;
   try {
     format = bodyFormat(req.headers, limits);
     const r = await authenticatedText(c, cfg, format, auth);
     if (r instanceof Response) return r;
-    ({ principal, text } = r);
+    principal = r.principal;
+    ({ text, bad } = r.body);
   } catch (e) {
     if (e instanceof BodyError) {
       log("warn", "body refused", { requestId: c.get("requestId"), status: e.status, reason: e.message });
@@ -130,8 +132,13 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   // 2. Framing, and the records-per-request limit, counted after unwrapping containers and before anything
   // is queued: a 413 always means nothing of the request was queued.
   // ocsf.rawData: array elements get their exact text from the body too (raw_data is each record's own text)
-  const frameOpts = { maxRecordBytes: limits.maxRecordBytes, texts: cfg.ocsf.rawData };
+  const frameOpts = { maxRecordBytes: limits.maxRecordBytes, texts: cfg.ocsf.rawData, bad };
   const lay = layout(text, format.framing, frameOpts);
+  if (bad !== undefined && lay.kind !== "lines" && lay.kind !== "text") {
+    // lines were set aside (not UTF-8, or cut), but the body is one JSON document: all or nothing
+    const [line, first] = bad.entries().next().value!;
+    return requestError(c, 400, `body is one JSON document and line ${line} of it is unusable: ${first.reason}`);
+  }
   const declared = countRecords(text, lay, frameOpts);
   if (declared > limits.maxRecords) return requestError(c, 413, tooManyReason(limits.maxRecords, declared));
 
@@ -172,7 +179,7 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   try {
     for (const item of itemsOf(text, lay, frameOpts)) {
       if (item.type === "error") {
-        rejected.push({ index, path: item.path, reason: item.reason, raw: item.raw });
+        rejected.push(item.rawBase64 !== undefined ? { index, path: item.path, reason: item.reason, rawBase64: item.rawBase64 } : { index, path: item.path, reason: item.reason, raw: item.raw });
         index++;
       } else if (item.type === "text") {
         const big = oversize(item.line, limits.maxRecordBytes);

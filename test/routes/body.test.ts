@@ -1,7 +1,7 @@
 // Body decoding (Node): header checks, decompression in bounded steps, caps, strict UTF-8.
 import { describe, it, expect } from "vitest";
 import { gzipSync, zlibSync, deflateSync, strToU8 } from "fflate";
-import { bodyFormat, readText, readBytes, streamOf, BodyError, type BodyFormat } from "../../src/routes/body";
+import { bodyFormat, readText, readBody, readBytes, streamOf, BodyError, type BodyFormat } from "../../src/routes/body";
 import { limitsSchema, type Limits } from "../../src/config/schema";
 
 const limits = (o: Partial<Limits> = {}): Limits => ({ ...limitsSchema.parse({}), ...o });
@@ -82,7 +82,12 @@ describe("readText", () => {
       [deflateSync(u8), fmt("deflate")],
       [gzipSync(zlibSync(u8)), fmt("gzip", "deflate")],
     ];
-    for (const [bytes, f] of cases) for (const size of [1, 7, 4096, 1 << 20]) expect(await readText(chunked(bytes, size), f, limits())).toBe(text);
+    for (const [bytes, f] of cases) {
+      for (const size of [1, 7, 4096, 1 << 20]) {
+        expect(await readText(chunked(bytes, size), f, limits())).toBe(text); // line by line (NDJSON)
+        expect(await readText(chunked(bytes, size), { ...f, framing: "json" }, limits())).toBe(text); // whole-body decoding
+      }
+    }
   });
 
   it("413 past maxDecompressedBytes, also for stacked codings (a gzip of a gzip bomb)", async () => {
@@ -115,7 +120,58 @@ describe("readText", () => {
   it("drops a BOM; a body cut inside a multi-byte character ends with U+FFFD", async () => {
     expect(await readText(streamOf(new Uint8Array([0xef, 0xbb, 0xbf, 0x7b, 0x7d])), fmt(), limits())).toBe("{}");
     const cut = strToU8('{"a":"é');
-    expect(await readText(streamOf(cut.slice(0, cut.length - 1)), fmt(), limits())).toBe('{"a":"\uFFFD');
+    expect(await readText(streamOf(cut.slice(0, cut.length - 1)), { framing: "json", encodings: [] }, limits())).toBe('{"a":"\uFFFD');
+    expect(await readBody(streamOf(new Uint8Array([0xef, 0xbb, 0xbf, 0x7b, 0x7d, 0x0a, 0x5b, 0x5d])), fmt(), limits())).toEqual({ text: "{}\n[]" });
+  });
+
+  it("NDJSON and text bodies: a line that is not UTF-8 is set aside with its bytes (base64), the others decode, in any chunking", async () => {
+    const l1 = strToU8('{"a":"é"}');
+    const l2 = new Uint8Array([0x7b, 0x22, 0x62, 0x22, 0x3a, 0x22, 0xff, 0xc3, 0x22, 0x7d]); // {"b":"<ff><c3>"}
+    const l3 = strToU8('{"c":"🚀"}');
+    const body = new Uint8Array([...l1, 0x0a, ...l2, 0x0d, 0x0a, 0x0a, ...l3, 0x0a, 0xf0, 0x9f]); // CRLF, a blank line, a cut 4-byte char
+    for (const framing of ["ndjson", "text"] as const) {
+      for (const size of [1, 3, 7, 4096]) {
+        const r = await readBody(chunked(body, size), { framing, encodings: [] }, limits());
+        const lines = r.text.split("\n");
+        expect(lines, `${framing} ${size}`).toHaveLength(5);
+        expect([lines[0], lines[2], lines[3]]).toEqual(['{"a":"é"}', "", '{"c":"🚀"}']);
+        expect(lines[1]).toContain("\uFFFD");
+        expect([...r.bad!.keys()]).toEqual([2, 5]);
+        const b2 = r.bad!.get(2)!;
+        expect(b2.reason).toMatch(/^line is not valid UTF-8/);
+        expect(Buffer.from(b2.rawBase64!, "base64")).toEqual(Buffer.from([...l2, 0x0d])); // exactly the bytes of the line
+        expect(Buffer.from(r.bad!.get(5)!.rawBase64!, "base64")).toEqual(Buffer.from([0xf0, 0x9f]));
+      }
+    }
+    // a JSON document is all or nothing
+    expect((await fails(readBody(streamOf(body), { framing: "json", encodings: [] }, limits()))).message).toMatch(/not valid UTF-8/);
+    // readText (no lines set aside) refuses it whole, naming the line
+    expect((await fails(readText(streamOf(body), fmt(), limits()))).message).toMatch(/^line 2: line is not valid UTF-8/);
+  });
+
+  it("a truncated gzip/deflate NDJSON body keeps the complete lines and sets the cut one aside, naming the truncation", async () => {
+    const lines = Array.from({ length: 400 }, (_, i) => `{"n":${i},"pad":"${"é".repeat(i % 50)}"}`);
+    const whole = lines.join("\n") + "\n";
+    for (const [enc, pack] of [["gzip", gzipSync], ["deflate", zlibSync], ["deflate", deflateSync]] as const) {
+      const packed = pack(strToU8(whole), { level: 6 });
+      for (const frac of [0.3, 0.5, 0.9]) {
+        const r = await readBody(chunked(packed.slice(0, Math.floor(packed.length * frac)), 1000), fmt(enc), limits());
+        const got = r.text.split("\n");
+        const last = got.length; // the set-aside line is the last one, numbered by its position
+        expect([...r.bad!.keys()], `${enc} ${frac}`).toEqual([last]);
+        expect(r.bad!.get(last)!.reason).toMatch(new RegExp(`^body ends mid-record: the ${enc} stream is truncated \\((unexpected EOF|invalid zlib data)\\) after \\d+ decompressed bytes`));
+        // every line before it is complete and in order
+        expect(got.slice(0, -1)).toEqual(lines.slice(0, last - 1));
+        expect(last - 1, `${enc} ${frac}`).toBeGreaterThan(0);
+        // the incomplete line is a prefix of the real one
+        const tail = r.bad!.get(last)!;
+        const tailText = tail.raw ?? new TextDecoder().decode(Buffer.from(tail.rawBase64!, "base64")).replace(/\uFFFD+$/, "");
+        expect(lines[last - 1]!.startsWith(tailText), JSON.stringify(tail)).toBe(true);
+      }
+    }
+    // a JSON document cut short stays a 400
+    const gz = gzipSync(strToU8(whole));
+    expect((await fails(readBody(streamOf(gz.slice(0, gz.length / 2)), { framing: "json", encodings: ["gzip"] }, limits()))).message).toMatch(/gzip body could not be decompressed: unexpected EOF/);
   });
 
   it("an absent body is empty", async () => {
