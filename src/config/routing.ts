@@ -82,7 +82,6 @@ interface RoutingShape {
   sinks: Record<string, unknown>;
 }
 
-/** Every sink a route or default_sinks names must exist; the error names the exact field. */
 /** The parts of a config checkRouting reads: sink names, the sinks of each route, default_sinks. */
 const routingRefsSchema = z.object({
   sinks: z.record(z.string(), z.unknown()),
@@ -95,6 +94,7 @@ export function routingRefsParsed(payload: { value: unknown }): boolean {
   return routingRefsSchema.safeParse(payload.value).success;
 }
 
+/** Every sink a route or default_sinks names must exist; the error names the exact field. */
 export function checkRouting(cfg: RoutingShape, ctx: { addIssue(issue: { code: "custom"; path: (string | number)[]; message: string; input?: unknown }): void }): void {
   const known = new Set([ARCHIVE_SINK, ...Object.keys(cfg.sinks)]);
   const hint = `defined sinks: ${[...known].join(", ")}`;
