@@ -7,6 +7,7 @@
 // not). An object past either bound, and free-form objects (`unmapped`, json_t such as `data`,
 // `xattributes`), are one UTF8 leaf holding the JSON text of the value.
 import type { parquetWriteBuffer } from "hyparquet-writer";
+import { isObject } from "../normalize/json";
 import { OCSF_CLASSES, OCSF_OBJECTS } from "./ocsf-columns";
 
 export type SchemaElement = NonNullable<Parameters<typeof parquetWriteBuffer>[0]["schema"]>[number];
@@ -118,8 +119,6 @@ export function classSchema(classUid: number): SchemaElement[] | undefined {
 /** Where values that do not fit their column go: JSON paths ("a.b", "a[2].c") to the original value. */
 export type Misfits = Record<string, unknown>;
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-
 /** A value for a leaf of type `s`, or undefined when it does not fit. */
 function scalarCell(s: Scalar, v: unknown): unknown {
   switch (s) {
@@ -142,7 +141,7 @@ function scalarCell(s: Scalar, v: unknown): unknown {
 function one(f: Field, v: unknown, path: string, misfits: Misfits): unknown {
   if (v === undefined || v === null) return null;
   if (f.fields) {
-    if (!isPlainObject(v)) {
+    if (!isObject(v)) {
       misfits[path] = v;
       return null;
     }

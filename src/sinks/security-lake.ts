@@ -8,6 +8,7 @@
 import { z } from "zod";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import type { OcsfEvent } from "../normalize/ocsf";
+import { isObject } from "../normalize/json";
 import type { SinkDriver, SinkRequest } from "./types";
 import { s3ConnectionShape, putObject, classifyS3 } from "./s3";
 import { batchId, classDayOf, groupByClassDay } from "./objects";
@@ -65,7 +66,7 @@ export function encodeParquet(events: readonly OcsfEvent[], classUid: number): U
     let unmapped: unknown = e.unmapped;
     if (Object.keys(misfits).length > 0) {
       const own = e.unmapped as unknown;
-      if (own === undefined || (typeof own === "object" && own !== null && !Array.isArray(own))) unmapped = { ...(own ?? {}), [EXTRA_KEY]: misfits };
+      if (own === undefined || isObject(own)) unmapped = { ...(own ?? {}), [EXTRA_KEY]: misfits };
       else unmapped = { [EXTRA_KEY]: { ...misfits, unmapped: own } }; // an `unmapped` that is not an object
     }
     data[unmappedAt]![row] = unmapped === undefined ? null : JSON.stringify(unmapped);
