@@ -201,12 +201,6 @@ export function fastUrlKey(s: string): boolean {
   return true;
 }
 
-/** The URL key without its query string (a second lookup for URLs with parameters). */
-export function stripQuery(key: string): string | undefined {
-  const q = key.indexOf("?");
-  return q < 0 ? undefined : key.slice(0, q);
-}
-
 /** IPv4/IPv6 address or CIDR, normalized. */
 export function normalizeIpOrCidr(s: string): Classified | undefined {
   if (s.indexOf("/") >= 0) {
