@@ -71,16 +71,29 @@ function tooLargeReason(bytes: number, max: number): string {
   return `record is ${bytes} bytes, more than limits.maxRecordBytes (${max})`;
 }
 
+/** A text's lines in order: each line's 1-based number and bounds (`end` is the index of its "\n", or the text's length). */
+function* lineBounds(text: string): Generator<{ line: number; start: number; end: number }> {
+  let line = 0;
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = text.length;
+    yield { line: ++line, start, end };
+    start = end + 1;
+  }
+}
+
+/** A JSON line's record text: without surrounding whitespace and a leading RS (RFC 7464); undefined for a blank line. */
+function lineRecordText(text: string, start: number, end: number): string | undefined {
+  let from = firstNonSpace(text, start, end);
+  if (from < 0) return undefined;
+  if (text.charCodeAt(from) === 0x1e) from++; // JSON text sequences (RFC 7464) start records with RS
+  return text.slice(from, end).trimEnd();
+}
+
 /** Number of lines holding something other than whitespace (for the records-per-request check). */
 export function countLines(text: string): number {
   let n = 0;
-  let start = 0;
-  while (start < text.length) {
-    let end = text.indexOf("\n", start);
-    if (end < 0) end = text.length;
-    if (firstNonSpace(text, start, end) >= 0) n++;
-    start = end + 1;
-  }
+  for (const { start, end } of lineBounds(text)) if (firstNonSpace(text, start, end) >= 0) n++;
   return n;
 }
 
@@ -105,30 +118,21 @@ export function countRecords(text: string, l: Layout, opts: FrameOptions = {}): 
       return Array.isArray(l.value) ? l.value.reduce<number>((n, v) => n + recordCount(v), 0) : recordCount(l.value);
     case "lines": {
       let n = 0;
-      let start = 0;
-      let line = 0;
-      while (start < text.length) {
-        let end = text.indexOf("\n", start);
-        if (end < 0) end = text.length;
-        line++;
-        let from = firstNonSpace(text, start, end);
-        if (from >= 0 && opts.bad?.has(line)) n++;
-        else if (from >= 0) {
-          if (text.charCodeAt(from) === 0x1e) from++;
-          const raw = text.slice(from, end).trimEnd();
-          if (raw !== "") {
-            let count = 1;
-            if (oversize(raw, opts.maxRecordBytes) === undefined && (raw.charCodeAt(0) === 0x5b || CONTAINER_HINT.test(raw))) {
-              try {
-                count = recordCount(parseJson(raw));
-              } catch {
-                // an invalid line is one record (one error)
-              }
+      for (const { line, start, end } of lineBounds(text)) {
+        const raw = lineRecordText(text, start, end);
+        if (raw === undefined) continue;
+        if (opts.bad?.has(line)) n++;
+        else if (raw !== "") {
+          let count = 1;
+          if (oversize(raw, opts.maxRecordBytes) === undefined && (raw.charCodeAt(0) === 0x5b || CONTAINER_HINT.test(raw))) {
+            try {
+              count = recordCount(parseJson(raw));
+            } catch {
+              // an invalid line is one record (one error)
             }
-            n += count;
           }
+          n += count;
         }
-        start = end + 1;
       }
       return n;
     }
@@ -136,20 +140,13 @@ export function countRecords(text: string, l: Layout, opts: FrameOptions = {}): 
 }
 
 function* jsonLines(text: string, opts: FrameOptions): Generator<Item> {
-  let start = 0;
-  let line = 0;
-  const n = text.length;
-  while (start < n) {
-    let end = text.indexOf("\n", start);
-    if (end < 0) end = n;
-    line++;
-    let from = firstNonSpace(text, start, end);
-    const bad = from >= 0 ? opts.bad?.get(line) : undefined;
-    if (bad !== undefined) yield badItem(bad, `line ${line}`);
-    else if (from >= 0) {
-      if (text.charCodeAt(from) === 0x1e) from++; // JSON text sequences (RFC 7464) start records with RS
-      const raw = text.slice(from, end).trimEnd();
-      const path = `line ${line}`;
+  for (const { line, start, end } of lineBounds(text)) {
+    const raw = lineRecordText(text, start, end);
+    if (raw === undefined) continue;
+    const path = `line ${line}`;
+    const bad = opts.bad?.get(line);
+    if (bad !== undefined) yield badItem(bad, path);
+    else {
       const big = oversize(raw, opts.maxRecordBytes);
       if (big !== undefined) yield { type: "error", path, reason: tooLargeReason(big, opts.maxRecordBytes!), raw };
       else if (raw !== "") {
@@ -164,22 +161,15 @@ function* jsonLines(text: string, opts: FrameOptions): Generator<Item> {
         else yield { type: "error", path, reason, raw };
       }
     }
-    start = end + 1;
   }
 }
 
 function* textLines(text: string, bad?: ReadonlyMap<number, BadLine>): Generator<Item> {
-  let start = 0;
-  let line = 0;
-  while (start < text.length) {
-    let end = text.indexOf("\n", start);
-    if (end < 0) end = text.length;
-    line++;
+  for (const { line, start, end } of lineBounds(text)) {
     const t = text.slice(start, end).trim();
     const b = t ? bad?.get(line) : undefined;
     if (b !== undefined) yield badItem(b, `line ${line}`);
     else if (t) yield { type: "text", line: t, path: `line ${line}` };
-    start = end + 1;
   }
 }
 
