@@ -4,6 +4,7 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { inject } from "vitest";
 import worker from "../../src/index";
 import type { EventsMessage } from "../../src/deliver/enqueue";
+import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { queued } from "../support/queue-capture";
 import { stableUid } from "../../src/normalize/uid";
 import { EVENTS_QUEUE, runBatch, type BatchResult } from "../support/delivery";
@@ -17,6 +18,11 @@ const FALCO_EVT_TIME = '"evt.time":1685022245478445995';
 const FALCO_HOST = '"hostname":"falco-xczjd"';
 /** The alert's time, ms. */
 export const FALCO_MS = 1685022245478;
+
+/** The first event of the first EVENTS message. */
+export function firstEvent(msgs: EventsMessage[]): OcsfEvent {
+  return JSON.parse(msgs[0]!.ndjson.split("\n")[0]!) as OcsfEvent;
+}
 
 /**
  * `n` copies of the Falco "Terminal shell in container" alert from `host`, as NDJSON. Each copy gets

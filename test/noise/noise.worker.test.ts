@@ -4,7 +4,6 @@
 // recording what the webhook sink sent. Windows are an hour long so only the test closes them.
 import { abortAllDurableObjects, env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { EventsMessage } from "../../src/deliver/enqueue";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { fingerprint, ruleOf } from "../../src/noise/fingerprint";
 import { dedupObjectName, throttleObjectName } from "../../src/noise/gate";
@@ -12,13 +11,9 @@ import { MAX_WINDOWS } from "../../src/noise/durable";
 import { noiseCounters } from "../../src/noise/stats";
 import { readArchive, waitFor } from "../support/archive";
 import { EVENTS_QUEUE, runBatch } from "../support/delivery";
-import { FALCO_MS, consume, envWith, falcoCopies, hookRequests, ingest, noiseConfig, webhookSink } from "./helpers";
+import { FALCO_MS, consume, envWith, falcoCopies, firstEvent, hookRequests, ingest, noiseConfig, webhookSink } from "./helpers";
 
 const RULE = "Terminal shell in container";
-
-function firstEvent(msgs: EventsMessage[]): OcsfEvent {
-  return JSON.parse(msgs[0]!.ndjson.split("\n")[0]!) as OcsfEvent;
-}
 
 function dedupStub(policy: string, e: OcsfEvent) {
   return env.NOISE.getByName(dedupObjectName(policy, fingerprint(e)));

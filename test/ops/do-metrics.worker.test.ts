@@ -14,7 +14,7 @@ import { dedupObjectName, throttleObjectName } from "../../src/noise/gate";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { METRICS_OBJECT_NAME, buffer } from "../../src/ops/record";
 import { CFG, execStory } from "../correlate/story";
-import { consume, falcoCopies, hookRequests, ingest, noiseConfig } from "../noise/helpers";
+import { consume, falcoCopies, firstEvent, hookRequests, ingest, noiseConfig } from "../noise/helpers";
 import { parsePrometheus, sampleValue } from "./prom";
 
 const store = () => env.METRICS.get(env.METRICS.idFromName(METRICS_OBJECT_NAME));
@@ -36,8 +36,6 @@ function unflushed(name: string): string[] {
   buffer.restore(d);
   return Object.keys(d.counters).filter((k) => k.startsWith(name));
 }
-
-const firstEvent = (msgs: EventsMessage[]) => JSON.parse(msgs[0]!.ndjson.split("\n")[0]!) as OcsfEvent;
 
 describe("Durable Object counts in GET /metrics", () => {
   it("the NoiseWindow alarm flushes the summaries it delivered (dedup and throttle) and their deliveries; a lone fold alert is no summary", async () => {
