@@ -38,16 +38,7 @@ function seed(): number {
  */
 export const hashOut = new Uint32Array(2);
 
-/** The final mix of (a, b) into out[i] (hi) and out2[i] (lo). */
-function finishInto(a: number, b: number, out: Uint32Array, out2: Uint32Array, i: number): void {
-  let h1 = Math.imul(a ^ (a >>> 16), 2246822507);
-  h1 ^= Math.imul(b ^ (b >>> 13), 3266489909);
-  let h2 = Math.imul(b ^ (b >>> 16), 2246822507);
-  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  out[i] = h2 >>> 0;
-  out2[i] = h1 >>> 0;
-}
-
+/** The final mix of (a, b) into hashOut. */
 function finish(a: number, b: number): void {
   let h1 = Math.imul(a ^ (a >>> 16), 2246822507);
   h1 ^= Math.imul(b ^ (b >>> 13), 3266489909);
@@ -126,6 +117,13 @@ export const suffixStart = new Uint16Array(128);
 /** Whether the last hashDomainSuffixes call folded upper-case letters (the name is then not lowercase). */
 export let suffixFolded = false;
 
+/** Records the hash of (a, b) as suffix k. */
+function suffix(a: number, b: number, k: number): void {
+  finish(a, b);
+  suffixHi[k] = hashOut[0]!;
+  suffixLo[k] = hashOut[1]!;
+}
+
 /**
  * One right-to-left pass over a domain name already in normal form but for ASCII case (A-Z are folded
  * as hashed, as normalizeDomain would lowercase them): records the hash64 of every suffix that has at
@@ -157,7 +155,7 @@ export function hashDomainSuffixes(s: string): number {
       if (len > 63) return 0;
       if (dots === 0 && topNonDigit === 0) return 0; // an IPv4 address or garbage
       if (dots > 0) {
-        finishInto(h1, h2, suffixHi, suffixLo, count);
+        suffix(h1, h2, count);
         suffixStart[count++] = i + 1;
       }
       dots++;
@@ -170,7 +168,7 @@ export function hashDomainSuffixes(s: string): number {
   if (labelEnd === 0) return -1;
   if (labelEnd > 63) return 0;
   if (dots === 0) return 0;
-  finishInto(h1, h2, suffixHi, suffixLo, count);
+  suffix(h1, h2, count);
   suffixStart[count++] = 0;
   suffixFolded = folded !== 0;
   return count;
