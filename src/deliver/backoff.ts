@@ -37,3 +37,12 @@ export const REDELIVER_POLICY: RetryPolicy = { maxAttempts: 61, baseSeconds: 5, 
 export function redeliverSeconds(attempts: number): number {
   return backoffCeiling(Number.isFinite(attempts) ? attempts : 1, REDELIVER_POLICY);
 }
+
+/**
+ * Hands a message whose events could not be settled at all back to the queue, later each time
+ * (redeliverSeconds). After max_retries the queue moves it to the dead-letter queue (wrangler.toml),
+ * whose consumer keeps it in R2 (src/deliver/queue-dlq.ts).
+ */
+export function redeliver(msg: Message<unknown>): void {
+  msg.retry({ delaySeconds: redeliverSeconds(msg.attempts) });
+}

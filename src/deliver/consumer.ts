@@ -21,22 +21,13 @@ import { isDeliveryMessage, loadDelivery, type DeliveriesQueue, type DeliveryMes
 import { log } from "../ops/log";
 import { tameNoise } from "../noise/gate";
 import { feedCorrelation } from "../correlate/feed";
-import { redeliverSeconds } from "./backoff";
+import { redeliver } from "./backoff";
 
 export interface ConsumerEnv {
   ARCHIVE: R2Bucket;
   /** Producer binding of the retry queue. */
   DELIVERIES?: DeliveriesQueue;
   TRIBUTARY_CONFIG?: unknown;
-}
-
-/**
- * Hands a message whose events could not be settled at all back to the queue, later each time
- * (redeliverSeconds: 5 s doubling per attempt, capped at 1 h). After max_retries the queue moves it to
- * the dead-letter queue (wrangler.toml), whose consumer keeps it in R2 (src/deliver/queue-dlq.ts).
- */
-function redeliver(msg: Message<unknown>): void {
-  msg.retry({ delaySeconds: redeliverSeconds(msg.attempts) });
 }
 
 /** An EVENTS message with its events read: `sinks` from its header (the body may be text). */

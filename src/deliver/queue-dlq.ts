@@ -10,7 +10,7 @@
 // `npm run dlq -- list|show|replay` (GET /v1/dlq, src/routes/dlq.ts) lists them as sink
 // "queue:<origin>" and replay sends the body back to its queue unchanged.
 import { eventDay } from "../sinks/objects";
-import { redeliverSeconds } from "./backoff";
+import { redeliver } from "./backoff";
 import { isDeliveryMessage } from "./retry";
 import { log } from "../ops/log";
 import { listDeadLetterObjects, type DeadLetterInfo } from "./dlq";
@@ -96,7 +96,7 @@ export async function consumeDeadLetterQueue(batch: MessageBatch<unknown>, archi
       msg.ack();
     } catch (e) {
       log("error", "dead-letter write failed, message retried", { id: msg.id, error: (e as Error).message });
-      msg.retry({ delaySeconds: redeliverSeconds(msg.attempts) });
+      redeliver(msg);
     }
   }
 }
