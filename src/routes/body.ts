@@ -220,11 +220,8 @@ class LineDecoder {
     const head = chunk.subarray(0, nl + 1);
     if (this.carryBytes === 0) this.block(head);
     else {
-      this.carry.push(head);
-      const all = concat(this.carry, this.carryBytes + head.byteLength);
-      this.carry = [];
-      this.carryBytes = 0;
-      this.block(all);
+      this.hold(head);
+      this.block(this.takeCarry());
     }
     if (nl + 1 < chunk.byteLength) this.hold(chunk.subarray(nl + 1));
   }
@@ -385,18 +382,16 @@ export async function readBody(stream: ReadableStream<Uint8Array> | null, format
     if (lines && ending && format.encodings.length > 0 && TRUNCATED.test(msg)) truncated = `body ends mid-record: the ${format.encodings.join(" + ")} stream is truncated (${msg}) after ${out} decompressed bytes; this line is incomplete and anything after it is missing`;
     else throw new BodyError(400, `${what}: ${msg}`);
   }
-  if (lines) {
-    if (truncated !== undefined) lines.cut(truncated);
-    else lines.end();
-    const text = parts.length === 1 ? parts[0]! : parts.join("");
-    return lines.bad.size > 0 ? { text, bad: lines.bad } : { text };
-  }
-  try {
-    parts.push(decoder.decode());
-  } catch {
-    parts.push("\uFFFD"); // the body ends inside a multi-byte character
-  }
-  return { text: parts.length === 1 ? parts[0]! : parts.join("") };
+  if (!lines) {
+    try {
+      parts.push(decoder.decode());
+    } catch {
+      parts.push("\uFFFD"); // the body ends inside a multi-byte character
+    }
+  } else if (truncated !== undefined) lines.cut(truncated);
+  else lines.end();
+  const text = parts.length === 1 ? parts[0]! : parts.join("");
+  return lines && lines.bad.size > 0 ? { text, bad: lines.bad } : { text };
 }
 
 /** The body as strict UTF-8 text (see readBody); any line set aside is a 400 for the whole body. */
