@@ -42,7 +42,7 @@ export interface FrameOptions {
 }
 
 function badItem(b: BadLine, path: string): Item {
-  return b.rawBase64 !== undefined ? { type: "error", path, reason: b.reason, raw: "", rawBase64: b.rawBase64 } : { type: "error", path, reason: b.reason, raw: b.raw ?? "" };
+  return { type: "error", path, reason: b.reason, raw: b.raw ?? "", rawBase64: b.rawBase64 };
 }
 
 function isSpace(c: number): boolean {

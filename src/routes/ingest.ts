@@ -179,7 +179,7 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   try {
     for (const item of itemsOf(text, lay, frameOpts)) {
       if (item.type === "error") {
-        rejected.push(item.rawBase64 !== undefined ? { index, path: item.path, reason: item.reason, rawBase64: item.rawBase64 } : { index, path: item.path, reason: item.reason, raw: item.raw });
+        rejected.push({ index, path: item.path, reason: item.reason, raw: item.raw, rawBase64: item.rawBase64 }); // rawBase64, when set, is what the quarantine keeps
         index++;
       } else if (item.type === "text") {
         const big = oversize(item.line, limits.maxRecordBytes);
