@@ -1,23 +1,15 @@
 // The dead-letter store end to end inside workerd: a sink rejects events (403), they land in the DLQ
 // with the response; GET /v1/dlq lists them, /v1/dlq/object shows one, POST /v1/dlq/replay sends
 // them back through DELIVERIES once the sink is fixed, and every event arrives exactly once.
-import { env, createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { describe, it, expect, inject } from "vitest";
-import worker from "../../src/index";
 import type { DeadLetter, DeadLetterInfo } from "../../src/deliver/dlq";
 import { freshBucket, readEvents, uidOfPlain } from "../support/s3-read";
 import { gateControl } from "../support/gate-client";
-import { uniqueFixtureEvents, eventsMessages, stubDeliveries, runBatch, drainDeliveries, EVENTS_QUEUE } from "../support/delivery";
+import { uniqueFixtureEvents, eventsMessages, stubDeliveries, runBatch, drainDeliveries, callWorker, EVENTS_QUEUE } from "../support/delivery";
 
 const s3Endpoint = inject("s3Endpoint");
 const s3Gate = inject("s3Gate");
-
-async function call(e: Env, path: string, init?: RequestInit): Promise<Response> {
-  const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request(`http://tributary${path}`, init), e, ctx);
-  await waitOnExecutionContext(ctx);
-  return res;
-}
 
 const denied = { status: 403, headers: { "content-type": "application/xml" }, body: "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>" };
 
@@ -36,22 +28,22 @@ describe("npm run dlq: list, show, replay", () => {
     await runBatch(EVENTS_QUEUE, eventsMessages(cfg, events), e);
     expect(deliveries.sent).toEqual([]);
 
-    const list = (await (await call(e, `/v1/dlq?sink=${sink}`)).json()) as { dead: DeadLetterInfo[]; events: number };
+    const list = (await (await callWorker(e, `/v1/dlq?sink=${sink}`)).json()) as { dead: DeadLetterInfo[]; events: number };
     expect(list.events).toBe(events.length);
     for (const d of list.dead) expect(d).toMatchObject({ sink, attempts: 1, status: 403, reason: expect.stringMatching(/AccessDenied/) });
 
-    const one = (await (await call(e, `/v1/dlq/object/${encodeURIComponent(list.dead[0]!.key)}`)).json()) as DeadLetter;
+    const one = (await (await callWorker(e, `/v1/dlq/object/${encodeURIComponent(list.dead[0]!.key)}`)).json()) as DeadLetter;
     expect(one.response).toMatchObject({ status: 403, body: "AccessDenied: Access Denied" });
     expect(one.events).toHaveLength(list.dead[0]!.count);
 
     // the sink is fixed (the gate's script is cleared): replay
     await fetch(`${s3Gate}/__gate/${bucket}`, { method: "DELETE" });
-    const rep = await call(e, "/v1/dlq/replay", { method: "POST", body: JSON.stringify({ sink }) });
+    const rep = await callWorker(e, "/v1/dlq/replay", { method: "POST", body: JSON.stringify({ sink }) });
     expect(rep.status).toBe(200);
     const replay = (await rep.json()) as { replayed: { key: string }[]; failed: unknown[]; events: number };
     expect(replay).toMatchObject({ failed: [], events: events.length });
     expect(deliveries.sent.every((c) => c.body.attempt === 1 && c.body.sink === sink && c.delaySeconds === 0)).toBe(true);
-    expect(((await (await call(e, `/v1/dlq?sink=${sink}`)).json()) as { dead: unknown[] }).dead).toEqual([]);
+    expect(((await (await callWorker(e, `/v1/dlq?sink=${sink}`)).json()) as { dead: unknown[] }).dead).toEqual([]);
 
     await drainDeliveries(deliveries, e);
     const stored = (await readEvents(s3Endpoint, bucket, events.length)).events.map(uidOfPlain).sort();
@@ -63,21 +55,21 @@ describe("npm run dlq: list, show, replay", () => {
     const e0 = { ...env, TRIBUTARY_CONFIG: "{}", DELIVERIES: stubDeliveries() } as unknown as Env;
     const events = uniqueFixtureEvents(["falco"]).slice(0, 2);
     await runBatch(EVENTS_QUEUE, [{ v: 1, sinks: [sink], count: 2, ndjson: events.map((x) => JSON.stringify(x)).join("\n") }], e0);
-    const rep = await call(e0, "/v1/dlq/replay", { method: "POST", body: JSON.stringify({ sink }) });
+    const rep = await callWorker(e0, "/v1/dlq/replay", { method: "POST", body: JSON.stringify({ sink }) });
     expect(rep.status).toBe(502);
     const body = (await rep.json()) as { failed: { error: string }[] };
     expect(body.failed[0]!.error).toMatch(/is not configured/);
-    expect((await call(e0, "/v1/dlq/replay", { method: "POST", body: '{"keys": ["nope"]}' })).status).toBe(400);
-    expect((await call(e0, "/v1/dlq/replay", { method: "POST", body: "{" })).status).toBe(400);
+    expect((await callWorker(e0, "/v1/dlq/replay", { method: "POST", body: '{"keys": ["nope"]}' })).status).toBe(400);
+    expect((await callWorker(e0, "/v1/dlq/replay", { method: "POST", body: "{" })).status).toBe(400);
   });
 
   it("outside development the endpoints need delivery.adminToken", async () => {
     const open = { ...env, TRIBUTARY_DEV: "false", TRIBUTARY_CONFIG: "{}" } as unknown as Env;
-    expect((await call(open, "/v1/dlq")).status).toBe(403);
+    expect((await callWorker(open, "/v1/dlq")).status).toBe(403);
     const guarded = { ...env, TRIBUTARY_DEV: "false", TRIBUTARY_CONFIG: JSON.stringify({ delivery: { adminToken: { env: "ADMIN" } } }), ADMIN: "s3cret-admin" } as unknown as Env;
-    expect((await call(guarded, "/v1/dlq")).status).toBe(401);
-    expect((await call(guarded, "/v1/dlq", { headers: { authorization: "Bearer wrong" } })).status).toBe(403);
-    const ok = await call(guarded, "/v1/dlq", { headers: { authorization: "Bearer s3cret-admin" } });
+    expect((await callWorker(guarded, "/v1/dlq")).status).toBe(401);
+    expect((await callWorker(guarded, "/v1/dlq", { headers: { authorization: "Bearer wrong" } })).status).toBe(403);
+    const ok = await callWorker(guarded, "/v1/dlq", { headers: { authorization: "Bearer s3cret-admin" } });
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject({ dead: expect.any(Array) });
   });

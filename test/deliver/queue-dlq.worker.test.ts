@@ -3,7 +3,7 @@
 // kept verbatim in R2 under dlq-queue/ and acked only after the put; an R2 failure retries it with the
 // backoff. GET /v1/dlq lists them, /v1/dlq/object shows one, replay sends each body back to its queue.
 // And the main consumer: a config that does not load hands its messages back with the backoff.
-import { env, createExecutionContext, createMessageBatch, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
+import { env, createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { describe, it, expect } from "vitest";
 import worker from "../../src/index";
 import { encodeMessage } from "../../src/deliver/enqueue";
@@ -11,7 +11,7 @@ import type { DeliveryMessage } from "../../src/deliver/retry";
 import type { QueueDeadLetter } from "../../src/deliver/queue-dlq";
 import type { DeadLetterInfo } from "../../src/deliver/dlq";
 import { eventDay } from "../../src/sinks/objects";
-import { uniqueFixtureEvents, eventsMessages, EVENTS_QUEUE } from "../support/delivery";
+import { uniqueFixtureEvents, eventsMessages, callWorker, EVENTS_QUEUE } from "../support/delivery";
 
 const DLQ = "tributary-events-dlq";
 
@@ -44,13 +44,6 @@ async function runQueue(queue: string, msgs: { id: string; body: unknown; attemp
   await worker.queue({ queue: batch.queue, messages: observed, ackAll: () => batch.ackAll(), retryAll: (o?: QueueRetryOptions) => batch.retryAll(o) } as unknown as MessageBatch<unknown>, e);
   const r = (await getQueueResult(batch, ctx)) as unknown as Omit<QueueResult, "delays">;
   return { ...r, delays };
-}
-
-async function call(e: Env, path: string, init?: RequestInit): Promise<Response> {
-  const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request(`http://tributary${path}`, init), e, ctx);
-  await waitOnExecutionContext(ctx);
-  return res;
 }
 
 /** A queue producer that records what is sent. */
@@ -88,11 +81,11 @@ describe("queue dead-letter consumer", () => {
     expect(recD).toMatchObject({ origin: "deliveries", attempts: 61, count: 1, body: delivery });
 
     // visible through GET /v1/dlq (the npm run dlq CLI) and /v1/dlq/object
-    const list = (await (await call(env, "/v1/dlq?sink=queue:events")).json()) as { dead: DeadLetterInfo[] };
+    const list = (await (await callWorker(env, "/v1/dlq?sink=queue:events")).json()) as { dead: DeadLetterInfo[] };
     expect(list.dead.find((d) => d.key.endsWith(`/${idE}.json`))).toMatchObject({ sink: "queue:events", count: 3, attempts: 61 });
-    const all = (await (await call(env, "/v1/dlq")).json()) as { dead: DeadLetterInfo[] };
+    const all = (await (await callWorker(env, "/v1/dlq")).json()) as { dead: DeadLetterInfo[] };
     expect(all.dead.map((d) => d.key)).toEqual(expect.arrayContaining([`dlq-queue/events/${day}/${idE}.json`, `dlq-queue/deliveries/${day}/${idD}.json`]));
-    const shown = (await (await call(env, `/v1/dlq/object/${encodeURIComponent(`dlq-queue/deliveries/${day}/${idD}.json`)}`)).json()) as QueueDeadLetter;
+    const shown = (await (await callWorker(env, `/v1/dlq/object/${encodeURIComponent(`dlq-queue/deliveries/${day}/${idD}.json`)}`)).json()) as QueueDeadLetter;
     expect(shown.body).toEqual(delivery);
 
     // replay: each body back to its own queue, unchanged (EVENTS text stays text), then removed
@@ -100,7 +93,7 @@ describe("queue dead-letter consumer", () => {
     const DELIVERIES = captureQueue();
     const e = { ...env, EVENTS, DELIVERIES } as unknown as Env;
     const keys = [`dlq-queue/events/${day}/${idE}.json`, `dlq-queue/deliveries/${day}/${idD}.json`];
-    const rep = await call(e, "/v1/dlq/replay", { method: "POST", body: JSON.stringify({ keys }) });
+    const rep = await callWorker(e, "/v1/dlq/replay", { method: "POST", body: JSON.stringify({ keys }) });
     expect(rep.status).toBe(200);
     expect(await rep.json()).toMatchObject({ failed: [], events: 4 });
     expect(EVENTS.sent).toEqual([{ body: text, contentType: "text" }]);

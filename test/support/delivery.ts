@@ -1,7 +1,7 @@
 // Drives the queue consumer inside workerd: routed fixture events packed into EVENTS messages as
 // ingest does, a stub DELIVERIES producer that captures what the consumer schedules, and batches fed
 // to the Worker's queue handler with createMessageBatch / getQueueResult.
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
 import worker from "../../src/index";
 import { parseConfig } from "../../src/config/load";
 import { makeRouter } from "../../src/route/index";
@@ -58,6 +58,14 @@ export function stubDeliveries(): { send(body: DeliveryMessage, opts?: { delaySe
 export interface BatchResult {
   acked: string[];
   retried: string[];
+}
+
+/** One HTTP request to the Worker (http://tributary<path>) with this env, its waitUntil work awaited. */
+export async function callWorker(e: Env, path: string, init?: RequestInit): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(new Request(`http://tributary${path}`, init), e, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
 }
 
 let seq = 0;
