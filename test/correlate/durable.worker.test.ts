@@ -9,7 +9,7 @@ import { parseConfig } from "../../src/config/load";
 import type { Producer } from "../../src/deliver/enqueue";
 import { queued } from "../support/queue-capture";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
-import { CFG, execStory, type ExecStory } from "./story";
+import { CFG, execStory, relatedOf, type ExecStory } from "./story";
 
 type FindingInfo = { uid: string; related_events: { uid: string }[] };
 
@@ -23,7 +23,6 @@ function story(pod: string): { s: ExecStory; stub: DurableObjectStub<Correlator>
 }
 
 const incidents = (r: { incidents: string[] }) => r.incidents.map((t) => JSON.parse(t) as OcsfEvent);
-const relatedOf = (e: OcsfEvent) => (e.finding_info_list as FindingInfo[])[0]!.related_events.map((r) => r.uid);
 const findingOf = (e: OcsfEvent) => (e.finding_info_list as FindingInfo[])[0]!.uid;
 
 class Capture implements Producer {

@@ -27,6 +27,7 @@ import {
   AUDIT_AT,
   ALERT_AT,
   SHELL_AT,
+  relatedOf,
 } from "./story";
 
 const POD = "e2e-shell-4c1d";
@@ -36,7 +37,6 @@ const OTHER_SCOPE = `pod:default/${STORY_NS}/${OTHER}`;
 
 type Ev = Record<string, unknown> & { metadata: { uid: string; product: { name: string } }; time: number };
 const keyOf = (e: Ev) => (e.unmapped as { tributary?: { correlation?: { key?: string } } } | undefined)?.tributary?.correlation?.key;
-const relatedOf = (e: Ev) => (e.finding_info_list as { related_events: { uid: string }[] }[])[0]!.related_events.map((r) => r.uid);
 
 const all = async () => (await readArchive(env.ARCHIVE)).flatMap((o) => o.events as Ev[]);
 const byUid = async (uid: string) => (await all()).find((e) => e.metadata.uid === uid);

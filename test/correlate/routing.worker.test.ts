@@ -13,13 +13,12 @@ import { parseConfig } from "../../src/config/load";
 import type { EventsMessage, Producer } from "../../src/deliver/enqueue";
 import { queued } from "../support/queue-capture";
 import { consume, hookRequests, ingest, webhookSink } from "../noise/helpers";
-import { k8sExecRecord, falcoShellRecord, tetragonShellExecRecord, tetragonNcConnectRecord, AUDIT_AT, ALERT_AT, SHELL_AT, STORY_NS } from "./story";
+import { k8sExecRecord, falcoShellRecord, tetragonShellExecRecord, tetragonNcConnectRecord, AUDIT_AT, ALERT_AT, SHELL_AT, STORY_NS, relatedOf } from "./story";
 
 const POD = "route-incident-5e2a";
 const SCOPE = `pod:default/${STORY_NS}/${POD}`;
 
 type Ev = Record<string, unknown> & { metadata: { uid: string }; time: number; class_uid: number };
-const relatedOf = (e: Ev) => (e.finding_info_list as { related_events: { uid: string }[] }[])[0]!.related_events.map((r) => r.uid);
 
 /** Captures what the Correlator enqueues (the EVENTS messages, as the queue would carry them). */
 class Capture implements Producer {

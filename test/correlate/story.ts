@@ -263,3 +263,8 @@ export function execStory(pod: string = STORY_POD, cfg: Config = CFG): ExecStory
     scope: `pod:default/${STORY_NS}/${pod}`,
   };
 }
+
+/** The uids of an incident's related events (finding_info_list[0].related_events), in the incident's order. */
+export function relatedOf(e: Record<string, unknown>): string[] {
+  return (e.finding_info_list as { related_events: { uid: string }[] }[])[0]!.related_events.map((r) => r.uid);
+}
