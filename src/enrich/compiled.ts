@@ -11,7 +11,7 @@ import type { FeedConfig } from "../config/enrich";
 import type { Classified } from "./indicator";
 import { parseIPv4, parseCidr, parseIPv6Groups } from "./ip";
 import { IntelSetBuilder, type IndicatorKind, type IntelSet, type HashedKind } from "./intel-set";
-import { parseFeed, rejectReason, type ParseStats } from "./feeds";
+import { parseFeed, rejectReason, textPieces, type ParseStats } from "./feeds";
 
 export const COMPILED_MAGIC = "#tributary-intel 1 ";
 
@@ -144,14 +144,7 @@ export function loadCompiled(text: string, b: IntelSetBuilder): CompiledHeader {
 /** Same, from a byte stream (an R2 object body), decoded and read piece by piece. */
 export async function loadCompiledStream(body: ReadableStream<Uint8Array>, b: IntelSetBuilder): Promise<CompiledHeader> {
   const r = new CompiledReader(b);
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    r.push(decoder.decode(value, { stream: true }));
-  }
-  r.push(decoder.decode());
+  for await (const piece of textPieces(body, Infinity, "")) r.push(piece);
   return r.end();
 }
 
