@@ -24,7 +24,6 @@ export interface NoiseCounters {
   failed_open: number;
 }
 
-
 const state: NoiseCounters = fresh();
 
 function fresh(): NoiseCounters {
