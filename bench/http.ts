@@ -43,7 +43,7 @@ export interface CpuProfile {
  * handler alone; the same for the consumer.
  */
 const PARTS: [part: string, names: string[]][] = [
-  ["ingest (request handler, body, pipeline, queue hand-off)", ["ingest", "authenticatedText", "readText", "runPipeline", "drain", "countAccepted", "writeQuarantine"]],
+  ["ingest (request handler, body, pipeline, queue hand-off)", ["ingest", "authenticatedText", "readBody", "runPipeline", "drain", "countAccepted", "writeQuarantine"]],
   ["  of which the pipeline (detect, normalize, enrich, route; JSON.parse excluded)", ["runPipeline"]],
   ["  of which handing the packed messages to the queue (sendBatch)", ["drain"]],
   ["queue consumer (archive, sinks, noise, correlation feed)", ["consumeQueue", "consumeEvents", "consumeDeliveries", "feedCorrelation", "tameNoise", "gzipText", "writeArchive", "countConsumed", "flushMetrics"]],
