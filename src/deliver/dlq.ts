@@ -87,8 +87,13 @@ export async function listDeadLetterObjects(bucket: R2Bucket, prefix: string, li
   return out.slice(0, limit);
 }
 
-export async function readDeadLetter(bucket: R2Bucket, key: string): Promise<DeadLetter | undefined> {
-  if (!key.startsWith(DLQ_PREFIX)) return undefined;
+export function readDeadLetter(bucket: R2Bucket, key: string): Promise<DeadLetter | undefined> {
+  return readRecord<DeadLetter>(bucket, DLQ_PREFIX, key);
+}
+
+/** The JSON record stored at `key`, if the key lies under `prefix` and the object exists. */
+export async function readRecord<T>(bucket: R2Bucket, prefix: string, key: string): Promise<T | undefined> {
+  if (!key.startsWith(prefix)) return undefined;
   const obj = await bucket.get(key);
-  return obj ? ((await obj.json()) as DeadLetter) : undefined;
+  return obj ? ((await obj.json()) as T) : undefined;
 }

@@ -13,7 +13,7 @@ import { eventDay } from "../sinks/objects";
 import { redeliver } from "./backoff";
 import { isDeliveryMessage } from "./retry";
 import { log } from "../ops/log";
-import { listDeadLetterObjects, type DeadLetterInfo } from "./dlq";
+import { listDeadLetterObjects, readRecord, type DeadLetterInfo } from "./dlq";
 
 export const QUEUE_DLQ_PREFIX = "dlq-queue/";
 /** How GET /v1/dlq names these records' "sink" (filter with ?sink=queue:events). */
@@ -106,10 +106,8 @@ export function listQueueDeadLetters(bucket: R2Bucket, origin?: QueueOrigin, lim
   return listDeadLetterObjects(bucket, origin ? `${QUEUE_DLQ_PREFIX}${origin}/` : QUEUE_DLQ_PREFIX, limit, (key) => `${QUEUE_SINK_PREFIX}${key.split("/")[1] ?? ""}`);
 }
 
-export async function readQueueDeadLetter(bucket: R2Bucket, key: string): Promise<QueueDeadLetter | undefined> {
-  if (!key.startsWith(QUEUE_DLQ_PREFIX)) return undefined;
-  const obj = await bucket.get(key);
-  return obj ? ((await obj.json()) as QueueDeadLetter) : undefined;
+export function readQueueDeadLetter(bucket: R2Bucket, key: string): Promise<QueueDeadLetter | undefined> {
+  return readRecord<QueueDeadLetter>(bucket, QUEUE_DLQ_PREFIX, key);
 }
 
 /** Sends a queue dead letter's body back to the queue it came from, as it was (text stays text). */
