@@ -77,7 +77,6 @@ function leaf(name: string, s: Scalar): SchemaElement {
     case "i":
       return { name, type: "INT32", repetition_type: "OPTIONAL" };
     case "l":
-      return { name, type: "INT64", repetition_type: "OPTIONAL" };
     case "t":
       return { name, type: "INT64", repetition_type: "OPTIONAL" };
     case "f":
