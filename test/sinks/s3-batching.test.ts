@@ -10,7 +10,7 @@ import type { Item } from "../../src/deliver/attempt";
 import { classDayOf, eventDay } from "../../src/sinks/objects";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { manyEvents, NOW } from "../support/siem-servers";
-import { freshBucket, readBucket, uidOfPlain, type StoredObject } from "../support/s3-read";
+import { freshBucket, readBucket, ndjsonEvents, uidOfPlain, type StoredObject } from "../support/s3-read";
 import { gateControl, s3Error } from "../support/gate-client";
 import { memoryDeps, drainScheduled } from "../support/memory-delivery";
 
@@ -28,11 +28,7 @@ function setup(bucket: string, batch: Record<string, number> = { maxBytes: MAX_B
 
 const itemsOf = (events: OcsfEvent[]): Item[] => events.map((event) => ({ event, line: JSON.stringify(event) }));
 const ndjson = (o: StoredObject) => strFromU8(gunzipSync(o.bytes));
-const uidsIn = (objects: StoredObject[]) =>
-  objects
-    .flatMap((o) => ndjson(o).split("\n").filter(Boolean))
-    .map((l) => uidOfPlain(JSON.parse(l) as Record<string, unknown>))
-    .sort();
+const uidsIn = (objects: StoredObject[]) => objects.flatMap((o) => ndjsonEvents(o.bytes)).map(uidOfPlain).sort();
 
 let events: OcsfEvent[];
 let uids: string[];
