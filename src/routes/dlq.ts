@@ -95,41 +95,42 @@ dlqRoutes.post("/v1/dlq/replay", async (c) => {
   const replayed: { key: string; sink: string; count: number }[] = [];
   const failed: { key: string; error: string }[] = [];
   const now = Date.now();
-  for (const key of targets) {
+  // a dead letter of either store as one replay target: its sink, its events, why it cannot go, how it goes back
+  const targetOf = async (key: string) => {
     if (key.startsWith(QUEUE_DLQ_PREFIX)) {
       const q = await readQueueDeadLetter(c.env.ARCHIVE, key);
-      const qsink = q ? `${QUEUE_SINK_PREFIX}${q.origin}` : "";
-      if (!q) failed.push({ key, error: "no such dead letter" });
-      else if (sink && qsink !== sink) failed.push({ key, error: `belongs to ${qsink}` });
-      else {
-        try {
-          await resendQueueDeadLetter(q, c.env);
-          await c.env.ARCHIVE.delete(key);
-          replayed.push({ key, sink: qsink, count: q.count });
-        } catch (e) {
-          failed.push({ key, error: (e as Error).message });
-        }
-      }
-      continue;
+      if (!q) return undefined;
+      const qsink = `${QUEUE_SINK_PREFIX}${q.origin}`;
+      return { sink: qsink, count: q.count, belongs: `belongs to ${qsink}`, unavailable: undefined, resend: () => resendQueueDeadLetter(q, c.env) };
     }
     const rec = await readDeadLetter(c.env.ARCHIVE, key);
-    if (!rec) {
+    if (!rec) return undefined;
+    return {
+      sink: rec.sink,
+      count: rec.events.length,
+      belongs: `belongs to sink ${rec.sink}`,
+      unavailable: sinks.has(rec.sink) ? undefined : `sink "${rec.sink}" is not configured: add it back before replaying`,
+      resend: () => {
+        const items = rec.events.map((event) => ({ event, line: JSON.stringify(event) }));
+        return scheduleDelivery({ deliveries: c.env.DELIVERIES, archive: c.env.ARCHIVE }, { sink: rec.sink, attempt: 1, first_attempt_at: now, reason: `replay of ${key}` }, items, 0);
+      },
+    };
+  };
+  for (const key of targets) {
+    const t = await targetOf(key);
+    if (!t) {
       failed.push({ key, error: "no such dead letter" });
       continue;
     }
-    if (sink && rec.sink !== sink) {
-      failed.push({ key, error: `belongs to sink ${rec.sink}` });
-      continue;
-    }
-    if (!sinks.has(rec.sink)) {
-      failed.push({ key, error: `sink "${rec.sink}" is not configured: add it back before replaying` });
+    const refused = sink && t.sink !== sink ? t.belongs : t.unavailable;
+    if (refused) {
+      failed.push({ key, error: refused });
       continue;
     }
     try {
-      const items = rec.events.map((event) => ({ event, line: JSON.stringify(event) }));
-      await scheduleDelivery({ deliveries: c.env.DELIVERIES, archive: c.env.ARCHIVE }, { sink: rec.sink, attempt: 1, first_attempt_at: now, reason: `replay of ${key}` }, items, 0);
+      await t.resend();
       await c.env.ARCHIVE.delete(key);
-      replayed.push({ key, sink: rec.sink, count: rec.events.length });
+      replayed.push({ key, sink: t.sink, count: t.count });
     } catch (e) {
       failed.push({ key, error: (e as Error).message });
     }
