@@ -44,10 +44,19 @@ export interface AttemptReport {
   rejected: OutcomeGroup[];
   /** Requests actually sent (for logs and tests). */
   requests: number;
-  /** Set when the sink was found unavailable (the reason): later work for it can wait. */
-  down?: string;
-  /** The Retry-After (ms) the sink gave when it was found unavailable, if any. */
-  downAfterMs?: number;
+  /** Set when the sink was found unavailable: later work for it can wait. */
+  down?: Down;
+}
+
+/** A sink found unavailable: why, and the Retry-After (ms) it gave then, if any. */
+export interface Down {
+  reason: string;
+  afterMs?: number;
+}
+
+/** The retry of work not sent because the sink is down: it waits as long as the sink asked. */
+export function notSent(down: Down): Pick<OutcomeGroup, "reason" | "afterMs"> {
+  return { reason: `not sent: ${down.reason}`, ...(down.afterMs !== undefined ? { afterMs: down.afterMs } : {}) };
 }
 
 const KEEP_HEADERS = /^(retry-after|x-request-id|x-amz-request-id|content-type|x-splunk-request-channel|dd-request-id)$/i;
@@ -129,9 +138,7 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
   const report: AttemptReport = { delivered: [], retry: [], rejected: [], requests: 0 };
   const ctx: TimedContext = { env: opts.env, now: opts.now, timeoutMs: sink.timeoutMs };
   const chunks = splitBatch(sink, items);
-  let down: string | undefined; // set once the sink looked unavailable: later requests are not sent
-  let downAfterMs: number | undefined; // its Retry-After then: the requests not sent wait as long
-  const notSent = (reason: string): Outcome => ({ kind: "retry", reason: `not sent: ${reason}`, ...(downAfterMs !== undefined ? { afterMs: downAfterMs } : {}) });
+  let down: Down | undefined; // set once the sink looked unavailable: later requests are not sent
   const BUDGET = "not sent: the sink used up its time for this batch (budgetMs)";
   const overBudget = () => opts.deadline !== undefined && (opts.clock ?? Date.now)() >= opts.deadline;
 
@@ -156,7 +163,7 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
   for (const chunk of chunks) {
     if (down !== undefined || overBudget()) {
       // nothing more goes out in this attempt: retry the whole batch without encoding it
-      const outcome: Outcome = down !== undefined ? notSent(down) : { kind: "retry", reason: BUDGET };
+      const outcome: Outcome = { kind: "retry", ...(down !== undefined ? notSent(down) : { reason: BUDGET }) };
       settle(chunk, () => outcome);
       continue;
     }
@@ -179,7 +186,7 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
     for (const req of requests) {
       const global = req.events.map((k) => chunk[k]!);
       if (down !== undefined) {
-        const outcome = notSent(down);
+        const outcome: Outcome = { kind: "retry", ...notSent(down) };
         settle(global, () => outcome);
         continue;
       }
@@ -194,7 +201,7 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
       } catch (e) {
         const err = e as Error;
         const reason = `${err.name === "TimeoutError" ? "timeout" : "network error"}: ${err.message}`;
-        down = reason;
+        down = { reason };
         settle(global, () => ({ kind: "retry", reason }));
         continue;
       }
@@ -203,12 +210,10 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
       settle(global, (j) => c.perEvent?.get(req.events[j]!) ?? c.outcome, summary);
       // the sink is unavailable (throttling, 5xx), not merely unhappy with some events: stop for now
       if (c.outcome.kind === "retry" && classifyHttpStatus(res).kind === "retry") {
-        down = c.outcome.reason;
-        downAfterMs = c.outcome.afterMs;
+        down = { reason: c.outcome.reason, ...(c.outcome.afterMs !== undefined ? { afterMs: c.outcome.afterMs } : {}) };
       }
     }
   }
   if (down !== undefined) report.down = down;
-  if (downAfterMs !== undefined) report.downAfterMs = downAfterMs;
   return report;
 }

@@ -15,7 +15,7 @@ import { stableHex } from "../normalize/uid";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { configFor } from "../config/load";
 import { ARCHIVE_SINK } from "../config/routing";
-import type { Item } from "./attempt";
+import type { Down, Item } from "./attempt";
 import { deliverToSink, type DeliverDeps, type DeliverResult } from "./deliver";
 import { isDeliveryMessage, loadDelivery, type DeliveriesQueue, type DeliveryMessage } from "./retry";
 import { log } from "../ops/log";
@@ -48,8 +48,8 @@ function linesToItems(lines: string[]): Item[] {
 }
 
 function logResult(r: DeliverResult, queue: "events" | "deliveries"): void {
-  const { parked: _parked, ...fields } = r;
-  log(r.retried > 0 || r.dead > 0 ? "warn" : "info", "delivery", { queue, ...fields });
+  const { parked: _parked, down, ...fields } = r;
+  log(r.retried > 0 || r.dead > 0 ? "warn" : "info", "delivery", { queue, ...fields, down: down?.reason, downAfterMs: down?.afterMs });
 }
 
 /** Keeps a message that cannot be processed for inspection (quarantine/queue/) instead of retrying it forever. */
@@ -168,7 +168,7 @@ export async function consumeDeliveries(msgs: Message<DeliveryMessage>[], deps: 
   await Promise.all(
     [...bySink.values()].map(async (list) => {
       // once the sink fails, its later messages are not sent; they wait as long as it asked (Retry-After)
-      let down: { reason: string; afterMs?: number } | undefined;
+      let down: Down | undefined;
       const startedAt = deps.now();
       for (const msg of list) {
         const body = msg.body;
@@ -181,7 +181,7 @@ export async function consumeDeliveries(msgs: Message<DeliveryMessage>[], deps: 
           }
           const r = await deliverToSink({ sink: body.sink, items: parseItems(text), attempt: body.attempt, firstAttemptAt: body.first_attempt_at, startedAt, ...(down ? { skip: down } : {}) }, deps);
           logResult(r, "deliveries");
-          if (!down && r.down !== undefined) down = { reason: r.down, ...(r.downAfterMs !== undefined ? { afterMs: r.downAfterMs } : {}) };
+          down ??= r.down;
           if (body.ref && !r.parked.includes(body.ref)) await deps.archive.delete(body.ref);
           msg.ack();
         } catch (e) {

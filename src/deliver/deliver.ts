@@ -4,7 +4,7 @@
 // retry nor a dead letter could be recorded (queue and R2 both failing): the caller then lets the
 // queue redeliver its message.
 import type { Config } from "../config/schema";
-import { attemptDelivery, type AttemptReport, type Item } from "./attempt";
+import { attemptDelivery, notSent, type AttemptReport, type Down, type Item } from "./attempt";
 import { backoffSeconds } from "./backoff";
 import { writeDeadLetter } from "./dlq";
 import { scheduleDelivery, type DeliveriesQueue } from "./retry";
@@ -26,10 +26,8 @@ export interface DeliverResult {
   retried: number;
   dead: number;
   requests: number;
-  /** Set when the sink looked unavailable (a retry outcome): later work for it can wait. */
-  down?: string;
-  /** ...and how long it asked to be left alone (its Retry-After, ms), if it said. */
-  downAfterMs?: number;
+  /** Set when the sink looked unavailable (a retry outcome), with how long it asked to be left alone: later work for it can wait. */
+  down?: Down;
   /** R2 keys the retried events were parked under (large sets, see ./retry). */
   parked: string[];
 }
@@ -44,7 +42,7 @@ export interface DeliverJob {
    * Do not send: reschedule straight away (the sink just failed for an earlier message), waiting at
    * least `afterMs` when the sink gave a Retry-After then.
    */
-  skip?: { reason: string; afterMs?: number };
+  skip?: Down;
   /** When this sink's work on the current queue batch began (its time budget counts from here). */
   startedAt?: number;
 }
@@ -62,13 +60,11 @@ export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise
     return result;
   }
   const report: AttemptReport = job.skip
-    ? { delivered: [], rejected: [], requests: 0, retry: [{ indices: items.map((_, i) => i), reason: `not sent: ${job.skip.reason}`, ...(job.skip.afterMs !== undefined ? { afterMs: job.skip.afterMs } : {}) }], down: job.skip.reason }
+    ? { delivered: [], rejected: [], requests: 0, retry: [{ indices: items.map((_, i) => i), ...notSent(job.skip) }], down: job.skip }
     : await attemptDelivery(sink, items, { env: deps.env, now, deadline: (job.startedAt ?? now) + sink.budgetMs, clock: deps.now });
   result.delivered = report.delivered.length;
   result.requests = report.requests;
   if (report.down !== undefined) result.down = report.down;
-  const downAfterMs = report.downAfterMs ?? job.skip?.afterMs;
-  if (downAfterMs !== undefined) result.downAfterMs = downAfterMs;
 
   for (const g of report.rejected) {
     await writeDeadLetter(deps.archive, { ...base, type: sink.type, reason: g.reason, ...(g.response ? { response: g.response } : {}), events: g.indices.map((i) => items[i]!.event) }, now);

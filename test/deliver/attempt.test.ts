@@ -125,7 +125,7 @@ describe("attemptDelivery", () => {
     const s = sink({ type: "splunk_hec", url: hec.url, token: { env: "TOKEN" }, batch: { maxEvents: 2 } });
     const r = await attemptDelivery(s, items.slice(0, 6), opts);
     expect(r.requests).toBe(1);
-    expect(r.downAfterMs).toBe(90_000);
+    expect(r.down?.afterMs).toBe(90_000);
     expect(r.retry.map((g) => [g.indices, g.afterMs])).toEqual([
       [[0, 1], 90_000],
       [[2, 3], 90_000],
