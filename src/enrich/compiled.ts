@@ -11,7 +11,7 @@ import type { FeedConfig } from "../config/enrich";
 import type { Classified } from "./indicator";
 import { parseIPv4, parseCidr, parseIPv6Groups } from "./ip";
 import { IntelSetBuilder, type IndicatorKind, type IntelSet, type HashedKind } from "./intel-set";
-import { parseFeed, rejectReason, textPieces, type ParseStats } from "./feeds";
+import { LineCarry, parseFeed, rejectReason, textPieces, type ParseStats } from "./feeds";
 
 export const COMPILED_MAGIC = "#tributary-intel 1 ";
 
@@ -83,28 +83,17 @@ const groups = new Uint16Array(8);
  * to the builder: the whole file is never held in memory at once.
  */
 export class CompiledReader {
-  private carry = "";
+  private readonly pieces = new LineCarry((text, end) => this.lines(text, end));
   private header: CompiledHeader | undefined;
 
   constructor(private readonly b: IntelSetBuilder) {}
 
   push(chunk: string): void {
-    const text = this.carry === "" ? chunk : this.carry + chunk;
-    const last = text.lastIndexOf("\n");
-    if (last < 0) {
-      this.carry = text;
-      return;
-    }
-    this.carry = text.slice(last + 1);
-    this.lines(text, last);
+    this.pieces.push(chunk);
   }
 
   end(): CompiledHeader {
-    if (this.carry !== "") {
-      const rest = this.carry;
-      this.carry = "";
-      this.lines(rest, rest.length);
-    }
+    this.pieces.end();
     if (!this.header) throw new Error("not a compiled intel file (empty)");
     return this.header;
   }

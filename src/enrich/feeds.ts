@@ -47,16 +47,45 @@ export function parseFeed(text: string, feed: FeedOptions, emit: Emit, now = Dat
   return p.end();
 }
 
-/** Calls fn(text, start, end) for every line of text (without the line break), no array of lines. */
-export function eachLine(text: string, fn: (text: string, start: number, end: number) => void): void {
+/** Calls fn(text, start, end) for every line of text[0, upTo) (without the line break), no array of lines. */
+export function eachLine(text: string, fn: (text: string, start: number, end: number) => void, upTo = text.length): void {
   let start = 0;
-  const n = text.length;
+  const n = upTo;
   while (start < n) {
     let end = text.indexOf("\n", start);
-    if (end < 0) end = n;
+    if (end < 0 || end > n) end = n;
     const e = end > start && text.charCodeAt(end - 1) === 13 ? end - 1 : end;
     fn(text, start, e);
     start = end + 1;
+  }
+}
+
+/**
+ * Text pushed in pieces of any size, handed on in whole lines: each push gives lines(text, end) the
+ * lines complete so far, text[0, end) (end is the last newline); the part after it is carried to the
+ * next piece, and end() gives what is left, lines(rest, rest.length).
+ */
+export class LineCarry {
+  private carry = "";
+
+  constructor(private readonly lines: (text: string, end: number) => void) {}
+
+  push(piece: string): void {
+    const text = this.carry === "" ? piece : this.carry + piece;
+    const last = text.lastIndexOf("\n");
+    if (last < 0) {
+      this.carry = text;
+      return;
+    }
+    this.carry = text.slice(last + 1);
+    this.lines(text, last);
+  }
+
+  end(): void {
+    if (this.carry === "") return;
+    const rest = this.carry;
+    this.carry = "";
+    this.lines(rest, rest.length);
   }
 }
 
@@ -442,21 +471,11 @@ export interface FeedTextParser {
 export function feedTextParser(feed: FeedOptions, emit: Emit, now = Date.now(), maxElementChars = JSON_ELEMENT_MAX_CHARS): FeedTextParser {
   const lp = lineParser(feed, emit);
   if (lp) {
-    let carry = "";
+    const pieces = new LineCarry((text, end) => eachLine(text, lp.line, end));
     return {
-      push(piece) {
-        const text = carry + piece;
-        const last = text.lastIndexOf("\n");
-        if (last < 0) {
-          carry = text;
-          return;
-        }
-        eachLine(text.slice(0, last), lp.line);
-        carry = text.slice(last + 1);
-      },
+      push: (piece) => pieces.push(piece),
       end() {
-        if (carry !== "") eachLine(carry, lp.line);
-        carry = "";
+        pieces.end();
         return lp.stats;
       },
     };

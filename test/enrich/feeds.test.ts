@@ -5,8 +5,9 @@ import urlhausCsv from "./samples/urlhaus.csv?raw";
 import hashesCsv from "./samples/hashes-scored.csv?raw";
 import mispEvent from "./samples/misp-event.json?raw";
 import stixBundle from "./samples/stix-bundle.json?raw";
-import { parseFeed, rejectReason, simpleStixPattern, FeedParseError, type ParseStats } from "../../src/enrich/feeds";
-import { compileFeed, buildFromCompiled, readCompiledHeader } from "../../src/enrich/compiled";
+import { feedTextParser, parseFeed, rejectReason, simpleStixPattern, FeedParseError, type ParseStats } from "../../src/enrich/feeds";
+import { compileFeed, buildFromCompiled, readCompiledHeader, CompiledReader } from "../../src/enrich/compiled";
+import { IntelSetBuilder } from "../../src/enrich/intel-set";
 import { feedSchema, type FeedConfig } from "../../src/config/enrich";
 import type { Classified } from "../../src/enrich/indicator";
 
@@ -19,6 +20,51 @@ function parse(text: string, f: FeedConfig, now = Date.parse("2025-06-02T00:00:0
   const st = parseFeed(text, f, (c: Classified, conf) => out.push([c.kind, c.value, conf]), now);
   return { out, st };
 }
+
+/** text cut into pieces of `size` characters (a line, even a CR LF, falls across pieces). */
+function piecesOf(text: string, size: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
+  return out;
+}
+
+const PIECE_SIZES = [1, 2, 3, 7, 64, 4096];
+
+describe("text in pieces", () => {
+  it("plain and CSV feeds pushed in pieces of any size parse as the whole text does (LF and CR LF)", () => {
+    for (const [text, f] of [
+      [plainIps, feed({ format: "plain" })],
+      [plainDomains, feed({ format: "plain", type: "domain" })],
+      [urlhausCsv, feed({ format: "csv" })],
+      [hashesCsv, feed({ format: "csv" })],
+    ] as const) {
+      for (const body of [text, text.replace(/\n/g, "\r\n")]) {
+        const whole = parse(body, f);
+        expect(whole.st.indicators).toBeGreaterThan(0);
+        for (const size of PIECE_SIZES) {
+          const out: [string, string, number | undefined][] = [];
+          const p = feedTextParser(f, (c: Classified, conf) => out.push([c.kind, c.value, conf]), Date.parse("2025-06-02T00:00:00Z"));
+          for (const piece of piecesOf(body, size)) p.push(piece);
+          expect({ out, st: p.end() }).toEqual(whole);
+        }
+      }
+    }
+  });
+
+  it("a compiled file pushed in pieces of any size loads as the whole text does", () => {
+    const f = feed({ format: "csv" });
+    const c = compileFeed(urlhausCsv, f, { fetchedAt: "2025-06-02T00:00:00.000Z" }, Date.parse("2025-06-02T00:00:00Z"));
+    const whole = buildFromCompiled(c.text, f.confidence);
+    expect(whole.set.size).toBe(c.stats.indicators);
+    for (const size of PIECE_SIZES) {
+      const b = new IntelSetBuilder(f.confidence);
+      const r = new CompiledReader(b);
+      for (const piece of piecesOf(c.text, size)) r.push(piece);
+      expect(r.end()).toEqual(whole.header);
+      expect(b.build().counts).toEqual(whole.set.counts);
+    }
+  });
+});
 
 describe("plain lists", () => {
   it("reads IPs, CIDRs (with trailing comments), IPv6 and hosts-file lines; skips comments", () => {
