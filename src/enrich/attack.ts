@@ -54,38 +54,41 @@ const TECH_RE = /^(?:attack\.)?(t\d{4}(?:\.\d{3})?)$/i;
 const TACTIC_ID_RE = /^(?:attack\.)?(ta\d{4})$/i;
 const MITRE_RE = /^(?:mitre|attack)[._:-](.+)$/i;
 
+// module functions, not closures in parseTags: the bundler's keepNames names every closure it makes
+function addTactic(out: ParsedTags, t: Tactic | undefined, tag: string): void {
+  if (t && !out.tactics.includes(t)) {
+    out.tactics.push(t);
+    out.source.set(t.uid, tag);
+  }
+}
+
+function addTech(out: ParsedTags, m: RegExpExecArray, tag: string): void {
+  const id = m[1]!.toUpperCase();
+  if (!out.techniques.includes(id)) {
+    out.techniques.push(id);
+    out.source.set(id, tag);
+  }
+}
+
 export function parseTags(tags: readonly string[]): ParsedTags {
   const out: ParsedTags = { tactics: [], techniques: [], source: new Map() };
-  const addTactic = (t: Tactic | undefined, tag: string) => {
-    if (t && !out.tactics.includes(t)) {
-      out.tactics.push(t);
-      out.source.set(t.uid, tag);
-    }
-  };
-  const addTech = (m: RegExpExecArray, tag: string) => {
-    const id = m[1]!.toUpperCase();
-    if (!out.techniques.includes(id)) {
-      out.techniques.push(id);
-      out.source.set(id, tag);
-    }
-  };
   for (const tag of tags) {
     const tech = TECH_RE.exec(tag);
     if (tech) {
-      addTech(tech, tag);
+      addTech(out, tech, tag);
       continue;
     }
     const ta = TACTIC_ID_RE.exec(tag);
     if (ta) {
-      addTactic(TACTIC_BY_UID.get(ta[1]!.toUpperCase()), tag);
+      addTactic(out, TACTIC_BY_UID.get(ta[1]!.toUpperCase()), tag);
       continue;
     }
     const m = MITRE_RE.exec(tag);
     if (m) {
       const rest = m[1]!;
       const asTech = TECH_RE.exec(rest);
-      if (asTech) addTech(asTech, tag);
-      else addTactic(TACTIC_BY_NAME.get(rest.toLowerCase().replace(/[^a-z]/g, "")), tag);
+      if (asTech) addTech(out, asTech, tag);
+      else addTactic(out, TACTIC_BY_NAME.get(rest.toLowerCase().replace(/[^a-z]/g, "")), tag);
     }
   }
   return out;

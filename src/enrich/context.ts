@@ -116,24 +116,25 @@ function setAccountName(acc: JsonObject | undefined, aliases: Map<string, string
   if (alias) acc.name = alias;
 }
 
-/** Account objects in the places OCSF 1.3.0 has them. */
+/** A user object's account. */
+function userAccount(user: Json | undefined): JsonObject | undefined {
+  return o(o(user)?.account);
+}
+
+/** Account objects in the places OCSF 1.3.0 has them (no closures: the bundler's keepNames names each one it makes). */
 function accounts(e: OcsfEvent): (JsonObject | undefined)[] {
   const out: (JsonObject | undefined)[] = [];
-  const user = (x: Json | undefined) => out.push(o(o(x)?.account));
-  const actor = (x: Json | undefined) => {
-    const a = o(x);
-    if (!a) return;
-    user(a.user);
-  };
   out.push(o(o(e.cloud as Json)?.account));
-  actor(e.actor as Json);
-  user(e.user as Json);
+  const actor = o(e.actor as Json);
+  if (actor) out.push(userAccount(actor.user));
+  out.push(userAccount(e.user as Json));
   if (Array.isArray(e.evidences)) {
     for (const ev of e.evidences) {
       const x = o(ev);
       if (!x) continue;
-      actor(x.actor);
-      user(x.user);
+      const a = o(x.actor);
+      if (a) out.push(userAccount(a.user));
+      out.push(userAccount(x.user));
     }
   }
   if (Array.isArray(e.resources)) for (const r of e.resources) out.push(o(o(r)?.account));

@@ -517,6 +517,11 @@ export function cloudTrailUid(eventId: string, account: string | undefined, time
   return stableUid(`cloudtrail\n${eventId}\n${account ?? ""}\n${time ?? ""}\n${name ?? ""}`);
 }
 
+/** An observable for a string value (anything else is skipped). A module function: the bundler's keepNames names every closure it makes. */
+function addString(observables: Observables, name: string, type_id: number, value: unknown): void {
+  if (typeof value === "string") observables.add(name, type_id, value);
+}
+
 export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): OcsfEvent {
   if (typeof rec.eventName !== "string" && typeof rec.eventSource !== "string" && typeof rec.eventType !== "string") {
     throw new NormalizeError("not a CloudTrail record: it has no eventName, eventSource or eventType string");
@@ -633,7 +638,9 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
   const product: Metadata["product"] = { name: "CloudTrail", vendor_name: "AWS" };
   if (eventVersion) product.version = eventVersion;
   if (eventCategory) product.feature = { name: eventCategory };
-  const uid = eventId !== undefined ? cloudTrailUid(eventId, recipient, eventTime, str(rec.eventName)) : stableUid(ctx.rawText ?? JSON.stringify(rec));
+  // without an eventID, metadata.uid hashes the record's text (as sent, else stringified once: raw_data reuses it)
+  let recText = ctx.rawText;
+  const uid = eventId !== undefined ? cloudTrailUid(eventId, recipient, eventTime, str(rec.eventName)) : stableUid((recText ??= JSON.stringify(rec)));
   const metadata: Metadata = { version: ctx.ocsfVersion, product, uid };
   const sharedEventId = rest.s("sharedEventID");
   if (sharedEventId) metadata.correlation_uid = sharedEventId;
@@ -680,24 +687,21 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
 
   // --- observables ---
   const observables = new Observables();
-  const obs = (name: string, type_id: number, value: unknown) => {
-    if (typeof value === "string") observables.add(name, type_id, value);
-  };
-  obs("src_endpoint.ip", OBS.ip, src_endpoint.ip);
-  obs("src_endpoint.domain", OBS.hostname, src_endpoint.domain);
-  obs("actor.user.name", OBS.user_name, actorParts.user?.name);
+  addString(observables, "src_endpoint.ip", OBS.ip, src_endpoint.ip);
+  addString(observables, "src_endpoint.domain", OBS.hostname, src_endpoint.domain);
+  addString(observables, "actor.user.name", OBS.user_name, actorParts.user?.name);
   // user.uid (the ARN) is a plain string in 1.3.0, with no observable type: the User observable (21) names the object
   if (typeof actorParts.user?.uid === "string") observables.addObject("actor.user", OBS.user);
-  obs("actor.user.credential_uid", OBS.user_credential_id, actorParts.user?.credential_uid);
-  obs("http_request.user_agent", OBS.user_agent, userAgent);
+  addString(observables, "actor.user.credential_uid", OBS.user_credential_id, actorParts.user?.credential_uid);
+  addString(observables, "http_request.user_agent", OBS.user_agent, userAgent);
   if (user) {
     // the target user's values, where they are not the actor's own
     const a: Obj = actorParts.user ?? {};
-    if (user.name !== a.name) obs("user.name", OBS.user_name, user.name);
+    if (user.name !== a.name) addString(observables, "user.name", OBS.user_name, user.name);
     if (typeof user.uid === "string" && user.uid !== a.uid) observables.addObject("user", OBS.user);
-    if (user.credential_uid !== a.credential_uid) obs("user.credential_uid", OBS.user_credential_id, user.credential_uid);
+    if (user.credential_uid !== a.credential_uid) addString(observables, "user.credential_uid", OBS.user_credential_id, user.credential_uid);
   }
-  if (resources) resources.forEach((r, i) => obs(`resources[${i}].uid`, OBS.resource_uid, r.uid));
+  if (resources) resources.forEach((r, i) => addString(observables, `resources[${i}].uid`, OBS.resource_uid, r.uid));
 
   // built key by key: no undefined values, no delete (objects stay in fast mode)
   const ev: OcsfEvent = {
@@ -729,7 +733,7 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
   if (observables.list.length) ev.observables = observables.list;
   const unmapped = rest.build();
   if (unmapped) ev.unmapped = unmapped;
-  if (ctx.rawData) ev.raw_data = ctx.rawText ?? JSON.stringify(rec);
+  if (ctx.rawData) ev.raw_data = recText ?? JSON.stringify(rec);
   const captions = classUid === AUTHENTICATION ? AUTH_CAPTIONS : classUid === ACCOUNT_CHANGE ? ACCOUNT_CAPTIONS : API_CAPTIONS;
   // an Account Change that is none of the 1.3.0 activities (99 Other) is named by its eventName, as k8s-audit does with the verb
   const activityName = classUid === ACCOUNT_CHANGE && activityId === 99 ? operation : (captions[activityId] ?? "Other");

@@ -134,6 +134,26 @@ interface Built {
   cloud?: JsonObject;
 }
 
+/**
+ * One level of the process ancestry: 0 = the process, 1 = parent, N = proc.aname[N] / proc.apid[N].
+ * (A module function, not a closure in mapProcess: the bundler's keepNames names every closure it makes.)
+ */
+function processLevel(f: Fields, n: number, findingUid: string): JsonObject | undefined {
+  const name = (n === 0 ? f.s("proc.name") : n === 1 ? f.s("proc.pname") : undefined) ?? f.s(`proc.aname[${n}]`);
+  const pid = (n === 0 ? f.i("proc.pid") : n === 1 ? f.i("proc.ppid") : undefined) ?? f.i(`proc.apid[${n}]`);
+  const cmd = n === 0 ? f.s("proc.cmdline") : n === 1 ? f.s("proc.pcmdline") : undefined;
+  const exePath = n === 0 ? (f.s("proc.exepath") ?? exeIfPath(f, "proc.exe")) : n === 1 ? (f.s("proc.pexepath") ?? exeIfPath(f, "proc.pexe")) : undefined;
+  if (name === undefined && pid === undefined && cmd === undefined && exePath === undefined) return undefined;
+  return obj({
+    pid,
+    // OCSF 1.3.0 requires pid or uid: without Falco's pid, a uid unique to this alert and ancestry level
+    uid: pid === undefined ? stableUid(`${findingUid}/process/${n}`) : undefined,
+    name,
+    cmd_line: cmd,
+    file: exePath !== undefined ? fileObject(exePath, 1) : undefined,
+  });
+}
+
 /** proc.* / user.* -> evidences[0].process (with parent_process and the proc.aname[N] ancestors). */
 function mapProcess(f: Fields, b: Built, obs: Observables, findingUid: string): void {
   // ancestors: level 0 = the process, 1 = parent, N = proc.aname[N] / proc.apid[N]
@@ -143,28 +163,13 @@ function mapProcess(f: Fields, b: Built, obs: Observables, findingUid: string): 
     const m = /^proc\.a(?:name|pid)\[(\d+)\]$/.exec(k);
     if (m) top = Math.max(top, Number(m[1]));
   }
-  const level = (n: number): JsonObject | undefined => {
-    const name = (n === 0 ? f.s("proc.name") : n === 1 ? f.s("proc.pname") : undefined) ?? f.s(`proc.aname[${n}]`);
-    const pid = (n === 0 ? f.i("proc.pid") : n === 1 ? f.i("proc.ppid") : undefined) ?? f.i(`proc.apid[${n}]`);
-    const cmd = n === 0 ? f.s("proc.cmdline") : n === 1 ? f.s("proc.pcmdline") : undefined;
-    const exePath = n === 0 ? (f.s("proc.exepath") ?? exeIfPath(f, "proc.exe")) : n === 1 ? (f.s("proc.pexepath") ?? exeIfPath(f, "proc.pexe")) : undefined;
-    if (name === undefined && pid === undefined && cmd === undefined && exePath === undefined) return undefined;
-    return obj({
-      pid,
-      // OCSF 1.3.0 requires pid or uid: without Falco's pid, a uid unique to this alert and ancestry level
-      uid: pid === undefined ? stableUid(`${findingUid}/process/${n}`) : undefined,
-      name,
-      cmd_line: cmd,
-      file: exePath !== undefined ? fileObject(exePath, 1) : undefined,
-    });
-  };
   let chain: JsonObject | undefined;
   for (let n = top; n >= 1; n--) {
-    const p = level(n);
+    const p = processLevel(f, n, findingUid);
     if (p) chain = chain ? { ...p, parent_process: chain } : p;
     // a missing level breaks nothing: the next known ancestor becomes the parent's parent
   }
-  const proc = level(0) ?? (chain ? { uid: stableUid(`${findingUid}/process/0`) } : undefined);
+  const proc = processLevel(f, 0, findingUid) ?? (chain ? { uid: stableUid(`${findingUid}/process/0`) } : undefined);
 
   const userName = f.s("user.name");
   const userUid = f.s("user.uid");
@@ -421,8 +426,8 @@ export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEven
   const internal = source === "internal" || rule.startsWith("Falco internal");
   // the record's text: hashed for the uid when there is no uuid, and raw_data; written at most once
   let recText = ctx.rawText;
-  const text = () => (recText ??= JSON.stringify(rec));
-  const uid = str(rec.uuid) ?? stableUid(text());
+  let uid = str(rec.uuid);
+  if (uid === undefined) uid = stableUid((recText ??= JSON.stringify(rec)));
 
   // time: the RFC 3339 `time` (ns precision kept as text in metadata.original_time), else evt.time (ns)
   let time = isoToMs(rec.time);
@@ -504,7 +509,7 @@ export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEven
     cloud: b.cloud,
     observables: obs.list.length ? obs.list : undefined,
     unmapped: Object.keys(unmapped).length ? unmapped : undefined,
-    raw_data: ctx.rawData ? text() : undefined,
+    raw_data: ctx.rawData ? (recText ?? JSON.stringify(rec)) : undefined,
   };
   const out = withCaptions(compact(ev), "Detection Finding", "Create");
   // severity 99 Other: the caption is the source's own value

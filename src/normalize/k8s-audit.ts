@@ -165,7 +165,6 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
   for (const k in rec) if (!MAPPED.has(k)) put(unmapped, k, rec[k]!);
 
   const observables = new Observables();
-  const obs = (name: string, type_id: number, value: string | undefined) => observables.add(name, type_id, value);
 
   // --- time: stageTimestamp, else requestReceivedTimestamp, else v1beta1 timestamp ---
   const stageTs = typeof rec.stageTimestamp === "string" ? rec.stageTimestamp : undefined;
@@ -203,7 +202,7 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
     // for app_name/app_uid, which name applications): the real user stays as sent in unmapped.user, and its
     // name is a User Name observable pointing there
     if (realUser !== undefined) unmapped.user = realUser;
-    obs("unmapped.user.username", OBS.user_name, realName);
+    observables.add("unmapped.user.username", OBS.user_name, realName);
   } else {
     const real = mapUser(realUser);
     if (real.rest !== undefined) unmapped.user = real.rest;
@@ -211,7 +210,7 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
   }
   const actorName = actingUser?.name as string | undefined;
   actor.user = actingUser ?? { name: "unknown", type_id: 0, type: "Unknown" };
-  obs("actor.user.name", OBS.user_name, actorName);
+  observables.add("actor.user.name", OBS.user_name, actorName);
 
   // --- authorization annotations -> actor.authorizations ---
   let decision: string | undefined;
@@ -230,7 +229,7 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
   const ips = stringArray(rec.sourceIPs);
   if (ips && ips.length > 0 && ips.every(isIp)) {
     src_endpoint = ips.length > 1 ? { ip: ips[0], intermediate_ips: ips.slice(1) } : { ip: ips[0] };
-    for (const ip of ips) obs(ip === ips[0] ? "src_endpoint.ip" : "src_endpoint.intermediate_ips", OBS.ip, ip);
+    for (const ip of ips) observables.add(ip === ips[0] ? "src_endpoint.ip" : "src_endpoint.intermediate_ips", OBS.ip, ip);
   } else if (rec.sourceIPs !== undefined) unmapped.sourceIPs = rec.sourceIPs;
 
   // --- http request ---
@@ -246,7 +245,7 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
       url = q >= 0 ? { url_string: uri, path: uri.slice(0, q), query_string: uri.slice(q + 1) } : { url_string: uri, path: uri };
     }
     http_request = defined({ url, user_agent: ua });
-    obs("http_request.user_agent", OBS.user_agent, ua);
+    observables.add("http_request.user_agent", OBS.user_agent, ua);
   }
 
   // --- objectRef -> resources[0], api.version, api.group ---
@@ -287,7 +286,7 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
     if (name !== undefined || uid !== undefined) {
       const type = resource !== undefined && subresource !== undefined ? `${resource}/${subresource}` : resource;
       resources = [defined({ type, name, namespace, uid, version, group: apiGroup !== undefined ? { name: apiGroup } : undefined })];
-      obs("resources[0].uid", OBS.resource_uid, uid);
+      observables.add("resources[0].uid", OBS.resource_uid, uid);
     }
     const inRes = resources !== undefined;
     const rest = restOf(o, (k) => {
