@@ -53,32 +53,77 @@ export interface Timing {
  * instead of one; the fastest sample of each is kept. CPU time is the figure to quote on a machine
  * shared with other work: wall time also counts the time the scheduler gives to other processes.
  */
-export function timeRounds<K extends string>(fns: Record<K, () => void>, opts: { budgetMs?: number; minRounds?: number; maxRounds?: number } = {}): Record<K, Timing> {
-  const budget = opts.budgetMs ?? 6000;
-  const minRounds = opts.minRounds ?? 8;
-  const maxRounds = opts.maxRounds ?? 100;
-  const keys = Object.keys(fns) as K[];
-  for (const k of keys) fns[k]();
-  const cpu = new Map<K, number[]>(keys.map((k) => [k, []]));
-  const wall = new Map<K, number[]>(keys.map((k) => [k, []]));
-  const start = performance.now();
-  for (let round = 0; round < maxRounds && (round < minRounds || performance.now() - start < budget); round++) {
-    for (const k of keys) {
-      const c0 = process.cpuUsage();
-      const t = performance.now();
-      fns[k]();
-      wall.get(k)!.push(performance.now() - t);
-      const c = process.cpuUsage(c0);
-      cpu.get(k)!.push((c.user + c.system) / 1000);
+export function timeRounds<K extends string>(fns: Record<K, () => void>, opts: RoundOptions = {}): Record<K, Timing> {
+  const r = new Rounds(Object.keys(fns) as K[], opts);
+  for (const k of r.keys) fns[k]();
+  while (r.more()) for (const k of r.keys) r.sample(k, fns[k]);
+  return r.timings();
+}
+
+/** timeRounds for functions that return a Promise (each call is awaited before the next starts). */
+export async function timeRoundsAsync<K extends string>(fns: Record<K, () => Promise<unknown>>, opts: RoundOptions = {}): Promise<Record<K, Timing>> {
+  const r = new Rounds(Object.keys(fns) as K[], opts);
+  for (const k of r.keys) await fns[k]();
+  while (r.more()) {
+    for (const k of r.keys) {
+      const done = r.start();
+      await fns[k]();
+      done(k);
     }
   }
-  const out = {} as Record<K, Timing>;
-  for (const k of keys) {
-    const c = cpu.get(k)!.sort((x, y) => x - y);
-    const w = wall.get(k)!.sort((x, y) => x - y);
-    out[k] = { cpuMs: c[0]!, cpuMedianMs: c[c.length >> 1]!, wallMs: w[0]!, samples: c.length };
+  return r.timings();
+}
+
+export interface RoundOptions {
+  budgetMs?: number;
+  minRounds?: number;
+  maxRounds?: number;
+}
+
+/** The bookkeeping of timeRounds: when to stop, the samples of each function, the summary. */
+class Rounds<K extends string> {
+  private readonly cpu: Map<K, number[]>;
+  private readonly wall: Map<K, number[]>;
+  private readonly began = performance.now();
+  private round = 0;
+  constructor(
+    readonly keys: K[],
+    private readonly opts: RoundOptions,
+  ) {
+    this.cpu = new Map(keys.map((k) => [k, []]));
+    this.wall = new Map(keys.map((k) => [k, []]));
   }
-  return out;
+  /** Whether to run another round (counts it). */
+  more(): boolean {
+    const budget = this.opts.budgetMs ?? 6000;
+    const ok = this.round < (this.opts.maxRounds ?? 100) && (this.round < (this.opts.minRounds ?? 8) || performance.now() - this.began < budget);
+    this.round++;
+    return ok;
+  }
+  /** Starts a sample; the returned function records it for `k`. */
+  start(): (k: K) => void {
+    const c0 = process.cpuUsage();
+    const t = performance.now();
+    return (k) => {
+      this.wall.get(k)!.push(performance.now() - t);
+      const c = process.cpuUsage(c0);
+      this.cpu.get(k)!.push((c.user + c.system) / 1000);
+    };
+  }
+  sample(k: K, fn: () => void): void {
+    const done = this.start();
+    fn();
+    done(k);
+  }
+  timings(): Record<K, Timing> {
+    const out = {} as Record<K, Timing>;
+    for (const k of this.keys) {
+      const c = this.cpu.get(k)!.sort((x, y) => x - y);
+      const w = this.wall.get(k)!.sort((x, y) => x - y);
+      out[k] = { cpuMs: c[0]!, cpuMedianMs: c[c.length >> 1]!, wallMs: w[0]!, samples: c.length };
+    }
+    return out;
+  }
 }
 
 /** A markdown table. */

@@ -68,6 +68,16 @@ function run(text: string, steps: Steps, onWindow?: () => void): number {
   return events;
 }
 
+/** The OCSF events an NDJSON body becomes (normalized, enriched and routed, as ingest makes them). */
+export function ocsfEvents(text: string, enrich: (e: OcsfEvent) => OcsfEvent, route: (e: OcsfEvent) => string[]): OcsfEvent[] {
+  const produced: OcsfEvent[] = [];
+  for (const item of itemsOf(text, layout(text, "ndjson"))) {
+    if (item.type !== "value") continue;
+    for (const e of runPipeline([item.value], [item.path], [], { ctx: { ocsfVersion: "1.3.0", receivedAt: 0 }, enrich, route }).events) produced.push(e.event);
+  }
+  return produced;
+}
+
 export function benchPipeline(eventsPerBody = 5000, budgetMs = 6000): PipelineRow[] {
   const cfg = parseConfig({});
   const enrich = makeEnricher(cfg);
@@ -80,11 +90,7 @@ export function benchPipeline(eventsPerBody = 5000, budgetMs = 6000): PipelineRo
     const text = ndjson(lines, Math.ceil(eventsPerBody / perLine));
     const full: Steps = { enrich, route, normalize: true, serialize: true };
     const events = run(text, full);
-    const produced: OcsfEvent[] = [];
-    for (const item of itemsOf(text, layout(text, "ndjson"))) {
-      if (item.type !== "value") continue;
-      for (const e of runPipeline([item.value], [item.path], [], { ctx: { ocsfVersion: "1.3.0", receivedAt: 0 }, enrich, route }).events) produced.push(e.event);
-    }
+    const produced = ocsfEvents(text, enrich, route);
     let outBytes = 0;
     for (const e of produced) outBytes += JSON.stringify(e).length;
     const bodyLines = text.split("\n").filter((l) => l !== "");

@@ -2,25 +2,26 @@
 // or a hang stays contained), prints one markdown table per benchmark and rewrites BENCHMARKS.md
 // with the tables, the machine, the date and a reading of each number against its target.
 // Every child has a time limit; children and the servers they start are stopped even on failure.
-// Usage: npm run bench [-- --only pipeline,intel,memory,bundle,http --duration 10 --no-write]
+// Usage: npm run bench [-- --only pipeline,sinks,intel,memory,bundle,http --duration 10 --no-write]
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { root, machine, table, fmt, arg, type Machine } from "./common";
 import { formatPipeline, type PipelineRow } from "./pipeline";
+import { formatSinks, type SinksResult } from "./sinks";
 import { formatMemory, type MemoryRow } from "./memory";
 import { formatBundle, type BundleResult } from "./bundle";
 import { formatHttp, type HttpRow } from "./http";
 
-const ALL = ["pipeline", "intel", "memory", "bundle", "http"] as const;
+const ALL = ["pipeline", "sinks", "intel", "memory", "bundle", "http"] as const;
 type Name = (typeof ALL)[number];
 
 const only = new Set((arg("only") ?? ALL.join(",")).split(",") as Name[]);
 const duration = Number(arg("duration") ?? 0) || 10;
 const write = !process.argv.includes("--no-write");
 
-const LIMITS_MS: Record<Name, number> = { pipeline: 15 * 60_000, intel: 15 * 60_000, memory: 15 * 60_000, bundle: 5 * 60_000, http: 20 * 60_000 };
+const LIMITS_MS: Record<Name, number> = { pipeline: 15 * 60_000, sinks: 10 * 60_000, intel: 15 * 60_000, memory: 15 * 60_000, bundle: 5 * 60_000, http: 20 * 60_000 };
 
 const running = new Set<ChildProcess>();
 const stopAll = (sig: NodeJS.Signals) => {
@@ -184,6 +185,21 @@ function readHttp(rows: HttpRow[]): string {
   ].join("\n\n");
 }
 
+function readSinks(r: SinksResult): string {
+  const by = [...r.rows].sort((a, b) => b.usPerEvent - a.usPerEvent);
+  const body = (set: string, step: string) => r.body.find((x) => x.set === set && x.step.startsWith(step));
+  const big = r.body.find((x) => x.objects === 1)?.set;
+  const [fflate, cs] = big ? [body(big, "gzip: fflate gzipSync level 6"), body(big, "gzip: CompressionStream")] : [];
+  const parts = [
+    `Costliest per event: ${by
+      .slice(0, 3)
+      .map((x) => `${x.sink} ${fmt.f2(x.usPerEvent)} µs`)
+      .join(", ")}; cheapest: ${by[by.length - 1]!.sink} ${fmt.f2(by[by.length - 1]!.usPerEvent)} µs. Security Lake writes Parquet (column building and hyparquet-writer), which no other sink does; Datadog and Loki pay for gzip in JavaScript (fflate, \`encodeBody\` in \`src/sinks/batch.ts\`).`,
+  ];
+  if (fflate && cs) parts.push(`Gzip of a ${fmt.kb(fflate.objectBytes)} KB object of distinct events: fflate level 6 ${fmt.f2(fflate.usPerEvent)} µs/event, the runtime's CompressionStream ${fmt.f2(cs.usPerEvent)} µs/event. CompressionStream has a cost per object (stream set-up, and in Node zlib on the thread pool) that fflate does not, which shows in the rows of many small objects.`);
+  return parts.join("\n\n");
+}
+
 function readMemory(rows: MemoryRow[]): string {
   const pure = rows.filter((r) => r.minHeapLimitMB !== undefined);
   const dev = rows.filter((r) => r.isolateIngest !== undefined);
@@ -226,7 +242,7 @@ function markdown(m: Machine, end: Machine, sections: { title: string; body: str
   return `# Benchmarks
 
 Numbers, not pass/fail. Produced by \`npm run bench\` (\`bench/run.ts\`), which runs every script in \`bench/\` and rewrites this file;
-each script also runs alone (\`npm run bench:pipeline\`, \`bench:intel\`, \`bench:memory\`, \`bench:bundle\`, \`bench:http\`).
+each script also runs alone (\`npm run bench:pipeline\`, \`bench:sinks\`, \`bench:intel\`, \`bench:memory\`, \`bench:bundle\`, \`bench:http\`).
 
 Machine: ${m.cpus} × ${m.model}, Node ${m.node}, ${m.date.slice(0, 16).replace("T", " ")} UTC; ${load}.
 ${Number(m.loadavg.split(" ")[0]) > m.cpus * 0.5 || Number(end.loadavg.split(" ")[0]) > m.cpus * 0.5 ? `**The machine was shared with other work while these numbers were taken** (other test suites were running: a load average above ${m.cpus} means more runnable threads than cores). CPU-time figures (the pipeline) are affected little; wall-clock figures (HTTP throughput and latency) are pessimistic.\n` : ""}
@@ -263,6 +279,13 @@ async function main(): Promise<void> {
         "Each source's fixtures, cycled into an NDJSON body of about 5,000 events, go the way ingest takes them: frame and parse each line (`parseJson`: exact integers beyond 2^53), admit (depth check), detect, normalize to OCSF 1.3.0, enrich, route (default config), serialize (the queue packer). The floor is `JSON.parse` + `JSON.stringify` of the same lines in the same run. Times are process CPU time (fastest of several interleaved samples; V8's GC and compiler threads included), so other processes on the machine inflate them little; the wall-clock column is the fastest sample's elapsed time.",
         formatPipeline(rows),
         readPipeline(rows),
+      ].join("\n\n"),
+    );
+    await step<SinksResult>("sinks", "sinks.ts", [], "Sink encode cost", (r) =>
+      [
+        `Every sink driver the registry holds encodes the same ${fmt.int(r.events)} OCSF events (every source's fixtures, cycled, through the pipeline as ingest makes them; each copy with a uid of its own), handed over as the consumer holds them (each event's queue line and the event parsed back from it) and split into requests by the delivery layer's \`splitBatch\` (storage sinks one object per class and event day, HTTP sinks by their default batch limits). Only \`encode\` is timed (process CPU time, the fastest of interleaved samples, all threads counted), not the split and not the send. Configs: each sink's defaults (Datadog and Loki gzip their bodies, the others not; Slack with \`minSeverityId: 0\`, so every event makes a message).`,
+        formatSinks(r),
+        readSinks(r),
       ].join("\n\n"),
     );
     await step<IntelResult>("intel", "intel.ts", ["--heap-check"], "Threat-intel lookup with 1,000,000 indicators", (r) =>
