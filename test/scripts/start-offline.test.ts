@@ -6,6 +6,7 @@
 // only connects to 127.0.0.1; without them it resolved and reached outside hosts.
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
+import { parse as parseToml } from "smol-toml";
 import { OFFLINE_ENV } from "../../bench/wrangler";
 
 const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { scripts: Record<string, string> };
@@ -29,7 +30,11 @@ describe("npm start runs offline", () => {
 
   it("sets the variables that stop usage metrics, the cf-object download and the update check, on 127.0.0.1:8787 in dev mode", () => {
     expect(start.env).toEqual({ WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_HIDE_BANNER: "true" });
-    expect(start.argv.join(" ")).toBe("wrangler dev --port 8787 --ip 127.0.0.1 --var TRIBUTARY_DEV:true");
+    expect(start.argv.join(" ")).toBe("wrangler dev --var TRIBUTARY_DEV:true");
+    // the address is wrangler.toml's [dev] section, so `npm start -- --port 8797` overrides the port (a second
+    // --port in the script would make wrangler refuse: "expects a single value")
+    const toml = parseToml(readFileSync("wrangler.toml", "utf8")) as { dev?: { ip?: string; port?: number } };
+    expect(toml.dev).toEqual({ ip: "127.0.0.1", port: 8787 });
     expect(OFFLINE_ENV).toEqual(start.env); // the benchmarks run wrangler dev the same way
   });
 
