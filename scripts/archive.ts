@@ -3,9 +3,11 @@
 import { errorText } from "./cli";
 const [cmd, arg] = process.argv.slice(2);
 const url = (process.env.TRIBUTARY_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
+// a dev server with delivery.adminToken configured wants it here too (src/routes/admin.ts)
+const headers: Record<string, string> = process.env.TRIBUTARY_ADMIN_TOKEN ? { authorization: `Bearer ${process.env.TRIBUTARY_ADMIN_TOKEN}` } : {};
 
 async function list(prefix: string): Promise<{ key: string; size: number; events?: string }[]> {
-  const res = await fetch(`${url}/v1/archive/list?prefix=${encodeURIComponent(prefix)}`);
+  const res = await fetch(`${url}/v1/archive/list?prefix=${encodeURIComponent(prefix)}`, { headers });
   if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
   return ((await res.json()) as { objects: { key: string; size: number; events?: string }[] }).objects;
 }
@@ -18,7 +20,7 @@ try {
   } else if (cmd === "cat") {
     const keys = arg && /\.(gz|json|ndjson)$/.test(arg) ? [arg] : (await list(arg ?? "ocsf/")).map((o) => o.key);
     for (const k of keys) {
-      const res = await fetch(`${url}/v1/archive/object/${encodeURIComponent(k)}`);
+      const res = await fetch(`${url}/v1/archive/object/${encodeURIComponent(k)}`, { headers });
       if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
       process.stdout.write(await res.text());
     }

@@ -1,15 +1,16 @@
 // Read access to the local archive, for `npm run archive:ls` / `archive:cat` in development.
-// Only served when TRIBUTARY_DEV is "true" (wrangler dev via `npm start`).
-import { Hono } from "hono";
+// Only served when TRIBUTARY_DEV is "true" (wrangler dev via `npm start`), and then, when
+// delivery.adminToken is configured, only with `Authorization: Bearer <delivery.adminToken>` (./admin.ts).
+import { Hono, type Context } from "hono";
+import { adminGuard } from "./admin";
 import { gunzipSync, strFromU8 } from "fflate";
 import type { AppEnv } from "./ingest";
 
 export const archiveRoutes = new Hono<AppEnv>();
 
-archiveRoutes.use("/v1/archive/*", async (c, next) => {
-  if (c.env.TRIBUTARY_DEV !== "true") return c.json({ error: "the archive browser is only served in local development (TRIBUTARY_DEV=true)" }, 403);
-  await next();
-});
+const devOnly = (c: Context<AppEnv>) => c.json({ error: "the archive browser is only served in local development (TRIBUTARY_DEV=true)" }, 403);
+const guard = adminGuard({ what: "the archive browser", closed: devOnly });
+archiveRoutes.use("/v1/archive/*", async (c, next) => (c.env.TRIBUTARY_DEV !== "true" ? devOnly(c) : guard(c, next)));
 
 archiveRoutes.get("/v1/archive/list", async (c) => {
   const prefix = c.req.query("prefix") ?? "";

@@ -6,11 +6,13 @@
 // Queue messages the consumer could not settle at all (src/deliver/queue-dlq.ts, dlq-queue/...) are
 // listed beside them as sink "queue:events" / "queue:deliveries"; replay sends each body back to its
 // queue unchanged.
-// Served in local development (TRIBUTARY_DEV=true) or with `Authorization: Bearer <delivery.adminToken>`.
-import { Hono, type MiddlewareHandler } from "hono";
+// With delivery.adminToken configured they need `Authorization: Bearer <delivery.adminToken>`, in local
+// development too (./admin.ts); a dev server (TRIBUTARY_DEV=true) without one serves them openly.
+import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "./ingest";
-import { configFor, resolveSecret } from "../config/load";
+import { configFor } from "../config/load";
+import { adminGuard } from "./admin";
 import { listDeadLetters, readDeadLetter, DLQ_PREFIX } from "../deliver/dlq";
 import { listQueueDeadLetters, readQueueDeadLetter, resendQueueDeadLetter, QUEUE_DLQ_PREFIX, QUEUE_SINK_PREFIX, type QueueOrigin } from "../deliver/queue-dlq";
 import { scheduleDelivery } from "../deliver/retry";
@@ -18,25 +20,10 @@ import { resolveSinks } from "../deliver/sinks";
 
 export const dlqRoutes = new Hono<AppEnv>();
 
-/** Compares two secrets without stopping at the first difference. */
-function sameSecret(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  if (x.length !== y.length) return false;
-  let diff = 0;
-  for (let i = 0; i < x.length; i++) diff |= x[i]! ^ y[i]!;
-  return diff === 0;
-}
-
-const guard: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (c.env.TRIBUTARY_DEV === "true") return next();
-  const token = resolveSecret(configFor(c.env).delivery.adminToken, c.env as unknown as Record<string, unknown>);
-  if (!token) return c.json({ error: "the DLQ endpoints need delivery.adminToken in the config (or local development, TRIBUTARY_DEV=true)" }, 403);
-  const m = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "");
-  if (!m) return c.json({ error: "send Authorization: Bearer <delivery.adminToken>" }, 401, { "www-authenticate": 'Bearer realm="tributary-admin"' });
-  if (!sameSecret(m[1]!.trim(), token)) return c.json({ error: "invalid admin token" }, 403);
-  return next();
-};
+const guard = adminGuard({
+  what: "the DLQ endpoints",
+  closed: (c) => c.json({ error: "the DLQ endpoints need delivery.adminToken in the config (or local development, TRIBUTARY_DEV=true)" }, 403),
+});
 dlqRoutes.use("/v1/dlq", guard);
 dlqRoutes.use("/v1/dlq/*", guard);
 

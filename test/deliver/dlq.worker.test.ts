@@ -73,4 +73,24 @@ describe("npm run dlq: list, show, replay", () => {
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject({ dead: expect.any(Array) });
   });
+
+  it("in local development a configured delivery.adminToken is enforced too; without one the endpoints stay open", async () => {
+    const admin = JSON.stringify({ delivery: { adminToken: { env: "ADMIN" } } });
+    const dev = { ...env, TRIBUTARY_DEV: "true", TRIBUTARY_CONFIG: admin, ADMIN: "s3cret-admin" } as unknown as Env;
+    for (const path of ["/v1/dlq", "/v1/dlq/object/dlq%2Fx%2F20260101%2Fnone.json"]) {
+      expect((await callWorker(dev, path)).status, path).toBe(401);
+      const wrong = await callWorker(dev, path, { headers: { authorization: "Bearer wrong" } });
+      expect(wrong.status, path).toBe(403);
+      expect(await wrong.text()).not.toContain('"dead"');
+    }
+    expect((await callWorker(dev, "/v1/dlq/replay", { method: "POST", body: "{}", headers: { authorization: "Bearer wrong" } })).status).toBe(403);
+    expect((await callWorker(dev, "/v1/dlq", { headers: { authorization: "Bearer s3cret-admin" } })).status).toBe(200);
+    // configured, but the secret is not set: closed (503 names the secret), not open
+    const unset = { ...env, TRIBUTARY_DEV: "true", TRIBUTARY_CONFIG: admin } as unknown as Env;
+    const u = await callWorker(unset, "/v1/dlq");
+    expect(u.status).toBe(503);
+    expect(((await u.json()) as { error: string }).error).toContain("ADMIN");
+    const open = { ...env, TRIBUTARY_DEV: "true", TRIBUTARY_CONFIG: "{}" } as unknown as Env;
+    expect((await callWorker(open, "/v1/dlq")).status).toBe(200);
+  });
 });

@@ -64,6 +64,22 @@ describe("archive routes in local development (TRIBUTARY_DEV=true)", () => {
   });
 });
 
+describe("archive routes in local development with delivery.adminToken configured", () => {
+  const config = { delivery: { adminToken: { env: "ADMIN" } } };
+  const vars = { ADMIN: "s3cret-admin" };
+  it("401 without the token, 403 with a wrong one (nothing of the archive shown), 200 with it", async () => {
+    for (const path of [`/v1/archive/list?prefix=${encodeURIComponent(PREFIX)}`, `/v1/archive/object/${encodeURIComponent(GZ_KEY)}`]) {
+      const none = await call(get(path), { dev: true, config, vars });
+      expect(none.status, path).toBe(401);
+      const wrong = await call(new Request(`http://tributary${path}`, { headers: { authorization: "Bearer wrong" } }), { dev: true, config, vars });
+      expect(wrong.status, path).toBe(403);
+      expect(JSON.stringify(wrong.body)).not.toContain("route-test");
+      const ok = await call(new Request(`http://tributary${path}`, { headers: { authorization: "Bearer s3cret-admin" } }), { dev: true, config, vars });
+      expect(ok.status, path).toBe(200);
+    }
+  });
+});
+
 describe("archive routes outside local development", () => {
   for (const dev of ["false", undefined, "1", "TRUE"]) {
     it(`TRIBUTARY_DEV=${String(dev)}: list and object answer 403 and show nothing of the archive`, async () => {

@@ -1,0 +1,34 @@
+// The operator endpoints' credential (GET/POST /v1/dlq..., GET /v1/archive/...): `Authorization: Bearer
+// <delivery.adminToken>`. As for ingest and /metrics, a configured credential is enforced in local
+// development too (TRIBUTARY_DEV=true); only a dev server without delivery.adminToken is open.
+import type { Context, MiddlewareHandler } from "hono";
+import type { AppEnv } from "./ingest";
+import { configFor, resolveSecret } from "../config/load";
+import { constantTimeEqual } from "./auth";
+
+const enc = new TextEncoder();
+const digest = async (s: string) => new Uint8Array(await crypto.subtle.digest("SHA-256", enc.encode(s)));
+
+export interface AdminGuardOptions {
+  /** What is guarded, for the error texts, e.g. "the DLQ endpoints". */
+  what: string;
+  /** Answer when no token is configured outside development (the archive browser is dev-only). */
+  closed: (c: Context<AppEnv>) => Response;
+}
+
+/** Checks the admin token when one is configured (dev or not); otherwise open in dev, `closed` elsewhere. */
+export function adminGuard(o: AdminGuardOptions): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const ref = configFor(c.env).delivery.adminToken;
+    if (ref === undefined) return c.env.TRIBUTARY_DEV === "true" ? next() : o.closed(c);
+    const token = resolveSecret(ref, c.env as unknown as Record<string, unknown>);
+    if (!token) {
+      const name = typeof ref === "object" ? `the Worker secret ${ref.env}` : "its value";
+      return c.json({ error: `delivery.adminToken is configured but ${name} is not set: ${o.what} stay closed` }, 503);
+    }
+    const m = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "");
+    if (!m) return c.json({ error: "send Authorization: Bearer <delivery.adminToken> (npm scripts: TRIBUTARY_ADMIN_TOKEN)" }, 401, { "www-authenticate": 'Bearer realm="tributary-admin"' });
+    if (!constantTimeEqual(await digest(m[1]!.trim()), await digest(token))) return c.json({ error: "invalid admin token" }, 403);
+    return next();
+  };
+}
