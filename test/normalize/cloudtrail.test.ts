@@ -22,6 +22,7 @@ import {
 import { NormalizeError } from "../../src/normalize/errors";
 import type { NormalizeContext, OcsfEvent } from "../../src/normalize/ocsf";
 import { frame } from "../../src/routes/decode";
+import { stableUid } from "../../src/normalize/uid";
 import { runPipeline } from "../../src/pipeline";
 
 const CTX: NormalizeContext = { ocsfVersion: "1.3.0", receivedAt: 1700000000000, tenant: "test" };
@@ -480,6 +481,18 @@ describe("field mapping on the documented fixtures", () => {
     const rec = recordIn("record__start-logging__aws-docs.json");
     expect(normalizeCloudTrail(rec, { ...CTX, rawData: true }).raw_data).toBe(JSON.stringify(rec));
     expect(normalizeCloudTrail(rec, { ...CTX, rawData: true, rawText: "{ original }" }).raw_data).toBe("{ original }");
+  });
+
+  it("without an eventID, metadata.uid hashes the same text raw_data keeps (the original, else the record stringified)", () => {
+    const { eventID: _id, ...rec } = recordIn("record__start-logging__aws-docs.json");
+    const plain = normalizeCloudTrail(rec, CTX);
+    expect(plain.metadata.uid).toBe(stableUid(JSON.stringify(rec)));
+    const kept = normalizeCloudTrail(rec, { ...CTX, rawData: true });
+    expect(kept.raw_data).toBe(JSON.stringify(rec));
+    expect(kept.metadata.uid).toBe(plain.metadata.uid);
+    const original = normalizeCloudTrail(rec, { ...CTX, rawData: true, rawText: "{ original }" });
+    expect(original.raw_data).toBe("{ original }");
+    expect(original.metadata.uid).toBe(stableUid("{ original }"));
   });
 
   it("rejects a JSON object that is no CloudTrail record with a clear reason", () => {
