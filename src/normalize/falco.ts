@@ -15,7 +15,7 @@ import {
   isHostname,
   isUuid,
 } from "./ocsf";
-import { stableUid } from "./uid";
+import { stableUid, stableUidOfJson } from "./uid";
 import { NormalizeError } from "./errors";
 
 /** Falco priority (case-insensitive) -> OCSF severity_id. Documented in docs/mapping-falco.md. */
@@ -424,10 +424,11 @@ export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEven
   const hasCt = f.has("ct.");
   const source = givenSource ?? (rule.startsWith("Falco internal") ? "internal" : hasKa ? "k8s_audit" : hasCt ? "aws_cloudtrail" : "syscall");
   const internal = source === "internal" || rule.startsWith("Falco internal");
-  // the record's text: hashed for the uid when there is no uuid, and raw_data; written at most once
+  // without a uuid the uid hashes the record's text (the given one, else JSON.stringify's); raw_data is that
+  // text too: written at most once, and not at all for the uid alone (stableUidOfJson hashes it unwritten)
   let recText = ctx.rawText;
   let uid = str(rec.uuid);
-  if (uid === undefined) uid = stableUid((recText ??= JSON.stringify(rec)));
+  if (uid === undefined) uid = recText === undefined && !ctx.rawData ? stableUidOfJson(rec) : stableUid((recText ??= JSON.stringify(rec)));
 
   // time: the RFC 3339 `time` (ns precision kept as text in metadata.original_time), else evt.time (ns)
   let time = isoToMs(rec.time);

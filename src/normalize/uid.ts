@@ -1,6 +1,7 @@
 // Deterministic, synchronous identifiers for events (no I/O, no async crypto on the hot path).
 // Four independently seeded cyrb53 hashes give 128 bits (122 after version/variant), formatted as a UUID (version 8, RFC 9562
 // "custom"), so the same input always yields the same uid and SIEMs can deduplicate re-deliveries.
+import type { Json } from "./json";
 
 /** cyrb53 (a fast 53-bit string hash) under a seed. */
 export function cyrb53(s: string, seed: number): number {
@@ -39,14 +40,28 @@ const SEEDS = [0x9e3779b9, 0x85ebca6b, 0xc2b2ae35, 0x27d4eb2f];
 const [A1, B1, C1, D1] = SEEDS.map((s) => 0xdeadbeef ^ s) as [number, number, number, number];
 const [A2, B2, C2, D2] = SEEDS.map((s) => 0x41c6ce57 ^ s) as [number, number, number, number];
 
+/** The four running states (a1, a2, b1, b2, c1, c2, d1, d2) of the hash in progress. */
+const H = new Int32Array(8);
+
+function start(): void {
+  H[0] = A1; H[1] = A2; H[2] = B1; H[3] = B2; H[4] = C1; H[5] = C2; H[6] = D1; H[7] = D2;
+}
+
 /**
- * A stable UUID-shaped id for any string: the low 32 bits of cyrb53 under four seeds, as 32 hex digits
- * with the version (8) and variant bits set. The four hashes are computed in one pass over the string.
+ * Hashes the characters of s into H: as they are, or (`escaped`) as JSON.stringify writes them inside a
+ * string literal. The states live in local variables through the loop; only escapes go through H.
  */
-export function stableUid(s: string): string {
-  let a1 = A1, a2 = A2, b1 = B1, b2 = B2, c1 = C1, c2 = C2, d1 = D1, d2 = D2;
-  for (let i = 0; i < s.length; i++) {
+function hashChars(s: string, escaped: boolean): void {
+  let a1 = H[0]!, a2 = H[1]!, b1 = H[2]!, b2 = H[3]!, c1 = H[4]!, c2 = H[5]!, d1 = H[6]!, d2 = H[7]!;
+  const n = s.length;
+  for (let i = 0; i < n; ) {
     const ch = s.charCodeAt(i);
+    if (escaped && (ch < 32 || ch === 34 || ch === 92 || (ch & 0xf800) === 0xd800)) {
+      H[0] = a1; H[1] = a2; H[2] = b1; H[3] = b2; H[4] = c1; H[5] = c2; H[6] = d1; H[7] = d2;
+      i = putSpecial(s, i);
+      a1 = H[0]!; a2 = H[1]!; b1 = H[2]!; b2 = H[3]!; c1 = H[4]!; c2 = H[5]!; d1 = H[6]!; d2 = H[7]!;
+      continue;
+    }
     a1 = Math.imul(a1 ^ ch, 2654435761);
     a2 = Math.imul(a2 ^ ch, 1597334677);
     b1 = Math.imul(b1 ^ ch, 2654435761);
@@ -55,7 +70,23 @@ export function stableUid(s: string): string {
     c2 = Math.imul(c2 ^ ch, 1597334677);
     d1 = Math.imul(d1 ^ ch, 2654435761);
     d2 = Math.imul(d2 ^ ch, 1597334677);
+    i++;
   }
+  H[0] = a1; H[1] = a2; H[2] = b1; H[3] = b2; H[4] = c1; H[5] = c2; H[6] = d1; H[7] = d2;
+}
+
+/**
+ * A stable UUID-shaped id for any string: the low 32 bits of cyrb53 under four seeds, as 32 hex digits
+ * with the version (8) and variant bits set. The four hashes are computed in one pass over the string.
+ */
+export function stableUid(s: string): string {
+  start();
+  hashChars(s, false);
+  return uidOf(H[0]!, H[1]!, H[2]!, H[3]!, H[4]!, H[5]!, H[6]!, H[7]!);
+}
+
+/** The UUID text of the four running hash states (see stableUid). */
+function uidOf(a1: number, a2: number, b1: number, b2: number, c1: number, c2: number, d1: number, d2: number): string {
   const a = low32(a1, a2);
   const b = low32(b1, b2);
   const c = low32(c1, c2);
@@ -74,4 +105,109 @@ export function stableUid(s: string): string {
 /** Short stable hex digest (for object keys and fingerprints). */
 export function stableHex(s: string): string {
   return hex(cyrb53(s, 7), 14) + hex(cyrb53(s, 13), 14);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// stableUid(JSON.stringify(v)) without writing the JSON text: the characters JSON.stringify would write are
+// hashed while walking the value (same order: own keys as for-in lists them; same escapes; numbers as
+// String(n)). Saves the record's text on Falco alerts without a uuid (their uid hashes the whole record).
+
+/** Hashes one character code into H. */
+function put(ch: number): void {
+  H[0] = Math.imul(H[0]! ^ ch, 2654435761);
+  H[1] = Math.imul(H[1]! ^ ch, 1597334677);
+  H[2] = Math.imul(H[2]! ^ ch, 2654435761);
+  H[3] = Math.imul(H[3]! ^ ch, 1597334677);
+  H[4] = Math.imul(H[4]! ^ ch, 2654435761);
+  H[5] = Math.imul(H[5]! ^ ch, 1597334677);
+  H[6] = Math.imul(H[6]! ^ ch, 2654435761);
+  H[7] = Math.imul(H[7]! ^ ch, 1597334677);
+}
+
+/** Hashes s as is (numbers, literals: nothing to escape). */
+function putRaw(s: string): void {
+  for (let i = 0; i < s.length; i++) put(s.charCodeAt(i));
+}
+
+/** JSON.stringify's short escapes (\b \t \n \f \r) by character code, else 0. */
+const SHORT_ESCAPE = new Int32Array(32);
+SHORT_ESCAPE[8] = 98;
+SHORT_ESCAPE[9] = 116;
+SHORT_ESCAPE[10] = 110;
+SHORT_ESCAPE[12] = 102;
+SHORT_ESCAPE[13] = 114;
+
+/** A \uXXXX escape (lower-case hex, as JSON.stringify writes it). */
+function putUnicodeEscape(c: number): void {
+  put(92);
+  put(117);
+  put(HEX[(c >>> 12) & 15]!);
+  put(HEX[(c >>> 8) & 15]!);
+  put(HEX[(c >>> 4) & 15]!);
+  put(HEX[c & 15]!);
+}
+
+/** The character at s[i] that JSON.stringify escapes (or a surrogate, which it may); returns the next index. */
+function putSpecial(s: string, i: number): number {
+  const ch = s.charCodeAt(i);
+  if (ch === 34 || ch === 92) {
+    put(92);
+    put(ch);
+  } else if (ch < 32) {
+    const short = SHORT_ESCAPE[ch]!;
+    if (short !== 0) {
+      put(92);
+      put(short);
+    } else putUnicodeEscape(ch);
+  } else if (ch <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+    // a well-formed surrogate pair: both halves as they are
+    put(ch);
+    put(s.charCodeAt(i + 1));
+    return i + 2;
+  } else putUnicodeEscape(ch); // a lone surrogate
+  return i + 1;
+}
+
+/** Hashes `before` (a character code, or -1 for none), s as JSON.stringify writes it (quoted, escaped), then `after` (or -1). */
+function putString(s: string, before: number, after: number): void {
+  if (before >= 0) put(before);
+  put(34);
+  hashChars(s, true);
+  put(34);
+  if (after >= 0) put(after);
+}
+
+/** Hashes what JSON.stringify(v) writes; false for a value it writes nothing for (undefined). */
+function putJson(v: Json | undefined): boolean {
+  if (typeof v === "string") putString(v, -1, -1);
+  else if (typeof v === "number") putRaw(Number.isFinite(v) ? String(v) : "null");
+  else if (typeof v === "boolean") putRaw(v ? "true" : "false");
+  else if (v === null) putRaw("null");
+  else if (Array.isArray(v)) {
+    put(91);
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) put(44);
+      if (!putJson(v[i])) putRaw("null");
+    }
+    put(93);
+  } else if (typeof v === "object") {
+    put(123);
+    let first = true;
+    for (const k in v) {
+      const x = v[k];
+      if (x === undefined || !Object.prototype.hasOwnProperty.call(v, k)) continue;
+      putString(k, first ? -1 : 44, 58); // [,]"key":
+      first = false;
+      putJson(x);
+    }
+    put(125);
+  } else return false;
+  return true;
+}
+
+/** stableUid(JSON.stringify(v)) for a JSON value, without writing its text. */
+export function stableUidOfJson(v: Json): string {
+  start();
+  putJson(v);
+  return uidOf(H[0]!, H[1]!, H[2]!, H[3]!, H[4]!, H[5]!, H[6]!, H[7]!);
 }

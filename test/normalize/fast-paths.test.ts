@@ -1,10 +1,12 @@
 // The hot-path rewrites keep their outputs: stableUid (one pass for the four hashes, table hex) equals
-// the four separate cyrb53 hashes it replaced, and the regex-driven quoteLongIntegers equals the
+// the four separate cyrb53 hashes it replaced; stableUidOfJson (hashing while walking) equals stableUid of
+// JSON.stringify's text, and the regex-driven quoteLongIntegers equals the
 // character-by-character tokenizer, on generated strings and JSON-like texts.
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { stableUid, cyrb53 } from "../../src/normalize/uid";
-import { quoteLongIntegers, quoteLongIntegersByChar, parseJson, hasLongDigitRun, longDigitRunAt } from "../../src/normalize/json";
+import { stableUid, stableUidOfJson, cyrb53 } from "../../src/normalize/uid";
+import { quoteLongIntegers, quoteLongIntegersByChar, parseJson, hasLongDigitRun, longDigitRunAt, type Json } from "../../src/normalize/json";
+import { fixtures } from "../support/fixtures";
 
 // the previous implementation (four separate cyrb53 hashes), kept here as the reference
 const hex = (n: number, w: number) => n.toString(16).padStart(w, "0").slice(-w);
@@ -21,6 +23,35 @@ describe("stableUid", () => {
       fc.property(fc.string({ unit: "binary", maxLength: 400 }), (s) => stableUid(s) === referenceUid(s)),
       { numRuns: 5000 },
     );
+  });
+});
+
+describe("stableUidOfJson", () => {
+  const same = (v: Json) => expect(stableUidOfJson(v)).toBe(stableUid(JSON.stringify(v)));
+  it("equals stableUid(JSON.stringify(v)) on generated JSON (any UTF-16 unit: escapes, lone surrogates)", () => {
+    const cases: Json[] = [null, true, false, 0, -0, 1.5e300, -12.25e-7, "", {}, [], [[]], { a: {} }, "\u0000\b\t\n\f\r\u001f\"\\/\u007f\u2028", "\ud800", "\udc00x", "a\ud83d\ude00\ud83d"];
+    for (const v of cases) same(v);
+    // keys JSON.parse keeps in their own order: integer-like first, an own "__proto__"
+    same(parseJson('{"b":1,"2":2,"1":[3,{"__proto__":4,"":5}],"a":"\\u00e9"}'));
+    fc.assert(
+      fc.property(fc.jsonValue({ stringUnit: "binary", maxDepth: 4 }), (v) => stableUidOfJson(v as Json) === stableUid(JSON.stringify(v))),
+      { numRuns: 3000 },
+    );
+    fc.assert(
+      fc.property(fc.jsonValue({ stringUnit: fc.constantFrom("a", "\"", "\\", "\n", "\u0001", "\ud800", "\udc00", "\ud83d\ude00", "é"), maxDepth: 3 }), (v) => stableUidOfJson(v as Json) === stableUid(JSON.stringify(v))),
+      { numRuns: 3000 },
+    );
+  });
+  it("equals it on every fixture record", () => {
+    let n = 0;
+    for (const f of fixtures) {
+      const values = f.name.endsWith(".ndjson") ? f.text.split("\n").filter((l) => l.trim() !== "").map(parseJson) : [parseJson(f.text)];
+      for (const v of values) {
+        same(v);
+        n++;
+      }
+    }
+    expect(n).toBeGreaterThan(80);
   });
 });
 
