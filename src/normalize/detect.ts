@@ -79,46 +79,54 @@ export interface Unwrapped {
  * (found by a scan of the text, json-spans.ts; an element whose text cannot be found has none).
  */
 export function unwrap(v: Json, path: string, out: Unwrapped[], depth = 0, text?: string): Unwrapped[] {
-  if (Array.isArray(v) && depth < 2) {
-    const texts = text === undefined ? undefined : partTexts(elementTexts(text), v.length);
-    for (let i = 0; i < v.length; i++) unwrap(v[i]!, `${path}[${i}]`, out, depth + 1, texts?.[i]);
+  const c = containerOf(v, depth);
+  if (c === ARRAY) {
+    const a = v as Json[];
+    const texts = text === undefined ? undefined : partTexts(elementTexts(text), a.length);
+    for (let i = 0; i < a.length; i++) unwrap(a[i]!, `${path}[${i}]`, out, depth + 1, texts?.[i]);
     return out;
   }
-  if (isObject(v)) {
-    if (v.kind === "EventList" && Array.isArray(v.items)) {
-      const items = v.items;
-      const texts = text === undefined ? undefined : partTexts(memberElements(text, "items"), items.length);
-      for (let i = 0; i < items.length; i++) out.push(withRaw({ record: items[i]!, index: out.length, path: `${path}.items[${i}]` }, texts?.[i]));
-      return out;
-    }
-    const recs = v.Records;
-    if (Array.isArray(recs) && Object.keys(v).length <= 2) {
-      const texts = text === undefined ? undefined : partTexts(memberElements(text, "Records"), recs.length);
-      for (let i = 0; i < recs.length; i++) out.push(withRaw({ record: recs[i]!, index: out.length, path: `${path}.Records[${i}]` }, texts?.[i]));
-      return out;
-    }
-    if (typeof v["detail-type"] === "string" && isObject(v.detail)) {
-      const { detail, ...envelope } = v;
-      out.push(withRaw({ record: detail, index: out.length, path: `${path}.detail`, envelope }, text === undefined ? undefined : memberText(text, "detail")));
-      return out;
-    }
+  if (c !== undefined) {
+    const list = (v as JsonObject)[c] as Json[];
+    const texts = text === undefined ? undefined : partTexts(memberElements(text, c), list.length);
+    const at = `${path}.${c}[`; // built once: the paths differ only in the index
+    for (let i = 0; i < list.length; i++) out.push(withRaw({ record: list[i]!, index: out.length, path: `${at}${i}]` }, texts?.[i]));
+    return out;
+  }
+  // an EventBridge event is one record (its detail): recordCount needs no rule for it
+  if (isObject(v) && typeof v["detail-type"] === "string" && isObject(v.detail)) {
+    const { detail, ...envelope } = v;
+    out.push(withRaw({ record: detail, index: out.length, path: `${path}.detail`, envelope }, text === undefined ? undefined : memberText(text, "detail")));
+    return out;
   }
   out.push(withRaw({ record: v, index: out.length, path: path === "" ? "(body)" : path }, text));
   return out;
 }
 
-/** How many records `unwrap` makes of a value (the same container rules, without building them). */
+/** How many records `unwrap` makes of a value (the same container rules, containerOf, without building them). */
 export function recordCount(v: Json, depth = 0): number {
-  if (Array.isArray(v) && depth < 2) {
+  const c = containerOf(v, depth);
+  if (c === ARRAY) {
     let n = 0;
-    for (const x of v) n += recordCount(x, depth + 1);
+    for (const x of v as Json[]) n += recordCount(x, depth + 1);
     return n;
   }
-  if (isObject(v)) {
-    if (v.kind === "EventList" && Array.isArray(v.items)) return v.items.length;
-    if (Array.isArray(v.Records) && Object.keys(v).length <= 2) return v.Records.length;
-  }
-  return 1;
+  return c === undefined ? 1 : ((v as JsonObject)[c] as Json[]).length;
+}
+
+const ARRAY = 0;
+
+/**
+ * The container rules of unwrap and recordCount: ARRAY for a JSON array (nested at most two levels),
+ * the member holding the records for a Kubernetes EventList ("items") or a CloudTrail log file
+ * ("Records", beside at most one other key), else undefined (one record).
+ */
+function containerOf(v: Json, depth: number): typeof ARRAY | "items" | "Records" | undefined {
+  if (Array.isArray(v)) return depth < 2 ? ARRAY : undefined;
+  if (!isObject(v)) return undefined;
+  if (v.kind === "EventList" && Array.isArray(v.items)) return "items";
+  if (Array.isArray(v.Records) && Object.keys(v).length <= 2) return "Records";
+  return undefined;
 }
 
 function withRaw(u: Unwrapped, raw: string | undefined): Unwrapped {

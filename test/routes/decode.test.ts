@@ -2,8 +2,8 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { layout, items, itemsOf, frame, countLines, countRecords, checkRecord, utf8Length, oversize, type Item, type Framing } from "../../src/routes/decode";
-import { unwrap } from "../../src/normalize/detect";
-import { fixture } from "../support/fixtures";
+import { recordCount, unwrap } from "../../src/normalize/detect";
+import { fixture, fixtures } from "../support/fixtures";
 
 const all = (text: string, framing: Parameters<typeof items>[1], max?: number): Item[] => [...items(text, framing, { maxRecordBytes: max })];
 
@@ -99,6 +99,13 @@ describe("checkRecord", () => {
   });
 });
 
+/** What the ingest loop counts: one per error or text line, the unwrapped records of each value. */
+const counted = (text: string, framing: Framing, max?: number) => {
+  let n = 0;
+  for (const it of itemsOf(text, layout(text, framing, { maxRecordBytes: max }), { maxRecordBytes: max })) n += it.type === "value" ? unwrap(it.value, it.path, []).length : 1;
+  return n;
+};
+
 describe("byte counting", () => {
   it("utf8Length matches TextEncoder, oversize only computes it near the limit", () => {
     fc.assert(
@@ -113,12 +120,6 @@ describe("byte counting", () => {
   });
 
   it("countRecords is the number of records the ingest loop counts (containers unwrapped), for any body", () => {
-    /** What the ingest loop counts: one per error or text line, the unwrapped records of each value. */
-    const counted = (text: string, framing: Framing, max?: number) => {
-      let n = 0;
-      for (const it of itemsOf(text, layout(text, framing, { maxRecordBytes: max }), { maxRecordBytes: max })) n += it.type === "value" ? unwrap(it.value, it.path, []).length : 1;
-      return n;
-    };
     const rec = fc.oneof(fc.constant('{"rule":"r","output":"o"}'), fc.constant('{"note":"has \\"items\\": inside a string"}'), fc.json({ maxDepth: 2 }));
     const part = fc.oneof(
       rec,
@@ -142,6 +143,20 @@ describe("byte counting", () => {
     expect(one('{"kind":"EventList","items":[{},{},{}]}')).toBe(3);
     expect(one("[[{},{}],[{}],{}]")).toBe(4);
     expect(one('{"Records":[{},{}]}\n{"Records":[{}]}')).toBe(3);
+  });
+
+  it("recordCount(v) is unwrap(v).length for every value of every fixture, and countRecords what the ingest loop counts", () => {
+    let opened = 0;
+    for (const f of fixtures) {
+      expect(countRecords(f.text, layout(f.text, "sniff")), f.name).toBe(counted(f.text, "sniff"));
+      for (const it of items(f.text, "sniff")) {
+        if (it.type !== "value") continue;
+        const records = unwrap(it.value, it.path, []);
+        expect(recordCount(it.value), `${f.name} ${it.path}`).toBe(records.length);
+        if (records.some((r) => r.path !== (it.path === "" ? "(body)" : it.path))) opened++;
+      }
+    }
+    expect(opened).toBeGreaterThan(0); // the fixtures hold containers and envelopes (CloudTrail files, EventBridge events)
   });
 
   it("countLines counts lines with content", () => {
