@@ -1,27 +1,35 @@
 // npm run archive:ls [-- prefix]        lists objects in the local archive (R2) of a running `npm start`
 // npm run archive:cat -- <key|prefix>   prints the OCSF NDJSON in one object, or in every object under a prefix
-import { errorText } from "./cli";
+import { errorText, HttpError, isConnectionFailure } from "./cli";
 const [cmd, arg] = process.argv.slice(2);
 const url = (process.env.TRIBUTARY_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
 // a dev server with delivery.adminToken configured wants it here too (src/routes/admin.ts)
 const headers: Record<string, string> = process.env.TRIBUTARY_ADMIN_TOKEN ? { authorization: `Bearer ${process.env.TRIBUTARY_ADMIN_TOKEN}` } : {};
 
-async function list(prefix: string): Promise<{ key: string; size: number; events?: string }[]> {
+/** GET /v1/archive/list's rows: `holds` says what an object holds ("12 events", "1 rejected record", ...). */
+interface Listed {
+  key: string;
+  size: number;
+  events?: string;
+  holds?: string;
+}
+
+async function list(prefix: string): Promise<Listed[]> {
   const res = await fetch(`${url}/v1/archive/list?prefix=${encodeURIComponent(prefix)}`, { headers });
-  if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
-  return ((await res.json()) as { objects: { key: string; size: number; events?: string }[] }).objects;
+  if (!res.ok) throw new HttpError(res.status, await res.text());
+  return ((await res.json()) as { objects: Listed[] }).objects;
 }
 
 try {
   if (cmd === "ls") {
     const objs = await list(arg ?? "");
-    for (const o of objs) console.log(`${o.key}\t${o.size} B\t${o.events ?? "?"} events`);
+    for (const o of objs) console.log(`${o.key}\t${o.size} B\t${o.holds ?? (o.events !== undefined ? `${o.events} events` : "?")}`);
     console.log(`${objs.length} objects`);
   } else if (cmd === "cat") {
     const keys = arg && /\.(gz|json|ndjson)$/.test(arg) ? [arg] : (await list(arg ?? "ocsf/")).map((o) => o.key);
     for (const k of keys) {
       const res = await fetch(`${url}/v1/archive/object/${encodeURIComponent(k)}`, { headers });
-      if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
+      if (!res.ok) throw new HttpError(res.status, await res.text());
       process.stdout.write(await res.text());
     }
   } else {
@@ -29,6 +37,6 @@ try {
     process.exit(2);
   }
 } catch (e) {
-  console.error(`archive: ${errorText(e)} (is \`npm start\` running at ${url}?)`);
+  console.error(`archive: ${errorText(e)}${isConnectionFailure(e) ? ` (is \`npm start\` running at ${url}?)` : ""}`);
   process.exit(1);
 }

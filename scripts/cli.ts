@@ -10,3 +10,18 @@ export function errorText(e: unknown): string {
   }
   return e.message;
 }
+
+/** An HTTP answer that is not a success: the server is there, so no "is it running?" hint. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    body: string,
+  ) {
+    super(`${status} ${body}`);
+  }
+}
+
+/** Whether the request never got an answer (fetch failed: refused, DNS, reset), not an HTTP error. */
+export function isConnectionFailure(e: unknown): boolean {
+  return !(e instanceof HttpError) && e instanceof TypeError;
+}

@@ -4,7 +4,7 @@
 //   npm run dlq -- show <key>                      one dead letter: reason, the sink's response, its events
 //   npm run dlq -- replay [--sink name] [key ...]  send the events back to their sink, then remove them
 import type { DeadLetterInfo } from "../src/deliver/dlq";
-import { errorText } from "./cli";
+import { errorText, HttpError, isConnectionFailure } from "./cli";
 
 const url = (process.env.TRIBUTARY_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
 const headers: Record<string, string> = { "content-type": "application/json" };
@@ -25,7 +25,7 @@ function parseArgs(argv: string[]): { cmd: string | undefined; sink?: string; re
 async function call<T>(path: string, init?: RequestInit): Promise<T> {
   const res = await fetch(`${url}${path}`, { ...init, headers });
   const text = await res.text();
-  if (!res.ok && res.status !== 502) throw new Error(`${res.status} ${text}`);
+  if (!res.ok && res.status !== 502) throw new HttpError(res.status, text);
   return JSON.parse(text) as T;
 }
 
@@ -54,6 +54,14 @@ try {
     process.exit(2);
   }
 } catch (e) {
-  console.error(`dlq: ${errorText(e)} (is Tributary running at ${url}?${headers.authorization ? "" : " outside development set TRIBUTARY_ADMIN_TOKEN"})`);
+  // the hints where they apply: no answer at all, or a refused credential
+  const hint = isConnectionFailure(e)
+    ? ` (is Tributary running at ${url}?)`
+    : e instanceof HttpError && (e.status === 401 || e.status === 403)
+      ? headers.authorization
+        ? " (TRIBUTARY_ADMIN_TOKEN is not the server's delivery.adminToken)"
+        : " (set TRIBUTARY_ADMIN_TOKEN to the server's delivery.adminToken)"
+      : "";
+  console.error(`dlq: ${errorText(e)}${hint}`);
   process.exit(1);
 }

@@ -41,6 +41,8 @@ export interface QuarantineMeta {
 export interface QuarantineObject {
   key: string;
   body: string;
+  /** Rejected records in the object (kept in its custom metadata: `npm run archive:ls` shows it). */
+  records: number;
   /** Short reason, kept in the object's custom metadata (visible in listings). */
   reason: string;
 }
@@ -77,10 +79,10 @@ export function quarantineObjects(rejected: Rejected[], meta: QuarantineMeta): Q
   const day = eventDay(meta.receivedAt);
   const id = `${meta.requestId.replace(/[^A-Za-z0-9._-]/g, "_")}-${meta.uniq.replace(/[^A-Za-z0-9]/g, "_")}`;
   const out: QuarantineObject[] = [];
-  for (const r of rejected.slice(0, QUARANTINE_SINGLE_OBJECTS)) out.push({ key: `${QUARANTINE_PREFIX}${day}/${id}-${r.index}.json`, body: entry(r, meta), reason: r.reason.slice(0, 256) });
+  for (const r of rejected.slice(0, QUARANTINE_SINGLE_OBJECTS)) out.push({ key: `${QUARANTINE_PREFIX}${day}/${id}-${r.index}.json`, body: entry(r, meta), records: 1, reason: r.reason.slice(0, 256) });
   if (rejected.length > QUARANTINE_SINGLE_OBJECTS) {
     const lines = rejected.slice(QUARANTINE_SINGLE_OBJECTS).map((r) => entry(r, meta));
-    out.push({ key: `${QUARANTINE_PREFIX}${day}/${id}-rest.ndjson`, body: lines.join("\n") + "\n", reason: `${lines.length} more records` });
+    out.push({ key: `${QUARANTINE_PREFIX}${day}/${id}-rest.ndjson`, body: lines.join("\n") + "\n", records: lines.length, reason: `${lines.length} more records` });
   }
   return out;
 }
@@ -98,7 +100,7 @@ export async function writeQuarantine(bucket: QuarantineBucket, rejected: Reject
       objects.slice(i, i + 6).map((o) =>
         bucket.put(o.key, o.body, {
           httpMetadata: { contentType: o.key.endsWith(".ndjson") ? "application/x-ndjson" : "application/json" },
-          customMetadata: { reason: o.reason, requestId: meta.requestId.slice(0, 128) },
+          customMetadata: { reason: o.reason, requestId: meta.requestId.slice(0, 128), records: String(o.records) },
         }),
       ),
     );

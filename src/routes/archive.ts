@@ -5,6 +5,8 @@ import { Hono, type Context } from "hono";
 import { adminGuard } from "./admin";
 import { gunzipSync, strFromU8 } from "fflate";
 import type { AppEnv } from "./ingest";
+import { QUARANTINE_PREFIX } from "../deliver/quarantine";
+import { SPILL_PREFIX } from "../deliver/enqueue";
 
 export const archiveRoutes = new Hono<AppEnv>();
 
@@ -12,13 +14,34 @@ const devOnly = (c: Context<AppEnv>) => c.json({ error: "the archive browser is 
 const guard = adminGuard({ what: "the archive browser", closed: devOnly });
 archiveRoutes.use("/v1/archive/*", async (c, next) => (c.env.TRIBUTARY_DEV !== "true" ? devOnly(c) : guard(c, next)));
 
+const plural = (n: string | number, what: string) => `${n} ${what}${Number(n) === 1 ? "" : "s"}`;
+
+/**
+ * What an object holds, for `npm run archive:ls`: its events (archive batches and spooled messages say so
+ * in their metadata), its rejected records (quarantine: one per .json object, the rest of a request in the
+ * -rest.ndjson one), dead-lettered events, a spilled event.
+ */
+export function holdsOf(key: string, meta: Record<string, string>): string {
+  if (key.startsWith(QUARANTINE_PREFIX)) {
+    if (meta.records !== undefined) return plural(meta.records, "rejected record");
+    // written before the records count was kept: -<index>.json holds one, -rest.ndjson says it in its reason
+    if (key.endsWith(".json")) return plural(1, "rejected record");
+    const more = /^(\d+) more records$/.exec(meta.reason ?? "");
+    return more ? plural(more[1]!, "rejected record") : "rejected records";
+  }
+  if (meta.events !== undefined) return plural(meta.events, "event");
+  if (meta.count !== undefined) return `${plural(meta.count, "event")}${meta.sink ? ` for ${meta.sink}` : ""}`;
+  if (key.startsWith(SPILL_PREFIX)) return "1 event (spilled)";
+  return "?";
+}
+
 archiveRoutes.get("/v1/archive/list", async (c) => {
   const prefix = c.req.query("prefix") ?? "";
-  const keys: { key: string; size: number; events?: string; uploaded: string }[] = [];
+  const keys: { key: string; size: number; events?: string; holds: string; uploaded: string }[] = [];
   let cursor: string | undefined;
   for (let page = 0; page < 50; page++) {
     const list = await c.env.ARCHIVE.list({ prefix, cursor, include: ["customMetadata"] });
-    for (const o of list.objects) keys.push({ key: o.key, size: o.size, events: o.customMetadata?.events, uploaded: o.uploaded.toISOString() });
+    for (const o of list.objects) keys.push({ key: o.key, size: o.size, events: o.customMetadata?.events, holds: holdsOf(o.key, o.customMetadata ?? {}), uploaded: o.uploaded.toISOString() });
     if (!list.truncated) break;
     cursor = list.cursor;
   }

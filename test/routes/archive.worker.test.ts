@@ -48,6 +48,22 @@ describe("archive routes in local development (TRIBUTARY_DEV=true)", () => {
     expect(Number.isNaN(Date.parse(gz.uploaded))).toBe(false);
   });
 
+  it("list says what each object holds: events, and for quarantine objects their rejected records", async () => {
+    const requestId = `archive-holds-${crypto.randomUUID().slice(0, 8)}`;
+    // 27 bad lines: 25 single-record objects and one -rest.ndjson with the other 2
+    const bad = Array.from({ length: 27 }, (_, i) => `{"not": "a record", "i": ${i}}`).join("\n");
+    const ing = await call(new Request("http://tributary/v1/events", { method: "POST", body: bad, headers: { "content-type": "application/x-ndjson", "x-request-id": requestId } }), { dev: true });
+    expect(ing.body.rejected).toBe(27);
+    const day = new Date().toISOString().slice(0, 10).replace(/-/g, "");
+    const r = await call(get(`/v1/archive/list?prefix=${encodeURIComponent(`quarantine/${day}/${requestId}-`)}`), { dev: true });
+    const objects = (r.body as unknown as { objects: { key: string; holds: string }[] }).objects;
+    expect(objects).toHaveLength(26);
+    for (const o of objects) expect(o.holds, o.key).toBe(o.key.endsWith("-rest.ndjson") ? "2 rejected records" : "1 rejected record");
+    const batches = await call(get(`/v1/archive/list?prefix=${encodeURIComponent(PREFIX)}`), { dev: true });
+    const gz = (batches.body as unknown as { objects: { key: string; holds: string }[] }).objects.find((o) => o.key === GZ_KEY)!;
+    expect(gz.holds).toBe("2 events");
+  });
+
   it("object: 200, the NDJSON of a gzip object decompressed, and of a plain one (key URL-encoded)", async () => {
     for (const key of [GZ_KEY, PLAIN_KEY]) {
       const res = await fetchWith(`/v1/archive/object/${encodeURIComponent(key)}`, "true");

@@ -150,11 +150,19 @@ describe("the scripts' errors: a clear message and a non-zero exit", () => {
       const r = await script(file, [...args], down);
       expect(r.status, `${file} ${args.join(" ")}`).toBe(1);
       expect(r.stderr).toContain(`${name}: fetch failed: connect ECONNREFUSED`);
+      expect(r.stderr).toContain(`running at ${down}?`);
     }
     const gone = await script("scripts/archive.ts", ["cat", "ocsf/class_uid=2004/event_day=20000101/none.ndjson.gz"], dev!.url);
     expect(gone.status).toBe(1);
     expect(gone.stderr).toContain("archive: 404");
     expect(gone.stderr).toContain("no object ocsf/class_uid=2004/event_day=20000101/none.ndjson.gz");
+    // an answer (here a 404) is not a connection failure: no "is it running?" hint
+    expect(gone.stderr).not.toContain("running");
+    const noDead = await script("scripts/dlq.ts", ["show", "dlq/none/20000101/none.json"], dev!.url);
+    expect(noDead.status).toBe(1);
+    expect(noDead.stderr).toContain("dlq: 404");
+    expect(noDead.stderr).toContain("no dead letter dlq/none/20000101/none.json");
+    expect(noDead.stderr).not.toContain("running");
     const usage = await script("scripts/archive.ts", [], dev!.url);
     expect(usage.status).toBe(2);
     expect((await script("scripts/dlq.ts", ["show"], dev!.url)).status).toBe(2);
