@@ -17,7 +17,7 @@ import { makeRouter } from "../src/route/index";
 import { driverFor, driverTypes } from "../src/sinks/index";
 import { resolveSinks, type ResolvedSink } from "../src/deliver/sinks";
 import { splitBatch, type Item } from "../src/deliver/attempt";
-import { gzipText } from "../src/deliver/archive";
+import { gzipText } from "../src/sinks/objects";
 import { utf8Length } from "../src/sinks/batch";
 import type { SinkContext, SinkRequest } from "../src/sinks/types";
 import type { OcsfEvent } from "../src/normalize/ocsf";
@@ -114,10 +114,13 @@ function bodySteps(objects: Item[][]): { step: string; run: () => Promise<number
 
 const bodyBytes = (r: SinkRequest) => (typeof r.body === "string" ? utf8Length(r.body) : r.body.byteLength);
 
-/** Encodes every chunk the way attemptDelivery does. */
+/** Encodes every chunk the way attemptDelivery does (with the events' lines). */
 async function encodeAll(sink: ResolvedSink, items: readonly Item[], chunks: number[][], ctx: SinkContext): Promise<SinkRequest[]> {
   const out: SinkRequest[] = [];
-  for (const chunk of chunks) out.push(...(await sink.driver.encode(chunk.map((i) => items[i]!.event), sink.config, ctx)));
+  for (const chunk of chunks) {
+    const events = chunk.map((i) => items[i]!.event);
+    out.push(...(await sink.driver.encode(events, sink.config, ctx, chunk.map((i) => items[i]!.line))));
+  }
   return out;
 }
 

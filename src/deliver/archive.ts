@@ -1,12 +1,13 @@
 // The local archive: each consumer batch becomes gzip NDJSON objects in R2, one per OCSF class and
 // event day: ocsf/class_uid=2004/event_day=20261122/<batch id>.ndjson.gz. The batch id is derived
 // from the queue message ids, so a retried batch overwrites its object instead of duplicating it.
-// The objects are gzipped by the runtime's native CompressionStream (zlib), not in JavaScript: in
-// wrangler dev, fflate's gzip was the largest part of the consumer's CPU.
+// The objects are gzipped by the runtime's native CompressionStream (zlib, gzipText, shared with the
+// S3 and R2 sinks), not in JavaScript: in wrangler dev, fflate's gzip was the largest part of the
+// consumer's CPU.
 import { stableHex } from "../normalize/uid";
-import { groupByClassDay, hivePath } from "../sinks/objects";
+import { groupByClassDay, gzipText, hivePath } from "../sinks/objects";
 
-export { eventDay } from "../sinks/objects";
+export { eventDay, gzipText } from "../sinks/objects";
 
 export interface ArchiveLine {
   classUid: number;
@@ -34,12 +35,6 @@ export function buildArchiveObjects(lines: ArchiveLine[], batchKey: string, pref
     const id = stableHex(`${batchKey}|${dir}`);
     return { key: `${dir}/${id}.ndjson.gz`, ndjson: g.indices.map((i) => lines[i]!.line).join("\n") + "\n", count: g.indices.length };
   });
-}
-
-/** gzip (RFC 1952, one member) of a text's UTF-8 bytes, by the runtime's CompressionStream. */
-export async function gzipText(text: string): Promise<Uint8Array> {
-  const gz = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
-  return new Uint8Array(await new Response(gz).arrayBuffer());
 }
 
 export async function writeArchive(bucket: R2Bucket, objects: ArchiveObject[]): Promise<void> {

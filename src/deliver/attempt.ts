@@ -170,7 +170,7 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
     const events = chunk.map((i) => items[i]!.event);
     let requests: SinkRequest[];
     try {
-      requests = await sink.driver.encode(events, sink.config, ctx);
+      requests = await sink.driver.encode(events, sink.config, ctx, chunk.map((i) => items[i]!.line));
     } catch (e) {
       settle(chunk, () => ({ kind: "reject", reason: `${sink.type} could not encode these events: ${(e as Error).message}` }));
       continue;

@@ -3,7 +3,8 @@
 //   <prefix>/class_uid=2004/event_day=20261122/<id>.ndjson.gz
 // The id is a digest of the group and of the uids of the events in it, so the same batch delivered
 // again gets the same key and overwrites its object instead of duplicating it.
-import { gzipSync, strToU8 } from "fflate";
+// The body is the events' NDJSON lines as the delivery has them (not serialized again), gzipped by the
+// runtime's native CompressionStream (zlib), not by fflate in JavaScript: bench/sinks.ts.
 import type { OcsfEvent } from "../normalize/ocsf";
 import { stableHex } from "../normalize/uid";
 import type { SinkRequest } from "./types";
@@ -59,8 +60,10 @@ export function batchId(discriminator: string, events: readonly OcsfEvent[]): st
   return stableHex(`${discriminator}|${events.map(uidOf).sort().join(",")}`);
 }
 
-export function gzipNdjson(lines: readonly string[]): Uint8Array {
-  return gzipSync(strToU8(lines.join("\n") + "\n"), { level: 6, mtime: 0 });
+/** gzip (RFC 1952, one member) of a text's UTF-8 bytes, by the runtime's CompressionStream. */
+export async function gzipText(text: string): Promise<Uint8Array> {
+  const gz = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
+  return new Uint8Array(await new Response(gz).arrayBuffer());
 }
 
 export function normalizePrefix(p: string): string {
@@ -73,17 +76,24 @@ export function hivePath(prefix: string, classUid: number, day: string): string 
   return `${p ? p + "/" : ""}class_uid=${classUid}/event_day=${day}`;
 }
 
-/** One PUT request per class and event day, each a gzip NDJSON object with a deterministic key. */
-export function encodeNdjsonObjects(events: readonly OcsfEvent[], prefix: string): SinkRequest[] {
-  return groupByClassDay(events.map((e) => ({ classUid: e.class_uid, time: e.time }))).map((g) => {
+/**
+ * One PUT request per class and event day, each a gzip NDJSON object with a deterministic key.
+ * `lines` (parallel to `events`, see SinkDriver.encode): the events' NDJSON lines; without them each
+ * event is serialized here (the same text: a line is JSON.stringify of its event).
+ */
+export async function encodeNdjsonObjects(events: readonly OcsfEvent[], prefix: string, lines?: readonly string[]): Promise<SinkRequest[]> {
+  const lineOf = lines?.length === events.length ? (i: number) => lines[i]! : (i: number) => JSON.stringify(events[i]);
+  const out: SinkRequest[] = [];
+  for (const g of groupByClassDay(events.map((e) => ({ classUid: e.class_uid, time: e.time })))) {
     const dir = hivePath(prefix, g.classUid, g.day);
-    const members = g.indices.map((i) => events[i]!);
-    return {
+    const id = batchId(dir, g.indices.map((i) => events[i]!));
+    out.push({
       events: g.indices,
-      url: `${dir}/${batchId(dir, members)}.ndjson.gz`,
+      url: `${dir}/${id}.ndjson.gz`,
       method: "PUT",
       headers: { "content-type": "application/gzip" },
-      body: gzipNdjson(members.map((e) => JSON.stringify(e))),
-    };
-  });
+      body: await gzipText(g.indices.map(lineOf).join("\n") + "\n"),
+    });
+  }
+  return out;
 }

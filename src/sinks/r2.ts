@@ -24,7 +24,7 @@ function isBucket(v: unknown): v is R2Bucket {
 export const r2Driver: SinkDriver<R2Config> = {
   type: "r2",
   schema: r2Schema,
-  encode: (events, cfg) => encodeNdjsonObjects(events, cfg.prefix),
+  encode: (events, cfg, _ctx, lines) => encodeNdjsonObjects(events, cfg.prefix, lines),
   partition: classDayOf,
   async send(req, cfg, ctx): Promise<SinkResponse> {
     const bucket = ctx.env[cfg.binding];

@@ -145,7 +145,7 @@ export function classifyS3(res: SinkResponse, now = Date.now()): Classification 
 export const s3Driver: SinkDriver<S3Config> = {
   type: "s3",
   schema: s3Schema,
-  encode: (events, cfg) => encodeNdjsonObjects(events, cfg.prefix),
+  encode: (events, cfg, _ctx, lines) => encodeNdjsonObjects(events, cfg.prefix, lines),
   partition: classDayOf,
   send: (req, cfg, ctx) => putObject(req, cfg, ctx, "application/gzip"),
   classify: (res) => classifyS3(res),

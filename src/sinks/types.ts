@@ -45,8 +45,13 @@ export interface SinkDriver<C = unknown> {
   type: string;
   /** zod schema of this sink's config (without the common `type`/`batch` keys). */
   schema: z.ZodType<C>;
-  /** Turns events into requests. Pure apart from WebCrypto signing (hence the Promise). */
-  encode(events: OcsfEvent[], cfg: C, ctx: SinkContext): SinkRequest[] | Promise<SinkRequest[]>;
+  /**
+   * Turns events into requests. Pure apart from WebCrypto signing and the runtime's compression
+   * (hence the Promise). `lines`, when the delivery layer has them: each event's NDJSON line
+   * (JSON.stringify of it, as the queues carried it), parallel to `events`, so that a sink writing the
+   * events as JSON need not serialize them again.
+   */
+  encode(events: OcsfEvent[], cfg: C, ctx: SinkContext, lines?: readonly string[]): SinkRequest[] | Promise<SinkRequest[]>;
   /** Performs one request. Default: fetch(req.url). Storage sinks (S3, R2) provide their own. */
   send?(req: SinkRequest, cfg: C, ctx: SinkContext): Promise<SinkResponse>;
   /**

@@ -7,6 +7,7 @@ import { gunzipSync, strFromU8 } from "fflate";
 import { parseConfig } from "../../src/config/load";
 import { deliverToSink } from "../../src/deliver/deliver";
 import type { Item } from "../../src/deliver/attempt";
+import { parseItems } from "../../src/deliver/consumer";
 import { classDayOf, eventDay } from "../../src/sinks/objects";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { manyEvents, NOW } from "../support/siem-servers";
@@ -48,6 +49,32 @@ async function deliverAll(bucket: string, list: OcsfEvent[]): Promise<StoredObje
   expect(sent).toEqual([]);
   return readBucket(endpoint, bucket, "", r.requests);
 }
+
+describe("s3 sink: object bodies", () => {
+  it("each object decompresses to exactly the delivered lines of its events, in uid order, each ended by a newline", async () => {
+    // the items as the consumer holds them: the queue's lines, and the events parsed back from them
+    const lines = events.slice(0, 120).map((e) => JSON.stringify(e));
+    const items: Item[] = parseItems(lines.join("\n"));
+    const bucket = await freshBucket(endpoint, "lines");
+    const { deps } = setup(bucket, { maxBytes: 50_000 });
+    const r = await deliverToSink({ sink: "s3", items, attempt: 1, firstAttemptAt: NOW }, deps);
+    expect(r).toMatchObject({ delivered: lines.length, retried: 0, dead: 0 });
+    const objects = await readBucket(endpoint, bucket, "", r.requests);
+    expect(objects.length).toBe(r.requests);
+    const uidOfLine = new Map(lines.map((l) => [l, (JSON.parse(l) as OcsfEvent).metadata.uid!]));
+    const stored: string[] = [];
+    for (const o of objects) {
+      const text = ndjson(o);
+      expect(text.endsWith("\n")).toBe(true);
+      const got = text.slice(0, -1).split("\n");
+      for (const line of got) expect(uidOfLine.has(line), line.slice(0, 80)).toBe(true);
+      const order = got.map((l) => uidOfLine.get(l)!);
+      expect(order).toEqual([...order].sort());
+      stored.push(...got);
+    }
+    expect(stored.sort()).toEqual([...lines].sort());
+  });
+});
 
 describe("s3 sink: batch.maxBytes", () => {
   it("splits a batch over maxBytes into several objects, each within the limit, every event once", async () => {

@@ -1,6 +1,7 @@
 // S3 sink against s3rver on 127.0.0.1 (real S3 REST API with SigV4 checks), through the gate for
 // failures: every object is read back and its events compared with what was sent.
-import { describe, it, expect, inject, beforeAll } from "vitest";
+import { describe, it, expect, inject, beforeAll, vi } from "vitest";
+import { gunzipSync, strFromU8 } from "fflate";
 import { s3Driver, s3Schema, type S3Config, type TimedContext } from "../../src/sinks/s3";
 import { eventDay } from "../../src/sinks/objects";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
@@ -51,6 +52,22 @@ describe("s3 sink: encoding", () => {
     expect(again.map((r) => r.url).sort()).toEqual(reqs.map((r) => r.url).sort());
     const fewer = await s3Driver.encode(events.slice(1), cfg, ctx);
     expect(fewer.map((r) => r.url)).not.toEqual(reqs.map((r) => r.url));
+  });
+
+  it("writes the delivered lines as they are (no event serialized again); without lines, the same keys and bodies", async () => {
+    const cfg = config("bucket-name");
+    const lines = events.map((e) => JSON.stringify(e));
+    const stringify = vi.spyOn(JSON, "stringify");
+    let reqs: Awaited<ReturnType<typeof s3Driver.encode>>;
+    try {
+      reqs = await s3Driver.encode(events, cfg, ctx, lines);
+      expect(stringify).not.toHaveBeenCalled();
+    } finally {
+      stringify.mockRestore();
+    }
+    for (const r of reqs) expect(strFromU8(gunzipSync(r.body as Uint8Array))).toBe(r.events.map((i) => lines[i] + "\n").join(""));
+    const bare = await s3Driver.encode(events, cfg, ctx);
+    expect(bare.map((r) => [r.url, r.events, strFromU8(gunzipSync(r.body as Uint8Array))])).toEqual(reqs.map((r) => [r.url, r.events, strFromU8(gunzipSync(r.body as Uint8Array))]));
   });
 
   it("uses the event's day, not the upload day, and honours the prefix", async () => {
