@@ -7,10 +7,14 @@
 // outcome: delivered | filtered (the sink's own filter, e.g. Slack minSeverityId, left it out: try
 // ?priority=Critical) | retry (the sink is unavailable: network error, timeout, 429, 5xx) | reject.
 // Nothing is queued, retried or dead-lettered. Query: ?priority=<Falco priority> (default Debug, as
-// Falcosidekick), ?sinks=a,b to test some sinks only. Authentication is the ingest's.
+// Falcosidekick), ?sinks=a,b to test some sinks only. Authentication: with `delivery.adminToken`
+// configured, only that token (an operator action: the test alert reaches every sink, pagers included,
+// and the ingest credentials sit in every sensor's config); without it, the ingest's (a credential
+// allowed to send Falco records), as Falcosidekick's /test.
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "./ingest";
 import { authenticate, allows, CHALLENGE, type AuthResult } from "./auth";
+import { adminGuard } from "./admin";
 import { readBytes, BodyError } from "./body";
 import { configFor } from "../config/load";
 import type { Config } from "../config/schema";
@@ -116,8 +120,20 @@ async function principalOf(c: Context<AppEnv>, cfg: Config): Promise<AuthResult>
 
 export const testRoutes = new Hono<AppEnv>();
 
-testRoutes.post("/v1/test", async (c) => {
-  const cfg = configFor(c.env);
+const adminOnly = adminGuard({ what: "POST /v1/test", closed: (c) => c.json({ error: "unreachable: guarded only when delivery.adminToken is set" }, 500) });
+
+/**
+ * The admin token when one is configured, else the ingest credentials (allowed to send Falco records).
+ * Returns the refusal, or who is sending (the tenant of the ingest credentials; none for the admin).
+ */
+async function admitted(c: Context<AppEnv>, cfg: Config): Promise<Response | { tenant?: string }> {
+  if (cfg.delivery.adminToken !== undefined) {
+    let passed = false;
+    const refused = await adminOnly(c, async () => {
+      passed = true;
+    });
+    return passed ? {} : (refused ?? fail(c, 401, "unexpected authentication state"));
+  }
   let auth: AuthResult;
   try {
     auth = await principalOf(c, cfg);
@@ -129,6 +145,13 @@ testRoutes.post("/v1/test", async (c) => {
   if (auth.ok !== true) return fail(c, 401, "unexpected authentication state");
   const principal = auth.principal;
   if (!allows(principal, "falco")) return fail(c, 403, `credentials of tenant "${principal.tenant}" may not send falco records, and the test event is a Falco alert`);
+  return { tenant: principal.tenant };
+}
+
+testRoutes.post("/v1/test", async (c) => {
+  const cfg = configFor(c.env);
+  const who = await admitted(c, cfg);
+  if (who instanceof Response) return who;
 
   const priority = c.req.query("priority") ?? "Debug";
   const known = PRIORITIES.find((p) => p.toLowerCase() === priority.toLowerCase());
@@ -145,7 +168,7 @@ testRoutes.post("/v1/test", async (c) => {
     kind: "falco",
     enrich: await enricherFor(c.env, cfg),
     route: makeRouter(cfg),
-    ctx: { ocsfVersion: cfg.ocsf.version, rawData: cfg.ocsf.rawData, tenant: principal.tenant, receivedAt: now },
+    ctx: { ocsfVersion: cfg.ocsf.version, rawData: cfg.ocsf.rawData, ...(who.tenant !== undefined ? { tenant: who.tenant } : {}), receivedAt: now },
   });
   const routed = res.events[0];
   if (!routed) return c.json({ error: `the test event did not normalize: ${res.errors[0]?.reason ?? "no event"}` }, 500);
@@ -170,6 +193,6 @@ testRoutes.post("/v1/test", async (c) => {
     results: ordered,
   };
   const summary = Object.fromEntries(Object.entries(ordered).map(([k, r]) => [k, r.outcome]));
-  log(ok ? "info" : "warn", "test event sent", { requestId: c.get("requestId"), tenant: principal.tenant, results: summary });
+  log(ok ? "info" : "warn", "test event sent", { requestId: c.get("requestId"), tenant: who.tenant ?? "(admin)", results: summary });
   return c.json(body, ok ? 200 : 502);
 });

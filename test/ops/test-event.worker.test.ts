@@ -67,7 +67,7 @@ describe("POST /v1/test", () => {
     expect(sent[sent.length - 1]).toMatchObject({ action: "scripted", method: "POST", path: "/services/T/B/X" });
   });
 
-  it("authenticates like ingest and names bad parameters", async () => {
+  it("without delivery.adminToken, authenticates like ingest and names bad parameters", async () => {
     const cfg = config(inject("hecGate"));
     const none = await call(post("/v1/test", null, {}), { config: cfg, dev: false, vars });
     expect(none.status).toBe(401);
@@ -82,6 +82,25 @@ describe("POST /v1/test", () => {
     // a token limited to other sources may not send the (Falco) test alert
     const scoped = { ...cfg, auth: { tokens: [{ tenant: "k8s", token: { env: "INGEST_TOKEN" }, sources: ["k8s_audit"] }] } };
     expect((await call(post("/v1/test?sinks=archive", null, bearer), { config: scoped, dev: false, vars })).status).toBe(403);
+  });
+
+  it("with delivery.adminToken configured, takes only the admin token (ingest credentials are refused, in dev too)", async () => {
+    const cfg = { ...config(inject("hecGate")), delivery: { adminToken: { env: "ADMIN_TOKEN" } } };
+    const adminVars = { ...vars, ADMIN_TOKEN: "admin-secret" };
+    for (const dev of [false, true]) {
+      const ingest = await call(post("/v1/test?sinks=archive", null, bearer), { config: cfg, dev, vars: adminVars });
+      expect(ingest.status).toBe(403);
+      expect(JSON.stringify(ingest.body)).toContain("invalid admin token");
+      const none = await call(post("/v1/test?sinks=archive", null, {}), { config: cfg, dev, vars: adminVars });
+      expect(none.status).toBe(401);
+      expect(none.headers.get("www-authenticate")).toContain("tributary-admin");
+    }
+    const admin = await call(post("/v1/test?sinks=archive", null, { authorization: "Bearer admin-secret" }), { config: cfg, dev: false, vars: adminVars });
+    expect(admin.status).toBe(200);
+    expect(admin.body).toMatchObject({ ok: true, results: { archive: { outcome: "delivered" } } });
+    // configured but the secret is not set: closed, not open
+    const unset = await call(post("/v1/test?sinks=archive", null, { authorization: "Bearer admin-secret" }), { config: cfg, dev: false, vars });
+    expect(unset.status).toBe(503);
   });
 
   it("with only the archive configured (local development), answers 200", async () => {
