@@ -3,10 +3,11 @@
 //
 // Caps are enforced while streaming, so a gzip bomb stops after `maxDecompressedBytes` of output
 // and a lying or missing Content-Length stops after `maxBodyBytes` of input.
-import { Gunzip, Inflate, Unzlib } from "fflate";
+import { Inflate } from "fflate";
 import type { Limits } from "../config/schema";
 import type { Framing, BadLine } from "./decode";
 import { base64 } from "../sinks/batch";
+import { adler32, crc32 } from "./checksum";
 
 export class BodyError extends Error {
   override name = "BodyError";
@@ -96,7 +97,192 @@ function isZlibHeader(b: Uint8Array): boolean {
 const STEP = 32 * 1024;
 
 interface Stage {
-  push(chunk: Uint8Array, final: boolean): void;
+  push(chunk: Uint8Array): void;
+  /** The input has ended: throws Truncated unless the stream is complete. */
+  end(): void;
+}
+
+/** A compressed stream that ends before it is complete (cut short, or a trailer missing). */
+class Truncated extends Error {}
+
+const EMPTY = new Uint8Array(0);
+
+function join(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.byteLength === 0) return b;
+  const out = new Uint8Array(a.byteLength + b.byteLength);
+  out.set(a);
+  out.set(b, a.byteLength);
+  return out;
+}
+
+/**
+ * fflate 0.8's inflater state, read (never written) to tell where a deflate stream ends, as fflate's own
+ * Gunzip does: `s.f` is set once the final block has begun, `s.l` while a block is being decoded, `s.p` is
+ * the bit position of the end in `p`, the input not yet consumed. fflate does not say so itself: an
+ * inflater given its last input with `final` does not always throw when the stream is incomplete (input
+ * used up on a byte boundary, or between blocks), and its Gunzip/Unzlib do not check the trailers.
+ */
+interface InflateState {
+  s: { f?: number; l?: unknown; p?: number };
+  p: Uint8Array;
+}
+
+/** One raw deflate stream (RFC 1951). `push` returns the input after the stream's end once it has ended. */
+class Deflate {
+  private readonly inflate: Inflate;
+  constructor(out: (d: Uint8Array) => void) {
+    this.inflate = new Inflate((d) => {
+      if (d.byteLength > 0) out(d);
+    });
+  }
+  push(chunk: Uint8Array): Uint8Array | undefined {
+    this.inflate.push(chunk, false);
+    const { s, p } = this.inflate as unknown as InflateState;
+    return s.f && !s.l ? p.subarray(((s.p ?? 0) + 7) >> 3) : undefined;
+  }
+}
+
+/** Length of the gzip member header at the start of `b` (RFC 1952 2.3), or -1 if it is not all there yet. */
+function gzipHeaderLength(b: Uint8Array): number {
+  if ((b.length > 0 && b[0] !== 0x1f) || (b.length > 1 && b[1] !== 0x8b)) throw new Error("invalid gzip data (no gzip header)");
+  if (b.length > 2 && b[2] !== 8) throw new Error(`invalid gzip data (compression method ${b[2]}, not deflate)`);
+  if (b.length < 10) return -1;
+  const flg = b[3]!;
+  let at = 10;
+  if (flg & 4) {
+    if (b.length < 12) return -1;
+    at += 2 + (b[10]! | (b[11]! << 8)); // FEXTRA
+  }
+  for (const bit of [8, 16]) {
+    if (!(flg & bit)) continue; // FNAME, FCOMMENT: zero-terminated
+    const z = b.indexOf(0, at);
+    if (z < 0) return -1;
+    at = z + 1;
+  }
+  if (flg & 2) at += 2; // FHCRC
+  return at <= b.length ? at : -1;
+}
+
+const le32 = (b: Uint8Array, i: number) => (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0;
+const be32 = (b: Uint8Array, i: number) => ((b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!) >>> 0;
+const hex = (n: number) => n.toString(16).padStart(8, "0");
+
+/**
+ * A container around deflate data: a header, the deflate stream, a trailer checked against what was
+ * inflated. gzip repeats it (multi-member); zlib and raw deflate are one stream, with nothing after it.
+ */
+interface Container {
+  name: string;
+  /** Header length, -1 while incomplete (throws if the bytes cannot start one). */
+  header(b: Uint8Array): number;
+  trailerBytes: number;
+  start(): void;
+  update(d: Uint8Array): void;
+  /** Throws if the trailer does not match the data. */
+  check(trailer: Uint8Array): void;
+  multiMember: boolean;
+}
+
+function gzipContainer(): Container {
+  let crc = 0;
+  let size = 0;
+  return {
+    name: "gzip",
+    header: gzipHeaderLength,
+    trailerBytes: 8,
+    multiMember: true,
+    start() {
+      crc = 0;
+      size = 0;
+    },
+    update(d) {
+      crc = crc32(crc, d);
+      size = (size + d.byteLength) % 0x1_0000_0000;
+    },
+    check(t) {
+      if (le32(t, 0) !== crc) throw new Error(`gzip CRC-32 mismatch (trailer ${hex(le32(t, 0))}, data ${hex(crc)}): the stream is corrupt`);
+      if (le32(t, 4) !== size) throw new Error(`gzip ISIZE mismatch (trailer ${le32(t, 4)}, data ${size} bytes mod 2^32): the stream is corrupt`);
+    },
+  };
+}
+
+function zlibContainer(): Container {
+  let adler = 1;
+  return {
+    name: "zlib",
+    header(b) {
+      if (b.length < 2) return -1;
+      if (b[1]! & 0x20) throw new Error("invalid zlib data (a preset dictionary is required)");
+      return 2;
+    },
+    trailerBytes: 4,
+    multiMember: false,
+    start() {
+      adler = 1;
+    },
+    update(d) {
+      adler = adler32(adler, d);
+    },
+    check(t) {
+      if (be32(t, 0) !== adler) throw new Error(`zlib Adler-32 mismatch (trailer ${hex(be32(t, 0))}, data ${hex(adler)}): the stream is corrupt`);
+    },
+  };
+}
+
+const rawContainer = (): Container => ({ name: "deflate", header: () => 0, trailerBytes: 0, multiMember: false, start() {}, update() {}, check() {} });
+
+/**
+ * Parses a container as its bytes arrive and hands the inflated data to `out`; `end` throws Truncated
+ * unless the input ended right after a complete stream (every gzip member's CRC-32 and ISIZE, zlib's
+ * Adler-32 checked; raw deflate must have had its final block). An empty input is an empty body.
+ */
+function unpack(c: Container, out: (d: Uint8Array) => void): Stage {
+  let phase: "header" | "data" | "trailer" | "done" = "header";
+  let held: Uint8Array = EMPTY; // header or trailer bytes so far
+  let streams = 0;
+  let deflate: Deflate | undefined;
+  return {
+    push(chunk) {
+      while (chunk.byteLength > 0) {
+        if (phase === "done") throw new Error(`data after the end of the ${c.name} stream`);
+        if (phase === "data") {
+          const rest = deflate!.push(chunk);
+          if (rest === undefined) return;
+          chunk = rest;
+          phase = "trailer";
+          if (c.trailerBytes === 0) {
+            streams++; // raw deflate: its final block ends it
+            phase = "done";
+          }
+          continue;
+        }
+        held = join(held, chunk);
+        if (phase === "header") {
+          const n = c.header(held);
+          if (n < 0) return;
+          chunk = held.subarray(n);
+          c.start();
+          deflate = new Deflate((d) => {
+            c.update(d);
+            out(d);
+          });
+          phase = "data";
+        } else {
+          if (held.byteLength < c.trailerBytes) return;
+          c.check(held);
+          chunk = held.subarray(c.trailerBytes);
+          streams++;
+          phase = c.multiMember ? "header" : "done";
+        }
+        held = EMPTY;
+      }
+    },
+    end() {
+      if (phase === "done" || (phase === "header" && held.byteLength === 0)) return;
+      const where = phase === "header" ? `a ${c.name} header` : phase === "data" ? "the deflate data" : `the ${c.name} trailer`;
+      throw new Truncated(`the input ends inside ${where}${streams > 0 ? ` of member ${streams + 1}` : ""}`);
+    },
+  };
 }
 
 /**
@@ -104,31 +290,40 @@ interface Stage {
  * clients send raw deflate under that name: the first two bytes tell them apart.
  */
 function stage(enc: Encoding, next: Stage): Stage {
-  const emit = (d: Uint8Array, final: boolean) => {
+  const emit = (d: Uint8Array) => {
     // re-slice, so a stage never hands the next one more than STEP bytes at once
-    if (d.byteLength <= STEP) return next.push(d, final);
-    for (let i = 0; i < d.byteLength; i += STEP) next.push(d.subarray(i, i + STEP), final && i + STEP >= d.byteLength);
+    if (d.byteLength <= STEP) return next.push(d);
+    for (let i = 0; i < d.byteLength; i += STEP) next.push(d.subarray(i, i + STEP));
   };
-  if (enc === "gzip") {
-    const g = new Gunzip(emit);
-    return { push: (c, f) => g.push(c, f) };
-  }
-  let inner: Inflate | Unzlib | undefined;
-  let held: Uint8Array = new Uint8Array(0); // bytes seen before the two that decide the format
-  return {
-    push(c, f) {
+  const done = (s: Stage): Stage => ({
+    push: s.push,
+    end() {
+      s.end();
+      next.end();
+    },
+  });
+  if (enc === "gzip") return done(unpack(gzipContainer(), emit));
+  let inner: Stage | undefined;
+  let held: Uint8Array = EMPTY; // bytes seen before the two that decide the format
+  const choose = (all: Uint8Array) => (inner = unpack(isZlibHeader(all) ? zlibContainer() : rawContainer(), emit));
+  return done({
+    push(c) {
       if (!inner) {
-        const all = held.byteLength ? new Uint8Array([...held, ...c]) : c;
-        if (all.byteLength < 2 && !f) {
+        const all = join(held, c);
+        if (all.byteLength < 2) {
           held = all;
           return;
         }
-        inner = isZlibHeader(all) ? new Unzlib(emit) : new Inflate(emit);
         c = all;
+        choose(all);
       }
-      inner.push(c, f);
+      inner!.push(c);
     },
-  };
+    end() {
+      if (!inner && held.byteLength > 0) choose(held).push(held);
+      inner?.end();
+    },
+  });
 }
 
 /** A stream of one chunk (for a body that had to be buffered first, e.g. to check its HMAC). */
@@ -298,26 +493,21 @@ function endsWithNewline(bytes: Uint8Array): boolean {
 }
 
 /**
- * fflate's messages for compressed data that ends before the stream does, at the final push: "unexpected
- * EOF" (gzip, raw deflate), "invalid zlib data" (zlib: the last 4 bytes read as the Adler-32 trailer do not
- * match). Either way what was inflated before the end has been handed out.
- */
-const TRUNCATED = /unexpected EOF|invalid zlib data/;
-
-/**
  * Decompresses (streaming) and decodes the body as strict UTF-8 (a leading BOM is dropped).
  * Throws BodyError: 413 past maxBodyBytes (raw) or maxDecompressedBytes (decoded), 400 for a
  * corrupt gzip/deflate stream or bytes that are not UTF-8.
  *
  * NDJSON and text framings (by Content-Type) are decoded line by line: a line that is not UTF-8 is
  * set aside in `bad` (its bytes in base64) and the others are kept; a gzip/deflate stream that ends
- * early keeps the complete lines decompressed before the cut and sets the incomplete last one aside
- * with a reason naming the truncation. Other bodies (one JSON document or array) stay all or nothing:
+ * early (anywhere: header, deflate data or trailer) keeps the complete lines decompressed before the
+ * cut and sets the incomplete last one aside with a reason naming the truncation; a trailer that does
+ * not match (gzip CRC-32/ISIZE, zlib Adler-32) is a 400 for the body. Other bodies (one JSON document or array) stay all or nothing:
  * a body cut in the middle of a UTF-8 sequence ends with U+FFFD (reported like any cut record).
  *
  * Inflating is done here in small steps (fflate), not with DecompressionStream: workerd's
  * DecompressionStream inflates everything written to it into an unbounded buffer, whether or not
- * the output is read, so a 1.5 MB gzip bomb grows the isolate past 1 GB before any cap can act.
+ * the output is read, so a 1.5 MB gzip bomb grows the isolate past 1 GB before any cap can act (it
+ * would check the trailers, as the Compression Streams spec asks, but fflate plus ./checksum does too).
  */
 export async function readBody(stream: ReadableStream<Uint8Array> | null, format: BodyFormat, limits: Limits): Promise<BodyText> {
   if (!stream) return { text: "" };
@@ -341,18 +531,18 @@ export async function readBody(stream: ReadableStream<Uint8Array> | null, format
         throw new Stop();
       }
     },
+    end() {},
   };
   let head = sink;
   for (let i = format.encodings.length - 1; i >= 0; i--) head = stage(format.encodings[i]!, head);
-  const feed = (chunk: Uint8Array, final: boolean) => {
-    if (chunk.byteLength <= STEP) return head.push(chunk, final);
-    for (let i = 0; i < chunk.byteLength; i += STEP) head.push(chunk.subarray(i, i + STEP), final && i + STEP >= chunk.byteLength);
+  const feed = (chunk: Uint8Array) => {
+    if (chunk.byteLength <= STEP) return head.push(chunk);
+    for (let i = 0; i < chunk.byteLength; i += STEP) head.push(chunk.subarray(i, i + STEP));
   };
   const what = format.encodings.length ? `${format.encodings.join(" + ")} body could not be decompressed` : "body could not be read";
   const reader = stream.getReader();
   let raw = 0;
   let truncated: string | undefined;
-  let ending = false; // the input has ended: a decompression error now means the stream was cut short
   try {
     for (;;) {
       let r: ReadableStreamReadResult<Uint8Array>;
@@ -362,8 +552,7 @@ export async function readBody(stream: ReadableStream<Uint8Array> | null, format
         throw new BodyError(400, `body could not be read: ${(e as Error).message || String(e)}`);
       }
       if (r.done) {
-        ending = true;
-        feed(new Uint8Array(0), true);
+        head.end();
         break;
       }
       raw += r.value.byteLength;
@@ -371,15 +560,15 @@ export async function readBody(stream: ReadableStream<Uint8Array> | null, format
         failure = tooLarge(limits);
         throw new Stop();
       }
-      feed(r.value, false);
+      feed(r.value);
     }
   } catch (e) {
     await reader.cancel().catch(() => undefined);
     if (failure) throw failure;
     if (e instanceof BodyError) throw e;
     const msg = (e as Error).message || String(e);
-    // a compressed NDJSON/text body cut short: keep the complete lines (fflate hands out what it inflated)
-    if (lines && ending && format.encodings.length > 0 && TRUNCATED.test(msg)) truncated = `body ends mid-record: the ${format.encodings.join(" + ")} stream is truncated (${msg}) after ${out} decompressed bytes; this line is incomplete and anything after it is missing`;
+    // a compressed NDJSON/text body cut short: keep the complete lines (all that was inflated has been handed out)
+    if (lines && e instanceof Truncated) truncated = `body ends mid-record: the ${format.encodings.join(" + ")} stream is truncated (${msg}) after ${out} decompressed bytes; this line is incomplete and anything after it is missing`;
     else throw new BodyError(400, `${what}: ${msg}`);
   }
   if (!lines) {

@@ -3,6 +3,8 @@ import { describe, it, expect } from "vitest";
 import { gzipSync, zlibSync, deflateSync, strToU8 } from "fflate";
 import { bodyFormat, readText, readBody, readBytes, streamOf, BodyError, type BodyFormat } from "../../src/routes/body";
 import { limitsSchema, type Limits } from "../../src/config/schema";
+import { fixturesIn } from "../support/fixtures";
+import * as nodeZlib from "node:zlib";
 
 const limits = (o: Partial<Limits> = {}): Limits => ({ ...limitsSchema.parse({}), ...o });
 const h = (o: Record<string, string>) => new Headers(o);
@@ -159,7 +161,7 @@ describe("readText", () => {
         const got = r.text.split("\n");
         const last = got.length; // the set-aside line is the last one, numbered by its position
         expect([...r.bad!.keys()], `${enc} ${frac}`).toEqual([last]);
-        expect(r.bad!.get(last)!.reason).toMatch(new RegExp(`^body ends mid-record: the ${enc} stream is truncated \\((unexpected EOF|invalid zlib data)\\) after \\d+ decompressed bytes`));
+        expect(r.bad!.get(last)!.reason).toMatch(new RegExp(`^body ends mid-record: the ${enc} stream is truncated \\(the input ends inside the deflate data\\) after \\d+ decompressed bytes`));
         // every line before it is complete and in order
         expect(got.slice(0, -1)).toEqual(lines.slice(0, last - 1));
         expect(last - 1, `${enc} ${frac}`).toBeGreaterThan(0);
@@ -171,7 +173,114 @@ describe("readText", () => {
     }
     // a JSON document cut short stays a 400
     const gz = gzipSync(strToU8(whole));
-    expect((await fails(readBody(streamOf(gz.slice(0, gz.length / 2)), { framing: "json", encodings: ["gzip"] }, limits()))).message).toMatch(/gzip body could not be decompressed: unexpected EOF/);
+    expect((await fails(readBody(streamOf(gz.slice(0, gz.length / 2)), { framing: "json", encodings: ["gzip"] }, limits()))).message).toMatch(/gzip body could not be decompressed: the input ends inside the deflate data/);
+  });
+
+  describe("every way a compressed body can end short or carry a wrong trailer is reported, never taken as whole", () => {
+    const lines = Array.from({ length: 40 }, (_, i) => `{"n":${i},"s":"${"abcdé".repeat(i % 7)}","h":"${((i * 2654435761) >>> 0).toString(36)}"}`);
+    const whole = lines.join("\n") + "\n";
+    const u8 = strToU8(whole);
+    const truncatedReason = (enc: string) => new RegExp(`^body ends mid-record: the ${enc} stream is truncated \\(the input ends inside (a gzip header|the deflate data|the (gzip|zlib) trailer)( of member \\d+)?\\) after \\d+ decompressed bytes`);
+
+    /** What a body cut at `n` of `packed` must give: the whole body at the end, else a truncation. */
+    async function checkCut(packed: Uint8Array, n: number, enc: "gzip" | "deflate", boundaries: Set<number>): Promise<void> {
+      const cut = packed.slice(0, n);
+      const r = await readBody(chunked(cut, 61), fmt(enc), limits());
+      if (n === packed.length) {
+        expect(r, `${enc} whole`).toEqual({ text: whole });
+        return;
+      }
+      if (n === 0 || boundaries.has(n)) {
+        // nothing at all (an empty body), or a multi-member body cut between members: a valid stream
+        expect(r.bad, `${enc} ${n}`).toBeUndefined();
+        expect(whole.startsWith(r.text)).toBe(true);
+        return;
+      }
+      const got = r.text.split("\n");
+      const last = got.length;
+      expect([...(r.bad?.keys() ?? [])], `${enc} cut at ${n} of ${packed.length}`).toEqual([last]);
+      expect(r.bad!.get(last)!.reason, `${enc} ${n}`).toMatch(truncatedReason(enc));
+      expect(got.slice(0, -1)).toEqual(lines.slice(0, last - 1));
+      // a JSON document cut anywhere is a 400 naming the truncation
+      const e = await fails(readBody(streamOf(cut), { framing: "json", encodings: [enc] }, limits()));
+      expect(e.message, `${enc} ${n}`).toMatch(new RegExp(`^${enc} body could not be decompressed: the input ends inside`));
+    }
+
+    it("gzip (fflate and node's zlib, one and two members), zlib and raw deflate: every cut point", async () => {
+      const half = u8.length >> 1;
+      const first = gzipSync(u8.slice(0, half));
+      const cases: [string, Uint8Array, "gzip" | "deflate", Set<number>][] = [
+        ["fflate gzip", gzipSync(u8, { level: 6 }), "gzip", new Set()],
+        ["node gzip", new Uint8Array(nodeZlib.gzipSync(u8)), "gzip", new Set()],
+        ["node gzip, stored blocks", new Uint8Array(nodeZlib.gzipSync(u8, { level: 0 })), "gzip", new Set()],
+        ["two members", new Uint8Array([...first, ...gzipSync(u8.slice(half))]), "gzip", new Set([first.length])],
+        ["zlib", zlibSync(u8), "deflate", new Set()],
+        ["node zlib", new Uint8Array(nodeZlib.deflateSync(u8)), "deflate", new Set()],
+        ["raw deflate", deflateSync(u8), "deflate", new Set()],
+      ];
+      let cuts = 0;
+      for (const [name, packed, enc, boundaries] of cases) {
+        expect(packed.length, name).toBeLessThan(3000); // bounded: every cut is tried
+        for (let n = 0; n <= packed.length; n++, cuts++) await checkCut(packed, n, enc, boundaries);
+      }
+      expect(cuts).toBeGreaterThan(4000);
+    });
+
+    it("a real gzip of the Tetragon fixtures cut where fflate raised nothing (3000, 3050 bytes) and short by 1-8 trailer bytes", async () => {
+      const text = fixturesIn("tetragon").filter((f) => f.name.endsWith(".ndjson")).map((f) => f.text).join("");
+      const gz = new Uint8Array(nodeZlib.gzipSync(strToU8(text)));
+      const cuts = [3000, 3050, ...Array.from({ length: 8 }, (_, i) => gz.length - 1 - i)];
+      for (const n of cuts) {
+        const r = await readBody(chunked(gz.slice(0, n), 4096), fmt("gzip"), limits());
+        const got = r.text.split("\n");
+        expect([...(r.bad?.keys() ?? [])], String(n)).toEqual([got.length]);
+        expect(r.bad!.get(got.length)!.reason, String(n)).toMatch(truncatedReason("gzip"));
+        expect(text.startsWith(got.slice(0, -1).join("\n"))).toBe(true);
+      }
+      // the trailer dropped whole: every line is complete, still reported (as an empty last line)
+      const r = await readBody(streamOf(gz.slice(0, gz.length - 8)), fmt("gzip"), limits());
+      expect(r.text.slice(0, -1)).toBe(text);
+      expect(r.bad!.get(r.text.split("\n").length)!.reason).toMatch(/the input ends inside the gzip trailer/);
+    });
+
+    it("a wrong trailer (CRC-32, ISIZE, Adler-32), data after the end, or a wrong header is a 400 for the body", async () => {
+      const gz = gzipSync(u8);
+      for (let i = gz.length - 8; i < gz.length; i++) {
+        const bad = gz.slice();
+        bad[i] = bad[i]! ^ 0x01;
+        const e = await fails(readBody(streamOf(bad), fmt("gzip"), limits()));
+        expect(e.status).toBe(400);
+        expect(e.message, String(i)).toMatch(i < gz.length - 4 ? /^gzip body could not be decompressed: gzip CRC-32 mismatch \(trailer [0-9a-f]{8}, data [0-9a-f]{8}\): the stream is corrupt$/ : /^gzip body could not be decompressed: gzip ISIZE mismatch/);
+      }
+      const z = zlibSync(u8);
+      for (let i = z.length - 4; i < z.length; i++) {
+        const bad = z.slice();
+        bad[i] = bad[i]! ^ 0x80;
+        expect((await fails(readBody(streamOf(bad), fmt("deflate"), limits()))).message).toMatch(/^deflate body could not be decompressed: zlib Adler-32 mismatch/);
+      }
+      // the second member of a multi-member body is checked too
+      const two = new Uint8Array([...gz, ...gz]);
+      two[two.length - 5] = two[two.length - 5]! ^ 0x01;
+      expect((await fails(readBody(streamOf(two), fmt("gzip"), limits()))).message).toMatch(/CRC-32 mismatch/);
+      // bytes after the end: not a gzip member / nothing may follow zlib or raw deflate
+      for (const tail of [[0], [0x1f, 0x8c], [0, 0, 0, 0]]) {
+        expect((await fails(readBody(streamOf(new Uint8Array([...gz, ...tail])), fmt("gzip"), limits()))).message).toMatch(/invalid gzip data/);
+      }
+      expect((await fails(readBody(streamOf(new Uint8Array([...z, 0x0a])), fmt("deflate"), limits()))).message).toMatch(/data after the end of the zlib stream/);
+      expect((await fails(readBody(streamOf(new Uint8Array([...deflateSync(u8), 0x0a])), fmt("deflate"), limits()))).message).toMatch(/data after the end of the deflate stream/);
+      // a gzip header with another compression method, a zlib stream that needs a preset dictionary
+      const method = gz.slice();
+      method[2] = 7;
+      expect((await fails(readBody(streamOf(method), fmt("gzip"), limits()))).message).toMatch(/compression method 7/);
+      expect((await fails(readBody(streamOf(new Uint8Array([0x78, 0xbb, 0, 0, 0, 1, 1])), fmt("deflate"), limits()))).message).toMatch(/preset dictionary/);
+    });
+
+    it("gzip headers with FEXTRA, FNAME, FCOMMENT and FHCRC, in any chunking", async () => {
+      const gz = gzipSync(u8);
+      const extra = [4, 0, 0x41, 0x42, 0x43, 0x44];
+      const withFields = new Uint8Array([0x1f, 0x8b, 8, 4 | 8 | 16 | 2, ...gz.slice(4, 10), ...extra, ...strToU8("events.ndjson"), 0, ...strToU8("a comment"), 0, 0xaa, 0xbb, ...gz.slice(10)]);
+      for (const size of [1, 5, 13, 4096]) expect(await readBody(chunked(withFields, size), fmt("gzip"), limits())).toEqual({ text: whole });
+    });
   });
 
   it("an absent body is empty", async () => {
