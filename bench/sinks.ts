@@ -129,8 +129,8 @@ export async function benchSinks(eventsWanted = 5000, budgetMs = 8000): Promise<
   const enrich = makeEnricher(base);
   const route = makeRouter(base);
   const lines = SOURCES.flatMap(([, dirs]) => fixtureLines(...dirs));
-  const perLine = ocsfEvents(lines.join("\n"), enrich, route).length / lines.length;
   const distinct = ocsfEvents(lines.join("\n"), enrich, route).map(asDelivered);
+  const perLine = distinct.length / lines.length; // a CloudTrail file holds several records
   // the fixtures cycled: each copy gets a uid of its own, as distinct events have (object keys and
   // the uid order within an object depend on it)
   const produced = ocsfEvents(ndjson(lines, Math.ceil(eventsWanted / perLine)), enrich, route);
