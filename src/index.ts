@@ -6,6 +6,7 @@ import { archiveRoutes } from "./routes/archive";
 import { dlqRoutes } from "./routes/dlq";
 import { consumeQueue } from "./deliver/consumer";
 import { consumeDeadLetterQueue, isDeadLetterQueue } from "./deliver/queue-dlq";
+import { drainScheduled, SPOOL_CRON } from "./deliver/spool";
 import { ConfigError, configFor } from "./config/load";
 import { refreshFeeds } from "./enrich/refresh";
 import { metricsRoutes, observeRequests } from "./routes/metrics";
@@ -52,8 +53,15 @@ export default {
     await consumeQueue(batch, env);
     await flushMetrics(env); // after every batch (never throws: a failed flush keeps the counters)
   },
-  // Cron Trigger (wrangler.toml [triggers]): refresh the threat-intel feeds into R2 (docs/enrichment.md)
-  async scheduled(_controller: ScheduledController, env: Env): Promise<void> {
+  // Cron Triggers (wrangler.toml [triggers]): every minute, send what ingest spooled while the queue
+  // refused it back to the queue (src/deliver/spool.ts); hourly, refresh the threat-intel feeds into R2
+  // (docs/enrichment.md)
+  async scheduled(controller: ScheduledController, env: Env, _ctx?: ExecutionContext): Promise<void> {
+    if (controller.cron === SPOOL_CRON) {
+      await drainScheduled(env);
+      await flushMetrics(env);
+      return;
+    }
     await refreshFeeds(env, configFor(env));
   },
 } satisfies ExportedHandler<Env>;

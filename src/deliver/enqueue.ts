@@ -200,12 +200,23 @@ export function messageBytes(m: EventsMessage): number {
 }
 
 /**
+ * Where a batch goes when the queue refuses it (ingest: the R2 spool, ./spool.ts): the queue texts of
+ * its messages, exactly as sendBatch was given them, and the events they carry. Throws when it cannot
+ * keep them either.
+ */
+export type Fallback = (texts: string[], events: number, cause: unknown) => Promise<void>;
+
+/**
  * Streams events to the queue: messages are sent as soon as a sendBatch call is full, so a large
  * request never holds all its serialized events at once. `sent` counts the events in messages the
  * queue has taken (after a failure, those are on the queue even though the request failed).
+ * With a `fallback`, the first refused batch and every later one go to it instead (the queue is not
+ * asked again within this Enqueuer); `spooled` counts their events and `refusal` keeps the queue's error.
  */
 export class Enqueuer {
   sent = 0;
+  spooled = 0;
+  refusal: unknown;
   private packer = new Packer();
   private ready: EventsMessage[] = [];
   private batch: EventsMessage[] = [];
@@ -214,6 +225,7 @@ export class Enqueuer {
   constructor(
     private queue: Producer,
     private store: SpillStore,
+    private fallback?: Fallback,
   ) {}
 
   async add(events: RoutedEvent[]): Promise<void> {
@@ -251,8 +263,21 @@ export class Enqueuer {
     const batch = this.batch;
     this.batch = [];
     this.batchBytes = 0;
-    await this.queue.sendBatch(batch.map((m) => ({ body: encodeMessage(m), contentType: "text" as const })));
-    for (const m of batch) this.sent += m.count;
+    const texts = batch.map(encodeMessage);
+    let events = 0;
+    for (const m of batch) events += m.count;
+    if (this.refusal === undefined) {
+      try {
+        await this.queue.sendBatch(texts.map((body) => ({ body, contentType: "text" as const })));
+        this.sent += events;
+        return;
+      } catch (e) {
+        if (!this.fallback) throw e;
+        this.refusal = e ?? new Error("queue refused");
+      }
+    }
+    await this.fallback!(texts, events, this.refusal);
+    this.spooled += events;
   }
 }
 

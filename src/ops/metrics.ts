@@ -145,6 +145,24 @@ export const M = {
     type: "gauge",
     labels: ["queue"],
   }),
+  spooled: def({
+    name: "tributary_spool_events_spooled_total",
+    help: "Accepted events written to the R2 spool because the events queue refused them (answered 202, sent to the queue later).",
+    type: "counter",
+    labels: [],
+  }),
+  spoolDrained: def({
+    name: "tributary_spool_events_drained_total",
+    help: "Spooled events sent back to the events queue (their spool objects deleted).",
+    type: "counter",
+    labels: [],
+  }),
+  spoolBacklog: def({
+    name: "tributary_spool_backlog_objects",
+    help: "Spool objects waiting for the events queue after the last scheduled drain (1000 means at least 1000).",
+    type: "gauge",
+    labels: [],
+  }),
   sinkEvents: def({
     name: "tributary_sink_events_total",
     help: "Events handed to a sink, by outcome: delivered; retry (scheduled again); reject (refused by the sink, dead-lettered); dead_letter (out of attempts, or no retry possible).",

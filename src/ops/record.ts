@@ -79,6 +79,16 @@ export function countQueued(queue: "events" | "deliveries", messages: number): v
   buffer.inc(M.queueSent, { queue }, messages);
 }
 
+/** Events spooled to R2 by ingest (the queue refused them), and spooled events sent back to the queue. */
+export function countSpool(step: "spooled" | "drained", events: number): void {
+  buffer.inc(step === "spooled" ? M.spooled : M.spoolDrained, {}, events);
+}
+
+/** Spool objects left after a scheduled drain. */
+export function setSpoolBacklog(objects: number, now: number = Date.now()): void {
+  buffer.set(M.spoolBacklog, {}, objects, now);
+}
+
 interface QueueMessageLike {
   timestamp: Date;
   attempts: number;

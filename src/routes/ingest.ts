@@ -1,12 +1,14 @@
 // HTTP ingest: auth, body decoding, status codes. Mapping lives in ../pipeline (pure).
-// Answers 2xx only after every accepted record is on the queue; each rejected record is reported
-// by index with a reason and written to the quarantine (R2). See docs/ingest.md.
+// Answers 2xx only after every accepted record is on the queue, or (when the queue refuses) in the R2
+// spool that is drained back into it (../deliver/spool.ts); each rejected record is reported by index
+// with a reason and written to the quarantine (R2). See docs/ingest.md.
 import { Hono, type Context } from "hono";
 import { layout, itemsOf, countRecords, checkRecord, oversize, isLimitReason } from "./decode";
 import { bodyFormat, readBytes, readBody, streamOf, BodyError, type BodyFormat, type BodyText } from "./body";
 import { authenticate, allows, CHALLENGE, type AuthResult, type Principal } from "./auth";
 import { runPipeline, type PipelineOptions, type RoutedEvent } from "../pipeline";
 import { Enqueuer } from "../deliver/enqueue";
+import { spooler, drainDue, drainQuietly, SPOOL_DRAIN_AFTER_INGEST } from "../deliver/spool";
 import { writeQuarantine, quarantineUniq, type Rejected } from "../deliver/quarantine";
 import { configFor } from "../config/load";
 import type { Enricher } from "../enrich/index";
@@ -16,6 +18,7 @@ import type { Config } from "../config/schema";
 import type { Json } from "../normalize/json";
 import type { SourceKind } from "../normalize/ocsf";
 import { log } from "../ops/log";
+import { quoted } from "../normalize/errors";
 import { countAccepted, countRejected, countingProducer } from "../ops/record";
 
 export type AppEnv = { Bindings: Env; Variables: { tenant?: string; requestId: string } };
@@ -37,6 +40,8 @@ export interface IngestResponse {
   errors_omitted?: number;
   /** Events of this request already on the queue when the queue refused the rest (429/503). */
   queued_before_failure?: number;
+  /** Accepted events written to the R2 spool because the queue refused them (counted in `accepted`; sent to the queue later). */
+  spooled?: number;
   /** Set when the quarantine write failed (the accepted records are still accepted; with none accepted the answer is 503). */
   quarantine_error?: string;
 }
@@ -66,11 +71,16 @@ function denied(c: Context<AppEnv>, a: Extract<AuthResult, { ok: false }>) {
 
 class QueueRefused extends Error {}
 
-function queueRefused(c: Context<AppEnv>, e: unknown, queued: number) {
+/** A reason in the answer is cut at this many characters, whatever quotes the sender's text in it. */
+const MAX_REASON = 1000;
+
+/** The queue refused and the spool could not keep the records either (`spoolError`), or there was no spool. */
+function queueRefused(c: Context<AppEnv>, e: unknown, queued: number, spoolError?: unknown) {
   const msg = e instanceof Error ? e.message : String(e);
   const tooMany = /too many/i.test(msg);
   c.header("Retry-After", tooMany ? "5" : "10");
-  let reason = `queue refused the records (${msg}): nothing was accepted, send the request again`;
+  const spool = spoolError === undefined ? "" : ` and the spool could not keep them (${spoolError instanceof Error ? spoolError.message : String(spoolError)})`;
+  let reason = `queue refused the records (${msg})${spool}: nothing was accepted, send the request again`;
   if (queued > 0) reason += `; ${queued} of its events were queued before the failure and will be queued again when the request is re-sent (same metadata.uid, deduplicated downstream)`;
   log("error", "queue refused", { requestId: c.get("requestId"), error: msg, queued });
   return requestError(c, tooMany ? 429 : 503, reason, queued > 0 ? { queued_before_failure: queued } : {});
@@ -161,7 +171,9 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   };
   const textOk = kind === undefined || kind === "falco";
   const rejected: Rejected[] = [];
-  const queue = new Enqueuer(countingProducer(c.env.EVENTS), c.env.ARCHIVE);
+  // what the queue refuses goes to the R2 spool (drained back into the queue later): answered 202 all the same
+  const spoolMeta = { requestId: c.get("requestId"), uniq: quarantineUniq(), tenant: principal.tenant, receivedAt };
+  const queue = new Enqueuer(countingProducer(c.env.EVENTS), c.env.ARCHIVE, spooler(c.env.ARCHIVE, spoolMeta));
   let pending: RoutedEvent[] = [];
   let accepted = 0;
   let index = 0;
@@ -216,18 +228,23 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
       throw new QueueRefused(e instanceof Error ? e.message : String(e));
     }
   } catch (e) {
-    if (e instanceof QueueRefused) return queueRefused(c, e, queue.sent);
+    if (e instanceof QueueRefused) return queue.refusal === undefined ? queueRefused(c, e, queue.sent) : queueRefused(c, queue.refusal, queue.sent + queue.spooled, e);
     throw e;
   }
+  if (queue.spooled > 0) log("warn", "queue refused, events spooled", { requestId: spoolMeta.requestId, error: queue.refusal, spooled: queue.spooled, queued: queue.sent });
+  // the queue takes messages again: send back a few spooled ones, after the answer (bounded, see drainDue)
+  else if (queue.sent > 0 && drainDue()) c.executionCtx.waitUntil(drainQuietly(c.env, SPOOL_DRAIN_AFTER_INGEST));
 
   // 4. Answer: quarantine the rejected records first, so the answer never outruns them.
   if (index === 0) return requestError(c, 400, "empty body: expected at least one record");
   countRejected(rejected, principal.tenant, cfg);
   const body: IngestResponse = { accepted, rejected: rejected.length, errors: [] };
+  if (queue.spooled > 0) body.spooled = queue.spooled;
   const listed = Math.min(rejected.length, limits.maxReportedErrors);
   for (let i = 0; i < listed; i++) {
     const r = rejected[i]!;
-    body.errors.push(r.source ? { index: r.index, path: r.path, reason: r.reason, source: r.source } : { index: r.index, path: r.path, reason: r.reason });
+    const reason = quoted(r.reason, MAX_REASON); // the quarantine keeps the whole reason
+    body.errors.push(r.source ? { index: r.index, path: r.path, reason, source: r.source } : { index: r.index, path: r.path, reason });
   }
   if (listed < rejected.length) body.errors_omitted = rejected.length - listed;
   if (rejected.length > 0) {

@@ -126,3 +126,17 @@ export async function quarantined(bucket: R2Bucket, requestId: string): Promise<
   }
   return out;
 }
+
+/** The real ARCHIVE bucket, but every put under `prefix` (default the spool) fails as an R2 outage would. */
+export function spoolFailing(prefix = "spool/", bucket: R2Bucket = env.ARCHIVE): R2Bucket {
+  return new Proxy(bucket, {
+    get(target, prop) {
+      if (prop === "put") {
+        return (key: string, ...rest: unknown[]) =>
+          key.startsWith(prefix) ? Promise.reject(new Error("R2 put failed: 503 Service Unavailable")) : (target.put as (...a: unknown[]) => Promise<unknown>).call(target, key, ...rest);
+      }
+      const v = Reflect.get(target, prop) as unknown;
+      return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}

@@ -4,7 +4,7 @@ import { env } from "cloudflare:test";
 import { describe, it, expect } from "vitest";
 import { fixture } from "../support/fixtures";
 import { messageLines, MAX_BATCH_MESSAGES } from "../../src/deliver/enqueue";
-import { CaptureQueue, call, post, linesOf } from "./helpers";
+import { CaptureQueue, call, post, linesOf, spoolFailing } from "./helpers";
 
 const falco = linesOf("falco");
 const k8s = linesOf("k8s-audit", (n) => !n.includes("negative__"));
@@ -17,20 +17,22 @@ function falcoBatch(n: number): string {
   return out.join("\n");
 }
 
-describe("queue refusal", () => {
+// The queue refusing alone is answered 202 (the events go to the R2 spool: test/deliver/spool.worker.test.ts);
+// these are the answers when the spool cannot keep them either.
+describe("queue refusal with the spool failing too", () => {
   it("429 with Retry-After when the queue says Too Many Requests; nothing accepted, and the body says so", async () => {
     const queue = new CaptureQueue({ failOnCall: 1, error: "Queue sendBatch failed: Too Many Requests" });
-    const r = await call(post("/v1/events", falco.join("\n"), { "content-type": "application/x-ndjson" }), { queue });
+    const r = await call(post("/v1/events", falco.join("\n"), { "content-type": "application/x-ndjson" }), { queue, archive: spoolFailing() });
     expect(r.status).toBe(429);
     expect(Number(r.headers.get("retry-after"))).toBeGreaterThan(0);
     expect(r.body).toMatchObject({ accepted: 0, rejected: 0 });
-    expect(r.body.errors[0]!.reason).toMatch(/Too Many Requests.*nothing was accepted, send the request again/);
+    expect(r.body.errors[0]!.reason).toMatch(/Too Many Requests.*the spool could not keep them \(R2 put failed.*nothing was accepted, send the request again/);
     expect(r.body.queued_before_failure).toBeUndefined();
   });
 
   it("503 with Retry-After for any other queue error", async () => {
     const queue = new CaptureQueue({ failOnCall: 1, error: "Queue sendBatch failed: Internal Server Error" });
-    const r = await call(post("/v1/events", falco[0]!), { queue });
+    const r = await call(post("/v1/events", falco[0]!), { queue, archive: spoolFailing() });
     expect(r.status).toBe(503);
     expect(r.headers.get("retry-after")).toMatch(/^\d+$/);
     expect(r.body.accepted).toBe(0);
@@ -39,7 +41,7 @@ describe("queue refusal", () => {
   it("when the queue fails midway: 429, and the body says how many events were already queued (re-sending is safe: same uids)", async () => {
     const queue = new CaptureQueue({ failOnCall: 3 });
     const body = falcoBatch(2000);
-    const r = await call(post("/v1/events", body, { "content-type": "application/x-ndjson" }), { queue });
+    const r = await call(post("/v1/events", body, { "content-type": "application/x-ndjson" }), { queue, archive: spoolFailing() });
     expect(r.status).toBe(429);
     expect(r.body.accepted).toBe(0);
     const queued = r.body.queued_before_failure as number;
