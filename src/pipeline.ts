@@ -5,6 +5,7 @@ import { isObject } from "./normalize/json";
 import { unwrap, detectKind, type Unwrapped } from "./normalize/detect";
 import { normalize } from "./normalize/index";
 import { normalizeFalcoText } from "./normalize/falco";
+import { keyList } from "./normalize/errors";
 import type { NormalizeContext, OcsfEvent, SourceKind } from "./normalize/ocsf";
 
 export interface RecordError {
@@ -96,6 +97,5 @@ export function runPipeline(values: Json[], paths: string[], textLines: string[]
 
 function describeUnknown(v: Json): string {
   if (!isObject(v)) return `unrecognised record: expected a JSON object, got ${Array.isArray(v) ? "an array" : v === null ? "null" : typeof v}`;
-  const keys = Object.keys(v).slice(0, 5).join(", ");
-  return `unrecognised record: not a Falco alert, Tetragon event, Kubernetes audit event or CloudTrail record (keys: ${keys || "none"})`;
+  return `unrecognised record: not a Falco alert, Tetragon event, Kubernetes audit event or CloudTrail record (keys: ${keyList(v)})`;
 }

@@ -2,7 +2,7 @@
 // Field, verb and severity tables: docs/mapping-k8s-audit.md.
 import { type Json, type JsonObject, isObject, str, isoToMs } from "./json";
 import { type NormalizeContext, type OcsfEvent, Observables, OBS, isIpAddress, withCaptions } from "./ocsf";
-import { NormalizeError } from "./errors";
+import { NormalizeError, keyList, quoted } from "./errors";
 import { stableUid } from "./uid";
 
 /** verb -> [activity_id, caption]; any other verb is 99 Other with the verb as activity_name. */
@@ -144,18 +144,14 @@ export function k8sSeverity(verb: string, resource: string | undefined, subresou
 }
 
 function reject(rec: JsonObject, why: string): never {
-  const keys = Object.keys(rec)
-    .slice(0, 6)
-    .map((k) => (k.length > 40 ? `${k.slice(0, 40)}...` : k))
-    .join(", ");
-  throw new NormalizeError(`not a Kubernetes audit Event: ${why} (keys: ${keys || "none"})`);
+  throw new NormalizeError(`not a Kubernetes audit Event: ${why} (keys: ${keyList(rec, 6)})`);
 }
 
 export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfEvent {
   // --- shape checks: an audit Event always carries verb and auditID (kind/apiVersion may be absent) ---
-  if (rec.kind !== undefined && rec.kind !== "Event") reject(rec, `kind is ${JSON.stringify(rec.kind)}, expected "Event"`);
+  if (rec.kind !== undefined && rec.kind !== "Event") reject(rec, `kind is ${quoted(JSON.stringify(rec.kind))}, expected "Event"`);
   if (rec.apiVersion !== undefined && !(typeof rec.apiVersion === "string" && rec.apiVersion.startsWith("audit.k8s.io/")))
-    reject(rec, `apiVersion is ${JSON.stringify(rec.apiVersion)}, expected "audit.k8s.io/v1" or "audit.k8s.io/v1beta1"`);
+    reject(rec, `apiVersion is ${quoted(JSON.stringify(rec.apiVersion))}, expected "audit.k8s.io/v1" or "audit.k8s.io/v1beta1"`);
   const verb = rec.verb;
   const auditID = rec.auditID;
   if (typeof verb !== "string" || verb === "") reject(rec, "missing string field verb");

@@ -15,7 +15,7 @@
 // is the record minus the marked leaves (untouched subtrees are shared, not copied).
 import { type Json, type JsonObject, isObject, int, isoToMs } from "./json";
 import { type NormalizeContext, type OcsfEvent, OBS, Observables, isHostname, isIpAddress, isUuid, withCaptions } from "./ocsf";
-import { NormalizeError } from "./errors";
+import { NormalizeError, keyList } from "./errors";
 import { TETRAGON_KEYS, singleTetragonKey } from "./detect";
 import { stableUid } from "./uid";
 
@@ -1167,8 +1167,7 @@ export function normalizeTetragon(rec: JsonObject, ctx: NormalizeContext): OcsfE
     body = rec[k];
   }
   if (type === undefined || body === undefined) {
-    const keys = Object.keys(rec).slice(0, 5).join(", ");
-    throw new NormalizeError(`not a supported Tetragon event: expected one object among ${[...EVENT_TYPES].join(", ")} (keys: ${keys || "none"})`);
+    throw new NormalizeError(`not a supported Tetragon event: expected one object among ${[...EVENT_TYPES].join(", ")} (keys: ${keyList(rec)})`);
   }
   const st = new State();
   const m = st.marks;
