@@ -3,6 +3,8 @@
 //   npm run dlq -- list [--sink name]              dead letters: key, sink, events, attempts, status, reason
 //   npm run dlq -- show <key>                      one dead letter: reason, the sink's response, its events
 //   npm run dlq -- replay [--sink name] [key ...]  send the events back to their sink, then remove them
+//   npm run dlq -- spool [--drain]                 what ingest spooled while the queue refused it; --drain
+//                                                  sends it back to the queue now (else the cron does, every minute)
 import type { DeadLetterInfo } from "../src/deliver/dlq";
 import { errorText, HttpError, isConnectionFailure } from "./cli";
 
@@ -49,8 +51,17 @@ try {
     for (const x of r.failed) console.error(`failed   ${x.key}\t${x.error}`);
     console.log(`${r.replayed.length} dead letters (${r.events} events) sent back to their sinks, ${r.failed.length} failed`);
     if (r.failed.length) process.exitCode = 1;
+  } else if (cmd === "spool") {
+    if (rest.includes("--drain")) {
+      const d = await call<{ objects: number; events: number; left: number; more: boolean; error?: string }>("/v1/dlq/spool/drain", { method: "POST" });
+      console.log(`${d.objects} spool objects (${d.events} events) sent back to the queue, ${d.left}${d.more ? "+" : ""} left${d.error ? `; the queue refused: ${d.error}` : ""}`);
+      if (d.error) process.exitCode = 1;
+    }
+    const r = await call<{ spool: { key: string; events: number; messages: number; reason: string; uploaded: string }[]; objects: number; more: boolean; events: number }>("/v1/dlq/spool");
+    for (const o of r.spool) console.log(`${o.key}\t${o.events} events\t${o.messages} messages\t${o.uploaded}\t${o.reason}`);
+    console.log(`${r.objects}${r.more ? "+" : ""} spool objects, ${r.events} events waiting for the queue`);
   } else {
-    console.error("usage: npm run dlq -- list [--sink name] | show <key> | replay [--sink name] [key ...]");
+    console.error("usage: npm run dlq -- list [--sink name] | show <key> | replay [--sink name] [key ...] | spool [--drain]");
     process.exit(2);
   }
 } catch (e) {

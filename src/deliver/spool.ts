@@ -168,3 +168,28 @@ export async function drainScheduled(env: { ARCHIVE: R2Bucket; EVENTS: Producer 
   if (r) setSpoolBacklog(r.left);
   return r;
 }
+
+export interface SpoolInfo {
+  key: string;
+  events: number;
+  messages: number;
+  reason: string;
+  size: number;
+  uploaded: string;
+}
+
+/** The spool's objects, oldest key first, at most `limit` (bounded R2 list pages), from their metadata. */
+export async function listSpool(bucket: R2Bucket, limit = 1000): Promise<{ objects: SpoolInfo[]; more: boolean }> {
+  const objects: SpoolInfo[] = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < 10 && objects.length < limit; page++) {
+    const list = await bucket.list({ prefix: SPOOL_PREFIX, cursor, include: ["customMetadata"] });
+    for (const o of list.objects) {
+      const m = o.customMetadata ?? {};
+      objects.push({ key: o.key, events: Number(m.events ?? 0), messages: Number(m.messages ?? 0), reason: m.reason ?? "", size: o.size, uploaded: o.uploaded.toISOString() });
+    }
+    if (!list.truncated) return { objects: objects.slice(0, limit), more: objects.length > limit };
+    cursor = list.cursor;
+  }
+  return { objects: objects.slice(0, limit), more: true };
+}

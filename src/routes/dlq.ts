@@ -6,6 +6,8 @@
 // Queue messages the consumer could not settle at all (src/deliver/queue-dlq.ts, dlq-queue/...) are
 // listed beside them as sink "queue:events" / "queue:deliveries"; replay sends each body back to its
 // queue unchanged.
+//   GET  /v1/dlq/spool                      what ingest spooled while the queue refused it (src/deliver/spool.ts)
+//   POST /v1/dlq/spool/drain                send up to 100 spool objects back to the queue now (the cron does it every minute)
 // With delivery.adminToken configured they need `Authorization: Bearer <delivery.adminToken>`, in local
 // development too (./admin.ts); a dev server (TRIBUTARY_DEV=true) without one serves them openly.
 import { Hono } from "hono";
@@ -17,6 +19,7 @@ import { listDeadLetters, readDeadLetter, DLQ_PREFIX } from "../deliver/dlq";
 import { listQueueDeadLetters, readQueueDeadLetter, resendQueueDeadLetter, QUEUE_DLQ_PREFIX, QUEUE_SINK_PREFIX, type QueueOrigin } from "../deliver/queue-dlq";
 import { scheduleDelivery } from "../deliver/retry";
 import { resolveSinks } from "../deliver/sinks";
+import { drainQuietly, listSpool, SPOOL_DRAIN_SCHEDULED } from "../deliver/spool";
 
 export const dlqRoutes = new Hono<AppEnv>();
 
@@ -123,4 +126,15 @@ dlqRoutes.post("/v1/dlq/replay", async (c) => {
     }
   }
   return c.json({ replayed, failed, events: replayed.reduce((a, r) => a + r.count, 0) }, failed.length && !replayed.length ? 502 : 200);
+});
+
+dlqRoutes.get("/v1/dlq/spool", async (c) => {
+  const { objects, more } = await listSpool(c.env.ARCHIVE);
+  return c.json({ spool: objects, objects: objects.length, more, events: objects.reduce((a, o) => a + o.events, 0) });
+});
+
+dlqRoutes.post("/v1/dlq/spool/drain", async (c) => {
+  const r = await drainQuietly(c.env, SPOOL_DRAIN_SCHEDULED);
+  if (!r) return c.json({ error: "the spool could not be read (see the logs)" }, 502);
+  return c.json(r, r.error && r.objects === 0 ? 502 : 200);
 });

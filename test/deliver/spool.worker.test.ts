@@ -1,6 +1,6 @@
 // The spool inside workerd: a Falco alert whose request the events queue refuses is written to R2
 // (spool/...) and answered 202 `spooled: 1` (Falco ignores status codes and sends each alert once);
-// the scheduled handler's every-minute drain sends it back to the queue, the consumer archives it, and
+// the scheduled handler's every-minute drain (or `npm run dlq -- spool --drain`) sends it back to the queue, the consumer archives it, and
 // its uid is in the archive exactly once. A later successful request drains the spool too. With R2
 // failing as well, the answer is 503 + Retry-After and nothing is kept.
 import { env, createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
@@ -9,7 +9,7 @@ import worker from "../../src/index";
 import { encodeMessage } from "../../src/deliver/enqueue";
 import { SPOOL_CRON, SPOOL_PREFIX, type SpoolRecord } from "../../src/deliver/spool";
 import { CaptureQueue, call, keys, post, spoolFailing } from "../routes/helpers";
-import { EVENTS_QUEUE, runBatch } from "../support/delivery";
+import { EVENTS_QUEUE, callWorker, runBatch } from "../support/delivery";
 import { readArchive } from "../support/archive";
 import { fixture } from "../support/fixtures";
 import { parsePrometheus, sampleValue, type Family } from "../ops/prom";
@@ -96,9 +96,13 @@ describe("the spool", () => {
     await cronDrain(stillDown);
     expect(stillDown.messages).toEqual([]);
     expect(await keys(env.ARCHIVE, SPOOL_PREFIX)).toEqual([key]);
+    // `npm run dlq -- spool` lists it; `-- spool --drain` sends it back now
+    const listed = await callWorker({ ...env, TRIBUTARY_CONFIG: "" } as unknown as Env, "/v1/dlq/spool");
+    expect(await listed.json()).toMatchObject({ objects: 1, events: 1, more: false, spool: [{ key, events: 1, messages: 1, reason: "queue refused: Queue sendBatch failed: Too Many Requests" }] });
 
     const first = new CaptureQueue();
-    await cronDrain(first);
+    const drained = await callWorker({ ...env, TRIBUTARY_CONFIG: "", EVENTS: first } as unknown as Env, "/v1/dlq/spool/drain", { method: "POST" });
+    expect(await drained.json()).toEqual({ objects: 1, events: 1, left: 0, more: false });
     // as if a second drain had read the object before the first deleted it
     await env.ARCHIVE.put(key!, text);
     const second = new CaptureQueue();
