@@ -150,8 +150,13 @@ export async function authenticate(headers: Headers, cfg: Config, env: { TRIBUTA
   const creds = await credentialsFor(cfg, env);
   const authz = headers.get("authorization");
   if (authz !== null && authz.trim() !== "") {
-    const m = /^\s*(\S+)\s+(.+?)\s*$/.exec(authz);
+    const m = /^\s*(\S+)(?:\s+(.*?))?\s*$/.exec(authz);
     const scheme = m?.[1]?.toLowerCase();
+    // "Bearer " or "Basic " with nothing after it (HTTP drops the trailing space): a token variable left empty
+    if ((scheme === "bearer" || scheme === "basic") && !m![2]) {
+      const what = scheme === "bearer" ? "the Bearer token is empty: send Authorization: Bearer <token>" : "the Basic credentials are empty: expected base64 of user:password";
+      return { ok: false, status: 401, reason: `${what} (is the variable that holds it set?)` };
+    }
     if (scheme === "bearer") {
       const e = match(creds.bearer, await sha256(m![2]!));
       return e ? ok(e, "bearer") : FORBIDDEN;

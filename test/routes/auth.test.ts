@@ -139,6 +139,13 @@ describe("bearer tokens through authenticate (compared as SHA-256 digests)", () 
     const emptyEnv = { TRIBUTARY_DEV: "false", EMPTY: "" };
     expect(tenant(await authenticate(new Headers({ authorization: "Bearer x" }), empty, emptyEnv))).toBe("403");
     expect(tenant(await auth("Bearer "))).toBe("401");
+    // said as such, not as an unsupported scheme (HTTP drops the trailing space, leaving "Bearer")
+    for (const h of ["Bearer ", "bearer", " Bearer  \t", "Bearer\t"]) {
+      const r = await auth(h);
+      expect(r.ok === false && [r.status, r.reason], JSON.stringify(h)).toEqual([401, "the Bearer token is empty: send Authorization: Bearer <token> (is the variable that holds it set?)"]);
+    }
+    const basicEmpty = await auth("Basic ");
+    expect(basicEmpty.ok === false && [basicEmpty.status, basicEmpty.reason]).toEqual([401, "the Basic credentials are empty: expected base64 of user:password (is the variable that holds it set?)"]);
   });
 
   it("non-ASCII: a Latin-1 header value matches the same configured token and nothing close to it", async () => {

@@ -69,6 +69,11 @@ describe("bearer tokens", () => {
     const odd = await send({ authorization: `Token ${TOKEN_A}` });
     expect(odd.status).toBe(401);
     expect(odd.body.errors[0]!.reason).toMatch(/unsupported Authorization scheme "token"/);
+    // curl -H "Authorization: Bearer $TOKEN" with TOKEN unset
+    const empty = await send({ authorization: "Bearer " });
+    expect(empty.status).toBe(401);
+    expect(empty.headers.get("www-authenticate")).toMatch(/Bearer.*Basic/);
+    expect(empty.body.errors[0]!.reason).toMatch(/^the Bearer token is empty/);
   });
 
   it("a token whose secret is not set matches nothing", async () => {
