@@ -1,4 +1,5 @@
-// AWS CloudTrail record -> OCSF API Activity 6003 / Authentication 3002 / Account Change 3001.
+// AWS CloudTrail record -> OCSF API Activity 6003 / Authentication 3002 / Account Change 3001 /
+// Group Management 3006 (IAM group membership and group policies).
 // Class, field, activity and severity tables: docs/mapping-cloudtrail.md.
 // Every input field that is not mapped stays in `unmapped` under its original path.
 import { type Json, type JsonObject, isObject, str, isoToMs } from "./json";
@@ -11,6 +12,7 @@ type Obj = Record<string, unknown>;
 export const API_ACTIVITY = 6003;
 export const AUTHENTICATION = 3002;
 export const ACCOUNT_CHANGE = 3001;
+export const GROUP_MANAGEMENT = 3006;
 
 const API_CAPTIONS: Record<number, string> = { 1: "Create", 2: "Read", 3: "Update", 4: "Delete", 99: "Other" };
 const AUTH_CAPTIONS: Record<number, string> = { 1: "Logon", 2: "Logoff", 99: "Other" };
@@ -28,10 +30,25 @@ const ACCOUNT_CAPTIONS: Record<number, string> = {
   11: "MFA Factor Disable",
   99: "Other",
 };
+const GROUP_CAPTIONS: Record<number, string> = {
+  1: "Assign Privileges",
+  2: "Revoke Privileges",
+  3: "Add User",
+  4: "Remove User",
+  5: "Delete",
+  6: "Create",
+};
 const CLASS_NAMES: Record<number, string> = {
   [API_ACTIVITY]: "API Activity",
   [AUTHENTICATION]: "Authentication",
   [ACCOUNT_CHANGE]: "Account Change",
+  [GROUP_MANAGEMENT]: "Group Management",
+};
+const CLASS_CAPTIONS: Record<number, Record<number, string>> = {
+  [API_ACTIVITY]: API_CAPTIONS,
+  [AUTHENTICATION]: AUTH_CAPTIONS,
+  [ACCOUNT_CHANGE]: ACCOUNT_CAPTIONS,
+  [GROUP_MANAGEMENT]: GROUP_CAPTIONS,
 };
 
 function verbs(activity: number, list: string): [string, number][] {
@@ -83,6 +100,8 @@ export const ACCOUNT_CHANGE_EVENTS: ReadonlyMap<string, number> = new Map([
     "DeleteUser DeleteRole DeleteServiceLinkedRole DeleteGroup DeleteAccessKey DeleteInstanceProfile " +
       "DeleteSSHPublicKey DeleteSigningCertificate DeleteServiceSpecificCredential",
   ),
+  // the *Group* names below are Group Management 3006 (GROUP_EVENTS) when the record names the group and the
+  // user or policy; these entries are for a record that does not (3006 needs group and user or privileges)
   ...verbs(
     7,
     "AttachUserPolicy AttachRolePolicy AttachGroupPolicy PutUserPolicy PutRolePolicy PutGroupPolicy " +
@@ -96,7 +115,7 @@ export const ACCOUNT_CHANGE_EVENTS: ReadonlyMap<string, number> = new Map([
   ...verbs(10, "EnableMFADevice"),
   ...verbs(11, "DeactivateMFADevice DeleteVirtualMFADevice"),
   // group membership is no policy attachment (7/8 name an IAM policy attached to the user/role itself):
-  // AddUserToGroup / RemoveUserFromGroup are 99 Other, activity_name the eventName, user.groups the group
+  // AddUserToGroup / RemoveUserFromGroup without a group or user name are 99 Other, activity_name the eventName
   ...verbs(
     99,
     "AddUserToGroup RemoveUserFromGroup UpdateUser UpdateRole UpdateRoleDescription UpdateAssumeRolePolicy UpdateGroup TagUser UntagUser TagRole " +
@@ -113,6 +132,20 @@ export const ACCOUNT_SOURCES: ReadonlySet<string> = new Set([
   "account.amazonaws.com",
   "identitystore.amazonaws.com",
 ]);
+/**
+ * Group Management 3006: IAM eventName -> activity_id (1 Assign Privileges, 2 Revoke Privileges, 3 Add User,
+ * 4 Remove User), for eventSource iam.amazonaws.com only. CreateGroup / DeleteGroup are not here: a 3006 Create
+ * or Delete would carry neither `user` nor `privileges`, which the class requires one of (at_least_one); they
+ * stay Account Change 1 / 6. See groupChange for what a record needs to be one of these.
+ */
+export const GROUP_EVENTS: ReadonlyMap<string, number> = new Map([
+  ...verbs(1, "AttachGroupPolicy PutGroupPolicy"),
+  ...verbs(2, "DetachGroupPolicy DeleteGroupPolicy"),
+  ...verbs(3, "AddUserToGroup"),
+  ...verbs(4, "RemoveUserFromGroup"),
+]);
+const IAM_SOURCE = "iam.amazonaws.com";
+
 /** requestParameters.status of the credential Update* calls (-1 in the table) -> activity. */
 const STATUS_SWITCH: Record<string, number> = { Active: 2, Inactive: 5 };
 
@@ -224,6 +257,10 @@ function firstWord(s: string, from: number): string {
 export function classify(eventSource: string | undefined, eventName: string, requestParameters?: Json): { classUid: number; activityId: number } {
   const auth = AUTHENTICATION_EVENTS.get(eventName);
   if (auth !== undefined) return { classUid: AUTHENTICATION, activityId: auth };
+  if (eventSource === IAM_SOURCE) {
+    const group = GROUP_EVENTS.get(eventName);
+    if (group !== undefined && groupChange(group, requestParameters, undefined) !== undefined) return { classUid: GROUP_MANAGEMENT, activityId: group };
+  }
   if (eventSource !== undefined && ACCOUNT_SOURCES.has(eventSource)) {
     const acct = ACCOUNT_CHANGE_EVENTS.get(eventName);
     if (acct === -1) return { classUid: ACCOUNT_CHANGE, activityId: STATUS_SWITCH[str(get1(requestParameters, "status")) ?? ""] ?? 99 };
@@ -459,6 +496,26 @@ function policyOf(req: Json | undefined): Obj | undefined {
   return defined({ uid: arn, name: name ?? (arn ? lastSegment(arn) : undefined) });
 }
 
+/**
+ * The parts of a Group Management event: `group` (required; requestParameters.groupName, uid the group ARN
+ * when responseElements.group has one: IAM logs only the name for these calls, and an ARN is not built from it
+ * because the group's path is unknown) and, for the activity, `user` (3 Add / 4 Remove User:
+ * requestParameters.userName) or `privileges` (1 Assign / 2 Revoke: requestParameters.policyArn, else the inline
+ * policy's policyName). Undefined when the record lacks either: it would not be a valid 3006.
+ */
+function groupChange(activityId: number, req: Json | undefined, resp: Json | undefined): { group: Obj; user?: Obj; privileges?: string[] } | undefined {
+  const name = nonEmpty(get1(req, "groupName"));
+  if (name === undefined) return undefined;
+  const arn = nonEmpty(get1(get1(resp, "group"), "arn"));
+  const group: Obj = arn !== undefined ? { name, uid: arn } : { name };
+  if (activityId === 3 || activityId === 4) {
+    const userName = nonEmpty(get1(req, "userName"));
+    return userName !== undefined ? { group, user: { name: userName, type_id: 1, type: "User" } } : undefined;
+  }
+  const privilege = nonEmpty(get1(req, "policyArn")) ?? nonEmpty(get1(req, "policyName"));
+  return privilege !== undefined ? { group, privileges: [privilege] } : undefined;
+}
+
 /** EC2 instance id: i- and 8 or 17 hex digits. */
 const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 
@@ -489,7 +546,7 @@ function severityOf(classUid: number, activityId: number, opts: { failed: boolea
   let s: number;
   if (opts.insight) s = MEDIUM;
   else if (opts.service) s = INFO;
-  else if (classUid === ACCOUNT_CHANGE) s = MEDIUM;
+  else if (classUid === ACCOUNT_CHANGE || classUid === GROUP_MANAGEMENT) s = MEDIUM;
   else if (classUid === AUTHENTICATION) s = opts.failed ? MEDIUM : INFO;
   else s = activityId === 2 ? INFO : LOW;
   if (opts.failed && s < LOW) s = LOW;
@@ -582,8 +639,8 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
   const tls = rest.obj("tlsDetails");
   const hostHeader = tls?.peek("clientProvidedHostHeader");
   let dst_endpoint: Obj | undefined;
-  // Account Change has no dst_endpoint: the host header then stays in unmapped
-  if (hostHeader !== undefined && classUid !== ACCOUNT_CHANGE && HOSTNAME.test(hostHeader)) {
+  // Account Change and Group Management have no dst_endpoint: the host header then stays in unmapped
+  if (hostHeader !== undefined && (classUid === API_ACTIVITY || classUid === AUTHENTICATION) && HOSTNAME.test(hostHeader)) {
     tls!.drop("clientProvidedHostHeader");
     dst_endpoint = { hostname: hostHeader };
   }
@@ -657,6 +714,8 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
   let user: Obj | undefined;
   let auth: Obj | undefined;
   let policy: Obj | undefined;
+  let group: Obj | undefined;
+  let privileges: string[] | undefined;
   if (classUid === AUTHENTICATION) {
     user = withArnAccount(authSubject(operation, req, resp, actorParts.user, fallbackUser));
     const mfaUsed = rest.obj("additionalEventData")?.peek("MFAUsed");
@@ -670,6 +729,12 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
   } else if (classUid === ACCOUNT_CHANGE) {
     user = withArnAccount(accountTarget(req, resp, actorParts.user, fallbackUser));
     policy = policyOf(req);
+  } else if (classUid === GROUP_MANAGEMENT) {
+    // classify() chose 3006 only when groupChange finds the group and the user or privilege
+    const change = groupChange(activityId, req, resp)!;
+    group = change.group;
+    if (change.user) user = change.user;
+    privileges = change.privileges;
   }
 
   const severity_id = severityOf(classUid, activityId, {
@@ -724,6 +789,8 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
   if (user) ev.user = user;
   if (auth) Object.assign(ev, auth);
   if (policy) ev.policy = policy;
+  if (group) ev.group = group;
+  if (privileges) ev.privileges = privileges;
   ev.api = api;
   ev.src_endpoint = src_endpoint;
   if (dst_endpoint) ev.dst_endpoint = dst_endpoint;
@@ -734,7 +801,7 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
   const unmapped = rest.build();
   if (unmapped) ev.unmapped = unmapped;
   if (ctx.rawData) ev.raw_data = recText ?? JSON.stringify(rec);
-  const captions = classUid === AUTHENTICATION ? AUTH_CAPTIONS : classUid === ACCOUNT_CHANGE ? ACCOUNT_CAPTIONS : API_CAPTIONS;
+  const captions = CLASS_CAPTIONS[classUid]!;
   // an Account Change that is none of the 1.3.0 activities (99 Other) is named by its eventName, as k8s-audit does with the verb
   const activityName = classUid === ACCOUNT_CHANGE && activityId === 99 ? operation : (captions[activityId] ?? "Other");
   return withCaptions(ev, CLASS_NAMES[classUid]!, activityName);

@@ -17,6 +17,7 @@ import {
   API_ACTIVITY,
   AUTHENTICATION,
   ACCOUNT_CHANGE,
+  GROUP_MANAGEMENT,
   cloudTrailUid,
 } from "../../src/normalize/cloudtrail";
 import { NormalizeError } from "../../src/normalize/errors";
@@ -69,7 +70,7 @@ describe("CloudTrail fixtures: every record is a valid, lossless OCSF 1.3.0 even
         expect(record, `${path}: input not mutated`).toEqual(input);
         expect(validateOcsf(ev), `${f.name} ${path}`).toEqual([]);
         expect(lossOf("cloudtrail", record, ev), `${f.name} ${path}`).toEqual([]);
-        expect([API_ACTIVITY, AUTHENTICATION, ACCOUNT_CHANGE]).toContain(ev.class_uid);
+        expect([API_ACTIVITY, AUTHENTICATION, ACCOUNT_CHANGE, GROUP_MANAGEMENT]).toContain(ev.class_uid);
         expect(ev.metadata.product).toMatchObject({ name: "CloudTrail", vendor_name: "AWS" });
         expect(ev.metadata).toMatchObject({ log_name: "cloudtrail", tenant_uid: "test", logged_time: CTX.receivedAt, profiles: ["cloud"] });
         expect(ev.cloud).toMatchObject({ provider: "AWS" });
@@ -198,7 +199,13 @@ describe("class and activity per eventName", () => {
     ["iam.amazonaws.com", "DeleteAccessKey", ACCOUNT_CHANGE, 6],
     ["iam.amazonaws.com", "AttachUserPolicy", ACCOUNT_CHANGE, 7],
     ["iam.amazonaws.com", "PutUserPolicy", ACCOUNT_CHANGE, 7],
+    // without requestParameters a group call cannot be a valid Group Management (group, user or privileges):
+    // it stays what it was (see "Group Management 3006" below)
     ["iam.amazonaws.com", "AddUserToGroup", ACCOUNT_CHANGE, 99],
+    ["iam.amazonaws.com", "AttachGroupPolicy", ACCOUNT_CHANGE, 7],
+    ["iam.amazonaws.com", "DeleteGroupPolicy", ACCOUNT_CHANGE, 8],
+    ["iam.amazonaws.com", "CreateGroup", ACCOUNT_CHANGE, 1],
+    ["iam.amazonaws.com", "DeleteGroup", ACCOUNT_CHANGE, 6],
     ["iam.amazonaws.com", "DetachUserPolicy", ACCOUNT_CHANGE, 8],
     ["iam.amazonaws.com", "DeleteRolePolicy", ACCOUNT_CHANGE, 8],
     ["iam.amazonaws.com", "RemoveUserFromGroup", ACCOUNT_CHANGE, 99],
@@ -269,6 +276,92 @@ describe("class and activity per eventName", () => {
     expect(apiActivityId("UpdateFunctionCode20150331v2")).toBe(3);
     expect(apiActivityId("")).toBe(99);
     expect(apiActivityId("getObject")).toBe(99);
+  });
+});
+
+describe("Group Management 3006 (IAM group membership and group policies)", () => {
+  /** The documented AddUserToGroup record as another IAM group call, with a requestID and a TLS host header. */
+  function groupCall(eventName: string, requestParameters: Json, extra: JsonObject = {}): JsonObject {
+    const rec = structuredClone(recordIn("records__iam-add-user-to-group__aws-docs.json"));
+    return { ...rec, eventName, requestParameters, requestID: "req-1", tlsDetails: { clientProvidedHostHeader: "iam.amazonaws.com" }, ...extra };
+  }
+  const POLICY = "arn:aws:iam::aws:policy/AdministratorAccess";
+  const cases: [eventName: string, request: JsonObject, activityId: number, caption: string, parts: O][] = [
+    ["AddUserToGroup", { userName: "Bob", groupName: "admin" }, 3, "Add User", { user: { name: "Bob", type_id: 1, type: "User" } }],
+    ["RemoveUserFromGroup", { userName: "Bob", groupName: "admin" }, 4, "Remove User", { user: { name: "Bob", type_id: 1, type: "User" } }],
+    ["AttachGroupPolicy", { groupName: "admin", policyArn: POLICY }, 1, "Assign Privileges", { privileges: [POLICY] }],
+    ["PutGroupPolicy", { groupName: "admin", policyName: "inline-admin", policyDocument: '{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}' }, 1, "Assign Privileges", { privileges: ["inline-admin"] }],
+    ["DetachGroupPolicy", { groupName: "admin", policyArn: POLICY }, 2, "Revoke Privileges", { privileges: [POLICY] }],
+    ["DeleteGroupPolicy", { groupName: "admin", policyName: "inline-admin" }, 2, "Revoke Privileges", { privileges: ["inline-admin"] }],
+  ];
+  for (const [name, request, activityId, caption, parts] of cases) {
+    it(`${name} -> 3006 / ${activityId} ${caption}: group, ${Object.keys(parts).join(", ")}; valid, lossless, Medium`, () => {
+      expect(classify("iam.amazonaws.com", name, request)).toEqual({ classUid: GROUP_MANAGEMENT, activityId });
+      const rec = groupCall(name, request);
+      const ev = normalizeCloudTrail(rec, CTX);
+      expect(ev).toMatchObject({ class_uid: 3006, category_uid: 3, activity_id: activityId, activity_name: caption, type_uid: 300600 + activityId, severity_id: 3, status_id: 1 });
+      expect(ev.type_name).toBe(`Group Management: ${caption}`);
+      expect(ev.group).toEqual({ name: "admin" });
+      expect({ user: ev.user, privileges: ev.privileges }).toEqual({ user: undefined, privileges: undefined, ...parts });
+      // the class has no policy (privileges carry it), no dst_endpoint (the host header stays), no resources
+      expect(ev.policy).toBeUndefined();
+      expect(ev.dst_endpoint).toBeUndefined();
+      expect(at(ev, "unmapped.tlsDetails.clientProvidedHostHeader")).toBe("iam.amazonaws.com");
+      // the whole request is still there, e.g. PutGroupPolicy's policy document
+      expect(at(ev, "api.request")).toEqual({ uid: "req-1", data: request });
+      expect(ev.message).toBe(`${name} (iam.amazonaws.com) by Alice`);
+      expect(validateOcsf(ev)).toEqual([]);
+      expect(lossOf("cloudtrail", rec, ev)).toEqual([]);
+    });
+  }
+
+  it("the group ARN is group.uid when the response has it; a Root caller is High, a denied call Medium and a Failure", () => {
+    const arn = "arn:aws:iam::123456789012:group/division_abc/subdivision_xyz/admin";
+    const ev = normalizeCloudTrail(groupCall("AddUserToGroup", { userName: "Bob", groupName: "admin" }, { responseElements: { group: { arn, groupName: "admin" } } }), CTX);
+    expect(ev.group).toEqual({ name: "admin", uid: arn });
+    expect(validateOcsf(ev)).toEqual([]);
+    const root = groupCall("AttachGroupPolicy", { groupName: "admin", policyArn: POLICY }, { userIdentity: { type: "Root", arn: "arn:aws:iam::123456789012:root", accountId: "123456789012" } });
+    expect(normalizeCloudTrail(root, CTX)).toMatchObject({ class_uid: 3006, severity_id: 4 });
+    const denied = normalizeCloudTrail(groupCall("RemoveUserFromGroup", { userName: "Bob", groupName: "admin" }, { errorCode: "AccessDenied", errorMessage: "no" }), CTX);
+    expect(denied).toMatchObject({ class_uid: 3006, activity_id: 4, severity_id: 3, status_id: 2, status_code: "AccessDenied" });
+    expect(validateOcsf(denied)).toEqual([]);
+  });
+
+  it("a group call that does not name the group and the user / policy stays Account Change (3006 would be invalid)", () => {
+    const fallbacks: [string, Json, number][] = [
+      ["AddUserToGroup", { groupName: "admin" }, 99],
+      ["AddUserToGroup", { userName: "Bob" }, 99],
+      ["RemoveUserFromGroup", { userName: "Bob", groupName: "" }, 99],
+      ["AttachGroupPolicy", { groupName: "admin" }, 7],
+      ["PutGroupPolicy", { groupName: "admin", policyName: 42 }, 7],
+      ["DetachGroupPolicy", null, 8],
+      ["DeleteGroupPolicy", "admin", 8],
+    ];
+    for (const [name, request, activityId] of fallbacks) {
+      expect(classify("iam.amazonaws.com", name, request), name).toEqual({ classUid: ACCOUNT_CHANGE, activityId });
+      const rec = groupCall(name, request);
+      const ev = normalizeCloudTrail(rec, CTX);
+      expect([ev.class_uid, ev.activity_id], name).toEqual([ACCOUNT_CHANGE, activityId]);
+      expect(ev.group).toBeUndefined();
+      expect(validateOcsf(ev), name).toEqual([]);
+      expect(lossOf("cloudtrail", rec, ev), name).toEqual([]);
+    }
+  });
+
+  it("only IAM's group calls: the same names from another service are not Group Management; CreateGroup / DeleteGroup stay Account Change", () => {
+    const req = { userName: "Bob", groupName: "admin" };
+    expect(classify("identitystore.amazonaws.com", "AddUserToGroup", req)).toEqual({ classUid: ACCOUNT_CHANGE, activityId: 99 });
+    expect(classify("resource-groups.amazonaws.com", "AttachGroupPolicy", { groupName: "g", policyArn: POLICY })).toEqual({ classUid: API_ACTIVITY, activityId: 3 });
+    expect(classify(undefined, "AddUserToGroup", req)).toEqual({ classUid: API_ACTIVITY, activityId: 3 });
+    // a 3006 Create / Delete would have neither user nor privileges (at_least_one): the group is in user.groups
+    for (const [name, activityId, groupActivity, caption] of [["CreateGroup", 1, 6, "Create"], ["DeleteGroup", 6, 5, "Delete"]] as const) {
+      const ev = normalizeCloudTrail(groupCall(name, { groupName: "admin" }), CTX);
+      expect(ev).toMatchObject({ class_uid: ACCOUNT_CHANGE, activity_id: activityId, user: { groups: [{ name: "admin" }] } });
+      expect(validateOcsf(ev)).toEqual([]);
+      const as3006: O = { ...ev, class_uid: 3006, class_name: "Group Management", activity_id: groupActivity, activity_name: caption, type_uid: 300600 + groupActivity, type_name: `Group Management: ${caption}`, group: { name: "admin" } };
+      delete as3006.user;
+      expect(validateOcsf(as3006)).toEqual(["(event): at least one of [privileges, user] is required"]);
+    }
   });
 });
 
@@ -392,11 +485,17 @@ describe("field mapping on the documented fixtures", () => {
     expect(key.observables).toContainEqual({ name: "user.credential_uid", type_id: 19, type: "User Credential ID", value: "AKIAXAFZN8JEPF6L682H" });
   });
 
-  it("AddUserToGroup: the user with the group; old records without eventID/requestID keep requestParameters in unmapped", () => {
+  it("AddUserToGroup: Group Management Add User with the user and the group; old records without eventID/requestID keep requestParameters in unmapped", () => {
     const ev = ct("records__iam-add-user-to-group__aws-docs.json");
-    // group membership is no policy attachment: 99 Other, named by the eventName
-    expect(ev).toMatchObject({ class_uid: 3001, activity_id: 99, activity_name: "AddUserToGroup", type_uid: 300199, user: { name: "Bob", groups: [{ name: "admin" }] } });
-    expect(ev.type_name).toBe("Account Change: AddUserToGroup");
+    expect(ev).toMatchObject({ class_uid: 3006, category_uid: 3, activity_id: 3, activity_name: "Add User", type_uid: 300603, severity_id: 3 });
+    expect(ev.type_name).toBe("Group Management: Add User");
+    expect(ev.class_name).toBe("Group Management");
+    expect(ev.category_name).toBe("Identity & Access Management");
+    expect(ev.user).toEqual({ name: "Bob", type_id: 1, type: "User" });
+    expect(ev.group).toEqual({ name: "admin" });
+    expect(ev.privileges).toBeUndefined();
+    expect(ev.policy).toBeUndefined();
+    expect(ev.observables).toContainEqual({ name: "user.name", type_id: 4, type: "User Name", value: "Bob" });
     expect(at(ev, "api.request")).toBeUndefined();
     expect(at(ev, "unmapped.requestParameters")).toEqual({ userName: "Bob", groupName: "admin" });
     expect(ev.metadata.uid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -533,6 +632,7 @@ describe("golden events (hand-reviewed)", () => {
     ["iam-create-user", "stratus__persistence.iam-create-admin-user.json", "CreateUser"],
     ["kms-rotate-key-service-event", "record__kms-rotate-key-service-event__aws-docs.json"],
     ["insight-event", "record__insight-event__aws-docs.json"],
+    ["iam-add-user-to-group", "records__iam-add-user-to-group__aws-docs.json"],
   ];
   for (const [name, file, eventName] of golden) {
     it(name, async () => {

@@ -9,6 +9,8 @@ import { eventDay } from "../../src/sinks/objects";
 import { unsentOutcomes, type SinkContext } from "../../src/sinks/types";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { fixtureEvents, plain, NOW } from "../support/siem-servers";
+import { fixturesIn } from "../support/fixtures";
+import { runPipeline } from "../../src/pipeline";
 import { freshBucket, readBucket } from "../support/s3-read";
 import { validateOcsf } from "../support/ocsf-validator";
 import { arrayBufferOf, readParquet, restoreEvent, type Row } from "../support/lake-read";
@@ -202,6 +204,38 @@ describe("security lake: objects in s3rver", () => {
       rows += got.length;
     }
     expect(rows).toBe(events.length);
+  });
+
+  it("Group Management 3006 (CloudTrail group changes): user, group and privileges in typed columns, read back whole", async () => {
+    const added = events.find((x) => x.class_uid === 3006)!;
+    expect(added).toMatchObject({ activity_id: 3, user: { name: "Bob" }, group: { name: "admin" } });
+    // the same record as an AttachGroupPolicy: privileges (a string list) instead of user
+    const policy = "arn:aws:iam::aws:policy/AdministratorAccess";
+    const file = fixturesIn("cloudtrail").find((f) => f.name === "cloudtrail/records__iam-add-user-to-group__aws-docs.json")!;
+    const addUserToGroup = (JSON.parse(file.text) as { Records: Row[] }).Records[0]!;
+    const attached = runPipeline(
+      [{ Records: [{ ...addUserToGroup, eventName: "AttachGroupPolicy", requestParameters: { groupName: "admin", policyArn: policy } }] }],
+      [""],
+      [],
+      { ctx: { ocsfVersion: "1.3.0", receivedAt: NOW } },
+    ).events[0]!.event;
+    expect(attached).toMatchObject({ class_uid: 3006, activity_id: 1, privileges: [policy], group: { name: "admin" } });
+    expect(validateOcsf(attached)).toEqual([]);
+    const bucket = await freshBucket(endpoint, "lake-groups");
+    const cfg = config(bucket, { "3006": "group-management" });
+    const reqs = await securityLakeDriver.encode([added, attached], cfg, ctx);
+    expect(unsentOutcomes(securityLakeDriver, [added, attached], reqs, cfg, ctx).size).toBe(0);
+    for (const req of reqs) expect(securityLakeDriver.classify(await securityLakeDriver.send!(req, cfg, ctx), req, cfg).outcome).toEqual({ kind: "delivered" });
+    const objects = await readBucket(endpoint, bucket, "", reqs.length);
+    const rows = (await Promise.all(objects.map((o) => readParquet(o.bytes)))).flat();
+    expect(objects.every((o) => o.key.startsWith("ext/group-management/"))).toBe(true);
+    const byActivity = [...rows].sort((a, b) => Number(a.activity_id) - Number(b.activity_id));
+    expect(byActivity.map((r) => [r.activity_id, (r.group as Row).name, r.privileges ?? null, (r.user as Row | null)?.name ?? null])).toEqual([
+      [1, "admin", [policy], null],
+      [3, "admin", null, "Bob"],
+    ]);
+    expect(restoreEvent(byActivity[0]!, 3006)).toEqual(plain(attached));
+    expect(restoreEvent(byActivity[1]!, 3006)).toEqual(plain(added));
   });
 
   it("uses the day of the events, not of the upload, and the same batch keeps its key", async () => {
