@@ -236,7 +236,7 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   else if (queue.sent > 0 && drainDue()) c.executionCtx.waitUntil(drainQuietly(c.env, SPOOL_DRAIN_AFTER_INGEST));
 
   // 4. Answer: quarantine the rejected records first, so the answer never outruns them.
-  if (index === 0) return requestError(c, 400, "empty body: expected at least one record");
+  if (index === 0) return requestError(c, 400, text.trim() === "" ? "empty body: expected at least one record" : NO_RECORDS);
   countRejected(rejected, principal.tenant, cfg);
   const body: IngestResponse = { accepted, rejected: rejected.length, errors: [] };
   if (queue.spooled > 0) body.spooled = queue.spooled;
@@ -268,6 +268,9 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   // trim them), else 400 (the rejected records are in the quarantine either way)
   return c.json(body, accepted > 0 ? 202 : rejected.every((r) => isLimitReason(r.reason)) ? 413 : 400);
 }
+
+/** A body that is not blank but holds no record: `[]`, `{"Records": []}`, `{"items": []}` (still a 400, as a blank body). */
+const NO_RECORDS = 'no records in the body (empty array / empty Records): it holds only empty arrays or containers such as [], {"Records": []} or {"items": []}; expected at least one record';
 
 function tooManyReason(max: number, count: number): string {
   return `${count} records, more than limits.maxRecords (${max}) in one request (nothing was queued): send smaller batches`;

@@ -225,6 +225,15 @@ describe("malformed bodies", () => {
       expect(r.status).toBe(400);
       expect(r.body.errors[0]!.reason).toMatch(/empty body/);
     }
+    // a body that holds only empty arrays or containers: said as such, still 400 (nothing to accept)
+    const cases: [string, Record<string, string>?][] = [["[]"], ['{"Records":[]}'], ['{"kind":"EventList","items":[]}'], ["[]\n[]\n", { "content-type": "application/x-ndjson" }]];
+    for (const [body, headers] of cases) {
+      const r = await ingest(body, headers);
+      expect(r.status, body).toBe(400);
+      expect(r.body).toMatchObject({ accepted: 0, rejected: 0 });
+      expect(r.body.errors[0]!.reason, body).toMatch(/^no records in the body \(empty array \/ empty Records\)/);
+      expect(r.queue.count()).toBe(0);
+    }
   });
 
   it("answers 400 for invalid UTF-8, naming it", async () => {
