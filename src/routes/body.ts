@@ -142,8 +142,18 @@ class Deflate {
   }
 }
 
+/** The longest gzip header taken (FEXTRA holds up to 64 KB; the name and comment are short in practice). */
+const MAX_GZIP_HEADER = 256 * 1024;
+
 /** Length of the gzip member header at the start of `b` (RFC 1952 2.3), or -1 if it is not all there yet. */
 function gzipHeaderLength(b: Uint8Array): number {
+  const n = gzipHeaderIn(b);
+  // held bytes are copied on each push until the header is complete: bound them
+  if (n < 0 && b.length > MAX_GZIP_HEADER) throw new Error(`invalid gzip data (a header longer than ${MAX_GZIP_HEADER} bytes)`);
+  return n;
+}
+
+function gzipHeaderIn(b: Uint8Array): number {
   if ((b.length > 0 && b[0] !== 0x1f) || (b.length > 1 && b[1] !== 0x8b)) throw new Error("invalid gzip data (no gzip header)");
   if (b.length > 2 && b[2] !== 8) throw new Error(`invalid gzip data (compression method ${b[2]}, not deflate)`);
   if (b.length < 10) return -1;

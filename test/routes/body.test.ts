@@ -280,6 +280,11 @@ describe("readText", () => {
       const extra = [4, 0, 0x41, 0x42, 0x43, 0x44];
       const withFields = new Uint8Array([0x1f, 0x8b, 8, 4 | 8 | 16 | 2, ...gz.slice(4, 10), ...extra, ...strToU8("events.ndjson"), 0, ...strToU8("a comment"), 0, 0xaa, 0xbb, ...gz.slice(10)]);
       for (const size of [1, 5, 13, 4096]) expect(await readBody(chunked(withFields, size), fmt("gzip"), limits())).toEqual({ text: whole });
+      // a file name that never ends is refused once the header passes 256 KB, not held to the end of the body
+      const endless = new Uint8Array(1_000_000).fill(0x41);
+      endless.set([0x1f, 0x8b, 8, 8, 0, 0, 0, 0, 0, 3]);
+      const e = await fails(readBody(chunked(endless, 32 * 1024), fmt("gzip"), limits()));
+      expect([e.status, e.message]).toEqual([400, "gzip body could not be decompressed: invalid gzip data (a header longer than 262144 bytes)"]);
     });
   });
 
