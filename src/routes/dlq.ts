@@ -16,7 +16,7 @@ import type { AppEnv } from "./ingest";
 import { configFor } from "../config/load";
 import { adminGuard } from "./admin";
 import { listDeadLetters, readDeadLetter, DLQ_PREFIX } from "../deliver/dlq";
-import { listQueueDeadLetters, readQueueDeadLetter, resendQueueDeadLetter, QUEUE_DLQ_PREFIX, QUEUE_SINK_PREFIX, type QueueOrigin } from "../deliver/queue-dlq";
+import { deleteCopies, listQueueDeadLetters, readQueueDeadLetter, resendQueueDeadLetter, QUEUE_DLQ_PREFIX, QUEUE_SINK_PREFIX, type QueueOrigin } from "../deliver/queue-dlq";
 import { scheduleDelivery } from "../deliver/retry";
 import { resolveSinks } from "../deliver/sinks";
 import { drainQuietly, listSpool, SPOOL_DRAIN_SCHEDULED } from "../deliver/spool";
@@ -91,7 +91,7 @@ dlqRoutes.post("/v1/dlq/replay", async (c) => {
       const q = await readQueueDeadLetter(c.env.ARCHIVE, key);
       if (!q) return undefined;
       const qsink = `${QUEUE_SINK_PREFIX}${q.origin}`;
-      return { sink: qsink, count: q.count, belongs: `belongs to ${qsink}`, unavailable: undefined, resend: () => resendQueueDeadLetter(q, c.env) };
+      return { sink: qsink, count: q.count, belongs: `belongs to ${qsink}`, unavailable: undefined, resend: () => resendQueueDeadLetter(q, c.env, c.env.ARCHIVE), cleanup: () => deleteCopies(c.env.ARCHIVE, q) };
     }
     const rec = await readDeadLetter(c.env.ARCHIVE, key);
     if (!rec) return undefined;
@@ -120,6 +120,7 @@ dlqRoutes.post("/v1/dlq/replay", async (c) => {
     try {
       await t.resend();
       await c.env.ARCHIVE.delete(key);
+      await t.cleanup?.();
       replayed.push({ key, sink: t.sink, count: t.count });
     } catch (e) {
       failed.push({ key, error: (e as Error).message });

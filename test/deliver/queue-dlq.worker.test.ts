@@ -6,7 +6,9 @@
 import { env, createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { describe, it, expect } from "vitest";
 import worker from "../../src/index";
-import { encodeMessage } from "../../src/deliver/enqueue";
+import { decodeMessage, encodeMessage, messageLines, Packer, type EventsMessage } from "../../src/deliver/enqueue";
+import { consumeDeadLetterQueue } from "../../src/deliver/queue-dlq";
+import type { OcsfEvent } from "../../src/normalize/ocsf";
 import type { DeliveryMessage } from "../../src/deliver/retry";
 import type { QueueDeadLetter } from "../../src/deliver/queue-dlq";
 import type { DeadLetterInfo } from "../../src/deliver/dlq";
@@ -108,6 +110,112 @@ describe("queue dead-letter consumer", () => {
     expect(res.explicitAcks).toEqual([]);
     expect(res.retryMessages).toHaveLength(1);
     expect(Object.values(res.delays)).toEqual([20]);
+  });
+});
+
+/**
+ * An EVENTS message text with one small event and `big` events too large for a message, as ingest
+ * sends it: the spill objects are written to R2 first (spill/<uid>.json).
+ */
+async function spilledMessage(big: number): Promise<{ text: string; spill: { key: string; line: string }[] }> {
+  const [small, ...rest] = uniqueFixtureEvents(["falco"]).slice(0, big + 1);
+  const p = new Packer();
+  const out: EventsMessage[] = [];
+  const spill: { key: string; line: string }[] = [];
+  for (const e of rest) {
+    const ev = { ...e, metadata: { ...e.metadata, uid: `dlq-spill-${uniq()}` }, unmapped: { blob: "s".repeat(150_000) } } as OcsfEvent;
+    const sp = p.add({ event: ev, sinks: ["archive"] }, out);
+    if (sp) spill.push(sp);
+  }
+  p.add({ event: small!, sinks: ["archive"] }, out);
+  p.flush(out);
+  expect(out).toHaveLength(1);
+  for (const sp of spill) await env.ARCHIVE.put(sp.key, sp.line);
+  return { text: encodeMessage(out[0]!), spill };
+}
+
+/** The DLQ consumer on one batch, with a budget for referenced objects kept inside the record. */
+async function deadLetter(id: string, body: unknown, inlineBytes?: number): Promise<QueueDeadLetter> {
+  const batch = createMessageBatch(DLQ, [{ id, timestamp: new Date(), attempts: 61, body }]);
+  await consumeDeadLetterQueue(batch, env.ARCHIVE, Date.now, inlineBytes);
+  const obj = await env.ARCHIVE.get(`dlq-queue/${typeof body === "string" ? "events" : "deliveries"}/${eventDay(Date.now())}/${id}.json`);
+  return (await obj!.json()) as QueueDeadLetter;
+}
+
+async function replay(key: string, e: Env): Promise<{ status: number; body: { failed: unknown[]; events: number } }> {
+  const rep = await callWorker(e, "/v1/dlq/replay", { method: "POST", body: JSON.stringify({ keys: [key] }) });
+  return { status: rep.status, body: (await rep.json()) as { failed: unknown[]; events: number } };
+}
+
+describe("queue dead letters are self-contained", () => {
+  it("an EVENTS message's spilled events are kept in the record; after spill/ expired, replay re-spills them and the consumer reads every event", async () => {
+    const { text, spill } = await spilledMessage(2);
+    const id = `sp-${uniq()}`;
+    const rec = await deadLetter(id, text);
+    expect(rec.body).toBe(text);
+    expect(rec.objects).toEqual(spill.map((sp) => ({ key: sp.key, text: sp.line })));
+    expect(rec.missing).toBeUndefined();
+    // the lifecycle rule deletes spill/ long before the record is replayed
+    for (const sp of spill) await env.ARCHIVE.delete(sp.key);
+
+    const EVENTS = captureQueue();
+    const key = `dlq-queue/events/${eventDay(Date.now())}/${id}.json`;
+    const r = await replay(key, { ...env, EVENTS } as unknown as Env);
+    expect(r).toMatchObject({ status: 200, body: { failed: [], events: 3 } });
+    expect(EVENTS.sent).toEqual([{ body: text, contentType: "text" }]);
+    const lines = await messageLines(decodeMessage(EVENTS.sent[0]!.body)!, env.ARCHIVE);
+    expect(lines).toHaveLength(3);
+    expect(lines.filter((l) => l.length > 150_000)).toHaveLength(2);
+    expect(await env.ARCHIVE.head(key)).toBeNull();
+  });
+
+  it("past the record's inline budget the objects are copied beside it (outside spill/), put back on replay, and the copies removed", async () => {
+    const { text, spill } = await spilledMessage(2);
+    const id = `cp-${uniq()}`;
+    const rec = await deadLetter(id, text, 200_000); // room for one spilled event inline
+    expect(rec.objects).toHaveLength(2);
+    expect(rec.objects![0]).toEqual({ key: spill[0]!.key, text: spill[0]!.line });
+    const copy = rec.objects![1]!.copy!;
+    expect(copy).toBe(`dlq-queue-objects/events/${eventDay(Date.now())}/${id}/${spill[1]!.key}`);
+    expect(await (await env.ARCHIVE.get(copy))!.text()).toBe(spill[1]!.line);
+    for (const sp of spill) await env.ARCHIVE.delete(sp.key);
+
+    const r = await replay(`dlq-queue/events/${eventDay(Date.now())}/${id}.json`, { ...env, EVENTS: captureQueue() } as unknown as Env);
+    expect(r.status).toBe(200);
+    for (const sp of spill) expect(await (await env.ARCHIVE.get(sp.key))!.text()).toBe(sp.line);
+    expect(await env.ARCHIVE.head(copy)).toBeNull();
+  });
+
+  it("a spilled event already gone is named in `missing`; replay sends the others (the message would fail on it for ever)", async () => {
+    const { text, spill } = await spilledMessage(2);
+    await env.ARCHIVE.delete(spill[0]!.key);
+    const id = `mi-${uniq()}`;
+    const rec = await deadLetter(id, text);
+    expect(rec.missing).toEqual([spill[0]!.key]);
+    expect(rec.objects).toEqual([{ key: spill[1]!.key, text: spill[1]!.line }]);
+    await env.ARCHIVE.delete(spill[1]!.key);
+
+    const EVENTS = captureQueue();
+    expect((await replay(`dlq-queue/events/${eventDay(Date.now())}/${id}.json`, { ...env, EVENTS } as unknown as Env)).status).toBe(200);
+    const sent = decodeMessage(EVENTS.sent[0]!.body)!;
+    expect(sent).toMatchObject({ count: 2, spill: [spill[1]!.key] });
+    expect(await messageLines(sent, env.ARCHIVE)).toHaveLength(2);
+  });
+
+  it("a DELIVERIES message's parked batch (deliveries/...) is kept in the record and put back on replay", async () => {
+    const events = uniqueFixtureEvents(["falco"]).slice(0, 2);
+    const ref = `deliveries/siem/${uniq()}.ndjson`;
+    const ndjson = events.map((e) => JSON.stringify(e)).join("\n");
+    await env.ARCHIVE.put(ref, ndjson);
+    const delivery: DeliveryMessage = { v: 1, kind: "delivery", sink: "siem", attempt: 9, first_attempt_at: 1, reason: "503", count: 2, ref };
+    const id = `dr-${uniq()}`;
+    const rec = await deadLetter(id, delivery);
+    expect(rec.objects).toEqual([{ key: ref, text: ndjson }]);
+    await env.ARCHIVE.delete(ref);
+    const DELIVERIES = captureQueue();
+    expect((await replay(`dlq-queue/deliveries/${eventDay(Date.now())}/${id}.json`, { ...env, DELIVERIES } as unknown as Env)).status).toBe(200);
+    expect(DELIVERIES.sent).toEqual([{ body: delivery, contentType: "json" }]);
+    expect(await (await env.ARCHIVE.get(ref))!.text()).toBe(ndjson);
   });
 });
 
