@@ -67,6 +67,24 @@ export function pack<T>(items: T[], size: (item: T) => number, limits: PackLimit
   return runs;
 }
 
+/**
+ * Each event's JSON text by index: the delivered line when the delivery passed `lines` (see
+ * SinkDriver.encode: JSON.stringify of the event, as the queues carried it), else JSON.stringify of
+ * the event here (the same text).
+ */
+export function jsonTextOf(events: readonly OcsfEvent[], lines: readonly string[] | undefined): (i: number) => string {
+  return lines?.length === events.length ? (i) => lines[i]! : (i) => JSON.stringify(events[i]);
+}
+
+/**
+ * JSON.stringify of `{...fields, [key]: value}` given `json` = JSON.stringify(value): the fields' text
+ * with the value's text spliced in as the last member, so the value is not serialized again.
+ */
+export function withLastMember(fields: Record<string, unknown>, key: string, json: string): string {
+  const head = JSON.stringify(fields);
+  return `${head.slice(0, -1)}${head === "{}" ? "" : ","}${JSON.stringify(key)}:${json}}`;
+}
+
 /** Request body from text: gzip-compressed (and the content-encoding header set) when asked. */
 export function encodeBody(text: string, compression: Compression, headers: Record<string, string>): string | Uint8Array {
   if (compression !== "gzip") return text;

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type SinkDriver, type SinkRequest } from "./types";
-import { baseUrlSchema, compressionSchema, encodeBody, expand, headersSchema, mergeHeaders, pack, secretValue, templateSchema, textAt, utf8Length } from "./batch";
+import { baseUrlSchema, compressionSchema, encodeBody, expand, headersSchema, jsonTextOf, mergeHeaders, pack, secretValue, templateSchema, textAt, utf8Length, withLastMember } from "./batch";
 
 export const MAX_ENTRIES = 1000;
 export const MAX_PAYLOAD_BYTES = 5_000_000;
@@ -38,7 +38,8 @@ export type DatadogConfig = z.infer<typeof datadogConfig>;
 /** OCSF severity_id -> Datadog log status. */
 const STATUS: Record<number, string> = { 0: "info", 1: "info", 2: "notice", 3: "warning", 4: "error", 5: "critical", 6: "emergency" };
 
-function entry(e: OcsfEvent, cfg: DatadogConfig): string {
+/** The log entry's JSON text; `json` is the event's (JSON.stringify of it), written as it is. */
+function entry(e: OcsfEvent, cfg: DatadogConfig, json: string): string {
   const severity = (e.severity ?? "unknown").toLowerCase();
   const tags = [`class_uid:${e.class_uid}`, `severity:${severity}`, ...cfg.tags].join(",");
   const log: Record<string, unknown> = { ddsource: expand(cfg.ddsource, e), ddtags: tags };
@@ -47,24 +48,25 @@ function entry(e: OcsfEvent, cfg: DatadogConfig): string {
   log.service = expand(cfg.service, e);
   log.status = STATUS[e.severity_id] ?? "info";
   log.timestamp = e.time;
-  if (cfg.messageFormat === "json") log.message = JSON.stringify(e);
-  else {
-    log.message = e.message ?? textAt(e, "finding_info.title") ?? e.type_name ?? `OCSF class ${e.class_uid}`;
-    log.ocsf = e;
+  if (cfg.messageFormat === "json") {
+    log.message = json;
+    return JSON.stringify(log);
   }
-  return JSON.stringify(log);
+  log.message = e.message ?? textAt(e, "finding_info.title") ?? e.type_name ?? `OCSF class ${e.class_uid}`;
+  return withLastMember(log, "ocsf", json);
 }
 
 export const datadog: SinkDriver<DatadogConfig> = {
   type: "datadog_logs",
   schema: datadogConfig,
 
-  encode(events, cfg, ctx) {
+  encode(events, cfg, ctx, lines) {
     const key = secretValue(cfg.apiKey, ctx.env, "datadog_logs", "apiKey");
+    const json = jsonTextOf(events, lines);
     const url = `${cfg.url}/api/v2/logs`;
     const items: { i: number; text: string; bytes: number }[] = [];
     events.forEach((e, i) => {
-      const text = entry(e, cfg);
+      const text = entry(e, cfg, json(i));
       const bytes = utf8Length(text);
       if (bytes <= cfg.maxEventBytes) items.push({ i, text, bytes }); // larger: see unsentOutcome
     });
@@ -76,7 +78,7 @@ export const datadog: SinkDriver<DatadogConfig> = {
   },
 
   unsentOutcome(e, cfg) {
-    const bytes = utf8Length(entry(e, cfg));
+    const bytes = utf8Length(entry(e, cfg, JSON.stringify(e)));
     return { kind: "reject", reason: `log entry is ${bytes} bytes, over the ${cfg.maxEventBytes}-byte limit (Datadog truncates logs over 1 MB)` };
   },
 

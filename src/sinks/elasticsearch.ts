@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { secretRef } from "../config/secret";
 import { classifyHttpStatus, type Classification, type Outcome, type SinkDriver, type SinkRequest } from "./types";
-import { baseUrlSchema, basicAuth, compressionSchema, encodeBody, eventUid, expand, headersSchema, mergeHeaders, pack, secretValue, templateSchema, utf8Length } from "./batch";
+import { baseUrlSchema, basicAuth, compressionSchema, encodeBody, eventUid, expand, headersSchema, jsonTextOf, mergeHeaders, pack, secretValue, templateSchema, utf8Length } from "./batch";
 
 const authSchema = z.union([
   /** `Authorization: ApiKey <encoded>` (the base64 "id:api_key" value Elasticsearch prints as `encoded`). */
@@ -81,7 +81,8 @@ function make(type: string): SinkDriver<ElasticsearchConfig> {
     type,
     schema: elasticsearchConfig,
 
-    encode(events, cfg, ctx) {
+    encode(events, cfg, ctx, lines) {
+      const json = jsonTextOf(events, lines);
       const headers: Record<string, string> = { "content-type": "application/x-ndjson" };
       if (cfg.auth && "apiKey" in cfg.auth) headers.authorization = `ApiKey ${secretValue(cfg.auth.apiKey, ctx.env, type, "auth.apiKey")}`;
       else if (cfg.auth) headers.authorization = basicAuth(cfg.auth.username, secretValue(cfg.auth.password, ctx.env, type, "auth.password"));
@@ -90,7 +91,7 @@ function make(type: string): SinkDriver<ElasticsearchConfig> {
         const uid = eventUid(e);
         const _index = expand(cfg.index, e).toLowerCase();
         const action = { create: uid === undefined ? { _index } : { _index, _id: uid } };
-        return { i, text: `${JSON.stringify(action)}\n${JSON.stringify(e)}\n` };
+        return { i, text: `${JSON.stringify(action)}\n${json(i)}\n` };
       });
       return pack(items, (x) => utf8Length(x.text), cfg).map((run): SinkRequest => {
         const h = { ...headers };

@@ -12,7 +12,7 @@ import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type SinkDriver, type SinkRequest } from "./types";
-import { baseUrlSchema, basicAuth, compressionSchema, encodeBody, headersSchema, mergeHeaders, pack, secretValue, textAt, utf8Length } from "./batch";
+import { baseUrlSchema, basicAuth, compressionSchema, encodeBody, headersSchema, jsonTextOf, mergeHeaders, pack, secretValue, textAt, utf8Length } from "./batch";
 
 const labelName = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "a Loki label name: letters, digits and _, not starting with a digit");
 
@@ -73,13 +73,14 @@ export const loki: SinkDriver<LokiConfig> = {
   type: "loki",
   schema: lokiConfig,
 
-  encode(events, cfg, ctx) {
+  encode(events, cfg, ctx, lines) {
+    const json = jsonTextOf(events, lines);
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (cfg.tenant) headers["x-scope-orgid"] = cfg.tenant;
     if (cfg.auth) headers.authorization = basicAuth(cfg.auth.username, secretValue(cfg.auth.password, ctx.env, "loki", "auth.password"));
     const items: Item[] = [];
     events.forEach((e, i) => {
-      const line = JSON.stringify(e);
+      const line = json(i);
       if (utf8Length(line) > cfg.maxLineBytes) return; // see unsentOutcome
       const stream = streamOf(e, cfg);
       const value = `[${JSON.stringify(nanos(e.time))},${JSON.stringify(line)}]`;

@@ -8,6 +8,7 @@
 import type { OcsfEvent } from "../normalize/ocsf";
 import { stableHex } from "../normalize/uid";
 import type { SinkRequest } from "./types";
+import { jsonTextOf } from "./batch";
 
 /** yyyyMMdd of a time in ms, UTC. */
 export function eventDay(ms: number): string {
@@ -82,7 +83,7 @@ export function hivePath(prefix: string, classUid: number, day: string): string 
  * event is serialized here (the same text: a line is JSON.stringify of its event).
  */
 export async function encodeNdjsonObjects(events: readonly OcsfEvent[], prefix: string, lines?: readonly string[]): Promise<SinkRequest[]> {
-  const lineOf = lines?.length === events.length ? (i: number) => lines[i]! : (i: number) => JSON.stringify(events[i]);
+  const lineOf = jsonTextOf(events, lines);
   const out: SinkRequest[] = [];
   for (const g of groupByClassDay(events.map((e) => ({ classUid: e.class_uid, time: e.time })))) {
     const dir = hivePath(prefix, g.classUid, g.day);

@@ -9,7 +9,7 @@ import { secretRef } from "../config/secret";
 import { stableUid } from "../normalize/uid";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type Classification, type Outcome, type SinkDriver, type SinkRequest, type SinkResponse } from "./types";
-import { baseUrlSchema, compressionSchema, encodeBody, expand, headersSchema, mergeHeaders, pack, secretValue, templateSchema, textAt, utf8Length } from "./batch";
+import { baseUrlSchema, compressionSchema, encodeBody, expand, headersSchema, jsonTextOf, mergeHeaders, pack, secretValue, templateSchema, textAt, utf8Length, withLastMember } from "./batch";
 
 export const splunkHecConfig = z
   .object({
@@ -37,7 +37,8 @@ export const splunkHecConfig = z
 
 export type SplunkHecConfig = z.infer<typeof splunkHecConfig>;
 
-function envelope(e: OcsfEvent, cfg: SplunkHecConfig): string {
+/** The HEC envelope's JSON text; `json` is the event's (JSON.stringify of it), written as it is. */
+function envelope(e: OcsfEvent, cfg: SplunkHecConfig, json: string): string {
   const env: Record<string, unknown> = { time: Math.round(e.time) / 1000 };
   const host = textAt(e, "device.hostname");
   if (host !== undefined) env.host = host;
@@ -45,8 +46,7 @@ function envelope(e: OcsfEvent, cfg: SplunkHecConfig): string {
   env.sourcetype = expand(cfg.sourcetype, e);
   if (cfg.index !== undefined) env.index = cfg.index;
   if (cfg.fields !== undefined) env.fields = cfg.fields;
-  env.event = e;
-  return JSON.stringify(env);
+  return withLastMember(env, "event", json);
 }
 
 /** HEC codes about one event's data; with invalid-event-number they settle the request per event. */
@@ -78,11 +78,12 @@ export const splunkHec: SinkDriver<SplunkHecConfig> = {
   type: "splunk_hec",
   schema: splunkHecConfig,
 
-  encode(events, cfg, ctx) {
+  encode(events, cfg, ctx, lines) {
+    const json = jsonTextOf(events, lines);
     const token = secretValue(cfg.token, ctx.env, "splunk_hec", "token");
     const url = cfg.url + cfg.path;
     const channel = cfg.channel ?? stableUid(`splunk_hec:${url}:${cfg.index ?? ""}`);
-    const items = events.map((e, i) => ({ i, text: envelope(e, cfg) }));
+    const items = events.map((e, i) => ({ i, text: envelope(e, cfg, json(i)) }));
     return pack(items, (x) => utf8Length(x.text), cfg).map((run): SinkRequest => {
       const headers: Record<string, string> = {
         "content-type": "application/json",

@@ -12,7 +12,7 @@ import { secretRef } from "../config/secret";
 import { stableHex } from "../normalize/uid";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type SinkDriver, type SinkRequest } from "./types";
-import { base64, eventUid, fromBase64, headersSchema, mergeHeaders, pack, secretValue, utf8Length } from "./batch";
+import { base64, eventUid, fromBase64, headersSchema, jsonTextOf, mergeHeaders, pack, secretValue, utf8Length } from "./batch";
 
 export const webhookConfig = z
   .object({
@@ -64,19 +64,21 @@ export function importWebhookKey(secret: string): Promise<CryptoKey> {
   return crypto.subtle.importKey("raw", webhookKey(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
 }
 
-function uidOf(e: OcsfEvent): string {
-  return eventUid(e) ?? stableHex(JSON.stringify(e));
+/** The event's uid, else a digest of its JSON text. */
+function uidOf(e: OcsfEvent, text: string): string {
+  return eventUid(e) ?? stableHex(text);
 }
 
 export const webhook: SinkDriver<WebhookConfig> = {
   type: "webhook",
   schema: webhookConfig,
 
-  async encode(events, cfg, ctx) {
+  async encode(events, cfg, ctx, lines) {
     const key = await importWebhookKey(secretValue(cfg.secret, ctx.env, "webhook", "secret"));
     const timestamp = Math.floor(ctx.now / 1000);
+    const json = jsonTextOf(events, lines);
     const items = events.map((e, i) => {
-      const text = JSON.stringify(e);
+      const text = json(i);
       return { i, e, text, bytes: utf8Length(text) };
     });
     // {"type":"...","timestamp":"2026-01-01T00:00:00.000Z","data":{"events":[]}}
@@ -86,7 +88,7 @@ export const webhook: SinkDriver<WebhookConfig> = {
     for (const run of pack(items, (x) => x.bytes, limits)) {
       const newest = run.reduce((t, x) => Math.max(t, x.e.time), 0);
       const body = `{"type":${JSON.stringify(cfg.eventType)},"timestamp":${JSON.stringify(new Date(newest).toISOString())},"data":{"events":[${run.map((x) => x.text).join(",")}]}}`;
-      const id = `msg_${stableHex(run.map((x) => uidOf(x.e)).join(","))}`;
+      const id = `msg_${stableHex(run.map((x) => uidOf(x.e, x.text)).join(","))}`;
       const headers = {
         "content-type": "application/json",
         "webhook-id": id,
