@@ -7,6 +7,7 @@ import { gunzipSync, strFromU8 } from "fflate";
 import type { AppEnv } from "./ingest";
 import { QUARANTINE_PREFIX } from "../deliver/quarantine";
 import { SPILL_PREFIX } from "../deliver/enqueue";
+import { QUEUE_DLQ_OBJECTS_PREFIX } from "../deliver/queue-dlq";
 
 export const archiveRoutes = new Hono<AppEnv>();
 
@@ -32,6 +33,7 @@ export function holdsOf(key: string, meta: Record<string, string>): string {
   if (meta.events !== undefined) return plural(meta.events, "event");
   if (meta.count !== undefined) return `${plural(meta.count, "event")}${meta.sink ? ` for ${meta.sink}` : ""}`;
   if (key.startsWith(SPILL_PREFIX)) return "1 event (spilled)";
+  if (key.startsWith(QUEUE_DLQ_OBJECTS_PREFIX)) return "a queue dead letter's copy of an object it points at";
   return "?";
 }
 

@@ -158,6 +158,16 @@ describe("the scripts' errors: a clear message and a non-zero exit", () => {
     expect(gone.stderr).toContain("no object ocsf/class_uid=2004/event_day=20000101/none.ndjson.gz");
     // an answer (here a 404) is not a connection failure: no "is it running?" hint
     expect(gone.stderr).not.toContain("running");
+    // a quarantined record shows as such in archive:ls (not "? events"); the spool is listed (empty here)
+    const bad = await fetch(`${dev!.url}/v1/events`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"not": "a record"}' });
+    expect(bad.status).toBe(400);
+    const q = await script("scripts/archive.ts", ["ls", "quarantine/"], dev!.url);
+    expect(q.status, q.stderr).toBe(0);
+    expect(q.stdout).toMatch(/^quarantine\/\d{8}\/\S+\.json\t\d+ B\t1 rejected record$/m);
+    expect(q.stdout).not.toContain("?");
+    const spool = await script("scripts/dlq.ts", ["spool"], dev!.url);
+    expect(spool.status, spool.stderr).toBe(0);
+    expect(spool.stdout).toContain("0 spool objects, 0 events waiting for the queue");
     const noDead = await script("scripts/dlq.ts", ["show", "dlq/none/20000101/none.json"], dev!.url);
     expect(noDead.status).toBe(1);
     expect(noDead.stderr).toContain("dlq: 404");
