@@ -199,7 +199,7 @@ function readSinks(r: SinksResult): string {
     `Costliest per event: ${by
       .slice(0, 3)
       .map((x) => `${x.sink} ${fmt.f2(x.usPerEvent)} µs`)
-      .join(", ")}; cheapest: ${by[by.length - 1]!.sink} ${fmt.f2(by[by.length - 1]!.usPerEvent)} µs. Security Lake writes Parquet (column building and hyparquet-writer), which no other sink does; Datadog and Loki pay for gzip in JavaScript (fflate, \`encodeBody\` in \`src/sinks/batch.ts\`).`,
+      .join(", ")}; cheapest: ${by[by.length - 1]!.sink} ${fmt.f2(by[by.length - 1]!.usPerEvent)} µs. Security Lake writes Parquet (hyparquet-writer), which no other sink does; Datadog and Loki gzip every request by default (the runtime's CompressionStream, \`encodeBody\` in \`src/sinks/batch.ts\`) and escape each event's line as a JSON string.`,
   ];
   if (fflate && cs) parts.push(`Gzip of a ${fmt.kb(fflate.objectBytes)} KB object of distinct events: fflate level 6 ${fmt.f2(fflate.usPerEvent)} µs/event, the runtime's CompressionStream ${fmt.f2(cs.usPerEvent)} µs/event. In Node, CompressionStream has a cost per object (web streams over zlib on the thread pool) that fflate does not, which shows in the rows of many small objects.`);
   parts.push(SINKS_NOTES);

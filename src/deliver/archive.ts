@@ -5,9 +5,11 @@
 // S3 and R2 sinks), not in JavaScript: in wrangler dev, fflate's gzip was the largest part of the
 // consumer's CPU.
 import { stableHex } from "../normalize/uid";
-import { groupByClassDay, gzipText, hivePath } from "../sinks/objects";
+import { groupByClassDay, hivePath } from "../sinks/objects";
+import { gzipText } from "../sinks/batch";
 
-export { eventDay, gzipText } from "../sinks/objects";
+export { eventDay } from "../sinks/objects";
+export { gzipText } from "../sinks/batch";
 
 export interface ArchiveLine {
   classUid: number;

@@ -70,11 +70,13 @@ export const datadog: SinkDriver<DatadogConfig> = {
       const bytes = utf8Length(text);
       if (bytes <= cfg.maxEventBytes) items.push({ i, text, bytes }); // larger: see unsentOutcome
     });
-    return pack(items, (x) => x.bytes, { ...cfg, overhead: 2, separator: 1 }).map((run): SinkRequest => {
-      const headers: Record<string, string> = { "content-type": "application/json", "dd-api-key": key };
-      const body = encodeBody(`[${run.map((x) => x.text).join(",")}]`, cfg.compression, headers);
-      return { events: run.map((x) => x.i), url, method: "POST", headers: mergeHeaders(headers, cfg.headers), body };
-    });
+    return Promise.all(
+      pack(items, (x) => x.bytes, { ...cfg, overhead: 2, separator: 1 }).map(async (run): Promise<SinkRequest> => {
+        const headers: Record<string, string> = { "content-type": "application/json", "dd-api-key": key };
+        const body = await encodeBody(`[${run.map((x) => x.text).join(",")}]`, cfg.compression, headers);
+        return { events: run.map((x) => x.i), url, method: "POST", headers: mergeHeaders(headers, cfg.headers), body };
+      }),
+    );
   },
 
   unsentOutcome(e, cfg) {

@@ -93,11 +93,13 @@ function make(type: string): SinkDriver<ElasticsearchConfig> {
         const action = { create: uid === undefined ? { _index } : { _index, _id: uid } };
         return { i, text: `${JSON.stringify(action)}\n${json(i)}\n` };
       });
-      return pack(items, (x) => utf8Length(x.text), cfg).map((run): SinkRequest => {
-        const h = { ...headers };
-        const body = encodeBody(run.map((x) => x.text).join(""), cfg.compression, h);
-        return { events: run.map((x) => x.i), url, method: "POST", headers: mergeHeaders(h, cfg.headers), body };
-      });
+      return Promise.all(
+        pack(items, (x) => utf8Length(x.text), cfg).map(async (run): Promise<SinkRequest> => {
+          const h = { ...headers };
+          const body = await encodeBody(run.map((x) => x.text).join(""), cfg.compression, h);
+          return { events: run.map((x) => x.i), url, method: "POST", headers: mergeHeaders(h, cfg.headers), body };
+        }),
+      );
     },
 
     classify(res, req): Classification {

@@ -87,22 +87,24 @@ export const loki: SinkDriver<LokiConfig> = {
       // as if every event had its own stream: {"stream":...,"values":[...]}, = 24 bytes around
       items.push({ i, time: e.time, stream, value, bytes: utf8Length(value) + utf8Length(stream) + 24 });
     });
-    return pack(items, (x) => x.bytes, { ...cfg, overhead: 14 }).map((run): SinkRequest => {
-      const streams = new Map<string, Item[]>();
-      for (const x of run) {
-        const s = streams.get(x.stream);
-        if (s) s.push(x);
-        else streams.set(x.stream, [x]);
-      }
-      const parts: string[] = [];
-      for (const [stream, xs] of streams) {
-        xs.sort((a, b) => a.time - b.time); // stable: equal times keep their order
-        parts.push(`{"stream":${stream},"values":[${xs.map((x) => x.value).join(",")}]}`);
-      }
-      const h = { ...headers };
-      const body = encodeBody(`{"streams":[${parts.join(",")}]}`, cfg.compression, h);
-      return { events: run.map((x) => x.i), url: `${cfg.url}/loki/api/v1/push`, method: "POST", headers: mergeHeaders(h, cfg.headers), body };
-    });
+    return Promise.all(
+      pack(items, (x) => x.bytes, { ...cfg, overhead: 14 }).map(async (run): Promise<SinkRequest> => {
+        const streams = new Map<string, Item[]>();
+        for (const x of run) {
+          const s = streams.get(x.stream);
+          if (s) s.push(x);
+          else streams.set(x.stream, [x]);
+        }
+        const parts: string[] = [];
+        for (const [stream, xs] of streams) {
+          xs.sort((a, b) => a.time - b.time); // stable: equal times keep their order
+          parts.push(`{"stream":${stream},"values":[${xs.map((x) => x.value).join(",")}]}`);
+        }
+        const h = { ...headers };
+        const body = await encodeBody(`{"streams":[${parts.join(",")}]}`, cfg.compression, h);
+        return { events: run.map((x) => x.i), url: `${cfg.url}/loki/api/v1/push`, method: "POST", headers: mergeHeaders(h, cfg.headers), body };
+      }),
+    );
   },
 
   unsentOutcome(e, cfg) {

@@ -8,7 +8,7 @@
 import type { OcsfEvent } from "../normalize/ocsf";
 import { stableHex } from "../normalize/uid";
 import type { SinkRequest } from "./types";
-import { jsonTextOf } from "./batch";
+import { gzipText, jsonTextOf } from "./batch";
 
 /** yyyyMMdd of a time in ms, UTC. */
 export function eventDay(ms: number): string {
@@ -59,12 +59,6 @@ export function uidOf(e: OcsfEvent): string {
 /** A digest of a set of events (order-independent) and a discriminator, for object names. */
 export function batchId(discriminator: string, events: readonly OcsfEvent[]): string {
   return stableHex(`${discriminator}|${events.map(uidOf).sort().join(",")}`);
-}
-
-/** gzip (RFC 1952, one member) of a text's UTF-8 bytes, by the runtime's CompressionStream. */
-export async function gzipText(text: string): Promise<Uint8Array> {
-  const gz = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
-  return new Uint8Array(await new Response(gz).arrayBuffer());
 }
 
 export function normalizePrefix(p: string): string {

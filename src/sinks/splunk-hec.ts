@@ -84,15 +84,17 @@ export const splunkHec: SinkDriver<SplunkHecConfig> = {
     const url = cfg.url + cfg.path;
     const channel = cfg.channel ?? stableUid(`splunk_hec:${url}:${cfg.index ?? ""}`);
     const items = events.map((e, i) => ({ i, text: envelope(e, cfg, json(i)) }));
-    return pack(items, (x) => utf8Length(x.text), cfg).map((run): SinkRequest => {
-      const headers: Record<string, string> = {
-        "content-type": "application/json",
-        authorization: `Splunk ${token}`,
-        "x-splunk-request-channel": channel,
-      };
-      const body = encodeBody(run.map((x) => x.text).join(""), cfg.compression, headers);
-      return { events: run.map((x) => x.i), url, method: "POST", headers: mergeHeaders(headers, cfg.headers), body };
-    });
+    return Promise.all(
+      pack(items, (x) => utf8Length(x.text), cfg).map(async (run): Promise<SinkRequest> => {
+        const headers: Record<string, string> = {
+          "content-type": "application/json",
+          authorization: `Splunk ${token}`,
+          "x-splunk-request-channel": channel,
+        };
+        const body = await encodeBody(run.map((x) => x.text).join(""), cfg.compression, headers);
+        return { events: run.map((x) => x.i), url, method: "POST", headers: mergeHeaders(headers, cfg.headers), body };
+      }),
+    );
   },
 
   classify(res: SinkResponse, req: SinkRequest): Classification {
