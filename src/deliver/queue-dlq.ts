@@ -29,6 +29,8 @@ export const QUEUE_DLQ_PREFIX = "dlq-queue/";
 export const QUEUE_DLQ_OBJECTS_PREFIX = "dlq-queue-objects/";
 /** Text of referenced objects kept inside one record, at most (the rest is copied beside it). */
 export const INLINE_OBJECT_BYTES = 8_000_000;
+/** Deliveries of a dead letter that try to copy the objects it points at; later ones store the pointers only. */
+export const KEEP_OBJECTS_ATTEMPTS = 5;
 /** How GET /v1/dlq names these records' "sink" (filter with ?sink=queue:events). */
 export const QUEUE_SINK_PREFIX = "queue:";
 
@@ -53,6 +55,8 @@ export interface QueueDeadLetter {
   objects?: ReferencedObject[];
   /** Keys the body points at that were already gone then (their events cannot be replayed). */
   missing?: string[];
+  /** Why `objects` is not there although the body points at objects (copying kept failing). */
+  objects_error?: string;
 }
 
 export interface ReferencedObject {
@@ -144,11 +148,19 @@ export async function consumeDeadLetterQueue(batch: MessageBatch<unknown>, archi
     try {
       const refs = referencedKeys(msg.body);
       if (refs.length > 0) {
-        const kept = await keepReferenced(archive, refs, `${QUEUE_DLQ_OBJECTS_PREFIX}${key.slice(QUEUE_DLQ_PREFIX.length, -".json".length)}/`, inlineBytes);
-        if (kept.objects.length) rec.objects = kept.objects;
-        if (kept.missing.length) {
-          rec.missing = kept.missing;
-          log("error", "dead-lettered message points at R2 objects that are gone", { id: msg.id, missing: kept.missing.length });
+        try {
+          const kept = await keepReferenced(archive, refs, `${QUEUE_DLQ_OBJECTS_PREFIX}${key.slice(QUEUE_DLQ_PREFIX.length, -".json".length)}/`, inlineBytes);
+          if (kept.objects.length) rec.objects = kept.objects;
+          if (kept.missing.length) {
+            rec.missing = kept.missing;
+            log("error", "dead-lettered message points at R2 objects that are gone", { id: msg.id, missing: kept.missing.length });
+          }
+        } catch (e) {
+          // try again later; but this queue has no dead-letter queue of its own: after KEEP_OBJECTS_ATTEMPTS
+          // keep the message as it came (pointers only) rather than risk losing it
+          if (msg.attempts < KEEP_OBJECTS_ATTEMPTS) throw e;
+          rec.objects_error = `the objects it points at could not be copied (${(e as Error).message}): the record keeps the pointers only`;
+          log("error", "dead-lettered message kept without its referenced objects", { id: msg.id, error: (e as Error).message });
         }
       }
       await archive.put(key, JSON.stringify(rec), {

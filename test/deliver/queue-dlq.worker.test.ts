@@ -202,6 +202,32 @@ describe("queue dead letters are self-contained", () => {
     expect(await messageLines(sent, env.ARCHIVE)).toHaveLength(2);
   });
 
+  it("reading the objects fails: the message comes back with the backoff; from attempt 5 on it is kept with the pointers only", async () => {
+    const { text } = await spilledMessage(1);
+    // R2 answers puts but no get (as when an invocation's subrequests run out)
+    const noGets = new Proxy(env.ARCHIVE, {
+      get(target, prop) {
+        if (prop === "get") return () => Promise.reject(new Error("R2 get failed: 503"));
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const e = { ...env, ARCHIVE: noGets } as unknown as Env;
+    const early = `og-${uniq()}`;
+    const r1 = await runQueue(DLQ, [{ id: early, body: text, attempts: 4 }], e);
+    expect(r1.explicitAcks).toEqual([]);
+    expect(r1.retryMessages.map((m) => m.msgId)).toEqual([early]);
+    expect(await env.ARCHIVE.head(`dlq-queue/events/${eventDay(Date.now())}/${early}.json`)).toBeNull();
+
+    const late = `og-${uniq()}`;
+    const r5 = await runQueue(DLQ, [{ id: late, body: text, attempts: 5 }], e);
+    expect(r5.explicitAcks).toEqual([late]);
+    const rec = (await (await env.ARCHIVE.get(`dlq-queue/events/${eventDay(Date.now())}/${late}.json`))!.json()) as QueueDeadLetter;
+    expect(rec.body).toBe(text);
+    expect(rec.objects).toBeUndefined();
+    expect(rec.objects_error).toMatch(/R2 get failed: 503.*pointers only/);
+  });
+
   it("a DELIVERIES message's parked batch (deliveries/...) is kept in the record and put back on replay", async () => {
     const events = uniqueFixtureEvents(["falco"]).slice(0, 2);
     const ref = `deliveries/siem/${uniq()}.ndjson`;
