@@ -2,7 +2,7 @@
 // No I/O: runs the same in the Worker, in Node (CLI, benchmarks) and in unit tests.
 import type { Json } from "./normalize/json";
 import { isObject } from "./normalize/json";
-import { unwrap, detectKind, type Unwrapped } from "./normalize/detect";
+import { unwrap, detectKind, type Unwrapped, type EmptyContainers } from "./normalize/detect";
 import { normalize } from "./normalize/index";
 import { normalizeFalcoText } from "./normalize/falco";
 import { keyList } from "./normalize/errors";
@@ -38,6 +38,8 @@ export interface PipelineOptions {
   maxRecordBytes?: number;
   /** Admission check before normalizing a detected record (limits, token scope): a reason rejects it. */
   admit?: (record: Json, kind: SourceKind) => string | undefined;
+  /** Notes the containers that hold no record (`[]`, `"Records": []`, `"items": []`), which no count includes. */
+  empty?: EmptyContainers;
 }
 
 export interface PipelineResult {
@@ -61,10 +63,15 @@ export function runPipeline(values: Json[], paths: string[], textLines: string[]
   const errors: RecordError[] = [];
   const records: Unwrapped[] = [];
   const withTexts = opts.ctx.rawData === true && texts !== undefined;
-  for (let i = 0; i < values.length; i++) unwrap(values[i]!, paths[i] ?? `[${i}]`, records, 0, withTexts ? texts[i] : undefined);
+  for (let i = 0; i < values.length; i++) unwrap(values[i]!, paths[i] ?? `[${i}]`, records, 0, withTexts ? texts[i] : undefined, opts.empty);
   // a record with its own text: the normalizer need not write one out for raw_data (uids never use raw_data)
   const ctxOwnText = withTexts ? { ...opts.ctx, rawData: false } : opts.ctx;
   for (const r of records) {
+    if (Array.isArray(r.record)) {
+      // only the top array is unwrapped (unwrap): an array in it is no record of any source, whatever the route
+      errors.push({ index: r.index, path: r.path, reason: NESTED_ARRAY, record: r.record });
+      continue;
+    }
     const kind = opts.kind ?? detectKind(r.record);
     if (!kind) {
       errors.push({ index: r.index, path: r.path, reason: describeUnknown(r.record), record: r.record });
@@ -94,6 +101,9 @@ export function runPipeline(values: Json[], paths: string[], textLines: string[]
   }
   return { events, errors, total: index };
 }
+
+const NESTED_ARRAY =
+  "an array inside an array or container is not unwrapped: a body, an NDJSON line or an element of the body's array may be an array of records (one level), a record is a JSON object";
 
 function describeUnknown(v: Json): string {
   if (!isObject(v)) return `unrecognised record: expected a JSON object, got ${Array.isArray(v) ? "an array" : v === null ? "null" : typeof v}`;

@@ -73,21 +73,27 @@ export interface Unwrapped {
  * - Kubernetes audit EventList (`{"kind":"EventList","items":[...]}`); items may lack kind/apiVersion;
  * - CloudTrail log files (`{"Records":[...]}`);
  * - EventBridge events (`{"detail-type":..., "detail": {CloudTrail record}}`);
- * - JSON arrays (Vector codec json, bare CloudTrail arrays), nested at most two levels.
- * `path` names the value's place in the body ("" for the whole body, "line 3" for NDJSON).
+ * - a JSON array given as `v` itself (depth 0: the whole body, an NDJSON line, or an element of the body's
+ *   array, which the framing splits: a bare array of CloudTrail records). An array inside it is a record (and
+ *   not one any source has: rejected), however deep: one level of arrays, whatever the framing.
+ * `path` names the value's place in the body ("" for the whole body, "line 3" for NDJSON, "[2]" for an element).
  * `text`, when given, is the value's exact text: each record then carries its own slice of it in `raw`
  * (found by a scan of the text, json-spans.ts; an element whose text cannot be found has none).
+ * `empty`, when given, notes every container that holds no record (`[]`, `"Records": []`, `"items": []`):
+ * they are part of the body, but no record of it.
  */
-export function unwrap(v: Json, path: string, out: Unwrapped[], depth = 0, text?: string): Unwrapped[] {
+export function unwrap(v: Json, path: string, out: Unwrapped[], depth = 0, text?: string, empty?: EmptyContainers): Unwrapped[] {
   const c = containerOf(v, depth);
   if (c === ARRAY) {
     const a = v as Json[];
+    if (a.length === 0) empty?.add(path, undefined);
     const texts = text === undefined ? undefined : partTexts(elementTexts(text), a.length);
-    for (let i = 0; i < a.length; i++) unwrap(a[i]!, `${path}[${i}]`, out, depth + 1, texts?.[i]);
+    for (let i = 0; i < a.length; i++) unwrap(a[i]!, `${path}[${i}]`, out, depth + 1, texts?.[i], empty);
     return out;
   }
   if (c !== undefined) {
     const list = (v as JsonObject)[c] as Json[];
+    if (list.length === 0) empty?.add(path, c);
     const texts = text === undefined ? undefined : partTexts(memberElements(text, c), list.length);
     const at = `${path}.${c}[`; // built once: the paths differ only in the index
     for (let i = 0; i < list.length; i++) out.push(withRaw({ record: list[i]!, index: out.length, path: `${at}${i}]` }, texts?.[i]));
@@ -101,6 +107,18 @@ export function unwrap(v: Json, path: string, out: Unwrapped[], depth = 0, text?
   }
   out.push(withRaw({ record: v, index: out.length, path: path === "" ? "(body)" : path }, text));
   return out;
+}
+
+/** The containers without records that `unwrap` met: how many, and the paths of the first `max`. */
+export class EmptyContainers {
+  count = 0;
+  readonly paths: string[] = [];
+  constructor(readonly max: number) {}
+  /** A container at `path` (its `member` for an EventList / Records file) held no record. */
+  add(path: string, member: string | undefined): void {
+    if (this.count++ >= this.max) return;
+    this.paths.push(member === undefined ? (path === "" ? "(body)" : path) : path === "" ? member : `${path}.${member}`);
+  }
 }
 
 /** How many records `unwrap` makes of a value (the same container rules, containerOf, without building them). */
@@ -117,12 +135,12 @@ export function recordCount(v: Json, depth = 0): number {
 const ARRAY = 0;
 
 /**
- * The container rules of unwrap and recordCount: ARRAY for a JSON array (nested at most two levels),
- * the member holding the records for a Kubernetes EventList ("items") or a CloudTrail log file
- * ("Records", beside at most one other key), else undefined (one record).
+ * The container rules of unwrap and recordCount: ARRAY for a JSON array at depth 0 (the value unwrap is
+ * given; one inside it is a record), the member holding the records for a Kubernetes EventList ("items")
+ * or a CloudTrail log file ("Records", beside at most one other key), else undefined (one record).
  */
 function containerOf(v: Json, depth: number): typeof ARRAY | "items" | "Records" | undefined {
-  if (Array.isArray(v)) return depth < 2 ? ARRAY : undefined;
+  if (Array.isArray(v)) return depth === 0 ? ARRAY : undefined;
   if (!isObject(v)) return undefined;
   if (v.kind === "EventList" && Array.isArray(v.items)) return "items";
   if (Array.isArray(v.Records) && Object.keys(v).length <= 2) return "Records";

@@ -16,6 +16,7 @@ import { enricherFor } from "../enrich/load";
 import { makeRouter, type Router } from "../route/index";
 import type { Config } from "../config/schema";
 import type { Json } from "../normalize/json";
+import { EmptyContainers } from "../normalize/detect";
 import type { SourceKind } from "../normalize/ocsf";
 import { log } from "../ops/log";
 import { quoted } from "../normalize/errors";
@@ -38,6 +39,10 @@ export interface IngestResponse {
   errors: ResponseError[];
   /** Errors counted in `rejected` but not listed (over limits.maxReportedErrors; all are quarantined). */
   errors_omitted?: number;
+  /** Paths of the containers that held no record (`[]`, `"Records": []`, `"items": []`), at most limits.maxReportedErrors. */
+  empty?: string[];
+  /** Empty containers over that number, not listed. */
+  empty_omitted?: number;
   /** Events of this request already on the queue when the queue refused the rest (429/503). */
   queued_before_failure?: number;
   /** Accepted events written to the R2 spool because the queue refused them (counted in `accepted`; sent to the queue later). */
@@ -162,8 +167,11 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
     if (!allows(principal, k)) return `credentials of tenant "${principal.tenant}" may not send ${k} records`;
     return checkRecord(record, limits.maxDepth, measure ? limits.maxRecordBytes : undefined);
   };
+  // containers without records are in no count: the answer lists them, so every part of the body is accounted for
+  const empty = new EmptyContainers(limits.maxReportedErrors);
   const opts: PipelineOptions = {
     kind,
+    empty,
     enrich: steps.enrich,
     route: steps.route,
     admit,
@@ -236,7 +244,7 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   else if (queue.sent > 0 && drainDue()) c.executionCtx.waitUntil(drainQuietly(c.env, SPOOL_DRAIN_AFTER_INGEST));
 
   // 4. Answer: quarantine the rejected records first, so the answer never outruns them.
-  if (index === 0) return requestError(c, 400, text.trim() === "" ? "empty body: expected at least one record" : NO_RECORDS);
+  if (index === 0) return requestError(c, 400, text.trim() === "" ? "empty body: expected at least one record" : NO_RECORDS, emptyFields(empty));
   countRejected(rejected, principal.tenant, cfg);
   const body: IngestResponse = { accepted, rejected: rejected.length, errors: [] };
   if (queue.spooled > 0) body.spooled = queue.spooled;
@@ -247,6 +255,7 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
     body.errors.push(r.source ? { index: r.index, path: r.path, reason, source: r.source } : { index: r.index, path: r.path, reason });
   }
   if (listed < rejected.length) body.errors_omitted = rejected.length - listed;
+  Object.assign(body, emptyFields(empty));
   if (rejected.length > 0) {
     const meta = { requestId: c.get("requestId"), uniq: quarantineUniq(), tenant: principal.tenant, receivedAt, route: new URL(req.url).pathname };
     try {
@@ -271,6 +280,12 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
 
 /** A body that is not blank but holds no record: `[]`, `{"Records": []}`, `{"items": []}` (still a 400, as a blank body). */
 const NO_RECORDS = 'no records in the body (empty array / empty Records): it holds only empty arrays or containers such as [], {"Records": []} or {"items": []}; expected at least one record';
+
+/** `empty` / `empty_omitted` of the answer, when the body had containers without records. */
+function emptyFields(empty: EmptyContainers): Partial<IngestResponse> {
+  if (empty.count === 0) return {};
+  return empty.count > empty.paths.length ? { empty: empty.paths, empty_omitted: empty.count - empty.paths.length } : { empty: empty.paths };
+}
 
 function tooManyReason(max: number, count: number): string {
   return `${count} records, more than limits.maxRecords (${max}) in one request (nothing was queued): send smaller batches`;

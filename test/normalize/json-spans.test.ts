@@ -132,7 +132,7 @@ const rawOf = (rs: Unwrapped[]) => rs.map((r) => r.raw);
 describe("unwrap with the value's text", () => {
   const k8s = [fixture("k8s-audit/falco-trace__create_secret.json").trim(), fixture("k8s-audit/falco-trace__attach_pod.json").trim()];
 
-  it("EventList items, Records[], EventBridge detail, nested arrays: each record its exact slice", () => {
+  it("EventList items, Records[], EventBridge detail, a container inside an array: each record its exact slice", () => {
     const list = `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},\n "items": [\n${k8s.join(",\n")}\n]}`;
     expect(rawOf(unwrap(parseJson(list), "", [], 0, list))).toEqual(k8s);
 
@@ -150,7 +150,8 @@ describe("unwrap with the value's text", () => {
     expect(d!.raw!.startsWith("{")).toBe(true);
     expect(parseJson(d!.raw!)).toEqual(d!.record);
 
-    const nested = `[[${k8s[0]}], ${k8s[1]}]`;
+    // (an array inside an array is a record, not a container: test/routes/decode.test.ts)
+    const nested = `[{"kind":"EventList","items":[${k8s[0]}]}, ${k8s[1]}]`;
     expect(rawOf(unwrap(parseJson(nested), "", [], 0, nested))).toEqual(k8s);
   });
 

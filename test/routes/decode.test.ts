@@ -2,7 +2,9 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { layout, items, itemsOf, frame, countLines, countRecords, checkRecord, utf8Length, oversize, type Item, type Framing } from "../../src/routes/decode";
-import { recordCount, unwrap } from "../../src/normalize/detect";
+import { recordCount, unwrap, EmptyContainers, type Unwrapped } from "../../src/normalize/detect";
+import { runPipeline } from "../../src/pipeline";
+import { parseJson } from "../../src/normalize/json";
 import { fixture, fixtures } from "../support/fixtures";
 
 const all = (text: string, framing: Parameters<typeof items>[1], max?: number): Item[] => [...items(text, framing, { maxRecordBytes: max })];
@@ -162,5 +164,85 @@ describe("byte counting", () => {
   it("countLines counts lines with content", () => {
     expect(countLines("a\n\n  \nb\r\nc")).toBe(3);
     expect(countLines("")).toBe(0);
+  });
+});
+
+describe("containers: one level of arrays; every element of a batch is records or an empty container", () => {
+  const a = fixture("falco/terminal-shell-in-container__falco-docs.json").trim();
+  /** What the ingest loop makes of a body: record paths (which are arrays), empty containers, and countRecords. */
+  function accounted(text: string, framing: Framing = "json") {
+    const empty = new EmptyContainers(100);
+    const records: Unwrapped[] = [];
+    const l = layout(text, framing);
+    for (const it of itemsOf(text, l)) if (it.type === "value") unwrap(it.value, it.path, records, 0, undefined, empty);
+    return { records: records.map((r) => r.path), arrays: records.filter((r) => Array.isArray(r.record)).map((r) => r.path), empty: empty.paths, count: countRecords(text, l) };
+  }
+
+  it("[[a,a],[],[[a]]]: an element array is a container, an array inside it a record (rejected), [] an empty container", () => {
+    expect(accounted(`[[${a},${a}],[],[[${a}]]]`)).toEqual({ records: ["[0][0]", "[0][1]", "[2][0]"], arrays: ["[2][0]"], empty: ["[1]"], count: 3 });
+  });
+
+  it('[a,{foo},a,"str",null,[]]: five records (three of them rejected by the pipeline), the [] at index 5 listed', () => {
+    expect(accounted(`[${a},{"foo":1},${a},"str",null,[]]`)).toEqual({ records: ["[0]", "[1]", "[2]", "[3]", "[4]"], arrays: [], empty: ["[5]"], count: 5 });
+  });
+
+  it("the same rule for NDJSON lines and a whole body; empty EventList / Records are listed with their member", () => {
+    const lines = [`[${a},[${a}]]`, "[]", '{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[]}', '{"Records":[]}', '[{"Records":[]},[]]'];
+    expect(accounted(lines.join("\n"), "ndjson")).toEqual({
+      records: ["line 1[0]", "line 1[1]", "line 5[1]"],
+      arrays: ["line 1[1]", "line 5[1]"],
+      empty: ["line 2", "line 3.items", "line 4.Records", "line 5[0].Records"],
+      count: 3,
+    });
+    expect(accounted('{"Records":[]}')).toEqual({ records: [], arrays: [], empty: ["Records"], count: 0 });
+    expect(accounted(`{"Records":[[${a}],${a}]}`)).toEqual({ records: [".Records[0]", ".Records[1]"], arrays: [".Records[0]"], empty: [], count: 2 });
+    // the body's array is split by the framing: an empty body array has no element to list (the answer's 400 says so)
+    expect(accounted("[]")).toEqual({ records: [], arrays: [], empty: [], count: 0 });
+  });
+
+  it("property: every element of a body array is accounted for (its records or an empty container), recordCount = unwrap().length", () => {
+    const rec = fc.oneof(fc.constant(a), fc.json({ maxDepth: 2 }));
+    const arr = (inner: fc.Arbitrary<string>, max: number) => fc.array(inner, { maxLength: max }).map((x) => `[${x.join(",")}]`);
+    const element = fc.oneof(
+      rec,
+      arr(rec, 3),
+      arr(arr(rec, 2), 2),
+      arr(rec, 3).map((x) => `{"kind":"EventList","items":${x}}`),
+      arr(rec, 3).map((x) => `{"Records":${x}}`),
+    );
+    fc.assert(
+      fc.property(fc.array(element, { minLength: 1, maxLength: 6 }), (parts) => {
+        const body = `[${parts.join(",")}]`;
+        const got = accounted(body);
+        expect(got.count).toBe(got.records.length);
+        const elements = JSON.parse(body) as unknown[];
+        elements.forEach((_, i) => {
+          const own = (p: string) => p === `[${i}]` || p.startsWith(`[${i}][`) || p.startsWith(`[${i}].`);
+          expect(got.records.some(own) || got.empty.some(own), `${body} element ${i}`).toBe(true);
+        });
+        for (const v of elements) expect(recordCount(v as never)).toBe(unwrap(v as never, "", []).length);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("EmptyContainers counts them all and keeps the first `max` paths", () => {
+    const empty = new EmptyContainers(2);
+    for (let i = 0; i < 5; i++) unwrap([], `line ${i + 1}`, [], 0, undefined, empty);
+    expect([empty.count, empty.paths]).toEqual([5, ["line 1", "line 2"]]);
+  });
+
+  it("runPipeline: an array inside an array or container is rejected as such, on detection and on an explicit route", () => {
+    const empty = new EmptyContainers(10);
+    const ctx = { ocsfVersion: "1.3.0", receivedAt: 0 };
+    for (const kind of [undefined, "falco"] as const) {
+      const rec = parseJson(a);
+      const res = runPipeline([[rec, [rec]], []], ["[0]", "[1]"], [], { ctx, kind, empty });
+      expect(res.total).toBe(2);
+      expect(res.events).toHaveLength(1);
+      expect(res.errors.map((e) => [e.index, e.path])).toEqual([[1, "[0][1]"]]);
+      expect(res.errors[0]!.reason).toMatch(/^an array inside an array or container is not unwrapped/);
+    }
+    expect(empty.paths).toEqual(["[1]", "[1]"]);
   });
 });

@@ -5,6 +5,7 @@ import { describe, it, expect } from "vitest";
 import { fixture, fixturesIn } from "../support/fixtures";
 import { readArchive, waitFor } from "../support/archive";
 import { CaptureQueue, call, post, linesOf, productOf, gzip, quarantined } from "./helpers";
+import { parseJson } from "../../src/normalize/json";
 
 const falcoLines = linesOf("falco");
 const tetragonLines = linesOf("tetragon");
@@ -144,6 +145,75 @@ describe("containers", () => {
       expect(productOf(ev)).toBe("CloudTrail");
       expect((ev.unmapped as { eventbridge?: Record<string, unknown> }).eventbridge?.["detail-type"]).toBe((JSON.parse(f.text) as Record<string, unknown>)["detail-type"]);
     }
+  });
+});
+
+describe("nested arrays and empty containers: every element of a batch is accounted for", () => {
+  const a = falcoLines[0]!;
+  const NESTED = /^an array inside an array or container is not unwrapped/;
+  /** The quarantined parts of request `id` and what each holds. */
+  async function quarantine(id: string): Promise<Record<string, { index: number; path: string; reason: string; record?: unknown; raw?: string }>> {
+    const out: Record<string, { index: number; path: string; reason: string; record?: unknown; raw?: string }> = {};
+    for (const f of await quarantined(env.ARCHIVE, id)) out[f.part] = JSON.parse(await (await env.ARCHIVE.get(f.key))!.text()) as (typeof out)[string];
+    return out;
+  }
+
+  it("[[a,a],[],[[a]]]: the element arrays are unwrapped, the array inside one is rejected and quarantined, [] is listed as empty", async () => {
+    for (const [body, headers, at] of [
+      [`[[${a},${a}],[],[[${a}]]]`, undefined, (p: string) => p],
+      [[`[${a},${a}]`, "[]", `[[${a}]]`].join("\n"), { "content-type": "application/x-ndjson" }, (p: string) => p.replace(/^\[(\d)\]/, (_, n: string) => `line ${Number(n) + 1}`)],
+    ] as const) {
+      const id = `nested-${crypto.randomUUID()}`;
+      const r = await ingest("/v1/events", body, { "content-type": "application/json", ...headers, "cf-ray": id });
+      expect(r.status, body).toBe(202);
+      expect(r.body, body).toMatchObject({ accepted: 2, rejected: 1, errors: [{ index: 2, path: at("[2][0]"), reason: expect.stringMatching(NESTED) }], empty: [at("[1]")] });
+      expect(r.queue.events().map(productOf)).toEqual(["Falco", "Falco"]);
+      const q = await quarantine(id);
+      expect(Object.keys(q)).toEqual(["2"]);
+      expect(q["2"]).toMatchObject({ index: 2, path: at("[2][0]"), record: [parseJson(a)] }); // parsed as the quarantine keeps it (long integers as strings)
+    }
+  });
+
+  it('[a,{foo},a,"str",null,[]]: accepted 2, rejected 3 (each quarantined), the [] at index 5 listed as empty', async () => {
+    const id = `mixed-${crypto.randomUUID()}`;
+    const r = await ingest("/v1/events", `[${a},{"foo":1},${a},"str",null,[]]`, { "content-type": "application/json", "cf-ray": id });
+    expect(r.status).toBe(202);
+    expect(r.body).toMatchObject({ accepted: 2, rejected: 3, empty: ["[5]"] });
+    expect(r.body.errors.map((e) => [e.index, e.path])).toEqual([[1, "[1]"], [3, "[3]"], [4, "[4]"]]);
+    expect(Object.keys(await quarantine(id)).sort()).toEqual(["1", "3", "4"]);
+  });
+
+  it("an empty EventList or Records: [] in a batch is no error: listed under empty, the other records accepted", async () => {
+    const list = (items: string[]) => `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[${items.join(",")}]}`;
+    const ndjson = [list([]), list([k8sLines[0]!]), '{"Records":[]}', JSON.stringify(ctRecords[0])].join("\n");
+    const r = await ingest("/v1/events", ndjson, { "content-type": "application/x-ndjson" });
+    expect(r.status).toBe(202);
+    expect(r.body).toEqual({ accepted: 2, rejected: 0, errors: [], empty: ["line 1.items", "line 3.Records"] });
+    const arr = await ingest("/v1/events", `[${list([])},{"Records":[]},${a}]`);
+    expect(arr.body).toEqual({ accepted: 1, rejected: 0, errors: [], empty: ["[0].items", "[1].Records"] });
+    // a body of empty containers only: still the 400 "no records", with each of them listed
+    const none = await ingest("/v1/events", `[[],{"Records":[]}]`);
+    expect(none.status).toBe(400);
+    expect(none.body).toMatchObject({ accepted: 0, rejected: 0, empty: ["[0]", "[1].Records"] });
+    expect(none.body.errors[0]!.reason).toMatch(/^no records in the body/);
+  });
+
+  it("a bare array of CloudTrail records as an element of the body's array is a container, as the same array is as a body or a line", async () => {
+    const stratus = fixture("cloudtrail/stratus__persistence.iam-create-admin-user.json").trim();
+    const n = (JSON.parse(stratus) as unknown[]).length;
+    for (const [body, headers] of [
+      [stratus, undefined],
+      [`[${stratus},${stratus}]`, undefined],
+      [`${JSON.stringify(JSON.parse(stratus))}\n${JSON.stringify(JSON.parse(stratus))}`, { "content-type": "application/x-ndjson" }],
+    ] as const) {
+      const r = await ingest("/v1/events", body, headers);
+      expect(r.body).toEqual({ accepted: body === stratus ? n : 2 * n, rejected: 0, errors: [] });
+    }
+  });
+
+  it("lists at most maxReportedErrors empty containers and counts the others", async () => {
+    const r = await call(post("/v1/events", `${a}\n[]\n[]\n[]\n[]\n`, { "content-type": "application/x-ndjson" }), { queue: new CaptureQueue(), config: { limits: { maxReportedErrors: 2 } } });
+    expect(r.body).toEqual({ accepted: 1, rejected: 0, errors: [], empty: ["line 2", "line 3"], empty_omitted: 2 });
   });
 });
 
