@@ -8,9 +8,9 @@
 // One object per refused sendBatch call (at most 100 messages, ~230 KB). <uniq> is generated per
 // request, as for the quarantine (a sender's x-request-id can repeat).
 //
-// drainSpool sends the objects back to EVENTS, oldest key first, a bounded number per call, and deletes
-// an object only after the queue took all its messages: from the scheduled handler every minute, and
-// opportunistically after a later request's successful enqueue. Draining the same object twice (two
+// drainSpool sends the objects back to EVENTS in key order (oldest day first), a bounded number per
+// call, and deletes an object only after the queue took all its messages: from the scheduled handler
+// every minute, and opportunistically after a later request's successful enqueue. Draining the same object twice (two
 // drains at once, or a delete that failed) queues its events twice: they keep their metadata.uid, and the
 // sinks deduplicate on it (docs/delivery.md, "At least once"). Messages may reference spill/ objects
 // (large events), which must outlive the spool (docs/deploy.md, retention).
@@ -178,7 +178,7 @@ export interface SpoolInfo {
   uploaded: string;
 }
 
-/** The spool's objects, oldest key first, at most `limit` (bounded R2 list pages), from their metadata. */
+/** The spool's objects in key order (oldest day first), at most `limit` (bounded R2 list pages), from their metadata. */
 export async function listSpool(bucket: R2Bucket, limit = 1000): Promise<{ objects: SpoolInfo[]; more: boolean }> {
   const objects: SpoolInfo[] = [];
   let cursor: string | undefined;
