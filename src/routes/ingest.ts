@@ -244,7 +244,12 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   else if (queue.sent > 0 && drainDue()) c.executionCtx.waitUntil(drainQuietly(c.env, SPOOL_DRAIN_AFTER_INGEST));
 
   // 4. Answer: quarantine the rejected records first, so the answer never outruns them.
-  if (index === 0) return requestError(c, 400, text.trim() === "" ? "empty body: expected at least one record" : NO_RECORDS, emptyFields(empty));
+  if (index === 0) {
+    if (text.trim() === "") return requestError(c, 400, "empty body: expected at least one record");
+    // a well-formed batch that holds no record ([], {"Records": []}, an empty EventList): nothing to do, and
+    // nothing wrong (a relay may forward an empty log file or EventList as it found it)
+    return c.json({ accepted: 0, rejected: 0, errors: [], ...emptyFields(empty) } satisfies IngestResponse, 200);
+  }
   countRejected(rejected, principal.tenant, cfg);
   const body: IngestResponse = { accepted, rejected: rejected.length, errors: [] };
   if (queue.spooled > 0) body.spooled = queue.spooled;
@@ -277,9 +282,6 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   // trim them), else 400 (the rejected records are in the quarantine either way)
   return c.json(body, accepted > 0 ? 202 : rejected.every((r) => isLimitReason(r.reason)) ? 413 : 400);
 }
-
-/** A body that is not blank but holds no record: `[]`, `{"Records": []}`, `{"items": []}` (still a 400, as a blank body). */
-const NO_RECORDS = 'no records in the body (empty array / empty Records): it holds only empty arrays or containers such as [], {"Records": []} or {"items": []}; expected at least one record';
 
 /** `empty` / `empty_omitted` of the answer, when the body had containers without records. */
 function emptyFields(empty: EmptyContainers): Partial<IngestResponse> {
