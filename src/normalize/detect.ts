@@ -1,7 +1,7 @@
 // Source detection and container unwrapping. Pure: JSON value in, classified records out.
 import { type Json, type JsonObject, isObject } from "./json";
 import type { SourceKind } from "./ocsf";
-import { NormalizeError } from "./errors";
+import { NormalizeError, keyList } from "./errors";
 import { elementTexts, memberText } from "./json-spans";
 
 export const TETRAGON_KEYS = [
@@ -37,7 +37,7 @@ export function tetragonEventKeys(rec: JsonObject): string[] {
 export function singleTetragonKey(rec: JsonObject): string[] {
   const keys = tetragonEventKeys(rec);
   if (keys.length > 1) {
-    throw new NormalizeError(`ambiguous Tetragon record: ${keys.length} event keys (${keys.join(", ")}); a Tetragon export line carries exactly one process_* event`);
+    throw new NormalizeError(`ambiguous Tetragon record: ${keys.length} event keys (${keyList(keys)}); a Tetragon export line carries exactly one process_* event`);
   }
   return keys;
 }

@@ -19,12 +19,17 @@ export function quoted(text: string, max = QUOTE_MAX): string {
   return `${text.slice(0, end)}…(+${text.length - end} chars)`;
 }
 
-/** A record's first `n` key names, for a reason: each cut at 40 characters, the list at QUOTE_MAX. */
-export function keyList(rec: JsonObject, n = 5): string {
+/**
+ * A record's first `n` key names (or the first `n` of the names given), for a reason: each cut at 40
+ * characters, the list at QUOTE_MAX.
+ */
+export function keyList(rec: JsonObject | readonly string[], n = 5): string {
   const keys: string[] = [];
-  for (const k in rec) {
-    if (keys.length === n) break;
-    keys.push(quoted(k, 40));
-  }
+  if (Array.isArray(rec)) for (const k of rec.slice(0, n)) keys.push(quoted(k, 40));
+  else
+    for (const k in rec) {
+      if (keys.length === n) break;
+      keys.push(quoted(k, 40));
+    }
   return keys.length ? quoted(keys.join(", ")) : "none";
 }

@@ -743,6 +743,17 @@ describe("bad input", () => {
     expect(norm({ ...exec, process_exit: null }).activity_id).toBe(norm(exec).activity_id);
     expect(tetragonEventKeys(two)).toEqual(["process_exec", "process_kprobe"]);
     expect(tetragonEventKeys(exec)).toEqual(["process_exec"]);
+    // the sender's key names are quoted bounded (each at 40 characters, the first 5), the count in full
+    const many: Record<string, unknown> = { ...exec };
+    for (let i = 0; i < 50; i++) many[`process_${i}_${"x".repeat(3000)}`] = {};
+    let reason = "";
+    try {
+      norm(many as typeof exec);
+    } catch (e) {
+      reason = (e as Error).message;
+    }
+    expect(reason).toMatch(/^ambiguous Tetragon record: 51 event keys \(process_exec, process_0_x{30}…\(\+\d+ chars\), /);
+    expect(reason.length).toBeLessThan(400);
   });
 
   it("detects rate_limit_info lines as Tetragon (no route needed); two event keys stay ambiguous", () => {
