@@ -17,6 +17,8 @@ export type Scalar = "i" | "l" | "t" | "f" | "b" | "s" | "j";
 
 export interface Field {
   name: string;
+  /** "." + name: the field's path segment as a member. */
+  dot?: string;
   list: boolean;
   /** The leaf type, for a leaf. */
   scalar?: Scalar;
@@ -40,13 +42,14 @@ function fieldsOf(line: string, depth: number, path: readonly string[]): Field[]
     let type = a.slice(colon + 1);
     const list = type.endsWith("[]");
     if (list) type = type.slice(0, -2);
-    if (SCALARS.has(type)) return { name, list, scalar: type as Scalar };
+    const dot = `.${name}`;
+    if (SCALARS.has(type)) return { name, dot, list, scalar: type as Scalar };
     const obj = type.slice(1);
     const def = OCSF_OBJECTS[obj];
     const repeats = path.filter((p) => p === obj).length;
-    if (def === undefined || depth >= MAX_OBJECT_DEPTH || repeats + 1 > MAX_SAME_OBJECT) return { name, list, scalar: "j" };
+    if (def === undefined || depth >= MAX_OBJECT_DEPTH || repeats + 1 > MAX_SAME_OBJECT) return { name, dot, list, scalar: "j" };
     const fields = fieldsOf(def, depth + 1, [...path, obj]);
-    return { name, list, fields, names: new Set(fields.map((c) => c.name)) };
+    return { name, dot, list, fields, names: new Set(fields.map((c) => c.name)) };
   });
 }
 
@@ -137,36 +140,66 @@ function scalarCell(s: Scalar, v: unknown): unknown {
   }
 }
 
-function one(f: Field, v: unknown, path: string, misfits: Misfits): unknown {
+// The path of the value being converted, as segments ("actor", ".process", "[2]"): joined only for a
+// misfit, so converting a value that fits builds no path text.
+const at: string[] = [];
+let depth = 0;
+
+function misfit(misfits: Misfits, v: unknown): null {
+  let path = "";
+  for (let k = 0; k < depth; k++) path += at[k];
+  misfits[path] = v;
+  return null;
+}
+
+function one(f: Field, v: unknown, misfits: Misfits): unknown {
   if (v === undefined || v === null) return null;
-  if (f.fields) {
-    if (!isObject(v)) {
-      misfits[path] = v;
-      return null;
-    }
-    const out: Record<string, unknown> = {};
-    for (const c of f.fields) out[c.name] = cellOf(c, v[c.name], `${path}.${c.name}`, misfits);
-    for (const k of Object.keys(v)) if (v[k] !== undefined && !f.names!.has(k)) misfits[`${path}.${k}`] = v[k];
-    return out;
+  const members = f.fields;
+  if (members === undefined) {
+    const cell = scalarCell(f.scalar!, v);
+    return cell === undefined ? misfit(misfits, v) : cell;
   }
-  const cell = scalarCell(f.scalar!, v);
-  if (cell === undefined) {
-    misfits[path] = v;
-    return null;
+  if (!isObject(v)) return misfit(misfits, v);
+  const out: Record<string, unknown> = {};
+  for (let k = 0; k < members.length; k++) {
+    const c = members[k]!;
+    at[depth++] = c.dot!;
+    out[c.name] = cell(c, v[c.name], misfits);
+    depth--;
   }
-  return cell;
+  const names = f.names!;
+  for (const k of Object.keys(v)) {
+    if (v[k] === undefined || names.has(k)) continue;
+    at[depth++] = `.${k}`;
+    misfit(misfits, v[k]);
+    depth--;
+  }
+  return out;
+}
+
+function cell(f: Field, v: unknown, misfits: Misfits): unknown {
+  if (!f.list || v === undefined || v === null) return one(f, v, misfits);
+  if (!Array.isArray(v)) return misfit(misfits, v);
+  const out = new Array<unknown>(v.length);
+  for (let i = 0; i < v.length; i++) {
+    at[depth++] = `[${i}]`;
+    out[i] = one(f, v[i], misfits);
+    depth--;
+  }
+  return out;
 }
 
 /**
  * The value to write for field `f` (nested objects with only the schema's members, bigint for INT64),
  * null when absent. What does not fit (a wrong type, an unknown member, a list that is not an array)
- * is left out of the cell and recorded in `misfits` under its path.
+ * is left out of the cell and recorded in `misfits` under its path, `path` being the field's own.
  */
 export function cellOf(f: Field, v: unknown, path: string, misfits: Misfits): unknown {
-  if (!f.list || v === undefined || v === null) return one(f, v, path, misfits);
-  if (!Array.isArray(v)) {
-    misfits[path] = v;
-    return null;
+  at[0] = path;
+  depth = 1;
+  try {
+    return cell(f, v, misfits);
+  } finally {
+    depth = 0;
   }
-  return v.map((x, i) => one(f, x, `${path}[${i}]`, misfits));
 }

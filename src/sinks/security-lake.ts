@@ -12,7 +12,7 @@ import { isObject } from "../normalize/json";
 import type { SinkDriver, SinkRequest } from "./types";
 import { s3ConnectionShape, putObject, classifyS3 } from "./s3";
 import { batchId, classDayOf, groupByClassDay } from "./objects";
-import { cellOf, classFields, classSchema, hasParquetSchema, supportedClasses, type Misfits } from "./parquet-schema";
+import { cellOf, classFields, classSchema, hasParquetSchema, supportedClasses, type Field, type Misfits, type SchemaElement } from "./parquet-schema";
 
 const SOURCE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -43,6 +43,29 @@ export type SecurityLakeConfig = z.infer<typeof securityLakeSchema>;
 /** Attributes an event carries that its class's columns cannot hold are kept here, inside `unmapped`. */
 export const EXTRA_KEY = "tributary_extra";
 
+interface Layout {
+  fields: Field[];
+  schema: SchemaElement[];
+  /** The column of `unmapped` (JSON text, with the misfits). */
+  unmappedAt: number;
+  /** The top-level attribute names of the class. */
+  known: ReadonlySet<string>;
+}
+
+const layouts = new Map<number, Layout>();
+
+/** A class's columns, schema and what encodeParquet looks up in them, made once per class. */
+function layoutOf(classUid: number): Layout | undefined {
+  let l = layouts.get(classUid);
+  if (l) return l;
+  const fields = classFields(classUid);
+  const schema = classSchema(classUid);
+  if (!fields || !schema) return undefined;
+  l = { fields, schema, unmappedAt: fields.findIndex((f) => f.name === "unmapped"), known: new Set(fields.map((f) => f.name)) };
+  layouts.set(classUid, l);
+  return l;
+}
+
 /**
  * One Parquet file of events of one class, rows sorted by time, with the class's nested schema
  * (./parquet-schema). A value that does not fit its column (wrong type, an attribute or member the
@@ -50,18 +73,17 @@ export const EXTRA_KEY = "tributary_extra";
  * Throws for a class without a schema.
  */
 export function encodeParquet(events: readonly OcsfEvent[], classUid: number): Uint8Array {
-  const fields = classFields(classUid);
-  const schema = classSchema(classUid);
-  if (!fields || !schema) throw new Error(`no Parquet schema for class_uid ${classUid} (supported: ${supportedClasses()})`);
+  const layout = layoutOf(classUid);
+  if (!layout) throw new Error(`no Parquet schema for class_uid ${classUid} (supported: ${supportedClasses()})`);
+  const { fields, schema, unmappedAt, known } = layout;
   const sorted = [...events].sort((a, b) => a.time - b.time);
   const data: unknown[][] = fields.map(() => new Array<unknown>(sorted.length));
-  const unmappedAt = fields.findIndex((f) => f.name === "unmapped");
-  const known = new Set(fields.map((f) => f.name));
-  sorted.forEach((e, row) => {
+  for (let row = 0; row < sorted.length; row++) {
+    const e = sorted[row]!;
     const misfits: Misfits = {};
-    fields.forEach((f, c) => {
-      if (c !== unmappedAt) data[c]![row] = cellOf(f, e[f.name], f.name, misfits);
-    });
+    for (let c = 0; c < fields.length; c++) {
+      if (c !== unmappedAt) data[c]![row] = cellOf(fields[c]!, e[fields[c]!.name], fields[c]!.name, misfits);
+    }
     for (const k of Object.keys(e)) if (!known.has(k) && e[k] !== undefined) misfits[k] = e[k];
     let unmapped: unknown = e.unmapped;
     if (Object.keys(misfits).length > 0) {
@@ -70,7 +92,7 @@ export function encodeParquet(events: readonly OcsfEvent[], classUid: number): U
       else unmapped = { [EXTRA_KEY]: { ...misfits, unmapped: own } }; // an `unmapped` that is not an object
     }
     data[unmappedAt]![row] = unmapped === undefined ? null : JSON.stringify(unmapped);
-  });
+  }
   const buf = parquetWriteBuffer({
     columnData: fields.map((f, c) => ({ name: f.name, data: data[c]! })),
     schema,

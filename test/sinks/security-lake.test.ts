@@ -176,7 +176,42 @@ describe("security lake: nested schemas", () => {
     const back = restoreEvent(row!, 2004);
     expect(back).toEqual(plain(odd));
   });
+
+  it("names misfits by their path at any depth, in the order of the schema walk, the same in every row and call", async () => {
+    const base = plain(events.find((x) => x.class_uid === 2004)!) as OcsfEvent;
+    const odd = {
+      ...base,
+      zz_top: 1,
+      evidences: [{ process: { pid: "one", file: { name: 7, extra: true } } }, null, { process: { cmd_line: ["a"] } }],
+      metadata: { ...base.metadata, labels: "x", product: { ...base.metadata.product, feature: { name: 1 } } },
+    } as unknown as OcsfEvent;
+    const misfits = {
+      "evidences[0].process.file.name": 7,
+      "evidences[0].process.file.extra": true,
+      "evidences[0].process.pid": "one",
+      "evidences[2].process.cmd_line": ["a"],
+      "metadata.labels": "x",
+      "metadata.product.feature.name": 1,
+      zz_top: 1,
+    };
+    const bytes = encodeParquet([odd, base, { ...odd, time: odd.time + 1 }], 2004);
+    const rows = await readParquet(bytes);
+    for (const row of [rows[0]!, rows[2]!]) {
+      const extra = (JSON.parse(row.unmapped as string) as Row)[EXTRA_KEY] as Row;
+      expect(extra).toEqual(misfits);
+      expect(Object.keys(extra)).toEqual(Object.keys(misfits).sort((a, b) => schemaOrder(a) - schemaOrder(b)));
+    }
+    expect(rows[1]!.unmapped ?? null).toBe(base.unmapped === undefined ? null : JSON.stringify(base.unmapped));
+    expect(encodeParquet([odd, base, { ...odd, time: odd.time + 1 }], 2004)).toEqual(bytes);
+  });
 });
+
+/** Position of a misfit's top-level attribute among the class 2004 columns (unknown attributes last). */
+function schemaOrder(path: string): number {
+  const names = classFields(2004)!.map((f) => f.name);
+  const i = names.indexOf(path.split(/[.[]/)[0]!);
+  return i < 0 ? names.length : i;
+}
 
 describe("security lake: objects in s3rver", () => {
   it("one Parquet file per class and event day, under ext/{source}/region/accountId/eventDay, every row checked", async () => {
