@@ -78,11 +78,23 @@ function isPodResource(type: string): boolean {
   return t === "pod" || t === "pods" || t.startsWith("pods/");
 }
 
+/**
+ * Verbs whose audit objectRef has no object name: the k8s-audit normalizer then names resources[0] by its
+ * resource type (`list pods` -> {type: "pods", name: "pods"}), which is no pod.
+ */
+const COLLECTION_VERBS = new Set(["list", "watch", "deletecollection", "create"]);
+
+/** resources[0] of a Kubernetes request on the collection rather than one object (see COLLECTION_VERBS). */
+function isCollection(e: OcsfEvent, res: Record<string, Json>): boolean {
+  const op = s(o(e.api)?.operation);
+  return op !== undefined && COLLECTION_VERBS.has(op) && res.uid === undefined && res.name === res.type;
+}
+
 function podOf(e: OcsfEvent, labels: string[] | undefined): { namespace: string; name: string } | undefined {
   if (Array.isArray(e.resources)) {
     for (const r of e.resources as Json[]) {
       const res = o(r);
-      if (!res || !isPodResource(String(res.type ?? ""))) continue;
+      if (!res || !isPodResource(String(res.type ?? "")) || isCollection(e, res)) continue;
       const name = s(res.name);
       const namespace = s(res.namespace);
       if (name && namespace) return { namespace, name };

@@ -59,6 +59,21 @@ describe("correlation keys on every fixture event", () => {
     ]);
   });
 
+  it("a request on a collection (list pods) is keyed by its user, not by a pod named after the resource type", () => {
+    const lists = events.filter((x) => x.name === "k8s-audit/audit2rbac-demo.ndjson" && (x.event.api as { operation?: string }).operation === "list");
+    const podLists = lists.filter((x) => (x.event.resources as { type?: string }[] | undefined)?.[0]?.type === "pods");
+    expect(podLists.length).toBeGreaterThan(1); // bob's and alice's `list pods`
+    for (const { event } of podLists) {
+      expect(corr(event)!.keys.filter((k) => k.startsWith("pod:"))).toEqual([]);
+      expect(corr(event)!.key).toMatch(/^k8s\.user:default\//);
+    }
+    const users = new Set(podLists.map((x) => corr(x.event)!.key));
+    expect(users.size).toBeGreaterThan(1); // different users no longer share one correlation_uid
+    // a named pod is still a pod key
+    const exec = events.find((x) => x.name === "k8s-audit/falco-trace__exec_pod.json")!.event;
+    expect(corr(exec)!.key).toMatch(/^pod:/);
+  });
+
   it("the normalizer's own correlation_uid (k8s auditID, CloudTrail sharedEventID) is kept in unmapped", () => {
     const audit = events.find((x) => x.name === "k8s-audit/falco-trace__exec_pod.json")!.event;
     expect(corr(audit)!.source_correlation_uid).toBe("ca1ed9f4-7bf4-4c85-81a8-1b11253d1ba6");
