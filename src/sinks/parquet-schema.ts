@@ -160,11 +160,15 @@ function one(f: Field, v: unknown, misfits: Misfits): unknown {
     return cell === undefined ? misfit(misfits, v) : cell;
   }
   if (!isObject(v)) return misfit(misfits, v);
+  // Absent members are left out: the writer reads a missing member as null (the same file; no OCSF
+  // attribute is named like an Object.prototype property, which `out` would otherwise answer with).
   const out: Record<string, unknown> = {};
   for (let k = 0; k < members.length; k++) {
     const c = members[k]!;
+    const x = v[c.name];
+    if (x === undefined || x === null) continue;
     at[depth++] = c.dot!;
-    out[c.name] = cell(c, v[c.name], misfits);
+    out[c.name] = cell(c, x, misfits);
     depth--;
   }
   const names = f.names!;

@@ -206,6 +206,20 @@ describe("security lake: nested schemas", () => {
   });
 });
 
+describe("security lake: schema member names", () => {
+  it("no member of any class's groups is named like an Object.prototype property (cells leave absent members out)", () => {
+    const clash: string[] = [];
+    const walk = (fields: Field[], path: string) => {
+      for (const f of fields) {
+        if (f.name in Object.prototype) clash.push(`${path}${f.name}`);
+        if (f.fields) walk(f.fields, `${path}${f.name}.`);
+      }
+    };
+    for (const cls of Object.keys(OCSF_CLASSES)) walk(classFields(Number(cls))!, `${cls}:`);
+    expect(clash).toEqual([]);
+  });
+});
+
 /** Position of a misfit's top-level attribute among the class 2004 columns (unknown attributes last). */
 function schemaOrder(path: string): number {
   const names = classFields(2004)!.map((f) => f.name);
