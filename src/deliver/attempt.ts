@@ -1,6 +1,7 @@
 // One delivery attempt of some events to one sink: split into batches (maxEvents / maxBytes; storage
 // sinks per object, see splitBatch), encode, send each request with a timeout, classify, and sort
-// every event into delivered / retry / reject.
+// every event into delivered / retry / reject. With the invocation's slots (./slots) each batch is
+// encoded and sent holding one, so its requests' timeouts start once they may open a connection.
 //   - a network error or timeout (send throws) is a retry;
 //   - encode throwing is a reject (the same events would fail the same way again);
 //   - once the sink has used up its time for the batch (budgetMs), the remaining requests are
@@ -15,6 +16,7 @@ import type { TimedContext } from "../sinks/s3";
 import { pack, utf8Length } from "../sinks/batch";
 import { uidOf } from "../sinks/objects";
 import type { ResolvedSink } from "./sinks";
+import type { Slots } from "./slots";
 
 export interface Item {
   event: OcsfEvent;
@@ -102,6 +104,8 @@ export interface AttemptOptions {
   deadline?: number;
   /** Clock for the deadline (injected in tests). */
   clock?: () => number;
+  /** The invocation's sink request slots (./slots): each batch is encoded and sent holding one. */
+  slots?: Slots;
 }
 
 /**
@@ -160,20 +164,20 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
     for (const { kind, ...grp } of groups.values()) (kind === "retry" ? report.retry : report.rejected).push(grp);
   };
 
-  for (const chunk of chunks) {
-    if (down !== undefined || overBudget()) {
-      // nothing more goes out in this attempt: retry the whole batch without encoding it
-      const outcome: Outcome = { kind: "retry", ...(down !== undefined ? notSent(down) : { reason: BUDGET }) };
-      settle(chunk, () => outcome);
-      continue;
-    }
+  const skipChunk = (chunk: number[]): void => {
+    const outcome: Outcome = { kind: "retry", ...(down !== undefined ? notSent(down) : { reason: BUDGET }) };
+    settle(chunk, () => outcome);
+  };
+
+  // one batch: encode, then send its requests in order, each body dropped once it has been sent
+  const encodeAndSend = async (chunk: number[]): Promise<void> => {
     const events = chunk.map((i) => items[i]!.event);
     let requests: SinkRequest[];
     try {
       requests = await sink.driver.encode(events, sink.config, ctx, chunk.map((i) => items[i]!.line));
     } catch (e) {
       settle(chunk, () => ({ kind: "reject", reason: `${sink.type} could not encode these events: ${(e as Error).message}` }));
-      continue;
+      return;
     }
     const unsent = unsentOutcomes(sink.driver, events, requests, sink.config, ctx);
     if (unsent.size > 0) {
@@ -183,7 +187,8 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
         (j) => unsent.get(local[j]!)!,
       );
     }
-    for (const req of requests) {
+    while (requests.length > 0) {
+      const req = requests.shift()!;
       const global = req.events.map((k) => chunk[k]!);
       if (down !== undefined) {
         const outcome: Outcome = { kind: "retry", ...notSent(down) };
@@ -212,6 +217,22 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
       if (c.outcome.kind === "retry" && classifyHttpStatus(res).kind === "retry") {
         down = { reason: c.outcome.reason, ...(c.outcome.afterMs !== undefined ? { afterMs: c.outcome.afterMs } : {}) };
       }
+    }
+  };
+
+  for (const chunk of chunks) {
+    if (down !== undefined || overBudget()) {
+      // nothing more goes out in this attempt: retry the whole batch without encoding it
+      skipChunk(chunk);
+      continue;
+    }
+    // a slot for this batch's encode and requests (see ./slots); waiting for it spends budget, not timeoutMs
+    const release = opts.slots ? await opts.slots.acquire() : undefined;
+    try {
+      if (overBudget()) skipChunk(chunk);
+      else await encodeAndSend(chunk);
+    } finally {
+      release?.();
     }
   }
   if (down !== undefined) report.down = down;

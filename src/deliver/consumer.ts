@@ -4,7 +4,9 @@
 //     1. the archive (R2) gets every event whose sinks include "archive"; if that write fails the
 //        whole batch is retried before anything else is sent;
 //     2. every other sink gets its events in one delivery per sink, all sinks concurrently, so a slow
-//        or dead sink never holds the others; its failed events go to DELIVERIES or the DLQ.
+//        or dead sink never holds the others; its failed events go to DELIVERIES or the DLQ. Their
+//        requests share the invocation's slots (./slots): at most SINK_SLOTS batches are encoded
+//        and in flight at once, each request timed from when it has a slot.
 //   DELIVERIES ("tributary-deliveries", DeliveryMessage {v, kind: "delivery", sink, attempt, ...}):
 //     retries, one sink per message; sinks concurrently, a sink's messages in order, and once a
 //     sink fails in this batch its remaining messages are rescheduled without being sent.
@@ -22,6 +24,7 @@ import { log } from "../ops/log";
 import { tameNoise } from "../noise/gate";
 import { feedCorrelation } from "../correlate/feed";
 import { redeliver } from "./backoff";
+import { Slots } from "./slots";
 
 export interface ConsumerEnv {
   ARCHIVE: R2Bucket;
@@ -101,7 +104,8 @@ export async function consumeQueue(batch: MessageBatch<unknown>, env: ConsumerEn
     for (const m of [...events.map((p) => p.msg), ...deliveries]) redeliver(m);
     return;
   }
-  const deps: DeliverDeps = { cfg, env: bindings, archive: env.ARCHIVE, deliveries: env.DELIVERIES, now };
+  // one set of sink request slots for the invocation (./slots): both queues' deliveries share it
+  const deps: DeliverDeps = { cfg, env: bindings, archive: env.ARCHIVE, deliveries: env.DELIVERIES, now, slots: new Slots() };
   await Promise.all([consumeEvents(events, deps), consumeDeliveries(deliveries, deps)]);
 }
 

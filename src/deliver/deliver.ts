@@ -9,6 +9,7 @@ import { backoffSeconds } from "./backoff";
 import { writeDeadLetter } from "./dlq";
 import { scheduleDelivery, type DeliveriesQueue } from "./retry";
 import { resolveSinks } from "./sinks";
+import type { Slots } from "./slots";
 import { countDelivery, countQueued } from "../ops/record";
 
 export interface DeliverDeps {
@@ -18,6 +19,8 @@ export interface DeliverDeps {
   deliveries: DeliveriesQueue | undefined;
   now: () => number;
   rand?: () => number;
+  /** Sink request slots shared by the invocation's deliveries (./slots); without, requests are not bounded. */
+  slots?: Slots;
 }
 
 export interface DeliverResult {
@@ -61,7 +64,7 @@ export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise
   }
   const report: AttemptReport = job.skip
     ? { delivered: [], rejected: [], requests: 0, retry: [{ indices: items.map((_, i) => i), ...notSent(job.skip) }], down: job.skip }
-    : await attemptDelivery(sink, items, { env: deps.env, now, deadline: (job.startedAt ?? now) + sink.budgetMs, clock: deps.now });
+    : await attemptDelivery(sink, items, { env: deps.env, now, deadline: (job.startedAt ?? now) + sink.budgetMs, clock: deps.now, ...(deps.slots ? { slots: deps.slots } : {}) });
   result.delivered = report.delivered.length;
   result.requests = report.requests;
   if (report.down !== undefined) result.down = report.down;
