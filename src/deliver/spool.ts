@@ -8,8 +8,8 @@
 // One object per refused sendBatch call (at most 100 messages, ~230 KB). <uniq> is generated per
 // request, as for the quarantine (a sender's x-request-id can repeat).
 //
-// drainSpool sends the objects back to EVENTS in key order (oldest day first), a bounded number per
-// call, and deletes an object only after the queue took all its messages: from the scheduled handler
+// drainSpool sends the objects back to EVENTS in key order (oldest day first), within a budget (objects,
+// subrequests, wall time), and deletes an object only after the queue took all its messages: from the scheduled handler
 // every minute, and opportunistically after a later request's successful enqueue. Draining the same object twice (two
 // drains at once, or a delete that failed) queues its events twice: they keep their metadata.uid, and the
 // sinks deduplicate on it (docs/delivery.md, "At least once"). Messages may reference spill/ objects
@@ -20,10 +20,37 @@ import { log } from "../ops/log";
 import { countSpool, countingProducer, setSpoolBacklog } from "../ops/record";
 
 export const SPOOL_PREFIX = "spool/";
-/** Objects one opportunistic drain (after an ingest request) sends back at most. */
-export const SPOOL_DRAIN_AFTER_INGEST = 3;
-/** Objects one scheduled drain sends back at most (each is one sendBatch call). */
-export const SPOOL_DRAIN_SCHEDULED = 100;
+
+/**
+ * How much one drain may do. Each object costs three subrequests (get, sendBatch, delete) and each list
+ * page one; the time budget is checked before each object is started (so a run ends at most one
+ * object's round trips after it).
+ */
+export interface DrainBudget {
+  /** Objects sent back at most. */
+  objects: number;
+  /** Subrequests at most (Workers Paid allows 10,000 per invocation: docs/deploy.md, "Limits to plan for"). */
+  subrequests: number;
+  /** Wall time at most, in ms. */
+  ms: number;
+  /** Objects in flight at once (each holds one connection at a time; Workers allow 6 simultaneous). */
+  lanes: number;
+}
+
+/**
+ * The every-minute drain (and `npm run dlq -- spool --drain`): until ~20 s or 5,000 subrequests (half the
+ * paid limit, so ~1,660 objects, ~130,000 events), whichever comes first, four objects at a time.
+ */
+export const SPOOL_DRAIN_SCHEDULED: DrainBudget = { objects: 10_000, subrequests: 5_000, ms: 20_000, lanes: 4 };
+/**
+ * One opportunistic drain after an ingest request: 3 objects, one at a time, from a random place among the
+ * oldest SPOOL_SCATTER_PAGE (so isolates draining at once mostly pick different objects).
+ */
+export const SPOOL_DRAIN_AFTER_INGEST: DrainBudget = { objects: 3, subrequests: 1 + 3 * 3, ms: 5_000, lanes: 1 };
+/** The oldest objects an after-ingest drain picks its start among (one list call). */
+export const SPOOL_SCATTER_PAGE = 100;
+/** List pages the backlog gauge counts at most (1,000 keys a page); past them it says "at least". */
+export const SPOOL_BACKLOG_PAGES = 10;
 /** The Cron Trigger that drains the spool (wrangler.toml [triggers]; the intel refresh keeps its hourly one). */
 export const SPOOL_CRON = "* * * * *";
 /** An isolate looks for spool objects after a successful enqueue at most this often, unless it spooled itself. */
@@ -92,49 +119,101 @@ export interface DrainResult {
   /** Objects sent back to the queue and deleted. */
   objects: number;
   events: number;
-  /** Spool objects seen but left (the drain's bound, or the queue refused again). */
+  /** Spool objects listed but left (the budget, or the queue refused again). */
   left: number;
-  /** More objects than one list page (left is then a lower bound). */
+  /** More objects than the pages listed (left is then a lower bound). */
   more: boolean;
   /** The queue's refusal that stopped the drain, if any. */
   error?: string;
 }
 
+export interface DrainOptions {
+  /** Start at a random place among the oldest SPOOL_SCATTER_PAGE objects (after-ingest drains); the value in [0, 1). */
+  scatter?: () => number;
+  now?: () => number;
+}
+
 /**
- * Sends up to `max` spool objects back to the queue and deletes each once the queue took it. Stops at
- * the first refusal (the queue is still down; the objects stay). `listLimit` bounds the one list call
- * (the scheduled drain lists a full page to report the backlog).
+ * Sends spool objects back to the queue, in key order (oldest day first), within `budget`, and deletes
+ * each once the queue took it. Stops starting objects at the first refusal (the queue is still down; the
+ * objects stay) and when the budget is spent. With `scatter`, one list of the oldest SPOOL_SCATTER_PAGE
+ * and a random window of them instead.
  */
-export async function drainSpool(bucket: R2Bucket, queue: Producer, max: number, listLimit = max): Promise<DrainResult> {
-  const list = await bucket.list({ prefix: SPOOL_PREFIX, limit: Math.max(max, listLimit) });
-  const r: DrainResult = { objects: 0, events: 0, left: list.objects.length, more: list.truncated };
-  for (const o of list.objects.slice(0, max)) {
-    const obj = await bucket.get(o.key);
+export async function drainSpool(bucket: R2Bucket, queue: Producer, budget: DrainBudget, opts: DrainOptions = {}): Promise<DrainResult> {
+  const now = opts.now ?? Date.now;
+  const deadline = now() + budget.ms;
+  const r: DrainResult = { objects: 0, events: 0, left: 0, more: false };
+  let used = 0;
+  let started = 0;
+  const canStart = () => r.error === undefined && started < budget.objects && used + 3 <= budget.subrequests && now() < deadline;
+
+  const one = async (key: string) => {
+    used += 3; // counted up front: get, sendBatch, delete
+    const obj = await bucket.get(key);
     if (!obj) {
       r.left--; // drained meanwhile by another drain
-      continue;
+      return;
     }
     let rec: SpoolRecord;
     try {
       rec = await obj.json<SpoolRecord>();
     } catch (e) {
-      log("error", "spool object unreadable, left in place", { key: o.key, error: e });
-      continue;
+      log("error", "spool object unreadable, left in place", { key, error: e });
+      return;
     }
+    if (r.error !== undefined) return; // another lane saw the queue refuse: do not send more
     try {
       if (rec.messages.length > 0) await queue.sendBatch(rec.messages.map((body) => ({ body, contentType: "text" as const })));
     } catch (e) {
-      r.error = e instanceof Error ? e.message : String(e);
-      break;
+      r.error ??= e instanceof Error ? e.message : String(e);
+      return;
     }
-    await bucket.delete(o.key);
+    await bucket.delete(key);
     countSpool("drained", rec.count);
     r.objects++;
     r.events += rec.count;
     r.left--;
+  };
+
+  let cursor: string | undefined;
+  // bounded: one page per 1,000 objects of the budget, and never more pages than the subrequests allow
+  for (let page = 0; page < Math.ceil(budget.objects / 1000) + 1 && canStart() && used < budget.subrequests; page++) {
+    const limit = opts.scatter ? SPOOL_SCATTER_PAGE : Math.min(1000, Math.max(1, budget.objects - started));
+    const list = await bucket.list({ prefix: SPOOL_PREFIX, limit, ...(cursor !== undefined ? { cursor } : {}) });
+    used++;
+    r.left += list.objects.length;
+    r.more = list.truncated;
+    let keys = list.objects.map((o) => o.key);
+    if (opts.scatter) {
+      const from = Math.floor(opts.scatter() * Math.max(1, keys.length - budget.objects + 1));
+      keys = keys.slice(from);
+    }
+    let next = 0;
+    const lane = async () => {
+      while (next < keys.length && canStart()) {
+        started++;
+        await one(keys[next++]!);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, budget.lanes) }, lane));
+    if (!list.truncated || opts.scatter) break;
+    cursor = list.cursor;
   }
   if (r.objects > 0 || r.error) log(r.error ? "warn" : "info", "spool drained", { ...r });
   return r;
+}
+
+/** Spool objects, counted over at most `pages` list pages: `more` when there are more than `objects`. */
+export async function countSpoolObjects(bucket: R2Bucket, pages = SPOOL_BACKLOG_PAGES): Promise<{ objects: number; more: boolean }> {
+  let objects = 0;
+  let cursor: string | undefined;
+  for (let page = 0; page < pages; page++) {
+    const list = await bucket.list({ prefix: SPOOL_PREFIX, ...(cursor !== undefined ? { cursor } : {}) });
+    objects += list.objects.length;
+    if (!list.truncated) return { objects, more: false };
+    cursor = list.cursor;
+  }
+  return { objects, more: true };
 }
 
 let lastCheck = Number.NEGATIVE_INFINITY;
@@ -153,19 +232,30 @@ export function drainDue(now: number = Date.now()): boolean {
 }
 
 /** A bounded drain; never throws (what it could not send stays in the spool for the next one). */
-export async function drainQuietly(env: { ARCHIVE: R2Bucket; EVENTS: Producer }, max: number, listLimit = max): Promise<DrainResult | undefined> {
+export async function drainQuietly(env: { ARCHIVE: R2Bucket; EVENTS: Producer }, budget: DrainBudget, opts: DrainOptions = {}): Promise<DrainResult | undefined> {
   try {
-    return await drainSpool(env.ARCHIVE, countingProducer(env.EVENTS), max, listLimit);
+    return await drainSpool(env.ARCHIVE, countingProducer(env.EVENTS), budget, opts);
   } catch (e) {
     log("error", "spool drain failed", { error: e });
     return undefined;
   }
 }
 
-/** The scheduled drain (every minute): up to SPOOL_DRAIN_SCHEDULED objects; reports the backlog left. */
+/** The opportunistic drain after an ingest request: a few objects from a random place among the oldest. */
+export const drainAfterIngest = (env: { ARCHIVE: R2Bucket; EVENTS: Producer }) => drainQuietly(env, SPOOL_DRAIN_AFTER_INGEST, { scatter: Math.random });
+
+/**
+ * The scheduled drain (every minute), within SPOOL_DRAIN_SCHEDULED; then counts the backlog left over at
+ * most SPOOL_BACKLOG_PAGES list pages (tributary_spool_backlog_objects, and _more when there are more).
+ */
 export async function drainScheduled(env: { ARCHIVE: R2Bucket; EVENTS: Producer }): Promise<DrainResult | undefined> {
-  const r = await drainQuietly(env, SPOOL_DRAIN_SCHEDULED, 1000);
-  if (r) setSpoolBacklog(r.left);
+  const r = await drainQuietly(env, SPOOL_DRAIN_SCHEDULED);
+  try {
+    const left = await countSpoolObjects(env.ARCHIVE);
+    setSpoolBacklog(left.objects, left.more);
+  } catch (e) {
+    log("error", "spool backlog count failed", { error: e });
+  }
   return r;
 }
 

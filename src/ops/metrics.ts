@@ -159,7 +159,13 @@ export const M = {
   }),
   spoolBacklog: def({
     name: "tributary_spool_backlog_objects",
-    help: "Spool objects waiting for the events queue after the last scheduled drain (1000 means at least 1000).",
+    help: "Spool objects waiting for the events queue after the last scheduled drain, counted over at most 10 list pages (10,000 objects); see tributary_spool_backlog_more.",
+    type: "gauge",
+    labels: [],
+  }),
+  spoolBacklogMore: def({
+    name: "tributary_spool_backlog_more",
+    help: "1 when the spool holds more objects than tributary_spool_backlog_objects counted (it is then a lower bound), else 0.",
     type: "gauge",
     labels: [],
   }),

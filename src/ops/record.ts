@@ -84,9 +84,10 @@ export function countSpool(step: "spooled" | "drained", events: number): void {
   buffer.inc(step === "spooled" ? M.spooled : M.spoolDrained, {}, events);
 }
 
-/** Spool objects left after a scheduled drain. */
-export function setSpoolBacklog(objects: number, now: number = Date.now()): void {
+/** Spool objects left after a scheduled drain, as counted (bounded list pages); `more` when there are more than that. */
+export function setSpoolBacklog(objects: number, more = false, now: number = Date.now()): void {
   buffer.set(M.spoolBacklog, {}, objects, now);
+  buffer.set(M.spoolBacklogMore, {}, more ? 1 : 0, now);
 }
 
 interface QueueMessageLike {

@@ -8,7 +8,7 @@ import { bodyFormat, readBytes, readBody, streamOf, BodyError, type BodyFormat, 
 import { authenticate, allows, CHALLENGE, type AuthResult, type Principal } from "./auth";
 import { runPipeline, type PipelineOptions, type RoutedEvent } from "../pipeline";
 import { Enqueuer } from "../deliver/enqueue";
-import { spooler, drainDue, drainQuietly, SPOOL_DRAIN_AFTER_INGEST } from "../deliver/spool";
+import { spooler, drainDue, drainAfterIngest } from "../deliver/spool";
 import { writeQuarantine, quarantineUniq, type Rejected } from "../deliver/quarantine";
 import { configFor } from "../config/load";
 import type { Enricher } from "../enrich/index";
@@ -241,7 +241,7 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   }
   if (queue.spooled > 0) log("warn", "queue refused, events spooled", { requestId: spoolMeta.requestId, error: queue.refusal, spooled: queue.spooled, queued: queue.sent });
   // the queue takes messages again: send back a few spooled ones, after the answer (bounded, see drainDue)
-  else if (queue.sent > 0 && drainDue()) c.executionCtx.waitUntil(drainQuietly(c.env, SPOOL_DRAIN_AFTER_INGEST));
+  else if (queue.sent > 0 && drainDue()) c.executionCtx.waitUntil(drainAfterIngest(c.env));
 
   // 4. Answer: quarantine the rejected records first, so the answer never outruns them.
   if (index === 0) {
