@@ -5,6 +5,7 @@
 // anything else = reject with the item's error type and reason).
 import { z } from "zod";
 import { secretRef } from "../config/secret";
+import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type Classification, type Outcome, type SinkDriver, type SinkRequest } from "./types";
 import { baseUrlSchema, basicAuth, compressionSchema, encodeBody, eventUid, expand, headersSchema, jsonTextOf, mergeHeaders, pack, secretValue, templateSchema, utf8Length } from "./batch";
 
@@ -27,6 +28,11 @@ export const elasticsearchConfig = z
     headers: headersSchema,
     maxBytes: z.number().int().positive().default(5_000_000),
     maxEvents: z.number().int().positive().default(10_000),
+    /**
+     * Add `@timestamp` (ISO 8601 of the event's `time`) to each document: data streams require it,
+     * and Kibana/OpenSearch Dashboards take it as the time field.
+     */
+    addTimestamp: z.boolean().default(true),
   })
   .strict();
 
@@ -75,6 +81,18 @@ function itemOutcome(item: BulkItem | undefined): Outcome {
   return { kind: "reject", reason };
 }
 
+/**
+ * The document's text: the event's JSON text with `"@timestamp":"<ISO 8601 of time>"` spliced in as its
+ * first member (the event is not serialized again). Unchanged when the event already has an
+ * `@timestamp` member or its time is not a valid date.
+ */
+export function withTimestamp(e: OcsfEvent, json: string): string {
+  if ("@timestamp" in e || !json.startsWith("{")) return json;
+  const d = new Date(e.time);
+  if (!Number.isFinite(d.getTime())) return json;
+  return `{"@timestamp":"${d.toISOString()}"${json === "{}" ? "" : ","}${json.slice(1)}`;
+}
+
 function make(type: string): SinkDriver<ElasticsearchConfig> {
   const name = type === "opensearch" ? "OpenSearch" : "Elasticsearch";
   return {
@@ -91,7 +109,7 @@ function make(type: string): SinkDriver<ElasticsearchConfig> {
         const uid = eventUid(e);
         const _index = expand(cfg.index, e).toLowerCase();
         const action = { create: uid === undefined ? { _index } : { _index, _id: uid } };
-        return { i, text: `${JSON.stringify(action)}\n${json(i)}\n` };
+        return { i, text: `${JSON.stringify(action)}\n${cfg.addTimestamp ? withTimestamp(e, json(i)) : json(i)}\n` };
       });
       return Promise.all(
         pack(items, (x) => utf8Length(x.text), cfg).map(async (run): Promise<SinkRequest> => {

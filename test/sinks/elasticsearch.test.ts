@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { gunzipSync, strFromU8 } from "fflate";
-import { elasticsearch, opensearch, type ElasticsearchConfig } from "../../src/sinks/elasticsearch";
+import { elasticsearch, opensearch, withTimestamp, type ElasticsearchConfig } from "../../src/sinks/elasticsearch";
+import type { OcsfEvent } from "../../src/normalize/ocsf";
 import type { SinkContext, SinkRequest } from "../../src/sinks/types";
 import { NOW, deliverAll, fixtureEvents, manyEvents, plain, send, startElasticsearch, uids, type EsOptions, type EsServer } from "../support/siem-servers";
 
@@ -42,8 +43,23 @@ describe("elasticsearch sink", () => {
     for (const e of events) {
       const doc = docs.find((d) => d.id === e.metadata.uid)!;
       expect(doc.index).toBe(`ocsf-${e.class_uid}`);
-      expect(doc.source).toEqual(plain(e));
+      expect(doc.source).toEqual({ "@timestamp": new Date(e.time).toISOString(), ...plain(e) });
     }
+  });
+
+  it("adds @timestamp as the first member of each source line, spliced into the event's text; addTimestamp: false leaves the event as it is", async () => {
+    const e = events[0]!;
+    const line = JSON.stringify(e);
+    const [on] = await elasticsearch.encode([e], config("https://es.example:9200"), ctx, [line]);
+    const source = (on!.body as string).split("\n")[1]!;
+    expect(source).toBe(`{"@timestamp":"${new Date(e.time).toISOString()}",${line.slice(1)}`);
+    expect(Object.keys(JSON.parse(source) as object)[0]).toBe("@timestamp");
+    const [off] = await elasticsearch.encode([e], config("https://es.example:9200", { addTimestamp: false }), ctx, [line]);
+    expect((off!.body as string).split("\n")[1]).toBe(line);
+    // an event that already has one, or a time that is no date, is left alone
+    expect(withTimestamp({ ...e, "@timestamp": "x" } as OcsfEvent, line)).toBe(line);
+    expect(withTimestamp({ ...e, time: Number.NaN }, line)).toBe(line);
+    expect(withTimestamp({ ...e, time: 0 }, "{}")).toBe('{"@timestamp":"1970-01-01T00:00:00.000Z"}');
   });
 
   it("supports Basic auth, gzip, an ingest pipeline and dated index templates (OpenSearch too)", async () => {

@@ -34,6 +34,7 @@ interface Case {
 
 const cases: Case[] = [
   { name: "elasticsearch", driver: elasticsearch as SinkDriver<unknown>, config: { url: "https://es.example:9200", maxEvents: 40 } },
+  { name: "elasticsearch without @timestamp", driver: elasticsearch as SinkDriver<unknown>, config: { url: "https://es.example:9200", addTimestamp: false, maxEvents: 40 } },
   { name: "elasticsearch gzip", driver: elasticsearch as SinkDriver<unknown>, config: { url: "https://es.example:9200", compression: "gzip", maxEvents: 60 } },
   { name: "webhook batch", driver: webhook as SinkDriver<unknown>, config: { url: "https://hooks.example/ocsf", secret: SECRET, maxEvents: 30 } },
   { name: "webhook single", driver: webhook as SinkDriver<unknown>, config: { url: "https://hooks.example/ocsf", secret: SECRET, mode: "single" } },
@@ -68,7 +69,13 @@ describe("http sinks write the delivered lines", () => {
     // and each body holds the events' lines as they are (inside JSON strings for Loki and Datadog's message)
     for (const r of fed.map(readable)) {
       for (const i of r.events) {
-        const text = config.messageFormat === undefined && (driver === loki || driver === datadog) ? JSON.stringify(lines[i]).slice(1, -1) : lines[i]!;
+        // Loki and Datadog's message: inside a JSON string; Elasticsearch: after the spliced-in @timestamp
+        const text =
+          config.messageFormat === undefined && (driver === loki || driver === datadog)
+            ? JSON.stringify(lines[i]).slice(1, -1)
+            : driver === elasticsearch && config.addTimestamp !== false
+              ? `Z",${lines[i]!.slice(1)}`
+              : lines[i]!;
         expect(r.body.includes(text)).toBe(true);
       }
     }

@@ -13,6 +13,7 @@ import { runPipeline } from "../../src/pipeline";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { unsentOutcomes, type Outcome, type SinkContext, type SinkDriver, type SinkRequest, type SinkResponse } from "../../src/sinks/types";
 import { fixtures } from "./fixtures";
+import { IndexMapping, parseIndexTemplate, templateFor, type IndexTemplate } from "./es-mapping";
 
 // ---------------------------------------------------------------------------------------------
 // generic server
@@ -212,6 +213,10 @@ export interface ItemFailure {
 export interface EsServer extends FakeServer {
   /** Stored documents: index -> _id -> source. */
   indices: Map<string, Map<string, Record<string, unknown>>>;
+  /** Index templates installed with PUT /_index_template/<name>. */
+  templates: Map<string, IndexTemplate>;
+  /** Each index's mapping (with `mapping: true`), made from its template when it was created. */
+  mappings: Map<string, IndexMapping>;
   docs(): { index: string; id: string; source: Record<string, unknown> }[];
 }
 
@@ -220,6 +225,8 @@ export interface EsOptions {
   basic?: { username: string; password: string };
   /** http.max_content_length (bytes of the decoded body). */
   maxContentLength?: number;
+  /** Apply Elasticsearch's dynamic mapping per index (es-mapping.ts): conflicting documents fail. */
+  mapping?: boolean;
   /** Fails one item (called for every create/index item before it is stored). */
   itemFailure?: (source: Record<string, unknown>, index: string, id: string) => ItemFailure | undefined;
 }
@@ -228,10 +235,13 @@ const esError = (status: number, type: string, reason: string): Reply => json(st
 
 export async function startElasticsearch(opts: EsOptions = {}): Promise<EsServer> {
   const indices = new Map<string, Map<string, Record<string, unknown>>>();
+  const templates = new Map<string, IndexTemplate>();
+  const mappings = new Map<string, IndexMapping>();
   let autoId = 0;
   const s = await listen((r) => {
+    const t = /^\/_index_template\/([^/]+)$/.exec(r.path);
     const m = /^(?:\/([^/_][^/]*))?\/_bulk$/.exec(r.path);
-    if (!m) return esError(404, "resource_not_found_exception", `no handler for ${r.path}`);
+    if (!m && !t) return esError(404, "resource_not_found_exception", `no handler for ${r.path}`);
     if (r.method !== "POST" && r.method !== "PUT") return esError(405, "method_not_allowed", `Incorrect HTTP method for uri [${r.path}]`);
     if (opts.apiKey !== undefined || opts.basic) {
       const auth = header(r, "authorization");
@@ -240,6 +250,14 @@ export async function startElasticsearch(opts: EsOptions = {}): Promise<EsServer
     }
     const ct = (header(r, "content-type") ?? "").split(";")[0]!.trim();
     if (ct !== "application/x-ndjson" && ct !== "application/json") return json(406, { error: `Content-Type header [${ct}] is not supported`, status: 406 });
+    if (t || !m) {
+      try {
+        templates.set(t![1]!, parseIndexTemplate(t![1]!, JSON.parse(r.text)));
+      } catch (e) {
+        return esError(400, "x_content_parse_exception", (e as Error).message);
+      }
+      return json(200, { acknowledged: true });
+    }
     if (r.badGzip) return esError(400, "parse_exception", "request body is not valid gzip");
     if (opts.maxContentLength !== undefined && Buffer.byteLength(r.text) > opts.maxContentLength) return { status: 413, body: "" };
     if (r.text === "") return esError(400, "action_request_validation_exception", "Validation Failed: 1: no requests added;");
@@ -270,7 +288,9 @@ export async function startElasticsearch(opts: EsOptions = {}): Promise<EsServer
         items.push({ [op]: { _index: index, _id: id, status: 400, error: { type: "document_parsing_exception", reason: "failed to parse" } } });
         continue;
       }
-      const fail = opts.itemFailure?.(source, index, id);
+      let mapping = mappings.get(index);
+      if (opts.mapping && !mapping) mappings.set(index, (mapping = new IndexMapping(templateFor(templates.values(), index))));
+      const fail = opts.itemFailure?.(source, index, id) ?? (indices.get(index)?.has(id) ? undefined : mapping?.index(source, op));
       let docs = indices.get(index);
       if (fail) {
         errors = true;
@@ -289,7 +309,7 @@ export async function startElasticsearch(opts: EsOptions = {}): Promise<EsServer
     return json(200, { took: 1, errors, items });
   });
   const docs = (): ReturnType<EsServer["docs"]> => [...indices].flatMap(([index, m]) => [...m].map(([id, source]) => ({ index, id, source })));
-  return Object.assign(s, { indices, docs });
+  return Object.assign(s, { indices, docs, templates, mappings });
 }
 
 // ---------------------------------------------------------------------------------------------
