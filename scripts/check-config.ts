@@ -1,12 +1,21 @@
-// npm run check-config -- [--env-file .dev.vars] <config.json ...>
+// npm run check-config -- [--env-file .dev.vars] [config.json ...]
 // Validates Tributary config files offline with the Worker's own zod schema: prints OK or every
 // error with the field it names, the Worker secrets each config refers to (and, with --env-file,
-// whether they are set), and warnings. Exit code: 0 all valid, 1 some invalid, 2 usage error.
-// The file holds the JSON of TRIBUTARY_CONFIG (an object, or the JSON string wrangler [vars] holds).
-import { readFileSync } from "node:fs";
-import { checkConfigText, formatReport, parseEnvFile } from "../src/ops/check-config";
+// whether they are set), and warnings. Without a file it checks the bundled tributary.config.json.
+// A file holds the config JSON (an object, or the JSON string wrangler [vars] holds).
+// A TRIBUTARY_CONFIG value set in wrangler.toml [vars] or the --env-file is checked too (it wins over
+// the bundled file), and is an error when over the 5 KB a Worker variable or secret may hold; a named
+// file that big gets a warning (it can only be the bundled file).
+// Exit code: 0 all valid, 1 some invalid, 2 usage error.
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parse as parseToml } from "smol-toml";
+import { CONFIG_FILE } from "../src/config/load";
+import { checkConfigText, formatReport, parseEnvFile, varSizeError } from "../src/ops/check-config";
 
-const USAGE = "usage: npm run check-config -- [--env-file .dev.vars] <config.json ...>";
+const USAGE = "usage: npm run check-config -- [--env-file .dev.vars] [config.json ...]   (default: tributary.config.json)";
+const root = (name: string) => fileURLToPath(new URL(`../${name}`, import.meta.url));
+let envFile = "";
 const args = process.argv.slice(2);
 let env: Record<string, string> | undefined;
 const files: string[] = [];
@@ -19,27 +28,62 @@ for (let i = 0; i < args.length; i++) {
       process.exit(2);
     }
     env = parseEnvFile(readFileSync(f, "utf8"));
+    envFile = f;
   } else if (a === "-h" || a === "--help") {
     console.log(USAGE);
     process.exit(0);
   } else files.push(a);
 }
-if (files.length === 0) {
-  console.error(USAGE);
-  process.exit(2);
-}
 let bad = 0;
+
+/** TRIBUTARY_CONFIG values that would win over the bundled file: wrangler.toml [vars], the env file. */
+function varValues(): Array<{ where: string; text: string }> {
+  const out: Array<{ where: string; text: string }> = [];
+  const toml = root("wrangler.toml");
+  if (existsSync(toml)) {
+    try {
+      const vars = (parseToml(readFileSync(toml, "utf8")) as { vars?: Record<string, unknown> }).vars;
+      const v = vars?.TRIBUTARY_CONFIG;
+      if (v !== undefined && v !== "") out.push({ where: "TRIBUTARY_CONFIG in wrangler.toml [vars]", text: typeof v === "string" ? v : JSON.stringify(v) });
+    } catch (e) {
+      console.error(`wrangler.toml: cannot read [vars]: ${(e as Error).message}`);
+      bad++;
+    }
+  }
+  const v = env?.TRIBUTARY_CONFIG;
+  if (v !== undefined && v.trim() !== "") out.push({ where: `TRIBUTARY_CONFIG in ${envFile}`, text: v });
+  return out;
+}
+
+function check(name: string, text: string): void {
+  const r = checkConfigText(text, env);
+  (r.ok ? process.stdout : process.stderr).write(formatReport(name, r));
+  if (!r.ok) bad++;
+}
+
+const vars = varValues();
+for (const { where, text } of vars) {
+  const tooBig = varSizeError(text, where);
+  if (tooBig) {
+    console.error(`error: ${tooBig}`);
+    bad++;
+  } else check(where, text);
+}
+if (files.length === 0) {
+  if (vars.length) console.log(`note: ${vars.map((v) => v.where).join(" and ")} is set: the Worker uses it, not ${CONFIG_FILE}`);
+  files.push(CONFIG_FILE);
+}
 for (const file of files) {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = readFileSync(file === CONFIG_FILE && !existsSync(file) ? root(CONFIG_FILE) : file, "utf8");
   } catch (e) {
     console.error(`${file}: cannot read: ${(e as Error).message}`);
     bad++;
     continue;
   }
-  const r = checkConfigText(text, env);
-  (r.ok ? process.stdout : process.stderr).write(formatReport(file, r));
-  if (!r.ok) bad++;
+  check(file, text);
+  const tooBig = file.endsWith(CONFIG_FILE) ? undefined : varSizeError(text, file);
+  if (tooBig) console.log(`  warning: ${tooBig}`);
 }
 process.exit(bad > 0 ? 1 : 0);

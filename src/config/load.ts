@@ -1,7 +1,21 @@
 // Loads and validates the config once per isolate. The config comes from the TRIBUTARY_CONFIG
-// binding (a JSON string, or an object when set as a wrangler [vars] table); absent means defaults.
+// binding (a JSON string, or an object when set as a wrangler [vars] table) when it is set, else from
+// tributary.config.json at the repo root, bundled with the Worker as a JSON module (committed as {}:
+// defaults). A variable or secret holds at most 5 KB, too little for a real deployment's config; the
+// bundled file has no limit but the Worker's size (docs/config.md).
 import { z } from "zod";
 import { configSchema, type Config, type SecretRef } from "./schema";
+import bundledConfig from "../../tributary.config.json";
+
+/** The config file bundled with the Worker, used when TRIBUTARY_CONFIG is empty. */
+export const CONFIG_FILE = "tributary.config.json";
+
+/**
+ * The most a Worker variable or secret may hold: "Environment variable size: 5 KB" on the Workers
+ * limits page (https://developers.cloudflare.com/workers/platform/limits/), taken as 5 × 1024 bytes
+ * of UTF-8.
+ */
+export const VAR_LIMIT_BYTES = 5 * 1024;
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -33,6 +47,28 @@ export function formatIssues(err: z.ZodError): string {
   return issueLines(err).join("; ");
 }
 
+/** TRIBUTARY_CONFIG counts as set unless absent, null or a blank string. */
+function isSet(value: unknown): boolean {
+  return value !== undefined && value !== null && !(typeof value === "string" && value.trim() === "");
+}
+
+/** Where the config comes from: TRIBUTARY_CONFIG when it is set (it wins), else the bundled file. */
+export function configSource(value: unknown, file: unknown = bundledConfig): { from: "TRIBUTARY_CONFIG" | typeof CONFIG_FILE; input: unknown } {
+  return isSet(value) ? { from: "TRIBUTARY_CONFIG", input: value } : { from: CONFIG_FILE, input: file };
+}
+
+/** The config for a TRIBUTARY_CONFIG value (or the bundled file when it is empty); errors name the file. */
+export function selectConfig(value: unknown, file: unknown = bundledConfig): Config {
+  const src = configSource(value, file);
+  if (src.from === "TRIBUTARY_CONFIG") return parseConfig(src.input);
+  try {
+    return parseConfig(src.input);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ConfigError(`${CONFIG_FILE} (bundled; TRIBUTARY_CONFIG is empty): ${e.message}`);
+    throw e;
+  }
+}
+
 export function parseConfig(input: unknown): Config {
   let value = input;
   if (typeof input === "string") {
@@ -56,11 +92,11 @@ export function resolveSecret(ref: SecretRef | undefined, env: Record<string, un
 
 const cache = new WeakMap<object, Config>();
 
-/** The validated config for this env (parsed once per isolate per env object). */
+/** The validated config for this env (parsed once per isolate per env object): TRIBUTARY_CONFIG, else the bundled file. */
 export function configFor(env: object): Config {
   let c = cache.get(env);
   if (!c) {
-    c = parseConfig((env as { TRIBUTARY_CONFIG?: unknown }).TRIBUTARY_CONFIG);
+    c = selectConfig((env as { TRIBUTARY_CONFIG?: unknown }).TRIBUTARY_CONFIG);
     cache.set(env, c);
   }
   return c;

@@ -13,7 +13,7 @@
 // Idempotent per queue message: a redelivered message is answered as the first time and not counted again.
 import { DurableObject } from "cloudflare:workers";
 import type { DedupMode } from "../config/noise";
-import { parseConfig } from "../config/load";
+import { selectConfig } from "../config/load";
 import type { Config } from "../config/schema";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { deliverToSink } from "../deliver/deliver";
@@ -118,7 +118,7 @@ const configs = new Map<string, Config>();
 function configOf(text: string): Config {
   let c = configs.get(text);
   if (!c) {
-    c = parseConfig(text);
+    c = selectConfig(text);
     if (configs.size >= 4) configs.clear();
     configs.set(text, c);
   }

@@ -44,7 +44,10 @@ function namespaceOf(env: Record<string, unknown>): Namespace | undefined {
   return typeof ns === "object" && ns !== null && "getByName" in ns ? (ns as Namespace) : undefined;
 }
 
-/** The config text the windows are delivered with (TRIBUTARY_CONFIG as the Worker has it). */
+/**
+ * The config text the windows are delivered with (TRIBUTARY_CONFIG as the Worker has it; empty when
+ * the config is the bundled tributary.config.json, which the window object reads from its own bundle).
+ */
 export function configText(env: Record<string, unknown>): string {
   const raw = env.TRIBUTARY_CONFIG;
   if (typeof raw === "string") return raw;

@@ -5,7 +5,7 @@
 // does the file and process I/O.
 import { configSchema, type Config } from "../config/schema";
 import { ARCHIVE_SINK } from "../config/routing";
-import { issueLines } from "../config/load";
+import { CONFIG_FILE, VAR_LIMIT_BYTES, issueLines } from "../config/load";
 import { isSecretKey } from "./log";
 
 export interface SecretUse {
@@ -113,6 +113,16 @@ export function checkConfigText(text: string, env?: Record<string, string | unde
   advise(r.data, res.warnings);
   res.ok = true;
   return res;
+}
+
+/**
+ * An error when `value` (a TRIBUTARY_CONFIG value, or a file meant for one) is more than a Worker
+ * variable or secret may hold; `where` names it. Undefined when it fits.
+ */
+export function varSizeError(value: string, where: string): string | undefined {
+  const bytes = new TextEncoder().encode(value).length;
+  if (bytes <= VAR_LIMIT_BYTES) return undefined;
+  return `${where}: ${bytes} bytes, more than the ${VAR_LIMIT_BYTES} bytes (5 KB) a Worker variable or secret may hold, so it cannot be TRIBUTARY_CONFIG: put the config in ${CONFIG_FILE} at the repo root instead (bundled with the Worker, no such limit; see docs/config.md) and leave TRIBUTARY_CONFIG empty`;
 }
 
 /** Parses dotenv-style lines (NAME=value, # comments, optional quotes), as in .dev.vars. */

@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { checkConfigText, formatReport, parseEnvFile } from "../../src/ops/check-config";
+import { checkConfigText, formatReport, parseEnvFile, varSizeError } from "../../src/ops/check-config";
 import { parseConfig } from "../../src/config/load";
 
 const broken = {
@@ -127,10 +127,29 @@ describe("checkConfigText", () => {
   });
 });
 
+/** A valid config of more than 5 KB: 10 sinks and ingest tokens for 60 clusters, secrets as {env} refs. */
+function bigConfig(): unknown {
+  const sinks: Record<string, unknown> = {};
+  for (let i = 0; i < 10; i++) sinks[`siem${i}`] = { type: "splunk_hec", url: `https://splunk-${i}.example.com:8088`, token: { env: `HEC_TOKEN_${i}` } };
+  const tokens = Array.from({ length: 60 }, (_, i) => ({ tenant: `prod-eu-west-1-cluster-${i}`, token: { env: `INGEST_TOKEN_PROD_EU_WEST_1_CLUSTER_${i}` } }));
+  return { auth: { tokens }, sinks, routes: [{ sinks: Object.keys(sinks) }], metrics: { public: true } };
+}
+
+describe("varSizeError", () => {
+  it("passes a value of up to 5 KB and names the bundled file for a bigger one", () => {
+    expect(varSizeError("x".repeat(5120), "v")).toBeUndefined();
+    expect(varSizeError(JSON.stringify(bigConfig()), "TRIBUTARY_CONFIG in .dev.vars")).toMatch(
+      /^TRIBUTARY_CONFIG in \.dev\.vars: \d+ bytes, more than the 5120 bytes \(5 KB\) a Worker variable or secret may hold, so it cannot be TRIBUTARY_CONFIG: put the config in tributary\.config\.json at the repo root instead/,
+    );
+    // UTF-8 bytes, not characters
+    expect(varSizeError("é".repeat(2561), "v")).toMatch(/^v: 5122 bytes/);
+  });
+});
+
 describe("npm run check-config", () => {
   const run = (...args: string[]) => spawnSync(process.execPath, ["node_modules/tsx/dist/cli.mjs", "scripts/check-config.ts", ...args], { encoding: "utf8", timeout: 60_000 });
 
-  it("prints OK for examples/routing.json and the named fields of a broken file; exits 0 valid, 1 invalid, 2 without a file", () => {
+  it("prints OK for examples/routing.json and the named fields of a broken file; exits 0 valid, 1 invalid, 2 on a usage error", () => {
     const dir = mkdtempSync(join(tmpdir(), "check-config-"));
     try {
       const bad = join(dir, "bad.json");
@@ -142,7 +161,38 @@ describe("npm run check-config", () => {
       expect(both.stderr).toContain("invalid config (3 errors)");
       expect(both.stderr).toContain("error: sinks.siem.url: Invalid URL");
       expect(run("examples/routing.json").status).toBe(0);
-      expect(run().status).toBe(2);
+      expect(run("--env-file").status).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("checks the bundled tributary.config.json without a file; a TRIBUTARY_CONFIG over 5 KB in the env file is an error pointing at that file", () => {
+    const plain = run();
+    expect(plain.status).toBe(0);
+    expect(plain.stdout).toMatch(/^OK: tributary\.config\.json is a valid Tributary config/);
+    const dir = mkdtempSync(join(tmpdir(), "check-config-"));
+    try {
+      const big = JSON.stringify(bigConfig());
+      expect(checkConfigText(big).ok).toBe(true);
+      const vars = join(dir, ".dev.vars");
+      writeFileSync(vars, `TRIBUTARY_CONFIG='${big}'\n`);
+      const over = run("--env-file", vars);
+      expect(over.status).toBe(1);
+      expect(over.stderr).toContain(`error: TRIBUTARY_CONFIG in ${vars}: ${big.length} bytes, more than the 5120 bytes (5 KB)`);
+      expect(over.stderr).toContain("put the config in tributary.config.json at the repo root instead");
+      // the same config as a named file: valid, with a warning that it can only be the bundled file
+      const file = join(dir, "big.json");
+      writeFileSync(file, big);
+      const named = run(file);
+      expect(named.status).toBe(0);
+      expect(named.stdout).toContain(`warning: ${file}: ${big.length} bytes, more than the 5120 bytes`);
+      // a small TRIBUTARY_CONFIG is checked as the config the Worker uses
+      writeFileSync(vars, `TRIBUTARY_CONFIG='{"limits":{"maxRecords":0}}'\n`);
+      const small = run("--env-file", vars);
+      expect(small.status).toBe(1);
+      expect(small.stdout).toContain(`note: TRIBUTARY_CONFIG in ${vars} is set: the Worker uses it, not tributary.config.json`);
+      expect(small.stderr).toContain(`TRIBUTARY_CONFIG in ${vars}: invalid config (1 error)`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
