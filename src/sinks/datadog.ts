@@ -4,6 +4,10 @@
 // attributes); messageFormat "attributes" sends the event as the `ocsf` attribute instead.
 // Limits: 1000 entries and 5 MB (uncompressed) per request; Datadog truncates a log over 1 MB, so
 // such an event is not sent but rejected with a reason. Retries: 408, 429, 5xx (Retry-After).
+// Datadog takes a `timestamp` at most 18 hours in the past (Send Logs API); an event older than
+// lateAfterMs at delivery (a DLQ replay, a spool drain) is sent without one, so Datadog stamps it
+// with its intake time instead of dropping it, and tagged tributary_late:true; the OCSF `time` stays
+// in the event.
 import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
@@ -13,6 +17,8 @@ import { baseUrlSchema, compressionSchema, encodeBody, expand, headersSchema, js
 export const MAX_ENTRIES = 1000;
 export const MAX_PAYLOAD_BYTES = 5_000_000;
 export const MAX_LOG_BYTES = 1_000_000;
+/** Datadog accepts log timestamps up to 18 h in the past. */
+export const MAX_TIMESTAMP_AGE_MS = 18 * 3_600_000;
 
 export const datadogConfig = z
   .object({
@@ -30,6 +36,11 @@ export const datadogConfig = z
     maxEvents: z.number().int().positive().max(MAX_ENTRIES).default(MAX_ENTRIES),
     /** Largest single log entry; larger events are rejected, not sent truncated. */
     maxEventBytes: z.number().int().positive().max(MAX_LOG_BYTES).default(MAX_LOG_BYTES),
+    /**
+     * An event whose time is further than this before the delivery time is sent without `timestamp`
+     * and tagged `tributary_late:true` (default 17 h: an hour of margin under Datadog's 18 h).
+     */
+    lateAfterMs: z.number().int().positive().max(MAX_TIMESTAMP_AGE_MS).default(17 * 3_600_000),
   })
   .strict();
 
@@ -39,15 +50,16 @@ export type DatadogConfig = z.infer<typeof datadogConfig>;
 const STATUS: Record<number, string> = { 0: "info", 1: "info", 2: "notice", 3: "warning", 4: "error", 5: "critical", 6: "emergency" };
 
 /** The log entry's JSON text; `json` is the event's (JSON.stringify of it), written as it is. */
-function entry(e: OcsfEvent, cfg: DatadogConfig, json: string): string {
+function entry(e: OcsfEvent, cfg: DatadogConfig, now: number, json: string): string {
   const severity = (e.severity ?? "unknown").toLowerCase();
-  const tags = [`class_uid:${e.class_uid}`, `severity:${severity}`, ...cfg.tags].join(",");
+  const late = !(now - e.time <= cfg.lateAfterMs); // NaN time: late too (no usable timestamp)
+  const tags = [`class_uid:${e.class_uid}`, `severity:${severity}`, ...cfg.tags, ...(late ? ["tributary_late:true"] : [])].join(",");
   const log: Record<string, unknown> = { ddsource: expand(cfg.ddsource, e), ddtags: tags };
   const host = textAt(e, "device.hostname");
   if (host !== undefined) log.hostname = host;
   log.service = expand(cfg.service, e);
   log.status = STATUS[e.severity_id] ?? "info";
-  log.timestamp = e.time;
+  if (!late) log.timestamp = e.time;
   if (cfg.messageFormat === "json") {
     log.message = json;
     return JSON.stringify(log);
@@ -66,7 +78,7 @@ export const datadog: SinkDriver<DatadogConfig> = {
     const url = `${cfg.url}/api/v2/logs`;
     const items: { i: number; text: string; bytes: number }[] = [];
     events.forEach((e, i) => {
-      const text = entry(e, cfg, json(i));
+      const text = entry(e, cfg, ctx.now, json(i));
       const bytes = utf8Length(text);
       if (bytes <= cfg.maxEventBytes) items.push({ i, text, bytes }); // larger: see unsentOutcome
     });
@@ -79,8 +91,8 @@ export const datadog: SinkDriver<DatadogConfig> = {
     );
   },
 
-  unsentOutcome(e, cfg) {
-    const bytes = utf8Length(entry(e, cfg, JSON.stringify(e)));
+  unsentOutcome(e, cfg, ctx) {
+    const bytes = utf8Length(entry(e, cfg, ctx.now, JSON.stringify(e)));
     return { kind: "reject", reason: `log entry is ${bytes} bytes, over the ${cfg.maxEventBytes}-byte limit (Datadog truncates logs over 1 MB)` };
   },
 

@@ -42,12 +42,36 @@ describe("datadog_logs sink", () => {
       expect(dd.logs[k]!.truncated).toBe(false);
       expect(entry.ddsource).toBe("tributary");
       expect(entry.service).toBe("tributary");
-      expect(entry.ddtags).toBe(`class_uid:${e.class_uid},severity:${e.severity!.toLowerCase()},env:test`);
-      expect(entry.timestamp).toBe(e.time);
+      // the fixtures' times are long before NOW: late, so no timestamp (Datadog stamps them on intake)
+      const late = NOW - e.time > 17 * 3_600_000;
+      expect(entry.ddtags).toBe(`class_uid:${e.class_uid},severity:${e.severity!.toLowerCase()},env:test${late ? ",tributary_late:true" : ""}`);
+      expect(entry.timestamp).toBe(late ? undefined : e.time);
       const host = (e.device as { hostname?: string } | undefined)?.hostname;
       if (host) expect(entry.hostname).toBe(host);
     });
     expect(dd.logs.find((l) => (ocsfOf(l.entry) as OcsfEvent).severity_id === 5)?.entry.status).toBe("critical");
+  });
+
+  it("an event older than lateAfterMs at delivery goes without timestamp and tagged tributary_late:true, so Datadog (18 h rule) keeps it", async () => {
+    await dd.close();
+    dd = await startDatadog({ apiKey: KEY, now: () => NOW });
+    const at = (e: OcsfEvent, ageMs: number): OcsfEvent => ({ ...e, time: NOW - ageMs, metadata: { ...e.metadata, uid: `${e.metadata.uid}-${ageMs}` } });
+    const hour = 3_600_000;
+    const batch = [at(events[0]!, hour), at(events[1]!, 16.9 * hour), at(events[2]!, 17 * hour + 1), at(events[3]!, 3 * 24 * hour)];
+    const log = await deliverAll(datadog, batch, config({ compression: "none" }), ctx, 2);
+    expect(log.delivered.size).toBe(4);
+    expect(dd.dropped).toEqual([]);
+    const stored = dd.logs.map((l) => l.entry);
+    expect(stored.map((x) => x.timestamp)).toEqual([batch[0]!.time, batch[1]!.time, undefined, undefined]);
+    expect(stored.map((x) => String(x.ddtags).endsWith(",tributary_late:true"))).toEqual([false, false, true, true]);
+    expect(stored.map((x) => (ocsfOf(x) as OcsfEvent).time)).toEqual(batch.map((e) => e.time));
+    // configurable; and the fake drops what the real intake would: a timestamp over 18 h old
+    const [req] = await datadog.encode(batch, config({ compression: "none", lateAfterMs: 2 * hour }), ctx);
+    expect((JSON.parse(req!.body as string) as { timestamp?: number }[]).map((x) => x.timestamp)).toEqual([batch[0]!.time, undefined, undefined, undefined]);
+    const old = JSON.stringify([{ message: "x", timestamp: NOW - 19 * hour }]);
+    expect((await send(datadog, { ...req!, events: [0], body: old }, config(), ctx)).status).toBe(202);
+    expect(dd.dropped).toHaveLength(1);
+    expect(() => config({ lateAfterMs: 19 * hour })).toThrow();
   });
 
   it("messageFormat attributes: the event under `ocsf`, a readable message, templated ddsource", async () => {

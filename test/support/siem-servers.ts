@@ -317,10 +317,14 @@ export async function startElasticsearch(opts: EsOptions = {}): Promise<EsServer
 
 export interface DatadogServer extends FakeServer {
   logs: { entry: Record<string, unknown>; truncated: boolean }[];
+  /** Entries answered 202 but not kept: a timestamp more than 18 h before the intake's clock. */
+  dropped: Record<string, unknown>[];
 }
 
-export async function startDatadog(opts: { apiKey: string }): Promise<DatadogServer> {
+/** `now`: the intake's clock (ms); with it, entries whose timestamp is over 18 h old are dropped. */
+export async function startDatadog(opts: { apiKey: string; now?: () => number }): Promise<DatadogServer> {
   const logs: DatadogServer["logs"] = [];
+  const dropped: DatadogServer["dropped"] = [];
   const err = (status: number, title: string, detail = title): Reply => json(status, { errors: [{ status: String(status), title, detail }] });
   const s = await listen((r) => {
     if (r.path !== "/api/v2/logs" || r.method !== "POST") return err(404, "Not Found");
@@ -339,13 +343,18 @@ export async function startDatadog(opts: { apiKey: string }): Promise<DatadogSer
     if (entries.length > 1000) return err(413, "Payload Too Large", "more than 1000 entries");
     for (const e of entries) {
       if (typeof e !== "object" || e === null) return err(400, "Bad Request", "log entries must be objects");
+      const ts = (e as { timestamp?: unknown }).timestamp;
+      if (opts.now && typeof ts === "number" && opts.now() - ts > 18 * 3_600_000) {
+        dropped.push(e as Record<string, unknown>);
+        continue;
+      }
       const size = Buffer.byteLength(JSON.stringify(e));
       // Datadog keeps logs over 1 MB but truncates them
       logs.push({ entry: e as Record<string, unknown>, truncated: size > 1_000_000 });
     }
     return json(202, {});
   });
-  return Object.assign(s, { logs });
+  return Object.assign(s, { logs, dropped });
 }
 
 // ---------------------------------------------------------------------------------------------
