@@ -7,7 +7,7 @@
 // listed beside them as sink "queue:events" / "queue:deliveries"; replay sends each body back to its
 // queue unchanged.
 //   GET  /v1/dlq/spool                      what ingest spooled while the queue refused it (src/deliver/spool.ts)
-//   POST /v1/dlq/spool/drain                send up to 100 spool objects back to the queue now (the cron does it every minute)
+//   POST /v1/dlq/spool/drain                send spool objects back to the queue now, within the cron's budget (SPOOL_DRAIN_SCHEDULED; the cron does it every minute)
 // With delivery.adminToken configured they need `Authorization: Bearer <delivery.adminToken>`, in local
 // development too (./admin.ts); a dev server (TRIBUTARY_DEV=true) without one serves them openly.
 import { Hono } from "hono";
