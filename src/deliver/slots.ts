@@ -2,8 +2,8 @@
 // Workers let an invocation wait on 6 open connections at a time and queue the rest inside the
 // runtime; a request queued there would spend its own timeout (timeoutMs) waiting for a connection,
 // be classed as a timeout and mark its sink down. So the consumer holds at most SINK_SLOTS sink
-// requests in flight (one connection left for the R2, queue and Durable Object calls the same
-// invocation makes), and a request's timer starts once it has a slot (src/deliver/attempt.ts).
+// requests in flight (one connection left for the R2 and queue calls the same invocation makes),
+// and a request's timer starts once it has a slot (src/deliver/attempt.ts).
 // A slot is held while one batch is encoded and sent, so it also bounds how many encoded bodies
 // exist at once across sinks (docs/delivery.md, "Connections and memory").
 

@@ -20,6 +20,10 @@ export interface BatchLimits {
 
 const STORAGE_BATCH: BatchLimits = { maxEvents: 100_000, maxBytes: 50_000_000 };
 const HTTP_BATCH: BatchLimits = { maxEvents: 500, maxBytes: 1_000_000 };
+// Security Lake objects are Parquet built in memory: encoding takes several times the events' JSON
+// (bench/memory.ts, "security_lake encode"), so its objects are bounded to keep the consumer's
+// isolate (128 MB) well clear; raise `batch` on the sink for fewer, larger objects (docs/delivery.md).
+const PARQUET_BATCH: BatchLimits = { maxEvents: 1000, maxBytes: 2_500_000 };
 
 interface Registered {
   driver: SinkDriver<unknown>;
@@ -32,7 +36,7 @@ function register(driver: SinkDriver<unknown>, batch: BatchLimits, ...aliases: s
 }
 
 register(s3Driver, STORAGE_BATCH);
-register(securityLakeDriver, STORAGE_BATCH);
+register(securityLakeDriver, PARQUET_BATCH);
 register(r2Driver, STORAGE_BATCH);
 register(splunkHec, HTTP_BATCH);
 register(elasticsearch, HTTP_BATCH);
