@@ -148,6 +148,21 @@ export function textAt(e: OcsfEvent, path: string): string | undefined {
   return undefined;
 }
 
+const CLUSTER_LABEL = "k8s.cluster:";
+
+/**
+ * The host a SIEM should file the event under (Splunk `host`, Datadog `hostname`): device.hostname, else
+ * for a Kubernetes audit event (product "Kubernetes": it comes from the cluster's API server, not a node)
+ * the cluster name when known (the context enricher's `k8s.cluster:<name>` label), else none
+ * (CloudTrail events name no host, the AWS service answers, and none is made up).
+ */
+export function hostOf(e: OcsfEvent): string | undefined {
+  const host = textAt(e, "device.hostname");
+  if (host !== undefined || e.metadata.product.name !== "Kubernetes") return host;
+  for (const label of e.metadata.labels ?? []) if (label.startsWith(CLUSTER_LABEL) && label.length > CLUSTER_LABEL.length) return label.slice(CLUSTER_LABEL.length);
+  return undefined;
+}
+
 /** The event's uid (metadata.uid) when it has one. */
 export function eventUid(e: OcsfEvent): string | undefined {
   return typeof e.metadata.uid === "string" && e.metadata.uid !== "" ? e.metadata.uid : undefined;

@@ -12,7 +12,7 @@ import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type SinkDriver, type SinkRequest } from "./types";
-import { baseUrlSchema, compressionSchema, encodeBody, expand, headersSchema, jsonTextOf, mergeHeaders, pack, secretValue, templateSchema, textAt, utf8Length, withLastMember } from "./batch";
+import { baseUrlSchema, compressionSchema, encodeBody, expand, headersSchema, hostOf, jsonTextOf, mergeHeaders, pack, secretValue, templateSchema, textAt, utf8Length, withLastMember } from "./batch";
 
 export const MAX_ENTRIES = 1000;
 export const MAX_PAYLOAD_BYTES = 5_000_000;
@@ -55,7 +55,7 @@ function entry(e: OcsfEvent, cfg: DatadogConfig, now: number, json: string): str
   const late = !(now - e.time <= cfg.lateAfterMs); // NaN time: late too (no usable timestamp)
   const tags = [`class_uid:${e.class_uid}`, `severity:${severity}`, ...cfg.tags, ...(late ? ["tributary_late:true"] : [])].join(",");
   const log: Record<string, unknown> = { ddsource: expand(cfg.ddsource, e), ddtags: tags };
-  const host = textAt(e, "device.hostname");
+  const host = hostOf(e);
   if (host !== undefined) log.hostname = host;
   log.service = expand(cfg.service, e);
   log.status = STATUS[e.severity_id] ?? "info";

@@ -9,7 +9,7 @@ import { secretRef } from "../config/secret";
 import { stableUid } from "../normalize/uid";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type Classification, type Outcome, type SinkDriver, type SinkRequest, type SinkResponse } from "./types";
-import { baseUrlSchema, compressionSchema, encodeBody, expand, headersSchema, jsonTextOf, mergeHeaders, pack, secretValue, templateSchema, textAt, utf8Length, withLastMember } from "./batch";
+import { baseUrlSchema, compressionSchema, encodeBody, expand, headersSchema, hostOf, jsonTextOf, mergeHeaders, pack, secretValue, templateSchema, textAt, utf8Length, withLastMember } from "./batch";
 
 export const splunkHecConfig = z
   .object({
@@ -40,7 +40,7 @@ export type SplunkHecConfig = z.infer<typeof splunkHecConfig>;
 /** The HEC envelope's JSON text; `json` is the event's (JSON.stringify of it), written as it is. */
 function envelope(e: OcsfEvent, cfg: SplunkHecConfig, json: string): string {
   const env: Record<string, unknown> = { time: Math.round(e.time) / 1000 };
-  const host = textAt(e, "device.hostname");
+  const host = hostOf(e);
   if (host !== undefined) env.host = host;
   env.source = expand(cfg.source, e);
   env.sourcetype = expand(cfg.sourcetype, e);
