@@ -83,8 +83,15 @@ describe("elasticsearch mapping of the fixture events", () => {
     expect(s.mappings.get("ocsf-2004")!.fields.get("@timestamp")!.type).toBe("date");
   });
 
-  it("the OpenSearch variant is the same template with flat_object for flattened", () => {
-    expect(templateText("ocsf-index-template.opensearch.json")).toBe(templateText("ocsf-index-template.json").replaceAll('"flattened"', '"flat_object"'));
+  it("takes a huge free-form value (a kubectl last-applied-configuration annotation) thanks to ignore_above", () => {
+    const doc = { time: 1, unmapped: { requestObject: { metadata: { annotations: { "kubectl.kubernetes.io/last-applied-configuration": "x".repeat(40_000) } } } } };
+    expect(new IndexMapping(parseIndexTemplate("ocsf", TEMPLATE)).index(doc, "create")).toBeUndefined();
+    const bare = JSON.parse(JSON.stringify(TEMPLATE).replaceAll(',"ignore_above":8191', "")) as unknown;
+    expect(new IndexMapping(parseIndexTemplate("ocsf", bare)).index(doc, "create")).toMatchObject({ type: "illegal_argument_exception", reason: expect.stringContaining("immense term") });
+  });
+
+  it("the OpenSearch variant is the same template with flat_object (no ignore_above) for flattened", () => {
+    expect(templateText("ocsf-index-template.opensearch.json")).toBe(templateText("ocsf-index-template.json").replaceAll('"flattened", "ignore_above": 8191', '"flat_object"'));
     const os = parseIndexTemplate("ocsf", JSON.parse(templateText("ocsf-index-template.opensearch.json")));
     expect(new IndexMapping(os).index({ unmapped: { "evt.time": "1", evt: { time: { iso8601: "x" } } }, time: 1 }, "create")).toBeUndefined();
   });

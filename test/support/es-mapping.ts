@@ -13,7 +13,8 @@
 // - an index template (_index_template body: index_patterns, priority, data_stream,
 //   template.settings, template.mappings with properties, dynamic_templates, date_detection) seeds the
 //   mapping of an index it matches when the index is created; `flattened` (or OpenSearch's
-//   `flat_object`) takes any object below it as one field; a data stream takes only `create` and
+//   `flat_object`) takes any object below it as one field, each leaf a keyword (a leaf over 32766 bytes
+//   fails the document unless ignore_above skips it); a data stream takes only `create` and
 //   requires a date in @timestamp.
 // Left out: null_value, copy_to, nested, runtime fields, `dynamic: false/strict`, coerce: false, numeric
 // detection, date formats other than those named here.
@@ -27,6 +28,8 @@ export interface EsFailure {
 interface Field {
   type: string;
   format?: string;
+  /** keyword/flattened: longer leaf values are not indexed (and so cannot be an immense term). */
+  ignoreAbove?: number;
 }
 
 interface DynamicTemplate {
@@ -76,7 +79,11 @@ export function parseIndexTemplate(name: string, body: unknown): IndexTemplate {
         fields.set(path, { type: "object" });
         if (sub) walk(sub, `${path}.`);
       } else {
-        fields.set(path, { type: String(def.type), format: typeof def.format === "string" ? def.format : undefined });
+        fields.set(path, {
+          type: String(def.type),
+          format: typeof def.format === "string" ? def.format : undefined,
+          ignoreAbove: typeof def.ignore_above === "number" ? def.ignore_above : undefined,
+        });
         for (const multi of Object.keys(obj(def.fields) ?? {})) fields.set(`${path}.${multi}`, { type: "multi" });
       }
     }
@@ -129,6 +136,26 @@ function fits(field: Field, v: unknown): boolean {
     default:
       return true; // text, keyword: any scalar is indexed as its text
   }
+}
+
+/** Lucene's longest term (bytes): a longer keyword value fails the document unless ignore_above skips it. */
+const MAX_TERM_BYTES = 32766;
+
+/** The failure for a flattened leaf value (indexed as a keyword) that is an immense term. */
+function immenseTerm(path: string, v: unknown, ignoreAbove: number | undefined): EsFailure | undefined {
+  if (typeof v === "object" && v !== null) {
+    for (const x of Object.values(v)) {
+      const f = immenseTerm(path, x, ignoreAbove);
+      if (f) return f;
+    }
+    return undefined;
+  }
+  const text = String(v);
+  if (ignoreAbove !== undefined && text.length > ignoreAbove) return undefined;
+  const bytes = Buffer.byteLength(text);
+  return bytes > MAX_TERM_BYTES
+    ? { status: 400, type: "illegal_argument_exception", reason: `Document contains at least one immense term in field="${path}" (whose UTF8 encoding is longer than the max length ${MAX_TERM_BYTES})` }
+    : undefined;
 }
 
 /** One index's mapping; index() checks a document against it and adds its new fields. */
@@ -186,7 +213,7 @@ export class IndexMapping {
         added.set(path, field);
         if (field.type === "text") added.set(`${path}.keyword`, { type: "multi" });
       }
-      if (FLAT.has(field.type)) return o ? undefined : fail(`failed to parse field [${path}] of type [${field.type}]: expected an object but found a value`);
+      if (FLAT.has(field.type)) return o ? immenseTerm(path, o, field.ignoreAbove) : fail(`failed to parse field [${path}] of type [${field.type}]: expected an object but found a value`);
       if (field.type === "object") return o ? walk(o, `${path}.`) : fail(`object mapping for [${path}] tried to parse field [${path}] as object, but found a concrete value`);
       if (o) return fail(`failed to parse field [${path}] of type [${field.type}]: found an object`);
       return fits(field, v) ? undefined : fail(`failed to parse field [${path}] of type [${field.type}]. Preview of field's value: '${String(v).slice(0, 40)}'`);
