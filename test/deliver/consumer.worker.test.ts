@@ -150,6 +150,32 @@ describe("EVENTS consumer: per-sink isolation", () => {
   });
 });
 
+describe("EVENTS consumer: connections", () => {
+  it("10 slow sinks share the invocation's 5 request slots: at most 5 requests open at once, every event delivered, nothing retried", async () => {
+    const group = label("slots");
+    const names = Array.from({ length: 10 }, (_, i) => label(`hec${i}-`));
+    const key = (i: number) => `${group}~${i}`;
+    const sinks = Object.fromEntries(names.map((n, i) => [n, { type: "splunk_hec", url: `${hecGate}/${key(i)}`, token: { env: "HEC_TOKEN" } }]));
+    // each sink answers its one request slowly, so the requests overlap
+    for (let i = 0; i < names.length; i++) await gateControl.script(hecGate, key(i), [{ delayMs: 300 }]);
+    const cfg = { sinks, routes: [{ match: { class_uid: 2004 }, sinks: names }] };
+    const findings = events.filter((x) => x.class_uid === 2004);
+    expect(findings.length).toBeGreaterThan(0);
+    const { env: e, deliveries } = testEnv(cfg);
+    const res = await runBatch(EVENTS_QUEUE, eventsMessages(cfg, events), e);
+    expect(res.retried).toEqual([]);
+    expect(deliveries.sent).toEqual([]);
+    let maxOpen = 0;
+    for (let i = 0; i < names.length; i++) {
+      const state = await gateControl.state(hecGate, key(i));
+      expect(state.log.map((l) => [l.action, l.status])).toEqual([["forwarded", 200]]);
+      maxOpen = Math.max(maxOpen, state.maxOpen);
+    }
+    expect(maxOpen).toBeLessThanOrEqual(5);
+    expect(maxOpen).toBeGreaterThan(1); // the sinks still go concurrently
+  });
+});
+
 describe("dead letters", () => {
   it("a permanent failure (403) goes to the DLQ with the sink's response, nothing is retried", async () => {
     const bucket = await freshBucket(s3Endpoint, "denied");

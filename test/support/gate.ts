@@ -4,7 +4,9 @@
 // path-style S3, or a per-test prefix that is stripped before forwarding for HTTP sinks), so tests
 // running in parallel do not disturb each other. Tests (also inside workerd) drive it over HTTP:
 //   POST   /__gate/<key>   body: GateStep[]   append steps; each answers (or breaks) one request
-//   GET    /__gate/<key>                      { pending, log }   what happened to each request
+//   GET    /__gate/<key>                      { pending, log, maxOpen }   what happened to each request
+// Keys "<group>~<name>" share a group (the text before "~"): maxOpen is the most requests the
+// group's keys had open at once (a bound on connections across sinks).
 //   DELETE /__gate/<key>                      forget the key
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -36,6 +38,8 @@ export interface GateLogEntry {
 export interface GateState {
   pending: number;
   log: GateLogEntry[];
+  /** The most requests open at once among the keys of this key's group (see the head of this file). */
+  maxOpen: number;
 }
 
 export interface Gate {
@@ -65,6 +69,13 @@ function bodyText(raw: Buffer, encoding: string | undefined): string {
 export async function startGate(upstream: string, opts: { strip: boolean; recordBodies?: boolean }): Promise<Gate> {
   const up = new URL(upstream);
   const keys = new Map<string, { script: GateStep[]; log: GateLogEntry[] }>();
+  const open = new Map<string, { now: number; max: number }>();
+  const openOf = (k: string) => {
+    const g = k.split("~")[0]!;
+    let o = open.get(g);
+    if (!o) open.set(g, (o = { now: 0, max: 0 }));
+    return o;
+  };
   const stateOf = (k: string) => {
     let s = keys.get(k);
     if (!s) keys.set(k, (s = { script: [], log: [] }));
@@ -78,7 +89,7 @@ export async function startGate(upstream: string, opts: { strip: boolean; record
       s.script.push(...steps);
     } else if (req.method === "DELETE") keys.delete(key);
     else await readBody(req);
-    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ pending: s.script.length, log: s.log } satisfies GateState));
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ pending: s.script.length, log: s.log, maxOpen: openOf(key).max } satisfies GateState));
   };
 
   const server = createServer((req, res) => {
@@ -89,6 +100,9 @@ export async function startGate(upstream: string, opts: { strip: boolean; record
       const key = decodeURIComponent(segments[1] ?? "");
       const path = opts.strip ? "/" + segments.slice(2).join("/") + url.search : (req.url ?? "/");
       const s = stateOf(key);
+      const o = openOf(key);
+      o.max = Math.max(o.max, ++o.now);
+      res.on("close", () => o.now--);
       const raw = await readBody(req);
       const step = s.script.shift();
       if (step?.drop) {
