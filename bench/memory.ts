@@ -8,6 +8,10 @@
 //      point, sampled at every queue call and after decoding (a lower bound of the true peak);
 //    - the smallest V8 heap limit (--max-heap-size, bisected) with which the request completes:
 //      the number that compares with a 128 MB isolate.
+// 3. "consumer batch, 10 sinks" (./consumer-memory.ts): the sink deliveries of one full EVENTS batch
+//    (10 MB of queue lines) to 10 sinks, before (no request slots, Security Lake at the storage
+//    default) and after (src/deliver/slots.ts, Security Lake's own default batch), over the batch
+//    alone; for every source's events and for a Falco-only stream. The same two numbers as in 1.
 // 2. Through wrangler dev (workerd, local queue and R2), a fresh one per body:
 //    - the Worker isolate's V8 heap (used and allocated), polled through workerd's inspector
 //      (Runtime.getHeapUsage, every ~20 ms) while it takes the batch and then while the consumer
@@ -29,6 +33,7 @@ import { Enqueuer, type EventsMessage } from "../src/deliver/enqueue";
 import { SOURCES, fixtureLines, table, fmt, isMain, arg } from "./common";
 import { startDev, residentOf, resetPeak } from "./wrangler";
 import { findInspector, openInspector, type Inspector } from "./inspector";
+import { consumerBatch, type ConsumerMemResult } from "./consumer-memory";
 
 const MB = 1048576;
 
@@ -127,7 +132,18 @@ const self = fileURLToPath(import.meta.url);
 
 /** Runs this file as a child (`--child`), with extra node flags; returns its JSON answer or undefined when it died. */
 function child(mb: number, gzip: boolean, nodeFlags: string[]): PureResult | undefined {
-  const r = spawnSync(process.execPath, [...nodeFlags, "--expose-gc", "--import", "tsx", self, "--child", "--mb", String(mb), ...(gzip ? ["--gzip"] : [])], {
+  return childRun<PureResult>(["--child", "--mb", String(mb), ...(gzip ? ["--gzip"] : [])], nodeFlags);
+}
+
+type ConsumerMode = "batch only" | "before" | "after";
+
+/** One consumer batch in a child (`--consumer batch|before|after [--source falco]`). */
+function consumerChild(mode: ConsumerMode, source: string | undefined, nodeFlags: string[]): ConsumerMemResult | undefined {
+  return childRun<ConsumerMemResult>(["--consumer", mode === "batch only" ? "batch" : mode, ...(source ? ["--source", source] : [])], nodeFlags);
+}
+
+function childRun<T>(args: string[], nodeFlags: string[]): T | undefined {
+  const r = spawnSync(process.execPath, [...nodeFlags, "--expose-gc", "--import", "tsx", self, ...args], {
     encoding: "utf8",
     timeout: 120_000,
     maxBuffer: 1 << 20,
@@ -135,7 +151,7 @@ function child(mb: number, gzip: boolean, nodeFlags: string[]): PureResult | und
   if (r.status !== 0) return undefined;
   const line = r.stdout.trim().split("\n").pop() ?? "";
   try {
-    return JSON.parse(line) as PureResult;
+    return JSON.parse(line) as T;
   } catch {
     return undefined;
   }
@@ -163,15 +179,40 @@ export interface MemoryRow {
 
 /** Smallest heap limit in [lo, hi] MB with which the child completes (bisection, at most 7 runs). */
 function minHeapLimit(mb: number, gzip: boolean): number | undefined {
-  let lo = 8;
-  let hi = 256;
-  if (!child(mb, gzip, [`--max-heap-size=${hi}`])) return undefined;
+  return bisectHeap((flags) => child(mb, gzip, flags) !== undefined);
+}
+
+function bisectHeap(completes: (nodeFlags: string[]) => boolean, lo = 8, hi = 256): number | undefined {
+  if (!completes([`--max-heap-size=${hi}`])) return undefined;
   for (let i = 0; i < 7 && hi - lo > 2; i++) {
     const mid = Math.floor((lo + hi) / 2);
-    if (child(mb, gzip, [`--max-heap-size=${mid}`])) hi = mid;
+    if (completes([`--max-heap-size=${mid}`])) hi = mid;
     else lo = mid;
   }
   return hi;
+}
+
+/** The "consumer batch, 10 sinks" rows: before and after, every source and Falco only. */
+export function benchConsumerBatch(): MemoryRow[] {
+  const rows: MemoryRow[] = [];
+  for (const source of [undefined, "falco"]) {
+    for (const mode of ["batch only", "before", "after"] as const) {
+      const r = consumerChild(mode, source, []);
+      if (!r) throw new Error(`consumer batch child failed (${mode})`);
+      rows.push({
+        where: "consumer batch, 10 sinks",
+        body: `${fmt.mb(r.lineBytes)} MB ${source ?? "every source"}, ${mode}`,
+        events: r.events,
+        peakHeap: r.peakHeap,
+        minHeapLimitMB: bisectHeap((flags) => consumerChild(mode, source, flags) !== undefined, 40, 168),
+        note:
+          mode === "batch only"
+            ? "the parsed batch and the loaded modules, nothing delivered: the floor of the two rows below"
+            : `${r.requests} requests (Security Lake ${r.perSink.lake ?? 0} objects); ${mode === "before" ? "no request slots, Security Lake 100,000 events / 50 MB per object" : "request slots, Security Lake default batch"}`,
+      });
+    }
+  }
+  return rows;
 }
 
 /** Polls the isolate's heap until stopped; keeps the peaks. */
@@ -269,6 +310,7 @@ export async function benchMemory(mb = 10, opts: { wrangler?: boolean } = {}): P
       note: `${r.rejected} rejected; decoded text ${fmt.mb(r.decodedChars)} M chars`,
     });
   }
+  rows.push(...benchConsumerBatch());
   if (opts.wrangler !== false) {
     const { text } = batchOf(mb * 1_000_000);
     for (const gzip of [false, true]) rows.push(...(await throughWrangler(text, gzip)));
@@ -281,8 +323,8 @@ export function formatMemory(rows: MemoryRow[]): string {
   const pure = rows.filter((r) => r.rssIngest === undefined);
   const dev = rows.filter((r) => r.rssIngest !== undefined);
   const a = table(
-    ["ingest path in Node (V8)", "events", "peak heap used above start, MB (sampled)", "peak heap + external above start, MB (sampled)", "smallest V8 heap limit that completes, MB", "note"],
-    pure.map((r) => [r.body, r.events, v(r.peakHeap), v(r.peakTotal), r.minHeapLimitMB === undefined ? "—" : String(r.minHeapLimitMB), r.note ?? ""]),
+    ["in Node (V8): ingest path / consumer batch", "events", "peak heap used above start, MB (sampled)", "peak heap + external above start, MB (sampled)", "smallest V8 heap limit that completes, MB", "note"],
+    pure.map((r) => [r.where === "consumer batch, 10 sinks" ? `${r.where}: ${r.body}` : r.body, r.events, v(r.peakHeap), v(r.peakTotal), r.minHeapLimitMB === undefined ? "—" : String(r.minHeapLimitMB), r.note ?? ""]),
   );
   const b = table(
     ["wrangler dev (workerd)", "events", "HTTP", "isolate heap used before, MB", "isolate heap peak during ingest, MB used / allocated", "isolate heap peak while the consumer archives, MB used / allocated", "workerd process peak RSS growth, MB: ingest / + consumer", "note"],
@@ -302,7 +344,10 @@ export function formatMemory(rows: MemoryRow[]): string {
 
 if (isMain(import.meta.url)) {
   const mb = Number(arg("mb") ?? 0) || 10;
-  if (process.argv.includes("--child")) {
+  const consumer = arg("consumer");
+  if (consumer === "batch" || consumer === "before" || consumer === "after") {
+    console.log(JSON.stringify(await consumerBatch(consumer === "batch" ? "batch only" : consumer, 10_000_000, arg("source"))));
+  } else if (process.argv.includes("--child")) {
     const gzip = process.argv.includes("--gzip");
     // only the encoded body is kept (the text it was built from is garbage before the baseline)
     const body = ((raw: Uint8Array) => (gzip ? gzipSync(raw) : raw))(new TextEncoder().encode(batchOf(mb * 1_000_000).text));
