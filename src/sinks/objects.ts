@@ -8,7 +8,7 @@
 import type { OcsfEvent } from "../normalize/ocsf";
 import { stableHex } from "../normalize/uid";
 import type { SinkRequest } from "./types";
-import { gzipText, jsonTextOf } from "./batch";
+import { gzipLines, jsonTextOf } from "./batch";
 
 /** yyyyMMdd of a time in ms, UTC. */
 export function eventDay(ms: number): string {
@@ -87,7 +87,7 @@ export async function encodeNdjsonObjects(events: readonly OcsfEvent[], prefix: 
       url: `${dir}/${id}.ndjson.gz`,
       method: "PUT",
       headers: { "content-type": "application/gzip" },
-      body: await gzipText(g.indices.map(lineOf).join("\n") + "\n"),
+      body: await gzipLines(g.indices.length, (k) => lineOf(g.indices[k]!)),
     });
   }
   return out;
