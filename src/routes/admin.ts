@@ -4,10 +4,8 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "./ingest";
 import { configFor, resolveSecret } from "../config/load";
-import { constantTimeEqual } from "./auth";
-
-const enc = new TextEncoder();
-const digest = async (s: string) => new Uint8Array(await crypto.subtle.digest("SHA-256", enc.encode(s)));
+import type { SecretRef } from "../config/schema";
+import { constantTimeEqual, sha256 } from "./auth";
 
 export interface AdminGuardOptions {
   /** What is guarded, for the error texts, e.g. "the DLQ endpoints". */
@@ -21,14 +19,19 @@ export function adminGuard(o: AdminGuardOptions): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const ref = configFor(c.env).delivery.adminToken;
     if (ref === undefined) return c.env.TRIBUTARY_DEV === "true" ? next() : o.closed(c);
-    const token = resolveSecret(ref, c.env as unknown as Record<string, unknown>);
-    if (!token) {
-      const name = typeof ref === "object" ? `the Worker secret ${ref.env}` : "its value";
-      return c.json({ error: `delivery.adminToken is configured but ${name} is not set: ${o.what} stay closed` }, 503);
-    }
-    const m = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "");
-    if (!m) return c.json({ error: "send Authorization: Bearer <delivery.adminToken> (npm scripts: TRIBUTARY_ADMIN_TOKEN)" }, 401, { "www-authenticate": 'Bearer realm="tributary-admin"' });
-    if (!constantTimeEqual(await digest(m[1]!.trim()), await digest(token))) return c.json({ error: "invalid admin token" }, 403);
-    return next();
+    return (await adminRefusal(c, ref, o.what)) ?? next();
   };
+}
+
+/** The answer refusing a request without the configured admin token `ref`, or undefined when it carries it. */
+export async function adminRefusal(c: Context<AppEnv>, ref: SecretRef, what: string): Promise<Response | undefined> {
+  const token = resolveSecret(ref, c.env as unknown as Record<string, unknown>);
+  if (!token) {
+    const name = typeof ref === "object" ? `the Worker secret ${ref.env}` : "its value";
+    return c.json({ error: `delivery.adminToken is configured but ${name} is not set: ${what} stay closed` }, 503);
+  }
+  const m = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "");
+  if (!m) return c.json({ error: "send Authorization: Bearer <delivery.adminToken> (npm scripts: TRIBUTARY_ADMIN_TOKEN)" }, 401, { "www-authenticate": 'Bearer realm="tributary-admin"' });
+  if (!constantTimeEqual(await sha256(m[1]!.trim()), await sha256(token))) return c.json({ error: "invalid admin token" }, 403);
+  return undefined;
 }

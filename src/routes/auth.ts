@@ -40,7 +40,7 @@ interface Credentials {
 
 const enc = new TextEncoder();
 
-async function sha256(s: string): Promise<Uint8Array> {
+export async function sha256(s: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", enc.encode(s)));
 }
 

@@ -14,7 +14,7 @@
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "./ingest";
 import { authenticate, allows, CHALLENGE, type AuthResult } from "./auth";
-import { adminGuard } from "./admin";
+import { adminRefusal } from "./admin";
 import { readBytes, BodyError } from "./body";
 import { configFor } from "../config/load";
 import type { Config } from "../config/schema";
@@ -120,20 +120,12 @@ async function principalOf(c: Context<AppEnv>, cfg: Config): Promise<AuthResult>
 
 export const testRoutes = new Hono<AppEnv>();
 
-const adminOnly = adminGuard({ what: "POST /v1/test", closed: (c) => c.json({ error: "unreachable: guarded only when delivery.adminToken is set" }, 500) });
-
 /**
  * The admin token when one is configured, else the ingest credentials (allowed to send Falco records).
  * Returns the refusal, or who is sending (the tenant of the ingest credentials; none for the admin).
  */
 async function admitted(c: Context<AppEnv>, cfg: Config): Promise<Response | { tenant?: string }> {
-  if (cfg.delivery.adminToken !== undefined) {
-    let passed = false;
-    const refused = await adminOnly(c, async () => {
-      passed = true;
-    });
-    return passed ? {} : (refused ?? fail(c, 401, "unexpected authentication state"));
-  }
+  if (cfg.delivery.adminToken !== undefined) return (await adminRefusal(c, cfg.delivery.adminToken, "POST /v1/test")) ?? {};
   let auth: AuthResult;
   try {
     auth = await principalOf(c, cfg);
