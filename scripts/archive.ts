@@ -1,10 +1,10 @@
 // npm run archive:ls [-- prefix]        lists objects in the local archive (R2) of a running `npm start`
 // npm run archive:cat -- <key|prefix>   prints the OCSF NDJSON in one object, or in every object under a prefix
-import { errorText, HttpError, isConnectionFailure } from "./cli";
+import { adminAuth, errorText, HttpError, isConnectionFailure } from "./cli";
 const [cmd, arg] = process.argv.slice(2);
 const url = (process.env.TRIBUTARY_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
 // a dev server with delivery.adminToken configured wants it here too (src/routes/admin.ts)
-const headers: Record<string, string> = process.env.TRIBUTARY_ADMIN_TOKEN ? { authorization: `Bearer ${process.env.TRIBUTARY_ADMIN_TOKEN}` } : {};
+const headers = adminAuth();
 
 /** GET /v1/archive/list's rows: `holds` says what an object holds ("12 events", "1 rejected record", ...). */
 interface Listed {

@@ -23,5 +23,11 @@ export class HttpError extends Error {
 
 /** Whether the request never got an answer (fetch failed: refused, DNS, reset), not an HTTP error. */
 export function isConnectionFailure(e: unknown): boolean {
-  return !(e instanceof HttpError) && e instanceof TypeError;
+  return e instanceof TypeError;
+}
+
+/** The admin API's authorization header, when TRIBUTARY_ADMIN_TOKEN (the config's delivery.adminToken) is set. */
+export function adminAuth(): Record<string, string> {
+  const token = process.env.TRIBUTARY_ADMIN_TOKEN;
+  return token ? { authorization: `Bearer ${token}` } : {};
 }

@@ -6,11 +6,10 @@
 //   npm run dlq -- spool [--drain]                 what ingest spooled while the queue refused it; --drain
 //                                                  sends it back to the queue now (else the cron does, every minute)
 import type { DeadLetterInfo } from "../src/deliver/dlq";
-import { errorText, HttpError, isConnectionFailure } from "./cli";
+import { adminAuth, errorText, HttpError, isConnectionFailure } from "./cli";
 
 const url = (process.env.TRIBUTARY_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
-const headers: Record<string, string> = { "content-type": "application/json" };
-if (process.env.TRIBUTARY_ADMIN_TOKEN) headers.authorization = `Bearer ${process.env.TRIBUTARY_ADMIN_TOKEN}`;
+const headers: Record<string, string> = { "content-type": "application/json", ...adminAuth() };
 
 function parseArgs(argv: string[]): { cmd: string | undefined; sink?: string; rest: string[] } {
   const rest: string[] = [];
