@@ -87,9 +87,13 @@ export function withLastMember(fields: Record<string, unknown>, key: string, jso
 }
 
 /** gzip (RFC 1952, one member) of a text's UTF-8 bytes, by the runtime's CompressionStream. */
-export async function gzipText(text: string): Promise<Uint8Array> {
-  const gz = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
-  return new Uint8Array(await new Response(gz).arrayBuffer());
+export function gzipText(text: string): Promise<Uint8Array> {
+  return gzipStream(new Blob([text]).stream());
+}
+
+/** gzip (RFC 1952, one member) of a stream's bytes, by the runtime's CompressionStream. */
+async function gzipStream(src: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(src.pipeThrough(new CompressionStream("gzip"))).arrayBuffer());
 }
 
 /**
@@ -97,7 +101,7 @@ export async function gzipText(text: string): Promise<Uint8Array> {
  * same bytes as gzipText of the joined text, without the whole text as one string (a storage object
  * of a full queue batch is ~10 MB of lines).
  */
-export async function gzipLines(count: number, lineAt: (k: number) => string): Promise<Uint8Array> {
+export function gzipLines(count: number, lineAt: (k: number) => string): Promise<Uint8Array> {
   const enc = new TextEncoder();
   let k = 0;
   const src = new ReadableStream<Uint8Array>({
@@ -113,7 +117,7 @@ export async function gzipLines(count: number, lineAt: (k: number) => string): P
       c.enqueue(enc.encode(part.join("\n") + "\n"));
     },
   });
-  return new Uint8Array(await new Response(src.pipeThrough(new CompressionStream("gzip"))).arrayBuffer());
+  return gzipStream(src);
 }
 
 /**
