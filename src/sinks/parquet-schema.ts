@@ -18,7 +18,7 @@ export type Scalar = "i" | "l" | "t" | "f" | "b" | "s" | "j";
 export interface Field {
   name: string;
   /** "." + name: the field's path segment as a member. */
-  dot?: string;
+  dot: string;
   list: boolean;
   /** The leaf type, for a leaf. */
   scalar?: Scalar;
@@ -167,7 +167,7 @@ function one(f: Field, v: unknown, misfits: Misfits): unknown {
     const c = members[k]!;
     const x = v[c.name];
     if (x === undefined || x === null) continue;
-    at[depth++] = c.dot!;
+    at[depth++] = c.dot;
     out[c.name] = cell(c, x, misfits);
     depth--;
   }

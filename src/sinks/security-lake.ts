@@ -82,7 +82,8 @@ export function encodeParquet(events: readonly OcsfEvent[], classUid: number): U
     const e = sorted[row]!;
     const misfits: Misfits = {};
     for (let c = 0; c < fields.length; c++) {
-      if (c !== unmappedAt) data[c]![row] = cellOf(fields[c]!, e[fields[c]!.name], fields[c]!.name, misfits);
+      const f = fields[c]!;
+      if (c !== unmappedAt) data[c]![row] = cellOf(f, e[f.name], f.name, misfits);
     }
     for (const k of Object.keys(e)) if (!known.has(k) && e[k] !== undefined) misfits[k] = e[k];
     let unmapped: unknown = e.unmapped;
