@@ -227,13 +227,8 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
       continue;
     }
     // a slot for this batch's encode and requests (see ./slots); waiting for it spends budget, not timeoutMs
-    const release = opts.slots ? await opts.slots.acquire() : undefined;
-    try {
-      if (overBudget()) skipChunk(chunk);
-      else await encodeAndSend(chunk);
-    } finally {
-      release?.();
-    }
+    const run = async () => (overBudget() ? skipChunk(chunk) : encodeAndSend(chunk));
+    await (opts.slots ? opts.slots.use(run) : run());
   }
   if (down !== undefined) report.down = down;
   return report;
