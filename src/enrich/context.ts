@@ -124,17 +124,11 @@ function userAccount(user: Json | undefined): JsonObject | undefined {
 /** Account objects in the places OCSF 1.3.0 has them (no closures: the bundler's keepNames names each one it makes). */
 function accounts(e: OcsfEvent): (JsonObject | undefined)[] {
   const out: (JsonObject | undefined)[] = [];
-  out.push(o(o(e.cloud as Json)?.account));
-  const actor = o(e.actor as Json);
-  if (actor) out.push(userAccount(actor.user));
-  out.push(userAccount(e.user as Json));
+  out.push(o(o(e.cloud as Json)?.account), userAccount(o(e.actor as Json)?.user), userAccount(e.user as Json));
   if (Array.isArray(e.evidences)) {
     for (const ev of e.evidences) {
       const x = o(ev);
-      if (!x) continue;
-      const a = o(x.actor);
-      if (a) out.push(userAccount(a.user));
-      out.push(userAccount(x.user));
+      if (x) out.push(userAccount(o(x.actor)?.user), userAccount(x.user));
     }
   }
   if (Array.isArray(e.resources)) for (const r of e.resources) out.push(o(o(r)?.account));
