@@ -102,17 +102,19 @@ interface Stage {
   end(): void;
 }
 
+/** Pushes `d` into `s` at most STEP bytes at a time. */
+function pushSteps(s: Stage, d: Uint8Array): void {
+  if (d.byteLength <= STEP) return s.push(d);
+  for (let i = 0; i < d.byteLength; i += STEP) s.push(d.subarray(i, i + STEP));
+}
+
 /** A compressed stream that ends before it is complete (cut short, or a trailer missing). */
 class Truncated extends Error {}
 
 const EMPTY = new Uint8Array(0);
 
 function join(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.byteLength === 0) return b;
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a);
-  out.set(b, a.byteLength);
-  return out;
+  return a.byteLength === 0 ? b : concat([a, b], a.byteLength + b.byteLength);
 }
 
 /**
@@ -300,11 +302,7 @@ function unpack(c: Container, out: (d: Uint8Array) => void): Stage {
  * clients send raw deflate under that name: the first two bytes tell them apart.
  */
 function stage(enc: Encoding, next: Stage): Stage {
-  const emit = (d: Uint8Array) => {
-    // re-slice, so a stage never hands the next one more than STEP bytes at once
-    if (d.byteLength <= STEP) return next.push(d);
-    for (let i = 0; i < d.byteLength; i += STEP) next.push(d.subarray(i, i + STEP));
-  };
+  const emit = (d: Uint8Array) => pushSteps(next, d); // a stage never hands the next one more than STEP bytes at once
   const done = (s: Stage): Stage => ({
     push: s.push,
     end() {
@@ -545,10 +543,6 @@ export async function readBody(stream: ReadableStream<Uint8Array> | null, format
   };
   let head = sink;
   for (let i = format.encodings.length - 1; i >= 0; i--) head = stage(format.encodings[i]!, head);
-  const feed = (chunk: Uint8Array) => {
-    if (chunk.byteLength <= STEP) return head.push(chunk);
-    for (let i = 0; i < chunk.byteLength; i += STEP) head.push(chunk.subarray(i, i + STEP));
-  };
   const what = format.encodings.length ? `${format.encodings.join(" + ")} body could not be decompressed` : "body could not be read";
   const reader = stream.getReader();
   let raw = 0;
@@ -570,7 +564,7 @@ export async function readBody(stream: ReadableStream<Uint8Array> | null, format
         failure = tooLarge(limits);
         throw new Stop();
       }
-      feed(r.value);
+      pushSteps(head, r.value);
     }
   } catch (e) {
     await reader.cancel().catch(() => undefined);
