@@ -6,6 +6,7 @@ import { strToU8 } from "fflate";
 import { z } from "zod";
 import type { SecretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
+import type { SinkRequest } from "./types";
 
 export const compressionSchema = z.enum(["none", "gzip"]);
 export type Compression = z.infer<typeof compressionSchema>;
@@ -128,6 +129,26 @@ export async function encodeBody(text: string, compression: Compression, headers
   if (compression !== "gzip") return text;
   headers["content-encoding"] = "gzip";
   return gzipText(text);
+}
+
+/**
+ * One POST request per run of packed items: the run's body text (bodyOf) through encodeBody, under a
+ * copy of `headers` merged with the configured ones (mergeHeaders); `events` are the items' `i`.
+ */
+export function postRuns<T extends { i: number }>(
+  runs: T[][],
+  url: string,
+  headers: Record<string, string>,
+  cfg: { compression: Compression; headers?: Record<string, string> },
+  bodyOf: (run: T[]) => string,
+): Promise<SinkRequest[]> {
+  return Promise.all(
+    runs.map(async (run): Promise<SinkRequest> => {
+      const h = { ...headers };
+      const body = await encodeBody(bodyOf(run), cfg.compression, h);
+      return { events: run.map((x) => x.i), url, method: "POST", headers: mergeHeaders(h, cfg.headers), body };
+    }),
+  );
 }
 
 /** Lower-cases header names and lets the configured headers override the computed ones. */

@@ -11,8 +11,8 @@
 import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
-import { classifyHttpStatus, type SinkDriver, type SinkRequest } from "./types";
-import { baseUrlSchema, compressionSchema, encodeBody, expand, headersSchema, hostOf, jsonTextOf, mergeHeaders, pack, secretValue, templateSchema, textAt, utf8Length, withLastMember } from "./batch";
+import { classifyHttpStatus, type SinkDriver } from "./types";
+import { baseUrlSchema, compressionSchema, postRuns, expand, headersSchema, hostOf, jsonTextOf, pack, secretValue, templateSchema, textAt, utf8Length, withLastMember } from "./batch";
 
 export const MAX_ENTRIES = 1000;
 export const MAX_PAYLOAD_BYTES = 5_000_000;
@@ -82,13 +82,9 @@ export const datadog: SinkDriver<DatadogConfig> = {
       const bytes = utf8Length(text);
       if (bytes <= cfg.maxEventBytes) items.push({ i, text, bytes }); // larger: see unsentOutcome
     });
-    return Promise.all(
-      pack(items, (x) => x.bytes, { ...cfg, overhead: 2, separator: 1 }).map(async (run): Promise<SinkRequest> => {
-        const headers: Record<string, string> = { "content-type": "application/json", "dd-api-key": key };
-        const body = await encodeBody(`[${run.map((x) => x.text).join(",")}]`, cfg.compression, headers);
-        return { events: run.map((x) => x.i), url, method: "POST", headers: mergeHeaders(headers, cfg.headers), body };
-      }),
-    );
+    const headers = { "content-type": "application/json", "dd-api-key": key };
+    const runs = pack(items, (x) => x.bytes, { ...cfg, overhead: 2, separator: 1 });
+    return postRuns(runs, url, headers, cfg, (run) => `[${run.map((x) => x.text).join(",")}]`);
   },
 
   unsentOutcome(e, cfg, ctx) {

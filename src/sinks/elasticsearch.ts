@@ -6,8 +6,8 @@
 import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
-import { classifyHttpStatus, type Classification, type Outcome, type SinkDriver, type SinkRequest } from "./types";
-import { baseUrlSchema, basicAuth, compressionSchema, encodeBody, eventUid, expand, headersSchema, jsonTextOf, mergeHeaders, pack, secretValue, templateSchema, utf8Length } from "./batch";
+import { classifyHttpStatus, type Classification, type Outcome, type SinkDriver } from "./types";
+import { baseUrlSchema, basicAuth, compressionSchema, postRuns, eventUid, expand, headersSchema, jsonTextOf, pack, secretValue, templateSchema, utf8Length } from "./batch";
 
 const authSchema = z.union([
   /** `Authorization: ApiKey <encoded>` (the base64 "id:api_key" value Elasticsearch prints as `encoded`). */
@@ -111,13 +111,7 @@ function make(type: string): SinkDriver<ElasticsearchConfig> {
         const action = { create: uid === undefined ? { _index } : { _index, _id: uid } };
         return { i, text: `${JSON.stringify(action)}\n${cfg.addTimestamp ? withTimestamp(e, json(i)) : json(i)}\n` };
       });
-      return Promise.all(
-        pack(items, (x) => utf8Length(x.text), cfg).map(async (run): Promise<SinkRequest> => {
-          const h = { ...headers };
-          const body = await encodeBody(run.map((x) => x.text).join(""), cfg.compression, h);
-          return { events: run.map((x) => x.i), url, method: "POST", headers: mergeHeaders(h, cfg.headers), body };
-        }),
-      );
+      return postRuns(pack(items, (x) => utf8Length(x.text), cfg), url, headers, cfg, (run) => run.map((x) => x.text).join(""));
     },
 
     classify(res, req): Classification {

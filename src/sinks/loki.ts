@@ -11,8 +11,8 @@
 import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
-import { classifyHttpStatus, type SinkDriver, type SinkRequest } from "./types";
-import { baseUrlSchema, basicAuth, compressionSchema, encodeBody, headersSchema, jsonTextOf, mergeHeaders, pack, secretValue, textAt, utf8Length } from "./batch";
+import { classifyHttpStatus, type SinkDriver } from "./types";
+import { baseUrlSchema, basicAuth, compressionSchema, postRuns, headersSchema, jsonTextOf, pack, secretValue, textAt, utf8Length } from "./batch";
 
 const labelName = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "a Loki label name: letters, digits and _, not starting with a digit");
 
@@ -87,24 +87,20 @@ export const loki: SinkDriver<LokiConfig> = {
       // as if every event had its own stream: {"stream":...,"values":[...]}, = 24 bytes around
       items.push({ i, time: e.time, stream, value, bytes: utf8Length(value) + utf8Length(stream) + 24 });
     });
-    return Promise.all(
-      pack(items, (x) => x.bytes, { ...cfg, overhead: 14 }).map(async (run): Promise<SinkRequest> => {
-        const streams = new Map<string, Item[]>();
-        for (const x of run) {
-          const s = streams.get(x.stream);
-          if (s) s.push(x);
-          else streams.set(x.stream, [x]);
-        }
-        const parts: string[] = [];
-        for (const [stream, xs] of streams) {
-          xs.sort((a, b) => a.time - b.time); // stable: equal times keep their order
-          parts.push(`{"stream":${stream},"values":[${xs.map((x) => x.value).join(",")}]}`);
-        }
-        const h = { ...headers };
-        const body = await encodeBody(`{"streams":[${parts.join(",")}]}`, cfg.compression, h);
-        return { events: run.map((x) => x.i), url: `${cfg.url}/loki/api/v1/push`, method: "POST", headers: mergeHeaders(h, cfg.headers), body };
-      }),
-    );
+    return postRuns(pack(items, (x) => x.bytes, { ...cfg, overhead: 14 }), `${cfg.url}/loki/api/v1/push`, headers, cfg, (run) => {
+      const streams = new Map<string, Item[]>();
+      for (const x of run) {
+        const s = streams.get(x.stream);
+        if (s) s.push(x);
+        else streams.set(x.stream, [x]);
+      }
+      const parts: string[] = [];
+      for (const [stream, xs] of streams) {
+        xs.sort((a, b) => a.time - b.time); // stable: equal times keep their order
+        parts.push(`{"stream":${stream},"values":[${xs.map((x) => x.value).join(",")}]}`);
+      }
+      return `{"streams":[${parts.join(",")}]}`;
+    });
   },
 
   unsentOutcome(e, cfg) {

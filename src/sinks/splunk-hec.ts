@@ -9,7 +9,7 @@ import { secretRef } from "../config/secret";
 import { stableUid } from "../normalize/uid";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type Classification, type Outcome, type SinkDriver, type SinkRequest, type SinkResponse } from "./types";
-import { baseUrlSchema, compressionSchema, encodeBody, expand, headersSchema, hostOf, jsonTextOf, mergeHeaders, pack, secretValue, templateSchema, textAt, utf8Length, withLastMember } from "./batch";
+import { baseUrlSchema, compressionSchema, postRuns, expand, headersSchema, hostOf, jsonTextOf, pack, secretValue, templateSchema, textAt, utf8Length, withLastMember } from "./batch";
 
 export const splunkHecConfig = z
   .object({
@@ -84,17 +84,8 @@ export const splunkHec: SinkDriver<SplunkHecConfig> = {
     const url = cfg.url + cfg.path;
     const channel = cfg.channel ?? stableUid(`splunk_hec:${url}:${cfg.index ?? ""}`);
     const items = events.map((e, i) => ({ i, text: envelope(e, cfg, json(i)) }));
-    return Promise.all(
-      pack(items, (x) => utf8Length(x.text), cfg).map(async (run): Promise<SinkRequest> => {
-        const headers: Record<string, string> = {
-          "content-type": "application/json",
-          authorization: `Splunk ${token}`,
-          "x-splunk-request-channel": channel,
-        };
-        const body = await encodeBody(run.map((x) => x.text).join(""), cfg.compression, headers);
-        return { events: run.map((x) => x.i), url, method: "POST", headers: mergeHeaders(headers, cfg.headers), body };
-      }),
-    );
+    const headers = { "content-type": "application/json", authorization: `Splunk ${token}`, "x-splunk-request-channel": channel };
+    return postRuns(pack(items, (x) => utf8Length(x.text), cfg), url, headers, cfg, (run) => run.map((x) => x.text).join(""));
   },
 
   classify(res: SinkResponse, req: SinkRequest): Classification {
