@@ -12,7 +12,7 @@ import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type SinkDriver } from "./types";
-import { baseUrlSchema, compressionSchema, postRuns, expand, headersSchema, hostOf, jsonTextOf, pack, secretValue, templateSchema, textAt, utf8Length, withLastMember } from "./batch";
+import { baseUrlSchema, compressionSchema, expand, headersSchema, hostOf, jsonTextOf, pack, postRuns, secretValue, templateSchema, textAt, utf8Length, withLastMember } from "./batch";
 
 export const MAX_ENTRIES = 1000;
 export const MAX_PAYLOAD_BYTES = 5_000_000;

@@ -7,7 +7,7 @@ import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type Classification, type Outcome, type SinkDriver } from "./types";
-import { baseUrlSchema, basicAuth, compressionSchema, postRuns, eventUid, expand, headersSchema, jsonTextOf, pack, secretValue, templateSchema, utf8Length } from "./batch";
+import { baseUrlSchema, basicAuth, compressionSchema, eventUid, expand, headersSchema, jsonTextOf, pack, postRuns, secretValue, templateSchema, utf8Length } from "./batch";
 
 const authSchema = z.union([
   /** `Authorization: ApiKey <encoded>` (the base64 "id:api_key" value Elasticsearch prints as `encoded`). */

@@ -12,7 +12,7 @@ import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type SinkDriver } from "./types";
-import { baseUrlSchema, basicAuth, compressionSchema, postRuns, headersSchema, jsonTextOf, pack, secretValue, textAt, utf8Length } from "./batch";
+import { baseUrlSchema, basicAuth, compressionSchema, headersSchema, jsonTextOf, pack, postRuns, secretValue, textAt, utf8Length } from "./batch";
 
 const labelName = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "a Loki label name: letters, digits and _, not starting with a digit");
 

@@ -9,7 +9,7 @@ import { secretRef } from "../config/secret";
 import { stableUid } from "../normalize/uid";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type Classification, type Outcome, type SinkDriver, type SinkRequest, type SinkResponse } from "./types";
-import { baseUrlSchema, compressionSchema, postRuns, expand, headersSchema, hostOf, jsonTextOf, pack, secretValue, templateSchema, textAt, utf8Length, withLastMember } from "./batch";
+import { baseUrlSchema, compressionSchema, expand, headersSchema, hostOf, jsonTextOf, pack, postRuns, secretValue, templateSchema, textAt, utf8Length, withLastMember } from "./batch";
 
 export const splunkHecConfig = z
   .object({
