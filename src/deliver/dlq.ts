@@ -64,27 +64,36 @@ export function listDeadLetters(bucket: R2Bucket, sink?: string, limit = 10_000)
 
 /** The dead-letter records under `prefix` from their R2 metadata; `sinkOf(key)` when it has no `sink`. */
 export async function listDeadLetterObjects(bucket: R2Bucket, prefix: string, limit: number, sinkOf: (key: string) => string): Promise<DeadLetterInfo[]> {
-  const out: DeadLetterInfo[] = [];
+  const { items } = await listWithMetadata(bucket, prefix, limit, 100, (o) => {
+    const m = o.customMetadata ?? {};
+    return {
+      key: o.key,
+      sink: m.sink ?? sinkOf(o.key),
+      count: Number(m.count ?? 0),
+      attempts: Number(m.attempts ?? 0),
+      ...(m.status ? { status: Number(m.status) } : {}),
+      reason: m.reason ?? "",
+      size: o.size,
+      uploaded: o.uploaded.toISOString(),
+    };
+  });
+  return items;
+}
+
+/**
+ * The objects under `prefix` (with their custom metadata) in key order, each mapped by `map`, at most
+ * `limit` of them over at most `pages` list pages: `more` when there are more than it returns.
+ */
+export async function listWithMetadata<T>(bucket: R2Bucket, prefix: string, limit: number, pages: number, map: (o: R2Object) => T): Promise<{ items: T[]; more: boolean }> {
+  const items: T[] = [];
   let cursor: string | undefined;
-  for (let page = 0; page < 100 && out.length < limit; page++) {
+  for (let page = 0; page < pages && items.length < limit; page++) {
     const list = await bucket.list({ prefix, cursor, include: ["customMetadata"] });
-    for (const o of list.objects) {
-      const m = o.customMetadata ?? {};
-      out.push({
-        key: o.key,
-        sink: m.sink ?? sinkOf(o.key),
-        count: Number(m.count ?? 0),
-        attempts: Number(m.attempts ?? 0),
-        ...(m.status ? { status: Number(m.status) } : {}),
-        reason: m.reason ?? "",
-        size: o.size,
-        uploaded: o.uploaded.toISOString(),
-      });
-    }
-    if (!list.truncated) break;
+    for (const o of list.objects) items.push(map(o));
+    if (!list.truncated) return { items: items.slice(0, limit), more: items.length > limit };
     cursor = list.cursor;
   }
-  return out.slice(0, limit);
+  return { items: items.slice(0, limit), more: true };
 }
 
 export function readDeadLetter(bucket: R2Bucket, key: string): Promise<DeadLetter | undefined> {

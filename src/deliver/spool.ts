@@ -17,6 +17,7 @@
 import type { Producer, Fallback } from "./enqueue";
 import { eventDay } from "../sinks/objects";
 import { log } from "../ops/log";
+import { listWithMetadata } from "./dlq";
 import { countSpool, countingProducer, setSpoolBacklog } from "../ops/record";
 
 export const SPOOL_PREFIX = "spool/";
@@ -270,16 +271,9 @@ export interface SpoolInfo {
 
 /** The spool's objects in key order (oldest day first), at most `limit` (bounded R2 list pages), from their metadata. */
 export async function listSpool(bucket: R2Bucket, limit = 1000): Promise<{ objects: SpoolInfo[]; more: boolean }> {
-  const objects: SpoolInfo[] = [];
-  let cursor: string | undefined;
-  for (let page = 0; page < 10 && objects.length < limit; page++) {
-    const list = await bucket.list({ prefix: SPOOL_PREFIX, cursor, include: ["customMetadata"] });
-    for (const o of list.objects) {
-      const m = o.customMetadata ?? {};
-      objects.push({ key: o.key, events: Number(m.events ?? 0), messages: Number(m.messages ?? 0), reason: m.reason ?? "", size: o.size, uploaded: o.uploaded.toISOString() });
-    }
-    if (!list.truncated) return { objects: objects.slice(0, limit), more: objects.length > limit };
-    cursor = list.cursor;
-  }
-  return { objects: objects.slice(0, limit), more: true };
+  const { items, more } = await listWithMetadata(bucket, SPOOL_PREFIX, limit, 10, (o): SpoolInfo => {
+    const m = o.customMetadata ?? {};
+    return { key: o.key, events: Number(m.events ?? 0), messages: Number(m.messages ?? 0), reason: m.reason ?? "", size: o.size, uploaded: o.uploaded.toISOString() };
+  });
+  return { objects: items, more };
 }
