@@ -82,15 +82,15 @@ function hashChars(s: string, escaped: boolean): void {
 export function stableUid(s: string): string {
   start();
   hashChars(s, false);
-  return uidOf(H[0]!, H[1]!, H[2]!, H[3]!, H[4]!, H[5]!, H[6]!, H[7]!);
+  return uidOf();
 }
 
-/** The UUID text of the four running hash states (see stableUid). */
-function uidOf(a1: number, a2: number, b1: number, b2: number, c1: number, c2: number, d1: number, d2: number): string {
-  const a = low32(a1, a2);
-  const b = low32(b1, b2);
-  const c = low32(c1, c2);
-  const d = low32(d1, d2);
+/** The UUID text of the four running hash states in H (see stableUid). */
+function uidOf(): string {
+  const a = low32(H[0]!, H[1]!);
+  const b = low32(H[2]!, H[3]!);
+  const c = low32(H[4]!, H[5]!);
+  const d = low32(H[6]!, H[7]!);
   // hex digits 0-7: a; 8-15: b (digit 12 becomes the version 8); 16-23: c (digit 16 becomes the variant); 24-31: d.
   // One flat string from character codes: a template of table lookups made ~20 intermediate strings.
   return String.fromCharCode(
@@ -122,11 +122,6 @@ function put(ch: number): void {
   H[5] = Math.imul(H[5]! ^ ch, 1597334677);
   H[6] = Math.imul(H[6]! ^ ch, 2654435761);
   H[7] = Math.imul(H[7]! ^ ch, 1597334677);
-}
-
-/** Hashes s as is (numbers, literals: nothing to escape). */
-function putRaw(s: string): void {
-  for (let i = 0; i < s.length; i++) put(s.charCodeAt(i));
 }
 
 /** JSON.stringify's short escapes (\b \t \n \f \r) by character code, else 0. */
@@ -180,14 +175,14 @@ function putString(s: string, before: number, after: number): void {
 /** Hashes what JSON.stringify(v) writes; false for a value it writes nothing for (undefined). */
 function putJson(v: Json | undefined): boolean {
   if (typeof v === "string") putString(v, -1, -1);
-  else if (typeof v === "number") putRaw(Number.isFinite(v) ? String(v) : "null");
-  else if (typeof v === "boolean") putRaw(v ? "true" : "false");
-  else if (v === null) putRaw("null");
+  else if (typeof v === "number") hashChars(Number.isFinite(v) ? String(v) : "null", false);
+  else if (typeof v === "boolean") hashChars(v ? "true" : "false", false);
+  else if (v === null) hashChars("null", false);
   else if (Array.isArray(v)) {
     put(91);
     for (let i = 0; i < v.length; i++) {
       if (i > 0) put(44);
-      if (!putJson(v[i])) putRaw("null");
+      if (!putJson(v[i])) hashChars("null", false);
     }
     put(93);
   } else if (typeof v === "object") {
@@ -209,5 +204,5 @@ function putJson(v: Json | undefined): boolean {
 export function stableUidOfJson(v: Json): string {
   start();
   putJson(v);
-  return uidOf(H[0]!, H[1]!, H[2]!, H[3]!, H[4]!, H[5]!, H[6]!, H[7]!);
+  return uidOf();
 }
