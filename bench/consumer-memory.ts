@@ -19,7 +19,7 @@ import { attemptDelivery, type Item } from "../src/deliver/attempt";
 import { resolveSinks } from "../src/deliver/sinks";
 import { Slots } from "../src/deliver/slots";
 import { SOURCES, fixtureLines, ndjson } from "./common";
-import { ocsfEvents } from "./pipeline";
+import { asDelivered, ocsfEvents } from "./pipeline";
 
 export interface ConsumerMemResult {
   events: number;
@@ -51,9 +51,9 @@ function batchItems(bytes: number, source?: string): Item[] {
       const k = items.length;
       e.metadata.uid = stableHex(`${e.metadata.uid}/${k}`);
       e.time = LIVE + k; // a live stream: the batch's events are of one day, so one object per class
-      const line = JSON.stringify(e);
-      n += line.length + 1;
-      items.push({ line, event: JSON.parse(line) as typeof e });
+      const item = asDelivered(e);
+      n += item.line.length + 1;
+      items.push(item);
     }
   }
   return items;

@@ -14,6 +14,7 @@ import { makeEnricher } from "../src/enrich/index";
 import { makeRouter } from "../src/route/index";
 import { Packer, type EventsMessage } from "../src/deliver/enqueue";
 import type { OcsfEvent } from "../src/normalize/ocsf";
+import type { Item } from "../src/deliver/attempt";
 import { SOURCES, fixtureLines, ndjson, timeRounds, table, fmt, isMain, arg } from "./common";
 
 export interface PipelineRow {
@@ -76,6 +77,12 @@ export function ocsfEvents(text: string, enrich: (e: OcsfEvent) => OcsfEvent, ro
     for (const e of runPipeline([item.value], [item.path], [], { ctx: { ocsfVersion: "1.3.0", receivedAt: 0 }, enrich, route }).events) produced.push(e.event);
   }
   return produced;
+}
+
+/** What the consumer holds for an event: its queue line (JSON.stringify at ingest) and the event parsed back from it. */
+export function asDelivered(e: OcsfEvent): Item {
+  const line = JSON.stringify(e);
+  return { line, event: JSON.parse(line) as OcsfEvent };
 }
 
 export function benchPipeline(eventsPerBody = 5000, budgetMs = 6000): PipelineRow[] {

@@ -19,9 +19,8 @@ import { resolveSinks, type ResolvedSink } from "../src/deliver/sinks";
 import { splitBatch, type Item } from "../src/deliver/attempt";
 import { gzipText, utf8Length } from "../src/sinks/batch";
 import type { SinkContext, SinkRequest } from "../src/sinks/types";
-import type { OcsfEvent } from "../src/normalize/ocsf";
 import { stableHex } from "../src/normalize/uid";
-import { ocsfEvents } from "./pipeline";
+import { asDelivered, ocsfEvents } from "./pipeline";
 import { SOURCES, fixtureLines, ndjson, timeRoundsAsync, table, fmt, isMain, arg } from "./common";
 
 export interface SinkRow {
@@ -83,12 +82,6 @@ function sinkConfigs(classes: number[]): Record<string, Record<string, unknown>>
     // every event, not only High and above: the cost of a message per event
     slack: { url: "https://hooks.slack.com/services/T000/B000/XXXX", minSeverityId: 0 },
   };
-}
-
-/** What the consumer holds for an event: its queue line (JSON.stringify at ingest) and the event parsed back from it. */
-function asDelivered(e: OcsfEvent): Item {
-  const line = JSON.stringify(e);
-  return { line, event: JSON.parse(line) as OcsfEvent };
 }
 
 /** The steps of making the objects' bodies; each returns the bytes it made. */
