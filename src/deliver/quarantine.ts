@@ -69,6 +69,11 @@ function entry(r: Rejected, meta: QuarantineMeta): string {
   }
 }
 
+/** A text made safe to be part of an R2 key: anything but letters, digits and . _ - becomes "_". */
+export function keyPart(s: string): string {
+  return s.replace(/[^A-Za-z0-9._-]/g, "_");
+}
+
 /** A fresh per-request key component (12 hex digits, random). */
 export function quarantineUniq(): string {
   return crypto.randomUUID().replace(/-/g, "").slice(0, 12);
@@ -77,7 +82,7 @@ export function quarantineUniq(): string {
 /** The R2 objects for a request's rejected records. Pure. */
 export function quarantineObjects(rejected: Rejected[], meta: QuarantineMeta): QuarantineObject[] {
   const day = eventDay(meta.receivedAt);
-  const id = `${meta.requestId.replace(/[^A-Za-z0-9._-]/g, "_")}-${meta.uniq.replace(/[^A-Za-z0-9]/g, "_")}`;
+  const id = `${keyPart(meta.requestId)}-${meta.uniq.replace(/[^A-Za-z0-9]/g, "_")}`;
   const out: QuarantineObject[] = [];
   for (const r of rejected.slice(0, QUARANTINE_SINGLE_OBJECTS)) out.push({ key: `${QUARANTINE_PREFIX}${day}/${id}-${r.index}.json`, body: entry(r, meta), records: 1, reason: r.reason.slice(0, 256) });
   if (rejected.length > QUARANTINE_SINGLE_OBJECTS) {

@@ -23,6 +23,7 @@ import { isDeliveryMessage } from "./retry";
 import { log } from "../ops/log";
 import { listDeadLetterObjects, readRecord, type DeadLetterInfo } from "./dlq";
 import { decodeMessage, encodeMessage } from "./enqueue";
+import { keyPart } from "./quarantine";
 
 export const QUEUE_DLQ_PREFIX = "dlq-queue/";
 /** Copies of referenced objects too large to keep inside their record (see ReferencedObject.copy). */
@@ -105,12 +106,8 @@ export function originOf(body: unknown): QueueOrigin {
   return isDeliveryMessage(body) ? "deliveries" : "events";
 }
 
-function safeId(id: string): string {
-  return id.replace(/[^A-Za-z0-9._-]/g, "_");
-}
-
 export function queueDeadLetterKey(origin: QueueOrigin, id: string, now: number): string {
-  return `${QUEUE_DLQ_PREFIX}${origin}/${eventDay(now)}/${safeId(id)}.json`;
+  return `${QUEUE_DLQ_PREFIX}${origin}/${eventDay(now)}/${keyPart(id)}.json`;
 }
 
 /** Events a body carries, when it says (header count of EVENTS text, `count` of a DeliveryMessage). */

@@ -18,6 +18,7 @@ import type { Producer, Fallback } from "./enqueue";
 import { eventDay } from "../sinks/objects";
 import { log } from "../ops/log";
 import { listWithMetadata } from "./dlq";
+import { keyPart } from "./quarantine";
 import { countSpool, countingProducer, setSpoolBacklog } from "../ops/record";
 
 export const SPOOL_PREFIX = "spool/";
@@ -83,10 +84,8 @@ export interface SpoolBucket {
   put(key: string, value: string, options?: { httpMetadata?: { contentType?: string }; customMetadata?: Record<string, string> }): Promise<unknown>;
 }
 
-const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, "_");
-
 export function spoolKey(meta: SpoolMeta, n: number): string {
-  return `${SPOOL_PREFIX}${eventDay(meta.receivedAt)}/${safe(meta.requestId)}-${safe(meta.uniq)}-${n}.json`;
+  return `${SPOOL_PREFIX}${eventDay(meta.receivedAt)}/${keyPart(meta.requestId)}-${keyPart(meta.uniq)}-${n}.json`;
 }
 
 /** The Enqueuer fallback of one request: each refused batch becomes one spool object. */
