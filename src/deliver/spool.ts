@@ -176,8 +176,9 @@ export async function drainSpool(bucket: R2Bucket, queue: Producer, budget: Drai
   };
 
   let cursor: string | undefined;
-  // bounded: one page per 1,000 objects of the budget, and never more pages than the subrequests allow
-  for (let page = 0; page < Math.ceil(budget.objects / 1000) + 1 && canStart() && used < budget.subrequests; page++) {
+  // bounded: one page per 1,000 objects of the budget, and a page only while an object could still start
+  // (canStart: subrequests, time and objects left)
+  for (let page = 0; page < Math.ceil(budget.objects / 1000) + 1 && canStart(); page++) {
     const limit = opts.scatter ? SPOOL_SCATTER_PAGE : Math.min(1000, Math.max(1, budget.objects - started));
     const list = await bucket.list({ prefix: SPOOL_PREFIX, limit, ...(cursor !== undefined ? { cursor } : {}) });
     used++;
