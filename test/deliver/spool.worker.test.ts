@@ -40,10 +40,7 @@ async function cronDrain(queue: CaptureQueue): Promise<void> {
 
 /** GET /metrics (open in development), parsed. */
 async function metrics(): Promise<Map<string, Family>> {
-  const e = { ...env, TRIBUTARY_CONFIG: "", TRIBUTARY_DEV: "true" } as unknown as Env;
-  const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request("http://tributary/metrics"), e, ctx);
-  await waitOnExecutionContext(ctx);
+  const res = await callWorker({ ...env, TRIBUTARY_CONFIG: "", TRIBUTARY_DEV: "true" } as unknown as Env, "/metrics");
   return parsePrometheus(await res.text());
 }
 
