@@ -164,9 +164,10 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
     for (const { kind, ...grp } of groups.values()) (kind === "retry" ? report.retry : report.rejected).push(grp);
   };
 
-  const skipChunk = (chunk: number[]): void => {
+  // events not sent (the sink is down, or its time is used up): retried
+  const skip = (global: number[]): void => {
     const outcome: Outcome = { kind: "retry", ...(down !== undefined ? notSent(down) : { reason: BUDGET }) };
-    settle(chunk, () => outcome);
+    settle(global, () => outcome);
   };
 
   // one batch: encode, then send its requests in order, each body dropped once it has been sent
@@ -190,13 +191,8 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
     while (requests.length > 0) {
       const req = requests.shift()!;
       const global = req.events.map((k) => chunk[k]!);
-      if (down !== undefined) {
-        const outcome: Outcome = { kind: "retry", ...notSent(down) };
-        settle(global, () => outcome);
-        continue;
-      }
-      if (overBudget()) {
-        settle(global, () => ({ kind: "retry", reason: BUDGET }));
+      if (down !== undefined || overBudget()) {
+        skip(global);
         continue;
       }
       let res: SinkResponse;
@@ -223,11 +219,11 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
   for (const chunk of chunks) {
     if (down !== undefined || overBudget()) {
       // nothing more goes out in this attempt: retry the whole batch without encoding it
-      skipChunk(chunk);
+      skip(chunk);
       continue;
     }
     // a slot for this batch's encode and requests (see ./slots); waiting for it spends budget, not timeoutMs
-    const run = async () => (overBudget() ? skipChunk(chunk) : encodeAndSend(chunk));
+    const run = async () => (overBudget() ? skip(chunk) : encodeAndSend(chunk));
     await (opts.slots ? opts.slots.use(run) : run());
   }
   if (down !== undefined) report.down = down;
