@@ -211,16 +211,21 @@ function readSinks(r: SinksResult): string {
 
 function readMemory(rows: MemoryRow[]): string {
   const pure = rows.filter((r) => r.minHeapLimitMB !== undefined);
+  const ingest = pure.filter((r) => r.where !== "consumer batch, 10 sinks");
+  // the consumer rows of the current code (not "before", not the batch-only floor)
+  const consumer = pure.filter((r) => r.where === "consumer batch, 10 sinks" && r.body.endsWith(", after"));
   const dev = rows.filter((r) => r.isolateIngest !== undefined);
-  const maxLimit = Math.max(...pure.map((r) => r.minHeapLimitMB!));
+  const maxLimit = Math.max(...ingest.map((r) => r.minHeapLimitMB!));
+  const maxConsumer = consumer.length ? Math.max(...consumer.map((r) => r.minHeapLimitMB!)) : undefined;
   const maxIsolate = Math.max(0, ...dev.map((r) => Math.max(r.isolateIngest!.used, r.isolateConsumer?.used ?? 0)));
   const maxAlloc = Math.max(0, ...dev.map((r) => Math.max(r.isolateIngest!.total, r.isolateConsumer?.total ?? 0)));
+  const verdict = (mb: number) => (mb <= 64 ? "**met**: half the limit or less" : mb < 128 ? "under the limit, but not by much" : "**missed**");
   const parts = [
-    `Target: well under 128 MB per isolate for a 10 MB batch. In Node, the request completes with a V8 heap limit of ${maxLimit} MB (${maxLimit <= 64 ? "**met**: half the limit or less" : maxLimit < 128 ? "under the limit, but not by much" : "**missed**"}); that limit includes Node's own baseline heap (a few MB). The sampled peaks above the starting point (heap used, garbage not yet collected included) are higher than that limit because V8 collects lazily when it has room.`,
+    `Target: well under 128 MB per isolate for a 10 MB batch. In Node, the ingest request completes with a V8 heap limit of ${maxLimit} MB (${verdict(maxLimit)})${maxConsumer === undefined ? "" : `, and the consumer delivering a full 10 MB queue batch to 10 sinks with ${maxConsumer} MB (${verdict(maxConsumer)}; the batch alone needs the floor rows' figure)`}; these limits include Node's own baseline heap (a few MB). The sampled peaks above the starting point (heap used, garbage not yet collected included) are higher than that limit because V8 collects lazily when it has room.`,
   ];
   if (dev.length) {
     parts.push(
-      `Through wrangler dev, the Worker isolate's V8 heap (inspector \`Runtime.getHeapUsage\`, sampled every ~20 ms, so a lower bound of the true peak) reached ${fmt.mb(maxIsolate)} MB used and ${fmt.mb(maxAlloc)} MB allocated while taking the batch and archiving it (${maxIsolate < 96 * 1048576 ? "under 128 MB" : "close to or over 128 MB"}). ArrayBuffers (the raw body chunks) are outside that heap figure. The workerd process's resident set grows much more (last column): it holds the runtime, the local queue's messages, R2 and allocator slack, so it is an upper bound, not the isolate's usage; workerd reports no per-isolate peak.`,
+      `Through wrangler dev, the Worker isolate's V8 heap (inspector \`Runtime.getHeapUsage\`, sampled every ~20 ms, so a lower bound of the true peak) reached ${fmt.mb(maxIsolate)} MB used and ${fmt.mb(maxAlloc)} MB allocated while taking the batch and archiving it (used ${maxIsolate < 96 * 1048576 ? "under 128 MB" : "close to or over 128 MB"}; allocated ${maxAlloc < 128 * 1048576 ? "under 128 MB" : "over 128 MB: V8 reserves room it has not filled, and in wrangler dev ingest and consumer share one isolate"}). ArrayBuffers (the raw body chunks) are outside that heap figure. The workerd process's resident set grows much more (last column): it holds the runtime, the local queue's messages, R2 and allocator slack, so it is an upper bound, not the isolate's usage; workerd reports no per-isolate peak.`,
     );
   } else parts.push("The wrangler dev measurement did not run (see the log).");
   return parts.join("\n\n");
