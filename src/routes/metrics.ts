@@ -8,19 +8,12 @@ import type { Config } from "../config/schema";
 import { renderPrometheus, PROMETHEUS_CONTENT_TYPE, type ExtraFamily } from "../ops/metrics";
 import { countIngestRequest, flushMetrics, maybeFlush, metricsStore } from "../ops/record";
 import { suppressionReport } from "../noise/stats";
-
-const enc = new TextEncoder();
-
-async function digest(s: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", enc.encode(s)));
-}
+import { constantTimeEqual, sha256 } from "./auth";
 
 /** Compares two strings through their SHA-256 digests, without an early exit. */
 async function sameSecret(given: string, want: string): Promise<boolean> {
-  const [a, b] = await Promise.all([digest(given), digest(want)]);
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
-  return d === 0;
+  const [a, b] = await Promise.all([sha256(given), sha256(want)]);
+  return constantTimeEqual(a, b);
 }
 
 /** The credential in Authorization: the Bearer token, or the password of HTTP Basic. */
