@@ -15,7 +15,7 @@
 //
 // The cluster is the tenant's configured cluster (the context enricher's `k8s.cluster:` label), else the one
 // the sensor sent (Tetragon cluster_name, Falco k8smeta.cluster.name), else "default".
-import type { OcsfEvent } from "../normalize/ocsf";
+import { type OcsfEvent, labelValue } from "../normalize/ocsf";
 import { isObject, type Json, type JsonObject } from "../normalize/json";
 import { stableUid } from "../normalize/uid";
 
@@ -65,12 +65,6 @@ export function shortContainerId(id: string | undefined): string | undefined {
   if (id === undefined) return undefined;
   const bare = id.replace(/^[\w.-]+:\/\//, "").toLowerCase();
   return /^[0-9a-f]{12,}$/.test(bare) ? bare.slice(0, 12) : undefined;
-}
-
-function labelValue(labels: string[] | undefined, prefix: string): string | undefined {
-  if (!labels) return undefined;
-  for (const l of labels) if (typeof l === "string" && l.startsWith(prefix) && l.length > prefix.length) return l.slice(prefix.length);
-  return undefined;
 }
 
 function isPodResource(type: string): boolean {

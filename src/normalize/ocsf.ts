@@ -224,6 +224,16 @@ export function isUuid(s: string): boolean {
   return UUID.test(s);
 }
 
+/**
+ * The value of the first `<prefix><value>` label in metadata.labels (e.g. the context enricher's
+ * `k8s.cluster:<name>`), or undefined when there is none with a non-empty value.
+ */
+export function labelValue(labels: readonly unknown[] | undefined, prefix: string): string | undefined {
+  if (!labels) return undefined;
+  for (const l of labels) if (typeof l === "string" && l.startsWith(prefix) && l.length > prefix.length) return l.slice(prefix.length);
+  return undefined;
+}
+
 /** Sets the type_uid formula (class_uid * 100 + activity_id) and the caption siblings. */
 export function withCaptions(out: OcsfEvent, className: string, activityName: string): OcsfEvent {
   out.type_uid = out.class_uid * 100 + out.activity_id;

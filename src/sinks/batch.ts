@@ -5,7 +5,7 @@
 import { strToU8 } from "fflate";
 import { z } from "zod";
 import type { SecretRef } from "../config/secret";
-import type { OcsfEvent } from "../normalize/ocsf";
+import { type OcsfEvent, labelValue } from "../normalize/ocsf";
 import type { SinkRequest } from "./types";
 
 export const compressionSchema = z.enum(["none", "gzip"]);
@@ -197,8 +197,6 @@ export function textAt(e: OcsfEvent, path: string): string | undefined {
   return undefined;
 }
 
-const CLUSTER_LABEL = "k8s.cluster:";
-
 /**
  * The host a SIEM should file the event under (Splunk `host`, Datadog `hostname`): device.hostname, else
  * for a Kubernetes audit event (product "Kubernetes": it comes from the cluster's API server, not a node)
@@ -208,8 +206,7 @@ const CLUSTER_LABEL = "k8s.cluster:";
 export function hostOf(e: OcsfEvent): string | undefined {
   const host = textAt(e, "device.hostname");
   if (host !== undefined || e.metadata.product.name !== "Kubernetes") return host;
-  for (const label of e.metadata.labels ?? []) if (label.startsWith(CLUSTER_LABEL) && label.length > CLUSTER_LABEL.length) return label.slice(CLUSTER_LABEL.length);
-  return undefined;
+  return labelValue(e.metadata.labels, "k8s.cluster:");
 }
 
 /** The event's uid (metadata.uid) when it has one. */
