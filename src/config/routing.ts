@@ -5,6 +5,7 @@
 // Cross-field checks (every named sink exists) run in checkRouting, called from the config schema.
 import { z } from "zod";
 import { SEVERITY_NAMES } from "../normalize/ocsf";
+import { lookup } from "../normalize/json";
 
 /** The built-in R2 archive sink (always defined). */
 export const ARCHIVE_SINK = "archive";
@@ -28,7 +29,7 @@ const SEVERITY_IDS: Record<string, number> = Object.fromEntries(
 
 /** A severity as an OCSF severity_id (0-6) or its caption ("High", case-insensitive). */
 export const severitySchema = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  const id = typeof v === "number" ? v : SEVERITY_IDS[v.trim().toLowerCase()];
+  const id = typeof v === "number" ? v : lookup(SEVERITY_IDS, v.trim().toLowerCase());
   if (id === undefined || !Number.isInteger(id) || id < 0 || id > 6) {
     ctx.issues.push({ code: "custom", input: v, message: `unknown severity ${JSON.stringify(v)}: use 0-6 or one of ${Object.keys(SEVERITY_IDS).join(", ")}` });
     return z.NEVER;

@@ -50,10 +50,15 @@ interface PodInfo {
   labels?: Record<string, string>;
 }
 
+/** A label map without a prototype: a sender's label key "__proto__" is kept as a label, not made the prototype. */
+function labelMap(): Record<string, string> {
+  return Object.create(null) as Record<string, string>;
+}
+
 /** Pod labels as Tetragon ({k: v}), Falco output fields ("[app:nginx, tier:web]" or k8s.pod.label.<k>) give them. */
 function labelsOf(v: Json | undefined): Record<string, string> | undefined {
   if (v === undefined || v === null) return undefined;
-  const out: Record<string, string> = {};
+  const out = labelMap();
   if (isObject(v)) {
     for (const [k, x] of Object.entries(v)) if (typeof x === "string") out[k] = x;
   } else if (typeof v === "string") {
@@ -93,7 +98,7 @@ function podInfo(e: OcsfEvent): PodInfo {
     info.labels ??= labelsOf(of["k8s.pod.labels"]);
     for (const k in of) {
       const v = of[k];
-      if (typeof v === "string" && k.startsWith("k8s.pod.label.")) (info.labels ??= {})[k.slice("k8s.pod.label.".length)] = v;
+      if (typeof v === "string" && k.startsWith("k8s.pod.label.")) (info.labels ??= labelMap())[k.slice("k8s.pod.label.".length)] = v;
     }
     info.cluster ??= s(of["k8smeta.cluster.name"]) ?? s(of["k8s.cluster.name"]);
   }

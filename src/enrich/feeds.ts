@@ -4,6 +4,7 @@
 import type { FeedConfig, IntelConfig } from "../config/enrich";
 import { classify, type Classified, type WantedType } from "./indicator";
 import { JsonScanner, JsonScanError, type JsonContainer } from "./json-stream";
+import { lookup } from "../normalize/json";
 
 export type Emit = (c: Classified, confidence?: number) => void;
 
@@ -278,7 +279,7 @@ export function mispAttribute(a: unknown, st: ParseStats, type: WantedType, toId
     st.skipped++;
     return;
   }
-  const kinds = MISP_TYPES[a.type];
+  const kinds = lookup(MISP_TYPES, a.type);
   if (!kinds) {
     st.skipped++;
     return;

@@ -2,7 +2,7 @@
 // Group Management 3006 (IAM group membership and group policies).
 // Class, field, activity and severity tables: docs/mapping-cloudtrail.md.
 // Every input field that is not mapped stays in `unmapped` under its original path.
-import { type Json, type JsonObject, isObject, str, isoToMs } from "./json";
+import { type Json, type JsonObject, isObject, str, isoToMs, setOwn, lookup } from "./json";
 import { type NormalizeContext, type OcsfEvent, type Metadata, Observables, OBS, withCaptions } from "./ocsf";
 import { NormalizeError } from "./errors";
 import { stableUid } from "./uid";
@@ -263,7 +263,7 @@ export function classify(eventSource: string | undefined, eventName: string, req
   }
   if (eventSource !== undefined && ACCOUNT_SOURCES.has(eventSource)) {
     const acct = ACCOUNT_CHANGE_EVENTS.get(eventName);
-    if (acct === -1) return { classUid: ACCOUNT_CHANGE, activityId: STATUS_SWITCH[str(get1(requestParameters, "status")) ?? ""] ?? 99 };
+    if (acct === -1) return { classUid: ACCOUNT_CHANGE, activityId: lookup(STATUS_SWITCH, str(get1(requestParameters, "status")) ?? "") ?? 99 };
     if (acct !== undefined) return { classUid: ACCOUNT_CHANGE, activityId: acct };
   }
   return { classUid: API_ACTIVITY, activityId: apiActivityId(eventName) };
@@ -342,7 +342,7 @@ class Rest {
       if (this.used?.has(k)) continue;
       const child = this.children?.get(k);
       const v = child ? child.build() : (this.replaced?.get(k) ?? this.src[k]);
-      if (v !== undefined) (out ??= {})[k] = v;
+      if (v !== undefined) setOwn((out ??= {}), k, v);
     }
     return out;
   }
@@ -395,7 +395,7 @@ function mapActor(ui: Rest | undefined): { user?: Obj; session?: Obj; app_name?:
   let user: Obj | undefined;
   // a user needs a name, an ARN or an account (AWSService callers have none: the service is actor.app_name)
   if (name !== undefined || arn !== undefined || accountId !== undefined) {
-    const typed = awsType !== undefined ? (USER_TYPES[awsType] ?? ([99, awsType] as const)) : undefined;
+    const typed = awsType !== undefined ? (lookup(USER_TYPES, awsType) ?? ([99, awsType] as const)) : undefined;
     user = defined({
       name: ui.s("userName"),
       uid: ui.s("arn"),
@@ -724,7 +724,7 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
       service: { name: eventSource ?? "AWS" },
       is_mfa: mfaUsed === "Yes" ? true : mfaUsed === "No" ? false : undefined,
       is_remote: true,
-      ...AUTH_PROTOCOLS[operation],
+      ...lookup(AUTH_PROTOCOLS, operation),
     });
   } else if (classUid === ACCOUNT_CHANGE) {
     user = withArnAccount(accountTarget(req, resp, actorParts.user, fallbackUser));

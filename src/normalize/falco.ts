@@ -4,7 +4,7 @@
 // Every output field is either mapped (and removed from a working copy) or left in unmapped.output_fields
 // untouched (nulls included), so no input information disappears. Falco's evt.time (nanoseconds, beyond 2^53)
 // arrives as an exact decimal string from parseJson and is never turned into a JS number except by BigInt.
-import { type Json, type JsonObject, isObject, str, int, isoToMs, compact, obj } from "./json";
+import { type Json, type JsonObject, isObject, str, int, isoToMs, compact, obj, setOwn, lookup } from "./json";
 import {
   type NormalizeContext,
   type OcsfEvent,
@@ -83,7 +83,7 @@ class Fields {
     const out: JsonObject = {};
     for (const k in this.w) {
       const v = this.w[k];
-      if (v !== undefined) out[k] = v;
+      if (v !== undefined) setOwn(out, k, v);
     }
     return out;
   }
@@ -464,14 +464,14 @@ export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEven
   if (givenSource === undefined) unmapped.source_inferred = true;
   if (rec.time !== undefined && originalTime !== rec.time) unmapped.time = rec.time;
   if (rec.tags !== undefined && (!Array.isArray(rec.tags) || tags.length !== rec.tags.length)) unmapped.tags = rec.tags;
-  for (const k of Object.keys(rec)) if (!TOP_LEVEL.has(k)) unmapped[k] = rec[k]!;
+  for (const k of Object.keys(rec)) if (!TOP_LEVEL.has(k)) setOwn(unmapped, k, rec[k]!);
   for (const k of ["rule", "output", "uuid", "source", "hostname"] as const) {
     if (rec[k] !== undefined && str(rec[k]) === undefined) unmapped[k] = rec[k]!;
   }
   if (internal) unmapped.falco_internal = true;
 
   const profiles = [device ? "host" : undefined, b.cloud ? "cloud" : undefined].filter((p): p is string => p !== undefined);
-  const sev = priority !== undefined ? FALCO_SEVERITY[priority.toLowerCase()] : undefined;
+  const sev = priority !== undefined ? lookup(FALCO_SEVERITY, priority.toLowerCase()) : undefined;
   const ev: OcsfEvent = {
     activity_id: 1,
     category_uid: 2,

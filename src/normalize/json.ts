@@ -150,6 +150,22 @@ export function quoteLongIntegersByChar(text: string): string {
   return last === 0 ? text : out + text.slice(last);
 }
 
+/**
+ * o[k] = v as an own data property, also for the key "__proto__": JSON.parse makes a sender's "__proto__"
+ * key an own property, but a plain assignment of it would set the object's prototype instead (the key
+ * vanishes from the output and every later lookup in `o` sees the sender's object). Use it wherever keys
+ * come from input (copies of records, unmapped rests, label maps).
+ */
+export function setOwn(o: { [k: string]: unknown }, k: string, v: unknown): void {
+  if (k === "__proto__") Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
+}
+
+/** table[key] when it is the table's own entry: an input string such as "constructor" or "__proto__" finds nothing (not Object.prototype's members). */
+export function lookup<T>(table: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
+}
+
 /** Reads a nested value by a dotted path of own keys. */
 export function get(obj: Json | undefined, ...path: string[]): Json | undefined {
   let cur: Json | undefined = obj;

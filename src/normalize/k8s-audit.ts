@@ -1,6 +1,6 @@
 // Kubernetes audit Event (audit.k8s.io v1 / v1beta1) -> OCSF API Activity 6003.
 // Field, verb and severity tables: docs/mapping-k8s-audit.md.
-import { type Json, type JsonObject, isObject, str, isoToMs } from "./json";
+import { type Json, type JsonObject, isObject, str, isoToMs, setOwn } from "./json";
 import { type NormalizeContext, type OcsfEvent, Observables, OBS, isIpAddress, withCaptions } from "./ocsf";
 import { NormalizeError, keyList, quoted } from "./errors";
 import { stableUid } from "./uid";
@@ -49,19 +49,13 @@ const MAPPED = new Set([
   "responseObject",
 ]);
 
-/** o[k] = v, also for a "__proto__" key (JSON.parse makes it an own property; plain assignment would not). */
-function put(o: JsonObject, k: string, v: Json): void {
-  if (k === "__proto__") Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
-  else o[k] = v;
-}
-
 /** Copies the keys of `o` that `mapped` consumes not; undefined when nothing is left (an empty `o` is kept as is). */
 function restOf(o: JsonObject, mapped: (k: string, v: Json) => boolean): JsonObject | undefined {
   let rest: JsonObject | undefined;
   if (isEmpty(o)) return o;
   for (const k in o) {
     const v = o[k]!;
-    if (!mapped(k, v)) put((rest ??= {}), k, v);
+    if (!mapped(k, v)) setOwn((rest ??= {}), k, v);
   }
   return rest;
 }
@@ -158,7 +152,7 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
   if (typeof auditID !== "string" || auditID === "") reject(rec, "missing string field auditID");
 
   const unmapped: JsonObject = {};
-  for (const k in rec) if (!MAPPED.has(k)) put(unmapped, k, rec[k]!);
+  for (const k in rec) if (!MAPPED.has(k)) setOwn(unmapped, k, rec[k]!);
 
   const observables = new Observables();
 

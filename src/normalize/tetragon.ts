@@ -13,7 +13,7 @@
 // "Nothing disappears": every input leaf whose value is not carried verbatim by a mapped attribute is kept in
 // `unmapped`, at its original path. Mapped leaves are recorded in a tree of marks while mapping; `unmapped`
 // is the record minus the marked leaves (untouched subtrees are shared, not copied).
-import { type Json, type JsonObject, isObject, int, isoToMs } from "./json";
+import { type Json, type JsonObject, isObject, int, isoToMs, setOwn } from "./json";
 import { type NormalizeContext, type OcsfEvent, OBS, Observables, isHostname, isIpAddress, isUuid, withCaptions } from "./ocsf";
 import { NormalizeError, keyList } from "./errors";
 import { TETRAGON_KEYS, singleTetragonKey } from "./detect";
@@ -72,10 +72,7 @@ function rest(v: Json, m: Mark | undefined): Json | undefined {
       if (mk === true) continue;
       const r = rest(v[k]!, mk);
       if (r === undefined) continue;
-      out ??= {};
-      // an own "__proto__" key (JSON.parse makes one) must stay data, not become the prototype
-      if (k === "__proto__") Object.defineProperty(out, k, { value: r, enumerable: true, writable: true, configurable: true });
-      else out[k] = r;
+      setOwn((out ??= {}), k, r);
     }
     return n === 0 ? v : out;
   }

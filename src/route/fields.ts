@@ -1,6 +1,7 @@
 // What the routing rules look at in an OCSF event. Each accessor reads the places the normalizers
 // and enrichers write to, so a rule never needs to know where a value came from (docs/routing.md).
 import type { OcsfEvent } from "../normalize/ocsf";
+import { lookup } from "../normalize/json";
 import type { SOURCES } from "../config/routing";
 
 export type Source = (typeof SOURCES)[number];
@@ -21,7 +22,7 @@ const PRODUCT_SOURCE: Record<string, Source> = {
 /** The sensor an event came from: falco, tetragon, k8s_audit or cloudtrail (undefined if unknown). */
 export function sourceOf(e: OcsfEvent): Source | undefined {
   const name = e.metadata?.product?.name;
-  return typeof name === "string" ? PRODUCT_SOURCE[name.toLowerCase()] : undefined;
+  return typeof name === "string" ? lookup(PRODUCT_SOURCE, name.toLowerCase()) : undefined;
 }
 
 /** Tags: metadata.labels, metadata.tags (names, and name:value), finding_info.types (Falco rule tags). */

@@ -8,6 +8,7 @@ import type { Limits } from "../config/schema";
 import type { Framing, BadLine } from "./decode";
 import { base64 } from "../sinks/batch";
 import { adler32, crc32 } from "./checksum";
+import { lookup } from "../normalize/json";
 
 export class BodyError extends Error {
   override name = "BodyError";
@@ -73,7 +74,7 @@ export function bodyFormat(headers: Headers, limits: Limits): BodyFormat {
   if (charset !== undefined && charset !== "utf-8" && charset !== "utf8" && charset !== "us-ascii") {
     throw new BodyError(415, `charset "${charset}" is not supported: send UTF-8`);
   }
-  let framing = FRAMINGS[ct];
+  let framing = lookup(FRAMINGS, ct);
   if (framing === undefined) {
     if (GZIP_TYPES.has(ct)) {
       encodings.push("gzip");

@@ -15,7 +15,7 @@ import type { Enricher } from "../enrich/index";
 import { enricherFor } from "../enrich/load";
 import { makeRouter, type Router } from "../route/index";
 import type { Config } from "../config/schema";
-import type { Json } from "../normalize/json";
+import { type Json, lookup } from "../normalize/json";
 import { EmptyContainers } from "../normalize/detect";
 import type { SourceKind } from "../normalize/ocsf";
 import { log } from "../ops/log";
@@ -298,12 +298,12 @@ export const ingestRoutes = new Hono<AppEnv>();
 ingestRoutes.post("/v1/events", (c) => ingest(c, undefined));
 const unknownSource = (c: Context<AppEnv>) => c.json({ error: `unknown source "${c.req.param("source")}": use one of ${Object.keys(KINDS).join(", ")}` }, 404);
 ingestRoutes.post("/v1/events/:source", (c) => {
-  const kind = KINDS[c.req.param("source")];
+  const kind = lookup(KINDS, c.req.param("source"));
   return kind ? ingest(c, kind) : unknownSource(c);
 });
 // Vector's healthcheck is `HEAD <uri>` (Hono answers HEAD with the GET handler): the per-source URLs answer it too.
 ingestRoutes.get("/v1/events/:source", (c) => {
-  const kind = KINDS[c.req.param("source")];
+  const kind = lookup(KINDS, c.req.param("source"));
   return kind ? c.json({ status: "ok", accepts: "POST", source: kind }) : unknownSource(c);
 });
 // Falcosidekick's endpoint shape: Falco/Falcosidekick users only change the URL.

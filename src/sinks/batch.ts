@@ -6,6 +6,7 @@ import { strToU8 } from "fflate";
 import { z } from "zod";
 import type { SecretRef } from "../config/secret";
 import { type OcsfEvent, labelValue } from "../normalize/ocsf";
+import { lookup } from "../normalize/json";
 import type { SinkRequest } from "./types";
 
 export const compressionSchema = z.enum(["none", "gzip"]);
@@ -179,11 +180,14 @@ export function basicAuth(username: string, password: string): string {
   return `Basic ${base64(strToU8(`${username}:${password}`))}`;
 }
 
-/** The value at a dotted path in an event ("metadata.log_name", "evidences.0.process.name"). */
+/**
+ * The value at a dotted path in an event ("metadata.log_name", "evidences.0.process.name"). Own keys only:
+ * "constructor" or "__proto__" in a path finds a sender's key of that name, never Object.prototype's members.
+ */
 export function fieldAt(e: OcsfEvent, path: string): unknown {
   let v: unknown = e;
   for (const key of path.split(".")) {
-    if (typeof v !== "object" || v === null) return undefined;
+    if (typeof v !== "object" || v === null || !Object.hasOwn(v, key)) return undefined;
     v = (v as Record<string, unknown>)[key];
   }
   return v;
@@ -234,14 +238,14 @@ const PLACEHOLDER = /\{([a-z_]+)\}/g;
 export const templateSchema = z
   .string()
   .min(1)
-  .refine((t) => [...t.matchAll(PLACEHOLDER)].every((m) => m[1]! in TEMPLATE_VARS), {
+  .refine((t) => [...t.matchAll(PLACEHOLDER)].every((m) => Object.hasOwn(TEMPLATE_VARS, m[1]!)), {
     message: `unknown placeholder; use ${Object.keys(TEMPLATE_VARS).map((k) => `{${k}}`).join(", ")}`,
   });
 
 /** Expands a name template for one event. */
 export function expand(template: string, e: OcsfEvent): string {
   if (!template.includes("{")) return template;
-  return template.replace(PLACEHOLDER, (m, name: string) => TEMPLATE_VARS[name]?.(e) ?? m);
+  return template.replace(PLACEHOLDER, (m, name: string) => lookup(TEMPLATE_VARS, name)?.(e) ?? m);
 }
 
 /**
