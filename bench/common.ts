@@ -165,6 +165,27 @@ export function machine(): Machine {
   return { cpus: cpus().length, model, node: process.version, loadavg, date: new Date().toISOString() };
 }
 
+/** Fields of /proc/<pid>/stat after the command name (Linux): [0] is the state, [1] the parent pid. */
+function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
+/** The parent of a process, undefined when it is gone (Linux /proc). */
+export function ppidOf(pid: number): number | undefined {
+  try {
+    return Number(statFields(pid)[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU time (user + system, all its threads) a process has used, in clock ticks (Linux /proc; USER_HZ, 100 a second). */
+export function cpuTicks(pid: number): number {
+  const f = statFields(pid);
+  return Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+}
+
 /** True when this module is the script node was started with. */
 export function isMain(url: string): boolean {
   return url === `file://${process.argv[1]}` || fileURLToPath(url) === process.argv[1];

@@ -3,18 +3,16 @@
 //   decode (frame the NDJSON, parse each line) -> admit (depth check) -> detect -> normalize -> enrich
 //   -> route -> serialize (the queue packer: JSON line + its size as the queue counts it),
 // compared with the floor: JSON.parse + JSON.stringify of the same lines, in the same run.
+// The steps live in bench/pipeline-steps.ts, shared with bench/pipeline-workerd.ts (the same in workerd).
 // Every figure is process CPU time, the fastest of interleaved samples (see bench/common.ts); the code runs on
 // one thread (V8's GC and compiler threads are counted in the CPU time).
 // Usage: npm run bench:pipeline [-- --events 5000 --json out.json]
 import { writeFileSync } from "node:fs";
-import { layout, itemsOf, checkRecord } from "../src/routes/decode";
-import { runPipeline, type PipelineOptions } from "../src/pipeline";
-import { parseConfig } from "../src/config/load";
-import { makeEnricher } from "../src/enrich/index";
-import { makeRouter } from "../src/route/index";
-import { Packer, type EventsMessage } from "../src/deliver/enqueue";
+import { layout, itemsOf } from "../src/routes/decode";
+import { runPipeline } from "../src/pipeline";
 import type { OcsfEvent } from "../src/normalize/ocsf";
 import type { Item } from "../src/deliver/attempt";
+import { run, defaultSteps, linesOf, jsonFloor, type Steps } from "./pipeline-steps";
 import { SOURCES, fixtureLines, ndjson, timeRounds, table, fmt, isMain, arg } from "./common";
 
 export interface PipelineRow {
@@ -38,37 +36,6 @@ export interface PipelineRow {
   peakHeapMB: number;
 }
 
-type Steps = { enrich?: (e: OcsfEvent) => OcsfEvent; route?: (e: OcsfEvent) => string[]; serialize: boolean; normalize: boolean };
-
-/** One body through the ingest steps; returns the number of events produced. */
-function run(text: string, steps: Steps, onWindow?: () => void): number {
-  const opts: PipelineOptions = {
-    ctx: { ocsfVersion: "1.3.0", receivedAt: 1_700_000_000_000 },
-    enrich: steps.enrich,
-    route: steps.route,
-    admit: (record) => checkRecord(record, 64),
-  };
-  const packer = new Packer();
-  const out: EventsMessage[] = [];
-  let events = 0;
-  let window = 0;
-  for (const item of itemsOf(text, layout(text, "ndjson"))) {
-    if (item.type !== "value" || !steps.normalize) continue;
-    const r = runPipeline([item.value], [item.path], [], opts);
-    for (const e of r.events) {
-      events++;
-      if (steps.serialize) packer.add(e, out);
-    }
-    if (++window === 200) {
-      window = 0;
-      out.length = 0; // the Enqueuer would have sent these
-      onWindow?.();
-    }
-  }
-  packer.flush(out);
-  return events;
-}
-
 /** The OCSF events an NDJSON body becomes (normalized, enriched and routed, as ingest makes them). */
 export function ocsfEvents(text: string, enrich: (e: OcsfEvent) => OcsfEvent, route: (e: OcsfEvent) => string[]): OcsfEvent[] {
   const produced: OcsfEvent[] = [];
@@ -85,22 +52,24 @@ export function asDelivered(e: OcsfEvent): Item {
   return { line, event: JSON.parse(line) as OcsfEvent };
 }
 
+/** A source's fixtures cycled into an NDJSON body of about `events` events (a CloudTrail file holds several records a line). */
+export function sourceBody(dirs: string[], events: number): string {
+  const lines = fixtureLines(...dirs);
+  const perLine = run(lines.join("\n"), { normalize: true, serialize: false }) / lines.length;
+  return ndjson(lines, Math.ceil(events / perLine));
+}
+
 export function benchPipeline(eventsPerBody = 5000, budgetMs = 6000): PipelineRow[] {
-  const cfg = parseConfig({});
-  const enrich = makeEnricher(cfg);
-  const route = makeRouter(cfg);
+  const { enrich, route } = defaultSteps();
   const rows: PipelineRow[] = [];
   for (const [name, dirs] of SOURCES) {
-    const lines = fixtureLines(...dirs);
-    // records per line (a CloudTrail file holds several): size the body to about eventsPerBody events
-    const perLine = run(lines.join("\n"), { normalize: true, serialize: false }) / lines.length;
-    const text = ndjson(lines, Math.ceil(eventsPerBody / perLine));
+    const text = sourceBody(dirs, eventsPerBody);
     const full: Steps = { enrich, route, normalize: true, serialize: true };
     const events = run(text, full);
     const produced = ocsfEvents(text, enrich, route);
     let outBytes = 0;
     for (const e of produced) outBytes += JSON.stringify(e).length;
-    const bodyLines = text.split("\n").filter((l) => l !== "");
+    const bodyLines = linesOf(text);
     const t = timeRounds(
       {
         decode: () => run(text, { normalize: false, serialize: false }),
@@ -108,11 +77,7 @@ export function benchPipeline(eventsPerBody = 5000, budgetMs = 6000): PipelineRo
         enriched: () => run(text, { enrich, normalize: true, serialize: false }),
         routed: () => run(text, { enrich, route, normalize: true, serialize: false }),
         all: () => run(text, full),
-        floor: () => {
-          let n = 0;
-          for (const l of bodyLines) n += JSON.stringify(JSON.parse(l)).length;
-          if (n === 0) throw new Error("floor did nothing");
-        },
+        floor: () => jsonFloor(bodyLines),
         outFloor: () => {
           for (const e of produced) JSON.stringify(e);
         },

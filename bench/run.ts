@@ -2,26 +2,27 @@
 // or a hang stays contained), prints one markdown table per benchmark and rewrites BENCHMARKS.md
 // with the tables, the machine, the date and a reading of each number against its target.
 // Every child has a time limit; children and the servers they start are stopped even on failure.
-// Usage: npm run bench [-- --only pipeline,sinks,intel,memory,bundle,http --duration 10 --no-write]
+// Usage: npm run bench [-- --only pipeline,pipeline-workerd,sinks,intel,memory,bundle,http --duration 10 --no-write]
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { root, machine, table, fmt, arg, type Machine } from "./common";
 import { formatPipeline, type PipelineRow } from "./pipeline";
+import { formatPipelineWorkerd, type WorkerdResult } from "./pipeline-workerd";
 import { formatSinks, type SinksResult } from "./sinks";
 import { formatMemory, type MemoryRow } from "./memory";
 import { formatBundle, type BundleResult } from "./bundle";
 import { formatHttp, type HttpRow } from "./http";
 
-const ALL = ["pipeline", "sinks", "intel", "memory", "bundle", "http"] as const;
+const ALL = ["pipeline", "pipeline-workerd", "sinks", "intel", "memory", "bundle", "http"] as const;
 type Name = (typeof ALL)[number];
 
 const only = new Set((arg("only") ?? ALL.join(",")).split(",") as Name[]);
 const duration = Number(arg("duration") ?? 0) || 10;
 const write = !process.argv.includes("--no-write");
 
-const LIMITS_MS: Record<Name, number> = { pipeline: 15 * 60_000, sinks: 10 * 60_000, intel: 15 * 60_000, memory: 15 * 60_000, bundle: 5 * 60_000, http: 20 * 60_000 };
+const LIMITS_MS: Record<Name, number> = { pipeline: 15 * 60_000, "pipeline-workerd": 10 * 60_000, sinks: 10 * 60_000, intel: 15 * 60_000, memory: 15 * 60_000, bundle: 5 * 60_000, http: 20 * 60_000 };
 
 const running = new Set<ChildProcess>();
 const stopAll = (sig: NodeJS.Signals) => {
@@ -156,6 +157,26 @@ function readPipeline(rows: PipelineRow[]): string {
   ].join("\n\n");
 }
 
+/** The workerd figures against Node's (when the Node pipeline ran in the same run) and as CPU per request. */
+function readPipelineWorkerd(r: WorkerdResult, node: PipelineRow[] | undefined): string {
+  const hi = r.rows.reduce((a, b) => (b.cpuMsPer1000 > a.cpuMsPer1000 ? b : a));
+  const lo = r.rows.reduce((a, b) => (b.cpuMsPer1000 < a.cpuMsPer1000 ? b : a));
+  const parts = [
+    `Sizing: the pipeline steps of a 1,000-event request cost ${fmt.f1(lo.cpuMsPer1000)} (${lo.source}) to ${fmt.f1(hi.cpuMsPer1000)} (${hi.source}) ms of CPU in workerd, so ${fmt.int((5000 * hi.cpuMsPer1000) / 1000)} ms at most for a 5,000-event request, against the 30 s default \`cpu_ms\`. Not counted: HTTP and routing, reading and decompressing the body (see docs/ingest.md), sending to the queue; the HTTP section measures whole requests, in wrangler dev.`,
+  ];
+  const pairs = r.rows.flatMap((w) => node?.filter((n) => n.source === w.source).map((n) => ({ w, n })) ?? []);
+  if (pairs.length) {
+    const span = (xs: number[]) => `${fmt.f1(Math.min(...xs))}–${fmt.f1(Math.max(...xs))}×`;
+    const pipe = pairs.map(({ w, n }) => n.usPerEvent / w.usPerEvent);
+    const flo = pairs.map(({ w, n }) => n.floorUsPerEvent / w.floorUsPerEvent);
+    const higher = pairs.filter(({ w, n }) => w.ratio > n.ratio).length;
+    parts.push(
+      `Against Node ${process.version} (the section above: same steps, same bodies, CPU time), the pipeline is ${span(pipe)} faster in workerd (Node's µs/event over workerd's) and the floor ${span(flo)} faster (${pairs.map(({ w, n }) => `${w.source} ${fmt.f2(w.usPerEvent)} vs ${fmt.f2(n.usPerEvent)} µs/event`).join(", ")}), so the ratio to the floor is ${higher === pairs.length ? "higher in workerd for every source" : higher === 0 ? "lower in workerd for every source" : `higher in workerd for ${higher} of ${pairs.length} sources`}. The target reading above uses the Node ratios; the workerd CPU figures are the ones Workers bill.`,
+    );
+  }
+  return parts.join("\n\n");
+}
+
 function pct(p: Record<string, number>, prefix: string): string {
   const k = Object.keys(p).find((x) => x.trim().startsWith(prefix));
   return k ? `${p[k]!.toFixed(0)}%` : "?";
@@ -256,7 +277,7 @@ function markdown(m: Machine, end: Machine, sections: { title: string; body: str
   return `# Benchmarks
 
 Numbers, not pass/fail. Produced by \`npm run bench\` (\`bench/run.ts\`), which runs every script in \`bench/\` and rewrites this file;
-each script also runs alone (\`npm run bench:pipeline\`, \`bench:sinks\`, \`bench:intel\`, \`bench:memory\`, \`bench:bundle\`, \`bench:http\`).
+each script also runs alone (\`npm run bench:pipeline\`, \`bench:pipeline-workerd\`, \`bench:sinks\`, \`bench:intel\`, \`bench:memory\`, \`bench:bundle\`, \`bench:http\`).
 
 Machine: ${m.cpus} × ${m.model}, Node ${m.node}, ${m.date.slice(0, 16).replace("T", " ")} UTC; ${load}.
 ${Number(m.loadavg.split(" ")[0]) > m.cpus * 0.5 || Number(end.loadavg.split(" ")[0]) > m.cpus * 0.5 ? `**The load average was above ${m.cpus * 0.5} at the start or the end of the run** (a one-minute average: at the start it includes work that had just finished, at the end the benchmark's own processes; above ${m.cpus} means more runnable threads than cores). CPU-time figures (the pipeline) are affected little; wall-clock figures (HTTP throughput and latency) may be pessimistic.\n` : ""}
@@ -288,11 +309,19 @@ async function main(): Promise<void> {
     sections.push({ title, body: render(r) });
   };
   try {
+    let nodePipeline: PipelineRow[] | undefined;
     await step<PipelineRow[]>("pipeline", "pipeline.ts", [], "Pipeline cost per event (one core)", (rows) =>
       [
         "Each source's fixtures, cycled into an NDJSON body of about 5,000 events, go the way ingest takes them: frame and parse each line (`parseJson`: exact integers beyond 2^53), admit (depth check), detect, normalize to OCSF 1.3.0, enrich, route (default config), serialize (the queue packer). The floor is `JSON.parse` + `JSON.stringify` of the same lines in the same run. Times are process CPU time (fastest of several interleaved samples; V8's GC and compiler threads included), so other processes on the machine inflate them little; the wall-clock column is the fastest sample's elapsed time.",
-        formatPipeline(rows),
+        formatPipeline((nodePipeline = rows)),
         readPipeline(rows),
+      ].join("\n\n"),
+    );
+    await step<WorkerdResult>("pipeline-workerd", "pipeline-workerd.ts", [], "Pipeline cost per event in workerd", (r) =>
+      [
+        `The same steps and bodies as the section above (shared code: \`bench/pipeline-steps.ts\`), bundled with esbuild as wrangler bundles the Worker and run in workerd ${r.workerd} (compatibility date ${r.compatibilityDate}, the runtime Workers bill CPU in) through Miniflare. Each request runs the pipeline, or the floor, N times on the body it carries; one pass costs (request of N passes − request of 1 pass) / (N − 1), which removes the HTTP round trip and reading the body. CPU: utime + stime of the workerd process (/proc, all its threads, 10 ms ticks; N sized for ~0.5 s of CPU, so a few % of tick error), the fastest of interleaved samples; wall: the same from Node's side. "CPU ms per 1,000 events" is the figure to size \`limits.cpu_ms\` and cost with (docs/deploy.md).`,
+        formatPipelineWorkerd(r),
+        readPipelineWorkerd(r, nodePipeline),
       ].join("\n\n"),
     );
     await step<SinksResult>("sinks", "sinks.ts", [], "Sink encode cost", (r) =>

@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { root } from "./common";
+import { root, ppidOf, cpuTicks } from "./common";
 
 export interface Dev {
   url: string;
@@ -48,15 +48,6 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
     for (const c of live) killGroup(c, "SIGKILL");
     process.exit(130);
   });
-}
-
-function ppidOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-  } catch {
-    return undefined;
-  }
 }
 
 function descends(pid: number, ancestor: number): boolean {
@@ -156,13 +147,6 @@ export function resetPeak(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-/** CPU time (user + system) a process has used, in clock ticks (Linux /proc). */
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
 }
 
 /**
