@@ -8,8 +8,10 @@
 //   - CPU time of the workerd process (utime + stime from /proc/<pid>/stat, all its threads, so V8's GC
 //     and compiler threads count, as Workers bill them): the main figure;
 //   - wall time of the dispatch as Node sees it (secondary; inflated on a busy machine).
-// N is chosen so that the N − 1 extra passes take about --target-ms of CPU (the /proc counter ticks
-// every 10 ms, so the fastest sample may read up to ~2% low at the default 500 ms).
+// N is chosen so that the N − 1 extra passes take about --target-ms of CPU. The /proc counter ticks
+// every 10 ms and each sample is the difference of two readings, so a sample is off by up to 20 ms
+// over the N − 1 passes: up to ~4% at the default 500 ms (the CPU figures come in steps of
+// 10 ms / ((N − 1) × events)); repeated runs on a shared VM differ by about 10% anyway.
 // Usage: npm run bench:pipeline-workerd [-- --events 5000 --target-ms 500 --budget 8000 --json out.json]
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
