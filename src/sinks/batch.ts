@@ -220,13 +220,26 @@ export function eventUid(e: OcsfEvent): string | undefined {
 
 const pad2 = (n: number): string => String(n).padStart(2, "0");
 
-/** Placeholders allowed in name templates (index names, sourcetypes, ddsource, ...). */
+/** The longest a name part taken from an event may be (after nameSafe). */
+export const MAX_NAME_PART = 64;
+
+/**
+ * Event text made safe for a name (an Elasticsearch index, a Splunk source/sourcetype, a Datadog
+ * ddsource/service): letters, digits, "_" and "-" kept, anything else (space, "/", "..", ",", "*", "#", ":",
+ * control characters) becomes "_", cut to MAX_NAME_PART. A Falco alert's `source` (log_name) is whatever
+ * the sender wrote: it must not pick another index or break the request.
+ */
+export function nameSafe(s: string): string {
+  return (s.length <= MAX_NAME_PART ? s : s.slice(0, MAX_NAME_PART)).replace(/[^A-Za-z0-9_-]/g, "_");
+}
+
+/** Placeholders allowed in name templates (index names, sourcetypes, ddsource, ...); values from the event go through nameSafe. */
 const TEMPLATE_VARS: Record<string, (e: OcsfEvent) => string> = {
   class_uid: (e) => String(e.class_uid),
   category_uid: (e) => String(e.category_uid),
-  log_name: (e) => e.metadata.log_name ?? "unknown",
-  log_provider: (e) => e.metadata.log_provider ?? "unknown",
-  product: (e) => e.metadata.product.name.toLowerCase().replace(/\s+/g, "_"),
+  log_name: (e) => nameSafe(e.metadata.log_name ?? "unknown"),
+  log_provider: (e) => nameSafe(e.metadata.log_provider ?? "unknown"),
+  product: (e) => nameSafe(e.metadata.product.name.toLowerCase().replace(/\s+/g, "_")),
   yyyy: (e) => String(new Date(e.time).getUTCFullYear()),
   mm: (e) => pad2(new Date(e.time).getUTCMonth() + 1),
   dd: (e) => pad2(new Date(e.time).getUTCDate()),

@@ -12,7 +12,7 @@ import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type SinkDriver } from "./types";
-import { baseUrlSchema, compressionSchema, expand, headersSchema, hostOf, jsonTextOf, pack, postRuns, secretValue, templateSchema, textAt, utf8Length, withLastMember } from "./batch";
+import { baseUrlSchema, compressionSchema, expand, headersSchema, hostOf, jsonTextOf, nameSafe, pack, postRuns, secretValue, templateSchema, textAt, utf8Length, withLastMember } from "./batch";
 
 export const MAX_ENTRIES = 1000;
 export const MAX_PAYLOAD_BYTES = 5_000_000;
@@ -51,7 +51,8 @@ const STATUS: Record<number, string> = { 0: "info", 1: "info", 2: "notice", 3: "
 
 /** The log entry's JSON text; `json` is the event's (JSON.stringify of it), written as it is. */
 function entry(e: OcsfEvent, cfg: DatadogConfig, now: number, json: string): string {
-  const severity = (e.severity ?? "unknown").toLowerCase();
+  // severity 99's caption is the sender's own text (a Falco priority): a "," in it would add tags
+  const severity = nameSafe((e.severity ?? "unknown").toLowerCase());
   const late = !(now - e.time <= cfg.lateAfterMs); // NaN time: late too (no usable timestamp)
   const tags = [`class_uid:${e.class_uid}`, `severity:${severity}`, ...cfg.tags, ...(late ? ["tributary_late:true"] : [])].join(",");
   const log: Record<string, unknown> = { ddsource: expand(cfg.ddsource, e), ddtags: tags };

@@ -39,12 +39,19 @@ export const lokiConfig = z
 
 export type LokiConfig = z.infer<typeof lokiConfig>;
 
+/**
+ * The longest label value sent (characters). Loki refuses a whole push with a value over its
+ * max_label_value_length (2048 by default), so one event with a long sender-written field (a Falco
+ * `source`) would take its batch down with it: a longer value is cut.
+ */
+export const MAX_LABEL_VALUE = 1024;
+
 /** The stream's labels as a JSON object with sorted keys (also its grouping key). */
 function streamOf(e: OcsfEvent, cfg: LokiConfig): string {
   const labels: Record<string, string> = { ...cfg.staticLabels };
   for (const [name, path] of Object.entries(cfg.labels)) {
     const v = textAt(e, path);
-    if (v !== undefined) labels[name] = v;
+    if (v !== undefined) labels[name] = v.length <= MAX_LABEL_VALUE ? v : v.slice(0, MAX_LABEL_VALUE);
   }
   const sorted: Record<string, string> = {};
   for (const k of Object.keys(labels).sort()) sorted[k] = labels[k]!;
