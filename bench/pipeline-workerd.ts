@@ -100,15 +100,19 @@ export async function benchPipelineWorkerd(opts: { events?: number; targetMs?: n
   const dir = mkdtempSync(join(tmpdir(), "tributary-bench-workerd-"));
   const wrangler = parseToml(readFileSync(join(root, "wrangler.toml"), "utf8")) as { compatibility_date: string; compatibility_flags?: string[] };
   let mf: Miniflare | undefined;
+  // On SIGINT/SIGTERM Miniflare's own exit hook kills workerd and exits at once: the folder goes on exit.
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  process.once("exit", removeDir);
   const stop = async () => {
     const m = mf;
     mf = undefined;
-    await m?.dispose();
-    rmSync(dir, { recursive: true, force: true });
+    try {
+      await m?.dispose();
+    } finally {
+      process.off("exit", removeDir);
+      removeDir();
+    }
   };
-  const onSignal = () => void stop().finally(() => process.exit(130));
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
   try {
     const script = bundle(dir);
     mf = new Miniflare({
@@ -184,8 +188,6 @@ export async function benchPipelineWorkerd(opts: { events?: number; targetMs?: n
     const workerdVersion = (JSON.parse(readFileSync(join(root, "node_modules/workerd/package.json"), "utf8")) as { version: string }).version;
     return { workerd: workerdVersion, compatibilityDate: wrangler.compatibility_date, rows };
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
     await stop();
   }
 }
