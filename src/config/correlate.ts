@@ -2,18 +2,50 @@
 // every event, the three chains on, a 10-minute window, at most 500 event summaries per correlation key.
 import { z } from "zod";
 
+/**
+ * True when a repeated group (`(...)*`, `(...)+`, `(...){n,}`) holds a quantifier or an alternation:
+ * the shapes (`(a+)+`, `(a|a)*`) that backtrack exponentially on a non-matching subject. The subject
+ * is event text (a Falco rule title), so such a pattern is refused when the config is loaded.
+ */
+export function repeatsAmbiguousGroup(s: string): boolean {
+  const open: boolean[] = []; // per open group: does it hold a quantifier or "|"
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    if (c === "\\") i++;
+    else if (c === "[") {
+      for (i++; i < s.length && s[i] !== "]"; i++) if (s[i] === "\\") i++;
+    } else if (c === "(") {
+      open.push(false);
+      // (?:  (?=  (?!  (?<=  (?<!  (?<name>: the "?" is no quantifier
+      if (s[i + 1] === "?") i = s[i + 2] === "<" && s[i + 3] !== "=" && s[i + 3] !== "!" ? Math.max(i + 2, s.indexOf(">", i)) : i + (s[i + 2] === "<" ? 3 : 2);
+    } else if (c === ")") {
+      const risky = open.pop() ?? false;
+      const next = s[i + 1];
+      if (risky && (next === "*" || next === "+" || (next === "{" && /^\{\d*,/.test(s.slice(i + 1, i + 12))))) return true;
+      if (risky || next === "*" || next === "+" || next === "{" || next === "?") if (open.length) open[open.length - 1] = true;
+    } else if ((c === "*" || c === "+" || c === "{" || c === "?" || c === "|") && open.length) open[open.length - 1] = true;
+  }
+  return false;
+}
+
 /** A case-insensitive regular expression given as text (checked when the config is loaded). */
-const regexText = z.string().min(1).refine(
-  (s) => {
-    try {
-      new RegExp(s, "i");
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: "not a valid regular expression" },
-);
+const regexText = z
+  .string()
+  .min(1)
+  .refine(
+    (s) => {
+      try {
+        new RegExp(s, "i");
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: "not a valid regular expression" },
+  )
+  .refine((s) => !repeatsAmbiguousGroup(s), {
+    message: "a repeated group holding a quantifier or an alternation (like (a+)+ or (a|b)*) can take exponential time on event text: write it without one",
+  });
 
 const windowSeconds = z.number().int().min(1).max(86_400);
 

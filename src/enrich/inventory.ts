@@ -21,7 +21,7 @@ interface Entry {
 
 export class Inventory {
   private readonly exact = new Map<string, Entry>();
-  private readonly globs: { re: RegExp; entry: Entry }[] = [];
+  private readonly globs: { match: (name: string) => boolean; entry: Entry }[] = [];
   private readonly memo = new Map<string, Entry | null>();
 
   constructor(rows: InventoryRow[]) {
@@ -29,7 +29,7 @@ export class Inventory {
       for (const p of Array.isArray(row.match) ? row.match : [row.match]) {
         const key = p.toLowerCase();
         const entry = { row, pattern: p };
-        if (/[*?[]/.test(key)) this.globs.push({ re: globToRegExp(key), entry });
+        if (/[*?[]/.test(key)) this.globs.push({ match: globMatcher(key), entry });
         else if (!this.exact.has(key)) this.exact.set(key, entry);
       }
     }
@@ -48,7 +48,7 @@ export class Inventory {
     if (m !== undefined) return m ?? undefined;
     let found: Entry | null = null;
     for (const g of this.globs) {
-      if (g.re.test(key)) {
+      if (g.match(key)) {
         found = g.entry;
         break;
       }
@@ -59,24 +59,55 @@ export class Inventory {
   }
 }
 
-/** Shell-style glob: `*` any run, `?` one character, `[abc]`/`[a-z]` a class; whole-name match. */
-export function globToRegExp(glob: string): RegExp {
-  let re = "^";
+/** One character of a glob: a test of one character of the name, or STAR (any run). */
+const STAR = null;
+type GlobPart = ((c: string) => boolean) | typeof STAR;
+
+/**
+ * Shell-style glob: `*` any run, `?` one character, `[abc]`/`[a-z]`/`[!a]` a class; whole-name match.
+ * Matched by the two-pointer wildcard walk (back to the last `*` only), at most name x glob steps: a
+ * regular expression of `.*` runs (`*a*a*a*a*a*b`) backtracks for minutes on a 200-character device name,
+ * and the names come from the events.
+ */
+export function globMatcher(glob: string): (name: string) => boolean {
+  const parts: GlobPart[] = [];
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i]!;
-    if (c === "*") re += ".*";
-    else if (c === "?") re += ".";
-    else if (c === "[") {
+    if (c === "*") {
+      if (parts.length === 0 || parts[parts.length - 1] !== STAR) parts.push(STAR);
+    } else if (c === "?") parts.push(() => true);
+    else if (c === "[" && glob.indexOf("]", i + 1) > i) {
       const close = glob.indexOf("]", i + 1);
-      if (close < 0) re += "\\[";
-      else {
-        const body = glob.slice(i + 1, close).replace(/\\/g, "\\\\");
-        re += `[${body.startsWith("!") ? `^${body.slice(1)}` : body}]`;
-        i = close;
-      }
-    } else re += c.replace(/[.+^${}()|\\/]/g, "\\$&");
+      const body = glob.slice(i + 1, close).replace(/\\/g, "\\\\");
+      // a one-character class: tested on one character at a time, so it cannot backtrack
+      const re = new RegExp(`^[${body.startsWith("!") ? `^${body.slice(1)}` : body}]$`);
+      parts.push((x) => re.test(x));
+      i = close;
+    } else parts.push((x) => x === c);
   }
-  return new RegExp(`${re}$`);
+  return (name) => globMatch(parts, name);
+}
+
+function globMatch(parts: readonly GlobPart[], s: string): boolean {
+  let i = 0;
+  let j = 0;
+  let starJ = -1;
+  let starI = 0;
+  while (i < s.length) {
+    const p = j < parts.length ? parts[j] : undefined;
+    if (p !== undefined && p !== STAR && p(s[i]!)) {
+      i++;
+      j++;
+    } else if (p === STAR) {
+      starJ = j++;
+      starI = i;
+    } else if (starJ >= 0) {
+      j = starJ + 1;
+      i = ++starI;
+    } else return false;
+  }
+  while (j < parts.length && parts[j] === STAR) j++;
+  return j === parts.length;
 }
 
 /**
