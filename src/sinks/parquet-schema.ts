@@ -7,7 +7,6 @@
 // not). An object past either bound, and free-form objects (`unmapped`, json_t such as `data`,
 // `xattributes`), are one UTF8 leaf holding the JSON text of the value.
 import type { parquetWriteBuffer } from "hyparquet-writer";
-import { isObject } from "../normalize/json";
 import { OCSF_CLASSES, OCSF_OBJECTS } from "./ocsf-columns";
 
 export type SchemaElement = NonNullable<Parameters<typeof parquetWriteBuffer>[0]["schema"]>[number];
@@ -116,94 +115,4 @@ export function classSchema(classUid: number): SchemaElement[] | undefined {
   for (const f of fields) fieldElements(f, s);
   schemaCache.set(classUid, s);
   return s;
-}
-
-/** Where values that do not fit their column go: JSON paths ("a.b", "a[2].c") to the original value. */
-export type Misfits = Record<string, unknown>;
-
-/** A value for a leaf of type `s`, or undefined when it does not fit. */
-function scalarCell(s: Scalar, v: unknown): unknown {
-  switch (s) {
-    case "i":
-      return typeof v === "number" && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647 ? v : undefined;
-    case "l":
-    case "t":
-      return typeof v === "number" && Number.isSafeInteger(v) ? BigInt(v) : undefined;
-    case "f":
-      return typeof v === "number" && Number.isFinite(v) ? v : undefined;
-    case "b":
-      return typeof v === "boolean" ? v : undefined;
-    case "s":
-      return typeof v === "string" ? v : undefined;
-    case "j":
-      return JSON.stringify(v);
-  }
-}
-
-// The path of the value being converted, as segments ("actor", ".process", "[2]"): joined only for a
-// misfit, so converting a value that fits builds no path text.
-const at: string[] = [];
-let depth = 0;
-
-function misfit(misfits: Misfits, v: unknown): null {
-  let path = "";
-  for (let k = 0; k < depth; k++) path += at[k];
-  misfits[path] = v;
-  return null;
-}
-
-function one(f: Field, v: unknown, misfits: Misfits): unknown {
-  if (v === undefined || v === null) return null;
-  const members = f.fields;
-  if (members === undefined) {
-    const cell = scalarCell(f.scalar!, v);
-    return cell === undefined ? misfit(misfits, v) : cell;
-  }
-  if (!isObject(v)) return misfit(misfits, v);
-  // Absent members are left out: the writer reads a missing member as null (the same file; no OCSF
-  // attribute is named like an Object.prototype property, which `out` would otherwise answer with).
-  const out: Record<string, unknown> = {};
-  for (let k = 0; k < members.length; k++) {
-    const c = members[k]!;
-    const x = v[c.name];
-    if (x === undefined || x === null) continue;
-    at[depth++] = c.dot;
-    out[c.name] = cell(c, x, misfits);
-    depth--;
-  }
-  const names = f.names!;
-  for (const k of Object.keys(v)) {
-    if (v[k] === undefined || names.has(k)) continue;
-    at[depth++] = `.${k}`;
-    misfit(misfits, v[k]);
-    depth--;
-  }
-  return out;
-}
-
-function cell(f: Field, v: unknown, misfits: Misfits): unknown {
-  if (!f.list || v === undefined || v === null) return one(f, v, misfits);
-  if (!Array.isArray(v)) return misfit(misfits, v);
-  const out = new Array<unknown>(v.length);
-  for (let i = 0; i < v.length; i++) {
-    at[depth++] = `[${i}]`;
-    out[i] = one(f, v[i], misfits);
-    depth--;
-  }
-  return out;
-}
-
-/**
- * The value to write for field `f` (nested objects with only the schema's members, bigint for INT64),
- * null when absent. What does not fit (a wrong type, an unknown member, a list that is not an array)
- * is left out of the cell and recorded in `misfits` under its path, `path` being the field's own.
- */
-export function cellOf(f: Field, v: unknown, path: string, misfits: Misfits): unknown {
-  at[0] = path;
-  depth = 1;
-  try {
-    return cell(f, v, misfits);
-  } finally {
-    depth = 0;
-  }
 }

@@ -1,4 +1,4 @@
-// Amazon Security Lake custom sources: Parquet files (hyparquet-writer, snappy), one OCSF class per
+// Amazon Security Lake custom sources: Parquet files (./parquet-write, snappy), one OCSF class per
 // custom source, rows sorted by time, written with PutObject under
 //   ext/{source}/region={region}/accountId={account}/eventDay={yyyyMMdd}/{deterministic id}.parquet
 // where eventDay is the UTC day of the events (not of the upload). Each class has one stable nested
@@ -6,13 +6,13 @@
 // groups, arrays LISTs, scalars typed leaves (time fields INT64 epoch ms), free-form objects and
 // objects past the depth bound JSON text, so Glue sees the same schema in every file.
 import { z } from "zod";
-import { parquetWriteBuffer } from "hyparquet-writer";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { isObject } from "../normalize/json";
 import type { SinkDriver, SinkRequest } from "./types";
 import { s3ConnectionShape, putObject, classifyS3 } from "./s3";
 import { batchId, classDayOf, groupByClassDay } from "./objects";
-import { cellOf, classFields, classSchema, hasParquetSchema, supportedClasses, type Field, type Misfits, type SchemaElement } from "./parquet-schema";
+import { classFields, hasParquetSchema, supportedClasses } from "./parquet-schema";
+import { writeClassParquet } from "./parquet-write";
 
 const SOURCE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -43,65 +43,42 @@ export type SecurityLakeConfig = z.infer<typeof securityLakeSchema>;
 /** Attributes an event carries that its class's columns cannot hold are kept here, inside `unmapped`. */
 export const EXTRA_KEY = "tributary_extra";
 
-interface Layout {
-  fields: Field[];
-  schema: SchemaElement[];
-  /** The column of `unmapped` (JSON text, with the misfits). */
-  unmappedAt: number;
-  /** The top-level attribute names of the class. */
-  known: ReadonlySet<string>;
-}
+/** The top-level attribute names of each class (what is not one of them goes to `unmapped`). */
+const knownNames = new Map<number, ReadonlySet<string>>();
 
-const layouts = new Map<number, Layout>();
-
-/** A class's columns, schema and what encodeParquet looks up in them, made once per class. */
-function layoutOf(classUid: number): Layout | undefined {
-  let l = layouts.get(classUid);
-  if (l) return l;
-  const fields = classFields(classUid);
-  const schema = classSchema(classUid);
-  if (!fields || !schema) return undefined;
-  l = { fields, schema, unmappedAt: fields.findIndex((f) => f.name === "unmapped"), known: new Set(fields.map((f) => f.name)) };
-  layouts.set(classUid, l);
-  return l;
+function namesOf(classUid: number): ReadonlySet<string> {
+  let n = knownNames.get(classUid);
+  if (!n) knownNames.set(classUid, (n = new Set((classFields(classUid) ?? []).map((f) => f.name))));
+  return n;
 }
 
 /**
  * One Parquet file of events of one class, rows sorted by time, with the class's nested schema
- * (./parquet-schema). A value that does not fit its column (wrong type, an attribute or member the
- * class does not define) is kept in `unmapped.tributary_extra` under its path ("a.b", "a[2].c").
- * Throws for a class without a schema.
+ * (./parquet-schema, written by ./parquet-write). A value that does not fit its column (wrong type, an
+ * attribute or member the class does not define) is kept in `unmapped.tributary_extra` under its path
+ * ("a.b", "a[2].c"). Throws for a class without a schema.
  */
 export function encodeParquet(events: readonly OcsfEvent[], classUid: number): Uint8Array {
-  const layout = layoutOf(classUid);
-  if (!layout) throw new Error(`no Parquet schema for class_uid ${classUid} (supported: ${supportedClasses()})`);
-  const { fields, schema, unmappedAt, known } = layout;
-  const sorted = [...events].sort((a, b) => a.time - b.time);
-  const data: unknown[][] = fields.map(() => new Array<unknown>(sorted.length));
-  for (let row = 0; row < sorted.length; row++) {
-    const e = sorted[row]!;
-    const misfits: Misfits = {};
-    for (let c = 0; c < fields.length; c++) {
-      const f = fields[c]!;
-      if (c !== unmappedAt) data[c]![row] = cellOf(f, e[f.name], f.name, misfits);
-    }
-    for (const k of Object.keys(e)) if (!known.has(k) && e[k] !== undefined) misfits[k] = e[k];
-    let unmapped: unknown = e.unmapped;
-    if (Object.keys(misfits).length > 0) {
-      const own = e.unmapped as unknown;
-      if (own === undefined || isObject(own)) unmapped = { ...(own ?? {}), [EXTRA_KEY]: misfits };
-      else unmapped = { [EXTRA_KEY]: { ...misfits, unmapped: own } }; // an `unmapped` that is not an object
-    }
-    data[unmappedAt]![row] = unmapped === undefined ? null : JSON.stringify(unmapped);
-  }
-  const buf = parquetWriteBuffer({
-    columnData: fields.map((f, c) => ({ name: f.name, data: data[c]! })),
-    schema,
-    codec: "SNAPPY",
+  const known = namesOf(classUid);
+  const out = writeClassParquet({
+    classUid,
+    rows: [...events].sort((a, b) => a.time - b.time),
+    late: "unmapped",
+    lateValue: (e, misfits) => {
+      for (const k of Object.keys(e)) if (!known.has(k) && e[k] !== undefined) misfits[k] = e[k];
+      let unmapped: unknown = e.unmapped;
+      if (Object.keys(misfits).length > 0) {
+        const own = e.unmapped;
+        if (own === undefined || isObject(own)) unmapped = { ...(own ?? {}), [EXTRA_KEY]: misfits };
+        else unmapped = { [EXTRA_KEY]: { ...misfits, unmapped: own } }; // an `unmapped` that is not an object
+      }
+      return unmapped === undefined ? null : JSON.stringify(unmapped);
+    },
     createdBy: "tributary",
     kvMetadata: [{ key: "ocsf.class_uid", value: String(classUid) }],
   });
-  return new Uint8Array(buf);
+  if (!out) throw new Error(`no Parquet schema for class_uid ${classUid} (supported: ${supportedClasses()})`);
+  return out;
 }
 
 export function encodeSecurityLake(events: readonly OcsfEvent[], cfg: SecurityLakeConfig): SinkRequest[] {
