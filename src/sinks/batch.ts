@@ -213,6 +213,15 @@ export function hostOf(e: OcsfEvent): string | undefined {
   return labelValue(e.metadata.labels, "k8s.cluster:");
 }
 
+/**
+ * Epoch ms -> unix nanoseconds as a decimal string (Loki's timestamps, OTLP's fixed64 times in JSON): exact, no
+ * float past 2^53; sub-millisecond digits dropped; "0" for a time before the epoch or not a number.
+ */
+export function unixNanos(ms: number): string {
+  const t = Number.isFinite(ms) ? Math.max(0, Math.trunc(ms)) : 0;
+  return t === 0 ? "0" : `${t}000000`;
+}
+
 /** The event's uid (metadata.uid) when it has one. */
 export function eventUid(e: OcsfEvent): string | undefined {
   return typeof e.metadata.uid === "string" && e.metadata.uid !== "" ? e.metadata.uid : undefined;

@@ -12,7 +12,7 @@ import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type SinkDriver } from "./types";
-import { baseUrlSchema, basicAuth, compressionSchema, headersSchema, jsonTextOf, pack, postRuns, secretValue, textAt, utf8Length } from "./batch";
+import { baseUrlSchema, basicAuth, compressionSchema, headersSchema, jsonTextOf, pack, postRuns, secretValue, textAt, unixNanos, utf8Length } from "./batch";
 
 const labelName = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "a Loki label name: letters, digits and _, not starting with a digit");
 
@@ -58,12 +58,6 @@ function streamOf(e: OcsfEvent, cfg: LokiConfig): string {
   return JSON.stringify(sorted);
 }
 
-/** Epoch ms -> Loki's unix-nanoseconds string (exact: no float past 2^53). */
-function nanos(ms: number): string {
-  const t = Math.max(0, Math.trunc(ms));
-  return t === 0 ? "0" : `${t}000000`;
-}
-
 interface Item {
   i: number;
   time: number;
@@ -90,7 +84,7 @@ export const loki: SinkDriver<LokiConfig> = {
       const line = json(i);
       if (utf8Length(line) > cfg.maxLineBytes) return; // see unsentOutcome
       const stream = streamOf(e, cfg);
-      const value = `[${JSON.stringify(nanos(e.time))},${JSON.stringify(line)}]`;
+      const value = `[${JSON.stringify(unixNanos(e.time))},${JSON.stringify(line)}]`;
       // as if every event had its own stream: {"stream":...,"values":[...]}, = 24 bytes around
       items.push({ i, time: e.time, stream, value, bytes: utf8Length(value) + utf8Length(stream) + 24 });
     });
