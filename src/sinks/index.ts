@@ -9,6 +9,7 @@ import { splunkHec } from "./splunk-hec";
 import { elasticsearch, opensearch } from "./elasticsearch";
 import { datadog } from "./datadog";
 import { loki } from "./loki";
+import { otlpLogs } from "./otlp";
 import { webhook } from "./webhook";
 import { slack } from "./slack";
 
@@ -43,6 +44,7 @@ register(elasticsearch, HTTP_BATCH);
 register(opensearch, HTTP_BATCH);
 register(datadog, { maxEvents: 1000, maxBytes: 5_000_000 }, "datadog");
 register(loki, HTTP_BATCH);
+register(otlpLogs, HTTP_BATCH);
 register(webhook, HTTP_BATCH);
 register(slack, { maxEvents: 50, maxBytes: 1_000_000 });
 
