@@ -48,7 +48,7 @@ export interface FakeServer {
 
 const MAX_BODY = 64 * 1024 * 1024;
 
-async function listen(handle: (r: Received) => Reply): Promise<FakeServer> {
+export async function listen(handle: (r: Received) => Reply): Promise<FakeServer> {
   const requests: Received[] = [];
   const script: Reply[] = [];
   const server: Server = createServer((req, res) => {
@@ -103,7 +103,7 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
 });
 const text = (status: number, body: string): Reply => ({ status, headers: { "content-type": "text/plain" }, body });
 
-function header(r: Received, name: string): string | undefined {
+export function header(r: Received, name: string): string | undefined {
   const v = r.headers[name];
   return Array.isArray(v) ? v.join(", ") : v;
 }
