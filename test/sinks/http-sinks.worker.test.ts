@@ -7,6 +7,7 @@ import { splunkHec } from "../../src/sinks/splunk-hec";
 import { elasticsearch } from "../../src/sinks/elasticsearch";
 import { datadog } from "../../src/sinks/datadog";
 import { loki } from "../../src/sinks/loki";
+import { otlpLogs } from "../../src/sinks/otlp";
 import { slack } from "../../src/sinks/slack";
 import type { SinkContext, SinkDriver } from "../../src/sinks/types";
 import { fixture } from "../support/fixtures";
@@ -32,12 +33,13 @@ describe("HTTP sink encoders in workerd", () => {
     expect(await crypto.subtle.verify("HMAC", key, sig, signed)).toBe(true);
   });
 
-  it("gzips Splunk, Elasticsearch, Datadog and Loki bodies with fflate", async () => {
+  it("gzips Splunk, Elasticsearch, Datadog, Loki and OTLP bodies", async () => {
     const cases: [SinkDriver<unknown>, unknown][] = [
       [splunkHec, { url: "https://splunk.invalid:8088", token: "t", compression: "gzip" }],
       [elasticsearch, { url: "https://es.invalid", auth: { username: "u", password: "pä" }, compression: "gzip" }],
       [datadog, { apiKey: "k" }],
       [loki, { url: "https://loki.invalid" }],
+      [otlpLogs, { endpoint: "https://otlp.invalid:4318" }],
     ];
     for (const [driver, raw] of cases) {
       const reqs = await driver.encode(events, driver.schema.parse(raw), ctx);
