@@ -17,6 +17,7 @@ import { pack, utf8Length } from "../sinks/batch";
 import { uidOf } from "../sinks/objects";
 import type { ResolvedSink } from "./sinks";
 import type { Slots } from "./slots";
+import { isSecretKey, scrubCredentials } from "../ops/log";
 
 export interface Item {
   event: OcsfEvent;
@@ -254,5 +255,40 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
     await (opts.slots ? opts.slots.use(run) : run());
   }
   if (down !== undefined) report.down = down;
+  return scrubReport(report, sinkSecrets(sink, opts.env));
+}
+
+/**
+ * The sink's credentials as they are sent: the value of every `{"env": NAME}` its config names (a Slack
+ * webhook URL is itself one), literal values under secret-named keys (token, apiKey, password...) and a
+ * literal Slack URL. A reason or answer that quotes one (a fetch error naming the URL, a server echoing
+ * the request) has it replaced before it reaches a dead letter, a log line, a retry message or /v1/test.
+ */
+export function sinkSecrets(sink: Pick<ResolvedSink, "type" | "config">, env: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown, key: string, depth: number): void => {
+    if (typeof v === "string") {
+      if (isSecretKey(key) || (sink.type === "slack" && key === "url")) out.push(v);
+    } else if (typeof v === "object" && v !== null && depth < 6) {
+      const ref = (v as { env?: unknown }).env;
+      if (typeof ref === "string" && Object.keys(v).length === 1) {
+        const x = env[ref];
+        if (typeof x === "string") out.push(x, encodeURIComponent(x));
+      } else for (const [k, x] of Object.entries(v)) walk(x, k, depth + 1);
+    }
+  };
+  walk(sink.config, "", 0);
+  // longest first: a secret that contains another is replaced whole
+  return [...new Set(out)].sort((a, b) => b.length - a.length);
+}
+
+function scrubReport(report: AttemptReport, secrets: readonly string[]): AttemptReport {
+  const clean = (s: string) => scrubCredentials(s, secrets);
+  for (const g of [...report.retry, ...report.rejected]) {
+    g.reason = clean(g.reason);
+    const r = g.response;
+    if (r) g.response = { status: r.status, headers: Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, clean(v)])), body: clean(r.body) };
+  }
+  if (report.down) report.down = { ...report.down, reason: clean(report.down.reason) };
   return report;
 }

@@ -20,14 +20,24 @@ export function isSecretKey(key: string): boolean {
   return SECRET_KEY.test(key);
 }
 
-/** Removes credentials that can hide inside free text (error messages, URLs). */
-export function scrubText(s: string): string {
-  let out = s
+/**
+ * Removes credentials that can hide inside free text (error messages, URLs, a server's echo of a request):
+ * the exact `secrets` given (at least 6 characters), then `Bearer <x>`-style values, URL passwords and
+ * secret query parameters. Not cut (see scrubText).
+ */
+export function scrubCredentials(s: string, secrets: readonly string[] = []): string {
+  let out = s;
+  for (const x of secrets) if (x.length >= 6 && out.includes(x)) out = out.split(x).join(REDACTED);
+  return out
     .replace(/\b(Bearer|Basic|Splunk|ApiKey|Token)\s+[A-Za-z0-9._~+/=-]{6,}/gi, `$1 ${REDACTED}`)
     .replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s/:@]+):[^\s/@]+@/gi, `$1:${REDACTED}@`)
     .replace(/([?&](?:token|api[-_]?key|apikey|secret|password|sig|signature|access_token|dd-api-key)=)[^&\s]+/gi, `$1${REDACTED}`);
-  if (out.length > MAX_STRING) out = out.slice(0, MAX_STRING) + "…";
-  return out;
+}
+
+/** Removes credentials that can hide inside free text (error messages, URLs); cut to MAX_STRING. */
+export function scrubText(s: string): string {
+  const out = scrubCredentials(s);
+  return out.length > MAX_STRING ? out.slice(0, MAX_STRING) + "…" : out;
 }
 
 /** A copy of a value safe to log: secrets redacted, errors as {name, message}, bounded size. */

@@ -1,0 +1,87 @@
+// Sink credentials never reach a dead letter, a retry message, a delivery result or a log line, even
+// when the failure quotes them: a fetch error naming a Slack webhook URL (the URL is the credential),
+// or an endpoint on 127.0.0.1 that echoes the request (Authorization: Splunk <token>, DD-API-KEY,
+// basic auth) in its error answer.
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { parseConfig } from "../../src/config/load";
+import { deliverToSink } from "../../src/deliver/deliver";
+import { sinkSecrets } from "../../src/deliver/attempt";
+import { log } from "../../src/ops/log";
+import type { OcsfEvent } from "../../src/normalize/ocsf";
+import { fixtureEvents } from "../support/siem-servers";
+import { memoryDeps } from "../support/memory-delivery";
+
+const HEC_TOKEN = "hec-0b1c2d3e-4f5a-6b7c-8d9e-secret";
+const DD_KEY = "dd0123456789abcdef0123456789abcd";
+const ES_PASSWORD = "es-pässword-secret";
+const SLACK_URL = "hooks.slack.invalid/services/T00000000/B00000000/slacksecretXXXXXXXXXXXX";
+const SECRETS = [HEC_TOKEN, DD_KEY, ES_PASSWORD, "slacksecretXXXXXXXXXXXX", Buffer.from(`elastic:${ES_PASSWORD}`).toString("base64")];
+
+let server: Server | undefined;
+afterEach(async () => {
+  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  server = undefined;
+});
+
+/** Answers 400 (a permanent failure) with the request's URL and headers in the body and a header. */
+function echoServer(): Promise<string> {
+  server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      const echo = JSON.stringify({ error: "bad request", url: req.url, headers: req.headers });
+      res.writeHead(400, { "content-type": "application/json", "x-request-id": String(req.headers.authorization ?? req.headers["dd-api-key"] ?? "") });
+      res.end(echo);
+    });
+  });
+  return new Promise((resolve) => server!.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server!.address() as AddressInfo).port}`)));
+}
+
+describe("sink secrets in failures", () => {
+  it("are absent from dead letters, retry messages, results and log lines", async () => {
+    const url = await echoServer();
+    const once = { retry: { maxAttempts: 1 } };
+    const cfg = parseConfig({
+      sinks: {
+        hec: { type: "splunk_hec", url, token: { env: "HEC_TOKEN" }, ...once },
+        dd: { type: "datadog_logs", url, apiKey: { env: "DD_KEY" }, compression: "none", ...once },
+        es: { type: "elasticsearch", url, auth: { username: "elastic", password: { env: "ES_PASSWORD" } }, ...once },
+        slack: { type: "slack", url: { env: "SLACK_URL" }, minSeverityId: 0, ...once },
+        slack2: { type: "slack", url: { env: "SLACK_URL" }, minSeverityId: 0 },
+      },
+    });
+    const env = { HEC_TOKEN, DD_KEY, ES_PASSWORD, SLACK_URL };
+    const { deps, map, sent } = memoryDeps(cfg, env, Date.UTC(2027, 0, 15));
+    const events: OcsfEvent[] = fixtureEvents().slice(0, 3);
+    const items = events.map((event) => ({ event, line: JSON.stringify(event) }));
+    const lines: string[] = [];
+    const spy = vi.spyOn(console, "warn").mockImplementation((l: string) => void lines.push(l));
+    try {
+      for (const sink of ["hec", "dd", "es", "slack", "slack2"]) {
+        const r = await deliverToSink({ sink, items, attempt: 1, firstAttemptAt: Date.UTC(2027, 0, 15) }, deps);
+        expect(r.delivered).toBe(0);
+        // what the consumer logs for a delivery
+        log("warn", "delivery", { ...r, down: r.down?.reason });
+        lines.push(JSON.stringify(r));
+      }
+    } finally {
+      spy.mockRestore();
+    }
+    const dead = [...map.values()].map((o) => o.body);
+    expect(dead.length).toBeGreaterThanOrEqual(4);
+    // the failures did quote them: the echo and the fetch error are there, with the secrets taken out
+    expect(dead.join("\n")).toContain("[redacted]");
+    expect(dead.some((d) => d.includes("Failed to parse URL"))).toBe(true);
+    expect(sent.length).toBeGreaterThan(0); // slack2 retries
+    const everything = [...dead, ...sent.map((s) => JSON.stringify(s)), ...lines].join("\n");
+    for (const s of SECRETS) expect(everything).not.toContain(s);
+  });
+
+  it("sinkSecrets: env values, literal secret-named values and a Slack URL", () => {
+    const env = { T: "tok-123456", U: "https://hooks.slack.com/services/T/B/abcdef" };
+    expect(sinkSecrets({ type: "splunk_hec", config: { url: "https://x", token: { env: "T" }, auth: { password: "literal-pw" } } }, env).sort()).toEqual(["literal-pw", "tok-123456"]);
+    expect(sinkSecrets({ type: "slack", config: { url: { env: "U" } } }, env)).toContain("https://hooks.slack.com/services/T/B/abcdef");
+    expect(sinkSecrets({ type: "slack", config: { url: "https://hooks.slack.com/services/T/B/lit" } }, env)).toEqual(["https://hooks.slack.com/services/T/B/lit"]);
+  });
+});
