@@ -56,6 +56,8 @@ interface Leaf {
   maxRep: number;
   /** Footer bytes of the chunk's metadata fields 1-4 (type, encodings, path, codec), by encodings. */
   heads: Map<string, Uint8Array>;
+  /** The head used last (most chunks of a leaf have the same encodings). */
+  lastHead: [key: string, head: Uint8Array];
   /** Entries (levels) in the row group. */
   n: number;
   /** While every entry is null at one level (d0, r0), only `n` counts them; else the arrays hold them. */
@@ -79,6 +81,9 @@ interface Node {
   rep: number;
   /** Members (groups). */
   members?: Node[];
+  /** Top-level fields: rows not yet handed to the leaves in which the field is absent, at definition level `pendDef`. */
+  pend: number;
+  pendDef: number;
 }
 
 interface Layout {
@@ -86,6 +91,8 @@ interface Layout {
   leaves: Leaf[];
   /** Footer bytes of FileMetaData fields 1 (version) and 2 (schema), as writeMetadata writes them. */
   head: Uint8Array;
+  /** Footer bytes of FileMetaData field 7 (column orders), after field 6. */
+  orders: Uint8Array;
 }
 
 const layouts = new Map<number, Layout>();
@@ -115,7 +122,7 @@ function layoutOf(classUid: number): Layout | undefined {
   const one = (f: Field, path: SchemaElement[], def: number, rep: number): Node => {
     const el = schema[at++]!;
     const here = [...path, el];
-    if (f.fields) return { field: f, lo: 0, hi: 0, rep: 0, members: f.fields.map((c) => build(c, here, def + 1, rep)) };
+    if (f.fields) return { field: f, lo: 0, hi: 0, rep: 0, pend: 0, pendDef: 0, members: f.fields.map((c) => build(c, here, def + 1, rep)) };
     const encoder: ColumnEncoder = {
       columnName: here.map((s) => s.name).join("."),
       element: el,
@@ -127,11 +134,12 @@ function layoutOf(classUid: number): Layout | undefined {
       columnIndex: false,
       offsetIndex: true,
     };
-    leaves.push({ encoder, maxDef: def + 1, maxRep: rep, heads: new Map(), n: 0, uniform: true, d0: 0, r0: 0, defs: [], reps: [], values: [], filled: 0 });
-    return { field: f, lo: 0, hi: 0, rep: 0 };
+    if (def + 1 >= 32 || rep >= 8) throw new Error(`column ${encoder.columnName}: levels past what nullPageKey packs`);
+    leaves.push({ encoder, maxDef: def + 1, maxRep: rep, heads: new Map(), lastHead: ["", new Uint8Array()], n: 0, uniform: true, d0: 0, r0: 0, defs: [], reps: [], values: [], filled: 0 });
+    return { field: f, lo: 0, hi: 0, rep: 0, pend: 0, pendDef: 0 };
   };
   const top = fields.map((f) => build(f, [], 0, 0));
-  l = { top, leaves, head: schemaHead(schema, leaves.length) };
+  l = { top, leaves, head: schemaHead(schema, leaves.length), orders: columnOrders(leaves.length, 1) };
   layouts.set(classUid, l);
   return l;
 }
@@ -151,15 +159,15 @@ function schemaHead(schema: SchemaElement[], leafCount: number): Uint8Array {
 
 /** FileMetaData field 7 (a TypeDefinedOrder per leaf), `delta` after the field before it. */
 function columnOrders(leafCount: number, delta: number): Uint8Array {
-  const w = new ByteWriter();
+  const w = new Out();
   fieldHeader(w, delta, LIST);
   listHeader(w, leafCount, STRUCT);
   for (let k = 0; k < leafCount; k++) {
     fieldHeader(w, 1, STRUCT);
-    w.appendUint8(STOP);
-    w.appendUint8(STOP);
+    w.u8(STOP);
+    w.u8(STOP);
   }
-  return w.getBytes().slice();
+  return w.result();
 }
 
 // --- shredding: one walk of each row fills every leaf's levels -----------------------------------
@@ -195,6 +203,34 @@ function misfit(v: unknown): void {
   let path = "";
   for (let k = 0; k < depth; k++) path += at[k];
   misfits[path] = v;
+}
+
+/** `count` nulls at (def, rep) for a leaf: counted while its entries are uniform. */
+function pushNulls(leaf: Leaf, def: number, rep: number, count: number): void {
+  if (leaf.uniform) {
+    if (leaf.n === 0) {
+      leaf.d0 = def;
+      leaf.r0 = rep;
+    }
+    if (def === leaf.d0 && rep === leaf.r0) {
+      leaf.n += count;
+      return;
+    }
+  }
+  for (let i = 0; i < count; i++) push(leaf, def, rep, null);
+}
+
+/** A top-level field absent from a row (at definition level 0, or 1: an empty list), handed to its leaves in runs. */
+function absentTop(n: Node, def: number): void {
+  if (n.pend > 0 && n.pendDef !== def) flushTop(n);
+  n.pendDef = def;
+  n.pend++;
+}
+
+function flushTop(n: Node): void {
+  if (n.pend === 0) return;
+  for (let k = n.lo; k < n.hi; k++) pushNulls(leaves[k]!, n.pendDef, 0, n.pend);
+  n.pend = 0;
 }
 
 function push(leaf: Leaf, def: number, rep: number, value: unknown): void {
@@ -296,8 +332,17 @@ interface NullChunk {
   compressed: number;
 }
 
-/** The page writeColumn writes for nulls at one level, by shape; made once and copied. */
-const nullPages = new Map<string, { bytes: Uint8Array; uncompressed: number }>();
+/** The page writeColumn writes for nulls at one level, by shape (nullPageKey); made once and copied. */
+const nullPages = new Map<number, { bytes: Uint8Array; uncompressed: number }>();
+/** Shapes kept at most (a shape is a few dozen bytes; entry counts of every batch size, level and type). */
+const NULL_PAGES_KEPT = 20000;
+
+/** The shape of a null page as a number: entries, type, encoding, the leaf's maximum levels and the entries' levels. */
+function nullPageKey(leaf: Leaf, rle: boolean): number {
+  // levels are below 32 (definition) and 8 (repetition), checked in layoutOf
+  const bits = (((TYPES.indexOf(leaf.encoder.element.type!) * 2 + (rle ? 1 : 0)) * 32 + leaf.maxDef) * 8 + leaf.maxRep) * 32 * 8 + leaf.d0 * 8 + leaf.r0;
+  return leaf.n * 2 ** 24 + bits;
+}
 
 /** The chunk writeColumn writes for a leaf whose values are all null: one page of levels, statistics with the null count. */
 function writeNullColumn(leaf: Leaf, writer: ByteWriter): NullChunk {
@@ -306,9 +351,10 @@ function writeNullColumn(leaf: Leaf, writer: ByteWriter): NullChunk {
   const start = writer.offset;
   let uncompressed: number;
   if (leaf.uniform) {
-    const key = `${type}:${encoding}:${leaf.maxDef}:${leaf.maxRep}:${leaf.n}:${leaf.d0}:${leaf.r0}`;
+    const key = nullPageKey(leaf, encoding === "RLE");
     let page = nullPages.get(key);
     if (!page) {
+      if (nullPages.size >= NULL_PAGES_KEPT) nullPages.clear();
       materialize(leaf);
       const w = new ByteWriter();
       const size = writeDataPageV2({ writer: w, column: leaf.encoder, encoding, pageData: pageData(leaf) });
@@ -350,39 +396,75 @@ function writeGroup(writer: ByteWriter, rows: number, indexes: ColumnResult[]): 
 
 // --- the footer (Thrift compact protocol, as writeMetadata writes it) --------------------------
 
-function fieldHeader(w: ByteWriter, delta: number, type: number): void {
-  w.appendUint8((delta << 4) | type);
+/** A growable byte buffer: plain Uint8Array writes (ByteWriter grows and writes through a DataView per byte). */
+class Out {
+  buf = new Uint8Array(4096);
+  pos = 0;
+
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const b = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
+    b.set(this.buf.subarray(0, this.pos));
+    this.buf = b;
+  }
+
+  u8(v: number): void {
+    if (this.pos === this.buf.length) this.room(1);
+    this.buf[this.pos++] = v;
+  }
+
+  bytes(v: Uint8Array): void {
+    this.room(v.length);
+    this.buf.set(v, this.pos);
+    this.pos += v.length;
+  }
+
+  /** An unsigned varint (below 2^53). */
+  varint(v: number): void {
+    while (v >= 0x80) {
+      this.u8((v % 0x80) | 0x80);
+      v = Math.floor(v / 0x80);
+    }
+    this.u8(v);
+  }
+
+  result(): Uint8Array {
+    return this.buf.slice(0, this.pos);
+  }
 }
 
-function listHeader(w: ByteWriter, size: number, type: number): void {
+/** The footer being written (reused: a footer is written in one go). */
+const footer = new Out();
+
+function fieldHeader(w: Out, delta: number, type: number): void {
+  w.u8((delta << 4) | type);
+}
+
+function listHeader(w: Out, size: number, type: number): void {
   if (size > 14) {
-    w.appendUint8(0xf0 | type);
-    w.appendVarInt(size);
-  } else w.appendUint8((size << 4) | type);
+    w.u8(0xf0 | type);
+    w.varint(size);
+  } else w.u8((size << 4) | type);
 }
 
 /** A zigzag varint of an integer that is not negative (sizes, offsets, counts: below 2^53). */
-function unsigned(w: ByteWriter, v: number): void {
-  let z = v * 2;
-  while (z >= 0x80) {
-    w.appendUint8((z % 0x80) | 0x80);
-    z = Math.floor(z / 0x80);
-  }
-  w.appendUint8(z);
+function unsigned(w: Out, v: number): void {
+  w.varint(v * 2);
 }
 
-function binary(w: ByteWriter, s: string): void {
+function binary(w: Out, s: string): void {
   const bytes = new TextEncoder().encode(s);
-  w.appendVarInt(bytes.length);
-  w.appendBytes(bytes);
+  w.varint(bytes.length);
+  w.bytes(bytes);
 }
 
 /** ColumnMetaData fields 1-4 of a leaf: type, encodings, path_in_schema, codec. */
 function chunkHead(leaf: Leaf, encodings: readonly Encoding[]): Uint8Array {
-  const key = encodings.join();
+  const key = encodings.length === 1 ? encodings[0]! : encodings.join();
+  if (key === leaf.lastHead[0]) return leaf.lastHead[1];
   let h = leaf.heads.get(key);
   if (!h) {
-    const w = new ByteWriter();
+    const w = new Out();
     fieldHeader(w, 1, I32);
     unsigned(w, TYPES.indexOf(leaf.encoder.element.type!));
     fieldHeader(w, 1, LIST);
@@ -394,59 +476,78 @@ function chunkHead(leaf: Leaf, encodings: readonly Encoding[]): Uint8Array {
     for (const s of path) binary(w, s.name);
     fieldHeader(w, 1, I32);
     unsigned(w, CODECS.indexOf(leaf.encoder.codec));
-    h = w.getBytes().slice();
+    h = w.result();
     leaf.heads.set(key, h);
   }
+  leaf.lastHead = [key, h];
   return h;
 }
 
 /** ColumnChunk field 2 (file_offset) and ColumnMetaData fields 1-7 and 9 (data_page_offset), all a chunk has. */
-function chunkStart(w: ByteWriter, leaf: Leaf, encodings: readonly Encoding[], sizes: Sizes): void {
+function chunkStart(w: Out, leaf: Leaf, encodings: readonly Encoding[], sizes: Sizes): void {
   const [fileOffset, values, uncompressed, compressed, dataPage] = sizes;
   fieldHeader(w, 2, I64);
   unsigned(w, Number(fileOffset));
   fieldHeader(w, 1, STRUCT);
-  w.appendBytes(chunkHead(leaf, encodings));
-  for (const v of [values, uncompressed, compressed]) {
-    fieldHeader(w, 1, I64);
-    unsigned(w, Number(v));
-  }
+  w.bytes(chunkHead(leaf, encodings));
+  fieldHeader(w, 1, I64);
+  unsigned(w, Number(values));
+  fieldHeader(w, 1, I64);
+  unsigned(w, Number(uncompressed));
+  fieldHeader(w, 1, I64);
+  unsigned(w, Number(compressed));
   fieldHeader(w, 2, I64);
   unsigned(w, Number(dataPage));
 }
 
 type Sizes = readonly [fileOffset: number | bigint, values: number | bigint, uncompressed: number | bigint, compressed: number | bigint, dataPage: number | bigint];
 
-function writeNullChunkMeta(w: ByteWriter, c: NullChunk): void {
-  chunkStart(w, c.leaf, [c.encoding], [c.start, c.n, c.uncompressed, c.compressed, c.start]);
-  fieldHeader(w, 3, STRUCT); // statistics: the null count (and no NaN for floating point)
+/** What follows a null chunk's null count: the statistics' NaN count (floating point), encoding_stats (one data page), the stops. */
+const nullTails = new Map<string, Uint8Array>();
+
+function nullTail(encoding: Encoding, float: boolean): Uint8Array {
+  const key = `${encoding}:${float}`;
+  let t = nullTails.get(key);
+  if (!t) {
+    const w = new Out();
+    if (float) {
+      fieldHeader(w, 6, I64);
+      unsigned(w, 0);
+    }
+    w.u8(STOP); // Statistics
+    fieldHeader(w, 1, LIST);
+    listHeader(w, 1, STRUCT);
+    encodingStat(w, "DATA_PAGE_V2", encoding, 1);
+    w.u8(STOP); // ColumnMetaData
+    w.u8(STOP); // ColumnChunk
+    nullTails.set(key, (t = w.result()));
+  }
+  return t;
+}
+
+const NULL_ENCODINGS: Partial<Record<Encoding, readonly Encoding[]>> = { PLAIN: ["PLAIN"], RLE: ["RLE"] };
+
+function writeNullChunkMeta(w: Out, c: NullChunk): void {
+  chunkStart(w, c.leaf, NULL_ENCODINGS[c.encoding]!, [c.start, c.n, c.uncompressed, c.compressed, c.start]);
+  fieldHeader(w, 3, STRUCT); // statistics: the null count
   fieldHeader(w, 3, I64);
   unsigned(w, c.n);
   const type = c.leaf.encoder.element.type;
-  if (type === "DOUBLE" || type === "FLOAT") {
-    fieldHeader(w, 6, I64);
-    unsigned(w, 0);
-  }
-  w.appendUint8(STOP);
-  fieldHeader(w, 1, LIST); // encoding_stats: one data page
-  listHeader(w, 1, STRUCT);
-  encodingStat(w, "DATA_PAGE_V2", c.encoding, 1);
-  w.appendUint8(STOP); // ColumnMetaData
-  w.appendUint8(STOP); // ColumnChunk
+  w.bytes(nullTail(c.encoding, type === "DOUBLE" || type === "FLOAT"));
 }
 
-function encodingStat(w: ByteWriter, page: string, encoding: Encoding, count: number): void {
+function encodingStat(w: Out, page: string, encoding: Encoding, count: number): void {
   fieldHeader(w, 1, I32);
   unsigned(w, PAGE_TYPES.indexOf(page));
   fieldHeader(w, 1, I32);
   unsigned(w, ENCODINGS.indexOf(encoding));
   fieldHeader(w, 1, I32);
   unsigned(w, count);
-  w.appendUint8(STOP);
+  w.u8(STOP);
 }
 
 /** A ColumnChunk as writeMetadata writes it, for the fields writeColumn and writeIndexes set. */
-function writeChunkMeta(w: ByteWriter, leaf: Leaf, c: ColumnChunk): void {
+function writeChunkMeta(w: Out, leaf: Leaf, c: ColumnChunk): void {
   const m = c.meta_data!;
   if (m.key_value_metadata || m.index_page_offset !== undefined || m.bloom_filter_offset !== undefined || m.size_statistics || c.file_path !== undefined) {
     throw new Error(`column ${leaf.encoder.columnName}: chunk metadata this writer does not write`);
@@ -460,7 +561,9 @@ function writeChunkMeta(w: ByteWriter, leaf: Leaf, c: ColumnChunk): void {
   }
   if (m.statistics) {
     fieldHeader(w, 12 - last, STRUCT);
-    serializeTCompactProtocol(w, unconvertStatistics(m.statistics, leaf.encoder.element));
+    const stats = new ByteWriter(64);
+    serializeTCompactProtocol(stats, unconvertStatistics(m.statistics, leaf.encoder.element));
+    w.bytes(stats.getBytes());
     last = 12;
   }
   if (m.encoding_stats) {
@@ -468,7 +571,7 @@ function writeChunkMeta(w: ByteWriter, leaf: Leaf, c: ColumnChunk): void {
     listHeader(w, m.encoding_stats.length, STRUCT);
     for (const s of m.encoding_stats) encodingStat(w, s.page_type, s.encoding, s.count);
   }
-  w.appendUint8(STOP); // ColumnMetaData
+  w.u8(STOP); // ColumnMetaData
   last = 3;
   const tail: [number, number, number | bigint | undefined][] = [
     [4, I64, c.offset_index_offset],
@@ -482,12 +585,13 @@ function writeChunkMeta(w: ByteWriter, leaf: Leaf, c: ColumnChunk): void {
     unsigned(w, Number(v));
     last = fid;
   }
-  w.appendUint8(STOP); // ColumnChunk
+  w.u8(STOP); // ColumnChunk
 }
 
-function writeFooter(w: ByteWriter, layout: Layout, groups: Group[], rows: number, kv: { key: string; value: string }[], createdBy: string): void {
-  const start = w.offset;
-  w.appendBytes(layout.head);
+function writeFooter(writer: ByteWriter, layout: Layout, groups: Group[], rows: number, kv: { key: string; value: string }[], createdBy: string): void {
+  const w = footer;
+  w.pos = 0;
+  w.bytes(layout.head);
   fieldHeader(w, 1, I64);
   unsigned(w, rows);
   fieldHeader(w, 1, LIST);
@@ -502,7 +606,7 @@ function writeFooter(w: ByteWriter, layout: Layout, groups: Group[], rows: numbe
     unsigned(w, g.rows);
     fieldHeader(w, 3, I64);
     unsigned(w, g.compressed);
-    w.appendUint8(STOP);
+    w.u8(STOP);
   }
   fieldHeader(w, 1, LIST);
   listHeader(w, kv.length, STRUCT);
@@ -511,13 +615,14 @@ function writeFooter(w: ByteWriter, layout: Layout, groups: Group[], rows: numbe
     binary(w, key);
     fieldHeader(w, 1, BINARY);
     binary(w, value);
-    w.appendUint8(STOP);
+    w.u8(STOP);
   }
   fieldHeader(w, 1, BINARY);
   binary(w, createdBy);
-  w.appendBytes(columnOrders(layout.leaves.length, 1));
-  w.appendUint8(STOP);
-  w.appendUint32(w.offset - start);
+  w.bytes(layout.orders);
+  w.u8(STOP);
+  writer.appendBytes(w.buf.subarray(0, w.pos));
+  writer.appendUint32(w.pos);
 }
 
 // --- the file -----------------------------------------------------------------------------------
@@ -532,11 +637,13 @@ export interface ClassRows {
   createdBy: string;
 }
 
-function resetLeaves(): void {
+function resetLeaves(top: readonly Node[]): void {
+  for (const n of top) n.pend = 0;
   for (const leaf of leaves) {
     leaf.n = 0;
-    leaf.uniform = true;
     leaf.filled = 0;
+    if (leaf.uniform) continue; // its arrays were never filled
+    leaf.uniform = true;
     leaf.defs = [];
     leaf.reps = [];
     leaf.values = [];
@@ -563,15 +670,21 @@ export function writeClassParquet(f: ClassRows): Uint8Array | undefined {
   try {
     for (let g = 0, start = 0; start < f.rows.length; g++) {
       const size = Math.min(ROW_GROUP_SIZE[Math.min(g, ROW_GROUP_SIZE.length - 1)]!, f.rows.length - start);
-      resetLeaves();
+      resetLeaves(layout.top);
       for (let r = start; r < start + size; r++) {
         const row = f.rows[r]!;
         misfits = {};
         for (const n of layout.top) {
           if (n === lateNode) continue;
-          at[0] = n.field.name;
-          depth = 1;
-          shred(n, row[n.field.name], 0, 0);
+          const v = row[n.field.name];
+          if (v === undefined || v === null) absentTop(n, 0);
+          else if (n.field.list && Array.isArray(v) && v.length === 0) absentTop(n, 1);
+          else {
+            flushTop(n);
+            at[0] = n.field.name;
+            depth = 1;
+            shred(n, v, 0, 0);
+          }
         }
         depth = 0;
         const text = f.lateValue(row, misfits);
@@ -581,13 +694,14 @@ export function writeClassParquet(f: ClassRows): Uint8Array | undefined {
           push(late, 1, 0, text);
         }
       }
+      for (const n of layout.top) flushTop(n);
       groups.push(writeGroup(writer, size, indexes));
       start += size;
     }
   } finally {
     depth = 0;
     misfits = {};
-    resetLeaves();
+    resetLeaves(layout.top);
     leaves = [];
   }
   writeIndexes(writer, indexes);
