@@ -78,8 +78,11 @@ function noiseHosts(e: OcsfEvent): string | undefined {
 
 const SEVERITY_EMOJI: Record<number, string> = { 4: ":large_orange_circle:", 5: ":red_circle:", 6: ":red_circle:" };
 
-/** The Slack message (text + blocks) for one event. */
-export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[] } {
+/**
+ * The Slack message (text + blocks) for one event. Links in it are never unfurled: alert text is the sender's
+ * (a URL in a command line would otherwise make Slack fetch it and post a preview of the attacker's page).
+ */
+export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[]; unfurl_links: false; unfurl_media: false } {
   const title = first(e, ["finding_info.title", "type_name"]) ?? `OCSF class ${e.class_uid}`;
   const severity = e.severity ?? `severity ${e.severity_id}`;
   // a throttle summary of events from several hosts has no device: it lists them in tributary_noise.hosts
@@ -120,7 +123,7 @@ export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[] } 
   const product = e.metadata.product.name;
   blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: cut(mrkdwn(`${product} · ${e.class_name ?? "OCSF"} (${e.class_uid})${uid ? ` · uid ${uid}` : ""}`), 3000) }] });
   const text = `${SEVERITY_EMOJI[e.severity_id] ?? ""} ${severity}: ${title}${host ? ` on ${host}` : ""}${burst ? ` (×${burst.toLocaleString("en-US")})` : ""}`.trim();
-  return { text: cut(mrkdwn(text), 3000), blocks };
+  return { text: cut(mrkdwn(text), 3000), blocks, unfurl_links: false, unfurl_media: false };
 }
 
 export const slack: SinkDriver<SlackConfig> = {

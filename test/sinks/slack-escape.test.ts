@@ -41,4 +41,14 @@ describe("slack message escaping", () => {
     expect(fields.find((f) => f.startsWith("*Pod*"))).toContain("&lt;!channel&gt;");
     expect((m.blocks[0] as { text: { type: string } }).text.type).toBe("plain_text");
   });
+
+  it("never asks Slack to unfurl: a URL in the sender's command line is not fetched for a preview", () => {
+    const rec = JSON.parse(fixture("falco/terminal-shell-in-container__falco-docs.json")) as JsonObject;
+    (rec.output_fields as JsonObject)["proc.cmdline"] = "curl https://attacker.example/beacon.png";
+    const r = runPipeline([parseJson(JSON.stringify(rec))], ["[0]"], [], { ctx: FIXED_CTX });
+    const m = slackMessage(r.events[0]!.event);
+    expect(JSON.stringify(m)).toContain("https://attacker.example/beacon.png");
+    expect(m.unfurl_links).toBe(false);
+    expect(m.unfurl_media).toBe(false);
+  });
 });
