@@ -78,6 +78,7 @@ function sinkConfigs(classes: number[]): Record<string, Record<string, unknown>>
     opensearch: { url: "https://os.example:9200" },
     datadog_logs: { apiKey: "key" },
     loki: { url: "https://loki.example:3100" },
+    otlp_logs: { endpoint: "https://otel-collector.example:4318" },
     webhook: { url: "https://hooks.example/ocsf", secret: WEBHOOK_SECRET },
     // every event, not only High and above: the cost of a message per event
     slack: { url: "https://hooks.slack.com/services/T000/B000/XXXX", minSeverityId: 0 },
