@@ -1,67 +1,227 @@
-// The snippets in the set-up docs stay true: every config JSON block validates with the config schema,
-// every YAML/TOML block parses, and every Tributary URL in them (Falco http_output.url, Falcosidekick
-// webhook.address, kubeconfig server, Vector http sink uri) names a route the Worker serves.
+// Every fenced example in docs/*.md and README.md stays true, so an operator can paste it:
+// - JSON (and JSONC) blocks parse, and each is classified: a whole config (top-level keys of the config
+//   schema) loads with parseConfig (drivers' own schemas included); a fragment is validated with the
+//   schema it belongs to (a sink entry, a routing rule, an enrich section); an input sample is accepted
+//   by the Worker; an EventBridge pattern matches what the CloudTrail route takes. A block that is none of
+//   these fails until it is classified, or listed in NOT_CONFIG (doc#index, with a reason);
+// - YAML and TOML blocks parse and are recognized (Falco, Falcosidekick, kubeconfig, Vector, wrangler,
+//   Prometheus, OpenTelemetry Collector), and every Tributary URL in them is a route the Worker serves;
+//   a TRIBUTARY_CONFIG inside wrangler [vars] loads as a config.
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { parse as parseToml } from "smol-toml";
-import config from "../../docs/config.md?raw";
-import falco from "../../docs/falco.md?raw";
-import sidekick from "../../docs/falcosidekick.md?raw";
-import vector from "../../docs/vector.md?raw";
-import audit from "../../docs/k8s-audit-webhook.md?raw";
-import cloudtrail from "../../docs/cloudtrail.md?raw";
 import { configSchema } from "../../src/config/schema";
-import { formatIssues } from "../../src/config/load";
+import { parseConfig } from "../../src/config/load";
+import { sinksSchema } from "../../src/config/sinks";
+import { routeSchema } from "../../src/config/routing";
+import { enrichSchema } from "../../src/config/enrich";
+import { detectKind } from "../../src/normalize/detect";
+import type { Json } from "../../src/normalize/json";
 import { call } from "../routes/helpers";
+import { fixture } from "../support/fixtures";
 
-const DOCS: Record<string, string> = { "config.md": config, "falco.md": falco, "falcosidekick.md": sidekick, "vector.md": vector, "k8s-audit-webhook.md": audit, "cloudtrail.md": cloudtrail };
+const RAW = import.meta.glob(["../../docs/*.md", "../../README.md"], { query: "?raw", import: "default", eager: true }) as Record<string, string>;
+/** Every doc by its repo path ("docs/config.md", "README.md"). */
+const DOCS: Record<string, string> = Object.fromEntries(Object.entries(RAW).map(([k, v]) => [k.replace(/^(\.\.\/)+/, ""), v]));
 
-function blocks(text: string, lang: string): string[] {
-  const out: string[] = [];
-  const re = new RegExp("^( *)```" + lang + "\\n([\\s\\S]*?)^\\1```", "gm");
-  for (let m = re.exec(text); m; m = re.exec(text)) out.push(m[2]!.replace(new RegExp(`^${m[1]}`, "gm"), ""));
+interface Block {
+  doc: string;
+  /** Position among all fenced blocks of the doc, from 0. */
+  index: number;
+  lang: string;
+  body: string;
+}
+
+/** Every fenced block of a doc (indented ones too, e.g. inside a list), with the indentation removed. */
+function fences(doc: string, text: string): Block[] {
+  const out: Block[] = [];
+  const re = /^( *)```(\S*)\n([\s\S]*?)^\1```/gm;
+  for (let m = re.exec(text), i = 0; m; m = re.exec(text), i++) {
+    out.push({ doc, index: i, lang: m[2]!, body: m[3]!.replace(new RegExp(`^${m[1]}`, "gm"), "") });
+  }
   return out;
+}
+
+const ALL: Block[] = Object.entries(DOCS).flatMap(([doc, text]) => fences(doc, text));
+const where = (b: Block): string => `${b.doc}#${b.index}`;
+const of = (lang: string | string[]): Block[] => ALL.filter((b) => ([] as string[]).concat(lang).includes(b.lang));
+
+/**
+ * JSON blocks that are intentionally not config, input or a fragment of either: what Tributary writes
+ * or answers. Keyed by doc#index; `starts` pins the block, so a block moved or inserted before it fails.
+ */
+const NOT_CONFIG: Record<string, { starts: string; reason: string }> = {
+  "docs/ingest.md#3": { starts: '{"reason": "invalid JSON', reason: "a quarantine object line Tributary writes (src/deliver/quarantine.ts), not something to paste" },
+  "docs/operate.md#2": { starts: '{"ts":', reason: "a structured log line the Worker prints" },
+  "docs/operate.md#4": { starts: '{\n  "ok": false', reason: "the answer of POST /v1/test (an HTTP answer shape)" },
+  "docs/routing.md#0": { starts: '{\n  "sinks": {\n    "<name>"', reason: "the outline of the routing keys, with <placeholders> and comments" },
+};
+
+/** JSONC: comments outside strings removed. */
+function stripComments(text: string): string {
+  return text.replace(/("(?:\\.|[^"\\])*")|\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, (_m, s: string | undefined) => s ?? "");
 }
 
 const CONFIG_KEYS = new Set(Object.keys(configSchema.shape));
+const ENRICH_KEYS = new Set(Object.keys(enrichSchema.shape));
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+type Check = (v: Record<string, unknown>) => Promise<string[]> | string[];
+
+function zodErrors(r: { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] } }): string[] {
+  return r.success ? [] : r.error!.issues.map((i) => `${i.path.map(String).join(".")}: ${i.message}`);
+}
+
+function loads(v: unknown): string[] {
+  try {
+    parseConfig(v);
+    return [];
+  } catch (e) {
+    return [(e as Error).message];
+  }
+}
+
+/** POSTs a body to the Worker (local development: no credentials needed) and says what it refused. */
+async function accepted(path: string, body: unknown): Promise<string[]> {
+  const r = await call(new Request(`http://tributary${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }), {});
+  if (r.status !== 202 || r.body.rejected !== 0 || r.body.accepted < 1) return [`POST ${path} -> ${r.status} ${JSON.stringify(r.body)}`];
+  return [];
+}
+
+/** An EventBridge rule pattern for CloudTrail: each detail-type it lets through is accepted by /v1/events/cloudtrail. */
+const eventBridgePattern: Check = async (v) => {
+  const out: string[] = [];
+  const sample = JSON.parse(fixture("cloudtrail/eventbridge__s3-createbucket__aws-cwe-docs.json")) as Record<string, unknown>;
+  const types = v["detail-type"] as unknown[];
+  if (!types.includes(sample["detail-type"])) out.push(`the pattern lets no ${String(sample["detail-type"])} event through`);
+  for (const t of types) out.push(...(await accepted("/v1/events/cloudtrail", { ...sample, "detail-type": t })));
+  return out;
+};
+
+/** What a JSON block is, by its shape, and how it is checked. The first that fits wins. */
+const JSON_KINDS: { kind: string; fits: (v: Record<string, unknown>) => boolean; check: Check }[] = [
+  { kind: "config", fits: (v) => Object.keys(v).every((k) => CONFIG_KEYS.has(k)), check: loads },
+  { kind: "sink", fits: (v) => typeof v.type === "string", check: (v) => zodErrors(sinksSchema.safeParse({ doc: v })) },
+  { kind: "route", fits: (v) => Array.isArray(v.sinks), check: (v) => zodErrors(routeSchema.safeParse(v)) },
+  { kind: "enrich section", fits: (v) => Object.keys(v).every((k) => ENRICH_KEYS.has(k)), check: (v) => zodErrors(enrichSchema.safeParse(v)) },
+  { kind: "EventBridge pattern", fits: (v) => Array.isArray(v["detail-type"]), check: eventBridgePattern },
+  { kind: "input sample", fits: (v) => detectKind(v as Json) !== undefined || Array.isArray(v.Records) || Array.isArray(v.items), check: (v) => accepted("/v1/events", v) },
+];
 
 /** Every string value that looks like a Tributary URL, anywhere in a parsed document. */
 function urls(v: unknown, out: string[] = []): string[] {
-  if (typeof v === "string" && /^https:\/\/([^@/]+@)?tributary\.example\.com\//.test(v)) out.push(v);
+  if (typeof v === "string" && TRIBUTARY_URL.test(v)) out.push(v);
   else if (Array.isArray(v)) v.forEach((x) => urls(x, out));
-  else if (typeof v === "object" && v !== null) Object.values(v).forEach((x) => urls(x, out));
+  else if (isRecord(v)) Object.values(v).forEach((x) => urls(x, out));
   return out;
 }
+/** The production example host (credentials allowed, as Falco's URL has them) or `npm start`'s address. */
+const TRIBUTARY_URL = /^https?:\/\/(([^@/\s]+@)?tributary\.example\.com|127\.0\.0\.1:8787)(\/|$)/;
 
+/** Status of HEAD <url>'s path on the Worker: 200 for a route it serves. */
 async function served(url: string): Promise<number> {
   const u = new URL(url);
   return (await call(new Request(`http://tributary${u.pathname}`, { method: "HEAD" }), {})).status;
 }
 
-describe("docs snippets", () => {
-  it("config JSON blocks validate with the config schema", () => {
-    let checked = 0;
-    for (const [name, text] of Object.entries(DOCS)) {
-      for (const b of blocks(text, "json")) {
-        const v = JSON.parse(b) as Record<string, unknown>;
-        if (!Object.keys(v).every((k) => CONFIG_KEYS.has(k))) continue; // e.g. an EventBridge pattern
-        const r = configSchema.safeParse(v);
-        expect(r.success ? "" : `${name}: ${formatIssues(r.error)}`).toBe("");
-        checked++;
+const get = (v: unknown, ...path: string[]): unknown => path.reduce<unknown>((o, k) => (isRecord(o) ? o[k] : undefined), v);
+
+/** What a YAML or TOML block configures, recognized by its shape; `check` says what is wrong with it. */
+const FILE_KINDS: { kind: string; fits: (v: Record<string, unknown>) => boolean; check: Check }[] = [
+  { kind: "Falco", fits: (v) => isRecord(v.http_output) || isRecord(get(v, "falco", "http_output")), check: (v) => ((isRecord(v.falco) ? v.falco : v).json_output === true ? [] : ["json_output must be true"]) },
+  { kind: "Falcosidekick", fits: (v) => isRecord(v.webhook), check: (v) => (urls(get(v, "webhook", "address")).length === 1 ? [] : ["webhook.address is not a Tributary URL"]) },
+  { kind: "kubeconfig", fits: (v) => v.kind === "Config", check: (v) => ((v.clusters as unknown[]).length > 0 && urls(v.clusters).length === (v.clusters as unknown[]).length ? [] : ["a cluster server is not a Tributary URL"]) },
+  { kind: "Vector", fits: (v) => isRecord(v.sinks) && isRecord(v.sources), check: (v) => Object.entries(v.sinks as Record<string, Record<string, unknown>>).flatMap(([n, s]) => (s.type === "http" && urls(s.uri).length === 1 ? [] : [`sinks.${n}: not an http sink to Tributary`])) },
+  { kind: "wrangler [vars]", fits: (v) => isRecord(v.vars), check: (v) => loads(get(v, "vars", "TRIBUTARY_CONFIG")) },
+  {
+    kind: "Prometheus",
+    fits: (v) => Array.isArray(v.scrape_configs),
+    check: async (v) => {
+      const out: string[] = [];
+      for (const job of v.scrape_configs as Record<string, unknown>[]) {
+        const targets = (job.static_configs as { targets: string[] }[]).flatMap((s) => s.targets);
+        for (const t of targets) {
+          const url = `${String(job.scheme ?? "http")}://${t}${String(job.metrics_path ?? "/metrics")}`;
+          if (!TRIBUTARY_URL.test(url) || (await served(url)) !== 200) out.push(`${url} is not Tributary's metrics endpoint`);
+        }
       }
+      return out;
+    },
+  },
+  {
+    kind: "OpenTelemetry Collector",
+    fits: (v) => isRecord(v.receivers) && isRecord(v.exporters),
+    // the otlp_logs sink sends OTLP/HTTP logs: the collector needs an otlp receiver with http in a logs pipeline
+    check: (v) => (isRecord(get(v, "receivers", "otlp", "protocols", "http")) && (get(v, "service", "pipelines", "logs", "receivers") as unknown[] | undefined)?.includes("otlp") ? [] : ["no otlp http receiver in a logs pipeline"]),
+  },
+];
+
+async function classify(b: Block, v: unknown, kinds: typeof JSON_KINDS): Promise<string[]> {
+  if (!isRecord(v)) return [`${where(b)}: not an object`];
+  const k = kinds.find((x) => x.fits(v));
+  if (!k) return [`${where(b)}: unclassified ${b.lang} block: make it a config, sink, route or input sample, teach this test its kind, or list it in NOT_CONFIG with a reason`];
+  return (await k.check(v)).map((e) => `${where(b)} (${k.kind}): ${e}`);
+}
+
+describe("docs: every JSON, YAML and TOML example", () => {
+  it("JSON and JSONC blocks parse and are a valid config, a valid fragment of one, an accepted input, or listed as not config", async () => {
+    const problems: string[] = [];
+    const kinds = new Map<string, number>();
+    const listed = new Set<string>();
+    for (const b of of(["json", "jsonc"])) {
+      const text = b.lang === "jsonc" ? stripComments(b.body) : b.body;
+      let v: unknown;
+      try {
+        v = JSON.parse(text);
+      } catch (e) {
+        problems.push(`${where(b)}: not JSON: ${(e as Error).message}`);
+        continue;
+      }
+      const nc = NOT_CONFIG[where(b)];
+      if (nc) {
+        listed.add(where(b));
+        if (!b.body.startsWith(nc.starts)) problems.push(`${where(b)}: NOT_CONFIG expects a block starting ${JSON.stringify(nc.starts)}`);
+        continue;
+      }
+      problems.push(...(await classify(b, v, JSON_KINDS)));
+      const k = isRecord(v) ? JSON_KINDS.find((x) => x.fits(v))?.kind : undefined;
+      if (k) kinds.set(k, (kinds.get(k) ?? 0) + 1);
     }
-    expect(checked).toBeGreaterThanOrEqual(6);
+    for (const k of Object.keys(NOT_CONFIG)) if (!listed.has(k)) problems.push(`NOT_CONFIG lists ${k}, which is no JSON block`);
+    expect(problems).toEqual([]);
+    expect(kinds.get("config")).toBeGreaterThanOrEqual(20);
+    expect(kinds.get("EventBridge pattern")).toBe(1);
   });
 
-  it("YAML and TOML blocks parse, and every Tributary URL in them is a route the Worker serves", async () => {
+  it("YAML and TOML blocks parse, are recognized, and every Tributary URL in them is a route the Worker serves", async () => {
+    const problems: string[] = [];
     const found: string[] = [];
-    for (const text of Object.values(DOCS)) {
-      for (const b of blocks(text, "yaml")) found.push(...urls(parseYaml(b)));
-      for (const b of blocks(text, "toml")) found.push(...urls(parseToml(b)));
+    const blocks = of(["yaml", "toml"]);
+    for (const b of blocks) {
+      let v: unknown;
+      try {
+        v = b.lang === "yaml" ? parseYaml(b.body) : parseToml(b.body);
+      } catch (e) {
+        problems.push(`${where(b)}: not ${b.lang}: ${(e as Error).message}`);
+        continue;
+      }
+      problems.push(...(await classify(b, v, FILE_KINDS)));
+      found.push(...urls(v));
     }
-    expect(found.length).toBeGreaterThanOrEqual(6);
+    expect(problems).toEqual([]);
+    expect(blocks.length).toBeGreaterThanOrEqual(10);
+    expect(found.length).toBeGreaterThanOrEqual(7);
     for (const u of new Set(found)) expect(`${u} -> ${await served(u)}`).toBe(`${u} -> 200`);
     // and a path that is not a route is told apart
     expect(await served("https://tributary.example.com/v1/nowhere")).toBe(404);
+  });
+
+  it("a block the test does not know fails: an unknown JSON shape, JSON that does not load, an unknown YAML file", async () => {
+    const b = { doc: "docs/x.md", index: 0, lang: "json", body: "" };
+    expect(await classify(b, { status: "ok" }, JSON_KINDS)).toEqual([expect.stringContaining("docs/x.md#0: unclassified json block")]);
+    expect(await classify(b, { routes: [{ sinks: ["nowhere"] }] }, JSON_KINDS)).toEqual([expect.stringContaining('unknown sink "nowhere"')]);
+    expect(await classify(b, { type: "splunk_hec", "...": "..." }, JSON_KINDS)).toEqual(expect.arrayContaining([expect.stringContaining("docs/x.md#0 (sink): doc.url")]));
+    expect(await classify({ ...b, lang: "yaml" }, { apiVersion: "v1", kind: "Pod" }, FILE_KINDS)).toEqual([expect.stringContaining("unclassified yaml block")]);
+    expect(stripComments('{ "a": "http://x//y", /* c */ "b": 1 // d\n}')).toBe('{ "a": "http://x//y",  "b": 1 \n}');
   });
 });
