@@ -255,7 +255,8 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
     await (opts.slots ? opts.slots.use(run) : run());
   }
   if (down !== undefined) report.down = down;
-  return scrubReport(report, sinkSecrets(sink, opts.env));
+  // only failures carry text (reasons, answers) that can quote a credential
+  return report.retry.length || report.rejected.length || report.down ? scrubReport(report, sinkSecrets(sink, opts.env)) : report;
 }
 
 /**
