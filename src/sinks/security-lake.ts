@@ -53,6 +53,22 @@ function namesOf(classUid: number): ReadonlySet<string> {
 }
 
 /**
+ * The `unmapped` column of a row (JSON text, or null): the event's own `unmapped`, with its misfits and
+ * its attributes outside `known` (the class's top-level names) under EXTRA_KEY. Adds those attributes to
+ * `misfits`.
+ */
+export function unmappedText(e: Record<string, unknown>, misfits: Record<string, unknown>, known: ReadonlySet<string>): string | null {
+  for (const k of Object.keys(e)) if (!known.has(k) && e[k] !== undefined) misfits[k] = e[k];
+  let unmapped: unknown = e.unmapped;
+  if (Object.keys(misfits).length > 0) {
+    const own = e.unmapped;
+    if (own === undefined || isObject(own)) unmapped = { ...(own ?? {}), [EXTRA_KEY]: misfits };
+    else unmapped = { [EXTRA_KEY]: { ...misfits, unmapped: own } }; // an `unmapped` that is not an object
+  }
+  return unmapped === undefined ? null : JSON.stringify(unmapped);
+}
+
+/**
  * One Parquet file of events of one class, rows sorted by time, with the class's nested schema
  * (./parquet-schema, written by ./parquet-write). A value that does not fit its column (wrong type, an
  * attribute or member the class does not define) is kept in `unmapped.tributary_extra` under its path
@@ -64,16 +80,7 @@ export function encodeParquet(events: readonly OcsfEvent[], classUid: number): U
     classUid,
     rows: [...events].sort((a, b) => a.time - b.time),
     late: "unmapped",
-    lateValue: (e, misfits) => {
-      for (const k of Object.keys(e)) if (!known.has(k) && e[k] !== undefined) misfits[k] = e[k];
-      let unmapped: unknown = e.unmapped;
-      if (Object.keys(misfits).length > 0) {
-        const own = e.unmapped;
-        if (own === undefined || isObject(own)) unmapped = { ...(own ?? {}), [EXTRA_KEY]: misfits };
-        else unmapped = { [EXTRA_KEY]: { ...misfits, unmapped: own } }; // an `unmapped` that is not an object
-      }
-      return unmapped === undefined ? null : JSON.stringify(unmapped);
-    },
+    lateValue: (e, misfits) => unmappedText(e, misfits, known),
     createdBy: "tributary",
     kvMetadata: [{ key: "ocsf.class_uid", value: String(classUid) }],
   });

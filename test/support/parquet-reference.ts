@@ -1,13 +1,13 @@
 // The Security Lake Parquet encoder as it was before src/sinks/parquet-write.ts (kept for the
 // equivalence test): rows built as nested objects (cellOf) and handed to hyparquet-writer's
 // parquetWriteBuffer, which walks every row once per leaf column. A reference, not used by src; the
-// values of leaves (scalarCell) are src's, unchanged.
+// values of leaves (scalarCell) and the `unmapped` text (unmappedText) are src's, unchanged.
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { isObject } from "../../src/normalize/json";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { classFields, classSchema, type Field } from "../../src/sinks/parquet-schema";
 import { scalarCell } from "../../src/sinks/parquet-write";
-import { EXTRA_KEY } from "../../src/sinks/security-lake";
+import { unmappedText } from "../../src/sinks/security-lake";
 
 type Misfits = Record<string, unknown>;
 
@@ -93,14 +93,7 @@ export function referenceParquet(events: readonly OcsfEvent[], classUid: number)
       const f = fields[c]!;
       if (c !== unmappedAt) data[c]![row] = cellOf(f, e[f.name], f.name, misfits);
     }
-    for (const k of Object.keys(e)) if (!known.has(k) && e[k] !== undefined) misfits[k] = e[k];
-    let unmapped: unknown = e.unmapped;
-    if (Object.keys(misfits).length > 0) {
-      const own = e.unmapped as unknown;
-      if (own === undefined || isObject(own)) unmapped = { ...(own ?? {}), [EXTRA_KEY]: misfits };
-      else unmapped = { [EXTRA_KEY]: { ...misfits, unmapped: own } }; // an `unmapped` that is not an object
-    }
-    data[unmappedAt]![row] = unmapped === undefined ? null : JSON.stringify(unmapped);
+    data[unmappedAt]![row] = unmappedText(e, misfits, known);
   }
   const buf = parquetWriteBuffer({
     columnData: fields.map((f, c) => ({ name: f.name, data: data[c]! })),
