@@ -180,6 +180,21 @@ export function ppidOf(pid: number): number | undefined {
   }
 }
 
+/** The first process whose pid and command line (arguments joined by NUL) fit `fits` (Linux /proc); undefined if none. */
+export function findProcess(fits: (pid: number, cmdline: string) => boolean): number | undefined {
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    let cmd = "";
+    try {
+      cmd = readFileSync(`/proc/${name}/cmdline`, "utf8");
+    } catch {
+      continue;
+    }
+    if (fits(Number(name), cmd)) return Number(name);
+  }
+  return undefined;
+}
+
 /** CPU time (user + system, all its threads) a process has used, in clock ticks (Linux /proc; USER_HZ, 100 a second). */
 export function cpuTicks(pid: number): number {
   const f = statFields(pid);

@@ -14,14 +14,14 @@
 // 10 ms / ((N − 1) × events)); repeated runs on a shared VM differ by about 10% anyway.
 // Usage: npm run bench:pipeline-workerd [-- --events 5000 --target-ms 500 --budget 8000 --json out.json]
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
 import { parse as parseToml } from "smol-toml";
 import { run, defaultSteps } from "./pipeline-steps";
 import { sourceBody } from "./pipeline";
-import { SOURCES, root, table, fmt, isMain, arg, ppidOf, cpuTicks } from "./common";
+import { SOURCES, root, table, fmt, isMain, arg, ppidOf, cpuTicks, findProcess } from "./common";
 
 const TICK_MS = 10; // USER_HZ: /proc counts CPU time in 1/100 s on Linux
 type Mode = "all" | "floor";
@@ -77,17 +77,9 @@ function bundle(dir: string): string {
 
 /** The workerd process Miniflare started: a child of this process whose command is workerd. */
 function workerdChild(): number {
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name) || ppidOf(Number(name)) !== process.pid) continue;
-    let cmd = "";
-    try {
-      cmd = readFileSync(`/proc/${name}/cmdline`, "utf8");
-    } catch {
-      continue;
-    }
-    if (cmd.split("\0")[0]!.endsWith("workerd")) return Number(name);
-  }
-  throw new Error("no workerd child process found (Linux /proc needed)");
+  const pid = findProcess((p, cmd) => ppidOf(p) === process.pid && cmd.split("\0")[0]!.endsWith("workerd"));
+  if (pid === undefined) throw new Error("no workerd child process found (Linux /proc needed)");
+  return pid;
 }
 
 interface Sample {

@@ -3,11 +3,11 @@
 // benchmarks. The child gets its own process group, which is killed on stop(), on exit and on
 // Ctrl-C, so a failed benchmark never leaves a server behind.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { root, ppidOf, cpuTicks } from "./common";
+import { root, ppidOf, cpuTicks, findProcess } from "./common";
 
 export interface Dev {
   url: string;
@@ -61,17 +61,7 @@ function descends(pid: number, ancestor: number): boolean {
 
 /** The workerd serving the Worker: a descendant of `ancestor` started with an inspector (wrangler's proxy has none). */
 function findWorkerd(ancestor: number): number | undefined {
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    let cmd = "";
-    try {
-      cmd = readFileSync(`/proc/${name}/cmdline`, "utf8");
-    } catch {
-      continue;
-    }
-    if (cmd.includes("workerd") && cmd.includes("serve") && cmd.includes("--inspector-addr") && descends(Number(name), ancestor)) return Number(name);
-  }
-  return undefined;
+  return findProcess((pid, cmd) => cmd.includes("workerd") && cmd.includes("serve") && cmd.includes("--inspector-addr") && descends(pid, ancestor));
 }
 
 /** What `npm start` sets besides its flags: no usage metrics, no cf-object download, no update check. */
