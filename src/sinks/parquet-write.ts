@@ -205,18 +205,20 @@ function misfit(v: unknown): void {
   misfits[path] = v;
 }
 
+/** Counts `count` nulls at (def, rep) when the leaf's entries stay uniform with them; false (nothing done) otherwise. */
+function countNulls(leaf: Leaf, def: number, rep: number, count: number): boolean {
+  if (!leaf.uniform) return false;
+  if (leaf.n === 0) {
+    leaf.d0 = def;
+    leaf.r0 = rep;
+  } else if (def !== leaf.d0 || rep !== leaf.r0) return false;
+  leaf.n += count;
+  return true;
+}
+
 /** `count` nulls at (def, rep) for a leaf: counted while its entries are uniform. */
 function pushNulls(leaf: Leaf, def: number, rep: number, count: number): void {
-  if (leaf.uniform) {
-    if (leaf.n === 0) {
-      leaf.d0 = def;
-      leaf.r0 = rep;
-    }
-    if (def === leaf.d0 && rep === leaf.r0) {
-      leaf.n += count;
-      return;
-    }
-  }
+  if (countNulls(leaf, def, rep, count)) return;
   for (let i = 0; i < count; i++) push(leaf, def, rep, null);
 }
 
@@ -234,21 +236,8 @@ function flushTop(n: Node): void {
 }
 
 function push(leaf: Leaf, def: number, rep: number, value: unknown): void {
-  if (leaf.uniform) {
-    if (value === null) {
-      if (leaf.n === 0) {
-        leaf.d0 = def;
-        leaf.r0 = rep;
-        leaf.n = 1;
-        return;
-      }
-      if (def === leaf.d0 && rep === leaf.r0) {
-        leaf.n++;
-        return;
-      }
-    }
-    materialize(leaf);
-  }
+  if (value === null && countNulls(leaf, def, rep, 1)) return;
+  if (leaf.uniform) materialize(leaf);
   leaf.defs.push(def);
   if (leaf.maxRep > 0) leaf.reps.push(rep);
   leaf.values.push(value);
