@@ -441,8 +441,10 @@ function unsigned(w: Out, v: number): void {
   w.varint(v * 2);
 }
 
+const utf8 = new TextEncoder();
+
 function binary(w: Out, s: string): void {
-  const bytes = new TextEncoder().encode(s);
+  const bytes = utf8.encode(s);
   w.varint(bytes.length);
   w.bytes(bytes);
 }
