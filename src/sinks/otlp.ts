@@ -24,6 +24,7 @@
 import { z } from "zod";
 import { version } from "../../package.json";
 import { secretRef } from "../config/secret";
+import { isObject } from "../normalize/json";
 import { labelValue, type OcsfEvent } from "../normalize/ocsf";
 import { log } from "../ops/log";
 import { retryAfterMs, type Classification, type SinkDriver } from "./types";
@@ -106,18 +107,17 @@ function partialSuccess(body: string): { rejected: number; message: string } | u
   } catch {
     return undefined; // an empty or non-JSON 2xx body: full success
   }
-  const p = typeof v === "object" && v !== null ? (v as Record<string, unknown>).partialSuccess : undefined;
-  if (typeof p !== "object" || p === null) return undefined;
-  const o = p as Record<string, unknown>;
-  const n = Number(o.rejectedLogRecords ?? 0);
-  return { rejected: Number.isFinite(n) && n > 0 ? n : 0, message: typeof o.errorMessage === "string" ? o.errorMessage : "" };
+  const p = isObject(v) ? v.partialSuccess : undefined;
+  if (!isObject(p)) return undefined;
+  const n = Number(p.rejectedLogRecords ?? 0);
+  return { rejected: Number.isFinite(n) && n > 0 ? n : 0, message: typeof p.errorMessage === "string" ? p.errorMessage : "" };
 }
 
 /** A failure body's text: the google.rpc.Status `message` when the body is one, else the body (cut). */
 function statusMessage(body: string): string {
   try {
     const v: unknown = JSON.parse(body);
-    if (typeof v === "object" && v !== null && typeof (v as { message?: unknown }).message === "string") return (v as { message: string }).message.slice(0, 300);
+    if (isObject(v) && typeof v.message === "string") return v.message.slice(0, 300);
   } catch {
     // not JSON: the body as it is
   }
