@@ -17,7 +17,7 @@ import { pack, utf8Length } from "../sinks/batch";
 import { uidOf } from "../sinks/objects";
 import type { ResolvedSink } from "./sinks";
 import type { Slots } from "./slots";
-import { isSecretKey, scrubCredentials } from "../ops/log";
+import { isSecretKey, scrubCredentials, REDACTED } from "../ops/log";
 
 export interface Item {
   event: OcsfEvent;
@@ -283,12 +283,31 @@ export function sinkSecrets(sink: Pick<ResolvedSink, "type" | "config">, env: Re
   return [...new Set(out)].sort((a, b) => b.length - a.length);
 }
 
+/** Fewest leading characters of a secret, left at the end of a cut answer, that are redacted too. */
+const MIN_SECRET_PREFIX = 4;
+
+/**
+ * scrubCredentials for an answer body that summarize may have cut ("…" at the end): a secret the cut went
+ * through left only its beginning, which no whole-secret match finds; that beginning is redacted as well.
+ */
+function scrubCut(body: string, secrets: readonly string[]): string {
+  const out = scrubCredentials(body, secrets);
+  if (!out.endsWith("…")) return out;
+  const head = out.slice(0, -1);
+  for (const x of secrets) {
+    for (let n = Math.min(x.length - 1, head.length); n >= MIN_SECRET_PREFIX; n--) {
+      if (head.endsWith(x.slice(0, n))) return `${head.slice(0, -n)}${REDACTED}…`;
+    }
+  }
+  return out;
+}
+
 function scrubReport(report: AttemptReport, secrets: readonly string[]): AttemptReport {
   const clean = (s: string) => scrubCredentials(s, secrets);
   for (const g of [...report.retry, ...report.rejected]) {
     g.reason = clean(g.reason);
     const r = g.response;
-    if (r) g.response = { status: r.status, headers: Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, clean(v)])), body: clean(r.body) };
+    if (r) g.response = { status: r.status, headers: Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, clean(v)])), body: scrubCut(r.body, secrets) };
   }
   if (report.down) report.down = { ...report.down, reason: clean(report.down.reason) };
   return report;

@@ -10,7 +10,7 @@ export type Level = "debug" | "info" | "warn" | "error";
 export type Fields = Record<string, unknown>;
 
 const SECRET_KEY = /(^|[^a-z])(token|secret|passw(or)?d|pwd|authori[sz]ation|api[-_]?key|apikey|access[-_]?key|private[-_]?key|cookie|credentials?|signature|session[-_]?id)($|[^a-z])|token$|secret$|password$|apikey$/i;
-const REDACTED = "[redacted]";
+export const REDACTED = "[redacted]";
 const MAX_STRING = 2_000;
 const MAX_DEPTH = 6;
 const MAX_KEYS = 100;

@@ -17,6 +17,8 @@ const HEC_TOKEN = "hec-0b1c2d3e-4f5a-6b7c-8d9e-secret";
 const DD_KEY = "dd0123456789abcdef0123456789abcd";
 const ES_PASSWORD = "es-pässword-secret";
 const SLACK_URL = "hooks.slack.invalid/services/T00000000/B00000000/slacksecretXXXXXXXXXXXX";
+/** The shortest beginning of a secret that must not survive a cut (attempt.ts redacts from 4 characters). */
+const MIN_PREFIX = 4;
 const SECRETS = [HEC_TOKEN, DD_KEY, ES_PASSWORD, "slacksecretXXXXXXXXXXXX", Buffer.from(`elastic:${ES_PASSWORD}`).toString("base64")];
 
 let server: Server | undefined;
@@ -76,6 +78,26 @@ describe("sink secrets in failures", () => {
     expect(sent.length).toBeGreaterThan(0); // slack2 retries
     const everything = [...dead, ...sent.map((s) => JSON.stringify(s)), ...lines].join("\n");
     for (const s of SECRETS) expect(everything).not.toContain(s);
+  });
+
+  it("a secret the 4 KB cut of an answer goes through leaves no beginning of it in the dead letter", async () => {
+    // the answer quotes the token so that the cut (4,096 characters) falls 10 characters into it
+    server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(400, { "content-type": "text/plain" });
+        res.end("x".repeat(4086) + HEC_TOKEN + " and more");
+      });
+    });
+    const url = await new Promise<string>((resolve) => server!.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server!.address() as AddressInfo).port}`)));
+    const cfg = parseConfig({ sinks: { hec: { type: "splunk_hec", url, token: { env: "HEC_TOKEN" }, retry: { maxAttempts: 1 } } } });
+    const { deps, map } = memoryDeps(cfg, { HEC_TOKEN }, Date.UTC(2027, 0, 15));
+    const event = fixtureEvents()[0]!;
+    const r = await deliverToSink({ sink: "hec", items: [{ event, line: JSON.stringify(event) }], attempt: 1, firstAttemptAt: Date.UTC(2027, 0, 15) }, deps);
+    expect(r.delivered).toBe(0);
+    const dead = [...map.values()].map((o) => o.body).join("\n");
+    expect(dead).toContain("x".repeat(100) + "[redacted]…");
+    expect(dead).not.toContain(HEC_TOKEN.slice(0, MIN_PREFIX));
   });
 
   it("sinkSecrets: env values, literal secret-named values and a Slack URL", () => {
