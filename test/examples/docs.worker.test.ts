@@ -6,7 +6,11 @@
 //   these fails until it is classified, or listed in NOT_CONFIG (doc#index, with a reason);
 // - YAML and TOML blocks parse and are recognized (Falco, Falcosidekick, kubeconfig, Vector, wrangler,
 //   Prometheus, OpenTelemetry Collector), and every Tributary URL in them is a route the Worker serves;
-//   a TRIBUTARY_CONFIG inside wrangler [vars] loads as a config.
+//   a TRIBUTARY_CONFIG inside wrangler [vars] loads as a config;
+// - shell blocks: every curl to a Tributary URL names a route the Worker serves for its method, every
+//   `npm run X` a script in package.json, every `npx wrangler` command a bucket, queue or secret the
+//   deployment has, and every repo path (a fixture, an example) exists;
+// - PromQL blocks name metrics (and labels) the Worker exports; any other language fails until known.
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { parse as parseToml } from "smol-toml";
@@ -17,12 +21,19 @@ import { routeSchema } from "../../src/config/routing";
 import { enrichSchema } from "../../src/config/enrich";
 import { detectKind } from "../../src/normalize/detect";
 import type { Json } from "../../src/normalize/json";
+import { ALL_METRICS } from "../../src/ops/metrics";
+import pkg from "../../package.json";
+import wranglerToml from "../../wrangler.toml?raw";
 import { call } from "../routes/helpers";
 import { fixture } from "../support/fixtures";
 
+/** A glob key (relative to this file) as a repo path ("test/fixtures/...", "README.md"). */
+const repoPath = (key: string): string => new URL(key, "file:///repo/test/examples/").pathname.slice("/repo/".length);
+/** Repo files a shell example may name (keys only: nothing is loaded). */
+const REPO_FILES = new Set(Object.keys(import.meta.glob(["../../test/fixtures/**/*", "../../examples/**/*", "../../scripts/**/*", "../../docs/**/*"])).map(repoPath));
 const RAW = import.meta.glob(["../../docs/*.md", "../../README.md"], { query: "?raw", import: "default", eager: true }) as Record<string, string>;
 /** Every doc by its repo path ("docs/config.md", "README.md"). */
-const DOCS: Record<string, string> = Object.fromEntries(Object.entries(RAW).map(([k, v]) => [k.replace(/^(\.\.\/)+/, ""), v]));
+const DOCS: Record<string, string> = Object.fromEntries(Object.entries(RAW).map(([k, v]) => [repoPath(k), v]));
 
 interface Block {
   doc: string;
@@ -223,5 +234,195 @@ describe("docs: every JSON, YAML and TOML example", () => {
     expect(await classify(b, { type: "splunk_hec", "...": "..." }, JSON_KINDS)).toEqual(expect.arrayContaining([expect.stringContaining("docs/x.md#0 (sink): doc.url")]));
     expect(await classify({ ...b, lang: "yaml" }, { apiVersion: "v1", kind: "Pod" }, FILE_KINDS)).toEqual([expect.stringContaining("unclassified yaml block")]);
     expect(stripComments('{ "a": "http://x//y", /* c */ "b": 1 // d\n}')).toBe('{ "a": "http://x//y",  "b": 1 \n}');
+  });
+});
+
+/** The simple commands of a shell block (continuations joined, comments dropped, split at | & ; and newlines), as unquoted words. */
+function commands(body: string): string[][] {
+  const text = body.replace(/\\\n/g, " ");
+  const out: string[][] = [];
+  let cmd: string[] = [];
+  let word = "";
+  let inWord = false;
+  let quote: string | undefined;
+  const endWord = () => {
+    if (inWord) cmd.push(word);
+    word = "";
+    inWord = false;
+  };
+  const endCmd = () => {
+    endWord();
+    if (cmd.length) out.push(cmd);
+    cmd = [];
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quote !== undefined) {
+      if (c === quote) quote = undefined;
+      else word += c;
+    } else if (c === "'" || c === '"') {
+      quote = c;
+      inWord = true;
+    } else if (c === "#" && !inWord) {
+      i = text.indexOf("\n", i);
+      if (i < 0) i = text.length;
+      endCmd();
+    } else if ("\n;|&".includes(c)) endCmd();
+    else if (c === " " || c === "\t") endWord();
+    else {
+      word += c;
+      inWord = true;
+    }
+  }
+  endCmd();
+  return out;
+}
+
+/** The Tributary URLs in a command's words (`--flag=URL`, `NAME=URL` included). */
+const urlsIn = (words: string[]): string[] => words.flatMap((w) => w.match(/https?:\/\/\S+/g) ?? []).filter((u) => TRIBUTARY_URL.test(u));
+
+/** The method a curl command uses. */
+function curlMethod(words: string[]): string {
+  const x = words.findIndex((w) => w === "-X" || w === "--request");
+  if (x >= 0) return words[x + 1]!;
+  if (words.some((w) => w === "-I" || w === "--head")) return "HEAD";
+  return words.some((w) => /^(-d|-F|--data(-binary|-raw|-urlencode)?|--form)$/.test(w)) ? "POST" : "GET";
+}
+
+/** Whether the Worker serves a method on a URL's path: GET/HEAD answer 200; a POST route answers 401 without credentials. */
+async function servesMethod(method: string, url: string): Promise<string[]> {
+  if (method === "GET" || method === "HEAD") {
+    const s = await served(url);
+    return s === 200 ? [] : [`${method} ${url} -> ${s}`];
+  }
+  const u = new URL(url);
+  const r = await call(new Request(`http://tributary${u.pathname}${u.search}`, { method, headers: { "content-type": "application/json" }, body: "{}" }), { dev: false });
+  return r.status === 401 ? [] : [`${method} ${url} without credentials -> ${r.status}, not 401: no such route`];
+}
+
+const wrangler = parseToml(wranglerToml) as { r2_buckets: { bucket_name: string }[]; queues: { producers: { queue: string }[]; consumers: { queue: string; dead_letter_queue?: string }[] }; vars: Record<string, string> };
+const BUCKETS = new Set(wrangler.r2_buckets.map((b) => b.bucket_name));
+const QUEUES = new Set([...wrangler.queues.producers.map((q) => q.queue), ...wrangler.queues.consumers.flatMap((q) => [q.queue, q.dead_letter_queue ?? q.queue])]);
+/** Secrets and variables a deployment may set: those the docs' configs refer to ({"env": "NAME"}), wrangler's [vars], and the placeholder NAME. */
+const SECRETS = new Set(["NAME", ...Object.keys(wrangler.vars), ...Object.values(DOCS).flatMap((t) => [...t.matchAll(/"env":\s*"([A-Za-z0-9_]+)"/g)].map((m) => m[1]!))]);
+const SCRIPTS: Record<string, string> = pkg.scripts;
+const SCRIPT_SOURCES = Object.fromEntries(Object.entries(import.meta.glob("../../scripts/*.ts", { query: "?raw", import: "default", eager: true }) as Record<string, string>).map(([k, v]) => [repoPath(k), v]));
+
+/** What is wrong with `npm run <name> -- <args>`: the script must exist; its own flags and subcommand must be ones its source reads. */
+function npmRunProblems(name: string | undefined, args: string[]): string[] {
+  if (!name || !(name in SCRIPTS)) return [`npm run ${name}: no such script in package.json`];
+  const file = /\b(scripts\/[\w-]+\.ts)\b/.exec(SCRIPTS[name]!)?.[1];
+  const source = file ? SCRIPT_SOURCES[file] : undefined;
+  if (source === undefined || args[0] !== "--") return [];
+  const out: string[] = [];
+  const words = args.slice(1).map((w) => w.replace(/^\[|\]$/g, ""));
+  for (const w of words) if (/^--[a-z-]+$/.test(w) && !source.includes(`"${w}"`)) out.push(`npm run ${name}: ${file} reads no ${w}`);
+  const sub = words.find((w) => !w.startsWith("-"));
+  if (sub && /^[a-z]+$/.test(sub) && !source.includes(`"${sub}"`)) out.push(`npm run ${name}: ${file} has no subcommand ${sub}`);
+  return out;
+}
+
+/** What is wrong with the wrangler command `npx wrangler <args>`. */
+function wranglerProblems(args: string[]): string[] {
+  const [a, b, c, d] = args;
+  if (a === "deploy" || a === "tail" || a === "types" || a === "dev") return [];
+  if (a === "secret" && b === "put") return c && SECRETS.has(c) ? [] : [`secret ${c}: no config in the docs refers to it`];
+  if (a === "r2" && b === "bucket" && c === "create") return d && BUCKETS.has(d) ? [] : [`bucket ${d} is not in wrangler.toml`];
+  if (a === "queues" && b === "create") return c && QUEUES.has(c) ? [] : [`queue ${c} is not in wrangler.toml`];
+  return [`unknown wrangler command: ${args.join(" ")}`];
+}
+
+/** What is wrong with one shell command of a doc. */
+async function shellProblems(words: string[]): Promise<string[]> {
+  const out: string[] = [];
+  const [cmd, sub, arg] = words;
+  if (cmd === "npm") {
+    if (sub === "run") out.push(...npmRunProblems(arg, words.slice(3)));
+    else if (sub !== "ci" && !(sub && sub in SCRIPTS)) out.push(`npm ${sub}: no such script`);
+  }
+  if (cmd === "npx") {
+    if (sub === "wrangler") out.push(...wranglerProblems(words.slice(2)));
+    else out.push(`npx ${sub}: not a tool of the project`);
+  }
+  const method = cmd === "curl" ? curlMethod(words) : "HEAD";
+  for (const u of urlsIn(words)) out.push(...(await servesMethod(method, u)));
+  for (const w of words) {
+    const path = w.replace(/^@/, "").replace(/\/$/, "");
+    if (/^(test|examples|scripts|docs)\//.test(path) && !REPO_FILES.has(path) && ![...REPO_FILES].some((f) => f.startsWith(`${path}/`))) out.push(`${w}: no such file in the repo`);
+  }
+  return out;
+}
+
+/** Metric families by every series name they expose (a histogram's _bucket, _sum and _count too). */
+const SERIES = new Map(ALL_METRICS.flatMap((m) => (m.type === "histogram" ? ["_bucket", "_sum", "_count"] : [""]).map((s) => [`${m.name}${s}`, m] as const)));
+
+/** What is wrong with a PromQL block: metrics the Worker does not export, selector labels they do not have. */
+function promqlProblems(body: string): string[] {
+  const out: string[] = [];
+  for (const line of body.split("\n").filter((l) => !l.trim().startsWith("#"))) {
+    for (const m of line.matchAll(/\b(tributary_[a-z0-9_]+)(\{([^}]*)\})?/g)) {
+      const def = SERIES.get(m[1]!);
+      if (!def) {
+        out.push(`${m[1]}: not a metric the Worker exports`);
+        continue;
+      }
+      const labels = [...(m[3] ?? "").matchAll(/([a-z_]+)\s*[=!~]/g)].map((x) => x[1]!);
+      for (const l of labels) if (!(def.labels as readonly string[]).includes(l) && l !== "le") out.push(`${m[1]}{${l}}: no such label`);
+    }
+  }
+  return out;
+}
+
+/** Languages of fenced blocks no test reads further: the text must not be a JSON example left unlabelled. */
+const TEXT_LANGS: Record<string, string> = { "": "diagrams, key layouts, error messages, flags", ini: "Splunk props.conf" };
+
+describe("docs: every shell, PromQL and other block", () => {
+  it("shell blocks: curl URLs are served routes, npm scripts exist, wrangler commands name what wrangler.toml and the docs' configs have, repo paths exist", async () => {
+    const problems: string[] = [];
+    let curls = 0;
+    const blocks = of(["sh", "bash", "shell"]);
+    for (const b of blocks) {
+      for (const words of commands(b.body)) {
+        if (words[0] === "curl" && urlsIn(words).length) curls++;
+        problems.push(...(await shellProblems(words)).map((p) => `${where(b)}: ${p}`));
+      }
+    }
+    expect(problems).toEqual([]);
+    expect(blocks.length).toBeGreaterThanOrEqual(24);
+    expect(curls).toBeGreaterThanOrEqual(10);
+  });
+
+  it("the shell checks tell a wrong example apart", async () => {
+    expect(commands("curl -i -H 'a: b' \\\n  --data @x.json https://h/p # note\n# HTTP/2 202\nnpm ci && npm test")).toEqual([["curl", "-i", "-H", "a: b", "--data", "@x.json", "https://h/p"], ["npm", "ci"], ["npm", "test"]]);
+    expect(await shellProblems(["curl", "-d", "@test/fixtures/nope.json", "https://tributary.example.com/v1/events/nowhere"])).toEqual([
+      "POST https://tributary.example.com/v1/events/nowhere without credentials -> 404, not 401: no such route",
+      "@test/fixtures/nope.json: no such file in the repo",
+    ]);
+    expect(await shellProblems(["curl", "https://tributary.example.com/v1/tset"])).toEqual(["GET https://tributary.example.com/v1/tset -> 404"]);
+    expect(await shellProblems(["npm", "run", "lint"])).toEqual(["npm run lint: no such script in package.json"]);
+    expect(await shellProblems(["npm", "run", "dlq", "--", "lst", "[--snk", "siem]"])).toEqual(["npm run dlq: scripts/dlq.ts reads no --snk", "npm run dlq: scripts/dlq.ts has no subcommand lst"]);
+    expect(await shellProblems(["npm", "run", "dlq", "--", "replay", "[--sink", "siem]", "[key", "...]"])).toEqual([]);
+    expect(await shellProblems(["npx", "wrangler", "queues", "create", "tributary-evnts"])).toEqual(["queue tributary-evnts is not in wrangler.toml"]);
+    expect(await shellProblems(["npx", "wrangler", "secret", "put", "SPLUNK_TOKEN"])).toEqual(["secret SPLUNK_TOKEN: no config in the docs refers to it"]);
+    expect(promqlProblems('sum(rate(tributary_sink_events_total{outcom="x"}[5m]))\nrate(tributary_nope_total[1m])')).toEqual(["tributary_sink_events_total{outcom}: no such label", "tributary_nope_total: not a metric the Worker exports"]);
+  });
+
+  it("PromQL blocks name exported metrics; other blocks are of a known language and no unlabelled JSON", () => {
+    const problems: string[] = [];
+    const known = new Set(["json", "jsonc", "yaml", "toml", "sh", "bash", "shell", "promql", ...Object.keys(TEXT_LANGS)]);
+    for (const b of ALL) {
+      if (!known.has(b.lang)) problems.push(`${where(b)}: a \`\`\`${b.lang} block: no check knows this language`);
+      if (b.lang === "promql") problems.push(...promqlProblems(b.body).map((p) => `${where(b)}: ${p}`));
+      if (b.lang in TEXT_LANGS) {
+        try {
+          JSON.parse(b.body);
+          problems.push(`${where(b)}: JSON in a \`\`\`${b.lang || "(unlabelled)"} block: label it json so it is checked`);
+        } catch {
+          // not JSON: text
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+    expect(of("promql").length).toBeGreaterThanOrEqual(1);
   });
 });
