@@ -373,6 +373,21 @@ function promqlProblems(body: string): string[] {
   return out;
 }
 
+/**
+ * Configs that are wrong the ways the docs' sample error messages show: every "invalid config: ..." line
+ * in a text block must be made of issues these produce, in the runtime's own words.
+ */
+const BAD_CONFIGS: unknown[] = [
+  { sinks: { siem: { type: "splunk_hec", url: "not a url", token: "t" } }, routes: [{ sinks: ["siem", "nowhere"] }] },
+  {
+    sinks: { lake: { type: "s3", bucket: "bucket", region: "eu-west-1", accessKeyId: "a", secretAccessKey: "s" }, siem: { type: "splunk_hec", url: "https://splunk.example.com", token: "t" } },
+    routes: [{ match: { severity_at_least: "urgent" }, sinks: ["siem"] }, { sinks: ["splunk"] }],
+  },
+  { sinks: { lake: { type: "security_lake", bucket: "aws-security-data-lake-eu-west-1-abc", region: "eu-west-1", accountId: "123456789012", accessKeyId: "a", secretAccessKey: "s", sources: { "2004": "findings", "1007": "findings" } } } },
+];
+const PREFIX = "invalid config: ";
+const ISSUES = new Set(BAD_CONFIGS.flatMap((c) => loads(c).flatMap((m) => m.slice(PREFIX.length).split("; "))));
+
 /** Languages of fenced blocks no test reads further: the text must not be a JSON example left unlabelled. */
 const TEXT_LANGS: Record<string, string> = { "": "diagrams, key layouts, error messages, flags", ini: "Splunk props.conf" };
 
@@ -407,7 +422,7 @@ describe("docs: every shell, PromQL and other block", () => {
     expect(promqlProblems('sum(rate(tributary_sink_events_total{outcom="x"}[5m]))\nrate(tributary_nope_total[1m])')).toEqual(["tributary_sink_events_total{outcom}: no such label", "tributary_nope_total: not a metric the Worker exports"]);
   });
 
-  it("PromQL blocks name exported metrics; other blocks are of a known language and no unlabelled JSON", () => {
+  it("PromQL blocks name exported metrics; other blocks are of a known language, no unlabelled JSON, and their config errors are the Worker's words", () => {
     const problems: string[] = [];
     const known = new Set(["json", "jsonc", "yaml", "toml", "sh", "bash", "shell", "promql", ...Object.keys(TEXT_LANGS)]);
     for (const b of ALL) {
@@ -420,9 +435,13 @@ describe("docs: every shell, PromQL and other block", () => {
         } catch {
           // not JSON: text
         }
+        for (const line of b.body.split("\n").filter((l) => l.startsWith(PREFIX))) {
+          for (const issue of line.slice(PREFIX.length).split("; ")) if (!ISSUES.has(issue)) problems.push(`${where(b)}: the Worker does not say "${issue}" (it says one of ${JSON.stringify([...ISSUES])})`);
+        }
       }
     }
     expect(problems).toEqual([]);
     expect(of("promql").length).toBeGreaterThanOrEqual(1);
+    expect(ISSUES.size).toBeGreaterThanOrEqual(5);
   });
 });
