@@ -9,7 +9,8 @@
 //   a TRIBUTARY_CONFIG inside wrangler [vars] loads as a config;
 // - shell blocks: every curl to a Tributary URL names a route the Worker serves for its method, every
 //   `npm run X` a script in package.json, every `npx wrangler` command a bucket, queue or secret the
-//   deployment has, and every repo path (a fixture, an example) exists;
+//   deployment has, and every repo path (a fixture, an example) exists; a sample answer shown under a
+//   curl (`# HTTP/2 202`, `# {...}`) is what the Worker answers that request;
 // - PromQL blocks name metrics (and labels) the Worker exports; any other language fails until known.
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
@@ -353,6 +354,50 @@ async function shellProblems(words: string[]): Promise<string[]> {
   return out;
 }
 
+interface SampleAnswer {
+  where: string;
+  command: string[];
+  status?: number;
+  body?: unknown;
+}
+
+/** curl commands followed by the answer they show (`# HTTP/2 202` and a `# {...}` line, or a `# {...}` comment on the command's last line). */
+function sampleAnswers(b: Block): SampleAnswer[] {
+  const out: SampleAnswer[] = [];
+  const lines = b.body.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    if (!lines[i]!.startsWith("curl ")) continue;
+    let text = lines[i]!;
+    while (text.endsWith("\\") && i + 1 < lines.length) text += `\n${lines[++i]!}`;
+    const a: SampleAnswer = { where: where(b), command: commands(text)[0]! };
+    const inline = /#\s*(\{.*\})\s*$/.exec(text);
+    if (inline) a.body = JSON.parse(inline[1]!);
+    for (; i + 1 < lines.length && lines[i + 1]!.startsWith("# "); i++) {
+      const next = lines[i + 1]!;
+      const status = /^# HTTP\/[\d.]+ (\d{3})/.exec(next);
+      if (status) a.status = Number(status[1]);
+      else if (/^# \{/.test(next)) a.body = JSON.parse(next.slice(2));
+    }
+    if (a.status !== undefined || a.body !== undefined) out.push(a);
+  }
+  return out;
+}
+
+/** What the Worker answers the sample's curl in local development (no credentials; the examples test checks those). */
+async function answer(words: string[]): Promise<{ status: number; body: unknown }> {
+  const url = new URL(urlsIn(words)[0]!);
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < words.length; i++) {
+    if (words[i] !== "-H") continue;
+    const [k, ...v] = words[i + 1]!.split(":");
+    if (k!.toLowerCase() !== "authorization") headers[k!.toLowerCase()] = v.join(":").trim();
+  }
+  const data = words.findIndex((w) => w === "--data" || w === "-d" || w === "--data-binary");
+  const body = data >= 0 ? fixture(words[data + 1]!.replace(/^@test\/fixtures\//, "")) : null;
+  const r = await call(new Request(`http://tributary${url.pathname}`, { method: curlMethod(words), headers, body }), {});
+  return { status: r.status, body: r.body };
+}
+
 /** Metric families by every series name they expose (a histogram's _bucket, _sum and _count too). */
 const SERIES = new Map(ALL_METRICS.flatMap((m) => (m.type === "histogram" ? ["_bucket", "_sum", "_count"] : [""]).map((s) => [`${m.name}${s}`, m] as const)));
 
@@ -407,6 +452,16 @@ describe("docs: every shell, PromQL and other block", () => {
     expect(curls).toBeGreaterThanOrEqual(10);
   });
 
+  it("a curl example's sample answer is what the Worker answers that request", async () => {
+    const samples = of(["sh", "bash", "shell"]).flatMap(sampleAnswers);
+    for (const s of samples) {
+      const got = await answer(s.command);
+      const want = { status: s.status ?? got.status, body: s.body ?? got.body };
+      expect({ where: s.where, ...got }).toEqual({ where: s.where, ...want });
+    }
+    expect(samples.length).toBeGreaterThanOrEqual(4);
+  });
+
   it("the shell checks tell a wrong example apart", async () => {
     expect(commands("curl -i -H 'a: b' \\\n  --data @x.json https://h/p # note\n# HTTP/2 202\nnpm ci && npm test")).toEqual([["curl", "-i", "-H", "a: b", "--data", "@x.json", "https://h/p"], ["npm", "ci"], ["npm", "test"]]);
     expect(await shellProblems(["curl", "-d", "@test/fixtures/nope.json", "https://tributary.example.com/v1/events/nowhere"])).toEqual([
@@ -419,6 +474,10 @@ describe("docs: every shell, PromQL and other block", () => {
     expect(await shellProblems(["npm", "run", "dlq", "--", "replay", "[--sink", "siem]", "[key", "...]"])).toEqual([]);
     expect(await shellProblems(["npx", "wrangler", "queues", "create", "tributary-evnts"])).toEqual(["queue tributary-evnts is not in wrangler.toml"]);
     expect(await shellProblems(["npx", "wrangler", "secret", "put", "SPLUNK_TOKEN"])).toEqual(["secret SPLUNK_TOKEN: no config in the docs refers to it"]);
+    const body = 'curl -i -H "content-type: application/json" --data @test/fixtures/falco/terminal-shell-in-container__falco-docs.json \\\n  https://tributary.example.com/v1/events/falco\n# HTTP/2 200\n# {"accepted":2}';
+    const [s] = sampleAnswers({ doc: "docs/x.md", index: 0, lang: "sh", body });
+    expect(s).toMatchObject({ status: 200, body: { accepted: 2 } });
+    expect(await answer(s!.command)).toMatchObject({ status: 202, body: { accepted: 1, rejected: 0 } });
     expect(promqlProblems('sum(rate(tributary_sink_events_total{outcom="x"}[5m]))\nrate(tributary_nope_total[1m])')).toEqual(["tributary_sink_events_total{outcom}: no such label", "tributary_nope_total: not a metric the Worker exports"]);
   });
 
