@@ -47,6 +47,43 @@ export function formatIssues(err: z.ZodError): string {
   return issueLines(err).join("; ");
 }
 
+const PROTO = "__proto__";
+
+/**
+ * A "path: message" line for every key named "__proto__" in the raw config, at any depth (JSON.parse
+ * makes it an own key). zod drops such a key from a record without a word (a sink named
+ * "__proto__", a labels or headers entry would vanish), so it is refused everywhere instead. The walk
+ * keeps its own stack: no recursion on a deeply nested config.
+ */
+export function protoKeyLines(value: unknown): string[] {
+  const out: string[] = [];
+  const stack: Array<{ v: unknown; path: string[] }> = [{ v: value, path: [] }];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const { v, path } = item;
+    if (typeof v !== "object" || v === null) continue;
+    const children: Array<{ v: unknown; path: string[] }> = [];
+    for (const [k, x] of Array.isArray(v) ? v.map((x, i) => [String(i), x] as const) : Object.entries(v)) {
+      if (k === PROTO) out.push(`${pathText([...path, k])}: a key named "__proto__" is refused (the parser would drop it); name it otherwise`);
+      else children.push({ v: x, path: [...path, k] });
+    }
+    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
+  }
+  return out;
+}
+
+/**
+ * The config a raw value describes, or every issue with it: keys named "__proto__" first, then
+ * zod's issues (an "unknown field" for such a key is not said twice).
+ */
+export function validateConfig(value: unknown): { ok: true; config: Config } | { ok: false; issues: string[] } {
+  const proto = protoKeyLines(value);
+  const r = configSchema.safeParse(value);
+  if (r.success && proto.length === 0) return { ok: true, config: r.data };
+  const said = new Set(proto.map((l) => l.slice(0, l.indexOf(": "))));
+  const zodLines = r.success ? [] : issueLines(r.error).filter((l) => !said.has(l.slice(0, l.indexOf(": "))));
+  return { ok: false, issues: [...proto, ...zodLines] };
+}
+
 /** TRIBUTARY_CONFIG counts as set unless absent, null or a blank string. */
 function isSet(value: unknown): boolean {
   return value !== undefined && value !== null && !(typeof value === "string" && value.trim() === "");
@@ -78,9 +115,9 @@ export function parseConfig(input: unknown): Config {
       throw new ConfigError(`config is not valid JSON: ${(e as Error).message}`);
     }
   }
-  const r = configSchema.safeParse(value ?? {});
-  if (!r.success) throw new ConfigError(`invalid config: ${formatIssues(r.error)}`);
-  return r.data;
+  const r = validateConfig(value ?? {});
+  if (!r.ok) throw new ConfigError(`invalid config: ${r.issues.join("; ")}`);
+  return r.config;
 }
 
 export function resolveSecret(ref: SecretRef | undefined, env: Record<string, unknown>): string | undefined {

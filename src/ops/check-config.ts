@@ -3,9 +3,9 @@
 // schema cannot say: the Worker secrets the config refers to ({"env": "NAME"}), secrets written
 // in clear, sinks nothing routes to, and settings that lock every client out. Pure: the script
 // does the file and process I/O.
-import { configSchema, type Config } from "../config/schema";
+import type { Config } from "../config/schema";
 import { ARCHIVE_SINK } from "../config/routing";
-import { CONFIG_FILE, VAR_LIMIT_BYTES, issueLines } from "../config/load";
+import { CONFIG_FILE, VAR_LIMIT_BYTES, validateConfig } from "../config/load";
 import { isSecretKey } from "./log";
 
 export interface SecretUse {
@@ -104,13 +104,13 @@ export function checkConfigText(text: string, env?: Record<string, string | unde
       if (!s.set) res.warnings.push(`${s.path}: the secret ${s.name} is not set in the given environment`);
     }
   }
-  const r = configSchema.safeParse(raw);
-  if (!r.success) {
-    res.errors.push(...issueLines(r.error));
+  const r = validateConfig(raw);
+  if (!r.ok) {
+    res.errors.push(...r.issues);
     return res;
   }
-  res.config = r.data;
-  advise(r.data, res.warnings);
+  res.config = r.config;
+  advise(r.config, res.warnings);
   res.ok = true;
   return res;
 }

@@ -2,7 +2,7 @@
 // tributary.config.json (src/config/load.ts), parsed once per env object.
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
-import { CONFIG_FILE, ConfigError, configFor, configSource, selectConfig } from "../../src/config/load";
+import { CONFIG_FILE, ConfigError, configFor, configSource, parseConfig, selectConfig } from "../../src/config/load";
 import bundled from "../../tributary.config.json";
 
 const example = JSON.parse(readFileSync("examples/routing.json", "utf8")) as unknown;
@@ -42,5 +42,45 @@ describe("configSource / selectConfig", () => {
     const set = { TRIBUTARY_CONFIG: JSON.stringify(small) };
     expect(configFor(set).ocsf.rawData).toBe(true);
     expect(configFor(set)).toBe(configFor(set));
+  });
+});
+
+describe('keys named "__proto__"', () => {
+  // JSON.parse makes "__proto__" an own key; zod's records drop it without a word, so parseConfig refuses it.
+  const REFUSED = 'a key named "__proto__" is refused (the parser would drop it); name it otherwise';
+  const loki = { type: "loki", url: "http://127.0.0.1:3100" };
+  const cases: Array<[string, string]> = [
+    ["sinks.__proto__", '{"sinks":{"__proto__":{"type":"loki","url":"http://127.0.0.1:3100"}}}'],
+    ["sinks.logs.labels.__proto__", JSON.stringify({ sinks: { logs: loki } }).replace('"url"', '"labels":{"__proto__":"severity"},"url"')],
+    ["sinks.logs.staticLabels.__proto__", JSON.stringify({ sinks: { logs: loki } }).replace('"url"', '"staticLabels":{"__proto__":"x"},"url"')],
+    ["sinks.logs.headers.__proto__", JSON.stringify({ sinks: { logs: loki } }).replace('"url"', '"headers":{"__proto__":"x"},"url"')],
+    ["sinks.otel.resource.__proto__", '{"sinks":{"otel":{"type":"otlp_logs","endpoint":"http://127.0.0.1:4318","resource":{"__proto__":"x"}}}}'],
+    ["enrich.inventory.inline.0.labels.__proto__", '{"enrich":{"inventory":{"inline":[{"match":"web-*","labels":{"__proto__":"x"}}]}}}'],
+    ["enrich.context.clusters.__proto__", '{"enrich":{"context":{"clusters":{"__proto__":"prod"}}}}'],
+    ["routes.0.match.host_labels.__proto__", '{"routes":[{"match":{"host_labels":{"__proto__":"*"}},"sinks":["archive"]}]}'],
+    ["limits.__proto__", '{"limits":{"__proto__":{}}}'],
+    ["__proto__", '{"__proto__":{"metrics":{"public":true}}}'],
+  ];
+
+  it("refuses one anywhere, naming its path once, in a TRIBUTARY_CONFIG string, a [vars] table and the bundled file", () => {
+    for (const [path, text] of cases) {
+      const line = `${path}: ${REFUSED}`;
+      // in a record (all but the strict sections at the end) another name is valid: the key alone is the error
+      if (!["limits.__proto__", "__proto__"].includes(path)) expect(() => parseConfig(text.replace('"__proto__"', '"job"'))).not.toThrow();
+      expect(() => parseConfig(text)).toThrow(new ConfigError(`invalid config: ${line}`));
+      expect(() => parseConfig(JSON.parse(text))).toThrow(new ConfigError(`invalid config: ${line}`));
+      expect(() => selectConfig("", JSON.parse(text))).toThrow(new ConfigError(`${CONFIG_FILE} (bundled; TRIBUTARY_CONFIG is empty): invalid config: ${line}`));
+    }
+  });
+
+  it("reports every such key and the config's other errors together; keys named constructor or prototype stay keys", () => {
+    const text = '{"limits":{"maxRecords":0},"enrich":{"context":{"clusters":{"__proto__":"a","b":{"__proto__":1}}}}}';
+    expect(() => parseConfig(text)).toThrow(
+      new ConfigError(
+        `invalid config: enrich.context.clusters.__proto__: ${REFUSED}; enrich.context.clusters.b.__proto__: ${REFUSED}; limits.maxRecords: Too small: expected number to be >0; enrich.context.clusters.b: Invalid input: expected string, received object`,
+      ),
+    );
+    const c = parseConfig('{"enrich":{"context":{"clusters":{"constructor":"a","prototype":"b"}}}}');
+    expect(c.enrich.context.clusters).toEqual({ constructor: "a", prototype: "b" });
   });
 });

@@ -27,6 +27,14 @@ describe("checkConfigText", () => {
     expect(r.errors).toEqual(['routes.0.sinks.1: unknown sink "nowhere" (defined sinks: archive)']);
   });
 
+  it('refuses a key named "__proto__" (a sink, a map key), as the Worker does', () => {
+    const text = '{"sinks":{"__proto__":{"type":"slack","webhook":"https://hooks.slack.com/x"}},"limits":{"__proto__":1}}';
+    const r = checkConfigText(text);
+    const refused = 'a key named "__proto__" is refused (the parser would drop it); name it otherwise';
+    expect(r.errors).toEqual([`sinks.__proto__: ${refused}`, `limits.__proto__: ${refused}`]);
+    expect(() => parseConfig(text)).toThrow(`invalid config: ${r.errors.join("; ")}`);
+  });
+
   it("reports JSON syntax errors and non-object configs", () => {
     expect(checkConfigText('{"auth": }').errors[0]).toMatch(/^\(file\): not valid JSON/);
     expect(checkConfigText("[1]").errors).toEqual(["(root): expected a JSON object, got an array"]);
