@@ -15,7 +15,7 @@ import {
   isHostname,
   isUuid,
 } from "./ocsf";
-import { stableUid, stableUidOfJson } from "./uid";
+import { plausibleUid, stableUid, stableUidOfJson } from "./uid";
 import { NormalizeError } from "./errors";
 
 /** Falco priority (case-insensitive) -> OCSF severity_id. Documented in docs/mapping-falco.md. */
@@ -425,9 +425,12 @@ export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEven
   const source = givenSource ?? (rule.startsWith("Falco internal") ? "internal" : hasKa ? "k8s_audit" : hasCt ? "aws_cloudtrail" : "syscall");
   const internal = source === "internal" || rule.startsWith("Falco internal");
   // without a uuid the uid hashes the record's text (the given one, else JSON.stringify's); raw_data is that
-  // text too: written at most once, and not at all for the uid alone (stableUidOfJson hashes it unwritten)
+  // text too: written at most once, and not at all for the uid alone (stableUidOfJson hashes it unwritten).
+  // A uuid that is no plausible id (empty, over 128 characters, control characters) is treated as absent
+  // and kept in unmapped.uuid: a SIEM could not key on it (Elasticsearch refuses an _id over 512 bytes).
   let recText = ctx.rawText;
-  let uid = str(rec.uuid);
+  const givenUuid = str(rec.uuid);
+  let uid = givenUuid !== undefined && plausibleUid(givenUuid) ? givenUuid : undefined;
   if (uid === undefined) uid = recText === undefined && !ctx.rawData ? stableUidOfJson(rec) : stableUid((recText ??= JSON.stringify(rec)));
 
   // time: the RFC 3339 `time` (ns precision kept as text in metadata.original_time), else evt.time (ns)
@@ -468,6 +471,7 @@ export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEven
   for (const k of ["rule", "output", "uuid", "source", "hostname"] as const) {
     if (rec[k] !== undefined && str(rec[k]) === undefined) unmapped[k] = rec[k]!;
   }
+  if (givenUuid !== undefined && givenUuid !== uid) unmapped.uuid = rec.uuid!;
   if (internal) unmapped.falco_internal = true;
 
   const profiles = [device ? "host" : undefined, b.cloud ? "cloud" : undefined].filter((p): p is string => p !== undefined);

@@ -102,6 +102,19 @@ function uidOf(): string {
   );
 }
 
+/** The longest sender-supplied id used as metadata.uid (UTF-16 units: at most 384 bytes of UTF-8, under Elasticsearch's 512-byte `_id`). */
+export const MAX_SENDER_UID = 128;
+
+/**
+ * Whether a sender's id (a Falco/Falcosidekick `uuid`) can be metadata.uid as it is: not empty, at most
+ * MAX_SENDER_UID characters, no control characters (C0, DEL, C1). Anything else is not an id a SIEM can
+ * key on (Elasticsearch refuses an `_id` over 512 bytes, or empty): the normalizer derives the uid instead.
+ */
+export function plausibleUid(s: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return s !== "" && s.length <= MAX_SENDER_UID && !/[\u0000-\u001f\u007f-\u009f]/.test(s);
+}
+
 /** Short stable hex digest (for object keys and fingerprints). */
 export function stableHex(s: string): string {
   return hex(cyrb53(s, 7), 14) + hex(cyrb53(s, 13), 14);

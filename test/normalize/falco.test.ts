@@ -180,6 +180,28 @@ describe("identifiers and metadata", () => {
     expect(at(ev, "finding_info.uid")).toBe("0f0e0d0c-0b0a-4908-8706-050403020100");
     expect(at(ev, "metadata.uid")).toBe("0f0e0d0c-0b0a-4908-8706-050403020100");
   });
+  it("a uuid that is no plausible id (over 128 characters, control characters, empty) is not the uid: the record's hash is, and unmapped.uuid keeps it", () => {
+    const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    const base = { rule: "r", output: "o", priority: "Notice" };
+    const kept = "k".repeat(128);
+    expect(at(ocsf({ ...base, uuid: kept }), "metadata.uid")).toBe(kept);
+    expect(at(ocsf({ ...base, uuid: kept }), "unmapped.uuid")).toBeUndefined();
+    const seen = new Set<unknown>();
+    for (const bad of ["k".repeat(129), "é".repeat(600), "0f0e0d0c-0b0a-4908\n-8706", "a\u0000b", "tab\there", "c1\u0085", ""]) {
+      const rec = { ...base, uuid: bad };
+      const ev = ocsf(rec);
+      const uid = at(ev, "metadata.uid");
+      expect(uid).toMatch(UUID);
+      expect(at(ev, "finding_info.uid")).toBe(uid);
+      expect(at(ev, "unmapped.uuid")).toBe(bad);
+      // deterministic: the same alert again, or with raw_data (the hash of the written text), gets the same uid
+      expect(at(ocsf(structuredClone(rec)), "metadata.uid")).toBe(uid);
+      expect(at(ocsf(rec, { ...CTX, rawData: true }), "metadata.uid")).toBe(uid);
+      expect(validateOcsf(ev)).toEqual([]);
+      seen.add(uid);
+    }
+    expect(seen.size).toBe(7);
+  });
   it("else a deterministic hash of the record: same alert, same uid; another alert, another uid", () => {
     const a = one("falco/write-below-binary-dir__falcosidekick-readme.json");
     const u1 = at(ocsf(a), "finding_info.uid");
