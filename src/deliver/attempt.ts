@@ -47,6 +47,8 @@ export interface AttemptReport {
   rejected: OutcomeGroup[];
   /** Requests actually sent (for logs and tests). */
   requests: number;
+  /** Records the sink said it dropped without naming them (Classification.partialRejects), summed. */
+  partialRejects?: number;
   /** Set when the sink was found unavailable: later work for it can wait. */
   down?: Down;
 }
@@ -237,6 +239,7 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
       const c = sink.driver.classify(res, req, sink.config);
       const summary = summarize(res);
       settle(global, (j) => c.perEvent?.get(req.events[j]!) ?? c.outcome, summary);
+      if (c.partialRejects) report.partialRejects = (report.partialRejects ?? 0) + c.partialRejects;
       // the sink is unavailable (throttling, 5xx), not merely unhappy with some events: stop for now
       if (c.outcome.kind === "retry" && classifyHttpStatus(res).kind === "retry") {
         down = { reason: c.outcome.reason, ...(c.outcome.afterMs !== undefined ? { afterMs: c.outcome.afterMs } : {}) };

@@ -29,6 +29,8 @@ export interface DeliverResult {
   retried: number;
   dead: number;
   requests: number;
+  /** Records the sink said it dropped without naming them (their events count as delivered). */
+  partialRejects?: number;
   /** Set when the sink looked unavailable (a retry outcome), with how long it asked to be left alone: later work for it can wait. */
   down?: Down;
   /** R2 keys the retried events were parked under (large sets, see ./retry). */
@@ -67,6 +69,7 @@ export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise
     : await attemptDelivery(sink, items, { env: deps.env, now, deadline: (job.startedAt ?? now) + sink.budgetMs, clock: deps.now, ...(deps.slots ? { slots: deps.slots } : {}) });
   result.delivered = report.delivered.length;
   result.requests = report.requests;
+  if (report.partialRejects) result.partialRejects = report.partialRejects;
   if (report.down !== undefined) result.down = report.down;
 
   for (const g of report.rejected) {

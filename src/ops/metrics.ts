@@ -181,6 +181,12 @@ export const M = {
     type: "counter",
     labels: ["sink"],
   }),
+  sinkPartialRejects: def({
+    name: "tributary_sink_partial_rejects_total",
+    help: "Records a sink took the request for but said it dropped, without naming them (an OTLP partial success's rejectedLogRecords). Their events count as delivered in tributary_sink_events_total.",
+    type: "counter",
+    labels: ["sink"],
+  }),
   noiseSuppressed: def({
     name: "tributary_noise_suppressed_total",
     help: "Events kept from a sink by a noise allow-list entry (noise.suppress), by entry.",

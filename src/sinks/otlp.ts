@@ -18,7 +18,8 @@
 // Responses (the spec's "OTLP/HTTP Response"): 2xx delivered, unless a partialSuccess says the collector
 // rejected every record of the request (then they are rejected: dead-lettered, not retried); a partial success
 // that rejected only some is delivered, since OTLP names no rejected record and the client MUST NOT retry
-// it: a warning is logged with the count and the collector's message. 429, 502, 503 and 504 are retried
+// it: a warning is logged with the count and the collector's message, and the count goes to
+// tributary_sink_partial_rejects_total{sink} (Classification.partialRejects). 429, 502, 503 and 504 are retried
 // honouring Retry-After (the spec's whole list of retryable codes); every other status is rejected (the
 // spec: all other 4xx/5xx MUST NOT be retried; 400 bad data and 413 too large named explicitly).
 import { z } from "zod";
@@ -156,7 +157,7 @@ export const otlpLogs: SinkDriver<OtlpConfig> = {
       }
       // OTLP names no rejected record, and a partial success MUST NOT be retried: delivered, with a warning
       log("warn", p.rejected > 0 ? "otlp_logs: receiver rejected some log records" : "otlp_logs: receiver warning", { url: req.url, rejected: p.rejected, sent: n, message: p.message });
-      return { outcome: { kind: "delivered" } };
+      return p.rejected > 0 ? { outcome: { kind: "delivered" }, partialRejects: p.rejected } : { outcome: { kind: "delivered" } };
     }
     const reason = `OTLP ${s}: ${statusMessage(res.body)}`;
     if (RETRYABLE.has(s)) return { outcome: { kind: "retry", reason, afterMs: retryAfterMs(res.headers["retry-after"], Date.now()) } };

@@ -31,6 +31,11 @@ export interface Classification {
   outcome: Outcome;
   /** Per-event outcomes for partial failures (e.g. Elasticsearch bulk items), keyed by event index. */
   perEvent?: Map<number, Outcome>;
+  /**
+   * Records the receiver says it dropped without naming them (an OTLP partial success): the request's
+   * events still count as delivered; this count goes to tributary_sink_partial_rejects_total.
+   */
+  partialRejects?: number;
 }
 
 export interface SinkContext {

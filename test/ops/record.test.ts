@@ -74,10 +74,14 @@ describe("counters", () => {
     ]);
   });
 
-  it("splits a delivery into disjoint outcomes (dead letters = reject + dead_letter)", () => {
+  it("splits a delivery into disjoint outcomes (dead letters = reject + dead_letter), and counts records a sink dropped unnamed", () => {
     countDelivery("siem", { delivered: 5, retried: 2, dead: 3, requests: 4 }, 1);
     countDelivery("gone", { delivered: 0, retried: 0, dead: 7, requests: 0 });
+    countDelivery("otel", { delivered: 6, retried: 0, dead: 0, requests: 1, partialRejects: 2 });
     expect(buffer.drain().counters).toEqual({
+      'tributary_sink_events_total{sink="otel",outcome="delivered"}': 6,
+      'tributary_sink_requests_total{sink="otel"}': 1,
+      'tributary_sink_partial_rejects_total{sink="otel"}': 2,
       'tributary_sink_events_total{sink="siem",outcome="delivered"}': 5,
       'tributary_sink_events_total{sink="siem",outcome="retry"}': 2,
       'tributary_sink_events_total{sink="siem",outcome="reject"}': 1,

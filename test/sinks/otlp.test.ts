@@ -8,6 +8,10 @@ import { hostOf } from "../../src/sinks/batch";
 import { enrichContext } from "../../src/enrich/context";
 import { attemptDelivery } from "../../src/deliver/attempt";
 import { resolveSinks } from "../../src/deliver/sinks";
+import { deliverToSink } from "../../src/deliver/deliver";
+import { buffer } from "../../src/ops/record";
+import { renderPrometheus } from "../../src/ops/metrics";
+import { memoryDeps } from "../support/memory-delivery";
 import { parseConfig } from "../../src/config/load";
 import { NOW, deliverAll, fixtureEvents, plain, send, uids } from "../support/siem-servers";
 import { parseExportLogs, startCollector, type CollectorOptions, type CollectorServer } from "../support/otlp-collector";
@@ -177,6 +181,16 @@ describe("otlp_logs classify (OTLP/HTTP spec)", () => {
     });
   });
 
+  it("a partial success that rejected some records carries their count (partialRejects); a mere warning or a full success none", () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const partial = (body: string) => otlpLogs.classify(res(200, body), req, config()).partialRejects;
+    expect(partial('{"partialSuccess":{"rejectedLogRecords":"2","errorMessage":"2 too old"}}')).toBe(2);
+    expect(partial('{"partialSuccess":{"rejectedLogRecords":4}}')).toBe(4);
+    expect(partial('{"partialSuccess":{"errorMessage":"deprecated field"}}')).toBeUndefined();
+    expect(partial('{"partialSuccess":{}}')).toBeUndefined();
+    expect(partial("")).toBeUndefined();
+  });
+
   it("429, 502, 503, 504 are retried with Retry-After; every other 4xx/5xx (500, 501, 400, 401, 404, 408, 413) and 3xx rejected", () => {
     expect(outcome(res(429, '{"code":8,"message":"rate limited"}', { "retry-after": "7" }))).toEqual({ kind: "retry", reason: "OTLP 429: rate limited", afterMs: 7000 });
     for (const s of [502, 503, 504]) expect(outcome(res(s, "upstream")).kind).toBe("retry");
@@ -235,6 +249,21 @@ describe("otlp_logs delivery to an OTLP/HTTP receiver on 127.0.0.1", () => {
     const all = await deliverAll(otlpLogs, events.slice(0, 2), config({ endpoint: s.url }), ctx);
     expect([...all.rejected.values()]).toEqual([expect.stringContaining("rejected all 2 log records"), expect.stringContaining("rejected all 2 log records")]);
     expect(all.requests).toBe(1);
+  });
+
+  it("records a partial success drops are counted per sink in /metrics (tributary_sink_partial_rejects_total); their events count as delivered", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const refused = new Set(uids(events.slice(0, 3)));
+    const s = await start({ rejectRecord: (x) => refused.has(String(x.attributes["ocsf.metadata.uid"])) });
+    const cfg = parseConfig({ sinks: { otel: { type: "otlp_logs", endpoint: s.url, batch: { maxEvents: 5 } } } });
+    const { deps } = memoryDeps(cfg, {}, NOW);
+    buffer.drain();
+    const r = await deliverToSink({ sink: "otel", items: events.slice(0, 10).map((event) => ({ event, line: JSON.stringify(event) })), attempt: 1, firstAttemptAt: NOW }, deps);
+    expect(r).toMatchObject({ delivered: 10, retried: 0, dead: 0, requests: 2, partialRejects: 3 });
+    const counters = buffer.drain().counters;
+    expect(counters['tributary_sink_partial_rejects_total{sink="otel"}']).toBe(3);
+    expect(counters['tributary_sink_events_total{sink="otel",outcome="delivered"}']).toBe(10);
+    expect(renderPrometheus({ counters, gauges: {} })).toContain('tributary_sink_partial_rejects_total{sink="otel"} 3');
   });
 
   it("the receiver's 400 (bad data), 401 and 415 are rejected without retry", async () => {
