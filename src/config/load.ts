@@ -42,11 +42,6 @@ export function issueLines(err: z.ZodError): string[] {
   return out;
 }
 
-/** The issue lines joined with "; " (one line for a thrown ConfigError). */
-export function formatIssues(err: z.ZodError): string {
-  return issueLines(err).join("; ");
-}
-
 const PROTO = "__proto__";
 
 /**
@@ -62,7 +57,7 @@ export function protoKeyLines(value: unknown): string[] {
     const { v, path } = item;
     if (typeof v !== "object" || v === null) continue;
     const children: Array<{ v: unknown; path: string[] }> = [];
-    for (const [k, x] of Array.isArray(v) ? v.map((x, i) => [String(i), x] as const) : Object.entries(v)) {
+    for (const [k, x] of Object.entries(v)) {
       if (k === PROTO) out.push(`${pathText([...path, k])}: a key named "__proto__" is refused (the parser would drop it); name it otherwise`);
       else children.push({ v: x, path: [...path, k] });
     }
