@@ -15,13 +15,14 @@
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { parse as parseToml } from "smol-toml";
+import type { ZodError } from "zod";
 import { configSchema } from "../../src/config/schema";
-import { parseConfig } from "../../src/config/load";
+import { issueLines, parseConfig } from "../../src/config/load";
 import { sinksSchema } from "../../src/config/sinks";
 import { routeSchema } from "../../src/config/routing";
 import { enrichSchema } from "../../src/config/enrich";
 import { detectKind } from "../../src/normalize/detect";
-import type { Json } from "../../src/normalize/json";
+import { get, isObject, type JsonObject } from "../../src/normalize/json";
 import { ALL_METRICS } from "../../src/ops/metrics";
 import pkg from "../../package.json";
 import wranglerToml from "../../wrangler.toml?raw";
@@ -76,12 +77,11 @@ function stripComments(text: string): string {
 
 const CONFIG_KEYS = new Set(Object.keys(configSchema.shape));
 const ENRICH_KEYS = new Set(Object.keys(enrichSchema.shape));
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
-type Check = (v: Record<string, unknown>) => Promise<string[]> | string[];
+type Check = (v: JsonObject) => Promise<string[]> | string[];
 
-function zodErrors(r: { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] } }): string[] {
-  return r.success ? [] : r.error!.issues.map((i) => `${i.path.map(String).join(".")}: ${i.message}`);
+function zodErrors(r: { error?: ZodError }): string[] {
+  return r.error ? issueLines(r.error) : [];
 }
 
 function loads(v: unknown): string[] {
@@ -111,20 +111,20 @@ const eventBridgePattern: Check = async (v) => {
 };
 
 /** What a JSON block is, by its shape, and how it is checked. The first that fits wins. */
-const JSON_KINDS: { kind: string; fits: (v: Record<string, unknown>) => boolean; check: Check }[] = [
+const JSON_KINDS: { kind: string; fits: (v: JsonObject) => boolean; check: Check }[] = [
   { kind: "config", fits: (v) => Object.keys(v).every((k) => CONFIG_KEYS.has(k)), check: loads },
   { kind: "sink", fits: (v) => typeof v.type === "string", check: (v) => zodErrors(sinksSchema.safeParse({ doc: v })) },
   { kind: "route", fits: (v) => Array.isArray(v.sinks), check: (v) => zodErrors(routeSchema.safeParse(v)) },
   { kind: "enrich section", fits: (v) => Object.keys(v).every((k) => ENRICH_KEYS.has(k)), check: (v) => zodErrors(enrichSchema.safeParse(v)) },
   { kind: "EventBridge pattern", fits: (v) => Array.isArray(v["detail-type"]), check: eventBridgePattern },
-  { kind: "input sample", fits: (v) => detectKind(v as Json) !== undefined || Array.isArray(v.Records) || Array.isArray(v.items), check: (v) => accepted("/v1/events", v) },
+  { kind: "input sample", fits: (v) => detectKind(v) !== undefined || Array.isArray(v.Records) || Array.isArray(v.items), check: (v) => accepted("/v1/events", v) },
 ];
 
 /** Every string value that looks like a Tributary URL, anywhere in a parsed document. */
 function urls(v: unknown, out: string[] = []): string[] {
   if (typeof v === "string" && TRIBUTARY_URL.test(v)) out.push(v);
   else if (Array.isArray(v)) v.forEach((x) => urls(x, out));
-  else if (isRecord(v)) Object.values(v).forEach((x) => urls(x, out));
+  else if (isObject(v)) Object.values(v).forEach((x) => urls(x, out));
   return out;
 }
 /** The production example host (credentials allowed, as Falco's URL has them) or `npm start`'s address. */
@@ -136,15 +136,13 @@ async function served(url: string): Promise<number> {
   return (await call(new Request(`http://tributary${u.pathname}`, { method: "HEAD" }), {})).status;
 }
 
-const get = (v: unknown, ...path: string[]): unknown => path.reduce<unknown>((o, k) => (isRecord(o) ? o[k] : undefined), v);
-
 /** What a YAML or TOML block configures, recognized by its shape; `check` says what is wrong with it. */
-const FILE_KINDS: { kind: string; fits: (v: Record<string, unknown>) => boolean; check: Check }[] = [
-  { kind: "Falco", fits: (v) => isRecord(v.http_output) || isRecord(get(v, "falco", "http_output")), check: (v) => ((isRecord(v.falco) ? v.falco : v).json_output === true ? [] : ["json_output must be true"]) },
-  { kind: "Falcosidekick", fits: (v) => isRecord(v.webhook), check: (v) => (urls(get(v, "webhook", "address")).length === 1 ? [] : ["webhook.address is not a Tributary URL"]) },
+const FILE_KINDS: { kind: string; fits: (v: JsonObject) => boolean; check: Check }[] = [
+  { kind: "Falco", fits: (v) => isObject(v.http_output) || isObject(get(v, "falco", "http_output")), check: (v) => ((isObject(v.falco) ? v.falco : v).json_output === true ? [] : ["json_output must be true"]) },
+  { kind: "Falcosidekick", fits: (v) => isObject(v.webhook), check: (v) => (urls(get(v, "webhook", "address")).length === 1 ? [] : ["webhook.address is not a Tributary URL"]) },
   { kind: "kubeconfig", fits: (v) => v.kind === "Config", check: (v) => ((v.clusters as unknown[]).length > 0 && urls(v.clusters).length === (v.clusters as unknown[]).length ? [] : ["a cluster server is not a Tributary URL"]) },
-  { kind: "Vector", fits: (v) => isRecord(v.sinks) && isRecord(v.sources), check: (v) => Object.entries(v.sinks as Record<string, Record<string, unknown>>).flatMap(([n, s]) => (s.type === "http" && urls(s.uri).length === 1 ? [] : [`sinks.${n}: not an http sink to Tributary`])) },
-  { kind: "wrangler [vars]", fits: (v) => isRecord(v.vars), check: (v) => loads(get(v, "vars", "TRIBUTARY_CONFIG")) },
+  { kind: "Vector", fits: (v) => isObject(v.sinks) && isObject(v.sources), check: (v) => Object.entries(v.sinks as Record<string, Record<string, unknown>>).flatMap(([n, s]) => (s.type === "http" && urls(s.uri).length === 1 ? [] : [`sinks.${n}: not an http sink to Tributary`])) },
+  { kind: "wrangler [vars]", fits: (v) => isObject(v.vars), check: (v) => loads(get(v, "vars", "TRIBUTARY_CONFIG")) },
   {
     kind: "Prometheus",
     fits: (v) => Array.isArray(v.scrape_configs),
@@ -162,14 +160,14 @@ const FILE_KINDS: { kind: string; fits: (v: Record<string, unknown>) => boolean;
   },
   {
     kind: "OpenTelemetry Collector",
-    fits: (v) => isRecord(v.receivers) && isRecord(v.exporters),
+    fits: (v) => isObject(v.receivers) && isObject(v.exporters),
     // the otlp_logs sink sends OTLP/HTTP logs: the collector needs an otlp receiver with http in a logs pipeline
-    check: (v) => (isRecord(get(v, "receivers", "otlp", "protocols", "http")) && (get(v, "service", "pipelines", "logs", "receivers") as unknown[] | undefined)?.includes("otlp") ? [] : ["no otlp http receiver in a logs pipeline"]),
+    check: (v) => (isObject(get(v, "receivers", "otlp", "protocols", "http")) && (get(v, "service", "pipelines", "logs", "receivers") as unknown[] | undefined)?.includes("otlp") ? [] : ["no otlp http receiver in a logs pipeline"]),
   },
 ];
 
 async function classify(b: Block, v: unknown, kinds: typeof JSON_KINDS): Promise<string[]> {
-  if (!isRecord(v)) return [`${where(b)}: not an object`];
+  if (!isObject(v)) return [`${where(b)}: not an object`];
   const k = kinds.find((x) => x.fits(v));
   if (!k) return [`${where(b)}: unclassified ${b.lang} block: make it a config, sink, route or input sample, teach this test its kind, or list it in NOT_CONFIG with a reason`];
   return (await k.check(v)).map((e) => `${where(b)} (${k.kind}): ${e}`);
@@ -196,7 +194,7 @@ describe("docs: every JSON, YAML and TOML example", () => {
         continue;
       }
       problems.push(...(await classify(b, v, JSON_KINDS)));
-      const k = isRecord(v) ? JSON_KINDS.find((x) => x.fits(v))?.kind : undefined;
+      const k = isObject(v) ? JSON_KINDS.find((x) => x.fits(v))?.kind : undefined;
       if (k) kinds.set(k, (kinds.get(k) ?? 0) + 1);
     }
     for (const k of Object.keys(NOT_CONFIG)) if (!listed.has(k)) problems.push(`NOT_CONFIG lists ${k}, which is no JSON block`);
