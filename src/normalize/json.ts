@@ -161,6 +161,19 @@ export function setOwn(o: { [k: string]: unknown }, k: string, v: unknown): void
   else o[k] = v;
 }
 
+/** The prototype of bareObject()'s objects: empty, frozen, itself without a prototype. */
+const BARE_PROTO: object = Object.freeze(Object.create(null) as object);
+
+/**
+ * An empty object to hold keys that come from input (marks, label maps): no key ("__proto__",
+ * "constructor", "toString") finds anything it was not given, and "__proto__" is set as an own key, as on
+ * Object.create(null). Not Object.create(null) itself: V8 makes those hash-table dictionaries, slow to fill
+ * and to read; an object whose prototype is a null-prototype object keeps fast properties.
+ */
+export function bareObject<T extends object>(): T {
+  return Object.create(BARE_PROTO) as T;
+}
+
 /** table[key] when it is the table's own entry: an input string such as "constructor" or "__proto__" finds nothing (not Object.prototype's members). */
 export function lookup<T>(table: Readonly<Record<string, T>>, key: string): T | undefined {
   return Object.hasOwn(table, key) ? table[key] : undefined;

@@ -13,7 +13,7 @@
 // "Nothing disappears": every input leaf whose value is not carried verbatim by a mapped attribute is kept in
 // `unmapped`, at its original path. Mapped leaves are recorded in a tree of marks while mapping; `unmapped`
 // is the record minus the marked leaves (untouched subtrees are shared, not copied).
-import { type Json, type JsonObject, isObject, int, isoToMs, setOwn } from "./json";
+import { type Json, type JsonObject, isObject, int, isoToMs, setOwn, bareObject } from "./json";
 import { type NormalizeContext, type OcsfEvent, OBS, Observables, isHostname, isIpAddress, isUuid, withCaptions } from "./ocsf";
 import { NormalizeError, keyList } from "./errors";
 import { TETRAGON_KEYS, singleTetragonKey } from "./detect";
@@ -31,9 +31,9 @@ interface Mark {
   [k: string]: Mark | true;
 }
 
-/** A mark node without a prototype, so input keys such as "__proto__" or "constructor" never hit Object's members. */
+/** A mark node (bareObject: input keys such as "__proto__" or "constructor" never hit Object's members). */
 function newMark(): Mark {
-  return Object.create(null) as Mark;
+  return bareObject<Mark>();
 }
 
 function sub(m: Mark, k: string | number): Mark {

@@ -1,11 +1,12 @@
 // The hot-path rewrites keep their outputs: stableUid (one pass for the four hashes, table hex) equals
 // the four separate cyrb53 hashes it replaced; stableUidOfJson (hashing while walking) equals stableUid of
 // JSON.stringify's text, and the regex-driven quoteLongIntegers equals the
-// character-by-character tokenizer, on generated strings and JSON-like texts.
+// character-by-character tokenizer, on generated strings and JSON-like texts; bareObject holds input keys
+// as Object.create(null) does.
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { stableUid, stableUidOfJson, cyrb53 } from "../../src/normalize/uid";
-import { quoteLongIntegers, quoteLongIntegersByChar, parseJson, hasLongDigitRun, longDigitRunAt, type Json } from "../../src/normalize/json";
+import { quoteLongIntegers, quoteLongIntegersByChar, parseJson, hasLongDigitRun, longDigitRunAt, bareObject, type Json } from "../../src/normalize/json";
 import { fixtures } from "../support/fixtures";
 
 // the previous implementation (four separate cyrb53 hashes), kept here as the reference
@@ -99,6 +100,29 @@ describe("hasLongDigitRun", () => {
         expect(longDigitRunAt(text)).toBe(/\d{16}/.test(text) ? /\d{16}/.exec(text)!.index : -1);
       }),
       { numRuns: 5000 },
+    );
+  });
+});
+
+describe("bareObject", () => {
+  it("holds input keys as Object.create(null) does (no inherited member found, __proto__ an own key, same key order)", () => {
+    const keys = fc.constantFrom("__proto__", "constructor", "toString", "hasOwnProperty", "valueOf", "0", "1", "10", "a", "b", "", "length");
+    fc.assert(
+      fc.property(fc.array(fc.tuple(keys, fc.integer()), { maxLength: 12 }), (sets) => {
+        const ref = Object.create(null) as Record<string, number>;
+        const bare = bareObject<Record<string, number>>();
+        for (const [k, v] of sets) {
+          ref[k] = v;
+          bare[k] = v;
+        }
+        for (const k of ["__proto__", "constructor", "toString", "hasOwnProperty", "valueOf", "0", "1", "10", "a", "b", "", "length", "x"]) expect(bare[k]).toBe(ref[k]);
+        expect(Object.entries(bare)).toEqual(Object.entries(ref));
+        const forIn: string[] = [];
+        for (const k in bare) forIn.push(k);
+        expect(forIn).toEqual(Object.keys(ref));
+        expect(JSON.stringify(bare)).toBe(JSON.stringify(ref));
+      }),
+      { numRuns: 2000 },
     );
   });
 });
