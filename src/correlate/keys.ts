@@ -63,8 +63,32 @@ function s(v: Json | undefined | unknown): string | undefined {
 /** Container id -> its 12-digit short form ("containerd://551e16...", "docker://e6af...", "ee97d9c4186f"). */
 export function shortContainerId(id: string | undefined): string | undefined {
   if (id === undefined) return undefined;
-  const bare = id.replace(/^[\w.-]+:\/\//, "").toLowerCase();
-  return /^[0-9a-f]{12,}$/.test(bare) ? bare.slice(0, 12) : undefined;
+  // what /^[\w.-]+:\/\// cuts: a scheme of word characters, dots and dashes up to the first ":", then "//"
+  const colon = id.indexOf(":");
+  let from = 0;
+  if (colon > 0 && id.startsWith("//", colon + 1)) {
+    from = colon + 3;
+    for (let i = 0; i < colon; i++) {
+      if (!isSchemeChar(id.charCodeAt(i))) {
+        from = 0;
+        break;
+      }
+    }
+  }
+  // then /^[0-9a-f]{12,}$/ after toLowerCase: hex digits of either case (no other character lower-cases to one)
+  if (id.length - from < 12) return undefined;
+  for (let i = from; i < id.length; i++) if (!isHexChar(id.charCodeAt(i))) return undefined;
+  return id.slice(from, from + 12).toLowerCase();
+}
+
+/** [\w.-]: ASCII letters, digits, "_", "." and "-". */
+function isSchemeChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || ((c | 0x20) >= 97 && (c | 0x20) <= 122) || c === 95 || c === 46 || c === 45;
+}
+
+/** [0-9a-fA-F]. */
+function isHexChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || ((c | 0x20) >= 97 && (c | 0x20) <= 102);
 }
 
 function isPodResource(type: string): boolean {

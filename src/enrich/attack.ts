@@ -53,6 +53,8 @@ interface ParsedTags {
 const TECH_RE = /^(?:attack\.)?(t\d{4}(?:\.\d{3})?)$/i;
 const TACTIC_ID_RE = /^(?:attack\.)?(ta\d{4})$/i;
 const MITRE_RE = /^(?:mitre|attack)[._:-](.+)$/i;
+/** The three tag patterns (for the test that mayName rules out no tag they match). */
+export const TAG_PATTERNS: readonly RegExp[] = [TECH_RE, TACTIC_ID_RE, MITRE_RE];
 
 // module functions, not closures in parseTags: the bundler's keepNames names every closure it makes
 function addTactic(out: ParsedTags, t: Tactic | undefined, tag: string): void {
@@ -70,9 +72,20 @@ function addTech(out: ParsedTags, m: RegExpExecArray, tag: string): void {
   }
 }
 
+/**
+ * Whether a tag can match TECH_RE, TACTIC_ID_RE or MITRE_RE at all: each starts with t, a ("attack.") or m
+ * ("mitre"), either case. Most tags (metadata labels such as "k8s.pod:...", Falco's "container", "shell")
+ * start otherwise and skip the three regexes.
+ */
+export function mayName(tag: string): boolean {
+  const c = tag.charCodeAt(0) | 0x20; // ASCII lower case (other characters stay no match)
+  return c === 0x74 /* t */ || c === 0x61 /* a */ || c === 0x6d /* m */;
+}
+
 export function parseTags(tags: readonly string[]): ParsedTags {
   const out: ParsedTags = { tactics: [], techniques: [], source: new Map() };
   for (const tag of tags) {
+    if (!mayName(tag)) continue;
     const tech = TECH_RE.exec(tag);
     if (tech) {
       addTech(out, tech, tag);

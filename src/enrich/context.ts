@@ -12,7 +12,7 @@
 //     (cloud.account, actor.user.account, evidences[].actor.user.account, resources[].account ...).
 import type { Config } from "../config/schema";
 import type { OcsfEvent } from "../normalize/ocsf";
-import { isObject, type Json, type JsonObject } from "../normalize/json";
+import { isObject, bareObject, type Json, type JsonObject } from "../normalize/json";
 
 export interface ContextData {
   /** tenant -> cluster name. */
@@ -50,9 +50,9 @@ interface PodInfo {
   labels?: Record<string, string>;
 }
 
-/** A label map without a prototype: a sender's label key "__proto__" is kept as a label, not made the prototype. */
+/** A label map for keys from input (bareObject): a sender's label key "__proto__" is kept as a label, not made the prototype. */
 function labelMap(): Record<string, string> {
-  return Object.create(null) as Record<string, string>;
+  return bareObject<Record<string, string>>();
 }
 
 /** Pod labels as Tetragon ({k: v}), Falco output fields ("[app:nginx, tier:web]" or k8s.pod.label.<k>) give them. */

@@ -2,11 +2,14 @@
 // the four separate cyrb53 hashes it replaced; stableUidOfJson (hashing while walking) equals stableUid of
 // JSON.stringify's text, and the regex-driven quoteLongIntegers equals the
 // character-by-character tokenizer, on generated strings and JSON-like texts; bareObject holds input keys
-// as Object.create(null) does.
+// as Object.create(null) does; the hand-written checks (shortContainerId, the ATT&CK tag pre-check) answer
+// as the regexes they replaced.
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { stableUid, stableUidOfJson, cyrb53 } from "../../src/normalize/uid";
 import { quoteLongIntegers, quoteLongIntegersByChar, parseJson, hasLongDigitRun, longDigitRunAt, bareObject, type Json } from "../../src/normalize/json";
+import { shortContainerId } from "../../src/correlate/keys";
+import { mayName, TAG_PATTERNS } from "../../src/enrich/attack";
 import { fixtures } from "../support/fixtures";
 
 // the previous implementation (four separate cyrb53 hashes), kept here as the reference
@@ -123,6 +126,52 @@ describe("bareObject", () => {
         expect(JSON.stringify(bare)).toBe(JSON.stringify(ref));
       }),
       { numRuns: 2000 },
+    );
+  });
+});
+
+// the regex each hand-written check replaced (kept here as the reference)
+function referenceShortContainerId(id: string | undefined): string | undefined {
+  if (id === undefined) return undefined;
+  const bare = id.replace(/^[\w.-]+:\/\//, "").toLowerCase();
+  return /^[0-9a-f]{12,}$/.test(bare) ? bare.slice(0, 12) : undefined;
+}
+/** Characters around each pattern's edges, plus a few outside ASCII whose case mappings are special (K, İ, ſ). */
+const edgy = (chars: string[]) => fc.array(fc.constantFrom(...chars), { maxLength: 24 }).map((a) => a.join(""));
+
+describe("shortContainerId", () => {
+  it("answers as the regex version", () => {
+    const gen = fc.oneof(
+      edgy(["a", "F", "0", "9", "g", ":", "/", ".", "-", "_", "\u212a", "\u0130", "\u017f"]),
+      fc.tuple(edgy(["c", "r", "i", "-", ".", "_", "o", ":", "/", "A"]), fc.string({ unit: fc.constantFrom("0", "9", "a", "f", "A", "F", "g", "\u212a"), maxLength: 20 })).map(([a, b]) => `${a}://${b}`),
+      fc.string({ unit: "binary", maxLength: 30 }),
+      // ids of 10-20 hex digits of either case, behind a scheme or not, now and then one other character
+      fc
+        .tuple(
+          fc.constantFrom("", "containerd://", "docker://", "cri-o://", "a.b_c://", "x y://", "://", "docker:/"),
+          fc.string({ unit: fc.constantFrom("0", "9", "a", "f", "A", "F"), minLength: 10, maxLength: 20 }),
+          fc.constantFrom("", "", "", "g", "\u212a", ":"),
+          fc.nat(20),
+        )
+        .map(([scheme, hex, odd, at]) => scheme + hex.slice(0, at) + odd + hex.slice(at)),
+    );
+    fc.assert(
+      fc.property(gen, (s) => shortContainerId(s) === referenceShortContainerId(s)),
+      { numRuns: 20000 },
+    );
+  });
+});
+
+describe("ATT&CK tag pre-check", () => {
+  it("rules out only tags that none of the tag patterns matches", () => {
+    const gen = fc.oneof(
+      edgy(["t", "T", "a", "A", "m", "M", "1", "0", ".", "_", "i", "r", "e", "c", "k", "\u212a", "\u0130", "\u017f"]),
+      fc.string({ unit: "binary", maxLength: 20 }),
+      fc.constantFrom("T1059", "ta0001", "attack.t1059", "mitre_execution", "Mitre:x", "k8s.pod:x", "container", ""),
+    );
+    fc.assert(
+      fc.property(gen, (tag) => mayName(tag) || TAG_PATTERNS.every((re) => !re.test(tag))),
+      { numRuns: 20000 },
     );
   });
 });
