@@ -64,9 +64,14 @@ interface Leaf {
   uniform: boolean;
   d0: number;
   r0: number;
-  defs: number[];
-  reps: number[];
-  values: unknown[];
+  /**
+   * Levels of the entries so far (the first n; room to grow). One byte each: a row group of a class has
+   * 1,300-2,300 leaves and most of those not uniform hold only nulls, so number[] levels took ~30 MB per group.
+   */
+  defs: Uint8Array;
+  reps: Uint8Array;
+  /** Every entry's value, kept only once a value that is not null came (before that all are null: made when written). */
+  values: unknown[] | undefined;
   /** Values that are not null. */
   filled: number;
 }
@@ -135,7 +140,7 @@ function layoutOf(classUid: number): Layout | undefined {
       offsetIndex: true,
     };
     if (def + 1 >= 32 || rep >= 8) throw new Error(`column ${encoder.columnName}: levels past what nullPageKey packs`);
-    leaves.push({ encoder, maxDef: def + 1, maxRep: rep, heads: new Map(), lastHead: ["", new Uint8Array()], n: 0, uniform: true, d0: 0, r0: 0, defs: [], reps: [], values: [], filled: 0 });
+    leaves.push({ encoder, maxDef: def + 1, maxRep: rep, heads: new Map(), lastHead: ["", new Uint8Array()], n: 0, uniform: true, d0: 0, r0: 0, defs: NO_LEVELS, reps: NO_LEVELS, values: undefined, filled: 0 });
     return { field: f, lo: 0, hi: 0, rep: 0, pend: 0, pendDef: 0 };
   };
   const top = fields.map((f) => build(f, [], 0, 0));
@@ -238,18 +243,40 @@ function flushTop(n: Node): void {
 function push(leaf: Leaf, def: number, rep: number, value: unknown): void {
   if (value === null && countNulls(leaf, def, rep, 1)) return;
   if (leaf.uniform) materialize(leaf);
-  leaf.defs.push(def);
-  if (leaf.maxRep > 0) leaf.reps.push(rep);
-  leaf.values.push(value);
-  leaf.n++;
+  const n = leaf.n;
+  if (n === leaf.defs.length) grow(leaf);
+  leaf.defs[n] = def;
+  if (leaf.maxRep > 0) leaf.reps[n] = rep;
+  if (leaf.values) leaf.values.push(value);
+  else if (value !== null) {
+    leaf.values = new Array<unknown>(n).fill(null);
+    leaf.values.push(value);
+  }
+  leaf.n = n + 1;
 }
 
-/** The arrays of a leaf counted so far: n nulls at (d0, r0). */
+/** No levels (a leaf between row groups, or uniform). */
+const NO_LEVELS = new Uint8Array(0);
+
+/** Twice the room for levels. */
+function grow(leaf: Leaf): void {
+  const size = Math.max(64, leaf.defs.length * 2);
+  const defs = new Uint8Array(size);
+  defs.set(leaf.defs);
+  leaf.defs = defs;
+  if (leaf.maxRep > 0) {
+    const reps = new Uint8Array(size);
+    reps.set(leaf.reps);
+    leaf.reps = reps;
+  }
+}
+
+/** The levels of a leaf counted so far: n nulls at (d0, r0). */
 function materialize(leaf: Leaf): void {
   leaf.uniform = false;
-  leaf.defs = new Array<number>(leaf.n).fill(leaf.d0);
-  leaf.reps = leaf.maxRep > 0 ? new Array<number>(leaf.n).fill(leaf.r0) : [];
-  leaf.values = new Array<unknown>(leaf.n).fill(null);
+  const size = Math.max(64, leaf.n * 2);
+  leaf.defs = new Uint8Array(size).fill(leaf.d0, 0, leaf.n);
+  if (leaf.maxRep > 0) leaf.reps = new Uint8Array(size).fill(leaf.r0, 0, leaf.n);
 }
 
 /** Every leaf under `n` is absent at definition level `def`. */
@@ -307,7 +334,13 @@ function shredOne(n: Node, v: unknown, def: number, rep: number): void {
 
 // --- column chunks ------------------------------------------------------------------------------
 
-const pageData = (leaf: Leaf) => ({ values: leaf.values, definitionLevels: leaf.defs, repetitionLevels: leaf.reps, maxDefinitionLevel: leaf.maxDef });
+// hyparquet-writer reads levels by index and length (and slices them per page): a Uint8Array serves as number[]
+const pageData = (leaf: Leaf) => ({
+  values: leaf.values ?? new Array<unknown>(leaf.n).fill(null),
+  definitionLevels: leaf.defs.subarray(0, leaf.n) as unknown as number[],
+  repetitionLevels: (leaf.maxRep > 0 ? leaf.reps.subarray(0, leaf.n) : []) as unknown as number[],
+  maxDefinitionLevel: leaf.maxDef,
+});
 
 /** A leaf's chunk, for the footer: writeColumn's, or one of all nulls. */
 type Chunk = ColumnResult | NullChunk;
@@ -635,9 +668,9 @@ function resetLeaves(top: readonly Node[]): void {
     leaf.filled = 0;
     if (leaf.uniform) continue; // its arrays were never filled
     leaf.uniform = true;
-    leaf.defs = [];
-    leaf.reps = [];
-    leaf.values = [];
+    leaf.defs = NO_LEVELS;
+    leaf.reps = NO_LEVELS;
+    leaf.values = undefined;
   }
 }
 
