@@ -5,7 +5,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "./ingest";
 import { configFor, resolveSecret } from "../config/load";
 import type { SecretRef } from "../config/schema";
-import { constantTimeEqual, sha256 } from "./auth";
+import { sameSecret } from "./auth";
 
 export interface AdminGuardOptions {
   /** What is guarded, for the error texts, e.g. "the DLQ endpoints". */
@@ -32,6 +32,6 @@ export async function adminRefusal(c: Context<AppEnv>, ref: SecretRef, what: str
   }
   const m = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "");
   if (!m) return c.json({ error: "send Authorization: Bearer <delivery.adminToken> (npm scripts: TRIBUTARY_ADMIN_TOKEN)" }, 401, { "www-authenticate": 'Bearer realm="tributary-admin"' });
-  if (!constantTimeEqual(await sha256(m[1]!.trim()), await sha256(token))) return c.json({ error: "invalid admin token" }, 403);
+  if (!(await sameSecret(m[1]!.trim(), token))) return c.json({ error: "invalid admin token" }, 403);
   return undefined;
 }

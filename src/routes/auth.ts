@@ -56,6 +56,12 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return d === 0;
 }
 
+/** Compares two secrets through their SHA-256 digests, without an early exit. */
+export async function sameSecret(given: string, want: string): Promise<boolean> {
+  const [a, b] = await Promise.all([sha256(given), sha256(want)]);
+  return constantTimeEqual(a, b);
+}
+
 function secretName(ref: unknown): string {
   return typeof ref === "object" && ref !== null && "env" in ref ? `env ${String((ref as { env: string }).env)}` : "a literal value";
 }

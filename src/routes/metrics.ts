@@ -8,13 +8,7 @@ import type { Config } from "../config/schema";
 import { renderPrometheus, PROMETHEUS_CONTENT_TYPE, type ExtraFamily } from "../ops/metrics";
 import { countIngestRequest, flushMetrics, maybeFlush, metricsStore } from "../ops/record";
 import { suppressionReport } from "../noise/stats";
-import { constantTimeEqual, sha256 } from "./auth";
-
-/** Compares two strings through their SHA-256 digests, without an early exit. */
-async function sameSecret(given: string, want: string): Promise<boolean> {
-  const [a, b] = await Promise.all([sha256(given), sha256(want)]);
-  return constantTimeEqual(a, b);
-}
+import { sameSecret } from "./auth";
 
 /** The credential in Authorization: the Bearer token, or the password of HTTP Basic. */
 function presented(authz: string | undefined): string | undefined {
