@@ -12,14 +12,13 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseConfig } from "../src/config/load";
-import { makeEnricher } from "../src/enrich/index";
-import { makeRouter } from "../src/route/index";
 import { stableHex } from "../src/normalize/uid";
 import { attemptDelivery, type Item } from "../src/deliver/attempt";
 import { resolveSinks } from "../src/deliver/sinks";
 import { Slots } from "../src/deliver/slots";
 import { SOURCES, fixtureLines, ndjson } from "./common";
 import { asDelivered, ocsfEvents } from "./pipeline";
+import { defaultSteps } from "./pipeline-steps";
 
 export interface ConsumerMemResult {
   events: number;
@@ -39,9 +38,7 @@ const LIVE = Date.UTC(2026, 11, 6, 3, 0, 0);
  * heap limit is the peak of the whole run).
  */
 function batchItems(bytes: number, source?: string): Item[] {
-  const base = parseConfig({});
-  const enrich = makeEnricher(base);
-  const route = makeRouter(base);
+  const { enrich, route } = defaultSteps();
   const lines = SOURCES.filter(([name]) => source === undefined || name === source).flatMap(([, dirs]) => fixtureLines(...dirs));
   const items: Item[] = [];
   let n = 0;

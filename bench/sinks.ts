@@ -12,8 +12,6 @@
 import { writeFileSync } from "node:fs";
 import { gzipSync, strToU8 } from "fflate";
 import { parseConfig } from "../src/config/load";
-import { makeEnricher } from "../src/enrich/index";
-import { makeRouter } from "../src/route/index";
 import { driverFor, driverTypes } from "../src/sinks/index";
 import { resolveSinks, type ResolvedSink } from "../src/deliver/sinks";
 import { splitBatch, type Item } from "../src/deliver/attempt";
@@ -21,6 +19,7 @@ import { gzipText, utf8Length } from "../src/sinks/batch";
 import type { SinkContext, SinkRequest } from "../src/sinks/types";
 import { stableHex } from "../src/normalize/uid";
 import { asDelivered, ocsfEvents } from "./pipeline";
+import { defaultSteps } from "./pipeline-steps";
 import { SOURCES, fixtureLines, ndjson, timeRoundsAsync, table, fmt, isMain, arg } from "./common";
 
 export interface SinkRow {
@@ -118,9 +117,7 @@ async function encodeAll(sink: ResolvedSink, items: readonly Item[], chunks: num
 }
 
 export async function benchSinks(eventsWanted = 5000, budgetMs = 8000): Promise<SinksResult> {
-  const base = parseConfig({});
-  const enrich = makeEnricher(base);
-  const route = makeRouter(base);
+  const { enrich, route } = defaultSteps();
   const lines = SOURCES.flatMap(([, dirs]) => fixtureLines(...dirs));
   const distinct = ocsfEvents(lines.join("\n"), enrich, route).map(asDelivered);
   const perLine = distinct.length / lines.length; // a CloudTrail file holds several records
