@@ -262,7 +262,7 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   if (listed < rejected.length) body.errors_omitted = rejected.length - listed;
   Object.assign(body, emptyFields(empty));
   if (rejected.length > 0) {
-    const meta = { requestId: c.get("requestId"), uniq: quarantineUniq(), tenant: principal.tenant, receivedAt, route: new URL(req.url).pathname };
+    const meta = { ...spoolMeta, route: new URL(req.url).pathname }; // the same request id and uniq as its spool objects
     try {
       await writeQuarantine(c.env.ARCHIVE, rejected, meta);
     } catch (e) {
