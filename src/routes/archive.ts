@@ -8,6 +8,7 @@ import type { AppEnv } from "./ingest";
 import { QUARANTINE_PREFIX } from "../deliver/quarantine";
 import { SPILL_PREFIX } from "../deliver/enqueue";
 import { QUEUE_DLQ_OBJECTS_PREFIX } from "../deliver/queue-dlq";
+import { listWithMetadata } from "../deliver/dlq";
 
 export const archiveRoutes = new Hono<AppEnv>();
 
@@ -39,15 +40,15 @@ export function holdsOf(key: string, meta: Record<string, string>): string {
 
 archiveRoutes.get("/v1/archive/list", async (c) => {
   const prefix = c.req.query("prefix") ?? "";
-  const keys: { key: string; size: number; events?: string; holds: string; uploaded: string }[] = [];
-  let cursor: string | undefined;
-  for (let page = 0; page < 50; page++) {
-    const list = await c.env.ARCHIVE.list({ prefix, cursor, include: ["customMetadata"] });
-    for (const o of list.objects) keys.push({ key: o.key, size: o.size, events: o.customMetadata?.events, holds: holdsOf(o.key, o.customMetadata ?? {}), uploaded: o.uploaded.toISOString() });
-    if (!list.truncated) break;
-    cursor = list.cursor;
-  }
-  return c.json({ objects: keys });
+  // every object over at most 50 list pages
+  const { items } = await listWithMetadata(c.env.ARCHIVE, prefix, Infinity, 50, (o) => ({
+    key: o.key,
+    size: o.size,
+    events: o.customMetadata?.events,
+    holds: holdsOf(o.key, o.customMetadata ?? {}),
+    uploaded: o.uploaded.toISOString(),
+  }));
+  return c.json({ objects: items });
 });
 
 archiveRoutes.get("/v1/archive/object/*", async (c) => {
