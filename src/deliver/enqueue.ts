@@ -40,6 +40,11 @@ export interface Producer {
   sendBatch(messages: Iterable<{ body: string | EventsMessage; contentType?: "json" | "v8" | "text" | "bytes" }>): Promise<unknown>;
 }
 
+/** Sends EVENTS message texts (encodeMessage) as one sendBatch call, as text: ingest, and the spool's drain. */
+export function sendTexts(queue: Producer, texts: readonly string[]): Promise<unknown> {
+  return queue.sendBatch(texts.map((body) => ({ body, contentType: "text" as const })));
+}
+
 /** Where spilled events go (the ARCHIVE bucket). */
 export interface SpillStore {
   put(key: string, value: string, options?: { httpMetadata?: { contentType?: string } }): Promise<unknown>;
@@ -268,7 +273,7 @@ export class Enqueuer {
     for (const m of batch) events += m.count;
     if (this.refusal === undefined) {
       try {
-        await this.queue.sendBatch(texts.map((body) => ({ body, contentType: "text" as const })));
+        await sendTexts(this.queue, texts);
         this.sent += events;
         return;
       } catch (e) {

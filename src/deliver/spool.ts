@@ -14,7 +14,7 @@
 // drains at once, or a delete that failed) queues its events twice: they keep their metadata.uid, and the
 // sinks deduplicate on it (docs/delivery.md, "At least once"). Messages may reference spill/ objects
 // (large events), which must outlive the spool (docs/deploy.md, retention).
-import type { Producer, Fallback } from "./enqueue";
+import { sendTexts, type Producer, type Fallback } from "./enqueue";
 import { eventDay } from "../sinks/objects";
 import { log } from "../ops/log";
 import { listWithMetadata } from "./dlq";
@@ -163,7 +163,7 @@ export async function drainSpool(bucket: R2Bucket, queue: Producer, budget: Drai
     }
     if (r.error !== undefined) return; // another lane saw the queue refuse: do not send more
     try {
-      if (rec.messages.length > 0) await queue.sendBatch(rec.messages.map((body) => ({ body, contentType: "text" as const })));
+      if (rec.messages.length > 0) await sendTexts(queue, rec.messages);
     } catch (e) {
       r.error ??= e instanceof Error ? e.message : String(e);
       return;
