@@ -6,6 +6,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { attemptDelivery, type Item } from "../../src/deliver/attempt";
 import { resolveSinks, type ResolvedSink } from "../../src/deliver/sinks";
+import { Slots } from "../../src/deliver/slots";
 import { parseConfig } from "../../src/config/load";
 import { fixtureEvents, startSplunkHec, startSlack, NOW, type SplunkServer, type SlackServer } from "../support/siem-servers";
 
@@ -35,6 +36,15 @@ afterAll(async () => {
   hung.closeAllConnections();
   await new Promise((r) => hung.close(r));
 });
+
+/** A loopback URL nothing listens on (a fresh port, closed again): sending to it is a network error. */
+async function closedPortUrl(): Promise<string> {
+  const closed = createServer();
+  await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+  await new Promise((r) => closed.close(r));
+  return url;
+}
 
 const opts = { env: { TOKEN, HOOK: "" }, now: NOW };
 
@@ -92,11 +102,7 @@ describe("attemptDelivery", () => {
   });
 
   it("a network error is retried, and the rest of the attempt is not sent", async () => {
-    // nothing listens on the hung server's port once it is closed: use a fresh closed port
-    const closed = createServer();
-    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
-    const url = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
-    await new Promise((r) => closed.close(r));
+    const url = await closedPortUrl();
     const s = sink({ type: "splunk_hec", url, token: { env: "TOKEN" }, batch: { maxEvents: 4 } });
     const r = await attemptDelivery(s, items.slice(0, 12), opts);
     expect(r.requests).toBe(1);
@@ -104,6 +110,33 @@ describe("attemptDelivery", () => {
     expect(r.retry.map((g) => g.indices)).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]);
     expect(r.retry[0]!.reason).toMatch(/^network error/);
     expect(r.retry[1]!.reason).toMatch(/^not sent: network error/);
+  });
+
+  it("once the sink is down, its later batches are neither sent nor encoded, also while they wait for a slot", async () => {
+    const url = await closedPortUrl();
+    const base = sink({ type: "splunk_hec", url, token: { env: "TOKEN" }, batch: { maxEvents: 4 } });
+    const encoded: number[] = [];
+    const s: ResolvedSink = {
+      ...base,
+      driver: {
+        ...base.driver,
+        encode: (events, cfg, ctx, lines) => {
+          encoded.push(events.length);
+          return base.driver.encode(events, cfg, ctx, lines);
+        },
+      },
+    };
+    // one slot, held elsewhere when the attempt starts: each batch waits for it
+    const slots = new Slots(1);
+    const release = await slots.acquire();
+    const attempt = attemptDelivery(s, items.slice(0, 12), { ...opts, slots });
+    release();
+    const r = await attempt;
+    expect(encoded).toEqual([4]); // the first batch only
+    expect(r.requests).toBe(1);
+    expect(r.down?.reason).toMatch(/^network error/);
+    expect(r.retry.map((g) => g.indices)).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]);
+    expect(r.retry.slice(1).every((g) => g.reason.startsWith("not sent: network error"))).toBe(true);
   });
 
   it("the default fetch send gives up after timeoutMs: a hung sink is a retry", async () => {
