@@ -257,9 +257,10 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
     // Once it has the slot only the budget is looked at again before encoding: `down` cannot have changed
     // meanwhile. It is this attempt's own, set only by its requests, and its batches run one after another,
     // so it was last set before the check above. A sink's other work in the invocation never runs beside
-    // this attempt: one delivery per sink per EVENTS batch, and a sink's DELIVERIES messages in order, those
-    // after a failure rescheduled unsent and unencoded (DeliverJob.skip). So a down sink's batches are
-    // never encoded (test/deliver/attempt.test.ts counts the encodes).
+    // this attempt: a queue batch holds one queue's messages, with one delivery per sink for an EVENTS batch
+    // and, for a DELIVERIES batch, a sink's messages in order, those after a failure rescheduled unsent and
+    // unencoded (DeliverJob.skip). So a down sink's batches are never encoded (test/deliver/attempt.test.ts
+    // counts the encodes).
     const run = async () => (overBudget() ? skip(chunk) : encodeAndSend(chunk));
     await (opts.slots ? opts.slots.use(run) : run());
   }
