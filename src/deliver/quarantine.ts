@@ -74,6 +74,15 @@ export function keyPart(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]/g, "_");
 }
 
+/**
+ * The content type of a JSON object in R2, told by its key: `.ndjson` (one JSON per line) is
+ * application/x-ndjson, anything else application/json (quarantine objects, and the spill, spool and
+ * parked objects a queue dead letter puts back).
+ */
+export function jsonContentType(key: string): string {
+  return key.endsWith(".ndjson") ? "application/x-ndjson" : "application/json";
+}
+
 /** A fresh per-request key component (12 hex digits, random). */
 export function quarantineUniq(): string {
   return crypto.randomUUID().replace(/-/g, "").slice(0, 12);
@@ -104,7 +113,7 @@ export async function writeQuarantine(bucket: QuarantineBucket, rejected: Reject
     const results = await Promise.allSettled(
       objects.slice(i, i + 6).map((o) =>
         bucket.put(o.key, o.body, {
-          httpMetadata: { contentType: o.key.endsWith(".ndjson") ? "application/x-ndjson" : "application/json" },
+          httpMetadata: { contentType: jsonContentType(o.key) },
           customMetadata: { reason: o.reason, requestId: meta.requestId.slice(0, 128), records: String(o.records) },
         }),
       ),

@@ -23,7 +23,7 @@ import { isDeliveryMessage } from "./retry";
 import { log } from "../ops/log";
 import { listDeadLetterObjects, readRecord, type DeadLetterInfo } from "./dlq";
 import { decodeMessage, encodeMessage } from "./enqueue";
-import { keyPart } from "./quarantine";
+import { jsonContentType, keyPart } from "./quarantine";
 
 export const QUEUE_DLQ_PREFIX = "dlq-queue/";
 /** Copies of referenced objects too large to keep inside their record (see ReferencedObject.copy). */
@@ -190,7 +190,7 @@ export async function resendQueueDeadLetter(rec: QueueDeadLetter, queues: { EVEN
   if (rec.objects?.length) {
     if (!archive) throw new Error("the record's referenced objects need the ARCHIVE bucket");
     for (const o of rec.objects) {
-      if (o.text !== undefined) await archive.put(o.key, o.text, { httpMetadata: { contentType: o.key.endsWith(".ndjson") ? "application/x-ndjson" : "application/json" } });
+      if (o.text !== undefined) await archive.put(o.key, o.text, { httpMetadata: { contentType: jsonContentType(o.key) } });
       else if (o.copy) {
         const c = await archive.get(o.copy);
         if (!c) throw new Error(`the copy ${o.copy} of ${o.key} is missing`);

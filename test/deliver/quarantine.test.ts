@@ -50,4 +50,13 @@ describe("writeQuarantine", () => {
     await expect(writeQuarantine({ put: async () => { tried++; throw new Error("down"); } }, many, meta)).rejects.toThrow("down");
     expect(tried).toBe(8);
   });
+
+  it("gives each object the content type of its key: .json objects application/json, the rest .ndjson application/x-ndjson", async () => {
+    const types = new Map<string, string | undefined>();
+    const many: Rejected[] = Array.from({ length: QUARANTINE_SINGLE_OBJECTS + 2 }, (_, i) => ({ index: i, path: "", reason: "r", raw: "x" }));
+    await writeQuarantine({ put: async (k, _v, o) => void types.set(k, o?.httpMetadata?.contentType) }, many, meta);
+    expect(types.size).toBe(QUARANTINE_SINGLE_OBJECTS + 1);
+    for (const [k, t] of types) expect(t).toBe(k.endsWith("-rest.ndjson") ? "application/x-ndjson" : "application/json");
+    expect([...types.values()].filter((t) => t === "application/x-ndjson")).toHaveLength(1);
+  });
 });

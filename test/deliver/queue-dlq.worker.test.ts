@@ -241,7 +241,9 @@ describe("queue dead letters are self-contained", () => {
     const DELIVERIES = captureQueue();
     expect((await replay(`dlq-queue/deliveries/${eventDay(Date.now())}/${id}.json`, { ...env, DELIVERIES } as unknown as Env)).status).toBe(200);
     expect(DELIVERIES.sent).toEqual([{ body: delivery, contentType: "json" }]);
-    expect(await (await env.ARCHIVE.get(ref))!.text()).toBe(ndjson);
+    const back = (await env.ARCHIVE.get(ref))!;
+    expect(await back.text()).toBe(ndjson);
+    expect(back.httpMetadata?.contentType).toBe("application/x-ndjson");
   });
 });
 
