@@ -82,13 +82,22 @@ export async function listDeadLetterObjects(bucket: R2Bucket, prefix: string, li
 
 /**
  * The objects under `prefix` (with their custom metadata) in key order, each mapped by `map`, at most
- * `limit` of them over at most `pages` list pages: `more` when there are more than it returns.
+ * `limit` of them over at most `pages` list pages: `more` when there are more than it returns. With
+ * `metadata: false` the lists ask for no custom metadata (R2 may return fewer keys a page with it).
  */
-export async function listWithMetadata<T>(bucket: R2Bucket, prefix: string, limit: number, pages: number, map: (o: R2Object) => T): Promise<{ items: T[]; more: boolean }> {
+export async function listWithMetadata<T>(
+  bucket: R2Bucket,
+  prefix: string,
+  limit: number,
+  pages: number,
+  map: (o: R2Object) => T,
+  opts: { metadata?: boolean } = {},
+): Promise<{ items: T[]; more: boolean }> {
   const items: T[] = [];
+  const include: R2ListOptions["include"] = opts.metadata === false ? undefined : ["customMetadata"];
   let cursor: string | undefined;
   for (let page = 0; page < pages && items.length < limit; page++) {
-    const list = await bucket.list({ prefix, cursor, include: ["customMetadata"] });
+    const list = await bucket.list({ prefix, cursor, ...(include ? { include } : {}) });
     for (const o of list.objects) items.push(map(o));
     if (!list.truncated) return { items: items.slice(0, limit), more: items.length > limit };
     cursor = list.cursor;

@@ -204,17 +204,13 @@ export async function drainSpool(bucket: R2Bucket, queue: Producer, budget: Drai
   return r;
 }
 
-/** Spool objects, counted over at most `pages` list pages: `more` when there are more than `objects`. */
+/**
+ * Spool objects, counted over at most `pages` list pages: `more` when there are more than `objects`. The
+ * lists ask for no metadata, so each page holds as many keys as R2 gives (1,000).
+ */
 export async function countSpoolObjects(bucket: R2Bucket, pages = SPOOL_BACKLOG_PAGES): Promise<{ objects: number; more: boolean }> {
-  let objects = 0;
-  let cursor: string | undefined;
-  for (let page = 0; page < pages; page++) {
-    const list = await bucket.list({ prefix: SPOOL_PREFIX, ...(cursor !== undefined ? { cursor } : {}) });
-    objects += list.objects.length;
-    if (!list.truncated) return { objects, more: false };
-    cursor = list.cursor;
-  }
-  return { objects, more: true };
+  const { items, more } = await listWithMetadata(bucket, SPOOL_PREFIX, Infinity, pages, () => 0, { metadata: false });
+  return { objects: items.length, more };
 }
 
 let lastCheck = Number.NEGATIVE_INFINITY;

@@ -252,5 +252,11 @@ describe("the spool at scale", () => {
     expect(sampleValue(m, "tributary_spool_backlog_more")).toBe(0);
     // counted over fewer pages than there are, it says so
     expect(await countSpoolObjects(env.ARCHIVE, 1)).toEqual({ objects: 1000, more: true });
+    // its lists ask for no custom metadata (with it R2 may put fewer keys on a page, so the pages would count fewer)
+    const asked: R2ListOptions[] = [];
+    const watched = { list: (o: R2ListOptions) => (asked.push(o), env.ARCHIVE.list(o)) } as unknown as R2Bucket;
+    expect(await countSpoolObjects(watched, 2)).toEqual({ objects: 1050, more: false });
+    expect(asked).toHaveLength(2);
+    expect(asked.every((o) => o.include === undefined && o.prefix === SPOOL_PREFIX)).toBe(true);
   });
 });
