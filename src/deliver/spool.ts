@@ -10,10 +10,14 @@
 //
 // drainSpool sends the objects back to EVENTS in key order (oldest day first), within a budget (objects,
 // subrequests, wall time), and deletes an object only after the queue took all its messages: from the scheduled handler
-// every minute, and opportunistically after a later request's successful enqueue. Draining the same object twice (two
-// drains at once, or a delete that failed) queues its events twice: they keep their metadata.uid, and the
-// sinks deduplicate on it (docs/delivery.md, "At least once"). Messages may reference spill/ objects
-// (large events), which must outlive the spool (docs/deploy.md, retention).
+// every minute, and opportunistically after a later request's successful enqueue. Drains may run at once (the
+// cron, after-ingest drains in several isolates, the admin drain): each claims an object before sending it, by
+// creating its lease spool-lease/<key> with a conditional put (R2 `onlyIf`, only if absent), deleted with the
+// object; a lease older than SPOOL_LEASE_MS (its drain died) is taken over. So two drains do not send the same
+// object. Sending an object twice is still possible (its delete failed after the queue took it, or a send
+// outlasted its lease): the events keep their metadata.uid, and the sinks deduplicate on it (docs/delivery.md,
+// "At least once"). Messages may reference spill/ objects (large events), which must outlive the spool
+// (docs/deploy.md, retention).
 import { sendTexts, type Producer, type Fallback } from "./enqueue";
 import { eventDay } from "../sinks/objects";
 import { log } from "../ops/log";
@@ -22,11 +26,15 @@ import { keyPart } from "./quarantine";
 import { countSpool, countingProducer, setSpoolBacklog } from "../ops/record";
 
 export const SPOOL_PREFIX = "spool/";
+/** A drain's claim on a spool object: spool-lease/<spool key> (not under spool/, so never listed as one). */
+export const SPOOL_LEASE_PREFIX = "spool-lease/";
+/** A claim older than this is taken over (the drain that made it died); a drain sends an object well within it. */
+export const SPOOL_LEASE_MS = 120_000;
 
 /**
- * How much one drain may do. Each object costs three subrequests (get, sendBatch, delete) and each list
- * page one; the time budget is checked before each object is started (so a run ends at most one
- * object's round trips after it).
+ * How much one drain may do. Each object costs four subrequests (claim, get, sendBatch, one delete of the
+ * object and its claim) and each list page one; the time budget is checked before each object is started
+ * (so a run ends at most one object's round trips after it).
  */
 export interface DrainBudget {
   /** Objects sent back at most. */
@@ -41,14 +49,14 @@ export interface DrainBudget {
 
 /**
  * The every-minute drain (and `npm run dlq -- spool --drain`): until ~20 s or 5,000 subrequests (half the
- * paid limit, so ~1,660 objects, ~130,000 events), whichever comes first, four objects at a time.
+ * paid limit, so ~1,250 objects, ~100,000 events), whichever comes first, four objects at a time.
  */
 export const SPOOL_DRAIN_SCHEDULED: DrainBudget = { objects: 10_000, subrequests: 5_000, ms: 20_000, lanes: 4 };
 /**
  * One opportunistic drain after an ingest request: 3 objects, one at a time, from a random place among the
  * oldest SPOOL_SCATTER_PAGE (so isolates draining at once mostly pick different objects).
  */
-export const SPOOL_DRAIN_AFTER_INGEST: DrainBudget = { objects: 3, subrequests: 1 + 3 * 3, ms: 5_000, lanes: 1 };
+export const SPOOL_DRAIN_AFTER_INGEST: DrainBudget = { objects: 3, subrequests: 1 + 3 * 4, ms: 5_000, lanes: 1 };
 /** The oldest objects an after-ingest drain picks its start among (one list call). */
 export const SPOOL_SCATTER_PAGE = 100;
 /** List pages the backlog gauge counts at most (1,000 keys a page); past them it says "at least". */
@@ -145,13 +153,17 @@ export async function drainSpool(bucket: R2Bucket, queue: Producer, budget: Drai
   const r: DrainResult = { objects: 0, events: 0, left: 0, more: false };
   let used = 0;
   let started = 0;
-  const canStart = () => r.error === undefined && started < budget.objects && used + 3 <= budget.subrequests && now() < deadline;
+  let at = 0; // the clock as canStart last read it
+  const canStart = () => r.error === undefined && started < budget.objects && used + 4 <= budget.subrequests && (at = now()) < deadline;
 
   const one = async (key: string) => {
-    used += 3; // counted up front: get, sendBatch, delete
+    used += 4; // counted up front: claim, get, sendBatch, delete (a claim taken over or given back costs one more)
+    const lease = `${SPOOL_LEASE_PREFIX}${key}`;
+    if (!(await claim(bucket, lease, at))) return; // another drain is sending it
     const obj = await bucket.get(key);
     if (!obj) {
       r.left--; // drained meanwhile by another drain
+      await bucket.delete(lease);
       return;
     }
     let rec: SpoolRecord;
@@ -161,14 +173,21 @@ export async function drainSpool(bucket: R2Bucket, queue: Producer, budget: Drai
       log("error", "spool object unreadable, left in place", { key, error: e });
       return;
     }
-    if (r.error !== undefined) return; // another lane saw the queue refuse: do not send more
-    try {
-      if (rec.messages.length > 0) await sendTexts(queue, rec.messages);
-    } catch (e) {
-      r.error ??= e instanceof Error ? e.message : String(e);
+    let sent = false;
+    if (r.error === undefined) {
+      // (else another lane saw the queue refuse: do not send more)
+      try {
+        if (rec.messages.length > 0) await sendTexts(queue, rec.messages);
+        sent = true;
+      } catch (e) {
+        r.error ??= e instanceof Error ? e.message : String(e);
+      }
+    }
+    if (!sent) {
+      await bucket.delete(lease); // the next drain may take it at once
       return;
     }
-    await bucket.delete(key);
+    await bucket.delete([key, lease]);
     countSpool("drained", rec.count);
     r.objects++;
     r.events += rec.count;
@@ -202,6 +221,18 @@ export async function drainSpool(bucket: R2Bucket, queue: Producer, budget: Drai
   }
   if (r.objects > 0 || r.error) log(r.error ? "warn" : "info", "spool drained", { ...r });
   return r;
+}
+
+/**
+ * Claims a spool object for one drain: creates its lease only if there is none, or takes over one older than
+ * SPOOL_LEASE_MS (only if no other drain took it over first). False when another drain holds it.
+ */
+async function claim(bucket: R2Bucket, lease: string, now: number): Promise<boolean> {
+  const put = (onlyIf: R2Conditional) => bucket.put(lease, "", { onlyIf, customMetadata: { until: String(now + SPOOL_LEASE_MS) } });
+  if (await put({ etagDoesNotMatch: "*" })) return true;
+  const held = await bucket.head(lease);
+  if (held && Number(held.customMetadata?.until ?? 0) > now) return false;
+  return (await put(held ? { etagMatches: held.etag } : { etagDoesNotMatch: "*" })) !== null;
 }
 
 /**

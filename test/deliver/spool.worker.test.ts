@@ -7,7 +7,7 @@ import { env, createExecutionContext, createScheduledController, waitOnExecution
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { encodeMessage } from "../../src/deliver/enqueue";
-import { countSpoolObjects, drainSpool, SPOOL_CRON, SPOOL_DRAIN_AFTER_INGEST, SPOOL_DRAIN_SCHEDULED, SPOOL_PREFIX, type SpoolRecord } from "../../src/deliver/spool";
+import { countSpoolObjects, drainSpool, SPOOL_CRON, SPOOL_DRAIN_AFTER_INGEST, SPOOL_DRAIN_SCHEDULED, SPOOL_LEASE_MS, SPOOL_LEASE_PREFIX, SPOOL_PREFIX, type SpoolRecord } from "../../src/deliver/spool";
 import { CaptureQueue, call, keys, post, spoolFailing } from "../routes/helpers";
 import { EVENTS_QUEUE, callWorker, runBatch } from "../support/delivery";
 import { readArchive } from "../support/archive";
@@ -137,7 +137,7 @@ describe("the spool", () => {
 describe("the spool at scale", () => {
   // what an earlier test left in the spool (R2 is shared by this file's tests)
   beforeEach(async () => {
-    const left = await keys(env.ARCHIVE, SPOOL_PREFIX);
+    const left = [...(await keys(env.ARCHIVE, SPOOL_PREFIX)), ...(await keys(env.ARCHIVE, SPOOL_LEASE_PREFIX))];
     for (let i = 0; i < left.length; i += 1000) await env.ARCHIVE.delete(left.slice(i, i + 1000));
   });
 
@@ -169,13 +169,15 @@ describe("the spool at scale", () => {
     }
   }
 
-  /** ARCHIVE with its list/get/delete calls counted (the subrequests a drain makes to R2). */
+  /** ARCHIVE with its calls counted (the subrequests a drain makes to R2). */
   function counted(bucket: R2Bucket): { bucket: R2Bucket; calls: () => number } {
     let n = 0;
     const b = {
       list: (o?: R2ListOptions) => (n++, bucket.list(o)),
       get: (k: string) => (n++, bucket.get(k)),
-      delete: (k: string) => (n++, bucket.delete(k)),
+      head: (k: string) => (n++, bucket.head(k)),
+      put: (k: string, v: string, o?: R2PutOptions) => (n++, bucket.put(k, v, o)),
+      delete: (k: string | string[]) => (n++, bucket.delete(k)),
     } as unknown as R2Bucket;
     return { bucket: b, calls: () => n };
   }
@@ -193,13 +195,13 @@ describe("the spool at scale", () => {
     expect(sampleValue(m, "tributary_spool_backlog_more")).toBe(0);
   });
 
-  it("a drain stays within its subrequest budget (get + sendBatch + delete per object, one per list page) and leaves the rest", async () => {
+  it("a drain stays within its subrequest budget (claim + get + sendBatch + delete per object, one per list page) and leaves the rest", async () => {
     const made = await fill(40, `scale-${run}-b`);
     const r2 = counted(env.ARCHIVE);
     const queue = new TextQueue();
-    const r = await drainSpool(r2.bucket, queue, { ...SPOOL_DRAIN_SCHEDULED, subrequests: 1 + 3 * 25 + 2 });
+    const r = await drainSpool(r2.bucket, queue, { ...SPOOL_DRAIN_SCHEDULED, subrequests: 1 + 4 * 25 + 3 });
     expect(r).toMatchObject({ objects: 25, events: 25, left: 15, more: false });
-    expect(r2.calls() + queue.calls).toBeLessThanOrEqual(1 + 3 * 25 + 2);
+    expect(r2.calls() + queue.calls).toBeLessThanOrEqual(1 + 4 * 25 + 3);
     // the oldest 25 went, in key order (four lanes start them in order)
     expect(await keys(env.ARCHIVE, SPOOL_PREFIX)).toEqual(made.slice(25));
   });
@@ -223,6 +225,8 @@ describe("the spool at scale", () => {
     expect(r.objects).toBe(5);
     expect(queue.calls).toBeLessThanOrEqual(5 + SPOOL_DRAIN_SCHEDULED.lanes);
     expect(await keys(env.ARCHIVE, SPOOL_PREFIX)).toHaveLength(25);
+    // the objects not sent are not held: their claims were given back for the next drain
+    expect(await keys(env.ARCHIVE, SPOOL_LEASE_PREFIX)).toEqual([]);
   });
 
   it("two after-request drains at once start at different places and send no object twice", async () => {
@@ -237,11 +241,44 @@ describe("the spool at scale", () => {
     expect(rb.objects).toBe(3);
     expect(a.texts.filter((t) => b.texts.includes(t))).toEqual([]);
     expect(await keys(env.ARCHIVE, SPOOL_PREFIX)).toHaveLength(54);
-    // and without scatter both would have taken the same oldest three (the duplicates this avoids)
+    // without scatter both list the same oldest three: each is sent by one of them (the other finds it claimed)
     const c = new TextQueue();
     const d = new TextQueue();
     await Promise.all([drainSpool(env.ARCHIVE, c, SPOOL_DRAIN_AFTER_INGEST), drainSpool(env.ARCHIVE, d, SPOOL_DRAIN_AFTER_INGEST)]);
-    expect(c.texts.filter((t) => d.texts.includes(t)).length).toBeGreaterThan(0);
+    expect(c.texts.filter((t) => d.texts.includes(t))).toEqual([]);
+    expect(c.texts.length + d.texts.length).toBe(3);
+    expect(await keys(env.ARCHIVE, SPOOL_PREFIX)).toHaveLength(51);
+  });
+
+  it("two full drains at once (the cron's and an admin drain) send each object exactly once, and leave no claim behind", async () => {
+    const made = await fill(40, `scale-${run}-g`);
+    const a = new TextQueue();
+    const b = new TextQueue();
+    const [ra, rb] = await Promise.all([drainSpool(env.ARCHIVE, a, SPOOL_DRAIN_SCHEDULED), drainSpool(env.ARCHIVE, b, SPOOL_DRAIN_SCHEDULED)]);
+    const sent = [...a.texts, ...b.texts];
+    expect(sent).toHaveLength(40);
+    expect(new Set(sent).size).toBe(40);
+    expect(ra.objects + rb.objects).toBe(40);
+    expect(a.texts.length).toBeGreaterThan(0);
+    expect(b.texts.length).toBeGreaterThan(0);
+    expect(await keys(env.ARCHIVE, SPOOL_PREFIX)).toEqual([]);
+    expect(await keys(env.ARCHIVE, SPOOL_LEASE_PREFIX)).toEqual([]);
+    expect(made).toHaveLength(40);
+  });
+
+  it("a drain skips an object another drain holds, and takes over a claim older than SPOOL_LEASE_MS (its drain died)", async () => {
+    const [held, stale] = await fill(3, `scale-${run}-h`);
+    const t = Date.now();
+    await env.ARCHIVE.put(`${SPOOL_LEASE_PREFIX}${held!}`, "", { customMetadata: { until: String(t + SPOOL_LEASE_MS) } });
+    await env.ARCHIVE.put(`${SPOOL_LEASE_PREFIX}${stale!}`, "", { customMetadata: { until: String(t - 1) } });
+    const queue = new TextQueue();
+    const r = await drainSpool(env.ARCHIVE, queue, SPOOL_DRAIN_SCHEDULED, { now: () => t });
+    expect(r).toMatchObject({ objects: 2, left: 1 });
+    expect(queue.texts.sort()).toEqual([`scale-${run}-h:1`, `scale-${run}-h:2`]);
+    expect(await keys(env.ARCHIVE, SPOOL_PREFIX)).toEqual([held]);
+    // the stale claim was taken over and went with its object; the live one is untouched
+    expect(await keys(env.ARCHIVE, SPOOL_LEASE_PREFIX)).toEqual([`${SPOOL_LEASE_PREFIX}${held!}`]);
+    expect(stale).toBeDefined();
   });
 
   it("the backlog gauge counts past 1,000 objects (1,050, exact), with _more 0", async () => {
