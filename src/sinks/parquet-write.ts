@@ -10,8 +10,10 @@
 // values (a leaf only null at one level keeps a count, not arrays); a leaf holding a value goes to
 // hyparquet-writer's own writeColumn (the same pages, dictionary and statistics), a leaf holding none
 // (most) gets the chunk writeColumn writes for all-null values (one page of levels, made once per shape
-// and copied); the footer is written here with each leaf's constant part (type, encodings, path)
-// serialized once, the schema by hyparquet-writer's writeMetadata once per class.
+// and copied); the footer is written here with each leaf's path serialized once per class, the schema
+// by hyparquet-writer's writeMetadata once per class. What a class keeps between files is small (its
+// field tree and typed arrays per leaf, ~0.2 MB); the leaves' levels live in a pool of leaf objects and
+// hyparquet-writer's column descriptions are made only for leaves a page is written for.
 import { ByteWriter } from "hyparquet-writer";
 import { writeColumn } from "hyparquet-writer/src/column.js";
 import { writeDataPageV2 } from "hyparquet-writer/src/datapage.js";
@@ -39,6 +41,9 @@ const PAR1 = 0x31524150;
 
 // Parquet's Thrift enums (parquet.thrift) and the compact protocol's types.
 const TYPES = ["BOOLEAN", "INT32", "INT64", "INT96", "FLOAT", "DOUBLE", "BYTE_ARRAY", "FIXED_LEN_BYTE_ARRAY"];
+const BOOLEAN = 0;
+const FLOAT = 4;
+const DOUBLE = 5;
 const ENCODINGS = ["PLAIN", "GROUP_VAR_INT", "PLAIN_DICTIONARY", "RLE", "BIT_PACKED", "DELTA_BINARY_PACKED", "DELTA_LENGTH_BYTE_ARRAY", "DELTA_BYTE_ARRAY", "RLE_DICTIONARY", "BYTE_STREAM_SPLIT"];
 const CODECS = ["UNCOMPRESSED", "SNAPPY", "GZIP", "LZO", "BROTLI", "LZ4", "ZSTD", "LZ4_RAW"];
 const PAGE_TYPES = ["DATA_PAGE", "INDEX_PAGE", "DICTIONARY_PAGE", "DATA_PAGE_V2"];
@@ -49,15 +54,20 @@ const BINARY = 8;
 const LIST = 9;
 const STRUCT = 12;
 
-/** A leaf column: its schema path, and the levels and values of the row group being written. */
+/**
+ * A leaf column while a file is written: its levels and values of the row group being written. The
+ * objects are pooled (as many as the widest class has leaves) and set up from the class's Layout for
+ * each file; what a class keeps between files is its Layout alone.
+ */
 interface Leaf {
-  encoder: ColumnEncoder;
+  /** The leaf's index in its class (schema order). */
+  k: number;
   maxDef: number;
   maxRep: number;
-  /** Footer bytes of the chunk's metadata fields 1-4 (type, encodings, path, codec), by encodings. */
-  heads: Map<string, Uint8Array>;
-  /** The head used last (most chunks of a leaf have the same encodings). */
-  lastHead: [key: string, head: Uint8Array];
+  /** Its physical type (index in TYPES). */
+  type: number;
+  /** hyparquet-writer's description of the column, made only for a leaf a page is written for (most copy a ready null page). */
+  encoder: ColumnEncoder | undefined;
   /** Entries (levels) in the row group. */
   n: number;
   /** While every entry is null at one level (d0, r0), only `n` counts them; else the arrays hold them. */
@@ -91,9 +101,23 @@ interface Node {
   pendDef: number;
 }
 
+/**
+ * What a class keeps between files (for the isolate's life): its field tree and, per leaf, what its
+ * schema says, in typed arrays (a class has 1,300-2,300 leaves; objects per leaf kept ~1.1 KB each).
+ */
 interface Layout {
   top: Node[];
-  leaves: Leaf[];
+  /** The class's schema (parquet-schema's cached list) and each element's parent (-1 for the root). */
+  schema: SchemaElement[];
+  parent: Int32Array;
+  /** Per leaf: its schema element's index, maximum levels, physical type (index in TYPES). */
+  el: Int32Array;
+  maxDef: Uint8Array;
+  maxRep: Uint8Array;
+  type: Uint8Array;
+  /** Per leaf k, bytes pathAt[k] to pathAt[k + 1]: ColumnMetaData's path_in_schema list (after its field header). */
+  paths: Uint8Array;
+  pathAt: Uint32Array;
   /** Footer bytes of FileMetaData fields 1 (version) and 2 (schema), as writeMetadata writes them. */
   head: Uint8Array;
   /** Footer bytes of FileMetaData field 7 (column orders), after field 6. */
@@ -108,45 +132,111 @@ function layoutOf(classUid: number): Layout | undefined {
   const fields = classFields(classUid);
   const schema = classSchema(classUid);
   if (!fields || !schema) return undefined;
-  const leaves: Leaf[] = [];
-  let at = 1; // schema[0] is the root
+  const parent = new Int32Array(schema.length).fill(-1);
+  const els: number[] = [];
+  const maxDef: number[] = [];
+  const maxRep: number[] = [];
+  const paths = new Out();
+  const pathAt: number[] = [0];
+  let next = 1; // schema[0] is the root
   // walks the schema elements in the order parquet-schema made them (wrapper, list, element for a list)
-  const build = (f: Field, path: SchemaElement[], def: number, rep: number): Node => {
-    const lo = leaves.length;
+  const build = (f: Field, up: number, def: number, rep: number): Node => {
+    const lo = els.length;
     let node: Node;
     if (f.list) {
-      const wrapper = schema[at++]!;
-      const list = schema[at++]!;
-      node = one(f, [...path, wrapper, list], def + 2, rep + 1);
+      const wrapper = next++;
+      parent[wrapper] = up;
+      const list = next++;
+      parent[list] = wrapper;
+      node = one(f, list, def + 2, rep + 1);
       node.rep = rep + 1;
-    } else node = one(f, path, def, rep);
+    } else node = one(f, up, def, rep);
     node.lo = lo;
-    node.hi = leaves.length;
+    node.hi = els.length;
     return node;
   };
-  const one = (f: Field, path: SchemaElement[], def: number, rep: number): Node => {
-    const el = schema[at++]!;
-    const here = [...path, el];
-    if (f.fields) return { field: f, lo: 0, hi: 0, rep: 0, pend: 0, pendDef: 0, members: f.fields.map((c) => build(c, here, def + 1, rep)) };
-    const encoder: ColumnEncoder = {
-      columnName: here.map((s) => s.name).join("."),
-      element: el,
-      schemaPath: [schema[0]!, ...here],
-      codec: "SNAPPY",
-      compressors: COMPRESSORS,
-      stats: true,
-      pageSize: PAGE_SIZE,
-      columnIndex: false,
-      offsetIndex: true,
-    };
-    if (def + 1 >= 32 || rep >= 8) throw new Error(`column ${encoder.columnName}: levels past what nullPageKey packs`);
-    leaves.push({ encoder, maxDef: def + 1, maxRep: rep, heads: new Map(), lastHead: ["", new Uint8Array()], n: 0, uniform: true, d0: 0, r0: 0, defs: NO_LEVELS, reps: NO_LEVELS, values: undefined, filled: 0 });
+  const one = (f: Field, up: number, def: number, rep: number): Node => {
+    const el = next++;
+    parent[el] = up;
+    if (f.fields) return { field: f, lo: 0, hi: 0, rep: 0, pend: 0, pendDef: 0, members: f.fields.map((c) => build(c, el, def + 1, rep)) };
+    const path = pathOf(schema, parent, el);
+    if (def + 1 >= 32 || rep >= 8) throw new Error(`column ${path.join(".")}: levels past what nullPageKey packs`);
+    els.push(el);
+    maxDef.push(def + 1);
+    maxRep.push(rep);
+    listHeader(paths, path.length, BINARY);
+    for (const name of path) binary(paths, name);
+    pathAt.push(paths.pos);
     return { field: f, lo: 0, hi: 0, rep: 0, pend: 0, pendDef: 0 };
   };
-  const top = fields.map((f) => build(f, [], 0, 0));
-  l = { top, leaves, head: schemaHead(schema, leaves.length), orders: columnOrders(leaves.length, 1) };
+  const top = fields.map((f) => build(f, 0, 0, 0));
+  const type = Uint8Array.from(els, (i) => TYPES.indexOf(schema[i]!.type!));
+  l = {
+    top,
+    schema,
+    parent,
+    el: Int32Array.from(els),
+    maxDef: Uint8Array.from(maxDef),
+    maxRep: Uint8Array.from(maxRep),
+    type,
+    paths: paths.result(),
+    pathAt: Uint32Array.from(pathAt),
+    head: schemaHead(schema, els.length),
+    orders: columnOrders(els.length, 1),
+  };
   layouts.set(classUid, l);
   return l;
+}
+
+/** The names of a schema element's path below the root. */
+function pathOf(schema: readonly SchemaElement[], parent: Int32Array, el: number): string[] {
+  const names: string[] = [];
+  for (let i = el; i > 0; i = parent[i]!) names.push(schema[i]!.name);
+  return names.reverse();
+}
+
+/** hyparquet-writer's description of leaf k's column (as parquetWriteBuffer makes it). */
+function encoderOf(layout: Layout, k: number): ColumnEncoder {
+  const schemaPath: SchemaElement[] = [];
+  for (let i = layout.el[k]!; i >= 0; i = layout.parent[i]!) schemaPath.push(layout.schema[i]!);
+  schemaPath.reverse();
+  return {
+    columnName: schemaPath.slice(1).map((s) => s.name).join("."),
+    element: schemaPath[schemaPath.length - 1]!,
+    schemaPath,
+    codec: "SNAPPY",
+    compressors: COMPRESSORS,
+    stats: true,
+    pageSize: PAGE_SIZE,
+    columnIndex: false,
+    offsetIndex: true,
+  };
+}
+
+/** The pool of leaves (grown to the widest class written). */
+const pool: Leaf[] = [];
+
+/** The pooled leaves set up for a file of `layout`'s class. */
+function leavesOf(layout: Layout): Leaf[] {
+  const count = layout.el.length;
+  for (let k = pool.length; k < count; k++) {
+    pool.push({ k, maxDef: 0, maxRep: 0, type: 0, encoder: undefined, n: 0, uniform: true, d0: 0, r0: 0, defs: NO_LEVELS, reps: NO_LEVELS, values: undefined, filled: 0 });
+  }
+  const out = pool.slice(0, count);
+  for (let k = 0; k < count; k++) {
+    const leaf = out[k]!;
+    leaf.maxDef = layout.maxDef[k]!;
+    leaf.maxRep = layout.maxRep[k]!;
+    leaf.type = layout.type[k]!;
+  }
+  return out;
+}
+
+/** The leaves' layout while a file is written (for encoders made on demand). */
+let layoutNow: Layout | undefined;
+
+function encoder(leaf: Leaf): ColumnEncoder {
+  return (leaf.encoder ??= encoderOf(layoutNow!, leaf.k));
 }
 
 /**
@@ -346,7 +436,9 @@ const pageData = (leaf: Leaf) => ({
 type Chunk = ColumnResult | NullChunk;
 
 interface NullChunk {
-  leaf: Leaf;
+  /** The leaf's index and type (index in TYPES). */
+  k: number;
+  type: number;
   n: number;
   encoding: Encoding;
   start: number;
@@ -362,14 +454,13 @@ const NULL_PAGES_KEPT = 20000;
 /** The shape of a null page as a number: entries, type, encoding, the leaf's maximum levels and the entries' levels. */
 function nullPageKey(leaf: Leaf, rle: boolean): number {
   // levels are below 32 (definition) and 8 (repetition), checked in layoutOf
-  const bits = (((TYPES.indexOf(leaf.encoder.element.type!) * 2 + (rle ? 1 : 0)) * 32 + leaf.maxDef) * 8 + leaf.maxRep) * 32 * 8 + leaf.d0 * 8 + leaf.r0;
+  const bits = (((leaf.type * 2 + (rle ? 1 : 0)) * 32 + leaf.maxDef) * 8 + leaf.maxRep) * 32 * 8 + leaf.d0 * 8 + leaf.r0;
   return leaf.n * 2 ** 24 + bits;
 }
 
 /** The chunk writeColumn writes for a leaf whose values are all null: one page of levels, statistics with the null count. */
 function writeNullColumn(leaf: Leaf, writer: ByteWriter): NullChunk {
-  const type = leaf.encoder.element.type;
-  const encoding: Encoding = type === "BOOLEAN" && leaf.n > 16 ? "RLE" : "PLAIN";
+  const encoding: Encoding = leaf.type === BOOLEAN && leaf.n > 16 ? "RLE" : "PLAIN";
   const start = writer.offset;
   let uncompressed: number;
   if (leaf.uniform) {
@@ -379,14 +470,14 @@ function writeNullColumn(leaf: Leaf, writer: ByteWriter): NullChunk {
       if (nullPages.size >= NULL_PAGES_KEPT) nullPages.clear();
       materialize(leaf);
       const w = new ByteWriter();
-      const size = writeDataPageV2({ writer: w, column: leaf.encoder, encoding, pageData: pageData(leaf) });
+      const size = writeDataPageV2({ writer: w, column: encoder(leaf), encoding, pageData: pageData(leaf) });
       page = { bytes: w.getBytes().slice(), uncompressed: size };
       nullPages.set(key, page);
     }
     writer.appendBytes(page.bytes);
     uncompressed = page.uncompressed;
-  } else uncompressed = writeDataPageV2({ writer, column: leaf.encoder, encoding, pageData: pageData(leaf) });
-  return { leaf, n: leaf.n, encoding, start, uncompressed, compressed: writer.offset - start };
+  } else uncompressed = writeDataPageV2({ writer, column: encoder(leaf), encoding, pageData: pageData(leaf) });
+  return { k: leaf.k, type: leaf.type, n: leaf.n, encoding, start, uncompressed, compressed: writer.offset - start };
 }
 
 interface Group {
@@ -403,7 +494,7 @@ function writeGroup(writer: ByteWriter, rows: number, indexes: ColumnResult[]): 
   let uncompressed = 0;
   for (const leaf of leaves) {
     if (leaf.filled > 0) {
-      const r = writeColumn({ writer, column: leaf.encoder, pageData: pageData(leaf) });
+      const r = writeColumn({ writer, column: encoder(leaf), pageData: pageData(leaf) });
       indexes.push(r);
       chunks.push(r);
       uncompressed += Number(r.chunk.meta_data!.total_uncompressed_size);
@@ -439,6 +530,12 @@ class Out {
     this.room(v.length);
     this.buf.set(v, this.pos);
     this.pos += v.length;
+  }
+
+  /** Bytes [lo, hi) of `v`. */
+  range(v: Uint8Array, lo: number, hi: number): void {
+    this.room(hi - lo);
+    for (let i = lo; i < hi; i++) this.buf[this.pos++] = v[i]!;
   }
 
   /** An unsigned varint (below 2^53). */
@@ -482,38 +579,28 @@ function binary(w: Out, s: string): void {
   w.bytes(bytes);
 }
 
-/** ColumnMetaData fields 1-4 of a leaf: type, encodings, path_in_schema, codec. */
-function chunkHead(leaf: Leaf, encodings: readonly Encoding[]): Uint8Array {
-  const key = encodings.length === 1 ? encodings[0]! : encodings.join();
-  if (key === leaf.lastHead[0]) return leaf.lastHead[1];
-  let h = leaf.heads.get(key);
-  if (!h) {
-    const w = new Out();
-    fieldHeader(w, 1, I32);
-    unsigned(w, TYPES.indexOf(leaf.encoder.element.type!));
-    fieldHeader(w, 1, LIST);
-    listHeader(w, encodings.length, I32);
-    for (const e of encodings) unsigned(w, ENCODINGS.indexOf(e));
-    const path = leaf.encoder.schemaPath.slice(1);
-    fieldHeader(w, 1, LIST);
-    listHeader(w, path.length, BINARY);
-    for (const s of path) binary(w, s.name);
-    fieldHeader(w, 1, I32);
-    unsigned(w, CODECS.indexOf(leaf.encoder.codec));
-    h = w.result();
-    leaf.heads.set(key, h);
-  }
-  leaf.lastHead = [key, h];
-  return h;
+const SNAPPY = CODECS.indexOf("SNAPPY");
+
+/** ColumnMetaData fields 1-4 of leaf k: type, encodings, path_in_schema, codec. */
+function chunkHead(w: Out, layout: Layout, k: number, encodings: readonly Encoding[]): void {
+  fieldHeader(w, 1, I32);
+  unsigned(w, layout.type[k]!);
+  fieldHeader(w, 1, LIST);
+  listHeader(w, encodings.length, I32);
+  for (const e of encodings) unsigned(w, ENCODINGS.indexOf(e));
+  fieldHeader(w, 1, LIST);
+  w.range(layout.paths, layout.pathAt[k]!, layout.pathAt[k + 1]!);
+  fieldHeader(w, 1, I32);
+  unsigned(w, SNAPPY);
 }
 
 /** ColumnChunk field 2 (file_offset) and ColumnMetaData fields 1-7 and 9 (data_page_offset), all a chunk has. */
-function chunkStart(w: Out, leaf: Leaf, encodings: readonly Encoding[], sizes: Sizes): void {
+function chunkStart(w: Out, layout: Layout, k: number, encodings: readonly Encoding[], sizes: Sizes): void {
   const [fileOffset, values, uncompressed, compressed, dataPage] = sizes;
   fieldHeader(w, 2, I64);
   unsigned(w, Number(fileOffset));
   fieldHeader(w, 1, STRUCT);
-  w.bytes(chunkHead(leaf, encodings));
+  chunkHead(w, layout, k, encodings);
   fieldHeader(w, 1, I64);
   unsigned(w, Number(values));
   fieldHeader(w, 1, I64);
@@ -551,13 +638,12 @@ function nullTail(encoding: Encoding, float: boolean): Uint8Array {
 
 const NULL_ENCODINGS: Partial<Record<Encoding, readonly Encoding[]>> = { PLAIN: ["PLAIN"], RLE: ["RLE"] };
 
-function writeNullChunkMeta(w: Out, c: NullChunk): void {
-  chunkStart(w, c.leaf, NULL_ENCODINGS[c.encoding]!, [c.start, c.n, c.uncompressed, c.compressed, c.start]);
+function writeNullChunkMeta(w: Out, layout: Layout, c: NullChunk): void {
+  chunkStart(w, layout, c.k, NULL_ENCODINGS[c.encoding]!, [c.start, c.n, c.uncompressed, c.compressed, c.start]);
   fieldHeader(w, 3, STRUCT); // statistics: the null count
   fieldHeader(w, 3, I64);
   unsigned(w, c.n);
-  const type = c.leaf.encoder.element.type;
-  w.bytes(nullTail(c.encoding, type === "DOUBLE" || type === "FLOAT"));
+  w.bytes(nullTail(c.encoding, c.type === DOUBLE || c.type === FLOAT));
 }
 
 function encodingStat(w: Out, page: string, encoding: Encoding, count: number): void {
@@ -571,12 +657,13 @@ function encodingStat(w: Out, page: string, encoding: Encoding, count: number): 
 }
 
 /** A ColumnChunk as writeMetadata writes it, for the fields writeColumn and writeIndexes set. */
-function writeChunkMeta(w: Out, leaf: Leaf, c: ColumnChunk): void {
+function writeChunkMeta(w: Out, layout: Layout, k: number, c: ColumnChunk): void {
   const m = c.meta_data!;
+  const element = layout.schema[layout.el[k]!]!;
   if (m.key_value_metadata || m.index_page_offset !== undefined || m.bloom_filter_offset !== undefined || m.size_statistics || c.file_path !== undefined) {
-    throw new Error(`column ${leaf.encoder.columnName}: chunk metadata this writer does not write`);
+    throw new Error(`column ${m.path_in_schema.join(".")}: chunk metadata this writer does not write`);
   }
-  chunkStart(w, leaf, m.encodings, [c.file_offset, m.num_values, m.total_uncompressed_size, m.total_compressed_size, m.data_page_offset]);
+  chunkStart(w, layout, k, m.encodings, [c.file_offset, m.num_values, m.total_uncompressed_size, m.total_compressed_size, m.data_page_offset]);
   let last = 9;
   if (m.dictionary_page_offset !== undefined) {
     fieldHeader(w, 11 - last, I64);
@@ -586,7 +673,7 @@ function writeChunkMeta(w: Out, leaf: Leaf, c: ColumnChunk): void {
   if (m.statistics) {
     fieldHeader(w, 12 - last, STRUCT);
     const stats = new ByteWriter(64);
-    serializeTCompactProtocol(stats, unconvertStatistics(m.statistics, leaf.encoder.element));
+    serializeTCompactProtocol(stats, unconvertStatistics(m.statistics, element));
     w.bytes(stats.getBytes());
     last = 12;
   }
@@ -623,7 +710,7 @@ function writeFooter(writer: ByteWriter, layout: Layout, groups: Group[], rows: 
   for (const g of groups) {
     fieldHeader(w, 1, LIST);
     listHeader(w, g.chunks.length, STRUCT);
-    g.chunks.forEach((c, k) => ("chunk" in c ? writeChunkMeta(w, layout.leaves[k]!, c.chunk) : writeNullChunkMeta(w, c)));
+    g.chunks.forEach((c, k) => ("chunk" in c ? writeChunkMeta(w, layout, k, c.chunk) : writeNullChunkMeta(w, layout, c)));
     fieldHeader(w, 1, I64);
     unsigned(w, g.uncompressed); // total_byte_size
     fieldHeader(w, 1, I64);
@@ -666,6 +753,7 @@ function resetLeaves(top: readonly Node[]): void {
   for (const leaf of leaves) {
     leaf.n = 0;
     leaf.filled = 0;
+    leaf.encoder = undefined;
     if (leaf.uniform) continue; // its arrays were never filled
     leaf.uniform = true;
     leaf.defs = NO_LEVELS;
@@ -685,12 +773,13 @@ export function writeClassParquet(f: ClassRows): Uint8Array | undefined {
   if (!layout) return undefined;
   const lateNode = layout.top.find((n) => n.field.name === f.late);
   if (!lateNode || lateNode.members || lateNode.field.list) throw new Error(`column ${f.late} is not a top-level leaf`);
-  const late = layout.leaves[lateNode.lo]!;
+  leaves = leavesOf(layout);
+  layoutNow = layout;
+  const late = leaves[lateNode.lo]!;
   const writer = new ByteWriter();
   writer.appendUint32(PAR1);
   const groups: Group[] = [];
   const indexes: ColumnResult[] = [];
-  leaves = layout.leaves;
   try {
     for (let g = 0, start = 0; start < f.rows.length; g++) {
       const size = Math.min(ROW_GROUP_SIZE[Math.min(g, ROW_GROUP_SIZE.length - 1)]!, f.rows.length - start);
@@ -727,6 +816,7 @@ export function writeClassParquet(f: ClassRows): Uint8Array | undefined {
     misfits = {};
     resetLeaves(layout.top);
     leaves = [];
+    layoutNow = undefined;
   }
   writeIndexes(writer, indexes);
   writeFooter(writer, layout, groups, f.rows.length, f.kvMetadata, f.createdBy);
