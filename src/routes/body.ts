@@ -349,8 +349,48 @@ function tooLarge(limits: Limits): BodyError {
   return new BodyError(413, `body is larger than limits.maxBodyBytes (${limits.maxBodyBytes} bytes): send smaller batches`);
 }
 
-/** Reads the raw body (as sent, still compressed) into memory, up to maxBodyBytes. */
-export async function readBytes(stream: ReadableStream<Uint8Array> | null, limits: Limits): Promise<Uint8Array> {
+/** How much of a refused body is still read and discarded before it is cancelled (see release). */
+export interface Drain {
+  bytes: number;
+  ms: number;
+}
+
+/** The drain in local development (wrangler dev, TRIBUTARY_DEV=true); none in production. */
+export const DEV_DRAIN: Drain = { bytes: 64 << 20, ms: 5000 };
+
+export function drainFor(env: { TRIBUTARY_DEV?: string }): Drain | undefined {
+  return env.TRIBUTARY_DEV === "true" ? DEV_DRAIN : undefined;
+}
+
+/**
+ * Stops reading a body that is refused before its end (413, corrupt gzip, bad UTF-8). With a drain
+ * the rest is first read and discarded, up to `drain.bytes` more or `drain.ms`, and only cancelled
+ * past that: under wrangler dev, cancelling a request body that was not read to its end makes the dev
+ * proxy answer the next request with "503 Your worker restarted mid-request" (cloudflare/workers-sdk
+ * issue #15709). Production Workers do not need it, so there the body is cancelled at once.
+ */
+export async function release(reader: ReadableStreamDefaultReader<Uint8Array>, drain?: Drain): Promise<void> {
+  if (drain) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), drain.ms)));
+    try {
+      for (let n = 0; n <= drain.bytes; ) {
+        const r = await Promise.race([reader.read(), late]);
+        if (r === "late") break;
+        if (r.done) return;
+        n += r.value.byteLength;
+      }
+    } catch {
+      return; // the body failed: nothing left to read
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  await reader.cancel().catch(() => undefined);
+}
+
+/** Reads the raw body (as sent, still compressed) into memory, up to maxBodyBytes (see release for `drain`). */
+export async function readBytes(stream: ReadableStream<Uint8Array> | null, limits: Limits, drain?: Drain): Promise<Uint8Array> {
   if (!stream) return new Uint8Array(0);
   const parts: Uint8Array[] = [];
   let n = 0;
@@ -360,7 +400,7 @@ export async function readBytes(stream: ReadableStream<Uint8Array> | null, limit
     if (done) break;
     n += value.byteLength;
     if (n > limits.maxBodyBytes) {
-      await reader.cancel().catch(() => undefined);
+      await release(reader, drain);
       throw tooLarge(limits);
     }
     parts.push(value);
@@ -504,7 +544,8 @@ function endsWithNewline(bytes: Uint8Array): boolean {
 /**
  * Decompresses (streaming) and decodes the body as strict UTF-8 (a leading BOM is dropped).
  * Throws BodyError: 413 past maxBodyBytes (raw) or maxDecompressedBytes (decoded), 400 for a
- * corrupt gzip/deflate stream or bytes that are not UTF-8.
+ * corrupt gzip/deflate stream or bytes that are not UTF-8; a body refused before its end is drained
+ * by `drain` first (see release).
  *
  * NDJSON and text framings (by Content-Type) are decoded line by line: a line that is not UTF-8 is
  * set aside in `bad` (its bytes in base64) and the others are kept; a gzip/deflate stream that ends
@@ -518,7 +559,7 @@ function endsWithNewline(bytes: Uint8Array): boolean {
  * the output is read, so a 1.5 MB gzip bomb grows the isolate past 1 GB before any cap can act (it
  * would check the trailers, as the Compression Streams spec asks, but fflate plus ./checksum does too).
  */
-export async function readBody(stream: ReadableStream<Uint8Array> | null, format: BodyFormat, limits: Limits): Promise<BodyText> {
+export async function readBody(stream: ReadableStream<Uint8Array> | null, format: BodyFormat, limits: Limits, drain?: Drain): Promise<BodyText> {
   if (!stream) return { text: "" };
   const lines = format.framing === "ndjson" || format.framing === "text" ? new LineDecoder() : undefined;
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
@@ -568,7 +609,7 @@ export async function readBody(stream: ReadableStream<Uint8Array> | null, format
       pushSteps(head, r.value);
     }
   } catch (e) {
-    await reader.cancel().catch(() => undefined);
+    await release(reader, drain);
     if (failure) throw failure;
     if (e instanceof BodyError) throw e;
     const msg = (e as Error).message || String(e);

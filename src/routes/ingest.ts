@@ -4,7 +4,7 @@
 // with a reason and written to the quarantine (R2). See docs/ingest.md.
 import { Hono, type Context } from "hono";
 import { layout, itemsOf, countRecords, checkRecord, oversize, isLimitReason } from "./decode";
-import { bodyFormat, readBytes, readBody, streamOf, BodyError, type BodyFormat, type BodyText } from "./body";
+import { bodyFormat, readBytes, readBody, streamOf, drainFor, BodyError, type BodyFormat, type BodyText } from "./body";
 import { authenticate, allows, CHALLENGE, type AuthResult, type Principal } from "./auth";
 import { runPipeline, type PipelineOptions, type RoutedEvent } from "../pipeline";
 import { Enqueuer } from "../deliver/enqueue";
@@ -104,13 +104,13 @@ async function stepsFor(env: Env, cfg: Config): Promise<{ enrich: Enricher; rout
 async function authenticatedText(c: Context<AppEnv>, cfg: Config, format: BodyFormat, auth: AuthResult): Promise<{ principal: Principal; body: BodyText } | Response> {
   const req = c.req.raw;
   if (auth.ok === "body") {
-    const raw = await readBytes(req.body, cfg.limits);
+    const raw = await readBytes(req.body, cfg.limits, drainFor(c.env));
     auth = await auth.verify(raw);
     if (auth.ok !== true) return auth.ok === false ? denied(c, auth) : requestError(c, 401, "unexpected authentication state");
     return { principal: auth.principal, body: await readBody(streamOf(raw), format, cfg.limits) };
   }
   if (auth.ok !== true) return denied(c, auth as Extract<AuthResult, { ok: false }>);
-  return { principal: auth.principal, body: await readBody(req.body, format, cfg.limits) };
+  return { principal: auth.principal, body: await readBody(req.body, format, cfg.limits, drainFor(c.env)) };
 }
 
 async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {

@@ -15,7 +15,7 @@ import { Hono, type Context } from "hono";
 import type { AppEnv } from "./ingest";
 import { authenticate, allows, CHALLENGE, type AuthResult } from "./auth";
 import { adminRefusal } from "./admin";
-import { readBytes, BodyError } from "./body";
+import { readBytes, drainFor, BodyError } from "./body";
 import { configFor } from "../config/load";
 import type { Config } from "../config/schema";
 import { ARCHIVE_SINK } from "../config/routing";
@@ -115,7 +115,7 @@ function fail(c: Context<AppEnv>, status: 400 | 401 | 403 | 413 | 415, error: st
 async function principalOf(c: Context<AppEnv>, cfg: Config): Promise<AuthResult> {
   const auth = await authenticate(c.req.raw.headers, cfg, c.env);
   if (auth.ok !== "body") return auth;
-  return auth.verify(await readBytes(c.req.raw.body, cfg.limits));
+  return auth.verify(await readBytes(c.req.raw.body, cfg.limits, drainFor(c.env)));
 }
 
 export const testRoutes = new Hono<AppEnv>();

@@ -5,14 +5,16 @@ import { describe, it, expect } from "vitest";
 import { Gunzip } from "fflate";
 import { fixture } from "../support/fixtures";
 import { CaptureQueue, call, post, linesOf, gzip, quarantined } from "./helpers";
+import { release, DEV_DRAIN } from "../../src/routes/body";
 
 const falco = linesOf("falco");
 const tetragon = linesOf("tetragon");
 
-/** A request body stream that counts how many of its chunks were pulled. */
-function countingStream(bytes: Uint8Array, chunk = 4096): { stream: ReadableStream<Uint8Array>; pulled: () => number; chunks: number } {
+/** A request body stream that counts how many of its chunks were pulled, and whether it was cancelled. */
+function countingStream(bytes: Uint8Array, chunk = 4096): { stream: ReadableStream<Uint8Array>; pulled: () => number; chunks: number; cancelled: () => boolean } {
   let at = 0;
   let pulls = 0;
+  let cancelled = false;
   const stream = new ReadableStream<Uint8Array>(
     {
       pull(c) {
@@ -21,10 +23,13 @@ function countingStream(bytes: Uint8Array, chunk = 4096): { stream: ReadableStre
         c.enqueue(bytes.slice(at, at + chunk));
         at += chunk;
       },
+      cancel() {
+        cancelled = true;
+      },
     },
     { highWaterMark: 0 },
   );
-  return { stream, pulled: () => pulls, chunks: Math.ceil(bytes.length / chunk) };
+  return { stream, pulled: () => pulls, chunks: Math.ceil(bytes.length / chunk), cancelled: () => cancelled };
 }
 
 /** Compresses `total` bytes of spaces without ever holding them: the source is generated chunk by chunk. */
@@ -41,9 +46,9 @@ async function bomb(total: number, format: "gzip" | "deflate"): Promise<Uint8Arr
   return new Uint8Array(await new Response(src.pipeThrough(new CompressionStream(format))).arrayBuffer());
 }
 
-async function ingest(body: BodyInit, headers: Record<string, string> = { "content-type": "application/json" }, config?: Record<string, unknown>, path = "/v1/events") {
+async function ingest(body: BodyInit, headers: Record<string, string> = { "content-type": "application/json" }, config?: Record<string, unknown>, path = "/v1/events", dev = true) {
   const queue = new CaptureQueue();
-  const r = await call(post(path, body, headers), { queue, config });
+  const r = await call(post(path, body, headers), { queue, config, dev });
   return { ...r, queue };
 }
 
@@ -53,10 +58,12 @@ describe("gzip bombs and body size", () => {
       const packed = await bomb(200 * (1 << 20), format);
       expect(packed.length).toBeLessThan(1_000_000);
       const body = countingStream(packed);
-      const r = await ingest(body.stream, { "content-type": "application/json", "content-encoding": format });
+      // production (not dev): the rest is cancelled, not drained
+      const r = await ingest(body.stream, { "content-type": "application/json", "content-encoding": format }, { auth: { required: false } }, "/v1/events", false);
       expect(r.status).toBe(413);
       expect(r.body.errors[0]!.reason).toMatch(/maxDecompressedBytes \(24000000 bytes\) once decompressed/);
       expect(body.pulled()).toBeLessThan(body.chunks / 2); // 24 MB of output needs a fraction of the input
+      expect(body.cancelled()).toBe(true);
       expect(r.queue.count()).toBe(0);
     });
   }
@@ -84,6 +91,71 @@ describe("gzip bombs and body size", () => {
     const gz = await gzip(text.repeat(20));
     const comp = await ingest(countingStream(gz, 256).stream, { "content-type": "application/x-ndjson", "content-encoding": "gzip" }, { limits: { maxBodyBytes: 1024 } });
     expect(comp.status).toBe(413);
+  });
+});
+
+describe("draining a refused body in local development (wrangler dev, workers-sdk issue #15709)", () => {
+  it("reads a gzip bomb's rest to its end and discards it in dev, still answering 413", async () => {
+    const packed = await bomb(200 * (1 << 20), "gzip");
+    expect(packed.length).toBeLessThan(DEV_DRAIN.bytes);
+    const body = countingStream(packed);
+    const r = await ingest(body.stream, { "content-type": "application/json", "content-encoding": "gzip" });
+    expect(r.status).toBe(413);
+    expect(r.body.errors[0]!.reason).toMatch(/maxDecompressedBytes \(24000000 bytes\) once decompressed/);
+    expect(body.pulled()).toBe(body.chunks);
+    expect(body.cancelled()).toBe(false);
+    expect(r.queue.count()).toBe(0);
+  });
+
+  it("drains a body past maxBodyBytes (with and without HMAC) and a corrupt gzip stream in dev", async () => {
+    const text = new TextEncoder().encode(falco.join("\n").repeat(4));
+    const plain = countingStream(text, 512);
+    const r = await ingest(plain.stream, { "content-type": "application/x-ndjson" }, { limits: { maxBodyBytes: 2000 } });
+    expect(r.status).toBe(413);
+    expect([plain.pulled(), plain.cancelled()]).toEqual([plain.chunks, false]);
+    const signed = countingStream(text, 512);
+    const cfg = { auth: { hmac: { secret: { env: "HMAC_SECRET" } } }, limits: { maxBodyBytes: 2000 } };
+    const headers = { "content-type": "application/x-ndjson", "x-tributary-signature": `sha256=${"0".repeat(64)}` };
+    const h = await call(post("/v1/events", signed.stream, headers), { config: cfg, vars: { HMAC_SECRET: "s3cret" }, queue: new CaptureQueue() });
+    expect(h.status).toBe(413);
+    expect([signed.pulled(), signed.cancelled()]).toEqual([signed.chunks, false]);
+    const corrupt = countingStream(text, 512);
+    const c = await ingest(corrupt.stream, { "content-type": "application/x-ndjson", "content-encoding": "gzip" });
+    expect(c.status).toBe(400);
+    expect([corrupt.pulled(), corrupt.cancelled()]).toEqual([corrupt.chunks, false]);
+  });
+
+  it("cancels the body once the drain passes its byte bound", async () => {
+    const body = countingStream(new Uint8Array(100 * 1024), 4096);
+    const reader = body.stream.getReader();
+    await release(reader, { bytes: 10_000, ms: 60_000 });
+    expect(body.cancelled()).toBe(true);
+    expect(body.pulled()).toBe(3); // 12 288 bytes read: past 10 000, then cancelled
+  });
+
+  it("cancels the body once the drain passes its time bound (a sender that stalls)", async () => {
+    let cancelled = false;
+    let pulls = 0;
+    const stalled = new ReadableStream<Uint8Array>(
+      {
+        pull(c) {
+          if (pulls++ === 0) c.enqueue(new Uint8Array(10));
+          return new Promise<void>(() => undefined); // never sends more
+        },
+        cancel() {
+          cancelled = true;
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    await release(stalled.getReader(), { bytes: DEV_DRAIN.bytes, ms: 50 });
+    expect(cancelled).toBe(true);
+  });
+
+  it("cancels at once without a drain (production)", async () => {
+    const body = countingStream(new Uint8Array(100 * 1024), 4096);
+    await release(body.stream.getReader());
+    expect([body.pulled(), body.cancelled()]).toEqual([0, true]);
   });
 });
 
