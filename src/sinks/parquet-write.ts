@@ -448,8 +448,12 @@ interface NullChunk {
 
 /** The page writeColumn writes for nulls at one level, by shape (nullPageKey); made once and copied. */
 const nullPages = new Map<number, { bytes: Uint8Array; uncompressed: number }>();
-/** Shapes kept at most (a shape is a few dozen bytes; entry counts of every batch size, level and type). */
-const NULL_PAGES_KEPT = 20000;
+/**
+ * Shapes kept at most (then all are dropped): a file makes a few dozen (its row count with each leaf
+ * type and levels), and a shape costs ~0.4 KB of heap with its key, so 2,000 keep ~0.8 MB for the
+ * isolate's life (20,000 kept up to ~8 MB once files of many row counts were written).
+ */
+const NULL_PAGES_KEPT = 2000;
 
 /** The shape of a null page as a number: entries, type, encoding, the leaf's maximum levels and the entries' levels. */
 function nullPageKey(leaf: Leaf, rle: boolean): number {
@@ -822,4 +826,23 @@ export function writeClassParquet(f: ClassRows): Uint8Array | undefined {
   writeFooter(writer, layout, groups, f.rows.length, f.kvMetadata, f.createdBy);
   writer.appendUint32(PAR1);
   return new Uint8Array(writer.getBuffer());
+}
+
+/** What the writer keeps between files (for tests and benchmarks): classes, their leaves, pooled leaves and what they hold, cached pages and tails. */
+export function parquetWriterCaches(): { classes: number; leaves: number; pooled: number; encoders: number; levels: number; nullPages: number; nullPagesKept: number; nullPageBytes: number; nullTails: number } {
+  let leaves = 0;
+  for (const l of layouts.values()) leaves += l.el.length;
+  let nullPageBytes = 0;
+  for (const p of nullPages.values()) nullPageBytes += p.bytes.byteLength;
+  return {
+    classes: layouts.size,
+    leaves,
+    pooled: pool.length,
+    encoders: pool.filter((l) => l.encoder !== undefined).length,
+    levels: pool.filter((l) => l.defs !== NO_LEVELS || l.reps !== NO_LEVELS || l.values !== undefined).length,
+    nullPages: nullPages.size,
+    nullPagesKept: NULL_PAGES_KEPT,
+    nullPageBytes,
+    nullTails: nullTails.size,
+  };
 }

@@ -7,6 +7,8 @@
 import { describe, it, expect, beforeAll } from "vitest";
 import { parquetMetadata } from "hyparquet";
 import { encodeParquet } from "../../src/sinks/security-lake";
+import { parquetWriterCaches } from "../../src/sinks/parquet-write";
+import { classSchema } from "../../src/sinks/parquet-schema";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { fixtureEvents, plain } from "../support/siem-servers";
 import { arrayBufferOf, readParquet, type Row } from "../support/lake-read";
@@ -102,5 +104,32 @@ describe("parquet writer: the same files as parquetWriteBuffer", () => {
 
   it("no events: the same empty file", () => {
     expect(Buffer.from(encodeParquet([], 2004)).equals(Buffer.from(referenceParquet([], 2004)))).toBe(true);
+  });
+});
+
+describe("parquet writer: what it keeps between files", () => {
+  const leafCount = (cls: number) => classSchema(cls)!.filter((el) => el.num_children === undefined).length;
+
+  it("per class only its layout: no leaf levels, values or column encoders left, leaf objects as many as the widest class", () => {
+    for (const cls of classes) encodeParquet(events.filter((e) => e.class_uid === cls), cls);
+    const c = parquetWriterCaches();
+    expect(c.classes).toBe(classes.length);
+    expect(c.leaves).toBe(classes.reduce((n, cls) => n + leafCount(cls), 0));
+    expect(c.pooled).toBe(Math.max(...classes.map(leafCount)));
+    expect(c.encoders).toBe(0);
+    expect(c.levels).toBe(0);
+    expect(c.nullTails).toBeLessThanOrEqual(4); // PLAIN or RLE, floating point or not
+  });
+
+  it("null pages stay bounded over files of many row counts", () => {
+    const of = events.filter((e) => e.class_uid === 1007);
+    const sizes: number[] = [];
+    for (let rows = 1; rows <= 150; rows++) {
+      encodeParquet(Array.from({ length: rows }, (_, i) => of[i % of.length]!), 1007);
+      sizes.push(parquetWriterCaches().nullPages);
+    }
+    const kept = parquetWriterCaches().nullPagesKept;
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(kept);
+    expect(sizes.some((n, i) => i > 0 && n < sizes[i - 1]!), "the cache was full and dropped at least once").toBe(true);
   });
 });
