@@ -55,7 +55,7 @@ export interface SpillSource {
 
 /** The message as the queue carries it (`contentType: "text"`): a header line, then the NDJSON lines. */
 export function encodeMessage(m: EventsMessage): string {
-  return packedText.get(m) ?? `${headerLine(m.sinks, m.count, m.spill)}\n${m.ndjson}`;
+  return m instanceof PackedMessage ? m.text : `${headerLine(m.sinks, m.count, m.spill)}\n${m.ndjson}`;
 }
 
 function headerLine(sinks: string[], count: number, spill: string[] | undefined): string {
@@ -162,10 +162,36 @@ export class Packer {
   }
 }
 
-/** Sizes of the messages the Packer built, counted line by line as they were added (see messageBytes). */
-const packedBytes = new WeakMap<EventsMessage, number>();
-/** Queue texts of the messages the Packer built: written once, `ndjson` is a slice of it (no copy). */
-const packedText = new WeakMap<EventsMessage, string>();
+/**
+ * A message the Packer built. It also keeps, in private fields (no members of the message: not in JSON,
+ * equality or copies), its queue text, written once (`ndjson` is a slice of it, no copy), and its size,
+ * counted line by line as the lines were added (see messageBytes). Was two WeakMaps keyed by the message:
+ * their sets cost about a tenth of the packer's work beyond JSON.stringify (bench: 0.2–0.5 µs per event).
+ * Members in the order of a plain EventsMessage literal: {v, sinks, count, ndjson[, spill]}.
+ */
+class PackedMessage implements EventsMessage {
+  readonly v = 1;
+  sinks: string[];
+  count: number;
+  ndjson: string;
+  declare spill?: string[];
+  readonly #text: string;
+  readonly #bytes: number;
+  constructor(g: Group, count: number, text: string, ndjsonAt: number) {
+    this.sinks = g.sinks;
+    this.count = count;
+    this.ndjson = text.slice(ndjsonAt);
+    if (g.spill.length) this.spill = g.spill;
+    this.#text = text;
+    this.#bytes = g.bytes;
+  }
+  get text(): string {
+    return this.#text;
+  }
+  get bytes(): number {
+    return this.#bytes;
+  }
+}
 
 function toMessage(g: Group): EventsMessage {
   const count = g.lines.length + g.spill.length;
@@ -173,11 +199,7 @@ function toMessage(g: Group): EventsMessage {
   // one flat string for the header and the lines: the runtime would otherwise flatten head + ndjson
   g.lines.unshift(head);
   const text = g.lines.length > 1 ? g.lines.join("\n") : `${head}\n`;
-  const m: EventsMessage = { v: 1, sinks: g.sinks, count, ndjson: text.slice(head.length + 1) };
-  if (g.spill.length) m.spill = g.spill;
-  packedBytes.set(m, g.bytes);
-  packedText.set(m, text);
-  return m;
+  return new PackedMessage(g, count, text, head.length + 1);
 }
 
 /** Groups events by sink set and packs them into messages (spilled events are left out). */
@@ -195,8 +217,7 @@ export function pack(events: RoutedEvent[]): EventsMessage[] {
  * number), so the ~100 KB text is not measured a second time.
  */
 export function messageBytes(m: EventsMessage): number {
-  const packed = packedBytes.get(m);
-  if (packed !== undefined) return packed;
+  if (m instanceof PackedMessage) return m.bytes;
   let n = messageOverhead(m.sinks);
   for (const k of m.spill ?? []) n += spillKeyBytes(k);
   // the lines' sizes and separators: the text's UTF-8 size, plus the newline after the header

@@ -1,6 +1,8 @@
 // messageBytes of a message the Packer built is the sum kept while packing (the whole text is not
 // measured again): it must equal the size computed from the message itself, for ASCII and non-ASCII
-// lines, one or several sink sets, and spilled events, and bound the queue text (encodeMessage).
+// lines, one or several sink sets, and spilled events, and bound the queue text (encodeMessage). The text
+// the Packer kept is the one encodeMessage writes for a plain message with the same members, and those
+// members (in their order) are all a packed message shows.
 import { it, expect } from "vitest";
 import fc from "fast-check";
 import { pack, messageBytes, lineBytes, encodeMessage, MAX_INLINE_EVENT_BYTES, type EventsMessage } from "../../src/deliver/enqueue";
@@ -9,7 +11,7 @@ import type { OcsfEvent } from "../../src/normalize/ocsf";
 const utf8 = (s: string) => new TextEncoder().encode(s).length;
 const text = fc.string({ unit: fc.constantFrom("a", '"', "\\", "\n", "é", "中", "😀", "\u2028", "\u0001"), maxLength: 200 });
 
-it("the packed size equals the size computed from the message, and bounds the queue text within the header's margin", () => {
+it("the packed size and text equal those computed from the message, the size bounds the queue text within the header's margin", () => {
   fc.assert(
     fc.property(fc.array(fc.tuple(text, fc.nat(2), fc.boolean()), { minLength: 1, maxLength: 60 }), (specs) => {
       const events = specs.map(([message, route, big], i) => ({
@@ -19,6 +21,9 @@ it("the packed size equals the size computed from the message, and bounds the qu
       for (const m of pack(events)) {
         const copy = JSON.parse(JSON.stringify(m)) as EventsMessage; // not built by the Packer: computed
         expect(messageBytes(m)).toBe(messageBytes(copy));
+        expect(encodeMessage(m)).toBe(encodeMessage(copy));
+        expect(Object.keys(m)).toEqual(m.spill ? ["v", "sinks", "count", "ndjson", "spill"] : ["v", "sinks", "count", "ndjson"]);
+        expect({ ...m }).toStrictEqual(copy);
         const bytes = utf8(encodeMessage(m));
         expect(messageBytes(m)).toBeGreaterThanOrEqual(bytes);
         expect(messageBytes(m) - bytes).toBeLessThanOrEqual(64);
