@@ -73,7 +73,7 @@ function def<L extends string>(d: MetricDef<L>): MetricDef<L> {
 export const M = {
   ingestRequests: def({
     name: "tributary_ingest_requests_total",
-    help: "Ingest requests answered, by HTTP status code (401/403 auth, 413 too large, 415 unsupported encoding, 429/503 queue refused, 400 no record accepted).",
+    help: "Ingest requests answered, by HTTP status code (401/403 auth, 413 too large, 415 unsupported encoding, 429/503 queue refused and the spool (R2) too, 400 no record accepted).",
     type: "counter",
     labels: ["code"],
   }),

@@ -119,6 +119,15 @@ const KNOWN_SCHEMES = new Set(["digest", "negotiate", "ntlm", "hoba", "mutual", 
 
 const FORBIDDEN: AuthResult = { ok: false, status: 403, reason: "invalid credentials" };
 
+/** Where a config goes, for hints (docs/config.md: TRIBUTARY_CONFIG holds at most 5 KB). */
+export const WHERE = "tributary.config.json (or a small TRIBUTARY_CONFIG, which wins when set; see docs/config.md)";
+
+/** A wrong credential when none are configured: say so (in local development, none are needed). */
+function unconfigured(dev: boolean): AuthResult {
+  const hint = dev ? "; in local development a request without Authorization is accepted" : "";
+  return { ok: false, status: 403, reason: `invalid credentials: no credentials are configured on this server (auth.tokens in ${WHERE})${hint}` };
+}
+
 function decodeBasic(b64: string): { user: string; pass: string } | undefined {
   try {
     const bin = atob(b64);
@@ -154,6 +163,7 @@ function signatureBytes(v: string): Uint8Array | undefined {
  */
 export async function authenticate(headers: Headers, cfg: Config, env: { TRIBUTARY_DEV?: string }): Promise<AuthResult> {
   const creds = await credentialsFor(cfg, env);
+  const refused = creds.configured ? FORBIDDEN : unconfigured(env.TRIBUTARY_DEV === "true");
   const authz = headers.get("authorization");
   if (authz !== null && authz.trim() !== "") {
     const m = /^\s*(\S+)(?:\s+(.*?))?\s*$/.exec(authz);
@@ -165,7 +175,7 @@ export async function authenticate(headers: Headers, cfg: Config, env: { TRIBUTA
     }
     if (scheme === "bearer") {
       const e = match(creds.bearer, await sha256(m![2]!));
-      return e ? ok(e, "bearer") : FORBIDDEN;
+      return e ? ok(e, "bearer") : refused;
     }
     if (scheme === "basic") {
       const up = decodeBasic(m![2]!);
@@ -174,7 +184,7 @@ export async function authenticate(headers: Headers, cfg: Config, env: { TRIBUTA
       const e = match(creds.basic, pair);
       const t = match(creds.bearer, pass);
       if (e) return ok(e, "basic");
-      return t ? ok(t, "basic") : FORBIDDEN;
+      return t ? ok(t, "basic") : refused;
     }
     // the scheme is echoed only when it is a known one: a bare token (no scheme) must never reach the answer
     const named = scheme !== undefined && KNOWN_SCHEMES.has(scheme) ? ` "${scheme}"` : "";
@@ -201,7 +211,7 @@ export async function authenticate(headers: Headers, cfg: Config, env: { TRIBUTA
       ok: false,
       status: 401,
       reason:
-        "authentication is required and no credentials are configured on this server: add auth.tokens (bearer or basic, secrets as {\"env\": \"NAME\"}) or auth.hmac to TRIBUTARY_CONFIG, or set auth.required to false (see docs/ingest.md)",
+        `authentication is required and no credentials are configured on this server: add auth.tokens (bearer or basic, secrets as {"env": "NAME"}) or auth.hmac to ${WHERE}, or set auth.required to false (see docs/ingest.md)`,
     };
   }
   const hmacHint = cfg.auth.hmac ? `, or sign the body in ${cfg.auth.hmac.header}` : "";

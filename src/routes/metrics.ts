@@ -8,7 +8,7 @@ import type { Config } from "../config/schema";
 import { renderPrometheus, PROMETHEUS_CONTENT_TYPE, type ExtraFamily } from "../ops/metrics";
 import { countIngestRequest, flushMetrics, maybeFlush, metricsStore } from "../ops/record";
 import { suppressionReport } from "../noise/stats";
-import { sameSecret } from "./auth";
+import { sameSecret, WHERE } from "./auth";
 
 /** The credential in Authorization: the Bearer token, or the password of HTTP Basic. */
 function presented(authz: string | undefined): string | undefined {
@@ -32,7 +32,7 @@ async function checkAccess(cfg: Config, env: Env, authz: string | undefined): Pr
   const m = cfg.metrics;
   if (m.token === undefined) {
     if (m.public || env.TRIBUTARY_DEV === "true") return undefined;
-    return { status: 403, error: "GET /metrics is closed: set metrics.token (a Bearer token for Prometheus, {\"env\": \"NAME\"}) or metrics.public: true in TRIBUTARY_CONFIG (see docs/operate.md)" };
+    return { status: 403, error: `GET /metrics is closed: set metrics.token (a Bearer token for Prometheus, {"env": "NAME"}) or metrics.public: true in ${WHERE} (see docs/operate.md)` };
   }
   const want = resolveSecret(m.token, env as unknown as Record<string, unknown>);
   if (want === undefined) {

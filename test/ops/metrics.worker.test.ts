@@ -181,6 +181,7 @@ describe("GET /metrics", () => {
     const closed = await scrape({}, null);
     expect(closed.status).toBe(403);
     expect(closed.text).toContain("metrics.token");
+    expect(closed.text).toMatch(/tributary\.config\.json.*TRIBUTARY_CONFIG/);
     const open = await scrape(
       {
         metrics: { public: true },

@@ -176,7 +176,19 @@ describe("dev mode and defaults", () => {
   it("outside dev with nothing configured: 401 explaining how to configure tokens (never silently open)", async () => {
     const r = await send({}, { cfg: {} });
     expect(r.status).toBe(401);
-    expect(r.body.errors[0]!.reason).toMatch(/no credentials are configured.*auth\.tokens/);
+    expect(r.body.errors[0]!.reason).toMatch(/no credentials are configured.*auth\.tokens.*tributary\.config\.json.*TRIBUTARY_CONFIG/);
+  });
+
+  it("a wrong token when no credentials are configured: 403 saying none are, and in dev that none are needed", async () => {
+    const dev = await send({ authorization: "Bearer wrong" }, { cfg: {}, dev: true });
+    expect(dev.status).toBe(403);
+    expect(dev.body.errors[0]!.reason).toMatch(/^invalid credentials: no credentials are configured on this server \(auth\.tokens in tributary\.config\.json.*; in local development a request without Authorization is accepted$/);
+    const basic = await send({ authorization: `Basic ${btoa("u:p")}` }, { cfg: {}, dev: true });
+    expect(basic.body.errors[0]!.reason).toMatch(/no credentials are configured/);
+    const prod = await send({ authorization: "Bearer wrong" }, { cfg: { auth: { required: false } } });
+    expect(prod.status).toBe(403);
+    expect(prod.body.errors[0]!.reason).toMatch(/no credentials are configured/);
+    expect(prod.body.errors[0]!.reason).not.toMatch(/local development/);
   });
 
   it("in dev (TRIBUTARY_DEV=true) with no tokens: accepted as tenant dev; with tokens: still enforced", async () => {
