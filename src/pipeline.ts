@@ -52,6 +52,8 @@ export interface PipelineResult {
 const DEFAULT_ROUTE = (): string[] => ["archive"];
 
 /**
+ * `paths`: the values' paths, then optionally the text lines' ("line 3"; else "text line N", the N-th text
+ * line); a text line that is not Falco's text output is an error there.
  * `texts` (optional, parallel to `values`): each value's exact text in the body. With ocsf.rawData on,
  * raw_data is then each record's own slice of it (byte for byte as received); without a text the
  * normalizer writes the parsed record out instead (JSON.stringify: long integers come out quoted).
@@ -93,11 +95,16 @@ export function runPipeline(values: Json[], paths: string[], textLines: string[]
     }
   }
   let index = records.length;
-  for (const line of textLines) {
-    const ev = normalizeFalcoText(line, opts.ctx);
+  for (let i = 0; i < textLines.length; i++, index++) {
+    let ev: OcsfEvent;
+    try {
+      ev = normalizeFalcoText(textLines[i]!, opts.ctx);
+    } catch (e) {
+      errors.push({ index, path: paths[values.length + i] ?? `text line ${i + 1}`, reason: (e as Error).message, source: "falco", record: textLines[i]! });
+      continue;
+    }
     const enriched = enrich(ev);
     events.push({ event: enriched, sinks: route(enriched) });
-    index++;
   }
   return { events, errors, total: index };
 }

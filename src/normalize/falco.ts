@@ -522,25 +522,34 @@ export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEven
   return out;
 }
 
-const TEXT_LINE = /^(\S+):\s+(Emergency|Alert|Critical|Error|Warning|Notice|Informational|Info|Debug)\s+(.*)$/i;
+// "<time>: <Priority> <message>": the time of day ("13:44:05.478445995") or, with
+// time_format_iso_8601, a full date ("2016-08-04T16:17:57.881781397+0000")
+const TEXT_LINE =
+  /^((?:\d{4}-\d{2}-\d{2}T)?\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?):\s+(Emergency|Alert|Critical|Error|Warning|Notice|Informational|Info|Debug)(?:\s+(.*))?$/i;
 
-/** Falco with json_output: false posts plain text lines: "<time>: <Priority> <message>". */
+/** Why a text line is refused: it is not Falco's text output. */
+export const NOT_FALCO_TEXT = "not a Falco text alert: expected '<time>: <Priority> <message>'";
+
+/**
+ * Falco with json_output: false posts plain text lines: "<time>: <Priority> <message>". Any other
+ * line throws NormalizeError (so `hello world` or `GET / HTTP/1.1` is refused, not a finding).
+ */
 export function normalizeFalcoText(line: string, ctx: NormalizeContext): OcsfEvent {
   const text = line.trim();
   const m = TEXT_LINE.exec(text);
-  const rec: JsonObject = { output: text, rule: "Falco alert (text output)", source: "syscall" };
-  if (m) rec.priority = m[2]!;
+  if (!m) throw new NormalizeError(NOT_FALCO_TEXT);
+  const rec: JsonObject = { output: text, rule: "Falco alert (text output)", source: "syscall", priority: m[2]! };
   // a full date ("2016-08-04T16:17:57.881781397+0000", time_format_iso_8601) is the event time;
   // a bare time of day ("13:44:05.478445995") is not enough and stays as text in unmapped
-  const stamp = m?.[1];
-  const iso = stamp?.replace(/([+-]\d{2})(\d{2})$/, "$1:$2");
-  const dated = iso !== undefined && /^\d{4}-\d{2}-\d{2}T/.test(iso) && isoToMs(iso) !== undefined;
+  const stamp = m[1]!;
+  const iso = stamp.replace(/([+-]\d{2})(\d{2})$/, "$1:$2");
+  const dated = /^\d{4}-\d{2}-\d{2}T/.test(iso) && isoToMs(iso) !== undefined;
   if (dated) rec.time = iso;
   const ev = normalizeFalco(rec, { ...ctx, rawText: line });
-  ev.finding_info = { ...(ev.finding_info as JsonObject), desc: m?.[3] ?? text };
+  ev.finding_info = { ...(ev.finding_info as JsonObject), desc: m[3] ?? text };
   if (dated) ev.metadata.original_time = stamp;
   const unmapped: JsonObject = { ...(ev.unmapped ?? {}), text_output: true, source_inferred: true };
-  if (stamp !== undefined && !dated) unmapped.text_time = stamp;
+  if (!dated) unmapped.text_time = stamp;
   ev.unmapped = unmapped;
   return ev;
 }

@@ -211,7 +211,11 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
               ? `record is ${big} bytes, more than limits.maxRecordBytes (${limits.maxRecordBytes})`
               : undefined;
         if (reason !== undefined) rejected.push({ index, path: item.path, reason, source: "falco", raw: item.line });
-        else for (const ev of runPipeline([], [], [item.line], opts).events) pending.push(ev);
+        else {
+          const res = runPipeline([], [item.path], [item.line], opts);
+          for (const e of res.errors) rejected.push({ index, path: e.path, reason: e.reason, source: "falco", raw: item.line });
+          for (const ev of res.events) pending.push(ev);
+        }
         index++;
       } else {
         measure = (item.raw === undefined || item.path === "") && (bodyIsBig ??= oversize(text, limits.maxRecordBytes) !== undefined);

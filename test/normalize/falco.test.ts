@@ -3,7 +3,8 @@ import { describe, it, expect } from "vitest";
 import { fixture, fixtures } from "../support/fixtures";
 import { validateOcsf } from "../support/ocsf-validator";
 import { lossOf } from "../support/field-maps";
-import { normalizeFalco, normalizeFalcoText, parseTuple, FALCO_SEVERITY } from "../../src/normalize/falco";
+import { normalizeFalco, normalizeFalcoText, parseTuple, FALCO_SEVERITY, NOT_FALCO_TEXT } from "../../src/normalize/falco";
+import { NormalizeError } from "../../src/normalize/errors";
 import { type Json, type JsonObject, parseJson, isObject } from "../../src/normalize/json";
 import type { NormalizeContext, OcsfEvent } from "../../src/normalize/ocsf";
 
@@ -405,15 +406,31 @@ describe("text output (json_output: false)", () => {
     expect(at(ev, "message")).toBe(line);
     expect(validateOcsf(ev)).toEqual([]);
   });
-  it("a line that does not look like Falco output is kept whole, severity unknown", () => {
-    const ev = JSON.parse(JSON.stringify(normalizeFalcoText("something happened", CTX))) as Record<string, unknown>;
-    expect([ev.severity_id, ev.message, at(ev, "finding_info.desc")]).toEqual([0, "something happened", "something happened"]);
-    expect(validateOcsf(ev)).toEqual([]);
+  it("a line that is not '<time>: <Priority> <message>' is refused (NormalizeError), not kept as a finding", () => {
+    const lines = ["something happened", "hello world", "GET / HTTP/1.1", "x: Notice y", "12:00:00.0: Noticed y", "12:00:00.0 Warning y", "yesterday 12:00:00: Warning y", ""];
+    for (const line of lines) expect(() => normalizeFalcoText(line, CTX), line).toThrow(new NormalizeError(NOT_FALCO_TEXT));
+    expect(NOT_FALCO_TEXT).toBe("not a Falco text alert: expected '<time>: <Priority> <message>'");
+  });
+  it("takes both of Falco's time forms and any priority, in any case", () => {
+    const forms: [string, number, number][] = [
+      ["13:44:05.478445995: Notice m", 2, CTX.receivedAt],
+      ["13:44:05: warning m", 3, CTX.receivedAt],
+      ["2016-08-04T16:17:57.881781397+0000: Debug m", 1, Date.UTC(2016, 7, 4, 16, 17, 57, 881)],
+      ["2016-08-04T16:17:57.881781397+02:00: Informational m", 1, Date.UTC(2016, 7, 4, 14, 17, 57, 881)],
+      ["2016-08-04T16:17:57Z: EMERGENCY m", 6, Date.UTC(2016, 7, 4, 16, 17, 57)],
+      ["  12:00:00.000000000: Error   spaced message  ", 4, CTX.receivedAt],
+    ];
+    for (const [line, sev, time] of forms) {
+      const ev = JSON.parse(JSON.stringify(normalizeFalcoText(line, CTX))) as Record<string, unknown>;
+      expect([ev.severity_id, ev.time], line).toEqual([sev, time]);
+      expect(validateOcsf(ev)).toEqual([]);
+    }
+    expect(at(normalizeFalcoText("12:00:00: Critical", CTX), "finding_info.desc")).toBe("12:00:00: Critical"); // no message: the line
   });
   it("the same line gives the same uid", () => {
-    const a = normalizeFalcoText("x: Notice y", CTX);
-    const b = normalizeFalcoText("x: Notice y", CTX);
-    const c = normalizeFalcoText("x: Notice z", CTX);
+    const a = normalizeFalcoText("12:00:00.000000000: Notice y", CTX);
+    const b = normalizeFalcoText("12:00:00.000000000: Notice y", CTX);
+    const c = normalizeFalcoText("12:00:00.000000000: Notice z", CTX);
     expect(at(a, "finding_info.uid")).toBe(at(b, "finding_info.uid"));
     expect(at(a, "finding_info.uid")).not.toBe(at(c, "finding_info.uid"));
   });

@@ -72,6 +72,24 @@ describe("framings", () => {
     expect(JSON.stringify(evs[0])).toContain("Shell spawned in a container");
     expect(evs.map((e) => e.severity_id)).toEqual([3, 2]);
   });
+
+  it("refuses a text line that is not Falco output (line N, quarantined), keeps the Falco lines beside it; both time forms pass", async () => {
+    const id = `text-${crypto.randomUUID()}`;
+    const lines = ["13:44:05.478445995: Critical A shell was spawned (user=root)", "hello world", "2016-08-04T16:17:57.881781397+0000: Warning An open was seen (command=cat /dev/null)"];
+    const r = await call(post("/v1/events/falco", lines.join("\n") + "\n", { "content-type": "text/plain", "x-request-id": id }), { queue: new CaptureQueue() });
+    expect(r.status).toBe(202);
+    expect(r.body).toEqual({ accepted: 2, rejected: 1, errors: [{ index: 1, path: "line 2", source: "falco", reason: "not a Falco text alert: expected '<time>: <Priority> <message>'" }] });
+    const found = await quarantined(env.ARCHIVE, id);
+    expect(found.map((f) => f.part)).toEqual(["1"]);
+    const q = JSON.parse(await (await env.ARCHIVE.get(found[0]!.key))!.text()) as { raw: string; reason: string; path: string };
+    expect([q.raw, q.path, q.reason]).toEqual(["hello world", "line 2", r.body.errors[0]!.reason]);
+    // nothing but non-Falco text: 400, nothing queued (an HTTP request line sent as octet-stream to /v1/events)
+    const http = new CaptureQueue();
+    const only = await call(post("/v1/events", "GET / HTTP/1.1\r\nHost: x\r\n", { "content-type": "application/octet-stream" }), { queue: http });
+    expect(only.status).toBe(400);
+    expect(only.body).toMatchObject({ accepted: 0, rejected: 2, errors: [{ index: 0, path: "line 1", reason: expect.stringMatching(/^not a Falco text alert/) as unknown as string }, { index: 1, path: "line 2" }] });
+    expect(http.count()).toBe(0);
+  });
 });
 
 describe("content encodings", () => {
