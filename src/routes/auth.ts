@@ -125,7 +125,7 @@ export const WHERE = "tributary.config.json (or a small TRIBUTARY_CONFIG, which 
 /** A wrong credential when none are configured: say so (in local development, none are needed). */
 function unconfigured(dev: boolean): AuthResult {
   const hint = dev ? "; in local development a request without Authorization is accepted" : "";
-  return { ok: false, status: 403, reason: `invalid credentials: no credentials are configured on this server (auth.tokens in ${WHERE})${hint}` };
+  return { ok: false, status: 403, reason: `invalid credentials: no credentials are configured on this server; to use one, add auth.tokens to ${WHERE}${hint}` };
 }
 
 function decodeBasic(b64: string): { user: string; pass: string } | undefined {

@@ -182,7 +182,7 @@ describe("dev mode and defaults", () => {
   it("a wrong token when no credentials are configured: 403 saying none are, and in dev that none are needed", async () => {
     const dev = await send({ authorization: "Bearer wrong" }, { cfg: {}, dev: true });
     expect(dev.status).toBe(403);
-    expect(dev.body.errors[0]!.reason).toMatch(/^invalid credentials: no credentials are configured on this server \(auth\.tokens in tributary\.config\.json.*; in local development a request without Authorization is accepted$/);
+    expect(dev.body.errors[0]!.reason).toMatch(/^invalid credentials: no credentials are configured on this server; to use one, add auth\.tokens to tributary\.config\.json .*; in local development a request without Authorization is accepted$/);
     const basic = await send({ authorization: `Basic ${btoa("u:p")}` }, { cfg: {}, dev: true });
     expect(basic.body.errors[0]!.reason).toMatch(/no credentials are configured/);
     const prod = await send({ authorization: "Bearer wrong" }, { cfg: { auth: { required: false } } });
