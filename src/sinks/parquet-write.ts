@@ -188,18 +188,21 @@ function layoutOf(classUid: number): Layout | undefined {
   return l;
 }
 
+/** The schema elements from the root down to element `el`. */
+function schemaPathOf(schema: readonly SchemaElement[], parent: Int32Array, el: number): SchemaElement[] {
+  const path: SchemaElement[] = [];
+  for (let i = el; i >= 0; i = parent[i]!) path.push(schema[i]!);
+  return path.reverse();
+}
+
 /** The names of a schema element's path below the root. */
 function pathOf(schema: readonly SchemaElement[], parent: Int32Array, el: number): string[] {
-  const names: string[] = [];
-  for (let i = el; i > 0; i = parent[i]!) names.push(schema[i]!.name);
-  return names.reverse();
+  return schemaPathOf(schema, parent, el).slice(1).map((s) => s.name);
 }
 
 /** hyparquet-writer's description of leaf k's column (as parquetWriteBuffer makes it). */
 function encoderOf(layout: Layout, k: number): ColumnEncoder {
-  const schemaPath: SchemaElement[] = [];
-  for (let i = layout.el[k]!; i >= 0; i = layout.parent[i]!) schemaPath.push(layout.schema[i]!);
-  schemaPath.reverse();
+  const schemaPath = schemaPathOf(layout.schema, layout.parent, layout.el[k]!);
   return {
     columnName: schemaPath.slice(1).map((s) => s.name).join("."),
     element: schemaPath[schemaPath.length - 1]!,
