@@ -439,9 +439,8 @@ const pageData = (leaf: Leaf) => ({
 type Chunk = ColumnResult | NullChunk;
 
 interface NullChunk {
-  /** The leaf's index and type (index in TYPES). */
+  /** The leaf's index in its class. */
   k: number;
-  type: number;
   n: number;
   encoding: Encoding;
   start: number;
@@ -484,7 +483,7 @@ function writeNullColumn(leaf: Leaf, writer: ByteWriter): NullChunk {
     writer.appendBytes(page.bytes);
     uncompressed = page.uncompressed;
   } else uncompressed = writeDataPageV2({ writer, column: encoder(leaf), encoding, pageData: pageData(leaf) });
-  return { k: leaf.k, type: leaf.type, n: leaf.n, encoding, start, uncompressed, compressed: writer.offset - start };
+  return { k: leaf.k, n: leaf.n, encoding, start, uncompressed, compressed: writer.offset - start };
 }
 
 interface Group {
@@ -650,7 +649,8 @@ function writeNullChunkMeta(w: Out, layout: Layout, c: NullChunk): void {
   fieldHeader(w, 3, STRUCT); // statistics: the null count
   fieldHeader(w, 3, I64);
   unsigned(w, c.n);
-  w.bytes(nullTail(c.encoding, c.type === DOUBLE || c.type === FLOAT));
+  const type = layout.type[c.k]!;
+  w.bytes(nullTail(c.encoding, type === DOUBLE || type === FLOAT));
 }
 
 function encodingStat(w: Out, page: string, encoding: Encoding, count: number): void {
