@@ -163,7 +163,7 @@ function signatureBytes(v: string): Uint8Array | undefined {
  */
 export async function authenticate(headers: Headers, cfg: Config, env: { TRIBUTARY_DEV?: string }): Promise<AuthResult> {
   const creds = await credentialsFor(cfg, env);
-  const refused = creds.configured ? FORBIDDEN : unconfigured(env.TRIBUTARY_DEV === "true");
+  const refused = (): AuthResult => (creds.configured ? FORBIDDEN : unconfigured(env.TRIBUTARY_DEV === "true"));
   const authz = headers.get("authorization");
   if (authz !== null && authz.trim() !== "") {
     const m = /^\s*(\S+)(?:\s+(.*?))?\s*$/.exec(authz);
@@ -175,7 +175,7 @@ export async function authenticate(headers: Headers, cfg: Config, env: { TRIBUTA
     }
     if (scheme === "bearer") {
       const e = match(creds.bearer, await sha256(m![2]!));
-      return e ? ok(e, "bearer") : refused;
+      return e ? ok(e, "bearer") : refused();
     }
     if (scheme === "basic") {
       const up = decodeBasic(m![2]!);
@@ -184,7 +184,7 @@ export async function authenticate(headers: Headers, cfg: Config, env: { TRIBUTA
       const e = match(creds.basic, pair);
       const t = match(creds.bearer, pass);
       if (e) return ok(e, "basic");
-      return t ? ok(t, "basic") : refused;
+      return t ? ok(t, "basic") : refused();
     }
     // the scheme is echoed only when it is a known one: a bare token (no scheme) must never reach the answer
     const named = scheme !== undefined && KNOWN_SCHEMES.has(scheme) ? ` "${scheme}"` : "";
