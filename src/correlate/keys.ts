@@ -2,7 +2,7 @@
 // as the last enrichment step). See docs/correlation.md for the key formats.
 //
 //   pod:<cluster>/<namespace>/<pod>     k8s audit objectRef (pods, pods/exec...), Falco k8s.ns.name/k8s.pod.name
-//                                       and ka.target.*, Tetragon process.pod
+//                                       (else k8smeta.*) and ka.target.*, Tetragon process.pod
 //   container:<12 hex>                  Falco container.id, Tetragon process.docker / container uid (runtime prefix cut)
 //   exec:<exec_id>, parent_exec:<id>    Tetragon exec_id / parent_exec_id (process.uid / parent_process.uid)
 //   proc:<container>/<pid>              host pid inside a container (Falco proc.pid, Tetragon process.pid)

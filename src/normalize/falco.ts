@@ -207,15 +207,16 @@ function exeIfPath(f: Fields, key: string): string | undefined {
   return typeof v === "string" && v.startsWith("/") ? f.s(key) : undefined;
 }
 
-/** container.* and k8s.* -> evidences[0].container and resources[] (OCSF has no pod object). */
+/** container.*, k8s.* and k8smeta.* -> evidences[0].container and resources[] (OCSF has no pod object). */
 function mapContainer(f: Fields, b: Built, obs: Observables): void {
   const cid = f.peek("container.id");
   const cnameRaw = f.peek("container.name");
   // Falco reports container.id "host" for processes outside containers: a fact kept in unmapped, not a container
   const inContainer = (typeof cid === "string" && cid !== "" && cid !== "host") || (typeof cnameRaw === "string" && cnameRaw !== "host" && cid !== "host");
-  const podName = f.s("k8s.pod.name");
+  // the k8smeta plugin (Falco 0.37+) names the pod in k8smeta.*: the fallback for each k8s.* field
+  const podName = f.s("k8s.pod.name") ?? f.s("k8smeta.pod.name");
   const podUid = f.s("k8s.pod.uid") ?? f.s("k8s.pod.id") ?? f.s("k8smeta.pod.uid");
-  const ns = f.s("k8s.ns.name");
+  const ns = f.s("k8s.ns.name") ?? f.s("k8smeta.ns.name");
   if (inContainer) {
     const uid = f.s("container.id");
     const name = f.s("container.name");

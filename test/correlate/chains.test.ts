@@ -174,6 +174,21 @@ describe("chain k8s_exec: kubectl exec -> Falco shell alert -> the shell's Tetra
     expect(matchChains([...summarize(s.audit, C), later!], C)).toEqual([]);
   });
 
+  it("a Falco alert naming the pod only in k8smeta.* (the k8smeta plugin, Falco 0.37+) joins the exec's pod key and story", () => {
+    const s = execStory();
+    const rec = falcoShellRecord({ at: ALERT_AT });
+    const of = rec.output_fields as Record<string, unknown>;
+    for (const k of ["ns.name", "pod.name"]) {
+      of[`k8smeta.${k}`] = of[`k8s.${k}`];
+      delete of[`k8s.${k}`];
+    }
+    const meta = normalizeRecord(rec);
+    expect(meta.metadata.correlation_uid).toBe(s.audit.metadata.correlation_uid);
+    expect(meta.metadata.correlation_uid).toBe(s.exec.metadata.correlation_uid);
+    expect(summarize(meta, C)[0]).toMatchObject({ roles: ["shell_alert", "alert"], scope: s.scope });
+    expect(correlate([s.audit, meta, s.exec]).map(uids)).toEqual([[uid(s.audit), uid(meta), uid(s.exec)]]);
+  });
+
   it("does not join events of other pods (same namespace, same time)", () => {
     const s = execStory();
     const otherShell = normalizeRecord(falcoShellRecord({ pod: "elasticsearch-56f8fc6988-sh8rm", at: ALERT_AT + 100 }));

@@ -267,6 +267,25 @@ describe("syscall evidence", () => {
     });
     expect(at(ev, "resources")).toEqual([{ type: "Pod", name: "falco-pod-delete-7dc9f5fbb8-gbfk7", namespace: "openfaas-fn" }]);
   });
+  it("the k8smeta plugin's pod fields (Falco 0.37+) are the fallback for k8s.*: the same Pod resource", () => {
+    const rec = one("falco/contact-k8s-api-server-from-container__openfaas-blog.json");
+    const of = rec.output_fields as JsonObject;
+    const byK8s = ocsf(rec);
+    of["k8smeta.ns.name"] = of["k8s.ns.name"]!;
+    of["k8smeta.pod.name"] = of["k8s.pod.name"]!;
+    of["k8smeta.pod.uid"] = "5f0d6c2e-1b7a-4c3e-9a1d-2f3b4c5d6e7f";
+    delete of["k8s.ns.name"];
+    delete of["k8s.pod.name"];
+    const ev = ocsf(rec);
+    expect(at(ev, "resources")).toEqual([{ ...(at(byK8s, "resources.0") as object), uid: "5f0d6c2e-1b7a-4c3e-9a1d-2f3b4c5d6e7f" }]);
+    expect(at(ev, "evidences.0.container")).toMatchObject({ orchestrator: "Kubernetes", pod_uuid: "5f0d6c2e-1b7a-4c3e-9a1d-2f3b4c5d6e7f" });
+    expect(Object.keys(at(ev, "unmapped.output_fields") as object).filter((k) => k.startsWith("k8s"))).toEqual([]);
+    expect(validateOcsf(ev)).toEqual([]);
+    // both given: k8s.* is mapped, the k8smeta.* name stays in unmapped
+    of["k8s.pod.name"] = "from-k8s";
+    expect(at(ocsf(rec), "resources.0.name")).toBe("from-k8s");
+    expect((at(ocsf(rec), "unmapped.output_fields") as JsonObject)["k8smeta.pod.name"]).toBe("falco-pod-delete-7dc9f5fbb8-gbfk7");
+  });
   it("connection tuple -> endpoints and connection_info", () => {
     const ev = ocsf(one("falco/contact-k8s-api-server-from-container__openfaas-blog.json"));
     expect(at(ev, "evidences.0.src_endpoint")).toEqual({ ip: "172.17.0.9", port: 43812 });
