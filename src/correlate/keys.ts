@@ -18,6 +18,7 @@
 import { type OcsfEvent, labelValue } from "../normalize/ocsf";
 import { isObject, type Json, type JsonObject } from "../normalize/json";
 import { stableUid } from "../normalize/uid";
+import { falcoValue } from "../normalize/falco";
 
 export const DEFAULT_CLUSTER = "default";
 
@@ -137,7 +138,14 @@ function podOf(e: OcsfEvent, labels: string[] | undefined): { namespace: string;
 function clusterOf(e: OcsfEvent, labels: string[] | undefined): string {
   const um = e.unmapped;
   const of = o(um?.output_fields);
-  return labelValue(labels, "k8s.cluster:") ?? s(um?.cluster_name) ?? s(of?.["k8smeta.cluster.name"]) ?? s(of?.["k8s.cluster.name"]) ?? DEFAULT_CLUSTER;
+  // Falco's "<NA>" (kept raw in unmapped.output_fields) names no cluster
+  return (
+    labelValue(labels, "k8s.cluster:") ??
+    s(um?.cluster_name) ??
+    s(falcoValue(of?.["k8smeta.cluster.name"])) ??
+    s(falcoValue(of?.["k8s.cluster.name"])) ??
+    DEFAULT_CLUSTER
+  );
 }
 
 function pushUnique(list: string[], v: string | undefined): void {

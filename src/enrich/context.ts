@@ -13,6 +13,7 @@
 import type { Config } from "../config/schema";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { isObject, bareObject, type Json, type JsonObject } from "../normalize/json";
+import { falcoValue } from "../normalize/falco";
 
 export interface ContextData {
   /** tenant -> cluster name. */
@@ -100,7 +101,7 @@ function podInfo(e: OcsfEvent): PodInfo {
       const v = of[k];
       if (typeof v === "string" && k.startsWith("k8s.pod.label.")) (info.labels ??= labelMap())[k.slice("k8s.pod.label.".length)] = v;
     }
-    info.cluster ??= s(of["k8smeta.cluster.name"]) ?? s(of["k8s.cluster.name"]);
+    info.cluster ??= s(falcoValue(of["k8smeta.cluster.name"])) ?? s(falcoValue(of["k8s.cluster.name"])); // "<NA>": none
   }
   // OCSF places
   if (Array.isArray(e.resources)) {

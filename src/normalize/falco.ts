@@ -35,6 +35,18 @@ export const FALCO_SEVERITY: Record<string, number> = {
 const TOP_LEVEL = new Set(["uuid", "output", "priority", "rule", "time", "output_fields", "source", "tags", "hostname"]);
 
 /**
+ * Falco's text for a field it could not get. libsinsp prints "<NA>" for it in text output; JSON output_fields
+ * usually has null instead, but older Falco (falcosecurity/falco#1029) and extra fields formatted as text
+ * (append_output) carry the "<NA>" string. Only this text: libsinsp's formatter writes no other ("N/A" stays a value).
+ */
+export const FALCO_NA = "<NA>";
+
+/** A Falco output field value, with the not-available marker read as null (absent): the raw value stays in unmapped. */
+export function falcoValue(v: Json | undefined): Json | undefined {
+  return v === FALCO_NA ? null : v;
+}
+
+/**
  * A working copy of output_fields: mapped keys are taken out, the rest is `unmapped.output_fields`.
  * Taken keys are blanked (undefined) rather than deleted, so the copy keeps its fast shape; `put`
  * re-adds a key at the end, as assigning a deleted key of an object does.
@@ -44,21 +56,21 @@ class Fields {
   constructor(of: JsonObject) {
     this.w = { ...of };
   }
-  /** A string (numbers and booleans as their text); null and absent give undefined and stay in rest. */
+  /** A string (numbers and booleans as their text); null, "<NA>" and absent give undefined and stay in rest. */
   s(key: string): string | undefined {
-    const r = str(this.w[key] ?? undefined);
+    const r = str(falcoValue(this.w[key]) ?? undefined);
     if (r !== undefined) this.w[key] = undefined;
     return r;
   }
   /** An exact integer (safe range); anything else stays in rest. */
   i(key: string): number | undefined {
-    const r = int(this.w[key] ?? undefined);
+    const r = int(falcoValue(this.w[key]) ?? undefined);
     if (r !== undefined) this.w[key] = undefined;
     return r;
   }
-  /** The value, without taking it. */
+  /** The value, without taking it ("<NA>" as null). */
   peek(key: string): Json | undefined {
-    return this.w[key];
+    return falcoValue(this.w[key]);
   }
   take(key: string): void {
     if (this.w[key] !== undefined) this.w[key] = undefined;

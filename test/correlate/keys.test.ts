@@ -117,6 +117,26 @@ describe("key formats per source", () => {
     expect(new Set([curl, kubecon, audit].map((e) => e.metadata.correlation_uid)).size).toBe(3);
   });
 
+  it("Falco's \"<NA>\" pod, namespace, container and cluster fields name nothing: host alerts of two nodes keep their host keys", () => {
+    const host = (node: string) => {
+      const r = records("falco/write-below-binary-dir__falcosidekick-readme.json")[0]!;
+      r.hostname = node;
+      const of = r.output_fields as Record<string, unknown>;
+      Object.assign(of, { "container.id": "host", "container.name": "host", "k8s.ns.name": "<NA>", "k8s.pod.name": "<NA>", "k8smeta.cluster.name": "<NA>" });
+      return normalizeRecord(r);
+    };
+    const [a, b] = [host("node-a"), host("node-b")];
+    expect(corr(a)!.keys).toEqual(["host:node-a"]);
+    expect(corr(b)!.keys).toEqual(["host:node-b"]);
+    expect(a.metadata.correlation_uid).not.toBe(b.metadata.correlation_uid);
+    expect(a.resources).toBeUndefined();
+    expect(a.metadata.labels ?? []).toEqual([]);
+    // a real pod beside a "<NA>" cluster: the default cluster, not "<NA>"
+    const r = falcoShellKubeconRecord(STORY_AT);
+    (r.output_fields as Record<string, unknown>)["k8smeta.cluster.name"] = "<NA>";
+    expect(corr(normalizeRecord(r))!.key).toBe("pod:default/default/kubecon");
+  });
+
   it("the cluster comes from the token's configured cluster (context enricher), so two clusters never share a key", () => {
     const cfg = parseConfig({ auth: { tokens: [{ tenant: "prod-sensors", token: "t1", cluster: "prod" }] } });
     const e = normalizeRecord(tetragonCurlExecRecord(), cfg, "prod-sensors");

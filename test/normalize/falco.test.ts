@@ -302,6 +302,21 @@ describe("syscall evidence", () => {
     expect(at(ev, "unmapped.output_fields")).toMatchObject({ "container.image.repository": null, "proc.pname": null });
     expect(at(ev, "evidences.0.process.parent_process")).toBeUndefined();
   });
+  it("Falco's not-available marker \"<NA>\" is read like null: nothing mapped from it, the text kept in unmapped", () => {
+    const na = { "container.id": "<NA>", "container.name": "<NA>", "k8s.ns.name": "<NA>", "k8s.pod.name": "<NA>", "k8smeta.pod.uid": "<NA>", "proc.pname": "<NA>", "proc.ppid": "<NA>", "user.name": "<NA>" };
+    const nulls = Object.fromEntries(Object.keys(na).map((k) => [k, null]));
+    const base = { rule: "r", output: "o", priority: "Notice", hostname: "node-a", uuid: "11111111-2222-3333-4444-555555555555" };
+    const fields = { "proc.name": "touch", "proc.pid": 7 };
+    const withNa = ocsf({ ...base, output_fields: { ...fields, ...na } });
+    const withNull = ocsf({ ...base, output_fields: { ...fields, ...nulls } });
+    expect(at(withNa, "evidences.0.process")).toEqual({ pid: 7, name: "touch" });
+    expect(at(withNa, "resources")).toBeUndefined();
+    expect(at(withNa, "evidences.0.container")).toBeUndefined();
+    expect(at(withNa, "unmapped.output_fields")).toEqual(na);
+    // the same event as with nulls, but for the raw values in unmapped
+    expect({ ...withNa, unmapped: undefined }).toEqual({ ...withNull, unmapped: undefined });
+    expect(validateOcsf(withNa)).toEqual([]);
+  });
   it("observables carry the 1.3.0 type ids of what they point at", () => {
     const ev = ocsf(one("falco/read-sensitive-file-untrusted__plugins-collector-readme.json"));
     const obs = (ev.observables as { name: string; type_id: number; value?: string }[]).map((o) => [o.name, o.type_id, o.value]);
