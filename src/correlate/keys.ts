@@ -6,6 +6,9 @@
 //   container:<12 hex>                  Falco container.id, Tetragon process.docker / container uid (runtime prefix cut)
 //   exec:<exec_id>, parent_exec:<id>    Tetragon exec_id / parent_exec_id (process.uid / parent_process.uid)
 //   proc:<container>/<pid>              host pid inside a container (Falco proc.pid, Tetragon process.pid)
+//   pod-uid:<uid>                       the pod's UID when the source gives it (k8s audit objectRef.uid of pods, Falco
+//                                       k8s.pod.uid / k8smeta.pod.uid): tells a re-created pod of the same name apart.
+//                                       Never primary (the kubectl exec audit event has no pod UID): the pod key is by name
 //   k8s.user:<cluster>/<user>           Kubernetes user (audit user.username, Falco ka.user.name)
 //   aws.principal:<arn>                 CloudTrail userIdentity.arn, and the principal an event creates or targets
 //   aws.key:<access key id>             the access key used (userIdentity.accessKeyId) or handed out (responseElements)
@@ -23,7 +26,7 @@ import { falcoValue } from "../normalize/falco";
 export const DEFAULT_CLUSTER = "default";
 
 /** Key kinds, in the order they are listed; PRIMARY_ORDER picks metadata.correlation_uid. */
-export const KEY_KINDS = ["pod", "container", "exec", "parent_exec", "proc", "k8s.user", "aws.principal", "aws.key", "aws.issuer", "ip", "host"] as const;
+export const KEY_KINDS = ["pod", "container", "exec", "parent_exec", "proc", "pod-uid", "k8s.user", "aws.principal", "aws.key", "aws.issuer", "ip", "host"] as const;
 export type KeyKind = (typeof KEY_KINDS)[number];
 export const PRIMARY_ORDER: readonly KeyKind[] = ["pod", "container", "aws.principal", "aws.key", "k8s.user", "ip", "host"];
 
@@ -33,6 +36,8 @@ export interface Extracted {
   logName: string;
   cluster: string;
   pod?: { namespace: string; name: string };
+  /** The pod's UID, when the source names it (resources[] of a pod). */
+  podUid?: string;
   /** Short (12 hex digit) container id. */
   container?: string;
   /** The process the event is about: Tetragon process (exec) or actor.process, Falco evidences[0].process. */
@@ -109,6 +114,16 @@ function isCollection(e: OcsfEvent, res: Record<string, Json>): boolean {
   return op !== undefined && COLLECTION_VERBS.has(op) && res.uid === undefined && res.name === res.type;
 }
 
+/** The UID of the pod resource of an event (k8s audit objectRef.uid, Falco k8s.pod.uid / k8smeta.pod.uid). */
+function podUidOf(e: OcsfEvent): string | undefined {
+  if (!Array.isArray(e.resources)) return undefined;
+  for (const r of e.resources as Json[]) {
+    const res = o(r);
+    if (res && isPodResource(String(res.type ?? "")) && !isCollection(e, res) && s(res.uid) !== undefined) return s(res.uid);
+  }
+  return undefined;
+}
+
 function podOf(e: OcsfEvent, labels: string[] | undefined): { namespace: string; name: string } | undefined {
   if (Array.isArray(e.resources)) {
     for (const r of e.resources as Json[]) {
@@ -170,6 +185,8 @@ export function extract(e: OcsfEvent): Extracted {
   const x: Extracted = { product, logName, cluster: clusterOf(e, labels), awsPrincipals: [], awsKeys: [], ips: [] };
   const pod = podOf(e, labels);
   if (pod) x.pod = pod;
+  const podUid = podUidOf(e);
+  if (podUid !== undefined) x.podUid = podUid;
 
   const proc = product === "Falco" ? o(evidence?.process) : (o(e.process) ?? o(actor?.process));
   if (proc) {
@@ -212,6 +229,7 @@ export function keysOf(x: Extracted): Correlation | undefined {
   if (x.execId !== undefined) keys.push(`exec:${x.execId}`);
   if (x.parentExecId !== undefined) keys.push(`parent_exec:${x.parentExecId}`);
   if (x.container !== undefined && x.pid !== undefined) keys.push(`proc:${x.container}/${x.pid}`);
+  if (x.podUid !== undefined) keys.push(`pod-uid:${x.podUid}`);
   const user = x.k8sUser !== undefined ? keys.push(`k8s.user:${x.cluster}/${x.k8sUser}`) - 1 : -1;
   const principal = keys.length;
   for (const p of x.awsPrincipals) keys.push(`aws.principal:${p}`);

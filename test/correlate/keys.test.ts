@@ -11,7 +11,20 @@ import { makeEnricher } from "../../src/enrich/index";
 import { applyCorrelationKeys, correlationKeys, shortContainerId, keysOf, KEY_KINDS, PRIMARY_ORDER, type Extracted } from "../../src/correlate/keys";
 import { stableUid } from "../../src/normalize/uid";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
-import { CFG, execStory, normalizeRecord, federationRecords, tetragonCurlExecRecord, falcoShellKubeconRecord, STORY_AT, records } from "./story";
+import {
+  CFG,
+  execStory,
+  normalizeRecord,
+  federationRecords,
+  tetragonCurlExecRecord,
+  falcoShellKubeconRecord,
+  falcoShellRecord,
+  k8sExecRecord,
+  STORY_AT,
+  ALERT_AT,
+  AUDIT_AT,
+  records,
+} from "./story";
 
 type Corr = { key: string; keys: string[]; source_correlation_uid?: string };
 const corr = (e: OcsfEvent) => (e.unmapped?.tributary as { correlation?: Corr } | undefined)?.correlation;
@@ -137,6 +150,28 @@ describe("key formats per source", () => {
     expect(corr(normalizeRecord(r))!.key).toBe("pod:default/default/kubecon");
   });
 
+  it("a pod re-created with the same name keeps the pod key (by name); the pod UID, when given, is a second key", () => {
+    const { audit } = execStory();
+    const incarnation = (uid: string, field: string) => {
+      const r = falcoShellRecord({ at: ALERT_AT });
+      (r.output_fields as Record<string, unknown>)[field] = uid;
+      return normalizeRecord(r);
+    };
+    const first = incarnation("5f0d6c2e-1b7a-4c3e-9a1d-2f3b4c5d6e7f", "k8s.pod.uid");
+    const second = incarnation("0b6e3f4a-9c2d-4e1f-8a7b-6c5d4e3f2a1b", "k8smeta.pod.uid");
+    for (const e of [first, second]) expect(e.metadata.correlation_uid).toBe(audit.metadata.correlation_uid);
+    expect(corr(first)!.keys).toEqual([corr(audit)!.key, "container:e6af4dff4ea3", "pod-uid:5f0d6c2e-1b7a-4c3e-9a1d-2f3b4c5d6e7f", "host:falco-xczjd"]);
+    expect(corr(second)!.keys).toContain("pod-uid:0b6e3f4a-9c2d-4e1f-8a7b-6c5d4e3f2a1b");
+    // the kubectl exec audit event has no pod UID: no pod-uid key, so the pod key cannot depend on one
+    expect(corr(audit)!.keys.filter((k) => k.startsWith("pod-uid:"))).toEqual([]);
+    // an audit event whose objectRef names the pod's uid gives it too
+    const rec = k8sExecRecord({ at: AUDIT_AT });
+    (rec.objectRef as Record<string, unknown>).uid = "5f0d6c2e-1b7a-4c3e-9a1d-2f3b4c5d6e7f";
+    const withUid = normalizeRecord(rec);
+    expect(corr(withUid)!.key).toBe(corr(audit)!.key);
+    expect(corr(withUid)!.keys).toContain("pod-uid:5f0d6c2e-1b7a-4c3e-9a1d-2f3b4c5d6e7f");
+  });
+
   it("the cluster comes from the token's configured cluster (context enricher), so two clusters never share a key", () => {
     const cfg = parseConfig({ auth: { tokens: [{ tenant: "prod-sensors", token: "t1", cluster: "prod" }] } });
     const e = normalizeRecord(tetragonCurlExecRecord(), cfg, "prod-sensors");
@@ -202,6 +237,7 @@ describe("the key step", () => {
       pod: { namespace: "n", name: "p" },
       container: "0123456789ab",
       pid: 7,
+      podUid: "U",
       execId: "E",
       parentExecId: "P",
       k8sUser: "u",
@@ -211,7 +247,7 @@ describe("the key step", () => {
       ips: ["10.0.0.1"],
       host: "h",
     };
-    const all = ["pod:c/n/p", "container:0123456789ab", "exec:E", "parent_exec:P", "proc:0123456789ab/7", "k8s.user:c/u", "aws.principal:arn:a", "aws.key:K1", "aws.key:K2", "aws.issuer:arn:i", "ip:10.0.0.1", "host:h"];
+    const all = ["pod:c/n/p", "container:0123456789ab", "exec:E", "parent_exec:P", "proc:0123456789ab/7", "pod-uid:U", "k8s.user:c/u", "aws.principal:arn:a", "aws.key:K1", "aws.key:K2", "aws.issuer:arn:i", "ip:10.0.0.1", "host:h"];
     expect(keysOf(full)).toEqual({ key: "pod:c/n/p", keys: all });
     // drop the kinds one by one in PRIMARY_ORDER: the next one becomes primary, moved to the front
     const x: Extracted = { ...full, awsPrincipals: [...full.awsPrincipals], awsKeys: [...full.awsKeys], ips: [...full.ips] };
