@@ -13,11 +13,11 @@
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, unsentOutcomes, type Outcome, type SinkRequest, type SinkResponse } from "../sinks/types";
 import type { TimedContext } from "../sinks/s3";
-import { pack, utf8Length } from "../sinks/batch";
+import { MissingSecretError, pack, utf8Length } from "../sinks/batch";
 import { uidOf } from "../sinks/objects";
 import type { ResolvedSink } from "./sinks";
 import type { Slots } from "./slots";
-import { isSecretKey, scrubCredentials, REDACTED } from "../ops/log";
+import { isSecretKey, log, scrubCredentials, REDACTED } from "../ops/log";
 
 export interface Item {
   event: OcsfEvent;
@@ -168,6 +168,17 @@ export function splitBatch(sink: ResolvedSink, items: readonly Item[]): number[]
   });
 }
 
+/** sink + binding pairs whose missing secret this isolate has logged (each once: every send needs it). */
+const missingLogged = new Set<string>();
+
+/** Logs, once per isolate per sink and binding, that a send needs a secret that is not set: its name, never a value. */
+function logMissingSecret(sink: Pick<ResolvedSink, "name" | "type">, e: MissingSecretError): void {
+  const key = `${sink.name}\u0000${e.binding}`;
+  if (missingLogged.has(key)) return;
+  missingLogged.add(key);
+  log("error", "sink secret not set; its sends are dead-lettered", { sink: sink.name, type: sink.type, setting: e.setting, binding: e.binding });
+}
+
 export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[], opts: AttemptOptions): Promise<AttemptReport> {
   const report: AttemptReport = { delivered: [], retry: [], rejected: [], requests: 0 };
   const ctx: TimedContext = { env: opts.env, now: opts.now, timeoutMs: sink.timeoutMs };
@@ -207,6 +218,7 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
     try {
       requests = await sink.driver.encode(events, sink.config, ctx, chunk.map((i) => items[i]!.line));
     } catch (e) {
+      if (e instanceof MissingSecretError) logMissingSecret(sink, e);
       settle(chunk, () => ({ kind: "reject", reason: `${sink.type} could not encode these events: ${(e as Error).message}` }));
       return;
     }

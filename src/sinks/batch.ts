@@ -270,14 +270,28 @@ export function expand(template: string, e: OcsfEvent): string {
   return template.replace(PLACEHOLDER, (m, name: string) => lookup(TEMPLATE_VARS, name)?.(e) ?? m);
 }
 
+/** A sink setting's secret whose env binding is missing or empty (thrown by secretValue while encoding). */
+export class MissingSecretError extends Error {
+  override name = "MissingSecretError";
+  constructor(
+    /** The setting, e.g. "auth.password". */
+    readonly setting: string,
+    /** The env binding it names. */
+    readonly binding: string,
+    sink: string,
+  ) {
+    super(`${sink}: ${setting} is not set (env binding ${binding} is missing or empty)`);
+  }
+}
+
 /**
  * A secret's value: a literal string, or the env binding `{ env: NAME }` names. Throws a clear error
- * when it is missing. (Same rule as resolveSecret in ../config/load, which drivers cannot import:
- * load -> schema -> sink registry -> driver would be an import cycle.)
+ * (MissingSecretError) when it is missing. (Same rule as resolveSecret in ../config/load, which
+ * drivers cannot import: load -> schema -> sink registry -> driver would be an import cycle.)
  */
 export function secretValue(ref: SecretRef, env: Record<string, unknown>, sink: string, what: string): string {
   if (typeof ref === "string") return ref;
   const v = env[ref.env];
-  if (typeof v !== "string" || v === "") throw new Error(`${sink}: ${what} is not set (env binding ${ref.env} is missing or empty)`);
+  if (typeof v !== "string" || v === "") throw new MissingSecretError(what, ref.env, sink);
   return v;
 }

@@ -107,3 +107,41 @@ describe("sink secrets in failures", () => {
     expect(sinkSecrets({ type: "slack", config: { url: "https://hooks.slack.com/services/T/B/lit" } }, env)).toEqual(["https://hooks.slack.com/services/T/B/lit"]);
   });
 });
+
+describe("a sink secret that is not set", () => {
+  it("is logged by its binding's name once per sink and binding (never a value); the dead letter says why", async () => {
+    // nothing is sent (encode needs the secret first), so the URL is never reached
+    const url = "http://127.0.0.1:9";
+    const cfg = parseConfig({
+      sinks: {
+        lokiA: { type: "loki", url, auth: { username: "12345", password: { env: "LOKI_TOKEN_UNSET" } } },
+        lokiB: { type: "loki", url, auth: { username: "12345", password: { env: "LOKI_TOKEN_UNSET" } } },
+        hec: { type: "splunk_hec", url, token: { env: "HEC_TOKEN_EMPTY" } },
+      },
+    });
+    const { deps, map } = memoryDeps(cfg, { HEC_TOKEN_EMPTY: "" }, Date.UTC(2027, 0, 15));
+    const items = fixtureEvents()
+      .slice(0, 3)
+      .map((event) => ({ event, line: JSON.stringify(event) }));
+    const lines: string[] = [];
+    const spy = vi.spyOn(console, "error").mockImplementation((l: string) => void lines.push(l));
+    try {
+      // two deliveries to each sink: the second finds the secret still unset and logs nothing more
+      for (const sink of ["lokiA", "lokiA", "lokiB", "hec", "hec"]) {
+        const r = await deliverToSink({ sink, items, attempt: 1, firstAttemptAt: Date.UTC(2027, 0, 15) }, deps);
+        expect(r).toMatchObject({ delivered: 0, dead: 3, requests: 0 });
+      }
+    } finally {
+      spy.mockRestore();
+    }
+    const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const msg = "sink secret not set; its sends are dead-lettered";
+    expect(logged).toEqual([
+      expect.objectContaining({ level: "error", msg, sink: "lokiA", type: "loki", setting: "auth.password", binding: "LOKI_TOKEN_UNSET" }),
+      expect.objectContaining({ level: "error", msg, sink: "lokiB", type: "loki", setting: "auth.password", binding: "LOKI_TOKEN_UNSET" }),
+      expect.objectContaining({ level: "error", msg, sink: "hec", type: "splunk_hec", setting: "token", binding: "HEC_TOKEN_EMPTY" }),
+    ]);
+    const dead = [...map.values()].map((o) => JSON.parse(o.body) as { reason: string });
+    expect(dead.map((d) => d.reason)).toContain("loki could not encode these events: loki: auth.password is not set (env binding LOKI_TOKEN_UNSET is missing or empty)");
+  });
+});
