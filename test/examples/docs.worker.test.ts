@@ -432,7 +432,13 @@ const PREFIX = "invalid config: ";
 const ISSUES = new Set(BAD_CONFIGS.flatMap((c) => loads(c).flatMap((m) => m.slice(PREFIX.length).split("; "))));
 
 /** Languages of fenced blocks no test reads further: the text must not be a JSON example left unlabelled. */
-const TEXT_LANGS: Record<string, string> = { "": "diagrams, key layouts, error messages, flags", ini: "Splunk props.conf" };
+const TEXT_LANGS: Record<string, string> = {
+  "": "diagrams, key layouts, error messages, flags",
+  ini: "Splunk props.conf",
+  spl: "Splunk searches (docs/correlation.md), not run",
+  esql: "Elasticsearch ES|QL queries, not run",
+  sql: "Athena (Security Lake) queries, not run",
+};
 
 describe("docs: every shell, PromQL and other block", () => {
   it("shell blocks: curl URLs are served routes, npm scripts exist, wrangler commands name what wrangler.toml and the docs' configs have, repo paths exist", async () => {
