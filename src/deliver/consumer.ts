@@ -50,9 +50,19 @@ function linesToItems(lines: string[]): Item[] {
   return out;
 }
 
+/** The most of a dead letter's reason a "delivery" log line carries (`npm run dlq -- show <key>` has it all). */
+const LOGGED_REASON = 300;
+
+/**
+ * One "delivery" line per delivery to a sink: the counts; `down` when the sink looked unavailable; when
+ * events were dead-lettered, the first dead letter's reason (cut short; credentials were scrubbed
+ * before, ./attempt) and its DLQ key, with `dlqObjects` when there were more.
+ */
 function logResult(r: DeliverResult, queue: "events" | "deliveries"): void {
-  const { parked: _parked, down, ...fields } = r;
-  log(r.retried > 0 || r.dead > 0 ? "warn" : "info", "delivery", { queue, ...fields, down: down?.reason, downAfterMs: down?.afterMs });
+  const { parked: _parked, down, deadLetters, deadReason, ...fields } = r;
+  const reason = deadReason !== undefined && deadReason.length > LOGGED_REASON ? `${deadReason.slice(0, LOGGED_REASON)}…` : deadReason;
+  const dead = r.dead > 0 ? { reason, dlq: deadLetters[0], ...(deadLetters.length > 1 ? { dlqObjects: deadLetters.length } : {}) } : {};
+  log(r.retried > 0 || r.dead > 0 ? "warn" : "info", "delivery", { queue, ...fields, down: down?.reason, downAfterMs: down?.afterMs, ...dead });
 }
 
 /** Keeps a message that cannot be processed for inspection (quarantine/queue/) instead of retrying it forever. */

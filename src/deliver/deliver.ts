@@ -4,7 +4,7 @@
 // retry nor a dead letter could be recorded (queue and R2 both failing): the caller then lets the
 // queue redeliver its message.
 import type { Config } from "../config/schema";
-import { attemptDelivery, notSent, type AttemptReport, type Down, type Item } from "./attempt";
+import { attemptDelivery, notSent, type AttemptReport, type Down, type Item, type ResponseSummary } from "./attempt";
 import { backoffSeconds } from "./backoff";
 import { writeDeadLetter } from "./dlq";
 import { scheduleDelivery, type DeliveriesQueue } from "./retry";
@@ -35,6 +35,10 @@ export interface DeliverResult {
   down?: Down;
   /** R2 keys the retried events were parked under (large sets, see ./retry). */
   parked: string[];
+  /** The dead letters written (their DLQ object keys, ./dlq), in order. */
+  deadLetters: string[];
+  /** The reason of the first dead letter (its credentials already scrubbed, ./attempt). */
+  deadReason?: string;
 }
 
 export interface DeliverJob {
@@ -54,13 +58,18 @@ export interface DeliverJob {
 
 export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise<DeliverResult> {
   const { sink: name, items, attempt } = job;
-  const result: DeliverResult = { sink: name, delivered: 0, retried: 0, dead: 0, requests: 0, parked: [] };
+  const result: DeliverResult = { sink: name, delivered: 0, retried: 0, dead: 0, requests: 0, parked: [], deadLetters: [] };
   const now = deps.now();
   const base = { sink: name, attempts: attempt, first_attempt_at: new Date(job.firstAttemptAt).toISOString() };
+  // writes a dead letter and counts its events dead
+  const bury = async (type: string, reason: string, group: readonly Item[], response?: ResponseSummary): Promise<void> => {
+    result.deadLetters.push(await writeDeadLetter(deps.archive, { ...base, type, reason, ...(response ? { response } : {}), events: group.map((i) => i.event) }, now));
+    result.deadReason ??= reason;
+    result.dead += group.length;
+  };
   const sink = resolveSinks(deps.cfg).get(name);
   if (!sink) {
-    await writeDeadLetter(deps.archive, { ...base, type: "unknown", reason: `sink "${name}" is not configured`, events: items.map((i) => i.event) }, now);
-    result.dead = items.length;
+    await bury("unknown", `sink "${name}" is not configured`, items);
     countDelivery(name, result);
     return result;
   }
@@ -72,17 +81,12 @@ export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise
   if (report.partialRejects) result.partialRejects = report.partialRejects;
   if (report.down !== undefined) result.down = report.down;
 
-  for (const g of report.rejected) {
-    await writeDeadLetter(deps.archive, { ...base, type: sink.type, reason: g.reason, ...(g.response ? { response: g.response } : {}), events: g.indices.map((i) => items[i]!.event) }, now);
-    result.dead += g.indices.length;
-  }
+  for (const g of report.rejected) await bury(sink.type, g.reason, g.indices.map((i) => items[i]!), g.response);
   for (const g of report.retry) {
     const groupItems = g.indices.map((i) => items[i]!);
-    const dead = (reason: string) =>
-      writeDeadLetter(deps.archive, { ...base, type: sink.type, reason, ...(g.response ? { response: g.response } : {}), events: groupItems.map((i) => i.event) }, now);
+    const dead = (reason: string) => bury(sink.type, reason, groupItems, g.response);
     if (attempt >= sink.retry.maxAttempts) {
       await dead(`gave up after ${attempt} attempt${attempt === 1 ? "" : "s"}: ${g.reason}`);
-      result.dead += groupItems.length;
       continue;
     }
     const delay = backoffSeconds(attempt, sink.retry, g.afterMs, deps.rand);
@@ -94,7 +98,6 @@ export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise
     } catch (e) {
       // the retry queue refused: keep the events where they can be replayed from
       await dead(`could not schedule a retry (${(e as Error).message}); last failure: ${g.reason}`);
-      result.dead += groupItems.length;
     }
   }
   countDelivery(name, result, report.rejected.reduce((n, g) => n + g.indices.length, 0));

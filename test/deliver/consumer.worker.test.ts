@@ -4,7 +4,7 @@
 // Security Lake Parquet, large retries parked in R2. DELIVERIES is a stub producer whose messages
 // the tests feed back to the consumer.
 import { env } from "cloudflare:test";
-import { describe, it, expect, inject, beforeAll } from "vitest";
+import { describe, it, expect, inject, beforeAll, vi } from "vitest";
 import { parquetReadObjects } from "hyparquet";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { eventDay } from "../../src/sinks/objects";
@@ -185,10 +185,24 @@ describe("dead letters", () => {
     await gateControl.script(s3Gate, bucket, Array.from({ length: 50 }, () => ({ status: 403, headers: { "content-type": "application/xml" }, body: xml("AccessDenied") })));
     const { env: e, deliveries } = testEnv(cfg);
     const falco = events.filter((x) => x.metadata.product.name === "Falco");
-    const res = await runBatch(EVENTS_QUEUE, eventsMessages(cfg, events), e);
+    const warned: string[] = [];
+    const spy = vi.spyOn(console, "warn").mockImplementation((l: unknown) => void warned.push(String(l)));
+    let res: Awaited<ReturnType<typeof runBatch>>;
+    try {
+      res = await runBatch(EVENTS_QUEUE, eventsMessages(cfg, events), e);
+    } finally {
+      spy.mockRestore();
+    }
     expect(res.retried).toEqual([]);
     expect(deliveries.sent).toEqual([]);
     const dead = await deadLetters(sink);
+    // one "delivery" line for the sink says why and where the dead letters are (the first key and how many)
+    const lines = warned.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === "delivery" && l.sink === sink);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: "warn", queue: "events", dead: falco.length, reason: "HTTP 403: AccessDenied: AccessDenied" });
+    expect(dead.map((d) => d.key)).toContain(lines[0]!.dlq);
+    expect(dead.length).toBeGreaterThan(1);
+    expect(lines[0]!.dlqObjects).toBe(dead.length);
     // one dead letter per rejected request (object), each with the sink's answer
     expect(dead.length).toBe((await gateControl.state(s3Gate, bucket)).log.length);
     for (const { key, rec } of dead) {
