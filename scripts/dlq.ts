@@ -23,6 +23,14 @@ function parseArgs(argv: string[]): { cmd: string | undefined; sink?: string; re
   return { cmd: argv[0], sink, rest };
 }
 
+/**
+ * One tab-separated row: a field's tabs and line breaks (a reason quoting a sink's answer, in a dead
+ * letter written before reasons were made one line) become a space, so a field never splits the row.
+ */
+function row(...fields: (string | number)[]): string {
+  return fields.map((f) => String(f).replace(/[\t\r\n]+/g, " ")).join("\t");
+}
+
 async function call<T>(path: string, init?: RequestInit): Promise<T> {
   const res = await fetch(`${url}${path}`, { ...init, headers });
   const text = await res.text();
@@ -35,7 +43,7 @@ try {
   if (cmd === "list") {
     const q = sink ? `?sink=${encodeURIComponent(sink)}` : "";
     const r = await call<{ dead: DeadLetterInfo[]; records: number; events: number }>(`/v1/dlq${q}`);
-    for (const d of r.dead) console.log(`${d.key}\t${d.sink}\t${d.count} events\t${d.attempts} attempts\t${d.status ?? "-"}\t${d.reason}`);
+    for (const d of r.dead) console.log(row(d.key, d.sink, `${d.count} events`, `${d.attempts} attempts`, d.status ?? "-", d.reason));
     console.log(`${r.records} dead letters, ${r.events} events`);
   } else if (cmd === "show" && rest[0]) {
     const r = await call<Record<string, unknown>>(`/v1/dlq/object/${encodeURIComponent(rest[0])}`);
@@ -46,8 +54,8 @@ try {
       method: "POST",
       body: JSON.stringify(body),
     });
-    for (const x of r.replayed) console.log(`replayed ${x.key}\t${x.sink}\t${x.count} events`);
-    for (const x of r.failed) console.error(`failed   ${x.key}\t${x.error}`);
+    for (const x of r.replayed) console.log(`replayed ${row(x.key, x.sink, `${x.count} events`)}`);
+    for (const x of r.failed) console.error(`failed   ${row(x.key, x.error)}`);
     console.log(`${r.replayed.length} dead letters (${r.events} events) sent back to their sinks, ${r.failed.length} failed`);
     if (r.failed.length) process.exitCode = 1;
   } else if (cmd === "spool") {
@@ -57,7 +65,7 @@ try {
       if (d.error) process.exitCode = 1;
     }
     const r = await call<{ spool: { key: string; events: number; messages: number; reason: string; uploaded: string }[]; objects: number; more: boolean; events: number }>("/v1/dlq/spool");
-    for (const o of r.spool) console.log(`${o.key}\t${o.events} events\t${o.messages} messages\t${o.uploaded}\t${o.reason}`);
+    for (const o of r.spool) console.log(row(o.key, `${o.events} events`, `${o.messages} messages`, o.uploaded, o.reason));
     console.log(`${r.objects}${r.more ? "+" : ""} spool objects, ${r.events} events waiting for the queue`);
   } else {
     console.error("usage: npm run dlq -- list [--sink name] | show <key> | replay [--sink name] [key ...] | spool [--drain]");

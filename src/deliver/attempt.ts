@@ -277,8 +277,8 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
     await (opts.slots ? opts.slots.use(run) : run());
   }
   if (down !== undefined) report.down = down;
-  // only failures carry text (reasons, answers) that can quote a credential
-  return report.retry.length || report.rejected.length || report.down ? scrubReport(report, sinkSecrets(sink, opts.env)) : report;
+  // only failures carry text (reasons, answers) that can quote a credential or a sink's line breaks
+  return report.retry.length || report.rejected.length || report.down ? cleanReport(report, sinkSecrets(sink, opts.env)) : report;
 }
 
 /**
@@ -324,13 +324,23 @@ function scrubCut(body: string, secrets: readonly string[]): string {
   return out;
 }
 
-function scrubReport(report: AttemptReport, secrets: readonly string[]): AttemptReport {
+/**
+ * A reason as one line: white space runs (a sink's answer quoted in it may end in a newline, as Loki's
+ * do, or hold several lines) become one space, and none is left at either end, so a reason never splits
+ * a log line, a retry message or a row of `npm run dlq -- list`.
+ */
+export function oneLine(reason: string): string {
+  return reason.replace(/\s+/g, " ").trim();
+}
+
+/** Every reason of the report scrubbed of the sink's credentials (sinkSecrets) and made one line; answers scrubbed. */
+function cleanReport(report: AttemptReport, secrets: readonly string[]): AttemptReport {
   const clean = (s: string) => scrubCredentials(s, secrets);
   for (const g of [...report.retry, ...report.rejected]) {
-    g.reason = clean(g.reason);
+    g.reason = oneLine(clean(g.reason));
     const r = g.response;
     if (r) g.response = { status: r.status, headers: Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, clean(v)])), body: scrubCut(r.body, secrets) };
   }
-  if (report.down) report.down = { ...report.down, reason: clean(report.down.reason) };
+  if (report.down) report.down = { ...report.down, reason: oneLine(clean(report.down.reason)) };
   return report;
 }

@@ -4,7 +4,7 @@
 // retry nor a dead letter could be recorded (queue and R2 both failing): the caller then lets the
 // queue redeliver its message.
 import type { Config } from "../config/schema";
-import { attemptDelivery, notSent, type AttemptReport, type Down, type Item, type ResponseSummary } from "./attempt";
+import { attemptDelivery, notSent, oneLine, type AttemptReport, type Down, type Item, type ResponseSummary } from "./attempt";
 import { backoffSeconds } from "./backoff";
 import { writeDeadLetter } from "./dlq";
 import { scheduleDelivery, type DeliveriesQueue } from "./retry";
@@ -62,7 +62,8 @@ export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise
   const now = deps.now();
   const base = { sink: name, attempts: attempt, first_attempt_at: new Date(job.firstAttemptAt).toISOString() };
   // writes a dead letter and counts its events dead
-  const bury = async (type: string, reason: string, group: readonly Item[], response?: ResponseSummary): Promise<void> => {
+  const bury = async (type: string, text: string, group: readonly Item[], response?: ResponseSummary): Promise<void> => {
+    const reason = oneLine(text);
     result.deadLetters.push(await writeDeadLetter(deps.archive, { ...base, type, reason, ...(response ? { response } : {}), events: group.map((i) => i.event) }, now));
     result.deadReason ??= reason;
     result.dead += group.length;

@@ -105,7 +105,7 @@ export function retryAfterMs(value: string | undefined, now: number): number | u
 export function classifyHttpStatus(res: SinkResponse, now = Date.now()): Outcome {
   const s = res.status;
   if (s >= 200 && s < 300) return { kind: "delivered" };
-  const reason = `HTTP ${s}: ${res.body.slice(0, 300)}`;
+  const reason = `HTTP ${s}: ${res.body.trim().slice(0, 300)}`;
   if (s === 408 || s === 429 || (s >= 500 && s !== 501)) return { kind: "retry", reason, afterMs: retryAfterMs(res.headers["retry-after"], now) };
   return { kind: "reject", reason };
 }

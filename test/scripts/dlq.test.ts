@@ -1,0 +1,50 @@
+// `npm run dlq -- list` as the npm script runs it (tsx), against an admin API stand-in on 127.0.0.1:
+// one row per dead letter, tab-separated, even when a field holds line breaks or tabs (a reason
+// written before reasons were made one line).
+import { afterEach, describe, expect, it } from "vitest";
+import { execFile } from "node:child_process";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { DeadLetterInfo } from "../../src/deliver/dlq";
+
+let server: Server | undefined;
+afterEach(async () => {
+  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  server = undefined;
+});
+
+function admin(dead: DeadLetterInfo[]): Promise<string> {
+  server = createServer((req, res) => {
+    res.writeHead(req.url === "/v1/dlq" ? 200 : 404, { "content-type": "application/json" });
+    res.end(req.url === "/v1/dlq" ? JSON.stringify({ dead, records: dead.length, events: dead.reduce((n, d) => n + d.count, 0) }) : "{}");
+  });
+  return new Promise((resolve) => server!.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server!.address() as AddressInfo).port}`)));
+}
+
+/** Runs the script (asynchronously: the stand-in server answers from this process). */
+function dlq(url: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ["node_modules/tsx/dist/cli.mjs", "scripts/dlq.ts", ...args], { env: { ...process.env, TRIBUTARY_URL: url, TRIBUTARY_ADMIN_TOKEN: "" }, timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: unknown }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe("npm run dlq -- list", () => {
+  it("prints one tab-separated row per dead letter, line breaks and tabs in a field folded to a space", async () => {
+    const base = { count: 12, attempts: 1, size: 100, uploaded: "2027-01-15T00:00:00.000Z" };
+    const url = await admin([
+      { ...base, key: "dlq/loki/20270115/aa.json", sink: "loki", status: 400, reason: "Loki HTTP 400: entry has timestamp too old\n; Loki stored the push's other entries" },
+      { ...base, key: "dlq/hook/20270115/bb.json", sink: "hook", status: 400, reason: "webhook HTTP 400: bad\r\n\tpayload" },
+    ]);
+    const r = await dlq(url, "list");
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout.split("\n")).toEqual([
+      "dlq/loki/20270115/aa.json\tloki\t12 events\t1 attempts\t400\tLoki HTTP 400: entry has timestamp too old ; Loki stored the push's other entries",
+      "dlq/hook/20270115/bb.json\thook\t12 events\t1 attempts\t400\twebhook HTTP 400: bad payload",
+      "2 dead letters, 24 events",
+      "",
+    ]);
+  });
+});
