@@ -1,7 +1,8 @@
 // npm run check-config -- [--env-file .dev.vars] [config.json ...]
 // Validates Tributary config files offline with the Worker's own zod schema: prints OK or every
 // error with the field it names, the Worker secrets each config refers to (and, with --env-file,
-// whether they are set), and warnings. Without a file it checks the bundled tributary.config.json.
+// whether they are set, and an error for a value a sink would refuse, e.g. a webhook secret that is
+// not whsec_ + base64; never printing it), and warnings. Without a file it checks the bundled tributary.config.json.
 // A file holds the config JSON (an object, or the JSON string wrangler [vars] holds).
 // A TRIBUTARY_CONFIG value set in wrangler.toml [vars] or the --env-file is checked too (it wins over
 // the bundled file), and is an error when over the 5 KB a Worker variable or secret may hold; a named

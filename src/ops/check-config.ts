@@ -7,6 +7,7 @@ import type { Config } from "../config/schema";
 import { ARCHIVE_SINK } from "../config/routing";
 import { CONFIG_FILE, VAR_LIMIT_BYTES, validateConfig } from "../config/load";
 import { isSecretKey } from "./log";
+import { driverFor } from "../sinks/index";
 
 export interface SecretUse {
   /** The Worker secret / variable name. */
@@ -75,8 +76,24 @@ function advise(cfg: Config, warnings: string[]): void {
 }
 
 /**
+ * Secrets `env` gives whose value a sink would refuse when sending (SinkDriver.secretFormats), e.g. a
+ * webhook secret that is not whsec_ + base64: an error naming the setting and the binding, never the value.
+ */
+function checkSecretFormats(cfg: Config, env: Record<string, string | undefined>, errors: string[]): void {
+  for (const [name, s] of Object.entries(cfg.sinks)) {
+    for (const [setting, format] of Object.entries(driverFor(s.type)?.secretFormats ?? {})) {
+      const ref = isRecord(s.config) ? s.config[setting] : undefined;
+      if (!isRecord(ref) || typeof ref.env !== "string") continue;
+      const v = env[ref.env];
+      if (typeof v === "string" && v !== "" && !format.ok(v)) errors.push(`sinks.${name}.${setting}: the secret ${ref.env} in the given environment is not ${format.expected} (every send would fail)`);
+    }
+  }
+}
+
+/**
  * Checks a config file's text. `env` (optional) is the environment the Worker would have (e.g. the
- * lines of .dev.vars): then each secret reference is also checked to be set.
+ * lines of .dev.vars): then each secret reference is also checked to be set, and a value a sink
+ * checks the form of when sending (checkSecretFormats) to have it.
  */
 export function checkConfigText(text: string, env?: Record<string, string | undefined>): CheckResult {
   const res: CheckResult = { ok: false, errors: [], warnings: [], secrets: [] };
@@ -109,6 +126,8 @@ export function checkConfigText(text: string, env?: Record<string, string | unde
     res.errors.push(...r.issues);
     return res;
   }
+  if (env) checkSecretFormats(r.config, env, res.errors);
+  if (res.errors.length) return res;
   res.config = r.config;
   advise(r.config, res.warnings);
   res.ok = true;

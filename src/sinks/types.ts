@@ -45,6 +45,13 @@ export interface SinkContext {
   now: number;
 }
 
+/** The form a secret's value must have for a sink to use it (e.g. a webhook's whsec_ secret). */
+export interface SecretFormat {
+  ok(value: string): boolean;
+  /** What is expected, after "is not" / "expected": 'a Standard Webhooks secret: ...'. Never the value. */
+  expected: string;
+}
+
 export interface SinkDriver<C = unknown> {
   /** The `type` value in config, e.g. "splunk_hec". */
   type: string;
@@ -66,6 +73,12 @@ export interface SinkDriver<C = unknown> {
    * events arrived in.
    */
   partition?(event: OcsfEvent, cfg: C): string;
+  /**
+   * Settings (top-level config keys) holding a secret whose value this sink checks when it sends, where
+   * a malformed one fails every send: `npm run check-config -- --env-file` checks the values it is given
+   * (src/ops/check-config.ts). The schema checks literal values itself.
+   */
+  secretFormats?: Record<string, SecretFormat>;
   /** Decides what happened. Network errors never reach here: the delivery layer retries them. */
   classify(res: SinkResponse, req: SinkRequest, cfg: C): Classification;
   /**

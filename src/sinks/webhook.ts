@@ -14,6 +14,8 @@ import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type SinkDriver, type SinkRequest } from "./types";
 import { base64, eventUid, fromBase64, headersSchema, jsonTextOf, mergeHeaders, pack, secretValue, utf8Length } from "./batch";
 
+const SECRET_FORMAT = 'a Standard Webhooks secret: "whsec_" (optional) followed by base64';
+
 export const webhookConfig = z
   .object({
     url: z.url(),
@@ -22,7 +24,7 @@ export const webhookConfig = z
      * (a bad one would otherwise fail every encode and dead-letter every event); never echoed.
      */
     secret: secretRef.superRefine((v, ctx) => {
-      if (typeof v === "string" && !webhookSecretOk(v)) ctx.addIssue({ code: "custom", message: 'expected a Standard Webhooks secret: "whsec_" (optional) followed by base64, or {"env": "NAME"}' });
+      if (typeof v === "string" && !webhookSecretOk(v)) ctx.addIssue({ code: "custom", message: `expected ${SECRET_FORMAT}, or {"env": "NAME"}` });
     }),
     mode: z.enum(["batch", "single"]).default("batch"),
     /** The payload's `type`. */
@@ -72,6 +74,7 @@ function uidOf(e: OcsfEvent, text: string): string {
 export const webhook: SinkDriver<WebhookConfig> = {
   type: "webhook",
   schema: webhookConfig,
+  secretFormats: { secret: { ok: webhookSecretOk, expected: SECRET_FORMAT } },
 
   async encode(events, cfg, ctx, lines) {
     const key = await importWebhookKey(secretValue(cfg.secret, ctx.env, "webhook", "secret"));

@@ -154,8 +154,48 @@ describe("varSizeError", () => {
   });
 });
 
+describe("secret values a sink checks the form of", () => {
+  const hook = (secret: unknown) => JSON.stringify({ sinks: { hook: { type: "webhook", url: "https://example.com/hook", secret } }, routes: [{ sinks: ["hook"] }] });
+  const GOOD = `whsec_${Buffer.from("0123456789abcdef01234567").toString("base64")}`;
+
+  it("a webhook secret from the environment that is not whsec_ + base64 is an error naming the binding, never the value", () => {
+    const r = checkConfigText(hook({ env: "WEBHOOK_SECRET" }), { WEBHOOK_SECRET: "not-base64!!" });
+    expect(r.ok).toBe(false);
+    expect(r.errors).toEqual(['sinks.hook.secret: the secret WEBHOOK_SECRET in the given environment is not a Standard Webhooks secret: "whsec_" (optional) followed by base64 (every send would fail)']);
+    expect(formatReport("c.json", r)).not.toContain("not-base64!!");
+    // the same rule as the schema's for a literal secret
+    expect(checkConfigText(hook("not-base64!!")).errors).toEqual(['sinks.hook.secret: expected a Standard Webhooks secret: "whsec_" (optional) followed by base64, or {"env": "NAME"}']);
+  });
+
+  it("a well-formed value, an unset one (a warning) or no environment at all is no error", () => {
+    expect(checkConfigText(hook({ env: "WEBHOOK_SECRET" }), { WEBHOOK_SECRET: GOOD }).ok).toBe(true);
+    const unset = checkConfigText(hook({ env: "WEBHOOK_SECRET" }), {});
+    expect(unset.ok).toBe(true);
+    expect(unset.warnings).toContain("sinks.hook.secret: the secret WEBHOOK_SECRET is not set in the given environment");
+    expect(checkConfigText(hook({ env: "WEBHOOK_SECRET" })).ok).toBe(true);
+  });
+});
+
 describe("npm run check-config", () => {
   const run = (...args: string[]) => spawnSync(process.execPath, ["node_modules/tsx/dist/cli.mjs", "scripts/check-config.ts", ...args], { encoding: "utf8", timeout: 60_000 });
+
+  it("--env-file with a malformed webhook secret: an error naming the binding (not the value), exit 1", () => {
+    const dir = mkdtempSync(join(tmpdir(), "check-config-"));
+    try {
+      const cfg = join(dir, "hook.json");
+      writeFileSync(cfg, JSON.stringify({ sinks: { hook: { type: "webhook", url: "https://example.com/hook", secret: { env: "WEBHOOK_SECRET" } } }, routes: [{ sinks: ["hook"] }] }));
+      const vars = join(dir, ".dev.vars");
+      writeFileSync(vars, "WEBHOOK_SECRET=not-base64!!\n");
+      const r = run("--env-file", vars, cfg);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain("error: sinks.hook.secret: the secret WEBHOOK_SECRET in the given environment is not a Standard Webhooks secret");
+      expect(r.stdout + r.stderr).not.toContain("not-base64!!");
+      writeFileSync(vars, `WEBHOOK_SECRET=whsec_${Buffer.from("0123456789abcdef01234567").toString("base64")}\n`);
+      expect(run("--env-file", vars, cfg).status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it("prints OK for examples/routing.json and the named fields of a broken file; exits 0 valid, 1 invalid, 2 on a usage error", () => {
     const dir = mkdtempSync(join(tmpdir(), "check-config-"));
