@@ -31,6 +31,12 @@ function row(...fields: (string | number)[]): string {
   return fields.map((f) => String(f).replace(/[\t\r\n]+/g, " ")).join("\t");
 }
 
+/** The answer's status; for a bulk item refused in a 200 answer, "200 (item 400)". */
+function statusText(d: DeadLetterInfo): string {
+  if (d.status === undefined) return "-";
+  return d.itemStatus !== undefined ? `${d.status} (item ${d.itemStatus})` : String(d.status);
+}
+
 async function call<T>(path: string, init?: RequestInit): Promise<T> {
   const res = await fetch(`${url}${path}`, { ...init, headers });
   const text = await res.text();
@@ -43,7 +49,7 @@ try {
   if (cmd === "list") {
     const q = sink ? `?sink=${encodeURIComponent(sink)}` : "";
     const r = await call<{ dead: DeadLetterInfo[]; records: number; events: number }>(`/v1/dlq${q}`);
-    for (const d of r.dead) console.log(row(d.key, d.sink, `${d.count} events`, `${d.attempts} attempts`, d.status ?? "-", d.reason));
+    for (const d of r.dead) console.log(row(d.key, d.sink, `${d.count} events`, `${d.attempts} attempts`, statusText(d), d.reason));
     console.log(`${r.records} dead letters, ${r.events} events`);
   } else if (cmd === "show" && rest[0]) {
     const r = await call<Record<string, unknown>>(`/v1/dlq/object/${encodeURIComponent(rest[0])}`);

@@ -7,6 +7,7 @@ import { stableHex } from "../normalize/uid";
 import { eventDay, uidOf } from "../sinks/objects";
 import type { OcsfEvent } from "../normalize/ocsf";
 import type { ResponseSummary } from "./attempt";
+import { bulkItemStatus } from "../sinks/elasticsearch";
 
 export const DLQ_PREFIX = "dlq/";
 
@@ -52,6 +53,8 @@ export interface DeadLetterInfo {
   count: number;
   attempts: number;
   status?: number;
+  /** The failed item's status when `status` is a bulk request's 200 (Elasticsearch / OpenSearch), read from the reason. */
+  itemStatus?: number;
   reason: string;
   size: number;
   uploaded: string;
@@ -66,13 +69,17 @@ export function listDeadLetters(bucket: R2Bucket, sink?: string, limit = 10_000)
 export async function listDeadLetterObjects(bucket: R2Bucket, prefix: string, limit: number, sinkOf: (key: string) => string): Promise<DeadLetterInfo[]> {
   const { items } = await listWithMetadata(bucket, prefix, limit, 100, (o) => {
     const m = o.customMetadata ?? {};
+    const reason = m.reason ?? "";
+    // a bulk answer (HTTP 200) that refused some items: the item's own status is in the reason
+    const itemStatus = m.status === "200" ? bulkItemStatus(reason) : undefined;
     return {
       key: o.key,
       sink: m.sink ?? sinkOf(o.key),
       count: Number(m.count ?? 0),
       attempts: Number(m.attempts ?? 0),
       ...(m.status ? { status: Number(m.status) } : {}),
-      reason: m.reason ?? "",
+      ...(itemStatus !== undefined ? { itemStatus } : {}),
+      reason,
       size: o.size,
       uploaded: o.uploaded.toISOString(),
     };

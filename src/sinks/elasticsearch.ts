@@ -72,10 +72,23 @@ function errorText(body: string): string {
   return body.slice(0, 300);
 }
 
+/** A bulk item's failure reason begins "item <status>: " (after "gave up after N attempts: ", ../deliver/deliver). */
+const ITEM_REASON = /^(?:gave up after \d+ attempts?: )?item (\d{3}): /;
+
+/**
+ * The bulk item's status a dead letter's reason names, for `npm run dlq -- list` (the record's status is
+ * the bulk request's, 200): undefined when the reason is not a bulk item's.
+ */
+export function bulkItemStatus(reason: string): number | undefined {
+  const m = ITEM_REASON.exec(reason);
+  return m ? Number(m[1]) : undefined;
+}
+
 function itemOutcome(item: BulkItem | undefined): Outcome {
   if (!item || typeof item.status !== "number") return { kind: "retry", reason: "bulk response has no item for this event" };
   const s = item.status;
   if ((s >= 200 && s < 300) || s === 409) return { kind: "delivered" }; // 409 on create: already indexed
+  // begins as ITEM_REASON reads it
   const reason = `item ${s}: ${item.error?.type ?? "error"}: ${item.error?.reason ?? ""}`;
   if (s === 408 || s === 429 || (s >= 500 && s !== 501)) return { kind: "retry", reason };
   return { kind: "reject", reason };

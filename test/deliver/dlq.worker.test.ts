@@ -3,7 +3,7 @@
 // them back through DELIVERIES once the sink is fixed, and every event arrives exactly once.
 import { env } from "cloudflare:test";
 import { describe, it, expect, inject } from "vitest";
-import type { DeadLetter, DeadLetterInfo } from "../../src/deliver/dlq";
+import { writeDeadLetter, type DeadLetter, type DeadLetterInfo } from "../../src/deliver/dlq";
 import { freshBucket, readEvents, uidOfPlain } from "../support/s3-read";
 import { gateControl } from "../support/gate-client";
 import { uniqueFixtureEvents, eventsMessages, stubDeliveries, runBatch, drainDeliveries, callWorker, EVENTS_QUEUE } from "../support/delivery";
@@ -12,6 +12,23 @@ const s3Endpoint = inject("s3Endpoint");
 const s3Gate = inject("s3Gate");
 
 const denied = { status: 403, headers: { "content-type": "application/xml" }, body: "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>" };
+
+describe("GET /v1/dlq: a bulk item's own status", () => {
+  it("a dead letter of an item refused in a 200 bulk answer lists the item's status beside the answer's", async () => {
+    const sink = `es${Date.now().toString(36)}`;
+    const events = uniqueFixtureEvents().slice(0, 3);
+    const base = { sink, type: "elasticsearch", first_attempt_at: new Date(0).toISOString() };
+    const ok = { status: 200, headers: {}, body: '{"errors":true,"items":[]}' };
+    const now = Date.UTC(2027, 0, 15);
+    await writeDeadLetter(env.ARCHIVE, { ...base, attempts: 1, reason: "item 400: mapper_parsing_exception: failed to parse field [time]", response: ok, events: [events[0]!] }, now);
+    await writeDeadLetter(env.ARCHIVE, { ...base, attempts: 3, reason: "gave up after 3 attempts: item 429: es_rejected_execution_exception: queue full", response: ok, events: [events[1]!] }, now);
+    await writeDeadLetter(env.ARCHIVE, { ...base, attempts: 1, reason: "Elasticsearch 400: parsing_exception: item 400: not an item", response: { ...ok, status: 400 }, events: [events[2]!] }, now);
+    const e = { ...env, TRIBUTARY_CONFIG: JSON.stringify({}) } as unknown as Env;
+    const list = (await (await callWorker(e, `/v1/dlq?sink=${sink}`)).json()) as { dead: DeadLetterInfo[] };
+    const byReason = Object.fromEntries(list.dead.map((d) => [d.reason.split(":")[0], [d.status, d.itemStatus]]));
+    expect(byReason).toEqual({ "item 400": [200, 400], "gave up after 3 attempts": [200, 429], "Elasticsearch 400": [400, undefined] });
+  });
+});
 
 describe("npm run dlq: list, show, replay", () => {
   it("dead letters are listed with their response, replayed to the fixed sink, and removed", async () => {

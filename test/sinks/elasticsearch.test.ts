@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { gunzipSync, strFromU8 } from "fflate";
-import { elasticsearch, opensearch, withTimestamp, type ElasticsearchConfig } from "../../src/sinks/elasticsearch";
+import { bulkItemStatus, elasticsearch, opensearch, withTimestamp, type ElasticsearchConfig } from "../../src/sinks/elasticsearch";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import type { SinkContext, SinkRequest } from "../../src/sinks/types";
 import { NOW, deliverAll, fixtureEvents, manyEvents, plain, send, startElasticsearch, uids, type EsOptions, type EsServer } from "../support/siem-servers";
@@ -118,6 +118,9 @@ describe("elasticsearch sink", () => {
     expect(c.perEvent?.get(4)).toEqual({ kind: "reject", reason: "item 400: document_parsing_exception: [1:2] failed to parse field [time] of type [date]" });
     expect(c.perEvent?.size).toBe(2);
     expect(s.docs()).toHaveLength(6);
+    // `npm run dlq -- list` reads the item's status back from such a reason (src/deliver/dlq.ts)
+    const reasonOf = (k: number) => (c.perEvent?.get(k) as { reason: string }).reason;
+    expect([bulkItemStatus(reasonOf(4)), bulkItemStatus(reasonOf(2)), bulkItemStatus(`gave up after 10 attempts: ${reasonOf(2)}`)]).toEqual([400, 429, 429]);
   });
 
   it("retries HTTP 429 (Retry-After) and 5xx, rejects 501, 401 and other 4xx", async () => {
