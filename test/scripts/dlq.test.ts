@@ -2,33 +2,27 @@
 // one row per dead letter, tab-separated, even when a field holds line breaks or tabs (a reason
 // written before reasons were made one line).
 import { afterEach, describe, expect, it } from "vitest";
-import { execFile } from "node:child_process";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import type { DeadLetterInfo } from "../../src/deliver/dlq";
+import { listen, type FakeServer } from "../support/siem-servers";
+import { runScript } from "../support/scripts";
 
-let server: Server | undefined;
+let server: FakeServer | undefined;
 afterEach(async () => {
-  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  await server?.close();
   server = undefined;
 });
 
-function admin(dead: DeadLetterInfo[]): Promise<string> {
-  server = createServer((req, res) => {
-    res.writeHead(req.url === "/v1/dlq" ? 200 : 404, { "content-type": "application/json" });
-    res.end(req.url === "/v1/dlq" ? JSON.stringify({ dead, records: dead.length, events: dead.reduce((n, d) => n + d.count, 0) }) : "{}");
-  });
-  return new Promise((resolve) => server!.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server!.address() as AddressInfo).port}`)));
+async function admin(dead: DeadLetterInfo[]): Promise<string> {
+  server = await listen((r) =>
+    r.path === "/v1/dlq" && r.query.toString() === ""
+      ? { status: 200, headers: { "content-type": "application/json" }, body: JSON.stringify({ dead, records: dead.length, events: dead.reduce((n, d) => n + d.count, 0) }) }
+      : { status: 404, headers: { "content-type": "application/json" }, body: "{}" },
+  );
+  return server.url;
 }
 
 /** Runs the script (asynchronously: the stand-in server answers from this process). */
-function dlq(url: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ["node_modules/tsx/dist/cli.mjs", "scripts/dlq.ts", ...args], { env: { ...process.env, TRIBUTARY_URL: url, TRIBUTARY_ADMIN_TOKEN: "" }, timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: unknown }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const dlq = (url: string, ...args: string[]) => runScript("scripts/dlq.ts", args, { env: { TRIBUTARY_URL: url, TRIBUTARY_ADMIN_TOKEN: "" }, timeoutMs: 60_000 });
 
 describe("npm run dlq -- list", () => {
   it("prints one tab-separated row per dead letter, line breaks and tabs in a field folded to a space, a bulk item's status beside the answer's", async () => {
@@ -40,7 +34,7 @@ describe("npm run dlq -- list", () => {
     ]);
     const r = await dlq(url, "list");
     expect(r.stderr).toBe("");
-    expect(r.code).toBe(0);
+    expect(r.status).toBe(0);
     expect(r.stdout.split("\n")).toEqual([
       "dlq/loki/20270115/aa.json\tloki\t12 events\t1 attempts\t400\tLoki HTTP 400: entry has timestamp too old ; Loki stored the push's other entries",
       "dlq/hook/20270115/bb.json\thook\t12 events\t1 attempts\t400\twebhook HTTP 400: bad payload",
