@@ -96,9 +96,10 @@ function podInfo(e: OcsfEvent): PodInfo {
   // Falco output fields left unmapped
   const of = o(um?.output_fields);
   if (of) {
-    info.labels ??= labelsOf(of["k8s.pod.labels"]);
+    // "<NA>" (Falco could not get the labels or a label): none; the raw text stays in unmapped
+    info.labels ??= labelsOf(falcoValue(of["k8s.pod.labels"]));
     for (const k in of) {
-      const v = of[k];
+      const v = falcoValue(of[k]);
       if (typeof v === "string" && k.startsWith("k8s.pod.label.")) (info.labels ??= labelMap())[k.slice("k8s.pod.label.".length)] = v;
     }
     info.cluster ??= s(falcoValue(of["k8smeta.cluster.name"])) ?? s(falcoValue(of["k8s.cluster.name"])); // "<NA>": none

@@ -79,6 +79,23 @@ describe("Kubernetes context", () => {
     expect(e.resources).toEqual([{ type: "Pod", name: "kubecon", namespace: "default", labels: ["app=kubecon", "tier=demo"] }]);
     expect(labels(e)).toEqual(expect.arrayContaining(["k8s.label.app:kubecon", "k8s.label.tier:demo"]));
   });
+
+  it("a Falco pod label field \"<NA>\" (not available) gives no label; the raw text stays in unmapped", () => {
+    const e = structuredClone(plainFixture("falco/terminal-shell-in-container__falco-docs.json")[0]!);
+    const of = { "k8s.pod.label.app": "kubecon", "k8s.pod.label.tier": "<NA>" };
+    e.unmapped = { ...(e.unmapped ?? {}), output_fields: { ...of } };
+    enrichContext(e, contextData(config({})));
+    expect(validateOcsf(e)).toEqual([]);
+    expect(e.resources).toEqual([{ type: "Pod", name: "kubecon", namespace: "default", labels: ["app=kubecon"] }]);
+    expect(labels(e).filter((l) => l.startsWith("k8s.label."))).toEqual(["k8s.label.app:kubecon"]);
+    expect(e.unmapped!.output_fields).toEqual(of);
+
+    const all = structuredClone(plainFixture("falco/terminal-shell-in-container__falco-docs.json")[0]!);
+    all.unmapped = { ...(all.unmapped ?? {}), output_fields: { "k8s.pod.labels": "<NA>" } };
+    enrichContext(all, contextData(config({})));
+    expect(all.resources).toEqual([{ type: "Pod", name: "kubecon", namespace: "default" }]);
+    expect(labels(all).some((l) => l.startsWith("k8s.label."))).toBe(false);
+  });
 });
 
 describe("AWS account aliases", () => {
