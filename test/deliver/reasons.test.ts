@@ -3,32 +3,24 @@
 // row of `npm run dlq -- list`. Real HTTP sinks against an endpoint on 127.0.0.1 that answers with
 // line breaks; the dead letters' reasons are read back.
 import { afterEach, describe, expect, it } from "vitest";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { parseConfig } from "../../src/config/load";
 import { deliverToSink } from "../../src/deliver/deliver";
 import { oneLine } from "../../src/deliver/attempt";
 import type { DeadLetter } from "../../src/deliver/dlq";
 import { PARTIAL_NOTE } from "../../src/sinks/loki";
-import { fixtureEvents } from "../support/siem-servers";
+import { fixtureEvents, listen, type FakeServer } from "../support/siem-servers";
 import { memoryDeps } from "../support/memory-delivery";
 
-let server: Server | undefined;
+let server: FakeServer | undefined;
 afterEach(async () => {
-  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  await server?.close();
   server = undefined;
 });
 
-/** Answers every request with `status` and `body` (drained first). */
-function answering(status: number, body: string, type = "text/plain"): Promise<string> {
-  server = createServer((req, res) => {
-    req.resume();
-    req.on("end", () => {
-      res.writeHead(status, { "content-type": type });
-      res.end(body);
-    });
-  });
-  return new Promise((resolve) => server!.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server!.address() as AddressInfo).port}`)));
+/** Answers every request with `status` and `body`. */
+async function answering(status: number, body: string, type = "text/plain"): Promise<string> {
+  server = await listen(() => ({ status, headers: { "content-type": type }, body }));
+  return server.url;
 }
 
 const NOW = Date.UTC(2027, 0, 15);
@@ -71,7 +63,7 @@ describe("reasons from a sink's answer", () => {
           expect(r).toBe(oneLine(r));
         }
       }
-      await new Promise<void>((r) => server!.close(() => r()));
+      await server!.close();
       server = undefined;
     }
   });
