@@ -114,25 +114,31 @@ function isCollection(e: OcsfEvent, res: Record<string, Json>): boolean {
   return op !== undefined && COLLECTION_VERBS.has(op) && res.uid === undefined && res.name === res.type;
 }
 
-/** The UID of the pod resource of an event (k8s audit objectRef.uid, Falco k8s.pod.uid / k8smeta.pod.uid). */
-function podUidOf(e: OcsfEvent): string | undefined {
-  if (!Array.isArray(e.resources)) return undefined;
+/** The event's resources[] entries that are one pod (not a request on the pods collection). */
+function podResources(e: OcsfEvent): JsonObject[] {
+  if (!Array.isArray(e.resources)) return [];
+  const out: JsonObject[] = [];
   for (const r of e.resources as Json[]) {
     const res = o(r);
-    if (res && isPodResource(String(res.type ?? "")) && !isCollection(e, res) && s(res.uid) !== undefined) return s(res.uid);
+    if (res && isPodResource(String(res.type ?? "")) && !isCollection(e, res)) out.push(res);
+  }
+  return out;
+}
+
+/** The UID of the pod resource of an event (k8s audit objectRef.uid, Falco k8s.pod.uid / k8smeta.pod.uid). */
+function podUidOf(pods: readonly JsonObject[]): string | undefined {
+  for (const res of pods) {
+    const uid = s(res.uid);
+    if (uid !== undefined) return uid;
   }
   return undefined;
 }
 
-function podOf(e: OcsfEvent, labels: string[] | undefined): { namespace: string; name: string } | undefined {
-  if (Array.isArray(e.resources)) {
-    for (const r of e.resources as Json[]) {
-      const res = o(r);
-      if (!res || !isPodResource(String(res.type ?? "")) || isCollection(e, res)) continue;
-      const name = s(res.name);
-      const namespace = s(res.namespace);
-      if (name && namespace) return { namespace, name };
-    }
+function podOf(e: OcsfEvent, pods: readonly JsonObject[], labels: string[] | undefined): { namespace: string; name: string } | undefined {
+  for (const res of pods) {
+    const name = s(res.name);
+    const namespace = s(res.namespace);
+    if (name && namespace) return { namespace, name };
   }
   const um = e.unmapped;
   if (um) {
@@ -183,9 +189,10 @@ export function extract(e: OcsfEvent): Extracted {
   const evidence = Array.isArray(e.evidences) ? o((e.evidences as Json[])[0]) : undefined;
   const actor = o(e.actor);
   const x: Extracted = { product, logName, cluster: clusterOf(e, labels), awsPrincipals: [], awsKeys: [], ips: [] };
-  const pod = podOf(e, labels);
+  const pods = podResources(e);
+  const pod = podOf(e, pods, labels);
   if (pod) x.pod = pod;
-  const podUid = podUidOf(e);
+  const podUid = podUidOf(pods);
   if (podUid !== undefined) x.podUid = podUid;
 
   const proc = product === "Falco" ? o(evidence?.process) : (o(e.process) ?? o(actor?.process));
