@@ -316,12 +316,14 @@ function mapK8sAudit(f: Fields, b: Built, obs: Observables): void {
   const userName = f.s("ka.user.name");
   const groupsRaw = f.peek("ka.user.groups");
   let groups: string[] | undefined;
+  // an element "<NA>" (Falco could not get it) is no group, as a scalar "<NA>" is no value (falcoValue)
   if (Array.isArray(groupsRaw)) {
-    groups = groupsRaw.filter((g): g is string => typeof g === "string");
+    groups = groupsRaw.filter((g): g is string => typeof falcoValue(g) === "string");
+    // only a list mapped whole is taken: with a non-string or "<NA>" element the raw list stays in unmapped
     if (groups.length === groupsRaw.length) f.take("ka.user.groups");
   } else if (typeof groupsRaw === "string") {
     // Falco renders lists as "(a,b)": mapped to groups, the original text stays in unmapped
-    groups = groupsRaw.replace(/^\(|\)$/g, "").split(",").map((g) => g.trim()).filter(Boolean);
+    groups = groupsRaw.replace(/^\(|\)$/g, "").split(",").map((g) => g.trim()).filter((g) => g !== "" && falcoValue(g) !== null);
   }
   const targetRes = f.s("ka.target.resource");
   const targetSub = f.s("ka.target.subresource");

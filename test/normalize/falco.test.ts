@@ -382,6 +382,21 @@ describe("k8s_audit evidence: the API call", () => {
     expect(validateOcsf(ev)).toEqual([]);
     expect(lossOf("falco", rec, ev)).toEqual([]);
   });
+  it("a \"<NA>\" element of ka.user.groups (list or Falco's \"(a,b)\" text) is no group; the raw list stays in unmapped", () => {
+    const base = { rule: "r", output: "o", priority: "Warning", source: "k8s_audit" };
+    for (const groups of [["system:masters", "<NA>"], "(system:masters,<NA>)"]) {
+      const rec: JsonObject = { ...base, output_fields: { "ka.verb": "get", "ka.user.name": "alice", "ka.user.groups": groups } };
+      const ev = ocsf(rec);
+      expect(at(ev, "evidences.0.actor")).toEqual({ user: { name: "alice", groups: [{ name: "system:masters" }] } });
+      expect(at(ev, "unmapped.output_fields")).toEqual({ "ka.user.groups": groups });
+      expect(validateOcsf(ev)).toEqual([]);
+      expect(lossOf("falco", rec, ev)).toEqual([]);
+    }
+    // only "<NA>": no groups at all (nor an actor without a name)
+    const ev = ocsf({ ...base, output_fields: { "ka.verb": "get", "ka.user.groups": ["<NA>"] } });
+    expect(at(ev, "evidences.0.actor")).toBeUndefined();
+    expect(at(ev, "unmapped.output_fields")).toEqual({ "ka.user.groups": ["<NA>"] });
+  });
 });
 
 describe("aws_cloudtrail evidence: the AWS call", () => {
