@@ -56,14 +56,18 @@ function labelMap(): Record<string, string> {
   return bareObject<Record<string, string>>();
 }
 
-/** Pod labels as Tetragon ({k: v}), Falco output fields ("[app:nginx, tier:web]" or k8s.pod.label.<k>) give them. */
+/**
+ * Pod labels as Tetragon ({k: v}) and Falco list fields give them: the text "[app:nginx, tier:web]" or, as
+ * libsinsp renders a list field, "(app:nginx,tier:web)" (k8smeta.pod.labels), or a JSON list ["app:nginx", ...].
+ */
 function labelsOf(v: Json | undefined): Record<string, string> | undefined {
   if (v === undefined || v === null) return undefined;
   const out = labelMap();
   if (isObject(v)) {
     for (const [k, x] of Object.entries(v)) if (typeof x === "string") out[k] = x;
-  } else if (typeof v === "string") {
-    for (const part of v.replace(/^\[|\]$/g, "").split(/,\s*/)) {
+  } else if (typeof v === "string" || Array.isArray(v)) {
+    const parts = typeof v === "string" ? v.replace(/^[[(]|[\])]$/g, "").split(/,\s*/) : v.filter((x): x is string => typeof x === "string");
+    for (const part of parts) {
       const i = part.indexOf(":");
       const j = part.indexOf("=");
       const cut = i > 0 && (j < 0 || i < j) ? i : j;
@@ -71,6 +75,21 @@ function labelsOf(v: Json | undefined): Record<string, string> | undefined {
     }
   }
   return Object.keys(out).length ? out : undefined;
+}
+
+/**
+ * Falco pod labels: the list field (labelsOf), then one field a label, named `<prefix><key><suffix>`
+ * (k8s.pod.label.<key>, the k8smeta plugin's k8smeta.pod.label[<key>]). "<NA>" (Falco could not get
+ * the labels or a label): none; the raw text stays in unmapped.
+ */
+function falcoPodLabels(of: JsonObject, list: string, prefix: string, suffix: string): Record<string, string> | undefined {
+  let labels = labelsOf(falcoValue(of[list]));
+  for (const k in of) {
+    if (k.length <= prefix.length + suffix.length || !k.startsWith(prefix) || !k.endsWith(suffix)) continue;
+    const v = falcoValue(of[k]);
+    if (typeof v === "string") (labels ??= labelMap())[k.slice(prefix.length, k.length - suffix.length)] = v;
+  }
+  return labels;
 }
 
 /** Kubernetes context the sensor sent, from OCSF places and the source fields normalizers keep in unmapped. */
@@ -96,12 +115,9 @@ function podInfo(e: OcsfEvent): PodInfo {
   // Falco output fields left unmapped
   const of = o(um?.output_fields);
   if (of) {
-    // "<NA>" (Falco could not get the labels or a label): none; the raw text stays in unmapped
-    info.labels ??= labelsOf(falcoValue(of["k8s.pod.labels"]));
-    for (const k in of) {
-      const v = falcoValue(of[k]);
-      if (typeof v === "string" && k.startsWith("k8s.pod.label.")) (info.labels ??= labelMap())[k.slice("k8s.pod.label.".length)] = v;
-    }
+    // the k8smeta plugin's (Falco 0.37+) are the fallback, as its pod name and namespace are in the normalizer
+    info.labels ??=
+      falcoPodLabels(of, "k8s.pod.labels", "k8s.pod.label.", "") ?? falcoPodLabels(of, "k8smeta.pod.labels", "k8smeta.pod.label[", "]");
     info.cluster ??= s(falcoValue(of["k8smeta.cluster.name"])) ?? s(falcoValue(of["k8s.cluster.name"])); // "<NA>": none
   }
   // OCSF places

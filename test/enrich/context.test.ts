@@ -2,7 +2,10 @@ import { describe, it, expect } from "vitest";
 import { validateOcsf } from "../support/ocsf-validator";
 import { config, enrichedFixture, plainFixture } from "./helpers";
 import { enrichContext, contextData } from "../../src/enrich/context";
+import { normalizeFalco } from "../../src/normalize/falco";
+import { FIXED_CTX } from "../support/fixture-pipeline";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
+import type { JsonObject } from "../../src/normalize/json";
 
 const labels = (e: OcsfEvent) => e.metadata.labels ?? [];
 
@@ -95,6 +98,56 @@ describe("Kubernetes context", () => {
     enrichContext(all, contextData(config({})));
     expect(all.resources).toEqual([{ type: "Pod", name: "kubecon", namespace: "default" }]);
     expect(labels(all).some((l) => l.startsWith("k8s.label."))).toBe(false);
+  });
+
+  it("the k8smeta plugin's pod labels (k8smeta.pod.labels \"(k:v,...)\", k8smeta.pod.label[k]) are the fallback for k8s.pod.labels", () => {
+    // a Falco 0.37+ syscall alert whose pod fields come from the k8smeta plugin only (append_output); the
+    // labels text as the plugin's own tests render it (falcosecurity/plugins, plugins/k8smeta/test/src/check_events.cpp)
+    const fields: JsonObject = {
+      "container.id": "3ad7b26ded6d",
+      "container.name": "metrics-server",
+      "proc.name": "sh",
+      "proc.pid": 31337,
+      "user.name": "root",
+      "k8smeta.pod.name": "metrics-server-85d6fcf458-tqkcv",
+      "k8smeta.ns.name": "kube-system",
+      "k8smeta.pod.uid": "5eaeeca9-2277-460b-a4bf-5a0783f6d49f",
+      "k8smeta.pod.labels": "(pod-template-hash:85d6fcf458,k8s-app:metrics-server)",
+      "k8smeta.pod.label[tier]": "<NA>",
+    };
+    const run = (output_fields: JsonObject) =>
+      enrichContext(
+        normalizeFalco(
+          {
+            uuid: "6f1c9a0e-3b1d-4c8e-9f55-2a7d1e0b4c11",
+            rule: "Terminal shell in container",
+            priority: "Notice",
+            source: "syscall",
+            time: "2026-01-02T03:04:05.123456789Z",
+            hostname: "kind-control-plane",
+            output: "A shell was spawned in a container with an attached terminal (user=root container_id=3ad7b26ded6d)",
+            tags: ["container", "mitre_execution", "shell", "T1059"],
+            output_fields,
+          },
+          FIXED_CTX,
+        ),
+        contextData(config({})),
+      );
+    const k8sLabels = (e: OcsfEvent) => labels(e).filter((l) => l.startsWith("k8s.label."));
+    const want = ["k8s.label.pod-template-hash:85d6fcf458", "k8s.label.k8s-app:metrics-server"];
+    const e = run(fields);
+    expect(validateOcsf(e)).toEqual([]);
+    expect(e.resources).toEqual([
+      { type: "Pod", name: "metrics-server-85d6fcf458-tqkcv", uid: "5eaeeca9-2277-460b-a4bf-5a0783f6d49f", namespace: "kube-system", labels: ["pod-template-hash=85d6fcf458", "k8s-app=metrics-server"] },
+    ]);
+    expect(labels(e)).toEqual(expect.arrayContaining(["k8s.namespace:kube-system", "k8s.pod:metrics-server-85d6fcf458-tqkcv"]));
+    expect(k8sLabels(e)).toEqual(want);
+    expect(e.unmapped!.output_fields).toMatchObject({ "k8smeta.pod.labels": fields["k8smeta.pod.labels"], "k8smeta.pod.label[tier]": "<NA>" });
+
+    // a JSON list (libsinsp's JSON form of a list field) and one field a label read the same
+    expect(k8sLabels(run({ ...fields, "k8smeta.pod.labels": ["pod-template-hash:85d6fcf458"], "k8smeta.pod.label[k8s-app]": "metrics-server" }))).toEqual(want);
+    // both given: k8s.pod.labels wins, as k8s.pod.name does in the normalizer
+    expect(k8sLabels(run({ ...fields, "k8s.pod.labels": "[k8s-app:metrics-server]" }))).toEqual(["k8s.label.k8s-app:metrics-server"]);
   });
 });
 
