@@ -994,9 +994,15 @@ function mapExit(body: JsonObject, bm: Mark, st: State): Built {
   const { proc } = mapProcs(body, bm, st);
   if (!proc) throw new NormalizeError("process_exit has no process object with an exec_id or a pid");
   const fields: Obj = { actor: { process: ref(proc) }, process: proc };
-  const status = takeInt(fields, "exit_code", body, "status", bm);
+  let status = takeInt(fields, "exit_code", body, "status", bm);
   takeTime(proc, "terminated_time", body, "time", bm, st);
   const signal = text(body.signal);
+  if (body.status === undefined && signal === undefined) {
+    // protojson leaves out a zero uint32: an exit with neither status nor signal is a normal exit with status 0
+    // (Tetragon sends status = exit code, signal = the killing signal, so a signalled exit has no exit code)
+    status = 0;
+    fields.exit_code = 0;
+  }
   const how = signal !== undefined ? ` (${signal})` : status !== undefined ? ` (status ${status})` : "";
   return { ...procActivity(2, fields, `process_exit ${String(proc.cmd_line ?? proc.name ?? proc.pid)}${how}`), severity_id: TETRAGON_SEVERITY.lifecycle };
 }

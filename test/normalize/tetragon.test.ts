@@ -208,6 +208,27 @@ describe("process_exit", () => {
     expect(at(ev, "unmapped.process_exit.signal")).toBe("SIGKILL");
     expect(ev.message).toContain("SIGKILL");
   });
+
+  it("an exit without status and signal is exit_code 0 (protojson leaves out a zero status); a signalled one has none", () => {
+    // the fixture lines are such exits: Tetragon omits status 0
+    const r = rec("process_exit.ndjson:1");
+    expect((r.process_exit as JsonObject).status).toBeUndefined();
+    const ev = norm(r);
+    expectGood(r, ev);
+    expect(ev.exit_code).toBe(0);
+    expect(ev.message).toBe("process_exit /usr/bin/whoami --version (status 0)");
+    const killed = rec("process_exit.ndjson:1");
+    (killed.process_exit as JsonObject).signal = "SIGKILL";
+    const kev = norm(killed);
+    expectGood(killed, kev);
+    expect(kev.exit_code).toBeUndefined();
+    expect(kev.message).toBe("process_exit /usr/bin/whoami --version (SIGKILL)");
+    const odd = rec("process_exit.ndjson:1");
+    (odd.process_exit as JsonObject).status = "x";
+    const oev = norm(odd);
+    expect(oev.exit_code).toBeUndefined();
+    expect(at(oev, "unmapped.process_exit.status")).toBe("x");
+  });
 });
 
 describe("process_kprobe fixtures", () => {
