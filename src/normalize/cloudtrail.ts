@@ -281,6 +281,19 @@ function nonEmpty(v: Json | undefined): string | undefined {
   return typeof v === "string" && v !== "" ? v : undefined;
 }
 
+/**
+ * What CloudTrail writes instead of a name it will not log: the user name typed into a failed console sign-in
+ * that names no IAM user ("AWS masks the userName text with HIDDEN_DUE_TO_SECURITY_REASONS", CloudTrail User
+ * Guide, console sign-in events), Identity Store / Cognito user attributes. It names nobody.
+ */
+export const MASKED_NAME = "HIDDEN_DUE_TO_SECURITY_REASONS";
+
+/** A user or session name: a non-empty string that is not CloudTrail's mask. */
+function nameOf(v: Json | undefined): string | undefined {
+  const s = nonEmpty(v);
+  return s === MASKED_NAME ? undefined : s;
+}
+
 function isEmpty(v: Json): boolean {
   if (Array.isArray(v)) return v.length === 0;
   if (!isObject(v)) return false;
@@ -390,14 +403,15 @@ function mapActor(ui: Rest | undefined): { user?: Obj; session?: Obj; app_name?:
   if (!ui) return { root: false };
   const awsType = ui.peek("type");
   const accountId = ui.peek("accountId");
-  const name = ui.peek("userName");
+  // a masked userName is no name: it stays in unmapped.userIdentity
+  const name = nameOf(ui.peek("userName"));
   const arn = ui.peek("arn");
   let user: Obj | undefined;
   // a user needs a name, an ARN or an account (AWSService callers have none: the service is actor.app_name)
   if (name !== undefined || arn !== undefined || accountId !== undefined) {
     const typed = awsType !== undefined ? (lookup(USER_TYPES, awsType) ?? ([99, awsType] as const)) : undefined;
     user = defined({
-      name: ui.s("userName"),
+      name: name !== undefined ? ui.s("userName") : undefined,
       uid: ui.s("arn"),
       uid_alt: ui.s("principalId"),
       credential_uid: ui.s("accessKeyId"),
@@ -442,7 +456,7 @@ function authSubject(eventName: string, req: Json | undefined, resp: Json | unde
   if (isObject(assumed) || isObject(federated)) {
     const uid = nonEmpty(get1(assumed, "arn")) ?? nonEmpty(get1(federated, "arn"));
     const u = defined({
-      name: nonEmpty(get1(req, "roleSessionName")) ?? nonEmpty(get1(req, "name")) ?? (uid ? lastSegment(uid) : undefined),
+      name: nameOf(get1(req, "roleSessionName")) ?? nameOf(get1(req, "name")) ?? (uid ? lastSegment(uid) : undefined),
       uid,
       uid_alt: nonEmpty(get1(assumed, "assumedRoleId")) ?? nonEmpty(get1(federated, "federatedUserId")),
       credential_uid: credential,
@@ -453,7 +467,7 @@ function authSubject(eventName: string, req: Json | undefined, resp: Json | unde
   }
   const roleArn = nonEmpty(get1(req, "roleArn"));
   if (roleArn && eventName !== "AssumeRoot") {
-    return defined({ name: nonEmpty(get1(req, "roleSessionName")) ?? lastSegment(roleArn), uid: roleArn, type_id: 99, type: "Role" });
+    return defined({ name: nameOf(get1(req, "roleSessionName")) ?? lastSegment(roleArn), uid: roleArn, type_id: 99, type: "Role" });
   }
   if (actorUser) return credential ? { ...actorUser, credential_uid: credential } : { ...actorUser };
   return fallback;
@@ -464,13 +478,15 @@ function accountTarget(req: Json | undefined, resp: Json | undefined, actorUser:
   const ru = get1(resp, "user");
   const rr = get1(resp, "role");
   const rk = get1(resp, "accessKey");
-  const userName = nonEmpty(get1(req, "userName")) ?? nonEmpty(get1(ru, "userName")) ?? nonEmpty(get1(rk, "userName"));
-  const roleName = nonEmpty(get1(req, "roleName")) ?? nonEmpty(get1(rr, "roleName"));
+  const userName = nameOf(get1(req, "userName")) ?? nameOf(get1(ru, "userName")) ?? nameOf(get1(rk, "userName"));
+  const roleName = nameOf(get1(req, "roleName")) ?? nameOf(get1(rr, "roleName"));
   const groupName = nonEmpty(get1(req, "groupName"));
   const credential = nonEmpty(get1(req, "accessKeyId")) ?? nonEmpty(get1(rk, "accessKeyId"));
   const groups = groupName ? [{ name: groupName }] : undefined;
-  if (userName || isObject(ru)) {
-    return defined({
+  // a masked requestParameters.userName (Identity Store) still names a user, not the caller: unnamed, in the account
+  const masked = get1(req, "userName") === MASKED_NAME;
+  if (userName || isObject(ru) || masked) {
+    const u: Obj = defined({
       name: userName,
       uid: nonEmpty(get1(ru, "arn")),
       uid_alt: nonEmpty(get1(ru, "userId")),
@@ -479,6 +495,7 @@ function accountTarget(req: Json | undefined, resp: Json | undefined, actorUser:
       type_id: 1,
       type: "User",
     });
+    return hasIdentity(u) ? u : Object.assign({ ...fallback }, u);
   }
   if (roleName || isObject(rr)) {
     return defined({ name: roleName, uid: nonEmpty(get1(rr, "arn")), uid_alt: nonEmpty(get1(rr, "roleId")), type_id: 99, type: "Role" });
@@ -509,7 +526,7 @@ function groupChange(activityId: number, req: Json | undefined, resp: Json | und
   const arn = nonEmpty(get1(get1(resp, "group"), "arn"));
   const group: Obj = arn !== undefined ? { name, uid: arn } : { name };
   if (activityId === 3 || activityId === 4) {
-    const userName = nonEmpty(get1(req, "userName"));
+    const userName = nameOf(get1(req, "userName"));
     return userName !== undefined ? { group, user: { name: userName, type_id: 1, type: "User" } } : undefined;
   }
   const privilege = nonEmpty(get1(req, "policyArn")) ?? nonEmpty(get1(req, "policyName"));

@@ -385,6 +385,38 @@ describe("field mapping on the documented fixtures", () => {
     expect(at(ev, "unmapped.userIdentity.accessKeyId")).toBe("");
   });
 
+  it("HIDDEN_DUE_TO_SECURITY_REASONS (CloudTrail's mask for a user name it will not log) is no name, in any class", () => {
+    // the CloudTrail User Guide's failed console sign-in with a user name that is no IAM user
+    const base = recordIn("record__console-login-root-failure__aws-docs.json");
+    const hidden = "HIDDEN_DUE_TO_SECURITY_REASONS";
+    const signIn: JsonObject = { ...base, userIdentity: { type: "IAMUser", accountId: "111122223333", accessKeyId: "", userName: hidden }, errorMessage: "No username found in supplied account" };
+    const ev = normalizeCloudTrail(signIn, CTX);
+    expect(ev).toMatchObject({ class_uid: 3002, status_id: 2, severity_id: 3 });
+    expect(ev.actor).toEqual({ user: { account: { uid: "111122223333", type_id: 10, type: "AWS Account" }, type_id: 1, type: "User" } });
+    expect(ev.user).toEqual(at(ev, "actor.user"));
+    expect(ev.message).toBe("ConsoleLogin (signin.amazonaws.com) by unknown: Failure");
+    expect(JSON.stringify(ev.observables)).not.toContain(hidden);
+    expect(at(ev, "unmapped.userIdentity.userName")).toBe(hidden);
+    expect(validateOcsf(ev)).toEqual([]);
+    expect(lossOf("cloudtrail", signIn, ev)).toEqual([]);
+    // a target user whose name is masked is still not the caller; a group call naming no user stays Account Change
+    const caller = { type: "IAMUser", userName: "admin", arn: "arn:aws:iam::111122223333:user/admin", accountId: "111122223333" };
+    const common = { eventVersion: "1.08", eventTime: "2024-07-31T10:00:00Z", awsRegion: "us-east-1", recipientAccountId: "111122223333", userIdentity: caller, requestID: "r" };
+    const create: JsonObject = { ...common, eventSource: "identitystore.amazonaws.com", eventName: "CreateUser", eventID: "e1", requestParameters: { identityStoreId: "d-1", userName: hidden } };
+    const created = normalizeCloudTrail(create, CTX);
+    expect(created).toMatchObject({ class_uid: 3001, activity_id: 1 });
+    expect(created.user).toEqual({ account: { uid: "111122223333", type_id: 10, type: "AWS Account" }, type_id: 1, type: "User" });
+    const add: JsonObject = { ...common, eventSource: "iam.amazonaws.com", eventName: "AddUserToGroup", eventID: "e2", requestParameters: { groupName: "admins", userName: hidden } };
+    const added = normalizeCloudTrail(add, CTX);
+    expect(added).toMatchObject({ class_uid: 3001, activity_id: 99, user: { groups: [{ name: "admins" }], type_id: 1 } });
+    expect(at(added, "user.name")).toBeUndefined();
+    for (const [rec, e] of [[create, created], [add, added]] as const) {
+      expect(JSON.stringify(e.observables)).not.toContain(hidden);
+      expect(validateOcsf(e)).toEqual([]);
+      expect(lossOf("cloudtrail", rec, e)).toEqual([]);
+    }
+  });
+
   it("ConsoleLogin without MFA (Stratus): zero-padded source IP read as decimal, original kept in unmapped", () => {
     const ev = ct("stratus__initial-access.console-login-without-mfa.json");
     expect(ev).toMatchObject({ is_mfa: false, severity_id: 1, dst_endpoint: { hostname: "signin.aws.amazon.com" } });
