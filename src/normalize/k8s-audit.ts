@@ -137,6 +137,17 @@ export function k8sSeverity(verb: string, resource: string | undefined, subresou
   return K8S_VERB_ACTIVITY.get(verb)?.[0] === 2 ? 1 : 2;
 }
 
+/**
+ * metadata.uid: the same for a re-sent copy of the event, different for another request. The audit ID alone
+ * is not enough: the API server takes it from the client's `Audit-ID` request header when one is sent, so
+ * several requests can share it (a client reusing one on purpose would have its later requests deduplicated
+ * away by the sinks). The request's timestamps, verb and URI come from the server and tell them apart.
+ */
+function eventUid(rec: JsonObject, auditID: string, verb: string, stage: string | undefined): string {
+  // (an absent value is written as null)
+  return stableUid(JSON.stringify(["k8s_audit", auditID, stage ?? "", rec.requestReceivedTimestamp, rec.stageTimestamp, rec.timestamp, verb, rec.requestURI]));
+}
+
 function reject(rec: JsonObject, why: string): never {
   throw new NormalizeError(`not a Kubernetes audit Event: ${why} (keys: ${keyList(rec, 6)})`);
 }
@@ -393,7 +404,7 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
     metadata: defined({
       version: ctx.ocsfVersion,
       product: { name: "Kubernetes", vendor_name: "Kubernetes", feature: { name: "Audit" } },
-      uid: stableUid(`k8s_audit:${auditID}:${stage ?? ""}`),
+      uid: eventUid(rec, auditID, verb, stage),
       correlation_uid: auditID,
       log_name: "k8s_audit",
       log_provider: "kube-apiserver",

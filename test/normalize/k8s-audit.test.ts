@@ -297,6 +297,21 @@ describe("verbs, identity and edge cases", () => {
     expect(validateOcsf(started)).toEqual([]);
     const other = normalizeK8sAudit(variant(base, { auditID: "00000000-0000-0000-0000-000000000000" }), CTX);
     expect(other.metadata.uid).not.toBe(a.metadata.uid);
+    // the API server takes the audit ID from a client's Audit-ID header: another request sent with the same one
+    // (later, or to another URI) is another event, not a duplicate the sinks would drop
+    const reused = [
+      { requestReceivedTimestamp: "2020-04-21T14:24:03.551000Z", stageTimestamp: "2020-04-21T14:24:03.571000Z" },
+      { requestURI: "/api/v1/namespaces/default/secrets/other-secret" },
+      { verb: "get" },
+      { stageTimestamp: undefined, requestReceivedTimestamp: undefined, timestamp: "2020-04-21T14:24:03Z" },
+    ];
+    const uids = new Set([a.metadata.uid, started.metadata.uid]);
+    for (const change of reused) {
+      const ev = normalizeK8sAudit(variant(base, change), CTX);
+      expect(o(o(ev.api).request).uid).toBe(base.auditID);
+      uids.add(ev.metadata.uid);
+    }
+    expect(uids.size).toBe(2 + reused.length);
     expect(a.metadata.uid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 
