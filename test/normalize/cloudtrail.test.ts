@@ -169,6 +169,23 @@ describe("CloudTrail fixtures: every record is a valid, lossless OCSF 1.3.0 even
     expect(res.errors).toEqual([]);
     expect(res.events.length).toBe(40);
   });
+
+  it("a CloudTrail file over maxRecordBytes as one NDJSON line is refused whole; its records one per line (docs/cloudtrail.md's Vector transform) all pass", () => {
+    const records = FILES.flatMap((f) => recordsOf(f.text).map((u) => u.record));
+    const max = 20_000; // stands for limits.maxRecordBytes (1 MB) against a file of a few MB
+    const file = JSON.stringify({ Records: records });
+    expect(file.length).toBeGreaterThan(max);
+    const whole = frame(`${file}\n${JSON.stringify(records[0])}\n`, "application/x-ndjson", { maxRecordBytes: max });
+    expect(whole.values.length).toBe(1);
+    expect(whole.errors).toEqual([{ index: 0, path: "line 1", reason: expect.stringContaining("limits.maxRecordBytes") }]);
+    const split = frame(records.map((r) => JSON.stringify(r)).join("\n"), "application/x-ndjson", { maxRecordBytes: max });
+    expect(split.errors).toEqual([]);
+    expect(runPipeline(split.values, split.paths, [], { ctx: CTX }).events.length).toBe(40);
+    // the same file as the whole body is unwrapped before anything is measured
+    const body = frame(file, "application/json", { maxRecordBytes: max });
+    expect(body.errors).toEqual([]);
+    expect(runPipeline(body.values, body.paths, [], { ctx: CTX }).events.length).toBe(40);
+  });
 });
 
 describe("class and activity per eventName", () => {
