@@ -753,6 +753,17 @@ describe("bad input", () => {
     expect(() => norm({ process_dns: { process: {} } })).toThrow(NormalizeError);
   });
 
+  it("says how to unwrap a Tetragon line shipped as text in a log shipper's envelope (Vector's file source without the remap)", () => {
+    // what Vector's file source makes of an export line: {"file", "host", "message": "<the line>", "source_type", "timestamp"}
+    const line = lines.get("process_exit.ndjson:1")!;
+    const wrapped = { file: "/var/run/cilium/tetragon/tetragon.log", host: "node-1", message: line, source_type: "file", timestamp: "2025-01-01T00:00:00.123Z" };
+    expect(() => norm(wrapped)).toThrow(NormalizeError);
+    expect(() => norm(wrapped)).toThrow(/keys: file, host, message, source_type, timestamp\); the event is the text in "message".*parse_json!\(string!\(\.message\)\)/);
+    // a message that holds no Tetragon event gets no such hint
+    expect(() => norm({ message: "hello", host: "node-1" })).toThrow(/\(keys: message, host\)$/);
+    expect(() => norm({ message: '{"rule":"x"}' })).toThrow(/\(keys: message\)$/);
+  });
+
   it("rejects a record with two or more process_* event keys, naming them (a Tetragon line carries exactly one)", () => {
     const exec = rec("process_exec.ndjson:1");
     const kprobe = rec("process_kprobe.ndjson:1");
