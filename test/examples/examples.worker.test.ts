@@ -81,8 +81,8 @@ interface VectorHttpSink {
   encoding: { codec: string };
   framing?: { method: string };
   auth: { strategy: string; token: string };
-  batch: { max_bytes: number };
-  healthcheck?: { enabled: boolean };
+  batch: { max_bytes: number; timeout_secs?: number };
+  healthcheck?: { enabled?: boolean; uri?: string };
 }
 
 describe("examples/vector.toml", () => {
@@ -96,6 +96,9 @@ describe("examples/vector.toml", () => {
       expect(s).toMatchObject({ type: "http", method: "post", compression: "gzip", encoding: { codec: "json" }, auth: { strategy: "bearer", token: "${TRIBUTARY_TOKEN}" } });
       expect(s.batch.max_bytes).toBeLessThanOrEqual(16_000_000);
       expect(Object.keys(cfg.transforms)).toContain(s.inputs[0]);
+      // docs/vector.md: batches of at most one request per 10 s per node, and a healthcheck only where uri is set
+      expect(s.batch.timeout_secs).toBeGreaterThanOrEqual(10);
+      expect(s.healthcheck?.uri).toBe(s.uri);
     }
   });
 
