@@ -12,8 +12,23 @@ export const ALWAYS_FIELDS = ["class_uid", "metadata.tenant_uid", "device.hostna
 
 /** What makes two events of a source "the same alert" (besides ALWAYS_FIELDS). */
 export const DEFAULT_FIELDS: Record<Source, readonly string[]> = {
-  // rule + container + process command line
-  falco: ["finding_info.title", "evidences[0].container.uid", "evidences[0].process.cmd_line"],
+  // rule + container + process command line; for alerts of Falco's k8saudit and cloudtrail plugins,
+  // which have neither, the user, API call, source address and target resource (where the normalizer
+  // puts them), as the k8s_audit and cloudtrail defaults have: otherwise every such alert of one rule
+  // folds together, whoever did what to which resource. Syscall alerts have none of these but the
+  // container's Pod, which the container already decides.
+  falco: [
+    "finding_info.title",
+    "evidences[0].container.uid",
+    "evidences[0].process.cmd_line",
+    "evidences[0].actor.user.name",
+    "evidences[0].actor.user.account.uid",
+    "evidences[0].api.operation",
+    "evidences[0].src_endpoint.ip",
+    "resources[0].type",
+    "resources[0].namespace",
+    "resources[0].name",
+  ],
   // activity + binary + arguments (the process of process_exec/exit, the actor of hooks) + policy + hook
   tetragon: [
     "activity_id",

@@ -32,7 +32,26 @@ function withValues(e: OcsfEvent, values: Record<string, unknown>): OcsfEvent {
 describe("default fingerprints per source", () => {
   it("Falco: class, tenant, host, rule, container, command line", () => {
     expect(fingerprintFields(shell)).toEqual([...ALWAYS_FIELDS, ...DEFAULT_FIELDS.falco]);
-    expect(fingerprintParts(shell)).toEqual(["2004", "acme", "falco-xczjd", "Terminal shell in container", "ee97d9c4186f", "sh -c clear; (bash || ash || sh)"]);
+    // no user, API call or source address of a plugin alert; the Pod of the container
+    expect(fingerprintParts(shell)).toEqual(["2004", "acme", "falco-xczjd", "Terminal shell in container", "ee97d9c4186f", "sh -c clear; (bash || ash || sh)", "", "", "", "", "Pod", "default", "kubecon"]);
+  });
+
+  it("Falco k8saudit and cloudtrail plugin alerts: another user, resource or address is another alert", () => {
+    const exec = eventsOf("falco-k8saudit/attach-exec-pod__eks-blog.json")[0]!;
+    expect(valueAt(exec, "evidences[0].actor.user.name")).toBe("kubernetes-admin");
+    const copy = withValues(exec, { "metadata.uid": "other", time: exec.time + 1 });
+    expect(fingerprint(copy)).toBe(fingerprint(exec));
+    for (const [path, v] of [
+      ["evidences.0.actor.user.name", "mallory"],
+      ["evidences.0.api.operation", "attach"],
+      ["resources.0.name", "payments-db-0"],
+      ["resources.0.namespace", "prod"],
+    ] as const)
+      expect(fingerprint(withValues(exec, { [path]: v })), path).not.toBe(fingerprint(exec));
+    const ct = eventsOf("falco-cloudtrail/terraform-managed-resource-modified__authorize-sg-ingress.json")[0]!;
+    expect(valueAt(ct, "evidences[0].src_endpoint.ip")).not.toBe("");
+    for (const path of ["evidences.0.actor.user.name", "evidences.0.actor.user.account.uid", "evidences.0.src_endpoint.ip"])
+      expect(fingerprint(withValues(ct, { [path]: "other" })), path).not.toBe(fingerprint(ct));
   });
 
   it("Tetragon: binary, arguments, policy and hook", () => {
