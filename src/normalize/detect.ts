@@ -132,6 +132,11 @@ export function recordCount(v: Json, depth = 0): number {
   return c === undefined ? 1 : ((v as JsonObject)[c] as Json[]).length;
 }
 
+/** Whether `unwrap` opens a value given it as a whole (an NDJSON line, the body): an array, an EventList, a CloudTrail file. */
+export function isContainer(v: Json): boolean {
+  return containerOf(v, 0) !== undefined;
+}
+
 const ARRAY = 0;
 
 /**

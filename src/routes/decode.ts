@@ -7,7 +7,7 @@
 import { type Json, parseJson } from "../normalize/json";
 import { utf8Length } from "../sinks/batch";
 import { arraySpans } from "../normalize/json-spans";
-import { recordCount } from "../normalize/detect";
+import { recordCount, isContainer } from "../normalize/detect";
 
 export { utf8Length };
 
@@ -17,7 +17,9 @@ export type Framing = "json" | "ndjson" | "text" | "sniff";
 export type Item =
   /**
    * A parsed JSON value; `raw` is its text when the value is a whole line or the whole body; `text` is an
-   * array element's exact slice of the body (only with FrameOptions.texts).
+   * array element's exact slice of the body (only with FrameOptions.texts). A container line over
+   * maxRecordBytes has no `raw` (its `text` with FrameOptions.texts): like an array element's, its
+   * records have no text of their own to measure, so the caller estimates each one (checkRecord).
    */
   | { type: "value"; value: Json; path: string; raw?: string; text?: string }
   /** A plain-text line (Falco json_output: false). */
@@ -33,7 +35,11 @@ export interface BadLine {
 }
 
 export interface FrameOptions {
-  /** Lines longer than this (bytes of UTF-8) are reported instead of parsed. */
+  /**
+   * Lines longer than this (bytes of UTF-8) are reported instead of parsed, except containers (an array,
+   * an EventList, a CloudTrail file): those are parsed and yielded without `raw`, each record then measured
+   * on its own as in a JSON array body.
+   */
   maxRecordBytes?: number;
   /** Give array elements their exact text (`text`), for raw_data (ocsf.rawData): a scan of the body. */
   texts?: boolean;
@@ -100,10 +106,28 @@ export function countLines(text: string): number {
 /** A line that may be a container of several records (an array, an EventList, a CloudTrail file). */
 const CONTAINER_HINT = /"(items|Records)"\s*:/;
 
+/** Whether a line may be a container (is worth parsing to count or unwrap its records). */
+function looksLikeContainer(raw: string): boolean {
+  return raw.charCodeAt(0) === 0x5b || CONTAINER_HINT.test(raw);
+}
+
+/** A line over maxRecordBytes that is a container (jsonLines unwraps it instead of refusing it), else undefined. */
+function bigContainer(raw: string): Json | undefined {
+  if (!looksLikeContainer(raw)) return undefined;
+  try {
+    const v = parseJson(raw);
+    return isContainer(v) ? v : undefined;
+  } catch {
+    return undefined; // refused for its size, as any other line over the limit
+  }
+}
+
 /**
  * How many records the body holds after containers are unwrapped: exactly the number of records the
  * ingest loop will count, known before anything is queued (so a maxRecords 413 never follows a partial
- * send). Only lines that look like containers (`[...]`, `"items":`, `"Records":`) are parsed here.
+ * send). Only lines that look like containers (`[...]`, `"items":`, `"Records":`) are parsed here, of any
+ * size: a container line over maxRecordBytes is unwrapped too (jsonLines), any other line is one record
+ * (recordCount of a value that is no container is 1, so one rule fits both).
  */
 export function countRecords(text: string, l: Layout, opts: FrameOptions = {}): number {
   switch (l.kind) {
@@ -124,7 +148,7 @@ export function countRecords(text: string, l: Layout, opts: FrameOptions = {}): 
         if (opts.bad?.has(line)) n++;
         else if (raw !== "") {
           let count = 1;
-          if (oversize(raw, opts.maxRecordBytes) === undefined && (raw.charCodeAt(0) === 0x5b || CONTAINER_HINT.test(raw))) {
+          if (looksLikeContainer(raw)) {
             try {
               count = recordCount(parseJson(raw));
             } catch {
@@ -148,8 +172,12 @@ function* jsonLines(text: string, opts: FrameOptions): Generator<Item> {
     if (bad !== undefined) yield badItem(bad, path);
     else {
       const big = oversize(raw, opts.maxRecordBytes);
-      if (big !== undefined) yield { type: "error", path, reason: tooLargeReason(big, opts.maxRecordBytes!), raw };
-      else if (raw !== "") {
+      if (big !== undefined) {
+        // a whole log file or EventList on one line: its records are measured one by one, not the line
+        const value = bigContainer(raw);
+        if (value === undefined) yield { type: "error", path, reason: tooLargeReason(big, opts.maxRecordBytes!), raw };
+        else yield opts.texts ? { type: "value", value, path, text: raw } : { type: "value", value, path };
+      } else if (raw !== "") {
         let value: Json | undefined;
         let reason = "";
         try {

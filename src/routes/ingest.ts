@@ -160,7 +160,8 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   // 3. Records -> pipeline -> queue, in windows.
   const steps = await stepsFor(c.env, cfg);
   // whether the body is over the record limit: only asked for records without their own text (array
-  // elements, a whole-body value), so an NDJSON body is never measured (a UTF-8 count of ~1 µs per event)
+  // elements, a whole-body value, the records of a container line over the limit: decode.ts), so an NDJSON
+  // body is never measured (a UTF-8 count of ~1 µs per event)
   let bodyIsBig: boolean | undefined;
   let measure = false; // estimate record sizes: only for records inside a body larger than the limit
   const admit = (record: Json, k: SourceKind): string | undefined => {

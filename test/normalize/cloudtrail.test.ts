@@ -170,14 +170,17 @@ describe("CloudTrail fixtures: every record is a valid, lossless OCSF 1.3.0 even
     expect(res.events.length).toBe(40);
   });
 
-  it("a CloudTrail file over maxRecordBytes as one NDJSON line is refused whole; its records one per line (docs/cloudtrail.md's Vector transform) all pass", () => {
+  it("a CloudTrail file over maxRecordBytes as one NDJSON line is unwrapped like a whole body; its records one per line (docs/cloudtrail.md's Vector transform) all pass", () => {
     const records = FILES.flatMap((f) => recordsOf(f.text).map((u) => u.record));
     const max = 20_000; // stands for limits.maxRecordBytes (1 MB) against a file of a few MB
     const file = JSON.stringify({ Records: records });
     expect(file.length).toBeGreaterThan(max);
     const whole = frame(`${file}\n${JSON.stringify(records[0])}\n`, "application/x-ndjson", { maxRecordBytes: max });
-    expect(whole.values.length).toBe(1);
-    expect(whole.errors).toEqual([{ index: 0, path: "line 1", reason: expect.stringContaining("limits.maxRecordBytes") }]);
+    expect(whole.errors).toEqual([]);
+    expect(whole.paths).toEqual(["line 1", "line 2"]);
+    const lines = runPipeline(whole.values, whole.paths, [], { ctx: CTX });
+    expect(lines.errors).toEqual([]);
+    expect(lines.events.length).toBe(41);
     const split = frame(records.map((r) => JSON.stringify(r)).join("\n"), "application/x-ndjson", { maxRecordBytes: max });
     expect(split.errors).toEqual([]);
     expect(runPipeline(split.values, split.paths, [], { ctx: CTX }).events.length).toBe(40);

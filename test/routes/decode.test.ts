@@ -57,6 +57,53 @@ describe("items", () => {
     expect(it[1]!.type).toBe("value");
   });
 
+  it("unwraps a container line over maxRecordBytes (CloudTrail file, EventList, array): its records are measured one by one, not the line", () => {
+    const rec = parseJson(fixture("cloudtrail/record__start-logging__aws-docs.json"));
+    const size = JSON.stringify(rec).length;
+    const max = 3 * size; // a file of 8 records is over it, each record under it
+    const file = JSON.stringify({ Records: Array.from({ length: 8 }, () => rec) });
+    const big = { ...(rec as object), requestParameters: { blob: "x".repeat(max) } };
+    const withBig = JSON.stringify({ Records: [rec, rec, rec, big, rec] });
+    const list = JSON.stringify({ kind: "EventList", apiVersion: "audit.k8s.io/v1", items: Array.from({ length: 4 }, () => rec) });
+    const array = JSON.stringify(Array.from({ length: 4 }, () => rec));
+    const plain = JSON.stringify(big); // one record over the limit: refused as before
+    const extra = JSON.stringify({ Records: [rec, rec, rec, rec], a: 1, b: 2 }); // no CloudTrail file (3 keys): one record
+    const text = [file, withBig, list, array, plain, extra, "[not json" + "x".repeat(max)].join("\n");
+    const opts = { maxRecordBytes: max };
+    const l = layout(text, "ndjson", opts);
+    const got = [...itemsOf(text, l, opts)];
+    expect(got.map((x) => [x.type, x.path])).toEqual([
+      ["value", "line 1"],
+      ["value", "line 2"],
+      ["value", "line 3"],
+      ["value", "line 4"],
+      ["error", "line 5"],
+      ["error", "line 6"],
+      ["error", "line 7"],
+    ]);
+    // no raw: like an array element's, the records have no text of their own (the ingest loop estimates each)
+    for (const x of got.slice(0, 4)) expect(x).not.toHaveProperty("raw");
+    for (const x of got.slice(4)) expect(x).toMatchObject({ reason: expect.stringMatching(/^record is \d+ bytes, more than limits\.maxRecordBytes/) as unknown as string });
+    // what the ingest loop does with them: unwrap, then checkRecord with the limit (admit)
+    const res = runPipeline(
+      got.flatMap((x) => (x.type === "value" ? [x.value] : [])),
+      got.flatMap((x) => (x.type === "value" ? [x.path] : [])),
+      [],
+      { ctx: { ocsfVersion: "1.3.0", receivedAt: 0 }, admit: (r) => checkRecord(r, 64, max) },
+    );
+    expect(res.total).toBe(8 + 5 + 4 + 4);
+    expect(res.events).toHaveLength(20);
+    expect(res.errors.map((e) => [e.index, e.path])).toEqual([[11, "line 2.Records[3]"]]);
+    expect(res.errors[0]!.reason).toMatch(/limits\.maxRecordBytes/);
+    // the maxRecords pre-count agrees: 21 records, and 3 errors
+    expect(countRecords(text, l, opts)).toBe(21 + 3);
+    expect(countRecords(text, l, opts)).toBe(counted(text, "ndjson", max));
+    // with texts (ocsf.rawData): the line's text, so each record's raw_data is its own slice
+    const [first] = itemsOf(text, l, { ...opts, texts: true });
+    expect(first).toMatchObject({ type: "value", path: "line 1", text: file });
+    expect(unwrap(first!.type === "value" ? first!.value : null, "line 1", [], 0, file).map((u) => u.raw)).toEqual(Array.from({ length: 8 }, () => JSON.stringify(rec)));
+  });
+
   it("keeps integers beyond 2^53 exact (Falco evt.time)", () => {
     const [v] = all('{"evt.time": 1684986413000123456}', "json");
     expect(v).toMatchObject({ value: { "evt.time": "1684986413000123456" } });

@@ -210,6 +210,33 @@ describe("records per request, record size, nesting depth", () => {
     expect(txt.body.errors[0]).toMatchObject({ index: 1, path: "line 2" });
   });
 
+  it("a container line over maxRecordBytes (a CloudTrail file per NDJSON line, as Vector reads them from S3) is unwrapped: each record is measured on its own", async () => {
+    const records = JSON.parse(fixture("cloudtrail/stratus__persistence.iam-backdoor-role.json")) as Record<string, unknown>[];
+    const file = (recs: unknown[]) => JSON.stringify({ Records: recs });
+    const many = Array.from({ length: Math.ceil(1_450_000 / file(records).length) }, () => records).flat();
+    const line = file(many);
+    expect(line.length).toBeGreaterThan(1_400_000); // over the default limits.maxRecordBytes (1 MB)
+    const ndjson = { "content-type": "application/x-ndjson" };
+    const ok = await ingest(`${falco[0]}\n${line}\n`, ndjson);
+    expect(ok.status).toBe(202);
+    expect(ok.body).toEqual({ accepted: 1 + many.length, rejected: 0, errors: [] });
+    expect(ok.queue.count()).toBe(1 + many.length);
+    // one record of the file over the limit: only that one is refused, with its path
+    const big = { ...records[0], requestParameters: { blob: "x".repeat(1_000_000) } };
+    const one = await ingest(`${falco[0]}\n${file([records[0], records[0], records[0], big, ...many])}\n`, ndjson);
+    expect(one.status).toBe(202);
+    expect(one.body).toMatchObject({ accepted: 1 + 4 + many.length - 1, rejected: 1 });
+    expect(one.body.errors).toEqual([{ index: 4, path: "line 2.Records[3]", source: "cloudtrail", reason: expect.stringMatching(/limits\.maxRecordBytes/) as unknown as string }]);
+    // a line over the limit that is no container: refused whole, as before
+    const plain = await ingest(`${falco[0]}\n${JSON.stringify(big)}\n`, ndjson);
+    expect(plain.body.errors).toEqual([{ index: 1, path: "line 2", reason: expect.stringMatching(/^record is \d+ bytes, more than limits.maxRecordBytes \(1000000\)$/) as unknown as string }]);
+    // maxRecords counts the records inside the line before anything is queued
+    const count = await ingest(`${falco[0]}\n${line}\n`, ndjson, { limits: { maxRecords: many.length } });
+    expect(count.status).toBe(413);
+    expect(count.body.errors[0]!.reason).toBe(`${many.length + 1} records, more than limits.maxRecords (${many.length}) in one request (nothing was queued): send smaller batches`);
+    expect(count.queue.count()).toBe(0);
+  });
+
   it("rejects a record nested deeper than maxDepth (no stack overflow even 100k levels deep) and keeps the others", async () => {
     const deep = JSON.parse(falco[0]!) as { output_fields: Record<string, unknown> };
     let v: unknown = "leaf";
