@@ -328,6 +328,9 @@ function mapK8sAudit(f: Fields, b: Built, obs: Observables): void {
   const targetRes = f.s("ka.target.resource");
   const targetSub = f.s("ka.target.subresource");
   const targetName = f.s("ka.target.name");
+  // the upstream "Create ... Pod" rules name the pod by the response object (pod=%ka.resp.name), not by
+  // ka.target.name: a create names its object in the body, and its alert carries no ka.target.name
+  const resName = targetName ?? f.s("ka.resp.name");
   const targetNs = f.s("ka.target.namespace");
   const codeRaw = f.peek("ka.response.code");
   const code = int(codeRaw ?? undefined);
@@ -367,9 +370,9 @@ function mapK8sAudit(f: Fields, b: Built, obs: Observables): void {
     b.evidence.src_endpoint = { ip: srcIp };
     obs.add("evidences[0].src_endpoint.ip", OBS.ip, srcIp);
   }
-  if (targetRes !== undefined || targetName !== undefined) {
+  if (targetRes !== undefined || resName !== undefined) {
     b.resources.push(
-      obj({ type: targetRes, name: targetName, namespace: targetNs, data: targetSub !== undefined ? { subresource: targetSub } : undefined }),
+      obj({ type: targetRes, name: resName, namespace: targetNs, data: targetSub !== undefined ? { subresource: targetSub } : undefined }),
     );
   } else if (targetNs !== undefined) {
     b.resources.push({ type: "namespaces", name: targetNs });

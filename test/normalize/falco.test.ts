@@ -364,6 +364,40 @@ describe("k8s_audit evidence: the API call", () => {
     expect(at(ev, "resources")).toEqual([{ type: "pods", name: "nginx-676b6c5bbc-4xc6t", namespace: "hello-app", data: { subresource: "exec" } }]);
     expect(at(ev, "unmapped.output_fields")).toMatchObject({ "ka.uri.param[command]": "cat" });
   });
+  it("a created pod is named by ka.resp.name when the alert has no ka.target.name (upstream Create Privileged Pod rule)", () => {
+    // the k8saudit plugin's alert for test/fixtures/k8s-audit/falco-trace__create_nginx_pod_privileged.json: the rule's
+    // output is "... (user=%ka.user.name pod=%ka.resp.name resource=%ka.target.resource ns=%ka.target.namespace
+    // images=%ka.req.pod.containers.image)"; the audit event's objectRef has no name (the pod is named in the body)
+    const rec: JsonObject = {
+      hostname: "falco-k8saudit-0",
+      output:
+        "14:09:12.581541000: Warning Pod started with privileged container (user=system:serviceaccount:kube-system:replicaset-controller pod=nginx-deployment-5cdcc99dbf-rgw6z resource=pods ns=default images=(nginx))",
+      output_fields: {
+        "ka.req.pod.containers.image": ["nginx"],
+        "ka.resp.name": "nginx-deployment-5cdcc99dbf-rgw6z",
+        "ka.target.namespace": "default",
+        "ka.target.resource": "pods",
+        "ka.user.name": "system:serviceaccount:kube-system:replicaset-controller",
+      },
+      priority: "Warning",
+      rule: "Create Privileged Pod",
+      source: "k8s_audit",
+      tags: ["k8s"],
+      time: "2018-10-25T14:09:12.581541000Z",
+    };
+    const ev = ocsf(rec);
+    expect(at(ev, "resources")).toEqual([{ type: "pods", name: "nginx-deployment-5cdcc99dbf-rgw6z", namespace: "default" }]);
+    expect(at(ev, "unmapped.output_fields")).toEqual({ "ka.req.pod.containers.image": ["nginx"] });
+    expect(validateOcsf(ev)).toEqual([]);
+    expect(lossOf("falco", rec, ev)).toEqual([]);
+    // with ka.target.name, that names the resource and ka.resp.name stays in unmapped
+    const both = ocsf({ ...rec, output_fields: { ...(rec.output_fields as JsonObject), "ka.target.name": "nginx" } });
+    expect(at(both, "resources.0.name")).toBe("nginx");
+    expect(at(both, "unmapped.output_fields")).toMatchObject({ "ka.resp.name": "nginx-deployment-5cdcc99dbf-rgw6z" });
+    // "<NA>" (no response object, e.g. level Metadata) is no name
+    const na = ocsf({ ...rec, output_fields: { ...(rec.output_fields as JsonObject), "ka.resp.name": "<NA>" } });
+    expect(at(na, "resources")).toEqual([{ type: "pods", namespace: "default" }]);
+  });
   it("groups, audit id and source IPs", () => {
     const rec: JsonObject = {
       rule: "r",

@@ -85,6 +85,7 @@ const falco: FieldRule[] = [
   { from: of("ka.target.resource"), to: ["resources[].type"] },
   ...alt(of("ka.target.subresource"), ["resources[].data.subresource"], [`${EV}.api.operation`]),
   { from: of("ka.target.name"), to: ["resources[].name"] },
+  { from: of("ka.resp.name"), to: ["resources[].name"] },
   ...alt(of("ka.target.namespace"), ["resources[].namespace"], ["resources[].name"]),
   { from: of("ka.response.code"), to: [`${EV}.api.response.code`] },
   { from: of("ka.uri"), to: [`${EV}.url.url_string`] },
