@@ -5,6 +5,7 @@ import { isObject } from "./normalize/json";
 import { unwrap, detectKind, type Unwrapped, type EmptyContainers } from "./normalize/detect";
 import { normalize } from "./normalize/index";
 import { normalizeFalcoText } from "./normalize/falco";
+import { withEnvelopeAccount } from "./normalize/cloudtrail";
 import { keyList } from "./normalize/errors";
 import type { NormalizeContext, OcsfEvent, SourceKind } from "./normalize/ocsf";
 
@@ -87,7 +88,10 @@ export function runPipeline(values: Json[], paths: string[], textLines: string[]
     try {
       const ev = r.raw === undefined ? normalize(r.record, kind, opts.ctx) : normalize(r.record, kind, ctxOwnText);
       if (r.raw !== undefined) ev.raw_data = r.raw;
-      if (r.envelope) ev.unmapped = { ...(ev.unmapped ?? {}), eventbridge: r.envelope };
+      if (r.envelope) {
+        ev.unmapped = { ...(ev.unmapped ?? {}), eventbridge: r.envelope };
+        if (kind === "cloudtrail") withEnvelopeAccount(ev, r.envelope);
+      }
       const enriched = enrich(ev);
       events.push({ event: enriched, sinks: route(enriched) });
     } catch (e) {

@@ -385,6 +385,17 @@ export function arnAccount(arn: string): string | undefined {
   return end > at ? arn.slice(at, end) : undefined;
 }
 
+/**
+ * cloud.account from an EventBridge envelope's `account` (the AWS account the event came from), only when
+ * the record named none (no recipientAccountId). The envelope itself stays whole in unmapped.eventbridge
+ * (src/pipeline.ts), and metadata.uid is not changed: the trail's copy of the record keeps the same uid.
+ */
+export function withEnvelopeAccount(ev: OcsfEvent, envelope: JsonObject): void {
+  const account = nonEmpty(envelope.account);
+  const cloud = ev.cloud as Obj | undefined; // normalizeCloudTrail always sets it
+  if (account !== undefined && cloud !== undefined && cloud.account === undefined) cloud.account = { uid: account, ...AWS_ACCOUNT };
+}
+
 /** Adds user.account from the user's ARN when it has none. */
 function withArnAccount(u: Obj): Obj {
   if (u.account === undefined && typeof u.uid === "string") {

@@ -143,6 +143,30 @@ describe("CloudTrail fixtures: every record is a valid, lossless OCSF 1.3.0 even
     expect(normalizeCloudTrail(structuredClone(detail), CTX).unmapped?.eventID).toBe(detail.eventID);
   });
 
+  it("an EventBridge envelope's account fills cloud.account only when the record has no recipientAccountId", () => {
+    const file = (n: string) => JSON.parse(FILES.find((x) => x.name === `cloudtrail/${n}`)!.text) as JsonObject;
+    const viaPipeline = (v: Json) => runPipeline([v], [""], [], { ctx: CTX }).events[0]!.event;
+    const account = { uid: "123456789012", type_id: 10, type: "AWS Account" };
+    // the CloudWatch Events documentation's CreateBucket: an old record (eventVersion 1.03) without recipientAccountId
+    const eb = file("eventbridge__s3-createbucket__aws-cwe-docs.json");
+    expect((eb.detail as JsonObject).recipientAccountId).toBeUndefined();
+    const ev = viaPipeline(eb);
+    expect(ev.cloud).toEqual({ provider: "AWS", region: "us-east-1", account });
+    expect(validateOcsf(ev)).toEqual([]);
+    expect(envelopeLossOf(Object.fromEntries(Object.entries(eb).filter(([k]) => k !== "detail")), ev)).toEqual([]);
+    // the trail's copy of the record has no account to give; metadata.uid is the same either way
+    const trail = viaPipeline({ Records: [structuredClone(eb.detail!)] });
+    expect(trail.cloud).toEqual({ provider: "AWS", region: "us-east-1" });
+    expect(trail.metadata.uid).toBe(ev.metadata.uid);
+    // the record's own recipientAccountId wins over the envelope's account
+    const put = file("eventbridge__s3-putobject__aws-stepfunctions-docs.json");
+    const recipient = (put.detail as JsonObject).recipientAccountId;
+    expect(typeof recipient).toBe("string");
+    expect((viaPipeline({ ...put, account: "999999999999" }).cloud as { account: unknown }).account).toEqual({ ...account, uid: recipient });
+    // an envelope without an account (or an empty one) adds nothing
+    expect(viaPipeline({ ...eb, account: "" }).cloud).toEqual({ provider: "AWS", region: "us-east-1" });
+  });
+
   it("a body mixing a Records file, a bare array and an EventBridge event in one JSON array unwraps all of them", () => {
     const pick = (n: string) => FILES.find((x) => x.name === `cloudtrail/${n}`)!.text;
     const body = `[${pick("records__iam-create-user__aws-docs.json")},${pick("stratus__persistence.iam-create-admin-user.json")},${pick("eventbridge__s3-createbucket__aws-cwe-docs.json")}]`;
