@@ -371,8 +371,10 @@ function mapK8sAudit(f: Fields, b: Built, obs: Observables): void {
     obs.add("evidences[0].src_endpoint.ip", OBS.ip, srcIp);
   }
   if (targetRes !== undefined || resName !== undefined) {
+    // 1.3.0 requires a resource's name or uid: without one (a list, a create with generateName, "<NA>") the
+    // resource type names the collection, as for the native audit event (src/normalize/k8s-audit.ts)
     b.resources.push(
-      obj({ type: targetRes, name: resName, namespace: targetNs, data: targetSub !== undefined ? { subresource: targetSub } : undefined }),
+      obj({ type: targetRes, name: resName ?? targetRes, namespace: targetNs, data: targetSub !== undefined ? { subresource: targetSub } : undefined }),
     );
   } else if (targetNs !== undefined) {
     b.resources.push({ type: "namespaces", name: targetNs });

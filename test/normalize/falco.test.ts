@@ -394,9 +394,12 @@ describe("k8s_audit evidence: the API call", () => {
     const both = ocsf({ ...rec, output_fields: { ...(rec.output_fields as JsonObject), "ka.target.name": "nginx" } });
     expect(at(both, "resources.0.name")).toBe("nginx");
     expect(at(both, "unmapped.output_fields")).toMatchObject({ "ka.resp.name": "nginx-deployment-5cdcc99dbf-rgw6z" });
-    // "<NA>" (no response object, e.g. level Metadata) is no name
+    // "<NA>" (no response object, e.g. level Metadata) is no name: the resource type names the collection
+    // (1.3.0 requires a name or uid), as for the native audit event
     const na = ocsf({ ...rec, output_fields: { ...(rec.output_fields as JsonObject), "ka.resp.name": "<NA>" } });
-    expect(at(na, "resources")).toEqual([{ type: "pods", namespace: "default" }]);
+    expect(at(na, "resources")).toEqual([{ type: "pods", name: "pods", namespace: "default" }]);
+    expect(validateOcsf(na)).toEqual([]);
+    expect(lossOf("falco", { ...rec, output_fields: { ...(rec.output_fields as JsonObject), "ka.resp.name": "<NA>" } }, na)).toEqual([]);
   });
   it("groups, audit id and source IPs", () => {
     const rec: JsonObject = {
