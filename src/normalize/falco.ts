@@ -310,9 +310,19 @@ function mapFd(f: Fields, b: Built, obs: Observables): void {
   }
 }
 
-/** k8s_audit plugin fields (ka.*): the API call is the evidence (actor.user, api, resources). */
-function mapK8sAudit(f: Fields, b: Built, obs: Observables): void {
-  const verb = f.s("ka.verb");
+/**
+ * ka.user.* / ka.impuser.name -> evidences[0].actor.user. As in the native audit event (src/normalize/k8s-audit.ts)
+ * the impersonated user acts; the real user's ka.user.name and ka.user.groups then stay in unmapped.output_fields
+ * (1.3.0 has no attribute for the user behind an impersonation), the name as a User Name observable.
+ */
+function mapKaActor(f: Fields, b: Built, obs: Observables): void {
+  const impName = f.s("ka.impuser.name");
+  if (impName !== undefined) {
+    b.evidence.actor = { user: { name: impName } };
+    obs.add("evidences[0].actor.user.name", OBS.user_name, impName);
+    obs.add('unmapped.output_fields["ka.user.name"]', OBS.user_name, str(f.peek("ka.user.name") ?? undefined));
+    return;
+  }
   const userName = f.s("ka.user.name");
   const groupsRaw = f.peek("ka.user.groups");
   let groups: string[] | undefined;
@@ -325,6 +335,16 @@ function mapK8sAudit(f: Fields, b: Built, obs: Observables): void {
     // Falco renders lists as "(a,b)": mapped to groups, the original text stays in unmapped
     groups = groupsRaw.replace(/^\(|\)$/g, "").split(",").map((g) => g.trim()).filter((g) => g !== "" && falcoValue(g) !== null);
   }
+  if (userName !== undefined || groups?.length) {
+    b.evidence.actor = { user: obj({ name: userName, groups: groups?.length ? groups.map((name) => ({ name })) : undefined }) };
+    obs.add("evidences[0].actor.user.name", OBS.user_name, userName);
+  }
+}
+
+/** k8s_audit plugin fields (ka.*): the API call is the evidence (actor.user, api, resources). */
+function mapK8sAudit(f: Fields, b: Built, obs: Observables): void {
+  const verb = f.s("ka.verb");
+  mapKaActor(f, b, obs);
   const targetRes = f.s("ka.target.resource");
   const targetSub = f.s("ka.target.subresource");
   const targetName = f.s("ka.target.name");
@@ -345,10 +365,6 @@ function mapK8sAudit(f: Fields, b: Built, obs: Observables): void {
     srcIp = first; // the list itself stays in unmapped
   }
 
-  if (userName !== undefined || groups?.length) {
-    b.evidence.actor = { user: obj({ name: userName, groups: groups?.length ? groups.map((name) => ({ name })) : undefined }) };
-    obs.add("evidences[0].actor.user.name", OBS.user_name, userName);
-  }
   // without ka.verb, the subresource (exec, attach, log...) is the best name Falco gives for the operation
   const operation = verb ?? targetSub;
   if (operation !== undefined) {

@@ -4,6 +4,7 @@ import { fixture, fixtures } from "../support/fixtures";
 import { validateOcsf } from "../support/ocsf-validator";
 import { lossOf } from "../support/field-maps";
 import { normalizeFalco, normalizeFalcoText, parseTuple, FALCO_SEVERITY, NOT_FALCO_TEXT } from "../../src/normalize/falco";
+import { normalizeK8sAudit } from "../../src/normalize/k8s-audit";
 import { NormalizeError } from "../../src/normalize/errors";
 import { type Json, type JsonObject, parseJson, isObject } from "../../src/normalize/json";
 import type { NormalizeContext, OcsfEvent } from "../../src/normalize/ocsf";
@@ -400,6 +401,42 @@ describe("k8s_audit evidence: the API call", () => {
     expect(at(na, "resources")).toEqual([{ type: "pods", name: "pods", namespace: "default" }]);
     expect(validateOcsf(na)).toEqual([]);
     expect(lossOf("falco", { ...rec, output_fields: { ...(rec.output_fields as JsonObject), "ka.resp.name": "<NA>" } }, na)).toEqual([]);
+  });
+  it("impersonation: ka.impuser.name acts, as in the native audit event; the real user stays in unmapped", () => {
+    // the audit event of test/fixtures/k8s-audit/audit2rbac-demo.ndjson line 1 (system:admin as bob, list pods,
+    // 403) and an alert on it by a rule whose output names ka.user.name, ka.user.groups and ka.impuser.name
+    const audit = records(fixture("k8s-audit/audit2rbac-demo.ndjson"), "audit2rbac-demo.ndjson")[0]!;
+    const rec: JsonObject = {
+      output: "19:55:05.000000000: Warning K8s operation denied (user=system:admin impuser=bob verb=list resource=pods ns=default)",
+      output_fields: {
+        "ka.impuser.name": "bob",
+        "ka.target.namespace": "default",
+        "ka.target.resource": "pods",
+        "ka.user.groups": ["system:masters", "system:authenticated"],
+        "ka.user.name": "system:admin",
+        "ka.verb": "list",
+      },
+      priority: "Warning",
+      rule: "r",
+      source: "k8s_audit",
+      time: "2017-09-11T19:55:05.000000000Z",
+    };
+    const ev = ocsf(rec);
+    const native = normalizeK8sAudit(audit, CTX);
+    expect(at(native, "actor.user.name")).toBe("bob");
+    expect(at(ev, "evidences.0.actor")).toEqual({ user: { name: "bob" } });
+    expect(at(ev, "unmapped.output_fields")).toEqual({ "ka.user.groups": ["system:masters", "system:authenticated"], "ka.user.name": "system:admin" });
+    expect(at(ev, "observables")).toEqual([
+      { name: "evidences[0].actor.user.name", type_id: 4, type: "User Name", value: "bob" },
+      { name: 'unmapped.output_fields["ka.user.name"]', type_id: 4, type: "User Name", value: "system:admin" },
+    ]);
+    expect(validateOcsf(ev)).toEqual([]);
+    expect(lossOf("falco", rec, ev)).toEqual([]);
+    // "<NA>" (no impersonation in the audit event): the real user acts
+    const fields = { ...(rec.output_fields as JsonObject), "ka.impuser.name": "<NA>" };
+    const plain = ocsf({ ...rec, output_fields: fields });
+    expect(at(plain, "evidences.0.actor")).toEqual({ user: { name: "system:admin", groups: [{ name: "system:masters" }, { name: "system:authenticated" }] } });
+    expect(at(plain, "unmapped.output_fields")).toEqual({ "ka.impuser.name": "<NA>" });
   });
   it("groups, audit id and source IPs", () => {
     const rec: JsonObject = {

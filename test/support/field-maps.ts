@@ -81,6 +81,8 @@ const falco: FieldRule[] = [
   // k8s_audit plugin (ka.*): the API call
   { from: of("ka.verb"), to: [`${EV}.api.operation`] },
   { from: of("ka.user.name"), to: [`${EV}.actor.user.name`] },
+  // impersonation: the impersonated user acts; ka.user.* then stay in unmapped (their own paths)
+  { from: of("ka.impuser.name"), to: [`${EV}.actor.user.name`] },
   { from: `${of("ka.user.groups")}[]`, to: [`${EV}.actor.user.groups[].name`] },
   { from: of("ka.target.resource"), to: ["resources[].type"] },
   ...alt(of("ka.target.subresource"), ["resources[].data.subresource"], [`${EV}.api.operation`]),
