@@ -10,7 +10,7 @@
 // security_lake, r2) are never named here: they always keep every original event.
 // Cross-field checks (sinks exist, names unique) run in checkNoise, called from the config schema.
 import { z } from "zod";
-import { ARCHIVE_SINK, matchSchema, sinkNameSchema } from "./routing";
+import { ARCHIVE_SINK, matchSchema, oneOrMany, sinkNameSchema } from "./routing";
 
 /** Sink types that store events as objects (archives): exempt from every noise policy, never named by one. */
 export const OBJECT_STORE_SINK_TYPES: ReadonlySet<string> = new Set(["s3", "security_lake", "r2"]);
@@ -23,11 +23,6 @@ export function exemptFromNoise(sinkType: string | undefined): boolean {
 /** Longest dedup/throttle window: one day (a Durable Object alarm closes it). */
 export const MAX_WINDOW_SECONDS = 86_400;
 
-/** One value or a non-empty list of values. */
-function oneOrMany<T extends z.ZodType>(t: T) {
-  return z.union([t, z.array(t).min(1)]);
-}
-
 /** An OCSF attribute path: dots between names, [n] or .n for array items ("evidences[0].process.cmd_line"). */
 export const ocsfPathSchema = z
   .string()
@@ -38,9 +33,9 @@ const scalar = z.union([z.string(), z.number(), z.boolean()]);
 /** The routing match keys, plus the rule name and exact values at OCSF paths. */
 export const noiseMatchSchema = matchSchema.extend({
   /** The rule: Falco rule (finding_info.title), Tetragon policy name, API operation, hook... (see docs/noise.md). */
-  rule: oneOrMany(z.string().min(1)).optional(),
+  rule: oneOrMany(z.string().min(1), "a rule name (a non-empty string)").optional(),
   /** Every path must hold one of the given values (compared as text), e.g. {"device.hostname": "web-1"}. */
-  fields: z.record(ocsfPathSchema, oneOrMany(scalar)).optional(),
+  fields: z.record(ocsfPathSchema, oneOrMany(scalar, "a value (a string, number or boolean)")).optional(),
 });
 
 const policyName = z.string().min(1).max(128);

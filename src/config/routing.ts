@@ -16,9 +16,12 @@ export const sinkNameSchema = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "a sink name is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit");
 
-/** One value or a non-empty list of values. */
-function oneOrMany<T extends z.ZodType>(t: T) {
-  return z.union([t, z.array(t).min(1)]);
+/**
+ * One value or a non-empty list of values. `what` describes one value for the error, which otherwise
+ * says only "Invalid input" (a union's error): `expected <what>, or a list of them; got "Falco"`.
+ */
+export function oneOrMany<T extends z.ZodType>(t: T, what: string) {
+  return z.union([t, z.array(t).min(1)], { error: (iss) => `expected ${what}, or a list of them; got ${JSON.stringify(iss.input)?.slice(0, 100)}` });
 }
 
 const SEVERITY_IDS: Record<string, number> = Object.fromEntries(
@@ -40,19 +43,19 @@ export const severitySchema = z.union([z.number(), z.string()]).transform((v, ct
 export const matchSchema = z
   .object({
     /** The event's source: falco, tetragon, k8s_audit, cloudtrail. */
-    source: oneOrMany(z.enum(SOURCES)).optional(),
+    source: oneOrMany(z.enum(SOURCES), `one of ${SOURCES.join(", ")} (lower case)`).optional(),
     /** OCSF class_uid, e.g. 2004 (Detection Finding). */
-    class_uid: oneOrMany(z.number().int().positive()).optional(),
+    class_uid: oneOrMany(z.number().int().positive(), "an OCSF class_uid (a number, e.g. 2004)").optional(),
     /** OCSF category_uid, e.g. 2 (Findings). */
-    category_uid: oneOrMany(z.number().int().positive()).optional(),
+    category_uid: oneOrMany(z.number().int().positive(), "an OCSF category_uid (a number, e.g. 2)").optional(),
     /** severity_id at least this (99 "Other" never matches). */
     severity_at_least: severitySchema.optional(),
     /** At least one of these tags (metadata.labels, metadata.tags, finding_info.types). */
-    tags_any: z.array(z.string().min(1)).min(1).optional(),
+    tags_any: oneOrMany(z.string().min(1), "a tag (a non-empty string)").optional(),
     /** metadata.tenant_uid (the ingest token's tenant). */
-    tenant: oneOrMany(z.string().min(1)).optional(),
+    tenant: oneOrMany(z.string().min(1), "a tenant (a non-empty string)").optional(),
     /** Every label key must be present on the host with one of the given values ("*" = any value). */
-    host_labels: z.record(z.string().min(1), oneOrMany(z.string())).optional(),
+    host_labels: z.record(z.string().min(1), oneOrMany(z.string(), 'a label value (a string, "*" for any)')).optional(),
     /** true: the event carries a threat-intel hit; false: it carries none. */
     intel_hit: z.boolean().optional(),
   })

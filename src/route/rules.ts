@@ -54,7 +54,7 @@ export function compileMatch(m: Match): Predicate {
     tests.push((v) => typeof v.event.metadata?.tenant_uid === "string" && s.has(v.event.metadata.tenant_uid));
   }
   if (m.tags_any !== undefined) {
-    const wanted = m.tags_any;
+    const wanted = list(m.tags_any);
     tests.push((v) => {
       const tags = v.tags;
       return wanted.some((t) => tags.has(t));
