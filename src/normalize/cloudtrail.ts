@@ -417,13 +417,18 @@ function mapActor(ui: Rest | undefined): { user?: Obj; session?: Obj; app_name?:
   // a masked userName is no name: it stays in unmapped.userIdentity
   const name = nameOf(ui.peek("userName"));
   const arn = ui.peek("arn");
+  // an IAM Identity Center user has no ARN: onBehalfOf.userId (its Identity Store user id) names it; the
+  // identityStoreArn stays in unmapped (1.3.0 has no attribute for an identity store: user.domain is a
+  // directory's domain name, user.org an organization)
+  const obo = awsType === "IdentityCenterUser" && arn === undefined ? ui.obj("onBehalfOf") : undefined;
+  const storeUser = obo?.peek("userId");
   let user: Obj | undefined;
   // a user needs a name, an ARN or an account (AWSService callers have none: the service is actor.app_name)
-  if (name !== undefined || arn !== undefined || accountId !== undefined) {
+  if (name !== undefined || arn !== undefined || accountId !== undefined || storeUser !== undefined) {
     const typed = awsType !== undefined ? (lookup(USER_TYPES, awsType) ?? ([99, awsType] as const)) : undefined;
     user = defined({
       name: name !== undefined ? ui.s("userName") : undefined,
-      uid: ui.s("arn"),
+      uid: ui.s("arn") ?? obo?.s("userId"),
       uid_alt: ui.s("principalId"),
       credential_uid: ui.s("accessKeyId"),
       account: ui.s("accountId") ? { uid: accountId, ...AWS_ACCOUNT } : undefined,

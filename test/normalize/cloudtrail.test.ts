@@ -461,6 +461,53 @@ describe("field mapping on the documented fixtures", () => {
     }
   });
 
+  it("an IAM Identity Center user (IdentityCenterUser) is actor.user.uid = onBehalfOf.userId, named in the message; the identity store ARN stays in unmapped", () => {
+    // the IAM Identity Center User Guide's ListApplications in the AWS access portal (CloudTrail events for IAM Identity Center)
+    const rec: JsonObject = {
+      eventVersion: "1.05",
+      userIdentity: {
+        type: "IdentityCenterUser",
+        accountId: "111122223333",
+        onBehalfOf: { userId: "94d00cd8-e9e6-4810-b177-b08e84775435", identityStoreArn: "arn:aws:identitystore::111122223333:identitystore/d-1234567890" },
+        credentialId: "cdee2490-82ed-43b3-96ee-b75fbf0b97a5",
+      },
+      eventTime: "2017-11-29T18:48:28Z",
+      eventSource: "sso.amazonaws.com",
+      eventName: "ListApplications",
+      awsRegion: "us-east-1",
+      sourceIPAddress: "203.0.113.0",
+      userAgent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_11_6) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/62.0.3202.94 Safari/537.36",
+      requestParameters: null,
+      responseElements: null,
+      requestID: "de6c0435-ce4b-49c7-9bcc-bc5ed631ce04",
+      eventID: "e6e1f3df-9528-4c6d-a877-6b2b895d1f91",
+      eventType: "AwsApiCall",
+      recipientAccountId: "111122223333",
+    };
+    const ev = normalizeCloudTrail(structuredClone(rec), CTX);
+    expect(ev.actor).toEqual({
+      user: { uid: "94d00cd8-e9e6-4810-b177-b08e84775435", account: { uid: "111122223333", type_id: 10, type: "AWS Account" }, type_id: 1, type: "User" },
+    });
+    expect(ev.message).toBe("ListApplications (sso.amazonaws.com) by 94d00cd8-e9e6-4810-b177-b08e84775435");
+    expect(ev.observables).toContainEqual({ name: "actor.user", type_id: 21, type: "User" });
+    expect(at(ev, "unmapped.userIdentity")).toEqual({
+      type: "IdentityCenterUser",
+      onBehalfOf: { identityStoreArn: "arn:aws:identitystore::111122223333:identitystore/d-1234567890" },
+      credentialId: "cdee2490-82ed-43b3-96ee-b75fbf0b97a5",
+    });
+    expect(validateOcsf(ev)).toEqual([]);
+    expect(lossOf("cloudtrail", rec, ev)).toEqual([]);
+    // without an account (some sign-in events) the user id alone still makes the user
+    const { accountId: _, ...noAccount } = rec.userIdentity as JsonObject;
+    const bare = normalizeCloudTrail({ ...structuredClone(rec), userIdentity: noAccount }, CTX);
+    expect(at(bare, "actor.user")).toEqual({ uid: "94d00cd8-e9e6-4810-b177-b08e84775435", type_id: 1, type: "User" });
+    // onBehalfOf on another caller type (an AssumedRole session with trusted identity propagation) is not the caller: unmapped
+    const role = { type: "AssumedRole", arn: "arn:aws:sts::111122223333:assumed-role/DataAnalystRole/u1", accountId: "111122223333", onBehalfOf: { userId: "u-1", identityStoreArn: "arn:aws:identitystore::111122223333:identitystore/d-1234567890" } };
+    const assumed = normalizeCloudTrail({ ...structuredClone(rec), userIdentity: role }, CTX);
+    expect(at(assumed, "actor.user.uid")).toBe(role.arn);
+    expect(at(assumed, "unmapped.userIdentity.onBehalfOf")).toEqual(role.onBehalfOf);
+  });
+
   it("ConsoleLogin without MFA (Stratus): zero-padded source IP read as decimal, original kept in unmapped", () => {
     const ev = ct("stratus__initial-access.console-login-without-mfa.json");
     expect(ev).toMatchObject({ is_mfa: false, severity_id: 1, dst_endpoint: { hostname: "signin.aws.amazon.com" } });

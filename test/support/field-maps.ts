@@ -117,6 +117,8 @@ const k8sAudit: FieldRule[] = [
   { from: "user.username", to: ["actor.user.name"] },
   { from: "user.uid", to: ["actor.user.uid"] },
   { from: "user.groups[]", to: ["actor.user.groups[].name"] },
+  { from: 'user.extra["authentication.kubernetes.io/credential-id"][0]', to: ["actor.user.credential_uid"] },
+  { from: "user.extra.accessKeyId[0]", to: ["actor.user.credential_uid"] },
   { from: "impersonatedUser.username", to: ["actor.user.name"] },
   { from: "impersonatedUser.uid", to: ["actor.user.uid"] },
   { from: "impersonatedUser.groups[]", to: ["actor.user.groups[].name"] },
@@ -161,6 +163,7 @@ const cloudtrail: FieldRule[] = [
   { from: "awsRegion", to: ["cloud.region"] },
   { from: "userIdentity.userName", to: ["actor.user.name"] },
   { from: "userIdentity.arn", to: ["actor.user.uid"] },
+  { from: "userIdentity.onBehalfOf.userId", to: ["actor.user.uid"] }, // IdentityCenterUser (no arn)
   { from: "userIdentity.principalId", to: ["actor.user.uid_alt"] },
   { from: "userIdentity.accessKeyId", to: ["actor.user.credential_uid"] },
   { from: "userIdentity.accountId", to: ["actor.user.account.uid"] },
