@@ -98,18 +98,48 @@ interface MappedUser {
   rest?: Json;
 }
 
-/** authentication.k8s.io UserInfo -> OCSF user (name, uid, groups, type); `extra` and odd values stay unmapped. */
-function mapUser(u: Json | undefined): MappedUser {
+/**
+ * `user.extra` keys that identify the credential the request was authenticated with, first match wins:
+ * the API server's own (1.30+; "JTI=<jti>" for a bound service-account token), then EKS's aws-iam-authenticator
+ * (the IAM access key id). An extra value is a list of strings: only a list of one non-empty string is mapped.
+ */
+const CREDENTIAL_EXTRA = ["authentication.kubernetes.io/credential-id", "accessKeyId"];
+
+function credentialOf(extra: Json | undefined): { key: string; value: string } | undefined {
+  if (!isObject(extra)) return undefined;
+  for (const key of CREDENTIAL_EXTRA) {
+    const v = extra[key];
+    const value = Array.isArray(v) && v.length === 1 ? nonEmpty(v[0]) : undefined;
+    if (value !== undefined) return { key, value };
+  }
+  return undefined;
+}
+
+/**
+ * authentication.k8s.io UserInfo -> OCSF user (name, uid, groups, type, and with `credential` the
+ * credential_uid from `extra`); the rest of `extra` and odd values stay unmapped.
+ */
+function mapUser(u: Json | undefined, credential = false): MappedUser {
   if (u === undefined) return {};
   if (!isObject(u)) return { rest: u };
   const name = nonEmpty(u.username);
   const uid = nonEmpty(u.uid);
   const groups = stringArray(u.groups);
-  const rest = restOf(
-    u,
-    (k) => (k === "username" && name !== undefined) || (k === "uid" && uid !== undefined) || (k === "groups" && groups !== undefined && groups.length > 0),
-  );
   if (name === undefined && uid === undefined) return { rest: u };
+  const cred = credential ? credentialOf(u.extra) : undefined;
+  let rest = restOf(
+    u,
+    (k) =>
+      (k === "username" && name !== undefined) ||
+      (k === "uid" && uid !== undefined) ||
+      (k === "groups" && groups !== undefined && groups.length > 0) ||
+      (k === "extra" && cred !== undefined),
+  );
+  if (cred !== undefined) {
+    // the other extra keys stay in unmapped.user.extra (nothing when the credential was the only one)
+    const extra = restOf(u.extra as JsonObject, (k) => k === cred.key);
+    if (extra !== undefined) rest = { ...rest, extra };
+  }
   const system = name !== undefined && name.startsWith("system:") && name !== "system:anonymous";
   return {
     user: defined({
@@ -118,6 +148,7 @@ function mapUser(u: Json | undefined): MappedUser {
       groups: groups && groups.length ? groups.map((g) => ({ name: g })) : undefined,
       type_id: system ? 3 : undefined,
       type: system ? "System" : undefined,
+      credential_uid: cred?.value,
     }),
     rest,
   };
@@ -205,13 +236,16 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
     if (realUser !== undefined) unmapped.user = realUser;
     observables.add("unmapped.user.username", OBS.user_name, realName);
   } else {
-    const real = mapUser(realUser);
+    // the credential is the authenticated user's: mapped only when that user acts (an impersonated user's
+    // extra is whatever the impersonator sent in Impersonate-Extra-* headers)
+    const real = mapUser(realUser, true);
     if (real.rest !== undefined) unmapped.user = real.rest;
     actingUser = real.user;
   }
   const actorName = actingUser?.name as string | undefined;
   actor.user = actingUser ?? { name: "unknown", type_id: 0, type: "Unknown" };
   observables.add("actor.user.name", OBS.user_name, actorName);
+  observables.add("actor.user.credential_uid", OBS.user_credential_id, actingUser?.credential_uid as string | undefined);
 
   // --- authorization annotations -> actor.authorizations ---
   let decision: string | undefined;

@@ -190,6 +190,55 @@ describe("k8s audit fixtures -> OCSF API Activity", () => {
     expect(o(ev.unmapped).responseStatus).toEqual({ metadata: {}, details: { kind: "nodes" } });
   });
 
+  it("credential id: user.extra credential-id (bound service-account token, 1.30+) or EKS accessKeyId -> actor.user.credential_uid", () => {
+    const base = one("falco-trace__create_secret.json");
+    const SA = "system:serviceaccount:default:builder";
+    const saExtra = {
+      "authentication.kubernetes.io/credential-id": ["JTI=7d3b9c1e-5f2a-4e8b-9a61-0c2d4e6f8a10"],
+      "authentication.kubernetes.io/node-name": ["kind-worker"],
+      "authentication.kubernetes.io/pod-name": ["builder-6c8f9d7b5-x2k4p"],
+    };
+    const saRec = variant(base, { user: { username: SA, uid: "0b6f2a44-9c1d-4f3e-8a27-5e6d7c8b9a01", extra: saExtra } });
+    const sa = normalizeK8sAudit(saRec, CTX);
+    expect(o(sa.actor).user).toEqual({ name: SA, uid: "0b6f2a44-9c1d-4f3e-8a27-5e6d7c8b9a01", type_id: 3, type: "System", credential_uid: "JTI=7d3b9c1e-5f2a-4e8b-9a61-0c2d4e6f8a10" });
+    // the other extra keys stay where they were
+    expect(o(sa.unmapped).user).toEqual({
+      extra: { "authentication.kubernetes.io/node-name": ["kind-worker"], "authentication.kubernetes.io/pod-name": ["builder-6c8f9d7b5-x2k4p"] },
+    });
+    expect(sa.observables).toContainEqual({ name: "actor.user.credential_uid", type_id: 19, type: "User Credential ID", value: "JTI=7d3b9c1e-5f2a-4e8b-9a61-0c2d4e6f8a10" });
+    expectValidAndLossless(saRec, sa);
+    // the lossless check sees the credential: without it the input path is reported
+    const cut = structuredClone(sa);
+    delete o(o(cut.actor).user).credential_uid;
+    expect(lossOf("k8s_audit", saRec, cut).map((l) => l.split(":")[0])).toEqual(['user.extra["authentication.kubernetes.io/credential-id"][0]']);
+
+    // EKS (aws-iam-authenticator): the IAM access key id; the credential the only extra key: no unmapped.user left
+    const eksUser = { username: "arn:aws:sts::111122223333:assumed-role/Admin/alice", uid: "aws-iam-authenticator:111122223333:AROAEXAMPLEID", groups: ["system:authenticated"] };
+    const eksRec = variant(base, { user: { ...eksUser, extra: { accessKeyId: ["ASIAIOSFODNN7EXAMPLE"] } } });
+    const eks = normalizeK8sAudit(eksRec, CTX);
+    expect(o(o(eks.actor).user).credential_uid).toBe("ASIAIOSFODNN7EXAMPLE");
+    expect(o(eks.unmapped ?? {}).user).toBeUndefined();
+    expectValidAndLossless(eksRec, eks);
+
+    // not one non-empty string: nothing mapped, extra stays as it is
+    for (const v of [["a", "b"], [], [""], "ASIAIOSFODNN7EXAMPLE", [7]]) {
+      const rec = variant(base, { user: { ...eksUser, extra: { accessKeyId: v } } });
+      const ev = normalizeK8sAudit(rec, CTX);
+      expect(o(o(ev.actor).user).credential_uid, JSON.stringify(v)).toBeUndefined();
+      expect(o(ev.unmapped).user).toEqual({ extra: { accessKeyId: v } });
+      expectValidAndLossless(rec, ev);
+    }
+
+    // impersonating: the credential is the real user's, who stays whole in unmapped.user; the impersonated
+    // user's extra (sent by the impersonator as Impersonate-Extra-* headers) is not a credential
+    const impRec = variant(saRec, { impersonatedUser: { username: "bob", extra: { accessKeyId: ["ASIAIOSFODNN7EXAMPLE"] } } });
+    const imp = normalizeK8sAudit(impRec, CTX);
+    expect(o(imp.actor).user).toEqual({ name: "bob" });
+    expect(o(imp.unmapped).user).toEqual(saRec.user);
+    expect(o(imp.unmapped).impersonatedUser).toEqual({ extra: { accessKeyId: ["ASIAIOSFODNN7EXAMPLE"] } });
+    expectValidAndLossless(impRec, imp);
+  });
+
   it("user uid, service-account type and RBAC reason as authorization policy", () => {
     const pod = normalizeK8sAudit(one("falco-trace__create_nginx_pod_privileged.json"), CTX);
     expect(o(o(pod.actor).user).uid).toBe("8d5e1349-d30f-11e8-96d9-080027728ac4");
@@ -339,12 +388,13 @@ describe("verbs, identity and edge cases", () => {
       expect(ev.observables?.some((x) => x.name === "actor.user.name")).toBe(false);
       if (user !== undefined) expect(o(ev.unmapped).user).toEqual(user);
     }
-    // extra (e.g. EKS IAM identity) is kept next to the mapped user
-    const withExtra = variant(base, { user: { username: "kubernetes-admin", uid: "aws-iam-authenticator:1", groups: [], extra: { accessKeyId: ["AKIAEXAMPLE"] } } });
+    // extra (e.g. EKS IAM identity) is kept next to the mapped user, but for the credential id
+    const arn = ["arn:aws:iam::111122223333:user/admin"];
+    const withExtra = variant(base, { user: { username: "kubernetes-admin", uid: "aws-iam-authenticator:1", groups: [], extra: { accessKeyId: ["AKIAEXAMPLE"], arn } } });
     const ev = normalizeK8sAudit(withExtra, CTX);
     expectValidAndLossless(withExtra, ev);
-    expect(o(ev.actor).user).toEqual({ name: "kubernetes-admin", uid: "aws-iam-authenticator:1" });
-    expect(o(ev.unmapped).user).toEqual({ groups: [], extra: { accessKeyId: ["AKIAEXAMPLE"] } });
+    expect(o(ev.actor).user).toEqual({ name: "kubernetes-admin", uid: "aws-iam-authenticator:1", credential_uid: "AKIAEXAMPLE" });
+    expect(o(ev.unmapped).user).toEqual({ groups: [], extra: { arn } });
   });
 
   it("responseStatus: failure without code, odd codes kept, forbid decision", () => {
@@ -449,7 +499,7 @@ describe("property: any Event-shaped record is mapped losslessly to valid OCSF o
     str,
   );
   const user = fc.oneof(
-    fc.record({ username: str, uid: str, groups: fc.oneof(fc.array(str, { maxLength: 3 }), fc.jsonValue({ maxDepth: 1 })), extra: fc.dictionary(str, fc.array(str)) }, { requiredKeys: [] }),
+    fc.record({ username: str, uid: str, groups: fc.oneof(fc.array(str, { maxLength: 3 }), fc.jsonValue({ maxDepth: 1 })), extra: fc.dictionary(fc.oneof(str, fc.constantFrom("authentication.kubernetes.io/credential-id", "accessKeyId")), fc.array(str)) }, { requiredKeys: [] }),
     fc.jsonValue({ maxDepth: 1 }),
   );
   const rec = fc.record(
