@@ -29,11 +29,14 @@ export const DEFAULT_FIELDS: Record<Source, readonly string[]> = {
     "resources[0].namespace",
     "resources[0].name",
   ],
-  // activity + binary + arguments (the process of process_exec/exit, the actor of hooks) + policy + hook
+  // activity + container + binary + arguments (the process of process_exec/exit, the actor of hooks) +
+  // policy + hook: as for Falco, the same command in two containers (pods) of one node is two alerts
   tetragon: [
     "activity_id",
+    "process.container.uid",
     "process.file.path",
     "process.cmd_line",
+    "actor.process.container.uid",
     "actor.process.file.path",
     "actor.process.cmd_line",
     "authorizations[0].policy.name",

@@ -64,6 +64,12 @@ describe("default fingerprints per source", () => {
     expect(parts.get("metadata.event_code")).not.toBe("");
     const exec = eventsOf("tetragon/process_exec.ndjson")[0]!;
     expect(fingerprintParts(exec)).toContain(valueAt(exec, "process.cmd_line"));
+    // the same command in another container (pod) of the node, like Falco's container.uid
+    expect(valueAt(exec, "process.container.uid")).not.toBe("");
+    expect(fingerprint(withValues(exec, { "process.container.uid": "containerd://other", "metadata.uid": "x" }))).not.toBe(fingerprint(exec));
+    expect(fingerprint(withValues(exec, { "metadata.uid": "x", time: exec.time + 1 }))).toBe(fingerprint(exec));
+    const hook = eventsOf("tetragon/process_kprobe.ndjson").find((e) => valueAt(e, "actor.process.container.uid") !== "")!;
+    expect(fingerprint(withValues(hook, { "actor.process.container.uid": "containerd://other" }))).not.toBe(fingerprint(hook));
   });
 
   it("Kubernetes audit: verb, user, resource", () => {
