@@ -44,8 +44,9 @@ export const DEFAULT_FIELDS: Record<Source, readonly string[]> = {
   ],
   // verb + user + resource (type, namespace, name) + outcome
   k8s_audit: ["api.operation", "actor.user.name", "resources[0].type", "resources[0].namespace", "resources[0].name", "status_id"],
-  // API call + principal + source address + outcome
-  cloudtrail: ["api.service.name", "api.operation", "actor.user.uid", "actor.user.name", "src_endpoint.ip", "status_id"],
+  // API call + principal + source address + outcome + the target user and group of IAM classes
+  // (CreateUser Bob and CreateUser Carol by one admin are two alerts, as k8s_audit's resources are)
+  cloudtrail: ["api.service.name", "api.operation", "actor.user.uid", "actor.user.name", "src_endpoint.ip", "status_id", "user.uid", "user.name", "group.name"],
 };
 
 /** For events of no known source. */

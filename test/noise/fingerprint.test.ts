@@ -84,6 +84,13 @@ describe("default fingerprints per source", () => {
     const e = eventsOf("cloudtrail/records__iam-create-user__aws-docs.json")[0]!;
     const parts = fingerprintParts(e);
     expect(parts).toEqual(expect.arrayContaining(["CreateUser", "iam.amazonaws.com", "arn:aws:iam::123456789012:user/Alice", "127.0.0.1"]));
+    // the user created is part of it: Alice creating Bob and Carol is two alerts
+    expect(valueAt(e, "user.name")).toBe("Bob");
+    expect(fingerprint(withValues(e, { "user.name": "Carol", "metadata.uid": "x" }))).not.toBe(fingerprint(e));
+    const add = eventsOf("cloudtrail/records__iam-add-user-to-group__aws-docs.json")[0]!;
+    expect(valueAt(add, "group.name")).toBe("admin");
+    expect(fingerprint(withValues(add, { "group.name": "readers" }))).not.toBe(fingerprint(add));
+    expect(fingerprint(withValues(add, { "metadata.uid": "x", time: add.time + 1 }))).toBe(fingerprint(add));
   });
 
   it("events of no known source use the fallback fields", () => {
