@@ -11,6 +11,7 @@
 // and unmapped.tributary_noise says which policy made it and from which original uid.
 import type { DedupMode } from "../config/noise";
 import type { OcsfEvent } from "../normalize/ocsf";
+import { isObject } from "../normalize/json";
 import { stableUid } from "../normalize/uid";
 
 export interface WindowSummary {
@@ -94,6 +95,10 @@ export function windowOutput(template: OcsfEvent, w: WindowSummary): OcsfEvent |
     const kept = template.observables?.filter((o) => !o.name.startsWith("device."));
     if (kept?.length) out.observables = kept;
     else delete out.observables;
+  }
+  if (w.kind === "dedup" && isObject(template.finding_info)) {
+    // a burst of one alert is one finding seen from start to end (OCSF finding_info first/last_seen_time)
+    out.finding_info = { ...template.finding_info, first_seen_time: w.start, last_seen_time: w.end };
   }
   if (w.mode === "first_then_summary" && template.category_uid === FINDINGS) {
     out.activity_id = UPDATE;

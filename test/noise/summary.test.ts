@@ -36,6 +36,12 @@ describe("windowOutput", () => {
     expect(validateOcsf(out)).toEqual([]);
     expect(out).toMatchObject({ activity_id: 2, activity_name: "Update", type_uid: 200402, type_name: "Detection Finding: Update", count: 7 });
     expect((out.finding_info as { uid: string }).uid).toBe((shell.finding_info as { uid: string }).uid);
+    // the finding was seen from the burst's first to its last event; the first event is not changed
+    expect(out.finding_info).toMatchObject({ first_seen_time: shell.time, last_seen_time: shell.time + 9_999 });
+    expect(windowOutput(shell, win())!.finding_info).toMatchObject({ first_seen_time: shell.time, last_seen_time: shell.time + 9_999, title: "Terminal shell in container" });
+    expect(shell.finding_info).not.toHaveProperty("last_seen_time");
+    // a throttle summary may span several findings (per rule or sink): it claims no seen times
+    expect(windowOutput(shell, win({ kind: "throttle", mode: "throttle", count: 4 }))!.finding_info).not.toHaveProperty("last_seen_time");
     const exec = all.find((e) => e.class_uid === 1007)!;
     const s = windowOutput(exec, win({ mode: "first_then_summary", count: 3 }))!;
     expect(validateOcsf(s)).toEqual([]);
