@@ -18,10 +18,10 @@ export const sinkNameSchema = z
 
 /**
  * One value or a non-empty list of values. `what` describes one value for the error, which otherwise
- * says only "Invalid input" (a union's error): `expected <what>, or a list of them; got "Falco"`.
+ * says only "Invalid input" (a union's error): `expected <what>, or a list of them (got "Falco")` (no "; " inside: config errors are joined with "; ").
  */
 export function oneOrMany<T extends z.ZodType>(t: T, what: string) {
-  return z.union([t, z.array(t).min(1)], { error: (iss) => `expected ${what}, or a list of them; got ${JSON.stringify(iss.input)?.slice(0, 100)}` });
+  return z.union([t, z.array(t).min(1)], { error: (iss) => `expected ${what}, or a list of them (got ${JSON.stringify(iss.input)?.slice(0, 100)})` });
 }
 
 const SEVERITY_IDS: Record<string, number> = Object.fromEntries(

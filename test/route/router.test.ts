@@ -196,12 +196,12 @@ describe("routing config errors name the exact field", () => {
     expect(configError({ routes: [{ match: { source: "syslog" }, sinks: ["archive"] }] })).toMatch(/routes\.0\.match\.source/);
     // what a value must be, not only "Invalid input"
     const route = (match: unknown) => configError({ routes: [{ match, sinks: ["archive"] }] });
-    expect(route({ source: "Falco" })).toContain('routes.0.match.source: expected one of falco, tetragon, k8s_audit, cloudtrail (lower case), or a list of them; got "Falco"');
-    expect(route({ class_uid: ["2004"] })).toContain('routes.0.match.class_uid: expected an OCSF class_uid (a number, e.g. 2004), or a list of them; got ["2004"]');
+    expect(route({ source: "Falco" })).toContain('routes.0.match.source: expected one of falco, tetragon, k8s_audit, cloudtrail (lower case), or a list of them (got "Falco")');
+    expect(route({ class_uid: ["2004"] })).toContain('routes.0.match.class_uid: expected an OCSF class_uid (a number, e.g. 2004), or a list of them (got ["2004"])');
     expect(route({ host_labels: { env: ["prod", 1] } })).toContain("routes.0.match.host_labels.env: expected a label value");
-    expect(route({ tags_any: 5 })).toContain("routes.0.match.tags_any: expected a tag (a non-empty string), or a list of them; got 5");
+    expect(route({ tags_any: 5 })).toContain("routes.0.match.tags_any: expected a tag (a non-empty string), or a list of them (got 5)");
     expect(configError({ noise: { dedup: [{ match: { rule: 7, fields: { "device.hostname": null } } }] } })).toMatch(
-      /noise\.dedup\.0\.match\.rule: expected a rule name \(a non-empty string\), or a list of them; got 7.*noise\.dedup\.0\.match\.fields\.device\.hostname: expected a value \(a string, number or boolean\)/,
+      /noise\.dedup\.0\.match\.rule: expected a rule name \(a non-empty string\), or a list of them \(got 7\).*noise\.dedup\.0\.match\.fields\.device\.hostname: expected a value \(a string, number or boolean\)/,
     );
     expect(configError({ routes: [{ match: { priority: "high" }, sinks: ["archive"] }] })).toMatch(/routes\.0\.match\.priority: unknown field/);
     expect(configError({ routes: [{ sinks: [] }] })).toMatch(/routes\.0\.sinks:/);
