@@ -6,13 +6,14 @@
 // A file holds the config JSON (an object, or the JSON string wrangler [vars] holds).
 // A TRIBUTARY_CONFIG value set in wrangler.toml [vars] or the --env-file is checked too (it wins over
 // the bundled file), and is an error when over the 5 KB a Worker variable or secret may hold; a named
-// file that big gets a warning (it can only be the bundled file).
+// file that big gets a warning (it can only be the bundled file). A binding the config needs (an r2
+// sink's bucket, ENRICH_KV) that wrangler.toml does not declare is an error.
 // Exit code: 0 all valid, 1 some invalid, 2 usage error.
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse as parseToml } from "smol-toml";
 import { CONFIG_FILE } from "../src/config/load";
-import { checkConfigText, formatReport, parseEnvFile, varSizeError } from "../src/ops/check-config";
+import { checkConfigText, formatReport, parseEnvFile, varSizeError, type DeclaredBindings } from "../src/ops/check-config";
 
 const USAGE = "usage: npm run check-config -- [--env-file .dev.vars] [config.json ...]   (default: tributary.config.json)";
 const root = (name: string) => fileURLToPath(new URL(`../${name}`, import.meta.url));
@@ -37,27 +38,40 @@ for (let i = 0; i < args.length; i++) {
 }
 let bad = 0;
 
+interface WranglerToml {
+  vars?: Record<string, unknown>;
+  r2_buckets?: Array<{ binding?: unknown }>;
+  kv_namespaces?: Array<{ binding?: unknown }>;
+}
+
+/** The repo's wrangler.toml, parsed (undefined when missing or unreadable: then bindings go unchecked). */
+function readWrangler(): WranglerToml | undefined {
+  const toml = root("wrangler.toml");
+  if (!existsSync(toml)) return undefined;
+  try {
+    return parseToml(readFileSync(toml, "utf8")) as WranglerToml;
+  } catch (e) {
+    console.error(`wrangler.toml: cannot read it: ${(e as Error).message}`);
+    bad++;
+    return undefined;
+  }
+}
+const wrangler = readWrangler();
+const names = (t: Array<{ binding?: unknown }> | undefined) => new Set((t ?? []).map((b) => String(b.binding)));
+const declared: DeclaredBindings | undefined = wrangler && { r2_buckets: names(wrangler.r2_buckets), kv_namespaces: names(wrangler.kv_namespaces) };
+
 /** TRIBUTARY_CONFIG values that would win over the bundled file: wrangler.toml [vars], the env file. */
 function varValues(): Array<{ where: string; text: string }> {
   const out: Array<{ where: string; text: string }> = [];
-  const toml = root("wrangler.toml");
-  if (existsSync(toml)) {
-    try {
-      const vars = (parseToml(readFileSync(toml, "utf8")) as { vars?: Record<string, unknown> }).vars;
-      const v = vars?.TRIBUTARY_CONFIG;
-      if (v !== undefined && v !== "") out.push({ where: "TRIBUTARY_CONFIG in wrangler.toml [vars]", text: typeof v === "string" ? v : JSON.stringify(v) });
-    } catch (e) {
-      console.error(`wrangler.toml: cannot read [vars]: ${(e as Error).message}`);
-      bad++;
-    }
-  }
+  const v0 = wrangler?.vars?.TRIBUTARY_CONFIG;
+  if (v0 !== undefined && v0 !== "") out.push({ where: "TRIBUTARY_CONFIG in wrangler.toml [vars]", text: typeof v0 === "string" ? v0 : JSON.stringify(v0) });
   const v = env?.TRIBUTARY_CONFIG;
   if (v !== undefined && v.trim() !== "") out.push({ where: `TRIBUTARY_CONFIG in ${envFile}`, text: v });
   return out;
 }
 
 function check(name: string, text: string): void {
-  const r = checkConfigText(text, env);
+  const r = checkConfigText(text, env, declared);
   (r.ok ? process.stdout : process.stderr).write(formatReport(name, r));
   if (!r.ok) bad++;
 }

@@ -18,12 +18,27 @@ export interface SecretUse {
   set?: boolean;
 }
 
+/** A Worker binding the config needs besides those wrangler.toml ships with (an r2 sink's bucket, ENRICH_KV). */
+export interface BindingUse {
+  /** The binding name, e.g. "COLD_BUCKET". */
+  name: string;
+  /** The wrangler.toml table that declares it. */
+  kind: "r2_buckets" | "kv_namespaces";
+  /** Where the config needs it, e.g. "sinks.cold.binding". */
+  path: string;
+}
+
+/** The binding names wrangler.toml declares, per table (`[[r2_buckets]] binding = ...`). */
+export type DeclaredBindings = Record<BindingUse["kind"], ReadonlySet<string>>;
+
 export interface CheckResult {
   ok: boolean;
   /** "path: message" lines (the runtime's own wording). */
   errors: string[];
   warnings: string[];
   secrets: SecretUse[];
+  /** Bindings a valid config needs (empty when the config is invalid). */
+  bindings: BindingUse[];
   config?: Config;
 }
 
@@ -90,13 +105,30 @@ function checkSecretFormats(cfg: Config, env: Record<string, string | undefined>
   }
 }
 
+/** The bindings a config needs that the shipped wrangler.toml does not declare. */
+function bindingsOf(cfg: Config): BindingUse[] {
+  const out: BindingUse[] = [];
+  for (const [name, s] of Object.entries(cfg.sinks)) {
+    const b = s.type === "r2" && isRecord(s.config) ? s.config.binding : undefined;
+    if (typeof b === "string") out.push({ name: b, kind: "r2_buckets", path: `sinks.${name}.binding` });
+  }
+  if (cfg.enrich.inventory?.kvKey !== undefined) out.push({ name: "ENRICH_KV", kind: "kv_namespaces", path: "enrich.inventory.kvKey" });
+  return out;
+}
+
+const BINDING_EFFECT: Record<BindingUse["kind"], string> = {
+  r2_buckets: "every event routed to the sink would be rejected and dead-lettered",
+  kv_namespaces: "the inventory rows in KV would never be loaded",
+};
+
 /**
  * Checks a config file's text. `env` (optional) is the environment the Worker would have (e.g. the
  * lines of .dev.vars): then each secret reference is also checked to be set, and a value a sink
- * checks the form of when sending (checkSecretFormats) to have it.
+ * checks the form of when sending (checkSecretFormats) to have it. `declared` (optional) is what
+ * wrangler.toml declares: a binding the config needs and it lacks is an error.
  */
-export function checkConfigText(text: string, env?: Record<string, string | undefined>): CheckResult {
-  const res: CheckResult = { ok: false, errors: [], warnings: [], secrets: [] };
+export function checkConfigText(text: string, env?: Record<string, string | undefined>, declared?: DeclaredBindings): CheckResult {
+  const res: CheckResult = { ok: false, errors: [], warnings: [], secrets: [], bindings: [] };
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -106,7 +138,7 @@ export function checkConfigText(text: string, env?: Record<string, string | unde
   }
   if (typeof raw === "string") {
     // the value of a wrangler [vars] TRIBUTARY_CONFIG string, JSON inside JSON
-    return checkConfigText(raw, env);
+    return checkConfigText(raw, env, declared);
   }
   if (!isRecord(raw)) {
     res.errors.push(`(root): expected a JSON object, got ${Array.isArray(raw) ? "an array" : raw === null ? "null" : typeof raw}`);
@@ -127,6 +159,10 @@ export function checkConfigText(text: string, env?: Record<string, string | unde
     return res;
   }
   if (env) checkSecretFormats(r.config, env, res.errors);
+  res.bindings = bindingsOf(r.config);
+  for (const b of res.bindings) {
+    if (declared && !declared[b.kind].has(b.name)) res.errors.push(`${b.path}: the binding ${b.name} is not declared in wrangler.toml (add [[${b.kind}]] binding = "${b.name}"): ${BINDING_EFFECT[b.kind]}`);
+  }
   if (res.errors.length) return res;
   res.config = r.config;
   advise(r.config, res.warnings);
@@ -175,6 +211,10 @@ export function formatReport(file: string, r: CheckResult): string {
       const state = uses[0]!.set === undefined ? "" : uses[0]!.set ? " [set]" : " [NOT SET]";
       out.push(`  ${name}${state}  (${uses.map((u) => u.path).join(", ")})`);
     }
+  }
+  if (r.bindings.length) {
+    out.push("Worker bindings it needs (declare each in wrangler.toml and create its bucket or namespace; docs/deploy.md):");
+    for (const b of r.bindings) out.push(`  ${b.name}  [[${b.kind}]]  (${b.path})`);
   }
   for (const w of r.warnings) out.push(`  warning: ${w}`);
   return out.join("\n") + "\n";

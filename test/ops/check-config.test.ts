@@ -176,6 +176,35 @@ describe("secret values a sink checks the form of", () => {
   });
 });
 
+describe("bindings a config needs beyond the shipped wrangler.toml", () => {
+  const cfg = JSON.stringify({ sinks: { cold: { type: "r2", binding: "COLD_BUCKET" } }, routes: [{ sinks: ["cold"] }], enrich: { inventory: { kvKey: "inv.csv" } } });
+  const none: { r2_buckets: Set<string>; kv_namespaces: Set<string> } = { r2_buckets: new Set(["ARCHIVE"]), kv_namespaces: new Set() };
+
+  it("lists an r2 sink's bucket binding and ENRICH_KV; without wrangler.toml's bindings given, no error", () => {
+    const r = checkConfigText(cfg);
+    expect(r.ok).toBe(true);
+    expect(r.bindings).toEqual([
+      { name: "COLD_BUCKET", kind: "r2_buckets", path: "sinks.cold.binding" },
+      { name: "ENRICH_KV", kind: "kv_namespaces", path: "enrich.inventory.kvKey" },
+    ]);
+    expect(formatReport("c.json", r)).toContain("  COLD_BUCKET  [[r2_buckets]]  (sinks.cold.binding)\n  ENRICH_KV  [[kv_namespaces]]  (enrich.inventory.kvKey)\n");
+  });
+
+  it("one wrangler.toml does not declare is an error naming the field and the table to add; declared ones pass", () => {
+    const r = checkConfigText(cfg, undefined, none);
+    expect(r.ok).toBe(false);
+    expect(r.errors).toEqual([
+      'sinks.cold.binding: the binding COLD_BUCKET is not declared in wrangler.toml (add [[r2_buckets]] binding = "COLD_BUCKET"): every event routed to the sink would be rejected and dead-lettered',
+      'enrich.inventory.kvKey: the binding ENRICH_KV is not declared in wrangler.toml (add [[kv_namespaces]] binding = "ENRICH_KV"): the inventory rows in KV would never be loaded',
+    ]);
+    const both = { r2_buckets: new Set(["ARCHIVE", "COLD_BUCKET"]), kv_namespaces: new Set(["ENRICH_KV"]) };
+    expect(checkConfigText(cfg, undefined, both).ok).toBe(true);
+    // the JSON string form (wrangler [vars]) is checked the same way
+    expect(checkConfigText(JSON.stringify(cfg), undefined, none).errors).toHaveLength(2);
+    expect(checkConfigText("{}", undefined, none)).toMatchObject({ ok: true, bindings: [] });
+  });
+});
+
 describe("npm run check-config", () => {
   const run = (...args: string[]) => spawnSync(process.execPath, ["node_modules/tsx/dist/cli.mjs", "scripts/check-config.ts", ...args], { encoding: "utf8", timeout: 60_000 });
 
@@ -192,6 +221,23 @@ describe("npm run check-config", () => {
       expect(r.stdout + r.stderr).not.toContain("not-base64!!");
       writeFileSync(vars, `WEBHOOK_SECRET=whsec_${Buffer.from("0123456789abcdef01234567").toString("base64")}\n`);
       expect(run("--env-file", vars, cfg).status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a config needing a binding the repo's wrangler.toml lacks (an r2 sink's bucket): exit 1 naming it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "check-config-"));
+    try {
+      const cfg = join(dir, "cold.json");
+      writeFileSync(cfg, JSON.stringify({ sinks: { cold: { type: "r2", binding: "COLD_BUCKET" } }, routes: [{ sinks: ["cold"] }] }));
+      const r = run(cfg);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain('error: sinks.cold.binding: the binding COLD_BUCKET is not declared in wrangler.toml (add [[r2_buckets]] binding = "COLD_BUCKET")');
+      writeFileSync(cfg, JSON.stringify({ sinks: { copy: { type: "r2", binding: "ARCHIVE" } }, routes: [{ sinks: ["copy"] }] }));
+      const ok = run(cfg);
+      expect(ok.status).toBe(0);
+      expect(ok.stdout).toContain("  ARCHIVE  [[r2_buckets]]  (sinks.copy.binding)");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
