@@ -177,9 +177,10 @@ function mapProcess(f: Fields, b: Built, obs: Observables, findingUid: string): 
   }
   let chain: JsonObject | undefined;
   for (let n = top; n >= 1; n--) {
-    const p = processLevel(f, n, findingUid);
+    // a level Falco did not send below a known ancestor (gparent=%proc.aname[2] without %proc.pname, or a
+    // null parent) keeps its place with only a uid, so proc.aname[N] stays N-1 levels above the parent
+    const p = processLevel(f, n, findingUid) ?? (chain ? { uid: stableUid(`${findingUid}/process/${n}`) } : undefined);
     if (p) chain = chain ? { ...p, parent_process: chain } : p;
-    // a missing level breaks nothing: the next known ancestor becomes the parent's parent
   }
   const proc = processLevel(f, 0, findingUid) ?? (chain ? { uid: stableUid(`${findingUid}/process/0`) } : undefined);
 

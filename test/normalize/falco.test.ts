@@ -259,6 +259,23 @@ describe("syscall evidence", () => {
     expect(at(ev, "unmapped.output_fields")).toEqual({ "proc.exe": "nc" });
     expect(validateOcsf(ev)).toEqual([]);
   });
+  it("an ancestor keeps its depth when a level below it is missing (gparent without parent, a null level)", () => {
+    // the shape of rules that print gparent=%proc.aname[2] ggparent=%proc.aname[3] but no parent=%proc.pname
+    const ev = ocsf({ rule: "r", output: "o", priority: "Notice", output_fields: { "proc.name": "sh", "proc.aname[2]": "containerd-shim", "proc.aname[3]": "systemd" } });
+    const parent = at(ev, "evidences.0.process.parent_process") as Record<string, unknown>;
+    expect(Object.keys(parent)).toEqual(["uid", "parent_process"]);
+    expect(parent.parent_process).toMatchObject({ name: "containerd-shim", parent_process: { name: "systemd" } });
+    // the grandparent is not named as the parent
+    expect((at(ev, "observables") as { name: string }[]).map((o) => o.name)).not.toContain("evidences[0].process.parent_process.name");
+    expect(validateOcsf(ev)).toEqual([]);
+    // a null middle level: proc.aname[4] is still three levels above the parent
+    const gap = ocsf({ rule: "r", output: "o", priority: "Notice", output_fields: { "proc.name": "cat", "proc.pname": "sudo", "proc.aname[2]": null, "proc.aname[3]": "zsh", "proc.aname[4]": "kitty" } });
+    expect(at(gap, "evidences.0.process.parent_process.name")).toBe("sudo");
+    expect(at(gap, "evidences.0.process.parent_process.parent_process.name")).toBeUndefined();
+    expect(at(gap, "evidences.0.process.parent_process.parent_process.parent_process")).toMatchObject({ name: "zsh", parent_process: { name: "kitty" } });
+    expect(at(gap, "unmapped.output_fields")).toEqual({ "proc.aname[2]": null });
+    expect(validateOcsf(gap)).toEqual([]);
+  });
   it("container with image and Kubernetes pod as a resource", () => {
     const ev = ocsf(one("falco/contact-k8s-api-server-from-container__openfaas-blog.json"));
     expect(at(ev, "evidences.0.container")).toEqual({
