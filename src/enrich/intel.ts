@@ -3,7 +3,7 @@
 // did not list it), adds an enrichments[] entry naming the feed, the indicator and its confidence,
 // and may raise the event's severity (rule in docs/enrichment.md, function raiseSeverity).
 import type { OcsfEvent, Observable, Enrichment } from "../normalize/ocsf";
-import { OBS, SEVERITY_NAMES } from "../normalize/ocsf";
+import { OBS, OBS_CAPTIONS, SEVERITY_NAMES } from "../normalize/ocsf";
 import { isObject, type JsonObject } from "../normalize/json";
 import { parseIp, groupsToBigInt } from "./ip";
 import { normalizeDomain, urlKey, fastUrlKey, urlSpan } from "./indicator";
@@ -345,5 +345,8 @@ function setReputation(e: OcsfEvent, c: Candidate, rep: NonNullable<Observable["
       found = true;
     }
   }
-  if (!found) list.push({ name: c.path, type_id: OBS_TYPE[c.kind], value: c.value, reputation: rep });
+  if (!found) {
+    const typeId = OBS_TYPE[c.kind];
+    list.push({ name: c.path, type_id: typeId, type: OBS_CAPTIONS[typeId], value: c.value, reputation: rep });
+  }
 }

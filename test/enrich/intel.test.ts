@@ -102,6 +102,20 @@ describe("threat intel on real events", () => {
     expect(out.observables!.find((o) => o.name === "evidences[0].file.hashes[0].value")).toMatchObject({ type_id: 8, reputation: { score_id: 10 } });
   });
 
+  it("an observable the enricher adds carries its type caption, as the normalizers' do", () => {
+    // seen on npm start: a CloudTrail host header hit and a Tetragon ima_hash hit added observables with
+    // type_id but no type, so a query on observables.type = "Hostname" / "Hash" missed exactly the flagged ones
+    const sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    const cfg = cfgWith([{ name: "mixed", indicators: [sha, "http://dl.badcorp.example/payload.sh"], confidence: 95 }]);
+    const { base, out } = enrichFalcoWithFileAndUrl(cfg, sha, "https://dl.badcorp.example/payload.sh");
+    const added = out.observables!.filter((o) => !base.observables?.some((b) => b.name === o.name && b.value === o.value));
+    expect(added.map((o) => [o.name, o.type_id, o.type])).toEqual([
+      ["evidences[0].file.hashes[0].value", 8, "Hash"],
+      ["evidences[0].url.url_string", 6, "URL String"],
+    ]);
+    expect(added.every((o) => o.reputation?.provider === "mixed")).toBe(true);
+  });
+
   it("several feeds listing the same address each get an enrichment; the observable takes the most confident", () => {
     const cfg = cfgWith([
       { name: "low", indicators: ["64.225.45.0/24"], confidence: 40 },
