@@ -56,9 +56,14 @@ class Fields {
   constructor(of: JsonObject) {
     this.w = { ...of };
   }
-  /** A string (numbers and booleans as their text); null, "<NA>" and absent give undefined and stay in rest. */
+  /**
+   * A string (numbers and booleans as their text); null, "<NA>", "" and absent give undefined and stay in rest.
+   * An empty text is no value either: libsinsp writes "user.name": "" for a user it could not resolve
+   * (falcosecurity/falco#2700), and no mapped field has "" as a meaning (no "" user, container or file name).
+   */
   s(key: string): string | undefined {
     const r = str(falcoValue(this.w[key]) ?? undefined);
+    if (r === "") return undefined;
     if (r !== undefined) this.w[key] = undefined;
     return r;
   }
@@ -225,7 +230,7 @@ function mapContainer(f: Fields, b: Built, obs: Observables): void {
   const cid = f.peek("container.id");
   const cnameRaw = f.peek("container.name");
   // Falco reports container.id "host" for processes outside containers: a fact kept in unmapped, not a container
-  const inContainer = (typeof cid === "string" && cid !== "" && cid !== "host") || (typeof cnameRaw === "string" && cnameRaw !== "host" && cid !== "host");
+  const inContainer = (typeof cid === "string" && cid !== "" && cid !== "host") || (typeof cnameRaw === "string" && cnameRaw !== "" && cnameRaw !== "host" && cid !== "host");
   // the k8smeta plugin (Falco 0.37+) names the pod in k8smeta.*: the fallback for each k8s.* field
   const podName = f.s("k8s.pod.name") ?? f.s("k8smeta.pod.name");
   const podUid = f.s("k8s.pod.uid") ?? f.s("k8s.pod.id") ?? f.s("k8smeta.pod.uid");

@@ -276,6 +276,18 @@ describe("syscall evidence", () => {
     expect(at(gap, "unmapped.output_fields")).toEqual({ "proc.aname[2]": null });
     expect(validateOcsf(gap)).toEqual([]);
   });
+  it("an empty text is no value: no \"\" user name, container or image (falcosecurity/falco#2700)", () => {
+    const of: JsonObject = { "proc.pid": 1591192, "user.name": "", "user.uid": 0, "container.id": "", "container.name": "", "container.image.repository": "", "container.image.tag": "" };
+    const ev = ocsf({ rule: "Non sudo setuid", output: "o", priority: "Notice", output_fields: of });
+    expect(at(ev, "evidences.0")).toEqual({ process: { pid: 1591192, user: { uid: "0" } } });
+    expect(at(ev, "unmapped.output_fields")).toEqual({ "user.name": "", "container.id": "", "container.name": "", "container.image.repository": "", "container.image.tag": "" });
+    expect((at(ev, "observables") as { name: string }[]).map((o) => o.name)).toEqual(["evidences[0].process.pid"]);
+    expect(validateOcsf(ev)).toEqual([]);
+    // a named container with an empty image: the container without an image
+    const named = ocsf({ rule: "r", output: "o", priority: "Notice", output_fields: { ...of, "container.id": "3ad7b26ded6d", "container.name": "web" } });
+    expect(at(named, "evidences.0.container")).toEqual({ uid: "3ad7b26ded6d", name: "web" });
+    expect(validateOcsf(named)).toEqual([]);
+  });
   it("container with image and Kubernetes pod as a resource", () => {
     const ev = ocsf(one("falco/contact-k8s-api-server-from-container__openfaas-blog.json"));
     expect(at(ev, "evidences.0.container")).toEqual({
