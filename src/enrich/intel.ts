@@ -5,7 +5,7 @@
 import type { OcsfEvent, Observable, Enrichment } from "../normalize/ocsf";
 import { OBS, OBS_CAPTIONS, SEVERITY_NAMES } from "../normalize/ocsf";
 import { isObject, type JsonObject } from "../normalize/json";
-import { parseIp, groupsToBigInt } from "./ip";
+import { parseIp, groupsToBigInt, formatIPv6 } from "./ip";
 import { normalizeDomain, urlKey, fastUrlKey, urlSpan } from "./indicator";
 import {
   hash64,
@@ -242,7 +242,8 @@ export function lookup(feeds: LoadedFeed[], c: Candidate): Hit[] {
       } else {
         hash64Groups(HASHED_KIND_CODE.ipv6, ip.groups);
         lookupPair(feeds, "ipv6", hashOut[0]!, hashOut[1]!, hits);
-        nameHits(hits, 0, c.value);
+        // the set keeps only a hash: name the listed address in RFC 5952 form, not the event's spelling
+        if (hits.length > 0) nameHits(hits, 0, formatIPv6(groupsToBigInt(ip.groups)));
         let big: bigint | undefined;
         for (const f of feeds) {
           if (!f.set.hasCidr6 || hits.some((h) => h.feed === f)) continue;

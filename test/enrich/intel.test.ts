@@ -84,6 +84,26 @@ describe("threat intel on real events", () => {
     expect(falco!.severity_id).toBe(3);
   });
 
+  it("an IPv6 hit names the listed address in RFC 5952 form, whatever the event's spelling", () => {
+    // seen on npm start: a feed listing 2001:db8::dead hit an event's 2001:0db8:0:0:0:0:0:dead and data.indicator
+    // said the feed listed "2001:0db8:0:0:0:0:0:dead" (the event's text), which a grep of the feed does not find
+    const cfg = cfgWith([{ name: "v6", indicators: ["2001:db8::dead"], confidence: 90 }]);
+    const [base] = plainFixture("falco/contact-k8s-api-server-from-container__openfaas-blog.json");
+    for (const spelling of ["2001:0DB8:0:0:0:0:0:dead", "[2001:db8:0::dead]", "2001:db8::dead%eth0"]) {
+      const e = structuredClone(base!) as OcsfEvent & { evidences: { dst_endpoint: { ip: string } }[] };
+      e.evidences[0]!.dst_endpoint.ip = spelling;
+      const out = makeEnricher(cfg)(e);
+      expect(intelHits(out)).toEqual([
+        expect.objectContaining({
+          name: "evidences[0].dst_endpoint.ip",
+          value: spelling,
+          short_desc: "ipv6 2001:db8::dead listed by v6 (confidence 90)",
+          data: expect.objectContaining({ indicator: "2001:db8::dead", indicator_type: "ipv6" }),
+        }),
+      ]);
+    }
+  });
+
   it("file hash and URL hits on hand-made OCSF events (shaped like the normalizers' output)", () => {
     const sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
     const cfg = cfgWith([
