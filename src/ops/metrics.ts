@@ -465,8 +465,18 @@ export function renderPrometheus(snap: MetricsSnapshot, extra: ExtraFamily[] = [
       }
       for (const base of [...groups.keys()].sort()) {
         const g = groups.get(base)!;
+        // a bucket no observation fell in was never stored: write it with the count of the bucket
+        // below (cumulative; 0 below the lowest), so every series has the same buckets
+        const have = new Set(g.buckets.map(([le]) => le));
+        for (const le of [...(d.buckets ?? []), Infinity]) {
+          if (!have.has(le)) g.buckets.push([le, `${d.name}_bucket{${base ? `${base},` : ""}le="${formatValue(le)}"}`, NaN]);
+        }
         g.buckets.sort((a, b) => a[0] - b[0]);
-        for (const [, key, value] of g.buckets) out.push(`${key} ${formatValue(value)}`);
+        let below = 0;
+        for (const [, key, value] of g.buckets) {
+          below = Number.isNaN(value) ? below : value;
+          out.push(`${key} ${formatValue(below)}`);
+        }
         if (g.sum) out.push(`${g.sum[0]} ${formatValue(g.sum[1])}`);
         if (g.count) out.push(`${g.count[0]} ${formatValue(g.count[1])}`);
       }
@@ -482,6 +492,28 @@ export function renderPrometheus(snap: MetricsSnapshot, extra: ExtraFamily[] = [
     for (const s of e.samples) out.push(`${e.name}${labelText(s.labels)} ${formatValue(s.value)}`);
   }
   return out.join("\n") + "\n";
+}
+
+/**
+ * Counter series to show as 0 until they count (Prometheus' advice: a series that first appears with
+ * N is seen by no `rate()`/`increase()`, so an alert on a sink's first dead letters would never
+ * fire): every counter without labels, and each configured sink's outcomes and requests.
+ */
+export function zeroSeries(sinks: readonly string[]): string[] {
+  const b = new MetricsBuffer();
+  const keys = ALL_METRICS.filter((d) => d.type === "counter" && d.labels.length === 0).map((d) => d.name);
+  for (const sink of sinks) {
+    for (const outcome of OUTCOMES) keys.push(b.key(M.sinkEvents, { sink, outcome }));
+    keys.push(b.key(M.sinkRequests, { sink }));
+  }
+  return keys;
+}
+
+/** The snapshot with each of `keys` it lacks added as a counter at 0. */
+export function withZeros(snap: MetricsSnapshot, keys: readonly string[]): MetricsSnapshot {
+  const counters = { ...snap.counters };
+  for (const k of keys) counters[k] ??= 0;
+  return { counters, gauges: snap.gauges };
 }
 
 /** Content-Type of the text exposition format. */

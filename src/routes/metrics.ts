@@ -5,7 +5,7 @@ import { Hono, type Context, type MiddlewareHandler } from "hono";
 import type { AppEnv } from "./ingest";
 import { configFor, resolveSecret } from "../config/load";
 import type { Config } from "../config/schema";
-import { renderPrometheus, PROMETHEUS_CONTENT_TYPE, type ExtraFamily } from "../ops/metrics";
+import { renderPrometheus, withZeros, zeroSeries, PROMETHEUS_CONTENT_TYPE, type ExtraFamily } from "../ops/metrics";
 import { countIngestRequest, flushMetrics, maybeFlush, metricsStore } from "../ops/record";
 import { suppressionReport } from "../noise/stats";
 import { sameSecret, WHERE } from "./auth";
@@ -68,7 +68,7 @@ metricsRoutes.get("/metrics", async (c) => {
   if (!stub) return c.json({ error: "the METRICS Durable Object binding is missing (see docs/deploy.md)" }, 503);
   await flushMetrics(c.env);
   const snap = await stub.snapshot();
-  return c.body(renderPrometheus(snap, configFamilies(cfg)), 200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
+  return c.body(renderPrometheus(withZeros(snap, zeroSeries(Object.keys(cfg.sinks))), configFamilies(cfg)), 200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
 });
 
 const INGEST_PATH = /^\/(v1\/events(\/[^/]+)?\/?)?$/;

@@ -1,7 +1,7 @@
 // The metrics model: bounded labels, histogram buckets, drain/restore/merge, and the text format.
 import { describe, expect, it } from "vitest";
 import { MAX_NOISE_POLICIES, MAX_SUPPRESS_ENTRIES, policyLabel } from "../../src/config/noise";
-import { M, MAX_NAMED_VALUES, MAX_POLICY_VALUES, MetricsBuffer, mergeDelta, renderPrometheus, escapeLabel, formatValue, type Gauge, type MetricsDelta } from "../../src/ops/metrics";
+import { M, MAX_NAMED_VALUES, MAX_POLICY_VALUES, MetricsBuffer, mergeDelta, renderPrometheus, withZeros, zeroSeries, escapeLabel, formatValue, type Gauge, type MetricsDelta } from "../../src/ops/metrics";
 import { parsePrometheus, sampleValue } from "./prom";
 
 function snapshotOf(...deltas: MetricsDelta[]): MetricsDelta {
@@ -149,6 +149,39 @@ describe("renderPrometheus", () => {
     expect(sampleValue(fams, "tributary_sink_events_total", { sink: "splunk", outcome: "delivered" })).toBe(10);
     expect(sampleValue(fams, "tributary_build_info", { ocsf_version: "1.3.0" })).toBe(1);
     expect(text).toContain("# TYPE tributary_ingest_duration_seconds histogram\n");
+  });
+
+  it("writes every bucket of a histogram series, those no observation fell in with the count below them", () => {
+    const b = new MetricsBuffer();
+    b.observe(M.queueAge, { queue: "events" }, 2); // above le=1: that bucket is never stored
+    b.observe(M.queueAge, { queue: "events" }, 20);
+    const snap = b.drain();
+    expect(Object.keys(snap.counters)).not.toContain('tributary_queue_message_age_seconds_bucket{queue="events",le="1"}');
+    const text = renderPrometheus(snap);
+    expect(() => parsePrometheus(text)).not.toThrow();
+    const lines = text.split("\n").filter((l) => l.startsWith("tributary_queue_message_age_seconds_bucket"));
+    expect(lines).toHaveLength(M.queueAge.buckets!.length + 1);
+    expect(lines.slice(0, 4)).toEqual([
+      'tributary_queue_message_age_seconds_bucket{queue="events",le="1"} 0',
+      'tributary_queue_message_age_seconds_bucket{queue="events",le="5"} 1',
+      'tributary_queue_message_age_seconds_bucket{queue="events",le="15"} 1',
+      'tributary_queue_message_age_seconds_bucket{queue="events",le="30"} 2',
+    ]);
+    expect(lines.at(-1)).toBe('tributary_queue_message_age_seconds_bucket{queue="events",le="+Inf"} 2');
+  });
+
+  it("zero series: every unlabelled counter and each sink's outcomes and requests, never over a counted value", () => {
+    const b = new MetricsBuffer();
+    b.inc(M.sinkEvents, { sink: "splunk", outcome: "delivered" }, 3);
+    const text = renderPrometheus(withZeros(b.drain(), zeroSeries(["splunk", "lake"])));
+    expect(() => parsePrometheus(text)).not.toThrow();
+    expect(text).toContain('\ntributary_sink_events_total{sink="splunk",outcome="delivered"} 3\n');
+    for (const sink of ["splunk", "lake"]) {
+      for (const outcome of ["retry", "reject", "dead_letter"]) expect(text).toContain(`\ntributary_sink_events_total{sink="${sink}",outcome="${outcome}"} 0\n`);
+      expect(text).toContain(`\ntributary_sink_requests_total{sink="${sink}"} 0\n`);
+    }
+    expect(text).toContain('\ntributary_sink_events_total{sink="lake",outcome="delivered"} 0\n');
+    for (const name of ["tributary_spool_events_spooled_total", "tributary_metrics_flush_errors_total", "tributary_noise_windows_evicted_total"]) expect(text).toContain(`\n${name} 0\n`);
   });
 
   it("skips series of families it does not define (left by an older version)", () => {

@@ -204,6 +204,16 @@ describe("GET /metrics", () => {
     expect(unset.status).toBe(503);
     expect(unset.text).toContain("NOT_SET_ANYWHERE");
   });
+
+  it("shows a configured sink's outcomes and the unlabelled counters at 0 before they count, so increase() sees the first dead letters", async () => {
+    const fresh = `fresh-${run}`;
+    const r = await scrape({ metrics: { public: true }, sinks: { [fresh]: { type: "splunk_hec", url: "https://splunk.example:8088", token: "t" } }, routes: [{ sinks: [fresh] }] }, null);
+    expect(r.status).toBe(200);
+    expect(() => parsePrometheus(r.text)).not.toThrow();
+    for (const outcome of OUTCOMES) expect(r.text).toContain(`\ntributary_sink_events_total{sink="${fresh}",outcome="${outcome}"} 0\n`);
+    expect(r.text).toContain(`\ntributary_sink_requests_total{sink="${fresh}"} 0\n`);
+    expect(r.text).toMatch(/\ntributary_spool_events_spooled_total \d+\n/);
+  });
 });
 
 describe("noise suppression in GET /metrics", () => {
