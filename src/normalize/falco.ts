@@ -190,7 +190,9 @@ function mapProcess(f: Fields, b: Built, obs: Observables, findingUid: string): 
   const proc = processLevel(f, 0, findingUid) ?? (chain ? { uid: stableUid(`${findingUid}/process/0`) } : undefined);
 
   const userName = f.s("user.name");
-  const userUid = f.s("user.uid");
+  // (uid_t)-1 is no user: libsinsp's uid of a thread whose user it does not know (falcosecurity/falco#2700)
+  const uidRaw = f.peek("user.uid");
+  const userUid = uidRaw === 4294967295 || uidRaw === "4294967295" || uidRaw === -1 || uidRaw === "-1" ? undefined : f.s("user.uid");
   const user = userName !== undefined || userUid !== undefined ? obj({ name: userName, uid: userUid }) : undefined;
   if (!proc) {
     if (user) {

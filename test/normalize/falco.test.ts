@@ -288,6 +288,16 @@ describe("syscall evidence", () => {
     expect(at(named, "evidences.0.container")).toEqual({ uid: "3ad7b26ded6d", name: "web" });
     expect(validateOcsf(named)).toEqual([]);
   });
+  it("user.uid 4294967295 ((uid_t)-1, a user libsinsp does not know) is no uid", () => {
+    for (const uid of [4294967295, "4294967295", -1]) {
+      const ev = ocsf({ rule: "r", output: "o", priority: "Notice", output_fields: { "proc.pid": 7, "user.name": "", "user.uid": uid } });
+      expect(at(ev, "evidences.0")).toEqual({ process: { pid: 7 } });
+      expect(at(ev, "unmapped.output_fields")).toEqual({ "user.name": "", "user.uid": uid });
+      expect(validateOcsf(ev)).toEqual([]);
+    }
+    // root and any other uid are mapped
+    expect(at(ocsf({ rule: "r", output: "o", output_fields: { "proc.pid": 7, "user.uid": 65534 } }), "evidences.0.process.user")).toEqual({ uid: "65534" });
+  });
   it("container with image and Kubernetes pod as a resource", () => {
     const ev = ocsf(one("falco/contact-k8s-api-server-from-container__openfaas-blog.json"));
     expect(at(ev, "evidences.0.container")).toEqual({
