@@ -14,7 +14,8 @@ import { batchId, classDayOf, groupByClassDay } from "./objects";
 import { classFields, hasParquetSchema, supportedClasses } from "./parquet-schema";
 import { writeClassParquet } from "./parquet-write";
 
-const SOURCE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** Security Lake's sourceName: 1-64 of [\w\-\_\:\.] (API reference, CustomLogSourceResource); not only dots (a key segment). */
+const SOURCE_NAME = /^(?!\.+$)[A-Za-z0-9_.:-]{1,64}$/;
 
 export const securityLakeSchema = z
   .object({
@@ -23,7 +24,7 @@ export const securityLakeSchema = z
     accountId: z.string().regex(/^(\d{12}|external(_[A-Za-z0-9-]+)?)$/, "an AWS account id (12 digits) or external / external_<id>"),
     /** class_uid -> custom source name registered in Security Lake (one class per source). */
     sources: z
-      .record(z.string().regex(/^\d+$/, "a class_uid"), z.string().regex(SOURCE_NAME, "a custom source name (letters, digits, _ and -)"))
+      .record(z.string().regex(/^\d+$/, "a class_uid"), z.string().regex(SOURCE_NAME, "a custom source name (1-64 letters, digits, _, -, . and :)"))
       .superRefine((s, ctx) => {
         if (Object.keys(s).length === 0) ctx.addIssue({ code: "custom", message: "map at least one class_uid to a custom source" });
         const seen = new Map<string, string>();

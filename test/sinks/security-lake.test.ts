@@ -317,4 +317,10 @@ describe("security lake: objects in s3rver", () => {
     expect(paths).toContain("accountId");
     expect(paths.filter((p) => /^sources\.(1007|2004)$/.test(p))).toHaveLength(1);
   });
+
+  it("takes every custom source name Security Lake takes (1-64 of [\\w-_:.]), and refuses others (a name of dots only would be a dot segment of the key)", () => {
+    const parse = (name: string) => securityLakeSchema.safeParse({ bucket: "lake-bucket", accessKeyId: "a", secretAccessKey: "s", accountId: "123456789012", sources: { "2004": name } });
+    for (const ok of ["falco", "tributary.falco_findings", "team:falco-2004", "x".repeat(64)]) expect(parse(ok).success, ok).toBe(true);
+    for (const bad of ["", ".", "..", "a/b", "a b", "ext/../x", "x".repeat(65)]) expect(parse(bad).success, bad).toBe(false);
+  });
 });
