@@ -35,6 +35,17 @@ export const FALCO_SEVERITY: Record<string, number> = {
 const TOP_LEVEL = new Set(["uuid", "output", "priority", "rule", "time", "output_fields", "source", "tags", "hostname"]);
 
 /**
+ * The alert text: `output`, else `message` (json_include_message_property: true writes "message", the rule
+ * output without the time and priority; with json_include_output_property: false it is the only text).
+ * A `message` beside an `output` stays in unmapped.
+ */
+function alertText(rec: JsonObject): { text: string | undefined; fromMessage: boolean } {
+  const output = str(rec.output);
+  if (output !== undefined || typeof rec.message !== "string") return { text: output, fromMessage: false };
+  return { text: rec.message, fromMessage: true };
+}
+
+/**
  * Falco's text for a field it could not get. libsinsp prints "<NA>" for it in text output; JSON output_fields
  * usually has null instead, but older Falco (falcosecurity/falco#1029) and extra fields formatted as text
  * (append_output) carry the "<NA>" string. Only this text: libsinsp's formatter writes no other ("N/A" stays a value).
@@ -458,7 +469,7 @@ export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEven
   const of: JsonObject = isObject(rec.output_fields) ? rec.output_fields : {};
   const f = new Fields(of);
   const rule = str(rec.rule) ?? "Falco alert";
-  const output = str(rec.output);
+  const { text: output, fromMessage } = alertText(rec);
   const priority = str(rec.priority);
   const tags = Array.isArray(rec.tags) ? rec.tags.filter((t): t is string => typeof t === "string") : [];
   const givenSource = str(rec.source);
@@ -511,7 +522,7 @@ export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEven
   if (givenSource === undefined) unmapped.source_inferred = true;
   if (rec.time !== undefined && originalTime !== rec.time) unmapped.time = rec.time;
   if (rec.tags !== undefined && (!Array.isArray(rec.tags) || tags.length !== rec.tags.length)) unmapped.tags = rec.tags;
-  for (const k of Object.keys(rec)) if (!TOP_LEVEL.has(k)) setOwn(unmapped, k, rec[k]!);
+  for (const k of Object.keys(rec)) if (!TOP_LEVEL.has(k) && !(k === "message" && fromMessage)) setOwn(unmapped, k, rec[k]!);
   for (const k of ["rule", "output", "uuid", "source", "hostname"] as const) {
     if (rec[k] !== undefined && str(rec[k]) === undefined) unmapped[k] = rec[k]!;
   }

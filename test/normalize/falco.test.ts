@@ -236,6 +236,25 @@ describe("identifiers and metadata", () => {
   });
 });
 
+describe("json_include_message_property", () => {
+  it("\"message\" (the rule output without time and priority) is the text when there is no \"output\"", () => {
+    const rec = one("falco/read-sensitive-file-untrusted__plugins-collector-readme.json");
+    const text = (rec.output as string).replace(/^[^ ]+ Warning /, "");
+    const { output: _dropped, ...noOutput } = rec;
+    const ev = ocsf({ ...noOutput, message: text });
+    expect(at(ev, "message")).toBe(text);
+    expect(at(ev, "finding_info.desc")).toBe(text);
+    expect(at(ev, "unmapped.message")).toBeUndefined();
+    expect(lossOf("falco", { ...noOutput, message: text }, ev)).toEqual([]);
+    expect(validateOcsf(ev)).toEqual([]);
+    // beside "output": output is the text, message stays in unmapped
+    const both = ocsf({ ...rec, message: text });
+    expect(at(both, "message")).toBe(rec.output);
+    expect(at(both, "unmapped.message")).toBe(text);
+    expect(lossOf("falco", { ...rec, message: text }, both)).toEqual([]);
+  });
+});
+
 describe("syscall evidence", () => {
   it("process with parent, ancestors, executable, user and terminal", () => {
     const ev = ocsf(one("falco/read-sensitive-file-untrusted__plugins-collector-readme.json"));

@@ -27,6 +27,7 @@ const up = (n: number) => PROC + ".parent_process".repeat(n);
 const falco: FieldRule[] = [
   { from: "uuid", to: ["metadata.uid", "finding_info.uid"] },
   { from: "output", to: ["message", "finding_info.desc"] },
+  { from: "message", to: ["message", "finding_info.desc"] },
   { from: "rule", to: ["finding_info.title", "finding_info.analytic.name"] },
   { from: "time", to: ["metadata.original_time"] },
   { from: "source", to: ["metadata.log_name", "metadata.product.feature.name"] },
