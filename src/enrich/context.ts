@@ -158,8 +158,11 @@ function accounts(e: OcsfEvent): (JsonObject | undefined)[] {
   return out;
 }
 
-/** Falco sources that watch the cluster (its nodes' syscalls, its API server's audit log, Falco's own alerts on a node). */
-const FALCO_K8S_SOURCES = new Set(["syscall", "k8s_audit", "internal"]);
+/**
+ * Falco sources that watch the cluster (its nodes' syscalls, its API server's audit log, Falco's own alerts on a node).
+ * "syscalls" (plural) is what Falcosidekick's own test alert sends (outputs/client_test.go): the same source.
+ */
+const FALCO_K8S_SOURCES = new Set(["syscall", "syscalls", "k8s_audit", "internal"]);
 
 /**
  * Whether the event comes from the Kubernetes side of a tenant, where the tenant's configured cluster
