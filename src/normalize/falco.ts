@@ -432,6 +432,9 @@ function mapCloudTrail(f: Fields, b: Built, obs: Observables): void {
   if (userName !== undefined || arn !== undefined || acct !== undefined) {
     b.evidence.actor = { user: obj({ name: userName, uid: arn, account: acct }) };
     obs.add("evidences[0].actor.user.name", OBS.user_name, userName);
+    // as on the CloudTrail route: user.uid (the ARN) is a plain string in 1.3.0, so the User observable (21)
+    // names the object, without a value (an observable naming an object has none)
+    if (arn !== undefined) obs.addObject("evidences[0].actor.user", OBS.user);
   }
   if (name !== undefined) {
     b.evidence.api = obj({

@@ -543,6 +543,18 @@ describe("aws_cloudtrail evidence: the AWS call", () => {
     expect(at(ev, "metadata.profiles")).toEqual(["host", "cloud"]);
     expect(at(ev, "finding_info.types")).toEqual(["cloud", "aws", "aws_cloudtrail", "mitre_defense_evasion", "T1562.008"]);
   });
+  it("the user with an ARN is a User observable without a value, as on the CloudTrail route (user.uid is a plain string in 1.3.0)", () => {
+    const ev = ocsf(CONSTRUCTED_CLOUDTRAIL);
+    expect(ev.observables).toContainEqual({ name: "evidences[0].actor.user", type_id: 21, type: "User" });
+    expect(validateOcsf(ev)).toEqual([]);
+    // no ARN: no User observable (the name is still a User Name observable)
+    const of = { ...(CONSTRUCTED_CLOUDTRAIL.output_fields as JsonObject) };
+    delete of["ct.user.arn"];
+    const noArn = ocsf({ ...CONSTRUCTED_CLOUDTRAIL, output_fields: of });
+    const types = (noArn.observables as { name: string; type_id: number }[]).map((o) => [o.name, o.type_id]);
+    expect(types).toContainEqual(["evidences[0].actor.user.name", 4]);
+    expect(types.map(([, t]) => t)).not.toContain(21);
+  });
 });
 
 describe("internal alerts are kept and marked", () => {
