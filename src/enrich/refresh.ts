@@ -103,12 +103,17 @@ async function refreshOne(
     headers[k] = v;
   }
   const prev = await bucket.head(key);
+  // conditional GET: the source's ETag, and its Last-Modified for servers that send no ETag (a server
+  // with both uses If-None-Match and ignores If-Modified-Since, RFC 9110 13.1.3)
   const prevEtag = prev?.customMetadata?.source_etag;
   if (prevEtag) headers["if-none-match"] = prevEtag;
+  const prevModified = prev?.customMetadata?.source_last_modified;
+  if (prevModified) headers["if-modified-since"] = prevModified;
   const ctl = new AbortController();
   const timer = setTimeout(() => ctl.abort(), opts.timeoutMs);
   let compiled: { w: CompiledWriter; stats: ParseStats };
   let sourceEtag: string | null;
+  let sourceModified: string | null;
   try {
     const res = await opts.fetch(f.url, { headers, signal: ctl.signal });
     if (res.status === 304 && prev) {
@@ -120,6 +125,7 @@ async function refreshOne(
       return { feed: f.name, ok: false, status: `HTTP ${res.status} from ${publicSource(f.url)}` };
     }
     sourceEtag = res.headers.get("etag");
+    sourceModified = res.headers.get("last-modified");
     const gz = /\.gz$/i.test(new URL(f.url).pathname) && !res.headers.get("content-encoding");
     compiled = await compileDownload(res, f, feedCaps(f, intel), gz, opts.now);
   } catch (e) {
@@ -138,6 +144,7 @@ async function refreshOne(
     source: publicSource(f.url),
   };
   if (sourceEtag) meta.source_etag = sourceEtag;
+  if (sourceModified) meta.source_last_modified = sourceModified;
   const parts = compiled.w.finishParts({ feed: f.name, source: publicSource(f.url), fetched_at: fetchedAt, format: f.format });
   await putParts(bucket, key, parts, { customMetadata: meta, httpMetadata: { contentType: "text/plain; charset=utf-8" } });
   return { feed: f.name, ok: true, status: "updated", indicators: compiled.stats.indicators, invalid: compiled.stats.invalid };

@@ -39,11 +39,12 @@ interface Answer {
 let server: Server;
 let base = "";
 const script: Answer[] = [];
-const seen: { path: string; ifNoneMatch?: string; auth?: string }[] = [];
+const seen: { path: string; ifNoneMatch?: string; ifModifiedSince?: string; auth?: string }[] = [];
 
 beforeAll(async () => {
   server = createServer((req, res) => {
-    seen.push({ path: req.url ?? "", ifNoneMatch: req.headers["if-none-match"] as string | undefined, auth: req.headers.authorization });
+    const h = req.headers;
+    seen.push({ path: req.url ?? "", ifNoneMatch: h["if-none-match"] as string | undefined, ifModifiedSince: h["if-modified-since"], auth: h.authorization });
     const a = script.shift() ?? { status: 404, body: "no script" };
     if (a.hang) return; // never answers; the client's time limit ends it
     if (!a.pieces) return void res.writeHead(a.status, a.headers ?? {}).end(a.body ?? "");
@@ -131,6 +132,32 @@ describe("feed refresh (Cron) and reload", () => {
     enrich = await enricherFor(env, cfg, now);
     expect(hits(enrich(connectEvent()))).toEqual([]);
     expect(bucket.objects.get("intel/_refresh.json")!.text).toContain('"status": "updated"');
+  });
+
+  it("a source with Last-Modified and no ETag is asked with If-Modified-Since; 304 keeps the stored set unwritten", async () => {
+    const bucket = new MemoryBucket();
+    const cfg = config({ enrich: { intel: { feeds: [{ name: "lm", url: `${base}/lm.txt`, format: "plain" }] } } });
+    const modified = "Wed, 21 Oct 2015 07:28:00 GMT";
+    script.push({ status: 200, body: "64.225.45.153\n", headers: { "last-modified": modified } });
+    expect((await refreshFeeds({ ARCHIVE: bucket }, cfg, { timeoutMs: 2000 }))[0]!.status).toBe("updated");
+    expect(seen.at(-1)).toMatchObject({ path: "/lm.txt", ifNoneMatch: undefined, ifModifiedSince: undefined });
+    const stored = bucket.objects.get(feedKey("lm"))!;
+    expect(stored.customMetadata).toMatchObject({ source_last_modified: modified });
+    expect(stored.customMetadata!.source_etag).toBeUndefined();
+
+    script.push({ status: 304 });
+    expect((await refreshFeeds({ ARCHIVE: bucket }, cfg, { timeoutMs: 2000 }))[0]).toEqual({ feed: "lm", ok: true, status: "not modified" });
+    expect(seen.at(-1)).toMatchObject({ ifNoneMatch: undefined, ifModifiedSince: modified });
+    expect(bucket.objects.get(feedKey("lm"))!.etag).toBe(stored.etag); // not rewritten
+
+    // a newer file: stored with its own Last-Modified, asked with that one next time
+    const newer = "Thu, 22 Oct 2015 07:28:00 GMT";
+    script.push({ status: 200, body: "198.51.100.7\n", headers: { "last-modified": newer, etag: '"n1"' } });
+    expect((await refreshFeeds({ ARCHIVE: bucket }, cfg, { timeoutMs: 2000 }))[0]!.status).toBe("updated");
+    expect(bucket.objects.get(feedKey("lm"))!.customMetadata).toMatchObject({ source_last_modified: newer, source_etag: '"n1"' });
+    script.push({ status: 304 });
+    expect((await refreshFeeds({ ARCHIVE: bucket }, cfg, { timeoutMs: 2000 }))[0]!.status).toBe("not modified");
+    expect(seen.at(-1)).toMatchObject({ ifNoneMatch: '"n1"', ifModifiedSince: newer });
   });
 
   it("refuses oversize downloads and unset secrets", async () => {
