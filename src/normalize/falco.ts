@@ -286,6 +286,10 @@ function mapFd(f: Fields, b: Built, obs: Observables): void {
   const fdName = f.peek("fd.name");
   const tuple = typeof fdName === "string" ? parseTuple(fdName) : undefined;
   const evtType = str(f.peek("evt.type") ?? undefined);
+  // the field whose domain name (its ".name" field) belongs to each endpoint: the client's and the server's
+  // unless the endpoint came from the local / remote address
+  let srcKey = "fd.cip";
+  let dstKey = "fd.sip";
   if (tuple) {
     f.take("fd.name");
     b.evidence.src_endpoint = { ip: tuple.src.ip, port: tuple.src.port };
@@ -302,12 +306,16 @@ function mapFd(f: Fields, b: Built, obs: Observables): void {
     obs.add("evidences[0].file.name", OBS.file_name, basename(fdName));
     return;
   } else {
-    const cip = f.peek("fd.cip") !== undefined ? f.s("fd.cip") : f.s("fd.lip");
-    const sip = f.peek("fd.sip") !== undefined ? f.s("fd.sip") : f.s("fd.rip");
-    if (cip === undefined && sip === undefined) return;
+    if (f.peek("fd.cip") === undefined && f.peek("fd.lip") !== undefined) srcKey = "fd.lip";
+    if (f.peek("fd.sip") === undefined && f.peek("fd.rip") !== undefined) dstKey = "fd.rip";
+    const cip = f.s(srcKey);
+    const sip = f.s(dstKey);
     if (cip !== undefined) b.evidence.src_endpoint = endpoint(cip, f.i("fd.cport") ?? f.i("fd.lport"));
     if (sip !== undefined) b.evidence.dst_endpoint = endpoint(sip, f.i("fd.sport") ?? f.i("fd.rport"));
   }
+  endpointName(f, b, "src_endpoint", `${srcKey}.name`);
+  endpointName(f, b, "dst_endpoint", `${dstKey}.name`);
+  if (b.evidence.src_endpoint === undefined && b.evidence.dst_endpoint === undefined) return;
   const proto = f.s("fd.l4proto");
   const protoNum: Record<string, number> = { tcp: 6, udp: 17, icmp: 1 };
   // Falco writes tuples client->server; whether the host is the client depends on the syscall
@@ -325,8 +333,26 @@ function mapFd(f: Fields, b: Built, obs: Observables): void {
   });
   for (const side of ["src_endpoint", "dst_endpoint"] as const) {
     const e = b.evidence[side];
-    if (isObject(e)) obs.add(`evidences[0].${side}.ip`, OBS.ip, str(e.ip));
+    if (isObject(e)) {
+      obs.add(`evidences[0].${side}.ip`, OBS.ip, str(e.ip));
+      obs.add(`evidences[0].${side}.hostname`, OBS.hostname, str(e.hostname));
+    }
   }
+}
+
+/**
+ * fd.sip.name / fd.cip.name (fd.rip.name / fd.lip.name): the domain name libsinsp's DNS manager knows for that
+ * address (a domain a rule condition names, resolved by Falco; falco.org "Resolving Domain Names in Falco Rules")
+ * -> that endpoint's hostname (1.3.0: "the fully qualified name of the endpoint"), so domain intel sees it.
+ * Only a DNS name, and only when the endpoint has no hostname yet; else it stays in unmapped.
+ */
+function endpointName(f: Fields, b: Built, side: "src_endpoint" | "dst_endpoint", key: string): void {
+  const name = f.peek(key);
+  if (typeof name !== "string" || !isHostname(name)) return;
+  const e = b.evidence[side];
+  if (isObject(e) && e.hostname !== undefined) return;
+  f.take(key);
+  b.evidence[side] = isObject(e) ? { ...e, hostname: name } : { hostname: name };
 }
 
 /**

@@ -355,6 +355,39 @@ describe("syscall evidence", () => {
     expect(at(out, "evidences.0.dst_endpoint")).toEqual({ ip: "2001:db8::1", port: 443 });
     expect(validateOcsf(out)).toEqual([]);
   });
+  it("fd.sip.name / fd.cip.name (the domain Falco resolved for the server / client IP) -> the endpoint's hostname", () => {
+    const alert = (extra: JsonObject): JsonObject => ({
+      rule: "Detect outbound connections to common miner pool ports",
+      output: "o",
+      priority: "Critical",
+      output_fields: { "proc.pid": 7, "evt.type": "connect", "fd.l4proto": "tcp", ...extra },
+    });
+    const checked = (rec: JsonObject): Record<string, unknown> => {
+      const ev = ocsf(rec);
+      expect(validateOcsf(ev)).toEqual([]);
+      expect(lossOf("falco", rec, ev)).toEqual([]);
+      return ev;
+    };
+    const ev = checked(alert({ "fd.name": "10.0.0.5:40000->203.0.113.7:443", "fd.sip.name": "pool.minexmr.com", "fd.cip.name": null }));
+    expect(at(ev, "evidences.0.dst_endpoint")).toEqual({ ip: "203.0.113.7", port: 443, hostname: "pool.minexmr.com" });
+    expect(at(ev, "evidences.0.src_endpoint")).toEqual({ ip: "10.0.0.5", port: 40000 });
+    expect(ev.observables).toContainEqual({ name: "evidences[0].dst_endpoint.hostname", type_id: 1, type: "Hostname", value: "pool.minexmr.com" });
+    expect(at(ev, "unmapped.output_fields")).toEqual({ "evt.type": "connect", "fd.cip.name": null });
+    // fd.cip / fd.sip: the client's name on the source, the server's on the destination
+    const ips = checked(alert({ "fd.cip": "10.0.0.5", "fd.cip.name": "client.example.com", "fd.sip": "203.0.113.7", "fd.sport": 3333, "fd.sip.name": "xmr.crypto-pool.fr" }));
+    expect(at(ips, "evidences.0.src_endpoint")).toEqual({ ip: "10.0.0.5", hostname: "client.example.com" });
+    expect(at(ips, "evidences.0.dst_endpoint")).toEqual({ ip: "203.0.113.7", port: 3333, hostname: "xmr.crypto-pool.fr" });
+    // an endpoint from the remote address takes fd.rip.name, not the server's name (the remote may be the client)
+    const remote = checked(alert({ "fd.rip": "203.0.113.7", "fd.rip.name": "r.example.com", "fd.sip.name": "s.example.com" }));
+    expect(at(remote, "evidences.0.dst_endpoint")).toEqual({ ip: "203.0.113.7", hostname: "r.example.com" });
+    expect((at(remote, "unmapped.output_fields") as JsonObject)["fd.sip.name"]).toBe("s.example.com");
+    // only the name: the server is still the destination
+    expect(at(checked(alert({ "fd.sip.name": "pool.minexmr.com" })), "evidences.0.dst_endpoint")).toEqual({ hostname: "pool.minexmr.com" });
+    // not a DNS name, or "<NA>": kept in unmapped
+    const odd = checked(alert({ "fd.sip": "203.0.113.7", "fd.sip.name": "not a name", "fd.cip.name": "<NA>" }));
+    expect(at(odd, "evidences.0.dst_endpoint")).toEqual({ ip: "203.0.113.7" });
+    expect(at(odd, "unmapped.output_fields")).toMatchObject({ "fd.sip.name": "not a name", "fd.cip.name": "<NA>" });
+  });
   it("keeps null output fields in unmapped", () => {
     const rec = one("falco/terminal-shell-in-container__null-fields__kubeless-blog.json");
     const ev = ocsf(rec);

@@ -76,6 +76,9 @@ const falco: FieldRule[] = [
   { from: of("fd.filename"), to: [`${EV}.file.name`] },
   ...["fd.cip", "fd.lip"].flatMap((k) => alt(of(k), [`${EV}.src_endpoint.ip`], [`${EV}.src_endpoint.hostname`], [`${EV}.src_endpoint.name`])),
   ...["fd.sip", "fd.rip"].flatMap((k) => alt(of(k), [`${EV}.dst_endpoint.ip`], [`${EV}.dst_endpoint.hostname`], [`${EV}.dst_endpoint.name`])),
+  // the domain libsinsp knows for the client / server (local / remote) address: that endpoint's hostname
+  ...["fd.cip.name", "fd.lip.name"].map((k) => ({ from: of(k), to: [`${EV}.src_endpoint.hostname`] })),
+  ...["fd.sip.name", "fd.rip.name"].map((k) => ({ from: of(k), to: [`${EV}.dst_endpoint.hostname`] })),
   ...["fd.cport", "fd.lport"].map((k) => ({ from: of(k), to: [`${EV}.src_endpoint.port`] })),
   ...["fd.sport", "fd.rport"].map((k) => ({ from: of(k), to: [`${EV}.dst_endpoint.port`] })),
   { from: of("fd.l4proto"), to: [`${EV}.connection_info.protocol_name`] },
