@@ -162,15 +162,22 @@ interface Built {
   cloud?: JsonObject;
 }
 
+/** Falco's indexed ancestor fields (libsinsp: proc.aname[1] is the parent, proc.aname[0] the process itself). */
+const ANCESTOR_FIELD = /^proc\.a(?:name|pid|cmdline|exepath|exe)\[(\d+)\]$/;
+
 /**
- * One level of the process ancestry: 0 = the process, 1 = parent, N = proc.aname[N] / proc.apid[N].
+ * One level of the process ancestry: 0 = the process, 1 = parent, N = proc.aname[N] / proc.apid[N] /
+ * proc.acmdline[N] / proc.aexepath[N] (else proc.aexe[N] when it is an absolute path).
  * (A module function, not a closure in mapProcess: the bundler's keepNames names every closure it makes.)
  */
 function processLevel(f: Fields, n: number, findingUid: string): JsonObject | undefined {
   const name = (n === 0 ? f.s("proc.name") : n === 1 ? f.s("proc.pname") : undefined) ?? f.s(`proc.aname[${n}]`);
   const pid = (n === 0 ? f.i("proc.pid") : n === 1 ? f.i("proc.ppid") : undefined) ?? f.i(`proc.apid[${n}]`);
-  const cmd = n === 0 ? f.s("proc.cmdline") : n === 1 ? f.s("proc.pcmdline") : undefined;
-  const exePath = n === 0 ? (f.s("proc.exepath") ?? exeIfPath(f, "proc.exe")) : n === 1 ? (f.s("proc.pexepath") ?? exeIfPath(f, "proc.pexe")) : undefined;
+  const cmd = (n === 0 ? f.s("proc.cmdline") : n === 1 ? f.s("proc.pcmdline") : undefined) ?? f.s(`proc.acmdline[${n}]`);
+  const exePath =
+    (n === 0 ? (f.s("proc.exepath") ?? exeIfPath(f, "proc.exe")) : n === 1 ? (f.s("proc.pexepath") ?? exeIfPath(f, "proc.pexe")) : undefined) ??
+    f.s(`proc.aexepath[${n}]`) ??
+    exeIfPath(f, `proc.aexe[${n}]`);
   if (name === undefined && pid === undefined && cmd === undefined && exePath === undefined) return undefined;
   return obj({
     pid,
@@ -184,11 +191,11 @@ function processLevel(f: Fields, n: number, findingUid: string): JsonObject | un
 
 /** proc.* / user.* -> evidences[0].process (with parent_process and the proc.aname[N] ancestors). */
 function mapProcess(f: Fields, b: Built, obs: Observables, findingUid: string): void {
-  // ancestors: level 0 = the process, 1 = parent, N = proc.aname[N] / proc.apid[N]
+  // ancestors: level 0 = the process, 1 = parent, N = proc.aname[N] / proc.apid[N] / proc.acmdline[N] ...
   let top = 1;
   for (const k of f.keys()) {
     if (!k.startsWith("proc.a")) continue;
-    const m = /^proc\.a(?:name|pid)\[(\d+)\]$/.exec(k);
+    const m = ANCESTOR_FIELD.exec(k);
     if (m) top = Math.max(top, Number(m[1]));
   }
   let chain: JsonObject | undefined;

@@ -295,6 +295,44 @@ describe("syscall evidence", () => {
     expect(at(gap, "unmapped.output_fields")).toEqual({ "proc.aname[2]": null });
     expect(validateOcsf(gap)).toEqual([]);
   });
+  it("proc.acmdline[N], proc.aexepath[N] (else an absolute proc.aexe[N]) go to the ancestor at depth N, as proc.aname[N]", () => {
+    const rec: JsonObject = {
+      rule: "r",
+      output: "o",
+      priority: "Notice",
+      output_fields: {
+        "proc.name": "sh",
+        "proc.pcmdline": "bash -i",
+        "proc.acmdline[2]": "sshd: alice@pts/0",
+        "proc.aexepath[2]": "/usr/sbin/sshd",
+        "proc.aname[3]": "sshd",
+        "proc.aexe[3]": "/usr/sbin/sshd",
+        "proc.acmdline[4]": null,
+        "proc.aexe[5]": "containerd-shim",
+      },
+    };
+    const ev = ocsf(rec);
+    const parent = at(ev, "evidences.0.process.parent_process") as Record<string, unknown>;
+    expect(parent).toMatchObject({ cmd_line: "bash -i" });
+    expect(parent.parent_process).toMatchObject({
+      cmd_line: "sshd: alice@pts/0",
+      file: { path: "/usr/sbin/sshd", name: "sshd", type_id: 1 },
+      parent_process: { name: "sshd", file: { path: "/usr/sbin/sshd" } },
+    });
+    // a null level or a relative proc.aexe above the last known ancestor adds no level; both stay in unmapped
+    expect(at(ev, "evidences.0.process.parent_process.parent_process.parent_process.parent_process")).toBeUndefined();
+    expect(at(ev, "unmapped.output_fields")).toEqual({ "proc.acmdline[4]": null, "proc.aexe[5]": "containerd-shim" });
+    expect(validateOcsf(ev)).toEqual([]);
+    expect(lossOf("falco", rec, ev)).toEqual([]);
+    // proc.acmdline[0] / [1] stand in for proc.cmdline / proc.pcmdline
+    const low = ocsf({ rule: "r", output: "o", priority: "Notice", output_fields: { "proc.pid": 3, "proc.acmdline[0]": "sh -c id", "proc.acmdline[1]": "bash" } });
+    expect(at(low, "evidences.0.process")).toMatchObject({ pid: 3, cmd_line: "sh -c id", parent_process: { cmd_line: "bash" } });
+    // a level known only by its command line below a named one keeps its place
+    const mid = ocsf({ rule: "r", output: "o", priority: "Notice", output_fields: { "proc.name": "sh", "proc.acmdline[3]": "systemd --user" } });
+    expect(at(mid, "evidences.0.process.parent_process.parent_process.parent_process")).toMatchObject({ cmd_line: "systemd --user" });
+    expect(Object.keys(at(mid, "evidences.0.process.parent_process") as object)).toEqual(["uid", "parent_process"]);
+    expect(validateOcsf(mid)).toEqual([]);
+  });
   it("an empty text is no value: no \"\" user name, container or image (falcosecurity/falco#2700)", () => {
     const of: JsonObject = { "proc.pid": 1591192, "user.name": "", "user.uid": 0, "container.id": "", "container.name": "", "container.image.repository": "", "container.image.tag": "" };
     const ev = ocsf({ rule: "Non sudo setuid", output: "o", priority: "Notice", output_fields: of });

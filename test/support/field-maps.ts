@@ -47,9 +47,13 @@ const falco: FieldRule[] = [
   { from: of("proc.pcmdline"), to: [`${up(1)}.cmd_line`] },
   { from: of("proc.pexepath"), to: [`${up(1)}.file.path`] },
   { from: of("proc.pexe"), to: [`${up(1)}.file.path`] },
-  ...Array.from({ length: 9 }, (_, i) => i + 1).flatMap((n) => [
+  // proc.a*[N]: N levels up (0 = the process itself, the fallback for proc.name, proc.cmdline...)
+  ...Array.from({ length: 10 }, (_, n) => n).flatMap((n) => [
     { from: of(`proc.aname[${n}]`), to: [`${up(n)}.name`] },
     { from: of(`proc.apid[${n}]`), to: [`${up(n)}.pid`] },
+    { from: of(`proc.acmdline[${n}]`), to: [`${up(n)}.cmd_line`] },
+    { from: of(`proc.aexepath[${n}]`), to: [`${up(n)}.file.path`] },
+    { from: of(`proc.aexe[${n}]`), to: [`${up(n)}.file.path`] },
   ]),
   ...alt(of("user.name"), [`${PROC}.user.name`], [`${EV}.actor.user.name`]),
   ...alt(of("user.uid"), [`${PROC}.user.uid`], [`${EV}.actor.user.uid`]),
