@@ -426,6 +426,24 @@ describe("syscall evidence", () => {
     expect(at(odd, "evidences.0.dst_endpoint")).toEqual({ ip: "203.0.113.7" });
     expect(at(odd, "unmapped.output_fields")).toMatchObject({ "fd.sip.name": "not a name", "fd.cip.name": "<NA>" });
   });
+  it("k8s.pod.ip and the symlink / rename paths (fs.path.*, evt.arg.*) stay in unmapped: 1.3.0 has no clear attribute", () => {
+    const kept: JsonObject = {
+      "k8s.pod.ip": "10.244.1.7",
+      "evt.type": "symlinkat",
+      "fs.path.source": "/tmp/x",
+      "fs.path.target": "/etc/shadow",
+      "evt.arg.target": "/etc/shadow",
+      "evt.arg.linkpath": "/tmp/x",
+    };
+    const of: JsonObject = { "proc.pid": 9, "container.id": "0123456789ab", "k8s.pod.name": "web-0", ...kept };
+    const rec: JsonObject = { rule: "Create Symlink Over Sensitive Files", output: "o", priority: "Warning", output_fields: of };
+    const ev = ocsf(rec);
+    expect(at(ev, "evidences.0.file")).toBeUndefined();
+    expect(at(ev, "resources.0")).toEqual({ type: "Pod", name: "web-0" });
+    expect(at(ev, "unmapped.output_fields")).toEqual(kept);
+    expect(validateOcsf(ev)).toEqual([]);
+    expect(lossOf("falco", rec, ev)).toEqual([]);
+  });
   it("keeps null output fields in unmapped", () => {
     const rec = one("falco/terminal-shell-in-container__null-fields__kubeless-blog.json");
     const ev = ocsf(rec);
