@@ -140,8 +140,11 @@ function isHexRun(s: string, from: number, to: number): boolean {
   return true;
 }
 
-/** The span of the last fastUrlKey success: the key is s.slice([0], [1]); [2] = its '?' or -1. */
-export const urlSpan = new Int32Array(3);
+/**
+ * The span of the last fastUrlKey success: the key is s.slice([0], [1]); [2] = its '?' or -1; the host
+ * is s.slice([0], [3]) (no port, credentials or address: fastUrlKey takes none).
+ */
+export const urlSpan = new Int32Array(4);
 
 /**
  * urlKey without parsing, for the common plain URL: http/https (or no scheme), a lowercase ASCII host
@@ -198,8 +201,70 @@ export function fastUrlKey(s: string): boolean {
   urlSpan[0] = hs;
   urlSpan[1] = end;
   urlSpan[2] = q;
+  urlSpan[3] = i;
   return true;
 }
+
+/** URL scheme characters (RFC 3986): 2 a letter (may come first), 1 a digit, '+', '-' or '.'; else 0. */
+const SCHEME_CHAR = new Uint8Array(128);
+for (const c of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") SCHEME_CHAR[c.charCodeAt(0)] = 2;
+for (const c of "0123456789+-.") SCHEME_CHAR[c.charCodeAt(0)] = 1;
+
+function isScheme(s: string, from: number, to: number): boolean {
+  if (to === from || (SCHEME_CHAR[s.charCodeAt(from)] ?? 0) !== 2) return false;
+  for (let i = from + 1; i < to; i++) if ((SCHEME_CHAR[s.charCodeAt(i)] ?? 0) === 0) return false;
+  return true;
+}
+
+/** The span of the last urlHost success: the host is s.slice([0], [1]); [2] = 1 when it was in [brackets]. */
+export const hostSpan = new Int32Array(3);
+
+/**
+ * Finds the host of a URL where it stands (no copy, no `new URL()`): after the scheme's "://" (or from the
+ * start for a URL without a scheme, as urlKey reads it), up to the first '/', '\\', '?' or '#'; without the
+ * credentials before the last '@' and the ":port". A bracketed IPv6 host is given without its brackets
+ * (hostSpan[2] = 1). false = no host (a bare path, an invalid scheme, an empty host).
+ */
+export function urlHost(s: string): boolean {
+  let from = 0;
+  let to = s.length;
+  while (from < to && s.charCodeAt(from) <= 32) from++;
+  while (to > from && s.charCodeAt(to - 1) <= 32) to--;
+  const schemeEnd = s.indexOf("://", from);
+  if (schemeEnd >= 0 && schemeEnd < to) {
+    if (!isScheme(s, from, schemeEnd)) return false;
+    from = schemeEnd + 3;
+  } else if (s.charCodeAt(from) === 47) return false; // a path names no host
+  // the authority ends at the path, query or fragment
+  let end = from;
+  let at = -1;
+  for (; end < to; end++) {
+    const c = s.charCodeAt(end);
+    if (c === 47 || c === 92 || c === 63 || c === 35) break;
+    if (c === 64) at = end;
+  }
+  let hs = at >= 0 ? at + 1 : from;
+  let he = end;
+  let bracketed = 0;
+  if (s.charCodeAt(hs) === 91 /* [ */) {
+    const close = s.indexOf("]", hs);
+    if (close < 0 || close >= end) return false;
+    const after = close + 1;
+    if (after !== end && s.charCodeAt(after) !== 58) return false;
+    hs++;
+    he = close;
+    bracketed = 1;
+  } else {
+    const colon = s.lastIndexOf(":", end - 1);
+    if (colon >= hs) he = colon;
+  }
+  if (he <= hs) return false;
+  hostSpan[0] = hs;
+  hostSpan[1] = he;
+  hostSpan[2] = bracketed;
+  return true;
+}
+
 
 /** IPv4/IPv6 address or CIDR, normalized. */
 export function normalizeIpOrCidr(s: string): Classified | undefined {

@@ -130,21 +130,22 @@ function suffix(a: number, b: number, k: number): void {
  * least two labels (evil.com, b.evil.com, a.b.evil.com; never the bare top-level label) in the
  * suffix* arrays and returns their count. 0 = not a domain (no dot, a numeric last label, a label
  * over 63 characters); -1 = not in normal form (a wildcard, a trailing or doubled dot, other
- * characters, non-ASCII, too short or long): normalizeDomain it first.
+ * characters, non-ASCII, too short or long): normalizeDomain it first. The name is s[start, end) (a
+ * URL's host where it stands); suffixStart holds positions in s, so end must be at most 65,535.
  */
-export function hashDomainSuffixes(s: string): number {
-  const n = s.length;
-  if (n < 3 || n > 253) return -1;
+export function hashDomainSuffixes(s: string, start = 0, end = s.length): number {
+  const n = end - start;
+  if (n < 3 || n > 253 || end > 0xffff) return -1;
   const sd = seeded ? SEED : seed();
   const kind = HASHED_KIND_CODE.domain;
   let h1 = (0xdeadbeef ^ sd ^ Math.imul(kind, 0x9e3779b1)) | 0;
   let h2 = (0x41c6ce57 ^ sd ^ Math.imul(kind, 0x85ebca77)) | 0;
   let count = 0;
-  let labelEnd = n; // the current label is s[i + 1, labelEnd)
+  let labelEnd = end; // the current label is s[i + 1, labelEnd)
   let dots = 0;
   let topNonDigit = 0; // the last (top-level) label has a character that is not a digit
   let folded = 0;
-  for (let i = n - 1; i >= 0; i--) {
+  for (let i = end - 1; i >= start; i--) {
     const c = s.charCodeAt(i);
     const t = c < 128 ? DOMAIN_CHAR[c]! : 0;
     if (t === 0) return -1;
@@ -165,11 +166,11 @@ export function hashDomainSuffixes(s: string): number {
     h1 = Math.imul(h1 ^ f, 2654435761);
     h2 = Math.imul(h2 ^ f, 1597334677);
   }
-  if (labelEnd === 0) return -1;
-  if (labelEnd > 63) return 0;
+  if (labelEnd === start) return -1;
+  if (labelEnd - start > 63) return 0;
   if (dots === 0) return 0;
   suffix(h1, h2, count);
-  suffixStart[count++] = 0;
+  suffixStart[count++] = start;
   suffixFolded = folded !== 0;
   return count;
 }

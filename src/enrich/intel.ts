@@ -6,7 +6,7 @@ import type { OcsfEvent, Observable, Enrichment } from "../normalize/ocsf";
 import { OBS, OBS_CAPTIONS, SEVERITY_NAMES } from "../normalize/ocsf";
 import { isObject, type JsonObject } from "../normalize/json";
 import { parseIp, groupsToBigInt, formatIPv6 } from "./ip";
-import { normalizeDomain, urlKey, fastUrlKey, urlSpan } from "./indicator";
+import { normalizeDomain, urlKey, fastUrlKey, urlSpan, urlHost, hostSpan } from "./indicator";
 import {
   hash64,
   hash64Groups,
@@ -49,6 +49,8 @@ export interface Hit {
   kind: IndicatorKind;
   indicator: string;
   confidence: number;
+  /** Set when a URL's host (as written in the URL) matched a domain or address indicator. */
+  urlHost?: string;
 }
 
 const OBS_TYPE: Record<CandidateKind, number> = { ip: OBS.ip, host: OBS.hostname, url: OBS.url, hash: OBS.hash };
@@ -157,41 +159,93 @@ function isSpace(c: number): boolean {
 /**
  * a.b.evil.com: a.b.evil.com, b.evil.com, evil.com (never the bare top-level label). Each feed is
  * asked from the most specific name down and reports the first name it lists, so feed A listing
- * a.evil.com and feed B listing evil.com both hit (one hit per feed, in feed order).
+ * a.evil.com and feed B listing evil.com both hit (one hit per feed, in feed order). The name is
+ * value[start, end); false = it is no domain name (nothing asked).
  */
-function lookupDomain(feeds: LoadedFeed[], value: string, hits: Hit[]): void {
+function lookupDomain(feeds: LoadedFeed[], value: string, hits: Hit[], start = 0, end = value.length): boolean {
   let d = value;
-  let count = hashDomainSuffixes(d);
+  let count = hashDomainSuffixes(d, start, end);
   if (count < 0) {
-    const norm = normalizeDomain(value);
-    if (!norm) return;
+    const norm = normalizeDomain(start === 0 && end === value.length ? value : value.slice(start, end));
+    if (!norm) return false;
     d = norm;
+    end = norm.length;
     count = hashDomainSuffixes(d);
   }
+  if (count <= 0) return false;
   for (const f of feeds) {
     for (let k = count - 1; k >= 0; k--) {
       const conf = f.set.lookupHash(suffixHi[k]!, suffixLo[k]!);
       if (conf < 0) continue;
-      const name = d.slice(suffixStart[k]!);
+      const name = d.slice(suffixStart[k]!, end);
       hits.push({ feed: f, kind: "domain", indicator: suffixFolded ? name.toLowerCase() : name, confidence: conf });
       break;
     }
   }
+  return true;
 }
 
-/** The URL as sent, else (with parameters) without them; asked of each feed, one hit per feed. */
-function lookupUrl(feeds: LoadedFeed[], value: string, hits: Hit[]): void {
+/** An IPv4 or IPv6 address: its own entry, else (per feed) the most specific CIDR holding it. */
+function lookupIp(feeds: LoadedFeed[], value: string, hits: Hit[]): void {
+  const ip = parseIp(value);
+  if (!ip) return;
+  const from = hits.length;
+  if (ip.v === 4) {
+    for (const f of feeds) {
+      const h = f.set.lookupIPv4(ip.ip);
+      if (h) hits.push({ feed: f, ...h });
+    }
+    return;
+  }
+  hash64Groups(HASHED_KIND_CODE.ipv6, ip.groups);
+  lookupPair(feeds, "ipv6", hashOut[0]!, hashOut[1]!, hits);
+  // the set keeps only a hash: name the listed address in RFC 5952 form, not the event's spelling
+  if (hits.length > from) nameHits(hits, from, formatIPv6(groupsToBigInt(ip.groups)));
+  let big: bigint | undefined;
+  for (const f of feeds) {
+    if (!f.set.hasCidr6 || hits.some((h, k) => k >= from && h.feed === f)) continue;
+    const h = f.set.lookupIPv6Cidr((big ??= groupsToBigInt(ip.groups)));
+    if (h) hits.push({ feed: f, ...h });
+  }
+}
+
+/**
+ * A URL's host as a domain (with its parent domains) or an address, asked of the feeds that did not
+ * list the URL itself (hits so far): dl.evil.com in https://dl.evil.com/x hits a feed listing evil.com.
+ * The host is found where it stands in the URL (fastUrlKey's span when lookupUrl took that path, else
+ * urlHost); only a hit copies it.
+ */
+function lookupUrlHost(feeds: LoadedFeed[], value: string, hits: Hit[], fast: boolean): void {
+  if (!fast && !urlHost(value)) return;
+  const hs = fast ? urlSpan[0]! : hostSpan[0]!;
+  const he = fast ? urlSpan[3]! : hostSpan[1]!;
+  const bracketed = !fast && hostSpan[2] === 1;
+  const ask = hits.length === 0 ? feeds : feeds.filter((f) => !hits.some((h) => h.feed === f));
+  if (ask.length === 0) return;
+  const from = hits.length;
+  if (bracketed || !lookupDomain(ask, value, hits, hs, he)) lookupIp(ask, value.slice(hs, he), hits);
+  if (hits.length === from) return;
+  const host = value.slice(hs, he);
+  for (let k = from; k < hits.length; k++) hits[k]!.urlHost = host;
+}
+
+/**
+ * The URL as sent, else (with parameters) without them; asked of each feed, one hit per feed. true =
+ * fastUrlKey read it (urlSpan then holds its host too).
+ */
+function lookupUrl(feeds: LoadedFeed[], value: string, hits: Hit[]): boolean {
   let key = value;
   let start = 0;
   let end: number;
   let q: number;
-  if (fastUrlKey(value)) {
+  const fast = fastUrlKey(value);
+  if (fast) {
     start = urlSpan[0]!;
     end = urlSpan[1]!;
     q = urlSpan[2]!;
   } else {
     const k = urlKey(value);
-    if (!k) return;
+    if (!k) return false;
     key = k;
     end = k.length;
     q = k.indexOf("?");
@@ -218,6 +272,7 @@ function lookupUrl(feeds: LoadedFeed[], value: string, hits: Hit[]): void {
     conf = f.set.lookupHash(bareHi, bareLo);
     if (conf >= 0) hits.push({ feed: f, kind: "url", indicator: key.slice(start, q), confidence: conf });
   }
+  return fast;
 }
 
 function lookupFileHash(feeds: LoadedFeed[], value: string, hits: Hit[]): void {
@@ -231,33 +286,14 @@ function lookupFileHash(feeds: LoadedFeed[], value: string, hits: Hit[]): void {
 export function lookup(feeds: LoadedFeed[], c: Candidate): Hit[] {
   const hits: Hit[] = [];
   switch (c.kind) {
-    case "ip": {
-      const ip = parseIp(c.value);
-      if (!ip) break;
-      if (ip.v === 4) {
-        for (const f of feeds) {
-          const h = f.set.lookupIPv4(ip.ip);
-          if (h) hits.push({ feed: f, ...h });
-        }
-      } else {
-        hash64Groups(HASHED_KIND_CODE.ipv6, ip.groups);
-        lookupPair(feeds, "ipv6", hashOut[0]!, hashOut[1]!, hits);
-        // the set keeps only a hash: name the listed address in RFC 5952 form, not the event's spelling
-        if (hits.length > 0) nameHits(hits, 0, formatIPv6(groupsToBigInt(ip.groups)));
-        let big: bigint | undefined;
-        for (const f of feeds) {
-          if (!f.set.hasCidr6 || hits.some((h) => h.feed === f)) continue;
-          const h = f.set.lookupIPv6Cidr((big ??= groupsToBigInt(ip.groups)));
-          if (h) hits.push({ feed: f, ...h });
-        }
-      }
+    case "ip":
+      lookupIp(feeds, c.value, hits);
       break;
-    }
     case "host":
       lookupDomain(feeds, c.value, hits);
       break;
     case "url":
-      lookupUrl(feeds, c.value, hits);
+      lookupUrlHost(feeds, c.value, hits, lookupUrl(feeds, c.value, hits));
       break;
     case "hash":
       lookupFileHash(feeds, c.value, hits);
@@ -309,15 +345,20 @@ export function enrichIntel(e: OcsfEvent, data: IntelData): OcsfEvent {
     setReputation(e, c, reputationFor(best.confidence, best.feed.name));
     for (const h of hits) {
       const rep = reputationFor(h.confidence, h.feed.name);
+      const where = h.urlHost === undefined ? "" : ` (URL host ${h.urlHost})`;
       const entry: Enrichment & { reputation: typeof rep } = {
         name: c.path,
         value: c.value,
         type: "threat_intel",
         provider: h.feed.name,
-        short_desc: `${h.kind} ${h.indicator} listed by ${h.feed.name} (confidence ${h.confidence})`,
+        short_desc: `${h.kind} ${h.indicator}${where} listed by ${h.feed.name} (confidence ${h.confidence})`,
         data: { feed: h.feed.name, indicator: h.indicator, indicator_type: h.kind, confidence: h.confidence },
         reputation: rep,
       };
+      if (h.urlHost !== undefined) {
+        entry.data.url_part = "host";
+        entry.data.url_host = h.urlHost;
+      }
       (e.enrichments ??= []).push(entry);
       if (h.confidence >= data.minConfidence && h.feed.severityRaise > raiseBy) {
         raiseBy = h.feed.severityRaise;

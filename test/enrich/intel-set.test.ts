@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { IntelSetBuilder, hash64, hashOut, hashDomainSuffixes, hashHexDigest, suffixHi, suffixLo, suffixStart, suffixFolded, HASHED_KIND_CODE } from "../../src/enrich/intel-set";
 import { parseIPv4, parseIPv6, parseCidr, canonicalIPv6, formatIPv6, parseIp, mappedIPv4 } from "../../src/enrich/ip";
 import { addClassified } from "../../src/enrich/compiled";
-import { classify, urlKey, normalizeDomain, fastUrlKey, urlSpan } from "../../src/enrich/indicator";
+import { classify, urlKey, normalizeDomain, fastUrlKey, urlSpan, urlHost, hostSpan } from "../../src/enrich/indicator";
 import { lookup, type LoadedFeed } from "../../src/enrich/intel";
 
 function feedOf(values: string[], confidence = 80): LoadedFeed {
@@ -106,10 +106,40 @@ describe("IntelSet lookups", () => {
 
   it("matches URLs regardless of scheme, default port and fragment; with or without the query", () => {
     expect(ask(f, "url", "https://files.evil.example:8080/x86_64#frag")[0]?.indicator).toBe("files.evil.example:8080/x86_64");
-    expect(ask(f, "url", "http://files.evil.example/x86_64")).toEqual([]);
+    // another port is another URL: no URL hit (only the host's domain evil.example, see below)
+    expect(ask(f, "url", "http://files.evil.example/x86_64").map((h) => h.kind)).toEqual(["domain"]);
     expect(ask(f, "url", "http://DL.badcorp.example:443/payload.sh?id=7")[0]?.kind).toBe("url");
     expect(ask(f, "url", "https://dl.badcorp.example/payload.sh?id=8")).toEqual([]);
     expect(ask(f, "url", "http://files.evil.example:8080/x86_64?cache=1")[0]?.indicator).toBe("files.evil.example:8080/x86_64");
+  });
+
+  it("matches a URL's host as a domain (and its parents) or an address, named with the indicator's own type", () => {
+    const host = (url: string) => ask(f, "url", url).map((h) => [h.kind, h.indicator, h.urlHost]);
+    expect(host("https://evil.example/x")).toEqual([["domain", "evil.example", "evil.example"]]);
+    expect(host("https://dl.cdn.EVIL.example./x?y=1")).toEqual([["domain", "evil.example", "dl.cdn.EVIL.example."]]);
+    expect(host("http://user:pw@x.login.phish.example:8443/a")).toEqual([["domain", "login.phish.example", "x.login.phish.example"]]);
+    expect(host("evil.example")).toEqual([["domain", "evil.example", "evil.example"]]);
+    expect(host("http://203.0.113.66:8080/stage2")).toEqual([["ipv4", "203.0.113.66", "203.0.113.66"]]);
+    expect(host("http://198.51.100.200/")).toEqual([["cidr4", "198.51.100.128/25", "198.51.100.200"]]);
+    expect(host("http://[2001:DB8:beef::1]:8443/x")).toEqual([["ipv6", "2001:db8:beef::1", "2001:DB8:beef::1"]]);
+    expect(host("https://[2001:db8:dead:7::1]/x")).toEqual([["cidr6", "2001:db8:dead::/48", "2001:db8:dead:7::1"]]);
+    expect(host("http://[::ffff:203.0.113.66]/")).toEqual([["ipv4", "203.0.113.66", "::ffff:203.0.113.66"]]);
+    // the URL itself listed: that hit alone (one per feed), no second one for its host
+    expect(host("http://files.evil.example:8080/x86_64")).toEqual([["url", "files.evil.example:8080/x86_64", undefined]]);
+    // the domain or address elsewhere in the URL is no hit: path, query, fragment, credentials
+    for (const miss of [
+      "https://cdn.example/evil.example/x",
+      "https://cdn.example/?u=https://evil.example/",
+      "https://cdn.example/#evil.example",
+      "https://evil.example@cdn.example/",
+      "https://cdn.example\\evil.example",
+      "http://notevil.example/",
+      "http://203.0.113.67/203.0.113.66",
+      "http://[2001:db8:beef::2]/",
+      "/evil.example/x",
+      "javascript:alert('http://evil.example/')",
+      "http://[2001:db8:beef::1/",
+    ]) expect(ask(f, "url", miss), miss).toEqual([]);
   });
 
   it("matches SHA-256, SHA-1 and MD5 in any case", () => {
@@ -245,8 +275,10 @@ describe("fast lookup paths give the general paths' keys", () => {
     fc.assert(
       fc.property(url, (s) => {
         if (!fastUrlKey(s)) return true;
-        const [start, end, q] = [urlSpan[0]!, urlSpan[1]!, urlSpan[2]!];
+        const [start, end, q, hostEnd] = [urlSpan[0]!, urlSpan[1]!, urlSpan[2]!, urlSpan[3]!];
         const key = urlKey(s);
+        // its host span is urlHost's (the intel enricher takes it from here when fastUrlKey answered)
+        if (!urlHost(s) || hostSpan[0] !== start || hostSpan[1] !== hostEnd || hostSpan[2] !== 0) return false;
         return s.slice(start, end) === key && (q < 0 ? !key.includes("?") : q - start === key.indexOf("?"));
       }),
       { numRuns: 20_000 },
@@ -264,6 +296,31 @@ describe("fast lookup paths give the general paths' keys", () => {
     for (const s of ["0x0/", "http://a.0x7f/x", "http://0x/", "http://Evil.example/a", "http://e.example:8080/a", "http://u@e.example/a", "http://e.example/a/../b", "http://e.example/%2e", "http://10.0.0.1/a", "http://xn--bcher-kva.example/", "http://e.example/a?", "http://e.example"]) {
       expect(fastUrlKey(s), s).toBe(false);
     }
+  });
+
+  it("urlHost: the host as WHATWG URL parses it, for plain host names; found where it stands", () => {
+    fc.assert(
+      fc.property(url, fc.constantFrom("", "u@", "u:p@", "a@b@"), fc.constantFrom("", ":8080", ":"), (s0, cred, port) => {
+        const m = /^([a-z]+:\/\/)?([^/?#]*)(.*)$/i.exec(s0)!;
+        const s = `${m[1] ?? ""}${cred}${m[2]}${port}${m[3]}`;
+        if (!urlHost(s)) return true;
+        const h = s.slice(hostSpan[0], hostSpan[1]);
+        if (!/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/i.test(h) || /^[\d.]+$|0x/i.test(h)) return true; // escapes, punycode, numbers: not compared
+        let parsed: string;
+        try {
+          parsed = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(s) ? s : `http://${s}`).hostname;
+        } catch {
+          return true;
+        }
+        return parsed.toLowerCase() === h.toLowerCase(); // a non-special scheme (hxxp:) keeps the case
+      }),
+      { numRuns: 20_000 },
+    );
+    const span = (s: string) => (urlHost(s) ? [s.slice(hostSpan[0], hostSpan[1]), hostSpan[2]] : undefined);
+    expect(span("  HTTPS://u:p@Dl.Evil.example:443/a?b#c ")).toEqual(["Dl.Evil.example", 0]);
+    expect(span("http://[2001:db8::1]:8080")).toEqual(["2001:db8::1", 1]);
+    expect(span("1.2.3.4:80/x")).toEqual(["1.2.3.4", 0]);
+    for (const none of ["/api/v1/pods", "http://", "http:///x", "http://u@/x", "http://:80/", "1http://a.example/", "http://[::1]x/"]) expect(span(none), none).toBeUndefined();
   });
 
   it("hashDomainSuffixes: the hash64 of every suffix of normalizeDomain's name, or 0 exactly when it is no domain", () => {
@@ -284,6 +341,12 @@ describe("fast lookup paths give the general paths' keys", () => {
       { numRuns: 20_000 },
     );
     expect(hashDomainSuffixes("a.b.Evil.example")).toBe(3);
+    // a name inside a longer string (a URL's host): the same hashes, positions in that string
+    expect(hashDomainSuffixes("http://a.b.Evil.example/x", 7, 23)).toBe(3);
+    expect([suffixStart[0], suffixStart[2]]).toEqual([11, 7]);
+    hash64(HASHED_KIND_CODE.domain, "evil.example");
+    expect([suffixHi[0], suffixLo[0]]).toEqual([hashOut[0], hashOut[1]]);
+    expect(hashDomainSuffixes("http://10.0.0.1/x", 7, 15)).toBe(0);
     expect(hashDomainSuffixes("evil.example.")).toBe(-1);
     expect(hashDomainSuffixes("10.0.0.1")).toBe(0);
   });

@@ -3,6 +3,7 @@ import { validateOcsf } from "../support/ocsf-validator";
 import { config, enrichedFixture, plainFixture } from "./helpers";
 import { raiseSeverity, reputationFor } from "../../src/enrich/intel";
 import { makeEnricher } from "../../src/enrich/index";
+import { buildFromFeedText } from "../../src/enrich/compiled";
 import type { OcsfEvent, Enrichment } from "../../src/normalize/ocsf";
 
 const intelHits = (e: OcsfEvent): Enrichment[] => (e.enrichments ?? []).filter((x) => x.type === "threat_intel");
@@ -120,6 +121,57 @@ describe("threat intel on real events", () => {
     expect(base.severity_id).toBe(4);
     expect(out.severity_id).toBe(5);
     expect(out.observables!.find((o) => o.name === "evidences[0].file.hashes[0].value")).toMatchObject({ type_id: 8, reputation: { score_id: 10 } });
+  });
+
+  it("a domain or address listed in a feed hits a URL whose host it is (plain list, MISP domain/hostname), on the URL's attribute", () => {
+    const cfg = cfgWith([{ name: "doms", indicators: ["badcorp.example", "203.0.113.66", "2001:db8::/32"], type: "auto", confidence: 90, severityRaise: 0 }]);
+    const url = "https://dl.badcorp.example/payload.sh?x=1";
+    const { out } = enrichFalcoWithFileAndUrl(cfg, "0".repeat(64), url);
+    const [hit] = intelHits(out);
+    expect(hit).toEqual({
+      name: "evidences[0].url.url_string",
+      value: url,
+      type: "threat_intel",
+      provider: "doms",
+      short_desc: "domain badcorp.example (URL host dl.badcorp.example) listed by doms (confidence 90)",
+      data: { feed: "doms", indicator: "badcorp.example", indicator_type: "domain", confidence: 90, url_part: "host", url_host: "dl.badcorp.example" },
+      reputation: { base_score: 90, score_id: 10, score: "Malicious", provider: "doms" },
+    });
+    expect(out.observables!.find((o) => o.name === "evidences[0].url.url_string")).toMatchObject({ type_id: 6, value: url, reputation: { provider: "doms" } });
+    // address hosts, with a port and in brackets; the listed name elsewhere in the URL is no hit
+    for (const [u, indicator, type] of [
+      ["http://203.0.113.66:8080/stage2", "203.0.113.66", "ipv4"],
+      ["http://[2001:db8::beef]:8443/x", "2001:db8::/32", "cidr6"],
+      ["https://cdn.example/mirror/dl.badcorp.example/payload.sh", undefined, undefined],
+      ["https://cdn.example/?next=https://badcorp.example/", undefined, undefined],
+    ] as const) {
+      const hits = intelHits(enrichFalcoWithFileAndUrl(cfg, "0".repeat(64), u).out);
+      expect(hits.map((h) => [h.data.indicator, h.data.indicator_type]), u).toEqual(indicator ? [[indicator, type]] : []);
+    }
+
+    // a MISP feed's hostname and domain attributes, on an http_request.url
+    const mispCfg = cfgWith([{ name: "misp", url: "https://misp.example/feed.json", format: "misp", confidence: 80 }]);
+    const misp = JSON.stringify({
+      Event: {
+        info: "drop site",
+        Attribute: [
+          { type: "hostname", value: "dl.badcorp.example", to_ids: true },
+          { type: "domain", value: "evil.example", to_ids: true },
+        ],
+      },
+    });
+    const { set } = buildFromFeedText(misp, mispCfg.enrich.intel!.feeds[0]!);
+    const enrich = makeEnricher(mispCfg, { intel: { feeds: [{ name: "misp", set, severityRaise: 1 }], minConfidence: 80 } });
+    const [base] = plainFixture("cloudtrail/records__create-key-pair__aws-docs.json"); // API Activity: has http_request
+    const e = structuredClone(base!) as OcsfEvent & { http_request?: Record<string, unknown> };
+    e.http_request = { ...e.http_request, url: { url_string: "http://DL.BadCorp.example:8000/p" } };
+    e.observables = [...(e.observables ?? []), { name: "unmapped.referer", type_id: 6, type: "URL String", value: "https://www.evil.example/" }];
+    const out2 = enrich(e);
+    expect(validateOcsf(out2)).toEqual([]);
+    expect(intelHits(out2).map((h) => [h.name, h.data.indicator, h.data.indicator_type, h.data.url_host])).toEqual([
+      ["unmapped.referer", "evil.example", "domain", "www.evil.example"],
+      ["http_request.url.url_string", "dl.badcorp.example", "domain", "DL.BadCorp.example"],
+    ]);
   });
 
   it("an observable the enricher adds carries its type caption, as the normalizers' do", () => {
