@@ -303,6 +303,8 @@ describe("fast lookup paths give the general paths' keys", () => {
       fc.property(url, fc.constantFrom("", "u@", "u:p@", "a@b@"), fc.constantFrom("", ":8080", ":"), (s0, cred, port) => {
         const m = /^([a-z]+:\/\/)?([^/?#]*)(.*)$/i.exec(s0)!;
         const s = `${m[1] ?? ""}${cred}${m[2]}${port}${m[3]}`;
+        // special schemes only (and none, read as http): a non-special one (hxxp:) takes '\\' as a host character
+        if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s) && !/^(https?|ftp|wss?):/i.test(s)) return true;
         if (!urlHost(s)) return true;
         const h = s.slice(hostSpan[0], hostSpan[1]);
         if (!/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/i.test(h) || /^[\d.]+$|0x/i.test(h)) return true; // escapes, punycode, numbers: not compared
@@ -312,9 +314,9 @@ describe("fast lookup paths give the general paths' keys", () => {
         } catch {
           return true;
         }
-        return parsed.toLowerCase() === h.toLowerCase(); // a non-special scheme (hxxp:) keeps the case
+        return parsed === h.toLowerCase();
       }),
-      { numRuns: 20_000 },
+      { numRuns: 50_000 },
     );
     const span = (s: string) => (urlHost(s) ? [s.slice(hostSpan[0], hostSpan[1]), hostSpan[2]] : undefined);
     expect(span("  HTTPS://u:p@Dl.Evil.example:443/a?b#c ")).toEqual(["Dl.Evil.example", 0]);
