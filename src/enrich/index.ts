@@ -6,7 +6,7 @@
 //   intel.ts      threat-intel matches (reputation, enrichments[], severity raise)
 // Data that lives in R2 (inventory file, refreshed feeds) is loaded by ./load.ts (the only I/O here,
 // called by the ingest route); makeEnricher(cfg) alone uses what the config holds inline.
-import type { OcsfEvent } from "../normalize/ocsf";
+import type { OcsfEvent, Enrichment } from "../normalize/ocsf";
 import type { Config } from "../config/schema";
 import { enrichContext, contextData } from "./context";
 import { enrichInventory, Inventory } from "./inventory";
@@ -71,8 +71,26 @@ export function makeEnricher(cfg: Config, data: EnrichData = inlineData(cfg)): E
   // last: correlation keys read the cluster/pod context above (docs/correlation.md)
   if (cfg.correlate?.keys !== false) steps.push(guard("correlate", applyCorrelationKeys));
   return (e) => {
+    const before = e.enrichments?.length ?? 0;
     let out = e;
     for (const s of steps) out = s(out);
+    stampCreatedTime(out, before);
     return out;
   };
+}
+
+/**
+ * enrichments[].created_time (OCSF 1.3.0, recommended: "the time when the enrichment data was
+ * generated") on the entries this pass added: the event's metadata.logged_time, the time Tributary
+ * received it, which the normalizers stamp and this same pass enriches it in. The enrichers stay pure
+ * (no clock): an event enriched twice gets the same entries. No logged_time, no created_time.
+ */
+function stampCreatedTime(e: OcsfEvent, from: number): void {
+  const list = e.enrichments;
+  const t = e.metadata?.logged_time;
+  if (!list || typeof t !== "number") return;
+  for (let i = from; i < list.length; i++) {
+    const en = list[i] as Enrichment & { created_time?: number };
+    if (en.created_time === undefined) en.created_time = t;
+  }
 }

@@ -136,6 +136,7 @@ describe("threat intel on real events", () => {
       short_desc: "domain badcorp.example (URL host dl.badcorp.example) listed by doms (confidence 90)",
       data: { feed: "doms", indicator: "badcorp.example", indicator_type: "domain", confidence: 90, url_part: "host", url_host: "dl.badcorp.example" },
       reputation: { base_score: 90, score_id: 10, score: "Malicious", provider: "doms" },
+      created_time: out.metadata.logged_time,
     });
     expect(out.observables!.find((o) => o.name === "evidences[0].url.url_string")).toMatchObject({ type_id: 6, value: url, reputation: { provider: "doms" } });
     // address hosts, with a port and in brackets; the listed name elsewhere in the URL is no hit
@@ -279,5 +280,34 @@ describe("severity rule", () => {
   });
   it("maps confidence to reputation scores", () => {
     expect([95, 80, 60, 30, 10].map((c) => reputationFor(c, "p").score_id)).toEqual([10, 9, 8, 7, 6]);
+  });
+});
+
+describe("enrichments[].created_time", () => {
+  it("every entry a pass adds has the event's metadata.logged_time (its receipt); earlier entries and events without it are left alone", () => {
+    const cfg = config({
+      enrich: {
+        inventory: { inline: [{ match: "*", owner: "alice@example.com" }] },
+        intel: { feeds: [{ name: "c2", indicators: ["64.225.45.153"], confidence: 90 }] },
+      },
+    });
+    const enrich = makeEnricher(cfg);
+    const [plain] = plainFixture("tetragon/process_connect.ndjson");
+    const input = structuredClone(plain!);
+    input.metadata.labels = [...(input.metadata.labels ?? []), "attack.t1071"]; // an activity event: ATT&CK goes to enrichments[]
+    const earlier = { name: "x", value: "y", type: "sensor", data: {} };
+    input.enrichments = [earlier];
+    const out = enrich(structuredClone(input));
+    expect(validateOcsf(out)).toEqual([]);
+    const added = out.enrichments!.slice(1);
+    expect(added.map((x) => x.type)).toEqual(["asset_inventory", "mitre_attack", "threat_intel"]);
+    for (const x of added) expect((x as { created_time?: number }).created_time, x.type).toBe(plain!.metadata.logged_time);
+    expect(out.enrichments![0]).toEqual(earlier);
+    // pure: the same input enriched again is the same output
+    expect(enrich(structuredClone(input))).toEqual(out);
+    // no receipt time: no created_time
+    delete input.metadata.logged_time;
+    const none = enrich(structuredClone(input));
+    expect(none.enrichments!.slice(1).every((x) => !("created_time" in x))).toBe(true);
   });
 });

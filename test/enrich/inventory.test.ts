@@ -1,4 +1,5 @@
 import { describe, it, expect } from "vitest";
+import { FIXED_CTX } from "../support/fixture-pipeline";
 import inventoryCsv from "./samples/inventory.csv?raw";
 import { validateOcsf } from "../support/ocsf-validator";
 import { config, enrichedFixture } from "./helpers";
@@ -42,6 +43,8 @@ describe("host inventory", () => {
           region: "eu-west-1",
           labels: { cost_center: "cc-42", tier: "edge" },
         },
+        // OCSF "recommended": when it was made, i.e. this pass, which received the event at metadata.logged_time
+        created_time: FIXED_CTX.receivedAt,
       },
     ]);
   });
