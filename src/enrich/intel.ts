@@ -5,7 +5,7 @@
 import type { OcsfEvent, Observable, Enrichment } from "../normalize/ocsf";
 import { OBS, OBS_CAPTIONS, SEVERITY_NAMES } from "../normalize/ocsf";
 import { isObject, type JsonObject } from "../normalize/json";
-import { parseIp, groupsToBigInt, formatIPv6 } from "./ip";
+import { parseIp, groupsToBigInt, formatIPv6Groups } from "./ip";
 import { normalizeDomain, urlKey, fastUrlKey, urlSpan, urlHost, hostSpan } from "./indicator";
 import {
   hash64,
@@ -200,7 +200,7 @@ function lookupIp(feeds: LoadedFeed[], value: string, hits: Hit[]): void {
   hash64Groups(HASHED_KIND_CODE.ipv6, ip.groups);
   lookupPair(feeds, "ipv6", hashOut[0]!, hashOut[1]!, hits);
   // the set keeps only a hash: name the listed address in RFC 5952 form, not the event's spelling
-  if (hits.length > from) nameHits(hits, from, formatIPv6(groupsToBigInt(ip.groups)));
+  if (hits.length > from) nameHits(hits, from, formatIPv6Groups(ip.groups));
   let big: bigint | undefined;
   for (const f of feeds) {
     if (!f.set.hasCidr6 || hits.some((h, k) => k >= from && h.feed === f)) continue;

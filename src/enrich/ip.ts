@@ -127,26 +127,40 @@ export function mappedIPv4(s: string): number {
 }
 
 export function formatIPv6(v: bigint): string {
-  const parts: string[] = [];
-  for (let k = 7; k >= 0; k--) parts.push(Number((v >> BigInt(k * 16)) & 0xffffn).toString(16));
-  // compress the longest run of zero groups (RFC 5952)
+  const g = new Uint16Array(8);
+  for (let k = 0; k < 8; k++) g[k] = Number((v >> BigInt((7 - k) * 16)) & 0xffffn);
+  return formatIPv6Groups(g);
+}
+
+/** An IPv6 address given as its 8 groups, in RFC 5952 text (lower-case hex, the longest zero run as `::`). */
+export function formatIPv6Groups(g: Uint16Array): string {
+  // the longest run of two or more zero groups, the first of equal runs
   let best = -1;
   let bestLen = 0;
   for (let i = 0; i < 8; ) {
-    if (parts[i] !== "0") {
+    if (g[i] !== 0) {
       i++;
       continue;
     }
     let j = i;
-    while (j < 8 && parts[j] === "0") j++;
+    while (j < 8 && g[j] === 0) j++;
     if (j - i > bestLen && j - i > 1) {
       best = i;
       bestLen = j - i;
     }
     i = j;
   }
-  if (best < 0) return parts.join(":");
-  return `${parts.slice(0, best).join(":")}::${parts.slice(best + bestLen).join(":")}`;
+  let out = "";
+  for (let i = 0; i < 8; i++) {
+    if (i === best) {
+      out += "::";
+      i += bestLen - 1;
+      continue;
+    }
+    if (out !== "" && !out.endsWith(":")) out += ":";
+    out += g[i]!.toString(16);
+  }
+  return out;
 }
 
 export type ParsedIp =

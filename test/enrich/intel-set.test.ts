@@ -1,7 +1,7 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { IntelSetBuilder, hash64, hashOut, hashDomainSuffixes, hashHexDigest, suffixHi, suffixLo, suffixStart, suffixFolded, HASHED_KIND_CODE } from "../../src/enrich/intel-set";
-import { parseIPv4, parseIPv6, parseCidr, canonicalIPv6, formatIPv6, parseIp, mappedIPv4 } from "../../src/enrich/ip";
+import { parseIPv4, parseIPv6, parseCidr, canonicalIPv6, formatIPv6, formatIPv6Groups, parseIp, mappedIPv4 } from "../../src/enrich/ip";
 import { addClassified } from "../../src/enrich/compiled";
 import { classify, urlKey, normalizeDomain, fastUrlKey, urlSpan, urlHost, hostSpan } from "../../src/enrich/indicator";
 import { lookup, type LoadedFeed } from "../../src/enrich/intel";
@@ -48,6 +48,20 @@ describe("ip parsing", () => {
       fc.property(fc.bigInt({ min: 0n, max: (1n << 128n) - 1n }), (v) => parseIPv6(formatIPv6(v)) === v),
       { numRuns: 500 },
     );
+  });
+  it("writes IPv6 groups in RFC 5952 form, as the WHATWG URL serializer does (zero runs drawn often)", () => {
+    const group = fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 0, max: 0xffff }));
+    fc.assert(
+      fc.property(fc.array(group, { minLength: 8, maxLength: 8 }), (gs) => {
+        const g = Uint16Array.from(gs);
+        const whatwg = new URL(`http://[${gs.map((x) => x.toString(16)).join(":")}]/`).hostname.slice(1, -1);
+        return formatIPv6Groups(g) === whatwg && formatIPv6(parseIPv6(whatwg)!) === whatwg;
+      }),
+      { numRuns: 2000 },
+    );
+    expect(formatIPv6Groups(new Uint16Array(8))).toBe("::");
+    expect(formatIPv6Groups(Uint16Array.from([1, 0, 0, 0, 0, 0, 0, 0]))).toBe("1::");
+    expect(formatIPv6Groups(Uint16Array.from([0x2001, 0xdb8, 0, 1, 0, 0, 0, 1]))).toBe("2001:db8:0:1::1");
   });
 });
 
