@@ -207,88 +207,85 @@ describe("bindings a config needs beyond the shipped wrangler.toml", () => {
 
 describe("npm run check-config", () => {
   const run = (...args: string[]) => spawnSync(process.execPath, ["node_modules/tsx/dist/cli.mjs", "scripts/check-config.ts", ...args], { encoding: "utf8", timeout: 60_000 });
-
-  it("--env-file with a malformed webhook secret: an error naming the binding (not the value), exit 1", () => {
+  /** Runs `fn` with a fresh temporary directory, removed afterwards whatever happens. */
+  const inTempDir = (fn: (dir: string) => void) => {
     const dir = mkdtempSync(join(tmpdir(), "check-config-"));
     try {
-      const cfg = join(dir, "hook.json");
-      writeFileSync(cfg, JSON.stringify({ sinks: { hook: { type: "webhook", url: "https://example.com/hook", secret: { env: "WEBHOOK_SECRET" } } }, routes: [{ sinks: ["hook"] }] }));
-      const vars = join(dir, ".dev.vars");
-      writeFileSync(vars, "WEBHOOK_SECRET=not-base64!!\n");
-      const r = run("--env-file", vars, cfg);
-      expect(r.status).toBe(1);
-      expect(r.stderr).toContain("error: sinks.hook.secret: the secret WEBHOOK_SECRET in the given environment is not a Standard Webhooks secret");
-      expect(r.stdout + r.stderr).not.toContain("not-base64!!");
-      writeFileSync(vars, `WEBHOOK_SECRET=whsec_${Buffer.from("0123456789abcdef01234567").toString("base64")}\n`);
-      expect(run("--env-file", vars, cfg).status).toBe(0);
+      fn(dir);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  };
+
+  it("--env-file with a malformed webhook secret: an error naming the binding (not the value), exit 1", () => {
+    inTempDir((dir) => {
+    const cfg = join(dir, "hook.json");
+    writeFileSync(cfg, JSON.stringify({ sinks: { hook: { type: "webhook", url: "https://example.com/hook", secret: { env: "WEBHOOK_SECRET" } } }, routes: [{ sinks: ["hook"] }] }));
+    const vars = join(dir, ".dev.vars");
+    writeFileSync(vars, "WEBHOOK_SECRET=not-base64!!\n");
+    const r = run("--env-file", vars, cfg);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("error: sinks.hook.secret: the secret WEBHOOK_SECRET in the given environment is not a Standard Webhooks secret");
+    expect(r.stdout + r.stderr).not.toContain("not-base64!!");
+    writeFileSync(vars, `WEBHOOK_SECRET=whsec_${Buffer.from("0123456789abcdef01234567").toString("base64")}\n`);
+    expect(run("--env-file", vars, cfg).status).toBe(0);
+    });
   });
 
   it("a config needing a binding the repo's wrangler.toml lacks (an r2 sink's bucket): exit 1 naming it", () => {
-    const dir = mkdtempSync(join(tmpdir(), "check-config-"));
-    try {
-      const cfg = join(dir, "cold.json");
-      writeFileSync(cfg, JSON.stringify({ sinks: { cold: { type: "r2", binding: "COLD_BUCKET" } }, routes: [{ sinks: ["cold"] }] }));
-      const r = run(cfg);
-      expect(r.status).toBe(1);
-      expect(r.stderr).toContain('error: sinks.cold.binding: the binding COLD_BUCKET is not declared in wrangler.toml (add [[r2_buckets]] binding = "COLD_BUCKET")');
-      writeFileSync(cfg, JSON.stringify({ sinks: { copy: { type: "r2", binding: "ARCHIVE" } }, routes: [{ sinks: ["copy"] }] }));
-      const ok = run(cfg);
-      expect(ok.status).toBe(0);
-      expect(ok.stdout).toContain("  ARCHIVE  [[r2_buckets]]  (sinks.copy.binding)");
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    inTempDir((dir) => {
+    const cfg = join(dir, "cold.json");
+    writeFileSync(cfg, JSON.stringify({ sinks: { cold: { type: "r2", binding: "COLD_BUCKET" } }, routes: [{ sinks: ["cold"] }] }));
+    const r = run(cfg);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('error: sinks.cold.binding: the binding COLD_BUCKET is not declared in wrangler.toml (add [[r2_buckets]] binding = "COLD_BUCKET")');
+    writeFileSync(cfg, JSON.stringify({ sinks: { copy: { type: "r2", binding: "ARCHIVE" } }, routes: [{ sinks: ["copy"] }] }));
+    const ok = run(cfg);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toContain("  ARCHIVE  [[r2_buckets]]  (sinks.copy.binding)");
+    });
   });
 
   it("prints OK for examples/routing.json and the named fields of a broken file; exits 0 valid, 1 invalid, 2 on a usage error", () => {
-    const dir = mkdtempSync(join(tmpdir(), "check-config-"));
-    try {
-      const bad = join(dir, "bad.json");
-      writeFileSync(bad, JSON.stringify(broken));
-      const both = run("examples/routing.json", bad);
-      expect(both.status).toBe(1); // one of the two is invalid
-      expect(both.stdout).toMatch(/^OK: examples\/routing\.json is a valid Tributary config/);
-      expect(both.stdout).toContain("SPLUNK_HEC_TOKEN  (sinks.splunk.token)");
-      expect(both.stderr).toContain("invalid config (3 errors)");
-      expect(both.stderr).toContain("error: sinks.siem.url: Invalid URL");
-      expect(run("examples/routing.json").status).toBe(0);
-      expect(run("--env-file").status).toBe(2);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    inTempDir((dir) => {
+    const bad = join(dir, "bad.json");
+    writeFileSync(bad, JSON.stringify(broken));
+    const both = run("examples/routing.json", bad);
+    expect(both.status).toBe(1); // one of the two is invalid
+    expect(both.stdout).toMatch(/^OK: examples\/routing\.json is a valid Tributary config/);
+    expect(both.stdout).toContain("SPLUNK_HEC_TOKEN  (sinks.splunk.token)");
+    expect(both.stderr).toContain("invalid config (3 errors)");
+    expect(both.stderr).toContain("error: sinks.siem.url: Invalid URL");
+    expect(run("examples/routing.json").status).toBe(0);
+    expect(run("--env-file").status).toBe(2);
+    });
   });
 
   it("checks the bundled tributary.config.json without a file; a TRIBUTARY_CONFIG over 5 KB in the env file is an error pointing at that file", () => {
     const plain = run();
     expect(plain.status).toBe(0);
     expect(plain.stdout).toMatch(/^OK: tributary\.config\.json is a valid Tributary config/);
-    const dir = mkdtempSync(join(tmpdir(), "check-config-"));
-    try {
-      const big = JSON.stringify(bigConfig());
-      expect(checkConfigText(big).ok).toBe(true);
-      const vars = join(dir, ".dev.vars");
-      writeFileSync(vars, `TRIBUTARY_CONFIG='${big}'\n`);
-      const over = run("--env-file", vars);
-      expect(over.status).toBe(1);
-      expect(over.stderr).toContain(`error: TRIBUTARY_CONFIG in ${vars}: ${big.length} bytes, more than the 5120 bytes (5 KB)`);
-      expect(over.stderr).toContain("put the config in tributary.config.json at the repo root instead");
-      // the same config as a named file: valid, with a warning that it can only be the bundled file
-      const file = join(dir, "big.json");
-      writeFileSync(file, big);
-      const named = run(file);
-      expect(named.status).toBe(0);
-      expect(named.stdout).toContain(`warning: ${file}: ${big.length} bytes, more than the 5120 bytes`);
-      // a small TRIBUTARY_CONFIG is checked as the config the Worker uses
-      writeFileSync(vars, `TRIBUTARY_CONFIG='{"limits":{"maxRecords":0}}'\n`);
-      const small = run("--env-file", vars);
-      expect(small.status).toBe(1);
-      expect(small.stdout).toContain(`note: TRIBUTARY_CONFIG in ${vars} is set: the Worker uses it, not tributary.config.json`);
-      expect(small.stderr).toContain(`TRIBUTARY_CONFIG in ${vars}: invalid config (1 error)`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    inTempDir((dir) => {
+    const big = JSON.stringify(bigConfig());
+    expect(checkConfigText(big).ok).toBe(true);
+    const vars = join(dir, ".dev.vars");
+    writeFileSync(vars, `TRIBUTARY_CONFIG='${big}'\n`);
+    const over = run("--env-file", vars);
+    expect(over.status).toBe(1);
+    expect(over.stderr).toContain(`error: TRIBUTARY_CONFIG in ${vars}: ${big.length} bytes, more than the 5120 bytes (5 KB)`);
+    expect(over.stderr).toContain("put the config in tributary.config.json at the repo root instead");
+    // the same config as a named file: valid, with a warning that it can only be the bundled file
+    const file = join(dir, "big.json");
+    writeFileSync(file, big);
+    const named = run(file);
+    expect(named.status).toBe(0);
+    expect(named.stdout).toContain(`warning: ${file}: ${big.length} bytes, more than the 5120 bytes`);
+    // a small TRIBUTARY_CONFIG is checked as the config the Worker uses
+    writeFileSync(vars, `TRIBUTARY_CONFIG='{"limits":{"maxRecords":0}}'\n`);
+    const small = run("--env-file", vars);
+    expect(small.status).toBe(1);
+    expect(small.stdout).toContain(`note: TRIBUTARY_CONFIG in ${vars} is set: the Worker uses it, not tributary.config.json`);
+    expect(small.stderr).toContain(`TRIBUTARY_CONFIG in ${vars}: invalid config (1 error)`);
+    });
   });
 });
