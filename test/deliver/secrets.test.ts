@@ -3,7 +3,7 @@
 // or an endpoint on 127.0.0.1 that echoes the request (Authorization: Splunk <token>, DD-API-KEY,
 // basic auth) in its error answer.
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseConfig } from "../../src/config/load";
 import { deliverToSink } from "../../src/deliver/deliver";
@@ -27,17 +27,25 @@ afterEach(async () => {
   server = undefined;
 });
 
-/** Answers 400 (a permanent failure) with the request's URL and headers in the body and a header. */
-function echoServer(): Promise<string> {
+/** A server on 127.0.0.1 that answers 400 (a permanent failure), once the request is read, with `answer`'s headers and body; its URL. */
+function answering400(answer: (req: IncomingMessage) => { headers: Record<string, string>; body: string }): Promise<string> {
   server = createServer((req, res) => {
     req.resume();
     req.on("end", () => {
-      const echo = JSON.stringify({ error: "bad request", url: req.url, headers: req.headers });
-      res.writeHead(400, { "content-type": "application/json", "x-request-id": String(req.headers.authorization ?? req.headers["dd-api-key"] ?? "") });
-      res.end(echo);
+      const a = answer(req);
+      res.writeHead(400, a.headers);
+      res.end(a.body);
     });
   });
   return new Promise((resolve) => server!.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server!.address() as AddressInfo).port}`)));
+}
+
+/** Answers 400 (a permanent failure) with the request's URL and headers in the body and a header. */
+function echoServer(): Promise<string> {
+  return answering400((req) => ({
+    headers: { "content-type": "application/json", "x-request-id": String(req.headers.authorization ?? req.headers["dd-api-key"] ?? "") },
+    body: JSON.stringify({ error: "bad request", url: req.url, headers: req.headers }),
+  }));
 }
 
 describe("sink secrets in failures", () => {
@@ -82,14 +90,7 @@ describe("sink secrets in failures", () => {
 
   it("a secret the 4 KB cut of an answer goes through leaves no beginning of it in the dead letter", async () => {
     // the answer quotes the token so that the cut (4,096 characters) falls 10 characters into it
-    server = createServer((req, res) => {
-      req.resume();
-      req.on("end", () => {
-        res.writeHead(400, { "content-type": "text/plain" });
-        res.end("x".repeat(4086) + HEC_TOKEN + " and more");
-      });
-    });
-    const url = await new Promise<string>((resolve) => server!.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server!.address() as AddressInfo).port}`)));
+    const url = await answering400(() => ({ headers: { "content-type": "text/plain" }, body: "x".repeat(4086) + HEC_TOKEN + " and more" }));
     const cfg = parseConfig({ sinks: { hec: { type: "splunk_hec", url, token: { env: "HEC_TOKEN" }, retry: { maxAttempts: 1 } } } });
     const { deps, map } = memoryDeps(cfg, { HEC_TOKEN }, Date.UTC(2027, 0, 15));
     const event = fixtureEvents()[0]!;
