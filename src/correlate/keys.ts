@@ -21,7 +21,7 @@
 import { type OcsfEvent, labelValue } from "../normalize/ocsf";
 import { isObject, type Json, type JsonObject } from "../normalize/json";
 import { stableUid } from "../normalize/uid";
-import { falcoValue } from "../normalize/falco";
+import { falcoClusterName } from "../enrich/context";
 
 export const DEFAULT_CLUSTER = "default";
 
@@ -158,15 +158,7 @@ function podOf(e: OcsfEvent, pods: readonly JsonObject[], labels: string[] | und
 
 function clusterOf(e: OcsfEvent, labels: string[] | undefined): string {
   const um = e.unmapped;
-  const of = o(um?.output_fields);
-  // Falco's "<NA>" (kept raw in unmapped.output_fields) names no cluster
-  return (
-    labelValue(labels, "k8s.cluster:") ??
-    s(um?.cluster_name) ??
-    s(falcoValue(of?.["k8smeta.cluster.name"])) ??
-    s(falcoValue(of?.["k8s.cluster.name"])) ??
-    DEFAULT_CLUSTER
-  );
+  return labelValue(labels, "k8s.cluster:") ?? s(um?.cluster_name) ?? falcoClusterName(o(um?.output_fields)) ?? DEFAULT_CLUSTER;
 }
 
 function pushUnique(list: string[], v: string | undefined): void {

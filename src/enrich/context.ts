@@ -92,6 +92,14 @@ function falcoPodLabels(of: JsonObject, list: string, prefix: string, suffix: st
   return labels;
 }
 
+/**
+ * The cluster a Falco alert's output fields name (k8smeta.cluster.name, else k8s.cluster.name); "<NA>"
+ * (kept raw in unmapped.output_fields) names none. Also the correlation keys' fallback (correlate/keys.ts).
+ */
+export function falcoClusterName(of: JsonObject | undefined): string | undefined {
+  return of && (s(falcoValue(of["k8smeta.cluster.name"])) ?? s(falcoValue(of["k8s.cluster.name"])));
+}
+
 /** Kubernetes context the sensor sent, from OCSF places and the source fields normalizers keep in unmapped. */
 function podInfo(e: OcsfEvent): PodInfo {
   const info: PodInfo = {};
@@ -118,7 +126,7 @@ function podInfo(e: OcsfEvent): PodInfo {
     // the k8smeta plugin's (Falco 0.37+) are the fallback, as its pod name and namespace are in the normalizer
     info.labels ??=
       falcoPodLabels(of, "k8s.pod.labels", "k8s.pod.label.", "") ?? falcoPodLabels(of, "k8smeta.pod.labels", "k8smeta.pod.label[", "]");
-    info.cluster ??= s(falcoValue(of["k8smeta.cluster.name"])) ?? s(falcoValue(of["k8s.cluster.name"])); // "<NA>": none
+    info.cluster ??= falcoClusterName(of);
   }
   // OCSF places
   if (Array.isArray(e.resources)) {
