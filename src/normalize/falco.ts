@@ -165,19 +165,23 @@ interface Built {
 /** Falco's indexed ancestor fields (libsinsp: proc.aname[1] is the parent, proc.aname[0] the process itself). */
 const ANCESTOR_FIELD = /^proc\.a(?:name|pid|cmdline|exepath|exe)\[(\d+)\]$/;
 
+/** The process's (level 0) and the parent's (level 1) own fields, tried before proc.a*[0] / proc.a*[1]. */
+const OWN_FIELDS = [
+  { name: "proc.name", pid: "proc.pid", cmd: "proc.cmdline", exepath: "proc.exepath", exe: "proc.exe" },
+  { name: "proc.pname", pid: "proc.ppid", cmd: "proc.pcmdline", exepath: "proc.pexepath", exe: "proc.pexe" },
+] as const;
+
 /**
  * One level of the process ancestry: 0 = the process, 1 = parent, N = proc.aname[N] / proc.apid[N] /
  * proc.acmdline[N] / proc.aexepath[N] (else proc.aexe[N] when it is an absolute path).
  * (A module function, not a closure in mapProcess: the bundler's keepNames names every closure it makes.)
  */
 function processLevel(f: Fields, n: number, findingUid: string): JsonObject | undefined {
-  const name = (n === 0 ? f.s("proc.name") : n === 1 ? f.s("proc.pname") : undefined) ?? f.s(`proc.aname[${n}]`);
-  const pid = (n === 0 ? f.i("proc.pid") : n === 1 ? f.i("proc.ppid") : undefined) ?? f.i(`proc.apid[${n}]`);
-  const cmd = (n === 0 ? f.s("proc.cmdline") : n === 1 ? f.s("proc.pcmdline") : undefined) ?? f.s(`proc.acmdline[${n}]`);
-  const exePath =
-    (n === 0 ? (f.s("proc.exepath") ?? exeIfPath(f, "proc.exe")) : n === 1 ? (f.s("proc.pexepath") ?? exeIfPath(f, "proc.pexe")) : undefined) ??
-    f.s(`proc.aexepath[${n}]`) ??
-    exeIfPath(f, `proc.aexe[${n}]`);
+  const own = OWN_FIELDS[n]; // levels 0 and 1: their own fields first
+  const name = (own && f.s(own.name)) ?? f.s(`proc.aname[${n}]`);
+  const pid = (own && f.i(own.pid)) ?? f.i(`proc.apid[${n}]`);
+  const cmd = (own && f.s(own.cmd)) ?? f.s(`proc.acmdline[${n}]`);
+  const exePath = (own && (f.s(own.exepath) ?? exeIfPath(f, own.exe))) ?? f.s(`proc.aexepath[${n}]`) ?? exeIfPath(f, `proc.aexe[${n}]`);
   if (name === undefined && pid === undefined && cmd === undefined && exePath === undefined) return undefined;
   return obj({
     pid,
