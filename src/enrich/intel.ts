@@ -166,7 +166,7 @@ function lookupDomain(feeds: LoadedFeed[], value: string, hits: Hit[], start = 0
   let d = value;
   let count = hashDomainSuffixes(d, start, end);
   if (count < 0) {
-    const norm = normalizeDomain(start === 0 && end === value.length ? value : value.slice(start, end));
+    const norm = normalizeDomain(value.slice(start, end)); // the whole string: slice gives it back uncopied
     if (!norm) return false;
     d = norm;
     end = norm.length;
