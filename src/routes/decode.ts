@@ -111,15 +111,28 @@ function looksLikeContainer(raw: string): boolean {
   return raw.charCodeAt(0) === 0x5b || CONTAINER_HINT.test(raw);
 }
 
-/** A line over maxRecordBytes that is a container (jsonLines unwraps it instead of refusing it), else undefined. */
+/**
+ * A line over maxRecordBytes that is a container (jsonLines unwraps it instead of refusing it), else undefined
+ * (refused for its size, as any other line over the limit). Parsed once: countRecords keeps what it parsed
+ * in the layout (`parsed`), and jsonLines takes it from there.
+ */
 function bigContainer(raw: string): Json | undefined {
   if (!looksLikeContainer(raw)) return undefined;
   try {
     const v = parseJson(raw);
     return isContainer(v) ? v : undefined;
   } catch {
-    return undefined; // refused for its size, as any other line over the limit
+    return undefined;
   }
+}
+
+/** bigContainer of line `line`, from what countRecords kept of it (taken, so held no longer than needed), else parsed now. */
+function takeBigContainer(l: LinesLayout, line: number, raw: string): Json | undefined {
+  const kept = l.parsed;
+  if (kept === undefined || !kept.has(line)) return bigContainer(raw);
+  const v = kept.get(line);
+  kept.delete(line);
+  return v;
 }
 
 /**
@@ -127,7 +140,8 @@ function bigContainer(raw: string): Json | undefined {
  * ingest loop will count, known before anything is queued (so a maxRecords 413 never follows a partial
  * send). Only lines that look like containers (`[...]`, `"items":`, `"Records":`) are parsed here, of any
  * size: a container line over maxRecordBytes is unwrapped too (jsonLines), any other line is one record
- * (recordCount of a value that is no container is 1, so one rule fits both).
+ * (recordCount of a value that is no container is 1, so one rule fits both). What it parses of a line over
+ * maxRecordBytes stays in the layout for itemsOf (LinesLayout.parsed): give both the same options.
  */
 export function countRecords(text: string, l: Layout, opts: FrameOptions = {}): number {
   switch (l.kind) {
@@ -146,24 +160,33 @@ export function countRecords(text: string, l: Layout, opts: FrameOptions = {}): 
         const raw = lineRecordText(text, start, end);
         if (raw === undefined) continue;
         if (opts.bad?.has(line)) n++;
-        else if (raw !== "") {
-          let count = 1;
-          if (looksLikeContainer(raw)) {
-            try {
-              count = recordCount(parseJson(raw));
-            } catch {
-              // an invalid line is one record (one error)
-            }
-          }
-          n += count;
-        }
+        else if (raw !== "") n += looksLikeContainer(raw) ? lineCount(l, line, raw, opts.maxRecordBytes) : 1;
       }
       return n;
     }
   }
 }
 
-function* jsonLines(text: string, opts: FrameOptions): Generator<Item> {
+/**
+ * The records of a line that looks like a container: an invalid line is one record (one error), as is a
+ * value that is no container. A line over maxRecordBytes is parsed here once for both passes: its value
+ * (or undefined, when jsonLines refuses it) is kept in `l.parsed` for jsonLines.
+ */
+function lineCount(l: LinesLayout, line: number, raw: string, max: number | undefined): number {
+  if (oversize(raw, max) !== undefined) {
+    const kept = (l.parsed ??= new Map());
+    let v = kept.get(line);
+    if (v === undefined && !kept.has(line)) kept.set(line, (v = bigContainer(raw)));
+    return v === undefined ? 1 : recordCount(v);
+  }
+  try {
+    return recordCount(parseJson(raw));
+  } catch {
+    return 1;
+  }
+}
+
+function* jsonLines(text: string, l: LinesLayout, opts: FrameOptions): Generator<Item> {
   for (const { line, start, end } of lineBounds(text)) {
     const raw = lineRecordText(text, start, end);
     if (raw === undefined) continue;
@@ -174,7 +197,7 @@ function* jsonLines(text: string, opts: FrameOptions): Generator<Item> {
       const big = oversize(raw, opts.maxRecordBytes);
       if (big !== undefined) {
         // a whole log file or EventList on one line: its records are measured one by one, not the line
-        const value = bigContainer(raw);
+        const value = takeBigContainer(l, line, raw);
         if (value === undefined) yield { type: "error", path, reason: tooLargeReason(big, opts.maxRecordBytes!), raw };
         else yield opts.texts ? { type: "value", value, path, text: raw } : { type: "value", value, path };
       } else if (raw !== "") {
@@ -201,11 +224,21 @@ function* textLines(text: string, bad?: ReadonlyMap<number, BadLine>): Generator
   }
 }
 
+/**
+ * NDJSON. `parsed`: the lines over maxRecordBytes that countRecords parsed (line number -> the container,
+ * or undefined when the line is refused for its size), so itemsOf does not parse them again; each is
+ * taken when yielded (a second itemsOf parses it again).
+ */
+export interface LinesLayout {
+  kind: "lines";
+  parsed?: Map<number, Json | undefined>;
+}
+
 /** How a body is laid out, decided once before iterating its items. */
 export type Layout =
   | { kind: "empty" }
   /** One JSON value per line. */
-  | { kind: "lines" }
+  | LinesLayout
   /** Falco plain-text lines. */
   | { kind: "text" }
   /** One JSON value (a top-level array yields its elements). */
@@ -254,7 +287,7 @@ export function* itemsOf(text: string, l: Layout, opts: FrameOptions = {}): Gene
     case "empty":
       return;
     case "lines":
-      return yield* jsonLines(text, opts);
+      return yield* jsonLines(text, l, opts);
     case "text":
       return yield* textLines(text, opts.bad);
     case "broken":

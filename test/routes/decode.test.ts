@@ -1,5 +1,5 @@
 // Framing (pure): layouts, items in body order, record checks.
-import { describe, it, expect } from "vitest";
+import { describe, it, expect, vi, afterEach } from "vitest";
 import fc from "fast-check";
 import { layout, items, itemsOf, frame, countLines, countRecords, checkRecord, utf8Length, oversize, type Item, type Framing } from "../../src/routes/decode";
 import { recordCount, unwrap, EmptyContainers, type Unwrapped } from "../../src/normalize/detect";
@@ -102,6 +102,53 @@ describe("items", () => {
     const [first] = itemsOf(text, l, { ...opts, texts: true });
     expect(first).toMatchObject({ type: "value", path: "line 1", text: file });
     expect(unwrap(first!.type === "value" ? first!.value : null, "line 1", [], 0, file).map((u) => u.raw)).toEqual(Array.from({ length: 8 }, () => JSON.stringify(rec)));
+  });
+
+  describe("a line over maxRecordBytes is parsed once for the maxRecords count and its items (ingest calls countRecords, then itemsOf)", () => {
+    afterEach(() => vi.restoreAllMocks());
+    const rec = parseJson(fixture("cloudtrail/record__start-logging__aws-docs.json"));
+    const max = 3 * JSON.stringify(rec).length;
+    /** JSON.parse calls given a text at least `len` long (parseJson may hand it a quoted copy: never shorter). */
+    const parsesOf = (spy: { mock: { calls: unknown[][] } }, len: number) => spy.mock.calls.filter(([t]) => typeof t === "string" && t.length >= len).length;
+
+    it("counted and yielded from one parse: containers (a CloudTrail file, an EventList) and a line refused for its size", () => {
+      const file = JSON.stringify({ Records: Array.from({ length: 8 }, () => rec) });
+      const list = JSON.stringify({ kind: "EventList", apiVersion: "audit.k8s.io/v1", items: Array.from({ length: 5 }, () => rec) });
+      const extra = JSON.stringify({ Records: Array.from({ length: 4 }, () => rec), a: 1, b: 2 }); // no container: refused whole
+      const small = JSON.stringify({ Records: [rec] }); // under the limit
+      const text = [file, list, extra, small].join("\n");
+      const opts = { maxRecordBytes: max };
+      const expected = [...itemsOf(text, layout(text, "ndjson", opts), opts)];
+      const spy = vi.spyOn(JSON, "parse");
+      const l = layout(text, "ndjson", opts);
+      expect(countRecords(text, l, opts)).toBe(8 + 5 + 1 + 1);
+      expect(countRecords(text, l, opts)).toBe(15); // counting again parses nothing again
+      const got = [...itemsOf(text, l, opts)];
+      expect(parsesOf(spy, Math.min(file.length, list.length, extra.length))).toBe(3); // file, list, extra: once each
+      expect(got).toEqual(expected);
+      expect(got.map((x) => [x.type, x.path])).toEqual([
+        ["value", "line 1"],
+        ["value", "line 2"],
+        ["error", "line 3"],
+        ["value", "line 4"],
+      ]);
+      // what was kept is taken when yielded: a second pass over the same layout parses again, and yields the same
+      expect([...itemsOf(text, l, opts)]).toEqual(expected);
+      expect(parsesOf(spy, Math.min(file.length, list.length, extra.length))).toBe(6);
+    });
+
+    it("a maxRecords refusal of such a line costs one parse, and no item is read", () => {
+      const file = JSON.stringify({ Records: Array.from({ length: 12 }, () => rec) });
+      const text = `{"rule":"r","output":"o"}\n${file}\n`;
+      const opts = { maxRecordBytes: max };
+      const maxRecords = 12;
+      const spy = vi.spyOn(JSON, "parse");
+      const l = layout(text, "ndjson", opts);
+      const declared = countRecords(text, l, opts);
+      expect(declared).toBe(13);
+      expect(declared > maxRecords).toBe(true); // ingest answers 413 here (test/routes/limits.worker.test.ts)
+      expect(parsesOf(spy, file.length)).toBe(1);
+    });
   });
 
   it("keeps integers beyond 2^53 exact (Falco evt.time)", () => {

@@ -1,7 +1,7 @@
 // Error paths and limits: gzip bombs, body/record/depth/count limits, garbage, invalid UTF-8,
 // bodies cut mid-record, and the quarantine every rejected record goes to.
 import { env } from "cloudflare:test";
-import { describe, it, expect } from "vitest";
+import { describe, it, expect, vi } from "vitest";
 import { Gunzip } from "fflate";
 import { fixture } from "../support/fixtures";
 import { CaptureQueue, call, post, linesOf, gzip, quarantined } from "./helpers";
@@ -235,6 +235,29 @@ describe("records per request, record size, nesting depth", () => {
     expect(count.status).toBe(413);
     expect(count.body.errors[0]!.reason).toBe(`${many.length + 1} records, more than limits.maxRecords (${many.length}) in one request (nothing was queued): send smaller batches`);
     expect(count.queue.count()).toBe(0);
+  });
+
+  it("a maxRecords 413 for a container line over maxRecordBytes: the line is parsed once, for the count, and nothing is queued", async () => {
+    const rec = JSON.parse(fixture("cloudtrail/record__start-logging__aws-docs.json")) as Record<string, unknown>;
+    const maxRecordBytes = 3 * JSON.stringify(rec).length;
+    const line = JSON.stringify({ Records: Array.from({ length: 12 }, () => rec) });
+    expect(line.length).toBeGreaterThan(maxRecordBytes);
+    const body = `${falco[0]}\n${line}\n`;
+    const parse = vi.spyOn(JSON, "parse");
+    try {
+      const r = await ingest(body, { "content-type": "application/x-ndjson" }, { limits: { maxRecordBytes, maxRecords: 12 } });
+      expect(r.status).toBe(413);
+      expect(r.body).toEqual({ accepted: 0, rejected: 0, errors: [{ index: -1, path: "(body)", reason: "13 records, more than limits.maxRecords (12) in one request (nothing was queued): send smaller batches" }] });
+      expect(r.queue.calls).toBe(0);
+      expect(parse.mock.calls.filter(([t]) => typeof t === "string" && t.length >= line.length)).toHaveLength(1);
+      // within the limit: counted and unwrapped from that one parse
+      parse.mockClear();
+      const ok = await ingest(body, { "content-type": "application/x-ndjson" }, { limits: { maxRecordBytes, maxRecords: 13 } });
+      expect(ok.body).toEqual({ accepted: 13, rejected: 0, errors: [] });
+      expect(parse.mock.calls.filter(([t]) => typeof t === "string" && t.length >= line.length)).toHaveLength(1);
+    } finally {
+      parse.mockRestore();
+    }
   });
 
   it("rejects a record nested deeper than maxDepth (no stack overflow even 100k levels deep) and keeps the others", async () => {
