@@ -9,7 +9,8 @@
 // Everything lives in storage (SQLite-backed), so a restart loses nothing. Bounded: one fingerprint
 // (or throttle key) per object by its name, at most MAX_WINDOWS windows per object (the oldest is
 // closed early, its summary sent, to open another), MAX_DECIDED message ids and MAX_HOSTS hosts per
-// window, one stored event per window; a window lasts at most a day and an idle object keeps no state.
+// window (per class in a throttle window), one stored event per window (a throttle window: one per
+// OCSF class held back, at most MAX_CLASSES); a window lasts at most a day and an idle object keeps no state.
 // Idempotent per queue message: a redelivered message is answered as the first time and not counted again.
 import { DurableObject } from "cloudflare:workers";
 import type { DedupMode } from "../config/noise";
@@ -29,6 +30,12 @@ export const MAX_DECIDED = 512;
 export const MAX_LINE_CHARS = 1_000_000;
 /** Distinct hosts a throttle window remembers for its summary (more are reported as truncated). */
 export const MAX_HOSTS = 32;
+/**
+ * OCSF classes a throttle window summarizes apart (one summary, one stored event each). Tributary's
+ * sources produce fewer classes than this; events of further classes are still held back, and counted
+ * in the summaries' other_classes_count.
+ */
+export const MAX_CLASSES = 16;
 /** After a failed send of a closed window, the alarm tries again this much later. */
 export const RETRY_MS = 60_000;
 
@@ -37,10 +44,13 @@ export interface Part {
   msg: string;
   times: number[];
   /**
-   * Throttle calls: each distinct device.hostname ("" for none) of the message's events, with the index
-   * of its last event, so the object knows which hosts the events it holds back came from.
+   * Throttle calls: each distinct device.hostname ("" for none) and class_uid of the message's events,
+   * with the index of the last event of that host and class, so the object knows which hosts the events
+   * it holds back of each class came from.
    */
-  hosts?: [string, number][];
+  hosts?: [host: string, last: number, classUid?: number][];
+  /** Throttle calls: the class_uid of each event (parallel to times). */
+  classes?: number[];
 }
 
 export interface DedupSinkInput {
@@ -70,6 +80,8 @@ export interface ThrottleRequest {
   parts: Part[];
   /** The last event of the call (held back if any is: the template of the summary). */
   line: string;
+  /** Per class_uid of the call's events, the last one of that class (the template of that class's summary). */
+  templates?: [number, string][];
 }
 
 /** Per queue message id: how many of its leading events go out now (the rest are counted). */
@@ -100,6 +112,43 @@ interface StoredWindow {
   hosts?: string[];
   /** throttle: more than MAX_HOSTS hosts were held back. */
   hostsTruncated?: boolean;
+  /**
+   * throttle: the events held back, per OCSF class, in the order the classes were first held back (at
+   * most MAX_CLASSES). Absent in windows stored before classes were kept apart: the fields above then
+   * describe them (one class, template l:<sink>).
+   */
+  classes?: ClassTally[];
+  /** throttle: events held back of classes beyond MAX_CLASSES. */
+  otherClasses?: number;
+}
+
+/** What a throttle window held back of one class; its template is stored at templateKey(sink, index). */
+interface ClassTally extends Held {
+  /** undefined: a window from before classes were kept apart (its one template tells the class). */
+  cls?: number;
+  count: number;
+  template: boolean;
+}
+
+/** The span and hosts of held-back (or counted) events. */
+interface Held {
+  start?: number;
+  end?: number;
+  hosts?: string[];
+  hostsTruncated?: boolean;
+}
+
+/** Where a window's stored event (index 0) or a throttle window's event of its i-th class is kept. */
+function templateKey(sink: string, i = 0): string {
+  return i === 0 ? `l:${sink}` : `l:${sink}:${i}`;
+}
+
+/** A throttle window's per-class tallies (a window stored before they existed: one, of unknown class). */
+function tallies(w: StoredWindow): ClassTally[] {
+  if (w.classes) return w.classes;
+  if (w.count === 0) return [];
+  const { start, end, hosts, hostsTruncated } = w;
+  return [{ count: w.count, template: w.template, ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}), ...(hosts ? { hosts } : {}), ...(hostsTruncated ? { hostsTruncated } : {}) }];
 }
 
 interface Pending {
@@ -125,7 +174,7 @@ function configOf(text: string): Config {
   return c;
 }
 
-function span(w: StoredWindow, times: readonly number[]): void {
+function span(w: Held, times: readonly number[]): void {
   for (const t of times) {
     if (!Number.isFinite(t)) continue;
     if (w.start === undefined || t < w.start) w.start = t;
@@ -133,15 +182,41 @@ function span(w: StoredWindow, times: readonly number[]): void {
   }
 }
 
-/** Adds the hosts of a message's held-back events (those at index >= passed) to the window. */
-function holdHosts(w: StoredWindow, p: Part, passed: number): void {
-  for (const [host, last] of p.hosts ?? []) {
-    if (last < passed) continue;
-    const hosts = (w.hosts ??= []);
-    if (hosts.includes(host)) continue;
-    if (hosts.length >= MAX_HOSTS) w.hostsTruncated = true;
-    else hosts.push(host);
+/**
+ * Counts a message's held-back events (those at index >= passed) in their class's tally, with their
+ * times and hosts; returns the tallies that held some. Events of a class beyond MAX_CLASSES are counted
+ * in otherClasses.
+ */
+function holdByClass(w: StoredWindow, classes: ClassTally[], p: Part, passed: number): Set<ClassTally> {
+  const held = new Set<ClassTally>();
+  const tallyOf = (cls: number | undefined): ClassTally | undefined => {
+    let t = classes.find((c) => c.cls === cls);
+    if (!t && classes.length < MAX_CLASSES) classes.push((t = { ...(cls !== undefined ? { cls } : {}), count: 0, template: false }));
+    return t;
+  };
+  for (let i = passed; i < p.times.length; i++) {
+    const t = tallyOf(p.classes?.[i]);
+    if (!t) {
+      w.otherClasses = (w.otherClasses ?? 0) + 1;
+      continue;
+    }
+    t.count++;
+    span(t, [p.times[i]!]);
+    held.add(t);
   }
+  for (const [host, last, cls] of p.hosts ?? []) {
+    const t = classes.find((c) => c.cls === cls);
+    if (t && last >= passed) holdHost(t, host);
+  }
+  return held;
+}
+
+/** Adds a host of held-back events (at most MAX_HOSTS, then hostsTruncated). */
+function holdHost(w: Held, host: string): void {
+  const hosts = (w.hosts ??= []);
+  if (hosts.includes(host)) return;
+  if (hosts.length >= MAX_HOSTS) w.hostsTruncated = true;
+  else hosts.push(host);
 }
 
 function remember(w: StoredWindow, msg: string, passed: number): void {
@@ -219,11 +294,14 @@ export class NoiseWindow extends DurableObject<Env> {
       max: req.max,
       decided: [],
       template: false,
+      classes: [],
     }), flush);
     if (!w) {
       for (const p of req.parts) pass[p.msg] = p.times.length;
       return pass;
     }
+    const classes = (w.classes = tallies(w));
+    const held = new Set<ClassTally>();
     for (const p of req.parts) {
       const prev = w.decided.find(([m]) => m === p.msg);
       if (prev) {
@@ -233,15 +311,20 @@ export class NoiseWindow extends DurableObject<Env> {
       const n = Math.min(p.times.length, Math.max(0, w.max - w.passed));
       w.passed += n;
       w.count += p.times.length - n;
-      span(w, p.times.slice(n));
-      holdHosts(w, p, n);
+      for (const t of holdByClass(w, classes, p, n)) held.add(t);
       remember(w, p.msg, n);
       pass[p.msg] = n;
     }
-    if (w.count > 0 && !w.template && req.line.length <= MAX_LINE_CHARS) {
-      w.template = true;
-      await this.ctx.storage.put(`l:${req.sink}`, req.line);
+    // each class's summary is built from the call's last event of that class (held back: see Part)
+    const templates = new Map(req.templates ?? []);
+    const lines: Record<string, string> = {};
+    for (const t of held) {
+      const line = t.cls === undefined ? req.line : templates.get(t.cls);
+      if (t.template || line === undefined || line.length > MAX_LINE_CHARS) continue;
+      t.template = true;
+      lines[templateKey(req.sink, classes.indexOf(t))] = line;
     }
+    if (Object.keys(lines).length) await this.ctx.storage.put(lines);
     await this.ctx.storage.put(`w:${req.sink}`, w);
     await this.scheduleAlarm(flush.evicted > 0 ? now : undefined);
     return pass;
@@ -265,42 +348,46 @@ export class NoiseWindow extends DurableObject<Env> {
   /** Closes windows: each one's output becomes pending (sendPending delivers it) and the window is deleted. */
   private async close(windows: readonly StoredWindow[], alsoDelete: string[] = []): Promise<void> {
     const storage = this.ctx.storage;
-    const templates = windows.length ? await storage.get<string>(windows.map((w) => `l:${w.sink}`)) : new Map<string, string>();
+    // a dedup window sends one output; a throttle window one per class it held back
+    const closing = windows.map((w) => ({ w, parts: w.kind === "throttle" ? tallies(w) : [w] }));
+    const keys = closing.flatMap(({ w, parts }) => [templateKey(w.sink), ...parts.slice(1).map((_, i) => templateKey(w.sink, i + 1))]);
+    const templates = keys.length ? await storage.get<string>(keys) : new Map<string, string>();
     const outputs: Record<string, Pending> = {};
-    const gone = [...alsoDelete];
-    for (const w of windows) {
-      const line = templates.get(`l:${w.sink}`);
-      const out = line !== undefined ? this.output(w, line) : undefined;
-      if (out !== undefined) outputs[`out:${w.sink}:${w.openedAt}`] = { sink: w.sink, line: out.line, ...(out.summary ? { kind: w.kind } : {}) };
-      gone.push(`w:${w.sink}`, `l:${w.sink}`);
+    const gone = [...alsoDelete, ...keys];
+    for (const { w, parts } of closing) {
+      const lines = parts.map((_, i) => templates.get(templateKey(w.sink, i)));
+      const events = lines.map((line) => (line === undefined ? undefined : (JSON.parse(line) as OcsfEvent)));
+      const classes = parts.length > 1 || w.otherClasses ? parts.map((t, i) => ({ class_uid: ("cls" in t ? t.cls : undefined) ?? events[i]?.class_uid ?? 0, count: t.count })) : undefined;
+      parts.forEach((t, i) => {
+        const line = lines[i];
+        const template = events[i];
+        if (line === undefined || template === undefined) return;
+        const summary: WindowSummary = {
+          kind: w.kind,
+          mode: w.mode,
+          policy: w.policy,
+          sink: w.sink,
+          key: w.key,
+          count: t.count,
+          start: t.start ?? 0,
+          end: t.end ?? t.start ?? 0,
+          openedAt: w.openedAt,
+          closesAt: w.closesAt,
+          ...(t.hosts ? { hosts: t.hosts } : {}),
+          ...(t.hostsTruncated ? { hostsTruncated: true } : {}),
+          ...(i > 0 ? { part: i } : {}),
+          ...(classes ? { classes } : {}),
+          ...(w.otherClasses ? { otherClasses: w.otherClasses } : {}),
+        };
+        const ev = windowOutput(template, summary);
+        if (ev === undefined) return;
+        // a lone fold alert goes out unchanged: no summary. Keys list (and send) the classes in order.
+        outputs[`out:${w.sink}:${w.openedAt}${i > 0 ? `:${String(i).padStart(2, "0")}` : ""}`] = ev === template ? { sink: w.sink, line } : { sink: w.sink, line: JSON.stringify(ev), kind: w.kind };
+      });
+      gone.push(`w:${w.sink}`);
     }
     // one write batch (no await between them): each closed window is gone and its output pending, or neither
     await Promise.all([Object.keys(outputs).length ? storage.put(outputs) : undefined, gone.length ? storage.delete(gone) : undefined]);
-  }
-
-  /**
-   * The NDJSON line a closing window sends (undefined: nothing to send), and whether it is a summary
-   * (false: the window's one event, unchanged).
-   */
-  private output(w: StoredWindow, line: string): { line: string; summary: boolean } | undefined {
-    const summary: WindowSummary = {
-      kind: w.kind,
-      mode: w.mode,
-      policy: w.policy,
-      sink: w.sink,
-      key: w.key,
-      count: w.count,
-      start: w.start ?? 0,
-      end: w.end ?? w.start ?? 0,
-      openedAt: w.openedAt,
-      closesAt: w.closesAt,
-      ...(w.hosts ? { hosts: w.hosts } : {}),
-      ...(w.hostsTruncated ? { hostsTruncated: true } : {}),
-    };
-    const template = JSON.parse(line) as OcsfEvent;
-    const ev = windowOutput(template, summary);
-    if (ev === undefined) return undefined;
-    return ev === template ? { line, summary: false } : { line: JSON.stringify(ev), summary: true };
   }
 
   /** Delivers the outputs of closed windows; false when one could not be settled (tried again later). */

@@ -89,22 +89,35 @@ function hostOf(e: Entry): string {
   return typeof h === "string" ? h : "";
 }
 
-/** Per message: the event times, in order; with `hosts`, each distinct host and the index of its last event. */
-function partsOf(entries: readonly Entry[], hosts = false): Part[] {
+/**
+ * Per message: the event times, in order; with `throttle`, also each event's class_uid and each
+ * distinct host and class with the index of its last event of that host and class.
+ */
+function partsOf(entries: readonly Entry[], throttle = false): Part[] {
   const parts = new Map<string, Part>();
-  const last = new Map<Part, Map<string, number>>();
+  const last = new Map<Part, Map<string, [string, number, number]>>();
   for (const e of entries) {
     let p = parts.get(e.msg);
-    if (!p) parts.set(e.msg, (p = { msg: e.msg, times: [] }));
-    if (hosts) {
+    if (!p) parts.set(e.msg, (p = throttle ? { msg: e.msg, times: [], classes: [] } : { msg: e.msg, times: [] }));
+    if (throttle) {
       let m = last.get(p);
       if (!m) last.set(p, (m = new Map()));
-      m.set(hostOf(e), p.times.length);
+      const host = hostOf(e);
+      const cls = e.item.event.class_uid;
+      m.set(`${cls}\u0000${host}`, [host, p.times.length, cls]);
+      p.classes!.push(cls);
     }
     p.times.push(e.item.event.time);
   }
-  for (const [p, m] of last) p.hosts = [...m];
+  for (const [p, m] of last) p.hosts = [...m.values()];
   return [...parts.values()];
+}
+
+/** Per class_uid of the entries, the last one's line: the template of that class's throttle summary. */
+function templatesOf(entries: readonly Entry[]): [number, string][] {
+  const m = new Map<number, string>();
+  for (const e of entries) m.set(e.item.event.class_uid, e.item.line);
+  return [...m];
 }
 
 /** Keeps the first pass[msg] entries of each message; returns how many were held back. */
@@ -221,7 +234,7 @@ async function stateful(perSink: Map<string, Entry[]>, deps: NoiseDeps): Promise
   const throttleCalls = [...tgroups.values()].map(({ rule, sink, key, entries }) => async () => {
     if (!ns || budget.calls <= 0) return failOpen(entries, ns ? "too many throttle keys in one batch" : "no NOISE Durable Object binding", { policy: rule.label });
     budget.calls--;
-    const req: ThrottleRequest = { policy: rule.label, sink, key, max: rule.max, perSeconds: rule.perSeconds, config: text, parts: partsOf(entries, true), line: entries[entries.length - 1]!.item.line };
+    const req: ThrottleRequest = { policy: rule.label, sink, key, max: rule.max, perSeconds: rule.perSeconds, config: text, parts: partsOf(entries, true), line: entries[entries.length - 1]!.item.line, templates: templatesOf(entries) };
     try {
       countNoise.add("object_calls", 1);
       const pass = await ns.getByName(throttleObjectName(rule.label, sink, key)).throttle(req);

@@ -6,7 +6,10 @@
 //                        the hosts they came from (unmapped.tributary_noise.hosts). Held back from one host:
 //                        the template's device (that host). From several: the template's device would name
 //                        one of them, so it is left out, or (classes that require a device: System Activity,
-//                        Discovery) replaced by {type_id 0 Unknown, name "<n> hosts"}
+//                        Discovery) replaced by {type_id 0 Unknown, name "<n> hosts"}. A throttle key can span
+//                        OCSF classes (per rule or per sink): the window then sends one summary per class,
+//                        each built from a held-back event of its class and counting only that class's
+//                        events; each lists every class of the window (unmapped.tributary_noise.classes)
 // The event gets a metadata.uid of its own, stable for the window (a re-sent summary has the same uid),
 // and unmapped.tributary_noise says which policy made it and from which original uid.
 import type { DedupMode } from "../config/noise";
@@ -33,7 +36,16 @@ export interface WindowSummary {
   hosts?: readonly string[];
   /** throttle: more hosts were held back than the window remembers. */
   hostsTruncated?: boolean;
+  /** throttle: which of the window's per-class summaries this is (absent or 0: the first). */
+  part?: number;
+  /** throttle, a window of several classes: each class and how many of its events were held back. */
+  classes?: readonly ClassCount[];
+  /** throttle: events held back of classes beyond the ones a window keeps apart (in no summary's count). */
+  otherClasses?: number;
 }
+
+// a type (not an interface): it is written into the event's JSON as it is
+export type ClassCount = { class_uid: number; count: number };
 
 /** Finding classes (category 2) report a summary as activity 2, Update. */
 const FINDINGS = 2;
@@ -54,8 +66,8 @@ function hostFields(template: OcsfEvent, w: WindowSummary): { device?: OcsfEvent
 }
 
 /** A uid for what a window sends: the same window always gives the same uid. */
-export function windowUid(w: Pick<WindowSummary, "kind" | "policy" | "sink" | "key" | "openedAt">): string {
-  return stableUid(`noise|${w.kind}|${w.policy}|${w.sink}|${w.key}|${w.openedAt}`);
+export function windowUid(w: Pick<WindowSummary, "kind" | "policy" | "sink" | "key" | "openedAt" | "part">): string {
+  return stableUid(`noise|${w.kind}|${w.policy}|${w.sink}|${w.key}|${w.openedAt}${w.part ? `|${w.part}` : ""}`);
 }
 
 /**
@@ -85,6 +97,8 @@ export function windowOutput(template: OcsfEvent, w: WindowSummary): OcsfEvent |
         window_end: new Date(w.closesAt).toISOString(),
         ...(typeof template.metadata.uid === "string" ? { first_uid: template.metadata.uid } : {}),
         ...(host?.info ?? {}),
+        ...(w.classes ? { classes: [...w.classes] } : {}),
+        ...(w.otherClasses ? { other_classes_count: w.otherClasses } : {}),
       },
     },
   };

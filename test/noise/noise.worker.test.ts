@@ -7,9 +7,10 @@ import { describe, expect, it } from "vitest";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { fingerprint, ruleOf } from "../../src/noise/fingerprint";
 import { dedupObjectName, throttleObjectName } from "../../src/noise/gate";
-import { MAX_WINDOWS } from "../../src/noise/durable";
+import { MAX_CLASSES, MAX_WINDOWS } from "../../src/noise/durable";
 import { noiseCounters } from "../../src/noise/stats";
 import { readArchive, waitFor } from "../support/archive";
+import { fixture } from "../support/fixtures";
 import { EVENTS_QUEUE, runBatch } from "../support/delivery";
 import { FALCO_MS, consume, envWith, falcoCopies, firstEvent, hookRequests, ingest, noiseConfig, webhookSink } from "./helpers";
 
@@ -264,6 +265,99 @@ describe("throttle", () => {
     expect(sent2[2]).toMatchObject({ count: 3 });
     expect(host(sent2[2]!)).toBe("node-h3");
     expect(noiseInfo(sent2[2]!).hosts).toEqual(["node-h3"]);
+  });
+});
+
+describe("throttle across OCSF classes", () => {
+  it("a key that holds Falco findings and Tetragon process events sends one summary per class, each counting its own", async () => {
+    const key = "throttle-classes";
+    const base = noiseConfig(key, { throttle: [{ name: "per-sink", sink: "hook", per: "sink", max: 2, per_seconds: 3600 }] });
+    const cfg = { ...base, routes: [{ match: { source: ["falco", "tetragon"] }, sinks: ["hook"] }] };
+    const falco = await ingest(cfg, falcoCopies(5, "node-c1", key).ndjson);
+    const exec = fixture("tetragon/process_exec.ndjson");
+    const tetragon = await ingest(cfg, exec, "/v1/events/tetragon");
+    const execs = tetragon.reduce((a, m) => a + m.count, 0);
+    expect(execs).toBeGreaterThan(1);
+    // one batch: the first two Falco alerts go out, 3 Falco alerts and every Tetragon event are held back
+    expect((await consume(cfg, [...falco, ...tetragon], key)).retried).toEqual([]);
+    // a later batch holds back more of a class already seen (its template is not replaced)
+    const again = await ingest(cfg, falcoCopies(2, "node-c2", `${key}-2`, FALCO_MS + 1000).ndjson);
+    expect((await consume(cfg, again, `${key}-2`)).retried).toEqual([]);
+    expect((await hookRequests(key)).flatMap((r) => r.events)).toHaveLength(2);
+
+    const stub = env.NOISE.getByName(throttleObjectName("per-sink", "hook", ""));
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const summaries = (await hookRequests(key)).flatMap((r) => r.events).slice(2);
+    expect(summaries.map((e) => [e.class_uid, e.count])).toEqual([
+      [2004, 5],
+      [1007, execs],
+    ]);
+    const [finding, process] = summaries as [Record<string, unknown>, Record<string, unknown>];
+    expect((finding.finding_info as { title: string }).title).toBe(RULE);
+    expect(finding).toMatchObject({ start_time: FALCO_MS + 2, end_time: FALCO_MS + 1001 });
+    expect(noiseInfo(finding)).toMatchObject({ kind: "throttle", policy: "per-sink", count: 5, hosts: ["node-c1", "node-c2"] });
+    expect(process).toMatchObject({ class_uid: 1007, category_uid: 1 });
+    expect(noiseInfo(process)).toMatchObject({ kind: "throttle", count: execs });
+    expect(noiseInfo(process).hosts).not.toContain("node-c1");
+    // every summary names every class of the window, and each has its own uid
+    for (const e of summaries) expect(noiseInfo(e).classes).toEqual([{ class_uid: 2004, count: 5 }, { class_uid: 1007, count: execs }]);
+    expect(meta(finding).uid).not.toBe(meta(process).uid);
+    expect(await storedKeys(stub)).toEqual([]);
+  });
+
+  it("keeps at most MAX_CLASSES classes apart per window; events of further classes are held back and reported", async () => {
+    const key = "throttle-max-classes";
+    const cfg = noiseConfig(key, { throttle: [{ name: "many", sink: "hook", per: "sink", max: 0, per_seconds: 3600 }] });
+    const event = firstEvent(await ingest(cfg, falcoCopies(1, "node-m", key).ndjson));
+    const n = MAX_CLASSES + 2;
+    const classes = Array.from({ length: n }, (_, i) => 9000 + i);
+    const stub = env.NOISE.getByName(throttleObjectName("many", "hook", ""));
+    const pass = await stub.throttle({
+      policy: "many",
+      sink: "hook",
+      key: "",
+      max: 0,
+      perSeconds: 3600,
+      config: JSON.stringify(cfg),
+      parts: [{ msg: "m1", times: classes.map((_, i) => FALCO_MS + i), classes, hosts: classes.map((c, i) => ["node-m", i, c] as [string, number, number]) }],
+      line: "",
+      templates: classes.map((c) => [c, JSON.stringify({ ...event, class_uid: c })] as [number, string]),
+    });
+    expect(pass).toEqual({ m1: 0 });
+    // the classes beyond the bound keep no stored event
+    expect((await storedKeys(stub)).filter((k) => k.startsWith("l:"))).toHaveLength(MAX_CLASSES);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const sent = (await hookRequests(key)).flatMap((r) => r.events);
+    expect(sent.map((e) => e.class_uid)).toEqual(classes.slice(0, MAX_CLASSES));
+    for (const e of sent) {
+      expect(e.count).toBe(1);
+      expect(noiseInfo(e)).toMatchObject({ other_classes_count: 2 });
+      expect(noiseInfo(e).classes).toHaveLength(MAX_CLASSES);
+    }
+    expect(new Set(sent.map((e) => meta(e).uid)).size).toBe(MAX_CLASSES);
+  });
+
+  it("closes a throttle window stored before classes were kept apart as its one summary", async () => {
+    const key = "throttle-legacy";
+    const cfg = noiseConfig(key, { throttle: [{ name: "legacy", sink: "hook", per: "sink", max: 1, per_seconds: 3600 }] });
+    const line = (await ingest(cfg, falcoCopies(1, "node-l", key).ndjson))[0]!.ndjson.split("\n")[0]!;
+    const stub = env.NOISE.getByName(throttleObjectName("legacy", "hook", ""));
+    const openedAt = Date.now();
+    await runInDurableObject(stub, async (_o: unknown, state) => {
+      await state.storage.put({
+        config: JSON.stringify(cfg),
+        "w:hook": { kind: "throttle", mode: "throttle", policy: "legacy", sink: "hook", key: "", openedAt, closesAt: openedAt + 3_600_000, count: 7, passed: 1, max: 1, start: FALCO_MS, end: FALCO_MS + 6, decided: [], template: true, hosts: ["node-l"] },
+        "l:hook": line,
+        alarm_at: openedAt + 3_600_000,
+      });
+      await state.storage.setAlarm(openedAt + 3_600_000);
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const sent = (await hookRequests(key)).flatMap((r) => r.events);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({ class_uid: 2004, count: 7, start_time: FALCO_MS, end_time: FALCO_MS + 6 });
+    expect(noiseInfo(sent[0]!)).toMatchObject({ count: 7, hosts: ["node-l"] });
+    expect(noiseInfo(sent[0]!).classes).toBeUndefined();
   });
 });
 

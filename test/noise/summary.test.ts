@@ -82,6 +82,24 @@ describe("windowOutput", () => {
     expect(windowOutput(shell, win())!.device).toEqual(shell.device);
   });
 
+  it("marks the per-class summaries of a throttle window of several classes: each its own count and uid, every class listed", () => {
+    const exec = all.find((e) => e.class_uid === 1007 && e.device)!;
+    const classes = [{ class_uid: 2004, count: 3 }, { class_uid: 1007, count: 8 }];
+    const t = { kind: "throttle", mode: "throttle", key: "", classes, otherClasses: 2 } as const;
+    const finding = windowOutput(shell, win({ ...t, count: 3, hosts: ["falco-xczjd"] }))!;
+    const process = windowOutput(exec, win({ ...t, count: 8, part: 1, hosts: ["node-a"] }))!;
+    for (const [out, count] of [[finding, 3], [process, 8]] as const) {
+      expect(validateOcsf(out)).toEqual([]);
+      expect(out.count).toBe(count);
+      expect((out.unmapped as { tributary_noise: Record<string, unknown> }).tributary_noise).toMatchObject({ count, classes, other_classes_count: 2 });
+    }
+    expect(process.class_uid).toBe(1007);
+    expect(process.metadata.uid).not.toBe(finding.metadata.uid);
+    // the first summary keeps the uid a window of one class has
+    expect(finding.metadata.uid).toBe(windowUid(win({ kind: "throttle", key: "" })));
+    expect((windowOutput(shell, win({ kind: "throttle", mode: "throttle", count: 3 }))!.unmapped as { tributary_noise: object }).tributary_noise).not.toHaveProperty("classes");
+  });
+
   it("gives a window one stable uid, different from every other window's", () => {
     const w = win();
     expect(windowOutput(shell, w)!.metadata.uid).toBe(windowOutput(structuredClone(shell) as OcsfEvent, w)!.metadata.uid);
