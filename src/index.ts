@@ -7,6 +7,7 @@ import { dlqRoutes } from "./routes/dlq";
 import { consumeQueue } from "./deliver/consumer";
 import { consumeDeadLetterQueue, isDeadLetterQueue } from "./deliver/queue-dlq";
 import { drainScheduled, SPOOL_CRON } from "./deliver/spool";
+import { compactScheduled } from "./deliver/compact";
 import { ConfigError, configFor } from "./config/load";
 import { refreshFeeds } from "./enrich/refresh";
 import { metricsRoutes, observeRequests } from "./routes/metrics";
@@ -54,11 +55,13 @@ export default {
     await flushMetrics(env); // after every batch (never throws: a failed flush keeps the counters)
   },
   // Cron Triggers (wrangler.toml [triggers]): every minute, send what ingest spooled while the queue
-  // refused it back to the queue (src/deliver/spool.ts); hourly, refresh the threat-intel feeds into R2
+  // refused it back to the queue (src/deliver/spool.ts) and write the buffered storage sinks' due staged
+  // events (src/deliver/compact.ts); hourly, refresh the threat-intel feeds into R2
   // (docs/enrichment.md)
   async scheduled(controller: ScheduledController, env: Env, _ctx?: ExecutionContext): Promise<void> {
     if (controller.cron === SPOOL_CRON) {
       await drainScheduled(env);
+      await compactScheduled(env);
       await flushMetrics(env);
       return;
     }

@@ -1,5 +1,6 @@
 // Sink and delivery config (see docs/delivery.md).
-//   sinks: { <name>: { type, ...driver config, batch?: {maxEvents, maxBytes}, retry?: {...}, timeoutMs?, budgetMs? } }
+//   sinks: { <name>: { type, ...driver config, batch?: {maxEvents, maxBytes}, buffer?: {seconds, maxEvents, maxBytes} | false,
+//                      retry?: {...}, timeoutMs?, budgetMs? } }
 //   delivery: defaults for every sink (retry schedule, request timeout) and the DLQ admin token.
 // Each sink's own keys are validated with its driver's zod schema, so an error names the exact
 // field, e.g. `sinks.siem.url: Invalid URL`.
@@ -19,6 +20,28 @@ export const batchSchema = z
     maxBytes: z.number().int().positive().optional(),
   })
   .strict();
+
+/** Longest buffer window: Security Lake takes files "in increments between 5 minutes and 1 event day". */
+export const MAX_BUFFER_SECONDS = 86_400;
+
+/**
+ * Storage sinks: stage the events in R2 and write one object per class and event day every `seconds`
+ * (src/deliver/stage.ts, compact.ts); `false` or seconds 0 writes per queue batch. Default on (300 s)
+ * for security_lake, off for s3 and r2.
+ */
+export const bufferSchema = z.union([
+  z.literal(false),
+  z
+    .object({
+      /** How long staged events may wait before their object is written (the window). */
+      seconds: z.number().int().min(0).max(MAX_BUFFER_SECONDS).optional(),
+      /** Most events in one written object; a group reaching it is written before its window ends. */
+      maxEvents: z.number().int().positive().max(1_000_000).optional(),
+      /** Most bytes of NDJSON in one written object (as batch.maxBytes). */
+      maxBytes: z.number().int().positive().optional(),
+    })
+    .strict(),
+]);
 
 export const retrySchema = z
   .object({
@@ -50,12 +73,14 @@ export const deliverySchema = z
 
 export type DeliveryConfig = z.infer<typeof deliverySchema>;
 
-const COMMON_KEYS = ["type", "batch", "retry", "timeoutMs", "budgetMs"] as const;
+const COMMON_KEYS = ["type", "batch", "buffer", "retry", "timeoutMs", "budgetMs"] as const;
 
 /** A sink entry after validation: the common keys plus the driver's parsed config. */
 export interface SinkEntry {
   type: string;
   batch: z.infer<typeof batchSchema>;
+  /** As written (undefined: the type's default, see resolveSinks). */
+  buffer?: z.infer<typeof bufferSchema>;
   retry: z.infer<typeof retrySchema>;
   timeoutMs?: number;
   budgetMs?: number;
@@ -67,6 +92,7 @@ const sinkEntrySchema = z
   .object({
     type: z.string().min(1),
     batch: batchSchema.default({}),
+    buffer: bufferSchema.optional(),
     retry: retrySchema.default({}),
     timeoutMs: z.number().int().min(100).max(300_000).optional(),
     budgetMs: z.number().int().min(1_000).max(600_000).optional(),
@@ -76,6 +102,10 @@ const sinkEntrySchema = z
     const driver = driverFor(v.type);
     if (!driver) {
       ctx.issues.push({ code: "custom", path: ["type"], input: v.type, message: `unknown sink type "${v.type}": use one of ${driverTypes().join(", ")}` });
+      return z.NEVER;
+    }
+    if (v.buffer && (v.buffer.seconds ?? 1) > 0 && !driver.partition) {
+      ctx.issues.push({ code: "custom", path: ["buffer"], input: undefined, message: `a ${v.type} sink cannot buffer: buffer is for storage sinks (s3, r2, security_lake)` });
       return z.NEVER;
     }
     const own: Record<string, unknown> = {};
@@ -90,7 +120,7 @@ const sinkEntrySchema = z
       }
       return z.NEVER;
     }
-    return { type: v.type, batch: v.batch, retry: v.retry, timeoutMs: v.timeoutMs, budgetMs: v.budgetMs, config: r.data };
+    return { type: v.type, batch: v.batch, ...(v.buffer !== undefined ? { buffer: v.buffer } : {}), retry: v.retry, timeoutMs: v.timeoutMs, budgetMs: v.budgetMs, config: r.data };
   });
 
 export const sinksSchema = z.record(sinkNameSchema, sinkEntrySchema).default({});

@@ -43,6 +43,8 @@ export interface OutcomeGroup {
 
 export interface AttemptReport {
   delivered: number[];
+  /** Buffered sinks (./stage): events staged in R2, written to the sink later by ./compact. */
+  staged?: number[];
   retry: OutcomeGroup[];
   rejected: OutcomeGroup[];
   /** Requests actually sent (for logs and tests). */

@@ -9,6 +9,7 @@ import { backoffSeconds } from "./backoff";
 import { writeDeadLetter } from "./dlq";
 import { scheduleDelivery, type DeliveriesQueue } from "./retry";
 import { resolveSinks } from "./sinks";
+import { stageItems } from "./stage";
 import type { Slots } from "./slots";
 import { countDelivery, countQueued } from "../ops/record";
 
@@ -26,6 +27,8 @@ export interface DeliverDeps {
 export interface DeliverResult {
   sink: string;
   delivered: number;
+  /** Buffered sinks: events staged in R2 (./stage), written to the sink by the compaction (./compact). */
+  staged?: number;
   retried: number;
   dead: number;
   requests: number;
@@ -76,8 +79,11 @@ export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise
   }
   const report: AttemptReport = job.skip
     ? { delivered: [], rejected: [], requests: 0, retry: [{ indices: items.map((_, i) => i), ...notSent(job.skip) }], down: job.skip }
-    : await attemptDelivery(sink, items, { env: deps.env, now, deadline: (job.startedAt ?? now) + sink.budgetMs, clock: deps.now, ...(deps.slots ? { slots: deps.slots } : {}) });
+    : sink.buffer
+      ? await stageItems(sink, items, deps.archive, now)
+      : await attemptDelivery(sink, items, { env: deps.env, now, deadline: (job.startedAt ?? now) + sink.budgetMs, clock: deps.now, ...(deps.slots ? { slots: deps.slots } : {}) });
   result.delivered = report.delivered.length;
+  if (report.staged) result.staged = report.staged.length;
   result.requests = report.requests;
   if (report.partialRejects) result.partialRejects = report.partialRejects;
   if (report.down !== undefined) result.down = report.down;

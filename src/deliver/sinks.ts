@@ -2,7 +2,7 @@
 // retry policy and request timeout (the sink's own settings over the `delivery` defaults).
 import type { Config } from "../config/schema";
 import type { SinkDriver } from "../sinks/types";
-import { defaultBatch, driverFor, type BatchLimits } from "../sinks/index";
+import { bufferedByDefault, defaultBatch, driverFor, DEFAULT_BUFFER_SECONDS, type BatchLimits } from "../sinks/index";
 import type { RetryPolicy } from "./backoff";
 
 export interface ResolvedSink {
@@ -15,7 +15,24 @@ export interface ResolvedSink {
   timeoutMs: number;
   /** Time this sink may spend on one queue batch (its budgetMs, else delivery.budgetMs). */
   budgetMs: number;
+  /** Set when the sink's events are staged and written by the compaction (./stage, ./compact). */
+  buffer?: BufferPolicy;
 }
+
+/** A buffered storage sink's window and the limits of one object it writes. */
+export interface BufferPolicy extends BatchLimits {
+  seconds: number;
+}
+
+/** The buffer a sink entry asks for (its type's default when it says nothing); undefined when it writes per batch. */
+export function bufferPolicy(type: string, buffer: SinkEntryBuffer, batch: BatchLimits, storage: boolean): BufferPolicy | undefined {
+  if (buffer === false || !storage || (buffer === undefined && !bufferedByDefault(type))) return undefined;
+  const seconds = buffer?.seconds ?? DEFAULT_BUFFER_SECONDS;
+  if (seconds === 0) return undefined;
+  return { seconds, maxEvents: buffer?.maxEvents ?? batch.maxEvents, maxBytes: buffer?.maxBytes ?? batch.maxBytes };
+}
+
+type SinkEntryBuffer = Config["sinks"][string]["buffer"];
 
 const cache = new WeakMap<Config, Map<string, ResolvedSink>>();
 
@@ -28,12 +45,14 @@ export function resolveSinks(cfg: Config): Map<string, ResolvedSink> {
     const driver = driverFor(s.type);
     if (!driver) continue; // cannot happen: the config schema checked the type
     const def = defaultBatch(s.type);
+    const batch = { maxEvents: s.batch.maxEvents ?? def.maxEvents, maxBytes: s.batch.maxBytes ?? def.maxBytes };
+    const buffer = bufferPolicy(s.type, s.buffer, batch, driver.partition !== undefined);
     out.set(name, {
       name,
       type: s.type,
       driver,
       config: s.config,
-      batch: { maxEvents: s.batch.maxEvents ?? def.maxEvents, maxBytes: s.batch.maxBytes ?? def.maxBytes },
+      batch,
       retry: {
         maxAttempts: s.retry.maxAttempts ?? d.maxAttempts,
         baseSeconds: s.retry.baseSeconds ?? d.baseSeconds,
@@ -41,6 +60,7 @@ export function resolveSinks(cfg: Config): Map<string, ResolvedSink> {
       },
       timeoutMs: s.timeoutMs ?? d.timeoutMs,
       budgetMs: s.budgetMs ?? d.budgetMs,
+      ...(buffer ? { buffer } : {}),
     });
   }
   cache.set(cfg, out);

@@ -227,7 +227,7 @@ export async function drainSpool(bucket: R2Bucket, queue: Producer, budget: Drai
  * Claims a spool object for one drain: creates its lease only if there is none, or takes over one older than
  * SPOOL_LEASE_MS (only if no other drain took it over first). False when another drain holds it.
  */
-async function claim(bucket: R2Bucket, lease: string, now: number): Promise<boolean> {
+export async function claim(bucket: R2Bucket, lease: string, now: number): Promise<boolean> {
   const put = (onlyIf: R2Conditional) => bucket.put(lease, "", { onlyIf, customMetadata: { until: String(now + SPOOL_LEASE_MS) } });
   if (await put({ etagDoesNotMatch: "*" })) return true;
   const held = await bucket.head(lease);

@@ -187,6 +187,12 @@ export const M = {
     type: "counter",
     labels: ["sink"],
   }),
+  sinkStaged: def({
+    name: "tributary_sink_staged_events_total",
+    help: "Events of a buffered storage sink staged in R2 (settled for the sink); the every-minute compaction writes them, counted then in tributary_sink_events_total.",
+    type: "counter",
+    labels: ["sink"],
+  }),
   noiseSuppressed: def({
     name: "tributary_noise_suppressed_total",
     help: "Events kept from a sink by a noise allow-list entry (noise.suppress), by entry.",

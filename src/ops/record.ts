@@ -118,8 +118,9 @@ export function countConsumed(messages: readonly QueueMessageLike[], now: number
 }
 
 /** The settled outcome of one delivery to one sink (reject = refused by the sink, dead-lettered at once). */
-export function countDelivery(sink: string, r: { delivered: number; retried: number; dead: number; requests: number; partialRejects?: number }, rejected = 0): void {
+export function countDelivery(sink: string, r: { delivered: number; staged?: number; retried: number; dead: number; requests: number; partialRejects?: number }, rejected = 0): void {
   buffer.inc(M.sinkEvents, { sink, outcome: "delivered" }, r.delivered);
+  if (r.staged) buffer.inc(M.sinkStaged, { sink }, r.staged);
   buffer.inc(M.sinkEvents, { sink, outcome: "retry" }, r.retried);
   buffer.inc(M.sinkEvents, { sink, outcome: "reject" }, rejected);
   buffer.inc(M.sinkEvents, { sink, outcome: "dead_letter" }, r.dead - rejected);

@@ -48,6 +48,19 @@ register(otlpLogs, HTTP_BATCH);
 register(webhook, HTTP_BATCH);
 register(slack, { maxEvents: 50, maxBytes: 1_000_000 });
 
+/**
+ * Sink types whose events are buffered (staged in R2, written every DEFAULT_BUFFER_SECONDS) when their
+ * config says nothing: Security Lake asks custom sources for files "in increments between 5 minutes and
+ * 1 event day" (docs/delivery.md, "Buffered storage sinks"). The others buffer with `buffer: {...}`.
+ */
+const BUFFERED_BY_DEFAULT = new Set(["security_lake"]);
+/** The buffer window when `buffer` gives no `seconds`. */
+export const DEFAULT_BUFFER_SECONDS = 300;
+
+export function bufferedByDefault(type: string): boolean {
+  return BUFFERED_BY_DEFAULT.has(type);
+}
+
 export function driverFor(type: string): SinkDriver<unknown> | undefined {
   return REGISTRY.get(type)?.driver;
 }

@@ -367,7 +367,7 @@ describe("Security Lake through the consumer", () => {
     const classes = [...new Set(events.map((x) => x.class_uid))];
     const sources = Object.fromEntries(classes.map((c) => [String(c), `tributary-${c}`]));
     const cfg = {
-      sinks: { [sink]: { ...s3Sink(bucket), type: "security_lake", region: "us-east-2", accountId: "external", sources } },
+      sinks: { [sink]: { ...s3Sink(bucket), type: "security_lake", region: "us-east-2", accountId: "external", sources, buffer: false } },
       routes: [{ sinks: [sink] }],
     };
     const { env: e, deliveries } = testEnv(cfg);

@@ -34,7 +34,7 @@ describe("403 AccessDenied after a 503: dead-lettered with the store's answer", 
     it(`${type}: every event dead-lettered once at attempt 2 with status, code, message and request id; nothing stored`, async () => {
       const bucket = await freshBucket(s3Endpoint, `denied-${type.replace("_", "")}`);
       const sink = `denied${type.replace("_", "")}${Date.now().toString(36)}`;
-      const lake = { region: "us-east-2", accountId: "external", sources: Object.fromEntries([...new Set(events.map((x) => String(x.class_uid)))].map((c) => [c, `tributary-${c}`])) };
+      const lake = { region: "us-east-2", accountId: "external", buffer: false, sources: Object.fromEntries([...new Set(events.map((x) => String(x.class_uid)))].map((c) => [c, `tributary-${c}`])) };
       const cfg = { sinks: { [sink]: { type, ...connection(bucket), ...(type === "security_lake" ? lake : {}) } }, routes: [{ sinks: [sink] }] };
       const deliveries = stubDeliveries();
       const e = { ...env, TRIBUTARY_CONFIG: JSON.stringify(cfg), DELIVERIES: deliveries, S3_SECRET: "S3RVER" } as unknown as Env;

@@ -55,6 +55,8 @@ describe("Security Lake: the store down for several batches, then back", () => {
         accountId: ACCOUNT,
         sources,
         batch: { maxEvents: 10 },
+        // per queue batch (the buffered path: test/deliver/buffer.worker.test.ts)
+        buffer: false,
       },
       events,
       batches: 5,

@@ -1,0 +1,297 @@
+// The writing half of a buffered storage sink (docs/delivery.md, "Buffered storage sinks"), run by the
+// every-minute cron beside the spool drain. For each buffered sink of the config it lists the sink's
+// staged objects (./stage), groups them by class and event day, and writes the groups that are due:
+//   - a group is due when its oldest object was staged `buffer.seconds` ago (then all of it is written),
+//     or when it holds at least buffer.maxEvents / maxBytes (then its full files are written);
+//   - a group's objects are packed, oldest first, whole, into files of at most maxEvents / maxBytes (an
+//     object larger than that alone is split further by the delivery, attemptDelivery), so the same staged
+//     objects give the same files and the driver's own encode gives them the same keys: a compaction
+//     retried after a failure overwrites what it wrote before instead of adding to it;
+//   - a group is claimed first with a lease, stage-lease/<sink>/<class>/<day>, the spool drain's
+//     conditional put (./spool claim), so two runs at once do not write it twice;
+//   - per file: delivered events' objects are deleted; rejected events are dead-lettered (./dlq) and their
+//     objects deleted; retried ones stay for the next run, until the group has waited past the sink's retry
+//     span (the backoff schedule of its retry.maxAttempts, as the consumer's retries would: ~43 min by
+//     default), when they are dead-lettered too. A file that finds the sink down ends the sink's run.
+// Bounds per run (COMPACT_SCHEDULED): list pages per sink, staged objects read, wall time (checked
+// before each file is started).
+import type { Config } from "../config/schema";
+import type { OcsfEvent } from "../normalize/ocsf";
+import { configFor } from "../config/load";
+import { log } from "../ops/log";
+import { countDelivery } from "../ops/record";
+import { attemptDelivery, oneLine, type Item, type OutcomeGroup } from "./attempt";
+import { backoffCeiling, type RetryPolicy } from "./backoff";
+import { listWithMetadata, writeDeadLetter } from "./dlq";
+import { resolveSinks, type BufferPolicy, type ResolvedSink } from "./sinks";
+import { claim } from "./spool";
+import { stagePrefix } from "./stage";
+
+/** A compaction's claim on a group: stage-lease/<sink>/<class_uid>/<yyyyMMdd> (not under stage/). */
+export const STAGE_LEASE_PREFIX = "stage-lease/";
+
+export interface CompactBudget {
+  /** List pages per sink (R2 gives up to 1,000 keys a page, fewer with metadata). */
+  pages: number;
+  /** Staged objects read at most, over all sinks. */
+  objects: number;
+  /** Wall time, ms; checked before each file is started. */
+  ms: number;
+}
+
+/**
+ * The every-minute run: up to 10 list pages per sink, files started while fewer than 2,000 staged objects were
+ * read and less than 20 s passed (each object costs a get and a share of one delete; each file its sends).
+ */
+export const COMPACT_SCHEDULED: CompactBudget = { pages: 10, objects: 2_000, ms: 20_000 };
+
+export interface StagedObject {
+  key: string;
+  /** "<class_uid>/<yyyyMMdd>" */
+  partition: string;
+  events: number;
+  /** NDJSON bytes (the object's size). */
+  bytes: number;
+  /** When it was staged, ms. */
+  staged: number;
+}
+
+/** A listed object under a sink's stage prefix, or undefined when its key is not a staged object's. */
+export function stagedObject(o: { key: string; size: number; uploaded: Date; customMetadata?: Record<string, string> }, prefix: string): StagedObject | undefined {
+  const m = /^(\d+\/\d{8})\/[^/]+\.ndjson$/.exec(o.key.slice(prefix.length));
+  if (!o.key.startsWith(prefix) || !m) return undefined;
+  const staged = Number(o.customMetadata?.staged);
+  return { key: o.key, partition: m[1]!, events: Number(o.customMetadata?.events ?? 0), bytes: o.size, staged: staged > 0 ? staged : o.uploaded.getTime() };
+}
+
+/** Objects packed, in order and whole, into files of at most maxEvents / maxBytes (an object over them is a file of its own). */
+export function packFiles(objects: readonly StagedObject[], limits: Pick<BufferPolicy, "maxEvents" | "maxBytes">): StagedObject[][] {
+  const files: StagedObject[][] = [];
+  let cur: StagedObject[] = [];
+  let events = 0;
+  let bytes = 0;
+  for (const o of objects) {
+    if (cur.length > 0 && (events + o.events > limits.maxEvents || bytes + o.bytes > limits.maxBytes)) {
+      files.push(cur);
+      cur = [];
+      events = bytes = 0;
+    }
+    cur.push(o);
+    events += o.events;
+    bytes += o.bytes;
+  }
+  if (cur.length > 0) files.push(cur);
+  return files;
+}
+
+export interface DueGroup {
+  partition: string;
+  /** The files to write now (each a list of staged objects). */
+  files: StagedObject[][];
+  /** When the group's oldest object was staged. */
+  oldest: number;
+}
+
+/**
+ * The groups (class and event day) with files to write at `now`, oldest first: all of a group's files
+ * once its oldest object is `seconds` old, else only its full ones (maxEvents / maxBytes reached).
+ */
+export function dueGroups(objects: readonly StagedObject[], policy: BufferPolicy, now: number): DueGroup[] {
+  const byPart = new Map<string, StagedObject[]>();
+  for (const o of objects) {
+    let l = byPart.get(o.partition);
+    if (!l) byPart.set(o.partition, (l = []));
+    l.push(o);
+  }
+  const out: DueGroup[] = [];
+  for (const [partition, list] of byPart) {
+    list.sort((a, b) => a.staged - b.staged || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const files = packFiles(list, policy);
+    const oldest = list[0]!.staged;
+    if (now - oldest >= policy.seconds * 1000) {
+      out.push({ partition, files, oldest });
+      continue;
+    }
+    const full = (f: StagedObject[]) => f.reduce((n, o) => n + o.events, 0) >= policy.maxEvents || f.reduce((n, o) => n + o.bytes, 0) >= policy.maxBytes;
+    // every file but the last is full (the next object did not fit); the last only when it reached a limit
+    const ready = full(files[files.length - 1]!) ? files : files.slice(0, -1);
+    if (ready.length > 0) out.push({ partition, files: ready, oldest });
+  }
+  return out.sort((a, b) => a.oldest - b.oldest);
+}
+
+/** How long a group may keep failing before its events are dead-lettered: the sink's retry schedule (no jitter), at least a minute per attempt. */
+export function giveUpMs(retry: RetryPolicy): number {
+  let s = 0;
+  for (let a = 1; a < retry.maxAttempts; a++) s += backoffCeiling(a, retry);
+  return Math.max(s, retry.maxAttempts * 60) * 1000;
+}
+
+export interface CompactDeps {
+  archive: R2Bucket;
+  env: Record<string, unknown>;
+  now: () => number;
+}
+
+export interface CompactResult {
+  sink: string;
+  /** Staged objects written (or dead-lettered) and deleted. */
+  objects: number;
+  delivered: number;
+  dead: number;
+  /** Events left staged for the next run (the sink failed, or the budget ended). */
+  retried: number;
+  /** Staged objects listed (a lower bound when `more`). */
+  listed: number;
+  more: boolean;
+}
+
+interface RunState {
+  deadline: number;
+  /** Staged objects that may still be read. */
+  objects: number;
+}
+
+/** Writes one file of staged objects; true when the sink looked down (the sink's run stops). */
+async function compactFile(sink: ResolvedSink, policy: BufferPolicy, file: StagedObject[], deps: CompactDeps, run: RunState, r: CompactResult, partition: string): Promise<boolean> {
+  const items: Item[] = [];
+  const owner: number[] = []; // item index -> index into `read`
+  const read: StagedObject[] = [];
+  for (const o of file) {
+    run.objects--;
+    const body = await deps.archive.get(o.key);
+    if (!body) continue; // written by another run meanwhile
+    let lines: Item[];
+    try {
+      lines = (await body.text())
+        .split("\n")
+        .filter((l) => l !== "")
+        .map((line) => ({ line, event: JSON.parse(line) as OcsfEvent }));
+    } catch (e) {
+      log("error", "staged object unreadable, left in place", { sink: sink.name, key: o.key, error: (e as Error).message });
+      continue;
+    }
+    for (const it of lines) {
+      items.push(it);
+      owner.push(read.length);
+    }
+    read.push(o);
+  }
+  if (items.length === 0) return false;
+  const now = deps.now();
+  // the file's limits are the buffer's (an object over them is split into several files by the delivery)
+  const fileSink: ResolvedSink = { ...sink, batch: { maxEvents: policy.maxEvents, maxBytes: policy.maxBytes } };
+  const report = await attemptDelivery(fileSink, items, { env: deps.env, now, deadline: run.deadline, clock: deps.now });
+  const settled = new Uint8Array(items.length);
+  for (const i of report.delivered) settled[i] = 1;
+  const oldest = Math.min(...read.map((o) => o.staged));
+  const waited = now - oldest - policy.seconds * 1000;
+  const overdue = waited > giveUpMs(sink.retry);
+  let dead = 0;
+  let rejected = 0;
+  const deadLetters: string[] = [];
+  let deadReason: string | undefined;
+  const bury = async (g: OutcomeGroup, reason: string): Promise<void> => {
+    try {
+      const events = g.indices.map((i) => items[i]!.event);
+      const attempts = Math.max(1, Math.floor(waited / 60_000) + 1); // one compaction a minute since the group was due
+      const d = { sink: sink.name, type: sink.type, reason: oneLine(reason), attempts, first_attempt_at: new Date(oldest + policy.seconds * 1000).toISOString(), events };
+      deadLetters.push(await writeDeadLetter(deps.archive, { ...d, ...(g.response ? { response: g.response } : {}) }, now));
+      deadReason ??= d.reason;
+      for (const i of g.indices) settled[i] = 1;
+      dead += g.indices.length;
+    } catch (e) {
+      log("error", "dead letter write failed; staged events kept", { sink: sink.name, error: (e as Error).message });
+    }
+  };
+  for (const g of report.rejected) {
+    await bury(g, g.reason);
+    rejected += g.indices.length;
+  }
+  let retried = 0;
+  for (const g of report.retry) {
+    if (overdue) await bury(g, `gave up after ${Math.round(waited / 60_000)} min of compaction attempts: ${g.reason}`);
+    else retried += g.indices.length;
+  }
+  // an object goes once every event of it is delivered or dead-lettered
+  const whole = read.map(() => true);
+  owner.forEach((o, i) => {
+    if (!settled[i]) whole[o] = false;
+  });
+  const done = read.filter((_, k) => whole[k]).map((o) => o.key);
+  if (done.length > 0) await deps.archive.delete(done);
+  const delivered = report.delivered.length;
+  countDelivery(sink.name, { delivered, retried, dead, requests: report.requests }, rejected);
+  r.objects += done.length;
+  r.delivered += delivered;
+  r.dead += dead;
+  r.retried += retried;
+  const failed = retried > 0 || dead > 0;
+  log(failed ? "warn" : "info", "compaction", {
+    sink: sink.name,
+    partition,
+    objects: read.length,
+    events: items.length,
+    delivered,
+    retried,
+    dead,
+    requests: report.requests,
+    ...(report.down ? { down: report.down.reason } : {}),
+    ...(report.retry[0] && !overdue ? { reason: report.retry[0].reason } : {}),
+    ...(deadLetters.length > 0 ? { deadReason, dlq: deadLetters[0] } : {}),
+  });
+  return report.down !== undefined;
+}
+
+/** One buffered sink's run: list, plan, then each due group under its lease, oldest first, within the run's budget. */
+export async function compactSink(sink: ResolvedSink, policy: BufferPolicy, deps: CompactDeps, budget: CompactBudget, run: RunState): Promise<CompactResult> {
+  const prefix = stagePrefix(sink.name);
+  const { items, more } = await listWithMetadata(deps.archive, prefix, Infinity, budget.pages, (o) => stagedObject(o, prefix));
+  const objects = items.filter((o): o is StagedObject => o !== undefined);
+  const r: CompactResult = { sink: sink.name, objects: 0, delivered: 0, dead: 0, retried: 0, listed: objects.length, more };
+  // a file is started while objects are left to read (so a run may read up to one file's objects more)
+  const canStart = () => deps.now() < run.deadline && run.objects > 0;
+  let down = false;
+  for (const g of dueGroups(objects, policy, deps.now())) {
+    if (down || !canStart()) break;
+    const lease = `${STAGE_LEASE_PREFIX}${sink.name}/${g.partition}`;
+    if (!(await claim(deps.archive, lease, deps.now()))) continue; // another run is writing it
+    try {
+      for (const file of g.files) {
+        if (!canStart()) break;
+        if ((down = await compactFile(sink, policy, file, deps, run, r, g.partition))) break;
+      }
+    } finally {
+      await deps.archive.delete(lease);
+    }
+  }
+  return r;
+}
+
+/** Every buffered sink of the config, one after another, sharing one budget. */
+export async function compactAll(cfg: Config, deps: CompactDeps, budget: CompactBudget = COMPACT_SCHEDULED): Promise<CompactResult[]> {
+  const run: RunState = { deadline: deps.now() + budget.ms, objects: budget.objects };
+  const out: CompactResult[] = [];
+  for (const sink of resolveSinks(cfg).values()) {
+    if (!sink.buffer || deps.now() >= run.deadline) continue;
+    try {
+      out.push(await compactSink(sink, sink.buffer, deps, budget, run));
+    } catch (e) {
+      // R2 failed (list, get, delete): what was not written stays staged for the next run
+      log("error", "compaction failed", { sink: sink.name, error: (e as Error).message });
+    }
+  }
+  return out;
+}
+
+/** The cron's compaction (never throws: staged events wait for the next run). */
+export async function compactScheduled(env: { ARCHIVE: R2Bucket; TRIBUTARY_CONFIG?: unknown }, now: () => number = Date.now): Promise<CompactResult[]> {
+  let cfg: Config;
+  try {
+    cfg = configFor(env);
+  } catch (e) {
+    log("error", "config unusable, compaction skipped", { error: (e as Error).message });
+    return [];
+  }
+  return compactAll(cfg, { archive: env.ARCHIVE, env: env as unknown as Record<string, unknown>, now }, COMPACT_SCHEDULED);
+}

@@ -1,0 +1,62 @@
+// The staging half of a buffered storage sink (docs/delivery.md, "Buffered storage sinks"): instead of
+// encoding and sending a delivery's events, the consumer writes their queue lines to the ARCHIVE bucket,
+// one object per class and event day (the sink's partition):
+//   stage/<sink>/<class_uid>/<yyyyMMdd>/<id>.ndjson     customMetadata {events, staged (ms)}
+// The id is a digest of the partition and the events' uids (as objects.batchId), so a redelivered queue
+// batch finds its object already there and leaves it (a conditional put: its first staged time stays).
+// A stored object settles its events for the sink (they count as `staged`); a failed put is a retry like
+// a failed sink request. The every-minute compaction (./compact) writes the sink's objects from them.
+import { batchId, classDayOf } from "../sinks/objects";
+import type { AttemptReport, Item } from "./attempt";
+import type { ResolvedSink } from "./sinks";
+
+export const STAGE_PREFIX = "stage/";
+
+/** The prefix of one sink's staged objects. */
+export function stagePrefix(sink: string): string {
+  return `${STAGE_PREFIX}${sink}/`;
+}
+
+/** The key of the staged object holding `items` of one partition ("<class_uid>/<yyyyMMdd>") of a sink. */
+export function stageKey(sink: string, partition: string, items: readonly Item[]): string {
+  const dir = `${stagePrefix(sink)}${partition}`;
+  return `${dir}/${batchId(dir, items.map((i) => i.event))}.ndjson`;
+}
+
+/**
+ * Stages `items` for a buffered sink: one object per partition (puts in parallel; a delivery holds a
+ * queue batch, so a few partitions). Staged events are reported in `staged`, those whose put failed as
+ * one retry group each (and the sink as `down`: the bucket failed, later work can wait).
+ */
+export async function stageItems(sink: ResolvedSink, items: readonly Item[], bucket: R2Bucket, now: number): Promise<AttemptReport> {
+  const report: AttemptReport = { delivered: [], staged: [], retry: [], rejected: [], requests: 0 };
+  const partition = sink.driver.partition ?? classDayOf; // (the config lets only storage sinks buffer)
+  const parts = new Map<string, number[]>();
+  items.forEach((it, i) => {
+    const k = partition(it.event, sink.config);
+    let p = parts.get(k);
+    if (!p) parts.set(k, (p = []));
+    p.push(i);
+  });
+  await Promise.all(
+    [...parts].map(async ([part, indices]) => {
+      const group = indices.map((i) => items[i]!);
+      const key = stageKey(sink.name, part, group);
+      try {
+        report.requests++;
+        // only if absent: a redelivered batch keeps the object (and its staged time) it already has
+        await bucket.put(key, group.map((i) => `${i.line}\n`).join(""), {
+          onlyIf: { etagDoesNotMatch: "*" },
+          httpMetadata: { contentType: "application/x-ndjson" },
+          customMetadata: { events: String(group.length), staged: String(now) },
+        });
+        report.staged!.push(...indices);
+      } catch (e) {
+        const reason = `staging in R2 failed: ${(e as Error).message}`;
+        report.retry.push({ indices, reason });
+        report.down ??= { reason };
+      }
+    }),
+  );
+  return report;
+}

@@ -1,0 +1,190 @@
+// Buffered storage sinks (docs/delivery.md, "Buffered storage sinks"), inside workerd against s3rver
+// (behind the fault gate where the store must fail): the consumer stages a Security Lake sink's events
+// in R2 (stage/<sink>/<class>/<day>/<id>.ndjson) instead of writing Parquet per queue batch; the
+// compaction (the every-minute cron) writes one file per class and event day once the window has
+// passed, read back with hyparquet; a store that is down keeps the staged events for a later run, a
+// refusal dead-letters them; a redelivered batch stages under the same key; buffer: false writes per batch.
+import { env, createExecutionContext, createScheduledController } from "cloudflare:test";
+import { describe, it, expect, inject, beforeAll } from "vitest";
+import worker from "../../src/index";
+import type { OcsfEvent } from "../../src/normalize/ocsf";
+import { classDayOf } from "../../src/sinks/objects";
+import { hasParquetSchema } from "../../src/sinks/parquet-schema";
+import { parseConfig } from "../../src/config/load";
+import { compactAll, COMPACT_SCHEDULED } from "../../src/deliver/compact";
+import type { DeadLetter } from "../../src/deliver/dlq";
+import { SPOOL_CRON } from "../../src/deliver/spool";
+import { freshBucket, readBucket } from "../support/s3-read";
+import { gateControl, s3Error } from "../support/gate-client";
+import { readParquet } from "../support/lake-read";
+import { uniqueFixtureEvents, eventsMessages, stubDeliveries, runBatch, EVENTS_QUEUE } from "../support/delivery";
+
+const s3Endpoint = inject("s3Endpoint");
+const s3Gate = inject("s3Gate");
+const FILE_KEY = /^ext\/tributary-(\d+)\/region=us-east-2\/accountId=external\/eventDay=(\d{8})\/[0-9a-f]{28}\.parquet$/;
+
+/** The events of the largest class and event day that has a Parquet schema (one partition: one file). */
+let part: OcsfEvent[];
+beforeAll(() => {
+  const by = new Map<string, OcsfEvent[]>();
+  for (const e of uniqueFixtureEvents()) {
+    if (!hasParquetSchema(e.class_uid)) continue;
+    const k = classDayOf(e);
+    by.set(k, [...(by.get(k) ?? []), e]);
+  }
+  part = [...by.values()].sort((a, b) => b.length - a.length)[0]!;
+});
+
+let n = 0;
+const label = (s: string) => `${s}${++n}${Date.now().toString(36)}`;
+
+function setup(bucket: string, opts: { endpoint?: string; buffer?: unknown } = {}) {
+  const sink = label("buf");
+  const cfg = {
+    sinks: {
+      [sink]: {
+        type: "security_lake",
+        bucket,
+        endpoint: opts.endpoint ?? s3Endpoint,
+        forcePathStyle: true,
+        accessKeyId: "S3RVER",
+        secretAccessKey: { env: "S3_SECRET" },
+        region: "us-east-2",
+        accountId: "external",
+        sources: { [String(part[0]!.class_uid)]: `tributary-${part[0]!.class_uid}` },
+        ...(opts.buffer !== undefined ? { buffer: opts.buffer } : {}),
+      },
+    },
+    routes: [{ sinks: [sink] }],
+  };
+  const deliveries = stubDeliveries();
+  const e = { ...env, TRIBUTARY_CONFIG: JSON.stringify(cfg), DELIVERIES: deliveries, S3_SECRET: "S3RVER" } as unknown as Env;
+  const compact = (now: number) => compactAll(parseConfig(cfg), { archive: env.ARCHIVE, env: e as unknown as Record<string, unknown>, now: () => now }, COMPACT_SCHEDULED);
+  return { sink, cfg, e, deliveries, compact };
+}
+
+async function keys(prefix: string): Promise<string[]> {
+  const list = await env.ARCHIVE.list({ prefix });
+  return list.objects.map((o) => o.key).sort();
+}
+
+async function deadLetters(sink: string): Promise<DeadLetter[]> {
+  const out: DeadLetter[] = [];
+  for (const k of await keys(`dlq/${sink}/`)) out.push((await (await env.ARCHIVE.get(k))!.json()) as DeadLetter);
+  return out;
+}
+
+const uids = (list: readonly { metadata?: unknown }[]) => list.map((x) => (x.metadata as { uid: string }).uid).sort();
+const WINDOW = 300_000;
+
+describe("buffered Security Lake sink", () => {
+  it("two queue batches within the window stage their events and write no Parquet; the cron after the window writes ONE file with both batches' rows and removes the staged objects", async () => {
+    expect(part.length).toBeGreaterThanOrEqual(2);
+    const bucket = await freshBucket(s3Endpoint, "buffered");
+    const { sink, cfg, e, deliveries, compact } = setup(bucket);
+    const half = Math.ceil(part.length / 2);
+    const before = Date.now();
+    for (const batch of [part.slice(0, half), part.slice(half)]) {
+      const msgs = eventsMessages(cfg, batch);
+      const res = await runBatch(EVENTS_QUEUE, msgs, e);
+      expect(res.acked).toHaveLength(msgs.length);
+    }
+    expect(deliveries.sent).toEqual([]);
+    const staged = await keys(`stage/${sink}/`);
+    expect(staged).toHaveLength(2);
+    for (const k of staged) expect(k).toMatch(new RegExp(`^stage/${sink}/${classDayOf(part[0]!)}/[0-9a-f]+\\.ndjson$`));
+    expect(await readBucket(s3Endpoint, bucket)).toEqual([]);
+
+    // within the window: nothing written, nothing removed
+    expect((await compact(before + 1000))[0]).toMatchObject({ objects: 0, delivered: 0, listed: 2 });
+    expect(await readBucket(s3Endpoint, bucket)).toEqual([]);
+
+    const [r] = await compact(Date.now() + WINDOW + 1000);
+    expect(r).toMatchObject({ sink, objects: 2, delivered: part.length, dead: 0, retried: 0 });
+    const files = await readBucket(s3Endpoint, bucket, "", 1);
+    expect(files).toHaveLength(1);
+    expect(files[0]!.key).toMatch(FILE_KEY);
+    const rows = await readParquet(files[0]!.bytes);
+    expect(uids(rows)).toEqual(uids(part));
+    expect(await keys(`stage/${sink}/`)).toEqual([]);
+    expect(await keys(`stage-lease/${sink}/`)).toEqual([]);
+    expect(await deadLetters(sink)).toEqual([]);
+  });
+
+  it("a redelivered queue batch stages under the same key (one object, not two)", async () => {
+    const bucket = await freshBucket(s3Endpoint, "restage");
+    const { sink, cfg, e } = setup(bucket);
+    const msgs = eventsMessages(cfg, part);
+    await runBatch(EVENTS_QUEUE, msgs, e);
+    const first = await keys(`stage/${sink}/`);
+    const stagedAt = (await env.ARCHIVE.head(first[0]!))!.customMetadata!.staged;
+    await runBatch(EVENTS_QUEUE, msgs, e);
+    expect(first).toHaveLength(1);
+    expect(await keys(`stage/${sink}/`)).toEqual(first);
+    // the object was left as it was: its first staged time is kept
+    expect((await env.ARCHIVE.head(first[0]!))!.customMetadata).toMatchObject({ events: String(part.length), staged: stagedAt });
+  });
+
+  it("the store down during compaction keeps the staged objects; a later run delivers them", async () => {
+    const bucket = await freshBucket(s3Endpoint, "bufdown");
+    const { sink, cfg, e, compact } = setup(bucket, { endpoint: s3Gate });
+    await runBatch(EVENTS_QUEUE, eventsMessages(cfg, part), e);
+    const staged = await keys(`stage/${sink}/`);
+    expect(staged).toHaveLength(1);
+    await gateControl.script(s3Gate, bucket, [s3Error(503, "SlowDown")]);
+    const [down] = await compact(Date.now() + WINDOW + 1000);
+    expect(down).toMatchObject({ objects: 0, delivered: 0, retried: part.length, dead: 0 });
+    expect(await keys(`stage/${sink}/`)).toEqual(staged);
+    expect(await keys(`stage-lease/${sink}/`)).toEqual([]);
+    expect(await readBucket(s3Endpoint, bucket)).toEqual([]);
+
+    const [later] = await compact(Date.now() + WINDOW + 61_000);
+    expect(later).toMatchObject({ objects: 1, delivered: part.length, retried: 0 });
+    const files = await readBucket(s3Endpoint, bucket, "", 1);
+    expect(files).toHaveLength(1);
+    expect(uids(await readParquet(files[0]!.bytes))).toEqual(uids(part));
+    expect(await keys(`stage/${sink}/`)).toEqual([]);
+    expect(await deadLetters(sink)).toEqual([]);
+  });
+
+  it("a refusal (403 AccessDenied) dead-letters the staged events once and removes them", async () => {
+    const bucket = await freshBucket(s3Endpoint, "bufdenied");
+    const { sink, cfg, e, compact } = setup(bucket, { endpoint: s3Gate });
+    await runBatch(EVENTS_QUEUE, eventsMessages(cfg, part), e);
+    await gateControl.script(s3Gate, bucket, [s3Error(403, "AccessDenied")]);
+    const [r] = await compact(Date.now() + WINDOW + 1000);
+    expect(r).toMatchObject({ objects: 1, delivered: 0, dead: part.length, retried: 0 });
+    const dead = await deadLetters(sink);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({ sink, type: "security_lake", count: part.length, response: { status: 403 } });
+    expect(dead[0]!.reason).toContain("AccessDenied");
+    expect(uids(dead[0]!.events)).toEqual(uids(part));
+    expect(await keys(`stage/${sink}/`)).toEqual([]);
+    expect(await readBucket(s3Endpoint, bucket)).toEqual([]);
+  });
+
+  it("a group that reached buffer.maxEvents is written by the cron before its window ends", async () => {
+    const bucket = await freshBucket(s3Endpoint, "bufcron");
+    const { sink, cfg, e } = setup(bucket, { buffer: { seconds: 3600, maxEvents: 1 } });
+    const one = part.slice(0, 2);
+    for (const x of one) await runBatch(EVENTS_QUEUE, eventsMessages(cfg, [x]), e);
+    expect(await keys(`stage/${sink}/`)).toHaveLength(2);
+    await worker.scheduled(createScheduledController({ cron: SPOOL_CRON, scheduledTime: Date.now() }), e, createExecutionContext());
+    const files = await readBucket(s3Endpoint, bucket, "", 2);
+    expect(files).toHaveLength(2);
+    const seen: string[] = [];
+    for (const f of files) seen.push(...uids(await readParquet(f.bytes)));
+    expect(seen.sort()).toEqual(uids(one));
+    expect(await keys(`stage/${sink}/`)).toEqual([]);
+  });
+
+  it("buffer: false writes Parquet per queue batch and stages nothing", async () => {
+    const bucket = await freshBucket(s3Endpoint, "unbuffered");
+    const { sink, cfg, e } = setup(bucket, { buffer: false });
+    await runBatch(EVENTS_QUEUE, eventsMessages(cfg, part), e);
+    expect(await keys(`stage/${sink}/`)).toEqual([]);
+    const files = await readBucket(s3Endpoint, bucket, "", 1);
+    expect(files).toHaveLength(1);
+    expect(uids(await readParquet(files[0]!.bytes))).toEqual(uids(part));
+  });
+});
