@@ -5,7 +5,6 @@ import { isObject } from "./normalize/json";
 import { unwrap, detectKind, type Unwrapped, type EmptyContainers } from "./normalize/detect";
 import { normalize } from "./normalize/index";
 import { normalizeFalcoText } from "./normalize/falco";
-import { withEnvelopeAccount } from "./normalize/cloudtrail";
 import { keyList } from "./normalize/errors";
 import type { NormalizeContext, OcsfEvent, SourceKind } from "./normalize/ocsf";
 
@@ -86,12 +85,10 @@ export function runPipeline(values: Json[], paths: string[], textLines: string[]
       continue;
     }
     try {
-      const ev = r.raw === undefined ? normalize(r.record, kind, opts.ctx) : normalize(r.record, kind, ctxOwnText);
+      const ctx = r.raw === undefined ? opts.ctx : ctxOwnText;
+      // an EventBridge event's envelope goes to the normalizer with the record (NormalizeContext.envelope)
+      const ev = normalize(r.record, kind, r.envelope ? { ...ctx, envelope: r.envelope } : ctx);
       if (r.raw !== undefined) ev.raw_data = r.raw;
-      if (r.envelope) {
-        ev.unmapped = { ...(ev.unmapped ?? {}), eventbridge: r.envelope };
-        if (kind === "cloudtrail") withEnvelopeAccount(ev, r.envelope);
-      }
       const enriched = enrich(ev);
       events.push({ event: enriched, sinks: route(enriched) });
     } catch (e) {

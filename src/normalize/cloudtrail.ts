@@ -386,14 +386,14 @@ export function arnAccount(arn: string): string | undefined {
 }
 
 /**
- * cloud.account from an EventBridge envelope's `account` (the AWS account the event came from), only when
- * the record named none (no recipientAccountId). The envelope itself stays whole in unmapped.eventbridge
- * (src/pipeline.ts), and metadata.uid is not changed: the trail's copy of the record keeps the same uid.
+ * cloud.account from an EventBridge envelope's `account` (the AWS account the event came from), for a record
+ * that names none (no recipientAccountId). Only cloud.account: metadata.uid is not changed (the trail's copy
+ * of the record keeps the same uid), nor the fallback user. The envelope itself stays whole in
+ * unmapped.eventbridge (./index normalize).
  */
-export function withEnvelopeAccount(ev: OcsfEvent, envelope: JsonObject): void {
-  const account = nonEmpty(envelope.account);
-  const cloud = ev.cloud as Obj | undefined; // normalizeCloudTrail always sets it
-  if (account !== undefined && cloud !== undefined && cloud.account === undefined) cloud.account = { uid: account, ...AWS_ACCOUNT };
+function envelopeAccount(envelope: JsonObject | undefined): Obj | undefined {
+  const account = envelope === undefined ? undefined : nonEmpty(envelope.account);
+  return account === undefined ? undefined : { uid: account, ...AWS_ACCOUNT };
 }
 
 /** Adds user.account from the user's ARN when it has none. */
@@ -829,7 +829,8 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
   if (dst_endpoint) ev.dst_endpoint = dst_endpoint;
   if (userAgent) ev.http_request = { user_agent: userAgent };
   if (resources) ev.resources = resources;
-  ev.cloud = region !== undefined || cloudAccount ? defined({ provider: "AWS", region, account: cloudAccount }) : { provider: "AWS" };
+  const account = cloudAccount ?? envelopeAccount(ctx.envelope);
+  ev.cloud = region !== undefined || account ? defined({ provider: "AWS", region, account }) : { provider: "AWS" };
   if (observables.list.length) ev.observables = observables.list;
   const unmapped = rest.build();
   if (unmapped) ev.unmapped = unmapped;

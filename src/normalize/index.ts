@@ -18,5 +18,8 @@ const NORMALIZERS = {
 
 export function normalize(rec: Json, kind: SourceKind, ctx: NormalizeContext): OcsfEvent {
   if (!isObject(rec)) throw new NormalizeError(`a ${kind} record must be a JSON object`);
-  return NORMALIZERS[kind](rec, ctx);
+  const ev = NORMALIZERS[kind](rec, ctx);
+  // an EventBridge event's envelope is kept whole (the record is its detail)
+  if (ctx.envelope !== undefined) ev.unmapped = { ...(ev.unmapped ?? {}), eventbridge: ctx.envelope };
+  return ev;
 }

@@ -90,6 +90,12 @@ export interface NormalizeContext {
   rawData?: boolean;
   /** Original record text, when known (for raw_data). */
   rawText?: string;
+  /**
+   * The EventBridge event the record came in (all of it but `detail`, which is the record: unwrap in
+   * ./detect). `normalize` keeps it whole in unmapped.eventbridge; CloudTrail takes cloud.account from its
+   * `account` when the record names none.
+   */
+  envelope?: JsonObject;
 }
 
 export const SEVERITY_NAMES: Record<number, string> = {

@@ -21,6 +21,7 @@ import {
   cloudTrailUid,
 } from "../../src/normalize/cloudtrail";
 import { NormalizeError } from "../../src/normalize/errors";
+import { normalize } from "../../src/normalize/index";
 import type { NormalizeContext, OcsfEvent } from "../../src/normalize/ocsf";
 import { frame } from "../../src/routes/decode";
 import { stableUid } from "../../src/normalize/uid";
@@ -165,6 +166,31 @@ describe("CloudTrail fixtures: every record is a valid, lossless OCSF 1.3.0 even
     expect((viaPipeline({ ...put, account: "999999999999" }).cloud as { account: unknown }).account).toEqual({ ...account, uid: recipient });
     // an envelope without an account (or an empty one) adds nothing
     expect(viaPipeline({ ...eb, account: "" }).cloud).toEqual({ provider: "AWS", region: "us-east-1" });
+  });
+
+  it("the normalizer given an EventBridge record's envelope (ctx.envelope) makes the pipeline's event: cloud.account and unmapped.eventbridge", () => {
+    const ebFiles = FILES.filter((x) => x.name.includes("/eventbridge__"));
+    expect(ebFiles.length).toBeGreaterThanOrEqual(2);
+    for (const f of ebFiles) {
+      const eb = JSON.parse(f.text) as JsonObject;
+      const { detail, ...envelope } = eb;
+      for (const variant of [eb, { ...eb, account: "999999999999" }, { ...eb, account: "" }, { ...eb, account: undefined }]) {
+        const v = JSON.parse(JSON.stringify(variant)) as JsonObject;
+        const { detail: d, ...env } = v;
+        const piped = runPipeline([v], [""], [], { ctx: CTX }).events[0]!.event;
+        const direct = normalize(structuredClone(d!), "cloudtrail", { ...CTX, envelope: env });
+        expect(JSON.stringify(direct), f.name).toBe(JSON.stringify(piped));
+      }
+      // the CloudTrail normalizer alone fills cloud.account from the envelope, when the record names no account
+      const own = normalizeCloudTrail(structuredClone(detail as JsonObject), { ...CTX, envelope }).cloud as { account?: { uid: string } };
+      const recipient = (detail as JsonObject).recipientAccountId;
+      expect(own.account?.uid, f.name).toBe(typeof recipient === "string" ? recipient : envelope.account);
+      // without the envelope: the trail's copy of the record, no account unless it names one; the same uid
+      const bare = normalizeCloudTrail(structuredClone(detail as JsonObject), CTX);
+      expect((bare.cloud as { account?: { uid: string } }).account?.uid).toBe(typeof recipient === "string" ? recipient : undefined);
+      expect(bare.metadata.uid).toBe(normalizeCloudTrail(structuredClone(detail as JsonObject), { ...CTX, envelope }).metadata.uid);
+      expect(bare.unmapped?.eventbridge).toBeUndefined();
+    }
   });
 
   it("a body mixing a Records file, a bare array and an EventBridge event in one JSON array unwraps all of them", () => {
