@@ -41,9 +41,9 @@ export interface CompactBudget {
 
 /**
  * The every-minute run: up to 10 list pages per sink, files started while fewer than 2,000 staged objects were
- * read and less than 20 s passed (each object costs a get and a share of one delete; each file its sends).
+ * read and less than 15 s passed (each object costs a get and a share of one delete; each file its sends).
  */
-export const COMPACT_SCHEDULED: CompactBudget = { pages: 10, objects: 2_000, ms: 20_000 };
+export const COMPACT_SCHEDULED: CompactBudget = { pages: 10, objects: 2_000, ms: 15_000 };
 
 export interface StagedObject {
   key: string;

@@ -147,6 +147,21 @@ describe("buffered Security Lake sink", () => {
     expect(await deadLetters(sink)).toEqual([]);
   });
 
+  it("a store still down once the group waited past the sink's retry span dead-letters its events (gave up) and removes them", async () => {
+    const bucket = await freshBucket(s3Endpoint, "bufgaveup");
+    const { sink, cfg, e, compact } = setup(bucket, { endpoint: s3Gate });
+    await runBatch(EVENTS_QUEUE, eventsMessages(cfg, part), e);
+    await gateControl.script(s3Gate, bucket, [s3Error(503, "SlowDown")]);
+    // the default retry schedule (10 attempts, 5 s doubling) spans 2,555 s
+    const [r] = await compact(Date.now() + WINDOW + 2_556_000);
+    expect(r).toMatchObject({ objects: 1, delivered: 0, retried: 0, dead: part.length });
+    const dead = await deadLetters(sink);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.reason).toMatch(/^gave up after \d+ min of compaction attempts: HTTP 503/);
+    expect(uids(dead[0]!.events)).toEqual(uids(part));
+    expect(await keys(`stage/${sink}/`)).toEqual([]);
+  });
+
   it("a refusal (403 AccessDenied) dead-letters the staged events once and removes them", async () => {
     const bucket = await freshBucket(s3Endpoint, "bufdenied");
     const { sink, cfg, e, compact } = setup(bucket, { endpoint: s3Gate });
