@@ -17,6 +17,7 @@ import {
 } from "./ocsf";
 import { plausibleUid, stableUid, stableUidOfJson } from "./uid";
 import { NormalizeError } from "./errors";
+import { readFalcoTextFields } from "./falco-text";
 
 /** Falco priority (case-insensitive) -> OCSF severity_id. Documented in docs/mapping-falco.md. */
 export const FALCO_SEVERITY: Record<string, number> = {
@@ -628,12 +629,17 @@ export const NOT_FALCO_TEXT = "not a Falco text alert: expected '<time>: <Priori
 /**
  * Falco with json_output: false posts plain text lines: "<time>: <Priority> <message>". Any other
  * line throws NormalizeError (so `hello world` or `GET / HTTP/1.1` is refused, not a finding).
+ * The rule's known key=value fields are mapped as output_fields would be (src/normalize/falco-text.ts);
+ * unmapped.text_fields names the keys read. The message and desc keep the whole text.
  */
 export function normalizeFalcoText(line: string, ctx: NormalizeContext): OcsfEvent {
   const text = line.trim();
   const m = TEXT_LINE.exec(text);
   if (!m) throw new NormalizeError(NOT_FALCO_TEXT);
-  const rec: JsonObject = { output: text, rule: "Falco alert (text output)", source: "syscall", priority: m[2]! };
+  // the rule's key=value fields, read back as the Falco fields they print (src/normalize/falco-text.ts)
+  const parsed = m[3] !== undefined ? readFalcoTextFields(m[3]) : undefined;
+  const rec: JsonObject = { output: text, rule: "Falco alert (text output)", source: parsed?.source ?? "syscall", priority: m[2]! };
+  if (parsed) rec.output_fields = parsed.fields;
   // a full date ("2016-08-04T16:17:57.881781397+0000", time_format_iso_8601) is the event time;
   // a bare time of day ("13:44:05.478445995") is not enough and stays as text in unmapped
   const stamp = m[1]!;
@@ -641,10 +647,13 @@ export function normalizeFalcoText(line: string, ctx: NormalizeContext): OcsfEve
   const dated = /^\d{4}-\d{2}-\d{2}T/.test(iso) && isoToMs(iso) !== undefined;
   if (dated) rec.time = iso;
   const ev = normalizeFalco(rec, { ...ctx, rawText: line });
-  ev.finding_info = { ...(ev.finding_info as JsonObject), desc: m[3] ?? text };
+  // the text has no rule name: the title is the rule's own text before its fields, when there is one
+  const info = ev.finding_info as JsonObject;
+  ev.finding_info = { ...info, title: parsed?.title ?? info.title!, desc: m[3] ?? text };
   if (dated) ev.metadata.original_time = stamp;
   const unmapped: JsonObject = { ...(ev.unmapped ?? {}), text_output: true, source_inferred: true };
   if (!dated) unmapped.text_time = stamp;
+  if (parsed) unmapped.text_fields = parsed.read;
   ev.unmapped = unmapped;
   return ev;
 }

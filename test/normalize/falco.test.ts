@@ -2,6 +2,7 @@
 import { describe, it, expect } from "vitest";
 import { fixture, fixtures } from "../support/fixtures";
 import { validateOcsf } from "../support/ocsf-validator";
+import { at } from "../support/at";
 import { lossOf } from "../support/field-maps";
 import { normalizeFalco, normalizeFalcoText, parseTuple, FALCO_SEVERITY, NOT_FALCO_TEXT } from "../../src/normalize/falco";
 import { normalizeK8sAudit } from "../../src/normalize/k8s-audit";
@@ -26,15 +27,6 @@ function one(name: string): JsonObject {
 /** Normalizes, then round-trips through JSON (what the queue and the sinks see). */
 function ocsf(rec: JsonObject, ctx: NormalizeContext = CTX): Record<string, unknown> {
   return JSON.parse(JSON.stringify(normalizeFalco(rec, ctx))) as Record<string, unknown>;
-}
-
-function at(ev: unknown, path: string): unknown {
-  let cur: unknown = ev;
-  for (const k of path.split(".")) {
-    if (typeof cur !== "object" || cur === null) return undefined;
-    cur = (cur as Record<string, unknown>)[k];
-  }
-  return cur;
 }
 
 /** A Falco aws_cloudtrail alert built by hand from the CloudTrail plugin's field names (ct.*), to exercise
@@ -678,7 +670,7 @@ describe("text output (json_output: false)", () => {
     expect([ev.severity_id, ev.time]).toEqual([3, Date.UTC(2016, 7, 4, 16, 17, 57, 881)]);
     expect(at(ev, "finding_info.desc")).toBe("An open was seen (command=cat /dev/null)");
     expect(at(ev, "metadata.original_time")).toBe("2016-08-04T16:17:57.881781397+0000");
-    expect(at(ev, "unmapped")).toEqual({ priority: "Warning", text_output: true, source_inferred: true });
+    expect(at(ev, "unmapped")).toEqual({ priority: "Warning", text_output: true, source_inferred: true, text_fields: { command: "proc.cmdline" } });
   });
   it("a time of day alone is kept as text; the received time is used", () => {
     const line = "13:44:05.478445995: Critical A shell was spawned in a container with an attached terminal (user=root)";
