@@ -1,6 +1,6 @@
 // The dead-letter store: events a sink rejected (permanent failure) or that ran out of attempts,
 // as JSON objects in the ARCHIVE R2 bucket:
-//   dlq/<sink>/<yyyyMMdd>/<id>.json   {v, sink, type, reason, attempts, response?, count, events[]}
+//   dlq/<sink>/<yyyyMMdd>/<id>.json   {v, sink, type, reason, attempts, response?, item_status?, count, events[]}
 // The id is a digest of the sink and the events' uids, so the same events dead-lettered twice (a
 // redelivered queue message) overwrite one record. `npm run dlq -- list|replay` reads and replays them.
 import { stableHex } from "../normalize/uid";
@@ -23,6 +23,11 @@ export interface DeadLetter {
   dead_at: string;
   /** The sink's last answer, when there was one (none for network errors and timeouts). */
   response?: ResponseSummary;
+  /**
+   * The refused item's own status when `response` is a bulk request's 200 (Elasticsearch / OpenSearch):
+   * given by the writer, else read from the reason when the record is written (bulkItemStatus).
+   */
+  item_status?: number;
   count: number;
   events: OcsfEvent[];
 }
@@ -32,7 +37,8 @@ export function dlqKey(sink: string, events: readonly OcsfEvent[], now: number):
 }
 
 export async function writeDeadLetter(bucket: R2Bucket, d: Omit<DeadLetter, "v" | "count" | "dead_at">, now: number): Promise<string> {
-  const rec: DeadLetter = { v: 1, ...d, dead_at: new Date(now).toISOString(), count: d.events.length };
+  const itemStatus = d.item_status ?? (d.response?.status === 200 ? bulkItemStatus(d.reason) : undefined);
+  const rec: DeadLetter = { v: 1, ...d, ...(itemStatus !== undefined ? { item_status: itemStatus } : {}), dead_at: new Date(now).toISOString(), count: d.events.length };
   const key = dlqKey(d.sink, d.events, now);
   await bucket.put(key, JSON.stringify(rec), {
     httpMetadata: { contentType: "application/json" },
@@ -41,6 +47,8 @@ export async function writeDeadLetter(bucket: R2Bucket, d: Omit<DeadLetter, "v" 
       count: String(rec.count),
       attempts: String(d.attempts),
       status: d.response ? String(d.response.status) : "",
+      // always set ("" for none): a record without it was written before it was stored (listing reads the reason then)
+      item_status: itemStatus !== undefined ? String(itemStatus) : "",
       reason: d.reason.slice(0, 500),
     },
   });
@@ -53,7 +61,10 @@ export interface DeadLetterInfo {
   count: number;
   attempts: number;
   status?: number;
-  /** The failed item's status when `status` is a bulk request's 200 (Elasticsearch / OpenSearch), read from the reason. */
+  /**
+   * The failed item's status when `status` is a bulk request's 200 (Elasticsearch / OpenSearch): the record's
+   * `item_status` metadata; for records written before it was stored, read from the reason.
+   */
   itemStatus?: number;
   reason: string;
   size: number;
@@ -70,8 +81,7 @@ export async function listDeadLetterObjects(bucket: R2Bucket, prefix: string, li
   const { items } = await listWithMetadata(bucket, prefix, limit, 100, (o) => {
     const m = o.customMetadata ?? {};
     const reason = m.reason ?? "";
-    // a bulk answer (HTTP 200) that refused some items: the item's own status is in the reason
-    const itemStatus = m.status === "200" ? bulkItemStatus(reason) : undefined;
+    const itemStatus = storedItemStatus(m, reason);
     return {
       key: o.key,
       sink: m.sink ?? sinkOf(o.key),
@@ -85,6 +95,17 @@ export async function listDeadLetterObjects(bucket: R2Bucket, prefix: string, li
     };
   });
   return items;
+}
+
+/**
+ * A bulk item's own status (a bulk answer, HTTP 200, that refused some items): the `item_status` metadata
+ * writeDeadLetter stores ("" when there is none); a record written before it was stored has no such key,
+ * and its reason names the item's status instead.
+ */
+function storedItemStatus(m: Record<string, string>, reason: string): number | undefined {
+  const stored = m.item_status;
+  if (stored !== undefined) return stored === "" || !Number.isInteger(Number(stored)) ? undefined : Number(stored);
+  return m.status === "200" ? bulkItemStatus(reason) : undefined;
 }
 
 /**

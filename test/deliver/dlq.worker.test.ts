@@ -13,12 +13,16 @@ const s3Gate = inject("s3Gate");
 
 const denied = { status: 403, headers: { "content-type": "application/xml" }, body: "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>" };
 
+/** An Elasticsearch sink's dead letters to write: a fresh sink name, three events, the record's fixed fields, a 200 bulk answer. */
+function esDeadLetters(prefix: string) {
+  const sink = `${prefix}${Date.now().toString(36)}`;
+  const base = { sink, type: "elasticsearch", first_attempt_at: new Date(0).toISOString() };
+  return { sink, events: uniqueFixtureEvents().slice(0, 3), base, ok: { status: 200, headers: {}, body: '{"errors":true,"items":[]}' } };
+}
+
 describe("GET /v1/dlq: a bulk item's own status", () => {
   it("a dead letter of an item refused in a 200 bulk answer lists the item's status beside the answer's", async () => {
-    const sink = `es${Date.now().toString(36)}`;
-    const events = uniqueFixtureEvents().slice(0, 3);
-    const base = { sink, type: "elasticsearch", first_attempt_at: new Date(0).toISOString() };
-    const ok = { status: 200, headers: {}, body: '{"errors":true,"items":[]}' };
+    const { sink, events, base, ok } = esDeadLetters("es");
     const now = Date.UTC(2027, 0, 15);
     await writeDeadLetter(env.ARCHIVE, { ...base, attempts: 1, reason: "item 400: mapper_parsing_exception: failed to parse field [time]", response: ok, events: [events[0]!] }, now);
     await writeDeadLetter(env.ARCHIVE, { ...base, attempts: 3, reason: "gave up after 3 attempts: item 429: es_rejected_execution_exception: queue full", response: ok, events: [events[1]!] }, now);
@@ -27,6 +31,44 @@ describe("GET /v1/dlq: a bulk item's own status", () => {
     const list = (await (await callWorker(e, `/v1/dlq?sink=${sink}`)).json()) as { dead: DeadLetterInfo[] };
     const byReason = Object.fromEntries(list.dead.map((d) => [d.reason.split(":")[0], [d.status, d.itemStatus]]));
     expect(byReason).toEqual({ "item 400": [200, 400], "gave up after 3 attempts": [200, 429], "Elasticsearch 400": [400, undefined] });
+  });
+});
+
+describe("GET /v1/dlq: a bulk item's status is stored with the dead letter", () => {
+  it("written as a field and R2 metadata, listed from there first; records written before it are read from their reason", async () => {
+    const { sink, events, base, ok } = esDeadLetters("esf");
+    const now = Date.UTC(2027, 0, 16);
+    // from the reason, at write time; given by the writer (the reason need not name it); none
+    const fromReason = await writeDeadLetter(env.ARCHIVE, { ...base, attempts: 1, reason: "item 400: mapper_parsing_exception: failed to parse field [time]", response: ok, events: [events[0]!] }, now);
+    const given = await writeDeadLetter(env.ARCHIVE, { ...base, attempts: 2, reason: "refused by the bulk answer", response: ok, item_status: 413, events: [events[1]!] }, now);
+    const none = await writeDeadLetter(env.ARCHIVE, { ...base, attempts: 1, reason: "bulk response has no item for this event", response: ok, events: [events[2]!] }, now);
+    expect((await env.ARCHIVE.head(fromReason))?.customMetadata).toMatchObject({ status: "200", item_status: "400" });
+    expect(((await (await env.ARCHIVE.get(fromReason))!.json()) as DeadLetter).item_status).toBe(400);
+    expect((await env.ARCHIVE.head(given))?.customMetadata).toMatchObject({ item_status: "413" });
+    expect((await env.ARCHIVE.head(none))?.customMetadata).toMatchObject({ item_status: "" });
+    expect(((await (await env.ARCHIVE.get(none))!.json()) as DeadLetter).item_status).toBeUndefined();
+    // the stored field is read first: metadata that disagrees with the reason wins, and "" means none
+    const meta = (m: Record<string, string>) => ({ customMetadata: { sink, count: "1", attempts: "1", ...m } });
+    const day = `dlq/${sink}/20270116`;
+    await env.ARCHIVE.put(`${day}/stored-503.json`, "{}", meta({ status: "200", item_status: "503", reason: "item 400: stale text" }));
+    await env.ARCHIVE.put(`${day}/stored-none.json`, "{}", meta({ status: "200", item_status: "", reason: "item 400: stale text" }));
+    // written before the field: no item_status key, so the reason is read (as before)
+    await env.ARCHIVE.put(`${day}/old-400.json`, "{}", meta({ status: "200", reason: "item 400: mapper_parsing_exception: failed" }));
+    await env.ARCHIVE.put(`${day}/old-429.json`, "{}", meta({ status: "200", reason: "gave up after 3 attempts: item 429: es_rejected_execution_exception" }));
+    await env.ARCHIVE.put(`${day}/old-http.json`, "{}", meta({ status: "400", reason: "Elasticsearch 400: parsing_exception: item 400: not an item" }));
+    const e = { ...env, TRIBUTARY_CONFIG: JSON.stringify({}) } as unknown as Env;
+    const list = (await (await callWorker(e, `/v1/dlq?sink=${sink}`)).json()) as { dead: DeadLetterInfo[] };
+    const byKey = Object.fromEntries(list.dead.map((d) => [d.key, [d.status, d.itemStatus]]));
+    expect(byKey).toEqual({
+      [fromReason]: [200, 400],
+      [given]: [200, 413],
+      [none]: [200, undefined],
+      [`${day}/stored-503.json`]: [200, 503],
+      [`${day}/stored-none.json`]: [200, undefined],
+      [`${day}/old-400.json`]: [200, 400],
+      [`${day}/old-429.json`]: [200, 429],
+      [`${day}/old-http.json`]: [400, undefined],
+    });
   });
 });
 
