@@ -1,6 +1,6 @@
 // The writing half of a buffered storage sink (docs/delivery.md, "Buffered storage sinks"), run by the
-// every-minute cron beside the spool drain. For each buffered sink of the config it lists the sink's
-// staged objects (./stage), groups them by class and event day, and writes the groups that are due:
+// every-minute cron beside the spool drain. For each storage sink of the config (one whose buffer was
+// turned off has its leftovers written at once) it lists the sink's staged objects (./stage), groups them by class and event day, and writes the groups that are due:
 //   - a group is due when its oldest object was staged `buffer.seconds` ago (then all of it is written),
 //     or when it holds at least buffer.maxEvents / maxBytes (then its full files are written);
 //   - a group's objects are packed, oldest first, whole, into files of at most maxEvents / maxBytes (an
@@ -268,14 +268,17 @@ export async function compactSink(sink: ResolvedSink, policy: BufferPolicy, deps
   return r;
 }
 
-/** Every buffered sink of the config, one after another, sharing one budget. */
+/**
+ * Every storage sink of the config, one after another, sharing one budget: the buffered ones by their
+ * buffer; an unbuffered one (its buffer turned off since) has what it staged before written at once.
+ */
 export async function compactAll(cfg: Config, deps: CompactDeps, budget: CompactBudget = COMPACT_SCHEDULED): Promise<CompactResult[]> {
   const run: RunState = { deadline: deps.now() + budget.ms, objects: budget.objects };
   const out: CompactResult[] = [];
   for (const sink of resolveSinks(cfg).values()) {
-    if (!sink.buffer || deps.now() >= run.deadline) continue;
+    if (!sink.driver.partition || deps.now() >= run.deadline) continue;
     try {
-      out.push(await compactSink(sink, sink.buffer, deps, budget, run));
+      out.push(await compactSink(sink, sink.buffer ?? { seconds: 0, ...sink.batch }, deps, budget, run));
     } catch (e) {
       // R2 failed (list, get, delete): what was not written stays staged for the next run
       log("error", "compaction failed", { sink: sink.name, error: (e as Error).message });

@@ -193,6 +193,19 @@ describe("buffered Security Lake sink", () => {
     expect(await keys(`stage/${sink}/`)).toEqual([]);
   });
 
+  it("a sink whose buffer was turned off has what it staged before written by the next run", async () => {
+    const bucket = await freshBucket(s3Endpoint, "bufoff");
+    const buffered = setup(bucket);
+    await runBatch(EVENTS_QUEUE, eventsMessages(buffered.cfg, part), buffered.e);
+    const sinkCfg = (buffered.cfg.sinks as Record<string, Record<string, unknown>>)[buffered.sink]!;
+    const cfg = { sinks: { [buffered.sink]: { ...sinkCfg, buffer: false } }, routes: buffered.cfg.routes };
+    const [r] = await compactAll(parseConfig(cfg), { archive: env.ARCHIVE, env: buffered.e as unknown as Record<string, unknown>, now: () => Date.now() }, COMPACT_SCHEDULED);
+    expect(r).toMatchObject({ objects: 1, delivered: part.length });
+    const files = await readBucket(s3Endpoint, bucket, "", 1);
+    expect(uids(await readParquet(files[0]!.bytes))).toEqual(uids(part));
+    expect(await keys(`stage/${buffered.sink}/`)).toEqual([]);
+  });
+
   it("buffer: false writes Parquet per queue batch and stages nothing", async () => {
     const bucket = await freshBucket(s3Endpoint, "unbuffered");
     const { sink, cfg, e } = setup(bucket, { buffer: false });
