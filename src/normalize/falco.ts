@@ -553,6 +553,9 @@ export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEven
   const device: JsonObject | undefined =
     hostname === undefined ? undefined : isHostname(hostname) ? { hostname, type_id: 0, type: "Unknown" } : { name: hostname, type_id: 0, type: "Unknown" };
   if (device?.hostname !== undefined) obs.add("device.hostname", OBS.hostname, hostname);
+  // 1.3.0 evidences need one of actor, process, file, endpoints, device, ... and container is not among them:
+  // an alert whose fields name only a container (a custom rule printing %container.id) names its host too
+  if (device !== undefined && b.evidence.container !== undefined && Object.keys(b.evidence).length === 1) b.evidence.device = device;
 
   // unmapped: every output field not used above, the priority text, unknown top-level keys
   const unmapped: JsonObject = {};

@@ -100,6 +100,21 @@ describe("golden files (reviewed by hand)", () => {
     expect(lossOf("falco", CONSTRUCTED_CLOUDTRAIL, ev)).toEqual([]);
     await expect(JSON.stringify(ev, null, 2) + "\n").toMatchFileSnapshot("../golden/falco/aws_cloudtrail-constructed-stop-logging.ocsf.json");
   });
+  it("an alert whose fields name only a container: its evidence names the host too (1.3.0 refuses a container alone)", () => {
+    const rec: JsonObject = {
+      hostname: "node-1", priority: "Notice", rule: "Custom container rule", time: "2026-01-01T00:00:00Z",
+      output: "container seen (container_id=ee97d9c4186f)", source: "syscall",
+      output_fields: { "container.id": "ee97d9c4186f", "container.name": "web" },
+    };
+    const ev = ocsf(rec);
+    expect(validateOcsf(ev)).toEqual([]);
+    expect(at(ev, "evidences.0.container.uid")).toBe("ee97d9c4186f");
+    expect(at(ev, "evidences.0.device.hostname")).toBe("node-1");
+    // with a process the evidence is valid on its own: no device copied in
+    const withProc = ocsf({ ...rec, output_fields: { ...(rec.output_fields as JsonObject), "proc.name": "sh" } });
+    expect(validateOcsf(withProc)).toEqual([]);
+    expect(at(withProc, "evidences.0.device")).toBeUndefined();
+  });
   it("text-output (json_output: false)", async () => {
     const ev = normalizeFalcoText("2016-08-04T16:17:57.881781397+0000: Warning An open was seen (command=cat /dev/null)", CTX);
     expect(validateOcsf(JSON.parse(JSON.stringify(ev)))).toEqual([]);
