@@ -29,6 +29,8 @@ import { stagePrefix } from "./stage";
 
 /** A compaction's claim on a group: stage-lease/<sink>/<class_uid>/<yyyyMMdd> (not under stage/). */
 export const STAGE_LEASE_PREFIX = "stage-lease/";
+/** Where a staged object that is not NDJSON is set aside: stage-unreadable/<staged key> (no run reads it again). */
+export const STAGE_UNREADABLE_PREFIX = "stage-unreadable/";
 
 export interface CompactBudget {
   /** List pages per sink (R2 gives up to 1,000 keys a page, fewer with metadata). */
@@ -161,14 +163,25 @@ async function compactFile(sink: ResolvedSink, policy: BufferPolicy, file: Stage
     run.objects--;
     const body = await deps.archive.get(o.key);
     if (!body) continue; // written by another run meanwhile
+    const bytes = await body.arrayBuffer();
     let lines: Item[];
     try {
-      lines = (await body.text())
+      lines = new TextDecoder()
+        .decode(bytes)
         .split("\n")
         .filter((l) => l !== "")
         .map((line) => ({ line, event: JSON.parse(line) as OcsfEvent }));
     } catch (e) {
-      log("error", "staged object unreadable, left in place", { sink: sink.name, key: o.key, error: (e as Error).message });
+      // the same bytes would fail every run: set aside for an operator, out of stage/ (kept in place if that fails)
+      const aside = `${STAGE_UNREADABLE_PREFIX}${o.key}`;
+      const reason = `not NDJSON: ${(e as Error).message}`.slice(0, 256);
+      try {
+        await deps.archive.put(aside, bytes, { customMetadata: { unreadable: reason } });
+        await deps.archive.delete(o.key);
+        log("error", "staged object unreadable, set aside", { sink: sink.name, key: o.key, aside, reason });
+      } catch (err) {
+        log("error", "staged object unreadable, left in place", { sink: sink.name, key: o.key, reason, error: (err as Error).message });
+      }
       continue;
     }
     for (const it of lines) {

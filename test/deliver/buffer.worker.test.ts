@@ -206,6 +206,21 @@ describe("buffered Security Lake sink", () => {
     expect(await keys(`stage/${buffered.sink}/`)).toEqual([]);
   });
 
+  it("a staged object that is not NDJSON is set aside under stage-unreadable/ (byte for byte); the group's other objects are written", async () => {
+    const bucket = await freshBucket(s3Endpoint, "bufbad");
+    const { sink, cfg, e, compact } = setup(bucket);
+    await runBatch(EVENTS_QUEUE, eventsMessages(cfg, part), e);
+    const bad = `stage/${sink}/${classDayOf(part[0]!)}/0000bad.ndjson`;
+    await env.ARCHIVE.put(bad, '{"class_uid": 1\nnot json\n', { customMetadata: { events: "2", staged: String(Date.now()) } });
+    const [r] = await compact(Date.now() + WINDOW + 1000);
+    expect(r).toMatchObject({ objects: 1, delivered: part.length });
+    expect(await keys(`stage/${sink}/`)).toEqual([]);
+    const aside = await env.ARCHIVE.get(`stage-unreadable/${bad}`);
+    expect(await aside!.text()).toBe('{"class_uid": 1\nnot json\n');
+    expect(aside!.customMetadata!.unreadable).toMatch(/^not NDJSON: /);
+    expect(await readBucket(s3Endpoint, bucket, "", 1)).toHaveLength(1);
+  });
+
   it("buffer: false writes Parquet per queue batch and stages nothing", async () => {
     const bucket = await freshBucket(s3Endpoint, "unbuffered");
     const { sink, cfg, e } = setup(bucket, { buffer: false });
