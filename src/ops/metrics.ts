@@ -500,18 +500,53 @@ export function renderPrometheus(snap: MetricsSnapshot, extra: ExtraFamily[] = [
   return out.join("\n") + "\n";
 }
 
+/** The HTTP statuses ingest answers with (docs/operate.md), shown at 0 before they count. */
+export const INGEST_CODES = ["202", "400", "401", "403", "413", "415", "429", "503"] as const;
+
+/** The label values of counters that come from the config (all bounded by it). */
+export interface ConfigLabels {
+  /** Configured sinks (not the built-in archive, which is counted by no sink counter). */
+  sinks: readonly string[];
+  /** With metrics.tenantLabels: every tenant an ingest request can be counted under; else undefined. */
+  tenants?: readonly string[];
+  /** Names of the noise.suppress entries and of the noise.sample policies. */
+  suppress?: readonly string[];
+  sample?: readonly string[];
+  /** Correlation chains that can emit incidents (enabled ones). */
+  chains?: readonly string[];
+}
+
 /**
  * Counter series to show as 0 until they count (Prometheus' advice: a series that first appears with
  * N is seen by no `rate()`/`increase()`, so an alert on a sink's first dead letters would never
- * fire): every counter without labels, and each configured sink's outcomes and requests.
+ * fire): every counter without labels, and each labelled counter over its finite label sets: the
+ * fixed ones (sources, reasons, ingest status codes, queues, noise actions and kinds, incident
+ * activities) crossed with the config's (sinks, tenants, noise policy names, enabled chains). Never a
+ * value that is not known in advance.
  */
-export function zeroSeries(sinks: readonly string[]): string[] {
+export function zeroSeries(c: ConfigLabels): string[] {
   const b = new MetricsBuffer();
   const keys = ALL_METRICS.filter((d) => d.type === "counter" && d.labels.length === 0).map((d) => d.name);
-  for (const sink of sinks) {
-    for (const outcome of OUTCOMES) keys.push(b.key(M.sinkEvents, { sink, outcome }));
-    keys.push(b.key(M.sinkRequests, { sink }));
+  const add = <L extends string>(d: MetricDef<L>, labels: Labels<L>) => keys.push(b.key(d, labels));
+  for (const code of INGEST_CODES) add(M.ingestRequests, { code });
+  for (const tenant of c.tenants ?? [undefined]) {
+    for (const source of [...SOURCES, "unknown"]) {
+      add(M.recordsReceived, { source, tenant });
+      for (const reason of REASONS) add(M.recordsRejected, { source, reason, tenant });
+    }
+    for (const source of SOURCES) add(M.recordsAccepted, { source, tenant });
   }
+  for (const source of SOURCES) add(M.intelHits, { source });
+  for (const queue of QUEUES) for (const d of [M.queueSent, M.queueReceived, M.queueRedelivered]) add(d, { queue });
+  for (const sink of c.sinks) {
+    for (const outcome of OUTCOMES) add(M.sinkEvents, { sink, outcome });
+    add(M.sinkRequests, { sink });
+  }
+  for (const policy of c.suppress ?? []) add(M.noiseSuppressed, { policy });
+  for (const policy of c.sample ?? []) add(M.noiseSampledOut, { policy });
+  for (const action of NOISE_ACTIONS) add(M.noiseEvents, { action });
+  for (const kind of NOISE_KINDS) add(M.noiseSummaries, { kind });
+  for (const chain of c.chains ?? []) for (const activity of INCIDENT_ACTIVITIES) add(M.incidents, { chain, activity });
   return keys;
 }
 

@@ -5,7 +5,9 @@ import { Hono, type Context, type MiddlewareHandler } from "hono";
 import type { AppEnv } from "./ingest";
 import { configFor, resolveSecret } from "../config/load";
 import type { Config } from "../config/schema";
-import { renderPrometheus, withZeros, zeroSeries, PROMETHEUS_CONTENT_TYPE, type ExtraFamily } from "../ops/metrics";
+import { renderPrometheus, withZeros, zeroSeries, PROMETHEUS_CONTENT_TYPE, type ConfigLabels, type ExtraFamily } from "../ops/metrics";
+import { policyLabel } from "../config/noise";
+import { CHAIN_NAMES } from "../config/correlate";
 import { countIngestRequest, flushMetrics, maybeFlush, metricsStore } from "../ops/record";
 import { suppressionReport } from "../noise/stats";
 import { sameSecret, WHERE } from "./auth";
@@ -55,6 +57,25 @@ function configFamilies(cfg: Config): ExtraFamily[] {
   ];
 }
 
+/**
+ * The config's label values of the counters /metrics shows at 0 before they count: its sinks, the
+ * tenants an ingest request can be counted under (with metrics.tenantLabels), its noise.suppress
+ * entries and noise.sample policies, and the correlation chains that can emit incidents.
+ */
+export function configLabels(cfg: Config, env: { TRIBUTARY_DEV?: string }): ConfigLabels {
+  const a = cfg.auth;
+  const credentials = a.tokens.length > 0 || a.hmac !== undefined;
+  const tenants = [...a.tokens.map((t) => t.tenant), ...(a.hmac ? [a.hmac.tenant] : []), ...(a.required ? [] : ["none"]), ...(env.TRIBUTARY_DEV === "true" && !credentials ? ["dev"] : [])];
+  const c = cfg.correlate;
+  return {
+    sinks: Object.keys(cfg.sinks),
+    ...(cfg.metrics.tenantLabels ? { tenants: [...new Set(tenants)] } : {}),
+    suppress: (cfg.noise?.suppress ?? []).map((p, i) => policyLabel("suppress", i, p)),
+    sample: (cfg.noise?.sample ?? []).map((p, i) => policyLabel("sample", i, p)),
+    chains: c.enabled ? CHAIN_NAMES.filter((n) => c.chains[n].enabled) : [],
+  };
+}
+
 export const metricsRoutes = new Hono<AppEnv>();
 
 metricsRoutes.get("/metrics", async (c) => {
@@ -68,7 +89,7 @@ metricsRoutes.get("/metrics", async (c) => {
   if (!stub) return c.json({ error: "the METRICS Durable Object binding is missing (see docs/deploy.md)" }, 503);
   await flushMetrics(c.env);
   const snap = await stub.snapshot();
-  return c.body(renderPrometheus(withZeros(snap, zeroSeries(Object.keys(cfg.sinks))), configFamilies(cfg)), 200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
+  return c.body(renderPrometheus(withZeros(snap, zeroSeries(configLabels(cfg, c.env))), configFamilies(cfg)), 200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
 });
 
 const INGEST_PATH = /^\/(v1\/events(\/[^/]+)?\/?)?$/;

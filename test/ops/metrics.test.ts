@@ -1,8 +1,9 @@
 // The metrics model: bounded labels, histogram buckets, drain/restore/merge, and the text format.
 import { describe, expect, it } from "vitest";
 import { MAX_NOISE_POLICIES, MAX_SUPPRESS_ENTRIES, policyLabel } from "../../src/config/noise";
-import { M, MAX_NAMED_VALUES, MAX_POLICY_VALUES, MetricsBuffer, mergeDelta, renderPrometheus, withZeros, zeroSeries, escapeLabel, formatValue, type Gauge, type MetricsDelta } from "../../src/ops/metrics";
+import { INCIDENT_ACTIVITIES, INGEST_CODES, M, MAX_NAMED_VALUES, MAX_POLICY_VALUES, MetricsBuffer, NOISE_ACTIONS, NOISE_KINDS, QUEUES, REASONS, mergeDelta, renderPrometheus, withZeros, zeroSeries, escapeLabel, formatValue, type Gauge, type MetricsDelta } from "../../src/ops/metrics";
 import { parsePrometheus, sampleValue } from "./prom";
+import { SOURCES } from "../../src/config/routing";
 
 function snapshotOf(...deltas: MetricsDelta[]): MetricsDelta {
   const counters = new Map<string, number>();
@@ -173,7 +174,7 @@ describe("renderPrometheus", () => {
   it("zero series: every unlabelled counter and each sink's outcomes and requests, never over a counted value", () => {
     const b = new MetricsBuffer();
     b.inc(M.sinkEvents, { sink: "splunk", outcome: "delivered" }, 3);
-    const text = renderPrometheus(withZeros(b.drain(), zeroSeries(["splunk", "lake"])));
+    const text = renderPrometheus(withZeros(b.drain(), zeroSeries({ sinks: ["splunk", "lake"] })));
     expect(() => parsePrometheus(text)).not.toThrow();
     expect(text).toContain('\ntributary_sink_events_total{sink="splunk",outcome="delivered"} 3\n');
     for (const sink of ["splunk", "lake"]) {
@@ -182,6 +183,41 @@ describe("renderPrometheus", () => {
     }
     expect(text).toContain('\ntributary_sink_events_total{sink="lake",outcome="delivered"} 0\n');
     for (const name of ["tributary_spool_events_spooled_total", "tributary_metrics_flush_errors_total", "tributary_noise_windows_evicted_total"]) expect(text).toContain(`\n${name} 0\n`);
+  });
+
+  it("zero series: every finite label set of the labelled counters, crossed with the config's names, and nothing else", () => {
+    const b = new MetricsBuffer();
+    b.inc(M.recordsRejected, { source: "falco", reason: "invalid_json", tenant: "acme" }, 2);
+    const keys = zeroSeries({ sinks: ["hook"], tenants: ["acme", "none"], suppress: ["ci shells"], sample: ["sample[0]"], chains: ["k8s_exec"] });
+    const fams = parsePrometheus(renderPrometheus(withZeros(b.drain(), keys)));
+    // the sample's value, undefined when there is no such sample (sampleValue would read 0)
+    const want = (labels: Record<string, string>) => JSON.stringify(Object.entries(labels).sort());
+    const at = (name: string, labels: Record<string, string>) => [...fams.values()].flatMap((f) => f.samples).find((x) => x.name === name && want(x.labels) === want(labels))?.value;
+    expect(at("tributary_records_rejected_total", { source: "falco", reason: "invalid_json", tenant: "acme" })).toBe(2);
+    for (const tenant of ["acme", "none"]) {
+      for (const source of [...SOURCES, "unknown"]) {
+        for (const reason of REASONS.filter((r) => source !== "falco" || r !== "invalid_json" || tenant !== "acme")) expect(at("tributary_records_rejected_total", { source, reason, tenant })).toBe(0);
+        expect(at("tributary_records_received_total", { source, tenant })).toBe(0);
+      }
+      for (const source of SOURCES) expect(at("tributary_records_accepted_total", { source, tenant })).toBe(0);
+    }
+    for (const code of INGEST_CODES) expect(at("tributary_ingest_requests_total", { code })).toBe(0);
+    for (const queue of QUEUES) {
+      for (const name of ["tributary_queue_messages_sent_total", "tributary_queue_messages_received_total", "tributary_queue_messages_redelivered_total"]) expect(at(name, { queue })).toBe(0);
+    }
+    for (const action of NOISE_ACTIONS) expect(at("tributary_noise_events_total", { action })).toBe(0);
+    for (const kind of NOISE_KINDS) expect(at("tributary_noise_summaries_total", { kind })).toBe(0);
+    expect(at("tributary_noise_suppressed_total", { policy: "ci shells" })).toBe(0);
+    expect(at("tributary_noise_sampled_out_total", { policy: "sample[0]" })).toBe(0);
+    for (const activity of INCIDENT_ACTIVITIES) expect(at("tributary_correlate_incidents_total", { chain: "k8s_exec", activity })).toBe(0);
+    for (const source of SOURCES) expect(at("tributary_intel_hits_total", { source })).toBe(0);
+    // only known values: no fallback ("other"/"unknown" where it is not a real value), no chain not given
+    expect(keys.filter((k) => /="other"/.test(k) && !/reason="other"/.test(k))).toEqual([]);
+    expect(keys.filter((k) => k.includes("aws_credential_new_ip"))).toEqual([]);
+    expect(new Set(keys).size).toBe(keys.length);
+    // without tenant labels, the record counters have none
+    expect(zeroSeries({ sinks: [] }).filter((k) => k.includes("tenant="))).toEqual([]);
+    expect(zeroSeries({ sinks: [] })).toContain('tributary_records_rejected_total{source="unknown",reason="too_large"}');
   });
 
   it("skips series of families it does not define (left by an older version)", () => {

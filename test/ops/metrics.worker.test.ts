@@ -6,7 +6,7 @@ import { describe, expect, it, inject } from "vitest";
 import { env, createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
 import worker from "../../src/index";
 import { MAX_SERIES, type MetricsStore } from "../../src/ops/metrics-do";
-import { REASONS, OUTCOMES, QUEUES } from "../../src/ops/metrics";
+import { INCIDENT_ACTIVITIES, INGEST_CODES, NOISE_ACTIONS, NOISE_KINDS, REASONS, OUTCOMES, QUEUES } from "../../src/ops/metrics";
 import { SOURCES } from "../../src/config/routing";
 import { call, post, CaptureQueue, linesOf } from "../routes/helpers";
 import { gateControl } from "../support/gate-client";
@@ -41,7 +41,7 @@ async function scrape(cfg: unknown, auth: string | null = "Bearer prom-secret", 
   return { status: res.status, text: await res.text(), type: res.headers.get("content-type") };
 }
 
-const ALLOWED_LABELS = new Set(["source", "reason", "tenant", "code", "queue", "sink", "outcome", "le", "ocsf_version", "policy", "action", "expires"]);
+const ALLOWED_LABELS = new Set(["source", "reason", "tenant", "code", "queue", "sink", "outcome", "le", "ocsf_version", "policy", "action", "expires", "kind", "chain", "activity"]);
 
 function checkBounded(fams: Map<string, Family>): void {
   for (const f of fams.values()) {
@@ -49,7 +49,8 @@ function checkBounded(fams: Map<string, Family>): void {
       for (const [k, v] of Object.entries(s.labels)) {
         expect(ALLOWED_LABELS.has(k), `${s.name} label ${k}`).toBe(true);
         if (k === "source") expect([...SOURCES, "unknown"]).toContain(v);
-        if (k === "reason") expect(REASONS).toContain(v);
+        // the allow-list gauge's reason is the entry's text from the config; the counters' is a fixed REASON
+        if (k === "reason" && s.name !== "tributary_noise_suppression_active") expect(REASONS).toContain(v);
         if (k === "outcome") expect([...OUTCOMES, "other"]).toContain(v);
         if (k === "queue") expect([...QUEUES, "other"]).toContain(v);
       }
@@ -213,6 +214,45 @@ describe("GET /metrics", () => {
     for (const outcome of OUTCOMES) expect(r.text).toContain(`\ntributary_sink_events_total{sink="${fresh}",outcome="${outcome}"} 0\n`);
     expect(r.text).toContain(`\ntributary_sink_requests_total{sink="${fresh}"} 0\n`);
     expect(r.text).toMatch(/\ntributary_spool_events_spooled_total \d+\n/);
+  });
+
+  it("shows the finite label sets of the other counters at 0 before they count: fixed sets and the config's tenants, policies and chains", async () => {
+    const t = `zero-tenant-${run}`;
+    const cfg = {
+      auth: { tokens: [{ tenant: t, token: "zero-token" }], hmac: { secret: "s", tenant: `zero-hmac-${run}` } },
+      metrics: { public: true, tenantLabels: true },
+      sinks: { [`zero-${run}`]: { type: "splunk_hec", url: "https://splunk.example:8088", token: "t" } },
+      routes: [{ sinks: [`zero-${run}`] }],
+      noise: { suppress: [{ name: `zero allow ${run}`, match: { rule: "x" }, reason: "r", expires: "2999-01-01" }], sample: [{ name: `zero-sample-${run}`, rate: 0.5 }] },
+      correlate: { chains: { aws_credential_new_ip: { enabled: false } } },
+    };
+    const r = await scrape(cfg, null);
+    expect(r.status).toBe(200);
+    const fams = parsePrometheus(r.text);
+    checkBounded(fams);
+    const want = (labels: Record<string, string>) => JSON.stringify(Object.entries(labels).sort());
+    /** The sample's value; undefined when /metrics has no such series (sampleValue would read 0). */
+    const at = (name: string, labels: Record<string, string>) => [...fams.values()].flatMap((f) => f.samples).find((x) => x.name === name && want(x.labels) === want(labels))?.value;
+    // label values of this config only: nothing has counted them, so exactly 0
+    for (const tenant of [t, `zero-hmac-${run}`]) {
+      for (const source of [...SOURCES, "unknown"]) {
+        for (const reason of REASONS) expect(at("tributary_records_rejected_total", { source, reason, tenant }), `${source} ${reason} ${tenant}`).toBe(0);
+        expect(at("tributary_records_received_total", { source, tenant })).toBe(0);
+      }
+      for (const source of SOURCES) expect(at("tributary_records_accepted_total", { source, tenant })).toBe(0);
+    }
+    expect(at("tributary_noise_suppressed_total", { policy: `zero allow ${run}` })).toBe(0);
+    expect(at("tributary_noise_sampled_out_total", { policy: `zero-sample-${run}` })).toBe(0);
+    // fixed label sets: present (other tests in this file may have counted some)
+    const present = (name: string, labels: Record<string, string>) => expect(at(name, labels), `${name} ${JSON.stringify(labels)}`).toBeGreaterThanOrEqual(0);
+    for (const code of INGEST_CODES) present("tributary_ingest_requests_total", { code });
+    for (const queue of QUEUES) for (const n of ["sent", "received", "redelivered"]) present(`tributary_queue_messages_${n}_total`, { queue });
+    for (const action of NOISE_ACTIONS) present("tributary_noise_events_total", { action });
+    for (const kind of NOISE_KINDS) present("tributary_noise_summaries_total", { kind });
+    for (const source of SOURCES) present("tributary_intel_hits_total", { source });
+    for (const chain of ["k8s_exec", "enforcement_alert"]) for (const activity of INCIDENT_ACTIVITIES) present("tributary_correlate_incidents_total", { chain, activity });
+    // a disabled chain emits no incidents: not shown
+    expect(r.text).not.toContain('chain="aws_credential_new_ip"');
   });
 });
 
