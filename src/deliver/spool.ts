@@ -17,7 +17,9 @@
 // object. Sending an object twice is still possible (its delete failed after the queue took it, or a send
 // outlasted its lease): the events keep their metadata.uid, and the sinks deduplicate on it (docs/delivery.md,
 // "At least once"). Messages may reference spill/ objects (large events), which must outlive the spool
-// (docs/deploy.md, retention).
+// (docs/deploy.md, retention). An object R2 does not give (get or body read fails) stays, its claim given back
+// so the next drain retries it; one that is no spool record is copied aside to spool-unreadable/<key> and only
+// then removed (drainSpool, `one`).
 import { sendTexts, type Producer, type Fallback } from "./enqueue";
 import { eventDay } from "../sinks/objects";
 import { log } from "../ops/log";
@@ -30,6 +32,11 @@ export const SPOOL_PREFIX = "spool/";
 export const SPOOL_LEASE_PREFIX = "spool-lease/";
 /** A claim older than this is taken over (the drain that made it died); a drain sends an object well within it. */
 export const SPOOL_LEASE_MS = 120_000;
+/**
+ * Where a spool object that is no spool record (not UTF-8 JSON of SpoolRecord's shape) is set aside, byte for
+ * byte: spool-unreadable/<spool key> (not under spool/: no drain reads it again). docs/operate.md.
+ */
+export const SPOOL_UNREADABLE_PREFIX = "spool-unreadable/";
 
 /**
  * How much one drain may do. Each object costs four subrequests (claim, get, sendBatch, one delete of the
@@ -160,17 +167,42 @@ export async function drainSpool(bucket: R2Bucket, queue: Producer, budget: Drai
     used += 4; // counted up front: claim, get, sendBatch, delete (a claim taken over or given back costs one more)
     const lease = `${SPOOL_LEASE_PREFIX}${key}`;
     if (!(await claim(bucket, lease, at))) return; // another drain is sending it
-    const obj = await bucket.get(key);
-    if (!obj) {
-      r.left--; // drained meanwhile by another drain
-      await bucket.delete(lease);
+    let bytes: ArrayBuffer;
+    let meta: Record<string, string> | undefined;
+    try {
+      const obj = await bucket.get(key);
+      if (!obj) {
+        r.left--; // drained meanwhile by another drain
+        await bucket.delete(lease);
+        return;
+      }
+      meta = obj.customMetadata;
+      bytes = await obj.arrayBuffer();
+    } catch (e) {
+      // R2 did not give the object (its get failed or its body broke off): it stays in place, and its claim is
+      // given back so that the next drain (the cron's, within a minute) tries again, not SPOOL_LEASE_MS later.
+      // Tried once a drain, as any other object.
+      log("warn", "spool object could not be read, left for the next drain", { key, error: e });
+      await giveBack(bucket, lease);
       return;
     }
-    let rec: SpoolRecord;
-    try {
-      rec = await obj.json<SpoolRecord>();
-    } catch (e) {
-      log("error", "spool object unreadable, left in place", { key, error: e });
+    const rec = spoolRecordOf(bytes);
+    if (typeof rec === "string") {
+      // R2 gave the whole object and it is no spool record: reading it again gives the same bytes, so it is not
+      // retried (every drain would read and refuse it again). It is set aside byte for byte under
+      // SPOOL_UNREADABLE_PREFIX for an operator, then removed from the spool with its claim. Should setting it aside
+      // fail, it stays where it is and its claim is given back: the next drain tries again, once a drain.
+      const aside = `${SPOOL_UNREADABLE_PREFIX}${key}`;
+      try {
+        await bucket.put(aside, bytes, { customMetadata: { ...meta, unreadable: rec.slice(0, 256) } });
+        await bucket.delete([key, lease]);
+      } catch (e) {
+        log("error", "spool object unreadable and could not be set aside, left for the next drain", { key, reason: rec, error: e });
+        await giveBack(bucket, lease);
+        return;
+      }
+      log("error", "spool object unreadable, set aside", { key, aside, reason: rec });
+      r.left--;
       return;
     }
     let sent = false;
@@ -221,6 +253,30 @@ export async function drainSpool(bucket: R2Bucket, queue: Producer, budget: Drai
   }
   if (r.objects > 0 || r.error) log(r.error ? "warn" : "info", "spool drained", { ...r });
   return r;
+}
+
+/** The spool record in an object's bytes, or why they are none (not UTF-8, not JSON, not a SpoolRecord's shape). */
+function spoolRecordOf(bytes: ArrayBuffer): SpoolRecord | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
+  } catch (e) {
+    return `not a spool record: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  const rec = v as Partial<SpoolRecord> | null;
+  if (typeof rec !== "object" || rec === null || !Array.isArray(rec.messages) || !rec.messages.every((m) => typeof m === "string") || typeof rec.count !== "number") {
+    return "not a spool record: expected an object with messages (strings) and count (a number)";
+  }
+  return rec as SpoolRecord;
+}
+
+/** Gives a claim back (the object stays for the next drain); a failure leaves it to expire after SPOOL_LEASE_MS. */
+async function giveBack(bucket: R2Bucket, lease: string): Promise<void> {
+  try {
+    await bucket.delete(lease);
+  } catch (e) {
+    log("warn", "spool claim not given back, it expires by itself", { lease, error: e });
+  }
 }
 
 /**

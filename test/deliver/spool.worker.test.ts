@@ -7,7 +7,7 @@ import { env, createExecutionContext, createScheduledController, waitOnExecution
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { encodeMessage } from "../../src/deliver/enqueue";
-import { countSpoolObjects, drainSpool, SPOOL_CRON, SPOOL_DRAIN_AFTER_INGEST, SPOOL_DRAIN_SCHEDULED, SPOOL_LEASE_MS, SPOOL_LEASE_PREFIX, SPOOL_PREFIX, type SpoolRecord } from "../../src/deliver/spool";
+import { countSpoolObjects, drainSpool, SPOOL_CRON, SPOOL_DRAIN_AFTER_INGEST, SPOOL_DRAIN_SCHEDULED, SPOOL_LEASE_MS, SPOOL_LEASE_PREFIX, SPOOL_PREFIX, SPOOL_UNREADABLE_PREFIX, type SpoolRecord } from "../../src/deliver/spool";
 import { CaptureQueue, call, keys, post, spoolFailing } from "../routes/helpers";
 import { EVENTS_QUEUE, callWorker, runBatch } from "../support/delivery";
 import { readArchive } from "../support/archive";
@@ -279,6 +279,73 @@ describe("the spool at scale", () => {
     // the stale claim was taken over and went with its object; the live one is untouched
     expect(await keys(env.ARCHIVE, SPOOL_LEASE_PREFIX)).toEqual([`${SPOOL_LEASE_PREFIX}${held!}`]);
     expect(stale).toBeDefined();
+  });
+
+  it("an object R2 does not give (get fails, body breaks off) stays and its claim is given back at once: the next drain sends it", async () => {
+    const [ok, failing, broken] = await fill(3, `scale-${run}-u`);
+    const bucket = {
+      list: (o?: R2ListOptions) => env.ARCHIVE.list(o),
+      head: (k: string) => env.ARCHIVE.head(k),
+      put: (k: string, v: string, o?: R2PutOptions) => env.ARCHIVE.put(k, v, o),
+      delete: (k: string | string[]) => env.ARCHIVE.delete(k),
+      get: async (k: string) => {
+        if (k === failing) throw new Error("get: We encountered an internal error. Please try again.");
+        const o = await env.ARCHIVE.get(k);
+        if (k !== broken || !o) return o;
+        return { customMetadata: o.customMetadata, arrayBuffer: () => Promise.reject(new Error("Network connection lost.")) };
+      },
+    } as unknown as R2Bucket;
+    const t = Date.now();
+    const queue = new TextQueue();
+    expect(await drainSpool(bucket, queue, SPOOL_DRAIN_SCHEDULED, { now: () => t })).toMatchObject({ objects: 1, left: 2 });
+    expect(queue.texts).toEqual([`scale-${run}-u:0`]);
+    expect(await keys(env.ARCHIVE, SPOOL_PREFIX)).toEqual([failing, broken]);
+    expect(await keys(env.ARCHIVE, SPOOL_LEASE_PREFIX)).toEqual([]); // given back, not held for SPOOL_LEASE_MS
+    // the next drain, well within SPOOL_LEASE_MS, reads and sends them
+    expect(await drainSpool(env.ARCHIVE, queue, SPOOL_DRAIN_SCHEDULED, { now: () => t + 1000 })).toMatchObject({ objects: 2, left: 0 });
+    expect(queue.texts.sort()).toEqual([0, 1, 2].map((i) => `scale-${run}-u:${i}`));
+    expect(await keys(env.ARCHIVE, SPOOL_PREFIX)).toEqual([]);
+    expect(ok).toBeDefined();
+  });
+
+  it("an object that is no spool record is set aside byte for byte (never lost), the others drained, and no drain reads it again", async () => {
+    const good = await fill(2, `scale-${run}-v`);
+    const day = `${SPOOL_PREFIX}20260601/scale-${run}-v`;
+    const corrupt: [string, Uint8Array][] = [
+      [`${day}-00000-1.json`, new Uint8Array([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d])], // not UTF-8
+      [`${day}-00000-2.json`, new TextEncoder().encode('{"v":1,"messages":["cut')], // not JSON
+      [`${day}-00000-3.json`, new TextEncoder().encode('{"v":1,"count":1,"messages":"one"}')], // not a spool record's shape
+    ];
+    for (const [k, b] of corrupt) await env.ARCHIVE.put(k, b, { customMetadata: { events: "1", messages: "1" } });
+    const aside = corrupt.map(([k]) => `${SPOOL_UNREADABLE_PREFIX}${k}`).sort();
+    try {
+      // setting aside fails: each stays, its claim given back (tried again by the next drain)
+      const refusing = { ...counted(env.ARCHIVE).bucket, get: (k: string) => env.ARCHIVE.get(k), put: (k: string, v: string, o?: R2PutOptions) => (k.startsWith(SPOOL_UNREADABLE_PREFIX) ? Promise.reject(new Error("put: internal error")) : env.ARCHIVE.put(k, v, o)) } as unknown as R2Bucket;
+      const queue = new TextQueue();
+      expect(await drainSpool(refusing, queue, SPOOL_DRAIN_SCHEDULED)).toMatchObject({ objects: 2, left: 3 });
+      expect(await keys(env.ARCHIVE, SPOOL_PREFIX)).toEqual(corrupt.map(([k]) => k).sort());
+      expect(await keys(env.ARCHIVE, SPOOL_LEASE_PREFIX)).toEqual([]);
+      expect(await keys(env.ARCHIVE, SPOOL_UNREADABLE_PREFIX)).toEqual([]);
+      // then it works: set aside with the same bytes and metadata, gone from the spool with its claim
+      const r = await drainSpool(env.ARCHIVE, queue, SPOOL_DRAIN_SCHEDULED);
+      expect(r).toMatchObject({ objects: 0, left: 0 });
+      expect(r.error).toBeUndefined(); // a bad record is no queue refusal
+      expect(queue.texts.sort()).toEqual(good.map((_, i) => `scale-${run}-v:${i}`));
+      expect(await keys(env.ARCHIVE, SPOOL_PREFIX)).toEqual([]);
+      expect(await keys(env.ARCHIVE, SPOOL_LEASE_PREFIX)).toEqual([]);
+      expect(await keys(env.ARCHIVE, SPOOL_UNREADABLE_PREFIX)).toEqual(aside);
+      for (const [k, b] of corrupt) {
+        const o = (await env.ARCHIVE.get(`${SPOOL_UNREADABLE_PREFIX}${k}`))!;
+        expect(new Uint8Array(await o.arrayBuffer())).toEqual(b);
+        expect(o.customMetadata).toMatchObject({ events: "1", messages: "1", unreadable: expect.stringMatching(/^not a spool record: /) as unknown as string });
+      }
+      // no spin: the next drain lists an empty spool and reads nothing
+      const r2 = counted(env.ARCHIVE);
+      expect(await drainSpool(r2.bucket, queue, SPOOL_DRAIN_SCHEDULED)).toMatchObject({ objects: 0, left: 0 });
+      expect(r2.calls()).toBe(1);
+    } finally {
+      await env.ARCHIVE.delete(aside);
+    }
   });
 
   it("the backlog gauge counts past 1,000 objects (1,050, exact), with _more 0", async () => {
