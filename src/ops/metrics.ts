@@ -219,7 +219,7 @@ export const M = {
   }),
   noiseSummaries: def({
     name: "tributary_noise_summaries_total",
-    help: "Summaries delivered by closing noise windows (sent by the NoiseWindow Durable Object's alarm), by kind: a dedup burst of more than one event or a throttle remainder. A lone fold alert sent unchanged at the window's end is not a summary.",
+    help: "Summaries delivered by closing noise windows (sent by the NoiseWindow Durable Object's alarm), by kind: a dedup burst of more than one event or a throttle remainder (one per OCSF class held back). A lone fold alert sent unchanged at the window's end is not a summary.",
     type: "counter",
     labels: ["kind"],
   }),
