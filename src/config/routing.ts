@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { SEVERITY_NAMES } from "../normalize/ocsf";
 import { lookup } from "../normalize/json";
+import { FALCO_SEVERITY } from "../normalize/falco";
 
 /** The built-in R2 archive sink (always defined). */
 export const ARCHIVE_SINK = "archive";
@@ -30,11 +31,21 @@ const SEVERITY_IDS: Record<string, number> = Object.fromEntries(
     .map(([id, name]) => [name.toLowerCase(), Number(id)]),
 );
 
-/** A severity as an OCSF severity_id (0-6) or its caption ("High", case-insensitive). */
+/** Falco priority names that are not OCSF captions ("warning", "error"...), as Falcosidekick's minimumpriority writes them. */
+const FALCO_ONLY = Object.keys(FALCO_SEVERITY).filter((name) => !(name in SEVERITY_IDS));
+
+/**
+ * A severity as an OCSF severity_id (0-6), its caption ("High", case-insensitive), or a Falco
+ * priority ("Warning", as in Falcosidekick's minimumpriority): the severity_id the Falco mapping
+ * gives that priority, so `"warning"` passes exactly the Falco alerts of priority Warning and above.
+ * The two name sets agree where they overlap (critical 5, informational 1).
+ */
 export const severitySchema = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  const id = typeof v === "number" ? v : lookup(SEVERITY_IDS, v.trim().toLowerCase());
+  const name = typeof v === "string" ? v.trim().toLowerCase() : "";
+  const id = typeof v === "number" ? v : (lookup(SEVERITY_IDS, name) ?? lookup(FALCO_SEVERITY, name));
   if (id === undefined || !Number.isInteger(id) || id < 0 || id > 6) {
-    ctx.issues.push({ code: "custom", input: v, message: `unknown severity ${JSON.stringify(v)}: use 0-6 or one of ${Object.keys(SEVERITY_IDS).join(", ")}` });
+    const names = `${Object.keys(SEVERITY_IDS).join(", ")} (OCSF) or ${FALCO_ONLY.join(", ")} (Falco priorities)`;
+    ctx.issues.push({ code: "custom", input: v, message: `unknown severity ${JSON.stringify(v)}: use 0-6 or one of ${names}` });
     return z.NEVER;
   }
   return id;

@@ -7,6 +7,7 @@ import { makeRouter } from "../../src/route/index";
 import { parseConfig } from "../../src/config/load";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { fixtureEvents } from "../support/siem-servers";
+import { normalizeFalco } from "../../src/normalize/falco";
 
 const S3 = { type: "s3", bucket: "bucket-1", accessKeyId: "k", secretAccessKey: { env: "S" } };
 const HOOK = { type: "webhook", url: "https://hook.example/x", secret: { env: "W" } };
@@ -205,6 +206,34 @@ describe("routing config errors name the exact field", () => {
     );
     expect(configError({ routes: [{ match: { priority: "high" }, sinks: ["archive"] }] })).toMatch(/routes\.0\.match\.priority: unknown field/);
     expect(configError({ routes: [{ sinks: [] }] })).toMatch(/routes\.0\.sinks:/);
+  });
+
+  it("severity_at_least takes Falco priorities (Falcosidekick's minimumpriority) as the Falco mapping ranks them", () => {
+    // Falcosidekick-style alerts of every Falco priority, through the real normalizer
+    const PRIORITIES = ["Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug"];
+    const alert = (priority: string) =>
+      normalizeFalco(
+        { uuid: `0000000${PRIORITIES.indexOf(priority)}-3b1d-4c8e-9f55-2a7d1e0b4c11`, rule: "r", priority, source: "syscall", time: "2026-01-02T03:04:05Z", output: "o", output_fields: { "proc.name": "sh" } },
+        { ocsfVersion: "1.3.0", receivedAt: 0 },
+      );
+    const passing = (minimumpriority: string) => {
+      const r = router([{ match: { severity_at_least: minimumpriority }, sinks: ["a"] }], { default_sinks: [] });
+      return PRIORITIES.filter((p) => r(alert(p)).includes("a"));
+    };
+    expect(passing("emergency")).toEqual(["Emergency"]);
+    // Alert and Critical are both OCSF Critical (5), Informational and Debug both Informational (1)
+    expect(passing("Alert")).toEqual(["Emergency", "Alert", "Critical"]);
+    expect(passing("critical")).toEqual(["Emergency", "Alert", "Critical"]);
+    expect(passing("error")).toEqual(["Emergency", "Alert", "Critical", "Error"]);
+    expect(passing("warning")).toEqual(["Emergency", "Alert", "Critical", "Error", "Warning"]);
+    expect(passing(" Notice ")).toEqual(PRIORITIES.slice(0, 6));
+    for (const low of ["informational", "info", "debug"]) expect(passing(low)).toEqual(PRIORITIES);
+    // the OCSF captions keep their meaning
+    expect(passing("high")).toEqual(["Emergency", "Alert", "Critical", "Error"]);
+    expect(passing("fatal")).toEqual(["Emergency"]);
+    expect(configError({ routes: [{ match: { severity_at_least: "warn" }, sinks: ["archive"] }] })).toContain(
+      'routes.0.match.severity_at_least: unknown severity "warn": use 0-6 or one of unknown, informational, low, medium, high, critical, fatal (OCSF) or emergency, alert, error, warning, notice, info, debug (Falco priorities)',
+    );
   });
 
   it("sink configs are checked by their driver's schema", () => {
