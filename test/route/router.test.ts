@@ -283,4 +283,14 @@ describe("docs/routing.md examples", () => {
     expect(r(prod)).toEqual(["archive", "lake"]);
     expect(r(e)).toEqual(["archive"]);
   });
+
+  it("leaving events out: a route to the archive alone stops them", () => {
+    const r = makeRouter(parseConfig(blocks[2]));
+    const falco = pick((x) => product("Falco")(x) && x.severity_id === 3);
+    const inNs = (e: OcsfEvent, ns: string, severity_id: number): OcsfEvent => ({ ...e, severity_id, metadata: { ...e.metadata, labels: [`k8s.namespace:${ns}`] } });
+    expect(r(inNs(falco, "kube-system", 5))).toEqual(["archive", "oncall"]);
+    expect(r(inNs(falco, "kube-system", 3))).toEqual(["archive"]);
+    expect(r(inNs(falco, "payments", 3))).toEqual(["archive", "siem"]);
+    expect(r(inNs(falco, "payments", 1))).toEqual(["archive"]);
+  });
 });
