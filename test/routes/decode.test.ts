@@ -1,7 +1,7 @@
 // Framing (pure): layouts, items in body order, record checks.
 import { describe, it, expect, vi, afterEach } from "vitest";
 import fc from "fast-check";
-import { layout, items, itemsOf, frame, countLines, countRecords, checkRecord, utf8Length, oversize, type Item, type Framing } from "../../src/routes/decode";
+import { layout, items, itemsOf, frame, countLines, countRecords, checkRecord, utf8Length, oversize, KEEP_CHARS, type Item, type Framing } from "../../src/routes/decode";
 import { recordCount, unwrap, EmptyContainers, type Unwrapped } from "../../src/normalize/detect";
 import { runPipeline } from "../../src/pipeline";
 import { parseJson } from "../../src/normalize/json";
@@ -135,6 +135,22 @@ describe("items", () => {
       // what was kept is taken when yielded: a second pass over the same layout parses again, and yields the same
       expect([...itemsOf(text, l, opts)]).toEqual(expected);
       expect(parsesOf(spy, Math.min(file.length, list.length, extra.length))).toBe(6);
+    });
+
+    it("keeps at most KEEP_CHARS of such lines parsed (bounded memory): the lines past it are parsed again when yielded, with the same items", () => {
+      const records = Math.ceil(1_100_000 / JSON.stringify(rec).length);
+      const file = JSON.stringify({ Records: Array.from({ length: records }, () => rec) });
+      const big = { maxRecordBytes: 1_000_000 };
+      const n = Math.floor(KEEP_CHARS / file.length) + 2; // two lines past the bound
+      const text = Array.from({ length: n }, () => file).join("\n");
+      const spy = vi.spyOn(JSON, "parse");
+      const l = layout(text, "ndjson", big);
+      countRecords(text, l, big);
+      expect(l.kind === "lines" ? [l.parsed?.size, l.keptChars] : []).toEqual([n - 2, (n - 2) * file.length]);
+      const got = [...itemsOf(text, l, big)];
+      expect(parsesOf(spy, file.length)).toBe(n + 2);
+      expect(got).toHaveLength(n);
+      expect(got.every((x) => x.type === "value" && (x.value as { Records: unknown[] }).Records.length === records)).toBe(true);
     });
 
     it("a maxRecords refusal of such a line costs one parse, and no item is read", () => {
