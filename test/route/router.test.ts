@@ -236,6 +236,16 @@ describe("routing config errors name the exact field", () => {
     );
   });
 
+  it("source is the sensor: a Falco k8saudit-plugin alert is falco, not k8s_audit (docs/routing.md)", () => {
+    const e = normalizeFalco(
+      { rule: "Attach to cluster-admin Role", priority: "Warning", source: "k8s_audit", time: "2026-01-02T03:04:05Z", output: "o", output_fields: { "ka.user.name": "bob", "ka.verb": "create" } },
+      { ocsfVersion: "1.3.0", receivedAt: 0 },
+    );
+    expect(e.metadata.log_name).toBe("k8s_audit");
+    const r = router([{ match: { source: "k8s_audit" }, sinks: ["a"] }, { match: { source: "falco" }, sinks: ["b"] }]);
+    expect(r(e)).toEqual(["archive", "b"]);
+  });
+
   it("sink configs are checked by their driver's schema", () => {
     expect(configError({ sinks: { siem: { type: "splunk_hec", url: "not a url", token: "t" } } })).toMatch(/sinks\.siem\.url: Invalid URL/);
     expect(configError({ sinks: { x: { type: "carrier_pigeon" } } })).toMatch(/sinks\.x\.type: unknown sink type "carrier_pigeon": use one of .*s3.*splunk_hec/);
