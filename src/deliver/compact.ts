@@ -19,7 +19,7 @@ import type { Config } from "../config/schema";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { configFor } from "../config/load";
 import { log } from "../ops/log";
-import { countDelivery } from "../ops/record";
+import { countDelivery, setStagedBacklog } from "../ops/record";
 import { attemptDelivery, oneLine, type Item, type OutcomeGroup } from "./attempt";
 import { backoffCeiling, type RetryPolicy } from "./backoff";
 import { listWithMetadata, writeDeadLetter } from "./dlq";
@@ -146,6 +146,8 @@ export interface CompactResult {
   /** Staged objects listed (a lower bound when `more`). */
   listed: number;
   more: boolean;
+  /** Keys of the staged objects this run deleted. */
+  removed: Set<string>;
 }
 
 /** Staged objects read at once (Workers allow 6 open connections; the sink's send waits for the reads). */
@@ -210,7 +212,7 @@ async function compactFile(sink: ResolvedSink, policy: BufferPolicy, file: Stage
   const report = await attemptDelivery(fileSink, items, { env: deps.env, now, deadline: run.deadline, clock: deps.now });
   const settled = new Uint8Array(items.length);
   for (const i of report.delivered) settled[i] = 1;
-  const oldest = Math.min(...read.map((o) => o.staged));
+  const oldest = read.reduce((m, o) => Math.min(m, o.staged), Infinity);
   const waited = now - oldest - policy.seconds * 1000;
   const overdue = waited > giveUpMs(sink.retry);
   let dead = 0;
@@ -250,6 +252,7 @@ async function compactFile(sink: ResolvedSink, policy: BufferPolicy, file: Stage
   const delivered = report.delivered.length;
   countDelivery(sink.name, { delivered, retried, dead, requests: report.requests }, rejected);
   r.objects += done.length;
+  for (const k of done) r.removed.add(k);
   r.delivered += delivered;
   r.dead += dead;
   r.retried += retried;
@@ -275,7 +278,7 @@ export async function compactSink(sink: ResolvedSink, policy: BufferPolicy, deps
   const prefix = stagePrefix(sink.name);
   const { items, more } = await listWithMetadata(deps.archive, prefix, Infinity, budget.pages, (o) => stagedObject(o, prefix));
   const objects = items.filter((o): o is StagedObject => o !== undefined);
-  const r: CompactResult = { sink: sink.name, objects: 0, delivered: 0, dead: 0, retried: 0, listed: objects.length, more };
+  const r: CompactResult = { sink: sink.name, objects: 0, delivered: 0, dead: 0, retried: 0, listed: objects.length, more, removed: new Set() };
   // a file is started while objects are left to read (so a run may read up to one file's objects more)
   const canStart = () => deps.now() < run.deadline && run.objects > 0;
   let down = false;
@@ -292,6 +295,9 @@ export async function compactSink(sink: ResolvedSink, policy: BufferPolicy, deps
       await deps.archive.delete(lease);
     }
   }
+  const left = objects.filter((o) => !r.removed.has(o.key));
+  const now = deps.now();
+  setStagedBacklog(sink.name, left.length, left.length > 0 ? Math.max(0, Math.round((now - left.reduce((m, o) => Math.min(m, o.staged), Infinity)) / 1000)) : 0, now);
   return r;
 }
 

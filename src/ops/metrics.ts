@@ -193,6 +193,18 @@ export const M = {
     type: "counter",
     labels: ["sink"],
   }),
+  stagedObjects: def({
+    name: "tributary_sink_staged_objects",
+    help: "A buffered storage sink's staged objects left in R2 after the last compaction run, counted over at most 10 list pages.",
+    type: "gauge",
+    labels: ["sink"],
+  }),
+  stagedOldest: def({
+    name: "tributary_sink_staged_oldest_seconds",
+    help: "Age of the oldest staged object a buffered storage sink had left after the last compaction run (0 when none): above its buffer.seconds plus a few minutes, compaction is failing.",
+    type: "gauge",
+    labels: ["sink"],
+  }),
   noiseSuppressed: def({
     name: "tributary_noise_suppressed_total",
     help: "Events kept from a sink by a noise allow-list entry (noise.suppress), by entry.",

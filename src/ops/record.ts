@@ -90,6 +90,12 @@ export function setSpoolBacklog(objects: number, more = false, now: number = Dat
   buffer.set(M.spoolBacklogMore, {}, more ? 1 : 0, now);
 }
 
+/** A buffered sink's staged objects left after a compaction run, and the age of the oldest of them (seconds). */
+export function setStagedBacklog(sink: string, objects: number, oldestSeconds: number, now: number = Date.now()): void {
+  buffer.set(M.stagedObjects, { sink }, objects, now);
+  buffer.set(M.stagedOldest, { sink }, oldestSeconds, now);
+}
+
 interface QueueMessageLike {
   timestamp: Date;
   attempts: number;

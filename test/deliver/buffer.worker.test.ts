@@ -17,7 +17,8 @@ import { SPOOL_CRON } from "../../src/deliver/spool";
 import { freshBucket, readBucket } from "../support/s3-read";
 import { gateControl, s3Error } from "../support/gate-client";
 import { readParquet } from "../support/lake-read";
-import { uniqueFixtureEvents, eventsMessages, stubDeliveries, runBatch, EVENTS_QUEUE } from "../support/delivery";
+import { uniqueFixtureEvents, eventsMessages, stubDeliveries, runBatch, callWorker, EVENTS_QUEUE } from "../support/delivery";
+import { parsePrometheus, sampleValue, type Family } from "../ops/prom";
 
 const s3Endpoint = inject("s3Endpoint");
 const s3Gate = inject("s3Gate");
@@ -74,6 +75,10 @@ async function deadLetters(sink: string): Promise<DeadLetter[]> {
   return out;
 }
 
+async function metrics(e: Env): Promise<Map<string, Family>> {
+  return parsePrometheus(await (await callWorker({ ...e, TRIBUTARY_DEV: "true" } as unknown as Env, "/metrics")).text());
+}
+
 const uids = (list: readonly { metadata?: unknown }[]) => list.map((x) => (x.metadata as { uid: string }).uid).sort();
 const WINDOW = 300_000;
 
@@ -96,8 +101,13 @@ describe("buffered Security Lake sink", () => {
     expect(await readBucket(s3Endpoint, bucket)).toEqual([]);
 
     // within the window: nothing written, nothing removed
-    expect((await compact(before + 1000))[0]).toMatchObject({ objects: 0, delivered: 0, listed: 2 });
+    expect((await compact(before + 120_000))[0]).toMatchObject({ objects: 0, delivered: 0, listed: 2 });
     expect(await readBucket(s3Endpoint, bucket)).toEqual([]);
+    let m = await metrics(e);
+    expect(sampleValue(m, "tributary_sink_staged_events_total", { sink })).toBe(part.length);
+    expect(sampleValue(m, "tributary_sink_staged_objects", { sink })).toBe(2);
+    expect(sampleValue(m, "tributary_sink_staged_oldest_seconds", { sink })).toBeGreaterThanOrEqual(100);
+    expect(sampleValue(m, "tributary_sink_events_total", { sink, outcome: "delivered" })).toBe(0);
 
     const [r] = await compact(Date.now() + WINDOW + 1000);
     expect(r).toMatchObject({ sink, objects: 2, delivered: part.length, dead: 0, retried: 0 });
@@ -109,6 +119,10 @@ describe("buffered Security Lake sink", () => {
     expect(await keys(`stage/${sink}/`)).toEqual([]);
     expect(await keys(`stage-lease/${sink}/`)).toEqual([]);
     expect(await deadLetters(sink)).toEqual([]);
+    m = await metrics(e);
+    expect(sampleValue(m, "tributary_sink_events_total", { sink, outcome: "delivered" })).toBe(part.length);
+    expect(sampleValue(m, "tributary_sink_staged_objects", { sink })).toBe(0);
+    expect(sampleValue(m, "tributary_sink_staged_oldest_seconds", { sink })).toBe(0);
   });
 
   it("a redelivered queue batch stages under the same key (one object, not two)", async () => {
