@@ -209,7 +209,8 @@ async function compactFile(sink: ResolvedSink, policy: BufferPolicy, file: Stage
   const now = deps.now();
   // the file's limits are the buffer's (an object over them is split into several files by the delivery)
   const fileSink: ResolvedSink = { ...sink, batch: { maxEvents: policy.maxEvents, maxBytes: policy.maxBytes } };
-  const report = await attemptDelivery(fileSink, items, { env: deps.env, now, deadline: run.deadline, clock: deps.now });
+  // no deadline inside a file (the run's budget is checked before each): a retry here means the sink failed
+  const report = await attemptDelivery(fileSink, items, { env: deps.env, now, clock: deps.now });
   const settled = new Uint8Array(items.length);
   for (const i of report.delivered) settled[i] = 1;
   const oldest = read.reduce((m, o) => Math.min(m, o.staged), Infinity);
