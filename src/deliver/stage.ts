@@ -43,7 +43,7 @@ export async function stageItems(sink: ResolvedSink, items: readonly Item[], buc
       const group = indices.map((i) => items[i]!);
       const key = stageKey(sink.name, part, group);
       try {
-        report.requests++;
+        // (no sink request: `requests` stays 0, so tributary_sink_requests_total counts only the compaction's)
         // only if absent: a redelivered batch keeps the object (and its staged time) it already has
         await bucket.put(key, group.map((i) => `${i.line}\n`).join(""), {
           onlyIf: { etagDoesNotMatch: "*" },
