@@ -72,12 +72,47 @@ export const matchSchema = z
   })
   .strict();
 
+const MATCH_KEYS = Object.keys(matchSchema.shape);
+/** What a user from Falco/Falcosidekick or Alertmanager may write for a key that does not exist. */
+const MATCH_KEY_HINTS: Record<string, string> = {
+  priority: 'severity_at_least takes Falco priorities, e.g. "warning"',
+  minimumpriority: 'severity_at_least takes Falco priorities, e.g. "warning"',
+  severity: "use severity_at_least",
+  tags: "use tags_any",
+  rule: "no rule key: match the rule's tags with tags_any",
+  not: "no negation: a route sending only to \"archive\" stops the events before later routes",
+};
+
+/**
+ * A route's match, with each unknown key named with the keys there are (and a hint for the usual
+ * mistakes) instead of zod's bare "unknown field". The known keys are checked in the same pass, so
+ * one run reports every mistake of the match.
+ */
+const routeMatchSchema = z.unknown().optional().transform((raw, ctx): Match => {
+  let known = raw;
+  if (typeof raw === "object" && raw !== null && !Array.isArray(raw)) {
+    const kept: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(raw)) {
+      if (MATCH_KEYS.includes(k)) kept[k] = v;
+      else {
+        const hint = lookup(MATCH_KEY_HINTS, k.toLowerCase());
+        ctx.issues.push({ code: "custom", path: [k], input: v, message: `unknown match key${hint ? ` (${hint})` : ""}: use ${MATCH_KEYS.join(", ")}` });
+      }
+    }
+    known = kept;
+  }
+  const r = matchSchema.default({}).safeParse(known);
+  if (r.success) return r.data;
+  for (const i of r.error.issues) ctx.issues.push({ code: "custom", path: i.path, input: undefined, message: i.message });
+  return z.NEVER;
+});
+
 export const routeSchema = z
   .object({
     /** Shown in errors and docs; defaults to routes[i]. */
     name: z.string().min(1).optional(),
     /** All given keys must match (AND); an empty match matches every event. */
-    match: matchSchema.default({}),
+    match: routeMatchSchema,
     sinks: z.array(sinkNameSchema).min(1),
     /** Keep evaluating the routes after this one matched (default false: the first match wins). */
     continue: z.boolean().default(false),

@@ -204,7 +204,20 @@ describe("routing config errors name the exact field", () => {
     expect(configError({ noise: { dedup: [{ match: { rule: 7, fields: { "device.hostname": null } } }] } })).toMatch(
       /noise\.dedup\.0\.match\.rule: expected a rule name \(a non-empty string\), or a list of them \(got 7\).*noise\.dedup\.0\.match\.fields\.device\.hostname: expected a value \(a string, number or boolean\)/,
     );
-    expect(configError({ routes: [{ match: { priority: "high" }, sinks: ["archive"] }] })).toMatch(/routes\.0\.match\.priority: unknown field/);
+    // an unknown match key: the keys there are, and a hint for what Falcosidekick users write
+    const keys = "use source, class_uid, category_uid, severity_at_least, tags_any, tenant, host_labels, intel_hit";
+    expect(configError({ routes: [{ match: { priority: "high" }, sinks: ["archive"] }] })).toContain(
+      `routes.0.match.priority: unknown match key (severity_at_least takes Falco priorities, e.g. "warning"): ${keys}`,
+    );
+    expect(configError({ routes: [{ match: { source: "falco", not: { tags_any: "x" } }, sinks: ["archive"] }] })).toContain(
+      `routes.0.match.not: unknown match key (no negation: a route sending only to "archive" stops the events before later routes): ${keys}`,
+    );
+    const two = configError({ routes: [{ sinks: ["archive"] }, { match: { tags: ["shell"], hostname: "h", severity_at_least: "urgent" }, sinks: ["nowhere"] }] });
+    expect(two).toContain(`routes.1.match.tags: unknown match key (use tags_any): ${keys}`);
+    expect(two).toContain(`routes.1.match.hostname: unknown match key: ${keys}`);
+    expect(two).toContain('routes.1.sinks.0: unknown sink "nowhere"');
+    expect(two).toContain('routes.1.match.severity_at_least: unknown severity "urgent"'); // the known keys are checked in the same run
+    expect(two).not.toContain("unknown field");
     expect(configError({ routes: [{ sinks: [] }] })).toMatch(/routes\.0\.sinks:/);
   });
 
