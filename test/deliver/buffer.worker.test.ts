@@ -125,6 +125,21 @@ describe("buffered Security Lake sink", () => {
     expect(sampleValue(m, "tributary_sink_staged_oldest_seconds", { sink })).toBe(0);
   });
 
+  it("two compaction runs at once write the group once (the lease): one file, every staged object gone, no lease left", async () => {
+    const bucket = await freshBucket(s3Endpoint, "bufrace");
+    const { sink, cfg, e, compact } = setup(bucket);
+    const half = Math.ceil(part.length / 2);
+    for (const batch of [part.slice(0, half), part.slice(half)]) await runBatch(EVENTS_QUEUE, eventsMessages(cfg, batch), e);
+    const at = Date.now() + WINDOW + 1000;
+    const runs = await Promise.all([compact(at), compact(at)]);
+    expect(runs.reduce((n, [r]) => n + r!.delivered, 0)).toBe(part.length);
+    const files = await readBucket(s3Endpoint, bucket, "", 1);
+    expect(files).toHaveLength(1);
+    expect(uids(await readParquet(files[0]!.bytes))).toEqual(uids(part));
+    expect(await keys(`stage/${sink}/`)).toEqual([]);
+    expect(await keys(`stage-lease/${sink}/`)).toEqual([]);
+  });
+
   it("a redelivered queue batch stages under the same key (one object, not two)", async () => {
     const bucket = await freshBucket(s3Endpoint, "restage");
     const { sink, cfg, e } = setup(bucket);

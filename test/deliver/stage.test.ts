@@ -1,0 +1,60 @@
+// Staging (src/deliver/stage.ts) through deliverToSink, with the in-memory R2 of the delivery tests: a
+// buffered sink's events become one staged object per class and event day whose key depends on the
+// events' uids, not their order; a failed put is a retry on DELIVERIES (backoff), staged on the retry.
+import { describe, it, expect } from "vitest";
+import { deliverToSink } from "../../src/deliver/deliver";
+import { stageKey } from "../../src/deliver/stage";
+import { parseConfig } from "../../src/config/load";
+import type { Item } from "../../src/deliver/attempt";
+import type { OcsfEvent } from "../../src/normalize/ocsf";
+import { classDayOf } from "../../src/sinks/objects";
+import { memoryDeps, drainScheduled } from "../support/memory-delivery";
+
+const T0 = Date.UTC(2026, 11, 6, 10, 0, 0);
+const DAY = 86_400_000;
+
+function item(uid: string, classUid: number, time: number): Item {
+  const event = { class_uid: classUid, time, metadata: { uid, version: "1.3.0", product: { name: "t" } } } as unknown as OcsfEvent;
+  return { event, line: JSON.stringify(event) };
+}
+
+const cfg = parseConfig({
+  sinks: { lake: { type: "security_lake", bucket: "lake-bucket", accessKeyId: "a", secretAccessKey: "s", accountId: "external", sources: { "2004": "findings", "1007": "procs" } } },
+  routes: [{ sinks: ["lake"] }],
+});
+
+describe("staging a buffered sink's delivery", () => {
+  it("one object per class and event day, holding the lines; nothing is sent to the sink; the key does not depend on order", async () => {
+    const { deps, map, sent } = memoryDeps(cfg, {}, T0);
+    const items = [item("a", 2004, T0), item("b", 1007, T0), item("c", 2004, T0 + 1), item("d", 2004, T0 + DAY)];
+    const r = await deliverToSink({ sink: "lake", items, attempt: 1, firstAttemptAt: T0 }, deps);
+    expect(r).toMatchObject({ delivered: 0, staged: 4, retried: 0, dead: 0, requests: 0 });
+    expect(sent).toEqual([]);
+    const staged = [...map.keys()].filter((k) => k.startsWith("stage/lake/")).sort();
+    expect(staged).toHaveLength(3);
+    const first = stageKey("lake", classDayOf(items[0]!.event), [items[2]!, items[0]!]);
+    expect(staged).toContain(first);
+    expect(map.get(first)!.body).toBe(`${items[0]!.line}\n${items[2]!.line}\n`);
+    expect(map.get(first)!.customMetadata).toEqual({ events: "2", staged: String(T0) });
+  });
+
+  it("a failed put is a retry on DELIVERIES; the retry stages the events", async () => {
+    const { deps, map, sent } = memoryDeps(cfg, {}, T0);
+    const put = deps.archive.put.bind(deps.archive);
+    let failing = true;
+    deps.archive.put = (async (key: string, ...rest: unknown[]) => {
+      if (failing && key.startsWith("stage/")) throw new Error("R2 put failed: 503");
+      return (put as (k: string, ...r: unknown[]) => Promise<unknown>)(key, ...rest);
+    }) as R2Bucket["put"];
+    const items = [item("a", 2004, T0), item("b", 2004, T0)];
+    const r = await deliverToSink({ sink: "lake", items, attempt: 1, firstAttemptAt: T0 }, deps);
+    expect(r).toMatchObject({ staged: 0, retried: 2, dead: 0 });
+    expect(r.down?.reason).toMatch(/^staging in R2 failed: R2 put failed: 503/);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.body).toMatchObject({ sink: "lake", attempt: 2 });
+    expect([...map.keys()].filter((k) => k.startsWith("stage/"))).toEqual([]);
+    failing = false;
+    expect(await drainScheduled(deps, sent)).toBe(1);
+    expect([...map.keys()].filter((k) => k.startsWith("stage/"))).toEqual([stageKey("lake", classDayOf(items[0]!.event), items)]);
+  });
+});
