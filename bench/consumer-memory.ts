@@ -73,7 +73,8 @@ export async function consumerBatch(mode: "batch only" | "before" | "after", byt
   try {
     const classes = [...new Set(items.map((i) => i.event.class_uid))];
     const s3 = { endpoint: url, forcePathStyle: true, bucket: "bench", accessKeyId: "AKIABENCH", secretAccessKey: "secret" };
-    const lake = { ...s3, type: "security_lake", accountId: "external", sources: Object.fromEntries(classes.map((c) => [String(c), `tributary_${c}`])) };
+    // buffer: false: the consumer builds the Parquet itself (the buffered path stages lines; compact.ts builds it in the cron)
+    const lake = { ...s3, type: "security_lake", buffer: false, accountId: "external", sources: Object.fromEntries(classes.map((c) => [String(c), `tributary_${c}`])) };
     const sinks: Record<string, Record<string, unknown>> = {
       s3: { type: "s3", ...s3 },
       s3_raw: { type: "s3", ...s3, prefix: "raw" },
