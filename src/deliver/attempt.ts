@@ -39,6 +39,8 @@ export interface OutcomeGroup {
   /** For retries: the sink's Retry-After (or API hint), ms. */
   afterMs?: number;
   response?: ResponseSummary;
+  /** The events' own status in a 200 answer (a bulk item's, Outcome.itemStatus): their dead letter's item_status. */
+  itemStatus?: number;
 }
 
 export interface AttemptReport {
@@ -198,9 +200,9 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
         report.delivered.push(g);
         return;
       }
-      const key = `${o.kind}\u0000${o.reason}`;
+      const key = `${o.kind}\u0000${o.reason}\u0000${o.itemStatus ?? ""}`;
       let grp = groups.get(key);
-      if (!grp) groups.set(key, (grp = { kind: o.kind, indices: [], reason: o.reason, ...(response ? { response } : {}) }));
+      if (!grp) groups.set(key, (grp = { kind: o.kind, indices: [], reason: o.reason, ...(response ? { response } : {}), ...(o.itemStatus !== undefined ? { itemStatus: o.itemStatus } : {}) }));
       grp.indices.push(g);
       if (o.kind === "retry" && o.afterMs !== undefined) grp.afterMs = Math.max(grp.afterMs ?? 0, o.afterMs);
     });

@@ -4,7 +4,7 @@
 // retry nor a dead letter could be recorded (queue and R2 both failing): the caller then lets the
 // queue redeliver its message.
 import type { Config } from "../config/schema";
-import { attemptDelivery, notSent, oneLine, type AttemptReport, type Down, type Item, type ResponseSummary } from "./attempt";
+import { attemptDelivery, notSent, oneLine, type AttemptReport, type Down, type Item, type OutcomeGroup } from "./attempt";
 import { backoffSeconds } from "./backoff";
 import { writeDeadLetter } from "./dlq";
 import { scheduleDelivery, type DeliveriesQueue } from "./retry";
@@ -65,9 +65,12 @@ export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise
   const now = deps.now();
   const base = { sink: name, attempts: attempt, first_attempt_at: new Date(job.firstAttemptAt).toISOString() };
   // writes a dead letter and counts its events dead
-  const bury = async (type: string, text: string, group: readonly Item[], response?: ResponseSummary): Promise<void> => {
+  // (`g`: the outcome group's answer and bulk item status, carried to the record rather than read back from the reason)
+  const bury = async (type: string, text: string, group: readonly Item[], g: Pick<OutcomeGroup, "response" | "itemStatus"> = {}): Promise<void> => {
     const reason = oneLine(text);
-    result.deadLetters.push(await writeDeadLetter(deps.archive, { ...base, type, reason, ...(response ? { response } : {}), events: group.map((i) => i.event) }, now));
+    const { response, itemStatus } = g;
+    const answer = { ...(response ? { response } : {}), ...(itemStatus !== undefined ? { item_status: itemStatus } : {}) };
+    result.deadLetters.push(await writeDeadLetter(deps.archive, { ...base, type, reason, ...answer, events: group.map((i) => i.event) }, now));
     result.deadReason ??= reason;
     result.dead += group.length;
   };
@@ -88,10 +91,10 @@ export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise
   if (report.partialRejects) result.partialRejects = report.partialRejects;
   if (report.down !== undefined) result.down = report.down;
 
-  for (const g of report.rejected) await bury(sink.type, g.reason, g.indices.map((i) => items[i]!), g.response);
+  for (const g of report.rejected) await bury(sink.type, g.reason, g.indices.map((i) => items[i]!), g);
   for (const g of report.retry) {
     const groupItems = g.indices.map((i) => items[i]!);
-    const dead = (reason: string) => bury(sink.type, reason, groupItems, g.response);
+    const dead = (reason: string) => bury(sink.type, reason, groupItems, g);
     if (attempt >= sink.retry.maxAttempts) {
       await dead(`gave up after ${attempt} attempt${attempt === 1 ? "" : "s"}: ${g.reason}`);
       continue;

@@ -25,7 +25,8 @@ export interface DeadLetter {
   response?: ResponseSummary;
   /**
    * The refused item's own status when `response` is a bulk request's 200 (Elasticsearch / OpenSearch):
-   * given by the writer, else read from the reason when the record is written (bulkItemStatus).
+   * given by the writer (the delivery path carries the sink's Outcome.itemStatus), else, for a writer that has
+   * none, read from the reason when the record is written (bulkItemStatus).
    */
   item_status?: number;
   count: number;

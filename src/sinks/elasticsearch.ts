@@ -90,8 +90,8 @@ function itemOutcome(item: BulkItem | undefined): Outcome {
   if ((s >= 200 && s < 300) || s === 409) return { kind: "delivered" }; // 409 on create: already indexed
   // begins as ITEM_REASON reads it
   const reason = `item ${s}: ${item.error?.type ?? "error"}: ${item.error?.reason ?? ""}`;
-  if (s === 408 || s === 429 || (s >= 500 && s !== 501)) return { kind: "retry", reason };
-  return { kind: "reject", reason };
+  if (s === 408 || s === 429 || (s >= 500 && s !== 501)) return { kind: "retry", reason, itemStatus: s };
+  return { kind: "reject", reason, itemStatus: s };
 }
 
 /**

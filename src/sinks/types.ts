@@ -23,8 +23,10 @@ export interface SinkResponse {
 
 export type Outcome =
   | { kind: "delivered" }
-  | { kind: "retry"; reason: string; /** from Retry-After or the API's own hint */ afterMs?: number }
-  | { kind: "reject"; reason: string };
+  | { kind: "retry"; reason: string; /** from Retry-After or the API's own hint */ afterMs?: number; itemStatus?: number }
+  | { kind: "reject"; reason: string; itemStatus?: number };
+// itemStatus: the event's own status inside a 200 answer (an Elasticsearch / OpenSearch bulk item), kept
+// with its dead letter (../deliver/dlq item_status).
 
 export interface Classification {
   /** Outcome for every event of the request, unless overridden below. */

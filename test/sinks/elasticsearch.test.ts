@@ -114,8 +114,8 @@ describe("elasticsearch sink", () => {
     const [req] = await elasticsearch.encode(batch, cfg, ctx);
     const c = await sendOne(req!, cfg);
     expect(c.outcome).toEqual({ kind: "delivered" });
-    expect(c.perEvent?.get(2)).toMatchObject({ kind: "retry", reason: expect.stringContaining("es_rejected_execution_exception") });
-    expect(c.perEvent?.get(4)).toEqual({ kind: "reject", reason: "item 400: document_parsing_exception: [1:2] failed to parse field [time] of type [date]" });
+    expect(c.perEvent?.get(2)).toMatchObject({ kind: "retry", reason: expect.stringContaining("es_rejected_execution_exception"), itemStatus: 429 });
+    expect(c.perEvent?.get(4)).toEqual({ kind: "reject", reason: "item 400: document_parsing_exception: [1:2] failed to parse field [time] of type [date]", itemStatus: 400 });
     expect(c.perEvent?.size).toBe(2);
     expect(s.docs()).toHaveLength(6);
     // `npm run dlq -- list` reads the item's status back from such a reason (src/deliver/dlq.ts)
