@@ -5,12 +5,12 @@
 //     dedup:    [{ name?, match?, fields?, window_seconds, mode?, sinks? }]          fold bursts per fingerprint
 //     throttle: [{ name?, sink, match?, per, fields?, max, per_seconds }]            at most `max` per key and window
 //   }
-// `match` takes the routing keys (src/config/routing.ts) plus `rule` and `fields`. `sinks` absent =
+// `match` is a route's match (src/config/routing.ts matchSchema: rule, fields, not...). `sinks` absent =
 // every sink the event is routed to, except object stores. The archive and object-store sinks (s3,
 // security_lake, r2) are never named here: they always keep every original event.
 // Cross-field checks (sinks exist, names unique) run in checkNoise, called from the config schema.
 import { z } from "zod";
-import { ARCHIVE_SINK, matchSchema, oneOrMany, sinkNameSchema } from "./routing";
+import { ARCHIVE_SINK, matchSchema, ocsfPathSchema, sinkNameSchema } from "./routing";
 
 /** Sink types that store events as objects (archives): exempt from every noise policy, never named by one. */
 export const OBJECT_STORE_SINK_TYPES: ReadonlySet<string> = new Set(["s3", "security_lake", "r2"]);
@@ -23,21 +23,6 @@ export function exemptFromNoise(sinkType: string | undefined): boolean {
 /** Longest dedup/throttle window: one day (a Durable Object alarm closes it). */
 export const MAX_WINDOW_SECONDS = 86_400;
 
-/** An OCSF attribute path: dots between names, [n] or .n for array items ("evidences[0].process.cmd_line"). */
-export const ocsfPathSchema = z
-  .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]*(\[\d+\]|\.\d+|\.[A-Za-z_][A-Za-z0-9_]*)*$/, "an OCSF path is names separated by dots, with [n] for list items, e.g. evidences[0].process.cmd_line");
-
-const scalar = z.union([z.string(), z.number(), z.boolean()]);
-
-/** The routing match keys, plus the rule name and exact values at OCSF paths. */
-export const noiseMatchSchema = matchSchema.extend({
-  /** The rule: Falco rule (finding_info.title), Tetragon policy name, API operation, hook... (see docs/noise.md). */
-  rule: oneOrMany(z.string().min(1), "a rule name (a non-empty string)").optional(),
-  /** Every path must hold one of the given values (compared as text), e.g. {"device.hostname": "web-1"}. */
-  fields: z.record(ocsfPathSchema, oneOrMany(scalar, "a value (a string, number or boolean)")).optional(),
-});
-
 const policyName = z.string().min(1).max(128);
 const sinkList = z.array(sinkNameSchema).min(1);
 const windowSeconds = z.number().int().min(1).max(MAX_WINDOW_SECONDS);
@@ -47,7 +32,7 @@ export const DEDUP_MODES = ["fold", "first_then_summary"] as const;
 export const dedupSchema = z
   .object({
     name: policyName.optional(),
-    match: noiseMatchSchema.default({}),
+    match: matchSchema.default({}),
     /** OCSF paths whose values make the fingerprint (default: per source, see src/noise/fingerprint.ts). */
     fields: z.array(ocsfPathSchema).min(1).max(32).optional(),
     window_seconds: windowSeconds.default(60),
@@ -63,7 +48,7 @@ export const throttleSchema = z
   .object({
     name: policyName.optional(),
     sink: sinkNameSchema,
-    match: noiseMatchSchema.default({}),
+    match: matchSchema.default({}),
     /** What is counted separately: per rule (default), per fingerprint, or the sink as a whole. */
     per: z.enum(THROTTLE_KEYS).default("rule"),
     /** Fingerprint fields when per is "fingerprint" (default: per source). */
@@ -77,7 +62,7 @@ export const throttleSchema = z
 export const sampleSchema = z
   .object({
     name: policyName.optional(),
-    match: noiseMatchSchema.default({}),
+    match: matchSchema.default({}),
     /** Fraction kept, 0-1 (decided by the event's metadata.uid, so a re-delivery decides the same way). */
     rate: z.number().min(0).max(1),
     sinks: sinkList.optional(),
@@ -100,7 +85,7 @@ export const suppressSchema = z
   .object({
     name: policyName.optional(),
     /** Required: an allow-list entry that matched everything would silence a sink. Use {} deliberately. */
-    match: noiseMatchSchema,
+    match: matchSchema,
     /** Why these events are not sent (shown in /metrics and the logs). */
     reason: z.string().min(1).max(500),
     /** After this instant the entry is ignored (and reported as expired). */
@@ -124,7 +109,6 @@ export const noiseSchema = z
   .strict();
 
 export type NoiseConfig = z.infer<typeof noiseSchema>;
-export type NoiseMatch = z.infer<typeof noiseMatchSchema>;
 export type DedupPolicy = z.infer<typeof dedupSchema>;
 export type ThrottlePolicy = z.infer<typeof throttleSchema>;
 export type SamplePolicy = z.infer<typeof sampleSchema>;

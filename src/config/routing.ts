@@ -51,24 +51,58 @@ export const severitySchema = z.union([z.number(), z.string()]).transform((v, ct
   return id;
 });
 
+/** An OCSF attribute path: dots between names, [n] or .n for array items ("evidences[0].process.cmd_line"). */
+const OCSF_PATH_FORMAT = "an OCSF path is names separated by dots, with [n] for list items, e.g. evidences[0].process.cmd_line";
+export const ocsfPathSchema = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\[\d+\]|\.\d+|\.[A-Za-z_][A-Za-z0-9_]*)*$/, OCSF_PATH_FORMAT);
+
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+
+/** The keys of a match (routes and noise policies), each optional; `not` is added around them below. */
+const matchKeys = {
+  /** The event's source: falco, tetragon, k8s_audit, cloudtrail. */
+  source: oneOrMany(z.enum(SOURCES), `one of ${SOURCES.join(", ")} (lower case)`).optional(),
+  /** OCSF class_uid, e.g. 2004 (Detection Finding). */
+  class_uid: oneOrMany(z.number().int().positive(), "an OCSF class_uid (a number, e.g. 2004)").optional(),
+  /** OCSF category_uid, e.g. 2 (Findings). */
+  category_uid: oneOrMany(z.number().int().positive(), "an OCSF category_uid (a number, e.g. 2)").optional(),
+  /** severity_id at least this (99 "Other" never matches). */
+  severity_at_least: severitySchema.optional(),
+  /** At least one of these tags (metadata.labels, metadata.tags, finding_info.types). */
+  tags_any: oneOrMany(z.string().min(1), "a tag (a non-empty string)").optional(),
+  /** metadata.tenant_uid (the ingest token's tenant). */
+  tenant: oneOrMany(z.string().min(1), "a tenant (a non-empty string)").optional(),
+  /** Every label key must be present on the host with one of the given values ("*" = any value). */
+  host_labels: z.record(z.string().min(1), oneOrMany(z.string(), 'a label value (a string, "*" for any)')).optional(),
+  /** true: the event carries a threat-intel hit; false: it carries none. */
+  intel_hit: z.boolean().optional(),
+  /** The rule: Falco rule (finding_info.title), Tetragon policy name, API operation, hook... (src/noise/fingerprint.ts ruleOf). */
+  rule: oneOrMany(z.string().min(1), "a rule name (a non-empty string)").optional(),
+  /** Every path must hold one of the given values (compared as text), e.g. {"device.hostname": "web-1"}. */
+  fields: z
+    .record(ocsfPathSchema, oneOrMany(scalar, "a value (a string, number or boolean)"), {
+      error: (iss) => (iss.code === "invalid_key" ? `${OCSF_PATH_FORMAT} (got ${JSON.stringify(iss.input)})` : undefined),
+    })
+    .optional(),
+};
+
+/** The sub-match of `not`: the same keys, at least one, and no `not` of its own (one level). */
+const notMatchSchema = z
+  .object({
+    ...matchKeys,
+    not: z.never({ error: "no not inside not: one level of negation (list the values to leave out in one not, or use two routes)" }).optional(),
+  })
+  .strict()
+  .refine((m) => Object.keys(m).length > 0, { error: "an empty not leaves out every event: give the keys of the events to leave out" });
+
+/**
+ * A match, shared by routes and noise policies: every given key must match (AND), and the event
+ * must not match `not` (when given).
+ */
 export const matchSchema = z
   .object({
-    /** The event's source: falco, tetragon, k8s_audit, cloudtrail. */
-    source: oneOrMany(z.enum(SOURCES), `one of ${SOURCES.join(", ")} (lower case)`).optional(),
-    /** OCSF class_uid, e.g. 2004 (Detection Finding). */
-    class_uid: oneOrMany(z.number().int().positive(), "an OCSF class_uid (a number, e.g. 2004)").optional(),
-    /** OCSF category_uid, e.g. 2 (Findings). */
-    category_uid: oneOrMany(z.number().int().positive(), "an OCSF category_uid (a number, e.g. 2)").optional(),
-    /** severity_id at least this (99 "Other" never matches). */
-    severity_at_least: severitySchema.optional(),
-    /** At least one of these tags (metadata.labels, metadata.tags, finding_info.types). */
-    tags_any: oneOrMany(z.string().min(1), "a tag (a non-empty string)").optional(),
-    /** metadata.tenant_uid (the ingest token's tenant). */
-    tenant: oneOrMany(z.string().min(1), "a tenant (a non-empty string)").optional(),
-    /** Every label key must be present on the host with one of the given values ("*" = any value). */
-    host_labels: z.record(z.string().min(1), oneOrMany(z.string(), 'a label value (a string, "*" for any)')).optional(),
-    /** true: the event carries a threat-intel hit; false: it carries none. */
-    intel_hit: z.boolean().optional(),
+    ...matchKeys,
+    /** The event must not match this sub-match (same keys, one level). */
+    not: notMatchSchema.optional(),
   })
   .strict();
 
@@ -79,26 +113,39 @@ const MATCH_KEY_HINTS: Record<string, string> = {
   minimumpriority: 'severity_at_least takes Falco priorities, e.g. "warning"',
   severity: "use severity_at_least",
   tags: "use tags_any",
-  rule: "no rule key: match the rule's tags with tags_any",
-  not: "no negation: a route sending only to \"archive\" stops the events before later routes",
+  rulename: "use rule",
+  rule_name: "use rule",
+  output_fields: "use fields, with OCSF paths",
+  namespace: 'use tags_any "k8s.namespace:<ns>" or fields {"resources[0].namespace": "<ns>"}',
+  exclude: "use not",
+  except: "use not",
 };
 
+/** Drops the unknown keys of a match object, each reported with the keys there are (and a hint). */
+function knownKeys(raw: Record<string, unknown>, at: string[], ctx: z.RefinementCtx): Record<string, unknown> {
+  const kept: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (MATCH_KEYS.includes(k)) kept[k] = v;
+    else {
+      const hint = lookup(MATCH_KEY_HINTS, k.toLowerCase());
+      ctx.issues.push({ code: "custom", path: [...at, k], input: v, message: `unknown match key${hint ? ` (${hint})` : ""}: use ${MATCH_KEYS.join(", ")}` });
+    }
+  }
+  return kept;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
 /**
- * A route's match, with each unknown key named with the keys there are (and a hint for the usual
- * mistakes) instead of zod's bare "unknown field". The known keys are checked in the same pass, so
- * one run reports every mistake of the match.
+ * A route's match, with each unknown key (also inside `not`) named with the keys there are (and a
+ * hint for the usual mistakes) instead of zod's bare "unknown field". The known keys are checked in
+ * the same pass, so one run reports every mistake of the match.
  */
 const routeMatchSchema = z.unknown().optional().transform((raw, ctx): Match => {
   let known = raw;
-  if (typeof raw === "object" && raw !== null && !Array.isArray(raw)) {
-    const kept: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(raw)) {
-      if (MATCH_KEYS.includes(k)) kept[k] = v;
-      else {
-        const hint = lookup(MATCH_KEY_HINTS, k.toLowerCase());
-        ctx.issues.push({ code: "custom", path: [k], input: v, message: `unknown match key${hint ? ` (${hint})` : ""}: use ${MATCH_KEYS.join(", ")}` });
-      }
-    }
+  if (isObject(raw)) {
+    const kept = knownKeys(raw, [], ctx);
+    if (isObject(kept.not)) kept.not = knownKeys(kept.not, ["not"], ctx);
     known = kept;
   }
   const r = matchSchema.default({}).safeParse(known);
@@ -124,6 +171,8 @@ export const defaultSinksSchema = z.array(sinkNameSchema).default([ARCHIVE_SINK]
 export const archiveAllSchema = z.boolean().default(true);
 
 export type Match = z.infer<typeof matchSchema>;
+/** The keys of a match without `not` (what `not` holds). */
+export type MatchKeys = z.infer<typeof notMatchSchema>;
 export type Route = z.infer<typeof routeSchema>;
 
 interface RoutingShape {

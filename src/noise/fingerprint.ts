@@ -5,7 +5,7 @@
 import type { OcsfEvent } from "../normalize/ocsf";
 import { stableHex } from "../normalize/uid";
 import { fieldAt } from "../sinks/batch";
-import { sourceOf, type Source } from "../route/fields";
+import { pathKeys, sourceOf, valueAtKeys, type Source } from "../route/fields";
 
 /** Always part of a fingerprint. */
 export const ALWAYS_FIELDS = ["class_uid", "metadata.tenant_uid", "device.hostname"] as const;
@@ -52,18 +52,9 @@ export const DEFAULT_FIELDS: Record<Source, readonly string[]> = {
 /** For events of no known source. */
 export const FALLBACK_FIELDS: readonly string[] = ["type_uid", "finding_info.title", "metadata.event_code", "message"];
 
-/** "evidences[0].process" -> "evidences.0.process" (the form fieldAt reads). */
-export function dotted(path: string): string {
-  return path.replace(/\[(\d+)\]/g, ".$1");
-}
-
 /** The value at an OCSF path as text ("" when absent; objects and lists as JSON). */
 export function valueAt(e: OcsfEvent, path: string): string {
-  const v = fieldAt(e, dotted(path));
-  if (v === undefined || v === null) return "";
-  if (typeof v === "string") return v;
-  if (typeof v === "number" || typeof v === "boolean") return String(v);
-  return JSON.stringify(v);
+  return valueAtKeys(e, pathKeys(path));
 }
 
 /** The fields a fingerprint covers for this event: ALWAYS_FIELDS, then the configured or default ones. */

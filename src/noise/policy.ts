@@ -7,29 +7,16 @@
 // Steps 3 and 4 need state and are carried out by ./gate against ./durable. The archive never gets
 // here: the consumer archives every event before any of this runs.
 import type { Config } from "../config/schema";
-import { policyLabel, type DedupMode, type NoiseMatch, type NoiseConfig } from "../config/noise";
+import { policyLabel, type DedupMode, type NoiseConfig } from "../config/noise";
+import type { Match } from "../config/routing";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { stableHex } from "../normalize/uid";
 import { compileMatch, EventView, type Predicate } from "../route/rules";
 import { uidOf } from "../sinks/objects";
-import { fingerprint, ruleOf, valueAt } from "./fingerprint";
+import { fingerprint, ruleOf } from "./fingerprint";
 
-const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
-
-/** The routing matcher (src/route/rules.ts) plus `rule` and `fields`. */
-export function compileNoiseMatch(m: NoiseMatch): Predicate {
-  const { rule, fields, ...routing } = m;
-  const tests: Predicate[] = [compileMatch(routing)];
-  if (rule !== undefined) {
-    const s = new Set(list(rule));
-    tests.push((v) => s.has(ruleOf(v.event)));
-  }
-  if (fields !== undefined) {
-    const req = Object.entries(fields).map(([path, vals]) => ({ path, s: new Set(list(vals).map(String)) }));
-    tests.push((v) => req.every(({ path, s }) => s.has(valueAt(v.event, path))));
-  }
-  return tests.length === 1 ? tests[0]! : (v) => tests.every((t) => t(v));
-}
+/** A noise policy's match: the routing matcher itself (src/route/rules.ts; rule, fields and not included). */
+export const compileNoiseMatch: (m: Match) => Predicate = compileMatch;
 
 interface Scoped {
   label: string;

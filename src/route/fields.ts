@@ -79,6 +79,27 @@ export function hostLabelsOf(e: OcsfEvent): Map<string, string> {
   return out;
 }
 
+/** The keys of an OCSF path, split once: "evidences[0].process" -> ["evidences", "0", "process"]. */
+export function pathKeys(path: string): string[] {
+  return path.replace(/\[(\d+)\]/g, ".$1").split(".");
+}
+
+/**
+ * The value at an OCSF path (its pathKeys) as text: "" when absent or null, numbers and booleans
+ * printed, objects and lists as JSON. Own keys only, as src/sinks/batch.ts fieldAt.
+ */
+export function valueAtKeys(e: OcsfEvent, keys: readonly string[]): string {
+  let v: unknown = e;
+  for (const key of keys) {
+    if (typeof v !== "object" || v === null || !Object.hasOwn(v, key)) return "";
+    v = (v as Record<string, unknown>)[key];
+  }
+  if (v === undefined || v === null) return "";
+  if (typeof v === "string") return v;
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  return JSON.stringify(v);
+}
+
 /** Reputation scores from Suspicious/Risky (7) to Malicious (10) count as a threat-intel hit. */
 export const INTEL_MIN_SCORE_ID = 7;
 

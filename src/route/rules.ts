@@ -1,9 +1,11 @@
-// Compiles the `match` of a route into one predicate (done once per config). Every key given must
-// match (AND); a list of values for a key matches any of them (OR). Derived values (source, tags,
-// host labels, intel hit) are computed at most once per event, and only if some rule needs them.
+// Compiles the `match` of a route or a noise policy into one predicate (done once per config). Every
+// key given must match (AND); a list of values for a key matches any of them (OR); the event must not
+// match `not`. Derived values (source, tags, host labels, intel hit, rule) are computed at most once
+// per event, and only if some rule needs them.
 import type { OcsfEvent } from "../normalize/ocsf";
 import type { Match } from "../config/routing";
-import { hasIntelHit, hostLabelsOf, sourceOf, tagsOf, type Source } from "./fields";
+import { ruleOf } from "../noise/fingerprint";
+import { hasIntelHit, hostLabelsOf, pathKeys, sourceOf, tagsOf, valueAtKeys, type Source } from "./fields";
 
 /** Lazily computed facts about one event, shared by all the rules it is tested against. */
 export class EventView {
@@ -11,6 +13,7 @@ export class EventView {
   private _tags?: Set<string>;
   private _labels?: Map<string, string>;
   private _intel?: boolean;
+  private _rule?: string;
   constructor(readonly event: OcsfEvent) {}
   get source(): Source | null {
     return (this._source ??= sourceOf(this.event) ?? null);
@@ -23,6 +26,10 @@ export class EventView {
   }
   get intelHit(): boolean {
     return (this._intel ??= hasIntelHit(this.event));
+  }
+  /** The event's rule (src/noise/fingerprint.ts ruleOf): Falco rule, Tetragon policy, API operation... */
+  get rule(): string {
+    return (this._rule ??= ruleOf(this.event));
   }
 }
 
@@ -76,6 +83,19 @@ export function compileMatch(m: Match): Predicate {
   if (m.intel_hit !== undefined) {
     const want = m.intel_hit;
     tests.push((v) => v.intelHit === want);
+  }
+  if (m.rule !== undefined) {
+    const s = new Set(list(m.rule));
+    tests.push((v) => s.has(v.rule));
+  }
+  if (m.fields !== undefined) {
+    // values compared as text; an absent path reads as "" (src/noise/fingerprint.ts valueAt)
+    const req = Object.entries(m.fields).map(([path, vals]) => ({ keys: pathKeys(path), s: new Set(list(vals).map(String)) }));
+    tests.push((v) => req.every(({ keys, s }) => s.has(valueAtKeys(v.event, keys))));
+  }
+  if (m.not !== undefined) {
+    const excluded = compileMatch(m.not);
+    tests.push((v) => !excluded(v));
   }
   if (tests.length === 0) return () => true;
   if (tests.length === 1) return tests[0]!;

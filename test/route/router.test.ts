@@ -130,6 +130,49 @@ describe("router: match keys", () => {
     expect(r(rep(3))).toEqual(["archive", "b"]);
   });
 
+  it("rule: the Falco rule (finding title), Tetragon policy or API operation, as noise policies read it", () => {
+    const r = router([
+      { match: { rule: "Terminal shell in container" }, sinks: ["a"] },
+      { match: { rule: ["CreateUser", "nope"] }, sinks: ["b"] },
+    ]);
+    for (const e of events) {
+      const title = (e.finding_info as { title?: string } | undefined)?.title;
+      const op = (e as { api?: { operation?: string } }).api?.operation;
+      const want = title === "Terminal shell in container" ? ["a"] : title === undefined && op === "CreateUser" ? ["b"] : [];
+      expect(r(e), `${title ?? op}`).toEqual(["archive", ...want].sort());
+    }
+    expect(events.filter((e) => r(e).includes("a")).length).toBeGreaterThan(0);
+  });
+
+  it("fields: every OCSF path holds one of the values, compared as text (an absent path reads as \"\")", () => {
+    const hostOf = (e: OcsfEvent) => (e.device as { hostname?: unknown } | undefined)?.hostname;
+    const falco = pick((e) => product("Falco")(e) && typeof hostOf(e) === "string");
+    const host = hostOf(falco) as string;
+    const r = router([
+      { match: { fields: { "device.hostname": host, severity_id: [falco.severity_id, 99] } }, sinks: ["a"] },
+      { match: { fields: { "resources[0].namespace": "payments" } }, sinks: ["b"] },
+      { match: { fields: { "device.hostname": "" } }, sinks: ["c"] },
+    ]);
+    expect(r(falco)).toEqual(["a", "archive"]);
+    expect(r({ ...falco, severity_id: falco.severity_id === 1 ? 2 : 1 })).toEqual(["archive"]);
+    expect(r({ ...falco, device: { hostname: "other" }, resources: [{ type: "Pod", namespace: "payments" }] } as OcsfEvent)).toEqual(["archive", "b"]);
+    expect(r({ ...falco, device: undefined } as OcsfEvent)).toEqual(["archive", "c"]);
+  });
+
+  it("not: the event must not match the sub-match; the other keys still must", () => {
+    const r = router([{ match: { source: "falco", not: { tags_any: ["k8s.namespace:kube-system", "k8s.namespace:falco"], severity_at_least: "high" } }, sinks: ["a"] }]);
+    const falco = pick(product("Falco"));
+    const inNs = (ns: string, severity_id: number): OcsfEvent => ({ ...falco, severity_id, metadata: { ...falco.metadata, labels: [`k8s.namespace:${ns}`] } });
+    expect(r(inNs("kube-system", 5))).toEqual(["archive"]); // matches the whole of not: left out
+    expect(r(inNs("falco", 4))).toEqual(["archive"]);
+    expect(r(inNs("kube-system", 3))).toEqual(["a", "archive"]); // not's keys are ANDed too: Medium is not left out
+    expect(r(inNs("payments", 5))).toEqual(["a", "archive"]);
+    expect(r(pick(product("Tetragon")))).toEqual(["archive"]); // source still must match
+    // "all but": not alone, on rule and fields
+    const allBut = router([{ match: { not: { rule: "Terminal shell in container" } }, sinks: ["b"] }]);
+    for (const e of events) expect(allBut(e).includes("b")).toBe((e.finding_info as { title?: string } | undefined)?.title !== "Terminal shell in container");
+  });
+
   it("all keys of one match must hold (AND)", () => {
     const r = router([{ match: { source: "falco", severity_at_least: "high", tags_any: ["shell"] }, sinks: ["a"] }]);
     for (const e of events) {
@@ -205,13 +248,21 @@ describe("routing config errors name the exact field", () => {
       /noise\.dedup\.0\.match\.rule: expected a rule name \(a non-empty string\), or a list of them \(got 7\).*noise\.dedup\.0\.match\.fields\.device\.hostname: expected a value \(a string, number or boolean\)/,
     );
     // an unknown match key: the keys there are, and a hint for what Falcosidekick users write
-    const keys = "use source, class_uid, category_uid, severity_at_least, tags_any, tenant, host_labels, intel_hit";
+    const keys = "use source, class_uid, category_uid, severity_at_least, tags_any, tenant, host_labels, intel_hit, rule, fields, not";
     expect(configError({ routes: [{ match: { priority: "high" }, sinks: ["archive"] }] })).toContain(
       `routes.0.match.priority: unknown match key (severity_at_least takes Falco priorities, e.g. "warning"): ${keys}`,
     );
-    expect(configError({ routes: [{ match: { source: "falco", not: { tags_any: "x" } }, sinks: ["archive"] }] })).toContain(
-      `routes.0.match.not: unknown match key (no negation: a route sending only to "archive" stops the events before later routes): ${keys}`,
-    );
+    expect(route({ rulename: "Terminal shell in container" })).toContain(`routes.0.match.rulename: unknown match key (use rule): ${keys}`);
+    // inside not: the same hints, a bad value named under not, no nested not, no empty not
+    const inNot = route({ source: "falco", not: { namespace: "kube-system", tags_any: 5 } });
+    expect(inNot).toContain(`routes.0.match.not.namespace: unknown match key (use tags_any "k8s.namespace:<ns>" or fields {"resources[0].namespace": "<ns>"}): ${keys}`);
+    expect(inNot).toContain("routes.0.match.not.tags_any: expected a tag (a non-empty string), or a list of them (got 5)");
+    expect(route({ not: { rule: "x", not: { rule: "y" } } })).toContain("routes.0.match.not.not: no not inside not: one level of negation");
+    expect(route({ not: {} })).toContain("routes.0.match.not: an empty not leaves out every event");
+    expect(route({ fields: { "evidences[0": "x" } })).toContain("routes.0.match.fields.evidences[0: an OCSF path is names separated by dots");
+    // noise policies take the same match (the same schema): not and its errors there too
+    expect(configError({ noise: { sample: [{ match: { not: { not: { rule: "y" } } }, rate: 0.5 }] } })).toContain("noise.sample.0.match.not.not: no not inside not");
+    expect(configError({ noise: { sample: [{ match: { not: { rule: 7 } }, rate: 0.5 }] } })).toContain("noise.sample.0.match.not.rule: expected a rule name (a non-empty string), or a list of them (got 7)");
     const two = configError({ routes: [{ sinks: ["archive"] }, { match: { tags: ["shell"], hostname: "h", severity_at_least: "urgent" }, sinks: ["nowhere"] }] });
     expect(two).toContain(`routes.1.match.tags: unknown match key (use tags_any): ${keys}`);
     expect(two).toContain(`routes.1.match.hostname: unknown match key: ${keys}`);
