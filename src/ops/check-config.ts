@@ -88,6 +88,23 @@ function advise(cfg: Config, warnings: string[]): void {
   for (const name of Object.keys(cfg.sinks)) if (!routed.has(name)) warnings.push(`sinks.${name}: no route and not in default_sinks: it receives no events (POST /v1/test still reaches it)`);
   if (!cfg.archive_all && !routed.has(ARCHIVE_SINK)) warnings.push("archive_all: false and no route sends to \"archive\": the R2 archive gets nothing");
   if (cfg.metrics.token === undefined && !cfg.metrics.public) warnings.push("metrics: no token and not public: GET /metrics answers 403 outside local development");
+  adviseRoutes(cfg, warnings);
+}
+
+/** A route's match with no key matches every event (docs/routing.md). */
+const matchesAll = (r: Config["routes"][number]): boolean => Object.keys(r.match).length === 0;
+
+/** Routes after a catch-all that stops routing, and events that no route or default sink takes. */
+function adviseRoutes(cfg: Config, warnings: string[]): void {
+  const label = (i: number) => `routes.${i}${cfg.routes[i]!.name ? ` ("${cfg.routes[i]!.name}")` : ""}`;
+  const stop = cfg.routes.findIndex((r) => matchesAll(r) && !r.continue);
+  if (stop >= 0 && stop < cfg.routes.length - 1) {
+    const after = cfg.routes.slice(stop + 1).map((_, j) => label(stop + 1 + j));
+    warnings.push(`${label(stop)}: matches every event and has no "continue": true, so routing stops there and ${after.join(", ")} never match (move it last, give it a match, or set continue)`);
+  }
+  if (!cfg.archive_all && cfg.default_sinks.length === 0 && !cfg.routes.some(matchesAll)) {
+    warnings.push('default_sinks: empty with archive_all: false: an event no route matches is accepted (202) and sent nowhere, not even to the archive (add "archive" to default_sinks, or end the routes with one that has no match)');
+  }
 }
 
 /**

@@ -127,6 +127,29 @@ describe("checkConfigText", () => {
     expect(text).not.toContain("plain-text-token");
   });
 
+  it("warns about routes after a catch-all without continue, and about events that go nowhere", () => {
+    const sinks = { siem: { type: "splunk_hec", url: "https://splunk.example:8088", token: { env: "HEC" } }, hook: { type: "webhook", url: "https://hook.example/x", secret: { env: "W" } } };
+    const warn = (cfg: Record<string, unknown>) => {
+      const r = checkConfigText(JSON.stringify({ sinks, metrics: { public: true }, ...cfg }));
+      expect(r.errors).toEqual([]);
+      return r.warnings.filter((w) => w.startsWith("routes.") || w.startsWith("default_sinks"));
+    };
+    const shadowed = warn({ routes: [{ match: { source: "falco" }, sinks: ["hook"] }, { name: "all", sinks: ["siem"] }, { match: { rule: "x" }, sinks: ["hook"] }, { sinks: ["siem"] }] });
+    expect(shadowed).toEqual(['routes.1 ("all"): matches every event and has no "continue": true, so routing stops there and routes.2, routes.3 never match (move it last, give it a match, or set continue)']);
+    // last, with continue, or a match (also a not alone) that is not empty: nothing unreachable
+    expect(warn({ routes: [{ match: { source: "falco" }, sinks: ["hook"] }, { sinks: ["siem"] }] })).toEqual([]);
+    expect(warn({ routes: [{ sinks: ["siem"], continue: true }, { match: { source: "falco" }, sinks: ["hook"] }] })).toEqual([]);
+    expect(warn({ routes: [{ match: { not: { source: "falco" } }, sinks: ["siem"] }, { sinks: ["hook"] }] })).toEqual([]);
+
+    const NOWHERE = 'default_sinks: empty with archive_all: false: an event no route matches is accepted (202) and sent nowhere, not even to the archive (add "archive" to default_sinks, or end the routes with one that has no match)';
+    const routes = [{ match: { source: "falco" }, sinks: ["siem", "archive"] }, { match: { source: "tetragon" }, sinks: ["hook"] }];
+    expect(warn({ routes, archive_all: false, default_sinks: [] })).toEqual([NOWHERE]);
+    // the archive keeps them, a default sink takes them, or a catch-all route does
+    expect(warn({ routes, default_sinks: [] })).toEqual([]);
+    expect(warn({ routes, archive_all: false, default_sinks: ["archive"] })).toEqual([]);
+    expect(warn({ routes: [...routes, { sinks: ["siem"] }], archive_all: false, default_sinks: [] })).toEqual([]);
+  });
+
   it("warns when nobody could send or scrape", () => {
     const r = checkConfigText("{}");
     expect(r.ok).toBe(true);
