@@ -424,7 +424,7 @@ const BAD_CONFIGS: unknown[] = [
   { sinks: { siem: { type: "splunk_hec", url: "not a url", token: "t" } }, routes: [{ sinks: ["siem", "nowhere"] }] },
   {
     sinks: { lake: { type: "s3", bucket: "bucket", region: "eu-west-1", accessKeyId: "a", secretAccessKey: "s" }, siem: { type: "splunk_hec", url: "https://splunk.example.com", token: "t" } },
-    routes: [{ match: { severity_at_least: "urgent", source: "Falco", tags: ["shell"] }, sinks: ["siem"] }, { sinks: ["splunk"] }],
+    routes: [{ match: { severity_at_least: "urgent", source: "Falco", tags: ["shell"], not: { rule: "x", not: { rule: "y" } } }, sinks: ["siem"] }, { sinks: ["splunk"] }],
   },
   { sinks: { lake: { type: "security_lake", bucket: "aws-security-data-lake-eu-west-1-abc", region: "eu-west-1", accountId: "123456789012", accessKeyId: "a", secretAccessKey: "s", sources: { "2004": "findings", "1007": "findings" } } } },
 ];

@@ -358,8 +358,28 @@ describe("docs/routing.md examples", () => {
     expect(r(e)).toEqual(["archive"]);
   });
 
-  it("leaving events out: a route to the archive alone stops them", () => {
+  it("a Falco rule to Slack, a namespace by its tag or by the Falco field", () => {
     const r = makeRouter(parseConfig(blocks[2]));
+    const shell = normalizeFalco(
+      {
+        time: "2026-01-01T00:00:00Z",
+        rule: "Terminal shell in container",
+        priority: "Notice",
+        source: "syscall",
+        output: "A shell was spawned",
+        output_fields: { "k8s.ns.name": "payments", "k8s.pod.name": "api-0", "container.id": "0123456789ab", "proc.name": "sh" },
+      },
+      { ocsfVersion: "1.3.0", receivedAt: 0 },
+    );
+    expect(r(shell)).toEqual(["archive", "oncall", "payments-siem"]); // by resources[0].namespace, no enricher
+    const other = { ...shell, finding_info: { ...(shell.finding_info as object), title: "Other rule" }, resources: [] } as OcsfEvent;
+    expect(r(other)).toEqual(["archive"]);
+    const tagged = pick(product("Tetragon"));
+    expect(r({ ...tagged, metadata: { ...tagged.metadata, labels: ["k8s.namespace:payments"] } })).toEqual(["archive", "payments-siem"]);
+  });
+
+  it("all but some: not leaves kube-system and falco out of the SIEM route", () => {
+    const r = makeRouter(parseConfig(blocks[3]));
     const falco = pick((x) => product("Falco")(x) && x.severity_id === 3);
     const inNs = (e: OcsfEvent, ns: string, severity_id: number): OcsfEvent => ({ ...e, severity_id, metadata: { ...e.metadata, labels: [`k8s.namespace:${ns}`] } });
     expect(r(inNs(falco, "kube-system", 5))).toEqual(["archive", "oncall"]);
