@@ -5,7 +5,10 @@
 //   npm run dlq -- replay [--sink name] [key ...]  send the events back to their sink, then remove them
 //   npm run dlq -- spool [--drain]                 what ingest spooled while the queue refused it; --drain
 //                                                  sends it back to the queue now (else the cron does, every minute)
+//   npm run dlq -- staged [--sink name]            buffered sinks' staged objects per sink: objects, events, oldest
+//   npm run dlq -- unreadable                      spool and staged objects set aside as unreadable (docs/operate.md)
 import type { DeadLetterInfo } from "../src/deliver/dlq";
+import type { StagedSummary, UnreadableInfo } from "../src/deliver/inventory";
 import { adminAuth, errorText, HttpError, isConnectionFailure } from "./cli";
 
 const url = (process.env.TRIBUTARY_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
@@ -73,8 +76,21 @@ try {
     const r = await call<{ spool: { key: string; events: number; messages: number; reason: string; uploaded: string }[]; objects: number; more: boolean; events: number }>("/v1/dlq/spool");
     for (const o of r.spool) console.log(row(o.key, `${o.events} events`, `${o.messages} messages`, o.uploaded, o.reason));
     console.log(`${r.objects}${r.more ? "+" : ""} spool objects, ${r.events} events waiting for the queue`);
+  } else if (cmd === "staged") {
+    const q = sink ? `?sink=${encodeURIComponent(sink)}` : "";
+    const r = await call<{ staged: (StagedSummary & { compacted?: boolean })[]; more: boolean; objects: number; events: number }>(`/v1/dlq/staged${q}`);
+    for (const s of r.staged) {
+      const note = s.compacted === false ? ["not compacted: the sink is not configured (as a storage sink)"] : [];
+      console.log(row(s.sink, `${s.objects} objects`, `${s.events} events`, `${s.bytes} bytes`, `oldest ${s.oldest} (${s.oldestAgeSeconds} s ago)`, ...note));
+    }
+    const more = r.more ? "+" : "";
+    console.log(`${r.objects}${more} staged objects, ${r.events}${more} events, ${r.staged.length} sinks`);
+  } else if (cmd === "unreadable") {
+    const r = await call<{ unreadable: UnreadableInfo[]; objects: number; more: boolean }>("/v1/dlq/unreadable");
+    for (const u of r.unreadable) console.log(row(u.key, u.from, `${u.size} bytes`, u.uploaded, u.reason));
+    console.log(`${r.objects}${r.more ? "+" : ""} unreadable objects set aside`);
   } else {
-    console.error("usage: npm run dlq -- list [--sink name] | show <key> | replay [--sink name] [key ...] | spool [--drain]");
+    console.error("usage: npm run dlq -- list [--sink name] | show <key> | replay [--sink name] [key ...] | spool [--drain] | staged [--sink name] | unreadable");
     process.exit(2);
   }
 } catch (e) {

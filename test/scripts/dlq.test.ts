@@ -3,6 +3,7 @@
 // written before reasons were made one line).
 import { afterEach, describe, expect, it } from "vitest";
 import type { DeadLetterInfo } from "../../src/deliver/dlq";
+import type { StagedSummary, UnreadableInfo } from "../../src/deliver/inventory";
 import { listen, type FakeServer } from "../support/siem-servers";
 import { runScript } from "../support/scripts";
 
@@ -12,17 +13,29 @@ afterEach(async () => {
   server = undefined;
 });
 
-async function admin(dead: DeadLetterInfo[]): Promise<string> {
-  server = await listen((r) =>
-    r.path === "/v1/dlq" && r.query.toString() === ""
-      ? { status: 200, headers: { "content-type": "application/json" }, body: JSON.stringify({ dead, records: dead.length, events: dead.reduce((n, d) => n + d.count, 0) }) }
-      : { status: 404, headers: { "content-type": "application/json" }, body: "{}" },
-  );
+/** An admin API stand-in answering each "path?query" of `answers` with its JSON, anything else 404. */
+async function serving(answers: Record<string, unknown>): Promise<string> {
+  server = await listen((r) => {
+    const q = r.query.toString();
+    const found = answers[q ? `${r.path}?${q}` : r.path];
+    return found !== undefined
+      ? { status: 200, headers: { "content-type": "application/json" }, body: JSON.stringify(found) }
+      : { status: 404, headers: { "content-type": "application/json" }, body: "{}" };
+  });
   return server.url;
 }
 
+const admin = (dead: DeadLetterInfo[]) => serving({ "/v1/dlq": { dead, records: dead.length, events: dead.reduce((n, d) => n + d.count, 0) } });
+
 /** Runs the script (asynchronously: the stand-in server answers from this process). */
 const dlq = (url: string, ...args: string[]) => runScript("scripts/dlq.ts", args, { env: { TRIBUTARY_URL: url, TRIBUTARY_ADMIN_TOKEN: "" }, timeoutMs: 60_000 });
+
+/** The script's output lines, once it has exited 0 with nothing on stderr. */
+async function printed(url: string, ...args: string[]): Promise<string[]> {
+  const r = await dlq(url, ...args);
+  expect([r.stderr, r.status]).toEqual(["", 0]);
+  return r.stdout.split("\n");
+}
 
 describe("npm run dlq -- list", () => {
   it("prints one tab-separated row per dead letter, line breaks and tabs in a field folded to a space, a bulk item's status beside the answer's", async () => {
@@ -40,6 +53,46 @@ describe("npm run dlq -- list", () => {
       "dlq/hook/20270115/bb.json\thook\t12 events\t1 attempts\t400\twebhook HTTP 400: bad payload",
       "dlq/es/20270115/cc.json\tes\t12 events\t1 attempts\t200 (item 400)\titem 400: mapper_parsing_exception: failed to parse",
       "3 dead letters, 36 events",
+      "",
+    ]);
+  });
+});
+
+describe("npm run dlq -- staged | unreadable", () => {
+  const summary = (sink: string, objects: number, events: number, compacted: boolean): StagedSummary & { compacted: boolean } => ({
+    sink,
+    objects,
+    events,
+    bytes: 1000 * objects,
+    oldest: "2027-01-15T00:00:00.000Z",
+    oldestAgeSeconds: 420,
+    compacted,
+  });
+
+  it("staged: a row per sink (objects, events, bytes, oldest and its age, a sink the cron does not compact), then the sums; --sink asks for one", async () => {
+    const url = await serving({
+      "/v1/dlq/staged": { staged: [summary("gone", 1, 2, false), summary("lake", 3, 40, true)], more: true, objects: 4, events: 42 },
+      "/v1/dlq/staged?sink=lake": { staged: [summary("lake", 3, 40, true)], more: false, objects: 3, events: 40 },
+    });
+    expect(await printed(url, "staged")).toEqual([
+      "gone\t1 objects\t2 events\t1000 bytes\toldest 2027-01-15T00:00:00.000Z (420 s ago)\tnot compacted: the sink is not configured (as a storage sink)",
+      "lake\t3 objects\t40 events\t3000 bytes\toldest 2027-01-15T00:00:00.000Z (420 s ago)",
+      "4+ staged objects, 42+ events, 2 sinks",
+      "",
+    ]);
+    expect((await printed(url, "staged", "--sink", "lake")).slice(-2)).toEqual(["3 staged objects, 40 events, 1 sinks", ""]);
+  });
+
+  it("unreadable: a row per object set aside (key, store, size, when, why; a reason's line break folded), then the count", async () => {
+    const unreadable: UnreadableInfo[] = [
+      { key: "spool-unreadable/spool/20270115/r1-x-0.json", from: "spool", size: 12, uploaded: "2027-01-15T01:00:00.000Z", reason: "not UTF-8 JSON" },
+      { key: "stage-unreadable/stage/lake/4001/20270115/ab.ndjson", from: "stage", size: 34, uploaded: "2027-01-15T02:00:00.000Z", reason: "not NDJSON: Unexpected token\n'o'" },
+    ];
+    const url = await serving({ "/v1/dlq/unreadable": { unreadable, objects: 2, more: false } });
+    expect(await printed(url, "unreadable")).toEqual([
+      "spool-unreadable/spool/20270115/r1-x-0.json\tspool\t12 bytes\t2027-01-15T01:00:00.000Z\tnot UTF-8 JSON",
+      "stage-unreadable/stage/lake/4001/20270115/ab.ndjson\tstage\t34 bytes\t2027-01-15T02:00:00.000Z\tnot NDJSON: Unexpected token 'o'",
+      "2 unreadable objects set aside",
       "",
     ]);
   });
