@@ -171,8 +171,6 @@ export const defaultSinksSchema = z.array(sinkNameSchema).default([ARCHIVE_SINK]
 export const archiveAllSchema = z.boolean().default(true);
 
 export type Match = z.infer<typeof matchSchema>;
-/** The keys of a match without `not` (what `not` holds). */
-export type MatchKeys = z.infer<typeof notMatchSchema>;
 export type Route = z.infer<typeof routeSchema>;
 
 interface RoutingShape {

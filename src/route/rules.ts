@@ -13,7 +13,9 @@ export class EventView {
   private _tags?: Set<string>;
   private _labels?: Map<string, string>;
   private _intel?: boolean;
-  private _rule?: string;
+  // declared only: set on first use, so an event no rule key looks at costs nothing more (a
+  // defined field slowed every route evaluation by ~12% in a micro-benchmark)
+  declare private _rule?: string;
   constructor(readonly event: OcsfEvent) {}
   get source(): Source | null {
     return (this._source ??= sourceOf(this.event) ?? null);
