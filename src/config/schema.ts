@@ -45,11 +45,25 @@ export const tokenSchema = z
   .strict()
   .refine((t) => t.token !== undefined || t.basic !== undefined, { message: "a token entry needs `token` (bearer) or `basic` credentials" });
 
+/** An OCSF version the events' 1.3.0 shape may be stamped with: 1.3.0 or a later 1.x. */
+export function ocsfVersionFits(v: string): boolean {
+  const [major, minor] = v.split(".").map(Number);
+  return major === 1 && minor! >= 3;
+}
+
 export const configSchema = z
   .object({
     ocsf: z
       .object({
-        version: z.string().regex(/^\d+\.\d+\.\d+$/).default("1.3.0"),
+        /**
+         * Written to metadata.version. The events are OCSF 1.3.0's shape: a later 1.x (minor versions keep
+         * earlier attributes) may be stamped, an earlier one lacks attributes they carry, another major differs.
+         */
+        version: z
+          .string()
+          .regex(/^\d+\.\d+\.\d+$/)
+          .refine(ocsfVersionFits, "the events are OCSF 1.3.0's shape: 1.3.0 or a later 1.x (e.g. 1.4.0); an earlier version lacks attributes they carry")
+          .default("1.3.0"),
         /** Keep the original record text in raw_data. */
         rawData: z.boolean().default(false),
       })

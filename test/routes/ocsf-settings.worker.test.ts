@@ -112,6 +112,16 @@ describe("ocsf settings through ingest, queue and archive", () => {
     expectRaw(queued, items, (JSON.parse(body) as { items: unknown[] }).items);
   });
 
+  it("an ocsf.version before 1.3.0 or of another major is refused at config load (the events are 1.3.0's shape)", async () => {
+    for (const version of ["1.1.0", "1.2.0", "0.9.0", "2.0.0"]) {
+      const queue = new CaptureQueue();
+      const r = await call(post("/v1/events", alert), { config: { ocsf: { version } }, queue });
+      expect(r.status).toBe(500);
+      expect((r.body as unknown as { error: string }).error).toMatch(/^invalid config: .*ocsf\.version.*1\.3\.0's shape/);
+      expect(queue.count()).toBe(0);
+    }
+  });
+
   it("an ocsf.version that is not x.y.z is refused at config load (500 naming the setting, nothing queued)", async () => {
     const queue = new CaptureQueue();
     const r = await call(post("/v1/events", alert), { config: { ocsf: { version: "1.4" } }, queue });
