@@ -9,6 +9,7 @@ import { z } from "zod";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { isObject } from "../normalize/json";
 import type { SinkDriver, SinkRequest } from "./types";
+import type { StageFilter } from "../deliver/stage";
 import { s3ConnectionShape, putObject, classifyS3 } from "./s3";
 import { batchId, classDayOf, groupByClassDay } from "./objects";
 import { classFields, hasParquetSchema, supportedClasses } from "./parquet-schema";
@@ -107,15 +108,21 @@ export function encodeSecurityLake(events: readonly OcsfEvent[], cfg: SecurityLa
   return out;
 }
 
-export const securityLakeDriver: SinkDriver<SecurityLakeConfig> = {
+/** Why the sink cannot write an event (no custom source for its class, or no Parquet schema for it), else undefined. */
+function unwritable(e: OcsfEvent, cfg: SecurityLakeConfig): string | undefined {
+  if (!cfg.sources[String(e.class_uid)]) return `no Security Lake custom source for class_uid ${e.class_uid}: add it to this sink's "sources"`;
+  if (!hasParquetSchema(e.class_uid)) return `class_uid ${e.class_uid} has no Parquet schema (supported: ${supportedClasses()})`;
+  return undefined;
+}
+
+export const securityLakeDriver: SinkDriver<SecurityLakeConfig> & StageFilter<SecurityLakeConfig> = {
   type: "security_lake",
   schema: securityLakeSchema,
   encode: (events, cfg) => encodeSecurityLake(events, cfg),
   partition: classDayOf,
   send: (req, cfg, ctx) => putObject(req, cfg, ctx, "application/vnd.apache.parquet"),
   classify: (res) => classifyS3(res),
-  unsentOutcome: (e, cfg) => {
-    if (!cfg.sources[String(e.class_uid)]) return { kind: "reject", reason: `no Security Lake custom source for class_uid ${e.class_uid}: add it to this sink's "sources"` };
-    return { kind: "reject", reason: `class_uid ${e.class_uid} has no Parquet schema (supported: ${supportedClasses()})` };
-  },
+  unsentOutcome: (e, cfg) => ({ kind: "reject", reason: unwritable(e, cfg) ?? `security_lake did not encode this event` }),
+  // a buffered sink rejects these at once instead of staging them for a compaction that would reject them
+  unwritable,
 };

@@ -38,6 +38,24 @@ describe("staging a buffered sink's delivery", () => {
     expect(map.get(first)!.customMetadata).toEqual({ events: "2", staged: String(T0) });
   });
 
+  it("an event of a class the sink cannot write (no custom source, no Parquet schema) is dead-lettered at once with the sink's reason, not staged", async () => {
+    const lake = parseConfig({
+      sinks: { lake: { type: "security_lake", bucket: "lake-bucket", accessKeyId: "a", secretAccessKey: "s", accountId: "external", sources: { "2004": "findings", "7": "nothing" } } },
+      routes: [{ sinks: ["lake"] }],
+    });
+    const { deps, map, sent } = memoryDeps(lake, {}, T0);
+    const items = [item("a", 2004, T0), item("b", 4001, T0), item("c", 4001, T0 + DAY), item("d", 7, T0)];
+    const r = await deliverToSink({ sink: "lake", items, attempt: 1, firstAttemptAt: T0 }, deps);
+    expect(r).toMatchObject({ delivered: 0, staged: 1, retried: 0, dead: 3, requests: 0 });
+    expect(sent).toEqual([]);
+    expect([...map.keys()].filter((k) => k.startsWith("stage/"))).toEqual([stageKey("lake", classDayOf(items[0]!.event), [items[0]!])]);
+    const dead = r.deadLetters.map((k) => JSON.parse(map.get(k)!.body as string) as { reason: string; events: OcsfEvent[] });
+    expect(dead.map((d) => [d.reason, d.events.map((e) => e.metadata.uid)])).toEqual([
+      ['no Security Lake custom source for class_uid 4001: add it to this sink\'s "sources"', ["b", "c"]],
+      [expect.stringMatching(/^class_uid 7 has no Parquet schema \(supported: /), ["d"]],
+    ]);
+  });
+
   it("a failed put is a retry on DELIVERIES; the retry stages the events", async () => {
     const { deps, map, sent } = memoryDeps(cfg, {}, T0);
     const put = deps.archive.put.bind(deps.archive);
