@@ -45,6 +45,26 @@ export const tokenSchema = z
   .strict()
   .refine((t) => t.token !== undefined || t.basic !== undefined, { message: "a token entry needs `token` (bearer) or `basic` credentials" });
 
+/**
+ * The enricher looks a cluster up by tenant (src/enrich/context.ts): two tokens of one tenant naming different
+ * clusters would label every event of that tenant with the last one, whichever token sent it. Refused instead.
+ */
+function oneClusterPerTenant(tokens: z.infer<typeof tokenSchema>[], ctx: z.RefinementCtx): void {
+  const first = new Map<string, { cluster: string; at: number }>();
+  tokens.forEach((t, i) => {
+    if (t.cluster === undefined) return;
+    const seen = first.get(t.tenant);
+    if (seen === undefined) first.set(t.tenant, { cluster: t.cluster, at: i });
+    else if (seen.cluster !== t.cluster) {
+      ctx.addIssue({
+        code: "custom",
+        path: [i, "cluster"],
+        message: `tenant "${t.tenant}" already has cluster "${seen.cluster}" (auth.tokens.${seen.at}): the cluster label is looked up by tenant, so give each cluster its own tenant (e.g. "${t.tenant}-${t.cluster}")`,
+      });
+    }
+  });
+}
+
 /** An OCSF version the events' 1.3.0 shape may be stamped with: 1.3.0 or a later 1.x. */
 export function ocsfVersionFits(v: string): boolean {
   const [major, minor] = v.split(".").map(Number);
@@ -73,7 +93,7 @@ export const configSchema = z
       .object({
         /** Require authentication (default true; `npm start` runs with TRIBUTARY_DEV=true). */
         required: z.boolean().default(true),
-        tokens: z.array(tokenSchema).default([]),
+        tokens: z.array(tokenSchema).default([]).superRefine(oneClusterPerTenant),
         /** Optional shared-secret HMAC-SHA256 signature of the body in this header. */
         hmac: z
           .object({ header: z.string().default("x-tributary-signature"), secret: secretRef, tenant: z.string().default("hmac") })

@@ -171,3 +171,17 @@ describe("bearer tokens through authenticate (compared as SHA-256 digests)", () 
     expect(odd.ok === false && odd.reason).toBe('unsupported Authorization scheme "digest": use Bearer or Basic');
   });
 });
+
+describe("auth.tokens[].cluster", () => {
+  it("a tenant's tokens may not name different clusters (the cluster is looked up by tenant); the same one, or none, is fine", () => {
+    const tokens = (...cs: (string | undefined)[]) => ({ auth: { tokens: cs.map((cluster, i) => ({ tenant: "team-a", token: `t${i}`, cluster })) } });
+    expect(() => parseConfig(tokens("eu-1", undefined, "eu-2"))).toThrow(
+      'auth.tokens.2.cluster: tenant "team-a" already has cluster "eu-1" (auth.tokens.0): the cluster label is looked up by tenant, so give each cluster its own tenant (e.g. "team-a-eu-2")',
+    );
+    // rotation: the new token repeats the cluster or leaves it out
+    expect(parseConfig(tokens("eu-1", "eu-1", undefined)).auth.tokens.map((t) => t.cluster)).toEqual(["eu-1", "eu-1", undefined]);
+    // two tenants, two clusters
+    const two = parseConfig({ auth: { tokens: [{ tenant: "a", token: "x", cluster: "c1" }, { tenant: "b", token: "y", cluster: "c2" }] } });
+    expect(two.auth.tokens.map((t) => `${t.tenant}:${t.cluster}`)).toEqual(["a:c1", "b:c2"]);
+  });
+});
