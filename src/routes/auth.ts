@@ -27,15 +27,24 @@ export type AuthResult =
 interface Entry {
   tenant: string;
   sources?: SourceKind[];
+  /** Set when the same secret is configured for several tenants: the credential is refused. */
+  shared?: true;
 }
 
 interface Credentials {
-  bearer: { digest: Uint8Array; entry: Entry }[];
+  bearer: Keyed[];
   /** Digest of "username:password". */
-  basic: { digest: Uint8Array; entry: Entry }[];
+  basic: Keyed[];
   hmac?: { key: CryptoKey; header: string; tenant: string };
   /** Something is configured (even if a secret is missing): then auth is enforced, dev or not. */
   configured: boolean;
+}
+
+interface Keyed {
+  digest: Uint8Array;
+  entry: Entry;
+  /** Where the secret comes from, for logs ("env TOKEN_A"). */
+  from: string;
 }
 
 const enc = new TextEncoder();
@@ -74,12 +83,12 @@ async function build(cfg: Config, env: Record<string, unknown>): Promise<Credent
     if (t.token !== undefined) {
       const v = resolveSecret(t.token, env);
       if (v === undefined) missing.push(`bearer credential of tenant ${t.tenant}, ${secretName(t.token)}`);
-      else creds.bearer.push({ digest: await sha256(v), entry });
+      else creds.bearer.push({ digest: await sha256(v), entry, from: secretName(t.token) });
     }
     if (t.basic !== undefined) {
       const v = resolveSecret(t.basic.password, env);
       if (v === undefined) missing.push(`password (HTTP Basic) of tenant ${t.tenant}, ${secretName(t.basic.password)}`);
-      else creds.basic.push({ digest: await sha256(`${t.basic.username}:${v}`), entry });
+      else creds.basic.push({ digest: await sha256(`${t.basic.username}:${v}`), entry, from: secretName(t.basic.password) });
     }
   }
   const h = cfg.auth.hmac;
@@ -89,7 +98,28 @@ async function build(cfg: Config, env: Record<string, unknown>): Promise<Credent
     else creds.hmac = { key: await crypto.subtle.importKey("raw", enc.encode(v), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]), header: h.header.toLowerCase(), tenant: h.tenant };
   }
   if (missing.length) log("error", "auth secrets not set; those credentials cannot match", { missing });
+  refuseShared(creds.bearer);
+  refuseShared(creds.basic);
   return creds;
+}
+
+/**
+ * One secret configured for two tenants (a value pasted into the wrong Worker secret) would file one team's
+ * events under the other's tenant, routes and sinks. Such a credential is refused for all of them and logged
+ * by the names of its secrets; the same secret twice for one tenant (rotation) is fine.
+ */
+function refuseShared(list: Keyed[]): void {
+  const byDigest = new Map<string, Keyed[]>();
+  for (const k of list) {
+    const hex = Array.from(k.digest, (b) => b.toString(16).padStart(2, "0")).join("");
+    byDigest.set(hex, [...(byDigest.get(hex) ?? []), k]);
+  }
+  for (const same of byDigest.values()) {
+    const tenants = [...new Set(same.map((k) => k.entry.tenant))];
+    if (tenants.length < 2) continue;
+    for (const k of same) k.entry = { ...k.entry, shared: true };
+    log("error", "one credential is configured for several tenants; it is refused until their secrets differ", { tenants, secrets: same.map((k) => k.from) });
+  }
 }
 
 // Built once per env object (i.e. per isolate in production), like the config.
@@ -104,13 +134,14 @@ function credentialsFor(cfg: Config, env: object): Promise<Credentials> {
 }
 
 /** Finds the entry whose digest matches, comparing against every entry (no early exit). */
-function match(list: { digest: Uint8Array; entry: Entry }[], digest: Uint8Array): Entry | undefined {
+function match(list: Keyed[], digest: Uint8Array): Entry | undefined {
   let found: Entry | undefined;
   for (const x of list) if (constantTimeEqual(x.digest, digest) && found === undefined) found = x.entry;
   return found;
 }
 
 function ok(entry: Entry, method: Principal["method"]): AuthResult {
+  if (entry.shared) return { ok: false, status: 403, reason: "invalid credentials: this credential is configured for more than one tenant, so it is refused (the server's error log names the secrets)" };
   return { ok: true, principal: { tenant: entry.tenant, sources: entry.sources, method } };
 }
 

@@ -1,5 +1,5 @@
 // Authentication (Node, pure apart from WebCrypto): credential matching rules.
-import { describe, it, expect } from "vitest";
+import { describe, it, expect, vi } from "vitest";
 import { authenticate, allows, constantTimeEqual, type AuthResult } from "../../src/routes/auth";
 import { parseConfig } from "../../src/config/load";
 
@@ -183,5 +183,43 @@ describe("auth.tokens[].cluster", () => {
     // two tenants, two clusters
     const two = parseConfig({ auth: { tokens: [{ tenant: "a", token: "x", cluster: "c1" }, { tenant: "b", token: "y", cluster: "c2" }] } });
     expect(two.auth.tokens.map((t) => `${t.tenant}:${t.cluster}`)).toEqual(["a:c1", "b:c2"]);
+  });
+});
+
+describe("one secret configured for two tenants", () => {
+  it("is refused for both and logged by its secrets' names, never its value; the same secret twice for one tenant is fine", async () => {
+    const cfg = parseConfig({
+      auth: {
+        tokens: [
+          { tenant: "team-a", token: { env: "TOKEN_A" } },
+          { tenant: "team-a", token: { env: "TOKEN_A_NEXT" } },
+          { tenant: "team-b", token: { env: "TOKEN_B" } },
+          { tenant: "falco-a", basic: { username: "falco", password: { env: "PW_A" } } },
+          { tenant: "falco-b", basic: { username: "falco", password: { env: "PW_B" } } },
+        ],
+      },
+    });
+    // TOKEN_B was set to team A's value by mistake; both Falco passwords are the same
+    const env: Record<string, string> = { TOKEN_A: "tok-a", TOKEN_A_NEXT: "tok-a", TOKEN_B: "tok-a", PW_A: "pw", PW_B: "pw" };
+    const errors: string[] = [];
+    const spy = vi.spyOn(console, "error").mockImplementation((line: string) => void errors.push(line));
+    try {
+      for (const h of ["Bearer tok-a", basic("x", "tok-a"), basic("falco", "pw")]) {
+        const r = await authenticate(new Headers({ authorization: h }), cfg, env);
+        expect(r.ok === false && [r.status, r.reason], h).toEqual([403, "invalid credentials: this credential is configured for more than one tenant, so it is refused (the server's error log names the secrets)"]);
+      }
+    } finally {
+      spy.mockRestore();
+    }
+    const shared = errors.map((l) => JSON.parse(l) as { msg: string; tenants: string[]; secrets: string[] }).filter((l) => l.msg.startsWith("one credential"));
+    expect(shared.map((l) => [l.tenants, l.secrets])).toEqual([
+      [["team-a", "team-b"], ["env TOKEN_A", "env TOKEN_A_NEXT", "env TOKEN_B"]],
+      [["falco-a", "falco-b"], ["env PW_A", "env PW_B"]],
+    ]);
+    expect(errors.join("\n")).not.toContain("tok-a");
+    // fixed: team B gets its own value; rotation within team A (two equal secrets) keeps working
+    const fixed: Record<string, string> = { ...env, TOKEN_B: "tok-b", PW_B: "pw-b" };
+    const as = async (h: string) => tenant(await authenticate(new Headers({ authorization: h }), cfg, fixed));
+    expect([await as("Bearer tok-a"), await as("Bearer tok-b"), await as(basic("falco", "pw")), await as(basic("falco", "pw-b"))]).toEqual(["team-a", "team-b", "falco-a", "falco-b"]);
   });
 });
