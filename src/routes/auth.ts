@@ -82,7 +82,7 @@ async function build(cfg: Config, env: Record<string, unknown>): Promise<Credent
     const entry: Entry = { tenant: t.tenant, sources: t.sources };
     if (t.token !== undefined) {
       const v = resolveSecret(t.token, env);
-      if (v === undefined) missing.push(`bearer credential of tenant ${t.tenant}, ${secretName(t.token)}`);
+      if (v === undefined) missing.push(`token of tenant ${t.tenant} (Authorization: Bearer), ${secretName(t.token)}`);
       else creds.bearer.push({ digest: await sha256(v), entry, from: secretName(t.token) });
     }
     if (t.basic !== undefined) {

@@ -137,7 +137,15 @@ describe("bearer tokens through authenticate (compared as SHA-256 digests)", () 
     expect(() => parseConfig({ auth: { tokens: [{ tenant: "x", token: "" }] } })).toThrow();
     const empty = parseConfig({ auth: { tokens: [{ tenant: "x", token: { env: "EMPTY" } }] } });
     const emptyEnv = { TRIBUTARY_DEV: "false", EMPTY: "" };
-    expect(tenant(await authenticate(new Headers({ authorization: "Bearer x" }), empty, emptyEnv))).toBe("403");
+    const errors: string[] = [];
+    const spy = vi.spyOn(console, "error").mockImplementation((line: string) => void errors.push(line));
+    try {
+      expect(tenant(await authenticate(new Headers({ authorization: "Bearer x" }), empty, emptyEnv))).toBe("403");
+    } finally {
+      spy.mockRestore();
+    }
+    // the log names what is missing in words the log scrubber leaves alone (not "bearer [redacted]")
+    expect(errors.map((l) => (JSON.parse(l) as { missing?: string[] }).missing)).toEqual([["token of tenant x (Authorization: Bearer), env EMPTY"]]);
     expect(tenant(await auth("Bearer "))).toBe("401");
     // said as such, not as an unsupported scheme (HTTP drops the trailing space, leaving "Bearer")
     for (const h of ["Bearer ", "bearer", " Bearer  \t", "Bearer\t"]) {
