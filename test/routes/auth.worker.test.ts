@@ -219,3 +219,44 @@ describe("dev mode and defaults", () => {
     expect((ev.metadata as { tenant_uid: string }).tenant_uid).toBe("team-a");
   });
 });
+
+describe("ingest and operator credentials are separate (several tenants on one Tributary)", () => {
+  const ADMIN = "admin-7c1d2e9f0a";
+  const METRICS = "metrics-3b8e61d4c2";
+  const cfg = { ...config, delivery: { adminToken: { env: "ADMIN_TOK" } }, metrics: { token: { env: "METRICS_TOK" }, tenantLabels: true } };
+  const allVars = { ...vars, ADMIN_TOK: ADMIN, METRICS_TOK: METRICS };
+  const request = (method: string, path: string, token: string, dev: boolean) =>
+    call(new Request(`http://tributary${path}`, { method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, ...(method === "POST" ? { body: "{}" } : {}) }), { config: cfg, vars: allVars, dev });
+
+  it("a tenant's ingest token opens no operator endpoint (dead letters, replay, spool, archive, metrics, test event)", async () => {
+    const operator: [string, string, boolean][] = [
+      ["GET", "/v1/dlq", false],
+      ["GET", "/v1/dlq/object/dlq/x", false],
+      ["POST", "/v1/dlq/replay", false],
+      ["GET", "/v1/dlq/spool", false],
+      ["GET", "/v1/dlq/staged", false],
+      ["GET", "/v1/archive/list", true],
+      ["GET", "/metrics", false],
+      ["POST", "/v1/test", false],
+    ];
+    for (const [method, path, dev] of operator) {
+      for (const token of [TOKEN_A, TOKEN_B]) {
+        const r = await request(method, path, token, dev);
+        expect([method, path, r.status], token).toEqual([method, path, 403]);
+      }
+      // the admin token (or, for /metrics, the metrics token) opens it
+      const own = path === "/metrics" ? METRICS : ADMIN;
+      const status = (await request(method, path, own, dev)).status;
+      expect([401, 403, 503], `${path} ${status}`).not.toContain(status);
+    }
+  });
+
+  it("the admin and metrics tokens are no ingest credentials", async () => {
+    for (const t of [ADMIN, METRICS]) {
+      const queue = new CaptureQueue();
+      const r = await call(post("/v1/events", alert, { "content-type": "application/json", authorization: `Bearer ${t}` }), { config: cfg, vars: allVars, dev: false, queue });
+      expect([r.status, r.body.errors[0]?.reason]).toEqual([403, "invalid credentials"]);
+      expect(queue.events()).toEqual([]);
+    }
+  });
+});
