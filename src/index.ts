@@ -57,13 +57,14 @@ export default {
   // Cron Triggers (wrangler.toml [triggers]): every minute, send what ingest spooled while the queue
   // refused it back to the queue (src/deliver/spool.ts) and write the buffered storage sinks' due staged
   // events (src/deliver/compact.ts); hourly, refresh the threat-intel feeds into R2
-  // (docs/enrichment.md)
+  // (docs/enrichment.md). A trigger without a cron (wrangler dev's bare /cdn-cgi/handler/scheduled) runs both.
   async scheduled(controller: ScheduledController, env: Env, _ctx?: ExecutionContext): Promise<void> {
-    if (controller.cron === SPOOL_CRON) {
+    const local = controller.cron === "";
+    if (controller.cron === SPOOL_CRON || local) {
       await drainScheduled(env);
       await compactScheduled(env);
       await flushMetrics(env);
-      return;
+      if (!local) return;
     }
     await refreshFeeds(env, configFor(env));
   },

@@ -30,11 +30,11 @@ const uidsIn = (q: CaptureQueue) => q.events().map((e) => (e.metadata as { uid: 
 const postAlert = (text: string, requestId: string, queue: CaptureQueue, archive?: R2Bucket) =>
   call(post("/", text, { "content-type": "application/json", "x-request-id": requestId }), { queue, ...(archive ? { archive } : {}) });
 
-/** The Worker's scheduled handler with the spool cron and this queue as EVENTS. */
-async function cronDrain(queue: CaptureQueue): Promise<void> {
+/** The Worker's scheduled handler with the spool cron (or another) and this queue as EVENTS. */
+async function cronDrain(queue: CaptureQueue, cron = SPOOL_CRON): Promise<void> {
   const e = { ...env, TRIBUTARY_CONFIG: "", TRIBUTARY_DEV: "true", EVENTS: queue } as unknown as Env;
   const ctx = createExecutionContext();
-  await worker.scheduled(createScheduledController({ cron: SPOOL_CRON, scheduledTime: Date.now() }), e, ctx);
+  await worker.scheduled(createScheduledController({ cron, scheduledTime: Date.now() }), e, ctx);
   await waitOnExecutionContext(ctx);
 }
 
@@ -45,6 +45,20 @@ async function metrics(): Promise<Map<string, Family>> {
 }
 
 describe("the spool", () => {
+  it("a trigger without a cron (wrangler dev's bare /cdn-cgi/handler/scheduled) drains the spool too; the hourly cron does not", async () => {
+    const requestId = `spool-${run}-bare`;
+    expect((await postAlert(alert(), requestId, refusing())).status).toBe(202);
+    const mine = async () => (await keys(env.ARCHIVE, SPOOL_PREFIX)).filter((k) => k.includes(requestId));
+    expect(await mine()).toHaveLength(1);
+    const hourly = new CaptureQueue();
+    await cronDrain(hourly, "17 * * * *");
+    expect(hourly.calls).toBe(0);
+    expect(await mine()).toHaveLength(1);
+    const bare = new CaptureQueue();
+    await cronDrain(bare, "");
+    expect(bare.events()).toHaveLength(1);
+    expect(await mine()).toEqual([]);
+  });
   it("queue refused: 202 spooled, the scheduled drain queues it back, the consumer archives its uid exactly once", async () => {
     const before = await metrics();
     const requestId = `spool-${run}-a`;
