@@ -38,7 +38,10 @@ export const tokenSchema = z
     /** HTTP Basic credentials (Falco http_output: https://user:pass@host/...). */
     basic: z.object({ username: z.string().min(1), password: secretRef }).strict().optional(),
     /** Restrict the token to some sources (default: all). */
-    sources: z.array(z.enum(["falco", "tetragon", "k8s_audit", "cloudtrail"])).optional(),
+    sources: z
+      .array(z.enum(["falco", "tetragon", "k8s_audit", "cloudtrail"]))
+      .min(1, "an empty list lets the token send nothing: name the sources it may send, or leave `sources` out for all")
+      .optional(),
     /** Kubernetes cluster name for events sent with this token. */
     cluster: z.string().optional(),
   })

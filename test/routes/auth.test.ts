@@ -180,6 +180,15 @@ describe("bearer tokens through authenticate (compared as SHA-256 digests)", () 
   });
 });
 
+describe("auth.tokens[].sources", () => {
+  it("an empty list is refused (the token could send nothing, and every answer said 'allowed: '); left out, all sources", () => {
+    expect(() => parseConfig({ auth: { tokens: [{ tenant: "a", token: "t", sources: [] }] } })).toThrow(
+      "auth.tokens.0.sources: an empty list lets the token send nothing: name the sources it may send, or leave `sources` out for all",
+    );
+    expect(parseConfig({ auth: { tokens: [{ tenant: "a", token: "t" }] } }).auth.tokens[0]!.sources).toBeUndefined();
+  });
+});
+
 describe("auth.tokens[].cluster", () => {
   it("a tenant's tokens may not name different clusters (the cluster is looked up by tenant); the same one, or none, is fine", () => {
     const tokens = (...cs: (string | undefined)[]) => ({ auth: { tokens: cs.map((cluster, i) => ({ tenant: "team-a", token: `t${i}`, cluster })) } });
