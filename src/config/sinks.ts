@@ -25,6 +25,13 @@ export const batchSchema = z
 export const MAX_BUFFER_SECONDS = 86_400;
 
 /**
+ * Most NDJSON bytes in one object a compaction writes: it holds the object's lines and their parsed events
+ * in the cron's isolate (128 MB), as the consumer holds a queue batch (~10 MB: 66 MB of heap for a 10 MB
+ * batch to 10 sinks, BENCHMARKS.md). A larger sink `batch.maxBytes` (s3, r2: 50 MB) is cut to this.
+ */
+export const MAX_BUFFER_BYTES = 10_000_000;
+
+/**
  * Storage sinks: stage the events in R2 and write one object per class and event day every `seconds`
  * (src/deliver/stage.ts, compact.ts); `false` or seconds 0 writes per queue batch. Default on (300 s)
  * for security_lake, off for s3 and r2.
@@ -37,8 +44,8 @@ export const bufferSchema = z.union([
       seconds: z.number().int().min(0).max(MAX_BUFFER_SECONDS).optional(),
       /** Most events in one written object; a group reaching it is written before its window ends. */
       maxEvents: z.number().int().positive().max(1_000_000).optional(),
-      /** Most bytes of NDJSON in one written object (as batch.maxBytes). */
-      maxBytes: z.number().int().positive().optional(),
+      /** Most bytes of NDJSON in one written object (as batch.maxBytes; at most MAX_BUFFER_BYTES). */
+      maxBytes: z.number().int().positive().max(MAX_BUFFER_BYTES, `at most ${MAX_BUFFER_BYTES} bytes: a compaction holds one object's events in memory`).optional(),
     })
     .strict(),
 ]);

@@ -4,6 +4,7 @@ import type { Config } from "../config/schema";
 import type { SinkDriver } from "../sinks/types";
 import { bufferedByDefault, defaultBatch, driverFor, DEFAULT_BUFFER_SECONDS, type BatchLimits } from "../sinks/index";
 import type { RetryPolicy } from "./backoff";
+import { MAX_BUFFER_BYTES } from "../config/sinks";
 
 export interface ResolvedSink {
   name: string;
@@ -29,7 +30,7 @@ export function bufferPolicy(type: string, buffer: SinkEntryBuffer, batch: Batch
   if (buffer === false || !storage || (buffer === undefined && !bufferedByDefault(type))) return undefined;
   const seconds = buffer?.seconds ?? DEFAULT_BUFFER_SECONDS;
   if (seconds === 0) return undefined;
-  return { seconds, maxEvents: buffer?.maxEvents ?? batch.maxEvents, maxBytes: buffer?.maxBytes ?? batch.maxBytes };
+  return { seconds, maxEvents: buffer?.maxEvents ?? batch.maxEvents, maxBytes: buffer?.maxBytes ?? Math.min(batch.maxBytes, MAX_BUFFER_BYTES) };
 }
 
 type SinkEntryBuffer = Config["sinks"][string]["buffer"];

@@ -88,8 +88,9 @@ describe("buffer policy", () => {
     expect(sinks.get("off")!.buffer).toBeUndefined();
     expect(sinks.get("zero")!.buffer).toBeUndefined();
     expect(sinks.get("s3")!.buffer).toBeUndefined();
-    expect(sinks.get("s3buf")!.buffer).toEqual({ seconds: 60, maxEvents: 5000, maxBytes: 50_000_000 });
-    expect(sinks.get("r2buf")!.buffer).toEqual({ seconds: 300, maxEvents: 100_000, maxBytes: 50_000_000 });
+    // s3/r2 batch.maxBytes (50 MB) is cut to MAX_BUFFER_BYTES: a compaction holds one object's events in memory
+    expect(sinks.get("s3buf")!.buffer).toEqual({ seconds: 60, maxEvents: 5000, maxBytes: 10_000_000 });
+    expect(sinks.get("r2buf")!.buffer).toEqual({ seconds: 300, maxEvents: 100_000, maxBytes: 10_000_000 });
     expect(bufferPolicy("security_lake", undefined, { maxEvents: 7, maxBytes: 9 }, false)).toBeUndefined();
   });
 
@@ -97,6 +98,7 @@ describe("buffer policy", () => {
     expect(() => parseConfig({ sinks: { hook: { type: "webhook", url: "https://example.com/x", buffer: { seconds: 60 } } } })).toThrow(/sinks\.hook\.buffer: a webhook sink cannot buffer/);
     expect(() => parseConfig({ sinks: { lake: { ...lake, buffer: { seconds: 90_000 } } } })).toThrow(/sinks\.lake\.buffer/);
     expect(() => parseConfig({ sinks: { lake: { ...lake, buffer: { window: 60 } } } })).toThrow(/sinks\.lake\.buffer/);
+    expect(() => parseConfig({ sinks: { lake: { ...lake, buffer: { maxBytes: 20_000_000 } } } })).toThrow(/sinks\.lake\.buffer\.maxBytes: .*at most 10000000 bytes/);
   });
 });
 
