@@ -29,13 +29,36 @@ interface Entry {
   sources?: SourceKind[];
   /** Set when the same secret is configured for several tenants: the credential is refused. */
   shared?: true;
+  /** Which configured credential, for the usage log: "auth.tokens[1] (env TOKEN_A_NEXT)". */
+  credential: string;
+  /** Requests since the last usage log line of this credential (in this isolate), and when that was. */
+  usage: { loggedAt: number; requests: number };
+}
+
+/** At most one "ingest credential in use" line per credential and isolate this often. */
+export const USE_LOG_MS = 10 * 60_000;
+
+function entryOf(tenant: string, sources: SourceKind[] | undefined, credential: string): Entry {
+  return { tenant, sources, credential, usage: { loggedAt: -Infinity, requests: 0 } };
+}
+
+/**
+ * Logs that a credential was used, at most once per USE_LOG_MS per credential and isolate, with the requests
+ * since its previous line: during a rotation, the old token is unused once no line names it.
+ */
+function noteUse(e: Entry, method: Principal["method"]): void {
+  e.usage.requests++;
+  const now = Date.now();
+  if (now - e.usage.loggedAt < USE_LOG_MS) return;
+  log("info", "ingest credential in use", { tenant: e.tenant, which: e.credential, method, requests: e.usage.requests });
+  e.usage = { loggedAt: now, requests: 0 };
 }
 
 interface Credentials {
   bearer: Keyed[];
   /** Digest of "username:password". */
   basic: Keyed[];
-  hmac?: { key: CryptoKey; header: string; tenant: string };
+  hmac?: { key: CryptoKey; header: string; entry: Entry };
   /** Something is configured (even if a secret is missing): then auth is enforced, dev or not. */
   configured: boolean;
 }
@@ -78,15 +101,16 @@ function secretName(ref: unknown): string {
 async function build(cfg: Config, env: Record<string, unknown>): Promise<Credentials> {
   const creds: Credentials = { bearer: [], basic: [], configured: cfg.auth.tokens.length > 0 || cfg.auth.hmac !== undefined };
   const missing: string[] = [];
-  for (const t of cfg.auth.tokens) {
-    const entry: Entry = { tenant: t.tenant, sources: t.sources };
+  for (const [i, t] of cfg.auth.tokens.entries()) {
     if (t.token !== undefined) {
+      const entry = entryOf(t.tenant, t.sources, `auth.tokens[${i}] (${secretName(t.token)})`);
       const v = resolveSecret(t.token, env);
       if (v === undefined) missing.push(`token of tenant ${t.tenant} (Authorization: Bearer), ${secretName(t.token)}`);
       else creds.bearer.push({ digest: await sha256(v), entry, from: secretName(t.token) });
     }
     if (t.basic !== undefined) {
       const v = resolveSecret(t.basic.password, env);
+      const entry = entryOf(t.tenant, t.sources, `auth.tokens[${i}].basic (${secretName(t.basic.password)})`);
       if (v === undefined) missing.push(`password (HTTP Basic) of tenant ${t.tenant}, ${secretName(t.basic.password)}`);
       else creds.basic.push({ digest: await sha256(`${t.basic.username}:${v}`), entry, from: secretName(t.basic.password) });
     }
@@ -95,7 +119,7 @@ async function build(cfg: Config, env: Record<string, unknown>): Promise<Credent
   if (h) {
     const v = resolveSecret(h.secret, env);
     if (v === undefined) missing.push(`HMAC key, ${secretName(h.secret)}`);
-    else creds.hmac = { key: await crypto.subtle.importKey("raw", enc.encode(v), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]), header: h.header.toLowerCase(), tenant: h.tenant };
+    else creds.hmac = { key: await crypto.subtle.importKey("raw", enc.encode(v), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]), header: h.header.toLowerCase(), entry: entryOf(h.tenant, undefined, `auth.hmac (${secretName(h.secret)})`) };
   }
   if (missing.length) log("error", "auth secrets not set; those credentials cannot match", { missing });
   refuseShared(creds.bearer);
@@ -142,6 +166,7 @@ function match(list: Keyed[], digest: Uint8Array): Entry | undefined {
 
 function ok(entry: Entry, method: Principal["method"]): AuthResult {
   if (entry.shared) return { ok: false, status: 403, reason: "invalid credentials: this credential is configured for more than one tenant, so it is refused (the server's error log names the secrets)" };
+  noteUse(entry, method);
   return { ok: true, principal: { tenant: entry.tenant, sources: entry.sources, method } };
 }
 
@@ -231,7 +256,7 @@ export async function authenticate(headers: Headers, cfg: Config, env: { TRIBUTA
       ok: "body",
       verify: async (body) => {
         const good = await crypto.subtle.verify("HMAC", hmac.key, bytes, body);
-        return good ? { ok: true, principal: { tenant: hmac.tenant, method: "hmac" } } : { ok: false, status: 403, reason: "HMAC signature does not match the body" };
+        return good ? ok(hmac.entry, "hmac") : { ok: false, status: 403, reason: "HMAC signature does not match the body" };
       },
     };
   }

@@ -240,3 +240,49 @@ describe("one secret configured for two tenants", () => {
     expect([await as("Bearer tok-a"), await as("Bearer tok-b"), await as(basic("falco", "pw")), await as(basic("falco", "pw-b"))]).toEqual(["team-a", "team-b", "falco-a", "falco-b"]);
   });
 });
+
+describe("usage log (rotation: is the old token still used?)", () => {
+  it("one 'ingest credential in use' line per credential every 10 minutes, naming which one and the requests since the last line", async () => {
+    const cfg = parseConfig({
+      auth: {
+        tokens: [
+          { tenant: "team-a", token: { env: "TOKEN_A" } },
+          { tenant: "team-a", token: { env: "TOKEN_A_NEXT" } },
+          { tenant: "falco", basic: { username: "falco", password: "literal-pw" } },
+        ],
+        hmac: { secret: { env: "H" }, tenant: "relay" },
+      },
+    });
+    const env: Record<string, string> = { TOKEN_A: "tok-old", TOKEN_A_NEXT: "tok-new", H: "hmac-key" };
+    const lines: { msg: string; tenant: string; which: string; method: string; requests: number }[] = [];
+    const spy = vi.spyOn(console, "log").mockImplementation((line: string) => void lines.push(JSON.parse(line)));
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(new Date("2026-12-01T10:00:00Z"));
+      const send = async (authorization: string) => expect(tenant(await authenticate(new Headers({ authorization }), cfg, env))).not.toMatch(/^\d/);
+      await send("Bearer tok-old");
+      await send("Bearer tok-old");
+      await send("Bearer tok-new");
+      await send(basic("falco", "literal-pw"));
+      const body = new TextEncoder().encode("{}");
+      const key = await crypto.subtle.importKey("raw", new TextEncoder().encode("hmac-key"), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+      const sig = Buffer.from(await crypto.subtle.sign("HMAC", key, body)).toString("hex");
+      const pending = await authenticate(new Headers({ "x-tributary-signature": `sha256=${sig}` }), cfg, env);
+      expect(pending.ok === "body" && tenant(await pending.verify(body))).toBe("relay");
+      vi.setSystemTime(new Date("2026-12-01T10:10:00Z"));
+      await send("Bearer tok-old");
+    } finally {
+      vi.useRealTimers();
+      spy.mockRestore();
+    }
+    expect(lines.filter((l) => l.msg === "ingest credential in use").map((l) => [l.tenant, l.which, l.method, l.requests])).toEqual([
+      ["team-a", "auth.tokens[0] (env TOKEN_A)", "bearer", 1],
+      ["team-a", "auth.tokens[1] (env TOKEN_A_NEXT)", "bearer", 1],
+      ["falco", "auth.tokens[2].basic (a literal value)", "basic", 1],
+      ["relay", "auth.hmac (env H)", "hmac", 1],
+      // ten minutes later: the second request of 10:00 and this one
+      ["team-a", "auth.tokens[0] (env TOKEN_A)", "bearer", 2],
+    ]);
+    expect(JSON.stringify(lines)).not.toMatch(/tok-old|tok-new|literal-pw|hmac-key/);
+  });
+});
