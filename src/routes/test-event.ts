@@ -1,16 +1,19 @@
 // POST /v1/test: like Falcosidekick's /test, builds a synthetic Falco "Test rule" alert, runs it
-// through the pipeline (normalize -> enrich -> route) and sends it to EVERY configured sink — and to
-// the built-in archive, under test/ instead of ocsf/ — whatever the routes say, then answers with
-// the result per sink:
+// through the pipeline (normalize -> enrich -> route) and sends it — with the admin token, to EVERY
+// configured sink and the built-in archive, whatever the routes say; with an ingest credential, only to
+// the sinks the routes give that alert of the credential's tenant, as ingest would (tenants are isolation
+// boundaries: one tenant's test never reaches, nor names, another's sinks) — the archive copy under test/
+// instead of ocsf/, then answers with the result per sink:
 //   200 {ok: true, event, routed, results: {<sink>: {outcome, status?, reason?, requests, ms}}}
 //   502 the same body when a sink did not take it.
 // outcome: delivered | filtered (the sink's own filter, e.g. Slack minSeverityId, left it out: try
 // ?priority=Critical) | retry (the sink is unavailable: network error, timeout, 429, 5xx) | reject.
 // Nothing is queued, retried or dead-lettered. Query: ?priority=<Falco priority> (default Debug, as
-// Falcosidekick), ?sinks=a,b to test some sinks only. Authentication: with `delivery.adminToken`
-// configured, only that token (an operator action: the test alert reaches every sink, pagers included,
-// and the ingest credentials sit in every sensor's config); without it, the ingest's (a credential
-// allowed to send Falco records), as Falcosidekick's /test.
+// Falcosidekick; it also changes what severity routes give the alert), ?sinks=a,b to test some sinks
+// only (an ingest credential: only among its routed ones, else 403). Authentication: with
+// `delivery.adminToken` configured, only that token (an operator action: the test alert reaches every
+// sink, pagers included, and the ingest credentials sit in every sensor's config); without it, the
+// ingest's (a credential allowed to send Falco records), as Falcosidekick's /test.
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "./ingest";
 import { authenticate, allows, CHALLENGE, type AuthResult } from "./auth";
@@ -120,12 +123,15 @@ async function principalOf(c: Context<AppEnv>, cfg: Config): Promise<AuthResult>
 
 export const testRoutes = new Hono<AppEnv>();
 
+/** Who called: the admin token (tests every sink), or an ingest credential (its tenant; none when auth is off). */
+type Caller = { admin: true } | { admin: false; tenant?: string };
+
 /**
  * The admin token when one is configured, else the ingest credentials (allowed to send Falco records).
- * Returns the refusal, or who is sending (the tenant of the ingest credentials; none for the admin).
+ * Returns the refusal, or who is sending.
  */
-async function admitted(c: Context<AppEnv>, cfg: Config): Promise<Response | { tenant?: string }> {
-  if (cfg.delivery.adminToken !== undefined) return (await adminRefusal(c, cfg.delivery.adminToken, "POST /v1/test")) ?? {};
+async function admitted(c: Context<AppEnv>, cfg: Config): Promise<Response | Caller> {
+  if (cfg.delivery.adminToken !== undefined) return (await adminRefusal(c, cfg.delivery.adminToken, "POST /v1/test")) ?? { admin: true };
   let auth: AuthResult;
   try {
     auth = await principalOf(c, cfg);
@@ -137,7 +143,29 @@ async function admitted(c: Context<AppEnv>, cfg: Config): Promise<Response | { t
   if (auth.ok !== true) return fail(c, 401, "unexpected authentication state");
   const principal = auth.principal;
   if (!allows(principal, "falco")) return fail(c, 403, `credentials of tenant "${principal.tenant}" may not send falco records, and the test event is a Falco alert`);
-  return { tenant: principal.tenant };
+  return { admin: false, ...(principal.tenant !== undefined ? { tenant: principal.tenant } : {}) };
+}
+
+/**
+ * The sinks ?sinks= names (all it may test when absent). The admin may test any configured sink (400 names
+ * an unknown one, with the configured ones); an ingest credential only those its test alert is routed to
+ * (403 for any other name, known or not, listing only its own: another tenant's sink names stay unsaid).
+ */
+function sinksWanted(c: Context<AppEnv>, who: Caller, configured: string[], routed: string[]): Response | string[] {
+  const mayTest = who.admin ? configured : configured.filter((s) => routed.includes(s));
+  const only = c.req.query("sinks");
+  if (only === undefined) return mayTest;
+  const wanted = [...new Set(only.split(",").map((s) => s.trim()).filter((s) => s !== ""))];
+  const outside = wanted.filter((s) => !mayTest.includes(s));
+  if (!outside.length) return wanted;
+  const names = `sink${outside.length > 1 ? "s" : ""} ${outside.map((s) => `"${s}"`).join(", ")}`;
+  if (who.admin) return fail(c, 400, `unknown ${names}: configured sinks are ${configured.join(", ")}`);
+  const whose = who.tenant !== undefined ? `tenant "${who.tenant}"'s` : "this";
+  return fail(
+    c,
+    403,
+    `${names}: an ingest credential tests only the sinks the routes give ${whose} test alert (${mayTest.join(", ") || "none"}; ?priority= changes what severity routes give it); the admin token (delivery.adminToken) tests any sink`,
+  );
 }
 
 testRoutes.post("/v1/test", async (c) => {
@@ -148,22 +176,18 @@ testRoutes.post("/v1/test", async (c) => {
   const priority = c.req.query("priority") ?? "Debug";
   const known = PRIORITIES.find((p) => p.toLowerCase() === priority.toLowerCase());
   if (!known) return fail(c, 400, `unknown priority "${priority}": use one of ${PRIORITIES.join(", ")}`);
-  const sinks = resolveSinks(cfg);
-  const all = [ARCHIVE_SINK, ...sinks.keys()];
-  const only = c.req.query("sinks");
-  const wanted = only === undefined ? all : only.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  const unknown = wanted.filter((s) => !all.includes(s));
-  if (unknown.length) return fail(c, 400, `unknown sink${unknown.length > 1 ? "s" : ""} ${unknown.map((s) => `"${s}"`).join(", ")}: configured sinks are ${all.join(", ")}`);
-
   const now = Date.now();
   const res = runPipeline([testAlert(known, now)], ["(test)"], [], {
     kind: "falco",
     enrich: await enricherFor(c.env, cfg),
     route: makeRouter(cfg),
-    ctx: { ocsfVersion: cfg.ocsf.version, rawData: cfg.ocsf.rawData, ...(who.tenant !== undefined ? { tenant: who.tenant } : {}), receivedAt: now },
+    ctx: { ocsfVersion: cfg.ocsf.version, rawData: cfg.ocsf.rawData, ...(!who.admin && who.tenant !== undefined ? { tenant: who.tenant } : {}), receivedAt: now },
   });
   const routed = res.events[0];
   if (!routed) return c.json({ error: `the test event did not normalize: ${res.errors[0]?.reason ?? "no event"}` }, 500);
+  const sinks = resolveSinks(cfg);
+  const wanted = sinksWanted(c, who, [ARCHIVE_SINK, ...sinks.keys()], routed.sinks);
+  if (wanted instanceof Response) return wanted;
   const event: OcsfEvent = routed.event;
   const item: Item = { event, line: JSON.stringify(event) };
   const env = c.env as unknown as Record<string, unknown>;
@@ -185,6 +209,6 @@ testRoutes.post("/v1/test", async (c) => {
     results: ordered,
   };
   const summary = Object.fromEntries(Object.entries(ordered).map(([k, r]) => [k, r.outcome]));
-  log(ok ? "info" : "warn", "test event sent", { requestId: c.get("requestId"), tenant: who.tenant ?? "(admin)", results: summary });
+  log(ok ? "info" : "warn", "test event sent", { requestId: c.get("requestId"), tenant: who.admin ? "(admin)" : (who.tenant ?? "(none)"), results: summary });
   return c.json(body, ok ? 200 : 502);
 });

@@ -1,10 +1,13 @@
-// POST /v1/test inside workerd: the synthetic "Test rule" alert goes to every configured sink (fake
-// Splunk HEC behind the fault-injecting gate) and the archive, whatever the routes say; the answer
-// reports each sink's outcome, a failing sink included.
+// POST /v1/test inside workerd: with the admin token the synthetic "Test rule" alert goes to every
+// configured sink (fake Splunk HEC behind the fault-injecting gate) and the archive, whatever the routes
+// say; with an ingest credential only to the sinks the routes give its tenant's alert (two tenants, each
+// routed to its own Standard Webhooks sink on 127.0.0.1). The answer reports each sink's outcome, a
+// failing sink included.
 import { describe, expect, it, inject } from "vitest";
 import { env } from "cloudflare:test";
 import { call, post, keys } from "../routes/helpers";
 import { gateControl } from "../support/gate-client";
+import { webhookSink, hookRequests } from "../noise/helpers";
 import type { TestResponse } from "../../src/routes/test-event";
 
 const HEC_TOKEN = "00000000-0000-4000-8000-00000000cafe"; // the fake HEC's (test/support/s3rver.ts)
@@ -26,12 +29,15 @@ function config(gate: string) {
 
 const vars = { INGEST_TOKEN: "ops-token", HEC_TOKEN };
 const bearer = { authorization: "Bearer ops-token" };
+const adminVars = { ...vars, ADMIN_TOKEN: "admin-secret" };
+const adminBearer = { authorization: "Bearer admin-secret" };
+const withAdmin = <T extends object>(cfg: T) => ({ ...cfg, delivery: { adminToken: { env: "ADMIN_TOKEN" } } });
 
 describe("POST /v1/test", () => {
-  it("sends the test alert to every sink and the archive, and reports each outcome (502 when one fails)", async () => {
+  it("with the admin token, sends the test alert to every sink and the archive, and reports each outcome (502 when one fails)", async () => {
     const gate = inject("hecGate");
     await gateControl.script(gate, `down-${run}`, [{ status: 503, headers: { "retry-after": "30" }, body: '{"text":"Server is busy","code":9}' }]);
-    const r = await call(post("/v1/test", null, bearer), { config: config(gate), dev: false, vars });
+    const r = await call(post("/v1/test", null, adminBearer), { config: withAdmin(config(gate)), dev: false, vars: adminVars });
     expect(r.status).toBe(502);
     const body = r.body as unknown as TestResponse;
     expect(body.ok).toBe(false);
@@ -73,9 +79,14 @@ describe("POST /v1/test", () => {
     expect(none.status).toBe(401);
     expect(none.headers.get("www-authenticate")).toContain("Bearer");
     expect((await call(post("/v1/test", null, { authorization: "Bearer nope" }), { config: cfg, dev: false, vars })).status).toBe(403);
+    // an ingest credential names only its routed sinks: an unknown one is refused as one outside them
     const unknownSink = await call(post("/v1/test?sinks=ok,nowhere", null, bearer), { config: cfg, dev: false, vars });
-    expect(unknownSink.status).toBe(400);
-    expect(JSON.stringify(unknownSink.body)).toContain('unknown sink \\"nowhere\\"');
+    expect(unknownSink.status).toBe(403);
+    expect(JSON.stringify(unknownSink.body)).toContain('sink \\"nowhere\\": an ingest credential tests only');
+    // the admin is told the configured sinks
+    const adminUnknown = await call(post("/v1/test?sinks=ok,nowhere", null, adminBearer), { config: withAdmin(cfg), dev: false, vars: adminVars });
+    expect(adminUnknown.status).toBe(400);
+    expect(JSON.stringify(adminUnknown.body)).toContain('unknown sink \\"nowhere\\": configured sinks are archive, ok, bad, down, chat');
     const badPriority = await call(post("/v1/test?priority=Loud", null, bearer), { config: cfg, dev: false, vars });
     expect(badPriority.status).toBe(400);
     expect(JSON.stringify(badPriority.body)).toContain("Debug");
@@ -85,8 +96,7 @@ describe("POST /v1/test", () => {
   });
 
   it("with delivery.adminToken configured, takes only the admin token (ingest credentials are refused, in dev too)", async () => {
-    const cfg = { ...config(inject("hecGate")), delivery: { adminToken: { env: "ADMIN_TOKEN" } } };
-    const adminVars = { ...vars, ADMIN_TOKEN: "admin-secret" };
+    const cfg = withAdmin(config(inject("hecGate")));
     for (const dev of [false, true]) {
       const ingest = await call(post("/v1/test?sinks=archive", null, bearer), { config: cfg, dev, vars: adminVars });
       expect(ingest.status).toBe(403);
@@ -107,5 +117,73 @@ describe("POST /v1/test", () => {
     const r = await call(post("/v1/test", null, {}), {});
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ ok: true, results: { archive: { outcome: "delivered" } } });
+  });
+
+  describe("two tenants, each routed to its own webhook sink", () => {
+    const tenants = (admin: boolean) => ({
+      auth: {
+        tokens: [
+          { tenant: "red", token: { env: "RED_TOKEN" } },
+          { tenant: "blue", token: { env: "BLUE_TOKEN" } },
+        ],
+      },
+      sinks: { redHook: webhookSink(`red-${run}`), blueHook: webhookSink(`blue-${run}`) },
+      routes: [
+        { match: { tenant: "red" }, sinks: ["redHook"] },
+        { match: { tenant: "blue" }, sinks: ["blueHook"] },
+      ],
+      ...(admin ? { delivery: { adminToken: { env: "ADMIN_TOKEN" } } } : {}),
+    });
+    const twoVars = { RED_TOKEN: "red-token", BLUE_TOKEN: "blue-token", ADMIN_TOKEN: "admin-secret" };
+    const as = (who: string) => ({ authorization: `Bearer ${who}` });
+    const tenantsOf = async (key: string) => (await hookRequests(key)).flatMap((r) => r.events.map((e) => (e.metadata as { tenant_uid?: string }).tenant_uid));
+
+    it("a tenant's test reaches only its own sinks, ?sinks= outside them is refused, the admin reaches all", async () => {
+      const red = await call(post("/v1/test", null, as("red-token")), { config: tenants(false), dev: false, vars: twoVars });
+      expect(red.status).toBe(200);
+      const redBody = red.body as unknown as TestResponse;
+      expect(redBody.routed).toEqual(["archive", "redHook"]);
+      expect(Object.keys(redBody.results)).toEqual(["archive", "redHook"]);
+      expect(redBody.results.redHook).toMatchObject({ outcome: "delivered", status: 204, requests: 1 });
+      expect(await tenantsOf(`red-${run}`)).toEqual(["red"]);
+      expect(await tenantsOf(`blue-${run}`)).toEqual([]);
+
+      const blue = await call(post("/v1/test", null, as("blue-token")), { config: tenants(false), dev: false, vars: twoVars });
+      expect(blue.status).toBe(200);
+      expect(Object.keys((blue.body as unknown as TestResponse).results)).toEqual(["archive", "blueHook"]);
+      expect(await tenantsOf(`blue-${run}`)).toEqual(["blue"]);
+      expect(await tenantsOf(`red-${run}`)).toEqual(["red"]);
+
+      // naming the other tenant's sink (alone or beside its own), or one that does not exist: 403, nothing sent,
+      // and the answer lists only the caller's sinks
+      for (const sinks of ["blueHook", "redHook,blueHook", "nowhere"]) {
+        const refused = await call(post(`/v1/test?sinks=${sinks}`, null, as("red-token")), { config: tenants(false), dev: false, vars: twoVars });
+        expect(refused.status).toBe(403);
+        const error = (refused.body as unknown as { error: string }).error;
+        expect(error).toContain(`tenant "red"'s test alert (archive, redHook;`);
+        expect(error).toContain("delivery.adminToken");
+        if (sinks === "nowhere") expect(error).not.toContain("blueHook");
+      }
+      expect(await tenantsOf(`red-${run}`)).toEqual(["red"]);
+      expect(await tenantsOf(`blue-${run}`)).toEqual(["blue"]);
+      // its own sink by name is fine
+      const own = await call(post("/v1/test?sinks=redHook", null, as("red-token")), { config: tenants(false), dev: false, vars: twoVars });
+      expect(own.status).toBe(200);
+      expect(Object.keys((own.body as unknown as TestResponse).results)).toEqual(["redHook"]);
+      expect(await tenantsOf(`red-${run}`)).toEqual(["red", "red"]);
+
+      // the admin token tests every sink (the alert carries no tenant), and any ?sinks=
+      const admin = await call(post("/v1/test", null, as("admin-secret")), { config: tenants(true), dev: false, vars: twoVars });
+      expect(admin.status).toBe(200);
+      const adminBody = admin.body as unknown as TestResponse;
+      expect(adminBody.routed).toEqual(["archive"]);
+      expect(Object.keys(adminBody.results)).toEqual(["archive", "redHook", "blueHook"]);
+      expect(await tenantsOf(`red-${run}`)).toEqual(["red", "red", undefined]);
+      expect(await tenantsOf(`blue-${run}`)).toEqual(["blue", undefined]);
+      const adminBlue = await call(post("/v1/test?sinks=blueHook", null, as("admin-secret")), { config: tenants(true), dev: false, vars: twoVars });
+      expect(adminBlue.status).toBe(200);
+      expect(Object.keys((adminBlue.body as unknown as TestResponse).results)).toEqual(["blueHook"]);
+      expect(await tenantsOf(`blue-${run}`)).toEqual(["blue", undefined, undefined]);
+    });
   });
 });
