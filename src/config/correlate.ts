@@ -102,6 +102,11 @@ export const correlateSchema = z
     maxUpdates: z.number().int().min(0).max(100).default(10),
     /** Most correlation keys fed per consumer batch (the rest of the batch's summaries are dropped and logged). */
     maxKeysPerBatch: z.number().int().min(1).max(5_000).default(1_000),
+    /**
+     * Correlate events of different tenants with one another (their keys and incidents are shared). Default: where
+     * more than one tenant can send, each tenant's events are correlated only with its own (docs/correlation.md).
+     */
+    acrossTenants: z.boolean().default(false),
     /** OCSF 1.3.0 requires an assignee or assignee group on an Incident Finding: the group name set on every incident. */
     assigneeGroup: z.string().min(1).default("unassigned"),
     chains: z

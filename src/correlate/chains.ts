@@ -14,7 +14,7 @@ import type { OcsfEvent } from "../normalize/ocsf";
 import { isObject, type Json, type JsonObject } from "../normalize/json";
 import { stableUid } from "../normalize/uid";
 import type { ChainName, CorrelateConfig } from "../config/correlate";
-import { extract, podKey, type Extracted } from "./keys";
+import { extract, podKey, scopedKey, type Extracted } from "./keys";
 
 export type Role = "k8s_exec" | "shell_alert" | "alert" | "exec" | "connect" | "enforcement" | "cred_create" | "cred_use";
 
@@ -109,9 +109,10 @@ function shellRe(cfg: CorrelateConfig): RegExp {
   return re;
 }
 
+/** The Durable Object (correlation key) a pod's or container's summary goes to, scoped by tenant when keys are. */
 function scopeOf(x: Extracted): string | undefined {
-  if (x.pod) return podKey(x.cluster, x.pod);
-  return x.container ? `container:${x.container}` : undefined;
+  if (x.pod) return scopedKey(x, podKey(x.cluster, x.pod));
+  return x.container ? scopedKey(x, `container:${x.container}`) : undefined;
 }
 
 /**
@@ -175,8 +176,10 @@ function isK8sExec(e: OcsfEvent, x: Extracted): boolean {
 /**
  * The summaries an event contributes (usually none or one; a CloudTrail call that both uses a key and hands
  * out another gives two, for two credentials). Events no enabled chain can use give none and are not sent.
+ * `byTenant` (separatesTenants of the config): each summary's scope carries the event's tenant, as its keys do.
  */
-export function summarize(e: OcsfEvent, cfg: CorrelateConfig, x: Extracted = extract(e)): Summary[] {
+export function summarize(e: OcsfEvent, cfg: CorrelateConfig, byTenant = false): Summary[] {
+  const x = extract(e, byTenant);
   const uid = e.metadata?.uid;
   if (typeof uid !== "string" || x.product === "Tributary" || typeof e.time !== "number") return [];
   const chains = cfg.chains;
@@ -202,7 +205,7 @@ export function summarize(e: OcsfEvent, cfg: CorrelateConfig, x: Extracted = ext
     const req = execRequest(e, x);
     const command = req.argv.join(" ");
     return [
-      make(podKey(x.cluster, x.pod), ["k8s_exec"], {
+      make(scopedKey(x, podKey(x.cluster, x.pod)), ["k8s_exec"], {
         title: s(finding?.title) ?? (command ? `exec ${command}` : s(e.message)),
         finding_uid: s(finding?.uid),
         user: x.k8sUser,
@@ -269,14 +272,14 @@ export function summarize(e: OcsfEvent, cfg: CorrelateConfig, x: Extracted = ext
       const account = s(o(target?.account)?.uid) ?? s(o(actorUser?.account)?.uid) ?? s(o(o(e.cloud)?.account)?.uid);
       const login = /LoginProfile$/.test(op) && s(target?.name) !== undefined && account !== undefined ? `aws.login:${account}/${s(target?.name)}` : undefined;
       const credential = login ?? (key !== undefined ? `aws.key:${key}` : undefined);
-      if (credential) out.push(make(credential, ["cred_create"], { title: op, user: who, credential, ip }));
+      if (credential) out.push(make(scopedKey(x, credential), ["cred_create"], { title: op, user: who, credential, ip }));
     }
     const used = s(actorUser?.credential_uid);
     const account = s(o(actorUser?.account)?.uid);
     const name = s(actorUser?.name);
     const credential =
       used !== undefined ? `aws.key:${used}` : ok && op === "ConsoleLogin" && name !== undefined && account !== undefined ? `aws.login:${account}/${name}` : undefined;
-    if (credential && !out.some((x) => x.scope === credential)) out.push(make(credential, ["cred_use"], { title: op, user: who, credential, ip }));
+    if (credential && !out.some((y) => y.credential === credential)) out.push(make(scopedKey(x, credential), ["cred_use"], { title: op, user: who, credential, ip }));
     return out;
   }
   return [];

@@ -29,15 +29,16 @@ function isNamespace(v: unknown): v is CorrelatorNamespace {
 
 /**
  * Summaries grouped by correlation key (pure). A key's credential-use summaries are thinned to the first
- * per source IP: later calls from a known IP cannot make a new story.
+ * per source IP: later calls from a known IP cannot make a new story. `byTenant` (separatesTenants of the
+ * config): the keys carry the events' tenants, so two tenants' events never reach one object.
  */
-export function groupByKey(events: Iterable<OcsfEvent>, cfg: CorrelateConfig): Map<string, Summary[]> {
+export function groupByKey(events: Iterable<OcsfEvent>, cfg: CorrelateConfig, byTenant = false): Map<string, Summary[]> {
   const out = new Map<string, Summary[]>();
   const seenUse = new Set<string>();
   for (const e of events) {
     let list: Summary[];
     try {
-      list = summarize(e, cfg);
+      list = summarize(e, cfg, byTenant);
     } catch {
       continue; // an odd event is not correlated; delivery is unaffected
     }
@@ -55,12 +56,18 @@ export function groupByKey(events: Iterable<OcsfEvent>, cfg: CorrelateConfig): M
   return out;
 }
 
-export async function feedCorrelation(events: Iterable<OcsfEvent>, namespace: unknown, cfg: CorrelateConfig | undefined, timeoutMs = FEED_TIMEOUT_MS): Promise<FeedResult> {
+export async function feedCorrelation(
+  events: Iterable<OcsfEvent>,
+  namespace: unknown,
+  cfg: CorrelateConfig | undefined,
+  timeoutMs = FEED_TIMEOUT_MS,
+  byTenant = false,
+): Promise<FeedResult> {
   const res: FeedResult = { summaries: 0, keys: 0, failed: 0, dropped: 0 };
   if (!cfg?.enabled || !isNamespace(namespace)) return res;
   let groups: [string, Summary[]][];
   try {
-    groups = [...groupByKey(events, cfg)];
+    groups = [...groupByKey(events, cfg, byTenant)];
   } catch (e) {
     log("error", "correlation feed failed", { error: (e as Error).message });
     return res;

@@ -18,6 +18,12 @@
 //
 // The cluster is the tenant's configured cluster (the context enricher's `k8s.cluster:` label), else the one
 // the sensor sent (Tetragon cluster_name, Falco k8smeta.cluster.name), else "default".
+//
+// Tenants: where the config lets more than one tenant send (separatesTenants), every key of an event with a
+// metadata.tenant_uid is scoped by it: "tenant:<tenant, URI-encoded>/<key>" (tenant:team-a/pod:default/ns/web-0).
+// Two tenants' same pod name, IP or node then share no key, Durable Object, window, incident or
+// correlation_uid. One tenant (or none), or correlate.acrossTenants: the keys above, unscoped.
+import type { Config } from "../config/schema";
 import { type OcsfEvent, labelValue } from "../normalize/ocsf";
 import { isObject, type Json, type JsonObject } from "../normalize/json";
 import { stableUid } from "../normalize/uid";
@@ -32,6 +38,8 @@ export const PRIMARY_ORDER: readonly KeyKind[] = ["pod", "container", "aws.princ
 
 /** What an event says about where it happened and who did it (the parts keys and chains use). */
 export interface Extracted {
+  /** metadata.tenant_uid, when the keys are scoped by tenant (see separatesTenants); else undefined. */
+  tenant?: string;
   product: string;
   logName: string;
   cluster: string;
@@ -172,8 +180,29 @@ function addAwsUser(x: Extracted, user: JsonObject | undefined): void {
   pushUnique(x.awsKeys, s(user.credential_uid));
 }
 
-/** Reads the correlation facts of an event (pure; a few property reads per event). */
-export function extract(e: OcsfEvent): Extracted {
+/**
+ * Whether correlation keeps tenants apart: the config lets more than one tenant send (the tenants of
+ * auth.tokens and auth.hmac, plus senders without a credential when auth.required is false) and
+ * correlate.acrossTenants is not set. With one tenant the keys stay unscoped, as before tenants existed.
+ */
+export function separatesTenants(cfg: Pick<Config, "auth" | "correlate">): boolean {
+  if (cfg.correlate?.acrossTenants === true) return false;
+  const a = cfg.auth;
+  const tenants = new Set(a.tokens.map((t) => t.tenant));
+  if (a.hmac) tenants.add(a.hmac.tenant);
+  return tenants.size + (a.required ? 0 : 1) > 1;
+}
+
+/** A key as the event's tenant sees it: "tenant:<tenant>/<key>" when scoped by tenant, else the key itself. */
+export function scopedKey(x: Pick<Extracted, "tenant">, key: string): string {
+  return x.tenant === undefined ? key : `tenant:${encodeURIComponent(x.tenant)}/${key}`;
+}
+
+/**
+ * Reads the correlation facts of an event (pure; a few property reads per event). `byTenant`
+ * (separatesTenants of the config): the event's tenant_uid scopes its keys.
+ */
+export function extract(e: OcsfEvent, byTenant = false): Extracted {
   const md = e.metadata;
   const product = s(md?.product?.name) ?? "";
   const logName = s(md?.log_name) ?? "";
@@ -181,6 +210,8 @@ export function extract(e: OcsfEvent): Extracted {
   const evidence = Array.isArray(e.evidences) ? o((e.evidences as Json[])[0]) : undefined;
   const actor = o(e.actor);
   const x: Extracted = { product, logName, cluster: clusterOf(e, labels), awsPrincipals: [], awsKeys: [], ips: [] };
+  const tenant = byTenant ? s(md?.tenant_uid) : undefined;
+  if (tenant !== undefined) x.tenant = tenant;
   const pods = podResources(e);
   const pod = podOf(e, pods, labels);
   if (pod) x.pod = pod;
@@ -243,11 +274,12 @@ export function keysOf(x: Extracted): Correlation | undefined {
   const first =
     x.pod || x.container !== undefined ? 0 : x.awsPrincipals.length ? principal : x.awsKeys.length ? key : user >= 0 ? user : x.ips.length ? ip : host >= 0 ? host : 0;
   if (first > 0) keys.unshift(keys.splice(first, 1)[0]!);
+  if (x.tenant !== undefined) for (let i = 0; i < keys.length; i++) keys[i] = scopedKey(x, keys[i]!);
   return { key: keys[0]!, keys };
 }
 
-export function correlationKeys(e: OcsfEvent): Correlation | undefined {
-  return keysOf(extract(e));
+export function correlationKeys(e: OcsfEvent, byTenant = false): Correlation | undefined {
+  return keysOf(extract(e, byTenant));
 }
 
 /**
@@ -255,8 +287,8 @@ export function correlationKeys(e: OcsfEvent): Correlation | undefined {
  * unmapped.tributary.correlation = {key, keys[, source_correlation_uid]} (the normalizer's own
  * correlation_uid, e.g. a k8s auditID or a CloudTrail sharedEventID, is kept there when replaced).
  */
-export function applyCorrelationKeys(e: OcsfEvent): OcsfEvent {
-  const c = correlationKeys(e);
+export function applyCorrelationKeys(e: OcsfEvent, byTenant = false): OcsfEvent {
+  const c = correlationKeys(e, byTenant);
   if (!c) return e;
   const uid = stableUid(c.key);
   const corr: JsonObject = { key: c.key, keys: c.keys };

@@ -22,7 +22,8 @@ import { deliverToSink, type DeliverDeps, type DeliverResult } from "./deliver";
 import { isDeliveryMessage, loadDelivery, type DeliveriesQueue, type DeliveryMessage } from "./retry";
 import { log } from "../ops/log";
 import { tameNoise } from "../noise/gate";
-import { feedCorrelation } from "../correlate/feed";
+import { feedCorrelation, FEED_TIMEOUT_MS } from "../correlate/feed";
+import { separatesTenants } from "../correlate/keys";
 import { redeliver } from "./backoff";
 import { Slots } from "./slots";
 
@@ -149,7 +150,7 @@ export async function consumeEvents(parsed: ReadMessage[], deps: DeliverDeps): P
   }
   // correlation (docs/correlation.md): the batch feeds the correlation Durable Objects beside the sink
   // deliveries; feedCorrelation never throws, so it can neither block nor fail them
-  const correlating = feedCorrelation(parsed.flatMap((p) => p.items.map((i) => i.event)), deps.env.CORRELATOR, deps.cfg.correlate);
+  const correlating = feedCorrelation(parsed.flatMap((p) => p.items.map((i) => i.event)), deps.env.CORRELATOR, deps.cfg.correlate, FEED_TIMEOUT_MS, separatesTenants(deps.cfg));
   // noise policies (docs/noise.md) decide what each sink gets now; the archive above kept every event
   const tamed = await tameNoise(parsed.map(({ msg, sinks, items }) => ({ id: msg.id, sinks, items })), deps);
   const started = deps.now();

@@ -13,7 +13,7 @@ import { enrichInventory, Inventory } from "./inventory";
 import { enrichAttack } from "./attack";
 import { enrichIntel, type IntelData, type LoadedFeed } from "./intel";
 import { buildFromFeedText } from "./compiled";
-import { applyCorrelationKeys } from "../correlate/keys";
+import { applyCorrelationKeys, separatesTenants } from "../correlate/keys";
 
 export type Enricher = (e: OcsfEvent) => OcsfEvent;
 
@@ -69,7 +69,10 @@ export function makeEnricher(cfg: Config, data: EnrichData = inlineData(cfg)): E
   const intel = data.intel;
   if (intel && intel.feeds.length > 0) steps.push(guard("intel", (e) => enrichIntel(e, intel)));
   // last: correlation keys read the cluster/pod context above (docs/correlation.md)
-  if (cfg.correlate?.keys !== false) steps.push(guard("correlate", applyCorrelationKeys));
+  if (cfg.correlate?.keys !== false) {
+    const byTenant = separatesTenants(cfg);
+    steps.push(guard("correlate", (e) => applyCorrelationKeys(e, byTenant)));
+  }
   return (e) => {
     const before = e.enrichments?.length ?? 0;
     let out = e;
