@@ -63,7 +63,7 @@ export function envWith(cfg: unknown): Env {
 }
 
 /** POSTs a body (default: NDJSON to /v1/events/falco) with this config; returns the EVENTS messages ingest sent. */
-export async function ingest(cfg: unknown, ndjson: string, path = "/v1/events/falco", contentType = "application/x-ndjson"): Promise<EventsMessage[]> {
+export async function ingest(cfg: unknown, ndjson: string, path = "/v1/events/falco", contentType = "application/x-ndjson", headers: Record<string, string> = {}): Promise<EventsMessage[]> {
   const sent: EventsMessage[] = [];
   const events = {
     async sendBatch(msgs: Iterable<{ body: unknown }>): Promise<void> {
@@ -72,7 +72,7 @@ export async function ingest(cfg: unknown, ndjson: string, path = "/v1/events/fa
   };
   const e = { ...envWith(cfg), EVENTS: events as unknown as Queue };
   const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request(`http://tributary${path}`, { method: "POST", headers: { "content-type": contentType }, body: ndjson }), e, ctx);
+  const res = await worker.fetch(new Request(`http://tributary${path}`, { method: "POST", headers: { ...headers, "content-type": contentType }, body: ndjson }), e, ctx);
   await waitOnExecutionContext(ctx);
   const body = (await res.json()) as { accepted: number; rejected: number };
   if (res.status !== 202 || body.rejected !== 0) throw new Error(`ingest answered ${res.status}: ${JSON.stringify(body)}`);
