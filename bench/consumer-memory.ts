@@ -12,6 +12,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseConfig } from "../src/config/load";
+import type { OcsfEvent } from "../src/normalize/ocsf";
 import { stableHex } from "../src/normalize/uid";
 import { attemptDelivery, type Item } from "../src/deliver/attempt";
 import { resolveSinks } from "../src/deliver/sinks";
@@ -33,25 +34,34 @@ export interface ConsumerMemResult {
 const LIVE = Date.UTC(2026, 11, 6, 3, 0, 0);
 
 /**
- * About `bytes` of queue lines as the consumer holds them (line + parsed event). Made a few hundred
- * input lines at a time, so that making them costs less heap than delivering them (the bisected
- * heap limit is the peak of the whole run).
+ * Queue lines as the consumer holds them (line + parsed event), of `sources` (default all) and only the
+ * events `keep` takes, each with a uid of its own, of one day (a live stream). Made a few hundred input
+ * lines at a time, so that making them costs less heap than what the benchmarks do with them (a bisected
+ * heap limit is the peak of the whole run). Ends after 10,000 rounds of input.
  */
-function batchItems(bytes: number, source?: string): Item[] {
+export function* deliveredItems(sources?: readonly string[], keep: (e: OcsfEvent) => boolean = () => true): Generator<Item> {
   const { enrich, route } = defaultSteps();
-  const lines = SOURCES.filter(([name]) => source === undefined || name === source).flatMap(([, dirs]) => fixtureLines(...dirs));
+  const lines = SOURCES.filter(([name]) => sources === undefined || sources.includes(name)).flatMap(([, dirs]) => fixtureLines(...dirs));
+  let k = 0;
+  for (let round = 0; round < 10_000; round++) {
+    for (const e of ocsfEvents(ndjson(lines, 200), enrich, route)) {
+      if (!keep(e)) continue;
+      e.metadata.uid = stableHex(`${e.metadata.uid}/${k}`);
+      e.time = LIVE + k; // one day: a batch's events are one object per class
+      k++;
+      yield asDelivered(e);
+    }
+  }
+}
+
+/** About `bytes` of queue lines (./deliveredItems). */
+function batchItems(bytes: number, source?: string): Item[] {
   const items: Item[] = [];
   let n = 0;
-  for (let round = 0; n < bytes && round < 10_000; round++) {
-    for (const e of ocsfEvents(ndjson(lines, 200), enrich, route)) {
-      if (n >= bytes) break;
-      const k = items.length;
-      e.metadata.uid = stableHex(`${e.metadata.uid}/${k}`);
-      e.time = LIVE + k; // a live stream: the batch's events are of one day, so one object per class
-      const item = asDelivered(e);
-      n += item.line.length + 1;
-      items.push(item);
-    }
+  for (const item of deliveredItems(source === undefined ? undefined : [source])) {
+    if (n >= bytes) break;
+    n += item.line.length + 1;
+    items.push(item);
   }
   return items;
 }
@@ -63,16 +73,9 @@ export async function consumerBatch(mode: "batch only" | "before" | "after", byt
   let peakHeap = 0;
   let h0 = 0;
   const sample = () => (peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed - h0));
-  const server = createServer((req, res) => {
-    sample();
-    req.resume();
-    req.on("end", () => setTimeout(() => res.writeHead(200, { "content-type": "application/json" }).end('{"text":"Success","code":0,"errors":false,"items":[]}'), 20));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { url, s3, close } = await sinkServer(sample);
   try {
     const classes = [...new Set(items.map((i) => i.event.class_uid))];
-    const s3 = { endpoint: url, forcePathStyle: true, bucket: "bench", accessKeyId: "AKIABENCH", secretAccessKey: "secret" };
     // buffer: false: the consumer builds the Parquet itself (the buffered path stages lines; compact.ts builds it in the cron)
     const lake = { ...s3, type: "security_lake", buffer: false, accountId: "external", sources: Object.fromEntries(classes.map((c) => [String(c), `tributary_${c}`])) };
     const sinks: Record<string, Record<string, unknown>> = {
@@ -108,7 +111,31 @@ export async function consumerBatch(mode: "batch only" | "before" | "after", byt
       peakHeap,
     };
   } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await close();
   }
+}
+
+/**
+ * The sinks' far end: one HTTP server on 127.0.0.1 that calls `onRequest` as each request arrives, reads
+ * and drops the body and answers 200 after 20 ms (a body every HTTP sink and S3 take). `s3`: the fields
+ * of an s3 / security_lake sink that writes to it. `bodyBytes`: the request bytes it read.
+ */
+export async function sinkServer(onRequest: () => void) {
+  let bodyBytes = 0;
+  const server = createServer((req, res) => {
+    onRequest();
+    req.on("data", (c: Buffer) => (bodyBytes += c.byteLength));
+    req.on("end", () => setTimeout(() => res.writeHead(200, { "content-type": "application/json" }).end('{"text":"Success","code":0,"errors":false,"items":[]}'), 20));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    s3: { endpoint: url, forcePathStyle: true, bucket: "bench", accessKeyId: "AKIABENCH", secretAccessKey: "secret" },
+    bodyBytes: () => bodyBytes,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
 }

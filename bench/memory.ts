@@ -12,13 +12,17 @@
 //    (10 MB of queue lines) to 10 sinks, before (no request slots, Security Lake at the storage
 //    default) and after (src/deliver/slots.ts, Security Lake's own default batch), over the batch
 //    alone; for every source's events and for a Falco-only stream. The same two numbers as in 1.
+// 4. "compaction, one file" (./compact-memory.ts): the cron's compaction of a buffered storage sink
+//    writing one file from staged ~100 KB objects: Security Lake Parquet at its default buffer (1,000
+//    events / 2.5 MB) and at maxBytes 10,000,000, and s3 gzip NDJSON at 10,000,000 bytes; Falco events,
+//    and Kubernetes audit + CloudTrail API Activity mixed. The same two numbers as in 1.
 // 2. Through wrangler dev (workerd, local queue and R2), a fresh one per body:
 //    - the Worker isolate's V8 heap (used and allocated), polled through workerd's inspector
 //      (Runtime.getHeapUsage, every ~20 ms) while it takes the batch and then while the consumer
 //      archives it: a sampled peak (workerd reports no per-isolate peak);
 //    - the workerd process's peak resident set (VmHWM, reset before the request): it also holds the
 //      runtime, the local queue and R2, so it is an upper bound for the isolate.
-// Usage: npm run bench:memory [-- --mb 10 --json out.json]
+// Usage: npm run bench:memory [-- --mb 10 --json out.json --no-wrangler --compaction-only]
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -34,6 +38,7 @@ import { SOURCES, fixtureLines, table, fmt, isMain, arg } from "./common";
 import { startDev, residentOf, resetPeak } from "./wrangler";
 import { findInspector, openInspector, type Inspector } from "./inspector";
 import { consumerBatch, type ConsumerMemResult } from "./consumer-memory";
+import { COMPACT_CASES, COMPACT_EVENTS, compactionFile, type CompactCase, type CompactEvents, type CompactMemResult } from "./compact-memory";
 
 const MB = 1048576;
 
@@ -142,6 +147,11 @@ function consumerChild(mode: ConsumerMode, source: string | undefined, nodeFlags
   return childRun<ConsumerMemResult>(["--consumer", mode === "batch only" ? "batch" : mode, ...(source ? ["--source", source] : [])], nodeFlags);
 }
 
+/** One compaction in a child (`--compact lake|lake10|s3 --events falco|api [--stage-only]`). */
+function compactChild(kind: CompactCase, which: CompactEvents, stageOnly: boolean, nodeFlags: string[]): CompactMemResult | undefined {
+  return childRun<CompactMemResult>(["--compact", kind, "--events", which, ...(stageOnly ? ["--stage-only"] : [])], nodeFlags);
+}
+
 function childRun<T>(args: string[], nodeFlags: string[]): T | undefined {
   const r = spawnSync(process.execPath, [...nodeFlags, "--expose-gc", "--import", "tsx", self, ...args], {
     encoding: "utf8",
@@ -211,6 +221,32 @@ export function benchConsumerBatch(): MemoryRow[] {
             : `${r.requests} requests (Security Lake ${r.perSink.lake ?? 0} objects); ${mode === "before" ? "no request slots, Security Lake 100,000 events / 50 MB per object" : "request slots, Security Lake default batch"}`,
       });
     }
+  }
+  return rows;
+}
+
+export const COMPACTION_ROW = "compaction, one file";
+
+const COMPACT_LABEL: Record<CompactCase, string> = { lake: "security_lake Parquet, default buffer", lake10: "security_lake Parquet, maxBytes 10,000,000", s3: "s3 gzip NDJSON, maxBytes 10,000,000" };
+const EVENTS_LABEL: Record<CompactEvents, string> = { falco: "Falco", api: "k8s audit + CloudTrail API Activity" };
+
+/** The "compaction, one file" rows: each sink case, Falco events and mixed API Activity, after a floor row (staged, not compacted). */
+export function benchCompaction(): MemoryRow[] {
+  const rows: MemoryRow[] = [];
+  const cases: [CompactCase, CompactEvents, boolean][] = [["lake10", "falco", true], ...COMPACT_EVENTS.flatMap((w) => COMPACT_CASES.map((k): [CompactCase, CompactEvents, boolean] => [k, w, false]))];
+  for (const [kind, which, stageOnly] of cases) {
+    const r = compactChild(kind, which, stageOnly, []);
+    if (!r) throw new Error(`compaction child failed (${kind}, ${which})`);
+    rows.push({
+      where: COMPACTION_ROW,
+      body: stageOnly ? `staged only: ${fmt.mb(r.stagedBytes)} MB ${EVENTS_LABEL[which]}` : `${COMPACT_LABEL[kind]}: ${fmt.mb(r.stagedBytes)} MB ${EVENTS_LABEL[which]}`,
+      events: r.events,
+      ...(stageOnly ? {} : { peakHeap: r.peakHeap, peakTotal: r.peakTotal }),
+      minHeapLimitMB: bisectHeap((flags) => compactChild(kind, which, stageOnly, flags) !== undefined, 16, 144),
+      note: stageOnly
+        ? `${r.objects} objects staged in the in-memory bucket (outside the heap) and the modules loaded, no compaction: the floor of the rows below`
+        : `${r.objects} staged objects read, ${r.requests} request of ${fmt.mb(r.writtenBytes)} MB; buffer ${fmt.int(r.policy.maxEvents)} events / ${fmt.int(r.policy.maxBytes)} bytes`,
+    });
   }
   return rows;
 }
@@ -311,6 +347,7 @@ export async function benchMemory(mb = 10, opts: { wrangler?: boolean } = {}): P
     });
   }
   rows.push(...benchConsumerBatch());
+  rows.push(...benchCompaction());
   if (opts.wrangler !== false) {
     const { text } = batchOf(mb * 1_000_000);
     for (const gzip of [false, true]) rows.push(...(await throughWrangler(text, gzip)));
@@ -323,8 +360,8 @@ export function formatMemory(rows: MemoryRow[]): string {
   const pure = rows.filter((r) => r.rssIngest === undefined);
   const dev = rows.filter((r) => r.rssIngest !== undefined);
   const a = table(
-    ["in Node (V8): ingest path / consumer batch", "events", "peak heap used above start, MB (sampled)", "peak heap + external above start, MB (sampled)", "smallest V8 heap limit that completes, MB", "note"],
-    pure.map((r) => [r.where === "consumer batch, 10 sinks" ? `${r.where}: ${r.body}` : r.body, r.events, v(r.peakHeap), v(r.peakTotal), r.minHeapLimitMB === undefined ? "—" : String(r.minHeapLimitMB), r.note ?? ""]),
+    ["in Node (V8): ingest path / consumer batch / compaction", "events", "peak heap used above start, MB (sampled)", "peak heap + external above start, MB (sampled)", "smallest V8 heap limit that completes, MB", "note"],
+    pure.map((r) => [r.where === "consumer batch, 10 sinks" || r.where === COMPACTION_ROW ? `${r.where}: ${r.body}` : r.body, r.events, v(r.peakHeap), v(r.peakTotal), r.minHeapLimitMB === undefined ? "—" : String(r.minHeapLimitMB), r.note ?? ""]),
   );
   const b = table(
     ["wrangler dev (workerd)", "events", "HTTP", "isolate heap used before, MB", "isolate heap peak during ingest, MB used / allocated", "isolate heap peak while the consumer archives, MB used / allocated", "workerd process peak RSS growth, MB: ingest / + consumer", "note"],
@@ -345,7 +382,13 @@ export function formatMemory(rows: MemoryRow[]): string {
 if (isMain(import.meta.url)) {
   const mb = Number(arg("mb") ?? 0) || 10;
   const consumer = arg("consumer");
-  if (consumer === "batch" || consumer === "before" || consumer === "after") {
+  const compact = arg("compact");
+  if (compact !== undefined) {
+    const kind = COMPACT_CASES.find((c) => c === compact);
+    const which = COMPACT_EVENTS.find((e) => e === (arg("events") ?? "falco"));
+    if (!kind || !which) throw new Error(`--compact ${COMPACT_CASES.join("|")} --events ${COMPACT_EVENTS.join("|")}`);
+    console.log(JSON.stringify(await compactionFile(kind, which, process.argv.includes("--stage-only"))));
+  } else if (consumer === "batch" || consumer === "before" || consumer === "after") {
     console.log(JSON.stringify(await consumerBatch(consumer === "batch" ? "batch only" : consumer, 10_000_000, arg("source"))));
   } else if (process.argv.includes("--child")) {
     const gzip = process.argv.includes("--gzip");
@@ -354,7 +397,7 @@ if (isMain(import.meta.url)) {
     const r = await ingestPure(body, gzip);
     console.log(JSON.stringify(r));
   } else {
-    const rows = await benchMemory(mb, { wrangler: !process.argv.includes("--no-wrangler") });
+    const rows = process.argv.includes("--compaction-only") ? benchCompaction() : await benchMemory(mb, { wrangler: !process.argv.includes("--no-wrangler") });
     console.log(formatMemory(rows));
     const out = arg("json");
     if (out) writeFileSync(out, JSON.stringify(rows, null, 2));
