@@ -1,8 +1,9 @@
 // POST /v1/test: like Falcosidekick's /test, builds a synthetic Falco "Test rule" alert, runs it
 // through the pipeline (normalize -> enrich -> route) and sends it — with the admin token, to EVERY
-// configured sink and the built-in archive, whatever the routes say; with an ingest credential, only to
-// the sinks the routes give that alert of the credential's tenant, as ingest would (tenants are isolation
-// boundaries: one tenant's test never reaches, nor names, another's sinks) — the archive copy under test/
+// configured sink and the built-in archive, whatever the routes say; with an ingest credential, the same
+// when one tenant can send, else only the sinks the routes give that alert of the credential's tenant, as
+// ingest would (tenants are isolation boundaries: one tenant's test never reaches, nor names, another's
+// sinks) — the archive copy under test/
 // instead of ocsf/, then answers with the result per sink:
 //   200 {ok: true, event, routed, results: {<sink>: {outcome, status?, reason?, requests, ms}}}
 //   502 the same body when a sink did not take it.
@@ -10,7 +11,7 @@
 // ?priority=Critical) | retry (the sink is unavailable: network error, timeout, 429, 5xx) | reject.
 // Nothing is queued, retried or dead-lettered. Query: ?priority=<Falco priority> (default Debug, as
 // Falcosidekick; it also changes what severity routes give the alert), ?sinks=a,b to test some sinks
-// only (an ingest credential: only among its routed ones, else 403). Authentication: with
+// only (a tenant's credential with several tenants: only among its routed ones, else 403). Authentication: with
 // `delivery.adminToken` configured, only that token (an operator action: the test alert reaches every
 // sink, pagers included, and the ingest credentials sit in every sensor's config); without it, the
 // ingest's (a credential allowed to send Falco records), as Falcosidekick's /test.
@@ -123,8 +124,17 @@ async function principalOf(c: Context<AppEnv>, cfg: Config): Promise<AuthResult>
 
 export const testRoutes = new Hono<AppEnv>();
 
-/** Who called: the admin token (tests every sink), or an ingest credential (its tenant; none when auth is off). */
-type Caller = { admin: true } | { admin: false; tenant?: string };
+/**
+ * Who called: the admin token (tests every sink), or an ingest credential (its tenant; none when auth is off),
+ * `scoped` to its tenant's routed sinks when more than one tenant can send.
+ */
+type Caller = { admin: true } | { admin: false; tenant?: string; scoped: boolean };
+
+/** More than one tenant can send (token tenants, the HMAC one, unauthenticated callers when auth is optional). */
+export function multiTenant(cfg: Config): boolean {
+  const a = cfg.auth;
+  return new Set<string | undefined>([...a.tokens.map((t) => t.tenant), ...(a.hmac ? [a.hmac.tenant] : []), ...(a.required ? [] : [undefined])]).size > 1;
+}
 
 /**
  * The admin token when one is configured, else the ingest credentials (allowed to send Falco records).
@@ -143,7 +153,7 @@ async function admitted(c: Context<AppEnv>, cfg: Config): Promise<Response | Cal
   if (auth.ok !== true) return fail(c, 401, "unexpected authentication state");
   const principal = auth.principal;
   if (!allows(principal, "falco")) return fail(c, 403, `credentials of tenant "${principal.tenant}" may not send falco records, and the test event is a Falco alert`);
-  return { admin: false, ...(principal.tenant !== undefined ? { tenant: principal.tenant } : {}) };
+  return { admin: false, scoped: multiTenant(cfg), ...(principal.tenant !== undefined ? { tenant: principal.tenant } : {}) };
 }
 
 /**
@@ -152,14 +162,15 @@ async function admitted(c: Context<AppEnv>, cfg: Config): Promise<Response | Cal
  * (403 for any other name, known or not, listing only its own: another tenant's sink names stay unsaid).
  */
 function sinksWanted(c: Context<AppEnv>, who: Caller, configured: string[], routed: string[]): Response | string[] {
-  const mayTest = who.admin ? configured : configured.filter((s) => routed.includes(s));
+  const all = who.admin || !who.scoped;
+  const mayTest = all ? configured : configured.filter((s) => routed.includes(s));
   const only = c.req.query("sinks");
   if (only === undefined) return mayTest;
   const wanted = [...new Set(only.split(",").map((s) => s.trim()).filter((s) => s !== ""))];
   const outside = wanted.filter((s) => !mayTest.includes(s));
   if (!outside.length) return wanted;
   const names = `sink${outside.length > 1 ? "s" : ""} ${outside.map((s) => `"${s}"`).join(", ")}`;
-  if (who.admin) return fail(c, 400, `unknown ${names}: configured sinks are ${configured.join(", ")}`);
+  if (all) return fail(c, 400, `unknown ${names}: configured sinks are ${configured.join(", ")}`);
   const whose = who.tenant !== undefined ? `tenant "${who.tenant}"'s` : "this";
   return fail(
     c,

@@ -79,10 +79,12 @@ describe("POST /v1/test", () => {
     expect(none.status).toBe(401);
     expect(none.headers.get("www-authenticate")).toContain("Bearer");
     expect((await call(post("/v1/test", null, { authorization: "Bearer nope" }), { config: cfg, dev: false, vars })).status).toBe(403);
-    // an ingest credential names only its routed sinks: an unknown one is refused as one outside them
+    // one tenant can send: its credential tests any sink, as Falcosidekick's /test, and is told the configured ones
     const unknownSink = await call(post("/v1/test?sinks=ok,nowhere", null, bearer), { config: cfg, dev: false, vars });
-    expect(unknownSink.status).toBe(403);
-    expect(JSON.stringify(unknownSink.body)).toContain('sink \\"nowhere\\": an ingest credential tests only');
+    expect(unknownSink.status).toBe(400);
+    expect(JSON.stringify(unknownSink.body)).toContain('unknown sink \\"nowhere\\": configured sinks are archive, ok, bad, down, chat');
+    const every = await call(post("/v1/test?sinks=archive,ok,bad", null, bearer), { config: cfg, dev: false, vars });
+    expect(Object.keys((every.body as unknown as TestResponse).results)).toEqual(["archive", "ok", "bad"]); // "bad" is on no route of it
     // the admin is told the configured sinks
     const adminUnknown = await call(post("/v1/test?sinks=ok,nowhere", null, adminBearer), { config: withAdmin(cfg), dev: false, vars: adminVars });
     expect(adminUnknown.status).toBe(400);
