@@ -68,6 +68,17 @@ function oneClusterPerTenant(tokens: z.infer<typeof tokenSchema>[], ctx: z.Refin
   });
 }
 
+/**
+ * More than one tenant can send: the tenants of auth.tokens and auth.hmac, plus senders without a credential
+ * when auth.required is false. Tenants are then kept apart (correlation keys, a tenant's POST /v1/test).
+ */
+export function multiTenant(auth: Pick<Config["auth"], "tokens" | "hmac" | "required">): boolean {
+  const tenants = new Set<string | undefined>(auth.tokens.map((t) => t.tenant));
+  if (auth.hmac) tenants.add(auth.hmac.tenant);
+  if (!auth.required) tenants.add(undefined);
+  return tenants.size > 1;
+}
+
 /** An OCSF version the events' 1.3.0 shape may be stamped with: 1.3.0 or a later 1.x. */
 export function ocsfVersionFits(v: string): boolean {
   const [major, minor] = v.split(".").map(Number);

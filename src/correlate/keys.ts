@@ -23,7 +23,7 @@
 // metadata.tenant_uid is scoped by it: "tenant:<tenant, URI-encoded>/<key>" (tenant:team-a/pod:default/ns/web-0).
 // Two tenants' same pod name, IP or node then share no key, Durable Object, window, incident or
 // correlation_uid. One tenant (or none), or correlate.acrossTenants: the keys above, unscoped.
-import type { Config } from "../config/schema";
+import { multiTenant, type Config } from "../config/schema";
 import { type OcsfEvent, labelValue } from "../normalize/ocsf";
 import { isObject, type Json, type JsonObject } from "../normalize/json";
 import { stableUid } from "../normalize/uid";
@@ -186,11 +186,7 @@ function addAwsUser(x: Extracted, user: JsonObject | undefined): void {
  * correlate.acrossTenants is not set. With one tenant the keys stay unscoped, as before tenants existed.
  */
 export function separatesTenants(cfg: Pick<Config, "auth" | "correlate">): boolean {
-  if (cfg.correlate?.acrossTenants === true) return false;
-  const a = cfg.auth;
-  const tenants = new Set(a.tokens.map((t) => t.tenant));
-  if (a.hmac) tenants.add(a.hmac.tenant);
-  return tenants.size + (a.required ? 0 : 1) > 1;
+  return cfg.correlate?.acrossTenants !== true && multiTenant(cfg.auth);
 }
 
 /** A key as the event's tenant sees it: "tenant:<tenant>/<key>" when scoped by tenant, else the key itself. */

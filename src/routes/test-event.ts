@@ -21,7 +21,7 @@ import { authenticate, allows, CHALLENGE, type AuthResult } from "./auth";
 import { adminRefusal } from "./admin";
 import { readBytes, drainFor, BodyError } from "./body";
 import { configFor } from "../config/load";
-import type { Config } from "../config/schema";
+import { multiTenant, type Config } from "../config/schema";
 import { ARCHIVE_SINK } from "../config/routing";
 import { runPipeline } from "../pipeline";
 import { enricherFor } from "../enrich/load";
@@ -130,12 +130,6 @@ export const testRoutes = new Hono<AppEnv>();
  */
 type Caller = { admin: true } | { admin: false; tenant?: string; scoped: boolean };
 
-/** More than one tenant can send (token tenants, the HMAC one, unauthenticated callers when auth is optional). */
-export function multiTenant(cfg: Config): boolean {
-  const a = cfg.auth;
-  return new Set<string | undefined>([...a.tokens.map((t) => t.tenant), ...(a.hmac ? [a.hmac.tenant] : []), ...(a.required ? [] : [undefined])]).size > 1;
-}
-
 /**
  * The admin token when one is configured, else the ingest credentials (allowed to send Falco records).
  * Returns the refusal, or who is sending.
@@ -153,7 +147,7 @@ async function admitted(c: Context<AppEnv>, cfg: Config): Promise<Response | Cal
   if (auth.ok !== true) return fail(c, 401, "unexpected authentication state");
   const principal = auth.principal;
   if (!allows(principal, "falco")) return fail(c, 403, `credentials of tenant "${principal.tenant}" may not send falco records, and the test event is a Falco alert`);
-  return { admin: false, scoped: multiTenant(cfg), ...(principal.tenant !== undefined ? { tenant: principal.tenant } : {}) };
+  return { admin: false, scoped: multiTenant(cfg.auth), ...(principal.tenant !== undefined ? { tenant: principal.tenant } : {}) };
 }
 
 /**
