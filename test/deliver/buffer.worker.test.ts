@@ -12,12 +12,12 @@ import { classDayOf } from "../../src/sinks/objects";
 import { hasParquetSchema } from "../../src/sinks/parquet-schema";
 import { parseConfig } from "../../src/config/load";
 import { compactAll, COMPACT_SCHEDULED } from "../../src/deliver/compact";
-import type { DeadLetter } from "../../src/deliver/dlq";
 import { SPOOL_CRON } from "../../src/deliver/spool";
 import { freshBucket, readBucket } from "../support/s3-read";
 import { gateControl, s3Error } from "../support/gate-client";
 import { readParquet } from "../support/lake-read";
-import { uniqueFixtureEvents, eventsMessages, stubDeliveries, runBatch, callWorker, EVENTS_QUEUE } from "../support/delivery";
+import { keys, deadLetters, uids, bufferedEnv } from "../support/staged";
+import { uniqueFixtureEvents, eventsMessages, runBatch, callWorker, EVENTS_QUEUE } from "../support/delivery";
 import { parsePrometheus, sampleValue, type Family } from "../ops/prom";
 
 const s3Endpoint = inject("s3Endpoint");
@@ -58,28 +58,13 @@ function setup(bucket: string, opts: { endpoint?: string; buffer?: unknown } = {
     },
     routes: [{ sinks: [sink] }],
   };
-  const deliveries = stubDeliveries();
-  const e = { ...env, TRIBUTARY_CONFIG: JSON.stringify(cfg), DELIVERIES: deliveries, S3_SECRET: "S3RVER" } as unknown as Env;
-  const compact = (now: number) => compactAll(parseConfig(cfg), { archive: env.ARCHIVE, env: e as unknown as Record<string, unknown>, now: () => now }, COMPACT_SCHEDULED);
-  return { sink, cfg, e, deliveries, compact };
-}
-
-async function keys(prefix: string): Promise<string[]> {
-  const list = await env.ARCHIVE.list({ prefix });
-  return list.objects.map((o) => o.key).sort();
-}
-
-async function deadLetters(sink: string): Promise<DeadLetter[]> {
-  const out: DeadLetter[] = [];
-  for (const k of await keys(`dlq/${sink}/`)) out.push((await (await env.ARCHIVE.get(k))!.json()) as DeadLetter);
-  return out;
+  return { sink, cfg, ...bufferedEnv(cfg) };
 }
 
 async function metrics(e: Env): Promise<Map<string, Family>> {
   return parsePrometheus(await (await callWorker({ ...e, TRIBUTARY_DEV: "true" } as unknown as Env, "/metrics")).text());
 }
 
-const uids = (list: readonly { metadata?: unknown }[]) => list.map((x) => (x.metadata as { uid: string }).uid).sort();
 const WINDOW = 300_000;
 
 describe("buffered Security Lake sink", () => {
