@@ -12,7 +12,9 @@
 //   - per file: delivered events' objects are deleted; rejected events are dead-lettered (./dlq) and their
 //     objects deleted; retried ones stay for the next run, until the group has waited past the sink's retry
 //     span (the backoff schedule of its retry.maxAttempts, as the consumer's retries would: ~43 min by
-//     default), when they are dead-lettered too. A file that finds the sink down ends the sink's run.
+//     default), when they are dead-lettered too. A file that finds the sink down ends the sink's sends
+//     for the run; its files already past the retry span are still dead-lettered in that run (not sent,
+//     within the run's budget), so a long outage gives up on all that is due, not one file a minute.
 // Bounds per run (COMPACT_SCHEDULED): list pages per sink, staged objects read, wall time (checked
 // before each file is started).
 import type { Config } from "../config/schema";
@@ -20,7 +22,7 @@ import type { OcsfEvent } from "../normalize/ocsf";
 import { configFor } from "../config/load";
 import { log } from "../ops/log";
 import { countDelivery, setStagedBacklog } from "../ops/record";
-import { attemptDelivery, oneLine, type Item, type OutcomeGroup } from "./attempt";
+import { attemptDelivery, notSent, oneLine, type AttemptReport, type Down, type Item, type OutcomeGroup } from "./attempt";
 import { backoffCeiling, type RetryPolicy } from "./backoff";
 import { listWithMetadata, writeDeadLetter } from "./dlq";
 import { resolveSinks, type BufferPolicy, type ResolvedSink } from "./sinks";
@@ -159,8 +161,17 @@ interface RunState {
   objects: number;
 }
 
-/** Writes one file of staged objects; true when the sink looked down (the sink's run stops). */
-async function compactFile(sink: ResolvedSink, policy: BufferPolicy, file: StagedObject[], deps: CompactDeps, run: RunState, r: CompactResult, partition: string): Promise<boolean> {
+/** Whether a file's events have waited past the window and the sink's retry span at `now` (they are dead-lettered if not delivered). */
+function overdueAt(file: readonly StagedObject[], policy: BufferPolicy, sink: ResolvedSink, now: number): boolean {
+  const oldest = file.reduce((m, o) => Math.min(m, o.staged), Infinity);
+  return now - oldest - policy.seconds * 1000 > giveUpMs(sink.retry);
+}
+
+/**
+ * Writes one file of staged objects, or, when the sink was already found `down` in this run, dead-letters
+ * it without a send (the caller passes only overdue files then); returns the sink's Down when it looked down.
+ */
+async function compactFile(sink: ResolvedSink, policy: BufferPolicy, file: StagedObject[], deps: CompactDeps, run: RunState, r: CompactResult, partition: string, down?: Down): Promise<Down | undefined> {
   const items: Item[] = [];
   const owner: number[] = []; // item index -> index into `read`
   const read: StagedObject[] = [];
@@ -205,12 +216,14 @@ async function compactFile(sink: ResolvedSink, policy: BufferPolicy, file: Stage
     }
     read.push(o);
   }
-  if (items.length === 0) return false;
+  if (items.length === 0) return down;
   const now = deps.now();
   // the file's limits are the buffer's (an object over them is split into several files by the delivery)
   const fileSink: ResolvedSink = { ...sink, batch: { maxEvents: policy.maxEvents, maxBytes: policy.maxBytes } };
   // no deadline inside a file (the run's budget is checked before each): a retry here means the sink failed
-  const report = await attemptDelivery(fileSink, items, { env: deps.env, now, clock: deps.now });
+  const report: AttemptReport = down
+    ? { delivered: [], retry: [{ indices: items.map((_, i) => i), ...notSent(down) }], rejected: [], requests: 0, down }
+    : await attemptDelivery(fileSink, items, { env: deps.env, now, clock: deps.now });
   const settled = new Uint8Array(items.length);
   for (const i of report.delivered) settled[i] = 1;
   const oldest = read.reduce((m, o) => Math.min(m, o.staged), Infinity);
@@ -271,7 +284,7 @@ async function compactFile(sink: ResolvedSink, policy: BufferPolicy, file: Stage
     ...(report.retry[0] && !overdue ? { reason: report.retry[0].reason } : {}),
     ...(deadLetters.length > 0 ? { deadReason, dlq: deadLetters[0] } : {}),
   });
-  return report.down !== undefined;
+  return report.down;
 }
 
 /** One buffered sink's run: list, plan, then each due group under its lease, oldest first, within the run's budget. */
@@ -282,15 +295,19 @@ export async function compactSink(sink: ResolvedSink, policy: BufferPolicy, deps
   const r: CompactResult = { sink: sink.name, objects: 0, delivered: 0, dead: 0, retried: 0, listed: objects.length, more, removed: new Set() };
   // a file is started while objects are left to read (so a run may read up to one file's objects more)
   const canStart = () => deps.now() < run.deadline && run.objects > 0;
-  let down = false;
+  // once a file finds the sink down, only files past the retry span go on (dead-lettered, not sent)
+  let down: Down | undefined;
+  const next = (f: StagedObject[]) => down === undefined || overdueAt(f, policy, sink, deps.now());
   for (const g of dueGroups(objects, policy, deps.now())) {
-    if (down || !canStart()) break;
+    if (!canStart()) break;
+    if (!g.files.some(next)) continue;
     const lease = `${STAGE_LEASE_PREFIX}${sink.name}/${g.partition}`;
     if (!(await claim(deps.archive, lease, deps.now()))) continue; // another run is writing it
     try {
       for (const file of g.files) {
         if (!canStart()) break;
-        if ((down = await compactFile(sink, policy, file, deps, run, r, g.partition))) break;
+        if (!next(file)) continue;
+        down = (await compactFile(sink, policy, file, deps, run, r, g.partition, down)) ?? down;
       }
     } finally {
       await deps.archive.delete(lease);

@@ -176,6 +176,29 @@ describe("buffered Security Lake sink", () => {
     expect(await keys(`stage/${sink}/`)).toEqual([]);
   });
 
+  it("a store down past the retry span dead-letters every overdue file of the run: the first after its send, the others not sent (before: one file a run)", async () => {
+    const bucket = await freshBucket(s3Endpoint, "bufgaveall");
+    const { sink, cfg, e, compact } = setup(bucket, { endpoint: s3Gate, buffer: { maxEvents: 1 } });
+    const some = part.slice(0, 3);
+    // one staged object (one file at maxEvents 1) per batch
+    for (const x of some) await runBatch(EVENTS_QUEUE, eventsMessages(cfg, [x]), e);
+    expect(await keys(`stage/${sink}/`)).toHaveLength(some.length);
+    await gateControl.script(s3Gate, bucket, some.map(() => s3Error(503, "SlowDown")));
+    const [r] = await compact(Date.now() + WINDOW + 2_556_000);
+    expect(r).toMatchObject({ objects: some.length, delivered: 0, retried: 0, dead: some.length });
+    expect((await gateControl.state(s3Gate, bucket)).log).toHaveLength(1); // one send: the sink was down
+    const dead = await deadLetters(sink);
+    expect(dead).toHaveLength(some.length);
+    const reasons = dead.map((d) => d.reason.replace(/\d+ min/, "N min")).sort();
+    expect(reasons).toEqual([
+      "gave up after N min of compaction attempts: HTTP 503: SlowDown: SlowDown",
+      ...some.slice(1).map(() => "gave up after N min of compaction attempts: not sent: HTTP 503: SlowDown: SlowDown"),
+    ]);
+    expect(uids(dead.flatMap((d) => d.events))).toEqual(uids(some));
+    expect(await keys(`stage/${sink}/`)).toEqual([]);
+    expect(await keys(`stage-lease/${sink}/`)).toEqual([]);
+  });
+
   it("a refusal (403 AccessDenied) dead-letters the staged events once and removes them", async () => {
     const bucket = await freshBucket(s3Endpoint, "bufdenied");
     const { sink, cfg, e, compact } = setup(bucket, { endpoint: s3Gate });
