@@ -7,7 +7,7 @@
 //   - the store back: every staged uid in exactly one Parquet row (read back with hyparquet), the staged
 //     objects and leases gone, nothing dead-lettered;
 //   - the store down past the give-up span (buffer.seconds + the retry schedule): every uid in exactly
-//     one dead letter, none in Parquet, the staged objects gone.
+//     one dead letter (all by the first run past the span), none in Parquet, the staged objects gone.
 // Loops are bounded by a count of compaction runs; time is the runs' `now`, never the wall clock.
 import { describe, it, expect, beforeAll, inject } from "vitest";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
@@ -146,17 +146,20 @@ describe("buffered Security Lake: the store down for several compaction runs", (
     const l = lake(bucket);
     const t0 = Date.now(); // every object is staged at t0 or later
     for (const b of slices(events, 3)) await stage(l, b);
+    const t1 = Date.now(); // and at t1 or earlier
     // the window, then the sink's retry schedule (the defaults: 2,555 s)
     const giveUp = giveUpMs(resolveSinks(parseConfig(l.cfg)).get(l.sink)!.retry);
     const span = WINDOW_S * 1000 + giveUp;
     // a minute apart from the window's end: the give-up span passes after this many runs
     const runsToGiveUp = Math.ceil(giveUp / MINUTE) + 1;
-    const maxRuns = runsToGiveUp + 60;
+    const maxRuns = runsToGiveUp + 5;
     // every request answered 503 (more steps than runs: each run sends at most one file)
     await gateControl.script(s3Gate, bucket, Array.from({ length: maxRuns }, () => s3Error(503, "SlowDown")));
     let at = t0 + WINDOW_S * 1000 + MINUTE;
     let dead = 0;
+    let last = at;
     for (let run = 0; run < maxRuns && (await keys(`stage/${l.sink}/`)).length > 0; run++, at += MINUTE) {
+      last = at;
       // every few runs the connection is refused instead
       const [r] = await l.compact(at, run % 7 === 3 ? l.refused : l.cfg);
       expect(r).toMatchObject({ delivered: 0 });
@@ -165,6 +168,9 @@ describe("buffered Security Lake: the store down for several compaction runs", (
       dead += r!.dead;
     }
     expect(await keys(`stage/${l.sink}/`)).toEqual([]);
+    // all given up by the first run past the span: once a run finds the store down, every overdue file of
+    // it is dead-lettered (not sent), not one file a run
+    expect(last - t1).toBeLessThanOrEqual(span + MINUTE);
     expect(await keys(`stage-lease/${l.sink}/`)).toEqual([]);
     expect(dead).toBe(events.length);
     expect(await readBucket(s3Endpoint, bucket)).toEqual([]);
