@@ -190,6 +190,7 @@ async function compactFile(sink: ResolvedSink, policy: BufferPolicy, file: Stage
   for (const [k, o] of file.entries()) {
     const bytes = bodies[k];
     if (!bytes) continue; // written by another run meanwhile
+    bodies[k] = null; // its lines hold the text from here on: ~maxBytes of buffers need not live to the send
     let lines: Item[];
     try {
       lines = new TextDecoder()
