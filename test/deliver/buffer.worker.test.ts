@@ -10,8 +10,6 @@ import worker from "../../src/index";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { classDayOf } from "../../src/sinks/objects";
 import { hasParquetSchema } from "../../src/sinks/parquet-schema";
-import { parseConfig } from "../../src/config/load";
-import { compactAll, COMPACT_SCHEDULED } from "../../src/deliver/compact";
 import { SPOOL_CRON } from "../../src/deliver/spool";
 import { freshBucket, readBucket } from "../support/s3-read";
 import { gateControl, s3Error } from "../support/gate-client";
@@ -236,7 +234,7 @@ describe("buffered Security Lake sink", () => {
     await runBatch(EVENTS_QUEUE, eventsMessages(buffered.cfg, part), buffered.e);
     const sinkCfg = (buffered.cfg.sinks as Record<string, Record<string, unknown>>)[buffered.sink]!;
     const cfg = { sinks: { [buffered.sink]: { ...sinkCfg, buffer: false } }, routes: buffered.cfg.routes };
-    const [r] = await compactAll(parseConfig(cfg), { archive: env.ARCHIVE, env: buffered.e as unknown as Record<string, unknown>, now: () => Date.now() }, COMPACT_SCHEDULED);
+    const [r] = await buffered.compact(Date.now(), cfg);
     expect(r).toMatchObject({ objects: 1, delivered: part.length });
     const files = await readBucket(s3Endpoint, bucket, "", 1);
     expect(uids(await readParquet(files[0]!.bytes))).toEqual(uids(part));
