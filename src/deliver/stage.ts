@@ -8,18 +8,11 @@
 // a failed sink request. The every-minute compaction (./compact) writes the sink's objects from them.
 // An event the sink could never write (a Security Lake class without a custom source) is not staged but
 // rejected at once, with the reason the unbuffered sink gives.
-import type { OcsfEvent } from "../normalize/ocsf";
 import { batchId, classDayOf } from "../sinks/objects";
 import type { AttemptReport, Item, OutcomeGroup } from "./attempt";
 import type { ResolvedSink } from "./sinks";
 
 export const STAGE_PREFIX = "stage/";
-
-/** A storage driver that can tell, before staging, the events its encode would never write. */
-export interface StageFilter<C = unknown> {
-  /** Why the sink cannot write `event` (it is rejected instead of staged), or undefined to stage it. */
-  unwritable?(event: OcsfEvent, cfg: C): string | undefined;
-}
 
 /** The prefix of one sink's staged objects. */
 export function stagePrefix(sink: string): string {
@@ -40,11 +33,10 @@ export function stageKey(sink: string, partition: string, items: readonly Item[]
 export async function stageItems(sink: ResolvedSink, items: readonly Item[], bucket: R2Bucket, now: number): Promise<AttemptReport> {
   const report: AttemptReport = { delivered: [], staged: [], retry: [], rejected: [], requests: 0 };
   const partition = sink.driver.partition ?? classDayOf; // (the config lets only storage sinks buffer)
-  const unwritable = (sink.driver as StageFilter).unwritable;
   const parts = new Map<string, number[]>();
   const refused = new Map<string, OutcomeGroup>();
   items.forEach((it, i) => {
-    const why = unwritable?.(it.event, sink.config);
+    const why = sink.driver.unwritable?.(it.event, sink.config);
     if (why !== undefined) {
       let g = refused.get(why);
       if (!g) refused.set(why, (g = { indices: [], reason: why }));

@@ -9,7 +9,6 @@ import { z } from "zod";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { isObject } from "../normalize/json";
 import type { SinkDriver, SinkRequest } from "./types";
-import type { StageFilter } from "../deliver/stage";
 import { s3ConnectionShape, putObject, classifyS3 } from "./s3";
 import { batchId, classDayOf, groupByClassDay } from "./objects";
 import { classFields, hasParquetSchema, supportedClasses } from "./parquet-schema";
@@ -115,7 +114,7 @@ function unwritable(e: OcsfEvent, cfg: SecurityLakeConfig): string | undefined {
   return undefined;
 }
 
-export const securityLakeDriver: SinkDriver<SecurityLakeConfig> & StageFilter<SecurityLakeConfig> = {
+export const securityLakeDriver: SinkDriver<SecurityLakeConfig> = {
   type: "security_lake",
   schema: securityLakeSchema,
   encode: (events, cfg) => encodeSecurityLake(events, cfg),

@@ -76,6 +76,11 @@ export interface SinkDriver<C = unknown> {
    */
   partition?(event: OcsfEvent, cfg: C): string;
   /**
+   * Buffered storage sinks (../deliver/stage): why the sink could never write `event`, so that it is
+   * rejected at once instead of staged; undefined to stage it.
+   */
+  unwritable?(event: OcsfEvent, cfg: C): string | undefined;
+  /**
    * Settings (top-level config keys) holding a secret whose value this sink checks when it sends, where
    * a malformed one fails every send: `npm run check-config -- --env-file` checks the values it is given
    * (src/ops/check-config.ts). The schema checks literal values itself.
