@@ -161,10 +161,19 @@ interface RunState {
   objects: number;
 }
 
+/** When the earliest of `objects` was staged, ms (Infinity for none). */
+function oldestStaged(objects: readonly StagedObject[]): number {
+  return objects.reduce((m, o) => Math.min(m, o.staged), Infinity);
+}
+
+/** How long the events of objects staged first at `oldest` have waited past the window at `now`, ms. */
+function waitedMs(oldest: number, policy: BufferPolicy, now: number): number {
+  return now - oldest - policy.seconds * 1000;
+}
+
 /** Whether a file's events have waited past the window and the sink's retry span at `now` (they are dead-lettered if not delivered). */
 function overdueAt(file: readonly StagedObject[], policy: BufferPolicy, sink: ResolvedSink, now: number): boolean {
-  const oldest = file.reduce((m, o) => Math.min(m, o.staged), Infinity);
-  return now - oldest - policy.seconds * 1000 > giveUpMs(sink.retry);
+  return waitedMs(oldestStaged(file), policy, now) > giveUpMs(sink.retry);
 }
 
 /**
@@ -227,8 +236,8 @@ async function compactFile(sink: ResolvedSink, policy: BufferPolicy, file: Stage
     : await attemptDelivery(fileSink, items, { env: deps.env, now, clock: deps.now });
   const settled = new Uint8Array(items.length);
   for (const i of report.delivered) settled[i] = 1;
-  const oldest = read.reduce((m, o) => Math.min(m, o.staged), Infinity);
-  const waited = now - oldest - policy.seconds * 1000;
+  const oldest = oldestStaged(read);
+  const waited = waitedMs(oldest, policy, now);
   const overdue = waited > giveUpMs(sink.retry);
   let dead = 0;
   let rejected = 0;
@@ -316,7 +325,7 @@ export async function compactSink(sink: ResolvedSink, policy: BufferPolicy, deps
   }
   const left = objects.filter((o) => !r.removed.has(o.key));
   const now = deps.now();
-  setStagedBacklog(sink.name, left.length, left.length > 0 ? Math.max(0, Math.round((now - left.reduce((m, o) => Math.min(m, o.staged), Infinity)) / 1000)) : 0, now);
+  setStagedBacklog(sink.name, left.length, left.length > 0 ? Math.max(0, Math.round((now - oldestStaged(left)) / 1000)) : 0, now);
   return r;
 }
 
