@@ -20,6 +20,9 @@ type Ev = Record<string, unknown> & { metadata: { uid: string; tenant_uid?: stri
 const TENANTS = { "team-a": "tok-team-a-7f3e", "team-b": "tok-team-b-1c9d" } as const;
 type Tenant = keyof typeof TENANTS;
 
+/** The events of EVENTS messages, by time. */
+const eventsOf = (msgs: EventsMessage[]) => msgs.flatMap((m) => m.ndjson.split("\n").map((l) => JSON.parse(l) as Ev)).sort((x, y) => x.time - y.time);
+
 /** The incidents one Correlator object enqueues, as EVENTS messages. */
 class Incidents implements Producer {
   msgs: EventsMessage[] = [];
@@ -27,7 +30,7 @@ class Incidents implements Producer {
     for (const m of batch) this.msgs.push(queued(m.body));
   }
   events(): Ev[] {
-    return this.msgs.flatMap((m) => m.ndjson.split("\n").map((l) => JSON.parse(l) as Ev));
+    return eventsOf(this.msgs);
   }
 }
 
@@ -64,8 +67,6 @@ async function send(cfg: unknown, tenant: Tenant, pod: string, shift: number): P
   for (const r of records) out.push(...(await ingest(cfg, JSON.stringify(r), "/v1/events", "application/json", { authorization: `Bearer ${TENANTS[tenant]}` })));
   return out;
 }
-
-const eventsOf = (msgs: EventsMessage[]) => msgs.flatMap((m) => m.ndjson.split("\n").map((l) => JSON.parse(l) as Ev)).sort((x, y) => x.time - y.time);
 
 describe("correlation keeps tenants apart", () => {
   it("two tenants' stories in one pod name and IP: two objects, two incidents, each of its tenant's events, each to its tenant's sink", async () => {
