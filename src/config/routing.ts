@@ -5,7 +5,7 @@
 // Cross-field checks (every named sink exists) run in checkRouting, called from the config schema.
 import { z } from "zod";
 import { SEVERITY_NAMES } from "../normalize/ocsf";
-import { lookup } from "../normalize/json";
+import { isObject, lookup } from "../normalize/json";
 import { FALCO_SEVERITY } from "../normalize/falco";
 
 /** The built-in R2 archive sink (always defined). */
@@ -133,8 +133,6 @@ function knownKeys(raw: Record<string, unknown>, at: string[], ctx: z.Refinement
   }
   return kept;
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
  * A route's match, with each unknown key (also inside `not`) named with the keys there are (and a
