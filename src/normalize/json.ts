@@ -179,6 +179,15 @@ export function lookup<T>(table: Readonly<Record<string, T>>, key: string): T | 
   return Object.hasOwn(table, key) ? table[key] : undefined;
 }
 
+/** The value at `keys` through objects and arrays, own keys only (so "constructor" finds nothing); undefined when absent. */
+export function ownAt(v: unknown, keys: readonly string[]): unknown {
+  for (const key of keys) {
+    if (typeof v !== "object" || v === null || !Object.hasOwn(v, key)) return undefined;
+    v = (v as Record<string, unknown>)[key];
+  }
+  return v;
+}
+
 /** Reads a nested value by a dotted path of own keys. */
 export function get(obj: Json | undefined, ...path: string[]): Json | undefined {
   let cur: Json | undefined = obj;

@@ -1,7 +1,7 @@
 // What the routing rules look at in an OCSF event. Each accessor reads the places the normalizers
 // and enrichers write to, so a rule never needs to know where a value came from (docs/routing.md).
 import type { OcsfEvent } from "../normalize/ocsf";
-import { lookup } from "../normalize/json";
+import { lookup, ownAt } from "../normalize/json";
 import type { SOURCES } from "../config/routing";
 
 export type Source = (typeof SOURCES)[number];
@@ -86,14 +86,10 @@ export function pathKeys(path: string): string[] {
 
 /**
  * The value at an OCSF path (its pathKeys) as text: "" when absent or null, numbers and booleans
- * printed, objects and lists as JSON. Own keys only, as src/sinks/batch.ts fieldAt.
+ * printed, objects and lists as JSON. Own keys only (ownAt, as src/sinks/batch.ts fieldAt).
  */
 export function valueAtKeys(e: OcsfEvent, keys: readonly string[]): string {
-  let v: unknown = e;
-  for (const key of keys) {
-    if (typeof v !== "object" || v === null || !Object.hasOwn(v, key)) return "";
-    v = (v as Record<string, unknown>)[key];
-  }
+  const v = ownAt(e, keys);
   if (v === undefined || v === null) return "";
   if (typeof v === "string") return v;
   if (typeof v === "number" || typeof v === "boolean") return String(v);

@@ -6,7 +6,7 @@ import { strToU8 } from "fflate";
 import { z } from "zod";
 import type { SecretRef } from "../config/secret";
 import { type OcsfEvent, labelValue } from "../normalize/ocsf";
-import { lookup } from "../normalize/json";
+import { lookup, ownAt } from "../normalize/json";
 import type { SinkRequest } from "./types";
 
 export const compressionSchema = z.enum(["none", "gzip"]);
@@ -185,12 +185,7 @@ export function basicAuth(username: string, password: string): string {
  * "constructor" or "__proto__" in a path finds a sender's key of that name, never Object.prototype's members.
  */
 export function fieldAt(e: OcsfEvent, path: string): unknown {
-  let v: unknown = e;
-  for (const key of path.split(".")) {
-    if (typeof v !== "object" || v === null || !Object.hasOwn(v, key)) return undefined;
-    v = (v as Record<string, unknown>)[key];
-  }
-  return v;
+  return ownAt(e, path.split("."));
 }
 
 /** A field as text: strings as they are, numbers and booleans printed, anything else undefined. */
