@@ -13,6 +13,7 @@ import routingJson from "../../examples/routing.json?raw";
 import { checkConfigText } from "../../src/ops/check-config";
 import { call, CaptureQueue, gzip, linesOf, type Answer } from "../routes/helpers";
 import { fixture } from "../support/fixtures";
+import { ALERT_AT, AUDIT_AT, SHELL_AT, STORY_NS, falcoShellRecord, k8sExecRecord, tetragonShellExecRecord } from "../correlate/story";
 
 const routing = JSON.parse(routingJson) as Record<string, unknown>;
 /** A value for every secret the routing example refers to; tests overwrite the ones they use. */
@@ -37,6 +38,27 @@ describe("examples/routing.json", () => {
     const sinks = new Set(["archive", ...Object.keys(r.config!.sinks)]);
     for (const route of r.config!.routes) for (const s of route.sinks) expect(sinks.has(s)).toBe(true);
   });
+
+  it("one tenant per cluster: prod-eu-1's audit webhook, Falco and Tetragon (Vector) credentials get one kubectl exec story one correlation_uid", async () => {
+    // each sensor with its own credential, at the URL its example names (docs/correlation.md "Tenants")
+    const pod = "web-0-example-3b1d";
+    const tokens = { AUDIT_WEBHOOK_TOKEN: "audit-tok", FALCO_PASSWORD: "falco-pass", TOKEN_PROD_EU_1: "vector-tok" };
+    const json = { "content-type": "application/json" };
+    const sent = [
+      await send(new URL("https://t/v1/events/k8s-audit"), { headers: { ...json, authorization: "Bearer audit-tok" }, body: JSON.stringify(k8sExecRecord({ pod, at: AUDIT_AT })) }, tokens),
+      await send(new URL("https://t/v1/events/falco"), { headers: { ...json, authorization: basic("falco", "falco-pass") }, body: JSON.stringify(falcoShellRecord({ pod, at: ALERT_AT })) }, tokens),
+      await send(new URL("https://t/v1/events/tetragon"), { headers: { ...json, authorization: "Bearer vector-tok" }, body: JSON.stringify(tetragonShellExecRecord({ ns: STORY_NS, pod, at: SHELL_AT })) }, tokens),
+    ];
+    const events = sent.flatMap((r) => {
+      expect(r.status).toBe(202);
+      return r.queue.events();
+    });
+    expect(events.map((e) => (e.metadata as { tenant_uid?: string }).tenant_uid)).toEqual(["prod-eu-1", "prod-eu-1", "prod-eu-1"]);
+    // the example has a second tenant (aws-org), so keys are scoped by tenant: the three share tenant and cluster, so one key
+    const keys = events.map((e) => ((e.unmapped as { tributary: { correlation: { key: string } } }).tributary.correlation.key));
+    expect(keys).toEqual(Array(3).fill(`tenant:prod-eu-1/pod:prod-eu-1/${STORY_NS}/${pod}`));
+    expect(new Set(events.map((e) => (e.metadata as { correlation_uid?: string }).correlation_uid)).size).toBe(1);
+  });
 });
 
 describe("examples/falco.yaml", () => {
@@ -52,7 +74,7 @@ describe("examples/falco.yaml", () => {
     const r = await send(url, { headers: { "content-type": "application/json", authorization: basic(user, pass) }, body: fixture("falco/terminal-shell-in-container__falco-docs.json") }, { FALCO_PASSWORD: pass });
     expect(r.status).toBe(202);
     expect(r.body).toMatchObject({ accepted: 1, rejected: 0 });
-    expect(tenants(r.queue)).toEqual(["prod-eu-1-falco"]);
+    expect(tenants(r.queue)).toEqual(["prod-eu-1"]);
     expect(r.queue.messages[0]!.sinks).toContain("lake");
     // the same path without the credentials is refused
     expect((await send(url, { headers: { "content-type": "application/json" }, body: "{}" }, {})).status).toBe(401);
@@ -68,7 +90,7 @@ describe("examples/falcosidekick.yaml", () => {
     const r = await send(url, { headers: { "content-type": "application/json", authorization: authz }, body: fixture("falco/falcosidekick-test-event__falcosidekick-test.json") }, { FALCOSIDEKICK_TOKEN: authz.replace(/^Bearer /, "") });
     expect(r.status).toBe(202);
     expect(r.body).toMatchObject({ accepted: 1, rejected: 0 });
-    expect(tenants(r.queue)).toEqual(["prod-eu-1-sidekick"]);
+    expect(tenants(r.queue)).toEqual(["prod-eu-1"]);
   });
 });
 
@@ -147,6 +169,6 @@ describe("examples/audit-webhook.kubeconfig", () => {
     const r = await send(new URL(server), { headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify(eventList) }, { AUDIT_WEBHOOK_TOKEN: token });
     expect(r.status).toBe(202);
     expect(r.body).toMatchObject({ accepted: items.length, rejected: 0 });
-    expect(tenants(r.queue)).toEqual(["prod-eu-1-audit"]);
+    expect(tenants(r.queue)).toEqual(["prod-eu-1"]);
   });
 });
