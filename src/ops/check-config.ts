@@ -8,6 +8,7 @@ import { ARCHIVE_SINK } from "../config/routing";
 import { CONFIG_FILE, VAR_LIMIT_BYTES, validateConfig } from "../config/load";
 import { isSecretKey } from "./log";
 import { driverFor } from "../sinks/index";
+import { separatesTenants } from "../correlate/keys";
 
 export interface SecretUse {
   /** The Worker secret / variable name. */
@@ -89,6 +90,28 @@ function advise(cfg: Config, warnings: string[]): void {
   if (!cfg.archive_all && !routed.has(ARCHIVE_SINK)) warnings.push("archive_all: false and no route sends to \"archive\": the R2 archive gets nothing");
   if (cfg.metrics.token === undefined && !cfg.metrics.public) warnings.push("metrics: no token and not public: GET /metrics answers 403 outside local development");
   adviseRoutes(cfg, warnings);
+  adviseClusterTenants(cfg, warnings);
+}
+
+/**
+ * Different tenants naming the same `cluster` while correlation keeps tenants apart (separatesTenants): each
+ * sensor's events get their own keys, so a kubectl exec, its Falco alert and its Tetragon exec are never joined
+ * (docs/correlation.md "Tenants"). The usual cause: a tenant per sensor, as docs before 7f0ba14 showed.
+ */
+function adviseClusterTenants(cfg: Config, warnings: string[]): void {
+  if (!separatesTenants(cfg)) return;
+  const byCluster = new Map<string, Set<string>>();
+  for (const t of cfg.auth.tokens) {
+    if (t.cluster === undefined) continue;
+    const tenants = byCluster.get(t.cluster) ?? new Set<string>();
+    byCluster.set(t.cluster, tenants.add(t.tenant));
+  }
+  for (const [cluster, tenants] of byCluster) {
+    if (tenants.size < 2) continue;
+    warnings.push(
+      `auth.tokens: tenants ${[...tenants].map((t) => `"${t}"`).join(", ")} share cluster "${cluster}": correlation keeps tenants apart, so their events (a kubectl exec, its Falco alert and Tetragon exec) are never joined (give the cluster's sensors one tenant, each with its own token, or set correlate.acrossTenants)`,
+    );
+  }
 }
 
 /** A route's match with no key matches every event (docs/routing.md). */

@@ -166,6 +166,28 @@ function bigConfig(): unknown {
   return { auth: { tokens }, sinks, routes: [{ sinks: Object.keys(sinks) }], metrics: { public: true } };
 }
 
+describe("tenants sharing a cluster", () => {
+  const tok = (tenant: string, env: string, cluster?: string) => ({ tenant, token: { env }, ...(cluster ? { cluster } : {}) });
+  const shared = (r: ReturnType<typeof checkConfigText>) => r.warnings.filter((w) => w.includes("share cluster"));
+  const perSensor = [tok("prod", "T1", "prod-eu-1"), tok("prod-falco", "T2", "prod-eu-1"), tok("prod-audit", "T3", "prod-eu-1"), tok("aws", "T4")];
+
+  it("warns when different tenants name one cluster and correlation keeps tenants apart", () => {
+    const r = checkConfigText(JSON.stringify({ auth: { tokens: perSensor } }));
+    expect(r.ok).toBe(true);
+    expect(shared(r)).toEqual([
+      'auth.tokens: tenants "prod", "prod-falco", "prod-audit" share cluster "prod-eu-1": correlation keeps tenants apart, so their events (a kubectl exec, its Falco alert and Tetragon exec) are never joined (give the cluster\'s sensors one tenant, each with its own token, or set correlate.acrossTenants)',
+    ]);
+  });
+
+  it("is quiet with one tenant per cluster, with correlate.acrossTenants, and for one cluster per tenant", () => {
+    const oneTenant = [tok("prod", "T1", "prod-eu-1"), tok("prod", "T2", "prod-eu-1"), tok("aws", "T4")];
+    expect(shared(checkConfigText(JSON.stringify({ auth: { tokens: oneTenant } })))).toEqual([]);
+    expect(shared(checkConfigText(JSON.stringify({ auth: { tokens: perSensor }, correlate: { acrossTenants: true } })))).toEqual([]);
+    const twoClusters = [tok("eu", "T1", "prod-eu-1"), tok("us", "T2", "prod-us-1")];
+    expect(shared(checkConfigText(JSON.stringify({ auth: { tokens: twoClusters } })))).toEqual([]);
+  });
+});
+
 describe("varSizeError", () => {
   it("passes a value of up to 5 KB and names the bundled file for a bigger one", () => {
     expect(varSizeError("x".repeat(5120), "v")).toBeUndefined();
