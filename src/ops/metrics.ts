@@ -519,6 +519,8 @@ export const INGEST_CODES = ["202", "400", "401", "403", "413", "415", "429", "5
 export interface ConfigLabels {
   /** Configured sinks (not the built-in archive, which is counted by no sink counter). */
   sinks: readonly string[];
+  /** The configured sinks whose resolved buffer is on (staged in R2, written by the compaction). */
+  bufferedSinks?: readonly string[];
   /** With metrics.tenantLabels: every tenant an ingest request can be counted under; else undefined. */
   tenants?: readonly string[];
   /** Names of the noise.suppress entries and of the noise.sample policies. */
@@ -554,6 +556,7 @@ export function zeroSeries(c: ConfigLabels): string[] {
     for (const outcome of OUTCOMES) add(M.sinkEvents, { sink, outcome });
     add(M.sinkRequests, { sink });
   }
+  for (const sink of c.bufferedSinks ?? []) add(M.sinkStaged, { sink });
   for (const policy of c.suppress ?? []) add(M.noiseSuppressed, { policy });
   for (const policy of c.sample ?? []) add(M.noiseSampledOut, { policy });
   for (const action of NOISE_ACTIONS) add(M.noiseEvents, { action });

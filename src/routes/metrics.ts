@@ -11,6 +11,7 @@ import { CHAIN_NAMES } from "../config/correlate";
 import { countIngestRequest, flushMetrics, maybeFlush, metricsStore } from "../ops/record";
 import { suppressionReport } from "../noise/stats";
 import { sameSecret, WHERE } from "./auth";
+import { resolveSinks } from "../deliver/sinks";
 
 /** The credential in Authorization: the Bearer token, or the password of HTTP Basic. */
 function presented(authz: string | undefined): string | undefined {
@@ -58,8 +59,8 @@ function configFamilies(cfg: Config): ExtraFamily[] {
 }
 
 /**
- * The config's label values of the counters /metrics shows at 0 before they count: its sinks, the
- * tenants an ingest request can be counted under (with metrics.tenantLabels), its noise.suppress
+ * The config's label values of the counters /metrics shows at 0 before they count: its sinks (and which
+ * of them buffer), the tenants an ingest request can be counted under (with metrics.tenantLabels), its noise.suppress
  * entries and noise.sample policies, and the correlation chains that can emit incidents.
  */
 export function configLabels(cfg: Config, env: { TRIBUTARY_DEV?: string }): ConfigLabels {
@@ -69,6 +70,7 @@ export function configLabels(cfg: Config, env: { TRIBUTARY_DEV?: string }): Conf
   const c = cfg.correlate;
   return {
     sinks: Object.keys(cfg.sinks),
+    bufferedSinks: [...resolveSinks(cfg).values()].filter((s) => s.buffer !== undefined).map((s) => s.name),
     ...(cfg.metrics.tenantLabels ? { tenants: [...new Set(tenants)] } : {}),
     suppress: (cfg.noise?.suppress ?? []).map((p, i) => policyLabel("suppress", i, p)),
     sample: (cfg.noise?.sample ?? []).map((p, i) => policyLabel("sample", i, p)),

@@ -182,6 +182,11 @@ describe("renderPrometheus", () => {
       expect(text).toContain(`\ntributary_sink_requests_total{sink="${sink}"} 0\n`);
     }
     expect(text).toContain('\ntributary_sink_events_total{sink="lake",outcome="delivered"} 0\n');
+    // the staged count only for a sink that buffers
+    expect(text).not.toContain("tributary_sink_staged_events_total{");
+    const buffered = renderPrometheus(withZeros({ counters: {}, gauges: {} }, zeroSeries({ sinks: ["splunk", "lake"], bufferedSinks: ["lake"] })));
+    expect(buffered).toContain('\ntributary_sink_staged_events_total{sink="lake"} 0\n');
+    expect(buffered).not.toContain('tributary_sink_staged_events_total{sink="splunk"}');
     for (const name of ["tributary_spool_events_spooled_total", "tributary_metrics_flush_errors_total", "tributary_noise_windows_evicted_total"]) expect(text).toContain(`\n${name} 0\n`);
   });
 

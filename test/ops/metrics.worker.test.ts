@@ -216,6 +216,20 @@ describe("GET /metrics", () => {
     expect(r.text).toMatch(/\ntributary_spool_events_spooled_total \d+\n/);
   });
 
+  it("shows tributary_sink_staged_events_total at 0 for each sink whose resolved buffer is on, and for no other", async () => {
+    const s3 = { type: "s3", bucket: "staged-bucket", accessKeyId: "a", secretAccessKey: "s" };
+    const lake = { type: "security_lake", bucket: "lake-bucket", accessKeyId: "a", secretAccessKey: "s", accountId: "external", sources: { "2004": "findings" } };
+    const [dflt, asked, off, plain] = ["lake", "s3buf", "lakeoff", "s3"].map((n) => `staged-${n}-${run}`) as [string, string, string, string];
+    const sinks = { [dflt]: lake, [asked]: { ...s3, buffer: { seconds: 60 } }, [off]: { ...lake, buffer: false }, [plain]: s3 };
+    const r = await scrape({ metrics: { public: true }, sinks, routes: [{ sinks: Object.keys(sinks) }] }, null);
+    expect(r.status).toBe(200);
+    expect(() => parsePrometheus(r.text)).not.toThrow();
+    for (const sink of [dflt, asked]) expect(r.text).toContain(`\ntributary_sink_staged_events_total{sink="${sink}"} 0\n`);
+    for (const sink of [off, plain]) expect(r.text).not.toContain(`tributary_sink_staged_events_total{sink="${sink}"}`);
+    // every configured sink still has its outcomes and requests
+    for (const sink of Object.keys(sinks)) expect(r.text).toContain(`\ntributary_sink_requests_total{sink="${sink}"} 0\n`);
+  });
+
   it("shows the finite label sets of the other counters at 0 before they count: fixed sets and the config's tenants, policies and chains", async () => {
     const t = `zero-tenant-${run}`;
     const cfg = {
