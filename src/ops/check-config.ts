@@ -9,6 +9,7 @@ import { CONFIG_FILE, VAR_LIMIT_BYTES, validateConfig } from "../config/load";
 import { isSecretKey } from "./log";
 import { driverFor } from "../sinks/index";
 import { separatesTenants } from "../correlate/keys";
+import { sourceLocation, type SecurityLakeConfig } from "../sinks/security-lake";
 
 export interface SecretUse {
   /** The Worker secret / variable name. */
@@ -91,6 +92,21 @@ function advise(cfg: Config, warnings: string[]): void {
   if (cfg.metrics.token === undefined && !cfg.metrics.public) warnings.push("metrics: no token and not public: GET /metrics answers 403 outside local development");
   adviseRoutes(cfg, warnings);
   adviseClusterTenants(cfg, warnings);
+  adviseLakeSources(cfg, warnings);
+}
+
+/** AWS asks for custom source names of at most 20 characters (the provider role's name holds it; CreateCustomLogSource). */
+const LAKE_NAME_ADVICE = 20;
+
+function adviseLakeSources(cfg: Config, warnings: string[]): void {
+  for (const [name, s] of Object.entries(cfg.sinks)) {
+    if (s.type !== "security_lake") continue;
+    for (const [cls, entry] of Object.entries((s.config as SecurityLakeConfig).sources)) {
+      const source = sourceLocation(entry)?.name ?? "";
+      if (source.length > LAKE_NAME_ADVICE)
+        warnings.push(`sinks.${name}.sources.${cls}: custom source name "${source}" is ${source.length} characters; AWS asks for at most ${LAKE_NAME_ADVICE} (its provider role AmazonSecurityLake-Provider-<name>-<region> must stay under 64): check it is the name Security Lake created`);
+    }
+  }
 }
 
 /**

@@ -156,6 +156,19 @@ describe("checkConfigText", () => {
     expect(r.warnings.some((w) => w.startsWith("auth: no tokens"))).toBe(true);
     expect(r.warnings.some((w) => w.startsWith("metrics: no token"))).toBe(true);
   });
+
+  it("warns about a Security Lake custom source name over AWS's 20 characters, in every sources form", () => {
+    const lake = (sources: Record<string, unknown>) => {
+      const sinks = { lake: { type: "security_lake", bucket: "lake-bucket", accessKeyId: { env: "K" }, secretAccessKey: { env: "S" }, accountId: "external", sources } };
+      const r = checkConfigText(JSON.stringify({ sinks, routes: [{ sinks: ["lake"] }], metrics: { public: true } }));
+      expect(r.errors).toEqual([]);
+      return r.warnings.filter((w) => w.startsWith("sinks.lake.sources"));
+    };
+    const long = "tributary_findings_eu1"; // 22
+    expect(lake({ "2004": long })).toEqual([expect.stringMatching(/^sinks\.lake\.sources\.2004: custom source name "tributary_findings_eu1" is 22 characters; AWS asks for at most 20/)]);
+    expect(lake({ "2004": { name: long, version: "1.0" }, "1007": `s3://lake-bucket/ext/${long}x/1.0/` }).map((w) => w.split(":")[0])).toEqual(["sinks.lake.sources.1007", "sinks.lake.sources.2004"]);
+    expect(lake({ "2004": "x".repeat(20), "1007": { name: "tributary_process", version: "1.0" }, "3006": "ext/groups/1.0/" })).toEqual([]);
+  });
 });
 
 /** A valid config of more than 5 KB: 10 sinks and ingest tokens for 60 clusters, secrets as {env} refs. */
