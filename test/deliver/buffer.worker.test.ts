@@ -37,7 +37,7 @@ beforeAll(() => {
 let n = 0;
 const label = (s: string) => `${s}${++n}${Date.now().toString(36)}`;
 
-function setup(bucket: string, opts: { endpoint?: string; buffer?: unknown } = {}) {
+function setup(bucket: string, opts: { endpoint?: string; buffer?: unknown; source?: unknown } = {}) {
   const sink = label("buf");
   const cfg = {
     sinks: {
@@ -50,7 +50,7 @@ function setup(bucket: string, opts: { endpoint?: string; buffer?: unknown } = {
         secretAccessKey: { env: "S3_SECRET" },
         region: "us-east-2",
         accountId: "external",
-        sources: { [String(part[0]!.class_uid)]: `tributary-${part[0]!.class_uid}` },
+        sources: { [String(part[0]!.class_uid)]: opts.source ?? `tributary-${part[0]!.class_uid}` },
         ...(opts.buffer !== undefined ? { buffer: opts.buffer } : {}),
       },
     },
@@ -106,6 +106,19 @@ describe("buffered Security Lake sink", () => {
     expect(sampleValue(m, "tributary_sink_events_total", { sink, outcome: "delivered" })).toBe(part.length);
     expect(sampleValue(m, "tributary_sink_staged_objects", { sink })).toBe(0);
     expect(sampleValue(m, "tributary_sink_staged_oldest_seconds", { sink })).toBe(0);
+  });
+
+  it("a source given as the location Security Lake prints, with its version segment: the compacted file lands under it", async () => {
+    const bucket = await freshBucket(s3Endpoint, "bufver");
+    const name = `tributary-${part[0]!.class_uid}`;
+    const { sink, cfg, e, compact } = setup(bucket, { source: `s3://${bucket}/ext/${name}/1.0/` });
+    const res = await runBatch(EVENTS_QUEUE, eventsMessages(cfg, part), e);
+    expect(res.retried).toEqual([]);
+    expect((await compact(Date.now() + WINDOW + 1000))[0]).toMatchObject({ sink, delivered: part.length, dead: 0 });
+    const files = await readBucket(s3Endpoint, bucket, "", 1);
+    expect(files.map((f) => f.key)).toEqual([expect.stringMatching(new RegExp(`^ext/${name}/1\\.0/region=us-east-2/accountId=external/eventDay=\\d{8}/[0-9a-f]{28}\\.parquet$`))]);
+    expect(uids(await readParquet(files[0]!.bytes))).toEqual(uids(part));
+    expect(await keys(`stage/${sink}/`)).toEqual([]);
   });
 
   it("two compaction runs at once write the group once (the lease): one file, every staged object gone, no lease left", async () => {
