@@ -3,7 +3,10 @@
 import { z } from "zod";
 import { secretRef } from "./secret";
 
-/** One host inventory row. `match` is a hostname, node name, instance id or a glob (`web-*`, `ip-10-0-?-*`). */
+/**
+ * One host inventory row. `match` is a hostname, node name, instance id or a glob (`web-*`, `ip-10-0-?-*`);
+ * `tenants` scopes the row to those tenants' events (docs/enrichment.md).
+ */
 export const inventoryRowSchema = z
   .object({
     match: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
@@ -13,6 +16,11 @@ export const inventoryRowSchema = z
     criticality: z.string().min(1).optional(),
     region: z.string().min(1).optional(),
     labels: z.record(z.string(), z.string()).optional(),
+    /**
+     * Tenants (metadata.tenant_uid, i.e. auth.tokens[].tenant) whose events this row applies to; without it
+     * the row applies to every event. A tenant's rows are tried before the untenanted ones.
+     */
+    tenants: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
   })
   .strict();
 export type InventoryRow = z.infer<typeof inventoryRowSchema>;

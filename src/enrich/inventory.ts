@@ -19,42 +19,69 @@ interface Entry {
   pattern: string;
 }
 
+/** The rows of one scope (one tenant's, or the untenanted ones): exact names, then globs in table order. */
+class Table {
+  readonly exact = new Map<string, Entry>();
+  readonly globs: { match: (name: string) => boolean; entry: Entry }[] = [];
+
+  add(row: InventoryRow): void {
+    for (const p of Array.isArray(row.match) ? row.match : [row.match]) {
+      const key = p.toLowerCase();
+      const entry = { row, pattern: p };
+      if (/[*?[]/.test(key)) this.globs.push({ match: globMatcher(key), entry });
+      else if (!this.exact.has(key)) this.exact.set(key, entry);
+    }
+  }
+
+  glob(key: string): Entry | undefined {
+    return this.globs.find((g) => g.match(key))?.entry;
+  }
+}
+
+/**
+ * Rows without `tenants` apply to every event; rows with `tenants` only to events whose metadata.tenant_uid
+ * is one of them, and those are tried first: the tenant's exact names, its globs, then the untenanted exact
+ * names and globs. So two tenants' `node-1` rows never cross, and an untenanted row is the fallback.
+ */
 export class Inventory {
-  private readonly exact = new Map<string, Entry>();
-  private readonly globs: { match: (name: string) => boolean; entry: Entry }[] = [];
+  private readonly shared = new Table();
+  private readonly byTenant = new Map<string, Table>();
   private readonly memo = new Map<string, Entry | null>();
+  private count = 0;
 
   constructor(rows: InventoryRow[]) {
     for (const row of rows) {
-      for (const p of Array.isArray(row.match) ? row.match : [row.match]) {
-        const key = p.toLowerCase();
-        const entry = { row, pattern: p };
-        if (/[*?[]/.test(key)) this.globs.push({ match: globMatcher(key), entry });
-        else if (!this.exact.has(key)) this.exact.set(key, entry);
+      const tenants = row.tenants === undefined ? [] : Array.isArray(row.tenants) ? row.tenants : [row.tenants];
+      if (tenants.length === 0) this.shared.add(row);
+      for (const t of new Set(tenants)) {
+        let table = this.byTenant.get(t);
+        if (!table) this.byTenant.set(t, (table = new Table()));
+        table.add(row);
       }
     }
+    for (const t of [this.shared, ...this.byTenant.values()]) this.count += t.exact.size + t.globs.length;
   }
 
   get size(): number {
-    return this.exact.size + this.globs.length;
+    return this.count;
   }
 
-  /** Exact names first, then globs in table order; results are memoized per name. */
-  find(name: string): Entry | undefined {
+  /**
+   * The row for a host name seen in an event of `tenant` (metadata.tenant_uid): the tenant's rows (exact,
+   * then globs in table order), then the untenanted rows (the same way); memoized per tenant and name.
+   */
+  find(name: string, tenant?: string): Entry | undefined {
     const key = name.toLowerCase();
-    const hit = this.exact.get(key);
+    const own = tenant === undefined ? undefined : this.byTenant.get(tenant);
+    const hit = (own ?? this.shared).exact.get(key);
     if (hit) return hit;
-    const m = this.memo.get(key);
+    // the length prefix keeps tenant and name apart whatever characters they hold
+    const memoKey = own ? `${tenant!.length}:${tenant}/${key}` : key;
+    const m = this.memo.get(memoKey);
     if (m !== undefined) return m ?? undefined;
-    let found: Entry | null = null;
-    for (const g of this.globs) {
-      if (g.match(key)) {
-        found = g.entry;
-        break;
-      }
-    }
+    const found = (own && (own.glob(key) ?? this.shared.exact.get(key))) ?? this.shared.glob(key) ?? null;
     if (this.memo.size >= 10_000) this.memo.clear();
-    this.memo.set(key, found);
+    this.memo.set(memoKey, found);
     return found ?? undefined;
   }
 }
@@ -113,7 +140,7 @@ function globMatch(parts: readonly GlobPart[], s: string): boolean {
 /**
  * Rows from a JSON array (of inventory rows) or a CSV with a header:
  * match (or hostname/host/node/instance_id), owner, team, environment, criticality, region, labels
- * ("k=v;k2=v2"). Throws with the row number of the first bad row.
+ * ("k=v;k2=v2"), tenants (or tenant; "a|b" for several). Throws with the row number of the first bad row.
  */
 export function parseInventory(text: string, format: "json" | "csv"): InventoryRow[] {
   if (format === "json") {
@@ -137,6 +164,7 @@ export function parseInventory(text: string, format: "json" | "csv"): InventoryR
     criticality: col("criticality"),
     region: col("region"),
     labels: col("labels"),
+    tenants: col("tenants", "tenant"),
   };
   return lines.slice(1).map((line, i) => {
     const f = splitCsvLine(line, ",");
@@ -148,14 +176,23 @@ export function parseInventory(text: string, format: "json" | "csv"): InventoryR
       const eq = kv.indexOf("=");
       if (eq > 0) labels[kv.slice(0, eq).trim()] = kv.slice(eq + 1).trim();
     }
-    const row: InventoryRow = { match: match.includes("|") ? match.split("|").map((s) => s.trim()) : match };
+    const row: InventoryRow = { match: names(match) };
     for (const k of ["owner", "team", "environment", "criticality", "region"] as const) {
       const v = get(cols[k]);
       if (v) row[k] = v;
     }
     if (Object.keys(labels).length) row.labels = labels;
+    const tenants = get(cols.tenants);
+    if (tenants) row.tenants = names(tenants);
     return row;
   });
+}
+
+/** A CSV cell: one name, or several separated by `|`. */
+function names(cell: string): string | string[] {
+  if (!cell.includes("|")) return cell;
+  const list = cell.split("|").map((x) => x.trim()).filter((x) => x !== "");
+  return list.length === 0 ? cell : list.length === 1 ? list[0]! : list;
 }
 
 /** The names of the event's host, in the order they are tried: the device's, then the calling instance. */
@@ -183,7 +220,7 @@ export function enrichInventory(e: OcsfEvent, inv: Inventory): OcsfEvent {
   if (inv.size === 0) return e;
   let hit: { path: string; value: string; entry: Entry } | undefined;
   for (const n of hostNames(e)) {
-    const entry = inv.find(n.value);
+    const entry = inv.find(n.value, e.metadata.tenant_uid);
     if (entry) {
       hit = { ...n, entry };
       break;
