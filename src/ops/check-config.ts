@@ -3,7 +3,7 @@
 // schema cannot say: the Worker secrets the config refers to ({"env": "NAME"}), secrets written
 // in clear, sinks nothing routes to, and settings that lock every client out. Pure: the script
 // does the file and process I/O.
-import type { Config } from "../config/schema";
+import { multiTenant, type Config } from "../config/schema";
 import { ARCHIVE_SINK } from "../config/routing";
 import { CONFIG_FILE, VAR_LIMIT_BYTES, validateConfig } from "../config/load";
 import { isSecretKey } from "./log";
@@ -93,6 +93,21 @@ function advise(cfg: Config, warnings: string[]): void {
   adviseRoutes(cfg, warnings);
   adviseClusterTenants(cfg, warnings);
   adviseLakeSources(cfg, warnings);
+  adviseInventoryTenants(cfg, warnings);
+}
+
+/**
+ * Several tenants can send and an inline inventory row without `tenants` matches by glob: it enriches every
+ * tenant's hosts of that shape (node-*, ip-10-*), so one team's owner and criticality reach another team's
+ * events (docs/enrichment.md "Rows of one tenant"). Rows in the R2/KV file are not read here.
+ */
+function adviseInventoryTenants(cfg: Config, warnings: string[]): void {
+  if (!multiTenant(cfg.auth)) return;
+  (cfg.enrich.inventory?.inline ?? []).forEach((row, i) => {
+    const globs = (Array.isArray(row.match) ? row.match : [row.match]).filter((m) => /[*?[]/.test(m));
+    if (row.tenants === undefined && globs.length > 0)
+      warnings.push(`enrich.inventory.inline.${i}: glob ${globs.map((g) => `"${g}"`).join(", ")} without tenants matches the hosts of every tenant that can send: add "tenants" unless its owner and criticality really hold for all of them`);
+  });
 }
 
 /** AWS asks for custom source names of at most 20 characters (the provider role's name holds it; CreateCustomLogSource). */

@@ -201,6 +201,23 @@ describe("tenants sharing a cluster", () => {
   });
 });
 
+describe("inventory globs without tenants", () => {
+  const inline = [{ match: "node-*", owner: "a" }, { match: ["db-1", "ip-10-*"], tenants: "team-a" }, { match: ["web-1", "web-?"], owner: "w" }, { match: "db-2" }];
+  const warned = (auth: unknown) => checkConfigText(JSON.stringify({ auth, enrich: { inventory: { inline } } })).warnings.filter((w) => w.startsWith("enrich.inventory"));
+  const tokens = [{ tenant: "team-a", token: { env: "T1" } }, { tenant: "team-b", token: { env: "T2" } }];
+
+  it("warns about each untenanted glob row when several tenants can send", () => {
+    expect(warned({ tokens })).toEqual([
+      'enrich.inventory.inline.0: glob "node-*" without tenants matches the hosts of every tenant that can send: add "tenants" unless its owner and criticality really hold for all of them',
+      'enrich.inventory.inline.2: glob "web-?" without tenants matches the hosts of every tenant that can send: add "tenants" unless its owner and criticality really hold for all of them',
+    ]);
+  });
+
+  it("is quiet with one tenant", () => {
+    expect(warned({ tokens: tokens.slice(0, 1) })).toEqual([]);
+  });
+});
+
 describe("varSizeError", () => {
   it("passes a value of up to 5 KB and names the bundled file for a bigger one", () => {
     expect(varSizeError("x".repeat(5120), "v")).toBeUndefined();
