@@ -48,24 +48,75 @@ export const tokenSchema = z
   .strict()
   .refine((t) => t.token !== undefined || t.basic !== undefined, { message: "a token entry needs `token` (bearer) or `basic` credentials" });
 
+/** Most entries in an auth.hmac list: each request's signature is verified against every entry with its header. */
+export const MAX_HMAC_ENTRIES = 16;
+
+const sourcesSchema = tokenSchema.shape.sources;
+
+/** One HMAC-SHA256 signer: its secret, the header it signs in, and (as a token entry) tenant, sources, cluster. */
+export const hmacEntrySchema = z
+  .object({
+    header: z.string().min(1).default("x-tributary-signature"),
+    secret: secretRef,
+    tenant: z.string().min(1),
+    sources: sourcesSchema,
+    cluster: z.string().optional(),
+  })
+  .strict();
+const hmacSingleSchema = hmacEntrySchema.extend({ tenant: z.string().min(1).default("hmac") });
+const hmacListSchema = z
+  .array(hmacEntrySchema)
+  .min(1, "an empty list accepts no signature: leave `hmac` out instead")
+  .max(MAX_HMAC_ENTRIES, `at most ${MAX_HMAC_ENTRIES} entries (every signature is checked against each)`);
+
 /**
- * The enricher looks a cluster up by tenant (src/enrich/context.ts): two tokens of one tenant naming different
- * clusters would label every event of that tenant with the last one, whichever token sent it. Refused instead.
+ * auth.hmac: one signer object (the original form) or a list of them (several senders, or rotation: two
+ * entries of one tenant). Dispatched on the shape so that an error names the exact field (auth.hmac.1.secret)
+ * rather than zod's "no union member matched".
  */
-function oneClusterPerTenant(tokens: z.infer<typeof tokenSchema>[], ctx: z.RefinementCtx): void {
-  const first = new Map<string, { cluster: string; at: number }>();
-  tokens.forEach((t, i) => {
-    if (t.cluster === undefined) return;
+type HmacConfig = z.infer<typeof hmacListSchema> | z.infer<typeof hmacSingleSchema>;
+const hmacSchema = z.unknown().transform((v, ctx): HmacConfig => {
+  const r = Array.isArray(v) ? hmacListSchema.safeParse(v) : hmacSingleSchema.safeParse(v);
+  if (r.success) return r.data;
+  for (const issue of r.error.issues) ctx.addIssue({ ...issue, code: "custom", message: issue.message, path: issue.path });
+  return z.NEVER;
+});
+
+export type HmacEntry = z.infer<typeof hmacEntrySchema> & {
+  /** Where it is in the config, for errors and logs: "auth.hmac" or "auth.hmac.1". */
+  at: string;
+};
+
+/** The configured HMAC signers as a list, whichever form auth.hmac takes. */
+export function hmacEntries(auth: { hmac?: HmacConfig }): HmacEntry[] {
+  const h = auth.hmac;
+  if (h === undefined) return [];
+  return Array.isArray(h) ? h.map((e, i) => ({ ...e, at: `auth.hmac.${i}` })) : [{ ...h, at: "auth.hmac" }];
+}
+
+/**
+ * The enricher looks a cluster up by tenant (src/enrich/context.ts): two credentials (tokens or HMAC signers)
+ * of one tenant naming different clusters would label every event of that tenant with the last one, whichever
+ * credential sent it. Refused instead.
+ */
+function oneClusterPerTenant(auth: { tokens: z.infer<typeof tokenSchema>[]; hmac?: HmacConfig }, ctx: z.RefinementCtx): void {
+  const first = new Map<string, { cluster: string; at: string }>();
+  const rows = [
+    ...auth.tokens.map((t, i) => ({ tenant: t.tenant, cluster: t.cluster, path: ["tokens", i] as (string | number)[] })),
+    ...hmacEntries(auth).map((h) => ({ tenant: h.tenant, cluster: h.cluster, path: h.at.split(".").slice(1).map((p) => (/^\d+$/.test(p) ? Number(p) : p)) })),
+  ];
+  for (const t of rows) {
+    if (t.cluster === undefined) continue;
     const seen = first.get(t.tenant);
-    if (seen === undefined) first.set(t.tenant, { cluster: t.cluster, at: i });
+    if (seen === undefined) first.set(t.tenant, { cluster: t.cluster, at: ["auth", ...t.path].join(".") });
     else if (seen.cluster !== t.cluster) {
       ctx.addIssue({
         code: "custom",
-        path: [i, "cluster"],
-        message: `tenant "${t.tenant}" already has cluster "${seen.cluster}" (auth.tokens.${seen.at}): the cluster label is looked up by tenant, so give each cluster its own tenant (e.g. "${t.tenant}-${t.cluster}")`,
+        path: [...t.path, "cluster"],
+        message: `tenant "${t.tenant}" already has cluster "${seen.cluster}" (${seen.at}): the cluster label is looked up by tenant, so give each cluster its own tenant (e.g. "${t.tenant}-${t.cluster}")`,
       });
     }
-  });
+  }
 }
 
 /**
@@ -74,7 +125,7 @@ function oneClusterPerTenant(tokens: z.infer<typeof tokenSchema>[], ctx: z.Refin
  */
 export function multiTenant(auth: Pick<Config["auth"], "tokens" | "hmac" | "required">): boolean {
   const tenants = new Set<string | undefined>(auth.tokens.map((t) => t.tenant));
-  if (auth.hmac) tenants.add(auth.hmac.tenant);
+  for (const h of hmacEntries(auth)) tenants.add(h.tenant);
   if (!auth.required) tenants.add(undefined);
   return tenants.size > 1;
 }
@@ -107,14 +158,12 @@ export const configSchema = z
       .object({
         /** Require authentication (default true; `npm start` runs with TRIBUTARY_DEV=true). */
         required: z.boolean().default(true),
-        tokens: z.array(tokenSchema).default([]).superRefine(oneClusterPerTenant),
-        /** Optional shared-secret HMAC-SHA256 signature of the body in this header. */
-        hmac: z
-          .object({ header: z.string().default("x-tributary-signature"), secret: secretRef, tenant: z.string().default("hmac") })
-          .strict()
-          .optional(),
+        tokens: z.array(tokenSchema).default([]),
+        /** Optional HMAC-SHA256 signature of the body: one signer, or a list (several senders, rotation). */
+        hmac: hmacSchema.optional(),
       })
       .strict()
+      .superRefine(oneClusterPerTenant)
       .default({ required: true, tokens: [] }),
     limits: limitsSchema.default(limitsSchema.parse({})),
     /** Enrichment: host inventory, threat intel, ATT&CK, Kubernetes/cloud context (src/config/enrich.ts). */

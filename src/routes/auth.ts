@@ -1,11 +1,11 @@
 // Ingest authentication: per-source bearer tokens (several at once, for rotation), HTTP Basic
-// (Falco's http_output only takes user:pass in the URL), and an optional HMAC-SHA256 signature of
+// (Falco's http_output only takes user:pass in the URL), and optional HMAC-SHA256 signatures (one signer or a list) of
 // the body. Each credential maps to a tenant (metadata.tenant_uid) and optionally to the sources
 // it may send.
 //
 // Secrets are compared as SHA-256 digests in constant time, and never logged: logs name the env
 // variable a missing secret should come from, never a value.
-import type { Config } from "../config/schema";
+import { hmacEntries, type Config } from "../config/schema";
 import { resolveSecret } from "../config/load";
 import type { SourceKind } from "../normalize/ocsf";
 import { log } from "../ops/log";
@@ -58,9 +58,17 @@ interface Credentials {
   bearer: Keyed[];
   /** Digest of "username:password". */
   basic: Keyed[];
-  hmac?: { key: CryptoKey; header: string; entry: Entry };
+  /** Every configured HMAC signer (auth.hmac, one or a list), in config order. */
+  hmac: Signer[];
   /** Something is configured (even if a secret is missing): then auth is enforced, dev or not. */
   configured: boolean;
+}
+
+interface Signer {
+  /** Lower-case header name the signature comes in. */
+  header: string;
+  /** Unset when the secret is missing; `keyed.entry` is read at use, as refuseShared may replace it. */
+  verifier?: { key: CryptoKey; keyed: Keyed };
 }
 
 interface Keyed {
@@ -99,7 +107,7 @@ function secretName(ref: unknown): string {
 }
 
 async function build(cfg: Config, env: Record<string, unknown>): Promise<Credentials> {
-  const creds: Credentials = { bearer: [], basic: [], configured: cfg.auth.tokens.length > 0 || cfg.auth.hmac !== undefined };
+  const creds: Credentials = { bearer: [], basic: [], hmac: [], configured: cfg.auth.tokens.length > 0 || cfg.auth.hmac !== undefined };
   const missing: string[] = [];
   for (const [i, t] of cfg.auth.tokens.entries()) {
     if (t.token !== undefined) {
@@ -115,15 +123,23 @@ async function build(cfg: Config, env: Record<string, unknown>): Promise<Credent
       else creds.basic.push({ digest: await sha256(`${t.basic.username}:${v}`), entry, from: secretName(t.basic.password) });
     }
   }
-  const h = cfg.auth.hmac;
-  if (h) {
+  const signers: Keyed[] = [];
+  for (const h of hmacEntries(cfg.auth)) {
     const v = resolveSecret(h.secret, env);
-    if (v === undefined) missing.push(`HMAC key, ${secretName(h.secret)}`);
-    else creds.hmac = { key: await crypto.subtle.importKey("raw", enc.encode(v), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]), header: h.header.toLowerCase(), entry: entryOf(h.tenant, undefined, `auth.hmac (${secretName(h.secret)})`) };
+    const signer: Signer = { header: h.header.toLowerCase() };
+    creds.hmac.push(signer);
+    if (v === undefined) {
+      missing.push(`HMAC key of tenant ${h.tenant} (${h.at}), ${secretName(h.secret)}`);
+      continue;
+    }
+    const keyed: Keyed = { digest: await sha256(v), entry: entryOf(h.tenant, h.sources, `${h.at} (${secretName(h.secret)})`), from: secretName(h.secret) };
+    signer.verifier = { key: await crypto.subtle.importKey("raw", enc.encode(v), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]), keyed };
+    signers.push(keyed);
   }
   if (missing.length) log("error", "auth secrets not set; those credentials cannot match", { missing });
   refuseShared(creds.bearer);
   refuseShared(creds.basic);
+  refuseShared(signers);
   return creds;
 }
 
@@ -246,20 +262,8 @@ export async function authenticate(headers: Headers, cfg: Config, env: { TRIBUTA
     const named = scheme !== undefined && KNOWN_SCHEMES.has(scheme) ? ` "${scheme}"` : "";
     return { ok: false, status: 401, reason: `unsupported Authorization scheme${named}: use Bearer or Basic` };
   }
-  const hmac = creds.hmac;
-  const sig = cfg.auth.hmac ? headers.get(cfg.auth.hmac.header) : null;
-  if (sig !== null) {
-    if (!hmac) return { ok: false, status: 403, reason: "HMAC signatures are not accepted: the shared secret is not set on the server" };
-    const bytes = signatureBytes(sig);
-    if (!bytes) return { ok: false, status: 401, reason: `malformed ${hmac.header} header: expected sha256=<64 hex digits>` };
-    return {
-      ok: "body",
-      verify: async (body) => {
-        const good = await crypto.subtle.verify("HMAC", hmac.key, bytes, body);
-        return good ? ok(hmac.entry, "hmac") : { ok: false, status: 403, reason: "HMAC signature does not match the body" };
-      },
-    };
-  }
+  const signed = creds.hmac.map((h) => ({ h, sig: headers.get(h.header) })).filter((x): x is { h: Signer; sig: string } => x.sig !== null);
+  if (signed.length > 0) return hmacCheck(signed);
   if (!cfg.auth.required) return { ok: true, principal: { method: "none" } };
   if (env.TRIBUTARY_DEV === "true" && !creds.configured) return { ok: true, principal: { tenant: "dev", method: "dev" } };
   if (!creds.configured) {
@@ -270,8 +274,31 @@ export async function authenticate(headers: Headers, cfg: Config, env: { TRIBUTA
         `authentication is required and no credentials are configured on this server: add auth.tokens (bearer or basic, secrets as {"env": "NAME"}) or auth.hmac to ${WHERE}, or set auth.required to false (see docs/ingest.md)`,
     };
   }
-  const hmacHint = cfg.auth.hmac ? `, or sign the body in ${cfg.auth.hmac.header}` : "";
+  const hmacHint = creds.hmac.length ? `, or sign the body in ${[...new Set(creds.hmac.map((h) => h.header))].join(" or ")}` : "";
   return { ok: false, status: 401, reason: `missing credentials: send Authorization: Bearer <token> or HTTP Basic${hmacHint}` };
+}
+
+/**
+ * The signers whose header the request carries: each header must be a well-formed signature, and the body is
+ * verified against every signer with a key (no early exit: the work per request does not depend on which
+ * matches); the first in config order that verifies gives the principal, as a token entry does.
+ */
+function hmacCheck(signed: { h: Signer; sig: string }[]): AuthResult {
+  const checks: { key: CryptoKey; keyed: Keyed; bytes: Uint8Array }[] = [];
+  for (const { h, sig } of signed) {
+    const bytes = signatureBytes(sig);
+    if (!bytes) return { ok: false, status: 401, reason: `malformed ${h.header} header: expected sha256=<64 hex digits>` };
+    if (h.verifier) checks.push({ ...h.verifier, bytes });
+  }
+  if (checks.length === 0) return { ok: false, status: 403, reason: "HMAC signatures are not accepted: the shared secret is not set on the server" };
+  return {
+    ok: "body",
+    verify: async (body) => {
+      const good = await Promise.all(checks.map((c) => crypto.subtle.verify("HMAC", c.key, c.bytes, body)));
+      const i = good.indexOf(true);
+      return i >= 0 ? ok(checks[i]!.keyed.entry, "hmac") : { ok: false, status: 403, reason: "HMAC signature does not match the body" };
+    },
+  };
 }
 
 /** Whether a principal may send records of this source. */

@@ -2,6 +2,8 @@
 import { describe, it, expect, vi } from "vitest";
 import { authenticate, allows, constantTimeEqual, type AuthResult } from "../../src/routes/auth";
 import { parseConfig } from "../../src/config/load";
+import { multiTenant } from "../../src/config/schema";
+import { contextData } from "../../src/enrich/context";
 
 const basic = (user: string, pass: string) => "Basic " + Buffer.from(`${user}:${pass}`, "utf8").toString("base64");
 const tenant = (r: AuthResult) => (r.ok === true ? r.principal.tenant : `${r.ok === false ? r.status : "body"}`);
@@ -284,5 +286,65 @@ describe("usage log (rotation: is the old token still used?)", () => {
       ["team-a", "auth.tokens[0] (env TOKEN_A)", "bearer", 2],
     ]);
     expect(JSON.stringify(lines)).not.toMatch(/tok-old|tok-new|literal-pw|hmac-key/);
+  });
+});
+
+describe("auth.hmac as a list of signers", () => {
+  const enc = new TextEncoder();
+  const body = enc.encode('{"rule":"x"}');
+  const sign = async (secret: string, b: Uint8Array = body) => {
+    const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    return `sha256=${Buffer.from(await crypto.subtle.sign("HMAC", key, b)).toString("hex")}`;
+  };
+  const cfg = parseConfig({
+    auth: {
+      hmac: [
+        { tenant: "team-a", secret: { env: "A_OLD" }, cluster: "eu-1" },
+        { tenant: "team-a", secret: { env: "A_NEW" } },
+        { tenant: "team-b", secret: { env: "B" }, header: "X-B-Sig", sources: ["tetragon"] },
+      ],
+    },
+  });
+  const env = { A_OLD: "a-old-secret", A_NEW: "a-new-secret", B: "b-secret" };
+  const verify = async (h: Record<string, string>, e: Record<string, string> = env, c = cfg, b = body) => {
+    const r = await authenticate(new Headers(h), c, e);
+    return r.ok === "body" ? r.verify(b) : r;
+  };
+
+  it("each sender gets its own tenant, and both secrets of a rotation are accepted", async () => {
+    expect(tenant(await verify({ "x-tributary-signature": await sign("a-old-secret") }))).toBe("team-a");
+    const a = await verify({ "x-tributary-signature": await sign("a-new-secret") });
+    expect(a.ok === true && a.principal).toEqual({ tenant: "team-a", sources: undefined, method: "hmac" });
+    const b = await verify({ "x-b-sig": await sign("b-secret") });
+    expect(b.ok === true && b.principal).toEqual({ tenant: "team-b", sources: ["tetragon"], method: "hmac" });
+    expect(b.ok === true && allows(b.principal, "tetragon") && !allows(b.principal, "falco")).toBe(true);
+  });
+
+  it("a bad signature is 403 with the same reason; another signer's secret in the wrong header is refused", async () => {
+    const bad = await verify({ "x-tributary-signature": await sign("a-new-secret", enc.encode("other")) });
+    expect(bad).toEqual({ ok: false, status: 403, reason: "HMAC signature does not match the body" });
+    expect(await verify({ "x-tributary-signature": await sign("b-secret") })).toEqual(bad);
+    expect(tenant(await verify({ "x-b-sig": "sha256=12" }))).toBe("401");
+    // one secret missing: the others still verify
+    expect(tenant(await verify({ "x-b-sig": await sign("b-secret") }, { B: "b-secret" }))).toBe("team-b");
+    expect(tenant(await verify({ "x-tributary-signature": await sign("a-old-secret") }, { B: "b-secret" }))).toBe("403");
+  });
+
+  it("one secret for two tenants is refused; multiTenant, the cluster rule and errors name the entry", async () => {
+    const shared = parseConfig({ auth: { hmac: [{ tenant: "x", secret: "same" }, { tenant: "y", secret: "same" }] } });
+    const r = await verify({ "x-tributary-signature": await sign("same") }, {}, shared);
+    expect(r.ok === false && r.reason).toMatch(/configured for more than one tenant/);
+    expect(multiTenant(cfg.auth)).toBe(true);
+    expect(multiTenant(parseConfig({ auth: { hmac: [{ tenant: "a", secret: "1" }, { tenant: "a", secret: "2" }] } }).auth)).toBe(false);
+    expect(contextData(cfg).clusters.get("team-a")).toBe("eu-1");
+    expect(() => parseConfig({ auth: { tokens: [{ tenant: "t", token: "x", cluster: "c1" }], hmac: [{ tenant: "t", secret: "s", cluster: "c2" }] } })).toThrow(
+      'auth.hmac.0.cluster: tenant "t" already has cluster "c1" (auth.tokens.0)',
+    );
+    expect(() => parseConfig({ auth: { hmac: [{ tenant: "a", secret: "1" }, { tenant: "b" }] } })).toThrow("auth.hmac.1.secret");
+    expect(() => parseConfig({ auth: { hmac: { tenant: "a" } } })).toThrow("auth.hmac.secret");
+    expect(() => parseConfig({ auth: { hmac: [] } })).toThrow("auth.hmac: an empty list accepts no signature");
+    expect(() => parseConfig({ auth: { hmac: Array.from({ length: 17 }, (_, i) => ({ tenant: "a", secret: `s${i}` })) } })).toThrow("auth.hmac: at most 16 entries");
+    expect(parseConfig({}).auth.hmac).toBeUndefined();
+    expect(parseConfig({ auth: { hmac: { secret: "s" } } }).auth.hmac).toEqual({ header: "x-tributary-signature", secret: "s", tenant: "hmac" });
   });
 });
