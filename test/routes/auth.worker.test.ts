@@ -172,6 +172,43 @@ describe("HMAC signatures", () => {
   });
 });
 
+describe("HMAC signers as a list (several senders, rotation)", () => {
+  const cfg = {
+    auth: {
+      hmac: [
+        { tenant: "team-a", secret: { env: "A_OLD" } },
+        { tenant: "team-a", secret: { env: "A_NEW" } },
+        { tenant: "team-b", secret: { env: "B_KEY" }, header: "x-b-signature", sources: ["falco"] },
+      ],
+    },
+  };
+  const keys = { A_OLD: "a-old-7c1e90", A_NEW: "a-new-3f22b1", B_KEY: "b-key-5d04aa" };
+  async function signed(path: string, text: string, header: string, secret: string) {
+    const body = new TextEncoder().encode(text);
+    const queue = new CaptureQueue();
+    const r = await call(post(path, body, { "content-type": "application/json", [header]: `sha256=${await hmacHex(secret, body)}` }), { config: cfg, dev: false, queue, vars: keys });
+    return { ...r, tenants: queue.events().map((e) => (e.metadata as { tenant_uid?: string }).tenant_uid) };
+  }
+
+  it("each sender's events get its own tenant_uid; the old and the new secret of a rotation are both accepted", async () => {
+    for (const [header, secret, tenant] of [["x-tributary-signature", keys.A_OLD, "team-a"], ["x-tributary-signature", keys.A_NEW, "team-a"], ["x-b-signature", keys.B_KEY, "team-b"]] as const) {
+      const r = await signed("/v1/events", alert, header, secret);
+      expect(r.status).toBe(202);
+      expect(r.tenants).toEqual([tenant]);
+    }
+  });
+
+  it("a signer's sources restriction answers 403; a bad signature (another signer's secret) still 403 with the same reason", async () => {
+    const route = await signed("/v1/events/tetragon", tetragon.join("\n"), "x-b-signature", keys.B_KEY);
+    expect(route.status).toBe(403);
+    expect(route.body.errors[0]!.reason).toMatch(/team-b.*may not send tetragon/);
+    const wrong = await signed("/v1/events", alert, "x-b-signature", keys.A_NEW);
+    expect(wrong.status).toBe(403);
+    expect(wrong.body.errors[0]!.reason).toBe("HMAC signature does not match the body");
+    expect(wrong.tenants).toEqual([]);
+  });
+});
+
 describe("dev mode and defaults", () => {
   it("outside dev with nothing configured: 401 explaining how to configure tokens (never silently open)", async () => {
     const r = await send({}, { cfg: {} });
