@@ -188,8 +188,16 @@ describe("tenants sharing a cluster", () => {
     const r = checkConfigText(JSON.stringify({ auth: { tokens: perSensor } }));
     expect(r.ok).toBe(true);
     expect(shared(r)).toEqual([
-      'auth.tokens: tenants "prod", "prod-falco", "prod-audit" share cluster "prod-eu-1": correlation keeps tenants apart, so their events (a kubectl exec, its Falco alert and Tetragon exec) are never joined (give the cluster\'s sensors one tenant, each with its own token, or set correlate.acrossTenants)',
+      'auth: tenants "prod", "prod-falco", "prod-audit" share cluster "prod-eu-1": correlation keeps tenants apart, so their events (a kubectl exec, its Falco alert and Tetragon exec) are never joined (give the cluster\'s sensors one tenant, each with its own token or HMAC secret, or set correlate.acrossTenants)',
     ]);
+  });
+
+  it("counts HMAC signers' clusters too", () => {
+    const hmac = [{ tenant: "prod-relay", secret: { env: "H1" }, cluster: "prod-eu-1" }];
+    const r = checkConfigText(JSON.stringify({ auth: { tokens: [tok("prod", "T1", "prod-eu-1")], hmac } }));
+    expect(shared(r)).toEqual([expect.stringContaining('auth: tenants "prod", "prod-relay" share cluster "prod-eu-1"')]);
+    const same = [{ tenant: "prod", secret: { env: "H1" }, cluster: "prod-eu-1" }];
+    expect(shared(checkConfigText(JSON.stringify({ auth: { tokens: [tok("prod", "T1", "prod-eu-1"), tok("aws", "T4")], hmac: same } })))).toEqual([]);
   });
 
   it("is quiet with one tenant per cluster, with correlate.acrossTenants, and for one cluster per tenant", () => {
