@@ -85,13 +85,15 @@ const hmacSchema = z.unknown().transform((v, ctx): HmacConfig => {
 export type HmacEntry = z.infer<typeof hmacEntrySchema> & {
   /** Where it is in the config, for errors and logs: "auth.hmac" or "auth.hmac.1". */
   at: string;
+  /** The same place as a zod path under auth: ["hmac"] or ["hmac", 1]. */
+  path: (string | number)[];
 };
 
 /** The configured HMAC signers as a list, whichever form auth.hmac takes. */
 export function hmacEntries(auth: { hmac?: HmacConfig }): HmacEntry[] {
   const h = auth.hmac;
   if (h === undefined) return [];
-  return Array.isArray(h) ? h.map((e, i) => ({ ...e, at: `auth.hmac.${i}` })) : [{ ...h, at: "auth.hmac" }];
+  return Array.isArray(h) ? h.map((e, i) => ({ ...e, at: `auth.hmac.${i}`, path: ["hmac", i] })) : [{ ...h, at: "auth.hmac", path: ["hmac"] }];
 }
 
 /**
@@ -103,7 +105,7 @@ function oneClusterPerTenant(auth: { tokens: z.infer<typeof tokenSchema>[]; hmac
   const first = new Map<string, { cluster: string; at: string }>();
   const rows = [
     ...auth.tokens.map((t, i) => ({ tenant: t.tenant, cluster: t.cluster, path: ["tokens", i] as (string | number)[] })),
-    ...hmacEntries(auth).map((h) => ({ tenant: h.tenant, cluster: h.cluster, path: h.at.split(".").slice(1).map((p) => (/^\d+$/.test(p) ? Number(p) : p)) })),
+    ...hmacEntries(auth),
   ];
   for (const t of rows) {
     if (t.cluster === undefined) continue;

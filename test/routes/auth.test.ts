@@ -340,6 +340,12 @@ describe("auth.hmac as a list of signers", () => {
     expect(() => parseConfig({ auth: { tokens: [{ tenant: "t", token: "x", cluster: "c1" }], hmac: [{ tenant: "t", secret: "s", cluster: "c2" }] } })).toThrow(
       'auth.hmac.0.cluster: tenant "t" already has cluster "c1" (auth.tokens.0)',
     );
+    expect(() => parseConfig({ auth: { hmac: [{ tenant: "t", secret: "1", cluster: "c1" }, { tenant: "t", secret: "2", cluster: "c2" }] } })).toThrow(
+      'auth.hmac.1.cluster: tenant "t" already has cluster "c1" (auth.hmac.0)',
+    );
+    expect(() => parseConfig({ auth: { tokens: [{ tenant: "hmac", token: "x", cluster: "c1" }], hmac: { secret: "s", cluster: "c2" } } })).toThrow(
+      'auth.hmac.cluster: tenant "hmac" already has cluster "c1" (auth.tokens.0)',
+    );
     expect(() => parseConfig({ auth: { hmac: [{ tenant: "a", secret: "1" }, { tenant: "b" }] } })).toThrow("auth.hmac.1.secret");
     expect(() => parseConfig({ auth: { hmac: { tenant: "a" } } })).toThrow("auth.hmac.secret");
     expect(() => parseConfig({ auth: { hmac: [] } })).toThrow("auth.hmac: an empty list accepts no signature");
