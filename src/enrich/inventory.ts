@@ -75,8 +75,9 @@ export class Inventory {
     const own = tenant === undefined ? undefined : this.byTenant.get(tenant);
     const hit = (own ?? this.shared).exact.get(key);
     if (hit) return hit;
-    // the length prefix keeps tenant and name apart whatever characters they hold
-    const memoKey = own ? `${tenant!.length}:${tenant}/${key}` : key;
+    // the length prefix keeps tenant and name apart whatever characters they hold, and an untenanted key
+    // starts with ":" where a tenant's starts with a digit (a host named "3:abc/node-1" is not tenant abc's node-1)
+    const memoKey = own ? `${tenant!.length}:${tenant}/${key}` : `:${key}`;
     const m = this.memo.get(memoKey);
     if (m !== undefined) return m ?? undefined;
     const found = (own && (own.glob(key) ?? this.shared.exact.get(key))) ?? this.shared.glob(key) ?? null;

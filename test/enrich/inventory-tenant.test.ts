@@ -76,6 +76,11 @@ describe("host inventory scoped by tenant", () => {
     // a tenant's miss falls through to the untenanted exact name, then glob
     const j = new Inventory([{ match: "db-1", team: "shared db" }, { match: "web-*", tenants: "a", team: "a web" }]);
     expect(j.find("db-1", "a")?.row.team).toBe("shared db");
+    // a host name spelled like a tenant's memo key finds nothing of that tenant's (the memo keys cannot meet)
+    const k = new Inventory([{ match: "node-*", tenants: "abc", team: "abc glob" }]);
+    expect(k.find("node-1", "abc")?.row.team).toBe("abc glob");
+    expect(k.find("3:abc/node-1")).toBeUndefined();
+    expect(k.find("3:abc/node-1", "other")).toBeUndefined();
   });
 
   it("reads a tenants (or tenant) column from CSV and a tenants field from JSON", () => {
