@@ -56,7 +56,13 @@ const sourcesSchema = tokenSchema.shape.sources;
 /** One HMAC-SHA256 signer: its secret, the header it signs in, and (as a token entry) tenant, sources, cluster. */
 export const hmacEntrySchema = z
   .object({
-    header: z.string().min(1).default("x-tributary-signature"),
+    // an HTTP field name (RFC 9110 token): Headers.get throws on anything else, failing every request; not
+    // Authorization, which carries the bearer and basic credentials
+    header: z
+      .string()
+      .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "an HTTP header name (letters, digits and !#$%&'*+-.^_`|~)")
+      .refine((h) => h.toLowerCase() !== "authorization", "not Authorization: it carries the bearer and basic credentials")
+      .default("x-tributary-signature"),
     secret: secretRef,
     tenant: z.string().min(1),
     sources: sourcesSchema,

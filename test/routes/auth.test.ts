@@ -350,6 +350,10 @@ describe("auth.hmac as a list of signers", () => {
     expect(() => parseConfig({ auth: { hmac: { tenant: "a" } } })).toThrow("auth.hmac.secret");
     expect(() => parseConfig({ auth: { hmac: [] } })).toThrow("auth.hmac: an empty list accepts no signature");
     expect(() => parseConfig({ auth: { hmac: Array.from({ length: 17 }, (_, i) => ({ tenant: "a", secret: `s${i}` })) } })).toThrow("auth.hmac: at most 16 entries");
+    // a header name Headers.get refuses (it would fail every request), or Authorization, is refused at load
+    expect(() => parseConfig({ auth: { hmac: { secret: "s", header: "x sig" } } })).toThrow("auth.hmac.header: an HTTP header name");
+    expect(() => parseConfig({ auth: { hmac: [{ tenant: "a", secret: "s", header: "Authorization" }] } })).toThrow("auth.hmac.0.header: not Authorization");
+    expect(parseConfig({ auth: { hmac: { secret: "s", header: "X-Hub-Signature-256" } } }).auth.hmac).toMatchObject({ header: "X-Hub-Signature-256" });
     expect(parseConfig({}).auth.hmac).toBeUndefined();
     expect(parseConfig({ auth: { hmac: { secret: "s" } } }).auth.hmac).toEqual({ header: "x-tributary-signature", secret: "s", tenant: "hmac" });
   });
