@@ -102,6 +102,11 @@ export function hmacEntries(auth: { hmac?: HmacConfig }): HmacEntry[] {
   return Array.isArray(h) ? h.map((e, i) => ({ ...e, at: `auth.hmac.${i}`, path: ["hmac", i] })) : [{ ...h, at: "auth.hmac", path: ["hmac"] }];
 }
 
+/** Every ingest credential (auth.tokens, then the HMAC signers) as its tenant, cluster and zod path under auth. */
+export function credentialRows(auth: { tokens: z.infer<typeof tokenSchema>[]; hmac?: HmacConfig }): { tenant: string; cluster?: string; path: (string | number)[] }[] {
+  return [...auth.tokens.map((t, i) => ({ tenant: t.tenant, cluster: t.cluster, path: ["tokens", i] })), ...hmacEntries(auth)];
+}
+
 /**
  * The enricher looks a cluster up by tenant (src/enrich/context.ts): two credentials (tokens or HMAC signers)
  * of one tenant naming different clusters would label every event of that tenant with the last one, whichever
@@ -109,11 +114,7 @@ export function hmacEntries(auth: { hmac?: HmacConfig }): HmacEntry[] {
  */
 function oneClusterPerTenant(auth: { tokens: z.infer<typeof tokenSchema>[]; hmac?: HmacConfig }, ctx: z.RefinementCtx): void {
   const first = new Map<string, { cluster: string; at: string }>();
-  const rows = [
-    ...auth.tokens.map((t, i) => ({ tenant: t.tenant, cluster: t.cluster, path: ["tokens", i] as (string | number)[] })),
-    ...hmacEntries(auth),
-  ];
-  for (const t of rows) {
+  for (const t of credentialRows(auth)) {
     if (t.cluster === undefined) continue;
     const seen = first.get(t.tenant);
     if (seen === undefined) first.set(t.tenant, { cluster: t.cluster, at: ["auth", ...t.path].join(".") });
@@ -132,8 +133,7 @@ function oneClusterPerTenant(auth: { tokens: z.infer<typeof tokenSchema>[]; hmac
  * when auth.required is false. Tenants are then kept apart (correlation keys, a tenant's POST /v1/test).
  */
 export function multiTenant(auth: Pick<Config["auth"], "tokens" | "hmac" | "required">): boolean {
-  const tenants = new Set<string | undefined>(auth.tokens.map((t) => t.tenant));
-  for (const h of hmacEntries(auth)) tenants.add(h.tenant);
+  const tenants = new Set<string | undefined>(credentialRows(auth).map((t) => t.tenant));
   if (!auth.required) tenants.add(undefined);
   return tenants.size > 1;
 }

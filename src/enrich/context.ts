@@ -10,7 +10,7 @@
 //     and metadata.labels "k8s.label.app:nginx" everywhere;
 //   - AWS account aliases -> the `name` of every account object whose uid is a configured account id
 //     (cloud.account, actor.user.account, evidences[].actor.user.account, resources[].account ...).
-import { hmacEntries, type Config } from "../config/schema";
+import { credentialRows, type Config } from "../config/schema";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { isObject, bareObject, type Json, type JsonObject } from "../normalize/json";
 import { falcoValue } from "../normalize/falco";
@@ -24,7 +24,7 @@ export interface ContextData {
 
 export function contextData(cfg: Config): ContextData {
   const clusters = new Map<string, string>();
-  for (const t of [...cfg.auth.tokens, ...hmacEntries(cfg.auth)]) if (t.cluster) clusters.set(t.tenant, t.cluster);
+  for (const t of credentialRows(cfg.auth)) if (t.cluster) clusters.set(t.tenant, t.cluster);
   for (const [tenant, cluster] of Object.entries(cfg.enrich.context.clusters)) clusters.set(tenant, cluster);
   return { clusters, aliases: new Map(Object.entries(cfg.enrich.context.awsAccountAliases)) };
 }

@@ -3,7 +3,7 @@
 // schema cannot say: the Worker secrets the config refers to ({"env": "NAME"}), secrets written
 // in clear, sinks nothing routes to, and settings that lock every client out. Pure: the script
 // does the file and process I/O.
-import { hmacEntries, multiTenant, type Config } from "../config/schema";
+import { credentialRows, multiTenant, type Config } from "../config/schema";
 import { ARCHIVE_SINK } from "../config/routing";
 import { CONFIG_FILE, VAR_LIMIT_BYTES, validateConfig } from "../config/load";
 import { isSecretKey } from "./log";
@@ -132,7 +132,7 @@ function adviseLakeSources(cfg: Config, warnings: string[]): void {
 function adviseClusterTenants(cfg: Config, warnings: string[]): void {
   if (!separatesTenants(cfg)) return;
   const byCluster = new Map<string, Set<string>>();
-  for (const t of [...cfg.auth.tokens, ...hmacEntries(cfg.auth)]) {
+  for (const t of credentialRows(cfg.auth)) {
     if (t.cluster === undefined) continue;
     const tenants = byCluster.get(t.cluster) ?? new Set<string>();
     byCluster.set(t.cluster, tenants.add(t.tenant));

@@ -4,7 +4,7 @@
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import type { AppEnv } from "./ingest";
 import { configFor, resolveSecret } from "../config/load";
-import { hmacEntries, type Config } from "../config/schema";
+import { credentialRows, type Config } from "../config/schema";
 import { renderPrometheus, withZeros, zeroSeries, PROMETHEUS_CONTENT_TYPE, type ConfigLabels, type ExtraFamily } from "../ops/metrics";
 import { policyLabel } from "../config/noise";
 import { CHAIN_NAMES } from "../config/correlate";
@@ -66,7 +66,7 @@ function configFamilies(cfg: Config): ExtraFamily[] {
 export function configLabels(cfg: Config, env: { TRIBUTARY_DEV?: string }): ConfigLabels {
   const a = cfg.auth;
   const credentials = a.tokens.length > 0 || a.hmac !== undefined;
-  const tenants = [...a.tokens.map((t) => t.tenant), ...hmacEntries(a).map((h) => h.tenant), ...(a.required ? [] : ["none"]), ...(env.TRIBUTARY_DEV === "true" && !credentials ? ["dev"] : [])];
+  const tenants = [...credentialRows(a).map((t) => t.tenant), ...(a.required ? [] : ["none"]), ...(env.TRIBUTARY_DEV === "true" && !credentials ? ["dev"] : [])];
   const c = cfg.correlate;
   return {
     sinks: Object.keys(cfg.sinks),
