@@ -19,16 +19,22 @@ interface Entry {
   pattern: string;
 }
 
+/** A row's `match` patterns as a list (it takes one or several). */
+export const rowPatterns = (row: Pick<InventoryRow, "match">): readonly string[] => (Array.isArray(row.match) ? row.match : [row.match]);
+
+/** A pattern with glob characters (`*`, `?`, `[`), matched by globMatcher; else an exact name. */
+export const isGlob = (pattern: string): boolean => /[*?[]/.test(pattern);
+
 /** The rows of one scope (one tenant's, or the untenanted ones): exact names, then globs in table order. */
 class Table {
   readonly exact = new Map<string, Entry>();
   readonly globs: { match: (name: string) => boolean; entry: Entry }[] = [];
 
   add(row: InventoryRow): void {
-    for (const p of Array.isArray(row.match) ? row.match : [row.match]) {
+    for (const p of rowPatterns(row)) {
       const key = p.toLowerCase();
       const entry = { row, pattern: p };
-      if (/[*?[]/.test(key)) this.globs.push({ match: globMatcher(key), entry });
+      if (isGlob(key)) this.globs.push({ match: globMatcher(key), entry });
       else if (!this.exact.has(key)) this.exact.set(key, entry);
     }
   }

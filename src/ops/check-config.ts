@@ -10,6 +10,7 @@ import { isSecretKey } from "./log";
 import { driverFor } from "../sinks/index";
 import { separatesTenants } from "../correlate/keys";
 import { sourceLocation, type SecurityLakeConfig } from "../sinks/security-lake";
+import { isGlob, rowPatterns } from "../enrich/inventory";
 
 export interface SecretUse {
   /** The Worker secret / variable name. */
@@ -104,7 +105,7 @@ function advise(cfg: Config, warnings: string[]): void {
 function adviseInventoryTenants(cfg: Config, warnings: string[]): void {
   if (!multiTenant(cfg.auth)) return;
   (cfg.enrich.inventory?.inline ?? []).forEach((row, i) => {
-    const globs = (Array.isArray(row.match) ? row.match : [row.match]).filter((m) => /[*?[]/.test(m));
+    const globs = rowPatterns(row).filter(isGlob);
     if (row.tenants === undefined && globs.length > 0)
       warnings.push(`enrich.inventory.inline.${i}: glob ${globs.map((g) => `"${g}"`).join(", ")} without tenants matches the hosts of every tenant that can send: add "tenants" unless its owner and criticality really hold for all of them`);
   });
