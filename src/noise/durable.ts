@@ -350,7 +350,8 @@ export class NoiseWindow extends DurableObject<Env> {
     const storage = this.ctx.storage;
     // a dedup window sends one output; a throttle window one per class it held back
     const closing = windows.map((w) => ({ w, parts: w.kind === "throttle" ? tallies(w) : [w] }));
-    const keys = closing.flatMap(({ w, parts }) => [templateKey(w.sink), ...parts.slice(1).map((_, i) => templateKey(w.sink, i + 1))]);
+    // every stored event of the window (index 0 even when nothing was held back, so it goes too)
+    const keys = closing.flatMap(({ w, parts }) => Array.from({ length: Math.max(1, parts.length) }, (_, i) => templateKey(w.sink, i)));
     const templates = keys.length ? await storage.get<string>(keys) : new Map<string, string>();
     const outputs: Record<string, Pending> = {};
     const gone = [...alsoDelete, ...keys];
