@@ -5,7 +5,7 @@
 import { type Json, type JsonObject, isObject, str, isoToMs, setOwn, lookup } from "./json";
 import { type NormalizeContext, type OcsfEvent, type Metadata, Observables, OBS, withCaptions } from "./ocsf";
 import { NormalizeError } from "./errors";
-import { stableUid } from "./uid";
+import { scopedUid, stableUid } from "./uid";
 
 type Obj = Record<string, unknown>;
 
@@ -731,7 +731,7 @@ export function normalizeCloudTrail(rec: JsonObject, ctx: NormalizeContext): Ocs
   // without an eventID, metadata.uid hashes the record's text (as sent, else stringified once: raw_data reuses it)
   let recText = ctx.rawText;
   const uid = eventId !== undefined ? cloudTrailUid(eventId, recipient, eventTime, str(rec.eventName)) : stableUid((recText ??= JSON.stringify(rec)));
-  const metadata: Metadata = { version: ctx.ocsfVersion, product, uid };
+  const metadata: Metadata = { version: ctx.ocsfVersion, product, uid: scopedUid(uid, ctx.uidScope) };
   const sharedEventId = rest.s("sharedEventID");
   if (sharedEventId) metadata.correlation_uid = sharedEventId;
   if (eventType) metadata.event_code = eventType;

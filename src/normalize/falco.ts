@@ -15,7 +15,7 @@ import {
   isHostname,
   isUuid,
 } from "./ocsf";
-import { plausibleUid, stableUid, stableUidOfJson } from "./uid";
+import { plausibleUid, scopedUid, stableUid, stableUidOfJson } from "./uid";
 import { NormalizeError } from "./errors";
 import { readFalcoTextFields } from "./falco-text";
 
@@ -588,7 +588,7 @@ export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEven
     metadata: compact({
       version: ctx.ocsfVersion,
       product: compact({ name: "Falco", vendor_name: "Falcosecurity", version: productVersion, feature: { name: source } }),
-      uid,
+      uid: scopedUid(uid, ctx.uidScope),
       log_name: source,
       original_time: originalTime,
       tenant_uid: ctx.tenant,

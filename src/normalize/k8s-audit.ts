@@ -3,7 +3,7 @@
 import { type Json, type JsonObject, isObject, str, isoToMs, setOwn } from "./json";
 import { type NormalizeContext, type OcsfEvent, Observables, OBS, isIpAddress, withCaptions } from "./ocsf";
 import { NormalizeError, keyList, quoted } from "./errors";
-import { stableUid } from "./uid";
+import { scopedUid, stableUid } from "./uid";
 
 /** verb -> [activity_id, caption]; any other verb is 99 Other with the verb as activity_name. */
 export const K8S_VERB_ACTIVITY: ReadonlyMap<string, readonly [number, string]> = new Map([
@@ -438,7 +438,7 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
     metadata: defined({
       version: ctx.ocsfVersion,
       product: { name: "Kubernetes", vendor_name: "Kubernetes", feature: { name: "Audit" } },
-      uid: eventUid(rec, auditID, verb, stage),
+      uid: scopedUid(eventUid(rec, auditID, verb, stage), ctx.uidScope),
       correlation_uid: auditID,
       log_name: "k8s_audit",
       log_provider: "kube-apiserver",

@@ -84,6 +84,11 @@ export interface NormalizeContext {
   ocsfVersion: string;
   /** Tenant/source name from the authenticated token. */
   tenant?: string;
+  /**
+   * Set when tenants are kept apart (more than one can send): tenantUidScope(tenant). metadata.uid is then
+   * scopedUid(uid, uidScope), a hash of it and the record's uid; absent, metadata.uid is the record's uid.
+   */
+  uidScope?: string;
   /** Wall-clock ms when the request was received (metadata.logged_time). */
   receivedAt: number;
   /** Keep the original record text in raw_data. */

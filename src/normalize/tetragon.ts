@@ -17,7 +17,7 @@ import { type Json, type JsonObject, isObject, int, isoToMs, setOwn, bareObject 
 import { type NormalizeContext, type OcsfEvent, OBS, Observables, isHostname, isIpAddress, isUuid, withCaptions } from "./ocsf";
 import { NormalizeError, keyList } from "./errors";
 import { TETRAGON_KEYS, singleTetragonKey } from "./detect";
-import { stableUid } from "./uid";
+import { scopedUid, stableUid } from "./uid";
 
 type Obj = Record<string, unknown>;
 
@@ -1372,7 +1372,7 @@ export function normalizeTetragon(rec: JsonObject, ctx: NormalizeContext): OcsfE
     metadata: defined({
       version: ctx.ocsfVersion,
       product: { name: "Tetragon", vendor_name: "Cilium" },
-      uid,
+      uid: scopedUid(uid, ctx.uidScope),
       log_name: type,
       log_provider: "tetragon",
       event_code: hookFn,

@@ -102,6 +102,25 @@ function uidOf(): string {
   );
 }
 
+/**
+ * The scope of a tenant's uids when tenants are kept apart (NormalizeContext.uidScope; set by the ingest layer
+ * when more than one tenant can send). Length-prefixed, so no tenant's scope followed by a uid reads as another
+ * tenant's (or the credential-less sender's, `-`) scope and uid.
+ */
+export function tenantUidScope(tenant: string | undefined): string {
+  return tenant === undefined ? "tenant:-\n" : `tenant:${tenant.length}:${tenant}\n`;
+}
+
+/**
+ * metadata.uid from the uid a record gives (the source's own id, or a hash of the record): as it is without a
+ * scope (one tenant: unchanged), else a stable hash of scope and uid, so one record sent by two tenants has two
+ * uids and one tenant's copy cannot take the place of another's where sinks deduplicate (Elasticsearch `_id`,
+ * object and dead-letter keys). The source's own id stays where OCSF puts it (finding_info.uid, api.request.uid).
+ */
+export function scopedUid(uid: string, scope: string | undefined): string {
+  return scope === undefined ? uid : stableUid(scope + uid);
+}
+
 /** The longest sender-supplied id used as metadata.uid (UTF-16 units: at most 384 bytes of UTF-8, under Elasticsearch's 512-byte `_id`). */
 export const MAX_SENDER_UID = 128;
 

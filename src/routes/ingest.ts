@@ -14,8 +14,9 @@ import { configFor } from "../config/load";
 import type { Enricher } from "../enrich/index";
 import { enricherFor } from "../enrich/load";
 import { makeRouter, type Router } from "../route/index";
-import type { Config } from "../config/schema";
+import { multiTenant, type Config } from "../config/schema";
 import { type Json, lookup } from "../normalize/json";
+import { tenantUidScope } from "../normalize/uid";
 import { EmptyContainers } from "../normalize/detect";
 import type { SourceKind } from "../normalize/ocsf";
 import { log } from "../ops/log";
@@ -178,6 +179,8 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
     admit,
     ctx: { ocsfVersion: cfg.ocsf.version, rawData: cfg.ocsf.rawData, tenant: principal.tenant, receivedAt },
   };
+  // several tenants: each tenant's metadata.uid is its own (one record from two tenants, two uids: src/normalize/uid.ts)
+  if (multiTenant(cfg.auth)) opts.ctx.uidScope = tenantUidScope(principal.tenant);
   const textOk = kind === undefined || kind === "falco";
   const rejected: Rejected[] = [];
   // what the queue refuses goes to the R2 spool (drained back into the queue later): answered 202 all the same
