@@ -406,7 +406,7 @@ rules("tcp_connect tcp_v4_connect tcp_v6_connect inet_stream_connect socket_conn
   a: 1,
   dir: 2,
 });
-rules("inet_csk_accept accept accept4 socket_accept", { k: "net", a: 1, dir: 1, server: true });
+rules("inet_csk_accept tcp_create_openreq_child accept accept4 socket_accept", { k: "net", a: 1, dir: 1, server: true });
 rules("tcp_close inet_release tcp_done", { k: "net", a: 2, dir: 0 });
 rules("tcp_send_reset tcp_v4_send_reset tcp_v6_send_reset tcp_send_active_reset tcp_reset", { k: "net", a: 3, dir: 0 });
 rules(
@@ -852,8 +852,15 @@ function mapHook(h: HookInput): Built {
   }
 
   // --- network ---
-  if (rule?.k === "net" || (rule === undefined && (ix.sock !== undefined || ix.skb !== undefined || ix.sockaddr !== undefined))) {
-    const net = hookNet(args, ix, am, rule);
+  // a socket the hook returned (returnArg type sock, e.g. inet_csk_accept: the accepted connection) is the
+  // connection the event is about: it takes the place of a sock argument. It is read as one more argument whose
+  // marks are those of `return`, so what it carries leaves unmapped.return.
+  const retSock = isObject(body.return) && isObject(body.return.sock_arg);
+  if (retSock) am[args.length] = sub(bm, "return");
+  const netArgs = retSock ? [...args, body.return!] : args;
+  const netIx = retSock ? { ...ix, sock: args.length } : ix;
+  if (rule?.k === "net" || (rule === undefined && (netIx.sock !== undefined || ix.skb !== undefined || ix.sockaddr !== undefined))) {
+    const net = hookNet(netArgs, netIx, am, rule);
     if (net) {
       const a = rule?.a ?? 99;
       return {

@@ -355,6 +355,9 @@ const SOCK_OUT = {
   state: "TCP_SYN_SENT",
 };
 
+/** A connection accepted by a server listening on 10.244.0.12:8080 (the local side). */
+const SOCK_ACCEPTED = { ...SOCK_OUT, saddr: "10.244.0.12", sport: 8080, daddr: "10.244.0.9", dport: 51234 };
+
 interface Synth {
   name: string;
   record: JsonObject;
@@ -401,6 +404,45 @@ const SYNTH: Synth[] = [
       policy_name: "monitor-tcp",
     }),
     expect: [4001, 2, TETRAGON_SEVERITY.policyMatch],
+  },
+  {
+    // examples/tracingpolicy/tcp-accept.yaml style: returnArg type sock, the accepted connection is the return value
+    name: "kprobe inet_csk_accept (returned sock_arg)",
+    record: hookEvent("process_kprobe", {
+      function_name: "inet_csk_accept",
+      args: [],
+      return: { sock_arg: { ...SOCK_ACCEPTED, state: "TCP_ESTABLISHED" } },
+      action: "KPROBE_ACTION_POST",
+      policy_name: "accept",
+    }),
+    expect: [4001, 1, TETRAGON_SEVERITY.policyMatch],
+    check: (ev) => {
+      // the accepting (local) socket is the responder
+      expect(ev.src_endpoint).toEqual({ ip: "10.244.0.9", port: 51234 });
+      expect(ev.dst_endpoint).toEqual({ ip: "10.244.0.12", port: 8080 });
+      expect(at(ev, "connection_info.direction_id")).toBe(1);
+      expect(at(ev, "connection_info.uid")).toBe("18446620598367913152");
+      expect(at(ev, "unmapped.process_kprobe.return.sock_arg.state")).toBe("TCP_ESTABLISHED");
+      expect(at(ev, "unmapped.process_kprobe.return.sock_arg.daddr")).toBeUndefined();
+    },
+  },
+  {
+    // the listening socket is the argument (no peer), the new connection the return value
+    name: "kprobe tcp_create_openreq_child (listener sock_arg, returned child sock_arg)",
+    record: hookEvent("process_kprobe", {
+      function_name: "tcp_create_openreq_child",
+      args: [{ sock_arg: { ...SOCK_OUT, saddr: "10.244.0.12", sport: 8080, daddr: "0.0.0.0", dport: 0, state: "TCP_LISTEN" } }],
+      return: { sock_arg: { ...SOCK_ACCEPTED, cookie: "7", state: "TCP_SYN_RECV" } },
+      action: "KPROBE_ACTION_POST",
+      policy_name: "accept",
+    }),
+    expect: [4001, 1, TETRAGON_SEVERITY.policyMatch],
+    check: (ev) => {
+      expect(ev.src_endpoint).toEqual({ ip: "10.244.0.9", port: 51234 });
+      expect(ev.dst_endpoint).toEqual({ ip: "10.244.0.12", port: 8080 });
+      expect(at(ev, "connection_info.uid")).toBe("7");
+      expect(at(ev, "unmapped.process_kprobe.args.0.sock_arg.saddr")).toBe("10.244.0.12");
+    },
   },
   {
     name: "kprobe security_socket_connect (sockaddr_arg) with SIGKILL",

@@ -258,6 +258,8 @@ const tetragon: FieldRule[] = [
   { from: "*.tags[]", to: ["metadata.labels[?]"] },
   ...["int_arg", "long_arg"].map((k) => ({ from: `*.return.${k}`, to: ["status_code"] })),
   ...TETRAGON_ARGS.flatMap(([f, targets]) => targets.map((t) => ({ from: `*.args[].${f}`, to: [t] }))),
+  // a returned socket (returnArg type sock) is read as the hook's sock argument
+  ...TETRAGON_ARGS.filter(([f]) => f.startsWith("sock_arg.")).flatMap(([f, targets]) => targets.map((t) => ({ from: `*.return.${f}`, to: [t] }))),
   // process_exit, process_loader
   { from: "*.status", to: ["exit_code"] },
   { from: "*.time", to: ["process.terminated_time_dt"] },
