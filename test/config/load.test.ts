@@ -84,3 +84,21 @@ describe('keys named "__proto__"', () => {
     expect(c.enrich.context.clusters).toEqual({ constructor: "a", prototype: "b" });
   });
 });
+
+describe("secret fields", () => {
+  it("name a missing secret as required and a wrong one by what it must be, not zod's bare \"Invalid input\"", () => {
+    const base = { type: "webhook", url: "http://127.0.0.1:9/hook" };
+    const line = (sink: object) => {
+      try {
+        parseConfig({ sinks: { hook: sink } });
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return "accepted";
+    };
+    expect(line(base)).toBe('invalid config: sinks.hook.secret: required: {"env": "NAME"} (a Worker secret) or a string');
+    expect(line({ ...base, secret: 42 })).toBe('invalid config: sinks.hook.secret: expected {"env": "NAME"} (a Worker secret) or a non-empty string');
+    expect(line({ ...base, secret: { env: "WH_SECRET" } })).toBe("accepted");
+    expect(() => parseConfig({ auth: { tokens: [{ tenant: "t1", token: { ENV: "X" } }] } })).toThrow('auth.tokens.0.token: expected {"env": "NAME"} (a Worker secret) or a non-empty string');
+  });
+});
