@@ -279,24 +279,39 @@ export async function authenticate(headers: Headers, cfg: Config, env: { TRIBUTA
 }
 
 /**
- * The signers whose header the request carries: each header must be a well-formed signature, and the body is
- * verified against every signer with a key (no early exit: the work per request does not depend on which
- * matches); the first in config order that verifies gives the principal, as a token entry does.
+ * The signers whose header the request carries. The body is verified against every signer with a key whose
+ * header holds a well-formed signature (no early exit: the work per request does not depend on which
+ * matches); the first in config order that verifies gives the principal, as a token entry does. A malformed
+ * signature in one header does not refuse a request that another header signs validly: only when none
+ * verifies is the request refused, 401 naming each header's failure when one was malformed, else 403.
  */
 function hmacCheck(signed: { h: Signer; sig: string }[]): AuthResult {
-  const checks: { key: CryptoKey; keyed: Keyed; bytes: Uint8Array }[] = [];
+  const checks: { key: CryptoKey; keyed: Keyed; bytes: Uint8Array; header: string }[] = [];
+  const malformed = new Set<string>(); // headers
+  const keyless = new Set<string>(); // headers of signers whose secret is not set
   for (const { h, sig } of signed) {
     const bytes = signatureBytes(sig);
-    if (!bytes) return { ok: false, status: 401, reason: `malformed ${h.header} header: expected sha256=<64 hex digits>` };
-    if (h.verifier) checks.push({ ...h.verifier, bytes });
+    if (!bytes) malformed.add(h.header);
+    else if (h.verifier) checks.push({ ...h.verifier, bytes, header: h.header });
+    else keyless.add(h.header);
   }
-  if (checks.length === 0) return { ok: false, status: 403, reason: "HMAC signatures are not accepted: the shared secret is not set on the server" };
+  if (checks.length === 0 && malformed.size === 0) return { ok: false, status: 403, reason: "HMAC signatures are not accepted: the shared secret is not set on the server" };
+  // some header is malformed and nothing verified: 401 with each header's failure
+  const refuse = (mismatched: string[]): AuthResult => {
+    const why = [...malformed].map((hd) => `malformed ${hd} header: expected sha256=<64 hex digits>`);
+    for (const hd of keyless) if (!checks.some((c) => c.header === hd)) why.push(`${hd}: HMAC signatures are not accepted: the shared secret is not set on the server`);
+    if (mismatched.length > 0) why.push(`${mismatched.join(", ")}: HMAC signature does not match the body`);
+    return { ok: false, status: 401, reason: why.join("; ") };
+  };
+  if (checks.length === 0) return refuse([]);
   return {
     ok: "body",
     verify: async (body) => {
       const good = await Promise.all(checks.map((c) => crypto.subtle.verify("HMAC", c.key, c.bytes, body)));
       const i = good.indexOf(true);
-      return i >= 0 ? ok(checks[i]!.keyed.entry, "hmac") : { ok: false, status: 403, reason: "HMAC signature does not match the body" };
+      if (i >= 0) return ok(checks[i]!.keyed.entry, "hmac");
+      if (malformed.size === 0) return { ok: false, status: 403, reason: "HMAC signature does not match the body" };
+      return refuse([...new Set(checks.map((c) => c.header))]);
     },
   };
 }

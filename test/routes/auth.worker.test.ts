@@ -207,6 +207,31 @@ describe("HMAC signers as a list (several senders, rotation)", () => {
     expect(wrong.body.errors[0]!.reason).toBe("HMAC signature does not match the body");
     expect(wrong.tenants).toEqual([]);
   });
+
+  it("a malformed signature in one header does not refuse a valid one in another; when none verifies, 401 names each failure", async () => {
+    const body = new TextEncoder().encode(alert);
+    async function both(a: string, b: string) {
+      const queue = new CaptureQueue();
+      const r = await call(post("/v1/events", body, { "content-type": "application/json", "x-tributary-signature": a, "x-b-signature": b }), { config: cfg, dev: false, queue, vars: keys });
+      return { ...r, tenants: queue.events().map((e) => (e.metadata as { tenant_uid?: string }).tenant_uid) };
+    }
+    const validA = `sha256=${await hmacHex(keys.A_NEW, body)}`;
+    const validB = `sha256=${await hmacHex(keys.B_KEY, body)}`;
+    const wrongA = `sha256=${await hmacHex("not-a-configured-key", body)}`;
+    const goodA = await both(validA, "sha256=zz");
+    expect(goodA.status).toBe(202);
+    expect(goodA.tenants).toEqual(["team-a"]);
+    const goodB = await both("garbage", validB);
+    expect(goodB.status).toBe(202);
+    expect(goodB.tenants).toEqual(["team-b"]);
+    const none = await both(wrongA, "sha256=zz");
+    expect(none.status).toBe(401);
+    expect(none.body.errors[0]!.reason).toBe("malformed x-b-signature header: expected sha256=<64 hex digits>; x-tributary-signature: HMAC signature does not match the body");
+    expect(none.tenants).toEqual([]);
+    const bothBad = await both("garbage", "sha256=zz");
+    expect(bothBad.status).toBe(401);
+    expect(bothBad.body.errors[0]!.reason).toBe("malformed x-tributary-signature header: expected sha256=<64 hex digits>; malformed x-b-signature header: expected sha256=<64 hex digits>");
+  });
 });
 
 describe("dev mode and defaults", () => {
