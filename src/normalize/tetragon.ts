@@ -797,6 +797,30 @@ function hookFile(args: Json[], ix: ArgIndex, am: Mark, folder: boolean): Obj | 
   return undefined;
 }
 
+/** System calls (old path, new path): symlink(target, linkpath), link(old, new), rename(old, new) and their *at forms. */
+const TWO_PATHS = new Set(["symlink", "symlinkat", "link", "linkat", "rename", "renameat", "renameat2"]);
+
+/** The absolute path in the string argument after the one `file` came from (the new name of a two-path call). */
+function secondPath(args: Json[], ix: ArgIndex, file: Obj): { path: string; i: number } | undefined {
+  if (ix.str === undefined || (args[ix.str] as JsonObject).string_arg !== file.path) return undefined;
+  for (let i = ix.str + 1; i < args.length; i++) {
+    const a = args[i];
+    const s = isObject(a) ? a.string_arg : undefined;
+    if (typeof s === "string") return s.charCodeAt(0) === 47 /* / */ ? { path: s, i } : undefined;
+  }
+  return undefined;
+}
+
+/** The policy refused the call (Sigkill / Override / NotifyEnforcer) or it returned an error: nothing resulted. */
+function refused(body: JsonObject): boolean {
+  for (const v of [body.action, body.return_action]) {
+    const name = actionName(v);
+    if (name !== undefined && TETRAGON_ENFORCEMENT.get(name)?.[0] === 2) return true;
+  }
+  const ret = isObject(body.return) ? (whole(body.return.int_arg) ?? whole(body.return.long_arg)) : undefined;
+  return ret !== undefined && ret < 0;
+}
+
 interface HookInput {
   type: string;
   body: JsonObject;
@@ -838,6 +862,12 @@ function mapHook(h: HookInput): Built {
         const id = intArg(args, ix.ints[0]);
         if (id?.v === 2) return kext(actor, 1, { file: { ...file, type_id: 1, type: "Regular File" } }, hookName);
       }
+      const second = hook?.syscall !== undefined && TWO_PATHS.has(hook.canon) ? secondPath(args, ix, file) : undefined;
+      if (second !== undefined && !refused(body)) {
+        // the new name: the link made (symlink, link) or the name after a rename
+        fields.file_result = hook!.canon.startsWith("symlink") ? { ...fileObj(second.path, false), type_id: 7, type: "Symbolic Link" } : fileObj(second.path, false);
+        sub(am, second.i).string_arg = true;
+      }
       return {
         class_uid: 1001,
         category_uid: 1,
@@ -846,7 +876,7 @@ function mapHook(h: HookInput): Built {
         activityName: FS_ACTIVITY[a] ?? "Other",
         severity_id: 0,
         fields,
-        message: `${hookName} ${String(file.path)}${where}`,
+        message: `${hookName} ${String(file.path)}${second !== undefined ? ` -> ${second.path}` : ""}${where}`,
       };
     }
   }

@@ -355,6 +355,9 @@ const SOCK_OUT = {
   state: "TCP_SYN_SENT",
 };
 
+/** sys_symlinkat(target, newdirfd, linkpath) arguments. */
+const SYMLINK_ARGS: Json[] = [{ string_arg: "/etc/passwd" }, { int_arg: -100 }, { string_arg: "/tmp/passwd-link" }];
+
 /** A connection accepted by a server listening on 10.244.0.12:8080 (the local side). */
 const SOCK_ACCEPTED = { ...SOCK_OUT, saddr: "10.244.0.12", sport: 8080, daddr: "10.244.0.9", dport: 51234 };
 
@@ -404,6 +407,57 @@ const SYNTH: Synth[] = [
       policy_name: "monitor-tcp",
     }),
     expect: [4001, 2, TETRAGON_SEVERITY.policyMatch],
+  },
+  {
+    // examples/tracingpolicy/symlink-observe.yaml: sys_symlinkat(target, newdirfd, linkpath)
+    name: "kprobe __x64_sys_symlinkat (target and link path)",
+    record: hookEvent("process_kprobe", {
+      function_name: "__x64_sys_symlinkat",
+      args: SYMLINK_ARGS,
+      action: "KPROBE_ACTION_POST",
+      policy_name: "sys-symlink-passwd",
+    }),
+    expect: [1001, 1, TETRAGON_SEVERITY.policyMatch],
+    check: (ev) => {
+      expect(at(ev, "file.path")).toBe("/etc/passwd");
+      expect(ev.file_result).toEqual({ name: "passwd-link", path: "/tmp/passwd-link", type_id: 7, type: "Symbolic Link" });
+      expect(ev.message).toBe("__x64_sys_symlinkat /etc/passwd -> /tmp/passwd-link by /bin/vi");
+    },
+  },
+  {
+    // examples/tracingpolicy/symlink-override.yaml: the call is refused, so no link results
+    name: "kprobe __x64_sys_symlinkat with Override (no file_result)",
+    record: hookEvent("process_kprobe", {
+      function_name: "__x64_sys_symlinkat",
+      args: SYMLINK_ARGS,
+      action: "KPROBE_ACTION_OVERRIDE",
+      policy_name: "sys-symlink-passwd",
+    }),
+    expect: [1001, 1, TETRAGON_SEVERITY.enforcement],
+    check: (ev) => {
+      expect(ev.file_result).toBeUndefined();
+      expect(at(ev, "unmapped.process_kprobe.args.2.string_arg")).toBe("/tmp/passwd-link");
+      expect(ev.message).toBe("__x64_sys_symlinkat /etc/passwd -> /tmp/passwd-link by /bin/vi");
+    },
+  },
+  {
+    // examples/tracingpolicy/hardlink-observe.yaml: sys_linkat(olddirfd, oldpath, newdirfd, newpath, flags); and a
+    // relative new path, which names no file by itself
+    name: "kprobe __x64_sys_linkat (old and new path; relative new path stays in unmapped)",
+    record: hookEvent("process_kprobe", {
+      function_name: "__x64_sys_linkat",
+      args: [{ int_arg: -100 }, { string_arg: "/etc/passwd" }, { int_arg: -100 }, { string_arg: "/tmp/hard" }, { int_arg: 0 }],
+      action: "KPROBE_ACTION_POST",
+      policy_name: "sys-linkat-passwd",
+    }),
+    expect: [1001, 1, TETRAGON_SEVERITY.policyMatch],
+    check: (ev) => {
+      expect(ev.file_result).toEqual({ name: "hard", path: "/tmp/hard", type_id: 0, type: "Unknown" });
+      const rel = hookEvent("process_kprobe", { function_name: "__x64_sys_renameat2", args: [{ int_arg: -100 }, { string_arg: "/etc/passwd" }, { int_arg: 3 }, { string_arg: "p" }] });
+      const ev2 = norm(rel);
+      expect([ev2.class_uid, ev2.activity_id, ev2.file_result]).toEqual([1001, 5, undefined]);
+      expectGood(rel, ev2);
+    },
   },
   {
     // examples/tracingpolicy/tcp-accept.yaml style: returnArg type sock, the accepted connection is the return value

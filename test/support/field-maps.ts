@@ -229,7 +229,7 @@ const TETRAGON_ROOTS: [string, string[]][] = [
 /** Argument kinds of kprobe / tracepoint / lsm hooks -> alternatives by the class the hook maps to. */
 const TETRAGON_ARGS: [string, string[]][] = [
   ...["file_arg.path", "path_arg.path", "linux_binprm_arg.path"].map((k): [string, string[]] => [k, ["file.path", "driver.file.path", "process.file.path"]]),
-  ["string_arg", ["file.path", "driver.file.path", "driver.file.name", "process.file.path"]],
+  ["string_arg", ["file.path", "file_result.path", "driver.file.path", "driver.file.name", "process.file.path"]],
   ...["int_arg", "long_arg", "uint_arg", "size_arg"].map((k): [string, string[]] => [k, ["access_mask", "traffic.bytes", "process.user.uid"]]),
   ["module_arg.name", ["driver.file.name"]],
   ["process_credentials_arg.euid", ["process.user.uid"]],
