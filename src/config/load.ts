@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { configSchema, type Config, type SecretRef } from "./schema";
 import bundledConfig from "../../tributary.config.json";
+import { log } from "../ops/log";
 
 /** The config file bundled with the Worker, used when TRIBUTARY_CONFIG is empty. */
 export const CONFIG_FILE = "tributary.config.json";
@@ -122,14 +123,26 @@ export function resolveSecret(ref: SecretRef | undefined, env: Record<string, un
   return typeof v === "string" && v !== "" ? v : undefined;
 }
 
-const cache = new WeakMap<object, Config>();
+const cache = new WeakMap<object, Config | ConfigError>();
 
-/** The validated config for this env (parsed once per isolate per env object): TRIBUTARY_CONFIG, else the bundled file. */
+/**
+ * The validated config for this env (parsed once per isolate per env object): TRIBUTARY_CONFIG, else the
+ * bundled file. An invalid config is kept too, so every later call throws the same error without parsing
+ * again, and logged once (an `error` line naming the fields): the requests it fails answer 500 with the
+ * message (src/index.ts) but log nothing themselves.
+ */
 export function configFor(env: object): Config {
   let c = cache.get(env);
   if (!c) {
-    c = selectConfig((env as { TRIBUTARY_CONFIG?: unknown }).TRIBUTARY_CONFIG);
+    try {
+      c = selectConfig((env as { TRIBUTARY_CONFIG?: unknown }).TRIBUTARY_CONFIG);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      c = e;
+      log("error", "config invalid: ingest, /v1/test, /metrics and /v1/dlq answer 500 and queue messages wait until a valid config is deployed", { error: e.message });
+    }
     cache.set(env, c);
   }
+  if (c instanceof ConfigError) throw c;
   return c;
 }

@@ -1,6 +1,6 @@
 // Where the config comes from: TRIBUTARY_CONFIG when it is set (it wins), else the bundled
 // tributary.config.json (src/config/load.ts), parsed once per env object.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { readFileSync } from "node:fs";
 import { CONFIG_FILE, ConfigError, configFor, configSource, parseConfig, selectConfig } from "../../src/config/load";
 import bundled from "../../tributary.config.json";
@@ -100,5 +100,30 @@ describe("secret fields", () => {
     expect(line({ ...base, secret: 42 })).toBe('invalid config: sinks.hook.secret: expected {"env": "NAME"} (a Worker secret) or a non-empty string');
     expect(line({ ...base, secret: { env: "WH_SECRET" } })).toBe("accepted");
     expect(() => parseConfig({ auth: { tokens: [{ tenant: "t1", token: { ENV: "X" } }] } })).toThrow('auth.tokens.0.token: expected {"env": "NAME"} (a Worker secret) or a non-empty string');
+  });
+});
+
+describe("configFor with an invalid config", () => {
+  it("throws the same error on every call and logs it once, naming the field", () => {
+    const lines: string[] = [];
+    const spy = vi.spyOn(console, "error").mockImplementation((s: unknown) => void lines.push(String(s)));
+    try {
+      const env = { TRIBUTARY_CONFIG: '{"sinks":{"hook":{"type":"webhook","url":"127.0.0.1:8816/hook","secret":{"env":"S"}}}}' };
+      const first = (() => {
+        try {
+          configFor(env);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(first).toBeInstanceOf(ConfigError);
+      expect((first as Error).message).toBe("invalid config: sinks.hook.url: Invalid URL");
+      for (let i = 0; i < 3; i++) expect(() => configFor(env)).toThrow(first as Error);
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0]!)).toMatchObject({ level: "error", error: "invalid config: sinks.hook.url: Invalid URL" });
+      expect(JSON.parse(lines[0]!).msg).toMatch(/^config invalid: /);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
