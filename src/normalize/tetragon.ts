@@ -972,8 +972,17 @@ function mapHook(h: HookInput): Built {
     activityName: "Invoke",
     severity_id: 0,
     fields: { actor, kernel },
-    message: `${hookName}${where}`,
+    message: `${hookName}${capabilityText(args)}${where}`,
   };
+}
+
+/** " CAP_SYS_ADMIN" when a capability_arg names one (cap_capable and the like; 1.3.0 has no capability attribute). */
+function capabilityText(args: Json[]): string {
+  for (const a of args) {
+    const c = isObject(a) && isObject(a.capability_arg) ? text(a.capability_arg.name) : undefined;
+    if (c !== undefined) return ` ${c}`;
+  }
+  return "";
 }
 
 function kext(actor: Obj, a: number, driver: Obj, hookName: string): Built {

@@ -278,6 +278,10 @@ describe("process_kprobe fixtures", () => {
     const cap = norm(rec("process_kprobe.ndjson:8"));
     expect(cap.kernel).toEqual({ name: "cap_capable", type_id: 2, type: "System Call" });
     expect([cap.status_id, cap.status_code]).toEqual([2, "-1"]);
+    // the capability has no 1.3.0 attribute (it stays in unmapped): the message names it
+    expect(cap.message).toMatch(/^cap_capable CAP_SYSLOG by \//);
+    expect(at(cap, "unmapped.process_kprobe.args.1.capability_arg.name")).toBe("CAP_SYSLOG");
+    expect(norm(rec("process_kprobe.ndjson:9")).message).toMatch(/^__x64_sys_setns by \//);
     const setns = norm(rec("process_kprobe.ndjson:9"));
     expect(setns.kernel).toEqual({ name: "__x64_sys_setns", type_id: 2, type: "System Call", system_call: "setns" });
     expect(setns.authorizations).toEqual([{ decision: "Allowed", policy: { name: "namespace-access" } }]);
