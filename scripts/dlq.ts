@@ -1,6 +1,7 @@
 // The dead-letter store of a running Tributary (`npm start`, or a deployment with TRIBUTARY_URL and
 // TRIBUTARY_ADMIN_TOKEN = the config's delivery.adminToken):
 //   npm run dlq -- list [--sink name]              dead letters: key, sink, events, attempts, status, reason
+//   npm run dlq -- list --tenant name [--sink ..]  only those holding events of that tenant ("3 of 5 events")
 //   npm run dlq -- show <key>                      one dead letter: reason, the sink's response, its events
 //   npm run dlq -- replay [--sink name] [key ...]  send the events back to their sink, then remove them
 //   npm run dlq -- spool [--drain]                 what ingest spooled while the queue refused it; --drain
@@ -14,16 +15,16 @@ import { adminAuth, errorText, HttpError, isConnectionFailure } from "./cli";
 const url = (process.env.TRIBUTARY_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
 const headers: Record<string, string> = { "content-type": "application/json", ...adminAuth() };
 
-function parseArgs(argv: string[]): { cmd: string | undefined; sink?: string; rest: string[] } {
+function parseArgs(argv: string[]): { cmd: string | undefined; sink?: string; tenant?: string; rest: string[] } {
   const rest: string[] = [];
-  let sink: string | undefined;
+  const opts: { sink?: string; tenant?: string } = {};
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === "--sink") sink = argv[++i];
-    else if (a.startsWith("--sink=")) sink = a.slice("--sink=".length);
-    else rest.push(a);
+    const name = a === "--sink" || a.startsWith("--sink=") ? "sink" : a === "--tenant" || a.startsWith("--tenant=") ? "tenant" : undefined;
+    if (name === undefined) rest.push(a);
+    else opts[name] = a.includes("=") ? a.slice(a.indexOf("=") + 1) : argv[++i];
   }
-  return { cmd: argv[0], sink, rest };
+  return { cmd: argv[0], ...opts, rest };
 }
 
 /**
@@ -47,13 +48,17 @@ async function call<T>(path: string, init?: RequestInit): Promise<T> {
   return JSON.parse(text) as T;
 }
 
-const { cmd, sink, rest } = parseArgs(process.argv.slice(2));
+const { cmd, sink, tenant, rest } = parseArgs(process.argv.slice(2));
 try {
   if (cmd === "list") {
-    const q = sink ? `?sink=${encodeURIComponent(sink)}` : "";
-    const r = await call<{ dead: DeadLetterInfo[]; records: number; events: number }>(`/v1/dlq${q}`);
-    for (const d of r.dead) console.log(row(d.key, d.sink, `${d.count} events`, `${d.attempts} attempts`, statusText(d), d.reason));
-    console.log(`${r.records} dead letters, ${r.events} events`);
+    const params = new URLSearchParams({ ...(sink ? { sink } : {}), ...(tenant ? { tenant } : {}) }).toString();
+    const r = await call<{ dead: DeadLetterInfo[]; records: number; events: number; more?: boolean; unchecked?: number }>(`/v1/dlq${params ? `?${params}` : ""}`);
+    // with --tenant: that tenant's events of each dead letter ("3 of 5 events": the others are other tenants')
+    const events = (d: DeadLetterInfo) => (tenant ? `${d.tenants?.[tenant] ?? 0} of ${d.count} events` : `${d.count} events`);
+    for (const d of r.dead) console.log(row(d.key, d.sink, events(d), `${d.attempts} attempts`, statusText(d), d.reason));
+    const more = r.more ? "+" : "";
+    console.log(tenant ? `${r.records}${more} dead letters, ${r.events}${more} events of tenant ${tenant}` : `${r.records} dead letters, ${r.events} events`);
+    if (r.unchecked) console.log(`${r.unchecked} older dead letters were not read (no tenants stored with them): list again with --sink to look at fewer`);
   } else if (cmd === "show" && rest[0]) {
     const r = await call<Record<string, unknown>>(`/v1/dlq/object/${encodeURIComponent(rest[0])}`);
     console.log(JSON.stringify(r, null, 2));
@@ -90,7 +95,7 @@ try {
     for (const u of r.unreadable) console.log(row(u.key, u.from, `${u.size} bytes`, u.uploaded, u.reason));
     console.log(`${r.objects}${r.more ? "+" : ""} unreadable objects set aside`);
   } else {
-    console.error("usage: npm run dlq -- list [--sink name] | show <key> | replay [--sink name] [key ...] | spool [--drain] | staged [--sink name] | unreadable");
+    console.error("usage: npm run dlq -- list [--sink name] [--tenant name] | show <key> | replay [--sink name] [key ...] | spool [--drain] | staged [--sink name] | unreadable");
     process.exit(2);
   }
 } catch (e) {

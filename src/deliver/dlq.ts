@@ -3,6 +3,7 @@
 //   dlq/<sink>/<yyyyMMdd>/<id>.json   {v, sink, type, reason, attempts, response?, item_status?, count, events[]}
 // The id is a digest of the sink and the events' uids, so the same events dead-lettered twice (a
 // redelivered queue message) overwrite one record. `npm run dlq -- list|replay` reads and replays them.
+// The R2 metadata `tenants` counts the events per tenant (metadata.tenant_uid), for the per-tenant listing.
 import { stableHex } from "../normalize/uid";
 import { eventDay, uidOf } from "../sinks/objects";
 import type { OcsfEvent } from "../normalize/ocsf";
@@ -37,10 +38,27 @@ export function dlqKey(sink: string, events: readonly OcsfEvent[], now: number):
   return `${DLQ_PREFIX}${sink}/${eventDay(now)}/${stableHex(`${sink}|${events.map(uidOf).sort().join(",")}`)}.json`;
 }
 
+/** The events per tenant (metadata.tenant_uid; events without one are not counted), in first-seen order. */
+export function tenantCounts(events: readonly OcsfEvent[]): [string, number][] {
+  const counts = new Map<string, number>();
+  for (const e of events) {
+    const t = e.metadata?.tenant_uid;
+    if (typeof t === "string") counts.set(t, (counts.get(t) ?? 0) + 1);
+  }
+  return [...counts];
+}
+
+/**
+ * Longest `tenants` metadata kept (characters of its JSON; R2 allows 8,192 bytes of metadata in all, the
+ * reason takes up to 500 characters): a longer list is not stored, and the listing reads the record instead.
+ */
+const MAX_TENANTS_META = 1024;
+
 export async function writeDeadLetter(bucket: R2Bucket, d: Omit<DeadLetter, "v" | "count" | "dead_at">, now: number): Promise<string> {
   const itemStatus = d.item_status ?? (d.response?.status === 200 ? bulkItemStatus(d.reason) : undefined);
   const rec: DeadLetter = { v: 1, ...d, ...(itemStatus !== undefined ? { item_status: itemStatus } : {}), dead_at: new Date(now).toISOString(), count: d.events.length };
   const key = dlqKey(d.sink, d.events, now);
+  const tenants = JSON.stringify(tenantCounts(d.events));
   await bucket.put(key, JSON.stringify(rec), {
     httpMetadata: { contentType: "application/json" },
     customMetadata: {
@@ -51,6 +69,7 @@ export async function writeDeadLetter(bucket: R2Bucket, d: Omit<DeadLetter, "v" 
       // always set ("" for none): a record without it was written before it was stored (listing reads the reason then)
       item_status: itemStatus !== undefined ? String(itemStatus) : "",
       reason: d.reason.slice(0, 500),
+      ...(tenants.length <= MAX_TENANTS_META ? { tenants } : {}),
     },
   });
   return key;
@@ -70,6 +89,20 @@ export interface DeadLetterInfo {
   reason: string;
   size: number;
   uploaded: string;
+  /** Events per tenant (metadata.tenant_uid), from the `tenants` metadata; absent when it was not stored. */
+  tenants?: Record<string, number>;
+}
+
+/** The `tenants` metadata ([[tenant, events], ...]) as an object of own keys, or undefined when absent or unreadable. */
+function storedTenants(m: Record<string, string>): Record<string, number> | undefined {
+  if (m.tenants === undefined) return undefined;
+  try {
+    const pairs: unknown = JSON.parse(m.tenants);
+    if (!Array.isArray(pairs) || !pairs.every((p) => Array.isArray(p) && typeof p[0] === "string" && typeof p[1] === "number")) return undefined;
+    return Object.fromEntries(pairs as [string, number][]);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Lists dead letters (optionally of one sink), at most `limit` (bounded R2 list pages). */
@@ -83,6 +116,7 @@ export async function listDeadLetterObjects(bucket: R2Bucket, prefix: string, li
     const m = o.customMetadata ?? {};
     const reason = m.reason ?? "";
     const itemStatus = storedItemStatus(m, reason);
+    const tenants = storedTenants(m);
     return {
       key: o.key,
       sink: m.sink ?? sinkOf(o.key),
@@ -93,9 +127,51 @@ export async function listDeadLetterObjects(bucket: R2Bucket, prefix: string, li
       reason,
       size: o.size,
       uploaded: o.uploaded.toISOString(),
+      ...(tenants !== undefined ? { tenants } : {}),
     };
   });
   return items;
+}
+
+/** Most dead letters a tenant's listing looks through, and most records it reads for want of `tenants` metadata. */
+export const TENANT_SCAN = 10_000;
+export const TENANT_READS = 500;
+
+export interface TenantDeadLetters {
+  /** The dead letters holding events of the tenant (each with all its tenants' counts), at most `limit`. */
+  dead: DeadLetterInfo[];
+  /** Records written without `tenants` metadata that were not read (over TENANT_READS): they may hold the tenant's events. */
+  unchecked: number;
+  /** Dead letters were left unlooked at: `limit` was reached, or there are more than TENANT_SCAN. */
+  more: boolean;
+}
+
+/**
+ * The dead letters (optionally of one sink) that hold events of `tenant`, by their `tenants` metadata; a record
+ * written before it was stored is read (at most TENANT_READS of them) for its events' metadata.tenant_uid.
+ */
+export async function listTenantDeadLetters(bucket: R2Bucket, tenant: string, sink: string | undefined, limit: number): Promise<TenantDeadLetters> {
+  const all = await listDeadLetters(bucket, sink, TENANT_SCAN + 1);
+  const scanned = all.slice(0, TENANT_SCAN);
+  const dead: DeadLetterInfo[] = [];
+  let reads = 0;
+  let unchecked = 0;
+  let i = 0;
+  for (; i < scanned.length && dead.length < limit; i++) {
+    const d = scanned[i]!;
+    let tenants = d.tenants;
+    if (tenants === undefined) {
+      if (reads >= TENANT_READS) {
+        unchecked++;
+        continue;
+      }
+      reads++;
+      const rec = await readDeadLetter(bucket, d.key);
+      tenants = Object.fromEntries(tenantCounts(Array.isArray(rec?.events) ? rec.events : []));
+    }
+    if (Object.hasOwn(tenants, tenant)) dead.push({ ...d, tenants });
+  }
+  return { dead, unchecked, more: i < all.length };
 }
 
 /**

@@ -1,5 +1,6 @@
 // The dead-letter store over HTTP, for `npm run dlq -- list|show|replay` (docs/delivery.md):
 //   GET  /v1/dlq[?sink=name&limit=n]        list dead letters (key, sink, events, attempts, status, reason)
+//   GET  /v1/dlq?tenant=name[&sink=&limit=]  only dead letters holding events of that tenant (metadata.tenant_uid)
 //   GET  /v1/dlq/object/<key>               one dead letter (events, reason, the sink's last response)
 //   POST /v1/dlq/replay {sink?, keys?, limit?}  send the events back to their sink through DELIVERIES
 //                                           (a fresh retry budget), then remove them from the DLQ
@@ -17,7 +18,7 @@ import { z } from "zod";
 import type { AppEnv } from "./ingest";
 import { configFor } from "../config/load";
 import { adminGuard } from "./admin";
-import { listDeadLetters, readDeadLetter, DLQ_PREFIX } from "../deliver/dlq";
+import { listDeadLetters, listTenantDeadLetters, readDeadLetter, DLQ_PREFIX } from "../deliver/dlq";
 import { deleteCopies, listQueueDeadLetters, readQueueDeadLetter, resendQueueDeadLetter, QUEUE_DLQ_PREFIX, QUEUE_SINK_PREFIX, type QueueOrigin } from "../deliver/queue-dlq";
 import { scheduleDelivery } from "../deliver/retry";
 import { resolveSinks } from "../deliver/sinks";
@@ -51,6 +52,15 @@ async function listAll(bucket: R2Bucket, sink: string | undefined, limit: number
 dlqRoutes.get("/v1/dlq", async (c) => {
   const sink = c.req.query("sink") || undefined;
   const limit = Math.min(10_000, Math.max(1, Number(c.req.query("limit") ?? 1000) || 1000));
+  const tenant = c.req.query("tenant") || undefined;
+  if (tenant !== undefined) {
+    // sink dead letters only (queue dead letters are whole queue messages, listed without a tenant); `events`
+    // counts the tenant's events, each row's `tenants` every tenant's
+    if (sink && queueOrigin(sink)) return c.json({ error: `queue dead letters (${sink}) are not listed by tenant: list them without ?tenant=` }, 400);
+    const r = await listTenantDeadLetters(c.env.ARCHIVE, tenant, sink, limit);
+    const events = r.dead.reduce((a, d) => a + (d.tenants?.[tenant] ?? 0), 0);
+    return c.json({ tenant, dead: r.dead, records: r.dead.length, events, more: r.more, ...(r.unchecked ? { unchecked: r.unchecked } : {}) });
+  }
   const dead = await listAll(c.env.ARCHIVE, sink, limit);
   return c.json({ dead, records: dead.length, events: dead.reduce((a, d) => a + d.count, 0) });
 });

@@ -58,6 +58,32 @@ describe("npm run dlq -- list", () => {
   });
 });
 
+describe("npm run dlq -- list --tenant", () => {
+  it("asks for the tenant's dead letters and prints its events of each ('2 of 3 events'), then its sums", async () => {
+    const base = { attempts: 1, size: 100, uploaded: "2027-01-15T00:00:00.000Z", status: 400, reason: "webhook HTTP 400: bad" };
+    const dead: DeadLetterInfo[] = [
+      { ...base, key: "dlq/hook/20270115/aa.json", sink: "hook", count: 3, tenants: { "team a": 2, other: 1 } },
+      { ...base, key: "dlq/hook/20270115/bb.json", sink: "hook", count: 1, tenants: { "team a": 1 } },
+    ];
+    const url = await serving({
+      "/v1/dlq?sink=hook&tenant=team+a": { tenant: "team a", dead, records: 2, events: 3, more: false },
+      "/v1/dlq?tenant=team+a": { tenant: "team a", dead: dead.slice(1), records: 1, events: 1, more: true, unchecked: 4 },
+    });
+    expect(await printed(url, "list", "--sink", "hook", "--tenant=team a")).toEqual([
+      "dlq/hook/20270115/aa.json\thook\t2 of 3 events\t1 attempts\t400\twebhook HTTP 400: bad",
+      "dlq/hook/20270115/bb.json\thook\t1 of 1 events\t1 attempts\t400\twebhook HTTP 400: bad",
+      "2 dead letters, 3 events of tenant team a",
+      "",
+    ]);
+    expect(await printed(url, "list", "--tenant", "team a")).toEqual([
+      "dlq/hook/20270115/bb.json\thook\t1 of 1 events\t1 attempts\t400\twebhook HTTP 400: bad",
+      "1+ dead letters, 1+ events of tenant team a",
+      "4 older dead letters were not read (no tenants stored with them): list again with --sink to look at fewer",
+      "",
+    ]);
+  });
+});
+
 describe("npm run dlq -- staged | unreadable", () => {
   const summary = (sink: string, objects: number, events: number, compacted: boolean): StagedSummary & { compacted: boolean } => ({
     sink,
