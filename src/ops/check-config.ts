@@ -194,6 +194,19 @@ const BINDING_EFFECT: Record<BindingUse["kind"], string> = {
 };
 
 /**
+ * What a deployment does while the secret at `path` is unset (config.md, "Secrets"), for the warning: a
+ * credential rotated in the config before `wrangler secret put` dead-letters a sink's events at once.
+ */
+function unsetEffect(path: string): string {
+  const sink = /^sinks\.([^.]+)\./.exec(path);
+  if (sink) return `: every event routed to sink "${sink[1]}" is rejected and dead-lettered (not retried) until it is set`;
+  if (path.startsWith("auth.")) return ": that credential matches no request (403) until it is set";
+  if (path === "metrics.token") return ": GET /metrics answers 503 until it is set";
+  if (path === "delivery.adminToken") return ": /v1/dlq (npm run dlq) and /v1/test answer 503 until it is set";
+  return "";
+}
+
+/**
  * Checks a config file's text. `env` (optional) is the environment the Worker would have (e.g. the
  * lines of .dev.vars): then each secret reference is also checked to be set, and a value a sink
  * checks the form of when sending (checkSecretFormats) to have it. `declared` (optional) is what
@@ -222,7 +235,7 @@ export function checkConfigText(text: string, env?: Record<string, string | unde
   if (env) {
     for (const s of res.secrets) {
       s.set = typeof env[s.name] === "string" && env[s.name] !== "";
-      if (!s.set) res.warnings.push(`${s.path}: the secret ${s.name} is not set in the given environment`);
+      if (!s.set) res.warnings.push(`${s.path}: the secret ${s.name} is not set in the given environment${unsetEffect(s.path)}`);
     }
   }
   const r = validateConfig(raw);

@@ -254,7 +254,16 @@ describe("secret values a sink checks the form of", () => {
     expect(checkConfigText(hook({ env: "WEBHOOK_SECRET" }), { WEBHOOK_SECRET: GOOD }).ok).toBe(true);
     const unset = checkConfigText(hook({ env: "WEBHOOK_SECRET" }), {});
     expect(unset.ok).toBe(true);
-    expect(unset.warnings).toContain("sinks.hook.secret: the secret WEBHOOK_SECRET is not set in the given environment");
+    expect(unset.warnings).toContain('sinks.hook.secret: the secret WEBHOOK_SECRET is not set in the given environment: every event routed to sink "hook" is rejected and dead-lettered (not retried) until it is set');
+    // a rotation written in the config before its secrets are set: each says what stops working
+    const rotated = { auth: { tokens: [{ tenant: "t1", token: { env: "TOKEN_NEW" } }] }, metrics: { token: { env: "METRICS_NEW" } }, delivery: { adminToken: { env: "ADMIN_NEW" } } };
+    expect(checkConfigText(JSON.stringify(rotated), {}).warnings).toEqual(
+      expect.arrayContaining([
+        "auth.tokens.0.token: the secret TOKEN_NEW is not set in the given environment: that credential matches no request (403) until it is set",
+        "metrics.token: the secret METRICS_NEW is not set in the given environment: GET /metrics answers 503 until it is set",
+        "delivery.adminToken: the secret ADMIN_NEW is not set in the given environment: /v1/dlq (npm run dlq) and /v1/test answer 503 until it is set",
+      ]),
+    );
     expect(checkConfigText(hook({ env: "WEBHOOK_SECRET" })).ok).toBe(true);
   });
 });
