@@ -773,6 +773,17 @@ function protActivity(prot: number): number {
   return 99;
 }
 
+/** First character of an `ls -l` mode string -> OCSF file type_id / type. */
+const FILE_TYPE = new Map<string, [number, string]>([
+  ["-", [1, "Regular File"]],
+  ["d", [2, "Folder"]],
+  ["c", [3, "Character Device"]],
+  ["b", [4, "Block Device"]],
+  ["s", [5, "Local Socket"]],
+  ["p", [6, "Named Pipe"]],
+  ["l", [7, "Symbolic Link"]],
+]);
+
 function fileObj(path: string, folder: boolean): Obj {
   return folder ? { name: basename(path), path, type_id: 2, type: "Folder" } : { name: basename(path), path, type_id: 0, type: "Unknown" };
 }
@@ -784,7 +795,9 @@ function hookFile(args: Json[], ix: ArgIndex, am: Mark, folder: boolean): Obj | 
     const path = text(f.path);
     if (path !== undefined) {
       sub(sub(am, ix.file), ix.fileKey).path = true;
-      return fileObj(path, folder);
+      // the mode string ("-rw-r--r--", "lrwxrwxrwx") tells the file type; it stays in unmapped as sent
+      const type = folder ? undefined : FILE_TYPE.get(text(f.permission)?.charAt(0) ?? "");
+      return type !== undefined ? { name: basename(path), path, type_id: type[0], type: type[1] } : fileObj(path, folder);
     }
   }
   if (ix.str !== undefined) {

@@ -234,7 +234,8 @@ describe("process_exit", () => {
 describe("process_kprobe fixtures", () => {
   it("security_file_permission: file, access mask, policy, Allowed/Logged, return value as status", () => {
     const ev = norm(rec("process_kprobe.ndjson:1"));
-    expect(ev.file).toEqual({ name: "passwd", path: "/etc/passwd", type_id: 0, type: "Unknown" });
+    // the mode string "-rw-r--r--" says a regular file (it stays in unmapped, below)
+    expect(ev.file).toEqual({ name: "passwd", path: "/etc/passwd", type_id: 1, type: "Regular File" });
     expect(ev.access_mask).toBe(2);
     expect(at(ev, "actor.process.name")).toBe("vi");
     expect(at(ev, "actor.process.parent_process.name")).toBe("sh");
@@ -245,6 +246,25 @@ describe("process_kprobe fixtures", () => {
     expect(ev.metadata.profiles).toContain("security_control");
     expect(at(ev, "unmapped.process_kprobe.action")).toBe("KPROBE_ACTION_POST");
     expect(at(ev, "unmapped.process_kprobe.args")).toEqual([{ file_arg: { permission: "-rw-r--r--" } }, null]);
+  });
+
+  it("file type from the mode string of file_arg / path_arg: symlink, folder, device; none or odd -> Unknown", () => {
+    const typeOf = (permission: Json | undefined, function_name = "security_file_permission") => {
+      const file_arg: JsonObject = permission === undefined ? { path: "/etc/x" } : { path: "/etc/x", permission };
+      const r = hookEvent("process_kprobe", { function_name, args: [{ file_arg }, { int_arg: 4 }], policy_name: "fim" });
+      const ev = norm(r);
+      expectGood(r, ev);
+      expect(at(ev, "unmapped.process_kprobe.args.0.file_arg.permission")).toBe(permission);
+      return [at(ev, "file.type_id"), at(ev, "file.type")];
+    };
+    expect(typeOf("lrwxrwxrwx")).toEqual([7, "Symbolic Link"]);
+    expect(typeOf("drwxr-xr-x")).toEqual([2, "Folder"]);
+    expect(typeOf("crw-rw-rw-")).toEqual([3, "Character Device"]);
+    expect(typeOf(undefined)).toEqual([0, "Unknown"]);
+    expect(typeOf("?rw-------")).toEqual([0, "Unknown"]);
+    expect(typeOf(7)).toEqual([0, "Unknown"]);
+    // a mkdir hook's file is the new folder whatever the mode string says
+    expect(typeOf("-rw-r--r--", "security_path_mkdir")).toEqual([2, "Folder"]);
   });
 
   it("security_kernel_read_file of a module: Kernel Extension Load with the .ko file; no node_name -> unknown device", () => {
