@@ -9,12 +9,16 @@
 //     retried after a failure overwrites what it wrote before instead of adding to it;
 //   - a group is claimed first with a lease, stage-lease/<sink>/<class>/<day>, the spool drain's
 //     conditional put (./spool claim), so two runs at once do not write it twice;
-//   - per file: delivered events' objects are deleted; rejected events are dead-lettered (./dlq) and their
-//     objects deleted; retried ones stay for the next run, until the group has waited past the sink's retry
-//     span (the backoff schedule of its retry.maxAttempts, as the consumer's retries would: ~43 min by
-//     default), when they are dead-lettered too. A file that finds the sink down ends the sink's sends
+//   - per file: delivered events' objects are deleted, each after a marker was left in its place
+//     (stage-done/<same rest>, ./stage: a queue batch redelivered later does not stage them again);
+//     rejected events are dead-lettered (./dlq) and their objects deleted (marked too); retried ones
+//     stay for the next run, until the group has waited past the sink's retry span (the backoff
+//     schedule of its retry.maxAttempts, as the consumer's retries would: ~43 min by default), when
+//     they are dead-lettered too. A file that finds the sink down ends the sink's sends
 //     for the run; its files already past the retry span are still dead-lettered in that run (not sent,
 //     within the run's budget), so a long outage gives up on all that is due, not one file a minute.
+//   - markers older than STAGE_DONE_RETENTION_MS are swept, a few list pages per sink a run, continuing
+//     where the last run stopped (its last key in stage-sweep/<sink>).
 // Bounds per run (COMPACT_SCHEDULED): list pages per sink, staged objects read, wall time (checked
 // before each file is started).
 import type { Config } from "../config/schema";
@@ -27,12 +31,20 @@ import { backoffCeiling, type RetryPolicy } from "./backoff";
 import { listWithMetadata, writeDeadLetter } from "./dlq";
 import { resolveSinks, type BufferPolicy, type ResolvedSink } from "./sinks";
 import { claim } from "./spool";
-import { stagePrefix } from "./stage";
+import { doneKey, stagePrefix } from "./stage";
 
 /** A compaction's claim on a group: stage-lease/<sink>/<class_uid>/<yyyyMMdd> (not under stage/). */
 export const STAGE_LEASE_PREFIX = "stage-lease/";
 /** Where a staged object that is not NDJSON is set aside: stage-unreadable/<staged key> (no run reads it again). */
 export const STAGE_UNREADABLE_PREFIX = "stage-unreadable/";
+/** Where the marker sweep of a sink continues: stage-sweep/<sink> (its body the last marker key it listed). */
+export const STAGE_SWEEP_PREFIX = "stage-sweep/";
+/**
+ * How long a marker of a written staged object stays (./stage): 4 days, the queues' message retention. A
+ * message comes back at most max_retries = 60 times, backing off to 1 h (~51 h, docs/delivery.md), and
+ * one older than the retention is deleted by the queue, so no redelivery comes later than this.
+ */
+export const STAGE_DONE_RETENTION_MS = 4 * 86_400_000;
 
 export interface CompactBudget {
   /** List pages per sink (R2 gives up to 1,000 keys a page, fewer with metadata). */
@@ -42,6 +54,19 @@ export interface CompactBudget {
   /** Wall time, ms; checked before each file is started. */
   ms: number;
 }
+
+export interface SweepBudget {
+  /** List pages per sink and run. */
+  pages: number;
+  /** Keys a list page asks for (R2 gives at most 1,000). */
+  perPage: number;
+}
+
+/**
+ * Each run lists up to 2,000 markers per sink, as many as a run can write (COMPACT_SCHEDULED.objects):
+ * the sweep comes round to every marker within one retention, so none lives past twice that.
+ */
+export const SWEEP_SCHEDULED: SweepBudget = { pages: 2, perPage: 1000 };
 
 /**
  * The every-minute run: up to 10 list pages per sink, files started while fewer than 2,000 staged objects were
@@ -271,8 +296,8 @@ async function compactFile(sink: ResolvedSink, policy: BufferPolicy, file: Stage
     if (!settled[i]) whole[o] = false;
   });
   const done = read.filter((_, k) => whole[k]).map((o) => o.key);
-  // R2 deletes at most 1,000 keys a call
-  for (let k = 0; k < done.length; k += 1000) await deps.archive.delete(done.slice(k, k + 1000));
+  await markDone(deps.archive, sink.name, done);
+  await deleteKeys(deps.archive, done);
   const delivered = report.delivered.length;
   countDelivery(sink.name, { delivered, retried, dead, requests: report.requests }, rejected);
   r.objects += done.length;
@@ -295,6 +320,64 @@ async function compactFile(sink: ResolvedSink, policy: BufferPolicy, file: Stage
     ...(deadLetters.length > 0 ? { deadReason, dlq: deadLetters[0] } : {}),
   });
   return report.down;
+}
+
+/** Deletes keys, 1,000 a call (R2's most). */
+async function deleteKeys(bucket: R2Bucket, keys: readonly string[]): Promise<void> {
+  for (let k = 0; k < keys.length; k += 1000) await bucket.delete(keys.slice(k, k + 1000));
+}
+
+/**
+ * Leaves a marker (empty) for each staged object about to be deleted, READ_LANES puts at a time. A failed
+ * put is logged and the object deleted all the same: only a redelivery of its batch would stage it again.
+ */
+async function markDone(bucket: R2Bucket, sink: string, keys: readonly string[]): Promise<void> {
+  let next = 0;
+  let failed = 0;
+  let error: string | undefined;
+  const lane = async () => {
+    while (next < keys.length) {
+      const key = keys[next++]!;
+      try {
+        await bucket.put(doneKey(key), "");
+      } catch (e) {
+        failed++;
+        error ??= (e as Error).message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: READ_LANES }, lane));
+  if (failed > 0) log("warn", "staged objects deleted without a marker", { sink, objects: failed, error });
+}
+
+/**
+ * Deletes a sink's markers older than STAGE_DONE_RETENTION_MS at `now`, over at most `budget.pages` list
+ * pages, starting after the key the last sweep ended on (back at the start once a sweep reaches the end).
+ */
+export async function sweepDone(bucket: R2Bucket, sink: string, now: number, budget: SweepBudget = SWEEP_SCHEDULED): Promise<{ listed: number; removed: number }> {
+  const prefix = doneKey(stagePrefix(sink));
+  const at = `${STAGE_SWEEP_PREFIX}${sink}`;
+  const kept = await bucket.get(at);
+  const from = kept ? await kept.text() : "";
+  const old: string[] = [];
+  let listed = 0;
+  let last = "";
+  let cursor: string | undefined;
+  let more = true;
+  for (let page = 0; page < budget.pages && more; page++) {
+    const list = await bucket.list({ prefix, limit: budget.perPage, ...(cursor ? { cursor } : from.startsWith(prefix) ? { startAfter: from } : {}) });
+    for (const o of list.objects) {
+      listed++;
+      last = o.key;
+      if (now - o.uploaded.getTime() > STAGE_DONE_RETENTION_MS) old.push(o.key);
+    }
+    more = list.truncated;
+    cursor = list.truncated ? list.cursor : undefined;
+  }
+  await deleteKeys(bucket, old);
+  if (more) await bucket.put(at, last);
+  else if (kept) await bucket.delete(at);
+  return { listed, removed: old.length };
 }
 
 /** One buffered sink's run: list, plan, then each due group under its lease, oldest first, within the run's budget. */
@@ -333,16 +416,26 @@ export async function compactSink(sink: ResolvedSink, policy: BufferPolicy, deps
  * Every storage sink of the config, one after another, sharing one budget: the buffered ones by their
  * buffer; an unbuffered one (its buffer turned off since) has what it staged before written at once.
  */
-export async function compactAll(cfg: Config, deps: CompactDeps, budget: CompactBudget = COMPACT_SCHEDULED): Promise<CompactResult[]> {
+export async function compactAll(cfg: Config, deps: CompactDeps, budget: CompactBudget = COMPACT_SCHEDULED, sweep: SweepBudget = SWEEP_SCHEDULED): Promise<CompactResult[]> {
   const run: RunState = { deadline: deps.now() + budget.ms, objects: budget.objects };
   const out: CompactResult[] = [];
-  for (const sink of resolveSinks(cfg).values()) {
-    if (!sink.driver.partition || deps.now() >= run.deadline) continue;
+  const storage = [...resolveSinks(cfg).values()].filter((s) => s.driver.partition);
+  for (const sink of storage) {
+    if (deps.now() >= run.deadline) continue;
     try {
       out.push(await compactSink(sink, sink.buffer ?? { seconds: 0, ...sink.batch }, deps, budget, run));
     } catch (e) {
       // R2 failed (list, get, delete): what was not written stays staged for the next run
       log("error", "compaction failed", { sink: sink.name, error: (e as Error).message });
+    }
+  }
+  // the markers' sweep is bounded by itself and runs whatever the compaction's budget left
+  for (const sink of storage) {
+    try {
+      const { removed } = await sweepDone(deps.archive, sink.name, deps.now(), sweep);
+      if (removed > 0) log("info", "staged-object markers swept", { sink: sink.name, removed });
+    } catch (e) {
+      log("warn", "marker sweep failed", { sink: sink.name, error: (e as Error).message });
     }
   }
   return out;

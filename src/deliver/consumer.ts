@@ -155,7 +155,7 @@ export async function consumeEvents(parsed: ReadMessage[], deps: DeliverDeps): P
   const tamed = await tameNoise(parsed.map(({ msg, sinks, items }) => ({ id: msg.id, sinks, items })), deps);
   const started = deps.now();
   const sinks = [...perSink].filter(([sink]) => (tamed?.get(sink)?.length ?? 1) > 0);
-  const results = await Promise.allSettled(sinks.map(([sink, s]) => deliverToSink({ sink, items: tamed?.get(sink) ?? s.items, attempt: 1, firstAttemptAt: started, startedAt: started }, deps)));
+  const results = await Promise.allSettled(sinks.map(([sink, s]) => deliverToSink({ sink, items: tamed?.get(sink) ?? s.items, attempt: 1, firstAttemptAt: started, startedAt: started, redelivered: s.msgs.some((m) => m.attempts > 1) }, deps)));
   const unsettled = new Set<Message<unknown>>();
   results.forEach((r, i) => {
     const [sink, s] = sinks[i]!;

@@ -57,6 +57,8 @@ export interface DeliverJob {
   skip?: Down;
   /** When this sink's work on the current queue batch began (its time budget counts from here). */
   startedAt?: number;
+  /** A queue message of it was delivered before (msg.attempts > 1): a buffered sink checks for its staging's marker (./stage). */
+  redelivered?: boolean;
 }
 
 export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise<DeliverResult> {
@@ -83,7 +85,7 @@ export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise
   const report: AttemptReport = job.skip
     ? { delivered: [], rejected: [], requests: 0, retry: [{ indices: items.map((_, i) => i), ...notSent(job.skip) }], down: job.skip }
     : sink.buffer
-      ? await stageItems(sink, items, deps.archive, now)
+      ? await stageItems(sink, items, deps.archive, now, attempt > 1 || job.redelivered === true)
       : await attemptDelivery(sink, items, { env: deps.env, now, deadline: (job.startedAt ?? now) + sink.budgetMs, clock: deps.now, ...(deps.slots ? { slots: deps.slots } : {}) });
   result.delivered = report.delivered.length;
   if (report.staged) result.staged = report.staged.length;

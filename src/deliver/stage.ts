@@ -4,15 +4,29 @@
 //   stage/<sink>/<class_uid>/<yyyyMMdd>/<id>.ndjson     customMetadata {events, staged (ms)}
 // The id is a digest of the partition and the events' uids (as objects.batchId), so a redelivered queue
 // batch finds its object already there and leaves it (a conditional put: its first staged time stays).
+// Once the compaction wrote and deleted an object it leaves a marker in its place, stage-done/<same rest>
+// (empty; swept after STAGE_DONE_RETENTION_MS, ./compact): a delivery that may be a redelivery (a queue
+// message seen before, or a retry) whose put found no object looks for that marker and takes its new
+// object back, so a batch redelivered after its events were written is not written twice. A first
+// delivery (the hot path) makes no request but the put.
 // A stored object settles its events for the sink (they count as `staged`); a failed put is a retry like
 // a failed sink request. The every-minute compaction (./compact) writes the sink's objects from them.
 // An event the sink could never write (a Security Lake class without a custom source) is not staged but
 // rejected at once, with the reason the unbuffered sink gives.
 import { batchId, classDayOf } from "../sinks/objects";
+import { log } from "../ops/log";
 import type { AttemptReport, Item, OutcomeGroup } from "./attempt";
 import type { ResolvedSink } from "./sinks";
 
 export const STAGE_PREFIX = "stage/";
+
+/** Where the compaction marks a staged object it wrote and deleted: stage-done/<sink>/<class_uid>/<yyyyMMdd>/<id>.ndjson. */
+export const STAGE_DONE_PREFIX = "stage-done/";
+
+/** The marker key of a staged object's key (or of a sink's stage prefix: its markers' prefix). */
+export function doneKey(stagedKey: string): string {
+  return `${STAGE_DONE_PREFIX}${stagedKey.slice(STAGE_PREFIX.length)}`;
+}
 
 /** The prefix of one sink's staged objects. */
 export function stagePrefix(sink: string): string {
@@ -28,9 +42,11 @@ export function stageKey(sink: string, partition: string, items: readonly Item[]
 /**
  * Stages `items` for a buffered sink: one object per partition (puts in parallel; a delivery holds a
  * queue batch, so a few partitions). Staged events are reported in `staged`, those whose put failed as
- * one retry group each (and the sink as `down`: the bucket failed, later work can wait).
+ * one retry group each (and the sink as `down`: the bucket failed, later work can wait). With `recheck`
+ * (the delivery may have been staged and compacted before), a new object whose marker exists is deleted
+ * again: its events were written already (they count as staged, as a redelivery finding its object does).
  */
-export async function stageItems(sink: ResolvedSink, items: readonly Item[], bucket: R2Bucket, now: number): Promise<AttemptReport> {
+export async function stageItems(sink: ResolvedSink, items: readonly Item[], bucket: R2Bucket, now: number, recheck = false): Promise<AttemptReport> {
   const report: AttemptReport = { delivered: [], staged: [], retry: [], rejected: [], requests: 0 };
   const partition = sink.driver.partition ?? classDayOf; // (the config lets only storage sinks buffer)
   const parts = new Map<string, number[]>();
@@ -55,11 +71,16 @@ export async function stageItems(sink: ResolvedSink, items: readonly Item[], buc
       try {
         // (no sink request: `requests` stays 0, so tributary_sink_requests_total counts only the compaction's)
         // only if absent: a redelivered batch keeps the object (and its staged time) it already has
-        await bucket.put(key, group.map((i) => `${i.line}\n`).join(""), {
+        const put = await bucket.put(key, group.map((i) => `${i.line}\n`).join(""), {
           onlyIf: { etagDoesNotMatch: "*" },
           httpMetadata: { contentType: "application/x-ndjson" },
           customMetadata: { events: String(group.length), staged: String(now) },
         });
+        // (the put before the look: the compaction writes the marker before it deletes the object)
+        if (put && recheck && (await bucket.head(doneKey(key)))) {
+          await bucket.delete(key);
+          log("info", "staged events already written, not staged again", { sink: sink.name, key, events: group.length });
+        }
         report.staged!.push(...indices);
       } catch (e) {
         const reason = `staging in R2 failed: ${(e as Error).message}`;

@@ -9,13 +9,12 @@ import { describe, it, expect, inject, beforeAll } from "vitest";
 import worker from "../../src/index";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { classDayOf } from "../../src/sinks/objects";
-import { hasParquetSchema } from "../../src/sinks/parquet-schema";
 import { SPOOL_CRON } from "../../src/deliver/spool";
 import { freshBucket, readBucket } from "../support/s3-read";
 import { gateControl, s3Error } from "../support/gate-client";
 import { readParquet } from "../support/lake-read";
-import { keys, deadLetters, uids, bufferedEnv } from "../support/staged";
-import { uniqueFixtureEvents, eventsMessages, runBatch, callWorker, EVENTS_QUEUE } from "../support/delivery";
+import { keys, deadLetters, uids, largestLakePartition, lakeForPartition } from "../support/staged";
+import { eventsMessages, runBatch, callWorker, EVENTS_QUEUE } from "../support/delivery";
 import { parsePrometheus, sampleValue, type Family } from "../ops/prom";
 
 const s3Endpoint = inject("s3Endpoint");
@@ -25,38 +24,17 @@ const FILE_KEY = /^ext\/tributary-(\d+)\/region=us-east-2\/accountId=external\/e
 /** The events of the largest class and event day that has a Parquet schema (one partition: one file). */
 let part: OcsfEvent[];
 beforeAll(() => {
-  const by = new Map<string, OcsfEvent[]>();
-  for (const e of uniqueFixtureEvents()) {
-    if (!hasParquetSchema(e.class_uid)) continue;
-    const k = classDayOf(e);
-    by.set(k, [...(by.get(k) ?? []), e]);
-  }
-  part = [...by.values()].sort((a, b) => b.length - a.length)[0]!;
+  part = largestLakePartition();
 });
 
 let n = 0;
 const label = (s: string) => `${s}${++n}${Date.now().toString(36)}`;
 
 function setup(bucket: string, opts: { endpoint?: string; buffer?: unknown; source?: unknown } = {}) {
-  const sink = label("buf");
-  const cfg = {
-    sinks: {
-      [sink]: {
-        type: "security_lake",
-        bucket,
-        endpoint: opts.endpoint ?? s3Endpoint,
-        forcePathStyle: true,
-        accessKeyId: "S3RVER",
-        secretAccessKey: { env: "S3_SECRET" },
-        region: "us-east-2",
-        accountId: "external",
-        sources: { [String(part[0]!.class_uid)]: opts.source ?? `tributary-${part[0]!.class_uid}` },
-        ...(opts.buffer !== undefined ? { buffer: opts.buffer } : {}),
-      },
-    },
-    routes: [{ sinks: [sink] }],
-  };
-  return { sink, cfg, ...bufferedEnv(cfg) };
+  return lakeForPartition(label("buf"), bucket, opts.endpoint ?? s3Endpoint, part, {
+    ...(opts.source !== undefined ? { sources: { [String(part[0]!.class_uid)]: opts.source } } : {}),
+    ...(opts.buffer !== undefined ? { buffer: opts.buffer } : {}),
+  });
 }
 
 async function metrics(e: Env): Promise<Map<string, Family>> {

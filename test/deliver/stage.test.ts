@@ -1,9 +1,10 @@
 // Staging (src/deliver/stage.ts) through deliverToSink, with the in-memory R2 of the delivery tests: a
 // buffered sink's events become one staged object per class and event day whose key depends on the
-// events' uids, not their order; a failed put is a retry on DELIVERIES (backoff), staged on the retry.
+// events' uids, not their order; a failed put is a retry on DELIVERIES (backoff), staged on the retry;
+// a delivery that may have been staged before takes its object back when the compaction's marker is there.
 import { describe, it, expect } from "vitest";
 import { deliverToSink } from "../../src/deliver/deliver";
-import { stageKey } from "../../src/deliver/stage";
+import { doneKey, stageKey } from "../../src/deliver/stage";
 import { parseConfig } from "../../src/config/load";
 import type { Item } from "../../src/deliver/attempt";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
@@ -74,5 +75,26 @@ describe("staging a buffered sink's delivery", () => {
     failing = false;
     expect(await drainScheduled(deps, sent)).toBe(1);
     expect([...map.keys()].filter((k) => k.startsWith("stage/"))).toEqual([stageKey("lake", classDayOf(items[0]!.event), items)]);
+  });
+
+  it("a retry or redelivery whose events a compaction wrote already (the marker there) stages nothing; a first delivery only puts", async () => {
+    const { deps, map } = memoryDeps(cfg, {}, T0);
+    let heads = 0;
+    const head = deps.archive.head.bind(deps.archive);
+    deps.archive.head = ((key: string) => (heads++, head(key))) as R2Bucket["head"];
+    const items = [item("a", 2004, T0), item("b", 2004, T0)];
+    const key = stageKey("lake", classDayOf(items[0]!.event), items);
+    await deps.archive.put(doneKey(key), "");
+    expect(doneKey(key)).toBe(`stage-done/${key.slice("stage/".length)}`);
+    for (const job of [{ attempt: 2 }, { attempt: 1, redelivered: true }]) {
+      const r = await deliverToSink({ sink: "lake", items, firstAttemptAt: T0, ...job }, deps);
+      expect(r).toMatchObject({ staged: 2, retried: 0, dead: 0 });
+      expect(map.has(key)).toBe(false);
+    }
+    expect(heads).toBe(2);
+    // a first delivery does not look (the marker is not consulted: the hot path is the put)
+    await deliverToSink({ sink: "lake", items, attempt: 1, firstAttemptAt: T0 }, deps);
+    expect(heads).toBe(2);
+    expect(map.has(key)).toBe(true);
   });
 });

@@ -69,9 +69,9 @@ export async function callWorker(e: Env, path: string, init?: RequestInit): Prom
 }
 
 let seq = 0;
-/** Runs one batch through the Worker's queue handler with this env. */
-export async function runBatch(queue: string, bodies: unknown[], env: Env, ids?: string[]): Promise<BatchResult> {
-  const messages = bodies.map((body, i) => ({ id: ids?.[i] ?? `m-${++seq}`, timestamp: new Date(), attempts: 1, body }));
+/** Runs one batch through the Worker's queue handler with this env (`attempts` > 1: the messages are redelivered). */
+export async function runBatch(queue: string, bodies: unknown[], env: Env, ids?: string[], attempts = 1): Promise<BatchResult> {
+  const messages = bodies.map((body, i) => ({ id: ids?.[i] ?? `m-${++seq}`, timestamp: new Date(), attempts, body }));
   const batch = createMessageBatch(queue, messages);
   const ctx = createExecutionContext();
   await worker.queue(batch, env);

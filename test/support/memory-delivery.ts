@@ -6,7 +6,7 @@ import { loadDelivery, type DeliveryMessage } from "../../src/deliver/retry";
 import type { Config } from "../../src/config/schema";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 
-/** The R2 calls the delivery layer makes (put, get, delete, list), in memory. */
+/** The R2 calls the delivery layer makes (put, get, head, delete, list), in memory. */
 export function memoryBucket() {
   const m = new Map<string, { body: string; customMetadata?: Record<string, string> }>();
   const bucket = {
@@ -17,6 +17,10 @@ export function memoryBucket() {
     async get(key: string) {
       const o = m.get(key);
       return o ? { text: async () => o.body, json: async () => JSON.parse(o.body) as unknown } : null;
+    },
+    async head(key: string) {
+      const o = m.get(key);
+      return o ? { key, customMetadata: o.customMetadata } : null;
     },
     async delete(key: string) {
       m.delete(key);

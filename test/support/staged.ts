@@ -5,7 +5,10 @@ import { env } from "cloudflare:test";
 import type { DeadLetter } from "../../src/deliver/dlq";
 import { parseConfig } from "../../src/config/load";
 import { compactAll, COMPACT_SCHEDULED, type CompactResult } from "../../src/deliver/compact";
-import { stubDeliveries } from "./delivery";
+import type { OcsfEvent } from "../../src/normalize/ocsf";
+import { classDayOf } from "../../src/sinks/objects";
+import { hasParquetSchema } from "../../src/sinks/parquet-schema";
+import { stubDeliveries, uniqueFixtureEvents } from "./delivery";
 
 /**
  * The Worker's env for a config (DELIVERIES a stub that records what the consumer schedules, the S3
@@ -18,6 +21,32 @@ export function bufferedEnv(cfg: unknown) {
   const compact = (now: number, other: unknown = cfg): Promise<CompactResult[]> =>
     compactAll(parseConfig(other), { archive: env.ARCHIVE, env: e as unknown as Record<string, unknown>, now: () => now }, COMPACT_SCHEDULED);
   return { e, deliveries, compact };
+}
+
+/** The fixture events of the largest class and event day that has a Parquet schema (one partition: one file). */
+export function largestLakePartition(): OcsfEvent[] {
+  const by = new Map<string, OcsfEvent[]>();
+  for (const e of uniqueFixtureEvents()) {
+    if (!hasParquetSchema(e.class_uid)) continue;
+    const k = classDayOf(e);
+    by.set(k, [...(by.get(k) ?? []), e]);
+  }
+  return [...by.values()].sort((a, b) => b.length - a.length)[0]!;
+}
+
+/** A security_lake sink entry writing to s3rver at `endpoint` (or the fault gate before it), region us-east-2, with `fields`. */
+export function lakeEntry(bucket: string, endpoint: string, fields: Record<string, unknown>): Record<string, unknown> {
+  return { type: "security_lake", bucket, endpoint, forcePathStyle: true, accessKeyId: "S3RVER", secretAccessKey: { env: "S3_SECRET" }, region: "us-east-2", ...fields };
+}
+
+/**
+ * A config of one buffered security_lake sink routed every event, with a custom source for the class of
+ * `part` (the account "external"; `fields` add to or replace the entry's), its env and compaction (bufferedEnv).
+ */
+export function lakeForPartition(sink: string, bucket: string, endpoint: string, part: readonly OcsfEvent[], fields: Record<string, unknown> = {}) {
+  const classUid = part[0]!.class_uid;
+  const cfg = { sinks: { [sink]: lakeEntry(bucket, endpoint, { accountId: "external", sources: { [String(classUid)]: `tributary-${classUid}` }, ...fields }) }, routes: [{ sinks: [sink] }] };
+  return { sink, cfg, ...bufferedEnv(cfg) };
 }
 
 /** The ARCHIVE keys under `prefix`, sorted (one list page: the tests stay under 1,000). */
