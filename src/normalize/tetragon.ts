@@ -873,7 +873,7 @@ function mapHook(h: HookInput): Built {
       } else if (rule?.special === "kread") {
         // security_kernel_read_file(file, id): id 2 READING_MODULE is a kernel module being loaded
         const id = intArg(args, ix.ints[0]);
-        if (id?.v === 2) return kext(actor, 1, { file: { ...file, type_id: 1, type: "Regular File" } }, hookName);
+        if (id?.v === 2) return kext(actor, 1, { file: { ...file, type_id: 1, type: "Regular File" } }, `${hookName} ${String(file.path)}${where}`);
       }
       const second = hook?.syscall !== undefined && TWO_PATHS.has(hook.canon) ? secondPath(args, ix, file) : undefined;
       if (second !== undefined && !refused(body)) {
@@ -939,7 +939,7 @@ function mapHook(h: HookInput): Built {
         sub(am, ix.str).string_arg = true;
       }
     }
-    if (file) return kext(actor, rule?.a ?? 99, { file }, hookName);
+    if (file) return kext(actor, rule?.a ?? 99, { file }, `${hookName} ${String(file.path ?? file.name)}${where}`);
   }
 
   // --- credentials: Set User ID ---
@@ -998,8 +998,7 @@ function capabilityText(args: Json[]): string {
   return "";
 }
 
-function kext(actor: Obj, a: number, driver: Obj, hookName: string): Built {
-  const file = driver.file as Obj;
+function kext(actor: Obj, a: number, driver: Obj, message: string): Built {
   return {
     class_uid: 1002,
     category_uid: 1,
@@ -1008,7 +1007,7 @@ function kext(actor: Obj, a: number, driver: Obj, hookName: string): Built {
     activityName: KEXT_ACTIVITY[a] ?? "Other",
     severity_id: 0,
     fields: { actor, driver },
-    message: `${hookName} ${String(file.path ?? file.name)}`,
+    message,
   };
 }
 

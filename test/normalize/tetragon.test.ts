@@ -278,6 +278,8 @@ describe("process_kprobe fixtures", () => {
   it("module_arg: the module name; tainted flags and signature state stay in unmapped", () => {
     const load = norm(rec("process_kprobe.ndjson:3"));
     expect(at(load, "driver.file.name")).toBe("xfs");
+    // who loaded it, as in the other classes' messages
+    expect(load.message).toBe(`find_module_sections xfs by ${String(at(load, "actor.process.file.path"))}`);
     expect(at(load, "unmapped.process_kprobe.args.0.module_arg.signature_ok")).toBe(true);
     const unload = norm(rec("process_kprobe.ndjson:4"));
     expect(at(unload, "driver.file.name")).toBe("kernel_module_hello");
