@@ -5,7 +5,8 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "./ingest";
 import { configFor, resolveSecret } from "../config/load";
 import type { SecretRef } from "../config/schema";
-import { sameSecret } from "./auth";
+import { ingestCredentialWithSecret, sameSecret } from "./auth";
+import { log } from "../ops/log";
 
 export interface AdminGuardOptions {
   /** What is guarded, for the error texts, e.g. "the DLQ endpoints". */
@@ -29,6 +30,11 @@ export async function adminRefusal(c: Context<AppEnv>, ref: SecretRef, what: str
   if (!token) {
     const name = typeof ref === "object" ? `the Worker secret ${ref.env}` : "its value";
     return c.json({ error: `delivery.adminToken is configured but ${name} is not set: ${what} stay closed` }, 503);
+  }
+  const clash = await ingestCredentialWithSecret(configFor(c.env), c.env, token);
+  if (clash !== undefined) {
+    log("error", "delivery.adminToken has the same value as an ingest credential; the admin endpoints stay closed until it is a secret of its own", { which: clash });
+    return c.json({ error: `delivery.adminToken has the same value as the ingest credential ${clash}: every sender holding it could read and replay every tenant's dead letters, so ${what} stay closed until the admin token is a secret of its own` }, 503);
   }
   const m = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "");
   if (!m) return c.json({ error: "send Authorization: Bearer <delivery.adminToken> (npm scripts: TRIBUTARY_ADMIN_TOKEN)" }, 401, { "www-authenticate": 'Bearer realm="tributary-admin"' });

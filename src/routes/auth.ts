@@ -316,6 +316,20 @@ function hmacCheck(signed: { h: Signer; sig: string }[]): AuthResult {
   };
 }
 
+/**
+ * The ingest credential (bearer token or HMAC key) whose secret is `value`, named as the usage log names it
+ * ("auth.tokens[1] (env TOKEN_A)"), or undefined. The admin endpoints refuse a token that is also an ingest
+ * credential: every sender holding it could otherwise read and replay every tenant's dead letters.
+ */
+export async function ingestCredentialWithSecret(cfg: Config, env: object, value: string): Promise<string | undefined> {
+  const creds = await credentialsFor(cfg, env);
+  const digest = await sha256(value);
+  const keyed = [...creds.bearer, ...creds.hmac.flatMap((h) => (h.verifier ? [h.verifier.keyed] : []))];
+  let found: string | undefined;
+  for (const k of keyed) if (constantTimeEqual(k.digest, digest) && found === undefined) found = k.entry.credential;
+  return found;
+}
+
 /** Whether a principal may send records of this source. */
 export function allows(p: Principal, kind: SourceKind): boolean {
   return p.sources === undefined || p.sources.includes(kind);

@@ -321,4 +321,25 @@ describe("ingest and operator credentials are separate (several tenants on one T
       expect(queue.events()).toEqual([]);
     }
   });
+
+  it("an admin token with the value of an ingest token or HMAC key keeps the admin endpoints closed (503 naming the credential), the others still work", async () => {
+    const hmac = { header: "X-Signature", secret: { env: "HMAC_KEY" }, tenant: "signed" };
+    for (const [clash, name] of [
+      [TOKEN_B, "auth.tokens[2] (env TOK_B)"],
+      ["hmac-key-5d0c9a", "auth.hmac (env HMAC_KEY)"],
+    ] as const) {
+      const clashCfg = { ...cfg, auth: { ...config.auth, hmac } };
+      const clashVars = { ...allVars, HMAC_KEY: "hmac-key-5d0c9a", ADMIN_TOK: clash };
+      for (const [method, path] of [["GET", "/v1/dlq"], ["POST", "/v1/dlq/replay"], ["POST", "/v1/test"]] as const) {
+        const r = await call(new Request(`http://tributary${path}`, { method, headers: { authorization: `Bearer ${clash}`, "content-type": "application/json" }, ...(method === "POST" ? { body: "{}" } : {}) }), { config: clashCfg, vars: clashVars, dev: false });
+        expect([path, r.status], name).toEqual([path, 503]);
+        expect(String(r.body.error)).toContain(`same value as the ingest credential ${name}`);
+        expect(JSON.stringify(r.body)).not.toContain(clash);
+      }
+      // ingest with another tenant's token is unaffected
+      const queue = new CaptureQueue();
+      const ingest = await call(post("/v1/events", alert, { "content-type": "application/json", authorization: `Bearer ${TOKEN_A}` }), { config: clashCfg, vars: clashVars, dev: false, queue });
+      expect(ingest.status).toBe(202);
+    }
+  });
 });
