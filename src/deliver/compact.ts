@@ -17,6 +17,8 @@
 //     they are dead-lettered too. A file that finds the sink down ends the sink's sends
 //     for the run; its files already past the retry span are still dead-lettered in that run (not sent,
 //     within the run's budget), so a long outage gives up on all that is due, not one file a minute.
+//     A send answered with a Retry-After over a minute keeps the group's lease until then (its `until`),
+//     so no run tries the group earlier; never past the moment the group's oldest file is overdue.
 //   - markers older than STAGE_DONE_RETENTION_MS are swept, a few list pages per sink a run, continuing
 //     where the last run stopped (its last key in stage-sweep/<sink>).
 // Bounds per run (COMPACT_SCHEDULED): list pages per sink, staged objects read, wall time (checked
@@ -45,6 +47,8 @@ export const STAGE_SWEEP_PREFIX = "stage-sweep/";
  * one older than the retention is deleted by the queue, so no redelivery comes later than this.
  */
 export const STAGE_DONE_RETENTION_MS = 4 * 86_400_000;
+/** A Retry-After up to this is the next run's wait anyway (runs are a minute apart). */
+const RUN_INTERVAL_MS = 60_000;
 
 export interface CompactBudget {
   /** List pages per sink (R2 gives up to 1,000 keys a page, fewer with metadata). */
@@ -380,6 +384,19 @@ export async function sweepDone(bucket: R2Bucket, sink: string, now: number, bud
   return { listed, removed: old.length };
 }
 
+/** A group's lease, given back, or kept until `notBefore` (the store's Retry-After) so no run claims the group earlier. */
+async function release(bucket: R2Bucket, lease: string, notBefore: number | undefined): Promise<void> {
+  if (notBefore !== undefined) {
+    try {
+      await bucket.put(lease, "", { customMetadata: { until: String(notBefore) } });
+      return;
+    } catch (e) {
+      log("warn", "compaction lease not kept for Retry-After; given back", { lease, error: (e as Error).message });
+    }
+  }
+  await bucket.delete(lease);
+}
+
 /** One buffered sink's run: list, plan, then each due group under its lease, oldest first, within the run's budget. */
 export async function compactSink(sink: ResolvedSink, policy: BufferPolicy, deps: CompactDeps, budget: CompactBudget, run: RunState): Promise<CompactResult> {
   const prefix = stagePrefix(sink.name);
@@ -395,15 +412,27 @@ export async function compactSink(sink: ResolvedSink, policy: BufferPolicy, deps
     if (!canStart()) break;
     if (!g.files.some(next)) continue;
     const lease = `${STAGE_LEASE_PREFIX}${sink.name}/${g.partition}`;
-    if (!(await claim(deps.archive, lease, deps.now()))) continue; // another run is writing it
+    if (!(await claim(deps.archive, lease, deps.now()))) continue; // another run is writing it (or the store asked to wait)
+    let notBefore: number | undefined;
     try {
       for (const file of g.files) {
         if (!canStart()) break;
         if (!next(file)) continue;
+        const sent = down === undefined;
         down = (await compactFile(sink, policy, file, deps, run, r, g.partition, down)) ?? down;
+        const after = sent ? down?.afterMs : undefined;
+        if (after !== undefined && after > RUN_INTERVAL_MS) {
+          const now = deps.now();
+          // not past the moment the group's oldest file is overdue: it is dead-lettered on time
+          const until = Math.min(now + after, g.oldest + policy.seconds * 1000 + giveUpMs(sink.retry) + 1);
+          if (until - now > RUN_INTERVAL_MS) {
+            notBefore = until;
+            log("warn", "compaction waits for the store's Retry-After", { sink: sink.name, partition: g.partition, afterMs: after, until: new Date(until).toISOString() });
+          }
+        }
       }
     } finally {
-      await deps.archive.delete(lease);
+      await release(deps.archive, lease, notBefore);
     }
   }
   const left = objects.filter((o) => !r.removed.has(o.key));

@@ -1,21 +1,27 @@
-// A buffered storage sink's queue batch redelivered AFTER the compaction wrote and deleted its staged
-// object (docs/delivery.md, "Buffered storage sinks"), inside workerd against s3rver: the batch finds the
-// marker left in its place (stage-done/…) and stages nothing, so every uid is in one Parquet row; a new
-// batch still stages; markers are no staged objects (listing, gauges) and are swept after their
-// retention, a bounded number of list pages a run, continuing where the last run stopped.
-// Time is the compaction's `now`, never the wall clock.
+// Two edges of the buffered storage sinks (docs/delivery.md, "Buffered storage sinks"), inside workerd
+// against s3rver (behind the fault gate where the store must answer Retry-After):
+//   - a queue batch redelivered AFTER the compaction wrote and deleted its staged object finds the
+//     marker left in its place (stage-done/…) and stages nothing, so every uid is in one Parquet row; a
+//     new batch still stages; markers are no staged objects (listing, gauges) and are swept after their
+//     retention, a bounded number of list pages a run, continuing where the last run stopped;
+//   - a store answering 503 with Retry-After: 300 is not tried again before then (the group's lease kept
+//     until then), yet a group past the sink's retry span is still dead-lettered once overdue.
+// Time is the compaction's `now` (runs a minute apart), never the wall clock; loops bounded by a count.
 import { env } from "cloudflare:test";
 import { describe, it, expect, inject, beforeAll } from "vitest";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { STAGE_DONE_RETENTION_MS, STAGE_SWEEP_PREFIX, sweepDone } from "../../src/deliver/compact";
 import { stagedBySink } from "../../src/deliver/inventory";
 import { doneKey } from "../../src/deliver/stage";
+import { classDayOf } from "../../src/sinks/objects";
 import { freshBucket, readBucket } from "../support/s3-read";
+import { gateControl, s3Error } from "../support/gate-client";
 import { readParquet } from "../support/lake-read";
-import { keys, uids, largestLakePartition, lakeForPartition } from "../support/staged";
+import { keys, deadLetters, uids, largestLakePartition, lakeForPartition } from "../support/staged";
 import { eventsMessages, runBatch, EVENTS_QUEUE } from "../support/delivery";
 
 const s3Endpoint = inject("s3Endpoint");
+const s3Gate = inject("s3Gate");
 const WINDOW = 300_000;
 const MINUTE = 60_000;
 
@@ -25,7 +31,7 @@ beforeAll(() => {
 });
 
 let n = 0;
-const setup = (bucket: string) => lakeForPartition(`bufre${++n}${Date.now().toString(36)}`, bucket, s3Endpoint, part);
+const setup = (bucket: string, endpoint = s3Endpoint, fields?: Record<string, unknown>) => lakeForPartition(`bufre${++n}${Date.now().toString(36)}`, bucket, endpoint, part, fields);
 
 /** Every uid of the bucket's Parquet files with how many rows carry it. */
 async function rowCounts(bucket: string, files: number): Promise<Map<string, number>> {
@@ -108,5 +114,55 @@ describe("a buffered sink's queue batch redelivered after its compaction", () =>
     expect(await sweepDone(env.ARCHIVE, sink, late, budget)).toEqual({ listed: 2, removed: 2 });
     expect(await keys(`stage-done/${sink}/`)).toEqual([]);
     expect(await keys(`stage-done/${sink}x/`)).toEqual([other]);
+  });
+});
+
+describe("a store answering Retry-After over a minute", () => {
+  it("503 with Retry-After: 300: runs a minute apart leave the group alone until then (its lease kept), then write it", async () => {
+    const bucket = await freshBucket(s3Endpoint, "bufwait");
+    const { sink, cfg, e, compact } = setup(bucket, s3Gate);
+    await runBatch(EVENTS_QUEUE, eventsMessages(cfg, part), e);
+    const staged = await keys(`stage/${sink}/`);
+    expect(staged).toHaveLength(1);
+    await gateControl.script(s3Gate, bucket, [s3Error(503, "SlowDown", 300)]);
+    const at = Date.now() + WINDOW + 1000;
+    expect((await compact(at))[0]).toMatchObject({ objects: 0, delivered: 0, retried: part.length, dead: 0 });
+    const lease = `stage-lease/${sink}/${classDayOf(part[0]!)}`;
+    expect((await env.ARCHIVE.head(lease))!.customMetadata).toEqual({ until: String(at + 300_000) });
+    for (let k = 1; k <= 4; k++) {
+      const [r] = await compact(at + k * MINUTE);
+      expect(r, `run ${k}`).toMatchObject({ objects: 0, delivered: 0, retried: 0, dead: 0, listed: 1 });
+    }
+    expect((await gateControl.state(s3Gate, bucket)).log).toHaveLength(1);
+    expect(await keys(`stage/${sink}/`)).toEqual(staged);
+
+    expect((await compact(at + 5 * MINUTE))[0]).toMatchObject({ objects: 1, delivered: part.length, retried: 0, dead: 0 });
+    const log = (await gateControl.state(s3Gate, bucket)).log;
+    expect(log.map((x) => x.action)).toEqual(["scripted", "forwarded"]);
+    expect(uids(await readParquet((await readBucket(s3Endpoint, bucket, "", 1))[0]!.bytes))).toEqual(uids(part));
+    expect(await keys(`stage/${sink}/`)).toEqual([]);
+    expect(await keys(`stage-lease/${sink}/`)).toEqual([]);
+    expect(await deadLetters(sink)).toEqual([]);
+  });
+
+  it("a Retry-After reaching past the sink's retry span: the group is tried again once overdue and dead-lettered then", async () => {
+    const bucket = await freshBucket(s3Endpoint, "bufwaitgone");
+    // two attempts: the retry span is 2 minutes
+    const { sink, cfg, e, compact } = setup(bucket, s3Gate, { retry: { maxAttempts: 2 } });
+    await runBatch(EVENTS_QUEUE, eventsMessages(cfg, part), e);
+    const at = Date.now() + WINDOW + 1000; // every event was staged before `at - WINDOW - 1000`
+    await gateControl.script(s3Gate, bucket, [s3Error(503, "SlowDown", 300), s3Error(503, "SlowDown", 300)]);
+    expect((await compact(at))[0]).toMatchObject({ retried: part.length, dead: 0 });
+    expect((await compact(at + MINUTE))[0]).toMatchObject({ objects: 0, retried: 0, dead: 0 });
+    expect((await gateControl.state(s3Gate, bucket)).log).toHaveLength(1);
+    expect((await compact(at + 2 * MINUTE))[0]).toMatchObject({ objects: 1, delivered: 0, retried: 0, dead: part.length });
+    expect((await gateControl.state(s3Gate, bucket)).log).toHaveLength(2);
+    const dead = await deadLetters(sink);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.reason).toMatch(/^gave up after \d+ min of compaction attempts: HTTP 503/);
+    expect(uids(dead[0]!.events)).toEqual(uids(part));
+    expect(await keys(`stage/${sink}/`)).toEqual([]);
+    expect(await keys(`stage-lease/${sink}/`)).toEqual([]);
+    expect(await readBucket(s3Endpoint, bucket)).toEqual([]);
   });
 });
