@@ -87,3 +87,21 @@ describe("metadata.uid with tenants kept apart", () => {
     expect(eventsOf(name, ctxOf("team-a", false)).map((e) => e.metadata.uid)).toEqual(eventsOf(name, ctxOf(undefined, false)).map((e) => e.metadata.uid));
   });
 });
+
+describe("scopedUid is SHA-256 (a sender's own id cannot be crafted into another tenant's uid)", () => {
+  it("equals the first 128 bits of node:crypto's SHA-256 of scope + uid, as a version-8 UUID", async () => {
+    const { createHash } = await import("node:crypto");
+    const reference = (scope: string, uid: string): string => {
+      const d = createHash("sha256").update(scope + uid, "utf8").digest();
+      d[6] = (d[6]! & 0x0f) | 0x80;
+      d[8] = (d[8]! & 0x3f) | 0x80;
+      const h = d.subarray(0, 16).toString("hex");
+      return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+    };
+    const uids = ["", "5a1a0c34-2c2e-4bd4-a2a4-1e6f2d2a6f10", "é\u{1F600}\uD800 lone", "x".repeat(128)];
+    for (const tenant of [undefined, "team-a", "team-b", "ü-tenant\n"]) {
+      for (const uid of uids) expect(scopedUid(uid, tenantUidScope(tenant))).toBe(reference(tenantUidScope(tenant), uid));
+    }
+    expect(scopedUid("abc", undefined)).toBe("abc");
+  });
+});
