@@ -2,7 +2,7 @@
 // No I/O: runs the same in the Worker, in Node (CLI, benchmarks) and in unit tests.
 import type { Json } from "./normalize/json";
 import { isObject } from "./normalize/json";
-import { unwrap, detectKind, type Unwrapped, type EmptyContainers } from "./normalize/detect";
+import { unwrap, detectKind, envelopeHint, type Unwrapped, type EmptyContainers } from "./normalize/detect";
 import { normalize } from "./normalize/index";
 import { normalizeFalcoText } from "./normalize/falco";
 import { keyList } from "./normalize/errors";
@@ -115,5 +115,5 @@ const NESTED_ARRAY =
 
 function describeUnknown(v: Json): string {
   if (!isObject(v)) return `unrecognised record: expected a JSON object, got ${Array.isArray(v) ? "an array" : v === null ? "null" : typeof v}`;
-  return `unrecognised record: not a Falco alert, Tetragon event, Kubernetes audit event or CloudTrail record (keys: ${keyList(v)})`;
+  return `unrecognised record: not a Falco alert, Tetragon event, Kubernetes audit event or CloudTrail record (keys: ${keyList(v)})${envelopeHint(v)}`;
 }

@@ -56,6 +56,57 @@ export function detectKind(rec: Json): SourceKind | undefined {
   return undefined;
 }
 
+const REMAP = 'send the parsed line, e.g. Vector remap `. = parse_json!(string!(.message))` (docs/vector.md)';
+
+const WHAT: Record<SourceKind, string> = {
+  falco: "a Falco alert",
+  tetragon: "a Tetragon event",
+  k8s_audit: "a Kubernetes audit event",
+  cloudtrail: "a CloudTrail record",
+};
+
+/**
+ * How a source's record starts, for a "message" that does not parse (cut, e.g. by `head -c`): its own keys
+ * within the first 4096 characters. Tetragon: any process_* key or rate_limit_info holding an object.
+ */
+const STARTS: Record<SourceKind, (head: string) => boolean> = {
+  tetragon: (h) => /^\s*\{[\s\S]*"(?:process_[a-z]+|rate_limit_info)"\s*:\s*\{/.test(h),
+  falco: (h) => /"rule"\s*:\s*"/.test(h) && /"(?:output|priority)"\s*:\s*"/.test(h),
+  k8s_audit: (h) => /"auditID"\s*:\s*"|"apiVersion"\s*:\s*"audit\.k8s\.io\//.test(h),
+  cloudtrail: (h) => /"eventVersion"\s*:\s*"/.test(h) && /"event(?:Name|Type|Source|Time)"\s*:\s*"/.test(h),
+};
+
+const ALL_KINDS = Object.keys(WHAT) as SourceKind[];
+
+/**
+ * For the refusal of a record that is a log shipper's envelope holding a record as text (Vector's file or
+ * kubernetes_logs source without the remap: {"file", "host", "message": "<line>", "source_type", ...}):
+ * a clause naming the remap when "message" parses as (or, cut, starts like) a record of one of `kinds`,
+ * else "". Names the source when `kinds` has several. Refusal path only: it parses the message.
+ */
+export function envelopeHint(rec: JsonObject, kinds: readonly SourceKind[] = ALL_KINDS): string {
+  const m = rec.message;
+  if (typeof m !== "string" || !/^\s*[[{]/.test(m)) return "";
+  const kind = envelopedKind(m, kinds);
+  if (kind === undefined) return "";
+  return `; the event is the text in "message" (a log shipper's envelope${kinds.length > 1 ? ` holding ${WHAT[kind]}` : ""}): ${REMAP}`;
+}
+
+function envelopedKind(m: string, kinds: readonly SourceKind[]): SourceKind | undefined {
+  let v: Json | undefined;
+  try {
+    v = JSON.parse(m) as Json;
+  } catch {
+    const head = m.slice(0, 4096);
+    return kinds.find((k) => STARTS[k](head));
+  }
+  // a CloudTrail file, an EventList, an EventBridge event or an array: judged by its first record
+  const first = unwrap(v, "", [])[0]?.record;
+  if (!isObject(first)) return undefined;
+  const kind = detectKind(first) ?? (tetragonEventKeys(first).some((k) => isObject(first[k])) ? "tetragon" : undefined);
+  return kind !== undefined && kinds.includes(kind) ? kind : undefined;
+}
+
 export interface Unwrapped {
   record: Json;
   /** Index of the record within the request, counting after unwrapping (what errors report). */

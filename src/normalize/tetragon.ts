@@ -16,7 +16,7 @@
 import { type Json, type JsonObject, isObject, int, isoToMs, setOwn, bareObject } from "./json";
 import { type NormalizeContext, type OcsfEvent, OBS, Observables, isHostname, isIpAddress, isUuid, withCaptions } from "./ocsf";
 import { NormalizeError, keyList } from "./errors";
-import { TETRAGON_KEYS, singleTetragonKey } from "./detect";
+import { TETRAGON_KEYS, singleTetragonKey, envelopeHint } from "./detect";
 import { scopedUid, stableUid } from "./uid";
 
 type Obj = Record<string, unknown>;
@@ -1219,16 +1219,6 @@ const HASH_ALGORITHM = new Map<string, [number, string]>([
 
 const HOOK_TYPES = new Set(["process_kprobe", "process_tracepoint", "process_lsm", "process_uprobe", "process_usdt"]);
 
-/** A log shipper's envelope holding a Tetragon line as text (Vector's file source: {"message": "<line>", ...}). */
-const ENVELOPED = /^\s*\{[\s\S]*"(?:process_[a-z]+|rate_limit_info)"\s*:\s*\{/;
-
-function shipperHint(rec: JsonObject): string {
-  const m = rec.message;
-  return typeof m === "string" && ENVELOPED.test(m.slice(0, 4096))
-    ? '; the event is the text in "message" (a log shipper\'s envelope): send the parsed line, e.g. Vector remap `. = parse_json!(string!(.message))` (docs/vector.md)'
-    : "";
-}
-
 export function normalizeTetragon(rec: JsonObject, ctx: NormalizeContext): OcsfEvent {
   let type: string | undefined;
   let body: JsonObject | undefined;
@@ -1238,7 +1228,7 @@ export function normalizeTetragon(rec: JsonObject, ctx: NormalizeContext): OcsfE
     body = rec[k];
   }
   if (type === undefined || body === undefined) {
-    throw new NormalizeError(`not a supported Tetragon event: expected one object among ${[...EVENT_TYPES].join(", ")} (keys: ${keyList(rec)})${shipperHint(rec)}`);
+    throw new NormalizeError(`not a supported Tetragon event: expected one object among ${[...EVENT_TYPES].join(", ")} (keys: ${keyList(rec)})${envelopeHint(rec, ["tetragon"])}`);
   }
   const st = new State();
   const m = st.marks;
