@@ -24,6 +24,9 @@ export { Correlator } from "./correlate/durable";
 
 export const app = new Hono<AppEnv>();
 
+/** Retry-After (seconds) of the 503 every config-dependent route answers while the config is invalid. */
+export const CONFIG_RETRY_AFTER_S = 60;
+
 app.use("*", async (c, next) => {
   c.set("requestId", requestIdFrom(c.req.raw.headers));
   await next();
@@ -39,7 +42,13 @@ app.route("/", testRoutes);
 
 app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
 app.onError((err, c) => {
-  if (err instanceof ConfigError) return c.json({ error: err.message }, 500);
+  if (err instanceof ConfigError) {
+    // 503 + Retry-After: Vector retries any 5xx but 501; the audit webhook retries a 503 only with
+    // Retry-After (docs/operate.md). The body names the fields, never the messages (they may quote
+    // values); configFor logged those once.
+    c.header("Retry-After", String(CONFIG_RETRY_AFTER_S));
+    return c.json({ error: `the server's config is invalid: ${err.fields.join(", ") || "(root)"} (see its error log)`, requestId: c.get("requestId") }, 503);
+  }
   log("error", "unhandled", { requestId: c.get("requestId"), error: err });
   return c.json({ error: "internal error", requestId: c.get("requestId") }, 500);
 });

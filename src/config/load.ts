@@ -20,6 +20,23 @@ export const VAR_LIMIT_BYTES = 5 * 1024;
 
 export class ConfigError extends Error {
   override name = "ConfigError";
+  /**
+   * The fields at fault ("sinks.x.url", "(root)"; "(not valid JSON)" when it does not parse), without the
+   * messages: those may quote the config's values, so only the error log has them, never an HTTP answer.
+   */
+  readonly #fields: readonly string[];
+  constructor(message: string, fields: readonly string[] = []) {
+    super(message);
+    this.#fields = fields;
+  }
+  get fields(): readonly string[] {
+    return this.#fields;
+  }
+}
+
+/** The field an issue line ("path.to.field: message") names. */
+function fieldOf(line: string): string {
+  return line.slice(0, line.indexOf(": "));
 }
 
 function pathText(path: readonly PropertyKey[]): string {
@@ -75,8 +92,8 @@ export function validateConfig(value: unknown): { ok: true; config: Config } | {
   const proto = protoKeyLines(value);
   const r = configSchema.safeParse(value);
   if (r.success && proto.length === 0) return { ok: true, config: r.data };
-  const said = new Set(proto.map((l) => l.slice(0, l.indexOf(": "))));
-  const zodLines = r.success ? [] : issueLines(r.error).filter((l) => !said.has(l.slice(0, l.indexOf(": "))));
+  const said = new Set(proto.map(fieldOf));
+  const zodLines = r.success ? [] : issueLines(r.error).filter((l) => !said.has(fieldOf(l)));
   return { ok: false, issues: [...proto, ...zodLines] };
 }
 
@@ -97,7 +114,7 @@ export function selectConfig(value: unknown, file: unknown = bundledConfig): Con
   try {
     return parseConfig(src.input);
   } catch (e) {
-    if (e instanceof ConfigError) throw new ConfigError(`${CONFIG_FILE} (bundled; TRIBUTARY_CONFIG is empty): ${e.message}`);
+    if (e instanceof ConfigError) throw new ConfigError(`${CONFIG_FILE} (bundled; TRIBUTARY_CONFIG is empty): ${e.message}`, e.fields);
     throw e;
   }
 }
@@ -108,11 +125,11 @@ export function parseConfig(input: unknown): Config {
     try {
       value = input.trim() === "" ? {} : JSON.parse(input);
     } catch (e) {
-      throw new ConfigError(`config is not valid JSON: ${(e as Error).message}`);
+      throw new ConfigError(`config is not valid JSON: ${(e as Error).message}`, ["(not valid JSON)"]);
     }
   }
   const r = validateConfig(value ?? {});
-  if (!r.ok) throw new ConfigError(`invalid config: ${r.issues.join("; ")}`);
+  if (!r.ok) throw new ConfigError(`invalid config: ${r.issues.join("; ")}`, [...new Set(r.issues.map(fieldOf))]);
   return r.config;
 }
 
@@ -128,8 +145,8 @@ const cache = new WeakMap<object, Config | ConfigError>();
 /**
  * The validated config for this env (parsed once per isolate per env object): TRIBUTARY_CONFIG, else the
  * bundled file. An invalid config is kept too, so every later call throws the same error without parsing
- * again, and logged once (an `error` line naming the fields): the requests it fails answer 500 with the
- * message (src/index.ts) but log nothing themselves.
+ * again, and logged once (an `error` line naming the fields and what is wrong with each): the requests it
+ * fails answer 503 with Retry-After, naming only the fields (src/index.ts), and log nothing themselves.
  */
 export function configFor(env: object): Config {
   let c = cache.get(env);
@@ -139,7 +156,7 @@ export function configFor(env: object): Config {
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       c = e;
-      log("error", "config invalid: ingest, /v1/test, /metrics and /v1/dlq answer 500 and queue messages wait until a valid config is deployed", { error: e.message });
+      log("error", "config invalid: ingest, /v1/test, /metrics and /v1/dlq answer 503 and queue messages wait until a valid config is deployed", { error: e.message });
     }
     cache.set(env, c);
   }

@@ -8,6 +8,7 @@ import { fixture } from "../support/fixtures";
 import { readArchive, waitFor } from "../support/archive";
 import { parseJson } from "../../src/normalize/json";
 import { CaptureQueue, call, gzip, post } from "./helpers";
+import { parseConfig } from "../../src/config/load";
 
 const run = Math.random().toString(36).slice(2, 8);
 const alert = fixture("falco/terminal-shell-in-container__falco-docs.json");
@@ -116,17 +117,19 @@ describe("ocsf settings through ingest, queue and archive", () => {
     for (const version of ["1.1.0", "1.2.0", "0.9.0", "2.0.0"]) {
       const queue = new CaptureQueue();
       const r = await call(post("/v1/events", alert), { config: { ocsf: { version } }, queue });
-      expect(r.status).toBe(500);
-      expect((r.body as unknown as { error: string }).error).toMatch(/^invalid config: .*ocsf\.version.*1\.3\.0's shape/);
+      expect(r.status).toBe(503);
+      expect((r.body as unknown as { error: string }).error).toBe("the server's config is invalid: ocsf.version (see its error log)");
+      // what is wrong is said in the error log (and by check-config), not in the answer
+      expect(() => parseConfig({ ocsf: { version } })).toThrow(/^invalid config: .*ocsf\.version.*1\.3\.0's shape/);
       expect(queue.count()).toBe(0);
     }
   });
 
-  it("an ocsf.version that is not x.y.z is refused at config load (500 naming the setting, nothing queued)", async () => {
+  it("an ocsf.version that is not x.y.z is refused at config load (503 naming the setting, nothing queued)", async () => {
     const queue = new CaptureQueue();
     const r = await call(post("/v1/events", alert), { config: { ocsf: { version: "1.4" } }, queue });
-    expect(r.status).toBe(500);
-    expect((r.body as unknown as { error: string }).error).toMatch(/^invalid config: .*ocsf\.version/);
+    expect(r.status).toBe(503);
+    expect((r.body as unknown as { error: string }).error).toMatch(/^the server's config is invalid: ocsf\.version /);
     expect(queue.count()).toBe(0);
   });
 });
