@@ -179,6 +179,108 @@ function eventUid(rec: JsonObject, auditID: string, verb: string, stage: string 
   return stableUid(JSON.stringify(["k8s_audit", auditID, stage ?? "", rec.requestReceivedTimestamp, rec.stageTimestamp, rec.timestamp, verb, rec.requestURI]));
 }
 
+// --- credentials in request/response bodies (docs/mapping-k8s-audit.md, "Secret values") ---
+// A RequestResponse policy on secrets (or a catch-all rule) puts every Secret value, and the tokens of
+// TokenRequest / TokenReview calls, in the audit event; copied as is they would reach every sink. They are
+// replaced by "[redacted: <n> bytes]"; the keys, the sizes and the rest of the object stay.
+
+const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
+
+/** Decoded size of a base64 value (Secret `data`). */
+function base64Bytes(s: string): number {
+  const t = s.replace(/\s+/g, "");
+  const pad = t.endsWith("==") ? 2 : t.endsWith("=") ? 1 : 0;
+  return Math.max(0, Math.floor((t.length * 3) / 4) - pad);
+}
+
+function utf8Bytes(s: string): number {
+  return new TextEncoder().encode(s).length;
+}
+
+const redactedValue = (bytes: number): string => `[redacted: ${bytes} bytes]`;
+
+/** Collects the OCSF paths redacted in one event (unmapped.tributary.redacted). */
+class Redactions {
+  readonly paths: string[] = [];
+  /** A copy of `o` with the string (or any non-empty) values of its keys redacted; undefined when nothing was. */
+  values(o: Json | undefined, path: string, size: (s: string) => number): JsonObject | undefined {
+    if (!isObject(o)) return undefined;
+    let out: JsonObject | undefined;
+    for (const k in o) {
+      const v = o[k]!;
+      if (v === null || v === "") continue;
+      setOwn((out ??= { ...o }), k, redactedValue(typeof v === "string" ? size(v) : utf8Bytes(JSON.stringify(v))));
+      this.paths.push(`${path}.${k}`);
+    }
+    return out;
+  }
+  /** A Secret (kind Secret, a SecretList item, or a body sent to the secrets resource): data, stringData, last-applied. */
+  secret(o: JsonObject, path: string): JsonObject {
+    let out = o;
+    const data = this.values(o.data, `${path}.data`, base64Bytes);
+    if (data) out = { ...out, data };
+    const stringData = this.values(o.stringData, `${path}.stringData`, utf8Bytes);
+    if (stringData) out = { ...out, stringData };
+    const meta = o.metadata;
+    if (isObject(meta) && isObject(meta.annotations) && typeof meta.annotations[LAST_APPLIED] === "string") {
+      const applied = meta.annotations[LAST_APPLIED] as string;
+      // kubectl apply keeps the whole applied Secret (with its data) in this annotation: redact inside it
+      let text = redactedValue(utf8Bytes(applied));
+      try {
+        const parsed = JSON.parse(applied) as Json;
+        if (isObject(parsed)) text = JSON.stringify(this.secret(parsed, `${path}.metadata.annotations["${LAST_APPLIED}"]`));
+      } catch {
+        this.paths.push(`${path}.metadata.annotations["${LAST_APPLIED}"]`);
+      }
+      if (text !== applied) out = { ...out, metadata: { ...meta, annotations: { ...meta.annotations, [LAST_APPLIED]: text } } };
+    }
+    return out;
+  }
+  /** `o[key][field]` redacted when it is a non-empty string (TokenRequest status.token, TokenReview spec.token). */
+  token(o: JsonObject, key: string, field: string, path: string): JsonObject {
+    const inner = o[key];
+    if (!isObject(inner) || typeof inner[field] !== "string" || inner[field] === "") return o;
+    this.paths.push(`${path}.${key}.${field}`);
+    return { ...o, [key]: { ...inner, [field]: redactedValue(utf8Bytes(inner[field] as string)) } };
+  }
+  /**
+   * A request or response object with its credentials redacted (the same object when there are none).
+   * `secretsResource`: the request is on the core `secrets` resource, so a body without `kind` (a merge
+   * patch) is a Secret too, and a JSON patch's values are redacted.
+   */
+  body(v: Json, path: string, secretsResource: boolean): Json {
+    if (Array.isArray(v)) {
+      if (!secretsResource) return v;
+      // JSON patch (RFC 6902) on a Secret: the values written under /data, /stringData, /metadata/annotations
+      return v.map((op, i) => {
+        if (!isObject(op) || op.value === undefined || op.value === null || op.value === "" || typeof op.path !== "string") return op;
+        const at = /^\/(data|stringData|metadata\/annotations)(\/|$)/.exec(op.path);
+        return at ? this.valueOf(op, `${path}[${i}]`, at[1] === "data" ? base64Bytes : utf8Bytes) : op;
+      });
+    }
+    if (!isObject(v)) return v;
+    switch (v.kind) {
+      case "Secret":
+        return this.secret(v, path);
+      case "SecretList":
+        return Array.isArray(v.items) ? { ...v, items: v.items.map((it, i) => (isObject(it) ? this.secret(it, `${path}.items[${i}]`) : it)) } : v;
+      case "TokenRequest":
+        return this.token(v, "status", "token", path);
+      case "TokenReview":
+        return this.token(v, "spec", "token", path);
+      case undefined:
+        return secretsResource ? this.secret(v, path) : v;
+      default:
+        return v;
+    }
+  }
+  private valueOf(op: JsonObject, path: string, size: (s: string) => number): JsonObject {
+    const v = op.value!;
+    this.paths.push(`${path}.value`);
+    return { ...op, value: redactedValue(typeof v === "string" ? size(v) : utf8Bytes(JSON.stringify(v))) };
+  }
+}
+
 function reject(rec: JsonObject, why: string): never {
   throw new NormalizeError(`not a Kubernetes audit Event: ${why} (keys: ${keyList(rec, 6)})`);
 }
@@ -382,8 +484,15 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
   // --- api ---
   // request/response objects (json_t in 1.3.0) are kept as objects; null, {} and [] stay in unmapped
   const request: Record<string, unknown> = { uid: auditID };
-  const reqData = rec.requestObject;
-  const respData = rec.responseObject !== undefined && !isEmpty(rec.responseObject) ? rec.responseObject : undefined;
+  // credentials in the bodies are redacted (Secret values, tokens): see Redactions
+  const redactions = new Redactions();
+  const secretsResource = resource === "secrets" && apiGroup === undefined && subresource === undefined;
+  const reqData = rec.requestObject !== undefined ? redactions.body(rec.requestObject, "api.request.data", secretsResource) : undefined;
+  const respData =
+    rec.responseObject !== undefined && !isEmpty(rec.responseObject) ? redactions.body(rec.responseObject, "api.response.data", secretsResource) : undefined;
+  // the redacted paths are listed in unmapped.tributary.redacted (unless the record has a `tributary` key of its own that is no object)
+  const own = unmapped.tributary;
+  if (redactions.paths.length > 0 && (own === undefined || isObject(own))) unmapped.tributary = { ...own, redacted: redactions.paths };
   if (reqData !== undefined) {
     if (isEmpty(reqData)) unmapped.requestObject = reqData;
     else request.data = reqData;
@@ -455,7 +564,8 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
     resources,
     observables: observables.list.length ? observables.list : undefined,
     unmapped: Object.keys(unmapped).length ? unmapped : undefined,
-    raw_data: ctx.rawData ? (ctx.rawText ?? JSON.stringify(rec)) : undefined,
+    // raw_data is the record as sent, except that redacted bodies are not copied into it either
+    raw_data: ctx.rawData ? (redactions.paths.length > 0 ? JSON.stringify({ ...rec, requestObject: reqData, responseObject: respData ?? rec.responseObject }) : (ctx.rawText ?? JSON.stringify(rec))) : undefined,
   };
   const out = withCaptions(defined(ev), "API Activity", activity ? activity[1] : verb);
   if (!activity) out.type_name = "API Activity: Other";

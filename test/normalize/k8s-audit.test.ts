@@ -577,3 +577,113 @@ describe("golden files (hand-reviewed)", () => {
     await expect(JSON.stringify(ev, null, 2)).toMatchFileSnapshot(`../golden/k8s-audit/${golden}.ocsf.json`);
   });
 });
+
+describe("credentials in request and response bodies are redacted (docs/mapping-k8s-audit.md, Secret values)", () => {
+  const b64 = (s: string): string => Buffer.from(s).toString("base64");
+  const PASSWORD = "hunter2-SuperSecret"; // 19 bytes
+  const applied = JSON.stringify({ apiVersion: "v1", kind: "Secret", data: { password: b64(PASSWORD) }, metadata: { name: "example-secret", namespace: "default" } });
+  const secret = {
+    kind: "Secret",
+    apiVersion: "v1",
+    metadata: { name: "example-secret", namespace: "default", uid: "8c1c8bd4-1111-2222-3333-444455556666", annotations: { "kubectl.kubernetes.io/last-applied-configuration": applied } },
+    data: { password: b64(PASSWORD), empty: "" },
+    stringData: { user: "admin-plaintext" },
+    type: "Opaque",
+  };
+  // the fixture's Metadata-level create, as a RequestResponse policy logs it
+  const created = variant(one("falco-trace__create_secret.json"), { level: "RequestResponse", requestObject: secret, responseObject: secret });
+  const leaks = (ev: OcsfEvent): boolean => /hunter2|admin-plaintext|SIGNED-TOKEN/.test(JSON.stringify(ev)) || JSON.stringify(ev).includes(b64(PASSWORD));
+
+  it("Secret data and stringData (and kubectl's last-applied copy) keep their keys and sizes, not their values", () => {
+    const ev = normalizeK8sAudit(created, { ...CTX, rawData: true, rawText: JSON.stringify(created) });
+    expect(leaks(ev)).toBe(false);
+    const req = o(o(ev.api).request).data as Obj;
+    expect(req.data).toEqual({ password: "[redacted: 19 bytes]", empty: "" });
+    expect(req.stringData).toEqual({ user: "[redacted: 15 bytes]" });
+    expect(req.type).toBe("Opaque");
+    const ann = o(o(req.metadata).annotations)["kubectl.kubernetes.io/last-applied-configuration"] as string;
+    expect(JSON.parse(ann)).toEqual({ ...JSON.parse(applied), data: { password: "[redacted: 19 bytes]" } });
+    expect(o(o(o(ev.api).response).data).data).toEqual({ password: "[redacted: 19 bytes]", empty: "" });
+    expect(o(ev.unmapped).tributary).toEqual({
+      redacted: [
+        "api.request.data.data.password",
+        "api.request.data.stringData.user",
+        'api.request.data.metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"].data.password',
+        "api.response.data.data.password",
+        "api.response.data.stringData.user",
+        'api.response.data.metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"].data.password',
+      ],
+    });
+    // the resource uid from the response and the rest of the mapping are unchanged; the input is not modified
+    expect(o((ev.resources as unknown[])[0]).uid).toBe("8c1c8bd4-1111-2222-3333-444455556666");
+    expect((created.requestObject as Obj).data).toEqual(secret.data);
+    expect(validateOcsf(ev)).toEqual([]);
+    // exactly the redacted values are missing from the event, nothing else
+    expect(lossOf("k8s_audit", created, ev).map((l) => l.split(":")[0])).toEqual([
+      "requestObject.metadata.annotations[\"kubectl.kubernetes.io/last-applied-configuration\"]",
+      "requestObject.data.password",
+      "requestObject.stringData.user",
+      "responseObject.metadata.annotations[\"kubectl.kubernetes.io/last-applied-configuration\"]",
+      "responseObject.data.password",
+      "responseObject.stringData.user",
+    ]);
+  });
+
+  it("SecretList items, merge and JSON patches on secrets, TokenRequest and TokenReview tokens", () => {
+    const list = variant(created, {
+      verb: "list",
+      objectRef: { resource: "secrets", namespace: "default", apiVersion: "v1" },
+      requestObject: undefined,
+      responseObject: { kind: "SecretList", apiVersion: "v1", metadata: {}, items: [{ metadata: { name: "a" }, data: { k: b64(PASSWORD) } }] },
+    });
+    const mergePatch = variant(created, { verb: "patch", requestObject: { data: { password: b64(PASSWORD) } }, responseObject: undefined });
+    const jsonPatch = variant(created, {
+      verb: "patch",
+      requestObject: [
+        { op: "replace", path: "/data/password", value: b64(PASSWORD) },
+        { op: "add", path: "/metadata/labels/team", value: "payments" },
+      ],
+      responseObject: undefined,
+    });
+    const tokenRequest = variant(created, {
+      objectRef: { resource: "serviceaccounts", subresource: "token", namespace: "default", name: "builder", apiVersion: "v1" },
+      requestObject: { kind: "TokenRequest", apiVersion: "authentication.k8s.io/v1", spec: { expirationSeconds: 3600 }, status: { token: "" } },
+      responseObject: { kind: "TokenRequest", apiVersion: "authentication.k8s.io/v1", spec: { expirationSeconds: 3600 }, status: { token: "eyJ.SIGNED-TOKEN.sig", expirationTimestamp: "2020-04-21T18:57:05Z" } },
+    });
+    const tokenReview = variant(created, {
+      objectRef: { resource: "tokenreviews", apiGroup: "authentication.k8s.io", apiVersion: "v1" },
+      requestObject: { kind: "TokenReview", apiVersion: "authentication.k8s.io/v1", spec: { token: "eyJ.SIGNED-TOKEN.sig" } },
+      responseObject: { kind: "TokenReview", apiVersion: "authentication.k8s.io/v1", spec: { token: "eyJ.SIGNED-TOKEN.sig" }, status: { authenticated: true, user: { username: "bob" } } },
+    });
+    const redacted = (r: JsonObject): unknown => {
+      const ev = normalizeK8sAudit(r, CTX);
+      expect(leaks(ev)).toBe(false);
+      expect(validateOcsf(ev)).toEqual([]);
+      return o(o(ev.unmapped).tributary).redacted;
+    };
+    expect(redacted(list)).toEqual(["api.response.data.items[0].data.k"]);
+    expect(redacted(mergePatch)).toEqual(["api.request.data.data.password"]);
+    expect(redacted(jsonPatch)).toEqual(["api.request.data[0].value"]);
+    const patched = normalizeK8sAudit(jsonPatch, CTX);
+    expect(o(o(patched.api).request).data).toEqual([
+      { op: "replace", path: "/data/password", value: "[redacted: 19 bytes]" },
+      { op: "add", path: "/metadata/labels/team", value: "payments" },
+    ]);
+    expect(redacted(tokenRequest)).toEqual(["api.response.data.status.token"]);
+    expect(redacted(tokenReview)).toEqual(["api.request.data.spec.token", "api.response.data.spec.token"]);
+  });
+
+  it("other objects are left alone: a ConfigMap, a Metadata-level secret event, a kind-less body on another resource", () => {
+    const configMap = variant(created, {
+      objectRef: { resource: "configmaps", namespace: "default", name: "cm", apiVersion: "v1" },
+      requestObject: { kind: "ConfigMap", apiVersion: "v1", metadata: { name: "cm" }, data: { password: "visible" } },
+      responseObject: undefined,
+    });
+    const other = variant(configMap, { requestObject: { data: { password: "visible" } } });
+    for (const r of [configMap, other, one("falco-trace__create_secret.json")]) {
+      const ev = normalizeK8sAudit(r, CTX);
+      expect(o(ev.unmapped).tributary).toBeUndefined();
+      expect(lossOf("k8s_audit", r, ev)).toEqual([]);
+    }
+  });
+});
