@@ -1,5 +1,5 @@
 // Slack incoming webhook: one readable message per high-severity event (text + Block Kit blocks:
-// title, severity, host, container, pod, process, user, time, uid; a folded burst shows its count and span). Events below minSeverityId
+// title, severity, cluster, host, container, pod, process, user, time, tenant, uid; a folded burst shows its count and span). Events below minSeverityId
 // (default 4 = High; 99 "Other" counts as below) are not sent: encode leaves them out and
 // unsentOutcome settles them as delivered. Nothing paces the requests (one per event, sent one after
 // another): Slack allows ~1 message/s per webhook and answers 429 with Retry-After beyond it; the
@@ -11,6 +11,7 @@ import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type SinkDriver, type SinkRequest } from "./types";
 import { eventUid, fieldAt, headersSchema, mergeHeaders, secretValue, textAt } from "./batch";
+import { labelValue } from "../normalize/ocsf";
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
@@ -93,6 +94,9 @@ export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[]; u
   const cmd = first(e, ["evidences.0.process.cmd_line", "process.cmd_line", "actor.process.cmd_line"]);
   const user = first(e, ["evidences.0.process.user.name", "actor.user.name", "process.user.name", "user.name"]);
   const srcIp = textAt(e, "src_endpoint.ip");
+  // where, when one channel gets several clusters' alerts: the context enricher's k8s.cluster label
+  const cluster = labelValue(e.metadata.labels, "k8s.cluster:");
+  const tenant = e.metadata.tenant_uid;
   const uid = eventUid(e);
   // a folded burst (noise control: count, start_time, end_time) says how many and over what span
   const burst = typeof e.count === "number" && e.count > 1 ? e.count : undefined;
@@ -100,8 +104,10 @@ export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[]; u
     burst && typeof e.start_time === "number" && typeof e.end_time === "number"
       ? `${new Date(e.start_time).toISOString()} – ${new Date(e.end_time).toISOString()}`
       : new Date(e.time).toISOString();
+  // at most 10: Slack's limit of fields per section
   const fields: [string, string | undefined, boolean][] = [
     ["Severity", severity, false],
+    ["Cluster", cluster, false],
     ["Host", host, false],
     ["Container", container, false],
     ["Pod", pod(e), false],
@@ -121,7 +127,7 @@ export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[]; u
       .map(([k, v, code]) => ({ type: "mrkdwn", text: cut(`*${k}*\n${code ? `\`${mrkdwn(v.replace(/`/g, "'"))}\`` : mrkdwn(v)}`, 2000) })),
   });
   const product = e.metadata.product.name;
-  blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: cut(mrkdwn(`${product} · ${e.class_name ?? "OCSF"} (${e.class_uid})${uid ? ` · uid ${uid}` : ""}`), 3000) }] });
+  blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: cut(mrkdwn(`${product} · ${e.class_name ?? "OCSF"} (${e.class_uid})${tenant ? ` · tenant ${tenant}` : ""}${uid ? ` · uid ${uid}` : ""}`), 3000) }] });
   const text = `${SEVERITY_EMOJI[e.severity_id] ?? ""} ${severity}: ${title}${host ? ` on ${host}` : ""}${burst ? ` (×${burst.toLocaleString("en-US")})` : ""}`.trim();
   return { text: cut(mrkdwn(text), 3000), blocks, unfurl_links: false, unfurl_media: false };
 }

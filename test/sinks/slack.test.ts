@@ -68,6 +68,28 @@ describe("slack sink", () => {
     expect(m.text).toBe(":red_circle: Critical: Terminal shell in container on falco-xczjd");
   });
 
+  it("names the cluster (k8s.cluster label) and the tenant; a burst with every field stays within Slack's 10 fields", async () => {
+    const shell = events.find((e) => (e.finding_info as { title?: string } | undefined)?.title === "Terminal shell in container");
+    const e: OcsfEvent = {
+      ...shell!,
+      metadata: { ...shell!.metadata, tenant_uid: "prod", labels: ["k8s.cluster:prod-eu-1", "k8s.namespace:default"] },
+      src_endpoint: { ip: "10.0.0.7" },
+      count: 3,
+      start_time: shell!.time,
+      end_time: shell!.time + 1000,
+    };
+    const m = slackMessage(e);
+    const fields = (m.blocks[2] as { fields: { text: string }[] }).fields.map((f) => f.text);
+    expect(fields).toContain("*Cluster*\nprod-eu-1");
+    expect(fields.length).toBeLessThanOrEqual(10);
+    expect(JSON.stringify(m.blocks.at(-1))).toContain("tenant prod");
+    expect(slackMessage(shell!).blocks.some((b) => JSON.stringify(b).includes("*Cluster*"))).toBe(false);
+    // the fake applies Slack's Block Kit limits (10 fields per section among them)
+    const cfg = config();
+    const [req] = await slack.encode([e], cfg, ctx);
+    expect((await sendOne(req!, cfg)).outcome.kind).toBe("delivered");
+  });
+
   it("a folded burst (noise control) shows its count and time span", () => {
     const shell = events.find((e) => (e.finding_info as { title?: string } | undefined)?.title === "Terminal shell in container");
     expect(shell).toBeDefined();
