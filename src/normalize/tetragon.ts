@@ -345,7 +345,41 @@ function mapProcs(body: JsonObject, bm: Mark, st: State): Procs {
     proc.parent_process = { uid: parentExecId };
     pm.parent_exec_id = true;
   }
+  // --enable-process-ancestors: read, not marked (the ancestors stay whole in unmapped)
+  if (body.ancestors !== undefined && par) {
+    const lineage = lineageOf(par, body.ancestors);
+    if (lineage) proc.lineage = lineage;
+  }
   return { proc, parent };
+}
+
+/**
+ * process.lineage, OCSF 1.3.0 "a list of paths for each ancestor process", oldest first as in its example
+ * (['/usr/sbin/sshd', '/usr/bin/bash', '/usr/bin/whoami']): the `binary` of each of Tetragon's `ancestors`
+ * ("ancestors of the process beyond the immediate parent"), then the parent's. Tetragon lists the ancestors
+ * nearest first: the agent walks parent_exec_id up from the parent's parent to init or kthreadd
+ * (pkg/process GetAncestorProcessesInternal, used by pkg/grpc/exec and the event cache), and exports what it
+ * found when the walk stopped early. Only when that chain holds in the record (each ancestor's exec_id is the
+ * parent_exec_id of the one below it) and every binary is known; else no lineage (nothing is guessed).
+ */
+function lineageOf(parent: JsonObject, ancestors: Json): string[] | undefined {
+  if (!Array.isArray(ancestors) || ancestors.length === 0) return undefined;
+  const parentBinary = text(parent.binary);
+  if (parentBinary === undefined) return undefined;
+  const n = ancestors.length;
+  const lineage = new Array<string>(n + 1);
+  lineage[n] = parentBinary;
+  let below = parent;
+  for (let i = 0; i < n; i++) {
+    const a = ancestors[i];
+    if (!isObject(a)) return undefined;
+    const binary = text(a.binary);
+    const execId = text(a.exec_id);
+    if (binary === undefined || execId === undefined || execId !== text(below.parent_exec_id)) return undefined;
+    lineage[n - 1 - i] = binary;
+    below = a;
+  }
+  return lineage;
 }
 
 // ---------------------------------------------------------------------------------------------------------

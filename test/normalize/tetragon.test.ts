@@ -868,6 +868,75 @@ describe("common rules", () => {
   });
 });
 
+describe("ancestors (--enable-process-ancestors): process.lineage", () => {
+  // Tetragon lists the ancestors beyond the parent nearest first, each the parent_exec_id of the one before
+  // (pkg/process GetAncestorProcessesInternal); OCSF 1.3.0's lineage is oldest first.
+  function withAncestors(key: string, type: string): { r: JsonObject; ancestors: JsonObject[] } {
+    const r = rec(key);
+    const body = r[type] as JsonObject;
+    const parent = body.parent as JsonObject;
+    const ancestors: JsonObject[] = [
+      { exec_id: parent.parent_exec_id!, pid: 4321, binary: "/usr/bin/containerd", flags: "procFS", start_time: "2022-10-18T03:00:00Z", parent_exec_id: "bm9kZToxMDAwOjE=" },
+      { exec_id: "bm9kZToxMDAwOjE=", pid: 1, binary: "/usr/lib/systemd/systemd", flags: "procFS", start_time: "2022-10-18T02:00:00Z", parent_exec_id: "bm9kZTowOjA=" },
+    ];
+    body.ancestors = structuredClone(ancestors);
+    return { r, ancestors };
+  }
+
+  it("process_exec: the ancestors' binaries, oldest first, then the parent's; the ancestors stay whole in unmapped", () => {
+    const { r, ancestors } = withAncestors("process_exec.ndjson:1", "process_exec");
+    const ev = norm(r);
+    expect(at(ev, "process.lineage")).toEqual(["/usr/lib/systemd/systemd", "/usr/bin/containerd", "/usr/bin/containerd-shim-runc-v2"]);
+    expect(at(ev, "unmapped.process_exec.ancestors")).toEqual(ancestors);
+    // only the launched process has it: the actor (its parent) and the parent reference do not
+    expect(at(ev, "actor.process.lineage")).toBeUndefined();
+    expect(at(ev, "process.parent_process.lineage")).toBeUndefined();
+    expectGood(r, ev);
+    // the same event without ancestors is unchanged but for lineage and unmapped.ancestors
+    const plain = norm(rec("process_exec.ndjson:1"));
+    expect(at(plain, "process.lineage")).toBeUndefined();
+    const stripped = structuredClone(ev) as unknown as { process: { lineage?: unknown }; unmapped: { process_exec: { ancestors?: unknown } } };
+    delete stripped.process.lineage;
+    delete stripped.unmapped.process_exec.ancestors;
+    expect(stripped).toEqual(plain);
+  });
+
+  it("a kprobe's process (actor.process in File System Activity) gets its lineage the same way", () => {
+    const { r } = withAncestors("process_kprobe.ndjson:1", "process_kprobe");
+    const ev = norm(r);
+    expect(at(ev, "actor.process.lineage")).toEqual(["/usr/lib/systemd/systemd", "/usr/bin/containerd", "/bin/sh"]);
+    expectGood(r, ev);
+  });
+
+  it("no lineage when the order cannot be checked in the record; the ancestors still stay in unmapped", () => {
+    const cases: [string, (a: JsonObject[], body: JsonObject) => void][] = [
+      ["reversed (the chain breaks)", (a) => a.reverse()],
+      ["an ancestor without a binary", (a) => delete a[1]!.binary],
+      ["an ancestor without an exec_id", (a) => delete a[0]!.exec_id],
+      ["an element that is no object", (a) => a.push(null as unknown as JsonObject)],
+      ["no parent object", (_a, body) => delete body.parent],
+      ["a parent without a binary", (_a, body) => delete (body.parent as JsonObject).binary],
+      ["an empty list", (a) => a.splice(0)],
+    ];
+    for (const [what, change] of cases) {
+      const r = rec("process_exec.ndjson:1");
+      const body = r.process_exec as JsonObject;
+      const { ancestors } = withAncestors("process_exec.ndjson:1", "process_exec");
+      change(ancestors, body);
+      body.ancestors = ancestors;
+      const ev = norm(r);
+      expect(at(ev, "process.lineage"), what).toBeUndefined();
+      expect(at(ev, "unmapped.process_exec.ancestors"), what).toEqual(ancestors);
+      expectGood(r, ev);
+    }
+    // not a list at all: kept as sent
+    const r = rec("process_exec.ndjson:1");
+    (r.process_exec as JsonObject).ancestors = "x";
+    expect(at(norm(r), "process.lineage")).toBeUndefined();
+    expect(at(norm(r), "unmapped.process_exec.ancestors")).toBe("x");
+  });
+});
+
 describe("bad input", () => {
   it("rejects a record that is not a Tetragon event, naming what it saw", () => {
     expect(() => norm({ foo: 1, bar: {} })).toThrow(NormalizeError);
