@@ -4,6 +4,7 @@
 //   npm run dlq -- list --tenant name [--sink ..]  only those holding events of that tenant ("3 of 5 events")
 //   npm run dlq -- show <key>                      one dead letter: reason, the sink's response, its events
 //   npm run dlq -- replay [--sink name] [key ...]  send the events back to their sink, then remove them
+//   npm run dlq -- replay --sink old --to new       ... to another configured sink instead (a renamed sink; or keys)
 //   npm run dlq -- spool [--drain]                 what ingest spooled while the queue refused it; --drain
 //                                                  sends it back to the queue now (else the cron does, every minute)
 //   npm run dlq -- staged [--sink name]            buffered sinks' staged objects per sink: objects, events, oldest
@@ -15,12 +16,16 @@ import { adminAuth, errorText, HttpError, isConnectionFailure } from "./cli";
 const url = (process.env.TRIBUTARY_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
 const headers: Record<string, string> = { "content-type": "application/json", ...adminAuth() };
 
-function parseArgs(argv: string[]): { cmd: string | undefined; sink?: string; tenant?: string; rest: string[] } {
+/** The options taking a value (`--to siem` or `--to=siem`), by flag. */
+const OPTIONS = { "--sink": "sink", "--tenant": "tenant", "--to": "to" } as const;
+
+function parseArgs(argv: string[]): { cmd: string | undefined; sink?: string; tenant?: string; to?: string; rest: string[] } {
   const rest: string[] = [];
-  const opts: { sink?: string; tenant?: string } = {};
+  const opts: { sink?: string; tenant?: string; to?: string } = {};
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i]!;
-    const name = a === "--sink" || a.startsWith("--sink=") ? "sink" : a === "--tenant" || a.startsWith("--tenant=") ? "tenant" : undefined;
+    const flag = a.includes("=") ? a.slice(0, a.indexOf("=")) : a;
+    const name = Object.hasOwn(OPTIONS, flag) ? OPTIONS[flag as keyof typeof OPTIONS] : undefined;
     if (name === undefined) rest.push(a);
     else opts[name] = a.includes("=") ? a.slice(a.indexOf("=") + 1) : argv[++i];
   }
@@ -41,14 +46,23 @@ function statusText(d: DeadLetterInfo): string {
   return d.itemStatus !== undefined ? `${d.status} (item ${d.itemStatus})` : String(d.status);
 }
 
-async function call<T>(path: string, init?: RequestInit): Promise<T> {
+/** The answer's JSON; a status other than 2xx throws, but 502 (and what `also` lets through) is read: it lists what failed. */
+async function call<T>(path: string, init?: RequestInit, also: (status: number, body: unknown) => boolean = () => false): Promise<T> {
   const res = await fetch(`${url}${path}`, { ...init, headers });
   const text = await res.text();
-  if (!res.ok && res.status !== 502) throw new HttpError(res.status, text);
+  if (!res.ok && res.status !== 502 && !also(res.status, parsed(text))) throw new HttpError(res.status, text);
   return JSON.parse(text) as T;
 }
 
-const { cmd, sink, tenant, rest } = parseArgs(process.argv.slice(2));
+function parsed(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+const { cmd, sink, tenant, to, rest } = parseArgs(process.argv.slice(2));
 try {
   if (cmd === "list") {
     const params = new URLSearchParams({ ...(sink ? { sink } : {}), ...(tenant ? { tenant } : {}) }).toString();
@@ -63,14 +77,14 @@ try {
     const r = await call<Record<string, unknown>>(`/v1/dlq/object/${encodeURIComponent(rest[0])}`);
     console.log(JSON.stringify(r, null, 2));
   } else if (cmd === "replay") {
-    const body = { ...(sink ? { sink } : {}), ...(rest.length ? { keys: rest } : {}) };
-    const r = await call<{ replayed: { key: string; sink: string; count: number }[]; failed: { key: string; error: string }[]; events: number }>("/v1/dlq/replay", {
-      method: "POST",
-      body: JSON.stringify(body),
-    });
-    for (const x of r.replayed) console.log(`replayed ${row(x.key, x.sink, `${x.count} events`)}`);
+    const body = { ...(sink ? { sink } : {}), ...(rest.length ? { keys: rest } : {}), ...(to ? { to } : {}) };
+    type Replay = { replayed: { key: string; sink: string; from?: string; count: number }[]; failed: { key: string; error: string }[]; events: number };
+    // a 400 listing what failed: every dead letter refused by the --to sink (it cannot write their events)
+    const listsFailures = (status: number, b: unknown) => status === 400 && typeof b === "object" && b !== null && Array.isArray((b as Partial<Replay>).failed);
+    const r = await call<Replay>("/v1/dlq/replay", { method: "POST", body: JSON.stringify(body) }, listsFailures);
+    for (const x of r.replayed) console.log(`replayed ${row(x.key, x.from ? `${x.from} -> ${x.sink}` : x.sink, `${x.count} events`)}`);
     for (const x of r.failed) console.error(`failed   ${row(x.key, x.error)}`);
-    console.log(`${r.replayed.length} dead letters (${r.events} events) sent back to their sinks, ${r.failed.length} failed`);
+    console.log(`${r.replayed.length} dead letters (${r.events} events) sent ${to ? `to sink ${to}` : "back to their sinks"}, ${r.failed.length} failed`);
     if (r.failed.length) process.exitCode = 1;
   } else if (cmd === "spool") {
     if (rest.includes("--drain")) {
@@ -95,7 +109,7 @@ try {
     for (const u of r.unreadable) console.log(row(u.key, u.from, `${u.size} bytes`, u.uploaded, u.reason));
     console.log(`${r.objects}${r.more ? "+" : ""} unreadable objects set aside`);
   } else {
-    console.error("usage: npm run dlq -- list [--sink name] [--tenant name] | show <key> | replay [--sink name] [key ...] | spool [--drain] | staged [--sink name] | unreadable");
+    console.error("usage: npm run dlq -- list [--sink name] [--tenant name] | show <key> | replay [--sink name] [--to sink] [key ...] | spool [--drain] | staged [--sink name] | unreadable");
     process.exit(2);
   }
 } catch (e) {

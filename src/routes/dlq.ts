@@ -2,8 +2,9 @@
 //   GET  /v1/dlq[?sink=name&limit=n]        list dead letters (key, sink, events, attempts, status, reason)
 //   GET  /v1/dlq?tenant=name[&sink=&limit=]  only dead letters holding events of that tenant (metadata.tenant_uid)
 //   GET  /v1/dlq/object/<key>               one dead letter (events, reason, the sink's last response)
-//   POST /v1/dlq/replay {sink?, keys?, limit?}  send the events back to their sink through DELIVERIES
-//                                           (a fresh retry budget), then remove them from the DLQ
+//   POST /v1/dlq/replay {sink?, keys?, limit?, to?}  send the events back to their sink through DELIVERIES
+//                                           (a fresh retry budget), then remove them from the DLQ; `to`
+//                                           sends them to that configured sink instead (a renamed sink)
 // Queue messages the consumer could not settle at all (src/deliver/queue-dlq.ts, dlq-queue/...) are
 // listed beside them as sink "queue:events" / "queue:deliveries"; replay sends each body back to its
 // queue unchanged.
@@ -21,7 +22,8 @@ import { adminGuard } from "./admin";
 import { listDeadLetters, listTenantDeadLetters, readDeadLetter, DLQ_PREFIX } from "../deliver/dlq";
 import { deleteCopies, listQueueDeadLetters, readQueueDeadLetter, resendQueueDeadLetter, QUEUE_DLQ_PREFIX, QUEUE_SINK_PREFIX, type QueueOrigin } from "../deliver/queue-dlq";
 import { scheduleDelivery } from "../deliver/retry";
-import { resolveSinks } from "../deliver/sinks";
+import { resolveSinks, type ResolvedSink } from "../deliver/sinks";
+import type { OcsfEvent } from "../normalize/ocsf";
 import { drainQuietly, listSpool, SPOOL_DRAIN_SCHEDULED } from "../deliver/spool";
 import { listUnreadable, stagedBySink } from "../deliver/inventory";
 
@@ -76,6 +78,8 @@ const replaySchema = z
   .object({
     sink: z.string().min(1).optional(),
     keys: z.array(z.string().refine((k) => k.startsWith(DLQ_PREFIX) || k.startsWith(QUEUE_DLQ_PREFIX), `a key under ${DLQ_PREFIX} or ${QUEUE_DLQ_PREFIX}`)).min(1).optional(),
+    /** Send the events to this configured sink instead of the one they were dead-lettered for (needs `sink` or `keys`). */
+    to: z.string().min(1).optional(),
     /** Most dead letters replayed by one call (call again for more). */
     limit: z.number().int().min(1).max(1000).default(100),
   })
@@ -91,12 +95,18 @@ dlqRoutes.post("/v1/dlq/replay", async (c) => {
   }
   const parsed = replaySchema.safeParse(body);
   if (!parsed.success) return c.json({ error: parsed.error.issues.map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`).join("; ") }, 400);
-  const { sink, keys, limit } = parsed.data;
+  const { sink, keys, limit, to } = parsed.data;
   const cfg = configFor(c.env);
   const sinks = resolveSinks(cfg);
+  const target = to === undefined ? undefined : sinks.get(to);
+  if (to !== undefined) {
+    if (!target) return c.json({ error: `to: sink "${to}" is not configured (configured: ${[...sinks.keys()].join(", ") || "none"})` }, 400);
+    if (!sink && !keys) return c.json({ error: `to: name the dead letters to send to "${to}" with sink or keys` }, 400);
+  }
   const targets = (keys ?? (await listAll(c.env.ARCHIVE, sink, limit)).map((d) => d.key)).slice(0, limit);
-  const replayed: { key: string; sink: string; count: number }[] = [];
+  const replayed: { key: string; sink: string; count: number; from?: string }[] = [];
   const failed: { key: string; error: string }[] = [];
+  let refusedByTarget = 0;
   const now = Date.now();
   // a dead letter of either store as one replay target: its sink, its events, why it cannot go, how it goes back
   const targetOf = async (key: string) => {
@@ -104,18 +114,23 @@ dlqRoutes.post("/v1/dlq/replay", async (c) => {
       const q = await readQueueDeadLetter(c.env.ARCHIVE, key);
       if (!q) return undefined;
       const qsink = `${QUEUE_SINK_PREFIX}${q.origin}`;
-      return { sink: qsink, count: q.count, belongs: `belongs to ${qsink}`, unavailable: undefined, resend: () => resendQueueDeadLetter(q, c.env, c.env.ARCHIVE), cleanup: () => deleteCopies(c.env.ARCHIVE, q) };
+      const refusedTo = to === undefined ? undefined : `a queue dead letter goes back to its queue unchanged: replay it without "to"`;
+      return { sink: qsink, dest: qsink, count: q.count, belongs: `belongs to ${qsink}`, unavailable: undefined, refusedTo, resend: () => resendQueueDeadLetter(q, c.env, c.env.ARCHIVE), cleanup: () => deleteCopies(c.env.ARCHIVE, q) };
     }
     const rec = await readDeadLetter(c.env.ARCHIVE, key);
     if (!rec) return undefined;
+    const dest = target?.name ?? rec.sink;
     return {
       sink: rec.sink,
+      dest,
       count: rec.events.length,
       belongs: `belongs to sink ${rec.sink}`,
-      unavailable: sinks.has(rec.sink) ? undefined : `sink "${rec.sink}" is not configured: add it back before replaying`,
+      unavailable: target || sinks.has(rec.sink) ? undefined : `sink "${rec.sink}" is not configured: add it back before replaying, or replay it to another sink with "to"`,
+      refusedTo: target ? unwritableBy(target, rec.events) : undefined,
       resend: () => {
         const items = rec.events.map((event) => ({ event, line: JSON.stringify(event) }));
-        return scheduleDelivery({ deliveries: c.env.DELIVERIES, archive: c.env.ARCHIVE }, { sink: rec.sink, attempt: 1, first_attempt_at: now, reason: `replay of ${key}` }, items, 0);
+        const reason = dest === rec.sink ? `replay of ${key}` : `replay of ${key} to ${dest}`;
+        return scheduleDelivery({ deliveries: c.env.DELIVERIES, archive: c.env.ARCHIVE }, { sink: dest, attempt: 1, first_attempt_at: now, reason }, items, 0);
       },
     };
   };
@@ -130,17 +145,34 @@ dlqRoutes.post("/v1/dlq/replay", async (c) => {
       failed.push({ key, error: refused });
       continue;
     }
+    if (t.refusedTo) {
+      refusedByTarget++;
+      failed.push({ key, error: t.refusedTo });
+      continue;
+    }
     try {
       await t.resend();
       await c.env.ARCHIVE.delete(key);
       await t.cleanup?.();
-      replayed.push({ key, sink: t.sink, count: t.count });
+      replayed.push({ key, sink: t.dest, count: t.count, ...(t.dest !== t.sink ? { from: t.sink } : {}) });
     } catch (e) {
       failed.push({ key, error: (e as Error).message });
     }
   }
-  return c.json({ replayed, failed, events: replayed.reduce((a, r) => a + r.count, 0) }, failed.length && !replayed.length ? 502 : 200);
+  // nothing went and all of it because `to` cannot take it: the request is at fault (400), not a store (502)
+  const status = !failed.length || replayed.length ? 200 : refusedByTarget === failed.length ? 400 : 502;
+  return c.json({ replayed, failed, events: replayed.reduce((a, r) => a + r.count, 0) }, status);
 });
+
+/** Why `sink` cannot take these events (the first event it could never write, e.g. a class Security Lake has no source for), or undefined. */
+function unwritableBy(sink: ResolvedSink, events: readonly OcsfEvent[]): string | undefined {
+  if (!sink.driver.unwritable) return undefined;
+  for (const e of events) {
+    const why = sink.driver.unwritable(e, sink.config);
+    if (why !== undefined) return `sink "${sink.name}" (${sink.type}) cannot write event ${e.metadata?.uid ?? "?"} (class_uid ${e.class_uid}): ${why}`;
+  }
+  return undefined;
+}
 
 dlqRoutes.get("/v1/dlq/spool", async (c) => {
   const { objects, more } = await listSpool(c.env.ARCHIVE);

@@ -82,12 +82,41 @@ describe("a config deployed while events are in flight", () => {
     expect(await accepted(key)).toEqual([]);
     const refused = (await env.ARCHIVE.list({ prefix: `dlq/${oldName}/` })).objects.map((o) => o.key);
     const replay = (e: Env) => runReplay(e, oldName, refused);
-    expect(await replay(b.env)).toMatchObject({ replayed: [], failed: refused.map(() => ({ error: `sink "${oldName}" is not configured: add it back before replaying` })) });
+    expect(await replay(b.env)).toMatchObject({ replayed: [], failed: refused.map(() => ({ error: `sink "${oldName}" is not configured: add it back before replaying, or replay it to another sink with "to"` })) });
     // the documented way out: the old name back beside the new one, replay, drain
     const c = deploy({ sinks: { [newName]: hec(key), [oldName]: hec(key) }, routes: cfgB.routes }, retries);
     expect(await replay(c.env)).toMatchObject({ events: findings.length + 1, failed: [] });
     await drainDeliveries(retries, c.env);
     expect(await accepted(key)).toEqual(uidsOf([...findings, findings[0]!]));
+    expect(await deadLetters(oldName)).toEqual([]);
+  });
+
+  it("a sink renamed: replay with `to` sends the old name's dead letters to the new name with a fresh retry budget, and says so; a sink that cannot take them is refused", async () => {
+    const [oldName, newName, lake] = [label("splunk"), label("siem"), label("lake")];
+    const key = label("hec");
+    const { retries } = await leaveRetries(oldName, key);
+    // config B: the sink renamed, beside a Security Lake sink that has a source for another class only
+    const lakeSink = { type: "security_lake", bucket: "lake", region: "us-east-2", endpoint: "http://127.0.0.1:9", forcePathStyle: true, accessKeyId: "x", secretAccessKey: "y", accountId: "external", sources: { "1007": "procs" } };
+    const b = deploy({ sinks: { [newName]: hec(key), [lake]: lakeSink }, routes: [{ match: { class_uid: 2004 }, sinks: [newName] }] }, retries);
+    await runBatch(DELIVERIES_QUEUE, retries.sent.splice(0).map((c) => c.body), b.env);
+    const [deadKey] = (await env.ARCHIVE.list({ prefix: `dlq/${oldName}/` })).objects.map((o) => o.key);
+    expect((await deadLetters(oldName)).map((d) => d.attempts)).toEqual([2]);
+    // refused: a sink that is not configured, `to` without saying which dead letters, a sink that cannot write the class
+    const post = (body: unknown) => callWorker(b.env, "/v1/dlq/replay", { method: "POST", body: JSON.stringify(body) });
+    const nowhere = await post({ sink: oldName, to: "nowhere" });
+    expect([nowhere.status, ((await nowhere.json()) as { error: string }).error]).toEqual([400, `to: sink "nowhere" is not configured (configured: ${newName}, ${lake})`]);
+    expect((await post({ to: newName })).status).toBe(400);
+    const toLake = await post({ sink: oldName, to: lake });
+    const lakeAnswer = (await toLake.json()) as { replayed: unknown[]; failed: { key: string; error: string }[] };
+    expect([toLake.status, lakeAnswer.replayed, lakeAnswer.failed.map((f) => f.key)]).toEqual([400, [], [deadKey]]);
+    expect(lakeAnswer.failed[0]!.error).toMatch(new RegExp(`^sink "${lake}" \\(security_lake\\) cannot write event \\S+ \\(class_uid 2004\\): no Security Lake custom source for class_uid 2004`));
+    expect(retries.sent).toEqual([]);
+    // to the new name: attempt 1 again, the answer names both sinks, the dead letter is gone
+    const ok = await post({ keys: [deadKey], to: newName });
+    expect([ok.status, await ok.json()]).toEqual([200, { replayed: [{ key: deadKey, sink: newName, from: oldName, count: findings.length }], failed: [], events: findings.length }]);
+    expect(retries.sent.map((c) => [c.body.sink, c.body.attempt, c.body.count])).toEqual([[newName, 1, findings.length]]);
+    await drainDeliveries(retries, b.env);
+    expect(await accepted(key)).toEqual(uidsOf(findings));
     expect(await deadLetters(oldName)).toEqual([]);
   });
 

@@ -123,3 +123,41 @@ describe("npm run dlq -- staged | unreadable", () => {
     ]);
   });
 });
+
+describe("npm run dlq -- replay --to", () => {
+  /** A stand-in for POST /v1/dlq/replay answering `status` and `answer`, keeping the bodies it was sent. */
+  async function replaying(status: number, answer: unknown): Promise<{ url: string; bodies: unknown[] }> {
+    const bodies: unknown[] = [];
+    server = await listen((r) => {
+      if (r.method !== "POST" || r.path !== "/v1/dlq/replay") return { status: 404, body: "{}" };
+      bodies.push(JSON.parse(r.text));
+      return { status, headers: { "content-type": "application/json" }, body: JSON.stringify(answer) };
+    });
+    return { url: server.url, bodies };
+  }
+
+  it("asks to send the old sink's dead letters to another sink and prints where each went", async () => {
+    const answer = { replayed: [{ key: "dlq/splunk/20270115/aa.json", sink: "siem", from: "splunk", count: 3 }], failed: [{ key: "queue-dlq/x.json", error: "a queue dead letter goes back to its queue unchanged: replay it without \"to\"" }], events: 3 };
+    const { url, bodies } = await replaying(200, answer);
+    const r = await dlq(url, "replay", "--sink", "splunk", "--to=siem");
+    expect(bodies).toEqual([{ sink: "splunk", to: "siem" }]);
+    expect([r.status, r.stdout.split("\n"), r.stderr]).toEqual([
+      1,
+      ["replayed dlq/splunk/20270115/aa.json\tsplunk -> siem\t3 events", "1 dead letters (3 events) sent to sink siem, 1 failed", ""],
+      'failed   queue-dlq/x.json\ta queue dead letter goes back to its queue unchanged: replay it without "to"\n',
+    ]);
+  });
+
+  it("a 400 listing the dead letters the sink cannot take prints them; a 400 without a list is an error", async () => {
+    const refused = { replayed: [], failed: [{ key: "dlq/old/20270115/bb.json", error: 'sink "lake" (security_lake) cannot write event u1 (class_uid 2004): no Security Lake custom source for class_uid 2004' }], events: 0 };
+    const first = await replaying(400, refused);
+    const r = await dlq(first.url, "replay", "--to", "lake", "dlq/old/20270115/bb.json");
+    expect(first.bodies).toEqual([{ keys: ["dlq/old/20270115/bb.json"], to: "lake" }]);
+    expect([r.status, r.stdout, r.stderr]).toEqual([1, "0 dead letters (0 events) sent to sink lake, 1 failed\n", `failed   dlq/old/20270115/bb.json\t${refused.failed[0]!.error}\n`]);
+    await server?.close();
+    const second = await replaying(400, { error: 'to: sink "nowhere" is not configured (configured: siem)' });
+    const e = await dlq(second.url, "replay", "--sink", "old", "--to", "nowhere");
+    expect(e.status).toBe(1);
+    expect(e.stderr).toMatch(/^dlq: .*to: sink \\?"nowhere\\?" is not configured/);
+  });
+});
