@@ -50,7 +50,15 @@ export function slackAccepts(e: OcsfEvent, cfg: SlackConfig): boolean {
 }
 
 const mrkdwn = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-const cut = (s: string, n: number): string => (s.length <= n ? s : `${s.slice(0, n - 1)}…`);
+/**
+ * At most n UTF-16 units, ending in "…" when cut; never between the two halves of a surrogate pair (an emoji
+ * cut in half is a lone surrogate: invalid Unicode that JSON.stringify sends as a bare \ud83d escape).
+ */
+function cut(s: string, n: number): string {
+  if (s.length <= n) return s;
+  const end = /[\uD800-\uDBFF]/.test(s.charAt(n - 2)) ? n - 2 : n - 1;
+  return `${s.slice(0, end)}…`;
+}
 
 function first(e: OcsfEvent, paths: string[]): string | undefined {
   for (const p of paths) {
@@ -124,7 +132,11 @@ export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[]; u
     type: "section",
     fields: fields
       .filter((f): f is [string, string, boolean] => f[1] !== undefined)
-      .map(([k, v, code]) => ({ type: "mrkdwn", text: cut(`*${k}*\n${code ? `\`${mrkdwn(v.replace(/`/g, "'"))}\`` : mrkdwn(v)}`, 2000) })),
+      // the value is cut, not the field: a long command line keeps its closing backtick
+      .map(([k, v, code]) => {
+        const room = 2000 - k.length - 3 - (code ? 2 : 0);
+        return { type: "mrkdwn", text: `*${k}*\n${code ? `\`${cut(mrkdwn(v.replace(/`/g, "'")), room)}\`` : cut(mrkdwn(v), room)}` };
+      }),
   });
   const product = e.metadata.product.name;
   blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: cut(mrkdwn(`${product} · ${e.class_name ?? "OCSF"} (${e.class_uid})${tenant ? ` · tenant ${tenant}` : ""}${uid ? ` · uid ${uid}` : ""}`), 3000) }] });

@@ -42,6 +42,24 @@ describe("slack message escaping", () => {
     expect((m.blocks[0] as { text: { type: string } }).text.type).toBe("plain_text");
   });
 
+  it("long text with emoji is cut on whole characters; a long command line keeps its closing backtick", () => {
+    const rec = JSON.parse(fixture("falco/terminal-shell-in-container__falco-docs.json")) as JsonObject;
+    // 🚨 is two UTF-16 units: "Critical: " + the rule puts a pair across every cut point (header 150, text 3000)
+    rec.rule = `Terminal shell in container ${"🚨".repeat(2000)}`;
+    rec.output = `x${"🔥".repeat(3000)}`;
+    (rec.output_fields as JsonObject)["proc.cmdline"] = `sh -c ${"A".repeat(5000)}`;
+    const r = runPipeline([parseJson(JSON.stringify(rec))], ["[0]"], [], { ctx: FIXED_CTX });
+    const m = slackMessage(r.events[0]!.event);
+    const lone = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+    for (const t of strings(m)) expect(t).not.toMatch(lone);
+    const header = (m.blocks[0] as { text: { text: string } }).text.text;
+    expect(header.length).toBeLessThanOrEqual(150);
+    expect(header.endsWith("🚨…")).toBe(true);
+    const process = (m.blocks[2] as { fields: { text: string }[] }).fields.find((f) => f.text.startsWith("*Process*"))!.text;
+    expect(process.length).toBeLessThanOrEqual(2000);
+    expect(process.endsWith("A…`")).toBe(true);
+  });
+
   it("never asks Slack to unfurl: a URL in the sender's command line is not fetched for a preview", () => {
     const rec = JSON.parse(fixture("falco/terminal-shell-in-container__falco-docs.json")) as JsonObject;
     (rec.output_fields as JsonObject)["proc.cmdline"] = "curl https://attacker.example/beacon.png";
