@@ -8,7 +8,7 @@ import { consumeQueue } from "./deliver/consumer";
 import { consumeDeadLetterQueue, isDeadLetterQueue } from "./deliver/queue-dlq";
 import { drainScheduled, SPOOL_CRON } from "./deliver/spool";
 import { compactScheduled } from "./deliver/compact";
-import { ConfigError, configFor } from "./config/load";
+import { CONFIG_RETRY_AFTER_S, ConfigError, configFor } from "./config/load";
 import { refreshFeeds } from "./enrich/refresh";
 import { metricsRoutes, observeRequests } from "./routes/metrics";
 import { testRoutes } from "./routes/test-event";
@@ -22,10 +22,9 @@ export { NoiseWindow } from "./noise/durable";
 // The correlation Durable Object class (wrangler.toml binding CORRELATOR, docs/correlation.md).
 export { Correlator } from "./correlate/durable";
 
+// Every export of this module must be a handler or a Durable Object class: workerd refuses to start
+// ("Incorrect type for map entry") on anything else, e.g. a constant (test/index-exports.worker.test.ts).
 export const app = new Hono<AppEnv>();
-
-/** Retry-After (seconds) of the 503 every config-dependent route answers while the config is invalid. */
-export const CONFIG_RETRY_AFTER_S = 60;
 
 app.use("*", async (c, next) => {
   c.set("requestId", requestIdFrom(c.req.raw.headers));

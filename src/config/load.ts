@@ -18,6 +18,9 @@ export const CONFIG_FILE = "tributary.config.json";
  */
 export const VAR_LIMIT_BYTES = 5 * 1024;
 
+/** Retry-After (seconds) of the 503 every config-dependent route answers while the config is invalid (src/index.ts). */
+export const CONFIG_RETRY_AFTER_S = 60;
+
 export class ConfigError extends Error {
   override name = "ConfigError";
   /**

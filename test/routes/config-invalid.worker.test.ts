@@ -4,7 +4,7 @@
 import { env } from "cloudflare:test";
 import { describe, it, expect } from "vitest";
 import { callWorker } from "../support/delivery";
-import { CONFIG_RETRY_AFTER_S } from "../../src/index";
+import { CONFIG_RETRY_AFTER_S } from "../../src/config/load";
 
 /** A fresh env (configFor keeps one config per env object) with this TRIBUTARY_CONFIG text. */
 const deploy = (config: string) => ({ ...env, TRIBUTARY_CONFIG: config, TRIBUTARY_DEV: "true" }) as unknown as Env;
