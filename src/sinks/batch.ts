@@ -237,6 +237,9 @@ export function nameSafe(s: string): string {
   return (s.length <= MAX_NAME_PART ? s : s.slice(0, MAX_NAME_PART)).replace(/[^A-Za-z0-9_-]/g, "_");
 }
 
+/** What {tenant} stands for in an event without metadata.tenant_uid. */
+export const NO_TENANT = "none";
+
 /** Placeholders allowed in name templates (index names, sourcetypes, ddsource, ...); values from the event go through nameSafe. */
 const TEMPLATE_VARS: Record<string, (e: OcsfEvent) => string> = {
   class_uid: (e) => String(e.class_uid),
@@ -244,6 +247,8 @@ const TEMPLATE_VARS: Record<string, (e: OcsfEvent) => string> = {
   log_name: (e) => nameSafe(e.metadata.log_name ?? "unknown"),
   log_provider: (e) => nameSafe(e.metadata.log_provider ?? "unknown"),
   product: (e) => nameSafe(e.metadata.product.name.toLowerCase().replace(/\s+/g, "_")),
+  // the sender's tenant (the ingest credential's); "none" for events ingested without one (auth not required)
+  tenant: (e) => nameSafe(typeof e.metadata.tenant_uid === "string" && e.metadata.tenant_uid !== "" ? e.metadata.tenant_uid : NO_TENANT),
   yyyy: (e) => String(new Date(e.time).getUTCFullYear()),
   mm: (e) => pad2(new Date(e.time).getUTCMonth() + 1),
   dd: (e) => pad2(new Date(e.time).getUTCDate()),
@@ -251,7 +256,7 @@ const TEMPLATE_VARS: Record<string, (e: OcsfEvent) => string> = {
 
 const PLACEHOLDER = /\{([a-z_]+)\}/g;
 
-/** A name template: text with {class_uid}, {category_uid}, {log_name}, {log_provider}, {product}, {yyyy}, {mm}, {dd}. */
+/** A name template: text with {class_uid}, {category_uid}, {log_name}, {log_provider}, {product}, {tenant}, {yyyy}, {mm}, {dd}. */
 export const templateSchema = z
   .string()
   .min(1)

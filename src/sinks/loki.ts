@@ -3,6 +3,7 @@
 // as JSON. Labels stay low-cardinality: a configured map label -> event field (default class_uid,
 // source = metadata.log_name, severity) plus static labels. Values are sorted by time within a
 // stream. A line over max_line_size (256000 bytes by default, as Loki) is not sent but rejected.
+// `tenant` (X-Scope-OrgID) is a name template: "{tenant}" splits a batch into requests per org.
 // Retries: 408, 429 and 5xx (not 501); other 4xx (out of order, too old, bad labels) rejected.
 // Loki stores the valid entries of a push and answers 400 naming (some of) the ignored ones, by
 // timestamp and stream only (several events can share both; the list may be cut short), so the
@@ -12,7 +13,7 @@ import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type SinkDriver } from "./types";
-import { baseUrlSchema, basicAuth, compressionSchema, headersSchema, jsonTextOf, pack, postRuns, secretValue, textAt, unixNanos, utf8Length } from "./batch";
+import { baseUrlSchema, basicAuth, compressionSchema, expand, headersSchema, jsonTextOf, pack, postRuns, secretValue, templateSchema, textAt, unixNanos, utf8Length } from "./batch";
 
 const labelName = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "a Loki label name: letters, digits and _, not starting with a digit");
 
@@ -24,8 +25,11 @@ export const lokiConfig = z
     labels: z.record(labelName, z.string().min(1)).default({ class_uid: "class_uid", source: "metadata.log_name", severity: "severity" }),
     /** Labels with fixed values added to every stream. */
     staticLabels: z.record(labelName, z.string().min(1)).default({ job: "tributary" }),
-    /** Tenant (X-Scope-OrgID) for multi-tenant Loki. */
-    tenant: z.string().min(1).optional(),
+    /**
+     * Tenant (X-Scope-OrgID) for multi-tenant Loki: a name template, so "{tenant}" sends each Tributary
+     * tenant's events to its own Loki org (one request or more per expanded value).
+     */
+    tenant: templateSchema.optional(),
     /** Basic auth (Grafana Cloud: the instance id and an access token). */
     auth: z.object({ username: z.string().min(1), password: secretRef }).strict().optional(),
     compression: compressionSchema.default("gzip"),
@@ -66,6 +70,22 @@ interface Item {
   bytes: number;
 }
 
+/** A push request's body: the run's entries by stream, each stream's values in time order. */
+function pushBody(run: Item[]): string {
+  const streams = new Map<string, Item[]>();
+  for (const x of run) {
+    const s = streams.get(x.stream);
+    if (s) s.push(x);
+    else streams.set(x.stream, [x]);
+  }
+  const parts: string[] = [];
+  for (const [stream, xs] of streams) {
+    xs.sort((a, b) => a.time - b.time); // stable: equal times keep their order
+    parts.push(`{"stream":${stream},"values":[${xs.map((x) => x.value).join(",")}]}`);
+  }
+  return `{"streams":[${parts.join(",")}]}`;
+}
+
 /** Per-entry rejections of a push whose other entries Loki stored (out of order, too old, line too long). */
 const PARTIAL_REJECT = /ignored, reason:|entry out of order|entry too far behind|timestamp too old|Max entry size .* exceeded/i;
 export const PARTIAL_NOTE = "Loki stored the push's other entries, so replaying this dead letter may duplicate them in Loki (deduplicate by metadata.uid)";
@@ -74,34 +94,30 @@ export const loki: SinkDriver<LokiConfig> = {
   type: "loki",
   schema: lokiConfig,
 
-  encode(events, cfg, ctx, lines) {
+  async encode(events, cfg, ctx, lines) {
     const json = jsonTextOf(events, lines);
     const headers: Record<string, string> = { "content-type": "application/json" };
-    if (cfg.tenant) headers["x-scope-orgid"] = cfg.tenant;
     if (cfg.auth) headers.authorization = basicAuth(cfg.auth.username, secretValue(cfg.auth.password, ctx.env, "loki", "auth.password"));
-    const items: Item[] = [];
+    // per X-Scope-OrgID ("" for none): a push goes to one Loki tenant, so each expanded value has its own requests
+    const byTenant = new Map<string, Item[]>();
     events.forEach((e, i) => {
       const line = json(i);
       if (utf8Length(line) > cfg.maxLineBytes) return; // see unsentOutcome
       const stream = streamOf(e, cfg);
       const value = `[${JSON.stringify(unixNanos(e.time))},${JSON.stringify(line)}]`;
       // as if every event had its own stream: {"stream":...,"values":[...]}, = 24 bytes around
-      items.push({ i, time: e.time, stream, value, bytes: utf8Length(value) + utf8Length(stream) + 24 });
+      const item = { i, time: e.time, stream, value, bytes: utf8Length(value) + utf8Length(stream) + 24 };
+      const tenant = cfg.tenant === undefined ? "" : expand(cfg.tenant, e);
+      const group = byTenant.get(tenant);
+      if (group) group.push(item);
+      else byTenant.set(tenant, [item]);
     });
-    return postRuns(pack(items, (x) => x.bytes, { ...cfg, overhead: 14 }), `${cfg.url}/loki/api/v1/push`, headers, cfg, (run) => {
-      const streams = new Map<string, Item[]>();
-      for (const x of run) {
-        const s = streams.get(x.stream);
-        if (s) s.push(x);
-        else streams.set(x.stream, [x]);
-      }
-      const parts: string[] = [];
-      for (const [stream, xs] of streams) {
-        xs.sort((a, b) => a.time - b.time); // stable: equal times keep their order
-        parts.push(`{"stream":${stream},"values":[${xs.map((x) => x.value).join(",")}]}`);
-      }
-      return `{"streams":[${parts.join(",")}]}`;
-    });
+    const requests = await Promise.all(
+      [...byTenant].map(([tenant, items]) =>
+        postRuns(pack(items, (x) => x.bytes, { ...cfg, overhead: 14 }), `${cfg.url}/loki/api/v1/push`, tenant ? { ...headers, "x-scope-orgid": tenant } : headers, cfg, pushBody),
+      ),
+    );
+    return requests.flat();
   },
 
   unsentOutcome(e, cfg) {

@@ -9,7 +9,7 @@ import { elasticsearch } from "../../src/sinks/elasticsearch";
 import { datadog } from "../../src/sinks/datadog";
 import { splunkHec } from "../../src/sinks/splunk-hec";
 import { loki, MAX_LABEL_VALUE } from "../../src/sinks/loki";
-import { MAX_NAME_PART, nameSafe } from "../../src/sinks/batch";
+import { MAX_NAME_PART, NO_TENANT, expand, nameSafe, templateSchema } from "../../src/sinks/batch";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import type { SinkContext } from "../../src/sinks/types";
 import { fixture } from "../support/fixtures";
@@ -18,11 +18,11 @@ import { FIXED_CTX } from "../support/fixture-pipeline";
 const ctx: SinkContext = { env: { K: "secret-value" }, now: FIXED_CTX.receivedAt };
 const URL = "http://127.0.0.1:9";
 
-function hostileEvent(source: string, priority: string): OcsfEvent {
+function hostileEvent(source: string, priority: string, tenant?: string): OcsfEvent {
   const rec = JSON.parse(fixture("falco/terminal-shell-in-container__falco-docs.json")) as JsonObject;
   rec.source = source;
   rec.priority = priority;
-  const r = runPipeline([parseJson(JSON.stringify(rec))], ["[0]"], [], { ctx: FIXED_CTX });
+  const r = runPipeline([parseJson(JSON.stringify(rec))], ["[0]"], [], { ctx: tenant === undefined ? FIXED_CTX : { ...FIXED_CTX, tenant } });
   expect(r.errors).toEqual([]);
   return r.events[0]!.event;
 }
@@ -71,5 +71,38 @@ describe("event text in sink names and metadata", () => {
     const [req] = await loki.encode([e], cfg, ctx);
     const body = JSON.parse(text(req!.body)) as { streams: { stream: Record<string, string> }[] };
     expect(body.streams[0]!.stream.source).toBe("s".repeat(MAX_LABEL_VALUE));
+  });
+});
+
+describe("{tenant} in name templates", () => {
+  const teamA = hostileEvent("syscall", "Critical", "Team A/eu,prod");
+  // ingested without a credential (auth not required): no tenant_uid
+  const { tenant_uid: _, ...untenanted } = teamA.metadata;
+  const none: OcsfEvent = { ...teamA, metadata: untenanted };
+
+  it("is the event's metadata.tenant_uid made a name, and none without one", () => {
+    expect([teamA.metadata.tenant_uid, none.metadata.tenant_uid]).toEqual(["Team A/eu,prod", undefined]);
+    expect([expand("{tenant}", teamA), expand("{tenant}", none)]).toEqual(["Team_A_eu_prod", NO_TENANT]);
+    expect(expand("{tenant}", { ...teamA, metadata: { ...teamA.metadata, tenant_uid: "" } })).toBe("none");
+    expect(expand("{tenant}", hostileEvent("syscall", "Critical", "t".repeat(500)))).toBe("t".repeat(MAX_NAME_PART));
+    expect(templateSchema.safeParse("ocsf-{tenant}").success).toBe(true);
+    expect(templateSchema.safeParse("ocsf-{tenant_uid}").error?.issues[0]?.message).toMatch(/unknown placeholder; use .*\{tenant\}/);
+  });
+
+  it("an Elasticsearch index, Splunk source/sourcetype and Datadog ddsource/service per tenant", async () => {
+    const es = elasticsearch.schema.parse({ url: URL, index: "ocsf-{tenant}-{class_uid}", compression: "none" });
+    const [esReq] = await elasticsearch.encode([teamA, none], es, ctx);
+    const actions = text(esReq!.body).split("\n").filter((_, i) => i % 2 === 0 && _ !== "").map((l) => (JSON.parse(l) as { create: { _index: string } }).create._index);
+    expect(actions).toEqual(["ocsf-team_a_eu_prod-2004", "ocsf-none-2004"]);
+
+    const hec = splunkHec.schema.parse({ url: URL, token: { env: "K" }, compression: "none", source: "{tenant}", sourcetype: "ocsf:{tenant}:{class_uid}" });
+    const [hecReq] = await splunkHec.encode([teamA, none], hec, ctx);
+    const envelopes = text(hecReq!.body).split(/(?<=\})(?=\{"time":)/).map((t) => JSON.parse(t) as { source: string; sourcetype: string });
+    expect(envelopes.map((x) => [x.source, x.sourcetype])).toEqual([["Team_A_eu_prod", "ocsf:Team_A_eu_prod:2004"], ["none", "ocsf:none:2004"]]);
+
+    const dd = datadog.schema.parse({ url: URL, apiKey: { env: "K" }, compression: "none", ddsource: "tributary-{tenant}", service: "{tenant}" });
+    const [ddReq] = await datadog.encode([teamA, none], dd, ctx);
+    const logs = JSON.parse(text(ddReq!.body)) as { ddsource: string; service: string }[];
+    expect(logs.map((l) => [l.ddsource, l.service])).toEqual([["tributary-Team_A_eu_prod", "Team_A_eu_prod"], ["tributary-none", "none"]]);
   });
 });

@@ -56,6 +56,29 @@ describe("loki sink", () => {
     }
   });
 
+  it("a tenant template sends each Tributary tenant's events to its own Loki org: requests split by the expanded X-Scope-OrgID", async () => {
+    const s = await start({ requireTenant: true });
+    const tenantOf = (i: number) => (i % 3 === 2 ? undefined : ["Team A", "b"][i % 3]);
+    const tagged = events.map((e, i): OcsfEvent => {
+      const { tenant_uid: _, ...metadata } = e.metadata;
+      const t = tenantOf(i);
+      return { ...e, metadata: t === undefined ? metadata : { ...metadata, tenant_uid: t } };
+    });
+    const cfg = config(s.url, { tenant: "tributary-{tenant}", maxEvents: 2 });
+    const reqs = await loki.encode(tagged, cfg, ctx);
+    const orgOf = (i: number) => `tributary-${tenantOf(i) === undefined ? "none" : tenantOf(i)!.replace(" ", "_")}`;
+    // every request holds one org's events only, and every event is in one request
+    for (const r of reqs) expect(new Set(r.events.map(orgOf))).toEqual(new Set([r.headers["x-scope-orgid"]]));
+    expect(reqs.flatMap((r) => r.events).sort((a, b) => a - b)).toEqual(tagged.map((_, i) => i));
+    expect(new Set(reqs.map((r) => r.headers["x-scope-orgid"]))).toEqual(new Set(["tributary-Team_A", "tributary-b", "tributary-none"]));
+    for (const r of reqs) expect((await sendOne(r, cfg)).outcome).toEqual({ kind: "delivered" });
+    expect(s.entries).toHaveLength(tagged.length);
+    for (const [i, e] of tagged.entries()) expect(s.entries.find((x) => (JSON.parse(x.line) as OcsfEvent).metadata.uid === e.metadata.uid)!.tenant).toBe(orgOf(i));
+    // a fixed tenant is one org, as before; a template with an unknown placeholder is refused
+    expect(new Set((await loki.encode(tagged, config(s.url, { tenant: "team-a" }), ctx)).map((r) => r.headers["x-scope-orgid"]))).toEqual(new Set(["team-a"]));
+    expect(() => config(s.url, { tenant: "{org}" })).toThrow(/unknown placeholder/);
+  });
+
   it("uses configured labels and omits labels whose field is missing", async () => {
     const s = await start();
     const cfg = config(s.url, { labels: { product: "metadata.product.name", host: "device.hostname" }, staticLabels: { env: "test" }, compression: "none" });
