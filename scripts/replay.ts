@@ -50,6 +50,26 @@ if (files.length === 0) {
 let accepted = 0;
 let rejected = 0;
 let failed = 0;
+let skipped = 0;
+
+/**
+ * Whether a file holds OCSF events rather than sensor records: its first record (a .json body or the first
+ * line) has OCSF's class_uid and metadata.version, which no Falco, Tetragon, audit or CloudTrail record has.
+ */
+function isOcsf(body: Buffer): boolean {
+  const text = body.subarray(0, 1 << 20).toString("utf8");
+  const parse = (t: string): unknown => {
+    try {
+      return JSON.parse(t);
+    } catch {
+      return undefined;
+    }
+  };
+  // a whole JSON body (an object, pretty-printed or not, or an array), else the first NDJSON line
+  const v = parse(text) ?? parse(text.trimStart().split("\n", 1)[0]!);
+  const rec = (Array.isArray(v) ? v[0] : v) as { class_uid?: unknown; metadata?: { version?: unknown } } | null;
+  return typeof rec?.class_uid === "number" && typeof rec.metadata?.version === "string";
+}
 const endpoint = `${url.replace(/\/$/, "")}/v1/events${source ? `/${source}` : ""}`;
 for (const file of files) {
   let body: Buffer;
@@ -58,6 +78,11 @@ for (const file of files) {
   } catch (e) {
     failed++;
     console.log(`ERR ${file}: cannot read it: ${errorText(e)}`);
+    continue;
+  }
+  if (isOcsf(body)) {
+    skipped++;
+    console.log(`SKIP ${file}: OCSF events (Tributary's own output, e.g. from archive:cat), not sensor records: ingest would reject every one into quarantine/. replay re-sends sensor records; the archive is not re-sent to a sink (docs/delivery.md#re-sending-archived-events)`);
     continue;
   }
   const ext = extname(file);
@@ -85,5 +110,6 @@ for (const file of files) {
     process.exit(1);
   }
 }
-console.log(`\n${files.length} files: ${accepted} accepted, ${rejected} rejected, ${failed} requests failed`);
-process.exit(failed > 0 && accepted === 0 ? 1 : 0);
+console.log(`\n${files.length} files: ${accepted} accepted, ${rejected} rejected, ${failed} requests failed${skipped ? `, ${skipped} skipped (OCSF, not sensor records)` : ""}`);
+// not process.exit: it would cut what is still being written to a pipe
+process.exitCode = (failed > 0 || skipped > 0) && accepted === 0 ? 1 : 0;
