@@ -17,7 +17,12 @@ interface Listed {
 async function list(prefix: string): Promise<Listed[]> {
   const res = await fetch(`${url}/v1/archive/list?prefix=${encodeURIComponent(prefix)}`, { headers });
   if (!res.ok) throw new HttpError(res.status, await res.text());
-  return ((await res.json()) as { objects: Listed[] }).objects;
+  const body = (await res.json()) as { objects: Listed[]; more?: boolean };
+  if (body.more) {
+    console.error(`archive: the listing stopped after ${body.objects.length} objects (more are under "${prefix}"): give a longer prefix`);
+    process.exitCode = 1;
+  }
+  return body.objects;
 }
 
 try {

@@ -40,15 +40,15 @@ export function holdsOf(key: string, meta: Record<string, string>): string {
 
 archiveRoutes.get("/v1/archive/list", async (c) => {
   const prefix = c.req.query("prefix") ?? "";
-  // every object over at most 50 list pages
-  const { items } = await listWithMetadata(c.env.ARCHIVE, prefix, Infinity, 50, (o) => ({
+  // every object over at most 50 list pages (about 50,000 objects); `more` says the listing stopped there
+  const { items, more } = await listWithMetadata(c.env.ARCHIVE, prefix, Infinity, 50, (o) => ({
     key: o.key,
     size: o.size,
     events: o.customMetadata?.events,
     holds: holdsOf(o.key, o.customMetadata ?? {}),
     uploaded: o.uploaded.toISOString(),
   }));
-  return c.json({ objects: items });
+  return c.json(more ? { objects: items, more: true } : { objects: items });
 });
 
 archiveRoutes.get("/v1/archive/object/*", async (c) => {
@@ -56,6 +56,12 @@ archiveRoutes.get("/v1/archive/object/*", async (c) => {
   const obj = await c.env.ARCHIVE.get(key);
   if (!obj) return c.json({ error: `no object ${key}` }, 404);
   const bytes = new Uint8Array(await obj.arrayBuffer());
-  const text = key.endsWith(".gz") ? strFromU8(gunzipSync(bytes)) : strFromU8(bytes);
+  let text: string;
+  try {
+    text = key.endsWith(".gz") ? strFromU8(gunzipSync(bytes)) : strFromU8(bytes);
+  } catch (e) {
+    // a cut or corrupt gzip: name the object and why (it was a bare 500 "internal error")
+    return c.json({ error: `object ${key} cannot be read: ${(e as Error).message || "not valid gzip"}` }, 422);
+  }
   return c.text(text, 200, { "content-type": "application/x-ndjson; charset=utf-8" });
 });

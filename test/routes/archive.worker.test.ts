@@ -73,6 +73,20 @@ describe("archive routes in local development (TRIBUTARY_DEV=true)", () => {
     }
   });
 
+  it("object: 422 naming a cut or corrupt gzip object and why (not a bare 500)", async () => {
+    const key = `${PREFIX}/cut.ndjson.gz`;
+    const whole = await gzip(NDJSON);
+    for (const bytes of [whole.slice(0, Math.floor(whole.length / 2)), new TextEncoder().encode("not gzip at all")]) {
+      await env.ARCHIVE.put(key, bytes);
+      const res = await fetchWith(`/v1/archive/object/${encodeURIComponent(key)}`, "true");
+      expect(res.status).toBe(422);
+      const error = ((await res.json()) as { error: string }).error;
+      expect(error).toContain(`object ${key} cannot be read: `);
+      expect(error.length).toBeGreaterThan(`object ${key} cannot be read: `.length);
+    }
+    await env.ARCHIVE.delete(key);
+  });
+
   it("object: 404 naming a key that is not there", async () => {
     const res = await fetchWith(`/v1/archive/object/${encodeURIComponent(`${PREFIX}/missing.ndjson.gz`)}`, "true");
     expect(res.status).toBe(404);
