@@ -213,11 +213,43 @@ export function int(v: Json | undefined): number | undefined {
   return undefined;
 }
 
-/** Milliseconds since the epoch from an RFC 3339 string, or undefined. */
+/**
+ * An ISO 8601 / RFC 3339 date-time: date, "T" (or a space), time with an optional fraction of any length,
+ * then "Z", an offset "+02:00" / "+0200" / "+02", or nothing (read as UTC: every source here writes UTC).
+ */
+const ISO_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$/;
+
+/**
+ * Milliseconds since the epoch from an ISO 8601 / RFC 3339 date-time string, or undefined. Stricter than
+ * Date.parse, which takes "1" as 2001-01-01, "2026-02-30" as March 2 and a bare "2024" or "Tue Mar 05 2024"
+ * as dates, and reads a time without a zone in the host's time zone: those are undefined here (the caller
+ * falls back, and keeps the text). A leap second (23:59:60, RFC 3339 allows it) is read as the last
+ * millisecond of its minute (…:59.999), so it stays on its day and after every other instant of the minute.
+ * The fraction is truncated to milliseconds (the precision of OCSF timestamp_t).
+ */
 export function isoToMs(v: Json | undefined): number | undefined {
-  if (typeof v !== "string") return undefined;
-  const ms = Date.parse(v);
-  return Number.isNaN(ms) ? undefined : ms;
+  if (typeof v !== "string" || v.length > 64) return undefined;
+  const m = ISO_DATE_TIME.exec(v);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number, number];
+  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || s > 60) return undefined;
+  const ms = s === 60 ? 999 : Number((m[7] ?? "").slice(0, 3).padEnd(3, "0"));
+  let offsetMin = 0;
+  if (m[9] !== undefined) {
+    const oh = Number(m[10]);
+    const om = Number(m[11] ?? "0");
+    if (oh > 23 || om > 59) return undefined;
+    offsetMin = (m[9] === "-" ? -1 : 1) * (oh * 60 + om);
+  }
+  const dt = new Date(0); // not Date.UTC, which reads the years 0-99 as 1900-1999
+  dt.setUTCFullYear(y, mo - 1, d);
+  dt.setUTCHours(h, mi, Math.min(s, 59), ms);
+  return dt.getTime() - offsetMin * 60_000;
+}
+
+function daysInMonth(y: number, mo: number): number {
+  if (mo !== 2) return mo === 4 || mo === 6 || mo === 9 || mo === 11 ? 30 : 31;
+  return y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28;
 }
 
 /** An object literal with optional members -> a JsonObject without the undefined ones. */

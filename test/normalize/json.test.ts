@@ -86,3 +86,27 @@ describe("small helpers", () => {
     expect(get({ a: 1 }, "a", "b")).toBeUndefined();
   });
 });
+
+describe("isoToMs: the date-times sources send, and what Date.parse would wrongly take", () => {
+  it("reads offsets, a missing zone as UTC, long fractions and a leap second", () => {
+    expect(isoToMs("2016-08-04T16:17:57.881781397+0000")).toBe(Date.UTC(2016, 7, 4, 16, 17, 57, 881)); // Falco text alert
+    expect(isoToMs("2024-01-01T10:00:00+02:00")).toBe(Date.UTC(2024, 0, 1, 8));
+    expect(isoToMs("2024-01-01T10:00:00-05:30")).toBe(Date.UTC(2024, 0, 1, 15, 30));
+    expect(isoToMs("2024-01-01T10:00:00")).toBe(Date.UTC(2024, 0, 1, 10));
+    expect(isoToMs("2024-01-01 10:00:00.5")).toBe(Date.UTC(2024, 0, 1, 10, 0, 0, 500));
+    expect(isoToMs("2018-10-26T13:18:34.902123Z")).toBe(Date.UTC(2018, 9, 26, 13, 18, 34, 902)); // k8s audit, microseconds
+    expect(isoToMs("2014-03-25T21:08:14Z")).toBe(Date.UTC(2014, 2, 25, 21, 8, 14)); // CloudTrail, no fraction
+    // 23:59:60 is the last millisecond of its day: same event_day, after every other instant of the minute
+    expect(isoToMs("2016-12-31T23:59:60Z")).toBe(Date.UTC(2016, 11, 31, 23, 59, 59, 999));
+    expect(isoToMs("2016-12-31T23:59:60.5Z")).toBe(Date.UTC(2016, 11, 31, 23, 59, 59, 999));
+    expect(isoToMs("2024-02-29T00:00:00Z")).toBe(Date.UTC(2024, 1, 29));
+    expect(isoToMs("0050-01-01T00:00:00Z")).toBe(new Date("0050-01-01T00:00:00Z").getTime()); // not 1950
+  });
+
+  it("is undefined for what is not a calendar date-time", () => {
+    for (const s of ["1", "2024", "Tue Mar 05 2024", "2026-02-30T00:00:00Z", "2023-02-29T00:00:00Z", "2024-13-01T00:00:00Z", "2024-01-01T24:00:00Z", "2024-01-01T10:61:00Z", "2024-01-01T10:00:00+25:00", "2024-01-01", ""]) {
+      expect([s, isoToMs(s)]).toEqual([s, undefined]);
+    }
+    expect(isoToMs(1700000000000)).toBeUndefined();
+  });
+});
