@@ -4,6 +4,7 @@ import { ingestRoutes, type AppEnv } from "./routes/ingest";
 import { healthRoutes } from "./routes/health";
 import { archiveRoutes } from "./routes/archive";
 import { dlqRoutes } from "./routes/dlq";
+import { backfillRoutes } from "./routes/backfill";
 import { consumeQueue } from "./deliver/consumer";
 import { consumeDeadLetterQueue, isDeadLetterQueue } from "./deliver/queue-dlq";
 import { drainScheduled, SPOOL_CRON } from "./deliver/spool";
@@ -36,6 +37,7 @@ app.route("/", healthRoutes);
 app.route("/", ingestRoutes);
 app.route("/", archiveRoutes);
 app.route("/", dlqRoutes);
+app.route("/", backfillRoutes);
 app.route("/", metricsRoutes);
 app.route("/", testRoutes);
 

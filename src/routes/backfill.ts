@@ -1,0 +1,74 @@
+// Backfill from the archive, for `npm run backfill` (docs/delivery.md "Re-sending archived events"):
+//   POST /v1/backfill {sink, from, to, class_uid?, tenant?, source?, cursor?}
+// sends the archived events of the event days from..to (yyyy-mm-dd, inclusive, at most 31 days apart) that
+// match the filters to the configured sink `sink`, through DELIVERIES (src/deliver/backfill.ts). One call
+// does a bounded page of work and answers {objects, events: {read, matched, sent}, skipped, cursor}; call
+// again with `cursor` until it is absent. 503 with Retry-After when the queue refused (the cursor is kept).
+// Served in production too: it needs `Authorization: Bearer <delivery.adminToken>` (./admin.ts); a dev
+// server (TRIBUTARY_DEV=true) without an admin token serves it openly, as /v1/dlq.
+import { Hono } from "hono";
+import { z } from "zod";
+import type { AppEnv } from "./ingest";
+import { adminGuard } from "./admin";
+import { configFor } from "../config/load";
+import { ARCHIVE_SINK, oneOrMany, SOURCES } from "../config/routing";
+import { resolveSinks } from "../deliver/sinks";
+import { ARCHIVE_PREFIX, backfillPage, dayRange } from "../deliver/backfill";
+
+export const backfillRoutes = new Hono<AppEnv>();
+
+/** Seconds to wait when the queue refused (the answer's Retry-After). */
+const QUEUE_RETRY_AFTER_S = 10;
+
+backfillRoutes.use(
+  "/v1/backfill",
+  adminGuard({
+    what: "the backfill endpoint",
+    closed: (c) => c.json({ error: "the backfill endpoint needs delivery.adminToken in the config (or local development, TRIBUTARY_DEV=true)" }, 403),
+  }),
+);
+
+const bodySchema = z
+  .object({
+    sink: z.string().min(1),
+    /** First and last event day, yyyy-mm-dd (UTC, as the archive's event_day). */
+    from: z.string(),
+    to: z.string(),
+    class_uid: z.number().int().positive().optional(),
+    tenant: z.string().min(1).optional(),
+    source: oneOrMany(z.enum(SOURCES), `one of ${SOURCES.join(", ")} (lower case)`).optional(),
+    cursor: z.string().max(1024).startsWith(ARCHIVE_PREFIX, `a cursor of a previous answer (it starts with ${ARCHIVE_PREFIX})`).optional(),
+  })
+  .strict();
+
+backfillRoutes.post("/v1/backfill", async (c) => {
+  let body: unknown;
+  try {
+    body = JSON.parse(await c.req.text());
+  } catch {
+    return c.json({ error: "the body is not JSON: send {sink, from, to} (event days yyyy-mm-dd)" }, 400);
+  }
+  const parsed = bodySchema.safeParse(body);
+  if (!parsed.success) return c.json({ error: parsed.error.issues.map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`).join("; ") }, 400);
+  const q = parsed.data;
+  const range = dayRange(q.from, q.to);
+  if ("error" in range) return c.json({ error: range.error }, 400);
+  const sinks = resolveSinks(configFor(c.env));
+  const defined = [...sinks.keys()].join(", ") || "none";
+  if (q.sink === ARCHIVE_SINK) return c.json({ error: `sink: "${ARCHIVE_SINK}" is the archive itself, what a backfill reads; name another sink (configured: ${defined})` }, 400);
+  const sink = sinks.get(q.sink);
+  if (!sink) return c.json({ error: `sink: "${q.sink}" is not configured (configured: ${defined})` }, 400);
+  const r = await backfillPage(
+    { archive: c.env.ARCHIVE, deliveries: c.env.DELIVERIES, now: () => Date.now() },
+    sink,
+    {
+      ...range,
+      ...(q.class_uid !== undefined ? { classUid: q.class_uid } : {}),
+      ...(q.tenant !== undefined ? { tenant: q.tenant } : {}),
+      ...(q.source !== undefined ? { sources: typeof q.source === "string" ? [q.source] : q.source } : {}),
+      ...(q.cursor !== undefined ? { cursor: q.cursor } : {}),
+    },
+  );
+  if (r.error !== undefined) return c.json(r, 503, { "Retry-After": String(QUEUE_RETRY_AFTER_S) });
+  return c.json(r);
+});
