@@ -31,3 +31,27 @@ export function adminAuth(): Record<string, string> {
   const token = process.env.TRIBUTARY_ADMIN_TOKEN;
   return token ? { authorization: `Bearer ${token}` } : {};
 }
+
+/**
+ * Options taking a value (`--sink siem` or `--sink=siem`; the last one given wins) and the other arguments.
+ * A flag at the end without its value is kept as "".
+ */
+export function parseOptions(argv: readonly string[], flags: readonly string[]): { opts: Record<string, string | undefined>; rest: string[] } {
+  const opts: Record<string, string | undefined> = {};
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const eq = a.indexOf("=");
+    const flag = eq > 0 ? a.slice(0, eq) : a;
+    if (!flags.includes(flag)) rest.push(a);
+    else opts[flag] = eq > 0 ? a.slice(eq + 1) : (argv[++i] ?? "");
+  }
+  return { opts, rest };
+}
+
+/** The hint after an admin API error: no answer at all (is it running?), or a refused admin token. */
+export function adminHint(e: unknown, url: string): string {
+  if (isConnectionFailure(e)) return ` (is Tributary running at ${url}?)`;
+  if (!(e instanceof HttpError) || (e.status !== 401 && e.status !== 403)) return "";
+  return process.env.TRIBUTARY_ADMIN_TOKEN ? " (TRIBUTARY_ADMIN_TOKEN is not the server's delivery.adminToken)" : " (set TRIBUTARY_ADMIN_TOKEN to the server's delivery.adminToken)";
+}
