@@ -1,5 +1,6 @@
 // The local archive: each consumer batch becomes gzip NDJSON objects in R2, one per OCSF class and
-// event day: ocsf/class_uid=2004/event_day=20261122/<batch id>.ndjson.gz. The batch id is derived
+// event day: ocsf/class_uid=2004/event_day=20261122/<batch id>.ndjson.gz (the day of objects.fileTime: the
+// event's time, or its receipt day when a wrong sensor clock put that before 2000 or over a day ahead). The batch id is derived
 // from the queue message ids, so a retried batch overwrites its object instead of duplicating it.
 // The objects are gzipped by the runtime's native CompressionStream (zlib, gzipText, shared with the
 // S3 and R2 sinks), not in JavaScript: in wrangler dev, fflate's gzip was the largest part of the
@@ -14,13 +15,15 @@ export { gzipText } from "../sinks/batch";
 export interface ArchiveLine {
   classUid: number;
   time: number;
+  /** metadata.logged_time: the day when `time` is a wrong sensor clock (objects.fileTime). */
+  loggedTime?: number | undefined;
   line: string;
 }
 
-/** Reads class_uid and time from an NDJSON line. */
+/** Reads class_uid, time and metadata.logged_time from an NDJSON line. */
 export function archiveLine(line: string): ArchiveLine {
-  const e = JSON.parse(line) as { class_uid?: number; time?: number };
-  return { classUid: e.class_uid ?? 0, time: e.time ?? 0, line };
+  const e = JSON.parse(line) as { class_uid?: number; time?: number; metadata?: { logged_time?: number } };
+  return { classUid: e.class_uid ?? 0, time: e.time ?? 0, loggedTime: e.metadata?.logged_time, line };
 }
 
 export interface ArchiveObject {

@@ -128,7 +128,7 @@ export async function consumeEvents(parsed: ReadMessage[], deps: DeliverDeps): P
   for (const { msg, sinks, items } of parsed) {
     for (const sink of sinks) {
       if (sink === ARCHIVE_SINK) {
-        for (const it of items) archived.push({ classUid: it.event.class_uid ?? 0, time: it.event.time ?? 0, line: it.line });
+        for (const it of items) archived.push({ classUid: it.event.class_uid ?? 0, time: it.event.time ?? 0, loggedTime: it.event.metadata?.logged_time, line: it.line });
         continue;
       }
       let s = perSink.get(sink);

@@ -8,6 +8,7 @@ import type { SecretRef } from "../config/secret";
 import { type OcsfEvent, labelValue } from "../normalize/ocsf";
 import { lookup, ownAt } from "../normalize/json";
 import type { SinkRequest } from "./types";
+import { eventFileTime } from "./file-time";
 
 export const compressionSchema = z.enum(["none", "gzip"]);
 export type Compression = z.infer<typeof compressionSchema>;
@@ -249,9 +250,10 @@ const TEMPLATE_VARS: Record<string, (e: OcsfEvent) => string> = {
   product: (e) => nameSafe(e.metadata.product.name.toLowerCase().replace(/\s+/g, "_")),
   // the sender's tenant (the ingest credential's); "none" for events ingested without one (auth not required)
   tenant: (e) => nameSafe(typeof e.metadata.tenant_uid === "string" && e.metadata.tenant_uid !== "" ? e.metadata.tenant_uid : NO_TENANT),
-  yyyy: (e) => String(new Date(e.time).getUTCFullYear()),
-  mm: (e) => pad2(new Date(e.time).getUTCMonth() + 1),
-  dd: (e) => pad2(new Date(e.time).getUTCDate()),
+  // the day the event is filed under: its time, or its receipt day for a wrong sensor clock (file-time.ts)
+  yyyy: (e) => String(new Date(eventFileTime(e)).getUTCFullYear()),
+  mm: (e) => pad2(new Date(eventFileTime(e)).getUTCMonth() + 1),
+  dd: (e) => pad2(new Date(eventFileTime(e)).getUTCDate()),
 };
 
 const PLACEHOLDER = /\{([a-z_]+)\}/g;

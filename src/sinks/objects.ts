@@ -1,5 +1,6 @@
 // Object layout shared by the storage sinks (S3, R2, the archive): events grouped by OCSF class and
-// event day (the UTC day of the event's `time`, not of the upload), one gzip NDJSON object per group:
+// event day (the UTC day of the event's `time`, not of the upload; see fileTime for a wrong sensor clock),
+// one gzip NDJSON object per group:
 //   <prefix>/class_uid=2004/event_day=20261122/<id>.ndjson.gz
 // The id is a digest of the group and of the uids of the events in it, so the same batch delivered
 // again gets the same key and overwrites its object instead of duplicating it.
@@ -9,6 +10,9 @@ import type { OcsfEvent } from "../normalize/ocsf";
 import { stableHex } from "../normalize/uid";
 import type { SinkRequest } from "./types";
 import { gzipLines, jsonTextOf } from "./batch";
+import { eventFileTime, fileTime } from "./file-time";
+
+export { eventFileTime, fileTime, FILE_TIME_AHEAD_MS, FILE_TIME_MIN } from "./file-time";
 
 /** yyyyMMdd of a time in ms, UTC. */
 export function eventDay(ms: number): string {
@@ -22,6 +26,8 @@ export function eventDay(ms: number): string {
 export interface Placed {
   classUid: number;
   time: number;
+  /** metadata.logged_time, when known: see fileTime. */
+  loggedTime?: number | undefined;
 }
 
 export interface Group {
@@ -35,8 +41,8 @@ export interface Group {
 export function groupByClassDay(items: readonly Placed[]): Group[] {
   const groups = new Map<string, Group>();
   for (let i = 0; i < items.length; i++) {
-    const { classUid, time } = items[i]!;
-    const day = eventDay(time);
+    const { classUid, time, loggedTime } = items[i]!;
+    const day = eventDay(fileTime(time, loggedTime));
     const k = `${classUid}/${day}`;
     let g = groups.get(k);
     if (!g) groups.set(k, (g = { classUid, day, indices: [] }));
@@ -45,9 +51,14 @@ export function groupByClassDay(items: readonly Placed[]): Group[] {
   return [...groups.values()];
 }
 
-/** The partition of a storage object an event belongs in: "<class_uid>/<yyyyMMdd>". */
+/** The partition of a storage object an event belongs in: "<class_uid>/<yyyyMMdd>" (the day of its fileTime). */
 export function classDayOf(e: OcsfEvent): string {
-  return `${e.class_uid}/${eventDay(e.time)}`;
+  return `${e.class_uid}/${eventDay(eventFileTime(e))}`;
+}
+
+/** An event's class, time and receipt time, for groupByClassDay. */
+export function placed(e: OcsfEvent): Placed {
+  return { classUid: e.class_uid, time: e.time, loggedTime: e.metadata?.logged_time };
 }
 
 /** The event's deterministic uid (set by the normalizers), or a digest of its content. */
@@ -79,7 +90,7 @@ export function hivePath(prefix: string, classUid: number, day: string): string 
 export async function encodeNdjsonObjects(events: readonly OcsfEvent[], prefix: string, lines?: readonly string[]): Promise<SinkRequest[]> {
   const lineOf = jsonTextOf(events, lines);
   const out: SinkRequest[] = [];
-  for (const g of groupByClassDay(events.map((e) => ({ classUid: e.class_uid, time: e.time })))) {
+  for (const g of groupByClassDay(events.map(placed))) {
     const dir = hivePath(prefix, g.classUid, g.day);
     const id = batchId(dir, g.indices.map((i) => events[i]!));
     out.push({

@@ -10,7 +10,7 @@ import type { OcsfEvent } from "../normalize/ocsf";
 import { isObject } from "../normalize/json";
 import type { SinkDriver, SinkRequest } from "./types";
 import { s3ConnectionShape, putObject, classifyS3 } from "./s3";
-import { batchId, classDayOf, groupByClassDay } from "./objects";
+import { batchId, classDayOf, groupByClassDay, placed } from "./objects";
 import { classFields, hasParquetSchema, supportedClasses } from "./parquet-schema";
 import { writeClassParquet } from "./parquet-write";
 
@@ -157,7 +157,7 @@ export function encodeParquet(events: readonly OcsfEvent[], classUid: number): U
 
 export function encodeSecurityLake(events: readonly OcsfEvent[], cfg: SecurityLakeConfig): SinkRequest[] {
   const out: SinkRequest[] = [];
-  for (const g of groupByClassDay(events.map((e) => ({ classUid: e.class_uid, time: e.time })))) {
+  for (const g of groupByClassDay(events.map(placed))) {
     const prefix = sourcePrefix(cfg, g.classUid);
     if (!prefix || !hasParquetSchema(g.classUid)) continue; // left out: settled by unsentOutcome
     const members = g.indices.map((i) => events[i]!);

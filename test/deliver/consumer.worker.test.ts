@@ -7,7 +7,7 @@ import { env } from "cloudflare:test";
 import { describe, it, expect, inject, beforeAll, vi } from "vitest";
 import { parquetReadObjects } from "hyparquet";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
-import { eventDay } from "../../src/sinks/objects";
+import { eventDay, fileTime } from "../../src/sinks/objects";
 import type { DeadLetter } from "../../src/deliver/dlq";
 import { freshBucket, readBucket, readEvents, ndjsonEvents, uidOfPlain } from "../support/s3-read";
 import { gateControl, type GateStep } from "../support/gate-client";
@@ -268,10 +268,10 @@ describe("outage and recovery", () => {
     const actions = (await gateControl.state(s3Gate, bucket)).log.map((l) => l.action);
     expect(actions.slice(0, 4)).toEqual(["scripted", "dropped", "scripted", "scripted"]);
     expect(actions.slice(4).every((a) => a === "forwarded")).toBe(true);
-    // every object holds events of its own class and day
+    // every object holds events of its own class and day (the day they are filed under: sinks/file-time.ts)
     for (const o of await readBucket(s3Endpoint, bucket)) {
       const [, cls, day] = /class_uid=(\d+)\/event_day=(\d{8})/.exec(o.key)!;
-      for (const x of ndjsonEvents(o.bytes)) expect([x.class_uid, eventDay(x.time as number)]).toEqual([Number(cls), day]);
+      for (const x of ndjsonEvents(o.bytes)) expect([x.class_uid, eventDay(fileTime(x.time as number, (x.metadata as { logged_time?: number }).logged_time))]).toEqual([Number(cls), day]);
     }
   });
 
@@ -374,7 +374,7 @@ describe("Security Lake through the consumer", () => {
     await runBatch(EVENTS_QUEUE, eventsMessages(cfg, events), e);
     expect(deliveries.sent).toEqual([]);
     expect(await deadLetters(sink)).toEqual([]);
-    const files = new Set(events.map((x) => `${x.class_uid}/${eventDay(x.time)}`)).size;
+    const files = new Set(events.map((x) => `${x.class_uid}/${eventDay(fileTime(x.time, x.metadata.logged_time))}`)).size;
     const objects = await readBucket(s3Endpoint, bucket, "", files);
     expect(objects).toHaveLength(files);
     const seen: string[] = [];
@@ -387,7 +387,7 @@ describe("Security Lake through the consumer", () => {
         expect(r.class_uid).toBe(Number(m![1]));
         // time is INT64 epoch ms (read as a bigint), metadata a nested group
         const time = Number(r.time);
-        expect(eventDay(time)).toBe(m![2]);
+        expect(eventDay(fileTime(time, Number((r.metadata as { logged_time: bigint }).logged_time)))).toBe(m![2]);
         if (i > 0) expect(time >= Number(rows[i - 1]!.time)).toBe(true);
         seen.push((r.metadata as { uid: string }).uid);
       }

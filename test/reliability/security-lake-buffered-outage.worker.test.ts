@@ -14,7 +14,7 @@ import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { giveUpMs } from "../../src/deliver/compact";
 import { resolveSinks } from "../../src/deliver/sinks";
 import { parseConfig } from "../../src/config/load";
-import { classDayOf, eventDay } from "../../src/sinks/objects";
+import { classDayOf, eventDay, fileTime } from "../../src/sinks/objects";
 import { freshBucket, readBucket } from "../support/s3-read";
 import { gateControl, s3Error, type GateStep } from "../support/gate-client";
 import { readParquet } from "../support/lake-read";
@@ -132,7 +132,7 @@ describe("buffered Security Lake: the store down for several compaction runs", (
       expect(rows.length).toBeGreaterThan(0);
       for (const r of rows) {
         expect(r.class_uid).toBe(Number(m![1]));
-        expect(eventDay(Number(r.time))).toBe(m![2]);
+        expect(eventDay(fileTime(Number(r.time), Number((r.metadata as { logged_time: bigint }).logged_time)))).toBe(m![2]); // sinks/file-time.ts
       }
       for (const u of uids(rows)) seen.set(u, (seen.get(u) ?? 0) + 1);
     }
