@@ -7,7 +7,8 @@
 // Datadog takes a `timestamp` at most 18 hours in the past (Send Logs API); an event older than
 // lateAfterMs at delivery (a DLQ replay, a spool drain) is sent without one, so Datadog stamps it
 // with its intake time instead of dropping it, and tagged tributary_late:true; the OCSF `time` stays
-// in the event.
+// in the event. Likewise an event more than aheadAfterMs ahead of delivery (Datadog takes 2 hours in the
+// future, "Log Date Remapper" notes): a sensor clock set in the future (2038, 9999).
 import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
@@ -19,6 +20,8 @@ export const MAX_PAYLOAD_BYTES = 5_000_000;
 export const MAX_LOG_BYTES = 1_000_000;
 /** Datadog accepts log timestamps up to 18 h in the past. */
 export const MAX_TIMESTAMP_AGE_MS = 18 * 3_600_000;
+/** ... and up to 2 h in the future. */
+export const MAX_TIMESTAMP_AHEAD_MS = 2 * 3_600_000;
 
 export const datadogConfig = z
   .object({
@@ -41,6 +44,11 @@ export const datadogConfig = z
      * and tagged `tributary_late:true` (default 17 h: an hour of margin under Datadog's 18 h).
      */
     lateAfterMs: z.number().int().positive().max(MAX_TIMESTAMP_AGE_MS).default(17 * 3_600_000),
+    /**
+     * An event whose time is further than this after the delivery time (a sensor clock in the future) is sent
+     * without `timestamp` and tagged `tributary_late:true` too (default 1 h: an hour of margin under Datadog's 2 h).
+     */
+    aheadAfterMs: z.number().int().positive().max(MAX_TIMESTAMP_AHEAD_MS).default(3_600_000),
   })
   .strict();
 
@@ -53,7 +61,8 @@ const STATUS: Record<number, string> = { 0: "info", 1: "info", 2: "notice", 3: "
 function entry(e: OcsfEvent, cfg: DatadogConfig, now: number, json: string): string {
   // severity 99's caption is the sender's own text (a Falco priority): a "," in it would add tags
   const severity = nameSafe((e.severity ?? "unknown").toLowerCase());
-  const late = !(now - e.time <= cfg.lateAfterMs); // NaN time: late too (no usable timestamp)
+  // outside what Datadog takes (NaN time too: no usable timestamp): Datadog's intake time instead
+  const late = !(now - e.time <= cfg.lateAfterMs && e.time - now <= cfg.aheadAfterMs);
   const tags = [`class_uid:${e.class_uid}`, `severity:${severity}`, ...cfg.tags, ...(late ? ["tributary_late:true"] : [])].join(",");
   const log: Record<string, unknown> = { ddsource: expand(cfg.ddsource, e), ddtags: tags };
   const host = hostOf(e);

@@ -42,8 +42,8 @@ describe("datadog_logs sink", () => {
       expect(dd.logs[k]!.truncated).toBe(false);
       expect(entry.ddsource).toBe("tributary");
       expect(entry.service).toBe("tributary");
-      // the fixtures' times are long before NOW: late, so no timestamp (Datadog stamps them on intake)
-      const late = NOW - e.time > 17 * 3_600_000;
+      // the fixtures' times are long before NOW (or ahead of it): late, so no timestamp (Datadog stamps them on intake)
+      const late = NOW - e.time > 17 * 3_600_000 || e.time - NOW > 3_600_000;
       expect(entry.ddtags).toBe(`class_uid:${e.class_uid},severity:${e.severity!.toLowerCase()},env:test${late ? ",tributary_late:true" : ""}`);
       expect(entry.timestamp).toBe(late ? undefined : e.time);
       const host = (e.device as { hostname?: string } | undefined)?.hostname;
@@ -72,6 +72,19 @@ describe("datadog_logs sink", () => {
     expect((await send(datadog, { ...req!, events: [0], body: old }, config(), ctx)).status).toBe(202);
     expect(dd.dropped).toHaveLength(1);
     expect(() => config({ lateAfterMs: 19 * hour })).toThrow();
+  });
+
+  it("an event more than aheadAfterMs in the future (a sensor clock in 2038, 9999) goes without timestamp, tagged tributary_late:true: Datadog takes 2 h ahead", async () => {
+    const hour = 3_600_000;
+    const at = (e: OcsfEvent, time: number): OcsfEvent => ({ ...e, time, metadata: { ...e.metadata, uid: `${e.metadata.uid}-${time}` } });
+    const batch = [at(events[0]!, NOW + 0.5 * hour), at(events[1]!, NOW + hour), at(events[2]!, NOW + hour + 1), at(events[3]!, Date.UTC(2038, 0, 19)), at(events[4]!, Date.UTC(9999, 11, 31)), at(events[5]!, Number.NaN)];
+    const [req] = await datadog.encode(batch, config({ compression: "none" }), ctx);
+    const sent = JSON.parse(req!.body as string) as { timestamp?: number; ddtags: string }[];
+    expect(sent.map((x) => x.timestamp)).toEqual([batch[0]!.time, batch[1]!.time, undefined, undefined, undefined, undefined]);
+    expect(sent.map((x) => x.ddtags.endsWith(",tributary_late:true"))).toEqual([false, false, true, true, true, true]);
+    const [req2] = await datadog.encode(batch, config({ compression: "none", aheadAfterMs: 2 * hour }), ctx);
+    expect((JSON.parse(req2!.body as string) as { timestamp?: number }[]).map((x) => x.timestamp)).toEqual([batch[0]!.time, batch[1]!.time, batch[2]!.time, undefined, undefined, undefined]);
+    expect(() => config({ aheadAfterMs: 3 * hour })).toThrow();
   });
 
   it("messageFormat attributes: the event under `ocsf`, a readable message, templated ddsource", async () => {
