@@ -9,6 +9,11 @@
 // timestamp and stream only (several events can share both; the list may be cut short), so the
 // rejected ones cannot be told apart reliably: the whole request is rejected (dead-lettered) and its
 // reason says that Loki kept the others, so a replay may duplicate them (docs/sinks.md).
+// So the entries Loki would refuse for their time alone are not sent with it: an event more than lateAfterMs
+// before the delivery time (older than Loki's reject_old_samples_max_age, or over an hour behind its stream's
+// newest entry: "entry too far behind") or more than aheadAfterMs after it (past creation_grace_period: a
+// sensor clock in the future) gets the delivery time as its entry timestamp; the line keeps the OCSF `time`.
+// One 5-day-late event then neither takes its push into the dead letters nor is refused itself.
 import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
@@ -38,6 +43,13 @@ export const lokiConfig = z
     maxEvents: z.number().int().positive().default(10_000),
     /** Loki's max_line_size (bytes); longer lines are rejected rather than sent. */
     maxLineBytes: z.number().int().positive().default(256_000),
+    /**
+     * An event whose time is further than this before the delivery time is sent with the delivery time as its
+     * entry timestamp (default 50 min: under Loki's out-of-order window of max_chunk_age / 2 = 1 h).
+     */
+    lateAfterMs: z.number().int().positive().default(50 * 60_000),
+    /** Likewise an event further than this after the delivery time (default 5 min: under creation_grace_period's 10 min). */
+    aheadAfterMs: z.number().int().positive().default(5 * 60_000),
   })
   .strict();
 
@@ -86,6 +98,11 @@ function pushBody(run: Item[]): string {
   return `{"streams":[${parts.join(",")}]}`;
 }
 
+/** The entry timestamp (ms) of an event: its time, or the delivery time when Loki would refuse its time (see the top). */
+export function entryTime(time: number, now: number, cfg: Pick<LokiConfig, "lateAfterMs" | "aheadAfterMs">): number {
+  return now - time <= cfg.lateAfterMs && time - now <= cfg.aheadAfterMs ? time : now; // NaN time: now
+}
+
 /** Per-entry rejections of a push whose other entries Loki stored (out of order, too old, line too long). */
 const PARTIAL_REJECT = /ignored, reason:|entry out of order|entry too far behind|timestamp too old|Max entry size .* exceeded/i;
 export const PARTIAL_NOTE = "Loki stored the push's other entries, so replaying this dead letter may duplicate them in Loki (deduplicate by metadata.uid)";
@@ -104,9 +121,10 @@ export const loki: SinkDriver<LokiConfig> = {
       const line = json(i);
       if (utf8Length(line) > cfg.maxLineBytes) return; // see unsentOutcome
       const stream = streamOf(e, cfg);
-      const value = `[${JSON.stringify(unixNanos(e.time))},${JSON.stringify(line)}]`;
+      const time = entryTime(e.time, ctx.now, cfg);
+      const value = `[${JSON.stringify(unixNanos(time))},${JSON.stringify(line)}]`;
       // as if every event had its own stream: {"stream":...,"values":[...]}, = 24 bytes around
-      const item = { i, time: e.time, stream, value, bytes: utf8Length(value) + utf8Length(stream) + 24 };
+      const item = { i, time, stream, value, bytes: utf8Length(value) + utf8Length(stream) + 24 };
       const tenant = cfg.tenant === undefined ? "" : expand(cfg.tenant, e);
       const group = byTenant.get(tenant);
       if (group) group.push(item);

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { gunzipSync, strFromU8 } from "fflate";
-import { loki, PARTIAL_NOTE, type LokiConfig } from "../../src/sinks/loki";
+import { entryTime, loki, PARTIAL_NOTE, type LokiConfig } from "../../src/sinks/loki";
 import { unsentOutcomes, type SinkContext, type SinkRequest } from "../../src/sinks/types";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { NOW, deliverAll, fixtureEvents, manyEvents, plain, send, startLoki, uids, type LokiOptions, type LokiServer } from "../support/siem-servers";
@@ -50,7 +50,7 @@ describe("loki sink", () => {
     for (const e of events) {
       const entry = s.entries.find((x) => (JSON.parse(x.line) as OcsfEvent).metadata.uid === e.metadata.uid)!;
       expect(JSON.parse(entry.line)).toEqual(plain(e));
-      expect(entry.ts).toBe(`${e.time}000000`);
+      expect(entry.ts).toBe(`${entryTime(e.time, NOW, cfg)}000000`); // the fixtures are older than NOW - lateAfterMs: NOW
       expect(entry.tenant).toBe("team-a");
       expect(entry.labels).toEqual({ class_uid: String(e.class_uid), job: "tributary", severity: e.severity, source: e.metadata.log_name });
     }
@@ -93,7 +93,8 @@ describe("loki sink", () => {
 
   it("sorts values by time within a stream, so a Loki that refuses out-of-order entries takes them", async () => {
     const s = await start({ orderedWrites: true });
-    const cfg = config(s.url, { labels: {}, staticLabels: { job: "tributary" } });
+    // lateAfterMs: keep the fixtures' own (old) times as entry timestamps, to see their order
+    const cfg = config(s.url, { labels: {}, staticLabels: { job: "tributary" }, lateAfterMs: 1e15 });
     const shuffled = [...events].reverse();
     const [req] = await loki.encode(shuffled, cfg, ctx);
     expect((await sendOne(req!, cfg)).outcome.kind).toBe("delivered");
@@ -155,7 +156,7 @@ describe("loki sink", () => {
 
   it("a 400 for out-of-order entries rejects the whole request and says Loki kept the others (replay may duplicate)", async () => {
     const s = await start({ orderedWrites: true });
-    const cfg = config(s.url, { labels: {}, staticLabels: { job: "t" }, compression: "none" });
+    const cfg = config(s.url, { labels: {}, staticLabels: { job: "t" }, compression: "none", lateAfterMs: 1e15 });
     const batch = events.slice(0, 4).map((e, k) => ({ ...e, time: 1_700_000_000_000 + k * 1000 }));
     // the stream already holds a newer entry than events 0 and 1
     const [first] = await loki.encode([{ ...batch[0]!, time: 1_700_000_001_500 }], cfg, ctx);
@@ -170,6 +171,27 @@ describe("loki sink", () => {
     // other 400s (bad labels, protobuf parse errors) carry no such note
     const bad = await sendOne({ ...req!, headers: { ...req!.headers, "content-type": "application/x-protobuf" } }, cfg);
     expect(bad.outcome.kind === "reject" && bad.outcome.reason).not.toContain(PARTIAL_NOTE);
+  });
+
+  it("an event older than lateAfterMs or ahead by more than aheadAfterMs gets the delivery time as its entry timestamp: a 5-day-late batch with a 9999 clock among on-time events is stored whole", async () => {
+    const s = await start({ orderedWrites: true });
+    const cfg = config(s.url, { labels: {}, staticLabels: { job: "t" }, compression: "none" });
+    const min = 60_000;
+    // the stream already holds an entry at NOW: Loki refuses anything behind it ("entry out of order"; real Loki: over 1 h behind)
+    const [first] = await loki.encode([{ ...events[0]!, time: NOW }], cfg, ctx);
+    expect((await sendOne(first!, cfg)).outcome.kind).toBe("delivered");
+    const times = [NOW + 1, NOW - 5 * 86_400_000, NOW - 50 * min - 1, Date.UTC(9999, 11, 31), NOW + 5 * min + 1, -1000, Number.NaN];
+    const batch = times.map((time, k) => ({ ...events[k + 1]!, time, metadata: { ...events[k + 1]!.metadata, uid: `t${k}` } }));
+    expect(batch.map((e) => entryTime(e.time, NOW, cfg))).toEqual([NOW + 1, NOW, NOW, NOW, NOW, NOW, NOW]);
+    expect(entryTime(NOW - 50 * min, NOW, cfg)).toBe(NOW - 50 * min);
+    expect(entryTime(NOW + 5 * min, NOW, cfg)).toBe(NOW + 5 * min);
+    const log = await deliverAll(loki, batch, cfg, ctx, 2);
+    expect([log.delivered.size, log.rejected.size]).toEqual([batch.length, 0]);
+    // each line keeps the event's own time
+    expect(s.entries.slice(1).map((x) => (JSON.parse(x.line) as { time: number | null }).time).sort()).toEqual(batch.map((e) => (Number.isNaN(e.time) ? null : e.time)).sort());
+    // with the old times kept as timestamps, the same Loki refuses the push: the whole request was dead-lettered
+    const [kept] = await loki.encode(batch, config(s.url, { labels: {}, staticLabels: { job: "t" }, compression: "none", lateAfterMs: 1e15, aheadAfterMs: 1e15 }), ctx);
+    expect((await sendOne(kept!, cfg)).outcome).toMatchObject({ kind: "reject", reason: expect.stringContaining("entry out of order") });
   });
 
   it("outage and recovery: 503s then 204; every event stored exactly once", async () => {
