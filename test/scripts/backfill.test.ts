@@ -1,6 +1,8 @@
 // `npm run backfill` as the npm script runs it (tsx), against an admin API stand-in on 127.0.0.1: it pages
 // POST /v1/backfill with each answer's cursor until there is none, prints each page and the totals, waits
 // out 429/503 (keeping what a 503 page did), stops at --max-pages with the --resume command to go on.
+import { spawn } from "node:child_process";
+import { createServer, type Server } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import type { BackfillResult } from "../../src/deliver/backfill";
 import { listen, type FakeServer, type Reply } from "../support/siem-servers";
@@ -86,5 +88,50 @@ describe("npm run backfill", () => {
     const u = await backfill(s2.url, "--sink", "siem", "--from", "2026-12-01");
     expect([u.status, u.stderr]).toEqual([2, expect.stringMatching(/^usage: npm run backfill -- --sink <name> --from/)]);
     expect(s2.bodies()).toEqual([]);
+  });
+
+  it("Ctrl-C during a page: that page is counted, no other is asked for, and the --resume command is printed (exit 130)", async () => {
+    // the stand-in holds its answer until the script says it is stopping (so the signal surely came first)
+    let stderr = "";
+    let requests = 0;
+    let hold: (() => void) | undefined;
+    const http: Server = createServer((req, res) => {
+      requests++;
+      req.resume().on("end", () => {
+        hold = () => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(page(20, 3, K(20))));
+        child.kill("SIGINT");
+      });
+    });
+    await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+    const port = (http.address() as { port: number }).port;
+    const child = spawn(process.execPath, ["node_modules/tsx/dist/cli.mjs", "scripts/backfill.ts", ...base], {
+      env: { ...process.env, TRIBUTARY_URL: `http://127.0.0.1:${port}`, TRIBUTARY_ADMIN_TOKEN: "" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+      if (!stderr.includes("stopping after the page in flight")) return;
+      const answer = hold; // once
+      hold = undefined;
+      answer?.();
+    });
+    try {
+      const status = await new Promise<number | null>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no exit within 60 s: ${stdout} ${stderr}`)), 60_000);
+        child.on("close", (code) => {
+          clearTimeout(timer);
+          resolve(code);
+        });
+      });
+      expect(requests).toBe(1);
+      expect(stdout.split("\n")).toEqual([`page 1: 20 objects, 4 read, 3 matched, 3 sent; next ${K(20)}`, "backfill to siem (not finished): 20 objects, 4 events read, 3 matched, 3 sent, 0 skipped", ""]);
+      expect(stderr).toBe(`stopping after the page in flight (Ctrl-C again to quit now)\ninterrupted; resume with: npm run backfill -- ${base.join(" ")} --resume ${K(20)}\n`);
+      expect(status).toBe(130);
+    } finally {
+      child.kill("SIGKILL");
+      await new Promise((r) => http.close(r));
+    }
   });
 });
