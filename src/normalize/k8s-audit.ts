@@ -224,13 +224,23 @@ class Redactions {
     const meta = o.metadata;
     if (isObject(meta) && isObject(meta.annotations) && typeof meta.annotations[LAST_APPLIED] === "string") {
       const applied = meta.annotations[LAST_APPLIED] as string;
-      // kubectl apply keeps the whole applied Secret (with its data) in this annotation: redact inside it
-      let text = redactedValue(utf8Bytes(applied));
+      const at = `${path}.metadata.annotations["${LAST_APPLIED}"]`;
+      // kubectl apply keeps the whole applied Secret (with its data) in this annotation: redact inside it when it
+      // is a JSON object (left as sent when nothing in it is), else the whole value
+      let parsed: Json | undefined;
       try {
-        const parsed = JSON.parse(applied) as Json;
-        if (isObject(parsed)) text = JSON.stringify(this.secret(parsed, `${path}.metadata.annotations["${LAST_APPLIED}"]`));
+        parsed = JSON.parse(applied) as Json;
       } catch {
-        this.paths.push(`${path}.metadata.annotations["${LAST_APPLIED}"]`);
+        parsed = undefined;
+      }
+      let text = applied;
+      if (isObject(parsed)) {
+        const before = this.paths.length;
+        const inner = this.secret(parsed, at);
+        if (this.paths.length > before) text = JSON.stringify(inner);
+      } else {
+        text = redactedValue(utf8Bytes(applied));
+        this.paths.push(at);
       }
       if (text !== applied) out = { ...out, metadata: { ...meta, annotations: { ...meta.annotations, [LAST_APPLIED]: text } } };
     }
@@ -251,11 +261,16 @@ class Redactions {
   body(v: Json, path: string, secretsResource: boolean): Json {
     if (Array.isArray(v)) {
       if (!secretsResource) return v;
-      // JSON patch (RFC 6902) on a Secret: the values written under /data, /stringData, /metadata/annotations
+      // JSON patch (RFC 6902) on a Secret: the values written under /data, /stringData, /metadata/annotations,
+      // and those parts of a value written at the root ("") or at /metadata
       return v.map((op, i) => {
         if (!isObject(op) || op.value === undefined || op.value === null || op.value === "" || typeof op.path !== "string") return op;
+        const value = op.value;
+        if (op.path === "" && isObject(value)) return { ...op, value: this.secret(value, `${path}[${i}].value`) };
+        if (op.path === "/metadata" && isObject(value) && value.annotations !== undefined && value.annotations !== null && value.annotations !== "")
+          return { ...op, value: this.redactKey(value, "annotations", `${path}[${i}].value`, utf8Bytes) };
         const at = /^\/(data|stringData|metadata\/annotations)(\/|$)/.exec(op.path);
-        return at ? this.valueOf(op, `${path}[${i}]`, at[1] === "data" ? base64Bytes : utf8Bytes) : op;
+        return at ? this.redactKey(op, "value", `${path}[${i}]`, at[1] === "data" ? base64Bytes : utf8Bytes) : op;
       });
     }
     if (!isObject(v)) return v;
@@ -263,7 +278,19 @@ class Redactions {
       case "Secret":
         return this.secret(v, path);
       case "SecretList":
-        return Array.isArray(v.items) ? { ...v, items: v.items.map((it, i) => (isObject(it) ? this.secret(it, `${path}.items[${i}]`) : it)) } : v;
+        return this.each(v, "items", path, (it, at) => (isObject(it) ? this.secret(it, at) : it));
+      case "List":
+        // a v1 List (its items carry their kind)
+        return this.each(v, "items", path, (it, at) => this.body(it, at, secretsResource));
+      case "Table":
+        // server-side printing (kubectl get): each row carries the object's metadata (includeObject=Metadata,
+        // the default) or the whole object (includeObject=Object)
+        return this.each(v, "rows", path, (row, at) => (isObject(row) && row.object !== undefined ? { ...row, object: this.body(row.object, `${at}.object`, secretsResource) } : row));
+      case "PartialObjectMetadata":
+        // a Secret's metadata alone still holds kubectl's last-applied copy of its data
+        return secretsResource ? this.secret(v, path) : v;
+      case "PartialObjectMetadataList":
+        return secretsResource ? this.each(v, "items", path, (it, at) => (isObject(it) ? this.secret(it, at) : it)) : v;
       case "TokenRequest":
         return this.token(v, "status", "token", path);
       case "TokenReview":
@@ -274,10 +301,16 @@ class Redactions {
         return v;
     }
   }
-  private valueOf(op: JsonObject, path: string, size: (s: string) => number): JsonObject {
-    const v = op.value!;
-    this.paths.push(`${path}.value`);
-    return { ...op, value: redactedValue(typeof v === "string" ? size(v) : utf8Bytes(JSON.stringify(v))) };
+  /** `o` with the whole value of `key` redacted (a JSON patch op's value, the annotations written at /metadata). */
+  private redactKey(o: JsonObject, key: string, path: string, size: (s: string) => number): JsonObject {
+    const v = o[key]!;
+    this.paths.push(`${path}.${key}`);
+    return { ...o, [key]: redactedValue(typeof v === "string" ? size(v) : utf8Bytes(JSON.stringify(v))) };
+  }
+  /** `o` with each element of the array `o[key]` mapped by `fn` (`o` itself when it is no array). */
+  private each(o: JsonObject, key: string, path: string, fn: (item: Json, path: string) => Json): JsonObject {
+    const items = o[key];
+    return Array.isArray(items) ? { ...o, [key]: items.map((it, i) => fn(it, `${path}.${key}[${i}]`)) } : o;
   }
 }
 

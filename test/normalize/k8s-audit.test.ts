@@ -673,6 +673,47 @@ describe("credentials in request and response bodies are redacted (docs/mapping-
     expect(redacted(tokenReview)).toEqual(["api.request.data.spec.token", "api.response.data.spec.token"]);
   });
 
+  it("Table rows (kubectl get), metadata-only objects, v1 Lists, JSON patches at the root or /metadata, last-applied that is no object", () => {
+    const listed = (responseObject: Json) => variant(created, { verb: "list", objectRef: { resource: "secrets", namespace: "default", apiVersion: "v1" }, requestObject: undefined, responseObject });
+    const meta = { name: "example-secret", annotations: { "kubectl.kubernetes.io/last-applied-configuration": applied } };
+    const table = listed({
+      kind: "Table",
+      apiVersion: "meta.k8s.io/v1",
+      rows: [
+        { cells: ["a"], object: { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: meta } },
+        { cells: ["b"], object: { ...secret, metadata: { name: "b" } } },
+      ],
+    });
+    const metaList = listed({ kind: "PartialObjectMetadataList", apiVersion: "meta.k8s.io/v1", items: [{ metadata: meta }] });
+    const v1List = listed({ kind: "List", apiVersion: "v1", items: [{ ...secret, metadata: { name: "c" } }] });
+    const patch = (requestObject: Json) => variant(created, { verb: "patch", requestObject, responseObject: undefined });
+    const rootPatch = patch([{ op: "replace", path: "", value: { ...secret, metadata: { name: "d" } } }]);
+    const metaPatch = patch([{ op: "add", path: "/metadata", value: { name: "e", labels: { team: "x" }, annotations: { note: PASSWORD } } }]);
+    const notObject = variant(created, { requestObject: { ...secret, data: {}, stringData: {}, metadata: { annotations: { "kubectl.kubernetes.io/last-applied-configuration": JSON.stringify(PASSWORD) } } }, responseObject: undefined });
+    const redacted = (r: JsonObject): unknown => {
+      const ev = normalizeK8sAudit(r, { ...CTX, rawData: true, rawText: JSON.stringify(r) });
+      expect(leaks(ev)).toBe(false);
+      expect(validateOcsf(ev)).toEqual([]);
+      return o(o(ev.unmapped).tributary).redacted;
+    };
+    const LA = '.metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"].data.password';
+    expect(redacted(table)).toEqual([`api.response.data.rows[0].object${LA}`, "api.response.data.rows[1].object.data.password", "api.response.data.rows[1].object.stringData.user"]);
+    expect(redacted(metaList)).toEqual([`api.response.data.items[0]${LA}`]);
+    expect(redacted(v1List)).toEqual(["api.response.data.items[0].data.password", "api.response.data.items[0].stringData.user"]);
+    expect(redacted(rootPatch)).toEqual(["api.request.data[0].value.data.password", "api.request.data[0].value.stringData.user"]);
+    expect(redacted(metaPatch)).toEqual(["api.request.data[0].value.annotations"]);
+    expect(o(o(normalizeK8sAudit(metaPatch, CTX).api).request).data).toEqual([
+      { op: "add", path: "/metadata", value: { name: "e", labels: { team: "x" }, annotations: "[redacted: 30 bytes]" } },
+    ]);
+    expect(redacted(notObject)).toEqual(['api.request.data.metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"]']);
+    // a last-applied copy with nothing to redact is kept byte for byte (not re-serialized)
+    const plain = JSON.stringify({ kind: "Secret", metadata: { name: "p" } }, null, 1) + "\n";
+    const kept = variant(created, { requestObject: { kind: "Secret", metadata: { annotations: { "kubectl.kubernetes.io/last-applied-configuration": plain } } }, responseObject: undefined });
+    const ev = normalizeK8sAudit(kept, CTX);
+    expect(o(ev.unmapped).tributary).toBeUndefined();
+    expect(lossOf("k8s_audit", kept, ev)).toEqual([]);
+  });
+
   it("other objects are left alone: a ConfigMap, a Metadata-level secret event, a kind-less body on another resource", () => {
     const configMap = variant(created, {
       objectRef: { resource: "configmaps", namespace: "default", name: "cm", apiVersion: "v1" },
