@@ -119,16 +119,19 @@ export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[]; u
     burst && typeof e.start_time === "number" && typeof e.end_time === "number"
       ? `${new Date(e.start_time).toISOString()} – ${new Date(e.end_time).toISOString()}`
       : new Date(e.time).toISOString();
+  // a throttle summary (per rule or per sink) stands for events of many pods and processes, but carries one
+  // held-back event's: say that its container, pod, process, user and address are an example
+  const eg = fieldAt(e, "unmapped.tributary_noise.kind") === "throttle" ? ", e.g." : "";
   // at most 10: Slack's limit of fields per section
   const fields: [string, string | undefined, boolean][] = [
     ["Severity", severity, false],
     ["Cluster", cluster, false],
     ["Host", host, false],
-    ["Container", container, false],
-    ["Pod", pod(e), false],
-    ["Process", cmd, true],
-    ["User", user, false],
-    ["Source IP", srcIp, false],
+    [`Container${eg}`, container, false],
+    [`Pod${eg}`, pod(e), false],
+    [`Process${eg}`, cmd, true],
+    [`User${eg}`, user, false],
+    [`Source IP${eg}`, srcIp, false],
     ["Time", when, false],
     ["Occurrences", burst?.toLocaleString("en-US"), false],
   ];

@@ -109,6 +109,11 @@ describe("slack sink", () => {
     const m = slackMessage(summary);
     expect((m.blocks[2] as { fields: { text: string }[] }).fields.map((f) => f.text)).toContain("*Host*\nnode-a, node-b");
     expect(m.text).toContain("on node-a, node-b (×9)");
+    // its pod, container and process are one held-back event's: an example, not the burst's
+    const fields = (m.blocks[2] as { fields: { text: string }[] }).fields.map((f) => f.text.split("\n")[0]);
+    expect(fields).toEqual(expect.arrayContaining(["*Container, e.g.*", "*Process, e.g.*", "*User, e.g.*"]));
+    expect(fields).not.toContain("*Container*");
+    expect((slackMessage(shell!).blocks[2] as { fields: { text: string }[] }).fields.map((f) => f.text.split("\n")[0])).toContain("*Container*");
   });
 
   it("minSeverityId lowers the threshold; every message passes Slack's Block Kit limits", async () => {
