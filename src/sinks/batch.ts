@@ -209,12 +209,16 @@ export function hostOf(e: OcsfEvent): string | undefined {
   return labelValue(e.metadata.labels, "k8s.cluster:");
 }
 
+/** The last ms whose nanoseconds fit a fixed64 (2^64 - 1 ns, in the year 2554). */
+const MAX_NANOS_MS = 18_446_744_073_709;
+
 /**
  * Epoch ms -> unix nanoseconds as a decimal string (Loki's timestamps, OTLP's fixed64 times in JSON): exact, no
- * float past 2^53; sub-millisecond digits dropped; "0" for a time before the epoch or not a number.
+ * float past 2^53; sub-millisecond digits dropped; "0" for a time before the epoch, not a number, or past what
+ * a fixed64 holds (a sensor clock at 9999: its digits would make a receiver refuse the whole request).
  */
 export function unixNanos(ms: number): string {
-  const t = Number.isFinite(ms) ? Math.max(0, Math.trunc(ms)) : 0;
+  const t = Number.isFinite(ms) && ms <= MAX_NANOS_MS ? Math.max(0, Math.trunc(ms)) : 0;
   return t === 0 ? "0" : `${t}000000`;
 }
 

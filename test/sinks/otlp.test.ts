@@ -224,6 +224,21 @@ describe("otlp_logs delivery to an OTLP/HTTP receiver on 127.0.0.1", () => {
     }
   });
 
+  it("a sensor clock past what a fixed64 holds (9999) sends timeUnixNano 0 (unknown), so the receiver takes the request", async () => {
+    const s = await start();
+    const far = withUid(events[0]!, "far", { time: Date.UTC(9999, 11, 31, 23, 59, 59, 999) });
+    const edge = withUid(events[1]!, "edge", { time: 18_446_744_073_709 }); // the last ms a fixed64 of ns holds
+    const past = withUid(events[2]!, "past", { time: 18_446_744_073_710 });
+    const batch = [far, edge, past, events[3]!];
+    const log = await deliverAll(otlpLogs, batch, config({ endpoint: s.url, compression: "none" }), ctx);
+    expect(log.rejected.size).toBe(0);
+    expect(log.delivered.size).toBe(4);
+    expect(s.requests.length).toBe(1);
+    const sent = (JSON.parse(s.requests[0]!.text) as ExportJson).resourceLogs[0]!.scopeLogs[0]!.logRecords;
+    expect(sent.map((r) => r.timeUnixNano)).toEqual(["0", "18446744073709000000", "0", `${events[3]!.time}000000`]);
+    expect(sent[0]!.observedTimeUnixNano).toBe(`${far.metadata.logged_time}000000`);
+  });
+
   it("a 429 with Retry-After is retried after the delay it gives, then stored once", async () => {
     const s = await start();
     s.script.push({ status: 429, headers: { "retry-after": "3", "content-type": "application/json" }, body: '{"code":8,"message":"queue is full"}' });
