@@ -317,17 +317,17 @@ function hmacCheck(signed: { h: Signer; sig: string }[]): AuthResult {
 }
 
 /**
- * The ingest credential (bearer token or HMAC key) whose secret is `value`, named as the usage log names it
- * ("auth.tokens[1] (env TOKEN_A)"), or undefined. The admin endpoints refuse a token that is also an ingest
- * credential: every sender holding it could otherwise read and replay every tenant's dead letters.
+ * The ingest credential (bearer token, HTTP Basic password or HMAC key) whose secret is `value`, named as the
+ * usage log names it ("auth.tokens[1] (env TOKEN_A)"), or undefined. The admin endpoints refuse a token that is
+ * also an ingest credential: every sender holding it could otherwise read and replay every tenant's dead letters.
  */
 export async function ingestCredentialWithSecret(cfg: Config, env: object, value: string): Promise<string | undefined> {
   const creds = await credentialsFor(cfg, env);
-  const digest = await sha256(value);
-  const keyed = [...creds.bearer, ...creds.hmac.flatMap((h) => (h.verifier ? [h.verifier.keyed] : []))];
-  let found: string | undefined;
-  for (const k of keyed) if (constantTimeEqual(k.digest, digest) && found === undefined) found = k.entry.credential;
-  return found;
+  let found = match([...creds.bearer, ...creds.hmac.flatMap((h) => (h.verifier ? [h.verifier.keyed] : []))], await sha256(value));
+  // a Basic entry's digest is of "username:password"
+  for (const username of new Set(cfg.auth.tokens.flatMap((t) => (t.basic ? [t.basic.username] : []))))
+    found ??= match(creds.basic, await sha256(`${username}:${value}`));
+  return found?.credential;
 }
 
 /** Whether a principal may send records of this source. */

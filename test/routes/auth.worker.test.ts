@@ -322,11 +322,12 @@ describe("ingest and operator credentials are separate (several tenants on one T
     }
   });
 
-  it("an admin token with the value of an ingest token or HMAC key keeps the admin endpoints closed (503 naming the credential), the others still work", async () => {
+  it("an admin token with the value of an ingest token, Basic password or HMAC key keeps the admin endpoints closed (503 naming the credential), the others still work", async () => {
     const hmac = { header: "X-Signature", secret: { env: "HMAC_KEY" }, tenant: "signed" };
     for (const [clash, name] of [
       [TOKEN_B, "auth.tokens[2] (env TOK_B)"],
       ["hmac-key-5d0c9a", "auth.hmac (env HMAC_KEY)"],
+      [FALCO_PASS, "auth.tokens[3].basic (env FALCO_PASS)"],
     ] as const) {
       const clashCfg = { ...cfg, auth: { ...config.auth, hmac } };
       const clashVars = { ...allVars, HMAC_KEY: "hmac-key-5d0c9a", ADMIN_TOK: clash };
