@@ -176,6 +176,8 @@ export const slack: SinkDriver<SlackConfig> = {
   classify(res) {
     const o = classifyHttpStatus(res);
     if (o.kind === "delivered") return { outcome: o };
-    return { outcome: { ...o, reason: `Slack ${res.status}: ${res.body.trim().slice(0, 200) || "(no body)"}` } };
+    // 404 (channel_not_found, no_service) and 410 (channel_is_archived): every later event meets the same answer
+    const gone = res.status === 404 || res.status === 410 ? "; the webhook's channel is gone: set a new webhook URL, then replay (npm run dlq -- replay --sink <name>)" : "";
+    return { outcome: { ...o, reason: `Slack ${res.status}: ${res.body.trim().slice(0, 200) || "(no body)"}${gone}` } };
   },
 };

@@ -144,8 +144,9 @@ describe("slack sink", () => {
       { status: 500, body: "" },
       { status: 503, body: "" },
     );
-    expect((await sendOne(req!, cfg)).outcome).toEqual({ kind: "reject", reason: "Slack 404: channel_not_found" });
-    expect((await sendOne(req!, cfg)).outcome).toEqual({ kind: "reject", reason: "Slack 410: channel_is_archived" });
+    const gone = "; the webhook's channel is gone: set a new webhook URL, then replay (npm run dlq -- replay --sink <name>)";
+    expect((await sendOne(req!, cfg)).outcome).toEqual({ kind: "reject", reason: `Slack 404: channel_not_found${gone}` });
+    expect((await sendOne(req!, cfg)).outcome).toEqual({ kind: "reject", reason: `Slack 410: channel_is_archived${gone}` });
     expect((await sendOne(req!, cfg)).outcome).toEqual({ kind: "reject", reason: "Slack 403: action_prohibited" });
     expect((await sendOne(req!, cfg)).outcome).toEqual({ kind: "retry", afterMs: 30_000, reason: "Slack 429: rate_limited" });
     expect((await sendOne(req!, cfg)).outcome.kind).toBe("retry");
