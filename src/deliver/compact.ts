@@ -184,6 +184,15 @@ export interface CompactResult {
 /** Staged objects read at once (Workers allow 6 open connections; the sink's send waits for the reads). */
 const READ_LANES = 4;
 
+/** Runs `each` for 0..count-1, READ_LANES at a time. */
+async function inLanes(count: number, each: (k: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < count) await each(next++);
+  };
+  await Promise.all(Array.from({ length: READ_LANES }, lane));
+}
+
 interface RunState {
   deadline: number;
   /** Staged objects that may still be read. */
@@ -215,15 +224,10 @@ async function compactFile(sink: ResolvedSink, policy: BufferPolicy, file: Stage
   const read: StagedObject[] = [];
   // the objects' bodies, READ_LANES gets at a time (a file of small objects is many round trips), used in order
   const bodies: (ArrayBuffer | null)[] = new Array(file.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < file.length) {
-      const k = next++;
-      const got = await deps.archive.get(file[k]!.key);
-      bodies[k] = got ? await got.arrayBuffer() : null;
-    }
-  };
-  await Promise.all(Array.from({ length: READ_LANES }, lane));
+  await inLanes(file.length, async (k) => {
+    const got = await deps.archive.get(file[k]!.key);
+    bodies[k] = got ? await got.arrayBuffer() : null;
+  });
   run.objects -= file.length;
   for (const [k, o] of file.entries()) {
     const bytes = bodies[k];
@@ -336,21 +340,16 @@ async function deleteKeys(bucket: R2Bucket, keys: readonly string[]): Promise<vo
  * put is logged and the object deleted all the same: only a redelivery of its batch would stage it again.
  */
 async function markDone(bucket: R2Bucket, sink: string, keys: readonly string[]): Promise<void> {
-  let next = 0;
   let failed = 0;
   let error: string | undefined;
-  const lane = async () => {
-    while (next < keys.length) {
-      const key = keys[next++]!;
-      try {
-        await bucket.put(doneKey(key), "");
-      } catch (e) {
-        failed++;
-        error ??= (e as Error).message;
-      }
+  await inLanes(keys.length, async (k) => {
+    try {
+      await bucket.put(doneKey(keys[k]!), "");
+    } catch (e) {
+      failed++;
+      error ??= (e as Error).message;
     }
-  };
-  await Promise.all(Array.from({ length: READ_LANES }, lane));
+  });
   if (failed > 0) log("warn", "staged objects deleted without a marker", { sink, objects: failed, error });
 }
 
