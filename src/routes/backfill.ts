@@ -14,6 +14,7 @@ import { configFor } from "../config/load";
 import { ARCHIVE_SINK, oneOrMany, SOURCES } from "../config/routing";
 import { resolveSinks } from "../deliver/sinks";
 import { ARCHIVE_PREFIX, backfillPage, dayRange } from "../deliver/backfill";
+import { log } from "../ops/log";
 
 export const backfillRoutes = new Hono<AppEnv>();
 
@@ -69,6 +70,18 @@ backfillRoutes.post("/v1/backfill", async (c) => {
       ...(q.cursor !== undefined ? { cursor: q.cursor } : {}),
     },
   );
+  // one line a page: what went where, the first unreadable object, where the next page starts
+  log(r.error !== undefined || r.skipped.length ? "warn" : "info", "backfill", {
+    requestId: c.get("requestId"),
+    sink: sink.name,
+    from: q.from,
+    to: q.to,
+    objects: r.objects,
+    sent: r.events.sent,
+    ...(r.skipped.length ? { skipped: r.skipped.length, firstSkipped: r.skipped[0]!.key } : {}),
+    ...(r.error !== undefined ? { error: r.error } : {}),
+    ...(r.cursor !== undefined ? { cursor: r.cursor } : {}),
+  });
   if (r.error !== undefined) return c.json(r, 503, { "Retry-After": String(QUEUE_RETRY_AFTER_S) });
   return c.json(r);
 });
