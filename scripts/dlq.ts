@@ -11,25 +11,15 @@
 //   npm run dlq -- unreadable                      spool and staged objects set aside as unreadable (docs/operate.md)
 import type { DeadLetterInfo } from "../src/deliver/dlq";
 import type { StagedSummary, UnreadableInfo } from "../src/deliver/inventory";
-import { adminAuth, errorText, HttpError, isConnectionFailure } from "./cli";
+import { adminAuth, adminHint, errorText, HttpError, parseOptions } from "./cli";
 
 const url = (process.env.TRIBUTARY_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
 const headers: Record<string, string> = { "content-type": "application/json", ...adminAuth() };
 
-/** The options taking a value (`--to siem` or `--to=siem`), by flag. */
-const OPTIONS = { "--sink": "sink", "--tenant": "tenant", "--to": "to" } as const;
-
 function parseArgs(argv: string[]): { cmd: string | undefined; sink?: string; tenant?: string; to?: string; rest: string[] } {
-  const rest: string[] = [];
-  const opts: { sink?: string; tenant?: string; to?: string } = {};
-  for (let i = 1; i < argv.length; i++) {
-    const a = argv[i]!;
-    const flag = a.includes("=") ? a.slice(0, a.indexOf("=")) : a;
-    const name = Object.hasOwn(OPTIONS, flag) ? OPTIONS[flag as keyof typeof OPTIONS] : undefined;
-    if (name === undefined) rest.push(a);
-    else opts[name] = a.includes("=") ? a.slice(a.indexOf("=") + 1) : argv[++i];
-  }
-  return { cmd: argv[0], ...opts, rest };
+  // `--to siem` or `--to=siem`
+  const { opts, rest } = parseOptions(argv.slice(1), ["--sink", "--tenant", "--to"]);
+  return { cmd: argv[0], sink: opts["--sink"], tenant: opts["--tenant"], to: opts["--to"], rest };
 }
 
 /**
@@ -113,14 +103,6 @@ try {
     process.exit(2);
   }
 } catch (e) {
-  // the hints where they apply: no answer at all, or a refused credential
-  const hint = isConnectionFailure(e)
-    ? ` (is Tributary running at ${url}?)`
-    : e instanceof HttpError && (e.status === 401 || e.status === 403)
-      ? headers.authorization
-        ? " (TRIBUTARY_ADMIN_TOKEN is not the server's delivery.adminToken)"
-        : " (set TRIBUTARY_ADMIN_TOKEN to the server's delivery.adminToken)"
-      : "";
-  console.error(`dlq: ${errorText(e)}${hint}`);
+  console.error(`dlq: ${errorText(e)}${adminHint(e, url)}`);
   process.exit(1);
 }
