@@ -193,8 +193,10 @@ function base64Bytes(s: string): number {
   return Math.max(0, Math.floor((t.length * 3) / 4) - pad);
 }
 
+const UTF8 = new TextEncoder();
+
 function utf8Bytes(s: string): number {
-  return new TextEncoder().encode(s).length;
+  return UTF8.encode(s).length;
 }
 
 const redactedValue = (bytes: number): string => `[redacted: ${bytes} bytes]`;
