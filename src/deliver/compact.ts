@@ -209,9 +209,14 @@ function waitedMs(oldest: number, policy: BufferPolicy, now: number): number {
   return now - oldest - policy.seconds * 1000;
 }
 
+/** The last moment before events staged first at `oldest` are overdue (past the window and the sink's retry span), ms. */
+function dueUntil(oldest: number, policy: BufferPolicy, sink: ResolvedSink): number {
+  return oldest + policy.seconds * 1000 + giveUpMs(sink.retry);
+}
+
 /** Whether a file's events have waited past the window and the sink's retry span at `now` (they are dead-lettered if not delivered). */
 function overdueAt(file: readonly StagedObject[], policy: BufferPolicy, sink: ResolvedSink, now: number): boolean {
-  return waitedMs(oldestStaged(file), policy, now) > giveUpMs(sink.retry);
+  return now > dueUntil(oldestStaged(file), policy, sink);
 }
 
 /**
@@ -423,7 +428,7 @@ export async function compactSink(sink: ResolvedSink, policy: BufferPolicy, deps
         if (after !== undefined && after > RUN_INTERVAL_MS) {
           const now = deps.now();
           // not past the moment the group's oldest file is overdue: it is dead-lettered on time
-          const until = Math.min(now + after, g.oldest + policy.seconds * 1000 + giveUpMs(sink.retry) + 1);
+          const until = Math.min(now + after, dueUntil(g.oldest, policy, sink) + 1);
           if (until - now > RUN_INTERVAL_MS) {
             notBefore = until;
             log("warn", "compaction waits for the store's Retry-After", { sink: sink.name, partition: g.partition, afterMs: after, until: new Date(until).toISOString() });
