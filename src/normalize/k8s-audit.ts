@@ -185,6 +185,7 @@ function eventUid(rec: JsonObject, auditID: string, verb: string, stage: string 
 // replaced by "[redacted: <n> bytes]"; the keys, the sizes and the rest of the object stay.
 
 const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
+const WEBHOOK_PATCH = "patch.webhook.admission.k8s.io/";
 
 /** Decoded size of a base64 value (Secret `data`). */
 function base64Bytes(s: string): number {
@@ -302,6 +303,29 @@ class Redactions {
       default:
         return v;
     }
+  }
+  /**
+   * Event annotations with the JSON patches mutating webhooks applied to a Secret (logged at Request level and
+   * up as patch.webhook.admission.k8s.io/round_<r>_index_<i>: {"patch": [...], ...} as text) redacted like a
+   * JSON patch request; undefined when nothing was.
+   */
+  webhookPatches(ann: JsonObject, path: string): JsonObject | undefined {
+    let out: JsonObject | undefined;
+    for (const k in ann) {
+      const v = ann[k];
+      if (!k.startsWith(WEBHOOK_PATCH) || typeof v !== "string") continue;
+      let parsed: Json | undefined;
+      try {
+        parsed = JSON.parse(v) as Json;
+      } catch {
+        continue;
+      }
+      if (!isObject(parsed) || !Array.isArray(parsed.patch)) continue;
+      const before = this.paths.length;
+      const patch = this.body(parsed.patch, `${path}["${k}"].patch`, true);
+      if (this.paths.length > before) setOwn((out ??= { ...ann }), k, JSON.stringify({ ...parsed, patch }));
+    }
+    return out;
   }
   /** `o` with the whole value of `key` redacted (a JSON patch op's value, the annotations written at /metadata). */
   private redactKey(o: JsonObject, key: string, path: string, size: (s: string) => number): JsonObject {
@@ -525,6 +549,10 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
   const reqData = rec.requestObject !== undefined ? redactions.body(rec.requestObject, "api.request.data", secretsResource) : undefined;
   const respData =
     rec.responseObject !== undefined && !isEmpty(rec.responseObject) ? redactions.body(rec.responseObject, "api.response.data", secretsResource) : undefined;
+  if (secretsResource && isObject(unmapped.annotations)) {
+    const ann = redactions.webhookPatches(unmapped.annotations, "unmapped.annotations");
+    if (ann) unmapped.annotations = ann;
+  }
   // the redacted paths are listed in unmapped.tributary.redacted (unless the record has a `tributary` key of its own that is no object)
   const own = unmapped.tributary;
   if (redactions.paths.length > 0 && (own === undefined || isObject(own))) unmapped.tributary = { ...own, redacted: redactions.paths };
@@ -600,7 +628,7 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
     observables: observables.list.length ? observables.list : undefined,
     unmapped: Object.keys(unmapped).length ? unmapped : undefined,
     // raw_data is the record as sent, except that redacted bodies are not copied into it either
-    raw_data: ctx.rawData ? (redactions.paths.length > 0 ? JSON.stringify({ ...rec, requestObject: reqData, responseObject: respData ?? rec.responseObject }) : (ctx.rawText ?? JSON.stringify(rec))) : undefined,
+    raw_data: ctx.rawData ? (redactions.paths.length > 0 ? JSON.stringify({ ...rec, requestObject: reqData, responseObject: respData ?? rec.responseObject, annotations: isObject(rec.annotations) && isObject(unmapped.annotations) ? { ...rec.annotations, ...unmapped.annotations } : rec.annotations }) : (ctx.rawText ?? JSON.stringify(rec))) : undefined,
   };
   const out = withCaptions(defined(ev), "API Activity", activity ? activity[1] : verb);
   if (!activity) out.type_name = "API Activity: Other";

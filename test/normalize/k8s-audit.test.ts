@@ -706,6 +706,18 @@ describe("credentials in request and response bodies are redacted (docs/mapping-
       { op: "add", path: "/metadata", value: { name: "e", labels: { team: "x" }, annotations: "[redacted: 30 bytes]" } },
     ]);
     expect(redacted(notObject)).toEqual(['api.request.data.metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"]']);
+    // a mutating webhook's JSON patch on the Secret, logged in an event annotation (Request level and up)
+    const webhookKey = "patch.webhook.admission.k8s.io/round_0_index_0";
+    const webhookPatch = JSON.stringify({ configuration: "inject", webhook: "inject.example.com", patch: [{ op: "add", path: "/data/token", value: b64(PASSWORD) }], patchType: "JSONPatch" });
+    const mutated = variant(created, { annotations: { "authorization.k8s.io/decision": "allow", [webhookKey]: webhookPatch }, responseObject: undefined });
+    expect(redacted(mutated)).toEqual([
+      "api.request.data.data.password",
+      "api.request.data.stringData.user",
+      'api.request.data.metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"].data.password',
+      `unmapped.annotations["${webhookKey}"].patch[0].value`,
+    ]);
+    const mutatedEv = normalizeK8sAudit(mutated, CTX);
+    expect(JSON.parse(o(o(mutatedEv.unmapped).annotations)[webhookKey] as string)).toEqual({ ...JSON.parse(webhookPatch), patch: [{ op: "add", path: "/data/token", value: "[redacted: 19 bytes]" }] });
     // a last-applied copy with nothing to redact is kept byte for byte (not re-serialized)
     const plain = JSON.stringify({ kind: "Secret", metadata: { name: "p" } }, null, 1) + "\n";
     const kept = variant(created, { requestObject: { kind: "Secret", metadata: { annotations: { "kubectl.kubernetes.io/last-applied-configuration": plain } } }, responseObject: undefined });
