@@ -831,7 +831,7 @@ function hookFile(args: Json[], ix: ArgIndex, am: Mark, folder: boolean): Obj | 
       sub(sub(am, ix.file), ix.fileKey).path = true;
       // the mode string ("-rw-r--r--", "lrwxrwxrwx") tells the file type; it stays in unmapped as sent
       const type = folder ? undefined : FILE_TYPE.get(text(f.permission)?.charAt(0) ?? "");
-      return type !== undefined ? { name: basename(path), path, type_id: type[0], type: type[1] } : fileObj(path, folder);
+      return type !== undefined ? { ...fileObj(path, false), type_id: type[0], type: type[1] } : fileObj(path, folder);
     }
   }
   if (ix.str !== undefined) {
