@@ -128,12 +128,19 @@ function dirname(p: string): string | undefined {
   return i > 0 ? p.slice(0, i) : i === 0 ? "/" : undefined;
 }
 
-/** Nanoseconds since the epoch, as a decimal string, to epoch ms (exact: BigInt, never a double). */
+/**
+ * Nanoseconds since the epoch, as a decimal string, to epoch ms (exact: BigInt, never a double). Falco's evt.time
+ * is a uint64: a number beyond 2^64 (1e300 from a broken sender) is no time, as JavaScript dates end at year 275760
+ * and every sink writing an ISO date would throw on it.
+ */
 function nsToMs(ns: Json | undefined): number | undefined {
   if (typeof ns === "string" && /^\d{1,20}$/.test(ns)) return Number(BigInt(ns) / 1000000n);
-  if (typeof ns === "number" && Number.isFinite(ns) && ns >= 0) return Math.floor(ns / 1e6);
+  if (typeof ns === "number" && Number.isFinite(ns) && ns >= 0 && ns < UINT64_END) return Math.floor(ns / 1e6);
   return undefined;
 }
+
+/** 2^64: the first nanosecond count a uint64 cannot hold. */
+const UINT64_END = 2 ** 64;
 
 /** Parses Falco's fd.name connection tuple "1.2.3.4:5678->10.0.0.1:443" (IPv6 bare or in brackets). */
 export function parseTuple(t: string): { src: { ip: string; port: number }; dst: { ip: string; port: number } } | undefined {

@@ -175,6 +175,19 @@ describe("time", () => {
     expect(lossOf("falco", rec, ev)).toEqual([]);
     expect(validateOcsf(ev)).toEqual([]);
   });
+  it("an evt.time number beyond a uint64 (1e300) is no time: the received time is used, the number stays in unmapped, sinks can write a date", () => {
+    for (const ns of [1e300, 2 ** 64]) {
+      const rec = { rule: "r", output: "o", priority: "Notice", output_fields: { "evt.time": ns, "proc.name": "x" } };
+      const ev = ocsf(rec);
+      expect(ev.time).toBe(CTX.receivedAt);
+      expect(at(ev, "unmapped.output_fields")).toMatchObject({ "evt.time": ns });
+      expect(() => new Date(ev.time).toISOString()).not.toThrow();
+      expect(lossOf("falco", rec, ev)).toEqual([]);
+      expect(validateOcsf(ev)).toEqual([]);
+    }
+    // the largest uint64 count still is a time (year 2554)
+    expect(ocsf({ rule: "r", output: "o", priority: "Notice", output_fields: { "evt.time": "18446744073709551615" } }).time).toBe(18446744073709);
+  });
   it("an unparseable `time` is kept in unmapped and the received time is used", () => {
     const ev = ocsf({ rule: "r", output: "o", priority: "Notice", time: "yesterday" });
     expect(ev.time).toBe(CTX.receivedAt);
