@@ -75,15 +75,25 @@ function first(e: OcsfEvent, paths: string[]): string | undefined {
   return undefined;
 }
 
-function pod(e: OcsfEvent): string | undefined {
+/** The first resource that is (pods) or is not (!pods) a Pod: "namespace/name", prefixed by the type for others. */
+function resource(e: OcsfEvent, pods: boolean): string | undefined {
   const resources = fieldAt(e, "resources");
   if (!Array.isArray(resources)) return undefined;
   for (const r of resources as unknown[]) {
     if (typeof r !== "object" || r === null) continue;
     const o = r as Record<string, unknown>;
-    if (o.type === "Pod" && typeof o.name === "string") return typeof o.namespace === "string" ? `${o.namespace}/${o.name}` : o.name;
+    if ((o.type === "Pod") !== pods || typeof o.name !== "string") continue;
+    const name = typeof o.namespace === "string" ? `${o.namespace}/${o.name}` : o.name;
+    return pods || typeof o.type !== "string" ? name : `${o.type} ${name}`;
   }
   return undefined;
+}
+
+/** The cloud account and region (CloudTrail): ["Account", "123456789012 (us-east-1)"], or ["Region", "us-east-1"]. */
+function account(e: OcsfEvent): [string, string | undefined] {
+  const uid = textAt(e, "cloud.account.uid");
+  const region = textAt(e, "cloud.region");
+  return uid ? ["Account", region ? `${uid} (${region})` : uid] : ["Region", region];
 }
 
 /** The hosts a noise summary covers ("a, b, c"), when it names more than one. */
@@ -107,7 +117,7 @@ export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[]; u
   const containerName = first(e, ["evidences.0.container.name", "evidences.0.container.uid", "container.name", "container.uid"]);
   const container = containerName && image ? `${containerName} (${image})` : (containerName ?? image);
   const cmd = first(e, ["evidences.0.process.cmd_line", "process.cmd_line", "actor.process.cmd_line"]);
-  const user = first(e, ["evidences.0.process.user.name", "actor.user.name", "process.user.name", "user.name"]);
+  const user = first(e, ["evidences.0.process.user.name", "actor.user.name", "process.user.name", "user.name", "actor.user.uid"]);
   const srcIp = textAt(e, "src_endpoint.ip");
   // where, when one channel gets several clusters' alerts: the context enricher's k8s.cluster label
   const cluster = labelValue(e.metadata.labels, "k8s.cluster:");
@@ -122,18 +132,21 @@ export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[]; u
   // a throttle summary (per rule or per sink) stands for events of many pods and processes, but carries one
   // held-back event's: say that its container, pod, process, user and address are an example
   const eg = fieldAt(e, "unmapped.tributary_noise.kind") === "throttle" ? ", e.g." : "";
-  // at most 10: Slack's limit of fields per section
+  // Slack takes at most 10 fields per section: the first 10 present are sent
   const fields: [string, string | undefined, boolean][] = [
     ["Severity", severity, false],
     ["Cluster", cluster, false],
     ["Host", host, false],
     [`Container${eg}`, container, false],
-    [`Pod${eg}`, pod(e), false],
+    [`Pod${eg}`, resource(e, true), false],
     [`Process${eg}`, cmd, true],
     [`User${eg}`, user, false],
     [`Source IP${eg}`, srcIp, false],
     ["Time", when, false],
     ["Occurrences", burst?.toLocaleString("en-US"), false],
+    // API events (CloudTrail, Kubernetes audit): what was acted on, in which account; last, so the first to go
+    [`Resource${eg}`, resource(e, false), false],
+    [...account(e), false],
   ];
   const blocks: unknown[] = [{ type: "header", text: { type: "plain_text", text: cut(visible(`${severity}: ${title}`), 150), emoji: true } }];
   const desc = first(e, ["finding_info.desc", "message"]);
@@ -142,6 +155,7 @@ export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[]; u
     type: "section",
     fields: fields
       .filter((f): f is [string, string, boolean] => f[1] !== undefined)
+      .slice(0, 10)
       // the value is cut, not the field: a long command line keeps its closing backtick
       .map(([k, v, code]) => {
         const room = 2000 - k.length - 3 - (code ? 2 : 0);

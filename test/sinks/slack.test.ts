@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { slack, slackMessage, type SlackConfig } from "../../src/sinks/slack";
 import { unsentOutcomes, type SinkContext, type SinkRequest } from "../../src/sinks/types";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
+import { fieldAt } from "../../src/sinks/batch";
 import { NOW, deliverAll, fixtureEvents, send, startSlack, type SlackServer } from "../support/siem-servers";
 
 const events = fixtureEvents();
@@ -74,6 +75,8 @@ describe("slack sink", () => {
       ...shell!,
       metadata: { ...shell!.metadata, tenant_uid: "prod", labels: ["k8s.cluster:prod-eu-1", "k8s.namespace:default"] },
       src_endpoint: { ip: "10.0.0.7" },
+      cloud: { provider: "AWS", region: "eu-west-1", account: { uid: "123456789012" } },
+      resources: [{ type: "Pod", name: "kubecon", namespace: "default" }, { type: "Deployment", name: "web", namespace: "default" }],
       count: 3,
       start_time: shell!.time,
       end_time: shell!.time + 1000,
@@ -81,13 +84,23 @@ describe("slack sink", () => {
     const m = slackMessage(e);
     const fields = (m.blocks[2] as { fields: { text: string }[] }).fields.map((f) => f.text);
     expect(fields).toContain("*Cluster*\nprod-eu-1");
-    expect(fields.length).toBeLessThanOrEqual(10);
+    // 12 fields present: the last two (Resource, Account) give way, Occurrences stays
+    expect(fields).toHaveLength(10);
+    expect(fields).toContain("*Occurrences*\n3");
     expect(JSON.stringify(m.blocks.at(-1))).toContain("tenant prod");
     expect(slackMessage(shell!).blocks.some((b) => JSON.stringify(b).includes("*Cluster*"))).toBe(false);
     // the fake applies Slack's Block Kit limits (10 fields per section among them)
     const cfg = config();
     const [req] = await slack.encode([e], cfg, ctx);
     expect((await sendOne(req!, cfg)).outcome.kind).toBe("delivered");
+  });
+
+  it("an API event (CloudTrail, Kubernetes audit) names the caller, the resource and the account", () => {
+    const text = (e: OcsfEvent | undefined) => (slackMessage(e!).blocks.at(-2) as { fields: { text: string }[] }).fields.map((f) => f.text);
+    const bucket = events.find((e) => fieldAt(e, "api.operation") === "CreateBucket");
+    expect(text(bucket)).toEqual(expect.arrayContaining(["*User*\narn:aws:iam::123456789012:root", "*Account*\n123456789012 (us-east-1)"]));
+    const ns = events.find((e) => e.metadata.product.name === "Kubernetes" && fieldAt(e, "resources.0.type") === "namespaces" && fieldAt(e, "resources.0.name") === "foo");
+    expect(text(ns)).toEqual(expect.arrayContaining(["*User*\nsystem:anonymous", "*Resource*\nnamespaces foo"]));
   });
 
   it("a folded burst (noise control) shows its count and time span", () => {
