@@ -1,5 +1,5 @@
 // Slack incoming webhook: one readable message per high-severity event (text + Block Kit blocks:
-// title, severity, cluster, host, container, pod, process, user, time, tenant, uid; a folded burst shows its count and span). Events below minSeverityId
+// title, severity, cluster, host, container, pod, process, user, time, resource, account, tenant, uid; a folded burst shows its count and span). Events below minSeverityId
 // (default 4 = High; 99 "Other" counts as below) are not sent: encode leaves them out and
 // unsentOutcome settles them as delivered. Nothing paces the requests (one per event, sent one after
 // another): Slack allows ~1 message/s per webhook and answers 429 with Retry-After beyond it; the
