@@ -290,7 +290,7 @@ describe("ingest and operator credentials are separate (several tenants on one T
   const request = (method: string, path: string, token: string, dev: boolean) =>
     call(new Request(`http://tributary${path}`, { method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, ...(method === "POST" ? { body: "{}" } : {}) }), { config: cfg, vars: allVars, dev });
 
-  it("a tenant's ingest token opens no operator endpoint (dead letters, replay, spool, archive, metrics, test event)", async () => {
+  it("a tenant's ingest token opens no operator endpoint (dead letters, replay, spool, archive, backfill, metrics, test event)", async () => {
     const operator: [string, string, boolean][] = [
       ["GET", "/v1/dlq", false],
       ["GET", "/v1/dlq/object/dlq/x", false],
@@ -300,6 +300,7 @@ describe("ingest and operator credentials are separate (several tenants on one T
       ["GET", "/v1/archive/list", true],
       ["GET", "/metrics", false],
       ["POST", "/v1/test", false],
+      ["POST", "/v1/backfill", false],
     ];
     for (const [method, path, dev] of operator) {
       for (const token of [TOKEN_A, TOKEN_B]) {
