@@ -3,7 +3,8 @@
 //   npm run dlq -- list [--sink name]              dead letters: key, sink, events, attempts, status, reason
 //   npm run dlq -- list --tenant name [--sink ..]  only those holding events of that tenant ("3 of 5 events")
 //   npm run dlq -- show <key>                      one dead letter: reason, the sink's response, its events
-//   npm run dlq -- replay [--sink name] [key ...]  send the events back to their sink, then remove them
+//   npm run dlq -- replay [--sink name] [key ...]  send the events back to their sink, then remove them (no --tenant:
+//                                                  replay the keys `list --tenant` printed)
 //   npm run dlq -- replay --sink old --to new       ... to another configured sink instead (a renamed sink; or keys)
 //   npm run dlq -- spool [--drain]                 what ingest spooled while the queue refused it; --drain
 //                                                  sends it back to the queue now (else the cron does, every minute)
@@ -16,10 +17,26 @@ import { adminAuth, adminHint, errorText, HttpError, parseOptions } from "./cli"
 const url = (process.env.TRIBUTARY_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
 const headers: Record<string, string> = { "content-type": "application/json", ...adminAuth() };
 
+/** The options each command reads. Another one given is refused, not ignored: `replay --tenant x` replayed every tenant's. */
+const TAKES: Record<string, readonly string[]> = { list: ["--sink", "--tenant"], show: [], replay: ["--sink", "--to"], spool: [], staged: ["--sink"], unreadable: [] };
+
 function parseArgs(argv: string[]): { cmd: string | undefined; sink?: string; tenant?: string; to?: string; rest: string[] } {
   // `--to siem` or `--to=siem`
   const { opts, rest } = parseOptions(argv.slice(1), ["--sink", "--tenant", "--to"]);
-  return { cmd: argv[0], sink: opts["--sink"], tenant: opts["--tenant"], to: opts["--to"], rest };
+  const cmd = argv[0];
+  const takes = cmd !== undefined && Object.hasOwn(TAKES, cmd) ? TAKES[cmd]! : undefined; // else the usage is printed
+  const extra = takes === undefined ? [] : Object.keys(opts).filter((o) => !takes.includes(o));
+  if (cmd === "replay" && extra.includes("--tenant")) {
+    // a delivery batch mixes tenants, so a dead letter may hold other tenants' events too
+    refuse("replay takes no --tenant (it would replay every tenant's dead letters): list the tenant's with `npm run dlq -- list --tenant <name>`, then replay those keys (a dead letter may hold other tenants' events too)");
+  }
+  if (extra.length > 0) refuse(`${cmd} takes no ${extra.join(", ")}`);
+  return { cmd, sink: opts["--sink"], tenant: opts["--tenant"], to: opts["--to"], rest };
+}
+
+function refuse(message: string): never {
+  console.error(`dlq: ${message}`);
+  process.exit(2);
 }
 
 /**

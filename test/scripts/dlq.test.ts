@@ -148,6 +148,16 @@ describe("npm run dlq -- replay --to", () => {
     ]);
   });
 
+  it("--tenant is refused, not ignored (it replayed every tenant's dead letters), as is an option another command takes; nothing is asked", async () => {
+    const { url, bodies } = await replaying(200, { replayed: [], failed: [], events: 0 });
+    const r = await dlq(url, "replay", "--tenant", "team-c");
+    expect([r.status, r.stdout]).toEqual([2, ""]);
+    expect(r.stderr).toMatch(/^dlq: replay takes no --tenant \(it would replay every tenant's dead letters\): list the tenant's with `npm run dlq -- list --tenant <name>`, then replay those keys/);
+    const l = await dlq(url, "list", "--sink", "loki", "--to=loki2");
+    expect([l.status, l.stdout, l.stderr]).toEqual([2, "", "dlq: list takes no --to\n"]);
+    expect(bodies).toEqual([]);
+  });
+
   it("a 400 listing the dead letters the sink cannot take prints them; a 400 without a list is an error", async () => {
     const refused = { replayed: [], failed: [{ key: "dlq/old/20270115/bb.json", error: 'sink "lake" (security_lake) cannot write event u1 (class_uid 2004): no Security Lake custom source for class_uid 2004' }], events: 0 };
     const first = await replaying(400, refused);
