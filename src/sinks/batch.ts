@@ -222,6 +222,16 @@ export function unixNanos(ms: number): string {
   return t === 0 ? "0" : `${t}000000`;
 }
 
+/**
+ * Epoch ms -> ISO 8601 text ("2026-01-01T00:00:00.000Z"), or undefined for a time no Date holds: not a number,
+ * or more than 8.64e15 ms (±275,760 years) from the epoch, where toISOString throws. A replayed or backfilled
+ * event can carry such a time (a sensor clock at 1e300); one such event must not fail its whole request.
+ */
+export function isoTime(ms: number): string | undefined {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+}
+
 /** The event's uid (metadata.uid) when it has one. */
 export function eventUid(e: OcsfEvent): string | undefined {
   return typeof e.metadata.uid === "string" && e.metadata.uid !== "" ? e.metadata.uid : undefined;

@@ -1,7 +1,9 @@
 // Slack incoming webhook: one readable message per high-severity event (text + Block Kit blocks:
 // title, severity, cluster, host, container, pod, process, user, time, resource, account, tenant, uid; a folded burst shows its count and span). Events below minSeverityId
 // (default 4 = High; 99 "Other" counts as below) are not sent: encode leaves them out and
-// unsentOutcome settles them as delivered. Nothing paces the requests (one per event, sent one after
+// unsentOutcome settles them as delivered. A delivery batch with more than digestAfter (default 5) such
+// events sends the first digestAfter as usual and the rest as ONE digest message (slackDigest), whose
+// request carries all their indexes. Nothing paces the requests (sent one after
 // another): Slack allows ~1 message/s per webhook and answers 429 with Retry-After beyond it; the
 // delivery layer then holds the rest of the delivery and retries it after Retry-After. Keep the volume
 // down with the minimum severity and a noise throttle on this sink (docs/noise.md). Responses: 2xx ("ok") delivered; 408, 429 (Retry-After) and 5xx (not 501) retried;
@@ -10,7 +12,7 @@ import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type SinkDriver, type SinkRequest } from "./types";
-import { eventUid, fieldAt, headersSchema, mergeHeaders, secretValue, textAt } from "./batch";
+import { eventUid, fieldAt, headersSchema, isoTime, mergeHeaders, secretValue, textAt } from "./batch";
 import { labelValue } from "../normalize/ocsf";
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
@@ -38,6 +40,12 @@ export const slackConfig = z
     }),
     /** Lowest OCSF severity_id sent (1 Informational .. 6 Fatal); default 4 (High). */
     minSeverityId: z.number().int().min(0).max(6).default(4),
+    /**
+     * A delivery batch with more sendable events than this: the first digestAfter go out as usual, the rest
+     * (two or more; one left over goes out as itself) as ONE digest message (counts by rule, severity,
+     * cluster, namespace, host; span; a few uids). 0: never, one message per event.
+     */
+    digestAfter: z.number().int().min(0).default(5),
     headers: headersSchema,
   })
   .strict();
@@ -66,6 +74,12 @@ function cut(s: string, n: number): string {
   const end = /[\uD800-\uDBFF]/.test(s.charAt(n - 2)) ? n - 2 : n - 1;
   return `${s.slice(0, end)}…`;
 }
+
+/** An event time as shown: ISO 8601, else the number as sent (1e300, NaN: a replayed event's) marked as no date. */
+const timeText = (ms: number): string => isoTime(ms) ?? `${ms} (not a date)`;
+
+/** The event's rule or finding title, as the message header names it. */
+const titleOf = (e: OcsfEvent): string => first(e, ["finding_info.title", "type_name"]) ?? `OCSF class ${e.class_uid}`;
 
 function first(e: OcsfEvent, paths: string[]): string | undefined {
   for (const p of paths) {
@@ -109,7 +123,7 @@ const SEVERITY_EMOJI: Record<number, string> = { 4: ":large_orange_circle:", 5: 
  * (a URL in a command line would otherwise make Slack fetch it and post a preview of the attacker's page).
  */
 export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[]; unfurl_links: false; unfurl_media: false } {
-  const title = first(e, ["finding_info.title", "type_name"]) ?? `OCSF class ${e.class_uid}`;
+  const title = titleOf(e);
   const severity = e.severity ?? `severity ${e.severity_id}`;
   // a throttle summary of events from several hosts has no device: it lists them in tributary_noise.hosts
   const host = textAt(e, "device.hostname") ?? noiseHosts(e) ?? first(e, ["device.name", "device.ip"]);
@@ -127,8 +141,8 @@ export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[]; u
   const burst = typeof e.count === "number" && e.count > 1 ? e.count : undefined;
   const when =
     burst && typeof e.start_time === "number" && typeof e.end_time === "number"
-      ? `${new Date(e.start_time).toISOString()} – ${new Date(e.end_time).toISOString()}`
-      : new Date(e.time).toISOString();
+      ? `${timeText(e.start_time)} – ${timeText(e.end_time)}`
+      : timeText(e.time);
   // a throttle summary (per rule or per sink) stands for events of many pods and processes, but carries one
   // held-back event's: say that its container, pod, process, user and address are an example
   const eg = fieldAt(e, "unmapped.tributary_noise.kind") === "throttle" ? ", e.g." : "";
@@ -168,17 +182,112 @@ export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[]; u
   return { text: cut(mrkdwn(text), 3000), blocks, unfurl_links: false, unfurl_media: false };
 }
 
+/** How many values a digest names per list (rules; severities, clusters, namespaces, hosts) and how many uids. */
+const DIGEST_RULES = 10;
+const DIGEST_TOP = 5;
+const DIGEST_UIDS = 5;
+
+const count = (n: number): string => n.toLocaleString("en-US");
+
+/** Each value and how many events have it, most first (ties in text order); undefined values left out. */
+function tally(values: (string | undefined)[]): [string, number][] {
+  const m = new Map<string, number>();
+  for (const v of values) if (v !== undefined) m.set(v, (m.get(v) ?? 0) + 1);
+  return [...m].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}
+
+/** "• value ×n" lines (mrkdwn, each value escaped and cut to `width`) for the first `n`, then "and K more (m)". */
+function topLines(counts: [string, number][], n: number, width: number): string {
+  const lines = counts.slice(0, n).map(([v, c]) => `• ${cut(mrkdwn(v), width)} ×${count(c)}`);
+  const rest = counts.slice(n);
+  if (rest.length > 0) lines.push(`_and ${count(rest.length)} more (×${count(rest.reduce((t, [, c]) => t + c, 0))})_`);
+  return lines.join("\n");
+}
+
+/** The namespace an event happened in: the context enricher's k8s.namespace label, else its first namespaced resource's. */
+function namespaceOf(e: OcsfEvent): string | undefined {
+  const label = labelValue(e.metadata.labels, "k8s.namespace:");
+  if (label !== undefined) return label;
+  const resources = fieldAt(e, "resources");
+  if (!Array.isArray(resources)) return undefined;
+  for (const r of resources as unknown[]) {
+    const ns = typeof r === "object" && r !== null ? (r as Record<string, unknown>).namespace : undefined;
+    if (typeof ns === "string" && ns !== "") return ns;
+  }
+  return undefined;
+}
+
+/**
+ * ONE Slack message standing for `events` (the rest of a delivery batch after the `shown` sent one by one,
+ * see SlackConfig.digestAfter): how many, over what span, counts by rule, severity, cluster, namespace and
+ * host, a few uids to search for, and where the full events are. Within Block Kit's limits (at most 7 blocks,
+ * 4 fields; every text cut), escaped as slackMessage escapes. A noise summary counts as one event; its
+ * occurrences (OCSF count) are added up on their own.
+ */
+export function slackDigest(events: OcsfEvent[], shown: number): { text: string; blocks: unknown[]; unfurl_links: false; unfurl_media: false } {
+  const n = events.length;
+  const occurrences = events.reduce((t, e) => t + (typeof e.count === "number" && e.count > 1 ? e.count : 1), 0);
+  // the span: every valid time (a folded burst's start and end too); times no date holds are left out
+  const times = events.flatMap((e) => [e.time, e.start_time, e.end_time]).filter((t): t is number => typeof t === "number" && isoTime(t) !== undefined);
+  // (reduce, not Math.min(...times): a batch's maxEvents may be more arguments than a call takes)
+  const span = times.length > 0 ? `${isoTime(times.reduce((a, b) => Math.min(a, b)))} – ${isoTime(times.reduce((a, b) => Math.max(a, b)))}` : "no valid event time";
+  const rules = tally(events.map(titleOf));
+  // severities in severity order (Critical first), not by count
+  const rank = new Map(events.map((e) => [e.severity ?? `severity ${e.severity_id}`, e.severity_id]));
+  const severities = tally(events.map((e) => e.severity ?? `severity ${e.severity_id}`)).sort((a, b) => rank.get(b[0])! - rank.get(a[0])!);
+  const top = SEVERITY_EMOJI[events.reduce((m, e) => (e.severity_id === 99 ? m : Math.max(m, e.severity_id)), 0)] ?? "";
+  const where: [string, [string, number][]][] = [
+    ["Clusters", tally(events.map((e) => labelValue(e.metadata.labels, "k8s.cluster:")))],
+    ["Namespaces", tally(events.map(namespaceOf))],
+    ["Hosts", tally(events.map((e) => textAt(e, "device.hostname") ?? noiseHosts(e) ?? first(e, ["device.name", "device.ip"])))],
+  ];
+  const uids = events.map(eventUid).filter((u): u is string => u !== undefined);
+  const ruleName = rules.length === 1 ? rules[0]![0] : `${count(rules.length)} rules`;
+  const folded = occurrences > n ? ` (${count(occurrences)} occurrences with the folded bursts)` : "";
+  const blocks: unknown[] = [
+    { type: "header", text: { type: "plain_text", text: cut(visible(`Digest: ${count(n)} more alerts, ${ruleName}`), 150), emoji: true } },
+    {
+      type: "section",
+      text: { type: "mrkdwn", text: cut(`*${count(n)} more alerts*${mrkdwn(folded)} in this delivery, after the ${count(shown)} posted one by one.\n*Span* ${span}`, 3000) },
+    },
+    { type: "section", text: { type: "mrkdwn", text: cut(`*By rule*\n${topLines(rules, DIGEST_RULES, 200)}`, 3000) } },
+    {
+      type: "section",
+      fields: [["Severity", severities] as [string, [string, number][]], ...where.filter(([, c]) => c.length > 0)].map(([k, c]) => ({ type: "mrkdwn", text: cut(`*${k}*\n${topLines(c, DIGEST_TOP, 100)}`, 2000) })),
+    },
+  ];
+  if (uids.length > 0) {
+    const more = uids.length > DIGEST_UIDS ? ` and ${count(uids.length - DIGEST_UIDS)} more` : "";
+    blocks.push({ type: "section", text: { type: "mrkdwn", text: cut(`*Some uids* (metadata.uid)\n${uids.slice(0, DIGEST_UIDS).map((u) => `\`${cut(mrkdwn(u.replace(/`/g, "'")), 200)}\``).join(", ")}${more}`, 3000) } });
+  }
+  blocks.push({
+    type: "context",
+    elements: [{ type: "mrkdwn", text: "Every one of these events is in the archive (npm run archive:ls / archive:cat) and in the SIEM sinks its routes name: search there by rule and span, or by uid." }],
+  });
+  const text = `${top} Digest: ${count(n)} more alerts${folded}, ${rules.length === 1 ? rules[0]![0] : `${rules[0]![0]} ×${count(rules[0]![1])} and ${count(rules.length - 1)} more rules`}`.trim();
+  return { text: cut(mrkdwn(text), 3000), blocks, unfurl_links: false, unfurl_media: false };
+}
+
 export const slack: SinkDriver<SlackConfig> = {
   type: "slack",
   schema: slackConfig,
 
   encode(events, cfg, ctx) {
     const url = secretValue(cfg.url, ctx.env, "slack", "url");
-    const out: SinkRequest[] = [];
-    events.forEach((e, i) => {
-      if (!slackAccepts(e, cfg)) return; // see unsentOutcome
-      out.push({ events: [i], url, method: "POST", headers: mergeHeaders({ "content-type": "application/json" }, cfg.headers), body: JSON.stringify(slackMessage(e)) });
+    const post = (indexes: number[], message: unknown): SinkRequest => ({
+      events: indexes,
+      url,
+      method: "POST",
+      headers: mergeHeaders({ "content-type": "application/json" }, cfg.headers),
+      body: JSON.stringify(message),
     });
+    // events below the threshold are in no request: see unsentOutcome
+    const sendable = events.flatMap((e, i) => (slackAccepts(e, cfg) ? [i] : []));
+    // a digest stands for two events or more: one left over goes out as itself
+    const digest = cfg.digestAfter > 0 && sendable.length > cfg.digestAfter + 1 ? sendable.splice(cfg.digestAfter) : [];
+    const out = sendable.map((i) => post([i], slackMessage(events[i]!)));
+    // one request carries every digested event: its outcome (delivered, retry, reject) settles them together
+    if (digest.length > 0) out.push(post(digest, slackDigest(digest.map((i) => events[i]!), sendable.length)));
     return out;
   },
 

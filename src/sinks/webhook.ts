@@ -1,5 +1,5 @@
 // Generic webhook signed per Standard Webhooks 1.0: POST {url} with
-// {"type":"ocsf.events","timestamp":<ISO time of the newest event>,"data":{"events":[...]}} and the
+// {"type":"ocsf.events","timestamp":<ISO time of the newest event (1970 when none has a valid time)>,"data":{"events":[...]}} and the
 // headers webhook-id (msg_ + a digest of the events' uids: stable across retries of the same
 // events), webhook-timestamp (unix seconds of the attempt, ctx.now) and webhook-signature
 // "v1,<base64 HMAC-SHA256 of `${id}.${timestamp}.${body}`>" keyed by the whsec_ secret.
@@ -12,7 +12,7 @@ import { secretRef } from "../config/secret";
 import { stableHex } from "../normalize/uid";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, type SinkDriver, type SinkRequest } from "./types";
-import { base64, eventUid, fromBase64, headersSchema, jsonTextOf, mergeHeaders, pack, secretValue, utf8Length } from "./batch";
+import { base64, eventUid, fromBase64, headersSchema, isoTime, jsonTextOf, mergeHeaders, pack, secretValue, utf8Length } from "./batch";
 
 const SECRET_FORMAT = 'a Standard Webhooks secret: "whsec_" (optional) followed by base64';
 
@@ -89,8 +89,9 @@ export const webhook: SinkDriver<WebhookConfig> = {
     const limits = cfg.mode === "single" ? { maxBytes: cfg.maxBytes, maxEvents: 1 } : { ...cfg, overhead, separator: 1 };
     const out: SinkRequest[] = [];
     for (const run of pack(items, (x) => x.bytes, limits)) {
-      const newest = run.reduce((t, x) => Math.max(t, x.e.time), 0);
-      const body = `{"type":${JSON.stringify(cfg.eventType)},"timestamp":${JSON.stringify(new Date(newest).toISOString())},"data":{"events":[${run.map((x) => x.text).join(",")}]}}`;
+      // a time no Date holds (1e300, NaN: a replayed event's) does not count: toISOString would throw
+      const newest = run.reduce((t, x) => (isoTime(x.e.time) === undefined ? t : Math.max(t, x.e.time)), 0);
+      const body = `{"type":${JSON.stringify(cfg.eventType)},"timestamp":${JSON.stringify(isoTime(newest)!)},"data":{"events":[${run.map((x) => x.text).join(",")}]}}`;
       const id = `msg_${stableHex(run.map((x) => uidOf(x.e, x.text)).join(","))}`;
       const headers = {
         "content-type": "application/json",

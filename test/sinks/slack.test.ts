@@ -1,8 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { slack, slackMessage, type SlackConfig } from "../../src/sinks/slack";
+import { slack, slackDigest, slackMessage, type SlackConfig } from "../../src/sinks/slack";
 import { unsentOutcomes, type SinkContext, type SinkRequest } from "../../src/sinks/types";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { fieldAt } from "../../src/sinks/batch";
+import { attemptDelivery } from "../../src/deliver/attempt";
+import { resolveSinks } from "../../src/deliver/sinks";
+import { parseConfig } from "../../src/config/load";
 import { NOW, deliverAll, fixtureEvents, send, startSlack, type SlackServer } from "../support/siem-servers";
 
 const events = fixtureEvents();
@@ -130,7 +133,8 @@ describe("slack sink", () => {
   });
 
   it("minSeverityId lowers the threshold; every message passes Slack's Block Kit limits", async () => {
-    const cfg = config({ minSeverityId: 1 });
+    // digestAfter 0: one message per event, so that every event's message is checked
+    const cfg = config({ minSeverityId: 1, digestAfter: 0 });
     const log = await deliverAll(slack, events, cfg, ctx, 1);
     expect(log.rejected.size).toBe(0);
     expect(log.delivered.size).toBe(events.length);
@@ -176,5 +180,166 @@ describe("slack sink", () => {
     expect(log.retries).toHaveLength(3);
     const posted = hook.messages.map((m) => high.findIndex((e) => allText(m).includes(e.metadata.uid!)));
     expect([...posted].sort((a, b) => a - b)).toEqual(high.map((_, i) => i));
+  });
+});
+
+// Slack digest: a delivery batch with more than digestAfter sendable events sends the first digestAfter as
+// usual and ONE digest message for the rest, whose request carries all their indexes (so its outcome settles
+// them together). Messages go to the Slack fake on 127.0.0.1, which applies Block Kit's limits; the last
+// cases go through the delivery layer's attemptDelivery.
+const shellAlert = events.find((e) => (e.finding_info as { title?: string } | undefined)?.title === "Terminal shell in container")!;
+const T0 = Date.UTC(2027, 0, 15, 11, 0, 0);
+
+/**
+ * A burst of n Critical alerts across 40 pods (hosts node-0..39, namespaces ns-0..2, cluster prod), one a
+ * second from T0: the first 240 of one rule, the rest of 12 other rules; `low` Low-severity events between them.
+ */
+function burst(n: number, low = 0): OcsfEvent[] {
+  const out: OcsfEvent[] = [];
+  for (let k = 0; k < n; k++) {
+    const title = k < 240 ? "Terminal shell in container" : `Other rule ${k % 12}`;
+    out.push({
+      ...shellAlert,
+      time: T0 + k * 1000,
+      device: { hostname: `node-${k % 40}` },
+      finding_info: { ...(shellAlert.finding_info as object), title },
+      metadata: { ...shellAlert.metadata, uid: `u-${k}`, labels: ["k8s.cluster:prod", `k8s.namespace:ns-${k % 3}`] },
+    });
+    if (k < low) out.push({ ...shellAlert, severity_id: 2, severity: "Low", metadata: { ...shellAlert.metadata, uid: `low-${k}` } });
+  }
+  return out;
+}
+
+type Message = { text: string; blocks: { type: string; text?: { text: string }; fields?: { text: string }[]; elements?: { text: string }[] }[] };
+const texts = (m: Message): string[] => m.blocks.flatMap((b) => [b.text?.text, ...(b.fields ?? []).map((f) => f.text), ...(b.elements ?? []).map((e) => e.text)]).filter((t): t is string => t !== undefined);
+
+describe("slack digest", () => {
+  it("a batch of 300 alerts is digestAfter messages and one digest; every index in exactly one request", async () => {
+    const events = burst(300, 10); // 310 events: 300 Critical, 10 Low between the first ones
+    const cfg = config();
+    expect(cfg.digestAfter).toBe(5);
+    const reqs = await slack.encode(events, cfg, ctx);
+    expect(reqs).toHaveLength(6);
+    const critical = events.flatMap((e, i) => (e.severity_id === 5 ? [i] : []));
+    expect(reqs.slice(0, 5).map((r) => r.events)).toEqual(critical.slice(0, 5).map((i) => [i]));
+    expect(reqs[5]!.events).toEqual(critical.slice(5));
+    // each first five is the usual message
+    reqs.slice(0, 5).forEach((r) => expect(r.body).toBe(JSON.stringify(slackMessage(events[r.events[0]!]!))));
+    const carried = reqs.flatMap((r) => r.events);
+    expect(new Set(carried).size).toBe(carried.length);
+    // the Low events are in no request and count as delivered
+    const unsent = unsentOutcomes(slack, events, reqs, cfg, ctx);
+    expect([...unsent.keys()].sort((a, b) => a - b)).toEqual(events.flatMap((e, i) => (e.severity_id === 2 ? [i] : [])));
+    expect([...unsent.values()].every((o) => o.kind === "delivered")).toBe(true);
+    expect(carried.length + unsent.size).toBe(events.length);
+
+    const log = await deliverAll(slack, events, cfg, ctx, 1);
+    expect(log.delivered.size).toBe(events.length);
+    expect(log.requests).toBe(6);
+    expect(hook.messages).toHaveLength(6); // the fake checked Block Kit's limits for each
+  });
+
+  it("the digest names count, span, rules, severities, clusters, namespaces, hosts and some uids, within Slack's limits", () => {
+    const rest = burst(300).slice(5);
+    const m = slackDigest(rest, 5) as Message;
+    expect(m.blocks.length).toBeLessThanOrEqual(50);
+    expect(m.blocks[0]).toEqual({ type: "header", text: { type: "plain_text", text: "Digest: 295 more alerts, 13 rules", emoji: true } });
+    expect(m.text).toBe(":red_circle: Digest: 295 more alerts, Terminal shell in container ×235 and 12 more rules");
+    const all = texts(m);
+    expect(all[1]).toBe(`*295 more alerts* in this delivery, after the 5 posted one by one.\n*Span* ${new Date(T0 + 5000).toISOString()} – ${new Date(T0 + 299_000).toISOString()}`);
+    // 13 rules: the top 10 by count, then the rest in one line
+    const rules = all[2]!.split("\n");
+    expect(rules[0]).toBe("*By rule*");
+    expect(rules[1]).toBe("• Terminal shell in container ×235");
+    expect(rules).toHaveLength(12);
+    expect(rules[11]).toBe("_and 3 more (×15)_");
+    const fields = m.blocks[3]!.fields!.map((f) => f.text);
+    expect(fields).toHaveLength(4);
+    expect(fields[0]).toBe("*Severity*\n• Critical ×295");
+    expect(fields[1]).toBe("*Clusters*\n• prod ×295");
+    expect(fields[2]).toBe("*Namespaces*\n• ns-2 ×99\n• ns-0 ×98\n• ns-1 ×98"); // k = 5..299: ns-(k % 3)
+    const hosts = fields[3]!.split("\n");
+    expect(hosts).toHaveLength(7); // title, top 5, the rest
+    expect(hosts[1]).toMatch(/^• node-\d+ ×8$/);
+    expect(hosts[6]).toBe("_and 35 more (×255)_");
+    expect(m.blocks[4]!.text!.text).toBe("*Some uids* (metadata.uid)\n`u-5`, `u-6`, `u-7`, `u-8`, `u-9` and 290 more");
+    expect(all.at(-1)).toMatch(/archive .* SIEM sinks/);
+    for (const b of m.blocks) expect((b.fields ?? []).length).toBeLessThanOrEqual(10);
+    for (const t of all.slice(1)) expect(t.length).toBeLessThanOrEqual(3000);
+  });
+
+  it("hostile and huge values are escaped and cut: the fake accepts the digest", async () => {
+    const hostile = "<!channel> <http://x|y> &amp; \u202Egnp.exe";
+    const events = burst(300).map((e, k) => ({
+      ...e,
+      severity: k % 2 ? "Critical" : "High",
+      severity_id: k % 2 ? 5 : 4,
+      device: { hostname: `${hostile}-${"h".repeat(3000)}-${k}` },
+      finding_info: { title: `${hostile} ${"r".repeat(5000)} ${k}` },
+      metadata: { ...e.metadata, uid: `${hostile}\`${k}`, labels: [`k8s.cluster:${hostile}`, `k8s.namespace:${"n".repeat(4000)}${k}`] },
+    }));
+    const cfg = config();
+    const reqs = await slack.encode(events, cfg, ctx);
+    expect(reqs).toHaveLength(6);
+    const m = JSON.parse(reqs[5]!.body as string) as Message;
+    const mrkdwnTexts = [m.text, ...texts(m)];
+    for (const t of mrkdwnTexts) {
+      expect(t).not.toMatch(/[<>\u202E]/);
+      expect(t.length).toBeLessThanOrEqual(3000);
+    }
+    expect(m.blocks[0]!.text!.text.length).toBeLessThanOrEqual(150);
+    expect(texts(m).join("\n")).toContain("[U+202E]");
+    // severities in severity order, not by count
+    expect(m.blocks[3]!.fields![0]!.text).toBe("*Severity*\n• Critical ×148\n• High ×147");
+    const log = await deliverAll(slack, events, cfg, ctx, 1);
+    expect(log.rejected.size).toBe(0);
+    expect(log.delivered.size).toBe(300);
+  });
+
+  it("noise summaries count as one event each; their occurrences are added up", () => {
+    const rest = burst(4).map((e, k) => (k < 2 ? { ...e, count: 1000, start_time: e.time - 60_000, end_time: e.time } : e));
+    const m = slackDigest(rest, 5) as Message;
+    expect(m.blocks[0]!.text!.text).toBe("Digest: 4 more alerts, Terminal shell in container");
+    expect(texts(m)[1]).toBe(`*4 more alerts* (2,002 occurrences with the folded bursts) in this delivery, after the 5 posted one by one.\n*Span* ${new Date(T0 - 60_000).toISOString()} – ${new Date(T0 + 3000).toISOString()}`);
+  });
+
+  it("digestAfter 0 sends one message per event; batches at or one over the threshold are unchanged", async () => {
+    const events = burst(300);
+    const one = await slack.encode(events, config({ digestAfter: 0 }), ctx);
+    expect(one.map((r) => r.events)).toEqual(events.map((_, i) => [i]));
+    for (const n of [1, 5, 6]) {
+      const reqs = await slack.encode(events.slice(0, n), config(), ctx);
+      // 6: the one left over after the first 5 goes out as itself, not as a digest of one
+      expect(reqs.map((r) => r.body)).toEqual(events.slice(0, n).map((e) => JSON.stringify(slackMessage(e))));
+    }
+    const seven = await slack.encode(events.slice(0, 7), config(), ctx);
+    expect(seven.map((r) => r.events)).toEqual([[0], [1], [2], [3], [4], [5, 6]]);
+    const two = await slack.encode(events.slice(0, 7), config({ digestAfter: 2 }), ctx);
+    expect(two.map((r) => r.events)).toEqual([[0], [1], [2, 3, 4, 5, 6]]);
+    expect(() => config({ digestAfter: -1 })).toThrow();
+  });
+
+  it("through the delivery layer: the digest's 429 retries all its events together; its 200 delivers them", async () => {
+    const s = resolveSinks(parseConfig({ sinks: { s: { type: "slack", url: hook.hookUrl, batch: { maxEvents: 500 } } } })).get("s")!;
+    const items = burst(300).map((event) => ({ event, line: JSON.stringify(event) }));
+    hook.script.push(...Array.from({ length: 5 }, () => ({ status: 200, body: "ok" })), { status: 429, headers: { "retry-after": "3" }, body: "rate_limited" });
+    const r = await attemptDelivery(s, items, { env: {}, now: NOW });
+    expect(r.requests).toBe(6);
+    expect(r.delivered).toEqual([0, 1, 2, 3, 4]);
+    expect(r.retry).toHaveLength(1);
+    expect(r.retry[0]!.indices).toEqual(items.slice(5).map((_, k) => k + 5));
+    expect(r.retry[0]!.afterMs).toBe(3000);
+    // the retry: 5 of them as usual messages, the other 290 in one digest
+    const again = await attemptDelivery(s, items.slice(5), { env: {}, now: NOW });
+    expect(again.requests).toBe(6);
+    expect(again.delivered).toHaveLength(295);
+    expect(hook.messages.at(-1)!.text).toContain("Digest: 290 more alerts");
+    // Slack's default batch (50 events): a 300-alert delivery is 6 batches of 5 messages and a digest each
+    const def = resolveSinks(parseConfig({ sinks: { s: { type: "slack", url: hook.hookUrl } } })).get("s")!;
+    expect(def.batch.maxEvents).toBe(50);
+    const before = hook.messages.length;
+    const d = await attemptDelivery(def, items, { env: {}, now: NOW });
+    expect(d.delivered).toHaveLength(300);
+    expect(hook.messages.length - before).toBe(36);
   });
 });
