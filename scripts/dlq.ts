@@ -20,6 +20,9 @@ const headers: Record<string, string> = { "content-type": "application/json", ..
 /** The options each command reads. Another one given is refused, not ignored: `replay --tenant x` replayed every tenant's. */
 const TAKES: Record<string, readonly string[]> = { list: ["--sink", "--tenant"], show: [], replay: ["--sink", "--to"], spool: [], staged: ["--sink"], unreadable: [] };
 
+/** Dead letters one replay call takes (the server's default `limit`). */
+const REPLAY_KEYS = 100;
+
 function parseArgs(argv: string[]): { cmd: string | undefined; sink?: string; tenant?: string; to?: string; rest: string[] } {
   // `--to siem` or `--to=siem`
   const { opts, rest } = parseOptions(argv.slice(1), ["--sink", "--tenant", "--to"]);
@@ -84,14 +87,24 @@ try {
     const r = await call<Record<string, unknown>>(`/v1/dlq/object/${encodeURIComponent(rest[0])}`);
     console.log(JSON.stringify(r, null, 2));
   } else if (cmd === "replay") {
-    const body = { ...(sink ? { sink } : {}), ...(rest.length ? { keys: rest } : {}), ...(to ? { to } : {}) };
-    type Replay = { replayed: { key: string; sink: string; from?: string; count: number }[]; failed: { key: string; error: string }[]; events: number };
+    type Replay = { replayed: { key: string; sink: string; from?: string; count: number }[]; failed: { key: string; error: string }[]; events: number; more?: boolean };
     // a 400 listing what failed: every dead letter refused by the --to sink (it cannot write their events)
     const listsFailures = (status: number, b: unknown) => status === 400 && typeof b === "object" && b !== null && Array.isArray((b as Partial<Replay>).failed);
-    const r = await call<Replay>("/v1/dlq/replay", { method: "POST", body: JSON.stringify(body) }, listsFailures);
+    // keys go REPLAY_KEYS a call (the server's default limit); without keys, one call replays that many of the sink's
+    const calls = rest.length ? Array.from({ length: Math.ceil(rest.length / REPLAY_KEYS) }, (_, k) => rest.slice(k * REPLAY_KEYS, (k + 1) * REPLAY_KEYS)) : [undefined];
+    const r: Replay = { replayed: [], failed: [], events: 0 };
+    for (const keys of calls) {
+      const body = { ...(sink ? { sink } : {}), ...(keys ? { keys } : {}), ...(to ? { to } : {}) };
+      const part = await call<Replay>("/v1/dlq/replay", { method: "POST", body: JSON.stringify(body) }, listsFailures);
+      r.replayed.push(...part.replayed);
+      r.failed.push(...part.failed);
+      r.events += part.events;
+      r.more ||= part.more === true;
+    }
     for (const x of r.replayed) console.log(`replayed ${row(x.key, x.from ? `${x.from} -> ${x.sink}` : x.sink, `${x.count} events`)}`);
     for (const x of r.failed) console.error(`failed   ${row(x.key, x.error)}`);
     console.log(`${r.replayed.length} dead letters (${r.events} events) sent ${to ? `to sink ${to}` : "back to their sinks"}, ${r.failed.length} failed`);
+    if (r.more) console.log(`more dead letters are left (at most ${REPLAY_KEYS} a call): run the same replay again`);
     if (r.failed.length) process.exitCode = 1;
   } else if (cmd === "spool") {
     if (rest.includes("--drain")) {

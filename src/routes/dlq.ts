@@ -4,7 +4,8 @@
 //   GET  /v1/dlq/object/<key>               one dead letter (events, reason, the sink's last response)
 //   POST /v1/dlq/replay {sink?, keys?, limit?, to?}  send the events back to their sink through DELIVERIES
 //                                           (a fresh retry budget), then remove them from the DLQ; `to`
-//                                           sends them to that configured sink instead (a renamed sink)
+//                                           sends them to that configured sink instead (a renamed sink);
+//                                           at most `limit` (100) a call, `more` when others are left
 // Queue messages the consumer could not settle at all (src/deliver/queue-dlq.ts, dlq-queue/...) are
 // listed beside them as sink "queue:events" / "queue:deliveries"; replay sends each body back to its
 // queue unchanged.
@@ -103,7 +104,9 @@ dlqRoutes.post("/v1/dlq/replay", async (c) => {
     if (!target) return c.json({ error: `to: sink "${to}" is not configured (configured: ${[...sinks.keys()].join(", ") || "none"})` }, 400);
     if (!sink && !keys) return c.json({ error: `to: name the dead letters to send to "${to}" with sink or keys` }, 400);
   }
-  const targets = (keys ?? (await listAll(c.env.ARCHIVE, sink, limit)).map((d) => d.key)).slice(0, limit);
+  // listed one beyond the limit: `more` tells the caller that dead letters (or keys) are left for another call
+  const named = keys ?? (await listAll(c.env.ARCHIVE, sink, limit + 1)).map((d) => d.key);
+  const targets = named.slice(0, limit);
   const replayed: { key: string; sink: string; count: number; from?: string }[] = [];
   const failed: { key: string; error: string }[] = [];
   let refusedByTarget = 0;
@@ -161,7 +164,7 @@ dlqRoutes.post("/v1/dlq/replay", async (c) => {
   }
   // nothing went and all of it because `to` cannot take it: the request is at fault (400), not a store (502)
   const status = !failed.length || replayed.length ? 200 : refusedByTarget === failed.length ? 400 : 502;
-  return c.json({ replayed, failed, events: replayed.reduce((a, r) => a + r.count, 0) }, status);
+  return c.json({ replayed, failed, events: replayed.reduce((a, r) => a + r.count, 0), ...(named.length > limit ? { more: true } : {}) }, status);
 });
 
 /** Why `sink` cannot take these events (the first event it could never write, e.g. a class Security Lake has no source for), or undefined. */

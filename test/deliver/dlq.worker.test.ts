@@ -109,6 +109,19 @@ describe("npm run dlq: list, show, replay", () => {
     expect(stored).toEqual(events.map((x) => x.metadata.uid!).sort());
   });
 
+  it("replay says when dead letters are left beyond its limit (more), and not once the last call took the rest", async () => {
+    const { sink, events, base, ok } = esDeadLetters("more");
+    const cfg = { sinks: { [sink]: { type: "elasticsearch", url: "http://127.0.0.1:9" } } };
+    const e = { ...env, TRIBUTARY_CONFIG: JSON.stringify(cfg), DELIVERIES: stubDeliveries() } as unknown as Env;
+    for (const ev of events) await writeDeadLetter(env.ARCHIVE, { ...base, attempts: 1, reason: "item 400: bad", response: ok, events: [ev] }, Date.UTC(2027, 0, 17));
+    const replay = async (body: object) => (await (await callWorker(e, "/v1/dlq/replay", { method: "POST", body: JSON.stringify({ sink, ...body }) })).json()) as { replayed: unknown[]; more?: boolean };
+    const first = await replay({ limit: 2 });
+    expect([first.replayed.length, first.more]).toEqual([2, true]);
+    const last = await replay({ limit: 1 });
+    expect([last.replayed.length, last.more]).toEqual([1, undefined]);
+    expect(await replay({})).toEqual({ replayed: [], failed: [], events: 0 });
+  });
+
   it("replay refuses records of a sink that is no longer configured, and bad bodies", async () => {
     const sink = `gone${Date.now().toString(36)}`;
     const e0 = { ...env, TRIBUTARY_CONFIG: "{}", DELIVERIES: stubDeliveries() } as unknown as Env;

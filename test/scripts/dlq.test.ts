@@ -158,6 +158,25 @@ describe("npm run dlq -- replay --to", () => {
     expect(bodies).toEqual([]);
   });
 
+  it("keys go 100 a call; an answer with more left says to run it again", async () => {
+    const keys = Array.from({ length: 150 }, (_, k) => `dlq/loki/20270115/${String(k).padStart(3, "0")}.json`);
+    const bodies: { keys?: string[] }[] = [];
+    server = await listen((r) => {
+      const b = JSON.parse(r.text) as { keys?: string[] };
+      bodies.push(b);
+      const replayed = (b.keys ?? keys.slice(0, 100)).map((key) => ({ key, sink: "loki", count: 1 }));
+      return { status: 200, headers: { "content-type": "application/json" }, body: JSON.stringify({ replayed, failed: [], events: replayed.length, ...(b.keys ? {} : { more: true }) }) };
+    });
+    const r = await dlq(server.url, "replay", ...keys);
+    expect([r.status, r.stderr]).toEqual([0, ""]);
+    expect(bodies.map((b) => b.keys)).toEqual([keys.slice(0, 100), keys.slice(100)]);
+    expect(r.stdout.split("\n").slice(-2)).toEqual(["150 dead letters (150 events) sent back to their sinks, 0 failed", ""]);
+    bodies.length = 0;
+    const all = await dlq(server.url, "replay", "--sink", "loki");
+    expect(bodies).toEqual([{ sink: "loki" }]);
+    expect(all.stdout.split("\n").slice(-3)).toEqual(["100 dead letters (100 events) sent back to their sinks, 0 failed", "more dead letters are left (at most 100 a call): run the same replay again", ""]);
+  });
+
   it("a 400 listing the dead letters the sink cannot take prints them; a 400 without a list is an error", async () => {
     const refused = { replayed: [], failed: [{ key: "dlq/old/20270115/bb.json", error: 'sink "lake" (security_lake) cannot write event u1 (class_uid 2004): no Security Lake custom source for class_uid 2004' }], events: 0 };
     const first = await replaying(400, refused);
