@@ -13,6 +13,8 @@ interface Page {
   objects: number;
   events: { read: number; matched: number; sent: number; unwritable?: number };
   skipped: { key: string; reason: string }[];
+  /** When no ingest credential of the config has the tenant asked for. */
+  note?: string;
   cursor?: string;
   error?: string;
 }
@@ -115,6 +117,7 @@ try {
   while (!stopping && totals.pages < maxPages && Date.now() < deadline) {
     const p = await page(body);
     totals.pages++;
+    if (totals.pages === 1 && p.note) console.error(`note: ${p.note}`); // a --tenant no credential has: a typo?
     count(p);
     done = p.cursor === undefined;
     console.log(`page ${totals.pages}: ${plural(p.objects, "object")}, ${p.events.read} read, ${p.events.matched} matched, ${p.events.sent} sent${done ? "" : `; next ${p.cursor}`}`);

@@ -76,7 +76,8 @@ const { cmd, sink, tenant, to, rest } = parseArgs(process.argv.slice(2));
 try {
   if (cmd === "list") {
     const params = new URLSearchParams({ ...(sink ? { sink } : {}), ...(tenant ? { tenant } : {}) }).toString();
-    const r = await call<{ dead: DeadLetterInfo[]; records: number; events: number; more?: boolean; unchecked?: number }>(`/v1/dlq${params ? `?${params}` : ""}`);
+    const r = await call<{ dead: DeadLetterInfo[]; records: number; events: number; more?: boolean; unchecked?: number; note?: string }>(`/v1/dlq${params ? `?${params}` : ""}`);
+    if (r.note) console.error(`note: ${r.note}`); // a --tenant no credential has: a typo?
     // with --tenant: that tenant's events of each dead letter ("3 of 5 events": the others are other tenants')
     const events = (d: DeadLetterInfo) => (tenant ? `${d.tenants?.[tenant] ?? 0} of ${d.count} events` : `${d.count} events`);
     for (const d of r.dead) console.log(row(d.key, d.sink, events(d), `${d.attempts} attempts`, statusText(d), d.reason));

@@ -3,7 +3,7 @@
 // sends the archived events of the event days from..to (yyyy-mm-dd, inclusive, at most 31 days apart) that
 // match the filters to the configured sink `sink`, through DELIVERIES (src/deliver/backfill.ts). One call
 // does a bounded page of work and answers {objects, events: {read, matched, sent}, skipped, cursor}; call
-// again with `cursor` until it is absent. 503 with Retry-After when the queue refused (the cursor is kept).
+// again with `cursor` until it is absent; `note` when no credential of the config has the `tenant` asked for. 503 with Retry-After when the queue refused (the cursor is kept).
 // Served in production too: it needs `Authorization: Bearer <delivery.adminToken>` (./admin.ts); a dev
 // server (TRIBUTARY_DEV=true) without an admin token serves it openly, as /v1/dlq.
 import { Hono } from "hono";
@@ -15,6 +15,7 @@ import { ARCHIVE_SINK, oneOrMany, SOURCES } from "../config/routing";
 import { resolveSinks } from "../deliver/sinks";
 import { ARCHIVE_PREFIX, backfillPage, dayRange } from "../deliver/backfill";
 import { log } from "../ops/log";
+import { unknownTenantNote } from "./dlq";
 
 export const backfillRoutes = new Hono<AppEnv>();
 
@@ -54,7 +55,8 @@ backfillRoutes.post("/v1/backfill", async (c) => {
   const q = parsed.data;
   const range = dayRange(q.from, q.to);
   if ("error" in range) return c.json({ error: range.error }, 400);
-  const sinks = resolveSinks(configFor(c.env));
+  const cfg = configFor(c.env);
+  const sinks = resolveSinks(cfg);
   const defined = [...sinks.keys()].join(", ") || "none";
   if (q.sink === ARCHIVE_SINK) return c.json({ error: `sink: "${ARCHIVE_SINK}" is the archive itself, what a backfill reads; name another sink (configured: ${defined})` }, 400);
   const sink = sinks.get(q.sink);
@@ -82,6 +84,8 @@ backfillRoutes.post("/v1/backfill", async (c) => {
     ...(r.error !== undefined ? { error: r.error } : {}),
     ...(r.cursor !== undefined ? { cursor: r.cursor } : {}),
   });
-  if (r.error !== undefined) return c.json(r, 503, { "Retry-After": String(QUEUE_RETRY_AFTER_S) });
-  return c.json(r);
+  const note = q.tenant === undefined ? undefined : unknownTenantNote(cfg, c.env, q.tenant);
+  const answer = note === undefined ? r : { ...r, note };
+  if (r.error !== undefined) return c.json(answer, 503, { "Retry-After": String(QUEUE_RETRY_AFTER_S) });
+  return c.json(answer);
 });

@@ -1,6 +1,7 @@
 // The dead-letter store over HTTP, for `npm run dlq -- list|show|replay` (docs/delivery.md):
 //   GET  /v1/dlq[?sink=name&limit=n]        list dead letters (key, sink, events, attempts, status, reason)
-//   GET  /v1/dlq?tenant=name[&sink=&limit=]  only dead letters holding events of that tenant (metadata.tenant_uid)
+//   GET  /v1/dlq?tenant=name[&sink=&limit=]  only dead letters holding events of that tenant (metadata.tenant_uid;
+//                                           `note` when no credential of the config has that tenant)
 //   GET  /v1/dlq/object/<key>               one dead letter (events, reason, the sink's last response)
 //   POST /v1/dlq/replay {sink?, keys?, limit?, to?}  send the events back to their sink through DELIVERIES
 //                                           (a fresh retry budget), then remove them from the DLQ; `to`
@@ -27,6 +28,7 @@ import { resolveSinks, type ResolvedSink } from "../deliver/sinks";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { drainQuietly, listSpool, SPOOL_DRAIN_SCHEDULED } from "../deliver/spool";
 import { listUnreadable, stagedBySink } from "../deliver/inventory";
+import { credentialRows, type Config } from "../config/schema";
 
 export const dlqRoutes = new Hono<AppEnv>();
 
@@ -52,6 +54,19 @@ async function listAll(bucket: R2Bucket, sink: string | undefined, limit: number
   return dead.concat(await listQueueDeadLetters(bucket, undefined, limit - dead.length));
 }
 
+/**
+ * A note when `tenant` is none the config's ingest can give (`team_a` for `team-a`), else undefined: a typo
+ * lists no dead letters (and backfills no event) without a word. A removed tenant's are still found, so it is
+ * a note, not a refusal.
+ */
+export function unknownTenantNote(cfg: Config, env: { TRIBUTARY_DEV?: string }, tenant: string): string | undefined {
+  const a = cfg.auth;
+  const rows = credentialRows(a);
+  const tenants = new Set([...rows.map((r) => r.tenant), ...(a.required ? [] : ["none"]), ...(env.TRIBUTARY_DEV === "true" && rows.length === 0 ? ["dev"] : [])]);
+  if (tenants.has(tenant)) return undefined;
+  return `no ingest credential of the config has tenant "${tenant}" (tenants: ${[...tenants].join(", ") || "none"}); a removed tenant's events are still found`;
+}
+
 dlqRoutes.get("/v1/dlq", async (c) => {
   const sink = c.req.query("sink") || undefined;
   const limit = Math.min(10_000, Math.max(1, Number(c.req.query("limit") ?? 1000) || 1000));
@@ -62,7 +77,8 @@ dlqRoutes.get("/v1/dlq", async (c) => {
     if (sink && queueOrigin(sink)) return c.json({ error: `queue dead letters (${sink}) are not listed by tenant: list them without ?tenant=` }, 400);
     const r = await listTenantDeadLetters(c.env.ARCHIVE, tenant, sink, limit);
     const events = r.dead.reduce((a, d) => a + (d.tenants?.[tenant] ?? 0), 0);
-    return c.json({ tenant, dead: r.dead, records: r.dead.length, events, more: r.more, ...(r.unchecked ? { unchecked: r.unchecked } : {}) });
+    const note = unknownTenantNote(configFor(c.env), c.env, tenant);
+    return c.json({ tenant, dead: r.dead, records: r.dead.length, events, more: r.more, ...(r.unchecked ? { unchecked: r.unchecked } : {}), ...(note ? { note } : {}) });
   }
   const dead = await listAll(c.env.ARCHIVE, sink, limit);
   return c.json({ dead, records: dead.length, events: dead.reduce((a, d) => a + d.count, 0) });

@@ -178,6 +178,14 @@ describe("POST /v1/backfill: refusals", () => {
     expect(await error({ sink: "siem", from: "2031-01-01", to: "2031-01-01", extra: 1 })).toEqual([400, expect.stringMatching(/extra/)]);
   });
 
+  it("a tenant no ingest credential has (a typo) gets a note naming the config's tenants; a configured one none", async () => {
+    const cfg = { sinks: { siem: webhookSink("bf-note") }, auth: { tokens: [{ tenant: "team-a", token: "tok-a-51c0" }, { tenant: "team-b", token: "tok-b-77e2" }] } };
+    const e = { ...env, TRIBUTARY_CONFIG: JSON.stringify(cfg), DELIVERIES: stubDeliveries() } as unknown as Env;
+    const noteFor = async (tenant: string) => ((await (await backfill(e, { sink: "siem", from: "2031-01-01", to: "2031-01-01", tenant })).json()) as { note?: string }).note;
+    expect(await noteFor("team_a")).toBe('no ingest credential of the config has tenant "team_a" (tenants: team-a, team-b); a removed tenant\'s events are still found');
+    expect(await noteFor("team-a")).toBeUndefined();
+  });
+
   it("admin only, in production too: no token 401, an ingest token 403, the admin token 200; no admin token configured: 403", async () => {
     const cfg = {
       sinks: { siem: webhookSink("bf-auth") },

@@ -122,6 +122,14 @@ describe("npm run dlq: list, show, replay", () => {
     expect(await replay({})).toEqual({ replayed: [], failed: [], events: 0 });
   });
 
+  it("list ?tenant= of a tenant no ingest credential has (a typo) adds a note naming the config's tenants", async () => {
+    const cfg = { auth: { tokens: [{ tenant: "team-a", token: "tok-a-51c0" }], hmac: [{ tenant: "team-c", secret: "hmac-c-9f3d" }] } };
+    const e = { ...env, TRIBUTARY_CONFIG: JSON.stringify(cfg) } as unknown as Env;
+    const noteFor = async (tenant: string) => ((await (await callWorker(e, `/v1/dlq?tenant=${tenant}`)).json()) as { note?: string }).note;
+    expect(await noteFor("team_c")).toBe('no ingest credential of the config has tenant "team_c" (tenants: team-a, team-c); a removed tenant\'s events are still found');
+    expect([await noteFor("team-a"), await noteFor("team-c")]).toEqual([undefined, undefined]);
+  });
+
   it("replay refuses records of a sink that is no longer configured, and bad bodies", async () => {
     const sink = `gone${Date.now().toString(36)}`;
     const e0 = { ...env, TRIBUTARY_CONFIG: "{}", DELIVERIES: stubDeliveries() } as unknown as Env;

@@ -59,6 +59,13 @@ describe("npm run dlq -- list", () => {
 });
 
 describe("npm run dlq -- list --tenant", () => {
+  it("prints the server's note about a tenant no credential has on stderr", async () => {
+    const note = 'no ingest credential of the config has tenant "team_a" (tenants: team-a); a removed tenant\'s events are still found';
+    const url = await serving({ "/v1/dlq?tenant=team_a": { tenant: "team_a", dead: [], records: 0, events: 0, more: false, note } });
+    const r = await dlq(url, "list", "--tenant", "team_a");
+    expect([r.status, r.stdout, r.stderr]).toEqual([0, "0 dead letters, 0 events of tenant team_a\n", `note: ${note}\n`]);
+  });
+
   it("asks for the tenant's dead letters and prints its events of each ('2 of 3 events'), then its sums", async () => {
     const base = { attempts: 1, size: 100, uploaded: "2027-01-15T00:00:00.000Z", status: 400, reason: "webhook HTTP 400: bad" };
     const dead: DeadLetterInfo[] = [
