@@ -5,7 +5,8 @@
 // See docs/correlation.md (keys, chains, memory budget).
 //
 // Storage (SQLite, per object):
-//   events    one row per summary (uid, event time, expiry, bytes, JSON); capped by count and bytes
+//   events    one row per summary (uid, event time, expiry, bytes, JSON); capped by count and bytes (eviction
+//             order: event time, at most arrival + skew)
 //   incidents one row per emitted incident (finding uid -> members emitted so far), expiring like the window
 //   outbox    incidents not yet accepted by the queue (retried by the alarm)
 import { DurableObject } from "cloudflare:workers";
@@ -161,14 +162,20 @@ export class Correlator extends DurableObject<Env> {
     return res;
   }
 
-  /** Keeps the window within maxEventsPerKey and maxBytesPerKey (the oldest events go first). */
+  /**
+   * Keeps the window within maxEventsPerKey and maxBytesPerKey: the oldest go first, by event time capped at
+   * arrival + skew. A sensor whose clock is ahead (year 9999) cannot make its events look newer than what
+   * arrived after them and push correctly-timed events of the key out first; one whose clock is behind (time 0,
+   * negative, a late backlog) only ranks its own events first, as before. Arrival is expires_at - keepMs.
+   */
   private evict(s: CorrelateConfig): number {
     const t = this.sql.exec<{ n: number; b: number }>("SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM events").one();
     let n = t.n;
     let b = t.b;
     if (n <= s.maxEventsPerKey && b <= s.maxBytesPerKey) return 0;
     const drop: string[] = [];
-    for (const r of this.sql.exec<{ uid: string; bytes: number }>("SELECT uid, bytes FROM events ORDER BY time, uid")) {
+    const ahead = keepMs(s) - s.skewSeconds * 1000; // expires_at - ahead = arrival + skew
+    for (const r of this.sql.exec<{ uid: string; bytes: number }>("SELECT uid, bytes FROM events ORDER BY MIN(time, expires_at - ?), time, uid", ahead)) {
       if (n <= s.maxEventsPerKey && b <= s.maxBytesPerKey) break;
       drop.push(r.uid);
       n--;

@@ -143,6 +143,40 @@ describe("Correlator Durable Object", () => {
     expect(latest.some((x) => x.uid.includes("-r2-"))).toBe(false);
   });
 
+  it("a full window: a sensor whose clock is far ahead (year 9999) cannot push correctly-timed events of the key out first", async () => {
+    const { s, stub } = story("do-clock-ahead-c4e1");
+    const [alert] = summaries(s.shell);
+    const at = s.audit.time as number; // the story's own clock: the object's clock is set next to it
+    const year9999 = Date.parse("9999-12-31T23:59:59.999Z");
+    // a Falco on a node whose clock says 9999 (and a few at 0 and negative) fills the window two minutes before
+    // the kubectl exec; its alerts have no pid, so they join nothing
+    const flood = Array.from({ length: 10 }, (_, i) => ({ ...alert!, uid: `${alert!.uid}-ahead-${i}`, pid: undefined, container: "0123456789ab", time: i < 8 ? year9999 - i : -i }));
+    await runInDurableObject(stub, (o: Correlator) => {
+      o.producer = new Capture();
+      o.settings = parseConfig({ correlate: { maxEventsPerKey: 10 } }).correlate;
+      o.clock = () => at - 120_000;
+    });
+    expect(await stub.add(flood)).toMatchObject({ stored: 10, evicted: 0, incidents: [] });
+    // the story arrives with correct times, one event per add (each add overflows the full window)
+    await runInDurableObject(stub, (o: Correlator) => {
+      o.clock = () => at + 1_000;
+    });
+    const r1 = await stub.add(summaries(s.audit));
+    expect(r1).toMatchObject({ stored: 1, evicted: 1 });
+    const r2 = await stub.add(summaries(s.shell));
+    expect(r2).toMatchObject({ stored: 1, evicted: 1 });
+    const r3 = await stub.add(summaries(s.exec));
+    expect(r3).toMatchObject({ stored: 1, evicted: 1 });
+    // the story joined: Create on the alert, Update with the shell's exec
+    expect(incidents(r2).map(relatedOf)).toEqual([[s.audit.metadata.uid, s.shell.metadata.uid]]);
+    expect(incidents(r3).map(relatedOf)).toEqual([[s.audit, s.shell, s.exec].map((e) => e.metadata.uid)]);
+    // what went: the flood's absurd times (the negative ones rank first by their own time, then the 9999 ones)
+    const left = (await stub.window()).map((x) => x.uid);
+    expect(left).toHaveLength(10);
+    expect(left).toEqual(expect.arrayContaining([s.audit, s.shell, s.exec].map((e) => e.metadata.uid)));
+    expect(left.filter((u) => u.includes("-ahead-")).sort()).toEqual(flood.slice(0, 7).map((x) => x.uid).sort());
+  });
+
   it("its alarm expires the whole state: window and remembered incidents; the object is left with no rows and no alarm", async () => {
     const { s, stub } = story("do-expire-all-2d84");
     const capture = new Capture();
