@@ -154,7 +154,7 @@ describe("the scripts' errors: a clear message and a non-zero exit", () => {
     }
     const gone = await script("scripts/archive.ts", ["cat", "ocsf/class_uid=2004/event_day=20000101/none.ndjson.gz"], dev!.url);
     expect(gone.status).toBe(1);
-    expect(gone.stderr).toContain("archive: 404");
+    expect(gone.stderr).toContain("archive: ocsf/class_uid=2004/event_day=20000101/none.ndjson.gz: not printed: 404");
     expect(gone.stderr).toContain("no object ocsf/class_uid=2004/event_day=20000101/none.ndjson.gz");
     // an answer (here a 404) is not a connection failure: no "is it running?" hint
     expect(gone.stderr).not.toContain("running");
