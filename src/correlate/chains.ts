@@ -369,7 +369,9 @@ function k8sExec(win: Summary[], cfg: CorrelateConfig): ChainMatch[] {
     if (!has(a, "k8s_exec")) continue;
     const g = groups[groups.length - 1];
     const head = g?.[0];
-    const sameRequest = head !== undefined && a.request_uid !== undefined && a.request_uid === head.request_uid;
+    // stages of one request (auditID) minutes apart, but within the window: a stage with an absurd time (0, 9999)
+    // must not become the head of the real exec's story and move its window away
+    const sameRequest = head !== undefined && a.request_uid !== undefined && a.request_uid === head.request_uid && a.time - head.time <= W;
     const sameUser = head !== undefined && (a.user === undefined || head.user === undefined || a.user === head.user);
     const same = sameRequest || (head !== undefined && sameUser && a.time - head.time <= skew);
     if (g && same) g.push(a);
@@ -429,18 +431,24 @@ function enforcementAlert(win: Summary[], cfg: CorrelateConfig): ChainMatch[] {
 function awsCredentialNewIp(win: Summary[], cfg: CorrelateConfig): ChainMatch[] {
   const W = (cfg.chains.aws_credential_new_ip.windowSeconds ?? cfg.windowSeconds) * 1000;
   const skew = cfg.skewSeconds * 1000;
-  const heads = new Map<string, Summary>(); // the first credential action per credential
-  for (const x of win) if (has(x, "cred_create") && x.credential && !heads.has(x.credential)) heads.set(x.credential, x);
+  // the credential actions per credential, in time order; the first one used from a new IP is the story's head
+  // (so an action with an absurd time, 0 or years off, joins nothing and cannot hide a later real one)
+  const actions = new Map<string, Summary[]>();
+  for (const x of win) if (has(x, "cred_create") && x.credential) actions.set(x.credential, [...(actions.get(x.credential) ?? []), x]);
   const out: ChainMatch[] = [];
-  for (const head of heads.values()) {
-    const known = new Set<string>(head.ip !== undefined ? [head.ip] : []);
-    const fresh: Summary[] = [];
-    for (const u of win) {
-      if (!has(u, "cred_use") || u.credential !== head.credential || u.time < head.time - skew || u.time > head.time + W || u.ip === undefined) continue;
-      if (!known.has(u.ip)) fresh.push(u);
-      known.add(u.ip);
+  for (const heads of actions.values()) {
+    for (const head of heads) {
+      const known = new Set<string>(head.ip !== undefined ? [head.ip] : []);
+      const fresh: Summary[] = [];
+      for (const u of win) {
+        if (!has(u, "cred_use") || u.credential !== head.credential || u.time < head.time - skew || u.time > head.time + W || u.ip === undefined) continue;
+        if (!known.has(u.ip)) fresh.push(u);
+        known.add(u.ip);
+      }
+      if (!fresh.length) continue;
+      out.push(finish("aws_credential_new_ip", head, [head], fresh, cfg.maxRelated));
+      break;
     }
-    if (fresh.length) out.push(finish("aws_credential_new_ip", head, [head], fresh, cfg.maxRelated));
   }
   return out;
 }

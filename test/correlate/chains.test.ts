@@ -246,6 +246,20 @@ describe("chain k8s_exec: kubectl exec -> Falco shell alert -> the shell's Tetra
     expect(uids(b)).toEqual(uids(c));
     expect(uids(b)).toHaveLength(5);
   });
+
+  it("steps with absurd times (0, negative, year 9999) neither join nor block the story of correctly-timed sensors", () => {
+    const s = execStory();
+    const real = [s.audit, s.shell, s.exec, s.connect, s.child].flatMap((e) => summarize(e, C));
+    const at = (x: Summary, time: number, tag: string): Summary => ({ ...x, uid: `${x.uid}-${tag}`, time });
+    // each step again from a sensor with a broken clock: the exec's anchor, the alert, the shell's exec, its child
+    const absurd = real.flatMap((x) => [at(x, 0, "zero"), at(x, -1, "neg"), at(x, Date.parse("9999-12-31T23:59:59Z"), "9999")]);
+    const expected = matchChains(real, C);
+    expect(expected.map((m) => uids(m).sort())).toEqual([real.map((x) => x.uid).sort()]);
+    const found = matchChains([...absurd, ...real], C).filter((m) => m.members.some((x) => real.includes(x)));
+    expect(found.map((m) => [m.finding_uid, ...uids(m)])).toEqual(expected.map((m) => [m.finding_uid, ...uids(m)]));
+    // and no story mixes them: each absurd-time story holds absurd-time events only
+    for (const m of matchChains([...absurd, ...real], C)) expect(m.members.every((x) => real.includes(x)) || m.members.every((x) => absurd.includes(x))).toBe(true);
+  });
 });
 
 describe("chain aws_credential_new_ip: a credential action, then the credential used from a new IP", () => {
@@ -292,6 +306,17 @@ describe("chain aws_credential_new_ip: a credential action, then the credential 
     const b = normalizeRecord(bRec);
     const found = correlate([create!, a!, b]);
     expect(found.map(uids)).toEqual([[uid(create!), uid(a!)]]);
+  });
+
+  it("a credential action with an absurd time (0, year 9999) for the same credential does not hide the real one", () => {
+    const [create, use] = federationRecords("200.249.253.51").map((r) => normalizeRecord(r));
+    const c = summarize(create!, C).find((x) => x.roles.includes("cred_create"));
+    const u = summarize(use!, C).find((x) => x.roles.includes("cred_use") && x.credential === c?.credential);
+    const real = matchChains([c!, u!], C);
+    expect(real.map(uids)).toEqual([[uid(create!), uid(use!)]]);
+    const forged = [0, Date.parse("9999-12-31T23:59:59Z")].map((time) => ({ ...c!, uid: `forged-${time}`, time, ip: "198.51.100.7" }));
+    const found = matchChains([...forged, c!, u!], C);
+    expect(found.map((m) => [m.finding_uid, ...uids(m)])).toEqual(real.map((m) => [m.finding_uid, ...uids(m)]));
   });
 });
 
