@@ -9,6 +9,7 @@ import { routesSchema, defaultSinksSchema, archiveAllSchema, checkRouting, routi
 import { metricsSchema } from "./metrics";
 import { correlateSchema } from "./correlate";
 import { noiseSchema, checkNoise, noiseRefsParsed } from "./noise";
+import { checkTenantNames } from "./tenant-names";
 
 export { secretRef, type SecretRef };
 
@@ -194,7 +195,9 @@ export const configSchema = z
   // cross-field checks run whenever the parts they read are well formed, so they are reported
   // together with errors elsewhere in the file (zod skips them after any error by default)
   .superRefine(checkRouting, { when: routingRefsParsed })
-  .superRefine(checkNoise, { when: noiseRefsParsed });
+  .superRefine(checkNoise, { when: noiseRefsParsed })
+  // a sink template with {tenant} must give each configured tenant its own name (runs on a config valid elsewhere)
+  .superRefine((cfg, ctx) => checkTenantNames(credentialRows(cfg.auth).map((t) => t.tenant), cfg.sinks, ctx));
 
 export type Config = z.infer<typeof configSchema>;
 export type Limits = z.infer<typeof limitsSchema>;
