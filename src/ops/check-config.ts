@@ -95,6 +95,19 @@ function advise(cfg: Config, warnings: string[]): void {
   adviseClusterTenants(cfg, warnings);
   adviseLakeSources(cfg, warnings);
   adviseInventoryTenants(cfg, warnings);
+  adviseAdminToken(cfg, warnings);
+}
+
+/**
+ * Several tenants and no delivery.adminToken: POST /v1/test then takes the ingest credentials (src/routes/test-event.ts)
+ * and the operator endpoints are closed outside local development, open to anyone in it (src/routes/admin.ts).
+ */
+function adviseAdminToken(cfg: Config, warnings: string[]): void {
+  const tenants = [...new Set(credentialRows(cfg.auth).map((t) => t.tenant))];
+  if (cfg.delivery.adminToken !== undefined || tenants.length < 2) return;
+  warnings.push(
+    `delivery.adminToken: not set while ${tenants.length} tenants can send (${tenants.map((t) => `"${t}"`).join(", ")}): POST /v1/test takes any of their ingest credentials allowed to send Falco records and sends the test alert to the sinks that tenant's routes give it, pagers included; /v1/dlq (npm run dlq) and /v1/backfill answer 403 outside local development, and in local development (TRIBUTARY_DEV=true) they and /v1/archive are open without any token, with every tenant's dead letters and events: set delivery.adminToken to a secret of its own`,
+  );
 }
 
 /**
@@ -286,7 +299,7 @@ export function formatReport(file: string, r: CheckResult): string {
     for (const e of r.errors) out.push(`  error: ${e}`);
   } else {
     const c = r.config!;
-    out.push(`OK: ${file} is a valid Tributary config (${Object.keys(c.sinks).length} sink(s) besides the archive, ${c.routes.length} route(s), ${c.auth.tokens.length} ingest credential(s))`);
+    out.push(`OK: ${file} is a valid Tributary config (${Object.keys(c.sinks).length} sink(s) besides the archive, ${c.routes.length} route(s), ${credentialRows(c.auth).length} ingest credential(s))`);
   }
   if (r.secrets.length) {
     out.push("Worker secrets it refers to (set each with `wrangler secret put NAME`; locally in .dev.vars):");

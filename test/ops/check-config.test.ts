@@ -381,3 +381,27 @@ describe("npm run check-config", () => {
     });
   });
 });
+
+describe("check-config: several tenants", () => {
+  const auth = {
+    tokens: [{ tenant: "team-a", token: { env: "TOKEN_A" } }, { tenant: "team-a", token: { env: "TOKEN_A_NEXT" } }],
+    hmac: [{ tenant: "team-c", secret: { env: "HMAC_C" } }],
+  };
+  const adminWarnings = (cfg: unknown) => checkConfigText(JSON.stringify(cfg)).warnings.filter((w) => w.startsWith("delivery.adminToken"));
+
+  it("counts the HMAC signers among the ingest credentials", () => {
+    const r = checkConfigText(JSON.stringify({ auth, delivery: { adminToken: { env: "ADMIN" } } }));
+    expect(formatReport("c.json", r)).toContain("0 route(s), 3 ingest credential(s))");
+  });
+
+  it("warns when more than one tenant can send and delivery.adminToken is not set, saying what /v1/test and the admin endpoints then do", () => {
+    const [w, ...more] = adminWarnings({ auth });
+    expect(more).toEqual([]);
+    expect(w).toContain('not set while 2 tenants can send ("team-a", "team-c"): POST /v1/test takes any of their ingest credentials');
+    expect(w).toContain("/v1/dlq (npm run dlq) and /v1/backfill answer 403 outside local development");
+    expect(w).toContain("(TRIBUTARY_DEV=true) they and /v1/archive are open without any token");
+    // set, or one tenant (however many credentials): no warning
+    expect(adminWarnings({ auth, delivery: { adminToken: { env: "ADMIN" } } })).toEqual([]);
+    expect(adminWarnings({ auth: { tokens: auth.tokens } })).toEqual([]);
+  });
+});
