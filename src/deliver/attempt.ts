@@ -8,7 +8,9 @@
 //     retried later, so a slow sink cannot hold a batch the other sinks are done with;
 //   - after a request finds the sink unavailable (network error, timeout, 408/429/5xx), the remaining
 //     requests of this attempt are not sent but retried with it, so a dead sink costs one timeout per
-//     attempt, not one per request.
+//     attempt, not one per request. A request with a scope (SinkRequest.scope: a Loki org) that is
+//     answered 408/429/5xx holds back only the later requests of its scope: the others are independent
+//     destinations and are still sent. A network error or timeout holds back every scope (same host).
 // Retry groups keep the events of one request together, so a retried object gets the same key.
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, unsentOutcomes, type Outcome, type SinkRequest, type SinkResponse } from "../sinks/types";
@@ -55,6 +57,11 @@ export interface AttemptReport {
   partialRejects?: number;
   /** Set when the sink was found unavailable: later work for it can wait. */
   down?: Down;
+  /**
+   * Scopes (SinkRequest.scope) found unavailable while the sink as a whole was not: their later requests
+   * in this attempt were not sent. Not `down`, so the sink's other work is not held back (logs, tests).
+   */
+  downScopes?: Record<string, Down>;
 }
 
 /** A sink found unavailable: why, and the Retry-After (ms) it gave then, if any. */
@@ -188,6 +195,8 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
   const ctx: TimedContext = { env: opts.env, now: opts.now, timeoutMs: sink.timeoutMs };
   const chunks = splitBatch(sink, items);
   let down: Down | undefined; // set once the sink looked unavailable: later requests are not sent
+  const scopeDown = new Map<string, Down>(); // likewise for one scope's requests (a 408/429/5xx of that scope)
+  const downFor = (req: SinkRequest): Down | undefined => down ?? (req.scope === undefined ? undefined : scopeDown.get(req.scope));
   const BUDGET = "not sent: the sink used up its time for this batch (budgetMs)";
   const overBudget = () => opts.deadline !== undefined && (opts.clock ?? Date.now)() >= opts.deadline;
 
@@ -209,9 +218,9 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
     for (const { kind, ...grp } of groups.values()) (kind === "retry" ? report.retry : report.rejected).push(grp);
   };
 
-  // events not sent (the sink is down, or its time is used up): retried
-  const skip = (global: number[]): void => {
-    const outcome: Outcome = { kind: "retry", ...(down !== undefined ? notSent(down) : { reason: BUDGET }) };
+  // events not sent (the sink or their scope is down, or its time is used up): retried
+  const skip = (global: number[], held = down): void => {
+    const outcome: Outcome = { kind: "retry", ...(held !== undefined ? notSent(held) : { reason: BUDGET }) };
     settle(global, () => outcome);
   };
 
@@ -237,8 +246,9 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
     while (requests.length > 0) {
       const req = requests.shift()!;
       const global = req.events.map((k) => chunk[k]!);
-      if (down !== undefined || overBudget()) {
-        skip(global);
+      const held = downFor(req);
+      if (held !== undefined || overBudget()) {
+        skip(global, held);
         continue;
       }
       let res: SinkResponse;
@@ -256,9 +266,11 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
       const summary = summarize(res);
       settle(global, (j) => c.perEvent?.get(req.events[j]!) ?? c.outcome, summary);
       if (c.partialRejects) report.partialRejects = (report.partialRejects ?? 0) + c.partialRejects;
-      // the sink is unavailable (throttling, 5xx), not merely unhappy with some events: stop for now
+      // the sink (or this scope of it) is unavailable (throttling, 5xx), not merely unhappy with some events: stop for now
       if (c.outcome.kind === "retry" && classifyHttpStatus(res).kind === "retry") {
-        down = { reason: c.outcome.reason, ...(c.outcome.afterMs !== undefined ? { afterMs: c.outcome.afterMs } : {}) };
+        const d: Down = { reason: c.outcome.reason, ...(c.outcome.afterMs !== undefined ? { afterMs: c.outcome.afterMs } : {}) };
+        if (req.scope === undefined) down = d;
+        else scopeDown.set(req.scope, d);
       }
     }
   };
@@ -281,6 +293,7 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
     await (opts.slots ? opts.slots.use(run) : run());
   }
   if (down !== undefined) report.down = down;
+  if (scopeDown.size > 0) report.downScopes = Object.fromEntries(scopeDown);
   // only failures carry text (reasons, answers) that can quote a credential or a sink's line breaks
   return report.retry.length || report.rejected.length || report.down ? cleanReport(report, sinkSecrets(sink, opts.env)) : report;
 }
@@ -345,6 +358,8 @@ function cleanReport(report: AttemptReport, secrets: readonly string[]): Attempt
     const r = g.response;
     if (r) g.response = { status: r.status, headers: Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, clean(v)])), body: scrubCut(r.body, secrets) };
   }
-  if (report.down) report.down = { ...report.down, reason: oneLine(clean(report.down.reason)) };
+  const cleanDown = (d: Down): Down => ({ ...d, reason: oneLine(clean(d.reason)) });
+  if (report.down) report.down = cleanDown(report.down);
+  if (report.downScopes) report.downScopes = Object.fromEntries(Object.entries(report.downScopes).map(([k, d]) => [k, cleanDown(d)]));
   return report;
 }

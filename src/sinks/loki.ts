@@ -135,7 +135,8 @@ export const loki: SinkDriver<LokiConfig> = {
         postRuns(pack(items, (x) => x.bytes, { ...cfg, overhead: 14 }), `${cfg.url}/loki/api/v1/push`, tenant ? { ...headers, "x-scope-orgid": tenant } : headers, cfg, pushBody),
       ),
     );
-    return requests.flat();
+    // a tenant template sends to several orgs, each with its own limits and outages: one scope per org
+    return cfg.tenant?.includes("{") ? requests.flat().map((r) => ({ ...r, scope: r.headers["x-scope-orgid"] ?? "" })) : requests.flat();
   },
 
   unsentOutcome(e, cfg) {

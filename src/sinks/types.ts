@@ -13,6 +13,12 @@ export interface SinkRequest {
   method: "POST" | "PUT";
   headers: Record<string, string>;
   body: string | Uint8Array;
+  /**
+   * The destination within the sink, when its requests go to several (a Loki org: X-Scope-OrgID).
+   * Requests of different scopes are independent destinations: one found unavailable (408, 429, 5xx)
+   * does not hold back the others (../deliver/attempt). Unset: the sink is one destination.
+   */
+  scope?: string;
 }
 
 export interface SinkResponse {

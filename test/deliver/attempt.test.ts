@@ -1,6 +1,7 @@
 // One delivery attempt against protocol-faithful fake SIEMs on 127.0.0.1: batching, per-event
 // outcomes (Splunk's partial success), events a driver leaves out, encode errors, network errors,
-// timeouts of the default fetch send, and "once a request failed, the rest wait".
+// timeouts of the default fetch send, and "once a request failed, the rest wait" (for the whole sink,
+// or only for one scope of it: a Loki org).
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -8,7 +9,7 @@ import { attemptDelivery, type Item } from "../../src/deliver/attempt";
 import { resolveSinks, type ResolvedSink } from "../../src/deliver/sinks";
 import { Slots } from "../../src/deliver/slots";
 import { parseConfig } from "../../src/config/load";
-import { fixtureEvents, startSplunkHec, startSlack, NOW, type SplunkServer, type SlackServer } from "../support/siem-servers";
+import { fixtureEvents, startLoki, startSplunkHec, startSlack, NOW, type LokiServer, type SplunkServer, type SlackServer } from "../support/siem-servers";
 
 const TOKEN = "11111111-2222-4333-8444-555555555555";
 
@@ -165,5 +166,64 @@ describe("attemptDelivery", () => {
       [[4, 5], 90_000],
     ]);
     expect(r.retry[1]!.reason).toMatch(/^not sent: /);
+  });
+
+  describe("scoped requests (Loki orgs)", () => {
+    let loki: LokiServer;
+    const ORG_B_DOWN = { status: 503, headers: { "retry-after": "30", "content-type": "text/plain" }, body: "org team-b down\n" };
+    const tenantOf = (i: number) => ["team-a", "team-b", "team-c"][i % 3]!;
+    let tagged: Item[];
+    beforeAll(async () => {
+      loki = await startLoki({ requireTenant: true, down: (t) => (t === "team-b" ? ORG_B_DOWN : undefined) });
+      tagged = items.slice(0, 18).map((it, i) => {
+        const event = { ...it.event, metadata: { ...it.event.metadata, tenant_uid: tenantOf(i) } };
+        return { event, line: JSON.stringify(event) };
+      });
+    });
+    afterAll(() => loki.close());
+    const uidsOf = (idx: number[]) => idx.map((i) => tagged[i]!.event.metadata.uid).sort();
+    const byOrg = (org: string) => tagged.flatMap((_, i) => (tenantOf(i) === org ? [i] : []));
+
+    it("a 503 from one org holds back only that org's later requests: the other orgs are delivered, the org is retried after its Retry-After", async () => {
+      // two batches of 9 (3 events per org), 2 events per push: 2 requests per org and batch
+      const s = sink({ type: "loki", url: loki.url, tenant: "{tenant}", maxEvents: 2, batch: { maxEvents: 9 } });
+      const [sent, stored] = [loki.requests.length, loki.entries.length];
+      const r = await attemptDelivery(s, tagged, opts);
+      expect(r.down).toBeUndefined(); // the sink as a whole is not down
+      expect(r.downScopes).toEqual({ "team-b": { reason: "Loki HTTP 503: org team-b down", afterMs: 30_000 } });
+      expect(uidsOf(r.delivered)).toEqual(uidsOf([...byOrg("team-a"), ...byOrg("team-c")]));
+      const newEntries = loki.entries.slice(stored);
+      expect(newEntries.map((e) => JSON.parse(e.line).metadata.uid as string).sort()).toEqual(uidsOf(r.delivered));
+      expect(newEntries.every((e) => e.tenant !== "team-b")).toBe(true);
+      expect(r.rejected).toEqual([]);
+      expect(r.retry.flatMap((g) => g.indices).sort((a, b) => a - b)).toEqual(byOrg("team-b"));
+      expect(r.retry.every((g) => g.afterMs === 30_000)).toBe(true);
+      expect(r.retry[0]!.reason).toBe("Loki HTTP 503: org team-b down");
+      expect(r.retry.slice(1).every((g) => g.reason === "not sent: Loki HTTP 503: org team-b down")).toBe(true);
+      // org a and c: 2 pushes per batch each; org b: one, the first
+      const orgs = loki.requests.slice(sent).map((q) => q.headers["x-scope-orgid"]);
+      expect(orgs.filter((o) => o === "team-b")).toEqual(["team-b"]);
+      expect(orgs.filter((o) => o !== "team-b")).toHaveLength(8);
+      expect(r.requests).toBe(orgs.length);
+    });
+
+    it("a network error is the whole sink's, scoped or not: nothing more is sent", async () => {
+      const s = sink({ type: "loki", url: await closedPortUrl(), tenant: "{tenant}", maxEvents: 2 });
+      const r = await attemptDelivery(s, tagged, opts);
+      expect(r.requests).toBe(1);
+      expect(r.down?.reason).toMatch(/^network error/);
+      expect(r.downScopes).toBeUndefined();
+      expect(r.retry.flatMap((g) => g.indices)).toHaveLength(tagged.length);
+    });
+
+    it("a fixed tenant is one destination: its 503 makes the sink down, as for any unscoped sink", async () => {
+      const s = sink({ type: "loki", url: loki.url, tenant: "team-b", maxEvents: 2 });
+      const sent = loki.requests.length;
+      const r = await attemptDelivery(s, tagged.slice(0, 6), opts);
+      expect([r.requests, loki.requests.length - sent]).toEqual([1, 1]);
+      expect(r.down).toEqual({ reason: "Loki HTTP 503: org team-b down", afterMs: 30_000 });
+      expect(r.downScopes).toBeUndefined();
+      expect(r.delivered).toEqual([]);
+    });
   });
 });

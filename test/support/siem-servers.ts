@@ -379,6 +379,8 @@ export interface LokiOptions {
   maxLineSize?: number;
   /** Reject entries older than the newest one of their stream (unordered_writes: false). */
   orderedWrites?: boolean;
+  /** An org (X-Scope-OrgID) that is unavailable: its pushes get this answer (a 503) and store nothing. */
+  down?: (tenant: string | undefined) => Reply | undefined;
 }
 
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -391,6 +393,8 @@ export async function startLoki(opts: LokiOptions = {}): Promise<LokiServer> {
     if (r.path !== "/loki/api/v1/push" || r.method !== "POST") return text(404, "404 page not found\n");
     const tenant = header(r, "x-scope-orgid");
     if (opts.requireTenant && !tenant) return text(401, "no org id\n");
+    const unavailable = opts.down?.(tenant);
+    if (unavailable) return unavailable;
     if (opts.basic && !basicOk(r, opts.basic.username, opts.basic.password)) return text(401, "unauthorized\n");
     const ct = (header(r, "content-type") ?? "").split(";")[0]!.trim();
     if (ct !== "application/json") return text(400, "snappy: corrupt input\n"); // anything else is read as protobuf

@@ -1,0 +1,62 @@
+// One Loki org down must not hold back the other orgs of a multi-tenant Loki sink (tenant "{tenant}"):
+// the queue consumer inside workerd delivers to the fake Loki on 127.0.0.1 (./loki-orgs-setup.ts), with
+// one org answering 503 for its first pushes. DELIVERIES is a stub producer fed back to the consumer.
+import { env } from "cloudflare:test";
+import { beforeAll, describe, expect, inject, it } from "vitest";
+import type { OcsfEvent } from "../../src/normalize/ocsf";
+import { uniqueFixtureEvents, eventsMessages, stubDeliveries, runBatch, drainDeliveries, EVENTS_QUEUE } from "../support/delivery";
+import type { LokiOrgState } from "./loki-orgs-setup";
+
+const lokiUrl = inject("lokiOrgs");
+const control = inject("lokiOrgsControl");
+
+async function org(name: string, down?: number): Promise<LokiOrgState> {
+  const res = await fetch(`${control}/${encodeURIComponent(name)}`, down === undefined ? {} : { method: "POST", body: JSON.stringify({ down }) });
+  return (await res.json()) as LokiOrgState;
+}
+const uidsOf = (lines: string[]) => lines.map((l) => (JSON.parse(l) as OcsfEvent).metadata.uid!).sort();
+
+let events: OcsfEvent[];
+beforeAll(() => {
+  events = uniqueFixtureEvents();
+});
+
+describe("Loki sink with a tenant template: one org down", () => {
+  it("the other orgs' events are delivered in the first attempt, the down org's once it is back; nothing is dead-lettered", async () => {
+    const run = `r${Date.now().toString(36)}`;
+    const orgs = ["a", "b", "c"].map((t) => `${run}-team-${t}`);
+    const tagged = events.map((e, i) => ({ ...e, metadata: { ...e.metadata, tenant_uid: orgs[i % 3]! } }));
+    const uidsFor = (o: string) => tagged.filter((e) => e.metadata.tenant_uid === o).map((e) => e.metadata.uid!).sort();
+    const [a, b, c] = orgs as [string, string, string];
+    expect(uidsFor(b).length).toBeGreaterThan(10);
+
+    const sink = `loki-${run}`;
+    const cfg = { sinks: { [sink]: { type: "loki", url: lokiUrl, tenant: "{tenant}", maxEvents: 4, batch: { maxEvents: 15 }, retry: { maxAttempts: 4 } } }, routes: [{ sinks: [sink] }] };
+    const deliveries = stubDeliveries();
+    const e = { ...env, TRIBUTARY_CONFIG: JSON.stringify(cfg), DELIVERIES: deliveries } as unknown as Env;
+    await org(b, 2); // org b answers its next two pushes 503
+
+    const res = await runBatch(EVENTS_QUEUE, eventsMessages(cfg, tagged), e);
+    expect(res.retried).toEqual([]);
+    // first attempt: orgs a and c have every event; org b refused one push, and nothing more was sent to it
+    expect(uidsOf((await org(a)).lines)).toEqual(uidsFor(a));
+    expect(uidsOf((await org(c)).lines)).toEqual(uidsFor(c));
+    expect(await org(b)).toEqual({ refused: 1, pushes: 1, lines: [] });
+    // only org b's events were scheduled again, after the Retry-After it gave (20 s)
+    const retried = deliveries.sent.flatMap((m) => m.body.ndjson!.split("\n").map((l) => JSON.parse(l) as OcsfEvent));
+    expect(retried.map((x) => x.metadata.uid!).sort()).toEqual(uidsFor(b));
+    for (const m of deliveries.sent) {
+      expect(m.body.attempt).toBe(2);
+      expect(m.body.reason).toMatch(/Loki HTTP 503: org .*-team-b down/);
+      expect(m.delaySeconds).toBeGreaterThanOrEqual(20);
+    }
+
+    await drainDeliveries(deliveries, e);
+    const back = await org(b);
+    expect(back.refused).toBe(2);
+    expect(uidsOf(back.lines)).toEqual(uidsFor(b)); // each event once
+    expect(uidsOf((await org(a)).lines)).toEqual(uidsFor(a)); // nothing sent twice
+    expect(uidsOf((await org(c)).lines)).toEqual(uidsFor(c));
+    expect((await env.ARCHIVE.list({ prefix: `dlq/${sink}/` })).objects).toEqual([]);
+  });
+});
