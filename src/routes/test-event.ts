@@ -13,11 +13,12 @@
 // Falcosidekick; it also changes what severity routes give the alert), ?sinks=a,b to test some sinks
 // only (a tenant's credential with several tenants: only among its routed ones, else 403). Authentication: with
 // `delivery.adminToken` configured, only that token (an operator action: the test alert reaches every
-// sink, pagers included, and the ingest credentials sit in every sensor's config); without it, the
+// sink, pagers included, and the ingest credentials sit in every sensor's config; a valid ingest bearer
+// token is told so in its 403, any other keeps "invalid admin token"); without it, the
 // ingest's (a credential allowed to send Falco records), as Falcosidekick's /test.
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "./ingest";
-import { authenticate, allows, CHALLENGE, type AuthResult } from "./auth";
+import { authenticate, allows, ingestCredentialWithSecret, CHALLENGE, type AuthResult } from "./auth";
 import { adminRefusal } from "./admin";
 import { readBytes, drainFor, BodyError } from "./body";
 import { configFor } from "../config/load";
@@ -130,12 +131,29 @@ export const testRoutes = new Hono<AppEnv>();
  */
 type Caller = { admin: true } | { admin: false; tenant?: string; scoped: boolean };
 
+/** The 403 for an ingest credential sent while delivery.adminToken is configured. */
+export const INGEST_NOT_ADMIN =
+  "an ingest credential cannot send the test alert when delivery.adminToken is configured (it goes to every sink, pagers included): send Authorization: Bearer <delivery.adminToken> (npm scripts: TRIBUTARY_ADMIN_TOKEN)";
+
+/** Whether the request's bearer token is an ingest credential's secret (which one is not said). */
+async function isIngestBearer(c: Context<AppEnv>, cfg: Config): Promise<boolean> {
+  const m = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "");
+  return m !== null && (await ingestCredentialWithSecret(cfg, c.env, m[1]!.trim())) !== undefined;
+}
+
 /**
  * The admin token when one is configured, else the ingest credentials (allowed to send Falco records).
  * Returns the refusal, or who is sending.
  */
 async function admitted(c: Context<AppEnv>, cfg: Config): Promise<Response | Caller> {
-  if (cfg.delivery.adminToken !== undefined) return (await adminRefusal(c, cfg.delivery.adminToken, "POST /v1/test")) ?? { admin: true };
+  if (cfg.delivery.adminToken !== undefined) {
+    const refusal = await adminRefusal(c, cfg.delivery.adminToken, "POST /v1/test");
+    if (refusal === undefined) return { admin: true };
+    // a bearer that is not the admin token (403) but a valid ingest credential: say so rather than "invalid admin
+    // token" (its holder knows it is valid); any other token keeps the answer it had, telling nothing more
+    if (refusal.status === 403 && (await isIngestBearer(c, cfg))) return fail(c, 403, INGEST_NOT_ADMIN);
+    return refusal;
+  }
   let auth: AuthResult;
   try {
     auth = await principalOf(c, cfg);
