@@ -17,7 +17,7 @@ import {
 } from "./ocsf";
 import { plausibleUid, scopedUid, stableUid, stableUidOfJson } from "./uid";
 import { NormalizeError } from "./errors";
-import { readFalcoTextFields } from "./falco-text";
+import { type FalcoTextFields, readFalcoTextFields } from "./falco-text";
 
 /** Falco priority (case-insensitive) -> OCSF severity_id. Documented in docs/mapping-falco.md. */
 export const FALCO_SEVERITY: Record<string, number> = {
@@ -498,6 +498,19 @@ function mapCloudTrail(f: Fields, b: Built, obs: Observables): void {
   b.cloud = obj({ provider: "AWS", region, account: acct });
 }
 
+/**
+ * The rule's key=value fields read from a JSON alert's text, for an alert sent without output_fields
+ * (json_include_output_fields_property: false): `output` without its "<time>: <Priority> " prefix, or `message`.
+ * Only for the sources the text key table knows (syscall, k8s_audit, or none given) and when the keys read agree
+ * with the given source; a plugin's text (aws_cloudtrail, ...) is not read with the syscall table.
+ */
+function fieldsOfText(text: string, fromMessage: boolean, givenSource: string | undefined): FalcoTextFields | undefined {
+  if (givenSource !== undefined && givenSource !== "syscall" && givenSource !== "k8s_audit") return undefined;
+  const body = fromMessage ? text : (TEXT_LINE.exec(text.trim())?.[3] ?? text);
+  const parsed = readFalcoTextFields(body);
+  return parsed && (givenSource === undefined || parsed.source === givenSource) ? parsed : undefined;
+}
+
 /** stableUid(`falco:<rule>`), cached: a deployment has a few hundred rules at most. */
 const ruleUids = new Map<string, string>();
 function ruleUid(rule: string): string {
@@ -514,13 +527,15 @@ export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEven
   if (typeof rec.rule !== "string" && typeof rec.output !== "string") {
     throw new NormalizeError("not a Falco alert: neither a \"rule\" nor an \"output\" string");
   }
-  const of: JsonObject = isObject(rec.output_fields) ? rec.output_fields : {};
-  const f = new Fields(of);
   const rule = str(rec.rule) ?? "Falco alert";
   const { text: output, fromMessage } = alertText(rec);
+  const givenSource = str(rec.source);
+  // json_include_output_fields_property: false sends no output_fields: the rule's fields are read from the text
+  const textFields = rec.output_fields === undefined && output !== undefined ? fieldsOfText(output, fromMessage, givenSource) : undefined;
+  const of: JsonObject = isObject(rec.output_fields) ? rec.output_fields : (textFields?.fields ?? {});
+  const f = new Fields(of);
   const priority = str(rec.priority);
   const tags = Array.isArray(rec.tags) ? rec.tags.filter((t): t is string => typeof t === "string") : [];
-  const givenSource = str(rec.source);
   // Falco before ~0.26 sent no "source": infer it from the fields (marked in unmapped.source_inferred)
   // ka.* / ct.* fields: only the k8s_audit / aws_cloudtrail mappers take them, so the answer holds throughout
   const hasKa = f.has("ka.");
@@ -579,6 +594,7 @@ export function normalizeFalco(rec: JsonObject, ctx: NormalizeContext): OcsfEven
   }
   if (givenUuid !== undefined && givenUuid !== uid) unmapped.uuid = rec.uuid!;
   if (internal) unmapped.falco_internal = true;
+  if (textFields) unmapped.text_fields = textFields.read;
 
   const profiles = [device ? "host" : undefined, b.cloud ? "cloud" : undefined].filter((p): p is string => p !== undefined);
   const sev = priority !== undefined ? lookup(FALCO_SEVERITY, priority.toLowerCase()) : undefined;

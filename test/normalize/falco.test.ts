@@ -275,6 +275,62 @@ describe("json_include_message_property", () => {
   });
 });
 
+describe("json_include_output_fields_property: false", () => {
+  /** The JSON alert without output_fields (what Falco sends with json_include_output_fields_property: false). */
+  function withoutFields(name: string): JsonObject {
+    const { output_fields: _dropped, ...rec } = one(name);
+    return rec;
+  }
+
+  it("reads the rule's fields from \"output\" (after its time and priority): the same evidence as with output_fields", () => {
+    const name = "falco/read-sensitive-file-untrusted__plugins-collector-readme.json";
+    const rec = withoutFields(name);
+    const ev = ocsf(rec);
+    const full = ocsf(one(name));
+    expect(at(ev, "evidences.0.process.name")).toBe("cat");
+    expect(at(ev, "evidences.0.process.file.path")).toBe("/usr/bin/cat");
+    expect(at(ev, "evidences.0.process.user")).toEqual({ name: "root", uid: "0" });
+    expect(at(ev, "evidences.0.process.parent_process.name")).toBe("sudo");
+    expect(at(ev, "evidences.0.process.parent_process.parent_process.parent_process.parent_process.name")).toBe("kitty");
+    expect(at(ev, "evidences.0.file")).toEqual(at(full, "evidences.0.file"));
+    expect(at(ev, "observables")).toEqual(at(full, "observables"));
+    expect(at(ev, "unmapped.text_fields.process")).toBe("proc.name");
+    // the rule name, the whole text and the time are the JSON alert's
+    expect(at(ev, "finding_info.title")).toBe("Read sensitive file untrusted");
+    expect(at(ev, "message")).toBe(rec.output);
+    expect(at(ev, "time")).toBe(at(full, "time"));
+    expect(lossOf("falco", rec, ev)).toEqual([]);
+    expect(validateOcsf(ev)).toEqual([]);
+  });
+
+  it("reads \"message\" (json_include_message_property) and k8s_audit alerts with the k8saudit keys", () => {
+    const rec = withoutFields("falco/terminal-shell-in-container__falco-docs.json");
+    const { output, ...noOutput } = rec;
+    const message = (output as string).replace(/^[^ ]+ Critical /, "");
+    const ev = ocsf({ ...noOutput, message });
+    expect(at(ev, "evidences.0.process.name")).toBe("sh");
+    expect(at(ev, "evidences.0.container.uid")).toBe("ee97d9c4186f");
+    expect(at(ev, "resources.0")).toEqual({ type: "Pod", name: "kubecon", namespace: "default" });
+    expect(validateOcsf(ev)).toEqual([]);
+
+    const audit = ocsf(withoutFields("falco-k8saudit/attach-exec-pod__ovh-blog.json"));
+    expect(at(audit, "evidences.0.actor.user.name")).toBe("kubernetes-admin");
+    expect(at(audit, "evidences.0.api.operation")).toBe("exec");
+    expect(at(audit, "resources.0")).toMatchObject({ type: "pods", name: "nginx-676b6c5bbc-4xc6t", namespace: "hello-app" });
+    expect(validateOcsf(audit)).toEqual([]);
+  });
+
+  it("does not read the text of a plugin source, nor of an alert that sent output_fields", () => {
+    const rec = { ...withoutFields("falco/read-sensitive-file-untrusted__plugins-collector-readme.json"), source: "aws_cloudtrail" };
+    const ev = ocsf(rec);
+    expect(at(ev, "evidences")).toBeUndefined();
+    expect(at(ev, "unmapped.text_fields")).toBeUndefined();
+    const empty = ocsf({ ...withoutFields("falco/read-sensitive-file-untrusted__plugins-collector-readme.json"), output_fields: {} });
+    expect(at(empty, "evidences")).toBeUndefined();
+    expect(at(empty, "unmapped.text_fields")).toBeUndefined();
+  });
+});
+
 describe("syscall evidence", () => {
   it("process with parent, ancestors, executable, user and terminal", () => {
     const ev = ocsf(one("falco/read-sensitive-file-untrusted__plugins-collector-readme.json"));
