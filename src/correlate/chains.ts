@@ -409,20 +409,27 @@ function sameProcess(t: Summary, f: Summary): boolean {
 
 function enforcementAlert(win: Summary[], cfg: CorrelateConfig): ChainMatch[] {
   const W = cfg.chains.enforcement_alert.windowSeconds * 1000;
-  const heads = new Map<string, Summary[]>(); // one incident per enforced process (exec_id), else per event
+  const skew = cfg.skewSeconds * 1000;
+  // one incident per enforced process (exec_id), else per event; enforcements of one process further than the
+  // window from the first start another (one with an absurd time, 0 or 9999, does not head or stretch the story)
+  const byProcess = new Map<string, Summary[][]>();
   for (const x of win) {
     if (!has(x, "enforcement")) continue;
     const k = x.exec_id ?? x.uid;
-    const l = heads.get(k);
-    if (l) l.push(x);
-    else heads.set(k, [x]);
+    const groups = byProcess.get(k) ?? [];
+    const g = groups[groups.length - 1];
+    if (g && x.time - g[0]!.time <= W) g.push(x);
+    else byProcess.set(k, [...groups, [x]]);
   }
   const out: ChainMatch[] = [];
-  for (const enforced of heads.values()) {
+  for (const enforced of [...byProcess.values()].flat()) {
     const head = enforced[0]!;
+    const last = enforced[enforced.length - 1]!;
     const alerts = win.filter((f) => has(f, "alert") && enforced.some((t) => Math.abs(f.time - t.time) <= W && sameProcess(t, f)));
     if (alerts.length === 0) continue;
-    const exec = head.exec_id !== undefined ? win.filter((x) => has(x, "exec") && x.exec_id === head.exec_id) : [];
+    // the process's exec: one (an exec_id starts once), the latest before it was enforced (within the skew), so a
+    // copy at time 0 or 9999 is not listed
+    const exec = head.exec_id !== undefined ? win.filter((x) => has(x, "exec") && x.exec_id === head.exec_id && x.time <= last.time + skew).slice(-1) : [];
     out.push(finish("enforcement_alert", head, enforced, [...alerts, ...exec], cfg.maxRelated));
   }
   return out;

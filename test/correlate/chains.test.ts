@@ -339,6 +339,17 @@ describe("chain enforcement_alert: a Tetragon Sigkill and the Falco alert for th
     expect(found[0]!.members.map((x) => x.time)).toEqual([...found[0]!.members.map((x) => x.time)].sort((a, b) => a - b));
   });
 
+  it("a copy of the kill or of the exec with an absurd time (0, year 9999) neither heads the incident nor stretches its times", () => {
+    const [kill] = summarize(sigkill(), C);
+    const [alert] = summarize(catAlert(), C);
+    const [exec] = summarize(normalizeRecord(tetragonCatExecRecord()), C);
+    const real = matchChains([kill!, alert!, exec!], C).filter((m) => m.chain === "enforcement_alert");
+    expect(real.map((m) => uids(m).sort())).toEqual([[kill!.uid, alert!.uid, exec!.uid].sort()]);
+    const absurd = [kill!, exec!].flatMap((x) => [0, Date.parse("9999-12-31T23:59:59Z")].map((time) => ({ ...x, uid: `${x.uid}-${time}`, time })));
+    const found = matchChains([...absurd, kill!, alert!, exec!], C).filter((m) => m.chain === "enforcement_alert");
+    expect(found.map((m) => [m.finding_uid, ...uids(m)])).toEqual(real.map((m) => [m.finding_uid, ...uids(m)]));
+  });
+
   it("does not join another binary's alert, an alert a minute away, or a hook that enforced nothing", () => {
     const kill = sigkill();
     const shell = normalizeRecord(falcoShellRecord({ at: STORY_AT + 10 })); // sh in the same pod
