@@ -1,8 +1,8 @@
 // npm run archive:ls [-- prefix]        lists objects in the local archive (R2) of a running `npm start`
 // npm run archive:cat -- <key|prefix>   prints the OCSF NDJSON in one object, or in every object under a prefix
-import { adminAuth, errorText, HttpError, isConnectionFailure } from "./cli";
+import { adminAuth, errorText, HttpError, isConnectionFailure, serverUrl } from "./cli";
 const [cmd, arg] = process.argv.slice(2);
-const url = (process.env.TRIBUTARY_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
+const url = serverUrl();
 // a dev server with delivery.adminToken configured wants it here too (src/routes/admin.ts)
 const headers = adminAuth();
 

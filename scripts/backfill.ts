@@ -7,7 +7,7 @@
 // no cursor, pausing between pages so the queue and the sink are not flooded, waiting out 429/503 (their
 // Retry-After). Ctrl-C stops after the page in flight and prints the --resume cursor (twice: at once).
 // docs/delivery.md "Re-sending archived events".
-import { adminAuth, adminHint, errorText, HttpError, parseOptions } from "./cli";
+import { adminAuth, adminHint, errorText, HttpError, parseOptions, serverUrl } from "./cli";
 
 interface Page {
   objects: number;
@@ -19,7 +19,7 @@ interface Page {
   error?: string;
 }
 
-const url = (process.env.TRIBUTARY_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
+const url = serverUrl();
 const headers: Record<string, string> = { "content-type": "application/json", ...adminAuth() };
 const USAGE =
   "usage: npm run backfill -- --sink <name> --from <yyyy-mm-dd> --to <yyyy-mm-dd> [--class N] [--tenant T] [--source S[,S]] [--resume <cursor>] [--pause-ms 500] [--max-pages 10000] [--max-minutes 360]";

@@ -26,6 +26,11 @@ export function isConnectionFailure(e: unknown): boolean {
   return e instanceof TypeError;
 }
 
+/** The running Tributary the admin CLIs talk to: TRIBUTARY_URL (no trailing slash), else the local `npm start`. */
+export function serverUrl(): string {
+  return (process.env.TRIBUTARY_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
+}
+
 /** The admin API's authorization header, when TRIBUTARY_ADMIN_TOKEN (the config's delivery.adminToken) is set. */
 export function adminAuth(): Record<string, string> {
   const token = process.env.TRIBUTARY_ADMIN_TOKEN;

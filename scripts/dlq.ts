@@ -12,9 +12,9 @@
 //   npm run dlq -- unreadable                      spool and staged objects set aside as unreadable (docs/operate.md)
 import type { DeadLetterInfo } from "../src/deliver/dlq";
 import type { StagedSummary, UnreadableInfo } from "../src/deliver/inventory";
-import { adminAuth, adminHint, errorText, HttpError, parseOptions } from "./cli";
+import { adminAuth, adminHint, errorText, HttpError, parseOptions, serverUrl } from "./cli";
 
-const url = (process.env.TRIBUTARY_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
+const url = serverUrl();
 const headers: Record<string, string> = { "content-type": "application/json", ...adminAuth() };
 
 /** The options each command reads. Another one given is refused, not ignored: `replay --tenant x` replayed every tenant's. */
