@@ -231,7 +231,7 @@ export function isoToMs(v: Json | undefined): number | undefined {
   if (typeof v !== "string" || v.length > 64) return undefined;
   const m = ISO_DATE_TIME.exec(v);
   if (!m) return undefined;
-  const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number, number];
+  const y = Number(m[1]), mo = Number(m[2]), d = Number(m[3]), h = Number(m[4]), mi = Number(m[5]), s = Number(m[6]);
   if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || s > 60) return undefined;
   const ms = s === 60 ? 999 : Number((m[7] ?? "").slice(0, 3).padEnd(3, "0"));
   let offsetMin = 0;
@@ -241,10 +241,9 @@ export function isoToMs(v: Json | undefined): number | undefined {
     if (oh > 23 || om > 59) return undefined;
     offsetMin = (m[9] === "-" ? -1 : 1) * (oh * 60 + om);
   }
-  const dt = new Date(0); // not Date.UTC, which reads the years 0-99 as 1900-1999
-  dt.setUTCFullYear(y, mo - 1, d);
-  dt.setUTCHours(h, mi, Math.min(s, 59), ms);
-  return dt.getTime() - offsetMin * 60_000;
+  const t = Date.UTC(y, mo - 1, d, h, mi, Math.min(s, 59), ms);
+  // Date.UTC reads the years 0-99 as 1900-1999: those have their date set again (the time of day stays)
+  return (y < 100 ? new Date(t).setUTCFullYear(y, mo - 1, d) : t) - offsetMin * 60_000;
 }
 
 function daysInMonth(y: number, mo: number): number {

@@ -101,6 +101,7 @@ describe("isoToMs: the date-times sources send, and what Date.parse would wrongl
     expect(isoToMs("2016-12-31T23:59:60.5Z")).toBe(Date.UTC(2016, 11, 31, 23, 59, 59, 999));
     expect(isoToMs("2024-02-29T00:00:00Z")).toBe(Date.UTC(2024, 1, 29));
     expect(isoToMs("0050-01-01T00:00:00Z")).toBe(new Date("0050-01-01T00:00:00Z").getTime()); // not 1950
+    expect(isoToMs("0000-02-29T12:30:00.25+01:00")).toBe(new Date("0000-02-29T11:30:00.250Z").getTime()); // year 0 is a leap year, 1900 is not
   });
 
   it("is undefined for what is not a calendar date-time", () => {
