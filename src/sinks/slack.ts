@@ -78,6 +78,12 @@ function cut(s: string, n: number): string {
 /** An event time as shown: ISO 8601, else the number as sent (1e300, NaN: a replayed event's) marked as no date. */
 const timeText = (ms: number): string => isoTime(ms) ?? `${ms} (not a date)`;
 
+/** The event's severity as shown: its caption, else its number. */
+const severityText = (e: OcsfEvent): string => e.severity ?? `severity ${e.severity_id}`;
+
+/** The event's host as shown: the device's hostname, a noise summary's hosts, else the device's name or address. */
+const hostText = (e: OcsfEvent): string | undefined => textAt(e, "device.hostname") ?? noiseHosts(e) ?? first(e, ["device.name", "device.ip"]);
+
 /** The event's rule or finding title, as the message header names it. */
 const titleOf = (e: OcsfEvent): string => first(e, ["finding_info.title", "type_name"]) ?? `OCSF class ${e.class_uid}`;
 
@@ -124,9 +130,9 @@ const SEVERITY_EMOJI: Record<number, string> = { 4: ":large_orange_circle:", 5: 
  */
 export function slackMessage(e: OcsfEvent): { text: string; blocks: unknown[]; unfurl_links: false; unfurl_media: false } {
   const title = titleOf(e);
-  const severity = e.severity ?? `severity ${e.severity_id}`;
+  const severity = severityText(e);
   // a throttle summary of events from several hosts has no device: it lists them in tributary_noise.hosts
-  const host = textAt(e, "device.hostname") ?? noiseHosts(e) ?? first(e, ["device.name", "device.ip"]);
+  const host = hostText(e);
   const image = first(e, ["evidences.0.container.image.name", "container.image.name"]);
   const containerName = first(e, ["evidences.0.container.name", "evidences.0.container.uid", "container.name", "container.uid"]);
   const container = containerName && image ? `${containerName} (${image})` : (containerName ?? image);
@@ -233,13 +239,13 @@ export function slackDigest(events: OcsfEvent[], shown: number): { text: string;
   const span = times.length > 0 ? `${isoTime(times.reduce((a, b) => Math.min(a, b)))} – ${isoTime(times.reduce((a, b) => Math.max(a, b)))}` : "no valid event time";
   const rules = tally(events.map(titleOf));
   // severities in severity order (Critical first), not by count
-  const rank = new Map(events.map((e) => [e.severity ?? `severity ${e.severity_id}`, e.severity_id]));
-  const severities = tally(events.map((e) => e.severity ?? `severity ${e.severity_id}`)).sort((a, b) => rank.get(b[0])! - rank.get(a[0])!);
+  const rank = new Map(events.map((e) => [severityText(e), e.severity_id]));
+  const severities = tally(events.map(severityText)).sort((a, b) => rank.get(b[0])! - rank.get(a[0])!);
   const top = SEVERITY_EMOJI[events.reduce((m, e) => (e.severity_id === 99 ? m : Math.max(m, e.severity_id)), 0)] ?? "";
   const where: [string, [string, number][]][] = [
     ["Clusters", tally(events.map((e) => labelValue(e.metadata.labels, "k8s.cluster:")))],
     ["Namespaces", tally(events.map(namespaceOf))],
-    ["Hosts", tally(events.map((e) => textAt(e, "device.hostname") ?? noiseHosts(e) ?? first(e, ["device.name", "device.ip"])))],
+    ["Hosts", tally(events.map(hostText))],
   ];
   const uids = events.map(eventUid).filter((u): u is string => u !== undefined);
   const ruleName = rules.length === 1 ? rules[0]![0] : `${count(rules.length)} rules`;
