@@ -5,7 +5,7 @@
 //
 // Secrets are compared as SHA-256 digests in constant time, and never logged: logs name the env
 // variable a missing secret should come from, never a value.
-import { hmacEntries, type Config } from "../config/schema";
+import { credentialRows, hmacEntries, type Config } from "../config/schema";
 import { resolveSecret } from "../config/load";
 import type { SourceKind } from "../normalize/ocsf";
 import { log } from "../ops/log";
@@ -328,6 +328,16 @@ export async function ingestCredentialWithSecret(cfg: Config, env: object, value
   for (const username of new Set(cfg.auth.tokens.flatMap((t) => (t.basic ? [t.basic.username] : []))))
     found ??= match(creds.basic, await sha256(`${username}:${value}`));
   return found?.credential;
+}
+
+/**
+ * The tenants an ingest request can be counted under (authenticate): each credential's, "none" when auth is not
+ * required, "dev" in local development with no credential configured. Without repeats, in that order.
+ */
+export function ingestTenants(cfg: Config, env: { TRIBUTARY_DEV?: string }): string[] {
+  const a = cfg.auth;
+  const rows = credentialRows(a);
+  return [...new Set([...rows.map((r) => r.tenant), ...(a.required ? [] : ["none"]), ...(env.TRIBUTARY_DEV === "true" && rows.length === 0 ? ["dev"] : [])])];
 }
 
 /** Whether a principal may send records of this source. */

@@ -21,6 +21,7 @@ import { z } from "zod";
 import type { AppEnv } from "./ingest";
 import { configFor } from "../config/load";
 import { adminGuard } from "./admin";
+import { ingestTenants } from "./auth";
 import { listDeadLetters, listTenantDeadLetters, readDeadLetter, DLQ_PREFIX } from "../deliver/dlq";
 import { deleteCopies, listQueueDeadLetters, readQueueDeadLetter, resendQueueDeadLetter, QUEUE_DLQ_PREFIX, QUEUE_SINK_PREFIX, type QueueOrigin } from "../deliver/queue-dlq";
 import { scheduleDelivery } from "../deliver/retry";
@@ -28,7 +29,7 @@ import { resolveSinks, type ResolvedSink } from "../deliver/sinks";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { drainQuietly, listSpool, SPOOL_DRAIN_SCHEDULED } from "../deliver/spool";
 import { listUnreadable, stagedBySink } from "../deliver/inventory";
-import { credentialRows, type Config } from "../config/schema";
+import type { Config } from "../config/schema";
 
 export const dlqRoutes = new Hono<AppEnv>();
 
@@ -60,11 +61,9 @@ async function listAll(bucket: R2Bucket, sink: string | undefined, limit: number
  * a note, not a refusal.
  */
 export function unknownTenantNote(cfg: Config, env: { TRIBUTARY_DEV?: string }, tenant: string): string | undefined {
-  const a = cfg.auth;
-  const rows = credentialRows(a);
-  const tenants = new Set([...rows.map((r) => r.tenant), ...(a.required ? [] : ["none"]), ...(env.TRIBUTARY_DEV === "true" && rows.length === 0 ? ["dev"] : [])]);
-  if (tenants.has(tenant)) return undefined;
-  return `no ingest credential of the config has tenant "${tenant}" (tenants: ${[...tenants].join(", ") || "none"}); a removed tenant's events are still found`;
+  const tenants = ingestTenants(cfg, env);
+  if (tenants.includes(tenant)) return undefined;
+  return `no ingest credential of the config has tenant "${tenant}" (tenants: ${tenants.join(", ") || "none"}); a removed tenant's events are still found`;
 }
 
 dlqRoutes.get("/v1/dlq", async (c) => {

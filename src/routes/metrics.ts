@@ -4,13 +4,13 @@
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import type { AppEnv } from "./ingest";
 import { configFor, resolveSecret } from "../config/load";
-import { credentialRows, type Config } from "../config/schema";
+import type { Config } from "../config/schema";
 import { renderPrometheus, withZeros, zeroSeries, PROMETHEUS_CONTENT_TYPE, type ConfigLabels, type ExtraFamily } from "../ops/metrics";
 import { policyLabel } from "../config/noise";
 import { CHAIN_NAMES } from "../config/correlate";
 import { countIngestRequest, flushMetrics, maybeFlush, metricsStore } from "../ops/record";
 import { suppressionReport } from "../noise/stats";
-import { sameSecret, WHERE } from "./auth";
+import { ingestTenants, sameSecret, WHERE } from "./auth";
 import { resolveSinks } from "../deliver/sinks";
 
 /** The credential in Authorization: the Bearer token, or the password of HTTP Basic. */
@@ -64,14 +64,11 @@ function configFamilies(cfg: Config): ExtraFamily[] {
  * entries and noise.sample policies, and the correlation chains that can emit incidents.
  */
 export function configLabels(cfg: Config, env: { TRIBUTARY_DEV?: string }): ConfigLabels {
-  const a = cfg.auth;
-  const credentials = a.tokens.length > 0 || a.hmac !== undefined;
-  const tenants = [...credentialRows(a).map((t) => t.tenant), ...(a.required ? [] : ["none"]), ...(env.TRIBUTARY_DEV === "true" && !credentials ? ["dev"] : [])];
   const c = cfg.correlate;
   return {
     sinks: Object.keys(cfg.sinks),
     bufferedSinks: [...resolveSinks(cfg).values()].filter((s) => s.buffer !== undefined).map((s) => s.name),
-    ...(cfg.metrics.tenantLabels ? { tenants: [...new Set(tenants)] } : {}),
+    ...(cfg.metrics.tenantLabels ? { tenants: ingestTenants(cfg, env) } : {}),
     suppress: (cfg.noise?.suppress ?? []).map((p, i) => policyLabel("suppress", i, p)),
     sample: (cfg.noise?.sample ?? []).map((p, i) => policyLabel("sample", i, p)),
     chains: c.enabled ? CHAIN_NAMES.filter((n) => c.chains[n].enabled) : [],
