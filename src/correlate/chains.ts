@@ -416,10 +416,11 @@ function enforcementAlert(win: Summary[], cfg: CorrelateConfig): ChainMatch[] {
   for (const x of win) {
     if (!has(x, "enforcement")) continue;
     const k = x.exec_id ?? x.uid;
-    const groups = byProcess.get(k) ?? [];
-    const g = groups[groups.length - 1];
+    const groups = byProcess.get(k);
+    const g = groups?.[groups.length - 1];
     if (g && x.time - g[0]!.time <= W) g.push(x);
-    else byProcess.set(k, [...groups, [x]]);
+    else if (groups) groups.push([x]);
+    else byProcess.set(k, [[x]]);
   }
   const out: ChainMatch[] = [];
   for (const enforced of [...byProcess.values()].flat()) {
@@ -441,7 +442,12 @@ function awsCredentialNewIp(win: Summary[], cfg: CorrelateConfig): ChainMatch[] 
   // the credential actions per credential, in time order; the first one used from a new IP is the story's head
   // (so an action with an absurd time, 0 or years off, joins nothing and cannot hide a later real one)
   const actions = new Map<string, Summary[]>();
-  for (const x of win) if (has(x, "cred_create") && x.credential) actions.set(x.credential, [...(actions.get(x.credential) ?? []), x]);
+  for (const x of win) {
+    if (!has(x, "cred_create") || !x.credential) continue;
+    const l = actions.get(x.credential);
+    if (l) l.push(x);
+    else actions.set(x.credential, [x]);
+  }
   const out: ChainMatch[] = [];
   for (const heads of actions.values()) {
     for (const head of heads) {
