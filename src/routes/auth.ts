@@ -330,6 +330,12 @@ export async function ingestCredentialWithSecret(cfg: Config, env: object, value
   return found?.credential;
 }
 
+/** Whether `value` is a configured ingest bearer token (only those: no Basic password nor HMAC key is confirmed). */
+export async function isIngestBearerToken(cfg: Config, env: object, value: string): Promise<boolean> {
+  const creds = await credentialsFor(cfg, env);
+  return match(creds.bearer, await sha256(value)) !== undefined;
+}
+
 /**
  * The tenants an ingest request can be counted under (authenticate): each credential's, "none" when auth is not
  * required, "dev" in local development with no credential configured. Without repeats, in that order.

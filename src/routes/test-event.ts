@@ -18,7 +18,7 @@
 // ingest's (a credential allowed to send Falco records), as Falcosidekick's /test.
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "./ingest";
-import { authenticate, allows, ingestCredentialWithSecret, CHALLENGE, type AuthResult } from "./auth";
+import { authenticate, allows, isIngestBearerToken, CHALLENGE, type AuthResult } from "./auth";
 import { adminRefusal } from "./admin";
 import { readBytes, drainFor, BodyError } from "./body";
 import { configFor } from "../config/load";
@@ -135,10 +135,14 @@ type Caller = { admin: true } | { admin: false; tenant?: string; scoped: boolean
 export const INGEST_NOT_ADMIN =
   "an ingest credential cannot send the test alert when delivery.adminToken is configured (it goes to every sink, pagers included): send Authorization: Bearer <delivery.adminToken> (npm scripts: TRIBUTARY_ADMIN_TOKEN)";
 
-/** Whether the request's bearer token is an ingest credential's secret (which one is not said). */
+/**
+ * Whether the request's bearer token is an ingest bearer token (which one is not said). Only bearer tokens: a Basic
+ * password or an HMAC key sent as a bearer is not confirmed (its holder may not know the username, or send it as a
+ * bearer anywhere else).
+ */
 async function isIngestBearer(c: Context<AppEnv>, cfg: Config): Promise<boolean> {
   const m = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "");
-  return m !== null && (await ingestCredentialWithSecret(cfg, c.env, m[1]!.trim())) !== undefined;
+  return m !== null && (await isIngestBearerToken(cfg, c.env, m[1]!.trim()));
 }
 
 /**

@@ -111,6 +111,16 @@ describe("POST /v1/test", () => {
       expect(none.status).toBe(401);
       expect(none.headers.get("www-authenticate")).toContain("tributary-admin");
     }
+    // only ingest BEARER tokens are told: a Basic password or an HMAC key sent as a bearer is not confirmed
+    const withOthers = {
+      ...cfg,
+      auth: { ...cfg.auth, tokens: [...(cfg.auth?.tokens ?? []), { tenant: "edge", basic: { username: "falco", password: { env: "BASIC_PW" } } }], hmac: { secret: { env: "HMAC_KEY" }, tenant: "signed" } },
+    };
+    const otherVars = { ...adminVars, BASIC_PW: "basic-pw-91c2", HMAC_KEY: "hmac-key-77d0" };
+    for (const secret of ["basic-pw-91c2", "hmac-key-77d0"]) {
+      const r = await call(post("/v1/test?sinks=archive", null, { authorization: `Bearer ${secret}` }), { config: withOthers, dev: false, vars: otherVars });
+      expect([secret, r.status, r.body]).toEqual([secret, 403, { error: "invalid admin token" }]);
+    }
     const admin = await call(post("/v1/test?sinks=archive", null, { authorization: "Bearer admin-secret" }), { config: cfg, dev: false, vars: adminVars });
     expect(admin.status).toBe(200);
     expect(admin.body).toMatchObject({ ok: true, results: { archive: { outcome: "delivered" } } });
