@@ -257,6 +257,20 @@ function exeIfPath(f: Fields, key: string): string | undefined {
   return typeof v === "string" && v.startsWith("/") ? f.s(key) : undefined;
 }
 
+/**
+ * The container plugin's container.full_id (Falco 0.41+) when it is the full form of container.id: 64 hex digits
+ * whose first 12 are container.id. OCSF container.uid is "the full container unique identifier", and Tetragon's
+ * pod.container.id carries the full id too (after its "containerd://" prefix). The 12-digit container.id then stays
+ * in unmapped.output_fields (OCSF has no attribute for a short id); any other full_id stays there, beside the
+ * container.id mapped as before.
+ */
+function fullContainerId(f: Fields): string | undefined {
+  const full = f.peek("container.full_id");
+  const short = f.peek("container.id");
+  if (typeof full !== "string" || typeof short !== "string" || short.length !== 12) return undefined;
+  return /^[0-9a-f]{64}$/.test(full) && full.startsWith(short) ? f.s("container.full_id") : undefined;
+}
+
 /** container.*, k8s.* and k8smeta.* -> evidences[0].container and resources[] (OCSF has no pod object). */
 function mapContainer(f: Fields, b: Built, obs: Observables): void {
   const cid = f.peek("container.id");
@@ -268,7 +282,7 @@ function mapContainer(f: Fields, b: Built, obs: Observables): void {
   const podUid = f.s("k8s.pod.uid") ?? f.s("k8s.pod.id") ?? f.s("k8smeta.pod.uid");
   const ns = f.s("k8s.ns.name") ?? f.s("k8smeta.ns.name");
   if (inContainer) {
-    const uid = f.s("container.id");
+    const uid = fullContainerId(f) ?? f.s("container.id");
     const name = f.s("container.name");
     const repo = f.s("container.image.repository");
     const tag = f.s("container.image.tag");

@@ -11,6 +11,8 @@ import { makeEnricher } from "../../src/enrich/index";
 import { applyCorrelationKeys, correlationKeys, shortContainerId, keysOf, KEY_KINDS, PRIMARY_ORDER, type Extracted } from "../../src/correlate/keys";
 import { stableUid } from "../../src/normalize/uid";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
+import type { JsonObject } from "../../src/normalize/json";
+import { at } from "../support/at";
 import {
   CFG,
   execStory,
@@ -119,6 +121,25 @@ describe("key formats per source", () => {
     // cat and nc are both children of the same `sh lifecycle.sh`: the parent_exec key joins them
     expect(corr(connect)!.keys).toContain("parent_exec:bWluaWt1YmU6MzM0OTc2MDUxNjExMTozODMxMg==");
     expect(corr(connect)!.keys).toContain("exec:bWluaWt1YmU6MzM0OTc2NzgxOTUzNTozODMxNA==");
+  });
+
+  it("a Falco 0.41+ alert whose container.uid is the full id (container.full_id) keeps its keys and shares the container key with Tetragon", () => {
+    const full = "e6af4dff4ea3b8d50313c59fbaa442e377da35671e79f43b8dc53c5efcc9b659";
+    const { shell, child } = execStory();
+    const rec = falcoShellRecord({ at: ALERT_AT });
+    (rec.output_fields as JsonObject)["container.full_id"] = full;
+    const alert = normalizeRecord(rec);
+    expect(at(alert, "evidences.0.container.uid")).toBe(full);
+    // Tetragon's uid is the same id behind its runtime scheme
+    expect(at(child, "process.container.uid")).toBe(`docker://${full}`);
+    expect(corr(alert)).toEqual(corr(shell));
+    expect(corr(alert)!.keys).toContain("container:e6af4dff4ea3");
+    expect(corr(child)!.keys).toContain("container:e6af4dff4ea3");
+    // without pod names the container key is the alert's primary key, the one Tetragon's exec carries
+    for (const k of Object.keys(rec.output_fields as JsonObject)) if (k.startsWith("k8s.")) delete (rec.output_fields as JsonObject)[k];
+    const bare = normalizeRecord(rec);
+    expect(corr(bare)!.key).toBe("container:e6af4dff4ea3");
+    expect(corr(child)!.keys).toContain(corr(bare)!.key);
   });
 
   it("events of other pods get other keys", () => {

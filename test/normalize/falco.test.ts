@@ -440,6 +440,39 @@ describe("syscall evidence", () => {
     });
     expect(at(ev, "resources")).toEqual([{ type: "Pod", name: "falco-pod-delete-7dc9f5fbb8-gbfk7", namespace: "openfaas-fn" }]);
   });
+  it("container.full_id (container plugin, Falco 0.41+) is container.uid when it extends container.id; the short id stays in unmapped", () => {
+    const full = "12fc4de5ccc3a8e1b6f0d2c4e6a8b0c2d4e6f8a0b2c4d6e8f0a2b4c6d8e0f2a4";
+    const rec = one("falco/contact-k8s-api-server-from-container__openfaas-blog.json");
+    (rec.output_fields as JsonObject)["container.full_id"] = full;
+    const ev = ocsf(rec);
+    expect(at(ev, "evidences.0.container")).toMatchObject({ uid: full, orchestrator: "Kubernetes" });
+    expect(at(ev, "unmapped.output_fields")).toMatchObject({ "container.id": "12fc4de5ccc3" });
+    expect((at(ev, "unmapped.output_fields") as JsonObject)["container.full_id"]).toBeUndefined();
+    // still one Container observable, naming the object
+    expect((at(ev, "observables") as { name: string }[]).filter((o) => o.name === "evidences[0].container")).toHaveLength(1);
+    expect(validateOcsf(ev)).toEqual([]);
+    expect(lossOf("falco", rec, ev)).toEqual([]);
+    // a full_id that is not container.id's full form (another prefix, not 64 lower-case hex digits, or
+    // container.id not 12 digits): container.id is mapped as before and full_id stays in unmapped
+    const base = { "proc.pid": 1, "container.name": "web" };
+    for (const [id, fullId] of [
+      ["ee97d9c4186f", full],
+      ["12fc4de5ccc3", full.slice(0, 63)],
+      ["12fc4de5ccc3", full.toUpperCase()],
+      ["12fc4de5ccc3", `${full.slice(0, 63)}g`],
+      ["12fc4de5ccc", full],
+    ] as const) {
+      const r: JsonObject = { rule: "r", output: "o", priority: "Notice", output_fields: { ...base, "container.id": id, "container.full_id": fullId } };
+      const e = ocsf(r);
+      expect(at(e, "evidences.0.container.uid")).toBe(id);
+      expect(at(e, "unmapped.output_fields")).toEqual({ "container.full_id": fullId });
+      expect(lossOf("falco", r, e)).toEqual([]);
+    }
+    // a process on the host: container.id and container.full_id "host" are no container
+    const host = ocsf({ rule: "r", output: "o", priority: "Notice", output_fields: { "proc.pid": 1, "container.id": "host", "container.full_id": "host" } });
+    expect(at(host, "evidences.0.container")).toBeUndefined();
+    expect(at(host, "unmapped.output_fields")).toEqual({ "container.id": "host", "container.full_id": "host" });
+  });
   it("the k8smeta plugin's pod fields (Falco 0.37+) are the fallback for k8s.*: the same Pod resource", () => {
     const rec = one("falco/contact-k8s-api-server-from-container__openfaas-blog.json");
     const of = rec.output_fields as JsonObject;

@@ -63,6 +63,8 @@ const falco: FieldRule[] = [
   { from: of("proc.tty"), to: [`${PROC}.session.terminal`] },
   // container and Kubernetes pod (resources[]: OCSF has no pod object)
   { from: of("container.id"), to: [`${EV}.container.uid`] },
+  // the container plugin's 64-digit id (Falco 0.41+) when it extends container.id, which then stays in unmapped
+  { from: of("container.full_id"), to: [`${EV}.container.uid`] },
   { from: of("container.name"), to: [`${EV}.container.name`] },
   { from: of("container.image.repository"), to: [`${EV}.container.image.name`] },
   { from: of("container.image"), to: [`${EV}.container.image.name`] },
