@@ -36,6 +36,8 @@ export interface DeliverResult {
   partialRejects?: number;
   /** Set when the sink looked unavailable (a retry outcome), with how long it asked to be left alone: later work for it can wait. */
   down?: Down;
+  /** Scopes of the sink (Loki orgs) found unavailable while the sink was not (AttemptReport.downScopes): their events were retried. */
+  downScopes?: Record<string, Down>;
   /** R2 keys the retried events were parked under (large sets, see ./retry). */
   parked: string[];
   /** The dead letters written (their DLQ object keys, ./dlq), in order. */
@@ -92,6 +94,7 @@ export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise
   result.requests = report.requests;
   if (report.partialRejects) result.partialRejects = report.partialRejects;
   if (report.down !== undefined) result.down = report.down;
+  if (report.downScopes !== undefined) result.downScopes = report.downScopes;
 
   for (const g of report.rejected) await bury(sink.type, g.reason, g.indices.map((i) => items[i]!), g);
   for (const g of report.retry) {

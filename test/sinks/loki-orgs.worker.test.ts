@@ -2,7 +2,7 @@
 // the queue consumer inside workerd delivers to the fake Loki on 127.0.0.1 (./loki-orgs-setup.ts), with
 // one org answering 503 for its first pushes. DELIVERIES is a stub producer fed back to the consumer.
 import { env } from "cloudflare:test";
-import { beforeAll, describe, expect, inject, it } from "vitest";
+import { beforeAll, describe, expect, inject, it, vi } from "vitest";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { uniqueFixtureEvents, eventsMessages, stubDeliveries, runBatch, drainDeliveries, EVENTS_QUEUE } from "../support/delivery";
 import type { LokiOrgState } from "./loki-orgs-setup";
@@ -13,6 +13,17 @@ const control = inject("lokiOrgsControl");
 async function org(name: string, down?: number): Promise<LokiOrgState> {
   const res = await fetch(`${control}/${encodeURIComponent(name)}`, down === undefined ? {} : { method: "POST", body: JSON.stringify({ down }) });
   return (await res.json()) as LokiOrgState;
+}
+/** The "delivery" log lines (JSON; info and warn) for `sink` that `run` writes. */
+async function deliveryLines(sink: string, run: () => Promise<unknown>): Promise<Record<string, unknown>[]> {
+  const logged: string[] = [];
+  const spies = (["log", "warn"] as const).map((m) => vi.spyOn(console, m).mockImplementation((l: unknown) => void logged.push(String(l))));
+  try {
+    await run();
+  } finally {
+    for (const s of spies) s.mockRestore();
+  }
+  return logged.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === "delivery" && l.sink === sink);
 }
 const uidsOf = (lines: string[]) => lines.map((l) => (JSON.parse(l) as OcsfEvent).metadata.uid!).sort();
 
@@ -58,5 +69,30 @@ describe("Loki sink with a tenant template: one org down", () => {
     expect(uidsOf((await org(a)).lines)).toEqual(uidsFor(a)); // nothing sent twice
     expect(uidsOf((await org(c)).lines)).toEqual(uidsFor(c));
     expect((await env.ARCHIVE.list({ prefix: `dlq/${sink}/` })).objects).toEqual([]);
+  });
+
+  it("the delivery log line names the down org, why and for how long; the sink itself is not down", async () => {
+    const run = `l${Date.now().toString(36)}`;
+    const [a, b] = ["a", "b"].map((t) => `${run}-team-${t}`) as [string, string];
+    const tagged = events.slice(0, 8).map((e, i) => ({ ...e, metadata: { ...e.metadata, tenant_uid: i % 2 ? b : a } }));
+    const sink = `loki-${run}`;
+    const cfg = { sinks: { [sink]: { type: "loki", url: lokiUrl, tenant: "{tenant}", maxEvents: 2, retry: { maxAttempts: 4 } } }, routes: [{ sinks: [sink] }] };
+    const deliveries = stubDeliveries();
+    const e = { ...env, TRIBUTARY_CONFIG: JSON.stringify(cfg), DELIVERIES: deliveries } as unknown as Env;
+    await org(b, 1);
+
+    const lines = await deliveryLines(sink, () => runBatch(EVENTS_QUEUE, eventsMessages(cfg, tagged), e));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: "warn", queue: "events", delivered: 4, retried: 4, dead: 0, downScopes: [{ scope: b, reason: `Loki HTTP 503: org ${b} down`, afterMs: 20_000 }] });
+    expect(lines[0]).not.toHaveProperty("down");
+    expect((await org(b)).pushes).toBe(1);
+
+    // the retry finds the org back: its line has no down scope
+    const retried = await deliveryLines(sink, () => drainDeliveries(deliveries, e));
+    expect(retried.map((l) => [l.level, l.delivered, l.downScopes])).toEqual([
+      ["info", 2, undefined],
+      ["info", 2, undefined],
+    ]);
+    expect(uidsOf((await org(b)).lines)).toEqual(tagged.filter((x) => x.metadata.tenant_uid === b).map((x) => x.metadata.uid!).sort());
   });
 });
