@@ -73,7 +73,11 @@ export const deliverySchema = z
      * DELIVERIES, so a slow (not dead) sink cannot hold a batch the other sinks are done with.
      */
     budgetMs: z.number().int().min(1_000).max(600_000).default(30_000),
-    /** Bearer token for GET /v1/dlq and POST /v1/dlq/replay outside local development. */
+    /**
+     * Bearer token of the operator endpoints (src/routes/admin.ts): /v1/dlq... (dead letters, replay, spool, staged,
+     * unreadable), POST /v1/backfill, POST /v1/test and the dev-only archive browser. Once set it is enforced in local
+     * development too; a value equal to an ingest credential keeps them closed (503).
+     */
     adminToken: secretRef.optional(),
   })
   .strict();
