@@ -146,6 +146,17 @@ function runtimeOf(id: string): string | undefined {
   return i > 0 ? id.slice(0, i) : undefined;
 }
 
+/**
+ * The container id of a Kubernetes containerID ("containerd://e6af...", "docker://...", "cri-o://...")
+ * without its "<runtime>://" (the runtime is container.runtime): OCSF 1.3.0's container.uid is the full id,
+ * the form Falco's container.full_id has. Only a scheme of [\w.-] (what correlate's shortContainerId cuts)
+ * and a non-empty rest holding no other "://"; anything else unchanged, so the container key stays the same.
+ */
+function containerUidOf(id: string): string {
+  const rest = /^[\w.-]+:\/\/(.+)$/s.exec(id)?.[1];
+  return rest !== undefined && !rest.includes("://") ? rest : id;
+}
+
 /** Tag of an image reference "registry/repo:tag" (not a registry port, not a digest). */
 function imageTag(name: string): string | undefined {
   const at = name.indexOf("@");
@@ -253,7 +264,7 @@ function mapProcess(p: JsonObject, m: Mark, st: State): Obj {
       if (id !== undefined || name !== undefined) {
         container = {};
         if (id !== undefined) {
-          container.uid = id;
+          container.uid = containerUidOf(id);
           cm.id = true;
           const rt = runtimeOf(id);
           if (rt !== undefined) container.runtime = rt;

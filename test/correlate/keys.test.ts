@@ -130,8 +130,10 @@ describe("key formats per source", () => {
     (rec.output_fields as JsonObject)["container.full_id"] = full;
     const alert = normalizeRecord(rec);
     expect(at(alert, "evidences.0.container.uid")).toBe(full);
-    // Tetragon's uid is the same id behind its runtime scheme
-    expect(at(child, "process.container.uid")).toBe(`docker://${full}`);
+    // Tetragon's uid is the same id, its "docker://" scheme cut off (it is container.runtime): a SIEM joins them on container.uid
+    expect(at(child, "process.container.uid")).toBe(full);
+    expect(at(child, "process.container.runtime")).toBe("docker");
+    expect(at(child, "process.container.uid")).toBe(at(alert, "evidences.0.container.uid"));
     expect(corr(alert)).toEqual(corr(shell));
     expect(corr(alert)!.keys).toContain("container:e6af4dff4ea3");
     expect(corr(child)!.keys).toContain("container:e6af4dff4ea3");

@@ -12,6 +12,7 @@ import { tetragonEventKeys, detectKind } from "../../src/normalize/detect";
 import type { NormalizeContext, OcsfEvent } from "../../src/normalize/ocsf";
 import { frame } from "../../src/routes/decode";
 import { runPipeline } from "../../src/pipeline";
+import { shortContainerId } from "../../src/correlate/keys";
 
 const CTX: NormalizeContext = { ocsfVersion: "1.3.0", receivedAt: 1700000000000, tenant: "test" };
 
@@ -125,7 +126,8 @@ describe("process_exec", () => {
     expect(at(ev, "process.user")).toEqual({ uid: "0" });
     expect(at(ev, "process.namespace_pid")).toBe(49);
     expect(at(ev, "process.container")).toEqual({
-      uid: "containerd://551e161c47d8ff0eb665438a7bcd5b4e3ef5a297282b40a92b7c77d6bd168eb3",
+      // pod.container.id "containerd://551e...": the id without its scheme, which is the runtime
+      uid: "551e161c47d8ff0eb665438a7bcd5b4e3ef5a297282b40a92b7c77d6bd168eb3",
       runtime: "containerd",
       name: "spaceship",
       image: {
@@ -182,6 +184,48 @@ describe("process_exec", () => {
   it("without pod metadata, the `docker` id prefix is the container uid", () => {
     const ev = norm(rec("process_exec.ndjson:8"));
     expect(at(ev, "process.container")).toEqual({ uid: "a51959123c3ba99a9f50a700" });
+  });
+
+  it("container.uid is pod.container.id without its runtime scheme (the form Falco's container.full_id has); nothing else cut", () => {
+    const withId = (id: string): OcsfEvent => {
+      const r = rec("process_exec.ndjson:4");
+      (((r.process_exec as JsonObject).process as JsonObject).pod as JsonObject).container = { id, name: "c" };
+      const ev = norm(r);
+      expectGood(r, ev);
+      return ev;
+    };
+    const full = "e6af4dff4ea3b8d50313c59fbaa442e377da35671e79f43b8dc53c5efcc9b659";
+    for (const rt of ["containerd", "docker", "cri-o"]) {
+      expect(at(withId(`${rt}://${full}`), "process.container")).toMatchObject({ uid: full, runtime: rt });
+    }
+    // no scheme: unchanged, no runtime
+    expect(at(withId(full), "process.container.uid")).toBe(full);
+    expect(at(withId(full), "process.container.runtime")).toBeUndefined();
+    // an empty id behind the scheme, a scheme shortContainerId would not cut, a nested one: kept whole
+    expect(at(withId("containerd://"), "process.container")).toMatchObject({ uid: "containerd://", runtime: "containerd" });
+    expect(at(withId(`x y://${full}`), "process.container")).toMatchObject({ uid: `x y://${full}`, runtime: "x y" });
+    expect(at(withId(`docker://containerd://${full}`), "process.container.uid")).toBe(`docker://containerd://${full}`);
+  });
+
+  it("cutting the scheme loses nothing and keeps the container key (runtime + '://' + uid is the id sent)", () => {
+    const ids = fc.tuple(
+      fc.constantFrom("", "containerd://", "docker://", "cri-o://", "a.b_c://", "x y://", "://", "docker:/", "docker://docker://"),
+      fc.string({ unit: fc.constantFrom("0", "9", "a", "f", "A", "g", ":", "/"), maxLength: 70 }),
+    );
+    fc.assert(
+      fc.property(ids, ([scheme, rest]) => {
+        const id = scheme + rest;
+        const r = rec("process_exec.ndjson:4");
+        (((r.process_exec as JsonObject).process as JsonObject).pod as JsonObject).container = { id };
+        const ev = norm(r);
+        const c = at(ev, "process.container") as { uid?: string; runtime?: string } | undefined;
+        // an empty id is no id (the `docker` fallback may then give the uid)
+        if (id === "") return lossOf("tetragon", r, ev).length === 0;
+        const whole = c?.uid === id || (c?.runtime !== undefined && `${c.runtime}://${c.uid}` === id);
+        return whole && shortContainerId(c?.uid) === shortContainerId(id) && lossOf("tetragon", r, ev).length === 0;
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 

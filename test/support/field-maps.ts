@@ -209,7 +209,6 @@ const TETRAGON_PROCESS: [string, string[]][] = [
   ["user.name", ["user.name"]],
   ["docker", ["container.uid"]],
   ["pod.uid", ["container.pod_uuid"]],
-  ["pod.container.id", ["container.uid"]],
   ["pod.container.name", ["container.name"]],
   ["pod.container.pid", ["namespace_pid"]],
   ["pod.container.image.id", ["container.image.uid"]],
@@ -217,6 +216,16 @@ const TETRAGON_PROCESS: [string, string[]][] = [
   // the process's parent (by exec_id) is its parent_process
   ["parent_exec_id", ["parent_process.uid"]],
 ];
+
+/**
+ * pod.container.id, a Kubernetes containerID "<runtime>://<id>": [runtime, id] when the normalizer cuts the
+ * scheme off container.uid (a [\w.-] scheme, a rest without another "://"), so runtime + "://" + uid is the
+ * text sent; undefined when it does not (the id is then container.uid as sent).
+ */
+function containerIdParts(v: Json): [string, string] | undefined {
+  const [, runtime, id] = (typeof v === "string" && /^([\w.-]+):\/\/(.+)$/s.exec(v)) || [];
+  return runtime !== undefined && id !== undefined && !id.includes("://") ? [runtime, id] : undefined;
+}
 
 /**
  * Where body.process and body.parent go: the process is `process` (exec, exit, Set User ID, uprobe) or
@@ -253,6 +262,13 @@ const tetragon: FieldRule[] = [
   { from: "time", to: ["metadata.original_time"] },
   { from: "aggregation_info.count", to: ["count"] },
   ...TETRAGON_ROOTS.flatMap(([key, roots]) => TETRAGON_PROCESS.flatMap(([f, attrs]) => roots.flatMap((r) => attrs.map((a) => ({ from: `*.${key}.${f}`, to: [`${r}.${a}`] }))))),
+  // the container id: container.runtime + "://" + container.uid, or container.uid as sent when it has no scheme to cut
+  ...TETRAGON_ROOTS.flatMap(([key, roots]) =>
+    roots.flatMap((r): FieldRule[] => [
+      { from: `*.${key}.pod.container.id`, to: [`${r}.container.runtime`, `${r}.container.uid`], split: containerIdParts },
+      { from: `*.${key}.pod.container.id`, to: [`${r}.container.uid`], conv: (v) => (containerIdParts(v) ? undefined : v) },
+    ]),
+  ),
   // hooks: the hooked function / tracepoint / symbol, policy, message, tags, return value
   ...["function_name", "event", "symbol", "name"].map((k) => ({ from: `*.${k}`, to: ["metadata.event_code"] })),
   { from: "*.policy_name", to: ["authorizations[0].policy.name"] },
