@@ -11,6 +11,8 @@
 //     attempt, not one per request. A request with a scope (SinkRequest.scope: a Loki org) that is
 //     answered 408/429/5xx holds back only the later requests of its scope: the others are independent
 //     destinations and are still sent. A network error or timeout holds back every scope (same host).
+//     Scopes found down earlier in the same queue batch (AttemptOptions.downScopes) start held back:
+//     their batches are still encoded (a request's scope is known only then), their requests not sent.
 // Retry groups keep the events of one request together, so a retried object gets the same key.
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, unsentOutcomes, type Outcome, type SinkRequest, type SinkResponse } from "../sinks/types";
@@ -147,6 +149,8 @@ export interface AttemptOptions {
   clock?: () => number;
   /** The invocation's sink request slots (./slots): each batch is encoded and sent holding one. */
   slots?: Slots;
+  /** Scopes found down by an earlier delivery to the sink in this queue batch: their requests are not sent (retried with that reason). */
+  downScopes?: Readonly<Record<string, Down>>;
 }
 
 /**
@@ -195,7 +199,7 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
   const ctx: TimedContext = { env: opts.env, now: opts.now, timeoutMs: sink.timeoutMs };
   const chunks = splitBatch(sink, items);
   let down: Down | undefined; // set once the sink looked unavailable: later requests are not sent
-  const scopeDown = new Map<string, Down>(); // likewise for one scope's requests (a 408/429/5xx of that scope)
+  const scopeDown = new Map<string, Down>(Object.entries(opts.downScopes ?? {})); // likewise for one scope's requests (a 408/429/5xx of that scope)
   const downFor = (req: SinkRequest): Down | undefined => down ?? (req.scope === undefined ? undefined : scopeDown.get(req.scope));
   const BUDGET = "not sent: the sink used up its time for this batch (budgetMs)";
   const overBudget = () => opts.deadline !== undefined && (opts.clock ?? Date.now)() >= opts.deadline;

@@ -9,7 +9,8 @@
 //        and in flight at once, each request timed from when it has a slot.
 //   DELIVERIES ("tributary-deliveries", DeliveryMessage {v, kind: "delivery", sink, attempt, ...}):
 //     retries, one sink per message; sinks concurrently, a sink's messages in order, and once a
-//     sink fails in this batch its remaining messages are rescheduled without being sent.
+//     sink fails in this batch its remaining messages are rescheduled without being sent (once one
+//     of its scopes, a Loki org, fails: their requests of that scope).
 // A message is acked once all its events are settled (delivered, rescheduled or dead-lettered).
 import { decodeMessage, messageLines, type EventsMessage } from "./enqueue";
 import { buildArchiveObjects, writeArchive, type ArchiveLine } from "./archive";
@@ -190,6 +191,7 @@ export async function consumeDeliveries(msgs: Message<DeliveryMessage>[], deps: 
     [...bySink.values()].map(async (list) => {
       // once the sink fails, its later messages are not sent; they wait as long as it asked (Retry-After)
       let down: Down | undefined;
+      let downScopes: Record<string, Down> | undefined; // likewise for one scope's requests (DeliverJob.skipScopes)
       const startedAt = deps.now();
       for (const msg of list) {
         const body = msg.body;
@@ -200,9 +202,10 @@ export async function consumeDeliveries(msgs: Message<DeliveryMessage>[], deps: 
             msg.ack();
             continue;
           }
-          const r = await deliverToSink({ sink: body.sink, items: parseItems(text), attempt: body.attempt, firstAttemptAt: body.first_attempt_at, startedAt, ...(down ? { skip: down } : {}) }, deps);
+          const r = await deliverToSink({ sink: body.sink, items: parseItems(text), attempt: body.attempt, firstAttemptAt: body.first_attempt_at, startedAt, ...(down ? { skip: down } : downScopes ? { skipScopes: downScopes } : {}) }, deps);
           logResult(r, "deliveries");
           down ??= r.down;
+          if (r.downScopes) downScopes = { ...downScopes, ...r.downScopes };
           if (body.ref && !r.parked.includes(body.ref)) await deps.archive.delete(body.ref);
           msg.ack();
         } catch (e) {

@@ -57,6 +57,8 @@ export interface DeliverJob {
    * least `afterMs` when the sink gave a Retry-After then.
    */
   skip?: Down;
+  /** Scopes (Loki orgs) found down earlier in the queue batch: their requests are rescheduled unsent (AttemptOptions.downScopes). */
+  skipScopes?: Record<string, Down>;
   /** When this sink's work on the current queue batch began (its time budget counts from here). */
   startedAt?: number;
   /** A queue message of it was delivered before (msg.attempts > 1): a buffered sink checks for its staging's marker (./stage). */
@@ -88,7 +90,7 @@ export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise
     ? { delivered: [], rejected: [], requests: 0, retry: [{ indices: items.map((_, i) => i), ...notSent(job.skip) }], down: job.skip }
     : sink.buffer
       ? await stageItems(sink, items, deps.archive, now, attempt > 1 || job.redelivered === true)
-      : await attemptDelivery(sink, items, { env: deps.env, now, deadline: (job.startedAt ?? now) + sink.budgetMs, clock: deps.now, ...(deps.slots ? { slots: deps.slots } : {}) });
+      : await attemptDelivery(sink, items, { env: deps.env, now, deadline: (job.startedAt ?? now) + sink.budgetMs, clock: deps.now, ...(deps.slots ? { slots: deps.slots } : {}), ...(job.skipScopes ? { downScopes: job.skipScopes } : {}) });
   result.delivered = report.delivered.length;
   if (report.staged) result.staged = report.staged.length;
   result.requests = report.requests;

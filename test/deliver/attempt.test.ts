@@ -207,6 +207,22 @@ describe("attemptDelivery", () => {
       expect(r.requests).toBe(orgs.length);
     });
 
+    it("scopes found down earlier in the queue batch (downScopes) are not sent to; the other orgs are, and the report keeps them down", async () => {
+      const s = sink({ type: "loki", url: loki.url, tenant: "{tenant}", maxEvents: 2, batch: { maxEvents: 9 } });
+      const [sent, stored] = [loki.requests.length, loki.entries.length];
+      const earlier = { reason: "Loki HTTP 503: org team-b down", afterMs: 30_000 };
+      const r = await attemptDelivery(s, tagged, { ...opts, downScopes: { "team-b": earlier } });
+      expect(r.down).toBeUndefined();
+      expect(r.downScopes).toEqual({ "team-b": earlier });
+      expect(loki.requests.slice(sent).map((q) => q.headers["x-scope-orgid"]).filter((o) => o === "team-b")).toEqual([]);
+      expect(r.requests).toBe(loki.requests.length - sent);
+      expect(uidsOf(r.delivered)).toEqual(uidsOf([...byOrg("team-a"), ...byOrg("team-c")]));
+      expect(loki.entries.slice(stored).map((e) => JSON.parse(e.line).metadata.uid as string).sort()).toEqual(uidsOf(r.delivered));
+      expect(r.retry.flatMap((g) => g.indices).sort((a, b) => a - b)).toEqual(byOrg("team-b"));
+      expect(r.retry.every((g) => g.reason === "not sent: Loki HTTP 503: org team-b down" && g.afterMs === 30_000)).toBe(true);
+      expect(r.rejected).toEqual([]);
+    });
+
     it("a network error is the whole sink's, scoped or not: nothing more is sent", async () => {
       const s = sink({ type: "loki", url: await closedPortUrl(), tenant: "{tenant}", maxEvents: 2 });
       const r = await attemptDelivery(s, tagged, opts);

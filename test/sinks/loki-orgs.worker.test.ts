@@ -4,7 +4,8 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, inject, it, vi } from "vitest";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
-import { uniqueFixtureEvents, eventsMessages, stubDeliveries, runBatch, drainDeliveries, EVENTS_QUEUE } from "../support/delivery";
+import { uniqueFixtureEvents, eventsMessages, stubDeliveries, runBatch, drainDeliveries, EVENTS_QUEUE, DELIVERIES_QUEUE } from "../support/delivery";
+import type { DeliveryMessage } from "../../src/deliver/retry";
 import type { LokiOrgState } from "./loki-orgs-setup";
 
 const lokiUrl = inject("lokiOrgs");
@@ -94,5 +95,39 @@ describe("Loki sink with a tenant template: one org down", () => {
       ["info", 2, undefined],
     ]);
     expect(uidsOf((await org(b)).lines)).toEqual(tagged.filter((x) => x.metadata.tenant_uid === b).map((x) => x.metadata.uid!).sort());
+  });
+
+  it("in a DELIVERIES batch, once an org answers 503 the sink's later messages send the other orgs' events and reschedule that org's unsent", async () => {
+    const run = `d${Date.now().toString(36)}`;
+    const [a, b] = ["a", "b"].map((t) => `${run}-team-${t}`) as [string, string];
+    const tagged = events.slice(0, 8).map((e, i) => ({ ...e, metadata: { ...e.metadata, tenant_uid: i % 2 ? b : a } }));
+    const uidsFor = (o: string) => tagged.filter((x) => x.metadata.tenant_uid === o).map((x) => x.metadata.uid!).sort();
+    const sink = `loki-${run}`;
+    const cfg = { sinks: { [sink]: { type: "loki", url: lokiUrl, tenant: "{tenant}", retry: { maxAttempts: 4 } } }, routes: [{ sinks: [sink] }] };
+    const deliveries = stubDeliveries();
+    const e = { ...env, TRIBUTARY_CONFIG: JSON.stringify(cfg), DELIVERIES: deliveries } as unknown as Env;
+    // two retries of the sink, each with two events of each org
+    const message = (part: typeof tagged): DeliveryMessage => ({ v: 1, kind: "delivery", sink, attempt: 2, first_attempt_at: Date.now(), reason: "earlier", count: part.length, ndjson: part.map((x) => JSON.stringify(x)).join("\n") });
+    await org(b, 1); // org b answers its next push 503
+
+    const lines = await deliveryLines(sink, () => runBatch(DELIVERIES_QUEUE, [message(tagged.slice(0, 4)), message(tagged.slice(4))], e));
+    // org b was pushed to once (the first message's 503), org a by both messages
+    expect(await org(b)).toMatchObject({ refused: 1, pushes: 1, lines: [] });
+    expect(uidsOf((await org(a)).lines)).toEqual(uidsFor(a));
+    expect(lines.map((l) => [l.delivered, l.retried, l.requests])).toEqual([
+      [2, 2, 2],
+      [2, 2, 1],
+    ]);
+    expect(lines[1]!.downScopes).toEqual([{ scope: b, reason: `Loki HTTP 503: org ${b} down`, afterMs: 20_000 }]);
+    expect(deliveries.sent.map((m) => [m.body.attempt, m.body.reason])).toEqual([
+      [3, `Loki HTTP 503: org ${b} down`],
+      [3, `not sent: Loki HTTP 503: org ${b} down`],
+    ]);
+    expect(deliveries.sent.every((m) => (m.delaySeconds ?? 0) >= 20)).toBe(true);
+
+    await drainDeliveries(deliveries, e);
+    expect(uidsOf((await org(b)).lines)).toEqual(uidsFor(b));
+    expect(uidsOf((await org(a)).lines)).toEqual(uidsFor(a)); // nothing sent twice
+    expect((await env.ARCHIVE.list({ prefix: `dlq/${sink}/` })).objects).toEqual([]);
   });
 });
