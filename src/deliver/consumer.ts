@@ -18,8 +18,8 @@ import { stableHex } from "../normalize/uid";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { configFor } from "../config/load";
 import { ARCHIVE_SINK } from "../config/routing";
-import { oneLine, type Down, type Item } from "./attempt";
-import { deliverToSink, type DeliverDeps, type DeliverResult } from "./deliver";
+import type { Down, Item } from "./attempt";
+import { deliverToSink, resultFields, type DeliverDeps, type DeliverResult } from "./deliver";
 import { isDeliveryMessage, loadDelivery, type DeliveriesQueue, type DeliveryMessage } from "./retry";
 import { log } from "../ops/log";
 import { tameNoise } from "../noise/gate";
@@ -52,26 +52,11 @@ function linesToItems(lines: string[]): Item[] {
   return out;
 }
 
-/** The most of a dead letter's (or a down scope's) reason a "delivery" log line carries (`npm run dlq -- show <key>` has it all). */
-const LOGGED_REASON = 300;
-
-const cutReason = (s: string): string => (s.length > LOGGED_REASON ? `${s.slice(0, LOGGED_REASON)}…` : s);
-
-/**
- * One "delivery" line per delivery to a sink: the counts; `down` when the sink looked unavailable;
- * `downScopes` when some of its scopes (Loki orgs) did while the sink did not, each `{scope, reason,
- * afterMs}` (reasons cut short; scrubbed and one line already, ./attempt); when events were
- * dead-lettered, the first dead letter's reason (cut short; credentials were scrubbed before,
- * ./attempt) and its DLQ key, with `dlqObjects` when there were more.
- */
+/** One "delivery" line per delivery to a sink, with resultFields (./deliver). */
 function logResult(r: DeliverResult, queue: "events" | "deliveries"): void {
-  const { parked: _parked, down, downScopes, deadLetters, deadReason, ...fields } = r;
-  const reason = deadReason !== undefined ? cutReason(deadReason) : deadReason;
-  const dead = r.dead > 0 ? { reason, dlq: deadLetters[0], ...(deadLetters.length > 1 ? { dlqObjects: deadLetters.length } : {}) } : {};
-  // a list, not an object keyed by scope: a scope is a tenant's name, which the log's secret-key redaction must not read as a field name
-  const scopes = downScopes ? { downScopes: Object.entries(downScopes).map(([scope, d]) => ({ scope: oneLine(scope), reason: cutReason(d.reason), afterMs: d.afterMs })) } : {};
-  log(r.retried > 0 || r.dead > 0 ? "warn" : "info", "delivery", { queue, ...fields, down: down?.reason, downAfterMs: down?.afterMs, ...scopes, ...dead });
+  log(r.retried > 0 || r.dead > 0 ? "warn" : "info", "delivery", { queue, ...resultFields(r) });
 }
+
 
 /** Keeps a message that cannot be processed for inspection (quarantine/queue/) instead of retrying it forever. */
 async function quarantine(archive: R2Bucket, msg: Message<unknown>, queue: string, reason: string): Promise<void> {

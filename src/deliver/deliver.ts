@@ -120,3 +120,23 @@ export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise
   countDelivery(name, result, report.rejected.reduce((n, g) => n + g.indices.length, 0));
   return result;
 }
+
+/** The most of a dead letter's (or a down scope's) reason a "delivery" log line carries (`npm run dlq -- show <key>` has it all). */
+const LOGGED_REASON = 300;
+
+const cutReason = (s: string): string => (s.length > LOGGED_REASON ? `${s.slice(0, LOGGED_REASON)}…` : s);
+
+/**
+ * A delivery's log fields (the consumer's "delivery" line and the noise window's): the counts; `down` when the sink
+ * looked unavailable; `downScopes` when some of its scopes (Loki orgs) did while the sink did not, each `{scope, reason, afterMs}` (reasons
+ * cut short; scrubbed and one line already, ./attempt); when events were dead-lettered, the first dead letter's reason
+ * (cut short) and its DLQ key, with `dlqObjects` when there were more.
+ */
+export function resultFields(r: DeliverResult): Record<string, unknown> {
+  const { parked: _parked, down, downScopes, deadLetters, deadReason, ...fields } = r;
+  const reason = deadReason !== undefined ? cutReason(deadReason) : deadReason;
+  const dead = r.dead > 0 ? { reason, dlq: deadLetters[0], ...(deadLetters.length > 1 ? { dlqObjects: deadLetters.length } : {}) } : {};
+  // a list, not an object keyed by scope: a scope is a tenant's name, which the log's secret-key redaction must not read as a field name
+  const scopes = downScopes ? { downScopes: Object.entries(downScopes).map(([scope, d]) => ({ scope: oneLine(scope), reason: cutReason(d.reason), afterMs: d.afterMs })) } : {};
+  return { ...fields, down: down?.reason, downAfterMs: down?.afterMs, ...scopes, ...dead };
+}

@@ -17,7 +17,7 @@ import type { DedupMode } from "../config/noise";
 import { selectConfig } from "../config/load";
 import type { Config } from "../config/schema";
 import type { OcsfEvent } from "../normalize/ocsf";
-import { deliverToSink } from "../deliver/deliver";
+import { deliverToSink, resultFields } from "../deliver/deliver";
 import { log } from "../ops/log";
 import { countNoiseSummaries, countWindowsEvicted, flushMetrics } from "../ops/record";
 import { windowOutput, type WindowSummary } from "./summary";
@@ -413,8 +413,7 @@ export class NoiseWindow extends DurableObject<Env> {
         const items = g.lines.map((line) => ({ line, event: JSON.parse(line) as OcsfEvent }));
         const now = Date.now();
         const r = await deliverToSink({ sink, items, attempt: 1, firstAttemptAt: now }, { cfg, env, archive: this.env.ARCHIVE, deliveries: this.env.DELIVERIES, now: Date.now });
-        const { parked: _parked, ...fields } = r;
-        log(r.retried > 0 || r.dead > 0 ? "warn" : "info", "noise window delivered", fields);
+        log(r.retried > 0 || r.dead > 0 ? "warn" : "info", "noise window delivered", resultFields(r));
         await storage.delete(g.keys);
         for (const kind of ["dedup", "throttle"] as const) countNoiseSummaries(kind, g.kinds.filter((k) => k === kind).length);
       } catch (e) {
