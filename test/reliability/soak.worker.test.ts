@@ -14,9 +14,12 @@ const REQUESTS = 200;
 const PER_REQUEST = 1000;
 const TOTAL = REQUESTS * PER_REQUEST;
 const MAX_POLLS = 900; // one a second at most: 15 minutes
-/** Every alert of this run happens on this day, so its archive objects sit under their own prefix. */
-const T0 = Date.UTC(2033, 2, 3);
-const PREFIX = "ocsf/class_uid=2004/event_day=20330303/";
+/**
+ * Every alert of this run happens on this day, so its archive objects sit under their own prefix. A past day: an
+ * event more than 24 h ahead of its arrival is filed under the day it arrived (src/sinks/file-time.ts).
+ */
+const T0 = Date.UTC(2003, 2, 3);
+const PREFIX = "ocsf/class_uid=2004/event_day=20030303/";
 
 async function listAll(prefix: string): Promise<R2Object[]> {
   const out: R2Object[] = [];
