@@ -833,6 +833,12 @@ function fileObj(path: string, folder: boolean): Obj {
   return folder ? { name: basename(path), path, type_id: 2, type: "Folder" } : { name: basename(path), path, type_id: 0, type: "Unknown" };
 }
 
+/** `file` with the type of an `ls -l` mode character (FILE_TYPE), e.g. "l" a symbolic link. */
+function ofType(file: Obj, mode: "-" | "l"): Obj {
+  const [type_id, type] = FILE_TYPE.get(mode)!;
+  return { ...file, type_id, type };
+}
+
 /** The file an FS / exec / module hook is about: file_arg, path_arg, linux_binprm_arg, else a path string_arg. */
 function hookFile(args: Json[], ix: ArgIndex, am: Mark, folder: boolean): Obj | undefined {
   if (ix.file !== undefined && ix.fileKey !== undefined) {
@@ -918,12 +924,12 @@ function mapHook(h: HookInput): Built {
       } else if (rule?.special === "kread") {
         // security_kernel_read_file(file, id): id 2 READING_MODULE is a kernel module being loaded
         const id = intArg(args, ix.ints[0]);
-        if (id?.v === 2) return kext(actor, 1, { file: { ...file, type_id: 1, type: "Regular File" } }, `${hookName} ${String(file.path)}${where}`);
+        if (id?.v === 2) return kext(actor, 1, { file: ofType(file, "-") }, `${hookName} ${String(file.path)}${where}`);
       }
       const second = hook?.syscall !== undefined && TWO_PATHS.has(hook.canon) ? secondPath(args, ix, file) : undefined;
       if (second !== undefined && !refused(body)) {
         // the new name: the link made (symlink, link) or the name after a rename
-        fields.file_result = hook!.canon.startsWith("symlink") ? { ...fileObj(second.path, false), type_id: 7, type: "Symbolic Link" } : fileObj(second.path, false);
+        fields.file_result = hook!.canon.startsWith("symlink") ? ofType(fileObj(second.path, false), "l") : fileObj(second.path, false);
         sub(am, second.i).string_arg = true;
       }
       return {
@@ -976,7 +982,7 @@ function mapHook(h: HookInput): Built {
       }
     } else {
       file = hookFile(args, ix, am, false);
-      if (file) file = { ...file, type_id: 1, type: "Regular File" };
+      if (file) file = ofType(file, "-");
       else if (ix.str !== undefined) {
         // security_kernel_module_request(name): the module (alias) the kernel asks modprobe to load
         const s = (args[ix.str] as JsonObject).string_arg as string;
@@ -1014,7 +1020,7 @@ function mapHook(h: HookInput): Built {
     // the task keeps its pid across exec: the launched image is the same pid
     const file = hookFile(args, ix, am, false);
     if (file) {
-      const target = defined({ pid: proc.pid, name: file.name, file: { ...file, type_id: 1, type: "Regular File" } });
+      const target = defined({ pid: proc.pid, name: file.name, file: ofType(file, "-") });
       return procActivity(1, { actor: { process: proc }, process: target }, `${hookName} ${String(file.path)}${where}`);
     }
   }
