@@ -52,8 +52,8 @@ function linesToItems(lines: string[]): Item[] {
   return out;
 }
 
-/** One "delivery" line per delivery to a sink, with resultFields (./deliver). */
-function logResult(r: DeliverResult, queue: "events" | "deliveries"): void {
+/** One "delivery" line per delivery to a sink, with resultFields (./deliver). Exported for test/deliver/secrets.test.ts. */
+export function logResult(r: DeliverResult, queue: "events" | "deliveries"): void {
   log(r.retried > 0 || r.dead > 0 ? "warn" : "info", "delivery", { queue, ...resultFields(r) });
 }
 

@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { parseConfig } from "../../src/config/load";
 import { deliverToSink } from "../../src/deliver/deliver";
 import { sinkSecrets } from "../../src/deliver/attempt";
-import { log } from "../../src/ops/log";
+import { logResult } from "../../src/deliver/consumer";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { fixtureEvents } from "../support/siem-servers";
 import { memoryDeps } from "../support/memory-delivery";
@@ -71,13 +71,15 @@ describe("sink secrets in failures", () => {
       for (const sink of ["hec", "dd", "es", "slack", "slack2"]) {
         const r = await deliverToSink({ sink, items, attempt: 1, firstAttemptAt: Date.UTC(2027, 0, 15) }, deps);
         expect(r.delivered).toBe(0);
-        // what the consumer logs for a delivery
-        log("warn", "delivery", { ...r, down: r.down?.reason });
+        // the consumer's own "delivery" log line for it
+        logResult(r, "events");
         lines.push(JSON.stringify(r));
       }
     } finally {
       spy.mockRestore();
     }
+    // one "delivery" warn line a sink (they failed), read back as the log wrote it
+    expect(lines.filter((l) => l.startsWith("{") && (JSON.parse(l) as { msg?: string }).msg === "delivery")).toHaveLength(5);
     const dead = [...map.values()].map((o) => o.body);
     expect(dead.length).toBeGreaterThanOrEqual(4);
     // the failures did quote them: the echo and the fetch error are there, with the secrets taken out
