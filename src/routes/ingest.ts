@@ -92,13 +92,14 @@ function queueRefused(c: Context<AppEnv>, e: unknown, queued: number, spoolError
   return requestError(c, tooMany ? 429 : 503, reason, queued > 0 ? { queued_before_failure: queued } : {});
 }
 
-// Enricher and router are built once per config (i.e. once per isolate); the enricher's R2 data
-// (inventory file, refreshed feeds) is loaded on first use and re-checked every intel.reloadSeconds.
-const built = new WeakMap<Config, { route: Router }>();
-async function stepsFor(env: Env, cfg: Config): Promise<{ enrich: Enricher; route: Router }> {
+// Enricher and router are built once per config (i.e. once per isolate), and whether several tenants send
+// (multiTenant) is told once too; the enricher's R2 data (inventory file, refreshed feeds) is loaded on first
+// use and re-checked every intel.reloadSeconds.
+const built = new WeakMap<Config, { route: Router; multiTenant: boolean }>();
+async function stepsFor(env: Env, cfg: Config): Promise<{ enrich: Enricher; route: Router; multiTenant: boolean }> {
   let s = built.get(cfg);
-  if (!s) built.set(cfg, (s = { route: makeRouter(cfg) }));
-  return { enrich: await enricherFor(env, cfg), route: s.route };
+  if (!s) built.set(cfg, (s = { route: makeRouter(cfg), multiTenant: multiTenant(cfg.auth) }));
+  return { enrich: await enricherFor(env, cfg), ...s };
 }
 
 /** Authenticates (HMAC needs the raw body first), then decodes the body to text. */
@@ -180,7 +181,7 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
     ctx: { ocsfVersion: cfg.ocsf.version, rawData: cfg.ocsf.rawData, tenant: principal.tenant, receivedAt },
   };
   // several tenants: each tenant's metadata.uid is its own (one record from two tenants, two uids: src/normalize/uid.ts)
-  if (multiTenant(cfg.auth)) opts.ctx.uidScope = tenantUidScope(principal.tenant);
+  if (steps.multiTenant) opts.ctx.uidScope = tenantUidScope(principal.tenant);
   const textOk = kind === undefined || kind === "falco";
   const rejected: Rejected[] = [];
   // what the queue refuses goes to the R2 spool (drained back into the queue later): answered 202 all the same
