@@ -6,6 +6,8 @@
 // It calls POST /v1/backfill page by page (each a bounded piece of work on the server) until the answer has
 // no cursor, pausing between pages so the queue and the sink are not flooded, waiting out 429/503 (their
 // Retry-After). Ctrl-C stops after the page in flight and prints the --resume cursor (twice: at once).
+// The cursor is bound to --sink, --from, --to, --class, --tenant and --source: resuming with others exits 2,
+// naming what differs (the server's 400).
 // docs/delivery.md "Re-sending archived events".
 import { adminAuth, adminHint, errorText, HttpError, parseOptions, serverUrl } from "./cli";
 
@@ -63,12 +65,23 @@ async function page(body: Record<string, unknown>): Promise<Page> {
     const res = await fetch(`${url}/v1/backfill`, { method: "POST", headers, body: JSON.stringify({ ...body, ...(cursor ? { cursor } : {}) }), signal: AbortSignal.timeout(PAGE_TIMEOUT_MS) });
     const text = await res.text();
     if (res.ok) return JSON.parse(text) as Page;
+    const refusal = res.status === 400 ? errorOf(text) : undefined;
+    if (refusal?.startsWith("cursor: ")) throw new UsageError(`--resume: ${refusal.slice("cursor: ".length)}`); // another sink, range or filter
     if ((res.status !== 429 && res.status !== 503) || wait >= MAX_WAITS || stopping) throw new HttpError(res.status, text);
     const after = Math.min(MAX_WAIT_S, Math.max(1, Number(res.headers.get("retry-after")) || 5));
     const partial = parsedPage(text);
     if (partial) count(partial); // the queue refused part-way: what went before is sent, the cursor moved
     console.error(`${res.status}: ${partial?.error ?? text.slice(0, 200)}; waiting ${after} s`);
     await sleep(after * 1000);
+  }
+}
+
+function errorOf(text: string): string | undefined {
+  try {
+    const e = (JSON.parse(text) as { error?: unknown }).error;
+    return typeof e === "string" ? e : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -6,7 +6,10 @@
 // in key order (class, then day, then batch id), reads at most BACKFILL_BUDGET of them, and answers a cursor:
 // the last key it finished (or a class prefix before which all is done). A call with that cursor goes on
 // right after it, so paging through the cursors reads every object once, as one long run would.
-import { gunzipSync, strFromU8 } from "fflate";
+// The route answers that key bound to the call's sink, range and filters (bindCursor), and refuses a cursor
+// sent with others (readCursor): resuming with another --tenant or --to would silently mix two backfills.
+import { gunzipSync, strFromU8, strToU8 } from "fflate";
+import { base64, fromBase64 } from "../sinks/batch";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { sourceOf, type Source } from "../route/fields";
 import type { ResolvedSink } from "./sinks";
@@ -88,6 +91,68 @@ export function matches(e: OcsfEvent, q: Pick<BackfillQuery, "tenant" | "sources
     if (s === undefined || !q.sources.includes(s)) return false;
   }
   return true;
+}
+
+/** What a cursor is bound to: the sink, range and filters of the call that answered it (as the body names them). */
+export interface CursorBinding {
+  sink: string;
+  from: string;
+  to: string;
+  class_uid?: number;
+  tenant?: string;
+  /** Sorted, without repeats (the same sensors in another order are the same backfill). */
+  source?: string[];
+}
+
+const BINDING_FIELDS = ["sink", "from", "to", "class_uid", "tenant", "source"] as const;
+
+/** The binding of a call, with `source` made canonical. */
+export function cursorBinding(b: CursorBinding): CursorBinding {
+  const source = b.source === undefined ? undefined : [...new Set(b.source)].sort();
+  return {
+    sink: b.sink,
+    from: b.from,
+    to: b.to,
+    ...(b.class_uid !== undefined ? { class_uid: b.class_uid } : {}),
+    ...(b.tenant !== undefined ? { tenant: b.tenant } : {}),
+    ...(source !== undefined ? { source } : {}),
+  };
+}
+
+/**
+ * A cursor as answered: the key (or class prefix) the walk stands at, "@", and the call's binding as base64url
+ * JSON: `ocsf/class_uid=2004/event_day=20261201/<id>.ndjson.gz@eyJzaW5rIjoi...`. Keys have no "@".
+ */
+export function bindCursor(key: string, b: CursorBinding): string {
+  const b64 = base64(strToU8(JSON.stringify(cursorBinding(b))));
+  return `${key}@${b64.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")}`;
+}
+
+const shown = (v: CursorBinding[keyof CursorBinding]) => (v === undefined ? "none" : JSON.stringify(v));
+
+/** The key of a cursor sent with the call `want`, or why it cannot go on (another sink, range or filter: named). */
+export function readCursor(cursor: string, want: CursorBinding): { key: string } | { error: string } {
+  const at = cursor.lastIndexOf("@");
+  const key = cursor.slice(0, at);
+  let made: CursorBinding | undefined;
+  if (at > 0 && key.startsWith(ARCHIVE_PREFIX)) {
+    try {
+      const b64 = cursor.slice(at + 1).replace(/-/g, "+").replace(/_/g, "/");
+      made = JSON.parse(strFromU8(fromBase64(b64 + "=".repeat((4 - (b64.length % 4)) % 4)))) as CursorBinding;
+    } catch {
+      made = undefined;
+    }
+  }
+  if (typeof made !== "object" || made === null || typeof made.sink !== "string") {
+    return { error: "cursor: not a cursor of a backfill answer (`<key>@<binding>`, as the previous answer gave it); send none to start over" };
+  }
+  const w = cursorBinding(want);
+  const m = cursorBinding(made);
+  const differ = BINDING_FIELDS.filter((f) => JSON.stringify(m[f]) !== JSON.stringify(w[f])).map((f) => `${f} ${shown(m[f])} (this call: ${shown(w[f])})`);
+  if (differ.length) {
+    return { error: `cursor: it belongs to another backfill: ${differ.join(", ")}; resume with the sink, range and filters of the call that answered it, or send no cursor to start over` };
+  }
+  return { key };
 }
 
 /** An archive object's lines as events; `bad` counts the lines that are not JSON objects. */

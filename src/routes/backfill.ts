@@ -13,7 +13,7 @@ import { adminGuard } from "./admin";
 import { configFor } from "../config/load";
 import { ARCHIVE_SINK, oneOrMany, SOURCES } from "../config/routing";
 import { resolveSinks } from "../deliver/sinks";
-import { ARCHIVE_PREFIX, backfillPage, dayRange } from "../deliver/backfill";
+import { backfillPage, bindCursor, cursorBinding, dayRange, readCursor } from "../deliver/backfill";
 import { log } from "../ops/log";
 import { unknownTenantNote } from "./dlq";
 
@@ -39,7 +39,8 @@ const bodySchema = z
     class_uid: z.number().int().positive().optional(),
     tenant: z.string().min(1).optional(),
     source: oneOrMany(z.enum(SOURCES), `one of ${SOURCES.join(", ")} (lower case)`).optional(),
-    cursor: z.string().max(1024).startsWith(ARCHIVE_PREFIX, `a cursor of a previous answer (it starts with ${ARCHIVE_PREFIX})`).optional(),
+    /** The `cursor` of a previous answer: bound to its sink, range and filters (src/deliver/backfill.ts bindCursor). */
+    cursor: z.string().max(4096).optional(),
   })
   .strict();
 
@@ -61,17 +62,22 @@ backfillRoutes.post("/v1/backfill", async (c) => {
   if (q.sink === ARCHIVE_SINK) return c.json({ error: `sink: "${ARCHIVE_SINK}" is the archive itself, what a backfill reads; name another sink (configured: ${defined})` }, 400);
   const sink = sinks.get(q.sink);
   if (!sink) return c.json({ error: `sink: "${q.sink}" is not configured (configured: ${defined})` }, 400);
-  const r = await backfillPage(
+  const sources = q.source === undefined ? undefined : typeof q.source === "string" ? [q.source] : q.source;
+  const binding = cursorBinding({ sink: q.sink, from: q.from, to: q.to, class_uid: q.class_uid, tenant: q.tenant, source: sources });
+  const resumed = q.cursor === undefined ? undefined : readCursor(q.cursor, binding);
+  if (resumed !== undefined && "error" in resumed) return c.json({ error: resumed.error }, 400);
+  const page = await backfillPage(
     { archive: c.env.ARCHIVE, deliveries: c.env.DELIVERIES, now: () => Date.now() },
     sink,
     {
       ...range,
       ...(q.class_uid !== undefined ? { classUid: q.class_uid } : {}),
       ...(q.tenant !== undefined ? { tenant: q.tenant } : {}),
-      ...(q.source !== undefined ? { sources: typeof q.source === "string" ? [q.source] : q.source } : {}),
-      ...(q.cursor !== undefined ? { cursor: q.cursor } : {}),
+      ...(sources !== undefined ? { sources } : {}),
+      ...(resumed !== undefined ? { cursor: resumed.key } : {}),
     },
   );
+  const r = page.cursor === undefined ? page : { ...page, cursor: bindCursor(page.cursor, binding) };
   // one line a page: what went where, the first unreadable object, where the next page starts
   log(r.error !== undefined || r.skipped.length ? "warn" : "info", "backfill", {
     requestId: c.get("requestId"),

@@ -1,7 +1,8 @@
 // The pure parts of a backfill (src/deliver/backfill.ts): the day range, where a class's listing starts for
-// a cursor, the tenant/source filter, and an archive object's lines as events.
+// a cursor, the cursor's binding to its sink, range and filters, the tenant/source filter, and an archive
+// object's lines as events.
 import { describe, expect, it } from "vitest";
-import { archiveItems, classStart, dayRange, matches } from "../../src/deliver/backfill";
+import { archiveItems, bindCursor, classStart, dayRange, matches, readCursor } from "../../src/deliver/backfill";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 
 describe("dayRange", () => {
@@ -45,5 +46,35 @@ describe("matches and archiveItems", () => {
     expect(items.map((i) => i.line)).toEqual([a, a]);
     expect(items[0]!.event).toEqual(ev("Falco", "a"));
     expect(bad).toBe(2);
+  });
+});
+
+describe("bindCursor and readCursor", () => {
+  const key = "ocsf/class_uid=2004/event_day=20261202/ab.ndjson.gz";
+  const call = { sink: "siem", from: "2026-12-01", to: "2026-12-03", tenant: "équipe a", source: ["tetragon", "falco"] };
+
+  it("gives the key back to a call with the same sink, range and filters (sources in any order); the key stays readable", () => {
+    const cursor = bindCursor(key, call);
+    expect(cursor.startsWith(`${key}@`)).toBe(true);
+    expect(cursor).toMatch(/^[\w=/.-]+@[\w-]+$/); // no shell quoting, no base64 padding
+    expect(readCursor(cursor, { ...call, source: ["falco", "tetragon", "falco"] })).toEqual({ key });
+    expect(readCursor(bindCursor("ocsf/", { sink: "s", from: "2026-12-01", to: "2026-12-01" }), { sink: "s", from: "2026-12-01", to: "2026-12-01" })).toEqual({ key: "ocsf/" });
+  });
+
+  it("refuses a cursor of another sink, range or filter, naming each difference", () => {
+    const cursor = bindCursor(key, call);
+    expect(readCursor(cursor, { ...call, sink: "siem2" })).toEqual({
+      error: 'cursor: it belongs to another backfill: sink "siem" (this call: "siem2"); resume with the sink, range and filters of the call that answered it, or send no cursor to start over',
+    });
+    const other = readCursor(cursor, { sink: "siem", from: "2026-12-01", to: "2026-12-04", class_uid: 2004, source: ["falco"] });
+    // the same sink and from are not named
+    expect(other).toEqual({ error: expect.stringMatching(/^cursor: it belongs to another backfill: to "2026-12-03" \(this call: "2026-12-04"\), class_uid none \(this call: 2004\), tenant "équipe a" \(this call: none\), source \["falco","tetragon"\] \(this call: \["falco"\]\); resume/) });
+  });
+
+  it("refuses what is not a bound cursor: a bare key (no binding), another prefix, a cut or forged binding", () => {
+    const cursor = bindCursor(key, call);
+    for (const bad of [key, "dlq/x@e30", `${key}@`, `${key}@!!`, cursor.slice(0, -6), `${key}@${btoa("[1]")}`]) {
+      expect(readCursor(bad, call)).toEqual({ error: expect.stringMatching(/^cursor: not a cursor of a backfill answer/) });
+    }
   });
 });

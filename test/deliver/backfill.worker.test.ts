@@ -119,6 +119,33 @@ describe("POST /v1/backfill: archived events to a named sink", () => {
     expect(long.objects).toBe(r.reduce((a, p) => a + p.objects, 0));
   });
 
+  it("a cursor sent with another sink, range or filter is refused (400 naming what differs) and sends nothing; with its own it goes on", async () => {
+    const first = Date.UTC(2031, 7, 1);
+    await archived("bf-bound", first);
+    const { deliveries, e } = setup("bf-bound");
+    const e2 = { ...e, TRIBUTARY_CONFIG: JSON.stringify({ sinks: { siem: webhookSink("bf-bound-a"), other: webhookSink("bf-bound-b") }, routes: [] }) } as unknown as Env;
+    const body = { sink: "siem", from: day(first), to: day(first + DAY), tenant: "team-a" };
+    const res = await backfill(e2, body);
+    const { cursor } = (await res.json()) as BackfillResult;
+    expect(cursor).toMatch(/^ocsf\/class_uid=\d+\/event_day=\d{8}\/\w+\.ndjson\.gz@[\w-]+$/);
+    deliveries.sent.length = 0;
+    const refusal = async (changed: Record<string, unknown>) => {
+      const r = await backfill(e2, { ...body, cursor, ...changed });
+      return [r.status, ((await r.json()) as { error: string }).error];
+    };
+    const hint = "; resume with the sink, range and filters of the call that answered it, or send no cursor to start over";
+    expect(await refusal({ sink: "other" })).toEqual([400, `cursor: it belongs to another backfill: sink "siem" (this call: "other")${hint}`]);
+    expect(await refusal({ tenant: "team-b" })).toEqual([400, `cursor: it belongs to another backfill: tenant "team-a" (this call: "team-b")${hint}`]);
+    expect(await refusal({ to: day(first + 2 * DAY), source: "falco" })).toEqual([
+      400,
+      `cursor: it belongs to another backfill: to "${day(first + DAY)}" (this call: "${day(first + 2 * DAY)}"), source none (this call: ["falco"])${hint}`,
+    ]);
+    expect(await refusal({ cursor: cursor!.split("@")[0] })).toEqual([400, expect.stringMatching(/^cursor: not a cursor of a backfill answer/)]);
+    expect(deliveries.sent).toEqual([]);
+    expect((await backfill(e2, { ...body, cursor })).status).toBe(200);
+    expect(deliveries.sent.length).toBeGreaterThan(0);
+  });
+
   it("a corrupt object is skipped and named, a bad line counted; the others are sent", async () => {
     const first = Date.UTC(2031, 5, 1);
     const events = await archived("bf-corrupt", first);

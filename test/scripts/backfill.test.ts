@@ -90,6 +90,14 @@ describe("npm run backfill", () => {
     expect(s2.bodies()).toEqual([]);
   });
 
+  it("--resume with a cursor of another backfill (the server's 400 cursor refusal) exits 2 naming what differs; no resume hint", async () => {
+    const error = 'cursor: it belongs to another backfill: tenant "team-a" (this call: none); resume with the sink, range and filters of the call that answered it, or send no cursor to start over';
+    const s = await serving([json(400, { error })]);
+    const r = await backfill(s.url, ...base, "--resume", `${K(20)}@e30`);
+    expect(s.bodies().map((b) => b.cursor)).toEqual([`${K(20)}@e30`]);
+    expect([r.status, r.stdout, r.stderr]).toEqual([2, "", `--resume: ${error.slice("cursor: ".length)}\n`]);
+  });
+
   it("Ctrl-C during a page: that page is counted, no other is asked for, and the --resume command is printed (exit 130)", async () => {
     // the stand-in holds its answer until the script says it is stopping (so the signal surely came first)
     let stderr = "";
