@@ -1,6 +1,7 @@
 // npm run archive:ls [-- prefix]        lists objects in the local archive (R2) of a running `npm start`
 // npm run archive:cat -- <key|prefix>   prints the OCSF NDJSON in one object, or in every object under a prefix
 import { adminAuth, errorText, HttpError, isConnectionFailure, serverUrl } from "./cli";
+import { ARCHIVE_PREFIX } from "../src/deliver/archive";
 const [cmd, arg] = process.argv.slice(2);
 const url = serverUrl();
 // a dev server with delivery.adminToken configured wants it here too (src/routes/admin.ts)
@@ -31,7 +32,7 @@ try {
     for (const o of objs) console.log(`${o.key}\t${o.size} B\t${o.holds ?? (o.events !== undefined ? `${o.events} events` : "?")}`);
     console.log(`${objs.length} objects`);
   } else if (cmd === "cat") {
-    const keys = arg && /\.(gz|json|ndjson)$/.test(arg) ? [arg] : (await list(arg ?? "ocsf/")).map((o) => o.key);
+    const keys = arg && /\.(gz|json|ndjson)$/.test(arg) ? [arg] : (await list(arg ?? ARCHIVE_PREFIX)).map((o) => o.key);
     // one object that cannot be read (a cut or corrupt gzip answers 500) is named and skipped: the others
     // under the prefix are still printed, and the exit status says that something was left out
     const unread: string[] = [];

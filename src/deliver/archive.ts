@@ -33,8 +33,11 @@ export interface ArchiveObject {
   count: number;
 }
 
+/** Where the consumer's archive objects are written (and a backfill reads them: ./backfill.ts). */
+export const ARCHIVE_PREFIX = "ocsf/";
+
 /** Groups lines by class and day; pure, so it is tested without a runtime. */
-export function buildArchiveObjects(lines: ArchiveLine[], batchKey: string, prefix = "ocsf"): ArchiveObject[] {
+export function buildArchiveObjects(lines: ArchiveLine[], batchKey: string, prefix = ARCHIVE_PREFIX): ArchiveObject[] {
   return groupByClassDay(lines).map((g) => {
     const dir = hivePath(prefix, g.classUid, g.day);
     const id = stableHex(`${batchKey}|${dir}`);

@@ -10,14 +10,13 @@
 // sent with others (readCursor): resuming with another --tenant or --to would silently mix two backfills.
 import { gunzipSync, strFromU8, strToU8 } from "fflate";
 import { base64, fromBase64 } from "../sinks/batch";
+import { ARCHIVE_PREFIX } from "./archive";
 import type { OcsfEvent } from "../normalize/ocsf";
 import { sourceOf, type Source } from "../route/fields";
 import type { ResolvedSink } from "./sinks";
 import { scheduleDelivery, type DeliveriesQueue } from "./retry";
 import type { Item } from "./attempt";
 
-/** Where the archive writes (the consumer's buildArchiveObjects default prefix). */
-export const ARCHIVE_PREFIX = "ocsf/";
 /** Most days between `from` and `to` (to - from). */
 export const MAX_SPAN_DAYS = 31;
 

@@ -2,7 +2,7 @@
 // read back by fflate, as GET /v1/archive and the tests read the archive.
 import { describe, it, expect } from "vitest";
 import { gunzipSync, gzipSync, strFromU8, strToU8 } from "fflate";
-import { archiveLine, buildArchiveObjects, gzipText } from "../../src/deliver/archive";
+import { ARCHIVE_PREFIX, archiveLine, buildArchiveObjects, gzipText } from "../../src/deliver/archive";
 
 const day = Date.UTC(2026, 10, 22, 12);
 
@@ -23,6 +23,14 @@ describe("archive objects", () => {
     expect(objs[0]!.ndjson).toBe(`${lines[0]!.line}\n${lines[3]!.line}\n`);
     expect(buildArchiveObjects(lines, "batch-1").map((o) => o.key)).toEqual(objs.map((o) => o.key));
     expect(buildArchiveObjects(lines, "batch-2").map((o) => o.key)).not.toEqual(objs.map((o) => o.key));
+  });
+
+  it("writes under ARCHIVE_PREFIX (what a backfill lists) by default, the same keys as the prefix spelled out", () => {
+    const lines = [archiveLine(JSON.stringify({ class_uid: 2004, time: day }))];
+    const keys = buildArchiveObjects(lines, "b").map((o) => o.key);
+    expect(ARCHIVE_PREFIX).toBe("ocsf/");
+    expect(keys).toEqual(buildArchiveObjects(lines, "b", "ocsf").map((o) => o.key));
+    expect(keys[0]!.startsWith(`${ARCHIVE_PREFIX}class_uid=2004/event_day=20261122/`)).toBe(true);
   });
 
   it("gzipText is gzip that fflate reads back to the same text (ASCII, non-ASCII, empty, ~1 MB)", async () => {
