@@ -13,7 +13,9 @@
 //     destinations and are still sent. A network error or timeout holds back every scope (same host).
 //     Scopes found down earlier in the same queue batch (AttemptOptions.downScopes) start held back:
 //     their batches are still encoded (a request's scope is known only then), their requests not sent.
-// Retry groups keep the events of one request together, so a retried object gets the same key.
+// Retry groups keep the events of one request together, so a retried object gets the same key, and carry
+// the request's retryAs tag (SinkRequest.retryAs) to the retry's encode (SinkContext.retryOf: a Slack
+// digest is retried as one digest); a batch retried unencoded keeps the attempt's own retryOf.
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, unsentOutcomes, type Outcome, type SinkRequest, type SinkResponse } from "../sinks/types";
 import type { TimedContext } from "../sinks/s3";
@@ -45,6 +47,8 @@ export interface OutcomeGroup {
   response?: ResponseSummary;
   /** The events' own status in a 200 answer (a bulk item's, Outcome.itemStatus): their dead letter's item_status. */
   itemStatus?: number;
+  /** For retries: the tag of the one request they were (SinkRequest.retryAs), for the retry's encode (SinkContext.retryOf). */
+  retryAs?: string;
 }
 
 export interface AttemptReport {
@@ -151,6 +155,8 @@ export interface AttemptOptions {
   slots?: Slots;
   /** Scopes found down by an earlier delivery to the sink in this queue batch: their requests are not sent (retried with that reason). */
   downScopes?: Readonly<Record<string, Down>>;
+  /** These events are the retry of one request tagged SinkRequest.retryAs (OutcomeGroup.retryAs): given to encode as SinkContext.retryOf. */
+  retryOf?: string;
 }
 
 /**
@@ -196,7 +202,7 @@ function logMissingSecret(sink: Pick<ResolvedSink, "name" | "type">, e: MissingS
 
 export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[], opts: AttemptOptions): Promise<AttemptReport> {
   const report: AttemptReport = { delivered: [], retry: [], rejected: [], requests: 0 };
-  const ctx: TimedContext = { env: opts.env, now: opts.now, timeoutMs: sink.timeoutMs };
+  const ctx: TimedContext = { env: opts.env, now: opts.now, timeoutMs: sink.timeoutMs, ...(opts.retryOf !== undefined ? { retryOf: opts.retryOf } : {}) };
   const chunks = splitBatch(sink, items);
   let down: Down | undefined; // set once the sink looked unavailable: later requests are not sent
   const scopeDown = new Map<string, Down>(Object.entries(opts.downScopes ?? {})); // likewise for one scope's requests (a 408/429/5xx of that scope)
@@ -204,8 +210,8 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
   const BUDGET = "not sent: the sink used up its time for this batch (budgetMs)";
   const overBudget = () => opts.deadline !== undefined && (opts.clock ?? Date.now)() >= opts.deadline;
 
-  // per-event outcomes of one request or chunk, grouped by kind and reason
-  const settle = (global: number[], outcomeOf: (k: number) => Outcome, response?: ResponseSummary): void => {
+  // per-event outcomes of one request or chunk, grouped by kind and reason; retries keep the request's tag
+  const settle = (global: number[], outcomeOf: (k: number) => Outcome, response?: ResponseSummary, retryAs?: string): void => {
     const groups = new Map<string, OutcomeGroup & { kind: "retry" | "reject" }>();
     global.forEach((g, k) => {
       const o = outcomeOf(k);
@@ -215,7 +221,8 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
       }
       const key = `${o.kind}\u0000${o.reason}\u0000${o.itemStatus ?? ""}`;
       let grp = groups.get(key);
-      if (!grp) groups.set(key, (grp = { kind: o.kind, indices: [], reason: o.reason, ...(response ? { response } : {}), ...(o.itemStatus !== undefined ? { itemStatus: o.itemStatus } : {}) }));
+      const tag = o.kind === "retry" && retryAs !== undefined ? { retryAs } : {};
+      if (!grp) groups.set(key, (grp = { kind: o.kind, indices: [], reason: o.reason, ...(response ? { response } : {}), ...(o.itemStatus !== undefined ? { itemStatus: o.itemStatus } : {}), ...tag }));
       grp.indices.push(g);
       if (o.kind === "retry" && o.afterMs !== undefined) grp.afterMs = Math.max(grp.afterMs ?? 0, o.afterMs);
     });
@@ -223,9 +230,9 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
   };
 
   // events not sent (the sink or their scope is down, or its time is used up): retried
-  const skip = (global: number[], held = down): void => {
+  const skip = (global: number[], held = down, retryAs?: string): void => {
     const outcome: Outcome = { kind: "retry", ...(held !== undefined ? notSent(held) : { reason: BUDGET }) };
-    settle(global, () => outcome);
+    settle(global, () => outcome, undefined, retryAs);
   };
 
   // one batch: encode, then send its requests in order, each body dropped once it has been sent
@@ -252,7 +259,7 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
       const global = req.events.map((k) => chunk[k]!);
       const held = downFor(req);
       if (held !== undefined || overBudget()) {
-        skip(global, held);
+        skip(global, held, req.retryAs);
         continue;
       }
       let res: SinkResponse;
@@ -263,12 +270,12 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
         const err = e as Error;
         const reason = `${err.name === "TimeoutError" ? "timeout" : "network error"}: ${err.message}`;
         down = { reason };
-        settle(global, () => ({ kind: "retry", reason }));
+        settle(global, () => ({ kind: "retry", reason }), undefined, req.retryAs);
         continue;
       }
       const c = sink.driver.classify(res, req, sink.config);
       const summary = summarize(res);
-      settle(global, (j) => c.perEvent?.get(req.events[j]!) ?? c.outcome, summary);
+      settle(global, (j) => c.perEvent?.get(req.events[j]!) ?? c.outcome, summary, req.retryAs);
       if (c.partialRejects) report.partialRejects = (report.partialRejects ?? 0) + c.partialRejects;
       // the sink (or this scope of it) is unavailable (throttling, 5xx), not merely unhappy with some events: stop for now
       if (c.outcome.kind === "retry" && classifyHttpStatus(res).kind === "retry") {
@@ -282,7 +289,7 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
   for (const chunk of chunks) {
     if (down !== undefined || overBudget()) {
       // nothing more goes out in this attempt: retry the whole batch without encoding it
-      skip(chunk);
+      skip(chunk, down, opts.retryOf);
       continue;
     }
     // a slot for this batch's encode and requests (see ./slots); waiting for it spends budget, not timeoutMs.
@@ -293,7 +300,7 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
     // and, for a DELIVERIES batch, a sink's messages in order, those after a failure rescheduled unsent and
     // unencoded (DeliverJob.skip). So a down sink's batches are never encoded (test/deliver/attempt.test.ts
     // counts the encodes).
-    const run = async () => (overBudget() ? skip(chunk) : encodeAndSend(chunk));
+    const run = async () => (overBudget() ? skip(chunk, down, opts.retryOf) : encodeAndSend(chunk));
     await (opts.slots ? opts.slots.use(run) : run());
   }
   if (down !== undefined) report.down = down;

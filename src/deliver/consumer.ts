@@ -187,7 +187,7 @@ export async function consumeDeliveries(msgs: Message<DeliveryMessage>[], deps: 
             msg.ack();
             continue;
           }
-          const r = await deliverToSink({ sink: body.sink, items: parseItems(text), attempt: body.attempt, firstAttemptAt: body.first_attempt_at, startedAt, ...(down ? { skip: down } : downScopes ? { skipScopes: downScopes } : {}) }, deps);
+          const r = await deliverToSink({ sink: body.sink, items: parseItems(text), attempt: body.attempt, firstAttemptAt: body.first_attempt_at, startedAt, ...(down ? { skip: down } : downScopes ? { skipScopes: downScopes } : {}), ...(typeof body.retry_of === "string" ? { retryOf: body.retry_of } : {}) }, deps);
           logResult(r, "deliveries");
           down ??= r.down;
           if (r.downScopes) downScopes = { ...downScopes, ...r.downScopes };

@@ -63,6 +63,8 @@ export interface DeliverJob {
   startedAt?: number;
   /** A queue message of it was delivered before (msg.attempts > 1): a buffered sink checks for its staging's marker (./stage). */
   redelivered?: boolean;
+  /** The retry of one request tagged SinkRequest.retryAs (DeliveryMessage.retry_of): encoded in that shape (AttemptOptions.retryOf). */
+  retryOf?: string;
 }
 
 export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise<DeliverResult> {
@@ -87,10 +89,10 @@ export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise
     return result;
   }
   const report: AttemptReport = job.skip
-    ? { delivered: [], rejected: [], requests: 0, retry: [{ indices: items.map((_, i) => i), ...notSent(job.skip) }], down: job.skip }
+    ? { delivered: [], rejected: [], requests: 0, retry: [{ indices: items.map((_, i) => i), ...notSent(job.skip), ...(job.retryOf !== undefined ? { retryAs: job.retryOf } : {}) }], down: job.skip }
     : sink.buffer
       ? await stageItems(sink, items, deps.archive, now, attempt > 1 || job.redelivered === true)
-      : await attemptDelivery(sink, items, { env: deps.env, now, deadline: (job.startedAt ?? now) + sink.budgetMs, clock: deps.now, ...(deps.slots ? { slots: deps.slots } : {}), ...(job.skipScopes ? { downScopes: job.skipScopes } : {}) });
+      : await attemptDelivery(sink, items, { env: deps.env, now, deadline: (job.startedAt ?? now) + sink.budgetMs, clock: deps.now, ...(deps.slots ? { slots: deps.slots } : {}), ...(job.skipScopes ? { downScopes: job.skipScopes } : {}), ...(job.retryOf !== undefined ? { retryOf: job.retryOf } : {}) });
   result.delivered = report.delivered.length;
   if (report.staged) result.staged = report.staged.length;
   result.requests = report.requests;
@@ -108,7 +110,7 @@ export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise
     }
     const delay = backoffSeconds(attempt, sink.retry, g.afterMs, deps.rand);
     try {
-      const ref = await scheduleDelivery(deps, { sink: name, attempt: attempt + 1, first_attempt_at: job.firstAttemptAt, reason: g.reason }, groupItems, delay);
+      const ref = await scheduleDelivery(deps, { sink: name, attempt: attempt + 1, first_attempt_at: job.firstAttemptAt, reason: g.reason, ...(g.retryAs !== undefined ? { retry_of: g.retryAs } : {}) }, groupItems, delay);
       if (ref) result.parked.push(ref);
       result.retried += groupItems.length;
       countQueued("deliveries", 1);

@@ -26,6 +26,8 @@ export interface DeliveryMessage {
   first_attempt_at: number;
   /** Why the previous attempt failed (or "replay"). */
   reason: string;
+  /** The events were one request tagged SinkRequest.retryAs (a Slack digest): this tag, so the retry keeps that shape. */
+  retry_of?: string;
   count: number;
   /** The events as NDJSON, or: */
   ndjson?: string;

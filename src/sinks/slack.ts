@@ -3,7 +3,10 @@
 // (default 4 = High; 99 "Other" counts as below) are not sent: encode leaves them out and
 // unsentOutcome settles them as delivered. A delivery batch with more than digestAfter (default 5) such
 // events sends the first digestAfter as usual and the rest as ONE digest message (slackDigest), whose
-// request carries all their indexes. Nothing paces the requests (sent one after
+// request carries all their indexes and the tag "digest:<shown>" (SinkRequest.retryAs): when the digest is
+// retried (429, 5xx, not sent after another request's), the retry's encode sees that tag (ctx.retryOf) and
+// posts the retried events as one digest again, not as digestAfter single messages and a smaller digest;
+// a retried single message is one event and goes out as itself. Nothing paces the requests (sent one after
 // another): Slack allows ~1 message/s per webhook and answers 429 with Retry-After beyond it; the
 // delivery layer then holds the rest of the delivery and retries it after Retry-After. Keep the volume
 // down with the minimum severity and a noise throttle on this sink (docs/noise.md). Responses: 2xx ("ok") delivered; 408, 429 (Retry-After) and 5xx (not 501) retried;
@@ -274,6 +277,16 @@ export function slackDigest(events: OcsfEvent[], shown: number): { text: string;
   return { text: cut(mrkdwn(text), 3000), blocks, unfurl_links: false, unfurl_media: false };
 }
 
+/** SinkRequest.retryAs of a digest: this and how many alerts its delivery posted one by one. */
+const DIGEST_TAG = "digest:";
+
+/** The retried events were a digest (ctx.retryOf): how many its delivery posted one by one; else undefined. */
+function retriedDigest(retryOf: string | undefined): number | undefined {
+  if (retryOf === undefined || !retryOf.startsWith(DIGEST_TAG)) return undefined;
+  const n = Number(retryOf.slice(DIGEST_TAG.length));
+  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+}
+
 export const slack: SinkDriver<SlackConfig> = {
   type: "slack",
   schema: slackConfig,
@@ -289,11 +302,15 @@ export const slack: SinkDriver<SlackConfig> = {
     });
     // events below the threshold are in no request: see unsentOutcome
     const sendable = events.flatMap((e, i) => (slackAccepts(e, cfg) ? [i] : []));
+    // the retry of a digest is that digest again (shown: how many its delivery posted one by one)
+    const retried = retriedDigest(ctx.retryOf);
     // a digest stands for two events or more: one left over goes out as itself
-    const digest = cfg.digestAfter > 0 && sendable.length > cfg.digestAfter + 1 ? sendable.splice(cfg.digestAfter) : [];
+    const digest = retried !== undefined ? (sendable.length > 1 ? sendable.splice(0) : []) : cfg.digestAfter > 0 && sendable.length > cfg.digestAfter + 1 ? sendable.splice(cfg.digestAfter) : [];
+    const shown = retried ?? sendable.length;
     const out = sendable.map((i) => post([i], slackMessage(events[i]!)));
-    // one request carries every digested event: its outcome (delivered, retry, reject) settles them together
-    if (digest.length > 0) out.push(post(digest, slackDigest(digest.map((i) => events[i]!), sendable.length)));
+    // one request carries every digested event: its outcome (delivered, retry, reject) settles them together,
+    // and its tag makes their retry one digest again
+    if (digest.length > 0) out.push({ ...post(digest, slackDigest(digest.map((i) => events[i]!), shown)), retryAs: `${DIGEST_TAG}${shown}` });
     return out;
   },
 

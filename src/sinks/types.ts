@@ -19,6 +19,13 @@ export interface SinkRequest {
    * does not hold back the others (../deliver/attempt). Unset: the sink is one destination.
    */
   scope?: string;
+  /**
+   * A tag kept with this request's events when they are retried (../deliver/retry: the DELIVERIES
+   * message's retry_of): the retry's encode gets it back as SinkContext.retryOf, so that a sink can send
+   * them in the shape they had (Slack: a digest's events go out again as one digest). Unset: the retry is
+   * encoded like a new batch.
+   */
+  retryAs?: string;
 }
 
 export interface SinkResponse {
@@ -51,6 +58,8 @@ export interface SinkContext {
   env: Record<string, unknown>;
   /** Wall clock, ms (injected so encoders stay deterministic in tests). */
   now: number;
+  /** These events are the retry of one request that carried SinkRequest.retryAs: that tag. */
+  retryOf?: string;
 }
 
 /** The form a secret's value must have for a sink to use it (e.g. a webhook's whsec_ secret). */

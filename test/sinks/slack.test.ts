@@ -4,6 +4,9 @@ import { unsentOutcomes, type SinkContext, type SinkRequest } from "../../src/si
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { fieldAt } from "../../src/sinks/batch";
 import { attemptDelivery } from "../../src/deliver/attempt";
+import { deliverToSink } from "../../src/deliver/deliver";
+import type { DeliveryMessage } from "../../src/deliver/retry";
+import { drainScheduled, memoryDeps } from "../support/memory-delivery";
 import { resolveSinks } from "../../src/deliver/sinks";
 import { parseConfig } from "../../src/config/load";
 import { NOW, deliverAll, fixtureEvents, send, startSlack, type SlackServer } from "../support/siem-servers";
@@ -329,11 +332,17 @@ describe("slack digest", () => {
     expect(r.retry).toHaveLength(1);
     expect(r.retry[0]!.indices).toEqual(items.slice(5).map((_, k) => k + 5));
     expect(r.retry[0]!.afterMs).toBe(3000);
-    // the retry: 5 of them as usual messages, the other 290 in one digest
-    const again = await attemptDelivery(s, items.slice(5), { env: {}, now: NOW });
-    expect(again.requests).toBe(6);
+    // the retry group keeps the digest's tag: its retry is the same one digest
+    expect(r.retry[0]!.retryAs).toBe("digest:5");
+    const again = await attemptDelivery(s, items.slice(5), { env: {}, now: NOW, retryOf: r.retry[0]!.retryAs! });
+    expect(again.requests).toBe(1);
     expect(again.delivered).toHaveLength(295);
-    expect(hook.messages.at(-1)!.text).toContain("Digest: 290 more alerts");
+    expect(hook.requests).toHaveLength(7); // 5 alerts, the digest answered 429, the same digest again
+    expect(hook.messages.at(-1)!.text).toContain("Digest: 295 more alerts");
+    expect(JSON.stringify(hook.messages.at(-1))).toContain("after the 5 posted one by one");
+    // the same events without the tag (a DLQ replay) are a new batch: 5 messages and a digest
+    const replay = await slack.encode(items.slice(5).map((i) => i.event), config(), ctx);
+    expect(replay.map((q) => q.events.length)).toEqual([1, 1, 1, 1, 1, 290]);
     // Slack's default batch (50 events): a 300-alert delivery is 6 batches of 5 messages and a digest each
     const def = resolveSinks(parseConfig({ sinks: { s: { type: "slack", url: hook.hookUrl } } })).get("s")!;
     expect(def.batch.maxEvents).toBe(50);
@@ -341,5 +350,41 @@ describe("slack digest", () => {
     const d = await attemptDelivery(def, items, { env: {}, now: NOW });
     expect(d.delivered).toHaveLength(300);
     expect(hook.messages.length - before).toBe(36);
+  });
+
+  /** Every message posted to Slack, in order (those answered 429 too): each alert's uid, or "digest N" for a digest of N alerts. */
+  const received = (): string[] => hook.requests.map((r) => /Digest: (\d+) more alerts/.exec(r.text)?.[1] ?? /uid (u-\d+)/.exec(r.text)![1]!).map((x) => (/^\d+$/.test(x) ? `digest ${x}` : x));
+
+  /** A 300-alert delivery to sink "s" through deliverToSink, then its retries as the consumer runs them. */
+  async function deliverBurst(): Promise<{ first: Awaited<ReturnType<typeof deliverToSink>>; scheduled: DeliveryMessage[] }> {
+    const cfg = parseConfig({ sinks: { s: { type: "slack", url: hook.hookUrl, batch: { maxEvents: 500 } } } });
+    const { deps, sent } = memoryDeps(cfg, {}, NOW);
+    const items = burst(300).map((event) => ({ event, line: JSON.stringify(event) }));
+    const first = await deliverToSink({ sink: "s", items, attempt: 1, firstAttemptAt: NOW }, deps);
+    const scheduled = sent.map((x) => x.body);
+    expect(await drainScheduled(deps, sent)).toBe(1);
+    return { first, scheduled };
+  }
+
+  it("delivery path: the digest's 429 is retried through DELIVERIES as the same one digest; Slack gets 5 alerts and one digest", async () => {
+    hook.script.push(...Array.from({ length: 5 }, () => ({ status: 200, body: "ok" })), { status: 429, headers: { "retry-after": "3" }, body: "rate_limited" });
+    const { first, scheduled } = await deliverBurst();
+    expect(first).toMatchObject({ delivered: 5, retried: 295, dead: 0, requests: 6 });
+    expect(scheduled.map((m) => [m.count, m.retry_of])).toEqual([[295, "digest:5"]]);
+    // the digest twice: answered 429, then accepted; no alert posted on its own twice
+    expect(received()).toEqual(["u-0", "u-1", "u-2", "u-3", "u-4", "digest 295", "digest 295"]);
+    // the retried digest went past the script to the fake's handler, which checked Block Kit's limits
+    expect(hook.messages).toHaveLength(1);
+  });
+
+  it("delivery path: a single message's 429 holds back the rest; each keeps its shape (3 alerts singly, one digest), none posted twice", async () => {
+    hook.script.push({ status: 200, body: "ok" }, { status: 200, body: "ok" }, { status: 429, headers: { "retry-after": "1" }, body: "rate_limited" });
+    const { first, scheduled } = await deliverBurst();
+    expect(first).toMatchObject({ delivered: 2, retried: 298, dead: 0, requests: 3 });
+    // one retry per request: the 429'd alert, the two alerts not sent, the digest not sent (tagged)
+    expect(scheduled.map((m) => [m.count, m.retry_of])).toEqual([[1, undefined], [1, undefined], [1, undefined], [295, "digest:5"]]);
+    // u-2 twice (answered 429, then accepted); the rest once each, in their shape
+    expect(received()).toEqual(["u-0", "u-1", "u-2", "u-2", "u-3", "u-4", "digest 295"]);
+    expect(hook.messages).toHaveLength(4); // the retries, past the script: Block Kit checked
   });
 });

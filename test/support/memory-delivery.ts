@@ -71,7 +71,7 @@ export async function drainScheduled(deps: DeliverDeps, sent: Scheduled[], maxRo
         .split("\n")
         .filter(Boolean)
         .map((line) => ({ line, event: JSON.parse(line) as OcsfEvent }));
-      const r = await deliverToSink({ sink: body.sink, items, attempt: body.attempt, firstAttemptAt: body.first_attempt_at }, deps);
+      const r = await deliverToSink({ sink: body.sink, items, attempt: body.attempt, firstAttemptAt: body.first_attempt_at, ...(body.retry_of !== undefined ? { retryOf: body.retry_of } : {}) }, deps);
       if (body.ref && !r.parked.includes(body.ref)) await deps.archive.delete(body.ref);
     }
   }
