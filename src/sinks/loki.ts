@@ -14,10 +14,12 @@
 // newest entry: "entry too far behind") or more than aheadAfterMs after it (past creation_grace_period: a
 // sensor clock in the future) gets the delivery time as its entry timestamp; the line keeps the OCSF `time`.
 // One 5-day-late event then neither takes its push into the dead letters nor is refused itself.
+// An org already down in the attempt (SinkContext.scopeDown) is not encoded: its events come back in one
+// bodiless request of its scope, which the delivery layer holds back unsent (their events retried).
 import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
-import { classifyHttpStatus, type SinkDriver } from "./types";
+import { classifyHttpStatus, type SinkDriver, type SinkRequest } from "./types";
 import { baseUrlSchema, basicAuth, compressionSchema, expand, headersSchema, jsonTextOf, pack, postRuns, secretValue, templateSchema, textAt, unixNanos, utf8Length } from "./batch";
 
 const labelName = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "a Loki label name: letters, digits and _, not starting with a digit");
@@ -115,9 +117,20 @@ export const loki: SinkDriver<LokiConfig> = {
     const json = jsonTextOf(events, lines);
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (cfg.auth) headers.authorization = basicAuth(cfg.auth.username, secretValue(cfg.auth.password, ctx.env, "loki", "auth.password"));
+    // a tenant template sends to several orgs, each with its own limits and outages: one scope per org
+    const scoped = cfg.tenant?.includes("{") === true;
     // per X-Scope-OrgID ("" for none): a push goes to one Loki tenant, so each expanded value has its own requests
     const byTenant = new Map<string, Item[]>();
+    // the events of orgs already down in this attempt (SinkContext.scopeDown): not serialized, grouped or gzipped
+    const held = new Map<string, number[]>();
     events.forEach((e, i) => {
+      const tenant = cfg.tenant === undefined ? "" : expand(cfg.tenant, e);
+      if (scoped && ctx.scopeDown?.(tenant)) {
+        const idx = held.get(tenant);
+        if (idx) idx.push(i);
+        else held.set(tenant, [i]);
+        return;
+      }
       const line = json(i);
       if (utf8Length(line) > cfg.maxLineBytes) return; // see unsentOutcome
       const stream = streamOf(e, cfg);
@@ -125,18 +138,19 @@ export const loki: SinkDriver<LokiConfig> = {
       const value = `[${JSON.stringify(unixNanos(time))},${JSON.stringify(line)}]`;
       // as if every event had its own stream: {"stream":...,"values":[...]}, = 24 bytes around
       const item = { i, time, stream, value, bytes: utf8Length(value) + utf8Length(stream) + 24 };
-      const tenant = cfg.tenant === undefined ? "" : expand(cfg.tenant, e);
       const group = byTenant.get(tenant);
       if (group) group.push(item);
       else byTenant.set(tenant, [item]);
     });
+    const url = `${cfg.url}/loki/api/v1/push`;
     const requests = await Promise.all(
       [...byTenant].map(([tenant, items]) =>
-        postRuns(pack(items, (x) => x.bytes, { ...cfg, overhead: 14 }), `${cfg.url}/loki/api/v1/push`, tenant ? { ...headers, "x-scope-orgid": tenant } : headers, cfg, pushBody),
+        postRuns(pack(items, (x) => x.bytes, { ...cfg, overhead: 14 }), url, tenant ? { ...headers, "x-scope-orgid": tenant } : headers, cfg, pushBody),
       ),
     );
-    // a tenant template sends to several orgs, each with its own limits and outages: one scope per org
-    return cfg.tenant?.includes("{") ? requests.flat().map((r) => ({ ...r, scope: r.headers["x-scope-orgid"] ?? "" })) : requests.flat();
+    if (!scoped) return requests.flat();
+    const unbuilt = [...held].map(([tenant, idx]): SinkRequest => ({ events: idx, url, method: "POST", headers: { ...headers, "x-scope-orgid": tenant }, body: "", scope: tenant }));
+    return [...requests.flat().map((r) => ({ ...r, scope: r.headers["x-scope-orgid"] ?? "" })), ...unbuilt];
   },
 
   unsentOutcome(e, cfg) {

@@ -51,6 +51,13 @@ export interface Classification {
    * events still count as delivered; this count goes to tributary_sink_partial_rejects_total.
    */
   partialRejects?: number;
+  /**
+   * The sink's destination is gone, not merely unhappy with these events (a Slack webhook revoked, its
+   * channel deleted or archived): with a reject outcome, the delivery layer sends nothing more to the sink
+   * and dead-letters the rest of the delivery with this reason, in one dead letter, and its later deliveries
+   * too until the sink's config or secrets change or some minutes pass (../deliver/gone).
+   */
+  gone?: boolean;
 }
 
 export interface SinkContext {
@@ -60,6 +67,13 @@ export interface SinkContext {
   now: number;
   /** These events are the retry of one request that carried SinkRequest.retryAs: that tag. */
   retryOf?: string;
+  /**
+   * Whether a scope (SinkRequest.scope) is already known unavailable in this attempt (it only ever becomes
+   * so): the delivery layer sends none of its requests, retrying their events unsent. So a sink may hand
+   * such events back in one bodiless request of that scope instead of building its bodies (src/sinks/loki.ts).
+   * Unset: every scope is encoded.
+   */
+  scopeDown?: (scope: string) => boolean;
 }
 
 /** The form a secret's value must have for a sink to use it (e.g. a webhook's whsec_ secret). */

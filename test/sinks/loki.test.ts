@@ -79,6 +79,34 @@ describe("loki sink", () => {
     expect(() => config(s.url, { tenant: "{org}" })).toThrow(/unknown placeholder/);
   });
 
+  it("an org already down in the attempt (SinkContext.scopeDown) is not encoded: its events come back in one bodiless request of its scope", async () => {
+    const s = await start({ requireTenant: true });
+    let serialized = 0; // JSON.stringify of a team-b event (each encoded line is one)
+    const tagged = events.map((e, i): OcsfEvent => {
+      const t = i % 2 ? "b" : "a";
+      const x = { ...e, metadata: { ...e.metadata, tenant_uid: t } };
+      if (t === "a") return x;
+      return Object.defineProperty(x, "toJSON", { value: () => (serialized++, { ...x, toJSON: undefined }), enumerable: false });
+    });
+    const bIdx = tagged.flatMap((e, i) => (e.metadata.tenant_uid === "b" ? [i] : []));
+    const cfg = config(s.url, { tenant: "org-{tenant}", maxEvents: 2 });
+    const asked: string[] = [];
+    const reqs = await loki.encode(tagged, cfg, { ...ctx, scopeDown: (scope) => (asked.push(scope), scope === "org-b") });
+    expect(serialized).toBe(0);
+    expect(new Set(asked)).toEqual(new Set(["org-a", "org-b"]));
+    const held = reqs.filter((r) => r.scope === "org-b");
+    expect(held).toEqual([{ events: bIdx, url: `${s.url}/loki/api/v1/push`, method: "POST", headers: expect.objectContaining({ "x-scope-orgid": "org-b" }), body: "", scope: "org-b" }]);
+    // every event is in a request (none taken for unsent), org a's as without a down org
+    expect(unsentOutcomes(loki, tagged, reqs, cfg, ctx).size).toBe(0);
+    const up = await loki.encode(tagged, cfg, ctx);
+    expect(serialized).toBe(bIdx.length); // without scopeDown every line is built
+    expect(reqs.filter((r) => r.scope === "org-a")).toEqual(up.filter((r) => r.scope === "org-a"));
+    expect(up.filter((r) => r.scope === "org-b").length).toBeGreaterThan(1);
+    // a fixed tenant has no scope to be down: encoded in full whatever scopeDown says
+    const fixed = await loki.encode(tagged, config(s.url, { tenant: "org-b", maxEvents: 2 }), { ...ctx, scopeDown: () => true });
+    expect(fixed.every((r) => r.scope === undefined && r.body.length > 0)).toBe(true);
+  });
+
   it("uses configured labels and omits labels whose field is missing", async () => {
     const s = await start();
     const cfg = config(s.url, { labels: { product: "metadata.product.name", host: "device.hostname" }, staticLabels: { env: "test" }, compression: "none" });
