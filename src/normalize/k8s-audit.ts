@@ -202,7 +202,16 @@ function utf8Bytes(s: string): number {
 
 const redactedValue = (bytes: number): string => `[redacted: ${bytes} bytes]`;
 
-/** Collects the OCSF paths redacted in one event (unmapped.tributary.redacted). */
+/** A value this redaction wrote: a record redacted once (the quarantine's copy, replayed) keeps it as it is. */
+const REDACTED_VALUE = /^\[redacted: \d+ bytes\]$/;
+
+/** `v` redacted: a string by `size`, anything else by its JSON text; an earlier redaction's value unchanged. */
+function redactedOf(v: Json, size: (s: string) => number): string {
+  if (typeof v !== "string") return redactedValue(utf8Bytes(JSON.stringify(v)));
+  return REDACTED_VALUE.test(v) ? v : redactedValue(size(v));
+}
+
+/** Collects the paths redacted in one event (OCSF paths: unmapped.tributary.redacted; record paths: the quarantine). */
 class Redactions {
   readonly paths: string[] = [];
   /** A copy of `o` with the string (or any non-empty) values of its keys redacted; undefined when nothing was. */
@@ -212,7 +221,7 @@ class Redactions {
     for (const k in o) {
       const v = o[k]!;
       if (v === null || v === "") continue;
-      setOwn((out ??= { ...o }), k, redactedValue(typeof v === "string" ? size(v) : utf8Bytes(JSON.stringify(v))));
+      setOwn((out ??= { ...o }), k, redactedOf(v, size));
       this.paths.push(`${path}.${k}`);
     }
     return out;
@@ -242,7 +251,7 @@ class Redactions {
         const inner = this.secret(parsed, at);
         if (this.paths.length > before) text = JSON.stringify(inner);
       } else {
-        text = redactedValue(utf8Bytes(applied));
+        text = redactedOf(applied, utf8Bytes);
         this.paths.push(at);
       }
       if (text !== applied) out = { ...out, metadata: { ...meta, annotations: { ...meta.annotations, [LAST_APPLIED]: text } } };
@@ -254,7 +263,7 @@ class Redactions {
     const inner = o[key];
     if (!isObject(inner) || typeof inner[field] !== "string" || inner[field] === "") return o;
     this.paths.push(`${path}.${key}.${field}`);
-    return { ...o, [key]: { ...inner, [field]: redactedValue(utf8Bytes(inner[field] as string)) } };
+    return { ...o, [key]: { ...inner, [field]: redactedOf(inner[field]!, utf8Bytes) } };
   }
   /**
    * A request or response object with its credentials redacted (the same object when there are none).
@@ -331,13 +340,72 @@ class Redactions {
   private redactKey(o: JsonObject, key: string, path: string, size: (s: string) => number): JsonObject {
     const v = o[key]!;
     this.paths.push(`${path}.${key}`);
-    return { ...o, [key]: redactedValue(typeof v === "string" ? size(v) : utf8Bytes(JSON.stringify(v))) };
+    return { ...o, [key]: redactedOf(v, size) };
   }
   /** `o` with each element of the array `o[key]` mapped by `fn` (`o` itself when it is no array). */
   private each(o: JsonObject, key: string, path: string, fn: (item: Json, path: string) => Json): JsonObject {
     const items = o[key];
     return Array.isArray(items) ? { ...o, [key]: items.map((it, i) => fn(it, `${path}.${key}[${i}]`)) } : o;
   }
+}
+
+/** A core Secret path, with or without a namespace and a name, and no subresource: /api/v1[/namespaces/<ns>]/secrets[/<name>]. */
+const SECRETS_URI = /^\/api\/v1\/(?:namespaces\/[^/?]+\/)?secrets(?:\/[^/?]+)?\/?(?:\?|$)/;
+
+/**
+ * Whether the call is on the core `secrets` resource, without a subresource (a body without `kind` is then a
+ * Secret, see Redactions.body): told by objectRef; by requestURI only when objectRef names no resource (a
+ * malformed record: its bodies are redacted all the same).
+ */
+function onSecrets(rec: JsonObject): boolean {
+  const o = rec.objectRef;
+  const resource = isObject(o) ? nonEmpty(o.resource) : undefined;
+  if (resource === undefined) return typeof rec.requestURI === "string" && SECRETS_URI.test(rec.requestURI);
+  const ref = o as JsonObject;
+  return resource === "secrets" && nonEmpty(ref.apiGroup) === undefined && nonEmpty(ref.subresource) === undefined;
+}
+
+/** `v` with `fn` applied to each element (`v` itself when nothing changed); `fn` gets the element's path. */
+function eachItem(v: Json[], path: string, fn: (item: Json, path: string) => Json): Json[] {
+  let changed = false;
+  const out = v.map((it, i) => {
+    const r = fn(it, `${path}[${i}]`);
+    if (r !== it) changed = true;
+    return r;
+  });
+  return changed ? out : v;
+}
+
+/**
+ * A record as received (an audit Event, an EventList, or an array of them) with the credentials that
+ * normalizeK8sAudit redacts in its output redacted the same way, by the same code, at record paths
+ * (`requestObject.data.password`, `items[2].responseObject.status.token`); undefined when there are none.
+ * For the records ingest rejects: the quarantine keeps them like this instead of as sent. Any JSON value is
+ * taken: only the bodies (`requestObject`, `responseObject`) and webhook patch annotations of objects are
+ * read, so a record of another source comes back undefined. A value redacted before ("[redacted: <n>
+ * bytes]") is kept as it is, so a quarantined record sent again is redacted to the same text.
+ */
+export function redactAuditRecord(v: Json): { record: Json; redacted: string[] } | undefined {
+  const red = new Redactions();
+  const event = (e: Json, at: string): Json => {
+    if (!isObject(e)) return e;
+    if (e.kind === "EventList" && Array.isArray(e.items)) {
+      const items = eachItem(e.items, `${at}items`, (it, p) => event(it, `${p}.`));
+      return items === e.items ? e : { ...e, items };
+    }
+    const secrets = onSecrets(e);
+    let out = e;
+    for (const key of ["requestObject", "responseObject"] as const) {
+      const body = e[key];
+      if (body === undefined) continue;
+      const r = red.body(body, `${at}${key}`, secrets);
+      if (r !== body) out = { ...out, [key]: r };
+    }
+    const ann = secrets && isObject(e.annotations) ? red.webhookPatches(e.annotations, `${at}annotations`) : undefined;
+    return ann ? { ...out, annotations: ann } : out;
+  };
+  const record = Array.isArray(v) ? eachItem(v, "", (it, at) => event(it, `${at}.`)) : event(v, "");
+  return red.paths.length > 0 ? { record, redacted: red.paths } : undefined;
 }
 
 function reject(rec: JsonObject, why: string): never {
@@ -545,7 +613,7 @@ export function normalizeK8sAudit(rec: JsonObject, ctx: NormalizeContext): OcsfE
   const request: Record<string, unknown> = { uid: auditID };
   // credentials in the bodies are redacted (Secret values, tokens): see Redactions
   const redactions = new Redactions();
-  const secretsResource = resource === "secrets" && apiGroup === undefined && subresource === undefined;
+  const secretsResource = onSecrets(rec);
   const reqData = rec.requestObject !== undefined ? redactions.body(rec.requestObject, "api.request.data", secretsResource) : undefined;
   const respData =
     rec.responseObject !== undefined && !isEmpty(rec.responseObject) ? redactions.body(rec.responseObject, "api.response.data", secretsResource) : undefined;

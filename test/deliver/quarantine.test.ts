@@ -60,3 +60,87 @@ describe("writeQuarantine", () => {
     expect([...types.values()].filter((t) => t === "application/x-ndjson")).toHaveLength(1);
   });
 });
+
+describe("Kubernetes credentials in rejected records (docs/ingest.md#quarantine)", () => {
+  const b64 = (s: string): string => Buffer.from(s).toString("base64");
+  const PASSWORD = "quarantined-SuperSecret-pw"; // 26 bytes
+  const TOKEN = "eyJhbGciOiJSUzI1NiJ9.SIGNED-TOKEN-quarantine";
+  const secret = { kind: "Secret", apiVersion: "v1", metadata: { name: "db", namespace: "default" }, data: { password: b64(PASSWORD) }, stringData: { user: "plain-admin-user" } };
+  // a Secret create at RequestResponse level, rejected by ingest (here: no auditID)
+  const create = {
+    kind: "Event",
+    apiVersion: "audit.k8s.io/v1",
+    level: "RequestResponse",
+    stage: "ResponseComplete",
+    verb: "create",
+    requestURI: "/api/v1/namespaces/default/secrets",
+    objectRef: { resource: "secrets", namespace: "default", name: "db", apiVersion: "v1" },
+    requestObject: secret,
+    responseObject: secret,
+    stageTimestamp: "2026-11-22T23:58:00.000000Z",
+  };
+  const { responseObject: _none, ...request } = create;
+  const tokenReview = { ...request, objectRef: { resource: "tokenreviews", apiGroup: "authentication.k8s.io", apiVersion: "v1" }, requestObject: { kind: "TokenReview", spec: { token: TOKEN } } };
+  /** Every byte the quarantine would store for these records: keys, bodies, metadata. */
+  function stored(rejected: Rejected[]): string {
+    return quarantineObjects(rejected, meta).map((o) => `${o.key}\n${o.reason}\n${o.body}`).join("\n");
+  }
+  const leaks = (s: string): boolean => [PASSWORD, b64(PASSWORD), "plain-admin-user", TOKEN, "SIGNED-TOKEN"].some((x) => s.includes(x));
+
+  it("a rejected Secret create (a line as received) is kept redacted, as parsed JSON with the redacted paths; no byte of the values is stored", () => {
+    const raw = JSON.stringify(create);
+    const r: Rejected = { index: 0, path: "line 1", reason: "not a Kubernetes audit Event: missing string field auditID", source: "k8s_audit", raw };
+    expect(leaks(raw)).toBe(true);
+    const text = stored([r]);
+    expect(leaks(text)).toBe(false);
+    const body = JSON.parse(quarantineObjects([r], meta)[0]!.body) as { raw?: string; record: typeof create; redacted: string[]; reason: string };
+    expect(body.raw).toBeUndefined();
+    expect(body.reason).toBe(r.reason);
+    expect(body.redacted).toEqual(["requestObject.data.password", "requestObject.stringData.user", "responseObject.data.password", "responseObject.stringData.user"]);
+    expect(body.record.requestObject.data).toEqual({ password: "[redacted: 26 bytes]" });
+    expect(body.record.requestObject.stringData).toEqual({ user: "[redacted: 16 bytes]" });
+    // the rest of the record is as sent
+    expect({ ...body.record, requestObject: create.requestObject, responseObject: create.responseObject }).toEqual(create);
+  });
+
+  it("parsed records (an EventList item), a whole EventList body, a TokenReview, and records past the single objects: all redacted", () => {
+    const many: Rejected[] = Array.from({ length: QUARANTINE_SINGLE_OBJECTS + 2 }, (_, i) => ({ index: i, path: `items[${i}]`, reason: "r", record: i % 2 ? create : tokenReview }));
+    const list = { kind: "EventList", apiVersion: "audit.k8s.io/v1", items: [create, tokenReview] };
+    const whole: Rejected = { index: 99, path: "(body)", reason: "r", raw: JSON.stringify(list, null, 2) };
+    const text = stored([...many, whole]);
+    expect(leaks(text)).toBe(false);
+    const objs = quarantineObjects([whole, ...many], meta);
+    expect((JSON.parse(objs[0]!.body) as { redacted: string[] }).redacted).toContain("items[1].requestObject.spec.token");
+    expect((JSON.parse(objs[1]!.body) as { redacted: string[]; record: { requestObject: { spec: { token: string } } } }).record.requestObject.spec.token).toBe(`[redacted: ${TOKEN.length} bytes]`);
+    const rest = objs.at(-1)!.body.trim().split("\n").map((l) => JSON.parse(l) as { redacted?: string[] });
+    expect(rest.every((e) => e.redacted !== undefined && e.redacted.length > 0)).toBe(true);
+  });
+
+  it("records without credentials, and text that is not JSON, are kept as received", () => {
+    const falco = '{"rule":"Terminal shell in container","output":"x","output_fields":{"evt.time":1684997616000000000}}';
+    const { requestObject: _req, ...metadataOnly } = request;
+    const metadataLevel = JSON.stringify({ ...metadataOnly, level: "Metadata" });
+    const cut = JSON.stringify(create).slice(0, 300); // a line cut inside the body: not JSON
+    const rejected: Rejected[] = [
+      { index: 0, path: "line 1", reason: "r", raw: falco },
+      { index: 1, path: "line 2", reason: "r", raw: metadataLevel },
+      { index: 2, path: "line 3", reason: "r", raw: cut },
+      { index: 3, path: "line 4", reason: "r", rawBase64: b64("\xff") },
+      { index: 4, path: "[4]", reason: "r", record: { rule: "x" } },
+    ];
+    const bodies = quarantineObjects(rejected, meta).map((o) => JSON.parse(o.body) as Record<string, unknown>);
+    expect(bodies.map((b) => b.raw ?? b.raw_base64 ?? b.record)).toEqual([falco, metadataLevel, cut, b64("\xff"), { rule: "x" }]);
+    expect(bodies.some((b) => "redacted" in b)).toBe(false);
+  });
+
+  it("a record whose credentials cannot be redacted (lists nested past the stack) is not kept, the reason is", () => {
+    let body: unknown = secret;
+    for (let i = 0; i < 200_000; i++) body = { kind: "List", items: [body] };
+    const [o] = quarantineObjects([{ index: 0, path: "line 1", reason: "too deep", record: { ...create, requestObject: body } as never }], meta);
+    const b = JSON.parse(o!.body) as Record<string, unknown>;
+    expect(b.reason).toBe("too deep");
+    expect(b.record).toBeUndefined();
+    expect(b.record_error).toMatch(/could not be redacted/);
+    expect(leaks(o!.body)).toBe(false);
+  });
+});

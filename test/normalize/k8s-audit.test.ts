@@ -6,7 +6,7 @@ import { validateOcsf } from "../support/ocsf-validator";
 import { lossOf } from "../support/field-maps";
 import { frame } from "../../src/routes/decode";
 import { runPipeline } from "../../src/pipeline";
-import { normalizeK8sAudit, k8sSeverity } from "../../src/normalize/k8s-audit";
+import { normalizeK8sAudit, k8sSeverity, redactAuditRecord } from "../../src/normalize/k8s-audit";
 import { normalize } from "../../src/normalize/index";
 import { NormalizeError } from "../../src/normalize/errors";
 import { detectKind } from "../../src/normalize/detect";
@@ -738,5 +738,47 @@ describe("credentials in request and response bodies are redacted (docs/mapping-
       expect(o(ev.unmapped).tributary).toBeUndefined();
       expect(lossOf("k8s_audit", r, ev)).toEqual([]);
     }
+  });
+
+  it("redactAuditRecord (the quarantine's copy) redacts the record at its own paths; normalizing that copy gives the same event", () => {
+    const webhookKey = "patch.webhook.admission.k8s.io/round_0_index_0";
+    const rec = variant(created, {
+      annotations: { [webhookKey]: JSON.stringify({ patch: [{ op: "add", path: "/data/token", value: b64(PASSWORD) }] }) },
+    });
+    const red = redactAuditRecord(rec)!;
+    expect(red.redacted).toEqual([
+      "requestObject.data.password",
+      "requestObject.stringData.user",
+      'requestObject.metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"].data.password',
+      "responseObject.data.password",
+      "responseObject.stringData.user",
+      'responseObject.metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"].data.password',
+      `annotations["${webhookKey}"].patch[0].value`,
+    ]);
+    const copy = red.record as JsonObject;
+    expect(/hunter2|admin-plaintext/.test(JSON.stringify(copy)) || JSON.stringify(copy).includes(b64(PASSWORD))).toBe(false);
+    expect((copy.requestObject as Obj).data).toEqual({ password: "[redacted: 19 bytes]", empty: "" });
+    // everything else is the record as sent; the input is not modified
+    expect({ ...copy, requestObject: rec.requestObject, responseObject: rec.responseObject, annotations: rec.annotations }).toEqual(rec);
+    expect((rec.requestObject as Obj).data).toEqual(secret.data);
+    // a redacted value is kept, not redacted again into another size: the same event, the same paths listed
+    for (const rawData of [false, true]) {
+      const ctx = { ...CTX, rawData };
+      expect(normalizeK8sAudit(copy, ctx)).toEqual(normalizeK8sAudit(rec, ctx));
+    }
+    expect(redactAuditRecord(copy)).toEqual(red);
+    // an EventList and an array of events: paths by item; a record without credentials: undefined
+    const list = { kind: "EventList", apiVersion: "audit.k8s.io/v1", items: [one("falco-trace__create_secret.json"), rec] };
+    expect(redactAuditRecord(list)!.redacted[0]).toBe("items[1].requestObject.data.password");
+    expect(redactAuditRecord([rec])!.redacted[0]).toBe("[0].requestObject.data.password");
+    for (const v of [one("falco-trace__create_secret.json"), { rule: "x", output_fields: { "k8s.ns.name": "default" } }, "text", null, [1, [2]]] as Json[]) expect(redactAuditRecord(v)).toBeUndefined();
+  });
+
+  it("a kind-less Secret body is redacted when objectRef is malformed but requestURI names the core secrets resource", () => {
+    const patch = variant(created, { verb: "patch", objectRef: "secrets", requestURI: "/api/v1/namespaces/default/secrets/example-secret?fieldManager=kubectl", requestObject: { data: { password: b64(PASSWORD) } }, responseObject: undefined });
+    expect(o(o(o(normalizeK8sAudit(patch, CTX).api).request).data).data).toEqual({ password: "[redacted: 19 bytes]" });
+    expect(redactAuditRecord(patch)!.redacted).toEqual(["requestObject.data.password"]);
+    // a subresource or another resource's URI is not the Secret itself
+    for (const uri of ["/api/v1/namespaces/default/secrets/x/status", "/api/v1/namespaces/default/configmaps/x", "/apis/example.com/v1/secrets"]) expect(redactAuditRecord(variant(patch, { requestURI: uri }))).toBeUndefined();
   });
 });

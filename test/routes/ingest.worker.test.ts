@@ -1,7 +1,8 @@
 import { SELF, env } from "cloudflare:test";
 import { describe, it, expect } from "vitest";
-import { fixturesIn } from "../support/fixtures";
+import { fixture, fixturesIn } from "../support/fixtures";
 import { readArchive, waitFor } from "../support/archive";
+import { CaptureQueue, call, post, quarantined } from "./helpers";
 
 // Falco syscall-source fixtures (one alert per POST, as http_output sends them; NDJSON files line by line).
 const falco = fixturesIn("falco");
@@ -80,5 +81,45 @@ describe("health endpoints", () => {
     expect((await p.text()).trim()).toBe("pong");
     expect((await SELF.fetch("http://tributary/", { method: "HEAD" })).status).toBe(200);
     expect((await SELF.fetch("http://tributary/v1/events", { method: "HEAD" })).status).toBe(200);
+  });
+});
+
+describe("a rejected Kubernetes audit record with Secret values: quarantined redacted, and replayed from there", () => {
+  const b64 = (x: string): string => btoa(x);
+  const PASSWORD = "route-quarantine-SuperSecret"; // 28 bytes
+  const secret = { kind: "Secret", apiVersion: "v1", metadata: { name: "db", namespace: "default" }, data: { password: b64(PASSWORD) }, type: "Opaque" };
+  const created = JSON.parse(fixture("k8s-audit/falco-trace__create_secret.json")) as Record<string, unknown>;
+  const full = { ...created, level: "RequestResponse", requestObject: secret, responseObject: secret };
+  const { auditID, ...noAuditId } = full as Record<string, unknown>; // rejected: an audit Event has an auditID
+  type Ev = { api: { request: { data: { data: unknown } } }; unmapped: { tributary: { redacted: string[] } } };
+
+  it("no byte of the value is in the quarantine; its record, sent again once fixed, maps to the event the original gives", async () => {
+    const id = `k8s-secret-${crypto.randomUUID()}`;
+    const ndjson = { "content-type": "application/x-ndjson", "cf-ray": id };
+    const r = await call(post("/v1/events/k8s-audit", `${fixture("k8s-audit/falco-trace__create_secret.json").trim()}\n${JSON.stringify(noAuditId)}\n`, ndjson), { queue: new CaptureQueue() });
+    expect(r.status).toBe(202);
+    expect(r.body).toMatchObject({ accepted: 1, rejected: 1, errors: [{ index: 1, path: "line 2", reason: expect.stringContaining("auditID") }] });
+    const found = await quarantined(env.ARCHIVE, id);
+    expect(found.map((f) => f.part)).toEqual(["1"]);
+    const object = (await env.ARCHIVE.get(found[0]!.key))!;
+    const text = await object.text();
+    expect(JSON.stringify(object.customMetadata) + text).not.toContain(b64(PASSWORD));
+    expect(text).not.toContain(PASSWORD);
+    const entry = JSON.parse(text) as { raw?: string; redacted: string[]; record: Record<string, unknown> };
+    expect(entry.raw).toBeUndefined();
+    expect(entry.redacted).toEqual(["requestObject.data.password", "responseObject.data.password"]);
+
+    // replay: the record from the quarantine, its auditID put back, posted as `npm run replay` posts a .json file
+    const replayed = new CaptureQueue();
+    const again = await call(post("/v1/events/k8s-audit", JSON.stringify({ ...entry.record, auditID }), { "content-type": "application/json" }), { queue: replayed });
+    expect(again.body).toEqual({ accepted: 1, rejected: 0, errors: [] });
+    const original = new CaptureQueue();
+    await call(post("/v1/events/k8s-audit", JSON.stringify(full), { "content-type": "application/json" }), { queue: original });
+    const [ev, orig] = [replayed.events()[0] as unknown as Ev, original.events()[0] as unknown as Ev];
+    // the same size as the first redaction (not "[redacted: <bytes of the redacted text>]"), the same paths listed
+    expect(ev.api.request.data.data).toEqual({ password: "[redacted: 28 bytes]" });
+    expect(ev.api).toEqual(orig.api);
+    expect(ev.unmapped.tributary.redacted).toEqual(orig.unmapped.tributary.redacted);
+    expect(JSON.stringify(ev)).not.toContain(b64(PASSWORD));
   });
 });
