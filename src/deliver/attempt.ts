@@ -13,6 +13,11 @@
 //     destinations and are still sent. A network error or timeout holds back every scope (same host).
 //     Scopes found down earlier in the same queue batch (AttemptOptions.downScopes) start held back:
 //     their batches are still encoded (a request's scope is known only then), their requests not sent.
+//   - after a request finds the sink gone (Classification.gone: a Slack webhook revoked, its channel
+//     archived), the remaining requests are not sent and their events join that request's dead letter
+//     (one per attempt, with its reason saying what to fix); the isolate remembers the sink (./gone), so
+//     later attempts send nothing and dead-letter their batch alike until its config or secrets change or
+//     some minutes pass. Batches are still encoded: events the sink does not want settle as usual.
 // Retry groups keep the events of one request together, so a retried object gets the same key, and carry
 // the request's retryAs tag (SinkRequest.retryAs) to the retry's encode (SinkContext.retryOf: a Slack
 // digest is retried as one digest); a batch retried unencoded keeps the attempt's own retryOf.
@@ -24,6 +29,7 @@ import { uidOf } from "../sinks/objects";
 import type { ResolvedSink } from "./sinks";
 import type { Slots } from "./slots";
 import { isSecretKey, log, scrubCredentials, REDACTED } from "../ops/log";
+import { knownGone, rememberGone } from "./gone";
 
 export interface Item {
   event: OcsfEvent;
@@ -74,6 +80,8 @@ export interface AttemptReport {
 export interface Down {
   reason: string;
   afterMs?: number;
+  /** Gone, not unavailable (Classification.gone, ./gone): work held back is dead-lettered with `reason`, not retried. */
+  gone?: true;
 }
 
 /** The retry of work not sent because the sink is down: it waits as long as the sink asked. */
@@ -204,7 +212,8 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
   const report: AttemptReport = { delivered: [], retry: [], rejected: [], requests: 0 };
   const ctx: TimedContext = { env: opts.env, now: opts.now, timeoutMs: sink.timeoutMs, ...(opts.retryOf !== undefined ? { retryOf: opts.retryOf } : {}) };
   const chunks = splitBatch(sink, items);
-  let down: Down | undefined; // set once the sink looked unavailable: later requests are not sent
+  let down: Down | undefined = knownGone(sink, () => sinkSecrets(sink, opts.env), opts.now); // set once the sink looked unavailable (or gone): later requests are not sent
+  let gone: OutcomeGroup | undefined; // the one dead letter of a gone sink's events
   const scopeDown = new Map<string, Down>(Object.entries(opts.downScopes ?? {})); // likewise for one scope's requests (a 408/429/5xx of that scope)
   const downFor = (req: SinkRequest): Down | undefined => down ?? (req.scope === undefined ? undefined : scopeDown.get(req.scope));
   const BUDGET = "not sent: the sink used up its time for this batch (budgetMs)";
@@ -229,8 +238,13 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
     for (const { kind, ...grp } of groups.values()) (kind === "retry" ? report.retry : report.rejected).push(grp);
   };
 
-  // events not sent (the sink or their scope is down, or its time is used up): retried
+  // events not sent (the sink or their scope is down, or its time is used up): retried; the sink gone: dead-lettered together
   const skip = (global: number[], held = down, retryAs?: string): void => {
+    if (held?.gone) {
+      if (gone === undefined) report.rejected.push((gone = { indices: [], reason: held.reason }));
+      gone.indices.push(...global);
+      return;
+    }
     const outcome: Outcome = { kind: "retry", ...(held !== undefined ? notSent(held) : { reason: BUDGET }) };
     settle(global, () => outcome, undefined, retryAs);
   };
@@ -275,6 +289,13 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
       }
       const c = sink.driver.classify(res, req, sink.config);
       const summary = summarize(res);
+      if (c.gone && c.outcome.kind === "reject") {
+        // the rest of the attempt joins this request's dead letter, with its reason and answer
+        report.rejected.push((gone = { indices: [...global], reason: c.outcome.reason, response: summary }));
+        down = { reason: c.outcome.reason, gone: true };
+        rememberGone(sink, sinkSecrets(sink, opts.env), opts.now, c.outcome.reason);
+        continue;
+      }
       settle(global, (j) => c.perEvent?.get(req.events[j]!) ?? c.outcome, summary, req.retryAs);
       if (c.partialRejects) report.partialRejects = (report.partialRejects ?? 0) + c.partialRejects;
       // the sink (or this scope of it) is unavailable (throttling, 5xx), not merely unhappy with some events: stop for now
@@ -287,9 +308,9 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
   };
 
   for (const chunk of chunks) {
-    if (down !== undefined || overBudget()) {
+    if ((down !== undefined && !down.gone) || overBudget()) {
       // nothing more goes out in this attempt: retry the whole batch without encoding it
-      skip(chunk, down, opts.retryOf);
+      skip(chunk, down?.gone ? undefined : down, opts.retryOf);
       continue;
     }
     // a slot for this batch's encode and requests (see ./slots); waiting for it spends budget, not timeoutMs.
@@ -299,8 +320,9 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
     // this attempt: a queue batch holds one queue's messages, with one delivery per sink for an EVENTS batch
     // and, for a DELIVERIES batch, a sink's messages in order, those after a failure rescheduled unsent and
     // unencoded (DeliverJob.skip). So a down sink's batches are never encoded (test/deliver/attempt.test.ts
-    // counts the encodes).
-    const run = async () => (overBudget() ? skip(chunk, down, opts.retryOf) : encodeAndSend(chunk));
+    // counts the encodes); a gone sink's are, their requests not sent (see the header).
+    // (out of time with the sink gone: retried, to be encoded and dead-lettered by a later attempt)
+    const run = async () => (overBudget() ? skip(chunk, down?.gone ? undefined : down, opts.retryOf) : encodeAndSend(chunk));
     await (opts.slots ? opts.slots.use(run) : run());
   }
   if (down !== undefined) report.down = down;

@@ -88,7 +88,8 @@ export async function deliverToSink(job: DeliverJob, deps: DeliverDeps): Promise
     countDelivery(name, result);
     return result;
   }
-  const report: AttemptReport = job.skip
+  // (a sink gone for an earlier message is not skipped: the attempt encodes, then dead-letters unsent, ./gone)
+  const report: AttemptReport = job.skip && !job.skip.gone
     ? { delivered: [], rejected: [], requests: 0, retry: [{ indices: items.map((_, i) => i), ...notSent(job.skip), ...(job.retryOf !== undefined ? { retryAs: job.retryOf } : {}) }], down: job.skip }
     : sink.buffer
       ? await stageItems(sink, items, deps.archive, now, attempt > 1 || job.redelivered === true)

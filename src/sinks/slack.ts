@@ -10,7 +10,11 @@
 // another): Slack allows ~1 message/s per webhook and answers 429 with Retry-After beyond it; the
 // delivery layer then holds the rest of the delivery and retries it after Retry-After. Keep the volume
 // down with the minimum severity and a noise throttle on this sink (docs/noise.md). Responses: 2xx ("ok") delivered; 408, 429 (Retry-After) and 5xx (not 501) retried;
-// other statuses rejected with Slack's error string (invalid_payload, channel_not_found, ...).
+// other statuses rejected with Slack's error string (invalid_payload, no_text, ...). A webhook that can no longer
+// post (403, 404, 410, or one of GONE_ERRORS: revoked, channel deleted or archived, posting prohibited) is
+// gone (Classification.gone): the delivery dead-letters the rest of its batch with it, in one dead letter whose
+// reason says to set a new webhook URL, and sends nothing more to it until the URL or config changes or some
+// minutes pass (../deliver/gone).
 import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
@@ -277,6 +281,14 @@ export function slackDigest(events: OcsfEvent[], shown: number): { text: string;
   return { text: cut(mrkdwn(text), 3000), blocks, unfurl_links: false, unfurl_media: false };
 }
 
+/**
+ * Answers after which the webhook posts nothing more (api.slack.com/changelog/2016-05-17-changes-to-errors-for-incoming-webhooks:
+ * 403 action_prohibited, 404 channel_not_found, 410 channel_is_archived; 403 invalid_token and 404 no_service for a
+ * revoked or removed webhook), whatever the status of these error strings.
+ */
+const GONE_STATUS = new Set([403, 404, 410]);
+const GONE_ERRORS = new Set(["action_prohibited", "posting_to_general_channel_denied", "channel_not_found", "channel_is_archived", "invalid_token", "no_service", "no_service_id", "no_team", "team_disabled", "no_active_hooks"]);
+
 /** SinkRequest.retryAs of a digest: this and how many alerts its delivery posted one by one. */
 const DIGEST_TAG = "digest:";
 
@@ -319,11 +331,16 @@ export const slack: SinkDriver<SlackConfig> = {
     return { kind: "reject", reason: "slack: event was not encoded" };
   },
 
-  classify(res) {
+  classify(res, _req, cfg) {
     const o = classifyHttpStatus(res);
     if (o.kind === "delivered") return { outcome: o };
-    // 404 (channel_not_found, no_service) and 410 (channel_is_archived): every later event meets the same answer
-    const gone = res.status === 404 || res.status === 410 ? "; the webhook's channel is gone: set a new webhook URL, then replay (npm run dlq -- replay --sink <name>)" : "";
-    return { outcome: { ...o, reason: `Slack ${res.status}: ${res.body.trim().slice(0, 200) || "(no body)"}${gone}` } };
+    const error = res.body.trim().slice(0, 200);
+    const reason = `Slack ${res.status}: ${error || "(no body)"}`;
+    // every later message to this webhook meets the same answer
+    if (o.kind === "reject" && (GONE_STATUS.has(res.status) || GONE_ERRORS.has(error))) {
+      const where = typeof cfg.url === "string" ? "the sink's url" : cfg.url.env;
+      return { outcome: { kind: "reject", reason: `${reason}; webhook revoked or channel archived/deleted: set a new ${where} (a new incoming webhook), then replay: npm run dlq -- replay --sink <name>` }, gone: true };
+    }
+    return { outcome: { ...o, reason } };
   },
 };

@@ -5,6 +5,7 @@ import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { fieldAt } from "../../src/sinks/batch";
 import { attemptDelivery } from "../../src/deliver/attempt";
 import { deliverToSink } from "../../src/deliver/deliver";
+import { GONE_MS } from "../../src/deliver/gone";
 import type { DeliveryMessage } from "../../src/deliver/retry";
 import { drainScheduled, memoryDeps } from "../support/memory-delivery";
 import { resolveSinks } from "../../src/deliver/sinks";
@@ -154,8 +155,10 @@ describe("slack sink", () => {
     const [req] = await slack.encode(high.slice(0, 1), cfg, ctx);
     const wrongCtx = { ...ctx, env: { SLACK_WEBHOOK_URL: `${hook.url}/services/T00000000/B00000000/wrong` } };
     const [wrong] = await slack.encode(high.slice(0, 1), cfg, wrongCtx);
-    expect((await sendOne(wrong!, cfg)).outcome).toEqual({ kind: "reject", reason: "Slack 403: invalid_token" });
-    expect((await sendOne({ ...req!, body: "{not json" }, cfg)).outcome).toEqual({ kind: "reject", reason: "Slack 400: invalid_payload" });
+    const gone = "; webhook revoked or channel archived/deleted: set a new SLACK_WEBHOOK_URL (a new incoming webhook), then replay: npm run dlq -- replay --sink <name>";
+    expect(await sendOne(wrong!, cfg)).toEqual({ outcome: { kind: "reject", reason: `Slack 403: invalid_token${gone}` }, gone: true });
+    // a message Slack cannot read is that message's fault, not the webhook's
+    expect(await sendOne({ ...req!, body: "{not json" }, cfg)).toEqual({ outcome: { kind: "reject", reason: "Slack 400: invalid_payload" } });
     hook.script.push(
       { status: 404, body: "channel_not_found" },
       { status: 410, body: "channel_is_archived" },
@@ -164,10 +167,9 @@ describe("slack sink", () => {
       { status: 500, body: "" },
       { status: 503, body: "" },
     );
-    const gone = "; the webhook's channel is gone: set a new webhook URL, then replay (npm run dlq -- replay --sink <name>)";
-    expect((await sendOne(req!, cfg)).outcome).toEqual({ kind: "reject", reason: `Slack 404: channel_not_found${gone}` });
-    expect((await sendOne(req!, cfg)).outcome).toEqual({ kind: "reject", reason: `Slack 410: channel_is_archived${gone}` });
-    expect((await sendOne(req!, cfg)).outcome).toEqual({ kind: "reject", reason: "Slack 403: action_prohibited" });
+    expect(await sendOne(req!, cfg)).toEqual({ outcome: { kind: "reject", reason: `Slack 404: channel_not_found${gone}` }, gone: true });
+    expect(await sendOne(req!, cfg)).toEqual({ outcome: { kind: "reject", reason: `Slack 410: channel_is_archived${gone}` }, gone: true });
+    expect(await sendOne(req!, cfg)).toEqual({ outcome: { kind: "reject", reason: `Slack 403: action_prohibited${gone}` }, gone: true });
     expect((await sendOne(req!, cfg)).outcome).toEqual({ kind: "retry", afterMs: 30_000, reason: "Slack 429: rate_limited" });
     expect((await sendOne(req!, cfg)).outcome.kind).toBe("retry");
     expect((await sendOne(req!, cfg)).outcome.kind).toBe("retry");
@@ -386,5 +388,75 @@ describe("slack digest", () => {
     // u-2 twice (answered 429, then accepted); the rest once each, in their shape
     expect(received()).toEqual(["u-0", "u-1", "u-2", "u-2", "u-3", "u-4", "digest 295"]);
     expect(hook.messages).toHaveLength(4); // the retries, past the script: Block Kit checked
+  });
+});
+
+// A gone webhook (revoked, its channel deleted or archived, posting prohibited: 403/404/410): the delivery that
+// meets it sends nothing more and dead-letters the rest of its batch in one dead letter naming the fix; later
+// deliveries are dead-lettered unsent until the URL changes or GONE_MS passes (src/deliver/gone.ts). Through
+// deliverToSink with an in-memory R2 and DELIVERIES, against the Slack fake.
+describe("slack: a gone webhook", () => {
+  const fix = /^Slack (404: channel_not_found|410: channel_is_archived); webhook revoked or channel archived\/deleted: set a new SLACK_WEBHOOK_URL \(a new incoming webhook\), then replay: npm run dlq -- replay --sink <name>$/;
+  const sinkCfg = (maxEvents: number) => parseConfig({ sinks: { s: { type: "slack", url: { env: "SLACK_WEBHOOK_URL" }, batch: { maxEvents } } } });
+  const itemsOf = (events: OcsfEvent[]) => events.map((event) => ({ event, line: JSON.stringify(event) }));
+  const deadLetters = (map: Map<string, { body: string }>) => [...map].filter(([k]) => k.startsWith("dlq/")).map(([, o]) => JSON.parse(o.body) as { reason: string; count: number; response?: { status: number } });
+
+  it("404 channel_not_found mid-batch: the rest of the batch is one dead letter naming the fix, nothing more is posted; the next delivery is dead-lettered unsent", async () => {
+    const { deps, map, sent } = memoryDeps(sinkCfg(20), { SLACK_WEBHOOK_URL: hook.hookUrl }, NOW);
+    hook.script.push({ status: 200, body: "ok" }, { status: 200, body: "ok" }, { status: 404, body: "channel_not_found" });
+    // 310 events in 16 batches of 20: 300 Critical (5 messages and a digest per batch), 10 Low (not for Slack)
+    const first = await deliverToSink({ sink: "s", items: itemsOf(burst(300, 10)), attempt: 1, firstAttemptAt: NOW }, deps);
+    expect(first).toMatchObject({ requests: 3, delivered: 12, retried: 0, dead: 298 });
+    expect(first.down?.gone).toBe(true);
+    expect(first.deadLetters).toHaveLength(1);
+    expect(first.deadReason).toMatch(fix);
+    expect(deadLetters(map)).toMatchObject([{ count: 298, response: { status: 404 } }]);
+    expect(hook.requests).toHaveLength(3);
+    expect(sent).toEqual([]);
+
+    const next = await deliverToSink({ sink: "s", items: itemsOf(burst(40, 10).map((e) => ({ ...e, metadata: { ...e.metadata, uid: `n-${e.metadata.uid}` } }))), attempt: 1, firstAttemptAt: NOW }, deps);
+    expect(next).toMatchObject({ requests: 0, delivered: 10, retried: 0, dead: 40 });
+    expect(next.deadLetters).toHaveLength(1);
+    expect(next.deadReason).toMatch(/^not sent: Slack 404: channel_not_found; webhook revoked .* \(answered at 2027-01-15T12:00:00\.000Z; sends resume when the sink's URL or config changes, or after 2027-01-15T12:10:00\.000Z\)$/);
+    expect(hook.requests).toHaveLength(3);
+  });
+
+  it("410 channel_is_archived: the same URL is tried again only after GONE_MS; a new webhook URL at once", async () => {
+    const one = itemsOf(burst(1));
+    const at = (t: number, url = hook.hookUrl) => memoryDeps(sinkCfg(50), { SLACK_WEBHOOK_URL: url }, t).deps;
+    hook.script.push({ status: 410, body: "channel_is_archived" }, { status: 410, body: "channel_is_archived" });
+    const r = await deliverToSink({ sink: "s", items: one, attempt: 1, firstAttemptAt: NOW }, at(NOW));
+    expect(r).toMatchObject({ requests: 1, dead: 1 });
+    expect(r.deadReason).toMatch(fix);
+    expect(await deliverToSink({ sink: "s", items: one, attempt: 1, firstAttemptAt: NOW }, at(NOW + GONE_MS - 1))).toMatchObject({ requests: 0, dead: 1 });
+    expect(await deliverToSink({ sink: "s", items: one, attempt: 1, firstAttemptAt: NOW }, at(NOW + GONE_MS))).toMatchObject({ requests: 1, dead: 1 });
+    expect(hook.requests).toHaveLength(2);
+    // the secret changed: a new webhook
+    const other = await startSlack();
+    try {
+      expect(await deliverToSink({ sink: "s", items: one, attempt: 1, firstAttemptAt: NOW }, at(NOW + GONE_MS + 1, other.hookUrl))).toMatchObject({ requests: 1, delivered: 1, dead: 0 });
+      expect(other.messages).toHaveLength(1);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("retries in DELIVERIES: the first to meet the 404 is dead-lettered, the later ones unsent: one dead letter per delivery, two requests in all", async () => {
+    const { deps, map, sent } = memoryDeps(sinkCfg(500), { SLACK_WEBHOOK_URL: hook.hookUrl }, NOW);
+    hook.script.push({ status: 429, headers: { "retry-after": "1" }, body: "rate_limited" });
+    const first = await deliverToSink({ sink: "s", items: itemsOf(burst(300)), attempt: 1, firstAttemptAt: NOW }, deps);
+    expect(first).toMatchObject({ requests: 1, retried: 300 });
+    expect(sent).toHaveLength(6); // the 5 alerts and the digest, each its own retry
+    hook.script.push({ status: 404, body: "no_service" });
+    expect(await drainScheduled(deps, sent)).toBe(1);
+    expect(hook.requests).toHaveLength(2);
+    const dead = deadLetters(map);
+    expect(dead.map((d) => d.count)).toEqual([1, 1, 1, 1, 1, 295]);
+    expect(dead.filter((d) => d.response?.status === 404)).toHaveLength(1);
+    expect(dead.every((d) => /(^|not sent: )Slack 404: no_service; webhook revoked/.test(d.reason))).toBe(true);
+    // the consumer's later messages of the queue batch come with the sink's `down` (DeliverJob.skip): gone, they are dead-lettered, not retried
+    const goneSkip = await deliverToSink({ sink: "s", items: itemsOf(burst(2)), attempt: 2, firstAttemptAt: NOW, skip: { reason: "Slack 404: no_service", gone: true } }, deps);
+    expect(goneSkip).toMatchObject({ requests: 0, retried: 0, dead: 2 });
+    expect(hook.requests).toHaveLength(2);
   });
 });

@@ -1,0 +1,47 @@
+// Sinks whose destination is gone (Classification.gone: a Slack webhook revoked, its channel deleted or
+// archived, posting to it prohibited). Not a `down` sink that will be back by itself: every request meets
+// the same answer until someone changes the config or a secret. The delivery attempt that got the answer
+// sends nothing more and dead-letters the rest of its batch in the same dead letter (./attempt); this
+// isolate then remembers the sink, with a fingerprint of its config and secret values, so its later
+// deliveries are dead-lettered unsent (one dead letter each, the reason saying so) until the fingerprint
+// changes (a new webhook URL) or GONE_MS has passed, when one request tries again. Memory of one isolate
+// only: another isolate, or this one restarted, spends one request per delivery batch to find out again.
+import { stableHex } from "../normalize/uid";
+import type { Down } from "./attempt";
+import type { ResolvedSink } from "./sinks";
+
+/** How long a gone sink is left alone (ms) before a delivery tries it again. */
+export const GONE_MS = 10 * 60_000;
+
+interface Gone {
+  /** Fingerprint of the sink's config and secret values when it was found gone. */
+  print: string;
+  reason: string;
+  at: number;
+}
+
+/** Gone sinks by name (this isolate). */
+const known = new Map<string, Gone>();
+
+const fingerprint = (sink: Pick<ResolvedSink, "config">, secrets: readonly string[]): string => stableHex(`${JSON.stringify(sink.config)}\u0000${secrets.join("\u0000")}`);
+
+/** Remembers that the sink's destination answered `reason` at `now` (its secrets: ./attempt sinkSecrets). */
+export function rememberGone(sink: Pick<ResolvedSink, "name" | "config">, secrets: readonly string[], now: number, reason: string): void {
+  known.set(sink.name, { print: fingerprint(sink, secrets), reason, at: now });
+}
+
+/**
+ * The sink as `down` with `gone` set when it was found gone less than GONE_MS before `now` with the same
+ * config and secrets; else undefined (and forgotten). `secrets` is called only for a sink found gone.
+ */
+export function knownGone(sink: Pick<ResolvedSink, "name" | "config">, secrets: () => readonly string[], now: number): Down | undefined {
+  const g = known.get(sink.name);
+  if (g === undefined) return undefined;
+  if (now < g.at || now >= g.at + GONE_MS || g.print !== fingerprint(sink, secrets())) {
+    known.delete(sink.name);
+    return undefined;
+  }
+  const at = new Date(g.at).toISOString();
+  const until = new Date(g.at + GONE_MS).toISOString();
+  return { reason: `not sent: ${g.reason} (answered at ${at}; sends resume when the sink's URL or config changes, or after ${until})`, gone: true };
+}
