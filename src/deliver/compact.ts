@@ -19,6 +19,9 @@
 //     within the run's budget), so a long outage gives up on all that is due, not one file a minute.
 //     A send answered with a Retry-After over a minute keeps the group's lease until then (its `until`),
 //     so no run tries the group earlier; never past the moment the group's oldest file is overdue.
+//   - an event staged twice in one group (a queue message redelivered in another batch before its first
+//     object was written: ./stage) is written once: a file drops the uids (metadata.uid) an earlier file
+//     of the group read in the same run, and its own repeats (`duplicates` in the log line and result).
 //   - markers older than STAGE_DONE_RETENTION_MS are swept, a few list pages per sink a run, continuing
 //     where the last run stopped (its last key in stage-sweep/<sink>).
 // Bounds per run (COMPACT_SCHEDULED): list pages per sink, staged objects read, wall time (checked
@@ -174,6 +177,8 @@ export interface CompactResult {
   dead: number;
   /** Events left staged for the next run (the sink failed, or the budget ended). */
   retried: number;
+  /** Events dropped as copies of an event (same metadata.uid) already read in their group this run. */
+  duplicates: number;
   /** Staged objects listed (a lower bound when `more`). */
   listed: number;
   more: boolean;
@@ -197,6 +202,12 @@ interface RunState {
   deadline: number;
   /** Staged objects that may still be read. */
   objects: number;
+}
+
+/** One due group's part of a run: its partition and the uids its files read so far (a later copy is not written). */
+interface GroupRun {
+  partition: string;
+  seen: Set<string>;
 }
 
 /** When the earliest of `objects` was staged, ms (Infinity for none). */
@@ -223,12 +234,14 @@ function overdueAt(file: readonly StagedObject[], policy: BufferPolicy, sink: Re
  * Writes one file of staged objects, or, when the sink was already found `down` in this run, dead-letters
  * it without a send (the caller passes only overdue files then); returns the sink's Down when it looked down.
  */
-async function compactFile(sink: ResolvedSink, policy: BufferPolicy, file: StagedObject[], deps: CompactDeps, run: RunState, r: CompactResult, partition: string, down?: Down): Promise<Down | undefined> {
+async function compactFile(sink: ResolvedSink, policy: BufferPolicy, file: StagedObject[], deps: CompactDeps, run: RunState, r: CompactResult, group: GroupRun, down?: Down): Promise<Down | undefined> {
+  const { partition, seen } = group;
   const items: Item[] = [];
   const owner: number[] = []; // item index -> index into `read`
   const read: StagedObject[] = [];
   // the objects' bodies, READ_LANES gets at a time (a file of small objects is many round trips), used in order
   const bodies: (ArrayBuffer | null)[] = new Array(file.length);
+  let duplicates = 0;
   await inLanes(file.length, async (k) => {
     const got = await deps.archive.get(file[k]!.key);
     bodies[k] = got ? await got.arrayBuffer() : null;
@@ -259,17 +272,26 @@ async function compactFile(sink: ResolvedSink, policy: BufferPolicy, file: Stage
       continue;
     }
     for (const it of lines) {
+      // a copy of an event read before in this group (the same uid): settled with it, not written again
+      const uid = it.event.metadata?.uid;
+      if (uid !== undefined && seen.has(uid)) {
+        duplicates++;
+        continue;
+      }
+      if (uid !== undefined) seen.add(uid);
       items.push(it);
       owner.push(read.length);
     }
     read.push(o);
   }
-  if (items.length === 0) return down;
+  if (read.length === 0) return down;
   const now = deps.now();
   // the file's limits are the buffer's (an object over them is split into several files by the delivery)
   const fileSink: ResolvedSink = { ...sink, batch: { maxEvents: policy.maxEvents, maxBytes: policy.maxBytes } };
   // no deadline inside a file (the run's budget is checked before each): a retry here means the sink failed
-  const report: AttemptReport = down
+  const report: AttemptReport = items.length === 0
+    ? { delivered: [], retry: [], rejected: [], requests: 0 }
+    : down
     ? { delivered: [], retry: [{ indices: items.map((_, i) => i), ...notSent(down) }], rejected: [], requests: 0, down }
     : await attemptDelivery(fileSink, items, { env: deps.env, now, clock: deps.now });
   const settled = new Uint8Array(items.length);
@@ -318,12 +340,14 @@ async function compactFile(sink: ResolvedSink, policy: BufferPolicy, file: Stage
   r.delivered += delivered;
   r.dead += dead;
   r.retried += retried;
+  r.duplicates += duplicates;
   const failed = retried > 0 || dead > 0;
   log(failed ? "warn" : "info", "compaction", {
     sink: sink.name,
     partition,
     objects: read.length,
     events: items.length,
+    ...(duplicates > 0 ? { duplicates } : {}),
     delivered,
     retried,
     dead,
@@ -406,7 +430,7 @@ export async function compactSink(sink: ResolvedSink, policy: BufferPolicy, deps
   const prefix = stagePrefix(sink.name);
   const { items, more } = await listWithMetadata(deps.archive, prefix, Infinity, budget.pages, (o) => stagedObject(o, prefix));
   const objects = items.filter((o): o is StagedObject => o !== undefined);
-  const r: CompactResult = { sink: sink.name, objects: 0, delivered: 0, dead: 0, retried: 0, listed: objects.length, more, removed: new Set() };
+  const r: CompactResult = { sink: sink.name, objects: 0, delivered: 0, dead: 0, retried: 0, duplicates: 0, listed: objects.length, more, removed: new Set() };
   // a file is started while objects are left to read (so a run may read up to one file's objects more)
   const canStart = () => deps.now() < run.deadline && run.objects > 0;
   // once a file finds the sink down, only files past the retry span go on (dead-lettered, not sent)
@@ -418,12 +442,13 @@ export async function compactSink(sink: ResolvedSink, policy: BufferPolicy, deps
     const lease = `${STAGE_LEASE_PREFIX}${sink.name}/${g.partition}`;
     if (!(await claim(deps.archive, lease, deps.now()))) continue; // another run is writing it (or the store asked to wait)
     let notBefore: number | undefined;
+    const group: GroupRun = { partition: g.partition, seen: new Set() };
     try {
       for (const file of g.files) {
         if (!canStart()) break;
         if (!next(file)) continue;
         const sent = down === undefined;
-        down = (await compactFile(sink, policy, file, deps, run, r, g.partition, down)) ?? down;
+        down = (await compactFile(sink, policy, file, deps, run, r, group, down)) ?? down;
         const after = sent ? down?.afterMs : undefined;
         if (after !== undefined && after > RUN_INTERVAL_MS) {
           const now = deps.now();

@@ -27,6 +27,8 @@ import { feedCorrelation, FEED_TIMEOUT_MS } from "../correlate/feed";
 import { separatesTenants } from "../correlate/keys";
 import { redeliver } from "./backoff";
 import { Slots } from "./slots";
+import { resolveSinks } from "./sinks";
+import { markSettled, skipSettled } from "./stage";
 
 export interface ConsumerEnv {
   ARCHIVE: R2Bucket;
@@ -114,6 +116,9 @@ export async function consumeQueue(batch: MessageBatch<unknown>, env: ConsumerEn
 
 export async function consumeEvents(parsed: ReadMessage[], deps: DeliverDeps): Promise<void> {
   if (parsed.length === 0) return;
+  // a redelivered message skips the buffered sinks that staged its events before it was retried (./stage)
+  const buffered = (sink: string) => resolveSinks(deps.cfg).get(sink)?.buffer !== undefined;
+  parsed = await skipSettled(parsed, buffered, deps.archive);
   const msgs = parsed.map((p) => p.msg);
   const archived: ArchiveLine[] = [];
   const perSink = new Map<string, { items: Item[]; msgs: Message<unknown>[] }>();
@@ -149,14 +154,19 @@ export async function consumeEvents(parsed: ReadMessage[], deps: DeliverDeps): P
   const sinks = [...perSink].filter(([sink]) => (tamed?.get(sink)?.length ?? 1) > 0);
   const results = await Promise.allSettled(sinks.map(([sink, s]) => deliverToSink({ sink, items: tamed?.get(sink) ?? s.items, attempt: 1, firstAttemptAt: started, startedAt: started, redelivered: s.msgs.some((m) => m.attempts > 1) }, deps)));
   const unsettled = new Set<Message<unknown>>();
+  const settled: [string, Message<unknown>[]][] = [];
   results.forEach((r, i) => {
     const [sink, s] = sinks[i]!;
-    if (r.status === "fulfilled") logResult(r.value, "events");
-    else {
+    if (r.status === "fulfilled") {
+      logResult(r.value, "events");
+      if (buffered(sink)) settled.push([sink, s.msgs]);
+    } else {
       log("error", "delivery could not be settled; redelivering its messages", { sink, error: (r.reason as Error)?.message });
       for (const m of s.msgs) unsettled.add(m);
     }
   });
+  // a message retried for another sink: the buffered sinks that staged its events mark it first (./stage)
+  if (unsettled.size > 0) await markSettled(deps.archive, settled.flatMap(([sink, l]) => l.filter((m) => unsettled.has(m)).map((m) => ({ sink, id: m.id }))));
   for (const m of msgs) {
     if (unsettled.has(m)) redeliver(m);
     else m.ack();

@@ -9,6 +9,16 @@
 // message seen before, or a retry) whose put found no object looks for that marker and takes its new
 // object back, so a batch redelivered after its events were written is not written twice. A first
 // delivery (the hot path) makes no request but the put.
+// That marker matches only the same staged object, i.e. the same group of uids. A queue message comes
+// back on its own (the consumer retries it when another of its sinks could not be settled) and may be
+// batched with other messages then: its events would be staged under another key. So when the consumer
+// retries a message whose events a buffered sink had settled, it first leaves a per-message marker,
+// stage-done/<sink>/msg/<message id> (markSettled), and a redelivered message (attempts > 1) whose
+// marker is there skips that sink (skipSettled): one put per retried message and sink, one head per
+// redelivered message and sink, nothing on a first delivery. A message redelivered because the consumer
+// died before acking it has no such marker; staged again in another group it is dropped by the
+// compaction's uid dedupe while its first object is still staged (./compact), and written again once
+// that object was already written (covering that too would take a put per message on the hot path).
 // A stored object settles its events for the sink (they count as `staged`); a failed put is a retry like
 // a failed sink request. The every-minute compaction (./compact) writes the sink's objects from them.
 // An event the sink could never write (a Security Lake class without a custom source) is not staged but
@@ -26,6 +36,53 @@ export const STAGE_DONE_PREFIX = "stage-done/";
 /** The marker key of a staged object's key (or of a sink's stage prefix: its markers' prefix). */
 export function doneKey(stagedKey: string): string {
   return `${STAGE_DONE_PREFIX}${stagedKey.slice(STAGE_PREFIX.length)}`;
+}
+
+/** The marker of a queue message whose events a buffered sink settled before the message was retried: stage-done/<sink>/msg/<id>. */
+export function settledKey(sink: string, messageId: string): string {
+  return `${doneKey(stagePrefix(sink))}msg/${encodeURIComponent(messageId)}`;
+}
+
+/** A queue message and the sinks its events are for (../deliver/consumer ReadMessage). */
+interface RoutedMessage {
+  msg: { id: string; attempts: number };
+  sinks: string[];
+}
+
+/**
+ * Before a delivery: each redelivered message (attempts > 1) loses the buffered sinks (`buffered`)
+ * whose per-message marker (settledKey) is there, its events being staged for them already. Heads in
+ * parallel, only for redelivered messages; a failed head keeps the sink (the compaction's uid dedupe
+ * may still catch the copy).
+ */
+export async function skipSettled<T extends RoutedMessage>(messages: T[], buffered: (sink: string) => boolean, bucket: R2Bucket): Promise<T[]> {
+  const looks: { m: number; sink: string }[] = [];
+  messages.forEach((p, m) => {
+    if (p.msg.attempts > 1) for (const sink of p.sinks) if (buffered(sink)) looks.push({ m, sink });
+  });
+  if (looks.length === 0) return messages;
+  const found = await Promise.all(looks.map(({ m, sink }) => bucket.head(settledKey(sink, messages[m]!.msg.id)).then((h) => h !== null, () => false)));
+  const skip = new Map<number, Set<string>>();
+  looks.forEach((l, k) => {
+    if (!found[k]) return;
+    let s = skip.get(l.m);
+    if (!s) skip.set(l.m, (s = new Set()));
+    s.add(l.sink);
+    log("info", "redelivered message already staged for the sink, skipped", { sink: l.sink, id: messages[l.m]!.msg.id });
+  });
+  return messages.map((p, m) => {
+    const s = skip.get(m);
+    return s ? { ...p, sinks: p.sinks.filter((x) => !s.has(x)) } : p;
+  });
+}
+
+/**
+ * Before the consumer retries messages: a per-message marker for each (message, buffered sink) whose
+ * events the sink settled in this delivery. A failed put is logged; that message may be staged again.
+ */
+export async function markSettled(bucket: R2Bucket, marks: readonly { sink: string; id: string }[]): Promise<void> {
+  const failed = (await Promise.allSettled(marks.map((x) => bucket.put(settledKey(x.sink, x.id), "")))).filter((r) => r.status === "rejected");
+  if (failed.length > 0) log("warn", "retried messages left without a staged marker", { messages: failed.length, error: ((failed[0] as PromiseRejectedResult).reason as Error)?.message });
 }
 
 /** The prefix of one sink's staged objects. */
