@@ -382,13 +382,16 @@ function eachItem(v: Json[], path: string, fn: (item: Json, path: string) => Jso
  * (`requestObject.data.password`, `items[2].responseObject.status.token`); undefined when there are none.
  * For the records ingest rejects: the quarantine keeps them like this instead of as sent. Any JSON value is
  * taken: only the bodies (`requestObject`, `responseObject`) and webhook patch annotations of objects are
- * read, so a record of another source comes back undefined. A value redacted before ("[redacted: <n>
- * bytes]") is kept as it is, so a quarantined record sent again is redacted to the same text.
+ * read, and an object that is itself such a body (a Secret, a SecretList, a TokenRequest... sent to ingest by
+ * mistake: `data.password`), so a record of another source comes back undefined. A value redacted before
+ * ("[redacted: <n> bytes]") is kept as it is, so a quarantined record sent again is redacted to the same text.
  */
 export function redactAuditRecord(v: Json): { record: Json; redacted: string[] } | undefined {
   const red = new Redactions();
   const event = (e: Json, at: string): Json => {
     if (!isObject(e)) return e;
+    // an API object, not an audit Event (kind "Event", or no kind): redacted as a body is (a kind it knows)
+    if (typeof e.kind === "string" && e.kind !== "Event" && e.kind !== "EventList") return red.body(e, at.slice(0, -1), false);
     if (e.kind === "EventList" && Array.isArray(e.items)) {
       const items = eachItem(e.items, `${at}items`, (it, p) => event(it, `${p}.`));
       return items === e.items ? e : { ...e, items };
@@ -405,7 +408,8 @@ export function redactAuditRecord(v: Json): { record: Json; redacted: string[] }
     return ann ? { ...out, annotations: ann } : out;
   };
   const record = Array.isArray(v) ? eachItem(v, "", (it, at) => event(it, `${at}.`)) : event(v, "");
-  return red.paths.length > 0 ? { record, redacted: red.paths } : undefined;
+  // a top-level body's paths start with its keys ("data.password", not ".data.password")
+  return red.paths.length > 0 ? { record, redacted: red.paths.map((p) => (p.charCodeAt(0) === 46 ? p.slice(1) : p)) } : undefined;
 }
 
 function reject(rec: JsonObject, why: string): never {

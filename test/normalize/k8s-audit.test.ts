@@ -772,6 +772,10 @@ describe("credentials in request and response bodies are redacted (docs/mapping-
     expect(redactAuditRecord(list)!.redacted[0]).toBe("items[1].requestObject.data.password");
     expect(redactAuditRecord([rec])!.redacted[0]).toBe("[0].requestObject.data.password");
     for (const v of [one("falco-trace__create_secret.json"), { rule: "x", output_fields: { "k8s.ns.name": "default" } }, "text", null, [1, [2]]] as Json[]) expect(redactAuditRecord(v)).toBeUndefined();
+    // a Secret or a TokenRequest sent to ingest in place of an audit event (kubectl get -o json by mistake)
+    expect(redactAuditRecord(secret)!.redacted).toEqual(["data.password", "stringData.user", 'metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"].data.password']);
+    expect(redactAuditRecord([{ kind: "TokenRequest", status: { token: "SIGNED-TOKEN" } }])).toEqual({ record: [{ kind: "TokenRequest", status: { token: "[redacted: 12 bytes]" } }], redacted: ["[0].status.token"] });
+    expect(redactAuditRecord({ kind: "ConfigMap", data: { password: "visible" } })).toBeUndefined();
   });
 
   it("a kind-less Secret body is redacted when objectRef is malformed but requestURI names the core secrets resource", () => {
