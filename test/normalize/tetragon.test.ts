@@ -186,6 +186,19 @@ describe("process_exec", () => {
     expect(at(ev, "process.container")).toEqual({ uid: "a51959123c3ba99a9f50a700" });
   });
 
+  it("the `docker` prefix (31 characters, cut by the agent) joins the full id on the 12-character container key, not on uid equality", () => {
+    const r = rec("process_exec.ndjson:1");
+    const p = (r.process_exec as JsonObject).process as JsonObject;
+    const full = ((p.pod as JsonObject).container as JsonObject).id as string;
+    expect([p.docker, full]).toEqual(["19a02291e106ce6227b684197be232e", "containerd://19a02291e106ce6227b684197be232ea57c4e1a5ab2604a12608c325d701c7f4"]);
+    const withPod = at(norm(r), "process.container.uid") as string;
+    delete p.pod;
+    const dockerOnly = at(norm(r), "process.container.uid") as string;
+    expect(dockerOnly).toBe("19a02291e106ce6227b684197be232e");
+    expect(withPod.startsWith(dockerOnly) && withPod !== dockerOnly).toBe(true);
+    expect(shortContainerId(dockerOnly)).toBe(shortContainerId(withPod));
+  });
+
   it("container.uid is pod.container.id without its runtime scheme (the form Falco's container.full_id has); nothing else cut", () => {
     const withId = (id: string): OcsfEvent => {
       const r = rec("process_exec.ndjson:4");
