@@ -78,9 +78,15 @@ export interface ThrottleRequest {
   perSeconds: number;
   config: string;
   parts: Part[];
-  /** The last event of the call (held back if any is: the template of the summary). */
-  line: string;
-  /** Per class_uid of the call's events, the last one of that class (the template of that class's summary). */
+  /**
+   * The last event of the call, as consumers before templates sent it (it is also the template of its class:
+   * the object now takes it from there). The template of a window stored before classes were kept apart.
+   */
+  line?: string;
+  /**
+   * Per class_uid of the call's events, the last one of that class (the template of that class's summary),
+   * each event once: the call's last event is the one of the last part's last class.
+   */
   templates?: [number, string][];
 }
 
@@ -317,9 +323,11 @@ export class NoiseWindow extends DurableObject<Env> {
     }
     // each class's summary is built from the call's last event of that class (held back: see Part)
     const templates = new Map(req.templates ?? []);
+    const lastClass = req.parts.at(-1)?.classes?.at(-1);
+    const lastLine = req.line ?? (lastClass === undefined ? undefined : templates.get(lastClass));
     const lines: Record<string, string> = {};
     for (const t of held) {
-      const line = t.cls === undefined ? req.line : templates.get(t.cls);
+      const line = t.cls === undefined ? lastLine : templates.get(t.cls);
       if (t.template || line === undefined || line.length > MAX_LINE_CHARS) continue;
       t.template = true;
       lines[templateKey(req.sink, classes.indexOf(t))] = line;

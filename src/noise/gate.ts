@@ -234,7 +234,7 @@ async function stateful(perSink: Map<string, Entry[]>, deps: NoiseDeps): Promise
   const throttleCalls = [...tgroups.values()].map(({ rule, sink, key, entries }) => async () => {
     if (!ns || budget.calls <= 0) return failOpen(entries, ns ? "too many throttle keys in one batch" : "no NOISE Durable Object binding", { policy: rule.label });
     budget.calls--;
-    const req: ThrottleRequest = { policy: rule.label, sink, key, max: rule.max, perSeconds: rule.perSeconds, config: text, parts: partsOf(entries, true), line: entries[entries.length - 1]!.item.line, templates: templatesOf(entries) };
+    const req: ThrottleRequest = { policy: rule.label, sink, key, max: rule.max, perSeconds: rule.perSeconds, config: text, parts: partsOf(entries, true), templates: templatesOf(entries) };
     try {
       countNoise.add("object_calls", 1);
       const pass = await ns.getByName(throttleObjectName(rule.label, sink, key)).throttle(req);

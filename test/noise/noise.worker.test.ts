@@ -361,6 +361,40 @@ describe("throttle across OCSF classes", () => {
   });
 });
 
+describe("throttle calls without the separate last event", () => {
+  it("a window stored before classes were kept apart takes its template from the call's templates: the last event, sent once", async () => {
+    const key = "throttle-legacy-nolast";
+    const cfg = noiseConfig(key, { throttle: [{ name: "legacy2", sink: "hook", per: "sink", max: 1, per_seconds: 3600 }] });
+    const last = (await ingest(cfg, falcoCopies(2, "node-n", key).ndjson))[0]!.ndjson.split("\n")[1]!;
+    const stub = env.NOISE.getByName(throttleObjectName("legacy2", "hook", ""));
+    const openedAt = Date.now();
+    await runInDurableObject(stub, async (_o: unknown, state) => {
+      await state.storage.put({
+        config: JSON.stringify(cfg),
+        // one event let through, nothing held back yet, so no template stored
+        "w:hook": { kind: "throttle", mode: "throttle", policy: "legacy2", sink: "hook", key: "", openedAt, closesAt: openedAt + 3_600_000, count: 0, passed: 1, max: 1, decided: [], template: false },
+      });
+    });
+    const cls = (JSON.parse(last) as OcsfEvent).class_uid;
+    const pass = await stub.throttle({
+      policy: "legacy2",
+      sink: "hook",
+      key: "",
+      max: 1,
+      perSeconds: 3600,
+      config: JSON.stringify(cfg),
+      parts: [{ msg: "n1", times: [FALCO_MS, FALCO_MS + 1], classes: [cls, cls], hosts: [["node-n", 1, cls]] }],
+      templates: [[cls, last]],
+    });
+    expect(pass).toEqual({ n1: 0 });
+    expect(await runInDurableObject(stub, async (_o: unknown, state) => state.storage.get<string>("l:hook"))).toBe(last);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const sent = (await hookRequests(key)).flatMap((r) => r.events);
+    expect(sent).toHaveLength(1);
+    expect(noiseInfo(sent[0]!)).toMatchObject({ count: 2, hosts: ["node-n"] });
+  });
+});
+
 describe("suppression and sampling in the consumer", () => {
   it("drops what an unexpired allow-list entry matches (counted per entry), ignores expired ones, and samples by uid", async () => {
     const key = "suppress-sample";
