@@ -17,8 +17,10 @@
 //     they are dead-lettered too. A file that finds the sink down ends the sink's sends
 //     for the run; its files already past the retry span are still dead-lettered in that run (not sent,
 //     within the run's budget), so a long outage gives up on all that is due, not one file a minute.
-//     A send answered with a Retry-After over a minute keeps the group's lease until then (its `until`),
-//     so no run tries the group earlier; never past the moment the group's oldest file is overdue.
+//     A send answered with a Retry-After over a minute keeps the group's lease until then (its `until`)
+//     and holds the whole sink until then (stage-lease/<sink>/hold, its `until`): no run sends any of
+//     the sink's groups earlier (files already overdue are still dead-lettered, unsent); never past the
+//     moment the group's (the hold: the sink's) oldest staged object is overdue.
 //   - an event staged twice in one group (a queue message redelivered in another batch before its first
 //     object was written: ./stage) is written once: a file drops the uids (metadata.uid) an earlier file
 //     of the group read in the same run, and its own repeats (`duplicates` in the log line and result).
@@ -50,6 +52,10 @@ export const STAGE_SWEEP_PREFIX = "stage-sweep/";
  * one older than the retention is deleted by the queue, so no redelivery comes later than this.
  */
 export const STAGE_DONE_RETENTION_MS = 4 * 86_400_000;
+/** A sink's hold for its store's Retry-After: stage-lease/<sink>/hold, its `until` (ms) in the custom metadata. */
+export function holdKey(sink: string): string {
+  return `${STAGE_LEASE_PREFIX}${sink}/hold`;
+}
 /** A Retry-After up to this is the next run's wait anyway (runs are a minute apart). */
 const RUN_INTERVAL_MS = 60_000;
 
@@ -425,6 +431,32 @@ async function release(bucket: R2Bucket, lease: string, notBefore: number | unde
   await bucket.delete(lease);
 }
 
+/**
+ * The sink's hold (holdKey) as a Down when it lasts past `now` (the run then sends nothing); an expired
+ * one is deleted. A failed read is no hold (the groups' leases still keep the store's Retry-After).
+ */
+async function heldUntil(bucket: R2Bucket, sink: string, now: number): Promise<Down | undefined> {
+  try {
+    const hold = await bucket.head(holdKey(sink));
+    if (!hold) return undefined;
+    const until = Number(hold.customMetadata?.until ?? 0);
+    if (until > now) return { reason: `the store asked to wait until ${new Date(until).toISOString()}`, afterMs: until - now };
+    await bucket.delete(holdKey(sink));
+  } catch (e) {
+    log("warn", "compaction hold unreadable; groups tried", { sink, error: (e as Error).message });
+  }
+  return undefined;
+}
+
+/** Holds the whole sink's compaction until `until` (a failed put is logged: the group's lease still waits). */
+async function holdSink(bucket: R2Bucket, sink: string, until: number): Promise<void> {
+  try {
+    await bucket.put(holdKey(sink), "", { customMetadata: { until: String(until) } });
+  } catch (e) {
+    log("warn", "compaction hold not kept; the sink's other groups are tried next run", { sink, error: (e as Error).message });
+  }
+}
+
 /** One buffered sink's run: list, plan, then each due group under its lease, oldest first, within the run's budget. */
 export async function compactSink(sink: ResolvedSink, policy: BufferPolicy, deps: CompactDeps, budget: CompactBudget, run: RunState): Promise<CompactResult> {
   const prefix = stagePrefix(sink.name);
@@ -433,10 +465,13 @@ export async function compactSink(sink: ResolvedSink, policy: BufferPolicy, deps
   const r: CompactResult = { sink: sink.name, objects: 0, delivered: 0, dead: 0, retried: 0, duplicates: 0, listed: objects.length, more, removed: new Set() };
   // a file is started while objects are left to read (so a run may read up to one file's objects more)
   const canStart = () => deps.now() < run.deadline && run.objects > 0;
-  // once a file finds the sink down, only files past the retry span go on (dead-lettered, not sent)
-  let down: Down | undefined;
+  const due = dueGroups(objects, policy, deps.now());
+  // once a file finds the sink down (or the store's Retry-After holds the sink), only files past the
+  // retry span go on (dead-lettered, not sent)
+  let down: Down | undefined = due.length > 0 ? await heldUntil(deps.archive, sink.name, deps.now()) : undefined;
+  if (down) log("info", "compaction held for the store's Retry-After", { sink: sink.name, reason: down.reason });
   const next = (f: StagedObject[]) => down === undefined || overdueAt(f, policy, sink, deps.now());
-  for (const g of dueGroups(objects, policy, deps.now())) {
+  for (const g of due) {
     if (!canStart()) break;
     if (!g.files.some(next)) continue;
     const lease = `${STAGE_LEASE_PREFIX}${sink.name}/${g.partition}`;
@@ -457,6 +492,9 @@ export async function compactSink(sink: ResolvedSink, policy: BufferPolicy, deps
           if (until - now > RUN_INTERVAL_MS) {
             notBefore = until;
             log("warn", "compaction waits for the store's Retry-After", { sink: sink.name, partition: g.partition, afterMs: after, until: new Date(until).toISOString() });
+            // the whole sink waits as long, but not past the moment its oldest staged object is overdue
+            const held = Math.min(now + after, dueUntil(oldestStaged(objects), policy, sink) + 1);
+            if (held - now > RUN_INTERVAL_MS) await holdSink(deps.archive, sink.name, held);
           }
         }
       }

@@ -5,12 +5,13 @@
 //     new batch still stages; markers are no staged objects (listing, gauges) and are swept after their
 //     retention, a bounded number of list pages a run, continuing where the last run stopped;
 //   - a store answering 503 with Retry-After: 300 is not tried again before then (the group's lease kept
-//     until then), yet a group past the sink's retry span is still dead-lettered once overdue.
+//     until then, and the sink held: its other groups are not tried either), yet a group past the sink's
+//     retry span is still dead-lettered once overdue.
 // Time is the compaction's `now` (runs a minute apart), never the wall clock; loops bounded by a count.
 import { env } from "cloudflare:test";
 import { describe, it, expect, inject, beforeAll } from "vitest";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
-import { STAGE_DONE_RETENTION_MS, STAGE_SWEEP_PREFIX, sweepDone } from "../../src/deliver/compact";
+import { holdKey, STAGE_DONE_RETENTION_MS, STAGE_SWEEP_PREFIX, sweepDone } from "../../src/deliver/compact";
 import { stagedBySink } from "../../src/deliver/inventory";
 import { doneKey } from "../../src/deliver/stage";
 import { classDayOf } from "../../src/sinks/objects";
@@ -140,6 +141,40 @@ describe("a store answering Retry-After over a minute", () => {
     const log = (await gateControl.state(s3Gate, bucket)).log;
     expect(log.map((x) => x.action)).toEqual(["scripted", "forwarded"]);
     expect(uids(await readParquet((await readBucket(s3Endpoint, bucket, "", 1))[0]!.bytes))).toEqual(uids(part));
+    expect(await keys(`stage/${sink}/`)).toEqual([]);
+    expect(await keys(`stage-lease/${sink}/`)).toEqual([]);
+    expect(await deadLetters(sink)).toEqual([]);
+  });
+
+  it("503 with Retry-After: 300 for one of two groups holds the whole sink: the other group is not tried before then either; then both are written", async () => {
+    const bucket = await freshBucket(s3Endpoint, "bufhold");
+    const { sink, cfg, e, compact } = setup(bucket, s3Gate);
+    // the same class a day earlier (other uids): a second group of the sink
+    const DAY = 86_400_000;
+    const earlier = part.map((x) => ({ ...x, time: x.time - DAY, metadata: { ...x.metadata, uid: `${x.metadata.uid}-d` } }) as OcsfEvent);
+    expect(classDayOf(earlier[0]!)).not.toBe(classDayOf(part[0]!));
+    await runBatch(EVENTS_QUEUE, eventsMessages(cfg, [...part, ...earlier]), e);
+    expect(await keys(`stage/${sink}/`)).toHaveLength(2);
+    await gateControl.script(s3Gate, bucket, [s3Error(503, "SlowDown", 300)]);
+    const at = Date.now() + WINDOW + 1000;
+    // the first group answered 503: the second is not sent in this run (the sink is down)
+    expect((await compact(at))[0]).toMatchObject({ objects: 0, delivered: 0, retried: part.length, dead: 0 });
+    expect((await env.ARCHIVE.head(holdKey(sink)))!.customMetadata).toEqual({ until: String(at + 300_000) });
+    // nor in the runs before the hold ends (unheld, the next run would send it and the gate forward it)
+    for (let k = 1; k <= 4; k++) {
+      const [r] = await compact(at + k * MINUTE);
+      expect(r, `run ${k}`).toMatchObject({ objects: 0, delivered: 0, retried: 0, dead: 0, listed: 2 });
+      expect((await gateControl.state(s3Gate, bucket)).log, `run ${k}`).toHaveLength(1);
+    }
+    expect(await keys(`stage/${sink}/`)).toHaveLength(2);
+
+    expect((await compact(at + 5 * MINUTE))[0]).toMatchObject({ objects: 2, delivered: 2 * part.length, retried: 0, dead: 0 });
+    expect((await gateControl.state(s3Gate, bucket)).log.map((x) => x.action)).toEqual(["scripted", "forwarded", "forwarded"]);
+    const rows = await readBucket(s3Endpoint, bucket, "", 2);
+    expect(rows).toHaveLength(2);
+    const written: string[] = [];
+    for (const f of rows) written.push(...uids(await readParquet(f.bytes)));
+    expect(written.sort()).toEqual(uids([...part, ...earlier]));
     expect(await keys(`stage/${sink}/`)).toEqual([]);
     expect(await keys(`stage-lease/${sink}/`)).toEqual([]);
     expect(await deadLetters(sink)).toEqual([]);
