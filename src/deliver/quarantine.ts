@@ -51,8 +51,8 @@ export interface QuarantineObject {
   reason: string;
 }
 
-/** Text of a record that can hold a body or a webhook patch annotation of an audit event (cheap test before parsing). */
-const AUDIT_BODY = /"(?:requestObject|responseObject|annotations)"/;
+/** Text of a record that can hold a body or a webhook patch annotation of an audit event, or be an API object (cheap test before parsing). */
+const AUDIT_BODY = /"(?:requestObject|responseObject|annotations|kind)"/;
 
 /**
  * What of a rejected record the quarantine keeps: its redacted form when it is JSON with credentials of

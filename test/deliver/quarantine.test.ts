@@ -107,7 +107,10 @@ describe("Kubernetes credentials in rejected records (docs/ingest.md#quarantine)
     const many: Rejected[] = Array.from({ length: QUARANTINE_SINGLE_OBJECTS + 2 }, (_, i) => ({ index: i, path: `items[${i}]`, reason: "r", record: i % 2 ? create : tokenReview }));
     const list = { kind: "EventList", apiVersion: "audit.k8s.io/v1", items: [create, tokenReview] };
     const whole: Rejected = { index: 99, path: "(body)", reason: "r", raw: JSON.stringify(list, null, 2) };
-    const text = stored([...many, whole]);
+    // a Secret posted in place of an audit event (kubectl get secret -o json)
+    const bare: Rejected = { index: 100, path: "line 1", reason: "r", raw: JSON.stringify({ kind: "Secret", data: secret.data }) };
+    expect(JSON.parse(quarantineObjects([bare], meta)[0]!.body)).toMatchObject({ redacted: ["data.password"], record: { kind: "Secret", data: { password: "[redacted: 26 bytes]" } } });
+    const text = stored([...many, whole, bare]);
     expect(leaks(text)).toBe(false);
     const objs = quarantineObjects([whole, ...many], meta);
     expect((JSON.parse(objs[0]!.body) as { redacted: string[] }).redacted).toContain("items[1].requestObject.spec.token");
