@@ -216,6 +216,7 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
   let gone: OutcomeGroup | undefined; // the one dead letter of a gone sink's events
   const scopeDown = new Map<string, Down>(Object.entries(opts.downScopes ?? {})); // likewise for one scope's requests (a 408/429/5xx of that scope)
   const downFor = (req: SinkRequest): Down | undefined => down ?? (req.scope === undefined ? undefined : scopeDown.get(req.scope));
+  ctx.scopeDown = (scope) => scopeDown.has(scope); // a scope down is not encoded (SinkContext.scopeDown)
   const BUDGET = "not sent: the sink used up its time for this batch (budgetMs)";
   const overBudget = () => opts.deadline !== undefined && (opts.clock ?? Date.now)() >= opts.deadline;
 

@@ -7,6 +7,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { attemptDelivery, type Item } from "../../src/deliver/attempt";
 import { resolveSinks, type ResolvedSink } from "../../src/deliver/sinks";
+import type { SinkRequest } from "../../src/sinks/types";
 import { Slots } from "../../src/deliver/slots";
 import { parseConfig } from "../../src/config/load";
 import { fixtureEvents, startLoki, startSplunkHec, startSlack, NOW, type LokiServer, type SplunkServer, type SlackServer } from "../support/siem-servers";
@@ -221,6 +222,21 @@ describe("attemptDelivery", () => {
       expect(r.retry.flatMap((g) => g.indices).sort((a, b) => a - b)).toEqual(byOrg("team-b"));
       expect(r.retry.every((g) => g.reason === "not sent: Loki HTTP 503: org team-b down" && g.afterMs === 30_000)).toBe(true);
       expect(r.rejected).toEqual([]);
+    });
+
+    it("a scope found down (earlier in the queue batch or in this attempt) is not encoded: its events come back bodiless", async () => {
+      const s = sink({ type: "loki", url: loki.url, tenant: "{tenant}", maxEvents: 2, batch: { maxEvents: 9 } });
+      const built: SinkRequest[] = [];
+      const encode = s.driver.encode.bind(s.driver);
+      const spied: ResolvedSink = { ...s, driver: { ...s.driver, encode: async (...a: Parameters<typeof encode>) => { const out = await encode(...a); built.push(...out); return out; } } };
+      const earlier = { reason: "Loki HTTP 503: org team-b down", afterMs: 30_000 };
+      const r = await attemptDelivery(spied, tagged, { ...opts, downScopes: { "team-b": earlier } });
+      const teamB = built.filter((q) => q.scope === "team-b");
+      expect(teamB.length).toBeGreaterThan(0);
+      expect(teamB.every((q) => q.body === "")).toBe(true);
+      expect(teamB.flatMap((q) => q.events).length).toBe(byOrg("team-b").length);
+      expect(built.filter((q) => q.scope !== "team-b").every((q) => q.body !== "")).toBe(true);
+      expect(r.retry.flatMap((g) => g.indices).sort((a, b) => a - b)).toEqual(byOrg("team-b"));
     });
 
     it("a network error is the whole sink's, scoped or not: nothing more is sent", async () => {
