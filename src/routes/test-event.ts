@@ -9,9 +9,11 @@
 //   502 the same body when a sink did not take it.
 // outcome: delivered | filtered (the sink's own filter, e.g. Slack minSeverityId, left it out: try
 // ?priority=Critical) | retry (the sink is unavailable: network error, timeout, 429, 5xx) | reject.
-// Nothing is queued, retried or dead-lettered. Query: ?priority=<Falco priority> (default Debug, as
-// Falcosidekick; it also changes what severity routes give the alert), ?sinks=a,b to test some sinks
-// only (a tenant's credential with several tenants: only among its routed ones, else 403). Authentication: with
+// Nothing is queued, retried or dead-lettered. A Slack sink this isolate remembers as gone (../deliver/gone) is
+// probed all the same; delivered, it is forgotten, so deliveries resume at once.
+// Query: ?priority=<Falco priority> (default Debug, as Falcosidekick; it also changes what severity
+// routes give the alert), ?sinks=a,b to test some sinks only (a tenant's credential with several
+// tenants: only among its routed ones, else 403). Authentication: with
 // `delivery.adminToken` configured, only that token (an operator action: the test alert reaches every
 // sink, pagers included, and the ingest credentials sit in every sensor's config; a valid ingest bearer
 // token is told so in its 403, any other keeps "invalid admin token"); without it, the
@@ -29,6 +31,7 @@ import { enricherFor } from "../enrich/load";
 import { makeRouter } from "../route/index";
 import { resolveSinks, type ResolvedSink } from "../deliver/sinks";
 import { attemptDelivery, type AttemptReport, type Item } from "../deliver/attempt";
+import { forgetGone, probing } from "../deliver/gone";
 import { archiveLine, buildArchiveObjects, writeArchive } from "../deliver/archive";
 import { stableHex } from "../normalize/uid";
 import type { OcsfEvent } from "../normalize/ocsf";
@@ -86,7 +89,9 @@ export function resultOf(report: AttemptReport, statuses: number[], ms: number):
 async function testSink(sink: ResolvedSink, item: Item, env: Record<string, unknown>, now: number): Promise<SinkTestResult> {
   const statuses: number[] = [];
   // the real delivery path, with classify wrapped to see the status of answers that were delivered
-  const watched: ResolvedSink = {
+  // a probe (../deliver/gone): sent even when this isolate remembers the sink as gone (the operator asks whether it
+  // works now, e.g. after unarchiving the channel), and reporting the real answer
+  const watched: ResolvedSink = probing({
     ...sink,
     driver: {
       ...sink.driver,
@@ -95,10 +100,13 @@ async function testSink(sink: ResolvedSink, item: Item, env: Record<string, unkn
         return sink.driver.classify(res, req, cfg);
       },
     },
-  };
+  });
   const started = Date.now();
   const report = await attemptDelivery(watched, [item], { env, now });
-  return resultOf(report, statuses, Date.now() - started);
+  const result = resultOf(report, statuses, Date.now() - started);
+  // it works now: deliveries resume at once instead of being dead-lettered unsent for the rest of GONE_MS
+  if (result.outcome === "delivered") forgetGone(sink.name);
+  return result;
 }
 
 async function testArchive(bucket: R2Bucket, item: Item): Promise<SinkTestResult> {
