@@ -365,17 +365,6 @@ function onSecrets(rec: JsonObject): boolean {
   return resource === "secrets" && nonEmpty(ref.apiGroup) === undefined && nonEmpty(ref.subresource) === undefined;
 }
 
-/** `v` with `fn` applied to each element (`v` itself when nothing changed); `fn` gets the element's path. */
-function eachItem(v: Json[], path: string, fn: (item: Json, path: string) => Json): Json[] {
-  let changed = false;
-  const out = v.map((it, i) => {
-    const r = fn(it, `${path}[${i}]`);
-    if (r !== it) changed = true;
-    return r;
-  });
-  return changed ? out : v;
-}
-
 /**
  * A record as received (an audit Event, an EventList, or an array of them) with the credentials that
  * normalizeK8sAudit redacts in its output redacted the same way, by the same code, at record paths
@@ -392,10 +381,7 @@ export function redactAuditRecord(v: Json): { record: Json; redacted: string[] }
     if (!isObject(e)) return e;
     // an API object, not an audit Event (kind "Event", or no kind): redacted as a body is (a kind it knows)
     if (typeof e.kind === "string" && e.kind !== "Event" && e.kind !== "EventList") return red.body(e, at.slice(0, -1), false);
-    if (e.kind === "EventList" && Array.isArray(e.items)) {
-      const items = eachItem(e.items, `${at}items`, (it, p) => event(it, `${p}.`));
-      return items === e.items ? e : { ...e, items };
-    }
+    if (e.kind === "EventList" && Array.isArray(e.items)) return { ...e, items: e.items.map((it, i) => event(it, `${at}items[${i}].`)) };
     const secrets = onSecrets(e);
     let out = e;
     for (const key of ["requestObject", "responseObject"] as const) {
@@ -407,7 +393,8 @@ export function redactAuditRecord(v: Json): { record: Json; redacted: string[] }
     const ann = secrets && isObject(e.annotations) ? red.webhookPatches(e.annotations, `${at}annotations`) : undefined;
     return ann ? { ...out, annotations: ann } : out;
   };
-  const record = Array.isArray(v) ? eachItem(v, "", (it, at) => event(it, `${at}.`)) : event(v, "");
+  // the copy is used only when something was redacted, so it need not keep the unchanged parts' identity
+  const record = Array.isArray(v) ? v.map((it, i) => event(it, `[${i}].`)) : event(v, "");
   // a top-level body's paths start with its keys ("data.password", not ".data.password")
   return red.paths.length > 0 ? { record, redacted: red.paths.map((p) => (p.charCodeAt(0) === 46 ? p.slice(1) : p)) } : undefined;
 }
