@@ -5,8 +5,8 @@
 // See docs/correlation.md (keys, chains, memory budget).
 //
 // Storage (SQLite, per object):
-//   events    one row per summary (uid, event time, expiry, bytes, JSON); capped by count and bytes (eviction
-//             order: event time, at most arrival + skew)
+//   events    one row per summary (uid, event time, expiry, bytes, JSON, arrival); capped by count and bytes
+//             (eviction order: event time, at most arrival + skew)
 //   incidents one row per emitted incident (finding uid -> members emitted so far), expiring like the window
 //   outbox    incidents not yet accepted by the queue (retried by the alarm)
 import { DurableObject } from "cloudflare:workers";
@@ -120,7 +120,9 @@ export class Correlator extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sql.exec("CREATE TABLE IF NOT EXISTS events (uid TEXT PRIMARY KEY, time INTEGER NOT NULL, expires_at INTEGER NOT NULL, bytes INTEGER NOT NULL, body TEXT NOT NULL)");
+    this.sql.exec("CREATE TABLE IF NOT EXISTS events (uid TEXT PRIMARY KEY, time INTEGER NOT NULL, expires_at INTEGER NOT NULL, bytes INTEGER NOT NULL, body TEXT NOT NULL, arrived_at INTEGER)");
+    // a window stored before arrivals were kept: its rows rank as before (see evict)
+    if (!this.sql.exec<{ name: string }>("PRAGMA table_info(events)").toArray().some((c) => c.name === "arrived_at")) this.sql.exec("ALTER TABLE events ADD COLUMN arrived_at INTEGER");
     this.sql.exec("CREATE INDEX IF NOT EXISTS events_time ON events (time, uid)");
     this.sql.exec("CREATE INDEX IF NOT EXISTS events_expiry ON events (expires_at)");
     this.sql.exec("CREATE TABLE IF NOT EXISTS incidents (finding_uid TEXT PRIMARY KEY, chain TEXT NOT NULL, members TEXT NOT NULL, last_uid TEXT NOT NULL, emissions INTEGER NOT NULL, expires_at INTEGER NOT NULL)");
@@ -147,7 +149,7 @@ export class Correlator extends DurableObject<Env> {
         continue;
       }
       const body = JSON.stringify(x);
-      const c = this.sql.exec("INSERT OR IGNORE INTO events (uid, time, expires_at, bytes, body) VALUES (?, ?, ?, ?, ?)", x.uid, x.time, expires, body.length, body);
+      const c = this.sql.exec("INSERT OR IGNORE INTO events (uid, time, expires_at, bytes, body, arrived_at) VALUES (?, ?, ?, ?, ?, ?)", x.uid, x.time, expires, body.length, body, now);
       if (c.rowsWritten > 0) res.stored++;
       else res.duplicates++;
     }
@@ -166,7 +168,10 @@ export class Correlator extends DurableObject<Env> {
    * Keeps the window within maxEventsPerKey and maxBytesPerKey: the oldest go first, by event time capped at
    * arrival + skew. A sensor whose clock is ahead (year 9999) cannot make its events look newer than what
    * arrived after them and push correctly-timed events of the key out first; one whose clock is behind (time 0,
-   * negative, a late backlog) only ranks its own events first, as before. Arrival is expires_at - keepMs.
+   * negative, a late backlog) only ranks its own events first, as before. Arrival is stored with the row
+   * (arrived_at): derived from expires_at with the current keepMs it would be wrong for rows written under
+   * another window setting (a longer one made them look later, kept over what came after them; a shorter one
+   * earlier, evicted first). Rows stored before arrived_at existed (NULL) still derive it (expires_at - keepMs).
    */
   private evict(s: CorrelateConfig): number {
     const t = this.sql.exec<{ n: number; b: number }>("SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM events").one();
@@ -174,8 +179,9 @@ export class Correlator extends DurableObject<Env> {
     let b = t.b;
     if (n <= s.maxEventsPerKey && b <= s.maxBytesPerKey) return 0;
     const drop: string[] = [];
-    const ahead = keepMs(s) - s.skewSeconds * 1000; // expires_at - ahead = arrival + skew
-    for (const r of this.sql.exec<{ uid: string; bytes: number }>("SELECT uid, bytes FROM events ORDER BY MIN(time, expires_at - ?), time, uid", ahead)) {
+    const skew = s.skewSeconds * 1000;
+    const ahead = keepMs(s) - skew; // legacy rows: expires_at - ahead = arrival + skew
+    for (const r of this.sql.exec<{ uid: string; bytes: number }>("SELECT uid, bytes FROM events ORDER BY MIN(time, COALESCE(arrived_at + ?, expires_at - ?)), time, uid", skew, ahead)) {
       if (n <= s.maxEventsPerKey && b <= s.maxBytesPerKey) break;
       drop.push(r.uid);
       n--;

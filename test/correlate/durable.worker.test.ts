@@ -187,6 +187,90 @@ describe("Correlator Durable Object", () => {
     });
   });
 
+  describe("eviction after a window setting change: each row ranks by its own arrival, not one derived with the current window", () => {
+    /** A summary that joins nothing (no pid), with its own uid and time. */
+    const lone = (alert: Summary, tag: string, time: number): Summary => ({ ...alert, uid: `${alert.uid}-${tag}`, pid: undefined, container: "0123456789ab", time });
+    const T = Date.now();
+    const MIN = 60_000;
+    const CAP = 10; // the least maxEventsPerKey
+    /** Adds each batch at its arrival under its window setting (maxEventsPerKey 10); the window's uids after the last. */
+    async function run(stub: DurableObjectStub<Correlator>, adds: [Summary[], number, number][]): Promise<string[]> {
+      for (const [batch, at, windowSeconds] of adds) {
+        await runInDurableObject(stub, (o: Correlator) => {
+          o.producer = new Capture();
+          o.settings = parseConfig({ correlate: { maxEventsPerKey: CAP, windowSeconds } }).correlate;
+          o.clock = () => at;
+        });
+        expect(await stub.add(batch)).toMatchObject({ stored: batch.length });
+      }
+      const left = (await stub.window()).map((x) => x.uid);
+      await runInDurableObject(stub, async (_o: Correlator, state: DurableObjectState) => {
+        await state.storage.deleteAlarm();
+        await state.storage.deleteAll();
+      });
+      return left;
+    }
+    /** `n` summaries arriving at `at` with correct times (ranked after everything earlier). */
+    const fillers = (alert: Summary, at: number, n: number) => Array.from({ length: n }, (_, i) => lone(alert, `f${i}`, at + i));
+
+    it("a clock-ahead event stored under a 1 h window, then 10 min: it goes first (by arrival + skew), not a correctly-timed one", async () => {
+      const { s, stub } = story("do-evict-longer-7a1c");
+      const [alert] = summaries(s.shell);
+      const ahead = lone(alert!, "ahead", Date.parse("9999-12-31T00:00:00Z"));
+      const y = lone(alert!, "y", T + 5 * MIN);
+      // derived with the 10 min window, the first row would look 50 min later than it arrived (T + 50.5 min): y would go
+      const left = await run(stub, [
+        [[ahead], T, 3600],
+        [[y], T + 5 * MIN, 600],
+        [fillers(alert!, T + 6 * MIN, CAP - 1), T + 6 * MIN, 600],
+      ]);
+      expect(left).toHaveLength(CAP);
+      expect(left).toContain(y.uid);
+      expect(left).not.toContain(ahead.uid);
+    });
+
+    it("an event stored under a 10 min window, then 1 h: it is not evicted before an older late arrival", async () => {
+      const { s, stub } = story("do-evict-shorter-5e2b");
+      const [alert] = summaries(s.shell);
+      const x = lone(alert!, "x", T);
+      const late = lone(alert!, "late", T - 10 * MIN); // a backlog: its own time, older than x's
+      // derived with the 1 h window, x would look 50 min older than it arrived (T - 49.5 min): x would go
+      const left = await run(stub, [
+        [[x], T, 600],
+        [[late], T + MIN, 3600],
+        [fillers(alert!, T + 2 * MIN, CAP - 1), T + 2 * MIN, 3600],
+      ]);
+      expect(left).toHaveLength(CAP);
+      expect(left).toContain(x.uid);
+      expect(left).not.toContain(late.uid);
+    });
+
+    it("a window stored before arrivals were kept (no arrived_at column) gets the column, and its old rows rank as before", async () => {
+      const { s, stub: before } = story("do-evict-legacy-93d0");
+      const [alert] = summaries(s.shell);
+      const old = lone(alert!, "old", T + 10 * MIN); // arrived at T + 10 min under a 10 min window (+ 30 s skew)
+      await runInDurableObject(before, (_o: Correlator, state: DurableObjectState) => {
+        const sql = state.storage.sql;
+        sql.exec("DROP TABLE events");
+        sql.exec("CREATE TABLE events (uid TEXT PRIMARY KEY, time INTEGER NOT NULL, expires_at INTEGER NOT NULL, bytes INTEGER NOT NULL, body TEXT NOT NULL)");
+        const body = JSON.stringify(old);
+        sql.exec("INSERT INTO events (uid, time, expires_at, bytes, body) VALUES (?, ?, ?, ?, ?)", old.uid, old.time, T + 10 * MIN + 630_000, body.length, body);
+      });
+      await abortAllDurableObjects(); // the object starts again on the old table: its constructor adds the column
+      const stub = env.CORRELATOR.getByName(s.scope);
+      const columns = await runInDurableObject(stub, (_o: Correlator, state: DurableObjectState) => state.storage.sql.exec<{ name: string }>("PRAGMA table_info(events)").toArray().map((c) => c.name));
+      expect(columns).toContain("arrived_at");
+      // the old row ranks by its time (T + 10 min), after the new ones: the earliest new one goes
+      const a = lone(alert!, "a", T + MIN);
+      const left = await run(stub, [
+        [[a], T + MIN, 600],
+        [fillers(alert!, T + 2 * MIN, CAP - 1), T + 2 * MIN, 600],
+      ]);
+      expect(left).toContain(old.uid);
+      expect(left).not.toContain(a.uid);
+    });
+  });
+
   it("its alarm expires the whole state: window and remembered incidents; the object is left with no rows and no alarm", async () => {
     const { s, stub } = story("do-expire-all-2d84");
     const capture = new Capture();
