@@ -12,7 +12,8 @@
 //     answered 408/429/5xx holds back only the later requests of its scope: the others are independent
 //     destinations and are still sent. A network error or timeout holds back every scope (same host).
 //     Scopes found down earlier in the same queue batch (AttemptOptions.downScopes) start held back:
-//     their batches are still encoded (a request's scope is known only then), their requests not sent.
+//     their requests are not sent, and a sink that can tell (SinkContext.scopeDown: Loki) does not build
+//     their bodies but hands their events back in one bodiless request of the scope.
 //   - after a request finds the sink gone (Classification.gone: a Slack webhook revoked, its channel
 //     archived), the remaining requests are not sent and their events join that request's dead letter
 //     (one per attempt, with its reason saying what to fix); the isolate remembers the sink (./gone), so
