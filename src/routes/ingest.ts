@@ -52,7 +52,7 @@ export interface IngestResponse {
   quarantine_error?: string;
 }
 
-const KINDS: Record<string, SourceKind> = {
+export const KINDS: Record<string, SourceKind> = {
   falco: "falco",
   tetragon: "tetragon",
   "k8s-audit": "k8s_audit",
@@ -115,6 +115,117 @@ async function authenticatedText(c: Context<AppEnv>, cfg: Config, format: BodyFo
   return { principal: auth.principal, body: await readBody(req.body, format, cfg.limits, drainFor(c.env)) };
 }
 
+/** What ingestRecords made of a body's records. */
+export interface RecordsRun {
+  /** Records seen, accepted and rejected (0: the body held none). */
+  records: number;
+  rejected: Rejected[];
+  /** The containers that held no record. */
+  empty: EmptyContainers;
+}
+
+/**
+ * Steps 2 and 3 of an ingest request, for its decoded body: framing, the records-per-request limit, then every
+ * record through admission and the pipeline under `principal` (on the route of `kind`), the routed events handed
+ * to `take` in windows. A refusal of the whole body (before anything is taken) is `refused`. Re-ingesting a
+ * quarantined record (./quarantine.ts) takes this same path.
+ */
+export async function ingestRecords(
+  env: Env,
+  cfg: Config,
+  principal: Principal,
+  kind: SourceKind | undefined,
+  body: BodyText,
+  framing: BodyFormat["framing"],
+  receivedAt: number,
+  take: (events: RoutedEvent[]) => Promise<void>,
+): Promise<RecordsRun | { refused: { status: 400 | 413; reason: string } }> {
+  const limits = cfg.limits;
+  const { text, bad } = body;
+  // 2. Framing, and the records-per-request limit, counted after unwrapping containers and before anything
+  // is queued: a 413 always means nothing of the request was queued.
+  // ocsf.rawData: array elements get their exact text from the body too (raw_data is each record's own text)
+  const frameOpts = { maxRecordBytes: limits.maxRecordBytes, texts: cfg.ocsf.rawData, bad };
+  const lay = layout(text, framing, frameOpts);
+  if (bad !== undefined && lay.kind !== "lines" && lay.kind !== "text") {
+    // lines were set aside (not UTF-8, or cut), but the body is one JSON document: all or nothing
+    const [line, first] = bad.entries().next().value!;
+    return { refused: { status: 400, reason: `body is one JSON document and line ${line} of it is unusable: ${first.reason}` } };
+  }
+  const declared = countRecords(text, lay, frameOpts);
+  if (declared > limits.maxRecords) return { refused: { status: 413, reason: tooManyReason(limits.maxRecords, declared) } };
+
+  // 3. Records -> pipeline -> queue, in windows.
+  const steps = await stepsFor(env, cfg);
+  // whether the body is over the record limit: only asked for records without their own text (array
+  // elements, a whole-body value, the records of a container line over the limit: decode.ts), so an NDJSON
+  // body is never measured (a UTF-8 count of ~1 µs per event)
+  let bodyIsBig: boolean | undefined;
+  let measure = false; // estimate record sizes: only for records inside a body larger than the limit
+  const admit = (record: Json, k: SourceKind): string | undefined => {
+    if (!allows(principal, k)) return `credentials of tenant "${principal.tenant}" may not send ${k} records`;
+    return checkRecord(record, limits.maxDepth, measure ? limits.maxRecordBytes : undefined);
+  };
+  // containers without records are in no count: the answer lists them, so every part of the body is accounted for
+  const empty = new EmptyContainers(limits.maxReportedErrors);
+  const opts: PipelineOptions = {
+    kind,
+    empty,
+    enrich: steps.enrich,
+    route: steps.route,
+    admit,
+    ctx: { ocsfVersion: cfg.ocsf.version, rawData: cfg.ocsf.rawData, tenant: principal.tenant, receivedAt },
+  };
+  // several tenants: each tenant's metadata.uid is its own (one record from two tenants, two uids: src/normalize/uid.ts)
+  if (steps.multiTenant) opts.ctx.uidScope = tenantUidScope(principal.tenant);
+  const textOk = kind === undefined || kind === "falco";
+  const rejected: Rejected[] = [];
+  let pending: RoutedEvent[] = [];
+  let index = 0;
+  const flush = async () => {
+    await take(pending);
+    pending = [];
+  };
+  for (const item of itemsOf(text, lay, frameOpts)) {
+    if (item.type === "error") {
+      rejected.push({ index, path: item.path, reason: item.reason, raw: item.raw, rawBase64: item.rawBase64 }); // rawBase64, when set, is what the quarantine keeps
+      index++;
+    } else if (item.type === "text") {
+      const big = oversize(item.line, limits.maxRecordBytes);
+      const reason = !textOk
+        ? `plain-text lines are only accepted as Falco output (json_output: false); ${kind} records must be JSON`
+        : !allows(principal, "falco")
+          ? `credentials of tenant "${principal.tenant}" may not send falco records`
+          : big !== undefined
+            ? `record is ${big} bytes, more than limits.maxRecordBytes (${limits.maxRecordBytes})`
+            : undefined;
+      if (reason !== undefined) rejected.push({ index, path: item.path, reason, source: "falco", raw: item.line });
+      else {
+        const res = runPipeline([], [item.path], [item.line], opts);
+        for (const e of res.errors) rejected.push({ index, path: e.path, reason: e.reason, source: "falco", raw: item.line });
+        for (const ev of res.events) pending.push(ev);
+      }
+      index++;
+    } else {
+      measure = (item.raw === undefined || item.path === "") && (bodyIsBig ??= oversize(text, limits.maxRecordBytes) !== undefined);
+      const res = runPipeline([item.value], [item.path], [], opts, cfg.ocsf.rawData ? [item.raw ?? item.text] : undefined);
+      const whole = item.path === "" ? "(body)" : item.path;
+      for (const e of res.errors) {
+        // records of a whole-body container: "items[3]", "Records[1]", "detail" (not ".items[3]")
+        const r: Rejected = { index: index + e.index, path: e.path.charCodeAt(0) === 46 ? e.path.slice(1) : e.path, reason: e.reason, source: e.source };
+        if (e.path === whole && item.raw !== undefined) r.raw = item.raw;
+        else r.record = e.record;
+        rejected.push(r);
+      }
+      index += res.total;
+      for (const ev of res.events) pending.push(ev);
+    }
+    if (pending.length >= WINDOW) await flush();
+  }
+  await flush();
+  return { records: index, rejected, empty };
+}
+
 async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   const cfg = configFor(c.env);
   const limits = cfg.limits;
@@ -146,99 +257,25 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   }
   c.set("tenant", principal.tenant);
 
-  // 2. Framing, and the records-per-request limit, counted after unwrapping containers and before anything
-  // is queued: a 413 always means nothing of the request was queued.
-  // ocsf.rawData: array elements get their exact text from the body too (raw_data is each record's own text)
-  const frameOpts = { maxRecordBytes: limits.maxRecordBytes, texts: cfg.ocsf.rawData, bad };
-  const lay = layout(text, format.framing, frameOpts);
-  if (bad !== undefined && lay.kind !== "lines" && lay.kind !== "text") {
-    // lines were set aside (not UTF-8, or cut), but the body is one JSON document: all or nothing
-    const [line, first] = bad.entries().next().value!;
-    return requestError(c, 400, `body is one JSON document and line ${line} of it is unusable: ${first.reason}`);
-  }
-  const declared = countRecords(text, lay, frameOpts);
-  if (declared > limits.maxRecords) return requestError(c, 413, tooManyReason(limits.maxRecords, declared));
-
-  // 3. Records -> pipeline -> queue, in windows.
-  const steps = await stepsFor(c.env, cfg);
-  // whether the body is over the record limit: only asked for records without their own text (array
-  // elements, a whole-body value, the records of a container line over the limit: decode.ts), so an NDJSON
-  // body is never measured (a UTF-8 count of ~1 µs per event)
-  let bodyIsBig: boolean | undefined;
-  let measure = false; // estimate record sizes: only for records inside a body larger than the limit
-  const admit = (record: Json, k: SourceKind): string | undefined => {
-    if (!allows(principal, k)) return `credentials of tenant "${principal.tenant}" may not send ${k} records`;
-    return checkRecord(record, limits.maxDepth, measure ? limits.maxRecordBytes : undefined);
-  };
-  // containers without records are in no count: the answer lists them, so every part of the body is accounted for
-  const empty = new EmptyContainers(limits.maxReportedErrors);
-  const opts: PipelineOptions = {
-    kind,
-    empty,
-    enrich: steps.enrich,
-    route: steps.route,
-    admit,
-    ctx: { ocsfVersion: cfg.ocsf.version, rawData: cfg.ocsf.rawData, tenant: principal.tenant, receivedAt },
-  };
-  // several tenants: each tenant's metadata.uid is its own (one record from two tenants, two uids: src/normalize/uid.ts)
-  if (steps.multiTenant) opts.ctx.uidScope = tenantUidScope(principal.tenant);
-  const textOk = kind === undefined || kind === "falco";
-  const rejected: Rejected[] = [];
+  // 2-3. Framing, the record limit, records -> pipeline -> queue (ingestRecords).
   // what the queue refuses goes to the R2 spool (drained back into the queue later): answered 202 all the same
   const spoolMeta = { requestId: c.get("requestId"), uniq: quarantineUniq(), tenant: principal.tenant, receivedAt };
   const queue = new Enqueuer(countingProducer(c.env.EVENTS), c.env.ARCHIVE, spooler(c.env.ARCHIVE, spoolMeta));
-  let pending: RoutedEvent[] = [];
   let accepted = 0;
-  let index = 0;
-  const flush = async () => {
+  const take = async (events: RoutedEvent[]) => {
     try {
-      await queue.add(pending);
+      await queue.add(events);
     } catch (e) {
       throw new QueueRefused(e instanceof Error ? e.message : String(e));
     }
-    countAccepted(pending, principal.tenant, cfg);
-    accepted += pending.length;
-    pending = [];
+    countAccepted(events, principal.tenant, cfg);
+    accepted += events.length;
   };
-
+  let run: RecordsRun;
   try {
-    for (const item of itemsOf(text, lay, frameOpts)) {
-      if (item.type === "error") {
-        rejected.push({ index, path: item.path, reason: item.reason, raw: item.raw, rawBase64: item.rawBase64 }); // rawBase64, when set, is what the quarantine keeps
-        index++;
-      } else if (item.type === "text") {
-        const big = oversize(item.line, limits.maxRecordBytes);
-        const reason = !textOk
-          ? `plain-text lines are only accepted as Falco output (json_output: false); ${kind} records must be JSON`
-          : !allows(principal, "falco")
-            ? `credentials of tenant "${principal.tenant}" may not send falco records`
-            : big !== undefined
-              ? `record is ${big} bytes, more than limits.maxRecordBytes (${limits.maxRecordBytes})`
-              : undefined;
-        if (reason !== undefined) rejected.push({ index, path: item.path, reason, source: "falco", raw: item.line });
-        else {
-          const res = runPipeline([], [item.path], [item.line], opts);
-          for (const e of res.errors) rejected.push({ index, path: e.path, reason: e.reason, source: "falco", raw: item.line });
-          for (const ev of res.events) pending.push(ev);
-        }
-        index++;
-      } else {
-        measure = (item.raw === undefined || item.path === "") && (bodyIsBig ??= oversize(text, limits.maxRecordBytes) !== undefined);
-        const res = runPipeline([item.value], [item.path], [], opts, cfg.ocsf.rawData ? [item.raw ?? item.text] : undefined);
-        const whole = item.path === "" ? "(body)" : item.path;
-        for (const e of res.errors) {
-          // records of a whole-body container: "items[3]", "Records[1]", "detail" (not ".items[3]")
-          const r: Rejected = { index: index + e.index, path: e.path.charCodeAt(0) === 46 ? e.path.slice(1) : e.path, reason: e.reason, source: e.source };
-          if (e.path === whole && item.raw !== undefined) r.raw = item.raw;
-          else r.record = e.record;
-          rejected.push(r);
-        }
-        index += res.total;
-        for (const ev of res.events) pending.push(ev);
-      }
-      if (pending.length >= WINDOW) await flush();
-    }
-    await flush();
+    const r = await ingestRecords(c.env, cfg, principal, kind, { text, bad }, format.framing, receivedAt, take);
+    if ("refused" in r) return requestError(c, r.refused.status, r.refused.reason);
+    run = r;
     try {
       await queue.finish();
     } catch (e) {
@@ -248,6 +285,7 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
     if (e instanceof QueueRefused) return queue.refusal === undefined ? queueRefused(c, e, queue.sent) : queueRefused(c, queue.refusal, queue.sent + queue.spooled, e);
     throw e;
   }
+  const { rejected, empty, records: index } = run;
   if (queue.spooled > 0) log("warn", "queue refused, events spooled", { requestId: spoolMeta.requestId, error: queue.refusal, spooled: queue.spooled, queued: queue.sent });
   // the queue takes messages again: send back a few spooled ones, after the answer (bounded, see drainDue)
   else if (queue.sent > 0 && drainDue()) c.executionCtx.waitUntil(drainAfterIngest(c.env));
