@@ -106,7 +106,7 @@ export interface CursorBinding {
 const BINDING_FIELDS = ["sink", "from", "to", "class_uid", "tenant", "source"] as const;
 
 /** The binding of a call, with `source` made canonical. */
-export function cursorBinding(b: CursorBinding): CursorBinding {
+function cursorBinding(b: CursorBinding): CursorBinding {
   const source = b.source === undefined ? undefined : [...new Set(b.source)].sort();
   return {
     sink: b.sink,

@@ -13,7 +13,7 @@ import { adminGuard } from "./admin";
 import { configFor } from "../config/load";
 import { ARCHIVE_SINK, oneOrMany, SOURCES } from "../config/routing";
 import { resolveSinks } from "../deliver/sinks";
-import { backfillPage, bindCursor, cursorBinding, dayRange, readCursor } from "../deliver/backfill";
+import { backfillPage, bindCursor, dayRange, readCursor } from "../deliver/backfill";
 import { log } from "../ops/log";
 import { unknownTenantNote } from "./dlq";
 
@@ -63,7 +63,8 @@ backfillRoutes.post("/v1/backfill", async (c) => {
   const sink = sinks.get(q.sink);
   if (!sink) return c.json({ error: `sink: "${q.sink}" is not configured (configured: ${defined})` }, 400);
   const sources = q.source === undefined ? undefined : typeof q.source === "string" ? [q.source] : q.source;
-  const binding = cursorBinding({ sink: q.sink, from: q.from, to: q.to, class_uid: q.class_uid, tenant: q.tenant, source: sources });
+  // readCursor and bindCursor make it canonical (sources sorted, unset filters left out)
+  const binding = { sink: q.sink, from: q.from, to: q.to, class_uid: q.class_uid, tenant: q.tenant, source: sources };
   const resumed = q.cursor === undefined ? undefined : readCursor(q.cursor, binding);
   if (resumed !== undefined && "error" in resumed) return c.json({ error: resumed.error }, 400);
   const page = await backfillPage(
