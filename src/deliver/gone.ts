@@ -1,10 +1,12 @@
 // Sinks whose destination is gone (Classification.gone: a Slack webhook revoked, its channel deleted or
-// archived, posting to it prohibited). Not a `down` sink that will be back by itself: every request meets
+// archived; a webhook receiver's 410 or refused signature; a Splunk HEC token, Datadog API key or
+// Elasticsearch/OpenSearch, OTLP or Loki credentials refused: each driver's classify says which answers, see
+// docs/delivery.md). Not a `down` sink that will be back by itself: every request meets
 // the same answer until someone changes the config or a secret. The delivery attempt that got the answer
 // sends nothing more and dead-letters the rest of its batch in the same dead letter (./attempt); this
 // isolate then remembers the sink, with a fingerprint of its config and secret values, so its later
 // deliveries are dead-lettered unsent (one dead letter each, the reason saying so) until the fingerprint
-// changes (a new webhook URL) or GONE_MS has passed, when one request tries again. Memory of one isolate
+// changes (a new webhook URL, token or key) or GONE_MS has passed, when one request tries again. Memory of one isolate
 // only: another isolate, or this one restarted, spends one request per delivery batch to find out again.
 // POST /v1/test is the operator asking whether the sink works now: its attempt runs on a copy of the sink
 // marked with probing(), which the memory does not hold back (its request is sent, its real answer reported);
@@ -62,5 +64,5 @@ export function knownGone(sink: Pick<ResolvedSink, "name" | "config">, secrets: 
   }
   const at = new Date(g.at).toISOString();
   const until = new Date(g.at + GONE_MS).toISOString();
-  return { reason: `not sent: ${g.reason} (answered at ${at}; sends resume when the sink's URL or config changes, or after ${until})`, gone: true };
+  return { reason: `not sent: ${g.reason} (answered at ${at}; sends resume when the sink's config or a secret (URL, token, key) changes, or after ${until})`, gone: true };
 }

@@ -4,6 +4,7 @@
 // The delivery layer (../deliver) owns batching, retries, backoff and dead letters.
 import type { z } from "zod";
 import type { OcsfEvent } from "../normalize/ocsf";
+import type { SecretRef } from "../config/secret";
 
 export interface SinkRequest {
   /** Indices (into the events passed to encode) of the events this request carries. */
@@ -53,7 +54,7 @@ export interface Classification {
   partialRejects?: number;
   /**
    * The sink's destination is gone, not merely unhappy with these events (a Slack webhook revoked, its
-   * channel deleted or archived): with a reject outcome, the delivery layer sends nothing more to the sink
+   * channel deleted or archived; a webhook receiver's 410; a SIEM token or API key revoked: goneReject): with a reject outcome, the delivery layer sends nothing more to the sink
    * and dead-letters the rest of the delivery with this reason, in one dead letter, and its later deliveries
    * too until the sink's config or secrets change or some minutes pass (../deliver/gone).
    */
@@ -139,6 +140,20 @@ export function unsentOutcomes<C>(driver: SinkDriver<C>, events: OcsfEvent[], re
     out.set(i, driver.unsentOutcome?.(events[i]!, cfg, ctx) ?? { kind: "reject", reason: `sink ${driver.type} did not encode this event` });
   }
   return out;
+}
+
+/**
+ * The classification of an answer after which the sink is gone (Classification.gone: every later request would
+ * meet it until someone changes the config or a secret): a reject whose reason is `answer` (what the API said),
+ * then `fix` (what to change), then the replay to run once that is done.
+ */
+export function goneReject(answer: string, fix: string): Classification {
+  return { outcome: { kind: "reject", reason: `${answer}; ${fix}, then replay: npm run dlq -- replay --sink <name>` }, gone: true };
+}
+
+/** Where a secret setting is changed, for a reason naming the fix: its Worker secret, or the sink's `setting` when written literally. */
+export function secretWhere(ref: SecretRef, setting: string): string {
+  return typeof ref === "string" ? `the sink's ${setting}` : ref.env;
 }
 
 /** Parses Retry-After (delta seconds or HTTP date) into ms, relative to `now`. */

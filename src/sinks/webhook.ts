@@ -4,14 +4,19 @@
 // events), webhook-timestamp (unix seconds of the attempt, ctx.now) and webhook-signature
 // "v1,<base64 HMAC-SHA256 of `${id}.${timestamp}.${body}`>" keyed by the whsec_ secret.
 // mode "batch" (default) packs events up to maxBytes/maxEvents; "single" sends one event per request.
-// Responses: 2xx delivered; 410 rejected (endpoint gone); 3xx rejected (the delivery layer's fetch
-// does not follow redirects; fix the URL); 408, 429 and 5xx (not 501) retried honouring Retry-After; other 4xx rejected.
+// Responses: 2xx delivered; 3xx rejected (the delivery layer's fetch does not follow redirects; fix the URL);
+// 408, 429 and 5xx (not 501) retried honouring Retry-After; other 4xx rejected. The sink is gone
+// (Classification.gone: the rest of the delivery is dead-lettered with that request, later deliveries unsent
+// for a while, ../deliver/gone) on 410 (Standard Webhooks 1.0 "Delivery success and failure": the receiver no
+// longer wants these webhooks, the sender should disable the endpoint) and on 401/403 (the receiver refused the
+// signature or the configured credentials: every request is signed with the same secret). A 404 stays an
+// ordinary reject: the spec names it among ordinary failures, and a receiver being redeployed answers it for a moment.
 import { z } from "zod";
 import { strToU8 } from "fflate";
 import { secretRef } from "../config/secret";
 import { stableHex } from "../normalize/uid";
 import type { OcsfEvent } from "../normalize/ocsf";
-import { classifyHttpStatus, type SinkDriver, type SinkRequest } from "./types";
+import { classifyHttpStatus, goneReject, secretWhere, type SinkDriver, type SinkRequest } from "./types";
 import { base64, eventUid, fromBase64, headersSchema, isoTime, jsonTextOf, mergeHeaders, pack, secretValue, utf8Length } from "./batch";
 
 const SECRET_FORMAT = 'a Standard Webhooks secret: "whsec_" (optional) followed by base64';
@@ -104,14 +109,19 @@ export const webhook: SinkDriver<WebhookConfig> = {
     return out;
   },
 
-  classify(res) {
+  classify(res, _req, cfg) {
     const s = res.status;
     if (s >= 300 && s < 400) {
       return { outcome: { kind: "reject", reason: `webhook ${s}: redirect to ${res.headers.location ?? "(no location)"} not followed; update the URL` } };
     }
-    if (s === 410) return { outcome: { kind: "reject", reason: `webhook 410: endpoint gone (disable this sink): ${res.body.slice(0, 200)}` } };
     const o = classifyHttpStatus(res);
     if (o.kind === "delivered") return { outcome: o };
-    return { outcome: { ...o, reason: `webhook ${o.reason}` } };
+    const answer = `webhook ${o.reason}`;
+    if (s === 410) return goneReject(answer, "endpoint gone: the receiver asks for no more webhooks (Standard Webhooks: disable the endpoint): point the sink's url at a live endpoint or remove the sink");
+    if (s === 401 || s === 403) {
+      const headers = cfg.headers === undefined ? "" : " and the sink's headers";
+      return goneReject(answer, `the receiver refused the signature or credentials: set the signing secret it verifies with in ${secretWhere(cfg.secret, "secret")}${headers}`);
+    }
+    return { outcome: { ...o, reason: answer } };
   },
 };

@@ -417,7 +417,7 @@ describe("slack: a gone webhook", () => {
     const next = await deliverToSink({ sink: "s", items: itemsOf(burst(40, 10).map((e) => ({ ...e, metadata: { ...e.metadata, uid: `n-${e.metadata.uid}` } }))), attempt: 1, firstAttemptAt: NOW }, deps);
     expect(next).toMatchObject({ requests: 0, delivered: 10, retried: 0, dead: 40 });
     expect(next.deadLetters).toHaveLength(1);
-    expect(next.deadReason).toMatch(/^not sent: Slack 404: channel_not_found; webhook revoked .* \(answered at 2027-01-15T12:00:00\.000Z; sends resume when the sink's URL or config changes, or after 2027-01-15T12:10:00\.000Z\)$/);
+    expect(next.deadReason).toMatch(/^not sent: Slack 404: channel_not_found; webhook revoked .* \(answered at 2027-01-15T12:00:00\.000Z; sends resume when the sink's config or a secret \(URL, token, key\) changes, or after 2027-01-15T12:10:00\.000Z\)$/);
     expect(hook.requests).toHaveLength(3);
   });
 
