@@ -9,10 +9,13 @@
 // with its intake time instead of dropping it, and tagged tributary_late:true; the OCSF `time` stays
 // in the event. Likewise an event more than aheadAfterMs ahead of delivery (Datadog takes 2 hours in the
 // future, "Log Date Remapper" notes): a sensor clock set in the future (2038, 9999).
+// 401 (no API key) and 403 (an invalid or revoked API key: Send Logs API responses; also an application key, or
+// a key of another Datadog site than url's) mean the sink is gone (Classification.gone, ../deliver/gone): every
+// request carries the same key, so the rest of the delivery joins that dead letter and later ones wait.
 import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
-import { classifyHttpStatus, type SinkDriver } from "./types";
+import { classifyHttpStatus, goneReject, secretWhere, type SinkDriver } from "./types";
 import { baseUrlSchema, compressionSchema, expand, headersSchema, hostOf, jsonTextOf, nameSafe, pack, postRuns, secretValue, templateSchema, textAt, utf8Length, withLastMember } from "./batch";
 
 export const MAX_ENTRIES = 1000;
@@ -102,9 +105,13 @@ export const datadog: SinkDriver<DatadogConfig> = {
     return { kind: "reject", reason: `log entry is ${bytes} bytes, over the ${cfg.maxEventBytes}-byte limit (Datadog truncates logs over 1 MB)` };
   },
 
-  classify(res) {
+  classify(res, _req, cfg) {
     const o = classifyHttpStatus(res);
     if (o.kind === "delivered") return { outcome: o };
+    if (res.status === 401 || res.status === 403) {
+      const key = secretWhere(cfg.apiKey, "apiKey");
+      return goneReject(`Datadog ${o.reason}`, `Datadog refused the API key (revoked, mistyped, an application key, or a key of another site than ${cfg.url}): set a valid API key in ${key} (Organization Settings > API Keys)`);
+    }
     return { outcome: { ...o, reason: `Datadog ${o.reason}` } };
   },
 };

@@ -3,10 +3,15 @@
 // Retries: HTTP 408, 429 and 5xx (not 501) for the whole request; other 4xx rejected; a 200 with
 // "errors": true is settled per item (409 = already indexed = delivered, 429/5xx = retry,
 // anything else = reject with the item's error type and reason).
+// A request-level 401 (credentials refused: a wrong, expired or invalidated API key or password) or 403 (the
+// user or key may not run _bulk at all; since Elasticsearch 5.3 missing index privileges fail the bulk items,
+// each 403, under a 200) means the sink is gone (Classification.gone, ../deliver/gone): the rest of the delivery
+// joins that dead letter and later deliveries wait. Not a 403 cluster_block_exception (a read-only block, which
+// the cluster lifts itself, e.g. once disk is freed below the flood-stage watermark): an ordinary reject.
 import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
-import { classifyHttpStatus, type Classification, type Outcome, type SinkDriver } from "./types";
+import { classifyHttpStatus, goneReject, secretWhere, type Classification, type Outcome, type SinkDriver } from "./types";
 import { baseUrlSchema, basicAuth, compressionSchema, eventUid, expand, headersSchema, jsonTextOf, pack, postRuns, secretValue, templateSchema, utf8Length } from "./batch";
 
 const authSchema = z.union([
@@ -84,6 +89,16 @@ export function bulkItemStatus(reason: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** What to change after a request-level 401/403 (see the top). */
+function credentialsFix(cfg: ElasticsearchConfig, status: number): string {
+  const auth = cfg.auth;
+  if (auth === undefined) return "the cluster asks for credentials: set the sink's auth (apiKey, or username and password)";
+  const where = "apiKey" in auth ? `the API key in ${secretWhere(auth.apiKey, "auth.apiKey")}` : `the password of ${auth.username} in ${secretWhere(auth.password, "auth.password")}`;
+  return status === 401
+    ? `the credentials were refused (wrong, expired or invalidated): set ${where}`
+    : `the credentials may not write with _bulk: grant them the create_doc (or create) index privilege on the sink's indices, or set ${where}`;
+}
+
 function itemOutcome(item: BulkItem | undefined): Outcome {
   if (!item || typeof item.status !== "number") return { kind: "retry", reason: "bulk response has no item for this event" };
   const s = item.status;
@@ -127,10 +142,12 @@ function make(type: string): SinkDriver<ElasticsearchConfig> {
       return postRuns(pack(items, (x) => utf8Length(x.text), cfg), url, headers, cfg, (run) => run.map((x) => x.text).join(""));
     },
 
-    classify(res, req): Classification {
+    classify(res, req, cfg): Classification {
       const base = classifyHttpStatus(res);
       if (base.kind !== "delivered") {
-        const reason = `${name} ${res.status}: ${errorText(res.body)}`;
+        const text = errorText(res.body);
+        const reason = `${name} ${res.status}: ${text}`;
+        if (res.status === 401 || (res.status === 403 && !text.startsWith("cluster_block_exception"))) return goneReject(reason, credentialsFix(cfg, res.status));
         return { outcome: base.kind === "retry" ? { kind: "retry", reason, afterMs: base.afterMs } : { kind: "reject", reason } };
       }
       const bulk = bulkItems(res.body);

@@ -16,10 +16,14 @@
 // One 5-day-late event then neither takes its push into the dead letters nor is refused itself.
 // An org already down in the attempt (SinkContext.scopeDown) is not encoded: its events come back in one
 // bodiless request of its scope, which the delivery layer holds back unsent (their events retried).
+// A 401/403 of an unscoped push (one org, or none) means the sink is gone (Classification.gone,
+// ../deliver/gone): the credentials (Grafana Cloud: an access policy token revoked or without logs:write) or,
+// for "no org id", the missing tenant; the rest of the delivery joins that dead letter and later deliveries wait.
+// A scoped push's (a "{tenant}" template) 401/403 is that org's alone: an ordinary reject, the other orgs still sent.
 import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
-import { classifyHttpStatus, type SinkDriver, type SinkRequest } from "./types";
+import { classifyHttpStatus, goneReject, secretWhere, type SinkDriver, type SinkRequest } from "./types";
 import { baseUrlSchema, basicAuth, compressionSchema, expand, headersSchema, jsonTextOf, pack, postRuns, secretValue, templateSchema, textAt, unixNanos, utf8Length } from "./batch";
 
 const labelName = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "a Loki label name: letters, digits and _, not starting with a digit");
@@ -157,9 +161,17 @@ export const loki: SinkDriver<LokiConfig> = {
     return { kind: "reject", reason: `log line is ${utf8Length(JSON.stringify(e))} bytes, over Loki's max_line_size of ${cfg.maxLineBytes}` };
   },
 
-  classify(res) {
+  classify(res, req, cfg) {
     const o = classifyHttpStatus(res);
     if (o.kind === "delivered") return { outcome: o };
+    if ((res.status === 401 || res.status === 403) && req.scope === undefined) {
+      const fix = /no org id/i.test(res.body)
+        ? "Loki runs multi-tenant and the push named no org: set the sink's tenant (X-Scope-OrgID)"
+        : cfg.auth === undefined
+          ? "Loki (or its gateway) asks for credentials: set the sink's auth (username and password)"
+          : `Loki refused the credentials of ${cfg.auth.username} (Grafana Cloud: an access policy token revoked, expired or without logs:write): set a new password in ${secretWhere(cfg.auth.password, "auth.password")}`;
+      return goneReject(`Loki ${o.reason}`, fix);
+    }
     const partial = res.status === 400 && PARTIAL_REJECT.test(res.body) ? `; ${PARTIAL_NOTE}` : "";
     return { outcome: { ...o, reason: `Loki ${o.reason}${partial}` } };
   },

@@ -21,14 +21,18 @@
 // it: a warning is logged with the count and the collector's message, and the count goes to
 // tributary_sink_partial_rejects_total{sink} (Classification.partialRejects). 429, 502, 503 and 504 are retried
 // honouring Retry-After (the spec's whole list of retryable codes); every other status is rejected (the
-// spec: all other 4xx/5xx MUST NOT be retried; 400 bad data and 413 too large named explicitly).
+// spec: all other 4xx/5xx MUST NOT be retried; 400 bad data and 413 too large named explicitly). A 401 or 403
+// (the receiver's authenticator refused the credentials in the configured headers, which every request carries)
+// means the sink is gone (Classification.gone, ../deliver/gone): the rest of the delivery joins that dead letter
+// and later deliveries wait until a header's secret or the config changes. (Requests have no scope here: a
+// scoped request's 401 would be its destination's alone, see loki.ts.)
 import { z } from "zod";
 import { version } from "../../package.json";
 import { secretRef } from "../config/secret";
 import { isObject } from "../normalize/json";
 import { labelValue, type OcsfEvent } from "../normalize/ocsf";
 import { log } from "../ops/log";
-import { retryAfterMs, type Classification, type SinkDriver } from "./types";
+import { goneReject, retryAfterMs, secretWhere, type Classification, type SinkDriver } from "./types";
 import { baseUrlSchema, compressionSchema, eventUid, hostOf, jsonTextOf, pack, postRuns, secretValue, textAt, unixNanos, utf8Length } from "./batch";
 
 /** The spec's recommended default limit on a request body (20 MiB), also the largest maxBytes allowed. */
@@ -146,7 +150,7 @@ export const otlpLogs: SinkDriver<OtlpConfig> = {
     return postRuns(runs, cfg.endpoint + cfg.path, { "content-type": "application/json" }, send, (run) => `${prefix}${run.map((x) => x.text).join(",")}${suffix}`);
   },
 
-  classify(res, req): Classification {
+  classify(res, req, cfg): Classification {
     const s = res.status;
     if (s >= 200 && s < 300) {
       const p = partialSuccess(res.body);
@@ -161,6 +165,11 @@ export const otlpLogs: SinkDriver<OtlpConfig> = {
     }
     const reason = `OTLP ${s}: ${statusMessage(res.body)}`;
     if (RETRYABLE.has(s)) return { outcome: { kind: "retry", reason, afterMs: retryAfterMs(res.headers["retry-after"], Date.now()) } };
+    if ((s === 401 || s === 403) && req.scope === undefined) {
+      const headers = Object.entries(cfg.headers ?? {}).map(([name, ref]) => `${name} (${secretWhere(ref, `headers.${name}`)})`);
+      const fix = headers.length === 0 ? "the receiver asks for credentials: set them in the sink's headers (e.g. authorization)" : `the receiver refused the credentials: set new ones in the sink's headers: ${headers.join(", ")}`;
+      return goneReject(reason, fix);
+    }
     return { outcome: { kind: "reject", reason } };
   },
 };

@@ -4,11 +4,15 @@
 // invalid-event-number N and code 6 (invalid data format), 12 (event field is required) or 13 (event
 // field cannot be blank) -- the per-event data errors of HEC -- means Splunk indexed the events before
 // N and stopped at N: those are delivered, N alone is rejected, the rest retry.
+// A 401/403 whose HEC code is about the token (1 token disabled, 2 token is required, 3 invalid
+// authorization, 4 invalid token: Splunk's HEC error table, docs/sinks.md) means the sink is gone
+// (Classification.gone, ../deliver/gone): no request succeeds until the token or the config changes, so the
+// rest of the delivery joins that request's dead letter and later deliveries are not sent for a while.
 import { z } from "zod";
 import { secretRef } from "../config/secret";
 import { stableUid } from "../normalize/uid";
 import type { OcsfEvent } from "../normalize/ocsf";
-import { classifyHttpStatus, type Classification, type Outcome, type SinkDriver, type SinkRequest, type SinkResponse } from "./types";
+import { classifyHttpStatus, goneReject, secretWhere, type Classification, type Outcome, type SinkDriver, type SinkRequest, type SinkResponse } from "./types";
 import { baseUrlSchema, compressionSchema, expand, headersSchema, hostOf, jsonTextOf, pack, postRuns, secretValue, templateSchema, textAt, utf8Length, withLastMember } from "./batch";
 
 export const splunkHecConfig = z
@@ -52,6 +56,14 @@ function envelope(e: OcsfEvent, cfg: SplunkHecConfig, json: string): string {
 /** HEC codes about one event's data; with invalid-event-number they settle the request per event. */
 const PER_EVENT_CODES: ReadonlySet<number> = new Set([6, 12, 13]);
 
+/** HEC codes about the token, answered with 401/403 (the fix for each; `token`: where the token is set). */
+const TOKEN_CODES: ReadonlyMap<number, (token: string) => string> = new Map([
+  [1, (token: string) => `the HEC token is disabled in Splunk: enable it again (Settings > Data inputs > HTTP Event Collector) or set a new token in ${token}`],
+  [2, (token: string) => `no HEC token reached Splunk (a proxy dropping the Authorization header?): check the sink's url and headers, and ${token}`],
+  [3, (token: string) => `Splunk did not take the Authorization header: ${token} must hold the bare token (not "Splunk <token>"); check the sink's headers`],
+  [4, (token: string) => `the HEC token was removed or was never this Splunk's: set a new token in ${token}`],
+]);
+
 interface HecReply {
   text?: string;
   code?: number;
@@ -88,11 +100,13 @@ export const splunkHec: SinkDriver<SplunkHecConfig> = {
     return postRuns(pack(items, (x) => utf8Length(x.text), cfg), url, headers, cfg, (run) => run.map((x) => x.text).join(""));
   },
 
-  classify(res: SinkResponse, req: SinkRequest): Classification {
+  classify(res: SinkResponse, req: SinkRequest, cfg: SplunkHecConfig): Classification {
     const reply = parseReply(res.body);
     const base = classifyHttpStatus(res);
     if (base.kind === "delivered") return { outcome: base };
     const what = `Splunk HEC ${res.status}${reply.code !== undefined ? ` (code ${reply.code})` : ""}: ${reply.text ?? res.body.slice(0, 300)}`;
+    const tokenFix = (res.status === 401 || res.status === 403) && reply.code !== undefined ? TOKEN_CODES.get(reply.code) : undefined;
+    if (tokenFix) return goneReject(what, tokenFix(secretWhere(cfg.token, "token")));
     const n = reply.invalidEvent;
     if (res.status === 400 && reply.code !== undefined && PER_EVENT_CODES.has(reply.code) && n !== undefined && n < req.events.length) {
       // Splunk indexed the events before the bad one and stopped there: resend only the tail.

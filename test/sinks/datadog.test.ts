@@ -132,8 +132,15 @@ describe("datadog_logs sink", () => {
     const [req] = await datadog.encode(events.slice(0, 2), cfg, ctx);
     const wrong = config({ apiKey: "wrong" });
     const [bad] = await datadog.encode(events.slice(0, 2), wrong, ctx);
-    expect((await sendOne(bad!, wrong)).outcome).toMatchObject({ kind: "reject", reason: expect.stringContaining("HTTP 403") });
-    expect((await sendOne({ ...req!, headers: { ...req!.headers, "dd-api-key": "" } }, cfg)).outcome).toMatchObject({ kind: "reject", reason: expect.stringContaining("HTTP 401") });
+    // a refused key marks the sink gone (src/deliver/gone.ts), naming where the key is set
+    const refused = await sendOne(bad!, wrong);
+    expect(refused.gone).toBe(true);
+    expect(refused.outcome).toEqual({
+      kind: "reject",
+      reason: expect.stringMatching(/^Datadog HTTP 403: .*; Datadog refused the API key \(revoked, mistyped, an application key, or a key of another site than http:\/\/127\.0\.0\.1:\d+\): set a valid API key in the sink's apiKey \(Organization Settings > API Keys\), then replay: npm run dlq -- replay --sink <name>$/),
+    });
+    const missing = await sendOne({ ...req!, headers: { ...req!.headers, "dd-api-key": "" } }, cfg);
+    expect(missing).toMatchObject({ outcome: { kind: "reject", reason: expect.stringMatching(/^Datadog HTTP 401: .*set a valid API key in DD_API_KEY /) }, gone: true });
     dd.script.push(
       { status: 413, body: '{"errors":[{"status":"413","title":"Payload Too Large"}]}' },
       { status: 400, body: '{"errors":[{"status":"400","title":"Bad Request"}]}' },
@@ -142,8 +149,9 @@ describe("datadog_logs sink", () => {
       { status: 500, body: "" },
       { status: 503, body: "" },
     );
-    expect((await sendOne(req!, cfg)).outcome.kind).toBe("reject");
-    expect((await sendOne(req!, cfg)).outcome.kind).toBe("reject");
+    // 413 and 400: this request's fault, not the sink's
+    expect(await sendOne(req!, cfg)).toEqual({ outcome: { kind: "reject", reason: expect.stringContaining("Datadog HTTP 413") } });
+    expect(await sendOne(req!, cfg)).toEqual({ outcome: { kind: "reject", reason: expect.stringContaining("Datadog HTTP 400") } });
     expect((await sendOne(req!, cfg)).outcome.kind).toBe("retry");
     expect((await sendOne(req!, cfg)).outcome).toMatchObject({ kind: "retry", afterMs: 12_000 });
     expect((await sendOne(req!, cfg)).outcome.kind).toBe("retry");

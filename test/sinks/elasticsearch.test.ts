@@ -139,8 +139,43 @@ describe("elasticsearch sink", () => {
     expect((await sendOne(req!, cfg)).outcome).toEqual({ kind: "reject", reason: "Elasticsearch 400: illegal_argument_exception: bad" });
     const wrong = config(s.url, { auth: { apiKey: "wrong" } });
     const [bad] = await elasticsearch.encode(events.slice(0, 2), wrong, ctx);
-    expect((await sendOne(bad!, wrong)).outcome).toMatchObject({ kind: "reject", reason: expect.stringContaining("401: security_exception") });
+    // credentials refused at the request level: the sink is gone (src/deliver/gone.ts), the reason naming the fix
+    expect(await sendOne(bad!, wrong)).toEqual({
+      outcome: { kind: "reject", reason: expect.stringMatching(/^Elasticsearch 401: security_exception: .*; the credentials were refused \(wrong, expired or invalidated\): set the API key in the sink's auth\.apiKey, then replay: npm run dlq -- replay --sink <name>$/) },
+      gone: true,
+    });
     expect(s.docs()).toHaveLength(0);
+  });
+
+  it("request-level 401/403 mark the sink gone (not a cluster block's 403, nor a bulk item's 403)", async () => {
+    const s = await server();
+    const byKey = config(s.url);
+    const byPassword = config(s.url, { auth: { username: "tributary", password: { env: "ES_PASSWORD" } } });
+    const none = config(s.url, { auth: undefined });
+    const [req] = await elasticsearch.encode(events.slice(0, 2), byKey, ctx);
+    const forbidden = '{"error":{"type":"security_exception","reason":"action [indices:data/write/bulk] is unauthorized for API key id [k1]"},"status":403}';
+    s.script.push(
+      { status: 403, body: forbidden },
+      { status: 401, body: '{"error":{"type":"security_exception","reason":"unable to authenticate user [tributary]"},"status":401}' },
+      { status: 401, body: "Unauthorized" },
+      { status: 403, body: '{"error":{"type":"cluster_block_exception","reason":"index [ocsf-2004] blocked by: [FORBIDDEN/8/index write (api)];"},"status":403}' },
+      { status: 200, body: JSON.stringify({ errors: true, items: [{ create: { status: 403, error: { type: "security_exception", reason: "action [indices:data/write/bulk[s]] is unauthorized" } } }, { create: { status: 201 } }] }) },
+    );
+    expect(await sendOne(req!, byKey)).toEqual({
+      outcome: { kind: "reject", reason: expect.stringContaining("the credentials may not write with _bulk: grant them the create_doc (or create) index privilege on the sink's indices, or set the API key in ES_API_KEY, then replay") },
+      gone: true,
+    });
+    expect(await sendOne(req!, byPassword)).toMatchObject({ outcome: { reason: expect.stringContaining("set the password of tributary in ES_PASSWORD, then replay") }, gone: true });
+    expect(await sendOne(req!, none)).toMatchObject({ outcome: { reason: expect.stringContaining("the cluster asks for credentials: set the sink's auth") }, gone: true });
+    expect(await sendOne(req!, byKey)).toEqual({ outcome: { kind: "reject", reason: "Elasticsearch 403: cluster_block_exception: index [ocsf-2004] blocked by: [FORBIDDEN/8/index write (api)];" } });
+    const items = await sendOne(req!, byKey);
+    expect(items.gone).toBeUndefined();
+    expect(items.perEvent?.get(0)).toMatchObject({ kind: "reject", itemStatus: 403 });
+    // OpenSearch: the same rule, its own name
+    s.script.push({ status: 403, body: forbidden });
+    const os = opensearch.schema.parse({ url: s.url, auth: { username: "admin", password: { env: "ES_PASSWORD" } } });
+    const c = opensearch.classify(await send(opensearch, req!, os, ctx), req!, os);
+    expect(c).toMatchObject({ outcome: { reason: expect.stringMatching(/^OpenSearch 403: security_exception: .*set the password of admin in ES_PASSWORD, then replay/) }, gone: true });
   });
 
   it("splits into requests under maxBytes, each accepted by a server with that http.max_content_length", async () => {

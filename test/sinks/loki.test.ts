@@ -177,9 +177,40 @@ describe("loki sink", () => {
     expect((await sendOne(req!, cfg)).outcome.kind).toBe("reject");
     const noTenant = config(s.url);
     const [anon] = await loki.encode(events.slice(0, 2), noTenant, ctx);
-    expect((await sendOne(anon!, noTenant)).outcome).toMatchObject({ kind: "reject", reason: expect.stringContaining("no org id") });
+    // auth_enabled and no X-Scope-OrgID: every push meets it until the config changes (src/deliver/gone.ts)
+    expect(await sendOne(anon!, noTenant)).toEqual({
+      outcome: { kind: "reject", reason: "Loki HTTP 401: no org id; Loki runs multi-tenant and the push named no org: set the sink's tenant (X-Scope-OrgID), then replay: npm run dlq -- replay --sink <name>" },
+      gone: true,
+    });
     expect((await sendOne({ ...req!, headers: { ...req!.headers, "content-type": "application/x-protobuf" } }, cfg)).outcome.kind).toBe("reject");
     expect(s.entries).toHaveLength(0);
+  });
+
+  it("401/403 of an unscoped push mark the sink gone, naming the credentials; a scoped org's (a {tenant} template) stays that org's reject", async () => {
+    const s = await start({ basic: { username: "123456", password: "glc_token" } });
+    const good = config(s.url, { auth: { username: "123456", password: { env: "LOKI_TOKEN" } } });
+    const wrong = config(s.url, { auth: { username: "123456", password: "revoked" } });
+    const none = config(s.url);
+    const [bad] = await loki.encode(events.slice(0, 2), wrong, ctx);
+    expect(await sendOne(bad!, wrong)).toEqual({
+      outcome: {
+        kind: "reject",
+        reason: "Loki HTTP 401: unauthorized; Loki refused the credentials of 123456 (Grafana Cloud: an access policy token revoked, expired or without logs:write): set a new password in the sink's auth.password, then replay: npm run dlq -- replay --sink <name>",
+      },
+      gone: true,
+    });
+    const [anon] = await loki.encode(events.slice(0, 2), none, ctx);
+    expect(await sendOne(anon!, none)).toMatchObject({ outcome: { reason: expect.stringContaining("Loki (or its gateway) asks for credentials: set the sink's auth (username and password)") }, gone: true });
+    const [req] = await loki.encode(events.slice(0, 2), good, ctx);
+    s.script.push({ status: 403, body: "forbidden" });
+    expect(await sendOne(req!, good)).toMatchObject({ outcome: { reason: expect.stringContaining("set a new password in LOKI_TOKEN, then replay") }, gone: true });
+    // a tenant template: each org is its own destination (SinkRequest.scope), so one org's 401 does not mark the sink
+    const perOrg = config(s.url, { tenant: "{tenant}", auth: { username: "123456", password: "revoked" } });
+    const scoped = await loki.encode(events.slice(0, 2), perOrg, ctx);
+    expect(scoped[0]!.scope).toBeDefined();
+    expect(await sendOne(scoped[0]!, perOrg)).toEqual({ outcome: { kind: "reject", reason: "Loki HTTP 401: unauthorized" } });
+    expect(s.entries).toHaveLength(0);
+    expect((await sendOne(req!, good)).outcome).toEqual({ kind: "delivered" });
   });
 
   it("a 400 for out-of-order entries rejects the whole request and says Loki kept the others (replay may duplicate)", async () => {

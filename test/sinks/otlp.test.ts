@@ -196,6 +196,8 @@ describe("otlp_logs classify (OTLP/HTTP spec)", () => {
     for (const s of [502, 503, 504]) expect(outcome(res(s, "upstream")).kind).toBe("retry");
     expect(outcome(res(503, "", { "retry-after": "30" }))).toMatchObject({ kind: "retry", afterMs: 30_000 });
     for (const s of [500, 501, 400, 401, 403, 404, 408, 413, 415, 301]) expect(outcome(res(s, "x")).kind, `status ${s}`).toBe("reject");
+    // of these only 401 and 403 mark the sink gone (src/deliver/gone.ts): the credentials every request carries
+    for (const s of [500, 501, 400, 404, 408, 413, 415, 301]) expect(otlpLogs.classify(res(s, "x"), req, config()).gone, `status ${s}`).toBeUndefined();
     expect(outcome(res(400, '{"code":3,"message":"unmarshal: bad time"}'))).toEqual({ kind: "reject", reason: "OTLP 400: unmarshal: bad time" });
   });
 });
@@ -291,7 +293,17 @@ describe("otlp_logs delivery to an OTLP/HTTP receiver on 127.0.0.1", () => {
     expect(await sendOne({ ...req!, body: numeric })).toMatchObject({ kind: "reject", reason: expect.stringContaining("OTLP 400: logRecords[0].timeUnixNano: expected a fixed64 as a decimal string") });
     const snake = (req!.body as string).replace('"timeUnixNano"', '"time_unix_nano"');
     expect(await sendOne({ ...req!, body: snake })).toMatchObject({ kind: "reject", reason: expect.stringContaining("not a lowerCamelCase JSON name") });
-    expect(await sendOne({ ...req!, headers: { ...req!.headers, authorization: "Bearer wrong" } })).toMatchObject({ kind: "reject", reason: expect.stringContaining("OTLP 401") });
+    const refused = { ...req!, headers: { ...req!.headers, authorization: "Bearer wrong" } };
+    expect(otlpLogs.classify(await send(otlpLogs, refused, cfg, ctx), refused, cfg)).toEqual({
+      outcome: { kind: "reject", reason: expect.stringMatching(/^OTLP 401: .*; the receiver refused the credentials: set new ones in the sink's headers: authorization \(the sink's headers\.authorization\), then replay: npm run dlq -- replay --sink <name>$/) },
+      gone: true,
+    });
+    const byEnv = config({ endpoint: s.url, headers: { authorization: { env: "OTLP_AUTH" }, "x-tenant": "sec" } });
+    expect(otlpLogs.classify(res(403, '{"code":7,"message":"permission denied"}'), req!, byEnv)).toEqual({
+      outcome: { kind: "reject", reason: "OTLP 403: permission denied; the receiver refused the credentials: set new ones in the sink's headers: authorization (OTLP_AUTH), x-tenant (the sink's headers.x-tenant), then replay: npm run dlq -- replay --sink <name>" },
+      gone: true,
+    });
+    expect(otlpLogs.classify(res(401, "x"), req!, config()).outcome).toMatchObject({ reason: expect.stringContaining("the receiver asks for credentials: set them in the sink's headers") });
     expect(await sendOne({ ...req!, headers: { ...req!.headers, "content-type": "application/x-protobuf" } })).toMatchObject({ kind: "reject", reason: expect.stringContaining("OTLP 415") });
     expect(s.stored).toHaveLength(0);
     expect(await sendOne(req!)).toEqual({ kind: "delivered" });

@@ -100,16 +100,36 @@ describe("splunk_hec sink", () => {
     expect(hec.indexed).toHaveLength(0);
   });
 
-  it("rejects bad tokens and bad requests with Splunk's text and code", async () => {
+  it("rejects bad tokens and bad requests with Splunk's text and code; a refused token marks the sink gone, naming the fix", async () => {
+    const replay = ", then replay: npm run dlq -- replay --sink <name>";
     const bad = config({ token: "not-the-token" });
     const [req] = await splunkHec.encode(events.slice(0, 1), bad, ctx);
-    expect((await sendOne(req!, bad)).outcome).toEqual({ kind: "reject", reason: "Splunk HEC 403 (code 4): Invalid token" });
+    expect(await sendOne(req!, bad)).toEqual({ outcome: { kind: "reject", reason: `Splunk HEC 403 (code 4): Invalid token; the HEC token was removed or was never this Splunk's: set a new token in the sink's token${replay}` }, gone: true });
     const cfg = config();
     const [ok] = await splunkHec.encode(events.slice(0, 1), cfg, ctx);
     const noAuth = { ...ok!, headers: { ...ok!.headers, authorization: "" } };
-    expect((await sendOne(noAuth, cfg)).outcome).toEqual({ kind: "reject", reason: "Splunk HEC 401 (code 2): Token is required" });
-    hec.script.push({ status: 400, body: JSON.stringify({ text: "Incorrect index", code: 7, "invalid-event-number": 1 }) });
-    expect((await sendOne(ok!, cfg)).outcome).toEqual({ kind: "reject", reason: "Splunk HEC 400 (code 7): Incorrect index" });
+    expect(await sendOne(noAuth, cfg)).toEqual({
+      outcome: { kind: "reject", reason: `Splunk HEC 401 (code 2): Token is required; no HEC token reached Splunk (a proxy dropping the Authorization header?): check the sink's url and headers, and HEC_TOKEN${replay}` },
+      gone: true,
+    });
+    hec.script.push(
+      { status: 403, body: JSON.stringify({ text: "Token disabled", code: 1 }) },
+      { status: 401, body: JSON.stringify({ text: "Invalid authorization", code: 3 }) },
+      { status: 403, body: JSON.stringify({ text: "Invalid token", code: 4 }) },
+      { status: 403, body: "<html>forbidden by the load balancer</html>" },
+      { status: 400, body: JSON.stringify({ text: "Incorrect index", code: 7, "invalid-event-number": 1 }) },
+      { status: 400, body: JSON.stringify({ text: "ACK is disabled", code: 14 }) },
+    );
+    expect(await sendOne(ok!, cfg)).toEqual({
+      outcome: { kind: "reject", reason: `Splunk HEC 403 (code 1): Token disabled; the HEC token is disabled in Splunk: enable it again (Settings > Data inputs > HTTP Event Collector) or set a new token in HEC_TOKEN${replay}` },
+      gone: true,
+    });
+    expect(await sendOne(ok!, cfg)).toMatchObject({ outcome: { kind: "reject", reason: expect.stringContaining('(code 3): Invalid authorization; Splunk did not take the Authorization header: HEC_TOKEN must hold the bare token') }, gone: true });
+    expect(await sendOne(ok!, cfg)).toEqual({ outcome: { kind: "reject", reason: `Splunk HEC 403 (code 4): Invalid token; the HEC token was removed or was never this Splunk's: set a new token in HEC_TOKEN${replay}` }, gone: true });
+    // no HEC code (not Splunk's answer) and the other 4xx codes: ordinary rejects
+    expect(await sendOne(ok!, cfg)).toEqual({ outcome: { kind: "reject", reason: "Splunk HEC 403: <html>forbidden by the load balancer</html>" } });
+    expect(await sendOne(ok!, cfg)).toEqual({ outcome: { kind: "reject", reason: "Splunk HEC 400 (code 7): Incorrect index" } });
+    expect(await sendOne(ok!, cfg)).toEqual({ outcome: { kind: "reject", reason: "Splunk HEC 400 (code 14): ACK is disabled" } });
     expect(() => splunkHec.encode(events, config({ token: { env: "MISSING" } }), ctx)).toThrow(/splunk_hec: token is not set/);
   });
 
