@@ -157,3 +157,151 @@ export async function writeQuarantine(bucket: QuarantineBucket, rejected: Reject
   if (failure !== undefined) throw failure;
   return objects.length;
 }
+
+// ---- Reading and rewriting the quarantine (GET /v1/quarantine, POST /v1/quarantine/reingest: ../routes/quarantine.ts)
+
+/** One stored entry as written by `entry` above (JSON; fields of older writers may be missing). */
+export interface StoredEntry {
+  reason?: string;
+  path?: string;
+  index?: number;
+  source?: string;
+  tenant?: string;
+  request_id?: string;
+  quarantine_id?: string;
+  route?: string;
+  received_at?: string;
+  raw?: string;
+  raw_base64?: string;
+  record?: Json;
+  redacted?: string[];
+  record_error?: string;
+  /** The reason it was first quarantined for, when a re-ingest found a new one (`reason`). */
+  first_reason?: string;
+  reingested_at?: string;
+  [field: string]: unknown;
+}
+
+/** An entry of a quarantine object: its line (ndjson) or the whole object, parsed. */
+export interface EntryAt {
+  /** The line's text as stored (kept byte for byte when the entry does not change). */
+  line: string;
+  /** Undefined when the line is not a JSON object (`unreadable` says why). */
+  entry?: StoredEntry;
+  unreadable?: string;
+}
+
+export interface QuarantineRead {
+  key: string;
+  etag: string;
+  size: number;
+  customMetadata: Record<string, string>;
+  entries: EntryAt[];
+}
+
+/** Objects one listing or re-ingest call reads at most (each a get, and for a re-ingest a put or delete). */
+export const QUARANTINE_PAGE_OBJECTS = 100;
+/** R2 list pages a call looks through at most. */
+const QUARANTINE_LIST_PAGES = 10;
+
+/** `quarantine/<day>/` for a yyyymmdd day, else undefined. */
+export function quarantineDayPrefix(day: string): string | undefined {
+  return /^\d{8}$/.test(day) ? `${QUARANTINE_PREFIX}${day}/` : undefined;
+}
+
+function parseEntry(line: string): EntryAt {
+  try {
+    const v: unknown = JSON.parse(line);
+    if (typeof v === "object" && v !== null && !Array.isArray(v)) return { line, entry: v as StoredEntry };
+    return { line, unreadable: "the entry is not a JSON object" };
+  } catch (e) {
+    return { line, unreadable: `the entry is not JSON: ${(e as Error).message}` };
+  }
+}
+
+/** A quarantine object and its entries (one for `.json`, one a line for `.ndjson`), or undefined when it is gone. */
+export async function readQuarantineObject(bucket: R2Bucket, key: string): Promise<QuarantineRead | undefined> {
+  if (!key.startsWith(QUARANTINE_PREFIX)) return undefined;
+  const obj = await bucket.get(key);
+  if (!obj) return undefined;
+  const text = await obj.text();
+  const lines = key.endsWith(".ndjson") ? text.split("\n").filter((l) => l.trim() !== "") : [text];
+  return { key, etag: obj.etag, size: obj.size, customMetadata: obj.customMetadata ?? {}, entries: lines.map(parseEntry) };
+}
+
+export interface QuarantinePage {
+  objects: QuarantineRead[];
+  /** Objects are left after these (call again with `cursor`). */
+  more: boolean;
+  /** The last key read: the next call starts after it. */
+  cursor?: string;
+}
+
+/**
+ * The quarantine objects of `prefix` after `cursor` (a key), in key order, read until `limit` entries or
+ * QUARANTINE_PAGE_OBJECTS objects (an object is never split between calls), within QUARANTINE_LIST_PAGES list pages.
+ */
+export async function readQuarantinePage(bucket: R2Bucket, prefix: string, cursor: string | undefined, limit: number): Promise<QuarantinePage> {
+  const objects: QuarantineRead[] = [];
+  let entries = 0;
+  let listCursor: string | undefined;
+  const done = () => objects.length >= QUARANTINE_PAGE_OBJECTS || entries >= limit;
+  for (let page = 0; page < QUARANTINE_LIST_PAGES; page++) {
+    const list = await bucket.list({ prefix, ...(listCursor ? { cursor: listCursor } : cursor ? { startAfter: cursor } : {}) });
+    for (const o of list.objects) {
+      if (done()) return { objects, more: true, cursor: objects.at(-1)?.key };
+      const read = await readQuarantineObject(bucket, o.key);
+      if (!read) continue; // deleted since the listing (another re-ingest)
+      objects.push(read);
+      entries += read.entries.length;
+    }
+    if (!list.truncated) return { objects, more: false, cursor: objects.at(-1)?.key };
+    listCursor = list.cursor;
+  }
+  return { objects, more: true, cursor: objects.at(-1)?.key };
+}
+
+/** The named objects (at most QUARANTINE_PAGE_OBJECTS: the caller bounds them); the gone ones are in `missing`. */
+export async function readQuarantineKeys(bucket: R2Bucket, keys: readonly string[]): Promise<{ objects: QuarantineRead[]; missing: string[] }> {
+  const objects: QuarantineRead[] = [];
+  const missing: string[] = [];
+  for (const key of keys) {
+    const read = await readQuarantineObject(bucket, key);
+    if (read) objects.push(read);
+    else missing.push(key);
+  }
+  return { objects, missing };
+}
+
+/**
+ * Writes back an object whose entries a re-ingest went through: deleted when none is kept, else rewritten with the
+ * kept ones, only if it is unchanged since it was read (its etag). Returns false when that condition failed.
+ */
+export async function rewriteQuarantineObject(bucket: R2Bucket, obj: QuarantineRead, kept: EntryAt[]): Promise<boolean> {
+  if (kept.length === 0) {
+    await bucket.delete(obj.key);
+    return true;
+  }
+  const single = !obj.key.endsWith(".ndjson");
+  const body = single ? kept[0]!.line : kept.map((k) => k.line).join("\n") + "\n";
+  const reason = single ? (kept[0]!.entry?.reason ?? obj.customMetadata.reason ?? "") : `${kept.length} more records`;
+  const put = await bucket.put(obj.key, body, {
+    onlyIf: { etagMatches: obj.etag },
+    httpMetadata: { contentType: jsonContentType(obj.key) },
+    customMetadata: { ...obj.customMetadata, reason: reason.slice(0, 256), records: String(kept.length) },
+  });
+  return put !== null;
+}
+
+/** The entry with the reason a re-ingest found now (the first one kept in `first_reason`). */
+export function withNewReason(at: EntryAt, reason: string, now: number): EntryAt {
+  const e = at.entry;
+  if (!e || e.reason === reason) return at;
+  const next: StoredEntry = { ...e, reason, first_reason: e.first_reason ?? e.reason, reingested_at: new Date(now).toISOString() };
+  return { line: JSON.stringify(next), entry: next };
+}
+
+/** A reason cut for a summary (counts by reason): its first 50 characters. */
+export function reasonHead(reason: string): string {
+  return reason.length > 50 ? reason.slice(0, 50) : reason;
+}
