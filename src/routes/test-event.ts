@@ -9,7 +9,7 @@
 //   502 the same body when a sink did not take it.
 // outcome: delivered | filtered (the sink's own filter, e.g. Slack minSeverityId, left it out: try
 // ?priority=Critical) | retry (the sink is unavailable: network error, timeout, 429, 5xx) | reject.
-// Nothing is queued, retried or dead-lettered. A Slack sink this isolate remembers as gone (../deliver/gone) is
+// Nothing is queued, retried or dead-lettered. A sink this isolate remembers as gone (../deliver/gone) is
 // probed all the same; delivered, it is forgotten, so deliveries resume at once.
 // Query: ?priority=<Falco priority> (default Debug, as Falcosidekick; it also changes what severity
 // routes give the alert), ?sinks=a,b to test some sinks only (a tenant's credential with several
