@@ -143,6 +143,43 @@ describe("POST /v1/quarantine/reingest", () => {
     expect((gone.body as unknown as Reingest).still_rejected[0]!.reason).toMatch(/no such quarantine object/);
   });
 
+  it("pages: `limit` entries a call, `cursor` goes on after the last object read, for the listing and the re-ingest", async () => {
+    const tenant = `team-p${Date.now().toString(36)}`;
+    const requestId = `qpage-${tenant}`;
+    const sent = await ingestAs(tenant, requestId, ['{"foo":1}', '{"foo":2}', '{"foo":3}']);
+    expect(sent.body.rejected).toBe(3);
+    const mine = (await quarantined(env.ARCHIVE, requestId)).map((p) => p.key);
+    const day = mine[0]!.split("/")[1]!;
+    // the day may hold other tests' objects: walk every page (bounded), keeping this tenant's entries
+    const walk = async (next: (cursor: string | undefined) => Promise<{ keys: string[]; more: boolean; cursor?: string }>) => {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      for (; pages < 200; pages++) {
+        const p = await next(cursor);
+        seen.push(...p.keys);
+        if (!p.more) break;
+        expect(p.cursor).toBeDefined();
+        cursor = p.cursor;
+      }
+      expect(pages).toBeLessThan(200);
+      return seen;
+    };
+    const listed = await walk(async (cursor) => {
+      const r = await adminGet(`/v1/quarantine?day=${day}&tenant=${tenant}&limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, false, tenant);
+      const entries = r.body.entries as unknown as Entry[];
+      expect(entries.length).toBeLessThanOrEqual(1);
+      return { keys: entries.map((e) => e.key), more: r.body.more as unknown as boolean, cursor: r.body.cursor as unknown as string | undefined };
+    });
+    expect(listed).toEqual(mine);
+    const rejectedAgain = await walk(async (cursor) => {
+      const r = await reingest({ day, tenant, limit: 1, dryRun: true, ...(cursor ? { cursor } : {}) }, tenant, new CaptureQueue());
+      const b = r.body as unknown as Reingest & { cursor?: string };
+      return { keys: b.still_rejected.map((x) => x.key), more: b.more, cursor: b.cursor };
+    });
+    expect(rejectedAgain).toEqual(mine);
+  });
+
   it("refuses a request without a day or keys, and a day that is not yyyymmdd", async () => {
     const tenant = "team-v";
     expect((await reingest({}, tenant, new CaptureQueue())).status).toBe(400);
