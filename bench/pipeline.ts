@@ -29,6 +29,13 @@ export interface PipelineRow {
   floorUsPerEvent: number;
   /** JSON.stringify of the OCSF events alone (the least any pipeline writing this output pays). */
   outputStringifyUsPerEvent: number;
+  /** JSON.parse of the input lines alone. */
+  inputParseUsPerEvent: number;
+  /**
+   * The least any pipeline making this output can cost, as a ratio to the floor: JSON.parse of the input +
+   * JSON.stringify of the OCSF output, with no mapping work at all in between.
+   */
+  lowerBoundRatio: number;
   ratio: number;
   /** Cumulative stages, µs/event: decode, +normalize, +enrich, +route, +serialize (= usPerEvent). */
   stages: { decode: number; normalize: number; enrich: number; route: number; serialize: number };
@@ -78,13 +85,16 @@ export function benchPipeline(eventsPerBody = 5000, budgetMs = 6000): PipelineRo
         routed: () => run(text, { enrich, route, normalize: true, serialize: false }),
         all: () => run(text, full),
         floor: () => jsonFloor(bodyLines),
+        parseIn: () => {
+          for (const l of bodyLines) JSON.parse(l);
+        },
         outFloor: () => {
           for (const e of produced) JSON.stringify(e);
         },
       },
       { budgetMs },
     );
-    const { decode, normalize, enriched, routed, all, floor, outFloor } = t;
+    const { decode, normalize, enriched, routed, all, floor, outFloor, parseIn } = t;
     produced.length = 0;
     // peak heap while one body goes through (after a collection when --expose-gc is on)
     const gc = (globalThis as { gc?: () => void }).gc;
@@ -103,6 +113,8 @@ export function benchPipeline(eventsPerBody = 5000, budgetMs = 6000): PipelineRo
       eventsPerSec: events / (all.cpuMs / 1000),
       floorUsPerEvent: us(floor.cpuMs),
       outputStringifyUsPerEvent: us(outFloor.cpuMs),
+      inputParseUsPerEvent: us(parseIn.cpuMs),
+      lowerBoundRatio: (parseIn.cpuMs + outFloor.cpuMs) / floor.cpuMs,
       ratio: all.cpuMs / floor.cpuMs,
       stages: {
         decode: us(decode.cpuMs),
