@@ -18,7 +18,7 @@
 import { z } from "zod";
 import { secretRef } from "../config/secret";
 import type { OcsfEvent } from "../normalize/ocsf";
-import { classifyHttpStatus, type SinkDriver, type SinkRequest } from "./types";
+import { classifyHttpStatus, goneReject, secretWhere, type SinkDriver, type SinkRequest } from "./types";
 import { eventUid, fieldAt, headersSchema, isoTime, mergeHeaders, secretValue, textAt } from "./batch";
 import { labelValue } from "../normalize/ocsf";
 
@@ -338,8 +338,7 @@ export const slack: SinkDriver<SlackConfig> = {
     const reason = `Slack ${res.status}: ${error || "(no body)"}`;
     // every later message to this webhook meets the same answer
     if (o.kind === "reject" && (GONE_STATUS.has(res.status) || GONE_ERRORS.has(error))) {
-      const where = typeof cfg.url === "string" ? "the sink's url" : cfg.url.env;
-      return { outcome: { kind: "reject", reason: `${reason}; webhook revoked or channel archived/deleted: set a new ${where} (a new incoming webhook), then replay: npm run dlq -- replay --sink <name>` }, gone: true };
+      return goneReject(reason, `webhook revoked or channel archived/deleted: set a new ${secretWhere(cfg.url, "url")} (a new incoming webhook)`);
     }
     return { outcome: { ...o, reason } };
   },
