@@ -213,7 +213,9 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
   const report: AttemptReport = { delivered: [], retry: [], rejected: [], requests: 0 };
   const ctx: TimedContext = { env: opts.env, now: opts.now, timeoutMs: sink.timeoutMs, ...(opts.retryOf !== undefined ? { retryOf: opts.retryOf } : {}) };
   const chunks = splitBatch(sink, items);
-  let down: Down | undefined = knownGone(sink, () => sinkSecrets(sink, opts.env), opts.now); // set once the sink looked unavailable (or gone): later requests are not sent
+  let secrets: string[] | undefined; // sinkSecrets, worked out once and only when needed (gone memory, a report to clean)
+  const secretsOf = (): string[] => (secrets ??= sinkSecrets(sink, opts.env));
+  let down: Down | undefined = knownGone(sink, secretsOf, opts.now); // set once the sink looked unavailable (or gone): later requests are not sent
   let gone: OutcomeGroup | undefined; // the one dead letter of a gone sink's events
   const scopeDown = new Map<string, Down>(Object.entries(opts.downScopes ?? {})); // likewise for one scope's requests (a 408/429/5xx of that scope)
   const downFor = (req: SinkRequest): Down | undefined => down ?? (req.scope === undefined ? undefined : scopeDown.get(req.scope));
@@ -295,7 +297,7 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
         // the rest of the attempt joins this request's dead letter, with its reason and answer
         report.rejected.push((gone = { indices: [...global], reason: c.outcome.reason, response: summary }));
         down = { reason: c.outcome.reason, gone: true };
-        rememberGone(sink, sinkSecrets(sink, opts.env), opts.now, c.outcome.reason);
+        rememberGone(sink, secretsOf(), opts.now, c.outcome.reason);
         continue;
       }
       settle(global, (j) => c.perEvent?.get(req.events[j]!) ?? c.outcome, summary, req.retryAs);
@@ -330,7 +332,7 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
   if (down !== undefined) report.down = down;
   if (scopeDown.size > 0) report.downScopes = Object.fromEntries(scopeDown);
   // only failures carry text (reasons, answers) that can quote a credential or a sink's line breaks
-  return report.retry.length || report.rejected.length || report.down ? cleanReport(report, sinkSecrets(sink, opts.env)) : report;
+  return report.retry.length || report.rejected.length || report.down ? cleanReport(report, secretsOf()) : report;
 }
 
 /**
