@@ -82,7 +82,7 @@ quarantineRoutes.get("/v1/quarantine", async (c) => {
     for (const at of obj.entries) {
       if (!selected(at, reason, tenant)) continue;
       const e: StoredEntry = at.entry ?? { reason: at.unreadable };
-      const size = obj.entries.length === 1 ? obj.size : utf8.encode(at.line).byteLength;
+      const size = obj.key.endsWith(".ndjson") ? utf8.encode(at.line).byteLength : obj.size;
       entries.push({ key: obj.key, index: e.index ?? -1, route: e.route, tenant: e.tenant, reason: e.reason ?? "", request_id: e.request_id, received_at: e.received_at, size, ...(e.source ? { source: e.source } : {}), ...(e.path ? { path: e.path } : {}) });
     }
   }

@@ -4,7 +4,7 @@
 // still rejected stays with its new reason; a dry run changes nothing; the admin token guards it as it does /v1/dlq.
 import { env } from "cloudflare:test";
 import { describe, it, expect } from "vitest";
-import { CaptureQueue, call, post, linesOf, quarantined } from "./helpers";
+import { CaptureQueue, call, post, linesOf, quarantined, spoolFailing } from "./helpers";
 
 const falco = linesOf("falco");
 const tetragon = linesOf("tetragon");
@@ -178,6 +178,24 @@ describe("POST /v1/quarantine/reingest", () => {
       return { keys: b.still_rejected.map((x) => x.key), more: b.more, cursor: b.cursor };
     });
     expect(rejectedAgain).toEqual(mine);
+  });
+
+  it("when the queue refuses, the events go to the spool as ingest's do; when the spool fails too: 503 and the quarantine is unchanged", async () => {
+    const tenant = `team-s${Date.now().toString(36)}`;
+    const requestId = `qspool-${tenant}`;
+    const sent = await ingestAs(tenant, requestId, [bigFalco(5000, "five")]);
+    expect(sent.body.rejected).toBe(1);
+    const [k] = (await quarantined(env.ARCHIVE, requestId)).map((p) => p.key);
+    const refusing = () => new CaptureQueue({ failOnCall: 1, error: "Queue sendBatch failed: Internal Server Error" });
+    // queue and spool down: nothing changes
+    const down = await call(post("/v1/quarantine/reingest", JSON.stringify({ keys: [k] }), admin), { config: config(tenant, true), dev: false, queue: refusing(), archive: spoolFailing(), vars });
+    expect(down.status).toBe(503);
+    expect(await env.ARCHIVE.head(k!)).not.toBeNull();
+    // the queue down, the spool up: accepted (spooled), and the entry leaves the quarantine
+    const r = await reingest({ keys: [k] }, tenant, refusing());
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ reingested: 1, events: 1, spooled: 1 });
+    expect(await env.ARCHIVE.head(k!)).toBeNull();
   });
 
   it("refuses a request without a day or keys, and a day that is not yyyymmdd", async () => {
