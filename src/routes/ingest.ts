@@ -236,15 +236,13 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   const auth = await authenticate(req.headers, cfg, c.env);
   if (auth.ok === false) return denied(c, auth);
   let principal: Principal;
-  let text: string;
-  let bad: BodyText["bad"];
+  let received: BodyText;
   let format: BodyFormat;
   try {
     format = bodyFormat(req.headers, limits);
     const r = await authenticatedText(c, cfg, format, auth);
     if (r instanceof Response) return r;
-    principal = r.principal;
-    ({ text, bad } = r.body);
+    ({ principal, body: received } = r);
   } catch (e) {
     if (e instanceof BodyError) {
       log("warn", "body refused", { requestId: c.get("requestId"), status: e.status, reason: e.message });
@@ -273,7 +271,7 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   };
   let run: RecordsRun;
   try {
-    const r = await ingestRecords(c.env, cfg, principal, kind, { text, bad }, format.framing, receivedAt, take);
+    const r = await ingestRecords(c.env, cfg, principal, kind, received, format.framing, receivedAt, take);
     if ("refused" in r) return requestError(c, r.refused.status, r.refused.reason);
     run = r;
     try {
@@ -292,7 +290,7 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
 
   // 4. Answer: quarantine the rejected records first, so the answer never outruns them.
   if (index === 0) {
-    if (text.trim() === "") return requestError(c, 400, "empty body: expected at least one record");
+    if (received.text.trim() === "") return requestError(c, 400, "empty body: expected at least one record");
     // a well-formed batch that holds no record ([], {"Records": []}, an empty EventList): nothing to do, and
     // nothing wrong (a relay may forward an empty log file or EventList as it found it)
     return c.json({ accepted: 0, rejected: 0, errors: [], ...emptyFields(empty) } satisfies IngestResponse, 200);
