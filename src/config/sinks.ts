@@ -1,6 +1,6 @@
 // Sink and delivery config (see docs/delivery.md).
 //   sinks: { <name>: { type, ...driver config, batch?: {maxEvents, maxBytes}, buffer?: {seconds, maxEvents, maxBytes} | false,
-//                      retry?: {...}, timeoutMs?, budgetMs? } }
+//                      retry?: {...}, timeoutMs?, budgetMs?, projection?: {include | exclude: [paths]} } }
 //   delivery: defaults for every sink (retry schedule, request timeout) and the DLQ admin token.
 // Each sink's own keys are validated with its driver's zod schema, so an error names the exact
 // field, e.g. `sinks.siem.url: Invalid URL`.
@@ -8,6 +8,7 @@ import { z } from "zod";
 import { secretRef } from "./secret";
 import { sinkNameSchema } from "./routing";
 import { driverFor, driverTypes } from "../sinks/index";
+import { excludeRefusal, includeMissing, pathProblem, MAX_PATHS, type ProjectionSpec } from "../sinks/project";
 
 /** Cloudflare Queues accept delaySeconds up to 12 hours. */
 export const MAX_DELAY_SECONDS = 43_200;
@@ -50,6 +51,27 @@ export const bufferSchema = z.union([
     .strict(),
 ]);
 
+const pathList = z.array(z.string().min(1)).min(1).max(MAX_PATHS);
+
+/**
+ * What a sink is sent of each event (src/sinks/project.ts): `{exclude: [paths]}` or `{include: [paths]}`, dotted
+ * OCSF paths, arrays traversed implicitly. The fields delivery needs can be neither excluded nor left out.
+ */
+export const projectionSchema = z
+  .object({ include: pathList.optional(), exclude: pathList.optional() })
+  .strict()
+  .superRefine((v, ctx) => {
+    if (v.include && v.exclude) ctx.addIssue({ code: "custom", path: ["include"], message: "use include or exclude, not both" });
+    else if (!v.include && !v.exclude) ctx.addIssue({ code: "custom", path: [], message: "set include (the fields to send) or exclude (the fields not to send)" });
+    const list = v.exclude ? "exclude" : "include";
+    (v.exclude ?? v.include ?? []).forEach((p, i) => {
+      const why = pathProblem(p) ?? (list === "exclude" ? excludeRefusal(p) : undefined);
+      if (why) ctx.addIssue({ code: "custom", path: [list, i], message: why });
+    });
+    if (v.include && !v.exclude) for (const why of includeMissing(v.include)) ctx.addIssue({ code: "custom", path: ["include"], message: why });
+  })
+  .transform((v): ProjectionSpec => (v.exclude ? { exclude: v.exclude } : { include: v.include ?? [] }));
+
 export const retrySchema = z
   .object({
     /** Attempts before events go to the dead-letter store (the first delivery counts as 1). */
@@ -84,7 +106,7 @@ export const deliverySchema = z
 
 export type DeliveryConfig = z.infer<typeof deliverySchema>;
 
-const COMMON_KEYS = ["type", "batch", "buffer", "retry", "timeoutMs", "budgetMs"] as const;
+const COMMON_KEYS = ["type", "batch", "buffer", "retry", "timeoutMs", "budgetMs", "projection"] as const;
 
 /** A sink entry after validation: the common keys plus the driver's parsed config. */
 export interface SinkEntry {
@@ -95,6 +117,8 @@ export interface SinkEntry {
   retry: z.infer<typeof retrySchema>;
   timeoutMs?: number;
   budgetMs?: number;
+  /** What the sink is sent of each event (projectionSchema); unset: the whole event. */
+  projection?: ProjectionSpec;
   /** The driver's config, parsed with its schema (defaults applied). */
   config: unknown;
 }
@@ -107,6 +131,7 @@ const sinkEntrySchema = z
     retry: retrySchema.default({}),
     timeoutMs: z.number().int().min(100).max(300_000).optional(),
     budgetMs: z.number().int().min(1_000).max(600_000).optional(),
+    projection: projectionSchema.optional(),
   })
   .passthrough()
   .transform((v, ctx): SinkEntry => {
@@ -117,6 +142,11 @@ const sinkEntrySchema = z
     }
     if (v.buffer && (v.buffer.seconds ?? 1) > 0 && !driver.partition) {
       ctx.issues.push({ code: "custom", path: ["buffer"], input: undefined, message: `a ${v.type} sink cannot buffer: buffer is for storage sinks (s3, r2, security_lake)` });
+      return z.NEVER;
+    }
+    if (v.projection && v.type === "security_lake") {
+      // decided (docs/sinks.md): Security Lake's objects are the class's Parquet columns, read as the OCSF record of the events
+      ctx.issues.push({ code: "custom", path: ["projection"], input: undefined, message: "a security_lake sink takes no projection: Security Lake keeps the OCSF record (its Parquet columns are the class's attributes, required ones included); project the SIEM sinks instead, or send a lean copy to an s3 or r2 sink" });
       return z.NEVER;
     }
     const own: Record<string, unknown> = {};
@@ -131,7 +161,7 @@ const sinkEntrySchema = z
       }
       return z.NEVER;
     }
-    return { type: v.type, batch: v.batch, ...(v.buffer !== undefined ? { buffer: v.buffer } : {}), retry: v.retry, timeoutMs: v.timeoutMs, budgetMs: v.budgetMs, config: r.data };
+    return { type: v.type, batch: v.batch, ...(v.buffer !== undefined ? { buffer: v.buffer } : {}), retry: v.retry, timeoutMs: v.timeoutMs, budgetMs: v.budgetMs, ...(v.projection ? { projection: v.projection } : {}), config: r.data };
   });
 
 export const sinksSchema = z.record(sinkNameSchema, sinkEntrySchema).default({});

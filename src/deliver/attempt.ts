@@ -22,11 +22,15 @@
 // Retry groups keep the events of one request together, so a retried object gets the same key, and carry
 // the request's retryAs tag (SinkRequest.retryAs) to the retry's encode (SinkContext.retryOf: a Slack
 // digest is retried as one digest); a batch retried unencoded keeps the attempt's own retryOf.
+// A sink with a projection (ResolvedSink.project, ../sinks/project) is sent the projected events: they are
+// worked out once per attempt, before splitting, and their lines size the batches; partitions, uids and every
+// outcome stay the original items' (retries and dead letters keep the whole event). Other sinks get the items as they are.
 import type { OcsfEvent } from "../normalize/ocsf";
 import { classifyHttpStatus, unsentOutcomes, type Outcome, type SinkRequest, type SinkResponse } from "../sinks/types";
 import type { TimedContext } from "../sinks/s3";
 import { MissingSecretError, pack, utf8Length } from "../sinks/batch";
 import { uidOf } from "../sinks/objects";
+import { projectItems } from "../sinks/project";
 import type { ResolvedSink } from "./sinks";
 import type { Slots } from "./slots";
 import { isSecretKey, log, scrubCredentials, REDACTED } from "../ops/log";
@@ -173,10 +177,11 @@ export interface AttemptOptions {
  * bytes of an event are its NDJSON line and newline, so a storage object's body stays within maxBytes
  * (an event larger than that alone gets a batch of its own). Storage sinks (SinkDriver.partition)
  * split each object's events on their own, in uid order: objects fill up to the limits, and the same
- * events give the same objects (and keys) whatever order they arrived in.
+ * events give the same objects (and keys) whatever order they arrived in. `sent`: what the sink is sent of
+ * each item (its projection, parallel to items), whose lines are the bytes counted.
  */
-export function splitBatch(sink: ResolvedSink, items: readonly Item[]): number[][] {
-  const size = (i: number) => utf8Length(items[i]!.line) + 1;
+export function splitBatch(sink: ResolvedSink, items: readonly Item[], sent: readonly Item[] = items): number[][] {
+  const size = (i: number) => utf8Length(sent[i]!.line) + 1;
   const limits = { maxEvents: sink.batch.maxEvents, maxBytes: sink.batch.maxBytes };
   const partition = sink.driver.partition;
   if (!partition) return pack(items.map((_, i) => i), size, limits);
@@ -212,7 +217,8 @@ function logMissingSecret(sink: Pick<ResolvedSink, "name" | "type">, e: MissingS
 export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[], opts: AttemptOptions): Promise<AttemptReport> {
   const report: AttemptReport = { delivered: [], retry: [], rejected: [], requests: 0 };
   const ctx: TimedContext = { env: opts.env, now: opts.now, timeoutMs: sink.timeoutMs, ...(opts.retryOf !== undefined ? { retryOf: opts.retryOf } : {}) };
-  const chunks = splitBatch(sink, items);
+  const sent = sink.project ? projectItems(sink.project, items) : items; // what the sink is sent of each item
+  const chunks = splitBatch(sink, items, sent);
   let secrets: string[] | undefined; // sinkSecrets, worked out once and only when needed (gone memory, a report to clean)
   const secretsOf = (): string[] => (secrets ??= sinkSecrets(sink, opts.env));
   let down: Down | undefined = knownGone(sink, secretsOf, opts.now); // set once the sink looked unavailable (or gone): later requests are not sent
@@ -255,10 +261,10 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
 
   // one batch: encode, then send its requests in order, each body dropped once it has been sent
   const encodeAndSend = async (chunk: number[]): Promise<void> => {
-    const events = chunk.map((i) => items[i]!.event);
+    const events = chunk.map((i) => sent[i]!.event);
     let requests: SinkRequest[];
     try {
-      requests = await sink.driver.encode(events, sink.config, ctx, chunk.map((i) => items[i]!.line));
+      requests = await sink.driver.encode(events, sink.config, ctx, chunk.map((i) => sent[i]!.line));
     } catch (e) {
       if (e instanceof MissingSecretError) logMissingSecret(sink, e);
       settle(chunk, () => ({ kind: "reject", reason: `${sink.type} could not encode these events: ${(e as Error).message}` }));

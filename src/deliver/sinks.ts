@@ -5,6 +5,7 @@ import type { SinkDriver } from "../sinks/types";
 import { bufferedByDefault, defaultBatch, driverFor, DEFAULT_BUFFER_SECONDS, type BatchLimits } from "../sinks/index";
 import type { RetryPolicy } from "./backoff";
 import { MAX_BUFFER_BYTES } from "../config/sinks";
+import { compileProjection, type Projection } from "../sinks/project";
 
 export interface ResolvedSink {
   name: string;
@@ -18,6 +19,8 @@ export interface ResolvedSink {
   budgetMs: number;
   /** Set when the sink's events are staged and written by the compaction (./stage, ./compact). */
   buffer?: BufferPolicy;
+  /** Set when the sink is sent only part of each event (its `projection`, ../sinks/project): applied by ./attempt before encode. */
+  project?: Projection;
 }
 
 /** A buffered storage sink's window and the limits of one object it writes. */
@@ -62,6 +65,7 @@ export function resolveSinks(cfg: Config): Map<string, ResolvedSink> {
       timeoutMs: s.timeoutMs ?? d.timeoutMs,
       budgetMs: s.budgetMs ?? d.budgetMs,
       ...(buffer ? { buffer } : {}),
+      ...(s.projection ? { project: compileProjection(s.projection) } : {}),
     });
   }
   cache.set(cfg, out);

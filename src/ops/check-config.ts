@@ -8,6 +8,7 @@ import { ARCHIVE_SINK } from "../config/routing";
 import { CONFIG_FILE, VAR_LIMIT_BYTES, validateConfig } from "../config/load";
 import { isSecretKey } from "./log";
 import { driverFor } from "../sinks/index";
+import { describeProjection } from "../sinks/project";
 import { separatesTenants } from "../correlate/keys";
 import { sourceLocation, type SecurityLakeConfig } from "../sinks/security-lake";
 import { isGlob, rowPatterns } from "../enrich/inventory";
@@ -300,6 +301,7 @@ export function formatReport(file: string, r: CheckResult): string {
   } else {
     const c = r.config!;
     out.push(`OK: ${file} is a valid Tributary config (${Object.keys(c.sinks).length} sink(s) besides the archive, ${c.routes.length} route(s), ${credentialRows(c.auth).length} ingest credential(s))`);
+    for (const [name, s] of Object.entries(c.sinks)) if (s.projection) out.push(`  sinks.${name} is sent ${describeProjection(s.projection)} (projection; the archive and the DLQ keep whole events)`);
   }
   if (r.secrets.length) {
     out.push("Worker secrets it refers to (set each with `wrangler secret put NAME`; locally in .dev.vars):");

@@ -1,0 +1,176 @@
+// Per-sink field projection (a sink's `projection` key, docs/sinks.md "Common keys"): send a SIEM billed by
+// ingested bytes a lean event while the archive, the DLQ and the other sinks keep it whole.
+//   { exclude: ["unmapped", "raw_data", "evidences.process.environment"] }  every field but these
+//   { include: ["class_uid", ..., "metadata", "finding_info.title"] }      only these
+// Paths are dotted OCSF paths; arrays are traversed implicitly, as in Elasticsearch's _source filtering:
+// "evidences.process" means the process of every element of evidences. A path that is not in an event
+// is no error (it removes or keeps nothing). A key that itself holds a dot (some `unmapped` keys, e.g.
+// Falco's "proc.name") cannot be named on its own: name its parent ("unmapped").
+// The fields delivery needs (DELIVERY_FIELDS) can be neither excluded nor left out of an include.
+// Pure: compiled once per config (src/deliver/sinks.ts), applied once per delivery attempt before the
+// driver encodes (src/deliver/attempt.ts). Events are never changed: a projection shares the parts of the
+// event it leaves as they are and copies the objects on the way to what it removes.
+import type { OcsfEvent } from "../normalize/ocsf";
+
+/** A sink's projection as configured: one of the two lists. */
+export type ProjectionSpec = { include: string[] } | { exclude: string[] };
+
+const BASE = "an OCSF base attribute every event must have; sinks read it (partitions by class and day, names, severities)";
+
+/** Fields delivery needs, with why: OCSF's required base attributes and the event's uid. */
+export const DELIVERY_FIELDS: Readonly<Record<string, string>> = {
+  class_uid: BASE,
+  category_uid: BASE,
+  type_uid: BASE,
+  activity_id: BASE,
+  severity_id: BASE,
+  time: BASE,
+  "metadata.version": BASE,
+  "metadata.product": BASE,
+  "metadata.uid": "the event's uid: the dedupe key of SIEM records and storage objects across retries and replays",
+};
+
+/** Most paths in one list, and the longest path. */
+export const MAX_PATHS = 200;
+export const MAX_PATH_LENGTH = 256;
+
+/** Why a path is malformed, or undefined. */
+export function pathProblem(path: string): string | undefined {
+  if (path.length > MAX_PATH_LENGTH) return `longer than ${MAX_PATH_LENGTH} characters`;
+  if (path.includes("*")) return "wildcards are not supported: name the field (arrays are traversed without one: evidences.process)";
+  if (/\s/.test(path)) return "a path has no white space";
+  if (path.split(".").some((s) => s === "")) return 'an empty segment: dotted OCSF path such as "evidences.process.environment"';
+  return undefined;
+}
+
+/** `a` is `b` or one of its parents ("metadata" and "metadata.uid"). */
+const covers = (a: string, b: string): boolean => a === b || b.startsWith(`${a}.`);
+
+/** Why excluding `path` is refused (it is, holds or lies inside a field delivery needs), or undefined. */
+export function excludeRefusal(path: string): string | undefined {
+  for (const [need, why] of Object.entries(DELIVERY_FIELDS)) {
+    if (path === need) return `cannot exclude ${need}: delivery needs it (${why})`;
+    if (covers(path, need) || covers(need, path)) return `cannot exclude "${path}": it ${covers(path, need) ? "holds" : "is part of"} ${need}, which delivery needs (${why})`;
+  }
+  return undefined;
+}
+
+/** The fields delivery needs that an include list leaves out, each with why. */
+export function includeMissing(paths: readonly string[]): string[] {
+  return Object.entries(DELIVERY_FIELDS)
+    .filter(([need]) => !paths.some((p) => covers(p, need)))
+    .map(([need, why]) => `include leaves out ${need}, which delivery needs (${why}): add "${need}"${need.includes(".") ? ` or "${need.split(".")[0]}"` : ""}`);
+}
+
+interface Node {
+  /** The path ends here: the whole value is removed (exclude) or kept (include). */
+  end: boolean;
+  kids: Map<string, Node>;
+}
+
+function trie(paths: readonly string[]): Node {
+  const root: Node = { end: false, kids: new Map() };
+  for (const p of paths) {
+    let n = root;
+    for (const seg of p.split(".")) {
+      if (n.end) break; // a parent already ends here: it removes or keeps the whole value
+      let k = n.kids.get(seg);
+      if (!k) n.kids.set(seg, (k = { end: false, kids: new Map() }));
+      n = k;
+    }
+    n.end = true;
+    n.kids.clear();
+  }
+  return root;
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Sets an own property, "__proto__" included (a sender's key of that name stays a plain field). */
+function setOwn(o: Obj, k: string, v: unknown): void {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
+/** `v` without the fields `node` names: `v` itself when none is there, else copies along the way. */
+function without(v: unknown, node: Node): unknown {
+  if (Array.isArray(v)) {
+    let changed = false;
+    const out = v.map((x) => {
+      const y = without(x, node);
+      if (y !== x) changed = true;
+      return y;
+    });
+    return changed ? out : v;
+  }
+  if (!isObj(v)) return v;
+  let out: Obj | undefined;
+  for (const [k, kid] of node.kids) {
+    if (!Object.hasOwn(v, k)) continue;
+    if (kid.end) {
+      out ??= { ...v };
+      delete out[k];
+      continue;
+    }
+    const x = v[k];
+    const y = without(x, kid);
+    if (y !== x) setOwn((out ??= { ...v }), k, y);
+  }
+  return out ?? v;
+}
+
+/** Only the fields `node` names, in the event's key order; undefined when none of them is there. */
+function only(v: unknown, node: Node): unknown {
+  if (Array.isArray(v)) {
+    const out = v.map((x) => only(x, node)).filter((y) => y !== undefined);
+    return out.length > 0 ? out : undefined;
+  }
+  if (!isObj(v)) return undefined;
+  const out: Obj = {};
+  let any = false;
+  for (const k of Object.keys(v)) {
+    const kid = node.kids.get(k);
+    if (!kid) continue;
+    const y = kid.end ? v[k] : only(v[k], kid);
+    if (y === undefined) continue;
+    setOwn(out, k, y);
+    any = true;
+  }
+  return any ? out : undefined;
+}
+
+/** A compiled projection. */
+export interface Projection {
+  mode: "include" | "exclude";
+  paths: readonly string[];
+  apply(event: OcsfEvent): OcsfEvent;
+}
+
+/**
+ * Compiles a checked spec (the config schema refuses malformed paths and the fields delivery needs). Include
+ * leaves out objects and array elements that none of its paths reaches into; exclude leaves an object it
+ * emptied in place ({}).
+ */
+export function compileProjection(spec: ProjectionSpec): Projection {
+  if ("include" in spec) {
+    const root = trie(spec.include);
+    // the delivery fields are always included (the schema makes sure), so the result is an event
+    return { mode: "include", paths: spec.include, apply: (e) => (only(e, root) ?? {}) as OcsfEvent };
+  }
+  const root = trie(spec.exclude);
+  return { mode: "exclude", paths: spec.exclude, apply: (e) => without(e, root) as OcsfEvent };
+}
+
+/** The events a projection gives, with their NDJSON lines (JSON.stringify of each projected event). */
+export function projectItems<T extends { event: OcsfEvent; line: string }>(p: Projection, items: readonly T[]): { event: OcsfEvent; line: string }[] {
+  return items.map((it) => {
+    const event = p.apply(it.event);
+    // an exclude that found none of its fields gives the event itself: its line is still the one to send
+    return { event, line: event === it.event ? it.line : JSON.stringify(event) };
+  });
+}
+
+/** For check-config: what a sink with this projection is sent of each event. */
+export function describeProjection(spec: ProjectionSpec): string {
+  return "include" in spec ? `only ${spec.include.join(", ")}` : `every field but ${spec.exclude.join(", ")}`;
+}

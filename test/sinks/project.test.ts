@@ -1,0 +1,171 @@
+// Per-sink field projection (src/sinks/project.ts) and its config key `projection` (src/config/sinks.ts):
+// paths into arrays, missing paths, include vs exclude, the fields delivery needs refused, security_lake refused,
+// and check-config's line.
+import { describe, it, expect } from "vitest";
+import { compileProjection, projectItems, DELIVERY_FIELDS } from "../../src/sinks/project";
+import { validateConfig } from "../../src/config/load";
+import { checkConfigText, formatReport } from "../../src/ops/check-config";
+import { resolveSinks } from "../../src/deliver/sinks";
+import type { OcsfEvent } from "../../src/normalize/ocsf";
+
+const NEEDED = Object.keys(DELIVERY_FIELDS);
+
+function event(): OcsfEvent {
+  return {
+    class_uid: 2004,
+    category_uid: 2,
+    type_uid: 200401,
+    activity_id: 1,
+    severity_id: 4,
+    time: 1_800_000_000_000,
+    metadata: { uid: "u-1", version: "1.3.0", product: { name: "Falco", vendor_name: "Falco" }, log_name: "syscall" },
+    message: "shell in container",
+    finding_info: { title: "Terminal shell", uid: "f-1" },
+    evidences: [
+      { process: { name: "bash", pid: 7, environment: ["A=1"] }, container: { name: "web" } },
+      { container: { name: "db" } },
+      "not an object",
+    ],
+    observables: [{ name: "process.name", type_id: 9, value: "bash" }],
+    unmapped: { "proc.name": "bash", nested: { keep: 1, drop: 2 } },
+    raw_data: '{"output":"..."}',
+  };
+}
+
+const HEC = { type: "splunk_hec", url: "https://splunk.example.com:8088", token: { env: "HEC_TOKEN" } };
+const S3 = { type: "s3", bucket: "full-events", region: "us-east-1", accessKeyId: { env: "AK" }, secretAccessKey: { env: "SK" } };
+const issuesOf = (projection: unknown, sink: Record<string, unknown> = HEC): string[] => {
+  const r = validateConfig({ sinks: { s: { ...sink, projection } } });
+  return r.ok ? [] : r.issues;
+};
+
+describe("exclude", () => {
+  it("removes top-level fields and fields inside every array element; the event itself is not changed", () => {
+    const e = event();
+    const before = JSON.stringify(e);
+    const out = compileProjection({ exclude: ["unmapped", "raw_data", "evidences.process.environment", "observables.value"] }).apply(e);
+    expect(out).not.toHaveProperty("unmapped");
+    expect(out).not.toHaveProperty("raw_data");
+    expect(out.evidences).toEqual([{ process: { name: "bash", pid: 7 }, container: { name: "web" } }, { container: { name: "db" } }, "not an object"]);
+    expect(out.observables).toEqual([{ name: "process.name", type_id: 9 }]);
+    expect(JSON.stringify(e)).toBe(before);
+    // the parts it did not touch are shared, not copied
+    expect(out.metadata).toBe(e.metadata);
+    expect(out.finding_info).toBe(e.finding_info);
+  });
+
+  it("paths that are not in the event remove nothing and give the event itself", () => {
+    const e = event();
+    const p = compileProjection({ exclude: ["enrichments", "actor.user.name", "evidences.file.path", "message.deeper"] });
+    expect(p.apply(e)).toBe(e);
+  });
+
+  it("an emptied object stays ({}), a parent path wins over a deeper one", () => {
+    const out = compileProjection({ exclude: ["unmapped.nested.keep", "unmapped.nested.drop", "finding_info.uid", "finding_info"] }).apply(event());
+    expect(out.unmapped).toEqual({ "proc.name": "bash", nested: {} });
+    expect(out).not.toHaveProperty("finding_info");
+  });
+
+  it("projectItems re-serializes changed events and keeps the line of unchanged ones", () => {
+    const a = event();
+    const b: OcsfEvent = { ...event(), metadata: { ...event().metadata, uid: "u-2" } };
+    delete b.unmapped;
+    const items = [a, b].map((ev) => ({ event: ev, line: JSON.stringify(ev) }));
+    const out = projectItems(compileProjection({ exclude: ["unmapped"] }), items);
+    expect(out[0]!.line).toBe(JSON.stringify(out[0]!.event));
+    expect(JSON.parse(out[0]!.line)).not.toHaveProperty("unmapped");
+    expect(out[1]!.event).toBe(b);
+    expect(out[1]!.line).toBe(items[1]!.line);
+  });
+});
+
+describe("include", () => {
+  it("keeps only the named fields, in the event's order, and reaches into arrays", () => {
+    const out = compileProjection({ include: [...NEEDED, "finding_info.title", "evidences.process.name", "unmapped.nested.keep"] }).apply(event());
+    expect(Object.keys(out)).toEqual(["class_uid", "category_uid", "type_uid", "activity_id", "severity_id", "time", "metadata", "finding_info", "evidences", "unmapped"]);
+    expect(out.metadata).toEqual({ uid: "u-1", version: "1.3.0", product: { name: "Falco", vendor_name: "Falco" } });
+    expect(out.finding_info).toEqual({ title: "Terminal shell" });
+    // elements without a process (and non-objects) are left out
+    expect(out.evidences).toEqual([{ process: { name: "bash" } }]);
+    expect(out.unmapped).toEqual({ nested: { keep: 1 } });
+  });
+
+  it("a path missing from the event is no error: nothing is kept for it", () => {
+    const out = compileProjection({ include: [...NEEDED, "actor.user.name", "evidences.file.path"] }).apply(event());
+    expect(out).not.toHaveProperty("actor");
+    expect(out).not.toHaveProperty("evidences");
+    expect(Object.keys(out)).toEqual(["class_uid", "category_uid", "type_uid", "activity_id", "severity_id", "time", "metadata"]);
+  });
+
+  it("a whole object included is the event's own value", () => {
+    const e = event();
+    expect(compileProjection({ include: [...NEEDED, "observables"] }).apply(e).observables).toBe(e.observables);
+  });
+
+  it('"__proto__" in an event is a plain field, kept and removed like any other', () => {
+    const e = JSON.parse(`{"class_uid":1,"category_uid":1,"type_uid":100,"activity_id":0,"severity_id":1,"time":1,"metadata":{"uid":"x","version":"1.3.0","product":{"name":"p"}},"unmapped":{"__proto__":{"polluted":true},"a":{"b":1}}}`) as OcsfEvent;
+    const kept = compileProjection({ include: [...NEEDED, "unmapped.__proto__.polluted"] }).apply(e);
+    expect(JSON.stringify(kept.unmapped)).toBe('{"__proto__":{"polluted":true}}');
+    const dropped = compileProjection({ exclude: ["unmapped.a.b"] }).apply(e);
+    expect(JSON.stringify(dropped.unmapped)).toBe('{"__proto__":{"polluted":true},"a":{}}');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe("config: projection", () => {
+  it("a valid exclude and include parse, and the resolved sink gets the compiled projection", () => {
+    const ok = validateConfig({ sinks: { s: { ...HEC, projection: { exclude: ["unmapped", "raw_data"] } } } });
+    expect(ok.ok).toBe(true);
+    if (!ok.ok) return;
+    const s = resolveSinks(ok.config).get("s")!;
+    expect(s.project?.mode).toBe("exclude");
+    expect(s.project?.paths).toEqual(["unmapped", "raw_data"]);
+    expect(validateConfig({ sinks: { s: { ...HEC, projection: { include: [...NEEDED] } } } }).ok).toBe(true);
+  });
+
+  it("a sink without projection resolves without one", () => {
+    const ok = validateConfig({ sinks: { s: HEC } });
+    expect(ok.ok && resolveSinks(ok.config).get("s")!.project).toBeUndefined();
+  });
+
+  it("refuses excluding what delivery needs, naming the path and why", () => {
+    const issues = issuesOf({ exclude: ["unmapped", "metadata.uid", "metadata", "metadata.product.name", "time"] });
+    expect(issues).toHaveLength(4);
+    expect(issues[0]).toMatch(/^sinks\.s\.projection\.exclude\.1: cannot exclude metadata\.uid: delivery needs it \(the event's uid: the dedupe key/);
+    expect(issues[1]).toMatch(/^sinks\.s\.projection\.exclude\.2: cannot exclude "metadata": it holds metadata\.version, which delivery needs \(an OCSF base attribute/);
+    expect(issues[2]).toMatch(/^sinks\.s\.projection\.exclude\.3: cannot exclude "metadata\.product\.name": it is part of metadata\.product/);
+    expect(issues[3]).toMatch(/^sinks\.s\.projection\.exclude\.4: cannot exclude time: delivery needs it/);
+  });
+
+  it("refuses an include that leaves out what delivery needs, one error per field", () => {
+    const issues = issuesOf({ include: ["class_uid", "category_uid", "type_uid", "activity_id", "severity_id", "time", "metadata.uid", "metadata.product.name", "finding_info"] });
+    expect(issues).toEqual([
+      expect.stringMatching(/^sinks\.s\.projection\.include: include leaves out metadata\.version, which delivery needs .*: add "metadata\.version" or "metadata"$/),
+      expect.stringMatching(/^sinks\.s\.projection\.include: include leaves out metadata\.product, which delivery needs .*: add "metadata\.product" or "metadata"$/),
+    ]);
+  });
+
+  it("refuses both lists, neither, empty ones, malformed paths and unknown keys", () => {
+    expect(issuesOf({ include: [...NEEDED], exclude: ["unmapped"] }).join("\n")).toMatch(/sinks\.s\.projection\.include: use include or exclude, not both/);
+    expect(issuesOf({}).join("\n")).toMatch(/sinks\.s\.projection: set include \(the fields to send\) or exclude/);
+    expect(issuesOf({ exclude: [] }).length).toBeGreaterThan(0);
+    expect(issuesOf({ exclude: ["unmapped.*"] }).join("\n")).toMatch(/exclude\.0: wildcards are not supported/);
+    expect(issuesOf({ exclude: ["unmapped..x"] }).join("\n")).toMatch(/exclude\.0: an empty segment/);
+    expect(issuesOf({ exclude: ["unmapped"], only: ["x"] }).join("\n")).toMatch(/sinks\.s\.projection/);
+  });
+
+  it("refuses a projection on a security_lake sink, with the reason; s3 takes one", () => {
+    const lake = validateConfig({ sinks: { lake: { type: "security_lake", bucket: "aws-security-data-lake-x", region: "us-east-1", accountId: "123456789012", projection: { exclude: ["unmapped"] } } } });
+    expect(lake.ok).toBe(false);
+    expect(lake.ok ? "" : lake.issues.join("\n")).toMatch(/sinks\.lake\.projection: a security_lake sink takes no projection: Security Lake keeps the OCSF record/);
+    expect(issuesOf({ exclude: ["unmapped"] }, S3)).toEqual([]);
+  });
+
+  it("check-config prints what each projected sink is sent", () => {
+    const r = checkConfigText(JSON.stringify({ sinks: { siem: { ...HEC, projection: { exclude: ["unmapped", "raw_data"] } }, plain: HEC }, default_sinks: ["siem", "plain"] }));
+    expect(r.ok).toBe(true);
+    const text = formatReport("c.json", r);
+    expect(text).toContain("  sinks.siem is sent every field but unmapped, raw_data (projection; the archive and the DLQ keep whole events)\n");
+    expect(text).not.toContain("sinks.plain is sent");
+  });
+});
