@@ -2,6 +2,7 @@
 // <delivery.adminToken>`. As for ingest and /metrics, a configured credential is enforced in local
 // development too (TRIBUTARY_DEV=true); only a dev server without delivery.adminToken is open.
 import type { Context, MiddlewareHandler } from "hono";
+import type { z } from "zod";
 import type { AppEnv } from "./ingest";
 import { configFor, resolveSecret } from "../config/load";
 import type { SecretRef } from "../config/schema";
@@ -40,4 +41,22 @@ export async function adminRefusal(c: Context<AppEnv>, ref: SecretRef, what: str
   if (!m) return c.json({ error: "send Authorization: Bearer <delivery.adminToken> (npm scripts: TRIBUTARY_ADMIN_TOKEN)" }, 401, { "www-authenticate": 'Bearer realm="tributary-admin"' });
   if (!(await sameSecret(m[1]!.trim(), token))) return c.json({ error: "invalid admin token" }, 403);
   return undefined;
+}
+
+/** A zod refusal as one line, `path: message; ...` (`(body)` for the body itself). */
+export function issuesText(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`).join("; ");
+}
+
+/** An operator endpoint's JSON body (an empty one is `{}`) as `schema` reads it, or the 400 answer refusing it. */
+export async function adminBody<S extends z.ZodType>(c: Context<AppEnv>, schema: S): Promise<z.output<S> | Response> {
+  const text = await c.req.text();
+  let body: unknown;
+  try {
+    body = text.trim() ? JSON.parse(text) : {};
+  } catch {
+    return c.json({ error: "the body is not JSON" }, 400);
+  }
+  const parsed = schema.safeParse(body);
+  return parsed.success ? parsed.data : c.json({ error: issuesText(parsed.error) }, 400);
 }

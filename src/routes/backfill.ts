@@ -9,7 +9,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "./ingest";
-import { adminGuard } from "./admin";
+import { adminGuard, issuesText } from "./admin";
 import { configFor } from "../config/load";
 import { ARCHIVE_SINK, oneOrMany, SOURCES } from "../config/routing";
 import { resolveSinks } from "../deliver/sinks";
@@ -52,7 +52,7 @@ backfillRoutes.post("/v1/backfill", async (c) => {
     return c.json({ error: "the body is not JSON: send {sink, from, to} (event days yyyy-mm-dd)" }, 400);
   }
   const parsed = bodySchema.safeParse(body);
-  if (!parsed.success) return c.json({ error: parsed.error.issues.map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`).join("; ") }, 400);
+  if (!parsed.success) return c.json({ error: issuesText(parsed.error) }, 400);
   const q = parsed.data;
   const range = dayRange(q.from, q.to);
   if ("error" in range) return c.json({ error: range.error }, 400);

@@ -20,7 +20,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "./ingest";
 import { configFor } from "../config/load";
-import { adminGuard } from "./admin";
+import { adminBody, adminGuard } from "./admin";
 import { ingestTenants } from "./auth";
 import { listDeadLetters, listTenantDeadLetters, readDeadLetter, DLQ_PREFIX } from "../deliver/dlq";
 import { deleteCopies, listQueueDeadLetters, readQueueDeadLetter, resendQueueDeadLetter, QUEUE_DLQ_PREFIX, QUEUE_SINK_PREFIX, type QueueOrigin } from "../deliver/queue-dlq";
@@ -102,16 +102,9 @@ const replaySchema = z
   .strict();
 
 dlqRoutes.post("/v1/dlq/replay", async (c) => {
-  let body: unknown = {};
-  const text = await c.req.text();
-  try {
-    body = text.trim() ? JSON.parse(text) : {};
-  } catch {
-    return c.json({ error: "the body is not JSON" }, 400);
-  }
-  const parsed = replaySchema.safeParse(body);
-  if (!parsed.success) return c.json({ error: parsed.error.issues.map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`).join("; ") }, 400);
-  const { sink, keys, limit, to } = parsed.data;
+  const body = await adminBody(c, replaySchema);
+  if (body instanceof Response) return body;
+  const { sink, keys, limit, to } = body;
   const cfg = configFor(c.env);
   const sinks = resolveSinks(cfg);
   const target = to === undefined ? undefined : sinks.get(to);

@@ -14,7 +14,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { ingestRecords, KINDS, type AppEnv } from "./ingest";
-import { adminGuard } from "./admin";
+import { adminBody, adminGuard } from "./admin";
 import { allows, ingestTenants, type Principal } from "./auth";
 import { readBody, streamOf, BodyError, type BodyFormat, type BodyText } from "./body";
 import { configFor } from "../config/load";
@@ -183,16 +183,9 @@ interface Plan {
 }
 
 quarantineRoutes.post("/v1/quarantine/reingest", async (c) => {
-  let raw: unknown = {};
-  const text = await c.req.text();
-  try {
-    raw = text.trim() ? JSON.parse(text) : {};
-  } catch {
-    return c.json({ error: "the body is not JSON" }, 400);
-  }
-  const parsed = reingestSchema.safeParse(raw);
-  if (!parsed.success) return c.json({ error: parsed.error.issues.map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`).join("; ") }, 400);
-  const { day, reason, tenant, keys, dryRun, cursor, limit } = parsed.data;
+  const body = await adminBody(c, reingestSchema);
+  if (body instanceof Response) return body;
+  const { day, reason, tenant, keys, dryRun, cursor, limit } = body;
   const cfg = configFor(c.env);
   const now = Date.now();
   const bucket = c.env.ARCHIVE;
