@@ -26,6 +26,7 @@ import { Enqueuer } from "../deliver/enqueue";
 import { spooler } from "../deliver/spool";
 import { countingProducer } from "../ops/record";
 import { log } from "../ops/log";
+import { utf8Length } from "../sinks/batch";
 import {
   QUARANTINE_PAGE_OBJECTS,
   QUARANTINE_PREFIX,
@@ -64,11 +65,12 @@ function selected(at: EntryAt, reason: string | undefined, tenant: string | unde
 /** Counts by reason (its first 50 characters), most frequent first. */
 function reasonCounts(reasons: string[]): { reason: string; count: number }[] {
   const counts = new Map<string, number>();
-  for (const r of reasons) counts.set(reasonHead(r), (counts.get(reasonHead(r)) ?? 0) + 1);
+  for (const r of reasons) {
+    const head = reasonHead(r);
+    counts.set(head, (counts.get(head) ?? 0) + 1);
+  }
   return [...counts].map(([reason, count]) => ({ reason, count })).sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason));
 }
-
-const utf8 = new TextEncoder();
 
 quarantineRoutes.get("/v1/quarantine", async (c) => {
   const prefix = quarantineDayPrefix(c.req.query("day") ?? "");
@@ -82,7 +84,7 @@ quarantineRoutes.get("/v1/quarantine", async (c) => {
     for (const at of obj.entries) {
       if (!selected(at, reason, tenant)) continue;
       const e: StoredEntry = at.entry ?? { reason: at.unreadable };
-      const size = obj.key.endsWith(".ndjson") ? utf8.encode(at.line).byteLength : obj.size;
+      const size = obj.key.endsWith(".ndjson") ? utf8Length(at.line) : obj.size;
       entries.push({ key: obj.key, index: e.index ?? -1, route: e.route, tenant: e.tenant, reason: e.reason ?? "", request_id: e.request_id, received_at: e.received_at, size, ...(e.source ? { source: e.source } : {}), ...(e.path ? { path: e.path } : {}) });
     }
   }
