@@ -5,7 +5,7 @@
 // ingest would (tenants are isolation boundaries: one tenant's test never reaches, nor names, another's
 // sinks) — the archive copy under test/
 // instead of ocsf/, then answers with the result per sink:
-//   200 {ok: true, event, routed, results: {<sink>: {outcome, status?, reason?, requests, ms}}}
+//   200 {ok: true, event, routed, results: {<sink>: {outcome, status?, reason?, requests, ms, projection?}}}
 //   502 the same body when a sink did not take it.
 // outcome: delivered | filtered (the sink's own filter, e.g. Slack minSeverityId, left it out: try
 // ?priority=Critical) | retry (the sink is unavailable: network error, timeout, 429, 5xx) | reject.
@@ -34,6 +34,7 @@ import { attemptDelivery, type AttemptReport, type Item } from "../deliver/attem
 import { forgetGone, probing } from "../deliver/gone";
 import { archiveLine, buildArchiveObjects, writeArchive } from "../deliver/archive";
 import { stableHex } from "../normalize/uid";
+import { describeProjection } from "../sinks/project";
 import type { OcsfEvent } from "../normalize/ocsf";
 import type { Json } from "../normalize/json";
 import { log } from "../ops/log";
@@ -51,6 +52,8 @@ export interface SinkTestResult {
   /** Requests sent. */
   requests: number;
   ms: number;
+  /** The sink's projection (what it was sent of the event, ../sinks/project): the test goes through it like any delivery. */
+  projection?: string;
 }
 
 export interface TestResponse {
@@ -104,6 +107,7 @@ async function testSink(sink: ResolvedSink, item: Item, env: Record<string, unkn
   const started = Date.now();
   const report = await attemptDelivery(watched, [item], { env, now });
   const result = resultOf(report, statuses, Date.now() - started);
+  if (sink.project) result.projection = describeProjection(sink.project);
   // it works now: deliveries resume at once instead of being dead-lettered unsent for the rest of GONE_MS
   if (result.outcome === "delivered") forgetGone(sink.name);
   return result;

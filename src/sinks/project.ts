@@ -170,7 +170,8 @@ export function projectItems<T extends { event: OcsfEvent; line: string }>(p: Pr
   });
 }
 
-/** For check-config: what a sink with this projection is sent of each event. */
-export function describeProjection(spec: ProjectionSpec): string {
-  return "include" in spec ? `only ${spec.include.join(", ")}` : `every field but ${spec.exclude.join(", ")}`;
+/** For check-config and /v1/test: what a sink with this projection is sent of each event. */
+export function describeProjection(p: ProjectionSpec | Pick<Projection, "mode" | "paths">): string {
+  if ("mode" in p) return p.mode === "include" ? `only ${p.paths.join(", ")}` : `every field but ${p.paths.join(", ")}`;
+  return describeProjection("include" in p ? { mode: "include", paths: p.include } : { mode: "exclude", paths: p.exclude });
 }
