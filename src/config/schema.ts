@@ -10,6 +10,7 @@ import { metricsSchema } from "./metrics";
 import { correlateSchema } from "./correlate";
 import { noiseSchema, checkNoise, noiseRefsParsed } from "./noise";
 import { checkTenantNames } from "./tenant-names";
+import { redactSchema } from "./redact";
 
 export { secretRef, type SecretRef };
 
@@ -189,6 +190,8 @@ export const configSchema = z
     noise: noiseSchema.default(noiseSchema.parse({})),
     /** Correlation keys, chains and incidents (src/config/correlate.ts, docs/correlation.md). */
     correlate: correlateSchema.default(correlateSchema.parse({})),
+    /** Secrets in event text replaced by "*****" before anything is stored or sent (src/config/redact.ts, docs/config.md#redact); absent: off. */
+    redact: redactSchema.optional(),
   })
   // unknown top-level keys are errors: a typo such as `routng:` must not be silently ignored
   .strict()

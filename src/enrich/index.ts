@@ -1,5 +1,6 @@
 // Enrichment entry point: builds, once per isolate, the function applied to every event.
 // Each enricher lives in its own file in this folder and is a pure function over data loaded once:
+//   redact.ts     secrets in event text replaced by "*****" (config `redact`; first, when configured)
 //   context.ts    Kubernetes cluster/namespace/pod/workload labels, AWS account aliases
 //   inventory.ts  host inventory (owner, team, environment, criticality, region, labels)
 //   attack.ts     MITRE ATT&CK from rule/policy tags
@@ -14,6 +15,7 @@ import { enrichAttack } from "./attack";
 import { enrichIntel, type IntelData, type LoadedFeed } from "./intel";
 import { buildFromFeedText } from "./compiled";
 import { applyCorrelationKeys, separatesTenants } from "../correlate/keys";
+import { makeRedactor } from "./redact";
 
 export type Enricher = (e: OcsfEvent) => OcsfEvent;
 
@@ -60,6 +62,10 @@ function guard(name: string, fn: Enricher): Enricher {
 
 export function makeEnricher(cfg: Config, data: EnrichData = inlineData(cfg)): Enricher {
   const steps: Enricher[] = [];
+  // first, and unguarded (it keeps no event unredacted: src/enrich/redact.ts): no later step, sink or the
+  // archive sees the secrets it removes; absent `redact`, no step at all
+  const redact = makeRedactor(cfg.redact);
+  if (redact) steps.push(redact);
   const ctx = contextData(cfg);
   // always on: it also surfaces the cluster/pod context the sensor itself sent
   steps.push(guard("context", (e) => enrichContext(e, ctx)));

@@ -300,7 +300,7 @@ export function formatReport(file: string, r: CheckResult): string {
     for (const e of r.errors) out.push(`  error: ${e}`);
   } else {
     const c = r.config!;
-    out.push(`OK: ${file} is a valid Tributary config (${Object.keys(c.sinks).length} sink(s) besides the archive, ${c.routes.length} route(s), ${credentialRows(c.auth).length} ingest credential(s))`);
+    out.push(`OK: ${file} is a valid Tributary config (${Object.keys(c.sinks).length} sink(s) besides the archive, ${c.routes.length} route(s), ${credentialRows(c.auth).length} ingest credential(s)${c.redact ? `, ${c.redact.rules.length} redaction rule(s)${c.redact.presets.map((p) => ` + preset ${p}`).join("")}` : ""})`);
     for (const [name, s] of Object.entries(c.sinks)) if (s.projection) out.push(`  sinks.${name} is sent ${describeProjection(s.projection)} (projection; the archive and the DLQ keep whole events)`);
   }
   if (r.secrets.length) {

@@ -382,6 +382,16 @@ describe("npm run check-config", () => {
   });
 });
 
+describe("check-config: redact", () => {
+  it("counts the redaction rules and names the presets; without `redact` says nothing of it", () => {
+    const on = checkConfigText(JSON.stringify({ redact: { rules: [{ pattern: "pin=(\\d+)" }, { pattern: "x", binary: "mysql" }], presets: ["credentials"] } }));
+    expect(formatReport("c.json", on)).toContain("0 ingest credential(s), 2 redaction rule(s) + preset credentials)");
+    expect(formatReport("c.json", checkConfigText("{}"))).not.toContain("redaction");
+    const bad = checkConfigText(JSON.stringify({ redact: { rules: [{ pattern: "(" }] } }));
+    expect(bad.errors).toEqual([expect.stringMatching(/^redact\.rules\.0\.pattern: not a valid regular expression/)]);
+  });
+});
+
 describe("check-config: several tenants", () => {
   const auth = {
     tokens: [{ tenant: "team-a", token: { env: "TOKEN_A" } }, { tenant: "team-a", token: { env: "TOKEN_A_NEXT" } }],

@@ -1,0 +1,337 @@
+// Redaction of secrets in event text (config `redact`, docs/config.md#redact): the first step of the enricher
+// chain, so no enricher, correlation key, noise fingerprint, sink or the archive sees what it removes. As
+// Tetragon's --redaction-filters: the capture groups of each pattern that match are replaced by "*****" (a
+// pattern without groups has its whole match replaced), optionally only for processes whose binary matches.
+// Pure (no I/O); compiled once per config. The paths changed are appended to unmapped.tributary.redacted,
+// the list the Kubernetes audit normalizer writes its own redactions to. metadata (uid included) is never touched.
+import type { Json, JsonObject } from "../normalize/json";
+import { isObject } from "../normalize/json";
+import type { OcsfEvent } from "../normalize/ocsf";
+import { regexOf, type RedactConfig } from "../config/redact";
+
+export const MASK = "*****";
+
+/**
+ * JavaScript regular expressions backtrack (there is no RE2 here): a pattern's time can grow faster than the text.
+ * Patterns that can take exponential time are refused at config load; to bound the rest, a text is matched in
+ * windows of at most WINDOW characters, each overlapping the one before by OVERLAP characters (a match longer than
+ * OVERLAP that crosses a window's end can be missed; `^` and lookbehinds see a window's start as the text's).
+ */
+export const WINDOW = 4096;
+export const OVERLAP = 256;
+
+/**
+ * Where rules without `fields` apply: every process command line (process, parent_process, actor.process,
+ * evidences[].process and their parents, at any depth), the event's text, the original record, what the
+ * normalizers left in unmapped (Falco output fields not mapped such as proc.args / proc.env / ancestors' command
+ * lines, Tetragon's arguments and environment, kprobe string arguments), Kubernetes/CloudTrail request and
+ * response bodies, and URLs.
+ */
+export const DEFAULT_FIELDS: readonly string[] = [
+  "**.cmd_line",
+  "message",
+  "finding_info.desc",
+  "raw_data",
+  "unmapped",
+  "api.request.data",
+  "api.response.data",
+  "**.url_string",
+  "**.query_string",
+];
+
+// Values, written so that they end where a quoted string ends (raw_data is JSON text, where a " inside a
+// command line is \"): quoted with '...', \"...\" or "...", else up to whitespace, a quote or a backslash.
+const VALUE = String.raw`(?:'([^'\n]*)'|\\"([^"\n\\]*)\\"|"([^"\n\\]*)"|([^\s"'\\]+))`;
+// mysql client names: -p<password> (attached; `-p pass` prompts, `pass` is the database)
+// A word's start, also right after a JSON escape (raw_data's "...\nAWS_SECRET_ACCESS_KEY=...")
+const AFTER_ESCAPE = String.raw`(?<=\\[nrt])`;
+const MYSQL = "mysql|mariadb|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlcheck|mysqlpump|mysqlsh|mariadb-dump|mariadb-admin";
+
+/** The `credentials` preset (docs/config.md#redact lists them, test/enrich/redact.test.ts tests each). */
+export const PRESETS: Record<RedactConfig["presets"][number], readonly string[]> = {
+  credentials: [
+    // --password=x, --password x, --db-password x, -password x, --passwd, --passphrase, keytool -storepass/-keypass
+    // (not --password-file, --password-stdin, --no-password, nor a value that is the next option)
+    String.raw`(?i)(?:(?<![^\s"'])|${AFTER_ESCAPE})--?(?!no-)(?:[a-z0-9]+[-_])*(?:store|key|new)?pass(?:word|wd|phrase)?(?:=|\s+)(?!-)${VALUE}`,
+    // mysql -u root -pS3cret (only in a mysql client's command line: -p is a port, a flag... elsewhere)
+    String.raw`(?:(?<![\w.-])|${AFTER_ESCAPE})(?:${MYSQL})\s(?:[^\n"\\]*?\s)?-p([^\s"'\\]+)`,
+    // sshpass -p secret ssh host
+    String.raw`(?:(?<![\w.-])|${AFTER_ESCAPE})sshpass\s(?:[^\n"\\]*?\s)?-p\s*([^\s"'\\]+)`,
+    // Authorization: Bearer x / Basic x / Token x (a curl -H, a logged request); Proxy-Authorization too
+    String.raw`(?i)(?:\b|${AFTER_ESCAPE})(?:proxy-)?authorization\s*:\s*(?:bearer|basic|token)\s+([A-Za-z0-9._~+/=-]+)`,
+    // key=value where the key ends in token, secret, password, api key, ...: GITHUB_TOKEN=x, api_key=x, ?token=x&,
+    // client_secret=x, --from-literal=password=x, MYSQL_PWD=x (not PWD=/root, max_tokens=5, token_type=x)
+    String.raw`(?i)(?:(?<![\w-])|${AFTER_ESCAPE})-{0,2}(?:(?:[a-z0-9]+[_-])*(?:token|secret|api[_-]?key|apikey|passw(?:or)?d|credentials?)|(?:[a-z0-9]+_)+pwd)=([^\s"'\\&]+)`,
+    // https://user:password@host (the password; the user stays)
+    String.raw`://[^\s/?#@:"'\\]+:([^\s/?#@"'\\]+)@`,
+    // AWS_SECRET_ACCESS_KEY=x, aws_secret_access_key = x (credentials file), AWS_SESSION_TOKEN: x
+    String.raw`(?i)(?:(?<![\w-])|${AFTER_ESCAPE})aws_(?:secret_access_key|session_token)["']?\s*[=:]\s*["']?([^\s"'\\&,]+)`,
+  ],
+};
+
+interface Rule {
+  re: RegExp;
+  /** The pattern has capture groups (only they are replaced). */
+  groups: boolean;
+  binary?: RegExp;
+}
+
+/** Rules sharing one list of fields: one walk over the event applies them all. */
+interface Group {
+  /** Each field as its keys ("**", "*" or a key). */
+  fields: string[][];
+  rules: Rule[];
+}
+
+export type Redactor = (e: OcsfEvent) => OcsfEvent;
+
+function rule(pattern: string, binary?: string): Rule {
+  const probe = regexOf(pattern);
+  const groups = new RegExp(`${probe.source}|`, probe.flags).exec("")!.length > 1;
+  return { re: regexOf(pattern, groups ? "gd" : "g"), groups, binary: binary !== undefined ? regexOf(binary) : undefined };
+}
+
+const compiled = new WeakMap<RedactConfig, Redactor | null>();
+
+/** The redaction step for a config (undefined when it redacts nothing: no step, no cost). Compiled once per config. */
+export function makeRedactor(cfg: RedactConfig | undefined): Redactor | undefined {
+  if (cfg === undefined) return undefined;
+  const known = compiled.get(cfg);
+  if (known !== undefined) return known ?? undefined;
+  const byFields = new Map<string, Group>();
+  const add = (fields: readonly string[], r: Rule): void => {
+    const list = [...new Set(fields.flatMap((f) => (f === "default" ? DEFAULT_FIELDS : [f])))];
+    const key = JSON.stringify(list);
+    let g = byFields.get(key);
+    if (!g) byFields.set(key, (g = { fields: list.map((f) => f.split(".")), rules: [] }));
+    g.rules.push(r);
+  };
+  for (const p of cfg.presets) for (const pattern of PRESETS[p]) add(DEFAULT_FIELDS, rule(pattern));
+  for (const r of cfg.rules) add(r.fields ?? DEFAULT_FIELDS, rule(r.pattern, r.binary));
+  const groups = [...byFields.values()];
+  const out: Redactor | null = groups.length ? (e) => redactEvent(e, groups) : null;
+  compiled.set(cfg, out);
+  return out ?? undefined;
+}
+
+// --- matching OCSF paths: states are (field, position) pairs, encoded field * 64 + position ---
+
+const POS = 64;
+
+/** Adds state (f, p) and, over "**" matching no key, the states after it; true when a field is then complete. */
+function enter(fields: string[][], f: number, p: number, into: number[]): boolean {
+  const keys = fields[f]!;
+  for (; p < keys.length; p++) {
+    if (!into.includes(f * POS + p)) into.push(f * POS + p);
+    if (keys[p] !== "**") return false;
+  }
+  return true;
+}
+
+/** The states after one object key; `all` when some field covers everything below it. */
+function step(fields: string[][], states: readonly number[], key: string): { next: number[]; all: boolean } {
+  const next: number[] = [];
+  let all = false;
+  for (const s of states) {
+    const f = Math.floor(s / POS);
+    const p = s % POS;
+    const k = fields[f]![p]!;
+    // (the states are closed over "**" matching no key: enter() added the state after it too)
+    if (k === "**") all = enter(fields, f, p, next) || all;
+    else if (k === "*" || k === key) all = enter(fields, f, p + 1, next) || all;
+  }
+  return { next, all };
+}
+
+/** Never redacted: the event's identity and metadata, and the list of what was redacted. */
+function protectedKey(path: readonly (string | number)[], key: string): boolean {
+  if (path.length === 0) return key === "metadata";
+  if (path.length === 1) return path[0] === "finding_info" && key === "uid";
+  return path.length === 2 && path[0] === "unmapped" && path[1] === "tributary" && key === "redacted";
+}
+
+/** An OCSF path as the observables name them: evidences[0].process.cmd_line, unmapped.output_fields["proc.env"]. */
+function pathText(path: readonly (string | number)[]): string {
+  let out = "";
+  for (const k of path) {
+    if (typeof k === "number") out += `[${k}]`;
+    else if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) out += out === "" ? k : `.${k}`;
+    else out += `[${JSON.stringify(k)}]`;
+  }
+  return out;
+}
+
+// --- one event ---
+
+interface Walk {
+  group: Group;
+  event: OcsfEvent;
+  path: (string | number)[];
+  /** path text -> the redacted string, for the observables naming it. */
+  changed: Map<string, string>;
+  /** Per rule with `binary`: does any process of the event match (for text outside a process object). */
+  anyProcess?: Map<Rule, boolean>;
+}
+
+/** The binaries of a process object: file.path, name, and `binary` (Tetragon's own process, left in unmapped). */
+function binaryMatches(re: RegExp, p: JsonObject): boolean {
+  const file = p.file;
+  for (const b of [isObject(file) ? file.path : undefined, p.name, p.binary]) if (typeof b === "string" && re.test(b)) return true;
+  return false;
+}
+
+/** Every process object of the event (under a `process` or `parent_process` key, at any depth). */
+function processesOf(v: Json | undefined, out: JsonObject[], depth = 0): JsonObject[] {
+  if (depth > 80 || v === null || typeof v !== "object") return out;
+  if (Array.isArray(v)) {
+    for (const x of v) processesOf(x, out, depth + 1);
+    return out;
+  }
+  for (const k in v) {
+    const c = v[k];
+    if ((k === "process" || k === "parent_process") && isObject(c)) out.push(c);
+    processesOf(c, out, depth + 1);
+  }
+  return out;
+}
+
+function applies(r: Rule, w: Walk, proc: JsonObject | undefined): boolean {
+  if (r.binary === undefined) return true;
+  if (proc !== undefined) return binaryMatches(r.binary, proc);
+  w.anyProcess ??= new Map();
+  let any = w.anyProcess.get(r);
+  if (any === undefined) {
+    any = processesOf(w.event as unknown as JsonObject, []).some((p) => binaryMatches(r.binary!, p));
+    w.anyProcess.set(r, any);
+  }
+  return any;
+}
+
+/** Appends the [start, end) ranges `r` redacts in `s` (shifted by `offset`). */
+function ranges(r: Rule, s: string, offset: number, out: number[]): void {
+  const re = r.re;
+  re.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(s)) !== null) {
+    if (m[0].length === 0) re.lastIndex++;
+    if (!r.groups) {
+      if (m[0].length > 0) out.push(m.index + offset, m.index + m[0].length + offset);
+      continue;
+    }
+    const at = m.indices!;
+    for (let g = 1; g < at.length; g++) {
+      const span = at[g];
+      if (span !== undefined && span[1] > span[0]) out.push(span[0] + offset, span[1] + offset);
+    }
+  }
+}
+
+/** `s` with one rule applied: matched in windows (WINDOW, OVERLAP), the ranges merged and masked. */
+export function redactText(r: Rule, s: string): string {
+  const spans: number[] = [];
+  if (s.length <= WINDOW) ranges(r, s, 0, spans);
+  else {
+    for (let start = 0; ; start += WINDOW - OVERLAP) {
+      ranges(r, s.slice(start, start + WINDOW), start, spans);
+      if (start + WINDOW >= s.length) break;
+    }
+  }
+  if (spans.length === 0) return s;
+  const pairs: [number, number][] = [];
+  for (let i = 0; i < spans.length; i += 2) pairs.push([spans[i]!, spans[i + 1]!]);
+  pairs.sort((a, b) => a[0] - b[0]);
+  // overlapping or touching ranges (nested groups, a match seen by two windows) become one mask
+  let out = "";
+  let at = 0;
+  let [from, to] = pairs[0]!;
+  for (const [f, t] of pairs) {
+    if (f <= to) to = Math.max(to, t);
+    else {
+      out += s.slice(at, from) + MASK;
+      at = to;
+      [from, to] = [f, t];
+    }
+  }
+  out += s.slice(at, from) + MASK;
+  at = to;
+  return out + s.slice(at);
+}
+
+function redactString(s: string, w: Walk, proc: JsonObject | undefined): string {
+  let out = s;
+  try {
+    for (const r of w.group.rules) if (applies(r, w, proc)) out = redactText(r, out);
+  } catch {
+    // a failure must not let the text through (a stack overflow in a pattern): the whole value goes
+    out = MASK;
+  }
+  if (out !== s) w.changed.set(pathText(w.path), out);
+  return out;
+}
+
+function walk(v: Json, states: readonly number[], all: boolean, w: Walk, proc: JsonObject | undefined): Json {
+  if (typeof v === "string") return all ? redactString(v, w, proc) : v;
+  if (v === null || typeof v !== "object" || w.path.length > 80) return v;
+  if (Array.isArray(v)) {
+    let copy: Json[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      w.path.push(i);
+      const c = walk(v[i]!, states, all, w, proc);
+      w.path.pop();
+      if (c !== v[i]) (copy ??= v.slice())[i] = c;
+    }
+    return copy ?? v;
+  }
+  let copy: JsonObject | undefined;
+  for (const k in v) {
+    if (protectedKey(w.path, k)) continue;
+    let next = states;
+    let below = all;
+    if (!all) {
+      const s = step(w.group.fields, states, k);
+      next = s.next;
+      below = s.all;
+      if (!below && next.length === 0) continue;
+    }
+    const child = v[k]!;
+    w.path.push(k);
+    const c = walk(child, next, below, w, (k === "process" || k === "parent_process") && isObject(child) ? child : proc);
+    w.path.pop();
+    if (c !== child) (copy ??= { ...v })[k] = c;
+  }
+  return copy ?? v;
+}
+
+function redactEvent(e: OcsfEvent, groups: readonly Group[]): OcsfEvent {
+  let out = e;
+  const changed = new Map<string, string>();
+  for (const group of groups) {
+    const start: number[] = [];
+    let all = false;
+    for (let f = 0; f < group.fields.length; f++) all = enter(group.fields, f, 0, start) || all;
+    out = walk(out as unknown as JsonObject, start, all, { group, event: out, path: [], changed }, undefined) as unknown as OcsfEvent;
+  }
+  if (changed.size === 0) return out;
+  const paths = [...changed.keys()];
+  // an observable naming a redacted field carries its value: redacted the same
+  const obs = out.observables;
+  if (obs?.some((o) => changed.has(o.name))) {
+    out = {
+      ...out,
+      observables: obs.map((o, i) => {
+        const v = changed.get(o.name);
+        if (v === undefined || o.value === undefined || o.value === v) return o;
+        paths.push(`observables[${i}].value`);
+        return { ...o, value: v };
+      }),
+    };
+  }
+  const um = out.unmapped ?? {};
+  const own = um.tributary;
+  // (unless the record has a `tributary` key of its own that is no object, as the Kubernetes audit normalizer)
+  if (own === undefined || isObject(own)) {
+    const before = isObject(own) && Array.isArray(own.redacted) ? own.redacted : [];
+    out = { ...out, unmapped: { ...um, tributary: { ...own, redacted: [...new Set([...before, ...paths])] } } };
+  }
+  return out;
+}

@@ -1,0 +1,271 @@
+// Redaction of secrets in event text (src/enrich/redact.ts, config `redact`): the credentials preset pattern by
+// pattern (what it masks and what it leaves), custom rules (groups, no groups, binary, fields), what is recorded,
+// the long-text windows, config errors, and "off": no `redact`, no step and every fixture's events unchanged.
+import { describe, expect, it } from "vitest";
+import { makeRedactor, MASK, WINDOW, OVERLAP, PRESETS } from "../../src/enrich/redact";
+import { redactSchema, type RedactConfig } from "../../src/config/redact";
+import { makeEnricher } from "../../src/enrich/index";
+import type { OcsfEvent } from "../../src/normalize/ocsf";
+import { ConfigError } from "../../src/config/load";
+import { fixture, fixtures } from "../support/fixtures";
+import { NEGATIVE_FIXTURES, FIXED_CTX, contentTypeOf } from "../support/fixture-pipeline";
+import { frame } from "../../src/routes/decode";
+import { runPipeline } from "../../src/pipeline";
+import { config, enrichedFixture } from "./helpers";
+
+function redactor(r: unknown): (e: OcsfEvent) => OcsfEvent {
+  const f = makeRedactor(redactSchema.parse(r));
+  if (!f) throw new Error("no redactor");
+  return f;
+}
+
+/** A minimal event: its text in `message`, and whatever else is given. */
+function ev(extra: Record<string, unknown> = {}): OcsfEvent {
+  return {
+    activity_id: 1,
+    category_uid: 2,
+    class_uid: 2004,
+    type_uid: 200401,
+    severity_id: 1,
+    time: 1,
+    metadata: { version: "1.3.0", uid: "u-1", product: { name: "Falco" } },
+    ...extra,
+  } as OcsfEvent;
+}
+
+const preset = redactor({ presets: ["credentials"] });
+const redactMessage = (text: string): string => preset(ev({ message: text })).message!;
+
+describe("credentials preset", () => {
+  const masked: [string, string][] = [
+    // password options
+    ["app --password=hunter2 --verbose", `app --password=${MASK} --verbose`],
+    ["app --password hunter2", `app --password ${MASK}`],
+    ["psql --db-password 'a b c' -h db", `psql --db-password '${MASK}' -h db`],
+    ['run --passwd="x y"', `run --passwd="${MASK}"`],
+    ["keytool -list -storepass changeit -keystore k.jks", `keytool -list -storepass ${MASK} -keystore k.jks`],
+    ["gpg --passphrase s3cr3t --batch", `gpg --passphrase ${MASK} --batch`],
+    // mysql clients' -p<password>, sshpass -p
+    ["mysql -u root -pS3cret shop", `mysql -u root -p${MASK} shop`],
+    ["/usr/bin/mysqldump -h db -pS3cret shop", `/usr/bin/mysqldump -h db -p${MASK} shop`],
+    ["sshpass -p hunter2 ssh root@host", `sshpass -p ${MASK} ssh root@host`],
+    // Authorization headers
+    ["curl -H 'Authorization: Bearer eyJhbGciOi.eyJzdWIi.sig_1' https://api", `curl -H 'Authorization: Bearer ${MASK}' https://api`],
+    ["Proxy-Authorization: Basic dXNlcjpwYXNz", `Proxy-Authorization: Basic ${MASK}`],
+    // key=value
+    ["GITHUB_TOKEN=ghp_abc123 make release", `GITHUB_TOKEN=${MASK} make release`],
+    ["curl https://api.example/x?api_key=abc123&page=2", `curl https://api.example/x?api_key=${MASK}&page=2`],
+    ["kubectl create secret generic s --from-literal=password=abc", `kubectl create secret generic s --from-literal=password=${MASK}`],
+    ["MYSQL_PWD=hunter2 mysql -u root", `MYSQL_PWD=${MASK} mysql -u root`],
+    ["oauth --client_secret=xyz", `oauth --client_secret=${MASK}`],
+    // URL userinfo: the password, the user stays
+    ["git clone https://deploy:pa55w0rd@github.com/org/repo", `git clone https://deploy:${MASK}@github.com/org/repo`],
+    ["postgres://app:hunter2@db:5432/shop", `postgres://app:${MASK}@db:5432/shop`],
+    // AWS secrets
+    ["AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY aws s3 ls", `AWS_SECRET_ACCESS_KEY=${MASK} aws s3 ls`],
+    ["aws_secret_access_key = wJalrXUtnFEMI/K7MDENG", `aws_secret_access_key = ${MASK}`],
+    ["AWS_SESSION_TOKEN: FwoGZXIvYXdzE", `AWS_SESSION_TOKEN: ${MASK}`],
+    // a JSON text (raw_data): the value ends with its string
+    ['{"proc.cmdline":"mysql --password=hunter2","proc.pid":7}', `{"proc.cmdline":"mysql --password=${MASK}","proc.pid":7}`],
+    ['{"cmd":"run --password \\"a b\\" now"}', `{"cmd":"run --password \\"${MASK}\\" now"}`],
+    // ... and after a JSON escape (\n): a file's lines in a Kubernetes request body's raw_data
+    ['{"f":"id = x\\naws_secret_access_key = MY-KEY\\nGITHUB_TOKEN=ghp_1\\n--password=p"}', `{"f":"id = x\\naws_secret_access_key = ${MASK}\\nGITHUB_TOKEN=${MASK}\\n--password=${MASK}"}`],
+  ];
+  it.each(masked)("masks %s", (text, want) => {
+    expect(redactMessage(text)).toBe(want);
+  });
+
+  const kept = [
+    // -p that is no password
+    "mkdir -pv /tmp/x",
+    "ssh -p2222 host",
+    "docker run -p8080:80 nginx",
+    "mysql -P3306 -u root",
+    "mysql -u root -p shop",
+    // password options without a value here
+    "docker login --password-stdin -u ci",
+    "pg_dump --no-password shop",
+    "tool --password-file /etc/pw",
+    "app --password --user x",
+    "passwd root",
+    "ftp --passive host",
+    // key=value that is no secret
+    "PWD=/root OLDPWD=/",
+    "llm --max_tokens=5 --token_type=bearer",
+    "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE",
+    "tokens=3 secrets=none",
+    // URLs without a password, headers without credentials
+    "git clone ssh://git@github.com/org/repo",
+    "curl https://github.com:443/x",
+    "authorization: none given",
+    "Terminal shell in container (user=root container_id=abc shell=bash parent=runc cmdline=bash -il)",
+  ];
+  it.each(kept)("leaves %s", (text) => {
+    expect(redactMessage(text)).toBe(text);
+  });
+
+  it("is idempotent: a redacted text redacted again is the same", () => {
+    for (const [text] of masked) expect(redactMessage(redactMessage(text))).toBe(redactMessage(text));
+  });
+
+  it("has the patterns docs/config.md lists", () => {
+    expect(PRESETS.credentials).toHaveLength(7);
+  });
+});
+
+describe("custom rules", () => {
+  it("replaces each capture group, or the whole match without groups; (?i) is a flag", () => {
+    const r = redactor({
+      rules: [{ pattern: String.raw`secret-(\w+)-(\d+)` }, { pattern: String.raw`hunter\d` }, { pattern: "(?i)pin=(\\d+)" }, { pattern: "k((a)b)c" }],
+    });
+    expect(r(ev({ message: "x secret-abc-12 y hunter2 PIN=1234 kabc" })).message).toBe(`x secret-${MASK}-${MASK} y ${MASK} PIN=${MASK} k${MASK}c`);
+  });
+
+  it("binary: only the processes whose binary matches; text outside a process when any process matches", () => {
+    const r = redactor({ rules: [{ pattern: String.raw`mysql\S* \S+ (\S+)`, binary: "/mysql$" }] });
+    const event = ev({
+      message: "mysql -u S3cret",
+      process: {
+        name: "mysql",
+        file: { path: "/usr/bin/mysql" },
+        cmd_line: "mysql -u S3cret",
+        parent_process: { name: "bash", file: { path: "/bin/bash" }, cmd_line: "bash -c mysql -u S3cret" },
+      },
+    });
+    const out = r(event) as OcsfEvent & { process: { cmd_line: string; parent_process: { cmd_line: string } } };
+    expect(out.process.cmd_line).toBe(`mysql -u ${MASK}`);
+    expect(out.process.parent_process.cmd_line).toBe("bash -c mysql -u S3cret");
+    expect(out.message).toBe(`mysql -u ${MASK}`);
+    // no process of the event is mysql: nothing
+    const other = ev({ message: "mysql -u S3cret", process: { name: "bash", cmd_line: "mysql -u S3cret" } });
+    expect(r(other)).toBe(other);
+    // Tetragon's own process left in unmapped (its `binary`) counts too
+    const teg = ev({ unmapped: { process_exec: { process: { binary: "/usr/bin/mysql", arguments: "-u S3cret" } } }, message: "mysql -u S3cret" });
+    expect(r(teg).message).toBe(`mysql -u ${MASK}`);
+  });
+
+  it("fields: narrow to some paths, extend the default set, walk arrays, ** at any depth", () => {
+    const event = ev({
+      message: "token=a1",
+      evidences: [{ process: { cmd_line: "x token=a2" } }, { process: { cmd_line: "y token=a3" } }],
+      resources: [{ data: { note: "token=a4" } }],
+    });
+    const only = redactor({ rules: [{ pattern: "token=(\\w+)", fields: ["message"] }] })(event);
+    expect(JSON.stringify(only)).not.toContain("a1");
+    expect(JSON.stringify(only.evidences)).toContain("a2");
+    const each = redactor({ rules: [{ pattern: "token=(\\w+)", fields: ["evidences.process.cmd_line"] }] })(event);
+    expect(each.evidences).toEqual([{ process: { cmd_line: `x token=${MASK}` } }, { process: { cmd_line: `y token=${MASK}` } }]);
+    expect(each.message).toBe("token=a1");
+    const more = redactor({ rules: [{ pattern: "token=(\\w+)", fields: ["default", "resources"] }] })(event);
+    expect(JSON.stringify(more)).not.toMatch(/a[1-4]/);
+    // without resources: the default set leaves resources[].data
+    expect(JSON.stringify(redactor({ rules: [{ pattern: "token=(\\w+)" }] })(event).resources)).toContain("a4");
+    const star = redactor({ rules: [{ pattern: "token=(\\w+)", fields: ["resources.*.note"] }] })(event);
+    expect(star.resources).toEqual([{ data: { note: `token=${MASK}` } }]);
+  });
+
+  it("never touches metadata (uid) or finding_info.uid, even with fields **", () => {
+    const event = ev({ message: "uid u-1", finding_info: { uid: "u-1", title: "u-1" } });
+    const out = redactor({ rules: [{ pattern: "u-1", fields: ["**"] }] })(event);
+    expect(out.metadata).toEqual(event.metadata);
+    expect(out.finding_info).toEqual({ uid: "u-1", title: MASK });
+    expect(out.message).toBe(`uid ${MASK}`);
+  });
+
+  it("records the paths in unmapped.tributary.redacted (appended), redacts the observables naming them, and copies (the input is unchanged)", () => {
+    const event = ev({
+      evidences: [{ process: { cmd_line: "app --password=hunter2" } }],
+      observables: [{ name: "evidences[0].process.cmd_line", type_id: 13, type: "Command Line", value: "app --password=hunter2" }],
+      unmapped: { output_fields: { "proc.args": "--password=hunter2" }, tributary: { redacted: ["api.request.data.data.x"] } },
+    });
+    const before = JSON.stringify(event);
+    const out = preset(event);
+    expect(JSON.stringify(event)).toBe(before);
+    expect(JSON.stringify(out)).not.toContain("hunter2");
+    expect((out.unmapped!.tributary as { redacted: string[] }).redacted).toEqual([
+      "api.request.data.data.x",
+      "evidences[0].process.cmd_line",
+      'unmapped.output_fields["proc.args"]',
+      "observables[0].value",
+    ]);
+    // an event with nothing to redact is returned as it is
+    const clean = ev({ message: "nothing here" });
+    expect(preset(clean)).toBe(clean);
+  });
+
+  it("matches a long text in overlapping windows: secrets anywhere, across a window's end too", () => {
+    const filler = "x".repeat(WINDOW - 10);
+    const text = `${filler} --password=hunter2 ${"y ".repeat(WINDOW)} token=abc ${"z".repeat(OVERLAP * 3)} api_key=last`;
+    const out = redactMessage(text);
+    expect(out).not.toMatch(/hunter2|abc|last/);
+    expect(out).toBe(`${filler} --password=${MASK} ${"y ".repeat(WINDOW)} token=${MASK} ${"z".repeat(OVERLAP * 3)} api_key=${MASK}`);
+  });
+});
+
+describe("redact config", () => {
+  const errorOf = (redact: unknown): string => {
+    try {
+      config({ redact });
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      return (e as Error).message;
+    }
+    throw new Error("accepted");
+  };
+
+  it("names the field at fault", () => {
+    expect(errorOf({ rules: [{ pattern: "ok" }, { pattern: "(unclosed" }] })).toContain("redact.rules.1.pattern: not a valid regular expression");
+    expect(errorOf({ rules: [{ pattern: "(a+)+b" }] })).toContain("redact.rules.0.pattern: a repeated group");
+    expect(errorOf({ rules: [{ pattern: "x", binary: "[" }] })).toContain("redact.rules.0.binary: not a valid regular expression");
+    expect(errorOf({ rules: [{ pattern: "x", fields: ["evidences[0].process.cmd_line"] }] })).toContain("redact.rules.0.fields.0: no [index]");
+    expect(errorOf({ rules: [{ pattern: "x", fields: [] }] })).toContain("redact.rules.0.fields");
+    expect(errorOf({ presets: ["everything"] })).toContain("redact.presets.0");
+    expect(errorOf({ rules: [{ pattern: "x", replace: "y" }] })).toContain("redact.rules.0");
+  });
+
+  it("off: no `redact` (or nothing in it) adds no step; every fixture's events are as without it", () => {
+    expect(makeRedactor(undefined)).toBeUndefined();
+    expect(makeRedactor(redactSchema.parse({}))).toBeUndefined();
+    const off = config({});
+    const none = config({ redact: { rules: [{ pattern: "(?!)never" }] } });
+    let n = 0;
+    for (const f of fixtures) {
+      if (NEGATIVE_FIXTURES.has(f.name)) continue;
+      const a = enrichedFixture(f.name, off);
+      expect(JSON.stringify(enrichedFixture(f.name, none)), f.name).toBe(JSON.stringify(a));
+      n += a.length;
+    }
+    expect(n).toBeGreaterThan(50);
+  });
+
+  it("on: every fixture keeps its uids; an event changes only where it lists a redaction (raw_data kept too)", () => {
+    const off = makeEnricher(config({}));
+    const on = makeEnricher(config({ redact: { presets: ["credentials"] } }));
+    /** The fixture's events with raw_data (ocsf.rawData on). */
+    const events = (name: string, enrich: (e: OcsfEvent) => OcsfEvent): OcsfEvent[] => {
+      const framed = frame(fixture(name), contentTypeOf(name));
+      return runPipeline(framed.values, framed.paths, framed.textLines, { ctx: { ...FIXED_CTX, rawData: true }, enrich }, framed.texts).events.map((e) => e.event);
+    };
+    let redacted = 0;
+    for (const f of fixtures) {
+      if (NEGATIVE_FIXTURES.has(f.name)) continue;
+      const a = events(f.name, off);
+      const b = events(f.name, on);
+      expect(b.map((e) => e.metadata.uid), f.name).toEqual(a.map((e) => e.metadata.uid));
+      b.forEach((e, i) => {
+        const listed = (e.unmapped?.tributary as { redacted?: string[] } | undefined)?.redacted ?? [];
+        const had = (a[i]!.unmapped?.tributary as { redacted?: string[] } | undefined)?.redacted ?? [];
+        if (listed.length === had.length) expect(JSON.stringify(e), f.name).toBe(JSON.stringify(a[i]));
+        else redacted++;
+      });
+    }
+    // the Kubernetes fixtures that write a ConfigMap holding "aws_secret_access_key = MY-KEY" (body, echo, raw_data)
+    expect(redacted).toBe(3);
+  });
+
+  it("runs first in the enricher chain, before the correlation keys", () => {
+    const enrich = makeEnricher(config({ redact: { presets: ["credentials"] } } as { redact: RedactConfig }));
+    const out = enrich(ev({ message: "--password=hunter2", evidences: [{ process: { cmd_line: "app --password=hunter2" } }] }));
+    expect(JSON.stringify(out)).not.toContain("hunter2");
+  });
+});
