@@ -10,7 +10,8 @@
 // outcome: delivered | filtered (the sink's own filter, e.g. Slack minSeverityId, left it out: try
 // ?priority=Critical) | retry (the sink is unavailable: network error, timeout, 429, 5xx) | reject.
 // Nothing is queued, retried or dead-lettered. A sink this isolate remembers as gone (../deliver/gone) is
-// probed all the same; delivered, it is forgotten, so deliveries resume at once.
+// probed all the same; delivered, it is forgotten, so deliveries resume at once (filtered, e.g. the default Debug
+// alert below Slack's minSeverityId, nothing is probed: the result's reason says the sink is still held back).
 // Query: ?priority=<Falco priority> (default Debug, as Falcosidekick; it also changes what severity
 // routes give the alert), ?sinks=a,b to test some sinks only (a tenant's credential with several
 // tenants: only among its routed ones, else 403). Authentication: with
@@ -30,8 +31,8 @@ import { runPipeline } from "../pipeline";
 import { enricherFor } from "../enrich/load";
 import { makeRouter } from "../route/index";
 import { resolveSinks, type ResolvedSink } from "../deliver/sinks";
-import { attemptDelivery, type AttemptReport, type Item } from "../deliver/attempt";
-import { forgetGone, probing } from "../deliver/gone";
+import { attemptDelivery, sinkSecrets, type AttemptReport, type Item } from "../deliver/attempt";
+import { forgetGone, knownGone, probing } from "../deliver/gone";
 import { archiveLine, buildArchiveObjects, writeArchive } from "../deliver/archive";
 import { stableHex } from "../normalize/uid";
 import { describeProjection } from "../sinks/project";
@@ -110,6 +111,12 @@ async function testSink(sink: ResolvedSink, item: Item, env: Record<string, unkn
   if (sink.project) result.projection = describeProjection(sink.project);
   // it works now: deliveries resume at once instead of being dead-lettered unsent for the rest of GONE_MS
   if (result.outcome === "delivered") forgetGone(sink.name);
+  // left out by the sink's own filter (Slack's minimum severity): nothing was probed, so a sink remembered gone stays
+  // so; say it, or "filtered" (ok: true) reads as "it works" and a replay now is dead-lettered unsent again
+  if (result.outcome === "filtered") {
+    const gone = knownGone(sink, () => sinkSecrets(sink, env), now);
+    if (gone) result.reason = `${result.reason} to probe it: nothing was sent, and this isolate still holds the sink's deliveries back as gone (${gone.reason})`;
+  }
   return result;
 }
 

@@ -20,10 +20,10 @@ afterEach(async () => {
 // each test's fake listens on its own port: a new webhook URL, so no memory carries over between tests
 const config = () => ({ auth: { tokens: [{ tenant: "ops", token: { env: "INGEST_TOKEN" } }] }, sinks: { chat: { type: "slack", url: hook.hookUrl } } });
 
-/** POST /v1/test?priority=critical&sinks=chat (Critical: past Slack's minimum severity). */
-async function probe(): Promise<{ status: number; body: TestResponse }> {
+/** POST /v1/test?priority=critical&sinks=chat (Critical: past Slack's minimum severity; Debug, the default, is not). */
+async function probe(priority = "critical"): Promise<{ status: number; body: TestResponse }> {
   const env = { TRIBUTARY_CONFIG: JSON.stringify(config()), INGEST_TOKEN: "ops-token" };
-  const r = await testRoutes.request("/v1/test?priority=critical&sinks=chat", { method: "POST", headers: { authorization: "Bearer ops-token" } }, env);
+  const r = await testRoutes.request(`/v1/test?priority=${priority}&sinks=chat`, { method: "POST", headers: { authorization: "Bearer ops-token" } }, env);
   return { status: r.status, body: (await r.json()) as TestResponse };
 }
 
@@ -75,6 +75,19 @@ describe("POST /v1/test and a gone Slack webhook", () => {
     expect(resumed.rejected).toEqual([]);
     expect(hook.messages).toHaveLength(3); // the test alert and the two alerts, past the fake's checks
     expect(hook.requests).toHaveLength(6);
+  });
+
+  it("remembered gone and the test alert below minSeverityId: filtered, nothing probed, and the reason says the sink is still held back", async () => {
+    hook.script.push({ status: 404, body: "channel_not_found" });
+    expect((await deliver()).down?.gone).toBe(true);
+    const debug = await probe("debug");
+    expect(debug.body.results.chat).toMatchObject({ outcome: "filtered", requests: 0 });
+    expect(debug.body.results.chat!.reason).toMatch(/try \?priority=Critical to probe it: nothing was sent, and this isolate still holds the sink's deliveries back as gone \(not sent: Slack 404: channel_not_found/);
+    expect((await deliver()).requests).toBe(0); // the memory is as it was
+    expect(hook.requests).toHaveLength(1);
+    // a sink not remembered gone: the plain filtered reason
+    expect((await probe("critical")).body.results.chat).toMatchObject({ outcome: "delivered", requests: 1 });
+    expect((await probe("debug")).body.results.chat!.reason).toBe("the sink's own settings left the test event out (e.g. a minimum severity): try ?priority=Critical");
   });
 
   it("a test that finds the webhook gone is remembered like a delivery's answer: the next delivery sends nothing", async () => {
