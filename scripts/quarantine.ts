@@ -2,7 +2,7 @@
 // TRIBUTARY_ADMIN_TOKEN = the config's delivery.adminToken), docs/ingest.md#quarantine:
 //   npm run quarantine -- ls --day D [--reason s] [--tenant t]     the day's rejected records: key, index, tenant,
 //                                                                   route, reason (D: yyyymmdd or yyyy-mm-dd, UTC)
-//   npm run quarantine -- reasons --day D [--reason s] [--tenant t] how many records for each reason (first 50 chars)
+//   npm run quarantine -- reasons --day D [--reason s] [--tenant t] records per reason (numbers as N, first 50 chars)
 //   npm run quarantine -- reingest --day D [--reason s] [--tenant t] [--dry-run] [key ...]
 //       once the cause is fixed: each record through ingest again, under its tenant; what is accepted now leaves
 //       the quarantine, what is still rejected stays (with its new reason) and makes the exit status 1

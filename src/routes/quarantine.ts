@@ -1,7 +1,7 @@
 // The quarantine over HTTP, for `npm run quarantine -- ls|reasons|reingest` (docs/ingest.md#quarantine):
 //   GET  /v1/quarantine?day=yyyymmdd[&reason=s&tenant=t&cursor=&limit=]   the entries of that day (key, index,
 //                                           route, tenant, reason, request_id, received_at, size) and their
-//                                           reasons counted (first 50 characters), `more`/`cursor` to page on
+//                                           reasons counted (numbers as N, first 50 chars), `more`/`cursor` to page on
 //   POST /v1/quarantine/reingest {day | keys, reason?, tenant?, dryRun?, cursor?, limit?}
 //                                           runs each entry's record through ingest again (ingestRecords: the
 //                                           same framing, admission, pipeline, queue and spool), under the
@@ -62,11 +62,20 @@ function selected(at: EntryAt, reason: string | undefined, tenant: string | unde
   return reason === undefined || (at.entry.reason ?? "").includes(reason);
 }
 
-/** Counts by reason (its first 50 characters), most frequent first. */
+/**
+ * A reason's kind, to count by: its numbers standing alone (a size, a limit, a position in the text) as N, then its
+ * first 50 characters; else every record size would be a reason of its own ("record is 12946 bytes, ...", "record is
+ * 12947 bytes, ..."). Numbers inside names (tenant "prod-1", "line2") stay.
+ */
+function reasonKind(reason: string): string {
+  return reasonHead(reason.replace(/(?<![\w.-])\d+(?![\w.-])/g, "N"));
+}
+
+/** Counts by reason kind (reasonKind), most frequent first. */
 function reasonCounts(reasons: string[]): { reason: string; count: number }[] {
   const counts = new Map<string, number>();
   for (const r of reasons) {
-    const head = reasonHead(r);
+    const head = reasonKind(r);
     counts.set(head, (counts.get(head) ?? 0) + 1);
   }
   return [...counts].map(([reason, count]) => ({ reason, count })).sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason));

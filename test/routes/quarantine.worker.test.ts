@@ -73,8 +73,11 @@ describe("POST /v1/quarantine/reingest", () => {
     expect(entries.every((e) => e.size > 0 && e.received_at.startsWith(new Date(Date.parse(e.received_at)).toISOString()))).toBe(true);
     const reasons = ls.body.reasons as unknown as { reason: string; count: number }[];
     expect(reasons).toContainEqual({ reason: `credentials of tenant "${tenant}" may not send tetragon records`.slice(0, 50), count: 1 });
+    // the two records over the limit have other sizes in their reasons, and are one reason all the same
+    expect(reasons).toContainEqual({ reason: "record is N bytes, more than limits.maxRecordBytes", count: 2 });
     expect(reasons.every((r) => r.reason.length <= 50)).toBe(true);
     expect(reasons.reduce((n, r) => n + r.count, 0)).toBe(4);
+    expect(reasons).toHaveLength(3);
     const byReason = await adminGet(`/v1/quarantine?day=${day}&tenant=${tenant}&reason=maxRecordBytes`, false, tenant);
     expect((byReason.body.entries as unknown as Entry[]).map((e) => e.index)).toEqual([1, 2]);
 
