@@ -1,6 +1,6 @@
 // Sink and delivery config (see docs/delivery.md).
 //   sinks: { <name>: { type, ...driver config, batch?: {maxEvents, maxBytes}, buffer?: {seconds, maxEvents, maxBytes} | false,
-//                      retry?: {...}, timeoutMs?, budgetMs?, projection?: {include | exclude: [paths]} } }
+//                      retry?: {...}, timeoutMs?, budgetMs?, projection?: {include | exclude: [paths], keep?} } }
 //   delivery: defaults for every sink (retry schedule, request timeout) and the DLQ admin token.
 // Each sink's own keys are validated with its driver's zod schema, so an error names the exact
 // field, e.g. `sinks.siem.url: Invalid URL`.
@@ -8,7 +8,7 @@ import { z } from "zod";
 import { secretRef } from "./secret";
 import { sinkNameSchema } from "./routing";
 import { driverFor, driverTypes } from "../sinks/index";
-import { excludeRefusal, includeMissing, pathProblem, MAX_PATHS, type ProjectionSpec } from "../sinks/project";
+import { excludeRefusal, includeMissing, keepRefusal, pathProblem, MAX_PATHS, type ProjectionSpec } from "../sinks/project";
 
 /** Cloudflare Queues accept delaySeconds up to 12 hours. */
 export const MAX_DELAY_SECONDS = 43_200;
@@ -54,11 +54,12 @@ export const bufferSchema = z.union([
 const pathList = z.array(z.string().min(1)).min(1).max(MAX_PATHS);
 
 /**
- * What a sink is sent of each event (src/sinks/project.ts): `{exclude: [paths]}` or `{include: [paths]}`, dotted
- * OCSF paths, arrays traversed implicitly. The fields delivery needs can be neither excluded nor left out.
+ * What a sink is sent of each event (src/sinks/project.ts): `{exclude: [paths], keep?: [paths inside them]}` or
+ * `{include: [paths]}`, dotted OCSF paths, arrays traversed implicitly. The fields delivery needs can be neither
+ * excluded nor left out.
  */
 export const projectionSchema = z
-  .object({ include: pathList.optional(), exclude: pathList.optional() })
+  .object({ include: pathList.optional(), exclude: pathList.optional(), keep: pathList.optional() })
   .strict()
   .superRefine((v, ctx) => {
     if (v.include && v.exclude) ctx.addIssue({ code: "custom", path: ["include"], message: "use include or exclude, not both" });
@@ -69,8 +70,14 @@ export const projectionSchema = z
       if (why) ctx.addIssue({ code: "custom", path: [list, i], message: why });
     });
     if (v.include && !v.exclude) for (const why of includeMissing(v.include)) ctx.addIssue({ code: "custom", path: ["include"], message: why });
+    if (v.keep && !v.exclude) ctx.addIssue({ code: "custom", path: ["keep"], message: "keep goes with exclude (what to send of an excluded field)" });
+    else
+      v.keep?.forEach((p, i) => {
+        const why = pathProblem(p) ?? keepRefusal(p, v.exclude ?? []);
+        if (why) ctx.addIssue({ code: "custom", path: ["keep", i], message: why });
+      });
   })
-  .transform((v): ProjectionSpec => (v.exclude ? { exclude: v.exclude } : { include: v.include ?? [] }));
+  .transform((v): ProjectionSpec => (v.exclude ? { exclude: v.exclude, ...(v.keep ? { keep: v.keep } : {}) } : { include: v.include ?? [] }));
 
 export const retrySchema = z
   .object({

@@ -2,6 +2,9 @@
 // ingested bytes a lean event while the archive, the DLQ and the other sinks keep it whole.
 //   { exclude: ["unmapped", "raw_data", "evidences.process.environment"] }  every field but these
 //   { include: ["class_uid", ..., "metadata", "finding_info.title"] }      only these
+//   { exclude: ["unmapped"], keep: ["unmapped.tributary"] }                 every field but these, save what keep
+//                                                                           names inside them (Tributary's correlation
+//                                                                           keys, which SIEM searches use)
 // Paths are dotted OCSF paths; arrays are traversed implicitly, as in Elasticsearch's _source filtering:
 // "evidences.process" means the process of every element of evidences. A path that is not in an event
 // is no error (it removes or keeps nothing). A key that itself holds a dot (some `unmapped` keys, e.g.
@@ -13,7 +16,7 @@
 import type { OcsfEvent } from "../normalize/ocsf";
 
 /** A sink's projection as configured: one of the two lists. */
-export type ProjectionSpec = { include: string[] } | { exclude: string[] };
+export type ProjectionSpec = { include: string[] } | { exclude: string[]; keep?: string[] };
 
 const BASE = "an OCSF base attribute every event must have; sinks read it (partitions by class and day, names, severities)";
 
@@ -55,6 +58,12 @@ export function excludeRefusal(path: string): string | undefined {
   return undefined;
 }
 
+/** Why a `keep` path is refused (it is not inside an excluded path), or undefined. */
+export function keepRefusal(path: string, exclude: readonly string[]): string | undefined {
+  if (exclude.some((p) => p !== path && covers(p, path))) return undefined;
+  return `keep "${path}" is not inside an excluded path: keep names what to send of an excluded field (exclude "unmapped", keep "unmapped.tributary")`;
+}
+
 /** The fields delivery needs that an include list leaves out, each with why. */
 export function includeMissing(paths: readonly string[]): string[] {
   return Object.entries(DELIVERY_FIELDS)
@@ -66,9 +75,11 @@ interface Node {
   /** The path ends here: the whole value is removed (exclude) or kept (include). */
   end: boolean;
   kids: Map<string, Node>;
+  /** Exclude, at an end: what is sent of the value all the same (the `keep` paths under it, as an include). */
+  keep?: Node;
 }
 
-function trie(paths: readonly string[]): Node {
+function trie(paths: readonly string[], keep: readonly string[] = []): Node {
   const root: Node = { end: false, kids: new Map() };
   for (const p of paths) {
     let n = root;
@@ -81,6 +92,16 @@ function trie(paths: readonly string[]): Node {
     n.end = true;
     n.kids.clear();
   }
+  // each keep path under the excluded path that holds it (the schema made sure there is one), as an include there
+  const kept = new Map<Node, string[]>();
+  for (const p of keep) {
+    const segs = p.split(".");
+    let n = root;
+    let i = 0;
+    while (!n.end && i < segs.length && n.kids.has(segs[i]!)) n = n.kids.get(segs[i++]!)!;
+    if (n.end && i < segs.length) kept.set(n, [...(kept.get(n) ?? []), segs.slice(i).join(".")]);
+  }
+  for (const [n, rest] of kept) n.keep = trie(rest);
   return root;
 }
 
@@ -109,7 +130,9 @@ function without(v: unknown, node: Node): unknown {
     if (!Object.hasOwn(v, k)) continue;
     if (kid.end) {
       out ??= { ...v };
-      delete out[k];
+      const kept = kid.keep ? only(v[k], kid.keep) : undefined;
+      if (kept === undefined) delete out[k];
+      else setOwn(out, k, kept);
       continue;
     }
     const x = v[k];
@@ -143,6 +166,8 @@ function only(v: unknown, node: Node): unknown {
 export interface Projection {
   mode: "include" | "exclude";
   paths: readonly string[];
+  /** Exclude: what is sent all the same inside the excluded paths. */
+  keep?: readonly string[];
   apply(event: OcsfEvent): OcsfEvent;
 }
 
@@ -157,8 +182,8 @@ export function compileProjection(spec: ProjectionSpec): Projection {
     // the delivery fields are always included (the schema makes sure), so the result is an event
     return { mode: "include", paths: spec.include, apply: (e) => (only(e, root) ?? {}) as OcsfEvent };
   }
-  const root = trie(spec.exclude);
-  return { mode: "exclude", paths: spec.exclude, apply: (e) => without(e, root) as OcsfEvent };
+  const root = trie(spec.exclude, spec.keep);
+  return { mode: "exclude", paths: spec.exclude, ...(spec.keep ? { keep: spec.keep } : {}), apply: (e) => without(e, root) as OcsfEvent };
 }
 
 /** The events a projection gives, with their NDJSON lines (JSON.stringify of each projected event). */
@@ -170,8 +195,17 @@ export function projectItems<T extends { event: OcsfEvent; line: string }>(p: Pr
   });
 }
 
+/** Tributary's own facts in unmapped that SIEM searches use (docs/correlation.md): check-config warns when a projection drops them. */
+export const TRIBUTARY_FACTS = "unmapped.tributary.correlation";
+
+/** Whether a projection leaves out TRIBUTARY_FACTS (excluded and not kept, or not included). */
+export function dropsFacts(spec: ProjectionSpec): boolean {
+  if ("include" in spec) return !spec.include.some((p) => covers(p, TRIBUTARY_FACTS));
+  return spec.exclude.some((p) => covers(p, TRIBUTARY_FACTS)) && !(spec.keep ?? []).some((p) => covers(p, TRIBUTARY_FACTS));
+}
+
 /** For check-config and /v1/test: what a sink with this projection is sent of each event. */
-export function describeProjection(p: ProjectionSpec | Pick<Projection, "mode" | "paths">): string {
-  if ("mode" in p) return p.mode === "include" ? `only ${p.paths.join(", ")}` : `every field but ${p.paths.join(", ")}`;
-  return describeProjection("include" in p ? { mode: "include", paths: p.include } : { mode: "exclude", paths: p.exclude });
+export function describeProjection(p: ProjectionSpec | Pick<Projection, "mode" | "paths" | "keep">): string {
+  if ("mode" in p) return p.mode === "include" ? `only ${p.paths.join(", ")}` : `every field but ${p.paths.join(", ")}${p.keep ? ` (keeping ${p.keep.join(", ")})` : ""}`;
+  return describeProjection("include" in p ? { mode: "include", paths: p.include } : { mode: "exclude", paths: p.exclude, ...(p.keep ? { keep: p.keep } : {}) });
 }

@@ -27,7 +27,7 @@ function event(): OcsfEvent {
       "not an object",
     ],
     observables: [{ name: "process.name", type_id: 9, value: "bash" }],
-    unmapped: { "proc.name": "bash", nested: { keep: 1, drop: 2 } },
+    unmapped: { "proc.name": "bash", nested: { keep: 1, drop: 2 }, tributary: { correlation: { key: "pod:a/b", keys: ["pod:a/b"] }, redacted: ["x"] } },
     raw_data: '{"output":"..."}',
   };
 }
@@ -62,7 +62,7 @@ describe("exclude", () => {
 
   it("an emptied object stays ({}), a parent path wins over a deeper one", () => {
     const out = compileProjection({ exclude: ["unmapped.nested.keep", "unmapped.nested.drop", "finding_info.uid", "finding_info"] }).apply(event());
-    expect(out.unmapped).toEqual({ "proc.name": "bash", nested: {} });
+    expect(out.unmapped).toEqual({ "proc.name": "bash", nested: {}, tributary: event().unmapped!.tributary });
     expect(out).not.toHaveProperty("finding_info");
   });
 
@@ -76,6 +76,22 @@ describe("exclude", () => {
     expect(JSON.parse(out[0]!.line)).not.toHaveProperty("unmapped");
     expect(out[1]!.event).toBe(b);
     expect(out[1]!.line).toBe(items[1]!.line);
+  });
+});
+
+describe("exclude with keep", () => {
+  it("sends what keep names inside an excluded field, and nothing else of it", () => {
+    const e = event();
+    const out = compileProjection({ exclude: ["unmapped", "evidences"], keep: ["unmapped.tributary.correlation", "evidences.container.name"] }).apply(e);
+    expect(out.unmapped).toEqual({ tributary: { correlation: { key: "pod:a/b", keys: ["pod:a/b"] } } });
+    expect(out.evidences).toEqual([{ container: { name: "web" } }, { container: { name: "db" } }]);
+    expect(out.unmapped!.tributary).not.toBe(e.unmapped!.tributary);
+  });
+
+  it("an excluded field with none of what keep names is removed whole", () => {
+    const e = event();
+    delete e.unmapped!.tributary;
+    expect(compileProjection({ exclude: ["unmapped"], keep: ["unmapped.tributary"] }).apply(e)).not.toHaveProperty("unmapped");
   });
 });
 
@@ -154,6 +170,15 @@ describe("config: projection", () => {
     expect(issuesOf({ exclude: ["unmapped"], only: ["x"] }).join("\n")).toMatch(/sinks\.s\.projection/);
   });
 
+  it("keep: only inside an excluded path, only with exclude", () => {
+    expect(issuesOf({ exclude: ["unmapped"], keep: ["unmapped.tributary"] })).toEqual([]);
+    expect(issuesOf({ exclude: ["unmapped"], keep: ["unmapped", "raw_data"] })).toEqual([
+      expect.stringMatching(/^sinks\.s\.projection\.keep\.0: keep "unmapped" is not inside an excluded path/),
+      expect.stringMatching(/^sinks\.s\.projection\.keep\.1: keep "raw_data" is not inside an excluded path/),
+    ]);
+    expect(issuesOf({ include: [...NEEDED], keep: ["unmapped.tributary"] })).toEqual([expect.stringMatching(/^sinks\.s\.projection\.keep: keep goes with exclude/)]);
+  });
+
   it("refuses a projection on a security_lake sink, with the reason; s3 takes one", () => {
     const lake = validateConfig({ sinks: { lake: { type: "security_lake", bucket: "aws-security-data-lake-x", region: "us-east-1", accountId: "123456789012", projection: { exclude: ["unmapped"] } } } });
     expect(lake.ok).toBe(false);
@@ -167,5 +192,13 @@ describe("config: projection", () => {
     const text = formatReport("c.json", r);
     expect(text).toContain("  sinks.siem is sent every field but unmapped, raw_data (projection; the archive and the DLQ keep whole events)\n");
     expect(text).not.toContain("sinks.plain is sent");
+    // unmapped holds the correlation keys SIEM searches use: dropping them is said, keeping them is quiet
+    const sinkWarnings = (w: string[]) => w.filter((x) => x.startsWith("sinks."));
+    expect(sinkWarnings(r.warnings)).toEqual([expect.stringMatching(/^sinks\.siem\.projection: leaves out unmapped\.tributary\.correlation .*add "keep": \["unmapped\.tributary"\]/)]);
+    const kept = checkConfigText(JSON.stringify({ sinks: { siem: { ...HEC, projection: { exclude: ["unmapped"], keep: ["unmapped.tributary"] } } }, default_sinks: ["siem"] }));
+    expect(sinkWarnings(kept.warnings)).toEqual([]);
+    expect(formatReport("c.json", kept)).toContain("  sinks.siem is sent every field but unmapped (keeping unmapped.tributary) (projection;");
+    const lean = checkConfigText(JSON.stringify({ sinks: { siem: { ...HEC, projection: { include: NEEDED } } }, default_sinks: ["siem"] }));
+    expect(sinkWarnings(lean.warnings)).toEqual([expect.stringMatching(/include "unmapped\.tributary\.correlation"/)]);
   });
 });
