@@ -28,6 +28,12 @@ export interface Args {
 
 const TAKES: Record<string, readonly string[]> = { ls: ["--day", "--reason", "--tenant"], reasons: ["--day", "--reason", "--tenant"], reingest: ["--day", "--reason", "--tenant"] };
 
+/** Whether yyyymmdd is a day of the calendar (not 20261345, 20260230). */
+function isDay(yyyymmdd: string): boolean {
+  const t = Date.UTC(Number(yyyymmdd.slice(0, 4)), Number(yyyymmdd.slice(4, 6)) - 1, Number(yyyymmdd.slice(6)));
+  return new Date(t).toISOString().slice(0, 10).replace(/-/g, "") === yyyymmdd;
+}
+
 /** The command line, or the reason it is refused. Pure (exported for its test). */
 export function parseArgs(argv: readonly string[]): Args | string {
   const cmd = argv[0];
@@ -42,6 +48,8 @@ export function parseArgs(argv: readonly string[]): Args | string {
   if (keys.length && cmd !== "reingest") return `${cmd} takes no keys (only reingest does)`;
   const day = opts["--day"]?.replace(/-/g, "");
   if (day !== undefined && !/^\d{8}$/.test(day)) return `--day: expected yyyymmdd or yyyy-mm-dd, got "${opts["--day"]}"`;
+  // a day no calendar has (20261345) would list nothing and re-ingest nothing, with exit status 0
+  if (day !== undefined && !isDay(day)) return `--day: no such day "${opts["--day"]}"`;
   if (day === undefined && !keys.length) return `${cmd} needs --day yyyymmdd (the UTC day the records were received)${cmd === "reingest" ? " or quarantine keys" : ""}`;
   return { cmd, day, reason: opts["--reason"] || undefined, tenant: opts["--tenant"] || undefined, dryRun, keys };
 }

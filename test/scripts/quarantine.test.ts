@@ -21,6 +21,9 @@ describe("npm run quarantine: arguments", () => {
   it("refuses what it would otherwise ignore or guess", () => {
     expect(parseArgs(["ls"])).toMatch(/needs --day/);
     expect(parseArgs(["reasons", "--day", "yesterday"])).toMatch(/--day: expected yyyymmdd/);
+    expect(parseArgs(["reingest", "--day", "2026-13-45"])).toBe('--day: no such day "2026-13-45"');
+    expect(parseArgs(["ls", "--day", "20260230"])).toBe('--day: no such day "20260230"');
+    expect(parseArgs(["ls", "--day", "20280229"])).toMatchObject({ day: "20280229" });
     expect(parseArgs(["ls", "--day", "20261122", "--dry-run"])).toBe("ls takes no --dry-run");
     expect(parseArgs(["ls", "--day", "20261122", "quarantine/x.json"])).toMatch(/takes no keys/);
     expect(parseArgs(["reingest", "--day", "20261122", "--sink", "x"])).toMatch(/takes no --sink/);
