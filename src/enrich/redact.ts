@@ -47,30 +47,35 @@ const VALUE = String.raw`(?:'([^'\n]*)'|\\"([^"\n\\]*)\\"|"([^"\n\\]*)"|([^\s"'\
 const AFTER_ESCAPE = String.raw`(?<=\\[nrt])`;
 const MYSQL = "mysql|mariadb|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlcheck|mysqlpump|mysqlsh|mariadb-dump|mariadb-admin";
 
-/** The `credentials` preset (docs/config.md#redact lists them, test/enrich/redact.test.ts tests each). */
-export const PRESETS: Record<RedactConfig["presets"][number], readonly string[]> = {
+/**
+ * The `credentials` preset (docs/config.md#redact lists them, test/enrich/redact.test.ts tests each). `needle`:
+ * text (lower case) that every match holds; a text without it is not matched at all (most values have none).
+ */
+export const PRESETS: Record<RedactConfig["presets"][number], readonly { pattern: string; needle: string }[]> = {
   credentials: [
     // --password=x, --password x, --db-password x, -password x, --passwd, --passphrase, keytool -storepass/-keypass
     // (not --password-file, --password-stdin, --no-password, nor a value that is the next option)
-    String.raw`(?i)(?:(?<![^\s"'])|${AFTER_ESCAPE})--?(?!no-)(?:[a-z0-9]+[-_])*(?:store|key|new)?pass(?:word|wd|phrase)?(?:=|\s+)(?!-)${VALUE}`,
+    { pattern: String.raw`(?i)(?:(?<![^\s"'])|${AFTER_ESCAPE})--?(?!no-)(?:[a-z0-9]+[-_])*(?:store|key|new)?pass(?:word|wd|phrase)?(?:=|\s+)(?!-)${VALUE}`, needle: "pass" },
     // mysql -u root -pS3cret (only in a mysql client's command line: -p is a port, a flag... elsewhere)
-    String.raw`(?:(?<![\w.-])|${AFTER_ESCAPE})(?:${MYSQL})\s(?:[^\n"\\]*?\s)?-p([^\s"'\\]+)`,
+    { pattern: String.raw`(?:(?<![\w.-])|${AFTER_ESCAPE})(?:${MYSQL})\s(?:[^\n"\\]*?\s)?-p([^\s"'\\]+)`, needle: "-p" },
     // sshpass -p secret ssh host
-    String.raw`(?:(?<![\w.-])|${AFTER_ESCAPE})sshpass\s(?:[^\n"\\]*?\s)?-p\s*([^\s"'\\]+)`,
+    { pattern: String.raw`(?:(?<![\w.-])|${AFTER_ESCAPE})sshpass\s(?:[^\n"\\]*?\s)?-p\s*([^\s"'\\]+)`, needle: "sshpass" },
     // Authorization: Bearer x / Basic x / Token x (a curl -H, a logged request); Proxy-Authorization too
-    String.raw`(?i)(?:\b|${AFTER_ESCAPE})(?:proxy-)?authorization\s*:\s*(?:bearer|basic|token)\s+([A-Za-z0-9._~+/=-]+)`,
+    { pattern: String.raw`(?i)(?:\b|${AFTER_ESCAPE})(?:proxy-)?authorization\s*:\s*(?:bearer|basic|token)\s+([A-Za-z0-9._~+/=-]+)`, needle: "authorization" },
     // key=value where the key ends in token, secret, password, api key, ...: GITHUB_TOKEN=x, api_key=x, ?token=x&,
     // client_secret=x, --from-literal=password=x, MYSQL_PWD=x (not PWD=/root, max_tokens=5, token_type=x)
-    String.raw`(?i)(?:(?<![\w-])|${AFTER_ESCAPE})-{0,2}(?:(?:[a-z0-9]+[_-])*(?:token|secret|api[_-]?key|apikey|passw(?:or)?d|credentials?)|(?:[a-z0-9]+_)+pwd)=([^\s"'\\&]+)`,
+    { pattern: String.raw`(?i)(?:(?<![\w-])|${AFTER_ESCAPE})-{0,2}(?:(?:[a-z0-9]+[_-])*(?:token|secret|api[_-]?key|apikey|passw(?:or)?d|credentials?)|(?:[a-z0-9]+_)+pwd)=([^\s"'\\&]+)`, needle: "=" },
     // https://user:password@host (the password; the user stays)
-    String.raw`://[^\s/?#@:"'\\]+:([^\s/?#@"'\\]+)@`,
+    { pattern: String.raw`://[^\s/?#@:"'\\]+:([^\s/?#@"'\\]+)@`, needle: "://" },
     // AWS_SECRET_ACCESS_KEY=x, aws_secret_access_key = x (credentials file), AWS_SESSION_TOKEN: x
-    String.raw`(?i)(?:(?<![\w-])|${AFTER_ESCAPE})aws_(?:secret_access_key|session_token)["']?\s*[=:]\s*["']?([^\s"'\\&,]+)`,
+    { pattern: String.raw`(?i)(?:(?<![\w-])|${AFTER_ESCAPE})aws_(?:secret_access_key|session_token)["']?\s*[=:]\s*["']?([^\s"'\\&,]+)`, needle: "aws_" },
   ],
 };
 
 interface Rule {
   re: RegExp;
+  /** Lower-case text every match holds (presets). */
+  needle?: string;
   /** The pattern has capture groups (only they are replaced). */
   groups: boolean;
   binary?: RegExp;
@@ -78,17 +83,16 @@ interface Rule {
 
 /** Rules sharing one list of fields: one walk over the event applies them all. */
 interface Group {
-  /** Each field as its keys ("**", "*" or a key). */
-  fields: string[][];
+  paths: Paths;
   rules: Rule[];
 }
 
 export type Redactor = (e: OcsfEvent) => OcsfEvent;
 
-function rule(pattern: string, binary?: string): Rule {
+function rule(pattern: string, binary?: string, needle?: string): Rule {
   const probe = regexOf(pattern);
   const groups = new RegExp(`${probe.source}|`, probe.flags).exec("")!.length > 1;
-  return { re: regexOf(pattern, groups ? "gd" : "g"), groups, binary: binary !== undefined ? regexOf(binary) : undefined };
+  return { re: regexOf(pattern, groups ? "gd" : "g"), groups, needle, binary: binary !== undefined ? regexOf(binary) : undefined };
 }
 
 const compiled = new WeakMap<RedactConfig, Redactor | null>();
@@ -103,10 +107,10 @@ export function makeRedactor(cfg: RedactConfig | undefined): Redactor | undefine
     const list = [...new Set(fields.flatMap((f) => (f === "default" ? DEFAULT_FIELDS : [f])))];
     const key = JSON.stringify(list);
     let g = byFields.get(key);
-    if (!g) byFields.set(key, (g = { fields: list.map((f) => f.split(".")), rules: [] }));
+    if (!g) byFields.set(key, (g = { paths: new Paths(list.map((f) => f.split("."))), rules: [] }));
     g.rules.push(r);
   };
-  for (const p of cfg.presets) for (const pattern of PRESETS[p]) add(DEFAULT_FIELDS, rule(pattern));
+  for (const p of cfg.presets) for (const x of PRESETS[p]) add(DEFAULT_FIELDS, rule(x.pattern, undefined, x.needle));
   for (const r of cfg.rules) add(r.fields ?? DEFAULT_FIELDS, rule(r.pattern, r.binary));
   const groups = [...byFields.values()];
   const out: Redactor | null = groups.length ? (e) => redactEvent(e, groups) : null;
@@ -141,6 +145,50 @@ function step(fields: string[][], states: readonly number[], key: string): { nex
     else if (k === "*" || k === key) all = enter(fields, f, p + 1, next) || all;
   }
   return { next, all };
+}
+
+/** A set of states, and the set after each key seen (a lazily built automaton: no work per key once seen). */
+interface PathState {
+  states: number[];
+  /** Every string below is covered. */
+  all: boolean;
+  /** The state after a key; null: nothing below is covered. */
+  next: Map<string, PathState | null>;
+}
+
+/** Most transitions a group remembers (keys are event data: a record's own keys are unbounded). */
+const MAX_TRANSITIONS = 8192;
+
+class Paths {
+  readonly start: PathState;
+  private readonly known = new Map<string, PathState>();
+  private readonly all: PathState = { states: [], all: true, next: new Map() };
+  private transitions = 0;
+  constructor(private readonly fields: string[][]) {
+    const start: number[] = [];
+    let all = false;
+    for (let f = 0; f < fields.length; f++) all = enter(fields, f, 0, start) || all;
+    this.start = this.state(start, all)!;
+  }
+  private state(states: number[], all: boolean): PathState | null {
+    if (all) return this.all;
+    if (states.length === 0) return null;
+    const id = states.sort((a, b) => a - b).join(",");
+    let s = this.known.get(id);
+    if (!s) this.known.set(id, (s = { states, all: false, next: new Map() }));
+    return s;
+  }
+  step(from: PathState, key: string): PathState | null {
+    const seen = from.next.get(key);
+    if (seen !== undefined) return seen;
+    const { next, all } = step(this.fields, from.states, key);
+    const to = this.state(next, all);
+    if (this.transitions < MAX_TRANSITIONS) {
+      from.next.set(key, to);
+      this.transitions++;
+    }
+    return to;
+  }
 }
 
 /** Never redacted: the event's identity and metadata, and the list of what was redacted. */
@@ -259,8 +307,14 @@ export function redactText(r: Rule, s: string): string {
 
 function redactString(s: string, w: Walk, proc: JsonObject | undefined): string {
   let out = s;
+  let lower: string | undefined;
   try {
-    for (const r of w.group.rules) if (applies(r, w, proc)) out = redactText(r, out);
+    for (const r of w.group.rules) {
+      if (r.needle !== undefined && !(lower ??= out.toLowerCase()).includes(r.needle)) continue;
+      if (!applies(r, w, proc)) continue;
+      const next = redactText(r, out);
+      if (next !== out) [out, lower] = [next, undefined];
+    }
   } catch {
     // a failure must not let the text through (a stack overflow in a pattern): the whole value goes
     out = MASK;
@@ -269,14 +323,14 @@ function redactString(s: string, w: Walk, proc: JsonObject | undefined): string 
   return out;
 }
 
-function walk(v: Json, states: readonly number[], all: boolean, w: Walk, proc: JsonObject | undefined): Json {
-  if (typeof v === "string") return all ? redactString(v, w, proc) : v;
+function walk(v: Json, at: PathState, w: Walk, proc: JsonObject | undefined): Json {
+  if (typeof v === "string") return at.all ? redactString(v, w, proc) : v;
   if (v === null || typeof v !== "object" || w.path.length > 80) return v;
   if (Array.isArray(v)) {
     let copy: Json[] | undefined;
     for (let i = 0; i < v.length; i++) {
       w.path.push(i);
-      const c = walk(v[i]!, states, all, w, proc);
+      const c = walk(v[i]!, at, w, proc);
       w.path.pop();
       if (c !== v[i]) (copy ??= v.slice())[i] = c;
     }
@@ -285,17 +339,11 @@ function walk(v: Json, states: readonly number[], all: boolean, w: Walk, proc: J
   let copy: JsonObject | undefined;
   for (const k in v) {
     if (protectedKey(w.path, k)) continue;
-    let next = states;
-    let below = all;
-    if (!all) {
-      const s = step(w.group.fields, states, k);
-      next = s.next;
-      below = s.all;
-      if (!below && next.length === 0) continue;
-    }
+    const next = at.all ? at : w.group.paths.step(at, k);
+    if (next === null) continue;
     const child = v[k]!;
     w.path.push(k);
-    const c = walk(child, next, below, w, (k === "process" || k === "parent_process") && isObject(child) ? child : proc);
+    const c = walk(child, next, w, (k === "process" || k === "parent_process") && isObject(child) ? child : proc);
     w.path.pop();
     if (c !== child) (copy ??= { ...v })[k] = c;
   }
@@ -306,10 +354,7 @@ function redactEvent(e: OcsfEvent, groups: readonly Group[]): OcsfEvent {
   let out = e;
   const changed = new Map<string, string>();
   for (const group of groups) {
-    const start: number[] = [];
-    let all = false;
-    for (let f = 0; f < group.fields.length; f++) all = enter(group.fields, f, 0, start) || all;
-    out = walk(out as unknown as JsonObject, start, all, { group, event: out, path: [], changed }, undefined) as unknown as OcsfEvent;
+    out = walk(out as unknown as JsonObject, group.paths.start, { group, event: out, path: [], changed }, undefined) as unknown as OcsfEvent;
   }
   if (changed.size === 0) return out;
   const paths = [...changed.keys()];
