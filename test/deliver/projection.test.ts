@@ -2,6 +2,7 @@
 // 127.0.0.1: the lean sink's bodies lack the excluded fields while its dead letters and retries keep whole events
 // (a retry is projected again when sent); a sink without projection sends byte-identical bodies to the driver's own
 // encode of the items; batch.maxBytes counts the projected lines; POST /v1/test goes through the projection and says so.
+// (A buffered storage sink's staging and compaction: projection-buffer.worker.test.ts.)
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { parseConfig } from "../../src/config/load";
 import { deliverToSink } from "../../src/deliver/deliver";
