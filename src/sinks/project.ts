@@ -1,4 +1,4 @@
-// Per-sink field projection (a sink's `projection` key, docs/sinks.md "Common keys"): send a SIEM billed by
+// Per-sink field projection (a sink's `projection` key, docs/sinks.md "Projection: send a sink less of each event"): send a SIEM billed by
 // ingested bytes a lean event while the archive, the DLQ and the other sinks keep it whole.
 //   { exclude: ["unmapped", "raw_data", "evidences.process.environment"] }  every field but these
 //   { include: ["class_uid", ..., "metadata", "finding_info.title"] }      only these
@@ -15,7 +15,7 @@
 // event it leaves as they are and copies the objects on the way to what it removes.
 import type { OcsfEvent } from "../normalize/ocsf";
 
-/** A sink's projection as configured: one of the two lists. */
+/** A sink's projection as configured: an include list, or an exclude list with what to keep inside it. */
 export type ProjectionSpec = { include: string[] } | { exclude: string[]; keep?: string[] };
 
 const BASE = "an OCSF base attribute every event must have; sinks read it (partitions by class and day, names, severities)";
@@ -41,7 +41,7 @@ export const MAX_PATH_LENGTH = 256;
 export function pathProblem(path: string): string | undefined {
   if (path.length > MAX_PATH_LENGTH) return `longer than ${MAX_PATH_LENGTH} characters`;
   if (path.includes("*")) return "wildcards are not supported: name the field (arrays are traversed without one: evidences.process)";
-  if (/\s/.test(path)) return "a path has no white space";
+  if (/\s/.test(path)) return "white space in a path";
   if (path.split(".").some((s) => s === "")) return 'an empty segment: dotted OCSF path such as "evidences.process.environment"';
   return undefined;
 }
