@@ -14,6 +14,7 @@
 // driver encodes (src/deliver/attempt.ts). Events are never changed: a projection shares the parts of the
 // event it leaves as they are and copies the objects on the way to what it removes.
 import type { OcsfEvent } from "../normalize/ocsf";
+import { isObject, setOwn } from "../normalize/json";
 
 /** A sink's projection as configured: an include list, or an exclude list with what to keep inside it. */
 export type ProjectionSpec = { include: string[] } | { exclude: string[]; keep?: string[] };
@@ -106,12 +107,6 @@ function trie(paths: readonly string[], keep: readonly string[] = []): Node {
 }
 
 type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
-
-/** Sets an own property, "__proto__" included (a sender's key of that name stays a plain field). */
-function setOwn(o: Obj, k: string, v: unknown): void {
-  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
-}
 
 /** `v` without the fields `node` names: `v` itself when none is there, else copies along the way. */
 function without(v: unknown, node: Node): unknown {
@@ -124,7 +119,7 @@ function without(v: unknown, node: Node): unknown {
     });
     return changed ? out : v;
   }
-  if (!isObj(v)) return v;
+  if (!isObject(v)) return v;
   let out: Obj | undefined;
   for (const [k, kid] of node.kids) {
     if (!Object.hasOwn(v, k)) continue;
@@ -148,7 +143,7 @@ function only(v: unknown, node: Node): unknown {
     const out = v.map((x) => only(x, node)).filter((y) => y !== undefined);
     return out.length > 0 ? out : undefined;
   }
-  if (!isObj(v)) return undefined;
+  if (!isObject(v)) return undefined;
   const out: Obj = {};
   let any = false;
   for (const k of Object.keys(v)) {
