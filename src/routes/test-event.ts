@@ -108,7 +108,7 @@ async function testSink(sink: ResolvedSink, item: Item, env: Record<string, unkn
   const started = Date.now();
   const report = await attemptDelivery(watched, [item], { env, now });
   const result = resultOf(report, statuses, Date.now() - started);
-  if (sink.project) result.projection = describeProjection(sink.project);
+  if (sink.project) result.projection = describeProjection(sink.project.spec);
   // it works now: deliveries resume at once instead of being dead-lettered unsent for the rest of GONE_MS
   if (result.outcome === "delivered") forgetGone(sink.name);
   // left out by the sink's own filter (Slack's minimum severity): nothing was probed, so a sink remembered gone stays

@@ -159,10 +159,8 @@ function only(v: unknown, node: Node): unknown {
 
 /** A compiled projection. */
 export interface Projection {
-  mode: "include" | "exclude";
-  paths: readonly string[];
-  /** Exclude: what is sent all the same inside the excluded paths. */
-  keep?: readonly string[];
+  /** The spec it was compiled from (what check-config and /v1/test describe). */
+  spec: ProjectionSpec;
   apply(event: OcsfEvent): OcsfEvent;
 }
 
@@ -175,10 +173,10 @@ export function compileProjection(spec: ProjectionSpec): Projection {
   if ("include" in spec) {
     const root = trie(spec.include);
     // the delivery fields are always included (the schema makes sure), so the result is an event
-    return { mode: "include", paths: spec.include, apply: (e) => (only(e, root) ?? {}) as OcsfEvent };
+    return { spec, apply: (e) => (only(e, root) ?? {}) as OcsfEvent };
   }
   const root = trie(spec.exclude, spec.keep);
-  return { mode: "exclude", paths: spec.exclude, ...(spec.keep ? { keep: spec.keep } : {}), apply: (e) => without(e, root) as OcsfEvent };
+  return { spec, apply: (e) => without(e, root) as OcsfEvent };
 }
 
 /** The events a projection gives, with their NDJSON lines (JSON.stringify of each projected event). */
@@ -200,7 +198,7 @@ export function dropsFacts(spec: ProjectionSpec): boolean {
 }
 
 /** For check-config and /v1/test: what a sink with this projection is sent of each event. */
-export function describeProjection(p: ProjectionSpec | Pick<Projection, "mode" | "paths" | "keep">): string {
-  if ("mode" in p) return p.mode === "include" ? `only ${p.paths.join(", ")}` : `every field but ${p.paths.join(", ")}${p.keep ? ` (keeping ${p.keep.join(", ")})` : ""}`;
-  return describeProjection("include" in p ? { mode: "include", paths: p.include } : { mode: "exclude", paths: p.exclude, ...(p.keep ? { keep: p.keep } : {}) });
+export function describeProjection(spec: ProjectionSpec): string {
+  if ("include" in spec) return `only ${spec.include.join(", ")}`;
+  return `every field but ${spec.exclude.join(", ")}${spec.keep ? ` (keeping ${spec.keep.join(", ")})` : ""}`;
 }

@@ -134,8 +134,7 @@ describe("config: projection", () => {
     expect(ok.ok).toBe(true);
     if (!ok.ok) return;
     const s = resolveSinks(ok.config).get("s")!;
-    expect(s.project?.mode).toBe("exclude");
-    expect(s.project?.paths).toEqual(["unmapped", "raw_data"]);
+    expect(s.project?.spec).toEqual({ exclude: ["unmapped", "raw_data"] });
     expect(validateConfig({ sinks: { s: { ...HEC, projection: { include: [...NEEDED] } } } }).ok).toBe(true);
   });
 
