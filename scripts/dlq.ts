@@ -80,7 +80,9 @@ try {
     if (r.note) console.error(`note: ${r.note}`); // a --tenant no credential has: a typo?
     // with --tenant: that tenant's events of each dead letter ("3 of 5 events": the others are other tenants')
     const events = (d: DeadLetterInfo) => (tenant ? `${d.tenants?.[tenant] ?? 0} of ${d.count} events` : `${d.count} events`);
-    for (const d of r.dead) console.log(row(d.key, d.sink, events(d), `${d.attempts} attempts`, statusText(d), d.reason));
+    // set aside by a replay that did not finish (a crash, or the queue refused): replay it again
+    const reason = (d: DeadLetterInfo) => (d.replaying ? `(replay of ${d.replaying} unfinished: its events may be on the queue already) ${d.reason}` : d.reason);
+    for (const d of r.dead) console.log(row(d.key, d.sink, events(d), `${d.attempts} attempts`, statusText(d), reason(d)));
     const more = r.more ? "+" : "";
     console.log(tenant ? `${r.records}${more} dead letters, ${r.events}${more} events of tenant ${tenant}` : `${r.records} dead letters, ${r.events} events`);
     if (r.unchecked) console.log(`${r.unchecked} older dead letters were not read (no tenants stored with them): list again with --sink to look at fewer`);

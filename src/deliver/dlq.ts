@@ -4,6 +4,8 @@
 // The id is a digest of the sink and the events' uids, so the same events dead-lettered twice (a
 // redelivered queue message) overwrite one record. `npm run dlq -- list|replay` reads and replays them.
 // The R2 metadata `tenants` counts the events per tenant (metadata.tenant_uid), for the per-tenant listing.
+// A replay first moves a record aside to <id>.replaying.json (setAsideForReplay), so the consumer can write the
+// same key again for the replayed events without the replay's delete removing it; a crash leaves that copy listed.
 import { stableHex } from "../normalize/uid";
 import { eventDay, uidOf } from "../sinks/objects";
 import type { OcsfEvent } from "../normalize/ocsf";
@@ -36,6 +38,26 @@ export interface DeadLetter {
 
 export function dlqKey(sink: string, events: readonly OcsfEvent[], now: number): string {
   return `${DLQ_PREFIX}${sink}/${eventDay(now)}/${stableHex(`${sink}|${events.map(uidOf).sort().join(",")}`)}.json`;
+}
+
+/** Suffix of a dead letter a replay set aside (`<id>.replaying.json` beside `<id>.json`) while it sends its events. */
+export const REPLAYING_SUFFIX = ".replaying.json";
+
+/**
+ * Moves the dead letter at `key` aside before its replay sends the events: a copy (same body and metadata, with
+ * `replaying`: when) at `<id>.replaying.json`, then `key` is deleted. The consumer may dead-letter the replayed
+ * events again under `key` (the same sink, day and uids) before the replay is done: what it writes there then
+ * stays, as the replay deletes only the copy, after sending. A key already set aside is returned as it is (the
+ * consumer never writes one). Undefined when there is no such record (another replay took it). Throws what R2 throws.
+ */
+export async function setAsideForReplay(bucket: R2Bucket, key: string, now: number): Promise<string | undefined> {
+  if (key.endsWith(REPLAYING_SUFFIX)) return key;
+  const obj = await bucket.get(key);
+  if (!obj) return undefined;
+  const pending = `${key.replace(/\.json$/, "")}${REPLAYING_SUFFIX}`;
+  await bucket.put(pending, await obj.arrayBuffer(), { httpMetadata: obj.httpMetadata, customMetadata: { ...obj.customMetadata, replaying: new Date(now).toISOString() } });
+  await bucket.delete(key);
+  return pending;
 }
 
 /** The events per tenant (metadata.tenant_uid; events without one are not counted), in first-seen order. */
@@ -91,6 +113,8 @@ export interface DeadLetterInfo {
   uploaded: string;
   /** Events per tenant (metadata.tenant_uid), from the `tenants` metadata; absent when it was not stored. */
   tenants?: Record<string, number>;
+  /** Set aside by a replay that did not finish (setAsideForReplay): when; its events may be on the queue already. */
+  replaying?: string;
 }
 
 /** The `tenants` metadata ([[tenant, events], ...]) as an object of own keys, or undefined when absent or unreadable. */
@@ -128,6 +152,7 @@ export async function listDeadLetterObjects(bucket: R2Bucket, prefix: string, li
       size: o.size,
       uploaded: o.uploaded.toISOString(),
       ...(tenants !== undefined ? { tenants } : {}),
+      ...(m.replaying ? { replaying: m.replaying } : {}),
     };
   });
   return items;

@@ -3,8 +3,9 @@
 //   GET  /v1/dlq?tenant=name[&sink=&limit=]  only dead letters holding events of that tenant (metadata.tenant_uid;
 //                                           `note` when no credential of the config has that tenant)
 //   GET  /v1/dlq/object/<key>               one dead letter (events, reason, the sink's last response)
-//   POST /v1/dlq/replay {sink?, keys?, limit?, to?}  send the events back to their sink through DELIVERIES
-//                                           (a fresh retry budget), then remove them from the DLQ; `to`
+//   POST /v1/dlq/replay {sink?, keys?, limit?, to?}  move each dead letter aside (<id>.replaying.json), send the
+//                                           events back to their sink through DELIVERIES (a fresh retry
+//                                           budget), then remove the copy; `to`
 //                                           sends them to that configured sink instead (a renamed sink);
 //                                           at most `limit` (100) a call, `more` when others are left
 // Queue messages the consumer could not settle at all (src/deliver/queue-dlq.ts, dlq-queue/...) are
@@ -22,7 +23,7 @@ import type { AppEnv } from "./ingest";
 import { configFor } from "../config/load";
 import { adminBody, adminGuard } from "./admin";
 import { ingestTenants } from "./auth";
-import { listDeadLetters, listTenantDeadLetters, readDeadLetter, DLQ_PREFIX } from "../deliver/dlq";
+import { listDeadLetters, listTenantDeadLetters, readDeadLetter, setAsideForReplay, DLQ_PREFIX } from "../deliver/dlq";
 import { deleteCopies, listQueueDeadLetters, readQueueDeadLetter, resendQueueDeadLetter, QUEUE_DLQ_PREFIX, QUEUE_SINK_PREFIX, type QueueOrigin } from "../deliver/queue-dlq";
 import { scheduleDelivery } from "../deliver/retry";
 import { resolveSinks, type ResolvedSink } from "../deliver/sinks";
@@ -138,6 +139,7 @@ dlqRoutes.post("/v1/dlq/replay", async (c) => {
       belongs: `belongs to sink ${rec.sink}`,
       unavailable: target || sinks.has(rec.sink) ? undefined : `sink "${rec.sink}" is not configured: add it back before replaying, or replay it to another sink with "to"`,
       refusedTo: target ? unwritableBy(target, rec.events) : undefined,
+      setAside: () => setAsideForReplay(c.env.ARCHIVE, key, now),
       resend: () => {
         const items = rec.events.map((event) => ({ event, line: JSON.stringify(event) }));
         const reason = dest === rec.sink ? `replay of ${key}` : `replay of ${key} to ${dest}`;
@@ -162,8 +164,16 @@ dlqRoutes.post("/v1/dlq/replay", async (c) => {
       continue;
     }
     try {
-      await t.resend();
-      await c.env.ARCHIVE.delete(key);
+      // a sink dead letter is moved aside first: what the consumer dead-letters again under its key meanwhile stays
+      const sent = t.setAside ? await t.setAside() : key;
+      if (sent === undefined) {
+        failed.push({ key, error: "no such dead letter (another replay took it)" });
+        continue;
+      }
+      await t.resend().catch((e: Error) => {
+        throw sent === key ? e : new Error(`${e.message}; the dead letter is kept as ${sent}`);
+      });
+      await c.env.ARCHIVE.delete(sent);
       await t.cleanup?.();
       replayed.push({ key, sink: t.dest, count: t.count, ...(t.dest !== t.sink ? { from: t.sink } : {}) });
     } catch (e) {

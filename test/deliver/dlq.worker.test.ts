@@ -174,3 +174,51 @@ describe("npm run dlq: list, show, replay", () => {
     expect((await callWorker(open, "/v1/dlq")).status).toBe(200);
   });
 });
+
+describe("npm run dlq -- replay while the sink still fails (the replay race)", () => {
+  // a sink that dead-letters every send without the network: its token's secret is not set
+  const failing = (sink: string) => ({ sinks: { [sink]: { type: "splunk_hec", url: "http://127.0.0.1:9/hec", token: { env: "HEC_TOKEN_UNSET" } } } });
+  type Listed = { dead: DeadLetterInfo[]; events: number };
+  type Replayed = { replayed: { key: string }[]; failed: { key: string; error: string }[] };
+
+  it("the consumer dead-letters the replayed events again before the replay's delete: the new dead letter stays", async () => {
+    const sink = `race${Date.now().toString(36)}`;
+    const events = uniqueFixtureEvents(["falco"]).slice(0, 3);
+    const key = await writeDeadLetter(env.ARCHIVE, { sink, type: "splunk_hec", attempts: 1, first_attempt_at: new Date(0).toISOString(), reason: "first failure", events }, Date.now());
+    // the queue hands each replayed message to the consumer before send() returns: the interleaving that lost them
+    const consumed: string[] = [];
+    const deliveries = {
+      sent: [] as unknown[],
+      async send(body: unknown) {
+        consumed.push(...(await runBatch("tributary-deliveries", [body], e)).acked);
+      },
+    };
+    const e = { ...env, TRIBUTARY_CONFIG: JSON.stringify(failing(sink)), DELIVERIES: deliveries } as unknown as Env;
+    const rep = (await (await callWorker(e, "/v1/dlq/replay", { method: "POST", body: JSON.stringify({ sink }) })).json()) as Replayed;
+    expect([rep.replayed.map((r) => r.key), rep.failed, consumed.length]).toEqual([[key], [], 1]);
+    const list = (await (await callWorker(e, `/v1/dlq?sink=${sink}`)).json()) as Listed;
+    expect(list.dead.map((d) => [d.key, d.count, d.reason])).toEqual([[key, 3, expect.stringContaining("HEC_TOKEN_UNSET")]]);
+    const rec = (await (await callWorker(e, `/v1/dlq/object/${encodeURIComponent(key)}`)).json()) as DeadLetter;
+    expect(rec.events.map((x) => x.metadata.uid).sort()).toEqual(events.map((x) => x.metadata.uid).sort());
+  });
+
+  it("a replay that could not send keeps the dead letter aside (listed as replaying), and replaying that sends it and removes it", async () => {
+    const sink = `aside${Date.now().toString(36)}`;
+    const events = uniqueFixtureEvents(["falco"]).slice(3, 5);
+    const key = await writeDeadLetter(env.ARCHIVE, { sink, type: "splunk_hec", attempts: 1, first_attempt_at: new Date(0).toISOString(), reason: "first failure", events }, Date.now());
+    const deliveries = stubDeliveries();
+    deliveries.fail = true;
+    const e = { ...env, TRIBUTARY_CONFIG: JSON.stringify(failing(sink)), DELIVERIES: deliveries } as unknown as Env;
+    const rep = await callWorker(e, "/v1/dlq/replay", { method: "POST", body: JSON.stringify({ sink }) });
+    expect(rep.status).toBe(502);
+    const pending = key.replace(/\.json$/, ".replaying.json");
+    expect(((await rep.json()) as Replayed).failed).toEqual([{ key, error: `Queue send failed: Too Many Requests; the dead letter is kept as ${pending}` }]);
+    const list = (await (await callWorker(e, `/v1/dlq?sink=${sink}`)).json()) as Listed;
+    expect(list.dead.map((d) => [d.key, d.sink, d.count, d.reason, typeof d.replaying])).toEqual([[pending, sink, 2, "first failure", "string"]]);
+    deliveries.fail = false;
+    const again = (await (await callWorker(e, "/v1/dlq/replay", { method: "POST", body: JSON.stringify({ sink }) })).json()) as Replayed;
+    expect([again.replayed.map((r) => r.key), again.failed]).toEqual([[pending], []]);
+    expect(deliveries.sent.map((c) => c.body.count)).toEqual([2]);
+    expect(((await (await callWorker(e, `/v1/dlq?sink=${sink}`)).json()) as Listed).dead).toEqual([]);
+  });
+});

@@ -38,12 +38,13 @@ async function printed(url: string, ...args: string[]): Promise<string[]> {
 }
 
 describe("npm run dlq -- list", () => {
-  it("prints one tab-separated row per dead letter, line breaks and tabs in a field folded to a space, a bulk item's status beside the answer's", async () => {
+  it("prints one tab-separated row per dead letter, line breaks and tabs in a field folded to a space, a bulk item's status beside the answer's, an unfinished replay's copy marked", async () => {
     const base = { count: 12, attempts: 1, size: 100, uploaded: "2027-01-15T00:00:00.000Z" };
     const url = await admin([
       { ...base, key: "dlq/loki/20270115/aa.json", sink: "loki", status: 400, reason: "Loki HTTP 400: entry has timestamp too old\n; Loki stored the push's other entries" },
       { ...base, key: "dlq/hook/20270115/bb.json", sink: "hook", status: 400, reason: "webhook HTTP 400: bad\r\n\tpayload" },
       { ...base, key: "dlq/es/20270115/cc.json", sink: "es", status: 200, itemStatus: 400, reason: "item 400: mapper_parsing_exception: failed to parse" },
+      { ...base, key: "dlq/es/20270115/dd.replaying.json", sink: "es", status: 400, reason: "Elasticsearch 400: bad", replaying: "2027-01-15T01:00:00.000Z" },
     ]);
     const r = await dlq(url, "list");
     expect(r.stderr).toBe("");
@@ -52,7 +53,8 @@ describe("npm run dlq -- list", () => {
       "dlq/loki/20270115/aa.json\tloki\t12 events\t1 attempts\t400\tLoki HTTP 400: entry has timestamp too old ; Loki stored the push's other entries",
       "dlq/hook/20270115/bb.json\thook\t12 events\t1 attempts\t400\twebhook HTTP 400: bad payload",
       "dlq/es/20270115/cc.json\tes\t12 events\t1 attempts\t200 (item 400)\titem 400: mapper_parsing_exception: failed to parse",
-      "3 dead letters, 36 events",
+      "dlq/es/20270115/dd.replaying.json\tes\t12 events\t1 attempts\t400\t(replay of 2027-01-15T01:00:00.000Z unfinished: its events may be on the queue already) Elasticsearch 400: bad",
+      "4 dead letters, 48 events",
       "",
     ]);
   });
