@@ -45,13 +45,15 @@ const VALUE = String.raw`(?:'([^'\n]*)'|\\"([^"\n\\]*)\\"|"([^"\n\\]*)"|([^\s"'\
 // mysql client names: -p<password> (attached; `-p pass` prompts, `pass` is the database)
 // A word's start, also right after a JSON escape (raw_data's "...\nAWS_SECRET_ACCESS_KEY=...")
 const AFTER_ESCAPE = String.raw`(?<=\\[nrt])`;
+// Words a secret's name ends in (key=value, JSON keys, secretKey())
+const SECRET_WORDS = String.raw`token|secret|passw(?:or)?d|passphrase|api[_-]?key|apikey|credentials?|secret[_-]?access[_-]?key`;
 const MYSQL = "mysql|mariadb|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlcheck|mysqlpump|mysqlsh|mariadb-dump|mariadb-admin";
 
 /**
  * The `credentials` preset (docs/config.md#redact lists them, test/enrich/redact.test.ts tests each). `needle`:
  * text (lower case) that every match holds; a text without it is not matched at all (most values have none).
  */
-export const PRESETS: Record<RedactConfig["presets"][number], readonly { pattern: string; needle: string }[]> = {
+export const PRESETS: Record<RedactConfig["presets"][number], readonly { pattern: string; needle: string | string[] }[]> = {
   credentials: [
     // --password=x, --password x, --db-password x, -password x, --passwd, --passphrase, keytool -storepass/-keypass
     // (not --password-file, --password-stdin, --no-password, nor a value that is the next option)
@@ -69,13 +71,18 @@ export const PRESETS: Record<RedactConfig["presets"][number], readonly { pattern
     { pattern: String.raw`://[^\s/?#@:"'\\]+:([^\s/?#@"'\\]+)@`, needle: "://" },
     // AWS_SECRET_ACCESS_KEY=x, aws_secret_access_key = x (credentials file), AWS_SESSION_TOKEN: x
     { pattern: String.raw`(?i)(?:(?<![\w-])|${AFTER_ESCAPE})aws_(?:secret_access_key|session_token)["']?\s*[=:]\s*["']?([^\s"'\\&,]+)`, needle: "aws_" },
+    // JSON text (raw_data): "password": "x", "sessionToken": "x", "client_secret": "x" (as secretKey() in structured data;
+    // not a value the Kubernetes audit normalizer already wrote as "[redacted: <n> bytes]")
+    { pattern: String.raw`(?i)"[\w.-]*(?:${SECRET_WORDS})"\s*:\s*"(?!\[redacted: \d+ bytes\]")([^"\\]*)"`, needle: ["token", "secret", "pass", "key", "credential"] },
+    // ... and {"name": "DB_PASSWORD", "value": "x"} (a container's env entry)
+    { pattern: String.raw`(?i)"(?:name|key)"\s*:\s*"[\w.-]*(?:${SECRET_WORDS}|_pwd)"\s*,\s*"value"\s*:\s*"([^"\\]*)"`, needle: "value" },
   ],
 };
 
 interface Rule {
   re: RegExp;
-  /** Lower-case text every match holds (presets). */
-  needle?: string;
+  /** Lower-case text every match holds (presets), or texts one of which it holds. */
+  needle?: string | string[];
   /** The pattern has capture groups (only they are replaced). */
   groups: boolean;
   binary?: RegExp;
@@ -85,11 +92,13 @@ interface Rule {
 interface Group {
   paths: Paths;
   rules: Rule[];
+  /** Mask the string values of secret-named keys (the credentials preset: secretKey). */
+  secretKeys: boolean;
 }
 
 export type Redactor = (e: OcsfEvent) => OcsfEvent;
 
-function rule(pattern: string, binary?: string, needle?: string): Rule {
+function rule(pattern: string, binary?: string, needle?: string | string[]): Rule {
   const probe = regexOf(pattern);
   const groups = new RegExp(`${probe.source}|`, probe.flags).exec("")!.length > 1;
   return { re: regexOf(pattern, groups ? "gd" : "g"), groups, needle, binary: binary !== undefined ? regexOf(binary) : undefined };
@@ -107,10 +116,12 @@ export function makeRedactor(cfg: RedactConfig | undefined): Redactor | undefine
     const list = [...new Set(fields.flatMap((f) => (f === "default" ? DEFAULT_FIELDS : [f])))];
     const key = JSON.stringify(list);
     let g = byFields.get(key);
-    if (!g) byFields.set(key, (g = { paths: new Paths(list.map((f) => f.split("."))), rules: [] }));
+    if (!g) byFields.set(key, (g = { paths: new Paths(list.map((f) => f.split("."))), rules: [], secretKeys: false }));
     g.rules.push(r);
   };
   for (const p of cfg.presets) for (const x of PRESETS[p]) add(DEFAULT_FIELDS, rule(x.pattern, undefined, x.needle));
+  // the credentials preset also masks secret-named keys' values in structured data (secretKey)
+  if (cfg.presets.includes("credentials")) byFields.get(JSON.stringify(DEFAULT_FIELDS))!.secretKeys = true;
   for (const r of cfg.rules) add(r.fields ?? DEFAULT_FIELDS, rule(r.pattern, r.binary));
   const groups = [...byFields.values()];
   const out: Redactor | null = groups.length ? (e) => redactEvent(e, groups) : null;
@@ -209,6 +220,42 @@ function pathText(path: readonly (string | number)[]): string {
   return out;
 }
 
+// --- secret-named keys (credentials preset) ---
+
+const SECRET_WORD = new RegExp(String.raw`(?:^|[^a-z])(?:${SECRET_WORDS})$|^(?:[a-z0-9]+_)+pwd$`);
+const NAME_KEYS = ["key", "Key", "name", "Name"] as const;
+const VALUE_KEYS = new Set(["value", "Value"]);
+
+/**
+ * A key that names a secret: it ends in token, secret, password, passwd, passphrase, api key, credential(s) or
+ * secret access key (snake, kebab or camel case: DB_PASSWORD, client-secret, sessionToken), or is <x>_pwd.
+ * Not: secretName, tokenType, max_tokens, PWD.
+ */
+export function secretKey(k: string): boolean {
+  if (k.length < 3 || k.length > 128) return false;
+  let yes = secretKeys.get(k);
+  if (yes === undefined) {
+    yes = SECRET_WORD.test(k.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase());
+    // keys repeat from event to event (field names); a record's own keys are unbounded: at most this many remembered
+    if (secretKeys.size < 4096) secretKeys.set(k, yes);
+  }
+  return yes;
+}
+
+const secretKeys = new Map<string, boolean>();
+
+/** A value already hidden by its source or the Kubernetes audit normalizer: kept as it is. */
+const HIDDEN = /^\[redacted: \d+ bytes\]$|^HIDDEN_DUE_TO_SECURITY_REASONS$/;
+
+/** The value key of a {name|key: <secret name>, value: "..."} pair (a container's env entry, an environment variable). */
+function pairValueKeys(o: JsonObject): boolean {
+  for (const n of NAME_KEYS) {
+    const name = o[n];
+    if (typeof name === "string" && secretKey(name)) return true;
+  }
+  return false;
+}
+
 // --- one event ---
 
 interface Walk {
@@ -305,12 +352,24 @@ export function redactText(r: Rule, s: string): string {
   return out + s.slice(at);
 }
 
+/** The whole value masked (a secret-named key's), recorded at the current path. */
+function masked(w: Walk): string {
+  w.changed.set(pathText(w.path), MASK);
+  return MASK;
+}
+
+function holds(text: string, needle: string | string[]): boolean {
+  if (typeof needle === "string") return text.includes(needle);
+  for (const n of needle) if (text.includes(n)) return true;
+  return false;
+}
+
 function redactString(s: string, w: Walk, proc: JsonObject | undefined): string {
   let out = s;
   let lower: string | undefined;
   try {
     for (const r of w.group.rules) {
-      if (r.needle !== undefined && !(lower ??= out.toLowerCase()).includes(r.needle)) continue;
+      if (r.needle !== undefined && !holds((lower ??= out.toLowerCase()), r.needle)) continue;
       if (!applies(r, w, proc)) continue;
       const next = redactText(r, out);
       if (next !== out) [out, lower] = [next, undefined];
@@ -337,13 +396,18 @@ function walk(v: Json, at: PathState, w: Walk, proc: JsonObject | undefined): Js
     return copy ?? v;
   }
   let copy: JsonObject | undefined;
+  // {"name": "DB_PASSWORD", "value": "x"}: the value goes whole (only where the fields cover it)
+  const pair = at.all && w.group.secretKeys && pairValueKeys(v);
   for (const k in v) {
     if (protectedKey(w.path, k)) continue;
     const next = at.all ? at : w.group.paths.step(at, k);
     if (next === null) continue;
     const child = v[k]!;
     w.path.push(k);
-    const c = walk(child, next, w, (k === "process" || k === "parent_process") && isObject(child) ? child : proc);
+    const c =
+      next.all && typeof child === "string" && w.group.secretKeys && ((pair && VALUE_KEYS.has(k)) || secretKey(k)) && child !== "" && child !== MASK && !HIDDEN.test(child)
+        ? masked(w)
+        : walk(child, next, w, (k === "process" || k === "parent_process") && isObject(child) ? child : proc);
     w.path.pop();
     if (c !== child) (copy ??= { ...v })[k] = c;
   }

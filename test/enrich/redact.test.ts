@@ -2,7 +2,7 @@
 // pattern (what it masks and what it leaves), custom rules (groups, no groups, binary, fields), what is recorded,
 // the long-text windows, config errors, and "off": no `redact`, no step and every fixture's events unchanged.
 import { describe, expect, it } from "vitest";
-import { makeRedactor, MASK, WINDOW, OVERLAP, PRESETS } from "../../src/enrich/redact";
+import { makeRedactor, MASK, WINDOW, OVERLAP, PRESETS, secretKey } from "../../src/enrich/redact";
 import { redactSchema, type RedactConfig } from "../../src/config/redact";
 import { makeEnricher } from "../../src/enrich/index";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
@@ -68,6 +68,10 @@ describe("credentials preset", () => {
     // a JSON text (raw_data): the value ends with its string
     ['{"proc.cmdline":"mysql --password=hunter2","proc.pid":7}', `{"proc.cmdline":"mysql --password=${MASK}","proc.pid":7}`],
     ['{"cmd":"run --password \\"a b\\" now"}', `{"cmd":"run --password \\"${MASK}\\" now"}`],
+    // JSON keys naming a secret, and name/value pairs
+    ['{"user":"a","password":"hunter2","n":1}', `{"user":"a","password":"${MASK}","n":1}`],
+    ['{"credentials":{"accessKeyId":"ASIA1","sessionToken": "IQoJb3","expiration":"x"}}', `{"credentials":{"accessKeyId":"ASIA1","sessionToken": "${MASK}","expiration":"x"}}`],
+    ['"env":[{"name":"DB_PASSWORD","value":"s3cr3t"},{"name":"DB_HOST","value":"db"}]', `"env":[{"name":"DB_PASSWORD","value":"${MASK}"},{"name":"DB_HOST","value":"db"}]`],
     // ... and after a JSON escape (\n): a file's lines in a Kubernetes request body's raw_data
     ['{"f":"id = x\\naws_secret_access_key = MY-KEY\\nGITHUB_TOKEN=ghp_1\\n--password=p"}', `{"f":"id = x\\naws_secret_access_key = ${MASK}\\nGITHUB_TOKEN=${MASK}\\n--password=${MASK}"}`],
   ];
@@ -98,6 +102,9 @@ describe("credentials preset", () => {
     "git clone ssh://git@github.com/org/repo",
     "curl https://github.com:443/x",
     "authorization: none given",
+    '{"secretName":"db-creds","tokenExpirationSeconds":3600,"token_type":"Bearer"}',
+    '{"token":"[redacted: 12 bytes]"}',
+    '{"name":"DB_HOST","value":"db"}',
     "Terminal shell in container (user=root container_id=abc shell=bash parent=runc cmdline=bash -il)",
   ];
   it.each(kept)("leaves %s", (text) => {
@@ -109,7 +116,47 @@ describe("credentials preset", () => {
   });
 
   it("has the patterns docs/config.md lists", () => {
-    expect(PRESETS.credentials).toHaveLength(7);
+    expect(PRESETS.credentials).toHaveLength(9);
+  });
+
+  it("secretKey: key names ending in a secret's word, in any case style", () => {
+    for (const k of ["DB_PASSWORD", "password", "sessionToken", "client-secret", "MYSQL_PWD", "secretAccessKey", "api_key", "apiKey", "passphrase", "credentials"]) expect(secretKey(k), k).toBe(true);
+    for (const k of ["secretName", "tokenType", "max_tokens", "PWD", "token_type", "passwordFile", "key", "name", "authorization.k8s.io/decision"]) expect(secretKey(k), k).toBe(false);
+  });
+
+  it("masks the string value of a secret-named key, or of a name/value pair naming a secret, in structured data the fields cover", () => {
+    const event = ev({
+      message: "a message",
+      api: {
+        request: {
+          data: {
+            spec: { containers: [{ env: [{ name: "DB_PASSWORD", value: "s3" }, { name: "DB_HOST", value: "db" }], args: ["--token", "t0"] }] },
+            stringData: { db_password: "x1", secretName: "y", clientSecret: "z2", token: "[redacted: 5 bytes]", apiKey: 42 },
+          },
+        },
+      },
+      unmapped: { process_exec: { process: { environment_variables: [{ key: "AWS_SECRET_ACCESS_KEY", value: "k3" }, { key: "HOME", value: "/root" }] } } },
+      resources: [{ data: { password: "outside the default fields" } }],
+    });
+    const out = preset(event);
+    expect(out.api).toEqual({
+      request: {
+        data: {
+          spec: { containers: [{ env: [{ name: "DB_PASSWORD", value: MASK }, { name: "DB_HOST", value: "db" }], args: ["--token", "t0"] }] },
+          stringData: { db_password: MASK, secretName: "y", clientSecret: MASK, token: "[redacted: 5 bytes]", apiKey: 42 },
+        },
+      },
+    });
+    expect(out.unmapped!.process_exec).toEqual({ process: { environment_variables: [{ key: "AWS_SECRET_ACCESS_KEY", value: MASK }, { key: "HOME", value: "/root" }] } });
+    expect(out.resources).toEqual(event.resources);
+    expect((out.unmapped!.tributary as { redacted: string[] }).redacted).toEqual([
+      "api.request.data.spec.containers[0].env[0].value",
+      "api.request.data.stringData.db_password",
+      "api.request.data.stringData.clientSecret",
+      "unmapped.process_exec.process.environment_variables[0].value",
+    ]);
+    // custom rules alone do not mask keys: only the preset does
+    expect(redactor({ rules: [{ pattern: "never(x)" }] })(event)).toBe(event);
   });
 });
 
@@ -202,6 +249,15 @@ describe("custom rules", () => {
   });
 });
 
+/** The strings of `before` that `after` has as MASK at the same place. */
+function maskedWhole(before: unknown, after: unknown, out: string[] = []): string[] {
+  if (typeof before === "string" && after === MASK && before !== MASK) out.push(before);
+  else if (before !== null && typeof before === "object" && after !== null && typeof after === "object") {
+    for (const [k, v] of Object.entries(before)) maskedWhole(v, (after as Record<string, unknown>)[k], out);
+  }
+  return out;
+}
+
 describe("redact config", () => {
   const errorOf = (redact: unknown): string => {
     try {
@@ -247,6 +303,7 @@ describe("redact config", () => {
       return runPipeline(framed.values, framed.paths, framed.textLines, { ctx: { ...FIXED_CTX, rawData: true }, enrich }, framed.texts).events.map((e) => e.event);
     };
     let redacted = 0;
+    let whole = 0;
     for (const f of fixtures) {
       if (NEGATIVE_FIXTURES.has(f.name)) continue;
       const a = events(f.name, off);
@@ -256,11 +313,21 @@ describe("redact config", () => {
         const listed = (e.unmapped?.tributary as { redacted?: string[] } | undefined)?.redacted ?? [];
         const had = (a[i]!.unmapped?.tributary as { redacted?: string[] } | undefined)?.redacted ?? [];
         if (listed.length === had.length) expect(JSON.stringify(e), f.name).toBe(JSON.stringify(a[i]));
-        else redacted++;
+        else {
+          redacted++;
+          // a value masked whole (a secret-named key's) is nowhere else in the event either: raw_data included
+          const text = JSON.stringify(e);
+          for (const v of maskedWhole(a[i], e)) {
+            expect(text, `${f.name}: ${v}`).not.toContain(v);
+            whole++;
+          }
+        }
       });
     }
-    // the Kubernetes fixtures that write a ConfigMap holding "aws_secret_access_key = MY-KEY" (body, echo, raw_data)
-    expect(redacted).toBe(3);
+    // the Kubernetes fixtures that write a ConfigMap holding "aws_secret_access_key = MY-KEY" (body, echo, raw_data),
+    // and the two CloudTrail records whose responseElements.credentials carry an STS sessionToken
+    expect(redacted).toBe(5);
+    expect(whole).toBe(2);
   });
 
   it("runs first in the enricher chain, before the correlation keys", () => {
