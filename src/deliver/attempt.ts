@@ -26,7 +26,7 @@
 // worked out once per attempt, before splitting, and their lines size the batches; partitions, uids and every
 // outcome stay the original items' (retries and dead letters keep the whole event). Other sinks get the items as they are.
 import type { OcsfEvent } from "../normalize/ocsf";
-import { classifyHttpStatus, unsentOutcomes, type Outcome, type SinkRequest, type SinkResponse } from "../sinks/types";
+import { classifyHttpStatus, goneNaming, unsentOutcomes, type Outcome, type SinkRequest, type SinkResponse } from "../sinks/types";
 import type { TimedContext } from "../sinks/s3";
 import { MissingSecretError, pack, utf8Length } from "../sinks/batch";
 import { uidOf } from "../sinks/objects";
@@ -300,10 +300,11 @@ export async function attemptDelivery(sink: ResolvedSink, items: readonly Item[]
       const c = sink.driver.classify(res, req, sink.config);
       const summary = summarize(res);
       if (c.gone && c.outcome.kind === "reject") {
-        // the rest of the attempt joins this request's dead letter, with its reason and answer
-        report.rejected.push((gone = { indices: [...global], reason: c.outcome.reason, response: summary }));
-        down = { reason: c.outcome.reason, gone: true };
-        rememberGone(sink, secretsOf(), opts.now, c.outcome.reason);
+        // the rest of the attempt joins this request's dead letter, with its reason (its replay naming the sink) and answer
+        const reason = goneNaming(c.outcome.reason, sink.name);
+        report.rejected.push((gone = { indices: [...global], reason, response: summary }));
+        down = { reason, gone: true };
+        rememberGone(sink, secretsOf(), opts.now, reason);
         continue;
       }
       settle(global, (j) => c.perEvent?.get(req.events[j]!) ?? c.outcome, summary, req.retryAs);

@@ -148,7 +148,15 @@ export function unsentOutcomes<C>(driver: SinkDriver<C>, events: OcsfEvent[], re
  * then `fix` (what to change), then the replay to run once that is done.
  */
 export function goneReject(answer: string, fix: string): Classification {
-  return { outcome: { kind: "reject", reason: `${answer}; ${fix}, then replay: npm run dlq -- replay --sink <name>` }, gone: true };
+  return { outcome: { kind: "reject", reason: `${answer}; ${fix}, then replay: ${GONE_REPLAY}` }, gone: true };
+}
+
+/** The replay a gone reason ends with; the driver does not know the sink's name, the delivery layer fills it in (goneNaming). */
+const GONE_REPLAY = "npm run dlq -- replay --sink <name>";
+
+/** A goneReject reason with the sink's name in its replay command (once per gone, ../deliver/attempt). */
+export function goneNaming(reason: string, sink: string): string {
+  return reason.endsWith(GONE_REPLAY) ? `${reason.slice(0, -"<name>".length)}${sink}` : reason;
 }
 
 /** Where a secret setting is changed, for a reason naming the fix: its Worker secret, or the sink's `setting` when written literally. */

@@ -396,7 +396,7 @@ describe("slack digest", () => {
 // deliveries are dead-lettered unsent until the URL changes or GONE_MS passes (src/deliver/gone.ts). Through
 // deliverToSink with an in-memory R2 and DELIVERIES, against the Slack fake.
 describe("slack: a gone webhook", () => {
-  const fix = /^Slack (404: channel_not_found|410: channel_is_archived); webhook revoked or channel archived\/deleted: set a new SLACK_WEBHOOK_URL \(a new incoming webhook\), then replay: npm run dlq -- replay --sink <name>$/;
+  const fix = /^Slack (404: channel_not_found|410: channel_is_archived); webhook revoked or channel archived\/deleted: set a new SLACK_WEBHOOK_URL \(a new incoming webhook\), then replay: npm run dlq -- replay --sink s$/; // the sink's name filled in by the delivery layer
   const sinkCfg = (maxEvents: number) => parseConfig({ sinks: { s: { type: "slack", url: { env: "SLACK_WEBHOOK_URL" }, batch: { maxEvents } } } });
   const itemsOf = (events: OcsfEvent[]) => events.map((event) => ({ event, line: JSON.stringify(event) }));
   const deadLetters = (map: Map<string, { body: string }>) => [...map].filter(([k]) => k.startsWith("dlq/")).map(([, o]) => JSON.parse(o.body) as { reason: string; count: number; response?: { status: number } });

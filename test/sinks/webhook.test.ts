@@ -179,7 +179,7 @@ describe("webhook: a gone endpoint", () => {
     expect(first).toMatchObject({ requests: 1, delivered: 0, retried: 0, dead: n });
     expect(first.down?.gone).toBe(true);
     expect(first.deadLetters).toHaveLength(1);
-    expect(first.deadReason).toMatch(/^webhook HTTP 410: endpoint disabled; endpoint gone: .* then replay: npm run dlq -- replay --sink <name>$/);
+    expect(first.deadReason).toMatch(/^webhook HTTP 410: endpoint disabled; endpoint gone: .* then replay: npm run dlq -- replay --sink gone410$/);
     expect(deadLetters(one.map)).toMatchObject([{ count: n, response: { status: 410 } }]);
     expect(hook.requests).toHaveLength(1);
     expect(one.sent).toEqual([]);
