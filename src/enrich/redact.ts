@@ -42,11 +42,11 @@ export const DEFAULT_FIELDS: readonly string[] = [
 // Values, written so that they end where a quoted string ends (raw_data is JSON text, where a " inside a
 // command line is \"): quoted with '...', \"...\" or "...", else up to whitespace, a quote or a backslash.
 const VALUE = String.raw`(?:'([^'\n]*)'|\\"([^"\n\\]*)\\"|"([^"\n\\]*)"|([^\s"'\\]+))`;
-// mysql client names: -p<password> (attached; `-p pass` prompts, `pass` is the database)
 // A word's start, also right after a JSON escape (raw_data's "...\nAWS_SECRET_ACCESS_KEY=...")
 const AFTER_ESCAPE = String.raw`(?<=\\[nrt])`;
 // Words a secret's name ends in (key=value, JSON keys, secretKey())
 const SECRET_WORDS = String.raw`token|secret|passw(?:or)?d|passphrase|api[_-]?key|apikey|credentials?|secret[_-]?access[_-]?key`;
+// mysql client names: -p<password> (attached; `-p pass` prompts, `pass` is the database)
 const MYSQL = "mysql|mariadb|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlcheck|mysqlpump|mysqlsh|mariadb-dump|mariadb-admin";
 
 /**
@@ -66,7 +66,7 @@ export const PRESETS: Record<RedactConfig["presets"][number], readonly { pattern
     { pattern: String.raw`(?i)(?:\b|${AFTER_ESCAPE})(?:proxy-)?authorization\s*:\s*(?:bearer|basic|token)\s+([A-Za-z0-9._~+/=-]+)`, needle: "authorization" },
     // key=value where the key ends in token, secret, password, api key, ...: GITHUB_TOKEN=x, api_key=x, ?token=x&,
     // client_secret=x, --from-literal=password=x, MYSQL_PWD=x (not PWD=/root, max_tokens=5, token_type=x)
-    { pattern: String.raw`(?i)(?:(?<![\w-])|${AFTER_ESCAPE})-{0,2}(?:(?:[a-z0-9]+[_-])*(?:token|secret|api[_-]?key|apikey|passw(?:or)?d|credentials?)|(?:[a-z0-9]+_)+pwd)=([^\s"'\\&]+)`, needle: "=" },
+    { pattern: String.raw`(?i)(?:(?<![\w-])|${AFTER_ESCAPE})-{0,2}(?:(?:[a-z0-9]+[_-])*(?:${SECRET_WORDS})|(?:[a-z0-9]+_)+pwd)=([^\s"'\\&]+)`, needle: "=" },
     // https://user:password@host (the password; the user stays)
     { pattern: String.raw`://[^\s/?#@:"'\\]+:([^\s/?#@"'\\]+)@`, needle: "://" },
     // AWS_SECRET_ACCESS_KEY=x, aws_secret_access_key = x (credentials file), AWS_SESSION_TOKEN: x

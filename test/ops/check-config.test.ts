@@ -100,7 +100,7 @@ describe("checkConfigText", () => {
     expect(r.ok).toBe(false);
     expect(r.errors).toEqual([
       "limits.maxRecrods: unknown field",
-      "routng: unknown top-level key (known keys: ocsf, auth, limits, enrich, sinks, routes, default_sinks, archive_all, delivery, metrics, noise, correlate)",
+      "routng: unknown top-level key (known keys: ocsf, auth, limits, enrich, sinks, routes, default_sinks, archive_all, delivery, metrics, noise, correlate, redact)",
     ]);
     // the Worker refuses the same config, naming the same field
     expect(() => parseConfig({ routng: [] })).toThrow(/^invalid config: routng: unknown top-level key/);
