@@ -273,9 +273,11 @@ export function slackDigest(events: OcsfEvent[], shown: number): { text: string;
     const more = uids.length > DIGEST_UIDS ? ` and ${count(uids.length - DIGEST_UIDS)} more` : "";
     blocks.push({ type: "section", text: { type: "mrkdwn", text: cut(`*Some uids* (metadata.uid)\n${uids.slice(0, DIGEST_UIDS).map((u) => `\`${cut(mrkdwn(u.replace(/`/g, "'")), 200)}\``).join(", ")}${more}`, 3000) } });
   }
+  // where on-call finds the full events in production (no dev-only tool: /v1/archive answers 403 when deployed)
+  const by = uids.length > 0 ? "the uids above (metadata.uid)" : "metadata.uid";
   blocks.push({
     type: "context",
-    elements: [{ type: "mrkdwn", text: "Every one of these events is in the archive (npm run archive:ls / archive:cat) and in the SIEM sinks its routes name: search there by rule and span, or by uid." }],
+    elements: [{ type: "mrkdwn", text: `Every one of these events is in the archive R2 bucket (ARCHIVE binding, objects under ocsf/class_uid=C/event_day=YYYYMMDD/) and in every SIEM sink its route sends to: search there by ${by}, or by rule and span.` }],
   });
   const text = `${top} Digest: ${count(n)} more alerts${folded}, ${rules.length === 1 ? rules[0]![0] : `${rules[0]![0]} ×${count(rules[0]![1])} and ${count(rules.length - 1)} more rules`}`.trim();
   return { text: cut(mrkdwn(text), 3000), blocks, unfurl_links: false, unfurl_media: false };
