@@ -131,7 +131,8 @@ const cutReason = (s: string): string => (s.length > LOGGED_REASON ? `${s.slice(
 
 /**
  * A delivery's log fields (the consumer's "delivery" line and the noise window's): the counts; `down` when the sink
- * looked unavailable; `downScopes` when some of its scopes (Loki orgs) did while the sink did not, each `{scope, reason, afterMs}` (reasons
+ * looked unavailable (`gone: true` instead when the sink was gone, Down.gone, and its reason is the first dead
+ * letter's: that text is logged once, as `reason`); `downScopes` when some of its scopes (Loki orgs) did while the sink did not, each `{scope, reason, afterMs}` (reasons
  * cut short; scrubbed and one line already, ./attempt); when events were dead-lettered, the first dead letter's reason
  * (cut short) and its DLQ key, with `dlqObjects` when there were more.
  */
@@ -141,5 +142,7 @@ export function resultFields(r: DeliverResult): Record<string, unknown> {
   const dead = r.dead > 0 ? { reason, dlq: deadLetters[0], ...(deadLetters.length > 1 ? { dlqObjects: deadLetters.length } : {}) } : {};
   // a list, not an object keyed by scope: a scope is a tenant's name, which the log's secret-key redaction must not read as a field name
   const scopes = downScopes ? { downScopes: Object.entries(downScopes).map(([scope, d]) => ({ scope: oneLine(scope), reason: cutReason(d.reason), afterMs: d.afterMs })) } : {};
-  return { ...fields, down: down?.reason, downAfterMs: down?.afterMs, ...scopes, ...dead };
+  // a gone sink's down reason is its dead letter's (./attempt): not logged twice
+  const sinkDown = down?.gone && down.reason === deadReason ? { gone: true } : { down: down?.reason, downAfterMs: down?.afterMs };
+  return { ...fields, ...sinkDown, ...scopes, ...dead };
 }

@@ -39,4 +39,16 @@ describe("resultFields", () => {
     const f = resultFields({ sink: "s", delivered: 5, retried: 0, dead: 0, requests: 1, parked: [], deadLetters: [], down: { reason: "HTTP 503", afterMs: 5000 } });
     expect(f).toEqual({ sink: "s", delivered: 5, retried: 0, dead: 0, requests: 1, down: "HTTP 503", downAfterMs: 5000 });
   });
+
+  it("a gone sink: its reason, the dead letter's, logged once (as `reason`, with gone: true); a down reason that differs stays", () => {
+    const gone = "Slack 404: channel_not_found; webhook revoked or channel archived/deleted: set a new SLACK_WEBHOOK_URL (a new incoming webhook), then replay: npm run dlq -- replay --sink alerts";
+    const counts = { sink: "alerts", delivered: 0, retried: 0, dead: 4, requests: 1 };
+    const base = { ...counts, parked: [], deadLetters: ["dlq/alerts/1.json"] };
+    const f = resultFields({ ...base, down: { reason: gone, gone: true }, deadReason: gone });
+    expect(f).toEqual({ ...counts, gone: true, reason: gone, dlq: "dlq/alerts/1.json" });
+    expect(Object.keys(f)).not.toContain("down");
+    // an event rejected on its own before the gone answer: the first dead letter's reason is that one, so both are logged
+    const first = "HTTP 400: bad event";
+    expect(resultFields({ ...base, down: { reason: gone, gone: true }, deadReason: first })).toMatchObject({ down: gone, reason: first });
+  });
 });
