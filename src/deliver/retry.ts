@@ -69,6 +69,10 @@ export async function scheduleDelivery(
   const bytes = utf8Length(ndjson);
   if (bytes * 2 + 2000 <= INLINE_BYTES || (bytes <= INLINE_BYTES && utf8Length(JSON.stringify({ ...msg, ndjson })) <= INLINE_BYTES)) msg.ndjson = ndjson;
   else {
+    // the key names the sink and the events, so messages in flight with the same events (a retry and a DLQ
+    // replay, a message handed over twice) share one object. Safe: a consumer deletes it only after settling
+    // that whole set (delivered, dead-lettered, or parked under another key with its own message; never the
+    // key it re-parked), so another message finding it gone is acked as settled (test/deliver/parked-shared)
     msg.ref = `${SPILL_PREFIX}${m.sink}/${stableHex(`${m.sink}|${items.map((i) => uidOf(i.event)).sort().join(",")}`)}.ndjson`;
     await deps.archive.put(msg.ref, ndjson, { httpMetadata: { contentType: "application/x-ndjson" }, customMetadata: { sink: m.sink, count: String(items.length) } });
   }
