@@ -11,8 +11,13 @@
 // Credentials: a rejected record that is JSON and holds Kubernetes Secret values or TokenRequest/TokenReview
 // tokens is kept with them redacted (as normalizeK8sAudit redacts them in its events), as parsed JSON in
 // `record`, with the redacted paths in `redacted` (docs/ingest.md#quarantine).
-import { type Json, parseJson } from "../normalize/json";
+// With the config's `redact` (docs/config.md#redact), its rules run over what is kept as well (textRedactor): the
+// text in `raw` (and the bytes of `raw_base64`), every string of `record`; the paths changed go to `redacted`.
+import { isObject, type Json, parseJson } from "../normalize/json";
 import { redactAuditRecord } from "../normalize/k8s-audit";
+import type { OcsfEvent } from "../normalize/ocsf";
+import type { RedactConfig } from "../config/redact";
+import { makeRedactor } from "../enrich/redact";
 import { eventDay } from "./archive";
 
 export const QUARANTINE_PREFIX = "quarantine/";
@@ -79,7 +84,48 @@ function kept(r: Rejected): Pick<Rejected, "raw" | "rawBase64" | "record"> & { r
   return r.raw !== undefined ? { raw: r.raw } : { record: value };
 }
 
-function entry(r: Rejected, meta: QuarantineMeta): string {
+/** Masks secrets in what a quarantine entry keeps; the paths changed ("raw", "raw_base64", record paths). */
+export type TextRedactor = (k: Kept) => Kept;
+
+type Kept = ReturnType<typeof kept>;
+
+const textRedactors = new WeakMap<RedactConfig, TextRedactor | null>();
+
+/**
+ * The config's redaction for quarantine entries (undefined: it redacts nothing), compiled once per config by
+ * makeRedactor (src/enrich/redact.ts), the same rules on a stand-in event: the text as its `raw_data`, a record
+ * under `unmapped` (the default fields, so the presets and their secret-named keys apply). A record is not
+ * normalized, so rules apply to all of it: `fields` (OCSF paths) and `binary` (its process is not known) are
+ * left out, which masks more there, never less.
+ */
+export function textRedactor(cfg: RedactConfig | undefined): TextRedactor | undefined {
+  if (cfg === undefined) return undefined;
+  const known = textRedactors.get(cfg);
+  if (known !== undefined) return known ?? undefined;
+  const redact = makeRedactor({ presets: cfg.presets, rules: cfg.rules.map((r) => ({ pattern: r.pattern })) });
+  const out: TextRedactor | null = redact
+    ? (k) => {
+        if (k.raw !== undefined || k.rawBase64 !== undefined) {
+          // bytes that are not UTF-8: one character a byte (latin1), so what no rule masks stays byte for byte
+          const text = k.raw ?? atob(k.rawBase64!);
+          const red = (redact({ raw_data: text } as unknown as OcsfEvent) as unknown as { raw_data: string }).raw_data;
+          if (red === text) return k;
+          return k.raw !== undefined ? { raw: red, redacted: [...(k.redacted ?? []), "raw"] } : { rawBase64: btoa(red), redacted: ["raw_base64"] };
+        }
+        if (k.record === undefined) return k;
+        const e = redact({ unmapped: { record: k.record } } as unknown as OcsfEvent);
+        const um = e.unmapped ?? {};
+        const own = isObject(um.tributary) && Array.isArray(um.tributary.redacted) ? um.tributary.redacted : [];
+        const paths = own.flatMap((p) => (typeof p === "string" && p.startsWith("unmapped.record") ? [p === "unmapped.record" ? "record" : p.slice("unmapped.record".length).replace(/^\./, "")] : []));
+        if (paths.length === 0) return k;
+        return { record: um.record ?? null, redacted: [...new Set([...(k.redacted ?? []), ...paths])] };
+      }
+    : null;
+  textRedactors.set(cfg, out);
+  return out ?? undefined;
+}
+
+function entry(r: Rejected, meta: QuarantineMeta, redact?: TextRedactor): string {
   const head = {
     reason: r.reason,
     path: r.path,
@@ -91,9 +137,10 @@ function entry(r: Rejected, meta: QuarantineMeta): string {
     route: meta.route,
     received_at: new Date(meta.receivedAt).toISOString(),
   };
-  const k = kept(r);
-  if (k.rawBase64 !== undefined) return JSON.stringify({ ...head, raw_base64: k.rawBase64 });
-  if (k.raw !== undefined) return JSON.stringify({ ...head, raw: k.raw });
+  const k = redact ? redact(kept(r)) : kept(r);
+  const red = k.redacted !== undefined ? { redacted: k.redacted } : {};
+  if (k.rawBase64 !== undefined) return JSON.stringify({ ...head, ...red, raw_base64: k.rawBase64 });
+  if (k.raw !== undefined) return JSON.stringify({ ...head, ...red, raw: k.raw });
   if (k.record_error !== undefined) return JSON.stringify({ ...head, record_error: k.record_error });
   try {
     return JSON.stringify(k.redacted !== undefined ? { ...head, redacted: k.redacted, record: k.record } : { ...head, record: k.record ?? null });
@@ -122,14 +169,15 @@ export function quarantineUniq(): string {
   return crypto.randomUUID().replace(/-/g, "").slice(0, 12);
 }
 
-/** The R2 objects for a request's rejected records. Pure. */
-export function quarantineObjects(rejected: Rejected[], meta: QuarantineMeta): QuarantineObject[] {
+/** The R2 objects for a request's rejected records (`redact`: the config's, see textRedactor). Pure. */
+export function quarantineObjects(rejected: Rejected[], meta: QuarantineMeta, redact?: RedactConfig): QuarantineObject[] {
+  const red = textRedactor(redact);
   const day = eventDay(meta.receivedAt);
   const id = `${keyPart(meta.requestId)}-${meta.uniq.replace(/[^A-Za-z0-9]/g, "_")}`;
   const out: QuarantineObject[] = [];
-  for (const r of rejected.slice(0, QUARANTINE_SINGLE_OBJECTS)) out.push({ key: `${QUARANTINE_PREFIX}${day}/${id}-${r.index}.json`, body: entry(r, meta), records: 1, reason: r.reason.slice(0, 256) });
+  for (const r of rejected.slice(0, QUARANTINE_SINGLE_OBJECTS)) out.push({ key: `${QUARANTINE_PREFIX}${day}/${id}-${r.index}.json`, body: entry(r, meta, red), records: 1, reason: r.reason.slice(0, 256) });
   if (rejected.length > QUARANTINE_SINGLE_OBJECTS) {
-    const lines = rejected.slice(QUARANTINE_SINGLE_OBJECTS).map((r) => entry(r, meta));
+    const lines = rejected.slice(QUARANTINE_SINGLE_OBJECTS).map((r) => entry(r, meta, red));
     out.push({ key: `${QUARANTINE_PREFIX}${day}/${id}-rest.ndjson`, body: lines.join("\n") + "\n", records: lines.length, reason: `${lines.length} more records` });
   }
   return out;
@@ -140,8 +188,8 @@ export interface QuarantineBucket {
 }
 
 /** Writes the objects (a few at a time). Throws the first R2 error after trying them all. */
-export async function writeQuarantine(bucket: QuarantineBucket, rejected: Rejected[], meta: QuarantineMeta): Promise<number> {
-  const objects = quarantineObjects(rejected, meta);
+export async function writeQuarantine(bucket: QuarantineBucket, rejected: Rejected[], meta: QuarantineMeta, redact?: RedactConfig): Promise<number> {
+  const objects = quarantineObjects(rejected, meta, redact);
   let failure: unknown;
   for (let i = 0; i < objects.length; i += 6) {
     const results = await Promise.allSettled(

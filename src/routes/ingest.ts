@@ -309,7 +309,7 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
   if (rejected.length > 0) {
     const meta = { ...spoolMeta, route: new URL(req.url).pathname }; // the same request id and uniq as its spool objects
     try {
-      await writeQuarantine(c.env.ARCHIVE, rejected, meta);
+      await writeQuarantine(c.env.ARCHIVE, rejected, meta, cfg.redact); // the config's redact rules mask secrets in what it keeps
     } catch (e) {
       log("error", "quarantine write failed", { requestId: meta.requestId, error: e, rejected: rejected.length, accepted });
       if (accepted === 0) {

@@ -1,6 +1,7 @@
 // Quarantine layout (Node, pure part) and its writer.
 import { describe, it, expect } from "vitest";
 import { quarantineObjects, quarantineUniq, writeQuarantine, QUARANTINE_SINGLE_OBJECTS, type Rejected } from "../../src/deliver/quarantine";
+import { redactSchema, type RedactConfig } from "../../src/config/redact";
 
 const meta = { requestId: "8a1b2c3d4e5f6a7b-SJC", uniq: "0123456789ab", tenant: "team-a", receivedAt: Date.UTC(2026, 10, 22, 23, 59), route: "/v1/events" };
 
@@ -145,5 +146,59 @@ describe("Kubernetes credentials in rejected records (docs/ingest.md#quarantine)
     expect(b.record).toBeUndefined();
     expect(b.record_error).toMatch(/could not be redacted/);
     expect(leaks(o!.body)).toBe(false);
+  });
+});
+
+describe("the config's redact rules over what the quarantine keeps (docs/ingest.md#quarantine)", () => {
+  const cfg = (c: unknown): RedactConfig => redactSchema.parse(c);
+  const creds = cfg({ presets: ["credentials"] });
+  const falcoLine = JSON.stringify({ rule: "Drop and execute new binary", output: "curl --password=hunter2 -H 'Authorization: Bearer abc.def' https://x", output_fields: { "proc.cmdline": "mysql -u root -pS3cretpw db" } });
+  const body = (r: Rejected, c?: RedactConfig) => JSON.parse(quarantineObjects([r], meta, c)[0]!.body) as { raw?: string; raw_base64?: string; record?: Record<string, unknown>; redacted?: string[] };
+
+  it("no redact config, or one that masks nothing in the record: the entry is byte for byte what it was", () => {
+    const rs: Rejected[] = [
+      { index: 0, path: "line 1", reason: "record is 9 bytes, more than limits.maxRecordBytes (4)", source: "falco", raw: falcoLine },
+      { index: 1, path: "items[0]", reason: "x", record: { output: "--password=hunter2" } },
+      { index: 2, path: "line 3", reason: "line is not valid UTF-8", rawBase64: Buffer.from("--password=hunter2 \xff").toString("base64") },
+    ];
+    const plain = quarantineObjects(rs, meta);
+    expect(quarantineObjects(rs, meta, undefined)).toEqual(plain);
+    expect(quarantineObjects(rs, meta, cfg({ rules: [{ pattern: "never-in-these-records-(\\d+)" }] }))).toEqual(plain);
+    expect(quarantineObjects(rs, meta, cfg({}))).toEqual(plain);
+    expect(plain[0]!.body).toContain("hunter2");
+  });
+
+  it("a line kept as received: the preset masks its text, `redacted` says raw; what no rule matches stays", () => {
+    const b = body({ index: 0, path: "line 1", reason: "too big", source: "falco", raw: falcoLine }, creds);
+    expect(b.redacted).toEqual(["raw"]);
+    for (const s of ["hunter2", "abc.def", "S3cretpw"]) expect(b.raw).not.toContain(s);
+    expect(b.raw).toBe(falcoLine.replace("hunter2", "*****").replace("abc.def", "*****").replace("S3cretpw", "*****"));
+  });
+
+  it("a parsed record: every string of it, secret-named keys' values whole, with the record paths changed", () => {
+    const record = { output: "run --password=hunter2 now", output_fields: { "proc.cmdline": "sshpass -p topsecret ssh h", db_password: "plain" }, n: 3 };
+    const b = body({ index: 0, path: "items[0]", reason: "x", record }, creds);
+    expect(b.record).toEqual({ output: "run --password=***** now", output_fields: { "proc.cmdline": "sshpass -p ***** ssh h", db_password: "*****" }, n: 3 });
+    expect(b.redacted).toEqual(["output", 'output_fields["proc.cmdline"]', "output_fields.db_password"]);
+  });
+
+  it("bytes that are not UTF-8 (raw_base64): masked, every other byte kept", () => {
+    const bytes = Buffer.concat([Buffer.from("x --password=hunter2 "), Buffer.from([0xff, 0xfe, 0x00, 0xc3])]);
+    const b = body({ index: 0, path: "line 1", reason: "line is not valid UTF-8", rawBase64: bytes.toString("base64") }, creds);
+    expect(b.redacted).toEqual(["raw_base64"]);
+    expect(Buffer.from(b.raw_base64!, "base64")).toEqual(Buffer.concat([Buffer.from("x --password=***** "), Buffer.from([0xff, 0xfe, 0x00, 0xc3])]));
+  });
+
+  it("custom rules: `fields` and `binary` do not narrow them here (a record is not normalized): the whole text", () => {
+    const c = cfg({ rules: [{ pattern: " -a ?(\\S+)", binary: "/redis-cli$", fields: ["**.cmd_line"] }] });
+    const b = body({ index: 0, path: "line 1", reason: "x", raw: '{"output":"redis-cli -a s3cr3t get k"}' }, c);
+    expect(b.raw).toBe('{"output":"redis-cli -a ***** get k"}');
+  });
+
+  it("a Kubernetes record: the audit redaction and the text rules both, their paths in one list", () => {
+    const rec = { kind: "Secret", apiVersion: "v1", metadata: { name: "db", annotations: { note: "--password=hunter2" } }, data: { password: Buffer.from("pw").toString("base64") } };
+    const b = body({ index: 0, path: "line 1", reason: "x", raw: JSON.stringify(rec) }, creds);
+    expect(b.redacted).toEqual(["data.password", "metadata.annotations.note"]);
+    expect(JSON.stringify(b)).not.toContain("hunter2");
   });
 });

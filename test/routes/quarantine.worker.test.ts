@@ -220,3 +220,49 @@ describe("POST /v1/quarantine/reingest", () => {
     expect(queue.count()).toBe(0);
   });
 });
+
+describe("the config's redact rules and the quarantine (docs/ingest.md#quarantine)", () => {
+  /** config() with the credentials preset (or without redact at all). */
+  const redacting = (tenant: string, fixed: boolean, redact = true) => ({ ...config(tenant, fixed), ...(redact ? { redact: { presets: ["credentials"] } } : {}) });
+  const secretAlert = (tag: string) => {
+    const rec = JSON.parse(falco[0]!) as { output: string; output_fields?: Record<string, unknown> };
+    rec.output = `${tag} mysql-dump --password=hunter2 ${"x".repeat(5000)}`;
+    return JSON.stringify(rec);
+  };
+  const send = (tenant: string, requestId: string, line: string, redact: boolean) =>
+    call(post("/v1/events", line, { "content-type": "application/x-ndjson", authorization: `Bearer ${TOKEN}`, "x-request-id": requestId }), { config: redacting(tenant, false, redact), dev: false, queue: new CaptureQueue(), vars });
+
+  it("a Falco alert rejected for its size keeps no password in R2; re-ingested once the limit is raised, its event has none either", async () => {
+    const tenant = `team-x${Date.now().toString(36)}`;
+    const line = secretAlert("redact-me");
+    const sent = await send(tenant, `qred-${tenant}`, line, true);
+    expect([sent.status, sent.body.rejected]).toEqual([413, 1]);
+    const [part] = await quarantined(env.ARCHIVE, `qred-${tenant}`);
+    const text = await (await env.ARCHIVE.get(part!.key))!.text();
+    expect(text).not.toContain("hunter2");
+    const entry = JSON.parse(text) as { raw: string; redacted: string[]; reason: string };
+    expect(entry.redacted).toEqual(["raw"]);
+    expect(entry.raw).toBe(line.replace("hunter2", "*****"));
+    expect(entry.reason).toMatch(/maxRecordBytes \(4000\)$/);
+
+    const queue = new CaptureQueue();
+    const r = await call(post("/v1/quarantine/reingest", JSON.stringify({ keys: [part!.key] }), admin), { config: redacting(tenant, true), dev: false, queue, vars });
+    expect(r.status).toBe(200);
+    expect((r.body as unknown as Reingest).reingested).toBe(1);
+    const events = queue.events();
+    expect(events).toHaveLength(1);
+    expect(JSON.stringify(events[0])).toContain("redact-me mysql-dump --password=***** x");
+    expect(JSON.stringify(events[0])).not.toContain("hunter2");
+    expect(await env.ARCHIVE.head(part!.key)).toBeNull();
+  });
+
+  it("without redact the record is kept as received, byte for byte", async () => {
+    const tenant = `team-y${Date.now().toString(36)}`;
+    const line = secretAlert("kept-as-is");
+    expect((await send(tenant, `qplain-${tenant}`, line, false)).status).toBe(413);
+    const [part] = await quarantined(env.ARCHIVE, `qplain-${tenant}`);
+    const entry = JSON.parse(await (await env.ARCHIVE.get(part!.key))!.text()) as Record<string, unknown>;
+    expect(entry.raw).toBe(line);
+    expect("redacted" in entry).toBe(false);
+  });
+});
