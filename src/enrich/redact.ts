@@ -51,7 +51,8 @@ const MYSQL = "mysql|mariadb|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlche
 
 /**
  * The `credentials` preset (docs/config.md#redact lists them, test/enrich/redact.test.ts tests each). `needle`:
- * text (lower case) that every match holds; a text without it is not matched at all (most values have none).
+ * text (lower case, ASCII) that every match holds, or texts one of which it holds; a text without it is not
+ * matched at all (most values have none).
  */
 export const PRESETS: Record<RedactConfig["presets"][number], readonly { pattern: string; needle: string | string[] }[]> = {
   credentials: [
@@ -59,14 +60,14 @@ export const PRESETS: Record<RedactConfig["presets"][number], readonly { pattern
     // (not --password-file, --password-stdin, --no-password, nor a value that is the next option)
     { pattern: String.raw`(?i)(?:(?<![^\s"'])|${AFTER_ESCAPE})--?(?!no-)(?:[a-z0-9]+[-_])*(?:store|key|new)?pass(?:word|wd|phrase)?(?:=|\s+)(?!-)${VALUE}`, needle: "pass" },
     // mysql -u root -pS3cret (only in a mysql client's command line: -p is a port, a flag... elsewhere)
-    { pattern: String.raw`(?:(?<![\w.-])|${AFTER_ESCAPE})(?:${MYSQL})\s(?:[^\n"\\]*?\s)?-p([^\s"'\\]+)`, needle: "-p" },
+    { pattern: String.raw`(?:(?<![\w.-])|${AFTER_ESCAPE})(?:${MYSQL})\s(?:[^\n"\\]*?\s)?-p([^\s"'\\]+)`, needle: ["mysql", "mariadb"] },
     // sshpass -p secret ssh host
     { pattern: String.raw`(?:(?<![\w.-])|${AFTER_ESCAPE})sshpass\s(?:[^\n"\\]*?\s)?-p\s*([^\s"'\\]+)`, needle: "sshpass" },
     // Authorization: Bearer x / Basic x / Token x (a curl -H, a logged request); Proxy-Authorization too
     { pattern: String.raw`(?i)(?:\b|${AFTER_ESCAPE})(?:proxy-)?authorization\s*:\s*(?:bearer|basic|token)\s+([A-Za-z0-9._~+/=-]+)`, needle: "authorization" },
     // key=value where the key ends in token, secret, password, api key, ...: GITHUB_TOKEN=x, api_key=x, ?token=x&,
     // client_secret=x, --from-literal=password=x, MYSQL_PWD=x (not PWD=/root, max_tokens=5, token_type=x)
-    { pattern: String.raw`(?i)(?:(?<![\w-])|${AFTER_ESCAPE})-{0,2}(?:(?:[a-z0-9]+[_-])*(?:${SECRET_WORDS})|(?:[a-z0-9]+_)+pwd)=([^\s"'\\&]+)`, needle: "=" },
+    { pattern: String.raw`(?i)(?:(?<![\w-])|${AFTER_ESCAPE})-{0,2}(?:(?:[a-z0-9]+[_-])*(?:${SECRET_WORDS})|(?:[a-z0-9]+_)+pwd)=([^\s"'\\&]+)`, needle: ["token", "secret", "pass", "key", "credential", "pwd"] },
     // https://user:password@host (the password; the user stays)
     { pattern: String.raw`://[^\s/?#@:"'\\]+:([^\s/?#@"'\\]+)@`, needle: "://" },
     // AWS_SECRET_ACCESS_KEY=x, aws_secret_access_key = x (credentials file), AWS_SESSION_TOKEN: x
@@ -94,6 +95,10 @@ interface Group {
   rules: Rule[];
   /** Mask the string values of secret-named keys (the credentials preset: secretKey). */
   secretKeys: boolean;
+  /** Any rule's needle, as one test (ASCII case folded, as the patterns' (?i)); undefined: no rule has one. */
+  pre?: RegExp;
+  /** Some rule has no needle (a custom rule): every string is matched. */
+  unguarded: boolean;
 }
 
 export type Redactor = (e: OcsfEvent) => OcsfEvent;
@@ -116,14 +121,16 @@ export function makeRedactor(cfg: RedactConfig | undefined): Redactor | undefine
     const list = [...new Set(fields.flatMap((f) => (f === "default" ? DEFAULT_FIELDS : [f])))];
     const key = JSON.stringify(list);
     let g = byFields.get(key);
-    if (!g) byFields.set(key, (g = { paths: new Paths(list.map((f) => f.split("."))), rules: [], secretKeys: false }));
+    if (!g) byFields.set(key, (g = { paths: new Paths(list.map((f) => f.split("."))), rules: [], secretKeys: false, unguarded: false }));
     g.rules.push(r);
+    if (r.needle === undefined) g.unguarded = true;
   };
   for (const p of cfg.presets) for (const x of PRESETS[p]) add(DEFAULT_FIELDS, rule(x.pattern, undefined, x.needle));
   // the credentials preset also masks secret-named keys' values in structured data (secretKey)
   if (cfg.presets.includes("credentials")) byFields.get(JSON.stringify(DEFAULT_FIELDS))!.secretKeys = true;
   for (const r of cfg.rules) add(r.fields ?? DEFAULT_FIELDS, rule(r.pattern, r.binary));
   const groups = [...byFields.values()];
+  for (const g of groups) g.pre = anyNeedle(g.rules);
   const out: Redactor | null = groups.length ? (e) => redactEvent(e, groups) : null;
   compiled.set(cfg, out);
   return out ?? undefined;
@@ -358,6 +365,13 @@ function masked(w: Walk): string {
   return MASK;
 }
 
+/** One case-insensitive test for every needle of `rules` (ASCII letters only fold, as in the patterns' (?i)). */
+function anyNeedle(rules: readonly Rule[]): RegExp | undefined {
+  const needles = new Set(rules.flatMap((r) => (r.needle === undefined ? [] : [r.needle].flat())));
+  if (needles.size === 0) return undefined;
+  return new RegExp([...needles].map((n) => n.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&")).join("|"), "i");
+}
+
 function holds(text: string, needle: string | string[]): boolean {
   if (typeof needle === "string") return text.includes(needle);
   for (const n of needle) if (text.includes(n)) return true;
@@ -365,11 +379,15 @@ function holds(text: string, needle: string | string[]): boolean {
 }
 
 function redactString(s: string, w: Walk, proc: JsonObject | undefined): string {
+  const g = w.group;
+  // every needle at once: most strings hold none, and then no rule with one can match (a mask adds no needle)
+  const candidate = g.pre !== undefined && g.pre.test(s);
+  if (!candidate && !g.unguarded) return s;
   let out = s;
   let lower: string | undefined;
   try {
-    for (const r of w.group.rules) {
-      if (r.needle !== undefined && !holds((lower ??= out.toLowerCase()), r.needle)) continue;
+    for (const r of g.rules) {
+      if (r.needle !== undefined && !(candidate && holds((lower ??= out.toLowerCase()), r.needle))) continue;
       if (!applies(r, w, proc)) continue;
       const next = redactText(r, out);
       if (next !== out) [out, lower] = [next, undefined];
@@ -396,16 +414,17 @@ function walk(v: Json, at: PathState, w: Walk, proc: JsonObject | undefined): Js
     return copy ?? v;
   }
   let copy: JsonObject | undefined;
-  // {"name": "DB_PASSWORD", "value": "x"}: the value goes whole (only where the fields cover it)
-  const pair = at.all && w.group.secretKeys && pairValueKeys(v);
   for (const k in v) {
     if (protectedKey(w.path, k)) continue;
     const next = at.all ? at : w.group.paths.step(at, k);
     if (next === null) continue;
     const child = v[k]!;
+    // nothing to redact in a number, boolean or null (nor a string the fields do not cover)
+    if (typeof child !== "object" ? typeof child !== "string" || !next.all : child === null) continue;
     w.path.push(k);
     const c =
-      next.all && typeof child === "string" && w.group.secretKeys && ((pair && VALUE_KEYS.has(k)) || secretKey(k)) && child !== "" && child !== MASK && !HIDDEN.test(child)
+      // a secret-named key's value, or {"name": "DB_PASSWORD", "value": "x"}'s (where the fields cover the pair), goes whole
+      typeof child === "string" && w.group.secretKeys && (secretKey(k) || (at.all && VALUE_KEYS.has(k) && pairValueKeys(v))) && child !== "" && child !== MASK && !HIDDEN.test(child)
         ? masked(w)
         : walk(child, next, w, (k === "process" || k === "parent_process") && isObject(child) ? child : proc);
     w.path.pop();
