@@ -6,10 +6,15 @@
 // The steps live in bench/pipeline-steps.ts, shared with bench/pipeline-workerd.ts (the same in workerd).
 // Every figure is process CPU time, the fastest of interleaved samples (see bench/common.ts); the code runs on
 // one thread (V8's GC and compiler threads are counted in the CPU time).
-// Usage: npm run bench:pipeline [-- --events 5000 --json out.json]
+// Usage: npm run bench:pipeline [-- --events 5000 --json out.json --redact]
+// --redact: the same with config `redact: {presets: ["credentials"]}` (docs/config.md#redact), the enrich step
+// then includes the redaction.
 import { writeFileSync } from "node:fs";
 import { layout, itemsOf } from "../src/routes/decode";
 import { runPipeline } from "../src/pipeline";
+import { parseConfig } from "../src/config/load";
+import { makeEnricher } from "../src/enrich/index";
+import { makeRouter } from "../src/route/index";
 import type { OcsfEvent } from "../src/normalize/ocsf";
 import type { Item } from "../src/deliver/attempt";
 import { run, defaultSteps, linesOf, jsonFloor, type Steps } from "./pipeline-steps";
@@ -66,8 +71,12 @@ export function sourceBody(dirs: string[], events: number): string {
   return ndjson(lines, Math.ceil(events / perLine));
 }
 
-export function benchPipeline(eventsPerBody = 5000, budgetMs = 6000): PipelineRow[] {
-  const { enrich, route } = defaultSteps();
+/** The config `redact` of the --redact run. */
+export const REDACT_BENCH = { presets: ["credentials"] };
+
+export function benchPipeline(eventsPerBody = 5000, budgetMs = 6000, redact = false): PipelineRow[] {
+  const cfg = redact ? parseConfig({ redact: REDACT_BENCH }) : undefined;
+  const { enrich, route } = cfg ? { enrich: makeEnricher(cfg), route: makeRouter(cfg) } : defaultSteps();
   const rows: PipelineRow[] = [];
   for (const [name, dirs] of SOURCES) {
     const text = sourceBody(dirs, eventsPerBody);
@@ -145,7 +154,9 @@ export function formatPipeline(rows: PipelineRow[]): string {
 }
 
 if (isMain(import.meta.url)) {
-  const rows = benchPipeline(Number(arg("events") ?? 0) || 5000, Number(arg("budget") ?? 0) || 6000);
+  const redact = process.argv.includes("--redact");
+  const rows = benchPipeline(Number(arg("events") ?? 0) || 5000, Number(arg("budget") ?? 0) || 6000, redact);
+  if (redact) console.log(`With redaction: config redact ${JSON.stringify(REDACT_BENCH)}\n`);
   console.log(formatPipeline(rows));
   const out = arg("json");
   if (out) writeFileSync(out, JSON.stringify(rows, null, 2));
