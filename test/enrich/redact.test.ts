@@ -93,6 +93,35 @@ describe("credentials preset", () => {
     // custom rules alone do not mask keys: only the preset does
     expect(redactor({ rules: [{ pattern: "never(x)" }] })(event)).toBe(event);
   });
+
+  it("masks a secret-named Tetragon environment variable as the JSON export writes them (EnvVar {Key, Value}, left in unmapped), raw_data included", () => {
+    // api/v1 tetragon.proto: Process.environment_variables is a repeated EnvVar {string Key; string Value} (exported
+    // with --enable-process-environment-variables); the normalizer maps none of it, so it stays in unmapped
+    const record = JSON.parse(fixture("tetragon/process_exec.ndjson").split("\n")[0]!) as { process_exec: Record<string, Record<string, unknown>> };
+    record.process_exec.process!.environment_variables = [
+      { Key: "DB_PASSWORD", Value: "s3cr3t-1" },
+      { Key: "HOME", Value: "/root" },
+      { Key: "GITHUB_TOKEN", Value: "ghp_x2" },
+    ];
+    record.process_exec.parent!.environment_variables = [{ Key: "AWS_SECRET_ACCESS_KEY", Value: "wJal-3" }];
+    const framed = frame(JSON.stringify(record), "application/json");
+    const [event] = runPipeline(framed.values, framed.paths, framed.textLines, { ctx: { ...FIXED_CTX, rawData: true }, enrich: makeEnricher(config({ redact: { presets: ["credentials"] } })) }, framed.texts).events.map((e) => e.event);
+    const um = event!.unmapped as { process_exec: { process: { environment_variables: unknown }; parent: { environment_variables: unknown } }; tributary: { redacted: string[] } };
+    expect(um.process_exec.process.environment_variables).toEqual([
+      { Key: "DB_PASSWORD", Value: MASK },
+      { Key: "HOME", Value: "/root" },
+      { Key: "GITHUB_TOKEN", Value: MASK },
+    ]);
+    expect(um.process_exec.parent.environment_variables).toEqual([{ Key: "AWS_SECRET_ACCESS_KEY", Value: MASK }]);
+    expect(JSON.stringify(event)).not.toMatch(/s3cr3t-1|ghp_x2|wJal-3/);
+    expect(event!.raw_data).toContain(`{"Key":"DB_PASSWORD","Value":"${MASK}"},{"Key":"HOME","Value":"/root"}`);
+    expect(um.tributary.redacted).toEqual([
+      "unmapped.process_exec.process.environment_variables[0].Value",
+      "unmapped.process_exec.process.environment_variables[2].Value",
+      "unmapped.process_exec.parent.environment_variables[0].Value",
+      "raw_data",
+    ]);
+  });
 });
 
 describe("custom rules", () => {
