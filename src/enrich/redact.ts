@@ -415,12 +415,12 @@ function walk(v: Json, at: PathState, w: Walk, proc: JsonObject | undefined): Js
   }
   let copy: JsonObject | undefined;
   for (const k in v) {
-    if (protectedKey(w.path, k)) continue;
-    const next = at.all ? at : w.group.paths.step(at, k);
-    if (next === null) continue;
     const child = v[k]!;
-    // nothing to redact in a number, boolean or null (nor a string the fields do not cover)
-    if (typeof child !== "object" ? typeof child !== "string" || !next.all : child === null) continue;
+    // nothing to redact in a number, boolean or null
+    if (child === null || (typeof child !== "object" && typeof child !== "string") || protectedKey(w.path, k)) continue;
+    const next = at.all ? at : w.group.paths.step(at, k);
+    // nor in a string the fields do not cover
+    if (next === null || (typeof child === "string" && !next.all)) continue;
     w.path.push(k);
     const c =
       // a secret-named key's value, or {"name": "DB_PASSWORD", "value": "x"}'s (where the fields cover the pair), goes whole
