@@ -329,7 +329,7 @@ function ranges(r: Rule, s: string, offset: number, out: number[]): void {
 }
 
 /** `s` with one rule applied: matched in windows (WINDOW, OVERLAP), the ranges merged and masked. */
-export function redactText(r: Rule, s: string): string {
+function redactText(r: Rule, s: string): string {
   const spans: number[] = [];
   if (s.length <= WINDOW) ranges(r, s, 0, spans);
   else {
