@@ -28,6 +28,11 @@ export function repeatsAmbiguousGroup(s: string): boolean {
   return false;
 }
 
+/** A zod check refusing a pattern repeatsAmbiguousGroup finds (the correlate and redact sections' patterns). */
+export const linearTime = z.refine<string>((s) => !repeatsAmbiguousGroup(s), {
+  message: "a repeated group holding a quantifier or an alternation (like (a+)+ or (a|b)*) can take exponential time on event text: write it without one",
+});
+
 /** A case-insensitive regular expression given as text (checked when the config is loaded). */
 const regexText = z
   .string()
@@ -43,9 +48,7 @@ const regexText = z
     },
     { message: "not a valid regular expression" },
   )
-  .refine((s) => !repeatsAmbiguousGroup(s), {
-    message: "a repeated group holding a quantifier or an alternation (like (a+)+ or (a|b)*) can take exponential time on event text: write it without one",
-  });
+  .check(linearTime);
 
 const windowSeconds = z.number().int().min(1).max(86_400);
 
