@@ -159,7 +159,7 @@ export function configFor(env: object): Config {
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       c = e;
-      log("error", "config invalid: ingest, /v1/test, /metrics and /v1/dlq answer 503 and queue messages wait until a valid config is deployed", { error: e.message });
+      log("error", "config invalid: ingest, /v1/test, /metrics and the admin endpoints (/v1/dlq, /v1/backfill, /v1/quarantine, /v1/archive) answer 503 and queue messages wait until a valid config is deployed", { error: e.message });
     }
     cache.set(env, c);
   }
