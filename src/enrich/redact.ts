@@ -45,9 +45,28 @@ const VALUE = String.raw`(?:'([^'\n]*)'|\\"([^"\n\\]*)\\"|"([^"\n\\]*)"|([^\s"'\
 // A word's start, also right after a JSON escape (raw_data's "...\nAWS_SECRET_ACCESS_KEY=...")
 const AFTER_ESCAPE = String.raw`(?<=\\[nrt])`;
 // Words a secret's name ends in (key=value, JSON keys, secretKey())
-const SECRET_WORDS = String.raw`token|secret|passw(?:or)?d|passphrase|api[_-]?key|apikey|credentials?|secret[_-]?access[_-]?key`;
+const SECRET_WORDS = String.raw`token|secret|passw(?:or)?d|passphrase|api[_-]?key|apikey|credentials?|secret[_-]?access[_-]?key|(?:secret|private)[_-]?key`;
 // mysql client names: -p<password> (attached; `-p pass` prompts, `pass` is the database)
 const MYSQL = "mysql|mariadb|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlcheck|mysqlpump|mysqlsh|mariadb-dump|mariadb-admin";
+/**
+ * The password in an argument string without the program's name (Tetragon's `arguments`, Falco's proc.args), from
+ * its start: a mysql client's first attached -p<password>; sshpass's -p [<password>] among the options before the
+ * command (not the command's own -p: sshpass -p x ssh -p 22 host).
+ */
+const ARGS_PASSWORD = {
+  mysql: String.raw`(?:[^\n"\\]*?\s)?-p([^\s"'\\]+)`,
+  sshpass: String.raw`(?:-[a-oq-zA-Z]\s+)*-p\s*([^\s"'\\]+)`,
+};
+/** The keys holding a process's argument string, and the keys beside them that name its program. */
+const ARGS_KEYS = String.raw`"(?:arguments|proc\.args)"`;
+const PROGRAM_KEYS = String.raw`"(?:binary|proc\.name|proc\.exepath)"\s*:\s*"(?:[^"\\]*/)?`;
+/**
+ * An argument string in JSON text (raw_data) whose object names the program, before or after it: no { or } between,
+ * and at most ARGS_REACH characters apart (each argument key looks that far both ways: bounded work per key).
+ */
+const ARGS_REACH = 512;
+const argsInJson = (program: string, args: string): string =>
+  String.raw`${ARGS_KEYS}(?:(?<=${PROGRAM_KEYS}(?:${program})"[^{}]{0,${ARGS_REACH}})|(?=[^{}]{0,${ARGS_REACH}}${PROGRAM_KEYS}(?:${program})"))\s*:\s*"${args}`;
 
 /**
  * The `credentials` preset (docs/config.md#redact lists them, test/enrich/redact.test.ts tests each). `needle`:
@@ -61,10 +80,18 @@ export const PRESETS: Record<RedactConfig["presets"][number], readonly { pattern
     { pattern: String.raw`(?i)(?:(?<![^\s"'])|${AFTER_ESCAPE})--?(?!no-)(?:[a-z0-9]+[-_])*(?:store|key|new)?pass(?:word|wd|phrase)?(?:=|\s+)(?!-)${VALUE}`, needle: "pass" },
     // mysql -u root -pS3cret (only in a mysql client's command line: -p is a port, a flag... elsewhere)
     { pattern: String.raw`(?:(?<![\w.-])|${AFTER_ESCAPE})(?:${MYSQL})\s(?:[^\n"\\]*?\s)?-p([^\s"'\\]+)`, needle: ["mysql", "mariadb"] },
-    // sshpass -p secret ssh host
-    { pattern: String.raw`(?:(?<![\w.-])|${AFTER_ESCAPE})sshpass\s(?:[^\n"\\]*?\s)?-p\s*([^\s"'\\]+)`, needle: "sshpass" },
+    // sshpass -p secret ssh host (among its options: not ssh's -p 22 after them)
+    { pattern: String.raw`(?:(?<![\w.-])|${AFTER_ESCAPE})sshpass\s+${ARGS_PASSWORD.sshpass}`, needle: "sshpass" },
+    // ... and their argument strings in JSON text (raw_data), the program named in the same object:
+    // "binary":"/usr/bin/mysql","arguments":"-u root -px" (Tetragon), "proc.args":"-p x ssh h" ... "proc.name":"sshpass" (Falco)
+    // (needle: the program's name, which the text holds when it matches, more rarely than the argument keys)
+    { pattern: argsInJson(MYSQL, ARGS_PASSWORD.mysql), needle: ["mysql", "mariadb"] },
+    { pattern: argsInJson("sshpass", ARGS_PASSWORD.sshpass), needle: "sshpass" },
     // Authorization: Bearer x / Basic x / Token x (a curl -H, a logged request); Proxy-Authorization too
     { pattern: String.raw`(?i)(?:\b|${AFTER_ESCAPE})(?:proxy-)?authorization\s*:\s*(?:bearer|basic|token)\s+([A-Za-z0-9._~+/=-]+)`, needle: "authorization" },
+    // --token x, --api-key x, --secret-key x, --client-secret x (the = forms are key=value below); not --token-file,
+    // --max-tokens, docker's --secret id=x,src=file, nor --private-key <file>
+    { pattern: String.raw`(?i)(?:(?<![^\s"'])|${AFTER_ESCAPE})--?(?!no-)(?:(?:[a-z0-9]+-)*(?:token|api-?key|secret-?key|secret-access-key)|(?:[a-z0-9]+-)+secret)\s+(?!-)${VALUE}`, needle: ["token", "key", "secret"] },
     // key=value where the key ends in token, secret, password, api key, ...: GITHUB_TOKEN=x, api_key=x, ?token=x&,
     // client_secret=x, --from-literal=password=x, MYSQL_PWD=x (not PWD=/root, max_tokens=5, token_type=x)
     { pattern: String.raw`(?i)(?:(?<![\w-])|${AFTER_ESCAPE})-{0,2}(?:(?:[a-z0-9]+[_-])*(?:${SECRET_WORDS})|(?:[a-z0-9]+_)+pwd)=([^\s"'\\&]+)`, needle: ["token", "secret", "pass", "key", "credential", "pwd"] },
@@ -263,6 +290,52 @@ function pairValueKeys(o: JsonObject): boolean {
   return false;
 }
 
+// --- argument strings without the program's name (credentials preset) ---
+
+const ARG_KEYS = new Set(["arguments", "proc.args"]);
+const ARGS_RULES = [
+  { program: new RegExp(`(?:^|/)(?:${MYSQL})$`), re: new RegExp(`^${ARGS_PASSWORD.mysql}`, "d") },
+  { program: /(?:^|\/)sshpass$/, re: new RegExp(`^${ARGS_PASSWORD.sshpass}`, "d") },
+];
+
+/** The event's own process (Tetragon: process; Falco: evidences[0].process; not actor.process, the parent), or undefined. */
+function mainProcess(e: OcsfEvent): JsonObject | undefined {
+  const o = e as unknown as JsonObject;
+  if (isObject(o.process)) return o.process;
+  const first = Array.isArray(o.evidences) ? o.evidences[0] : undefined;
+  return isObject(first) && isObject(first.process) ? first.process : undefined;
+}
+
+/**
+ * The program names of an argument string in `o`: the keys beside it (Tetragon's binary, Falco's proc.exepath /
+ * proc.name), else, where the normalizer mapped those, the event's process (under unmapped.<type>.process, Falco's
+ * output_fields) or its parent (unmapped.<type>.parent). Elsewhere (ancestors, other records) none: nothing guessed.
+ */
+function programsOf(o: JsonObject, w: Walk): Json[] {
+  const own = [o.binary, o["proc.exepath"], o["proc.name"]].filter((x) => typeof x === "string");
+  if (own.length > 0) return own;
+  // (the walk's path ends with the argument string's key; the one before it names `o`)
+  const at = w.path[w.path.length - 2];
+  const main = at === "process" || at === "output_fields" || at === "parent" ? mainProcess(w.event) : undefined;
+  const p = at === "parent" ? main?.parent_process : main;
+  return isObject(p) ? [isObject(p.file) ? p.file.path : undefined, p.name].filter((x) => x !== undefined) : [];
+}
+
+/** `s` (an argument string in `o`) with the password masked when its program takes -p <password> (mysql, sshpass). */
+function argsMasked(s: string, o: JsonObject, w: Walk): string {
+  if (!s.includes("-p")) return s;
+  const programs = programsOf(o, w);
+  for (const a of ARGS_RULES) {
+    if (!programs.some((p) => typeof p === "string" && a.program.test(p))) continue;
+    const span = a.re.exec(s)?.indices?.[1];
+    if (span === undefined || s.slice(span[0], span[1]) === MASK) return s;
+    const out = s.slice(0, span[0]) + MASK + s.slice(span[1]);
+    w.changed.set(pathText(w.path), out);
+    return out;
+  }
+  return s;
+}
+
 // --- one event ---
 
 interface Walk {
@@ -426,7 +499,9 @@ function walk(v: Json, at: PathState, w: Walk, proc: JsonObject | undefined): Js
       // a secret-named key's value, or {"name": "DB_PASSWORD", "value": "x"}'s (where the fields cover the pair), goes whole
       typeof child === "string" && w.group.secretKeys && (secretKey(k) || (at.all && VALUE_KEYS.has(k) && pairValueKeys(v))) && child !== "" && child !== MASK && !HIDDEN.test(child)
         ? masked(w)
-        : walk(child, next, w, (k === "process" || k === "parent_process") && isObject(child) ? child : proc);
+        : typeof child === "string" && w.group.secretKeys && ARG_KEYS.has(k)
+          ? walk(argsMasked(child, v, w), next, w, proc)
+          : walk(child, next, w, (k === "process" || k === "parent_process") && isObject(child) ? child : proc);
     w.path.pop();
     if (c !== child) (copy ??= { ...v })[k] = c;
   }

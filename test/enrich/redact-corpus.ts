@@ -31,6 +31,16 @@ export const masked: [string, string][] = [
   ["kubectl create secret generic s --from-literal=password=abc", `kubectl create secret generic s --from-literal=password=${MASK}`],
   ["MYSQL_PWD=hunter2 mysql -u root", `MYSQL_PWD=${MASK} mysql -u root`],
   ["oauth --client_secret=xyz", `oauth --client_secret=${MASK}`],
+  // names ending in secret key / private key; --token, --api-key, --secret-key with a space
+  ["SECRET_KEY=x1 ./manage.py runserver", `SECRET_KEY=${MASK} ./manage.py runserver`],
+  ["STRIPE_SECRET_KEY=sk_live_1 JWT_SECRET_KEY=j2 PRIVATE_KEY=p3 node app.js", `STRIPE_SECRET_KEY=${MASK} JWT_SECRET_KEY=${MASK} PRIVATE_KEY=${MASK} node app.js`],
+  ["app --secret-key s3 --region eu", `app --secret-key ${MASK} --region eu`],
+  ["curl --api-key k1 https://api", `curl --api-key ${MASK} https://api`],
+  ["kubectl --token t1 get pods", `kubectl --token ${MASK} get pods`],
+  ["oauth --client-secret cs1 -v", `oauth --client-secret ${MASK} -v`],
+  ["tool --secret-access-key sak2 --region eu", `tool --secret-access-key ${MASK} --region eu`],
+  ['{"secret_key": "sk4","key_id":"k"}', `{"secret_key": "${MASK}","key_id":"k"}`],
+  ['{"name":"STRIPE_SECRET_KEY","value":"sk_live_5"}', `{"name":"STRIPE_SECRET_KEY","value":"${MASK}"}`],
   // URL userinfo: the password, the user stays
   ["git clone https://deploy:pa55w0rd@github.com/org/repo", `git clone https://deploy:${MASK}@github.com/org/repo`],
   ["postgres://app:hunter2@db:5432/shop", `postgres://app:${MASK}@db:5432/shop`],
@@ -69,6 +79,13 @@ export const kept = [
   "llm --max_tokens=5 --token_type=bearer",
   "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE",
   "tokens=3 secrets=none",
+  "public_key=pub1 key_id=k1 access_key_id=ak1",
+  '{"public_key":"pub","keyId":"k","accessKeyId":"AKIA1"}',
+  // options naming a file or another thing than a secret, or with no value here
+  "kubectl --token-file /var/run/token get pods",
+  "llm --max-tokens 5 --token-type bearer",
+  "docker build --secret id=npmrc,src=.npmrc .",
+  "app --token --verbose",
   // URLs without a password, headers without credentials
   "git clone ssh://git@github.com/org/repo",
   "curl https://github.com:443/x",

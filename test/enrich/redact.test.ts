@@ -51,12 +51,12 @@ describe("credentials preset", () => {
   });
 
   it("has the patterns docs/config.md lists", () => {
-    expect(PRESETS.credentials).toHaveLength(9);
+    expect(PRESETS.credentials).toHaveLength(12);
   });
 
   it("secretKey: key names ending in a secret's word, in any case style", () => {
-    for (const k of ["DB_PASSWORD", "password", "sessionToken", "client-secret", "MYSQL_PWD", "secretAccessKey", "api_key", "apiKey", "passphrase", "credentials"]) expect(secretKey(k), k).toBe(true);
-    for (const k of ["secretName", "tokenType", "max_tokens", "PWD", "token_type", "passwordFile", "key", "name", "authorization.k8s.io/decision"]) expect(secretKey(k), k).toBe(false);
+    for (const k of ["DB_PASSWORD", "password", "sessionToken", "client-secret", "MYSQL_PWD", "secretAccessKey", "api_key", "apiKey", "passphrase", "credentials", "SECRET_KEY", "STRIPE_SECRET_KEY", "secret_key", "jwtSecretKey", "PRIVATE_KEY", "privateKey"]) expect(secretKey(k), k).toBe(true);
+    for (const k of ["secretName", "tokenType", "max_tokens", "PWD", "token_type", "passwordFile", "key", "name", "authorization.k8s.io/decision", "public_key", "publicKey", "key_id", "access_key_id", "accessKeyId", "secretKeyRef"]) expect(secretKey(k), k).toBe(false);
   });
 
   it("masks the string value of a secret-named key, or of a name/value pair naming a secret, in structured data the fields cover", () => {
@@ -94,6 +94,12 @@ describe("credentials preset", () => {
     expect(redactor({ rules: [{ pattern: "never(x)" }] })(event)).toBe(event);
   });
 
+  it("masks a container's STRIPE_SECRET_KEY in CloudTrail RegisterTaskDefinition requestParameters, keeps the others", () => {
+    const env = [{ name: "STRIPE_SECRET_KEY", value: "sk_live_6" }, { name: "PUBLIC_KEY", value: "pk_7" }, { name: "AWS_ACCESS_KEY_ID", value: "AKIA8" }];
+    const out = preset(ev({ api: { request: { data: { family: "web", containerDefinitions: [{ name: "app", environment: env }], secret_key: "sk9" } } } }));
+    expect((out.api as { request: { data: unknown } }).request.data).toEqual({ family: "web", containerDefinitions: [{ name: "app", environment: [{ ...env[0], value: MASK }, env[1], env[2]] }], secret_key: MASK });
+  });
+
   it("masks a secret-named Tetragon environment variable as the JSON export writes them (EnvVar {Key, Value}, left in unmapped), raw_data included", () => {
     // api/v1 tetragon.proto: Process.environment_variables is a repeated EnvVar {string Key; string Value} (exported
     // with --enable-process-environment-variables); the normalizer maps none of it, so it stays in unmapped
@@ -121,6 +127,78 @@ describe("credentials preset", () => {
       "unmapped.process_exec.parent.environment_variables[0].Value",
       "raw_data",
     ]);
+  });
+});
+
+describe("credentials preset: argument strings without the program's name", () => {
+  /** The record normalized, enriched with the preset (raw_data on), and its unmapped. */
+  function run(record: unknown): { event: OcsfEvent; text: string; redacted: string[] } {
+    const framed = frame(JSON.stringify(record), "application/json");
+    const [event] = runPipeline(framed.values, framed.paths, framed.textLines, { ctx: { ...FIXED_CTX, rawData: true }, enrich: makeEnricher(config({ redact: { presets: ["credentials"] } })) }, framed.texts).events.map((e) => e.event);
+    const own = (event!.unmapped as { tributary?: { redacted?: string[] } }).tributary;
+    return { event: event!, text: JSON.stringify(event), redacted: own?.redacted ?? [] };
+  }
+  /** A Tetragon process_exec (the fixture's first) with this process binary and arguments, and a parent's. */
+  function tetragon(binary: string, args: string, parent?: { binary: string; arguments: string }): unknown {
+    const record = JSON.parse(fixture("tetragon/process_exec.ndjson").split("\n")[0]!) as { process_exec: Record<string, Record<string, unknown>> };
+    Object.assign(record.process_exec.process!, { binary, arguments: args });
+    if (parent) Object.assign(record.process_exec.parent!, parent);
+    return record;
+  }
+  /** A Falco alert (a fixture's) whose process is proc.name with proc.args. */
+  function falco(name: string, args: string): unknown {
+    const record = JSON.parse(fixture("falco/terminal-shell-in-container__falco-docs.json")) as { output_fields: Record<string, unknown> };
+    Object.assign(record.output_fields, { "proc.name": name, "proc.args": args, "proc.cmdline": `${name} ${args}`, "proc.exepath": `/usr/bin/${name}` });
+    return record;
+  }
+
+  it("masks a mysql client's -p<password> and sshpass's -p in Tetragon's arguments and Falco's proc.args, raw_data too", () => {
+    const my = run(tetragon("/usr/bin/mysql", "-h db.prod -u root -pTetraMysqlPw11 shop", { binary: "/bin/bash", arguments: "-c mkdir -p /tmp/x" }));
+    expect(my.text).not.toContain("TetraMysqlPw11");
+    expect((my.event.unmapped as { process_exec: unknown }).process_exec).toMatchObject({ process: { arguments: `-h db.prod -u root -p${MASK} shop` }, parent: { arguments: "-c mkdir -p /tmp/x" } });
+    expect(my.redacted).toEqual(expect.arrayContaining(["unmapped.process_exec.process.arguments", "raw_data", "process.cmd_line"]));
+    expect(my.event.raw_data).toContain(`"arguments":"-h db.prod -u root -p${MASK} shop"`);
+    expect(my.event.raw_data).toContain(`"arguments":"-c mkdir -p /tmp/x"`);
+
+    const sp = run(tetragon("/usr/bin/sshpass", "-p SshpassPw42 ssh -p 22 root@host"));
+    expect(sp.text).not.toContain("SshpassPw42");
+    expect((sp.event.unmapped as { process_exec: unknown }).process_exec).toMatchObject({ process: { arguments: `-p ${MASK} ssh -p 22 root@host` } });
+    expect(sp.event.raw_data).toContain(`"arguments":"-p ${MASK} ssh -p 22 root@host"`);
+
+    const fa = run(falco("mysql", "-h db -u root -pFalcoArgsPw40 app"));
+    expect(fa.text).not.toContain("FalcoArgsPw40");
+    expect((fa.event.unmapped as { output_fields: Record<string, unknown> }).output_fields["proc.args"]).toBe(`-h db -u root -p${MASK} app`);
+    expect(fa.redacted).toEqual(expect.arrayContaining(['unmapped.output_fields["proc.args"]', "raw_data"]));
+    expect(run(falco("sshpass", "-p FalcoSshpass1 ssh host")).text).not.toContain("FalcoSshpass1");
+    // Falco's JSON has its output fields sorted: the program named after the arguments in raw_data
+    const sorted = JSON.parse(fixture("falco/terminal-shell-in-container__falco-docs.json")) as { output_fields: Record<string, unknown> };
+    const { "proc.name": _name, "proc.cmdline": _cmd, ...rest } = sorted.output_fields;
+    sorted.output_fields = { ...rest, "proc.args": "-u root -pSortedPw3 db", "proc.cmdline": "mysql -u root -pSortedPw3 db", "proc.exepath": "/usr/bin/mysql", "proc.name": "mysql" };
+    const so = run(sorted);
+    expect(so.text).not.toContain("SortedPw3");
+    expect(so.event.raw_data).toContain(`"proc.args":"-u root -p${MASK} db"`);
+  });
+
+  it("leaves other programs' -p, and a mysql -p that prompts", () => {
+    for (const [binary, args] of [
+      ["/bin/mkdir", "-p /tmp/x"],
+      ["/usr/bin/ssh", "-p 22 root@host"],
+      ["/usr/bin/mysql", "-u root -p shop"],
+      ["/usr/bin/mysql", "-P3306 -u root shop"],
+    ] as const) {
+      const r = run(tetragon(binary, args));
+      expect((r.event.unmapped as { process_exec: unknown }).process_exec, binary).toMatchObject({ process: { arguments: args } });
+      expect(r.redacted, binary).toEqual([]);
+    }
+    // ssh started by sshpass: the parent is sshpass, the event's process (and its arguments) is ssh's
+    const child = run(tetragon("/usr/bin/ssh", "-p 22 root@host", { binary: "/usr/bin/sshpass", arguments: "-p ParentPw9 ssh -p 22 root@host" }));
+    expect((child.event.unmapped as { process_exec: unknown }).process_exec).toMatchObject({ process: { arguments: "-p 22 root@host" }, parent: { arguments: `-p ${MASK} ssh -p 22 root@host` } });
+    expect(child.text).not.toContain("ParentPw9");
+    for (const [name, args] of [["ssh", "-p 2222 host"], ["mkdir", "-p /var/run/x"]] as const) {
+      const r = run(falco(name, args));
+      expect((r.event.unmapped as { output_fields: Record<string, unknown> }).output_fields["proc.args"]).toBe(args);
+      expect(r.event.raw_data).toContain(`"proc.args":"${args}"`);
+    }
   });
 });
 
