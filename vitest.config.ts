@@ -34,7 +34,7 @@ export default defineConfig({
         test: {
           name: "workers",
           include: ["test/**/*.worker.test.ts"],
-          globalSetup: ["./test/support/s3rver.ts", "./test/noise/webhook-setup.ts", "./test/sinks/loki-orgs-setup.ts"],
+          globalSetup: ["./test/support/s3rver.ts", "./test/noise/webhook-setup.ts", "./test/sinks/loki-orgs-setup.ts", "./test/sinks/sentinel-setup.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },
