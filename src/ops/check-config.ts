@@ -8,7 +8,7 @@ import { ARCHIVE_SINK } from "../config/routing";
 import { CONFIG_FILE, VAR_LIMIT_BYTES, validateConfig } from "../config/load";
 import { isSecretKey } from "./log";
 import { driverFor } from "../sinks/index";
-import { describeProjection, dropsFacts, TRIBUTARY_FACTS } from "../sinks/project";
+import { describeProjection, droppedFacts } from "../sinks/project";
 import { separatesTenants } from "../correlate/keys";
 import { sourceLocation, type SecurityLakeConfig } from "../sinks/security-lake";
 import { isGlob, rowPatterns } from "../enrich/inventory";
@@ -96,7 +96,8 @@ function advise(cfg: Config, warnings: string[]): void {
   adviseClusterTenants(cfg, warnings);
   adviseLakeSources(cfg, warnings);
   for (const [name, s] of Object.entries(cfg.sinks))
-    if (s.projection && dropsFacts(s.projection)) warnings.push(`sinks.${name}.projection: leaves out ${TRIBUTARY_FACTS} (the correlation keys and chain its searches use, docs/correlation.md): ${"include" in s.projection ? `include "${TRIBUTARY_FACTS}"` : `add "keep": ["unmapped.tributary"]`} unless this sink is not searched by them`);
+    for (const d of s.projection ? droppedFacts(s.projection) : [])
+      warnings.push(`sinks.${name}.projection: leaves out ${d.path} (${d.why}, docs/correlation.md): ${d.fix} unless this sink is not searched by it`);
   adviseInventoryTenants(cfg, warnings);
   adviseAdminToken(cfg, warnings);
 }

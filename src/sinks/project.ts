@@ -188,13 +188,44 @@ export function projectItems<T extends { event: OcsfEvent; line: string }>(p: Pr
   });
 }
 
-/** Tributary's own facts in unmapped that SIEM searches use (docs/correlation.md): check-config warns when a projection drops them. */
-export const TRIBUTARY_FACTS = "unmapped.tributary.correlation";
+/** Tributary's facts that SIEM searches join on (docs/correlation.md), with what for: check-config warns when a projection drops one. */
+export const TRIBUTARY_FACTS: Readonly<Record<string, string>> = {
+  "metadata.correlation_uid": "the hash its searches group by for everything about one pod, principal or credential",
+  "unmapped.tributary.correlation": "the correlation keys and chain its searches use",
+};
 
-/** Whether a projection leaves out TRIBUTARY_FACTS (excluded and not kept, or not included). */
-export function dropsFacts(spec: ProjectionSpec): boolean {
-  if ("include" in spec) return !spec.include.some((p) => covers(p, TRIBUTARY_FACTS));
-  return spec.exclude.some((p) => covers(p, TRIBUTARY_FACTS)) && !(spec.keep ?? []).some((p) => covers(p, TRIBUTARY_FACTS));
+/** A fact (or part of one) a projection leaves out: why it matters and what to change in the projection to send it. */
+export interface DroppedFact {
+  path: string;
+  why: string;
+  fix: string;
+}
+
+/**
+ * What of TRIBUTARY_FACTS a projection leaves out: a fact not included; excluded (or a path holding it excluded)
+ * and not kept; or a part of it excluded (unmapped.tributary.correlation.keys), which no `keep` can send back (keep
+ * names what to send inside an excluded path). The fix fits the case: the config refuses a keep that is not inside
+ * an excluded path, and excluding metadata (which holds metadata.uid) at all.
+ */
+export function droppedFacts(spec: ProjectionSpec): DroppedFact[] {
+  const out: DroppedFact[] = [];
+  for (const [fact, why] of Object.entries(TRIBUTARY_FACTS)) {
+    if ("include" in spec) {
+      if (!spec.include.some((p) => covers(p, fact))) out.push({ path: fact, why, fix: `include "${fact}"` });
+      continue;
+    }
+    const holder = spec.exclude.find((p) => covers(p, fact));
+    if (holder === undefined) {
+      for (const p of spec.exclude) if (covers(fact, p)) out.push({ path: p, why: `part of ${fact}, ${why}`, fix: `remove "${p}" from exclude` });
+      continue;
+    }
+    // (an excluded path inside the holder is moot: the holder removes the whole value, keep sends back what it names)
+    if ((spec.keep ?? []).some((k) => covers(k, fact))) continue;
+    const below = fact.split(".").slice(0, holder.split(".").length + 1).join(".");
+    const fix = holder === fact ? `remove "${fact}" from exclude` : spec.keep ? `add "${below}" to "keep"` : `add "keep": ["${below}"]`;
+    out.push({ path: fact, why, fix });
+  }
+  return out;
 }
 
 /** For check-config and /v1/test: what a sink with this projection is sent of each event. */

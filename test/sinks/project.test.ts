@@ -198,6 +198,41 @@ describe("config: projection", () => {
     expect(sinkWarnings(kept.warnings)).toEqual([]);
     expect(formatReport("c.json", kept)).toContain("  sinks.siem is sent every field but unmapped (keeping unmapped.tributary) (projection;");
     const lean = checkConfigText(JSON.stringify({ sinks: { siem: { ...HEC, projection: { include: NEEDED } } }, default_sinks: ["siem"] }));
-    expect(sinkWarnings(lean.warnings)).toEqual([expect.stringMatching(/include "unmapped\.tributary\.correlation"/)]);
+    expect(sinkWarnings(lean.warnings)).toEqual([
+      expect.stringMatching(/^sinks\.siem\.projection: leaves out metadata\.correlation_uid .*: include "metadata\.correlation_uid"/),
+      expect.stringMatching(/^sinks\.siem\.projection: leaves out unmapped\.tributary\.correlation .*: include "unmapped\.tributary\.correlation"/),
+    ]);
+  });
+
+  it("check-config warns about every correlation fact a projection drops, with advice the config takes (and then no warning)", () => {
+    const warningsOf = (projection: unknown): string[] => {
+      const r = checkConfigText(JSON.stringify({ sinks: { siem: { ...HEC, projection } }, default_sinks: ["siem"] }));
+      expect(r.errors, JSON.stringify(projection)).toEqual([]);
+      return r.warnings.filter((x) => x.startsWith("sinks."));
+    };
+    // [projection, what it leaves out, the advice, the projection with the advice followed]
+    const cases: [unknown, string, string, unknown][] = [
+      [{ exclude: ["metadata.correlation_uid"] }, "metadata.correlation_uid", 'remove "metadata.correlation_uid" from exclude', { exclude: ["raw_data"] }],
+      [{ exclude: ["unmapped.tributary.correlation.keys"] }, "unmapped.tributary.correlation.keys", 'remove "unmapped.tributary.correlation.keys" from exclude', { exclude: ["raw_data"] }],
+      [{ exclude: ["unmapped.tributary.correlation"] }, "unmapped.tributary.correlation", 'remove "unmapped.tributary.correlation" from exclude', { exclude: ["raw_data"] }],
+      [{ exclude: ["unmapped.tributary"] }, "unmapped.tributary.correlation", 'add "keep": ["unmapped.tributary.correlation"]', { exclude: ["unmapped.tributary"], keep: ["unmapped.tributary.correlation"] }],
+      [{ exclude: ["unmapped"], keep: ["unmapped.nested"] }, "unmapped.tributary.correlation", 'add "unmapped.tributary" to "keep"', { exclude: ["unmapped"], keep: ["unmapped.nested", "unmapped.tributary"] }],
+    ];
+    for (const [projection, path, fix, followed] of cases) {
+      const w = warningsOf(projection);
+      expect(w).toHaveLength(1);
+      expect(w[0]).toContain(`sinks.siem.projection: leaves out ${path} (`);
+      expect(w[0]).toContain(`: ${fix} unless this sink is not searched by it`);
+      expect(warningsOf(followed), JSON.stringify(followed)).toEqual([]);
+    }
+    // both facts at once: one warning each
+    expect(warningsOf({ exclude: ["metadata.correlation_uid", "unmapped"] })).toEqual([
+      expect.stringMatching(/leaves out metadata\.correlation_uid \(the hash its searches group by.*remove "metadata\.correlation_uid" from exclude/),
+      expect.stringMatching(/leaves out unmapped\.tributary\.correlation \(the correlation keys.*add "keep": \["unmapped\.tributary"\]/),
+    ]);
+    // a part excluded inside an excluded path that keep sends back is moot: the keys are sent, no warning
+    const moot = { exclude: ["unmapped", "unmapped.tributary.correlation.keys"], keep: ["unmapped.tributary"] };
+    expect(warningsOf(moot)).toEqual([]);
+    expect(compileProjection(moot).apply(event()).unmapped).toEqual({ tributary: { correlation: { key: "pod:a/b", keys: ["pod:a/b"] }, redacted: ["x"] } });
   });
 });
