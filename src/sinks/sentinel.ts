@@ -27,6 +27,7 @@ import { classifyHttpStatus, goneReject, secretWhere, type Classification, type 
 import type { TimedContext } from "./s3";
 import { compressionSchema, headersSchema, isoTime, jsonTextOf, pack, postRuns, secretValue, utf8Length } from "./batch";
 import { fileTime } from "./file-time";
+import { cappedText } from "../deliver/attempt";
 
 /** The Logs Ingestion API's largest call, compressed or not (service limits); the default and maximum maxBytes. */
 export const MAX_CALL_BYTES = 1_000_000;
@@ -191,14 +192,13 @@ function tokenKey(cfg: SentinelConfig, secret: string): string {
 /** Marks a response that came from the token endpoint, not from ingestion (for classify). */
 export const TOKEN_STAGE_HEADER = "x-tributary-token-endpoint";
 
-/** An answer's text, at most `max` characters read (token and ingestion answers are small). */
-async function answer(res: Response, max = 65_536): Promise<SinkResponse> {
+/** An answer as a SinkResponse, its text read up to the delivery layer's cap (cappedText). */
+async function answer(res: Response): Promise<SinkResponse> {
   const headers: Record<string, string> = {};
   res.headers.forEach((v, k) => {
     headers[k] = v;
   });
-  const text = await res.text();
-  return { status: res.status, headers, body: text.length > max ? `${text.slice(0, max)}…` : text };
+  return { status: res.status, headers, body: await cappedText(res) };
 }
 
 /** A token, or the token endpoint's answer (marked with TOKEN_STAGE_HEADER) when it gave none. */

@@ -18,6 +18,7 @@ import { buildIncident } from "../../src/correlate/incident";
 import { matchChains } from "../../src/correlate/chains";
 import { groupByKey } from "../../src/correlate/feed";
 import { CFG, execStory } from "../correlate/story";
+import { checkConfigText } from "../../src/ops/check-config";
 
 const TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const CLIENT = "0b0c0d0e-1a2b-4c3d-8e9f-a0b1c2d3e4f5";
@@ -110,6 +111,16 @@ describe("sentinel: records", () => {
     const cfg = config({ endpoint: "https://dce-1.westeurope-1.ingest.monitor.azure.com/" });
     expect(cfg).toMatchObject({ endpoint: "https://dce-1.westeurope-1.ingest.monitor.azure.com", stream: STREAM, compression: "gzip", maxBytes: 1_000_000, scope: "https://monitor.azure.com//.default" });
     expect(() => config({ maxBytes: 2_000_000 })).toThrow();
+  });
+
+  it("check-config names the client secret's binding, warns when it is unset or written literally, and refuses a bad DCR id", () => {
+    const text = (sink: Record<string, unknown>) => JSON.stringify({ sinks: { az: { type: "sentinel", ...raw(), ...sink } }, routes: [{ sinks: ["az"] }] });
+    const ok = checkConfigText(text({}), { AZURE_CLIENT_SECRET: SECRET });
+    expect(ok.errors).toEqual([]);
+    expect(ok.secrets).toEqual([{ name: "AZURE_CLIENT_SECRET", path: "sinks.az.clientSecret", set: true }]);
+    expect(checkConfigText(text({}), {}).warnings).toContain('sinks.az.clientSecret: the secret AZURE_CLIENT_SECRET is not set in the given environment: every event routed to sink "az" is rejected and dead-lettered (not retried) until it is set');
+    expect(checkConfigText(text({ clientSecret: SECRET })).warnings).toContain('sinks.az.clientSecret: a secret written in the config: use {"env": "NAME"} and `wrangler secret put NAME`');
+    expect(checkConfigText(text({ dcrImmutableId: "dcr-1" })).errors.join("\n")).toMatch(/sinks\.az\.dcrImmutableId: expected the DCR's immutable id/);
   });
 
   it("a missing secret fails the encode, naming the binding", async () => {
