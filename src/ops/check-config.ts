@@ -110,7 +110,7 @@ function adviseAdminToken(cfg: Config, warnings: string[]): void {
   const tenants = [...new Set(credentialRows(cfg.auth).map((t) => t.tenant))];
   if (cfg.delivery.adminToken !== undefined || tenants.length < 2) return;
   warnings.push(
-    `delivery.adminToken: not set while ${tenants.length} tenants can send (${tenants.map((t) => `"${t}"`).join(", ")}): POST /v1/test takes any of their ingest credentials allowed to send Falco records and sends the test alert to the sinks that tenant's routes give it, pagers included; /v1/dlq (npm run dlq) and /v1/backfill answer 403 outside local development, and in local development (TRIBUTARY_DEV=true) they and /v1/archive are open without any token, with every tenant's dead letters and events: set delivery.adminToken to a secret of its own`,
+    `delivery.adminToken: not set while ${tenants.length} tenants can send (${tenants.map((t) => `"${t}"`).join(", ")}): POST /v1/test takes any of their ingest credentials allowed to send Falco records and sends the test alert to the sinks that tenant's routes give it, pagers included; /v1/dlq (npm run dlq), /v1/backfill and /v1/quarantine (npm run quarantine) answer 403 outside local development, and in local development (TRIBUTARY_DEV=true) they and /v1/archive are open without any token, with every tenant's dead letters, rejected records and events: set delivery.adminToken to a secret of its own`,
   );
 }
 
@@ -219,7 +219,7 @@ function unsetEffect(path: string): string {
   if (sink) return `: every event routed to sink "${sink[1]}" is rejected and dead-lettered (not retried) until it is set`;
   if (path.startsWith("auth.")) return ": that credential matches no request (403) until it is set";
   if (path === "metrics.token") return ": GET /metrics answers 503 until it is set";
-  if (path === "delivery.adminToken") return ": /v1/dlq (npm run dlq) and /v1/test answer 503 until it is set";
+  if (path === "delivery.adminToken") return ": /v1/dlq (npm run dlq), /v1/backfill, /v1/quarantine and /v1/test answer 503 until it is set";
   return "";
 }
 

@@ -261,7 +261,7 @@ describe("secret values a sink checks the form of", () => {
       expect.arrayContaining([
         "auth.tokens.0.token: the secret TOKEN_NEW is not set in the given environment: that credential matches no request (403) until it is set",
         "metrics.token: the secret METRICS_NEW is not set in the given environment: GET /metrics answers 503 until it is set",
-        "delivery.adminToken: the secret ADMIN_NEW is not set in the given environment: /v1/dlq (npm run dlq) and /v1/test answer 503 until it is set",
+        "delivery.adminToken: the secret ADMIN_NEW is not set in the given environment: /v1/dlq (npm run dlq), /v1/backfill, /v1/quarantine and /v1/test answer 503 until it is set",
       ]),
     );
     expect(checkConfigText(hook({ env: "WEBHOOK_SECRET" })).ok).toBe(true);
@@ -408,7 +408,7 @@ describe("check-config: several tenants", () => {
     const [w, ...more] = adminWarnings({ auth });
     expect(more).toEqual([]);
     expect(w).toContain('not set while 2 tenants can send ("team-a", "team-c"): POST /v1/test takes any of their ingest credentials');
-    expect(w).toContain("/v1/dlq (npm run dlq) and /v1/backfill answer 403 outside local development");
+    expect(w).toContain("/v1/dlq (npm run dlq), /v1/backfill and /v1/quarantine (npm run quarantine) answer 403 outside local development");
     expect(w).toContain("(TRIBUTARY_DEV=true) they and /v1/archive are open without any token");
     // set, or one tenant (however many credentials): no warning
     expect(adminWarnings({ auth, delivery: { adminToken: { env: "ADMIN" } } })).toEqual([]);
