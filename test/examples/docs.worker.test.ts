@@ -24,6 +24,7 @@ import { enrichSchema } from "../../src/config/enrich";
 import { detectKind } from "../../src/normalize/detect";
 import { get, isObject, type JsonObject } from "../../src/normalize/json";
 import { ALL_METRICS } from "../../src/ops/metrics";
+import { SENTINEL_COLUMNS } from "../../src/sinks/sentinel";
 import pkg from "../../package.json";
 import wranglerToml from "../../wrangler.toml?raw";
 import { call } from "../routes/helpers";
@@ -118,7 +119,17 @@ const JSON_KINDS: { kind: string; fits: (v: JsonObject) => boolean; check: Check
   { kind: "enrich section", fits: (v) => Object.keys(v).every((k) => ENRICH_KEYS.has(k)), check: (v) => zodErrors(enrichSchema.safeParse(v)) },
   { kind: "EventBridge pattern", fits: (v) => Array.isArray(v["detail-type"]), check: eventBridgePattern },
   { kind: "input sample", fits: (v) => detectKind(v) !== undefined || Array.isArray(v.Records) || Array.isArray(v.items), check: (v) => accepted("/v1/events", v) },
+  // the Sentinel sink's custom table and data collection rule (docs/sinks.md): they declare the columns its records fill
+  { kind: "Log Analytics table", fits: (v) => isObject(get(v, "properties", "schema")), check: (v) => sentinelColumns(get(v, "properties", "schema", "columns")) },
+  { kind: "data collection rule", fits: (v) => isObject(get(v, "properties", "streamDeclarations")), check: (v) => Object.values(get(v, "properties", "streamDeclarations") as JsonObject).flatMap((s) => sentinelColumns(get(s, "columns"))) },
 ];
+
+/** Problems of a table's or stream's column list against SENTINEL_COLUMNS (type names in any case, as Azure takes them). */
+function sentinelColumns(cols: unknown): string[] {
+  const got = Array.isArray(cols) ? cols.map((c) => `${String(get(c, "name"))}:${String(get(c, "type")).toLowerCase()}`) : [];
+  const want = Object.entries(SENTINEL_COLUMNS).map(([n, t]) => `${n}:${t}`);
+  return got.join(" ") === want.join(" ") ? [] : ["its columns are not SENTINEL_COLUMNS (src/sinks/sentinel.ts), in order"];
+}
 
 /** Every string value that looks like a Tributary URL, anywhere in a parsed document. */
 function urls(v: unknown, out: string[] = []): string[] {
@@ -438,6 +449,7 @@ const TEXT_LANGS: Record<string, string> = {
   spl: "Splunk searches (docs/correlation.md), not run",
   esql: "Elasticsearch ES|QL queries, not run",
   sql: "Athena (Security Lake) queries, not run",
+  kusto: "KQL queries for Microsoft Sentinel (docs/sinks.md), not run",
 };
 
 describe("docs: every shell, PromQL and other block", () => {
