@@ -148,13 +148,17 @@ export async function cappedText(res: Response, max = MAX_RESPONSE_BYTES): Promi
   }
 }
 
-async function fetchWithTimeout(req: SinkRequest, ms: number): Promise<SinkResponse> {
-  const res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body, redirect: "manual", signal: AbortSignal.timeout(ms) });
+/** A fetch answer as a SinkResponse: its status, headers and text (cappedText). */
+export async function sinkResponse(res: Response): Promise<SinkResponse> {
   const headers: Record<string, string> = {};
   res.headers.forEach((v, k) => {
     headers[k] = v;
   });
   return { status: res.status, headers, body: await cappedText(res) };
+}
+
+async function fetchWithTimeout(req: SinkRequest, ms: number): Promise<SinkResponse> {
+  return sinkResponse(await fetch(req.url, { method: req.method, headers: req.headers, body: req.body, redirect: "manual", signal: AbortSignal.timeout(ms) }));
 }
 
 export interface AttemptOptions {

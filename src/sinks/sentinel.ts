@@ -27,7 +27,7 @@ import { classifyHttpStatus, goneReject, secretWhere, type Classification, type 
 import type { TimedContext } from "./s3";
 import { compressionSchema, headersSchema, isoTime, jsonTextOf, pack, postRuns, secretValue, utf8Length } from "./batch";
 import { fileTime } from "./file-time";
-import { cappedText } from "../deliver/attempt";
+import { sinkResponse } from "../deliver/attempt";
 
 /** The Logs Ingestion API's largest call, compressed or not (service limits); the default and maximum maxBytes. */
 export const MAX_CALL_BYTES = 1_000_000;
@@ -192,20 +192,11 @@ function tokenKey(cfg: SentinelConfig, secret: string): string {
 /** Marks a response that came from the token endpoint, not from ingestion (for classify). */
 export const TOKEN_STAGE_HEADER = "x-tributary-token-endpoint";
 
-/** An answer as a SinkResponse, its text read up to the delivery layer's cap (cappedText). */
-async function answer(res: Response): Promise<SinkResponse> {
-  const headers: Record<string, string> = {};
-  res.headers.forEach((v, k) => {
-    headers[k] = v;
-  });
-  return { status: res.status, headers, body: await cappedText(res) };
-}
-
 /** A token, or the token endpoint's answer (marked with TOKEN_STAGE_HEADER) when it gave none. */
 async function fetchToken(cfg: SentinelConfig, secret: string, ctx: TimedContext): Promise<Token | SinkResponse> {
   const form = new URLSearchParams({ client_id: cfg.clientId, client_secret: secret, grant_type: "client_credentials", scope: cfg.scope });
   const url = `${cfg.authorityHost}/${encodeURIComponent(cfg.tenantId)}/oauth2/v2.0/token`;
-  const res = await answer(
+  const res = await sinkResponse(
     await fetch(url, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form.toString(), redirect: "manual", ...signal(ctx) }),
   );
   const marked = (status: number, body: string): SinkResponse => ({ status, headers: { ...res.headers, [TOKEN_STAGE_HEADER]: "1" }, body });
@@ -317,7 +308,7 @@ export const sentinel: SinkDriver<SentinelConfig> = {
     const secret = secretValue(cfg.clientSecret, ctx.env, "sentinel", "clientSecret");
     const key = tokenKey(cfg, secret);
     const post = async (token: Token) =>
-      answer(await fetch(req.url, { method: req.method, headers: { ...req.headers, authorization: `Bearer ${token.value}` }, body: req.body, redirect: "manual", ...signal(ctx) }));
+      sinkResponse(await fetch(req.url, { method: req.method, headers: { ...req.headers, authorization: `Bearer ${token.value}` }, body: req.body, redirect: "manual", ...signal(ctx) }));
     const cached = tokens.get(key);
     const first = cached !== undefined && ctx.now < cached.useUntil ? cached : await fetchToken(cfg, secret, ctx);
     if (!("value" in first)) return first;
