@@ -1,7 +1,7 @@
 // Sinks whose destination is gone (Classification.gone: a Slack webhook revoked, its channel deleted or
 // archived; a webhook receiver's 410 or refused signature; a Splunk HEC token, Datadog API key or
-// Elasticsearch/OpenSearch, OTLP or Loki credentials refused: each driver's classify says which answers, see
-// docs/delivery.md). Not a `down` sink that will be back by itself: every request meets
+// Elasticsearch/OpenSearch, OTLP or Loki credentials refused; Microsoft Sentinel's Entra ID credentials refused or
+// its app without the role on the DCR: each driver's classify says which answers, see docs/delivery.md). Not a `down` sink that will be back by itself: every request meets
 // the same answer until someone changes the config or a secret. The delivery attempt that got the answer
 // sends nothing more and dead-letters the rest of its batch in the same dead letter (./attempt); this
 // isolate then remembers the sink, with a fingerprint of its config and secret values, so its later
