@@ -192,12 +192,15 @@ function tokenKey(cfg: SentinelConfig, secret: string): string {
 /** Marks a response that came from the token endpoint, not from ingestion (for classify). */
 export const TOKEN_STAGE_HEADER = "x-tributary-token-endpoint";
 
-/** A token, or the token endpoint's answer (marked with TOKEN_STAGE_HEADER) when it gave none. */
-async function fetchToken(cfg: SentinelConfig, secret: string, ctx: TimedContext): Promise<Token | SinkResponse> {
+/**
+ * A token, or the token endpoint's answer (marked with TOKEN_STAGE_HEADER) when it gave none. `timed`: the send's
+ * one timeout signal (sendTimeout), shared by its token and ingestion requests.
+ */
+async function fetchToken(cfg: SentinelConfig, secret: string, now: number, timed: { signal?: AbortSignal }): Promise<Token | SinkResponse> {
   const form = new URLSearchParams({ client_id: cfg.clientId, client_secret: secret, grant_type: "client_credentials", scope: cfg.scope });
   const url = `${cfg.authorityHost}/${encodeURIComponent(cfg.tenantId)}/oauth2/v2.0/token`;
   const res = await sinkResponse(
-    await fetch(url, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form.toString(), redirect: "manual", ...signal(ctx) }),
+    await fetch(url, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form.toString(), redirect: "manual", ...timed }),
   );
   const marked = (status: number, body: string): SinkResponse => ({ status, headers: { ...res.headers, [TOKEN_STAGE_HEADER]: "1" }, body });
   if (res.status !== 200) return marked(res.status, res.body);
@@ -211,7 +214,7 @@ async function fetchToken(cfg: SentinelConfig, secret: string, ctx: TimedContext
   // seconds, a number in v2.0 answers (a string in v1.0 ones); RFC 6749 5.1 leaves it optional: an hour then
   const secs = Number(o.expires_in ?? 3600);
   const lifetime = Number.isFinite(secs) && secs > 0 ? secs * 1000 : 3_600_000;
-  const token = { value: o.access_token, useUntil: ctx.now + lifetime - Math.min(TOKEN_MARGIN_MS, lifetime / 2) };
+  const token = { value: o.access_token, useUntil: now + lifetime - Math.min(TOKEN_MARGIN_MS, lifetime / 2) };
   const key = tokenKey(cfg, secret);
   tokens.delete(key);
   tokens.set(key, token);
@@ -219,7 +222,8 @@ async function fetchToken(cfg: SentinelConfig, secret: string, ctx: TimedContext
   return token;
 }
 
-function signal(ctx: TimedContext): { signal?: AbortSignal } {
+/** One abort signal for a whole send (its up to two token and two ingestion requests), at the sink's timeout. */
+function sendTimeout(ctx: TimedContext): { signal?: AbortSignal } {
   return ctx.timeoutMs !== undefined ? { signal: AbortSignal.timeout(ctx.timeoutMs) } : {};
 }
 
@@ -307,17 +311,18 @@ export const sentinel: SinkDriver<SentinelConfig> = {
   async send(req: SinkRequest, cfg: SentinelConfig, ctx: TimedContext): Promise<SinkResponse> {
     const secret = secretValue(cfg.clientSecret, ctx.env, "sentinel", "clientSecret");
     const key = tokenKey(cfg, secret);
+    const timed = sendTimeout(ctx);
     const post = async (token: Token) =>
-      sinkResponse(await fetch(req.url, { method: req.method, headers: { ...req.headers, authorization: `Bearer ${token.value}` }, body: req.body, redirect: "manual", ...signal(ctx) }));
+      sinkResponse(await fetch(req.url, { method: req.method, headers: { ...req.headers, authorization: `Bearer ${token.value}` }, body: req.body, redirect: "manual", ...timed }));
     const cached = tokens.get(key);
-    const first = cached !== undefined && ctx.now < cached.useUntil ? cached : await fetchToken(cfg, secret, ctx);
+    const first = cached !== undefined && ctx.now < cached.useUntil ? cached : await fetchToken(cfg, secret, ctx.now, timed);
     if (!("value" in first)) return first;
     const res = await post(first);
     if (res.status !== 401) return res;
     // the token was refused (revoked, or an old one still cached): a new one, and the request once more
     tokens.delete(key);
     if (first !== cached) return res; // it was new already: classify retries later
-    const fresh = await fetchToken(cfg, secret, ctx);
+    const fresh = await fetchToken(cfg, secret, ctx.now, timed);
     if (!("value" in fresh)) return fresh;
     const again = await post(fresh);
     if (again.status === 401) tokens.delete(key);
