@@ -89,8 +89,8 @@ export function withLastMember(fields: Record<string, unknown>, key: string, jso
   return `${head.slice(0, -1)}${head === "{}" ? "" : ","}${JSON.stringify(key)}:${json}}`;
 }
 
-/** gzip (RFC 1952, one member) of a text's UTF-8 bytes, by the runtime's CompressionStream. */
-export function gzipText(text: string): Promise<Uint8Array> {
+/** gzip (RFC 1952, one member) of a text's UTF-8 bytes (or of bytes), by the runtime's CompressionStream. */
+export function gzipText(text: string | Uint8Array): Promise<Uint8Array> {
   return gzipStream(new Blob([text]).stream());
 }
 
@@ -127,7 +127,7 @@ export function gzipLines(count: number, lineAt: (k: number) => string): Promise
  * Request body from text: gzip-compressed (gzipText) when asked, and then the content-encoding header
  * set (at once, before the body is ready).
  */
-export async function encodeBody(text: string, compression: Compression, headers: Record<string, string>): Promise<string | Uint8Array> {
+export async function encodeBody(text: string | Uint8Array, compression: Compression, headers: Record<string, string>): Promise<string | Uint8Array> {
   if (compression !== "gzip") return text;
   headers["content-encoding"] = "gzip";
   return gzipText(text);
@@ -142,7 +142,7 @@ export function postRuns<T extends { i: number }>(
   url: string,
   headers: Record<string, string>,
   cfg: { compression: Compression; headers?: Record<string, string> },
-  bodyOf: (run: T[]) => string,
+  bodyOf: (run: T[]) => string | Uint8Array,
 ): Promise<SinkRequest[]> {
   return Promise.all(
     runs.map(async (run): Promise<SinkRequest> => {

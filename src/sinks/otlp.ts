@@ -32,7 +32,10 @@ import { secretRef } from "../config/secret";
 import { isObject } from "../normalize/json";
 import { labelValue, type OcsfEvent } from "../normalize/ocsf";
 import { log } from "../ops/log";
-import { goneReject, retryAfterMs, secretWhere, type Classification, type SinkDriver } from "./types";
+import { cappedText } from "../deliver/attempt";
+import { goneReject, retryAfterMs, secretWhere, type Classification, type SinkDriver, type SinkRequest, type SinkResponse } from "./types";
+import type { TimedContext } from "./s3";
+import { ProtoError, ProtoWriter, readFields, utf8, varintSize } from "./protobuf";
 import { baseUrlSchema, compressionSchema, eventUid, hostOf, jsonTextOf, pack, postRuns, secretValue, textAt, unixNanos, utf8Length } from "./batch";
 
 /** The spec's recommended default limit on a request body (20 MiB), also the largest maxBytes allowed. */
@@ -51,6 +54,11 @@ export const otlpConfig = z
     resource: z.record(z.string().min(1), z.string()).default({ "service.name": "tributary" }),
     maxBytes: z.number().int().positive().max(MAX_REQUEST_BYTES).default(5_000_000),
     maxEvents: z.number().int().positive().default(10_000),
+    /**
+     * "json" (OTLP/HTTP JSON, application/json) or "protobuf" (binary protobuf, application/x-protobuf: the
+     * spec's default OTLP/HTTP encoding, and the only one some backends take). The same request either way.
+     */
+    encoding: z.enum(["json", "protobuf"]).default("json"),
   })
   .strict();
 
@@ -65,43 +73,142 @@ export type OtlpConfig = z.infer<typeof otlpConfig>;
  */
 export const SEVERITY_NUMBER: Readonly<Record<number, number>> = { 1: 9, 2: 10, 3: 13, 4: 17, 5: 18, 6: 21 };
 
-const str = (key: string, v: string): string => `{"key":${JSON.stringify(key)},"value":{"stringValue":${JSON.stringify(v)}}}`;
-const int = (key: string, n: number): string => `{"key":${JSON.stringify(key)},"value":{"intValue":"${n}"}}`;
+/** An attribute of the request: a string, or an integer (AnyValue.intValue, an int64). */
+type Attribute = { key: string; string: string } | { key: string; int: number };
 
-/** The record's attributes (JSON text of the KeyValue list). */
-function attributesOf(e: OcsfEvent): string {
-  const kv: string[] = [];
-  if (Number.isInteger(e.class_uid)) kv.push(int("ocsf.class_uid", e.class_uid));
-  const className = textAt(e, "class_name");
-  if (className !== undefined) kv.push(str("ocsf.class_name", className));
-  if (Number.isInteger(e.severity_id)) kv.push(int("ocsf.severity_id", e.severity_id));
-  const uid = eventUid(e);
-  if (uid !== undefined) kv.push(str("ocsf.metadata.uid", uid));
-  const host = hostOf(e);
-  if (host !== undefined) kv.push(str("host.name", host));
-  const ns = labelValue(e.metadata.labels, "k8s.namespace:");
-  if (ns !== undefined) kv.push(str("k8s.namespace.name", ns));
-  const pod = labelValue(e.metadata.labels, "k8s.pod:");
-  if (pod !== undefined) kv.push(str("k8s.pod.name", pod));
-  return `[${kv.join(",")}]`;
+/**
+ * A LogRecord's content, before serialization: the one place that says which fields and attributes a
+ * record gets; logRecord (JSON) and recordProto (binary protobuf) only write it out.
+ */
+interface RecordParts {
+  /** fixed64 ns as a decimal string (unixNanos) */
+  time: string;
+  observed?: string;
+  severityNumber?: number;
+  severityText?: string;
+  attributes: Attribute[];
+  /** the event's JSON text */
+  body: string;
+}
+
+/** The record's attributes. */
+function attributesOf(e: OcsfEvent): Attribute[] {
+  const kv: Attribute[] = [];
+  const str = (key: string, v: string | undefined): void => {
+    if (v !== undefined) kv.push({ key, string: v });
+  };
+  if (Number.isInteger(e.class_uid)) kv.push({ key: "ocsf.class_uid", int: e.class_uid });
+  str("ocsf.class_name", textAt(e, "class_name"));
+  if (Number.isInteger(e.severity_id)) kv.push({ key: "ocsf.severity_id", int: e.severity_id });
+  str("ocsf.metadata.uid", eventUid(e));
+  str("host.name", hostOf(e));
+  str("k8s.namespace.name", labelValue(e.metadata.labels, "k8s.namespace:"));
+  str("k8s.pod.name", labelValue(e.metadata.labels, "k8s.pod:"));
+  return kv;
+}
+
+function recordParts(e: OcsfEvent, json: string): RecordParts {
+  const parts: RecordParts = { time: unixNanos(e.time), attributes: attributesOf(e), body: json };
+  const logged = e.metadata.logged_time;
+  if (typeof logged === "number") parts.observed = unixNanos(logged);
+  const sev = SEVERITY_NUMBER[e.severity_id];
+  if (sev !== undefined) parts.severityNumber = sev;
+  if (e.severity !== undefined && e.severity !== "") parts.severityText = e.severity;
+  return parts;
+}
+
+// ---- the JSON encoding (OTLP/HTTP JSON: lowerCamelCase keys, int64 and fixed64 as decimal strings) ----
+
+/** A KeyValue's JSON text. */
+function kvJson(a: Attribute): string {
+  const value = "int" in a ? `{"intValue":"${a.int}"}` : `{"stringValue":${JSON.stringify(a.string)}}`;
+  return `{"key":${JSON.stringify(a.key)},"value":${value}}`;
 }
 
 /** One LogRecord's JSON text; `json` is the event's (JSON.stringify of it), carried as the body string. */
 export function logRecord(e: OcsfEvent, json: string): string {
-  let head = `{"timeUnixNano":"${unixNanos(e.time)}"`;
-  const logged = e.metadata.logged_time;
-  if (typeof logged === "number") head += `,"observedTimeUnixNano":"${unixNanos(logged)}"`;
-  const sev = SEVERITY_NUMBER[e.severity_id];
-  if (sev !== undefined) head += `,"severityNumber":${sev}`;
-  if (e.severity !== undefined && e.severity !== "") head += `,"severityText":${JSON.stringify(e.severity)}`;
-  return `${head},"attributes":${attributesOf(e)},"body":{"stringValue":${JSON.stringify(json)}}}`;
+  const p = recordParts(e, json);
+  let head = `{"timeUnixNano":"${p.time}"`;
+  if (p.observed !== undefined) head += `,"observedTimeUnixNano":"${p.observed}"`;
+  if (p.severityNumber !== undefined) head += `,"severityNumber":${p.severityNumber}`;
+  if (p.severityText !== undefined) head += `,"severityText":${JSON.stringify(p.severityText)}`;
+  return `${head},"attributes":[${p.attributes.map(kvJson).join(",")}],"body":{"stringValue":${JSON.stringify(p.body)}}}`;
 }
+
+const resourceAttributes = (cfg: OtlpConfig): Attribute[] => Object.entries(cfg.resource).map(([key, v]) => ({ key, string: v }));
 
 /** The request's text around its records: [prefix, suffix]. */
 function envelope(cfg: OtlpConfig): [string, string] {
-  const resource = Object.entries(cfg.resource).map(([k, v]) => str(k, v));
   const scope = `{"name":"tributary","version":${JSON.stringify(version)}}`;
-  return [`{"resourceLogs":[{"resource":{"attributes":[${resource.join(",")}]},"scopeLogs":[{"scope":${scope},"logRecords":[`, "]}]}]}"];
+  return [`{"resourceLogs":[{"resource":{"attributes":[${resourceAttributes(cfg).map(kvJson).join(",")}]},"scopeLogs":[{"scope":${scope},"logRecords":[`, "]}]}]}"];
+}
+
+// ---- the binary protobuf encoding (application/x-protobuf) ----
+// Field numbers (opentelemetry-proto, opentelemetry/proto/...):
+//   collector/logs/v1/logs_service.proto  ExportLogsServiceRequest { repeated ResourceLogs resource_logs = 1 }
+//                                         ExportLogsServiceResponse { ExportLogsPartialSuccess partial_success = 1 }
+//                                         ExportLogsPartialSuccess { int64 rejected_log_records = 1; string error_message = 2 }
+//   logs/v1/logs.proto                    ResourceLogs { Resource resource = 1; repeated ScopeLogs scope_logs = 2 }
+//                                         ScopeLogs { InstrumentationScope scope = 1; repeated LogRecord log_records = 2 }
+//                                         LogRecord { fixed64 time_unix_nano = 1; SeverityNumber severity_number = 2;
+//                                           string severity_text = 3; AnyValue body = 5; repeated KeyValue attributes = 6;
+//                                           fixed64 observed_time_unix_nano = 11 }
+//   resource/v1/resource.proto            Resource { repeated KeyValue attributes = 1 }
+//   common/v1/common.proto                InstrumentationScope { string name = 1; string version = 2 }
+//                                         KeyValue { string key = 1; AnyValue value = 2 }
+//                                         AnyValue { oneof: string string_value = 1; int64 int_value = 3 }
+// google.rpc.Status (googleapis google/rpc/status.proto): { int32 code = 1; string message = 2 }.
+// Fields at their proto3 default (0, "") are left out, as a protobuf serializer does.
+
+function anyString(s: string): Uint8Array {
+  return new ProtoWriter().string(1, s).finish();
+}
+
+function kvProto(a: Attribute): Uint8Array {
+  const value = "int" in a ? new ProtoWriter().int64(3, BigInt(a.int)).finish() : anyString(a.string);
+  return new ProtoWriter().string(1, a.key).bytes(2, value).finish();
+}
+
+/** One LogRecord's protobuf bytes (the message, without its tag and length). */
+export function recordProto(e: OcsfEvent, json: string): Uint8Array {
+  const p = recordParts(e, json);
+  const w = new ProtoWriter();
+  if (p.time !== "0") w.fixed64(1, BigInt(p.time));
+  if (p.severityNumber !== undefined && p.severityNumber !== 0) w.uint(2, p.severityNumber);
+  if (p.severityText !== undefined) w.string(3, p.severityText);
+  w.bytes(5, anyString(p.body));
+  for (const a of p.attributes) w.bytes(6, kvProto(a));
+  if (p.observed !== undefined && p.observed !== "0") w.fixed64(11, BigInt(p.observed));
+  return w.finish();
+}
+
+/** The Resource and InstrumentationScope messages every request carries. */
+interface ProtoEnvelope {
+  resource: Uint8Array;
+  scope: Uint8Array;
+}
+
+function protoEnvelope(cfg: OtlpConfig): ProtoEnvelope {
+  const resource = new ProtoWriter();
+  for (const a of resourceAttributes(cfg)) resource.bytes(1, kvProto(a));
+  return { resource: resource.finish(), scope: new ProtoWriter().string(1, "tributary").string(2, version).finish() };
+}
+
+/** Bytes of a length-delimited field with a one-byte tag whose value is `n` bytes long. */
+const fieldSize = (n: number): number => 1 + varintSize(n) + n;
+
+/**
+ * The most bytes a request adds around its records' fields: the resource and scope fields, and the tags and
+ * lengths of the enclosing ResourceLogs and ScopeLogs (a length under 2^35 is at most 5 varint bytes).
+ */
+const protoOverhead = (env: ProtoEnvelope): number => fieldSize(env.resource.length) + fieldSize(env.scope.length) + 2 * (1 + 5);
+
+/** The ExportLogsServiceRequest of a run of records (each a LogRecord message). */
+function requestProto(env: ProtoEnvelope, records: readonly Uint8Array[]): Uint8Array {
+  const scopeLogs = new ProtoWriter().bytes(1, env.scope);
+  for (const r of records) scopeLogs.bytes(2, r);
+  const resourceLogs = new ProtoWriter().bytes(1, env.resource).bytes(2, scopeLogs.finish());
+  return new ProtoWriter().bytes(1, resourceLogs.finish()).finish();
 }
 
 /** ExportLogsServiceResponse.partialSuccess (rejectedLogRecords is an int64: a string or a number in JSON). */
@@ -129,6 +236,63 @@ function statusMessage(body: string): string {
   return body.slice(0, 300);
 }
 
+/** A binary protobuf answer's media type (OTLP/HTTP answers in the request's encoding). */
+const PROTOBUF_TYPE = /^application\/(x-)?protobuf\s*(;|$)/i;
+
+/** The most of a protobuf answer read: ExportLogsServiceResponse and google.rpc.Status are a count and a message. */
+const MAX_PROTO_ANSWER = 64 * 1024;
+
+/**
+ * A binary protobuf answer as its JSON mapping, so that classify reads both encodings alike: a 2xx body is an
+ * ExportLogsServiceResponse ({"partialSuccess":{"rejectedLogRecords":"N","errorMessage":"..."}} or {}), any
+ * other a google.rpc.Status ({"code":N,"message":"..."}). Bytes that are no such message give a short note
+ * instead (for a 2xx: no partialSuccess, a full success).
+ */
+export function protoAnswerJson(status: number, bytes: Uint8Array): string {
+  try {
+    if (status >= 200 && status < 300) {
+      let partial: { rejectedLogRecords?: string; errorMessage?: string } | undefined;
+      for (const f of readFields(bytes)) {
+        if (f.field !== 1 || f.wire !== 2) continue;
+        partial ??= {};
+        for (const g of readFields(f.value)) {
+          if (g.field === 1 && g.wire === 0) partial.rejectedLogRecords = BigInt.asIntN(64, g.value).toString();
+          else if (g.field === 2 && g.wire === 2) partial.errorMessage = utf8(g.value);
+        }
+      }
+      return JSON.stringify(partial === undefined ? {} : { partialSuccess: partial });
+    }
+    const st: { code?: number; message?: string } = {};
+    for (const f of readFields(bytes)) {
+      if (f.field === 1 && f.wire === 0) st.code = Number(BigInt.asIntN(32, f.value));
+      else if (f.field === 2 && f.wire === 2) st.message = utf8(f.value);
+    }
+    return JSON.stringify(st);
+  } catch (e) {
+    if (!(e instanceof ProtoError)) throw e;
+    return `(an undecodable protobuf answer of ${bytes.length} bytes: ${e.message})`;
+  }
+}
+
+/** Up to `max` bytes of a response's body; the rest is left unread and the stream cancelled. */
+async function cappedBytes(res: Response, max: number): Promise<Uint8Array> {
+  if (!res.body) return new Uint8Array(0);
+  const reader = res.body.getReader();
+  const out = new Uint8Array(max);
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return out.slice(0, n);
+    const k = Math.min(value.byteLength, max - n);
+    out.set(value.subarray(0, k), n);
+    n += k;
+    if (n >= max) {
+      await reader.cancel();
+      return out;
+    }
+  }
+}
+
 /** The spec's retryable response codes (all other 4xx/5xx MUST NOT be retried). */
 const RETRYABLE: ReadonlySet<number> = new Set([429, 502, 503, 504]);
 
@@ -140,14 +304,36 @@ export const otlpLogs: SinkDriver<OtlpConfig> = {
     const json = jsonTextOf(events, lines);
     const headers: Record<string, string> = {};
     for (const [name, ref] of Object.entries(cfg.headers ?? {})) headers[name] = secretValue(ref, ctx.env, "otlp_logs", `headers.${name}`);
+    const send = { compression: cfg.compression, headers };
+    const url = cfg.endpoint + cfg.path;
+    if (cfg.encoding === "protobuf") {
+      const env = protoEnvelope(cfg);
+      const items = events.map((e, i) => {
+        const bytes = recordProto(e, json(i));
+        return { i, bytes, size: fieldSize(bytes.length) };
+      });
+      const runs = pack(items, (x) => x.size, { ...cfg, overhead: protoOverhead(env) });
+      return postRuns(runs, url, { "content-type": "application/x-protobuf" }, send, (run) => requestProto(env, run.map((x) => x.bytes)));
+    }
     const [prefix, suffix] = envelope(cfg);
     const items = events.map((e, i) => {
       const text = logRecord(e, json(i));
       return { i, text, bytes: utf8Length(text) };
     });
     const runs = pack(items, (x) => x.bytes, { ...cfg, overhead: utf8Length(prefix) + suffix.length, separator: 1 });
-    const send = { compression: cfg.compression, headers };
-    return postRuns(runs, cfg.endpoint + cfg.path, { "content-type": "application/json" }, send, (run) => `${prefix}${run.map((x) => x.text).join(",")}${suffix}`);
+    return postRuns(runs, url, { "content-type": "application/json" }, send, (run) => `${prefix}${run.map((x) => x.text).join(",")}${suffix}`);
+  },
+
+  /** fetch, as the delivery layer's default does, but a binary protobuf answer is read as bytes (protoAnswerJson). */
+  async send(req: SinkRequest, _cfg: OtlpConfig, ctx: TimedContext): Promise<SinkResponse> {
+    const signal = ctx.timeoutMs !== undefined ? { signal: AbortSignal.timeout(ctx.timeoutMs) } : {};
+    const res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body, redirect: "manual", ...signal });
+    const headers: Record<string, string> = {};
+    res.headers.forEach((v, k) => {
+      headers[k] = v;
+    });
+    const body = PROTOBUF_TYPE.test(headers["content-type"] ?? "") ? protoAnswerJson(res.status, await cappedBytes(res, MAX_PROTO_ANSWER)) : await cappedText(res);
+    return { status: res.status, headers, body };
   },
 
   classify(res, req, cfg): Classification {

@@ -14,23 +14,17 @@ import { renderPrometheus } from "../../src/ops/metrics";
 import { memoryDeps } from "../support/memory-delivery";
 import { parseConfig } from "../../src/config/load";
 import { NOW, deliverAll, fixtureEvents, plain, send, uids } from "../support/siem-servers";
-import { parseExportLogs, startCollector, type CollectorOptions, type CollectorServer } from "../support/otlp-collector";
+import { parseExportLogs, collectorPerTest } from "../support/otlp-collector";
 
 const AUTH = "Bearer otlp-test-token";
 const ctx: SinkContext = { env: { OTLP_AUTH: AUTH }, now: NOW };
 // the sink runs after enrichment: the context enricher turns the sensors' pod fields into k8s labels
 const events = fixtureEvents().map((e) => enrichContext(structuredClone(e), { clusters: new Map(), aliases: new Map() }));
 
-let server: CollectorServer | undefined;
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
+const start = collectorPerTest();
+afterEach(() => {
   vi.restoreAllMocks();
 });
-async function start(opts: CollectorOptions = {}): Promise<CollectorServer> {
-  server = await startCollector(opts);
-  return server;
-}
 const config = (extra: Record<string, unknown> = {}): OtlpConfig => otlpLogs.schema.parse({ endpoint: "http://collector.invalid:4318", ...extra });
 
 interface LogRecordJson {
@@ -203,9 +197,12 @@ describe("otlp_logs classify (OTLP/HTTP spec)", () => {
 });
 
 describe("otlp_logs delivery to an OTLP/HTTP receiver on 127.0.0.1", () => {
-  it("every fixture event goes through the delivery layer (config, batching, fetch) and the receiver stores each once", async () => {
+  it.each([
+    ["json", "application/json"],
+    ["protobuf", "application/x-protobuf"],
+  ])("every fixture event goes through the delivery layer (config, batching, fetch) as gzipped %s and the receiver stores each once", async (encoding, contentType) => {
     const s = await start({ require: { name: "authorization", value: AUTH } });
-    const cfg = parseConfig({ sinks: { otel: { type: "otlp_logs", endpoint: s.url, headers: { authorization: { env: "OTLP_AUTH" } }, batch: { maxEvents: 7 } } } });
+    const cfg = parseConfig({ sinks: { otel: { type: "otlp_logs", endpoint: s.url, encoding, headers: { authorization: { env: "OTLP_AUTH" } }, batch: { maxEvents: 7 } } } });
     const sink = resolveSinks(cfg).get("otel")!;
     const items = events.map((event) => ({ event, line: JSON.stringify(event) }));
     const r = await attemptDelivery(sink, items, { env: ctx.env, now: NOW });
@@ -215,7 +212,7 @@ describe("otlp_logs delivery to an OTLP/HTTP receiver on 127.0.0.1", () => {
     expect(r.requests).toBe(Math.ceil(items.length / 7));
     for (const q of s.requests) {
       expect(q.headers["content-encoding"]).toBe("gzip");
-      expect(q.headers["content-type"]).toBe("application/json");
+      expect(q.headers["content-type"]).toBe(contentType);
     }
     expect(s.stored.map((x) => JSON.parse(x.body) as unknown)).toEqual(events.map(plain));
     expect(s.stored.map((x) => x.attributes["ocsf.metadata.uid"])).toEqual(uids(events));
@@ -304,7 +301,7 @@ describe("otlp_logs delivery to an OTLP/HTTP receiver on 127.0.0.1", () => {
       gone: true,
     });
     expect(otlpLogs.classify(res(401, "x"), req!, config()).outcome).toMatchObject({ reason: expect.stringContaining("the receiver asks for credentials: set them in the sink's headers") });
-    expect(await sendOne({ ...req!, headers: { ...req!.headers, "content-type": "application/x-protobuf" } })).toMatchObject({ kind: "reject", reason: expect.stringContaining("OTLP 415") });
+    expect(await sendOne({ ...req!, headers: { ...req!.headers, "content-type": "text/plain" } })).toMatchObject({ kind: "reject", reason: expect.stringContaining("OTLP 415") });
     expect(s.stored).toHaveLength(0);
     expect(await sendOne(req!)).toEqual({ kind: "delivered" });
     expect(s.stored).toHaveLength(2);

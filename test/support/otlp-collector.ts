@@ -1,6 +1,8 @@
 // A fake OpenTelemetry Collector otlphttp receiver for logs on 127.0.0.1 (the generic server of
-// siem-servers.ts): POST /v1/logs with OTLP/HTTP JSON (opentelemetry-proto docs/specification.md). It checks
-// what a strict receiver would: Content-Type application/json (anything else 415), gzip when
+// siem-servers.ts): POST /v1/logs with OTLP/HTTP JSON or binary protobuf (opentelemetry-proto
+// docs/specification.md). It checks what a strict receiver would: Content-Type application/json or
+// application/x-protobuf (anything else 415; a protobuf body is decoded by ./otlp-proto into the JSON
+// mapping's object and then checked like a JSON one, and answered in protobuf), gzip when
 // Content-Encoding says so, an optional required header (401), the 20 MiB body limit (413), and the
 // ExportLogsServiceRequest shape: lowerCamelCase keys only (a proto snake_case name is a 400 here, where
 // the real receiver would silently drop the field), fixed64 times as decimal strings, enum severityNumber
@@ -8,7 +10,10 @@
 // with a google.rpc.Status JSON body; an accepted one is stored per record and answered 200 with an
 // ExportLogsServiceResponse. `rejectRecord` makes it refuse single records: those are not stored and the
 // answer is a partial success naming their count (as OTLP does: no index).
+import { afterEach } from "vitest";
+import { gunzipSync } from "fflate";
 import { header, listen, type FakeServer, type Received, type Reply } from "./siem-servers";
+import { decodeExportLogs, exportLogsResponse, ProtoDecodeError, rpcStatus } from "./otlp-proto";
 
 export interface KeyValue {
   key: string;
@@ -37,11 +42,10 @@ export interface CollectorOptions {
   maxBodyBytes?: number;
 }
 
-const status = (httpStatus: number, code: number, message: string): Reply => ({
-  status: httpStatus,
-  headers: { "content-type": "application/json" },
-  body: JSON.stringify({ code, message }),
-});
+const status = (httpStatus: number, code: number, message: string, protobuf = false): Reply =>
+  protobuf
+    ? { status: httpStatus, headers: { "content-type": "application/x-protobuf" }, body: rpcStatus(code, message) }
+    : { status: httpStatus, headers: { "content-type": "application/json" }, body: JSON.stringify({ code, message }) };
 
 class BadData extends Error {}
 
@@ -132,15 +136,21 @@ export async function startCollector(opts: CollectorOptions = {}): Promise<Colle
     if (r.method !== "POST") return status(405, 12, "method not allowed, supported: [POST]");
     if (r.path !== "/v1/logs") return status(404, 5, `no handler for ${r.path}`);
     const ct = (header(r, "content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-    if (ct !== "application/json") return status(415, 3, `415 unsupported media type, supported: [application/json] (this fake)`);
-    if (opts.require && header(r, opts.require.name) !== opts.require.value) return status(401, 16, "missing or bad credentials");
-    if (r.badGzip) return status(400, 3, "gzip: invalid header");
-    if (Buffer.byteLength(r.text) > (opts.maxBodyBytes ?? 20 * 1024 * 1024)) return status(413, 8, "request body too large");
+    const proto = ct === "application/x-protobuf";
+    if (ct !== "application/json" && !proto) return status(415, 3, `415 unsupported media type, supported: [application/json, application/x-protobuf]`);
+    if (opts.require && header(r, opts.require.name) !== opts.require.value) return status(401, 16, "missing or bad credentials", proto);
+    if (r.badGzip) return status(400, 3, "gzip: invalid header", proto);
     let records: StoredRecord[];
     try {
-      records = parseExportLogs(r.text);
+      let text = r.text;
+      if (proto) {
+        const bytes = (header(r, "content-encoding") ?? "").toLowerCase() === "gzip" ? gunzipSync(r.raw) : r.raw;
+        if (bytes.length > (opts.maxBodyBytes ?? 20 * 1024 * 1024)) return status(413, 8, "request body too large", proto);
+        text = JSON.stringify(decodeExportLogs(bytes));
+      } else if (Buffer.byteLength(r.text) > (opts.maxBodyBytes ?? 20 * 1024 * 1024)) return status(413, 8, "request body too large");
+      records = parseExportLogs(text);
     } catch (e) {
-      if (e instanceof BadData) return status(400, 3, e.message);
+      if (e instanceof BadData || e instanceof ProtoDecodeError) return status(400, 3, e.message, proto);
       throw e;
     }
     let rejected = 0;
@@ -148,8 +158,23 @@ export async function startCollector(opts: CollectorOptions = {}): Promise<Colle
       if (opts.rejectRecord?.(rec)) rejected++;
       else stored.push(rec);
     }
-    const partialSuccess = rejected > 0 ? { rejectedLogRecords: String(rejected), errorMessage: `${rejected} log records refused by the fake's rule` } : {};
+    const message = `${rejected} log records refused by the fake's rule`;
+    if (proto) return { status: 200, headers: { "content-type": "application/x-protobuf" }, body: exportLogsResponse(rejected > 0 ? { rejected, message } : undefined) };
+    const partialSuccess = rejected > 0 ? { rejectedLogRecords: String(rejected), errorMessage: message } : {};
     return { status: 200, headers: { "content-type": "application/json" }, body: JSON.stringify({ partialSuccess }) };
   });
   return Object.assign(s, { stored });
+}
+
+/** For a test file: a start function whose collectors are closed after each test. */
+export function collectorPerTest(): (opts?: CollectorOptions) => Promise<CollectorServer> {
+  const open: CollectorServer[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((s) => s.close()));
+  });
+  return async (opts = {}) => {
+    const s = await startCollector(opts);
+    open.push(s);
+    return s;
+  };
 }

@@ -34,7 +34,8 @@ export interface Received {
 export interface Reply {
   status: number;
   headers?: Record<string, string>;
-  body?: string;
+  /** Text, or bytes (a binary protobuf answer). */
+  body?: string | Uint8Array;
 }
 
 export interface FakeServer {
