@@ -1,7 +1,10 @@
-// OpenTelemetry logs over OTLP/HTTP with the JSON encoding: POST {endpoint}{path} (path "/v1/logs" by
-// default, the spec's default URL path for logs), Content-Type application/json, one
-// ExportLogsServiceRequest {"resourceLogs":[{"resource":{...},"scopeLogs":[{"scope":{...},"logRecords":[...]}]}]}
-// per request. Sources (opentelemetry-proto docs/specification.md, "OTLP/HTTP" and "JSON Protobuf Encoding";
+// OpenTelemetry logs over OTLP/HTTP: POST {endpoint}{path} (path "/v1/logs" by default, the spec's default URL
+// path for logs), one ExportLogsServiceRequest
+// {"resourceLogs":[{"resource":{...},"scopeLogs":[{"scope":{...},"logRecords":[...]}]}]} per request, in the JSON
+// encoding (Content-Type application/json, the default) or, with `encoding: "protobuf"`, the binary protobuf one
+// (application/x-protobuf, the spec's default encoding; some backends take no other): the same records from
+// the same builder (recordParts), only the serialization differs; a protobuf answer is read as its JSON
+// mapping (protoAnswerJson) so that classify reads one form. Sources (opentelemetry-proto docs/specification.md, "OTLP/HTTP" and "JSON Protobuf Encoding";
 // opentelemetry-specification specification/logs/data-model.md):
 //   - JSON keys are the proto field names in lowerCamelCase; enums are integers; 64-bit integers (the fixed64
 //     times, AnyValue.intValue) are decimal strings; receivers ignore unknown fields.
