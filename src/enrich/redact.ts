@@ -13,9 +13,14 @@ export const MASK = "*****";
 
 /**
  * JavaScript regular expressions backtrack (there is no RE2 here): a pattern's time can grow faster than the text.
- * Patterns that can take exponential time are refused at config load; to bound the rest, a text is matched in
- * windows of at most WINDOW characters, each overlapping the one before by OVERLAP characters (a match longer than
- * OVERLAP that crosses a window's end can be missed; `^` and lookbehinds see a window's start as the text's).
+ * The presets' patterns take time linear in the text (each measured so; the mysql one ends its reach at the next
+ * mysql program name) and run over the whole text, which limits.maxRecordBytes bounds. A `rules` pattern that can
+ * take exponential time is refused at config load, but a polynomial one is possible: a text longer than WINDOW is
+ * matched in windows of WINDOW characters, each overlapping the one before by OVERLAP, and a match that reaches a
+ * window's end is matched again from its start over up to WINDOW characters. So a match up to WINDOW characters
+ * long is found whole wherever it starts (a longer one is masked for WINDOW characters from its start), and the
+ * work per window is at most twice the pattern's cost on WINDOW characters. (`^` and lookbehinds of a `rules`
+ * pattern see a window's start as the text's.)
  */
 export const WINDOW = 4096;
 export const OVERLAP = 256;
@@ -49,12 +54,19 @@ const SECRET_WORDS = String.raw`token|secret|passw(?:or)?d|passphrase|api[_-]?ke
 // mysql client names: -p<password> (attached; `-p pass` prompts, `pass` is the database)
 const MYSQL = "mysql|mariadb|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlcheck|mysqlpump|mysqlsh|mariadb-dump|mariadb-admin";
 /**
+ * A mysql client's arguments before its -p<password>, which may be quoted ('...', "...", and \"...\" in JSON text):
+ * not across a line, a backslash outside quotes, nor a shell's ; | & (the next command), and, with `stop`, not
+ * across where a mysql program's name starts again (so each character is read for one program name only: linear).
+ */
+const mysqlGap = (stop: string): string =>
+  String.raw`(?:${stop}[^\n"'\\;|&]|'[^'\n"\\]*'|"[^"\n\\]*"|\\"[^"\n\\]*\\")*?`;
+/**
  * The password in an argument string without the program's name (Tetragon's `arguments`, Falco's proc.args), from
  * its start: a mysql client's first attached -p<password>; sshpass's -p [<password>] among the options before the
  * command (not the command's own -p: sshpass -p x ssh -p 22 host).
  */
 const ARGS_PASSWORD = {
-  mysql: String.raw`(?:[^\n"\\]*?\s)?-p([^\s"'\\]+)`,
+  mysql: String.raw`(?:${mysqlGap("")}\s)?-p([^\s"'\\]+)`,
   sshpass: String.raw`(?:-[a-oq-zA-Z]\s+)*-p\s*([^\s"'\\]+)`,
 };
 /** The keys holding a process's argument string, and the keys beside them that name its program. */
@@ -78,8 +90,9 @@ export const PRESETS: Record<RedactConfig["presets"][number], readonly { pattern
     // --password=x, --password x, --db-password x, -password x, --passwd, --passphrase, keytool -storepass/-keypass
     // (not --password-file, --password-stdin, --no-password, nor a value that is the next option)
     { pattern: String.raw`(?i)(?:(?<![^\s"'])|${AFTER_ESCAPE})--?(?!no-)(?:[a-z0-9]+[-_])*(?:store|key|new)?pass(?:word|wd|phrase)?(?:=|\s+)(?!-)${VALUE}`, needle: "pass" },
-    // mysql -u root -pS3cret (only in a mysql client's command line: -p is a port, a flag... elsewhere)
-    { pattern: String.raw`(?:(?<![\w.-])|${AFTER_ESCAPE})(?:${MYSQL})\s(?:[^\n"\\]*?\s)?-p([^\s"'\\]+)`, needle: ["mysql", "mariadb"] },
+    // mysql -u root -pS3cret, mysql -e "select 1" -pS3cret (only in a mysql client's command line: -p is a port, a
+    // flag... elsewhere)
+    { pattern: String.raw`(?:(?<![\w.-])|${AFTER_ESCAPE})(?:${MYSQL})\s(?:${mysqlGap(String.raw`(?!(?<![\w.-])(?:${MYSQL})\s)`)}\s)?-p([^\s"'\\]+)`, needle: ["mysql", "mariadb"] },
     // sshpass -p secret ssh host (among its options: not ssh's -p 22 after them)
     { pattern: String.raw`(?:(?<![\w.-])|${AFTER_ESCAPE})sshpass\s+${ARGS_PASSWORD.sshpass}`, needle: "sshpass" },
     // ... and their argument strings in JSON text (raw_data), the program named in the same object:
@@ -114,6 +127,8 @@ interface Rule {
   /** The pattern has capture groups (only they are replaced). */
   groups: boolean;
   binary?: RegExp;
+  /** Matched over the whole text (the presets: linear time), not in windows (WINDOW). */
+  whole: boolean;
 }
 
 /** Rules sharing one list of fields: one walk over the event applies them all. */
@@ -130,10 +145,10 @@ interface Group {
 
 export type Redactor = (e: OcsfEvent) => OcsfEvent;
 
-function rule(pattern: string, binary?: string, needle?: string | string[]): Rule {
+function rule(pattern: string, binary?: string, needle?: string | string[], whole = false): Rule {
   const probe = regexOf(pattern);
   const groups = new RegExp(`${probe.source}|`, probe.flags).exec("")!.length > 1;
-  return { re: regexOf(pattern, groups ? "gd" : "g"), groups, needle, binary: binary !== undefined ? regexOf(binary) : undefined };
+  return { re: regexOf(pattern, groups ? "gd" : "g"), groups, needle, binary: binary !== undefined ? regexOf(binary) : undefined, whole };
 }
 
 const compiled = new WeakMap<RedactConfig, Redactor | null>();
@@ -152,7 +167,7 @@ export function makeRedactor(cfg: RedactConfig | undefined): Redactor | undefine
     g.rules.push(r);
     if (r.needle === undefined) g.unguarded = true;
   };
-  for (const p of cfg.presets) for (const x of PRESETS[p]) add(DEFAULT_FIELDS, rule(x.pattern, undefined, x.needle));
+  for (const p of cfg.presets) for (const x of PRESETS[p]) add(DEFAULT_FIELDS, rule(x.pattern, undefined, x.needle, true));
   // the credentials preset also masks secret-named keys' values in structured data (secretKey)
   if (cfg.presets.includes("credentials")) byFields.get(JSON.stringify(DEFAULT_FIELDS))!.secretKeys = true;
   for (const r of cfg.rules) add(r.fields ?? DEFAULT_FIELDS, rule(r.pattern, r.binary));
@@ -382,13 +397,25 @@ function applies(r: Rule, w: Walk, proc: JsonObject | undefined): boolean {
   return any;
 }
 
-/** Appends the [start, end) ranges `r` redacts in `s` (shifted by `offset`). */
-function ranges(r: Rule, s: string, offset: number, out: number[]): void {
+/**
+ * Appends the [start, end) ranges `r` redacts in `s` (shifted by `offset`). `full`: the text `s` is a window of, to
+ * match again from a match's start when the match reaches the window's end (a longer match may continue there).
+ */
+function ranges(r: Rule, s: string, offset: number, out: number[], full?: string): void {
   const re = r.re;
   re.lastIndex = 0;
   let m: RegExpExecArray | null;
   while ((m = re.exec(s)) !== null) {
     if (m[0].length === 0) re.lastIndex++;
+    else if (full !== undefined && m.index + m[0].length === s.length) {
+      // (once: the text from the match's start, WINDOW characters; nothing matched there is searched again)
+      const at = offset + m.index;
+      const again = full.slice(at, at + WINDOW);
+      const last = re.lastIndex;
+      ranges(r, again, at, out);
+      re.lastIndex = last;
+      continue;
+    }
     if (!r.groups) {
       if (m[0].length > 0) out.push(m.index + offset, m.index + m[0].length + offset);
       continue;
@@ -401,14 +428,15 @@ function ranges(r: Rule, s: string, offset: number, out: number[]): void {
   }
 }
 
-/** `s` with one rule applied: matched in windows (WINDOW, OVERLAP), the ranges merged and masked. */
+/** `s` with one rule applied (whole, or in windows: WINDOW, OVERLAP), the ranges merged and masked. */
 function redactText(r: Rule, s: string): string {
   const spans: number[] = [];
-  if (s.length <= WINDOW) ranges(r, s, 0, spans);
+  if (r.whole || s.length <= WINDOW) ranges(r, s, 0, spans);
   else {
     for (let start = 0; ; start += WINDOW - OVERLAP) {
-      ranges(r, s.slice(start, start + WINDOW), start, spans);
-      if (start + WINDOW >= s.length) break;
+      const last = start + WINDOW >= s.length;
+      ranges(r, s.slice(start, start + WINDOW), start, spans, last ? undefined : s);
+      if (last) break;
     }
   }
   if (spans.length === 0) return s;

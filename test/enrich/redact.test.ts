@@ -179,6 +179,21 @@ describe("credentials preset: argument strings without the program's name", () =
     expect(so.event.raw_data).toContain(`"proc.args":"-u root -p${MASK} db"`);
   });
 
+  it("masks a mysql client's -p<password> after quoted arguments, in a command line, its arguments and raw_data", () => {
+    for (const args of [`-e "select 1" -pQuotedPw1 shop`, `-e 'select 1' -u root -pQuotedPw1`, `--execute="show tables;" -pQuotedPw1`]) {
+      const t = run(tetragon("/usr/bin/mysql", args));
+      expect(t.text, args).not.toContain("QuotedPw1");
+      const f = run(falco("mysql", args));
+      expect(f.text, args).not.toContain("QuotedPw1");
+      expect((f.event.unmapped as { output_fields: Record<string, string> }).output_fields["proc.args"]).toBe(args.replace("QuotedPw1", MASK));
+      expect(redactMessage(`mysql ${args}`)).toBe(`mysql ${args.replace("QuotedPw1", MASK)}`);
+    }
+    // not across the next command, nor to another program's -p, nor a prompting -p / a port
+    for (const text of [`mysql -e "select 1" shop; mkdir -pv /tmp/x`, `mysql -e "select 1" -p shop`, `mysql -e 'x' -P3306 shop`, `mkdir -p "a b" -pq`]) {
+      expect(redactMessage(text), text).toBe(text);
+    }
+  });
+
   it("leaves other programs' -p, and a mysql -p that prompts", () => {
     for (const [binary, args] of [
       ["/bin/mkdir", "-p /tmp/x"],
@@ -194,10 +209,10 @@ describe("credentials preset: argument strings without the program's name", () =
     const child = run(tetragon("/usr/bin/ssh", "-p 22 root@host", { binary: "/usr/bin/sshpass", arguments: "-p ParentPw9 ssh -p 22 root@host" }));
     expect((child.event.unmapped as { process_exec: unknown }).process_exec).toMatchObject({ process: { arguments: "-p 22 root@host" }, parent: { arguments: `-p ${MASK} ssh -p 22 root@host` } });
     expect(child.text).not.toContain("ParentPw9");
-    for (const [name, args] of [["ssh", "-p 2222 host"], ["mkdir", "-p /var/run/x"]] as const) {
+    for (const [name, args] of [["ssh", "-p 2222 host"], ["mkdir", "-p /var/run/x"], ["mysql", `-e "select 1" -p shop`], ["mysql", `-e 'select 1' -P3306 shop`]] as const) {
       const r = run(falco(name, args));
       expect((r.event.unmapped as { output_fields: Record<string, unknown> }).output_fields["proc.args"]).toBe(args);
-      expect(r.event.raw_data).toContain(`"proc.args":"${args}"`);
+      expect(r.event.raw_data).toContain(`"proc.args":${JSON.stringify(args)}`);
     }
   });
 });
@@ -288,6 +303,26 @@ describe("custom rules", () => {
     const out = redactMessage(text);
     expect(out).not.toMatch(/hunter2|abc|last/);
     expect(out).toBe(`${filler} --password=${MASK} ${"y ".repeat(WINDOW)} token=${MASK} ${"z".repeat(OVERLAP * 3)} api_key=${MASK}`);
+  });
+
+  it("a preset's match longer than OVERLAP is masked whole wherever it starts (the presets match the whole text)", () => {
+    const jwt = `eyJ${"A".repeat(1200)}`;
+    for (const at of [0, WINDOW - 1100, WINDOW - 400, WINDOW - 200, 2 * WINDOW]) {
+      const out = redactMessage(`${"x".repeat(at)} curl -H 'Authorization: Bearer ${jwt}' https://h --token ${jwt}`);
+      expect(out, String(at)).toBe(`${"x".repeat(at)} curl -H 'Authorization: Bearer ${MASK}' https://h --token ${MASK}`);
+    }
+  });
+
+  it("a custom rule's match that reaches a window's end is matched again from its start (up to WINDOW characters)", () => {
+    const r = redactor({ rules: [{ pattern: String.raw`secret:(\w+)` }] });
+    const long = "S".repeat(1500);
+    for (const at of [WINDOW - 1200, WINDOW - 300, 2 * (WINDOW - OVERLAP) - 700]) {
+      const out = (r(ev({ message: `${"-".repeat(at)} secret:${long} end` })) as { message: string }).message;
+      expect(out, String(at)).toBe(`${"-".repeat(at)} secret:${MASK} end`);
+    }
+    // longer than WINDOW (the documented bound): masked for WINDOW characters from the match's start only
+    const out = (r(ev({ message: `secret:${"S".repeat(3 * WINDOW)}` })) as { message: string }).message;
+    expect(out).toBe(`secret:${MASK}${"S".repeat(3 * WINDOW - (WINDOW - "secret:".length))}`);
   });
 });
 
