@@ -78,6 +78,13 @@ function sinkConfigs(classes: number[]): Record<string, Record<string, unknown>>
     datadog_logs: { apiKey: "key" },
     loki: { url: "https://loki.example:3100" },
     otlp_logs: { endpoint: "https://otel-collector.example:4318" },
+    sentinel: {
+      endpoint: "https://bench-dce.westeurope-1.ingest.monitor.azure.com",
+      dcrImmutableId: "dcr-00000000000000000000000000000000",
+      tenantId: "00000000-0000-0000-0000-000000000000",
+      clientId: "00000000-0000-0000-0000-000000000000",
+      clientSecret: "secret",
+    },
     webhook: { url: "https://hooks.example/ocsf", secret: WEBHOOK_SECRET },
     // every event, not only High and above: the cost of a message per event
     slack: { url: "https://hooks.slack.com/services/T000/B000/XXXX", minSeverityId: 0 },
