@@ -84,8 +84,11 @@ function kept(r: Rejected): Pick<Rejected, "raw" | "rawBase64" | "record"> & { r
   return r.raw !== undefined ? { raw: r.raw } : { record: value };
 }
 
-/** Masks secrets in what a quarantine entry keeps; the paths changed ("raw", "raw_base64", record paths). */
-export type TextRedactor = (k: Kept) => Kept;
+/**
+ * Masks secrets in what a quarantine entry keeps; the paths changed ("raw", "raw_base64", record paths). `reason`:
+ * the same for a rejection reason's text (a reason may quote a record's key names or values: errors.ts quoted).
+ */
+export type TextRedactor = ((k: Kept) => Kept) & { reason: (text: string) => string };
 
 type Kept = ReturnType<typeof kept>;
 
@@ -103,13 +106,14 @@ export function textRedactor(cfg: RedactConfig | undefined): TextRedactor | unde
   const known = textRedactors.get(cfg);
   if (known !== undefined) return known ?? undefined;
   const redact = makeRedactor({ presets: cfg.presets, rules: cfg.rules.map((r) => ({ pattern: r.pattern })) });
-  const out: TextRedactor | null = redact
+  const text = (t: string): string => (redact!({ raw_data: t } as unknown as OcsfEvent) as unknown as { raw_data: string }).raw_data;
+  const kept: ((k: Kept) => Kept) | null = redact
     ? (k) => {
         if (k.raw !== undefined || k.rawBase64 !== undefined) {
           // bytes that are not UTF-8: one character a byte (latin1), so what no rule masks stays byte for byte
-          const text = k.raw ?? atob(k.rawBase64!);
-          const red = (redact({ raw_data: text } as unknown as OcsfEvent) as unknown as { raw_data: string }).raw_data;
-          if (red === text) return k;
+          const raw = k.raw ?? atob(k.rawBase64!);
+          const red = text(raw);
+          if (red === raw) return k;
           return k.raw !== undefined ? { raw: red, redacted: [...(k.redacted ?? []), "raw"] } : { rawBase64: btoa(red), redacted: ["raw_base64"] };
         }
         if (k.record === undefined) return k;
@@ -121,6 +125,7 @@ export function textRedactor(cfg: RedactConfig | undefined): TextRedactor | unde
         return { record: um.record ?? null, redacted: [...new Set([...(k.redacted ?? []), ...paths])] };
       }
     : null;
+  const out: TextRedactor | null = kept ? Object.assign(kept, { reason: text }) : null;
   textRedactors.set(cfg, out);
   return out ?? undefined;
 }
@@ -172,6 +177,8 @@ export function quarantineUniq(): string {
 /** The R2 objects for a request's rejected records (`redact`: the config's, see textRedactor). Pure. */
 export function quarantineObjects(rejected: Rejected[], meta: QuarantineMeta, redact?: RedactConfig): QuarantineObject[] {
   const red = textRedactor(redact);
+  // (a reason is kept in the entry and in the object's metadata: masked as the record beside it)
+  if (red) rejected = rejected.map((r) => ({ ...r, reason: red.reason(r.reason) }));
   const day = eventDay(meta.receivedAt);
   const id = `${keyPart(meta.requestId)}-${meta.uniq.replace(/[^A-Za-z0-9]/g, "_")}`;
   const out: QuarantineObject[] = [];

@@ -77,6 +77,47 @@ function tooLargeReason(bytes: number, max: number): string {
   return `record is ${bytes} bytes, more than limits.maxRecordBytes (${max})`;
 }
 
+/** Characters V8 quotes on each side of the error in an "Unexpected token" message (kMaxContextCharacters). */
+const CONTEXT = 10;
+
+/**
+ * Where in `text` a JSON.parse error is, from its message: "... at position N", the end for "Unexpected end of JSON
+ * input", else found from the text V8 quotes around an unexpected token; undefined when not known.
+ */
+function errorPosition(message: string, text: string): number | undefined {
+  const at = / at position (\d+)\b/.exec(message);
+  if (at) return Number(at[1]);
+  if (message === "Unexpected end of JSON input") return text.length;
+  const m = /^Unexpected token .*?, (\.\.\.)?"([\s\S]*)"(\.\.\.)? is not valid JSON$/.exec(message);
+  if (!m) return undefined;
+  const [, before, snippet = "", after] = m;
+  if (!before && after) return text.startsWith(snippet) ? snippet.length - CONTEXT : undefined;
+  if (before && !after) return text.endsWith(snippet) ? text.length - snippet.length + CONTEXT : undefined;
+  if (before && after) {
+    const i = text.indexOf(snippet);
+    return i < 0 ? undefined : i + CONTEXT;
+  }
+  return undefined; // the whole text quoted: no position in the message
+}
+
+/**
+ * The reason for a record (or body) that is not valid JSON. Never V8's message as it is: that quotes the text around
+ * the error ("..."password":S3cretPW}" is not valid JSON), a secret among it, and the reason is logged, kept in the
+ * quarantine's metadata and answered. Only the kind of error (a fixed text of V8's, without quotes) and where it is.
+ */
+export function invalidJsonReason(e: unknown, text: string): string {
+  const message = e instanceof Error ? e.message : "";
+  const kind = /^([A-Za-z ,'{}[\]:-]{1,80}?)(?: in JSON)? at position \d+/.exec(message)?.[1] ?? (message.startsWith("Unexpected token") ? "Unexpected token" : message === "Unexpected end of JSON input" ? "Unexpected end of JSON input" : undefined);
+  const pos = errorPosition(message, text);
+  if (kind === undefined && pos === undefined) return "invalid JSON (the parser's message is not repeated: it quotes the record)";
+  const what = kind ?? "Syntax error";
+  if (pos === undefined || pos < 0 || pos > text.length) return `invalid JSON: ${what}`;
+  const lineStart = text.lastIndexOf("\n", pos - 1) + 1;
+  let line = 1;
+  for (let i = text.indexOf("\n"); i >= 0 && i < lineStart; i = text.indexOf("\n", i + 1)) line++;
+  return `invalid JSON: ${what} at position ${pos} (line ${line} column ${pos - lineStart + 1})`;
+}
+
 /** A text's lines in order: each line's 1-based number and bounds (`end` is the index of its "\n", or the text's length). */
 function* lineBounds(text: string): Generator<{ line: number; start: number; end: number }> {
   let line = 0;
@@ -222,7 +263,7 @@ function* jsonLines(text: string, l: LinesLayout, opts: FrameOptions): Generator
         try {
           value = parseJson(raw);
         } catch (e) {
-          reason = `invalid JSON: ${(e as Error).message}`;
+          reason = invalidJsonReason(e, raw);
         }
         if (value !== undefined) yield { type: "value", value, path, raw };
         else yield { type: "error", path, reason, raw };
@@ -295,7 +336,7 @@ export function layout(text: string, framing: Framing, opts: FrameOptions = {}):
     let end = text.indexOf("\n", second);
     if (end < 0) end = text.length;
     if (parsesAlone(text.slice(second, end).trim())) return { kind: "lines" };
-    return { kind: "broken", reason: `invalid JSON: ${(e as Error).message}` };
+    return { kind: "broken", reason: invalidJsonReason(e, text) };
   }
 }
 

@@ -168,6 +168,20 @@ describe("the config's redact rules over what the quarantine keeps (docs/ingest.
     expect(plain[0]!.body).toContain("hunter2");
   });
 
+  it("the reason is masked as the record beside it, in the entry and the object's metadata", () => {
+    const r: Rejected = { index: 0, path: "line 1", reason: "unrecognised record: output --password=hunter2 token=abc", raw: '{"output":"--password=hunter2 token=abc"' };
+    const [o] = quarantineObjects([r], meta, creds);
+    const b = JSON.parse(o!.body) as { reason: string; raw: string };
+    expect(b.reason).toBe("unrecognised record: output --password=***** token=*****");
+    expect(o!.reason).toBe(b.reason);
+    expect(o!.body).not.toMatch(/hunter2|abc/);
+    // past QUARANTINE_SINGLE_OBJECTS, in the -rest.ndjson lines too
+    const many = quarantineObjects(Array.from({ length: QUARANTINE_SINGLE_OBJECTS + 2 }, (_, i) => ({ ...r, index: i })), meta, creds);
+    for (const x of many) expect(x.body).not.toMatch(/hunter2|abc/);
+    // without redact: as given
+    expect(quarantineObjects([r], meta)[0]!.reason).toBe(r.reason);
+  });
+
   it("a line kept as received: the preset masks its text, `redacted` says raw; what no rule matches stays", () => {
     const b = body({ index: 0, path: "line 1", reason: "too big", source: "falco", raw: falcoLine }, creds);
     expect(b.redacted).toEqual(["raw"]);

@@ -1,7 +1,7 @@
 // Framing (pure): layouts, items in body order, record checks.
 import { describe, it, expect, vi, afterEach } from "vitest";
 import fc from "fast-check";
-import { layout, items, itemsOf, frame, countLines, countRecords, checkRecord, utf8Length, oversize, KEEP_CHARS, type Item, type Framing } from "../../src/routes/decode";
+import { layout, items, itemsOf, frame, invalidJsonReason, countLines, countRecords, checkRecord, utf8Length, oversize, KEEP_CHARS, type Item, type Framing } from "../../src/routes/decode";
 import { recordCount, unwrap, EmptyContainers, type Unwrapped } from "../../src/normalize/detect";
 import { runPipeline } from "../../src/pipeline";
 import { parseJson } from "../../src/normalize/json";
@@ -354,5 +354,41 @@ describe("containers: one level of arrays; every element of a batch is records o
       expect(res.errors[0]!.reason).toMatch(/^an array inside an array or container is not unwrapped/);
     }
     expect(empty.paths).toEqual(["[1]", "[1]"]);
+  });
+});
+
+describe("invalidJsonReason: never quotes the record (V8's message does)", () => {
+  const reason = (t: string): string => {
+    try {
+      JSON.parse(t);
+    } catch (e) {
+      return invalidJsonReason(e, t);
+    }
+    throw new Error("parsed");
+  };
+  it("names the kind of error and where, for each of V8's message shapes", () => {
+    const cases: [string, string][] = [
+      ['{"password":S3cretPW}', "Unexpected token at position 12 (line 1 column 13)"],
+      ['{"a":1,"password":S3cretPW, "b": 2222222}', "Unexpected token at position 18 (line 1 column 19)"],
+      ['S3cretPWxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', "Unexpected token at position 0 (line 1 column 1)"],
+      ['{"a":1,\n"p":S3cretPWxxxxxxxxxxxxxxxxxxxxxx}', "Unexpected token at position 12 (line 2 column 5)"],
+      ['{"b":', "Unexpected end of JSON input at position 5 (line 1 column 6)"],
+      ['{"b":1}x', "Unexpected non-whitespace character after JSON at position 7 (line 1 column 8)"],
+      ["{a:1}", "Expected property name or '}' at position 1 (line 1 column 2)"],
+      ['{"a":"\\q"}', "Bad escaped character at position 7 (line 1 column 8)"],
+      // the whole (short) text quoted by V8: no position in the message, none guessed
+      ['{"a":S3cret}', "Unexpected token"],
+    ];
+    for (const [text, want] of cases) expect(reason(text), text).toBe(`invalid JSON: ${want}`);
+  });
+  it("a message of another shape: a fixed text, nothing of the message", () => {
+    expect(invalidJsonReason(new SyntaxError('"S3cretPW" is not valid JSON'), '"S3cretPW"')).toBe("invalid JSON (the parser's message is not repeated: it quotes the record)");
+    expect(invalidJsonReason("not an error", "x")).not.toContain("x");
+  });
+  it("frame's errors: the record's text is not in the reason", () => {
+    const f = frame('{"ok":1}\n{"password":S3cretPW}\n', "ndjson");
+    expect(f.errors).toEqual([{ index: 1, path: "line 2", reason: "invalid JSON: Unexpected token at position 12 (line 1 column 13)" }]);
+    const body = layout('{"a":1,\n"password":S3cretPW}\nx', "json");
+    expect(body).toEqual({ kind: "broken", reason: "invalid JSON: Unexpected token at position 19 (line 2 column 12)" });
   });
 });
