@@ -49,7 +49,10 @@ const serviceUrl = z
 export const sentinelConfig = z
   .object({
     /** The DCR's logs ingestion endpoint, or a data collection endpoint (DCE): https://<name>.<region>-1.ingest.monitor.azure.com */
-    endpoint: serviceUrl,
+    endpoint: serviceUrl.refine((t) => {
+      const u = new URL(t);
+      return u.pathname === "/" && u.search === "" && u.hash === "";
+    }, "expected the logs ingestion endpoint alone (https://<name>.<region>-1.ingest.monitor.azure.com), without a path or query: the sink adds /dataCollectionRules/{dcrImmutableId}/streams/{stream}?api-version=" + API_VERSION),
     /** The DCR's immutable id (its Overview page, or `immutableId` in its JSON): dcr- and 32 hex digits. */
     dcrImmutableId: z.string().regex(/^dcr-[0-9a-f]{32}$/i, "expected the DCR's immutable id: dcr- followed by 32 hex digits"),
     /** The stream declared in the DCR (streamDeclarations) that takes the records. */

@@ -108,6 +108,10 @@ describe("sentinel: records", () => {
     expect(() => config({ dcrImmutableId: "my-dcr" })).toThrow(/immutable id/);
     expect(() => config({ clientId: "my-app" })).toThrow(/client\) id/);
     expect(() => config({ stream: "Custom-Tributary/OCSF" })).toThrow(/stream/);
+    // the whole ingestion URL pasted as the endpoint would be sent to .../streams/X?api-version=.../dataCollectionRules/... (a 404 per event)
+    const full = `https://dce-1.westeurope-1.ingest.monitor.azure.com/dataCollectionRules/${DCR}/streams/${STREAM}?api-version=2023-01-01`;
+    expect(() => config({ endpoint: full })).toThrow(/endpoint alone.*without a path or query/);
+    expect(() => config({ endpoint: "https://dce-1.westeurope-1.ingest.monitor.azure.com/?x=1" })).toThrow(/without a path or query/);
     const cfg = config({ endpoint: "https://dce-1.westeurope-1.ingest.monitor.azure.com/" });
     expect(cfg).toMatchObject({ endpoint: "https://dce-1.westeurope-1.ingest.monitor.azure.com", stream: STREAM, compression: "gzip", maxBytes: 1_000_000, scope: "https://monitor.azure.com//.default" });
     expect(() => config({ maxBytes: 2_000_000 })).toThrow();
