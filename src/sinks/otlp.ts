@@ -63,7 +63,12 @@ export const otlpConfig = z
      */
     encoding: z.enum(["json", "protobuf"]).default("json"),
   })
-  .strict();
+  .strict()
+  // the full logs URL (OTEL_EXPORTER_OTLP_LOGS_ENDPOINT's form) as the endpoint would be sent to .../v1/logs/v1/logs
+  .refine((c) => !new URL(c.endpoint).pathname.replace(/\/+$/, "").endsWith(c.path), {
+    path: ["endpoint"],
+    message: "ends with the request path: the sink appends path (default /v1/logs) to endpoint, so give the receiver's base URL (OTEL_EXPORTER_OTLP_ENDPOINT's form, e.g. https://collector:4318), or set path",
+  });
 
 export type OtlpConfig = z.infer<typeof otlpConfig>;
 

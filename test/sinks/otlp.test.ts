@@ -136,6 +136,10 @@ describe("otlp_logs encoding", () => {
     expect(req!.headers["x-scope-orgid"]).toBe("team-a");
     await expect(async () => otlpLogs.encode(events.slice(0, 1), config({ headers: { authorization: { env: "NOPE" } } }), ctx)).rejects.toThrow(/otlp_logs: headers.authorization is not set \(env binding NOPE/);
     expect(() => otlpLogs.schema.parse({ endpoint: "http://c:4318", compression: "zstd" })).toThrow();
+    // the full logs URL as the endpoint would post to /v1/logs/v1/logs (a 404, every event dead-lettered)
+    expect(() => otlpLogs.schema.parse({ endpoint: "https://otlp.example.com:4318/v1/logs/" })).toThrow(/appends path \(default \/v1\/logs\) to endpoint/);
+    expect(() => otlpLogs.schema.parse({ endpoint: "https://gw.example.com/otlp/ingest", path: "/ingest" })).toThrow(/appends path/);
+    expect(otlpLogs.schema.parse({ endpoint: "https://gw.example.com/otlp", path: "/v1/logs" }).endpoint).toBe("https://gw.example.com/otlp");
     expect(() => otlpLogs.schema.parse({ endpoint: "http://c:4318", maxBytes: 30 * 1024 * 1024 })).toThrow();
   });
 
