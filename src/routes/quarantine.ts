@@ -36,6 +36,7 @@ import {
   readQuarantinePage,
   reasonHead,
   rewriteQuarantineObject,
+  textRedactor,
   withNewReason,
   type EntryAt,
   type QuarantinePage,
@@ -214,6 +215,7 @@ quarantineRoutes.post("/v1/quarantine/reingest", async (c) => {
   const plans: Plan[] = [];
   let reingested = 0;
   let events = 0;
+  const redactReason = textRedactor(cfg.redact);
   try {
     for (const obj of page.objects) {
       const plan: Plan = { obj, kept: [], changed: false };
@@ -231,8 +233,10 @@ quarantineRoutes.post("/v1/quarantine/reingest", async (c) => {
             events += r.events.length;
             plan.changed = true;
           } else {
-            stillRejected.push({ key: obj.key, index: at.entry.index ?? -1, reason: r.reason });
-            const next = withNewReason(at, r.reason, now);
+            // the new reason is kept (and answered) masked by the config's redact, as ingest keeps a first one
+            const why = redactReason ? redactReason.reason(r.reason) : r.reason;
+            stillRejected.push({ key: obj.key, index: at.entry.index ?? -1, reason: why });
+            const next = withNewReason(at, why, now);
             plan.changed ||= next !== at;
             plan.kept.push(next);
           }

@@ -256,6 +256,22 @@ describe("the config's redact rules and the quarantine (docs/ingest.md#quarantin
     expect(await env.ARCHIVE.head(part!.key)).toBeNull();
   });
 
+  it("a record still rejected at re-ingest keeps its new reason masked by the config's rules, as ingest keeps the first", async () => {
+    const tenant = `team-z${Date.now().toString(36)}`;
+    const line = bigFalco(9000, "still-too-big");
+    expect((await send(tenant, `qreason-${tenant}`, line, false)).status).toBe(413);
+    const [part] = await quarantined(env.ARCHIVE, `qreason-${tenant}`);
+    // a rule that matches the reason's text (a reason may quote what the record held)
+    const cfg = { ...config(tenant, true), redact: { rules: [{ pattern: "record is (\\d+) bytes" }] } };
+    const r = await call(post("/v1/quarantine/reingest", JSON.stringify({ keys: [part!.key] }), admin), { config: cfg, dev: false, queue: new CaptureQueue(), vars });
+    expect(r.status).toBe(200);
+    const masked = "record is ***** bytes, more than limits.maxRecordBytes (7000)";
+    expect((r.body as unknown as Reingest).still_rejected.map((s) => s.reason)).toEqual([masked]);
+    const entry = JSON.parse(await (await env.ARCHIVE.get(part!.key))!.text()) as { reason: string; first_reason: string };
+    expect(entry.reason).toBe(masked);
+    expect(entry.first_reason).toMatch(/^record is \d+ bytes, more than limits.maxRecordBytes \(4000\)$/);
+  });
+
   it("without redact the record is kept as received, byte for byte", async () => {
     const tenant = `team-y${Date.now().toString(36)}`;
     const line = secretAlert("kept-as-is");
