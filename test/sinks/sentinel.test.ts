@@ -19,6 +19,9 @@ import { matchChains } from "../../src/correlate/chains";
 import { groupByKey } from "../../src/correlate/feed";
 import { CFG, execStory } from "../correlate/story";
 import { checkConfigText } from "../../src/ops/check-config";
+import { frame } from "../../src/routes/decode";
+import { runPipeline } from "../../src/pipeline";
+import { enrichAttack } from "../../src/enrich/attack";
 
 const TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const CLIENT = "0b0c0d0e-1a2b-4c3d-8e9f-a0b1c2d3e4f5";
@@ -100,6 +103,24 @@ describe("sentinel: records", () => {
     const lower = (cols: { name: string; type: string }[]) => cols.map((c) => ({ name: c.name, type: c.type.toLowerCase() }));
     expect(lower(dcr.properties.streamDeclarations[STREAM]!.columns)).toEqual(want);
     expect(lower(table.properties.schema.columns)).toEqual(want);
+  });
+
+  it("top-level fields the fixtures lack are declared columns too: ATT&CK attacks (a Tetragon policy's MITRE tags), file_result (a symlink), auth_protocol (a SAML sign-in), privileges (a group's policy)", () => {
+    const fixture = (path: string): Record<string, unknown> => JSON.parse(readFileSync(new URL(`../fixtures/${path}`, import.meta.url), "utf8")) as Record<string, unknown>;
+    const kprobe = readFileSync(new URL("../fixtures/tetragon/process_kprobe.ndjson", import.meta.url), "utf8").split("\n").find((l) => l.includes('"policy_name"'))!;
+    const tagged = JSON.parse(kprobe) as { process_kprobe: Record<string, unknown> };
+    tagged.process_kprobe.tags = ["T1003.008", "mitre_credential_access"];
+    const symlink = JSON.parse(kprobe) as { process_kprobe: Record<string, unknown> };
+    Object.assign(symlink.process_kprobe, { function_name: "__x64_sys_symlinkat", args: [{ string_arg: "/etc/passwd" }, { int_arg: -100 }, { string_arg: "/tmp/passwd-link" }], action: "KPROBE_ACTION_POST" });
+    const ct = fixture("cloudtrail/records__iam-add-user-to-group__aws-docs.json");
+    const rec = (Array.isArray(ct.Records) ? ct.Records[0] : ct) as Record<string, unknown>;
+    const saml = { ...rec, eventSource: "sts.amazonaws.com", eventName: "AssumeRoleWithSAML", eventID: "11111111-2222-3333-4444-555555555555", userIdentity: { type: "SAMLUser", principalId: "p:alice@example.com", userName: "alice@example.com", identityProvider: "p" }, requestParameters: { roleArn: "arn:aws:iam::123456789012:role/Admin", principalArn: "arn:aws:iam::123456789012:saml-provider/Okta" } };
+    const attach = { ...rec, eventName: "AttachGroupPolicy", eventID: "21111111-2222-3333-4444-555555555555", requestParameters: { groupName: "Admins", policyArn: "arn:aws:iam::aws:policy/AdministratorAccess" }, responseElements: null };
+    const framed = frame([tagged, symlink, saml, attach].map((r) => JSON.stringify(r)).join("\n"), "application/x-ndjson");
+    const out = runPipeline(framed.values, framed.paths, framed.textLines, { ctx: { ocsfVersion: "1.3.0", receivedAt: NOW }, enrich: enrichAttack }).events.map((r) => r.event);
+    const fields = new Set(out.flatMap((e) => Object.keys(e)));
+    for (const f of ["attacks", "file_result", "auth_protocol", "auth_protocol_id", "privileges"]) expect(fields, f).toContain(f);
+    expect([...fields].filter((f) => !(f in SENTINEL_COLUMNS))).toEqual([]);
   });
 
   it("config: https only (http to 127.0.0.1), the DCR id's form, a GUID client id; no client secret written into a reason", () => {
