@@ -9,7 +9,7 @@ import { authenticate, allows, CHALLENGE, type AuthResult, type Principal } from
 import { runPipeline, type PipelineOptions, type RoutedEvent } from "../pipeline";
 import { Enqueuer } from "../deliver/enqueue";
 import { spooler, drainDue, drainAfterIngest } from "../deliver/spool";
-import { writeQuarantine, quarantineUniq, type Rejected } from "../deliver/quarantine";
+import { writeQuarantine, quarantineUniq, textRedactor, type Rejected } from "../deliver/quarantine";
 import { configFor } from "../config/load";
 import type { Enricher } from "../enrich/index";
 import { enricherFor } from "../enrich/load";
@@ -321,7 +321,9 @@ async function ingest(c: Context<AppEnv>, kind: SourceKind | undefined) {
       }
       body.quarantine_error = "the rejected records could not be written to the quarantine";
     }
-    log("warn", "records rejected", { requestId: meta.requestId, tenant: principal.tenant, accepted, rejected: rejected.length, first: rejected[0]!.reason });
+    // the first reason masked by the config's redact, as the quarantine keeps it (a reason may quote the record)
+    const first = rejected[0]!.reason;
+    log("warn", "records rejected", { requestId: meta.requestId, tenant: principal.tenant, accepted, rejected: rejected.length, first: textRedactor(cfg.redact)?.reason(first) ?? first });
   }
   // nothing accepted: 413 when every record was refused for its size or depth (the sender must split or
   // trim them), else 400 (the rejected records are in the quarantine either way)

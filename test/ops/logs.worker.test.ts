@@ -61,6 +61,19 @@ describe("request ids and structured logs, through the Worker", () => {
     for (const s of SECRETS) expect(con.raw.join("\n")).not.toContain(s);
   });
 
+  it("with the config's redact, the logged first reason is masked as the quarantine keeps it (a reason may quote the record)", async () => {
+    const con = captureConsole();
+    // a rule matching the reason's text: the JSON error's kind and position
+    const redacting = { ...config, redact: { rules: [{ pattern: "invalid JSON: (\\w+)" }] } };
+    const r = await call(post("/v1/events", mixed, { "content-type": "application/x-ndjson", authorization: `Bearer ${TOKEN}` }), { config: redacting, dev: false, queue: new CaptureQueue(), vars });
+    expect(r.status).toBe(202);
+    const answered = (r.body as { errors: { reason: string }[] }).errors[0]!.reason;
+    expect(answered).toMatch(/^invalid JSON: \w+/);
+    const rejected = con.lines().filter((l) => l.msg === "records rejected");
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]!.first).toBe(answered.replace(/^invalid JSON: \w+/, "invalid JSON: *****"));
+  });
+
   it("without x-request-id (HTTP Basic, as Falco sends it): a generated UUID, the same in the answer and the log line; the password is in none", async () => {
     const con = captureConsole();
     const r = await send({ authorization: BASIC });
