@@ -300,7 +300,7 @@ function markdown(m: Machine, end: Machine, sections: { title: string; body: str
   return `# Benchmarks
 
 Numbers, not pass/fail. Produced by \`npm run bench\` (\`bench/run.ts\`), which runs every script in \`bench/\` and rewrites this file;
-each script also runs alone (\`npm run bench:pipeline\`, \`bench:pipeline-workerd\`, \`bench:sinks\`, \`bench:intel\`, \`bench:memory\`, \`bench:bundle\`, \`bench:http\`).
+each script also runs alone (\`npm run bench:pipeline\` (\`-- --redact\`: with redaction on), \`bench:pipeline-workerd\`, \`bench:sinks\`, \`bench:intel\`, \`bench:memory\`, \`bench:bundle\`, \`bench:http\`).
 
 Machine: ${m.cpus} × ${m.model}, Node ${m.node}, ${m.date.slice(0, 16).replace("T", " ")} UTC; ${load}.
 ${Number(m.loadavg.split(" ")[0]) > m.cpus * 0.5 || Number(end.loadavg.split(" ")[0]) > m.cpus * 0.5 ? `**The load average was above ${m.cpus * 0.5} at the start or the end of the run** (a one-minute average: at the start it includes work that had just finished, at the end the benchmark's own processes; above ${m.cpus} means more runnable threads than cores). CPU-time figures (the pipeline) are affected little; wall-clock figures (HTTP throughput and latency) may be pessimistic.\n` : ""}
