@@ -408,13 +408,14 @@ function ranges(r: Rule, s: string, offset: number, out: number[], full?: string
   while ((m = re.exec(s)) !== null) {
     if (m[0].length === 0) re.lastIndex++;
     else if (full !== undefined && m.index + m[0].length === s.length) {
-      // (once: the text from the match's start, WINDOW characters; nothing matched there is searched again)
+      // (once: the text from the match's start, WINDOW characters; nothing matched there is searched again). The
+      // match itself is kept too: a lookbehind or \b before its start does not hold at the slice's start, so the
+      // slice may not match there again.
       const at = offset + m.index;
       const again = full.slice(at, at + WINDOW);
       const last = re.lastIndex;
       ranges(r, again, at, out);
       re.lastIndex = last;
-      continue;
     }
     if (!r.groups) {
       if (m[0].length > 0) out.push(m.index + offset, m.index + m[0].length + offset);
