@@ -148,13 +148,13 @@ export async function cappedText(res: Response, max = MAX_RESPONSE_BYTES): Promi
   }
 }
 
-/** A fetch answer as a SinkResponse: its status, headers and text (cappedText). */
-export async function sinkResponse(res: Response): Promise<SinkResponse> {
+/** A fetch answer as a SinkResponse: its status, headers and text (cappedText, or a driver's own `read`). */
+export async function sinkResponse(res: Response, read: (res: Response) => Promise<string> = cappedText): Promise<SinkResponse> {
   const headers: Record<string, string> = {};
   res.headers.forEach((v, k) => {
     headers[k] = v;
   });
-  return { status: res.status, headers, body: await cappedText(res) };
+  return { status: res.status, headers, body: await read(res) };
 }
 
 async function fetchWithTimeout(req: SinkRequest, ms: number): Promise<SinkResponse> {

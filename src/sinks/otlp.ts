@@ -35,7 +35,7 @@ import { secretRef } from "../config/secret";
 import { isObject } from "../normalize/json";
 import { labelValue, type OcsfEvent } from "../normalize/ocsf";
 import { log } from "../ops/log";
-import { cappedText } from "../deliver/attempt";
+import { cappedText, sinkResponse } from "../deliver/attempt";
 import { goneReject, retryAfterMs, secretWhere, type Classification, type SinkDriver, type SinkRequest, type SinkResponse } from "./types";
 import type { TimedContext } from "./s3";
 import { ProtoError, ProtoWriter, readFields, utf8, varintSize } from "./protobuf";
@@ -336,12 +336,8 @@ export const otlpLogs: SinkDriver<OtlpConfig> = {
   async send(req: SinkRequest, _cfg: OtlpConfig, ctx: TimedContext): Promise<SinkResponse> {
     const signal = ctx.timeoutMs !== undefined ? { signal: AbortSignal.timeout(ctx.timeoutMs) } : {};
     const res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body, redirect: "manual", ...signal });
-    const headers: Record<string, string> = {};
-    res.headers.forEach((v, k) => {
-      headers[k] = v;
-    });
-    const body = PROTOBUF_TYPE.test(headers["content-type"] ?? "") ? protoAnswerJson(res.status, await cappedBytes(res, MAX_PROTO_ANSWER)) : await cappedText(res);
-    return { status: res.status, headers, body };
+    const protobuf = PROTOBUF_TYPE.test(res.headers.get("content-type") ?? "");
+    return sinkResponse(res, protobuf ? async (r) => protoAnswerJson(r.status, await cappedBytes(r, MAX_PROTO_ANSWER)) : cappedText);
   },
 
   classify(res, req, cfg): Classification {
