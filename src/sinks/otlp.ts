@@ -38,7 +38,7 @@ import { log } from "../ops/log";
 import { cappedText, sinkResponse } from "../deliver/attempt";
 import { goneReject, retryAfterMs, secretWhere, type Classification, type SinkDriver, type SinkRequest, type SinkResponse } from "./types";
 import type { TimedContext } from "./s3";
-import { ProtoError, ProtoWriter, readFields, utf8, varintSize } from "./protobuf";
+import { ProtoError, ProtoWriter, readFields, utf8, utf8Lenient, varintSize } from "./protobuf";
 import { baseUrlSchema, compressionSchema, eventUid, hostOf, jsonTextOf, pack, postRuns, secretValue, textAt, unixNanos, utf8Length } from "./batch";
 
 /** The spec's recommended default limit on a request body (20 MiB), also the largest maxBytes allowed. */
@@ -265,7 +265,8 @@ export function protoAnswerJson(status: number, bytes: Uint8Array): string {
         partial ??= {};
         for (const g of readFields(f.value)) {
           if (g.field === 1 && g.wire === 0) partial.rejectedLogRecords = BigInt.asIntN(64, g.value).toString();
-          else if (g.field === 2 && g.wire === 2) partial.errorMessage = utf8(g.value);
+          // not UTF-8: replacement characters, not an undecodable answer (that would lose the rejected count)
+          else if (g.field === 2 && g.wire === 2) partial.errorMessage = utf8Lenient(g.value);
         }
       }
       return JSON.stringify(partial === undefined ? {} : { partialSuccess: partial });

@@ -6,6 +6,7 @@
 
 const enc = new TextEncoder();
 const dec = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const lenientDec = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
 /** Bytes of `n` (a non-negative safe integer) as a varint. */
 export function varintSize(n: number): number {
@@ -140,4 +141,9 @@ export function utf8(b: Uint8Array): string {
   } catch {
     throw new ProtoError("a string field is not UTF-8");
   }
+}
+
+/** A length-delimited field's bytes as UTF-8 text, each invalid sequence a U+FFFD (for text only shown, never a reason to drop the message). */
+export function utf8Lenient(b: Uint8Array): string {
+  return lenientDec.decode(b);
 }

@@ -152,6 +152,16 @@ describe("otlp_logs protobuf answers", () => {
     expect(protoAnswerJson(200, cut)).toMatch(/^\(an undecodable protobuf answer of 4 bytes: /);
     expect(otlpLogs.classify({ status: 200, headers: {}, body: protoAnswerJson(200, cut) }, req, cfg).outcome).toEqual({ kind: "delivered" });
   });
+
+  it("keeps a partial success's rejected count when its error_message is not UTF-8 (replacement characters)", () => {
+    const req = { events: [0, 1, 2], url: "http://x/v1/logs", method: "POST", headers: {}, body: "" } satisfies SinkRequest;
+    // ExportLogsServiceResponse { partial_success (1) { rejected_log_records (1) = 2, error_message (2) = "bad \xff\xfe" } }
+    const partial = [0x08, 0x02, 0x12, 0x06, 0x62, 0x61, 0x64, 0x20, 0xff, 0xfe];
+    const answer = protoAnswerJson(200, new Uint8Array([0x0a, partial.length, ...partial]));
+    expect(JSON.parse(answer)).toEqual({ partialSuccess: { rejectedLogRecords: "2", errorMessage: "bad \ufffd\ufffd" } });
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    expect(otlpLogs.classify({ status: 200, headers: {}, body: answer }, req, config({ encoding: "protobuf" }))).toEqual({ outcome: { kind: "delivered" }, partialRejects: 2 });
+  });
 });
 
 describe("otlp_logs protobuf delivery to an OTLP/HTTP receiver on 127.0.0.1", () => {
