@@ -18,10 +18,14 @@ export function varintSize(n: number): number {
   return size;
 }
 
-/** Appends fields to a growing buffer; finish() returns the message's bytes. */
+/** Appends fields to a growing buffer (of `size` bytes to start with); finish() returns the message's bytes. */
 export class ProtoWriter {
-  private buf = new Uint8Array(256);
+  private buf: Uint8Array;
   private n = 0;
+
+  constructor(size = 256) {
+    this.buf = new Uint8Array(Math.max(size, 1));
+  }
 
   private room(k: number): void {
     if (this.n + k <= this.buf.length) return;
@@ -34,7 +38,7 @@ export class ProtoWriter {
 
   /** A non-negative safe integer as a varint (7 bits a byte, low first, high bit = more). */
   varint(v: number): this {
-    this.room(10);
+    this.room(varintSize(v));
     while (v >= 0x80) {
       this.buf[this.n++] = (v % 128) | 0x80;
       v = Math.floor(v / 128);
@@ -75,10 +79,15 @@ export class ProtoWriter {
     return this;
   }
 
+  /** A length-delimited field's tag and length only: its `length` bytes of value are the fields written next. */
+  head(field: number, length: number): this {
+    this.tag(field, 2);
+    return this.varint(length);
+  }
+
   /** A length-delimited field of raw bytes (an embedded message's, or a bytes field). */
   bytes(field: number, b: Uint8Array): this {
-    this.tag(field, 2);
-    this.varint(b.length);
+    this.head(field, b.length);
     this.room(b.length);
     this.buf.set(b, this.n);
     this.n += b.length;
@@ -90,8 +99,9 @@ export class ProtoWriter {
     return this.bytes(field, enc.encode(s));
   }
 
+  /** The bytes written: the buffer itself when they fill it (no copy; a later write grows a new one), else a copy. */
   finish(): Uint8Array {
-    return this.buf.slice(0, this.n);
+    return this.n === this.buf.length ? this.buf : this.buf.slice(0, this.n);
   }
 }
 

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { gunzipSync } from "fflate";
 import { version } from "../../package.json";
 import { otlpLogs, protoAnswerJson, recordProto, type OtlpConfig } from "../../src/sinks/otlp";
+import { ProtoWriter } from "../../src/sinks/protobuf";
 import type { SinkContext, SinkRequest } from "../../src/sinks/types";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { enrichContext } from "../../src/enrich/context";
@@ -107,6 +108,18 @@ describe("otlp_logs encoding protobuf", () => {
     const [req] = await otlpLogs.encode([TINY], config({ compression: "none", resource: { "service.name": "t" } }), ctx, [TINY_LINE]);
     expect(req!.headers["content-type"]).toBe("application/json");
     expect(req!.body).toBe(golden);
+  });
+
+  it("ProtoWriter: a field's head then its value is the nested field, in an exact-size buffer that later writes leave alone", () => {
+    const inner = new ProtoWriter().string(1, "x".repeat(200)).uint(2, 300).finish(); // a two-byte length
+    const nested = new ProtoWriter().bytes(1, inner).finish();
+    const w = new ProtoWriter(nested.length).head(1, inner.length).string(1, "x".repeat(200)).uint(2, 300);
+    const flat = w.finish();
+    expect(hex(flat)).toBe(hex(nested));
+    expect(flat.buffer.byteLength).toBe(nested.length); // the exact size asked for
+    w.uint(3, 1);
+    expect(hex(flat)).toBe(hex(nested));
+    expect(w.finish().length).toBe(nested.length + 2);
   });
 
   it("gzips the protobuf bytes by default (Content-Encoding gzip)", async () => {
