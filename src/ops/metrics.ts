@@ -9,7 +9,7 @@
 // Metrics Durable Object (./metrics-do.ts) and what it stores.
 //
 // Label cardinality is bounded by construction: `source`, `reason`, `outcome`, `queue`, `code`,
-// `action`, `kind`, `chain` and `activity` take values from small fixed sets (anything else becomes "unknown"/"other"); `sink` and `tenant`
+// `action`, `kind`, `chain`, `activity` and `result` take values from small fixed sets (anything else becomes "unknown"/"other"); `sink` and `tenant`
 // must look like config names, `policy` (a noise policy's config name) is text of at most 128
 // characters, and at most MAX_NAMED_VALUES distinct values per label are kept per isolate (further
 // ones become "other"); `policy` keeps MAX_POLICY_VALUES, as many as one config can name (every
@@ -60,6 +60,9 @@ export const NOISE_KINDS = ["dedup", "throttle"] as const;
 
 /** An incident's first emission, or a later one that grew the story. */
 export const INCIDENT_ACTIVITIES = ["create", "update"] as const;
+
+/** What became of a quarantined record re-ingested: accepted now, or still rejected. */
+export const REINGEST_RESULTS = ["accepted", "rejected"] as const;
 
 /** Request latency, seconds. */
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
@@ -247,6 +250,18 @@ export const M = {
     type: "counter",
     labels: ["chain", "activity"],
   }),
+  quarantineReingested: def({
+    name: "tributary_quarantine_reingested_total",
+    help: "Quarantined records run through ingest again (POST /v1/quarantine/reingest, not a dry run), by result: accepted (queued or spooled, left the quarantine) or rejected (kept with its new reason). Not counted in tributary_records_*_total.",
+    type: "counter",
+    labels: ["result"],
+  }),
+  backfillEvents: def({
+    name: "tributary_backfill_events_total",
+    help: "Archived events a backfill page (POST /v1/backfill) handed to delivery for a sink (the deliveries queue); what the sink then took is counted in tributary_sink_events_total.",
+    type: "counter",
+    labels: ["sink"],
+  }),
   metricsDropped: def({
     name: "tributary_metrics_series_dropped_total",
     help: "Samples dropped because the metrics store reached its series limit.",
@@ -283,6 +298,7 @@ const FIXED: Record<string, { values: readonly string[]; fallback: string }> = {
   kind: { values: NOISE_KINDS, fallback: "other" },
   chain: { values: CHAIN_NAMES, fallback: "other" },
   activity: { values: INCIDENT_ACTIVITIES, fallback: "other" },
+  result: { values: REINGEST_RESULTS, fallback: "other" },
 };
 
 /** Labels whose values are config-given free text (noise policy names): any text up to this length. */
@@ -535,7 +551,7 @@ export interface ConfigLabels {
  * N is seen by no `rate()`/`increase()`, so an alert on a sink's first dead letters would never
  * fire): every counter without labels, and each labelled counter over its finite label sets: the
  * fixed ones (sources, reasons, ingest status codes, queues, noise actions and kinds, incident
- * activities) crossed with the config's (sinks, tenants, noise policy names, enabled chains). Never a
+ * activities, re-ingest results) crossed with the config's (sinks, tenants, noise policy names, enabled chains). Never a
  * value that is not known in advance.
  */
 export function zeroSeries(c: ConfigLabels): string[] {
@@ -555,6 +571,7 @@ export function zeroSeries(c: ConfigLabels): string[] {
   for (const sink of c.sinks) {
     for (const outcome of OUTCOMES) add(M.sinkEvents, { sink, outcome });
     add(M.sinkRequests, { sink });
+    add(M.backfillEvents, { sink });
   }
   for (const sink of c.bufferedSinks ?? []) add(M.sinkStaged, { sink });
   for (const policy of c.suppress ?? []) add(M.noiseSuppressed, { policy });
@@ -562,6 +579,7 @@ export function zeroSeries(c: ConfigLabels): string[] {
   for (const action of NOISE_ACTIONS) add(M.noiseEvents, { action });
   for (const kind of NOISE_KINDS) add(M.noiseSummaries, { kind });
   for (const chain of c.chains ?? []) for (const activity of INCIDENT_ACTIVITIES) add(M.incidents, { chain, activity });
+  for (const result of REINGEST_RESULTS) add(M.quarantineReingested, { result });
   return keys;
 }
 

@@ -144,6 +144,17 @@ export function countWindowsEvicted(n: number): void {
   buffer.inc(M.noiseWindowsEvicted, {}, n);
 }
 
+/** A quarantine re-ingest the queue (or spool) took: its records accepted now, and those still rejected. */
+export function countReingested(accepted: number, rejected: number): void {
+  buffer.inc(M.quarantineReingested, { result: "accepted" }, accepted);
+  buffer.inc(M.quarantineReingested, { result: "rejected" }, rejected);
+}
+
+/** Archived events a backfill page handed to delivery for `sink`. */
+export function countBackfill(sink: string, events: number): void {
+  buffer.inc(M.backfillEvents, { sink }, events);
+}
+
 /** An incident the queue accepted (correlation Durable Object). */
 export function countIncident(chain: string, activity: "create" | "update"): void {
   buffer.inc(M.incidents, { chain, activity });

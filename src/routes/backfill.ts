@@ -15,6 +15,7 @@ import { ARCHIVE_SINK, oneOrMany, SOURCES } from "../config/routing";
 import { resolveSinks } from "../deliver/sinks";
 import { backfillPage, bindCursor, dayRange, readCursor } from "../deliver/backfill";
 import { log } from "../ops/log";
+import { countBackfill } from "../ops/record";
 import { unknownTenantNote } from "./dlq";
 
 export const backfillRoutes = new Hono<AppEnv>();
@@ -79,6 +80,8 @@ backfillRoutes.post("/v1/backfill", async (c) => {
     },
   );
   const r = page.cursor === undefined ? page : { ...page, cursor: bindCursor(page.cursor, binding) };
+  // a page stopped by the queue (503) has handed over what it scheduled before: counted too
+  countBackfill(sink.name, r.events.sent);
   // one line a page: what went where, the first unreadable object, where the next page starts
   log(r.error !== undefined || r.skipped.length ? "warn" : "info", "backfill", {
     requestId: c.get("requestId"),

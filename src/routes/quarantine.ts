@@ -24,7 +24,7 @@ import type { SourceKind } from "../normalize/ocsf";
 import type { RoutedEvent } from "../pipeline";
 import { Enqueuer } from "../deliver/enqueue";
 import { spooler } from "../deliver/spool";
-import { countingProducer } from "../ops/record";
+import { countingProducer, countReingested } from "../ops/record";
 import { log } from "../ops/log";
 import { utf8Length } from "../sinks/batch";
 import {
@@ -208,6 +208,8 @@ quarantineRoutes.post("/v1/quarantine/reingest", async (c) => {
     for (const key of r.missing) stillRejected.push({ key, index: -1, reason: "no such quarantine object (re-ingested already?)" });
     page = { objects: r.objects, more: false };
   } else page = await readQuarantinePage(bucket, quarantineDayPrefix(day!)!, cursor, limit);
+  /** Keys named that were not found: answered in still_rejected, but no record. */
+  const notFound = stillRejected.length;
 
   // what is accepted goes to the queue as ingest's events do: the spool when the queue refuses
   const requestId = c.get("requestId");
@@ -251,6 +253,8 @@ quarantineRoutes.post("/v1/quarantine/reingest", async (c) => {
     c.header("Retry-After", "10");
     return c.json({ error: `the events could not be queued nor spooled (${error}): the quarantine is unchanged, try again (events queued before the failure are queued again then, with the same metadata.uid)` }, 503);
   }
+  // counted once the queue (or spool) took the events; records, not the keys named that were not found
+  if (!dryRun) countReingested(reingested, stillRejected.length - notFound);
   // only now that the events are on the queue (or spooled) do their entries leave the quarantine
   const changedMeanwhile: string[] = [];
   if (!dryRun) {

@@ -1,7 +1,7 @@
 // The metrics model: bounded labels, histogram buckets, drain/restore/merge, and the text format.
 import { describe, expect, it } from "vitest";
 import { MAX_NOISE_POLICIES, MAX_SUPPRESS_ENTRIES, policyLabel } from "../../src/config/noise";
-import { INCIDENT_ACTIVITIES, INGEST_CODES, M, MAX_NAMED_VALUES, MAX_POLICY_VALUES, MetricsBuffer, NOISE_ACTIONS, NOISE_KINDS, QUEUES, REASONS, mergeDelta, renderPrometheus, withZeros, zeroSeries, escapeLabel, formatValue, type Gauge, type MetricsDelta } from "../../src/ops/metrics";
+import { INCIDENT_ACTIVITIES, INGEST_CODES, M, MAX_NAMED_VALUES, MAX_POLICY_VALUES, MetricsBuffer, NOISE_ACTIONS, NOISE_KINDS, QUEUES, REASONS, REINGEST_RESULTS, mergeDelta, renderPrometheus, withZeros, zeroSeries, escapeLabel, formatValue, type Gauge, type MetricsDelta } from "../../src/ops/metrics";
 import { parsePrometheus, sampleValue } from "./prom";
 import { SOURCES } from "../../src/config/routing";
 
@@ -216,6 +216,8 @@ describe("renderPrometheus", () => {
     expect(at("tributary_noise_sampled_out_total", { policy: "sample[0]" })).toBe(0);
     for (const activity of INCIDENT_ACTIVITIES) expect(at("tributary_correlate_incidents_total", { chain: "k8s_exec", activity })).toBe(0);
     for (const source of SOURCES) expect(at("tributary_intel_hits_total", { source })).toBe(0);
+    for (const result of REINGEST_RESULTS) expect(at("tributary_quarantine_reingested_total", { result })).toBe(0);
+    expect(at("tributary_backfill_events_total", { sink: "hook" })).toBe(0);
     // only known values: no fallback ("other"/"unknown" where it is not a real value), no chain not given
     expect(keys.filter((k) => /="other"/.test(k) && !/reason="other"/.test(k))).toEqual([]);
     expect(keys.filter((k) => k.includes("aws_credential_new_ip"))).toEqual([]);

@@ -6,9 +6,11 @@ import { describe, expect, it, inject } from "vitest";
 import { env, createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
 import worker from "../../src/index";
 import { MAX_SERIES, type MetricsStore } from "../../src/ops/metrics-do";
-import { INCIDENT_ACTIVITIES, INGEST_CODES, NOISE_ACTIONS, NOISE_KINDS, REASONS, OUTCOMES, QUEUES } from "../../src/ops/metrics";
+import { INCIDENT_ACTIVITIES, INGEST_CODES, NOISE_ACTIONS, NOISE_KINDS, REASONS, REINGEST_RESULTS, OUTCOMES, QUEUES } from "../../src/ops/metrics";
 import { SOURCES } from "../../src/config/routing";
-import { call, post, CaptureQueue, linesOf } from "../routes/helpers";
+import { call, post, CaptureQueue, linesOf, quarantined, spoolFailing } from "../routes/helpers";
+import { archiveLine, buildArchiveObjects, writeArchive } from "../../src/deliver/archive";
+import { callWorker, stubDeliveries, uniqueFixtureEvents } from "../support/delivery";
 import { gateControl } from "../support/gate-client";
 import { parsePrometheus, sampleValue, type Family } from "./prom";
 import { consume, falcoCopies, hookRequests, ingest, noiseConfig } from "../noise/helpers";
@@ -41,7 +43,7 @@ async function scrape(cfg: unknown, auth: string | null = "Bearer prom-secret", 
   return { status: res.status, text: await res.text(), type: res.headers.get("content-type") };
 }
 
-const ALLOWED_LABELS = new Set(["source", "reason", "tenant", "code", "queue", "sink", "outcome", "le", "ocsf_version", "policy", "action", "expires", "kind", "chain", "activity"]);
+const ALLOWED_LABELS = new Set(["source", "reason", "tenant", "code", "queue", "sink", "outcome", "le", "ocsf_version", "policy", "action", "expires", "kind", "chain", "activity", "result"]);
 
 function checkBounded(fams: Map<string, Family>): void {
   for (const f of fams.values()) {
@@ -265,8 +267,72 @@ describe("GET /metrics", () => {
     for (const kind of NOISE_KINDS) present("tributary_noise_summaries_total", { kind });
     for (const source of SOURCES) present("tributary_intel_hits_total", { source });
     for (const chain of ["k8s_exec", "enforcement_alert"]) for (const activity of INCIDENT_ACTIVITIES) present("tributary_correlate_incidents_total", { chain, activity });
+    for (const result of REINGEST_RESULTS) present("tributary_quarantine_reingested_total", { result });
+    expect(at("tributary_backfill_events_total", { sink: `zero-${run}` })).toBe(0);
     // a disabled chain emits no incidents: not shown
     expect(r.text).not.toContain('chain="aws_credential_new_ip"');
+  });
+});
+
+describe("re-ingest and backfill in GET /metrics", () => {
+  const ADMIN = `metrics-admin-${run}`;
+  const sink = `bf-${run}`;
+  const idle = `bf-idle-${run}`;
+  /** Records over 4,000 bytes are rejected before the fix, up to 7,000 accepted after it. */
+  const cfgOf = (maxRecordBytes: number) => ({
+    auth: { tokens: [{ tenant, token: { env: "INGEST_TOKEN" } }] },
+    delivery: { adminToken: ADMIN },
+    metrics: { public: true },
+    limits: { maxRecordBytes },
+    sinks: { [sink]: { type: "splunk_hec", url: "https://splunk.example:8088", token: "t" }, [idle]: { type: "splunk_hec", url: "https://splunk.example:8088", token: "t" } },
+    routes: [],
+  });
+  const admin = { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" };
+  /** A Falco alert padded to about `bytes` bytes. */
+  const bigFalco = (bytes: number) => JSON.stringify({ ...(JSON.parse(linesOf("falco")[0]!) as object), output: `padded ${"x".repeat(bytes)}` });
+
+  it("counts re-ingested quarantine records by result (not a dry run, not a 503, not in the records counters) and the events a backfill page handed to delivery, by sink", async () => {
+    const requestId = `mreingest-${run}`;
+    const lines = [bigFalco(5000), bigFalco(9000)];
+    const sent = await call(post("/v1/events", lines.join("\n"), { "content-type": "application/x-ndjson", authorization: `Bearer ${TOKEN}`, "x-request-id": requestId }), { config: cfgOf(4000), dev: false, queue: new CaptureQueue(), vars });
+    expect(sent.body).toMatchObject({ accepted: 0, rejected: 2 });
+    const keys = (await quarantined(env.ARCHIVE, requestId)).map((p) => p.key);
+    expect(keys).toHaveLength(2);
+    const fixed = cfgOf(7000);
+    const before = parsePrometheus((await scrape(fixed, null)).text);
+    const reingest = (body: unknown, o: { queue?: CaptureQueue; archive?: R2Bucket } = {}) =>
+      call(post("/v1/quarantine/reingest", JSON.stringify(body), admin), { config: fixed, dev: false, queue: o.queue ?? new CaptureQueue(), vars, ...(o.archive ? { archive: o.archive } : {}) });
+
+    // a dry run and a call the queue and the spool both refused (503) count nothing
+    expect((await reingest({ keys, dryRun: true })).body).toMatchObject({ reingested: 1, dryRun: true });
+    expect((await reingest({ keys }, { queue: new CaptureQueue({ failOnCall: 1 }), archive: spoolFailing() })).status).toBe(503);
+    // now one record is accepted, one still rejected; a key that is not there is answered but is no record
+    const missing = `${keys[0]!.slice(0, keys[0]!.lastIndexOf("/"))}/gone-${run}.json`;
+    const r = await reingest({ keys: [...keys, missing] });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ reingested: 1, events: 1 });
+    expect(r.body.still_rejected).toHaveLength(2);
+
+    // a backfill page: this test's own archived events on an event day of its own
+    const first = Date.UTC(2037, 7, 13);
+    const events = uniqueFixtureEvents().slice(0, 5).map((e, i) => ({ ...e, time: first + i * 1000, metadata: { ...e.metadata, uid: `mbf-${run}-${i}`, logged_time: first + i * 1000 } }));
+    await writeArchive(env.ARCHIVE, buildArchiveObjects(events.map((e) => archiveLine(JSON.stringify(e))), `mbf-${run}`));
+    const deliveries = stubDeliveries();
+    const e = { ...env, TRIBUTARY_CONFIG: JSON.stringify(fixed), TRIBUTARY_DEV: "false", ...vars, DELIVERIES: deliveries } as unknown as Env;
+    const page = await callWorker(e, "/v1/backfill", { method: "POST", headers: admin, body: JSON.stringify({ sink, from: "2037-08-13", to: "2037-08-13" }) });
+    expect(page.status).toBe(200);
+    expect(((await page.json()) as { events: { sent: number } }).events.sent).toBe(events.length);
+    expect(deliveries.sent.length).toBeGreaterThan(0);
+
+    const fams = parsePrometheus((await scrape(fixed, null)).text);
+    checkBounded(fams);
+    const delta = (name: string, labels: Record<string, string> = {}) => sampleValue(fams, name, labels) - sampleValue(before, name, labels);
+    expect(delta("tributary_quarantine_reingested_total", { result: "accepted" })).toBe(1);
+    expect(delta("tributary_quarantine_reingested_total", { result: "rejected" })).toBe(1);
+    for (const n of ["received", "accepted"]) expect(delta(`tributary_records_${n}_total`, { source: "falco" })).toBe(0);
+    for (const reason of REASONS) expect(delta("tributary_records_rejected_total", { source: "falco", reason })).toBe(0);
+    expect(delta("tributary_backfill_events_total", { sink })).toBe(events.length);
+    expect(delta("tributary_backfill_events_total", { sink: idle })).toBe(0);
   });
 });
 
