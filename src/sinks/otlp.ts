@@ -288,23 +288,30 @@ export function protoAnswerJson(status: number, bytes: Uint8Array): string {
   }
 }
 
-/** Up to `max` bytes of a response's body; the rest is left unread and the stream cancelled. */
+/** Up to `max` bytes of a response's body, kept as they come (no `max`-sized buffer up front); the rest is left unread and the stream cancelled. */
 async function cappedBytes(res: Response, max: number): Promise<Uint8Array> {
   if (!res.body) return new Uint8Array(0);
   const reader = res.body.getReader();
-  const out = new Uint8Array(max);
+  const parts: Uint8Array[] = [];
   let n = 0;
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) return out.slice(0, n);
-    const k = Math.min(value.byteLength, max - n);
-    out.set(value.subarray(0, k), n);
-    n += k;
+    if (done) break;
+    const part = value.subarray(0, max - n);
+    parts.push(part);
+    n += part.length;
     if (n >= max) {
       await reader.cancel();
-      return out;
+      break;
     }
   }
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** The spec's retryable response codes (all other 4xx/5xx MUST NOT be retried). */

@@ -11,7 +11,7 @@ import { ProtoWriter } from "../../src/sinks/protobuf";
 import type { SinkContext, SinkRequest } from "../../src/sinks/types";
 import type { OcsfEvent } from "../../src/normalize/ocsf";
 import { enrichContext } from "../../src/enrich/context";
-import { NOW, deliverAll, fixtureEvents, plain, send, uids } from "../support/siem-servers";
+import { NOW, deliverAll, fixtureEvents, listen, plain, send, uids } from "../support/siem-servers";
 import { collectorPerTest } from "../support/otlp-collector";
 import { decodeExportLogs, exportLogsResponse, hex, rpcStatus } from "../support/otlp-proto";
 
@@ -178,6 +178,24 @@ describe("otlp_logs protobuf answers", () => {
 });
 
 describe("otlp_logs protobuf delivery to an OTLP/HTTP receiver on 127.0.0.1", () => {
+  it("reads a protobuf answer in the chunks it comes in, up to 64 KiB (a longer one is cut: undecodable, a full success)", async () => {
+    const server = await listen(() => ({ status: 500 }));
+    try {
+      const cfg = config({ endpoint: server.url, encoding: "protobuf" });
+      const [req] = await otlpLogs.encode(events.slice(0, 3), cfg, ctx);
+      const answer = (body: Uint8Array) => ({ status: 200, headers: { "content-type": "application/x-protobuf" }, body });
+      const message = "m".repeat(40_000); // more than one chunk on the wire, less than the cap
+      server.script.push(answer(exportLogsResponse({ rejected: 2, message })), answer(exportLogsResponse({ rejected: 2, message: "m".repeat(70_000) })));
+      expect(JSON.parse((await send(otlpLogs, req!, cfg, ctx)).body)).toEqual({ partialSuccess: { rejectedLogRecords: "2", errorMessage: message } });
+      const cut = await send(otlpLogs, req!, cfg, ctx);
+      expect(cut.body).toMatch(/^\(an undecodable protobuf answer of 65536 bytes: /);
+      expect(otlpLogs.classify(cut, req!, cfg).outcome).toEqual({ kind: "delivered" });
+      expect(server.requests.length).toBe(2);
+    } finally {
+      await server.close();
+    }
+  });
+
   it("reads the receiver's protobuf answers: partial success counted, a 400's Status message as the reason, 401 gone", async () => {
     vi.spyOn(console, "warn").mockImplementation(() => {});
     const refused = new Set(uids(events.slice(0, 2)));
