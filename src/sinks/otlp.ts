@@ -288,30 +288,28 @@ export function protoAnswerJson(status: number, bytes: Uint8Array): string {
   }
 }
 
-/** Up to `max` bytes of a response's body, kept as they come (no `max`-sized buffer up front); the rest is left unread and the stream cancelled. */
+/** Up to `max` bytes of a response's body, in a buffer grown as they come (at most `max`); the rest is left unread and the stream cancelled. */
 async function cappedBytes(res: Response, max: number): Promise<Uint8Array> {
   if (!res.body) return new Uint8Array(0);
   const reader = res.body.getReader();
-  const parts: Uint8Array[] = [];
+  let out = new Uint8Array(0);
   let n = 0;
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) break;
+    if (done) return out.subarray(0, n);
     const part = value.subarray(0, max - n);
-    parts.push(part);
+    if (n + part.length > out.length) {
+      const grown = new Uint8Array(Math.min(max, Math.max(2 * out.length, n + part.length)));
+      grown.set(out.subarray(0, n));
+      out = grown;
+    }
+    out.set(part, n);
     n += part.length;
     if (n >= max) {
       await reader.cancel();
-      break;
+      return out;
     }
   }
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** The spec's retryable response codes (all other 4xx/5xx MUST NOT be retried). */
