@@ -112,9 +112,14 @@ export function invalidJsonReason(e: unknown, text: string): string {
   if (kind === undefined && pos === undefined) return "invalid JSON (the parser's message is not repeated: it quotes the record)";
   const what = kind ?? "Syntax error";
   if (pos === undefined || pos < 0 || pos > text.length) return `invalid JSON: ${what}`;
-  const lineStart = text.lastIndexOf("\n", pos - 1) + 1;
+  // the line holding pos (a "\n" ends its line; past a last "\n", the empty line after it)
   let line = 1;
-  for (let i = text.indexOf("\n"); i >= 0 && i < lineStart; i = text.indexOf("\n", i + 1)) line++;
+  let lineStart = 0;
+  for (const b of lineBounds(text)) {
+    if (pos <= b.end) break;
+    line = b.line + 1;
+    lineStart = b.end + 1;
+  }
   return `invalid JSON: ${what} at position ${pos} (line ${line} column ${pos - lineStart + 1})`;
 }
 

@@ -376,6 +376,9 @@ describe("invalidJsonReason: never quotes the record (V8's message does)", () =>
       ['{"b":1}x', "Unexpected non-whitespace character after JSON at position 7 (line 1 column 8)"],
       ["{a:1}", "Expected property name or '}' at position 1 (line 1 column 2)"],
       ['{"a":"\\q"}', "Bad escaped character at position 7 (line 1 column 8)"],
+      // lines counted by "\n" only (a "\r" is in the line), and the end of input after a last "\n" is the line after it
+      ['[1111111111,\r\n2,\n\nxxxxxxxxxxxxxxxxxxxxxxxxx]', "Unexpected token at position 18 (line 4 column 1)"],
+      ['{"a":\n', "Unexpected end of JSON input at position 6 (line 2 column 1)"],
       // the whole (short) text quoted by V8: no position in the message, none guessed
       ['{"a":S3cret}', "Unexpected token"],
     ];
