@@ -132,6 +132,7 @@ export function parseExportLogs(text: string): StoredRecord[] {
 
 export async function startCollector(opts: CollectorOptions = {}): Promise<CollectorServer> {
   const stored: StoredRecord[] = [];
+  const maxBodyBytes = opts.maxBodyBytes ?? 20 * 1024 * 1024;
   const s = await listen((r: Received) => {
     if (r.method !== "POST") return status(405, 12, "method not allowed, supported: [POST]");
     if (r.path !== "/v1/logs") return status(404, 5, `no handler for ${r.path}`);
@@ -145,9 +146,9 @@ export async function startCollector(opts: CollectorOptions = {}): Promise<Colle
       let text = r.text;
       if (proto) {
         const bytes = (header(r, "content-encoding") ?? "").toLowerCase() === "gzip" ? gunzipSync(r.raw) : r.raw;
-        if (bytes.length > (opts.maxBodyBytes ?? 20 * 1024 * 1024)) return status(413, 8, "request body too large", proto);
+        if (bytes.length > maxBodyBytes) return status(413, 8, "request body too large", proto);
         text = JSON.stringify(decodeExportLogs(bytes));
-      } else if (Buffer.byteLength(r.text) > (opts.maxBodyBytes ?? 20 * 1024 * 1024)) return status(413, 8, "request body too large");
+      } else if (Buffer.byteLength(r.text) > maxBodyBytes) return status(413, 8, "request body too large");
       records = parseExportLogs(text);
     } catch (e) {
       if (e instanceof BadData || e instanceof ProtoDecodeError) return status(400, 3, e.message, proto);
