@@ -201,10 +201,10 @@ function tokenKey(cfg: SentinelConfig, secret: string): string {
 export const TOKEN_STAGE_HEADER = "x-tributary-token-endpoint";
 
 /**
- * A token, or the token endpoint's answer (marked with TOKEN_STAGE_HEADER) when it gave none. `timed`: the send's
+ * A token (cached under `key`, tokenKey), or the token endpoint's answer (marked with TOKEN_STAGE_HEADER) when it gave none. `timed`: the send's
  * one timeout signal (sendTimeout), shared by its token and ingestion requests.
  */
-async function fetchToken(cfg: SentinelConfig, secret: string, now: number, timed: { signal?: AbortSignal }): Promise<Token | SinkResponse> {
+async function fetchToken(cfg: SentinelConfig, secret: string, key: string, now: number, timed: { signal?: AbortSignal }): Promise<Token | SinkResponse> {
   const form = new URLSearchParams({ client_id: cfg.clientId, client_secret: secret, grant_type: "client_credentials", scope: cfg.scope });
   const url = `${cfg.authorityHost}/${encodeURIComponent(cfg.tenantId)}/oauth2/v2.0/token`;
   const res = await sinkResponse(
@@ -223,7 +223,6 @@ async function fetchToken(cfg: SentinelConfig, secret: string, now: number, time
   const secs = Number(o.expires_in ?? 3600);
   const lifetime = Number.isFinite(secs) && secs > 0 ? secs * 1000 : 3_600_000;
   const token = { value: o.access_token, useUntil: now + lifetime - Math.min(TOKEN_MARGIN_MS, lifetime / 2) };
-  const key = tokenKey(cfg, secret);
   tokens.delete(key);
   tokens.set(key, token);
   if (tokens.size > MAX_TOKENS) tokens.delete(tokens.keys().next().value!);
@@ -323,14 +322,14 @@ export const sentinel: SinkDriver<SentinelConfig> = {
     const post = async (token: Token) =>
       sinkResponse(await fetch(req.url, { method: req.method, headers: { ...req.headers, authorization: `Bearer ${token.value}` }, body: req.body, redirect: "manual", ...timed }));
     const cached = tokens.get(key);
-    const first = cached !== undefined && ctx.now < cached.useUntil ? cached : await fetchToken(cfg, secret, ctx.now, timed);
+    const first = cached !== undefined && ctx.now < cached.useUntil ? cached : await fetchToken(cfg, secret, key, ctx.now, timed);
     if (!("value" in first)) return first;
     const res = await post(first);
     if (res.status !== 401) return res;
     // the token was refused (revoked, or an old one still cached): a new one, and the request once more
     tokens.delete(key);
     if (first !== cached) return res; // it was new already: classify retries later
-    const fresh = await fetchToken(cfg, secret, ctx.now, timed);
+    const fresh = await fetchToken(cfg, secret, key, ctx.now, timed);
     if (!("value" in fresh)) return fresh;
     const again = await post(fresh);
     if (again.status === 401) tokens.delete(key);
