@@ -88,14 +88,17 @@ interface Item {
   bytes: number;
 }
 
+/** Appends `x` to the list under `key`, starting it when there is none. */
+function addTo<T>(m: Map<string, T[]>, key: string, x: T): void {
+  const xs = m.get(key);
+  if (xs) xs.push(x);
+  else m.set(key, [x]);
+}
+
 /** A push request's body: the run's entries by stream, each stream's values in time order. */
 function pushBody(run: Item[]): string {
   const streams = new Map<string, Item[]>();
-  for (const x of run) {
-    const s = streams.get(x.stream);
-    if (s) s.push(x);
-    else streams.set(x.stream, [x]);
-  }
+  for (const x of run) addTo(streams, x.stream, x);
   const parts: string[] = [];
   for (const [stream, xs] of streams) {
     xs.sort((a, b) => a.time - b.time); // stable: equal times keep their order
@@ -130,9 +133,7 @@ export const loki: SinkDriver<LokiConfig> = {
     events.forEach((e, i) => {
       const tenant = cfg.tenant === undefined ? "" : expand(cfg.tenant, e);
       if (scoped && ctx.scopeDown?.(tenant)) {
-        const idx = held.get(tenant);
-        if (idx) idx.push(i);
-        else held.set(tenant, [i]);
+        addTo(held, tenant, i);
         return;
       }
       const line = json(i);
@@ -141,10 +142,7 @@ export const loki: SinkDriver<LokiConfig> = {
       const time = entryTime(e.time, ctx.now, cfg);
       const value = `[${JSON.stringify(unixNanos(time))},${JSON.stringify(line)}]`;
       // as if every event had its own stream: {"stream":...,"values":[...]}, = 24 bytes around
-      const item = { i, time, stream, value, bytes: utf8Length(value) + utf8Length(stream) + 24 };
-      const group = byTenant.get(tenant);
-      if (group) group.push(item);
-      else byTenant.set(tenant, [item]);
+      addTo(byTenant, tenant, { i, time, stream, value, bytes: utf8Length(value) + utf8Length(stream) + 24 });
     });
     const url = `${cfg.url}/loki/api/v1/push`;
     const requests = await Promise.all(
