@@ -180,7 +180,7 @@ export function compileProjection(spec: ProjectionSpec): Projection {
 }
 
 /** The events a projection gives, with their NDJSON lines (JSON.stringify of each projected event). */
-export function projectItems<T extends { event: OcsfEvent; line: string }>(p: Projection, items: readonly T[]): { event: OcsfEvent; line: string }[] {
+export function projectItems(p: Projection, items: readonly { event: OcsfEvent; line: string }[]): { event: OcsfEvent; line: string }[] {
   return items.map((it) => {
     const event = p.apply(it.event);
     // an exclude that found none of its fields gives the event itself: its line is still the one to send
