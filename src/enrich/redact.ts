@@ -70,15 +70,19 @@ const ARGS_PASSWORD = {
   sshpass: String.raw`(?:-[a-oq-zA-Z]\s+)*-p\s*([^\s"'\\]+)`,
 };
 /** The keys holding a process's argument string, and the keys beside them that name its program. */
-const ARGS_KEYS = String.raw`"(?:arguments|proc\.args)"`;
-const PROGRAM_KEYS = String.raw`"(?:binary|proc\.name|proc\.exepath)"\s*:\s*"(?:[^"\\]*/)?`;
+const ARG_KEYS = new Set(["arguments", "proc.args"]);
+const PROGRAM_KEYS = ["binary", "proc.name", "proc.exepath"] as const;
+/** Any one of `keys` as a JSON key (the text before its ':'). */
+const jsonKey = (keys: Iterable<string>): string => `"(?:${[...keys].map((k) => k.replace(/\./g, "\\.")).join("|")})"`;
+const ARGS_KEY = jsonKey(ARG_KEYS);
+const PROGRAM_KEY = String.raw`${jsonKey(PROGRAM_KEYS)}\s*:\s*"(?:[^"\\]*/)?`;
 /**
  * An argument string in JSON text (raw_data) whose object names the program, before or after it: no { or } between,
  * and at most ARGS_REACH characters apart (each argument key looks that far both ways: bounded work per key).
  */
 const ARGS_REACH = 512;
 const argsInJson = (program: string, args: string): string =>
-  String.raw`${ARGS_KEYS}(?:(?<=${PROGRAM_KEYS}(?:${program})"[^{}]{0,${ARGS_REACH}})|(?=[^{}]{0,${ARGS_REACH}}${PROGRAM_KEYS}(?:${program})"))\s*:\s*"${args}`;
+  String.raw`${ARGS_KEY}(?:(?<=${PROGRAM_KEY}(?:${program})"[^{}]{0,${ARGS_REACH}})|(?=[^{}]{0,${ARGS_REACH}}${PROGRAM_KEY}(?:${program})"))\s*:\s*"${args}`;
 
 /**
  * The `credentials` preset (docs/config.md#redact lists them, test/enrich/redact.test.ts tests each). `needle`:
@@ -146,9 +150,10 @@ interface Group {
 export type Redactor = (e: OcsfEvent) => OcsfEvent;
 
 function rule(pattern: string, binary?: string, needle?: string | string[], whole = false): Rule {
-  const probe = regexOf(pattern);
-  const groups = new RegExp(`${probe.source}|`, probe.flags).exec("")!.length > 1;
-  return { re: regexOf(pattern, groups ? "gd" : "g"), groups, needle, binary: binary !== undefined ? regexOf(binary) : undefined, whole };
+  const re = regexOf(pattern, "g");
+  // its capture groups counted: `<pattern>|` matches "" and has an entry for each (their indices are then wanted: d)
+  const groups = new RegExp(`${re.source}|`, re.flags).exec("")!.length > 1;
+  return { re: groups ? new RegExp(re, `${re.flags}d`) : re, groups, needle, binary: binary !== undefined ? regexOf(binary) : undefined, whole };
 }
 
 const compiled = new WeakMap<RedactConfig, Redactor | null>();
@@ -307,7 +312,6 @@ function pairValueKeys(o: JsonObject): boolean {
 
 // --- argument strings without the program's name (credentials preset) ---
 
-const ARG_KEYS = new Set(["arguments", "proc.args"]);
 const ARGS_RULES = [
   { program: new RegExp(`(?:^|/)(?:${MYSQL})$`), re: new RegExp(`^${ARGS_PASSWORD.mysql}`, "d") },
   { program: /(?:^|\/)sshpass$/, re: new RegExp(`^${ARGS_PASSWORD.sshpass}`, "d") },
@@ -327,7 +331,7 @@ function mainProcess(e: OcsfEvent): JsonObject | undefined {
  * output_fields) or its parent (unmapped.<type>.parent). Elsewhere (ancestors, other records) none: nothing guessed.
  */
 function programsOf(o: JsonObject, w: Walk): Json[] {
-  const own = [o.binary, o["proc.exepath"], o["proc.name"]].filter((x) => typeof x === "string");
+  const own = PROGRAM_KEYS.map((k) => o[k]).filter((x) => typeof x === "string");
   if (own.length > 0) return own;
   // (the walk's path ends with the argument string's key; the one before it names `o`)
   const at = w.path[w.path.length - 2];
