@@ -95,11 +95,16 @@ function advise(cfg: Config, warnings: string[]): void {
   adviseRoutes(cfg, warnings);
   adviseClusterTenants(cfg, warnings);
   adviseLakeSources(cfg, warnings);
+  adviseProjections(cfg, warnings);
+  adviseInventoryTenants(cfg, warnings);
+  adviseAdminToken(cfg, warnings);
+}
+
+/** A sink's projection that leaves out a fact correlation or search relies on (droppedFacts). */
+function adviseProjections(cfg: Config, warnings: string[]): void {
   for (const [name, s] of Object.entries(cfg.sinks))
     for (const d of s.projection ? droppedFacts(s.projection) : [])
       warnings.push(`sinks.${name}.projection: leaves out ${d.path} (${d.why}, docs/correlation.md): ${d.fix} unless this sink is not searched by it`);
-  adviseInventoryTenants(cfg, warnings);
-  adviseAdminToken(cfg, warnings);
 }
 
 /**
