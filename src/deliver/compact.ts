@@ -37,7 +37,7 @@ import { attemptDelivery, notSent, oneLine, type AttemptReport, type Down, type 
 import { backoffCeiling, type RetryPolicy } from "./backoff";
 import { listWithMetadata, writeDeadLetter } from "./dlq";
 import { resolveSinks, type BufferPolicy, type ResolvedSink } from "./sinks";
-import { claim } from "./spool";
+import { claim, putUntil, untilOf } from "./spool";
 import { doneKey, stagePrefix } from "./stage";
 
 /** A compaction's claim on a group: stage-lease/<sink>/<class_uid>/<yyyyMMdd> (not under stage/). */
@@ -422,7 +422,7 @@ export async function sweepDone(bucket: R2Bucket, sink: string, now: number, bud
 async function release(bucket: R2Bucket, lease: string, notBefore: number | undefined): Promise<void> {
   if (notBefore !== undefined) {
     try {
-      await bucket.put(lease, "", { customMetadata: { until: String(notBefore) } });
+      await putUntil(bucket, lease, notBefore);
       return;
     } catch (e) {
       log("warn", "compaction lease not kept for Retry-After; given back", { lease, error: (e as Error).message });
@@ -439,7 +439,7 @@ async function heldUntil(bucket: R2Bucket, sink: string, now: number): Promise<D
   try {
     const hold = await bucket.head(holdKey(sink));
     if (!hold) return undefined;
-    const until = Number(hold.customMetadata?.until ?? 0);
+    const until = untilOf(hold);
     if (until > now) return { reason: `the store asked to wait until ${new Date(until).toISOString()}`, afterMs: until - now };
     await bucket.delete(holdKey(sink));
   } catch (e) {
@@ -451,7 +451,7 @@ async function heldUntil(bucket: R2Bucket, sink: string, now: number): Promise<D
 /** Holds the whole sink's compaction until `until` (a failed put is logged: the group's lease still waits). */
 async function holdSink(bucket: R2Bucket, sink: string, until: number): Promise<void> {
   try {
-    await bucket.put(holdKey(sink), "", { customMetadata: { until: String(until) } });
+    await putUntil(bucket, holdKey(sink), until);
   } catch (e) {
     log("warn", "compaction hold not kept; the sink's other groups are tried next run", { sink, error: (e as Error).message });
   }
@@ -487,13 +487,14 @@ export async function compactSink(sink: ResolvedSink, policy: BufferPolicy, deps
         const after = sent ? down?.afterMs : undefined;
         if (after !== undefined && after > RUN_INTERVAL_MS) {
           const now = deps.now();
-          // not past the moment the group's oldest file is overdue: it is dead-lettered on time
-          const until = Math.min(now + after, dueUntil(g.oldest, policy, sink) + 1);
+          // the store's Retry-After, but not past the moment `oldest` is overdue: it is dead-lettered on time
+          const waitFor = (oldest: number) => Math.min(now + after, dueUntil(oldest, policy, sink) + 1);
+          const until = waitFor(g.oldest); // the group's oldest file
           if (until - now > RUN_INTERVAL_MS) {
             notBefore = until;
             log("warn", "compaction waits for the store's Retry-After", { sink: sink.name, partition: g.partition, afterMs: after, until: new Date(until).toISOString() });
             // the whole sink waits as long, but not past the moment its oldest staged object is overdue
-            const held = Math.min(now + after, dueUntil(oldestStaged(objects), policy, sink) + 1);
+            const held = waitFor(oldestStaged(objects));
             if (held - now > RUN_INTERVAL_MS) await holdSink(deps.archive, sink.name, held);
           }
         }

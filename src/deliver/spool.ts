@@ -279,15 +279,25 @@ async function giveBack(bucket: R2Bucket, lease: string): Promise<void> {
   }
 }
 
+/** Writes an empty lease (or hold) object at `key` that lasts until `until` (ms, its `until` custom metadata). */
+export function putUntil(bucket: R2Bucket, key: string, until: number, onlyIf?: R2Conditional): Promise<R2Object | null> {
+  return bucket.put(key, "", { ...(onlyIf ? { onlyIf } : {}), customMetadata: { until: String(until) } });
+}
+
+/** When a lease (or hold) object written by putUntil ends, ms (0 when it says nothing). */
+export function untilOf(o: R2Object): number {
+  return Number(o.customMetadata?.until ?? 0);
+}
+
 /**
  * Claims a spool object for one drain: creates its lease only if there is none, or takes over one older than
  * SPOOL_LEASE_MS (only if no other drain took it over first). False when another drain holds it.
  */
 export async function claim(bucket: R2Bucket, lease: string, now: number): Promise<boolean> {
-  const put = (onlyIf: R2Conditional) => bucket.put(lease, "", { onlyIf, customMetadata: { until: String(now + SPOOL_LEASE_MS) } });
+  const put = (onlyIf: R2Conditional) => putUntil(bucket, lease, now + SPOOL_LEASE_MS, onlyIf);
   if (await put({ etagDoesNotMatch: "*" })) return true;
   const held = await bucket.head(lease);
-  if (held && Number(held.customMetadata?.until ?? 0) > now) return false;
+  if (held && untilOf(held) > now) return false;
   return (await put(held ? { etagMatches: held.etag } : { etagDoesNotMatch: "*" })) !== null;
 }
 
