@@ -128,24 +128,35 @@ async function sendOne(sink: ResolvedSink, req: SinkRequest, ctx: TimedContext):
  */
 export const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
-/** A response's text, at most `max` bytes of it ("…" added when cut). */
-export async function cappedText(res: Response, max = MAX_RESPONSE_BYTES): Promise<string> {
-  if (!res.body) return "";
+/**
+ * Hands `take` a response's body piece by piece, at most `max` bytes in all; true when there was more (the rest
+ * left unread and the stream cancelled).
+ */
+export async function readCapped(res: Response, max: number, take: (part: Uint8Array) => void): Promise<boolean> {
+  if (!res.body) return false;
   const reader = res.body.getReader();
-  const dec = new TextDecoder();
-  let out = "";
   let n = 0;
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) return out + dec.decode();
+    if (done) return false;
     if (n + value.byteLength > max) {
-      out += dec.decode(value.subarray(0, max - n));
+      take(value.subarray(0, max - n));
       await reader.cancel();
-      return `${out}…`;
+      return true;
     }
     n += value.byteLength;
-    out += dec.decode(value, { stream: true });
+    take(value);
   }
+}
+
+/** A response's text, at most `max` bytes of it ("…" added when cut). */
+export async function cappedText(res: Response, max = MAX_RESPONSE_BYTES): Promise<string> {
+  const dec = new TextDecoder();
+  let out = "";
+  const cut = await readCapped(res, max, (part) => {
+    out += dec.decode(part, { stream: true });
+  });
+  return `${out}${dec.decode()}${cut ? "…" : ""}`;
 }
 
 /** A fetch answer as a SinkResponse: its status, headers and text (cappedText, or a driver's own `read`). */

@@ -35,7 +35,7 @@ import { secretRef } from "../config/secret";
 import { isObject } from "../normalize/json";
 import { labelValue, type OcsfEvent } from "../normalize/ocsf";
 import { log } from "../ops/log";
-import { cappedText, sinkResponse } from "../deliver/attempt";
+import { cappedText, readCapped, sinkResponse } from "../deliver/attempt";
 import { goneReject, retryAfterMs, secretWhere, type Classification, type SinkDriver, type SinkRequest, type SinkResponse } from "./types";
 import type { TimedContext } from "./s3";
 import { ProtoError, ProtoWriter, readFields, utf8, utf8Lenient, varintSize } from "./protobuf";
@@ -288,28 +288,11 @@ export function protoAnswerJson(status: number, bytes: Uint8Array): string {
   }
 }
 
-/** Up to `max` bytes of a response's body, in a buffer grown as they come (at most `max`); the rest is left unread and the stream cancelled. */
+/** Up to `max` bytes of a response's body (readCapped). */
 async function cappedBytes(res: Response, max: number): Promise<Uint8Array> {
-  if (!res.body) return new Uint8Array(0);
-  const reader = res.body.getReader();
-  let out = new Uint8Array(0);
-  let n = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return out.subarray(0, n);
-    const part = value.subarray(0, max - n);
-    if (n + part.length > out.length) {
-      const grown = new Uint8Array(Math.min(max, Math.max(2 * out.length, n + part.length)));
-      grown.set(out.subarray(0, n));
-      out = grown;
-    }
-    out.set(part, n);
-    n += part.length;
-    if (n >= max) {
-      await reader.cancel();
-      return out;
-    }
-  }
+  const parts: Uint8Array[] = [];
+  await readCapped(res, max, (part) => parts.push(part));
+  return parts.length === 1 ? parts[0]! : new Uint8Array(await new Blob(parts).arrayBuffer());
 }
 
 /** The spec's retryable response codes (all other 4xx/5xx MUST NOT be retried). */
