@@ -63,8 +63,8 @@ const AUDIT_BODY = /"(?:requestObject|responseObject|annotations|kind)"/;
  * What of a rejected record the quarantine keeps: its redacted form when it is JSON with credentials of
  * a Kubernetes audit event in it (the text as received is then not kept); else the record as it is.
  */
-function kept(r: Rejected): Pick<Rejected, "raw" | "rawBase64" | "record"> & { redacted?: string[]; record_error?: string } {
-  if (r.rawBase64 !== undefined) return { rawBase64: r.rawBase64 };
+function kept(r: Rejected): Kept {
+  if (r.rawBase64 !== undefined) return { raw_base64: r.rawBase64 };
   let value: Json | undefined = r.record;
   if (r.raw !== undefined) {
     if (!AUDIT_BODY.test(r.raw)) return { raw: r.raw };
@@ -73,10 +73,10 @@ function kept(r: Rejected): Pick<Rejected, "raw" | "rawBase64" | "record"> & { r
     } catch {
       return { raw: r.raw }; // not JSON: kept as received
     }
-  } else if (value === undefined) return {};
+  } else if (value === undefined) return { record: null };
   try {
     const red = redactAuditRecord(value);
-    if (red !== undefined) return { record: red.record, redacted: red.redacted };
+    if (red !== undefined) return { redacted: red.redacted, record: red.record };
   } catch (e) {
     // e.g. lists nested too deep to walk: what may hold credentials is not kept
     return { record_error: `record not kept: its Kubernetes credentials could not be redacted (${(e as Error).message})` };
@@ -90,7 +90,14 @@ function kept(r: Rejected): Pick<Rejected, "raw" | "rawBase64" | "record"> & { r
  */
 export type TextRedactor = ((k: Kept) => Kept) & { reason: (text: string) => string };
 
-type Kept = ReturnType<typeof kept>;
+/** The fields of an entry after its head (in their order in the entry): what it keeps of the record. */
+interface Kept {
+  redacted?: string[];
+  raw_base64?: string;
+  raw?: string;
+  record?: Json;
+  record_error?: string;
+}
 
 const textRedactors = new WeakMap<RedactConfig, TextRedactor | null>();
 
@@ -109,12 +116,13 @@ export function textRedactor(cfg: RedactConfig | undefined): TextRedactor | unde
   const text = (t: string): string => (redact!({ raw_data: t } as unknown as OcsfEvent) as unknown as { raw_data: string }).raw_data;
   const kept: ((k: Kept) => Kept) | null = redact
     ? (k) => {
-        if (k.raw !== undefined || k.rawBase64 !== undefined) {
+        if (k.raw !== undefined || k.raw_base64 !== undefined) {
+          // (kept() keeps a text or bytes as received: nothing redacted in them yet)
           // bytes that are not UTF-8: one character a byte (latin1), so what no rule masks stays byte for byte
-          const raw = k.raw ?? atob(k.rawBase64!);
+          const raw = k.raw ?? atob(k.raw_base64!);
           const red = text(raw);
           if (red === raw) return k;
-          return k.raw !== undefined ? { raw: red, redacted: [...(k.redacted ?? []), "raw"] } : { rawBase64: btoa(red), redacted: ["raw_base64"] };
+          return k.raw !== undefined ? { redacted: ["raw"], raw: red } : { redacted: ["raw_base64"], raw_base64: btoa(red) };
         }
         if (k.record === undefined) return k;
         const e = redact({ unmapped: { record: k.record } } as unknown as OcsfEvent);
@@ -122,7 +130,7 @@ export function textRedactor(cfg: RedactConfig | undefined): TextRedactor | unde
         const own = isObject(um.tributary) && Array.isArray(um.tributary.redacted) ? um.tributary.redacted : [];
         const paths = own.flatMap((p) => (typeof p === "string" && p.startsWith("unmapped.record") ? [p === "unmapped.record" ? "record" : p.slice("unmapped.record".length).replace(/^\./, "")] : []));
         if (paths.length === 0) return k;
-        return { record: um.record ?? null, redacted: [...new Set([...(k.redacted ?? []), ...paths])] };
+        return { redacted: [...new Set([...(k.redacted ?? []), ...paths])], record: um.record ?? null };
       }
     : null;
   const out: TextRedactor | null = kept ? Object.assign(kept, { reason: text }) : null;
@@ -143,12 +151,8 @@ function entry(r: Rejected, meta: QuarantineMeta, redact?: TextRedactor): string
     received_at: new Date(meta.receivedAt).toISOString(),
   };
   const k = redact ? redact(kept(r)) : kept(r);
-  const red = k.redacted !== undefined ? { redacted: k.redacted } : {};
-  if (k.rawBase64 !== undefined) return JSON.stringify({ ...head, ...red, raw_base64: k.rawBase64 });
-  if (k.raw !== undefined) return JSON.stringify({ ...head, ...red, raw: k.raw });
-  if (k.record_error !== undefined) return JSON.stringify({ ...head, record_error: k.record_error });
   try {
-    return JSON.stringify(k.redacted !== undefined ? { ...head, redacted: k.redacted, record: k.record } : { ...head, record: k.record ?? null });
+    return JSON.stringify({ ...head, ...k });
   } catch (e) {
     // e.g. nested too deep for JSON.stringify: keep the reason at least
     return JSON.stringify({ ...head, record_error: `record could not be serialized: ${(e as Error).message}` });
