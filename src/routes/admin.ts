@@ -25,6 +25,14 @@ export function adminGuard(o: AdminGuardOptions): MiddlewareHandler<AppEnv> {
   };
 }
 
+/**
+ * An operator API's guard (adminGuard) whose answer without delivery.adminToken outside development is a 403
+ * saying `${what} ${need} delivery.adminToken` (`need`: "needs" for one endpoint).
+ */
+export function operatorGuard(what: string, need: "need" | "needs" = "need"): MiddlewareHandler<AppEnv> {
+  return adminGuard({ what, closed: (c) => c.json({ error: `${what} ${need} delivery.adminToken in the config (or local development, TRIBUTARY_DEV=true)` }, 403) });
+}
+
 /** The answer refusing a request without the configured admin token `ref`, or undefined when it carries it. */
 export async function adminRefusal(c: Context<AppEnv>, ref: SecretRef, what: string): Promise<Response | undefined> {
   const token = resolveSecret(ref, c.env as unknown as Record<string, unknown>);

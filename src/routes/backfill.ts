@@ -9,7 +9,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "./ingest";
-import { adminGuard, issuesText } from "./admin";
+import { issuesText, operatorGuard } from "./admin";
 import { configFor } from "../config/load";
 import { ARCHIVE_SINK, oneOrMany, SOURCES } from "../config/routing";
 import { resolveSinks } from "../deliver/sinks";
@@ -23,13 +23,7 @@ export const backfillRoutes = new Hono<AppEnv>();
 /** Seconds to wait when the queue refused (the answer's Retry-After). */
 const QUEUE_RETRY_AFTER_S = 10;
 
-backfillRoutes.use(
-  "/v1/backfill",
-  adminGuard({
-    what: "the backfill endpoint",
-    closed: (c) => c.json({ error: "the backfill endpoint needs delivery.adminToken in the config (or local development, TRIBUTARY_DEV=true)" }, 403),
-  }),
-);
+backfillRoutes.use("/v1/backfill", operatorGuard("the backfill endpoint", "needs"));
 
 const bodySchema = z
   .object({

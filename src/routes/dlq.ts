@@ -21,7 +21,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "./ingest";
 import { configFor } from "../config/load";
-import { adminBody, adminGuard } from "./admin";
+import { adminBody, operatorGuard } from "./admin";
 import { ingestTenants } from "./auth";
 import { listDeadLetters, listTenantDeadLetters, readDeadLetter, setAsideForReplay, DLQ_PREFIX } from "../deliver/dlq";
 import { deleteCopies, listQueueDeadLetters, readQueueDeadLetter, resendQueueDeadLetter, QUEUE_DLQ_PREFIX, QUEUE_SINK_PREFIX, type QueueOrigin } from "../deliver/queue-dlq";
@@ -34,10 +34,7 @@ import type { Config } from "../config/schema";
 
 export const dlqRoutes = new Hono<AppEnv>();
 
-const guard = adminGuard({
-  what: "the DLQ endpoints",
-  closed: (c) => c.json({ error: "the DLQ endpoints need delivery.adminToken in the config (or local development, TRIBUTARY_DEV=true)" }, 403),
-});
+const guard = operatorGuard("the DLQ endpoints");
 dlqRoutes.use("/v1/dlq", guard);
 dlqRoutes.use("/v1/dlq/*", guard);
 
