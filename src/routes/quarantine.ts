@@ -134,8 +134,9 @@ function routeKind(route: string): SourceKind | undefined | null {
 function principalFor(cfg: Config, env: Env, tenant: string | undefined): Principal | string {
   // a record received while auth.required was false has no tenant, as the request had none
   if (tenant === undefined) return { method: "none" };
-  if (!ingestTenants(cfg, env).includes(tenant)) return `no ingest credential of the config has tenant "${tenant}" now: add it back to re-ingest its records`;
   const rows = [...cfg.auth.tokens, ...hmacEntries(cfg.auth)].filter((t) => t.tenant === tenant);
+  // (a credential of the tenant makes it an ingest tenant; without one, "none" or "dev" may still be)
+  if (rows.length === 0 && !ingestTenants(cfg, env).includes(tenant)) return `no ingest credential of the config has tenant "${tenant}" now: add it back to re-ingest its records`;
   const all = rows.length === 0 || rows.some((r) => r.sources === undefined);
   return { tenant, sources: all ? undefined : [...new Set(rows.flatMap((r) => r.sources ?? []))], method: "none" };
 }
