@@ -59,7 +59,6 @@ export function logResult(r: DeliverResult, queue: "events" | "deliveries"): voi
   log(r.retried > 0 || r.dead > 0 ? "warn" : "info", "delivery", { queue, ...resultFields(r) });
 }
 
-
 /** Keeps a message that cannot be processed for inspection (quarantine/queue/) instead of retrying it forever. */
 async function quarantine(archive: R2Bucket, msg: Message<unknown>, queue: string, reason: string): Promise<void> {
   try {
