@@ -63,59 +63,84 @@ function unexpected(msg: string, field: number, wire: number): never {
   throw new ProtoDecodeError(`${msg}: unexpected field ${field} with wire type ${wire}`);
 }
 
+/** Reads each field of message `b` with `read`, which answers false for a field `msg` does not have. */
+function eachField(b: Uint8Array, msg: string, read: (c: Cursor, field: number, wire: number) => boolean): void {
+  const c = new Cursor(b);
+  while (c.more()) {
+    const [f, w] = c.key();
+    if (!read(c, f, w)) unexpected(msg, f, w);
+  }
+}
+
 type Json = Record<string, unknown>;
 
 /** AnyValue (string_value = 1, int_value = 3 as an int64: the JSON mapping's decimal string). */
 function anyValue(b: Uint8Array): Json {
-  const c = new Cursor(b);
   const out: Json = {};
-  while (c.more()) {
-    const [f, w] = c.key();
+  eachField(b, "AnyValue", (c, f, w) => {
     if (f === 1 && w === 2) out.stringValue = c.text();
     else if (f === 3 && w === 0) out.intValue = BigInt.asIntN(64, c.varint()).toString();
-    else unexpected("AnyValue", f, w);
-  }
+    else return false;
+    return true;
+  });
   return out;
 }
 
 /** KeyValue (key = 1, value = 2). */
 function keyValue(b: Uint8Array): Json {
-  const c = new Cursor(b);
   const out: Json = { key: "", value: {} };
-  while (c.more()) {
-    const [f, w] = c.key();
+  eachField(b, "KeyValue", (c, f, w) => {
     if (f === 1 && w === 2) out.key = c.text();
     else if (f === 2 && w === 2) out.value = anyValue(c.delimited());
-    else unexpected("KeyValue", f, w);
-  }
+    else return false;
+    return true;
+  });
   return out;
 }
 
 /** LogRecord: time 1 and observed time 11 (fixed64), severity_number 2, severity_text 3, body 5, attributes 6. */
 function logRecord(b: Uint8Array): Json {
-  const c = new Cursor(b);
   let time = 0n;
   let observed: bigint | undefined;
   let sevNumber: number | undefined;
   let sevText: string | undefined;
   let body: Json = {};
   const attributes: Json[] = [];
-  while (c.more()) {
-    const [f, w] = c.key();
+  eachField(b, "LogRecord", (c, f, w) => {
     if (f === 1 && w === 1) time = c.fixed64();
     else if (f === 11 && w === 1) observed = c.fixed64();
     else if (f === 2 && w === 0) sevNumber = Number(c.varint());
     else if (f === 3 && w === 2) sevText = c.text();
     else if (f === 5 && w === 2) body = anyValue(c.delimited());
     else if (f === 6 && w === 2) attributes.push(keyValue(c.delimited()));
-    else unexpected("LogRecord", f, w);
-  }
+    else return false;
+    return true;
+  });
   // in the JSON encoding's key order: timeUnixNano always (0: unknown), the optional ones when set
   const out: Json = { timeUnixNano: time.toString() };
   if (observed !== undefined) out.observedTimeUnixNano = observed.toString();
   if (sevNumber !== undefined) out.severityNumber = sevNumber;
   if (sevText !== undefined) out.severityText = sevText;
   return { ...out, attributes, body };
+}
+
+/** ScopeLogs (scope = 1: InstrumentationScope { name = 1; version = 2 }, log_records = 2). */
+function scopeLogsOf(b: Uint8Array): Json {
+  const scope: Json = {};
+  const logRecords: Json[] = [];
+  eachField(b, "ScopeLogs", (sl, h, x) => {
+    if (h === 1 && x === 2) {
+      eachField(sl.delimited(), "InstrumentationScope", (sc, i, y) => {
+        if (i === 1 && y === 2) scope.name = sc.text();
+        else if (i === 2 && y === 2) scope.version = sc.text();
+        else return false;
+        return true;
+      });
+    } else if (h === 2 && x === 2) logRecords.push(logRecord(sl.delimited()));
+    else return false;
+    return true;
+  });
+  return { scope, logRecords };
 }
 
 /** ExportLogsServiceRequest -> its OTLP JSON object ({"resourceLogs":[...]}). */
@@ -125,38 +150,19 @@ export function decodeExportLogs(bytes: Uint8Array): { resourceLogs: Json[] } {
   while (top.more()) {
     const [f, w] = top.key();
     if (f !== 1 || w !== 2) unexpected("ExportLogsServiceRequest", f, w);
-    const rl = new Cursor(top.delimited());
     const attributes: Json[] = [];
     const scopeLogs: Json[] = [];
-    while (rl.more()) {
-      const [g, v] = rl.key();
+    eachField(top.delimited(), "ResourceLogs", (rl, g, v) => {
       if (g === 1 && v === 2) {
-        const res = new Cursor(rl.delimited());
-        while (res.more()) {
-          const [h, x] = res.key();
-          if (h === 1 && x === 2) attributes.push(keyValue(res.delimited()));
-          else unexpected("Resource", h, x);
-        }
-      } else if (g === 2 && v === 2) {
-        const sl = new Cursor(rl.delimited());
-        const scope: Json = {};
-        const logRecords: Json[] = [];
-        while (sl.more()) {
-          const [h, x] = sl.key();
-          if (h === 1 && x === 2) {
-            const sc = new Cursor(sl.delimited());
-            while (sc.more()) {
-              const [i, y] = sc.key();
-              if (i === 1 && y === 2) scope.name = sc.text();
-              else if (i === 2 && y === 2) scope.version = sc.text();
-              else unexpected("InstrumentationScope", i, y);
-            }
-          } else if (h === 2 && x === 2) logRecords.push(logRecord(sl.delimited()));
-          else unexpected("ScopeLogs", h, x);
-        }
-        scopeLogs.push({ scope, logRecords });
-      } else unexpected("ResourceLogs", g, v);
-    }
+        eachField(rl.delimited(), "Resource", (res, h, x) => {
+          if (h !== 1 || x !== 2) return false;
+          attributes.push(keyValue(res.delimited()));
+          return true;
+        });
+      } else if (g === 2 && v === 2) scopeLogs.push(scopeLogsOf(rl.delimited()));
+      else return false;
+      return true;
+    });
     resourceLogs.push({ resource: { attributes }, scopeLogs });
   }
   return { resourceLogs };
