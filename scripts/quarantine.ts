@@ -26,7 +26,7 @@ export interface Args {
   keys: string[];
 }
 
-const TAKES: Record<string, readonly string[]> = { ls: ["--day", "--reason", "--tenant"], reasons: ["--day", "--reason", "--tenant"], reingest: ["--day", "--reason", "--tenant"] };
+const COMMANDS = new Set(["ls", "reasons", "reingest"]);
 
 /** Whether yyyymmdd is a day of the calendar (not 20261345, 20260230). */
 function isDay(yyyymmdd: string): boolean {
@@ -38,8 +38,7 @@ function isDay(yyyymmdd: string): boolean {
 export function parseArgs(argv: readonly string[]): Args | string {
   const cmd = argv[0];
   const { opts, rest } = parseOptions(argv.slice(1), ["--day", "--reason", "--tenant"]);
-  const takes = cmd !== undefined && Object.hasOwn(TAKES, cmd) ? TAKES[cmd]! : undefined;
-  if (takes === undefined) return "usage: npm run quarantine -- ls|reasons --day yyyymmdd [--reason text] [--tenant name] | reingest --day yyyymmdd [--reason text] [--tenant name] [--dry-run] [key ...]";
+  if (cmd === undefined || !COMMANDS.has(cmd)) return "usage: npm run quarantine -- ls|reasons --day yyyymmdd [--reason text] [--tenant name] | reingest --day yyyymmdd [--reason text] [--tenant name] [--dry-run] [key ...]";
   const dryRun = rest.includes("--dry-run");
   const keys = rest.filter((a) => a !== "--dry-run");
   if (dryRun && cmd !== "reingest") return `${cmd} takes no --dry-run`;
