@@ -14,7 +14,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { ingestRecords, KINDS, type AppEnv } from "./ingest";
-import { adminBody, adminGuard } from "./admin";
+import { adminBody, operatorGuard } from "./admin";
 import { allows, ingestTenants, type Principal } from "./auth";
 import { readBody, streamOf, BodyError, type BodyFormat, type BodyText } from "./body";
 import { configFor } from "../config/load";
@@ -45,10 +45,7 @@ import {
 
 export const quarantineRoutes = new Hono<AppEnv>();
 
-const guard = adminGuard({
-  what: "the quarantine endpoints",
-  closed: (c) => c.json({ error: "the quarantine endpoints need delivery.adminToken in the config (or local development, TRIBUTARY_DEV=true)" }, 403),
-});
+const guard = operatorGuard("the quarantine endpoints");
 quarantineRoutes.use("/v1/quarantine", guard);
 quarantineRoutes.use("/v1/quarantine/*", guard);
 
