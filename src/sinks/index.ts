@@ -12,7 +12,7 @@ import { loki } from "./loki";
 import { otlpLogs } from "./otlp";
 import { webhook } from "./webhook";
 import { slack } from "./slack";
-import { sentinel } from "./sentinel";
+import { sentinel, MAX_CALL_BYTES } from "./sentinel";
 
 /** Batch limits used when a sink's config gives none (`batch: { maxEvents, maxBytes }`). */
 export interface BatchLimits {
@@ -48,7 +48,7 @@ register(loki, HTTP_BATCH);
 register(otlpLogs, HTTP_BATCH);
 register(webhook, HTTP_BATCH);
 register(slack, { maxEvents: 50, maxBytes: 1_000_000 });
-register(sentinel, { maxEvents: 1000, maxBytes: 1_000_000 });
+register(sentinel, { maxEvents: 1000, maxBytes: MAX_CALL_BYTES });
 
 /**
  * Sink types whose events are buffered (staged in R2, written every DEFAULT_BUFFER_SECONDS) when their
